@@ -1,0 +1,283 @@
+
+using namespace System.Management.Automation
+using namespace System.Management.Automation.Language
+
+Register-ArgumentCompleter -Native -CommandName 'mmnotify' -ScriptBlock {
+    param($wordToComplete, $commandAst, $cursorPosition)
+
+    $commandElements = $commandAst.CommandElements
+    $command = @(
+        'mmnotify'
+        for ($i = 1; $i -lt $commandElements.Count; $i++) {
+            $element = $commandElements[$i]
+            if ($element -isnot [StringConstantExpressionAst] -or
+                $element.StringConstantType -ne [StringConstantType]::BareWord -or
+                $element.Value.StartsWith('-') -or
+                $element.Value -eq $wordToComplete) {
+                break
+        }
+        $element.Value
+    }) -join ';'
+
+    $completions = @(switch ($command) {
+        'mmnotify' {
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('send', 'send', [CompletionResultType]::ParameterValue, 'Post one message (text, attachment, props)')
+            [CompletionResult]::new('build', 'build', [CompletionResultType]::ParameterValue, 'Post one build-status message from normalized CI fields, deduplicated')
+            [CompletionResult]::new('run', 'run', [CompletionResultType]::ParameterValue, 'Run a command, then post its outcome (status, duration, output tail)')
+            [CompletionResult]::new('probe', 'probe', [CompletionResultType]::ParameterValue, 'Post a minimal probe message and print HTTP status and latency (no retries)')
+            [CompletionResult]::new('doctor', 'doctor', [CompletionResultType]::ParameterValue, 'Check secret, URL, proxy, DNS, TCP and TLS without posting anything')
+            [CompletionResult]::new('flush', 'flush', [CompletionResultType]::ParameterValue, 'Re-deliver messages saved in the spool after failed deliveries')
+            [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'mmnotify;send' {
+            [CompletionResult]::new('--payload', '--payload', [CompletionResultType]::ParameterName, 'Read a whole webhook JSON object from FILE (`-` = stdin); flags override its fields')
+            [CompletionResult]::new('--card', '--card', [CompletionResultType]::ParameterName, 'Set props.card: Markdown shown in the post''s info panel')
+            [CompletionResult]::new('--prop', '--prop', [CompletionResultType]::ParameterName, 'Set props.KEY to a JSON value (repeatable)')
+            [CompletionResult]::new('--max-payload-bytes', '--max-payload-bytes', [CompletionResultType]::ParameterName, 'Largest JSON body to send, in bytes (the server''s default limit is 300000)')
+            [CompletionResult]::new('--channel', '--channel', [CompletionResultType]::ParameterName, 'Post to this channel (`name`) or as a direct message (`@user`) instead of the hook''s own')
+            [CompletionResult]::new('--username', '--username', [CompletionResultType]::ParameterName, 'Display name of the post; the server ignores it unless its admin enabled username overrides (System Console → Integrations)')
+            [CompletionResult]::new('--icon-url', '--icon-url', [CompletionResultType]::ParameterName, 'Avatar URL; ignored unless the server enabled icon overrides')
+            [CompletionResult]::new('--icon-emoji', '--icon-emoji', [CompletionResultType]::ParameterName, 'Avatar emoji (e.g. `:rocket:`); ignored unless the server enabled icon overrides')
+            [CompletionResult]::new('--priority', '--priority', [CompletionResultType]::ParameterName, 'Post priority label')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'Colour bar: good, warning, danger or #RRGGBB')
+            [CompletionResult]::new('--title', '--title', [CompletionResultType]::ParameterName, 'Attachment title')
+            [CompletionResult]::new('--title-link', '--title-link', [CompletionResultType]::ParameterName, 'Link opened by the title')
+            [CompletionResult]::new('--pretext', '--pretext', [CompletionResultType]::ParameterName, 'Text shown above the attachment')
+            [CompletionResult]::new('--attachment-text', '--attachment-text', [CompletionResultType]::ParameterName, 'Attachment body (Markdown)')
+            [CompletionResult]::new('--field', '--field', [CompletionResultType]::ParameterName, 'A field shown as a table row (repeatable)')
+            [CompletionResult]::new('--field-short', '--field-short', [CompletionResultType]::ParameterName, 'A short field, shown side by side with other short fields (repeatable)')
+            [CompletionResult]::new('--footer', '--footer', [CompletionResultType]::ParameterName, 'Small text at the bottom of the attachment')
+            [CompletionResult]::new('--image-url', '--image-url', [CompletionResultType]::ParameterName, 'Image shown in the attachment')
+            [CompletionResult]::new('--thumb-url', '--thumb-url', [CompletionResultType]::ParameterName, 'Thumbnail shown on the right of the attachment')
+            [CompletionResult]::new('--webhook-file', '--webhook-file', [CompletionResultType]::ParameterName, 'Read the webhook URL from this secrets file (mode 0400/0440/0600/0640)')
+            [CompletionResult]::new('--webhook', '--webhook', [CompletionResultType]::ParameterName, 'Read the webhook URL from NAME.url in the secrets directory')
+            [CompletionResult]::new('--secrets-dir', '--secrets-dir', [CompletionResultType]::ParameterName, 'Directory holding NAME.url secrets files')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Whole budget of one delivery, retries included (e.g. 30s, 2m)')
+            [CompletionResult]::new('--attempt-timeout', '--attempt-timeout', [CompletionResultType]::ParameterName, 'Longest wait of a single attempt')
+            [CompletionResult]::new('--retries', '--retries', [CompletionResultType]::ParameterName, 'Retries after the first attempt (network errors, 408, 429, 502, 503, 504)')
+            [CompletionResult]::new('--proxy', '--proxy', [CompletionResultType]::ParameterName, 'Proxy for mmnotify alone (http://host:port), or `none` to ignore *_PROXY variables')
+            [CompletionResult]::new('--ca-file', '--ca-file', [CompletionResultType]::ParameterName, 'Extra trusted root certificates (PEM), added to the bundled Mozilla roots')
+            [CompletionResult]::new('--client-cert', '--client-cert', [CompletionResultType]::ParameterName, 'Client certificate chain (PEM) for servers that require mutual TLS')
+            [CompletionResult]::new('--client-key', '--client-key', [CompletionResultType]::ParameterName, 'Private key (PEM) matching --client-cert')
+            [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'State directory [default: $XDG_STATE_HOME/mmnotify or ~/.local/state/mmnotify]')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Print the outcome as text (quiet on success) or as one JSON object')
+            [CompletionResult]::new('--split', '--split', [CompletionResultType]::ParameterName, 'Send text over 16383 characters whole and let the server split it into several posts, instead of truncating it')
+            [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'Print the JSON payload on stdout and send nothing (needs no secret)')
+            [CompletionResult]::new('--requested-ack', '--requested-ack', [CompletionResultType]::ParameterName, 'Ask recipients to acknowledge the post')
+            [CompletionResult]::new('--no-spool', '--no-spool', [CompletionResultType]::ParameterName, 'Do not save undelivered messages in the spool')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Print target (redacted), status, attempts and time on stderr')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Print target (redacted), status, attempts and time on stderr')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Silence warnings')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Silence warnings')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'mmnotify;build' {
+            [CompletionResult]::new('--workflow', '--workflow', [CompletionResultType]::ParameterName, 'Workflow or pipeline name')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'Build state')
+            [CompletionResult]::new('--branch', '--branch', [CompletionResultType]::ParameterName, 'Branch or tag')
+            [CompletionResult]::new('--commit', '--commit', [CompletionResultType]::ParameterName, 'Commit SHA (shortened to 8 characters in the text)')
+            [CompletionResult]::new('--run-url', '--run-url', [CompletionResultType]::ParameterName, 'Link to the CI run')
+            [CompletionResult]::new('--node', '--node', [CompletionResultType]::ParameterName, 'Builder node that ran the job [default: this host''s name]')
+            [CompletionResult]::new('--run-id', '--run-id', [CompletionResultType]::ParameterName, 'The CI''s run id: the deduplication key, with the state')
+            [CompletionResult]::new('--provider', '--provider', [CompletionResultType]::ParameterName, 'CI provider name (github, gitlab, jenkins, …)')
+            [CompletionResult]::new('--repository', '--repository', [CompletionResultType]::ParameterName, 'Repository (owner/name)')
+            [CompletionResult]::new('--duration', '--duration', [CompletionResultType]::ParameterName, 'Build duration (humantime like 4m 30s, or seconds)')
+            [CompletionResult]::new('--started-at', '--started-at', [CompletionResultType]::ParameterName, 'Build start time (RFC 3339)')
+            [CompletionResult]::new('--event', '--event', [CompletionResultType]::ParameterName, 'Read one event JSON object from FILE (`-` = stdin)')
+            [CompletionResult]::new('--events', '--events', [CompletionResultType]::ParameterName, 'Read newline-delimited events from FILE (`-` = stdin), one post each')
+            [CompletionResult]::new('--on', '--on', [CompletionResultType]::ParameterName, 'Post only for these states (comma-separated); others exit 0 as `filtered`')
+            [CompletionResult]::new('--text-template', '--text-template', [CompletionResultType]::ParameterName, 'Own text line with {field} placeholders, e.g. "{emoji} {workflow} on {branch}"')
+            [CompletionResult]::new('--dedupe-ttl', '--dedupe-ttl', [CompletionResultType]::ParameterName, 'How long a delivered run+state is remembered')
+            [CompletionResult]::new('--channel', '--channel', [CompletionResultType]::ParameterName, 'Post to this channel (`name`) or as a direct message (`@user`) instead of the hook''s own')
+            [CompletionResult]::new('--username', '--username', [CompletionResultType]::ParameterName, 'Display name of the post; the server ignores it unless its admin enabled username overrides (System Console → Integrations)')
+            [CompletionResult]::new('--icon-url', '--icon-url', [CompletionResultType]::ParameterName, 'Avatar URL; ignored unless the server enabled icon overrides')
+            [CompletionResult]::new('--icon-emoji', '--icon-emoji', [CompletionResultType]::ParameterName, 'Avatar emoji (e.g. `:rocket:`); ignored unless the server enabled icon overrides')
+            [CompletionResult]::new('--priority', '--priority', [CompletionResultType]::ParameterName, 'Post priority label')
+            [CompletionResult]::new('--webhook-file', '--webhook-file', [CompletionResultType]::ParameterName, 'Read the webhook URL from this secrets file (mode 0400/0440/0600/0640)')
+            [CompletionResult]::new('--webhook', '--webhook', [CompletionResultType]::ParameterName, 'Read the webhook URL from NAME.url in the secrets directory')
+            [CompletionResult]::new('--secrets-dir', '--secrets-dir', [CompletionResultType]::ParameterName, 'Directory holding NAME.url secrets files')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Whole budget of one delivery, retries included (e.g. 30s, 2m)')
+            [CompletionResult]::new('--attempt-timeout', '--attempt-timeout', [CompletionResultType]::ParameterName, 'Longest wait of a single attempt')
+            [CompletionResult]::new('--retries', '--retries', [CompletionResultType]::ParameterName, 'Retries after the first attempt (network errors, 408, 429, 502, 503, 504)')
+            [CompletionResult]::new('--proxy', '--proxy', [CompletionResultType]::ParameterName, 'Proxy for mmnotify alone (http://host:port), or `none` to ignore *_PROXY variables')
+            [CompletionResult]::new('--ca-file', '--ca-file', [CompletionResultType]::ParameterName, 'Extra trusted root certificates (PEM), added to the bundled Mozilla roots')
+            [CompletionResult]::new('--client-cert', '--client-cert', [CompletionResultType]::ParameterName, 'Client certificate chain (PEM) for servers that require mutual TLS')
+            [CompletionResult]::new('--client-key', '--client-key', [CompletionResultType]::ParameterName, 'Private key (PEM) matching --client-cert')
+            [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'State directory [default: $XDG_STATE_HOME/mmnotify or ~/.local/state/mmnotify]')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Print the outcome as text (quiet on success) or as one JSON object')
+            [CompletionResult]::new('--no-env', '--no-env', [CompletionResultType]::ParameterName, 'Do not fill missing fields from the CI environment')
+            [CompletionResult]::new('--no-dedupe', '--no-dedupe', [CompletionResultType]::ParameterName, 'Post even if this run and state were already posted')
+            [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'Print the JSON payload on stdout and send nothing (needs no secret)')
+            [CompletionResult]::new('--requested-ack', '--requested-ack', [CompletionResultType]::ParameterName, 'Ask recipients to acknowledge the post')
+            [CompletionResult]::new('--no-spool', '--no-spool', [CompletionResultType]::ParameterName, 'Do not save undelivered messages in the spool')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Print target (redacted), status, attempts and time on stderr')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Print target (redacted), status, attempts and time on stderr')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Silence warnings')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Silence warnings')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'mmnotify;run' {
+            [CompletionResult]::new('--name', '--name', [CompletionResultType]::ParameterName, 'Task name in the report [default: the command line]')
+            [CompletionResult]::new('--log-url', '--log-url', [CompletionResultType]::ParameterName, 'Link to the full log, shown in the report')
+            [CompletionResult]::new('--tail', '--tail', [CompletionResultType]::ParameterName, 'Output lines kept for the report (stdout and stderr together)')
+            [CompletionResult]::new('--max-runtime', '--max-runtime', [CompletionResultType]::ParameterName, 'Stop the command after this long: SIGTERM, then SIGKILL after --kill-grace')
+            [CompletionResult]::new('--kill-grace', '--kill-grace', [CompletionResultType]::ParameterName, 'Time between SIGTERM and SIGKILL when --max-runtime is reached')
+            [CompletionResult]::new('--on', '--on', [CompletionResultType]::ParameterName, 'Post only for these outcomes (comma-separated)')
+            [CompletionResult]::new('--channel', '--channel', [CompletionResultType]::ParameterName, 'Post to this channel (`name`) or as a direct message (`@user`) instead of the hook''s own')
+            [CompletionResult]::new('--username', '--username', [CompletionResultType]::ParameterName, 'Display name of the post; the server ignores it unless its admin enabled username overrides (System Console → Integrations)')
+            [CompletionResult]::new('--icon-url', '--icon-url', [CompletionResultType]::ParameterName, 'Avatar URL; ignored unless the server enabled icon overrides')
+            [CompletionResult]::new('--icon-emoji', '--icon-emoji', [CompletionResultType]::ParameterName, 'Avatar emoji (e.g. `:rocket:`); ignored unless the server enabled icon overrides')
+            [CompletionResult]::new('--priority', '--priority', [CompletionResultType]::ParameterName, 'Post priority label')
+            [CompletionResult]::new('--webhook-file', '--webhook-file', [CompletionResultType]::ParameterName, 'Read the webhook URL from this secrets file (mode 0400/0440/0600/0640)')
+            [CompletionResult]::new('--webhook', '--webhook', [CompletionResultType]::ParameterName, 'Read the webhook URL from NAME.url in the secrets directory')
+            [CompletionResult]::new('--secrets-dir', '--secrets-dir', [CompletionResultType]::ParameterName, 'Directory holding NAME.url secrets files')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Whole budget of one delivery, retries included (e.g. 30s, 2m)')
+            [CompletionResult]::new('--attempt-timeout', '--attempt-timeout', [CompletionResultType]::ParameterName, 'Longest wait of a single attempt')
+            [CompletionResult]::new('--retries', '--retries', [CompletionResultType]::ParameterName, 'Retries after the first attempt (network errors, 408, 429, 502, 503, 504)')
+            [CompletionResult]::new('--proxy', '--proxy', [CompletionResultType]::ParameterName, 'Proxy for mmnotify alone (http://host:port), or `none` to ignore *_PROXY variables')
+            [CompletionResult]::new('--ca-file', '--ca-file', [CompletionResultType]::ParameterName, 'Extra trusted root certificates (PEM), added to the bundled Mozilla roots')
+            [CompletionResult]::new('--client-cert', '--client-cert', [CompletionResultType]::ParameterName, 'Client certificate chain (PEM) for servers that require mutual TLS')
+            [CompletionResult]::new('--client-key', '--client-key', [CompletionResultType]::ParameterName, 'Private key (PEM) matching --client-cert')
+            [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'State directory [default: $XDG_STATE_HOME/mmnotify or ~/.local/state/mmnotify]')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Print the outcome as text (quiet on success) or as one JSON object')
+            [CompletionResult]::new('--strict', '--strict', [CompletionResultType]::ParameterName, 'Exit with the notifier''s code when the report could not be posted')
+            [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'Print the report payload on stdout instead of sending it (needs no secret)')
+            [CompletionResult]::new('--requested-ack', '--requested-ack', [CompletionResultType]::ParameterName, 'Ask recipients to acknowledge the post')
+            [CompletionResult]::new('--no-spool', '--no-spool', [CompletionResultType]::ParameterName, 'Do not save undelivered messages in the spool')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Print target (redacted), status, attempts and time on stderr')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Print target (redacted), status, attempts and time on stderr')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Silence warnings')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Silence warnings')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'mmnotify;probe' {
+            [CompletionResult]::new('--text', '--text', [CompletionResultType]::ParameterName, 'Probe text [default: "mmnotify probe from HOST"]')
+            [CompletionResult]::new('--webhook-file', '--webhook-file', [CompletionResultType]::ParameterName, 'Read the webhook URL from this secrets file (mode 0400/0440/0600/0640)')
+            [CompletionResult]::new('--webhook', '--webhook', [CompletionResultType]::ParameterName, 'Read the webhook URL from NAME.url in the secrets directory')
+            [CompletionResult]::new('--secrets-dir', '--secrets-dir', [CompletionResultType]::ParameterName, 'Directory holding NAME.url secrets files')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Whole budget of one delivery, retries included (e.g. 30s, 2m)')
+            [CompletionResult]::new('--attempt-timeout', '--attempt-timeout', [CompletionResultType]::ParameterName, 'Longest wait of a single attempt')
+            [CompletionResult]::new('--retries', '--retries', [CompletionResultType]::ParameterName, 'Retries after the first attempt (network errors, 408, 429, 502, 503, 504)')
+            [CompletionResult]::new('--proxy', '--proxy', [CompletionResultType]::ParameterName, 'Proxy for mmnotify alone (http://host:port), or `none` to ignore *_PROXY variables')
+            [CompletionResult]::new('--ca-file', '--ca-file', [CompletionResultType]::ParameterName, 'Extra trusted root certificates (PEM), added to the bundled Mozilla roots')
+            [CompletionResult]::new('--client-cert', '--client-cert', [CompletionResultType]::ParameterName, 'Client certificate chain (PEM) for servers that require mutual TLS')
+            [CompletionResult]::new('--client-key', '--client-key', [CompletionResultType]::ParameterName, 'Private key (PEM) matching --client-cert')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Print the outcome as text (quiet on success) or as one JSON object')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Print target (redacted), status, attempts and time on stderr')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Print target (redacted), status, attempts and time on stderr')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Silence warnings')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Silence warnings')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'mmnotify;doctor' {
+            [CompletionResult]::new('--webhook-file', '--webhook-file', [CompletionResultType]::ParameterName, 'Read the webhook URL from this secrets file (mode 0400/0440/0600/0640)')
+            [CompletionResult]::new('--webhook', '--webhook', [CompletionResultType]::ParameterName, 'Read the webhook URL from NAME.url in the secrets directory')
+            [CompletionResult]::new('--secrets-dir', '--secrets-dir', [CompletionResultType]::ParameterName, 'Directory holding NAME.url secrets files')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Whole budget of one delivery, retries included (e.g. 30s, 2m)')
+            [CompletionResult]::new('--attempt-timeout', '--attempt-timeout', [CompletionResultType]::ParameterName, 'Longest wait of a single attempt')
+            [CompletionResult]::new('--retries', '--retries', [CompletionResultType]::ParameterName, 'Retries after the first attempt (network errors, 408, 429, 502, 503, 504)')
+            [CompletionResult]::new('--proxy', '--proxy', [CompletionResultType]::ParameterName, 'Proxy for mmnotify alone (http://host:port), or `none` to ignore *_PROXY variables')
+            [CompletionResult]::new('--ca-file', '--ca-file', [CompletionResultType]::ParameterName, 'Extra trusted root certificates (PEM), added to the bundled Mozilla roots')
+            [CompletionResult]::new('--client-cert', '--client-cert', [CompletionResultType]::ParameterName, 'Client certificate chain (PEM) for servers that require mutual TLS')
+            [CompletionResult]::new('--client-key', '--client-key', [CompletionResultType]::ParameterName, 'Private key (PEM) matching --client-cert')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Print the outcome as text (quiet on success) or as one JSON object')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Print target (redacted), status, attempts and time on stderr')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Print target (redacted), status, attempts and time on stderr')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Silence warnings')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Silence warnings')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'mmnotify;flush' {
+            [CompletionResult]::new('--secrets-dir', '--secrets-dir', [CompletionResultType]::ParameterName, 'Secrets directory used to resolve items saved with a webhook name')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Whole budget of one delivery, retries included (e.g. 30s, 2m)')
+            [CompletionResult]::new('--attempt-timeout', '--attempt-timeout', [CompletionResultType]::ParameterName, 'Longest wait of a single attempt')
+            [CompletionResult]::new('--retries', '--retries', [CompletionResultType]::ParameterName, 'Retries after the first attempt (network errors, 408, 429, 502, 503, 504)')
+            [CompletionResult]::new('--proxy', '--proxy', [CompletionResultType]::ParameterName, 'Proxy for mmnotify alone (http://host:port), or `none` to ignore *_PROXY variables')
+            [CompletionResult]::new('--ca-file', '--ca-file', [CompletionResultType]::ParameterName, 'Extra trusted root certificates (PEM), added to the bundled Mozilla roots')
+            [CompletionResult]::new('--client-cert', '--client-cert', [CompletionResultType]::ParameterName, 'Client certificate chain (PEM) for servers that require mutual TLS')
+            [CompletionResult]::new('--client-key', '--client-key', [CompletionResultType]::ParameterName, 'Private key (PEM) matching --client-cert')
+            [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'State directory [default: $XDG_STATE_HOME/mmnotify or ~/.local/state/mmnotify]')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Print the outcome as text (quiet on success) or as one JSON object')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Print target (redacted), status, attempts and time on stderr')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Print target (redacted), status, attempts and time on stderr')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Silence warnings')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Silence warnings')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'mmnotify;completions' {
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'mmnotify;help' {
+            [CompletionResult]::new('send', 'send', [CompletionResultType]::ParameterValue, 'Post one message (text, attachment, props)')
+            [CompletionResult]::new('build', 'build', [CompletionResultType]::ParameterValue, 'Post one build-status message from normalized CI fields, deduplicated')
+            [CompletionResult]::new('run', 'run', [CompletionResultType]::ParameterValue, 'Run a command, then post its outcome (status, duration, output tail)')
+            [CompletionResult]::new('probe', 'probe', [CompletionResultType]::ParameterValue, 'Post a minimal probe message and print HTTP status and latency (no retries)')
+            [CompletionResult]::new('doctor', 'doctor', [CompletionResultType]::ParameterValue, 'Check secret, URL, proxy, DNS, TCP and TLS without posting anything')
+            [CompletionResult]::new('flush', 'flush', [CompletionResultType]::ParameterValue, 'Re-deliver messages saved in the spool after failed deliveries')
+            [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'mmnotify;help;send' {
+            break
+        }
+        'mmnotify;help;build' {
+            break
+        }
+        'mmnotify;help;run' {
+            break
+        }
+        'mmnotify;help;probe' {
+            break
+        }
+        'mmnotify;help;doctor' {
+            break
+        }
+        'mmnotify;help;flush' {
+            break
+        }
+        'mmnotify;help;completions' {
+            break
+        }
+        'mmnotify;help;help' {
+            break
+        }
+    })
+
+    $completions.Where{ $_.CompletionText -like "$wordToComplete*" } |
+        Sort-Object -Property ListItemText
+}

@@ -1,0 +1,261 @@
+
+use builtin;
+use str;
+
+set edit:completion:arg-completer[mmnotify] = {|@words|
+    fn spaces {|n|
+        builtin:repeat $n ' ' | str:join ''
+    }
+    fn cand {|text desc|
+        edit:complex-candidate $text &display=$text' '(spaces (- 14 (wcswidth $text)))$desc
+    }
+    var command = 'mmnotify'
+    for word $words[1..-1] {
+        if (str:has-prefix $word '-') {
+            break
+        }
+        set command = $command';'$word
+    }
+    var completions = [
+        &'mmnotify'= {
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand send 'Post one message (text, attachment, props)'
+            cand build 'Post one build-status message from normalized CI fields, deduplicated'
+            cand run 'Run a command, then post its outcome (status, duration, output tail)'
+            cand probe 'Post a minimal probe message and print HTTP status and latency (no retries)'
+            cand doctor 'Check secret, URL, proxy, DNS, TCP and TLS without posting anything'
+            cand flush 'Re-deliver messages saved in the spool after failed deliveries'
+            cand completions 'Print a shell completion script'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'mmnotify;send'= {
+            cand --payload 'Read a whole webhook JSON object from FILE (`-` = stdin); flags override its fields'
+            cand --card 'Set props.card: Markdown shown in the post''s info panel'
+            cand --prop 'Set props.KEY to a JSON value (repeatable)'
+            cand --max-payload-bytes 'Largest JSON body to send, in bytes (the server''s default limit is 300000)'
+            cand --channel 'Post to this channel (`name`) or as a direct message (`@user`) instead of the hook''s own'
+            cand --username 'Display name of the post; the server ignores it unless its admin enabled username overrides (System Console → Integrations)'
+            cand --icon-url 'Avatar URL; ignored unless the server enabled icon overrides'
+            cand --icon-emoji 'Avatar emoji (e.g. `:rocket:`); ignored unless the server enabled icon overrides'
+            cand --priority 'Post priority label'
+            cand --color 'Colour bar: good, warning, danger or #RRGGBB'
+            cand --title 'Attachment title'
+            cand --title-link 'Link opened by the title'
+            cand --pretext 'Text shown above the attachment'
+            cand --attachment-text 'Attachment body (Markdown)'
+            cand --field 'A field shown as a table row (repeatable)'
+            cand --field-short 'A short field, shown side by side with other short fields (repeatable)'
+            cand --footer 'Small text at the bottom of the attachment'
+            cand --image-url 'Image shown in the attachment'
+            cand --thumb-url 'Thumbnail shown on the right of the attachment'
+            cand --webhook-file 'Read the webhook URL from this secrets file (mode 0400/0440/0600/0640)'
+            cand --webhook 'Read the webhook URL from NAME.url in the secrets directory'
+            cand --secrets-dir 'Directory holding NAME.url secrets files'
+            cand --timeout 'Whole budget of one delivery, retries included (e.g. 30s, 2m)'
+            cand --attempt-timeout 'Longest wait of a single attempt'
+            cand --retries 'Retries after the first attempt (network errors, 408, 429, 502, 503, 504)'
+            cand --proxy 'Proxy for mmnotify alone (http://host:port), or `none` to ignore *_PROXY variables'
+            cand --ca-file 'Extra trusted root certificates (PEM), added to the bundled Mozilla roots'
+            cand --client-cert 'Client certificate chain (PEM) for servers that require mutual TLS'
+            cand --client-key 'Private key (PEM) matching --client-cert'
+            cand --state-dir 'State directory [default: $XDG_STATE_HOME/mmnotify or ~/.local/state/mmnotify]'
+            cand --output 'Print the outcome as text (quiet on success) or as one JSON object'
+            cand --split 'Send text over 16383 characters whole and let the server split it into several posts, instead of truncating it'
+            cand --dry-run 'Print the JSON payload on stdout and send nothing (needs no secret)'
+            cand --requested-ack 'Ask recipients to acknowledge the post'
+            cand --no-spool 'Do not save undelivered messages in the spool'
+            cand -v 'Print target (redacted), status, attempts and time on stderr'
+            cand --verbose 'Print target (redacted), status, attempts and time on stderr'
+            cand -q 'Silence warnings'
+            cand --quiet 'Silence warnings'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'mmnotify;build'= {
+            cand --workflow 'Workflow or pipeline name'
+            cand --state 'Build state'
+            cand --branch 'Branch or tag'
+            cand --commit 'Commit SHA (shortened to 8 characters in the text)'
+            cand --run-url 'Link to the CI run'
+            cand --node 'Builder node that ran the job [default: this host''s name]'
+            cand --run-id 'The CI''s run id: the deduplication key, with the state'
+            cand --provider 'CI provider name (github, gitlab, jenkins, …)'
+            cand --repository 'Repository (owner/name)'
+            cand --duration 'Build duration (humantime like 4m 30s, or seconds)'
+            cand --started-at 'Build start time (RFC 3339)'
+            cand --event 'Read one event JSON object from FILE (`-` = stdin)'
+            cand --events 'Read newline-delimited events from FILE (`-` = stdin), one post each'
+            cand --on 'Post only for these states (comma-separated); others exit 0 as `filtered`'
+            cand --text-template 'Own text line with {field} placeholders, e.g. "{emoji} {workflow} on {branch}"'
+            cand --dedupe-ttl 'How long a delivered run+state is remembered'
+            cand --channel 'Post to this channel (`name`) or as a direct message (`@user`) instead of the hook''s own'
+            cand --username 'Display name of the post; the server ignores it unless its admin enabled username overrides (System Console → Integrations)'
+            cand --icon-url 'Avatar URL; ignored unless the server enabled icon overrides'
+            cand --icon-emoji 'Avatar emoji (e.g. `:rocket:`); ignored unless the server enabled icon overrides'
+            cand --priority 'Post priority label'
+            cand --webhook-file 'Read the webhook URL from this secrets file (mode 0400/0440/0600/0640)'
+            cand --webhook 'Read the webhook URL from NAME.url in the secrets directory'
+            cand --secrets-dir 'Directory holding NAME.url secrets files'
+            cand --timeout 'Whole budget of one delivery, retries included (e.g. 30s, 2m)'
+            cand --attempt-timeout 'Longest wait of a single attempt'
+            cand --retries 'Retries after the first attempt (network errors, 408, 429, 502, 503, 504)'
+            cand --proxy 'Proxy for mmnotify alone (http://host:port), or `none` to ignore *_PROXY variables'
+            cand --ca-file 'Extra trusted root certificates (PEM), added to the bundled Mozilla roots'
+            cand --client-cert 'Client certificate chain (PEM) for servers that require mutual TLS'
+            cand --client-key 'Private key (PEM) matching --client-cert'
+            cand --state-dir 'State directory [default: $XDG_STATE_HOME/mmnotify or ~/.local/state/mmnotify]'
+            cand --output 'Print the outcome as text (quiet on success) or as one JSON object'
+            cand --no-env 'Do not fill missing fields from the CI environment'
+            cand --no-dedupe 'Post even if this run and state were already posted'
+            cand --dry-run 'Print the JSON payload on stdout and send nothing (needs no secret)'
+            cand --requested-ack 'Ask recipients to acknowledge the post'
+            cand --no-spool 'Do not save undelivered messages in the spool'
+            cand -v 'Print target (redacted), status, attempts and time on stderr'
+            cand --verbose 'Print target (redacted), status, attempts and time on stderr'
+            cand -q 'Silence warnings'
+            cand --quiet 'Silence warnings'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'mmnotify;run'= {
+            cand --name 'Task name in the report [default: the command line]'
+            cand --log-url 'Link to the full log, shown in the report'
+            cand --tail 'Output lines kept for the report (stdout and stderr together)'
+            cand --max-runtime 'Stop the command after this long: SIGTERM, then SIGKILL after --kill-grace'
+            cand --kill-grace 'Time between SIGTERM and SIGKILL when --max-runtime is reached'
+            cand --on 'Post only for these outcomes (comma-separated)'
+            cand --channel 'Post to this channel (`name`) or as a direct message (`@user`) instead of the hook''s own'
+            cand --username 'Display name of the post; the server ignores it unless its admin enabled username overrides (System Console → Integrations)'
+            cand --icon-url 'Avatar URL; ignored unless the server enabled icon overrides'
+            cand --icon-emoji 'Avatar emoji (e.g. `:rocket:`); ignored unless the server enabled icon overrides'
+            cand --priority 'Post priority label'
+            cand --webhook-file 'Read the webhook URL from this secrets file (mode 0400/0440/0600/0640)'
+            cand --webhook 'Read the webhook URL from NAME.url in the secrets directory'
+            cand --secrets-dir 'Directory holding NAME.url secrets files'
+            cand --timeout 'Whole budget of one delivery, retries included (e.g. 30s, 2m)'
+            cand --attempt-timeout 'Longest wait of a single attempt'
+            cand --retries 'Retries after the first attempt (network errors, 408, 429, 502, 503, 504)'
+            cand --proxy 'Proxy for mmnotify alone (http://host:port), or `none` to ignore *_PROXY variables'
+            cand --ca-file 'Extra trusted root certificates (PEM), added to the bundled Mozilla roots'
+            cand --client-cert 'Client certificate chain (PEM) for servers that require mutual TLS'
+            cand --client-key 'Private key (PEM) matching --client-cert'
+            cand --state-dir 'State directory [default: $XDG_STATE_HOME/mmnotify or ~/.local/state/mmnotify]'
+            cand --output 'Print the outcome as text (quiet on success) or as one JSON object'
+            cand --strict 'Exit with the notifier''s code when the report could not be posted'
+            cand --dry-run 'Print the report payload on stdout instead of sending it (needs no secret)'
+            cand --requested-ack 'Ask recipients to acknowledge the post'
+            cand --no-spool 'Do not save undelivered messages in the spool'
+            cand -v 'Print target (redacted), status, attempts and time on stderr'
+            cand --verbose 'Print target (redacted), status, attempts and time on stderr'
+            cand -q 'Silence warnings'
+            cand --quiet 'Silence warnings'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'mmnotify;probe'= {
+            cand --text 'Probe text [default: "mmnotify probe from HOST"]'
+            cand --webhook-file 'Read the webhook URL from this secrets file (mode 0400/0440/0600/0640)'
+            cand --webhook 'Read the webhook URL from NAME.url in the secrets directory'
+            cand --secrets-dir 'Directory holding NAME.url secrets files'
+            cand --timeout 'Whole budget of one delivery, retries included (e.g. 30s, 2m)'
+            cand --attempt-timeout 'Longest wait of a single attempt'
+            cand --retries 'Retries after the first attempt (network errors, 408, 429, 502, 503, 504)'
+            cand --proxy 'Proxy for mmnotify alone (http://host:port), or `none` to ignore *_PROXY variables'
+            cand --ca-file 'Extra trusted root certificates (PEM), added to the bundled Mozilla roots'
+            cand --client-cert 'Client certificate chain (PEM) for servers that require mutual TLS'
+            cand --client-key 'Private key (PEM) matching --client-cert'
+            cand --output 'Print the outcome as text (quiet on success) or as one JSON object'
+            cand -v 'Print target (redacted), status, attempts and time on stderr'
+            cand --verbose 'Print target (redacted), status, attempts and time on stderr'
+            cand -q 'Silence warnings'
+            cand --quiet 'Silence warnings'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'mmnotify;doctor'= {
+            cand --webhook-file 'Read the webhook URL from this secrets file (mode 0400/0440/0600/0640)'
+            cand --webhook 'Read the webhook URL from NAME.url in the secrets directory'
+            cand --secrets-dir 'Directory holding NAME.url secrets files'
+            cand --timeout 'Whole budget of one delivery, retries included (e.g. 30s, 2m)'
+            cand --attempt-timeout 'Longest wait of a single attempt'
+            cand --retries 'Retries after the first attempt (network errors, 408, 429, 502, 503, 504)'
+            cand --proxy 'Proxy for mmnotify alone (http://host:port), or `none` to ignore *_PROXY variables'
+            cand --ca-file 'Extra trusted root certificates (PEM), added to the bundled Mozilla roots'
+            cand --client-cert 'Client certificate chain (PEM) for servers that require mutual TLS'
+            cand --client-key 'Private key (PEM) matching --client-cert'
+            cand --output 'Print the outcome as text (quiet on success) or as one JSON object'
+            cand -v 'Print target (redacted), status, attempts and time on stderr'
+            cand --verbose 'Print target (redacted), status, attempts and time on stderr'
+            cand -q 'Silence warnings'
+            cand --quiet 'Silence warnings'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'mmnotify;flush'= {
+            cand --secrets-dir 'Secrets directory used to resolve items saved with a webhook name'
+            cand --timeout 'Whole budget of one delivery, retries included (e.g. 30s, 2m)'
+            cand --attempt-timeout 'Longest wait of a single attempt'
+            cand --retries 'Retries after the first attempt (network errors, 408, 429, 502, 503, 504)'
+            cand --proxy 'Proxy for mmnotify alone (http://host:port), or `none` to ignore *_PROXY variables'
+            cand --ca-file 'Extra trusted root certificates (PEM), added to the bundled Mozilla roots'
+            cand --client-cert 'Client certificate chain (PEM) for servers that require mutual TLS'
+            cand --client-key 'Private key (PEM) matching --client-cert'
+            cand --state-dir 'State directory [default: $XDG_STATE_HOME/mmnotify or ~/.local/state/mmnotify]'
+            cand --output 'Print the outcome as text (quiet on success) or as one JSON object'
+            cand -v 'Print target (redacted), status, attempts and time on stderr'
+            cand --verbose 'Print target (redacted), status, attempts and time on stderr'
+            cand -q 'Silence warnings'
+            cand --quiet 'Silence warnings'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'mmnotify;completions'= {
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'mmnotify;help'= {
+            cand send 'Post one message (text, attachment, props)'
+            cand build 'Post one build-status message from normalized CI fields, deduplicated'
+            cand run 'Run a command, then post its outcome (status, duration, output tail)'
+            cand probe 'Post a minimal probe message and print HTTP status and latency (no retries)'
+            cand doctor 'Check secret, URL, proxy, DNS, TCP and TLS without posting anything'
+            cand flush 'Re-deliver messages saved in the spool after failed deliveries'
+            cand completions 'Print a shell completion script'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'mmnotify;help;send'= {
+        }
+        &'mmnotify;help;build'= {
+        }
+        &'mmnotify;help;run'= {
+        }
+        &'mmnotify;help;probe'= {
+        }
+        &'mmnotify;help;doctor'= {
+        }
+        &'mmnotify;help;flush'= {
+        }
+        &'mmnotify;help;completions'= {
+        }
+        &'mmnotify;help;help'= {
+        }
+    ]
+    $completions[$command]
+}

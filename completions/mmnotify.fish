@@ -1,0 +1,220 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_mmnotify_global_optspecs
+    string join \n h/help V/version
+end
+
+function __fish_mmnotify_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_mmnotify_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_mmnotify_using_subcommand
+    set -l cmd (__fish_mmnotify_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c mmnotify -n "__fish_mmnotify_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c mmnotify -n "__fish_mmnotify_needs_command" -s V -l version -d 'Print version'
+complete -c mmnotify -n "__fish_mmnotify_needs_command" -f -a "send" -d 'Post one message (text, attachment, props)'
+complete -c mmnotify -n "__fish_mmnotify_needs_command" -f -a "build" -d 'Post one build-status message from normalized CI fields, deduplicated'
+complete -c mmnotify -n "__fish_mmnotify_needs_command" -f -a "run" -d 'Run a command, then post its outcome (status, duration, output tail)'
+complete -c mmnotify -n "__fish_mmnotify_needs_command" -f -a "probe" -d 'Post a minimal probe message and print HTTP status and latency (no retries)'
+complete -c mmnotify -n "__fish_mmnotify_needs_command" -f -a "doctor" -d 'Check secret, URL, proxy, DNS, TCP and TLS without posting anything'
+complete -c mmnotify -n "__fish_mmnotify_needs_command" -f -a "flush" -d 'Re-deliver messages saved in the spool after failed deliveries'
+complete -c mmnotify -n "__fish_mmnotify_needs_command" -f -a "completions" -d 'Print a shell completion script'
+complete -c mmnotify -n "__fish_mmnotify_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l payload -d 'Read a whole webhook JSON object from FILE (`-` = stdin); flags override its fields' -r -F
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l card -d 'Set props.card: Markdown shown in the post\'s info panel' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l prop -d 'Set props.KEY to a JSON value (repeatable)' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l max-payload-bytes -d 'Largest JSON body to send, in bytes (the server\'s default limit is 300000)' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l channel -d 'Post to this channel (`name`) or as a direct message (`@user`) instead of the hook\'s own' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l username -d 'Display name of the post; the server ignores it unless its admin enabled username overrides (System Console → Integrations)' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l icon-url -d 'Avatar URL; ignored unless the server enabled icon overrides' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l icon-emoji -d 'Avatar emoji (e.g. `:rocket:`); ignored unless the server enabled icon overrides' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l priority -d 'Post priority label' -r -f -a "urgent\t''
+important\t''"
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l color -d 'Colour bar: good, warning, danger or #RRGGBB' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l title -d 'Attachment title' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l title-link -d 'Link opened by the title' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l pretext -d 'Text shown above the attachment' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l attachment-text -d 'Attachment body (Markdown)' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l field -d 'A field shown as a table row (repeatable)' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l field-short -d 'A short field, shown side by side with other short fields (repeatable)' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l footer -d 'Small text at the bottom of the attachment' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l image-url -d 'Image shown in the attachment' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l thumb-url -d 'Thumbnail shown on the right of the attachment' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l webhook-file -d 'Read the webhook URL from this secrets file (mode 0400/0440/0600/0640)' -r -F
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l webhook -d 'Read the webhook URL from NAME.url in the secrets directory' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l secrets-dir -d 'Directory holding NAME.url secrets files' -r -F
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l timeout -d 'Whole budget of one delivery, retries included (e.g. 30s, 2m)' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l attempt-timeout -d 'Longest wait of a single attempt' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l retries -d 'Retries after the first attempt (network errors, 408, 429, 502, 503, 504)' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l proxy -d 'Proxy for mmnotify alone (http://host:port), or `none` to ignore *_PROXY variables' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l ca-file -d 'Extra trusted root certificates (PEM), added to the bundled Mozilla roots' -r -F
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l client-cert -d 'Client certificate chain (PEM) for servers that require mutual TLS' -r -F
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l client-key -d 'Private key (PEM) matching --client-cert' -r -F
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l state-dir -d 'State directory [default: $XDG_STATE_HOME/mmnotify or ~/.local/state/mmnotify]' -r -F
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l output -d 'Print the outcome as text (quiet on success) or as one JSON object' -r -f -a "text\t'Nothing on stdout on success; diagnostics on stderr'
+json\t'One JSON object on stdout describing the outcome'"
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l split -d 'Send text over 16383 characters whole and let the server split it into several posts, instead of truncating it'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l dry-run -d 'Print the JSON payload on stdout and send nothing (needs no secret)'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l requested-ack -d 'Ask recipients to acknowledge the post'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l no-spool -d 'Do not save undelivered messages in the spool'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -s v -l verbose -d 'Print target (redacted), status, attempts and time on stderr'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -s q -l quiet -d 'Silence warnings'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -s V -l version -d 'Print version'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l workflow -d 'Workflow or pipeline name' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l state -d 'Build state' -r -f -a "succeeded\t''
+failed\t''
+cancelled\t''
+timed_out\t''"
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l branch -d 'Branch or tag' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l commit -d 'Commit SHA (shortened to 8 characters in the text)' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l run-url -d 'Link to the CI run' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l node -d 'Builder node that ran the job [default: this host\'s name]' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l run-id -d 'The CI\'s run id: the deduplication key, with the state' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l provider -d 'CI provider name (github, gitlab, jenkins, …)' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l repository -d 'Repository (owner/name)' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l duration -d 'Build duration (humantime like 4m 30s, or seconds)' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l started-at -d 'Build start time (RFC 3339)' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l event -d 'Read one event JSON object from FILE (`-` = stdin)' -r -F
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l events -d 'Read newline-delimited events from FILE (`-` = stdin), one post each' -r -F
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l on -d 'Post only for these states (comma-separated); others exit 0 as `filtered`' -r -f -a "succeeded\t''
+failed\t''
+cancelled\t''
+timed_out\t''"
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l text-template -d 'Own text line with {field} placeholders, e.g. "{emoji} {workflow} on {branch}"' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l dedupe-ttl -d 'How long a delivered run+state is remembered' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l channel -d 'Post to this channel (`name`) or as a direct message (`@user`) instead of the hook\'s own' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l username -d 'Display name of the post; the server ignores it unless its admin enabled username overrides (System Console → Integrations)' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l icon-url -d 'Avatar URL; ignored unless the server enabled icon overrides' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l icon-emoji -d 'Avatar emoji (e.g. `:rocket:`); ignored unless the server enabled icon overrides' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l priority -d 'Post priority label' -r -f -a "urgent\t''
+important\t''"
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l webhook-file -d 'Read the webhook URL from this secrets file (mode 0400/0440/0600/0640)' -r -F
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l webhook -d 'Read the webhook URL from NAME.url in the secrets directory' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l secrets-dir -d 'Directory holding NAME.url secrets files' -r -F
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l timeout -d 'Whole budget of one delivery, retries included (e.g. 30s, 2m)' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l attempt-timeout -d 'Longest wait of a single attempt' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l retries -d 'Retries after the first attempt (network errors, 408, 429, 502, 503, 504)' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l proxy -d 'Proxy for mmnotify alone (http://host:port), or `none` to ignore *_PROXY variables' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l ca-file -d 'Extra trusted root certificates (PEM), added to the bundled Mozilla roots' -r -F
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l client-cert -d 'Client certificate chain (PEM) for servers that require mutual TLS' -r -F
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l client-key -d 'Private key (PEM) matching --client-cert' -r -F
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l state-dir -d 'State directory [default: $XDG_STATE_HOME/mmnotify or ~/.local/state/mmnotify]' -r -F
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l output -d 'Print the outcome as text (quiet on success) or as one JSON object' -r -f -a "text\t'Nothing on stdout on success; diagnostics on stderr'
+json\t'One JSON object on stdout describing the outcome'"
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l no-env -d 'Do not fill missing fields from the CI environment'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l no-dedupe -d 'Post even if this run and state were already posted'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l dry-run -d 'Print the JSON payload on stdout and send nothing (needs no secret)'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l requested-ack -d 'Ask recipients to acknowledge the post'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l no-spool -d 'Do not save undelivered messages in the spool'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -s v -l verbose -d 'Print target (redacted), status, attempts and time on stderr'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -s q -l quiet -d 'Silence warnings'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -s V -l version -d 'Print version'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l name -d 'Task name in the report [default: the command line]' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l log-url -d 'Link to the full log, shown in the report' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l tail -d 'Output lines kept for the report (stdout and stderr together)' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l max-runtime -d 'Stop the command after this long: SIGTERM, then SIGKILL after --kill-grace' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l kill-grace -d 'Time between SIGTERM and SIGKILL when --max-runtime is reached' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l on -d 'Post only for these outcomes (comma-separated)' -r -f -a "success\t''
+failure\t''
+timeout\t''"
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l channel -d 'Post to this channel (`name`) or as a direct message (`@user`) instead of the hook\'s own' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l username -d 'Display name of the post; the server ignores it unless its admin enabled username overrides (System Console → Integrations)' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l icon-url -d 'Avatar URL; ignored unless the server enabled icon overrides' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l icon-emoji -d 'Avatar emoji (e.g. `:rocket:`); ignored unless the server enabled icon overrides' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l priority -d 'Post priority label' -r -f -a "urgent\t''
+important\t''"
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l webhook-file -d 'Read the webhook URL from this secrets file (mode 0400/0440/0600/0640)' -r -F
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l webhook -d 'Read the webhook URL from NAME.url in the secrets directory' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l secrets-dir -d 'Directory holding NAME.url secrets files' -r -F
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l timeout -d 'Whole budget of one delivery, retries included (e.g. 30s, 2m)' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l attempt-timeout -d 'Longest wait of a single attempt' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l retries -d 'Retries after the first attempt (network errors, 408, 429, 502, 503, 504)' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l proxy -d 'Proxy for mmnotify alone (http://host:port), or `none` to ignore *_PROXY variables' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l ca-file -d 'Extra trusted root certificates (PEM), added to the bundled Mozilla roots' -r -F
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l client-cert -d 'Client certificate chain (PEM) for servers that require mutual TLS' -r -F
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l client-key -d 'Private key (PEM) matching --client-cert' -r -F
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l state-dir -d 'State directory [default: $XDG_STATE_HOME/mmnotify or ~/.local/state/mmnotify]' -r -F
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l output -d 'Print the outcome as text (quiet on success) or as one JSON object' -r -f -a "text\t'Nothing on stdout on success; diagnostics on stderr'
+json\t'One JSON object on stdout describing the outcome'"
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l strict -d 'Exit with the notifier\'s code when the report could not be posted'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l dry-run -d 'Print the report payload on stdout instead of sending it (needs no secret)'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l requested-ack -d 'Ask recipients to acknowledge the post'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l no-spool -d 'Do not save undelivered messages in the spool'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -s v -l verbose -d 'Print target (redacted), status, attempts and time on stderr'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -s q -l quiet -d 'Silence warnings'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -s V -l version -d 'Print version'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand probe" -l text -d 'Probe text [default: "mmnotify probe from HOST"]' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand probe" -l webhook-file -d 'Read the webhook URL from this secrets file (mode 0400/0440/0600/0640)' -r -F
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand probe" -l webhook -d 'Read the webhook URL from NAME.url in the secrets directory' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand probe" -l secrets-dir -d 'Directory holding NAME.url secrets files' -r -F
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand probe" -l timeout -d 'Whole budget of one delivery, retries included (e.g. 30s, 2m)' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand probe" -l attempt-timeout -d 'Longest wait of a single attempt' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand probe" -l retries -d 'Retries after the first attempt (network errors, 408, 429, 502, 503, 504)' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand probe" -l proxy -d 'Proxy for mmnotify alone (http://host:port), or `none` to ignore *_PROXY variables' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand probe" -l ca-file -d 'Extra trusted root certificates (PEM), added to the bundled Mozilla roots' -r -F
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand probe" -l client-cert -d 'Client certificate chain (PEM) for servers that require mutual TLS' -r -F
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand probe" -l client-key -d 'Private key (PEM) matching --client-cert' -r -F
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand probe" -l output -d 'Print the outcome as text (quiet on success) or as one JSON object' -r -f -a "text\t'Nothing on stdout on success; diagnostics on stderr'
+json\t'One JSON object on stdout describing the outcome'"
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand probe" -s v -l verbose -d 'Print target (redacted), status, attempts and time on stderr'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand probe" -s q -l quiet -d 'Silence warnings'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand probe" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand probe" -s V -l version -d 'Print version'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -l webhook-file -d 'Read the webhook URL from this secrets file (mode 0400/0440/0600/0640)' -r -F
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -l webhook -d 'Read the webhook URL from NAME.url in the secrets directory' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -l secrets-dir -d 'Directory holding NAME.url secrets files' -r -F
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -l timeout -d 'Whole budget of one delivery, retries included (e.g. 30s, 2m)' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -l attempt-timeout -d 'Longest wait of a single attempt' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -l retries -d 'Retries after the first attempt (network errors, 408, 429, 502, 503, 504)' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -l proxy -d 'Proxy for mmnotify alone (http://host:port), or `none` to ignore *_PROXY variables' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -l ca-file -d 'Extra trusted root certificates (PEM), added to the bundled Mozilla roots' -r -F
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -l client-cert -d 'Client certificate chain (PEM) for servers that require mutual TLS' -r -F
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -l client-key -d 'Private key (PEM) matching --client-cert' -r -F
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -l output -d 'Print the outcome as text (quiet on success) or as one JSON object' -r -f -a "text\t'Nothing on stdout on success; diagnostics on stderr'
+json\t'One JSON object on stdout describing the outcome'"
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -s v -l verbose -d 'Print target (redacted), status, attempts and time on stderr'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -s q -l quiet -d 'Silence warnings'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -s V -l version -d 'Print version'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l secrets-dir -d 'Secrets directory used to resolve items saved with a webhook name' -r -F
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l timeout -d 'Whole budget of one delivery, retries included (e.g. 30s, 2m)' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l attempt-timeout -d 'Longest wait of a single attempt' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l retries -d 'Retries after the first attempt (network errors, 408, 429, 502, 503, 504)' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l proxy -d 'Proxy for mmnotify alone (http://host:port), or `none` to ignore *_PROXY variables' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l ca-file -d 'Extra trusted root certificates (PEM), added to the bundled Mozilla roots' -r -F
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l client-cert -d 'Client certificate chain (PEM) for servers that require mutual TLS' -r -F
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l client-key -d 'Private key (PEM) matching --client-cert' -r -F
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l state-dir -d 'State directory [default: $XDG_STATE_HOME/mmnotify or ~/.local/state/mmnotify]' -r -F
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l output -d 'Print the outcome as text (quiet on success) or as one JSON object' -r -f -a "text\t'Nothing on stdout on success; diagnostics on stderr'
+json\t'One JSON object on stdout describing the outcome'"
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -s v -l verbose -d 'Print target (redacted), status, attempts and time on stderr'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -s q -l quiet -d 'Silence warnings'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -s V -l version -d 'Print version'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand completions" -s h -l help -d 'Print help'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand completions" -s V -l version -d 'Print version'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand help; and not __fish_seen_subcommand_from send build run probe doctor flush completions help" -f -a "send" -d 'Post one message (text, attachment, props)'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand help; and not __fish_seen_subcommand_from send build run probe doctor flush completions help" -f -a "build" -d 'Post one build-status message from normalized CI fields, deduplicated'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand help; and not __fish_seen_subcommand_from send build run probe doctor flush completions help" -f -a "run" -d 'Run a command, then post its outcome (status, duration, output tail)'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand help; and not __fish_seen_subcommand_from send build run probe doctor flush completions help" -f -a "probe" -d 'Post a minimal probe message and print HTTP status and latency (no retries)'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand help; and not __fish_seen_subcommand_from send build run probe doctor flush completions help" -f -a "doctor" -d 'Check secret, URL, proxy, DNS, TCP and TLS without posting anything'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand help; and not __fish_seen_subcommand_from send build run probe doctor flush completions help" -f -a "flush" -d 'Re-deliver messages saved in the spool after failed deliveries'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand help; and not __fish_seen_subcommand_from send build run probe doctor flush completions help" -f -a "completions" -d 'Print a shell completion script'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand help; and not __fish_seen_subcommand_from send build run probe doctor flush completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

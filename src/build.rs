@@ -1,0 +1,349 @@
+//! `mmnotify build`: one honest post per run and state, whichever node reported it and
+//! however often. Single events come from flags, `--event` and the CI environment;
+//! `--events` consumes a newline-delimited stream over one connection.
+
+use std::io::{BufRead, BufReader, Read};
+
+use anyhow::Result;
+use serde_json::Value;
+
+use crate::cli::{BuildArgs, EventArgs};
+use crate::dedupe::{self, Claim, Dedupe};
+use crate::error::{self, ExitKind, Failure};
+use crate::event::{BuildEvent, ValidEvent};
+use crate::notify::{self, Notifier, SpoolPlan};
+use crate::output::{print_stdout_line, Outcome, Printer};
+use crate::{build_message, ci, payload, statedir};
+
+/// An event line longer than this is refused: events are a few hundred bytes.
+const MAX_EVENT_BYTES: usize = 1 << 20;
+const MAX_PAYLOAD_BYTES: usize = 300_000;
+
+struct Ctx<'a> {
+    args: &'a BuildArgs,
+    printer: Printer,
+    /// Connected on first use: a dry run or a filtered event needs no secret.
+    notifier: Option<Notifier>,
+    dedupe: Option<Dedupe>,
+}
+
+pub fn run(args: BuildArgs) -> Result<u8> {
+    let printer = Printer::new(&args.output);
+    if let Some(t) = &args.text_template {
+        build_message::check_template(t)?;
+    }
+    let mut ctx = Ctx {
+        args: &args,
+        printer,
+        notifier: None,
+        dedupe: None,
+    };
+    if let Some(path) = &args.events {
+        return run_stream(&mut ctx, path);
+    }
+    let flags = event_from_flags(&args.event);
+    let from_file = match &args.event_file {
+        Some(path) => {
+            let text = read_event_file(path)?;
+            BuildEvent::from_json(&text)?
+        }
+        None => BuildEvent::default(),
+    };
+    let from_env = if args.no_env {
+        BuildEvent::default()
+    } else {
+        ci::detect(&|k| std::env::var(k).ok())
+            .map(|info| {
+                ctx.printer
+                    .info(&format!("filling missing fields from {}", info.provider));
+                info.event
+            })
+            .unwrap_or_default()
+    };
+    let event = with_default_node(flags.overlay(from_file).overlay(from_env)).validate()?;
+    let (outcome, err) = handle(&mut ctx, &event)?;
+    ctx.printer.outcome(&outcome);
+    match err {
+        Some(e) => Err(e),
+        None => Ok(0),
+    }
+}
+
+fn with_default_node(mut ev: BuildEvent) -> BuildEvent {
+    if ev.mesh_node_id.is_none() {
+        ev.mesh_node_id = Some(statedir::hostname());
+    }
+    ev
+}
+
+fn event_from_flags(f: &EventArgs) -> BuildEvent {
+    BuildEvent {
+        workflow: f.workflow.clone(),
+        state: f.state,
+        branch: f.branch.clone(),
+        commit: f.commit.clone(),
+        run_url: f.run_url.clone(),
+        mesh_node_id: f.mesh_node_id.clone(),
+        provider_run_id: f.provider_run_id.clone(),
+        provider: f.provider.clone(),
+        repository: f.repository.clone(),
+        duration: f.duration,
+        started_at: f.started_at,
+    }
+}
+
+fn read_event_file(path: &std::path::Path) -> Result<String> {
+    if path.as_os_str() == "-" {
+        payload::read_text_bounded(std::io::stdin().lock(), MAX_EVENT_BYTES, "event on stdin")
+    } else {
+        let f = std::fs::File::open(path)
+            .map_err(|e| error::input(format!("cannot read event file {}: {e}", path.display())))?;
+        payload::read_text_bounded(
+            f,
+            MAX_EVENT_BYTES,
+            &format!("event file {}", path.display()),
+        )
+    }
+}
+
+/// Filters, renders, deduplicates and posts one event. `Err` is for problems that stop
+/// everything (configuration); a failed delivery comes back as the outcome's error.
+fn handle(ctx: &mut Ctx, ev: &ValidEvent) -> Result<(Outcome, Option<anyhow::Error>)> {
+    let args = ctx.args;
+    let base = |status| Outcome::new(status).with("event", ev.to_json());
+    if !args.on.is_empty() && !args.on.contains(&ev.state) {
+        ctx.printer.info(&format!(
+            "state {} is not in --on: not posted",
+            ev.state.as_str()
+        ));
+        return Ok((base("filtered"), None));
+    }
+    let mut obj = match build_message::render(ev, args.text_template.as_deref())? {
+        Value::Object(m) => m,
+        _ => return Err(anyhow::anyhow!("the build message is not a JSON object")),
+    };
+    payload::apply_route(&mut obj, &args.route);
+    payload::ensure_fallbacks(&mut obj);
+    payload::truncate_text(&mut obj);
+    let body = payload::validate(&obj, MAX_PAYLOAD_BYTES)?;
+    if args.dry_run {
+        print_stdout_line(&String::from_utf8_lossy(&body));
+        return Ok((base("dry-run"), None));
+    }
+    if ctx.notifier.is_none() {
+        ctx.notifier = Some(Notifier::connect(
+            &args.webhook,
+            &args.delivery,
+            ctx.printer,
+        )?);
+    }
+    let notifier = ctx.notifier.as_ref().expect("connected above");
+
+    let run_id = ev.provider_run_id.as_deref();
+    let mut guard = None;
+    let mut key_hex = None;
+    match run_id {
+        Some(run_id) if !args.no_dedupe => {
+            if ctx.dedupe.is_none() {
+                let dir = notify::state_dir(args.state.state_dir.as_deref())?;
+                let store = Dedupe::open(&dir, args.dedupe_ttl)?;
+                if let Err(e) = store.prune() {
+                    ctx.printer
+                        .warn(&format!("pruning old deduplication entries: {e:#}"));
+                }
+                ctx.dedupe = Some(store);
+            }
+            let store = ctx.dedupe.as_ref().expect("opened above");
+            let key = dedupe::key(notifier.url.expose(), run_id, ev.state.as_str());
+            key_hex = Some(key.as_str().to_string());
+            match store.claim(&key, notifier.deliverer.policy().budget)? {
+                Claim::Duplicate => {
+                    ctx.printer.info(&format!(
+                        "run {run_id} {} was already posted: skipped",
+                        ev.state.as_str()
+                    ));
+                    let mut o = base("duplicate");
+                    o.target = Some(notifier.url.redacted());
+                    return Ok((o, None));
+                }
+                Claim::Acquired(g) => {
+                    if g.stolen() {
+                        ctx.printer.warn(
+                            "another process has held this run's claim past its budget; \
+                             posting anyway",
+                        );
+                    }
+                    guard = Some(g);
+                }
+            }
+        }
+        Some(_) => {}
+        None => ctx.printer.warn(
+            "the event has no provider_run_id: posting without deduplication (pass --run-id)",
+        ),
+    }
+
+    let value = Value::Object(obj);
+    let (outcome, err) = notifier.post(
+        &value,
+        &body,
+        args.route.channel.as_deref(),
+        &SpoolPlan::from_args(&args.state, "build"),
+        key_hex.as_deref(),
+    );
+    if err.is_none() {
+        if let Some(g) = guard {
+            if let Err(e) = g.delivered() {
+                ctx.printer.warn(&format!(
+                    "posted, but could not record it for deduplication: {e:#}"
+                ));
+            }
+        }
+    }
+    Ok((outcome.with("event", ev.to_json()), err))
+}
+
+#[derive(Default)]
+struct Summary {
+    posted: usize,
+    duplicate: usize,
+    filtered: usize,
+    failed: usize,
+    invalid: usize,
+    worst: Option<ExitKind>,
+}
+
+impl Summary {
+    fn note_failure(&mut self, kind: ExitKind) {
+        if self.worst.is_none_or(|w| kind.severity() > w.severity()) {
+            self.worst = Some(kind);
+        }
+    }
+}
+
+fn run_stream(ctx: &mut Ctx, path: &std::path::Path) -> Result<u8> {
+    let reader: Box<dyn Read> = if path.as_os_str() == "-" {
+        Box::new(std::io::stdin())
+    } else {
+        Box::new(std::fs::File::open(path).map_err(|e| {
+            error::input(format!("cannot read events file {}: {e}", path.display()))
+        })?)
+    };
+    let mut reader = BufReader::new(reader);
+    let flags = event_from_flags(&ctx.args.event);
+    let mut sum = Summary::default();
+    let mut line_no = 0usize;
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        let n = (&mut reader)
+            .take(MAX_EVENT_BYTES as u64 + 1)
+            .read_until(b'\n', &mut buf)
+            .map_err(|e| error::input(format!("reading events: {e}")))?;
+        if n == 0 {
+            break;
+        }
+        line_no += 1;
+        if buf.len() > MAX_EVENT_BYTES && buf.last() != Some(&b'\n') {
+            skip_rest_of_line(&mut reader)?;
+            invalid(
+                ctx,
+                &mut sum,
+                line_no,
+                &format!("longer than {MAX_EVENT_BYTES} bytes"),
+            );
+            continue;
+        }
+        let Ok(text) = std::str::from_utf8(&buf) else {
+            invalid(ctx, &mut sum, line_no, "not valid UTF-8");
+            continue;
+        };
+        if text.trim().is_empty() {
+            continue;
+        }
+        let event = BuildEvent::from_json(text)
+            .and_then(|ev| with_default_node(flags.clone().overlay(ev)).validate());
+        let event = match event {
+            Ok(ev) => ev,
+            Err(e) => {
+                invalid(ctx, &mut sum, line_no, &format!("{e:#}"));
+                continue;
+            }
+        };
+        let (outcome, err) = match handle(ctx, &event) {
+            Ok(r) => r,
+            // Configuration problems (no secret, bad CA) fail every line alike: stop.
+            Err(e) if matches!(error::exit_kind(&e), ExitKind::Config | ExitKind::Internal) => {
+                return Err(e)
+            }
+            Err(e) => {
+                invalid(ctx, &mut sum, line_no, &format!("{e:#}"));
+                continue;
+            }
+        };
+        match outcome.status {
+            "posted" | "dry-run" => sum.posted += 1,
+            "duplicate" => sum.duplicate += 1,
+            "filtered" => sum.filtered += 1,
+            _ => sum.failed += 1,
+        }
+        if let Some(e) = &err {
+            eprintln!("mmnotify: line {line_no}: {e:#}");
+            sum.note_failure(error::exit_kind(e));
+        }
+        ctx.printer.outcome(&outcome.with("line", line_no));
+    }
+    if !ctx.printer.quiet {
+        eprintln!(
+            "mmnotify: events: {} posted, {} duplicate, {} filtered, {} failed ({} invalid)",
+            sum.posted,
+            sum.duplicate,
+            sum.filtered,
+            sum.failed + sum.invalid,
+            sum.invalid
+        );
+    }
+    match sum.worst {
+        Some(kind) => Err(Failure::new(
+            kind,
+            format!(
+                "{} of {} events were not posted",
+                sum.failed + sum.invalid,
+                sum.posted + sum.duplicate + sum.filtered + sum.failed + sum.invalid
+            ),
+        )),
+        None => Ok(0),
+    }
+}
+
+fn invalid(ctx: &Ctx, sum: &mut Summary, line_no: usize, why: &str) {
+    eprintln!("mmnotify: line {line_no}: invalid event, skipped: {why}");
+    sum.invalid += 1;
+    sum.note_failure(ExitKind::Input);
+    if ctx.printer.json {
+        print_stdout_line(
+            &Outcome::new("failed")
+                .with("line", line_no)
+                .with("error", why.to_string())
+                .to_json()
+                .to_string(),
+        );
+    }
+}
+
+fn skip_rest_of_line(reader: &mut impl BufRead) -> Result<()> {
+    loop {
+        let buf = reader
+            .fill_buf()
+            .map_err(|e| error::input(format!("reading events: {e}")))?;
+        if buf.is_empty() {
+            return Ok(());
+        }
+        if let Some(i) = buf.iter().position(|b| *b == b'\n') {
+            reader.consume(i + 1);
+            return Ok(());
+        }
+        let n = buf.len();
+        reader.consume(n);
+    }
+}

@@ -1,0 +1,600 @@
+//! The clap definition: every flag, its help text and what clap can check by itself.
+//! Nothing here reads files or the environment beyond clap's own `env = …` fallbacks.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::event::{self, State, Timestamp};
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0   delivered, or deliberately skipped (duplicate, filtered by --on)
+  1   unexpected internal error
+  2   usage error (bad flags or arguments)
+  3   configuration or secret error (no source, unreadable, insecure mode, malformed URL, bad CA/cert/key)
+  4   invalid input, found before anything was sent
+  5   network failure after retries (DNS, connect, TLS, timeout, reset)
+  6   server failure: 429 or 5xx after retries, or a 500 (not retried)
+  7   any other HTTP answer that is not a success (3xx, 401, 405, 413, 501, other 4xx)
+  40  HTTP 400: Mattermost rejected the request (deleted webhook, archived channel, bad payload)
+  43  HTTP 403: forbidden (webhook locked to another channel, or no access to a private channel)
+  44  HTTP 404: not found (unknown --channel, or a wrong URL path)
+
+`mmnotify run` exits with the wrapped command's code instead (124 on --max-runtime,
+128+N for signal N, 127/126 when it could not start); --strict makes a failed post win.
+
+The webhook URL is a password: it is never taken from the command line. Give it as
+--webhook-file PATH, --webhook NAME (reads NAME.url in --secrets-dir) or the
+MATTERMOST_WEBHOOK_URL environment variable; output only ever shows
+scheme://host:port/hooks/…LAST4.";
+
+/// Post notifications, build statuses and task reports to Mattermost incoming webhooks.
+#[derive(Debug, Parser)]
+#[command(name = "mmnotify", version, after_long_help = EXIT_CODES)]
+#[command(propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Post one message (text, attachment, props)
+    #[command(after_long_help = EXIT_CODES)]
+    Send(SendArgs),
+    /// Post one build-status message from normalized CI fields, deduplicated
+    #[command(after_long_help = EXIT_CODES)]
+    Build(BuildArgs),
+    /// Run a command, then post its outcome (status, duration, output tail)
+    #[command(after_long_help = EXIT_CODES)]
+    Run(RunArgs),
+    /// Post a minimal probe message and print HTTP status and latency (no retries)
+    #[command(after_long_help = EXIT_CODES)]
+    Probe(ProbeArgs),
+    /// Check secret, URL, proxy, DNS, TCP and TLS without posting anything
+    Doctor(DoctorArgs),
+    /// Re-deliver messages saved in the spool after failed deliveries
+    #[command(after_long_help = EXIT_CODES)]
+    Flush(FlushArgs),
+    /// Print a shell completion script
+    Completions {
+        /// The shell to generate completions for
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+/// Where the webhook URL comes from. First match wins: --webhook-file, --webhook,
+/// then the MATTERMOST_WEBHOOK_URL environment variable.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Webhook")]
+pub struct WebhookArgs {
+    /// Read the webhook URL from this secrets file (mode 0400/0440/0600/0640)
+    #[arg(
+        long,
+        value_name = "PATH",
+        env = "MMNOTIFY_WEBHOOK_FILE",
+        hide_env_values = true
+    )]
+    pub webhook_file: Option<PathBuf>,
+
+    /// Read the webhook URL from NAME.url in the secrets directory
+    #[arg(
+        long,
+        value_name = "NAME",
+        env = "MMNOTIFY_WEBHOOK",
+        hide_env_values = true
+    )]
+    pub webhook: Option<String>,
+
+    /// Directory holding NAME.url secrets files
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "MMNOTIFY_SECRETS_DIR",
+        hide_env_values = true,
+        default_value = "/etc/openclaw/secrets.d/mattermost"
+    )]
+    pub secrets_dir: PathBuf,
+}
+
+/// How one delivery is made: budget, retries, proxy and TLS.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Delivery")]
+pub struct DeliveryArgs {
+    /// Whole budget of one delivery, retries included (e.g. 30s, 2m)
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub timeout: Duration,
+
+    /// Longest wait of a single attempt
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub attempt_timeout: Duration,
+
+    /// Retries after the first attempt (network errors, 408, 429, 502, 503, 504)
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub retries: u32,
+
+    /// Proxy for mmnotify alone (http://host:port), or `none` to ignore *_PROXY variables
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "MMNOTIFY_PROXY",
+        hide_env_values = true
+    )]
+    pub proxy: Option<String>,
+
+    /// Extra trusted root certificates (PEM), added to the bundled Mozilla roots
+    #[arg(
+        long,
+        value_name = "PEM",
+        env = "MMNOTIFY_CA_FILE",
+        hide_env_values = true
+    )]
+    pub ca_file: Option<PathBuf>,
+
+    /// Client certificate chain (PEM) for servers that require mutual TLS
+    #[arg(long, value_name = "PEM", requires = "client_key")]
+    pub client_cert: Option<PathBuf>,
+
+    /// Private key (PEM) matching --client-cert
+    #[arg(long, value_name = "PEM", requires = "client_cert")]
+    pub client_key: Option<PathBuf>,
+}
+
+/// Where mmnotify keeps its spool and deduplication state.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "State")]
+pub struct StateArgs {
+    /// State directory [default: $XDG_STATE_HOME/mmnotify or ~/.local/state/mmnotify]
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "MMNOTIFY_STATE_DIR",
+        hide_env_values = true
+    )]
+    pub state_dir: Option<PathBuf>,
+
+    /// Do not save undelivered messages in the spool
+    #[arg(long)]
+    pub no_spool: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// Nothing on stdout on success; diagnostics on stderr
+    Text,
+    /// One JSON object on stdout describing the outcome
+    Json,
+}
+
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Output")]
+pub struct OutputArgs {
+    /// Print the outcome as text (quiet on success) or as one JSON object
+    #[arg(long, value_enum, value_name = "FORMAT", default_value = "text")]
+    pub output: OutputFormat,
+
+    /// Print target (redacted), status, attempts and time on stderr
+    #[arg(short, long, conflicts_with = "quiet")]
+    pub verbose: bool,
+
+    /// Silence warnings
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// Where the post goes and who it appears to come from.
+#[derive(Debug, Clone, Default, Args)]
+#[command(next_help_heading = "Post")]
+pub struct RouteArgs {
+    /// Post to this channel (`name`) or as a direct message (`@user`) instead of the hook's own
+    #[arg(long, value_name = "CHANNEL")]
+    pub channel: Option<String>,
+
+    /// Display name of the post; the server ignores it unless its admin enabled
+    /// username overrides (System Console → Integrations)
+    #[arg(long, value_name = "NAME")]
+    pub username: Option<String>,
+
+    /// Avatar URL; ignored unless the server enabled icon overrides
+    #[arg(long, value_name = "URL")]
+    pub icon_url: Option<String>,
+
+    /// Avatar emoji (e.g. `:rocket:`); ignored unless the server enabled icon overrides
+    #[arg(long, value_name = "EMOJI")]
+    pub icon_emoji: Option<String>,
+
+    /// Post priority label
+    #[arg(long, value_enum)]
+    pub priority: Option<Priority>,
+
+    /// Ask recipients to acknowledge the post
+    #[arg(long)]
+    pub requested_ack: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Priority {
+    Urgent,
+    Important,
+}
+
+impl Priority {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Priority::Urgent => "urgent",
+            Priority::Important => "important",
+        }
+    }
+}
+
+/// One attachment built from flags.
+#[derive(Debug, Clone, Default, Args)]
+#[command(next_help_heading = "Attachment")]
+pub struct AttachmentArgs {
+    /// Colour bar: good, warning, danger or #RRGGBB
+    #[arg(long, value_name = "COLOR", value_parser = parse_color)]
+    pub color: Option<String>,
+
+    /// Attachment title
+    #[arg(long, value_name = "TEXT")]
+    pub title: Option<String>,
+
+    /// Link opened by the title
+    #[arg(long, value_name = "URL")]
+    pub title_link: Option<String>,
+
+    /// Text shown above the attachment
+    #[arg(long, value_name = "TEXT")]
+    pub pretext: Option<String>,
+
+    /// Attachment body (Markdown)
+    #[arg(long, value_name = "TEXT")]
+    pub attachment_text: Option<String>,
+
+    /// A field shown as a table row (repeatable)
+    #[arg(long, value_name = "TITLE=VALUE", value_parser = parse_key_value)]
+    pub field: Vec<(String, String)>,
+
+    /// A short field, shown side by side with other short fields (repeatable)
+    #[arg(long, value_name = "TITLE=VALUE", value_parser = parse_key_value)]
+    pub field_short: Vec<(String, String)>,
+
+    /// Small text at the bottom of the attachment
+    #[arg(long, value_name = "TEXT")]
+    pub footer: Option<String>,
+
+    /// Image shown in the attachment
+    #[arg(long, value_name = "URL")]
+    pub image_url: Option<String>,
+
+    /// Thumbnail shown on the right of the attachment
+    #[arg(long, value_name = "URL")]
+    pub thumb_url: Option<String>,
+}
+
+impl AttachmentArgs {
+    pub fn is_empty(&self) -> bool {
+        self.color.is_none()
+            && self.title.is_none()
+            && self.title_link.is_none()
+            && self.pretext.is_none()
+            && self.attachment_text.is_none()
+            && self.field.is_empty()
+            && self.field_short.is_empty()
+            && self.footer.is_none()
+            && self.image_url.is_none()
+            && self.thumb_url.is_none()
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SendArgs {
+    /// Message text (Markdown); several words are joined by one space. Read from stdin
+    /// when omitted and stdin is not a terminal
+    #[arg(value_name = "TEXT")]
+    pub text: Vec<String>,
+
+    /// Read a whole webhook JSON object from FILE (`-` = stdin); flags override its fields
+    #[arg(long, value_name = "FILE")]
+    pub payload: Option<PathBuf>,
+
+    /// Set props.card: Markdown shown in the post's info panel
+    #[arg(long, value_name = "TEXT", help_heading = "Post")]
+    pub card: Option<String>,
+
+    /// Set props.KEY to a JSON value (repeatable)
+    #[arg(long, value_name = "KEY=JSON", value_parser = parse_key_value, help_heading = "Post")]
+    pub prop: Vec<(String, String)>,
+
+    /// Send text over 16383 characters whole and let the server split it into several
+    /// posts, instead of truncating it
+    #[arg(long, help_heading = "Post")]
+    pub split: bool,
+
+    /// Largest JSON body to send, in bytes (the server's default limit is 300000)
+    #[arg(
+        long,
+        value_name = "BYTES",
+        default_value_t = 300_000,
+        help_heading = "Post"
+    )]
+    pub max_payload_bytes: usize,
+
+    /// Print the JSON payload on stdout and send nothing (needs no secret)
+    #[arg(long)]
+    pub dry_run: bool,
+
+    #[command(flatten)]
+    pub route: RouteArgs,
+    #[command(flatten)]
+    pub attachment: AttachmentArgs,
+    #[command(flatten)]
+    pub webhook: WebhookArgs,
+    #[command(flatten)]
+    pub delivery: DeliveryArgs,
+    #[command(flatten)]
+    pub state: StateArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// The fields of a normalized build event, as flags. They override --event and the CI
+/// environment.
+#[derive(Debug, Clone, Default, Args)]
+#[command(next_help_heading = "Event")]
+pub struct EventArgs {
+    /// Workflow or pipeline name
+    #[arg(long, value_name = "NAME")]
+    pub workflow: Option<String>,
+    /// Build state
+    #[arg(long, value_enum)]
+    pub state: Option<State>,
+    /// Branch or tag
+    #[arg(long, value_name = "NAME")]
+    pub branch: Option<String>,
+    /// Commit SHA (shortened to 8 characters in the text)
+    #[arg(long, value_name = "SHA")]
+    pub commit: Option<String>,
+    /// Link to the CI run
+    #[arg(long, value_name = "URL")]
+    pub run_url: Option<String>,
+    /// Builder node that ran the job [default: this host's name]
+    #[arg(long = "node", value_name = "ID")]
+    pub mesh_node_id: Option<String>,
+    /// The CI's run id: the deduplication key, with the state
+    #[arg(long = "run-id", value_name = "ID")]
+    pub provider_run_id: Option<String>,
+    /// CI provider name (github, gitlab, jenkins, …)
+    #[arg(long, value_name = "NAME")]
+    pub provider: Option<String>,
+    /// Repository (owner/name)
+    #[arg(long, value_name = "NAME")]
+    pub repository: Option<String>,
+    /// Build duration (humantime like 4m 30s, or seconds)
+    #[arg(long, value_name = "DURATION", value_parser = event::parse_duration)]
+    pub duration: Option<Duration>,
+    /// Build start time (RFC 3339)
+    #[arg(long, value_name = "TIME", value_parser = event::parse_timestamp)]
+    pub started_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct BuildArgs {
+    #[command(flatten)]
+    pub event: EventArgs,
+
+    /// Read one event JSON object from FILE (`-` = stdin)
+    #[arg(
+        long = "event",
+        value_name = "FILE",
+        conflicts_with = "events",
+        help_heading = "Event"
+    )]
+    pub event_file: Option<PathBuf>,
+
+    /// Read newline-delimited events from FILE (`-` = stdin), one post each
+    #[arg(long, value_name = "FILE", help_heading = "Event")]
+    pub events: Option<PathBuf>,
+
+    /// Do not fill missing fields from the CI environment
+    #[arg(long, help_heading = "Event")]
+    pub no_env: bool,
+
+    /// Post only for these states (comma-separated); others exit 0 as `filtered`
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "STATES")]
+    pub on: Vec<State>,
+
+    /// Own text line with {field} placeholders, e.g. "{emoji} {workflow} on {branch}"
+    #[arg(long, value_name = "TEMPLATE")]
+    pub text_template: Option<String>,
+
+    /// Post even if this run and state were already posted
+    #[arg(long, help_heading = "Deduplication")]
+    pub no_dedupe: bool,
+
+    /// How long a delivered run+state is remembered
+    #[arg(long, value_name = "DURATION", default_value = "7d", value_parser = humantime::parse_duration, help_heading = "Deduplication")]
+    pub dedupe_ttl: Duration,
+
+    /// Print the JSON payload on stdout and send nothing (needs no secret)
+    #[arg(long)]
+    pub dry_run: bool,
+
+    #[command(flatten)]
+    pub route: RouteArgs,
+    #[command(flatten)]
+    pub webhook: WebhookArgs,
+    #[command(flatten)]
+    pub delivery: DeliveryArgs,
+    #[command(flatten)]
+    pub state: StateArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RunOutcome {
+    Success,
+    Failure,
+    Timeout,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// Task name in the report [default: the command line]
+    #[arg(long, value_name = "TEXT")]
+    pub name: Option<String>,
+
+    /// Link to the full log, shown in the report
+    #[arg(long, value_name = "URL")]
+    pub log_url: Option<String>,
+
+    /// Output lines kept for the report (stdout and stderr together)
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub tail: usize,
+
+    /// Stop the command after this long: SIGTERM, then SIGKILL after --kill-grace
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub max_runtime: Option<Duration>,
+
+    /// Time between SIGTERM and SIGKILL when --max-runtime is reached
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub kill_grace: Duration,
+
+    /// Post only for these outcomes (comma-separated)
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        value_name = "OUTCOMES",
+        default_value = "success,failure,timeout"
+    )]
+    pub on: Vec<RunOutcome>,
+
+    /// Exit with the notifier's code when the report could not be posted
+    #[arg(long)]
+    pub strict: bool,
+
+    /// Print the report payload on stdout instead of sending it (needs no secret)
+    #[arg(long)]
+    pub dry_run: bool,
+
+    #[command(flatten)]
+    pub route: RouteArgs,
+    #[command(flatten)]
+    pub webhook: WebhookArgs,
+    #[command(flatten)]
+    pub delivery: DeliveryArgs,
+    #[command(flatten)]
+    pub state: StateArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+
+    /// The command to run and its arguments
+    #[arg(last = true, required = true, value_name = "CMD")]
+    pub command: Vec<std::ffi::OsString>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ProbeArgs {
+    /// Probe text [default: "mmnotify probe from HOST"]
+    #[arg(long, value_name = "TEXT")]
+    pub text: Option<String>,
+
+    #[command(flatten)]
+    pub webhook: WebhookArgs,
+    #[command(flatten)]
+    pub delivery: DeliveryArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DoctorArgs {
+    #[command(flatten)]
+    pub webhook: WebhookArgs,
+    #[command(flatten)]
+    pub delivery: DeliveryArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct FlushArgs {
+    /// Secrets directory used to resolve items saved with a webhook name
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "MMNOTIFY_SECRETS_DIR",
+        hide_env_values = true,
+        default_value = "/etc/openclaw/secrets.d/mattermost"
+    )]
+    pub secrets_dir: PathBuf,
+
+    #[command(flatten)]
+    pub delivery: DeliveryArgs,
+
+    /// State directory [default: $XDG_STATE_HOME/mmnotify or ~/.local/state/mmnotify]
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "MMNOTIFY_STATE_DIR",
+        hide_env_values = true
+    )]
+    pub state_dir: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+fn parse_color(s: &str) -> Result<String, String> {
+    let ok = matches!(s, "good" | "warning" | "danger")
+        || (s.len() == 7 && s.starts_with('#') && s[1..].chars().all(|c| c.is_ascii_hexdigit()));
+    if ok {
+        Ok(s.to_string())
+    } else {
+        Err("expected good, warning, danger or #RRGGBB".into())
+    }
+}
+
+fn parse_key_value(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err("expected KEY=VALUE".into()),
+    }
+}
+
+pub fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        command().debug_assert();
+    }
+
+    #[test]
+    fn colors() {
+        assert!(parse_color("good").is_ok());
+        assert!(parse_color("#a0B1c2").is_ok());
+        assert!(parse_color("#a0B1c").is_err());
+        assert!(parse_color("red").is_err());
+    }
+
+    #[test]
+    fn key_values_split_at_first_equals() {
+        assert_eq!(
+            parse_key_value("a=b=c").unwrap(),
+            ("a".to_string(), "b=c".to_string())
+        );
+        assert!(parse_key_value("=x").is_err());
+        assert!(parse_key_value("nokey").is_err());
+    }
+}

@@ -1,0 +1,426 @@
+//! One delivery: a POST of a JSON body, retried within a time budget, classified into the
+//! exit-code contract. The only module that talks HTTP.
+
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::Result;
+
+use crate::cli::DeliveryArgs;
+use crate::diagnose::{self, Answer, Diagnosis};
+use crate::error::{self, ExitKind};
+use crate::retry;
+use crate::secret::WebhookUrl;
+use crate::tls;
+
+const USER_AGENT: &str = concat!("mmnotify/", env!("CARGO_PKG_VERSION"));
+/// Mattermost answers `ok` or a small JSON error; a proxy's HTML error page is the largest
+/// thing expected. Reading the whole (small) body also returns the connection to the pool.
+const BODY_LIMIT: u64 = 64 * 1024;
+
+#[derive(Debug, Clone)]
+pub struct Policy {
+    pub budget: Duration,
+    pub attempt_timeout: Duration,
+    pub retries: u32,
+}
+
+impl Policy {
+    pub fn from_args(a: &DeliveryArgs) -> Policy {
+        Policy {
+            budget: a.timeout,
+            attempt_timeout: a.attempt_timeout,
+            retries: a.retries,
+        }
+    }
+}
+
+/// What happened to one delivery.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub attempts: u32,
+    pub elapsed: Duration,
+    pub http_status: Option<u16>,
+    pub result: std::result::Result<(), Diagnosis>,
+}
+
+impl Delivery {
+    pub fn is_success(&self) -> bool {
+        self.result.is_ok()
+    }
+
+    pub fn error_id(&self) -> Option<&str> {
+        self.result
+            .as_ref()
+            .err()
+            .and_then(|d| d.error_id.as_deref())
+    }
+}
+
+/// The HTTP client, built once per process so several posts share one connection.
+pub struct Deliverer {
+    agent: ureq::Agent,
+    policy: Policy,
+}
+
+pub enum ProxyChoice {
+    /// `*_PROXY` / `NO_PROXY` from the environment.
+    Env,
+    None,
+    Url(String),
+}
+
+impl ProxyChoice {
+    pub fn from_arg(arg: Option<&str>) -> ProxyChoice {
+        match arg.map(str::trim) {
+            None | Some("") => ProxyChoice::Env,
+            Some(s) if s.eq_ignore_ascii_case("none") => ProxyChoice::None,
+            Some(s) => ProxyChoice::Url(s.to_string()),
+        }
+    }
+
+    pub fn resolve(&self) -> Result<Option<ureq::Proxy>> {
+        match self {
+            ProxyChoice::Env => Ok(ureq::Proxy::try_from_env()),
+            ProxyChoice::None => Ok(None),
+            ProxyChoice::Url(u) => ureq::Proxy::new(u).map(Some).map_err(|_| {
+                error::config(format!(
+                    "invalid --proxy URL {}: expected http://host:port or `none`",
+                    redact_userinfo(u)
+                ))
+            }),
+        }
+    }
+}
+
+/// Proxy URLs may carry credentials; show them without.
+pub fn redact_userinfo(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => format!("{}://***@{}", &url[..s], &url[at + 1..]),
+        (None, Some(at)) => format!("***@{}", &url[at + 1..]),
+        _ => url.to_string(),
+    }
+}
+
+impl Deliverer {
+    pub fn new(args: &DeliveryArgs) -> Result<Deliverer> {
+        let proxy = ProxyChoice::from_arg(args.proxy.as_deref()).resolve()?;
+        let tls = tls::config(&tls::TlsFiles {
+            ca_file: args.ca_file.as_deref(),
+            client_cert: args.client_cert.as_deref(),
+            client_key: args.client_key.as_deref(),
+        })?;
+        let config = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            // A redirected POST turns into a GET without its body: report it instead.
+            .max_redirects(0)
+            .user_agent(USER_AGENT)
+            .proxy(proxy)
+            .tls_config(tls)
+            .timeout_global(Some(args.attempt_timeout))
+            .build();
+        Ok(Deliverer {
+            agent: config.into(),
+            policy: Policy::from_args(args),
+        })
+    }
+
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// Posts `body`, retrying what can succeed later, never past the budget.
+    pub fn deliver(&self, url: &WebhookUrl, body: &[u8], channel: Option<&str>) -> Delivery {
+        self.deliver_with(url, body, channel, self.policy.retries)
+    }
+
+    pub fn deliver_with(
+        &self,
+        url: &WebhookUrl,
+        body: &[u8],
+        channel: Option<&str>,
+        retries: u32,
+    ) -> Delivery {
+        let start = Instant::now();
+        let deadline = start + self.policy.budget;
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            let per_attempt = self.policy.attempt_timeout.min(remaining);
+            let (status, diagnosis, wait_hint) =
+                match self.attempt(url, body, per_attempt, channel, attempts) {
+                    Attempt::Posted(status) => {
+                        return Delivery {
+                            attempts,
+                            elapsed: start.elapsed(),
+                            http_status: Some(status),
+                            result: Ok(()),
+                        }
+                    }
+                    Attempt::Failed {
+                        status,
+                        diagnosis,
+                        retry_after,
+                    } => (status, diagnosis, retry_after),
+                };
+            let done = |d: Diagnosis| Delivery {
+                attempts,
+                elapsed: start.elapsed(),
+                http_status: status,
+                result: Err(d),
+            };
+            if !diagnosis.retryable || attempts > retries {
+                return done(diagnosis);
+            }
+            let wait = wait_hint.unwrap_or_else(|| retry::backoff(attempts, retry::random_u64()));
+            let left = deadline.saturating_duration_since(Instant::now());
+            if wait >= left {
+                let mut d = diagnosis;
+                d.message = format!(
+                    "{} (gave up after {attempts} attempt{}: the next retry{} would pass the \
+                     --timeout budget of {})",
+                    d.message,
+                    if attempts == 1 { "" } else { "s" },
+                    if wait_hint.is_some() {
+                        format!(", which the server asked to delay by {}", fmt_secs(wait))
+                    } else {
+                        String::new()
+                    },
+                    humantime::format_duration(self.policy.budget)
+                );
+                return done(d);
+            }
+            std::thread::sleep(wait);
+        }
+    }
+
+    /// One GET of the server's ping endpoint: proves DNS, TCP, proxy and TLS (client
+    /// certificate included) with the same settings as a post, without posting anything.
+    pub fn ping(&self, url: &WebhookUrl) -> std::result::Result<u16, Diagnosis> {
+        let timeout = self.policy.attempt_timeout;
+        let ping = format!("{}/api/v4/system/ping", url.server_base());
+        match self
+            .agent
+            .get(&ping)
+            .config()
+            .timeout_global(Some(timeout))
+            .build()
+            .call()
+        {
+            Ok(mut resp) => {
+                let _ = resp
+                    .body_mut()
+                    .with_config()
+                    .limit(BODY_LIMIT)
+                    .read_to_vec();
+                Ok(resp.status().as_u16())
+            }
+            Err(e) => Err(transport(&e, url, timeout)),
+        }
+    }
+
+    fn attempt(
+        &self,
+        url: &WebhookUrl,
+        body: &[u8],
+        timeout: Duration,
+        channel: Option<&str>,
+        attempts: u32,
+    ) -> Attempt {
+        let response = self
+            .agent
+            .post(url.expose())
+            .config()
+            .timeout_global(Some(timeout))
+            .build()
+            .content_type("application/json")
+            .send(body);
+        match response {
+            Ok(mut resp) => {
+                let status = resp.status().as_u16();
+                let header = |name: &str| {
+                    resp.headers()
+                        .get(name)
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_string)
+                };
+                let location = header("location");
+                let retry_after = header("retry-after");
+                let text = resp
+                    .body_mut()
+                    .with_config()
+                    .limit(BODY_LIMIT)
+                    .lossy_utf8(true)
+                    .read_to_string()
+                    .unwrap_or_default();
+                if (200..300).contains(&status) {
+                    return Attempt::Posted(status);
+                }
+                let diagnosis = diagnose::http(
+                    &Answer {
+                        status,
+                        body: &text,
+                        location: location.as_deref(),
+                    },
+                    url,
+                    channel,
+                    attempts,
+                );
+                Attempt::Failed {
+                    status: Some(status),
+                    diagnosis,
+                    retry_after: retry_after
+                        .as_deref()
+                        .and_then(|v| retry::parse_retry_after(v, SystemTime::now())),
+                }
+            }
+            Err(e) => Attempt::Failed {
+                status: None,
+                diagnosis: transport(&e, url, timeout),
+                retry_after: None,
+            },
+        }
+    }
+}
+
+enum Attempt {
+    Posted(u16),
+    Failed {
+        status: Option<u16>,
+        diagnosis: Diagnosis,
+        retry_after: Option<Duration>,
+    },
+}
+
+fn fmt_secs(d: Duration) -> String {
+    humantime::format_duration(Duration::from_secs(d.as_secs().max(1))).to_string()
+}
+
+/// Classifies a transport error. Library errors can carry the URL (ureq's `BadUri`,
+/// `RequireHttpsOnly`), so every message is scrubbed before it leaves.
+fn transport(e: &ureq::Error, url: &WebhookUrl, timeout: Duration) -> Diagnosis {
+    let target = format!("{}:{}", url.host(), url.port());
+    let raw = url.scrub(&e.to_string());
+    let (message, retryable) = match e {
+        ureq::Error::Timeout(_) => (
+            format!(
+                "no answer from {target} within {}; the request may still have been \
+                 delivered (delivery is at-least-once): check the channel before resending",
+                humantime::format_duration(Duration::from_millis(timeout.as_millis() as u64))
+            ),
+            true,
+        ),
+        ureq::Error::HostNotFound => (
+            format!("DNS: cannot resolve {}; check the host name and the resolver", url.host()),
+            true,
+        ),
+        ureq::Error::Io(io) => match io.kind() {
+            std::io::ErrorKind::ConnectionRefused => (
+                format!("connection to {target} refused: is the server (or the proxy) up and listening on that port?"),
+                true,
+            ),
+            std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::ConnectionAborted
+            | std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::BrokenPipe => (
+                format!("the connection to {target} was closed before an answer ({raw}); the request may have been delivered (at-least-once)"),
+                true,
+            ),
+            _ if raw.contains("lookup") || raw.contains("resolve") => (
+                format!("DNS: cannot resolve {} ({raw})", url.host()),
+                true,
+            ),
+            _ => (format!("network error talking to {target}: {raw}"), true),
+        },
+        ureq::Error::Rustls(r) => tls_message(r, &target),
+        ureq::Error::Tls(msg) => (format!("TLS with {target} failed: {msg}"), false),
+        ureq::Error::ConnectProxyFailed(msg) => (
+            format!(
+                "the proxy refused to open a tunnel to {target}: {}; check --proxy / \
+                 HTTPS_PROXY and NO_PROXY",
+                url.scrub(msg)
+            ),
+            true,
+        ),
+        ureq::Error::ConnectionFailed => (format!("cannot connect to {target}"), true),
+        ureq::Error::Protocol(_) => (
+            format!("{target} did not answer with valid HTTP ({raw}); is it an HTTP(S) server?"),
+            true,
+        ),
+        _ => (format!("request to {target} failed: {raw}"), true),
+    };
+    Diagnosis {
+        kind: ExitKind::Network,
+        message,
+        error_id: None,
+        retryable,
+    }
+}
+
+fn tls_message(e: &rustls::Error, target: &str) -> (String, bool) {
+    use rustls::{AlertDescription, CertificateError, Error as R};
+    match e {
+        R::InvalidCertificate(CertificateError::UnknownIssuer) => (
+            format!(
+                "TLS: the certificate of {target} is signed by an unknown authority; for a \
+                 self-hosted server pass its CA with --ca-file"
+            ),
+            false,
+        ),
+        R::InvalidCertificate(CertificateError::Expired)
+        | R::InvalidCertificate(CertificateError::ExpiredContext { .. }) => (
+            format!("TLS: the certificate of {target} has expired; renew it on the server"),
+            false,
+        ),
+        R::InvalidCertificate(
+            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+        ) => (
+            format!(
+                "TLS: the certificate of {target} is not valid for that name; use the host \
+                 name the certificate was issued for"
+            ),
+            false,
+        ),
+        R::InvalidCertificate(c) => (
+            format!("TLS: the certificate of {target} was refused: {c:?}"),
+            false,
+        ),
+        R::AlertReceived(AlertDescription::CertificateRequired)
+        | R::AlertReceived(AlertDescription::HandshakeFailure)
+        | R::AlertReceived(AlertDescription::BadCertificate)
+        | R::AlertReceived(AlertDescription::UnknownCA) => (
+            format!(
+                "TLS: {target} refused the handshake ({e}); it probably requires a client \
+                 certificate it trusts: pass --client-cert and --client-key"
+            ),
+            false,
+        ),
+        other => (format!("TLS with {target} failed: {other}"), true),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proxy_credentials_are_hidden() {
+        assert_eq!(
+            redact_userinfo("http://u:p@proxy:3128"),
+            "http://***@proxy:3128"
+        );
+        assert_eq!(redact_userinfo("http://proxy:3128"), "http://proxy:3128");
+        assert_eq!(redact_userinfo("u:p@proxy:3128"), "***@proxy:3128");
+    }
+
+    #[test]
+    fn proxy_choice() {
+        assert!(matches!(ProxyChoice::from_arg(None), ProxyChoice::Env));
+        assert!(matches!(
+            ProxyChoice::from_arg(Some("NONE")),
+            ProxyChoice::None
+        ));
+        assert!(matches!(
+            ProxyChoice::from_arg(Some("http://p:1")),
+            ProxyChoice::Url(_)
+        ));
+    }
+}

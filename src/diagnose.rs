@@ -1,0 +1,336 @@
+//! What an HTTP answer or a transport error means for the operator: the exit code and a
+//! one-line diagnostic saying what happened and what to fix. The wording follows what a
+//! real Mattermost server means by each answer (shared/mattermost-webhook.md).
+
+use crate::error::ExitKind;
+use crate::secret::WebhookUrl;
+
+/// A failed delivery, already redacted and ready to print.
+#[derive(Debug, Clone)]
+pub struct Diagnosis {
+    pub kind: ExitKind,
+    pub message: String,
+    pub error_id: Option<String>,
+    /// The server or network may accept it later: worth a retry and, once retries are
+    /// spent, worth keeping in the spool.
+    pub retryable: bool,
+}
+
+/// The parts of a Mattermost error body worth showing. Era B servers put the hook id in
+/// `message`, so callers scrub it before use.
+#[derive(Debug, Default, Clone)]
+pub struct ServerError {
+    pub id: Option<String>,
+    pub message: Option<String>,
+    pub request_id: Option<String>,
+}
+
+impl ServerError {
+    pub fn parse(body: &str) -> ServerError {
+        let Ok(serde_json::Value::Object(m)) = serde_json::from_str::<serde_json::Value>(body)
+        else {
+            return ServerError::default();
+        };
+        let get = |k: &str| {
+            m.get(k)
+                .and_then(|v| v.as_str())
+                .filter(|s| !s.is_empty())
+                .map(sanitize)
+        };
+        ServerError {
+            id: get("id"),
+            message: get("message"),
+            request_id: get("request_id"),
+        }
+    }
+}
+
+/// Control characters from a remote party must not reach the terminal (escape injection).
+pub fn sanitize(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(300)
+        .collect()
+}
+
+pub struct Answer<'a> {
+    pub status: u16,
+    pub body: &'a str,
+    pub location: Option<&'a str>,
+}
+
+/// Diagnoses an HTTP answer that is not a 2xx.
+pub fn http(answer: &Answer, url: &WebhookUrl, channel: Option<&str>, attempts: u32) -> Diagnosis {
+    let status = answer.status;
+    let server = ServerError::parse(answer.body);
+    let id = server.id.as_deref().unwrap_or("");
+    let era_b = id == "web.incoming_webhook.general.app_error";
+    let chan = channel.map(|c| format!("`{}`", sanitize(c)));
+    let (kind, what, fix): (ExitKind, String, String) = match status {
+        300..=399 => (
+            ExitKind::Http,
+            format!(
+                "the server redirected the request{}",
+                answer
+                    .location
+                    .map(|l| format!(" to {}", sanitize(&url.scrub(l))))
+                    .unwrap_or_default()
+            ),
+            "redirects are not followed because a redirected POST loses its body; put the \
+             final URL (often https:// instead of http://, or a different base path) in the \
+             secrets file"
+                .into(),
+        ),
+        400 => diagnose_400(id, era_b, chan.as_deref()),
+        401 => (
+            ExitKind::Http,
+            "the server answered 401 Unauthorized".into(),
+            "Mattermost webhooks need no credentials, so a proxy or SSO gateway in front of \
+             the server is asking for them; exempt /hooks/ from it"
+                .into(),
+        ),
+        403 => (
+            ExitKind::Forbidden,
+            "the server refused the post (403 Forbidden)".into(),
+            match (id, &chan) {
+                ("web.incoming_webhook.channel_locked.app_error", Some(c)) => format!(
+                    "the webhook is locked to its own channel and may not post to {c}; drop \
+                     --channel or use a webhook made for that channel"
+                ),
+                ("web.incoming_webhook.permissions.app_error", _) => {
+                    "the webhook's creator may not post in that private channel; add them to \
+                     it or recreate the webhook as a member"
+                        .into()
+                }
+                (_, Some(c)) => format!(
+                    "the webhook is locked to its own channel and may not post to {c}, or its \
+                     creator may not post in that private channel; drop --channel or use a \
+                     webhook of that channel"
+                ),
+                _ => "the webhook's creator may no longer post in its channel (private \
+                      channel membership or a deactivated account), or a proxy refused the \
+                      request; recreate the webhook as a channel member"
+                    .into(),
+            },
+        ),
+        404 => (
+            ExitKind::NotFound,
+            "the server answered 404 Not Found".into(),
+            match chan {
+                Some(c) => format!(
+                    "the channel {c} does not exist or is archived (use the channel's URL \
+                     name, not its display name); otherwise the URL path is wrong"
+                ),
+                None => "the URL path is wrong: check the base path of a reverse proxy or a \
+                         Mattermost sub-path in the secrets file"
+                    .into(),
+            },
+        ),
+        405 => (
+            ExitKind::Http,
+            "the server answered 405 Method Not Allowed".into(),
+            "the URL path is wrong (for example /hooks/ twice, or a proxy rewriting the \
+             path): copy the webhook URL again from Integrations → Incoming Webhooks"
+                .into(),
+        ),
+        413 => (
+            ExitKind::Http,
+            "the server answered 413: the payload is too large".into(),
+            "the server (MaximumPayloadSizeBytes) or a proxy in front of it (e.g. nginx \
+             client_max_body_size) takes less than was sent; shorten the message or lower \
+             --max-payload-bytes to match"
+                .into(),
+        ),
+        501 => (
+            ExitKind::Http,
+            "incoming webhooks are disabled on this server (501)".into(),
+            "a system admin must enable them: System Console → Integrations → Integration \
+             Management → Enable Incoming Webhooks"
+                .into(),
+        ),
+        500 => (
+            ExitKind::Server,
+            "the server failed while creating the post (500)".into(),
+            format!(
+                "not retried because Mattermost may already have posted part of the message; \
+                 check the server log{}",
+                server
+                    .request_id
+                    .as_deref()
+                    .map(|r| format!(" for request id {r}"))
+                    .unwrap_or_default()
+            ),
+        ),
+        429 => (
+            ExitKind::Server,
+            format!(
+                "rate limited (429) after {attempts} attempt{}",
+                plural(attempts)
+            ),
+            "the server's rate limiter (RateLimitSettings) or a proxy throttles this \
+             client; send less often or raise the limit"
+                .into(),
+        ),
+        408 | 502..=504 => (
+            ExitKind::Server,
+            format!(
+                "the server or a proxy in front of it is unavailable ({status}) after \
+                 {attempts} attempt{}",
+                plural(attempts)
+            ),
+            "Mattermost may be restarting or overloaded; try again later".into(),
+        ),
+        s if s >= 500 => (
+            ExitKind::Server,
+            format!("the server failed ({s})"),
+            "check the server and any proxy in front of it".into(),
+        ),
+        s => (
+            ExitKind::Http,
+            format!("the server answered HTTP {s}"),
+            "this is not an answer Mattermost gives to a webhook; check the URL and any proxy \
+             in front of the server"
+                .into(),
+        ),
+    };
+    let id_part = server
+        .id
+        .as_deref()
+        .map(|i| format!(", {i}"))
+        .unwrap_or_default();
+    Diagnosis {
+        kind,
+        message: url.scrub(&format!("{what} [HTTP {status}{id_part}]: {fix}")),
+        error_id: server.id.clone(),
+        retryable: crate::retry::retryable_status(status),
+    }
+}
+
+fn diagnose_400(id: &str, era_b: bool, chan: Option<&str>) -> (ExitKind, String, String) {
+    let what = "Mattermost rejected the request (400)".to_string();
+    let fix: String = match id {
+        _ if era_b => "the webhook was most likely deleted, or its channel archived (that \
+                       deletes its webhooks): create a new incoming webhook and update the \
+                       secrets file; the server gives the same answer to a payload it refuses"
+            .into(),
+        "web.incoming_webhook.invalid.app_error" => "the webhook id is unknown: the webhook was \
+             deleted or its channel archived; create a new incoming webhook and update the \
+             secrets file"
+            .into(),
+        "web.incoming_webhook.text.app_error" => "the server saw no text and no attachments".into(),
+        "web.incoming_webhook.user.app_error" => format!(
+            "the user in --channel {} does not exist",
+            chan.unwrap_or("@user")
+        ),
+        "web.incoming_webhook.decode.app_error" | "model.incoming_hook.parse_data.app_error" => {
+            "the server could not decode the payload; it is probably over the server's \
+             MaximumPayloadSizeBytes (older servers default to 100000 bytes): shorten it or \
+             lower --max-payload-bytes"
+                .into()
+        }
+        "web.incoming_webhook.split_props_length.app_error" => {
+            "the props or an attachment are too large for one post".into()
+        }
+        "api.context.invalid_param.app_error" => {
+            "the server refused a field (priority or type); check --priority and the payload".into()
+        }
+        "api.webhook.incoming.error" | "web.incoming_webhook.parse_form.app_error" => {
+            "the server could not parse the request body or its Content-Type".into()
+        }
+        _ => "the webhook may have been deleted (create a new one and update the secrets \
+              file), or the server refused the payload"
+            .into(),
+    };
+    (ExitKind::BadRequest, what, fix)
+}
+
+fn plural(n: u32) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ID: &str = "pq3wxk8bmjsyr9cn5ue7tdo1ha";
+
+    fn url() -> WebhookUrl {
+        WebhookUrl::parse(&format!("https://chat.example.com/hooks/{ID}")).unwrap()
+    }
+
+    fn diag(status: u16, body: &str, channel: Option<&str>) -> Diagnosis {
+        let a = Answer {
+            status,
+            body,
+            location: None,
+        };
+        http(&a, &url(), channel, 1)
+    }
+
+    fn era_b(status: u16) -> String {
+        format!(
+            r#"{{"id":"web.incoming_webhook.general.app_error","message":"Failed to handle the payload of media type application/json for incoming webhook {ID}.","detailed_error":"","request_id":"abc","status_code":{status}}}"#
+        )
+    }
+
+    #[test]
+    fn exit_kinds() {
+        let cases = [
+            (400, ExitKind::BadRequest),
+            (403, ExitKind::Forbidden),
+            (404, ExitKind::NotFound),
+            (301, ExitKind::Http),
+            (401, ExitKind::Http),
+            (405, ExitKind::Http),
+            (413, ExitKind::Http),
+            (501, ExitKind::Http),
+            (418, ExitKind::Http),
+            (500, ExitKind::Server),
+            (503, ExitKind::Server),
+            (429, ExitKind::Server),
+        ];
+        for (s, k) in cases {
+            assert_eq!(diag(s, "", None).kind, k, "{s}");
+        }
+    }
+
+    #[test]
+    fn era_b_400_leads_with_deleted_webhook_and_never_shows_the_id() {
+        let d = diag(400, &era_b(400), None);
+        assert!(d.message.contains("deleted"), "{}", d.message);
+        assert!(d.message.contains("refuses"), "{}", d.message);
+        assert!(d.message.contains("web.incoming_webhook.general.app_error"));
+        assert!(!d.message.contains(ID));
+        assert_eq!(
+            d.error_id.as_deref(),
+            Some("web.incoming_webhook.general.app_error")
+        );
+    }
+
+    #[test]
+    fn era_a_ids_name_the_cause() {
+        let body = r#"{"id":"web.incoming_webhook.channel_locked.app_error","message":"x","detailed_error":"","request_id":"r","status_code":403}"#;
+        let d = diag(403, body, Some("dev"));
+        assert!(d.message.contains("locked"), "{}", d.message);
+        assert!(d.message.contains("`dev`"));
+        let body = r#"{"id":"web.incoming_webhook.invalid.app_error","message":"Invalid webhook.","request_id":"r","status_code":400}"#;
+        assert!(diag(400, body, None).message.contains("unknown"));
+    }
+
+    #[test]
+    fn hints_for_404_depend_on_channel() {
+        assert!(diag(404, &era_b(404), Some("nope"))
+            .message
+            .contains("`nope` does not exist"));
+        assert!(diag(404, "", None).message.contains("URL path"));
+    }
+
+    #[test]
+    fn remote_text_is_sanitized() {
+        assert_eq!(sanitize("a\x1b[31mb\nc"), "a [31mb c");
+    }
+}

@@ -1,0 +1,233 @@
+//! `mmnotify doctor`: walk the path a post would take (secret, URL, proxy, DNS, TCP, TLS)
+//! and say at each step whether it holds, without posting anything.
+
+use std::net::{TcpStream, ToSocketAddrs};
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use serde_json::json;
+
+use crate::cli::DoctorArgs;
+use crate::deliver::{redact_userinfo, Deliverer, ProxyChoice};
+use crate::error::{ExitKind, Failure};
+use crate::output::{print_stdout_line, Printer};
+use crate::secret::{self, Source, Sources};
+
+struct Report {
+    printer: Printer,
+    checks: Vec<serde_json::Value>,
+    first_failure: Option<(ExitKind, String)>,
+}
+
+impl Report {
+    fn pass(&mut self, check: &str, detail: String) {
+        if !self.printer.json {
+            print_stdout_line(&format!("✓ {check}: {detail}"));
+        }
+        self.checks
+            .push(json!({"check": check, "ok": true, "detail": detail}));
+    }
+
+    fn fail(&mut self, check: &str, kind: ExitKind, detail: String) {
+        if !self.printer.json {
+            print_stdout_line(&format!("✗ {check}: {detail}"));
+        }
+        self.checks
+            .push(json!({"check": check, "ok": false, "detail": detail}));
+        if self.first_failure.is_none() {
+            self.first_failure = Some((kind, format!("{check}: {detail}")));
+        }
+    }
+
+    fn finish(self) -> Result<u8> {
+        if self.printer.json {
+            print_stdout_line(
+                &json!({
+                    "status": if self.first_failure.is_none() { "ok" } else { "failed" },
+                    "checks": self.checks,
+                })
+                .to_string(),
+            );
+        }
+        match self.first_failure {
+            None => Ok(0),
+            Some((kind, msg)) => Err(Failure::new(kind, format!("doctor found a problem: {msg}"))),
+        }
+    }
+}
+
+pub fn run(args: DoctorArgs) -> Result<u8> {
+    let mut r = Report {
+        printer: Printer::new(&args.output),
+        checks: Vec::new(),
+        first_failure: None,
+    };
+    let sources = Sources::from_args(&args.webhook);
+    let source = match sources.select() {
+        Ok(s) => s,
+        Err(e) => {
+            r.fail("secret", ExitKind::Config, format!("{e:#}"));
+            return r.finish();
+        }
+    };
+    r.pass("secret", source.describe());
+    if let Some(path) = source.file() {
+        match secret::check_file(path) {
+            Ok(facts) => r.pass(
+                "file",
+                format!(
+                    "owner uid {}{}, mode {:04o}",
+                    facts.uid,
+                    if facts.uid == 0 { " (root)" } else { "" },
+                    facts.mode
+                ),
+            ),
+            Err(e) => {
+                r.fail("file", ExitKind::Config, format!("{e:#}"));
+                return r.finish();
+            }
+        }
+    }
+    let url = match sources.load(&source) {
+        Ok(u) => u,
+        Err(e) => {
+            r.fail("url", ExitKind::Config, format!("{e:#}"));
+            return r.finish();
+        }
+    };
+    if url.is_https() || url.is_loopback() {
+        r.pass("url", format!("{url}"));
+    } else {
+        r.pass(
+            "url",
+            format!("{url} (plain http: the token travels unencrypted; prefer https)"),
+        );
+    }
+    if let Source::Env = source {
+        // Nothing to check on disk: CI systems inject the URL directly.
+    }
+
+    let choice = ProxyChoice::from_arg(args.delivery.proxy.as_deref());
+    let proxy = match choice.resolve() {
+        Ok(p) => p,
+        Err(e) => {
+            r.fail("proxy", ExitKind::Config, format!("{e:#}"));
+            return r.finish();
+        }
+    };
+    let target_uri: Option<ureq::http::Uri> = url.server_base().parse().ok();
+    let via = match &proxy {
+        Some(p) if target_uri.as_ref().is_some_and(|u| p.is_no_proxy(u)) => {
+            r.pass(
+                "proxy",
+                format!(
+                    "{} is bypassed for {} (NO_PROXY)",
+                    proxy_label(p),
+                    url.host()
+                ),
+            );
+            None
+        }
+        Some(p) => {
+            r.pass("proxy", format!("{} for {}", proxy_label(p), url.host()));
+            Some((p.host().to_string(), p.port()))
+        }
+        None => {
+            r.pass("proxy", "none".into());
+            None
+        }
+    };
+
+    // With a proxy, the proxy resolves the target: check the way to the proxy instead.
+    let (host, port, what) = match &via {
+        Some((h, p)) => (h.clone(), *p, "proxy "),
+        None => (url.host().to_string(), url.port(), ""),
+    };
+    let lookup_host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
+    let addrs: Vec<_> = match (lookup_host.as_str(), port).to_socket_addrs() {
+        Ok(a) => a.collect(),
+        Err(e) => {
+            r.fail(
+                "dns",
+                ExitKind::Network,
+                format!("cannot resolve {what}{host}: {e}; check the name and /etc/resolv.conf"),
+            );
+            return r.finish();
+        }
+    };
+    let shown: Vec<String> = addrs.iter().take(3).map(|a| a.ip().to_string()).collect();
+    r.pass("dns", format!("{what}{host} → {}", shown.join(", ")));
+
+    let timeout = args.delivery.attempt_timeout.min(Duration::from_secs(10));
+    let start = Instant::now();
+    let mut last_err = None;
+    let mut connected = None;
+    for addr in &addrs {
+        match TcpStream::connect_timeout(addr, timeout) {
+            Ok(_) => {
+                connected = Some(*addr);
+                break;
+            }
+            Err(e) => last_err = Some(format!("{addr}: {e}")),
+        }
+    }
+    match connected {
+        Some(addr) => r.pass(
+            "tcp",
+            format!(
+                "connected to {what}{addr} in {} ms",
+                start.elapsed().as_millis()
+            ),
+        ),
+        None => {
+            r.fail(
+                "tcp",
+                ExitKind::Network,
+                format!(
+                    "cannot connect to {what}{host}:{port} ({}); is the server up, and does a \
+                     firewall allow it?",
+                    last_err.unwrap_or_default()
+                ),
+            );
+            return r.finish();
+        }
+    }
+
+    let deliverer = match Deliverer::new(&args.delivery) {
+        Ok(d) => d,
+        Err(e) => {
+            r.fail("tls", crate::error::exit_kind(&e), format!("{e:#}"));
+            return r.finish();
+        }
+    };
+    match deliverer.ping(&url) {
+        Ok(status) => {
+            let tls = if url.is_https() {
+                "handshake ok, certificate valid for the host"
+            } else {
+                "not used (plain http)"
+            };
+            r.pass(
+                "tls",
+                format!(
+                    "{tls}; GET {}/api/v4/system/ping answered HTTP {status}",
+                    url.server_base()
+                ),
+            );
+        }
+        Err(diag) => r.fail(
+            if url.is_https() { "tls" } else { "http" },
+            diag.kind,
+            diag.message,
+        ),
+    }
+    r.finish()
+}
+
+fn proxy_label(p: &ureq::Proxy) -> String {
+    let user = if p.username().is_some() { "***@" } else { "" };
+    redact_userinfo(&format!("http://{user}{}:{}", p.host(), p.port()))
+}

@@ -1,0 +1,104 @@
+//! The typed part of an error: what decides the exit code. Everything else is an
+//! `anyhow` chain of context around it.
+
+use std::fmt;
+
+/// Exit codes of the command-line contract (`shared/cli-contract.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ExitKind {
+    Internal = 1,
+    Usage = 2,
+    Config = 3,
+    Input = 4,
+    Network = 5,
+    Server = 6,
+    Http = 7,
+    BadRequest = 40,
+    Forbidden = 43,
+    NotFound = 44,
+}
+
+impl ExitKind {
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+
+    /// How bad an outcome is when several are merged into one exit code (`build --events`):
+    /// the client's own trouble first, then the server's verdicts, then transient failures.
+    pub fn severity(self) -> u8 {
+        match self {
+            ExitKind::Internal => 10,
+            ExitKind::Usage => 9,
+            ExitKind::Config => 8,
+            ExitKind::BadRequest | ExitKind::Forbidden | ExitKind::NotFound => 7,
+            ExitKind::Http => 6,
+            ExitKind::Input => 5,
+            ExitKind::Server => 4,
+            ExitKind::Network => 3,
+        }
+    }
+}
+
+/// An error that carries its exit code. Put it at the root of an `anyhow` chain and
+/// add context above it as usual; [`exit_kind`] finds it anywhere in the chain.
+#[derive(Debug)]
+pub struct Failure {
+    pub kind: ExitKind,
+    pub message: String,
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Failure {}
+
+impl Failure {
+    pub fn new(kind: ExitKind, message: impl Into<String>) -> anyhow::Error {
+        anyhow::Error::new(Failure {
+            kind,
+            message: message.into(),
+        })
+    }
+}
+
+/// Configuration or secret problem (exit 3).
+pub fn config(message: impl Into<String>) -> anyhow::Error {
+    Failure::new(ExitKind::Config, message)
+}
+
+/// Invalid input found before anything was sent (exit 4).
+pub fn input(message: impl Into<String>) -> anyhow::Error {
+    Failure::new(ExitKind::Input, message)
+}
+
+/// The exit kind an error maps to: the first [`Failure`] in its chain, else internal.
+pub fn exit_kind(err: &anyhow::Error) -> ExitKind {
+    err.chain()
+        .find_map(|e| e.downcast_ref::<Failure>())
+        .map(|f| f.kind)
+        .unwrap_or(ExitKind::Internal)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use anyhow::Context;
+
+    #[test]
+    fn exit_kind_found_under_context() {
+        let err = Err::<(), _>(input("bad json"))
+            .context("reading event from stdin")
+            .unwrap_err();
+        assert_eq!(exit_kind(&err), ExitKind::Input);
+        assert_eq!(exit_kind(&err).code(), 4);
+    }
+
+    #[test]
+    fn plain_errors_are_internal() {
+        let err = anyhow::anyhow!("boom");
+        assert_eq!(exit_kind(&err), ExitKind::Internal);
+    }
+}

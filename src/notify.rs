@@ -1,0 +1,152 @@
+//! The path every post takes once its payload is ready: resolve the webhook, deliver, keep
+//! what could not be delivered in the spool, and turn the result into an outcome and an
+//! exit code. `send`, `build`, `run` and `flush` all go through here.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use serde_json::Value;
+
+use crate::cli::{DeliveryArgs, StateArgs, WebhookArgs};
+use crate::deliver::{Deliverer, Delivery};
+use crate::error::{ExitKind, Failure};
+use crate::output::{describe_delivery, Outcome, Printer};
+use crate::secret::{Source, Sources, WebhookUrl};
+use crate::spool::{Spool, SpoolItem};
+use crate::statedir;
+
+pub struct Notifier {
+    pub url: WebhookUrl,
+    pub source: Source,
+    pub deliverer: Deliverer,
+    pub printer: Printer,
+}
+
+/// Where undelivered payloads go, if anywhere.
+#[derive(Debug, Clone)]
+pub struct SpoolPlan {
+    pub state_dir: Option<PathBuf>,
+    pub enabled: bool,
+    /// `send`, `build` or `run`: what `flush` reports.
+    pub kind: &'static str,
+}
+
+impl SpoolPlan {
+    pub fn from_args(args: &StateArgs, kind: &'static str) -> SpoolPlan {
+        SpoolPlan {
+            state_dir: args.state_dir.clone(),
+            enabled: !args.no_spool,
+            kind,
+        }
+    }
+}
+
+pub fn state_dir(explicit: Option<&std::path::Path>) -> Result<PathBuf> {
+    statedir::resolve(explicit, &|k| std::env::var(k).ok())
+}
+
+impl Notifier {
+    pub fn connect(
+        webhook: &WebhookArgs,
+        delivery: &DeliveryArgs,
+        printer: Printer,
+    ) -> Result<Notifier> {
+        let (url, source) = Sources::from_args(webhook).resolve()?;
+        Notifier::with_url(url, source, delivery, printer)
+    }
+
+    pub fn with_url(
+        url: WebhookUrl,
+        source: Source,
+        delivery: &DeliveryArgs,
+        printer: Printer,
+    ) -> Result<Notifier> {
+        if !url.is_https() && !url.is_loopback() {
+            printer.warn(&format!(
+                "{url} uses plain http to a non-loopback host: the webhook token travels \
+                 unencrypted"
+            ));
+        }
+        let deliverer = Deliverer::new(delivery)?;
+        printer.info(&format!("webhook {url} from {}", source.describe()));
+        Ok(Notifier {
+            url,
+            source,
+            deliverer,
+            printer,
+        })
+    }
+
+    pub fn deliver(&self, body: &[u8], channel: Option<&str>) -> Delivery {
+        let d = self.deliverer.deliver(&self.url, body, channel);
+        self.printer.info(&describe_delivery(&d, &self.url));
+        d
+    }
+
+    /// Delivers and, when retries ran out on something that can succeed later, saves the
+    /// payload in the spool. Returns the outcome and, on failure, the error to exit with.
+    pub fn post(
+        &self,
+        payload: &Value,
+        body: &[u8],
+        channel: Option<&str>,
+        spool: &SpoolPlan,
+        dedupe_key: Option<&str>,
+    ) -> (Outcome, Option<anyhow::Error>) {
+        let d = self.deliver(body, channel);
+        let mut outcome = Outcome::from_delivery(&d, &self.url);
+        let Err(diag) = &d.result else {
+            return (outcome, None);
+        };
+        let mut message = format!("{}: {}", self.url, diag.message);
+        let spoolable = matches!(diag.kind, ExitKind::Network | ExitKind::Server) && diag.retryable;
+        if spoolable && spool.enabled {
+            match self.save(payload, spool, dedupe_key, &diag.message, d.attempts) {
+                Ok(path) => {
+                    outcome.status = "spooled";
+                    outcome = outcome.with("spool_file", path.display().to_string());
+                    message.push_str(&format!(
+                        "; saved in the spool as {}: run `mmnotify flush` to deliver it later",
+                        path.display()
+                    ));
+                }
+                Err(e) => {
+                    self.printer
+                        .warn(&format!("could not save the message in the spool: {e:#}"));
+                }
+            }
+        }
+        outcome.error = Some(message.clone());
+        (outcome, Some(Failure::new(diag.kind, message)))
+    }
+
+    fn save(
+        &self,
+        payload: &Value,
+        plan: &SpoolPlan,
+        dedupe_key: Option<&str>,
+        last_error: &str,
+        attempts: u32,
+    ) -> Result<PathBuf> {
+        let dir = state_dir(plan.state_dir.as_deref())?;
+        let spool = Spool::open(&dir)?;
+        let item = SpoolItem {
+            version: 1,
+            created_at_ms: now_ms(),
+            source: self.source.spool_ref(),
+            dedupe_key: dedupe_key.map(str::to_string),
+            payload: payload.clone(),
+            last_error: last_error.to_string(),
+            attempts,
+            kind: plan.kind.to_string(),
+        };
+        spool.save(&item)
+    }
+}
+
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}

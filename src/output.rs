@@ -1,0 +1,131 @@
+//! What goes to stdout and stderr: the outcome object of `--output json`, `-v` lines and
+//! warnings. Diagnostics are already redacted by the time they get here.
+
+use std::io::Write;
+use std::time::Duration;
+
+use serde_json::{json, Map, Value};
+
+use crate::cli::{OutputArgs, OutputFormat};
+use crate::deliver::Delivery;
+use crate::secret::WebhookUrl;
+
+#[derive(Debug, Clone, Copy)]
+pub struct Printer {
+    pub json: bool,
+    pub verbose: bool,
+    pub quiet: bool,
+}
+
+impl Printer {
+    pub fn new(args: &OutputArgs) -> Printer {
+        Printer {
+            json: args.output == OutputFormat::Json,
+            verbose: args.verbose,
+            quiet: args.quiet,
+        }
+    }
+
+    pub fn warn(&self, msg: &str) {
+        if !self.quiet {
+            eprintln!("mmnotify: warning: {msg}");
+        }
+    }
+
+    pub fn info(&self, msg: &str) {
+        if self.verbose {
+            eprintln!("mmnotify: {msg}");
+        }
+    }
+
+    /// One JSON object per line on stdout, only with `--output json`.
+    pub fn outcome(&self, outcome: &Outcome) {
+        if self.json {
+            print_stdout_line(&outcome.to_json().to_string());
+        }
+    }
+}
+
+/// Writes a line to stdout, ignoring a closed pipe (`mmnotify … | head`).
+pub fn print_stdout_line(line: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}
+
+/// The `--output json` object of the contract.
+#[derive(Debug, Clone, Default)]
+pub struct Outcome {
+    pub status: &'static str,
+    pub http_status: Option<u16>,
+    pub attempts: u32,
+    pub elapsed: Duration,
+    pub target: Option<String>,
+    pub error_id: Option<String>,
+    pub error: Option<String>,
+    pub extra: Map<String, Value>,
+}
+
+impl Outcome {
+    pub fn new(status: &'static str) -> Outcome {
+        Outcome {
+            status,
+            ..Default::default()
+        }
+    }
+
+    /// `posted` or `failed` from a delivery, with everything the contract lists.
+    pub fn from_delivery(d: &Delivery, url: &WebhookUrl) -> Outcome {
+        Outcome {
+            status: if d.is_success() { "posted" } else { "failed" },
+            http_status: d.http_status,
+            attempts: d.attempts,
+            elapsed: d.elapsed,
+            target: Some(url.redacted()),
+            error_id: d.error_id().map(str::to_string),
+            error: d.result.as_ref().err().map(|e| e.message.clone()),
+            extra: Map::new(),
+        }
+    }
+
+    pub fn with(mut self, key: &str, value: impl Into<Value>) -> Outcome {
+        self.extra.insert(key.to_string(), value.into());
+        self
+    }
+
+    pub fn to_json(&self) -> Value {
+        let mut m = Map::new();
+        m.insert("status".into(), json!(self.status));
+        m.insert("http_status".into(), json!(self.http_status));
+        m.insert("attempts".into(), json!(self.attempts));
+        m.insert("elapsed_ms".into(), json!(self.elapsed.as_millis() as u64));
+        m.insert("target".into(), json!(self.target));
+        m.insert("error_id".into(), json!(self.error_id));
+        if let Some(e) = &self.error {
+            m.insert("error".into(), json!(e));
+        }
+        for (k, v) in &self.extra {
+            m.insert(k.clone(), v.clone());
+        }
+        Value::Object(m)
+    }
+}
+
+/// The `-v` line for a delivery.
+pub fn describe_delivery(d: &Delivery, url: &WebhookUrl) -> String {
+    format!(
+        "{} {}: HTTP {} after {} attempt{} in {} ms",
+        if d.is_success() {
+            "posted to"
+        } else {
+            "failed to post to"
+        },
+        url,
+        d.http_status
+            .map(|s| s.to_string())
+            .unwrap_or_else(|| "-".into()),
+        d.attempts,
+        if d.attempts == 1 { "" } else { "s" },
+        d.elapsed.as_millis()
+    )
+}

@@ -1,0 +1,45 @@
+//! `mmnotify probe`: one minimal post, no retries, and a line an operator can read at a
+//! glance: status, latency, target.
+
+use anyhow::Result;
+use serde_json::json;
+
+use crate::cli::ProbeArgs;
+use crate::notify::Notifier;
+use crate::output::{print_stdout_line, Outcome, Printer};
+use crate::statedir;
+
+pub fn run(args: ProbeArgs) -> Result<u8> {
+    let printer = Printer::new(&args.output);
+    let text = args
+        .text
+        .clone()
+        .unwrap_or_else(|| format!("mmnotify probe from {}", statedir::hostname()));
+    let body = serde_json::to_vec(&json!({ "text": text }))?;
+    let notifier = Notifier::connect(&args.webhook, &args.delivery, printer)?;
+    // A probe measures one attempt: a retry would hide the very failure being looked for.
+    let d = notifier
+        .deliverer
+        .deliver_with(&notifier.url, &body, None, 0);
+    let outcome = Outcome::from_delivery(&d, &notifier.url);
+    if printer.json {
+        printer.outcome(&outcome);
+    } else {
+        print_stdout_line(&format!(
+            "{} {} in {} ms {}",
+            if d.is_success() { "ok" } else { "failed" },
+            d.http_status
+                .map(|s| format!("HTTP {s}"))
+                .unwrap_or_else(|| "no HTTP answer".into()),
+            d.elapsed.as_millis(),
+            notifier.url
+        ));
+    }
+    match d.result {
+        Ok(()) => Ok(0),
+        Err(diag) => Err(crate::error::Failure::new(
+            diag.kind,
+            format!("{}: {}", notifier.url, diag.message),
+        )),
+    }
+}

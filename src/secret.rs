@@ -1,0 +1,558 @@
+//! The webhook URL is a bearer credential. This module is the only place that holds it in
+//! the clear: [`WebhookUrl`] prints as `scheme://host:port/hooks/…LAST4` everywhere, and the
+//! full URL is reachable only through [`WebhookUrl::expose`], which the HTTP layer calls.
+
+use std::fmt;
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+
+use crate::error;
+
+/// A validated Mattermost incoming-webhook URL whose Display and Debug are redacted.
+#[derive(Clone, PartialEq, Eq)]
+pub struct WebhookUrl {
+    full: String,
+    scheme: String,
+    host: String,
+    port: Option<u16>,
+    /// A Mattermost sub-path before `/hooks/` (e.g. `/chat`), empty for most servers.
+    prefix: String,
+    token: String,
+}
+
+impl WebhookUrl {
+    /// Validates the URL shape of the contract. Errors never repeat the URL: a user who
+    /// pasted it wrong would otherwise see the token in CI logs.
+    pub fn parse(raw: &str) -> Result<WebhookUrl> {
+        let raw = raw.trim();
+        let bad = |why: &str| error::config(format!("malformed webhook URL: {why}"));
+        if raw.is_empty() {
+            return Err(bad("it is empty"));
+        }
+        if raw.contains("hooks.slack.com") {
+            return Err(bad(
+                "this is a Slack webhook URL; create an incoming webhook in Mattermost \
+                 (Integrations → Incoming Webhooks) and use its URL",
+            ));
+        }
+        let Some((scheme, rest)) = raw.split_once("://") else {
+            return Err(bad(
+                "it has no scheme; it should look like https://chat.example.com/hooks/<id>",
+            ));
+        };
+        let scheme = scheme.to_ascii_lowercase();
+        if scheme != "http" && scheme != "https" {
+            return Err(bad(&format!(
+                "scheme `{}` is not http or https",
+                truncate_for_message(&scheme)
+            )));
+        }
+        if raw.contains(char::is_whitespace) {
+            return Err(bad("it contains white space"));
+        }
+        if rest.contains('?') || rest.contains('#') {
+            return Err(bad(
+                "it has a query or fragment; use the URL exactly as Mattermost shows it",
+            ));
+        }
+        let (authority, path) = match rest.find('/') {
+            Some(i) => (&rest[..i], &rest[i..]),
+            None => (rest, ""),
+        };
+        if authority.contains('@') {
+            return Err(bad("it contains user credentials before the host"));
+        }
+        let (host, port) = split_host_port(authority).map_err(|why| bad(&why))?;
+        if path.split('/').filter(|seg| *seg == "hooks").count() > 1 {
+            return Err(bad(
+                "`/hooks/` appears twice; the path should end in a single /hooks/<id>",
+            ));
+        }
+        let Some(idx) = path.rfind("/hooks/") else {
+            return Err(bad("the path does not end in /hooks/<id>"));
+        };
+        let token = &path[idx + "/hooks/".len()..];
+        if token.ends_with('/') {
+            return Err(bad("remove the trailing slash after the webhook id"));
+        }
+        if token.contains('/') {
+            return Err(bad("the path does not end in /hooks/<id>"));
+        }
+        if token.len() != 26
+            || !token
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        {
+            return Err(bad(&format!(
+                "the webhook id must be 26 lowercase letters and digits (found {} characters)",
+                token.chars().count()
+            )));
+        }
+        Ok(WebhookUrl {
+            full: format!("{scheme}://{rest}"),
+            scheme,
+            host,
+            port,
+            prefix: path[..idx].to_string(),
+            token: token.to_string(),
+        })
+    }
+
+    /// The URL in the clear, for the HTTP request only. Everything printed goes through
+    /// Display instead.
+    pub fn expose(&self) -> &str {
+        &self.full
+    }
+
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    pub fn scheme(&self) -> &str {
+        &self.scheme
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+            .unwrap_or(if self.scheme == "https" { 443 } else { 80 })
+    }
+
+    /// The server's base URL without the webhook path: safe to request and to show.
+    pub fn server_base(&self) -> String {
+        let authority = match self.port {
+            Some(p) => format!("{}:{p}", self.host),
+            None => self.host.clone(),
+        };
+        format!("{}://{authority}{}", self.scheme, self.prefix)
+    }
+
+    pub fn is_https(&self) -> bool {
+        self.scheme == "https"
+    }
+
+    /// Loopback hosts may use plain http without a warning: the token never leaves the box.
+    pub fn is_loopback(&self) -> bool {
+        let h = self.host.trim_start_matches('[').trim_end_matches(']');
+        h.eq_ignore_ascii_case("localhost")
+            || h.parse::<std::net::IpAddr>()
+                .map(|ip| ip.is_loopback())
+                .unwrap_or(false)
+    }
+
+    /// The redacted form: scheme, host, port and the last four characters of the token.
+    pub fn redacted(&self) -> String {
+        let last4 = &self.token[self.token.len() - 4..];
+        match self.port {
+            Some(p) => format!("{}://{}:{}/hooks/…{}", self.scheme, self.host, p, last4),
+            None => format!("{}://{}/hooks/…{}", self.scheme, self.host, last4),
+        }
+    }
+
+    /// Removes the URL and the token from text that came from elsewhere (library errors,
+    /// server messages, Location headers): current Mattermost servers put the hook id in
+    /// their error messages.
+    pub fn scrub(&self, text: &str) -> String {
+        let last4 = &self.token[self.token.len() - 4..];
+        text.replace(&self.full, &self.redacted())
+            .replace(&self.token, &format!("…{last4}"))
+    }
+}
+
+impl fmt::Display for WebhookUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+impl fmt::Debug for WebhookUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "WebhookUrl({})", self.redacted())
+    }
+}
+
+fn truncate_for_message(s: &str) -> String {
+    s.chars().take(16).collect()
+}
+
+fn split_host_port(authority: &str) -> std::result::Result<(String, Option<u16>), String> {
+    if authority.is_empty() {
+        return Err("it has no host".into());
+    }
+    let (host, port) = if let Some(rest) = authority.strip_prefix('[') {
+        let Some(end) = rest.find(']') else {
+            return Err("unbalanced [ in the host".into());
+        };
+        let host = &authority[..end + 2];
+        let after = &rest[end + 1..];
+        match after.strip_prefix(':') {
+            Some(p) => (host, Some(p)),
+            None if after.is_empty() => (host, None),
+            None => return Err("unexpected text after the IPv6 host".into()),
+        }
+    } else {
+        match authority.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (authority, None),
+        }
+    };
+    if host.is_empty() {
+        return Err("it has no host".into());
+    }
+    let port = match port {
+        Some(p) => Some(
+            p.parse::<u16>()
+                .ok()
+                .filter(|p| *p != 0)
+                .ok_or_else(|| "the port is not a number from 1 to 65535".to_string())?,
+        ),
+        None => None,
+    };
+    Ok((host.to_ascii_lowercase(), port))
+}
+
+/// Where a webhook URL came from; stored in the spool so `flush` can resolve it again
+/// without ever writing the URL itself to disk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    File(PathBuf),
+    Named { name: String, path: PathBuf },
+    Env,
+}
+
+impl Source {
+    /// The reference saved with spooled items: `file:PATH`, `name:NAME` or `env`.
+    pub fn spool_ref(&self) -> String {
+        match self {
+            Source::File(p) => format!("file:{}", p.display()),
+            Source::Named { name, .. } => format!("name:{name}"),
+            Source::Env => "env".to_string(),
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            Source::File(p) => format!("secrets file {}", p.display()),
+            Source::Named { name, path } => format!("webhook `{name}` ({})", path.display()),
+            Source::Env => "environment variable MATTERMOST_WEBHOOK_URL".to_string(),
+        }
+    }
+
+    pub fn file(&self) -> Option<&Path> {
+        match self {
+            Source::File(p) => Some(p),
+            Source::Named { path, .. } => Some(path),
+            Source::Env => None,
+        }
+    }
+}
+
+/// The three ways to give a webhook, already merged with their environment fallbacks.
+#[derive(Debug, Clone, Default)]
+pub struct Sources {
+    pub file: Option<PathBuf>,
+    pub name: Option<String>,
+    pub secrets_dir: PathBuf,
+    pub env_url: Option<String>,
+}
+
+impl Sources {
+    pub fn from_args(args: &crate::cli::WebhookArgs) -> Sources {
+        Sources {
+            file: args.webhook_file.clone(),
+            name: args.webhook.clone(),
+            secrets_dir: args.secrets_dir.clone(),
+            env_url: std::env::var("MATTERMOST_WEBHOOK_URL")
+                .ok()
+                .filter(|v| !v.trim().is_empty()),
+        }
+    }
+
+    /// Picks the source (first match wins) without reading it.
+    pub fn select(&self) -> Result<Source> {
+        if let Some(file) = &self.file {
+            return Ok(Source::File(file.clone()));
+        }
+        if let Some(name) = &self.name {
+            check_name(name)?;
+            return Ok(Source::Named {
+                name: name.clone(),
+                path: self.secrets_dir.join(format!("{name}.url")),
+            });
+        }
+        if self.env_url.is_some() {
+            return Ok(Source::Env);
+        }
+        Err(error::config(
+            "no webhook configured: pass --webhook-file PATH, or --webhook NAME (reads NAME.url \
+             in the secrets directory), or set MATTERMOST_WEBHOOK_URL",
+        ))
+    }
+
+    pub fn resolve(&self) -> Result<(WebhookUrl, Source)> {
+        let source = self.select()?;
+        let url = self.load(&source)?;
+        Ok((url, source))
+    }
+
+    pub fn load(&self, source: &Source) -> Result<WebhookUrl> {
+        match source {
+            Source::File(path) | Source::Named { path, .. } => {
+                if let Source::Named { .. } = source {
+                    if !self.secrets_dir.is_dir() {
+                        return Err(error::config(format!(
+                            "secrets directory {} does not exist or is not a directory \
+                             (set --secrets-dir or MMNOTIFY_SECRETS_DIR)",
+                            self.secrets_dir.display()
+                        )));
+                    }
+                }
+                let line = read_secrets_file(path)?;
+                WebhookUrl::parse(&line)
+                    .map_err(|e| error::config(format!("{}: {e}", path.display())))
+            }
+            Source::Env => {
+                let raw = self.env_url.as_deref().unwrap_or_default();
+                WebhookUrl::parse(raw)
+                    .map_err(|e| error::config(format!("MATTERMOST_WEBHOOK_URL: {e}")))
+            }
+        }
+    }
+
+    /// Resolves a spool item's saved reference with today's settings.
+    pub fn from_spool_ref(&self, reference: &str) -> Result<(WebhookUrl, Source)> {
+        let source = if let Some(path) = reference.strip_prefix("file:") {
+            Source::File(PathBuf::from(path))
+        } else if let Some(name) = reference.strip_prefix("name:") {
+            check_name(name)?;
+            Source::Named {
+                name: name.to_string(),
+                path: self.secrets_dir.join(format!("{name}.url")),
+            }
+        } else if reference == "env" {
+            if self.env_url.is_none() {
+                return Err(error::config(
+                    "the item was sent with MATTERMOST_WEBHOOK_URL, which is not set now",
+                ));
+            }
+            Source::Env
+        } else {
+            return Err(error::config(format!(
+                "unknown webhook source `{reference}`"
+            )));
+        };
+        let url = self.load(&source)?;
+        Ok((url, source))
+    }
+}
+
+/// `NAME` must stay inside the secrets directory: no separators, no leading dot.
+pub fn check_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(error::config(format!(
+            "invalid webhook name `{}`: use letters, digits, `.`, `_` and `-`, not starting \
+             with `.`",
+            name.escape_debug()
+        )))
+    }
+}
+
+/// Facts about a secrets file, also shown by `doctor`.
+#[derive(Debug, Clone, Copy)]
+pub struct FileFacts {
+    pub uid: u32,
+    pub mode: u32,
+}
+
+/// Checks the file rules: regular file (symlinks followed), owned by root or by us, and
+/// nothing for others nor write for the group.
+pub fn check_file(path: &Path) -> Result<FileFacts> {
+    let meta = fs::metadata(path)
+        .map_err(|e| error::config(format!("cannot read secrets file {}: {e}", path.display())))?;
+    if !meta.is_file() {
+        return Err(error::config(format!(
+            "secrets file {} is not a regular file",
+            path.display()
+        )));
+    }
+    let facts = FileFacts {
+        uid: meta.uid(),
+        mode: meta.mode() & 0o7777,
+    };
+    let me = current_uid();
+    if facts.uid != 0 && facts.uid != me {
+        return Err(error::config(format!(
+            "secrets file {} is owned by uid {}, not by root or by you (uid {me}); fix it \
+             with: chown root {}",
+            path.display(),
+            facts.uid,
+            path.display()
+        )));
+    }
+    if facts.mode & 0o027 != 0 {
+        return Err(error::config(format!(
+            "secrets file {} has mode {:04o}, which lets others read it or the group write \
+             it; fix it with: chmod {:04o} {}",
+            path.display(),
+            facts.mode,
+            facts.mode & !0o027 & 0o777,
+            path.display()
+        )));
+    }
+    Ok(facts)
+}
+
+/// The first line that is neither blank nor a `#` comment, trimmed.
+pub fn read_secrets_file(path: &Path) -> Result<String> {
+    check_file(path)?;
+    let bytes = fs::read(path)
+        .map_err(|e| error::config(format!("cannot read secrets file {}: {e}", path.display())))?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| error::config(format!("secrets file {} is not UTF-8 text", path.display())))?;
+    first_value_line(&text).map(str::to_string).ok_or_else(|| {
+        error::config(format!(
+            "secrets file {} holds no URL (only blank lines and # comments)",
+            path.display()
+        ))
+    })
+}
+
+fn first_value_line(text: &str) -> Option<&str> {
+    text.lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.starts_with('#'))
+}
+
+pub fn current_uid() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ID: &str = "pq3wxk8bmjsyr9cn5ue7tdo1ha";
+
+    fn parse(s: &str) -> Result<WebhookUrl> {
+        WebhookUrl::parse(s)
+    }
+
+    #[test]
+    fn redacted_forms() {
+        let u = parse(&format!("https://chat.example.com/hooks/{ID}")).unwrap();
+        assert_eq!(u.to_string(), "https://chat.example.com/hooks/…o1ha");
+        assert_eq!(
+            format!("{u:?}"),
+            "WebhookUrl(https://chat.example.com/hooks/…o1ha)"
+        );
+        let u = parse(&format!("http://127.0.0.1:8065/mm/hooks/{ID}")).unwrap();
+        assert_eq!(u.to_string(), "http://127.0.0.1:8065/hooks/…o1ha");
+        assert!(u.is_loopback());
+        assert_eq!(u.port(), 8065);
+        let u = parse(&format!("HTTPS://[::1]:9/hooks/{ID}")).unwrap();
+        assert_eq!(u.to_string(), "https://[::1]:9/hooks/…o1ha");
+        assert!(u.is_loopback());
+    }
+
+    #[test]
+    fn scrub_removes_url_and_token() {
+        let u = parse(&format!("https://chat.example.com/x/hooks/{ID}")).unwrap();
+        let msg = format!("bad uri: https://chat.example.com/x/hooks/{ID} and hook {ID}.");
+        let clean = u.scrub(&msg);
+        assert!(!clean.contains(ID), "{clean}");
+        assert!(clean.contains("…o1ha"));
+    }
+
+    #[test]
+    fn rejects_usual_mistakes_without_echoing_the_token() {
+        let cases = [
+            (format!("chat.example.com/hooks/{ID}"), "no scheme"),
+            (
+                format!("https://chat.example.com/hooks/hooks/{ID}"),
+                "twice",
+            ),
+            (format!("https://chat.example.com/hooks/{ID}?x=1"), "query"),
+            (
+                format!("https://chat.example.com/hooks/{ID}#f"),
+                "query or fragment",
+            ),
+            (
+                format!("https://chat.example.com/hooks/{ID}/"),
+                "trailing slash",
+            ),
+            (format!("ftp://chat.example.com/hooks/{ID}"), "not http"),
+            (format!("https://chat.example.com/api/{ID}"), "does not end"),
+            (
+                "https://hooks.slack.com/services/T0/B0/XXXX".to_string(),
+                "Slack",
+            ),
+            (
+                "https://chat.example.com/hooks/ABC".to_string(),
+                "26 lowercase",
+            ),
+            (
+                format!("https://user:pw@chat.example.com/hooks/{ID}"),
+                "credentials",
+            ),
+            (format!("https:///hooks/{ID}"), "no host"),
+            (format!("https://h:99999/hooks/{ID}"), "port"),
+        ];
+        for (url, want) in cases {
+            let err = parse(&url).unwrap_err();
+            let msg = format!("{err:#}");
+            assert!(msg.contains(want), "{url}: {msg}");
+            assert!(!msg.contains(ID), "token leaked: {msg}");
+            assert_eq!(error::exit_kind(&err), error::ExitKind::Config);
+        }
+    }
+
+    #[test]
+    fn names() {
+        assert!(check_name("build-status").is_ok());
+        assert!(check_name("a.b_c-1").is_ok());
+        for bad in ["", ".hidden", "../etc", "a/b", "a b"] {
+            assert!(check_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn first_line_skips_comments_and_blanks() {
+        assert_eq!(first_value_line("\n# c\n  \n  url  \nx"), Some("url"));
+        assert_eq!(first_value_line("# only\n\n"), None);
+    }
+
+    #[test]
+    fn file_mode_rules() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("hook.url");
+        fs::write(
+            &p,
+            format!("# build status\nhttps://c.example/hooks/{ID}\n"),
+        )
+        .unwrap();
+        for (mode, ok) in [(0o400, true), (0o440, true), (0o600, true), (0o640, true)] {
+            fs::set_permissions(&p, fs::Permissions::from_mode(mode)).unwrap();
+            assert_eq!(read_secrets_file(&p).is_ok(), ok, "{mode:o}");
+        }
+        for mode in [0o644, 0o660, 0o604, 0o666] {
+            fs::set_permissions(&p, fs::Permissions::from_mode(mode)).unwrap();
+            let msg = format!("{:#}", read_secrets_file(&p).unwrap_err());
+            assert!(msg.contains(&format!("{mode:04o}")), "{msg}");
+            assert!(msg.contains("chmod"), "{msg}");
+        }
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o644)).unwrap();
+        let msg = format!("{:#}", read_secrets_file(&p).unwrap_err());
+        assert!(msg.contains("chmod 0640"), "{msg}");
+    }
+}

@@ -1,0 +1,116 @@
+//! `mmnotify send`: one message from arguments, stdin or a payload file.
+
+use std::io::IsTerminal;
+
+use anyhow::Result;
+use serde_json::{Map, Value};
+
+use crate::cli::SendArgs;
+use crate::error;
+use crate::notify::{Notifier, SpoolPlan};
+use crate::output::{print_stdout_line, Printer};
+use crate::payload;
+
+pub fn run(args: SendArgs) -> Result<u8> {
+    let printer = Printer::new(&args.output);
+    let (obj, body) = build(&args, &printer)?;
+    if args.dry_run {
+        print_stdout_line(&String::from_utf8_lossy(&body));
+        return Ok(0);
+    }
+    let notifier = Notifier::connect(&args.webhook, &args.delivery, printer)?;
+    let value = Value::Object(obj);
+    let (outcome, err) = notifier.post(
+        &value,
+        &body,
+        args.route.channel.as_deref(),
+        &SpoolPlan::from_args(&args.state, "send"),
+        None,
+    );
+    printer.outcome(&outcome);
+    match err {
+        Some(e) => Err(e),
+        None => Ok(0),
+    }
+}
+
+/// Stdin is capped well above the largest payload the server takes, so a runaway producer
+/// cannot make us buffer without end.
+fn input_limit(args: &SendArgs) -> usize {
+    args.max_payload_bytes.saturating_mul(4).max(1 << 20)
+}
+
+/// Builds and validates the payload; nothing is sent if this fails.
+fn build(args: &SendArgs, printer: &Printer) -> Result<(Map<String, Value>, Vec<u8>)> {
+    let limit = input_limit(args);
+    let mut obj = match &args.payload {
+        Some(path) => {
+            let (text, what) = if path.as_os_str() == "-" {
+                let t =
+                    payload::read_text_bounded(std::io::stdin().lock(), limit, "payload on stdin")?;
+                (t, "payload on stdin".to_string())
+            } else {
+                let f = std::fs::File::open(path).map_err(|e| {
+                    error::input(format!("cannot read payload file {}: {e}", path.display()))
+                })?;
+                let what = format!("payload file {}", path.display());
+                (payload::read_text_bounded(f, limit, &what)?, what)
+            };
+            match serde_json::from_str::<Value>(&text) {
+                Ok(Value::Object(m)) => m,
+                Ok(_) => return Err(error::input(format!("{what} must hold a JSON object"))),
+                Err(e) => return Err(error::input(format!("{what} is not valid JSON: {e}"))),
+            }
+        }
+        None => Map::new(),
+    };
+
+    let text = if !args.text.is_empty() {
+        Some(args.text.join(" "))
+    } else if args.payload.is_none() && !std::io::stdin().is_terminal() {
+        let t = payload::read_text_bounded(std::io::stdin().lock(), limit, "text on stdin")?;
+        // A trailing newline from `echo` is not part of the message.
+        let t = t.strip_suffix('\n').unwrap_or(&t);
+        let t = t.strip_suffix('\r').unwrap_or(t);
+        (!t.is_empty()).then(|| t.to_string())
+    } else {
+        None
+    };
+    if let Some(t) = text {
+        obj.insert("text".into(), Value::String(t));
+    }
+
+    payload::apply_route(&mut obj, &args.route);
+    if let Some(att) = payload::attachment_from_args(&args.attachment) {
+        match obj.get_mut("attachments") {
+            Some(Value::Array(list)) => list.push(att),
+            _ => {
+                obj.insert("attachments".into(), Value::Array(vec![att]));
+            }
+        }
+    }
+    if args.card.is_some() || !args.prop.is_empty() {
+        let props = obj
+            .entry("props")
+            .or_insert_with(|| Value::Object(Map::new()));
+        let Value::Object(props) = props else {
+            return Err(error::input("`props` in the payload must be an object"));
+        };
+        for (k, raw) in &args.prop {
+            props.insert(k.clone(), payload::prop_value(k, raw)?);
+        }
+        if let Some(card) = &args.card {
+            props.insert("card".into(), Value::String(card.clone()));
+        }
+    }
+    payload::ensure_fallbacks(&mut obj);
+    if !args.split && payload::truncate_text(&mut obj) {
+        printer.warn(&format!(
+            "the text is longer than one post ({} characters) and was cut; pass --split to \
+             send it whole as several posts",
+            payload::MAX_POST_CHARS
+        ));
+    }
+    let body = payload::validate(&obj, args.max_payload_bytes)?;
+    Ok((obj, body))
+}

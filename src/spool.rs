@@ -1,0 +1,432 @@
+//! The spool: messages whose delivery failed after its retries (exit 5 or 6), kept in
+//! `STATE_DIR/spool/` for `mmnotify flush`. One JSON file per message, named so that
+//! names sort oldest first; items rejected on a later try move to `spool/rejected/`.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::ErrorKind;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, Context};
+use serde::{Deserialize, Serialize};
+
+use crate::dedupe::DedupeKey;
+use crate::statedir::{self, now_ms, try_flock};
+
+/// The format version written by this build.
+pub const SPOOL_VERSION: u32 = 1;
+
+/// One saved message. Never holds the webhook URL: `source` says how to find it again.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct SpoolItem {
+    pub version: u32,
+    pub created_at_ms: u64,
+    /// `name:NAME`, `file:PATH` or `env`.
+    pub source: String,
+    /// Hex dedupe key (see [`DedupeKey::from_hex`]), for build events.
+    pub dedupe_key: Option<String>,
+    pub payload: serde_json::Value,
+    /// Already redacted by the caller.
+    pub last_error: String,
+    /// Deliveries tried so far, each with its own retries.
+    pub attempts: u32,
+    /// `send`, `build` or `run`.
+    pub kind: String,
+}
+
+impl SpoolItem {
+    /// A new item for a delivery that has just failed once.
+    pub fn new(
+        kind: &str,
+        source: String,
+        dedupe_key: Option<&DedupeKey>,
+        payload: serde_json::Value,
+        last_error: String,
+    ) -> SpoolItem {
+        SpoolItem {
+            version: SPOOL_VERSION,
+            created_at_ms: now_ms(),
+            source,
+            dedupe_key: dedupe_key.map(|k| k.as_str().to_string()),
+            payload,
+            last_error,
+            attempts: 1,
+            kind: kind.to_string(),
+        }
+    }
+}
+
+/// One file found in the spool: the item, or why it could not be read (flush should
+/// warn and [`Spool::reject`] it).
+#[derive(Debug)]
+pub struct SpoolEntry {
+    pub path: PathBuf,
+    pub item: Result<SpoolItem, String>,
+}
+
+/// Held by a running flush; released on drop (or when the process dies).
+#[derive(Debug)]
+pub struct SpoolLock {
+    _file: File,
+}
+
+#[derive(Debug, Clone)]
+pub struct Spool {
+    dir: PathBuf,
+    rejected: PathBuf,
+}
+
+impl Spool {
+    /// Opens the spool, creating `spool/` and `spool/rejected/` (mode 0700) when missing.
+    pub fn open(state_dir: &Path) -> anyhow::Result<Spool> {
+        let dir = state_dir.join("spool");
+        let rejected = dir.join("rejected");
+        statedir::ensure_private_dir(&rejected)?;
+        Ok(Spool { dir, rejected })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn rejected_dir(&self) -> &Path {
+        &self.rejected
+    }
+
+    /// Saves `item` atomically (mode 0600) and returns its path.
+    pub fn save(&self, item: &SpoolItem) -> anyhow::Result<PathBuf> {
+        static SEQ: AtomicU64 = AtomicU64::new(0);
+        check_item(item)?;
+        // Zero-padded so that name order is age order; pid and sequence keep names
+        // unique and, within one process, in the order saved.
+        let name = format!(
+            "{:013}-{:010}-{:06}.json",
+            item.created_at_ms,
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::Relaxed) % 1_000_000
+        );
+        statedir::write_atomic(&self.dir, &name, &encode(item)?)
+    }
+
+    /// All items, oldest first. Temp files of killed writers, the lock and `rejected/`
+    /// are skipped; an unreadable item is an entry with an error, not a failure.
+    pub fn list(&self) -> anyhow::Result<Vec<SpoolEntry>> {
+        let read_err = || format!("cannot read directory {}", self.dir.display());
+        let mut paths = Vec::new();
+        for entry in fs::read_dir(&self.dir).with_context(read_err)? {
+            let entry = entry.with_context(read_err)?;
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            if name.starts_with('.') || !name.ends_with(".json") {
+                continue;
+            }
+            if entry.file_type().is_ok_and(|t| t.is_file()) {
+                paths.push(entry.path());
+            }
+        }
+        paths.sort();
+
+        let mut entries = Vec::with_capacity(paths.len());
+        for path in paths {
+            let item = match fs::read(&path) {
+                Ok(bytes) => decode(&bytes),
+                // Removed since the readdir, by a flush that ran without the lock.
+                Err(e) if e.kind() == ErrorKind::NotFound => continue,
+                Err(e) => Err(format!("cannot read: {e}")),
+            };
+            entries.push(SpoolEntry { path, item });
+        }
+        Ok(entries)
+    }
+
+    /// Removes a delivered (or meanwhile delivered) item.
+    pub fn remove(&self, entry: &SpoolEntry) -> anyhow::Result<()> {
+        match fs::remove_file(&entry.path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e).with_context(|| format!("cannot remove {}", entry.path.display())),
+        }
+    }
+
+    /// Moves an item the server refused (or that cannot be read) to `rejected/`, with
+    /// `reason` (redacted by the caller) in a sibling `<name>.reason` file. Returns the
+    /// item's new path.
+    pub fn reject(&self, entry: &SpoolEntry, reason: &str) -> anyhow::Result<PathBuf> {
+        let name = entry
+            .path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .ok_or_else(|| anyhow!("not a spool item: {}", entry.path.display()))?;
+        let stem = name.strip_suffix(".json").unwrap_or(name);
+        // Reason first: a crash in between leaves a stray reason, never a rejected item
+        // without one. A separate file works for items too damaged to rewrite.
+        let mut text = reason.trim_end().to_string();
+        text.push('\n');
+        statedir::write_atomic(&self.rejected, &format!("{stem}.reason"), text.as_bytes())?;
+        let target = self.rejected.join(name);
+        fs::rename(&entry.path, &target).with_context(|| {
+            format!(
+                "cannot move {} to {}",
+                entry.path.display(),
+                target.display()
+            )
+        })?;
+        Ok(target)
+    }
+
+    /// Rewrites an item in place, atomically, after another failed try (the caller
+    /// bumps `attempts` and sets `last_error`).
+    pub fn update(&self, entry: &SpoolEntry, item: &SpoolItem) -> anyhow::Result<()> {
+        check_item(item)?;
+        let name = entry
+            .path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .ok_or_else(|| anyhow!("not a spool item: {}", entry.path.display()))?;
+        statedir::write_atomic(&self.dir, name, &encode(item)?)?;
+        Ok(())
+    }
+
+    /// Takes the flush lock (`spool/.lock`), waiting up to `wait`; `None` when another
+    /// flush still holds it.
+    pub fn lock(&self, wait: Duration) -> anyhow::Result<Option<SpoolLock>> {
+        let path = self.dir.join(".lock");
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&path)
+            .with_context(|| format!("cannot open {}", path.display()))?;
+        let started = Instant::now();
+        loop {
+            if try_flock(&file, &path)? {
+                return Ok(Some(SpoolLock { _file: file }));
+            }
+            let waited = started.elapsed();
+            if waited >= wait {
+                return Ok(None);
+            }
+            std::thread::sleep((wait - waited).min(Duration::from_millis(50)));
+        }
+    }
+}
+
+/// Refuses items that would break the spool's promises (a URL as source, a key that
+/// is not a hash): these are bugs in the caller, so they are internal errors.
+fn check_item(item: &SpoolItem) -> anyhow::Result<()> {
+    let source_ok = item.source == "env"
+        || item
+            .source
+            .strip_prefix("name:")
+            .is_some_and(|n| !n.is_empty())
+        || item
+            .source
+            .strip_prefix("file:")
+            .is_some_and(|p| !p.is_empty());
+    if !source_ok {
+        return Err(anyhow!(
+            "spool item source must be name:NAME, file:PATH or env (refusing to save it)"
+        ));
+    }
+    if let Some(k) = &item.dedupe_key {
+        if DedupeKey::from_hex(k).is_none() {
+            return Err(anyhow!("spool item dedupe key is not a hex SHA-256"));
+        }
+    }
+    Ok(())
+}
+
+fn encode(item: &SpoolItem) -> anyhow::Result<Vec<u8>> {
+    let mut bytes = serde_json::to_vec_pretty(item).context("cannot encode spool item")?;
+    bytes.push(b'\n');
+    Ok(bytes)
+}
+
+fn decode(bytes: &[u8]) -> Result<SpoolItem, String> {
+    let item: SpoolItem =
+        serde_json::from_slice(bytes).map_err(|e| format!("not a valid spool item: {e}"))?;
+    if item.version != SPOOL_VERSION {
+        return Err(format!(
+            "spool item version {} is not supported (expected {SPOOL_VERSION})",
+            item.version
+        ));
+    }
+    Ok(item)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn spool() -> (tempfile::TempDir, Spool) {
+        let tmp = tempfile::tempdir().unwrap();
+        let s = Spool::open(&tmp.path().join("state")).unwrap();
+        (tmp, s)
+    }
+
+    fn item(created_at_ms: u64, text: &str) -> SpoolItem {
+        let mut it = SpoolItem::new(
+            "send",
+            "name:ops".to_string(),
+            None,
+            serde_json::json!({ "text": text }),
+            "connection refused".to_string(),
+        );
+        it.created_at_ms = created_at_ms;
+        it
+    }
+
+    fn mode(p: &Path) -> u32 {
+        fs::metadata(p).unwrap().permissions().mode() & 0o777
+    }
+
+    fn texts(s: &Spool) -> Vec<String> {
+        s.list()
+            .unwrap()
+            .into_iter()
+            .map(|e| {
+                e.item.unwrap().payload["text"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn save_list_round_trip() {
+        let (_tmp, s) = spool();
+        assert_eq!(mode(s.dir()), 0o700);
+        assert_eq!(mode(s.rejected_dir()), 0o700);
+
+        let key = crate::dedupe::key("https://x/hooks/abc", "42", "failed");
+        let mut third = item(3_000, "third");
+        third.kind = "build".to_string();
+        third.dedupe_key = Some(key.as_str().to_string());
+        let p = s.save(&third).unwrap();
+        s.save(&item(1_000, "first")).unwrap();
+        s.save(&item(2_000, "second")).unwrap();
+        assert_eq!(mode(&p), 0o600);
+
+        let entries = s.list().unwrap();
+        assert_eq!(texts(&s), ["first", "second", "third"]);
+        assert_eq!(entries[2].path, p);
+        assert_eq!(entries[2].item.as_ref().unwrap(), &third);
+    }
+
+    #[test]
+    fn same_millisecond_keeps_save_order() {
+        let (_tmp, s) = spool();
+        for t in ["a", "b", "c", "d"] {
+            s.save(&item(5_000, t)).unwrap();
+        }
+        assert_eq!(texts(&s), ["a", "b", "c", "d"]);
+    }
+
+    #[test]
+    fn corrupt_item_is_an_error_entry_and_can_be_rejected() {
+        let (_tmp, s) = spool();
+        s.save(&item(2_000, "good")).unwrap();
+        let bad = s.dir().join("0000000001000-0000000001-000000.json");
+        fs::write(&bad, b"{\"version\":1,").unwrap();
+
+        let entries = s.list().unwrap();
+        assert_eq!(entries.len(), 2);
+        assert_eq!(entries[0].path, bad);
+        let err = entries[0].item.as_ref().unwrap_err();
+        assert!(err.contains("not a valid spool item"), "{err}");
+        assert!(entries[1].item.is_ok());
+
+        let moved = s.reject(&entries[0], "not a valid spool item").unwrap();
+        assert_eq!(moved, s.rejected_dir().join(bad.file_name().unwrap()));
+        assert!(moved.exists() && !bad.exists());
+        let reason = fs::read_to_string(
+            s.rejected_dir()
+                .join("0000000001000-0000000001-000000.reason"),
+        )
+        .unwrap();
+        assert_eq!(reason, "not a valid spool item\n");
+        assert_eq!(texts(&s), ["good"]);
+    }
+
+    #[test]
+    fn unsupported_version_is_an_error_entry() {
+        let (_tmp, s) = spool();
+        let mut it = item(1, "future");
+        it.version = 2;
+        fs::write(s.dir().join("0000000000001-1-1.json"), encode(&it).unwrap()).unwrap();
+        let entries = s.list().unwrap();
+        assert!(entries[0].item.as_ref().unwrap_err().contains("version 2"));
+    }
+
+    #[test]
+    fn leftovers_are_not_listed() {
+        let (_tmp, s) = spool();
+        s.save(&item(1_000, "kept")).unwrap();
+        // As if a writer was killed between create and rename.
+        fs::write(
+            s.dir().join(".tmp-0000000000500-1-1.json-99-123-0"),
+            b"{\"vers",
+        )
+        .unwrap();
+        let _lock = s.lock(Duration::ZERO).unwrap().unwrap();
+        s.reject(&s.list().unwrap()[0], "400").unwrap();
+        s.save(&item(2_000, "other")).unwrap();
+        assert_eq!(texts(&s), ["other"]);
+    }
+
+    #[test]
+    fn update_and_remove() {
+        let (_tmp, s) = spool();
+        s.save(&item(1_000, "x")).unwrap();
+        let entry = s.list().unwrap().remove(0);
+        let mut it = entry.item.clone().unwrap();
+        it.attempts += 1;
+        it.last_error = "HTTP 503".to_string();
+        s.update(&entry, &it).unwrap();
+        let again = s.list().unwrap().remove(0);
+        assert_eq!(again.path, entry.path);
+        assert_eq!(again.item.as_ref().unwrap(), &it);
+        assert_eq!(mode(&again.path), 0o600);
+
+        s.remove(&again).unwrap();
+        s.remove(&again).unwrap();
+        assert!(s.list().unwrap().is_empty());
+    }
+
+    #[test]
+    fn refuses_a_url_as_source() {
+        let (_tmp, s) = spool();
+        let mut it = item(1, "x");
+        it.source = "https://chat.example.com/hooks/abcdefghijklmnopqrstuvwxyz".to_string();
+        let err = s.save(&it).unwrap_err();
+        assert!(!format!("{err:#}").contains("abcdefghij"));
+        it.source = "env".to_string();
+        it.dedupe_key = Some("../../x".to_string());
+        assert!(s.save(&it).is_err());
+        assert!(s.list().unwrap().is_empty());
+    }
+
+    #[test]
+    fn one_flush_at_a_time() {
+        let (_tmp, s) = spool();
+        let first = s.lock(Duration::ZERO).unwrap().expect("free lock");
+        // A second open file description contends, as a second process would.
+        let started = Instant::now();
+        assert!(s.lock(Duration::from_millis(100)).unwrap().is_none());
+        assert!(started.elapsed() >= Duration::from_millis(100));
+
+        let waiter = {
+            let s = s.clone();
+            std::thread::spawn(move || s.lock(Duration::from_secs(5)).unwrap().is_some())
+        };
+        std::thread::sleep(Duration::from_millis(100));
+        drop(first);
+        assert!(waiter.join().unwrap());
+    }
+}

@@ -1,0 +1,100 @@
+//! TLS material from files: extra roots for self-hosted servers and client certificates for
+//! mutual TLS. Every problem here is a configuration error (exit 3), found before connecting.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Result;
+use ureq::tls::{Certificate, ClientCert, PemItem, PrivateKey, RootCerts, TlsConfig};
+
+use crate::error;
+
+pub struct TlsFiles<'a> {
+    pub ca_file: Option<&'a Path>,
+    pub client_cert: Option<&'a Path>,
+    pub client_key: Option<&'a Path>,
+}
+
+pub fn config(files: &TlsFiles) -> Result<TlsConfig> {
+    let mut builder = TlsConfig::builder();
+    if let Some(ca) = files.ca_file {
+        let extra = read_certs(ca, "CA file")?;
+        // RootCerts::Specific replaces the bundled roots, so the bundle goes in as well:
+        // --ca-file adds a root, it does not make public servers fail.
+        let mut roots: Vec<Certificate<'static>> = webpki_root_certs::TLS_SERVER_ROOT_CERTS
+            .iter()
+            .map(|c| Certificate::from_der(c.as_ref()))
+            .collect();
+        roots.extend(extra);
+        builder = builder.root_certs(RootCerts::Specific(Arc::new(roots)));
+    }
+    if let (Some(cert), Some(key)) = (files.client_cert, files.client_key) {
+        let chain = read_certs(cert, "client certificate")?;
+        let key_pem = read(key, "client key")?;
+        let key = PrivateKey::from_pem(&key_pem).map_err(|e| {
+            error::config(format!(
+                "client key {} is not a PEM private key (PKCS#1, PKCS#8 or SEC1): {e}",
+                key.display()
+            ))
+        })?;
+        check_pair(&chain[0], &key_pem).map_err(|why| {
+            error::config(format!(
+                "client key {} does not match certificate {}: {why}",
+                files
+                    .client_key
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
+                cert.display()
+            ))
+        })?;
+        builder = builder.client_cert(Some(ClientCert::new_with_certs(&chain, key)));
+    }
+    Ok(builder.build())
+}
+
+fn read(path: &Path, what: &str) -> Result<Vec<u8>> {
+    std::fs::read(path)
+        .map_err(|e| error::config(format!("cannot read {what} {}: {e}", path.display())))
+}
+
+fn read_certs(path: &Path, what: &str) -> Result<Vec<Certificate<'static>>> {
+    let pem = read(path, what)?;
+    let mut certs = Vec::new();
+    for item in ureq::tls::parse_pem(&pem) {
+        match item {
+            Ok(PemItem::Certificate(c)) => certs.push(c),
+            Ok(_) => {}
+            Err(e) => {
+                return Err(error::config(format!(
+                    "{what} {} is not valid PEM: {e}",
+                    path.display()
+                )))
+            }
+        }
+    }
+    if certs.is_empty() {
+        return Err(error::config(format!(
+            "{what} {} contains no PEM certificate (-----BEGIN CERTIFICATE-----)",
+            path.display()
+        )));
+    }
+    Ok(certs)
+}
+
+/// ureq panics on the first handshake when the key does not belong to the certificate,
+/// so compare their public keys here, where it can be reported.
+fn check_pair(cert: &Certificate<'static>, key_pem: &[u8]) -> Result<(), String> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let key_der = PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| e.to_string())?;
+    let signing = rustls::crypto::ring::sign::any_supported_type(&key_der)
+        .map_err(|e| format!("unsupported key: {e}"))?;
+    let certified =
+        rustls::sign::CertifiedKey::new(vec![CertificateDer::from(cert.der().to_vec())], signing);
+    match certified.keys_match() {
+        Ok(()) => Ok(()),
+        // The key type cannot tell its public key: nothing to compare, let the handshake decide.
+        Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => Ok(()),
+        Err(e) => Err(e.to_string()),
+    }
+}

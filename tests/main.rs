@@ -1,0 +1,3 @@
+//! One integration-test binary, so cargo links once.
+
+mod generated;
