@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::cli::{BuildArgs, EventArgs};
 use crate::dedupe::{self, Claim, Dedupe};
-use crate::error::{self, ExitKind, Failure};
+use crate::error::{self, ExitKind};
 use crate::event::{BuildEvent, ValidEvent};
 use crate::notify::{self, Notifier, SpoolPlan};
 use crate::output::{print_stdout_line, Outcome, Printer};
@@ -304,7 +304,7 @@ fn run_stream(ctx: &mut Ctx, path: &std::path::Path) -> Result<u8> {
         );
     }
     match sum.worst {
-        Some(kind) => Err(Failure::new(
+        Some(kind) => Err(error::fail(
             kind,
             format!(
                 "{} of {} events were not posted",

@@ -60,6 +60,7 @@ impl Delivery {
 pub struct Deliverer {
     agent: ureq::Agent,
     policy: Policy,
+    has_client_cert: bool,
 }
 
 pub enum ProxyChoice {
@@ -121,6 +122,7 @@ impl Deliverer {
         Ok(Deliverer {
             agent: config.into(),
             policy: Policy::from_args(args),
+            has_client_cert: args.client_cert.is_some(),
         })
     }
 
@@ -215,7 +217,7 @@ impl Deliverer {
                     .read_to_vec();
                 Ok(resp.status().as_u16())
             }
-            Err(e) => Err(transport(&e, url, timeout)),
+            Err(e) => Err(transport(&e, url, timeout, self.has_client_cert)),
         }
     }
 
@@ -276,7 +278,7 @@ impl Deliverer {
             }
             Err(e) => Attempt::Failed {
                 status: None,
-                diagnosis: transport(&e, url, timeout),
+                diagnosis: transport(&e, url, timeout, self.has_client_cert),
                 retry_after: None,
             },
         }
@@ -298,11 +300,30 @@ fn fmt_secs(d: Duration) -> String {
 
 /// Classifies a transport error. Library errors can carry the URL (ureq's `BadUri`,
 /// `RequireHttpsOnly`), so every message is scrubbed before it leaves.
-fn transport(e: &ureq::Error, url: &WebhookUrl, timeout: Duration) -> Diagnosis {
+fn transport(
+    e: &ureq::Error,
+    url: &WebhookUrl,
+    timeout: Duration,
+    has_client_cert: bool,
+) -> Diagnosis {
     let target = format!("{}:{}", url.host(), url.port());
     let raw = url.scrub(&e.to_string());
-    let (message, retryable) = match e {
-        ureq::Error::Timeout(_) => (
+    // rustls errors reach us wrapped in io::Error from the TLS stream.
+    let inner_tls = match e {
+        ureq::Error::Io(io) => io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()),
+        _ => None,
+    };
+    // In TLS 1.3 a server that wants a client certificate accepts the handshake and then
+    // drops the connection: the client only sees a closed pipe.
+    let mtls_hint = if url.is_https() && !has_client_cert {
+        "; if the server requires a client certificate (mutual TLS), pass --client-cert and \
+         --client-key"
+    } else {
+        ""
+    };
+    let (message, retryable) = match (e, inner_tls) {
+        (_, Some(tls)) => tls_message(tls, &target),
+        (ureq::Error::Timeout(_), None) => (
             format!(
                 "no answer from {target} within {}; the request may still have been \
                  delivered (delivery is at-least-once): check the channel before resending",
@@ -310,18 +331,18 @@ fn transport(e: &ureq::Error, url: &WebhookUrl, timeout: Duration) -> Diagnosis 
             ),
             true,
         ),
-        ureq::Error::HostNotFound => (
+        (ureq::Error::HostNotFound, None) => (
             format!("DNS: cannot resolve {}; check the host name and the resolver", url.host()),
             true,
         ),
-        ureq::Error::Io(io) => match io.kind() {
+        (ureq::Error::Io(io), None) => match io.kind() {
             std::io::ErrorKind::ConnectionRefused => (
                 format!("connection to {target} refused: is the server (or the proxy) up and listening on that port?"),
                 true,
             ),
             std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::ConnectionAborted
             | std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::BrokenPipe => (
-                format!("the connection to {target} was closed before an answer ({raw}); the request may have been delivered (at-least-once)"),
+                format!("the connection to {target} was closed before an answer ({raw}); the request may have been delivered (at-least-once){mtls_hint}"),
                 true,
             ),
             _ if raw.contains("lookup") || raw.contains("resolve") => (
@@ -330,9 +351,9 @@ fn transport(e: &ureq::Error, url: &WebhookUrl, timeout: Duration) -> Diagnosis 
             ),
             _ => (format!("network error talking to {target}: {raw}"), true),
         },
-        ureq::Error::Rustls(r) => tls_message(r, &target),
-        ureq::Error::Tls(msg) => (format!("TLS with {target} failed: {msg}"), false),
-        ureq::Error::ConnectProxyFailed(msg) => (
+        (ureq::Error::Rustls(r), None) => tls_message(r, &target),
+        (ureq::Error::Tls(msg), None) => (format!("TLS with {target} failed: {msg}"), false),
+        (ureq::Error::ConnectProxyFailed(msg), None) => (
             format!(
                 "the proxy refused to open a tunnel to {target}: {}; check --proxy / \
                  HTTPS_PROXY and NO_PROXY",
@@ -340,8 +361,8 @@ fn transport(e: &ureq::Error, url: &WebhookUrl, timeout: Duration) -> Diagnosis 
             ),
             true,
         ),
-        ureq::Error::ConnectionFailed => (format!("cannot connect to {target}"), true),
-        ureq::Error::Protocol(_) => (
+        (ureq::Error::ConnectionFailed, None) => (format!("cannot connect to {target}"), true),
+        (ureq::Error::Protocol(_), None) => (
             format!("{target} did not answer with valid HTTP ({raw}); is it an HTTP(S) server?"),
             true,
         ),

@@ -107,9 +107,9 @@ pub fn http(answer: &Answer, url: &WebhookUrl, channel: Option<&str>, attempts: 
                      creator may not post in that private channel; drop --channel or use a \
                      webhook of that channel"
                 ),
-                _ => "the webhook's creator may no longer post in its channel (private \
-                      channel membership or a deactivated account), or a proxy refused the \
-                      request; recreate the webhook as a channel member"
+                _ => "the webhook is locked to another channel than the one in the payload, \
+                      or its creator may not post in that private channel; post to the \
+                      webhook's own channel, or recreate the webhook as a channel member"
                     .into(),
             },
         ),

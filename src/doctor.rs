@@ -9,7 +9,7 @@ use serde_json::json;
 
 use crate::cli::DoctorArgs;
 use crate::deliver::{redact_userinfo, Deliverer, ProxyChoice};
-use crate::error::{ExitKind, Failure};
+use crate::error::{self, ExitKind};
 use crate::output::{print_stdout_line, Printer};
 use crate::secret::{self, Source, Sources};
 
@@ -51,7 +51,7 @@ impl Report {
         }
         match self.first_failure {
             None => Ok(0),
-            Some((kind, msg)) => Err(Failure::new(kind, format!("doctor found a problem: {msg}"))),
+            Some((kind, msg)) => Err(error::fail(kind, format!("doctor found a problem: {msg}"))),
         }
     }
 }

@@ -55,23 +55,22 @@ impl fmt::Display for Failure {
 
 impl std::error::Error for Failure {}
 
-impl Failure {
-    pub fn new(kind: ExitKind, message: impl Into<String>) -> anyhow::Error {
-        anyhow::Error::new(Failure {
-            kind,
-            message: message.into(),
-        })
-    }
+/// An error with this exit kind.
+pub fn fail(kind: ExitKind, message: impl Into<String>) -> anyhow::Error {
+    anyhow::Error::new(Failure {
+        kind,
+        message: message.into(),
+    })
 }
 
 /// Configuration or secret problem (exit 3).
 pub fn config(message: impl Into<String>) -> anyhow::Error {
-    Failure::new(ExitKind::Config, message)
+    fail(ExitKind::Config, message)
 }
 
 /// Invalid input found before anything was sent (exit 4).
 pub fn input(message: impl Into<String>) -> anyhow::Error {
-    Failure::new(ExitKind::Input, message)
+    fail(ExitKind::Input, message)
 }
 
 /// The exit kind an error maps to: the first [`Failure`] in its chain, else internal.

@@ -9,7 +9,7 @@ use serde_json::json;
 use crate::cli::FlushArgs;
 use crate::dedupe::{Claim, Dedupe, DedupeKey};
 use crate::deliver::Deliverer;
-use crate::error::{ExitKind, Failure};
+use crate::error::{self, ExitKind};
 use crate::notify;
 use crate::output::{print_stdout_line, Printer};
 use crate::secret::Sources;
@@ -66,7 +66,7 @@ pub fn run(args: FlushArgs) -> Result<u8> {
     }
     summary(&printer, &tally);
     match tally.worst {
-        Some(kind) => Err(Failure::new(
+        Some(kind) => Err(error::fail(
             kind,
             format!(
                 "{} spooled message{} could not be delivered and stay in {}",

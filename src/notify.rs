@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::cli::{DeliveryArgs, StateArgs, WebhookArgs};
 use crate::deliver::{Deliverer, Delivery};
-use crate::error::{ExitKind, Failure};
+use crate::error::{self, ExitKind};
 use crate::output::{describe_delivery, Outcome, Printer};
 use crate::secret::{Source, Sources, WebhookUrl};
 use crate::spool::{Spool, SpoolItem};
@@ -117,7 +117,7 @@ impl Notifier {
             }
         }
         outcome.error = Some(message.clone());
-        (outcome, Some(Failure::new(diag.kind, message)))
+        (outcome, Some(error::fail(diag.kind, message)))
     }
 
     fn save(

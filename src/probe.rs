@@ -37,7 +37,7 @@ pub fn run(args: ProbeArgs) -> Result<u8> {
     }
     match d.result {
         Ok(()) => Ok(0),
-        Err(diag) => Err(crate::error::Failure::new(
+        Err(diag) => Err(crate::error::fail(
             diag.kind,
             format!("{}: {}", notifier.url, diag.message),
         )),

@@ -20,10 +20,11 @@ pub fn run(args: SendArgs) -> Result<u8> {
     }
     let notifier = Notifier::connect(&args.webhook, &args.delivery, printer)?;
     let value = Value::Object(obj);
+    let channel = value.get("channel").and_then(Value::as_str);
     let (outcome, err) = notifier.post(
         &value,
         &body,
-        args.route.channel.as_deref(),
+        channel,
         &SpoolPlan::from_args(&args.state, "send"),
         None,
     );

@@ -11,9 +11,10 @@
 use std::ffi::OsString;
 use std::fs::File;
 use std::io::{self, Read, Write};
+use std::os::fd::AsRawFd;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
@@ -142,15 +143,18 @@ pub fn run(spec: &TaskSpec) -> TaskResult {
     let pgid = child.id() as libc::pid_t;
     let mut terminal = Terminal::hand_to(pgid);
 
-    let tail = Arc::new(Mutex::new(Tail::new(spec.tail_lines, spec.tail_bytes)));
-    let abandoned = Arc::new(AtomicBool::new(false));
+    let shared = Arc::new(Shared {
+        tail: Mutex::new(Tail::new(spec.tail_lines, spec.tail_bytes)),
+        abandoned: AtomicBool::new(false),
+        busy: AtomicUsize::new(0),
+    });
     let (done_tx, done_rx) = mpsc::channel::<()>();
     let mut readers = 0;
     if let Some(out) = child.stdout.take() {
-        readers += start_reader(out, Source::Stdout, &tail, &abandoned, &done_tx);
+        readers += start_reader(out, Source::Stdout, &shared, &done_tx);
     }
     if let Some(err) = child.stderr.take() {
-        readers += start_reader(err, Source::Stderr, &tail, &abandoned, &done_tx);
+        readers += start_reader(err, Source::Stderr, &shared, &done_tx);
     }
     drop(done_tx);
 
@@ -171,10 +175,9 @@ pub fn run(spec: &TaskSpec) -> TaskResult {
             status = reap(&mut child);
             if status.is_some() {
                 exited_at = now;
-                // Give the terminal back at once: mmnotify may print while it drains.
-                if let Some(t) = terminal.take() {
-                    t.restore();
-                }
+                // Give the terminal back at once (dropping it does): mmnotify may print
+                // while it drains.
+                terminal = None;
             } else if !timed_out && deadline.is_some_and(|d| now >= d) {
                 timed_out = true;
                 signal_group(pgid, libc::SIGTERM);
@@ -192,7 +195,11 @@ pub fn run(spec: &TaskSpec) -> TaskResult {
         if status.is_some() {
             // Wait for the SIGKILL only if something of the timed-out group survives.
             let kill_pending = kill_at.is_some() && group_alive(pgid);
-            if !kill_pending && (readers == 0 || now >= exited_at + DRAIN_GRACE) {
+            // Never give up on output still being passed on: a slow reader of our
+            // stdout (`… | less`) would lose the end of it.
+            let given_up =
+                now >= exited_at + DRAIN_GRACE && shared.busy.load(Ordering::SeqCst) == 0;
+            if !kill_pending && (readers == 0 || given_up) {
                 break;
             }
         }
@@ -210,13 +217,17 @@ pub fn run(spec: &TaskSpec) -> TaskResult {
         // Something the command left running still holds the pipes. Its reader
         // threads keep draining them (so it never blocks on a full pipe) but stop
         // forwarding and tailing, so the tail below is final.
-        abandoned.store(true, Ordering::SeqCst);
+        shared.abandoned.store(true, Ordering::SeqCst);
     }
     let duration = exited_at.duration_since(start);
     drop(terminal);
     drop(signals);
 
-    let tail = tail.lock().unwrap_or_else(PoisonError::into_inner).lines();
+    let tail = shared
+        .tail
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .lines();
     let (outcome, exit_code) = match status.flatten() {
         _ if timed_out => (Outcome::Timeout, EXIT_TIMEOUT),
         Some(st) => outcome_of(st),
@@ -324,19 +335,27 @@ fn io_error_text(err: &io::Error) -> String {
     }
 }
 
-fn start_reader(
-    from: impl Read + Send + 'static,
-    source: Source,
-    tail: &Arc<Mutex<Tail>>,
-    abandoned: &Arc<AtomicBool>,
-    done: &mpsc::Sender<()>,
-) -> usize {
-    let (tail, abandoned, done) = (Arc::clone(tail), Arc::clone(abandoned), done.clone());
+/// What the supervisor and the two reader threads share.
+struct Shared {
+    tail: Mutex<Tail>,
+    /// Set when the supervisor stops waiting for the pipes to close.
+    abandoned: AtomicBool,
+    /// Readers that hold data not yet passed on: read but not written, or more
+    /// waiting in their pipe. A reader idle on an empty pipe that something the
+    /// command left behind keeps open is not busy, and may be abandoned.
+    busy: AtomicUsize,
+}
+
+fn start_reader<R>(from: R, source: Source, shared: &Arc<Shared>, done: &mpsc::Sender<()>) -> usize
+where
+    R: Read + AsRawFd + Send + 'static,
+{
+    let (shared, done) = (Arc::clone(shared), done.clone());
     let spawned = thread::Builder::new()
         .name(format!("mmnotify-{source:?}").to_lowercase())
         .stack_size(64 * 1024 + READ_BUF)
         .spawn(move || {
-            pump(from, source, &tail, &abandoned);
+            pump(from, source, &shared);
             let _ = done.send(());
         });
     // Without a thread (resource exhaustion) the pipe is dropped here: the command
@@ -344,9 +363,10 @@ fn start_reader(
     usize::from(spawned.is_ok())
 }
 
-fn pump(mut from: impl Read, source: Source, tail: &Mutex<Tail>, abandoned: &AtomicBool) {
+fn pump(mut from: impl Read + AsRawFd, source: Source, shared: &Shared) {
     let mut buf = vec![0u8; READ_BUF];
     let mut forward = true;
+    let mut busy = false;
     loop {
         let n = match from.read(&mut buf) {
             Ok(0) => break,
@@ -354,13 +374,19 @@ fn pump(mut from: impl Read, source: Source, tail: &Mutex<Tail>, abandoned: &Ato
             Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
             Err(_) => break,
         };
-        if abandoned.load(Ordering::SeqCst) {
+        if !busy {
+            shared.busy.fetch_add(1, Ordering::SeqCst);
+            busy = true;
+        }
+        if shared.abandoned.load(Ordering::SeqCst) {
             continue;
         }
         let chunk = &buf[..n];
         // Tail first: the order of the two streams' lines in the tail is the order
         // in which their readers get here, so keep the way here short.
-        tail.lock()
+        shared
+            .tail
+            .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .push_from(source, chunk);
         // Once our own output is gone (EPIPE: the reader of `mmnotify run … | head`
@@ -369,10 +395,27 @@ fn pump(mut from: impl Read, source: Source, tail: &Mutex<Tail>, abandoned: &Ato
         if forward {
             forward = write_through(source, chunk).is_ok();
         }
+        if pipe_is_empty(&from) {
+            shared.busy.fetch_sub(1, Ordering::SeqCst);
+            busy = false;
+        }
     }
-    tail.lock()
+    if busy {
+        shared.busy.fetch_sub(1, Ordering::SeqCst);
+    }
+    shared
+        .tail
+        .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .finish(source);
+}
+
+fn pipe_is_empty(pipe: &impl AsRawFd) -> bool {
+    let mut pending: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one c_int through the pointer, which is valid and
+    // aligned; the fd is open while `pipe` is borrowed.
+    let ok = unsafe { libc::ioctl(pipe.as_raw_fd(), libc::FIONREAD, &mut pending) } == 0;
+    ok && pending == 0
 }
 
 /// Forward bytes unchanged and at once. std's stdout is line-buffered, hence the
@@ -396,9 +439,35 @@ fn signal_group(pgid: libc::pid_t, sig: libc::c_int) {
     }
 }
 
+/// Whether a process of the group is still running. Zombies do not count: an
+/// orphan killed by the timeout's SIGTERM stays a zombie until init reaps it, which
+/// some container inits do only every second or so, while `kill(-pgid, 0)` still
+/// finds it.
 fn group_alive(pgid: libc::pid_t) -> bool {
     // SAFETY: as in `signal_group`; signal 0 only checks that the group exists.
-    unsafe { libc::kill(-pgid, 0) == 0 }
+    if unsafe { libc::kill(-pgid, 0) } != 0 {
+        return false;
+    }
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return true;
+    };
+    procs.flatten().any(|entry| {
+        let name = entry.file_name();
+        if !name.as_encoded_bytes().iter().all(u8::is_ascii_digit) {
+            return false;
+        }
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            return false;
+        };
+        // "pid (comm) state ppid pgrp …": comm may contain anything, even ") ".
+        let Some((_, after)) = stat.rsplit_once(") ") else {
+            return false;
+        };
+        let mut fields = after.split(' ');
+        let state = fields.next();
+        let pgrp = fields.nth(1).and_then(|f| f.parse::<libc::pid_t>().ok());
+        pgrp == Some(pgid) && !matches!(state, Some("Z" | "X"))
+    })
 }
 
 /// Signals that mmnotify catches and forwards to the command's process group.
@@ -509,7 +578,6 @@ impl Terminal {
     /// Only when mmnotify itself is in the foreground: a background mmnotify must
     /// not steal the terminal from the shell.
     fn hand_to(pgid: libc::pid_t) -> Option<Terminal> {
-        use std::os::fd::AsRawFd;
         use std::os::unix::fs::OpenOptionsExt;
         let tty = File::options()
             .read(true)
@@ -531,15 +599,10 @@ impl Terminal {
             Some(Terminal { tty, our_pgrp })
         }
     }
-
-    fn restore(self) {
-        // Drop does the work.
-    }
 }
 
 impl Drop for Terminal {
     fn drop(&mut self) {
-        use std::os::fd::AsRawFd;
         // SAFETY: plain-integer calls on an open fd, and sigset_t values initialised
         // by sigemptyset before use. SIGTTOU is blocked for this thread because a
         // process outside the foreground group that changes the foreground group is
@@ -614,7 +677,7 @@ mod tests {
         assert_eq!(r.outcome, Outcome::Timeout);
         assert_eq!(r.exit_code, EXIT_TIMEOUT);
         assert_eq!(r.max_runtime, spec.max_runtime);
-        assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+        assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
         assert!(r.duration >= Duration::from_millis(200));
     }
 
@@ -685,23 +748,5 @@ mod tests {
             [ $(( 0x$blk )) -eq 0 ] || exit 11
         "#));
         assert_eq!(r.exit_code, 0, "{r:?}");
-    }
-
-    #[test]
-    fn handlers_are_restored_after_the_run() {
-        // SAFETY: only reads the current disposition into a zeroed sigaction.
-        let current = |sig| unsafe {
-            let mut act: libc::sigaction = std::mem::zeroed();
-            libc::sigaction(sig, std::ptr::null(), &mut act);
-            act.sa_sigaction
-        };
-        let before = current(libc::SIGUSR2);
-        run(&sh("exit 0"));
-        // SIGUSR2 is not touched; the forwarded ones are back once no run is active,
-        // which other tests running in parallel make hard to observe here beyond the
-        // count.
-        assert_eq!(current(libc::SIGUSR2), before);
-        let installed = INSTALLED.lock().unwrap();
-        assert!(installed.0 > 0 || installed.1.is_empty());
     }
 }

@@ -1,0 +1,151 @@
+#!/usr/bin/env python3
+"""Benchmarks for mmnotify, run by scripts/bench.sh (which builds the binaries).
+
+send:   `mmnotify send` against curl doing the same POST to the local emulator, over HTTP
+        and HTTPS, alternating the two commands run by run so that machine noise hits both
+        alike. Reports medians of wall time and peak RSS (from wait4, per child) and ratios.
+events: 10,000 NDJSON events through `mmnotify build --events -` with deduplication on.
+run:    peak RSS of `mmnotify run` wrapping a command that prints 200 MB.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+
+def start_server(server_bin, tls):
+    args = [server_bin] + (["--tls"] if tls else [])
+    proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    info = {}
+    for line in proc.stdout:
+        line = line.strip()
+        if line == "READY":
+            break
+        key, _, value = line.partition(" ")
+        info[key] = value
+    return proc, info
+
+
+def measure(argv, stdin=None, stdout=subprocess.DEVNULL):
+    """Wall seconds and peak RSS (KiB) of one child, from its own rusage."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, stdin=stdin, stdout=stdout, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    err = proc.stderr.read().decode(errors="replace")
+    proc.stderr.close()
+    if proc.returncode != 0:
+        sys.exit(f"{argv[0]} failed ({proc.returncode}): {err}")
+    return wall, usage.ru_maxrss
+
+
+def bench_send(mm, server_bin, runs, tls):
+    proc, info = start_server(server_bin, tls)
+    try:
+        url = info["URL"]
+        with tempfile.TemporaryDirectory() as tmp:
+            secret = os.path.join(tmp, "hook.url")
+            with open(secret, "w") as f:
+                f.write(url + "\n")
+            os.chmod(secret, 0o600)
+            body = '{"text":"benchmark"}'
+            mm_cmd = [mm, "send", "--webhook-file", secret, "--no-spool", "benchmark"]
+            curl_cmd = ["curl", "-sS", "-o", "/dev/null", "--fail", "-X", "POST",
+                        "-H", "Content-Type: application/json", "--data", body, url]
+            if tls:
+                mm_cmd += ["--ca-file", info["CA"]]
+                curl_cmd += ["--cacert", info["CA"]]
+            for _ in range(5):  # warm caches for both
+                measure(mm_cmd)
+                measure(curl_cmd)
+            mm_wall, mm_rss, curl_wall, curl_rss = [], [], [], []
+            for i in range(runs):
+                order = [(mm_cmd, mm_wall, mm_rss), (curl_cmd, curl_wall, curl_rss)]
+                if i % 2:
+                    order.reverse()
+                for cmd, walls, rss in order:
+                    w, r = measure(cmd)
+                    walls.append(w)
+                    rss.append(r)
+    finally:
+        proc.stdin.close()
+        proc.wait()
+    med = statistics.median
+    return {
+        "scheme": "https" if tls else "http",
+        "runs": runs,
+        "mmnotify_wall_ms": round(med(mm_wall) * 1000, 2),
+        "curl_wall_ms": round(med(curl_wall) * 1000, 2),
+        "wall_ratio": round(med(mm_wall) / med(curl_wall), 3),
+        "mmnotify_rss_kib": med(mm_rss),
+        "curl_rss_kib": med(curl_rss),
+        "rss_ratio": round(med(mm_rss) / med(curl_rss), 3),
+    }
+
+
+def bench_events(mm, server_bin, count):
+    proc, info = start_server(server_bin, False)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            secret = os.path.join(tmp, "hook.url")
+            with open(secret, "w") as f:
+                f.write(info["URL"] + "\n")
+            os.chmod(secret, 0o600)
+            events = os.path.join(tmp, "events.ndjson")
+            with open(events, "w") as f:
+                for i in range(count):
+                    f.write(json.dumps({
+                        "workflow": "ci", "state": "succeeded" if i % 3 else "failed",
+                        "branch": "main", "commit": f"{i:040x}",
+                        "run_url": f"https://ci.example.com/runs/{i}",
+                        "mesh_node_id": f"builder-{i % 8}", "provider_run_id": str(i),
+                    }) + "\n")
+            cmd = [mm, "build", "--webhook-file", secret, "--events", "-", "--no-env",
+                   "--state-dir", os.path.join(tmp, "state"), "-q"]
+            with open(events) as stdin:
+                wall, rss = measure(cmd, stdin=stdin)
+            # The same stream again: every event is now a duplicate.
+            with open(events) as stdin:
+                dup_wall, _ = measure(cmd, stdin=stdin)
+    finally:
+        proc.stdin.close()
+        proc.wait()
+    return {
+        "events": count,
+        "wall_s": round(wall, 3),
+        "events_per_s": round(count / wall),
+        "duplicates_per_s": round(count / dup_wall),
+        "peak_rss_kib": rss,
+    }
+
+
+def bench_run(mm, size):
+    cmd = [mm, "run", "--dry-run", "--", "sh", "-c", f"yes mmnotify | head -c {size}"]
+    wall, rss = measure(cmd)
+    return {"output_bytes": size, "wall_s": round(wall, 3), "peak_rss_kib": rss}
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--mmnotify", required=True)
+    p.add_argument("--server", required=True)
+    p.add_argument("--runs", type=int, default=200)
+    p.add_argument("--events", type=int, default=10_000)
+    args = p.parse_args()
+    results = {
+        "binary_bytes": os.path.getsize(args.mmnotify),
+        "send": [bench_send(args.mmnotify, args.server, args.runs, tls) for tls in (False, True)],
+        "events": bench_events(args.mmnotify, args.server, args.events),
+        "run": bench_run(args.mmnotify, 200_000_000),
+    }
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

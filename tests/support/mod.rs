@@ -1,0 +1,23 @@
+//! Test support for the `mmnotify` integration tests: a Mattermost-faithful mock
+//! server (plain, TLS, mTLS), a CONNECT proxy, a throwaway PKI and the `Env`
+//! harness that runs the binary and enforces redaction.
+// Not every user (tests, benches/mock_server.rs) needs every helper. `unused` rather
+// than `dead_code`: the bench already puts `#[allow(dead_code)]` on this module, and
+// clippy rejects the same allow twice (duplicated_attributes).
+#![allow(unused)]
+
+mod env;
+mod http;
+mod mattermost;
+pub mod proxy;
+pub mod server;
+pub mod tls;
+
+pub use env::{Env, Run};
+pub use http::{http_date, new_id};
+pub use proxy::ConnectProxy;
+pub use server::{
+    Channel, Era, Fault, Hook, MockServer, Post, RateLimit, Request, ServerOptions, HOOK_ID,
+    OTHER_HOOK_ID,
+};
+pub use tls::{Pki, TlsSetup};
