@@ -2,5 +2,9 @@
 
 mod support;
 
+mod build;
+mod doctor;
 mod generated;
+mod run;
 mod send;
+mod spool;

@@ -1,0 +1,111 @@
+//! `mmnotify doctor`: one line per check, nothing posted, the first failure's exit code.
+
+use std::os::unix::fs::PermissionsExt;
+
+use crate::support::{Env, MockServer, Pki, ServerOptions, TlsSetup, HOOK_ID};
+
+fn doctor(env: &Env, name: &str) -> std::process::Command {
+    let mut c = env.cmd();
+    c.args(["doctor", "--webhook", name]);
+    c
+}
+
+#[test]
+fn a_healthy_setup_passes_every_check_and_posts_nothing() {
+    let server = MockServer::start();
+    let mut env = Env::new();
+    env.watch(&server);
+    env.write_secret("hook", &server.hook_url());
+    let run = env.run(&mut doctor(&env, "hook"));
+    run.assert_success();
+    for check in ["secret", "file", "url", "proxy", "dns", "tcp", "tls"] {
+        assert!(
+            run.stdout.contains(&format!("✓ {check}:")),
+            "{check}: {}",
+            run.stdout
+        );
+    }
+    assert!(!run.stdout.contains('✗'));
+    assert!(run.stdout.contains("mode 0600"), "{}", run.stdout);
+    assert_eq!(server.posts().len(), 0, "doctor never posts");
+    assert!(server.requests().iter().all(|r| r.method == "GET"));
+}
+
+#[test]
+fn each_failure_class_has_its_code_and_hint() {
+    let mut env = Env::new();
+    env.secret(HOOK_ID);
+    // No source at all.
+    let mut c = env.cmd();
+    c.arg("doctor");
+    env.run(&mut c)
+        .assert_code(3)
+        .assert_stdout_contains("✗ secret");
+
+    // Insecure mode.
+    let server = MockServer::start();
+    let path = env.write_secret("loose", &server.hook_url());
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    env.run(&mut doctor(&env, "loose"))
+        .assert_code(3)
+        .assert_stdout_contains("✗ file")
+        .assert_stdout_contains("chmod 0640");
+
+    // Malformed URL.
+    env.write_secret(
+        "bad",
+        &format!("https://chat.example.com/hooks/hooks/{HOOK_ID}"),
+    );
+    env.run(&mut doctor(&env, "bad"))
+        .assert_code(3)
+        .assert_stdout_contains("✗ url")
+        .assert_stdout_contains("twice");
+
+    // DNS.
+    env.write_secret(
+        "nodns",
+        &format!("https://mm.does-not-exist.invalid/hooks/{HOOK_ID}"),
+    );
+    env.run(&mut doctor(&env, "nodns"))
+        .assert_code(5)
+        .assert_stdout_contains("✗ dns");
+
+    // Nothing listening.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    env.write_secret(
+        "closed",
+        &format!("http://127.0.0.1:{port}/hooks/{HOOK_ID}"),
+    );
+    env.run(&mut doctor(&env, "closed"))
+        .assert_code(5)
+        .assert_stdout_contains("✓ dns")
+        .assert_stdout_contains("✗ tcp");
+}
+
+#[test]
+fn tls_with_an_unknown_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::generate(dir.path());
+    let server = MockServer::start_with(ServerOptions {
+        tls: Some(TlsSetup::server(&pki)),
+        ..Default::default()
+    });
+    let mut env = Env::new();
+    env.watch(&server);
+    env.write_secret("hook", &server.hook_url());
+    env.run(&mut doctor(&env, "hook"))
+        .assert_code(5)
+        .assert_stdout_contains("✓ tcp")
+        .assert_stdout_contains("✗ tls")
+        .assert_stdout_contains("--ca-file");
+    let mut c = doctor(&env, "hook");
+    c.args(["--ca-file", pki.ca_cert.to_str().unwrap()]);
+    env.run(&mut c)
+        .assert_success()
+        .assert_stdout_contains("✓ tls");
+    assert_eq!(server.posts().len(), 0);
+}
