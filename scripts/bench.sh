@@ -3,7 +3,7 @@
 # throughput, and run's memory on a loud command. Prints JSON; see scripts/bench.py.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-command -v curl >/dev/null || { apt-get update -qq && apt-get install -y -qq curl; }
+command -v curl >/dev/null && [ -x /usr/bin/time ] || { apt-get update -qq && apt-get install -y -qq curl time; }
 cargo build --release --locked --bin mmnotify
 server=$(cargo bench --locked --bench mock_server --no-run --message-format=json 2>/dev/null |
   python3 -c 'import json,sys

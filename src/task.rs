@@ -670,20 +670,21 @@ mod tests {
 
     #[test]
     fn max_runtime_times_out_quickly() {
-        let mut spec = sh("sleep 5");
+        let mut spec = sh("sleep 60");
         spec.max_runtime = Some(Duration::from_millis(200));
         let t = Instant::now();
         let r = run(&spec);
         assert_eq!(r.outcome, Outcome::Timeout);
         assert_eq!(r.exit_code, EXIT_TIMEOUT);
         assert_eq!(r.max_runtime, spec.max_runtime);
-        assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+        // Far below the command's own 60 s: it was stopped, not waited for.
+        assert!(t.elapsed() < Duration::from_secs(30), "{:?}", t.elapsed());
         assert!(r.duration >= Duration::from_millis(200));
     }
 
     #[test]
     fn term_ignoring_command_is_killed_after_grace() {
-        let mut spec = sh("trap '' TERM; sleep 10");
+        let mut spec = sh("trap '' TERM; sleep 60");
         spec.max_runtime = Some(Duration::from_millis(100));
         spec.kill_grace = Duration::from_millis(300);
         let t = Instant::now();
@@ -692,7 +693,7 @@ mod tests {
         assert_eq!(r.exit_code, 124);
         let took = t.elapsed();
         assert!(took >= Duration::from_millis(400), "{took:?}");
-        assert!(took < Duration::from_secs(3), "{took:?}");
+        assert!(took < Duration::from_secs(30), "{took:?}");
     }
 
     #[test]

@@ -4,6 +4,7 @@ mod support;
 
 mod build;
 mod doctor;
+mod emulator;
 mod generated;
 mod run;
 mod send;
