@@ -505,7 +505,7 @@ fn hang_is_released_when_the_server_drops() {
     let t = Instant::now();
     drop(server);
     assert!(
-        t.elapsed() < Duration::from_secs(3),
+        t.elapsed() < Duration::from_secs(15),
         "drop took {:?}",
         t.elapsed()
     );
