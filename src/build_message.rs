@@ -6,6 +6,7 @@ use serde_json::{json, Map, Value};
 
 use crate::error;
 use crate::event::{format_duration, State, ValidEvent};
+use crate::markdown;
 
 /// How many characters of the commit the text shows.
 pub const SHORT_COMMIT_LEN: usize = 8;
@@ -70,7 +71,7 @@ fn is_web_url(url: &str) -> bool {
 fn link_label(ev: &ValidEvent) -> String {
     match ev.provider_run_id.as_deref() {
         Some(id) if id.chars().count() <= 20 && !id.chars().any(char::is_whitespace) => {
-            format!("#{}", md_escape(id))
+            format!("#{}", markdown::escape(id))
         }
         _ => "run".to_string(),
     }
@@ -80,21 +81,25 @@ fn default_text(ev: &ValidEvent) -> String {
     let mut parts = vec![format!(
         "{} **{}** {}",
         emoji(ev.state),
-        md_escape(&ev.workflow),
+        markdown::escape(&ev.workflow),
         ev.state.words()
     )];
     if let Some(branch) = display_branch(ev) {
-        parts.push(code_span(branch));
+        parts.push(markdown::code_span(branch));
     }
     if let Some(commit) = &ev.commit {
-        parts.push(code_span(short_commit(commit)));
+        parts.push(markdown::code_span(short_commit(commit)));
     }
     if let Some(node) = &ev.mesh_node_id {
-        parts.push(format!("on {}", md_escape(node)));
+        parts.push(format!("on {}", markdown::escape(node)));
     }
     if let Some(url) = &ev.run_url {
         if is_web_url(url) {
-            parts.push(format!("[{}]({})", link_label(ev), md_link_target(url)));
+            parts.push(format!(
+                "[{}]({})",
+                link_label(ev),
+                markdown::link_target(url)
+            ));
         }
     }
     parts.join(" · ")
@@ -130,14 +135,17 @@ fn attachment(ev: &ValidEvent) -> Value {
             fields.push(json!({ "title": title, "value": v, "short": true }));
         }
     };
-    field("Branch", ev.branch.as_deref().map(md_escape));
-    field("Commit", ev.commit.as_deref().map(md_escape));
-    field("Node", ev.mesh_node_id.as_deref().map(md_escape));
+    field("Branch", ev.branch.as_deref().map(markdown::escape));
+    field("Commit", ev.commit.as_deref().map(markdown::escape));
+    field("Node", ev.mesh_node_id.as_deref().map(markdown::escape));
     field("Duration", ev.duration.map(format_duration));
     field("Started", ev.started_at.map(|t| t.format_rfc3339()));
-    field("Provider", ev.provider.as_deref().map(md_escape));
-    field("Repository", ev.repository.as_deref().map(md_escape));
-    field("Run id", ev.provider_run_id.as_deref().map(md_escape));
+    field("Provider", ev.provider.as_deref().map(markdown::escape));
+    field("Repository", ev.repository.as_deref().map(markdown::escape));
+    field(
+        "Run id",
+        ev.provider_run_id.as_deref().map(markdown::escape),
+    );
 
     let mut att = Map::new();
     att.insert("fallback".into(), Value::from(fallback(ev)));
@@ -158,58 +166,6 @@ fn attachment(ev: &ValidEvent) -> Value {
 /// Values are single-line in a one-line message.
 fn one_line(s: &str) -> String {
     s.split(['\r', '\n']).collect::<Vec<_>>().join(" ")
-}
-
-/// Backslash-escapes the Markdown characters that would change how a user value
-/// renders (emphasis, code, links, strike-through, tables, headings, HTML-ish
-/// brackets); parentheses are harmless once brackets are escaped.
-fn md_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in one_line(s).chars() {
-        if matches!(
-            c,
-            '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '~' | '|' | '#'
-        ) {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
-}
-
-/// A code span that survives backticks in the value: the fence is one backtick longer
-/// than the longest run inside (CommonMark), padded where the value touches it.
-fn code_span(s: &str) -> String {
-    let s = one_line(s);
-    let mut longest = 0;
-    let mut run = 0;
-    for c in s.chars() {
-        run = if c == '`' { run + 1 } else { 0 };
-        longest = longest.max(run);
-    }
-    let fence = "`".repeat(longest + 1);
-    if s.starts_with('`') || s.ends_with('`') {
-        format!("{fence} {s} {fence}")
-    } else {
-        format!("{fence}{s}{fence}")
-    }
-}
-
-/// A link target that cannot end the Markdown link early.
-fn md_link_target(url: &str) -> String {
-    let mut out = String::with_capacity(url.len());
-    for c in url.chars() {
-        match c {
-            ' ' => out.push_str("%20"),
-            '(' => out.push_str("%28"),
-            ')' => out.push_str("%29"),
-            '<' => out.push_str("%3C"),
-            '>' => out.push_str("%3E"),
-            '\r' | '\n' => {}
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -498,7 +454,7 @@ mod tests {
         let v = render(&ev, None).unwrap();
         assert_eq!(
             text(&v),
-            "✅ **\\*bold\\* \\_it\\_ \\[x\\](y) \\<b\\> next** succeeded · ``we`ird`` · `` `abc `` · on node\\|1 · [#a\\]b](https://ci.example/a%20%28b%29)"
+            "✅ **\\*bold\\* \\_it\\_ \\[x\\]\\(y\\) \\<b\\> next** succeeded · ``we`ird`` · `` `abc `` · on node\\|1 · [#a\\]b](https://ci.example/a%20%28b%29)"
         );
         assert!(!text(&v).contains('\n'));
         assert_eq!(

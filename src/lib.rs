@@ -29,6 +29,7 @@ pub mod statedir;
 pub mod build_message;
 pub mod ci;
 pub mod event;
+pub mod markdown;
 
 // Task reports.
 pub mod tail;

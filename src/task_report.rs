@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
+use crate::markdown;
 use crate::tail::{sanitize, CUT_MARKER};
 use crate::task::{Outcome, TaskResult};
 
@@ -33,7 +34,7 @@ pub struct ReportInput<'a> {
 /// the outcome's colour and a plain-text `fallback`, and machine-readable props.
 pub fn render(input: &ReportInput) -> Value {
     let result = input.result;
-    let name_md = escape_markdown(&cap_chars(input.name, MAX_NAME_CHARS));
+    let name_md = markdown::escape(&cap_chars(input.name, MAX_NAME_CHARS));
     let name_plain = cap_chars(&sanitize(input.name.as_bytes()), MAX_NAME_CHARS).replace('\n', " ");
     let (emoji_verb, detail) = headline_parts(result);
     let headline_md = format!("{emoji_verb}: {name_md}{detail}");
@@ -48,11 +49,11 @@ pub fn render(input: &ReportInput) -> Value {
         "**Duration:** {}",
         format_duration(result.duration)
     ));
-    head.push(format!("**Host:** {}", escape_markdown(input.host)));
+    head.push(format!("**Host:** {}", markdown::escape(input.host)));
     if input.command_line != input.name {
         head.push(format!(
             "**Command:** {}",
-            inline_code(&cap_chars(input.command_line, MAX_COMMAND_CHARS))
+            markdown::code_span(&cap_chars(input.command_line, MAX_COMMAND_CHARS))
         ));
     }
     if let Some(sig) = result.signal_received {
@@ -63,7 +64,10 @@ pub fn render(input: &ReportInput) -> Value {
     }
     match input.log_url {
         Some(url) if url.chars().count() <= MAX_URL_CHARS => {
-            head.push(format!("**Log:** [full log]({})", link_target(url)));
+            head.push(format!(
+                "**Log:** [full log]({})",
+                markdown::link_target(url)
+            ));
         }
         Some(_) => head.push("**Log:** (link too long to show)".to_string()),
         None => {}
@@ -202,65 +206,6 @@ fn cap_chars(s: &str, max: usize) -> String {
         Some((i, _)) => format!("{}…", &s[..i]),
         None => s.to_string(),
     }
-}
-
-/// Text shown as itself in Markdown: cleaned like output, on one line, with
-/// Markdown punctuation backslash-escaped, and a zero-width space after `@` so a
-/// task named "@channel" notifies no one.
-pub fn escape_markdown(s: &str) -> String {
-    let clean = sanitize(s.as_bytes());
-    let mut out = String::with_capacity(clean.len() + 8);
-    for c in clean.chars() {
-        match c {
-            '\\' | '`' | '*' | '_' | '~' | '[' | ']' | '(' | ')' | '#' | '<' | '>' | '|' | '!'
-            | '{' | '}' => {
-                out.push('\\');
-                out.push(c);
-            }
-            '@' => {
-                out.push('@');
-                out.push(crate::tail::FENCE_BREAK);
-            }
-            '\n' | '\t' => out.push(' '),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// `s` as one inline code span: delimited by more backticks than any run inside it
-/// (sanitize leaves runs of at most two), padded when it starts or ends with one.
-fn inline_code(s: &str) -> String {
-    let clean = sanitize(s.as_bytes()).replace(['\n', '\t'], " ");
-    let longest = clean.split(|c| c != '`').map(str::len).max().unwrap_or(0);
-    let ticks = "`".repeat(longest + 1);
-    let pad = if clean.starts_with('`') || clean.ends_with('`') {
-        " "
-    } else {
-        ""
-    };
-    format!("{ticks}{pad}{clean}{pad}{ticks}")
-}
-
-/// A URL made safe as a Markdown link target: characters that would end the link
-/// or break it are percent-encoded.
-fn link_target(url: &str) -> String {
-    let mut out = String::with_capacity(url.len());
-    for c in url.chars() {
-        match c {
-            ' ' => out.push_str("%20"),
-            '(' => out.push_str("%28"),
-            ')' => out.push_str("%29"),
-            '<' => out.push_str("%3C"),
-            '>' => out.push_str("%3E"),
-            '[' => out.push_str("%5B"),
-            ']' => out.push_str("%5D"),
-            '`' => out.push_str("%60"),
-            c if c.is_control() => {}
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// The Linux name of signal `n` ("SIGTERM"), or "SIG?" for an unknown number.
