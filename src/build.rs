@@ -124,10 +124,18 @@ fn handle(ctx: &mut Ctx, ev: &ValidEvent) -> Result<(Outcome, Option<anyhow::Err
     };
     payload::apply_route(&mut obj, &args.route);
     payload::ensure_fallbacks(&mut obj);
-    payload::truncate_text(&mut obj);
+    if payload::truncate_text(&mut obj) {
+        ctx.printer
+            .warn("the build message was longer than one post and was cut");
+    }
     let body = payload::validate(&obj, MAX_PAYLOAD_BYTES)?;
     if args.dry_run {
-        print_stdout_line(&String::from_utf8_lossy(&body));
+        let value = Value::Object(obj);
+        if ctx.printer.json {
+            // The caller prints the outcome; the payload travels inside it.
+            return Ok((base("dry-run").with("payload", value), None));
+        }
+        print_stdout_line(&value.to_string());
         return Ok((base("dry-run"), None));
     }
     if ctx.notifier.is_none() {
@@ -320,15 +328,11 @@ fn invalid(ctx: &Ctx, sum: &mut Summary, line_no: usize, why: &str) {
     eprintln!("mmnotify: line {line_no}: invalid event, skipped: {why}");
     sum.invalid += 1;
     sum.note_failure(ExitKind::Input);
-    if ctx.printer.json {
-        print_stdout_line(
-            &Outcome::new("failed")
-                .with("line", line_no)
-                .with("error", why.to_string())
-                .to_json()
-                .to_string(),
-        );
-    }
+    ctx.printer.outcome(
+        &Outcome::new("failed")
+            .with("line", line_no)
+            .with("error", why.to_string()),
+    );
 }
 
 fn skip_rest_of_line(reader: &mut impl BufRead) -> Result<()> {

@@ -66,6 +66,22 @@ pub enum Command {
     },
 }
 
+impl Command {
+    /// Whether the command was asked for `--output json`.
+    pub fn json_output(&self) -> bool {
+        let out = match self {
+            Command::Send(a) => &a.output,
+            Command::Build(a) => &a.output,
+            Command::Run(a) => &a.output,
+            Command::Probe(a) => &a.output,
+            Command::Doctor(a) => &a.output,
+            Command::Flush(a) => &a.output,
+            Command::Completions { .. } => return false,
+        };
+        out.output == OutputFormat::Json
+    }
+}
+
 /// Where the webhook URL comes from. First match wins: --webhook-file, --webhook,
 /// then the MATTERMOST_WEBHOOK_URL environment variable.
 #[derive(Debug, Clone, Args)]
@@ -105,11 +121,11 @@ pub struct WebhookArgs {
 #[command(next_help_heading = "Delivery")]
 pub struct DeliveryArgs {
     /// Whole budget of one delivery, retries included (e.g. 30s, 2m)
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_timeout)]
     pub timeout: Duration,
 
     /// Longest wait of a single attempt
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_timeout)]
     pub attempt_timeout: Duration,
 
     /// Retries after the first attempt (network errors, 408, 429, 502, 503, 504)
@@ -416,7 +432,7 @@ pub struct BuildArgs {
     pub no_dedupe: bool,
 
     /// How long a delivered run+state is remembered
-    #[arg(long, value_name = "DURATION", default_value = "7d", value_parser = humantime::parse_duration, help_heading = "Deduplication")]
+    #[arg(long, value_name = "DURATION", default_value = "7d", value_parser = parse_ttl, help_heading = "Deduplication")]
     pub dedupe_ttl: Duration,
 
     /// Print the JSON payload on stdout and send nothing (needs no secret)
@@ -457,11 +473,11 @@ pub struct RunArgs {
     pub tail: usize,
 
     /// Stop the command after this long: SIGTERM, then SIGKILL after --kill-grace
-    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_runtime)]
     pub max_runtime: Option<Duration>,
 
     /// Time between SIGTERM and SIGKILL when --max-runtime is reached
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_runtime)]
     pub kill_grace: Duration,
 
     /// Post only for these outcomes (comma-separated)
@@ -550,6 +566,39 @@ pub struct FlushArgs {
     pub output: OutputArgs,
 }
 
+const DAY: Duration = Duration::from_secs(86_400);
+
+/// Durations are bounded so that adding them to a clock can never overflow.
+fn parse_bounded(s: &str, min: Duration, max: Duration) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s).map_err(|e| e.to_string())?;
+    if d < min {
+        return Err(format!(
+            "must be at least {}",
+            humantime::format_duration(min)
+        ));
+    }
+    if d > max {
+        return Err(format!(
+            "must be at most {}",
+            humantime::format_duration(max)
+        ));
+    }
+    Ok(d)
+}
+
+/// A delivery budget: zero would send nothing and still report a timeout.
+fn parse_timeout(s: &str) -> Result<Duration, String> {
+    parse_bounded(s, Duration::from_millis(1), DAY)
+}
+
+fn parse_runtime(s: &str) -> Result<Duration, String> {
+    parse_bounded(s, Duration::ZERO, 365 * DAY)
+}
+
+fn parse_ttl(s: &str) -> Result<Duration, String> {
+    parse_bounded(s, Duration::ZERO, 100 * 365 * DAY)
+}
+
 fn parse_color(s: &str) -> Result<String, String> {
     let ok = matches!(s, "good" | "warning" | "danger")
         || (s.len() == 7 && s.starts_with('#') && s[1..].chars().all(|c| c.is_ascii_hexdigit()));
@@ -578,6 +627,16 @@ mod tests {
     #[test]
     fn clap_definition_is_consistent() {
         command().debug_assert();
+    }
+
+    #[test]
+    fn durations_are_bounded() {
+        assert_eq!(parse_timeout("30s"), Ok(Duration::from_secs(30)));
+        assert!(parse_timeout("0s").unwrap_err().contains("at least"));
+        assert!(parse_timeout("300000000000years").is_err());
+        assert!(parse_runtime("366days").unwrap_err().contains("at most"));
+        assert_eq!(parse_runtime("0s"), Ok(Duration::ZERO));
+        assert!(parse_ttl("7d").is_ok());
     }
 
     #[test]

@@ -9,8 +9,11 @@
 //! - `delivered.log`: one line per delivery, `<key> <delivered_at_ms> <expires_at_ms>`,
 //!   appended with a single write. Readers keep an index and read only what was appended
 //!   since they last looked.
+//! - `claims.log`: one line per claim, `<key> <claimed_at_ms> <deadline_ms>`, where the
+//!   deadline is the claimer's own `--timeout` budget: a waiter gives up on a holder that
+//!   is alive but stuck only once the holder's budget (plus a grace) has passed.
 //! - `compact.lock`: flocked shared by appenders and exclusively by [`Dedupe::prune`],
-//!   which rewrites the log without expired entries.
+//!   which rewrites both logs without expired entries.
 //!
 //! Each entry carries the expiry its writer chose, so a run with a short `--dedupe-ttl`
 //! never prunes what other runs asked to remember longer.
@@ -33,6 +36,12 @@ use anyhow::Context;
 use crate::statedir::{self, now_ms};
 
 const LOG: &str = "delivered.log";
+const CLAIMS: &str = "claims.log";
+/// Slack past a holder's recorded budget before it counts as stuck.
+const STUCK_GRACE_MS: u64 = 2_000;
+/// How long a waiter trusts that a lock it sees held belongs to the latest claim record:
+/// a new holder writes its record microseconds after taking the lock.
+const RECORD_SETTLE: Duration = Duration::from_millis(100);
 /// How often a waiter looks again while another process delivers the same key.
 const POLL: Duration = Duration::from_millis(15);
 
@@ -97,15 +106,36 @@ struct Inner {
     log: Mutex<Log>,
 }
 
-/// What this process knows of `delivered.log`.
-#[derive(Debug, Default)]
-struct Log {
+/// An append-only file of lines, read incrementally.
+#[derive(Debug)]
+struct Journal {
+    path: PathBuf,
     reader: Option<(File, u64)>,
     offset: u64,
     partial: Vec<u8>,
+    appender: Option<(File, u64)>,
+}
+
+/// What this process knows of the two logs.
+#[derive(Debug)]
+struct Log {
+    delivered: Journal,
     /// key → (delivered_at_ms, expires_at_ms), the latest line winning.
     index: HashMap<String, (u64, u64)>,
-    appender: Option<(File, u64)>,
+    claims: Journal,
+    /// key → (claimed_at_ms, deadline_ms) of the latest claim.
+    claim_index: HashMap<String, (u64, u64)>,
+}
+
+impl Log {
+    fn new(dir: &Path) -> Log {
+        Log {
+            delivered: Journal::new(dir.join(LOG)),
+            index: HashMap::new(),
+            claims: Journal::new(dir.join(CLAIMS)),
+            claim_index: HashMap::new(),
+        }
+    }
 }
 
 /// The outcome of [`Dedupe::claim`].
@@ -147,9 +177,9 @@ impl Dedupe {
             inner: Arc::new(Inner {
                 claims: open("claims.lock")?,
                 compact: open("compact.lock")?,
+                log: Mutex::new(Log::new(&dir)),
                 dir,
                 ttl,
-                log: Mutex::new(Log::default()),
             }),
         })
     }
@@ -168,7 +198,8 @@ impl Dedupe {
     /// has already let go. A holder that is alive but stuck is waited for at most
     /// `budget`, after which the claim is granted with [`ClaimGuard::stolen`] set.
     pub fn claim(&self, key: &DedupeKey, budget: Duration) -> anyhow::Result<Claim> {
-        let deadline = Instant::now() + budget;
+        let started = Instant::now();
+        let own_deadline = now_ms().saturating_add(budget.as_millis() as u64);
         loop {
             if self.inner.is_delivered(key)? {
                 return Ok(Claim::Duplicate);
@@ -183,9 +214,19 @@ impl Dedupe {
                 if self.inner.is_delivered(key)? {
                     return Ok(Claim::Duplicate);
                 }
+                self.inner.record_claim(key, own_deadline)?;
                 return Ok(Claim::Acquired(guard));
             }
-            if Instant::now() >= deadline {
+            // Someone alive holds the key: wait for its result, for as long as its own
+            // budget allows (our own when its record cannot be read).
+            let give_up_at = match self.inner.holder_deadline(key)? {
+                Some(deadline) if started.elapsed() >= RECORD_SETTLE => {
+                    deadline.saturating_add(STUCK_GRACE_MS)
+                }
+                Some(deadline) => deadline.saturating_add(STUCK_GRACE_MS).max(own_deadline),
+                None => own_deadline,
+            };
+            if now_ms() >= give_up_at {
                 return Ok(Claim::Acquired(ClaimGuard {
                     inner: self.inner.clone(),
                     key: key.clone(),
@@ -203,31 +244,39 @@ impl Dedupe {
         let mut log = inner.log.lock().unwrap_or_else(|e| e.into_inner());
         inner.refresh(&mut log)?;
         let now = now_ms();
-        if !log.index.values().any(|(_, expires)| *expires <= now) {
+        let delivered_expired = log.index.values().any(|(_, expires)| *expires <= now);
+        let claims_expired = log
+            .claim_index
+            .values()
+            .any(|(_, deadline)| deadline.saturating_add(STUCK_GRACE_MS) <= now);
+        if !delivered_expired && !claims_expired {
             return Ok(0);
         }
         let _compacting = FlockGuard::take(&inner.compact, libc::LOCK_EX, &inner.dir)?;
         // Read afresh under the lock: others may have appended since.
-        *log = Log::default();
+        *log = Log::new(&inner.dir);
         inner.refresh(&mut log)?;
         let before = log.index.len();
         log.index.retain(|_, (_, expires)| *expires > now);
+        log.claim_index
+            .retain(|_, (_, deadline)| deadline.saturating_add(STUCK_GRACE_MS) > now);
         let mut text = String::with_capacity(log.index.len() * 96);
         for (k, (at, expires)) in &log.index {
             text.push_str(&format!("{k} {at} {expires}\n"));
         }
         statedir::write_atomic(&inner.dir, LOG, text.as_bytes())?;
+        let mut claims = String::new();
+        for (k, (at, deadline)) in &log.claim_index {
+            claims.push_str(&format!("{k} {at} {deadline}\n"));
+        }
+        statedir::write_atomic(&inner.dir, CLAIMS, claims.as_bytes())?;
         let removed = before - log.index.len();
-        *log = Log::default();
+        *log = Log::new(&inner.dir);
         Ok(removed)
     }
 }
 
 impl Inner {
-    fn log_path(&self) -> PathBuf {
-        self.dir.join(LOG)
-    }
-
     fn is_delivered(&self, key: &DedupeKey) -> anyhow::Result<bool> {
         let mut log = self.log.lock().unwrap_or_else(|e| e.into_inner());
         self.refresh(&mut log)?;
@@ -238,72 +287,56 @@ impl Inner {
             .is_some_and(|(at, _)| at.saturating_add(ttl) > now_ms()))
     }
 
-    /// Reads what was appended to the log since the last call; starts over when the log
-    /// was replaced by a compaction.
+    fn holder_deadline(&self, key: &DedupeKey) -> anyhow::Result<Option<u64>> {
+        let mut log = self.log.lock().unwrap_or_else(|e| e.into_inner());
+        let (reset, lines) = log.claims.read_new()?;
+        if reset {
+            log.claim_index.clear();
+        }
+        for (k, at, deadline) in lines.iter().filter_map(|l| parse_line(l)) {
+            log.claim_index.insert(k, (at, deadline));
+        }
+        Ok(log
+            .claim_index
+            .get(key.as_str())
+            .map(|(_, deadline)| *deadline))
+    }
+
+    /// Brings the delivered index up to date with what others appended.
     fn refresh(&self, log: &mut Log) -> anyhow::Result<()> {
-        let path = self.log_path();
-        let ino = match fs::metadata(&path) {
-            Ok(m) => m.ino(),
-            Err(e) if e.kind() == ErrorKind::NotFound => {
-                *log = Log::default();
-                return Ok(());
-            }
-            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
-        };
-        if log.reader.as_ref().map(|(_, i)| *i) != Some(ino) {
-            let file =
-                File::open(&path).with_context(|| format!("cannot read {}", path.display()))?;
-            let appender = log.appender.take();
-            *log = Log {
-                reader: Some((file, ino)),
-                appender,
-                ..Log::default()
-            };
+        let (reset, lines) = log.delivered.read_new()?;
+        if reset {
+            log.index.clear();
         }
-        let Some((file, _)) = log.reader.as_mut() else {
-            return Ok(());
-        };
-        file.seek(SeekFrom::Start(log.offset))?;
-        let mut fresh = Vec::new();
-        file.read_to_end(&mut fresh)
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        log.offset += fresh.len() as u64;
-        let mut data = std::mem::take(&mut log.partial);
-        data.extend_from_slice(&fresh);
-        let complete = data.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
-        for line in data[..complete].split(|b| *b == b'\n') {
-            if let Some((k, at, expires)) = parse_line(line) {
-                log.index.insert(k, (at, expires));
-            }
+        for (k, at, expires) in lines.iter().filter_map(|l| parse_line(l)) {
+            log.index.insert(k, (at, expires));
         }
-        log.partial = data[complete..].to_vec();
+        let (reset, lines) = log.claims.read_new()?;
+        if reset {
+            log.claim_index.clear();
+        }
+        for (k, at, deadline) in lines.iter().filter_map(|l| parse_line(l)) {
+            log.claim_index.insert(k, (at, deadline));
+        }
+        Ok(())
+    }
+
+    fn record_claim(&self, key: &DedupeKey, deadline: u64) -> anyhow::Result<()> {
+        let _shared = FlockGuard::take(&self.compact, libc::LOCK_SH, &self.dir)?;
+        let mut log = self.log.lock().unwrap_or_else(|e| e.into_inner());
+        let at = now_ms();
+        log.claims.append(&format!("{key} {at} {deadline}\n"))?;
+        log.claim_index
+            .insert(key.as_str().to_string(), (at, deadline));
         Ok(())
     }
 
     fn append(&self, key: &DedupeKey) -> anyhow::Result<()> {
-        let path = self.log_path();
         let _shared = FlockGuard::take(&self.compact, libc::LOCK_SH, &self.dir)?;
         let mut log = self.log.lock().unwrap_or_else(|e| e.into_inner());
-        // A compaction may have replaced the file this handle appends to.
-        let current = fs::metadata(&path).ok().map(|m| m.ino());
-        if log.appender.as_ref().map(|(_, ino)| Some(*ino)) != Some(current) {
-            let file = OpenOptions::new()
-                .append(true)
-                .create(true)
-                .mode(0o600)
-                .custom_flags(libc::O_NOFOLLOW)
-                .open(&path)
-                .with_context(|| format!("cannot write {}", path.display()))?;
-            let ino = file.metadata()?.ino();
-            log.appender = Some((file, ino));
-        }
         let at = now_ms();
         let expires = at.saturating_add(self.ttl.as_millis() as u64);
-        let line = format!("{key} {at} {expires}\n");
-        let (file, _) = log.appender.as_mut().expect("opened above");
-        // One write of a short line to an O_APPEND file lands whole.
-        file.write_all(line.as_bytes())
-            .with_context(|| format!("cannot write {}", path.display()))?;
+        log.delivered.append(&format!("{key} {at} {expires}\n"))?;
         log.index.insert(key.as_str().to_string(), (at, expires));
         Ok(())
     }
@@ -338,8 +371,84 @@ impl Inner {
     }
 }
 
-fn parse_line(line: &[u8]) -> Option<(String, u64, u64)> {
-    let text = std::str::from_utf8(line).ok()?;
+impl Journal {
+    fn new(path: PathBuf) -> Journal {
+        Journal {
+            path,
+            reader: None,
+            offset: 0,
+            partial: Vec::new(),
+            appender: None,
+        }
+    }
+
+    /// Complete lines appended since the last call. `reset` is true when the file was
+    /// replaced by a compaction (or removed): the caller starts its index over.
+    fn read_new(&mut self) -> anyhow::Result<(bool, Vec<String>)> {
+        let ino = match fs::metadata(&self.path) {
+            Ok(m) => m.ino(),
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                let reset = self.reader.take().is_some();
+                self.offset = 0;
+                self.partial.clear();
+                return Ok((reset, Vec::new()));
+            }
+            Err(e) => {
+                return Err(e).with_context(|| format!("cannot read {}", self.path.display()))
+            }
+        };
+        let mut reset = false;
+        if self.reader.as_ref().map(|(_, i)| *i) != Some(ino) {
+            let file = File::open(&self.path)
+                .with_context(|| format!("cannot read {}", self.path.display()))?;
+            reset = self.reader.is_some();
+            self.reader = Some((file, ino));
+            self.offset = 0;
+            self.partial.clear();
+        }
+        let Some((file, _)) = self.reader.as_mut() else {
+            return Ok((reset, Vec::new()));
+        };
+        file.seek(SeekFrom::Start(self.offset))?;
+        let mut fresh = Vec::new();
+        file.read_to_end(&mut fresh)
+            .with_context(|| format!("cannot read {}", self.path.display()))?;
+        self.offset += fresh.len() as u64;
+        let mut data = std::mem::take(&mut self.partial);
+        data.extend_from_slice(&fresh);
+        let complete = data.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+        let lines = data[..complete]
+            .split(|b| *b == b'\n')
+            .filter_map(|l| std::str::from_utf8(l).ok())
+            .filter(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect();
+        self.partial = data[complete..].to_vec();
+        Ok((reset, lines))
+    }
+
+    fn append(&mut self, line: &str) -> anyhow::Result<()> {
+        // A compaction may have replaced the file this handle appends to.
+        let current = fs::metadata(&self.path).ok().map(|m| m.ino());
+        if self.appender.as_ref().map(|(_, ino)| Some(*ino)) != Some(current) {
+            let file = OpenOptions::new()
+                .append(true)
+                .create(true)
+                .mode(0o600)
+                .custom_flags(libc::O_NOFOLLOW)
+                .open(&self.path)
+                .with_context(|| format!("cannot write {}", self.path.display()))?;
+            let ino = file.metadata()?.ino();
+            self.appender = Some((file, ino));
+        }
+        let (file, _) = self.appender.as_mut().expect("opened above");
+        // One write of a short line to an O_APPEND file lands whole.
+        file.write_all(line.as_bytes())
+            .with_context(|| format!("cannot write {}", self.path.display()))
+    }
+}
+
+fn parse_line(text: &str) -> Option<(String, u64, u64)> {
     let mut parts = text.split(' ');
     let k = DedupeKey::from_hex(parts.next()?)?;
     let at = parts.next()?.parse().ok()?;
@@ -448,7 +557,7 @@ mod tests {
         assert!(matches!(other.claim(&k, BUDGET).unwrap(), Claim::Duplicate));
         let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(d.dir()), 0o700);
-        for f in ["claims.lock", "compact.lock", LOG] {
+        for f in ["claims.lock", "compact.lock", LOG, CLAIMS] {
             assert_eq!(mode(&d.dir().join(f)), 0o600, "{f}");
         }
         let log = fs::read_to_string(d.dir().join(LOG)).unwrap();
@@ -499,18 +608,45 @@ mod tests {
     }
 
     #[test]
-    fn a_stuck_holder_blocks_at_most_the_budget() {
+    fn a_stuck_holder_blocks_until_its_own_budget_has_passed() {
         let tmp = tempfile::tempdir().unwrap();
         let k = key(URL, "9", "failed");
-        let _stuck = acquired(store(tmp.path(), DAY).claim(&k, BUDGET).unwrap());
-        let started = Instant::now();
-        let g = acquired(
+        let _stuck = acquired(
             store(tmp.path(), DAY)
-                .claim(&k, Duration::from_millis(200))
+                .claim(&k, Duration::from_millis(100))
                 .unwrap(),
         );
+        let started = Instant::now();
+        let g = acquired(store(tmp.path(), DAY).claim(&k, BUDGET).unwrap());
         assert!(g.stolen());
-        assert!(started.elapsed() >= Duration::from_millis(200));
+        let waited = started.elapsed();
+        assert!(
+            waited >= Duration::from_millis(STUCK_GRACE_MS),
+            "{waited:?}"
+        );
+        assert!(waited < BUDGET / 2, "{waited:?}");
+    }
+
+    #[test]
+    fn a_short_budget_waiter_does_not_steal_from_a_holder_within_its_budget() {
+        let tmp = tempfile::tempdir().unwrap();
+        let k = key(URL, "10", "failed");
+        let holder = acquired(store(tmp.path(), DAY).claim(&k, BUDGET).unwrap());
+        let waiter = {
+            let (dir, k) = (tmp.path().to_path_buf(), k.clone());
+            std::thread::spawn(move || {
+                store(&dir, DAY)
+                    .claim(&k, Duration::from_millis(50))
+                    .unwrap()
+            })
+        };
+        std::thread::sleep(Duration::from_millis(600));
+        assert!(
+            !waiter.is_finished(),
+            "the waiter gave up on a holder inside its budget"
+        );
+        holder.delivered().unwrap();
+        assert!(matches!(waiter.join().unwrap(), Claim::Duplicate));
     }
 
     #[test]

@@ -362,6 +362,16 @@ fn transport(
             true,
         ),
         (ureq::Error::ConnectionFailed, None) => (format!("cannot connect to {target}"), true),
+        // The URL passed our own checks but not the HTTP library's: a configuration
+        // problem that no retry can fix.
+        (ureq::Error::Http(_) | ureq::Error::BadUri(_), None) => {
+            return Diagnosis {
+                kind: ExitKind::Config,
+                message: format!("the webhook URL cannot be used ({raw}); check its host and port"),
+                error_id: None,
+                retryable: false,
+            }
+        }
         (ureq::Error::Protocol(_), None) => (
             format!("{target} did not answer with valid HTTP ({raw}); is it an HTTP(S) server?"),
             true,

@@ -26,7 +26,8 @@ pub struct ServerError {
 }
 
 impl ServerError {
-    pub fn parse(body: &str) -> ServerError {
+    /// Parses a Mattermost error body, scrubbing the token before anything is cut.
+    pub fn parse(body: &str, url: &WebhookUrl) -> ServerError {
         let Ok(serde_json::Value::Object(m)) = serde_json::from_str::<serde_json::Value>(body)
         else {
             return ServerError::default();
@@ -35,7 +36,7 @@ impl ServerError {
             m.get(k)
                 .and_then(|v| v.as_str())
                 .filter(|s| !s.is_empty())
-                .map(sanitize)
+                .map(|s| sanitize(&url.scrub(s)))
         };
         ServerError {
             id: get("id"),
@@ -62,7 +63,7 @@ pub struct Answer<'a> {
 /// Diagnoses an HTTP answer that is not a 2xx.
 pub fn http(answer: &Answer, url: &WebhookUrl, channel: Option<&str>, attempts: u32) -> Diagnosis {
     let status = answer.status;
-    let server = ServerError::parse(answer.body);
+    let server = ServerError::parse(answer.body, url);
     let id = server.id.as_deref().unwrap_or("");
     let era_b = id == "web.incoming_webhook.general.app_error";
     let chan = channel.map(|c| format!("`{}`", sanitize(c)));

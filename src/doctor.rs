@@ -40,15 +40,10 @@ impl Report {
     }
 
     fn finish(self) -> Result<u8> {
-        if self.printer.json {
-            print_stdout_line(
-                &json!({
-                    "status": if self.first_failure.is_none() { "ok" } else { "failed" },
-                    "checks": self.checks,
-                })
-                .to_string(),
-            );
-        }
+        self.printer.json_line(&json!({
+            "status": if self.first_failure.is_none() { "ok" } else { "failed" },
+            "checks": self.checks,
+        }));
         match self.first_failure {
             None => Ok(0),
             Some((kind, msg)) => Err(error::fail(kind, format!("doctor found a problem: {msg}"))),

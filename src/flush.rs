@@ -11,7 +11,7 @@ use crate::dedupe::{Claim, Dedupe, DedupeKey};
 use crate::deliver::Deliverer;
 use crate::error::{self, ExitKind};
 use crate::notify;
-use crate::output::{print_stdout_line, Printer};
+use crate::output::Printer;
 use crate::secret::Sources;
 use crate::spool::{Spool, SpoolEntry};
 
@@ -75,6 +75,15 @@ pub fn run(args: FlushArgs) -> Result<u8> {
                 spool.dir().display()
             ),
         )),
+        // Items kept because their webhook cannot be resolved need the operator, not
+        // time: say so with the configuration code rather than success.
+        None if tally.unresolved > 0 => Err(error::config(format!(
+            "{} spooled message{} stay in {} because their webhook cannot be resolved \
+             (see the warnings above)",
+            tally.unresolved,
+            if tally.unresolved == 1 { "" } else { "s" },
+            spool.dir().display()
+        ))),
         None => Ok(0),
     }
 }
@@ -172,19 +181,14 @@ fn flush_one(
 }
 
 fn summary(printer: &Printer, t: &Tally) {
-    if printer.json {
-        print_stdout_line(
-            &json!({
-                "status": "flushed",
-                "posted": t.posted,
-                "duplicate": t.duplicate,
-                "rejected": t.rejected,
-                "failed": t.failed,
-                "unresolved": t.unresolved,
-            })
-            .to_string(),
-        );
-    }
+    printer.json_line(&json!({
+        "status": "flushed",
+        "posted": t.posted,
+        "duplicate": t.duplicate,
+        "rejected": t.rejected,
+        "failed": t.failed,
+        "unresolved": t.unresolved,
+    }));
     if !printer.quiet {
         eprintln!(
             "mmnotify: flush: {} posted, {} duplicate, {} rejected, {} failed, {} unresolved",

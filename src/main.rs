@@ -4,9 +4,12 @@ use anyhow::Result;
 use clap::Parser;
 use mmnotify::cli::{self, Cli, Command};
 use mmnotify::error::exit_kind;
+use mmnotify::output;
 
 fn main() -> ExitCode {
-    match dispatch(Cli::parse()) {
+    let cli = Cli::parse();
+    let json = cli.command.json_output();
+    match dispatch(cli) {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
             // A closed stdout (`mmnotify … | head`) is the reader's choice, not a failure.
@@ -17,8 +20,14 @@ fn main() -> ExitCode {
             if broken_pipe {
                 return ExitCode::SUCCESS;
             }
+            let code = exit_kind(&err).code();
             eprintln!("mmnotify: error: {err:#}");
-            ExitCode::from(exit_kind(&err).code())
+            if json && !output::outcome_printed() {
+                output::print_stdout_line(
+                    &output::early_failure(&format!("{err:#}"), code).to_string(),
+                );
+            }
+            ExitCode::from(code)
         }
     }
 }

@@ -2,6 +2,7 @@
 //! warnings. Diagnostics are already redacted by the time they get here.
 
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use serde_json::{json, Map, Value};
@@ -40,10 +41,41 @@ impl Printer {
 
     /// One JSON object per line on stdout, only with `--output json`.
     pub fn outcome(&self, outcome: &Outcome) {
+        self.json_line(&outcome.to_json());
+    }
+
+    /// Any JSON object for `--output json` (doctor's checks, flush's summary).
+    pub fn json_line(&self, value: &Value) {
         if self.json {
-            print_stdout_line(&outcome.to_json().to_string());
+            OUTCOME_PRINTED.store(true, Ordering::Relaxed);
+            print_stdout_line(&value.to_string());
         }
     }
+
+    /// A payload that was not sent: printed as is, or inside the outcome object with
+    /// `--output json` so that stdout stays one JSON object.
+    pub fn dry_run(&self, payload: &Value, outcome: Outcome) {
+        if self.json {
+            self.outcome(&outcome.with("payload", payload.clone()));
+        } else {
+            print_stdout_line(&payload.to_string());
+        }
+    }
+}
+
+static OUTCOME_PRINTED: AtomicBool = AtomicBool::new(false);
+
+/// Whether an outcome object was printed; `main` prints one for errors that stopped a
+/// command before it could.
+pub fn outcome_printed() -> bool {
+    OUTCOME_PRINTED.load(Ordering::Relaxed)
+}
+
+/// The outcome object of a command that failed before delivering anything.
+pub fn early_failure(message: &str, exit_code: u8) -> Value {
+    let mut o = Outcome::new("failed");
+    o.error = Some(message.to_string());
+    o.with("exit_code", exit_code).to_json()
 }
 
 /// Writes a line to stdout, ignoring a closed pipe (`mmnotify … | head`).

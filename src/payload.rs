@@ -313,7 +313,7 @@ pub fn read_text_bounded(reader: impl std::io::Read, limit: usize, what: &str) -
     reader
         .take(limit as u64 + 1)
         .read_to_end(&mut buf)
-        .with_context(|| format!("reading {what}"))?;
+        .map_err(|e| error::input(format!("cannot read {what}: {e}")))?;
     if buf.len() > limit {
         return Err(error::input(format!(
             "{what} is larger than {limit} bytes; nothing was sent"

@@ -15,6 +15,11 @@ pub fn run(args: ProbeArgs) -> Result<u8> {
         .text
         .clone()
         .unwrap_or_else(|| format!("mmnotify probe from {}", statedir::hostname()));
+    if text.trim().is_empty() {
+        return Err(crate::error::input(
+            "--text is empty: the server refuses a post without text",
+        ));
+    }
     let body = serde_json::to_vec(&json!({ "text": text }))?;
     let notifier = Notifier::connect(&args.webhook, &args.delivery, printer)?;
     // A probe measures one attempt: a retry would hide the very failure being looked for.

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use crate::cli::{RunArgs, RunOutcome};
 use crate::notify::{Notifier, SpoolPlan};
-use crate::output::{print_stdout_line, Outcome, Printer};
+use crate::output::{Outcome, Printer};
 use crate::task::{self, TaskSpec};
 use crate::task_report::{self, ReportInput};
 use crate::{payload, statedir};
@@ -71,9 +71,20 @@ pub fn run(args: RunArgs) -> Result<u8> {
     };
     payload::apply_route(&mut obj, &args.route);
     payload::ensure_fallbacks(&mut obj);
-    let body = payload::validate(&obj, 300_000)?;
+    let body = match payload::validate(&obj, 300_000) {
+        Ok(body) => body,
+        Err(e) if args.strict => return Err(e),
+        Err(e) => {
+            not_posted(&e);
+            return Ok(child_code);
+        }
+    };
+    let value = Value::Object(obj);
     if args.dry_run {
-        print_stdout_line(&String::from_utf8_lossy(&body));
+        printer.dry_run(
+            &value,
+            Outcome::new("dry-run").with("exit_code", child_code),
+        );
         return Ok(child_code);
     }
     let notifier = match notifier {
@@ -82,7 +93,7 @@ pub fn run(args: RunArgs) -> Result<u8> {
         _ => return Ok(child_code),
     };
     let (outcome, err) = notifier.post(
-        &Value::Object(obj),
+        &value,
         &body,
         args.route.channel.as_deref(),
         &SpoolPlan::from_args(&args.state, "run"),
@@ -92,11 +103,16 @@ pub fn run(args: RunArgs) -> Result<u8> {
     match err {
         Some(e) if args.strict => Err(e),
         Some(e) => {
-            printer.warn(&format!("the report was not posted: {e:#}"));
+            not_posted(&e);
             Ok(child_code)
         }
         None => Ok(child_code),
     }
+}
+
+/// A failed report is a diagnostic even under `-q`: the job's exit code hides it.
+fn not_posted(e: &anyhow::Error) {
+    eprintln!("mmnotify: warning: the report was not posted: {e:#}");
 }
 
 /// The command line as a person would type it, for the default task name.

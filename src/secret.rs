@@ -45,10 +45,16 @@ impl WebhookUrl {
         };
         let scheme = scheme.to_ascii_lowercase();
         if scheme != "http" && scheme != "https" {
-            return Err(bad(&format!(
-                "scheme `{}` is not http or https",
-                truncate_for_message(&scheme)
-            )));
+            // Echo the scheme only when it is one: a pasted mess may hold the token.
+            let plausible = scheme.len() <= 10
+                && scheme
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
+            return Err(bad(&if plausible {
+                format!("scheme `{scheme}` is not http or https")
+            } else {
+                "the scheme is not http or https".to_string()
+            }));
         }
         if raw.contains(char::is_whitespace) {
             return Err(bad("it contains white space"));
@@ -173,10 +179,6 @@ impl fmt::Debug for WebhookUrl {
     }
 }
 
-fn truncate_for_message(s: &str) -> String {
-    s.chars().take(16).collect()
-}
-
 fn split_host_port(authority: &str) -> std::result::Result<(String, Option<u16>), String> {
     if authority.is_empty() {
         return Err("it has no host".into());
@@ -200,6 +202,22 @@ fn split_host_port(authority: &str) -> std::result::Result<(String, Option<u16>)
     };
     if host.is_empty() {
         return Err("it has no host".into());
+    }
+    if let Some(v6) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        if v6.parse::<std::net::Ipv6Addr>().is_err() {
+            return Err("the IPv6 address in brackets is not valid".into());
+        }
+    } else if !host.is_ascii() {
+        return Err(
+            "the host name is not ASCII; use its xn-- (punycode) form as the server's \
+             certificate does"
+                .into(),
+        );
+    } else if !host
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
+    {
+        return Err("the host contains characters a host name cannot have".into());
     }
     let port = match port {
         Some(p) => Some(
@@ -226,7 +244,11 @@ impl Source {
     /// The reference saved with spooled items: `file:PATH`, `name:NAME` or `env`.
     pub fn spool_ref(&self) -> String {
         match self {
-            Source::File(p) => format!("file:{}", p.display()),
+            Source::File(p) => {
+                // flush may run from another directory (a timer, cron).
+                let abs = std::path::absolute(p).unwrap_or_else(|_| p.clone());
+                format!("file:{}", abs.display())
+            }
             Source::Named { name, .. } => format!("name:{name}"),
             Source::Env => "env".to_string(),
         }
@@ -273,9 +295,17 @@ impl Sources {
     /// Picks the source (first match wins) without reading it.
     pub fn select(&self) -> Result<Source> {
         if let Some(file) = &self.file {
+            if looks_like_url(&file.to_string_lossy()) {
+                return Err(url_in_wrong_place(
+                    "--webhook-file (or MMNOTIFY_WEBHOOK_FILE)",
+                ));
+            }
             return Ok(Source::File(file.clone()));
         }
         if let Some(name) = &self.name {
+            if looks_like_url(name) {
+                return Err(url_in_wrong_place("--webhook (or MMNOTIFY_WEBHOOK)"));
+            }
             check_name(name)?;
             return Ok(Source::Named {
                 name: name.clone(),
@@ -348,6 +378,19 @@ impl Sources {
     }
 }
 
+/// A URL pasted where a name or a path belongs must not be echoed back in the error.
+fn looks_like_url(s: &str) -> bool {
+    s.contains("://") || s.contains("/hooks/")
+}
+
+fn url_in_wrong_place(what: &str) -> anyhow::Error {
+    error::config(format!(
+        "{what} holds what looks like the webhook URL itself; the URL is a password and \
+         never goes on the command line: write it to a secrets file (--webhook-file PATH) or \
+         set MATTERMOST_WEBHOOK_URL"
+    ))
+}
+
 /// `NAME` must stay inside the secrets directory: no separators, no leading dot.
 pub fn check_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()
@@ -358,11 +401,10 @@ pub fn check_name(name: &str) -> Result<()> {
     if ok {
         Ok(())
     } else {
-        Err(error::config(format!(
-            "invalid webhook name `{}`: use letters, digits, `.`, `_` and `-`, not starting \
-             with `.`",
-            name.escape_debug()
-        )))
+        // The name is not echoed: whatever was pasted there may be a secret.
+        Err(error::config(
+            "invalid webhook name: use letters, digits, `.`, `_` and `-`, not starting with `.`",
+        ))
     }
 }
 
@@ -506,6 +548,11 @@ mod tests {
             ),
             (format!("https:///hooks/{ID}"), "no host"),
             (format!("https://h:99999/hooks/{ID}"), "port"),
+            (format!("https://ex{{ample.com/hooks/{ID}"), "characters"),
+            (format!("https://host:8065:99/hooks/{ID}"), "characters"),
+            (format!("https://ünï.example/hooks/{ID}"), "punycode"),
+            (format!("https://[zz::1]/hooks/{ID}"), "IPv6"),
+            (format!("hooks/{ID}://x"), "scheme is not"),
         ];
         for (url, want) in cases {
             let err = parse(&url).unwrap_err();
@@ -513,6 +560,25 @@ mod tests {
             assert!(msg.contains(want), "{url}: {msg}");
             assert!(!msg.contains(ID), "token leaked: {msg}");
             assert_eq!(error::exit_kind(&err), error::ExitKind::Config);
+        }
+    }
+
+    #[test]
+    fn urls_given_as_names_or_paths_are_not_echoed() {
+        let url = format!("https://chat.example.com/hooks/{ID}");
+        for sources in [
+            Sources {
+                file: Some(PathBuf::from(&url)),
+                ..Default::default()
+            },
+            Sources {
+                name: Some(url.clone()),
+                ..Default::default()
+            },
+        ] {
+            let msg = format!("{:#}", sources.select().unwrap_err());
+            assert!(!msg.contains(ID), "{msg}");
+            assert!(msg.contains("looks like the webhook URL"), "{msg}");
         }
     }
 

@@ -8,18 +8,18 @@ use serde_json::{Map, Value};
 use crate::cli::SendArgs;
 use crate::error;
 use crate::notify::{Notifier, SpoolPlan};
-use crate::output::{print_stdout_line, Printer};
+use crate::output::{Outcome, Printer};
 use crate::payload;
 
 pub fn run(args: SendArgs) -> Result<u8> {
     let printer = Printer::new(&args.output);
     let (obj, body) = build(&args, &printer)?;
+    let value = Value::Object(obj);
     if args.dry_run {
-        print_stdout_line(&String::from_utf8_lossy(&body));
+        printer.dry_run(&value, Outcome::new("dry-run"));
         return Ok(0);
     }
     let notifier = Notifier::connect(&args.webhook, &args.delivery, printer)?;
-    let value = Value::Object(obj);
     let channel = value.get("channel").and_then(Value::as_str);
     let (outcome, err) = notifier.post(
         &value,

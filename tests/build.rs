@@ -589,7 +589,7 @@ fn same_run_and_state_posts_once_in_private_hashed_files() {
         let path = entry.path();
         assert!(path.is_file(), "{name} is not a file");
         assert!(
-            ["claims.lock", "compact.lock", "delivered.log"].contains(&name.as_str()),
+            ["claims.lock", "claims.log", "compact.lock", "delivered.log"].contains(&name.as_str()),
             "unexpected file {name}"
         );
         assert_eq!(mode(&path), 0o600, "mode of {name}");

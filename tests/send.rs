@@ -806,3 +806,144 @@ mod proxy {
             .assert_stderr_contains("--proxy");
     }
 }
+
+/// Findings of a review, kept as regressions.
+mod review {
+    use super::*;
+
+    #[test]
+    fn a_url_given_as_name_or_path_is_refused_without_echo() {
+        let (env, server) = setup();
+        let url = server.hook_url();
+        let mut c = env.cmd();
+        c.args(["send", "--webhook", &url, "x"]);
+        env.run(&mut c)
+            .assert_code(3)
+            .assert_stderr_contains("looks like the webhook URL");
+        let mut c = env.cmd();
+        c.args(["doctor", "--output", "json"])
+            .env("MMNOTIFY_WEBHOOK_FILE", &url);
+        env.run(&mut c).assert_code(3);
+        assert_eq!(server.requests().len(), 0);
+    }
+
+    #[test]
+    fn malformed_hosts_are_configuration_errors() {
+        let (env, server) = setup();
+        for host in ["ex{ample.com", "host:8065:99", "ünï.example"] {
+            env.write_secret("odd", &format!("https://{host}/hooks/{HOOK_ID}"));
+            let mut c = env.cmd();
+            c.args(["send", "--webhook", "odd", "x"]);
+            env.run(&mut c).assert_code(3);
+        }
+        assert!(!env.state().join("spool").exists());
+        assert_eq!(server.requests().len(), 0);
+    }
+
+    #[test]
+    fn zero_and_huge_durations_are_usage_errors() {
+        let (env, server) = setup();
+        for args in [
+            vec!["--timeout", "0s", "x"],
+            vec!["--attempt-timeout", "0s", "x"],
+            vec!["--timeout", "300000000000years", "x"],
+        ] {
+            env.run(&mut send(&env, &args)).assert_code(2);
+        }
+        let mut c = env.cmd();
+        c.args(["run", "--max-runtime", "300000000000years", "--", "true"]);
+        env.run(&mut c).assert_code(2);
+        assert_eq!(server.requests().len(), 0);
+    }
+
+    #[test]
+    fn json_output_is_one_object_on_every_path() {
+        let (env, server) = setup();
+        let mut c = env.cmd();
+        c.args([
+            "send",
+            "--output",
+            "json",
+            "--webhook-file",
+            "/nonexistent",
+            "x",
+        ]);
+        let run = env.run(&mut c);
+        run.assert_code(3);
+        let v = run.json();
+        assert_eq!(v["status"], "failed");
+        assert_eq!(v["exit_code"], 3);
+
+        let run = env.run(&mut send(&env, &["--output", "json", "--dry-run", "hi"]));
+        run.assert_success();
+        let v = run.json();
+        assert_eq!(v["status"], "dry-run");
+        assert_eq!(v["payload"]["text"], "hi");
+
+        let mut c = env.cmd();
+        c.args(["build", "--dry-run", "--output", "json", "--no-env"])
+            .args(["--workflow", "ci", "--state", "failed"]);
+        let v = env.run(&mut c).json();
+        assert_eq!(v["status"], "dry-run");
+        assert_eq!(v["payload"]["attachments"][0]["color"], "#D24B4E");
+        assert_eq!(server.requests().len(), 0);
+    }
+
+    #[test]
+    fn server_error_ids_are_redacted_too() {
+        let (env, server) = setup();
+        server.script([Fault::Response {
+            status: 403,
+            headers: vec![("Content-Type".into(), "application/json".into())],
+            body: format!(
+                r#"{{"id":"x.{HOOK_ID}","message":"{}"}}"#,
+                "m".repeat(290) + HOOK_ID
+            ),
+        }]);
+        // The harness fails the test if the id shows anywhere.
+        env.run(&mut send(&env, &["--output", "json", "x"]))
+            .assert_code(43);
+    }
+
+    #[test]
+    fn unreadable_input_files_are_input_errors() {
+        let (env, _server) = setup();
+        let dir = env.root().to_str().unwrap().to_string();
+        env.run(&mut send(&env, &["--dry-run", "--payload", &dir]))
+            .assert_code(4);
+        let mut c = env.cmd();
+        c.args(["build", "--dry-run", "--no-env", "--event", &dir]);
+        env.run(&mut c).assert_code(4);
+        let mut c = env.cmd();
+        c.args(["probe", "--webhook", "hook", "--text", " "]);
+        env.run(&mut c).assert_code(4);
+    }
+
+    #[test]
+    fn a_report_that_cannot_be_built_keeps_the_jobs_exit_code() {
+        let (env, server) = setup();
+        let huge = "a".repeat(110_000);
+        let mut c = env.cmd();
+        c.args([
+            "run",
+            "--webhook",
+            "hook",
+            "-q",
+            "--channel",
+            &huge,
+            "--username",
+            &huge,
+        ])
+        .args(["--icon-url", &huge, "--", "sh", "-c", "exit 3"]);
+        env.run(&mut c)
+            .assert_code(3)
+            .assert_stderr_contains("not posted");
+        // -q silences warnings, not the diagnostic of a lost report.
+        server.script([Fault::Status(400)]);
+        let mut c = env.cmd();
+        c.args(["run", "--webhook", "hook", "-q", "--", "true"]);
+        env.run(&mut c)
+            .assert_success()
+            .assert_stderr_contains("400");
+    }
+}

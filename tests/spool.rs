@@ -190,7 +190,7 @@ fn unresolvable_sources_stay_with_a_warning() {
     )
     .unwrap();
     env.run(&mut flush(&env))
-        .assert_success()
+        .assert_code(3)
         .assert_stderr_contains("cannot be resolved");
     assert_eq!(items(&env).len(), 1);
     std::fs::rename(
@@ -215,6 +215,33 @@ fn environment_sources_are_saved_as_env() {
     assert_eq!(item["source"], "env");
     let mut c = flush(&env);
     c.env("MATTERMOST_WEBHOOK_URL", server.hook_url());
+    env.run(&mut c).assert_success();
+    assert_eq!(server.posts().len(), 1);
+}
+
+#[test]
+fn relative_secret_files_resolve_from_any_directory() {
+    let (env, server) = setup();
+    env.write_file("work/hook.url", &server.hook_url(), 0o600);
+    server.script([Fault::Status(503)]);
+    let mut c = env.cmd();
+    c.current_dir(env.root().join("work")).args([
+        "send",
+        "--webhook-file",
+        "hook.url",
+        "--retries",
+        "0",
+        "x",
+    ]);
+    env.run(&mut c).assert_code(6);
+    let item: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&items(&env)[0]).unwrap()).unwrap();
+    assert!(
+        item["source"].as_str().unwrap().starts_with("file:/"),
+        "{item}"
+    );
+    let mut c = flush(&env);
+    c.current_dir("/");
     env.run(&mut c).assert_success();
     assert_eq!(server.posts().len(), 1);
 }
