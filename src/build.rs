@@ -303,12 +303,17 @@ fn run_stream(ctx: &mut Ctx, path: &std::path::Path) -> Result<u8> {
     }
     if !ctx.printer.quiet {
         eprintln!(
-            "mmnotify: events: {} posted, {} duplicate, {} filtered, {} failed ({} invalid)",
+            "mmnotify: events: {} posted, {} duplicate, {} filtered, {} failed ({} invalid){}",
             sum.posted,
             sum.duplicate,
             sum.filtered,
             sum.failed + sum.invalid,
-            sum.invalid
+            sum.invalid,
+            if ctx.args.dry_run {
+                " [dry run: nothing was sent]"
+            } else {
+                ""
+            }
         );
     }
     match sum.worst {

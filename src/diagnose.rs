@@ -210,10 +210,19 @@ pub fn http(answer: &Answer, url: &WebhookUrl, channel: Option<&str>, attempts: 
 fn diagnose_400(id: &str, era_b: bool, chan: Option<&str>) -> (ExitKind, String, String) {
     let what = "Mattermost rejected the request (400)".to_string();
     let fix: String = match id {
-        _ if era_b => "the webhook was most likely deleted, or its channel archived (that \
-                       deletes its webhooks): create a new incoming webhook and update the \
-                       secrets file; the server gives the same answer to a payload it refuses"
-            .into(),
+        _ if era_b => {
+            let user = match chan {
+                Some(c) if c.starts_with("`@") => {
+                    format!(", or to a --channel user {c} that does not exist")
+                }
+                _ => String::new(),
+            };
+            format!(
+                "the webhook was most likely deleted, or its channel archived (that deletes \
+                 its webhooks): create a new incoming webhook and update the secrets file; \
+                 the server gives the same answer to a payload it refuses{user}"
+            )
+        }
         "web.incoming_webhook.invalid.app_error" => "the webhook id is unknown: the webhook was \
              deleted or its channel archived; create a new incoming webhook and update the \
              secrets file"
@@ -320,6 +329,14 @@ mod tests {
         assert!(d.message.contains("`dev`"));
         let body = r#"{"id":"web.incoming_webhook.invalid.app_error","message":"Invalid webhook.","request_id":"r","status_code":400}"#;
         assert!(diag(400, body, None).message.contains("unknown"));
+    }
+
+    #[test]
+    fn era_b_400_mentions_an_unknown_user_when_one_was_named() {
+        assert!(diag(400, &era_b(400), Some("@nobody"))
+            .message
+            .contains("`@nobody` that does not exist"));
+        assert!(!diag(400, &era_b(400), None).message.contains("user"));
     }
 
     #[test]
