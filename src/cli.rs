@@ -595,8 +595,9 @@ fn parse_runtime(s: &str) -> Result<Duration, String> {
     parse_bounded(s, Duration::ZERO, 365 * DAY)
 }
 
+/// At least a second: a waiter must still see the delivery it waited for as recent.
 fn parse_ttl(s: &str) -> Result<Duration, String> {
-    parse_bounded(s, Duration::ZERO, 100 * 365 * DAY)
+    parse_bounded(s, Duration::from_secs(1), 100 * 365 * DAY)
 }
 
 fn parse_color(s: &str) -> Result<String, String> {
@@ -637,6 +638,7 @@ mod tests {
         assert!(parse_runtime("366days").unwrap_err().contains("at most"));
         assert_eq!(parse_runtime("0s"), Ok(Duration::ZERO));
         assert!(parse_ttl("7d").is_ok());
+        assert!(parse_ttl("0s").is_err());
     }
 
     #[test]

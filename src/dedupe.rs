@@ -63,7 +63,14 @@ impl DedupeKey {
     /// The byte of `claims.lock` that stands for this key. Two keys share one with odds
     /// of 2^-60, and then one merely waits for the other.
     fn slot(&self) -> i64 {
+        // 15 hex digits: below 2^60, which leaves the range above it for takeover bytes.
         i64::from_str_radix(&self.0[..15], 16).unwrap_or(0)
+    }
+
+    /// The byte that the one waiter taking over from a stuck holder locks, so that a
+    /// crowd of waiters does not all post at once.
+    fn takeover_slot(&self) -> i64 {
+        self.slot() + (1 << 60)
     }
 }
 
@@ -153,7 +160,10 @@ pub enum Claim {
 pub struct ClaimGuard {
     inner: Arc<Inner>,
     key: DedupeKey,
-    locked: bool,
+    /// The byte of `claims.lock` this claim holds, if any.
+    byte: Option<i64>,
+    stolen: bool,
+    delivered: bool,
 }
 
 impl Dedupe {
@@ -197,41 +207,59 @@ impl Dedupe {
     /// live process delivers the same key, waits for its result; a process that died
     /// has already let go. A holder that is alive but stuck is waited for at most
     /// `budget`, after which the claim is granted with [`ClaimGuard::stolen`] set.
+    ///
+    /// One process claims one key at a time: OFD locks belong to the open file, so two
+    /// claims of the same key through one store would not exclude each other.
     pub fn claim(&self, key: &DedupeKey, budget: Duration) -> anyhow::Result<Claim> {
         let started = Instant::now();
+        // Our patience when the holder's record cannot be read.
         let own_deadline = now_ms().saturating_add(budget.as_millis() as u64);
         loop {
             if self.inner.is_delivered(key)? {
                 return Ok(Claim::Duplicate);
             }
-            if self.inner.lock_slot(key, libc::F_WRLCK)? {
-                let guard = ClaimGuard {
-                    inner: self.inner.clone(),
-                    key: key.clone(),
-                    locked: true,
-                };
+            if let Some(guard) = self.inner.try_acquire(key, key.slot(), budget, false)? {
                 // The holder we waited for may have delivered just before letting go.
                 if self.inner.is_delivered(key)? {
                     return Ok(Claim::Duplicate);
                 }
-                self.inner.record_claim(key, own_deadline)?;
                 return Ok(Claim::Acquired(guard));
             }
             // Someone alive holds the key: wait for its result, for as long as its own
-            // budget allows (our own when its record cannot be read).
+            // budget allows. A record of a released claim means the new holder is about
+            // to write its own.
             let give_up_at = match self.inner.holder_deadline(key)? {
-                Some(deadline) if started.elapsed() >= RECORD_SETTLE => {
+                Some(deadline) if deadline > 0 && started.elapsed() >= RECORD_SETTLE => {
                     deadline.saturating_add(STUCK_GRACE_MS)
                 }
-                Some(deadline) => deadline.saturating_add(STUCK_GRACE_MS).max(own_deadline),
-                None => own_deadline,
+                Some(deadline) if deadline > 0 => {
+                    deadline.saturating_add(STUCK_GRACE_MS).max(own_deadline)
+                }
+                _ => own_deadline,
             };
-            if now_ms() >= give_up_at {
-                return Ok(Claim::Acquired(ClaimGuard {
-                    inner: self.inner.clone(),
-                    key: key.clone(),
-                    locked: false,
-                }));
+            let now = now_ms();
+            if now >= give_up_at {
+                // The holder is stuck. Only one waiter takes over; it records its own
+                // claim, which the others then wait on.
+                if let Some(guard) =
+                    self.inner
+                        .try_acquire(key, key.takeover_slot(), budget, true)?
+                {
+                    if self.inner.is_delivered(key)? {
+                        return Ok(Claim::Duplicate);
+                    }
+                    return Ok(Claim::Acquired(guard));
+                }
+                // The one that took over is stuck as well: do not wait forever.
+                if now >= give_up_at.max(own_deadline).saturating_add(STUCK_GRACE_MS) {
+                    return Ok(Claim::Acquired(ClaimGuard {
+                        inner: self.inner.clone(),
+                        key: key.clone(),
+                        byte: None,
+                        stolen: true,
+                        delivered: false,
+                    }));
+                }
             }
             std::thread::sleep(POLL);
         }
@@ -243,37 +271,58 @@ impl Dedupe {
         let inner = &self.inner;
         let mut log = inner.log.lock().unwrap_or_else(|e| e.into_inner());
         inner.refresh(&mut log)?;
-        let now = now_ms();
-        let delivered_expired = log.index.values().any(|(_, expires)| *expires <= now);
-        let claims_expired = log
-            .claim_index
-            .values()
-            .any(|(_, deadline)| deadline.saturating_add(STUCK_GRACE_MS) <= now);
-        if !delivered_expired && !claims_expired {
+        let (delivered_due, claims_due) = compaction_due(&log, now_ms());
+        if !delivered_due && !claims_due {
             return Ok(0);
         }
         let _compacting = FlockGuard::take(&inner.compact, libc::LOCK_EX, &inner.dir)?;
         // Read afresh under the lock: others may have appended since.
         *log = Log::new(&inner.dir);
         inner.refresh(&mut log)?;
+        let now = now_ms();
         let before = log.index.len();
-        log.index.retain(|_, (_, expires)| *expires > now);
-        log.claim_index
-            .retain(|_, (_, deadline)| deadline.saturating_add(STUCK_GRACE_MS) > now);
-        let mut text = String::with_capacity(log.index.len() * 96);
-        for (k, (at, expires)) in &log.index {
-            text.push_str(&format!("{k} {at} {expires}\n"));
+        if delivered_due {
+            log.index.retain(|_, (_, expires)| *expires > now);
+            let mut text = String::with_capacity(log.index.len() * 96);
+            for (k, (at, expires)) in &log.index {
+                text.push_str(&format!("{k} {at} {expires}\n"));
+            }
+            statedir::write_atomic(&inner.dir, LOG, text.as_bytes())?;
         }
-        statedir::write_atomic(&inner.dir, LOG, text.as_bytes())?;
-        let mut claims = String::new();
-        for (k, (at, deadline)) in &log.claim_index {
-            claims.push_str(&format!("{k} {at} {deadline}\n"));
+        if claims_due {
+            log.claim_index
+                .retain(|_, (_, deadline)| !claim_expired(*deadline, now));
+            let mut text = String::new();
+            for (k, (at, deadline)) in &log.claim_index {
+                text.push_str(&format!("{k} {at} {deadline}\n"));
+            }
+            statedir::write_atomic(&inner.dir, CLAIMS, text.as_bytes())?;
         }
-        statedir::write_atomic(&inner.dir, CLAIMS, claims.as_bytes())?;
         let removed = before - log.index.len();
         *log = Log::new(&inner.dir);
         Ok(removed)
     }
+}
+
+fn claim_expired(deadline: u64, now: u64) -> bool {
+    deadline.saturating_add(STUCK_GRACE_MS) <= now
+}
+
+/// Which logs are worth rewriting: only when a good share of a log has expired, since
+/// a rewrite blocks every appender and costs fsyncs (expired entries are ignored anyway).
+fn compaction_due(log: &Log, now: u64) -> (bool, bool) {
+    let worth =
+        |expired: usize, total: usize| expired > 0 && (expired >= 1000 || expired * 4 >= total);
+    let delivered = log.index.values().filter(|(_, e)| *e <= now).count();
+    let claims = log
+        .claim_index
+        .values()
+        .filter(|(_, d)| claim_expired(*d, now))
+        .count();
+    (
+        worth(delivered, log.index.len()),
+        worth(claims, log.claim_index.len()),
+    )
 }
 
 impl Inner {
@@ -289,42 +338,59 @@ impl Inner {
 
     fn holder_deadline(&self, key: &DedupeKey) -> anyhow::Result<Option<u64>> {
         let mut log = self.log.lock().unwrap_or_else(|e| e.into_inner());
-        let (reset, lines) = log.claims.read_new()?;
-        if reset {
-            log.claim_index.clear();
-        }
-        for (k, at, deadline) in lines.iter().filter_map(|l| parse_line(l)) {
-            log.claim_index.insert(k, (at, deadline));
-        }
+        refresh_claims(&mut log)?;
         Ok(log
             .claim_index
             .get(key.as_str())
             .map(|(_, deadline)| *deadline))
     }
 
-    /// Brings the delivered index up to date with what others appended.
+    /// Brings both indexes up to date with what others appended.
     fn refresh(&self, log: &mut Log) -> anyhow::Result<()> {
         let (reset, lines) = log.delivered.read_new()?;
         if reset {
             log.index.clear();
         }
         for (k, at, expires) in lines.iter().filter_map(|l| parse_line(l)) {
-            log.index.insert(k, (at, expires));
+            // The longest memory any writer asked for wins: a run with a short TTL must
+            // not shorten what others keep (nor let prune drop it).
+            let e = log.index.entry(k).or_insert((at, expires));
+            e.0 = e.0.max(at);
+            e.1 = e.1.max(expires);
         }
-        let (reset, lines) = log.claims.read_new()?;
-        if reset {
-            log.claim_index.clear();
-        }
-        for (k, at, deadline) in lines.iter().filter_map(|l| parse_line(l)) {
-            log.claim_index.insert(k, (at, deadline));
-        }
-        Ok(())
+        refresh_claims(log)
     }
 
-    fn record_claim(&self, key: &DedupeKey, deadline: u64) -> anyhow::Result<()> {
+    /// Locks `byte` and records the claim with the deadline of our budget, counted from
+    /// now. Both happen under the shared compaction lock, so that no prune can come
+    /// between them and leave waiters reading an older holder's record.
+    fn try_acquire(
+        self: &Arc<Self>,
+        key: &DedupeKey,
+        byte: i64,
+        budget: Duration,
+        stolen: bool,
+    ) -> anyhow::Result<Option<ClaimGuard>> {
         let _shared = FlockGuard::take(&self.compact, libc::LOCK_SH, &self.dir)?;
-        let mut log = self.log.lock().unwrap_or_else(|e| e.into_inner());
+        if !self.lock_byte(byte, libc::F_WRLCK)? {
+            return Ok(None);
+        }
+        let guard = ClaimGuard {
+            inner: Arc::clone(self),
+            key: key.clone(),
+            byte: Some(byte),
+            stolen,
+            delivered: false,
+        };
         let at = now_ms();
+        self.write_claim_record(key, at, at.saturating_add(budget.as_millis() as u64))?;
+        Ok(Some(guard))
+    }
+
+    /// A claim line; deadline 0 marks a claim given up without a delivery. Callers hold
+    /// the shared compaction lock.
+    fn write_claim_record(&self, key: &DedupeKey, at: u64, deadline: u64) -> anyhow::Result<()> {
+        let mut log = self.log.lock().unwrap_or_else(|e| e.into_inner());
         log.claims.append(&format!("{key} {at} {deadline}\n"))?;
         log.claim_index
             .insert(key.as_str().to_string(), (at, deadline));
@@ -343,11 +409,11 @@ impl Inner {
 
     /// An OFD lock (per open file description, released on close or death) on the key's
     /// byte; `F_UNLCK` releases it. Returns false when another holder has it.
-    fn lock_slot(&self, key: &DedupeKey, kind: libc::c_int) -> anyhow::Result<bool> {
+    fn lock_byte(&self, byte: i64, kind: libc::c_int) -> anyhow::Result<bool> {
         let fl = libc::flock {
             l_type: kind as libc::c_short,
             l_whence: libc::SEEK_SET as libc::c_short,
-            l_start: key.slot(),
+            l_start: byte,
             l_len: 1,
             l_pid: 0,
         };
@@ -369,6 +435,17 @@ impl Inner {
             }
         }
     }
+}
+
+fn refresh_claims(log: &mut Log) -> anyhow::Result<()> {
+    let (reset, lines) = log.claims.read_new()?;
+    if reset {
+        log.claim_index.clear();
+    }
+    for (k, at, deadline) in lines.iter().filter_map(|l| parse_line(l)) {
+        log.claim_index.insert(k, (at, deadline));
+    }
+    Ok(())
 }
 
 impl Journal {
@@ -459,14 +536,16 @@ fn parse_line(text: &str) -> Option<(String, u64, u64)> {
 impl ClaimGuard {
     /// Records the delivery, so that later claims of this key are duplicates, and lets
     /// go of the key.
-    pub fn delivered(self) -> anyhow::Result<()> {
-        self.inner.append(&self.key)
+    pub fn delivered(mut self) -> anyhow::Result<()> {
+        self.inner.append(&self.key)?;
+        self.delivered = true;
+        Ok(())
     }
 
-    /// True when granted only because the holder outlived our budget: the caller should
+    /// True when granted only because the holder outlived its budget: the caller should
     /// warn that a second post is possible.
     pub fn stolen(&self) -> bool {
-        !self.locked
+        self.stolen
     }
 
     pub fn key(&self) -> &DedupeKey {
@@ -476,10 +555,18 @@ impl ClaimGuard {
 
 impl Drop for ClaimGuard {
     fn drop(&mut self) {
-        if self.locked {
-            // Closing the file would release it too, but the store lives on for the next
-            // event of a stream.
-            let _ = self.inner.lock_slot(&self.key, libc::F_UNLCK);
+        if let Some(byte) = self.byte {
+            if !self.delivered {
+                // Close our record, so that no waiter mistakes it for the next holder's.
+                if let Ok(_shared) =
+                    FlockGuard::take(&self.inner.compact, libc::LOCK_SH, &self.inner.dir)
+                {
+                    let _ = self.inner.write_claim_record(&self.key, now_ms(), 0);
+                }
+            }
+            // Closing the file would release the lock too, but the store lives on for
+            // the next event of a stream.
+            let _ = self.inner.lock_byte(byte, libc::F_UNLCK);
         }
     }
 }
@@ -647,6 +734,94 @@ mod tests {
         );
         holder.delivered().unwrap();
         assert!(matches!(waiter.join().unwrap(), Claim::Duplicate));
+    }
+
+    #[test]
+    fn only_one_waiter_takes_over_from_a_stuck_holder() {
+        let tmp = tempfile::tempdir().unwrap();
+        let k = key(URL, "11", "failed");
+        let _stuck = acquired(
+            store(tmp.path(), DAY)
+                .claim(&k, Duration::from_millis(50))
+                .unwrap(),
+        );
+        let waiters: Vec<_> = (0..3)
+            .map(|_| {
+                let (dir, k) = (tmp.path().to_path_buf(), k.clone());
+                std::thread::spawn(move || match store(&dir, DAY).claim(&k, BUDGET).unwrap() {
+                    Claim::Acquired(g) => {
+                        assert!(g.stolen());
+                        std::thread::sleep(Duration::from_millis(300));
+                        g.delivered().unwrap();
+                        "took over"
+                    }
+                    Claim::Duplicate => "duplicate",
+                })
+            })
+            .collect();
+        let mut results: Vec<_> = waiters.into_iter().map(|w| w.join().unwrap()).collect();
+        results.sort();
+        assert_eq!(results, ["duplicate", "duplicate", "took over"]);
+    }
+
+    #[test]
+    fn a_holder_that_waited_records_its_full_budget() {
+        let tmp = tempfile::tempdir().unwrap();
+        let k = key(URL, "14", "failed");
+        let first = acquired(store(tmp.path(), DAY).claim(&k, BUDGET).unwrap());
+        let second = {
+            let (dir, k) = (tmp.path().to_path_buf(), k.clone());
+            std::thread::spawn(move || {
+                let d = store(&dir, DAY);
+                let g = acquired(d.claim(&k, Duration::from_secs(5)).unwrap());
+                let claims = fs::read_to_string(d.dir().join(CLAIMS)).unwrap();
+                drop(g);
+                claims
+            })
+        };
+        std::thread::sleep(Duration::from_millis(300));
+        drop(first);
+        let claims = second.join().unwrap();
+        let (_, at, deadline) = parse_line(claims.lines().last().unwrap()).unwrap();
+        assert_eq!(
+            deadline - at,
+            5000,
+            "the budget counts from the claim: {claims}"
+        );
+    }
+
+    #[test]
+    fn a_claim_given_up_is_marked_released() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = store(tmp.path(), DAY);
+        let k = key(URL, "12", "failed");
+        drop(acquired(d.claim(&k, BUDGET).unwrap()));
+        let claims = fs::read_to_string(d.dir().join(CLAIMS)).unwrap();
+        let last = claims.lines().last().unwrap();
+        assert!(
+            last.starts_with(k.as_str()) && last.ends_with(" 0"),
+            "{claims}"
+        );
+    }
+
+    #[test]
+    fn a_short_ttl_delivery_does_not_shorten_a_longer_one() {
+        let tmp = tempfile::tempdir().unwrap();
+        let long = store(tmp.path(), DAY);
+        let short = store(tmp.path(), Duration::from_millis(50));
+        let k = key(URL, "13", "failed");
+        acquired(long.claim(&k, BUDGET).unwrap())
+            .delivered()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(80));
+        // Past the short TTL, a short-TTL run posts again...
+        acquired(short.claim(&k, BUDGET).unwrap())
+            .delivered()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(80));
+        short.prune().unwrap();
+        // ...but the key keeps the longest expiry anyone asked for.
+        assert!(store(tmp.path(), DAY).is_delivered(&k).unwrap());
     }
 
     #[test]
