@@ -20,11 +20,7 @@ const SHORT: &str = "01234567";
 const STATES: [&str; 4] = ["succeeded", "failed", "cancelled", "timed_out"];
 
 fn setup_with(opts: ServerOptions) -> (Env, MockServer) {
-    let server = MockServer::start_with(opts);
-    let mut env = Env::new();
-    env.watch(&server);
-    env.write_secret("hook", &server.hook_url());
-    (env, server)
+    crate::support::hooked(opts)
 }
 
 fn setup() -> (Env, MockServer) {

@@ -8,11 +8,7 @@ use std::time::Duration;
 use crate::support::{Env, Fault, MockServer};
 
 fn setup() -> (Env, MockServer) {
-    let server = MockServer::start();
-    let mut env = Env::new();
-    env.watch(&server);
-    env.write_secret("hook", &server.hook_url());
-    (env, server)
+    crate::support::hooked(crate::support::ServerOptions::default())
 }
 
 fn run_cmd(env: &Env, opts: &[&str], script: &str) -> Command {

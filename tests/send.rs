@@ -12,11 +12,7 @@ use crate::support::{
 };
 
 fn setup_with(opts: ServerOptions) -> (Env, MockServer) {
-    let server = MockServer::start_with(opts);
-    let mut env = Env::new();
-    env.watch(&server);
-    env.write_secret("hook", &format!("# test hook\n\n{}\n", server.hook_url()));
-    (env, server)
+    crate::support::hooked(opts)
 }
 
 fn setup() -> (Env, MockServer) {

@@ -9,11 +9,7 @@ use std::time::Duration;
 use crate::support::{Env, Fault, MockServer};
 
 fn setup() -> (Env, MockServer) {
-    let server = MockServer::start();
-    let mut env = Env::new();
-    env.watch(&server);
-    env.write_secret("hook", &server.hook_url());
-    (env, server)
+    crate::support::hooked(crate::support::ServerOptions::default())
 }
 
 fn send(env: &Env, args: &[&str]) -> Command {

@@ -21,3 +21,13 @@ pub use server::{
     OTHER_HOOK_ID,
 };
 pub use tls::{Pki, TlsSetup};
+
+/// A running emulator and an Env whose `secrets/hook.url` points at it (with a comment
+/// and a blank line first, as operators write them); its hook ids are watched for leaks.
+pub fn hooked(opts: ServerOptions) -> (Env, MockServer) {
+    let server = MockServer::start_with(opts);
+    let mut env = Env::new();
+    env.watch(&server);
+    env.write_secret("hook", &format!("# test hook\n\n{}\n", server.hook_url()));
+    (env, server)
+}
