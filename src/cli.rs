@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::event::{self, State, Timestamp};
+use crate::build_event::event::{self, State, Timestamp};
 
 const EXIT_CODES: &str = "\
 Exit codes:

@@ -1,41 +1,21 @@
 //! mmnotify posts notifications to Mattermost incoming webhooks. The binary is a thin
 //! `main.rs`; everything else lives here so tests can reach the clap definition.
+//! `docs/architecture.md` describes the folders and what may depend on what.
 
 pub mod cli;
 pub mod error;
 
-// Secrets and the wire.
-pub mod deliver;
-pub mod diagnose;
-pub mod payload;
-pub mod retry;
+/// Normalized build events, CI detection, and the message built from them.
+pub mod build_event;
+/// One module per subcommand, plus the deliver → spool → outcome glue they share.
+pub mod commands;
+/// The webhook URL type, where it comes from, and the rules its file must pass.
 pub mod secret;
-pub mod tls;
-
-// Commands.
-pub mod doctor;
-pub mod flush;
-pub mod notify;
-pub mod output;
-pub mod probe;
-pub mod send;
-
-// State on disk.
-pub mod dedupe;
-pub mod spool;
-pub mod statedir;
-
-// Build events.
-pub mod build_message;
-pub mod ci;
-pub mod event;
-pub mod markdown;
-
-// Task reports.
-pub mod tail;
+/// The state directory: spool and deduplication store.
+pub mod state;
+/// `run`: supervising the job, its output tail, and the report.
 pub mod task;
-pub mod task_report;
-
-// Commands with their own modules.
-pub mod build;
-pub mod run;
+/// Markdown escaping shared by every message builder.
+pub mod text;
+/// Payload, HTTP delivery with retries, TLS, and what an answer means.
+pub mod wire;

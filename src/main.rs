@@ -3,8 +3,8 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::Parser;
 use mmnotify::cli::{self, Cli, Command};
+use mmnotify::commands::output;
 use mmnotify::error::exit_kind;
-use mmnotify::output;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -34,12 +34,12 @@ fn main() -> ExitCode {
 
 fn dispatch(cli: Cli) -> Result<u8> {
     match cli.command {
-        Command::Send(args) => mmnotify::send::run(args),
-        Command::Build(args) => mmnotify::build::run(args),
-        Command::Run(args) => mmnotify::run::run(args),
-        Command::Probe(args) => mmnotify::probe::run(args),
-        Command::Doctor(args) => mmnotify::doctor::run(args),
-        Command::Flush(args) => mmnotify::flush::run(args),
+        Command::Send(args) => mmnotify::commands::send::run(args),
+        Command::Build(args) => mmnotify::commands::build::run(args),
+        Command::Run(args) => mmnotify::commands::run::run(args),
+        Command::Probe(args) => mmnotify::commands::probe::run(args),
+        Command::Doctor(args) => mmnotify::commands::doctor::run(args),
+        Command::Flush(args) => mmnotify::commands::flush::run(args),
         Command::Completions { shell } => {
             let mut cmd = cli::command();
             clap_complete::generate(shell, &mut cmd, "mmnotify", &mut std::io::stdout().lock());

@@ -7,13 +7,13 @@ use anyhow::Result;
 use serde_json::json;
 
 use crate::cli::FlushArgs;
-use crate::dedupe::{Claim, Dedupe, DedupeKey};
-use crate::deliver::Deliverer;
+use crate::commands::notify;
+use crate::commands::output::Printer;
 use crate::error::{self, ExitKind};
-use crate::notify;
-use crate::output::Printer;
 use crate::secret::Sources;
-use crate::spool::{Spool, SpoolEntry};
+use crate::state::dedupe::{Claim, Dedupe, DedupeKey};
+use crate::state::spool::{Spool, SpoolEntry};
+use crate::wire::deliver::Deliverer;
 
 /// How long a delivered build key is remembered when flush checks it (build's default).
 const DEDUPE_TTL: Duration = Duration::from_secs(7 * 24 * 3600);

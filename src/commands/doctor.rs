@@ -8,10 +8,10 @@ use anyhow::Result;
 use serde_json::json;
 
 use crate::cli::DoctorArgs;
-use crate::deliver::{redact_userinfo, Deliverer, ProxyChoice};
+use crate::commands::output::{print_stdout_line, Printer};
 use crate::error::{self, ExitKind};
-use crate::output::{print_stdout_line, Printer};
 use crate::secret::{self, Source, Sources};
+use crate::wire::deliver::{redact_userinfo, Deliverer, ProxyChoice};
 
 struct Report {
     printer: Printer,

@@ -7,13 +7,13 @@ use std::io::{BufRead, BufReader, Read};
 use anyhow::Result;
 use serde_json::Value;
 
+use crate::build_event::event::{BuildEvent, ValidEvent};
 use crate::cli::{BuildArgs, EventArgs};
-use crate::dedupe::{self, Claim, Dedupe};
+use crate::commands::notify::{self, Notifier, SpoolPlan};
+use crate::commands::output::{print_stdout_line, Outcome, Printer};
 use crate::error::{self, ExitKind};
-use crate::event::{BuildEvent, ValidEvent};
-use crate::notify::{self, Notifier, SpoolPlan};
-use crate::output::{print_stdout_line, Outcome, Printer};
-use crate::{build_message, ci, payload, statedir};
+use crate::state::dedupe::{self, Claim, Dedupe};
+use crate::{build_event::build_message, build_event::ci, state::statedir, wire::payload};
 
 /// An event line longer than this is refused: events are a few hundred bytes.
 const MAX_EVENT_BYTES: usize = 1 << 20;

@@ -8,12 +8,12 @@ use anyhow::Result;
 use serde_json::Value;
 
 use crate::cli::{DeliveryArgs, StateArgs, WebhookArgs};
-use crate::deliver::{Deliverer, Delivery};
+use crate::commands::output::{describe_delivery, Outcome, Printer};
 use crate::error::{self, ExitKind};
-use crate::output::{describe_delivery, Outcome, Printer};
 use crate::secret::{Source, Sources, WebhookUrl};
-use crate::spool::{Spool, SpoolItem};
-use crate::statedir;
+use crate::state::spool::{Spool, SpoolItem};
+use crate::state::statedir;
+use crate::wire::deliver::{Deliverer, Delivery};
 
 pub struct Notifier {
     pub url: WebhookUrl,

@@ -203,7 +203,7 @@ pub fn http(answer: &Answer, url: &WebhookUrl, channel: Option<&str>, attempts: 
         kind,
         message: url.scrub(&format!("{what} [HTTP {status}{id_part}]: {fix}")),
         error_id: server.id.clone(),
-        retryable: crate::retry::retryable_status(status),
+        retryable: crate::wire::retry::retryable_status(status),
     }
 }
 

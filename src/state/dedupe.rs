@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
-use crate::statedir::{self, now_ms};
+use crate::state::statedir::{self, now_ms};
 
 const LOG: &str = "delivered.log";
 const CLAIMS: &str = "claims.log";

@@ -4,9 +4,9 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::markdown;
-use crate::tail::{sanitize, CUT_MARKER};
+use crate::task::tail::{sanitize, CUT_MARKER};
 use crate::task::{Outcome, TaskResult};
+use crate::text::markdown;
 
 /// One Mattermost post: its `text` may hold at most this many Unicode scalar values.
 pub const MAX_TEXT_CHARS: usize = 16383;
@@ -413,7 +413,7 @@ mod tests {
     #[test]
     fn no_fence_inside_the_tail_section() {
         // One line as `Tail::lines` gives it, one raw as a hand-made result might.
-        let raw = crate::tail::sanitize(b"```\n@channel");
+        let raw = crate::task::tail::sanitize(b"```\n@channel");
         let r = result(Outcome::Success, 0, vec![raw, "``` ` ``".into()]);
         let t = text(&render_one("x", &r)).to_string();
         let body = t.split_once("```\n").unwrap().1;

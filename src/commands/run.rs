@@ -5,11 +5,11 @@ use anyhow::Result;
 use serde_json::Value;
 
 use crate::cli::{RunArgs, RunOutcome};
-use crate::notify::{Notifier, SpoolPlan};
-use crate::output::{Outcome, Printer};
+use crate::commands::notify::{Notifier, SpoolPlan};
+use crate::commands::output::{Outcome, Printer};
+use crate::task::task_report::{self, ReportInput};
 use crate::task::{self, TaskSpec};
-use crate::task_report::{self, ReportInput};
-use crate::{payload, statedir};
+use crate::{state::statedir, wire::payload};
 
 /// Bytes of output kept for the report: the post holds 16383 characters, and the tail
 /// shares it with the headline and the details.

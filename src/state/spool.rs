@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, Context};
 use serde::{Deserialize, Serialize};
 
-use crate::dedupe::DedupeKey;
-use crate::statedir::{self, now_ms, try_flock};
+use crate::state::dedupe::DedupeKey;
+use crate::state::statedir::{self, now_ms, try_flock};
 
 /// The format version written by this build.
 pub const SPOOL_VERSION: u32 = 1;
@@ -304,7 +304,7 @@ mod tests {
         assert_eq!(mode(s.dir()), 0o700);
         assert_eq!(mode(s.rejected_dir()), 0o700);
 
-        let key = crate::dedupe::key("https://x/hooks/abc", "42", "failed");
+        let key = crate::state::dedupe::key("https://x/hooks/abc", "42", "failed");
         let mut third = item(3_000, "third");
         third.kind = "build".to_string();
         third.dedupe_key = Some(key.as_str().to_string());

@@ -8,6 +8,9 @@
 //! when mmnotify owns the terminal it hands the foreground to the command's group
 //! (so it can read the terminal, e.g. a `sudo` password prompt).
 
+pub mod tail;
+pub mod task_report;
+
 use std::ffi::OsString;
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -19,7 +22,7 @@ use std::sync::{mpsc, Arc, Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::tail::{Source, Tail, DEFAULT_MAX_BYTES};
+use crate::task::tail::{Source, Tail, DEFAULT_MAX_BYTES};
 
 /// How long to wait for the output pipes to close once the command has exited:
 /// a background process it left behind (`daemon &`) may hold them open forever.
@@ -102,7 +105,7 @@ pub struct TaskResult {
     pub exit_code: i32,
     pub started_at: SystemTime,
     pub duration: Duration,
-    /// The last lines of output, cleaned by [`crate::tail::sanitize`].
+    /// The last lines of output, cleaned by [`crate::task::tail::sanitize`].
     pub tail: Vec<String>,
     /// The first SIGINT/SIGTERM/SIGHUP/SIGQUIT mmnotify received and forwarded to the
     /// command, if any.
@@ -319,7 +322,7 @@ fn spawn_failure(
         exit_code,
         started_at,
         duration: start.elapsed(),
-        tail: vec![crate::tail::sanitize(line.as_bytes())],
+        tail: vec![crate::task::tail::sanitize(line.as_bytes())],
         signal_received: None,
         max_runtime: spec.max_runtime,
     }

@@ -4,9 +4,9 @@
 
 use serde_json::{json, Map, Value};
 
+use crate::build_event::event::{format_duration, State, ValidEvent};
 use crate::error;
-use crate::event::{format_duration, State, ValidEvent};
-use crate::markdown;
+use crate::text::markdown;
 
 /// How many characters of the commit the text shows.
 pub const SHORT_COMMIT_LEN: usize = 8;
@@ -310,8 +310,8 @@ fn render_template(pieces: &[Piece<'_>], ev: &ValidEvent) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::build_event::event::parse_timestamp;
     use crate::error::{exit_kind, ExitKind};
-    use crate::event::parse_timestamp;
     use std::time::Duration;
 
     const SHA: &str = "0123456789abcdef0123456789abcdef01234567";

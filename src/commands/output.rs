@@ -8,8 +8,8 @@ use std::time::Duration;
 use serde_json::{json, Map, Value};
 
 use crate::cli::{OutputArgs, OutputFormat};
-use crate::deliver::Delivery;
 use crate::secret::WebhookUrl;
+use crate::wire::deliver::Delivery;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Printer {

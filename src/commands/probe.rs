@@ -5,9 +5,9 @@ use anyhow::Result;
 use serde_json::json;
 
 use crate::cli::ProbeArgs;
-use crate::notify::Notifier;
-use crate::output::{print_stdout_line, Outcome, Printer};
-use crate::statedir;
+use crate::commands::notify::Notifier;
+use crate::commands::output::{print_stdout_line, Outcome, Printer};
+use crate::state::statedir;
 
 pub fn run(args: ProbeArgs) -> Result<u8> {
     let printer = Printer::new(&args.output);

@@ -6,11 +6,11 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::Result;
 
 use crate::cli::DeliveryArgs;
-use crate::diagnose::{self, Answer, Diagnosis};
 use crate::error::{self, ExitKind};
-use crate::retry;
 use crate::secret::WebhookUrl;
-use crate::tls;
+use crate::wire::diagnose::{self, Answer, Diagnosis};
+use crate::wire::retry;
+use crate::wire::tls;
 
 const USER_AGENT: &str = concat!("mmnotify/", env!("CARGO_PKG_VERSION"));
 /// Mattermost answers `ok` or a small JSON error; a proxy's HTML error page is the largest

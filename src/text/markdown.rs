@@ -1,7 +1,7 @@
 //! Markdown for values that must show as themselves in a post: user and command text,
 //! branch names, URLs. Shared by the build message and the task report.
 
-use crate::tail::{sanitize, FENCE_BREAK};
+use crate::task::tail::{sanitize, FENCE_BREAK};
 
 /// Text shown as itself in Markdown: cleaned like output, on one line, with
 /// Markdown punctuation backslash-escaped, and a zero-width space after `@` so a

@@ -6,10 +6,10 @@ use anyhow::Result;
 use serde_json::{Map, Value};
 
 use crate::cli::SendArgs;
+use crate::commands::notify::{Notifier, SpoolPlan};
+use crate::commands::output::{Outcome, Printer};
 use crate::error;
-use crate::notify::{Notifier, SpoolPlan};
-use crate::output::{Outcome, Printer};
-use crate::payload;
+use crate::wire::payload;
 
 pub fn run(args: SendArgs) -> Result<u8> {
     let printer = Printer::new(&args.output);

@@ -1,0 +1,3 @@
+pub mod build_message;
+pub mod ci;
+pub mod event;

@@ -1,0 +1,3 @@
+pub mod dedupe;
+pub mod spool;
+pub mod statedir;

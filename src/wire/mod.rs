@@ -1,0 +1,5 @@
+pub mod deliver;
+pub mod diagnose;
+pub mod payload;
+pub mod retry;
+pub mod tls;
