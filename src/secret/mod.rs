@@ -11,6 +11,12 @@ use anyhow::Result;
 
 use crate::error;
 
+mod child_env;
+mod scrub;
+
+pub use child_env::SECRET_ENV_VARS;
+pub use scrub::scrub_hook_ids;
+
 /// A validated Mattermost incoming-webhook URL whose Display and Debug are redacted.
 #[derive(Clone, PartialEq, Eq)]
 pub struct WebhookUrl {

@@ -1,0 +1,12 @@
+//! What a child process must not inherit: the variables that hold or point at a secret.
+
+/// Variables that carry a webhook URL, a Redis URL with its password, or the path of a
+/// file holding one. `run` removes them from its job's environment.
+pub const SECRET_ENV_VARS: &[&str] = &[
+    "MATTERMOST_WEBHOOK_URL",
+    "MMNOTIFY_WEBHOOK_FILE",
+    "MMNOTIFY_QUEUE",
+    "MMNOTIFY_QUEUE_FILE",
+    "MMNOTIFY_DEDUPE_STORE",
+    "MMNOTIFY_DEDUPE_STORE_FILE",
+];

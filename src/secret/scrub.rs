@@ -1,0 +1,99 @@
+//! Redaction of hook ids in text mmnotify did not write itself (a job's output, its
+//! command line): any `/hooks/<id>` is a bearer credential, whichever webhook it opens.
+
+use std::borrow::Cow;
+
+const MARKER: &str = "/hooks/";
+/// A Mattermost id: 26 characters of `[a-z0-9]`.
+const ID_LEN: usize = 26;
+
+fn is_id_byte(b: u8) -> bool {
+    b.is_ascii_lowercase() || b.is_ascii_digit()
+}
+
+/// Replaces every `/hooks/<26 [a-z0-9]>` with `/hooks/…LAST4`, the redacted form of the
+/// contract. A longer run of id characters is redacted whole: it may be an id with
+/// something glued to it, and showing its head would show the token.
+pub fn scrub_hook_ids(text: &str) -> Cow<'_, str> {
+    if !text.contains(MARKER) {
+        return Cow::Borrowed(text);
+    }
+    let bytes = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut copied = 0;
+    let mut search = 0;
+    let mut changed = false;
+    while let Some(found) = text[search..].find(MARKER) {
+        let id_start = search + found + MARKER.len();
+        let id_len = bytes[id_start..]
+            .iter()
+            .take_while(|b| is_id_byte(**b))
+            .count();
+        if id_len >= ID_LEN {
+            let id_end = id_start + id_len;
+            out.push_str(&text[copied..id_start]);
+            out.push('…');
+            out.push_str(&text[id_end - 4..id_end]);
+            copied = id_end;
+            search = id_end;
+            changed = true;
+        } else {
+            search = id_start;
+        }
+    }
+    if !changed {
+        return Cow::Borrowed(text);
+    }
+    out.push_str(&text[copied..]);
+    Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ID: &str = "pq3wxk8bmjsyr9cn5ue7tdo1ha";
+    const OTHER: &str = "ebq8x1wd7oy3nhfkm4gs9ctr5a";
+
+    #[test]
+    fn every_hook_id_is_redacted() {
+        let text = format!(
+            "url=https://chat.example.com/hooks/{ID} and http://[::1]:9/x/hooks/{OTHER}.\n"
+        );
+        let clean = scrub_hook_ids(&text);
+        assert!(!clean.contains(ID) && !clean.contains(OTHER), "{clean}");
+        assert_eq!(
+            clean,
+            "url=https://chat.example.com/hooks/…o1ha and http://[::1]:9/x/hooks/…tr5a.\n"
+        );
+    }
+
+    #[test]
+    fn text_without_ids_is_borrowed_unchanged() {
+        for text in [
+            "plain",
+            "/hooks/",
+            "/hooks/short",
+            "/hooks/ABCDEFGHIJKLMNOPQRSTUVWXYZ",
+            "see /hooks/ and /hooks/x",
+        ] {
+            assert!(matches!(scrub_hook_ids(text), Cow::Borrowed(t) if t == text));
+        }
+    }
+
+    #[test]
+    fn longer_runs_and_repeated_markers() {
+        let glued = format!("/hooks/{ID}abc");
+        assert_eq!(scrub_hook_ids(&glued), "/hooks/…aabc");
+        let twice = format!("/hooks//hooks/{ID}");
+        assert_eq!(scrub_hook_ids(&twice), "/hooks//hooks/…o1ha");
+        let back_to_back = format!("/hooks/{ID}/hooks/{OTHER}");
+        assert_eq!(scrub_hook_ids(&back_to_back), "/hooks/…o1ha/hooks/…tr5a");
+    }
+
+    #[test]
+    fn multibyte_text_around_ids_survives() {
+        let text = format!("é→/hooks/{ID}←ü");
+        assert_eq!(scrub_hook_ids(&text), "é→/hooks/…o1ha←ü");
+    }
+}
