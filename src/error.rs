@@ -23,6 +23,24 @@ impl ExitKind {
         self as u8
     }
 
+    /// The kind behind an exit code another mmnotify reported (the run socket's answer).
+    pub fn from_code(code: u8) -> Option<ExitKind> {
+        [
+            ExitKind::Internal,
+            ExitKind::Usage,
+            ExitKind::Config,
+            ExitKind::Input,
+            ExitKind::Network,
+            ExitKind::Server,
+            ExitKind::Http,
+            ExitKind::BadRequest,
+            ExitKind::Forbidden,
+            ExitKind::NotFound,
+        ]
+        .into_iter()
+        .find(|k| k.code() == code)
+    }
+
     /// How bad an outcome is when several are merged into one exit code (`build --events`):
     /// the client's own trouble first, then the server's verdicts, then transient failures.
     pub fn severity(self) -> u8 {
@@ -93,6 +111,15 @@ mod tests {
             .unwrap_err();
         assert_eq!(exit_kind(&err), ExitKind::Input);
         assert_eq!(exit_kind(&err).code(), 4);
+    }
+
+    #[test]
+    fn codes_map_back_to_kinds() {
+        for code in [1, 2, 3, 4, 5, 6, 7, 40, 43, 44] {
+            assert_eq!(ExitKind::from_code(code).map(ExitKind::code), Some(code));
+        }
+        assert_eq!(ExitKind::from_code(0), None);
+        assert_eq!(ExitKind::from_code(41), None);
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! when mmnotify owns the terminal it hands the foreground to the command's group
 //! (so it can read the terminal, e.g. a `sudo` password prompt).
 
+pub mod socket;
 pub mod tail;
 pub mod task_report;
 
@@ -51,6 +52,10 @@ pub struct TaskSpec {
     pub kill_grace: Duration,
     pub tail_lines: usize,
     pub tail_bytes: usize,
+    /// Variables the command must not inherit (secrets).
+    pub env_remove: Vec<OsString>,
+    /// Variables set for the command only.
+    pub env_set: Vec<(OsString, OsString)>,
 }
 
 impl TaskSpec {
@@ -68,6 +73,8 @@ impl TaskSpec {
             kill_grace: Duration::from_secs(10),
             tail_lines: 10,
             tail_bytes: DEFAULT_MAX_BYTES,
+            env_remove: Vec::new(),
+            env_set: Vec::new(),
         }
     }
 }
@@ -135,6 +142,10 @@ pub fn run(spec: &TaskSpec) -> TaskResult {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
+    for name in &spec.env_remove {
+        cmd.env_remove(name);
+    }
+    cmd.envs(spec.env_set.iter().map(|(k, v)| (k, v)));
     // No pre_exec needed: std resets SIGPIPE to its default and clears the signal
     // mask in the child, and exec resets the handlers installed above to their
     // defaults (signals ignored when mmnotify started stay ignored, on purpose: see
