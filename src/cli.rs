@@ -498,6 +498,11 @@ pub struct RunArgs {
     #[arg(long)]
     pub dry_run: bool,
 
+    /// Do not offer the job MMNOTIFY_RUN_SOCKET, through which `mmnotify send` and `build`
+    /// inside it post without the token
+    #[arg(long)]
+    pub no_run_socket: bool,
+
     #[command(flatten)]
     pub route: RouteArgs,
     #[command(flatten)]

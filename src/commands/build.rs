@@ -11,8 +11,10 @@ use crate::build_event::event::{BuildEvent, ValidEvent};
 use crate::cli::{BuildArgs, EventArgs};
 use crate::commands::notify::{self, Notifier, SpoolPlan};
 use crate::commands::output::{print_stdout_line, Outcome, Printer};
+use crate::commands::relay;
 use crate::error::{self, ExitKind};
 use crate::state::dedupe::{self, Claim, Dedupe};
+use crate::task::socket::DedupeRequest;
 use crate::{build_event::build_message, build_event::ci, state::statedir, wire::payload};
 
 /// An event line longer than this is refused: events are a few hundred bytes.
@@ -138,6 +140,9 @@ fn handle(ctx: &mut Ctx, ev: &ValidEvent) -> Result<(Outcome, Option<anyhow::Err
         print_stdout_line(&value.to_string());
         return Ok((base("dry-run"), None));
     }
+    if let Some(socket) = relay::socket_for(&args.webhook) {
+        return post_through_run(ctx, ev, &socket, Value::Object(obj));
+    }
     if ctx.notifier.is_none() {
         ctx.notifier = Some(Notifier::connect(
             &args.webhook,
@@ -209,6 +214,45 @@ fn handle(ctx: &mut Ctx, ev: &ValidEvent) -> Result<(Outcome, Option<anyhow::Err
         }
     }
     Ok((outcome.with("event", ev.to_json()), err))
+}
+
+/// Inside a `run` job: the parent posts, and deduplicates in its own state directory
+/// (the key is made from the webhook URL, which only the parent knows).
+fn post_through_run(
+    ctx: &Ctx,
+    ev: &ValidEvent,
+    socket: &std::path::Path,
+    value: Value,
+) -> Result<(Outcome, Option<anyhow::Error>)> {
+    let args = ctx.args;
+    let dedupe = match ev.provider_run_id.as_deref() {
+        Some(run_id) if !args.no_dedupe => Some(DedupeRequest {
+            run_id: run_id.to_string(),
+            state: ev.state.as_str().to_string(),
+            ttl_ms: u64::try_from(args.dedupe_ttl.as_millis()).unwrap_or(u64::MAX),
+        }),
+        Some(_) => None,
+        None => {
+            ctx.printer.warn(
+                "the event has no provider_run_id: posting without deduplication (pass --run-id)",
+            );
+            None
+        }
+    };
+    let (outcome, err) = relay::post_via(
+        socket,
+        "build",
+        &args.webhook,
+        &value,
+        !args.state.no_spool,
+        dedupe,
+        args.delivery.timeout,
+    )?;
+    let outcome = outcome.with("event", ev.to_json());
+    if outcome.status == "dry-run" && !ctx.printer.json {
+        print_stdout_line(&value.to_string());
+    }
+    Ok((outcome, err))
 }
 
 #[derive(Default)]

@@ -4,5 +4,6 @@ pub mod flush;
 pub mod notify;
 pub mod output;
 pub mod probe;
+pub mod relay;
 pub mod run;
 pub mod send;

@@ -120,6 +120,56 @@ impl Outcome {
         }
     }
 
+    /// An outcome another mmnotify printed (the run socket's answer), read back.
+    pub fn from_json(v: &Value) -> Outcome {
+        let status = match v.get("status").and_then(Value::as_str) {
+            Some("posted") => "posted",
+            Some("duplicate") => "duplicate",
+            Some("filtered") => "filtered",
+            Some("spooled") => "spooled",
+            Some("dry-run") => "dry-run",
+            _ => "failed",
+        };
+        let text = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
+        let known = [
+            "status",
+            "http_status",
+            "attempts",
+            "elapsed_ms",
+            "target",
+            "error_id",
+            "error",
+        ];
+        let extra = v
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .filter(|(k, _)| !known.contains(&k.as_str()))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Outcome {
+            status,
+            http_status: v
+                .get("http_status")
+                .and_then(Value::as_u64)
+                .and_then(|s| u16::try_from(s).ok()),
+            attempts: v
+                .get("attempts")
+                .and_then(Value::as_u64)
+                .and_then(|a| u32::try_from(a).ok())
+                .unwrap_or(0),
+            elapsed: Duration::from_millis(
+                v.get("elapsed_ms").and_then(Value::as_u64).unwrap_or(0),
+            ),
+            target: text("target"),
+            error_id: text("error_id"),
+            error: text("error"),
+            extra,
+        }
+    }
+
     pub fn with(mut self, key: &str, value: impl Into<Value>) -> Outcome {
         self.extra.insert(key.to_string(), value.into());
         self

@@ -1,12 +1,18 @@
 //! `mmnotify run -- CMD`: run a job, then report how it went. The job's exit code is what
 //! the caller sees; the notifier only speaks up on stderr unless `--strict`.
 
+use std::sync::Arc;
+
 use anyhow::Result;
 use serde_json::Value;
 
 use crate::cli::{RunArgs, RunOutcome};
 use crate::commands::notify::{Notifier, SpoolPlan};
 use crate::commands::output::{Outcome, Printer};
+use crate::commands::relay::Relay;
+use crate::error::{self, ExitKind};
+use crate::secret::{scrub_hook_ids, Sources, WebhookUrl, SECRET_ENV_VARS};
+use crate::task::socket::{self, RunSocket};
 use crate::task::task_report::{self, ReportInput};
 use crate::task::{self, TaskSpec};
 use crate::{state::statedir, wire::payload};
@@ -22,25 +28,52 @@ pub fn run(args: RunArgs) -> Result<u8> {
     let notifier = if args.dry_run {
         None
     } else {
-        Some(Notifier::connect(&args.webhook, &args.delivery, printer))
+        Some(Notifier::connect(&args.webhook, &args.delivery, printer).map(Arc::new))
     };
     if let Some(Err(e)) = &notifier {
         printer.warn(&format!("the report will not be posted: {e:#}"));
     }
+    // The token to scrub from what the job printed. A dry run needs no secret, but when
+    // one is at hand it is still kept out of the printed report.
+    let token_url = match &notifier {
+        Some(Ok(n)) => Some(n.url.clone()),
+        _ => Sources::from_args(&args.webhook)
+            .resolve()
+            .ok()
+            .map(|(url, _)| url),
+    };
 
     let (program, rest) = args
         .command
         .split_first()
         .expect("clap requires at least one CMD word");
-    let spec = TaskSpec {
+    let mut spec = TaskSpec {
         program: program.clone(),
         args: rest.to_vec(),
         max_runtime: args.max_runtime,
         kill_grace: args.kill_grace,
         tail_lines: args.tail,
         tail_bytes: TAIL_BYTES,
+        env_remove: SECRET_ENV_VARS.iter().map(Into::into).collect(),
+        env_set: Vec::new(),
     };
+    // Always dropped first: with --no-run-socket (or no socket) the job must not reach
+    // an outer `run` either.
+    spec.env_remove.push(socket::ENV_VAR.into());
+    let run_socket = if args.no_run_socket {
+        None
+    } else {
+        open_socket(&args, &notifier, printer)
+    };
+    if let Some(s) = &run_socket {
+        spec.env_set
+            .push((socket::ENV_VAR.into(), s.path().as_os_str().to_owned()));
+    }
     let result = task::run(&spec);
+    // Posts the job handed over finish before the report, and nothing is accepted after.
+    if let Some(s) = run_socket {
+        s.close();
+    }
     let child_code = u8::try_from(result.exit_code.clamp(0, 255)).unwrap_or(1);
 
     let kind = match result.outcome {
@@ -66,7 +99,7 @@ pub fn run(args: RunArgs) -> Result<u8> {
         log_url: args.log_url.as_deref(),
         command_line: &command_line,
     });
-    let Value::Object(mut obj) = report else {
+    let Value::Object(mut obj) = scrub_report(&report, token_url.as_ref()) else {
         return Err(anyhow::anyhow!("the task report is not a JSON object"));
     };
     payload::apply_route(&mut obj, &args.route);
@@ -110,6 +143,51 @@ pub fn run(args: RunArgs) -> Result<u8> {
     }
 }
 
+/// Offers the job a socket to post through; a socket that cannot be opened costs the
+/// job nothing but that.
+fn open_socket(
+    args: &RunArgs,
+    notifier: &Option<Result<Arc<Notifier>>>,
+    printer: Printer,
+) -> Option<RunSocket> {
+    let default = match notifier {
+        Some(Ok(n)) => Ok(Arc::clone(n)),
+        Some(Err(e)) => Err((error::exit_kind(e), format!("{e:#}"))),
+        None => Err((ExitKind::Config, "it is a dry run".to_string())),
+    };
+    let relay = Relay {
+        default,
+        webhook: args.webhook.clone(),
+        delivery: args.delivery.clone(),
+        state: args.state.clone(),
+        printer,
+        dry_run: args.dry_run,
+    };
+    match RunSocket::open(Arc::new(move |req| relay.handle(req))) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            printer.warn(&format!(
+                "no run socket for the job ({e}): `mmnotify send` inside it cannot post"
+            ));
+            None
+        }
+    }
+}
+
+/// The report is built from the job's output and command line, which may hold a webhook
+/// URL (its own, or one it read somewhere): every hook id and the configured token go
+/// before it is printed, posted or spooled. Ids and tokens are `[a-z0-9]` and the
+/// replacements plain text, so scrubbing the serialized JSON cannot break its syntax.
+fn scrub_report(report: &Value, url: Option<&WebhookUrl>) -> Value {
+    let text = report.to_string();
+    let text = scrub_hook_ids(&text);
+    let text = match url {
+        Some(u) => u.scrub(&text),
+        None => text.into_owned(),
+    };
+    serde_json::from_str(&text).unwrap_or_else(|_| report.clone())
+}
+
 /// A failed report is a diagnostic even under `-q`: the job's exit code hides it.
 fn not_posted(e: &anyhow::Error) {
     eprintln!("mmnotify: warning: the report was not posted: {e:#}");
@@ -137,6 +215,22 @@ fn shell_words(words: &[std::ffi::OsString]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reports_lose_every_hook_id_and_the_token() {
+        let id = "pq3wxk8bmjsyr9cn5ue7tdo1ha";
+        let url = WebhookUrl::parse(&format!("http://127.0.0.1:9/hooks/{id}")).unwrap();
+        let other = "ebq8x1wd7oy3nhfkm4gs9ctr5a";
+        let report = serde_json::json!({
+            "text": format!("token {id} alone, \"quoted\" /hooks/{other}"),
+            "props": {"cmd": [format!("curl http://x/hooks/{id}")]},
+        });
+        let clean = scrub_report(&report, Some(&url)).to_string();
+        assert!(!clean.contains(id) && !clean.contains(other), "{clean}");
+        assert!(clean.contains("\\\"quoted\\\""), "{clean}");
+        let without_url = scrub_report(&report, None).to_string();
+        assert!(!without_url.contains(other), "{without_url}");
+    }
 
     #[test]
     fn command_line_is_quoted_like_a_shell() {

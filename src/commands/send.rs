@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 use crate::cli::SendArgs;
 use crate::commands::notify::{Notifier, SpoolPlan};
 use crate::commands::output::{Outcome, Printer};
+use crate::commands::relay;
 use crate::error;
 use crate::wire::payload;
 
@@ -19,15 +20,33 @@ pub fn run(args: SendArgs) -> Result<u8> {
         printer.dry_run(&value, Outcome::new("dry-run"));
         return Ok(0);
     }
-    let notifier = Notifier::connect(&args.webhook, &args.delivery, printer)?;
-    let channel = value.get("channel").and_then(Value::as_str);
-    let (outcome, err) = notifier.post(
-        &value,
-        &body,
-        channel,
-        &SpoolPlan::from_args(&args.state, "send"),
-        None,
-    );
+    let (outcome, err) = if let Some(socket) = relay::socket_for(&args.webhook) {
+        // Inside a `run` job: the parent holds the secret and posts for us.
+        let (outcome, err) = relay::post_via(
+            &socket,
+            "send",
+            &args.webhook,
+            &value,
+            !args.state.no_spool,
+            None,
+            args.delivery.timeout,
+        )?;
+        if outcome.status == "dry-run" {
+            printer.dry_run(&value, outcome);
+            return Ok(0);
+        }
+        (outcome, err)
+    } else {
+        let notifier = Notifier::connect(&args.webhook, &args.delivery, printer)?;
+        let channel = value.get("channel").and_then(Value::as_str);
+        notifier.post(
+            &value,
+            &body,
+            channel,
+            &SpoolPlan::from_args(&args.state, "send"),
+            None,
+        )
+    };
     printer.outcome(&outcome);
     match err {
         Some(e) => Err(e),

@@ -1,0 +1,196 @@
+//! Both ends of the run socket's posting: the parent (`run`) posts what the job hands
+//! over, with its own secret, delivery settings, spool and dedupe store; the inner
+//! `send`/`build` hands its payload over and exits as it would have after posting itself.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Result;
+use serde_json::Value;
+
+use crate::cli::{DeliveryArgs, StateArgs, WebhookArgs};
+use crate::commands::notify::{self, Notifier, SpoolPlan};
+use crate::commands::output::{Outcome, Printer};
+use crate::error::{self, ExitKind};
+use crate::secret::Sources;
+use crate::state::dedupe::{self, Claim, Dedupe};
+use crate::task::socket::{self, DedupeRequest, Request, Response};
+use crate::wire::payload;
+
+/// The parent's side: everything it needs to post on a job's behalf.
+pub struct Relay {
+    /// The parent's own webhook, or why it has none.
+    pub default: std::result::Result<Arc<Notifier>, (ExitKind, String)>,
+    pub webhook: WebhookArgs,
+    pub delivery: DeliveryArgs,
+    pub state: StateArgs,
+    pub printer: Printer,
+    /// `run --dry-run`: nothing is sent, the job's posts included.
+    pub dry_run: bool,
+}
+
+impl Relay {
+    pub fn handle(&self, req: Request) -> Response {
+        let kind: &'static str = match req.kind.as_str() {
+            "send" => "send",
+            "build" => "build",
+            _ => return Response::failure(4, "bad run-socket request: unknown kind"),
+        };
+        let Value::Object(obj) = &req.payload else {
+            return Response::failure(4, "bad run-socket request: the payload is not an object");
+        };
+        // The peer is our own user but not our own code: check the payload as the inner
+        // command did, bounded by what the socket takes.
+        let body = match payload::validate(obj, socket::MAX_LINE) {
+            Ok(b) => b,
+            Err(e) => return failure(&e),
+        };
+        if self.dry_run {
+            return Response {
+                code: 0,
+                outcome: Outcome::new("dry-run")
+                    .with("payload", req.payload.clone())
+                    .to_json(),
+                error: None,
+            };
+        }
+        let notifier = match self.notifier(req.webhook.as_deref()) {
+            Ok(n) => n,
+            Err(e) => return failure(&e),
+        };
+        let channel = obj.get("channel").and_then(Value::as_str);
+        let plan = SpoolPlan {
+            state_dir: self.state.state_dir.clone(),
+            enabled: !self.state.no_spool && req.spool,
+            kind,
+        };
+        let result = match &req.dedupe {
+            Some(d) => self.post_once(&notifier, d, &req.payload, &body, channel, &plan),
+            None => Ok(notifier.post(&req.payload, &body, channel, &plan, None)),
+        };
+        match result {
+            Ok((outcome, None)) => Response {
+                code: 0,
+                outcome: outcome.to_json(),
+                error: None,
+            },
+            Ok((outcome, Some(e))) => Response {
+                code: error::exit_kind(&e).code(),
+                outcome: outcome.to_json(),
+                error: Some(format!("{e:#}")),
+            },
+            Err(e) => failure(&e),
+        }
+    }
+
+    fn notifier(&self, name: Option<&str>) -> Result<Arc<Notifier>> {
+        let Some(name) = name else {
+            return self.default.clone().map_err(|(kind, why)| {
+                error::fail(
+                    kind,
+                    format!("the `mmnotify run` around this job has no webhook: {why}"),
+                )
+            });
+        };
+        // Resolved in the parent's secrets directory: the job may not even read it.
+        let sources = Sources {
+            name: Some(name.to_string()),
+            secrets_dir: self.webhook.secrets_dir.clone(),
+            ..Sources::default()
+        };
+        let (url, source) = sources.resolve()?;
+        Ok(Arc::new(Notifier::with_url(
+            url,
+            source,
+            &self.delivery,
+            self.printer,
+        )?))
+    }
+
+    /// `build`'s deduplication, done here because the parent owns the state directory.
+    fn post_once(
+        &self,
+        notifier: &Notifier,
+        d: &DedupeRequest,
+        payload: &Value,
+        body: &[u8],
+        channel: Option<&str>,
+        plan: &SpoolPlan,
+    ) -> Result<(Outcome, Option<anyhow::Error>)> {
+        let dir = notify::state_dir(self.state.state_dir.as_deref())?;
+        let store = Dedupe::open(&dir, Duration::from_millis(d.ttl_ms))?;
+        let key = dedupe::key(notifier.url.expose(), &d.run_id, &d.state);
+        let guard = match store.claim(&key, notifier.deliverer.policy().budget)? {
+            Claim::Duplicate => {
+                let mut o = Outcome::new("duplicate");
+                o.target = Some(notifier.url.redacted());
+                return Ok((o, None));
+            }
+            Claim::Acquired(g) => g,
+        };
+        let (outcome, err) = notifier.post(payload, body, channel, plan, Some(key.as_str()));
+        if err.is_none() {
+            if let Err(e) = guard.delivered() {
+                self.printer.warn(&format!(
+                    "posted, but could not record it for deduplication: {e:#}"
+                ));
+            }
+        }
+        Ok((outcome, err))
+    }
+}
+
+fn failure(e: &anyhow::Error) -> Response {
+    Response::failure(error::exit_kind(e).code(), format!("{e:#}"))
+}
+
+/// The socket an inner `send`/`build` should post through: inside a `run` job, unless
+/// the command names its own secrets file.
+pub fn socket_for(webhook: &WebhookArgs) -> Option<std::path::PathBuf> {
+    if webhook.webhook_file.is_some() {
+        return None;
+    }
+    socket::from_env()
+}
+
+/// The inner side: hands the payload to the parent and turns its answer into the outcome
+/// and error this command would have had posting by itself.
+pub fn post_via(
+    path: &std::path::Path,
+    kind: &str,
+    webhook: &WebhookArgs,
+    payload: &Value,
+    spool: bool,
+    dedupe: Option<DedupeRequest>,
+    timeout: Duration,
+) -> Result<(Outcome, Option<anyhow::Error>)> {
+    let request = Request {
+        v: socket::VERSION,
+        kind: kind.to_string(),
+        webhook: webhook.webhook.clone(),
+        payload: payload.clone(),
+        spool,
+        dedupe,
+    };
+    // The parent retries for its own --timeout, which may exceed ours: wait generously,
+    // but not forever for a parent that is stuck.
+    let wait = timeout.max(Duration::from_secs(120)) + Duration::from_secs(30);
+    let response = socket::call(path, &request, wait).map_err(|e| {
+        error::config(format!(
+            "cannot post through the run socket {} ({}): the `mmnotify run` that offered it \
+             has ended or does not answer; outside a job, unset {}",
+            path.display(),
+            e,
+            socket::ENV_VAR
+        ))
+    })?;
+    let outcome = Outcome::from_json(&response.outcome);
+    if response.code == 0 {
+        return Ok((outcome, None));
+    }
+    let kind = ExitKind::from_code(response.code).unwrap_or(ExitKind::Internal);
+    let message = response
+        .error
+        .unwrap_or_else(|| format!("the parent mmnotify answered exit {}", response.code));
+    Ok((outcome, Some(error::fail(kind, message))))
+}
