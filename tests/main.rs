@@ -7,5 +7,6 @@ mod doctor;
 mod emulator;
 mod generated;
 mod run;
+mod run_socket;
 mod send;
 mod spool;

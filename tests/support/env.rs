@@ -18,6 +18,9 @@ const RUN_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct Env {
     dir: TempDir,
     secrets: Vec<String>,
+    /// Files outside the state dir that are also checked after each run (a job's dump
+    /// of its environment).
+    watched_files: Vec<PathBuf>,
 }
 
 /// The outcome of one run (`code` is -1 when the process died from a signal).
@@ -91,7 +94,11 @@ impl Env {
         }
         // The mock server's well-known ids are secrets in every test, watched or not.
         let secrets = vec![HOOK_ID.to_string(), OTHER_HOOK_ID.to_string()];
-        Env { dir, secrets }
+        Env {
+            dir,
+            secrets,
+            watched_files: Vec::new(),
+        }
     }
 
     pub fn root(&self) -> &Path {
@@ -147,6 +154,13 @@ impl Env {
         self
     }
 
+    /// Registers a file (e.g. a child's environment dump) that must never hold a secret;
+    /// checked after every run once it exists.
+    pub fn watch_file(&mut self, path: &Path) -> &mut Self {
+        self.watched_files.push(path.to_path_buf());
+        self
+    }
+
     /// Registers all hook ids of a server as secrets.
     pub fn watch(&mut self, server: &MockServer) -> &mut Self {
         for id in server.hook_ids() {
@@ -170,14 +184,27 @@ impl Env {
     }
 
     pub fn run(&self, cmd: &mut Command) -> Run {
-        self.run_inner(cmd, None)
+        self.run_inner(cmd, None, None)
     }
 
     pub fn run_with_stdin(&self, cmd: &mut Command, stdin: &[u8]) -> Run {
-        self.run_inner(cmd, Some(stdin.to_vec()))
+        self.run_inner(cmd, Some(stdin.to_vec()), None)
     }
 
-    fn run_inner(&self, cmd: &mut Command, stdin: Option<Vec<u8>>) -> Run {
+    /// For `run`: the job's own output passes through unchanged (the contract), so lines
+    /// that START with `job_marker` are the job's and exempt from the stream check.
+    /// Everything mmnotify prints (reports, JSON, diagnostics) is still checked, as are
+    /// the state dir and watched files.
+    pub fn run_job(&self, cmd: &mut Command, job_marker: &str) -> Run {
+        self.run_inner(cmd, None, Some(job_marker))
+    }
+
+    fn run_inner(
+        &self,
+        cmd: &mut Command,
+        stdin: Option<Vec<u8>>,
+        job_marker: Option<&str>,
+    ) -> Run {
         cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
         if stdin.is_some() {
             cmd.stdin(Stdio::piped());
@@ -239,7 +266,22 @@ impl Env {
             stdout: String::from_utf8_lossy(&out[0]).into_owned(),
             stderr: String::from_utf8_lossy(&out[1]).into_owned(),
         };
-        self.assert_redacted(&run);
+        match job_marker {
+            None => self.assert_redacted(&run),
+            Some(marker) => {
+                let ours = |text: &str| {
+                    text.lines()
+                        .filter(|l| !l.starts_with(marker))
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                };
+                self.assert_redacted(&Run {
+                    code: run.code,
+                    stdout: ours(&run.stdout),
+                    stderr: ours(&run.stderr),
+                });
+            }
+        }
         run
     }
 
@@ -252,6 +294,17 @@ impl Env {
                     panic!(
                         "SECRET LEAK: {secret:?} appears in {stream}\n{}",
                         run.dump()
+                    );
+                }
+            }
+        }
+        for path in &self.watched_files {
+            let content = String::from_utf8_lossy(&fs::read(path).unwrap_or_default()).into_owned();
+            for secret in &self.secrets {
+                if content.contains(secret.as_str()) {
+                    panic!(
+                        "SECRET LEAK: {secret:?} appears in the watched file {}:\n{content}",
+                        path.display()
                     );
                 }
             }

@@ -1,0 +1,299 @@
+//! `run` never hands the secret to its job, scrubs what the job printed from the report,
+//! and offers the job a socket through which `mmnotify send`/`build` post without the token.
+
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+
+use crate::support::{
+    hooked, Env, Era, Fault, Hook, MockServer, ServerOptions, HOOK_ID, OTHER_HOOK_ID,
+};
+
+const MM: &str = env!("CARGO_BIN_EXE_mmnotify");
+/// Lines the jobs below print to show what they saw; exempt from the stream leak check
+/// (the job's own output passes through unchanged) but never in anything mmnotify builds.
+const JOB: &str = "JOB:";
+const SECRET_VARS: [&str; 6] = [
+    "MATTERMOST_WEBHOOK_URL",
+    "MMNOTIFY_WEBHOOK_FILE",
+    "MMNOTIFY_QUEUE",
+    "MMNOTIFY_QUEUE_FILE",
+    "MMNOTIFY_DEDUPE_STORE",
+    "MMNOTIFY_DEDUPE_STORE_FILE",
+];
+
+/// Two hooks: `hook` (town-square) and `ops` (dev).
+fn two_hooks(era: Era) -> (Env, MockServer) {
+    let (env, server) = hooked(ServerOptions {
+        era,
+        hooks: vec![
+            Hook::new(HOOK_ID, "town-square"),
+            Hook::new(OTHER_HOOK_ID, "dev"),
+        ],
+        ..Default::default()
+    });
+    env.write_secret("ops", &server.hook_url_for(OTHER_HOOK_ID));
+    (env, server)
+}
+
+/// The parent's environment carries every kind of secret variable.
+fn with_secret_vars(env: &mut Env, server: &MockServer, c: &mut Command) {
+    env.secret("queuepassword4711").secret("storepassword0815");
+    let queue_file = env.write_file("q.url", "redis://:queuepassword4711@127.0.0.1:1/0\n", 0o600);
+    let store_file = env.write_file("s.url", "redis://:storepassword0815@127.0.0.1:1/0\n", 0o600);
+    c.env("MATTERMOST_WEBHOOK_URL", server.hook_url())
+        .env("MMNOTIFY_WEBHOOK_FILE", env.secrets_dir().join("hook.url"))
+        .env("MMNOTIFY_QUEUE", "redis://:queuepassword4711@127.0.0.1:1/0")
+        .env("MMNOTIFY_QUEUE_FILE", queue_file)
+        .env(
+            "MMNOTIFY_DEDUPE_STORE",
+            "redis://:storepassword0815@127.0.0.1:1/0",
+        )
+        .env("MMNOTIFY_DEDUPE_STORE_FILE", store_file);
+}
+
+fn assert_clean_env_dump(dump: &Path) {
+    let text = fs::read_to_string(dump).expect("the job dumped its environment");
+    for var in SECRET_VARS {
+        assert!(
+            !text.lines().any(|l| l.starts_with(&format!("{var}="))),
+            "{var} reached the job:\n{text}"
+        );
+    }
+}
+
+fn spool_files(env: &Env) -> Vec<String> {
+    let Ok(dir) = fs::read_dir(env.state().join("spool")) else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .map(|e| fs::read_to_string(e.path()).unwrap())
+        .collect()
+}
+
+#[test]
+fn the_job_never_sees_the_token_and_the_report_never_shows_it() {
+    let (mut env, server) = hooked(ServerOptions::default());
+    // The URL somewhere the job can read it, and on its command line.
+    let elsewhere = env.write_file("elsewhere/url.txt", &server.hook_url(), 0o644);
+    let dump = env.root().join("job-env.txt");
+    env.watch_file(&dump);
+    let script = format!(
+        "env > {dump}; echo \"{JOB} $(cat {f})\"; echo \"{JOB} bare $(sed 's|.*/hooks/||' {f})\"; \
+         echo \"{JOB} other $1\"; exit 3",
+        dump = dump.display(),
+        f = elsewhere.display()
+    );
+    let other_url = server.hook_url_for(OTHER_HOOK_ID);
+    let job = |env: &mut Env, extra: &[&str]| {
+        let mut c = env.cmd();
+        c.args(["run", "--retries", "0", "--timeout", "5s"])
+            .args(extra);
+        c.args(["--", "sh", "-c", &script, "sh", &other_url]);
+        with_secret_vars(env, &server, &mut c);
+        c
+    };
+
+    // A 503: the report is spooled, token-free.
+    server.script([Fault::Status(503)]);
+    let mut c = job(&mut env, &[]);
+    let run = env.run_job(&mut c, JOB);
+    run.assert_code(3).assert_stderr_contains("spool");
+    assert!(run.stdout.contains(HOOK_ID), "the job did print the URL");
+    assert_clean_env_dump(&dump);
+    assert!(fs::read_to_string(&dump)
+        .unwrap()
+        .contains("MMNOTIFY_RUN_SOCKET="));
+    let spooled = spool_files(&env);
+    assert_eq!(spooled.len(), 1, "{spooled:?}");
+    for needle in ["/hooks/…o1ha", "bare …o1ha", "other", "/hooks/…tr5a"] {
+        assert!(
+            spooled[0].contains(needle),
+            "{needle} not in {}",
+            spooled[0]
+        );
+    }
+
+    // --output json: the outcome and its error hold no token either.
+    server.script([Fault::Status(503)]);
+    let mut c = job(&mut env, &["--output", "json"]);
+    let run = env.run_job(&mut c, JOB);
+    run.assert_code(3);
+    let outcome: serde_json::Value =
+        serde_json::from_str(run.stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(outcome["status"], "spooled", "{outcome}");
+
+    // --dry-run, text and JSON: the printed payload is scrubbed.
+    for extra in [&["--dry-run"][..], &["--dry-run", "--output", "json"]] {
+        let mut c = job(&mut env, extra);
+        let run = env.run_job(&mut c, JOB);
+        run.assert_code(3);
+        let last = run.stdout.lines().last().unwrap();
+        assert!(
+            last.contains("/hooks/…o1ha") && last.contains("/hooks/…tr5a"),
+            "{last}"
+        );
+    }
+    assert_clean_env_dump(&dump);
+}
+
+#[test]
+fn progress_posts_go_through_the_parent_in_order() {
+    let (mut env, server) = two_hooks(Era::B);
+    let dump = env.root().join("job-env.txt");
+    env.watch_file(&dump);
+    // The second send even points its own secrets dir nowhere: the parent resolves the name.
+    let script = format!(
+        "env > {dump}; {MM} send 'Sync in progress: 500/1000'; echo \"{JOB} first=$?\"; \
+         MMNOTIFY_SECRETS_DIR=/nonexistent {MM} send --webhook ops 'Sync in progress: 1000/1000'; \
+         echo \"{JOB} second=$?\"; exit 5",
+        dump = dump.display()
+    );
+    let mut c = env.cmd();
+    c.args([
+        "run",
+        "--webhook",
+        "hook",
+        "--name",
+        "sync",
+        "--",
+        "sh",
+        "-c",
+        &script,
+    ]);
+    with_secret_vars(&mut env, &server, &mut c);
+    let run = env.run_job(&mut c, JOB);
+    run.assert_code(5)
+        .assert_stdout_contains("first=0")
+        .assert_stdout_contains("second=0");
+    assert_clean_env_dump(&dump);
+    let posts = server.posts();
+    assert_eq!(posts.len(), 3, "{posts:?}");
+    assert_eq!(
+        (posts[0].hook_id.as_str(), posts[0].message.as_str()),
+        (HOOK_ID, "Sync in progress: 500/1000")
+    );
+    assert_eq!(
+        (posts[1].hook_id.as_str(), posts[1].channel.as_str()),
+        (OTHER_HOOK_ID, "dev")
+    );
+    assert_eq!(posts[1].message, "Sync in progress: 1000/1000");
+    assert_eq!(posts[2].hook_id, HOOK_ID);
+    assert!(
+        posts[2].message.contains("❌ Failed"),
+        "{}",
+        posts[2].message
+    );
+    assert!(posts[2].message.contains("sync"), "{}", posts[2].message);
+}
+
+#[test]
+fn inner_build_is_deduplicated_by_the_parent() {
+    let (env, server) = hooked(ServerOptions::default());
+    let build =
+        format!("{MM} build --no-env --workflow ci --state failed --run-id 42 --output json");
+    let script = format!("{build}; echo \"{JOB} a=$?\"; {build}; echo \"{JOB} b=$?\"");
+    let mut c = env.cmd();
+    c.args(["run", "--webhook", "hook", "--", "sh", "-c", &script]);
+    let run = env.run_job(&mut c, JOB);
+    run.assert_success()
+        .assert_stdout_contains("a=0")
+        .assert_stdout_contains("b=0")
+        .assert_stdout_contains(r#""status":"duplicate""#);
+    let posts = server.posts();
+    assert_eq!(posts.len(), 2, "one build post, then the report: {posts:?}");
+    assert!(
+        posts[0].message.contains("**ci** failed"),
+        "{}",
+        posts[0].message
+    );
+    assert!(
+        posts[1].message.contains("✅ Succeeded"),
+        "{}",
+        posts[1].message
+    );
+    // The store is the parent's state dir.
+    assert!(env.state().join("dedupe").is_dir());
+}
+
+#[test]
+fn an_inner_send_the_server_rejects_exits_with_that_code() {
+    let (env, server) = two_hooks(Era::A);
+    let script = format!("{MM} send --channel nope x; echo \"{JOB} inner=$?\"");
+    let mut c = env.cmd();
+    c.args(["run", "--webhook", "hook", "--", "sh", "-c", &script]);
+    let run = env.run_job(&mut c, JOB);
+    run.assert_success()
+        .assert_stdout_contains("inner=44")
+        .assert_stderr_contains("`nope` does not exist");
+    // Only the report was posted.
+    assert_eq!(server.posts().len(), 1);
+}
+
+#[test]
+fn no_run_socket_and_a_socket_that_is_gone() {
+    let (env, server) = hooked(ServerOptions::default());
+    // --no-run-socket: no socket, not even an outer one, and no secret to fall back on.
+    let script = format!(
+        "echo \"{JOB} sock=[$MMNOTIFY_RUN_SOCKET]\"; {MM} send hi; echo \"{JOB} inner=$?\""
+    );
+    let mut c = env.cmd();
+    c.args([
+        "run",
+        "--webhook",
+        "hook",
+        "--no-run-socket",
+        "--",
+        "sh",
+        "-c",
+        &script,
+    ])
+    .env("MMNOTIFY_RUN_SOCKET", env.root().join("outer.sock"))
+    .env("MATTERMOST_WEBHOOK_URL", server.hook_url());
+    let run = env.run_job(&mut c, JOB);
+    run.assert_success()
+        .assert_stdout_contains("sock=[]")
+        .assert_stdout_contains("inner=3");
+    assert_eq!(server.posts().len(), 1, "only the report");
+
+    // After the job, the socket and its directory are gone, and a late request fails
+    // cleanly (exit 3, saying why) instead of hanging or posting.
+    let saved = env.root().join("sockpath");
+    let script = format!("echo \"$MMNOTIFY_RUN_SOCKET\" > {}", saved.display());
+    let mut c = env.cmd();
+    c.args(["run", "--webhook", "hook", "--", "sh", "-c", &script]);
+    env.run(&mut c).assert_success();
+    let sock = fs::read_to_string(&saved).unwrap().trim().to_string();
+    assert!(!sock.is_empty());
+    assert!(!Path::new(&sock).exists(), "{sock} left behind");
+    assert!(!Path::new(&sock).parent().unwrap().exists());
+    let mut c = env.cmd();
+    c.args(["send", "late"]).env("MMNOTIFY_RUN_SOCKET", &sock);
+    env.run(&mut c)
+        .assert_code(3)
+        .assert_stderr_contains("run socket");
+    assert_eq!(server.posts().len(), 2, "the two reports only");
+}
+
+#[test]
+fn a_dry_run_job_posts_nothing_through_the_socket() {
+    let (env, server) = hooked(ServerOptions::default());
+    let script = format!("{MM} send 'would post'; echo \"{JOB} inner=$?\"");
+    let mut c = env.cmd();
+    c.args([
+        "run",
+        "--webhook",
+        "hook",
+        "--dry-run",
+        "--",
+        "sh",
+        "-c",
+        &script,
+    ]);
+    let run = env.run_job(&mut c, JOB);
+    run.assert_success()
+        .assert_stdout_contains("inner=0")
+        .assert_stdout_contains(r#"{"text":"would post"}"#);
+    assert_eq!(server.requests().len(), 0);
+}
