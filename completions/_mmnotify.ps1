@@ -156,6 +156,7 @@ Register-ArgumentCompleter -Native -CommandName 'mmnotify' -ScriptBlock {
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Print the outcome as text (quiet on success) or as one JSON object')
             [CompletionResult]::new('--strict', '--strict', [CompletionResultType]::ParameterName, 'Exit with the notifier''s code when the report could not be posted')
             [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'Print the report payload on stdout instead of sending it (needs no secret)')
+            [CompletionResult]::new('--no-run-socket', '--no-run-socket', [CompletionResultType]::ParameterName, 'Do not offer the job MMNOTIFY_RUN_SOCKET, through which `mmnotify send` and `build` inside it post without the token')
             [CompletionResult]::new('--requested-ack', '--requested-ack', [CompletionResultType]::ParameterName, 'Ask recipients to acknowledge the post')
             [CompletionResult]::new('--no-spool', '--no-spool', [CompletionResultType]::ParameterName, 'Do not save undelivered messages in the spool')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Print target (redacted), status, attempts and time on stderr')

@@ -545,7 +545,7 @@ _mmnotify() {
             return 0
             ;;
         mmnotify__subcmd__run)
-            opts="-v -q -h -V --name --log-url --tail --max-runtime --kill-grace --on --strict --dry-run --channel --username --icon-url --icon-emoji --priority --requested-ack --webhook-file --webhook --secrets-dir --timeout --attempt-timeout --retries --proxy --ca-file --client-cert --client-key --state-dir --no-spool --output --verbose --quiet --help --version"
+            opts="-v -q -h -V --name --log-url --tail --max-runtime --kill-grace --on --strict --dry-run --no-run-socket --channel --username --icon-url --icon-emoji --priority --requested-ack --webhook-file --webhook --secrets-dir --timeout --attempt-timeout --retries --proxy --ca-file --client-cert --client-key --state-dir --no-spool --output --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -150,6 +150,7 @@ set edit:completion:arg-completer[mmnotify] = {|@words|
             cand --output 'Print the outcome as text (quiet on success) or as one JSON object'
             cand --strict 'Exit with the notifier''s code when the report could not be posted'
             cand --dry-run 'Print the report payload on stdout instead of sending it (needs no secret)'
+            cand --no-run-socket 'Do not offer the job MMNOTIFY_RUN_SOCKET, through which `mmnotify send` and `build` inside it post without the token'
             cand --requested-ack 'Ask recipients to acknowledge the post'
             cand --no-spool 'Do not save undelivered messages in the spool'
             cand -v 'Print target (redacted), status, attempts and time on stderr'

@@ -154,6 +154,7 @@ complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l output -d 'Pri
 json\t'One JSON object on stdout describing the outcome'"
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l strict -d 'Exit with the notifier\'s code when the report could not be posted'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l dry-run -d 'Print the report payload on stdout instead of sending it (needs no secret)'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l no-run-socket -d 'Do not offer the job MMNOTIFY_RUN_SOCKET, through which `mmnotify send` and `build` inside it post without the token'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l requested-ack -d 'Ask recipients to acknowledge the post'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l no-spool -d 'Do not save undelivered messages in the spool'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -s v -l verbose -d 'Print target (redacted), status, attempts and time on stderr'
