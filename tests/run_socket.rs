@@ -297,3 +297,74 @@ fn a_dry_run_job_posts_nothing_through_the_socket() {
         .assert_stdout_contains(r#"{"text":"would post"}"#);
     assert_eq!(server.requests().len(), 0);
 }
+
+#[test]
+fn another_users_process_is_refused_even_if_the_socket_is_opened_up() {
+    // Needs root to act as a second user; elsewhere the 0700 directory alone stops them.
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: switching to another uid needs root");
+        return;
+    }
+    use std::os::unix::process::CommandExt;
+    let (env, server) = hooked(ServerOptions::default());
+    let saved = env.root().join("sockpath");
+    let done = env.root().join("done");
+    // Someone opened the directory and socket to everyone: the peer check still holds.
+    let script = format!(
+        "chmod 711 \"$(dirname \"$MMNOTIFY_RUN_SOCKET\")\"; chmod 666 \"$MMNOTIFY_RUN_SOCKET\"; \
+         echo \"$MMNOTIFY_RUN_SOCKET\" > {saved}.tmp; mv {saved}.tmp {saved}; \
+         i=0; while [ ! -e {done} ] && [ $i -lt 400 ]; do sleep 0.05; i=$((i+1)); done",
+        saved = saved.display(),
+        done = done.display()
+    );
+    std::thread::scope(|s| {
+        let parent = s.spawn(|| {
+            let mut c = env.cmd();
+            c.args(["run", "--webhook", "hook", "--", "sh", "-c", &script]);
+            env.run(&mut c)
+        });
+        let start = std::time::Instant::now();
+        while !saved.exists() && start.elapsed() < std::time::Duration::from_secs(20) {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let sock = fs::read_to_string(&saved).unwrap().trim().to_string();
+        let out = Command::new(MM)
+            .args(["send", "intruder"])
+            .env_clear()
+            .env("MMNOTIFY_RUN_SOCKET", &sock)
+            .current_dir("/")
+            .uid(65534)
+            .gid(65534)
+            .output()
+            .unwrap();
+        fs::write(&done, "").unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(3), "{stderr}");
+        assert!(stderr.contains("serves only its own user"), "{stderr}");
+        parent.join().unwrap().assert_success();
+    });
+    let posts = server.posts();
+    assert_eq!(posts.len(), 1, "only the report: {posts:?}");
+    assert!(!posts[0].message.contains("intruder"));
+}
+
+#[test]
+fn an_own_webhook_file_skips_the_socket() {
+    let (env, server) = two_hooks(Era::B);
+    let script = format!(
+        "{MM} send --webhook-file {} own; echo \"{JOB} inner=$?\"",
+        env.secrets_dir().join("ops.url").display()
+    );
+    let mut c = env.cmd();
+    c.args(["run", "--webhook", "hook", "--", "sh", "-c", &script]);
+    env.run_job(&mut c, JOB)
+        .assert_success()
+        .assert_stdout_contains("inner=0");
+    let posts = server.posts();
+    assert_eq!(posts.len(), 2, "{posts:?}");
+    assert_eq!(
+        (posts[0].hook_id.as_str(), posts[0].message.as_str()),
+        (OTHER_HOOK_ID, "own")
+    );
+}
