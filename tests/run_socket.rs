@@ -368,3 +368,42 @@ fn an_own_webhook_file_skips_the_socket() {
         (OTHER_HOOK_ID, "own")
     );
 }
+
+#[test]
+fn relayed_posts_spool_like_the_parents_and_need_a_parent_webhook() {
+    let (env, server) = hooked(ServerOptions::default());
+    // Every attempt answers 503: the inner send exits 6 and the parent spools the item.
+    server.script(std::iter::repeat_n(Fault::Status(503), 4));
+    let script = format!("{MM} send 'later please'; echo \"{JOB} inner=$?\"");
+    let mut c = env.cmd();
+    c.args([
+        "run",
+        "--webhook",
+        "hook",
+        "--retries",
+        "0",
+        "--",
+        "sh",
+        "-c",
+        &script,
+    ]);
+    env.run_job(&mut c, JOB)
+        .assert_success()
+        .assert_stdout_contains("inner=6")
+        .assert_stderr_contains("saved in the spool");
+    let spooled = spool_files(&env);
+    assert!(
+        spooled
+            .iter()
+            .any(|s| s.contains("later please") && s.contains("name:hook")),
+        "{spooled:?}"
+    );
+
+    // A parent without a webhook cannot post for the job: exit 3, saying why.
+    let mut c = env.cmd();
+    c.args(["run", "--", "sh", "-c", &script]);
+    env.run_job(&mut c, JOB)
+        .assert_success()
+        .assert_stdout_contains("inner=3")
+        .assert_stderr_contains("has no webhook");
+}
