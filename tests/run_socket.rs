@@ -220,12 +220,13 @@ fn inner_build_is_deduplicated_by_the_parent() {
 #[test]
 fn an_inner_send_the_server_rejects_exits_with_that_code() {
     let (env, server) = two_hooks(Era::A);
-    let script = format!("{MM} send --channel nope x; echo \"{JOB} inner=$?\"");
+    let script = format!("{MM} send -v --channel nope x; echo \"{JOB} inner=$?\"");
     let mut c = env.cmd();
     c.args(["run", "--webhook", "hook", "--", "sh", "-c", &script]);
     let run = env.run_job(&mut c, JOB);
     run.assert_success()
         .assert_stdout_contains("inner=44")
+        .assert_stderr_contains("handed to the `mmnotify run` around this job")
         .assert_stderr_contains("`nope` does not exist");
     // Only the report was posted.
     assert_eq!(server.posts().len(), 1);

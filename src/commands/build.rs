@@ -247,6 +247,7 @@ fn post_through_run(
         !args.state.no_spool,
         dedupe,
         args.delivery.timeout,
+        &ctx.printer,
     )?;
     let outcome = outcome.with("event", ev.to_json());
     if outcome.status == "dry-run" && !ctx.printer.json {

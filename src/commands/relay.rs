@@ -163,6 +163,7 @@ pub fn post_via(
     spool: bool,
     dedupe: Option<DedupeRequest>,
     timeout: Duration,
+    printer: &Printer,
 ) -> Result<(Outcome, Option<anyhow::Error>)> {
     let request = Request {
         v: socket::VERSION,
@@ -185,6 +186,15 @@ pub fn post_via(
         ))
     })?;
     let outcome = Outcome::from_json(&response.outcome);
+    printer.info(&format!(
+        "handed to the `mmnotify run` around this job ({}): {}{}",
+        path.display(),
+        outcome.status,
+        outcome
+            .http_status
+            .map(|s| format!(", HTTP {s}"))
+            .unwrap_or_default()
+    ));
     if response.code == 0 {
         return Ok((outcome, None));
     }

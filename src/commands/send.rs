@@ -30,6 +30,7 @@ pub fn run(args: SendArgs) -> Result<u8> {
             !args.state.no_spool,
             None,
             args.delivery.timeout,
+            &printer,
         )?;
         if outcome.status == "dry-run" {
             printer.dry_run(&value, outcome);

@@ -318,9 +318,11 @@ fn spawn_failure(
         EXIT_CANNOT_EXECUTE
     };
     let reason = io_error_text(err);
+    // The program name is the user's text and may be a pasted webhook URL.
+    let program = spec.program.to_string_lossy();
     let line = format!(
         "mmnotify: cannot run `{}`: {reason}",
-        spec.program.to_string_lossy()
+        crate::secret::scrub_hook_ids(&program)
     );
     // Ignored on purpose: with stderr gone there is no one to tell.
     let _ = writeln!(io::stderr(), "{line}");
@@ -735,6 +737,18 @@ mod tests {
             r.tail,
             ["mmnotify: cannot run `mmnotify-no-such-program`: No such file or directory"]
         );
+    }
+
+    #[test]
+    fn a_hook_url_as_the_program_is_not_repeated() {
+        let id = "pq3wxk8bmjsyr9cn5ue7tdo1ha";
+        let r = run(&TaskSpec::new(
+            format!("/nonexistent/hooks/{id}"),
+            Vec::<OsString>::new(),
+        ));
+        assert_eq!(r.exit_code, EXIT_NOT_FOUND);
+        assert!(!r.tail[0].contains(id), "{:?}", r.tail);
+        assert!(r.tail[0].contains("/hooks/…o1ha"), "{:?}", r.tail);
     }
 
     #[test]
