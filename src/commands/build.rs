@@ -239,16 +239,8 @@ fn post_through_run(
             None
         }
     };
-    let (outcome, err) = relay::post_via(
-        socket,
-        "build",
-        &args.webhook,
-        &value,
-        !args.state.no_spool,
-        dedupe,
-        args.delivery.timeout,
-        &ctx.printer,
-    )?;
+    let request = relay::request("build", &args.webhook, &value, !args.state.no_spool, dedupe);
+    let (outcome, err) = relay::post_via(socket, &request, args.delivery.timeout, &ctx.printer)?;
     let outcome = outcome.with("event", ev.to_json());
     if outcome.status == "dry-run" && !ctx.printer.json {
         print_stdout_line(&value.to_string());

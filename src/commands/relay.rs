@@ -153,30 +153,37 @@ pub fn socket_for(webhook: &WebhookArgs) -> Option<std::path::PathBuf> {
     socket::from_env()
 }
 
-/// The inner side: hands the payload to the parent and turns its answer into the outcome
-/// and error this command would have had posting by itself.
-pub fn post_via(
-    path: &std::path::Path,
+/// What an inner `send`/`build` hands over: its payload, its `--webhook NAME` if any,
+/// whether it may be spooled, and (for `build`) what to deduplicate on.
+pub fn request(
     kind: &str,
     webhook: &WebhookArgs,
     payload: &Value,
     spool: bool,
     dedupe: Option<DedupeRequest>,
-    timeout: Duration,
-    printer: &Printer,
-) -> Result<(Outcome, Option<anyhow::Error>)> {
-    let request = Request {
+) -> Request {
+    Request {
         v: socket::VERSION,
         kind: kind.to_string(),
         webhook: webhook.webhook.clone(),
         payload: payload.clone(),
         spool,
         dedupe,
-    };
+    }
+}
+
+/// The inner side: hands the request to the parent and turns its answer into the
+/// outcome and error this command would have had posting by itself.
+pub fn post_via(
+    path: &std::path::Path,
+    request: &Request,
+    timeout: Duration,
+    printer: &Printer,
+) -> Result<(Outcome, Option<anyhow::Error>)> {
     // The parent retries for its own --timeout, which may exceed ours: wait generously,
     // but not forever for a parent that is stuck.
     let wait = timeout.max(Duration::from_secs(120)) + Duration::from_secs(30);
-    let response = socket::call(path, &request, wait).map_err(|e| {
+    let response = socket::call(path, request, wait).map_err(|e| {
         error::config(format!(
             "cannot post through the run socket {} ({}): the `mmnotify run` that offered it \
              has ended or does not answer; outside a job, unset {}",

@@ -22,16 +22,8 @@ pub fn run(args: SendArgs) -> Result<u8> {
     }
     let (outcome, err) = if let Some(socket) = relay::socket_for(&args.webhook) {
         // Inside a `run` job: the parent holds the secret and posts for us.
-        let (outcome, err) = relay::post_via(
-            &socket,
-            "send",
-            &args.webhook,
-            &value,
-            !args.state.no_spool,
-            None,
-            args.delivery.timeout,
-            &printer,
-        )?;
+        let request = relay::request("send", &args.webhook, &value, !args.state.no_spool, None);
+        let (outcome, err) = relay::post_via(&socket, &request, args.delivery.timeout, &printer)?;
         if outcome.status == "dry-run" {
             printer.dry_run(&value, outcome);
             return Ok(0);
