@@ -9,3 +9,4 @@ mod generated;
 mod run;
 mod send;
 mod spool;
+mod state;
