@@ -237,6 +237,32 @@ fn an_item_whose_every_try_timed_out_after_sending_is_marked_and_flush_warns() {
     let second = read_json(&items(&env)[1]);
     assert!(second.get("maybe_delivered").is_none(), "{second}");
 
+    // Timed out in the TLS handshake, before any of the request left: no mark either.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    env.write_secret(
+        "silent",
+        &format!(
+            "https://127.0.0.1:{}/hooks/{}",
+            silent.local_addr().unwrap().port(),
+            crate::support::HOOK_ID
+        ),
+    );
+    let mut c = env.cmd();
+    c.args(["send", "--webhook", "silent", "--retries", "1"])
+        .args(["--attempt-timeout", "300ms", "z"]);
+    env.run(&mut c).assert_code(5);
+    let third = read_json(&items(&env)[2]);
+    assert_eq!(third["attempts"], 2, "{third}");
+    assert!(third.get("maybe_delivered").is_none(), "{third}");
+    assert!(
+        third["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("was not sent"),
+        "{third}"
+    );
+    fs::remove_file(&items(&env)[2]).unwrap();
+
     let run = env.run(&mut flush(&env));
     run.assert_success();
     let warnings = run

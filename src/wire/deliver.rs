@@ -196,8 +196,17 @@ impl Deliverer {
                         retry_after,
                         timed_out,
                     } => {
+                        let mut diagnosis = diagnosis;
                         if timed_out && sent::request_was_sent() {
                             timed_out_after_send += 1;
+                        } else if timed_out {
+                            diagnosis.message = format!(
+                                "no answer from {}:{} within {} while connecting (TCP, proxy \
+                                 or TLS handshake); the request was not sent",
+                                url.host(),
+                                url.port(),
+                                humantime::format_duration(per_attempt)
+                            );
                         }
                         (status, diagnosis, retry_after)
                     }
