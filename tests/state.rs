@@ -300,7 +300,8 @@ fn flush_stops_at_the_first_network_failure_of_a_webhook() {
 
     let started = Instant::now();
     let mut c = env.cmd();
-    // Each refused item alone would retry until its 2 s budget: three would take 6 s.
+    // Each refused item alone would retry until its 2 s budget: three would take 6 s;
+    // the bound leaves room for a loaded machine.
     c.args(["flush", "--timeout", "2s", "--retries", "20"]);
     let run = env.run(&mut c);
     let took = started.elapsed();
@@ -308,7 +309,7 @@ fn flush_stops_at_the_first_network_failure_of_a_webhook() {
         .assert_stderr_contains("1 failed")
         .assert_stderr_contains("2 not tried")
         .assert_stderr_contains("1 posted");
-    assert!(took < Duration::from_millis(3_500), "flush took {took:?}");
+    assert!(took < Duration::from_millis(4_500), "flush took {took:?}");
     let posts: Vec<String> = server.posts().into_iter().map(|p| p.message).collect();
     assert_eq!(posts, ["alive"]);
     let after = items(&env);
@@ -489,5 +490,5 @@ fn doctor_keeps_to_its_timeout_budget() {
     ]);
     env.run(&mut c).assert_code(5);
     let took = started.elapsed();
-    assert!(took < Duration::from_secs(4), "doctor took {took:?}");
+    assert!(took < Duration::from_secs(6), "doctor took {took:?}");
 }
