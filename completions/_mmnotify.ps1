@@ -39,7 +39,7 @@ Register-ArgumentCompleter -Native -CommandName 'mmnotify' -ScriptBlock {
             [CompletionResult]::new('--payload', '--payload', [CompletionResultType]::ParameterName, 'Read a whole webhook JSON object from FILE (`-` = stdin); flags override its fields')
             [CompletionResult]::new('--card', '--card', [CompletionResultType]::ParameterName, 'Set props.card: Markdown shown in the post''s info panel')
             [CompletionResult]::new('--prop', '--prop', [CompletionResultType]::ParameterName, 'Set props.KEY to a JSON value (repeatable)')
-            [CompletionResult]::new('--max-payload-bytes', '--max-payload-bytes', [CompletionResultType]::ParameterName, 'Largest JSON body to send, in bytes (the server''s default limit is 300000)')
+            [CompletionResult]::new('--max-payload-bytes', '--max-payload-bytes', [CompletionResultType]::ParameterName, 'Largest JSON body to send, in bytes (the server''s default limit is 300000; at most 64 MiB)')
             [CompletionResult]::new('--channel', '--channel', [CompletionResultType]::ParameterName, 'Post to this channel (`name`) or as a direct message (`@user`) instead of the hook''s own')
             [CompletionResult]::new('--username', '--username', [CompletionResultType]::ParameterName, 'Display name of the post; the server ignores it unless its admin enabled username overrides (System Console → Integrations)')
             [CompletionResult]::new('--icon-url', '--icon-url', [CompletionResultType]::ParameterName, 'Avatar URL; ignored unless the server enabled icon overrides')

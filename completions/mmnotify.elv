@@ -35,7 +35,7 @@ set edit:completion:arg-completer[mmnotify] = {|@words|
             cand --payload 'Read a whole webhook JSON object from FILE (`-` = stdin); flags override its fields'
             cand --card 'Set props.card: Markdown shown in the post''s info panel'
             cand --prop 'Set props.KEY to a JSON value (repeatable)'
-            cand --max-payload-bytes 'Largest JSON body to send, in bytes (the server''s default limit is 300000)'
+            cand --max-payload-bytes 'Largest JSON body to send, in bytes (the server''s default limit is 300000; at most 64 MiB)'
             cand --channel 'Post to this channel (`name`) or as a direct message (`@user`) instead of the hook''s own'
             cand --username 'Display name of the post; the server ignores it unless its admin enabled username overrides (System Console → Integrations)'
             cand --icon-url 'Avatar URL; ignored unless the server enabled icon overrides'

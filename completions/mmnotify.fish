@@ -37,7 +37,7 @@ complete -c mmnotify -n "__fish_mmnotify_needs_command" -f -a "help" -d 'Print t
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l payload -d 'Read a whole webhook JSON object from FILE (`-` = stdin); flags override its fields' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l card -d 'Set props.card: Markdown shown in the post\'s info panel' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l prop -d 'Set props.KEY to a JSON value (repeatable)' -r
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l max-payload-bytes -d 'Largest JSON body to send, in bytes (the server\'s default limit is 300000)' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l max-payload-bytes -d 'Largest JSON body to send, in bytes (the server\'s default limit is 300000; at most 64 MiB)' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l channel -d 'Post to this channel (`name`) or as a direct message (`@user`) instead of the hook\'s own' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l username -d 'Display name of the post; the server ignores it unless its admin enabled username overrides (System Console → Integrations)' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l icon-url -d 'Avatar URL; ignored unless the server enabled icon overrides' -r

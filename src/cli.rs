@@ -8,6 +8,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::build_event::event::{self, State, Timestamp};
 
+/// Largest `--max-payload-bytes`: far above any server's limit, and low enough that the
+/// derived read limits (four times it) cannot overflow.
+const MAX_PAYLOAD_LIMIT: u64 = 64 << 20;
+
 const EXIT_CODES: &str = "\
 Exit codes:
   0   delivered, or deliberately skipped (duplicate, filtered by --on)
@@ -330,11 +334,13 @@ pub struct SendArgs {
     #[arg(long, help_heading = "Post")]
     pub split: bool,
 
-    /// Largest JSON body to send, in bytes (the server's default limit is 300000)
+    /// Largest JSON body to send, in bytes (the server's default limit is 300000; at
+    /// most 64 MiB)
     #[arg(
         long,
         value_name = "BYTES",
         default_value_t = 300_000,
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=MAX_PAYLOAD_LIMIT),
         help_heading = "Post"
     )]
     pub max_payload_bytes: usize,

@@ -10,3 +10,4 @@ mod run;
 mod run_socket;
 mod send;
 mod spool;
+mod state;

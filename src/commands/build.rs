@@ -26,7 +26,16 @@ struct Ctx<'a> {
     printer: Printer,
     /// Connected on first use: a dry run or a filtered event needs no secret.
     notifier: Option<Notifier>,
-    dedupe: Option<Dedupe>,
+    dedupe: Store,
+}
+
+/// The local dedupe store, opened on first use.
+enum Store {
+    NotOpened,
+    Open(Dedupe),
+    /// It cannot be written (read-only or full file system): posts go out without
+    /// deduplication; the warning was given once.
+    Unusable,
 }
 
 pub fn run(args: BuildArgs) -> Result<u8> {
@@ -38,7 +47,7 @@ pub fn run(args: BuildArgs) -> Result<u8> {
         args: &args,
         printer,
         notifier: None,
-        dedupe: None,
+        dedupe: Store::NotOpened,
     };
     if let Some(path) = &args.events {
         return run_stream(&mut ctx, path);
@@ -157,20 +166,23 @@ fn handle(ctx: &mut Ctx, ev: &ValidEvent) -> Result<(Outcome, Option<anyhow::Err
     let mut key_hex = None;
     match run_id {
         Some(run_id) if !args.no_dedupe => {
-            if ctx.dedupe.is_none() {
-                let dir = notify::state_dir(args.state.state_dir.as_deref())?;
-                let store = Dedupe::open(&dir, args.dedupe_ttl)?;
-                if let Err(e) = store.prune() {
-                    ctx.printer
-                        .warn(&format!("pruning old deduplication entries: {e:#}"));
-                }
-                ctx.dedupe = Some(store);
+            if matches!(ctx.dedupe, Store::NotOpened) {
+                ctx.dedupe = match notify::open_dedupe(
+                    &ctx.printer,
+                    args.state.state_dir.as_deref(),
+                    args.dedupe_ttl,
+                )? {
+                    Some(store) => Store::Open(store),
+                    None => Store::Unusable,
+                };
             }
-            let store = ctx.dedupe.as_ref().expect("opened above");
             let key = dedupe::key(notifier.url.expose(), run_id, ev.state.as_str());
-            key_hex = Some(key.as_str().to_string());
-            match store.claim(&key, notifier.deliverer.policy().budget)? {
-                Claim::Duplicate => {
+            let claim = match &ctx.dedupe {
+                Store::Open(store) => Some(store.claim(&key, notifier.deliverer.policy().budget)),
+                _ => None,
+            };
+            match claim {
+                Some(Ok(Claim::Duplicate)) => {
                     ctx.printer.info(&format!(
                         "run {run_id} {} was already posted: skipped",
                         ev.state.as_str()
@@ -179,15 +191,25 @@ fn handle(ctx: &mut Ctx, ev: &ValidEvent) -> Result<(Outcome, Option<anyhow::Err
                     o.target = Some(notifier.url.redacted());
                     return Ok((o, None));
                 }
-                Claim::Acquired(g) => {
+                Some(Ok(Claim::Acquired(g))) => {
                     if g.stolen() {
                         ctx.printer.warn(
                             "another process has held this run's claim past its budget; \
                              posting anyway",
                         );
                     }
+                    key_hex = Some(key.as_str().to_string());
                     guard = Some(g);
                 }
+                Some(Err(e)) => {
+                    // Losing the post would be worse than a possible repeat.
+                    ctx.printer.warn(&format!(
+                        "cannot use the deduplication store ({e:#}): posting without \
+                         deduplication, so this message may be posted twice"
+                    ));
+                    key_hex = Some(key.as_str().to_string());
+                }
+                None => key_hex = Some(key.as_str().to_string()),
             }
         }
         Some(_) => {}

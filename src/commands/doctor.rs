@@ -52,6 +52,8 @@ impl Report {
 }
 
 pub fn run(args: DoctorArgs) -> Result<u8> {
+    // --timeout is the budget of the whole diagnosis, as it is of a whole delivery.
+    let deadline = Instant::now() + args.delivery.timeout;
     let mut r = Report {
         printer: Printer::new(&args.output),
         checks: Vec::new(),
@@ -142,9 +144,9 @@ pub fn run(args: DoctorArgs) -> Result<u8> {
         .trim_start_matches('[')
         .trim_end_matches(']')
         .to_string();
-    let addrs: Vec<_> = match (lookup_host.as_str(), port).to_socket_addrs() {
-        Ok(a) => a.collect(),
-        Err(e) => {
+    let addrs: Vec<_> = match resolve_within(lookup_host, port, left(deadline)) {
+        Some(Ok(a)) => a,
+        Some(Err(e)) => {
             r.fail(
                 "dns",
                 ExitKind::Network,
@@ -152,15 +154,31 @@ pub fn run(args: DoctorArgs) -> Result<u8> {
             );
             return r.finish();
         }
+        None => {
+            r.fail(
+                "dns",
+                ExitKind::Network,
+                format!(
+                    "no answer for {what}{host} within the --timeout budget of {}; check \
+                     /etc/resolv.conf and that the resolver is reachable",
+                    humantime::format_duration(args.delivery.timeout)
+                ),
+            );
+            return r.finish();
+        }
     };
     let shown: Vec<String> = addrs.iter().take(3).map(|a| a.ip().to_string()).collect();
     r.pass("dns", format!("{what}{host} → {}", shown.join(", ")));
 
-    let timeout = args.delivery.attempt_timeout.min(Duration::from_secs(10));
     let start = Instant::now();
     let mut last_err = None;
     let mut connected = None;
     for addr in &addrs {
+        let timeout = args.delivery.attempt_timeout.min(left(deadline));
+        if timeout.is_zero() {
+            last_err = Some("the --timeout budget ran out".to_string());
+            break;
+        }
         match TcpStream::connect_timeout(addr, timeout) {
             Ok(_) => {
                 connected = Some(*addr);
@@ -198,7 +216,19 @@ pub fn run(args: DoctorArgs) -> Result<u8> {
             return r.finish();
         }
     };
-    match deliverer.ping(&url) {
+    let within = left(deadline);
+    if within.is_zero() {
+        r.fail(
+            if url.is_https() { "tls" } else { "http" },
+            ExitKind::Network,
+            format!(
+                "not tried: the --timeout budget of {} ran out",
+                humantime::format_duration(args.delivery.timeout)
+            ),
+        );
+        return r.finish();
+    }
+    match deliverer.ping(&url, within) {
         Ok(status) => {
             let tls = if url.is_https() {
                 "handshake ok, certificate valid for the host"
@@ -220,6 +250,24 @@ pub fn run(args: DoctorArgs) -> Result<u8> {
         ),
     }
     r.finish()
+}
+
+fn left(deadline: Instant) -> Duration {
+    deadline.saturating_duration_since(Instant::now())
+}
+
+/// Resolves on a helper thread so a hanging resolver cannot outlast the budget; `None`
+/// when it did not answer in time (the thread is left to finish on its own).
+fn resolve_within(
+    host: String,
+    port: u16,
+    within: Duration,
+) -> Option<std::io::Result<Vec<std::net::SocketAddr>>> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send((host.as_str(), port).to_socket_addrs().map(|a| a.collect()));
+    });
+    rx.recv_timeout(within).ok()
 }
 
 fn proxy_label(p: &ureq::Proxy) -> String {

@@ -1,6 +1,7 @@
 //! `mmnotify flush`: re-deliver what the spool holds, oldest first, under a lock so two
 //! flushes never post one item twice.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use anyhow::Result;
@@ -12,11 +13,15 @@ use crate::commands::output::Printer;
 use crate::error::{self, ExitKind};
 use crate::secret::Sources;
 use crate::state::dedupe::{Claim, Dedupe, DedupeKey};
+use crate::state::fingerprint::FingerprintKey;
 use crate::state::spool::{Spool, SpoolEntry};
 use crate::wire::deliver::Deliverer;
 
 /// How long a delivered build key is remembered when flush checks it (build's default).
 const DEDUPE_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+/// A `.tmp-*` file this old was left by a writer that died: writers rename within
+/// moments.
+const STALE_TEMP: Duration = Duration::from_secs(3600);
 
 #[derive(Default)]
 struct Tally {
@@ -25,7 +30,26 @@ struct Tally {
     rejected: usize,
     failed: usize,
     unresolved: usize,
+    /// Left untouched because their webhook was unreachable earlier in this run.
+    not_tried: usize,
+    /// Not ours to trust (Trust rules): never read.
+    skipped: usize,
     worst: Option<ExitKind>,
+}
+
+/// What one run of flush has learnt so far.
+struct Run<'a> {
+    spool: &'a Spool,
+    sources: &'a Sources,
+    deliverer: &'a Deliverer,
+    dedupe: &'a Dedupe,
+    printer: &'a Printer,
+    /// The key of `env` items' fingerprints, when the state dir has one.
+    key: Option<FingerprintKey>,
+    /// Webhooks (full URLs, never shown) that failed to connect in this run: one
+    /// network failure is enough to know that the next item would wait as long.
+    unreachable: HashSet<String>,
+    tally: Tally,
 }
 
 pub fn run(args: FlushArgs) -> Result<u8> {
@@ -39,10 +63,29 @@ pub fn run(args: FlushArgs) -> Result<u8> {
         printer.warn("another `mmnotify flush` holds the spool; it will deliver the items");
         return Ok(0);
     };
-    let entries = spool.list()?;
+    let stale = spool.remove_stale_temp_files(STALE_TEMP);
+    if stale > 0 {
+        printer.info(&format!(
+            "removed {stale} half-written file{} left by interrupted writers",
+            if stale == 1 { "" } else { "s" }
+        ));
+    }
+    let (entries, skipped) = spool.list_checked()?;
+    for s in &skipped {
+        printer.warn(&format!(
+            "{} is not trusted ({}): skipped, never posted; only regular files of mode 0600 \
+             owned by you are delivered",
+            s.path.display(),
+            s.why
+        ));
+    }
     if entries.is_empty() {
         printer.info("the spool is empty");
-        summary(&printer, &Tally::default());
+        let tally = Tally {
+            skipped: skipped.len(),
+            ..Tally::default()
+        };
+        summary(&printer, &tally);
         return Ok(0);
     }
     let sources = Sources {
@@ -55,24 +98,43 @@ pub fn run(args: FlushArgs) -> Result<u8> {
     };
     let deliverer = Deliverer::new(&args.delivery)?;
     let dedupe = Dedupe::open(&dir, DEDUPE_TTL)?;
-    let mut tally = Tally::default();
+    let mut run = Run {
+        spool: &spool,
+        sources: &sources,
+        deliverer: &deliverer,
+        dedupe: &dedupe,
+        printer: &printer,
+        key: FingerprintKey::load(&dir)?,
+        unreachable: HashSet::new(),
+        tally: Tally {
+            skipped: skipped.len(),
+            ..Tally::default()
+        },
+    };
     for entry in &entries {
-        if let Err(e) = flush_one(
-            &spool, entry, &sources, &deliverer, &dedupe, &printer, &mut tally,
-        ) {
+        if let Err(e) = run.flush_one(entry) {
             printer.warn(&format!("{}: {e:#}", entry.path.display()));
-            tally.unresolved += 1;
+            run.tally.unresolved += 1;
         }
     }
+    let tally = run.tally;
     summary(&printer, &tally);
     match tally.worst {
         Some(kind) => Err(error::fail(
             kind,
             format!(
-                "{} spooled message{} could not be delivered and stay in {}",
+                "{} spooled message{} could not be delivered and stay in {}{}",
                 tally.failed,
                 if tally.failed == 1 { "" } else { "s" },
-                spool.dir().display()
+                spool.dir().display(),
+                if tally.not_tried > 0 {
+                    format!(
+                        "; {} more for the same webhook not tried in this run",
+                        tally.not_tried
+                    )
+                } else {
+                    String::new()
+                }
             ),
         )),
         // Items kept because their webhook cannot be resolved need the operator, not
@@ -88,96 +150,149 @@ pub fn run(args: FlushArgs) -> Result<u8> {
     }
 }
 
-fn flush_one(
-    spool: &Spool,
-    entry: &SpoolEntry,
-    sources: &Sources,
-    deliverer: &Deliverer,
-    dedupe: &Dedupe,
-    printer: &Printer,
-    tally: &mut Tally,
-) -> Result<()> {
-    let name = entry
-        .path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let item = match &entry.item {
-        Ok(item) => item,
-        Err(why) => {
-            let to = spool.reject(entry, &format!("unreadable spool item: {why}"))?;
-            printer.warn(&format!(
-                "{name} is unreadable ({why}); moved to {}",
-                to.display()
-            ));
-            tally.rejected += 1;
-            return Ok(());
-        }
-    };
-    let (url, _source) = match sources.from_spool_ref(&item.source) {
-        Ok(found) => found,
-        Err(e) => {
-            printer.warn(&format!(
-                "{name}: its webhook ({}) cannot be resolved now, kept for later: {e:#}",
-                item.source
-            ));
-            tally.unresolved += 1;
-            return Ok(());
-        }
-    };
-    let key = item.dedupe_key.as_deref().and_then(DedupeKey::from_hex);
-    let claim = match &key {
-        Some(k) => match dedupe.claim(k, deliverer.policy().budget)? {
-            Claim::Duplicate => {
-                spool.remove(entry)?;
-                printer.info(&format!("{name}: already delivered meanwhile, removed"));
-                tally.duplicate += 1;
+impl Run<'_> {
+    fn flush_one(&mut self, entry: &SpoolEntry) -> Result<()> {
+        let (spool, printer) = (self.spool, self.printer);
+        let name = entry
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let item = match &entry.item {
+            Ok(item) => item,
+            Err(why) => {
+                let to = spool.reject(entry, &format!("unreadable spool item: {why}"))?;
+                printer.warn(&format!(
+                    "{name} is unreadable ({why}); moved to {}",
+                    to.display()
+                ));
+                self.tally.rejected += 1;
                 return Ok(());
             }
-            Claim::Acquired(guard) => Some(guard),
-        },
-        None => None,
-    };
-    let body = serde_json::to_vec(&item.payload)?;
-    let channel = item.payload.get("channel").and_then(|c| c.as_str());
-    let d = deliverer.deliver(&url, &body, channel);
-    match &d.result {
-        Ok(()) => {
-            if let Some(guard) = claim {
-                guard.delivered()?;
+        };
+        let (url, _source) = match self.sources.from_spool_ref(&item.source) {
+            Ok(found) => found,
+            Err(e) => {
+                printer.warn(&format!(
+                    "{name}: its webhook ({}) cannot be resolved now, kept for later: {e:#}",
+                    item.source
+                ));
+                self.tally.unresolved += 1;
+                return Ok(());
             }
-            spool.remove(entry)?;
-            printer.info(&format!(
-                "{name}: posted to {url} after {} attempt(s)",
-                d.attempts
-            ));
-            tally.posted += 1;
+        };
+        if item.source == "env" {
+            if let Err(why) = self.check_env_binding(item, url.expose()) {
+                printer.warn(&format!("{name}: {why}; kept in the spool"));
+                self.tally.unresolved += 1;
+                return Ok(());
+            }
         }
-        Err(diag) if diag.retryable || diag.kind == ExitKind::Network => {
-            let mut updated = item.clone();
-            updated.attempts += d.attempts;
-            updated.last_error = diag.message.clone();
-            spool.update(entry, &updated)?;
-            printer.warn(&format!(
-                "{name}: {url}: {}; kept in the spool",
-                diag.message
-            ));
-            tally.failed += 1;
-            tally.worst = tally.worst.max(Some(diag.kind));
+        if self.unreachable.contains(url.expose()) {
+            self.tally.not_tried += 1;
+            return Ok(());
         }
-        Err(diag) => {
-            // The server gave a final answer (4xx, or a 500 that may have posted part of
-            // it): retrying cannot help, and the reason must stay readable.
-            let to = spool.reject(entry, &format!("{url}: {}", diag.message))?;
+        let key = item.dedupe_key.as_deref().and_then(DedupeKey::from_hex);
+        let claim = match &key {
+            Some(k) => match self.dedupe.claim(k, self.deliverer.policy().budget)? {
+                Claim::Duplicate => {
+                    spool.remove(entry)?;
+                    printer.info(&format!("{name}: already delivered meanwhile, removed"));
+                    self.tally.duplicate += 1;
+                    return Ok(());
+                }
+                Claim::Acquired(guard) => Some(guard),
+            },
+            None => None,
+        };
+        if item.maybe_delivered {
             printer.warn(&format!(
-                "{name}: {url}: {}; moved to {}",
-                diag.message,
-                to.display()
+                "{name}: every earlier try timed out after the request was sent, so the \
+                 server may have posted it already; sending it again may show it twice"
             ));
-            tally.rejected += 1;
+        }
+        let body = serde_json::to_vec(&item.payload)?;
+        let channel = item.payload.get("channel").and_then(|c| c.as_str());
+        let d = self.deliverer.deliver(&url, &body, channel);
+        if d.possible_duplicate() {
+            printer.warn(&format!(
+                "{name}: {}",
+                notify::possible_duplicate_warning(&d)
+            ));
+        }
+        match &d.result {
+            Ok(()) => {
+                if let Some(guard) = claim {
+                    guard.delivered()?;
+                }
+                spool.remove(entry)?;
+                printer.info(&format!(
+                    "{name}: posted to {url} after {} attempt(s)",
+                    d.attempts
+                ));
+                self.tally.posted += 1;
+            }
+            Err(diag) if diag.retryable || diag.kind == ExitKind::Network => {
+                let mut updated = item.clone();
+                updated.attempts += d.attempts;
+                updated.last_error = diag.message.clone();
+                // Once it may have been posted, it stays so.
+                updated.maybe_delivered |= d.maybe_delivered();
+                spool.update(entry, &updated)?;
+                printer.warn(&format!(
+                    "{name}: {url}: {}; kept in the spool",
+                    diag.message
+                ));
+                if diag.kind == ExitKind::Network {
+                    self.unreachable.insert(url.expose().to_string());
+                }
+                self.tally.failed += 1;
+                self.tally.worst = self.tally.worst.max(Some(diag.kind));
+            }
+            Err(diag) => {
+                // The server gave a final answer (4xx, or a 500 that may have posted part
+                // of it): retrying cannot help, and the reason must stay readable.
+                let to = spool.reject(entry, &format!("{url}: {}", diag.message))?;
+                printer.warn(&format!(
+                    "{name}: {url}: {}; moved to {}",
+                    diag.message,
+                    to.display()
+                ));
+                self.tally.rejected += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// An `env` item goes only to the webhook it was spooled for: the variable may
+    /// name another one now (another job, another team).
+    fn check_env_binding(
+        &self,
+        item: &crate::state::spool::SpoolItem,
+        url: &str,
+    ) -> Result<(), String> {
+        let Some(fingerprint) = &item.webhook_hmac else {
+            // Saved by an older mmnotify: nothing tells which webhook it was for, and
+            // posting it to the wrong one would leak it. The operator decides.
+            return Err(
+                "it was spooled from MATTERMOST_WEBHOOK_URL without a webhook fingerprint \
+                 (an older mmnotify), so it cannot be matched to this webhook; post it by \
+                 hand or remove the file"
+                    .to_string(),
+            );
+        };
+        match &self.key {
+            Some(key) if key.matches(url, fingerprint) => Ok(()),
+            Some(_) => Err("this item belongs to another webhook than the current \
+                 MATTERMOST_WEBHOOK_URL; flush it with the variable it was spooled with"
+                .to_string()),
+            None => Err(
+                "the state directory's spool.key is gone, so this item cannot be matched to \
+                 a webhook; post it by hand or remove the file"
+                    .to_string(),
+            ),
         }
     }
-    Ok(())
 }
 
 fn summary(printer: &Printer, t: &Tally) {
@@ -188,11 +303,14 @@ fn summary(printer: &Printer, t: &Tally) {
         "rejected": t.rejected,
         "failed": t.failed,
         "unresolved": t.unresolved,
+        "not_tried": t.not_tried,
+        "skipped": t.skipped,
     }));
     if !printer.quiet {
         eprintln!(
-            "mmnotify: flush: {} posted, {} duplicate, {} rejected, {} failed, {} unresolved",
-            t.posted, t.duplicate, t.rejected, t.failed, t.unresolved
+            "mmnotify: flush: {} posted, {} duplicate, {} rejected, {} failed, {} unresolved, \
+             {} not tried, {} skipped",
+            t.posted, t.duplicate, t.rejected, t.failed, t.unresolved, t.not_tried, t.skipped
         );
     }
 }

@@ -11,6 +11,8 @@ use crate::cli::{DeliveryArgs, StateArgs, WebhookArgs};
 use crate::commands::output::{describe_delivery, Outcome, Printer};
 use crate::error::{self, ExitKind};
 use crate::secret::{Source, Sources, WebhookUrl};
+use crate::state::dedupe::Dedupe;
+use crate::state::fingerprint::FingerprintKey;
 use crate::state::spool::{Spool, SpoolItem};
 use crate::state::statedir;
 use crate::wire::deliver::{Deliverer, Delivery};
@@ -80,6 +82,9 @@ impl Notifier {
     pub fn deliver(&self, body: &[u8], channel: Option<&str>) -> Delivery {
         let d = self.deliverer.deliver(&self.url, body, channel);
         self.printer.info(&describe_delivery(&d, &self.url));
+        if d.possible_duplicate() {
+            self.printer.warn(&possible_duplicate_warning(&d));
+        }
         d
     }
 
@@ -95,13 +100,16 @@ impl Notifier {
     ) -> (Outcome, Option<anyhow::Error>) {
         let d = self.deliver(body, channel);
         let mut outcome = Outcome::from_delivery(&d, &self.url);
+        if d.possible_duplicate() {
+            outcome = outcome.with("possible_duplicate", true);
+        }
         let Err(diag) = &d.result else {
             return (outcome, None);
         };
         let mut message = format!("{}: {}", self.url, diag.message);
         let spoolable = matches!(diag.kind, ExitKind::Network | ExitKind::Server) && diag.retryable;
         if spoolable && spool.enabled {
-            match self.save(payload, spool, dedupe_key, &diag.message, d.attempts) {
+            match self.save(payload, spool, dedupe_key, &diag.message, &d) {
                 Ok(path) => {
                     outcome.status = "spooled";
                     outcome = outcome.with("spool_file", path.display().to_string());
@@ -126,10 +134,17 @@ impl Notifier {
         plan: &SpoolPlan,
         dedupe_key: Option<&str>,
         last_error: &str,
-        attempts: u32,
+        d: &Delivery,
     ) -> Result<PathBuf> {
         let dir = state_dir(plan.state_dir.as_deref())?;
         let spool = Spool::open(&dir)?;
+        // An `env` item names no webhook by itself: bind it to this one.
+        let webhook_hmac = match self.source {
+            Source::Env => {
+                Some(FingerprintKey::load_or_create(&dir)?.fingerprint(self.url.expose()))
+            }
+            _ => None,
+        };
         let item = SpoolItem {
             version: 1,
             created_at_ms: now_ms(),
@@ -137,11 +152,29 @@ impl Notifier {
             dedupe_key: dedupe_key.map(str::to_string),
             payload: payload.clone(),
             last_error: last_error.to_string(),
-            attempts,
+            attempts: d.attempts,
             kind: plan.kind.to_string(),
+            webhook_hmac,
+            maybe_delivered: d.maybe_delivered(),
         };
         spool.save(&item)
     }
+}
+
+/// What to tell the user when a post went through on a retry after a try that may have
+/// gone through too.
+pub fn possible_duplicate_warning(d: &Delivery) -> String {
+    format!(
+        "posted, but the message may appear twice: {} earlier attempt{} timed out after \
+         the request was sent, and the server may have posted {}",
+        d.timed_out_after_send,
+        if d.timed_out_after_send == 1 { "" } else { "s" },
+        if d.timed_out_after_send == 1 {
+            "it"
+        } else {
+            "them"
+        },
+    )
 }
 
 pub fn now_ms() -> u64 {
@@ -149,4 +182,35 @@ pub fn now_ms() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
+}
+
+/// Opens the local dedupe store for `build` and for builds relayed by `run`. A state
+/// directory that fails the Trust rules stops everything (exit 3); one that merely cannot
+/// be written gives `None`, with a warning: posts then go out undeduplicated, because a
+/// lost post is worse than a repeated one.
+pub fn open_dedupe(
+    printer: &Printer,
+    explicit: Option<&std::path::Path>,
+    ttl: std::time::Duration,
+) -> Result<Option<Dedupe>> {
+    let dir = state_dir(explicit)?;
+    for d in [dir.clone(), dir.join("dedupe")] {
+        statedir::check_trusted_dir(&d)?;
+    }
+    match Dedupe::open(&dir, ttl) {
+        Ok(store) => {
+            if let Err(e) = store.prune() {
+                printer.warn(&format!("pruning old deduplication entries: {e:#}"));
+            }
+            Ok(Some(store))
+        }
+        Err(e) => {
+            printer.warn(&format!(
+                "cannot use the deduplication store in {} ({e:#}): posting without \
+                 deduplication, so duplicates are possible until it is writable again",
+                dir.display()
+            ));
+            Ok(None)
+        }
+    }
 }

@@ -13,7 +13,7 @@ use crate::commands::notify::{self, Notifier, SpoolPlan};
 use crate::commands::output::{Outcome, Printer};
 use crate::error::{self, ExitKind};
 use crate::secret::Sources;
-use crate::state::dedupe::{self, Claim, Dedupe};
+use crate::state::dedupe::{self, Claim};
 use crate::task::socket::{self, DedupeRequest, Request, Response};
 use crate::wire::payload;
 
@@ -117,8 +117,11 @@ impl Relay {
         channel: Option<&str>,
         plan: &SpoolPlan,
     ) -> Result<(Outcome, Option<anyhow::Error>)> {
-        let dir = notify::state_dir(self.state.state_dir.as_deref())?;
-        let store = Dedupe::open(&dir, Duration::from_millis(d.ttl_ms))?;
+        let ttl = Duration::from_millis(d.ttl_ms);
+        let Some(store) = notify::open_dedupe(&self.printer, self.state.state_dir.as_deref(), ttl)?
+        else {
+            return Ok(notifier.post(payload, body, channel, plan, None));
+        };
         let key = dedupe::key(notifier.url.expose(), &d.run_id, &d.state);
         let guard = match store.claim(&key, notifier.deliverer.policy().budget)? {
             Claim::Duplicate => {

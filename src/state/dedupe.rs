@@ -170,6 +170,7 @@ impl Dedupe {
     /// Opens the store, creating `dedupe/` (mode 0700) and its parents when missing.
     pub fn open(state_dir: &Path, ttl: Duration) -> anyhow::Result<Dedupe> {
         let dir = state_dir.join("dedupe");
+        statedir::ensure_private_dir(state_dir)?;
         statedir::ensure_private_dir(&dir)?;
         let open = |name: &str| {
             let path = dir.join(name);

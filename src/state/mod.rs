@@ -1,3 +1,4 @@
 pub mod dedupe;
+pub mod fingerprint;
 pub mod spool;
 pub mod statedir;

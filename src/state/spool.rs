@@ -3,8 +3,8 @@
 //! names sort oldest first; items rejected on a later try move to `spool/rejected/`.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::ErrorKind;
-use std::os::unix::fs::OpenOptionsExt;
+use std::io::{ErrorKind, Read};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -34,6 +34,14 @@ pub struct SpoolItem {
     pub attempts: u32,
     /// `send`, `build` or `run`.
     pub kind: String,
+    /// For `env` items: hex HMAC-SHA-256 of the URL under the state dir's `spool.key`,
+    /// so that `flush` posts the item only to the webhook it was meant for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook_hmac: Option<String>,
+    /// Every try so far timed out after the request was sent: the server may have
+    /// posted it already, so a re-send may show it twice.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub maybe_delivered: bool,
 }
 
 impl SpoolItem {
@@ -54,6 +62,8 @@ impl SpoolItem {
             last_error,
             attempts: 1,
             kind: kind.to_string(),
+            webhook_hmac: None,
+            maybe_delivered: false,
         }
     }
 }
@@ -64,6 +74,13 @@ impl SpoolItem {
 pub struct SpoolEntry {
     pub path: PathBuf,
     pub item: Result<SpoolItem, String>,
+}
+
+/// A file in the spool that is not trusted (Trust rules): never read, never posted.
+#[derive(Debug)]
+pub struct Skipped {
+    pub path: PathBuf,
+    pub why: String,
 }
 
 /// Held by a running flush; released on drop (or when the process dies).
@@ -79,11 +96,14 @@ pub struct Spool {
 }
 
 impl Spool {
-    /// Opens the spool, creating `spool/` and `spool/rejected/` (mode 0700) when missing.
+    /// Opens the spool, creating `spool/` and `spool/rejected/` (mode 0700) when missing;
+    /// each existing level must pass the Trust rules (exit 3 otherwise).
     pub fn open(state_dir: &Path) -> anyhow::Result<Spool> {
         let dir = state_dir.join("spool");
         let rejected = dir.join("rejected");
-        statedir::ensure_private_dir(&rejected)?;
+        for d in [state_dir, &dir, &rejected] {
+            statedir::ensure_private_dir(d)?;
+        }
         Ok(Spool { dir, rejected })
     }
 
@@ -110,9 +130,16 @@ impl Spool {
         statedir::write_atomic(&self.dir, &name, &encode(item)?)
     }
 
-    /// All items, oldest first. Temp files of killed writers, the lock and `rejected/`
-    /// are skipped; an unreadable item is an entry with an error, not a failure.
+    /// All trusted items, oldest first (see [`Spool::list_checked`]).
     pub fn list(&self) -> anyhow::Result<Vec<SpoolEntry>> {
+        Ok(self.list_checked()?.0)
+    }
+
+    /// All items, oldest first, and the files that look like items but are not ours to
+    /// trust: anything but a regular file owned by us with mode 0600 (another user's
+    /// file, a symlink, a FIFO) is skipped unread. Temp files of killed writers, the lock
+    /// and `rejected/` are ignored; an unreadable item is an entry with an error.
+    pub fn list_checked(&self) -> anyhow::Result<(Vec<SpoolEntry>, Vec<Skipped>)> {
         let read_err = || format!("cannot read directory {}", self.dir.display());
         let mut paths = Vec::new();
         for entry in fs::read_dir(&self.dir).with_context(read_err)? {
@@ -122,23 +149,58 @@ impl Spool {
             if name.starts_with('.') || !name.ends_with(".json") {
                 continue;
             }
-            if entry.file_type().is_ok_and(|t| t.is_file()) {
-                paths.push(entry.path());
-            }
+            paths.push(entry.path());
         }
         paths.sort();
 
         let mut entries = Vec::with_capacity(paths.len());
+        let mut skipped = Vec::new();
         for path in paths {
-            let item = match fs::read(&path) {
-                Ok(bytes) => decode(&bytes),
+            let item = match read_trusted(&path) {
+                Ok(Ok(bytes)) => decode(&bytes),
+                Ok(Err(why)) => {
+                    skipped.push(Skipped { path, why });
+                    continue;
+                }
                 // Removed since the readdir, by a flush that ran without the lock.
                 Err(e) if e.kind() == ErrorKind::NotFound => continue,
                 Err(e) => Err(format!("cannot read: {e}")),
             };
             entries.push(SpoolEntry { path, item });
         }
-        Ok(entries)
+        Ok((entries, skipped))
+    }
+
+    /// Removes `.tmp-*` files, left by writers killed between create and rename, that
+    /// are older than `age` (younger ones may belong to a writer still at work).
+    /// Returns how many went.
+    pub fn remove_stale_temp_files(&self, age: Duration) -> usize {
+        let mut removed = 0;
+        for dir in [&self.dir, &self.rejected] {
+            let Ok(list) = fs::read_dir(dir) else {
+                continue;
+            };
+            for entry in list.flatten() {
+                if !entry.file_name().to_string_lossy().starts_with(".tmp-") {
+                    continue;
+                }
+                // DirEntry::metadata does not follow symlinks.
+                let Ok(meta) = entry.metadata() else { continue };
+                let old = meta
+                    .modified()
+                    .ok()
+                    .and_then(|m| m.elapsed().ok())
+                    .is_some_and(|e| e >= age);
+                if meta.is_file()
+                    && meta.uid() == euid()
+                    && old
+                    && fs::remove_file(entry.path()).is_ok()
+                {
+                    removed += 1;
+                }
+            }
+        }
+        removed
     }
 
     /// Removes a delivered (or meanwhile delivered) item.
@@ -237,7 +299,57 @@ fn check_item(item: &SpoolItem) -> anyhow::Result<()> {
             return Err(anyhow!("spool item dedupe key is not a hex SHA-256"));
         }
     }
+    if let Some(h) = &item.webhook_hmac {
+        if DedupeKey::from_hex(h).is_none() {
+            return Err(anyhow!(
+                "spool item webhook fingerprint is not a hex HMAC-SHA-256"
+            ));
+        }
+    }
     Ok(())
+}
+
+fn euid() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
+}
+
+/// Reads a spool item through one descriptor that is checked before it is read:
+/// `O_NOFOLLOW` refuses a symlink, `O_NONBLOCK` keeps a planted FIFO from hanging us,
+/// and `fstat` checks what was actually opened. The inner `Err` says why the file is
+/// not trusted.
+fn read_trusted(path: &Path) -> std::io::Result<Result<Vec<u8>, String>> {
+    let file = match OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+    {
+        Ok(f) => f,
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+            return Ok(Err("it is a symlink".to_string()))
+        }
+        Err(e) => return Err(e),
+    };
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Ok(Err("it is not a regular file".to_string()));
+    }
+    if meta.uid() != euid() {
+        return Ok(Err(format!(
+            "it is owned by uid {}, not by you (uid {})",
+            meta.uid(),
+            euid()
+        )));
+    }
+    let mode = meta.mode() & 0o7777;
+    if mode != 0o600 {
+        return Ok(Err(format!(
+            "its mode is {mode:04o}, not the 0600 mmnotify writes"
+        )));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    (&file).read_to_end(&mut bytes)?;
+    Ok(Ok(bytes))
 }
 
 fn encode(item: &SpoolItem) -> anyhow::Result<Vec<u8>> {
@@ -279,6 +391,12 @@ mod tests {
         );
         it.created_at_ms = created_at_ms;
         it
+    }
+
+    /// Writes a file as mmnotify would own it (0600), whatever the umask.
+    fn plant(p: &Path, bytes: &[u8]) {
+        fs::write(p, bytes).unwrap();
+        fs::set_permissions(p, fs::Permissions::from_mode(0o600)).unwrap();
     }
 
     fn mode(p: &Path) -> u32 {
@@ -333,7 +451,7 @@ mod tests {
         let (_tmp, s) = spool();
         s.save(&item(2_000, "good")).unwrap();
         let bad = s.dir().join("0000000001000-0000000001-000000.json");
-        fs::write(&bad, b"{\"version\":1,").unwrap();
+        plant(&bad, b"{\"version\":1,");
 
         let entries = s.list().unwrap();
         assert_eq!(entries.len(), 2);
@@ -359,7 +477,10 @@ mod tests {
         let (_tmp, s) = spool();
         let mut it = item(1, "future");
         it.version = 2;
-        fs::write(s.dir().join("0000000000001-1-1.json"), encode(&it).unwrap()).unwrap();
+        plant(
+            &s.dir().join("0000000000001-1-1.json"),
+            &encode(&it).unwrap(),
+        );
         let entries = s.list().unwrap();
         assert!(entries[0].item.as_ref().unwrap_err().contains("version 2"));
     }
@@ -397,6 +518,25 @@ mod tests {
         s.remove(&again).unwrap();
         s.remove(&again).unwrap();
         assert!(s.list().unwrap().is_empty());
+    }
+
+    #[test]
+    fn untrusted_files_are_skipped_unread() {
+        let (_tmp, s) = spool();
+        s.save(&item(1_000, "ours")).unwrap();
+        let loose = s.dir().join("0000000000002-1-1.json");
+        plant(&loose, &encode(&item(2_000, "loose")).unwrap());
+        fs::set_permissions(&loose, fs::Permissions::from_mode(0o640)).unwrap();
+        let fifo = s.dir().join("0000000000003-1-1.json");
+        let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let (entries, skipped) = s.list_checked().unwrap();
+        assert_eq!(entries.len(), 1);
+        let why: Vec<&str> = skipped.iter().map(|k| k.why.as_str()).collect();
+        assert_eq!(skipped.len(), 2, "{why:?}");
+        assert!(why[0].contains("0640"), "{why:?}");
+        assert!(why[1].contains("not a regular file"), "{why:?}");
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -40,9 +40,13 @@ pub fn resolve(
     }
 }
 
-/// Creates `path` and its missing parents with mode 0700. An existing directory is
-/// left as it is. Failure is a configuration error (exit 3).
+/// Creates `path` and its missing parents with mode 0700. An existing directory must be
+/// ours (see [`check_trusted_dir`]); it is otherwise left as it is. Failure is a
+/// configuration error (exit 3).
 pub fn ensure_private_dir(path: &Path) -> anyhow::Result<()> {
+    if check_trusted_dir(path)? {
+        return Ok(());
+    }
     DirBuilder::new()
         .recursive(true)
         .mode(0o700)
@@ -52,7 +56,60 @@ pub fn ensure_private_dir(path: &Path) -> anyhow::Result<()> {
                 "cannot create state directory {}: {e}",
                 path.display()
             ))
-        })
+        })?;
+    // Checked again: another process may have created it meanwhile, not necessarily
+    // the way we would have.
+    if check_trusted_dir(path)? {
+        Ok(())
+    } else {
+        Err(error::config(format!(
+            "cannot create state directory {}",
+            path.display()
+        )))
+    }
+}
+
+/// The Trust rules for a state directory: what mmnotify reads back from it decides what
+/// gets posted, so it must be as private as a secrets file. `Ok(false)` when `path`
+/// does not exist (or cannot be looked at: creating it will tell why); `Err` (exit 3,
+/// with the command that fixes it) when it is a symlink, not a directory, owned by
+/// someone else, or writable by the group or others.
+pub fn check_trusted_dir(path: &Path) -> anyhow::Result<bool> {
+    let Ok(meta) = fs::symlink_metadata(path) else {
+        return Ok(false);
+    };
+    let shown = path.display();
+    if meta.file_type().is_symlink() {
+        return Err(error::config(format!(
+            "state directory {shown} is a symlink; mmnotify only trusts a real directory \
+             there: replace it with one (rm {shown} && mkdir -m 0700 {shown}) or point \
+             --state-dir at the target"
+        )));
+    }
+    if !meta.is_dir() {
+        return Err(error::config(format!(
+            "state directory {shown} is not a directory; move it away or choose another \
+             --state-dir"
+        )));
+    }
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    if meta.uid() != me {
+        return Err(error::config(format!(
+            "state directory {shown} is owned by uid {}, not by you (uid {me}); another \
+             user could plant messages there; fix it with: chown {me} {shown}",
+            meta.uid()
+        )));
+    }
+    let mode = meta.mode() & 0o7777;
+    if mode & 0o022 != 0 {
+        return Err(error::config(format!(
+            "state directory {shown} has mode {mode:04o}, which lets the group or others \
+             write to it; fix it with: chmod {:04o} {shown}",
+            mode & !0o022 & 0o777
+        )));
+    }
+    Ok(true)
 }
 
 /// Writes `dir/final_name` so that no reader ever sees a partial file: a 0600 temp file
@@ -207,6 +264,40 @@ mod tests {
         let err = ensure_private_dir(&file.join("sub")).unwrap_err();
         assert_eq!(exit_kind(&err), ExitKind::Config);
         assert!(err.to_string().contains(&file.display().to_string()));
+    }
+
+    #[test]
+    fn untrusted_dirs_are_refused_with_the_fix() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("state");
+        ensure_private_dir(&dir).unwrap();
+        for (mode, fix) in [
+            (0o777, "chmod 0755"),
+            (0o720, "chmod 0700"),
+            (0o702, "chmod 0700"),
+        ] {
+            fs::set_permissions(&dir, fs::Permissions::from_mode(mode)).unwrap();
+            let err = ensure_private_dir(&dir).unwrap_err();
+            assert_eq!(exit_kind(&err), ExitKind::Config);
+            assert!(err.to_string().contains(fix), "{mode:o}: {err}");
+        }
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+        ensure_private_dir(&dir).unwrap();
+
+        let link = tmp.path().join("link");
+        std::os::unix::fs::symlink(&dir, &link).unwrap();
+        let err = ensure_private_dir(&link).unwrap_err();
+        assert!(err.to_string().contains("symlink"), "{err}");
+
+        assert!(!check_trusted_dir(&tmp.path().join("missing")).unwrap());
+
+        // Only root can give a directory away; the integration tests run as root.
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } == 0 {
+            std::os::unix::fs::chown(&dir, Some(65534), None).unwrap();
+            let err = check_trusted_dir(&dir).unwrap_err();
+            assert!(err.to_string().contains("chown 0"), "{err}");
+        }
     }
 
     #[test]

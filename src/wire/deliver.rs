@@ -10,6 +10,7 @@ use crate::error::{self, ExitKind};
 use crate::secret::WebhookUrl;
 use crate::wire::diagnose::{self, Answer, Diagnosis};
 use crate::wire::retry;
+use crate::wire::sent;
 use crate::wire::tls;
 
 const USER_AGENT: &str = concat!("mmnotify/", env!("CARGO_PKG_VERSION"));
@@ -41,11 +42,25 @@ pub struct Delivery {
     pub elapsed: Duration,
     pub http_status: Option<u16>,
     pub result: std::result::Result<(), Diagnosis>,
+    /// Attempts that timed out after the whole request was sent: the server may have
+    /// posted each of them.
+    pub timed_out_after_send: u32,
 }
 
 impl Delivery {
     pub fn is_success(&self) -> bool {
         self.result.is_ok()
+    }
+
+    /// Posted, but an earlier attempt may have posted too: the message may show twice.
+    pub fn possible_duplicate(&self) -> bool {
+        self.result.is_ok() && self.timed_out_after_send > 0
+    }
+
+    /// Failed, but every attempt timed out after sending: it may have been posted, so
+    /// sending it again may show it twice.
+    pub fn maybe_delivered(&self) -> bool {
+        self.result.is_err() && self.attempts > 0 && self.timed_out_after_send == self.attempts
     }
 
     pub fn error_id(&self) -> Option<&str> {
@@ -61,6 +76,8 @@ pub struct Deliverer {
     agent: ureq::Agent,
     policy: Policy,
     has_client_cert: bool,
+    /// `host:port` of the HTTP proxy in effect, to name it when it is what failed.
+    proxy: Option<ureq::Proxy>,
 }
 
 pub enum ProxyChoice {
@@ -115,15 +132,26 @@ impl Deliverer {
             // A redirected POST turns into a GET without its body: report it instead.
             .max_redirects(0)
             .user_agent(USER_AGENT)
-            .proxy(proxy)
+            .proxy(proxy.clone())
             .tls_config(tls)
             .timeout_global(Some(args.attempt_timeout))
             .build();
         Ok(Deliverer {
-            agent: config.into(),
+            agent: sent::agent(config),
             policy: Policy::from_args(args),
             has_client_cert: args.client_cert.is_some(),
+            proxy,
         })
+    }
+
+    /// The proxy a request to `url` goes through, as `host:port`.
+    fn proxy_for(&self, url: &WebhookUrl) -> Option<String> {
+        let p = self.proxy.as_ref()?;
+        let uri: Option<ureq::http::Uri> = url.server_base().parse().ok();
+        if uri.as_ref().is_some_and(|u| p.is_no_proxy(u)) {
+            return None;
+        }
+        Some(format!("{}:{}", p.host(), p.port()))
     }
 
     pub fn policy(&self) -> &Policy {
@@ -145,10 +173,12 @@ impl Deliverer {
         let start = Instant::now();
         let deadline = start + self.policy.budget;
         let mut attempts = 0;
+        let mut timed_out_after_send = 0;
         loop {
             attempts += 1;
             let remaining = deadline.saturating_duration_since(Instant::now());
             let per_attempt = self.policy.attempt_timeout.min(remaining);
+            sent::reset();
             let (status, diagnosis, wait_hint) =
                 match self.attempt(url, body, per_attempt, channel, attempts) {
                     Attempt::Posted(status) => {
@@ -157,19 +187,36 @@ impl Deliverer {
                             elapsed: start.elapsed(),
                             http_status: Some(status),
                             result: Ok(()),
+                            timed_out_after_send,
                         }
                     }
                     Attempt::Failed {
                         status,
                         diagnosis,
                         retry_after,
-                    } => (status, diagnosis, retry_after),
+                        timed_out,
+                    } => {
+                        let mut diagnosis = diagnosis;
+                        if timed_out && sent::request_was_sent() {
+                            timed_out_after_send += 1;
+                        } else if timed_out {
+                            diagnosis.message = format!(
+                                "no answer from {}:{} within {} while connecting (TCP, proxy \
+                                 or TLS handshake); the request was not sent",
+                                url.host(),
+                                url.port(),
+                                humantime::format_duration(per_attempt)
+                            );
+                        }
+                        (status, diagnosis, retry_after)
+                    }
                 };
             let done = |d: Diagnosis| Delivery {
                 attempts,
                 elapsed: start.elapsed(),
                 http_status: status,
                 result: Err(d),
+                timed_out_after_send,
             };
             if !diagnosis.retryable || attempts > retries {
                 return done(diagnosis);
@@ -198,8 +245,9 @@ impl Deliverer {
 
     /// One GET of the server's ping endpoint: proves DNS, TCP, proxy and TLS (client
     /// certificate included) with the same settings as a post, without posting anything.
-    pub fn ping(&self, url: &WebhookUrl) -> std::result::Result<u16, Diagnosis> {
-        let timeout = self.policy.attempt_timeout;
+    /// `within` caps this one request (doctor's remaining budget).
+    pub fn ping(&self, url: &WebhookUrl, within: Duration) -> std::result::Result<u16, Diagnosis> {
+        let timeout = self.policy.attempt_timeout.min(within);
         let ping = format!("{}/api/v4/system/ping", url.server_base());
         match self
             .agent
@@ -217,7 +265,13 @@ impl Deliverer {
                     .read_to_vec();
                 Ok(resp.status().as_u16())
             }
-            Err(e) => Err(transport(&e, url, timeout, self.has_client_cert)),
+            Err(e) => Err(transport(
+                &e,
+                url,
+                timeout,
+                self.has_client_cert,
+                self.proxy_for(url).as_deref(),
+            )),
         }
     }
 
@@ -274,12 +328,20 @@ impl Deliverer {
                     retry_after: retry_after
                         .as_deref()
                         .and_then(|v| retry::parse_retry_after(v, SystemTime::now())),
+                    timed_out: false,
                 }
             }
             Err(e) => Attempt::Failed {
                 status: None,
-                diagnosis: transport(&e, url, timeout, self.has_client_cert),
+                diagnosis: transport(
+                    &e,
+                    url,
+                    timeout,
+                    self.has_client_cert,
+                    self.proxy_for(url).as_deref(),
+                ),
                 retry_after: None,
+                timed_out: matches!(e, ureq::Error::Timeout(_)),
             },
         }
     }
@@ -291,6 +353,7 @@ enum Attempt {
         status: Option<u16>,
         diagnosis: Diagnosis,
         retry_after: Option<Duration>,
+        timed_out: bool,
     },
 }
 
@@ -305,8 +368,17 @@ fn transport(
     url: &WebhookUrl,
     timeout: Duration,
     has_client_cert: bool,
+    proxy: Option<&str>,
 ) -> Diagnosis {
     let target = format!("{}:{}", url.host(), url.port());
+    if let Some(message) = proxy.and_then(|p| proxy_failure(e, p)) {
+        return Diagnosis {
+            kind: ExitKind::Network,
+            message,
+            error_id: None,
+            retryable: true,
+        };
+    }
     let raw = url.scrub(&e.to_string());
     // rustls errors reach us wrapped in io::Error from the TLS stream.
     let inner_tls = match e {
@@ -383,6 +455,20 @@ fn transport(
         message,
         error_id: None,
         retryable,
+    }
+}
+
+/// Failures that can only be the proxy's own: the connection to it, and the name
+/// lookup of it (with a proxy, the target's name is resolved by the proxy).
+fn proxy_failure(e: &ureq::Error, proxy: &str) -> Option<String> {
+    let fix = "check --proxy / HTTPS_PROXY (or bypass it with --proxy none or NO_PROXY)";
+    match e {
+        ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
+            Some(format!("proxy {proxy} refused the connection; {fix}"))
+        }
+        ureq::Error::HostNotFound => Some(format!("DNS: cannot resolve proxy {proxy}; {fix}")),
+        ureq::Error::ConnectionFailed => Some(format!("cannot connect to proxy {proxy}; {fix}")),
+        _ => None,
     }
 }
 
