@@ -84,6 +84,85 @@ impl Command {
         };
         out.output == OutputFormat::Json
     }
+
+    /// Trust rule "paths that look like URLs": every path option (and its variable) that
+    /// holds something shaped like a webhook URL is refused before anything is read or
+    /// created, and without echoing it.
+    pub fn refuse_urls_in_paths(&self) -> anyhow::Result<()> {
+        use crate::secret::refuse_url_as_path as refuse;
+        let (webhook, delivery, state) = match self {
+            Command::Send(a) => {
+                if let Some(p) = &a.payload {
+                    refuse(p.as_os_str(), "--payload")?;
+                }
+                (
+                    Some(&a.webhook),
+                    Some(&a.delivery),
+                    a.state.state_dir.as_deref(),
+                )
+            }
+            Command::Build(a) => {
+                if let Some(p) = &a.event_file {
+                    refuse(p.as_os_str(), "--event")?;
+                }
+                if let Some(p) = &a.events {
+                    refuse(p.as_os_str(), "--events")?;
+                }
+                (
+                    Some(&a.webhook),
+                    Some(&a.delivery),
+                    a.state.state_dir.as_deref(),
+                )
+            }
+            Command::Run(a) => (
+                Some(&a.webhook),
+                Some(&a.delivery),
+                a.state.state_dir.as_deref(),
+            ),
+            Command::Probe(a) => (Some(&a.webhook), Some(&a.delivery), None),
+            Command::Doctor(a) => (Some(&a.webhook), Some(&a.delivery), None),
+            Command::Flush(a) => {
+                refuse(
+                    a.secrets_dir.as_os_str(),
+                    "--secrets-dir (or MMNOTIFY_SECRETS_DIR)",
+                )?;
+                (None, Some(&a.delivery), a.state_dir.as_deref())
+            }
+            Command::Completions { .. } => (None, None, None),
+        };
+        if let Some(w) = webhook {
+            refuse(
+                w.secrets_dir.as_os_str(),
+                "--secrets-dir (or MMNOTIFY_SECRETS_DIR)",
+            )?;
+        }
+        if let Some(dir) = state {
+            refuse(dir.as_os_str(), "--state-dir (or MMNOTIFY_STATE_DIR)")?;
+        }
+        if let Some(d) = delivery {
+            d.refuse_urls_in_paths()?;
+        }
+        Ok(())
+    }
+}
+
+impl DeliveryArgs {
+    fn refuse_urls_in_paths(&self) -> anyhow::Result<()> {
+        use crate::secret::refuse_url_as_path as refuse;
+        for (value, what) in [
+            (&self.ca_file, "--ca-file (or MMNOTIFY_CA_FILE)"),
+            (&self.client_cert, "--client-cert"),
+            (&self.client_key, "--client-key"),
+        ] {
+            if let Some(p) = value {
+                refuse(p.as_os_str(), what)?;
+            }
+        }
+        if let Some(proxy) = &self.proxy {
+            crate::secret::refuse_hook_in_proxy(proxy, "--proxy (or MMNOTIFY_PROXY)")?;
+        }
+        Ok(())
+    }
 }
 
 /// Where the webhook URL comes from. First match wins: --webhook-file, --webhook,

@@ -5,6 +5,7 @@ use clap::Parser;
 use mmnotify::cli::{self, Cli, Command};
 use mmnotify::commands::output;
 use mmnotify::error::exit_kind;
+use mmnotify::secret::scrub_hook_ids;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -21,11 +22,11 @@ fn main() -> ExitCode {
                 return ExitCode::SUCCESS;
             }
             let code = exit_kind(&err).code();
-            eprintln!("mmnotify: error: {err:#}");
+            // Last line of defence: library errors may quote any hook's URL.
+            let message = scrub_hook_ids(&format!("{err:#}")).into_owned();
+            output::print_stderr_line(&format!("mmnotify: error: {message}"));
             if json && !output::outcome_printed() {
-                output::print_stdout_line(
-                    &output::early_failure(&format!("{err:#}"), code).to_string(),
-                );
+                output::print_stdout_line(&output::early_failure(&message, code).to_string());
             }
             ExitCode::from(code)
         }
@@ -33,6 +34,7 @@ fn main() -> ExitCode {
 }
 
 fn dispatch(cli: Cli) -> Result<u8> {
+    cli.command.refuse_urls_in_paths()?;
     match cli.command {
         Command::Send(args) => mmnotify::commands::send::run(args),
         Command::Build(args) => mmnotify::commands::build::run(args),
@@ -41,8 +43,10 @@ fn dispatch(cli: Cli) -> Result<u8> {
         Command::Doctor(args) => mmnotify::commands::doctor::run(args),
         Command::Flush(args) => mmnotify::commands::flush::run(args),
         Command::Completions { shell } => {
-            let mut cmd = cli::command();
-            clap_complete::generate(shell, &mut cmd, "mmnotify", &mut std::io::stdout().lock());
+            // Into a buffer first: clap_complete panics on a failed write (`| head`).
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut cli::command(), "mmnotify", &mut script);
+            output::print_stdout_bytes(&script);
             Ok(0)
         }
     }

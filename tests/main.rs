@@ -8,6 +8,7 @@ mod emulator;
 mod generated;
 mod run;
 mod run_socket;
+mod secrets;
 mod send;
 mod spool;
 mod state;

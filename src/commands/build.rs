@@ -10,7 +10,7 @@ use serde_json::Value;
 use crate::build_event::event::{BuildEvent, ValidEvent};
 use crate::cli::{BuildArgs, EventArgs};
 use crate::commands::notify::{self, Notifier, SpoolPlan};
-use crate::commands::output::{print_stdout_line, Outcome, Printer};
+use crate::commands::output::{print_stderr_line, print_stdout_line, Outcome, Printer};
 use crate::commands::relay;
 use crate::error::{self, ExitKind};
 use crate::state::dedupe::{self, Claim, Dedupe};
@@ -355,13 +355,13 @@ fn run_stream(ctx: &mut Ctx, path: &std::path::Path) -> Result<u8> {
             _ => sum.failed += 1,
         }
         if let Some(e) = &err {
-            eprintln!("mmnotify: line {line_no}: {e:#}");
+            print_stderr_line(&format!("mmnotify: line {line_no}: {e:#}"));
             sum.note_failure(error::exit_kind(e));
         }
         ctx.printer.outcome(&outcome.with("line", line_no));
     }
     if !ctx.printer.quiet {
-        eprintln!(
+        print_stderr_line(&format!(
             "mmnotify: events: {} posted, {} duplicate, {} filtered, {} failed ({} invalid){}",
             sum.posted,
             sum.duplicate,
@@ -373,7 +373,7 @@ fn run_stream(ctx: &mut Ctx, path: &std::path::Path) -> Result<u8> {
             } else {
                 ""
             }
-        );
+        ));
     }
     match sum.worst {
         Some(kind) => Err(error::fail(
@@ -389,7 +389,9 @@ fn run_stream(ctx: &mut Ctx, path: &std::path::Path) -> Result<u8> {
 }
 
 fn invalid(ctx: &Ctx, sum: &mut Summary, line_no: usize, why: &str) {
-    eprintln!("mmnotify: line {line_no}: invalid event, skipped: {why}");
+    print_stderr_line(&format!(
+        "mmnotify: line {line_no}: invalid event, skipped: {why}"
+    ));
     sum.invalid += 1;
     sum.note_failure(ExitKind::Input);
     ctx.printer.outcome(

@@ -9,7 +9,7 @@ use serde_json::json;
 
 use crate::cli::FlushArgs;
 use crate::commands::notify;
-use crate::commands::output::Printer;
+use crate::commands::output::{print_stderr_line, Printer};
 use crate::error::{self, ExitKind};
 use crate::secret::Sources;
 use crate::state::dedupe::{Claim, Dedupe, DedupeKey};
@@ -92,9 +92,7 @@ pub fn run(args: FlushArgs) -> Result<u8> {
         file: None,
         name: None,
         secrets_dir: args.secrets_dir.clone(),
-        env_url: std::env::var("MATTERMOST_WEBHOOK_URL")
-            .ok()
-            .filter(|v| !v.trim().is_empty()),
+        env_url: crate::secret::env_url(),
     };
     let deliverer = Deliverer::new(&args.delivery)?;
     let dedupe = Dedupe::open(&dir, DEDUPE_TTL)?;
@@ -307,10 +305,10 @@ fn summary(printer: &Printer, t: &Tally) {
         "skipped": t.skipped,
     }));
     if !printer.quiet {
-        eprintln!(
+        print_stderr_line(&format!(
             "mmnotify: flush: {} posted, {} duplicate, {} rejected, {} failed, {} unresolved, \
              {} not tried, {} skipped",
             t.posted, t.duplicate, t.rejected, t.failed, t.unresolved, t.not_tried, t.skipped
-        );
+        ));
     }
 }

@@ -29,13 +29,13 @@ impl Printer {
 
     pub fn warn(&self, msg: &str) {
         if !self.quiet {
-            eprintln!("mmnotify: warning: {msg}");
+            print_stderr_line(&format!("mmnotify: warning: {msg}"));
         }
     }
 
     pub fn info(&self, msg: &str) {
         if self.verbose {
-            eprintln!("mmnotify: {msg}");
+            print_stderr_line(&format!("mmnotify: {msg}"));
         }
     }
 
@@ -80,8 +80,29 @@ pub fn early_failure(message: &str, exit_code: u8) -> Value {
 
 /// Writes a line to stdout, ignoring a closed pipe (`mmnotify … | head`).
 pub fn print_stdout_line(line: &str) {
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{line}");
+    write_dropping_errors(std::io::stdout().lock(), &[line.as_bytes(), b"\n"]);
+}
+
+/// Writes a line to stderr, ignoring a closed pipe.
+pub fn print_stderr_line(line: &str) {
+    write_dropping_errors(std::io::stderr().lock(), &[line.as_bytes(), b"\n"]);
+}
+
+/// Writes bytes as they are to stdout (a completion script), ignoring a closed pipe.
+pub fn print_stdout_bytes(bytes: &[u8]) {
+    write_dropping_errors(std::io::stdout().lock(), &[bytes]);
+}
+
+/// The one place that writes to stdout or stderr. `println!`/`eprintln!` panic on a
+/// closed pipe, and with `panic = "abort"` that would kill a delivery halfway; a reader
+/// that went away (`| head`, `2>&-`) is its choice, so the output is dropped and the
+/// exit code stays the delivery's.
+fn write_dropping_errors(mut out: impl Write, parts: &[&[u8]]) {
+    for part in parts {
+        if out.write_all(part).is_err() {
+            return;
+        }
+    }
     let _ = out.flush();
 }
 

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::cli::{RunArgs, RunOutcome};
 use crate::commands::notify::{Notifier, SpoolPlan};
-use crate::commands::output::{Outcome, Printer};
+use crate::commands::output::{print_stderr_line, Outcome, Printer};
 use crate::commands::relay::Relay;
 use crate::error::{self, ExitKind};
 use crate::secret::{scrub_hook_ids, Sources, WebhookUrl, SECRET_ENV_VARS};
@@ -190,7 +190,9 @@ fn scrub_report(report: &Value, url: Option<&WebhookUrl>) -> Value {
 
 /// A failed report is a diagnostic even under `-q`: the job's exit code hides it.
 fn not_posted(e: &anyhow::Error) {
-    eprintln!("mmnotify: warning: the report was not posted: {e:#}");
+    print_stderr_line(&format!(
+        "mmnotify: warning: the report was not posted: {e:#}"
+    ));
 }
 
 /// The command line as a person would type it, for the default task name.

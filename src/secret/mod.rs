@@ -2,9 +2,12 @@
 //! the clear: [`WebhookUrl`] prints as `scheme://host:port/hooks/…LAST4` everywhere, and the
 //! full URL is reachable only through [`WebhookUrl::expose`], which the HTTP layer calls.
 
+use std::borrow::Cow;
+use std::ffi::{OsStr, OsString};
 use std::fmt;
-use std::fs;
-use std::os::unix::fs::MetadataExt;
+use std::fs::{self, File};
+use std::io::Read;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
@@ -166,10 +169,20 @@ impl WebhookUrl {
     /// Removes the URL and the token from text that came from elsewhere (library errors,
     /// server messages, Location headers): current Mattermost servers put the hook id in
     /// their error messages.
+    /// Any other hook id in it is redacted too: a redirect can point at another hook.
     pub fn scrub(&self, text: &str) -> String {
         let last4 = &self.token[self.token.len() - 4..];
-        text.replace(&self.full, &self.redacted())
-            .replace(&self.token, &format!("…{last4}"))
+        let own = text
+            .replace(&self.full, &self.redacted())
+            .replace(&self.token, &format!("…{last4}"));
+        scrub_hook_ids(&own).into_owned()
+    }
+
+    /// Whether `text` would carry this webhook's token (a post that holds it would publish
+    /// the credential to everyone in the channel).
+    pub fn appears_in(&self, text: &[u8]) -> bool {
+        let token = self.token.as_bytes();
+        text.windows(token.len()).any(|w| w == token)
     }
 }
 
@@ -283,7 +296,14 @@ pub struct Sources {
     pub file: Option<PathBuf>,
     pub name: Option<String>,
     pub secrets_dir: PathBuf,
-    pub env_url: Option<String>,
+    /// Raw bytes: a value that is not UTF-8 is reported when it is used, not ignored.
+    pub env_url: Option<OsString>,
+}
+
+/// `MATTERMOST_WEBHOOK_URL`, unless unset or blank.
+pub fn env_url() -> Option<OsString> {
+    std::env::var_os("MATTERMOST_WEBHOOK_URL")
+        .filter(|v| !v.as_encoded_bytes().iter().all(u8::is_ascii_whitespace))
 }
 
 impl Sources {
@@ -292,9 +312,7 @@ impl Sources {
             file: args.webhook_file.clone(),
             name: args.webhook.clone(),
             secrets_dir: args.secrets_dir.clone(),
-            env_url: std::env::var("MATTERMOST_WEBHOOK_URL")
-                .ok()
-                .filter(|v| !v.trim().is_empty()),
+            env_url: env_url(),
         }
     }
 
@@ -351,6 +369,12 @@ impl Sources {
             }
             Source::Env => {
                 let raw = self.env_url.as_deref().unwrap_or_default();
+                let raw = raw.to_str().ok_or_else(|| {
+                    error::config(
+                        "MATTERMOST_WEBHOOK_URL is not valid UTF-8 text; set it to the URL \
+                         exactly as Mattermost shows it",
+                    )
+                })?;
                 WebhookUrl::parse(raw)
                     .map_err(|e| error::config(format!("MATTERMOST_WEBHOOK_URL: {e}")))
             }
@@ -389,6 +413,30 @@ fn looks_like_url(s: &str) -> bool {
     s.contains("://") || s.contains("/hooks/")
 }
 
+/// Refuses, without echoing it, a path option (or its variable) that holds something
+/// shaped like a webhook URL: a file or directory named after it would write the token
+/// to disk, and every error about it would print it. `what` names the option.
+pub fn refuse_url_as_path(value: &OsStr, what: &str) -> Result<()> {
+    let text = value.to_string_lossy();
+    if text.contains("://") || contains_hook_id(&text) {
+        return Err(url_in_wrong_place(what));
+    }
+    Ok(())
+}
+
+/// Refuses a proxy setting that carries a webhook id. A proxy URL itself is expected,
+/// so only the id gives it away.
+pub fn refuse_hook_in_proxy(value: &str, what: &str) -> Result<()> {
+    if contains_hook_id(value) {
+        return Err(url_in_wrong_place(what));
+    }
+    Ok(())
+}
+
+fn contains_hook_id(text: &str) -> bool {
+    matches!(scrub_hook_ids(text), Cow::Owned(_))
+}
+
 fn url_in_wrong_place(what: &str) -> anyhow::Error {
     error::config(format!(
         "{what} holds what looks like the webhook URL itself; the URL is a password and \
@@ -421,11 +469,28 @@ pub struct FileFacts {
     pub mode: u32,
 }
 
+/// The most a secrets file may hold: a URL and a few comments fit many times over.
+pub const SECRETS_FILE_LIMIT: u64 = 64 * 1024;
+
 /// Checks the file rules: regular file (symlinks followed), owned by root or by us, and
 /// nothing for others nor write for the group.
 pub fn check_file(path: &Path) -> Result<FileFacts> {
-    let meta = fs::metadata(path)
-        .map_err(|e| error::config(format!("cannot read secrets file {}: {e}", path.display())))?;
+    open_checked(path).map(|(_, facts)| facts)
+}
+
+/// Opens the secrets file once and checks what was opened (`fstat`), so that nothing can
+/// swap the file between the check and the read. O_NONBLOCK: opening a FIFO must not
+/// wait for a writer; it is refused as not a regular file right after.
+fn open_checked(path: &Path) -> Result<(File, FileFacts)> {
+    let cannot = |e: std::io::Error| {
+        error::config(format!("cannot read secrets file {}: {e}", path.display()))
+    };
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(cannot)?;
+    let meta = file.metadata().map_err(cannot)?;
     if !meta.is_file() {
         return Err(error::config(format!(
             "secrets file {} is not a regular file",
@@ -456,14 +521,23 @@ pub fn check_file(path: &Path) -> Result<FileFacts> {
             path.display()
         )));
     }
-    Ok(facts)
+    Ok((file, facts))
 }
 
 /// The first line that is neither blank nor a `#` comment, trimmed.
 pub fn read_secrets_file(path: &Path) -> Result<String> {
-    check_file(path)?;
-    let bytes = fs::read(path)
+    let (file, _) = open_checked(path)?;
+    let mut bytes = Vec::new();
+    file.take(SECRETS_FILE_LIMIT + 1)
+        .read_to_end(&mut bytes)
         .map_err(|e| error::config(format!("cannot read secrets file {}: {e}", path.display())))?;
+    if bytes.len() as u64 > SECRETS_FILE_LIMIT {
+        return Err(error::config(format!(
+            "secrets file {} is larger than {} KiB; it should hold one URL",
+            path.display(),
+            SECRETS_FILE_LIMIT / 1024
+        )));
+    }
     let text = String::from_utf8(bytes)
         .map_err(|_| error::config(format!("secrets file {} is not UTF-8 text", path.display())))?;
     first_value_line(&text).map(str::to_string).ok_or_else(|| {
@@ -474,8 +548,12 @@ pub fn read_secrets_file(path: &Path) -> Result<String> {
     })
 }
 
+/// Editors on Windows save a byte-order mark first and end lines with CRLF; `lines`
+/// and `trim` take care of the CR.
 fn first_value_line(text: &str) -> Option<&str> {
-    text.lines()
+    text.strip_prefix('\u{feff}')
+        .unwrap_or(text)
+        .lines()
         .map(str::trim)
         .find(|l| !l.is_empty() && !l.starts_with('#'))
 }
@@ -586,6 +664,104 @@ mod tests {
             assert!(!msg.contains(ID), "{msg}");
             assert!(msg.contains("looks like the webhook URL"), "{msg}");
         }
+    }
+
+    #[test]
+    fn every_hook_id_is_scrubbed() {
+        let other = "ebq8x1wd7oy3nhfkm4gs9ctr5a";
+        let text = format!(
+            "moved to https://x.example/hooks/{other} (was /hooks/{ID}/); see /hooks/short"
+        );
+        let clean = scrub_hook_ids(&text);
+        assert_eq!(
+            clean,
+            "moved to https://x.example/hooks/…tr5a (was /hooks/…o1ha/); see /hooks/short"
+        );
+        assert!(matches!(
+            scrub_hook_ids("no ids here /hooks/"),
+            Cow::Borrowed(_)
+        ));
+        assert!(matches!(
+            scrub_hook_ids("/hooks/UPPERCASEISNOTANIDXXXXX"),
+            Cow::Borrowed(_)
+        ));
+        // Multi-byte text around an id must not split a character.
+        assert_eq!(scrub_hook_ids(&format!("é/hooks/{ID}é")), "é/hooks/…o1haé");
+        let u = parse(&format!("https://chat.example.com/hooks/{ID}")).unwrap();
+        let clean = u.scrub(&format!("Location: https://evil.example/hooks/{other}"));
+        assert!(!clean.contains(other), "{clean}");
+    }
+
+    #[test]
+    fn own_token_is_found_in_a_body() {
+        let u = parse(&format!("https://chat.example.com/hooks/{ID}")).unwrap();
+        assert!(u.appears_in(format!(r#"{{"text":"see {ID}"}}"#).as_bytes()));
+        assert!(!u.appears_in(br#"{"text":"hello"}"#));
+    }
+
+    #[test]
+    fn paths_shaped_like_urls_are_refused_without_echo() {
+        let url = format!("https://chat.example.com/hooks/{ID}");
+        for bad in [
+            url.clone(),
+            format!("/tmp/hooks/{ID}"),
+            "http://x/y".to_string(),
+        ] {
+            let err = refuse_url_as_path(OsStr::new(&bad), "--state-dir").unwrap_err();
+            let msg = format!("{err:#}");
+            assert!(!msg.contains(ID), "{msg}");
+            assert!(msg.contains("--state-dir"), "{msg}");
+            assert_eq!(error::exit_kind(&err), error::ExitKind::Config);
+        }
+        for good in ["/var/lib/mmnotify", "/srv/hooks/state", "relative/dir"] {
+            assert!(refuse_url_as_path(OsStr::new(good), "--state-dir").is_ok());
+        }
+        assert!(refuse_hook_in_proxy("http://proxy:3128", "--proxy").is_ok());
+        assert!(refuse_hook_in_proxy(&url, "--proxy").is_err());
+    }
+
+    #[test]
+    fn env_url_that_is_not_utf8_is_a_config_error() {
+        use std::os::unix::ffi::OsStringExt;
+        let sources = Sources {
+            env_url: Some(OsString::from_vec(b"https://c.example/hooks/\xff".to_vec())),
+            ..Default::default()
+        };
+        let err = sources.resolve().unwrap_err();
+        assert_eq!(error::exit_kind(&err), error::ExitKind::Config);
+        assert!(format!("{err:#}").contains("not valid UTF-8"), "{err:#}");
+    }
+
+    #[test]
+    fn bom_and_crlf_are_read() {
+        assert_eq!(
+            first_value_line("\u{feff}# c\r\n\r\nhttps://u\r\n"),
+            Some("https://u")
+        );
+        assert_eq!(first_value_line("\u{feff}https://u\r\n"), Some("https://u"));
+    }
+
+    #[test]
+    fn only_small_regular_files_are_read() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let msg = format!("{:#}", read_secrets_file(dir.path()).unwrap_err());
+        assert!(msg.contains("not a regular file"), "{msg}");
+
+        let fifo = dir.path().join("fifo.url");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let msg = format!("{:#}", read_secrets_file(&fifo).unwrap_err());
+        assert!(msg.contains("not a regular file"), "{msg}");
+
+        let big = dir.path().join("big.url");
+        let mut content = format!("https://c.example/hooks/{ID}\n");
+        content.push_str(&"#".repeat(SECRETS_FILE_LIMIT as usize));
+        fs::write(&big, content).unwrap();
+        fs::set_permissions(&big, fs::Permissions::from_mode(0o600)).unwrap();
+        let msg = format!("{:#}", read_secrets_file(&big).unwrap_err());
+        assert!(msg.contains("larger than 64 KiB"), "{msg}");
     }
 
     #[test]

@@ -19,6 +19,20 @@ pub fn resolve(
     explicit: Option<&Path>,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> anyhow::Result<PathBuf> {
+    let dir = choose(explicit, env)?;
+    // Whatever variable it came from, a directory named after a webhook URL would write
+    // the token to disk.
+    crate::secret::refuse_url_as_path(
+        dir.as_os_str(),
+        "the state directory (--state-dir, MMNOTIFY_STATE_DIR, XDG_STATE_HOME or HOME)",
+    )?;
+    Ok(dir)
+}
+
+fn choose(
+    explicit: Option<&Path>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> anyhow::Result<PathBuf> {
     if let Some(dir) = explicit {
         if dir.as_os_str().is_empty() {
             return Err(error::config(

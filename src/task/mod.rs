@@ -324,8 +324,7 @@ fn spawn_failure(
         "mmnotify: cannot run `{}`: {reason}",
         crate::secret::scrub_hook_ids(&program)
     );
-    // Ignored on purpose: with stderr gone there is no one to tell.
-    let _ = writeln!(io::stderr(), "{line}");
+    crate::commands::output::print_stderr_line(&line);
     TaskResult {
         outcome: Outcome::Failure {
             code: None,

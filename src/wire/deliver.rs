@@ -18,6 +18,11 @@ const USER_AGENT: &str = concat!("mmnotify/", env!("CARGO_PKG_VERSION"));
 /// thing expected. Reading the whole (small) body also returns the connection to the pool.
 const BODY_LIMIT: u64 = 64 * 1024;
 
+/// Every post (send, build, run, probe, flush) passes through [`Deliverer::deliver_with`],
+/// which refuses a body holding the webhook's own token before it is sent.
+pub const OWN_URL_IN_MESSAGE: &str =
+    "the message contains this webhook's own URL; it would publish the token to the channel";
+
 #[derive(Debug, Clone)]
 pub struct Policy {
     pub budget: Duration,
@@ -110,12 +115,14 @@ impl ProxyChoice {
     }
 }
 
-/// Proxy URLs may carry credentials; show them without.
+/// Proxy URLs may carry credentials; show them without (and without any hook id, for a
+/// `*_PROXY` variable set to the wrong URL).
 pub fn redact_userinfo(url: &str) -> String {
+    let url = crate::secret::scrub_hook_ids(url);
     match (url.find("://"), url.rfind('@')) {
         (Some(s), Some(at)) if at > s => format!("{}://***@{}", &url[..s], &url[at + 1..]),
         (None, Some(at)) => format!("***@{}", &url[at + 1..]),
-        _ => url.to_string(),
+        _ => url.into_owned(),
     }
 }
 
@@ -171,6 +178,20 @@ impl Deliverer {
         retries: u32,
     ) -> Delivery {
         let start = Instant::now();
+        if url.appears_in(body) {
+            return Delivery {
+                attempts: 0,
+                elapsed: start.elapsed(),
+                http_status: None,
+                timed_out_after_send: 0,
+                result: Err(Diagnosis {
+                    kind: ExitKind::Input,
+                    message: OWN_URL_IN_MESSAGE.to_string(),
+                    error_id: None,
+                    retryable: false,
+                }),
+            };
+        }
         let deadline = start + self.policy.budget;
         let mut attempts = 0;
         let mut timed_out_after_send = 0;

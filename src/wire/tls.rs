@@ -52,9 +52,29 @@ pub fn config(files: &TlsFiles) -> Result<TlsConfig> {
     Ok(builder.build())
 }
 
+/// Certificate chains and keys are a few KiB; the cap keeps `/dev/zero` or a huge file
+/// from filling memory.
+const PEM_FILE_LIMIT: u64 = 1024 * 1024;
+
+/// One open and one bounded read. Not limited to regular files on purpose: a pipe such as
+/// `--ca-file <(vault read …)` keeps the key off the disk.
 fn read(path: &Path, what: &str) -> Result<Vec<u8>> {
-    std::fs::read(path)
-        .map_err(|e| error::config(format!("cannot read {what} {}: {e}", path.display())))
+    use std::io::Read;
+    let cannot =
+        |e: std::io::Error| error::config(format!("cannot read {what} {}: {e}", path.display()));
+    let file = std::fs::File::open(path).map_err(cannot)?;
+    let mut bytes = Vec::new();
+    file.take(PEM_FILE_LIMIT + 1)
+        .read_to_end(&mut bytes)
+        .map_err(cannot)?;
+    if bytes.len() as u64 > PEM_FILE_LIMIT {
+        return Err(error::config(format!(
+            "{what} {} is larger than {} MiB; it should hold PEM certificates or a key",
+            path.display(),
+            PEM_FILE_LIMIT / (1024 * 1024)
+        )));
+    }
+    Ok(bytes)
 }
 
 fn read_certs(path: &Path, what: &str) -> Result<Vec<Certificate<'static>>> {

@@ -15,6 +15,13 @@ use tempfile::TempDir;
 /// Hard limit for one run of the binary.
 const RUN_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// Which of the binary's output pipes `Env::run_with_closed` breaks.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Closed {
+    pub stdout: bool,
+    pub stderr: bool,
+}
+
 pub struct Env {
     dir: TempDir,
     secrets: Vec<String>,
@@ -184,11 +191,11 @@ impl Env {
     }
 
     pub fn run(&self, cmd: &mut Command) -> Run {
-        self.run_inner(cmd, None, None)
+        self.run_inner(cmd, None, None, Closed::default())
     }
 
     pub fn run_with_stdin(&self, cmd: &mut Command, stdin: &[u8]) -> Run {
-        self.run_inner(cmd, Some(stdin.to_vec()), None)
+        self.run_inner(cmd, Some(stdin.to_vec()), None, Closed::default())
     }
 
     /// For `run`: the job's own output passes through unchanged (the contract), so lines
@@ -196,7 +203,14 @@ impl Env {
     /// Everything mmnotify prints (reports, JSON, diagnostics) is still checked, as are
     /// the state dir and watched files.
     pub fn run_job(&self, cmd: &mut Command, job_marker: &str) -> Run {
-        self.run_inner(cmd, None, Some(job_marker))
+        self.run_inner(cmd, None, Some(job_marker), Closed::default())
+    }
+
+    /// Runs with the read end of the chosen output pipes dropped before the binary can
+    /// write: its writes fail with EPIPE, as under `mmnotify … 2>&1 | head -0` or a
+    /// supervisor that went away. What a closed stream carried reads as empty.
+    pub fn run_with_closed(&self, cmd: &mut Command, closed: Closed) -> Run {
+        self.run_inner(cmd, None, None, closed)
     }
 
     fn run_inner(
@@ -204,12 +218,19 @@ impl Env {
         cmd: &mut Command,
         stdin: Option<Vec<u8>>,
         job_marker: Option<&str>,
+        closed: Closed,
     ) -> Run {
         cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
         if stdin.is_some() {
             cmd.stdin(Stdio::piped());
         }
         let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
+        if closed.stdout {
+            drop(child.stdout.take());
+        }
+        if closed.stderr {
+            drop(child.stderr.take());
+        }
         if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
             // A writer thread: a child that does not read stdin must not block us.
             thread::spawn(move || {

@@ -13,7 +13,7 @@ pub mod proxy;
 pub mod server;
 pub mod tls;
 
-pub use env::{Env, Run};
+pub use env::{Closed, Env, Run};
 pub use http::{http_date, new_id};
 pub use proxy::ConnectProxy;
 pub use server::{

@@ -1,0 +1,440 @@
+//! The trust rules of the contract under attack: hook ids from a hostile server, URLs
+//! pasted into path options, messages that would publish the token, closed output pipes
+//! and secrets files that are not what they seem. Every run goes through `Env`, which
+//! fails on any watched hook id in output or state files.
+
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::process::CommandExt;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::support::{Closed, Env, Fault, MockServer, ServerOptions, HOOK_ID, OTHER_HOOK_ID};
+
+fn setup() -> (Env, MockServer) {
+    crate::support::hooked(ServerOptions::default())
+}
+
+fn send(env: &Env, args: &[&str]) -> Command {
+    let mut c = env.cmd();
+    c.args(["send", "--webhook", "hook"]).args(args);
+    c
+}
+
+/// No file or directory anywhere under the test root is named after a hook id.
+fn assert_no_token_in_names(env: &Env) {
+    let mut stack = vec![env.root().to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            for id in [HOOK_ID, OTHER_HOOK_ID] {
+                assert!(
+                    !name.contains(id),
+                    "{} names a token",
+                    entry.path().display()
+                );
+            }
+            assert!(
+                !name.contains("https:"),
+                "{} looks like a URL",
+                entry.path().display()
+            );
+            if entry.file_type().unwrap().is_dir() {
+                stack.push(entry.path());
+            }
+        }
+    }
+}
+
+#[test]
+fn a_redirect_to_another_hook_never_shows_its_id() {
+    let (env, server) = setup();
+    server.script([Fault::Redirect {
+        status: 301,
+        location: format!("https://elsewhere.example/hooks/{OTHER_HOOK_ID}"),
+    }]);
+    // The harness watches OTHER_HOOK_ID: its appearance anywhere fails the run.
+    let run = env.run(&mut send(&env, &["--output", "json", "x"]));
+    run.assert_code(7)
+        .assert_stderr_contains("redirected the request to https://elsewhere.example/hooks/…tr5a");
+    assert_eq!(run.json()["status"], "failed");
+}
+
+#[test]
+fn path_options_holding_a_webhook_url_are_refused_without_echo() {
+    let (env, server) = setup();
+    let url = server.hook_url();
+    let in_path = format!("state/hooks/{HOOK_ID}");
+    let flag_cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["send", "--webhook", "hook", "--secrets-dir", &url, "x"],
+            "--secrets-dir",
+        ),
+        (
+            vec!["send", "--webhook", "hook", "--state-dir", &url, "x"],
+            "--state-dir",
+        ),
+        (
+            vec!["send", "--webhook", "hook", "--state-dir", &in_path, "x"],
+            "--state-dir",
+        ),
+        (
+            vec!["send", "--webhook", "hook", "--ca-file", &url, "x"],
+            "--ca-file",
+        ),
+        (
+            vec![
+                "send",
+                "--webhook",
+                "hook",
+                "--client-cert",
+                &url,
+                "--client-key",
+                "k.pem",
+                "x",
+            ],
+            "--client-cert",
+        ),
+        (
+            vec![
+                "send",
+                "--webhook",
+                "hook",
+                "--client-cert",
+                "c.pem",
+                "--client-key",
+                &url,
+                "x",
+            ],
+            "--client-key",
+        ),
+        (
+            vec!["send", "--webhook", "hook", "--proxy", &url, "x"],
+            "--proxy",
+        ),
+        (
+            vec!["send", "--webhook", "hook", "--payload", &url],
+            "--payload",
+        ),
+        (
+            vec!["build", "--webhook", "hook", "--no-env", "--event", &url],
+            "--event",
+        ),
+        (
+            vec!["build", "--webhook", "hook", "--no-env", "--events", &url],
+            "--events",
+        ),
+        (vec!["flush", "--state-dir", &url], "--state-dir"),
+        (
+            vec!["probe", "--webhook", "hook", "--ca-file", &url],
+            "--ca-file",
+        ),
+        (
+            vec!["doctor", "--webhook", "hook", "--secrets-dir", &url],
+            "--secrets-dir",
+        ),
+    ];
+    for (args, flag) in flag_cases {
+        let run = env.run(env.cmd().args(&args));
+        run.assert_code(3)
+            .assert_stderr_contains(flag)
+            .assert_stderr_contains("looks like the webhook URL");
+    }
+    let env_cases = [
+        ("MMNOTIFY_STATE_DIR", "MMNOTIFY_STATE_DIR"),
+        ("MMNOTIFY_SECRETS_DIR", "MMNOTIFY_SECRETS_DIR"),
+        ("MMNOTIFY_CA_FILE", "MMNOTIFY_CA_FILE"),
+        ("MMNOTIFY_PROXY", "MMNOTIFY_PROXY"),
+        ("XDG_STATE_HOME", "XDG_STATE_HOME"),
+    ];
+    for (var, named) in env_cases {
+        let mut cmd = send(&env, &["x"]);
+        cmd.env(var, &url);
+        if var == "XDG_STATE_HOME" {
+            // Only consulted without an explicit state dir, and only when it is needed:
+            // a delivery that fails into the spool.
+            cmd.env_remove("MMNOTIFY_STATE_DIR").env(
+                "XDG_STATE_HOME",
+                env.root().join(format!("x/hooks/{HOOK_ID}")),
+            );
+            server.script([Fault::Status(503)]);
+            cmd.args(["--retries", "0"]);
+        }
+        let run = env.run(&mut cmd);
+        if var == "XDG_STATE_HOME" {
+            run.assert_code(6)
+                .assert_stderr_contains("could not save the message in the spool");
+        } else {
+            run.assert_code(3);
+        }
+        run.assert_stderr_contains(named);
+    }
+    assert_eq!(server.posts().len(), 0, "nothing may be posted");
+    assert_no_token_in_names(&env);
+}
+
+#[test]
+fn a_message_holding_the_webhooks_own_url_is_refused() {
+    let (env, server) = setup();
+    let url = server.hook_url();
+    let payload = env.write_file(
+        "payload.json",
+        &format!(r#"{{"text":"t","attachments":[{{"text":"{url}"}}]}}"#),
+        0o600,
+    );
+    let payload = payload.to_str().unwrap();
+    let prop = format!(r#"leak="{HOOK_ID}""#);
+    let cases: Vec<Vec<&str>> = vec![
+        vec!["send", "--webhook", "hook", "look:", &url],
+        vec!["send", "--webhook", "hook", "--payload", payload],
+        vec!["send", "--webhook", "hook", "--card", &url, "x"],
+        vec!["send", "--webhook", "hook", "--prop", &prop, "x"],
+        vec![
+            "send",
+            "--webhook",
+            "hook",
+            "--attachment-text",
+            HOOK_ID,
+            "x",
+        ],
+        vec!["probe", "--webhook", "hook", "--text", &url],
+        vec![
+            "build",
+            "--webhook",
+            "hook",
+            "--no-env",
+            "--workflow",
+            "ci",
+            "--state",
+            "failed",
+            "--run-id",
+            "7",
+            "--run-url",
+            &url,
+        ],
+    ];
+    for args in cases {
+        let run = env.run(env.cmd().args(&args));
+        run.assert_code(4).assert_stderr_contains(
+            "the message contains this webhook's own URL; it would publish the token to the \
+             channel",
+        );
+    }
+    assert!(server.requests().is_empty(), "nothing may be sent");
+    // Another hook's id is not this webhook's credential: it goes out.
+    env.run(&mut send(&env, &["other", OTHER_HOOK_ID]))
+        .assert_success();
+    assert_eq!(server.posts().len(), 1);
+}
+
+fn stderr_closed() -> Closed {
+    Closed {
+        stdout: false,
+        stderr: true,
+    }
+}
+
+fn both_closed() -> Closed {
+    Closed {
+        stdout: true,
+        stderr: true,
+    }
+}
+
+#[test]
+fn a_closed_stderr_or_stdout_never_stops_a_post() {
+    let (env, server) = setup();
+    let long = "a".repeat(17_000);
+    let runs: Vec<(Vec<&str>, Closed, i32)> = vec![
+        (
+            vec!["send", "--webhook", "hook", "-v", "hello"],
+            stderr_closed(),
+            0,
+        ),
+        // The truncation warning goes to the closed stderr.
+        (vec!["send", "--webhook", "hook", &long], stderr_closed(), 0),
+        (
+            vec![
+                "send",
+                "--webhook",
+                "hook",
+                "-v",
+                "--output",
+                "json",
+                "json",
+            ],
+            both_closed(),
+            0,
+        ),
+        // No --run-id: the "posted without deduplication" warning goes to stderr.
+        (
+            vec![
+                "build",
+                "--webhook",
+                "hook",
+                "-v",
+                "--no-env",
+                "--workflow",
+                "ci",
+                "--state",
+                "succeeded",
+            ],
+            both_closed(),
+            0,
+        ),
+        (
+            vec![
+                "run",
+                "--webhook",
+                "hook",
+                "-v",
+                "--",
+                "sh",
+                "-c",
+                "echo out; echo err >&2; exit 3",
+            ],
+            both_closed(),
+            3,
+        ),
+        (vec!["probe", "--webhook", "hook"], both_closed(), 0),
+    ];
+    for (args, closed, code) in runs {
+        server.clear();
+        let run = env.run_with_closed(env.cmd().args(&args), closed);
+        assert_eq!(run.code, code, "{args:?}: {run:?}");
+        assert_eq!(server.posts().len(), 1, "{args:?}: exactly one post");
+    }
+    // A closed descriptor (`2>&-`) rather than a broken pipe.
+    server.clear();
+    let mut cmd = send(&env, &["-v", "fd closed"]);
+    // SAFETY: close(2) is async-signal-safe and touches nothing shared.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::close(2);
+            Ok(())
+        });
+    }
+    env.run(&mut cmd).assert_success();
+    assert_eq!(server.posts().len(), 1);
+    // A failure keeps its exit code when no one reads the diagnostic.
+    server.clear();
+    server.script([Fault::Status(404)]);
+    let run = env.run_with_closed(&mut send(&env, &["x"]), both_closed());
+    assert_eq!(run.code, 44, "{run:?}");
+}
+
+#[test]
+fn completions_into_a_closed_pipe_exit_zero() {
+    let env = Env::new();
+    for shell in ["bash", "zsh", "fish"] {
+        let run = env.run_with_closed(
+            env.cmd().args(["completions", shell]),
+            Closed {
+                stdout: true,
+                stderr: false,
+            },
+        );
+        assert_eq!(run.code, 0, "{shell}: {run:?}");
+        assert_eq!(run.stderr, "", "{shell}");
+    }
+}
+
+#[test]
+fn tls_and_input_files_are_read_bounded() {
+    let (env, server) = setup();
+    for flag in ["--ca-file", "--client-cert"] {
+        let mut cmd = send(&env, &[flag, "/dev/zero", "x"]);
+        if flag == "--client-cert" {
+            cmd.args(["--client-key", "/dev/zero"]);
+        }
+        let start = Instant::now();
+        env.run(&mut cmd)
+            .assert_code(3)
+            .assert_stderr_contains("larger than 1 MiB");
+        assert!(
+            start.elapsed() < Duration::from_secs(1),
+            "{flag}: {:?}",
+            start.elapsed()
+        );
+    }
+    let start = Instant::now();
+    env.run(&mut send(&env, &["--payload", "/dev/zero"]))
+        .assert_code(4)
+        .assert_stderr_contains("larger than");
+    env.run(env.cmd().args([
+        "build",
+        "--webhook",
+        "hook",
+        "--no-env",
+        "--event",
+        "/dev/zero",
+    ]))
+    .assert_code(4)
+    .assert_stderr_contains("larger than");
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
+    );
+    assert!(server.requests().is_empty());
+}
+
+#[test]
+fn secrets_files_that_are_not_regular_files_are_refused_at_once() {
+    let (env, server) = setup();
+    let fifo = env.secrets_dir().join("fifo.url");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let dir = env.secrets_dir().join("dir.url");
+    std::fs::create_dir(&dir).unwrap();
+    for args in [
+        vec!["send", "--webhook", "fifo", "x"],
+        vec!["send", "--webhook", "dir", "x"],
+        vec!["send", "--webhook-file", "/dev/zero", "x"],
+    ] {
+        let start = Instant::now();
+        env.run(env.cmd().args(&args))
+            .assert_code(3)
+            .assert_stderr_contains("not a regular file");
+        assert!(start.elapsed() < Duration::from_secs(2), "{args:?}");
+    }
+    let big = format!("{}\n{}", server.hook_url(), "#".repeat(70_000));
+    env.write_secret("big", &big);
+    env.run(env.cmd().args(["send", "--webhook", "big", "x"]))
+        .assert_code(3)
+        .assert_stderr_contains("larger than 64 KiB");
+    assert!(server.requests().is_empty());
+}
+
+#[test]
+fn a_secrets_file_with_bom_and_crlf_is_read() {
+    let (env, server) = setup();
+    env.write_secret(
+        "windows",
+        &format!(
+            "\u{feff}# saved by Notepad\r\n\r\n{}\r\n",
+            server.hook_url()
+        ),
+    );
+    env.run(
+        env.cmd()
+            .args(["send", "--webhook", "windows", "from windows"]),
+    )
+    .assert_success();
+    assert_eq!(server.posts().len(), 1);
+}
+
+#[test]
+fn a_webhook_variable_that_is_not_utf8_is_a_config_error() {
+    let (env, server) = setup();
+    let mut raw = server.hook_url().into_bytes();
+    raw.push(0xff);
+    let mut cmd = env.cmd();
+    cmd.args(["send", "x"])
+        .env("MATTERMOST_WEBHOOK_URL", OsStr::from_bytes(&raw));
+    env.run(&mut cmd)
+        .assert_code(3)
+        .assert_stderr_contains("MATTERMOST_WEBHOOK_URL is not valid UTF-8");
+    assert!(server.requests().is_empty());
+}
