@@ -438,3 +438,50 @@ fn a_webhook_variable_that_is_not_utf8_is_a_config_error() {
         .assert_stderr_contains("MATTERMOST_WEBHOOK_URL is not valid UTF-8");
     assert!(server.requests().is_empty());
 }
+
+#[test]
+fn run_reports_and_spooled_items_holding_the_token_are_refused_too() {
+    let (env, server) = setup();
+    let url = server.hook_url();
+    env.run(env.cmd().args([
+        "run",
+        "--webhook",
+        "hook",
+        "--strict",
+        "--name",
+        &url,
+        "--",
+        "true",
+    ]))
+    .assert_code(4)
+    .assert_stderr_contains("this webhook's own URL");
+    assert!(server.requests().is_empty());
+
+    // A spool item whose text decodes to the token (JSON escapes keep the file itself
+    // free of it, which the harness checks): flush refuses it as the server would not.
+    server.script([Fault::Status(503)]);
+    env.run(&mut send(&env, &["--retries", "0", "x"]))
+        .assert_code(6);
+    let item = std::fs::read_dir(env.state().join("spool"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "json"))
+        .expect("a spooled item");
+    let mut json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&item).unwrap()).unwrap();
+    json["payload"]["text"] = "PLACEHOLDER".into();
+    let escaped: String = HOOK_ID
+        .chars()
+        .map(|c| format!("\\u{:04x}", c as u32))
+        .collect();
+    let text = json.to_string().replace("PLACEHOLDER", &escaped);
+    std::fs::write(&item, text).unwrap();
+    server.clear();
+    let mut flush = env.cmd();
+    flush.args(["flush"]);
+    env.run(&mut flush)
+        .assert_success()
+        .assert_stderr_contains("this webhook's own URL");
+    assert!(server.requests().is_empty(), "the item must not be sent");
+    assert!(!item.exists(), "the item is moved aside, not retried");
+}
