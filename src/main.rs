@@ -8,7 +8,10 @@ use mmnotify::error::exit_kind;
 use mmnotify::secret::scrub_hook_ids;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
     let json = cli.command.json_output();
     match dispatch(cli) {
         Ok(code) => ExitCode::from(code),
@@ -31,6 +34,19 @@ fn main() -> ExitCode {
             ExitCode::from(code)
         }
     }
+}
+
+/// clap quotes a rejected value back (`invalid value '…' for '--timeout'`); a webhook URL
+/// pasted into the wrong flag must not reach the terminal or a CI log that way.
+fn usage_error(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+        output::print_stdout_bytes(e.render().to_string().as_bytes());
+        return ExitCode::SUCCESS;
+    }
+    let rendered = e.render().to_string();
+    output::print_stderr_line(scrub_hook_ids(&rendered).trim_end());
+    ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2))
 }
 
 fn dispatch(cli: Cli) -> Result<u8> {

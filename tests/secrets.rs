@@ -485,3 +485,27 @@ fn run_reports_and_spooled_items_holding_the_token_are_refused_too() {
     assert!(server.requests().is_empty(), "the item must not be sent");
     assert!(!item.exists(), "the item is moved aside, not retried");
 }
+
+#[test]
+fn a_url_pasted_into_a_flag_clap_checks_is_not_echoed() {
+    let (env, server) = setup();
+    let url = server.hook_url();
+    let bad_value = format!("--webhook-url={url}");
+    for args in [
+        vec!["send", "--webhook", "hook", "--timeout", &url, "x"],
+        vec!["send", "--webhook", "hook", "--color", &url, "x"],
+        vec!["build", "--webhook", "hook", "--state", &url],
+    ] {
+        // The harness fails the run if the id shows up on stderr.
+        let run = env.run(env.cmd().args(&args));
+        run.assert_code(2).assert_stderr_contains("/hooks/…");
+    }
+    env.run(env.cmd().args(["send", &bad_value, "x"]))
+        .assert_code(2)
+        .assert_stderr_contains("unexpected argument");
+    // Help still goes to stdout with exit 0.
+    env.run(env.cmd().args(["send", "--help"]))
+        .assert_success()
+        .assert_stdout_contains("--webhook-file");
+    assert!(server.requests().is_empty());
+}
