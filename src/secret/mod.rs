@@ -319,17 +319,14 @@ impl Sources {
     /// Picks the source (first match wins) without reading it.
     pub fn select(&self) -> Result<Source> {
         if let Some(file) = &self.file {
-            if looks_like_url(&file.to_string_lossy()) {
-                return Err(url_in_wrong_place(
-                    "--webhook-file (or MMNOTIFY_WEBHOOK_FILE)",
-                ));
-            }
+            refuse_url_as_path(
+                file.as_os_str(),
+                "--webhook-file (or MMNOTIFY_WEBHOOK_FILE)",
+            )?;
             return Ok(Source::File(file.clone()));
         }
         if let Some(name) = &self.name {
-            if looks_like_url(name) {
-                return Err(url_in_wrong_place("--webhook (or MMNOTIFY_WEBHOOK)"));
-            }
+            refuse_url_as_path(OsStr::new(name), "--webhook (or MMNOTIFY_WEBHOOK)")?;
             check_name(name)?;
             return Ok(Source::Named {
                 name: name.clone(),
@@ -408,13 +405,8 @@ impl Sources {
     }
 }
 
-/// A URL pasted where a name or a path belongs must not be echoed back in the error.
-fn looks_like_url(s: &str) -> bool {
-    s.contains("://") || s.contains("/hooks/")
-}
-
-/// Refuses, without echoing it, a path option (or its variable) that holds something
-/// shaped like a webhook URL: a file or directory named after it would write the token
+/// Refuses, without echoing it, a webhook name or a path option (or its variable) that
+/// holds something shaped like a webhook URL: a file or directory named after it would write the token
 /// to disk, and every error about it would print it. `what` names the option.
 pub fn refuse_url_as_path(value: &OsStr, what: &str) -> Result<()> {
     let text = value.to_string_lossy();
