@@ -41,11 +41,11 @@ fn main() -> ExitCode {
 fn usage_error(e: clap::Error) -> ExitCode {
     use clap::error::ErrorKind;
     if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
-        output::print_stdout_bytes(e.render().to_string().as_bytes());
-        return ExitCode::SUCCESS;
+        // Quotes nothing the user typed; `exit` ignores a closed stdout.
+        e.exit();
     }
-    let rendered = e.render().to_string();
-    output::print_stderr_line(scrub_hook_ids(&rendered).trim_end());
+    // print_stderr_line redacts hook ids.
+    output::print_stderr_line(e.render().to_string().trim_end());
     ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2))
 }
 

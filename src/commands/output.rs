@@ -83,8 +83,10 @@ pub fn print_stdout_line(line: &str) {
     write_dropping_errors(std::io::stdout().lock(), &[line.as_bytes(), b"\n"]);
 }
 
-/// Writes a line to stderr, ignoring a closed pipe.
+/// Writes a diagnostic line to stderr, ignoring a closed pipe. Diagnostics quote paths,
+/// library errors and server text, so any hook id left in them is redacted here too.
 pub fn print_stderr_line(line: &str) {
+    let line = crate::secret::scrub_hook_ids(line);
     write_dropping_errors(std::io::stderr().lock(), &[line.as_bytes(), b"\n"]);
 }
 
