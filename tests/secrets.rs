@@ -440,23 +440,9 @@ fn a_webhook_variable_that_is_not_utf8_is_a_config_error() {
 }
 
 #[test]
-fn run_reports_and_spooled_items_holding_the_token_are_refused_too() {
+fn spooled_items_holding_the_token_are_refused_too() {
+    // (`run` reports are scrubbed of every hook id before they get this far.)
     let (env, server) = setup();
-    let url = server.hook_url();
-    env.run(env.cmd().args([
-        "run",
-        "--webhook",
-        "hook",
-        "--strict",
-        "--name",
-        &url,
-        "--",
-        "true",
-    ]))
-    .assert_code(4)
-    .assert_stderr_contains("this webhook's own URL");
-    assert!(server.requests().is_empty());
-
     // A spool item whose text decodes to the token (JSON escapes keep the file itself
     // free of it, which the harness checks): flush refuses it as the server would not.
     server.script([Fault::Status(503)]);
