@@ -77,6 +77,8 @@ fn build(args: &SendArgs, printer: &Printer) -> Result<(Map<String, Value>, Vec<
         }
         None => Map::new(),
     };
+    // Flags, truncation and fallbacks then see `"Text"` as the server does: as `text`.
+    payload::canonicalize(&mut obj)?;
 
     let text = if !args.text.is_empty() {
         Some(args.text.join(" "))

@@ -151,9 +151,230 @@ pub fn prop_value(key: &str, raw: &str) -> Result<Value> {
     })
 }
 
+/// Members of the request object (`model.IncomingWebhookRequest`), plus `silent` and
+/// `root_id` of newer servers.
+const REQUEST_KEYS: &[&str] = &[
+    "text",
+    "username",
+    "icon_url",
+    "icon_emoji",
+    "channel",
+    "props",
+    "attachments",
+    "type",
+    "priority",
+    "silent",
+    "root_id",
+];
+/// Members of one attachment (`model.SlackAttachment`).
+const ATTACHMENT_KEYS: &[&str] = &[
+    "id",
+    "fallback",
+    "color",
+    "pretext",
+    "author_name",
+    "author_link",
+    "author_icon",
+    "title",
+    "title_link",
+    "text",
+    "fields",
+    "image_url",
+    "thumb_url",
+    "footer",
+    "footer_icon",
+    "ts",
+    "actions",
+];
+const FIELD_KEYS: &[&str] = &["title", "value", "short"];
+const PRIORITY_KEYS: &[&str] = &["priority", "requested_ack", "persistent_notifications"];
+
+/// The server's decoder (Go `encoding/json`) matches object keys to struct members
+/// case-insensitively, with Unicode simple folding: `TEXT`, `Text` and even `ſhort`
+/// (long s) or `requested_acK` (Kelvin sign) fill the same member. This folds a key so
+/// that two keys fold equal exactly when Go would treat them as the same member.
+fn go_fold(key: &str) -> String {
+    key.chars()
+        .map(|c| {
+            if c.is_ascii() {
+                return c.to_ascii_lowercase();
+            }
+            // Go folds with simple (one-to-one) case mappings only.
+            let mut up = c.to_uppercase();
+            let u = match (up.next(), up.next()) {
+                (Some(u), None) => u,
+                _ => return c,
+            };
+            let mut low = u.to_lowercase();
+            match (low.next(), low.next()) {
+                (Some(l), None) => l,
+                _ => c,
+            }
+        })
+        .collect()
+}
+
+/// Renames the keys of one struct-decoded object to the member names the server reads
+/// them as, refusing two keys the server would read as one member.
+fn canonical_object(obj: &mut Map<String, Value>, members: &[&str], what: &str) -> Result<()> {
+    let mut seen: Vec<(String, &String)> = Vec::with_capacity(obj.len());
+    for key in obj.keys() {
+        let folded = go_fold(key);
+        if let Some((_, first)) = seen.iter().find(|(f, _)| *f == folded) {
+            return Err(error::input(format!(
+                "ambiguous key in {what}: `{}` and `{}` differ only by case, and the server                  reads both as the same field; keep one",
+                first.escape_debug(),
+                key.escape_debug()
+            )));
+        }
+        seen.push((folded, key));
+    }
+    let renames: Vec<(String, &str)> = obj
+        .keys()
+        .filter_map(|k| {
+            let folded = go_fold(k);
+            members
+                .iter()
+                .find(|m| **m == folded && *m != k)
+                .map(|m| (k.clone(), *m))
+        })
+        .collect();
+    for (from, to) in renames {
+        if let Some(v) = obj.remove(&from) {
+            obj.insert(to.to_string(), v);
+        }
+    }
+    Ok(())
+}
+
+/// Gives every key the server decodes into a struct member its canonical lower-case name,
+/// at each level the server decodes (request, attachment, field, priority), so that a
+/// `--payload` with `"Text"` or `"PRIORITY"` is checked, truncated and overridden by flags
+/// exactly like its lower-case form. Two keys that differ only by case are refused (exit
+/// 4): the server would silently keep the last one. Props are a plain map with exact keys,
+/// and unknown keys keep their spelling.
+pub fn canonicalize(obj: &mut Map<String, Value>) -> Result<()> {
+    canonical_object(obj, REQUEST_KEYS, "the payload")?;
+    if let Some(Value::Object(p)) = obj.get_mut("priority") {
+        canonical_object(p, PRIORITY_KEYS, "`priority`")?;
+    }
+    if let Some(Value::Array(atts)) = obj.get_mut("attachments") {
+        for (i, att) in atts.iter_mut().enumerate() {
+            let Value::Object(a) = att else { continue };
+            canonical_object(a, ATTACHMENT_KEYS, &format!("attachment {}", i + 1))?;
+            if let Some(Value::Array(fields)) = a.get_mut("fields") {
+                for (j, f) in fields.iter_mut().enumerate() {
+                    let Value::Object(f) = f else { continue };
+                    let what = format!("attachment {} field {}", i + 1, j + 1);
+                    canonical_object(f, FIELD_KEYS, &what)?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Length in Unicode scalar values of `v` as Go's `json.Marshal` writes it, which is how
+/// the server measures props: `<`, `>`, `&`, U+2028 and U+2029 become six-character
+/// `\u` escapes, and every number is a float64 written in Go's shortest form.
+pub fn go_json_chars(v: &Value) -> usize {
+    match v {
+        Value::Null => 4,
+        Value::Bool(b) => {
+            if *b {
+                4
+            } else {
+                5
+            }
+        }
+        Value::Number(n) => go_number(n.as_f64().unwrap_or(0.0)).len(),
+        Value::String(s) => go_string_chars(s),
+        Value::Array(a) => {
+            2 + a.iter().map(go_json_chars).sum::<usize>() + a.len().saturating_sub(1)
+        }
+        Value::Object(m) => {
+            2 + m
+                .iter()
+                .map(|(k, v)| go_string_chars(k) + 1 + go_json_chars(v))
+                .sum::<usize>()
+                + m.len().saturating_sub(1)
+        }
+    }
+}
+
+fn go_string_chars(s: &str) -> usize {
+    2 + s
+        .chars()
+        .map(|c| match c {
+            '"' | '\\' | '\n' | '\r' | '\t' | '\u{8}' | '\u{c}' => 2,
+            '<' | '>' | '&' | '\u{2028}' | '\u{2029}' => 6,
+            c if (c as u32) < 0x20 => 6,
+            _ => 1,
+        })
+        .sum::<usize>()
+}
+
+/// Go's float64 encoding: shortest digits, exponent form below 1e-6 and from 1e21 on.
+fn go_number(f: f64) -> String {
+    let a = f.abs();
+    if a != 0.0 && !(1e-6..1e21).contains(&a) {
+        let s = format!("{f:e}");
+        let (mant, exp) = s.split_once('e').unwrap_or((&s, "0"));
+        match exp.strip_prefix('-') {
+            Some(e) => format!("{mant}e-{e}"),
+            None => format!("{mant}e+{exp:0>2}"),
+        }
+    } else {
+        format!("{f}")
+    }
+}
+
+/// Whether `text` @-mentions a user (not `@channel`, `@here` or `@all`), the way a
+/// username mention is written: `@` after a non-word character, then a letter.
+fn mentions_a_user(text: &str) -> bool {
+    let mut prev: Option<char> = None;
+    let mut chars = text.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        let starts = c == '@' && !prev.is_some_and(|p| p.is_alphanumeric() || p == '_');
+        prev = Some(c);
+        if !starts {
+            continue;
+        }
+        let name: String = text[i + 1..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+            .collect();
+        let name = name.trim_end_matches(['.', '-', '_']);
+        let special = ["channel", "here", "all"]
+            .iter()
+            .any(|s| name.eq_ignore_ascii_case(s));
+        if name.starts_with(|c: char| c.is_ascii_alphabetic()) && !special {
+            return true;
+        }
+    }
+    false
+}
+
 /// Validates a payload as the server would, before anything is sent. Everything the
-/// server would refuse with a 400 (or 500, for `type`) is exit 4 here instead.
+/// server would refuse with a 400 (or 500, for `type`) is exit 4 here instead. Keys are
+/// matched the server's way (see [`canonicalize`]); the body keeps the caller's spelling.
 pub fn validate(obj: &Map<String, Value>, max_bytes: usize) -> Result<Vec<u8>> {
+    let body = serde_json::to_vec(obj).context("serializing the payload")?;
+    let mut canon = obj.clone();
+    canonicalize(&mut canon)?;
+    check(&canon)?;
+    if body.len() > max_bytes {
+        return Err(error::input(format!(
+            "the payload is {} bytes, over the limit of {max_bytes} (--max-payload-bytes; \
+             the server's MaximumPayloadSizeBytes): shorten the text or attachments",
+            body.len()
+        )));
+    }
+    Ok(body)
+}
+
+/// The checks of [`validate`] on a payload whose keys are canonical.
+fn check(obj: &Map<String, Value>) -> Result<()> {
     let text = match obj.get("text") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => Some(s.as_str()),
@@ -170,7 +391,8 @@ pub fn validate(obj: &Map<String, Value>, max_bytes: usize) -> Result<Vec<u8>> {
         Some(Value::Array(a)) => a.as_slice(),
         Some(_) => return Err(error::input("`attachments` must be an array of objects")),
     };
-    for (i, att) in attachments.iter().enumerate() {
+    // The server drops null attachments, and an empty list left over counts as none.
+    for (i, att) in attachments.iter().enumerate().filter(|(_, a)| !a.is_null()) {
         validate_attachment(i, att)?;
     }
     let has_text = text.is_some_and(|t| !t.trim().is_empty());
@@ -198,6 +420,9 @@ pub fn validate(obj: &Map<String, Value>, max_bytes: usize) -> Result<Vec<u8>> {
                         return Err(error::input(format!("`priority.{key}` must be a boolean")));
                     }
                 }
+                if m.get("persistent_notifications") == Some(&Value::Bool(true)) {
+                    check_persistent(obj, m, text.unwrap_or(""))?;
+                }
             }
             _ => return Err(error::input("`priority` must be an object")),
         }
@@ -213,25 +438,48 @@ pub fn validate(obj: &Map<String, Value>, max_bytes: usize) -> Result<Vec<u8>> {
     match obj.get("props") {
         None | Some(Value::Null) => {}
         Some(props @ Value::Object(_)) => {
-            let chars = props.to_string().chars().count();
+            let chars = go_json_chars(props);
             if chars > MAX_PROPS_CHARS {
                 return Err(error::input(format!(
-                    "props are {chars} characters of JSON; the server accepts at most \
-                     {MAX_PROPS_CHARS}"
+                    "props are {chars} characters of JSON as the server counts them (`<`, \
+                     `>` and `&` count 6 each); the server accepts at most {MAX_PROPS_CHARS}"
                 )));
             }
         }
         Some(_) => return Err(error::input("`props` must be an object")),
     }
-    let body = serde_json::to_vec(obj).context("serializing the payload")?;
-    if body.len() > max_bytes {
-        return Err(error::input(format!(
-            "the payload is {} bytes, over the limit of {max_bytes} (--max-payload-bytes; \
-             the server's MaximumPayloadSizeBytes): shorten the text or attachments",
-            body.len()
-        )));
+    if !matches!(
+        obj.get("silent"),
+        None | Some(Value::Null) | Some(Value::Bool(_))
+    ) {
+        return Err(error::input("`silent` must be a boolean"));
     }
-    Ok(body)
+    Ok(())
+}
+
+/// The server accepts persistent notifications only on a post that notifies someone:
+/// with no one to notify, creating the post fails with a 500 after the checks passed.
+/// The web app offers them only on urgent posts that mention a user, so ask the same.
+fn check_persistent(obj: &Map<String, Value>, prio: &Map<String, Value>, text: &str) -> Result<()> {
+    let urgent = prio.get("priority").and_then(Value::as_str) == Some("urgent");
+    // A direct message always has its recipient to notify.
+    let direct = obj
+        .get("channel")
+        .and_then(Value::as_str)
+        .is_some_and(|c| c.starts_with('@'));
+    if !urgent || !(direct || mentions_a_user(text)) {
+        return Err(error::input(
+            "`priority.persistent_notifications` needs `priority.priority` \"urgent\" and a \
+             text that @-mentions a user (or a `channel` of @user): the server fails such a \
+             post with no one to notify",
+        ));
+    }
+    if obj.get("silent") == Some(&Value::Bool(true)) {
+        return Err(error::input(
+            "`silent` and `priority.persistent_notifications` exclude each other",
+        ));
+    }
+    Ok(())
 }
 
 fn validate_attachment(i: usize, att: &Value) -> Result<()> {
@@ -372,6 +620,121 @@ mod tests {
             1000
         ))
         .contains("array"));
+    }
+
+    #[test]
+    fn keys_are_matched_case_insensitively_like_go() {
+        let refused = [
+            json!({"text": "x", "PRIORITY": {}}),
+            json!({"text": "x", "Type": "system_x"}),
+            json!({"text": "x", "Props": "x"}),
+            json!({"text": "x", "Attachments": {}}),
+            json!({"text": "x", "attachments": [{"Fields": [{"SHORT": "yes"}]}]}),
+            json!({"text": "x", "attachments": [{"fields": [{"\u{17f}hort": "yes"}]}]}),
+            json!({"TEXT": 5}),
+            json!({"text": "x", "priority": {"priority": "", "requested_ac\u{212a}": 1}}),
+            json!({"Text": " "}),
+        ];
+        for p in refused {
+            kind(validate(&obj(p.clone()), 1000));
+        }
+        assert!(validate(
+            &obj(json!({"Text": "x", "PRIORITY": {"Priority": "urgent"}})),
+            1000
+        )
+        .is_ok());
+    }
+
+    #[test]
+    fn keys_differing_only_by_case_are_ambiguous() {
+        for p in [
+            json!({"text": "a", "TEXT": "b"}),
+            json!({"text": "a", "x_Custom": 1, "X_CUSTOM": 2}),
+            json!({"text": "a", "attachments": [{"title": "t", "Title": "u"}]}),
+            json!({"text": "a", "attachments": [{"fields": [{"short": true, "\u{17f}hort": false}]}]}),
+            json!({"text": "a", "priority": {"priority": "", "Priority": "urgent"}}),
+        ] {
+            assert!(
+                kind(validate(&obj(p.clone()), 1000)).contains("ambiguous key"),
+                "{p}"
+            );
+        }
+        // Props are a map with exact keys: both survive on the server.
+        assert!(validate(&obj(json!({"text": "a", "props": {"k": 1, "K": 2}})), 1000).is_ok());
+    }
+
+    #[test]
+    fn canonical_names_and_the_body_keeps_the_spelling() {
+        let mut o =
+            obj(json!({"TEXT": "t", "Attachments": [{"Fields": [{"Short": true}]}], "Extra": 1}));
+        let body = validate(&o, 1000).unwrap();
+        assert!(String::from_utf8(body).unwrap().contains("\"TEXT\""));
+        canonicalize(&mut o).unwrap();
+        assert_eq!(
+            Value::Object(o),
+            json!({"text": "t", "attachments": [{"fields": [{"short": true}]}], "Extra": 1})
+        );
+    }
+
+    #[test]
+    fn empty_or_null_attachments_are_none() {
+        for p in [
+            json!({"attachments": []}),
+            json!({"attachments": [null]}),
+            json!({"text": "", "attachments": [null, null]}),
+        ] {
+            assert!(kind(validate(&obj(p), 1000)).contains("nothing to post"));
+        }
+    }
+
+    #[test]
+    fn props_are_counted_as_go_marshals_them() {
+        assert_eq!(
+            go_json_chars(&json!({"a": "<&>"})),
+            r#"{"a":"\u003c\u0026\u003e"}"#.len()
+        );
+        assert_eq!(go_json_chars(&json!("\u{2028}é\n\u{1}")), 2 + 6 + 1 + 2 + 6);
+        assert_eq!(
+            go_json_chars(&json!([1.0, 1000000, 1e21, 1e-7, null, true])),
+            "[1,1000000,1e+21,1e-07,null,true]".len() - 1
+        );
+        assert_eq!(go_number(1e-7), "1e-7");
+        assert_eq!(go_number(1.5e300), "1.5e+300");
+        assert_eq!(go_number(-0.25), "-0.25");
+        // Under the limit by serde's count, over it by the server's.
+        let n = MAX_PROPS_CHARS / 6 + 10;
+        let props = json!({"text": "x", "props": {"k": "<".repeat(n)}});
+        assert!(serde_json::to_string(&props["props"]).unwrap().len() < MAX_PROPS_CHARS);
+        assert!(kind(validate(&obj(props), 10_000_000)).contains("6 each"));
+        let ok = json!({"text": "x", "props": {"k": "<".repeat(MAX_PROPS_CHARS / 6 - 10)}});
+        assert!(validate(&obj(ok), 10_000_000).is_ok());
+    }
+
+    #[test]
+    fn persistent_notifications_need_urgent_and_someone_to_notify() {
+        let p = |prio: &str, text: &str| json!({"text": text, "priority": {"priority": prio, "persistent_notifications": true}});
+        assert!(validate(&obj(p("urgent", "db down @alice")), 1000).is_ok());
+        assert!(validate(&obj(p("urgent", "<@alice> look")), 1000).is_ok());
+        for bad in [
+            p("important", "db down @alice"),
+            p("", "@alice"),
+            p("urgent", "db down"),
+            p("urgent", "mail ops@example.com"),
+            p("urgent", "@channel @here @all"),
+            p("urgent", "@ alone"),
+        ] {
+            assert!(
+                kind(validate(&obj(bad.clone()), 1000)).contains("persistent"),
+                "{bad}"
+            );
+        }
+        let dm = json!({"text": "x", "channel": "@bob", "priority": {"priority": "urgent", "persistent_notifications": true}});
+        assert!(validate(&obj(dm), 1000).is_ok());
+        let off =
+            json!({"text": "x", "priority": {"priority": "", "persistent_notifications": false}});
+        assert!(validate(&obj(off), 1000).is_ok());
+        let silent = json!({"text": "@a", "silent": true, "priority": {"priority": "urgent", "persistent_notifications": true}});
+        assert!(kind(validate(&obj(silent), 1000)).contains("silent"));
     }
 
     #[test]
