@@ -728,3 +728,171 @@ fn env_catches_a_secret_in_a_state_file() {
         ),
     ]));
 }
+
+fn era_a() -> MockServer {
+    MockServer::start_with(ServerOptions {
+        era: Era::A,
+        ..Default::default()
+    })
+}
+
+/// Raw POST of a JSON body to `target`, returning the status and the body.
+fn raw_post(addr: SocketAddr, target: &str, body: &str) -> (u16, String) {
+    let out = raw(
+        addr,
+        format!(
+            "POST {target} HTTP/1.1\r\nHost: h\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .as_bytes(),
+    );
+    let status = out
+        .get(9..12)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status line: {out}"));
+    let body = out.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+    (status, body.to_string())
+}
+
+#[test]
+fn rescue_pass_escapes_only_the_six_lower_case_keys() {
+    let server = MockServer::start();
+    let decode = "web.incoming_webhook.decode.app_error";
+    let post = |body: &[u8]| send(&agent(), &server.hook_url(), "application/json", body).unwrap();
+    // Newlines and tabs in every rescued key.
+    let ok = "{\"text\":\"t\nx\",\"attachments\":[{\"fallback\":\"f\t\",\"pretext\":\"p\n\",\"author_name\":\"a\n\",\"title\":\"ti\n\",\"fields\":[{\"title\":\"k\",\"value\":\"v\tw\"}]}]}";
+    let a = post(ok.as_bytes());
+    assert_eq!(a.status, 200, "{}", a.body);
+    let p = server.posts().pop().unwrap();
+    assert_eq!(p.message, "t\nx");
+    assert_eq!(p.attachments[0]["fields"][0]["value"], "v\tw");
+    assert_eq!(p.attachments[0]["title"], "ti\n");
+    // Another key, another spelling of a rescued key, another control character.
+    for bad in [
+        "{\"text\":\"x\",\"username\":\"a\tb\"}",
+        "{\"TEXT\":\"a\nb\"}",
+        "{\"Text\" : \"a\tb\"}",
+        "{\"text\":\"a\rb\"}",
+        "{\"text\":\"x\",\"attachments\":[{\"footer\":\"a\nb\"}]}",
+    ] {
+        assert_error(&post(bad.as_bytes()), 400, decode);
+    }
+    // Spaces around the colon are allowed by the server's regex.
+    let a = post(b"{\"text\" :  \"a\nb\"}");
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(server.posts().pop().unwrap().message, "a\nb");
+}
+
+#[test]
+fn empty_or_null_attachments_count_as_none() {
+    let general = "web.incoming_webhook.general.app_error";
+    let server = MockServer::start();
+    for p in [
+        json!({"attachments": []}),
+        json!({"attachments": [null]}),
+        json!({"text": "", "attachments": [null, null]}),
+    ] {
+        assert_error(&post_json(&server.hook_url(), &p), 400, general);
+    }
+    // With text, `[]` does not make the post an attachment post.
+    let a = post_json(&server.hook_url(), &json!({"text": "x", "attachments": []}));
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(server.posts().pop().unwrap().post_type, "");
+    let a = post_json(&era_a().hook_url(), &json!({"attachments": [null]}));
+    assert_error(&a, 400, "web.incoming_webhook.text.app_error");
+}
+
+#[test]
+fn props_size_is_counted_with_html_escapes() {
+    let server = era_a();
+    // Go marshals props as {"from_webhook":"true","k":"…","webhook_display_name":"Test
+    // hook"}: 65 runes plus 6 for each `<`. Plain serde JSON would be far under the limit.
+    let props = |n: usize| json!({"text": "x", "props": {"k": "<".repeat(n)}});
+    let at_limit = (POST_PROPS_MAX_USER_RUNES - 65) / 6;
+    assert_eq!(65 + 6 * at_limit, 759_995);
+    let a = post_json(&server.hook_url(), &props(at_limit));
+    assert_eq!(a.status, 200, "{}", a.body);
+    let a = post_json(&server.hook_url(), &props(at_limit + 1));
+    assert_error(&a, 400, "web.incoming_webhook.split_props_length.app_error");
+    assert_eq!(
+        go_marshal(&json!({"a": "<&>\u{2028}", "n": [1.0, 1e21, 1e-7, 0.5]})),
+        r#"{"a":"\u003c\u0026\u003e\u2028","n":[1,1e+21,1e-7,0.5]}"#
+    );
+}
+
+#[test]
+fn era_b_malformed_query_is_parse_form_whatever_the_body() {
+    let server = MockServer::start();
+    let parse_form = "web.incoming_webhook.parse_form.app_error";
+    let hook = format!("/hooks/{HOOK_ID}");
+    for query in ["?a;b", "?x=%zz", "?x=%4", "?%", "?ok=1&bad=a;b"] {
+        for body in ["{\"text\":\"x\"}", "not json", ""] {
+            let (status, answer) = raw_post(server.addr(), &format!("{hook}{query}"), body);
+            assert_eq!(status, 400, "{query} {body}: {answer}");
+            let v: Value = serde_json::from_str(&answer).unwrap();
+            assert_eq!(v["id"], parse_form, "{query}");
+        }
+    }
+    let (status, answer) = raw_post(
+        server.addr(),
+        &format!("{hook}?ok=1&b=%41+c"),
+        "{\"text\":\"x\"}",
+    );
+    assert_eq!(status, 200, "{answer}");
+    // Era A ignores the query.
+    let (status, answer) = raw_post(era_a().addr(), &format!("{hook}?a;b"), "{\"text\":\"x\"}");
+    assert_eq!(status, 200, "{answer}");
+    assert!(query_parses("") && query_parses("a=1&&b") && !query_parses("a=%g0"));
+}
+
+#[test]
+fn era_b_request_uri_over_2048_bytes_is_414() {
+    let server = MockServer::start();
+    let hook = format!("/hooks/{HOOK_ID}?q=");
+    let fill = |len: usize| format!("{hook}{}", "a".repeat(len - hook.len()));
+    let (status, answer) = raw_post(server.addr(), &fill(MAX_URL_LENGTH), "{\"text\":\"x\"}");
+    assert_eq!(status, 200, "{answer}");
+    let (status, answer) = raw_post(server.addr(), &fill(MAX_URL_LENGTH + 1), "{\"text\":\"x\"}");
+    assert_eq!(status, 414, "{answer}");
+    let v: Value = serde_json::from_str(&answer).unwrap();
+    assert_eq!(v["id"], "basic_security_check.url.too_long_error");
+    assert_eq!(v["status_code"], 414);
+    assert_eq!(server.posts().len(), 1);
+}
+
+#[test]
+fn json_keys_match_members_case_insensitively_like_go() {
+    let server = MockServer::start();
+    let decode = "web.incoming_webhook.decode.app_error";
+    let general = "web.incoming_webhook.general.app_error";
+    for (p, id) in [
+        (json!({"text": "x", "Props": "p"}), decode),
+        (json!({"text": "x", "Attachments": {}}), decode),
+        (
+            json!({"text": "x", "attachments": [{"Fields": [{"short": "yes"}]}]}),
+            decode,
+        ),
+        (
+            json!({"text": "x", "attachments": [{"fields": [{"\u{17f}hort": "yes"}]}]}),
+            decode,
+        ),
+        (
+            json!({"text": "x", "priority": {"priority": "", "requested_ac\u{212a}": 1}}),
+            decode,
+        ),
+        (json!({"text": "x", "PRIORITY": {}}), general),
+        (json!({"text": "x", "Type": "system_x"}), general),
+    ] {
+        assert_error(&post_json(&server.hook_url(), &p), 400, id);
+    }
+    let ok = json!({"Text": "hi", "CHANNEL": "dev", "attachments": [{"TITLE": "T", "Fields": [{"Title": "a", "VALUE": 2}]}]});
+    let a = post_json(&server.hook_url(), &ok);
+    assert_eq!(a.status, 200, "{}", a.body);
+    let p = server.posts().pop().unwrap();
+    assert_eq!((p.message.as_str(), p.channel.as_str()), ("hi", "dev"));
+    assert_eq!(
+        p.attachments,
+        json!([{"title": "T", "fields": [{"title": "a", "value": "2"}]}])
+    );
+    assert_eq!(go_fold("Requested_Ac\u{212a}"), "requested_ack");
+}

@@ -343,6 +343,7 @@ impl Deliverer {
                     channel,
                     attempts,
                 );
+                let diagnosis = diagnose::with_payload_suspects(diagnosis, url, body);
                 Attempt::Failed {
                     status: Some(status),
                     diagnosis,

@@ -207,6 +207,41 @@ pub fn http(answer: &Answer, url: &WebhookUrl, channel: Option<&str>, attempts: 
     }
 }
 
+/// An era-B 400 says only "general": the hook may be gone, or the server refused something
+/// in the payload that no local check can see. When the payload holds such a thing, name it
+/// instead of blaming a deleted webhook.
+pub fn with_payload_suspects(d: Diagnosis, url: &WebhookUrl, body: &[u8]) -> Diagnosis {
+    if d.kind != ExitKind::BadRequest
+        || d.error_id.as_deref() != Some("web.incoming_webhook.general.app_error")
+    {
+        return d;
+    }
+    let suspects = crate::wire::payload::suspects(body);
+    if suspects.is_empty() {
+        return d;
+    }
+    let message = format!(
+        "Mattermost rejected the request (400) [HTTP 400, \
+         web.incoming_webhook.general.app_error]: the server gives this one answer to many \
+         causes, and this payload holds likely ones: {}; fix those first (only if the same \
+         payload was accepted before is a deleted webhook or an archived channel the likely \
+         cause)",
+        suspects.join("; ")
+    );
+    Diagnosis {
+        message: url.scrub(&sanitize_long(&message)),
+        ..d
+    }
+}
+
+/// Like [`sanitize`], with room for a longer message we composed ourselves.
+fn sanitize_long(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(1000)
+        .collect()
+}
+
 fn diagnose_400(id: &str, era_b: bool, chan: Option<&str>) -> (ExitKind, String, String) {
     let what = "Mattermost rejected the request (400)".to_string();
     let fix: String = match id {
@@ -337,6 +372,32 @@ mod tests {
             .message
             .contains("`@nobody` that does not exist"));
         assert!(!diag(400, &era_b(400), None).message.contains("user"));
+    }
+
+    #[test]
+    fn era_b_400_names_a_payload_cause_before_a_deleted_webhook() {
+        let d = diag(400, &era_b(400), None);
+        let body =
+            br#"{"text":"@a","priority":{"priority":"urgent","persistent_notifications":true}}"#;
+        let refined = with_payload_suspects(d.clone(), &url(), body);
+        assert!(
+            refined.message.contains("persistent"),
+            "{}",
+            refined.message
+        );
+        assert!(!refined.message.contains("most likely deleted"));
+        assert_eq!(refined.kind, ExitKind::BadRequest);
+        assert_eq!(refined.error_id, d.error_id);
+        // Nothing suspicious in the payload: the deleted webhook stays the lead.
+        let plain = with_payload_suspects(d.clone(), &url(), br#"{"text":"hi"}"#);
+        assert_eq!(plain.message, d.message);
+        // Era-A ids already name their cause.
+        let a = r#"{"id":"web.incoming_webhook.invalid.app_error","message":"Invalid webhook.","request_id":"r","status_code":400}"#;
+        let da = diag(400, a, None);
+        assert_eq!(
+            with_payload_suspects(da.clone(), &url(), body).message,
+            da.message
+        );
     }
 
     #[test]

@@ -554,6 +554,86 @@ fn validate_attachment(i: usize, att: &Value) -> Result<()> {
     Ok(())
 }
 
+/// What in a payload that passed [`validate`] can still make a server refuse it with the
+/// one answer era-B servers give to most causes (`web.incoming_webhook.general.app_error`
+/// 400): things only the server can check. Most likely first; empty when nothing in the
+/// payload explains a refusal.
+pub fn suspects(body: &[u8]) -> Vec<String> {
+    let Ok(Value::Object(mut obj)) = serde_json::from_slice::<Value>(body) else {
+        return Vec::new();
+    };
+    if canonicalize(&mut obj).is_err() {
+        return vec!["keys that differ only by case".into()];
+    }
+    let name = |k: &str| {
+        format!(
+            "`{}`",
+            k.chars().take(40).collect::<String>().escape_debug()
+        )
+    };
+    let mut out = Vec::new();
+    if let Some(user) = obj
+        .get("channel")
+        .and_then(Value::as_str)
+        .filter(|c| c.starts_with('@'))
+    {
+        out.push(format!(
+            "the user {} in `channel` may not exist",
+            name(user)
+        ));
+    }
+    let prio = obj.get("priority").and_then(Value::as_object);
+    if prio.and_then(|p| p.get("persistent_notifications")) == Some(&Value::Bool(true)) {
+        out.push(
+            "persistent notifications, which the server refuses when no mentioned user can \
+             be notified"
+                .into(),
+        );
+    }
+    let atts: Vec<&Map<String, Value>> = obj
+        .get("attachments")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_object).collect())
+        .unwrap_or_default();
+    let size = obj.get("props").map_or(0, go_json_chars)
+        + atts
+            .iter()
+            .map(|a| go_json_chars(&Value::Object((*a).clone())))
+            .sum::<usize>();
+    if size > MAX_PROPS_CHARS / 10 * 9 {
+        out.push(format!(
+            "props and attachments of {size} characters as the server counts them, close to \
+             its limit of {MAX_PROPS_CHARS} (server-set props count too): make them smaller"
+        ));
+    }
+    if obj.contains_key("root_id") {
+        out.push("a `root_id`, which must name an existing post in the channel".into());
+    }
+    if atts.iter().any(|a| a.contains_key("actions")) {
+        out.push("attachment `actions`, which mmnotify does not check".into());
+    }
+    let mut unknown: Vec<String> = obj
+        .keys()
+        .filter(|k| !REQUEST_KEYS.contains(&k.as_str()))
+        .map(|k| name(k))
+        .collect();
+    for a in &atts {
+        unknown.extend(
+            a.keys()
+                .filter(|k| !ATTACHMENT_KEYS.contains(&k.as_str()))
+                .map(|k| format!("attachment {}", name(k))),
+        );
+    }
+    if !unknown.is_empty() {
+        unknown.truncate(5);
+        out.push(format!(
+            "fields passed through unchecked from the payload ({})",
+            unknown.join(", ")
+        ));
+    }
+    out
+}
+
 /// Reads UTF-8 text with a size bound, so a runaway producer cannot exhaust memory.
 pub fn read_text_bounded(reader: impl std::io::Read, limit: usize, what: &str) -> Result<String> {
     use std::io::Read;
@@ -735,6 +815,31 @@ mod tests {
         assert!(validate(&obj(off), 1000).is_ok());
         let silent = json!({"text": "@a", "silent": true, "priority": {"priority": "urgent", "persistent_notifications": true}});
         assert!(kind(validate(&obj(silent), 1000)).contains("silent"));
+    }
+
+    #[test]
+    fn suspects_name_what_only_the_server_can_check() {
+        let s = |v: Value| suspects(v.to_string().as_bytes());
+        assert!(s(json!({"text": "plain"})).is_empty());
+        assert!(suspects(b"not json").is_empty());
+        let all = s(json!({
+            "text": "@a", "Channel": "@ghost", "root_id": "r", "x_new": 1,
+            "priority": {"priority": "urgent", "persistent_notifications": true},
+            "props": {"k": "&".repeat(MAX_PROPS_CHARS / 6)},
+            "attachments": [{"actions": [], "x_att": 2}]
+        }))
+        .join("; ");
+        for needle in [
+            "`@ghost`",
+            "persistent",
+            "close to",
+            "root_id",
+            "actions",
+            "`x_new`",
+            "attachment `x_att`",
+        ] {
+            assert!(all.contains(needle), "{needle} in {all}");
+        }
     }
 
     #[test]

@@ -7,6 +7,8 @@ use super::http::{form_decode, new_id, Head, Response};
 use super::server::{Era, Post, ServerOptions};
 use serde_json::{Map, Value};
 
+/// `ServiceSettings.MaximumURLLength` default (§1).
+pub const MAX_URL_LENGTH: usize = 2048;
 /// `MaxPostSize()` with the standard schema (§6), in Unicode code points.
 pub const POST_MESSAGE_MAX_RUNES: usize = 16383;
 /// `PostPropsMaxUserRunes` (§6).
@@ -164,6 +166,21 @@ pub fn split_target(target: &str) -> (&str, &str) {
     t.split_once('?').unwrap_or((t, ""))
 }
 
+/// Whether Go's `url.ParseQuery` accepts a query: no `;` in a key/value pair and only
+/// well-formed `%XX` escapes.
+pub fn query_parses(query: &str) -> bool {
+    query.split('&').all(|pair| {
+        let b = pair.as_bytes();
+        !pair.contains(';')
+            && b.iter().enumerate().all(|(i, &c)| {
+                c != b'%'
+                    || (i + 2 < b.len()
+                        && b[i + 1].is_ascii_hexdigit()
+                        && b[i + 2].is_ascii_hexdigit())
+            })
+    })
+}
+
 /// The hook id of a `/hooks/{id:[A-Za-z0-9]+}` path.
 pub fn hook_id_of(path: &str) -> Option<&str> {
     let id = path.strip_prefix("/hooks/")?;
@@ -253,6 +270,17 @@ fn incoming_webhook(
     body: &[u8],
 ) -> Outcome {
     let (media_type, params, ct_err) = parse_media_type(head.header("content-type").unwrap_or(""));
+    // basicSecurityChecks: runs before the handler, on the raw request URI (§1).
+    if opts.era == Era::B && head.target.len() > MAX_URL_LENGTH {
+        let id = "basic_security_check.url.too_long_error";
+        let msg = "URL too long.";
+        return Outcome::reply(app_error(
+            opts,
+            fail(414, id, msg, Layer::Raw(id, msg.into())),
+            hook_id,
+            &media_type,
+        ));
+    }
     let cap = opts.max_payload_bytes + 512;
     // Go closes the connection after a MaxBytesReader overflow (§2.2).
     let over = body.len() > cap;
@@ -279,6 +307,14 @@ fn incoming_webhook(
             let id = "web.incoming_webhook.parse_form.app_error";
             return err(fail(400, id, &msg, Layer::Raw(id, msg.clone())));
         }
+    }
+    // Era B: `r.ParseForm()` parses the URL query for every content type and fails on a
+    // malformed one, whatever the body; a too-large urlencoded body is reported first.
+    let body_error_first = media_type == "application/x-www-form-urlencoded" && over;
+    if opts.era == Era::B && !body_error_first && !query_parses(query) {
+        let msg = format!("Failed to parse form for webhook {hook_id}.");
+        let id = "web.incoming_webhook.parse_form.app_error";
+        return err(fail(400, id, &msg, Layer::Raw(id, msg.clone())));
     }
 
     let decode_failure = |detail: String| Failure {
@@ -472,7 +508,7 @@ fn handle_incoming(opts: &ServerOptions, hook_id: &str, p: Payload) -> Result<Ve
     props.insert("from_webhook".into(), "true".into());
     props.insert("webhook_display_name".into(), "Test hook".into());
     let props = Value::Object(props);
-    if props.to_string().chars().count() > POST_PROPS_MAX_USER_RUNES {
+    if go_marshal(&props).chars().count() > POST_PROPS_MAX_USER_RUNES {
         return Err(fail(
             400,
             "web.incoming_webhook.split_props_length.app_error",
@@ -647,11 +683,82 @@ struct Payload {
 
 fn get_ci<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
     let obj = v.as_object()?;
-    obj.get(key).or_else(|| {
-        obj.iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(key))
-            .map(|(_, v)| v)
-    })
+    obj.get(key)
+        .or_else(|| obj.iter().find(|(k, _)| go_fold(k) == key).map(|(_, v)| v))
+}
+
+/// Go `encoding/json` matches keys to struct members with Unicode simple case folding
+/// (`bytes.EqualFold`), so `TEXT`, `ſhort` (long s) and `acK` (Kelvin sign) all match.
+/// Returns the folded key, to compare with a lower-case member name.
+pub fn go_fold(key: &str) -> String {
+    key.chars()
+        .map(|c| match c {
+            '\u{17f}' => 's',
+            '\u{212a}' => 'k',
+            c if c.is_ascii() => c.to_ascii_lowercase(),
+            c => {
+                let mut l = c.to_lowercase();
+                match (l.next(), l.next()) {
+                    (Some(l), None) => l,
+                    _ => c,
+                }
+            }
+        })
+        .collect()
+}
+
+/// Renames the keys of a struct-decoded object that match `members` to the member name,
+/// as decoding into the struct would. Keys that differ only by case collapse into one; Go
+/// keeps the last in document order, this (sorted) map the last in key order.
+fn canonical_keys(obj: &mut Map<String, Value>, members: &[&str]) {
+    let keys: Vec<String> = obj.keys().cloned().collect();
+    for k in keys {
+        let folded = go_fold(&k);
+        if let Some(m) = members.iter().find(|m| **m == folded && **m != k) {
+            if let Some(v) = obj.remove(&k) {
+                // Go: null leaves a string member as it was.
+                if !(v.is_null() && obj.contains_key(*m)) {
+                    obj.insert(m.to_string(), v);
+                }
+            }
+        }
+    }
+}
+
+/// Go's `json.Marshal` output for a decoded value: HTML-escaped strings (`<` → `\u003c`),
+/// sorted keys, numbers as float64 in Go's shortest form. The server measures props in
+/// runes of this (§4.1, §6).
+pub fn go_marshal(v: &Value) -> String {
+    match v {
+        Value::Null => "null".into(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => {
+            let f = n.as_f64().unwrap_or(0.0);
+            let a = f.abs();
+            if a != 0.0 && !(1e-6..1e21).contains(&a) {
+                let e = format!("{f:e}");
+                let (mant, exp) = e.split_once('e').unwrap_or((&e, "0"));
+                match exp.strip_prefix('-') {
+                    Some(x) => format!("{mant}e-{x:0>2}").replace("e-0", "e-"),
+                    None => format!("{mant}e+{exp:0>2}"),
+                }
+            } else {
+                format!("{f}")
+            }
+        }
+        Value::String(s) => go_json_string(s),
+        Value::Array(a) => format!(
+            "[{}]",
+            a.iter().map(go_marshal).collect::<Vec<_>>().join(",")
+        ),
+        Value::Object(m) => format!(
+            "{{{}}}",
+            m.iter()
+                .map(|(k, v)| format!("{}:{}", go_json_string(k), go_marshal(v)))
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
+    }
 }
 
 /// `model.IncomingWebhookRequestFromJSON` (§2.3): first value only, strict types,
@@ -684,7 +791,7 @@ fn decode_payload(bytes: &[u8]) -> Result<Payload, String> {
     };
     let mut p = Payload::default();
     for (key, v) in obj {
-        let k = key.to_lowercase();
+        let k = go_fold(&key);
         let string_field = match k.as_str() {
             "text" => Some(&mut p.text),
             "username" => Some(&mut p.username),
@@ -718,7 +825,8 @@ fn decode_payload(bytes: &[u8]) -> Result<Payload, String> {
                             other => return Err(type_err(&key, &other, "model.SlackAttachment")),
                         }
                     }
-                    p.attachments = Some(list);
+                    // The rebuilt list is nil when no attachment is left (§4 step 2).
+                    p.attachments = (!list.is_empty()).then_some(list);
                 }
                 Value::Null => {}
                 other => return Err(type_err(&key, &other, "[]*model.SlackAttachment")),
@@ -766,7 +874,29 @@ fn type_err(key: &str, v: &Value, want: &str) -> String {
     )
 }
 
-/// Type checks of `SlackAttachment` and its fields; nulls in `fields` are dropped.
+/// Members of `SlackAttachment` (§3).
+const ATTACHMENT_MEMBERS: [&str; 17] = [
+    "id",
+    "fallback",
+    "color",
+    "pretext",
+    "author_name",
+    "author_link",
+    "author_icon",
+    "title",
+    "title_link",
+    "text",
+    "fields",
+    "image_url",
+    "thumb_url",
+    "footer",
+    "footer_icon",
+    "ts",
+    "actions",
+];
+
+/// Type checks of `SlackAttachment` and its fields; nulls in `fields` are dropped and
+/// known keys get their member names, as decoding into the struct does.
 fn check_attachment(mut a: Value) -> Result<Value, String> {
     const STRINGS: [&str; 13] = [
         "fallback",
@@ -784,8 +914,9 @@ fn check_attachment(mut a: Value) -> Result<Value, String> {
         "footer_icon",
     ];
     let obj = a.as_object_mut().ok_or("attachment is not an object")?;
+    canonical_keys(obj, &ATTACHMENT_MEMBERS);
     for (key, v) in obj.iter_mut() {
-        let k = key.to_lowercase();
+        let k = go_fold(key);
         match (k.as_str(), &*v) {
             (_, Value::Null) if k != "fields" => {}
             (k, Value::String(_)) if STRINGS.contains(&k) => {}
@@ -800,7 +931,10 @@ fn check_attachment(mut a: Value) -> Result<Value, String> {
                     unreachable!()
                 };
                 fields.retain(|f| !f.is_null());
-                for f in fields.iter() {
+                for f in fields.iter_mut() {
+                    if let Some(f) = f.as_object_mut() {
+                        canonical_keys(f, &["title", "value", "short"]);
+                    }
                     check_field(f)?;
                 }
             }
@@ -816,13 +950,13 @@ fn check_field(f: &Value) -> Result<(), String> {
         .as_object()
         .ok_or_else(|| type_err("fields", f, "model.SlackAttachmentField"))?;
     for (key, v) in obj {
-        match (key.to_lowercase().as_str(), v) {
+        match (go_fold(key).as_str(), v) {
             ("title", Value::String(_) | Value::Null) => {}
             ("title", other) => return Err(type_err(key, other, "string")),
             // SlackCompatibleBool: true/false or the strings "true"/"false"; null fails.
             ("short", Value::Bool(_)) => {}
             ("short", Value::String(s))
-                if matches!(s.to_lowercase().as_str(), "true" | "false") => {}
+                if matches!(s.to_ascii_lowercase().as_str(), "true" | "false") => {}
             ("short", other) => {
                 return Err(format!("unmarshal: unable to convert {other} to bool"))
             }
@@ -832,30 +966,71 @@ fn check_field(f: &Value) -> Result<(), String> {
     Ok(())
 }
 
-/// The rescue pass of `IncomingWebhookRequestFromJSON`: escape raw newlines and tabs
-/// inside string literals (the server does it for six keys; all strings here).
+/// The rescue pass of `IncomingWebhookRequestFromJSON` (§2.3): the server's regex
+/// `(?s)"(text|fallback|pretext|author_name|title|value)"\s*:\s*"(.*?[^\\])"` (keys in
+/// exact lower case), with raw newlines and tabs escaped inside each whole match (so a tab
+/// between the colon and the value breaks the JSON, as it does there). Other keys,
+/// other spellings of these and other control characters are not rescued.
 fn escape_control_chars(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 16);
-    let (mut in_str, mut escaped) = (false, false);
-    for c in s.chars() {
-        match c {
-            '\n' if in_str => out.push_str("\\n"),
-            '\t' if in_str => out.push_str("\\t"),
-            _ => out.push(c),
-        }
-        if in_str {
-            if escaped {
-                escaped = false;
-            } else if c == '\\' {
-                escaped = true;
-            } else if c == '"' {
-                in_str = false;
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len() + 16);
+    let mut i = 0;
+    while i < b.len() {
+        if let Some(end) = rescue_match(b, i) {
+            for &c in &b[i..end] {
+                match c {
+                    b'\n' => out.extend_from_slice(b"\\n"),
+                    b'\t' => out.extend_from_slice(b"\\t"),
+                    c => out.push(c),
+                }
             }
-        } else if c == '"' {
-            in_str = true;
+            i = end;
+        } else {
+            out.push(b[i]);
+            i += 1;
         }
     }
-    out
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The end (after the closing quote) of a rescue-regex match starting at `i`, if any.
+fn rescue_match(b: &[u8], i: usize) -> Option<usize> {
+    const KEYS: [&str; 6] = [
+        "text",
+        "fallback",
+        "pretext",
+        "author_name",
+        "title",
+        "value",
+    ];
+    if b[i] != b'"' {
+        return None;
+    }
+    // RE2 `\s`: tab, newline, form feed, carriage return, space.
+    let skip_ws = |mut j: usize| {
+        while j < b.len() && matches!(b[j], b'\t' | b'\n' | 0x0c | b'\r' | b' ') {
+            j += 1;
+        }
+        j
+    };
+    let key = KEYS.iter().find(|k| {
+        let k = k.as_bytes();
+        b[i + 1..].starts_with(k) && b.get(i + 1 + k.len()) == Some(&b'"')
+    })?;
+    let mut j = skip_ws(i + key.len() + 2);
+    if b.get(j) != Some(&b':') {
+        return None;
+    }
+    j = skip_ws(j + 1);
+    if b.get(j) != Some(&b'"') {
+        return None;
+    }
+    let start = j + 1;
+    // `.*?[^\\]"`: the shortest run of at least one byte whose last is not a backslash,
+    // followed by a quote.
+    (start + 1..b.len())
+        .find(|&k| b[k] == b'"' && b[k - 1] != b'\\')
+        .map(|k| k + 1)
 }
 
 enum MediaErr {

@@ -15,6 +15,9 @@ pub mod tls;
 
 pub use env::{Closed, Env, Run};
 pub use http::{http_date, new_id};
+pub use mattermost::{
+    go_fold, go_marshal, query_parses, MAX_URL_LENGTH, POST_PROPS_MAX_USER_RUNES,
+};
 pub use proxy::ConnectProxy;
 pub use server::{
     Channel, Era, Fault, Hook, MockServer, Post, RateLimit, Request, ServerOptions, HOOK_ID,
