@@ -12,3 +12,4 @@ mod secrets;
 mod send;
 mod spool;
 mod state;
+mod validate;

@@ -142,6 +142,14 @@ pub fn http(answer: &Answer, url: &WebhookUrl, channel: Option<&str>, attempts: 
              --max-payload-bytes to match"
                 .into(),
         ),
+        414 => (
+            ExitKind::Http,
+            "the server answered 414: the webhook URL is too long".into(),
+            "Mattermost refuses request URLs over MaximumURLLength (2048 bytes by default); \
+             the secrets file probably holds a URL pasted twice or with a long query string: \
+             copy the webhook URL again"
+                .into(),
+        ),
         501 => (
             ExitKind::Http,
             "incoming webhooks are disabled on this server (501)".into(),
@@ -279,8 +287,14 @@ fn diagnose_400(id: &str, era_b: bool, chan: Option<&str>) -> (ExitKind, String,
         "api.context.invalid_param.app_error" => {
             "the server refused a field (priority or type); check --priority and the payload".into()
         }
-        "api.webhook.incoming.error" | "web.incoming_webhook.parse_form.app_error" => {
+        "api.webhook.incoming.error" => {
             "the server could not parse the request body or its Content-Type".into()
+        }
+        "web.incoming_webhook.parse_form.app_error" => {
+            "the server could not parse the request's form: a query string in the webhook URL \
+             (after `?`) with a `;` or a broken `%` escape, or a malformed Content-Type; \
+             remove the query string from the secrets file"
+                .into()
         }
         _ => "the webhook may have been deleted (create a new one and update the secrets \
               file), or the server refused the payload"
@@ -332,6 +346,7 @@ mod tests {
             (401, ExitKind::Http),
             (405, ExitKind::Http),
             (413, ExitKind::Http),
+            (414, ExitKind::Http),
             (501, ExitKind::Http),
             (418, ExitKind::Http),
             (500, ExitKind::Server),
@@ -398,6 +413,14 @@ mod tests {
             with_payload_suspects(da.clone(), &url(), body).message,
             da.message
         );
+    }
+
+    #[test]
+    fn parse_form_points_at_the_query_string() {
+        let body = r#"{"id":"web.incoming_webhook.parse_form.app_error","message":"m","detailed_error":"","request_id":"r","status_code":400}"#;
+        let d = diag(400, body, None);
+        assert_eq!(d.kind, ExitKind::BadRequest);
+        assert!(d.message.contains("query string"), "{}", d.message);
     }
 
     #[test]

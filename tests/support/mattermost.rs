@@ -229,6 +229,16 @@ pub fn fault_status(opts: &ServerOptions, head: &Head, status: u16) -> Response 
         }
         429 => limit_exceeded("1"),
         405 => method_not_allowed(),
+        414 => {
+            let id = "basic_security_check.url.too_long_error";
+            let msg = "URL too long.";
+            app_error(
+                opts,
+                fail(414, id, msg, Layer::Raw(id, msg.into())),
+                hook,
+                &mt,
+            )
+        }
         502..=504 => {
             let line = format!("{status} {}", super::http::reason(status));
             Response::new(status)
