@@ -5,6 +5,7 @@ mod support;
 mod build;
 mod doctor;
 mod emulator;
+mod fuzz;
 mod generated;
 mod run;
 mod run_socket;

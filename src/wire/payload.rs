@@ -214,6 +214,17 @@ fn go_fold(key: &str) -> String {
         .collect()
 }
 
+/// A user-given string for an error message, shown only when it is too short to hold a
+/// webhook id (26 characters): a payload may carry the token anywhere, and an error must
+/// never print it.
+fn echo(s: &str) -> String {
+    if s.chars().count() < 26 {
+        format!("`{}`", s.escape_debug())
+    } else {
+        format!("a {}-character value", s.chars().count())
+    }
+}
+
 /// Renames the keys of one struct-decoded object to the member names the server reads
 /// them as, refusing two keys the server would read as one member.
 fn canonical_object(obj: &mut Map<String, Value>, members: &[&str], what: &str) -> Result<()> {
@@ -222,9 +233,10 @@ fn canonical_object(obj: &mut Map<String, Value>, members: &[&str], what: &str) 
         let folded = go_fold(key);
         if let Some((_, first)) = seen.iter().find(|(f, _)| *f == folded) {
             return Err(error::input(format!(
-                "ambiguous key in {what}: `{}` and `{}` differ only by case, and the server                  reads both as the same field; keep one",
-                first.escape_debug(),
-                key.escape_debug()
+                "ambiguous key in {what}: {} and {} differ only by case, and the server \
+                 reads both as the same field; keep one",
+                echo(first),
+                echo(key)
             )));
         }
         seen.push((folded, key));
@@ -430,8 +442,8 @@ fn check(obj: &Map<String, Value>) -> Result<()> {
     if let Some(Value::String(t)) = obj.get("type") {
         if !t.is_empty() && !t.starts_with("custom_") {
             return Err(error::input(format!(
-                "`type` must be empty or start with custom_ (found `{}`)",
-                t.escape_debug()
+                "`type` must be empty or start with custom_ (found {})",
+                echo(t)
             )));
         }
     }
@@ -723,6 +735,24 @@ mod tests {
             1000
         )
         .is_ok());
+    }
+
+    #[test]
+    fn errors_never_echo_a_value_long_enough_to_be_a_token() {
+        let token = "pq3wxk8bmjsyr9cn5ue7tdo1ha";
+        for p in [
+            json!({"text": "x", "type": token}),
+            json!({"text": "x", "type": format!("system_{token}")}),
+            json!({"text": "x", token: 1, token.to_uppercase(): 2}),
+        ] {
+            let msg = kind(validate(&obj(p), 1000));
+            assert!(!msg.to_lowercase().contains(token), "{msg}");
+        }
+        let msg = kind(validate(
+            &obj(json!({"text": "x", "type": "system_x"})),
+            1000,
+        ));
+        assert!(msg.contains("`system_x`"), "{msg}");
     }
 
     #[test]
