@@ -345,8 +345,7 @@ fn go_number(f: f64) -> String {
 /// username mention is written: `@` after a non-word character, then a letter.
 fn mentions_a_user(text: &str) -> bool {
     let mut prev: Option<char> = None;
-    let mut chars = text.char_indices().peekable();
-    while let Some((i, c)) = chars.next() {
+    for (i, c) in text.char_indices() {
         let starts = c == '@' && !prev.is_some_and(|p| p.is_alphanumeric() || p == '_');
         prev = Some(c);
         if !starts {
