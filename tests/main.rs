@@ -6,6 +6,7 @@ mod build;
 mod doctor;
 mod emulator;
 mod generated;
+mod recipes;
 mod run;
 mod run_socket;
 mod secrets;
