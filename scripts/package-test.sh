@@ -83,21 +83,12 @@ expected_files=$(
 -rw-r--r-- 0/0 ./usr/share/doc/mmnotify/README.md
 -rw-r--r-- 0/0 ./usr/share/doc/mmnotify/copyright
 -rw-r--r-- 0/0 ./usr/share/fish/vendor_completions.d/mmnotify.fish
--rw-r--r-- 0/0 ./usr/share/man/man1/mmnotify-build.1.gz
--rw-r--r-- 0/0 ./usr/share/man/man1/mmnotify-completions.1.gz
--rw-r--r-- 0/0 ./usr/share/man/man1/mmnotify-doctor.1.gz
--rw-r--r-- 0/0 ./usr/share/man/man1/mmnotify-flush.1.gz
--rw-r--r-- 0/0 ./usr/share/man/man1/mmnotify-probe.1.gz
--rw-r--r-- 0/0 ./usr/share/man/man1/mmnotify-run.1.gz
--rw-r--r-- 0/0 ./usr/share/man/man1/mmnotify-send.1.gz
--rw-r--r-- 0/0 ./usr/share/man/man1/mmnotify.1.gz
 -rw-r--r-- 0/0 ./usr/share/zsh/vendor-completions/_mmnotify
 LIST
 )
-# Man pages are generated from the CLI: the package must carry every one of them.
+# Man pages are generated from the CLI (one per subcommand): every one, gzipped.
 for page in man/*.1; do
-    grep -qF "./usr/share/man/man1/$(basename "$page").gz" <<<"$expected_files" ||
-        fail "$page is not in the expected file list of this test"
+    expected_files+=$'\n'"-rw-r--r-- 0/0 ./usr/share/man/man1/$(basename "$page").gz"
 done
 actual_files=$(awk '$1 !~ /^d/ {print $1, $2, $6}' <<<"$contents" | sort)
 if [ "$actual_files" != "$(sort <<<"$expected_files")" ]; then
