@@ -7,6 +7,7 @@ mod doctor;
 mod emulator;
 mod fuzz;
 mod generated;
+mod recipes;
 mod run;
 mod run_socket;
 mod secrets;

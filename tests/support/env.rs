@@ -178,9 +178,23 @@ impl Env {
 
     /// The binary with a cleared environment: no proxy, CI or user variables leak in.
     pub fn cmd(&self) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_mmnotify"));
+        self.cmd_for(env!("CARGO_BIN_EXE_mmnotify"))
+    }
+
+    /// Another program (a shell running a CI recipe) in the same cleared environment, with
+    /// the tested binary's directory first on PATH so that `mmnotify` is the one built.
+    pub fn cmd_for(&self, program: &str) -> Command {
+        let bin_dir = Path::new(env!("CARGO_BIN_EXE_mmnotify"))
+            .parent()
+            .expect("binary directory")
+            .to_path_buf();
+        let system = std::env::var_os("PATH").unwrap_or_default();
+        let path =
+            std::env::join_paths(std::iter::once(bin_dir).chain(std::env::split_paths(&system)))
+                .expect("PATH");
+        let mut cmd = Command::new(program);
         cmd.env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("PATH", path)
             .env("HOME", self.home())
             .env("LANG", "C.UTF-8")
             .env("MMNOTIFY_STATE_DIR", self.state())
