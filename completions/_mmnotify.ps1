@@ -31,6 +31,7 @@ Register-ArgumentCompleter -Native -CommandName 'mmnotify' -ScriptBlock {
             [CompletionResult]::new('probe', 'probe', [CompletionResultType]::ParameterValue, 'Post a minimal probe message and print HTTP status and latency (no retries)')
             [CompletionResult]::new('doctor', 'doctor', [CompletionResultType]::ParameterValue, 'Check secret, URL, proxy, DNS, TCP and TLS without posting anything')
             [CompletionResult]::new('flush', 'flush', [CompletionResultType]::ParameterValue, 'Re-deliver messages saved in the spool after failed deliveries')
+            [CompletionResult]::new('webhooks', 'webhooks', [CompletionResultType]::ParameterValue, 'List the named webhooks in the secrets directory: name, redacted target, and whether the file passes the rules')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
@@ -45,7 +46,7 @@ Register-ArgumentCompleter -Native -CommandName 'mmnotify' -ScriptBlock {
             [CompletionResult]::new('--icon-url', '--icon-url', [CompletionResultType]::ParameterName, 'Avatar URL; ignored unless the server enabled icon overrides')
             [CompletionResult]::new('--icon-emoji', '--icon-emoji', [CompletionResultType]::ParameterName, 'Avatar emoji (e.g. `:rocket:`); ignored unless the server enabled icon overrides')
             [CompletionResult]::new('--priority', '--priority', [CompletionResultType]::ParameterName, 'Post priority label')
-            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'Colour bar: good, warning, danger or #RRGGBB')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'Colour of the attachment''s side bar in Mattermost: good, warning, danger or #RRGGBB (it colours the attachment, not the terminal)')
             [CompletionResult]::new('--title', '--title', [CompletionResultType]::ParameterName, 'Attachment title')
             [CompletionResult]::new('--title-link', '--title-link', [CompletionResultType]::ParameterName, 'Link opened by the title')
             [CompletionResult]::new('--pretext', '--pretext', [CompletionResultType]::ParameterName, 'Text shown above the attachment')
@@ -235,6 +236,19 @@ Register-ArgumentCompleter -Native -CommandName 'mmnotify' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'mmnotify;webhooks' {
+            [CompletionResult]::new('--secrets-dir', '--secrets-dir', [CompletionResultType]::ParameterName, 'Directory holding NAME.url secrets files')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Print the outcome as text (quiet on success) or as one JSON object')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Print target (redacted), status, attempts and time on stderr')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Print target (redacted), status, attempts and time on stderr')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Silence warnings')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Silence warnings')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'mmnotify;completions' {
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
@@ -249,6 +263,7 @@ Register-ArgumentCompleter -Native -CommandName 'mmnotify' -ScriptBlock {
             [CompletionResult]::new('probe', 'probe', [CompletionResultType]::ParameterValue, 'Post a minimal probe message and print HTTP status and latency (no retries)')
             [CompletionResult]::new('doctor', 'doctor', [CompletionResultType]::ParameterValue, 'Check secret, URL, proxy, DNS, TCP and TLS without posting anything')
             [CompletionResult]::new('flush', 'flush', [CompletionResultType]::ParameterValue, 'Re-deliver messages saved in the spool after failed deliveries')
+            [CompletionResult]::new('webhooks', 'webhooks', [CompletionResultType]::ParameterValue, 'List the named webhooks in the secrets directory: name, redacted target, and whether the file passes the rules')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
@@ -269,6 +284,9 @@ Register-ArgumentCompleter -Native -CommandName 'mmnotify' -ScriptBlock {
             break
         }
         'mmnotify;help;flush' {
+            break
+        }
+        'mmnotify;help;webhooks' {
             break
         }
         'mmnotify;help;completions' {

@@ -40,6 +40,9 @@ _mmnotify() {
             mmnotify,send)
                 cmd="mmnotify__subcmd__send"
                 ;;
+            mmnotify,webhooks)
+                cmd="mmnotify__subcmd__webhooks"
+                ;;
             mmnotify__subcmd__help,build)
                 cmd="mmnotify__subcmd__help__subcmd__build"
                 ;;
@@ -64,6 +67,9 @@ _mmnotify() {
             mmnotify__subcmd__help,send)
                 cmd="mmnotify__subcmd__help__subcmd__send"
                 ;;
+            mmnotify__subcmd__help,webhooks)
+                cmd="mmnotify__subcmd__help__subcmd__webhooks"
+                ;;
             *)
                 ;;
         esac
@@ -71,7 +77,7 @@ _mmnotify() {
 
     case "${cmd}" in
         mmnotify)
-            opts="-h -V --help --version send build run probe doctor flush completions help"
+            opts="-h -V --help --version send build run probe doctor flush webhooks completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -357,7 +363,7 @@ _mmnotify() {
             return 0
             ;;
         mmnotify__subcmd__help)
-            opts="send build run probe doctor flush completions help"
+            opts="send build run probe doctor flush webhooks completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -469,6 +475,20 @@ _mmnotify() {
             return 0
             ;;
         mmnotify__subcmd__help__subcmd__send)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mmnotify__subcmd__help__subcmd__webhooks)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -774,6 +794,28 @@ _mmnotify() {
                     return 0
                     ;;
                 --state-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mmnotify__subcmd__webhooks)
+            opts="-v -q -h -V --secrets-dir --output --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --secrets-dir)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -28,6 +28,7 @@ set edit:completion:arg-completer[mmnotify] = {|@words|
             cand probe 'Post a minimal probe message and print HTTP status and latency (no retries)'
             cand doctor 'Check secret, URL, proxy, DNS, TCP and TLS without posting anything'
             cand flush 'Re-deliver messages saved in the spool after failed deliveries'
+            cand webhooks 'List the named webhooks in the secrets directory: name, redacted target, and whether the file passes the rules'
             cand completions 'Print a shell completion script'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -41,7 +42,7 @@ set edit:completion:arg-completer[mmnotify] = {|@words|
             cand --icon-url 'Avatar URL; ignored unless the server enabled icon overrides'
             cand --icon-emoji 'Avatar emoji (e.g. `:rocket:`); ignored unless the server enabled icon overrides'
             cand --priority 'Post priority label'
-            cand --color 'Colour bar: good, warning, danger or #RRGGBB'
+            cand --color 'Colour of the attachment''s side bar in Mattermost: good, warning, danger or #RRGGBB (it colours the attachment, not the terminal)'
             cand --title 'Attachment title'
             cand --title-link 'Link opened by the title'
             cand --pretext 'Text shown above the attachment'
@@ -225,6 +226,18 @@ set edit:completion:arg-completer[mmnotify] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'mmnotify;webhooks'= {
+            cand --secrets-dir 'Directory holding NAME.url secrets files'
+            cand --output 'Print the outcome as text (quiet on success) or as one JSON object'
+            cand -v 'Print target (redacted), status, attempts and time on stderr'
+            cand --verbose 'Print target (redacted), status, attempts and time on stderr'
+            cand -q 'Silence warnings'
+            cand --quiet 'Silence warnings'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'mmnotify;completions'= {
             cand -h 'Print help'
             cand --help 'Print help'
@@ -238,6 +251,7 @@ set edit:completion:arg-completer[mmnotify] = {|@words|
             cand probe 'Post a minimal probe message and print HTTP status and latency (no retries)'
             cand doctor 'Check secret, URL, proxy, DNS, TCP and TLS without posting anything'
             cand flush 'Re-deliver messages saved in the spool after failed deliveries'
+            cand webhooks 'List the named webhooks in the secrets directory: name, redacted target, and whether the file passes the rules'
             cand completions 'Print a shell completion script'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -252,6 +266,8 @@ set edit:completion:arg-completer[mmnotify] = {|@words|
         &'mmnotify;help;doctor'= {
         }
         &'mmnotify;help;flush'= {
+        }
+        &'mmnotify;help;webhooks'= {
         }
         &'mmnotify;help;completions'= {
         }

@@ -32,6 +32,7 @@ complete -c mmnotify -n "__fish_mmnotify_needs_command" -f -a "run" -d 'Run a co
 complete -c mmnotify -n "__fish_mmnotify_needs_command" -f -a "probe" -d 'Post a minimal probe message and print HTTP status and latency (no retries)'
 complete -c mmnotify -n "__fish_mmnotify_needs_command" -f -a "doctor" -d 'Check secret, URL, proxy, DNS, TCP and TLS without posting anything'
 complete -c mmnotify -n "__fish_mmnotify_needs_command" -f -a "flush" -d 'Re-deliver messages saved in the spool after failed deliveries'
+complete -c mmnotify -n "__fish_mmnotify_needs_command" -f -a "webhooks" -d 'List the named webhooks in the secrets directory: name, redacted target, and whether the file passes the rules'
 complete -c mmnotify -n "__fish_mmnotify_needs_command" -f -a "completions" -d 'Print a shell completion script'
 complete -c mmnotify -n "__fish_mmnotify_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l payload -d 'Read a whole webhook JSON object from FILE (`-` = stdin); flags override its fields' -r -F
@@ -44,7 +45,7 @@ complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l icon-url -d '
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l icon-emoji -d 'Avatar emoji (e.g. `:rocket:`); ignored unless the server enabled icon overrides' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l priority -d 'Post priority label' -r -f -a "urgent\t''
 important\t''"
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l color -d 'Colour bar: good, warning, danger or #RRGGBB' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l color -d 'Colour of the attachment\'s side bar in Mattermost: good, warning, danger or #RRGGBB (it colours the attachment, not the terminal)' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l title -d 'Attachment title' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l title-link -d 'Link opened by the title' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l pretext -d 'Text shown above the attachment' -r
@@ -209,13 +210,21 @@ complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -s v -l verbose
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -s q -l quiet -d 'Silence warnings'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -s V -l version -d 'Print version'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand webhooks" -l secrets-dir -d 'Directory holding NAME.url secrets files' -r -F
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand webhooks" -l output -d 'Print the outcome as text (quiet on success) or as one JSON object' -r -f -a "text\t'Nothing on stdout on success; diagnostics on stderr'
+json\t'One JSON object on stdout describing the outcome'"
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand webhooks" -s v -l verbose -d 'Print target (redacted), status, attempts and time on stderr'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand webhooks" -s q -l quiet -d 'Silence warnings'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand webhooks" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand webhooks" -s V -l version -d 'Print version'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand completions" -s h -l help -d 'Print help'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand completions" -s V -l version -d 'Print version'
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand help; and not __fish_seen_subcommand_from send build run probe doctor flush completions help" -f -a "send" -d 'Post one message (text, attachment, props)'
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand help; and not __fish_seen_subcommand_from send build run probe doctor flush completions help" -f -a "build" -d 'Post one build-status message from normalized CI fields, deduplicated'
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand help; and not __fish_seen_subcommand_from send build run probe doctor flush completions help" -f -a "run" -d 'Run a command, then post its outcome (status, duration, output tail)'
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand help; and not __fish_seen_subcommand_from send build run probe doctor flush completions help" -f -a "probe" -d 'Post a minimal probe message and print HTTP status and latency (no retries)'
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand help; and not __fish_seen_subcommand_from send build run probe doctor flush completions help" -f -a "doctor" -d 'Check secret, URL, proxy, DNS, TCP and TLS without posting anything'
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand help; and not __fish_seen_subcommand_from send build run probe doctor flush completions help" -f -a "flush" -d 'Re-deliver messages saved in the spool after failed deliveries'
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand help; and not __fish_seen_subcommand_from send build run probe doctor flush completions help" -f -a "completions" -d 'Print a shell completion script'
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand help; and not __fish_seen_subcommand_from send build run probe doctor flush completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand help; and not __fish_seen_subcommand_from send build run probe doctor flush webhooks completions help" -f -a "send" -d 'Post one message (text, attachment, props)'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand help; and not __fish_seen_subcommand_from send build run probe doctor flush webhooks completions help" -f -a "build" -d 'Post one build-status message from normalized CI fields, deduplicated'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand help; and not __fish_seen_subcommand_from send build run probe doctor flush webhooks completions help" -f -a "run" -d 'Run a command, then post its outcome (status, duration, output tail)'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand help; and not __fish_seen_subcommand_from send build run probe doctor flush webhooks completions help" -f -a "probe" -d 'Post a minimal probe message and print HTTP status and latency (no retries)'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand help; and not __fish_seen_subcommand_from send build run probe doctor flush webhooks completions help" -f -a "doctor" -d 'Check secret, URL, proxy, DNS, TCP and TLS without posting anything'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand help; and not __fish_seen_subcommand_from send build run probe doctor flush webhooks completions help" -f -a "flush" -d 'Re-deliver messages saved in the spool after failed deliveries'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand help; and not __fish_seen_subcommand_from send build run probe doctor flush webhooks completions help" -f -a "webhooks" -d 'List the named webhooks in the secrets directory: name, redacted target, and whether the file passes the rules'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand help; and not __fish_seen_subcommand_from send build run probe doctor flush webhooks completions help" -f -a "completions" -d 'Print a shell completion script'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand help; and not __fish_seen_subcommand_from send build run probe doctor flush webhooks completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

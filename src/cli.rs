@@ -62,6 +62,10 @@ pub enum Command {
     /// Re-deliver messages saved in the spool after failed deliveries
     #[command(after_long_help = EXIT_CODES)]
     Flush(FlushArgs),
+    /// List the named webhooks in the secrets directory: name, redacted target, and
+    /// whether the file passes the rules
+    #[command(after_long_help = WEBHOOKS_HELP)]
+    Webhooks(WebhooksArgs),
     /// Print a shell completion script
     Completions {
         /// The shell to generate completions for
@@ -80,6 +84,7 @@ impl Command {
             Command::Probe(a) => &a.output,
             Command::Doctor(a) => &a.output,
             Command::Flush(a) => &a.output,
+            Command::Webhooks(a) => &a.output,
             Command::Completions { .. } => return false,
         };
         out.output == OutputFormat::Json
@@ -127,6 +132,13 @@ impl Command {
                     "--secrets-dir (or MMNOTIFY_SECRETS_DIR)",
                 )?;
                 (None, Some(&a.delivery), a.state_dir.as_deref())
+            }
+            Command::Webhooks(a) => {
+                refuse(
+                    a.secrets_dir.as_os_str(),
+                    "--secrets-dir (or MMNOTIFY_SECRETS_DIR)",
+                )?;
+                (None, None, None)
             }
             Command::Completions { .. } => (None, None, None),
         };
@@ -333,7 +345,8 @@ impl Priority {
 #[derive(Debug, Clone, Default, Args)]
 #[command(next_help_heading = "Attachment")]
 pub struct AttachmentArgs {
-    /// Colour bar: good, warning, danger or #RRGGBB
+    /// Colour of the attachment's side bar in Mattermost: good, warning, danger or
+    /// #RRGGBB (it colours the attachment, not the terminal)
     #[arg(long, value_name = "COLOR", value_parser = parse_color)]
     pub color: Option<String>,
 
@@ -651,6 +664,31 @@ pub struct FlushArgs {
         hide_env_values = true
     )]
     pub state_dir: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+const WEBHOOKS_HELP: &str = "\
+One line per NAME.url file: a mark (passes the rules or not), the name to give to
+--webhook, and the target as scheme://host:port/hooks/…LAST4, or what is wrong and the
+fix. A file that fails the rules is not read. With --output json: one JSON object per
+line (name, file, ok, target, problem).
+
+Exit status: 0 when every file passes; 3 when any fails, or the directory is missing
+or unreadable.";
+
+#[derive(Debug, Clone, Args)]
+pub struct WebhooksArgs {
+    /// Directory holding NAME.url secrets files
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "MMNOTIFY_SECRETS_DIR",
+        hide_env_values = true,
+        default_value = "/etc/openclaw/secrets.d/mattermost"
+    )]
+    pub secrets_dir: PathBuf,
 
     #[command(flatten)]
     pub output: OutputArgs,

@@ -58,6 +58,7 @@ fn dispatch(cli: Cli) -> Result<u8> {
         Command::Probe(args) => mmnotify::commands::probe::run(args),
         Command::Doctor(args) => mmnotify::commands::doctor::run(args),
         Command::Flush(args) => mmnotify::commands::flush::run(args),
+        Command::Webhooks(args) => mmnotify::commands::webhooks::run(args),
         Command::Completions { shell } => {
             // Into a buffer first: clap_complete panics on a failed write (`| head`).
             let mut script = Vec::new();

@@ -109,3 +109,44 @@ fn tls_with_an_unknown_ca() {
         .assert_stdout_contains("✓ tls");
     assert_eq!(server.posts().len(), 0);
 }
+
+#[test]
+fn a_c_locale_gets_ascii_marks() {
+    let server = MockServer::start();
+    let mut env = Env::new();
+    env.watch(&server);
+    env.write_secret("hook", &server.hook_url());
+    let mut c = doctor(&env, "hook");
+    c.env("LC_ALL", "C");
+    let run = env.run(&mut c);
+    run.assert_success();
+    assert!(run.stdout.contains("ok secret:"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("ok dns: 127.0.0.1 -> 127.0.0.1"),
+        "{}",
+        run.stdout
+    );
+    // The redacted target keeps its contract form (`/hooks/…LAST4`); the marks do not.
+    assert!(!run.stdout.contains(['✓', '✗', '→']), "{}", run.stdout);
+
+    // A failure, and a diagnostic on stderr, in ASCII too.
+    let loose = env.write_secret("loose", &server.hook_url());
+    std::fs::set_permissions(&loose, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let mut c = doctor(&env, "loose");
+    c.env("LC_ALL", "C");
+    let run = env.run(&mut c);
+    run.assert_code(3).assert_stdout_contains("FAIL file:");
+    assert!(
+        run.stdout.is_ascii() && run.stderr.is_ascii(),
+        "{}{}",
+        run.stdout,
+        run.stderr
+    );
+
+    // LC_ALL wins over a UTF-8 LANG, and a UTF-8 LC_ALL over a C LANG.
+    let mut c = doctor(&env, "hook");
+    c.env("LANG", "C").env("LC_ALL", "en_US.utf8");
+    env.run(&mut c)
+        .assert_success()
+        .assert_stdout_contains("✓ secret:");
+}

@@ -4,6 +4,7 @@ mod support;
 
 mod build;
 mod doctor;
+mod dry_run;
 mod emulator;
 mod fuzz;
 mod generated;
@@ -15,3 +16,4 @@ mod send;
 mod spool;
 mod state;
 mod validate;
+mod webhooks;

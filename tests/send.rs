@@ -943,3 +943,18 @@ mod review {
             .assert_stderr_contains("400");
     }
 }
+
+#[test]
+fn the_color_flag_says_it_colours_the_attachment_not_the_terminal() {
+    let env = Env::new();
+    let mut c = env.cmd();
+    c.args(["send", "--help"]);
+    let run = env.run(&mut c);
+    run.assert_success();
+    let help = run.stdout.replace('\n', " ");
+    let help = help.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        help.contains("it colours the attachment, not the terminal"),
+        "{help}"
+    );
+}

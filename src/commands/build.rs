@@ -11,7 +11,7 @@ use crate::build_event::event::{BuildEvent, ValidEvent};
 use crate::cli::{BuildArgs, EventArgs};
 use crate::commands::notify::{self, Notifier, SpoolPlan};
 use crate::commands::output::{print_stderr_line, print_stdout_line, Outcome, Printer};
-use crate::commands::relay;
+use crate::commands::{dry_run, relay};
 use crate::error::{self, ExitKind};
 use crate::state::dedupe::{self, Claim, Dedupe};
 use crate::task::socket::DedupeRequest;
@@ -27,6 +27,9 @@ struct Ctx<'a> {
     /// Connected on first use: a dry run or a filtered event needs no secret.
     notifier: Option<Notifier>,
     dedupe: Store,
+    /// A dry run's webhook check, made once at the first event that would be posted (as
+    /// a real run connects): the redacted target, if a webhook was given.
+    dry_target: Option<Option<String>>,
 }
 
 /// The local dedupe store, opened on first use.
@@ -48,6 +51,7 @@ pub fn run(args: BuildArgs) -> Result<u8> {
         printer,
         notifier: None,
         dedupe: Store::NotOpened,
+        dry_target: None,
     };
     if let Some(path) = &args.events {
         return run_stream(&mut ctx, path);
@@ -141,13 +145,23 @@ fn handle(ctx: &mut Ctx, ev: &ValidEvent) -> Result<(Outcome, Option<anyhow::Err
     }
     let body = payload::validate(&obj, MAX_PAYLOAD_BYTES)?;
     if args.dry_run {
+        if ctx.dry_target.is_none() {
+            let url = dry_run::check_webhook(
+                &args.webhook,
+                &ctx.printer,
+                relay::socket_for(&args.webhook).is_some(),
+            )?;
+            ctx.dry_target = Some(url.map(|u| u.redacted()));
+        }
+        let mut outcome = base("dry-run");
+        outcome.target = ctx.dry_target.clone().flatten();
         let value = Value::Object(obj);
         if ctx.printer.json {
             // The caller prints the outcome; the payload travels inside it.
-            return Ok((base("dry-run").with("payload", value), None));
+            return Ok((outcome.with("payload", value), None));
         }
         print_stdout_line(&value.to_string());
-        return Ok((base("dry-run"), None));
+        return Ok((outcome, None));
     }
     if let Some(socket) = relay::socket_for(&args.webhook) {
         return post_through_run(ctx, ev, &socket, Value::Object(obj));

@@ -8,6 +8,7 @@ use anyhow::Result;
 use serde_json::json;
 
 use crate::cli::DoctorArgs;
+use crate::commands::locale;
 use crate::commands::output::{print_stdout_line, Printer};
 use crate::error::{self, ExitKind};
 use crate::secret::{self, Source, Sources};
@@ -22,7 +23,10 @@ struct Report {
 impl Report {
     fn pass(&mut self, check: &str, detail: String) {
         if !self.printer.json {
-            print_stdout_line(&format!("✓ {check}: {detail}"));
+            print_stdout_line(&locale::fit(&format!(
+                "{} {check}: {detail}",
+                locale::ok_mark()
+            )));
         }
         self.checks
             .push(json!({"check": check, "ok": true, "detail": detail}));
@@ -30,7 +34,10 @@ impl Report {
 
     fn fail(&mut self, check: &str, kind: ExitKind, detail: String) {
         if !self.printer.json {
-            print_stdout_line(&format!("✗ {check}: {detail}"));
+            print_stdout_line(&locale::fit(&format!(
+                "{} {check}: {detail}",
+                locale::fail_mark()
+            )));
         }
         self.checks
             .push(json!({"check": check, "ok": false, "detail": detail}));

@@ -1,9 +1,12 @@
 pub mod build;
 pub mod doctor;
+pub mod dry_run;
 pub mod flush;
+pub mod locale;
 pub mod notify;
 pub mod output;
 pub mod probe;
 pub mod relay;
 pub mod run;
 pub mod send;
+pub mod webhooks;

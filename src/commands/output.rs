@@ -84,9 +84,11 @@ pub fn print_stdout_line(line: &str) {
 }
 
 /// Writes a diagnostic line to stderr, ignoring a closed pipe. Diagnostics quote paths,
-/// library errors and server text, so any hook id left in them is redacted here too.
+/// library errors and server text, so any hook id left in them is redacted here too; and
+/// they are mmnotify's own words, so their symbols follow the locale.
 pub fn print_stderr_line(line: &str) {
     let line = crate::secret::scrub_hook_ids(line);
+    let line = super::locale::fit(&line);
     write_dropping_errors(std::io::stderr().lock(), &[line.as_bytes(), b"\n"]);
 }
 

@@ -7,6 +7,7 @@ use anyhow::Result;
 use serde_json::Value;
 
 use crate::cli::{RunArgs, RunOutcome};
+use crate::commands::dry_run;
 use crate::commands::notify::{Notifier, SpoolPlan};
 use crate::commands::output::{print_stderr_line, Outcome, Printer};
 use crate::commands::relay::Relay;
@@ -33,10 +34,19 @@ pub fn run(args: RunArgs) -> Result<u8> {
     if let Some(Err(e)) = &notifier {
         printer.warn(&format!("the report will not be posted: {e:#}"));
     }
+    // A dry run checks the webhook as the real run would (`run` itself always posts with
+    // its own secret, never through an enclosing job's socket).
+    let dry_check = args
+        .dry_run
+        .then(|| dry_run::check_webhook(&args.webhook, &printer, false));
+    if let Some(Err(e)) = &dry_check {
+        printer.warn(&format!("the report would not be posted: {e:#}"));
+    }
     // The token to scrub from what the job printed. A dry run needs no secret, but when
     // one is at hand it is still kept out of the printed report.
-    let token_url = match &notifier {
-        Some(Ok(n)) => Some(n.url.clone()),
+    let token_url = match (&notifier, &dry_check) {
+        (Some(Ok(n)), _) => Some(n.url.clone()),
+        (_, Some(Ok(Some(url)))) => Some(url.clone()),
         _ => Sources::from_args(&args.webhook)
             .resolve()
             .ok()
@@ -113,12 +123,18 @@ pub fn run(args: RunArgs) -> Result<u8> {
         }
     };
     let value = Value::Object(obj);
-    if args.dry_run {
-        printer.dry_run(
-            &value,
-            Outcome::new("dry-run").with("exit_code", child_code),
-        );
-        return Ok(child_code);
+    if let Some(check) = dry_check {
+        let mut outcome = Outcome::new("dry-run").with("exit_code", child_code);
+        outcome.target = check
+            .as_ref()
+            .ok()
+            .and_then(Option::as_ref)
+            .map(WebhookUrl::redacted);
+        printer.dry_run(&value, outcome);
+        return match check {
+            Err(e) if args.strict => Err(e),
+            _ => Ok(child_code),
+        };
     }
     let notifier = match notifier {
         Some(Ok(n)) => n,

@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use crate::cli::SendArgs;
 use crate::commands::notify::{Notifier, SpoolPlan};
 use crate::commands::output::{Outcome, Printer};
-use crate::commands::relay;
+use crate::commands::{dry_run, relay};
 use crate::error;
 use crate::wire::payload;
 
@@ -17,7 +17,14 @@ pub fn run(args: SendArgs) -> Result<u8> {
     let (obj, body) = build(&args, &printer)?;
     let value = Value::Object(obj);
     if args.dry_run {
-        printer.dry_run(&value, Outcome::new("dry-run"));
+        let url = dry_run::check_webhook(
+            &args.webhook,
+            &printer,
+            relay::socket_for(&args.webhook).is_some(),
+        )?;
+        let mut outcome = Outcome::new("dry-run");
+        outcome.target = url.map(|u| u.redacted());
+        printer.dry_run(&value, outcome);
         return Ok(0);
     }
     let (outcome, err) = if let Some(socket) = relay::socket_for(&args.webhook) {

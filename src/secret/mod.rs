@@ -14,7 +14,9 @@ use anyhow::Result;
 
 use crate::error;
 
+mod access;
 mod child_env;
+pub mod names;
 mod scrub;
 
 pub use child_env::SECRET_ENV_VARS;
@@ -327,9 +329,11 @@ impl Sources {
         }
         if let Some(name) = &self.name {
             refuse_url_as_path(OsStr::new(name), "--webhook (or MMNOTIFY_WEBHOOK)")?;
+            // People pass the file name they see in the directory.
+            let name = name.strip_suffix(".url").unwrap_or(name);
             check_name(name)?;
             return Ok(Source::Named {
-                name: name.clone(),
+                name: name.to_string(),
                 path: self.secrets_dir.join(format!("{name}.url")),
             });
         }
@@ -360,6 +364,13 @@ impl Sources {
                         )));
                     }
                 }
+                if let Source::Named { name, path } = source {
+                    if std::fs::symlink_metadata(path)
+                        .is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound)
+                    {
+                        return Err(self.unknown_name(name));
+                    }
+                }
                 let line = read_secrets_file(path)?;
                 WebhookUrl::parse(&line)
                     .map_err(|e| error::config(format!("{}: {e}", path.display())))
@@ -376,6 +387,28 @@ impl Sources {
                     .map_err(|e| error::config(format!("MATTERMOST_WEBHOOK_URL: {e}")))
             }
         }
+    }
+
+    /// A `--webhook NAME` with no file: which names exist, and the likely one.
+    fn unknown_name(&self, name: &str) -> anyhow::Error {
+        let dir = self.secrets_dir.display();
+        let known = names::list(&self.secrets_dir).unwrap_or_default();
+        let mut msg = format!("no webhook named `{name}`: {dir} has no {name}.url");
+        if known.is_empty() {
+            msg.push_str(
+                "; it holds no NAME.url files at all (write the URL to one, mode 0600, or set \
+                 --secrets-dir or MMNOTIFY_SECRETS_DIR)",
+            );
+        } else {
+            if let Some(near) = names::closest(name, &known) {
+                msg.push_str(&format!("; did you mean `{near}`?"));
+            }
+            msg.push_str(&format!(
+                "; the names there are: {} (see `mmnotify webhooks`)",
+                known.join(", ")
+            ));
+        }
+        error::config(msg)
     }
 
     /// Resolves a spool item's saved reference with today's settings.
@@ -475,7 +508,15 @@ pub fn check_file(path: &Path) -> Result<FileFacts> {
 /// wait for a writer; it is refused as not a regular file right after.
 fn open_checked(path: &Path) -> Result<(File, FileFacts)> {
     let cannot = |e: std::io::Error| {
-        error::config(format!("cannot read secrets file {}: {e}", path.display()))
+        let why = if e.kind() == std::io::ErrorKind::PermissionDenied {
+            format!("{e}: {}", access::explain_denied(path))
+        } else {
+            e.to_string()
+        };
+        error::config(format!(
+            "cannot read secrets file {}: {why}",
+            path.display()
+        ))
     };
     let file = fs::OpenOptions::new()
         .read(true)

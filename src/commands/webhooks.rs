@@ -1,0 +1,75 @@
+//! `mmnotify webhooks`: the named webhooks of the secrets directory, each with its
+//! redacted target and whether its file passes the rules. A file that fails them is not
+//! read: the check stops at what `fstat` tells.
+
+use anyhow::Result;
+use serde_json::json;
+
+use crate::cli::WebhooksArgs;
+use crate::commands::locale;
+use crate::commands::output::{print_stdout_line, Printer};
+use crate::error;
+use crate::secret::{self, names, WebhookUrl};
+
+pub fn run(args: WebhooksArgs) -> Result<u8> {
+    let printer = Printer::new(&args.output);
+    let dir = &args.secrets_dir;
+    let known = names::list(dir).map_err(|e| {
+        error::config(format!(
+            "cannot list the secrets directory {}: {e} (set --secrets-dir or \
+             MMNOTIFY_SECRETS_DIR)",
+            dir.display()
+        ))
+    })?;
+    if known.is_empty() {
+        printer.warn(&format!(
+            "{} holds no NAME.url files; write a webhook URL to one (mode 0600) to name it",
+            dir.display()
+        ));
+        return Ok(0);
+    }
+    let width = known.iter().map(|n| n.chars().count()).max().unwrap_or(0);
+    let mut failing = 0;
+    for name in &known {
+        let path = dir.join(format!("{name}.url"));
+        let checked = secret::read_secrets_file(&path).and_then(|line| {
+            WebhookUrl::parse(&line).map_err(|e| error::config(format!("{}: {e}", path.display())))
+        });
+        match &checked {
+            Ok(url) => {
+                printer.json_line(&json!({
+                    "name": name, "file": path, "ok": true,
+                    "target": url.redacted(), "problem": null,
+                }));
+                if !printer.json {
+                    print_stdout_line(&locale::fit(&format!(
+                        "{} {name:width$}  {url}",
+                        locale::ok_mark()
+                    )));
+                }
+            }
+            Err(e) => {
+                failing += 1;
+                let problem = format!("{e:#}");
+                printer.json_line(&json!({
+                    "name": name, "file": path, "ok": false,
+                    "target": null, "problem": problem,
+                }));
+                if !printer.json {
+                    print_stdout_line(&locale::fit(&format!(
+                        "{} {name:width$}  {problem}",
+                        locale::fail_mark()
+                    )));
+                }
+            }
+        }
+    }
+    if failing > 0 {
+        return Err(error::config(format!(
+            "{failing} of {} webhooks in {} fail the secrets file rules (see above)",
+            known.len(),
+            dir.display()
+        )));
+    }
+    Ok(0)
+}
