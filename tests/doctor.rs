@@ -150,3 +150,17 @@ fn a_c_locale_gets_ascii_marks() {
         .assert_success()
         .assert_stdout_contains("✓ secret:");
 }
+
+#[test]
+fn a_mistyped_name_is_answered_with_the_closest() {
+    let mut env = Env::new();
+    env.secret(HOOK_ID);
+    env.write_secret(
+        "build-status",
+        &format!("https://chat.example.com/hooks/{HOOK_ID}"),
+    );
+    env.run(&mut doctor(&env, "build-stats"))
+        .assert_code(3)
+        .assert_stdout_contains("✗ secret: no webhook named `build-stats`")
+        .assert_stdout_contains("did you mean `build-status`?");
+}

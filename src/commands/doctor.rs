@@ -74,6 +74,10 @@ pub fn run(args: DoctorArgs) -> Result<u8> {
             return r.finish();
         }
     };
+    if let Err(e) = sources.check_known(&source) {
+        r.fail("secret", ExitKind::Config, format!("{e:#}"));
+        return r.finish();
+    }
     r.pass("secret", source.describe());
     if let Some(path) = source.file() {
         match secret::check_file(path) {

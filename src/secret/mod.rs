@@ -364,13 +364,7 @@ impl Sources {
                         )));
                     }
                 }
-                if let Source::Named { name, path } = source {
-                    if std::fs::symlink_metadata(path)
-                        .is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound)
-                    {
-                        return Err(self.unknown_name(name));
-                    }
-                }
+                self.check_known(source)?;
                 let line = read_secrets_file(path)?;
                 WebhookUrl::parse(&line)
                     .map_err(|e| error::config(format!("{}: {e}", path.display())))
@@ -389,10 +383,30 @@ impl Sources {
         }
     }
 
-    /// A `--webhook NAME` with no file: which names exist, and the likely one.
+    /// A `--webhook NAME` whose file does not exist is answered with the names that do.
+    pub fn check_known(&self, source: &Source) -> Result<()> {
+        if let Source::Named { name, path } = source {
+            let missing = std::fs::symlink_metadata(path)
+                .is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound);
+            if missing {
+                return Err(self.unknown_name(name));
+            }
+        }
+        Ok(())
+    }
+
+    /// Which names exist, and the likely one.
     fn unknown_name(&self, name: &str) -> anyhow::Error {
         let dir = self.secrets_dir.display();
-        let known = names::list(&self.secrets_dir).unwrap_or_default();
+        let known = match names::list(&self.secrets_dir) {
+            Ok(known) => known,
+            Err(e) => {
+                return error::config(format!(
+                    "no webhook named `{name}`: cannot read the secrets directory {dir}: {e} \
+                     (set --secrets-dir or MMNOTIFY_SECRETS_DIR)"
+                ))
+            }
+        };
         let mut msg = format!("no webhook named `{name}`: {dir} has no {name}.url");
         if known.is_empty() {
             msg.push_str(
