@@ -69,7 +69,7 @@ complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l state-dir -d 
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l output -d 'Print the outcome as text (quiet on success) or as one JSON object' -r -f -a "text\t'Nothing on stdout on success; diagnostics on stderr'
 json\t'One JSON object on stdout describing the outcome'"
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l split -d 'Send text over 16383 characters whole and let the server split it into several posts, instead of truncating it'
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l dry-run -d 'Print the JSON payload on stdout and send nothing (needs no secret)'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l dry-run -d 'Print the JSON payload on stdout and send nothing; a webhook that is given is checked without the network, none is needed'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l requested-ack -d 'Ask recipients to acknowledge the post'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l no-spool -d 'Do not save undelivered messages in the spool'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -s v -l verbose -d 'Print target (redacted), status, attempts and time on stderr'
@@ -119,7 +119,7 @@ complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l output -d 'P
 json\t'One JSON object on stdout describing the outcome'"
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l no-env -d 'Do not fill missing fields from the CI environment'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l no-dedupe -d 'Post even if this run and state were already posted'
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l dry-run -d 'Print the JSON payload on stdout and send nothing (needs no secret)'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l dry-run -d 'Print the JSON payload on stdout and send nothing; a webhook that is given is checked without the network, none is needed'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l requested-ack -d 'Ask recipients to acknowledge the post'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l no-spool -d 'Do not save undelivered messages in the spool'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -s v -l verbose -d 'Print target (redacted), status, attempts and time on stderr'
@@ -154,7 +154,7 @@ complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l state-dir -d '
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l output -d 'Print the outcome as text (quiet on success) or as one JSON object' -r -f -a "text\t'Nothing on stdout on success; diagnostics on stderr'
 json\t'One JSON object on stdout describing the outcome'"
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l strict -d 'Exit with the notifier\'s code when the report could not be posted'
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l dry-run -d 'Print the report payload on stdout instead of sending it (needs no secret)'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l dry-run -d 'Print the report payload on stdout instead of sending it; a webhook that is given is checked without the network, none is needed'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l no-run-socket -d 'Do not offer the job MMNOTIFY_RUN_SOCKET, through which `mmnotify send` and `build` inside it post without the token'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l requested-ack -d 'Ask recipients to acknowledge the post'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l no-spool -d 'Do not save undelivered messages in the spool'

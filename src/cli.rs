@@ -437,7 +437,8 @@ pub struct SendArgs {
     )]
     pub max_payload_bytes: usize,
 
-    /// Print the JSON payload on stdout and send nothing (needs no secret)
+    /// Print the JSON payload on stdout and send nothing; a webhook that is given is
+    /// checked without the network, none is needed
     #[arg(long)]
     pub dry_run: bool,
 
@@ -533,7 +534,8 @@ pub struct BuildArgs {
     #[arg(long, value_name = "DURATION", default_value = "7d", value_parser = parse_ttl, help_heading = "Deduplication")]
     pub dedupe_ttl: Duration,
 
-    /// Print the JSON payload on stdout and send nothing (needs no secret)
+    /// Print the JSON payload on stdout and send nothing; a webhook that is given is
+    /// checked without the network, none is needed
     #[arg(long)]
     pub dry_run: bool,
 
@@ -592,7 +594,8 @@ pub struct RunArgs {
     #[arg(long)]
     pub strict: bool,
 
-    /// Print the report payload on stdout instead of sending it (needs no secret)
+    /// Print the report payload on stdout instead of sending it; a webhook that is given
+    /// is checked without the network, none is needed
     #[arg(long)]
     pub dry_run: bool,
 
