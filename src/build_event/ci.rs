@@ -1,5 +1,7 @@
 //! Recognising the CI system mmnotify runs in, and the build-event fields its
-//! environment documents. Pure: the environment comes in as a lookup function.
+//! environment documents. Pure but for one file: the environment comes in as a lookup
+//! function; GitHub's event payload (`GITHUB_EVENT_PATH`) is read for a pull request's
+//! head commit.
 //!
 //! Fields filled here are the lowest layer (flags over event file over CI env), so a
 //! value that is only sometimes right is still worth having; a value that could be
@@ -65,6 +67,7 @@ enum Status {
     Map(&'static str, &'static [(&'static str, State)]),
     /// A process exit status: 0 succeeded, any other integer failed.
     ExitCode(&'static str),
+    Custom(fn(&Env) -> Option<State>),
 }
 
 struct Ci {
@@ -84,6 +87,9 @@ const GITHUB_RUN_ID: Src = Src::Attempt(&Src::Var("GITHUB_RUN_ID"), "GITHUB_RUN_
 // GITHUB_HEAD_REF is the source branch of a pull request; GITHUB_REF_NAME would be
 // `123/merge` there.
 const GITHUB_BRANCH: Src = Src::First(&[Src::Var("GITHUB_HEAD_REF"), Src::Var("GITHUB_REF_NAME")]);
+// For pull requests GITHUB_SHA is the test-merge commit (or the base branch's tip):
+// the commit that was pushed is in the event payload.
+const GITHUB_COMMIT: Src = Src::First(&[Src::Custom(github_pr_head_sha), Src::Var("GITHUB_SHA")]);
 
 /// Checked in order: Forgejo and Gitea set the `GITHUB_*` variables and
 /// `GITHUB_ACTIONS=true` too, so they come before GitHub; Woodpecker comes before
@@ -96,7 +102,7 @@ static CIS: &[Ci] = &[
         detect: &[Is::True("FORGEJO_ACTIONS")],
         workflow: Src::Var("GITHUB_WORKFLOW"),
         branch: GITHUB_BRANCH,
-        commit: Src::Var("GITHUB_SHA"),
+        commit: GITHUB_COMMIT,
         // Forgejo's web UI addresses runs by their per-repository number, not the id.
         run_url: Src::Fmt(
             "{GITHUB_SERVER_URL}/{GITHUB_REPOSITORY}/actions/runs/{GITHUB_RUN_NUMBER}",
@@ -113,7 +119,7 @@ static CIS: &[Ci] = &[
         detect: &[Is::True("GITEA_ACTIONS")],
         workflow: Src::Var("GITHUB_WORKFLOW"),
         branch: GITHUB_BRANCH,
-        commit: Src::Var("GITHUB_SHA"),
+        commit: GITHUB_COMMIT,
         // Gitea 1.26 addresses runs by id like GitHub; 1.25 and older used the run
         // number there, so on those the link is wrong and --run-url should be passed.
         run_url: Src::Fmt("{GITHUB_SERVER_URL}/{GITHUB_REPOSITORY}/actions/runs/{GITHUB_RUN_ID}"),
@@ -128,7 +134,7 @@ static CIS: &[Ci] = &[
         detect: &[Is::True("GITHUB_ACTIONS")],
         workflow: Src::Var("GITHUB_WORKFLOW"),
         branch: GITHUB_BRANCH,
-        commit: Src::Var("GITHUB_SHA"),
+        commit: GITHUB_COMMIT,
         run_url: Src::Custom(github_run_url),
         run_id: GITHUB_RUN_ID,
         repository: Src::Var("GITHUB_REPOSITORY"),
@@ -158,13 +164,15 @@ static CIS: &[Ci] = &[
         ]),
         repository: Src::Var("CI_PROJECT_PATH"),
         started_at: Started::Rfc3339("CI_PIPELINE_CREATED_AT"),
-        // Holds the job's outcome in after_script; `running` in script, left unmapped.
+        // Holds the job's outcome in after_script (`timedout` when the job ran out of
+        // time); `running` in script, left unmapped.
         state: Status::Map(
             "CI_JOB_STATUS",
             &[
                 ("success", State::Succeeded),
                 ("failed", State::Failed),
                 ("canceled", State::Cancelled),
+                ("timedout", State::TimedOut),
             ],
         ),
     },
@@ -204,8 +212,9 @@ static CIS: &[Ci] = &[
         run_id: Src::Attempt(&Src::Var("BUILDKITE_BUILD_ID"), "BUILDKITE_RETRY_COUNT", 1),
         repository: Src::NoCredentials(&Src::Var("BUILDKITE_REPO")),
         started_at: Started::None,
-        // Set only in the post-command and pre-exit hooks, to the command's status.
-        state: Status::ExitCode("BUILDKITE_COMMAND_EXIT_STATUS"),
+        // Set only in the post-command and pre-exit hooks, to the command's status; a
+        // cancelled job also has an exit status (the signal's), so cancellation comes first.
+        state: Status::Custom(buildkite_state),
     },
     // CircleCI docs, "Project values and variables" → "Built-in environment variables".
     Ci {
@@ -216,8 +225,12 @@ static CIS: &[Ci] = &[
         branch: Src::First(&[Src::Var("CIRCLE_BRANCH"), Src::Var("CIRCLE_TAG")]),
         commit: Src::Var("CIRCLE_SHA1"),
         run_url: Src::Var("CIRCLE_BUILD_URL"),
-        // A rerun is a new workflow with a new id: no attempt to add.
-        run_id: Src::First(&[Src::Var("CIRCLE_WORKFLOW_ID"), Src::Var("CIRCLE_BUILD_NUM")]),
+        // A rerun is a new workflow with a new id: no attempt to add. The job number is
+        // counted per project, so it carries the project.
+        run_id: Src::First(&[
+            Src::Var("CIRCLE_WORKFLOW_ID"),
+            Src::Fmt("{CIRCLE_PROJECT_USERNAME}/{CIRCLE_PROJECT_REPONAME}#{CIRCLE_BUILD_NUM}"),
+        ]),
         repository: Src::Fmt("{CIRCLE_PROJECT_USERNAME}/{CIRCLE_PROJECT_REPONAME}"),
         started_at: Started::None,
         state: Status::None,
@@ -227,25 +240,18 @@ static CIS: &[Ci] = &[
         provider: "woodpecker",
         detect: &[Is::Equals("CI", "woodpecker")],
         workflow: Src::Var("CI_WORKFLOW_NAME"),
-        // For pull requests CI_COMMIT_BRANCH is the target branch.
-        branch: Src::First(&[
-            Src::Var("CI_COMMIT_SOURCE_BRANCH"),
-            Src::Var("CI_COMMIT_BRANCH"),
-            Src::Var("CI_COMMIT_TAG"),
-        ]),
+        branch: Src::Custom(woodpecker_branch),
         commit: Src::Var("CI_COMMIT_SHA"),
-        // CI_PIPELINE_URL since 2.0; 1.x called the web UI link CI_PIPELINE_LINK.
-        run_url: Src::First(&[Src::Var("CI_PIPELINE_URL"), Src::Var("CI_PIPELINE_LINK")]),
-        // A restart is a new pipeline with a new number: no attempt to add.
-        run_id: Src::Var("CI_PIPELINE_NUMBER"),
+        run_url: Src::Custom(woodpecker_run_url),
+        // A restart is a new pipeline with a new number: no attempt to add. The number is
+        // counted per repository, so it carries the repository.
+        run_id: Src::First(&[
+            Src::Fmt("{CI_REPO}#{CI_PIPELINE_NUMBER}"),
+            Src::Fmt("{CI_REPO_OWNER}/{CI_REPO_NAME}#{CI_PIPELINE_NUMBER}"),
+        ]),
         repository: Src::Var("CI_REPO"),
         started_at: Started::UnixSeconds("CI_PIPELINE_STARTED"),
-        // The pipeline's status so far, as `when: status` sees it. CI_STEP_STATUS is
-        // left out: it describes the step running mmnotify, which is still running.
-        state: Status::Map(
-            "CI_PIPELINE_STATUS",
-            &[("success", State::Succeeded), ("failure", State::Failed)],
-        ),
+        state: Status::Custom(woodpecker_state),
     },
     // Drone docs, "Pipeline environment reference".
     Ci {
@@ -260,8 +266,12 @@ static CIS: &[Ci] = &[
         ]),
         commit: Src::First(&[Src::Var("DRONE_COMMIT_SHA"), Src::Var("DRONE_COMMIT")]),
         run_url: Src::Var("DRONE_BUILD_LINK"),
-        // A restart is a new build with a new number: no attempt to add.
-        run_id: Src::Var("DRONE_BUILD_NUMBER"),
+        // A restart is a new build with a new number: no attempt to add. The number is
+        // counted per repository, so it carries the repository.
+        run_id: Src::First(&[
+            Src::Fmt("{DRONE_REPO}#{DRONE_BUILD_NUMBER}"),
+            Src::Fmt("{DRONE_REPO_OWNER}/{DRONE_REPO_NAME}#{DRONE_BUILD_NUMBER}"),
+        ]),
         repository: Src::Var("DRONE_REPO"),
         started_at: Started::UnixSeconds("DRONE_BUILD_STARTED"),
         state: Status::Map(
@@ -280,11 +290,13 @@ static CIS: &[Ci] = &[
         run_id: Src::Attempt(&Src::Var("BUILD_BUILDID"), "SYSTEM_JOBATTEMPT", 0),
         repository: Src::Var("BUILD_REPOSITORY_NAME"),
         started_at: Started::None,
-        // SucceededWithIssues is neither a success nor a failure: left unmapped.
+        // SucceededWithIssues: the job passed with warnings (a step with
+        // continueOnError failed), which is a success for the build.
         state: Status::Map(
             "AGENT_JOBSTATUS",
             &[
                 ("Succeeded", State::Succeeded),
+                ("SucceededWithIssues", State::Succeeded),
                 ("Failed", State::Failed),
                 ("Canceled", State::Cancelled),
             ],
@@ -299,9 +311,10 @@ static CIS: &[Ci] = &[
         branch: Src::First(&[Src::Var("BITBUCKET_BRANCH"), Src::Var("BITBUCKET_TAG")]),
         commit: Src::Var("BITBUCKET_COMMIT"),
         run_url: Src::Custom(bitbucket_run_url),
+        // The build number is counted per repository, so it carries the repository.
         run_id: Src::First(&[
             Src::Var("BITBUCKET_PIPELINE_UUID"),
-            Src::Var("BITBUCKET_BUILD_NUMBER"),
+            Src::Fmt("{BITBUCKET_REPO_FULL_NAME}#{BITBUCKET_BUILD_NUMBER}"),
         ]),
         repository: Src::Var("BITBUCKET_REPO_FULL_NAME"),
         started_at: Started::None,
@@ -396,11 +409,16 @@ impl Status {
                 let v = env.get(name)?;
                 table.iter().find(|(k, _)| *k == v).map(|&(_, st)| st)
             }
-            Status::ExitCode(name) => match env.get(name)?.parse::<i64>().ok()? {
-                0 => Some(State::Succeeded),
-                _ => Some(State::Failed),
-            },
+            Status::ExitCode(name) => exit_code_state(env, name),
+            Status::Custom(f) => f(env),
         }
+    }
+}
+
+fn exit_code_state(env: &Env, name: &str) -> Option<State> {
+    match env.get(name)?.parse::<i64>().ok()? {
+        0 => Some(State::Succeeded),
+        _ => Some(State::Failed),
     }
 }
 
@@ -447,6 +465,109 @@ fn github_run_url(env: &Env) -> Option<String> {
     }
 }
 
+/// Largest GitHub event payload read; a pull request's is tens of kilobytes.
+const MAX_EVENT_PAYLOAD: u64 = 4 << 20;
+
+/// `pull_request.head.sha` from the event payload of a `pull_request` or
+/// `pull_request_target` run. Any problem (no file, too large, not JSON) leaves the
+/// commit to `GITHUB_SHA`: a notification is not worth failing over it.
+fn github_pr_head_sha(env: &Env) -> Option<String> {
+    use std::io::Read;
+    let event = env.get("GITHUB_EVENT_NAME")?;
+    if event != "pull_request" && event != "pull_request_target" {
+        return None;
+    }
+    let path = env.get("GITHUB_EVENT_PATH")?;
+    // A webhook URL pasted here is not opened (an error could echo it): no head commit.
+    if crate::secret::refuse_url_as_path(std::ffi::OsStr::new(&path), "GITHUB_EVENT_PATH").is_err()
+    {
+        return None;
+    }
+    let mut buf = Vec::new();
+    std::fs::File::open(&path)
+        .ok()?
+        .take(MAX_EVENT_PAYLOAD + 1)
+        .read_to_end(&mut buf)
+        .ok()?;
+    if buf.len() as u64 > MAX_EVENT_PAYLOAD {
+        return None;
+    }
+    let payload: serde_json::Value = serde_json::from_slice(&buf).ok()?;
+    let sha = payload.pointer("/pull_request/head/sha")?.as_str()?;
+    (sha.len() >= 7 && sha.bytes().all(|b| b.is_ascii_hexdigit())).then(|| sha.to_string())
+}
+
+fn buildkite_state(env: &Env) -> Option<State> {
+    if env
+        .get("BUILDKITE_JOB_CANCELLED")
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+    {
+        return Some(State::Cancelled);
+    }
+    exit_code_state(env, "BUILDKITE_COMMAND_EXIT_STATUS")
+}
+
+/// Woodpecker's major version from `CI_SYSTEM_VERSION` (`2.7.0`, `v1.0.2`); development
+/// builds (`next-…`) are newer than any release. `None` when absent or unreadable.
+fn woodpecker_major(env: &Env) -> Option<u32> {
+    let v = env.get("CI_SYSTEM_VERSION")?;
+    if v.starts_with("next") {
+        return Some(u32::MAX);
+    }
+    v.trim_start_matches('v').split('.').next()?.parse().ok()
+}
+
+fn woodpecker_branch(env: &Env) -> Option<String> {
+    // On tag events CI_COMMIT_BRANCH holds the default branch (or the one the tag was
+    // pushed from), not what was built; on pull requests it is the target branch.
+    let tag = env.get("CI_PIPELINE_EVENT").as_deref() == Some("tag");
+    let order: &[&str] = if tag {
+        &[
+            "CI_COMMIT_TAG",
+            "CI_COMMIT_SOURCE_BRANCH",
+            "CI_COMMIT_BRANCH",
+        ]
+    } else {
+        &[
+            "CI_COMMIT_SOURCE_BRANCH",
+            "CI_COMMIT_BRANCH",
+            "CI_COMMIT_TAG",
+        ]
+    };
+    order.iter().find_map(|v| env.get(v))
+}
+
+fn woodpecker_run_url(env: &Env) -> Option<String> {
+    // Before 2.0 CI_PIPELINE_URL linked the forge's commit, not the pipeline.
+    if woodpecker_major(env).is_some_and(|m| m >= 2) {
+        if let Some(url) = env.get("CI_PIPELINE_URL") {
+            return Some(url);
+        }
+    }
+    let base = env.get("CI_SYSTEM_URL")?;
+    let repo_id = env.get("CI_REPO_ID")?;
+    let number = env.get("CI_PIPELINE_NUMBER")?;
+    Some(format!(
+        "{}/repos/{repo_id}/pipeline/{number}",
+        base.trim_end_matches('/')
+    ))
+}
+
+fn woodpecker_state(env: &Env) -> Option<State> {
+    // 2.x sets CI_PIPELINE_STATUS to `success` in every step, even after a failure (3.0
+    // removed it for that reason), and older servers did no better: a state read from it
+    // below 3.0 could announce a broken build as green. CI_STEP_STATUS is left out too:
+    // it describes the step running mmnotify, which is still running.
+    if woodpecker_major(env).is_none_or(|m| m < 3) {
+        return None;
+    }
+    match env.get("CI_PIPELINE_STATUS")?.as_str() {
+        "success" => Some(State::Succeeded),
+        "failure" => Some(State::Failed),
+        _ => None,
+    }
+}
+
 fn azure_branch(env: &Env) -> Option<String> {
     const PREFIXES: [&str; 2] = ["refs/heads/", "refs/tags/"];
     let strip = |v: String| {
@@ -454,10 +575,18 @@ fn azure_branch(env: &Env) -> Option<String> {
             .iter()
             .find_map(|p| v.strip_prefix(p).map(str::to_string))
     };
+    // PR builds of GitHub repositories carry the bare branch name; Azure Repos the ref.
+    let pr_branch = |v: String| {
+        if v.starts_with("refs/") {
+            strip(v)
+        } else {
+            Some(v)
+        }
+    };
     // BUILD_SOURCEBRANCHNAME keeps only the last path segment (`feature/x` gives `x`),
     // so the full ref is preferred; for a pull request the source ref is the branch.
     env.get("SYSTEM_PULLREQUEST_SOURCEBRANCH")
-        .and_then(strip)
+        .and_then(pr_branch)
         .or_else(|| env.get("BUILD_SOURCEBRANCH").and_then(strip))
         .or_else(|| env.get("BUILD_SOURCEBRANCHNAME"))
 }
@@ -611,6 +740,53 @@ mod tests {
     }
 
     #[test]
+    fn github_pull_request_takes_the_head_commit_from_the_event_payload() {
+        const HEAD: &str = "fedcba9876543210fedcba9876543210fedcba98";
+        let dir = tempfile::tempdir().unwrap();
+        let payload = dir.path().join("event.json");
+        std::fs::write(
+            &payload,
+            format!(
+                r#"{{"action":"synchronize","number":7,"pull_request":{{"head":{{"ref":"feature/x","sha":"{HEAD}"}},"base":{{"sha":"{SHA}"}}}}}}"#
+            ),
+        )
+        .unwrap();
+        let path = payload.to_str().unwrap();
+        let pr = |name: &str, path: &str| {
+            let mut vars: Vec<(&str, &str)> = GITHUB
+                .iter()
+                .filter(|(k, _)| *k != "GITHUB_HEAD_REF")
+                .copied()
+                .collect();
+            vars.extend([
+                ("GITHUB_EVENT_NAME", name),
+                ("GITHUB_EVENT_PATH", path),
+                ("GITHUB_HEAD_REF", "feature/x"),
+            ]);
+            event(&vars).commit
+        };
+        assert_eq!(pr("pull_request", path), s(HEAD));
+        assert_eq!(pr("pull_request_target", path), s(HEAD));
+        // Other events: GITHUB_SHA is the pushed commit.
+        assert_eq!(pr("push", path), s(SHA));
+        // A payload that is missing, not JSON or without the field leaves GITHUB_SHA.
+        assert_eq!(pr("pull_request", "/nonexistent/event.json"), s(SHA));
+        let bad = dir.path().join("bad.json");
+        std::fs::write(&bad, "{not json").unwrap();
+        assert_eq!(pr("pull_request", bad.to_str().unwrap()), s(SHA));
+        let other = dir.path().join("other.json");
+        std::fs::write(&other, r#"{"pull_request":{"head":{"sha":"not a sha"}}}"#).unwrap();
+        assert_eq!(pr("pull_request", other.to_str().unwrap()), s(SHA));
+        // Bounded: an oversized payload is not read at all.
+        let huge = dir.path().join("huge.json");
+        let mut big = format!(r#"{{"pull_request":{{"head":{{"sha":"{HEAD}"}}}},"pad":""#);
+        big.push_str(&"x".repeat(MAX_EVENT_PAYLOAD as usize));
+        big.push_str("\"}");
+        std::fs::write(&huge, big).unwrap();
+        assert_eq!(pr("pull_request", huge.to_str().unwrap()), s(SHA));
+    }
+
+    #[test]
     fn gitea_actions() {
         let info = run(&with(
             GITHUB,
@@ -697,6 +873,9 @@ mod tests {
         ));
         assert_eq!(ev.workflow, s("Nightly"));
         assert_eq!(ev.state, Some(State::Failed));
+        // The runner's after_script status for a job that hit its timeout.
+        let ev = event(&with(&base, &[("CI_JOB_STATUS", "timedout")]));
+        assert_eq!(ev.state, Some(State::TimedOut));
         let ev = event(&with(&base, &[("CI_JOB_NAME", ""), ("CI_JOB_ID", "")]));
         assert_eq!(ev.workflow, s("app"));
         assert_eq!(ev.provider_run_id, s("1000"));
@@ -787,6 +966,25 @@ mod tests {
         );
         assert_eq!(ev.commit, None);
         assert_eq!(ev.state, Some(State::Failed));
+        // A cancelled job exits with the signal's status: cancellation wins.
+        let ev = event(&with(
+            &base,
+            &[
+                ("BUILDKITE_COMMAND_EXIT_STATUS", "-1"),
+                ("BUILDKITE_JOB_CANCELLED", "true"),
+            ],
+        ));
+        assert_eq!(ev.state, Some(State::Cancelled));
+        let ev = event(&with(&base, &[("BUILDKITE_JOB_CANCELLED", "true")]));
+        assert_eq!(ev.state, Some(State::Cancelled));
+        let ev = event(&with(
+            &base,
+            &[
+                ("BUILDKITE_COMMAND_EXIT_STATUS", "0"),
+                ("BUILDKITE_JOB_CANCELLED", "false"),
+            ],
+        ));
+        assert_eq!(ev.state, Some(State::Succeeded));
     }
 
     #[test]
@@ -827,13 +1025,18 @@ mod tests {
             ],
         ));
         assert_eq!(ev.branch, s("v1.2.0"));
-        assert_eq!(ev.provider_run_id, s("88"));
+        // The job number is per project: the project makes it unique on a shared webhook.
+        assert_eq!(ev.provider_run_id, s("acme/app#88"));
     }
 
     #[test]
     fn woodpecker() {
         let base = [
             ("CI", "woodpecker"),
+            ("CI_SYSTEM_VERSION", "2.7.0"),
+            ("CI_SYSTEM_URL", "https://ci.example"),
+            ("CI_REPO_ID", "7"),
+            ("CI_PIPELINE_EVENT", "push"),
             ("CI_PIPELINE_NUMBER", "8"),
             ("CI_PIPELINE_URL", "https://ci.example/repos/7/pipeline/8"),
             ("CI_COMMIT_BRANCH", "main"),
@@ -850,11 +1053,12 @@ mod tests {
             info.event,
             BuildEvent {
                 workflow: s("build"),
-                state: Some(State::Failed),
+                // 2.x: CI_PIPELINE_STATUS is not to be believed.
+                state: None,
                 branch: s("main"),
                 commit: s(SHA),
                 run_url: s("https://ci.example/repos/7/pipeline/8"),
-                provider_run_id: s("8"),
+                provider_run_id: s("acme/app#8"),
                 provider: s("woodpecker"),
                 repository: s("acme/app"),
                 started_at: parse_timestamp("2026-11-23T12:00:00Z").ok(),
@@ -870,6 +1074,72 @@ mod tests {
         ));
         assert_eq!(ev.branch, s("feat"));
         assert_eq!(ev.started_at, None);
+    }
+
+    #[test]
+    fn woodpecker_versions_tags_and_repository_scoped_ids() {
+        let base = [
+            ("CI", "woodpecker"),
+            ("CI_SYSTEM_URL", "https://ci.example/"),
+            ("CI_REPO_ID", "7"),
+            ("CI_PIPELINE_NUMBER", "8"),
+            ("CI_COMMIT_SHA", SHA),
+            ("CI_REPO", "acme/app"),
+            ("CI_PIPELINE_STATUS", "success"),
+        ];
+        // 2.x (and older): always `success`, even after a failed step.
+        for v in ["2.7.0", "v2.0.0", "1.0.5", ""] {
+            let ev = event(&with(&base, &[("CI_SYSTEM_VERSION", v)]));
+            assert_eq!(ev.state, None, "{v}");
+        }
+        let ev = event(&with(
+            &base,
+            &[
+                ("CI_SYSTEM_VERSION", "3.1.0"),
+                ("CI_PIPELINE_STATUS", "failure"),
+            ],
+        ));
+        assert_eq!(ev.state, Some(State::Failed));
+        let ev = event(&with(&base, &[("CI_SYSTEM_VERSION", "next-3a1b2c")]));
+        assert_eq!(ev.state, Some(State::Succeeded));
+
+        // 1.x: CI_PIPELINE_URL is the forge's commit page; the pipeline's is built.
+        let ev = event(&with(
+            &base,
+            &[
+                ("CI_SYSTEM_VERSION", "1.0.2"),
+                (
+                    "CI_PIPELINE_URL",
+                    "https://codeberg.org/acme/app/commit/0123456789",
+                ),
+            ],
+        ));
+        assert_eq!(ev.run_url, s("https://ci.example/repos/7/pipeline/8"));
+
+        // Tag events: the tag is what was built, not the branch it was pushed from.
+        let tagged = [
+            ("CI_PIPELINE_EVENT", "tag"),
+            ("CI_COMMIT_TAG", "v1.4.0"),
+            ("CI_COMMIT_BRANCH", "main"),
+        ];
+        assert_eq!(event(&with(&base, &tagged)).branch, s("v1.4.0"));
+        let pushed = [("CI_PIPELINE_EVENT", "push"), ("CI_COMMIT_BRANCH", "main")];
+        assert_eq!(event(&with(&base, &pushed)).branch, s("main"));
+
+        // Two repositories' pipeline #8 must not deduplicate each other.
+        let other = event(&with(&base, &[("CI_REPO", "acme/site")]));
+        assert_eq!(other.provider_run_id, s("acme/site#8"));
+        let split = event(&with(
+            &base,
+            &[
+                ("CI_REPO", ""),
+                ("CI_REPO_OWNER", "acme"),
+                ("CI_REPO_NAME", "lib"),
+            ],
+        ));
+        assert_eq!(split.provider_run_id, s("acme/lib#8"));
+        let bare = event(&with(&base, &[("CI_REPO", "")]));
+        assert_eq!(bare.provider_run_id, None, "a bare number is not unique");
     }
 
     #[test]
@@ -896,7 +1166,7 @@ mod tests {
                 branch: s("main"),
                 commit: s(SHA),
                 run_url: s("https://drone.example/acme/app/22"),
-                provider_run_id: s("22"),
+                provider_run_id: s("acme/app#22"),
                 provider: s("drone"),
                 repository: s("acme/app"),
                 started_at: parse_timestamp("2026-11-23T12:00:00Z").ok(),
@@ -905,6 +1175,15 @@ mod tests {
         );
         let ev = event(&with(&base, &[("DRONE_BUILD_STATUS", "running")]));
         assert_eq!(ev.state, None);
+        let ev = event(&with(
+            &base,
+            &[
+                ("DRONE_REPO", ""),
+                ("DRONE_REPO_OWNER", "acme"),
+                ("DRONE_REPO_NAME", "site"),
+            ],
+        ));
+        assert_eq!(ev.provider_run_id, s("acme/site#22"));
     }
 
     #[test]
@@ -956,7 +1235,17 @@ mod tests {
             ],
         ));
         assert_eq!(ev.branch, s("x"));
-        assert_eq!(ev.state, None);
+        // Passed with warnings (a continueOnError step failed): a success.
+        assert_eq!(ev.state, Some(State::Succeeded));
+        // PR builds of GitHub repositories name the source branch bare.
+        let ev = event(&with(
+            &base,
+            &[
+                ("BUILD_SOURCEBRANCH", "refs/pull/4/merge"),
+                ("SYSTEM_PULLREQUEST_SOURCEBRANCH", "fix/y"),
+            ],
+        ));
+        assert_eq!(ev.branch, s("fix/y"));
     }
 
     #[test]
@@ -1001,6 +1290,8 @@ mod tests {
         assert_eq!(ev.state, Some(State::Succeeded));
         let ev = event(&with(&base, &[("BITBUCKET_EXIT_CODE", "1")]));
         assert_eq!(ev.state, Some(State::Failed));
+        let ev = event(&with(&base, &[("BITBUCKET_PIPELINE_UUID", "")]));
+        assert_eq!(ev.provider_run_id, s("acme/app#31"));
     }
 
     #[test]
