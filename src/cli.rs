@@ -245,6 +245,12 @@ pub struct DeliveryArgs {
     )]
     pub ca_file: Option<PathBuf>,
 
+    /// Trust only the bundled Mozilla roots (and --ca-file): ignore the system store and
+    /// SSL_CERT_FILE/SSL_CERT_DIR, which are otherwise consulted when a server's issuer is
+    /// not in the bundle
+    #[arg(long)]
+    pub no_system_roots: bool,
+
     /// Client certificate chain (PEM) for servers that require mutual TLS
     #[arg(long, value_name = "PEM", requires = "client_key")]
     pub client_cert: Option<PathBuf>,

@@ -107,6 +107,12 @@ fn tls_with_an_unknown_ca() {
     env.run(&mut c)
         .assert_success()
         .assert_stdout_contains("✓ tls");
+    // A CA only in the system store passes the same check.
+    let mut c = doctor(&env, "hook");
+    c.env("SSL_CERT_FILE", &pki.ca_cert);
+    env.run(&mut c)
+        .assert_success()
+        .assert_stdout_contains("✓ tls");
     assert_eq!(server.posts().len(), 0);
 }
 

@@ -677,6 +677,41 @@ mod tls {
     }
 
     #[test]
+    fn a_ca_in_the_system_store_is_trusted_unless_opted_out() {
+        let (env, server, pki) = tls_env(TlsSetup::server);
+        let quick = ["--retries", "0", "--no-spool", "x"];
+        // The machine's own store does not hold the test CA.
+        env.run(&mut send(&env, &quick))
+            .assert_code(5)
+            .assert_stderr_contains("nor in the system store");
+        let mut c = send(&env, &["x"]);
+        c.env("SSL_CERT_FILE", &pki.ca_cert);
+        env.run(&mut c).assert_success();
+        assert_eq!(server.posts().len(), 1);
+
+        let dir = env.root().join("certs");
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::copy(&pki.ca_cert, dir.join("corporate.pem")).unwrap();
+        let mut c = send(&env, &["x"]);
+        c.env("SSL_CERT_DIR", &dir);
+        env.run(&mut c).assert_success();
+        assert_eq!(server.posts().len(), 2);
+
+        let mut c = send(
+            &env,
+            &["--no-system-roots", "--retries", "0", "--no-spool", "x"],
+        );
+        c.env("SSL_CERT_FILE", &pki.ca_cert);
+        env.run(&mut c)
+            .assert_code(5)
+            .assert_stderr_contains("--no-system-roots");
+        let mut c = send(&env, &quick);
+        c.env("SSL_CERT_FILE", &pki.other_ca_cert);
+        env.run(&mut c).assert_code(5);
+        assert_eq!(server.posts().len(), 2);
+    }
+
+    #[test]
     fn bad_ca_and_key_files_are_configuration_errors() {
         let (env, server, pki) = tls_env(TlsSetup::mtls);
         let empty = env.write_file("empty.pem", "no certificate here\n", 0o644);

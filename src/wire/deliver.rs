@@ -1,6 +1,9 @@
 //! One delivery: a POST of a JSON body, retried within a time budget, classified into the
 //! exit-code contract. The only module that talks HTTP.
 
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Result;
@@ -83,6 +86,68 @@ pub struct Deliverer {
     has_client_cert: bool,
     /// `host:port` of the HTTP proxy in effect, to name it when it is what failed.
     proxy: Option<ureq::Proxy>,
+    trust: SystemTrust,
+}
+
+/// The second client, trusting the system store too, built the first time a server's
+/// issuer is unknown to the bundled roots; from then on every request of this process
+/// uses it.
+struct SystemTrust {
+    enabled: bool,
+    proxy: Option<ureq::Proxy>,
+    attempt_timeout: Duration,
+    ca_file: Option<PathBuf>,
+    client_cert: Option<PathBuf>,
+    client_key: Option<PathBuf>,
+    agent: OnceLock<Option<ureq::Agent>>,
+    in_use: AtomicBool,
+}
+
+impl SystemTrust {
+    fn agent(&self) -> Option<&ureq::Agent> {
+        self.agent
+            .get_or_init(|| {
+                let tls = tls::config_with_system_roots(&tls::TlsFiles {
+                    ca_file: self.ca_file.as_deref(),
+                    client_cert: self.client_cert.as_deref(),
+                    client_key: self.client_key.as_deref(),
+                })
+                // These files were read fine a moment ago; if that changed, the first
+                // error stands.
+                .ok()??;
+                Some(agent(self.proxy.clone(), tls, self.attempt_timeout))
+            })
+            .as_ref()
+    }
+}
+
+fn agent(proxy: Option<ureq::Proxy>, tls: ureq::tls::TlsConfig, timeout: Duration) -> ureq::Agent {
+    let config = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        // A redirected POST turns into a GET without its body: report it instead.
+        .max_redirects(0)
+        .user_agent(USER_AGENT)
+        .proxy(proxy)
+        .tls_config(tls)
+        .timeout_global(Some(timeout))
+        .build();
+    sent::agent(config)
+}
+
+/// The server's chain ends in a root the bundled set does not hold: the one failure the
+/// system store can cure. Nothing was sent yet, so trying again is safe.
+fn unknown_issuer(e: &ureq::Error) -> bool {
+    let tls = match e {
+        ureq::Error::Io(io) => io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()),
+        ureq::Error::Rustls(r) => Some(r),
+        _ => None,
+    };
+    matches!(
+        tls,
+        Some(rustls::Error::InvalidCertificate(
+            rustls::CertificateError::UnknownIssuer
+        ))
+    )
 }
 
 pub enum ProxyChoice {
@@ -134,21 +199,51 @@ impl Deliverer {
             client_cert: args.client_cert.as_deref(),
             client_key: args.client_key.as_deref(),
         })?;
-        let config = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            // A redirected POST turns into a GET without its body: report it instead.
-            .max_redirects(0)
-            .user_agent(USER_AGENT)
-            .proxy(proxy.clone())
-            .tls_config(tls)
-            .timeout_global(Some(args.attempt_timeout))
-            .build();
         Ok(Deliverer {
-            agent: sent::agent(config),
+            agent: agent(proxy.clone(), tls, args.attempt_timeout),
             policy: Policy::from_args(args),
             has_client_cert: args.client_cert.is_some(),
-            proxy,
+            proxy: proxy.clone(),
+            trust: SystemTrust {
+                enabled: !args.no_system_roots,
+                proxy,
+                attempt_timeout: args.attempt_timeout,
+                ca_file: args.ca_file.clone(),
+                client_cert: args.client_cert.clone(),
+                client_key: args.client_key.clone(),
+                agent: OnceLock::new(),
+                in_use: AtomicBool::new(false),
+            },
         })
+    }
+
+    /// Runs one request with the bundled roots, and once more with the system store
+    /// added when the server's issuer was unknown, within the same `timeout`.
+    fn call<T>(
+        &self,
+        timeout: Duration,
+        request: impl Fn(&ureq::Agent, Duration) -> Result<T, ureq::Error>,
+    ) -> Result<T, ureq::Error> {
+        if self.trust.in_use.load(Ordering::Relaxed) {
+            if let Some(agent) = self.trust.agent() {
+                return request(agent, timeout);
+            }
+        }
+        let start = Instant::now();
+        let first = request(&self.agent, timeout);
+        match first {
+            Err(e) if self.trust.enabled && unknown_issuer(&e) => {
+                let left = timeout.saturating_sub(start.elapsed());
+                match self.trust.agent() {
+                    Some(agent) if !left.is_zero() => {
+                        self.trust.in_use.store(true, Ordering::Relaxed);
+                        request(agent, left)
+                    }
+                    _ => Err(e),
+                }
+            }
+            other => other,
+        }
     }
 
     /// The proxy a request to `url` goes through, as `host:port`.
@@ -270,14 +365,14 @@ impl Deliverer {
     pub fn ping(&self, url: &WebhookUrl, within: Duration) -> std::result::Result<u16, Diagnosis> {
         let timeout = self.policy.attempt_timeout.min(within);
         let ping = format!("{}/api/v4/system/ping", url.server_base());
-        match self
-            .agent
-            .get(&ping)
-            .config()
-            .timeout_global(Some(timeout))
-            .build()
-            .call()
-        {
+        match self.call(timeout, |agent, timeout| {
+            agent
+                .get(&ping)
+                .config()
+                .timeout_global(Some(timeout))
+                .build()
+                .call()
+        }) {
             Ok(mut resp) => {
                 let _ = resp
                     .body_mut()
@@ -291,6 +386,7 @@ impl Deliverer {
                 url,
                 timeout,
                 self.has_client_cert,
+                self.trust.enabled,
                 self.proxy_for(url).as_deref(),
             )),
         }
@@ -304,14 +400,15 @@ impl Deliverer {
         channel: Option<&str>,
         attempts: u32,
     ) -> Attempt {
-        let response = self
-            .agent
-            .post(url.expose())
-            .config()
-            .timeout_global(Some(timeout))
-            .build()
-            .content_type("application/json")
-            .send(body);
+        let response = self.call(timeout, |agent, timeout| {
+            agent
+                .post(url.expose())
+                .config()
+                .timeout_global(Some(timeout))
+                .build()
+                .content_type("application/json")
+                .send(body)
+        });
         match response {
             Ok(mut resp) => {
                 let status = resp.status().as_u16();
@@ -360,6 +457,7 @@ impl Deliverer {
                     url,
                     timeout,
                     self.has_client_cert,
+                    self.trust.enabled,
                     self.proxy_for(url).as_deref(),
                 ),
                 retry_after: None,
@@ -390,6 +488,7 @@ fn transport(
     url: &WebhookUrl,
     timeout: Duration,
     has_client_cert: bool,
+    system_roots: bool,
     proxy: Option<&str>,
 ) -> Diagnosis {
     let target = format!("{}:{}", url.host(), url.port());
@@ -416,7 +515,7 @@ fn transport(
         ""
     };
     let (message, retryable) = match (e, inner_tls) {
-        (_, Some(tls)) => tls_message(tls, &target),
+        (_, Some(tls)) => tls_message(tls, &target, system_roots),
         (ureq::Error::Timeout(_), None) => (
             format!(
                 "no answer from {target} within {}; the request may still have been \
@@ -445,7 +544,7 @@ fn transport(
             ),
             _ => (format!("network error talking to {target}: {raw}"), true),
         },
-        (ureq::Error::Rustls(r), None) => tls_message(r, &target),
+        (ureq::Error::Rustls(r), None) => tls_message(r, &target, system_roots),
         (ureq::Error::Tls(msg), None) => (format!("TLS with {target} failed: {msg}"), false),
         (ureq::Error::ConnectProxyFailed(msg), None) => (
             format!(
@@ -494,13 +593,24 @@ fn proxy_failure(e: &ureq::Error, proxy: &str) -> Option<String> {
     }
 }
 
-fn tls_message(e: &rustls::Error, target: &str) -> (String, bool) {
+fn tls_message(e: &rustls::Error, target: &str, system_roots: bool) -> (String, bool) {
     use rustls::{AlertDescription, CertificateError, Error as R};
     match e {
         R::InvalidCertificate(CertificateError::UnknownIssuer) => (
             format!(
-                "TLS: the certificate of {target} is signed by an unknown authority; for a \
-                 self-hosted server pass its CA with --ca-file"
+                "TLS: the certificate of {target} is signed by an unknown authority (not in \
+                 the bundled Mozilla roots{}); for a self-hosted server pass its CA with \
+                 --ca-file{}",
+                if system_roots {
+                    ", nor in the system store or SSL_CERT_FILE/SSL_CERT_DIR"
+                } else {
+                    "; the system store was not consulted (--no-system-roots)"
+                },
+                if system_roots {
+                    " or add it to the system store"
+                } else {
+                    ""
+                }
             ),
             false,
         ),

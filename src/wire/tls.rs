@@ -1,5 +1,10 @@
 //! TLS material from files: extra roots for self-hosted servers and client certificates for
 //! mutual TLS. Every problem here is a configuration error (exit 3), found before connecting.
+//!
+//! Trust starts with the bundled Mozilla roots (plus `--ca-file`). The system store and
+//! `SSL_CERT_FILE`/`SSL_CERT_DIR` are read only by [`config_with_system_roots`], which the
+//! deliverer calls after the bundled roots did not know a server's issuer: reading and
+//! parsing a few hundred system certificates on every start would cost more than the post.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -15,17 +20,45 @@ pub struct TlsFiles<'a> {
     pub client_key: Option<&'a Path>,
 }
 
+/// The configuration for the first connection: bundled roots and `--ca-file`.
 pub fn config(files: &TlsFiles) -> Result<TlsConfig> {
+    build(files, Vec::new())
+}
+
+/// The same configuration with the system's roots added, or `None` when the system
+/// store holds no certificate (then retrying would change nothing). Unreadable entries
+/// of the store are skipped, as curl and git skip them.
+pub fn config_with_system_roots(files: &TlsFiles) -> Result<Option<TlsConfig>> {
+    let system = system_roots();
+    if system.is_empty() {
+        return Ok(None);
+    }
+    build(files, system).map(Some)
+}
+
+/// The system store as curl and git see it: `SSL_CERT_FILE`/`SSL_CERT_DIR` when set,
+/// else the distribution's bundle (e.g. /etc/ssl/certs on Debian).
+fn system_roots() -> Vec<Certificate<'static>> {
+    rustls_native_certs::load_native_certs()
+        .certs
+        .iter()
+        .map(|c| Certificate::from_der(c.as_ref()).to_owned())
+        .collect()
+}
+
+fn build(files: &TlsFiles, system: Vec<Certificate<'static>>) -> Result<TlsConfig> {
     let mut builder = TlsConfig::builder();
-    if let Some(ca) = files.ca_file {
-        let extra = read_certs(ca, "CA file")?;
+    if files.ca_file.is_some() || !system.is_empty() {
         // RootCerts::Specific replaces the bundled roots, so the bundle goes in as well:
-        // --ca-file adds a root, it does not make public servers fail.
+        // --ca-file and the system store add roots, they do not make public servers fail.
         let mut roots: Vec<Certificate<'static>> = webpki_root_certs::TLS_SERVER_ROOT_CERTS
             .iter()
             .map(|c| Certificate::from_der(c.as_ref()))
             .collect();
-        roots.extend(extra);
+        if let Some(ca) = files.ca_file {
+            roots.extend(read_certs(ca, "CA file")?);
+        }
+        roots.extend(system);
         builder = builder.root_certs(RootCerts::Specific(Arc::new(roots)));
     }
     if let (Some(cert), Some(key)) = (files.client_cert, files.client_key) {
