@@ -100,6 +100,9 @@ impl Command {
                 if let Some(p) = &a.payload {
                     refuse(p.as_os_str(), "--payload")?;
                 }
+                if let Some(p) = &a.text_file {
+                    refuse(p.as_os_str(), "--text-file")?;
+                }
                 (
                     Some(&a.webhook),
                     Some(&a.delivery),
@@ -418,6 +421,22 @@ pub struct SendArgs {
     /// Read a whole webhook JSON object from FILE (`-` = stdin); flags override its fields
     #[arg(long, value_name = "FILE")]
     pub payload: Option<PathBuf>,
+
+    /// Read the message text from FILE (UTF-8, bounded like stdin) instead of arguments
+    #[arg(long, value_name = "FILE", conflicts_with = "text")]
+    pub text_file: Option<PathBuf>,
+
+    /// Show the text as a code block (monospace, columns kept), LANG for highlighting;
+    /// fences inside are neutralised. Text after a bare --code goes after `--`
+    #[arg(
+        long,
+        value_name = "LANG",
+        num_args = 0..=1,
+        default_missing_value = "",
+        value_parser = parse_code_lang,
+        help_heading = "Post"
+    )]
+    pub code: Option<String>,
 
     /// Set props.card: Markdown shown in the post's info panel
     #[arg(long, value_name = "TEXT", help_heading = "Post")]
@@ -744,6 +763,18 @@ fn parse_color(s: &str) -> Result<String, String> {
         Ok(s.to_string())
     } else {
         Err("expected good, warning, danger or #RRGGBB".into())
+    }
+}
+
+fn parse_code_lang(s: &str) -> Result<String, String> {
+    if crate::text::markdown::is_language_tag(s) {
+        Ok(s.to_string())
+    } else {
+        Err(
+            "not a language name (letters, digits, `+-_.#`); to wrap text that follows a \
+             bare --code, put it after `--`: send --code -- TEXT"
+                .to_string(),
+        )
     }
 }
 

@@ -64,6 +64,83 @@ fn text_from_stdin_and_its_limits() {
 }
 
 #[test]
+fn code_blocks_keep_columns_and_neutralise_fences() {
+    let (env, server) = setup();
+    let table = "Filesystem  Size  Used\n/dev/sda1   20G   5G\n";
+    env.run_with_stdin(&mut send(&env, &["--code"]), table.as_bytes())
+        .assert_success();
+    env.run(&mut send(&env, &["--code", "sh", "echo ```", "done"]))
+        .assert_success();
+    env.run(&mut send(&env, &["--code", "--", "two words"]))
+        .assert_success();
+    let posts = server.posts();
+    assert_eq!(
+        posts[0].message,
+        "```\nFilesystem  Size  Used\n/dev/sda1   20G   5G\n```"
+    );
+    assert_eq!(
+        posts[1].message,
+        "```sh\necho `\u{200B}`\u{200B}` done\n```"
+    );
+    assert_eq!(posts[2].message, "```\ntwo words\n```");
+
+    // Text after a bare --code would be taken as the language: refused, with the fix.
+    env.run(&mut send(&env, &["--code", "two words"]))
+        .assert_code(2)
+        .assert_stderr_contains("--code -- TEXT");
+
+    // Too long for one post: cut inside the block, the closing fence kept.
+    server.clear();
+    let long = "é".repeat(20_000);
+    env.run(&mut send(&env, &["--code", "text", &long]))
+        .assert_success()
+        .assert_stderr_contains("--split");
+    let msg = &server.posts()[0].message;
+    assert_eq!(msg.chars().count(), 16383);
+    assert!(
+        msg.ends_with("é\n```\n… (truncated)"),
+        "{}",
+        &msg[msg.len() - 40..]
+    );
+}
+
+#[test]
+fn text_from_a_file() {
+    let (env, server) = setup();
+    let f = env.write_file("report.txt", "disk report\nall fine\n", 0o644);
+    let path = f.to_str().unwrap();
+    env.run(&mut send(&env, &["--text-file", path]))
+        .assert_success();
+    env.run(&mut send(&env, &["--text-file", path, "--code=text"]))
+        .assert_success();
+    let posts = server.posts();
+    assert_eq!(posts[0].message, "disk report\nall fine");
+    assert_eq!(posts[1].message, "```text\ndisk report\nall fine\n```");
+
+    let latin1 = env.root().join("latin1.txt");
+    std::fs::write(&latin1, b"caf\xe9\n").unwrap();
+    env.run(&mut send(&env, &["--text-file", latin1.to_str().unwrap()]))
+        .assert_code(4)
+        .assert_stderr_contains("UTF-8");
+    let huge = env.root().join("huge.txt");
+    std::fs::write(&huge, vec![b'a'; 5 << 20]).unwrap();
+    env.run(&mut send(&env, &["--text-file", huge.to_str().unwrap()]))
+        .assert_code(4)
+        .assert_stderr_contains("larger than");
+    env.run(&mut send(&env, &["--text-file", "/nonexistent/report.txt"]))
+        .assert_code(4);
+    env.run(&mut send(&env, &["--text-file", path, "and words"]))
+        .assert_code(2);
+    // A webhook URL pasted as the path is refused without echo (Env fails any run that
+    // prints the hook id).
+    let url = format!("https://chat.example.com/hooks/{HOOK_ID}");
+    env.run(&mut send(&env, &["--text-file", &url]))
+        .assert_code(3)
+        .assert_stderr_contains("--text-file holds what looks like the webhook URL");
+    assert_eq!(server.requests().len(), 2, "refused input must not be sent");
+}
+
+#[test]
 fn payload_file_is_merged_with_flags_and_unknown_fields_pass_through() {
     let (env, server) = setup();
     let file = env.write_file(

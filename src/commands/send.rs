@@ -1,6 +1,7 @@
 //! `mmnotify send`: one message from arguments, stdin or a payload file.
 
 use std::io::IsTerminal;
+use std::path::Path;
 
 use anyhow::Result;
 use serde_json::{Map, Value};
@@ -10,6 +11,7 @@ use crate::commands::notify::{Notifier, SpoolPlan};
 use crate::commands::output::{Outcome, Printer};
 use crate::commands::{dry_run, relay};
 use crate::error;
+use crate::text::markdown;
 use crate::wire::payload;
 
 pub fn run(args: SendArgs) -> Result<u8> {
@@ -60,6 +62,16 @@ fn input_limit(args: &SendArgs) -> usize {
     args.max_payload_bytes.saturating_mul(4).max(1 << 20)
 }
 
+/// `--text-file`: read once, bounded like stdin. (A webhook URL pasted as the path was
+/// refused before, with the other path options.)
+fn read_text_file(path: &Path, limit: usize) -> Result<String> {
+    let what = format!("text file {}", path.display());
+    let f =
+        std::fs::File::open(path).map_err(|e| error::input(format!("cannot read {what}: {e}")))?;
+    let t = payload::read_text_bounded(f, limit, &what)?;
+    Ok(t.trim_end_matches(['\n', '\r']).to_string())
+}
+
 /// Builds and validates the payload; nothing is sent if this fails.
 fn build(args: &SendArgs, printer: &Printer) -> Result<(Map<String, Value>, Vec<u8>)> {
     let limit = input_limit(args);
@@ -89,6 +101,8 @@ fn build(args: &SendArgs, printer: &Printer) -> Result<(Map<String, Value>, Vec<
 
     let text = if !args.text.is_empty() {
         Some(args.text.join(" "))
+    } else if let Some(path) = &args.text_file {
+        Some(read_text_file(path, limit)?)
     } else if args.payload.is_none() && !std::io::stdin().is_terminal() {
         let t = payload::read_text_bounded(std::io::stdin().lock(), limit, "text on stdin")?;
         // A trailing newline from `echo` is not part of the message.
@@ -100,6 +114,19 @@ fn build(args: &SendArgs, printer: &Printer) -> Result<(Map<String, Value>, Vec<
     };
     if let Some(t) = text {
         obj.insert("text".into(), Value::String(t));
+    }
+    if let (Some(lang), Some(Value::String(t))) = (&args.code, obj.get_mut("text")) {
+        // Cut inside the block here: the generic cut below would drop the closing fence.
+        let limit = (!args.split).then_some(payload::MAX_POST_CHARS);
+        let (block, cut) = markdown::code_block(t, lang, limit);
+        *t = block;
+        if cut {
+            printer.warn(&format!(
+                "the code block is longer than one post ({} characters) and was cut; pass \
+                 --split to send it whole as several posts",
+                payload::MAX_POST_CHARS
+            ));
+        }
     }
 
     payload::apply_route(&mut obj, &args.route);

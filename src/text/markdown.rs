@@ -2,6 +2,7 @@
 //! branch names, URLs. Shared by the build message and the task report.
 
 use crate::task::tail::{sanitize, FENCE_BREAK};
+use crate::wire::payload::TRUNCATION_MARKER;
 
 /// Text shown as itself in Markdown: cleaned like output, on one line, with
 /// Markdown punctuation backslash-escaped, and a zero-width space after `@` so a
@@ -41,6 +42,40 @@ pub fn code_span(s: &str) -> String {
     format!("{ticks}{pad}{clean}{pad}{ticks}")
 }
 
+/// `text` as a fenced code block tagged `lang`, cleaned as `run` cleans job output so
+/// that nothing inside can close the fence early or open another. With `max_chars`, the
+/// content is cut (keeping its start, where a table's header is) so that the block with
+/// its closing fence and a truncation marker after it fits; the flag says whether it was.
+pub fn code_block(text: &str, lang: &str, max_chars: Option<usize>) -> (String, bool) {
+    let clean = sanitize(text.trim_end_matches(['\n', '\r']).as_bytes());
+    let block = |content: &str| format!("```{lang}\n{content}\n```");
+    let whole = block(&clean);
+    let Some(max) = max_chars else {
+        return (whole, false);
+    };
+    if whole.chars().count() <= max {
+        return (whole, false);
+    }
+    let overhead = block("").chars().count() + 1 + TRUNCATION_MARKER.chars().count();
+    let keep = max.saturating_sub(overhead);
+    let end = clean
+        .char_indices()
+        .nth(keep)
+        .map_or(clean.len(), |(i, _)| i);
+    (
+        format!("{}\n{TRUNCATION_MARKER}", block(&clean[..end])),
+        true,
+    )
+}
+
+/// Whether `s` can follow an opening fence as its language tag without changing the
+/// block (no white space, no backtick, short).
+pub fn is_language_tag(s: &str) -> bool {
+    s.len() <= 40
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'+' | b'.' | b'#'))
+}
+
 /// A URL made safe as a Markdown link target: characters that would end the link
 /// or break it are percent-encoded.
 pub fn link_target(url: &str) -> String {
@@ -60,4 +95,41 @@ pub fn link_target(url: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn code_block_neutralises_fences_and_keeps_columns() {
+        let (b, cut) = code_block("a  b\n```\nrm -rf\n", "text", None);
+        assert!(!cut);
+        assert_eq!(b, "```text\na  b\n`\u{200B}`\u{200B}`\nrm -rf\n```");
+        assert_eq!(b.matches("```").count(), 2, "{b}");
+        assert_eq!(code_block("x", "", None).0, "```\nx\n```");
+    }
+
+    #[test]
+    fn code_block_is_cut_inside_the_fence() {
+        let text = "é".repeat(100);
+        let (b, cut) = code_block(&text, "sh", Some(50));
+        assert!(cut);
+        assert_eq!(b.chars().count(), 50, "{b}");
+        assert!(b.starts_with("```sh\né"));
+        assert!(b.ends_with(&format!("é\n```\n{TRUNCATION_MARKER}")), "{b}");
+        let (b, cut) = code_block(&text, "sh", Some(200));
+        assert!(!cut);
+        assert_eq!(b.chars().count(), 100 + 10);
+    }
+
+    #[test]
+    fn language_tags() {
+        for ok in ["", "sh", "c++", "objective-c", "c#", "text.plain"] {
+            assert!(is_language_tag(ok), "{ok}");
+        }
+        for bad in ["two words", "a`b", "x\ny", &"a".repeat(41)] {
+            assert!(!is_language_tag(bad), "{bad}");
+        }
+    }
 }
