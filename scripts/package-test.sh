@@ -117,8 +117,12 @@ dpkg -i "$deb" >/dev/null
 check "dpkg reports it installed" \
     sh -c "dpkg-query -W -f='\${Status}' $PKG | grep -q 'install ok installed'"
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
-check "mmnotify --version prints $version" \
-    test "$(mmnotify --version)" = "mmnotify $version"
+check "mmnotify -V prints $version" \
+    test "$(mmnotify -V)" = "mmnotify $version"
+check "mmnotify --version names $version, the commit and the TLS backend" \
+    sh -c "mmnotify --version | head -n 1 | grep -qx 'mmnotify $version' &&
+        mmnotify --version | grep -q '^commit: [0-9a-f]\\{7,\\}\$' &&
+        mmnotify --version | grep -q '^TLS: rustls '"
 check "mmnotify is /usr/bin/mmnotify" test "$(command -v mmnotify)" = /usr/bin/mmnotify
 check "man -w mmnotify finds the packaged page" \
     test "$(man -w mmnotify)" = /usr/share/man/man1/mmnotify.1.gz

@@ -34,6 +34,20 @@ The webhook URL is a password: it is never taken from the command line. Give it 
 MATTERMOST_WEBHOOK_URL environment variable; output only ever shows
 scheme://host:port/hooks/…LAST4.";
 
+/// What `mmnotify --version` prints: the commit and the TLS stack, for bug reports. Set
+/// by `main` only, not in [`command`], so the generated man pages do not change with
+/// every commit.
+pub const LONG_VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    "\ncommit: ",
+    env!("MMNOTIFY_GIT_COMMIT"),
+    "\nTLS: rustls ",
+    env!("MMNOTIFY_RUSTLS_VERSION"),
+    " (ring), bundled Mozilla roots, then the system store (SSL_CERT_FILE/SSL_CERT_DIR)",
+    "\ntarget: ",
+    env!("MMNOTIFY_TARGET")
+);
+
 /// Post notifications, build statuses and task reports to Mattermost incoming webhooks.
 #[derive(Debug, Parser)]
 #[command(name = "mmnotify", version, after_long_help = EXIT_CODES)]

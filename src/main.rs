@@ -1,14 +1,20 @@
 use std::process::ExitCode;
 
 use anyhow::Result;
-use clap::Parser;
+use clap::FromArgMatches;
 use mmnotify::cli::{self, Cli, Command};
 use mmnotify::commands::output;
 use mmnotify::error::exit_kind;
 use mmnotify::secret::scrub_hook_ids;
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    // The long version is set here, not in cli::command(), so the man pages generated
+    // from that do not change with every commit.
+    let cli = match cli::command()
+        .long_version(cli::LONG_VERSION)
+        .try_get_matches()
+        .and_then(|m| Cli::from_arg_matches(&m))
+    {
         Ok(cli) => cli,
         Err(e) => return usage_error(e),
     };

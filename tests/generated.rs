@@ -136,3 +136,28 @@ fn help_never_shows_environment_values() {
         );
     }
 }
+
+#[test]
+fn version_names_the_commit_and_the_tls_backend() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mmnotify"))
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let expected = std::process::Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .current_dir(repo())
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|| "unknown".to_string());
+    assert!(
+        text.starts_with(concat!("mmnotify ", env!("CARGO_PKG_VERSION"), "\n")),
+        "{text}"
+    );
+    assert!(text.contains(&format!("commit: {expected}\n")), "{text}");
+    assert!(text.contains("TLS: rustls 0.23."), "{text}");
+    assert!(text.contains("system store"), "{text}");
+}

@@ -10,7 +10,7 @@
 set -eu
 
 if command -v mmnotify >/dev/null 2>&1; then
-    echo "mmnotify: using $(command -v mmnotify) ($(mmnotify --version))"
+    echo "mmnotify: using $(command -v mmnotify) ($(mmnotify --version | tr "\n" " " | sed "s/ $//"))"
     exit 0
 fi
 
