@@ -91,7 +91,7 @@ _mmnotify() {
             return 0
             ;;
         mmnotify__subcmd__build)
-            opts="-v -q -h -V --workflow --state --branch --commit --run-url --node --run-id --provider --repository --duration --started-at --event --events --no-env --on --text-template --no-dedupe --dedupe-ttl --dry-run --channel --username --icon-url --icon-emoji --priority --requested-ack --webhook-file --webhook --secrets-dir --timeout --attempt-timeout --retries --proxy --ca-file --client-cert --client-key --state-dir --no-spool --output --verbose --quiet --help --version"
+            opts="-v -q -h -V --workflow --state --branch --commit --run-url --node --run-id --provider --repository --duration --started-at --event --events --no-env --on --text-template --no-dedupe --dedupe-ttl --dry-run --channel --username --icon-url --icon-emoji --priority --requested-ack --webhook-file --webhook --secrets-dir --timeout --attempt-timeout --retries --proxy --ca-file --no-system-roots --client-cert --client-key --state-dir --no-spool --output --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -251,7 +251,7 @@ _mmnotify() {
             return 0
             ;;
         mmnotify__subcmd__doctor)
-            opts="-v -q -h -V --webhook-file --webhook --secrets-dir --timeout --attempt-timeout --retries --proxy --ca-file --client-cert --client-key --output --verbose --quiet --help --version"
+            opts="-v -q -h -V --webhook-file --webhook --secrets-dir --timeout --attempt-timeout --retries --proxy --ca-file --no-system-roots --client-cert --client-key --output --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -309,7 +309,7 @@ _mmnotify() {
             return 0
             ;;
         mmnotify__subcmd__flush)
-            opts="-v -q -h -V --secrets-dir --timeout --attempt-timeout --retries --proxy --ca-file --client-cert --client-key --state-dir --output --verbose --quiet --help --version"
+            opts="-v -q -h -V --secrets-dir --timeout --attempt-timeout --retries --proxy --ca-file --no-system-roots --client-cert --client-key --state-dir --output --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -503,7 +503,7 @@ _mmnotify() {
             return 0
             ;;
         mmnotify__subcmd__probe)
-            opts="-v -q -h -V --text --webhook-file --webhook --secrets-dir --timeout --attempt-timeout --retries --proxy --ca-file --client-cert --client-key --output --verbose --quiet --help --version"
+            opts="-v -q -h -V --text --webhook-file --webhook --secrets-dir --timeout --attempt-timeout --retries --proxy --ca-file --no-system-roots --client-cert --client-key --output --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -565,7 +565,7 @@ _mmnotify() {
             return 0
             ;;
         mmnotify__subcmd__run)
-            opts="-v -q -h -V --name --log-url --tail --max-runtime --kill-grace --on --strict --dry-run --no-run-socket --channel --username --icon-url --icon-emoji --priority --requested-ack --webhook-file --webhook --secrets-dir --timeout --attempt-timeout --retries --proxy --ca-file --client-cert --client-key --state-dir --no-spool --output --verbose --quiet --help --version"
+            opts="-v -q -h -V --name --log-url --tail --max-runtime --kill-grace --on --strict --dry-run --no-run-socket --channel --username --icon-url --icon-emoji --priority --requested-ack --webhook-file --webhook --secrets-dir --timeout --attempt-timeout --retries --proxy --ca-file --no-system-roots --client-cert --client-key --state-dir --no-spool --output --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -671,13 +671,21 @@ _mmnotify() {
             return 0
             ;;
         mmnotify__subcmd__send)
-            opts="-v -q -h -V --payload --card --prop --split --max-payload-bytes --dry-run --channel --username --icon-url --icon-emoji --priority --requested-ack --color --title --title-link --pretext --attachment-text --field --field-short --footer --image-url --thumb-url --webhook-file --webhook --secrets-dir --timeout --attempt-timeout --retries --proxy --ca-file --client-cert --client-key --state-dir --no-spool --output --verbose --quiet --help --version"
+            opts="-v -q -h -V --payload --text-file --code --card --prop --split --max-payload-bytes --dry-run --channel --username --icon-url --icon-emoji --priority --requested-ack --color --title --title-link --pretext --attachment-text --field --field-short --footer --image-url --thumb-url --webhook-file --webhook --secrets-dir --timeout --attempt-timeout --retries --proxy --ca-file --no-system-roots --client-cert --client-key --state-dir --no-spool --output --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --payload)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --text-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --code)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

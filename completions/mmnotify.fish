@@ -36,6 +36,8 @@ complete -c mmnotify -n "__fish_mmnotify_needs_command" -f -a "webhooks" -d 'Lis
 complete -c mmnotify -n "__fish_mmnotify_needs_command" -f -a "completions" -d 'Print a shell completion script'
 complete -c mmnotify -n "__fish_mmnotify_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l payload -d 'Read a whole webhook JSON object from FILE (`-` = stdin); flags override its fields' -r -F
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l text-file -d 'Read the message text from FILE (UTF-8, bounded like stdin) instead of arguments' -r -F
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l code -d 'Show the text as a code block (monospace, columns kept), LANG for highlighting; fences inside are neutralised. Text after a bare --code goes after `--`' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l card -d 'Set props.card: Markdown shown in the post\'s info panel' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l prop -d 'Set props.KEY to a JSON value (repeatable)' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l max-payload-bytes -d 'Largest JSON body to send, in bytes (the server\'s default limit is 300000; at most 64 MiB)' -r
@@ -62,7 +64,7 @@ complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l timeout -d 'W
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l attempt-timeout -d 'Longest wait of a single attempt' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l retries -d 'Retries after the first attempt (network errors, 408, 429, 502, 503, 504)' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l proxy -d 'Proxy for mmnotify alone (http://host:port), or `none` to ignore *_PROXY variables' -r
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l ca-file -d 'Extra trusted root certificates (PEM), added to the bundled Mozilla roots' -r -F
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l ca-file -d 'Extra trusted root certificates (PEM), added to the bundled Mozilla roots and the system store' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l client-cert -d 'Client certificate chain (PEM) for servers that require mutual TLS' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l client-key -d 'Private key (PEM) matching --client-cert' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l state-dir -d 'State directory [default: $XDG_STATE_HOME/mmnotify or ~/.local/state/mmnotify]' -r -F
@@ -71,6 +73,7 @@ json\t'One JSON object on stdout describing the outcome'"
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l split -d 'Send text over 16383 characters whole and let the server split it into several posts, instead of truncating it'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l dry-run -d 'Print the JSON payload on stdout and send nothing; a webhook that is given is checked without the network, none is needed'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l requested-ack -d 'Ask recipients to acknowledge the post'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l no-system-roots -d 'Trust only the bundled Mozilla roots (and --ca-file): ignore the system store and SSL_CERT_FILE/SSL_CERT_DIR, which are otherwise consulted when a server\'s issuer is not in the bundle'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l no-spool -d 'Do not save undelivered messages in the spool'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -s v -l verbose -d 'Print target (redacted), status, attempts and time on stderr'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -s q -l quiet -d 'Silence warnings'
@@ -111,7 +114,7 @@ complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l timeout -d '
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l attempt-timeout -d 'Longest wait of a single attempt' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l retries -d 'Retries after the first attempt (network errors, 408, 429, 502, 503, 504)' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l proxy -d 'Proxy for mmnotify alone (http://host:port), or `none` to ignore *_PROXY variables' -r
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l ca-file -d 'Extra trusted root certificates (PEM), added to the bundled Mozilla roots' -r -F
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l ca-file -d 'Extra trusted root certificates (PEM), added to the bundled Mozilla roots and the system store' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l client-cert -d 'Client certificate chain (PEM) for servers that require mutual TLS' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l client-key -d 'Private key (PEM) matching --client-cert' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l state-dir -d 'State directory [default: $XDG_STATE_HOME/mmnotify or ~/.local/state/mmnotify]' -r -F
@@ -121,6 +124,7 @@ complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l no-env -d 'D
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l no-dedupe -d 'Post even if this run and state were already posted'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l dry-run -d 'Print the JSON payload on stdout and send nothing; a webhook that is given is checked without the network, none is needed'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l requested-ack -d 'Ask recipients to acknowledge the post'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l no-system-roots -d 'Trust only the bundled Mozilla roots (and --ca-file): ignore the system store and SSL_CERT_FILE/SSL_CERT_DIR, which are otherwise consulted when a server\'s issuer is not in the bundle'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l no-spool -d 'Do not save undelivered messages in the spool'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -s v -l verbose -d 'Print target (redacted), status, attempts and time on stderr'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -s q -l quiet -d 'Silence warnings'
@@ -147,7 +151,7 @@ complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l timeout -d 'Wh
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l attempt-timeout -d 'Longest wait of a single attempt' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l retries -d 'Retries after the first attempt (network errors, 408, 429, 502, 503, 504)' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l proxy -d 'Proxy for mmnotify alone (http://host:port), or `none` to ignore *_PROXY variables' -r
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l ca-file -d 'Extra trusted root certificates (PEM), added to the bundled Mozilla roots' -r -F
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l ca-file -d 'Extra trusted root certificates (PEM), added to the bundled Mozilla roots and the system store' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l client-cert -d 'Client certificate chain (PEM) for servers that require mutual TLS' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l client-key -d 'Private key (PEM) matching --client-cert' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l state-dir -d 'State directory [default: $XDG_STATE_HOME/mmnotify or ~/.local/state/mmnotify]' -r -F
@@ -157,6 +161,7 @@ complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l strict -d 'Exi
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l dry-run -d 'Print the report payload on stdout instead of sending it; a webhook that is given is checked without the network, none is needed'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l no-run-socket -d 'Do not offer the job MMNOTIFY_RUN_SOCKET, through which `mmnotify send` and `build` inside it post without the token'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l requested-ack -d 'Ask recipients to acknowledge the post'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l no-system-roots -d 'Trust only the bundled Mozilla roots (and --ca-file): ignore the system store and SSL_CERT_FILE/SSL_CERT_DIR, which are otherwise consulted when a server\'s issuer is not in the bundle'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l no-spool -d 'Do not save undelivered messages in the spool'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -s v -l verbose -d 'Print target (redacted), status, attempts and time on stderr'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -s q -l quiet -d 'Silence warnings'
@@ -170,11 +175,12 @@ complete -c mmnotify -n "__fish_mmnotify_using_subcommand probe" -l timeout -d '
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand probe" -l attempt-timeout -d 'Longest wait of a single attempt' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand probe" -l retries -d 'Retries after the first attempt (network errors, 408, 429, 502, 503, 504)' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand probe" -l proxy -d 'Proxy for mmnotify alone (http://host:port), or `none` to ignore *_PROXY variables' -r
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand probe" -l ca-file -d 'Extra trusted root certificates (PEM), added to the bundled Mozilla roots' -r -F
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand probe" -l ca-file -d 'Extra trusted root certificates (PEM), added to the bundled Mozilla roots and the system store' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand probe" -l client-cert -d 'Client certificate chain (PEM) for servers that require mutual TLS' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand probe" -l client-key -d 'Private key (PEM) matching --client-cert' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand probe" -l output -d 'Print the outcome as text (quiet on success) or as one JSON object' -r -f -a "text\t'Nothing on stdout on success; diagnostics on stderr'
 json\t'One JSON object on stdout describing the outcome'"
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand probe" -l no-system-roots -d 'Trust only the bundled Mozilla roots (and --ca-file): ignore the system store and SSL_CERT_FILE/SSL_CERT_DIR, which are otherwise consulted when a server\'s issuer is not in the bundle'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand probe" -s v -l verbose -d 'Print target (redacted), status, attempts and time on stderr'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand probe" -s q -l quiet -d 'Silence warnings'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand probe" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -186,11 +192,12 @@ complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -l timeout -d 
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -l attempt-timeout -d 'Longest wait of a single attempt' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -l retries -d 'Retries after the first attempt (network errors, 408, 429, 502, 503, 504)' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -l proxy -d 'Proxy for mmnotify alone (http://host:port), or `none` to ignore *_PROXY variables' -r
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -l ca-file -d 'Extra trusted root certificates (PEM), added to the bundled Mozilla roots' -r -F
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -l ca-file -d 'Extra trusted root certificates (PEM), added to the bundled Mozilla roots and the system store' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -l client-cert -d 'Client certificate chain (PEM) for servers that require mutual TLS' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -l client-key -d 'Private key (PEM) matching --client-cert' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -l output -d 'Print the outcome as text (quiet on success) or as one JSON object' -r -f -a "text\t'Nothing on stdout on success; diagnostics on stderr'
 json\t'One JSON object on stdout describing the outcome'"
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -l no-system-roots -d 'Trust only the bundled Mozilla roots (and --ca-file): ignore the system store and SSL_CERT_FILE/SSL_CERT_DIR, which are otherwise consulted when a server\'s issuer is not in the bundle'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -s v -l verbose -d 'Print target (redacted), status, attempts and time on stderr'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -s q -l quiet -d 'Silence warnings'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -200,12 +207,13 @@ complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l timeout -d '
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l attempt-timeout -d 'Longest wait of a single attempt' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l retries -d 'Retries after the first attempt (network errors, 408, 429, 502, 503, 504)' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l proxy -d 'Proxy for mmnotify alone (http://host:port), or `none` to ignore *_PROXY variables' -r
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l ca-file -d 'Extra trusted root certificates (PEM), added to the bundled Mozilla roots' -r -F
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l ca-file -d 'Extra trusted root certificates (PEM), added to the bundled Mozilla roots and the system store' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l client-cert -d 'Client certificate chain (PEM) for servers that require mutual TLS' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l client-key -d 'Private key (PEM) matching --client-cert' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l state-dir -d 'State directory [default: $XDG_STATE_HOME/mmnotify or ~/.local/state/mmnotify]' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l output -d 'Print the outcome as text (quiet on success) or as one JSON object' -r -f -a "text\t'Nothing on stdout on success; diagnostics on stderr'
 json\t'One JSON object on stdout describing the outcome'"
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l no-system-roots -d 'Trust only the bundled Mozilla roots (and --ca-file): ignore the system store and SSL_CERT_FILE/SSL_CERT_DIR, which are otherwise consulted when a server\'s issuer is not in the bundle'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -s v -l verbose -d 'Print target (redacted), status, attempts and time on stderr'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -s q -l quiet -d 'Silence warnings'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -s h -l help -d 'Print help (see more with \'--help\')'

@@ -253,7 +253,8 @@ pub struct DeliveryArgs {
     )]
     pub proxy: Option<String>,
 
-    /// Extra trusted root certificates (PEM), added to the bundled Mozilla roots
+    /// Extra trusted root certificates (PEM), added to the bundled Mozilla roots and the
+    /// system store
     #[arg(
         long,
         value_name = "PEM",
