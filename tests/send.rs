@@ -89,6 +89,11 @@ fn code_blocks_keep_columns_and_neutralise_fences() {
         .assert_code(2)
         .assert_stderr_contains("--code -- TEXT");
 
+    // Blank input makes no empty block.
+    env.run_with_stdin(&mut send(&env, &["--code"]), b"  \n\n")
+        .assert_code(4)
+        .assert_stderr_contains("nothing to post");
+
     // Too long for one post: cut inside the block, the closing fence kept.
     server.clear();
     let long = "é".repeat(20_000);

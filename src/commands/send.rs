@@ -115,7 +115,12 @@ fn build(args: &SendArgs, printer: &Printer) -> Result<(Map<String, Value>, Vec<
     if let Some(t) = text {
         obj.insert("text".into(), Value::String(t));
     }
-    if let (Some(lang), Some(Value::String(t))) = (&args.code, obj.get_mut("text")) {
+    // Blank text stays unwrapped: an empty block would pass for content, and validation
+    // must still refuse a post with nothing to show.
+    let text = obj
+        .get_mut("text")
+        .filter(|t| t.as_str().is_some_and(|t| !t.trim().is_empty()));
+    if let (Some(lang), Some(Value::String(t))) = (&args.code, text) {
         // Cut inside the block here: the generic cut below would drop the closing fence.
         let limit = (!args.split).then_some(payload::MAX_POST_CHARS);
         let (block, cut) = markdown::code_block(t, lang, limit);
