@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::build_event::event::{self, State, Timestamp};
+use crate::build_event::event::State;
+use crate::text::time::{self, Timestamp};
 
 /// Largest `--max-payload-bytes`: far above any server's limit, and low enough that the
 /// derived read limits (four times it) cannot overflow.
@@ -529,10 +530,10 @@ pub struct EventArgs {
     #[arg(long, value_name = "NAME")]
     pub repository: Option<String>,
     /// Build duration (humantime like 4m 30s, or seconds)
-    #[arg(long, value_name = "DURATION", value_parser = event::parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = time::parse_duration)]
     pub duration: Option<Duration>,
     /// Build start time (RFC 3339)
-    #[arg(long, value_name = "TIME", value_parser = event::parse_timestamp)]
+    #[arg(long, value_name = "TIME", value_parser = time::parse_timestamp)]
     pub started_at: Option<Timestamp>,
 }
 
@@ -739,36 +740,18 @@ pub struct WebhooksArgs {
 
 const DAY: Duration = Duration::from_secs(86_400);
 
-/// Durations are bounded so that adding them to a clock can never overflow.
-fn parse_bounded(s: &str, min: Duration, max: Duration) -> Result<Duration, String> {
-    let d = humantime::parse_duration(s).map_err(|e| e.to_string())?;
-    if d < min {
-        return Err(format!(
-            "must be at least {}",
-            humantime::format_duration(min)
-        ));
-    }
-    if d > max {
-        return Err(format!(
-            "must be at most {}",
-            humantime::format_duration(max)
-        ));
-    }
-    Ok(d)
-}
-
 /// A delivery budget: zero would send nothing and still report a timeout.
 fn parse_timeout(s: &str) -> Result<Duration, String> {
-    parse_bounded(s, Duration::from_millis(1), DAY)
+    time::duration_in(Duration::from_millis(1), DAY)(s)
 }
 
 fn parse_runtime(s: &str) -> Result<Duration, String> {
-    parse_bounded(s, Duration::ZERO, 365 * DAY)
+    time::duration_in(Duration::ZERO, 365 * DAY)(s)
 }
 
 /// At least a second: a waiter must still see the delivery it waited for as recent.
 fn parse_ttl(s: &str) -> Result<Duration, String> {
-    parse_bounded(s, Duration::from_secs(1), 100 * 365 * DAY)
+    time::duration_in(Duration::from_secs(1), 100 * 365 * DAY)(s)
 }
 
 fn parse_color(s: &str) -> Result<String, String> {

@@ -15,5 +15,6 @@ mod secrets;
 mod send;
 mod spool;
 mod state;
+mod time;
 mod validate;
 mod webhooks;

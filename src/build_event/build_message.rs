@@ -4,9 +4,10 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::build_event::event::{format_duration, State, ValidEvent};
+use crate::build_event::event::{State, ValidEvent};
 use crate::error;
 use crate::text::markdown;
+use crate::text::time::format_duration;
 
 /// How many characters of the commit the text shows.
 pub const SHORT_COMMIT_LEN: usize = 8;
@@ -310,8 +311,8 @@ fn render_template(pieces: &[Piece<'_>], ev: &ValidEvent) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::build_event::event::parse_timestamp;
     use crate::error::{exit_kind, ExitKind};
+    use crate::text::time::parse_timestamp;
     use std::time::Duration;
 
     const SHA: &str = "0123456789abcdef0123456789abcdef01234567";

@@ -7,7 +7,8 @@
 //! value that is only sometimes right is still worth having; a value that could be
 //! wrong in a misleading way (a status read in the middle of a build) is not.
 
-use crate::build_event::event::{parse_timestamp, BuildEvent, State, Timestamp};
+use crate::build_event::event::{BuildEvent, State};
+use crate::text::time::{parse_timestamp, Timestamp};
 
 /// The CI system found and the event fields taken from its environment.
 #[derive(Clone, Debug, PartialEq)]

@@ -3,11 +3,14 @@
 
 use std::fmt;
 use std::str::FromStr;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use serde_json::{Map, Value};
 
 use crate::error;
+use crate::text::time::{
+    format_duration, parse_duration, parse_timestamp, Timestamp, TIMESTAMP_EXAMPLE,
+};
 
 /// Outcome of a build.
 #[derive(
@@ -72,257 +75,6 @@ impl FromStr for State {
             .find(|st| st.as_str() == s)
             .ok_or_else(|| format!("unknown state {s:?}: expected one of {}", State::allowed()))
     }
-}
-
-/// A point in time, UTC, with nanosecond precision; years 0000 to 9999 only, so that it
-/// always formats as RFC 3339.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Timestamp {
-    secs: i64,
-    nanos: u32,
-}
-
-// 0000-01-01T00:00:00Z and 10000-01-01T00:00:00Z in unix seconds.
-const MIN_SECS: i64 = -62_167_219_200;
-const END_SECS: i64 = 253_402_300_800;
-
-impl Timestamp {
-    /// `None` when out of the years 0000–9999 or `nanos` is not below one second.
-    pub fn from_unix(secs: i64, nanos: u32) -> Option<Timestamp> {
-        ((MIN_SECS..END_SECS).contains(&secs) && nanos < 1_000_000_000)
-            .then_some(Timestamp { secs, nanos })
-    }
-
-    pub fn from_system_time(t: SystemTime) -> Option<Timestamp> {
-        match t.duration_since(UNIX_EPOCH) {
-            Ok(d) => Timestamp::from_unix(i64::try_from(d.as_secs()).ok()?, d.subsec_nanos()),
-            Err(before) => {
-                let d = before.duration();
-                let secs = i64::try_from(d.as_secs()).ok()?;
-                if d.subsec_nanos() == 0 {
-                    Timestamp::from_unix(-secs, 0)
-                } else {
-                    Timestamp::from_unix(-secs - 1, 1_000_000_000 - d.subsec_nanos())
-                }
-            }
-        }
-    }
-
-    pub fn now() -> Timestamp {
-        // The clock is inside 0000–9999 on every machine this runs on; the epoch is a
-        // harmless stand-in for a wildly wrong one.
-        Timestamp::from_system_time(SystemTime::now()).unwrap_or(Timestamp { secs: 0, nanos: 0 })
-    }
-
-    pub fn unix_seconds(self) -> i64 {
-        self.secs
-    }
-
-    pub fn subsec_nanos(self) -> u32 {
-        self.nanos
-    }
-
-    /// `None` only where the platform's clock cannot hold the date.
-    pub fn to_system_time(self) -> Option<SystemTime> {
-        let whole = Duration::from_secs(self.secs.unsigned_abs());
-        let at = if self.secs >= 0 {
-            UNIX_EPOCH.checked_add(whole)
-        } else {
-            UNIX_EPOCH.checked_sub(whole)
-        };
-        at?.checked_add(Duration::from_nanos(u64::from(self.nanos)))
-    }
-
-    /// `2026-11-23T12:00:00Z`; fractional seconds only when there are some, without
-    /// trailing zeros.
-    pub fn format_rfc3339(self) -> String {
-        let days = self.secs.div_euclid(86_400);
-        let rem = self.secs.rem_euclid(86_400);
-        let (y, m, d) = civil_from_days(days);
-        let mut out = format!(
-            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}",
-            rem / 3600,
-            rem % 3600 / 60,
-            rem % 60
-        );
-        if self.nanos != 0 {
-            let frac = format!("{:09}", self.nanos);
-            out.push('.');
-            out.push_str(frac.trim_end_matches('0'));
-        }
-        out.push('Z');
-        out
-    }
-}
-
-impl fmt::Display for Timestamp {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.format_rfc3339())
-    }
-}
-
-impl FromStr for Timestamp {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        parse_timestamp(s)
-    }
-}
-
-const TIMESTAMP_EXAMPLE: &str = "2026-11-23T12:00:00Z or 2026-11-23T14:00:00+02:00";
-
-/// Parses RFC 3339 (`Z` or a `±HH:MM` offset, optional fractional seconds); usable as a
-/// clap `value_parser`.
-pub fn parse_timestamp(s: &str) -> Result<Timestamp, String> {
-    let s = s.trim();
-    parse_rfc3339(s.as_bytes()).map_err(|why| {
-        format!("invalid timestamp {s:?}: {why} (expected RFC 3339, like {TIMESTAMP_EXAMPLE})")
-    })
-}
-
-fn parse_rfc3339(b: &[u8]) -> Result<Timestamp, &'static str> {
-    let num = |from: usize, len: usize| -> Option<i64> {
-        let digits = b.get(from..from + len)?;
-        digits.iter().try_fold(0i64, |acc, &c| {
-            c.is_ascii_digit().then(|| acc * 10 + i64::from(c - b'0'))
-        })
-    };
-    let sep = |at: usize, want: &[u8]| b.get(at).is_some_and(|c| want.contains(c));
-
-    let year = num(0, 4).ok_or("the date must start with a four-digit year")?;
-    if !sep(4, b"-") || !sep(7, b"-") {
-        return Err("the date must be YYYY-MM-DD");
-    }
-    let month = num(5, 2).ok_or("the month must be two digits")?;
-    let day = num(8, 2).ok_or("the day must be two digits")?;
-    if !(1..=12).contains(&month) {
-        return Err("the month must be 01 to 12");
-    }
-    if day < 1 || day > days_in_month(year, month) {
-        return Err("the day does not exist in that month");
-    }
-    if !sep(10, b"Tt") {
-        return Err("date and time must be separated by `T`");
-    }
-    if !sep(13, b":") || !sep(16, b":") {
-        return Err("the time must be HH:MM:SS");
-    }
-    let (hour, min, sec) = match (num(11, 2), num(14, 2), num(17, 2)) {
-        (Some(h), Some(m), Some(s)) => (h, m, s),
-        _ => return Err("the time must be HH:MM:SS"),
-    };
-    // 60 is a leap second: it lands on the next second, as most systems do.
-    if hour > 23 || min > 59 || sec > 60 {
-        return Err("the time is out of range");
-    }
-
-    let mut at = 19;
-    let mut nanos = 0u32;
-    if sep(at, b".") {
-        at += 1;
-        let start = at;
-        let mut scale = 100_000_000u32;
-        while let Some(c) = b.get(at).filter(|c| c.is_ascii_digit()) {
-            // Digits past nanoseconds are accepted and dropped.
-            nanos += u32::from(c - b'0') * scale;
-            scale /= 10;
-            at += 1;
-        }
-        if at == start {
-            return Err("a `.` must be followed by fractional seconds");
-        }
-    }
-
-    let offset = match b.get(at) {
-        Some(b'Z' | b'z') => {
-            at += 1;
-            0
-        }
-        Some(&sign @ (b'+' | b'-')) => {
-            let (oh, om) = match (num(at + 1, 2), sep(at + 3, b":"), num(at + 4, 2)) {
-                (Some(h), true, Some(m)) => (h, m),
-                _ => return Err("the offset must be `Z` or ±HH:MM"),
-            };
-            if oh > 23 || om > 59 {
-                return Err("the offset is out of range");
-            }
-            at += 6;
-            let secs = oh * 3600 + om * 60;
-            if sign == b'+' {
-                secs
-            } else {
-                -secs
-            }
-        }
-        None => return Err("the time zone is missing: end with `Z` or an offset like +02:00"),
-        Some(_) => return Err("the offset must be `Z` or ±HH:MM"),
-    };
-    if at != b.len() {
-        return Err("unexpected text after the time zone");
-    }
-
-    let secs = days_from_civil(year, month, day) * 86_400 + hour * 3600 + min * 60 + sec - offset;
-    Timestamp::from_unix(secs, nanos).ok_or("the time is out of range")
-}
-
-fn is_leap(y: i64) -> bool {
-    y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)
-}
-
-fn days_in_month(y: i64, m: i64) -> i64 {
-    match m {
-        2 if is_leap(y) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-// Howard Hinnant's days_from_civil / civil_from_days (proleptic Gregorian, day 0 is
-// 1970-01-01); exact for every year this type allows.
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
-
-/// Parses a humantime duration (`1m 30s`) or a plain non-negative number of seconds
-/// (`90`, `1.5`); usable as a clap `value_parser`.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let expected = "expected a duration like 1m 30s, 90s or a number of seconds";
-    if s.is_empty() {
-        return Err(format!("empty duration: {expected}"));
-    }
-    if s.starts_with('-') {
-        return Err(format!("invalid duration {s:?}: it must not be negative"));
-    }
-    // Only plain decimal numbers here: f64's parser would also take "inf" and "1e3".
-    if s.bytes().all(|c| c.is_ascii_digit() || c == b'.') && s.bytes().any(|c| c.is_ascii_digit()) {
-        let secs: f64 = s
-            .parse()
-            .map_err(|_| format!("invalid duration {s:?}: {expected}"))?;
-        return Duration::try_from_secs_f64(secs)
-            .map_err(|_| format!("invalid duration {s:?}: too large"));
-    }
-    humantime::parse_duration(s).map_err(|e| format!("invalid duration {s:?}: {e}; {expected}"))
 }
 
 /// A build event as given: every field optional until [`BuildEvent::validate`].
@@ -598,11 +350,6 @@ impl ValidEvent {
     }
 }
 
-/// Humantime form (`1m 30s`), as [`parse_duration`] reads it.
-pub fn format_duration(d: Duration) -> String {
-    humantime::format_duration(d).to_string()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -623,95 +370,6 @@ mod tests {
         assert!("timed-out".parse::<State>().is_err());
         assert!("Succeeded".parse::<State>().is_err());
         assert_eq!(State::TimedOut.words(), "timed out");
-    }
-
-    #[test]
-    fn timestamp_utc_and_offsets() {
-        assert_eq!(ts("1970-01-01T00:00:00Z").unix_seconds(), 0);
-        assert_eq!(
-            ts("2026-11-23T12:00:00Z").format_rfc3339(),
-            "2026-11-23T12:00:00Z"
-        );
-        assert_eq!(ts("2026-11-23T14:00:00+02:00"), ts("2026-11-23T12:00:00Z"));
-        assert_eq!(ts("2026-11-23T06:30:00-05:30"), ts("2026-11-23T12:00:00Z"));
-        assert_eq!(ts("2026-11-23T12:00:00-00:00"), ts("2026-11-23T12:00:00Z"));
-        // Offsets can move the date across a year boundary.
-        assert_eq!(
-            ts("2027-01-01T01:00:00+02:00").format_rfc3339(),
-            "2026-12-31T23:00:00Z"
-        );
-        assert_eq!(ts("2026-11-23t12:00:00z"), ts("2026-11-23T12:00:00Z"));
-    }
-
-    #[test]
-    fn timestamp_fractions() {
-        let t = ts("2026-11-23T12:00:00.5Z");
-        assert_eq!(t.subsec_nanos(), 500_000_000);
-        assert_eq!(t.format_rfc3339(), "2026-11-23T12:00:00.5Z");
-        assert_eq!(
-            ts("2026-11-23T12:00:00.123456789123+01:00").format_rfc3339(),
-            "2026-11-23T11:00:00.123456789Z"
-        );
-        assert!(parse_timestamp("2026-11-23T12:00:00.Z").is_err());
-    }
-
-    #[test]
-    fn timestamp_calendar_edges() {
-        assert_eq!(
-            ts("2028-02-29T00:00:00Z").format_rfc3339(),
-            "2028-02-29T00:00:00Z"
-        );
-        assert_eq!(
-            ts("2000-02-29T23:59:59Z").format_rfc3339(),
-            "2000-02-29T23:59:59Z"
-        );
-        assert!(parse_timestamp("2026-02-29T00:00:00Z").is_err());
-        assert!(parse_timestamp("1900-02-29T00:00:00Z").is_err());
-        assert!(parse_timestamp("2026-04-31T00:00:00Z").is_err());
-        let err = parse_timestamp("2026-13-01T00:00:00Z").unwrap_err();
-        assert!(err.contains("month"), "{err}");
-        assert!(err.contains("RFC 3339"), "{err}");
-        // A leap second lands on the next second.
-        assert_eq!(
-            ts("2016-12-31T23:59:60Z").format_rfc3339(),
-            "2017-01-01T00:00:00Z"
-        );
-        assert_eq!(
-            ts("1969-12-31T23:59:59.25Z").format_rfc3339(),
-            "1969-12-31T23:59:59.25Z"
-        );
-        assert_eq!(ts("0000-01-01T00:00:00Z").unix_seconds(), MIN_SECS);
-        assert!(parse_timestamp("0000-01-01T00:00:00+01:00").is_err());
-        assert_eq!(
-            ts("9999-12-31T23:59:59Z").format_rfc3339(),
-            "9999-12-31T23:59:59Z"
-        );
-    }
-
-    #[test]
-    fn timestamp_rejects_malformed() {
-        for bad in [
-            "",
-            "2026-11-23",
-            "2026-11-23 12:00:00Z",
-            "2026-11-2312:00:00Z",
-            "2026-11-23T12:00:00",
-            "2026-11-23T12:00Z",
-            "2026-11-23T24:00:00Z",
-            "2026-11-23T12:00:00+2:00",
-            "2026-11-23T12:00:00+0200",
-            "2026-11-23T12:00:00+24:00",
-            "2026-11-23T12:00:00Zjunk",
-            "26-11-23T12:00:00Z",
-            "2026-1-23T12:00:00Z",
-            "2026-11-00T12:00:00Z",
-            "２026-11-23T12:00:00Z",
-            "2026-11-23T12:00:00.\u{e9}Z",
-        ] {
-            assert!(parse_timestamp(bad).is_err(), "{bad:?} was accepted");
-        }
-        let err = parse_timestamp("2026-11-23 12:00:00Z").unwrap_err();
-        assert!(err.contains("`T`"), "{err}");
     }
 
     /// Every prefix and many byte mutations of valid inputs: errors, never panics.
@@ -746,22 +404,6 @@ mod tests {
                 }
             }
         }
-    }
-
-    #[test]
-    fn timestamp_system_time_round_trip() {
-        let t = ts("1969-12-31T23:59:59.25Z");
-        assert_eq!(
-            Timestamp::from_system_time(t.to_system_time().unwrap()),
-            Some(t)
-        );
-        let t = ts("2026-11-23T12:00:00.000000001Z");
-        assert_eq!(
-            Timestamp::from_system_time(t.to_system_time().unwrap()),
-            Some(t)
-        );
-        assert!(Timestamp::from_unix(0, 1_000_000_000).is_none());
-        assert!(Timestamp::from_unix(END_SECS, 0).is_none());
     }
 
     #[test]
@@ -810,18 +452,6 @@ mod tests {
             "2026-11-23T12:00:00Z",
         ];
         assert!(Args::try_parse_from(bad).is_err());
-    }
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("1m 30s"), Ok(Duration::from_secs(90)));
-        assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
-        assert_eq!(parse_duration(" 1.5 "), Ok(Duration::from_millis(1500)));
-        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
-        for bad in ["", "-5", "inf", "NaN", "1e3", "abc", ".", "1..2"] {
-            assert!(parse_duration(bad).is_err(), "{bad:?} was accepted");
-        }
-        assert_eq!(format_duration(Duration::from_secs(90)), "1m 30s");
     }
 
     #[test]

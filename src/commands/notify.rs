@@ -15,6 +15,7 @@ use crate::state::dedupe::Dedupe;
 use crate::state::fingerprint::FingerprintKey;
 use crate::state::spool::{Spool, SpoolItem};
 use crate::state::statedir;
+use crate::text::time::now_ms;
 use crate::wire::deliver::{Deliverer, Delivery};
 
 pub struct Notifier {
@@ -175,13 +176,6 @@ pub fn possible_duplicate_warning(d: &Delivery) -> String {
             "them"
         },
     )
-}
-
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }
 
 /// Opens the local dedupe store for `build` and for builds relayed by `run`. A state

@@ -33,7 +33,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
-use crate::state::statedir::{self, now_ms};
+use crate::state::statedir;
+use crate::text::time::now_ms;
 
 const LOG: &str = "delivered.log";
 const CLAIMS: &str = "claims.log";

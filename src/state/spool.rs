@@ -13,7 +13,8 @@ use anyhow::{anyhow, Context};
 use serde::{Deserialize, Serialize};
 
 use crate::state::dedupe::DedupeKey;
-use crate::state::statedir::{self, now_ms, try_flock};
+use crate::state::statedir::{self, try_flock};
+use crate::text::time::now_ms;
 
 /// The format version written by this build.
 pub const SPOOL_VERSION: u32 = 1;

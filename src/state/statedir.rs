@@ -207,18 +207,6 @@ pub(crate) fn try_flock(file: &File, path: &Path) -> anyhow::Result<bool> {
     }
 }
 
-/// Wall-clock milliseconds since the Unix epoch: state files are shared between
-/// processes, so only the wall clock is comparable across them.
-pub(crate) fn now_ms() -> u64 {
-    system_time_ms(SystemTime::now())
-}
-
-pub(crate) fn system_time_ms(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
 fn now_nanos() -> u128 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

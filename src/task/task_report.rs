@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 
 use crate::task::tail::{sanitize, CUT_MARKER};
 use crate::task::{Outcome, TaskResult};
-use crate::text::markdown;
+use crate::text::{markdown, time};
 
 /// One Mattermost post: its `text` may hold at most this many Unicode scalar values.
 pub const MAX_TEXT_CHARS: usize = 16383;
@@ -43,7 +43,7 @@ pub fn render(input: &ReportInput) -> Value {
     let mut head = vec![headline_md];
     head.push(format!(
         "**Started:** {}",
-        humantime::format_rfc3339_seconds(result.started_at)
+        time::format_system_time(result.started_at)
     ));
     head.push(format!(
         "**Duration:** {}",

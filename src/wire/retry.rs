@@ -3,6 +3,8 @@
 
 use std::time::{Duration, SystemTime};
 
+use crate::text::time;
+
 /// Statuses that can succeed later. 500 is not among them: Mattermost was reached and may
 /// have posted part of a split message already; 501 means webhooks are switched off.
 pub fn retryable_status(status: u16) -> bool {
@@ -21,56 +23,13 @@ pub fn backoff(attempt: u32, random: u64) -> Duration {
 }
 
 /// `Retry-After` as seconds or an HTTP date (RFC 9110 §10.2.3). A date in the past means
-/// "now".
+/// "now"; a delay too long for any clock is as good as forever, not an error.
 pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let v = value.trim();
-    if let Ok(secs) = v.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
+    if !v.is_empty() && v.bytes().all(|c| c.is_ascii_digit()) {
+        return Some(Duration::from_secs(v.parse().unwrap_or(u64::MAX)));
     }
-    let at = parse_http_date(v)?;
-    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
-}
-
-/// IMF-fixdate, the only format senders may generate: `Sun, 06 Nov 1994 08:49:37 GMT`.
-pub fn parse_http_date(s: &str) -> Option<SystemTime> {
-    let rest = s.split_once(", ")?.1;
-    let parts: Vec<&str> = rest.split(' ').collect();
-    let [day, month, year, time, "GMT"] = parts.as_slice() else {
-        return None;
-    };
-    let day: u32 = day.parse().ok()?;
-    let month = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ]
-    .iter()
-    .position(|m| m == month)? as u32
-        + 1;
-    let year: i64 = year.parse().ok()?;
-    let hms: Vec<u64> = time
-        .split(':')
-        .map(|p| p.parse().ok())
-        .collect::<Option<_>>()?;
-    let [h, m, sec] = hms.as_slice() else {
-        return None;
-    };
-    if !(1..=31).contains(&day) || *h > 23 || *m > 59 || *sec > 60 {
-        return None;
-    }
-    let days = days_from_civil(year, month, day);
-    let secs = days.checked_mul(86_400)? + (*h * 3600 + *m * 60 + *sec) as i64;
-    let secs = u64::try_from(secs).ok()?;
-    Some(SystemTime::UNIX_EPOCH + Duration::from_secs(secs))
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = if y >= 0 { y } else { y - 399 } / 400;
-    let yoe = y - era * 400;
-    let m = m as i64;
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d as i64 - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+    time::until_http_date(v, now)
 }
 
 /// A random number from the OS, for jitter. Falls back to the clock: jitter only needs to
@@ -133,16 +92,19 @@ mod tests {
     }
 
     #[test]
-    fn http_date_epoch_and_leap_day() {
+    fn retry_after_beyond_any_clock_is_long_not_a_panic() {
+        let now = SystemTime::now();
         assert_eq!(
-            parse_http_date("Thu, 01 Jan 1970 00:00:00 GMT"),
-            Some(SystemTime::UNIX_EPOCH)
+            parse_retry_after("100000000000000000000", now),
+            Some(Duration::from_secs(u64::MAX))
         );
-        let leap = parse_http_date("Thu, 29 Feb 2024 12:00:00 GMT").unwrap();
-        let secs = leap
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .unwrap()
-            .as_secs();
-        assert_eq!(secs, 1_709_208_000);
+        let century = Duration::from_secs(100 * 365 * 86_400);
+        for date in [
+            "Fri, 31 Dec 9999 23:59:59 GMT",
+            "Fri, 31 Dec 292277026596 23:59:59 GMT",
+            "Fri, 31 Dec 99999999999999999999999 23:59:59 GMT",
+        ] {
+            assert!(parse_retry_after(date, now).unwrap() > century, "{date}");
+        }
     }
 }
