@@ -60,7 +60,7 @@ complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l thumb-url -d 
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l webhook-file -d 'Read the webhook URL from this secrets file (mode 0400/0440/0600/0640)' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l webhook -d 'Read the webhook URL from NAME.url in the secrets directory' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l secrets-dir -d 'Directory holding NAME.url secrets files' -r -F
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l timeout -d 'Whole budget of one delivery, retries included (e.g. 30s, 2m)' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l timeout -d 'Whole budget of one delivery, retries included (e.g. 30s, 2m, or seconds: 90)' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l attempt-timeout -d 'Longest wait of a single attempt' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l retries -d 'Retries after the first attempt (network errors, 408, 429, 502, 503, 504)' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l proxy -d 'Proxy for mmnotify alone (http://host:port), or `none` to ignore *_PROXY variables' -r
@@ -110,7 +110,7 @@ important\t''"
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l webhook-file -d 'Read the webhook URL from this secrets file (mode 0400/0440/0600/0640)' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l webhook -d 'Read the webhook URL from NAME.url in the secrets directory' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l secrets-dir -d 'Directory holding NAME.url secrets files' -r -F
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l timeout -d 'Whole budget of one delivery, retries included (e.g. 30s, 2m)' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l timeout -d 'Whole budget of one delivery, retries included (e.g. 30s, 2m, or seconds: 90)' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l attempt-timeout -d 'Longest wait of a single attempt' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l retries -d 'Retries after the first attempt (network errors, 408, 429, 502, 503, 504)' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l proxy -d 'Proxy for mmnotify alone (http://host:port), or `none` to ignore *_PROXY variables' -r
@@ -147,7 +147,7 @@ important\t''"
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l webhook-file -d 'Read the webhook URL from this secrets file (mode 0400/0440/0600/0640)' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l webhook -d 'Read the webhook URL from NAME.url in the secrets directory' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l secrets-dir -d 'Directory holding NAME.url secrets files' -r -F
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l timeout -d 'Whole budget of one delivery, retries included (e.g. 30s, 2m)' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l timeout -d 'Whole budget of one delivery, retries included (e.g. 30s, 2m, or seconds: 90)' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l attempt-timeout -d 'Longest wait of a single attempt' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l retries -d 'Retries after the first attempt (network errors, 408, 429, 502, 503, 504)' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l proxy -d 'Proxy for mmnotify alone (http://host:port), or `none` to ignore *_PROXY variables' -r
@@ -171,7 +171,7 @@ complete -c mmnotify -n "__fish_mmnotify_using_subcommand probe" -l text -d 'Pro
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand probe" -l webhook-file -d 'Read the webhook URL from this secrets file (mode 0400/0440/0600/0640)' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand probe" -l webhook -d 'Read the webhook URL from NAME.url in the secrets directory' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand probe" -l secrets-dir -d 'Directory holding NAME.url secrets files' -r -F
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand probe" -l timeout -d 'Whole budget of one delivery, retries included (e.g. 30s, 2m)' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand probe" -l timeout -d 'Whole budget of one delivery, retries included (e.g. 30s, 2m, or seconds: 90)' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand probe" -l attempt-timeout -d 'Longest wait of a single attempt' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand probe" -l retries -d 'Retries after the first attempt (network errors, 408, 429, 502, 503, 504)' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand probe" -l proxy -d 'Proxy for mmnotify alone (http://host:port), or `none` to ignore *_PROXY variables' -r
@@ -188,7 +188,7 @@ complete -c mmnotify -n "__fish_mmnotify_using_subcommand probe" -s V -l version
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -l webhook-file -d 'Read the webhook URL from this secrets file (mode 0400/0440/0600/0640)' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -l webhook -d 'Read the webhook URL from NAME.url in the secrets directory' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -l secrets-dir -d 'Directory holding NAME.url secrets files' -r -F
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -l timeout -d 'Whole budget of one delivery, retries included (e.g. 30s, 2m)' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -l timeout -d 'Whole budget of one delivery, retries included (e.g. 30s, 2m, or seconds: 90)' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -l attempt-timeout -d 'Longest wait of a single attempt' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -l retries -d 'Retries after the first attempt (network errors, 408, 429, 502, 503, 504)' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -l proxy -d 'Proxy for mmnotify alone (http://host:port), or `none` to ignore *_PROXY variables' -r
@@ -203,7 +203,7 @@ complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -s q -l quiet 
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -s V -l version -d 'Print version'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l secrets-dir -d 'Secrets directory used to resolve items saved with a webhook name' -r -F
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l timeout -d 'Whole budget of one delivery, retries included (e.g. 30s, 2m)' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l timeout -d 'Whole budget of one delivery, retries included (e.g. 30s, 2m, or seconds: 90)' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l attempt-timeout -d 'Longest wait of a single attempt' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l retries -d 'Retries after the first attempt (network errors, 408, 429, 502, 503, 504)' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l proxy -d 'Proxy for mmnotify alone (http://host:port), or `none` to ignore *_PROXY variables' -r

@@ -233,7 +233,7 @@ pub struct WebhookArgs {
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Delivery")]
 pub struct DeliveryArgs {
-    /// Whole budget of one delivery, retries included (e.g. 30s, 2m)
+    /// Whole budget of one delivery, retries included (e.g. 30s, 2m, or seconds: 90)
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_timeout)]
     pub timeout: Duration,
 

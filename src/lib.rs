@@ -15,7 +15,8 @@ pub mod secret;
 pub mod state;
 /// `run`: supervising the job, its output tail, and the report.
 pub mod task;
-/// Markdown escaping shared by every message builder.
+/// Markdown escaping shared by every message builder, and every reading and writing of
+/// time (timestamps, HTTP dates, durations, the wall clock).
 pub mod text;
 /// Payload, HTTP delivery with retries, TLS, and what an answer means.
 pub mod wire;
