@@ -81,6 +81,8 @@ pub enum Command {
     /// whether the file passes the rules
     #[command(after_long_help = WEBHOOKS_HELP)]
     Webhooks(WebhooksArgs),
+    /// Show what the spool holds, or remove items from it
+    Spool(SpoolArgs),
     /// Print a shell completion script
     Completions {
         /// The shell to generate completions for
@@ -100,6 +102,10 @@ impl Command {
             Command::Doctor(a) => &a.output,
             Command::Flush(a) => &a.output,
             Command::Webhooks(a) => &a.output,
+            Command::Spool(a) => match &a.command {
+                SpoolCommand::List(l) => &l.output,
+                SpoolCommand::Drop(d) => &d.output,
+            },
             Command::Completions { .. } => return false,
         };
         out.output == OutputFormat::Json
@@ -158,6 +164,10 @@ impl Command {
                 )?;
                 (None, None, None)
             }
+            Command::Spool(a) => match &a.command {
+                SpoolCommand::List(l) => (None, None, l.state_dir.as_deref()),
+                SpoolCommand::Drop(d) => (None, None, d.state_dir.as_deref()),
+            },
             Command::Completions { .. } => (None, None, None),
         };
         if let Some(w) = webhook {
@@ -699,6 +709,83 @@ pub struct FlushArgs {
 
     #[command(flatten)]
     pub delivery: DeliveryArgs,
+
+    /// State directory [default: $XDG_STATE_HOME/mmnotify or ~/.local/state/mmnotify]
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "MMNOTIFY_STATE_DIR",
+        hide_env_values = true
+    )]
+    pub state_dir: Option<PathBuf>,
+
+    /// Move items first tried longer ago than this (e.g. 2d) to spool/rejected/ with the
+    /// reason `expired` instead of posting them
+    #[arg(long, value_name = "DURATION", value_parser = parse_ttl)]
+    pub max_age: Option<Duration>,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SpoolArgs {
+    #[command(subcommand)]
+    pub command: SpoolCommand,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum SpoolCommand {
+    /// One line per spooled message: id, kind, age, attempts, source, last error
+    #[command(after_help = "\
+Examples:
+  mmnotify spool list
+  mmnotify spool list --rejected
+  mmnotify spool list --output json | jq -r .id")]
+    List(SpoolListArgs),
+    /// Remove spooled messages by id (as `spool list` shows them), or all of them
+    #[command(after_help = "\
+Examples:
+  mmnotify spool drop 1764457200123-0000004242-000000
+  mmnotify spool drop --rejected --all
+
+An id that does not exist is a usage error (exit 2) and nothing is removed. Only regular
+files of mode 0600 owned by you are removed; a symlink is never followed nor removed.")]
+    Drop(SpoolDropArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SpoolListArgs {
+    /// List spool/rejected/ instead, with the reason each item was set aside
+    #[arg(long)]
+    pub rejected: bool,
+
+    /// State directory [default: $XDG_STATE_HOME/mmnotify or ~/.local/state/mmnotify]
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "MMNOTIFY_STATE_DIR",
+        hide_env_values = true
+    )]
+    pub state_dir: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SpoolDropArgs {
+    /// Ids of the items to remove
+    #[arg(value_name = "ID", required_unless_present = "all")]
+    pub ids: Vec<String>,
+
+    /// Remove every item
+    #[arg(long, conflicts_with = "ids")]
+    pub all: bool,
+
+    /// Act on spool/rejected/ instead
+    #[arg(long)]
+    pub rejected: bool,
 
     /// State directory [default: $XDG_STATE_HOME/mmnotify or ~/.local/state/mmnotify]
     #[arg(

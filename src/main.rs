@@ -65,6 +65,7 @@ fn dispatch(cli: Cli) -> Result<u8> {
         Command::Doctor(args) => mmnotify::commands::doctor::run(args),
         Command::Flush(args) => mmnotify::commands::flush::run(args),
         Command::Webhooks(args) => mmnotify::commands::webhooks::run(args),
+        Command::Spool(args) => mmnotify::commands::spool::run(args),
         Command::Completions { shell } => {
             // Into a buffer first: clap_complete panics on a failed write (`| head`).
             let mut script = Vec::new();

@@ -241,3 +241,328 @@ fn relative_secret_files_resolve_from_any_directory() {
     env.run(&mut c).assert_success();
     assert_eq!(server.posts().len(), 1);
 }
+
+fn spool_cmd(env: &Env, args: &[&str]) -> Command {
+    let mut c = env.cmd();
+    c.arg("spool").args(args);
+    c
+}
+
+fn rejected(env: &Env, ext: &str) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(env.state().join("spool/rejected"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == ext))
+        .collect();
+    v.sort();
+    v
+}
+
+fn id_of(p: &std::path::Path) -> String {
+    p.file_stem().unwrap().to_string_lossy().into_owned()
+}
+
+/// Rewrites a spool item as mmnotify would (0600), changed by `edit`.
+fn edit_item(p: &std::path::Path, edit: impl FnOnce(&mut serde_json::Value)) {
+    let mut item: serde_json::Value = serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap();
+    edit(&mut item);
+    std::fs::write(p, serde_json::to_vec(&item).unwrap()).unwrap();
+    std::fs::set_permissions(p, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+}
+
+/// Makes an item look first tried `ago` earlier than it was.
+fn backdate(p: &std::path::Path, ago: Duration) {
+    edit_item(p, |item| {
+        let t = item["created_at_ms"].as_u64().unwrap() - ago.as_millis() as u64;
+        item["created_at_ms"] = t.into();
+    });
+}
+
+fn spool_two(env: &Env, server: &MockServer) {
+    server.script([Fault::Status(503)]);
+    env.run(&mut send(env, &["first"])).assert_code(6);
+    server.script([Fault::Status(502)]);
+    let mut b = env.cmd();
+    b.args(["build", "--webhook", "hook", "--no-env", "--retries", "0"])
+        .args(["--workflow", "ci", "--state", "failed", "--run-id", "9"]);
+    env.run(&mut b).assert_code(6);
+}
+
+#[test]
+fn spool_list_shows_one_line_per_item() {
+    let (env, server) = setup();
+    spool_two(&env, &server);
+    let spooled = items(&env);
+    let out = env.run(&mut spool_cmd(&env, &["list"]));
+    out.assert_success();
+    assert_eq!(out.stderr, "");
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", out.stdout);
+    for (line, (p, kind, status)) in lines
+        .iter()
+        .zip([(&spooled[0], "send", "503"), (&spooled[1], "build", "502")])
+    {
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(cols[0], id_of(p), "{line}");
+        assert_eq!(cols[1], kind, "{line}");
+        assert!(cols[2].ends_with('s'), "age: {line}");
+        assert_eq!(cols[3], "1", "attempts: {line}");
+        assert_eq!(cols[4], "name:hook", "{line}");
+        assert!(line.contains(status), "last error: {line}");
+    }
+
+    let out = env.run(&mut spool_cmd(&env, &["list", "--output", "json"]));
+    out.assert_success();
+    let objs: Vec<serde_json::Value> = out
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(objs.len(), 2);
+    assert_eq!(objs[0]["id"], id_of(&spooled[0]));
+    assert_eq!(objs[0]["kind"], "send");
+    assert_eq!(objs[1]["kind"], "build");
+    assert_eq!(objs[1]["attempts"], 1);
+    assert_eq!(objs[1]["source"], "name:hook");
+    assert!(objs[1]["last_error"].as_str().unwrap().contains("502"));
+    assert!(objs[1]["age_s"].as_u64().unwrap() < 600);
+    assert!(objs[1]["created_at"].as_str().unwrap().ends_with('Z'));
+}
+
+#[test]
+fn an_empty_spool_lists_nothing() {
+    let (env, _server) = setup();
+    let out = env.run(&mut spool_cmd(&env, &["list"]));
+    out.assert_success();
+    assert_eq!((out.stdout.as_str(), out.stderr.as_str()), ("", ""));
+    env.run(&mut spool_cmd(&env, &["list", "-v"]))
+        .assert_success()
+        .assert_stderr_contains("no items");
+}
+
+#[test]
+fn unknown_kinds_are_listed_and_kept() {
+    let (env, server) = setup();
+    server.script([Fault::Status(503)]);
+    env.run(&mut send(&env, &["x"])).assert_code(6);
+    let p = items(&env).remove(0);
+    edit_item(&p, |item| item["kind"] = "future-kind".into());
+    env.run(&mut spool_cmd(&env, &["list"]))
+        .assert_success()
+        .assert_stdout_contains("future-kind");
+    env.run(&mut flush(&env))
+        .assert_code(3)
+        .assert_stderr_contains("`future-kind` is not one this mmnotify delivers");
+    assert_eq!(items(&env), [p]);
+    assert!(server.posts().is_empty());
+}
+
+#[test]
+fn spool_list_rejected_shows_the_reason() {
+    let (env, server) = setup();
+    server.script([Fault::Status(503)]);
+    env.run(&mut send(&env, &["x"])).assert_code(6);
+    let id = id_of(&items(&env)[0]);
+    server.script([Fault::Status(403)]);
+    env.run(&mut flush(&env)).assert_success();
+    assert_eq!(env.run(&mut spool_cmd(&env, &["list"])).stdout, "");
+    let out = env.run(&mut spool_cmd(&env, &["list", "--rejected"]));
+    out.assert_success();
+    assert_eq!(out.stdout.lines().count(), 1, "{}", out.stdout);
+    assert!(out.stdout.starts_with(&id), "{}", out.stdout);
+    assert!(out.stdout.contains("403"), "{}", out.stdout);
+    let out = env.run(&mut spool_cmd(
+        &env,
+        &["list", "--rejected", "--output", "json"],
+    ));
+    assert!(out.json()["reason"].as_str().unwrap().contains("403"));
+}
+
+#[test]
+fn spool_drop_removes_named_items_and_refuses_unknown_ids() {
+    let (env, server) = setup();
+    for t in ["a", "b", "c"] {
+        server.script([Fault::Status(503)]);
+        env.run(&mut send(&env, &[t])).assert_code(6);
+    }
+    let ids: Vec<String> = items(&env).iter().map(|p| id_of(p)).collect();
+    env.run(&mut spool_cmd(&env, &["drop", &ids[0], "1234-no-such"]))
+        .assert_code(2)
+        .assert_stderr_contains("`1234-no-such`")
+        .assert_stderr_contains("nothing was removed");
+    assert_eq!(items(&env).len(), 3, "a typo drops nothing");
+    env.run(&mut spool_cmd(&env, &["drop", "../x"]))
+        .assert_code(2);
+
+    let dropped = format!("{}.json", ids[1]);
+    env.run(&mut spool_cmd(&env, &["drop", &ids[0], &dropped]))
+        .assert_success();
+    assert_eq!(
+        items(&env).iter().map(|p| id_of(p)).collect::<Vec<_>>(),
+        [ids[2].clone()]
+    );
+    env.run(&mut spool_cmd(&env, &["drop", "--all"]))
+        .assert_success();
+    assert!(items(&env).is_empty());
+    env.run(&mut spool_cmd(&env, &["drop"])).assert_code(2);
+    env.run(&mut flush(&env)).assert_success();
+    assert!(server.posts().is_empty());
+}
+
+#[test]
+fn spool_drop_rejected_removes_item_and_reason() {
+    let (env, server) = setup();
+    server.script([Fault::Status(503)]);
+    env.run(&mut send(&env, &["x"])).assert_code(6);
+    let id = id_of(&items(&env)[0]);
+    server.script([Fault::Status(400)]);
+    env.run(&mut flush(&env)).assert_success();
+    env.run(&mut spool_cmd(&env, &["drop", &id]))
+        .assert_code(2)
+        .assert_stderr_contains("--rejected");
+    env.run(&mut spool_cmd(&env, &["drop", "--rejected", &id]))
+        .assert_success();
+    assert!(rejected(&env, "json").is_empty());
+    assert!(rejected(&env, "reason").is_empty());
+}
+
+#[test]
+fn spool_drop_never_follows_a_symlink_or_removes_a_file_not_ours() {
+    let (env, server) = setup();
+    server.script([Fault::Status(503)]);
+    env.run(&mut send(&env, &["ours"])).assert_code(6);
+    let victim = env.write_file("victim.json", "{}", 0o600);
+    let link = env.state().join("spool/0000000000001-1-1.json");
+    std::os::unix::fs::symlink(&victim, &link).unwrap();
+    let loose = env.write_file("state/spool/0000000000002-1-1.json", "{}", 0o644);
+
+    env.run(&mut spool_cmd(&env, &["drop", "0000000000001-1-1"]))
+        .assert_code(3)
+        .assert_stderr_contains("symlink");
+    env.run(&mut spool_cmd(&env, &["drop", "0000000000002-1-1"]))
+        .assert_code(3)
+        .assert_stderr_contains("0644");
+    let out = env.run(&mut spool_cmd(&env, &["drop", "--all"]));
+    out.assert_success().assert_stderr_contains("not trusted");
+    assert!(link.symlink_metadata().is_ok() && victim.exists() && loose.exists());
+    assert_eq!(items(&env), [link.clone(), loose.clone()], "only ours went");
+}
+
+#[test]
+fn spool_drop_waits_for_a_running_flush() {
+    let (env, server) = setup();
+    for t in ["a", "b"] {
+        server.script([Fault::Status(503)]);
+        env.run(&mut send(&env, &[t])).assert_code(6);
+    }
+    server.script([
+        Fault::Delay(Duration::from_millis(600)),
+        Fault::Delay(Duration::from_millis(600)),
+    ]);
+    let (flush_end, drop_end) = std::thread::scope(|s| {
+        let flusher = s.spawn(|| {
+            env.run(&mut flush(&env)).assert_success();
+            std::time::Instant::now()
+        });
+        // Once the server has flush's first request (after the two that failed),
+        // flush holds the lock.
+        while server.requests().len() < 3 {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        env.run(&mut spool_cmd(&env, &["drop", "--all"]))
+            .assert_success();
+        (flusher.join().unwrap(), std::time::Instant::now())
+    });
+    assert!(drop_end >= flush_end, "drop ran while flush held the spool");
+    assert_eq!(server.posts().len(), 2);
+}
+
+#[test]
+fn flush_max_age_sets_old_items_aside_as_expired() {
+    let (env, server) = setup();
+    for t in ["old", "new"] {
+        server.script([Fault::Status(503)]);
+        env.run(&mut send(&env, &[t])).assert_code(6);
+    }
+    let old = items(&env).remove(0);
+    backdate(&old, Duration::from_secs(3 * 3600));
+    let mut c = flush(&env);
+    c.args(["--max-age", "2h"]);
+    env.run(&mut c)
+        .assert_success()
+        .assert_stderr_contains("1 posted")
+        .assert_stderr_contains("1 expired");
+    let posts: Vec<String> = server.posts().into_iter().map(|p| p.message).collect();
+    assert_eq!(posts, ["new"]);
+    assert_eq!(
+        rejected(&env, "json"),
+        [env.state()
+            .join("spool/rejected")
+            .join(old.file_name().unwrap())]
+    );
+    let reason = std::fs::read_to_string(&rejected(&env, "reason")[0]).unwrap();
+    assert!(reason.starts_with("expired"), "{reason}");
+    env.run(flush(&env).args(["--max-age", "soon"]))
+        .assert_code(2);
+}
+
+#[test]
+fn late_posts_say_when_they_were_first_tried() {
+    let (env, server) = setup();
+    server.script([Fault::Status(503)]);
+    env.run(&mut send(&env, &["late news"])).assert_code(6);
+    server.script([Fault::Status(503)]);
+    env.run(&mut send(
+        &env,
+        &["--title", "Backup", "--attachment-text", "failed"],
+    ))
+    .assert_code(6);
+    server.script([Fault::Status(503)]);
+    env.run(&mut send(&env, &["fresh news"])).assert_code(6);
+    let spooled = items(&env);
+    let first_tried: Vec<String> = spooled[..2]
+        .iter()
+        .map(|p| {
+            backdate(p, Duration::from_secs(300));
+            let item: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap();
+            let ms = item["created_at_ms"].as_u64().unwrap();
+            let t = std::time::UNIX_EPOCH + Duration::from_millis(ms);
+            humantime::format_rfc3339_seconds(t).to_string()
+        })
+        .collect();
+    env.run(&mut flush(&env)).assert_success();
+    let posts = server.posts();
+    assert_eq!(posts.len(), 3);
+    assert_eq!(
+        posts[0].message,
+        format!("late news\n\n_(delayed: first tried {})_", first_tried[0])
+    );
+    assert_eq!(
+        posts[1].message,
+        format!("_(delayed: first tried {})_", first_tried[1])
+    );
+    assert_eq!(posts[1].attachments[0]["title"], "Backup");
+    assert_eq!(
+        posts[2].message, "fresh news",
+        "a prompt retry says nothing"
+    );
+}
+
+#[test]
+fn flush_is_quiet_when_there_was_nothing_to_do() {
+    let (env, server) = setup();
+    let out = env.run(&mut flush(&env));
+    out.assert_success();
+    assert_eq!((out.stdout.as_str(), out.stderr.as_str()), ("", ""));
+    let mut c = flush(&env);
+    c.arg("-v");
+    env.run(&mut c)
+        .assert_success()
+        .assert_stderr_contains("0 posted");
+    server.script([Fault::Status(503)]);
+    env.run(&mut send(&env, &["x"])).assert_code(6);
+    env.run(&mut flush(&env))
+        .assert_success()
+        .assert_stderr_contains("1 posted");
+}

@@ -2,7 +2,7 @@
 //! however often. Single events come from flags, `--event` and the CI environment;
 //! `--events` consumes a newline-delimited stream over one connection.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, IsTerminal, Read};
 
 use anyhow::Result;
 use serde_json::Value;
@@ -11,9 +11,11 @@ use crate::build_event::event::{BuildEvent, ValidEvent};
 use crate::cli::{BuildArgs, EventArgs};
 use crate::commands::notify::{self, Notifier, SpoolPlan};
 use crate::commands::output::{print_stderr_line, print_stdout_line, Outcome, Printer};
+use crate::commands::progress::{self, Progress};
 use crate::commands::{dry_run, relay};
 use crate::error::{self, ExitKind};
 use crate::state::dedupe::{self, Claim, Dedupe};
+use crate::state::spool::SpoolKind;
 use crate::task::socket::DedupeRequest;
 use crate::{build_event::build_message, build_event::ci, state::statedir, wire::payload};
 
@@ -237,7 +239,7 @@ fn handle(ctx: &mut Ctx, ev: &ValidEvent) -> Result<(Outcome, Option<anyhow::Err
         &value,
         &body,
         args.route.channel.as_deref(),
-        &SpoolPlan::from_args(&args.state, "build"),
+        &SpoolPlan::from_args(&args.state, SpoolKind::Build),
         key_hex.as_deref(),
     );
     if err.is_none() {
@@ -303,13 +305,24 @@ impl Summary {
 }
 
 fn run_stream(ctx: &mut Ctx, path: &std::path::Path) -> Result<u8> {
+    let mut total = None;
     let reader: Box<dyn Read> = if path.as_os_str() == "-" {
         Box::new(std::io::stdin())
     } else {
-        Box::new(std::fs::File::open(path).map_err(|e| {
-            error::input(format!("cannot read events file {}: {e}", path.display()))
-        })?)
+        let open = || {
+            std::fs::File::open(path).map_err(|e| {
+                error::input(format!("cannot read events file {}: {e}", path.display()))
+            })
+        };
+        let file = open()?;
+        if progress::wanted(std::io::stderr().is_terminal(), &ctx.printer)
+            && file.metadata().is_ok_and(|m| m.is_file())
+        {
+            total = Some(count_events(open()?));
+        }
+        Box::new(file)
     };
+    let progress = Progress::start(&ctx.printer, total, "events");
     let mut reader = BufReader::new(reader);
     let flags = event_from_flags(&ctx.args.event);
     let mut sum = Summary::default();
@@ -325,6 +338,10 @@ fn run_stream(ctx: &mut Ctx, path: &std::path::Path) -> Result<u8> {
             break;
         }
         line_no += 1;
+        if buf.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        progress.inc();
         if buf.len() > MAX_EVENT_BYTES && buf.last() != Some(&b'\n') {
             skip_rest_of_line(&mut reader)?;
             invalid(
@@ -342,6 +359,7 @@ fn run_stream(ctx: &mut Ctx, path: &std::path::Path) -> Result<u8> {
         if text.trim().is_empty() {
             continue;
         }
+
         let event = BuildEvent::from_json(text)
             .and_then(|ev| with_default_node(flags.clone().overlay(ev)).validate());
         let event = match event {
@@ -374,6 +392,7 @@ fn run_stream(ctx: &mut Ctx, path: &std::path::Path) -> Result<u8> {
         }
         ctx.printer.outcome(&outcome.with("line", line_no));
     }
+    drop(progress);
     if !ctx.printer.quiet {
         print_stderr_line(&format!(
             "mmnotify: events: {} posted, {} duplicate, {} filtered, {} failed ({} invalid){}",
@@ -415,6 +434,29 @@ fn invalid(ctx: &Ctx, sum: &mut Summary, line_no: usize, why: &str) {
     );
 }
 
+/// The number of events in a file (its non-blank lines), for the progress bar's total.
+fn count_events(file: std::fs::File) -> u64 {
+    let mut n = 0;
+    let mut blank = true;
+    let mut reader = BufReader::new(file);
+    while let Ok(buf) = reader.fill_buf() {
+        if buf.is_empty() {
+            break;
+        }
+        for &b in buf {
+            if b == b'\n' {
+                n += u64::from(!blank);
+                blank = true;
+            } else if !b.is_ascii_whitespace() {
+                blank = false;
+            }
+        }
+        let len = buf.len();
+        reader.consume(len);
+    }
+    n + u64::from(!blank)
+}
+
 fn skip_rest_of_line(reader: &mut impl BufRead) -> Result<()> {
     loop {
         let buf = reader
@@ -429,5 +471,24 @@ fn skip_rest_of_line(reader: &mut impl BufRead) -> Result<()> {
         }
         let n = buf.len();
         reader.consume(n);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_non_blank_lines_as_events() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events");
+        for (text, n) in [("", 0), ("a\n\n  \nb", 2), ("a\nb\n", 2), (" \t\n", 0)] {
+            std::fs::write(&path, text).unwrap();
+            assert_eq!(
+                count_events(std::fs::File::open(&path).unwrap()),
+                n,
+                "{text:?}"
+            );
+        }
     }
 }

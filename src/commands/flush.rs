@@ -5,29 +5,39 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use anyhow::Result;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::cli::FlushArgs;
 use crate::commands::notify;
 use crate::commands::output::{print_stderr_line, Printer};
+use crate::commands::progress::Progress;
+use crate::commands::spool::{one_line, rfc3339};
 use crate::error::{self, ExitKind};
 use crate::secret::Sources;
 use crate::state::dedupe::{Claim, Dedupe, DedupeKey};
 use crate::state::fingerprint::FingerprintKey;
-use crate::state::spool::{Spool, SpoolEntry};
+use crate::state::spool::{Spool, SpoolEntry, SpoolKind};
+use crate::text::time::{self, now_ms};
 use crate::wire::deliver::Deliverer;
+use crate::wire::payload;
 
 /// How long a delivered build key is remembered when flush checks it (build's default).
 const DEDUPE_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 /// A `.tmp-*` file this old was left by a writer that died: writers rename within
 /// moments.
 const STALE_TEMP: Duration = Duration::from_secs(3600);
+/// A post this late says so: readers would otherwise take it for news.
+const DELAYED_AFTER: Duration = Duration::from_secs(60);
+/// Fewer items go by too fast for a progress bar to help.
+const PROGRESS_MIN_ITEMS: usize = 5;
 
 #[derive(Default)]
 struct Tally {
     posted: usize,
     duplicate: usize,
     rejected: usize,
+    /// Older than `--max-age`: moved to `rejected/` unposted.
+    expired: usize,
     failed: usize,
     unresolved: usize,
     /// Left untouched because their webhook was unreachable earlier in this run.
@@ -49,6 +59,7 @@ struct Run<'a> {
     /// Webhooks (full URLs, never shown) that failed to connect in this run: one
     /// network failure is enough to know that the next item would wait as long.
     unreachable: HashSet<String>,
+    max_age: Option<Duration>,
     tally: Tally,
 }
 
@@ -104,17 +115,24 @@ pub fn run(args: FlushArgs) -> Result<u8> {
         printer: &printer,
         key: FingerprintKey::load(&dir)?,
         unreachable: HashSet::new(),
+        max_age: args.max_age,
         tally: Tally {
             skipped: skipped.len(),
             ..Tally::default()
         },
     };
+    let progress = (entries.len() >= PROGRESS_MIN_ITEMS)
+        .then(|| Progress::start(&printer, Some(entries.len() as u64), "items"));
     for entry in &entries {
         if let Err(e) = run.flush_one(entry) {
             printer.warn(&format!("{}: {e:#}", entry.path.display()));
             run.tally.unresolved += 1;
         }
+        if let Some(p) = &progress {
+            p.inc();
+        }
     }
+    drop(progress);
     let tally = run.tally;
     summary(&printer, &tally);
     match tally.worst {
@@ -168,6 +186,30 @@ impl Run<'_> {
                 return Ok(());
             }
         };
+        let age = Duration::from_millis(now_ms().saturating_sub(item.created_at_ms));
+        if let Some(max_age) = self.max_age.filter(|max| age > *max) {
+            let reason = format!(
+                "expired: first tried {}, more than --max-age {} ago",
+                rfc3339(item.created_at_ms),
+                time::format_duration(max_age)
+            );
+            let to = spool.reject(entry, &reason)?;
+            printer.info(&format!("{name}: {reason}; moved to {}", to.display()));
+            self.tally.expired += 1;
+            return Ok(());
+        }
+        match &item.kind {
+            SpoolKind::Send | SpoolKind::Build | SpoolKind::Run => {}
+            SpoolKind::Other(kind) => {
+                printer.warn(&format!(
+                    "{name}: its kind `{}` is not one this mmnotify delivers (saved by \
+                     another version?); kept in the spool",
+                    one_line(kind)
+                ));
+                self.tally.unresolved += 1;
+                return Ok(());
+            }
+        }
         let (url, _source) = match self.sources.from_spool_ref(&item.source) {
             Ok(found) => found,
             Err(e) => {
@@ -209,8 +251,17 @@ impl Run<'_> {
                  server may have posted it already; sending it again may show it twice"
             ));
         }
-        let body = serde_json::to_vec(&item.payload)?;
-        let channel = item.payload.get("channel").and_then(|c| c.as_str());
+        let mut payload = item.payload.clone();
+        if age > DELAYED_AFTER {
+            if let Value::Object(obj) = &mut payload {
+                payload::append_last_line(
+                    obj,
+                    &format!("_(delayed: first tried {})_", rfc3339(item.created_at_ms)),
+                );
+            }
+        }
+        let body = serde_json::to_vec(&payload)?;
+        let channel = payload.get("channel").and_then(|c| c.as_str());
         let d = self.deliverer.deliver(&url, &body, channel);
         if d.possible_duplicate() {
             printer.warn(&format!(
@@ -299,16 +350,36 @@ fn summary(printer: &Printer, t: &Tally) {
         "posted": t.posted,
         "duplicate": t.duplicate,
         "rejected": t.rejected,
+        "expired": t.expired,
         "failed": t.failed,
         "unresolved": t.unresolved,
         "not_tried": t.not_tried,
         "skipped": t.skipped,
     }));
-    if !printer.quiet {
+    let counts = [
+        t.posted,
+        t.duplicate,
+        t.rejected,
+        t.expired,
+        t.failed,
+        t.unresolved,
+        t.not_tried,
+        t.skipped,
+    ];
+    // A timer runs flush every few minutes: an empty spool is not worth a log line.
+    let did_something = counts.iter().any(|&n| n > 0);
+    if !printer.quiet && (did_something || printer.verbose) {
         print_stderr_line(&format!(
-            "mmnotify: flush: {} posted, {} duplicate, {} rejected, {} failed, {} unresolved, \
-             {} not tried, {} skipped",
-            t.posted, t.duplicate, t.rejected, t.failed, t.unresolved, t.not_tried, t.skipped
+            "mmnotify: flush: {} posted, {} duplicate, {} rejected, {} expired, {} failed, \
+             {} unresolved, {} not tried, {} skipped",
+            t.posted,
+            t.duplicate,
+            t.rejected,
+            t.expired,
+            t.failed,
+            t.unresolved,
+            t.not_tried,
+            t.skipped
         ));
     }
 }

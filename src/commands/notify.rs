@@ -13,7 +13,7 @@ use crate::error::{self, ExitKind};
 use crate::secret::{Source, Sources, WebhookUrl};
 use crate::state::dedupe::Dedupe;
 use crate::state::fingerprint::FingerprintKey;
-use crate::state::spool::{Spool, SpoolItem};
+use crate::state::spool::{Spool, SpoolItem, SpoolKind};
 use crate::state::statedir;
 use crate::text::time::now_ms;
 use crate::wire::deliver::{Deliverer, Delivery};
@@ -30,12 +30,11 @@ pub struct Notifier {
 pub struct SpoolPlan {
     pub state_dir: Option<PathBuf>,
     pub enabled: bool,
-    /// `send`, `build` or `run`: what `flush` reports.
-    pub kind: &'static str,
+    pub kind: SpoolKind,
 }
 
 impl SpoolPlan {
-    pub fn from_args(args: &StateArgs, kind: &'static str) -> SpoolPlan {
+    pub fn from_args(args: &StateArgs, kind: SpoolKind) -> SpoolPlan {
         SpoolPlan {
             state_dir: args.state_dir.clone(),
             enabled: !args.no_spool,
@@ -154,7 +153,7 @@ impl Notifier {
             payload: payload.clone(),
             last_error: last_error.to_string(),
             attempts: d.attempts,
-            kind: plan.kind.to_string(),
+            kind: plan.kind.clone(),
             webhook_hmac,
             maybe_delivered: d.maybe_delivered(),
         };

@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde_json::{json, Map, Value};
 
 use crate::cli::{OutputArgs, OutputFormat};
+use crate::commands::progress;
 use crate::secret::WebhookUrl;
 use crate::wire::deliver::Delivery;
 
@@ -85,11 +86,14 @@ pub fn print_stdout_line(line: &str) {
 
 /// Writes a diagnostic line to stderr, ignoring a closed pipe. Diagnostics quote paths,
 /// library errors and server text, so any hook id left in them is redacted here too; and
-/// they are mmnotify's own words, so their symbols follow the locale.
+/// they are mmnotify's own words, so their symbols follow the locale. A progress bar on
+/// screen is hidden meanwhile, so the line gets a line of its own.
 pub fn print_stderr_line(line: &str) {
     let line = crate::secret::scrub_hook_ids(line);
     let line = super::locale::fit(&line);
-    write_dropping_errors(std::io::stderr().lock(), &[line.as_bytes(), b"\n"]);
+    progress::suspend(|| {
+        write_dropping_errors(std::io::stderr().lock(), &[line.as_bytes(), b"\n"]);
+    });
 }
 
 /// Writes bytes as they are to stdout (a completion script), ignoring a closed pipe.

@@ -14,6 +14,7 @@ use crate::commands::output::{Outcome, Printer};
 use crate::error::{self, ExitKind};
 use crate::secret::Sources;
 use crate::state::dedupe::{self, Claim};
+use crate::state::spool::SpoolKind;
 use crate::task::socket::{self, DedupeRequest, Request, Response};
 use crate::wire::payload;
 
@@ -31,9 +32,9 @@ pub struct Relay {
 
 impl Relay {
     pub fn handle(&self, req: Request) -> Response {
-        let kind: &'static str = match req.kind.as_str() {
-            "send" => "send",
-            "build" => "build",
+        let kind = match req.kind.as_str() {
+            "send" => SpoolKind::Send,
+            "build" => SpoolKind::Build,
             _ => return Response::failure(4, "bad run-socket request: unknown kind"),
         };
         let Value::Object(obj) = &req.payload else {

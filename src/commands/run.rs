@@ -13,6 +13,7 @@ use crate::commands::output::{print_stderr_line, Outcome, Printer};
 use crate::commands::relay::Relay;
 use crate::error::{self, ExitKind};
 use crate::secret::{scrub_hook_ids, Sources, WebhookUrl, SECRET_ENV_VARS};
+use crate::state::spool::SpoolKind;
 use crate::task::socket::{self, RunSocket};
 use crate::task::task_report::{self, ReportInput};
 use crate::task::{self, TaskSpec};
@@ -145,7 +146,7 @@ pub fn run(args: RunArgs) -> Result<u8> {
         &value,
         &body,
         args.route.channel.as_deref(),
-        &SpoolPlan::from_args(&args.state, "run"),
+        &SpoolPlan::from_args(&args.state, SpoolKind::Run),
         None,
     );
     printer.outcome(&outcome.with("exit_code", child_code));

@@ -11,6 +11,7 @@ use crate::commands::notify::{Notifier, SpoolPlan};
 use crate::commands::output::{Outcome, Printer};
 use crate::commands::{dry_run, relay};
 use crate::error;
+use crate::state::spool::SpoolKind;
 use crate::text::markdown;
 use crate::wire::payload;
 
@@ -45,7 +46,7 @@ pub fn run(args: SendArgs) -> Result<u8> {
             &value,
             &body,
             channel,
-            &SpoolPlan::from_args(&args.state, "send"),
+            &SpoolPlan::from_args(&args.state, SpoolKind::Send),
             None,
         )
     };

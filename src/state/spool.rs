@@ -2,6 +2,7 @@
 //! `STATE_DIR/spool/` for `mmnotify flush`. One JSON file per message, named so that
 //! names sort oldest first; items rejected on a later try move to `spool/rejected/`.
 
+use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io::{ErrorKind, Read};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
@@ -19,6 +20,37 @@ use crate::text::time::now_ms;
 /// The format version written by this build.
 pub const SPOOL_VERSION: u32 = 1;
 
+/// What saved an item, and so how `flush` delivers it. A new way of delivering is a new
+/// variant here (named as it is written in the file) and an arm in `flush`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SpoolKind {
+    Send,
+    Build,
+    Run,
+    /// Written by another version of mmnotify: listed and kept, never delivered by this
+    /// one, since it cannot know what delivering it means.
+    #[serde(untagged)]
+    Other(String),
+}
+
+impl SpoolKind {
+    pub fn as_str(&self) -> &str {
+        match self {
+            SpoolKind::Send => "send",
+            SpoolKind::Build => "build",
+            SpoolKind::Run => "run",
+            SpoolKind::Other(name) => name,
+        }
+    }
+}
+
+impl fmt::Display for SpoolKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One saved message. Never holds the webhook URL: `source` says how to find it again.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct SpoolItem {
@@ -33,8 +65,7 @@ pub struct SpoolItem {
     pub last_error: String,
     /// Deliveries tried so far, each with its own retries.
     pub attempts: u32,
-    /// `send`, `build` or `run`.
-    pub kind: String,
+    pub kind: SpoolKind,
     /// For `env` items: hex HMAC-SHA-256 of the URL under the state dir's `spool.key`,
     /// so that `flush` posts the item only to the webhook it was meant for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -48,7 +79,7 @@ pub struct SpoolItem {
 impl SpoolItem {
     /// A new item for a delivery that has just failed once.
     pub fn new(
-        kind: &str,
+        kind: SpoolKind,
         source: String,
         dedupe_key: Option<&DedupeKey>,
         payload: serde_json::Value,
@@ -62,7 +93,7 @@ impl SpoolItem {
             payload,
             last_error,
             attempts: 1,
-            kind: kind.to_string(),
+            kind,
             webhook_hmac: None,
             maybe_delivered: false,
         }
@@ -75,6 +106,21 @@ impl SpoolItem {
 pub struct SpoolEntry {
     pub path: PathBuf,
     pub item: Result<SpoolItem, String>,
+}
+
+impl SpoolEntry {
+    /// What `spool list` shows and `spool drop` takes: the file name without `.json`.
+    pub fn id(&self) -> String {
+        item_id(&self.path)
+    }
+}
+
+fn item_id(path: &Path) -> String {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    name.strip_suffix(".json").unwrap_or(&name).to_string()
 }
 
 /// A file in the spool that is not trusted (Trust rules): never read, never posted.
@@ -141,35 +187,71 @@ impl Spool {
     /// file, a symlink, a FIFO) is skipped unread. Temp files of killed writers, the lock
     /// and `rejected/` are ignored; an unreadable item is an entry with an error.
     pub fn list_checked(&self) -> anyhow::Result<(Vec<SpoolEntry>, Vec<Skipped>)> {
-        let read_err = || format!("cannot read directory {}", self.dir.display());
-        let mut paths = Vec::new();
-        for entry in fs::read_dir(&self.dir).with_context(read_err)? {
-            let entry = entry.with_context(read_err)?;
-            let name = entry.file_name();
-            let Some(name) = name.to_str() else { continue };
-            if name.starts_with('.') || !name.ends_with(".json") {
-                continue;
-            }
-            paths.push(entry.path());
-        }
-        paths.sort();
+        list_dir(&self.dir)
+    }
 
-        let mut entries = Vec::with_capacity(paths.len());
-        let mut skipped = Vec::new();
-        for path in paths {
-            let item = match read_trusted(&path) {
-                Ok(Ok(bytes)) => decode(&bytes),
-                Ok(Err(why)) => {
-                    skipped.push(Skipped { path, why });
-                    continue;
-                }
-                // Removed since the readdir, by a flush that ran without the lock.
-                Err(e) if e.kind() == ErrorKind::NotFound => continue,
-                Err(e) => Err(format!("cannot read: {e}")),
-            };
-            entries.push(SpoolEntry { path, item });
+    /// The items in `rejected/`, under the same rules as [`Spool::list_checked`].
+    pub fn list_rejected(&self) -> anyhow::Result<(Vec<SpoolEntry>, Vec<Skipped>)> {
+        list_dir(&self.rejected)
+    }
+
+    /// Why a rejected item was moved aside (its `.reason` file), if that file is there
+    /// and ours.
+    pub fn reason(&self, entry: &SpoolEntry) -> Option<String> {
+        let path = self.rejected.join(format!("{}.reason", entry.id()));
+        let bytes = read_trusted(&path).ok()?.ok()?;
+        Some(String::from_utf8_lossy(&bytes).trim_end().to_string())
+    }
+
+    /// The path of the item `id` (as `spool list` shows it; a `.json` suffix is
+    /// accepted) in the spool or in `rejected/`. `Err` says why `id` cannot name an
+    /// item at all; `Ok(None)` is an item that does not exist.
+    pub fn find(&self, id: &str, rejected: bool) -> Result<Option<PathBuf>, String> {
+        let stem = id.strip_suffix(".json").unwrap_or(id);
+        let valid = !stem.is_empty()
+            && !stem.starts_with('.')
+            && stem
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        if !valid {
+            return Err(format!("`{id}` is not a spool item id"));
         }
-        Ok((entries, skipped))
+        let dir = if rejected { &self.rejected } else { &self.dir };
+        let path = dir.join(format!("{stem}.json"));
+        // symlink_metadata: a symlink planted under an id exists, and `drop` must
+        // refuse it rather than call it unknown.
+        Ok(fs::symlink_metadata(&path).is_ok().then_some(path))
+    }
+
+    /// Removes an item the user asked to drop, only if it is ours by the same rules as
+    /// reading one: a symlink is never followed nor removed, another user's file is left.
+    /// The inner `Err` says why it was left. A rejected item's reason goes with it.
+    pub fn drop_item(&self, path: &Path) -> anyhow::Result<Result<(), String>> {
+        let cannot = || format!("cannot remove {}", path.display());
+        match open_trusted(path) {
+            Ok(Ok((_file, checked))) => {
+                // The check was made on what was opened; remove only that same file.
+                let now = fs::symlink_metadata(path).with_context(cannot)?;
+                if (now.dev(), now.ino()) != (checked.dev(), checked.ino()) {
+                    return Ok(Err("it was replaced while being checked".to_string()));
+                }
+            }
+            Ok(Err(why)) => return Ok(Err(why)),
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Ok(())),
+            Err(e) => return Err(e).with_context(cannot),
+        }
+        match fs::remove_file(path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == ErrorKind::NotFound => {}
+            Err(e) => return Err(e).with_context(cannot),
+        }
+        if path.parent() == Some(self.rejected.as_path()) {
+            let reason = self.rejected.join(format!("{}.reason", item_id(path)));
+            if matches!(open_trusted(&reason), Ok(Ok(_))) {
+                let _ = fs::remove_file(&reason);
+            }
+        }
+        Ok(Ok(()))
     }
 
     /// Removes `.tmp-*` files, left by writers killed between create and rename, that
@@ -310,16 +392,49 @@ fn check_item(item: &SpoolItem) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// See [`Spool::list_checked`].
+fn list_dir(dir: &Path) -> anyhow::Result<(Vec<SpoolEntry>, Vec<Skipped>)> {
+    let read_err = || format!("cannot read directory {}", dir.display());
+    let mut paths = Vec::new();
+    for entry in fs::read_dir(dir).with_context(read_err)? {
+        let entry = entry.with_context(read_err)?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if name.starts_with('.') || !name.ends_with(".json") {
+            continue;
+        }
+        paths.push(entry.path());
+    }
+    paths.sort();
+
+    let mut entries = Vec::with_capacity(paths.len());
+    let mut skipped = Vec::new();
+    for path in paths {
+        let item = match read_trusted(&path) {
+            Ok(Ok(bytes)) => decode(&bytes),
+            Ok(Err(why)) => {
+                skipped.push(Skipped { path, why });
+                continue;
+            }
+            // Removed since the readdir, by a flush that ran without the lock.
+            Err(e) if e.kind() == ErrorKind::NotFound => continue,
+            Err(e) => Err(format!("cannot read: {e}")),
+        };
+        entries.push(SpoolEntry { path, item });
+    }
+    Ok((entries, skipped))
+}
+
 fn euid() -> u32 {
     // SAFETY: geteuid has no preconditions and cannot fail.
     unsafe { libc::geteuid() }
 }
 
-/// Reads a spool item through one descriptor that is checked before it is read:
-/// `O_NOFOLLOW` refuses a symlink, `O_NONBLOCK` keeps a planted FIFO from hanging us,
-/// and `fstat` checks what was actually opened. The inner `Err` says why the file is
-/// not trusted.
-fn read_trusted(path: &Path) -> std::io::Result<Result<Vec<u8>, String>> {
+/// Opens a spool file through one descriptor that is checked before anything else is
+/// done with it: `O_NOFOLLOW` refuses a symlink, `O_NONBLOCK` keeps a planted FIFO from
+/// hanging us, and `fstat` checks what was actually opened. The inner `Err` says why the
+/// file is not trusted.
+fn open_trusted(path: &Path) -> std::io::Result<Result<(File, fs::Metadata), String>> {
     let file = match OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
@@ -348,6 +463,15 @@ fn read_trusted(path: &Path) -> std::io::Result<Result<Vec<u8>, String>> {
             "its mode is {mode:04o}, not the 0600 mmnotify writes"
         )));
     }
+    Ok(Ok((file, meta)))
+}
+
+/// Reads a spool file checked by [`open_trusted`].
+fn read_trusted(path: &Path) -> std::io::Result<Result<Vec<u8>, String>> {
+    let (file, meta) = match open_trusted(path)? {
+        Ok(opened) => opened,
+        Err(why) => return Ok(Err(why)),
+    };
     let mut bytes = Vec::with_capacity(meta.len() as usize);
     (&file).read_to_end(&mut bytes)?;
     Ok(Ok(bytes))
@@ -384,7 +508,7 @@ mod tests {
 
     fn item(created_at_ms: u64, text: &str) -> SpoolItem {
         let mut it = SpoolItem::new(
-            "send",
+            SpoolKind::Send,
             "name:ops".to_string(),
             None,
             serde_json::json!({ "text": text }),
@@ -425,7 +549,7 @@ mod tests {
 
         let key = crate::state::dedupe::key("https://x/hooks/abc", "42", "failed");
         let mut third = item(3_000, "third");
-        third.kind = "build".to_string();
+        third.kind = SpoolKind::Build;
         third.dedupe_key = Some(key.as_str().to_string());
         let p = s.save(&third).unwrap();
         s.save(&item(1_000, "first")).unwrap();

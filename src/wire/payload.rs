@@ -141,6 +141,31 @@ pub fn truncate_text(obj: &mut Map<String, Value>) -> bool {
     true
 }
 
+/// Adds `line` as the last paragraph of the post's text (creating `text` for an
+/// attachment-only post), keeping a text that fitted one post within it: the old text is
+/// cut, with the truncation marker, to make room.
+pub fn append_last_line(obj: &mut Map<String, Value>, line: &str) {
+    let text = match obj.get("text") {
+        Some(Value::String(t)) if !t.trim().is_empty() => t.clone(),
+        _ => {
+            obj.insert("text".into(), Value::String(line.to_string()));
+            return;
+        }
+    };
+    const SEP: &str = "\n\n";
+    let len = text.chars().count();
+    let room = MAX_POST_CHARS.saturating_sub(SEP.len() + line.chars().count());
+    // Longer than a post already: it was sent with `--split`, so the server splits it.
+    let text = if len > room && len <= MAX_POST_CHARS {
+        let keep = room.saturating_sub(TRUNCATION_MARKER.chars().count() + 1);
+        let cut: String = text.chars().take(keep).collect();
+        format!("{cut}\n{TRUNCATION_MARKER}")
+    } else {
+        text
+    };
+    obj.insert("text".into(), Value::String(format!("{text}{SEP}{line}")));
+}
+
 /// Parses a `--prop KEY=JSON` value.
 pub fn prop_value(key: &str, raw: &str) -> Result<Value> {
     serde_json::from_str(raw).map_err(|e| {
@@ -673,6 +698,36 @@ mod tests {
 
     fn obj(v: Value) -> Map<String, Value> {
         v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn last_line_is_added_within_one_post() {
+        let mut o = obj(json!({"text": "deploy failed"}));
+        append_last_line(&mut o, "_(late)_");
+        assert_eq!(o["text"], "deploy failed\n\n_(late)_");
+
+        let mut o = obj(json!({"attachments": [{"fallback": "x"}]}));
+        append_last_line(&mut o, "_(late)_");
+        assert_eq!(o["text"], "_(late)_");
+
+        let full = "a".repeat(MAX_POST_CHARS);
+        let mut o = obj(json!({ "text": full }));
+        append_last_line(&mut o, "_(late)_");
+        let text = o["text"].as_str().unwrap();
+        assert_eq!(text.chars().count(), MAX_POST_CHARS);
+        assert!(
+            text.ends_with(&format!("{TRUNCATION_MARKER}\n\n_(late)_")),
+            "{text}"
+        );
+
+        // Sent whole with --split: the server splits it, nothing is cut.
+        let split = "é".repeat(MAX_POST_CHARS + 10);
+        let mut o = obj(json!({ "text": split }));
+        append_last_line(&mut o, "_(late)_");
+        assert_eq!(
+            o["text"].as_str().unwrap().chars().count(),
+            MAX_POST_CHARS + 10 + 10
+        );
     }
 
     fn kind(r: Result<Vec<u8>>) -> String {
