@@ -32,6 +32,7 @@ Register-ArgumentCompleter -Native -CommandName 'mmnotify' -ScriptBlock {
             [CompletionResult]::new('doctor', 'doctor', [CompletionResultType]::ParameterValue, 'Check secret, URL, proxy, DNS, TCP and TLS without posting anything')
             [CompletionResult]::new('flush', 'flush', [CompletionResultType]::ParameterValue, 'Re-deliver messages saved in the spool after failed deliveries')
             [CompletionResult]::new('webhooks', 'webhooks', [CompletionResultType]::ParameterValue, 'List the named webhooks in the secrets directory: name, redacted target, and whether the file passes the rules')
+            [CompletionResult]::new('spool', 'spool', [CompletionResultType]::ParameterValue, 'Show what the spool holds, or remove items from it')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
@@ -232,6 +233,7 @@ Register-ArgumentCompleter -Native -CommandName 'mmnotify' -ScriptBlock {
             [CompletionResult]::new('--client-cert', '--client-cert', [CompletionResultType]::ParameterName, 'Client certificate chain (PEM) for servers that require mutual TLS')
             [CompletionResult]::new('--client-key', '--client-key', [CompletionResultType]::ParameterName, 'Private key (PEM) matching --client-cert')
             [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'State directory [default: $XDG_STATE_HOME/mmnotify or ~/.local/state/mmnotify]')
+            [CompletionResult]::new('--max-age', '--max-age', [CompletionResultType]::ParameterName, 'Move items first tried longer ago than this (e.g. 2d) to spool/rejected/ with the reason `expired` instead of posting them')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Print the outcome as text (quiet on success) or as one JSON object')
             [CompletionResult]::new('--no-system-roots', '--no-system-roots', [CompletionResultType]::ParameterName, 'Trust only the bundled Mozilla roots (and --ca-file): ignore the system store and SSL_CERT_FILE/SSL_CERT_DIR, which are otherwise consulted when a server''s issuer is not in the bundle')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Print target (redacted), status, attempts and time on stderr')
@@ -257,6 +259,60 @@ Register-ArgumentCompleter -Native -CommandName 'mmnotify' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'mmnotify;spool' {
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'One line per spooled message: id, kind, age, attempts, source, last error')
+            [CompletionResult]::new('drop', 'drop', [CompletionResultType]::ParameterValue, 'Remove spooled messages by id (as `spool list` shows them), or all of them')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'mmnotify;spool;list' {
+            [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'State directory [default: $XDG_STATE_HOME/mmnotify or ~/.local/state/mmnotify]')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Print the outcome as text (quiet on success) or as one JSON object')
+            [CompletionResult]::new('--rejected', '--rejected', [CompletionResultType]::ParameterName, 'List spool/rejected/ instead, with the reason each item was set aside')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Print target (redacted), status, attempts and time on stderr')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Print target (redacted), status, attempts and time on stderr')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Silence warnings')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Silence warnings')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'mmnotify;spool;drop' {
+            [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'State directory [default: $XDG_STATE_HOME/mmnotify or ~/.local/state/mmnotify]')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Print the outcome as text (quiet on success) or as one JSON object')
+            [CompletionResult]::new('--all', '--all', [CompletionResultType]::ParameterName, 'Remove every item')
+            [CompletionResult]::new('--rejected', '--rejected', [CompletionResultType]::ParameterName, 'Act on spool/rejected/ instead')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Print target (redacted), status, attempts and time on stderr')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Print target (redacted), status, attempts and time on stderr')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Silence warnings')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Silence warnings')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'mmnotify;spool;help' {
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'One line per spooled message: id, kind, age, attempts, source, last error')
+            [CompletionResult]::new('drop', 'drop', [CompletionResultType]::ParameterValue, 'Remove spooled messages by id (as `spool list` shows them), or all of them')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'mmnotify;spool;help;list' {
+            break
+        }
+        'mmnotify;spool;help;drop' {
+            break
+        }
+        'mmnotify;spool;help;help' {
+            break
+        }
         'mmnotify;completions' {
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
@@ -272,6 +328,7 @@ Register-ArgumentCompleter -Native -CommandName 'mmnotify' -ScriptBlock {
             [CompletionResult]::new('doctor', 'doctor', [CompletionResultType]::ParameterValue, 'Check secret, URL, proxy, DNS, TCP and TLS without posting anything')
             [CompletionResult]::new('flush', 'flush', [CompletionResultType]::ParameterValue, 'Re-deliver messages saved in the spool after failed deliveries')
             [CompletionResult]::new('webhooks', 'webhooks', [CompletionResultType]::ParameterValue, 'List the named webhooks in the secrets directory: name, redacted target, and whether the file passes the rules')
+            [CompletionResult]::new('spool', 'spool', [CompletionResultType]::ParameterValue, 'Show what the spool holds, or remove items from it')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
@@ -295,6 +352,17 @@ Register-ArgumentCompleter -Native -CommandName 'mmnotify' -ScriptBlock {
             break
         }
         'mmnotify;help;webhooks' {
+            break
+        }
+        'mmnotify;help;spool' {
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'One line per spooled message: id, kind, age, attempts, source, last error')
+            [CompletionResult]::new('drop', 'drop', [CompletionResultType]::ParameterValue, 'Remove spooled messages by id (as `spool list` shows them), or all of them')
+            break
+        }
+        'mmnotify;help;spool;list' {
+            break
+        }
+        'mmnotify;help;spool;drop' {
             break
         }
         'mmnotify;help;completions' {

@@ -40,6 +40,9 @@ _mmnotify() {
             mmnotify,send)
                 cmd="mmnotify__subcmd__send"
                 ;;
+            mmnotify,spool)
+                cmd="mmnotify__subcmd__spool"
+                ;;
             mmnotify,webhooks)
                 cmd="mmnotify__subcmd__webhooks"
                 ;;
@@ -67,8 +70,35 @@ _mmnotify() {
             mmnotify__subcmd__help,send)
                 cmd="mmnotify__subcmd__help__subcmd__send"
                 ;;
+            mmnotify__subcmd__help,spool)
+                cmd="mmnotify__subcmd__help__subcmd__spool"
+                ;;
             mmnotify__subcmd__help,webhooks)
                 cmd="mmnotify__subcmd__help__subcmd__webhooks"
+                ;;
+            mmnotify__subcmd__help__subcmd__spool,drop)
+                cmd="mmnotify__subcmd__help__subcmd__spool__subcmd__drop"
+                ;;
+            mmnotify__subcmd__help__subcmd__spool,list)
+                cmd="mmnotify__subcmd__help__subcmd__spool__subcmd__list"
+                ;;
+            mmnotify__subcmd__spool,drop)
+                cmd="mmnotify__subcmd__spool__subcmd__drop"
+                ;;
+            mmnotify__subcmd__spool,help)
+                cmd="mmnotify__subcmd__spool__subcmd__help"
+                ;;
+            mmnotify__subcmd__spool,list)
+                cmd="mmnotify__subcmd__spool__subcmd__list"
+                ;;
+            mmnotify__subcmd__spool__subcmd__help,drop)
+                cmd="mmnotify__subcmd__spool__subcmd__help__subcmd__drop"
+                ;;
+            mmnotify__subcmd__spool__subcmd__help,help)
+                cmd="mmnotify__subcmd__spool__subcmd__help__subcmd__help"
+                ;;
+            mmnotify__subcmd__spool__subcmd__help,list)
+                cmd="mmnotify__subcmd__spool__subcmd__help__subcmd__list"
                 ;;
             *)
                 ;;
@@ -77,7 +107,7 @@ _mmnotify() {
 
     case "${cmd}" in
         mmnotify)
-            opts="-h -V --help --version send build run probe doctor flush webhooks completions help"
+            opts="-h -V --help --version send build run probe doctor flush webhooks spool completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -309,7 +339,7 @@ _mmnotify() {
             return 0
             ;;
         mmnotify__subcmd__flush)
-            opts="-v -q -h -V --secrets-dir --timeout --attempt-timeout --retries --proxy --ca-file --no-system-roots --client-cert --client-key --state-dir --output --verbose --quiet --help --version"
+            opts="-v -q -h -V --secrets-dir --timeout --attempt-timeout --retries --proxy --ca-file --no-system-roots --client-cert --client-key --state-dir --max-age --output --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -351,6 +381,10 @@ _mmnotify() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --max-age)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --output)
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
@@ -363,7 +397,7 @@ _mmnotify() {
             return 0
             ;;
         mmnotify__subcmd__help)
-            opts="send build run probe doctor flush webhooks completions help"
+            opts="send build run probe doctor flush webhooks spool completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -477,6 +511,48 @@ _mmnotify() {
         mmnotify__subcmd__help__subcmd__send)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mmnotify__subcmd__help__subcmd__spool)
+            opts="list drop"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mmnotify__subcmd__help__subcmd__spool__subcmd__drop)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mmnotify__subcmd__help__subcmd__spool__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -801,6 +877,120 @@ _mmnotify() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --state-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mmnotify__subcmd__spool)
+            opts="-h -V --help --version list drop help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mmnotify__subcmd__spool__subcmd__drop)
+            opts="-v -q -h -V --all --rejected --state-dir --output --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --state-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mmnotify__subcmd__spool__subcmd__help)
+            opts="list drop help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mmnotify__subcmd__spool__subcmd__help__subcmd__drop)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mmnotify__subcmd__spool__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mmnotify__subcmd__spool__subcmd__help__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mmnotify__subcmd__spool__subcmd__list)
+            opts="-v -q -h -V --rejected --state-dir --output --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 --state-dir)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

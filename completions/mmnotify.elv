@@ -29,6 +29,7 @@ set edit:completion:arg-completer[mmnotify] = {|@words|
             cand doctor 'Check secret, URL, proxy, DNS, TCP and TLS without posting anything'
             cand flush 'Re-deliver messages saved in the spool after failed deliveries'
             cand webhooks 'List the named webhooks in the secrets directory: name, redacted target, and whether the file passes the rules'
+            cand spool 'Show what the spool holds, or remove items from it'
             cand completions 'Print a shell completion script'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -223,6 +224,7 @@ set edit:completion:arg-completer[mmnotify] = {|@words|
             cand --client-cert 'Client certificate chain (PEM) for servers that require mutual TLS'
             cand --client-key 'Private key (PEM) matching --client-cert'
             cand --state-dir 'State directory [default: $XDG_STATE_HOME/mmnotify or ~/.local/state/mmnotify]'
+            cand --max-age 'Move items first tried longer ago than this (e.g. 2d) to spool/rejected/ with the reason `expired` instead of posting them'
             cand --output 'Print the outcome as text (quiet on success) or as one JSON object'
             cand --no-system-roots 'Trust only the bundled Mozilla roots (and --ca-file): ignore the system store and SSL_CERT_FILE/SSL_CERT_DIR, which are otherwise consulted when a server''s issuer is not in the bundle'
             cand -v 'Print target (redacted), status, attempts and time on stderr'
@@ -246,6 +248,53 @@ set edit:completion:arg-completer[mmnotify] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'mmnotify;spool'= {
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand list 'One line per spooled message: id, kind, age, attempts, source, last error'
+            cand drop 'Remove spooled messages by id (as `spool list` shows them), or all of them'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'mmnotify;spool;list'= {
+            cand --state-dir 'State directory [default: $XDG_STATE_HOME/mmnotify or ~/.local/state/mmnotify]'
+            cand --output 'Print the outcome as text (quiet on success) or as one JSON object'
+            cand --rejected 'List spool/rejected/ instead, with the reason each item was set aside'
+            cand -v 'Print target (redacted), status, attempts and time on stderr'
+            cand --verbose 'Print target (redacted), status, attempts and time on stderr'
+            cand -q 'Silence warnings'
+            cand --quiet 'Silence warnings'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'mmnotify;spool;drop'= {
+            cand --state-dir 'State directory [default: $XDG_STATE_HOME/mmnotify or ~/.local/state/mmnotify]'
+            cand --output 'Print the outcome as text (quiet on success) or as one JSON object'
+            cand --all 'Remove every item'
+            cand --rejected 'Act on spool/rejected/ instead'
+            cand -v 'Print target (redacted), status, attempts and time on stderr'
+            cand --verbose 'Print target (redacted), status, attempts and time on stderr'
+            cand -q 'Silence warnings'
+            cand --quiet 'Silence warnings'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'mmnotify;spool;help'= {
+            cand list 'One line per spooled message: id, kind, age, attempts, source, last error'
+            cand drop 'Remove spooled messages by id (as `spool list` shows them), or all of them'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'mmnotify;spool;help;list'= {
+        }
+        &'mmnotify;spool;help;drop'= {
+        }
+        &'mmnotify;spool;help;help'= {
+        }
         &'mmnotify;completions'= {
             cand -h 'Print help'
             cand --help 'Print help'
@@ -260,6 +309,7 @@ set edit:completion:arg-completer[mmnotify] = {|@words|
             cand doctor 'Check secret, URL, proxy, DNS, TCP and TLS without posting anything'
             cand flush 'Re-deliver messages saved in the spool after failed deliveries'
             cand webhooks 'List the named webhooks in the secrets directory: name, redacted target, and whether the file passes the rules'
+            cand spool 'Show what the spool holds, or remove items from it'
             cand completions 'Print a shell completion script'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -276,6 +326,14 @@ set edit:completion:arg-completer[mmnotify] = {|@words|
         &'mmnotify;help;flush'= {
         }
         &'mmnotify;help;webhooks'= {
+        }
+        &'mmnotify;help;spool'= {
+            cand list 'One line per spooled message: id, kind, age, attempts, source, last error'
+            cand drop 'Remove spooled messages by id (as `spool list` shows them), or all of them'
+        }
+        &'mmnotify;help;spool;list'= {
+        }
+        &'mmnotify;help;spool;drop'= {
         }
         &'mmnotify;help;completions'= {
         }
