@@ -156,8 +156,8 @@ pub fn run(args: FlushArgs) -> Result<u8> {
         // Items kept because their webhook cannot be resolved need the operator, not
         // time: say so with the configuration code rather than success.
         None if tally.unresolved > 0 => Err(error::config(format!(
-            "{} spooled message{} stay in {} because their webhook cannot be resolved \
-             (see the warnings above)",
+            "{} spooled message{} stay in {} because their webhook cannot be resolved or \
+             this mmnotify does not deliver their kind (see the warnings above)",
             tally.unresolved,
             if tally.unresolved == 1 { "" } else { "s" },
             spool.dir().display()
