@@ -359,7 +359,6 @@ fn run_stream(ctx: &mut Ctx, path: &std::path::Path) -> Result<u8> {
         if text.trim().is_empty() {
             continue;
         }
-
         let event = BuildEvent::from_json(text)
             .and_then(|ev| with_default_node(flags.clone().overlay(ev)).validate());
         let event = match event {
