@@ -408,3 +408,37 @@ fn relayed_posts_spool_like_the_parents_and_need_a_parent_webhook() {
         .assert_stdout_contains("inner=3")
         .assert_stderr_contains("has no webhook");
 }
+
+/// Reports cut long lines and cap long names; a cut through a URL must not leave a piece
+/// of the token that no scrubbing recognises any more.
+#[test]
+fn a_cut_through_the_url_leaves_no_piece_of_the_token() {
+    let (env, server) = hooked(ServerOptions::default());
+    let url = server.hook_url();
+    // One output line whose kept end (the report keeps 12 KiB of it) starts 10
+    // characters into the token.
+    let line = format!(
+        "{JOB} {}{url} {}\n",
+        "X".repeat(20_000),
+        "Z".repeat(12 * 1024 - (HOOK_ID.len() - 10) - 2)
+    );
+    let out = env.write_file("out.txt", &line, 0o644);
+    // A command line longer than the report's 1000-character cap, cut inside the token.
+    let head = format!("sh -c 'cat {} #", out.display());
+    let token_at = 1000 - 10;
+    let pad = "Y".repeat(token_at - head.len() - (url.len() - HOOK_ID.len()));
+    let cut_script = format!("cat {} #{pad}{url}", out.display());
+    let mut c = env.cmd();
+    c.args(["run", "--webhook", "hook", "--", "sh", "-c", &cut_script]);
+    env.run_job(&mut c, JOB).assert_success();
+    let posts = server.posts();
+    assert_eq!(posts.len(), 1);
+    let report = format!(
+        "{} {} {}",
+        posts[0].message, posts[0].attachments, posts[0].props
+    );
+    for piece in HOOK_ID.as_bytes().windows(8) {
+        let piece = std::str::from_utf8(piece).unwrap();
+        assert!(!report.contains(piece), "{piece} of the token in {report}");
+    }
+}

@@ -48,9 +48,44 @@ pub fn scrub_hook_ids(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// The start of text that was cut off at its front (a long output line keeping its end).
+/// The cut may have landed inside `…/hooks/<id>`, leaving `oks/<id>` or the id's last
+/// characters, which no scrubbing can recognise any more: the run of id characters and
+/// slashes at the edge is a fragment of a word anyway, so it goes. A longer run than
+/// `hooks/<id>` cannot be such a fragment and is kept.
+pub fn after_cut(text: &str) -> &str {
+    let rest = text.trim_start_matches(|c: char| is_id_byte_char(c) || c == '/');
+    if text.len() - rest.len() <= "hooks/".len() + ID_LEN {
+        rest
+    } else {
+        text
+    }
+}
+
+fn is_id_byte_char(c: char) -> bool {
+    c.is_ascii() && is_id_byte(c as u8)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cut_never_starts_inside_a_hook_id() {
+        for cut in [
+            format!("{}", &ID[5..]),
+            format!("oks/{ID}"),
+            format!("s/{ID}"),
+            format!("/{ID}"),
+        ] {
+            let text = format!("{cut} done");
+            assert_eq!(after_cut(&text), " done", "{cut}");
+        }
+        assert_eq!(after_cut("é→ stays"), "é→ stays");
+        assert_eq!(after_cut("Done."), "Done.");
+        let long_run = "a".repeat(40) + " x";
+        assert_eq!(after_cut(&long_run), long_run);
+    }
 
     const ID: &str = "pq3wxk8bmjsyr9cn5ue7tdo1ha";
     const OTHER: &str = "ebq8x1wd7oy3nhfkm4gs9ctr5a";
