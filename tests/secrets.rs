@@ -60,6 +60,29 @@ fn a_redirect_to_another_hook_never_shows_its_id() {
     assert_eq!(run.json()["status"], "failed");
 }
 
+/// A URL that went through an encoder, or was typed with another case or Windows
+/// separators, still opens the hook: it is refused like the plain one, never echoed.
+#[test]
+fn mangled_webhook_urls_in_paths_are_refused_without_echo() {
+    let (env, server) = setup();
+    let encoded = format!("http%3A%2F%2F127.0.0.1%2Fhooks%2F{HOOK_ID}");
+    let upper = format!("chat.example.com/HOOKS/{HOOK_ID}");
+    let windows = format!("chat.example.com\\hooks\\{HOOK_ID}");
+    for mangled in [&encoded, &upper, &windows] {
+        for args in [
+            vec!["send", "--webhook-file", mangled.as_str(), "x"],
+            vec!["send", "--webhook", "hook", "--state-dir", mangled, "x"],
+            vec!["send", "--webhook", "hook", "--ca-file", mangled, "x"],
+        ] {
+            env.run(env.cmd().args(&args))
+                .assert_code(3)
+                .assert_stderr_contains("looks like the webhook URL");
+        }
+    }
+    assert_eq!(server.posts().len(), 0, "nothing may be posted");
+    assert_no_token_in_names(&env);
+}
+
 #[test]
 fn path_options_holding_a_webhook_url_are_refused_without_echo() {
     let (env, server) = setup();

@@ -3,7 +3,6 @@
 
 use std::borrow::Cow;
 
-const MARKER: &str = "/hooks/";
 /// A Mattermost id: 26 characters of `[a-z0-9]`.
 const ID_LEN: usize = 26;
 
@@ -11,20 +10,45 @@ fn is_id_byte(b: u8) -> bool {
     b.is_ascii_lowercase() || b.is_ascii_digit()
 }
 
+/// The length of a path separator at the start of `b`: `/`, a Windows `\`, or a
+/// percent-encoded `%2F` (a URL pasted through an encoder still opens the hook).
+fn separator_len(b: &[u8]) -> Option<usize> {
+    match b {
+        [b'/' | b'\\', ..] => Some(1),
+        [b'%', b'2', b'f' | b'F', ..] => Some(3),
+        _ => None,
+    }
+}
+
+/// Where the id starts if `hooks` (any case) at `at` is framed by separators.
+fn id_start_after(bytes: &[u8], at: usize) -> Option<usize> {
+    let before = (1..=3)
+        .filter_map(|n| at.checked_sub(n))
+        .any(|s| separator_len(&bytes[s..at]) == Some(at - s));
+    if !before {
+        return None;
+    }
+    let after = at + "hooks".len();
+    separator_len(&bytes[after..]).map(|n| after + n)
+}
+
 /// Replaces every `/hooks/<26 [a-z0-9]>` with `/hooks/…LAST4`, the redacted form of the
 /// contract. A longer run of id characters is redacted whole: it may be an id with
-/// something glued to it, and showing its head would show the token.
+/// something glued to it, and showing its head would show the token. The marker is
+/// matched in any case and with `\\` or `%2F` separators too: a mangled URL still
+/// carries the token.
 pub fn scrub_hook_ids(text: &str) -> Cow<'_, str> {
-    if !text.contains(MARKER) {
-        return Cow::Borrowed(text);
-    }
     let bytes = text.as_bytes();
-    let mut out = String::with_capacity(text.len());
+    let lower = text.to_ascii_lowercase();
+    let mut out = String::new();
     let mut copied = 0;
     let mut search = 0;
-    let mut changed = false;
-    while let Some(found) = text[search..].find(MARKER) {
-        let id_start = search + found + MARKER.len();
+    while let Some(found) = lower[search..].find("hooks") {
+        let at = search + found;
+        search = at + "hooks".len();
+        let Some(id_start) = id_start_after(bytes, at) else {
+            continue;
+        };
         let id_len = bytes[id_start..]
             .iter()
             .take_while(|b| is_id_byte(**b))
@@ -36,12 +60,9 @@ pub fn scrub_hook_ids(text: &str) -> Cow<'_, str> {
             out.push_str(&text[id_end - 4..id_end]);
             copied = id_end;
             search = id_end;
-            changed = true;
-        } else {
-            search = id_start;
         }
     }
-    if !changed {
+    if copied == 0 {
         return Cow::Borrowed(text);
     }
     out.push_str(&text[copied..]);
@@ -124,6 +145,23 @@ mod tests {
         assert_eq!(scrub_hook_ids(&twice), "/hooks//hooks/…o1ha");
         let back_to_back = format!("/hooks/{ID}/hooks/{OTHER}");
         assert_eq!(scrub_hook_ids(&back_to_back), "/hooks/…o1ha/hooks/…tr5a");
+    }
+
+    #[test]
+    fn mangled_markers_are_recognised() {
+        for text in [
+            format!("https%3A%2F%2Fchat.example.com%2Fhooks%2F{ID}"),
+            format!("x%2fHOOKS%2f{ID}"),
+            format!("chat.example.com/Hooks/{ID}"),
+            format!("chat.example.com\\hooks\\{ID}"),
+            format!("/hooks%2F{ID}"),
+        ] {
+            let clean = scrub_hook_ids(&text);
+            assert!(!clean.contains(ID) && clean.ends_with("…o1ha"), "{clean}");
+        }
+        for text in ["hooks", "webhooks/x", "%2Fhooks", "/hooks%2"] {
+            assert!(matches!(scrub_hook_ids(text), Cow::Borrowed(_)), "{text}");
+        }
     }
 
     #[test]
