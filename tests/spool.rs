@@ -241,3 +241,31 @@ fn relative_secret_files_resolve_from_any_directory() {
     env.run(&mut c).assert_success();
     assert_eq!(server.posts().len(), 1);
 }
+
+/// A spool whose lock cannot be opened is the operator's to fix (exit 3), not an internal
+/// error; the items stay.
+#[test]
+fn a_spool_lock_that_cannot_be_opened_is_a_configuration_error() {
+    let (env, server) = setup();
+    server.script([Fault::Status(503)]);
+    env.run(&mut send(&env, &["kept"])).assert_code(6);
+    // Root ignores modes; a directory in the lock's place fails for everyone.
+    std::fs::create_dir(env.state().join("spool/.lock")).unwrap();
+    env.run(&mut flush(&env))
+        .assert_code(3)
+        .assert_stderr_contains("spool must be writable");
+    assert_eq!(items(&env).len(), 1);
+    assert_eq!(server.posts().len(), 0);
+}
+
+/// A timer running flush every minute leaves no line when there was nothing to do.
+#[test]
+fn an_empty_flush_is_silent_unless_verbose() {
+    let (env, _server) = setup();
+    let run = env.run(&mut flush(&env));
+    run.assert_success();
+    assert_eq!(run.stderr, "", "{run:?}");
+    env.run(flush(&env).arg("-v"))
+        .assert_success()
+        .assert_stderr_contains("0 posted");
+}

@@ -304,7 +304,10 @@ fn summary(printer: &Printer, t: &Tally) {
         "not_tried": t.not_tried,
         "skipped": t.skipped,
     }));
-    if !printer.quiet {
+    let did_something =
+        t.posted + t.duplicate + t.rejected + t.failed + t.unresolved + t.not_tried + t.skipped > 0;
+    // A timer that runs flush every minute should not fill a log with empty summaries.
+    if !printer.quiet && (did_something || printer.verbose) {
         print_stderr_line(&format!(
             "mmnotify: flush: {} posted, {} duplicate, {} rejected, {} failed, {} unresolved, \
              {} not tried, {} skipped",
