@@ -442,3 +442,24 @@ fn a_cut_through_the_url_leaves_no_piece_of_the_token() {
         assert!(!report.contains(piece), "{piece} of the token in {report}");
     }
 }
+
+/// A dedupe store the parent cannot read never makes an inner `build` exit 1: the post
+/// goes out undeduplicated, with a warning, as a plain `build` does.
+#[test]
+fn an_inner_build_posts_through_an_unusable_dedupe_store() {
+    let (env, server) = hooked(ServerOptions::default());
+    let build = |run_id: &str| {
+        let mut c = env.cmd();
+        c.args(["run", "--webhook", "hook", "--", MM, "build", "--no-env"])
+            .args(["--workflow", "ci", "--state", "failed", "--run-id", run_id]);
+        c
+    };
+    env.run_job(&mut build("1"), JOB).assert_success();
+    let log = env.state().join("dedupe/delivered.log");
+    fs::remove_file(&log).unwrap();
+    fs::create_dir(&log).unwrap();
+    env.run_job(&mut build("2"), JOB)
+        .assert_success()
+        .assert_stderr_contains("without deduplication");
+    assert_eq!(server.posts().len(), 4, "two builds and two reports");
+}

@@ -269,3 +269,23 @@ fn an_empty_flush_is_silent_unless_verbose() {
         .assert_success()
         .assert_stderr_contains("0 posted");
 }
+
+/// An unusable dedupe store (a broken file in it) never keeps the spool from draining,
+/// and never ends in exit 1: the item goes out undeduplicated, with a warning.
+#[test]
+fn flush_posts_through_an_unusable_dedupe_store() {
+    let (env, server) = setup();
+    server.script([Fault::Status(503)]);
+    let mut c = env.cmd();
+    c.args(["build", "--webhook", "hook", "--retries", "0", "--no-env"])
+        .args(["--workflow", "ci", "--state", "failed", "--run-id", "77"]);
+    env.run(&mut c).assert_code(6);
+    let lock = env.state().join("dedupe/claims.lock");
+    let _ = std::fs::remove_file(&lock);
+    std::fs::create_dir_all(&lock).unwrap();
+    env.run(&mut flush(&env))
+        .assert_success()
+        .assert_stderr_contains("without deduplication");
+    assert_eq!(server.posts().len(), 1);
+    assert!(items(&env).is_empty());
+}
