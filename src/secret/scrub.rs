@@ -94,7 +94,7 @@ mod tests {
     #[test]
     fn a_cut_never_starts_inside_a_hook_id() {
         for cut in [
-            format!("{}", &ID[5..]),
+            ID[5..].to_string(),
             format!("oks/{ID}"),
             format!("s/{ID}"),
             format!("/{ID}"),
