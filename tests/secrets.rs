@@ -196,6 +196,48 @@ fn path_options_holding_a_webhook_url_are_refused_without_echo() {
     assert_no_token_in_names(&env);
 }
 
+/// A dry run previews the post, refusal included: with a webhook at hand, a message
+/// holding its token is exit 4 and is not printed either.
+#[test]
+fn a_dry_run_of_a_message_holding_the_own_url_is_refused_too() {
+    let (env, server) = setup();
+    let url = server.hook_url();
+    let build = [
+        "build",
+        "--webhook",
+        "hook",
+        "--no-env",
+        "--workflow",
+        "ci",
+        "--state",
+        "failed",
+        "--run-url",
+        &url,
+    ];
+    for args in [
+        vec!["send", "--webhook", "hook", "--dry-run", "look:", &url],
+        vec![
+            "send",
+            "--webhook",
+            "hook",
+            "--dry-run",
+            "--output",
+            "json",
+            &url,
+        ],
+        [&build[..], &["--dry-run"]].concat(),
+    ] {
+        let run = env.run(env.cmd().args(&args));
+        run.assert_code(4)
+            .assert_stderr_contains("this webhook's own URL");
+    }
+    // With no webhook at all there is no token to find: the preview is printed.
+    env.run(env.cmd().args(["send", "--dry-run", "hello"]))
+        .assert_success()
+        .assert_stdout_contains("hello");
+    assert!(server.requests().is_empty(), "nothing may be sent");
+}
+
 #[test]
 fn a_message_holding_the_webhooks_own_url_is_refused() {
     let (env, server) = setup();
