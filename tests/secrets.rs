@@ -238,6 +238,57 @@ fn a_dry_run_of_a_message_holding_the_own_url_is_refused_too() {
     assert!(server.requests().is_empty(), "nothing may be sent");
 }
 
+/// Errors that quote a value the user gave (a payload `type`, an event `state`, a
+/// rejected flag value) come before the token check of sending: a bare token pasted there
+/// is not repeated.
+#[test]
+fn a_bare_token_in_a_rejected_value_is_not_repeated() {
+    let (env, server) = setup();
+    let payload = env.write_file(
+        "type.json",
+        &format!(r#"{{"text":"t","type":"system_{HOOK_ID}"}}"#),
+        0o600,
+    );
+    let event = env.write_file(
+        "event.json",
+        &format!(r#"{{"workflow":"ci","state":"{HOOK_ID}"}}"#),
+        0o600,
+    );
+    let cases: Vec<(Vec<&str>, i32)> = vec![
+        (
+            vec![
+                "send",
+                "--webhook",
+                "hook",
+                "--payload",
+                payload.to_str().unwrap(),
+            ],
+            4,
+        ),
+        (
+            vec![
+                "build",
+                "--webhook",
+                "hook",
+                "--no-env",
+                "--event",
+                event.to_str().unwrap(),
+            ],
+            4,
+        ),
+        (
+            vec!["send", "--webhook", "hook", "--color", HOOK_ID, "x"],
+            2,
+        ),
+    ];
+    for (args, code) in cases {
+        env.run(env.cmd().args(&args))
+            .assert_code(code)
+            .assert_stderr_contains("…o1ha");
+    }
+    assert!(server.requests().is_empty(), "nothing may be sent");
+}
+
 #[test]
 fn a_message_holding_the_webhooks_own_url_is_refused() {
     let (env, server) = setup();

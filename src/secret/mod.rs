@@ -20,7 +20,7 @@ pub mod names;
 mod scrub;
 
 pub use child_env::SECRET_ENV_VARS;
-pub use scrub::{after_cut, scrub_hook_ids};
+pub use scrub::{after_cut, redact_id_runs, scrub_hook_ids};
 
 /// A validated Mattermost incoming-webhook URL whose Display and Debug are redacted.
 #[derive(Clone, PartialEq, Eq)]

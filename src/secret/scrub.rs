@@ -69,6 +69,31 @@ pub fn scrub_hook_ids(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// Shortens every run of 26 or more id characters to `…LAST4`, with or without a
+/// `/hooks/` in front. For messages that quote a value the user gave (a payload `type`, an
+/// event field, a rejected flag value): a bare token pasted in the wrong place looks like
+/// any other word, and such values are names, never ids, so nothing useful is lost.
+pub fn redact_id_runs(text: &str) -> Cow<'_, str> {
+    let bytes = text.as_bytes();
+    let mut out = String::new();
+    let (mut copied, mut i) = (0, 0);
+    while i < bytes.len() {
+        let run = bytes[i..].iter().take_while(|b| is_id_byte(**b)).count();
+        if run >= ID_LEN {
+            out.push_str(&text[copied..i]);
+            out.push('…');
+            out.push_str(&text[i + run - 4..i + run]);
+            copied = i + run;
+        }
+        i += run.max(1);
+    }
+    if copied == 0 {
+        return Cow::Borrowed(text);
+    }
+    out.push_str(&text[copied..]);
+    Cow::Owned(out)
+}
+
 /// The start of text that was cut off at its front (a long output line keeping its end).
 /// The cut may have landed inside `…/hooks/<id>`, leaving `oks/<id>` or the id's last
 /// characters, which no scrubbing can recognise any more: the run of id characters and
@@ -90,6 +115,21 @@ fn is_id_byte_char(c: char) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bare_id_runs_in_quoted_values() {
+        assert_eq!(
+            redact_id_runs(&format!("found `system_{ID}` é")),
+            "found `system_…o1ha` é"
+        );
+        assert_eq!(
+            redact_id_runs(&format!("\"{ID}\" and {OTHER}x")),
+            "\"…o1ha\" and …r5ax"
+        );
+        for text in ["system_join_channel", "short words only", "é", ""] {
+            assert!(matches!(redact_id_runs(text), Cow::Borrowed(_)), "{text}");
+        }
+    }
 
     #[test]
     fn a_cut_never_starts_inside_a_hook_id() {
