@@ -215,7 +215,7 @@ impl Run<'_> {
         };
         if item.maybe_delivered {
             printer.warn(&format!(
-                "{name}: every earlier try timed out after the request was sent, so the \
+                "{name}: every earlier try got no answer after the request was sent, so the \
                  server may have posted it already; sending it again may show it twice"
             ));
         }
