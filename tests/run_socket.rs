@@ -463,3 +463,30 @@ fn an_inner_build_posts_through_an_unusable_dedupe_store() {
         .assert_stderr_contains("without deduplication");
     assert_eq!(server.posts().len(), 4, "two builds and two reports");
 }
+
+/// The job runs as the same user as `run`, which may hold the token in its environment:
+/// `/proc/<parent>/environ` must not be readable by the job.
+#[test]
+fn the_job_cannot_read_the_parents_environment() {
+    // Root reads every /proc file: this needs a second, unprivileged uid.
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: switching to another uid needs root");
+        return;
+    }
+    use std::os::unix::process::CommandExt;
+    let (env, server) = hooked(ServerOptions::default());
+    let script = format!(
+        "n=$(tr '\\0' '\\n' < /proc/$PPID/environ 2>/dev/null | grep -c MATTERMOST_WEBHOOK_URL); \
+         echo \"{JOB} seen=$n\""
+    );
+    let mut c = env.cmd();
+    c.args(["run", "--dry-run", "--", "sh", "-c", &script])
+        .env("MATTERMOST_WEBHOOK_URL", server.hook_url())
+        .env("TMPDIR", "/tmp")
+        .current_dir("/")
+        .uid(65534)
+        .gid(65534);
+    let run = env.run_job(&mut c, JOB);
+    run.assert_success().assert_stdout_contains("seen=0");
+}

@@ -79,6 +79,7 @@ pub fn run(args: RunArgs) -> Result<u8> {
         spec.env_set
             .push((socket::ENV_VAR.into(), s.path().as_os_str().to_owned()));
     }
+    hide_own_memory(printer);
     let result = task::run(&spec);
     // Posts the job handed over finish before the report, and nothing is accepted after.
     if let Some(s) = run_socket {
@@ -163,6 +164,19 @@ pub fn run(args: RunArgs) -> Result<u8> {
             Ok(child_code)
         }
         None => Ok(child_code),
+    }
+}
+
+/// The job runs as our user, and a same-user process may read `/proc/<our pid>/environ`
+/// (the token, when it came from `MATTERMOST_WEBHOOK_URL`) and our memory. Not dumpable,
+/// those files belong to root. The job itself is unaffected: exec makes it dumpable again.
+fn hide_own_memory(printer: Printer) {
+    // SAFETY: PR_SET_DUMPABLE takes plain integers and changes only this process's flag.
+    if unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) } != 0 {
+        printer.warn(&format!(
+            "cannot hide this process's environment from the job ({})",
+            std::io::Error::last_os_error()
+        ));
     }
 }
 
