@@ -254,7 +254,8 @@ fn a_bare_token_in_a_rejected_value_is_not_repeated() {
         &format!(r#"{{"workflow":"ci","state":"{HOOK_ID}"}}"#),
         0o600,
     );
-    let cases: Vec<(Vec<&str>, i32)> = vec![
+    // The payload error names only the length of such a value; the others shorten it.
+    let cases: Vec<(Vec<&str>, i32, &str)> = vec![
         (
             vec![
                 "send",
@@ -264,6 +265,7 @@ fn a_bare_token_in_a_rejected_value_is_not_repeated() {
                 payload.to_str().unwrap(),
             ],
             4,
+            "33-character value",
         ),
         (
             vec![
@@ -275,16 +277,18 @@ fn a_bare_token_in_a_rejected_value_is_not_repeated() {
                 event.to_str().unwrap(),
             ],
             4,
+            "…o1ha",
         ),
         (
             vec!["send", "--webhook", "hook", "--color", HOOK_ID, "x"],
             2,
+            "…o1ha",
         ),
     ];
-    for (args, code) in cases {
+    for (args, code, shown) in cases {
         env.run(env.cmd().args(&args))
             .assert_code(code)
-            .assert_stderr_contains("…o1ha");
+            .assert_stderr_contains(shown);
     }
     assert!(server.requests().is_empty(), "nothing may be sent");
 }
