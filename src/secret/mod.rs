@@ -422,7 +422,8 @@ impl Sources {
                 known.join(", ")
             ));
         }
-        error::config(msg)
+        // A file named after its hook id would print the token here.
+        error::config(redact_id_runs(&msg).into_owned())
     }
 
     /// Resolves a spool item's saved reference with today's settings.
