@@ -86,9 +86,15 @@ pub fn config(message: impl Into<String>) -> anyhow::Error {
     fail(ExitKind::Config, message)
 }
 
-/// Invalid input found before anything was sent (exit 4).
+/// Invalid input found before anything was sent (exit 4). These messages quote what the
+/// user gave, which is checked for the token only later, at sending: a bare token in it
+/// is shortened here.
 pub fn input(message: impl Into<String>) -> anyhow::Error {
-    fail(ExitKind::Input, message)
+    let message = message.into();
+    fail(
+        ExitKind::Input,
+        crate::secret::redact_id_runs(&message).into_owned(),
+    )
 }
 
 /// The exit kind an error maps to: the first [`Failure`] in its chain, else internal.

@@ -50,8 +50,9 @@ fn usage_error(e: clap::Error) -> ExitCode {
         // Quotes nothing the user typed; `exit` ignores a closed stdout.
         e.exit();
     }
-    // print_stderr_line redacts hook ids.
-    output::print_stderr_line(e.render().to_string().trim_end());
+    // print_stderr_line redacts hook ids; a bare token pasted as a value is shortened too.
+    let rendered = e.render().to_string();
+    output::print_stderr_line(mmnotify::secret::redact_id_runs(rendered.trim_end()).as_ref());
     ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2))
 }
 

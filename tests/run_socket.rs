@@ -408,3 +408,85 @@ fn relayed_posts_spool_like_the_parents_and_need_a_parent_webhook() {
         .assert_stdout_contains("inner=3")
         .assert_stderr_contains("has no webhook");
 }
+
+/// Reports cut long lines and cap long names; a cut through a URL must not leave a piece
+/// of the token that no scrubbing recognises any more.
+#[test]
+fn a_cut_through_the_url_leaves_no_piece_of_the_token() {
+    let (env, server) = hooked(ServerOptions::default());
+    let url = server.hook_url();
+    // One output line whose kept end (the report keeps 12 KiB of it) starts 10
+    // characters into the token.
+    let line = format!(
+        "{JOB} {}{url} {}\n",
+        "X".repeat(20_000),
+        "Z".repeat(12 * 1024 - (HOOK_ID.len() - 10) - 2)
+    );
+    let out = env.write_file("out.txt", &line, 0o644);
+    // A command line longer than the report's 1000-character cap, cut inside the token.
+    let head = format!("sh -c 'cat {} #", out.display());
+    let token_at = 1000 - 10;
+    let pad = "Y".repeat(token_at - head.len() - (url.len() - HOOK_ID.len()));
+    let cut_script = format!("cat {} #{pad}{url}", out.display());
+    let mut c = env.cmd();
+    c.args(["run", "--webhook", "hook", "--", "sh", "-c", &cut_script]);
+    env.run_job(&mut c, JOB).assert_success();
+    let posts = server.posts();
+    assert_eq!(posts.len(), 1);
+    let report = format!(
+        "{} {} {}",
+        posts[0].message, posts[0].attachments, posts[0].props
+    );
+    for piece in HOOK_ID.as_bytes().windows(8) {
+        let piece = std::str::from_utf8(piece).unwrap();
+        assert!(!report.contains(piece), "{piece} of the token in {report}");
+    }
+}
+
+/// A dedupe store the parent cannot read never makes an inner `build` exit 1: the post
+/// goes out undeduplicated, with a warning, as a plain `build` does.
+#[test]
+fn an_inner_build_posts_through_an_unusable_dedupe_store() {
+    let (env, server) = hooked(ServerOptions::default());
+    let build = |run_id: &str| {
+        let mut c = env.cmd();
+        c.args(["run", "--webhook", "hook", "--", MM, "build", "--no-env"])
+            .args(["--workflow", "ci", "--state", "failed", "--run-id", run_id]);
+        c
+    };
+    env.run_job(&mut build("1"), JOB).assert_success();
+    let log = env.state().join("dedupe/delivered.log");
+    fs::remove_file(&log).unwrap();
+    fs::create_dir(&log).unwrap();
+    env.run_job(&mut build("2"), JOB)
+        .assert_success()
+        .assert_stderr_contains("without deduplication");
+    assert_eq!(server.posts().len(), 4, "two builds and two reports");
+}
+
+/// The job runs as the same user as `run`, which may hold the token in its environment:
+/// `/proc/<parent>/environ` must not be readable by the job.
+#[test]
+fn the_job_cannot_read_the_parents_environment() {
+    // Root reads every /proc file: this needs a second, unprivileged uid.
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: switching to another uid needs root");
+        return;
+    }
+    use std::os::unix::process::CommandExt;
+    let (env, server) = hooked(ServerOptions::default());
+    let script = format!(
+        "n=$(tr '\\0' '\\n' < /proc/$PPID/environ 2>/dev/null | grep -c MATTERMOST_WEBHOOK_URL); \
+         echo \"{JOB} seen=$n\""
+    );
+    let mut c = env.cmd();
+    c.args(["run", "--dry-run", "--", "sh", "-c", &script])
+        .env("MATTERMOST_WEBHOOK_URL", server.hook_url())
+        .env("TMPDIR", "/tmp")
+        .current_dir("/")
+        .uid(65534)
+        .gid(65534);
+    let run = env.run_job(&mut c, JOB);
+    run.assert_success().assert_stdout_contains("seen=0");
+}

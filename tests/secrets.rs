@@ -60,6 +60,29 @@ fn a_redirect_to_another_hook_never_shows_its_id() {
     assert_eq!(run.json()["status"], "failed");
 }
 
+/// A URL that went through an encoder, or was typed with another case or Windows
+/// separators, still opens the hook: it is refused like the plain one, never echoed.
+#[test]
+fn mangled_webhook_urls_in_paths_are_refused_without_echo() {
+    let (env, server) = setup();
+    let encoded = format!("http%3A%2F%2F127.0.0.1%2Fhooks%2F{HOOK_ID}");
+    let upper = format!("chat.example.com/HOOKS/{HOOK_ID}");
+    let windows = format!("chat.example.com\\hooks\\{HOOK_ID}");
+    for mangled in [&encoded, &upper, &windows] {
+        for args in [
+            vec!["send", "--webhook-file", mangled.as_str(), "x"],
+            vec!["send", "--webhook", "hook", "--state-dir", mangled, "x"],
+            vec!["send", "--webhook", "hook", "--ca-file", mangled, "x"],
+        ] {
+            env.run(env.cmd().args(&args))
+                .assert_code(3)
+                .assert_stderr_contains("looks like the webhook URL");
+        }
+    }
+    assert_eq!(server.posts().len(), 0, "nothing may be posted");
+    assert_no_token_in_names(&env);
+}
+
 #[test]
 fn path_options_holding_a_webhook_url_are_refused_without_echo() {
     let (env, server) = setup();
@@ -171,6 +194,103 @@ fn path_options_holding_a_webhook_url_are_refused_without_echo() {
     }
     assert_eq!(server.posts().len(), 0, "nothing may be posted");
     assert_no_token_in_names(&env);
+}
+
+/// A dry run previews the post, refusal included: with a webhook at hand, a message
+/// holding its token is exit 4 and is not printed either.
+#[test]
+fn a_dry_run_of_a_message_holding_the_own_url_is_refused_too() {
+    let (env, server) = setup();
+    let url = server.hook_url();
+    let build = [
+        "build",
+        "--webhook",
+        "hook",
+        "--no-env",
+        "--workflow",
+        "ci",
+        "--state",
+        "failed",
+        "--run-url",
+        &url,
+    ];
+    for args in [
+        vec!["send", "--webhook", "hook", "--dry-run", "look:", &url],
+        vec![
+            "send",
+            "--webhook",
+            "hook",
+            "--dry-run",
+            "--output",
+            "json",
+            &url,
+        ],
+        [&build[..], &["--dry-run"]].concat(),
+    ] {
+        let run = env.run(env.cmd().args(&args));
+        run.assert_code(4)
+            .assert_stderr_contains("this webhook's own URL");
+    }
+    // With no webhook at all there is no token to find: the preview is printed.
+    env.run(env.cmd().args(["send", "--dry-run", "hello"]))
+        .assert_success()
+        .assert_stdout_contains("hello");
+    assert!(server.requests().is_empty(), "nothing may be sent");
+}
+
+/// Errors that quote a value the user gave (a payload `type`, an event `state`, a
+/// rejected flag value) come before the token check of sending: a bare token pasted there
+/// is not repeated.
+#[test]
+fn a_bare_token_in_a_rejected_value_is_not_repeated() {
+    let (env, server) = setup();
+    let payload = env.write_file(
+        "type.json",
+        &format!(r#"{{"text":"t","type":"system_{HOOK_ID}"}}"#),
+        0o600,
+    );
+    let event = env.write_file(
+        "event.json",
+        &format!(r#"{{"workflow":"ci","state":"{HOOK_ID}"}}"#),
+        0o600,
+    );
+    // The payload error names only the length of such a value; the others shorten it.
+    let cases: Vec<(Vec<&str>, i32, &str)> = vec![
+        (
+            vec![
+                "send",
+                "--webhook",
+                "hook",
+                "--payload",
+                payload.to_str().unwrap(),
+            ],
+            4,
+            "33-character value",
+        ),
+        (
+            vec![
+                "build",
+                "--webhook",
+                "hook",
+                "--no-env",
+                "--event",
+                event.to_str().unwrap(),
+            ],
+            4,
+            "…o1ha",
+        ),
+        (
+            vec!["send", "--webhook", "hook", "--color", HOOK_ID, "x"],
+            2,
+            "…o1ha",
+        ),
+    ];
+    for (args, code, shown) in cases {
+        env.run(env.cmd().args(&args))
+            .assert_code(code)
+            .assert_stderr_contains(shown);
+    }
+    assert!(server.requests().is_empty(), "nothing may be sent");
 }
 
 #[test]

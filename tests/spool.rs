@@ -566,3 +566,51 @@ fn flush_is_quiet_when_there_was_nothing_to_do() {
         .assert_success()
         .assert_stderr_contains("1 posted");
 }
+
+/// A spool whose lock cannot be opened is the operator's to fix (exit 3), not an internal
+/// error; the items stay.
+#[test]
+fn a_spool_lock_that_cannot_be_opened_is_a_configuration_error() {
+    let (env, server) = setup();
+    server.script([Fault::Status(503)]);
+    env.run(&mut send(&env, &["kept"])).assert_code(6);
+    // Root ignores modes; a directory in the lock's place fails for everyone.
+    std::fs::create_dir(env.state().join("spool/.lock")).unwrap();
+    env.run(&mut flush(&env))
+        .assert_code(3)
+        .assert_stderr_contains("spool must be writable");
+    assert_eq!(items(&env).len(), 1);
+    assert_eq!(server.posts().len(), 0);
+}
+
+/// A timer running flush every minute leaves no line when there was nothing to do.
+#[test]
+fn an_empty_flush_is_silent_unless_verbose() {
+    let (env, _server) = setup();
+    let run = env.run(&mut flush(&env));
+    run.assert_success();
+    assert_eq!(run.stderr, "", "{run:?}");
+    env.run(flush(&env).arg("-v"))
+        .assert_success()
+        .assert_stderr_contains("0 posted");
+}
+
+/// An unusable dedupe store (a broken file in it) never keeps the spool from draining,
+/// and never ends in exit 1: the item goes out undeduplicated, with a warning.
+#[test]
+fn flush_posts_through_an_unusable_dedupe_store() {
+    let (env, server) = setup();
+    server.script([Fault::Status(503)]);
+    let mut c = env.cmd();
+    c.args(["build", "--webhook", "hook", "--retries", "0", "--no-env"])
+        .args(["--workflow", "ci", "--state", "failed", "--run-id", "77"]);
+    env.run(&mut c).assert_code(6);
+    let lock = env.state().join("dedupe/claims.lock");
+    let _ = std::fs::remove_file(&lock);
+    std::fs::create_dir_all(&lock).unwrap();
+    env.run(&mut flush(&env))
+        .assert_success()
+        .assert_stderr_contains("without deduplication");
+    assert_eq!(server.posts().len(), 1);
+    assert!(items(&env).is_empty());
+}

@@ -492,3 +492,19 @@ fn doctor_keeps_to_its_timeout_budget() {
     let took = started.elapsed();
     assert!(took < Duration::from_secs(6), "doctor took {took:?}");
 }
+
+/// A connection that closes after the whole request was sent is as unknowable as a
+/// timeout: when a retry then posts, the outcome says it may show twice.
+#[test]
+fn a_retry_after_a_connection_cut_after_sending_says_it_may_show_twice() {
+    let (env, server) = setup();
+    server.script([Fault::Drop]);
+    let run = env.run(&mut send_retrying(
+        &env,
+        "2",
+        &["--output", "json", "deploy done"],
+    ));
+    run.assert_success()
+        .assert_stderr_contains("may appear twice");
+    assert_eq!(run.json()["possible_duplicate"], true, "{}", run.stdout);
+}

@@ -152,3 +152,28 @@ fn permission_denied_says_who_may_read_against_who_asks() {
         .assert_stderr_contains("log in again");
     assert!(server.posts().is_empty());
 }
+
+/// A secrets file named after its own hook id (`<id>.url`) is listed and suggested
+/// without printing the token.
+#[test]
+fn a_file_named_after_its_hook_id_is_listed_without_the_token() {
+    let (env, server) = setup();
+    env.write_secret(OTHER_HOOK_ID, &server.hook_url_for(OTHER_HOOK_ID));
+    let shown = format!("…{}", last4(OTHER_HOOK_ID));
+    let mut c = env.cmd();
+    c.args(["webhooks"]);
+    env.run(&mut c)
+        .assert_success()
+        .assert_stdout_contains(&shown);
+    let mut c = env.cmd();
+    c.args(["webhooks", "--output", "json"]);
+    env.run(&mut c)
+        .assert_success()
+        .assert_stdout_contains(&shown);
+    let mut c = env.cmd();
+    c.args(["send", "--webhook", "hoko", "hello"]);
+    env.run(&mut c)
+        .assert_code(3)
+        .assert_stderr_contains(&format!("the names there are: {shown}, hook"));
+    assert!(server.posts().is_empty());
+}

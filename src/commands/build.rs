@@ -30,8 +30,8 @@ struct Ctx<'a> {
     notifier: Option<Notifier>,
     dedupe: Store,
     /// A dry run's webhook check, made once at the first event that would be posted (as
-    /// a real run connects): the redacted target, if a webhook was given.
-    dry_target: Option<Option<String>>,
+    /// a real run connects): the webhook, if one was given.
+    dry_target: Option<Option<crate::secret::WebhookUrl>>,
 }
 
 /// The local dedupe store, opened on first use.
@@ -153,10 +153,12 @@ fn handle(ctx: &mut Ctx, ev: &ValidEvent) -> Result<(Outcome, Option<anyhow::Err
                 &ctx.printer,
                 relay::socket_for(&args.webhook).is_some(),
             )?;
-            ctx.dry_target = Some(url.map(|u| u.redacted()));
+            ctx.dry_target = Some(url);
         }
+        let checked = ctx.dry_target.as_ref().and_then(Option::as_ref);
+        dry_run::refuse_own_token(checked, &body)?;
         let mut outcome = base("dry-run");
-        outcome.target = ctx.dry_target.clone().flatten();
+        outcome.target = checked.map(|u| u.redacted());
         let value = Value::Object(obj);
         if ctx.printer.json {
             // The caller prints the outcome; the payload travels inside it.

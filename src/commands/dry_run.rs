@@ -59,3 +59,14 @@ pub fn check_webhook(
     ));
     Ok(Some(url))
 }
+
+/// A dry run refuses what the post would refuse: a body holding the checked webhook's
+/// own token (exit 4), so that the preview does not print it either.
+pub fn refuse_own_token(url: Option<&WebhookUrl>, body: &[u8]) -> Result<()> {
+    match url {
+        Some(u) if u.appears_in(body) => Err(crate::error::input(
+            crate::wire::deliver::OWN_URL_IN_MESSAGE,
+        )),
+        _ => Ok(()),
+    }
+}

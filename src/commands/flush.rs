@@ -52,7 +52,8 @@ struct Run<'a> {
     spool: &'a Spool,
     sources: &'a Sources,
     deliverer: &'a Deliverer,
-    dedupe: &'a Dedupe,
+    /// `None` when the store cannot be used: items then go out undeduplicated.
+    dedupe: Option<&'a Dedupe>,
     printer: &'a Printer,
     /// The key of `env` items' fingerprints, when the state dir has one.
     key: Option<FingerprintKey>,
@@ -106,12 +107,14 @@ pub fn run(args: FlushArgs) -> Result<u8> {
         env_url: crate::secret::env_url(),
     };
     let deliverer = Deliverer::new(&args.delivery)?;
-    let dedupe = Dedupe::open(&dir, DEDUPE_TTL)?;
+    // An unusable store must not keep the spool from draining (a lost post is worse
+    // than a repeated one); open_dedupe warns and still refuses an untrusted one.
+    let dedupe = notify::open_dedupe(&printer, Some(&dir), DEDUPE_TTL)?;
     let mut run = Run {
         spool: &spool,
         sources: &sources,
         deliverer: &deliverer,
-        dedupe: &dedupe,
+        dedupe: dedupe.as_ref(),
         printer: &printer,
         key: FingerprintKey::load(&dir)?,
         unreachable: HashSet::new(),
@@ -233,21 +236,28 @@ impl Run<'_> {
             return Ok(());
         }
         let key = item.dedupe_key.as_deref().and_then(DedupeKey::from_hex);
-        let claim = match &key {
-            Some(k) => match self.dedupe.claim(k, self.deliverer.policy().budget)? {
-                Claim::Duplicate => {
+        let claim = match (&key, self.dedupe) {
+            (Some(k), Some(store)) => match store.claim(k, self.deliverer.policy().budget) {
+                Ok(Claim::Duplicate) => {
                     spool.remove(entry)?;
                     printer.info(&format!("{name}: already delivered meanwhile, removed"));
                     self.tally.duplicate += 1;
                     return Ok(());
                 }
-                Claim::Acquired(guard) => Some(guard),
+                Ok(Claim::Acquired(guard)) => Some(guard),
+                Err(e) => {
+                    printer.warn(&format!(
+                        "{name}: cannot use the deduplication store ({e:#}): posting without \
+                         deduplication, so this message may be posted twice"
+                    ));
+                    None
+                }
             },
-            None => None,
+            _ => None,
         };
         if item.maybe_delivered {
             printer.warn(&format!(
-                "{name}: every earlier try timed out after the request was sent, so the \
+                "{name}: every earlier try got no answer after the request was sent, so the \
                  server may have posted it already; sending it again may show it twice"
             ));
         }
@@ -272,7 +282,13 @@ impl Run<'_> {
         match &d.result {
             Ok(()) => {
                 if let Some(guard) = claim {
-                    guard.delivered()?;
+                    // The post is out: the item must go whatever the store says, or the
+                    // next flush would post it again.
+                    if let Err(e) = guard.delivered() {
+                        printer.warn(&format!(
+                            "{name}: posted, but could not record it for deduplication: {e:#}"
+                        ));
+                    }
                 }
                 spool.remove(entry)?;
                 printer.info(&format!(

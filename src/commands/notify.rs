@@ -165,8 +165,8 @@ impl Notifier {
 /// gone through too.
 pub fn possible_duplicate_warning(d: &Delivery) -> String {
     format!(
-        "posted, but the message may appear twice: {} earlier attempt{} timed out after \
-         the request was sent, and the server may have posted {}",
+        "posted, but the message may appear twice: {} earlier attempt{} got no answer \
+         (timed out or cut off) after the request was sent, and the server may have posted {}",
         d.timed_out_after_send,
         if d.timed_out_after_send == 1 { "" } else { "s" },
         if d.timed_out_after_send == 1 {

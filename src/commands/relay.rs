@@ -124,13 +124,21 @@ impl Relay {
             return Ok(notifier.post(payload, body, channel, plan, None));
         };
         let key = dedupe::key(notifier.url.expose(), &d.run_id, &d.state);
-        let guard = match store.claim(&key, notifier.deliverer.policy().budget)? {
-            Claim::Duplicate => {
+        let guard = match store.claim(&key, notifier.deliverer.policy().budget) {
+            Ok(Claim::Duplicate) => {
                 let mut o = Outcome::new("duplicate");
                 o.target = Some(notifier.url.redacted());
                 return Ok((o, None));
             }
-            Claim::Acquired(g) => g,
+            Ok(Claim::Acquired(g)) => g,
+            // As `build` does: losing the post would be worse than a possible repeat.
+            Err(e) => {
+                self.printer.warn(&format!(
+                    "cannot use the deduplication store ({e:#}): posting without \
+                     deduplication, so this message may be posted twice"
+                ));
+                return Ok(notifier.post(payload, body, channel, plan, Some(key.as_str())));
+            }
         };
         let (outcome, err) = notifier.post(payload, body, channel, plan, Some(key.as_str()));
         if err.is_none() {

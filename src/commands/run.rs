@@ -80,6 +80,7 @@ pub fn run(args: RunArgs) -> Result<u8> {
         spec.env_set
             .push((socket::ENV_VAR.into(), s.path().as_os_str().to_owned()));
     }
+    hide_own_memory(printer);
     let result = task::run(&spec);
     // Posts the job handed over finish before the report, and nothing is accepted after.
     if let Some(s) = run_socket {
@@ -101,13 +102,20 @@ pub fn run(args: RunArgs) -> Result<u8> {
         return Ok(child_code);
     }
 
-    let command_line = shell_words(&args.command);
+    // Scrubbed before rendering too: the report caps the name and cuts lines to fit, and
+    // a cut through a token leaves a piece that no later scrubbing recognises.
+    let clean = |text: &str| scrub_text(text, token_url.as_ref());
+    let command_line = clean(&shell_words(&args.command));
+    let name = args.name.as_deref().map(clean);
+    let log_url = args.log_url.as_deref().map(clean);
+    let mut result = result;
+    result.tail = result.tail.iter().map(|l| clean(l)).collect();
     let host = statedir::hostname();
     let report = task_report::render(&ReportInput {
-        name: args.name.as_deref().unwrap_or(&command_line),
+        name: name.as_deref().unwrap_or(&command_line),
         result: &result,
         host: &host,
-        log_url: args.log_url.as_deref(),
+        log_url: log_url.as_deref(),
         command_line: &command_line,
     });
     let Value::Object(mut obj) = scrub_report(&report, token_url.as_ref()) else {
@@ -160,6 +168,19 @@ pub fn run(args: RunArgs) -> Result<u8> {
     }
 }
 
+/// The job runs as our user, and a same-user process may read `/proc/<our pid>/environ`
+/// (the token, when it came from `MATTERMOST_WEBHOOK_URL`) and our memory. Not dumpable,
+/// those files belong to root. The job itself is unaffected: exec makes it dumpable again.
+fn hide_own_memory(printer: Printer) {
+    // SAFETY: PR_SET_DUMPABLE takes plain integers and changes only this process's flag.
+    if unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) } != 0 {
+        printer.warn(&format!(
+            "cannot hide this process's environment from the job ({})",
+            std::io::Error::last_os_error()
+        ));
+    }
+}
+
 /// Offers the job a socket to post through; a socket that cannot be opened costs the
 /// job nothing but that.
 fn open_socket(
@@ -196,13 +217,16 @@ fn open_socket(
 /// before it is printed, posted or spooled. Ids and tokens are `[a-z0-9]` and the
 /// replacements plain text, so scrubbing the serialized JSON cannot break its syntax.
 fn scrub_report(report: &Value, url: Option<&WebhookUrl>) -> Value {
-    let text = report.to_string();
-    let text = scrub_hook_ids(&text);
-    let text = match url {
+    let text = scrub_text(&report.to_string(), url);
+    serde_json::from_str(&text).unwrap_or_else(|_| report.clone())
+}
+
+fn scrub_text(text: &str, url: Option<&WebhookUrl>) -> String {
+    let text = scrub_hook_ids(text);
+    match url {
         Some(u) => u.scrub(&text),
         None => text.into_owned(),
-    };
-    serde_json::from_str(&text).unwrap_or_else(|_| report.clone())
+    }
 }
 
 /// A failed report is a diagnostic even under `-q`: the job's exit code hides it.

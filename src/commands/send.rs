@@ -25,6 +25,7 @@ pub fn run(args: SendArgs) -> Result<u8> {
             &printer,
             relay::socket_for(&args.webhook).is_some(),
         )?;
+        dry_run::refuse_own_token(url.as_ref(), &body)?;
         let mut outcome = Outcome::new("dry-run");
         outcome.target = url.map(|u| u.redacted());
         printer.dry_run(&value, outcome);

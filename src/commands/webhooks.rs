@@ -32,13 +32,16 @@ pub fn run(args: WebhooksArgs) -> Result<u8> {
     let mut failing = 0;
     for name in &known {
         let path = dir.join(format!("{name}.url"));
+        // A file named after its hook id (`<id>.url`) must not print the token.
+        let name = secret::redact_id_runs(name);
+        let file = secret::redact_id_runs(&path.to_string_lossy()).into_owned();
         let checked = secret::read_secrets_file(&path).and_then(|line| {
             WebhookUrl::parse(&line).map_err(|e| error::config(format!("{}: {e}", path.display())))
         });
         match &checked {
             Ok(url) => {
                 printer.json_line(&json!({
-                    "name": name, "file": path, "ok": true,
+                    "name": name, "file": file, "ok": true,
                     "target": url.redacted(), "problem": null,
                 }));
                 if !printer.json {
@@ -50,9 +53,9 @@ pub fn run(args: WebhooksArgs) -> Result<u8> {
             }
             Err(e) => {
                 failing += 1;
-                let problem = format!("{e:#}");
+                let problem = secret::redact_id_runs(&format!("{e:#}")).into_owned();
                 printer.json_line(&json!({
-                    "name": name, "file": path, "ok": false,
+                    "name": name, "file": file, "ok": false,
                     "target": null, "problem": problem,
                 }));
                 if !printer.json {

@@ -20,7 +20,7 @@ pub mod names;
 mod scrub;
 
 pub use child_env::SECRET_ENV_VARS;
-pub use scrub::scrub_hook_ids;
+pub use scrub::{after_cut, redact_id_runs, scrub_hook_ids};
 
 /// A validated Mattermost incoming-webhook URL whose Display and Debug are redacted.
 #[derive(Clone, PartialEq, Eq)]
@@ -422,7 +422,8 @@ impl Sources {
                 known.join(", ")
             ));
         }
-        error::config(msg)
+        // A file named after its hook id would print the token here.
+        error::config(redact_id_runs(&msg).into_owned())
     }
 
     /// Resolves a spool item's saved reference with today's settings.

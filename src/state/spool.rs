@@ -345,7 +345,15 @@ impl Spool {
             .mode(0o600)
             .custom_flags(libc::O_NOFOLLOW)
             .open(&path)
-            .with_context(|| format!("cannot open {}", path.display()))?;
+            .map_err(|e| {
+                // Not a bug but a state directory we may not write: the operator's to fix.
+                crate::error::config(format!(
+                    "cannot open {} ({e}); the spool must be writable by you: fix it with \
+                     chmod 0700 {}",
+                    path.display(),
+                    self.dir.display()
+                ))
+            })?;
         let started = Instant::now();
         loop {
             if try_flock(&file, &path)? {

@@ -263,7 +263,8 @@ fn clean_line(line: &Line) -> String {
         .take(3)
         .take_while(|&&b| b & 0xC0 == 0x80)
         .count();
-    format!("{CUT_MARKER}{}", sanitize(&line.bytes[start..]))
+    let text = sanitize(&line.bytes[start..]);
+    format!("{CUT_MARKER}{}", crate::secret::after_cut(&text))
 }
 
 /// The end of `s` in at most `max` bytes, with the cut marker in front when cut.
@@ -279,7 +280,7 @@ fn keep_end(s: &str, max: usize) -> String {
         start += 1;
     }
     let rest = s[start..].strip_prefix(CUT_MARKER).unwrap_or(&s[start..]);
-    format!("{CUT_MARKER}{rest}")
+    format!("{CUT_MARKER}{}", crate::secret::after_cut(rest))
 }
 
 /// Zero-width space put between the backticks of a run of three or more.

@@ -50,8 +50,8 @@ pub struct Delivery {
     pub elapsed: Duration,
     pub http_status: Option<u16>,
     pub result: std::result::Result<(), Diagnosis>,
-    /// Attempts that timed out after the whole request was sent: the server may have
-    /// posted each of them.
+    /// Attempts that got no answer (timed out, or the connection closed) after the whole
+    /// request was sent: the server may have posted each of them.
     pub timed_out_after_send: u32,
 }
 
@@ -313,7 +313,9 @@ impl Deliverer {
                         timed_out,
                     } => {
                         let mut diagnosis = diagnosis;
-                        if timed_out && sent::request_was_sent() {
+                        // A connection closed or reset after the whole request went out
+                        // is as unknowable as a timeout: the server may have posted it.
+                        if status.is_none() && sent::request_was_sent() {
                             timed_out_after_send += 1;
                         } else if timed_out {
                             diagnosis.message = format!(

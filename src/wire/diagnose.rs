@@ -46,10 +46,15 @@ impl ServerError {
     }
 }
 
-/// Control characters from a remote party must not reach the terminal (escape injection).
+/// Control characters from a remote party must not reach the terminal (escape injection),
+/// nor bidirectional overrides, which make a line read differently from what it says.
 pub fn sanitize(s: &str) -> String {
     s.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
+        .map(|c| match c {
+            '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' => ' ',
+            c if c.is_control() => ' ',
+            c => c,
+        })
         .take(300)
         .collect()
 }
@@ -434,5 +439,6 @@ mod tests {
     #[test]
     fn remote_text_is_sanitized() {
         assert_eq!(sanitize("a\x1b[31mb\nc"), "a [31mb c");
+        assert_eq!(sanitize("ok \u{202E}lmth.exe\u{2066}"), "ok  lmth.exe ");
     }
 }
