@@ -6,6 +6,7 @@
 // clippy rejects the same allow twice (duplicated_attributes).
 #![allow(unused)]
 
+mod decode;
 mod env;
 mod http;
 mod mattermost;
@@ -13,11 +14,10 @@ pub mod proxy;
 pub mod server;
 pub mod tls;
 
+pub use decode::go_fold;
 pub use env::{Closed, Env, Run};
 pub use http::{http_date, new_id};
-pub use mattermost::{
-    go_fold, go_marshal, query_parses, MAX_URL_LENGTH, POST_PROPS_MAX_USER_RUNES,
-};
+pub use mattermost::{go_marshal, query_parses, MAX_URL_LENGTH, POST_PROPS_MAX_USER_RUNES};
 pub use proxy::ConnectProxy;
 pub use server::{
     Channel, Era, Fault, Hook, MockServer, Post, RateLimit, Request, ServerOptions, HOOK_ID,
