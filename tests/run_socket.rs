@@ -302,7 +302,7 @@ fn a_dry_run_job_posts_nothing_through_the_socket() {
 #[test]
 fn another_users_process_is_refused_even_if_the_socket_is_opened_up() {
     // Needs root to act as a second user; elsewhere the 0700 directory alone stops them.
-    // SAFETY: geteuid has no preconditions.
+    // SAFETY: geteuid takes no arguments, cannot fail and touches no memory of ours.
     if unsafe { libc::geteuid() } != 0 {
         eprintln!("skipped: switching to another uid needs root");
         return;

@@ -427,10 +427,12 @@ fn a_closed_stderr_or_stdout_never_stops_a_post() {
     // A closed descriptor (`2>&-`) rather than a broken pipe.
     server.clear();
     let mut cmd = send(&env, &["-v", "fd closed"]);
-    // SAFETY: close(2) is async-signal-safe and touches nothing shared.
+    // SAFETY: the hook runs in the forked child before exec, where only async-signal-safe
+    // calls are sound; close(2) is one, allocates nothing and touches only the child's own
+    // descriptor table (the stderr it closes is the child's, not the test's).
     unsafe {
         cmd.pre_exec(|| {
-            libc::close(2);
+            libc::close(libc::STDERR_FILENO);
             Ok(())
         });
     }
@@ -504,7 +506,7 @@ fn secrets_files_that_are_not_regular_files_are_refused_at_once() {
     let (env, server) = setup();
     let fifo = env.secrets_dir().join("fifo.url");
     let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
-    // SAFETY: a valid NUL-terminated path.
+    // SAFETY: `c` is a NUL-terminated string that outlives the call; mkfifo only reads it.
     assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
     let dir = env.secrets_dir().join("dir.url");
     std::fs::create_dir(&dir).unwrap();
