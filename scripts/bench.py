@@ -155,7 +155,7 @@ def bench_run(mm, size):
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--mmnotify", required=True)
-    p.add_argument("--server", required=True)
+    p.add_argument("--server", required=True, help="the emulator: cargo build --example mock_server")
     p.add_argument("--runs", type=int, default=200)
     p.add_argument("--events", type=int, default=10_000)
     args = p.parse_args()

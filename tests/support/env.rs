@@ -12,6 +12,17 @@ use std::thread;
 use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
+/// The tested binary. Cargo defines its path for integration tests only;
+/// examples/mock_server.rs compiles this module too (it shares the emulator) but never
+/// runs the binary, so a missing path may only fail at run time.
+#[allow(
+    clippy::option_env_unwrap,
+    reason = "env! would stop the example from compiling"
+)]
+fn mmnotify() -> &'static str {
+    option_env!("CARGO_BIN_EXE_mmnotify").expect("Env runs the binary in integration tests only")
+}
+
 /// Hard limit for one run of the binary.
 const RUN_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -178,13 +189,13 @@ impl Env {
 
     /// The binary with a cleared environment: no proxy, CI or user variables leak in.
     pub fn cmd(&self) -> Command {
-        self.cmd_for(env!("CARGO_BIN_EXE_mmnotify"))
+        self.cmd_for(mmnotify())
     }
 
     /// Another program (a shell running a CI recipe) in the same cleared environment, with
     /// the tested binary's directory first on PATH so that `mmnotify` is the one built.
     pub fn cmd_for(&self, program: &str) -> Command {
-        let bin_dir = Path::new(env!("CARGO_BIN_EXE_mmnotify"))
+        let bin_dir = Path::new(mmnotify())
             .parent()
             .expect("binary directory")
             .to_path_buf();

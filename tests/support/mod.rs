@@ -1,9 +1,7 @@
 //! Test support for the `mmnotify` integration tests: a Mattermost-faithful mock
 //! server (plain, TLS, mTLS), a CONNECT proxy, a throwaway PKI and the `Env`
 //! harness that runs the binary and enforces redaction.
-// Not every user (tests, benches/mock_server.rs) needs every helper. `unused` rather
-// than `dead_code`: the bench already puts `#[allow(dead_code)]` on this module, and
-// clippy rejects the same allow twice (duplicated_attributes).
+// Not every user (tests, examples/mock_server.rs) needs every helper.
 #![allow(unused)]
 
 mod decode;

@@ -1,6 +1,6 @@
 //! The test suite's Mattermost emulator as a standalone process, for scripts/bench.py.
 //! Prints `URL <hook url>` and, with `--tls`, `CA <pem path>`, then serves until stdin
-//! closes. Not a benchmark itself: `harness = false` makes it a plain program.
+//! closes. Build it with `cargo build --example mock_server`.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
