@@ -1,13 +1,13 @@
 //! The clap definition: every flag, its help text and what clap can check by itself.
 //! Nothing here reads files or the environment beyond clap's own `env = …` fallbacks.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::build_event::event::State;
-use crate::text::time::{self, Timestamp};
+use crate::build_event::event::{BuildEvent, State};
+use crate::text::time;
 
 /// Largest `--max-payload-bytes`: far above any server's limit, and low enough that the
 /// derived read limits (four times it) cannot overflow.
@@ -95,11 +95,11 @@ impl Command {
     /// Whether the command was asked for `--output json`.
     pub fn json_output(&self) -> bool {
         let out = match self {
-            Command::Send(a) => &a.output,
-            Command::Build(a) => &a.output,
-            Command::Run(a) => &a.output,
-            Command::Probe(a) => &a.output,
-            Command::Doctor(a) => &a.output,
+            Command::Send(a) => &a.common.output,
+            Command::Build(a) => &a.common.output,
+            Command::Run(a) => &a.common.output,
+            Command::Probe(a) => &a.common.output,
+            Command::Doctor(a) => &a.common.output,
             Command::Flush(a) => &a.output,
             Command::Webhooks(a) => &a.output,
             Command::Spool(a) => match &a.command {
@@ -116,7 +116,7 @@ impl Command {
     /// created, and without echoing it.
     pub fn refuse_urls_in_paths(&self) -> anyhow::Result<()> {
         use crate::secret::refuse_url_as_path as refuse;
-        let (webhook, delivery, state) = match self {
+        match self {
             Command::Send(a) => {
                 if let Some(p) = &a.payload {
                     refuse(p.as_os_str(), "--payload")?;
@@ -124,11 +124,7 @@ impl Command {
                 if let Some(p) = &a.text_file {
                     refuse(p.as_os_str(), "--text-file")?;
                 }
-                (
-                    Some(&a.webhook),
-                    Some(&a.delivery),
-                    a.state.state_dir.as_deref(),
-                )
+                a.common.refuse_urls_in_paths()
             }
             Command::Build(a) => {
                 if let Some(p) = &a.event_file {
@@ -137,56 +133,66 @@ impl Command {
                 if let Some(p) = &a.events {
                     refuse(p.as_os_str(), "--events")?;
                 }
-                (
-                    Some(&a.webhook),
-                    Some(&a.delivery),
-                    a.state.state_dir.as_deref(),
-                )
+                a.common.refuse_urls_in_paths()
             }
-            Command::Run(a) => (
-                Some(&a.webhook),
-                Some(&a.delivery),
-                a.state.state_dir.as_deref(),
-            ),
-            Command::Probe(a) => (Some(&a.webhook), Some(&a.delivery), None),
-            Command::Doctor(a) => (Some(&a.webhook), Some(&a.delivery), None),
+            Command::Run(a) => a.common.refuse_urls_in_paths(),
+            Command::Probe(a) => a.common.refuse_urls_in_paths(),
+            Command::Doctor(a) => a.common.refuse_urls_in_paths(),
             Command::Flush(a) => {
-                refuse(
-                    a.secrets_dir.as_os_str(),
-                    "--secrets-dir (or MMNOTIFY_SECRETS_DIR)",
-                )?;
-                (None, Some(&a.delivery), a.state_dir.as_deref())
+                refuse_secrets_dir(&a.secrets_dir)?;
+                refuse_state_dir(a.state_dir.as_deref())?;
+                a.delivery.refuse_urls_in_paths()
             }
-            Command::Webhooks(a) => {
-                refuse(
-                    a.secrets_dir.as_os_str(),
-                    "--secrets-dir (or MMNOTIFY_SECRETS_DIR)",
-                )?;
-                (None, None, None)
-            }
+            Command::Webhooks(a) => refuse_secrets_dir(&a.secrets_dir),
             Command::Spool(a) => match &a.command {
-                SpoolCommand::List(l) => (None, None, l.state_dir.as_deref()),
-                SpoolCommand::Drop(d) => (None, None, d.state_dir.as_deref()),
+                SpoolCommand::List(l) => refuse_state_dir(l.state_dir.as_deref()),
+                SpoolCommand::Drop(d) => refuse_state_dir(d.state_dir.as_deref()),
             },
-            Command::Completions { .. } => (None, None, None),
-        };
-        if let Some(w) = webhook {
-            refuse(
-                w.secrets_dir.as_os_str(),
-                "--secrets-dir (or MMNOTIFY_SECRETS_DIR)",
-            )?;
+            Command::Completions { .. } => Ok(()),
         }
-        if let Some(dir) = state {
-            refuse(dir.as_os_str(), "--state-dir (or MMNOTIFY_STATE_DIR)")?;
-        }
-        if let Some(d) = delivery {
-            d.refuse_urls_in_paths()?;
-        }
-        Ok(())
     }
 }
 
-impl DeliveryArgs {
+fn refuse_secrets_dir(dir: &Path) -> anyhow::Result<()> {
+    crate::secret::refuse_url_as_path(dir.as_os_str(), "--secrets-dir (or MMNOTIFY_SECRETS_DIR)")
+}
+
+fn refuse_state_dir(dir: Option<&Path>) -> anyhow::Result<()> {
+    match dir {
+        Some(dir) => crate::secret::refuse_url_as_path(
+            dir.as_os_str(),
+            "--state-dir (or MMNOTIFY_STATE_DIR)",
+        ),
+        None => Ok(()),
+    }
+}
+
+/// What every command that posts shares: where the webhook URL comes from, how it is
+/// delivered, where state lives and how the outcome is printed. A command that lacks a
+/// part says so in its type: `probe` makes one attempt ([`NoRetries`]) and, like
+/// `doctor`, keeps no state ([`NoState`]).
+#[derive(Debug, Clone, Args)]
+pub struct CommonArgs<R: Args = Retries, S: Args = StateArgs> {
+    #[command(flatten)]
+    pub webhook: WebhookArgs,
+    #[command(flatten)]
+    pub delivery: DeliveryArgs<R>,
+    #[command(flatten)]
+    pub state: S,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+impl<R: Args, S: Args + StateDir> CommonArgs<R, S> {
+    /// Trust rule "paths that look like URLs", for the paths these options hold.
+    fn refuse_urls_in_paths(&self) -> anyhow::Result<()> {
+        refuse_secrets_dir(&self.webhook.secrets_dir)?;
+        refuse_state_dir(self.state.state_dir())?;
+        self.delivery.refuse_urls_in_paths()
+    }
+}
+
+impl<R: Args> DeliveryArgs<R> {
     fn refuse_urls_in_paths(&self) -> anyhow::Result<()> {
         use crate::secret::refuse_url_as_path as refuse;
         for (value, what) in [
@@ -221,6 +227,7 @@ pub struct WebhookArgs {
 
     /// Read the webhook URL from NAME.url in the secrets directory
     #[arg(
+        short,
         long,
         value_name = "NAME",
         env = "MMNOTIFY_WEBHOOK",
@@ -242,7 +249,7 @@ pub struct WebhookArgs {
 /// How one delivery is made: budget, retries, proxy and TLS.
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Delivery")]
-pub struct DeliveryArgs {
+pub struct DeliveryArgs<R: Args = Retries> {
     /// Whole budget of one delivery, retries included (e.g. 30s, 2m, or seconds: 90)
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_timeout)]
     pub timeout: Duration,
@@ -251,9 +258,8 @@ pub struct DeliveryArgs {
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_timeout)]
     pub attempt_timeout: Duration,
 
-    /// Retries after the first attempt (network errors, 408, 429, 502, 503, 504)
-    #[arg(long, value_name = "N", default_value_t = 3)]
-    pub retries: u32,
+    #[command(flatten)]
+    pub retry: R,
 
     /// Proxy for mmnotify alone (http://host:port), or `none` to ignore *_PROXY variables
     #[arg(
@@ -289,6 +295,39 @@ pub struct DeliveryArgs {
     pub client_key: Option<PathBuf>,
 }
 
+/// How often a failed attempt is repeated.
+pub trait RetryLimit: Args {
+    fn retries(&self) -> u32;
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct Retries {
+    /// Retries after the first attempt (network errors, 408, 429, 502, 503, 504)
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub retries: u32,
+}
+
+impl RetryLimit for Retries {
+    fn retries(&self) -> u32 {
+        self.retries
+    }
+}
+
+/// No `--retries` flag: the command makes one attempt.
+#[derive(Debug, Clone, Args)]
+pub struct NoRetries {}
+
+impl RetryLimit for NoRetries {
+    fn retries(&self) -> u32 {
+        0
+    }
+}
+
+/// The state directory a command's options name, if any.
+pub trait StateDir {
+    fn state_dir(&self) -> Option<&Path>;
+}
+
 /// Where mmnotify keeps its spool and deduplication state.
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "State")]
@@ -307,6 +346,22 @@ pub struct StateArgs {
     pub no_spool: bool,
 }
 
+impl StateDir for StateArgs {
+    fn state_dir(&self) -> Option<&Path> {
+        self.state_dir.as_deref()
+    }
+}
+
+/// No state options: the command neither spools nor deduplicates.
+#[derive(Debug, Clone, Args)]
+pub struct NoState {}
+
+impl StateDir for NoState {
+    fn state_dir(&self) -> Option<&Path> {
+        None
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
     /// Nothing on stdout on success; diagnostics on stderr
@@ -319,7 +374,7 @@ pub enum OutputFormat {
 #[command(next_help_heading = "Output")]
 pub struct OutputArgs {
     /// Print the outcome as text (quiet on success) or as one JSON object
-    #[arg(long, value_enum, value_name = "FORMAT", default_value = "text")]
+    #[arg(short, long, value_enum, value_name = "FORMAT", default_value = "text")]
     pub output: OutputFormat,
 
     /// Print target (redacted), status, attempts and time on stderr
@@ -490,7 +545,7 @@ pub struct SendArgs {
 
     /// Print the JSON payload on stdout and send nothing; a webhook that is given is
     /// checked without the network, none is needed
-    #[arg(long)]
+    #[arg(short = 'n', long)]
     pub dry_run: bool,
 
     #[command(flatten)]
@@ -498,59 +553,13 @@ pub struct SendArgs {
     #[command(flatten)]
     pub attachment: AttachmentArgs,
     #[command(flatten)]
-    pub webhook: WebhookArgs,
-    #[command(flatten)]
-    pub delivery: DeliveryArgs,
-    #[command(flatten)]
-    pub state: StateArgs,
-    #[command(flatten)]
-    pub output: OutputArgs,
-}
-
-/// The fields of a normalized build event, as flags. They override --event and the CI
-/// environment.
-#[derive(Debug, Clone, Default, Args)]
-#[command(next_help_heading = "Event")]
-pub struct EventArgs {
-    /// Workflow or pipeline name
-    #[arg(long, value_name = "NAME")]
-    pub workflow: Option<String>,
-    /// Build state
-    #[arg(long, value_enum)]
-    pub state: Option<State>,
-    /// Branch or tag
-    #[arg(long, value_name = "NAME")]
-    pub branch: Option<String>,
-    /// Commit SHA (shortened to 8 characters in the text)
-    #[arg(long, value_name = "SHA")]
-    pub commit: Option<String>,
-    /// Link to the CI run
-    #[arg(long, value_name = "URL")]
-    pub run_url: Option<String>,
-    /// Builder node that ran the job [default: this host's name]
-    #[arg(long = "node", value_name = "ID")]
-    pub mesh_node_id: Option<String>,
-    /// The CI's run id: the deduplication key, with the state
-    #[arg(long = "run-id", value_name = "ID")]
-    pub provider_run_id: Option<String>,
-    /// CI provider name (github, gitlab, jenkins, …)
-    #[arg(long, value_name = "NAME")]
-    pub provider: Option<String>,
-    /// Repository (owner/name)
-    #[arg(long, value_name = "NAME")]
-    pub repository: Option<String>,
-    /// Build duration (humantime like 4m 30s, or seconds)
-    #[arg(long, value_name = "DURATION", value_parser = time::parse_duration)]
-    pub duration: Option<Duration>,
-    /// Build start time (RFC 3339)
-    #[arg(long, value_name = "TIME", value_parser = time::parse_timestamp)]
-    pub started_at: Option<Timestamp>,
+    pub common: CommonArgs,
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct BuildArgs {
     #[command(flatten)]
-    pub event: EventArgs,
+    pub event: BuildEvent,
 
     /// Read one event JSON object from FILE (`-` = stdin)
     #[arg(
@@ -587,19 +596,13 @@ pub struct BuildArgs {
 
     /// Print the JSON payload on stdout and send nothing; a webhook that is given is
     /// checked without the network, none is needed
-    #[arg(long)]
+    #[arg(short = 'n', long)]
     pub dry_run: bool,
 
     #[command(flatten)]
     pub route: RouteArgs,
     #[command(flatten)]
-    pub webhook: WebhookArgs,
-    #[command(flatten)]
-    pub delivery: DeliveryArgs,
-    #[command(flatten)]
-    pub state: StateArgs,
-    #[command(flatten)]
-    pub output: OutputArgs,
+    pub common: CommonArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -647,7 +650,7 @@ pub struct RunArgs {
 
     /// Print the report payload on stdout instead of sending it; a webhook that is given
     /// is checked without the network, none is needed
-    #[arg(long)]
+    #[arg(short = 'n', long)]
     pub dry_run: bool,
 
     /// Do not offer the job MMNOTIFY_RUN_SOCKET, through which `mmnotify send` and `build`
@@ -658,13 +661,7 @@ pub struct RunArgs {
     #[command(flatten)]
     pub route: RouteArgs,
     #[command(flatten)]
-    pub webhook: WebhookArgs,
-    #[command(flatten)]
-    pub delivery: DeliveryArgs,
-    #[command(flatten)]
-    pub state: StateArgs,
-    #[command(flatten)]
-    pub output: OutputArgs,
+    pub common: CommonArgs,
 
     /// The command to run and its arguments
     #[arg(last = true, required = true, value_name = "CMD")]
@@ -678,21 +675,13 @@ pub struct ProbeArgs {
     pub text: Option<String>,
 
     #[command(flatten)]
-    pub webhook: WebhookArgs,
-    #[command(flatten)]
-    pub delivery: DeliveryArgs,
-    #[command(flatten)]
-    pub output: OutputArgs,
+    pub common: CommonArgs<NoRetries, NoState>,
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct DoctorArgs {
     #[command(flatten)]
-    pub webhook: WebhookArgs,
-    #[command(flatten)]
-    pub delivery: DeliveryArgs,
-    #[command(flatten)]
-    pub output: OutputArgs,
+    pub common: CommonArgs<Retries, NoState>,
 }
 
 #[derive(Debug, Clone, Args)]

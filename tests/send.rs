@@ -518,6 +518,57 @@ fn refused_connection_is_exit_5() {
 }
 
 #[test]
+fn short_flags_mean_webhook_dry_run_and_output() {
+    let (env, server) = setup();
+    let mut c = env.cmd();
+    c.args(["send", "-w", "hook", "-o", "json", "short", "flags"]);
+    let run = env.run(&mut c);
+    run.assert_success();
+    assert_eq!(run.json()["status"], "posted");
+    assert_eq!(server.posts()[0].message, "short flags");
+
+    for cmd in [
+        vec!["send", "-n", "-w", "hook", "hi"],
+        vec![
+            "build",
+            "-n",
+            "-w",
+            "hook",
+            "--no-env",
+            "--workflow",
+            "ci",
+            "--state",
+            "failed",
+        ],
+        vec!["run", "-n", "-w", "hook", "--", "true"],
+    ] {
+        let mut c = env.cmd();
+        // Before the arguments: `run` takes everything after `--` as the command.
+        c.arg(cmd[0]).args(["-o", "json"]).args(&cmd[1..]);
+        let run = env.run(&mut c);
+        run.assert_success();
+        assert_eq!(run.json()["status"], "dry-run", "{cmd:?}");
+    }
+    assert_eq!(server.requests().len(), 1, "a dry run sends nothing");
+}
+
+#[test]
+fn probe_offers_no_retries_flag() {
+    let (env, server) = setup();
+    let mut c = env.cmd();
+    c.args(["probe", "--webhook", "hook", "--retries", "2"]);
+    env.run(&mut c)
+        .assert_code(2)
+        .assert_stderr_contains("--retries");
+    assert!(server.requests().is_empty());
+    let mut c = env.cmd();
+    c.args(["probe", "--help"]);
+    let run = env.run(&mut c);
+    run.assert_success();
+    assert!(!run.stdout.contains("--retries"), "{}", run.stdout);
+}
+
+#[test]
 fn probe_prints_one_line_and_never_retries() {
     let (env, server) = setup();
     let mut c = env.cmd();

@@ -4,7 +4,7 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::build_event::event::{State, ValidEvent};
+use crate::build_event::event::{BuildEvent, State, ValidEvent};
 use crate::error;
 use crate::text::markdown;
 use crate::text::time::format_duration;
@@ -81,9 +81,9 @@ fn link_label(ev: &ValidEvent) -> String {
 fn default_text(ev: &ValidEvent) -> String {
     let mut parts = vec![format!(
         "{} **{}** {}",
-        emoji(ev.state),
-        markdown::escape(&ev.workflow),
-        ev.state.words()
+        emoji(ev.state()),
+        markdown::escape(ev.workflow()),
+        ev.state().words()
     )];
     if let Some(branch) = display_branch(ev) {
         parts.push(markdown::code_span(branch));
@@ -110,9 +110,9 @@ fn default_text(ev: &ValidEvent) -> String {
 fn fallback(ev: &ValidEvent) -> String {
     let mut parts = vec![format!(
         "{} {} {}",
-        emoji(ev.state),
-        one_line(&ev.workflow),
-        ev.state.words()
+        emoji(ev.state()),
+        one_line(ev.workflow()),
+        ev.state().words()
     )];
     if let Some(branch) = display_branch(ev) {
         parts.push(one_line(branch));
@@ -150,10 +150,14 @@ fn attachment(ev: &ValidEvent) -> Value {
 
     let mut att = Map::new();
     att.insert("fallback".into(), Value::from(fallback(ev)));
-    att.insert("color".into(), Value::from(color(ev.state)));
+    att.insert("color".into(), Value::from(color(ev.state())));
     att.insert(
         "title".into(),
-        Value::from(format!("{} {}", one_line(&ev.workflow), ev.state.words())),
+        Value::from(format!(
+            "{} {}",
+            one_line(ev.workflow()),
+            ev.state().words()
+        )),
     );
     if let Some(url) = ev.run_url.as_deref().filter(|u| is_web_url(u)) {
         att.insert("title_link".into(), Value::from(url));
@@ -169,40 +173,28 @@ fn one_line(s: &str) -> String {
     s.split(['\r', '\n']).collect::<Vec<_>>().join(" ")
 }
 
+/// A `--text-template` placeholder: any event field by its JSON name, and three that
+/// are not fields.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Placeholder {
-    Workflow,
-    State,
-    Branch,
-    Commit,
+    Field(&'static str),
     ShortCommit,
-    RunUrl,
-    Node,
-    MeshNodeId,
-    ProviderRunId,
-    Provider,
-    Repository,
-    Duration,
-    StartedAt,
     Emoji,
 }
 
-const PLACEHOLDERS: [(&str, Placeholder); 14] = [
-    ("workflow", Placeholder::Workflow),
-    ("state", Placeholder::State),
-    ("branch", Placeholder::Branch),
-    ("commit", Placeholder::Commit),
-    ("short_commit", Placeholder::ShortCommit),
-    ("run_url", Placeholder::RunUrl),
-    ("node", Placeholder::Node),
-    ("mesh_node_id", Placeholder::MeshNodeId),
-    ("provider_run_id", Placeholder::ProviderRunId),
-    ("provider", Placeholder::Provider),
-    ("repository", Placeholder::Repository),
-    ("duration", Placeholder::Duration),
-    ("started_at", Placeholder::StartedAt),
-    ("emoji", Placeholder::Emoji),
-];
+/// Every placeholder by name, in the order help and errors list them: the derived ones
+/// next to the field they come from (`node` is short for `mesh_node_id`).
+fn placeholders() -> impl Iterator<Item = (&'static str, Placeholder)> {
+    let fields = BuildEvent::FIELDS.iter().flat_map(|&name| {
+        let field = (name, Placeholder::Field(name));
+        match name {
+            "commit" => vec![field, ("short_commit", Placeholder::ShortCommit)],
+            "mesh_node_id" => vec![("node", Placeholder::Field(name)), field],
+            _ => vec![field],
+        }
+    });
+    fields.chain([("emoji", Placeholder::Emoji)])
+}
 
 enum Piece<'a> {
     Text(&'a str),
@@ -210,8 +202,7 @@ enum Piece<'a> {
 }
 
 fn known_placeholders() -> String {
-    PLACEHOLDERS
-        .iter()
+    placeholders()
         .map(|(name, _)| format!("{{{name}}}"))
         .collect::<Vec<_>>()
         .join(" ")
@@ -246,7 +237,7 @@ fn parse_template(t: &str) -> anyhow::Result<Vec<Piece<'_>>> {
                 _ => return Err(template_error(t, tail, "unclosed `{`")),
             };
             let name = &body[..end];
-            let Some(&(_, p)) = PLACEHOLDERS.iter().find(|(n, _)| *n == name) else {
+            let Some((_, p)) = placeholders().find(|(n, _)| *n == name) else {
                 return Err(error::input(format!(
                     "unknown placeholder `{{{name}}}` in --text-template: known placeholders are {}",
                     known_placeholders()
@@ -272,38 +263,24 @@ fn template_error(t: &str, tail: &str, what: &str) -> anyhow::Error {
 }
 
 // Template values are inserted as they are: the user writes the Markdown around them.
-fn placeholder_value(p: Placeholder, ev: &ValidEvent) -> String {
-    let opt = |v: &Option<String>| v.clone().unwrap_or_default();
-    match p {
-        Placeholder::Workflow => ev.workflow.clone(),
-        Placeholder::State => ev.state.as_str().to_string(),
-        Placeholder::Branch => opt(&ev.branch),
-        Placeholder::Commit => opt(&ev.commit),
-        Placeholder::ShortCommit => ev
-            .commit
-            .as_deref()
-            .map(|c| short_commit(c).to_string())
-            .unwrap_or_default(),
-        Placeholder::RunUrl => opt(&ev.run_url),
-        Placeholder::Node | Placeholder::MeshNodeId => opt(&ev.mesh_node_id),
-        Placeholder::ProviderRunId => opt(&ev.provider_run_id),
-        Placeholder::Provider => opt(&ev.provider),
-        Placeholder::Repository => opt(&ev.repository),
-        Placeholder::Duration => ev.duration.map(format_duration).unwrap_or_default(),
-        Placeholder::StartedAt => ev
-            .started_at
-            .map(|t| t.format_rfc3339())
-            .unwrap_or_default(),
-        Placeholder::Emoji => emoji(ev.state).to_string(),
-    }
-}
-
+// A field reads as in the event's JSON form (`props.mmnotify.event`), absent as empty.
 fn render_template(pieces: &[Piece<'_>], ev: &ValidEvent) -> String {
+    let json = ev.to_json();
     pieces
         .iter()
         .map(|piece| match piece {
             Piece::Text(s) => (*s).to_string(),
-            Piece::Field(p) => placeholder_value(*p, ev),
+            Piece::Field(Placeholder::Field(name)) => json
+                .get(name)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
+            Piece::Field(Placeholder::ShortCommit) => ev
+                .commit
+                .as_deref()
+                .map(|c| short_commit(c).to_string())
+                .unwrap_or_default(),
+            Piece::Field(Placeholder::Emoji) => emoji(ev.state()).to_string(),
         })
         .collect()
 }
@@ -318,9 +295,14 @@ mod tests {
     const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
 
     fn full() -> ValidEvent {
-        ValidEvent {
-            workflow: "Build & Test".into(),
-            state: State::Failed,
+        full_with(|_| {})
+    }
+
+    /// The full event changed by `f` before it is validated.
+    fn full_with(f: impl FnOnce(&mut BuildEvent)) -> ValidEvent {
+        let mut ev = BuildEvent {
+            workflow: Some("Build & Test".into()),
+            state: Some(State::Failed),
             branch: Some("main".into()),
             commit: Some(SHA.into()),
             run_url: Some("https://ci.example/runs/77".into()),
@@ -330,23 +312,24 @@ mod tests {
             repository: Some("acme/app".into()),
             duration: Some(Duration::from_secs(90)),
             started_at: parse_timestamp("2026-11-23T12:00:00Z").ok(),
-        }
+        };
+        f(&mut ev);
+        ev.validate().unwrap()
     }
 
     fn minimal(state: State) -> ValidEvent {
-        ValidEvent {
-            workflow: "CI".into(),
-            state,
-            branch: None,
-            commit: None,
-            run_url: None,
-            mesh_node_id: None,
-            provider_run_id: None,
-            provider: None,
-            repository: None,
-            duration: None,
-            started_at: None,
-        }
+        minimal_with(state, |_| {})
+    }
+
+    /// A minimal event changed by `f` before it is validated.
+    fn minimal_with(state: State, f: impl FnOnce(&mut BuildEvent)) -> ValidEvent {
+        let mut ev = BuildEvent {
+            workflow: Some("CI".into()),
+            state: Some(state),
+            ..Default::default()
+        };
+        f(&mut ev);
+        ev.validate().unwrap()
     }
 
     fn text(v: &Value) -> &str {
@@ -415,8 +398,7 @@ mod tests {
 
     #[test]
     fn full_commit_never_in_text_or_fallback() {
-        let mut ev = full();
-        let v = render(&ev, None).unwrap();
+        let v = render(&full(), None).unwrap();
         assert!(!text(&v).contains(SHA));
         assert!(text(&v).contains("01234567"));
         assert!(!v["attachments"][0]["fallback"]
@@ -424,12 +406,14 @@ mod tests {
             .unwrap()
             .contains(SHA));
         // A detached checkout reports the commit as the branch.
-        ev.branch = Some(SHA.into());
+        let ev = full_with(|ev| ev.branch = Some(SHA.into()));
         let v = render(&ev, None).unwrap();
         assert!(!text(&v).contains(SHA), "{}", text(&v));
         // Multi-byte characters are cut on a character boundary.
-        ev.commit = Some("ééééééééééé".into());
-        ev.branch = None;
+        let ev = full_with(|ev| {
+            ev.commit = Some("ééééééééééé".into());
+            ev.branch = None;
+        });
         let v = render(&ev, None).unwrap();
         assert!(text(&v).contains("`éééééééé`"), "{}", text(&v));
     }
@@ -445,13 +429,14 @@ mod tests {
 
     #[test]
     fn user_values_are_escaped() {
-        let mut ev = minimal(State::Succeeded);
-        ev.workflow = "*bold* _it_ [x](y) <b>\nnext".into();
-        ev.branch = Some("we`ird".into());
-        ev.commit = Some("`abc".into());
-        ev.mesh_node_id = Some("node|1".into());
-        ev.provider_run_id = Some("a]b".into());
-        ev.run_url = Some("https://ci.example/a (b)".into());
+        let ev = minimal_with(State::Succeeded, |ev| {
+            ev.workflow = Some("*bold* _it_ [x](y) <b>\nnext".into());
+            ev.branch = Some("we`ird".into());
+            ev.commit = Some("`abc".into());
+            ev.mesh_node_id = Some("node|1".into());
+            ev.provider_run_id = Some("a]b".into());
+            ev.run_url = Some("https://ci.example/a (b)".into());
+        });
         let v = render(&ev, None).unwrap();
         assert_eq!(
             text(&v),
@@ -466,8 +451,9 @@ mod tests {
 
     #[test]
     fn non_web_run_url_is_not_linked() {
-        let mut ev = minimal(State::Failed);
-        ev.run_url = Some("javascript:alert(1)".into());
+        let ev = minimal_with(State::Failed, |ev| {
+            ev.run_url = Some("javascript:alert(1)".into());
+        });
         let v = render(&ev, None).unwrap();
         assert_eq!(text(&v), "❌ **CI** failed");
         assert!(v["attachments"][0].get("title_link").is_none());
@@ -475,9 +461,10 @@ mod tests {
 
     #[test]
     fn long_run_id_links_as_run() {
-        let mut ev = minimal(State::Failed);
-        ev.run_url = Some("https://ci.example/x".into());
-        ev.provider_run_id = Some("{5c4b0a4e-7a1e-4b6e-8f0a-1b2c3d4e5f60}".into());
+        let ev = minimal_with(State::Failed, |ev| {
+            ev.run_url = Some("https://ci.example/x".into());
+            ev.provider_run_id = Some("{5c4b0a4e-7a1e-4b6e-8f0a-1b2c3d4e5f60}".into());
+        });
         let v = render(&ev, None).unwrap();
         assert!(
             text(&v).ends_with("[run](https://ci.example/x)"),

@@ -338,12 +338,12 @@ pub fn detect(env: &dyn Fn(&str) -> Option<String>) -> Option<CiInfo> {
         // Buildkite documents a symbolic `HEAD` before the commit is resolved.
         commit: ci.commit.eval(&env).filter(|c| c != "HEAD"),
         run_url: ci.run_url.eval(&env),
-        mesh_node_id: None,
         provider_run_id: ci.run_id.eval(&env),
         provider: Some(ci.provider.to_string()),
         repository: ci.repository.eval(&env),
-        duration: None,
         started_at: ci.started_at.eval(&env),
+        // The node and the duration are not in any CI's environment.
+        ..BuildEvent::default()
     };
     Some(CiInfo {
         provider: ci.provider,

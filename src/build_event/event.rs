@@ -1,16 +1,18 @@
-//! The normalized build event of `mmnotify build`: parsing from JSON, merging the
-//! sources (flags, event file, CI environment) and validation.
+//! The normalized build event of `mmnotify build`: its fields, declared once, and what
+//! every source does with them: flags (clap), event files and the JSON output (the
+//! `json` codecs), the merge of sources and validation.
 
 use std::fmt;
+use std::ops::Deref;
 use std::str::FromStr;
 use std::time::Duration;
 
 use serde_json::{Map, Value};
 
 use crate::error;
-use crate::text::time::{
-    format_duration, parse_duration, parse_timestamp, Timestamp, TIMESTAMP_EXAMPLE,
-};
+#[cfg(test)]
+use crate::text::time::parse_duration;
+use crate::text::time::{self, format_duration, parse_timestamp, Timestamp, TIMESTAMP_EXAMPLE};
 
 /// Outcome of a build.
 #[derive(
@@ -77,47 +79,231 @@ impl FromStr for State {
     }
 }
 
-/// A build event as given: every field optional until [`BuildEvent::validate`].
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct BuildEvent {
-    pub workflow: Option<String>,
-    pub state: Option<State>,
-    pub branch: Option<String>,
-    pub commit: Option<String>,
-    pub run_url: Option<String>,
-    pub mesh_node_id: Option<String>,
-    pub provider_run_id: Option<String>,
-    pub provider: Option<String>,
-    pub repository: Option<String>,
-    pub duration: Option<Duration>,
-    pub started_at: Option<Timestamp>,
+/// Declares [`BuildEvent`] from one list of fields, so that its flags, its JSON names,
+/// the merge of sources and the JSON output cannot drift apart. Each field is
+/// `Option<T> as CODEC`: the codec reads and writes the field's JSON form.
+macro_rules! build_event {
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident {
+            $(
+                $(#[$fmeta:meta])*
+                pub $field:ident: Option<$ty:ty> as $codec:ident,
+            )*
+        }
+    ) => {
+        $(#[$meta])*
+        pub struct $name {
+            $( $(#[$fmeta])* pub $field: Option<$ty>, )*
+        }
+
+        impl $name {
+            /// Every field's name, as in JSON and as a `--text-template` placeholder.
+            pub const FIELDS: &'static [&'static str] = &[$(stringify!($field)),*];
+
+            fn from_object(obj: &Map<String, Value>) -> anyhow::Result<$name> {
+                Ok($name {
+                    $(
+                        $field: match obj.get(stringify!($field)) {
+                            None => None,
+                            Some(v) => (json::$codec.read)(v).map_err(|rest| {
+                                error::input(format!("field `{}`{rest}", stringify!($field)))
+                            })?,
+                        },
+                    )*
+                })
+            }
+
+            fn to_object(&self) -> Map<String, Value> {
+                let mut obj = Map::new();
+                $(
+                    if let Some(v) = &self.$field {
+                        obj.insert(stringify!($field).into(), (json::$codec.write)(v));
+                    }
+                )*
+                obj
+            }
+
+            /// Fills the fields `self` lacks from `lower` (flags over event file over CI env).
+            pub fn overlay(self, lower: $name) -> $name {
+                $name { $( $field: self.$field.or(lower.$field), )* }
+            }
+        }
+    };
 }
 
-fn json_kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
+build_event! {
+    /// A build event as given: every field optional until [`BuildEvent::validate`]. As
+    /// flags, these override `--event` and the CI environment.
+    #[derive(Clone, Debug, Default, PartialEq, clap::Args)]
+    #[command(next_help_heading = "Event")]
+    pub struct BuildEvent {
+        /// Workflow or pipeline name
+        #[arg(long, value_name = "NAME")]
+        pub workflow: Option<String> as TEXT,
+        /// Build state
+        #[arg(long, value_enum)]
+        pub state: Option<State> as STATE,
+        /// Branch or tag
+        #[arg(long, value_name = "NAME")]
+        pub branch: Option<String> as TEXT,
+        /// Commit SHA (shortened to 8 characters in the text)
+        #[arg(long, value_name = "SHA")]
+        pub commit: Option<String> as TEXT,
+        /// Link to the CI run
+        #[arg(long, value_name = "URL")]
+        pub run_url: Option<String> as TEXT,
+        /// Builder node that ran the job [default: this host's name]
+        #[arg(long = "node", value_name = "ID")]
+        pub mesh_node_id: Option<String> as TEXT,
+        /// The CI's run id: the deduplication key, with the state
+        #[arg(long = "run-id", value_name = "ID")]
+        pub provider_run_id: Option<String> as RUN_ID,
+        /// CI provider name (github, gitlab, jenkins, …)
+        #[arg(long, value_name = "NAME")]
+        pub provider: Option<String> as TEXT,
+        /// Repository (owner/name)
+        #[arg(long, value_name = "NAME")]
+        pub repository: Option<String> as TEXT,
+        /// Build duration (humantime like 4m 30s, or seconds)
+        #[arg(long, value_name = "DURATION", value_parser = time::parse_duration)]
+        pub duration: Option<Duration> as DURATION,
+        /// Build start time (RFC 3339)
+        #[arg(long, value_name = "TIME", value_parser = time::parse_timestamp)]
+        pub started_at: Option<Timestamp> as TIMESTAMP,
     }
 }
 
-/// A JSON string that is blank counts as absent, like null.
-fn non_blank(s: &str) -> Option<String> {
-    let s = s.trim();
-    (!s.is_empty()).then(|| s.to_string())
-}
+/// How each kind of field is read from and written to JSON. A read error is the rest
+/// of a sentence that starts "field `NAME`"; null and blank strings read as absent.
+mod json {
+    use std::time::Duration;
 
-fn string_field(obj: &Map<String, Value>, name: &str) -> anyhow::Result<Option<String>> {
-    match obj.get(name) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(non_blank(s)),
-        Some(other) => Err(error::input(format!(
-            "field `{name}` must be a string, found {}",
-            json_kind(other)
-        ))),
+    use serde_json::{Number, Value};
+
+    use super::{format_duration, parse_timestamp, State, Timestamp, TIMESTAMP_EXAMPLE};
+    use crate::text::time::parse_duration;
+
+    type Read<T> = fn(&Value) -> Result<Option<T>, String>;
+
+    pub(super) struct Codec<T> {
+        pub(super) read: Read<T>,
+        pub(super) write: fn(&T) -> Value,
+    }
+
+    pub(super) const TEXT: Codec<String> = Codec {
+        read: text,
+        write: |s| Value::from(s.as_str()),
+    };
+
+    // CI systems hand out numeric run ids, and people copy them as numbers.
+    pub(super) const RUN_ID: Codec<String> = Codec {
+        read: |v| match v {
+            Value::Number(n) if n.is_i64() || n.is_u64() => Ok(Some(n.to_string())),
+            Value::Number(_) => {
+                Err(" must be a string or an integer, found a fractional number".into())
+            }
+            other => text(other),
+        },
+        write: |s| Value::from(s.as_str()),
+    };
+
+    pub(super) const STATE: Codec<State> = Codec {
+        read: |v| match v {
+            Value::Null => Ok(None),
+            Value::String(s) => match non_blank(s) {
+                None => Ok(None),
+                Some(s) => s.parse::<State>().map(Some).map_err(|_| {
+                    format!(
+                        " has unknown value {s:?}: expected one of {}",
+                        State::allowed()
+                    )
+                }),
+            },
+            other => Err(format!(
+                " must be a string ({}), found {}",
+                State::allowed(),
+                kind(other)
+            )),
+        },
+        write: |s| Value::from(s.as_str()),
+    };
+
+    pub(super) const DURATION: Codec<Duration> = Codec {
+        read: |v| match v {
+            Value::Null => Ok(None),
+            Value::String(s) => match non_blank(s) {
+                None => Ok(None),
+                Some(s) => parse_duration(&s)
+                    .map(Some)
+                    .map_err(|why| format!(": {why}")),
+            },
+            Value::Number(n) => seconds(n)
+                .map(Some)
+                .map_err(|why| format!(" must be a number of seconds {why}, found {n}")),
+            other => Err(format!(
+                " must be a duration string like \"1m 30s\" or a number of seconds, found {}",
+                kind(other)
+            )),
+        },
+        write: |d| Value::from(format_duration(*d)),
+    };
+
+    pub(super) const TIMESTAMP: Codec<Timestamp> = Codec {
+        read: |v| match v {
+            Value::Null => Ok(None),
+            Value::String(s) => match non_blank(s) {
+                None => Ok(None),
+                Some(s) => parse_timestamp(&s)
+                    .map(Some)
+                    .map_err(|why| format!(": {why}")),
+            },
+            other => Err(format!(
+                " must be an RFC 3339 timestamp string like {TIMESTAMP_EXAMPLE}, found {}",
+                kind(other)
+            )),
+        },
+        write: |t| Value::from(t.format_rfc3339()),
+    };
+
+    fn text(v: &Value) -> Result<Option<String>, String> {
+        match v {
+            Value::Null => Ok(None),
+            Value::String(s) => Ok(non_blank(s)),
+            other => Err(format!(" must be a string, found {}", kind(other))),
+        }
+    }
+
+    /// A JSON string that is blank counts as absent, like null.
+    pub(super) fn non_blank(s: &str) -> Option<String> {
+        let s = s.trim();
+        (!s.is_empty()).then(|| s.to_string())
+    }
+
+    pub(super) fn kind(v: &Value) -> &'static str {
+        match v {
+            Value::Null => "null",
+            Value::Bool(_) => "a boolean",
+            Value::Number(_) => "a number",
+            Value::String(_) => "a string",
+            Value::Array(_) => "an array",
+            Value::Object(_) => "an object",
+        }
+    }
+
+    /// Converts a JSON number of seconds; the error completes "must be a number of seconds".
+    fn seconds(n: &Number) -> Result<Duration, &'static str> {
+        if let Some(secs) = n.as_u64() {
+            return Ok(Duration::from_secs(secs));
+        }
+        if n.as_i64().is_some() {
+            return Err("that is not negative");
+        }
+        match n.as_f64() {
+            Some(f) if f < 0.0 => Err("that is not negative"),
+            Some(f) => Duration::try_from_secs_f64(f).map_err(|_| "small enough for a duration"),
+            None => Err("that fits a duration"),
+        }
     }
 }
 
@@ -127,226 +313,65 @@ impl BuildEvent {
     pub fn from_json(text: &str) -> anyhow::Result<BuildEvent> {
         let value: Value = serde_json::from_str(text)
             .map_err(|e| error::input(format!("event is not valid JSON: {e}")))?;
-        let obj = match value {
-            Value::Object(obj) => obj,
-            other => {
-                return Err(error::input(format!(
-                    "event must be a JSON object, found {}",
-                    json_kind(&other)
-                )))
-            }
-        };
-
-        let state = match obj.get("state") {
-            None | Some(Value::Null) => None,
-            Some(Value::String(s)) => match non_blank(s) {
-                None => None,
-                Some(s) => Some(s.parse::<State>().map_err(|_| {
-                    error::input(format!(
-                        "field `state` has unknown value {s:?}: expected one of {}",
-                        State::allowed()
-                    ))
-                })?),
-            },
-            Some(other) => {
-                return Err(error::input(format!(
-                    "field `state` must be a string ({}), found {}",
-                    State::allowed(),
-                    json_kind(other)
-                )))
-            }
-        };
-
-        // CI systems hand out numeric run ids, and people copy them as numbers.
-        let provider_run_id = match obj.get("provider_run_id") {
-            Some(Value::Number(n)) if n.is_i64() || n.is_u64() => Some(n.to_string()),
-            Some(Value::Number(_)) => return Err(error::input(
-                "field `provider_run_id` must be a string or an integer, found a fractional number",
-            )),
-            _ => string_field(&obj, "provider_run_id")?,
-        };
-
-        let duration = match obj.get("duration") {
-            None | Some(Value::Null) => None,
-            Some(Value::String(s)) => match non_blank(s) {
-                None => None,
-                Some(s) => Some(
-                    parse_duration(&s)
-                        .map_err(|why| error::input(format!("field `duration`: {why}")))?,
-                ),
-            },
-            Some(Value::Number(n)) => Some(json_seconds(n).map_err(|why| {
-                error::input(format!("field `duration` must be a number of seconds {why}, found {n}"))
-            })?),
-            Some(other) => {
-                return Err(error::input(format!(
-                    "field `duration` must be a duration string like \"1m 30s\" or a number of seconds, found {}",
-                    json_kind(other)
-                )))
-            }
-        };
-
-        let started_at = match obj.get("started_at") {
-            None | Some(Value::Null) => None,
-            Some(Value::String(s)) => match non_blank(s) {
-                None => None,
-                Some(s) => Some(
-                    parse_timestamp(&s)
-                        .map_err(|why| error::input(format!("field `started_at`: {why}")))?,
-                ),
-            },
-            Some(other) => {
-                return Err(error::input(format!(
-                    "field `started_at` must be an RFC 3339 timestamp string like {TIMESTAMP_EXAMPLE}, found {}",
-                    json_kind(other)
-                )))
-            }
-        };
-
-        Ok(BuildEvent {
-            workflow: string_field(&obj, "workflow")?,
-            state,
-            branch: string_field(&obj, "branch")?,
-            commit: string_field(&obj, "commit")?,
-            run_url: string_field(&obj, "run_url")?,
-            mesh_node_id: string_field(&obj, "mesh_node_id")?,
-            provider_run_id,
-            provider: string_field(&obj, "provider")?,
-            repository: string_field(&obj, "repository")?,
-            duration,
-            started_at,
-        })
-    }
-
-    /// Fills the fields `self` lacks from `lower` (flags over event file over CI env).
-    pub fn overlay(self, lower: BuildEvent) -> BuildEvent {
-        BuildEvent {
-            workflow: self.workflow.or(lower.workflow),
-            state: self.state.or(lower.state),
-            branch: self.branch.or(lower.branch),
-            commit: self.commit.or(lower.commit),
-            run_url: self.run_url.or(lower.run_url),
-            mesh_node_id: self.mesh_node_id.or(lower.mesh_node_id),
-            provider_run_id: self.provider_run_id.or(lower.provider_run_id),
-            provider: self.provider.or(lower.provider),
-            repository: self.repository.or(lower.repository),
-            duration: self.duration.or(lower.duration),
-            started_at: self.started_at.or(lower.started_at),
+        match value {
+            Value::Object(obj) => BuildEvent::from_object(&obj),
+            other => Err(error::input(format!(
+                "event must be a JSON object, found {}",
+                json::kind(&other)
+            ))),
         }
     }
 
     /// Checks the required fields (`workflow`, `state`); an input error (exit 4) names
     /// the missing ones.
-    pub fn validate(self) -> anyhow::Result<ValidEvent> {
-        let BuildEvent {
-            workflow,
-            state,
-            branch,
-            commit,
-            run_url,
-            mesh_node_id,
-            provider_run_id,
-            provider,
-            repository,
-            duration,
-            started_at,
-        } = self;
+    pub fn validate(mut self) -> anyhow::Result<ValidEvent> {
         // Blank strings can still arrive from code that builds an event directly.
-        let workflow = workflow.and_then(|w| non_blank(&w));
-        let (workflow, state) = match (workflow, state) {
-            (Some(w), Some(s)) => (w, s),
-            (None, Some(_)) => {
-                return Err(error::input(
-                    "event has no `workflow`: pass --workflow or set it in the event",
-                ))
-            }
-            (Some(_), None) => {
-                return Err(error::input(format!(
-                    "event has no `state`: pass --state or set it in the event (one of {})",
-                    State::allowed()
-                )))
-            }
-            (None, None) => {
-                return Err(error::input(
-                    "event has no `workflow` and no `state`: pass --workflow and --state or set them in the event",
-                ))
-            }
-        };
-        Ok(ValidEvent {
-            workflow,
-            state,
-            branch,
-            commit,
-            run_url,
-            mesh_node_id,
-            provider_run_id,
-            provider,
-            repository,
-            duration,
-            started_at,
-        })
+        self.workflow = self.workflow.and_then(|w| json::non_blank(&w));
+        match (&self.workflow, self.state) {
+            (Some(_), Some(_)) => Ok(ValidEvent(self)),
+            (None, Some(_)) => Err(error::input(
+                "event has no `workflow`: pass --workflow or set it in the event",
+            )),
+            (Some(_), None) => Err(error::input(format!(
+                "event has no `state`: pass --state or set it in the event (one of {})",
+                State::allowed()
+            ))),
+            (None, None) => Err(error::input(
+                "event has no `workflow` and no `state`: pass --workflow and --state or set them in the event",
+            )),
+        }
     }
 }
 
-/// Converts a JSON number of seconds; the error completes "must be a number of seconds".
-fn json_seconds(n: &serde_json::Number) -> Result<Duration, &'static str> {
-    if let Some(secs) = n.as_u64() {
-        return Ok(Duration::from_secs(secs));
-    }
-    if n.as_i64().is_some() {
-        return Err("that is not negative");
-    }
-    match n.as_f64() {
-        Some(f) if f < 0.0 => Err("that is not negative"),
-        Some(f) => Duration::try_from_secs_f64(f).map_err(|_| "small enough for a duration"),
-        None => Err("that fits a duration"),
-    }
-}
-
-/// A build event with its required fields present.
+/// A build event with its required fields present: `workflow` and `state` through their
+/// accessors, the optional ones through [`Deref`].
 #[derive(Clone, Debug, PartialEq)]
-pub struct ValidEvent {
-    pub workflow: String,
-    pub state: State,
-    pub branch: Option<String>,
-    pub commit: Option<String>,
-    pub run_url: Option<String>,
-    pub mesh_node_id: Option<String>,
-    pub provider_run_id: Option<String>,
-    pub provider: Option<String>,
-    pub repository: Option<String>,
-    pub duration: Option<Duration>,
-    pub started_at: Option<Timestamp>,
-}
+pub struct ValidEvent(BuildEvent);
 
 impl ValidEvent {
+    // `validate` is the only constructor, and it refuses an event without these two.
+    const CHECKED: &'static str = "validate() checked workflow and state";
+
+    pub fn workflow(&self) -> &str {
+        self.0.workflow.as_deref().expect(Self::CHECKED)
+    }
+
+    pub fn state(&self) -> State {
+        self.0.state.expect(Self::CHECKED)
+    }
+
     /// The normalized JSON form (absent fields left out; duration as humantime,
     /// `started_at` as RFC 3339 UTC); [`BuildEvent::from_json`] reads it back.
     pub fn to_json(&self) -> Value {
-        let mut obj = Map::new();
-        obj.insert("workflow".into(), Value::from(self.workflow.as_str()));
-        obj.insert("state".into(), Value::from(self.state.as_str()));
-        let optional = [
-            ("branch", &self.branch),
-            ("commit", &self.commit),
-            ("run_url", &self.run_url),
-            ("mesh_node_id", &self.mesh_node_id),
-            ("provider_run_id", &self.provider_run_id),
-            ("provider", &self.provider),
-            ("repository", &self.repository),
-        ];
-        for (name, value) in optional {
-            if let Some(v) = value {
-                obj.insert(name.into(), Value::from(v.as_str()));
-            }
-        }
-        if let Some(d) = self.duration {
-            obj.insert("duration".into(), Value::from(format_duration(d)));
-        }
-        if let Some(t) = self.started_at {
-            obj.insert("started_at".into(), Value::from(t.format_rfc3339()));
-        }
-        Value::Object(obj)
+        Value::Object(self.0.to_object())
+    }
+}
+
+impl Deref for ValidEvent {
+    type Target = BuildEvent;
+
+    fn deref(&self) -> &BuildEvent {
+        &self.0
     }
 }
 
@@ -621,6 +646,34 @@ mod tests {
         .validate()
         .unwrap_err();
         assert!(err.to_string().contains("`workflow`"), "{err}");
+    }
+
+    /// The one declaration feeds flags, JSON and the merge: a field added there shows up
+    /// in each of them.
+    #[test]
+    fn every_field_is_a_flag_a_json_name_and_merged() {
+        let cmd = <BuildEvent as clap::Args>::augment_args(clap::Command::new("x"));
+        let ids: Vec<&str> = cmd.get_arguments().map(|a| a.get_id().as_str()).collect();
+        assert_eq!(ids, BuildEvent::FIELDS);
+        let full = BuildEvent::from_json(
+            r#"{"workflow":"CI","state":"failed","branch":"main","commit":"abc",
+                "run_url":"https://ci.example/1","mesh_node_id":"n","provider_run_id":"7",
+                "provider":"github","repository":"acme/app","duration":"5s",
+                "started_at":"2026-11-23T12:00:00Z"}"#,
+        )
+        .unwrap();
+        let json = full.clone().validate().unwrap().to_json();
+        let keys: Vec<&str> = json
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let mut names = BuildEvent::FIELDS.to_vec();
+        names.sort_unstable();
+        assert_eq!(keys, names, "every field is read and written");
+        assert_eq!(BuildEvent::default().overlay(full.clone()), full);
+        assert_eq!(full.clone().overlay(BuildEvent::default()), full);
     }
 
     #[test]

@@ -8,7 +8,7 @@ use anyhow::Result;
 use serde_json::Value;
 
 use crate::build_event::event::{BuildEvent, ValidEvent};
-use crate::cli::{BuildArgs, EventArgs};
+use crate::cli::BuildArgs;
 use crate::commands::notify::{self, Notifier, SpoolPlan};
 use crate::commands::output::{print_stderr_line, print_stdout_line, Outcome, Printer};
 use crate::commands::progress::{self, Progress};
@@ -44,7 +44,7 @@ enum Store {
 }
 
 pub fn run(args: BuildArgs) -> Result<u8> {
-    let printer = Printer::new(&args.output);
+    let printer = Printer::new(&args.common.output);
     if let Some(t) = &args.text_template {
         build_message::check_template(t)?;
     }
@@ -58,7 +58,7 @@ pub fn run(args: BuildArgs) -> Result<u8> {
     if let Some(path) = &args.events {
         return run_stream(&mut ctx, path);
     }
-    let flags = event_from_flags(&args.event);
+    let flags = args.event.clone();
     let from_file = match &args.event_file {
         Some(path) => {
             let text = read_event_file(path)?;
@@ -93,22 +93,6 @@ fn with_default_node(mut ev: BuildEvent) -> BuildEvent {
     ev
 }
 
-fn event_from_flags(f: &EventArgs) -> BuildEvent {
-    BuildEvent {
-        workflow: f.workflow.clone(),
-        state: f.state,
-        branch: f.branch.clone(),
-        commit: f.commit.clone(),
-        run_url: f.run_url.clone(),
-        mesh_node_id: f.mesh_node_id.clone(),
-        provider_run_id: f.provider_run_id.clone(),
-        provider: f.provider.clone(),
-        repository: f.repository.clone(),
-        duration: f.duration,
-        started_at: f.started_at,
-    }
-}
-
 fn read_event_file(path: &std::path::Path) -> Result<String> {
     if path.as_os_str() == "-" {
         payload::read_text_bounded(std::io::stdin().lock(), MAX_EVENT_BYTES, "event on stdin")
@@ -128,10 +112,10 @@ fn read_event_file(path: &std::path::Path) -> Result<String> {
 fn handle(ctx: &mut Ctx, ev: &ValidEvent) -> Result<(Outcome, Option<anyhow::Error>)> {
     let args = ctx.args;
     let base = |status| Outcome::new(status).with("event", ev.to_json());
-    if !args.on.is_empty() && !args.on.contains(&ev.state) {
+    if !args.on.is_empty() && !args.on.contains(&ev.state()) {
         ctx.printer.info(&format!(
             "state {} is not in --on: not posted",
-            ev.state.as_str()
+            ev.state().as_str()
         ));
         return Ok((base("filtered"), None));
     }
@@ -149,9 +133,9 @@ fn handle(ctx: &mut Ctx, ev: &ValidEvent) -> Result<(Outcome, Option<anyhow::Err
     if args.dry_run {
         if ctx.dry_target.is_none() {
             let url = dry_run::check_webhook(
-                &args.webhook,
+                &args.common.webhook,
                 &ctx.printer,
-                relay::socket_for(&args.webhook).is_some(),
+                relay::socket_for(&args.common.webhook).is_some(),
             )?;
             ctx.dry_target = Some(url);
         }
@@ -167,13 +151,13 @@ fn handle(ctx: &mut Ctx, ev: &ValidEvent) -> Result<(Outcome, Option<anyhow::Err
         print_stdout_line(&value.to_string());
         return Ok((outcome, None));
     }
-    if let Some(socket) = relay::socket_for(&args.webhook) {
+    if let Some(socket) = relay::socket_for(&args.common.webhook) {
         return post_through_run(ctx, ev, &socket, Value::Object(obj));
     }
     if ctx.notifier.is_none() {
         ctx.notifier = Some(Notifier::connect(
-            &args.webhook,
-            &args.delivery,
+            &args.common.webhook,
+            &args.common.delivery,
             ctx.printer,
         )?);
     }
@@ -187,14 +171,14 @@ fn handle(ctx: &mut Ctx, ev: &ValidEvent) -> Result<(Outcome, Option<anyhow::Err
             if matches!(ctx.dedupe, Store::NotOpened) {
                 ctx.dedupe = match notify::open_dedupe(
                     &ctx.printer,
-                    args.state.state_dir.as_deref(),
+                    args.common.state.state_dir.as_deref(),
                     args.dedupe_ttl,
                 )? {
                     Some(store) => Store::Open(store),
                     None => Store::Unusable,
                 };
             }
-            let key = dedupe::key(notifier.url.expose(), run_id, ev.state.as_str());
+            let key = dedupe::key(notifier.url.expose(), run_id, ev.state().as_str());
             let claim = match &ctx.dedupe {
                 Store::Open(store) => Some(store.claim(&key, notifier.deliverer.policy().budget)),
                 _ => None,
@@ -203,7 +187,7 @@ fn handle(ctx: &mut Ctx, ev: &ValidEvent) -> Result<(Outcome, Option<anyhow::Err
                 Some(Ok(Claim::Duplicate)) => {
                     ctx.printer.info(&format!(
                         "run {run_id} {} was already posted: skipped",
-                        ev.state.as_str()
+                        ev.state().as_str()
                     ));
                     let mut o = base("duplicate");
                     o.target = Some(notifier.url.redacted());
@@ -241,7 +225,7 @@ fn handle(ctx: &mut Ctx, ev: &ValidEvent) -> Result<(Outcome, Option<anyhow::Err
         &value,
         &body,
         args.route.channel.as_deref(),
-        &SpoolPlan::from_args(&args.state, SpoolKind::Build),
+        &SpoolPlan::from_args(&args.common.state, SpoolKind::Build),
         key_hex.as_deref(),
     );
     if err.is_none() {
@@ -268,7 +252,7 @@ fn post_through_run(
     let dedupe = match ev.provider_run_id.as_deref() {
         Some(run_id) if !args.no_dedupe => Some(DedupeRequest {
             run_id: run_id.to_string(),
-            state: ev.state.as_str().to_string(),
+            state: ev.state().as_str().to_string(),
             ttl_ms: u64::try_from(args.dedupe_ttl.as_millis()).unwrap_or(u64::MAX),
         }),
         Some(_) => None,
@@ -279,8 +263,15 @@ fn post_through_run(
             None
         }
     };
-    let request = relay::request("build", &args.webhook, &value, !args.state.no_spool, dedupe);
-    let (outcome, err) = relay::post_via(socket, &request, args.delivery.timeout, &ctx.printer)?;
+    let request = relay::request(
+        "build",
+        &args.common.webhook,
+        &value,
+        !args.common.state.no_spool,
+        dedupe,
+    );
+    let (outcome, err) =
+        relay::post_via(socket, &request, args.common.delivery.timeout, &ctx.printer)?;
     let outcome = outcome.with("event", ev.to_json());
     if outcome.status == "dry-run" && !ctx.printer.json {
         print_stdout_line(&value.to_string());
@@ -326,7 +317,7 @@ fn run_stream(ctx: &mut Ctx, path: &std::path::Path) -> Result<u8> {
     };
     let progress = Progress::start(&ctx.printer, total, "events");
     let mut reader = BufReader::new(reader);
-    let flags = event_from_flags(&ctx.args.event);
+    let flags = ctx.args.event.clone();
     let mut sum = Summary::default();
     let mut line_no = 0usize;
     let mut buf = Vec::new();

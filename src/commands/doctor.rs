@@ -60,13 +60,13 @@ impl Report {
 
 pub fn run(args: DoctorArgs) -> Result<u8> {
     // --timeout is the budget of the whole diagnosis, as it is of a whole delivery.
-    let deadline = Instant::now() + args.delivery.timeout;
+    let deadline = Instant::now() + args.common.delivery.timeout;
     let mut r = Report {
-        printer: Printer::new(&args.output),
+        printer: Printer::new(&args.common.output),
         checks: Vec::new(),
         first_failure: None,
     };
-    let sources = Sources::from_args(&args.webhook);
+    let sources = Sources::from_args(&args.common.webhook);
     let source = match sources.select() {
         Ok(s) => s,
         Err(e) => {
@@ -115,7 +115,7 @@ pub fn run(args: DoctorArgs) -> Result<u8> {
         // Nothing to check on disk: CI systems inject the URL directly.
     }
 
-    let choice = ProxyChoice::from_arg(args.delivery.proxy.as_deref());
+    let choice = ProxyChoice::from_arg(args.common.delivery.proxy.as_deref());
     let proxy = match choice.resolve() {
         Ok(p) => p,
         Err(e) => {
@@ -172,7 +172,7 @@ pub fn run(args: DoctorArgs) -> Result<u8> {
                 format!(
                     "no answer for {what}{host} within the --timeout budget of {}; check \
                      /etc/resolv.conf and that the resolver is reachable",
-                    humantime::format_duration(args.delivery.timeout)
+                    humantime::format_duration(args.common.delivery.timeout)
                 ),
             );
             return r.finish();
@@ -185,7 +185,7 @@ pub fn run(args: DoctorArgs) -> Result<u8> {
     let mut last_err = None;
     let mut connected = None;
     for addr in &addrs {
-        let timeout = args.delivery.attempt_timeout.min(left(deadline));
+        let timeout = args.common.delivery.attempt_timeout.min(left(deadline));
         if timeout.is_zero() {
             last_err = Some("the --timeout budget ran out".to_string());
             break;
@@ -220,7 +220,7 @@ pub fn run(args: DoctorArgs) -> Result<u8> {
         }
     }
 
-    let deliverer = match Deliverer::new(&args.delivery) {
+    let deliverer = match Deliverer::new(&args.common.delivery) {
         Ok(d) => d,
         Err(e) => {
             r.fail("tls", crate::error::exit_kind(&e), format!("{e:#}"));
@@ -234,7 +234,7 @@ pub fn run(args: DoctorArgs) -> Result<u8> {
             ExitKind::Network,
             format!(
                 "not tried: the --timeout budget of {} ran out",
-                humantime::format_duration(args.delivery.timeout)
+                humantime::format_duration(args.common.delivery.timeout)
             ),
         );
         return r.finish();

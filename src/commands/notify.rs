@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use serde_json::Value;
 
-use crate::cli::{DeliveryArgs, StateArgs, WebhookArgs};
+use crate::cli::{DeliveryArgs, RetryLimit, StateArgs, WebhookArgs};
 use crate::commands::output::{describe_delivery, Outcome, Printer};
 use crate::error::{self, ExitKind};
 use crate::secret::{Source, Sources, WebhookUrl};
@@ -50,7 +50,7 @@ pub fn state_dir(explicit: Option<&std::path::Path>) -> Result<PathBuf> {
 impl Notifier {
     pub fn connect(
         webhook: &WebhookArgs,
-        delivery: &DeliveryArgs,
+        delivery: &DeliveryArgs<impl RetryLimit>,
         printer: Printer,
     ) -> Result<Notifier> {
         let (url, source) = Sources::from_args(webhook).resolve()?;
@@ -60,7 +60,7 @@ impl Notifier {
     pub fn with_url(
         url: WebhookUrl,
         source: Source,
-        delivery: &DeliveryArgs,
+        delivery: &DeliveryArgs<impl RetryLimit>,
         printer: Printer,
     ) -> Result<Notifier> {
         if !url.is_https() && !url.is_loopback() {

@@ -10,7 +10,7 @@ use crate::commands::output::{print_stdout_line, Outcome, Printer};
 use crate::state::statedir;
 
 pub fn run(args: ProbeArgs) -> Result<u8> {
-    let printer = Printer::new(&args.output);
+    let printer = Printer::new(&args.common.output);
     let text = args
         .text
         .clone()
@@ -21,7 +21,7 @@ pub fn run(args: ProbeArgs) -> Result<u8> {
         ));
     }
     let body = serde_json::to_vec(&json!({ "text": text }))?;
-    let notifier = Notifier::connect(&args.webhook, &args.delivery, printer)?;
+    let notifier = Notifier::connect(&args.common.webhook, &args.common.delivery, printer)?;
     // A probe measures one attempt: a retry would hide the very failure being looked for.
     let d = notifier
         .deliverer

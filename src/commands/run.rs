@@ -24,13 +24,13 @@ use crate::{state::statedir, wire::payload};
 const TAIL_BYTES: usize = 12 * 1024;
 
 pub fn run(args: RunArgs) -> Result<u8> {
-    let printer = Printer::new(&args.output);
+    let printer = Printer::new(&args.common.output);
     // Resolve the webhook before the job starts, so a broken set-up is reported at once,
     // but run the job either way: a notifier problem must not cost the job itself.
     let notifier = if args.dry_run {
         None
     } else {
-        Some(Notifier::connect(&args.webhook, &args.delivery, printer).map(Arc::new))
+        Some(Notifier::connect(&args.common.webhook, &args.common.delivery, printer).map(Arc::new))
     };
     if let Some(Err(e)) = &notifier {
         printer.warn(&format!("the report will not be posted: {e:#}"));
@@ -39,7 +39,7 @@ pub fn run(args: RunArgs) -> Result<u8> {
     // its own secret, never through an enclosing job's socket).
     let dry_check = args
         .dry_run
-        .then(|| dry_run::check_webhook(&args.webhook, &printer, false));
+        .then(|| dry_run::check_webhook(&args.common.webhook, &printer, false));
     if let Some(Err(e)) = &dry_check {
         printer.warn(&format!("the report would not be posted: {e:#}"));
     }
@@ -48,7 +48,7 @@ pub fn run(args: RunArgs) -> Result<u8> {
     let token_url = match (&notifier, &dry_check) {
         (Some(Ok(n)), _) => Some(n.url.clone()),
         (_, Some(Ok(Some(url)))) => Some(url.clone()),
-        _ => Sources::from_args(&args.webhook)
+        _ => Sources::from_args(&args.common.webhook)
             .resolve()
             .ok()
             .map(|(url, _)| url),
@@ -154,7 +154,7 @@ pub fn run(args: RunArgs) -> Result<u8> {
         &value,
         &body,
         args.route.channel.as_deref(),
-        &SpoolPlan::from_args(&args.state, SpoolKind::Run),
+        &SpoolPlan::from_args(&args.common.state, SpoolKind::Run),
         None,
     );
     printer.outcome(&outcome.with("exit_code", child_code));
@@ -195,9 +195,9 @@ fn open_socket(
     };
     let relay = Relay {
         default,
-        webhook: args.webhook.clone(),
-        delivery: args.delivery.clone(),
-        state: args.state.clone(),
+        webhook: args.common.webhook.clone(),
+        delivery: args.common.delivery.clone(),
+        state: args.common.state.clone(),
         printer,
         dry_run: args.dry_run,
     };

@@ -16,14 +16,14 @@ use crate::text::markdown;
 use crate::wire::payload;
 
 pub fn run(args: SendArgs) -> Result<u8> {
-    let printer = Printer::new(&args.output);
+    let printer = Printer::new(&args.common.output);
     let (obj, body) = build(&args, &printer)?;
     let value = Value::Object(obj);
     if args.dry_run {
         let url = dry_run::check_webhook(
-            &args.webhook,
+            &args.common.webhook,
             &printer,
-            relay::socket_for(&args.webhook).is_some(),
+            relay::socket_for(&args.common.webhook).is_some(),
         )?;
         dry_run::refuse_own_token(url.as_ref(), &body)?;
         let mut outcome = Outcome::new("dry-run");
@@ -31,23 +31,30 @@ pub fn run(args: SendArgs) -> Result<u8> {
         printer.dry_run(&value, outcome);
         return Ok(0);
     }
-    let (outcome, err) = if let Some(socket) = relay::socket_for(&args.webhook) {
+    let (outcome, err) = if let Some(socket) = relay::socket_for(&args.common.webhook) {
         // Inside a `run` job: the parent holds the secret and posts for us.
-        let request = relay::request("send", &args.webhook, &value, !args.state.no_spool, None);
-        let (outcome, err) = relay::post_via(&socket, &request, args.delivery.timeout, &printer)?;
+        let request = relay::request(
+            "send",
+            &args.common.webhook,
+            &value,
+            !args.common.state.no_spool,
+            None,
+        );
+        let (outcome, err) =
+            relay::post_via(&socket, &request, args.common.delivery.timeout, &printer)?;
         if outcome.status == "dry-run" {
             printer.dry_run(&value, outcome);
             return Ok(0);
         }
         (outcome, err)
     } else {
-        let notifier = Notifier::connect(&args.webhook, &args.delivery, printer)?;
+        let notifier = Notifier::connect(&args.common.webhook, &args.common.delivery, printer)?;
         let channel = value.get("channel").and_then(Value::as_str);
         notifier.post(
             &value,
             &body,
             channel,
-            &SpoolPlan::from_args(&args.state, SpoolKind::Send),
+            &SpoolPlan::from_args(&args.common.state, SpoolKind::Send),
             None,
         )
     };

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Result;
 
-use crate::cli::DeliveryArgs;
+use crate::cli::{DeliveryArgs, RetryLimit};
 use crate::error::{self, ExitKind};
 use crate::secret::WebhookUrl;
 use crate::wire::diagnose::{self, Answer, Diagnosis};
@@ -34,11 +34,11 @@ pub struct Policy {
 }
 
 impl Policy {
-    pub fn from_args(a: &DeliveryArgs) -> Policy {
+    pub fn from_args(a: &DeliveryArgs<impl RetryLimit>) -> Policy {
         Policy {
             budget: a.timeout,
             attempt_timeout: a.attempt_timeout,
-            retries: a.retries,
+            retries: a.retry.retries(),
         }
     }
 }
@@ -192,7 +192,7 @@ pub fn redact_userinfo(url: &str) -> String {
 }
 
 impl Deliverer {
-    pub fn new(args: &DeliveryArgs) -> Result<Deliverer> {
+    pub fn new(args: &DeliveryArgs<impl RetryLimit>) -> Result<Deliverer> {
         let proxy = ProxyChoice::from_arg(args.proxy.as_deref()).resolve()?;
         let tls = tls::config(&tls::TlsFiles {
             ca_file: args.ca_file.as_deref(),
