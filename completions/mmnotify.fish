@@ -59,7 +59,7 @@ complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l footer -d 'Sm
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l image-url -d 'Image shown in the attachment' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l thumb-url -d 'Thumbnail shown on the right of the attachment' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l webhook-file -d 'Read the webhook URL from this secrets file (mode 0400/0440/0600/0640)' -r -F
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l webhook -d 'Read the webhook URL from NAME.url in the secrets directory' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -s w -l webhook -d 'Read the webhook URL from NAME.url in the secrets directory' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l secrets-dir -d 'Directory holding NAME.url secrets files' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l timeout -d 'Whole budget of one delivery, retries included (e.g. 30s, 2m, or seconds: 90)' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l attempt-timeout -d 'Longest wait of a single attempt' -r
@@ -69,10 +69,10 @@ complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l ca-file -d 'E
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l client-cert -d 'Client certificate chain (PEM) for servers that require mutual TLS' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l client-key -d 'Private key (PEM) matching --client-cert' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l state-dir -d 'State directory [default: $XDG_STATE_HOME/mmnotify or ~/.local/state/mmnotify]' -r -F
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l output -d 'Print the outcome as text (quiet on success) or as one JSON object' -r -f -a "text\t'Nothing on stdout on success; diagnostics on stderr'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -s o -l output -d 'Print the outcome as text (quiet on success) or as one JSON object' -r -f -a "text\t'Nothing on stdout on success; diagnostics on stderr'
 json\t'One JSON object on stdout describing the outcome'"
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l split -d 'Send text over 16383 characters whole and let the server split it into several posts, instead of truncating it'
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l dry-run -d 'Print the JSON payload on stdout and send nothing; a webhook that is given is checked without the network, none is needed'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -s n -l dry-run -d 'Print the JSON payload on stdout and send nothing; a webhook that is given is checked without the network, none is needed'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l requested-ack -d 'Ask recipients to acknowledge the post'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l no-system-roots -d 'Trust only the bundled Mozilla roots (and --ca-file): ignore the system store and SSL_CERT_FILE/SSL_CERT_DIR, which are otherwise consulted when a server\'s issuer is not in the bundle'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l no-spool -d 'Do not save undelivered messages in the spool'
@@ -109,7 +109,7 @@ complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l icon-emoji -
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l priority -d 'Post priority label' -r -f -a "urgent\t''
 important\t''"
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l webhook-file -d 'Read the webhook URL from this secrets file (mode 0400/0440/0600/0640)' -r -F
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l webhook -d 'Read the webhook URL from NAME.url in the secrets directory' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -s w -l webhook -d 'Read the webhook URL from NAME.url in the secrets directory' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l secrets-dir -d 'Directory holding NAME.url secrets files' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l timeout -d 'Whole budget of one delivery, retries included (e.g. 30s, 2m, or seconds: 90)' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l attempt-timeout -d 'Longest wait of a single attempt' -r
@@ -119,11 +119,11 @@ complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l ca-file -d '
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l client-cert -d 'Client certificate chain (PEM) for servers that require mutual TLS' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l client-key -d 'Private key (PEM) matching --client-cert' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l state-dir -d 'State directory [default: $XDG_STATE_HOME/mmnotify or ~/.local/state/mmnotify]' -r -F
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l output -d 'Print the outcome as text (quiet on success) or as one JSON object' -r -f -a "text\t'Nothing on stdout on success; diagnostics on stderr'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -s o -l output -d 'Print the outcome as text (quiet on success) or as one JSON object' -r -f -a "text\t'Nothing on stdout on success; diagnostics on stderr'
 json\t'One JSON object on stdout describing the outcome'"
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l no-env -d 'Do not fill missing fields from the CI environment'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l no-dedupe -d 'Post even if this run and state were already posted'
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l dry-run -d 'Print the JSON payload on stdout and send nothing; a webhook that is given is checked without the network, none is needed'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -s n -l dry-run -d 'Print the JSON payload on stdout and send nothing; a webhook that is given is checked without the network, none is needed'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l requested-ack -d 'Ask recipients to acknowledge the post'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l no-system-roots -d 'Trust only the bundled Mozilla roots (and --ca-file): ignore the system store and SSL_CERT_FILE/SSL_CERT_DIR, which are otherwise consulted when a server\'s issuer is not in the bundle'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l no-spool -d 'Do not save undelivered messages in the spool'
@@ -146,7 +146,7 @@ complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l icon-emoji -d 
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l priority -d 'Post priority label' -r -f -a "urgent\t''
 important\t''"
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l webhook-file -d 'Read the webhook URL from this secrets file (mode 0400/0440/0600/0640)' -r -F
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l webhook -d 'Read the webhook URL from NAME.url in the secrets directory' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -s w -l webhook -d 'Read the webhook URL from NAME.url in the secrets directory' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l secrets-dir -d 'Directory holding NAME.url secrets files' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l timeout -d 'Whole budget of one delivery, retries included (e.g. 30s, 2m, or seconds: 90)' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l attempt-timeout -d 'Longest wait of a single attempt' -r
@@ -156,10 +156,10 @@ complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l ca-file -d 'Ex
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l client-cert -d 'Client certificate chain (PEM) for servers that require mutual TLS' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l client-key -d 'Private key (PEM) matching --client-cert' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l state-dir -d 'State directory [default: $XDG_STATE_HOME/mmnotify or ~/.local/state/mmnotify]' -r -F
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l output -d 'Print the outcome as text (quiet on success) or as one JSON object' -r -f -a "text\t'Nothing on stdout on success; diagnostics on stderr'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -s o -l output -d 'Print the outcome as text (quiet on success) or as one JSON object' -r -f -a "text\t'Nothing on stdout on success; diagnostics on stderr'
 json\t'One JSON object on stdout describing the outcome'"
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l strict -d 'Exit with the notifier\'s code when the report could not be posted'
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l dry-run -d 'Print the report payload on stdout instead of sending it; a webhook that is given is checked without the network, none is needed'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -s n -l dry-run -d 'Print the report payload on stdout instead of sending it; a webhook that is given is checked without the network, none is needed'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l no-run-socket -d 'Do not offer the job MMNOTIFY_RUN_SOCKET, through which `mmnotify send` and `build` inside it post without the token'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l requested-ack -d 'Ask recipients to acknowledge the post'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l no-system-roots -d 'Trust only the bundled Mozilla roots (and --ca-file): ignore the system store and SSL_CERT_FILE/SSL_CERT_DIR, which are otherwise consulted when a server\'s issuer is not in the bundle'
@@ -170,16 +170,15 @@ complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -s h -l help -d '
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -s V -l version -d 'Print version'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand probe" -l text -d 'Probe text [default: "mmnotify probe from HOST"]' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand probe" -l webhook-file -d 'Read the webhook URL from this secrets file (mode 0400/0440/0600/0640)' -r -F
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand probe" -l webhook -d 'Read the webhook URL from NAME.url in the secrets directory' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand probe" -s w -l webhook -d 'Read the webhook URL from NAME.url in the secrets directory' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand probe" -l secrets-dir -d 'Directory holding NAME.url secrets files' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand probe" -l timeout -d 'Whole budget of one delivery, retries included (e.g. 30s, 2m, or seconds: 90)' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand probe" -l attempt-timeout -d 'Longest wait of a single attempt' -r
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand probe" -l retries -d 'Retries after the first attempt (network errors, 408, 429, 502, 503, 504)' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand probe" -l proxy -d 'Proxy for mmnotify alone (http://host:port), or `none` to ignore *_PROXY variables' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand probe" -l ca-file -d 'Extra trusted root certificates (PEM), added to the bundled Mozilla roots and the system store' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand probe" -l client-cert -d 'Client certificate chain (PEM) for servers that require mutual TLS' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand probe" -l client-key -d 'Private key (PEM) matching --client-cert' -r -F
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand probe" -l output -d 'Print the outcome as text (quiet on success) or as one JSON object' -r -f -a "text\t'Nothing on stdout on success; diagnostics on stderr'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand probe" -s o -l output -d 'Print the outcome as text (quiet on success) or as one JSON object' -r -f -a "text\t'Nothing on stdout on success; diagnostics on stderr'
 json\t'One JSON object on stdout describing the outcome'"
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand probe" -l no-system-roots -d 'Trust only the bundled Mozilla roots (and --ca-file): ignore the system store and SSL_CERT_FILE/SSL_CERT_DIR, which are otherwise consulted when a server\'s issuer is not in the bundle'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand probe" -s v -l verbose -d 'Print target (redacted), status, attempts and time on stderr'
@@ -187,7 +186,7 @@ complete -c mmnotify -n "__fish_mmnotify_using_subcommand probe" -s q -l quiet -
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand probe" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand probe" -s V -l version -d 'Print version'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -l webhook-file -d 'Read the webhook URL from this secrets file (mode 0400/0440/0600/0640)' -r -F
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -l webhook -d 'Read the webhook URL from NAME.url in the secrets directory' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -s w -l webhook -d 'Read the webhook URL from NAME.url in the secrets directory' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -l secrets-dir -d 'Directory holding NAME.url secrets files' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -l timeout -d 'Whole budget of one delivery, retries included (e.g. 30s, 2m, or seconds: 90)' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -l attempt-timeout -d 'Longest wait of a single attempt' -r
@@ -196,7 +195,7 @@ complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -l proxy -d 'P
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -l ca-file -d 'Extra trusted root certificates (PEM), added to the bundled Mozilla roots and the system store' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -l client-cert -d 'Client certificate chain (PEM) for servers that require mutual TLS' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -l client-key -d 'Private key (PEM) matching --client-cert' -r -F
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -l output -d 'Print the outcome as text (quiet on success) or as one JSON object' -r -f -a "text\t'Nothing on stdout on success; diagnostics on stderr'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -s o -l output -d 'Print the outcome as text (quiet on success) or as one JSON object' -r -f -a "text\t'Nothing on stdout on success; diagnostics on stderr'
 json\t'One JSON object on stdout describing the outcome'"
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -l no-system-roots -d 'Trust only the bundled Mozilla roots (and --ca-file): ignore the system store and SSL_CERT_FILE/SSL_CERT_DIR, which are otherwise consulted when a server\'s issuer is not in the bundle'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -s v -l verbose -d 'Print target (redacted), status, attempts and time on stderr'
@@ -213,7 +212,7 @@ complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l client-cert 
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l client-key -d 'Private key (PEM) matching --client-cert' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l state-dir -d 'State directory [default: $XDG_STATE_HOME/mmnotify or ~/.local/state/mmnotify]' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l max-age -d 'Move items first tried longer ago than this (e.g. 2d) to spool/rejected/ with the reason `expired` instead of posting them' -r
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l output -d 'Print the outcome as text (quiet on success) or as one JSON object' -r -f -a "text\t'Nothing on stdout on success; diagnostics on stderr'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -s o -l output -d 'Print the outcome as text (quiet on success) or as one JSON object' -r -f -a "text\t'Nothing on stdout on success; diagnostics on stderr'
 json\t'One JSON object on stdout describing the outcome'"
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l no-system-roots -d 'Trust only the bundled Mozilla roots (and --ca-file): ignore the system store and SSL_CERT_FILE/SSL_CERT_DIR, which are otherwise consulted when a server\'s issuer is not in the bundle'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -s v -l verbose -d 'Print target (redacted), status, attempts and time on stderr'
@@ -221,7 +220,7 @@ complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -s q -l quiet -
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -s V -l version -d 'Print version'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand webhooks" -l secrets-dir -d 'Directory holding NAME.url secrets files' -r -F
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand webhooks" -l output -d 'Print the outcome as text (quiet on success) or as one JSON object' -r -f -a "text\t'Nothing on stdout on success; diagnostics on stderr'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand webhooks" -s o -l output -d 'Print the outcome as text (quiet on success) or as one JSON object' -r -f -a "text\t'Nothing on stdout on success; diagnostics on stderr'
 json\t'One JSON object on stdout describing the outcome'"
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand webhooks" -s v -l verbose -d 'Print target (redacted), status, attempts and time on stderr'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand webhooks" -s q -l quiet -d 'Silence warnings'
@@ -233,7 +232,7 @@ complete -c mmnotify -n "__fish_mmnotify_using_subcommand spool; and not __fish_
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand spool; and not __fish_seen_subcommand_from list drop help" -f -a "drop" -d 'Remove spooled messages by id (as `spool list` shows them), or all of them'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand spool; and not __fish_seen_subcommand_from list drop help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand spool; and __fish_seen_subcommand_from list" -l state-dir -d 'State directory [default: $XDG_STATE_HOME/mmnotify or ~/.local/state/mmnotify]' -r -F
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand spool; and __fish_seen_subcommand_from list" -l output -d 'Print the outcome as text (quiet on success) or as one JSON object' -r -f -a "text\t'Nothing on stdout on success; diagnostics on stderr'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand spool; and __fish_seen_subcommand_from list" -s o -l output -d 'Print the outcome as text (quiet on success) or as one JSON object' -r -f -a "text\t'Nothing on stdout on success; diagnostics on stderr'
 json\t'One JSON object on stdout describing the outcome'"
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand spool; and __fish_seen_subcommand_from list" -l rejected -d 'List spool/rejected/ instead, with the reason each item was set aside'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand spool; and __fish_seen_subcommand_from list" -s v -l verbose -d 'Print target (redacted), status, attempts and time on stderr'
@@ -241,7 +240,7 @@ complete -c mmnotify -n "__fish_mmnotify_using_subcommand spool; and __fish_seen
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand spool; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand spool; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand spool; and __fish_seen_subcommand_from drop" -l state-dir -d 'State directory [default: $XDG_STATE_HOME/mmnotify or ~/.local/state/mmnotify]' -r -F
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand spool; and __fish_seen_subcommand_from drop" -l output -d 'Print the outcome as text (quiet on success) or as one JSON object' -r -f -a "text\t'Nothing on stdout on success; diagnostics on stderr'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand spool; and __fish_seen_subcommand_from drop" -s o -l output -d 'Print the outcome as text (quiet on success) or as one JSON object' -r -f -a "text\t'Nothing on stdout on success; diagnostics on stderr'
 json\t'One JSON object on stdout describing the outcome'"
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand spool; and __fish_seen_subcommand_from drop" -l all -d 'Remove every item'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand spool; and __fish_seen_subcommand_from drop" -l rejected -d 'Act on spool/rejected/ instead'
