@@ -166,3 +166,54 @@ fn an_inner_dry_run_in_a_job_does_not_resolve_the_parents_secret() {
     // Only the parent's own report was posted.
     assert_eq!(server.posts().len(), 1);
 }
+
+/// The exact bytes of a build message with route flags: the typed payload keeps the
+/// members, their values and their (sorted) order that the message has always had.
+#[test]
+fn a_build_message_keeps_its_exact_bytes() {
+    let env = Env::new();
+    let mut c = env.cmd();
+    c.args([
+        "build",
+        "--dry-run",
+        "--no-env",
+        "--workflow",
+        "ci",
+        "--state",
+        "failed",
+        "--branch",
+        "main",
+        "--commit",
+        "abcdef1234567",
+        "--run-url",
+        "https://ci.example/x/1",
+        "--node",
+        "n1",
+        "--run-id",
+        "42",
+        "--username",
+        "bot",
+        "--priority",
+        "important",
+        "--duration",
+        "75",
+        "--provider",
+        "github",
+    ]);
+    let run = env.run(&mut c);
+    run.assert_success();
+    let expected = concat!(
+        r##"{"attachments":[{"color":"#D24B4E","fallback":"❌ ci failed · main · abcdef12 · on n1 · "##,
+        r##"https://ci.example/x/1","fields":[{"short":true,"title":"Branch","value":"main"},"##,
+        r##"{"short":true,"title":"Commit","value":"abcdef1234567"},{"short":true,"title":"Node","##,
+        r##""value":"n1"},{"short":true,"title":"Duration","value":"1m 15s"},{"short":true,"##,
+        r##""title":"Provider","value":"github"},{"short":true,"title":"Run id","value":"42"}],"##,
+        r##""title":"ci failed","title_link":"https://ci.example/x/1"}],"priority":{"priority":"##,
+        r##""important"},"props":{"mmnotify":{"event":{"branch":"main","commit":"abcdef1234567","##,
+        r##""duration":"1m 15s","mesh_node_id":"n1","provider":"github","provider_run_id":"42","##,
+        r##""run_url":"https://ci.example/x/1","state":"failed","workflow":"ci"},"kind":"build"}},"##,
+        r##""text":"❌ **ci** failed · `main` · `abcdef12` · on n1 · [#42](https://ci.example/x/1)","##,
+        r##""username":"bot"}"##
+    );
+    assert_eq!(run.stdout.trim_end(), expected);
+}

@@ -185,6 +185,57 @@ fn payload_file_is_merged_with_flags_and_unknown_fields_pass_through() {
     assert_eq!(server.posts()[0].channel, "town-square");
 }
 
+/// `send --dry-run --payload -` with `payload` on stdin and `args` on top.
+fn dry_payload(env: &Env, payload: &str, args: &[&str]) -> crate::support::Run {
+    let mut c = env.cmd();
+    c.args(["send", "--dry-run", "--payload", "-"]).args(args);
+    env.run_with_stdin(&mut c, payload.as_bytes())
+}
+
+/// The exact bytes a payload with nulls, mistyped members, null attachments and unknown
+/// members at every level becomes once flags are merged in: nothing the flags do not set
+/// is dropped, retyped or reordered (keys come out sorted, as they always have).
+#[test]
+fn payload_pass_through_keeps_nulls_mistyped_and_unknown_members_exactly() {
+    let env = Env::new();
+    let given = r#"{"text":null,"Channel":"dev","x_z":{"b":1,"a":[1,2.5,null,-3,1e300]},"attachments":[null,{"title":null,"text":"att","fields":[{"title":"T","value":null,"short":"TRUE"},null,{"value":{"v":1}}],"x_att":true}],"props":{"k":"v"},"priority":{"priority":"urgent","x_p":1},"silent":false,"type":""}"#;
+    let run = dry_payload(
+        &env,
+        given,
+        &[
+            "hi", "there", "--title", "Rep", "--field", "A=b", "--prop", "n=3", "--card", "c",
+            "--username", "bot",
+        ],
+    );
+    run.assert_success();
+    assert_eq!(run.stdout.trim_end(), GOLDEN_MERGED);
+
+    // A mistyped member that a flag sets is replaced; one it does not set is refused.
+    let run = dry_payload(&env, r#"{"text":5,"attachments":{}}"#, &["ok", "--title", "T"]);
+    run.assert_success();
+    assert_eq!(
+        run.stdout.trim_end(),
+        r#"{"attachments":[{"fallback":"T","title":"T"}],"text":"ok"}"#
+    );
+    dry_payload(&env, r#"{"text":"x","props":null}"#, &["--prop", "n=1"])
+        .assert_code(4)
+        .assert_stderr_contains("`props` in the payload must be an object");
+    dry_payload(&env, r#"{"attachments":[5]}"#, &["--title", "T"])
+        .assert_code(4)
+        .assert_stderr_contains("attachment 1 must be an object");
+    dry_payload(&env, r#"{"text":"x","priority":5}"#, &["--priority", "urgent"])
+        .assert_success()
+        .assert_stdout_contains(r#""priority":{"priority":"urgent"}"#);
+}
+
+const GOLDEN_MERGED: &str = concat!(
+    r#"{"attachments":[null,{"fallback":"att","fields":[{"short":"TRUE","title":"T","value":null},"#,
+    r#"null,{"value":{"v":1}}],"text":"att","title":null,"x_att":true},{"fallback":"Rep","fields":"#,
+    r#"[{"short":false,"title":"A","value":"b"}],"title":"Rep"}],"channel":"dev","priority":"#,
+    r#"{"priority":"urgent","x_p":1},"props":{"card":"c","k":"v","n":3},"silent":false,"#,
+    r#""text":"hi there","type":"","username":"bot","x_z":{"a":[1,2.5,null,-3,1e+300],"b":1}}"#
+);
+
 #[test]
 fn attachment_only_posts_carry_a_fallback() {
     let (env, server) = setup();
