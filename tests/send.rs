@@ -203,15 +203,29 @@ fn payload_pass_through_keeps_nulls_mistyped_and_unknown_members_exactly() {
         &env,
         given,
         &[
-            "hi", "there", "--title", "Rep", "--field", "A=b", "--prop", "n=3", "--card", "c",
-            "--username", "bot",
+            "hi",
+            "there",
+            "--title",
+            "Rep",
+            "--field",
+            "A=b",
+            "--prop",
+            "n=3",
+            "--card",
+            "c",
+            "--username",
+            "bot",
         ],
     );
     run.assert_success();
     assert_eq!(run.stdout.trim_end(), GOLDEN_MERGED);
 
     // A mistyped member that a flag sets is replaced; one it does not set is refused.
-    let run = dry_payload(&env, r#"{"text":5,"attachments":{}}"#, &["ok", "--title", "T"]);
+    let run = dry_payload(
+        &env,
+        r#"{"text":5,"attachments":{}}"#,
+        &["ok", "--title", "T"],
+    );
     run.assert_success();
     assert_eq!(
         run.stdout.trim_end(),
@@ -223,9 +237,13 @@ fn payload_pass_through_keeps_nulls_mistyped_and_unknown_members_exactly() {
     dry_payload(&env, r#"{"attachments":[5]}"#, &["--title", "T"])
         .assert_code(4)
         .assert_stderr_contains("attachment 1 must be an object");
-    dry_payload(&env, r#"{"text":"x","priority":5}"#, &["--priority", "urgent"])
-        .assert_success()
-        .assert_stdout_contains(r#""priority":{"priority":"urgent"}"#);
+    dry_payload(
+        &env,
+        r#"{"text":"x","priority":5}"#,
+        &["--priority", "urgent"],
+    )
+    .assert_success()
+    .assert_stdout_contains(r#""priority":{"priority":"urgent"}"#);
 }
 
 const GOLDEN_MERGED: &str = concat!(
