@@ -2,12 +2,14 @@
 //! a phone, one coloured attachment with the details, and the event itself in
 //! `props.mmnotify` for machines.
 
-use serde_json::{json, Map, Value};
+use serde::Serialize;
+use serde_json::Value;
 
 use crate::build_event::event::{BuildEvent, State, ValidEvent};
 use crate::error;
 use crate::text::markdown;
 use crate::text::time::format_duration;
+use crate::wire::payload::{Attachment, Field, Member, Payload};
 
 /// How many characters of the commit the text shows.
 pub const SHORT_COMMIT_LEN: usize = 8;
@@ -32,18 +34,30 @@ pub fn color(state: State) -> &'static str {
     }
 }
 
-/// Builds the webhook JSON object (`text`, `attachments`, `props`). With a template
+/// What `props.mmnotify` says about a build post, for machines reading the channel.
+#[derive(Serialize)]
+struct MachineProps {
+    kind: &'static str,
+    event: Value,
+}
+
+/// Builds the webhook payload (`text`, `attachments`, `props`). With a template
 /// (`--text-template`) the text is the rendered template; it is checked first.
-pub fn render(ev: &ValidEvent, template: Option<&str>) -> anyhow::Result<Value> {
+pub fn render(ev: &ValidEvent, template: Option<&str>) -> anyhow::Result<Payload> {
     let text = match template {
         Some(t) => render_template(&parse_template(t)?, ev),
         None => default_text(ev),
     };
-    Ok(json!({
-        "text": text,
-        "attachments": [attachment(ev)],
-        "props": { "mmnotify": { "kind": "build", "event": ev.to_json() } },
-    }))
+    let props = Payload::machine_props(MachineProps {
+        kind: "build",
+        event: ev.to_json(),
+    })?;
+    Ok(Payload {
+        text: text.into(),
+        attachments: vec![attachment(ev).into()].into(),
+        props: props.into(),
+        ..Payload::default()
+    })
 }
 
 fn short_commit(commit: &str) -> &str {
@@ -129,11 +143,11 @@ fn fallback(ev: &ValidEvent) -> String {
     parts.join(" · ")
 }
 
-fn attachment(ev: &ValidEvent) -> Value {
-    let mut fields = Vec::new();
+fn attachment(ev: &ValidEvent) -> Attachment {
+    let mut fields: Vec<Member<Field>> = Vec::new();
     let mut field = |title: &str, value: Option<String>| {
         if let Some(v) = value {
-            fields.push(json!({ "title": title, "value": v, "short": true }));
+            fields.push(Field::new(title, v, true).into());
         }
     };
     field("Branch", ev.branch.as_deref().map(markdown::escape));
@@ -148,24 +162,14 @@ fn attachment(ev: &ValidEvent) -> Value {
         ev.provider_run_id.as_deref().map(markdown::escape),
     );
 
-    let mut att = Map::new();
-    att.insert("fallback".into(), Value::from(fallback(ev)));
-    att.insert("color".into(), Value::from(color(ev.state())));
-    att.insert(
-        "title".into(),
-        Value::from(format!(
-            "{} {}",
-            one_line(ev.workflow()),
-            ev.state().words()
-        )),
-    );
-    if let Some(url) = ev.run_url.as_deref().filter(|u| is_web_url(u)) {
-        att.insert("title_link".into(), Value::from(url));
+    Attachment {
+        fallback: fallback(ev).into(),
+        color: color(ev.state()).to_string().into(),
+        title: format!("{} {}", one_line(ev.workflow()), ev.state().words()).into(),
+        title_link: ev.run_url.clone().filter(|u| is_web_url(u)).into(),
+        fields: (!fields.is_empty()).then_some(fields).into(),
+        ..Attachment::default()
     }
-    if !fields.is_empty() {
-        att.insert("fields".into(), Value::Array(fields));
-    }
-    Value::Object(att)
 }
 
 /// Values are single-line in a one-line message.
@@ -332,13 +336,18 @@ mod tests {
         ev.validate().unwrap()
     }
 
+    /// The payload as the JSON object it is sent as.
+    fn rendered(ev: &ValidEvent, template: Option<&str>) -> anyhow::Result<Value> {
+        Ok(Value::Object(render(ev, template)?.to_object()?))
+    }
+
     fn text(v: &Value) -> &str {
         v["text"].as_str().unwrap()
     }
 
     #[test]
     fn full_event_payload() {
-        let v = render(&full(), None).unwrap();
+        let v = rendered(&full(), None).unwrap();
         assert_eq!(
             text(&v),
             "❌ **Build & Test** failed · `main` · `01234567` · on node-1 · [#77-2](https://ci.example/runs/77)"
@@ -387,7 +396,7 @@ mod tests {
             (State::TimedOut, "⏱", "#E6A23C", "timed out"),
         ];
         for (state, em, col, words) in expect {
-            let v = render(&minimal(state), None).unwrap();
+            let v = rendered(&minimal(state), None).unwrap();
             assert_eq!(text(&v), format!("{em} **CI** {words}"));
             assert_eq!(v["attachments"][0]["color"], col);
             assert_eq!(v["attachments"][0]["fallback"], format!("{em} CI {words}"));
@@ -398,7 +407,7 @@ mod tests {
 
     #[test]
     fn full_commit_never_in_text_or_fallback() {
-        let v = render(&full(), None).unwrap();
+        let v = rendered(&full(), None).unwrap();
         assert!(!text(&v).contains(SHA));
         assert!(text(&v).contains("01234567"));
         assert!(!v["attachments"][0]["fallback"]
@@ -407,21 +416,21 @@ mod tests {
             .contains(SHA));
         // A detached checkout reports the commit as the branch.
         let ev = full_with(|ev| ev.branch = Some(SHA.into()));
-        let v = render(&ev, None).unwrap();
+        let v = rendered(&ev, None).unwrap();
         assert!(!text(&v).contains(SHA), "{}", text(&v));
         // Multi-byte characters are cut on a character boundary.
         let ev = full_with(|ev| {
             ev.commit = Some("ééééééééééé".into());
             ev.branch = None;
         });
-        let v = render(&ev, None).unwrap();
+        let v = rendered(&ev, None).unwrap();
         assert!(text(&v).contains("`éééééééé`"), "{}", text(&v));
     }
 
     #[test]
     fn fallback_always_present() {
         for ev in [full(), minimal(State::Succeeded)] {
-            let v = render(&ev, Some("{emoji}")).unwrap();
+            let v = rendered(&ev, Some("{emoji}")).unwrap();
             let fb = v["attachments"][0]["fallback"].as_str().unwrap();
             assert!(!fb.trim().is_empty());
         }
@@ -437,7 +446,7 @@ mod tests {
             ev.provider_run_id = Some("a]b".into());
             ev.run_url = Some("https://ci.example/a (b)".into());
         });
-        let v = render(&ev, None).unwrap();
+        let v = rendered(&ev, None).unwrap();
         assert_eq!(
             text(&v),
             "✅ **\\*bold\\* \\_it\\_ \\[x\\]\\(y\\) \\<b\\> next** succeeded · ``we`ird`` · `` `abc `` · on node\\|1 · [#a\\]b](https://ci.example/a%20%28b%29)"
@@ -454,7 +463,7 @@ mod tests {
         let ev = minimal_with(State::Failed, |ev| {
             ev.run_url = Some("javascript:alert(1)".into());
         });
-        let v = render(&ev, None).unwrap();
+        let v = rendered(&ev, None).unwrap();
         assert_eq!(text(&v), "❌ **CI** failed");
         assert!(v["attachments"][0].get("title_link").is_none());
     }
@@ -465,7 +474,7 @@ mod tests {
             ev.run_url = Some("https://ci.example/x".into());
             ev.provider_run_id = Some("{5c4b0a4e-7a1e-4b6e-8f0a-1b2c3d4e5f60}".into());
         });
-        let v = render(&ev, None).unwrap();
+        let v = rendered(&ev, None).unwrap();
         assert!(
             text(&v).ends_with("[run](https://ci.example/x)"),
             "{}",
@@ -478,7 +487,7 @@ mod tests {
         let t = "{emoji} {workflow} {state} {branch} {commit} {short_commit} {run_url} {node} \
                  {mesh_node_id} {provider_run_id} {provider} {repository} {duration} {started_at} {{x}}";
         check_template(t).unwrap();
-        let v = render(&full(), Some(t)).unwrap();
+        let v = rendered(&full(), Some(t)).unwrap();
         assert_eq!(
             text(&v),
             format!(
@@ -487,7 +496,7 @@ mod tests {
             )
         );
         assert_eq!(v["attachments"][0]["color"], "#D24B4E");
-        let v = render(
+        let v = rendered(
             &minimal(State::TimedOut),
             Some("{workflow}:{branch}:{duration}."),
         )
@@ -503,9 +512,9 @@ mod tests {
                 let mut m = seed.clone();
                 m.insert(i, c);
                 let t: String = m.into_iter().collect();
-                let _ = render(&full(), Some(&t));
+                let _ = rendered(&full(), Some(&t));
                 let prefix: String = seed[..i].iter().collect();
-                let _ = render(&full(), Some(&prefix));
+                let _ = rendered(&full(), Some(&prefix));
             }
         }
     }
@@ -520,7 +529,7 @@ mod tests {
             msg.contains("{workflow}") && msg.contains("{emoji}"),
             "{msg}"
         );
-        assert!(render(&full(), Some("{nope}")).is_err());
+        assert!(rendered(&full(), Some("{nope}")).is_err());
         for (bad, what) in [
             ("{workflow", "unclosed `{` at column 1"),
             ("ok }", "unmatched `}` at column 4"),

@@ -119,16 +119,14 @@ fn handle(ctx: &mut Ctx, ev: &ValidEvent) -> Result<(Outcome, Option<anyhow::Err
         ));
         return Ok((base("filtered"), None));
     }
-    let mut obj = match build_message::render(ev, args.text_template.as_deref())? {
-        Value::Object(m) => m,
-        _ => return Err(anyhow::anyhow!("the build message is not a JSON object")),
-    };
-    payload::apply_route(&mut obj, &args.route);
-    payload::ensure_fallbacks(&mut obj);
-    if payload::truncate_text(&mut obj) {
+    let mut post = build_message::render(ev, args.text_template.as_deref())?;
+    post.apply_route(&args.route);
+    post.ensure_fallbacks();
+    if post.truncate_text() {
         ctx.printer
             .warn("the build message was longer than one post and was cut");
     }
+    let obj = post.to_object()?;
     let body = payload::validate(&obj, MAX_PAYLOAD_BYTES)?;
     if args.dry_run {
         if ctx.dry_target.is_none() {

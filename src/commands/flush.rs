@@ -19,7 +19,7 @@ use crate::state::fingerprint::FingerprintKey;
 use crate::state::spool::{Spool, SpoolEntry, SpoolKind};
 use crate::text::time::{self, now_ms};
 use crate::wire::deliver::Deliverer;
-use crate::wire::payload;
+use crate::wire::payload::Payload;
 
 /// How long a delivered build key is remembered when flush checks it (build's default).
 const DEDUPE_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -263,11 +263,13 @@ impl Run<'_> {
         }
         let mut payload = item.payload.clone();
         if age > DELAYED_AFTER {
-            if let Value::Object(obj) = &mut payload {
-                payload::append_last_line(
-                    obj,
-                    &format!("_(delayed: first tried {})_", rfc3339(item.created_at_ms)),
-                );
+            if let Value::Object(obj) = &payload {
+                let mut post = Payload::from_object(obj.clone())?;
+                post.append_last_line(&format!(
+                    "_(delayed: first tried {})_",
+                    rfc3339(item.created_at_ms)
+                ));
+                payload = Value::Object(post.to_object()?);
             }
         }
         let body = serde_json::to_vec(&payload)?;

@@ -2,12 +2,12 @@
 //! glance: status, latency, target.
 
 use anyhow::Result;
-use serde_json::json;
 
 use crate::cli::ProbeArgs;
 use crate::commands::notify::Notifier;
 use crate::commands::output::{print_stdout_line, Outcome, Printer};
 use crate::state::statedir;
+use crate::wire::payload::Payload;
 
 pub fn run(args: ProbeArgs) -> Result<u8> {
     let printer = Printer::new(&args.common.output);
@@ -20,7 +20,11 @@ pub fn run(args: ProbeArgs) -> Result<u8> {
             "--text is empty: the server refuses a post without text",
         ));
     }
-    let body = serde_json::to_vec(&json!({ "text": text }))?;
+    let probe = Payload {
+        text: text.into(),
+        ..Payload::default()
+    };
+    let body = serde_json::to_vec(&probe)?;
     let notifier = Notifier::connect(&args.common.webhook, &args.common.delivery, printer)?;
     // A probe measures one attempt: a retry would hide the very failure being looked for.
     let d = notifier

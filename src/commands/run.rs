@@ -14,10 +14,11 @@ use crate::commands::relay::Relay;
 use crate::error::{self, ExitKind};
 use crate::secret::{scrub_hook_ids, Sources, WebhookUrl, SECRET_ENV_VARS};
 use crate::state::spool::SpoolKind;
+use crate::state::statedir;
 use crate::task::socket::{self, RunSocket};
 use crate::task::task_report::{self, ReportInput};
 use crate::task::{self, TaskSpec};
-use crate::{state::statedir, wire::payload};
+use crate::wire::payload::{self, Payload};
 
 /// Bytes of output kept for the report: the post holds 16383 characters, and the tail
 /// shares it with the headline and the details.
@@ -118,11 +119,10 @@ pub fn run(args: RunArgs) -> Result<u8> {
         log_url: log_url.as_deref(),
         command_line: &command_line,
     });
-    let Value::Object(mut obj) = scrub_report(&report, token_url.as_ref()) else {
-        return Err(anyhow::anyhow!("the task report is not a JSON object"));
-    };
-    payload::apply_route(&mut obj, &args.route);
-    payload::ensure_fallbacks(&mut obj);
+    let mut post = scrub_report(&report, token_url.as_ref());
+    post.apply_route(&args.route);
+    post.ensure_fallbacks();
+    let obj = post.to_object()?;
     let body = match payload::validate(&obj, 300_000) {
         Ok(body) => body,
         Err(e) if args.strict => return Err(e),
@@ -216,8 +216,11 @@ fn open_socket(
 /// URL (its own, or one it read somewhere): every hook id and the configured token go
 /// before it is printed, posted or spooled. Ids and tokens are `[a-z0-9]` and the
 /// replacements plain text, so scrubbing the serialized JSON cannot break its syntax.
-fn scrub_report(report: &Value, url: Option<&WebhookUrl>) -> Value {
-    let text = scrub_text(&report.to_string(), url);
+fn scrub_report(report: &Payload, url: Option<&WebhookUrl>) -> Payload {
+    let Ok(text) = serde_json::to_string(report) else {
+        return report.clone();
+    };
+    let text = scrub_text(&text, url);
     serde_json::from_str(&text).unwrap_or_else(|_| report.clone())
 }
 
@@ -268,10 +271,12 @@ mod tests {
             "text": format!("token {id} alone, \"quoted\" /hooks/{other}"),
             "props": {"cmd": [format!("curl http://x/hooks/{id}")]},
         });
-        let clean = scrub_report(&report, Some(&url)).to_string();
+        let report = Payload::from_object(report.as_object().unwrap().clone()).unwrap();
+        let json = |p: &Payload| serde_json::to_string(p).unwrap();
+        let clean = json(&scrub_report(&report, Some(&url)));
         assert!(!clean.contains(id) && !clean.contains(other), "{clean}");
         assert!(clean.contains("\\\"quoted\\\""), "{clean}");
-        let without_url = scrub_report(&report, None).to_string();
+        let without_url = json(&scrub_report(&report, None));
         assert!(!without_url.contains(other), "{without_url}");
     }
 

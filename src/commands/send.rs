@@ -13,7 +13,7 @@ use crate::commands::{dry_run, relay};
 use crate::error;
 use crate::state::spool::SpoolKind;
 use crate::text::markdown;
-use crate::wire::payload;
+use crate::wire::payload::{self, Attachment, Member, Payload};
 
 pub fn run(args: SendArgs) -> Result<u8> {
     let printer = Printer::new(&args.common.output);
@@ -85,95 +85,100 @@ fn read_text_file(path: &Path, limit: usize) -> Result<String> {
 fn build(args: &SendArgs, printer: &Printer) -> Result<(Map<String, Value>, Vec<u8>)> {
     let limit = input_limit(args);
     let mut obj = match &args.payload {
-        Some(path) => {
-            let (text, what) = if path.as_os_str() == "-" {
-                let t =
-                    payload::read_text_bounded(std::io::stdin().lock(), limit, "payload on stdin")?;
-                (t, "payload on stdin".to_string())
-            } else {
-                let f = std::fs::File::open(path).map_err(|e| {
-                    error::input(format!("cannot read payload file {}: {e}", path.display()))
-                })?;
-                let what = format!("payload file {}", path.display());
-                (payload::read_text_bounded(f, limit, &what)?, what)
-            };
-            match serde_json::from_str::<Value>(&text) {
-                Ok(Value::Object(m)) => m,
-                Ok(_) => return Err(error::input(format!("{what} must hold a JSON object"))),
-                Err(e) => return Err(error::input(format!("{what} is not valid JSON: {e}"))),
-            }
-        }
+        Some(path) => read_payload(path, limit)?,
         None => Map::new(),
     };
     // Flags, truncation and fallbacks then see `"Text"` as the server does: as `text`.
     payload::canonicalize(&mut obj)?;
-
-    let text = if !args.text.is_empty() {
-        Some(args.text.join(" "))
-    } else if let Some(path) = &args.text_file {
-        Some(read_text_file(path, limit)?)
-    } else if args.payload.is_none() && !std::io::stdin().is_terminal() {
-        let t = payload::read_text_bounded(std::io::stdin().lock(), limit, "text on stdin")?;
-        // A trailing newline from `echo` is not part of the message.
-        let t = t.strip_suffix('\n').unwrap_or(&t);
-        let t = t.strip_suffix('\r').unwrap_or(t);
-        (!t.is_empty()).then(|| t.to_string())
-    } else {
-        None
-    };
-    if let Some(t) = text {
-        obj.insert("text".into(), Value::String(t));
+    let mut post = Payload::from_object(obj)?;
+    if let Some(t) = text_from_args(args, limit)? {
+        post.text = t.into();
     }
-    // Blank text stays unwrapped: an empty block would pass for content, and validation
-    // must still refuse a post with nothing to show.
-    let text = obj
-        .get_mut("text")
-        .filter(|t| t.as_str().is_some_and(|t| !t.trim().is_empty()));
-    if let (Some(lang), Some(Value::String(t))) = (&args.code, text) {
-        // Cut inside the block here: the generic cut below would drop the closing fence.
-        let limit = (!args.split).then_some(payload::MAX_POST_CHARS);
-        let (block, cut) = markdown::code_block(t, lang, limit);
-        *t = block;
-        if cut {
-            printer.warn(&format!(
-                "the code block is longer than one post ({} characters) and was cut; pass \
-                 --split to send it whole as several posts",
-                payload::MAX_POST_CHARS
-            ));
-        }
+    if let Some(lang) = &args.code {
+        wrap_in_code_block(&mut post, lang, args.split, printer);
     }
-
-    payload::apply_route(&mut obj, &args.route);
-    if let Some(att) = payload::attachment_from_args(&args.attachment) {
-        match obj.get_mut("attachments") {
-            Some(Value::Array(list)) => list.push(att),
-            _ => {
-                obj.insert("attachments".into(), Value::Array(vec![att]));
-            }
-        }
+    post.apply_route(&args.route);
+    if let Some(att) = Attachment::from_args(&args.attachment) {
+        post.push_attachment(att);
     }
-    if args.card.is_some() || !args.prop.is_empty() {
-        let props = obj
-            .entry("props")
-            .or_insert_with(|| Value::Object(Map::new()));
-        let Value::Object(props) = props else {
-            return Err(error::input("`props` in the payload must be an object"));
-        };
+    if !args.prop.is_empty() {
+        let props = post.props_mut()?;
         for (k, raw) in &args.prop {
             props.insert(k.clone(), payload::prop_value(k, raw)?);
         }
-        if let Some(card) = &args.card {
-            props.insert("card".into(), Value::String(card.clone()));
-        }
     }
-    payload::ensure_fallbacks(&mut obj);
-    if !args.split && payload::truncate_text(&mut obj) {
+    if let Some(card) = &args.card {
+        post.set_card(card)?;
+    }
+    post.ensure_fallbacks();
+    if !args.split && post.truncate_text() {
         printer.warn(&format!(
             "the text is longer than one post ({} characters) and was cut; pass --split to \
              send it whole as several posts",
             payload::MAX_POST_CHARS
         ));
     }
+    let obj = post.to_object()?;
     let body = payload::validate(&obj, args.max_payload_bytes)?;
     Ok((obj, body))
+}
+
+/// The `--payload` file (`-` = stdin): one JSON object, bounded like stdin.
+fn read_payload(path: &Path, limit: usize) -> Result<Map<String, Value>> {
+    let (text, what) = if path.as_os_str() == "-" {
+        let t = payload::read_text_bounded(std::io::stdin().lock(), limit, "payload on stdin")?;
+        (t, "payload on stdin".to_string())
+    } else {
+        let f = std::fs::File::open(path).map_err(|e| {
+            error::input(format!("cannot read payload file {}: {e}", path.display()))
+        })?;
+        let what = format!("payload file {}", path.display());
+        (payload::read_text_bounded(f, limit, &what)?, what)
+    };
+    match serde_json::from_str::<Value>(&text) {
+        Ok(Value::Object(m)) => Ok(m),
+        Ok(_) => Err(error::input(format!("{what} must hold a JSON object"))),
+        Err(e) => Err(error::input(format!("{what} is not valid JSON: {e}"))),
+    }
+}
+
+/// The TEXT arguments, `--text-file`, or stdin when there is neither and no payload file.
+fn text_from_args(args: &SendArgs, limit: usize) -> Result<Option<String>> {
+    if !args.text.is_empty() {
+        return Ok(Some(args.text.join(" ")));
+    }
+    if let Some(path) = &args.text_file {
+        return read_text_file(path, limit).map(Some);
+    }
+    if args.payload.is_some() || std::io::stdin().is_terminal() {
+        return Ok(None);
+    }
+    let t = payload::read_text_bounded(std::io::stdin().lock(), limit, "text on stdin")?;
+    // A trailing newline from `echo` is not part of the message.
+    let t = t.strip_suffix('\n').unwrap_or(&t);
+    let t = t.strip_suffix('\r').unwrap_or(t);
+    Ok((!t.is_empty()).then(|| t.to_string()))
+}
+
+/// `--code LANG`: the text becomes one fenced block.
+fn wrap_in_code_block(post: &mut Payload, lang: &str, split: bool, printer: &Printer) {
+    // Blank text stays unwrapped: an empty block would pass for content, and validation
+    // must still refuse a post with nothing to show.
+    let Member::Typed(t) = &mut post.text else {
+        return;
+    };
+    if t.trim().is_empty() {
+        return;
+    }
+    // Cut inside the block here: the generic cut below would drop the closing fence.
+    let limit = (!split).then_some(payload::MAX_POST_CHARS);
+    let (block, cut) = markdown::code_block(t, lang, limit);
+    *t = block;
+    if cut {
+        printer.warn(&format!(
+            "the code block is longer than one post ({} characters) and was cut; pass \
+             --split to send it whole as several posts",
+            payload::MAX_POST_CHARS
+        ));
+    }
 }

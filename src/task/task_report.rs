@@ -2,11 +2,12 @@
 
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use serde::Serialize;
 
 use crate::task::tail::{sanitize, CUT_MARKER};
 use crate::task::{Outcome, TaskResult};
 use crate::text::{markdown, time};
+use crate::wire::payload::{Attachment, Field, Payload};
 
 /// One Mattermost post: its `text` may hold at most this many Unicode scalar values.
 pub const MAX_TEXT_CHARS: usize = 16383;
@@ -29,10 +30,19 @@ pub struct ReportInput<'a> {
     pub command_line: &'a str,
 }
 
+/// What `props.mmnotify` says about a task report, for machines reading the channel.
+#[derive(Serialize)]
+struct MachineProps {
+    kind: &'static str,
+    outcome: &'static str,
+    exit_code: i32,
+    duration_ms: u64,
+}
+
 /// The webhook payload: `text` (headline, start, duration, host, command when the
 /// name is not the command line, log link, output tail), one attachment carrying
 /// the outcome's colour and a plain-text `fallback`, and machine-readable props.
-pub fn render(input: &ReportInput) -> Value {
+pub fn render(input: &ReportInput) -> Payload {
     let result = input.result;
     let name_md = markdown::escape(&cap_chars(input.name, MAX_NAME_CHARS));
     let name_plain = cap_chars(&sanitize(input.name.as_bytes()), MAX_NAME_CHARS).replace('\n', " ");
@@ -90,25 +100,29 @@ pub fn render(input: &ReportInput) -> Value {
         Outcome::Failure { .. } => "danger",
         Outcome::Timeout => "warning",
     };
-    json!({
-        "text": text,
-        "attachments": [{
-            "color": color,
-            "fallback": headline_plain,
-            "fields": [
-                {"short": true, "title": "Exit code", "value": result.exit_code.to_string()},
-                {"short": true, "title": "Duration", "value": format_duration(result.duration)},
-            ],
-        }],
-        "props": {
-            "mmnotify": {
-                "kind": "run",
-                "outcome": result.outcome.as_str(),
-                "exit_code": result.exit_code,
-                "duration_ms": u64::try_from(result.duration.as_millis()).unwrap_or(u64::MAX),
-            }
-        }
-    })
+    let props = Payload::machine_props(MachineProps {
+        kind: "run",
+        outcome: result.outcome.as_str(),
+        exit_code: result.exit_code,
+        duration_ms: u64::try_from(result.duration.as_millis()).unwrap_or(u64::MAX),
+    });
+    let attachment = Attachment {
+        color: color.to_string().into(),
+        fallback: headline_plain.into(),
+        fields: vec![
+            Field::new("Exit code", result.exit_code.to_string(), true).into(),
+            Field::new("Duration", format_duration(result.duration), true).into(),
+        ]
+        .into(),
+        ..Attachment::default()
+    };
+    Payload {
+        text: text.into(),
+        attachments: vec![attachment.into()].into(),
+        // Plain numbers and strings always serialize; without props the post still reads.
+        props: props.ok().into(),
+        ..Payload::default()
+    }
 }
 
 /// "✅ Succeeded" and "", or "❌ Failed" and " (exit 3)", …
@@ -250,6 +264,7 @@ pub fn signal_name(n: i32) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::{json, Value};
     use std::time::{SystemTime, UNIX_EPOCH};
 
     fn result(outcome: Outcome, exit_code: i32, tail: Vec<String>) -> TaskResult {
@@ -265,13 +280,18 @@ mod tests {
     }
 
     fn render_one(name: &str, r: &TaskResult) -> Value {
-        render(&ReportInput {
+        rendered(&ReportInput {
             name,
             result: r,
             host: "build-01",
             log_url: Some("https://ci.example.com/log (1)"),
             command_line: name,
         })
+    }
+
+    /// The payload as the JSON object it is sent as.
+    fn rendered(input: &ReportInput) -> Value {
+        Value::Object(render(input).to_object().unwrap())
     }
 
     fn text(v: &Value) -> &str {
@@ -351,7 +371,7 @@ mod tests {
     fn forwarded_signal_and_command_line_are_shown() {
         let mut r = result(Outcome::Success, 0, vec![]);
         r.signal_received = Some(libc::SIGINT);
-        let v = render(&ReportInput {
+        let v = rendered(&ReportInput {
             name: "deploy",
             result: &r,
             host: "h",
@@ -399,7 +419,7 @@ mod tests {
         let name = "n".repeat(50_000);
         let url = format!("https://x/{}", "u".repeat(50_000));
         let r = result(Outcome::Success, 0, vec!["tail line".into()]);
-        let v = render(&ReportInput {
+        let v = rendered(&ReportInput {
             name: &name,
             result: &r,
             host: "h",

@@ -4,167 +4,16 @@
 use anyhow::{Context, Result};
 use serde_json::{Map, Value};
 
-use crate::cli::{AttachmentArgs, RouteArgs};
 use crate::error;
+
+mod model;
+pub use model::{Attachment, Field, Member, Payload, Priority};
 
 /// One Mattermost post holds this many Unicode scalar values (`PostMessageMaxRunesV2`).
 pub const MAX_POST_CHARS: usize = 16383;
 /// Props above this many characters are refused by the server (`PostPropsMaxUserRunes`).
 pub const MAX_PROPS_CHARS: usize = 760_000;
 pub const TRUNCATION_MARKER: &str = "… (truncated)";
-
-/// Applies channel, username, icon and priority flags to a payload object.
-pub fn apply_route(obj: &mut Map<String, Value>, route: &RouteArgs) {
-    let set = |obj: &mut Map<String, Value>, key: &str, v: &Option<String>| {
-        if let Some(v) = v {
-            obj.insert(key.to_string(), Value::String(v.clone()));
-        }
-    };
-    set(obj, "channel", &route.channel);
-    set(obj, "username", &route.username);
-    set(obj, "icon_url", &route.icon_url);
-    set(obj, "icon_emoji", &route.icon_emoji);
-    if route.priority.is_some() || route.requested_ack {
-        let mut p = Map::new();
-        p.insert(
-            "priority".into(),
-            Value::String(route.priority.map(|p| p.as_str()).unwrap_or("").into()),
-        );
-        if route.requested_ack {
-            p.insert("requested_ack".into(), Value::Bool(true));
-        }
-        obj.insert("priority".into(), Value::Object(p));
-    }
-}
-
-/// Builds the one attachment described by the attachment flags, or None without any.
-pub fn attachment_from_args(a: &AttachmentArgs) -> Option<Value> {
-    if a.is_empty() {
-        return None;
-    }
-    let mut m = Map::new();
-    let mut put = |k: &str, v: &Option<String>| {
-        if let Some(v) = v {
-            m.insert(k.to_string(), Value::String(v.clone()));
-        }
-    };
-    put("color", &a.color);
-    put("title", &a.title);
-    put("title_link", &a.title_link);
-    put("pretext", &a.pretext);
-    put("text", &a.attachment_text);
-    put("footer", &a.footer);
-    put("image_url", &a.image_url);
-    put("thumb_url", &a.thumb_url);
-    let fields: Vec<Value> = a
-        .field
-        .iter()
-        .map(|f| (f, false))
-        .chain(a.field_short.iter().map(|f| (f, true)))
-        .map(|((title, value), short)| {
-            serde_json::json!({"title": title, "value": value, "short": short})
-        })
-        .collect();
-    if !fields.is_empty() {
-        m.insert("fields".into(), Value::Array(fields));
-    }
-    Some(Value::Object(m))
-}
-
-/// Mobile clients show an attachment-only post as empty unless each attachment carries a
-/// fallback, so derive one from what the attachment shows.
-pub fn ensure_fallbacks(obj: &mut Map<String, Value>) {
-    let Some(Value::Array(atts)) = obj.get_mut("attachments") else {
-        return;
-    };
-    for att in atts.iter_mut() {
-        let Value::Object(a) = att else { continue };
-        let has = a
-            .get("fallback")
-            .and_then(Value::as_str)
-            .is_some_and(|s| !s.trim().is_empty());
-        if has {
-            continue;
-        }
-        let pick = ["title", "pretext", "text", "footer"]
-            .iter()
-            .find_map(|k| {
-                a.get(*k)
-                    .and_then(Value::as_str)
-                    .filter(|s| !s.trim().is_empty())
-            })
-            .map(str::to_string)
-            .or_else(|| {
-                a.get("fields").and_then(Value::as_array).and_then(|fs| {
-                    let parts: Vec<String> = fs
-                        .iter()
-                        .filter_map(|f| {
-                            let t = f.get("title")?.as_str()?;
-                            let v = match f.get("value")? {
-                                Value::String(s) => s.clone(),
-                                other => other.to_string(),
-                            };
-                            Some(format!("{t}: {v}"))
-                        })
-                        .collect();
-                    (!parts.is_empty()).then(|| parts.join(", "))
-                })
-            })
-            .unwrap_or_else(|| "attachment".to_string());
-        a.insert("fallback".into(), Value::String(first_line(&pick, 300)));
-    }
-}
-
-fn first_line(s: &str, max: usize) -> String {
-    let line = s.lines().next().unwrap_or("").trim();
-    line.chars().take(max).collect()
-}
-
-/// Cuts text longer than one post on a character boundary and marks the cut. Returns
-/// whether anything was cut.
-pub fn truncate_text(obj: &mut Map<String, Value>) -> bool {
-    let Some(Value::String(text)) = obj.get_mut("text") else {
-        return false;
-    };
-    if text.chars().count() <= MAX_POST_CHARS {
-        return false;
-    }
-    let keep = MAX_POST_CHARS - TRUNCATION_MARKER.chars().count() - 1;
-    let cut = text
-        .char_indices()
-        .nth(keep)
-        .map(|(i, _)| i)
-        .unwrap_or(text.len());
-    text.truncate(cut);
-    text.push('\n');
-    text.push_str(TRUNCATION_MARKER);
-    true
-}
-
-/// Adds `line` as the last paragraph of the post's text (creating `text` for an
-/// attachment-only post), keeping a text that fitted one post within it: the old text is
-/// cut, with the truncation marker, to make room.
-pub fn append_last_line(obj: &mut Map<String, Value>, line: &str) {
-    let text = match obj.get("text") {
-        Some(Value::String(t)) if !t.trim().is_empty() => t.clone(),
-        _ => {
-            obj.insert("text".into(), Value::String(line.to_string()));
-            return;
-        }
-    };
-    const SEP: &str = "\n\n";
-    let len = text.chars().count();
-    let room = MAX_POST_CHARS.saturating_sub(SEP.len() + line.chars().count());
-    // Longer than a post already: it was sent with `--split`, so the server splits it.
-    let text = if len > room && len <= MAX_POST_CHARS {
-        let keep = room.saturating_sub(TRUNCATION_MARKER.chars().count() + 1);
-        let cut: String = text.chars().take(keep).collect();
-        format!("{cut}\n{TRUNCATION_MARKER}")
-    } else {
-        text
-    };
-    obj.insert("text".into(), Value::String(format!("{text}{SEP}{line}")));
-}
 
 /// Parses a `--prop KEY=JSON` value.
 pub fn prop_value(key: &str, raw: &str) -> Result<Value> {
@@ -702,18 +551,18 @@ mod tests {
 
     #[test]
     fn last_line_is_added_within_one_post() {
-        let mut o = obj(json!({"text": "deploy failed"}));
-        append_last_line(&mut o, "_(late)_");
-        assert_eq!(o["text"], "deploy failed\n\n_(late)_");
+        let mut o = typed(json!({"text": "deploy failed"}));
+        o.append_last_line("_(late)_");
+        assert_eq!(o.text.typed().unwrap(), "deploy failed\n\n_(late)_");
 
-        let mut o = obj(json!({"attachments": [{"fallback": "x"}]}));
-        append_last_line(&mut o, "_(late)_");
-        assert_eq!(o["text"], "_(late)_");
+        let mut o = typed(json!({"attachments": [{"fallback": "x"}]}));
+        o.append_last_line("_(late)_");
+        assert_eq!(o.text.typed().unwrap(), "_(late)_");
 
         let full = "a".repeat(MAX_POST_CHARS);
-        let mut o = obj(json!({ "text": full }));
-        append_last_line(&mut o, "_(late)_");
-        let text = o["text"].as_str().unwrap();
+        let mut o = typed(json!({ "text": full }));
+        o.append_last_line("_(late)_");
+        let text = o.text.typed().unwrap();
         assert_eq!(text.chars().count(), MAX_POST_CHARS);
         assert!(
             text.ends_with(&format!("{TRUNCATION_MARKER}\n\n_(late)_")),
@@ -722,10 +571,10 @@ mod tests {
 
         // Sent whole with --split: the server splits it, nothing is cut.
         let split = "é".repeat(MAX_POST_CHARS + 10);
-        let mut o = obj(json!({ "text": split }));
-        append_last_line(&mut o, "_(late)_");
+        let mut o = typed(json!({ "text": split }));
+        o.append_last_line("_(late)_");
         assert_eq!(
-            o["text"].as_str().unwrap().chars().count(),
+            o.text.typed().unwrap().chars().count(),
             MAX_POST_CHARS + 10 + 10
         );
     }
@@ -934,26 +783,31 @@ mod tests {
         assert!(kind(validate(&obj(props), 10_000_000)).contains("props are"));
     }
 
+    fn typed(v: Value) -> Payload {
+        Payload::from_object(obj(v)).unwrap()
+    }
+
     #[test]
     fn truncation_counts_characters_and_marks_the_cut() {
-        let mut o = obj(json!({"text": "é".repeat(MAX_POST_CHARS + 5)}));
-        assert!(truncate_text(&mut o));
-        let t = o["text"].as_str().unwrap();
+        let mut o = typed(json!({"text": "é".repeat(MAX_POST_CHARS + 5)}));
+        assert!(o.truncate_text());
+        let t = o.text.typed().unwrap();
         assert_eq!(t.chars().count(), MAX_POST_CHARS);
         assert!(t.ends_with(TRUNCATION_MARKER));
-        let mut short = obj(json!({"text": "é".repeat(MAX_POST_CHARS)}));
-        assert!(!truncate_text(&mut short));
+        let mut short = typed(json!({"text": "é".repeat(MAX_POST_CHARS)}));
+        assert!(!short.truncate_text());
     }
 
     #[test]
     fn fallbacks_are_derived() {
-        let mut o = obj(json!({"attachments": [
+        let mut o = typed(json!({"attachments": [
             {"title": "Deploy"},
             {"fields": [{"title": "Env", "value": "prod"}]},
             {"color": "good"},
             {"fallback": "given", "title": "t"}
         ]}));
-        ensure_fallbacks(&mut o);
+        o.ensure_fallbacks();
+        let o = Value::Object(o.to_object().unwrap());
         let a = o["attachments"].as_array().unwrap();
         assert_eq!(a[0]["fallback"], "Deploy");
         assert_eq!(a[1]["fallback"], "Env: prod");
@@ -963,14 +817,14 @@ mod tests {
 
     #[test]
     fn requested_ack_without_priority() {
-        let mut o = Map::new();
-        let route = RouteArgs {
+        let mut o = Payload::default();
+        let route = crate::cli::RouteArgs {
             requested_ack: true,
             ..Default::default()
         };
-        apply_route(&mut o, &route);
+        o.apply_route(&route);
         assert_eq!(
-            Value::Object(o)["priority"],
+            Value::Object(o.to_object().unwrap())["priority"],
             json!({"priority": "", "requested_ack": true})
         );
     }

@@ -1,0 +1,489 @@
+//! The webhook JSON as types: the post, its attachments, their fields and the priority,
+//! with the members mmnotify writes or reads typed and everything else kept as given.
+//!
+//! A `--payload` file is the user's, not ours: any member may hold `null` or a value of
+//! another type, and the server (or `validate`) decides what that means. So every member
+//! is a [`Member`], which keeps such a value as it came, and every level keeps unknown
+//! members in `extra`: parsing and serializing a payload gives back the same object.
+
+use anyhow::{Context, Result};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::{Map, Value};
+
+use super::{MAX_POST_CHARS, TRUNCATION_MARKER};
+use crate::cli::{AttachmentArgs, RouteArgs};
+use crate::error;
+
+/// The props key under which mmnotify describes a post for machines.
+const MACHINE_PROPS_KEY: &str = "mmnotify";
+/// The props key Mattermost shows as the post's card (`--card`).
+const CARD_PROPS_KEY: &str = "card";
+
+/// One member of a payload object as given: absent, of the type mmnotify works with, or
+/// any other JSON value (`null` included), passed on untouched for validation to judge.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum Member<T> {
+    #[default]
+    Absent,
+    Typed(T),
+    Other(Value),
+}
+
+impl<T> Member<T> {
+    /// The value when it has the expected type.
+    pub fn typed(&self) -> Option<&T> {
+        match self {
+            Member::Typed(t) => Some(t),
+            _ => None,
+        }
+    }
+
+    pub fn is_absent(&self) -> bool {
+        matches!(self, Member::Absent)
+    }
+}
+
+impl<T> From<T> for Member<T> {
+    fn from(t: T) -> Self {
+        Member::Typed(t)
+    }
+}
+
+impl<T> From<Option<T>> for Member<T> {
+    fn from(t: Option<T>) -> Self {
+        t.map_or(Member::Absent, Member::Typed)
+    }
+}
+
+impl<T: Serialize> Serialize for Member<T> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Member::Typed(t) => t.serialize(s),
+            Member::Other(v) => v.serialize(s),
+            // Skipped by every container (`skip_serializing_if`); `null` is its meaning.
+            Member::Absent => s.serialize_none(),
+        }
+    }
+}
+
+impl<'de, T: DeserializeOwned> Deserialize<'de> for Member<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = Value::deserialize(d)?;
+        Ok(match T::deserialize(&raw) {
+            Ok(t) => Member::Typed(t),
+            Err(_) => Member::Other(raw),
+        })
+    }
+}
+
+/// One post (`model.IncomingWebhookRequest`). Members mmnotify never writes (`type`,
+/// `silent`, `root_id`, ...) stay in `extra`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Payload {
+    #[serde(skip_serializing_if = "Member::is_absent")]
+    pub text: Member<String>,
+    #[serde(skip_serializing_if = "Member::is_absent")]
+    pub channel: Member<String>,
+    #[serde(skip_serializing_if = "Member::is_absent")]
+    pub username: Member<String>,
+    #[serde(skip_serializing_if = "Member::is_absent")]
+    pub icon_url: Member<String>,
+    #[serde(skip_serializing_if = "Member::is_absent")]
+    pub icon_emoji: Member<String>,
+    #[serde(skip_serializing_if = "Member::is_absent")]
+    pub attachments: Member<Vec<Member<Attachment>>>,
+    #[serde(skip_serializing_if = "Member::is_absent")]
+    pub props: Member<Map<String, Value>>,
+    #[serde(skip_serializing_if = "Member::is_absent")]
+    pub priority: Member<Priority>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// One attachment (`model.SlackAttachment`): the members mmnotify sets or derives the
+/// fallback from; `author_*`, `actions`, `ts` and the rest stay in `extra`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Attachment {
+    #[serde(skip_serializing_if = "Member::is_absent")]
+    pub fallback: Member<String>,
+    #[serde(skip_serializing_if = "Member::is_absent")]
+    pub color: Member<String>,
+    #[serde(skip_serializing_if = "Member::is_absent")]
+    pub pretext: Member<String>,
+    #[serde(skip_serializing_if = "Member::is_absent")]
+    pub title: Member<String>,
+    #[serde(skip_serializing_if = "Member::is_absent")]
+    pub title_link: Member<String>,
+    #[serde(skip_serializing_if = "Member::is_absent")]
+    pub text: Member<String>,
+    #[serde(skip_serializing_if = "Member::is_absent")]
+    pub fields: Member<Vec<Member<Field>>>,
+    #[serde(skip_serializing_if = "Member::is_absent")]
+    pub image_url: Member<String>,
+    #[serde(skip_serializing_if = "Member::is_absent")]
+    pub thumb_url: Member<String>,
+    #[serde(skip_serializing_if = "Member::is_absent")]
+    pub footer: Member<String>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// One attachment field (`model.SlackAttachmentField`). The server takes any JSON as the
+/// value, and `short` as a boolean or the string `true`/`false` (kept as given).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Field {
+    #[serde(skip_serializing_if = "Member::is_absent")]
+    pub title: Member<String>,
+    #[serde(skip_serializing_if = "Member::is_absent")]
+    pub value: Member<Value>,
+    #[serde(skip_serializing_if = "Member::is_absent")]
+    pub short: Member<bool>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// The post priority (`model.PostPriority`); `persistent_notifications` stays in `extra`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Priority {
+    #[serde(skip_serializing_if = "Member::is_absent")]
+    pub priority: Member<String>,
+    #[serde(skip_serializing_if = "Member::is_absent")]
+    pub requested_ack: Member<bool>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl Field {
+    pub fn new(title: &str, value: String, short: bool) -> Field {
+        Field {
+            title: title.to_string().into(),
+            value: Value::String(value).into(),
+            short: short.into(),
+            extra: Map::new(),
+        }
+    }
+}
+
+impl Payload {
+    /// A JSON object read from the user, whatever its members hold; nothing is lost.
+    pub fn from_object(obj: Map<String, Value>) -> Result<Payload> {
+        serde_json::from_value(Value::Object(obj)).context("reading the payload")
+    }
+
+    /// The object to validate and send. Its keys are sorted at every level, as bodies
+    /// have always been sent, so that equal payloads are equal bytes.
+    pub fn to_object(&self) -> Result<Map<String, Value>> {
+        match serde_json::to_value(self).context("serializing the payload")? {
+            Value::Object(m) => Ok(m),
+            _ => Err(anyhow::anyhow!(
+                "the payload did not serialize to a JSON object"
+            )),
+        }
+    }
+
+    /// Props that hold `machine` (what mmnotify says about the post for machines) as
+    /// `props.mmnotify`.
+    pub fn machine_props(machine: impl Serialize) -> Result<Map<String, Value>> {
+        let value = serde_json::to_value(machine).context("serializing the post's props")?;
+        Ok(Map::from_iter([(MACHINE_PROPS_KEY.to_string(), value)]))
+    }
+
+    /// Applies channel, username, icon and priority flags.
+    pub fn apply_route(&mut self, route: &RouteArgs) {
+        for (member, flag) in [
+            (&mut self.channel, &route.channel),
+            (&mut self.username, &route.username),
+            (&mut self.icon_url, &route.icon_url),
+            (&mut self.icon_emoji, &route.icon_emoji),
+        ] {
+            if let Some(v) = flag {
+                *member = v.clone().into();
+            }
+        }
+        if route.priority.is_some() || route.requested_ack {
+            self.priority = Priority {
+                priority: route.priority.map_or("", |p| p.as_str()).to_string().into(),
+                requested_ack: route.requested_ack.then_some(true).into(),
+                extra: Map::new(),
+            }
+            .into();
+        }
+    }
+
+    /// Adds an attachment after those given; a non-list `attachments` is replaced.
+    pub fn push_attachment(&mut self, att: Attachment) {
+        match &mut self.attachments {
+            Member::Typed(list) => list.push(att.into()),
+            other => *other = vec![att.into()].into(),
+        }
+    }
+
+    /// The props to add to, created when missing.
+    pub fn props_mut(&mut self) -> Result<&mut Map<String, Value>> {
+        if self.props.is_absent() {
+            self.props = Map::new().into();
+        }
+        match &mut self.props {
+            Member::Typed(p) => Ok(p),
+            _ => Err(error::input("`props` in the payload must be an object")),
+        }
+    }
+
+    /// Sets `props.card` (`--card`).
+    pub fn set_card(&mut self, card: &str) -> Result<()> {
+        self.props_mut()?
+            .insert(CARD_PROPS_KEY.to_string(), Value::String(card.to_string()));
+        Ok(())
+    }
+
+    /// Mobile clients show an attachment-only post as empty unless each attachment
+    /// carries a fallback, so derive one from what the attachment shows.
+    pub fn ensure_fallbacks(&mut self) {
+        let Member::Typed(atts) = &mut self.attachments else {
+            return;
+        };
+        for att in atts.iter_mut() {
+            let Member::Typed(a) = att else { continue };
+            if a.fallback.typed().is_some_and(|s| !s.trim().is_empty()) {
+                continue;
+            }
+            a.fallback = first_line(&a.derived_fallback(), 300).into();
+        }
+    }
+
+    /// Cuts text longer than one post on a character boundary and marks the cut.
+    /// Returns whether anything was cut.
+    pub fn truncate_text(&mut self) -> bool {
+        let Member::Typed(text) = &mut self.text else {
+            return false;
+        };
+        if text.chars().count() <= MAX_POST_CHARS {
+            return false;
+        }
+        let keep = MAX_POST_CHARS - TRUNCATION_MARKER.chars().count() - 1;
+        let cut = text.char_indices().nth(keep).map_or(text.len(), |(i, _)| i);
+        text.truncate(cut);
+        text.push('\n');
+        text.push_str(TRUNCATION_MARKER);
+        true
+    }
+
+    /// Adds `line` as the last paragraph of the post's text (creating `text` for an
+    /// attachment-only post), keeping a text that fitted one post within it: the old
+    /// text is cut, with the truncation marker, to make room.
+    pub fn append_last_line(&mut self, line: &str) {
+        let text = match &self.text {
+            Member::Typed(t) if !t.trim().is_empty() => t.clone(),
+            _ => {
+                self.text = line.to_string().into();
+                return;
+            }
+        };
+        const SEP: &str = "\n\n";
+        let len = text.chars().count();
+        let room = MAX_POST_CHARS.saturating_sub(SEP.len() + line.chars().count());
+        // Longer than a post already: it was sent with `--split`, so the server splits it.
+        let text = if len > room && len <= MAX_POST_CHARS {
+            let keep = room.saturating_sub(TRUNCATION_MARKER.chars().count() + 1);
+            let cut: String = text.chars().take(keep).collect();
+            format!("{cut}\n{TRUNCATION_MARKER}")
+        } else {
+            text
+        };
+        self.text = format!("{text}{SEP}{line}").into();
+    }
+}
+
+impl Attachment {
+    /// The one attachment described by the attachment flags, or None without any.
+    pub fn from_args(a: &AttachmentArgs) -> Option<Attachment> {
+        if a.is_empty() {
+            return None;
+        }
+        let fields: Vec<Member<Field>> = a
+            .field
+            .iter()
+            .map(|f| (f, false))
+            .chain(a.field_short.iter().map(|f| (f, true)))
+            .map(|((title, value), short)| Field::new(title, value.clone(), short).into())
+            .collect();
+        Some(Attachment {
+            color: a.color.clone().into(),
+            title: a.title.clone().into(),
+            title_link: a.title_link.clone().into(),
+            pretext: a.pretext.clone().into(),
+            text: a.attachment_text.clone().into(),
+            footer: a.footer.clone().into(),
+            image_url: a.image_url.clone().into(),
+            thumb_url: a.thumb_url.clone().into(),
+            fields: (!fields.is_empty()).then_some(fields).into(),
+            ..Attachment::default()
+        })
+    }
+
+    /// The first of title, pretext, text and footer that says something, else the
+    /// fields as `title: value` pairs.
+    fn derived_fallback(&self) -> String {
+        let shown = [&self.title, &self.pretext, &self.text, &self.footer]
+            .into_iter()
+            .find_map(|m| m.typed().filter(|s| !s.trim().is_empty()));
+        if let Some(s) = shown {
+            return s.clone();
+        }
+        let parts: Vec<String> = self
+            .fields
+            .typed()
+            .into_iter()
+            .flatten()
+            .filter_map(|f| {
+                let f = f.typed()?;
+                let title = f.title.typed()?;
+                let value = match f.value.typed()? {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                Some(format!("{title}: {value}"))
+            })
+            .collect();
+        if parts.is_empty() {
+            "attachment".to_string()
+        } else {
+            parts.join(", ")
+        }
+    }
+}
+
+fn first_line(s: &str, max: usize) -> String {
+    let line = s.lines().next().unwrap_or("").trim();
+    line.chars().take(max).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn payload(v: Value) -> Payload {
+        Payload::from_object(v.as_object().unwrap().clone()).unwrap()
+    }
+
+    fn object(p: &Payload) -> Value {
+        Value::Object(p.to_object().unwrap())
+    }
+
+    #[test]
+    fn members_of_any_type_survive_a_round_trip() {
+        for given in [
+            json!({}),
+            json!({"text": null, "channel": 5, "username": ["x"], "attachments": {}, "props": "p"}),
+            json!({"text": "t", "Text": "u", "x_custom": {"n": [1, 2.5, -3, 1e300, null]}}),
+            json!({"attachments": [null, 7, "s", [], {"title": null, "fields": 3, "ts": 1}]}),
+            json!({"attachments": [{"fields": [null, 1, {"short": "TRUE", "value": null, "x": 1}]}]}),
+            json!({"priority": {"priority": 1, "requested_ack": "yes", "persistent_notifications": true}}),
+            json!({"priority": null, "props": null, "attachments": null, "silent": false, "type": ""}),
+        ] {
+            assert_eq!(object(&payload(given.clone())), given);
+        }
+    }
+
+    #[test]
+    fn well_typed_members_are_typed() {
+        let p = payload(json!({
+            "text": "t", "attachments": [{"title": "a", "fields": [{"short": true, "value": 1}]}],
+            "priority": {"priority": "urgent"}, "root_id": "r"
+        }));
+        assert_eq!(p.text, Member::Typed("t".to_string()));
+        let att = p.attachments.typed().unwrap()[0].typed().unwrap();
+        assert_eq!(att.title.typed().map(String::as_str), Some("a"));
+        let field = att.fields.typed().unwrap()[0].typed().unwrap();
+        assert_eq!(field.short, Member::Typed(true));
+        assert_eq!(field.value, Member::Typed(json!(1)));
+        assert_eq!(
+            p.priority.typed().unwrap().priority,
+            Member::Typed("urgent".into())
+        );
+        assert_eq!(p.extra["root_id"], "r");
+        // A null is kept as given, not read as absent.
+        assert_eq!(
+            payload(json!({"text": null})).text,
+            Member::Other(Value::Null)
+        );
+    }
+
+    #[test]
+    fn attachments_are_added_after_a_list_and_replace_anything_else() {
+        let att = || Attachment {
+            title: "new".to_string().into(),
+            ..Attachment::default()
+        };
+        for (given, expected) in [
+            (json!({}), json!({"attachments": [{"title": "new"}]})),
+            (
+                json!({"attachments": {}}),
+                json!({"attachments": [{"title": "new"}]}),
+            ),
+            (
+                json!({"attachments": null}),
+                json!({"attachments": [{"title": "new"}]}),
+            ),
+            (
+                json!({"attachments": [null, 5]}),
+                json!({"attachments": [null, 5, {"title": "new"}]}),
+            ),
+        ] {
+            let mut p = payload(given);
+            p.push_attachment(att());
+            assert_eq!(object(&p), expected);
+        }
+    }
+
+    #[test]
+    fn props_are_added_to_an_object_only() {
+        let mut p = payload(json!({"props": {"a": 1}}));
+        p.set_card("c").unwrap();
+        p.props_mut().unwrap().insert("n".into(), json!(3));
+        assert_eq!(object(&p)["props"], json!({"a": 1, "card": "c", "n": 3}));
+        let mut fresh = Payload::default();
+        fresh.set_card("c").unwrap();
+        assert_eq!(object(&fresh), json!({"props": {"card": "c"}}));
+        for bad in [json!({"props": null}), json!({"props": [1]})] {
+            let e = payload(bad).set_card("c").unwrap_err();
+            assert_eq!(error::exit_kind(&e), error::ExitKind::Input);
+        }
+    }
+
+    #[test]
+    fn machine_props_sit_under_their_key() {
+        let props = Payload::machine_props(json!({"kind": "x"})).unwrap();
+        assert_eq!(Value::Object(props), json!({"mmnotify": {"kind": "x"}}));
+    }
+
+    #[test]
+    fn fallbacks_skip_members_of_another_type() {
+        let mut p = payload(json!({"attachments": [
+            {"title": null, "pretext": 5, "text": "shown"},
+            {"fallback": null, "fields": [{"title": "N", "value": 2}, {"title": 1, "value": "x"}]},
+            {"fallback": "  ", "footer": "f"},
+            {"fields": "none"}
+        ]}));
+        p.ensure_fallbacks();
+        let v = object(&p);
+        assert_eq!(v["attachments"][0]["fallback"], "shown");
+        assert_eq!(v["attachments"][0]["title"], Value::Null);
+        assert_eq!(v["attachments"][1]["fallback"], "N: 2");
+        assert_eq!(v["attachments"][2]["fallback"], "f");
+        assert_eq!(v["attachments"][3]["fallback"], "attachment");
+    }
+
+    #[test]
+    fn text_of_another_type_is_not_truncated() {
+        let mut p = payload(json!({"text": 5}));
+        assert!(!p.truncate_text());
+        assert_eq!(object(&p), json!({"text": 5}));
+    }
+}
