@@ -50,7 +50,38 @@ pub fn render(input: &ReportInput) -> Payload {
     let headline_md = format!("{emoji_verb}: {name_md}{detail}");
     let headline_plain = format!("{emoji_verb}: {name_plain}{detail}");
 
-    let mut head = vec![headline_md];
+    let head = head_lines(input, headline_md).join("\n");
+    let mut text = head.clone();
+    text.push_str(&tail_section(
+        &result.tail,
+        MAX_TEXT_CHARS - head.chars().count(),
+    ));
+    // Unreachable with the caps above; kept so the one-post promise never depends on
+    // them.
+    if text.chars().count() > MAX_TEXT_CHARS {
+        text = text.chars().take(MAX_TEXT_CHARS - 2).collect();
+        text.push_str(" …");
+    }
+    let props = Payload::machine_props(MachineProps {
+        kind: "run",
+        outcome: result.outcome.as_str(),
+        exit_code: result.exit_code,
+        duration_ms: u64::try_from(result.duration.as_millis()).unwrap_or(u64::MAX),
+    });
+    Payload {
+        text: text.into(),
+        attachments: vec![attachment(result, headline_plain).into()].into(),
+        // Plain numbers and strings always serialize; without props the post still reads.
+        props: props.ok().into(),
+        ..Payload::default()
+    }
+}
+
+/// The lines above the output: headline, start, duration, host, the command when the
+/// name is not the command line, a forwarded signal, the log link.
+fn head_lines(input: &ReportInput, headline: String) -> Vec<String> {
+    let result = input.result;
+    let mut head = vec![headline];
     head.push(format!(
         "**Started:** {}",
         time::format_system_time(result.started_at)
@@ -82,46 +113,25 @@ pub fn render(input: &ReportInput) -> Payload {
         Some(_) => head.push("**Log:** (link too long to show)".to_string()),
         None => {}
     }
-    let head = head.join("\n");
-    let mut text = head.clone();
-    text.push_str(&tail_section(
-        &result.tail,
-        MAX_TEXT_CHARS - head.chars().count(),
-    ));
-    // Unreachable with the caps above; kept so the one-post promise never depends on
-    // them.
-    if text.chars().count() > MAX_TEXT_CHARS {
-        text = text.chars().take(MAX_TEXT_CHARS - 2).collect();
-        text.push_str(" …");
-    }
+    head
+}
 
+/// The outcome's colour, the plain headline as fallback, exit code and duration.
+fn attachment(result: &TaskResult, fallback: String) -> Attachment {
     let color = match result.outcome {
         Outcome::Success => "good",
         Outcome::Failure { .. } => "danger",
         Outcome::Timeout => "warning",
     };
-    let props = Payload::machine_props(MachineProps {
-        kind: "run",
-        outcome: result.outcome.as_str(),
-        exit_code: result.exit_code,
-        duration_ms: u64::try_from(result.duration.as_millis()).unwrap_or(u64::MAX),
-    });
-    let attachment = Attachment {
+    Attachment {
         color: color.to_string().into(),
-        fallback: headline_plain.into(),
+        fallback: fallback.into(),
         fields: vec![
             Field::new("Exit code", result.exit_code.to_string(), true).into(),
             Field::new("Duration", format_duration(result.duration), true).into(),
         ]
         .into(),
         ..Attachment::default()
-    };
-    Payload {
-        text: text.into(),
-        attachments: vec![attachment.into()].into(),
-        // Plain numbers and strings always serialize; without props the post still reads.
-        props: props.ok().into(),
-        ..Payload::default()
     }
 }
 
