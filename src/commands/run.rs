@@ -103,13 +103,19 @@ pub fn run(args: RunArgs) -> Result<u8> {
         return Ok(child_code);
     }
 
+    let post = report(&args, result, token_url.as_ref());
+    deliver_report(&args, printer, &post, dry_check, notifier, child_code)
+}
+
+/// The report as it will be posted: scrubbed of every hook id and the token, with the
+/// route flags applied.
+fn report(args: &RunArgs, mut result: task::TaskResult, token_url: Option<&WebhookUrl>) -> Payload {
     // Scrubbed before rendering too: the report caps the name and cuts lines to fit, and
     // a cut through a token leaves a piece that no later scrubbing recognises.
-    let clean = |text: &str| scrub_text(text, token_url.as_ref());
+    let clean = |text: &str| scrub_text(text, token_url);
     let command_line = clean(&shell_words(&args.command));
     let name = args.name.as_deref().map(clean);
     let log_url = args.log_url.as_deref().map(clean);
-    let mut result = result;
     result.tail = result.tail.iter().map(|l| clean(l)).collect();
     let host = statedir::hostname();
     let report = task_report::render(&ReportInput {
@@ -119,9 +125,22 @@ pub fn run(args: RunArgs) -> Result<u8> {
         log_url: log_url.as_deref(),
         command_line: &command_line,
     });
-    let mut post = scrub_report(&report, token_url.as_ref());
+    let mut post = scrub_report(&report, token_url);
     post.apply_route(&args.route);
     post.ensure_fallbacks();
+    post
+}
+
+/// Validates, then prints (dry run) or posts the report. A failure costs the job's exit
+/// code nothing unless `--strict`.
+fn deliver_report(
+    args: &RunArgs,
+    printer: Printer,
+    post: &Payload,
+    dry_check: Option<Result<Option<WebhookUrl>>>,
+    notifier: Option<Result<Arc<Notifier>>>,
+    child_code: u8,
+) -> Result<u8> {
     let obj = post.to_object()?;
     let body = match payload::validate(&obj, 300_000) {
         Ok(body) => body,
