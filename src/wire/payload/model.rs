@@ -391,6 +391,74 @@ mod tests {
         }
     }
 
+    /// Any JSON under the member names of every level (and others): what goes in as a
+    /// `--payload` comes out unchanged.
+    #[test]
+    fn any_payload_round_trips() {
+        use proptest::prelude::*;
+        use proptest::test_runner::{Config, TestRunner};
+        const KEYS: &[&str] = &[
+            "text",
+            "channel",
+            "username",
+            "icon_url",
+            "icon_emoji",
+            "attachments",
+            "props",
+            "priority",
+            "requested_ack",
+            "fallback",
+            "color",
+            "pretext",
+            "title",
+            "title_link",
+            "fields",
+            "image_url",
+            "thumb_url",
+            "footer",
+            "value",
+            "short",
+            "type",
+            "x",
+        ];
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            (-1e300f64..1e300).prop_map(Value::from),
+            "[a-zA-Z ]{0,6}".prop_map(Value::String),
+            Just(json!("TRUE")),
+        ];
+        let value = leaf.prop_recursive(4, 48, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                proptest::collection::btree_map(proptest::sample::select(KEYS), inner, 0..6)
+                    .prop_map(|m| Value::Object(
+                        m.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+                    )),
+            ]
+        });
+        let payload = proptest::collection::btree_map(proptest::sample::select(KEYS), value, 0..8);
+        let mut runner = TestRunner::new(Config {
+            cases: 256,
+            failure_persistence: None,
+            ..Config::default()
+        });
+        runner
+            .run(&payload, |m| {
+                let given: Map<String, Value> =
+                    m.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+                let back = Payload::from_object(given.clone())
+                    .unwrap()
+                    .to_object()
+                    .unwrap();
+                prop_assert_eq!(back, given);
+                Ok(())
+            })
+            .unwrap();
+    }
+
     #[test]
     fn well_typed_members_are_typed() {
         let p = payload(json!({
