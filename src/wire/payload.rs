@@ -1,5 +1,9 @@
 //! The webhook JSON: built from flags and files, checked the way the server would check it
 //! (and a little stricter), and cut to one post unless the user asked for a split.
+//!
+//! Builders work on the typed [`Payload`] (`model`); the checks here read the object it
+//! serializes to (or one a `run` job handed over), because matching keys the server's
+//! case-insensitive way needs the keys as they were given.
 
 use anyhow::{Context, Result};
 use serde_json::{Map, Value};
