@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-/// Exit codes of the command-line contract (`shared/cli-contract.md`).
+/// Exit codes of the command-line contract (`docs/contract.md`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum ExitKind {
     Internal = 1,

@@ -1,6 +1,6 @@
 //! What an HTTP answer or a transport error means for the operator: the exit code and a
 //! one-line diagnostic saying what happened and what to fix. The wording follows what a
-//! real Mattermost server means by each answer (shared/mattermost-webhook.md).
+//! real Mattermost server means by each answer (`docs/mattermost-server.md`).
 
 use crate::error::ExitKind;
 use crate::secret::WebhookUrl;

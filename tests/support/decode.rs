@@ -3,7 +3,7 @@
 //! Unicode case folding, unknown keys ignored), the server's rescue pass for raw control
 //! characters, and the type checks of attachments and their fields. Kept apart from
 //! `mattermost.rs` so that file reads as the handler's order of checks; the § numbers
-//! are those of the server-facts page it cites.
+//! are those of `docs/mattermost-server.md`.
 
 use serde_json::{Map, Value};
 

@@ -1,6 +1,6 @@
 //! The Mattermost side of the mock: routing, form handling and the checks of
 //! `incomingWebhook` / `HandleIncomingWebhook` / `CreateWebhookPost`, answered the way
-//! a real server does (see /work/shared/mattermost-webhook.md, section numbers below).
+//! a real server does (see docs/mattermost-server.md, section numbers below).
 //! Pure functions: no I/O, so the server module only moves bytes. JSON decoding is in
 //! `decode.rs`.
 

@@ -25,7 +25,7 @@ const MAX_FAULT_WAIT: Duration = Duration::from_secs(60);
 /// Idle keep-alive connections are closed after this long without a request.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(15);
 
-/// Server generation to emulate (see mattermost-webhook.md §0).
+/// Server generation to emulate (see docs/mattermost-server.md §0).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Era {
     /// v9.0 – ~v10.2: specific error ids.
