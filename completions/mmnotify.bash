@@ -121,7 +121,7 @@ _mmnotify() {
             return 0
             ;;
         mmnotify__subcmd__build)
-            opts="-n -w -o -v -q -h -V --workflow --state --branch --commit --run-url --node --run-id --provider --repository --duration --started-at --event --events --no-env --on --text-template --no-dedupe --dedupe-ttl --dry-run --channel --username --icon-url --icon-emoji --priority --requested-ack --webhook-file --webhook --secrets-dir --timeout --attempt-timeout --retries --proxy --ca-file --no-system-roots --client-cert --client-key --state-dir --no-spool --output --verbose --quiet --help --version"
+            opts="-n -w -o -v -q -h --workflow --state --branch --commit --run-url --node --run-id --provider --repository --duration --started-at --event --events --no-env --on --text-template --no-dedupe --dedupe-ttl --dry-run --channel --username --icon-url --icon-emoji --priority --requested-ack --webhook-file --webhook --secrets-dir --timeout --attempt-timeout --retries --proxy --ca-file --no-system-roots --client-cert --client-key --state-dir --no-spool --output --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -275,7 +275,7 @@ _mmnotify() {
             return 0
             ;;
         mmnotify__subcmd__completions)
-            opts="-h -V --help --version bash elvish fish powershell zsh"
+            opts="-h --help bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -289,7 +289,7 @@ _mmnotify() {
             return 0
             ;;
         mmnotify__subcmd__doctor)
-            opts="-w -o -v -q -h -V --webhook-file --webhook --secrets-dir --timeout --attempt-timeout --retries --proxy --ca-file --no-system-roots --client-cert --client-key --output --verbose --quiet --help --version"
+            opts="-w -o -v -q -h --webhook-file --webhook --secrets-dir --timeout --attempt-timeout --retries --proxy --ca-file --no-system-roots --client-cert --client-key --output --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -355,7 +355,7 @@ _mmnotify() {
             return 0
             ;;
         mmnotify__subcmd__flush)
-            opts="-o -v -q -h -V --secrets-dir --timeout --attempt-timeout --retries --proxy --ca-file --no-system-roots --client-cert --client-key --state-dir --max-age --output --verbose --quiet --help --version"
+            opts="-o -v -q -h --secrets-dir --timeout --attempt-timeout --retries --proxy --ca-file --no-system-roots --client-cert --client-key --state-dir --max-age --output --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -599,7 +599,7 @@ _mmnotify() {
             return 0
             ;;
         mmnotify__subcmd__probe)
-            opts="-w -o -v -q -h -V --text --webhook-file --webhook --secrets-dir --timeout --attempt-timeout --proxy --ca-file --no-system-roots --client-cert --client-key --output --verbose --quiet --help --version"
+            opts="-w -o -v -q -h --text --webhook-file --webhook --secrets-dir --timeout --attempt-timeout --proxy --ca-file --no-system-roots --client-cert --client-key --output --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -665,7 +665,7 @@ _mmnotify() {
             return 0
             ;;
         mmnotify__subcmd__run)
-            opts="-n -w -o -v -q -h -V --name --log-url --tail --max-runtime --kill-grace --on --strict --dry-run --no-run-socket --channel --username --icon-url --icon-emoji --priority --requested-ack --webhook-file --webhook --secrets-dir --timeout --attempt-timeout --retries --proxy --ca-file --no-system-roots --client-cert --client-key --state-dir --no-spool --output --verbose --quiet --help --version"
+            opts="-n -w -o -v -q -h --name --log-url --tail --max-runtime --kill-grace --on --strict --dry-run --no-run-socket --channel --username --icon-url --icon-emoji --priority --requested-ack --webhook-file --webhook --secrets-dir --timeout --attempt-timeout --retries --proxy --ca-file --no-system-roots --client-cert --client-key --state-dir --no-spool --output --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -779,7 +779,7 @@ _mmnotify() {
             return 0
             ;;
         mmnotify__subcmd__send)
-            opts="-n -w -o -v -q -h -V --payload --text-file --code --card --prop --split --max-payload-bytes --dry-run --channel --username --icon-url --icon-emoji --priority --requested-ack --color --title --title-link --pretext --attachment-text --field --field-short --footer --image-url --thumb-url --webhook-file --webhook --secrets-dir --timeout --attempt-timeout --retries --proxy --ca-file --no-system-roots --client-cert --client-key --state-dir --no-spool --output --verbose --quiet --help --version"
+            opts="-n -w -o -v -q -h --payload --text-file --code --card --prop --split --max-payload-bytes --dry-run --channel --username --icon-url --icon-emoji --priority --requested-ack --color --title --title-link --pretext --attachment-text --field --field-short --footer --image-url --thumb-url --webhook-file --webhook --secrets-dir --timeout --attempt-timeout --retries --proxy --ca-file --no-system-roots --client-cert --client-key --state-dir --no-spool --output --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -933,7 +933,7 @@ _mmnotify() {
             return 0
             ;;
         mmnotify__subcmd__spool)
-            opts="-h -V --help --version list drop help"
+            opts="-h --help list drop help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -947,7 +947,7 @@ _mmnotify() {
             return 0
             ;;
         mmnotify__subcmd__spool__subcmd__drop)
-            opts="-o -v -q -h -V --all --rejected --state-dir --output --verbose --quiet --help --version"
+            opts="-o -v -q -h --all --rejected --state-dir --output --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1029,7 +1029,7 @@ _mmnotify() {
             return 0
             ;;
         mmnotify__subcmd__spool__subcmd__list)
-            opts="-o -v -q -h -V --rejected --state-dir --output --verbose --quiet --help --version"
+            opts="-o -v -q -h --rejected --state-dir --output --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1055,7 +1055,7 @@ _mmnotify() {
             return 0
             ;;
         mmnotify__subcmd__webhooks)
-            opts="-o -v -q -h -V --secrets-dir --output --verbose --quiet --help --version"
+            opts="-o -v -q -h --secrets-dir --output --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -36,16 +36,16 @@ complete -c mmnotify -n "__fish_mmnotify_needs_command" -f -a "webhooks" -d 'Lis
 complete -c mmnotify -n "__fish_mmnotify_needs_command" -f -a "spool" -d 'Show what the spool holds, or remove items from it'
 complete -c mmnotify -n "__fish_mmnotify_needs_command" -f -a "completions" -d 'Print a shell completion script'
 complete -c mmnotify -n "__fish_mmnotify_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l payload -d 'Read a whole webhook JSON object from FILE (`-` = stdin); flags override its fields' -r -F
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l text-file -d 'Read the message text from FILE (UTF-8, bounded like stdin) instead of arguments' -r -F
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l code -d 'Show the text as a code block (monospace, columns kept), LANG for highlighting; fences inside are neutralised. Text after a bare --code goes after `--`' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l payload -d 'Webhook JSON object from FILE (`-` = stdin); flags override its fields' -r -F
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l text-file -d 'Read the message text from FILE (UTF-8) instead of arguments' -r -F
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l code -d 'Wrap the text in a code block (columns kept), LANG highlights it' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l card -d 'Set props.card: Markdown shown in the post\'s info panel' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l prop -d 'Set props.KEY to a JSON value (repeatable)' -r
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l max-payload-bytes -d 'Largest JSON body to send, in bytes (the server\'s default limit is 300000; at most 64 MiB)' -r
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l channel -d 'Post to this channel (`name`) or as a direct message (`@user`) instead of the hook\'s own' -r
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l username -d 'Display name of the post; the server ignores it unless its admin enabled username overrides (System Console → Integrations)' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l max-payload-bytes -d 'Largest JSON body in bytes (server default)' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l channel -d 'Channel (`name`) or direct message (`@user`) to post to' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l username -d 'Display name; ignored unless the admin enabled overrides' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l icon-url -d 'Avatar URL; ignored unless the server enabled icon overrides' -r
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l icon-emoji -d 'Avatar emoji (e.g. `:rocket:`); ignored unless the server enabled icon overrides' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l icon-emoji -d 'Avatar emoji (`:rocket:`); ignored unless overrides are enabled' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l priority -d 'Post priority label' -r -f -a "urgent\t''
 important\t''"
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l color -d 'Colour of the attachment\'s side bar in Mattermost: good, warning, danger or #RRGGBB (it colours the attachment, not the terminal)' -r
@@ -54,7 +54,7 @@ complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l title-link -d
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l pretext -d 'Text shown above the attachment' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l attachment-text -d 'Attachment body (Markdown)' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l field -d 'A field shown as a table row (repeatable)' -r
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l field-short -d 'A short field, shown side by side with other short fields (repeatable)' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l field-short -d 'A short field, shown side by side with others (repeatable)' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l footer -d 'Small text at the bottom of the attachment' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l image-url -d 'Image shown in the attachment' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l thumb-url -d 'Thumbnail shown on the right of the attachment' -r
@@ -69,17 +69,16 @@ complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l ca-file -d 'E
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l client-cert -d 'Client certificate chain (PEM) for servers that require mutual TLS' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l client-key -d 'Private key (PEM) matching --client-cert' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l state-dir -d 'State directory [default: $XDG_STATE_HOME/mmnotify or ~/.local/state/mmnotify]' -r -F
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -s o -l output -d 'Print the outcome as text (quiet on success) or as one JSON object' -r -f -a "text\t'Nothing on stdout on success; diagnostics on stderr'
-json\t'One JSON object on stdout describing the outcome'"
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l split -d 'Send text over 16383 characters whole and let the server split it into several posts, instead of truncating it'
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -s n -l dry-run -d 'Print the JSON payload on stdout and send nothing; a webhook that is given is checked without the network, none is needed'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -s o -l output -d 'Print the outcome for people (text) or as JSON, one object per outcome' -r -f -a "text\t''
+json\t''"
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l split -d 'Send text over 16383 characters whole, as several posts, not cut'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -s n -l dry-run -d 'Print the payload, send nothing; checks a given webhook offline'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l requested-ack -d 'Ask recipients to acknowledge the post'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l no-system-roots -d 'Trust only the bundled Mozilla roots (and --ca-file): ignore the system store and SSL_CERT_FILE/SSL_CERT_DIR, which are otherwise consulted when a server\'s issuer is not in the bundle'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l no-spool -d 'Do not save undelivered messages in the spool'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -s v -l verbose -d 'Print target (redacted), status, attempts and time on stderr'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -s q -l quiet -d 'Silence warnings'
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -s V -l version -d 'Print version'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -s h -l help -d 'Print help'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l workflow -d 'Workflow or pipeline name' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l state -d 'Build state' -r -f -a "succeeded\t''
 failed\t''
@@ -95,17 +94,17 @@ complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l repository -
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l duration -d 'Build duration (humantime like 4m 30s, or seconds)' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l started-at -d 'Build start time (RFC 3339)' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l event -d 'Read one event JSON object from FILE (`-` = stdin)' -r -F
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l events -d 'Read newline-delimited events from FILE (`-` = stdin), one post each' -r -F
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l on -d 'Post only for these states (comma-separated); others exit 0 as `filtered`' -r -f -a "succeeded\t''
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l events -d 'Newline-delimited events from FILE (`-` = stdin), one post each' -r -F
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l on -d 'Post only for these states; others exit 0 as `filtered`' -r -f -a "succeeded\t''
 failed\t''
 cancelled\t''
 timed_out\t''"
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l text-template -d 'Own text line with {field} placeholders, e.g. "{emoji} {workflow} on {branch}"' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l text-template -d 'Text line with {field} placeholders, e.g. "{emoji} {workflow}"' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l dedupe-ttl -d 'How long a delivered run+state is remembered' -r
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l channel -d 'Post to this channel (`name`) or as a direct message (`@user`) instead of the hook\'s own' -r
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l username -d 'Display name of the post; the server ignores it unless its admin enabled username overrides (System Console → Integrations)' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l channel -d 'Channel (`name`) or direct message (`@user`) to post to' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l username -d 'Display name; ignored unless the admin enabled overrides' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l icon-url -d 'Avatar URL; ignored unless the server enabled icon overrides' -r
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l icon-emoji -d 'Avatar emoji (e.g. `:rocket:`); ignored unless the server enabled icon overrides' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l icon-emoji -d 'Avatar emoji (`:rocket:`); ignored unless overrides are enabled' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l priority -d 'Post priority label' -r -f -a "urgent\t''
 important\t''"
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l webhook-file -d 'Read the webhook URL from this secrets file (mode 0400/0440/0600/0640)' -r -F
@@ -119,18 +118,17 @@ complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l ca-file -d '
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l client-cert -d 'Client certificate chain (PEM) for servers that require mutual TLS' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l client-key -d 'Private key (PEM) matching --client-cert' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l state-dir -d 'State directory [default: $XDG_STATE_HOME/mmnotify or ~/.local/state/mmnotify]' -r -F
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -s o -l output -d 'Print the outcome as text (quiet on success) or as one JSON object' -r -f -a "text\t'Nothing on stdout on success; diagnostics on stderr'
-json\t'One JSON object on stdout describing the outcome'"
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -s o -l output -d 'Print the outcome for people (text) or as JSON, one object per outcome' -r -f -a "text\t''
+json\t''"
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l no-env -d 'Do not fill missing fields from the CI environment'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l no-dedupe -d 'Post even if this run and state were already posted'
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -s n -l dry-run -d 'Print the JSON payload on stdout and send nothing; a webhook that is given is checked without the network, none is needed'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -s n -l dry-run -d 'Print the payload, send nothing; checks a given webhook offline'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l requested-ack -d 'Ask recipients to acknowledge the post'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l no-system-roots -d 'Trust only the bundled Mozilla roots (and --ca-file): ignore the system store and SSL_CERT_FILE/SSL_CERT_DIR, which are otherwise consulted when a server\'s issuer is not in the bundle'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l no-spool -d 'Do not save undelivered messages in the spool'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -s v -l verbose -d 'Print target (redacted), status, attempts and time on stderr'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -s q -l quiet -d 'Silence warnings'
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -s V -l version -d 'Print version'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -s h -l help -d 'Print help'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l name -d 'Task name in the report [default: the command line]' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l log-url -d 'Link to the full log, shown in the report' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l tail -d 'Output lines kept for the report (stdout and stderr together)' -r
@@ -139,10 +137,10 @@ complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l kill-grace -d 
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l on -d 'Post only for these outcomes (comma-separated)' -r -f -a "success\t''
 failure\t''
 timeout\t''"
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l channel -d 'Post to this channel (`name`) or as a direct message (`@user`) instead of the hook\'s own' -r
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l username -d 'Display name of the post; the server ignores it unless its admin enabled username overrides (System Console → Integrations)' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l channel -d 'Channel (`name`) or direct message (`@user`) to post to' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l username -d 'Display name; ignored unless the admin enabled overrides' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l icon-url -d 'Avatar URL; ignored unless the server enabled icon overrides' -r
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l icon-emoji -d 'Avatar emoji (e.g. `:rocket:`); ignored unless the server enabled icon overrides' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l icon-emoji -d 'Avatar emoji (`:rocket:`); ignored unless overrides are enabled' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l priority -d 'Post priority label' -r -f -a "urgent\t''
 important\t''"
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l webhook-file -d 'Read the webhook URL from this secrets file (mode 0400/0440/0600/0640)' -r -F
@@ -156,18 +154,17 @@ complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l ca-file -d 'Ex
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l client-cert -d 'Client certificate chain (PEM) for servers that require mutual TLS' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l client-key -d 'Private key (PEM) matching --client-cert' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l state-dir -d 'State directory [default: $XDG_STATE_HOME/mmnotify or ~/.local/state/mmnotify]' -r -F
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -s o -l output -d 'Print the outcome as text (quiet on success) or as one JSON object' -r -f -a "text\t'Nothing on stdout on success; diagnostics on stderr'
-json\t'One JSON object on stdout describing the outcome'"
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -s o -l output -d 'Print the outcome for people (text) or as JSON, one object per outcome' -r -f -a "text\t''
+json\t''"
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l strict -d 'Exit with the notifier\'s code when the report could not be posted'
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -s n -l dry-run -d 'Print the report payload on stdout instead of sending it; a webhook that is given is checked without the network, none is needed'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -s n -l dry-run -d 'Print the report, send nothing; checks a given webhook offline'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l no-run-socket -d 'Do not offer the job MMNOTIFY_RUN_SOCKET, through which `mmnotify send` and `build` inside it post without the token'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l requested-ack -d 'Ask recipients to acknowledge the post'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l no-system-roots -d 'Trust only the bundled Mozilla roots (and --ca-file): ignore the system store and SSL_CERT_FILE/SSL_CERT_DIR, which are otherwise consulted when a server\'s issuer is not in the bundle'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l no-spool -d 'Do not save undelivered messages in the spool'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -s v -l verbose -d 'Print target (redacted), status, attempts and time on stderr'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -s q -l quiet -d 'Silence warnings'
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -s V -l version -d 'Print version'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -s h -l help -d 'Print help'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand probe" -l text -d 'Probe text [default: "mmnotify probe from HOST"]' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand probe" -l webhook-file -d 'Read the webhook URL from this secrets file (mode 0400/0440/0600/0640)' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand probe" -s w -l webhook -d 'Read the webhook URL from NAME.url in the secrets directory' -r
@@ -178,13 +175,12 @@ complete -c mmnotify -n "__fish_mmnotify_using_subcommand probe" -l proxy -d 'Pr
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand probe" -l ca-file -d 'Extra trusted root certificates (PEM), added to the bundled Mozilla roots and the system store' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand probe" -l client-cert -d 'Client certificate chain (PEM) for servers that require mutual TLS' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand probe" -l client-key -d 'Private key (PEM) matching --client-cert' -r -F
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand probe" -s o -l output -d 'Print the outcome as text (quiet on success) or as one JSON object' -r -f -a "text\t'Nothing on stdout on success; diagnostics on stderr'
-json\t'One JSON object on stdout describing the outcome'"
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand probe" -s o -l output -d 'Print the outcome for people (text) or as JSON, one object per outcome' -r -f -a "text\t''
+json\t''"
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand probe" -l no-system-roots -d 'Trust only the bundled Mozilla roots (and --ca-file): ignore the system store and SSL_CERT_FILE/SSL_CERT_DIR, which are otherwise consulted when a server\'s issuer is not in the bundle'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand probe" -s v -l verbose -d 'Print target (redacted), status, attempts and time on stderr'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand probe" -s q -l quiet -d 'Silence warnings'
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand probe" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand probe" -s V -l version -d 'Print version'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand probe" -s h -l help -d 'Print help'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -l webhook-file -d 'Read the webhook URL from this secrets file (mode 0400/0440/0600/0640)' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -s w -l webhook -d 'Read the webhook URL from NAME.url in the secrets directory' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -l secrets-dir -d 'Directory holding NAME.url secrets files' -r -F
@@ -195,13 +191,12 @@ complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -l proxy -d 'P
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -l ca-file -d 'Extra trusted root certificates (PEM), added to the bundled Mozilla roots and the system store' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -l client-cert -d 'Client certificate chain (PEM) for servers that require mutual TLS' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -l client-key -d 'Private key (PEM) matching --client-cert' -r -F
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -s o -l output -d 'Print the outcome as text (quiet on success) or as one JSON object' -r -f -a "text\t'Nothing on stdout on success; diagnostics on stderr'
-json\t'One JSON object on stdout describing the outcome'"
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -s o -l output -d 'Print the outcome for people (text) or as JSON, one object per outcome' -r -f -a "text\t''
+json\t''"
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -l no-system-roots -d 'Trust only the bundled Mozilla roots (and --ca-file): ignore the system store and SSL_CERT_FILE/SSL_CERT_DIR, which are otherwise consulted when a server\'s issuer is not in the bundle'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -s v -l verbose -d 'Print target (redacted), status, attempts and time on stderr'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -s q -l quiet -d 'Silence warnings'
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -s V -l version -d 'Print version'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -s h -l help -d 'Print help'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l secrets-dir -d 'Secrets directory used to resolve items saved with a webhook name' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l timeout -d 'Whole budget of one delivery, retries included (e.g. 30s, 2m, or seconds: 90)' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l attempt-timeout -d 'Longest wait of a single attempt' -r
@@ -212,47 +207,41 @@ complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l client-cert 
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l client-key -d 'Private key (PEM) matching --client-cert' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l state-dir -d 'State directory [default: $XDG_STATE_HOME/mmnotify or ~/.local/state/mmnotify]' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l max-age -d 'Move items first tried longer ago than this (e.g. 2d) to spool/rejected/ with the reason `expired` instead of posting them' -r
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -s o -l output -d 'Print the outcome as text (quiet on success) or as one JSON object' -r -f -a "text\t'Nothing on stdout on success; diagnostics on stderr'
-json\t'One JSON object on stdout describing the outcome'"
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -s o -l output -d 'Print the outcome for people (text) or as JSON, one object per outcome' -r -f -a "text\t''
+json\t''"
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l no-system-roots -d 'Trust only the bundled Mozilla roots (and --ca-file): ignore the system store and SSL_CERT_FILE/SSL_CERT_DIR, which are otherwise consulted when a server\'s issuer is not in the bundle'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -s v -l verbose -d 'Print target (redacted), status, attempts and time on stderr'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -s q -l quiet -d 'Silence warnings'
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -s V -l version -d 'Print version'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -s h -l help -d 'Print help'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand webhooks" -l secrets-dir -d 'Directory holding NAME.url secrets files' -r -F
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand webhooks" -s o -l output -d 'Print the outcome as text (quiet on success) or as one JSON object' -r -f -a "text\t'Nothing on stdout on success; diagnostics on stderr'
-json\t'One JSON object on stdout describing the outcome'"
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand webhooks" -s o -l output -d 'Print the outcome for people (text) or as JSON, one object per outcome' -r -f -a "text\t''
+json\t''"
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand webhooks" -s v -l verbose -d 'Print target (redacted), status, attempts and time on stderr'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand webhooks" -s q -l quiet -d 'Silence warnings'
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand webhooks" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand webhooks" -s V -l version -d 'Print version'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand webhooks" -s h -l help -d 'Print help'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand spool; and not __fish_seen_subcommand_from list drop help" -s h -l help -d 'Print help'
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand spool; and not __fish_seen_subcommand_from list drop help" -s V -l version -d 'Print version'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand spool; and not __fish_seen_subcommand_from list drop help" -f -a "list" -d 'One line per spooled message: id, kind, age, attempts, source, last error'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand spool; and not __fish_seen_subcommand_from list drop help" -f -a "drop" -d 'Remove spooled messages by id (as `spool list` shows them), or all of them'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand spool; and not __fish_seen_subcommand_from list drop help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand spool; and __fish_seen_subcommand_from list" -l state-dir -d 'State directory [default: $XDG_STATE_HOME/mmnotify or ~/.local/state/mmnotify]' -r -F
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand spool; and __fish_seen_subcommand_from list" -s o -l output -d 'Print the outcome as text (quiet on success) or as one JSON object' -r -f -a "text\t'Nothing on stdout on success; diagnostics on stderr'
-json\t'One JSON object on stdout describing the outcome'"
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand spool; and __fish_seen_subcommand_from list" -s o -l output -d 'Print the outcome for people (text) or as JSON, one object per outcome' -r -f -a "text\t''
+json\t''"
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand spool; and __fish_seen_subcommand_from list" -l rejected -d 'List spool/rejected/ instead, with the reason each item was set aside'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand spool; and __fish_seen_subcommand_from list" -s v -l verbose -d 'Print target (redacted), status, attempts and time on stderr'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand spool; and __fish_seen_subcommand_from list" -s q -l quiet -d 'Silence warnings'
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand spool; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand spool; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand spool; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand spool; and __fish_seen_subcommand_from drop" -l state-dir -d 'State directory [default: $XDG_STATE_HOME/mmnotify or ~/.local/state/mmnotify]' -r -F
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand spool; and __fish_seen_subcommand_from drop" -s o -l output -d 'Print the outcome as text (quiet on success) or as one JSON object' -r -f -a "text\t'Nothing on stdout on success; diagnostics on stderr'
-json\t'One JSON object on stdout describing the outcome'"
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand spool; and __fish_seen_subcommand_from drop" -s o -l output -d 'Print the outcome for people (text) or as JSON, one object per outcome' -r -f -a "text\t''
+json\t''"
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand spool; and __fish_seen_subcommand_from drop" -l all -d 'Remove every item'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand spool; and __fish_seen_subcommand_from drop" -l rejected -d 'Act on spool/rejected/ instead'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand spool; and __fish_seen_subcommand_from drop" -s v -l verbose -d 'Print target (redacted), status, attempts and time on stderr'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand spool; and __fish_seen_subcommand_from drop" -s q -l quiet -d 'Silence warnings'
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand spool; and __fish_seen_subcommand_from drop" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand spool; and __fish_seen_subcommand_from drop" -s V -l version -d 'Print version'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand spool; and __fish_seen_subcommand_from drop" -s h -l help -d 'Print help'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand spool; and __fish_seen_subcommand_from help" -f -a "list" -d 'One line per spooled message: id, kind, age, attempts, source, last error'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand spool; and __fish_seen_subcommand_from help" -f -a "drop" -d 'Remove spooled messages by id (as `spool list` shows them), or all of them'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand spool; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand completions" -s h -l help -d 'Print help'
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand completions" -s V -l version -d 'Print version'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand help; and not __fish_seen_subcommand_from send build run probe doctor flush webhooks spool completions help" -f -a "send" -d 'Post one message (text, attachment, props)'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand help; and not __fish_seen_subcommand_from send build run probe doctor flush webhooks spool completions help" -f -a "build" -d 'Post one build-status message from normalized CI fields, deduplicated'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand help; and not __fish_seen_subcommand_from send build run probe doctor flush webhooks spool completions help" -f -a "run" -d 'Run a command, then post its outcome (status, duration, output tail)'

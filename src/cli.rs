@@ -9,31 +9,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::build_event::event::{BuildEvent, State};
 use crate::text::time;
 
+pub mod help;
+
 /// Largest `--max-payload-bytes`: far above any server's limit, and low enough that the
 /// derived read limits (four times it) cannot overflow.
 const MAX_PAYLOAD_LIMIT: u64 = 64 << 20;
-
-const EXIT_CODES: &str = "\
-Exit codes:
-  0   delivered, or deliberately skipped (duplicate, filtered by --on)
-  1   unexpected internal error
-  2   usage error (bad flags or arguments)
-  3   configuration or secret error (no source, unreadable, insecure mode, malformed URL, bad CA/cert/key)
-  4   invalid input, found before anything was sent
-  5   network failure after retries (DNS, connect, TLS, timeout, reset)
-  6   server failure: 429 or 5xx after retries, or a 500 (not retried)
-  7   any other HTTP answer that is not a success (3xx, 401, 405, 413, 501, other 4xx)
-  40  HTTP 400: Mattermost rejected the request (deleted webhook, archived channel, bad payload)
-  43  HTTP 403: forbidden (webhook locked to another channel, or no access to a private channel)
-  44  HTTP 404: not found (unknown --channel, or a wrong URL path)
-
-`mmnotify run` exits with the wrapped command's code instead (124 on --max-runtime,
-128+N for signal N, 127/126 when it could not start); --strict makes a failed post win.
-
-The webhook URL is a password: it is never taken from the command line. Give it as
---webhook-file PATH, --webhook NAME (reads NAME.url in --secrets-dir) or the
-MATTERMOST_WEBHOOK_URL environment variable; output only ever shows
-scheme://host:port/hooks/…LAST4.";
 
 /// What `mmnotify --version` prints: the commit and the TLS stack, for bug reports. Set
 /// by `main` only, not in [`command`], so the generated man pages do not change with
@@ -51,8 +31,9 @@ pub const LONG_VERSION: &str = concat!(
 
 /// Post notifications, build statuses and task reports to Mattermost incoming webhooks.
 #[derive(Debug, Parser)]
-#[command(name = "mmnotify", version, after_long_help = EXIT_CODES)]
-#[command(propagate_version = true, max_term_width = 100)]
+#[command(name = "mmnotify", version, after_long_help = help::main_after_help())]
+// No `propagate_version`: a `-V` line in every subcommand's help costs a screen line.
+#[command(max_term_width = 100)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -61,29 +42,32 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Post one message (text, attachment, props)
-    #[command(after_long_help = EXIT_CODES)]
+    #[command(after_help = help::after_help("send"))]
     Send(SendArgs),
     /// Post one build-status message from normalized CI fields, deduplicated
-    #[command(after_long_help = EXIT_CODES)]
+    #[command(after_help = help::after_help("build"))]
     Build(BuildArgs),
     /// Run a command, then post its outcome (status, duration, output tail)
-    #[command(after_long_help = EXIT_CODES)]
+    #[command(after_help = help::after_help("run"))]
     Run(RunArgs),
     /// Post a minimal probe message and print HTTP status and latency (no retries)
-    #[command(after_long_help = EXIT_CODES)]
+    #[command(after_help = help::after_help("probe"))]
     Probe(ProbeArgs),
     /// Check secret, URL, proxy, DNS, TCP and TLS without posting anything
+    #[command(after_help = help::after_help("doctor"))]
     Doctor(DoctorArgs),
     /// Re-deliver messages saved in the spool after failed deliveries
-    #[command(after_long_help = EXIT_CODES)]
+    #[command(after_help = help::after_help("flush"))]
     Flush(FlushArgs),
     /// List the named webhooks in the secrets directory: name, redacted target, and
     /// whether the file passes the rules
-    #[command(after_long_help = WEBHOOKS_HELP)]
+    #[command(after_help = help::after_help("webhooks"))]
     Webhooks(WebhooksArgs),
     /// Show what the spool holds, or remove items from it
+    #[command(after_help = help::after_help("spool"))]
     Spool(SpoolArgs),
     /// Print a shell completion script
+    #[command(after_help = help::after_help("completions"))]
     Completions {
         /// The shell to generate completions for
         #[arg(value_enum)]
@@ -364,16 +348,16 @@ impl StateDir for NoState {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
-    /// Nothing on stdout on success; diagnostics on stderr
+    // Plain comments, not doc comments: clap would show them under every command's
+    // --help, and which one prints what on stdout differs by command (see --output).
     Text,
-    /// One JSON object on stdout describing the outcome
     Json,
 }
 
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Output")]
 pub struct OutputArgs {
-    /// Print the outcome as text (quiet on success) or as one JSON object
+    /// Print the outcome for people (text) or as JSON, one object per outcome
     #[arg(short, long, value_enum, value_name = "FORMAT", default_value = "text")]
     pub output: OutputFormat,
 
@@ -390,12 +374,11 @@ pub struct OutputArgs {
 #[derive(Debug, Clone, Default, Args)]
 #[command(next_help_heading = "Post")]
 pub struct RouteArgs {
-    /// Post to this channel (`name`) or as a direct message (`@user`) instead of the hook's own
+    /// Channel (`name`) or direct message (`@user`) to post to
     #[arg(long, value_name = "CHANNEL")]
     pub channel: Option<String>,
 
-    /// Display name of the post; the server ignores it unless its admin enabled
-    /// username overrides (System Console → Integrations)
+    /// Display name; ignored unless the admin enabled overrides
     #[arg(long, value_name = "NAME")]
     pub username: Option<String>,
 
@@ -403,7 +386,7 @@ pub struct RouteArgs {
     #[arg(long, value_name = "URL")]
     pub icon_url: Option<String>,
 
-    /// Avatar emoji (e.g. `:rocket:`); ignored unless the server enabled icon overrides
+    /// Avatar emoji (`:rocket:`); ignored unless overrides are enabled
     #[arg(long, value_name = "EMOJI")]
     pub icon_emoji: Option<String>,
 
@@ -460,7 +443,7 @@ pub struct AttachmentArgs {
     #[arg(long, value_name = "TITLE=VALUE", value_parser = parse_key_value)]
     pub field: Vec<(String, String)>,
 
-    /// A short field, shown side by side with other short fields (repeatable)
+    /// A short field, shown side by side with others (repeatable)
     #[arg(long, value_name = "TITLE=VALUE", value_parser = parse_key_value)]
     pub field_short: Vec<(String, String)>,
 
@@ -494,21 +477,19 @@ impl AttachmentArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct SendArgs {
-    /// Message text (Markdown); several words are joined by one space. Read from stdin
-    /// when omitted and stdin is not a terminal
+    /// Message text (Markdown), words joined by a space; read from stdin when omitted
     #[arg(value_name = "TEXT")]
     pub text: Vec<String>,
 
-    /// Read a whole webhook JSON object from FILE (`-` = stdin); flags override its fields
+    /// Webhook JSON object from FILE (`-` = stdin); flags override its fields
     #[arg(long, value_name = "FILE")]
     pub payload: Option<PathBuf>,
 
-    /// Read the message text from FILE (UTF-8, bounded like stdin) instead of arguments
+    /// Read the message text from FILE (UTF-8) instead of arguments
     #[arg(long, value_name = "FILE", conflicts_with = "text")]
     pub text_file: Option<PathBuf>,
 
-    /// Show the text as a code block (monospace, columns kept), LANG for highlighting;
-    /// fences inside are neutralised. Text after a bare --code goes after `--`
+    /// Wrap the text in a code block (columns kept), LANG highlights it
     #[arg(
         long,
         value_name = "LANG",
@@ -527,13 +508,11 @@ pub struct SendArgs {
     #[arg(long, value_name = "KEY=JSON", value_parser = parse_key_value, help_heading = "Post")]
     pub prop: Vec<(String, String)>,
 
-    /// Send text over 16383 characters whole and let the server split it into several
-    /// posts, instead of truncating it
+    /// Send text over 16383 characters whole, as several posts, not cut
     #[arg(long, help_heading = "Post")]
     pub split: bool,
 
-    /// Largest JSON body to send, in bytes (the server's default limit is 300000; at
-    /// most 64 MiB)
+    /// Largest JSON body in bytes (server default)
     #[arg(
         long,
         value_name = "BYTES",
@@ -543,8 +522,7 @@ pub struct SendArgs {
     )]
     pub max_payload_bytes: usize,
 
-    /// Print the JSON payload on stdout and send nothing; a webhook that is given is
-    /// checked without the network, none is needed
+    /// Print the payload, send nothing; checks a given webhook offline
     #[arg(short = 'n', long)]
     pub dry_run: bool,
 
@@ -570,7 +548,7 @@ pub struct BuildArgs {
     )]
     pub event_file: Option<PathBuf>,
 
-    /// Read newline-delimited events from FILE (`-` = stdin), one post each
+    /// Newline-delimited events from FILE (`-` = stdin), one post each
     #[arg(long, value_name = "FILE", help_heading = "Event")]
     pub events: Option<PathBuf>,
 
@@ -578,11 +556,11 @@ pub struct BuildArgs {
     #[arg(long, help_heading = "Event")]
     pub no_env: bool,
 
-    /// Post only for these states (comma-separated); others exit 0 as `filtered`
+    /// Post only for these states; others exit 0 as `filtered`
     #[arg(long, value_enum, value_delimiter = ',', value_name = "STATES")]
     pub on: Vec<State>,
 
-    /// Own text line with {field} placeholders, e.g. "{emoji} {workflow} on {branch}"
+    /// Text line with {field} placeholders, e.g. "{emoji} {workflow}"
     #[arg(long, value_name = "TEMPLATE")]
     pub text_template: Option<String>,
 
@@ -594,8 +572,7 @@ pub struct BuildArgs {
     #[arg(long, value_name = "DURATION", default_value = "7d", value_parser = parse_ttl, help_heading = "Deduplication")]
     pub dedupe_ttl: Duration,
 
-    /// Print the JSON payload on stdout and send nothing; a webhook that is given is
-    /// checked without the network, none is needed
+    /// Print the payload, send nothing; checks a given webhook offline
     #[arg(short = 'n', long)]
     pub dry_run: bool,
 
@@ -648,8 +625,7 @@ pub struct RunArgs {
     #[arg(long)]
     pub strict: bool,
 
-    /// Print the report payload on stdout instead of sending it; a webhook that is given
-    /// is checked without the network, none is needed
+    /// Print the report, send nothing; checks a given webhook offline
     #[arg(short = 'n', long)]
     pub dry_run: bool,
 
@@ -726,20 +702,10 @@ pub struct SpoolArgs {
 #[derive(Debug, Clone, Subcommand)]
 pub enum SpoolCommand {
     /// One line per spooled message: id, kind, age, attempts, source, last error
-    #[command(after_help = "\
-Examples:
-  mmnotify spool list
-  mmnotify spool list --rejected
-  mmnotify spool list --output json | jq -r .id")]
+    #[command(after_help = help::after_help("spool list"))]
     List(SpoolListArgs),
     /// Remove spooled messages by id (as `spool list` shows them), or all of them
-    #[command(after_help = "\
-Examples:
-  mmnotify spool drop 1764457200123-0000004242-000000
-  mmnotify spool drop --rejected --all
-
-An id that does not exist is a usage error (exit 2) and nothing is removed. Only regular
-files of mode 0600 owned by you are removed; a symlink is never followed nor removed.")]
+    #[command(after_help = help::after_help("spool drop"))]
     Drop(SpoolDropArgs),
 }
 
@@ -788,15 +754,6 @@ pub struct SpoolDropArgs {
     #[command(flatten)]
     pub output: OutputArgs,
 }
-
-const WEBHOOKS_HELP: &str = "\
-One line per NAME.url file: a mark (passes the rules or not), the name to give to
---webhook, and the target as scheme://host:port/hooks/…LAST4, or what is wrong and the
-fix. A file that fails the rules is not read. With --output json: one JSON object per
-line (name, file, ok, target, problem).
-
-Exit status: 0 when every file passes; 3 when any fails, or the directory is missing
-or unreadable.";
 
 #[derive(Debug, Clone, Args)]
 pub struct WebhooksArgs {

@@ -3,8 +3,8 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::FromArgMatches;
 use mmnotify::cli::{self, Cli, Command};
-use mmnotify::commands::output;
-use mmnotify::error::exit_kind;
+use mmnotify::commands::output::{self, Ending, Outcome};
+use mmnotify::error::{exit_kind, ExitKind};
 use mmnotify::secret::scrub_hook_ids;
 
 fn main() -> ExitCode {
@@ -16,12 +16,31 @@ fn main() -> ExitCode {
         .and_then(|m| Cli::from_arg_matches(&m))
     {
         Ok(cli) => cli,
-        Err(e) => return usage_error(e),
+        // A script that asked for JSON gets it even when its command line is wrong, so
+        // the flag is looked for in the words clap refused.
+        Err(e) => return usage_error(&e, output::json_requested(std::env::args_os().skip(1))),
     };
     let json = cli.command.json_output();
-    match dispatch(cli) {
-        Ok(code) => ExitCode::from(code),
-        Err(err) => {
+    let ending = dispatch(cli).unwrap_or_else(|e| Ending {
+        // Stopped before it had an outcome: `main` reports one for it.
+        outcome: Some(Outcome::new(output::Status::Failed)),
+        error: Some(e),
+        code: 0,
+    });
+    finish(ending, json)
+}
+
+/// Prints what the command left to print and turns its ending into the exit code.
+fn finish(ending: Ending, json: bool) -> ExitCode {
+    let Ending {
+        outcome,
+        error,
+        code,
+    } = ending;
+    let mut message = None;
+    let code = match &error {
+        None => code,
+        Some(err) => {
             // A closed stdout (`mmnotify … | head`) is the reader's choice, not a failure.
             let broken_pipe = err
                 .chain()
@@ -30,33 +49,46 @@ fn main() -> ExitCode {
             if broken_pipe {
                 return ExitCode::SUCCESS;
             }
-            let code = exit_kind(&err).code();
             // Last line of defence: library errors may quote any hook's URL.
-            let message = scrub_hook_ids(&format!("{err:#}")).into_owned();
-            output::print_stderr_line(&format!("mmnotify: error: {message}"));
-            if json && !output::outcome_printed() {
-                output::print_stdout_line(&output::early_failure(&message, code).to_string());
-            }
-            ExitCode::from(code)
+            let text = scrub_hook_ids(&format!("{err:#}")).into_owned();
+            output::print_stderr_line(&format!("mmnotify: error: {text}"));
+            message = Some(text);
+            exit_kind(err).code()
         }
+    };
+    if let (true, Some(mut outcome)) = (json, outcome) {
+        outcome.exit_code = Some(code);
+        if outcome.message.is_none() {
+            outcome.message = message;
+        }
+        output::print_stdout_line(&outcome.to_json().to_string());
     }
+    ExitCode::from(code)
 }
 
 /// clap quotes a rejected value back (`invalid value '…' for '--timeout'`); a webhook URL
 /// pasted into the wrong flag must not reach the terminal or a CI log that way.
-fn usage_error(e: clap::Error) -> ExitCode {
+fn usage_error(e: &clap::Error, json: bool) -> ExitCode {
     use clap::error::ErrorKind;
     if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
         // Quotes nothing the user typed; `exit` ignores a closed stdout.
         e.exit();
     }
-    // print_stderr_line redacts hook ids; a bare token pasted as a value is shortened too.
     let rendered = e.render().to_string();
-    output::print_stderr_line(mmnotify::secret::redact_id_runs(rendered.trim_end()).as_ref());
-    ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2))
+    // print_stderr_line redacts hook ids; a bare token pasted as a value is shortened too.
+    let rendered = mmnotify::secret::redact_id_runs(&rendered).into_owned();
+    output::print_stderr_line(rendered.trim_end());
+    let code = u8::try_from(e.exit_code()).unwrap_or(ExitKind::Usage.code());
+    if json {
+        let first = rendered.lines().next().unwrap_or_default();
+        let first = first.strip_prefix("error: ").unwrap_or(first);
+        let message = format!("{}; see `mmnotify --help`", scrub_hook_ids(first));
+        output::print_stdout_line(&Outcome::failure(&message, code).to_json().to_string());
+    }
+    ExitCode::from(code)
 }
 
-fn dispatch(cli: Cli) -> Result<u8> {
+fn dispatch(cli: Cli) -> Result<Ending> {
     cli.command.refuse_urls_in_paths()?;
     match cli.command {
         Command::Send(args) => mmnotify::commands::send::run(args),
@@ -66,13 +98,16 @@ fn dispatch(cli: Cli) -> Result<u8> {
         Command::Doctor(args) => mmnotify::commands::doctor::run(args),
         Command::Flush(args) => mmnotify::commands::flush::run(args),
         Command::Webhooks(args) => mmnotify::commands::webhooks::run(args),
-        Command::Spool(args) => mmnotify::commands::spool::run(args),
+        // Its rows are its output; an error gets a failed outcome after them.
+        Command::Spool(args) => {
+            mmnotify::commands::spool::run(args).map(|c| Ending::printed(Ok(c)))
+        }
         Command::Completions { shell } => {
             // Into a buffer first: clap_complete panics on a failed write (`| head`).
             let mut script = Vec::new();
             clap_complete::generate(shell, &mut cli::command(), "mmnotify", &mut script);
             output::print_stdout_bytes(&script);
-            Ok(0)
+            Ok(Ending::printed(Ok(0)))
         }
     }
 }

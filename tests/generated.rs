@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use clap_complete::{Generator, Shell};
+use clap_mangen::roff::{bold, italic, roman, Roff};
+use mmnotify::cli::help;
 
 const SHELLS: [Shell; 5] = [
     Shell::Bash,
@@ -31,10 +33,132 @@ fn completions() -> BTreeMap<String, String> {
         .collect()
 }
 
+/// `mmnotify(1)` and one page per subcommand: clap_mangen's sections from the clap
+/// definition, then the prose of `mmnotify::cli::help` as roff sections of their own.
 fn man_pages() -> BTreeMap<String, String> {
-    let tmp = tempfile::tempdir().unwrap();
-    clap_mangen::generate_to(mmnotify::cli::command(), tmp.path()).unwrap();
-    read_dir(tmp.path())
+    let mut cmd = mmnotify::cli::command().disable_help_subcommand(true);
+    cmd.build();
+    let mut pages = BTreeMap::new();
+    let main = clap_mangen::Man::new(cmd.clone());
+    pages.insert(main.get_filename(), render_page(&main, &cmd, None));
+    add_subcommand_pages(&cmd, "", &mut pages);
+    pages
+}
+
+/// A page per subcommand, nested ones (`spool list`) included.
+fn add_subcommand_pages(cmd: &clap::Command, prefix: &str, pages: &mut BTreeMap<String, String>) {
+    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+        let name = format!("{prefix}{}", sub.get_name());
+        // Subcommands carry no version of their own; the footer names the program's.
+        let man = clap_mangen::Man::new(sub.clone())
+            .source(concat!("mmnotify ", env!("CARGO_PKG_VERSION")));
+        let page = help::page(&name).unwrap_or_else(|| panic!("no help page for `{name}`"));
+        pages.insert(man.get_filename(), render_page(&man, sub, Some(page)));
+        add_subcommand_pages(sub, &format!("{name} "), pages);
+    }
+}
+
+fn render_page(man: &clap_mangen::Man, cmd: &clap::Command, page: Option<&help::Page>) -> String {
+    let mut out = Vec::new();
+    man.render_title(&mut out).unwrap();
+    section(&mut out, |w| man.render_name_section(w));
+    section(&mut out, |w| man.render_synopsis_section(w));
+    section(&mut out, |w| man.render_description_section(w));
+    if cmd.get_arguments().any(|a| !a.is_hide_set()) {
+        section(&mut out, |w| man.render_options_section(w));
+    }
+    if cmd.has_subcommands() {
+        section(&mut out, |w| man.render_subcommands_section(w));
+    }
+    let mut roff = Roff::new();
+    match page {
+        None => main_sections(&mut roff, cmd),
+        Some(page) => {
+            for (heading, text) in page.notes {
+                roff.control("SH", [heading.to_uppercase().as_str()]);
+                roff.text([roman(*text)]);
+            }
+            examples(&mut roff, page.examples);
+            roff.control("SH", ["SEE ALSO"]);
+            roff.text([bold("mmnotify"), roman("(1)")]);
+        }
+    }
+    out.extend_from_slice(without_preamble(roff.render().as_bytes()));
+    if cmd.get_version().is_some() {
+        section(&mut out, |w| man.render_version_section(w));
+    }
+    String::from_utf8(out).unwrap()
+}
+
+/// Appends one of clap_mangen's sections.
+fn section(out: &mut Vec<u8>, render: impl FnOnce(&mut Vec<u8>) -> std::io::Result<()>) {
+    let mut buf = Vec::new();
+    render(&mut buf).unwrap();
+    out.extend_from_slice(without_preamble(&buf));
+}
+
+/// Every rendered part starts with the same two lines defining `Aq`; the page needs
+/// them once, at the top.
+fn without_preamble(roff: &[u8]) -> &[u8] {
+    const PREAMBLE: &[u8] = b".ie \\n(.g .ds Aq \\(aq\n.el .ds Aq '\n";
+    roff.strip_prefix(PREAMBLE).unwrap_or(roff)
+}
+
+/// What only `mmnotify(1)` has: the exit codes, the environment, the files, examples
+/// of each command, the security notes and the other pages.
+fn main_sections(roff: &mut Roff, cmd: &clap::Command) {
+    roff.control("SH", ["EXIT STATUS"]);
+    definitions(roff, help::EXIT_CODES);
+    roff.control("PP", []).text([roman(help::RUN_EXIT)]);
+    roff.control("SH", ["ENVIRONMENT"]);
+    definitions(roff, help::ENVIRONMENT);
+    roff.control("SH", ["FILES"]);
+    for (path, text) in help::FILES {
+        roff.control("TP", [])
+            .text([italic(*path)])
+            .text([roman(*text)]);
+    }
+    let firsts: Vec<_> = help::PAGES
+        .iter()
+        .filter_map(|p| p.examples.first().copied())
+        .collect();
+    examples(roff, &firsts);
+    roff.control("SH", ["SECURITY"]);
+    for paragraph in help::SECURITY {
+        roff.control("PP", []).text([roman(*paragraph)]);
+    }
+    roff.control("SH", ["SEE ALSO"]);
+    let mut refs = Vec::new();
+    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+        if !refs.is_empty() {
+            refs.push(roman(", "));
+        }
+        refs.push(bold(format!("mmnotify-{}", sub.get_name())));
+        refs.push(roman("(1)"));
+    }
+    refs.push(roman(", "));
+    refs.push(bold("curl"));
+    refs.push(roman("(1)"));
+    roff.text(refs);
+}
+
+fn definitions(roff: &mut Roff, entries: &[help::Entry]) {
+    for (term, text) in entries {
+        roff.control("TP", [])
+            .text([bold(*term)])
+            .text([roman(*text)]);
+    }
+}
+
+fn examples(roff: &mut Roff, examples: &[help::Example]) {
+    roff.control("SH", ["EXAMPLES"]);
+    for (what, command) in examples {
+        roff.control("PP", []).text([roman(*what)]);
+        // Indented and unfilled, so the command line stays one line to copy.
+        roff.control("RS", ["4"]).control("nf", []);
+        roff.text([roman(*command)]);
+        roff.control("fi", []).control("RE", []);
+    }
 }
 
 fn read_dir(dir: &Path) -> BTreeMap<String, String> {
@@ -112,6 +236,71 @@ fn runtime_completions_match_the_checked_in_files() {
     }
 }
 
+fn help_text(args: &[&str]) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mmnotify"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{args:?}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn each_subcommand_help_fits_a_screen_with_examples() {
+    for name in help::PAGES.iter().map(|p| p.name) {
+        let mut args: Vec<&str> = name.split(' ').collect();
+        args.push("--help");
+        let text = help_text(&args);
+        let lines = text.lines().count();
+        assert!(
+            lines <= 80,
+            "`mmnotify {name} --help` has {lines} lines:\n{text}"
+        );
+        assert!(text.contains("\nExamples:\n  "), "{name}: {text}");
+        assert!(text.contains("mmnotify --help"), "{name}: {text}");
+        // The table lives in `mmnotify --help` only.
+        assert!(!text.contains("HTTP 403"), "{name} repeats the exit codes");
+    }
+}
+
+#[test]
+fn main_help_has_the_exit_codes_and_the_secrets_paragraph() {
+    let text = help_text(&["--help"]);
+    for (code, meaning) in help::EXIT_CODES {
+        assert!(
+            text.contains(&format!("  {code:<3} {meaning}\n")),
+            "exit code {code} missing:\n{text}"
+        );
+    }
+    assert!(text.contains("The webhook URL is a password"), "{text}");
+    assert!(text.contains("MATTERMOST_WEBHOOK_URL"), "{text}");
+    // Every line fits an 80-column terminal's worth of text plus margin.
+    assert!(text.lines().all(|l| l.chars().count() <= 100), "{text}");
+}
+
+#[test]
+fn man_pages_have_the_sections_people_look_for() {
+    let pages = man_pages();
+    let main = &pages["mmnotify.1"];
+    for section in [
+        ".SH \"EXIT STATUS\"",
+        ".SH ENVIRONMENT",
+        ".SH FILES",
+        ".SH EXAMPLES",
+        ".SH SECURITY",
+        ".SH \"SEE ALSO\"",
+    ] {
+        assert!(main.contains(section), "mmnotify(1) lacks {section}");
+    }
+    // The table is a list of .TP entries, not a block of pre-wrapped lines.
+    assert!(main.contains(".TP\n\\fB44\\fR\nHTTP 404"), "{main}");
+    for name in help::PAGES.iter().map(|p| p.name) {
+        let page = &pages[&format!("mmnotify-{}.1", name.replace(' ', "-"))];
+        assert!(page.contains(".SH EXAMPLES"), "{name} has no EXAMPLES");
+        assert!(!page.contains(".SH EXTRA"), "{name}");
+    }
+}
+
 #[test]
 fn help_never_shows_environment_values() {
     let secret = "https://chat.example.com/hooks/pq3wxk8bmjsyr9cn5ue7tdo1ha";
@@ -125,7 +314,8 @@ fn help_never_shows_environment_values() {
             .unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(out.status.success());
-        assert!(text.contains("--webhook-file"), "{sub}: {text}");
+        // The variable is named (so the value would sit next to it), but not its value.
+        assert!(text.contains("[env: MMNOTIFY_PROXY]"), "{sub}: {text}");
         assert!(
             !text.contains("pq3wxk8b"),
             "{sub} --help shows the webhook: {text}"

@@ -8,6 +8,7 @@ mod dry_run;
 mod emulator;
 mod fuzz;
 mod generated;
+mod outcome;
 mod progress;
 mod recipes;
 mod run;

@@ -10,7 +10,9 @@ use serde_json::Value;
 use crate::build_event::event::{BuildEvent, ValidEvent};
 use crate::cli::BuildArgs;
 use crate::commands::notify::{self, Notifier, SpoolPlan};
-use crate::commands::output::{print_stderr_line, print_stdout_line, Outcome, Printer};
+use crate::commands::output::{
+    print_stderr_line, print_stdout_line, Ending, Outcome, Printer, Status,
+};
 use crate::commands::progress::{self, Progress};
 use crate::commands::{dry_run, relay};
 use crate::error::{self, ExitKind};
@@ -43,7 +45,7 @@ enum Store {
     Unusable,
 }
 
-pub fn run(args: BuildArgs) -> Result<u8> {
+pub fn run(args: BuildArgs) -> Result<Ending> {
     let printer = Printer::new(&args.common.output);
     if let Some(t) = &args.text_template {
         build_message::check_template(t)?;
@@ -56,7 +58,7 @@ pub fn run(args: BuildArgs) -> Result<u8> {
         dry_target: None,
     };
     if let Some(path) = &args.events {
-        return run_stream(&mut ctx, path);
+        return Ok(Ending::printed(run_stream(&mut ctx, path)));
     }
     let flags = args.event.clone();
     let from_file = match &args.event_file {
@@ -79,11 +81,7 @@ pub fn run(args: BuildArgs) -> Result<u8> {
     };
     let event = with_default_node(flags.overlay(from_file).overlay(from_env)).validate()?;
     let (outcome, err) = handle(&mut ctx, &event)?;
-    ctx.printer.outcome(&outcome);
-    match err {
-        Some(e) => Err(e),
-        None => Ok(0),
-    }
+    Ok(Ending::outcome(outcome, err))
 }
 
 fn with_default_node(mut ev: BuildEvent) -> BuildEvent {
@@ -117,7 +115,7 @@ fn handle(ctx: &mut Ctx, ev: &ValidEvent) -> Result<(Outcome, Option<anyhow::Err
             "state {} is not in --on: not posted",
             ev.state().as_str()
         ));
-        return Ok((base("filtered"), None));
+        return Ok((base(Status::Filtered), None));
     }
     let mut post = build_message::render(ev, args.text_template.as_deref())?;
     post.apply_route(&args.route);
@@ -139,7 +137,7 @@ fn handle(ctx: &mut Ctx, ev: &ValidEvent) -> Result<(Outcome, Option<anyhow::Err
         }
         let checked = ctx.dry_target.as_ref().and_then(Option::as_ref);
         dry_run::refuse_own_token(checked, &body)?;
-        let mut outcome = base("dry-run");
+        let mut outcome = base(Status::DryRun);
         outcome.target = checked.map(|u| u.redacted());
         let value = Value::Object(obj);
         if ctx.printer.json {
@@ -187,7 +185,7 @@ fn handle(ctx: &mut Ctx, ev: &ValidEvent) -> Result<(Outcome, Option<anyhow::Err
                         "run {run_id} {} was already posted: skipped",
                         ev.state().as_str()
                     ));
-                    let mut o = base("duplicate");
+                    let mut o = base(Status::Duplicate);
                     o.target = Some(notifier.url.redacted());
                     return Ok((o, None));
                 }
@@ -271,7 +269,7 @@ fn post_through_run(
     let (outcome, err) =
         relay::post_via(socket, &request, args.common.delivery.timeout, &ctx.printer)?;
     let outcome = outcome.with("event", ev.to_json());
-    if outcome.status == "dry-run" && !ctx.printer.json {
+    if outcome.status == Status::DryRun && !ctx.printer.json {
         print_stdout_line(&value.to_string());
     }
     Ok((outcome, err))
@@ -371,16 +369,21 @@ fn run_stream(ctx: &mut Ctx, path: &std::path::Path) -> Result<u8> {
             }
         };
         match outcome.status {
-            "posted" | "dry-run" => sum.posted += 1,
-            "duplicate" => sum.duplicate += 1,
-            "filtered" => sum.filtered += 1,
+            Status::Posted | Status::DryRun => sum.posted += 1,
+            Status::Duplicate => sum.duplicate += 1,
+            Status::Filtered => sum.filtered += 1,
             _ => sum.failed += 1,
         }
+        let mut outcome = outcome.with("line", line_no);
+        outcome.exit_code = Some(0);
         if let Some(e) = &err {
-            print_stderr_line(&format!("mmnotify: line {line_no}: {e:#}"));
+            let message = format!("{e:#}");
+            print_stderr_line(&format!("mmnotify: line {line_no}: {message}"));
             sum.note_failure(error::exit_kind(e));
+            outcome.exit_code = Some(error::exit_kind(e).code());
+            outcome.message.get_or_insert(message);
         }
-        ctx.printer.outcome(&outcome.with("line", line_no));
+        ctx.printer.outcome(&outcome);
     }
     drop(progress);
     if !ctx.printer.quiet {
@@ -417,11 +420,8 @@ fn invalid(ctx: &Ctx, sum: &mut Summary, line_no: usize, why: &str) {
     ));
     sum.invalid += 1;
     sum.note_failure(ExitKind::Input);
-    ctx.printer.outcome(
-        &Outcome::new("failed")
-            .with("line", line_no)
-            .with("error", why.to_string()),
-    );
+    ctx.printer
+        .outcome(&Outcome::failure(why, ExitKind::Input.code()).with("line", line_no));
 }
 
 /// The number of events in a file (its non-blank lines), for the progress bar's total.

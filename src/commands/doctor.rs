@@ -9,7 +9,7 @@ use serde_json::json;
 
 use crate::cli::DoctorArgs;
 use crate::commands::locale;
-use crate::commands::output::{print_stdout_line, Printer};
+use crate::commands::output::{print_stdout_line, Ending, Outcome, Printer, Status};
 use crate::error::{self, ExitKind};
 use crate::secret::{self, Source, Sources};
 use crate::wire::deliver::{redact_userinfo, Deliverer, ProxyChoice};
@@ -18,6 +18,11 @@ struct Report {
     printer: Printer,
     checks: Vec<serde_json::Value>,
     first_failure: Option<(ExitKind, String)>,
+    /// The redacted webhook, once it is known.
+    target: Option<String>,
+    /// What the server answered to the ping, if it was reached.
+    http_status: Option<u16>,
+    started: Instant,
 }
 
 impl Report {
@@ -46,25 +51,33 @@ impl Report {
         }
     }
 
-    fn finish(self) -> Result<u8> {
-        self.printer.json_line(&json!({
-            "status": if self.first_failure.is_none() { "ok" } else { "failed" },
-            "checks": self.checks,
-        }));
-        match self.first_failure {
-            None => Ok(0),
-            Some((kind, msg)) => Err(error::fail(kind, format!("doctor found a problem: {msg}"))),
-        }
+    fn finish(self) -> Result<Ending> {
+        let mut outcome = Outcome::new(if self.first_failure.is_none() {
+            Status::Ok
+        } else {
+            Status::Failed
+        })
+        .with("checks", self.checks);
+        outcome.target = self.target;
+        outcome.http_status = self.http_status;
+        outcome.elapsed = Some(self.started.elapsed());
+        let err = self
+            .first_failure
+            .map(|(kind, msg)| error::fail(kind, format!("doctor found a problem: {msg}")));
+        Ok(Ending::outcome(outcome, err))
     }
 }
 
-pub fn run(args: DoctorArgs) -> Result<u8> {
+pub fn run(args: DoctorArgs) -> Result<Ending> {
     // --timeout is the budget of the whole diagnosis, as it is of a whole delivery.
     let deadline = Instant::now() + args.common.delivery.timeout;
     let mut r = Report {
         printer: Printer::new(&args.common.output),
         checks: Vec::new(),
         first_failure: None,
+        target: None,
+        http_status: None,
+        started: Instant::now(),
     };
     let sources = Sources::from_args(&args.common.webhook);
     let source = match sources.select() {
@@ -103,6 +116,7 @@ pub fn run(args: DoctorArgs) -> Result<u8> {
             return r.finish();
         }
     };
+    r.target = Some(url.redacted());
     if url.is_https() || url.is_loopback() {
         r.pass("url", format!("{url}"));
     } else {
@@ -241,6 +255,7 @@ pub fn run(args: DoctorArgs) -> Result<u8> {
     }
     match deliverer.ping(&url, within) {
         Ok(status) => {
+            r.http_status = Some(status);
             let tls = if url.is_https() {
                 "handshake ok, certificate valid for the host"
             } else {

@@ -5,11 +5,11 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use anyhow::Result;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::cli::FlushArgs;
 use crate::commands::notify;
-use crate::commands::output::{print_stderr_line, Printer};
+use crate::commands::output::{print_stderr_line, Ending, Outcome, Printer, Status};
 use crate::commands::progress::Progress;
 use crate::commands::spool::{one_line, rfc3339};
 use crate::error::{self, ExitKind};
@@ -64,7 +64,7 @@ struct Run<'a> {
     tally: Tally,
 }
 
-pub fn run(args: FlushArgs) -> Result<u8> {
+pub fn run(args: FlushArgs) -> Result<Ending> {
     let printer = Printer::new(&args.output);
     let dir = notify::state_dir(args.state_dir.as_deref())?;
     let spool = Spool::open(&dir)?;
@@ -72,8 +72,11 @@ pub fn run(args: FlushArgs) -> Result<u8> {
     // finishes within its own budget per item.
     let wait = args.delivery.timeout.max(Duration::from_secs(5));
     let Some(_lock) = spool.lock(wait)? else {
-        printer.warn("another `mmnotify flush` holds the spool; it will deliver the items");
-        return Ok(0);
+        let why = "another `mmnotify flush` holds the spool; it will deliver the items";
+        printer.warn(why);
+        let mut outcome = Outcome::new(Status::Flushed);
+        outcome.message = Some(why.to_string());
+        return Ok(Ending::outcome(outcome, None));
     };
     let stale = spool.remove_stale_temp_files(STALE_TEMP);
     if stale > 0 {
@@ -97,8 +100,7 @@ pub fn run(args: FlushArgs) -> Result<u8> {
             skipped: skipped.len(),
             ..Tally::default()
         };
-        summary(&printer, &tally);
-        return Ok(0);
+        return Ok(Ending::outcome(summary(&printer, &tally), None));
     }
     let sources = Sources {
         file: None,
@@ -137,9 +139,9 @@ pub fn run(args: FlushArgs) -> Result<u8> {
     }
     drop(progress);
     let tally = run.tally;
-    summary(&printer, &tally);
-    match tally.worst {
-        Some(kind) => Err(error::fail(
+    let mut outcome = summary(&printer, &tally);
+    let err = match tally.worst {
+        Some(kind) => Some(error::fail(
             kind,
             format!(
                 "{} spooled message{} could not be delivered and stay in {}{}",
@@ -158,15 +160,20 @@ pub fn run(args: FlushArgs) -> Result<u8> {
         )),
         // Items kept because their webhook cannot be resolved need the operator, not
         // time: say so with the configuration code rather than success.
-        None if tally.unresolved > 0 => Err(error::config(format!(
+        None if tally.unresolved > 0 => Some(error::config(format!(
             "{} spooled message{} stay in {} because their webhook cannot be resolved or \
              this mmnotify does not deliver their kind (see the warnings above)",
             tally.unresolved,
             if tally.unresolved == 1 { "" } else { "s" },
             spool.dir().display()
         ))),
-        None => Ok(0),
+        None => None,
+    };
+    if err.is_some() {
+        // A script reading only `status` must not take a failed flush for a done one.
+        outcome.status = Status::Failed;
     }
+    Ok(Ending::outcome(outcome, err))
 }
 
 impl Run<'_> {
@@ -362,18 +369,18 @@ impl Run<'_> {
     }
 }
 
-fn summary(printer: &Printer, t: &Tally) {
-    printer.json_line(&json!({
-        "status": "flushed",
-        "posted": t.posted,
-        "duplicate": t.duplicate,
-        "rejected": t.rejected,
-        "expired": t.expired,
-        "failed": t.failed,
-        "unresolved": t.unresolved,
-        "not_tried": t.not_tried,
-        "skipped": t.skipped,
-    }));
+/// Says on stderr what this run did (when it did something), and returns its outcome
+/// with the counts.
+fn summary(printer: &Printer, t: &Tally) -> Outcome {
+    let outcome = Outcome::new(Status::Flushed)
+        .with("posted", t.posted)
+        .with("duplicate", t.duplicate)
+        .with("rejected", t.rejected)
+        .with("expired", t.expired)
+        .with("failed", t.failed)
+        .with("unresolved", t.unresolved)
+        .with("not_tried", t.not_tried)
+        .with("skipped", t.skipped);
     let counts = [
         t.posted,
         t.duplicate,
@@ -400,4 +407,5 @@ fn summary(printer: &Printer, t: &Tally) {
             t.skipped
         ));
     }
+    outcome
 }

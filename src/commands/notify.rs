@@ -8,7 +8,7 @@ use anyhow::Result;
 use serde_json::Value;
 
 use crate::cli::{DeliveryArgs, RetryLimit, StateArgs, WebhookArgs};
-use crate::commands::output::{describe_delivery, Outcome, Printer};
+use crate::commands::output::{describe_delivery, Outcome, Printer, Status};
 use crate::error::{self, ExitKind};
 use crate::secret::{Source, Sources, WebhookUrl};
 use crate::state::dedupe::Dedupe;
@@ -111,7 +111,7 @@ impl Notifier {
         if spoolable && spool.enabled {
             match self.save(payload, spool, dedupe_key, &diag.message, &d) {
                 Ok(path) => {
-                    outcome.status = "spooled";
+                    outcome.status = Status::Spooled;
                     outcome = outcome.with("spool_file", path.display().to_string());
                     message.push_str(&format!(
                         "; saved in the spool as {}: run `mmnotify flush` to deliver it later",
@@ -124,7 +124,7 @@ impl Notifier {
                 }
             }
         }
-        outcome.error = Some(message.clone());
+        outcome.message = Some(message.clone());
         (outcome, Some(error::fail(diag.kind, message)))
     }
 

@@ -2,9 +2,9 @@
 //! warnings. Diagnostics are already redacted by the time they get here.
 
 use std::io::Write;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use crate::cli::{OutputArgs, OutputFormat};
@@ -40,43 +40,95 @@ impl Printer {
         }
     }
 
-    /// One JSON object per line on stdout, only with `--output json`.
+    /// One outcome of several (a line of `build --events`), only with `--output json`.
+    /// A command's single outcome goes back to `main` instead, in its [`Ending`].
     pub fn outcome(&self, outcome: &Outcome) {
         self.json_line(&outcome.to_json());
     }
 
-    /// Any JSON object for `--output json` (doctor's checks, flush's summary).
+    /// A JSON row that is not an outcome (`webhooks`' list), only with `--output json`.
     pub fn json_line(&self, value: &Value) {
         if self.json {
-            OUTCOME_PRINTED.store(true, Ordering::Relaxed);
             print_stdout_line(&value.to_string());
         }
     }
 
-    /// A payload that was not sent: printed as is, or inside the outcome object with
-    /// `--output json` so that stdout stays one JSON object.
-    pub fn dry_run(&self, payload: &Value, outcome: Outcome) {
+    /// A payload that was not sent: printed now as is, or, with `--output json`, carried
+    /// inside the outcome so that stdout stays one JSON object.
+    pub fn dry_run(&self, payload: &Value, outcome: Outcome) -> Outcome {
         if self.json {
-            self.outcome(&outcome.with("payload", payload.clone()));
+            outcome.with("payload", payload.clone())
         } else {
             print_stdout_line(&payload.to_string());
+            outcome
         }
     }
 }
 
-static OUTCOME_PRINTED: AtomicBool = AtomicBool::new(false);
-
-/// Whether an outcome object was printed; `main` prints one for errors that stopped a
-/// command before it could.
-pub fn outcome_printed() -> bool {
-    OUTCOME_PRINTED.load(Ordering::Relaxed)
+/// How a command ended, handed to `main`, which prints what is left and exits. Because
+/// the value says whether an outcome is still to be printed, `--output json` prints
+/// exactly one object per outcome on every path.
+#[derive(Debug)]
+#[must_use]
+pub struct Ending {
+    /// The outcome `main` prints under `--output json` (with the final exit code filled
+    /// in); `None` when the command printed its own JSON lines (`build --events`, lists).
+    pub outcome: Option<Outcome>,
+    /// Why the command failed: `main` prints it on stderr and exits with its code.
+    pub error: Option<anyhow::Error>,
+    /// The exit code when there is no error (`run` passes on its job's).
+    pub code: u8,
 }
 
-/// The outcome object of a command that failed before delivering anything.
-pub fn early_failure(message: &str, exit_code: u8) -> Value {
-    let mut o = Outcome::new("failed");
-    o.error = Some(message.to_string());
-    o.with("exit_code", exit_code).to_json()
+impl Ending {
+    /// One outcome, and the error that goes with it if it failed.
+    pub fn outcome(outcome: Outcome, error: Option<anyhow::Error>) -> Ending {
+        Ending {
+            outcome: Some(outcome),
+            error,
+            code: 0,
+        }
+    }
+
+    /// The command printed everything itself (or has nothing to report).
+    pub fn printed(result: anyhow::Result<u8>) -> Ending {
+        match result {
+            Ok(code) => Ending {
+                outcome: None,
+                error: None,
+                code,
+            },
+            Err(e) => Ending {
+                outcome: None,
+                error: Some(e),
+                code: 0,
+            },
+        }
+    }
+}
+
+/// Whether a command line clap refused asked for `--output json` (`-o json`,
+/// `--output=json`, `-ojson`): its usage error is then reported as a JSON outcome too.
+/// Words after `--` belong to a wrapped command or the text, not to mmnotify.
+pub fn json_requested<I, S>(args: I) -> bool
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let mut flag_before = false;
+    for arg in args {
+        let arg = arg.as_ref().to_string_lossy();
+        if arg == "--" {
+            return false;
+        }
+        let wants = matches!(arg.as_ref(), "--output=json" | "-ojson" | "-o=json")
+            || (flag_before && arg == "json");
+        if wants {
+            return true;
+        }
+        flag_before = matches!(arg.as_ref(), "--output" | "-o");
+    }
+    false
 }
 
 /// Writes a line to stdout, ignoring a closed pipe (`mmnotify … | head`).
@@ -114,87 +166,134 @@ fn write_dropping_errors(mut out: impl Write, parts: &[&[u8]]) {
     let _ = out.flush();
 }
 
+/// What became of a post (or of a whole command), as `status` says it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    Posted,
+    Duplicate,
+    Filtered,
+    Spooled,
+    Failed,
+    DryRun,
+    /// `flush` left nothing to retry.
+    Flushed,
+    /// `doctor` found every check passing.
+    Ok,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Posted => "posted",
+            Status::Duplicate => "duplicate",
+            Status::Filtered => "filtered",
+            Status::Spooled => "spooled",
+            Status::Failed => "failed",
+            Status::DryRun => "dry-run",
+            Status::Flushed => "flushed",
+            Status::Ok => "ok",
+        }
+    }
+}
+
+/// The keys every outcome object has, `null` where they do not apply, so that a script
+/// can read any of them without first checking which path the command took.
+pub const OUTCOME_KEYS: [&str; 8] = [
+    "status",
+    "exit_code",
+    "http_status",
+    "error_id",
+    "attempts",
+    "elapsed_ms",
+    "target",
+    "message",
+];
+
 /// The `--output json` object of the contract.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Outcome {
-    pub status: &'static str,
+    pub status: Status,
+    /// Filled in by whoever knows the final code: `main` for a command's outcome, the
+    /// stream for each of its lines.
+    pub exit_code: Option<u8>,
     pub http_status: Option<u16>,
-    pub attempts: u32,
-    pub elapsed: Duration,
+    pub attempts: Option<u32>,
+    pub elapsed: Option<Duration>,
     pub target: Option<String>,
     pub error_id: Option<String>,
-    pub error: Option<String>,
+    /// What went wrong, in the words of the diagnostic on stderr.
+    pub message: Option<String>,
     pub extra: Map<String, Value>,
 }
 
 impl Outcome {
-    pub fn new(status: &'static str) -> Outcome {
+    pub fn new(status: Status) -> Outcome {
         Outcome {
             status,
-            ..Default::default()
+            exit_code: None,
+            http_status: None,
+            attempts: None,
+            elapsed: None,
+            target: None,
+            error_id: None,
+            message: None,
+            extra: Map::new(),
         }
+    }
+
+    /// A command that failed before it had anything else to report.
+    pub fn failure(message: &str, exit_code: u8) -> Outcome {
+        let mut o = Outcome::new(Status::Failed);
+        o.message = Some(message.to_string());
+        o.exit_code = Some(exit_code);
+        o
     }
 
     /// `posted` or `failed` from a delivery, with everything the contract lists.
     pub fn from_delivery(d: &Delivery, url: &WebhookUrl) -> Outcome {
         Outcome {
-            status: if d.is_success() { "posted" } else { "failed" },
+            status: if d.is_success() {
+                Status::Posted
+            } else {
+                Status::Failed
+            },
             http_status: d.http_status,
-            attempts: d.attempts,
-            elapsed: d.elapsed,
+            attempts: Some(d.attempts),
+            elapsed: Some(d.elapsed),
             target: Some(url.redacted()),
             error_id: d.error_id().map(str::to_string),
-            error: d.result.as_ref().err().map(|e| e.message.clone()),
-            extra: Map::new(),
+            message: d.result.as_ref().err().map(|e| e.message.clone()),
+            ..Outcome::new(Status::Failed)
         }
     }
 
     /// An outcome another mmnotify printed (the run socket's answer), read back.
     pub fn from_json(v: &Value) -> Outcome {
-        let status = match v.get("status").and_then(Value::as_str) {
-            Some("posted") => "posted",
-            Some("duplicate") => "duplicate",
-            Some("filtered") => "filtered",
-            Some("spooled") => "spooled",
-            Some("dry-run") => "dry-run",
-            _ => "failed",
-        };
+        let status = v
+            .get("status")
+            .and_then(|s| Status::deserialize(s).ok())
+            .unwrap_or(Status::Failed);
         let text = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
-        let known = [
-            "status",
-            "http_status",
-            "attempts",
-            "elapsed_ms",
-            "target",
-            "error_id",
-            "error",
-        ];
+        let number = |k: &str| v.get(k).and_then(Value::as_u64);
         let extra = v
             .as_object()
             .map(|m| {
                 m.iter()
-                    .filter(|(k, _)| !known.contains(&k.as_str()))
+                    .filter(|(k, _)| !OUTCOME_KEYS.contains(&k.as_str()))
                     .map(|(k, v)| (k.clone(), v.clone()))
                     .collect()
             })
             .unwrap_or_default();
         Outcome {
             status,
-            http_status: v
-                .get("http_status")
-                .and_then(Value::as_u64)
-                .and_then(|s| u16::try_from(s).ok()),
-            attempts: v
-                .get("attempts")
-                .and_then(Value::as_u64)
-                .and_then(|a| u32::try_from(a).ok())
-                .unwrap_or(0),
-            elapsed: Duration::from_millis(
-                v.get("elapsed_ms").and_then(Value::as_u64).unwrap_or(0),
-            ),
+            exit_code: number("exit_code").and_then(|c| u8::try_from(c).ok()),
+            http_status: number("http_status").and_then(|s| u16::try_from(s).ok()),
+            attempts: number("attempts").and_then(|a| u32::try_from(a).ok()),
+            elapsed: number("elapsed_ms").map(Duration::from_millis),
             target: text("target"),
             error_id: text("error_id"),
-            error: text("error"),
+            message: text("message"),
             extra,
         }
     }
@@ -205,18 +304,21 @@ impl Outcome {
     }
 
     pub fn to_json(&self) -> Value {
+        let elapsed_ms = self
+            .elapsed
+            .map(|e| u64::try_from(e.as_millis()).unwrap_or(u64::MAX));
         let mut m = Map::new();
-        m.insert("status".into(), json!(self.status));
+        m.insert("status".into(), json!(self.status.as_str()));
+        m.insert("exit_code".into(), json!(self.exit_code));
         m.insert("http_status".into(), json!(self.http_status));
-        m.insert("attempts".into(), json!(self.attempts));
-        m.insert("elapsed_ms".into(), json!(self.elapsed.as_millis() as u64));
-        m.insert("target".into(), json!(self.target));
         m.insert("error_id".into(), json!(self.error_id));
-        if let Some(e) = &self.error {
-            m.insert("error".into(), json!(e));
-        }
+        m.insert("attempts".into(), json!(self.attempts));
+        m.insert("elapsed_ms".into(), json!(elapsed_ms));
+        m.insert("target".into(), json!(self.target));
+        m.insert("message".into(), json!(self.message));
         for (k, v) in &self.extra {
-            m.insert(k.clone(), v.clone());
+            // Extras add to the schema; they never replace one of its keys.
+            m.entry(k.clone()).or_insert_with(|| v.clone());
         }
         Value::Object(m)
     }
@@ -239,4 +341,73 @@ pub fn describe_delivery(d: &Delivery, url: &WebhookUrl) -> String {
         if d.attempts == 1 { "" } else { "s" },
         d.elapsed.as_millis()
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_outcome_has_every_key() {
+        let v = Outcome::new(Status::Filtered)
+            .with("event", json!({}))
+            .to_json();
+        for key in OUTCOME_KEYS {
+            assert!(v.get(key).is_some(), "{key} missing from {v}");
+        }
+        assert_eq!(v["status"], "filtered");
+        assert!(v["attempts"].is_null() && v["message"].is_null());
+    }
+
+    #[test]
+    fn statuses_serialize_to_the_contract_strings() {
+        for status in [
+            Status::Posted,
+            Status::Duplicate,
+            Status::Filtered,
+            Status::Spooled,
+            Status::Failed,
+            Status::DryRun,
+            Status::Flushed,
+            Status::Ok,
+        ] {
+            assert_eq!(serde_json::to_value(status).unwrap(), status.as_str());
+        }
+    }
+
+    #[test]
+    fn json_is_found_in_a_refused_command_line() {
+        let yes: [&[&str]; 4] = [
+            &["send", "--output", "json", "--bogus"],
+            &["send", "--output=json"],
+            &["build", "-o", "json", "--state", "nope"],
+            &["probe", "-ojson"],
+        ];
+        for args in yes {
+            assert!(json_requested(args), "{args:?}");
+        }
+        let no: [&[&str]; 3] = [
+            &["send", "--output", "text", "json"],
+            &["run", "--", "tool", "--output", "json"],
+            &["send", "json"],
+        ];
+        for args in no {
+            assert!(!json_requested(args), "{args:?}");
+        }
+    }
+
+    #[test]
+    fn outcomes_survive_the_run_socket() {
+        let mut o = Outcome::new(Status::Spooled).with("spool_file", "x.json");
+        o.http_status = Some(503);
+        o.attempts = Some(4);
+        o.elapsed = Some(Duration::from_millis(12));
+        o.message = Some("retries ran out".into());
+        let back = Outcome::from_json(&o.to_json());
+        assert_eq!(back.to_json(), o.to_json());
+        assert_eq!(
+            Outcome::from_json(&json!({"status": "odd"})).status,
+            Status::Failed
+        );
+    }
 }

@@ -5,11 +5,11 @@ use anyhow::Result;
 
 use crate::cli::ProbeArgs;
 use crate::commands::notify::Notifier;
-use crate::commands::output::{print_stdout_line, Outcome, Printer};
+use crate::commands::output::{print_stdout_line, Ending, Outcome, Printer};
 use crate::state::statedir;
 use crate::wire::payload::Payload;
 
-pub fn run(args: ProbeArgs) -> Result<u8> {
+pub fn run(args: ProbeArgs) -> Result<Ending> {
     let printer = Printer::new(&args.common.output);
     let text = args
         .text
@@ -31,9 +31,7 @@ pub fn run(args: ProbeArgs) -> Result<u8> {
         .deliverer
         .deliver_with(&notifier.url, &body, None, 0);
     let outcome = Outcome::from_delivery(&d, &notifier.url);
-    if printer.json {
-        printer.outcome(&outcome);
-    } else {
+    if !printer.json {
         print_stdout_line(&format!(
             "{} {} in {} ms {}",
             if d.is_success() { "ok" } else { "failed" },
@@ -44,11 +42,9 @@ pub fn run(args: ProbeArgs) -> Result<u8> {
             notifier.url
         ));
     }
-    match d.result {
-        Ok(()) => Ok(0),
-        Err(diag) => Err(crate::error::fail(
-            diag.kind,
-            format!("{}: {}", notifier.url, diag.message),
-        )),
-    }
+    let err = d
+        .result
+        .err()
+        .map(|diag| crate::error::fail(diag.kind, format!("{}: {}", notifier.url, diag.message)));
+    Ok(Ending::outcome(outcome, err))
 }

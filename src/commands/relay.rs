@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::cli::{DeliveryArgs, StateArgs, WebhookArgs};
 use crate::commands::notify::{self, Notifier, SpoolPlan};
-use crate::commands::output::{Outcome, Printer};
+use crate::commands::output::{Outcome, Printer, Status};
 use crate::error::{self, ExitKind};
 use crate::secret::Sources;
 use crate::state::dedupe::{self, Claim};
@@ -49,7 +49,7 @@ impl Relay {
         if self.dry_run {
             return Response {
                 code: 0,
-                outcome: Outcome::new("dry-run")
+                outcome: Outcome::new(Status::DryRun)
                     .with("payload", req.payload.clone())
                     .to_json(),
                 error: None,
@@ -126,7 +126,7 @@ impl Relay {
         let key = dedupe::key(notifier.url.expose(), &d.run_id, &d.state);
         let guard = match store.claim(&key, notifier.deliverer.policy().budget) {
             Ok(Claim::Duplicate) => {
-                let mut o = Outcome::new("duplicate");
+                let mut o = Outcome::new(Status::Duplicate);
                 o.target = Some(notifier.url.redacted());
                 return Ok((o, None));
             }
@@ -208,7 +208,7 @@ pub fn post_via(
     printer.info(&format!(
         "handed to the `mmnotify run` around this job ({}): {}{}",
         path.display(),
-        outcome.status,
+        outcome.status.as_str(),
         outcome
             .http_status
             .map(|s| format!(", HTTP {s}"))

@@ -9,7 +9,7 @@ use serde_json::Value;
 use crate::cli::{RunArgs, RunOutcome};
 use crate::commands::dry_run;
 use crate::commands::notify::{Notifier, SpoolPlan};
-use crate::commands::output::{print_stderr_line, Outcome, Printer};
+use crate::commands::output::{print_stderr_line, Ending, Outcome, Printer, Status};
 use crate::commands::relay::Relay;
 use crate::error::{self, ExitKind};
 use crate::secret::{scrub_hook_ids, Sources, WebhookUrl, SECRET_ENV_VARS};
@@ -24,7 +24,7 @@ use crate::wire::payload::{self, Payload};
 /// shares it with the headline and the details.
 const TAIL_BYTES: usize = 12 * 1024;
 
-pub fn run(args: RunArgs) -> Result<u8> {
+pub fn run(args: RunArgs) -> Result<Ending> {
     let printer = Printer::new(&args.common.output);
     // Resolve the webhook before the job starts, so a broken set-up is reported at once,
     // but run the job either way: a notifier problem must not cost the job itself.
@@ -99,8 +99,7 @@ pub fn run(args: RunArgs) -> Result<u8> {
             "outcome {} is not in --on: no report",
             result.outcome.as_str()
         ));
-        printer.outcome(&Outcome::new("filtered").with("exit_code", child_code));
-        return Ok(child_code);
+        return Ok(reported(Outcome::new(Status::Filtered), None, child_code));
     }
 
     let post = report(&args, result, token_url.as_ref());
@@ -140,34 +139,43 @@ fn deliver_report(
     dry_check: Option<Result<Option<WebhookUrl>>>,
     notifier: Option<Result<Arc<Notifier>>>,
     child_code: u8,
-) -> Result<u8> {
+) -> Result<Ending> {
     let obj = post.to_object()?;
     let body = match payload::validate(&obj, 300_000) {
         Ok(body) => body,
         Err(e) if args.strict => return Err(e),
         Err(e) => {
             not_posted(&e);
-            return Ok(child_code);
+            return Ok(reported(
+                Outcome::failure(&format!("{e:#}"), child_code),
+                None,
+                child_code,
+            ));
         }
     };
     let value = Value::Object(obj);
     if let Some(check) = dry_check {
-        let mut outcome = Outcome::new("dry-run").with("exit_code", child_code);
+        let mut outcome = Outcome::new(Status::DryRun);
         outcome.target = check
             .as_ref()
             .ok()
             .and_then(Option::as_ref)
             .map(WebhookUrl::redacted);
-        printer.dry_run(&value, outcome);
-        return match check {
-            Err(e) if args.strict => Err(e),
-            _ => Ok(child_code),
-        };
+        let outcome = printer.dry_run(&value, outcome);
+        return Ok(match check {
+            Err(e) if args.strict => reported(outcome, Some(e), child_code),
+            _ => reported(outcome, None, child_code),
+        });
     }
     let notifier = match notifier {
         Some(Ok(n)) => n,
         Some(Err(e)) if args.strict => return Err(e),
-        _ => return Ok(child_code),
+        Some(Err(e)) => {
+            let outcome = Outcome::failure(&format!("{e:#}"), child_code);
+            return Ok(reported(outcome, None, child_code));
+        }
+        // Only a dry run has none, and it has returned above.
+        None => return Err(anyhow::anyhow!("no webhook was resolved for the report")),
     };
     let (outcome, err) = notifier.post(
         &value,
@@ -176,14 +184,22 @@ fn deliver_report(
         &SpoolPlan::from_args(&args.common.state, SpoolKind::Run),
         None,
     );
-    printer.outcome(&outcome.with("exit_code", child_code));
-    match err {
-        Some(e) if args.strict => Err(e),
+    Ok(match err {
+        Some(e) if args.strict => reported(outcome, Some(e), child_code),
         Some(e) => {
             not_posted(&e);
-            Ok(child_code)
+            reported(outcome, None, child_code)
         }
-        None => Ok(child_code),
+        None => reported(outcome, None, child_code),
+    })
+}
+
+/// `run` exits with its job's code, unless `--strict` lets a failed post win.
+fn reported(outcome: Outcome, strict_error: Option<anyhow::Error>, child_code: u8) -> Ending {
+    Ending {
+        outcome: Some(outcome),
+        error: strict_error,
+        code: child_code,
     }
 }
 

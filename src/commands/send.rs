@@ -8,14 +8,14 @@ use serde_json::{Map, Value};
 
 use crate::cli::SendArgs;
 use crate::commands::notify::{Notifier, SpoolPlan};
-use crate::commands::output::{Outcome, Printer};
+use crate::commands::output::{Ending, Outcome, Printer, Status};
 use crate::commands::{dry_run, relay};
 use crate::error;
 use crate::state::spool::SpoolKind;
 use crate::text::markdown;
 use crate::wire::payload::{self, Attachment, Member, Payload};
 
-pub fn run(args: SendArgs) -> Result<u8> {
+pub fn run(args: SendArgs) -> Result<Ending> {
     let printer = Printer::new(&args.common.output);
     let (obj, body) = build(&args, &printer)?;
     let value = Value::Object(obj);
@@ -26,10 +26,9 @@ pub fn run(args: SendArgs) -> Result<u8> {
             relay::socket_for(&args.common.webhook).is_some(),
         )?;
         dry_run::refuse_own_token(url.as_ref(), &body)?;
-        let mut outcome = Outcome::new("dry-run");
+        let mut outcome = Outcome::new(Status::DryRun);
         outcome.target = url.map(|u| u.redacted());
-        printer.dry_run(&value, outcome);
-        return Ok(0);
+        return Ok(Ending::outcome(printer.dry_run(&value, outcome), None));
     }
     let (outcome, err) = if let Some(socket) = relay::socket_for(&args.common.webhook) {
         // Inside a `run` job: the parent holds the secret and posts for us.
@@ -42,9 +41,8 @@ pub fn run(args: SendArgs) -> Result<u8> {
         );
         let (outcome, err) =
             relay::post_via(&socket, &request, args.common.delivery.timeout, &printer)?;
-        if outcome.status == "dry-run" {
-            printer.dry_run(&value, outcome);
-            return Ok(0);
+        if outcome.status == Status::DryRun {
+            return Ok(Ending::outcome(printer.dry_run(&value, outcome), None));
         }
         (outcome, err)
     } else {
@@ -58,11 +56,7 @@ pub fn run(args: SendArgs) -> Result<u8> {
             None,
         )
     };
-    printer.outcome(&outcome);
-    match err {
-        Some(e) => Err(e),
-        None => Ok(0),
-    }
+    Ok(Ending::outcome(outcome, err))
 }
 
 /// Stdin is capped well above the largest payload the server takes, so a runaway producer

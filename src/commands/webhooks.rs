@@ -7,11 +7,14 @@ use serde_json::json;
 
 use crate::cli::WebhooksArgs;
 use crate::commands::locale;
-use crate::commands::output::{print_stdout_line, Printer};
+use crate::commands::output::{print_stdout_line, Ending, Printer};
 use crate::error;
 use crate::secret::{self, names, WebhookUrl};
 
-pub fn run(args: WebhooksArgs) -> Result<u8> {
+/// An error before the first row (no directory) is reported as a failed outcome by
+/// `main`; files failing the rules are reported in their rows, so the exit code alone
+/// says so at the end.
+pub fn run(args: WebhooksArgs) -> Result<Ending> {
     let printer = Printer::new(&args.output);
     let dir = &args.secrets_dir;
     let known = names::list(dir).map_err(|e| {
@@ -26,7 +29,7 @@ pub fn run(args: WebhooksArgs) -> Result<u8> {
             "{} holds no NAME.url files; write a webhook URL to one (mode 0600) to name it",
             dir.display()
         ));
-        return Ok(0);
+        return Ok(Ending::printed(Ok(0)));
     }
     let width = known.iter().map(|n| n.chars().count()).max().unwrap_or(0);
     let mut failing = 0;
@@ -68,11 +71,11 @@ pub fn run(args: WebhooksArgs) -> Result<u8> {
         }
     }
     if failing > 0 {
-        return Err(error::config(format!(
+        return Ok(Ending::printed(Err(error::config(format!(
             "{failing} of {} webhooks in {} fail the secrets file rules (see above)",
             known.len(),
             dir.display()
-        )));
+        )))));
     }
-    Ok(0)
+    Ok(Ending::printed(Ok(0)))
 }

@@ -71,7 +71,7 @@ impl Response {
         let message = message.into();
         Response {
             code,
-            outcome: serde_json::json!({"status": "failed", "error": message}),
+            outcome: serde_json::json!({"status": "failed", "message": message}),
             error: Some(message),
         }
     }
