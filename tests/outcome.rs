@@ -168,9 +168,10 @@ fn doctor(env: &Env) -> Command {
 #[test]
 fn usage_errors_are_outcomes_too() {
     let env = Env::new();
-    let refused: [&[&str]; 4] = [
+    let refused: [&[&str]; 5] = [
         // clap's own parse errors: an unknown value, an unknown flag, a bad duration.
         &["send", "--output", "json", "--color", "red", "x"],
+        &["probe", "-o", "json", "--retries", "2"],
         &["build", "--output=json", "--bogus"],
         &["send", "--timeout", "0s", "--output", "json", "x"],
         &["flush", "--output", "json", "--max-payload-bytes", "1"],
