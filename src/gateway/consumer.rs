@@ -289,6 +289,8 @@ pub fn run(ctx: &mut Ctx) -> Result<u8> {
                     break;
                 }
             }
+            // A signal during a blocking read interrupts it: that is the stop, not an outage.
+            Err(_) if stopping() => break,
             Err(e) if error::exit_kind(&e) == ExitKind::Network => {
                 if outage.is_none() {
                     printer.warn(&format!(
@@ -544,6 +546,11 @@ impl Consumer<'_> {
                     .is_some_and(|e| retryable(error::exit_kind(e), outcome.http_status));
                 if retry && deliveries < self.max_deliveries {
                     let e = err.expect("retry implies an error");
+                    if !lock(&self.redis).is_connected() {
+                        // Redis itself went away (the dedupe store is on it): one outage
+                        // warning from the loop, not one line per entry of the batch.
+                        return Err(e);
+                    }
                     print_stderr_line(&format!(
                         "mmnotify: entry {id}: {e:#}; left pending, to be retried once idle \
                          for --claim-idle ({} of {} deliveries)",
