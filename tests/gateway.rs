@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::support::{Env, Fault, MockServer, RedisServer, ServerOptions, Spawned};
+use crate::support::{Env, Fault, MockServer, Pki, RedisServer, ServerOptions, Spawned};
 
 const STREAM: &str = "mmnotify:events";
 const DEAD: &str = "mmnotify:events:dead";
@@ -295,6 +295,11 @@ fn invalid_and_rejected_entries_go_to_the_dead_stream_with_their_reason() {
         r#"{"workflow":"wf-ok","state":"succeeded","provider_run_id":"41"}"#,
     ]);
     server.script([Fault::Status(400)]);
+    let sources: Vec<String> = redis
+        .entries(STREAM)
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
     let run = env.run(&mut consume(&env, &redis, &["--drain"]));
     run.assert_code(40)
         .assert_stderr_contains("1 posted, 0 duplicate, 0 filtered, 3 failed (2 invalid)");
@@ -302,11 +307,8 @@ fn invalid_and_rejected_entries_go_to_the_dead_stream_with_their_reason() {
     assert_eq!(redis.pending(STREAM, GROUP), 0);
     let dead = redis.entries(DEAD);
     assert_eq!(dead.len(), 3, "{dead:?}");
-    let sources: Vec<String> = redis
-        .entries(STREAM)
-        .into_iter()
-        .map(|(id, _)| id)
-        .collect();
+    // Every entry is finished: the drain trimmed them from the stream.
+    assert_eq!(redis.xlen(STREAM), 0);
     assert!(
         dead[0].1["reason"].contains("JSON") || dead[0].1["reason"].contains("json"),
         "{dead:?}"
@@ -578,9 +580,29 @@ fn a_password_protected_redis_never_shows_its_password() {
     );
     run.assert_code(5);
     redis.restart();
+    let before = redis.xlen(STREAM);
     env.run(env.cmd().arg("flush").env("MMNOTIFY_QUEUE", redis.url()))
         .assert_success();
-    assert_eq!(redis.xlen(STREAM), 2);
+    assert_eq!(redis.xlen(STREAM), before + 1);
+
+    // A job under `run` does not inherit the URL (nor where its file is).
+    let run = env.run(
+        env.cmd()
+            .args([
+                "run",
+                "--dry-run",
+                "--",
+                "sh",
+                "-c",
+                "env | grep MMNOTIFY_ || true",
+            ])
+            .env("MMNOTIFY_QUEUE", redis.url())
+            .env("MMNOTIFY_DEDUPE_STORE", redis.url())
+            .env("MMNOTIFY_QUEUE_FILE", &good_file),
+    );
+    run.assert_success();
+    assert!(!run.stdout.contains("MMNOTIFY_QUEUE"), "{run:?}");
+    assert!(!run.stdout.contains("MMNOTIFY_DEDUPE_STORE"), "{run:?}");
 }
 
 #[test]
@@ -650,4 +672,39 @@ fn enqueue_fills_the_event_from_the_ci_environment() {
     assert_eq!(ev["workflow"], "Release");
     assert_eq!(ev["provider_run_id"], "123-2");
     assert_eq!(ev["branch"], "main");
+}
+
+#[test]
+fn rediss_uses_the_ca_file_and_client_certificate_of_the_webhook_flags() {
+    let pki_dir = tempfile::tempdir().unwrap();
+    let pki = Pki::generate(pki_dir.path());
+    let Some(redis) = RedisServer::start_tls("rediss", pki, true) else {
+        return;
+    };
+    let (env, server) = crate::support::hooked(ServerOptions::default());
+    let p = redis.pki();
+    let tls_args = |c: &mut Command| {
+        c.arg("--ca-file")
+            .arg(&p.ca_cert)
+            .arg("--client-cert")
+            .arg(&p.client_cert)
+            .arg("--client-key")
+            .arg(&p.client_key);
+    };
+    let mut c = enqueue(&env, &redis, "wf-tls", "1", "node-a");
+    tls_args(&mut c);
+    env.run(&mut c).assert_success();
+    let mut c = consume(&env, &redis, &["--drain"]);
+    tls_args(&mut c);
+    env.run(&mut c).assert_success();
+    assert_eq!(server.posts().len(), 1);
+    // Without the CA the server's certificate is not trusted: nothing is enqueued.
+    let run = env.run(enqueue(&env, &redis, "wf-tls", "2", "node-a").args([
+        "--timeout",
+        "1s",
+        "--no-spool",
+    ]));
+    run.assert_code(5)
+        .assert_stderr_contains("cannot connect to Redis");
+    assert_eq!(redis.xlen(STREAM), 0);
 }

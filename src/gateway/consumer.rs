@@ -14,7 +14,6 @@ use redis::streams::{
     StreamAutoClaimReply, StreamId, StreamInfoConsumersReply, StreamInfoGroupsReply,
     StreamPendingCountReply, StreamPendingReply, StreamReadReply,
 };
-use serde_json::json;
 
 use crate::build_event::event::{BuildEvent, ValidEvent};
 use crate::cli::{BuildArgs, QueueArgs};
@@ -222,6 +221,8 @@ struct Consumer<'c> {
 pub fn run(ctx: &mut Ctx) -> Result<u8> {
     let args = ctx.args;
     let (url, _source) = queue_source(&args.queue)?;
+    // A gateway without a usable webhook would take entries only to leave them pending.
+    crate::secret::Sources::from_args(&args.common.webhook).resolve()?;
     let printer = ctx.printer;
     let mut redis = Redis::new(url.clone(), &args.common.delivery)?;
     // A wrong password or URL is exit 3 at start; an unreachable Redis is waited for.
@@ -286,6 +287,10 @@ pub fn run(ctx: &mut Ctx) -> Result<u8> {
                 }
                 pause = Duration::from_millis(50);
                 if matches!(step, Step::Idle) && c.drain {
+                    // What this run finished leaves the stream before it exits.
+                    if let Err(e) = c.trim() {
+                        printer.warn(&format!("trimming the stream: {e:#}"));
+                    }
                     break;
                 }
             }
@@ -383,8 +388,7 @@ impl Consumer<'_> {
                     .query(con)
             })?;
         for c in consumers.consumers {
-            if c.pending == 0 && c.idle as u128 > STALE_CONSUMER.as_millis() && c.name != self.name
-            {
+            if is_stale(c.pending, c.idle, &c.name, &self.name) {
                 self.run("cannot remove a stale consumer", |con| {
                     redis::cmd("XGROUP")
                         .arg("DELCONSUMER")
@@ -649,16 +653,6 @@ impl Consumer<'_> {
             self.failing.len(),
             others
         );
-        ctx.printer.json_line(&json!({
-            "status": "summary",
-            "posted": self.sum.posted,
-            "duplicate": self.sum.duplicate,
-            "filtered": self.sum.filtered,
-            "failed": self.sum.failed,
-            "invalid": self.sum.invalid,
-            "pending_here": self.failing.len(),
-            "pending_elsewhere": others,
-        }));
         self.sum.finish(ctx, &extra)
     }
 
@@ -679,6 +673,12 @@ impl Consumer<'_> {
             _ => 0,
         })
     }
+}
+
+/// A consumer that holds nothing and has not been heard of for a day is a gateway that
+/// is gone (each process names itself HOST-PID by default, so they pile up otherwise).
+fn is_stale(pending: usize, idle_ms: usize, name: &str, me: &str) -> bool {
+    pending == 0 && idle_ms as u128 > STALE_CONSUMER.as_millis() && name != me
 }
 
 /// Network failures and 408/429/502–504 after retries: another try may post it. A 500
@@ -751,6 +751,15 @@ mod tests {
         ] {
             assert!(!retryable(k, Some(400)));
         }
+    }
+
+    #[test]
+    fn only_idle_consumers_without_pending_entries_are_stale() {
+        let day = 86_400_000;
+        assert!(is_stale(0, day + 1, "gw-old", "gw-me"));
+        assert!(!is_stale(1, day + 1, "gw-old", "gw-me"));
+        assert!(!is_stale(0, day - 1, "gw-old", "gw-me"));
+        assert!(!is_stale(0, day + 1, "gw-me", "gw-me"));
     }
 
     #[test]

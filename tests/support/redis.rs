@@ -15,6 +15,14 @@ pub struct RedisServer {
     port: u16,
     dir: TempDir,
     password: Option<String>,
+    tls: Option<Tls>,
+}
+
+/// A TLS-only server: its certificate and key, the CA clients trust, and (for mutual
+/// TLS) the CA its clients' certificates come from plus the test's own client pair.
+struct Tls {
+    pki: super::Pki,
+    mutual: bool,
 }
 
 /// Whether Redis tests can run here; prints why not (or panics when required).
@@ -40,6 +48,16 @@ impl RedisServer {
 
     /// A server with `requirepass`.
     pub fn start_with(test: &str, password: Option<&str>) -> Option<RedisServer> {
+        Self::start_inner(test, password, None)
+    }
+
+    /// A TLS-only server (`rediss://localhost:PORT`) with the test PKI's server
+    /// certificate; `mutual` requires a client certificate from the client CA.
+    pub fn start_tls(test: &str, pki: super::Pki, mutual: bool) -> Option<RedisServer> {
+        Self::start_inner(test, None, Some(Tls { pki, mutual }))
+    }
+
+    fn start_inner(test: &str, password: Option<&str>, tls: Option<Tls>) -> Option<RedisServer> {
         if !available(test) {
             return None;
         }
@@ -56,6 +74,7 @@ impl RedisServer {
             port,
             dir,
             password: password.map(str::to_string),
+            tls,
         };
         server.launch();
         Some(server)
@@ -80,6 +99,21 @@ impl RedisServer {
         if let Some(pw) = &self.password {
             cmd.args(["--requirepass", pw]);
         }
+        if let Some(tls) = &self.tls {
+            let p = &tls.pki;
+            cmd.args(["--port", "0", "--tls-port", &self.port.to_string()])
+                .arg("--tls-cert-file")
+                .arg(&p.server_cert)
+                .arg("--tls-key-file")
+                .arg(&p.server_key)
+                .arg("--tls-ca-cert-file")
+                .arg(if tls.mutual {
+                    &p.client_ca_cert
+                } else {
+                    &p.ca_cert
+                })
+                .args(["--tls-auth-clients", if tls.mutual { "yes" } else { "no" }]);
+        }
         self.child = Some(cmd.spawn().expect("start redis-server"));
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
@@ -95,8 +129,29 @@ impl RedisServer {
         }
     }
 
+    fn client(&self) -> redis::RedisResult<redis::Client> {
+        match &self.tls {
+            None => redis::Client::open(self.url()),
+            Some(tls) => redis::Client::build_with_tls(
+                self.url(),
+                redis::TlsCertificates {
+                    client_tls: tls.mutual.then(|| redis::ClientTlsConfig {
+                        client_cert: tls.pki.client_cert_pem.clone().into_bytes(),
+                        client_key: tls.pki.client_key_pem.clone().into_bytes(),
+                    }),
+                    root_cert: Some(tls.pki.ca_pem.clone().into_bytes()),
+                },
+            ),
+        }
+    }
+
+    /// The test PKI of a TLS server.
+    pub fn pki(&self) -> &super::Pki {
+        &self.tls.as_ref().expect("a TLS server").pki
+    }
+
     fn ping(&self) -> bool {
-        let Ok(client) = redis::Client::open(self.url()) else {
+        let Ok(client) = self.client() else {
             return false;
         };
         let Ok(mut con) = client.get_connection_with_timeout(Duration::from_millis(200)) else {
@@ -115,6 +170,9 @@ impl RedisServer {
 
     /// The URL with the password, if any (register the password as a secret).
     pub fn url(&self) -> String {
+        if self.tls.is_some() {
+            return format!("rediss://localhost:{}/0", self.port);
+        }
         match &self.password {
             Some(pw) => format!("redis://:{pw}@127.0.0.1:{}/0", self.port),
             None => format!("redis://127.0.0.1:{}/0", self.port),
@@ -146,7 +204,7 @@ impl RedisServer {
 
     /// A connection for the test's own checks.
     pub fn con(&self) -> redis::Connection {
-        redis::Client::open(self.url())
+        self.client()
             .and_then(|c| c.get_connection_with_timeout(Duration::from_secs(5)))
             .expect("connect to the test redis")
     }
