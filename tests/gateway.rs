@@ -708,3 +708,20 @@ fn rediss_uses_the_ca_file_and_client_certificate_of_the_webhook_flags() {
         .assert_stderr_contains("cannot connect to Redis");
     assert_eq!(redis.xlen(STREAM), 0);
 }
+
+#[test]
+fn sigterm_finishes_the_entry_in_hand_acknowledges_it_and_exits_0() {
+    let Some((env, server, redis)) = setup("sigterm_mid_post") else {
+        return;
+    };
+    env.run(&mut enqueue(&env, &redis, "wf-t", "5", "node-a"))
+        .assert_success();
+    server.script([Fault::Delay(Duration::from_millis(800))]);
+    let g = env.spawn(&mut consume(&env, &redis, &[]));
+    assert!(server.wait_for_requests(1, Duration::from_secs(10)));
+    // The POST is in flight.
+    let run = stop(&env, g);
+    run.assert_success().assert_stderr_contains("1 posted");
+    assert_eq!(server.posts().len(), 1);
+    assert_eq!(redis.pending(STREAM, GROUP), 0);
+}
