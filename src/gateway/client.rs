@@ -38,17 +38,15 @@ impl Redis {
             };
             // The webhook's checks (PEM shape, key matching certificate) apply as is.
             tls::config(&files)?;
-            let root_cert = match files.ca_file {
-                Some(ca) => {
-                    // The library's root_cert replaces the system roots; --ca-file adds to
-                    // the bundled ones, as it does for the webhook.
-                    let mut pem = read_pem(ca, "CA file")?;
-                    pem.push(b'\n');
-                    pem.extend_from_slice(mozilla_roots_pem().as_bytes());
-                    Some(pem)
-                }
-                None => None,
-            };
+            // The same trust as the webhook's: the bundled Mozilla roots, plus --ca-file.
+            // (The library would otherwise read the system's store, and its root_cert
+            // replaces roots rather than adding one.)
+            let mut root_cert = mozilla_roots_pem().into_bytes();
+            if let Some(ca) = files.ca_file {
+                root_cert.push(b'\n');
+                root_cert.extend_from_slice(&read_pem(ca, "CA file")?);
+            }
+            let root_cert = Some(root_cert);
             let client_tls = match (files.client_cert, files.client_key) {
                 (Some(c), Some(k)) => Some(redis::ClientTlsConfig {
                     client_cert: read_pem(c, "client certificate")?,
