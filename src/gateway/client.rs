@@ -38,10 +38,23 @@ impl Redis {
             };
             // The webhook's checks (PEM shape, key matching certificate) apply as is.
             tls::config(&files)?;
-            // The same trust as the webhook's: the bundled Mozilla roots, plus --ca-file.
-            // (The library would otherwise read the system's store, and its root_cert
-            // replaces roots rather than adding one.)
-            let mut root_cert = mozilla_roots_pem().into_bytes();
+            // The same trust as the webhook's: the bundled Mozilla roots, --ca-file, and
+            // the system store unless --no-system-roots. The library takes roots only as
+            // one PEM that replaces its own choice, so all of them go in. A gateway
+            // connects once, so reading the system store up front costs little.
+            let mut roots = webpki_root_certs::TLS_SERVER_ROOT_CERTS
+                .iter()
+                .map(|c| c.as_ref().to_vec())
+                .collect::<Vec<_>>();
+            if !delivery.no_system_roots {
+                roots.extend(
+                    rustls_native_certs::load_native_certs()
+                        .certs
+                        .iter()
+                        .map(|c| c.as_ref().to_vec()),
+                );
+            }
+            let mut root_cert = pem_certificates(&roots).into_bytes();
             if let Some(ca) = files.ca_file {
                 root_cert.push(b'\n');
                 root_cert.extend_from_slice(&read_pem(ca, "CA file")?);
@@ -212,12 +225,12 @@ fn read_pem(path: &std::path::Path, what: &str) -> Result<Vec<u8>> {
     Ok(buf)
 }
 
-/// The bundled Mozilla roots as PEM, the only form the library takes extra roots in.
-fn mozilla_roots_pem() -> String {
+/// DER certificates as PEM, the only form the library takes roots in.
+fn pem_certificates(ders: &[Vec<u8>]) -> String {
     let mut out = String::new();
-    for cert in webpki_root_certs::TLS_SERVER_ROOT_CERTS {
+    for cert in ders {
         out.push_str("-----BEGIN CERTIFICATE-----\n");
-        let b64 = base64(cert.as_ref());
+        let b64 = base64(cert);
         for chunk in b64.as_bytes().chunks(64) {
             out.push_str(std::str::from_utf8(chunk).unwrap_or_default());
             out.push('\n');
