@@ -85,6 +85,20 @@ impl RedisUrl {
         &self.full
     }
 
+    /// The user name, percent-decoded.
+    pub fn user(&self) -> Option<String> {
+        self.user.as_deref().map(percent_decode)
+    }
+
+    /// The password, percent-decoded, for the Redis client only (like [`Self::expose`]).
+    pub fn expose_password(&self) -> Option<String> {
+        self.password.as_deref().map(percent_decode)
+    }
+
+    pub fn db(&self) -> u32 {
+        self.db
+    }
+
     pub fn has_password(&self) -> bool {
         self.password.is_some()
     }
