@@ -107,7 +107,7 @@ complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l group -d 'Co
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l consumer -d 'This gateway\'s name in the group [default: HOST-PID]' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l claim-idle -d 'Take over entries left unacknowledged this long, by this or a dead gateway' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l max-deliveries -d 'Deliveries of one entry before it goes to the dead-letter stream <stream>:dead' -r
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l queue-file -d 'Read the Redis URL of the event queue from this secrets file (redis://[[USER]:PASSWORD@]HOST[:PORT][/DB], or rediss://)' -r -F
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l queue-file -d 'Read the Redis URL of the event queue from this secrets file' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l queue -d 'Redis URL of the event queue, without a password (a password goes in --queue-file or the MMNOTIFY_QUEUE variable)' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l stream -d 'Redis stream that carries the events' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l channel -d 'Channel (`name`) or direct message (`@user`) to post to' -r
@@ -132,8 +132,8 @@ json\t''"
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l no-env -d 'Do not fill missing fields from the CI environment'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l no-dedupe -d 'Post even if this run and state were already posted'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -s n -l dry-run -d 'Print the payload, send nothing; checks a given webhook offline'
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l enqueue -d 'Put the validated event on the Redis stream instead of posting it (needs no webhook)'
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l consume -d 'Take events off the Redis stream and post them, until SIGINT/SIGTERM (or --drain)'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l enqueue -d 'Put the event on the Redis queue instead of posting it'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l consume -d 'Gateway: post the Redis queue\'s events until SIGTERM'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l drain -d 'With --consume: stop once no new entry is left and no pending entry can be claimed'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l requested-ack -d 'Ask recipients to acknowledge the post'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l no-system-roots -d 'Trust only the bundled Mozilla roots (and --ca-file): ignore the system store and SSL_CERT_FILE/SSL_CERT_DIR, which are otherwise consulted when a server\'s issuer is not in the bundle'
@@ -205,7 +205,7 @@ complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -l client-cert
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -l client-key -d 'Private key (PEM) matching --client-cert' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -s o -l output -d 'Print the outcome for people (text) or as JSON, one object per outcome' -r -f -a "text\t''
 json\t''"
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -l queue-file -d 'Read the Redis URL of the event queue from this secrets file (redis://[[USER]:PASSWORD@]HOST[:PORT][/DB], or rediss://)' -r -F
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -l queue-file -d 'Read the Redis URL of the event queue from this secrets file' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -l queue -d 'Redis URL of the event queue, without a password (a password goes in --queue-file or the MMNOTIFY_QUEUE variable)' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -l stream -d 'Redis stream that carries the events' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -l group -d 'Consumer group whose consumers and pending entries to check (with a queue)' -r
@@ -221,7 +221,7 @@ complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l proxy -d 'Pr
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l ca-file -d 'Extra trusted root certificates (PEM), added to the bundled Mozilla roots and the system store' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l client-cert -d 'Client certificate chain (PEM) for servers that require mutual TLS' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l client-key -d 'Private key (PEM) matching --client-cert' -r -F
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l queue-file -d 'Read the Redis URL of the event queue from this secrets file (redis://[[USER]:PASSWORD@]HOST[:PORT][/DB], or rediss://)' -r -F
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l queue-file -d 'Read the Redis URL of the event queue from this secrets file' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l queue -d 'Redis URL of the event queue, without a password (a password goes in --queue-file or the MMNOTIFY_QUEUE variable)' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l stream -d 'Redis stream that carries the events' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l dedupe-store-file -d 'Read the Redis URL of a shared dedupe store from this secrets file' -r -F

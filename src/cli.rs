@@ -592,9 +592,10 @@ pub struct BuildArgs {
 #[derive(Debug, Clone, Default, Args)]
 #[command(next_help_heading = "Redundant gateways")]
 pub struct QueueArgs {
-    /// Read the Redis URL of the event queue from this secrets file (redis://[[USER]:PASSWORD@]HOST[:PORT][/DB], or rediss://)
+    /// Read the Redis URL of the event queue from this secrets file
     #[arg(
         long,
+        hide = true,
         value_name = "PATH",
         env = "MMNOTIFY_QUEUE_FILE",
         hide_env_values = true
@@ -603,11 +604,16 @@ pub struct QueueArgs {
 
     /// Redis URL of the event queue, without a password (a password goes in --queue-file or
     /// the MMNOTIFY_QUEUE variable)
-    #[arg(long, value_name = "URL")]
+    #[arg(long, hide = true, value_name = "URL")]
     pub queue: Option<String>,
 
     /// Redis stream that carries the events
-    #[arg(long, value_name = "NAME", default_value = "mmnotify:events")]
+    #[arg(
+        long,
+        hide = true,
+        value_name = "NAME",
+        default_value = "mmnotify:events"
+    )]
     pub stream: String,
 }
 
@@ -618,6 +624,7 @@ pub struct StoreArgs {
     /// Read the Redis URL of a shared dedupe store from this secrets file
     #[arg(
         long,
+        hide = true,
         value_name = "PATH",
         env = "MMNOTIFY_DEDUPE_STORE_FILE",
         hide_env_values = true
@@ -626,40 +633,43 @@ pub struct StoreArgs {
 
     /// Redis URL of a shared dedupe store, without a password (a password goes in
     /// --dedupe-store-file or the MMNOTIFY_DEDUPE_STORE variable)
-    #[arg(long, value_name = "URL")]
+    #[arg(long, hide = true, value_name = "URL")]
     pub dedupe_store: Option<String>,
 }
 
 /// The two ends of the queue: builders enqueue, gateways consume.
+///
+/// Hidden from `--help`, which must fit a screen and was full before these came; the
+/// README's "Redundant gateways" section documents them.
 #[derive(Debug, Clone, Args)]
-#[command(next_help_heading = "Redundant gateways")]
+#[command(next_help_heading = "Event")]
 pub struct GatewayArgs {
-    /// Put the validated event on the Redis stream instead of posting it (needs no webhook)
-    #[arg(long, conflicts_with_all = ["consume", "events", "dry_run"])]
+    /// Put the event on the Redis queue instead of posting it
+    #[arg(long, hide = true, conflicts_with_all = ["consume", "events", "dry_run"])]
     pub enqueue: bool,
 
-    /// Take events off the Redis stream and post them, until SIGINT/SIGTERM (or --drain)
-    #[arg(long, conflicts_with_all = ["events", "event_file", "dry_run"])]
+    /// Gateway: post the Redis queue's events until SIGTERM
+    #[arg(long, hide = true, conflicts_with_all = ["events", "event_file", "dry_run"])]
     pub consume: bool,
 
     /// Consumer group of the gateways (created at the stream's start when missing)
-    #[arg(long, value_name = "NAME", default_value = "mmnotify")]
+    #[arg(long, hide = true, value_name = "NAME", default_value = "mmnotify")]
     pub group: String,
 
     /// This gateway's name in the group [default: HOST-PID]
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, hide = true, value_name = "NAME")]
     pub consumer: Option<String>,
 
     /// Take over entries left unacknowledged this long, by this or a dead gateway
-    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_timeout)]
+    #[arg(long, hide = true, value_name = "DURATION", default_value = "60s", value_parser = parse_timeout)]
     pub claim_idle: Duration,
 
     /// Deliveries of one entry before it goes to the dead-letter stream <stream>:dead
-    #[arg(long, value_name = "N", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, hide = true, value_name = "N", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_deliveries: u32,
 
     /// With --consume: stop once no new entry is left and no pending entry can be claimed
-    #[arg(long, requires = "consume")]
+    #[arg(long, hide = true, requires = "consume")]
     pub drain: bool,
 }
 
