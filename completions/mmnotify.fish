@@ -101,6 +101,15 @@ cancelled\t''
 timed_out\t''"
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l text-template -d 'Text line with {field} placeholders, e.g. "{emoji} {workflow}"' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l dedupe-ttl -d 'How long a delivered run+state is remembered' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l dedupe-store-file -d 'Read the Redis URL of a shared dedupe store from this secrets file' -r -F
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l dedupe-store -d 'Redis URL of a shared dedupe store, without a password (a password goes in --dedupe-store-file or the MMNOTIFY_DEDUPE_STORE variable)' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l group -d 'Consumer group of the gateways (created at the stream\'s start when missing)' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l consumer -d 'This gateway\'s name in the group [default: HOST-PID]' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l claim-idle -d 'Take over entries left unacknowledged this long, by this or a dead gateway' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l max-deliveries -d 'Deliveries of one entry before it goes to the dead-letter stream <stream>:dead' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l queue-file -d 'Read the Redis URL of the event queue from this secrets file' -r -F
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l queue -d 'Redis URL of the event queue, without a password (a password goes in --queue-file or the MMNOTIFY_QUEUE variable)' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l stream -d 'Redis stream that carries the events' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l channel -d 'Channel (`name`) or direct message (`@user`) to post to' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l username -d 'Display name; ignored unless the admin enabled overrides' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l icon-url -d 'Avatar URL; ignored unless the server enabled icon overrides' -r
@@ -123,6 +132,9 @@ json\t''"
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l no-env -d 'Do not fill missing fields from the CI environment'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l no-dedupe -d 'Post even if this run and state were already posted'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -s n -l dry-run -d 'Print the payload, send nothing; checks a given webhook offline'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l enqueue -d 'Put the event on the Redis queue instead of posting it'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l consume -d 'Gateway: post the Redis queue\'s events until SIGTERM'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l drain -d 'With --consume: stop once no new entry is left and no pending entry can be claimed'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l requested-ack -d 'Ask recipients to acknowledge the post'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l no-system-roots -d 'Trust only the bundled Mozilla roots (and --ca-file): ignore the system store and SSL_CERT_FILE/SSL_CERT_DIR, which are otherwise consulted when a server\'s issuer is not in the bundle'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l no-spool -d 'Do not save undelivered messages in the spool'
@@ -193,6 +205,10 @@ complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -l client-cert
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -l client-key -d 'Private key (PEM) matching --client-cert' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -s o -l output -d 'Print the outcome for people (text) or as JSON, one object per outcome' -r -f -a "text\t''
 json\t''"
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -l queue-file -d 'Read the Redis URL of the event queue from this secrets file' -r -F
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -l queue -d 'Redis URL of the event queue, without a password (a password goes in --queue-file or the MMNOTIFY_QUEUE variable)' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -l stream -d 'Redis stream that carries the events' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -l group -d 'Consumer group whose consumers and pending entries to check (with a queue)' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -l no-system-roots -d 'Trust only the bundled Mozilla roots (and --ca-file): ignore the system store and SSL_CERT_FILE/SSL_CERT_DIR, which are otherwise consulted when a server\'s issuer is not in the bundle'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -s v -l verbose -d 'Print target (redacted), status, attempts and time on stderr'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -s q -l quiet -d 'Silence warnings'
@@ -205,6 +221,11 @@ complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l proxy -d 'Pr
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l ca-file -d 'Extra trusted root certificates (PEM), added to the bundled Mozilla roots and the system store' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l client-cert -d 'Client certificate chain (PEM) for servers that require mutual TLS' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l client-key -d 'Private key (PEM) matching --client-cert' -r -F
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l queue-file -d 'Read the Redis URL of the event queue from this secrets file' -r -F
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l queue -d 'Redis URL of the event queue, without a password (a password goes in --queue-file or the MMNOTIFY_QUEUE variable)' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l stream -d 'Redis stream that carries the events' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l dedupe-store-file -d 'Read the Redis URL of a shared dedupe store from this secrets file' -r -F
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l dedupe-store -d 'Redis URL of a shared dedupe store, without a password (a password goes in --dedupe-store-file or the MMNOTIFY_DEDUPE_STORE variable)' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l state-dir -d 'State directory [default: $XDG_STATE_HOME/mmnotify or ~/.local/state/mmnotify]' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l max-age -d 'Move items first tried longer ago than this (e.g. 2d) to spool/rejected/ with the reason `expired` instead of posting them' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -s o -l output -d 'Print the outcome for people (text) or as JSON, one object per outcome' -r -f -a "text\t''

@@ -9,11 +9,17 @@ send:   `mmnotify send` against curl doing the same POST to the local emulator, 
         it after the bundled roots fail, curl is given the same bundle.
 events: 10,000 NDJSON events through `mmnotify build --events -` with deduplication on.
 run:    peak RSS of `mmnotify run` wrapping a command that prints 200 MB.
+gateway: 10,000 events on a Redis stream (a local redis-server), consumed by 2
+        `build --consume --drain` gateways sharing the Redis dedupe store, posting to the
+        emulator: events/s end to end, posts (each event once), and each gateway's peak RSS
+        (GNU time -v). Also the median wall time of one `build --enqueue`.
 """
 
 import argparse
 import json
 import os
+import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -21,9 +27,10 @@ import tempfile
 import time
 
 
-def start_server(server_bin, tls):
+def start_server(server_bin, tls, stderr=None):
     args = [server_bin] + (["--tls"] if tls else [])
-    proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                            stderr=stderr)
     info = {}
     for line in proc.stdout:
         line = line.strip()
@@ -152,13 +159,117 @@ def bench_run(mm, size):
     return {"output_bytes": size, "wall_s": round(wall, 3), "peak_rss_kib": rss}
 
 
+def resp(*args):
+    out = [f"*{len(args)}\r\n".encode()]
+    for a in args:
+        b = a.encode()
+        out.append(f"${len(b)}\r\n".encode() + b + b"\r\n")
+    return b"".join(out)
+
+
+def time_v(argv, **kw):
+    """Starts argv under GNU time -v; returns (process, file that gets the report)."""
+    report = tempfile.NamedTemporaryFile(mode="r")
+    proc = subprocess.Popen(["/usr/bin/time", "-v", "-o", report.name] + argv, **kw)
+    return proc, report
+
+
+def peak_rss_kib(report):
+    for line in report.read().splitlines():
+        if "Maximum resident set size" in line:
+            return int(line.split(":")[-1])
+    return None
+
+
+def bench_gateway(mm, server_bin, count):
+    if not shutil.which("redis-server"):
+        return {"skipped": "redis-server is not installed"}
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with tempfile.TemporaryDirectory() as tmp:
+        redis = subprocess.Popen(
+            ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", tmp], stdout=subprocess.DEVNULL)
+        proc, info = start_server(server_bin, False, stderr=subprocess.PIPE)
+        requests = None
+        try:
+            for _ in range(100):
+                if subprocess.run(["redis-cli", "-p", str(port), "PING"],
+                                  capture_output=True).stdout.strip() == b"PONG":
+                    break
+                time.sleep(0.05)
+            url = f"redis://127.0.0.1:{port}/0"
+            secret = os.path.join(tmp, "hook.url")
+            with open(secret, "w") as f:
+                f.write(info["URL"] + "\n")
+            os.chmod(secret, 0o600)
+            # One builder enqueue, as a builder runs it (median of 50).
+            walls = []
+            for i in range(50):
+                w, _ = measure([mm, "build", "--enqueue", "--no-env", "--queue", url,
+                                "--stream", "bench:warmup", "--workflow", "ci",
+                                "--state", "failed", "--run-id", f"w{i}"])
+                walls.append(w)
+            # The 10,000 events go in through one pipe, so that only the gateways are timed.
+            data = b"".join(
+                resp("XADD", "mmnotify:events", "*", "event", json.dumps({
+                    "workflow": "ci", "state": "succeeded" if i % 3 else "failed",
+                    "branch": "main", "commit": f"{i:040x}",
+                    "run_url": f"https://ci.example.com/runs/{i}",
+                    "mesh_node_id": f"builder-{i % 8}", "provider_run_id": str(i),
+                }, separators=(",", ":")))
+                for i in range(count))
+            subprocess.run(["redis-cli", "-p", str(port), "--pipe"], input=data,
+                           stdout=subprocess.DEVNULL, check=True)
+            start = time.perf_counter()
+            gateways = []
+            for name in ("gw-a", "gw-b"):
+                cmd = [mm, "build", "--consume", "--drain", "--queue", url, "--webhook-file",
+                       secret, "--consumer", name, "--state-dir", os.path.join(tmp, name), "-q"]
+                gateways.append(time_v(cmd, stderr=subprocess.DEVNULL))
+            for g, _ in gateways:
+                g.wait()
+            wall = time.perf_counter() - start
+            rss = [peak_rss_kib(r) for _, r in gateways]
+            pending = subprocess.run(["redis-cli", "-p", str(port), "XPENDING",
+                                      "mmnotify:events", "mmnotify"],
+                                     capture_output=True, text=True).stdout.split()[0]
+        finally:
+            proc.stdin.close()
+            err = proc.stderr.read()
+            proc.wait()
+            # "mock server: N requests"
+            for line in err.splitlines():
+                if line.startswith("mock server:"):
+                    requests = int(line.split()[2])
+            redis.terminate()
+            redis.wait()
+    return {
+        "events": count,
+        "gateways": 2,
+        "wall_s": round(wall, 3),
+        "events_per_s": round(count / wall),
+        "pending_after": int(pending),
+        "posts": requests,
+        "peak_rss_kib_per_gateway": rss,
+        "enqueue_wall_ms_median": round(statistics.median(walls) * 1000, 2),
+    }
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--mmnotify", required=True)
     p.add_argument("--server", required=True, help="the emulator: cargo build --example mock_server")
     p.add_argument("--runs", type=int, default=200)
     p.add_argument("--events", type=int, default=10_000)
+    p.add_argument("--only", choices=["gateway"], help="run only this benchmark")
     args = p.parse_args()
+    if args.only == "gateway":
+        print(json.dumps({"binary_bytes": os.path.getsize(args.mmnotify),
+                          "gateway": bench_gateway(args.mmnotify, args.server, args.events)},
+                         indent=2))
+        return
     results = {
         "binary_bytes": os.path.getsize(args.mmnotify),
         "send": [
@@ -167,6 +278,7 @@ def main():
         ],
         "events": bench_events(args.mmnotify, args.server, args.events),
         "run": bench_run(args.mmnotify, 200_000_000),
+        "gateway": bench_gateway(args.mmnotify, args.server, args.events),
     }
     print(json.dumps(results, indent=2))
 

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Benchmarks (not tests): mmnotify against curl doing the same POST, build --events
-# throughput, and run's memory on a loud command. Prints JSON; see scripts/bench.py.
+# throughput, run's memory on a loud command, and 2 Redis gateways consuming 10,000
+# events (needs redis-server). Prints JSON; see scripts/bench.py. `--only gateway` runs
+# just the last.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v curl >/dev/null && [ -x /usr/bin/time ] || { apt-get update -qq && apt-get install -y -qq curl time; }

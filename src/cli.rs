@@ -577,9 +577,100 @@ pub struct BuildArgs {
     pub dry_run: bool,
 
     #[command(flatten)]
+    pub store: StoreArgs,
+    #[command(flatten)]
+    pub gateway: GatewayArgs,
+    #[command(flatten)]
+    pub queue: QueueArgs,
+    #[command(flatten)]
     pub route: RouteArgs,
     #[command(flatten)]
     pub common: CommonArgs,
+}
+
+/// Where the event queue is: a Redis stream shared by builders and gateways.
+#[derive(Debug, Clone, Default, Args)]
+#[command(next_help_heading = "Redundant gateways")]
+pub struct QueueArgs {
+    /// Read the Redis URL of the event queue from this secrets file
+    #[arg(
+        long,
+        hide = true,
+        value_name = "PATH",
+        env = "MMNOTIFY_QUEUE_FILE",
+        hide_env_values = true
+    )]
+    pub queue_file: Option<PathBuf>,
+
+    /// Redis URL of the event queue, without a password (a password goes in --queue-file or
+    /// the MMNOTIFY_QUEUE variable)
+    #[arg(long, hide = true, value_name = "URL")]
+    pub queue: Option<String>,
+
+    /// Redis stream that carries the events
+    #[arg(
+        long,
+        hide = true,
+        value_name = "NAME",
+        default_value = "mmnotify:events"
+    )]
+    pub stream: String,
+}
+
+/// Where the shared dedupe store is, when it is Redis rather than the state directory.
+#[derive(Debug, Clone, Default, Args)]
+#[command(next_help_heading = "Deduplication")]
+pub struct StoreArgs {
+    /// Read the Redis URL of a shared dedupe store from this secrets file
+    #[arg(
+        long,
+        hide = true,
+        value_name = "PATH",
+        env = "MMNOTIFY_DEDUPE_STORE_FILE",
+        hide_env_values = true
+    )]
+    pub dedupe_store_file: Option<PathBuf>,
+
+    /// Redis URL of a shared dedupe store, without a password (a password goes in
+    /// --dedupe-store-file or the MMNOTIFY_DEDUPE_STORE variable)
+    #[arg(long, hide = true, value_name = "URL")]
+    pub dedupe_store: Option<String>,
+}
+
+/// The two ends of the queue: builders enqueue, gateways consume.
+///
+/// Hidden from `--help`, which must fit a screen and was full before these came; the
+/// README's "Redundant gateways" section documents them.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Event")]
+pub struct GatewayArgs {
+    /// Put the event on the Redis queue instead of posting it
+    #[arg(long, hide = true, conflicts_with_all = ["consume", "events", "dry_run"])]
+    pub enqueue: bool,
+
+    /// Gateway: post the Redis queue's events until SIGTERM
+    #[arg(long, hide = true, conflicts_with_all = ["events", "event_file", "dry_run"])]
+    pub consume: bool,
+
+    /// Consumer group of the gateways (created at the stream's start when missing)
+    #[arg(long, hide = true, value_name = "NAME", default_value = "mmnotify")]
+    pub group: String,
+
+    /// This gateway's name in the group [default: HOST-PID]
+    #[arg(long, hide = true, value_name = "NAME")]
+    pub consumer: Option<String>,
+
+    /// Take over entries left unacknowledged this long, by this or a dead gateway
+    #[arg(long, hide = true, value_name = "DURATION", default_value = "60s", value_parser = parse_timeout)]
+    pub claim_idle: Duration,
+
+    /// Deliveries of one entry before it goes to the dead-letter stream <stream>:dead
+    #[arg(long, hide = true, value_name = "N", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_deliveries: u32,
+
+    /// With --consume: stop once no new entry is left and no pending entry can be claimed
+    #[arg(long, hide = true, requires = "consume")]
+    pub drain: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -658,6 +749,16 @@ pub struct ProbeArgs {
 pub struct DoctorArgs {
     #[command(flatten)]
     pub common: CommonArgs<Retries, NoState>,
+    #[command(flatten)]
+    pub queue: QueueArgs,
+    /// Consumer group whose consumers and pending entries to check (with a queue)
+    #[arg(
+        long,
+        value_name = "NAME",
+        default_value = "mmnotify",
+        help_heading = "Redundant gateways"
+    )]
+    pub group: String,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -674,6 +775,12 @@ pub struct FlushArgs {
 
     #[command(flatten)]
     pub delivery: DeliveryArgs,
+
+    /// Queue for spooled `build --enqueue` events saved from `--queue URL`
+    #[command(flatten)]
+    pub queue: QueueArgs,
+    #[command(flatten)]
+    pub store: StoreArgs,
 
     /// State directory [default: $XDG_STATE_HOME/mmnotify or ~/.local/state/mmnotify]
     #[arg(

@@ -9,6 +9,9 @@ pub mod error;
 pub mod build_event;
 /// One module per subcommand, plus the deliver → spool → outcome glue they share.
 pub mod commands;
+/// Redundant gateways on Redis: the shared queue, its consumer and the shared dedupe
+/// store. Untouched unless a Redis flag or variable is given.
+pub mod gateway;
 /// The webhook URL type, where it comes from, and the rules its file must pass.
 pub mod secret;
 /// The state directory: spool and deduplication store.

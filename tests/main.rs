@@ -7,6 +7,7 @@ mod doctor;
 mod dry_run;
 mod emulator;
 mod fuzz;
+mod gateway;
 mod generated;
 mod outcome;
 mod progress;

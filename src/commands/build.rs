@@ -16,7 +16,8 @@ use crate::commands::output::{
 use crate::commands::progress::{self, Progress};
 use crate::commands::{dry_run, relay};
 use crate::error::{self, ExitKind};
-use crate::state::dedupe::{self, Claim, Dedupe};
+use crate::gateway;
+use crate::state::dedupe::{self, Claim, DedupeStore};
 use crate::state::spool::SpoolKind;
 use crate::task::socket::DedupeRequest;
 use crate::{build_event::build_message, build_event::ci, state::statedir, wire::payload};
@@ -25,38 +26,53 @@ use crate::{build_event::build_message, build_event::ci, state::statedir, wire::
 const MAX_EVENT_BYTES: usize = 1 << 20;
 const MAX_PAYLOAD_BYTES: usize = 300_000;
 
-struct Ctx<'a> {
-    args: &'a BuildArgs,
-    printer: Printer,
+/// What handling events needs, shared by single events, `--events` and `--consume`.
+pub struct Ctx<'a> {
+    pub args: &'a BuildArgs,
+    pub printer: Printer,
     /// Connected on first use: a dry run or a filtered event needs no secret.
     notifier: Option<Notifier>,
-    dedupe: Store,
+    pub dedupe: Store,
     /// A dry run's webhook check, made once at the first event that would be posted (as
     /// a real run connects): the webhook, if one was given.
     dry_target: Option<Option<crate::secret::WebhookUrl>>,
+    /// The shared store's source (`file:PATH`, `env`), recorded with spooled items.
+    pub store_ref: Option<String>,
+    /// Off in `--consume`: there the stream is the spool.
+    pub spool: bool,
 }
 
-/// The local dedupe store, opened on first use.
-enum Store {
+/// The dedupe store, opened on first use; `--consume` sets its Redis store up front.
+pub enum Store {
     NotOpened,
-    Open(Dedupe),
-    /// It cannot be written (read-only or full file system): posts go out without
-    /// deduplication; the warning was given once.
+    Open(Box<dyn DedupeStore>),
+    /// The local store cannot be written (read-only or full file system): posts go out
+    /// without deduplication; the warning was given once.
     Unusable,
 }
 
-pub fn run(args: BuildArgs) -> Result<Ending> {
-    let printer = Printer::new(&args.common.output);
-    if let Some(t) = &args.text_template {
-        build_message::check_template(t)?;
+impl<'a> Ctx<'a> {
+    pub fn new(args: &'a BuildArgs) -> Result<Ctx<'a>> {
+        if let Some(t) = &args.text_template {
+            build_message::check_template(t)?;
+        }
+        Ok(Ctx {
+            args,
+            printer: Printer::new(&args.common.output),
+            notifier: None,
+            dedupe: Store::NotOpened,
+            dry_target: None,
+            store_ref: None,
+            spool: !args.common.state.no_spool,
+        })
     }
-    let mut ctx = Ctx {
-        args: &args,
-        printer,
-        notifier: None,
-        dedupe: Store::NotOpened,
-        dry_target: None,
-    };
+}
+
+pub fn run(args: BuildArgs) -> Result<Ending> {
+    let mut ctx = Ctx::new(&args)?;
+    if args.gateway.consume {
+        return Ok(Ending::printed(gateway::consumer::run(&mut ctx)));
+    }
     if let Some(path) = &args.events {
         return Ok(Ending::printed(run_stream(&mut ctx, path)));
     }
@@ -80,6 +96,11 @@ pub fn run(args: BuildArgs) -> Result<Ending> {
             .unwrap_or_default()
     };
     let event = with_default_node(flags.overlay(from_file).overlay(from_env)).validate()?;
+    if args.gateway.enqueue {
+        // Exactly the checks a post would make, so that a gateway never meets a bad one.
+        render(&ctx, &event)?;
+        return gateway::consumer::enqueue_one(&ctx, &event);
+    }
     let (outcome, err) = handle(&mut ctx, &event)?;
     Ok(Ending::outcome(outcome, err))
 }
@@ -105,6 +126,21 @@ fn read_event_file(path: &std::path::Path) -> Result<String> {
     }
 }
 
+/// The post for one event, checked as the server would (exit 4 when it would refuse it).
+fn render(ctx: &Ctx, ev: &ValidEvent) -> Result<(serde_json::Map<String, Value>, Vec<u8>)> {
+    let args = ctx.args;
+    let mut post = build_message::render(ev, args.text_template.as_deref())?;
+    post.apply_route(&args.route);
+    post.ensure_fallbacks();
+    if post.truncate_text() {
+        ctx.printer
+            .warn("the build message was longer than one post and was cut");
+    }
+    let obj = post.to_object()?;
+    let body = payload::validate(&obj, MAX_PAYLOAD_BYTES)?;
+    Ok((obj, body))
+}
+
 /// Filters, renders, deduplicates and posts one event. `Err` is for problems that stop
 /// everything (configuration); a failed delivery comes back as the outcome's error.
 fn handle(ctx: &mut Ctx, ev: &ValidEvent) -> Result<(Outcome, Option<anyhow::Error>)> {
@@ -117,15 +153,7 @@ fn handle(ctx: &mut Ctx, ev: &ValidEvent) -> Result<(Outcome, Option<anyhow::Err
         ));
         return Ok((base(Status::Filtered), None));
     }
-    let mut post = build_message::render(ev, args.text_template.as_deref())?;
-    post.apply_route(&args.route);
-    post.ensure_fallbacks();
-    if post.truncate_text() {
-        ctx.printer
-            .warn("the build message was longer than one post and was cut");
-    }
-    let obj = post.to_object()?;
-    let body = payload::validate(&obj, MAX_PAYLOAD_BYTES)?;
+    let (obj, body) = render(ctx, ev)?;
     if args.dry_run {
         if ctx.dry_target.is_none() {
             let url = dry_run::check_webhook(
@@ -165,20 +193,39 @@ fn handle(ctx: &mut Ctx, ev: &ValidEvent) -> Result<(Outcome, Option<anyhow::Err
     match run_id {
         Some(run_id) if !args.no_dedupe => {
             if matches!(ctx.dedupe, Store::NotOpened) {
-                ctx.dedupe = match notify::open_dedupe(
-                    &ctx.printer,
-                    args.common.state.state_dir.as_deref(),
-                    args.dedupe_ttl,
-                )? {
-                    Some(store) => Store::Open(store),
-                    None => Store::Unusable,
-                };
+                let (store, store_ref) = open_store(args, &ctx.printer)?;
+                ctx.dedupe = store;
+                ctx.store_ref = store_ref;
             }
             let key = dedupe::key(notifier.url.expose(), run_id, ev.state().as_str());
             let claim = match &ctx.dedupe {
                 Store::Open(store) => Some(store.claim(&key, notifier.deliverer.policy().budget)),
                 _ => None,
             };
+            let shared_store_failed = ctx.store_ref.is_some() && matches!(claim, Some(Err(_)));
+            if shared_store_failed {
+                let Some(Err(e)) = claim else {
+                    unreachable!("checked above")
+                };
+                // A shared store that cannot be reached: never post blind (another
+                // gateway may be posting it). A bad password or URL stops everything.
+                if error::exit_kind(&e) != ExitKind::Network {
+                    return Err(e);
+                }
+                let message = format!(
+                    "{e:#}; not posted, since without the shared dedupe store another \
+                     gateway may post it too"
+                );
+                let plan = SpoolPlan {
+                    enabled: ctx.spool,
+                    store: ctx.store_ref.clone(),
+                    ..SpoolPlan::from_args(&args.common.state, SpoolKind::Build)
+                };
+                let key_hex = key.as_str().to_string();
+                let (outcome, err) =
+                    notifier.keep(&Value::Object(obj), &plan, Some(&key_hex), &message);
+                return Ok((outcome.with("event", ev.to_json()), Some(err)));
+            }
             match claim {
                 Some(Ok(Claim::Duplicate)) => {
                     ctx.printer.info(&format!(
@@ -217,11 +264,16 @@ fn handle(ctx: &mut Ctx, ev: &ValidEvent) -> Result<(Outcome, Option<anyhow::Err
     }
 
     let value = Value::Object(obj);
+    let plan = SpoolPlan {
+        enabled: ctx.spool,
+        store: ctx.store_ref.clone(),
+        ..SpoolPlan::from_args(&args.common.state, SpoolKind::Build)
+    };
     let (outcome, err) = notifier.post(
         &value,
         &body,
         args.route.channel.as_deref(),
-        &SpoolPlan::from_args(&args.common.state, SpoolKind::Build),
+        &plan,
         key_hex.as_deref(),
     );
     if err.is_none() {
@@ -275,20 +327,116 @@ fn post_through_run(
     Ok((outcome, err))
 }
 
+/// The shared Redis store when one is given, else the file store in the state
+/// directory (or none when that cannot be written).
+fn open_store(args: &BuildArgs, printer: &Printer) -> Result<(Store, Option<String>)> {
+    if let Some((store, source)) = gateway::consumer::shared_store(args, printer)? {
+        return Ok((Store::Open(Box::new(store)), Some(source.spool_ref())));
+    }
+    let store = match notify::open_dedupe(
+        printer,
+        args.common.state.state_dir.as_deref(),
+        args.dedupe_ttl,
+    )? {
+        Some(store) => Store::Open(Box::new(store)),
+        None => Store::Unusable,
+    };
+    Ok((store, None))
+}
+
+/// What became of one event of a stream (`--events` line or `--consume` entry).
+pub enum Verdict {
+    /// Not a valid event: skipped, with the reason.
+    Invalid(String),
+    /// Handled: the outcome, and the error when it was not posted.
+    Done(Outcome, Option<anyhow::Error>),
+}
+
+/// One event of a stream as text, handled like every other: parse, validate (flags fill
+/// in), filter, deduplicate, post. `Err` only for what stops the whole stream.
+pub fn handle_text(ctx: &mut Ctx, flags: &BuildEvent, text: &str) -> Result<Verdict> {
+    let event = BuildEvent::from_json(text)
+        .and_then(|ev| with_default_node(flags.clone().overlay(ev)).validate());
+    let event = match event {
+        Ok(ev) => ev,
+        Err(e) => return Ok(Verdict::Invalid(format!("{e:#}"))),
+    };
+    match handle(ctx, &event) {
+        Ok((outcome, err)) => Ok(Verdict::Done(outcome, err)),
+        // Configuration problems (no secret, bad CA) fail every event alike: stop.
+        Err(e) if matches!(error::exit_kind(&e), ExitKind::Config | ExitKind::Internal) => Err(e),
+        Err(e) => Ok(Verdict::Invalid(format!("{e:#}"))),
+    }
+}
+
+/// The event fields given as flags, which fill in every event of a stream.
+pub fn stream_flags(args: &BuildArgs) -> BuildEvent {
+    args.event.clone()
+}
+
 #[derive(Default)]
-struct Summary {
-    posted: usize,
-    duplicate: usize,
-    filtered: usize,
-    failed: usize,
-    invalid: usize,
-    worst: Option<ExitKind>,
+pub struct Summary {
+    pub posted: usize,
+    pub duplicate: usize,
+    pub filtered: usize,
+    pub failed: usize,
+    pub invalid: usize,
+    pub worst: Option<ExitKind>,
 }
 
 impl Summary {
-    fn note_failure(&mut self, kind: ExitKind) {
+    pub fn note_failure(&mut self, kind: ExitKind) {
         if self.worst.is_none_or(|w| kind.severity() > w.severity()) {
             self.worst = Some(kind);
+        }
+    }
+
+    /// Counts a handled event's outcome.
+    pub fn record(&mut self, outcome: &Outcome, err: Option<&anyhow::Error>) {
+        match outcome.status {
+            Status::Posted | Status::DryRun => self.posted += 1,
+            Status::Duplicate => self.duplicate += 1,
+            Status::Filtered => self.filtered += 1,
+            _ => self.failed += 1,
+        }
+        if let Some(e) = err {
+            self.note_failure(error::exit_kind(e));
+        }
+    }
+
+    pub fn record_invalid(&mut self) {
+        self.invalid += 1;
+        self.note_failure(ExitKind::Input);
+    }
+
+    /// The summary line on stderr (`extra` is appended) and the exit code.
+    pub fn finish(&self, ctx: &Ctx, extra: &str) -> Result<u8> {
+        if !ctx.printer.quiet {
+            print_stderr_line(&format!(
+                "mmnotify: events: {} posted, {} duplicate, {} filtered, {} failed ({} invalid){}{}",
+                self.posted,
+                self.duplicate,
+                self.filtered,
+                self.failed + self.invalid,
+                self.invalid,
+                extra,
+                if ctx.args.dry_run {
+                    " [dry run: nothing was sent]"
+                } else {
+                    ""
+                }
+            ));
+        }
+        match self.worst {
+            Some(kind) => Err(error::fail(
+                kind,
+                format!(
+                    "{} of {} events were not posted",
+                    self.failed + self.invalid,
+                    self.posted + self.duplicate + self.filtered + self.failed + self.invalid
+                ),
+            )),
+            None => Ok(0),
         }
     }
 }
@@ -348,78 +496,33 @@ fn run_stream(ctx: &mut Ctx, path: &std::path::Path) -> Result<u8> {
         if text.trim().is_empty() {
             continue;
         }
-        let event = BuildEvent::from_json(text)
-            .and_then(|ev| with_default_node(flags.clone().overlay(ev)).validate());
-        let event = match event {
-            Ok(ev) => ev,
-            Err(e) => {
-                invalid(ctx, &mut sum, line_no, &format!("{e:#}"));
+        let (outcome, err) = match handle_text(ctx, &flags, text)? {
+            Verdict::Invalid(why) => {
+                invalid(ctx, &mut sum, line_no, &why);
                 continue;
             }
+            Verdict::Done(outcome, err) => (outcome, err),
         };
-        let (outcome, err) = match handle(ctx, &event) {
-            Ok(r) => r,
-            // Configuration problems (no secret, bad CA) fail every line alike: stop.
-            Err(e) if matches!(error::exit_kind(&e), ExitKind::Config | ExitKind::Internal) => {
-                return Err(e)
-            }
-            Err(e) => {
-                invalid(ctx, &mut sum, line_no, &format!("{e:#}"));
-                continue;
-            }
-        };
-        match outcome.status {
-            Status::Posted | Status::DryRun => sum.posted += 1,
-            Status::Duplicate => sum.duplicate += 1,
-            Status::Filtered => sum.filtered += 1,
-            _ => sum.failed += 1,
-        }
+        sum.record(&outcome, err.as_ref());
         let mut outcome = outcome.with("line", line_no);
         outcome.exit_code = Some(0);
         if let Some(e) = &err {
             let message = format!("{e:#}");
             print_stderr_line(&format!("mmnotify: line {line_no}: {message}"));
-            sum.note_failure(error::exit_kind(e));
             outcome.exit_code = Some(error::exit_kind(e).code());
             outcome.message.get_or_insert(message);
         }
         ctx.printer.outcome(&outcome);
     }
     drop(progress);
-    if !ctx.printer.quiet {
-        print_stderr_line(&format!(
-            "mmnotify: events: {} posted, {} duplicate, {} filtered, {} failed ({} invalid){}",
-            sum.posted,
-            sum.duplicate,
-            sum.filtered,
-            sum.failed + sum.invalid,
-            sum.invalid,
-            if ctx.args.dry_run {
-                " [dry run: nothing was sent]"
-            } else {
-                ""
-            }
-        ));
-    }
-    match sum.worst {
-        Some(kind) => Err(error::fail(
-            kind,
-            format!(
-                "{} of {} events were not posted",
-                sum.failed + sum.invalid,
-                sum.posted + sum.duplicate + sum.filtered + sum.failed + sum.invalid
-            ),
-        )),
-        None => Ok(0),
-    }
+    sum.finish(ctx, "")
 }
 
 fn invalid(ctx: &Ctx, sum: &mut Summary, line_no: usize, why: &str) {
     print_stderr_line(&format!(
         "mmnotify: line {line_no}: invalid event, skipped: {why}"
     ));
-    sum.invalid += 1;
-    sum.note_failure(ExitKind::Input);
+    sum.record_invalid();
     ctx.printer
         .outcome(&Outcome::failure(why, ExitKind::Input.code()).with("line", line_no));
 }

@@ -80,6 +80,23 @@ pub fn run(args: DoctorArgs) -> Result<Ending> {
         started: Instant::now(),
     };
     let sources = Sources::from_args(&args.common.webhook);
+    let queue = crate::gateway::url::RedisSources::new(
+        crate::gateway::url::Role::Queue,
+        args.queue.queue_file.clone(),
+        args.queue.queue.clone(),
+    );
+    if queue.is_given() {
+        for (check, result) in crate::gateway::doctor::checks(&args) {
+            match result {
+                Ok(detail) => r.pass(check, detail),
+                Err((kind, detail)) => r.fail(check, kind, detail),
+            }
+        }
+        // A builder has a queue and no webhook: that is its whole configuration.
+        if r.first_failure.is_some() || sources.select().is_err() {
+            return r.finish();
+        }
+    }
     let source = match sources.select() {
         Ok(s) => s,
         Err(e) => {

@@ -13,8 +13,9 @@ use crate::commands::output::{print_stderr_line, Ending, Outcome, Printer, Statu
 use crate::commands::progress::Progress;
 use crate::commands::spool::{one_line, rfc3339};
 use crate::error::{self, ExitKind};
+use crate::gateway;
 use crate::secret::Sources;
-use crate::state::dedupe::{Claim, Dedupe, DedupeKey};
+use crate::state::dedupe::{Claim, Dedupe, DedupeKey, DedupeStore};
 use crate::state::fingerprint::FingerprintKey;
 use crate::state::spool::{Spool, SpoolEntry, SpoolKind};
 use crate::text::time::{self, now_ms};
@@ -54,6 +55,8 @@ struct Run<'a> {
     deliverer: &'a Deliverer,
     /// `None` when the store cannot be used: items then go out undeduplicated.
     dedupe: Option<&'a Dedupe>,
+    /// Shared Redis stores and queues named by items, connected on first use.
+    redis: gateway::flush::Stores<'a>,
     printer: &'a Printer,
     /// The key of `env` items' fingerprints, when the state dir has one.
     key: Option<FingerprintKey>,
@@ -117,6 +120,7 @@ pub fn run(args: FlushArgs) -> Result<Ending> {
         sources: &sources,
         deliverer: &deliverer,
         dedupe: dedupe.as_ref(),
+        redis: gateway::flush::Stores::new(&args),
         printer: &printer,
         key: FingerprintKey::load(&dir)?,
         unreachable: HashSet::new(),
@@ -210,6 +214,10 @@ impl Run<'_> {
         }
         match &item.kind {
             SpoolKind::Send | SpoolKind::Build | SpoolKind::Run => {}
+            SpoolKind::Enqueue => {
+                self.flush_enqueue(entry, item);
+                return Ok(());
+            }
             SpoolKind::Other(kind) => {
                 printer.warn(&format!(
                     "{name}: its kind `{}` is not one this mmnotify delivers (saved by \
@@ -243,8 +251,40 @@ impl Run<'_> {
             return Ok(());
         }
         let key = item.dedupe_key.as_deref().and_then(DedupeKey::from_hex);
-        let claim = match (&key, self.dedupe) {
-            (Some(k), Some(store)) => match store.claim(k, self.deliverer.policy().budget) {
+        // A build spooled with a shared store claims its key in that store again.
+        let shared = match &item.store {
+            Some(reference) => match self.redis.store(reference) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    printer.warn(&format!(
+                        "{name}: its dedupe store ({reference}) cannot be resolved now, kept \
+                         for later: {e:#}"
+                    ));
+                    self.tally.unresolved += 1;
+                    return Ok(());
+                }
+            },
+            None => None,
+        };
+        let claim = match (&key, &shared, self.dedupe) {
+            (Some(k), Some(store), _) => match store.claim(k, self.deliverer.policy().budget) {
+                // The shared store is away: posting now could post twice.
+                Err(e) if error::exit_kind(&e) == ExitKind::Network => {
+                    printer.warn(&format!("{name}: {e:#}; kept in the spool"));
+                    self.tally.failed += 1;
+                    self.tally.worst = self.tally.worst.max(Some(ExitKind::Network));
+                    return Ok(());
+                }
+                Err(e) => return Err(e),
+                Ok(Claim::Duplicate) => {
+                    spool.remove(entry)?;
+                    printer.info(&format!("{name}: already delivered meanwhile, removed"));
+                    self.tally.duplicate += 1;
+                    return Ok(());
+                }
+                Ok(Claim::Acquired(guard)) => Some(guard),
+            },
+            (Some(k), None, Some(store)) => match store.claim(k, self.deliverer.policy().budget) {
                 Ok(Claim::Duplicate) => {
                     spool.remove(entry)?;
                     printer.info(&format!("{name}: already delivered meanwhile, removed"));
@@ -336,6 +376,39 @@ impl Run<'_> {
             }
         }
         Ok(())
+    }
+
+    /// An event saved by `build --enqueue` while Redis was away: add it to its stream.
+    fn flush_enqueue(&mut self, entry: &SpoolEntry, item: &crate::state::spool::SpoolItem) {
+        let (spool, printer) = (self.spool, self.printer);
+        let name = entry.path.display();
+        match self.redis.enqueue(item) {
+            Ok(id) => {
+                if let Err(e) = spool.remove(entry) {
+                    printer.warn(&format!("{name}: enqueued as {id}, but {e:#}"));
+                }
+                printer.info(&format!("{name}: enqueued as entry {id}"));
+                self.tally.posted += 1;
+            }
+            Err(e) if error::exit_kind(&e) == ExitKind::Network => {
+                let mut updated = item.clone();
+                updated.attempts += 1;
+                updated.last_error = format!("{e:#}");
+                if let Err(e) = spool.update(entry, &updated) {
+                    printer.warn(&format!("{name}: {e:#}"));
+                }
+                printer.warn(&format!("{name}: {e:#}; kept in the spool"));
+                self.tally.failed += 1;
+                self.tally.worst = self.tally.worst.max(Some(ExitKind::Network));
+            }
+            Err(e) => {
+                printer.warn(&format!(
+                    "{name}: its queue ({}) cannot be used now, kept for later: {e:#}",
+                    item.source
+                ));
+                self.tally.unresolved += 1;
+            }
+        }
     }
 
     /// An `env` item goes only to the webhook it was spooled for: the variable may

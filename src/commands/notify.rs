@@ -31,6 +31,8 @@ pub struct SpoolPlan {
     pub state_dir: Option<PathBuf>,
     pub enabled: bool,
     pub kind: SpoolKind,
+    /// The shared dedupe store's source, recorded so that flush claims the key there.
+    pub store: Option<String>,
 }
 
 impl SpoolPlan {
@@ -39,6 +41,7 @@ impl SpoolPlan {
             state_dir: args.state_dir.clone(),
             enabled: !args.no_spool,
             kind,
+            store: None,
         }
     }
 }
@@ -109,7 +112,8 @@ impl Notifier {
         let mut message = format!("{}: {}", self.url, diag.message);
         let spoolable = matches!(diag.kind, ExitKind::Network | ExitKind::Server) && diag.retryable;
         if spoolable && spool.enabled {
-            match self.save(payload, spool, dedupe_key, &diag.message, &d) {
+            let tries = (d.attempts, d.maybe_delivered());
+            match self.save(payload, spool, dedupe_key, &diag.message, tries) {
                 Ok(path) => {
                     outcome.status = Status::Spooled;
                     outcome = outcome.with("spool_file", path.display().to_string());
@@ -128,13 +132,45 @@ impl Notifier {
         (outcome, Some(error::fail(diag.kind, message)))
     }
 
+    /// Saves a payload that was not even tried (its dedupe store is unreachable) and
+    /// returns the `spooled` (or `failed`) outcome with a network error.
+    pub fn keep(
+        &self,
+        payload: &Value,
+        plan: &SpoolPlan,
+        dedupe_key: Option<&str>,
+        message: &str,
+    ) -> (Outcome, anyhow::Error) {
+        let mut outcome = Outcome::new(Status::Failed);
+        outcome.target = Some(self.url.redacted());
+        let mut message = message.to_string();
+        if plan.enabled {
+            match self.save(payload, plan, dedupe_key, &message, (0, false)) {
+                Ok(path) => {
+                    outcome.status = Status::Spooled;
+                    outcome = outcome.with("spool_file", path.display().to_string());
+                    message.push_str(&format!(
+                        "; saved in the spool as {}: run `mmnotify flush` once the store is \
+                         back",
+                        path.display()
+                    ));
+                }
+                Err(e) => self
+                    .printer
+                    .warn(&format!("could not save the message in the spool: {e:#}")),
+            }
+        }
+        outcome.message = Some(message.clone());
+        (outcome, error::fail(ExitKind::Network, message))
+    }
+
     fn save(
         &self,
         payload: &Value,
         plan: &SpoolPlan,
         dedupe_key: Option<&str>,
         last_error: &str,
-        d: &Delivery,
+        (attempts, maybe_delivered): (u32, bool),
     ) -> Result<PathBuf> {
         let dir = state_dir(plan.state_dir.as_deref())?;
         let spool = Spool::open(&dir)?;
@@ -152,10 +188,12 @@ impl Notifier {
             dedupe_key: dedupe_key.map(str::to_string),
             payload: payload.clone(),
             last_error: last_error.to_string(),
-            attempts: d.attempts,
+            attempts,
             kind: plan.kind.clone(),
             webhook_hmac,
-            maybe_delivered: d.maybe_delivered(),
+            maybe_delivered,
+            store: plan.store.clone(),
+            stream: None,
         };
         spool.save(&item)
     }

@@ -180,6 +180,8 @@ pub enum Status {
     Flushed,
     /// `doctor` found every check passing.
     Ok,
+    /// `build --enqueue`: Redis acknowledged the event.
+    Enqueued,
 }
 
 impl Status {
@@ -193,6 +195,7 @@ impl Status {
             Status::DryRun => "dry-run",
             Status::Flushed => "flushed",
             Status::Ok => "ok",
+            Status::Enqueued => "enqueued",
         }
     }
 }

@@ -64,6 +64,7 @@ impl Relay {
             state_dir: self.state.state_dir.clone(),
             enabled: !self.state.no_spool && req.spool,
             kind,
+            store: None,
         };
         let result = match &req.dedupe {
             Some(d) => self.post_once(&notifier, d, &req.payload, &body, channel, &plan),

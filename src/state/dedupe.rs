@@ -146,7 +146,30 @@ impl Log {
     }
 }
 
-/// The outcome of [`Dedupe::claim`].
+/// What every dedupe store offers: the file store here, and the shared Redis store of
+/// redundant gateways (`gateway::store`). Both give the same guarantees: one holder per
+/// key at a time, a holder that dies frees the key within its budget, and a delivered
+/// key stays a duplicate for the TTL.
+pub trait DedupeStore: Send + Sync {
+    /// Takes the right to deliver `key`, or learns that it was delivered. `budget` is how
+    /// long this holder may keep the key before others may take over.
+    fn claim(&self, key: &DedupeKey, budget: Duration) -> anyhow::Result<Claim>;
+
+    /// Whether `key` was delivered within the TTL.
+    fn is_delivered(&self, key: &DedupeKey) -> anyhow::Result<bool>;
+}
+
+/// One store's side of a held claim. Dropping it without [`Held::delivered`] releases the
+/// key for the next try.
+pub trait Held: fmt::Debug + Send {
+    /// Records the delivery and lets go of the key.
+    fn delivered(self: Box<Self>) -> anyhow::Result<()>;
+    /// Granted only because the previous holder outlived its budget.
+    fn stolen(&self) -> bool;
+    fn key(&self) -> &DedupeKey;
+}
+
+/// The outcome of [`DedupeStore::claim`].
 #[derive(Debug)]
 pub enum Claim {
     /// Post, then call [`ClaimGuard::delivered`]; dropping the guard instead leaves the
@@ -156,9 +179,38 @@ pub enum Claim {
     Duplicate,
 }
 
-/// The right to post for one key until dropped.
+/// The right to post for one key until dropped (or [`ClaimGuard::release`]d).
 #[derive(Debug)]
-pub struct ClaimGuard {
+pub struct ClaimGuard(Box<dyn Held>);
+
+impl ClaimGuard {
+    pub fn new(held: impl Held + 'static) -> ClaimGuard {
+        ClaimGuard(Box::new(held))
+    }
+
+    /// Records the delivery, so that later claims of this key are duplicates, and lets
+    /// go of the key.
+    pub fn delivered(self) -> anyhow::Result<()> {
+        self.0.delivered()
+    }
+
+    /// True when granted only because the holder outlived its budget: the caller should
+    /// warn that a second post is possible.
+    pub fn stolen(&self) -> bool {
+        self.0.stolen()
+    }
+
+    pub fn key(&self) -> &DedupeKey {
+        self.0.key()
+    }
+
+    /// Gives the key up without a delivery (what dropping the guard does).
+    pub fn release(self) {}
+}
+
+/// The file store's claim: a byte lock in `claims.lock`.
+#[derive(Debug)]
+struct FileClaim {
     inner: Arc<Inner>,
     key: DedupeKey,
     /// The byte of `claims.lock` this claim holds, if any.
@@ -254,13 +306,13 @@ impl Dedupe {
                 }
                 // The one that took over is stuck as well: do not wait forever.
                 if now >= give_up_at.max(own_deadline).saturating_add(STUCK_GRACE_MS) {
-                    return Ok(Claim::Acquired(ClaimGuard {
+                    return Ok(Claim::Acquired(ClaimGuard::new(FileClaim {
                         inner: self.inner.clone(),
                         key: key.clone(),
                         byte: None,
                         stolen: true,
                         delivered: false,
-                    }));
+                    })));
                 }
             }
             std::thread::sleep(POLL);
@@ -303,6 +355,16 @@ impl Dedupe {
         let removed = before - log.index.len();
         *log = Log::new(&inner.dir);
         Ok(removed)
+    }
+}
+
+impl DedupeStore for Dedupe {
+    fn claim(&self, key: &DedupeKey, budget: Duration) -> anyhow::Result<Claim> {
+        Dedupe::claim(self, key, budget)
+    }
+
+    fn is_delivered(&self, key: &DedupeKey) -> anyhow::Result<bool> {
+        Dedupe::is_delivered(self, key)
     }
 }
 
@@ -377,7 +439,7 @@ impl Inner {
         if !self.lock_byte(byte, libc::F_WRLCK)? {
             return Ok(None);
         }
-        let guard = ClaimGuard {
+        let guard = FileClaim {
             inner: Arc::clone(self),
             key: key.clone(),
             byte: Some(byte),
@@ -386,7 +448,7 @@ impl Inner {
         };
         let at = now_ms();
         self.write_claim_record(key, at, at.saturating_add(budget.as_millis() as u64))?;
-        Ok(Some(guard))
+        Ok(Some(ClaimGuard::new(guard)))
     }
 
     /// A claim line; deadline 0 marks a claim given up without a delivery. Callers hold
@@ -535,27 +597,23 @@ fn parse_line(text: &str) -> Option<(String, u64, u64)> {
     Some((k.0, at, expires))
 }
 
-impl ClaimGuard {
-    /// Records the delivery, so that later claims of this key are duplicates, and lets
-    /// go of the key.
-    pub fn delivered(mut self) -> anyhow::Result<()> {
+impl Held for FileClaim {
+    fn delivered(mut self: Box<Self>) -> anyhow::Result<()> {
         self.inner.append(&self.key)?;
         self.delivered = true;
         Ok(())
     }
 
-    /// True when granted only because the holder outlived its budget: the caller should
-    /// warn that a second post is possible.
-    pub fn stolen(&self) -> bool {
+    fn stolen(&self) -> bool {
         self.stolen
     }
 
-    pub fn key(&self) -> &DedupeKey {
+    fn key(&self) -> &DedupeKey {
         &self.key
     }
 }
 
-impl Drop for ClaimGuard {
+impl Drop for FileClaim {
     fn drop(&mut self) {
         if let Some(byte) = self.byte {
             if !self.delivered {

@@ -28,6 +28,9 @@ pub enum SpoolKind {
     Send,
     Build,
     Run,
+    /// A build event for the Redis stream, saved by `build --enqueue` while Redis was
+    /// away; `flush` enqueues it.
+    Enqueue,
     /// Written by another version of mmnotify: listed and kept, never delivered by this
     /// one, since it cannot know what delivering it means.
     #[serde(untagged)]
@@ -40,6 +43,7 @@ impl SpoolKind {
             SpoolKind::Send => "send",
             SpoolKind::Build => "build",
             SpoolKind::Run => "run",
+            SpoolKind::Enqueue => "enqueue",
             SpoolKind::Other(name) => name,
         }
     }
@@ -74,6 +78,13 @@ pub struct SpoolItem {
     /// posted it already, so a re-send may show it twice.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub maybe_delivered: bool,
+    /// Where the shared dedupe store's URL came from (`file:PATH` or `env`), when the key
+    /// lives in Redis rather than in the state directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store: Option<String>,
+    /// The Redis stream of an `enqueue` item.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<String>,
 }
 
 impl SpoolItem {
@@ -96,6 +107,8 @@ impl SpoolItem {
             kind,
             webhook_hmac: None,
             maybe_delivered: false,
+            store: None,
+            stream: None,
         }
     }
 }
@@ -379,7 +392,10 @@ fn check_item(item: &SpoolItem) -> anyhow::Result<()> {
         || item
             .source
             .strip_prefix("file:")
-            .is_some_and(|p| !p.is_empty());
+            .is_some_and(|p| !p.is_empty())
+        // An event for the queue may come from `--queue URL` (no password): flush then
+        // takes the URL from its own `--queue`.
+        || (item.kind == SpoolKind::Enqueue && item.source == "flag");
     if !source_ok {
         return Err(anyhow!(
             "spool item source must be name:NAME, file:PATH or env (refusing to save it)"

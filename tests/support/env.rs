@@ -93,6 +93,25 @@ impl Run {
     }
 }
 
+/// A run of the binary in the background.
+pub struct Spawned {
+    child: std::process::Child,
+    rx: mpsc::Receiver<(usize, Vec<u8>)>,
+    what: String,
+}
+
+impl Spawned {
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    /// Sends a signal (SIGTERM to stop a gateway gracefully, SIGKILL to crash it).
+    pub fn signal(&self, sig: i32) {
+        // SAFETY: kill(2) on our own child, not yet reaped.
+        unsafe { libc::kill(self.pid(), sig) };
+    }
+}
+
 impl Default for Env {
     fn default() -> Self {
         Env::new()
@@ -245,6 +264,22 @@ impl Env {
         job_marker: Option<&str>,
         closed: Closed,
     ) -> Run {
+        let spawned = self.spawn_inner(cmd, stdin, closed);
+        self.wait_inner(spawned, job_marker)
+    }
+
+    /// Starts the binary in the background (a gateway); finish it with [`Env::wait`],
+    /// which applies the same redaction check as [`Env::run`].
+    pub fn spawn(&self, cmd: &mut Command) -> Spawned {
+        self.spawn_inner(cmd, None, Closed::default())
+    }
+
+    /// Waits (at most a minute) for a spawned run, then checks its output for secrets.
+    pub fn wait(&self, spawned: Spawned) -> Run {
+        self.wait_inner(spawned, None)
+    }
+
+    fn spawn_inner(&self, cmd: &mut Command, stdin: Option<Vec<u8>>, closed: Closed) -> Spawned {
         cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
         if stdin.is_some() {
             cmd.stdin(Stdio::piped());
@@ -285,6 +320,19 @@ impl Env {
                 let _ = tx.send((i, buf));
             });
         }
+        Spawned {
+            child,
+            rx,
+            what: format!("{cmd:?}"),
+        }
+    }
+
+    fn wait_inner(&self, spawned: Spawned, job_marker: Option<&str>) -> Run {
+        let Spawned {
+            mut child,
+            rx,
+            what: cmd,
+        } = spawned;
         let deadline = Instant::now() + RUN_TIMEOUT;
         let status = loop {
             match child.try_wait().expect("wait for child") {
@@ -292,7 +340,7 @@ impl Env {
                 None if Instant::now() >= deadline => {
                     let _ = child.kill();
                     let _ = child.wait();
-                    panic!("{cmd:?} did not finish within {RUN_TIMEOUT:?}; killed");
+                    panic!("{cmd} did not finish within {RUN_TIMEOUT:?}; killed");
                 }
                 None => thread::sleep(Duration::from_millis(10)),
             }
@@ -303,7 +351,7 @@ impl Env {
                 .saturating_duration_since(Instant::now())
                 .max(Duration::from_secs(1));
             let (i, buf) = rx.recv_timeout(left).unwrap_or_else(|_| {
-                panic!("{cmd:?} exited but its output pipes stayed open (a leftover child?)")
+                panic!("{cmd} exited but its output pipes stayed open (a leftover child?)")
             });
             out[i] = buf;
         }

@@ -9,11 +9,13 @@ mod env;
 mod http;
 mod mattermost;
 pub mod proxy;
+pub mod redis;
 pub mod server;
 pub mod tls;
 
+pub use self::redis::RedisServer;
 pub use decode::go_fold;
-pub use env::{Closed, Env, Run};
+pub use env::{Closed, Env, Run, Spawned};
 pub use http::{http_date, new_id};
 pub use mattermost::{go_marshal, query_parses, MAX_URL_LENGTH, POST_PROPS_MAX_USER_RUNES};
 pub use proxy::ConnectProxy;

@@ -1,0 +1,353 @@
+//! One Redis connection per process, opened on first use and again after it broke.
+//! Every error that leaves here is classified (exit 3 for configuration and passwords,
+//! 5 for anything a retry can cure) and scrubbed of the URL and its password.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use redis::{Connection, ErrorKind as RedisKind, RedisError};
+
+use crate::cli::DeliveryArgs;
+use crate::error::{self, ExitKind};
+use crate::gateway::url::RedisUrl;
+use crate::wire::tls;
+
+/// Certificate and CA files are small; anything larger is a wrong path.
+const MAX_PEM_BYTES: u64 = 1 << 20;
+/// Backoff between connection attempts: from the first to the last, doubling.
+const BACKOFF_FIRST: Duration = Duration::from_millis(50);
+pub const BACKOFF_MAX: Duration = Duration::from_secs(2);
+
+pub struct Redis {
+    url: RedisUrl,
+    client: redis::Client,
+    con: Option<Connection>,
+    /// Longest wait for a connection or an answer.
+    io_timeout: Duration,
+}
+
+impl Redis {
+    /// Prepares the client (TLS material included) without connecting: a bad CA or key
+    /// file is exit 3 before anything goes over the network.
+    pub fn new(url: RedisUrl, delivery: &DeliveryArgs) -> Result<Redis> {
+        let client = if url.is_tls() {
+            let files = tls::TlsFiles {
+                ca_file: delivery.ca_file.as_deref(),
+                client_cert: delivery.client_cert.as_deref(),
+                client_key: delivery.client_key.as_deref(),
+            };
+            // The webhook's checks (PEM shape, key matching certificate) apply as is.
+            tls::config(&files)?;
+            // The same trust as the webhook's: the bundled Mozilla roots, --ca-file, and
+            // the system store unless --no-system-roots. The library takes roots only as
+            // one PEM that replaces its own choice, so all of them go in. A gateway
+            // connects once, so reading the system store up front costs little.
+            let mut roots = webpki_root_certs::TLS_SERVER_ROOT_CERTS
+                .iter()
+                .map(|c| c.as_ref().to_vec())
+                .collect::<Vec<_>>();
+            if !delivery.no_system_roots {
+                roots.extend(
+                    rustls_native_certs::load_native_certs()
+                        .certs
+                        .iter()
+                        .map(|c| c.as_ref().to_vec()),
+                );
+            }
+            let mut root_cert = pem_certificates(&roots).into_bytes();
+            if let Some(ca) = files.ca_file {
+                root_cert.push(b'\n');
+                root_cert.extend_from_slice(&read_pem(ca, "CA file")?);
+            }
+            let root_cert = Some(root_cert);
+            let client_tls = match (files.client_cert, files.client_key) {
+                (Some(c), Some(k)) => Some(redis::ClientTlsConfig {
+                    client_cert: read_pem(c, "client certificate")?,
+                    client_key: read_pem(k, "client key")?,
+                }),
+                _ => None,
+            };
+            redis::Client::build_with_tls(
+                connection_info(&url)?,
+                redis::TlsCertificates {
+                    client_tls,
+                    root_cert,
+                },
+            )
+        } else {
+            redis::Client::open(connection_info(&url)?)
+        }
+        .map_err(|e| classify(&url, "cannot use the Redis URL", &e))?;
+        Ok(Redis {
+            url,
+            client,
+            con: None,
+            io_timeout: delivery.attempt_timeout,
+        })
+    }
+
+    pub fn url(&self) -> &RedisUrl {
+        &self.url
+    }
+
+    /// Whether the last command found Redis reachable.
+    pub fn is_connected(&self) -> bool {
+        self.con.is_some()
+    }
+
+    fn connection(&mut self) -> Result<&mut Connection> {
+        if self.con.is_none() {
+            let con = self
+                .client
+                .get_connection_with_timeout(self.io_timeout)
+                .map_err(|e| classify(&self.url, "cannot connect to Redis", &e))?;
+            let set = |con: &Connection| {
+                con.set_read_timeout(Some(self.io_timeout))?;
+                con.set_write_timeout(Some(self.io_timeout))
+            };
+            set(&con).map_err(|e| classify(&self.url, "cannot connect to Redis", &e))?;
+            self.con = Some(con);
+        }
+        Ok(self.con.as_mut().expect("connected above"))
+    }
+
+    /// Runs one command (or script, or pipeline). A broken connection is dropped, so the
+    /// next call connects afresh.
+    pub fn run<T>(
+        &mut self,
+        what: &str,
+        f: impl FnOnce(&mut Connection) -> redis::RedisResult<T>,
+    ) -> Result<T> {
+        let con = self.connection()?;
+        match f(con) {
+            Ok(v) => Ok(v),
+            Err(e) => {
+                let err = classify(&self.url, what, &e);
+                if error::exit_kind(&err) == ExitKind::Network {
+                    self.con = None;
+                }
+                Err(err)
+            }
+        }
+    }
+
+    /// Runs a command whose answer may legitimately take `extra` longer than usual
+    /// (`XREADGROUP … BLOCK`).
+    pub fn run_blocking<T>(
+        &mut self,
+        what: &str,
+        extra: Duration,
+        f: impl FnOnce(&mut Connection) -> redis::RedisResult<T>,
+    ) -> Result<T> {
+        let timeout = self.io_timeout + extra;
+        let io_timeout = self.io_timeout;
+        self.run(what, |con| {
+            con.set_read_timeout(Some(timeout))?;
+            let r = f(con);
+            con.set_read_timeout(Some(io_timeout))?;
+            r
+        })
+    }
+
+    /// Connects (and authenticates) within `budget`, retrying with bounded backoff while
+    /// Redis is unreachable. Configuration and password errors are final at once.
+    pub fn connect_within(&mut self, budget: Duration) -> Result<()> {
+        let deadline = Instant::now() + budget;
+        let mut pause = BACKOFF_FIRST;
+        loop {
+            let err = match self.run("cannot reach Redis", |con| {
+                redis::cmd("PING").query::<String>(con)
+            }) {
+                Ok(_) => return Ok(()),
+                Err(e) => e,
+            };
+            if error::exit_kind(&err) != ExitKind::Network {
+                return Err(err);
+            }
+            let now = Instant::now();
+            if now + pause >= deadline {
+                return Err(err);
+            }
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(BACKOFF_MAX);
+        }
+    }
+}
+
+/// The connection settings from our own parse of the URL. The library could parse it
+/// too, but through the `url` crate and its Unicode host tables, which would add about
+/// 200 KB to every mmnotify binary for a URL that holds no Unicode.
+fn connection_info(url: &RedisUrl) -> Result<redis::ConnectionInfo> {
+    use redis::IntoConnectionInfo;
+    let host = url
+        .host()
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
+    let addr = if url.is_tls() {
+        redis::ConnectionAddr::TcpTls {
+            host,
+            port: url.port(),
+            insecure: false,
+            tls_params: None,
+        }
+    } else {
+        redis::ConnectionAddr::Tcp(host, url.port())
+    };
+    let mut settings = redis::RedisConnectionInfo::default().set_db(i64::from(url.db()));
+    if let Some(user) = url.user() {
+        settings = settings.set_username(user);
+    }
+    if let Some(password) = url.expose_password() {
+        settings = settings.set_password(password);
+    }
+    Ok(addr
+        .into_connection_info()
+        .map_err(|e| classify(url, "cannot use the Redis URL", &e))?
+        .set_redis_settings(settings))
+}
+
+/// The exit kind and a one-line, scrubbed message for a Redis error.
+pub fn classify(url: &RedisUrl, what: &str, e: &RedisError) -> anyhow::Error {
+    let text = url.scrub(&e.to_string());
+    let code = e.code().unwrap_or("");
+    let auth = e.kind() == RedisKind::AuthenticationFailed
+        || matches!(code, "WRONGPASS" | "NOAUTH" | "NOPERM");
+    if auth {
+        return error::config(format!(
+            "{what} at {url}: authentication failed ({text}); check the password (and user) \
+             in the Redis URL's secrets file or variable"
+        ));
+    }
+    let transient = e.is_io_error()
+        || e.is_timeout()
+        || e.is_connection_refusal()
+        || e.is_connection_dropped()
+        || matches!(
+            code,
+            "LOADING" | "TRYAGAIN" | "MASTERDOWN" | "READONLY" | "BUSY" | "CLUSTERDOWN"
+        );
+    if transient {
+        return error::fail(
+            ExitKind::Network,
+            format!("{what} at {url}: {text}; is Redis running and reachable from here?"),
+        );
+    }
+    if e.kind() == RedisKind::InvalidClientConfig {
+        return error::config(format!("{what} at {url}: {text}"));
+    }
+    error::config(format!(
+        "{what} at {url}: Redis answered with an error: {text}"
+    ))
+}
+
+fn read_pem(path: &std::path::Path, what: &str) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let f = std::fs::File::open(path)
+        .map_err(|e| error::config(format!("cannot read {what} {}: {e}", path.display())))?;
+    let mut buf = Vec::new();
+    f.take(MAX_PEM_BYTES + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| error::config(format!("cannot read {what} {}: {e}", path.display())))?;
+    if buf.len() as u64 > MAX_PEM_BYTES {
+        return Err(error::config(format!(
+            "{what} {} is larger than 1 MiB; is it the right file?",
+            path.display()
+        )));
+    }
+    Ok(buf)
+}
+
+/// DER certificates as PEM, the only form the library takes roots in.
+fn pem_certificates(ders: &[Vec<u8>]) -> String {
+    let mut out = String::new();
+    for cert in ders {
+        out.push_str("-----BEGIN CERTIFICATE-----\n");
+        let b64 = base64(cert);
+        for chunk in b64.as_bytes().chunks(64) {
+            out.push_str(std::str::from_utf8(chunk).unwrap_or_default());
+            out.push('\n');
+        }
+        out.push_str("-----END CERTIFICATE-----\n");
+    }
+    out
+}
+
+fn base64(data: &[u8]) -> String {
+    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
+    for chunk in data.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ABC[(n >> (18 - 6 * i)) as usize & 63] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_matches_the_rfc_examples() {
+        for (input, want) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ] {
+            assert_eq!(base64(input.as_bytes()), want);
+        }
+    }
+
+    #[test]
+    fn connection_settings_come_from_our_parse_decoded() {
+        let url = RedisUrl::parse("rediss://app%2Done:p%40ss%3Aword@[::1]:6380/3").unwrap();
+        let info = connection_info(&url).unwrap();
+        let r = info.redis_settings();
+        assert_eq!(r.db(), 3);
+        assert_eq!(r.username(), Some("app-one"));
+        assert_eq!(r.password(), Some("p@ss:word"));
+        match info.addr() {
+            redis::ConnectionAddr::TcpTls {
+                host,
+                port,
+                insecure,
+                ..
+            } => {
+                assert_eq!((host.as_str(), *port, *insecure), ("::1", 6380, false));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn auth_errors_are_config_and_io_errors_network() {
+        let url = RedisUrl::parse("redis://:hunter22@h:1/0").unwrap();
+        let e = RedisError::from((
+            RedisKind::AuthenticationFailed,
+            "Password authentication failed",
+        ));
+        assert_eq!(error::exit_kind(&classify(&url, "x", &e)), ExitKind::Config);
+        let e = RedisError::from(std::io::Error::new(
+            std::io::ErrorKind::ConnectionRefused,
+            "refused",
+        ));
+        let err = classify(&url, "x", &e);
+        assert_eq!(error::exit_kind(&err), ExitKind::Network);
+        assert!(!format!("{err:#}").contains("hunter22"));
+    }
+}

@@ -1,0 +1,776 @@
+//! Both ends of the queue as `build` modes. `--enqueue` validates an event and adds it to
+//! the stream. `--consume` reads the stream through a consumer group and hands each
+//! entry to the same function as one line of `--events`, then acknowledges it once its
+//! outcome is final; what a retry can cure stays pending, for this gateway or another to
+//! claim once idle.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use redis::streams::{
+    StreamAutoClaimReply, StreamId, StreamInfoConsumersReply, StreamInfoGroupsReply,
+    StreamPendingCountReply, StreamPendingReply, StreamReadReply,
+};
+
+use crate::build_event::event::{BuildEvent, ValidEvent};
+use crate::cli::{BuildArgs, QueueArgs};
+use crate::commands::build::{self, Ctx, Summary, Verdict};
+use crate::commands::notify;
+use crate::commands::output::{print_stderr_line, Ending, Outcome, Printer, Status};
+use crate::error::{self, ExitKind};
+use crate::gateway::client::{Redis, BACKOFF_MAX};
+use crate::gateway::queue::{self, EVENT_FIELD};
+use crate::gateway::store::{lock, RedisStore, SharedRedis};
+use crate::gateway::url::{RedisSource, RedisSources, RedisUrl, Role};
+use crate::state::spool::{Spool, SpoolItem, SpoolKind};
+use crate::state::statedir;
+
+/// Entries taken per read or claim.
+const BATCH: usize = 16;
+/// Longest a read waits for new entries, so that a signal is noticed soon.
+const BLOCK: Duration = Duration::from_millis(500);
+/// Consumers idle this long with nothing pending are removed at start.
+const STALE_CONSUMER: Duration = Duration::from_secs(86_400);
+/// How often finished entries are trimmed from the stream.
+const TRIM_EVERY: Duration = Duration::from_secs(10);
+
+/// The queue's URL and source; exit 3 when none is given.
+pub fn queue_source(args: &QueueArgs) -> Result<(RedisUrl, RedisSource)> {
+    RedisSources::new(Role::Queue, args.queue_file.clone(), args.queue.clone())
+        .resolve(Role::Queue)?
+        .ok_or_else(|| {
+            error::config(
+                "no queue configured: pass --queue-file PATH (a secrets file holding the \
+                 redis:// URL), set MMNOTIFY_QUEUE, or pass --queue URL (without a password)",
+            )
+        })
+}
+
+/// The shared dedupe store, when `--dedupe-store[-file]` or its variable is given.
+pub fn shared_store(
+    args: &BuildArgs,
+    printer: &Printer,
+) -> Result<Option<(RedisStore, RedisSource)>> {
+    let sources = RedisSources::new(
+        Role::Store,
+        args.store.dedupe_store_file.clone(),
+        args.store.dedupe_store.clone(),
+    );
+    let Some((url, source)) = sources.resolve(Role::Store)? else {
+        return Ok(None);
+    };
+    printer.info(&format!("dedupe store {url}"));
+    let redis = Redis::new(url, &args.common.delivery)?;
+    Ok(Some((
+        RedisStore::new(Arc::new(Mutex::new(redis)), args.dedupe_ttl),
+        source,
+    )))
+}
+
+/// `build --enqueue`: add the event to the stream, retrying until `--timeout`; keep it in
+/// the spool when Redis stays away.
+pub fn enqueue_one(ctx: &Ctx, ev: &ValidEvent) -> Result<Ending> {
+    let args = ctx.args;
+    let (url, source) = queue_source(&args.queue)?;
+    let stream = &args.queue.stream;
+    let event = ev.to_json();
+    let text = event.to_string();
+    let mut redis = Redis::new(url.clone(), &args.common.delivery)?;
+    let started = Instant::now();
+    let budget = args.common.delivery.timeout;
+    let mut pause = Duration::from_millis(50);
+    let result = loop {
+        let left = budget.saturating_sub(started.elapsed());
+        let attempt = redis
+            .connect_within(left)
+            .and_then(|()| queue::enqueue(&mut redis, stream, &text));
+        match attempt {
+            Err(e)
+                if error::exit_kind(&e) == ExitKind::Network
+                    && started.elapsed() + pause < budget =>
+            {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(BACKOFF_MAX);
+            }
+            other => break other,
+        }
+    };
+    let mut outcome = Outcome::new(Status::Enqueued)
+        .with("event", event.clone())
+        .with("stream", stream.as_str());
+    outcome.elapsed = Some(started.elapsed());
+    outcome.target = Some(url.to_string());
+    match result {
+        Ok(id) => {
+            ctx.printer
+                .info(&format!("enqueued as entry {id} on {stream} at {url}"));
+            Ok(Ending::outcome(outcome.with("entry_id", id), None))
+        }
+        Err(e) if error::exit_kind(&e) == ExitKind::Network => {
+            let mut message = format!("{e:#}");
+            outcome.status = Status::Failed;
+            if ctx.spool {
+                let mut item = SpoolItem::new(
+                    SpoolKind::Enqueue,
+                    source.spool_ref(),
+                    None,
+                    event,
+                    message.clone(),
+                );
+                item.stream = Some(stream.clone());
+                let saved = notify::state_dir(args.common.state.state_dir.as_deref())
+                    .and_then(|dir| Spool::open(&dir))
+                    .and_then(|spool| spool.save(&item));
+                match saved {
+                    Ok(path) => {
+                        message.push_str(&format!(
+                            "; the event was saved in the spool as {}: run `mmnotify flush` \
+                             to enqueue it later",
+                            path.display()
+                        ));
+                        outcome.status = Status::Spooled;
+                        outcome = outcome.with("spool_file", path.display().to_string());
+                    }
+                    Err(e) => ctx
+                        .printer
+                        .warn(&format!("could not save the event in the spool: {e:#}")),
+                }
+            }
+            outcome.message = Some(message.clone());
+            Ok(Ending::outcome(
+                outcome,
+                Some(error::fail(ExitKind::Network, message)),
+            ))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Set by SIGINT/SIGTERM: finish the entry in hand, then stop.
+static STOP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    STOP.store(true, Ordering::SeqCst);
+}
+
+fn install_signal_handlers() {
+    for sig in [libc::SIGINT, libc::SIGTERM] {
+        // SAFETY: a handler that only stores to an atomic is async-signal-safe; the
+        // sigaction struct is fully initialised. SA_RESTART keeps a blocking Redis read
+        // from failing with EINTR; the read's short BLOCK bounds the delay instead.
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = on_signal as *const () as usize;
+            sa.sa_flags = libc::SA_RESTART;
+            libc::sigemptyset(&mut sa.sa_mask);
+            libc::sigaction(sig, &sa, std::ptr::null_mut());
+        }
+    }
+}
+
+fn stopping() -> bool {
+    STOP.load(Ordering::SeqCst)
+}
+
+/// An acknowledgement (and dead-letter copy) not yet written to Redis.
+struct Finish {
+    id: String,
+    dead: Option<Dead>,
+}
+
+struct Dead {
+    event: String,
+    reason: String,
+    deliveries: usize,
+}
+
+enum Step {
+    /// Entries were handled (or there may be more).
+    Busy,
+    /// Nothing new, nothing claimable.
+    Idle,
+}
+
+struct Consumer<'c> {
+    redis: SharedRedis,
+    store: Option<RedisStore>,
+    stream: String,
+    dead_stream: String,
+    group: String,
+    name: String,
+    claim_idle: Duration,
+    max_deliveries: usize,
+    drain: bool,
+    flags: BuildEvent,
+    sum: Summary,
+    /// Acknowledgements waiting for Redis, oldest first.
+    acks: Vec<Finish>,
+    /// Entries of ours that failed in a way a retry can cure, and how.
+    failing: HashMap<String, ExitKind>,
+    set_up: bool,
+    cursor: String,
+    last_scan: Option<Instant>,
+    last_trim: Instant,
+    printer: &'c Printer,
+}
+
+/// `build --consume`.
+pub fn run(ctx: &mut Ctx) -> Result<u8> {
+    let args = ctx.args;
+    let (url, _source) = queue_source(&args.queue)?;
+    // A gateway without a usable webhook would take entries only to leave them pending.
+    crate::secret::Sources::from_args(&args.common.webhook).resolve()?;
+    let printer = ctx.printer;
+    let mut redis = Redis::new(url.clone(), &args.common.delivery)?;
+    // A wrong password or URL is exit 3 at start; an unreachable Redis is waited for.
+    if let Err(e) = redis.connect_within(Duration::from_millis(1)) {
+        if error::exit_kind(&e) != ExitKind::Network {
+            return Err(e);
+        }
+    }
+    let redis: SharedRedis = Arc::new(Mutex::new(redis));
+    let store = if args.no_dedupe {
+        None
+    } else {
+        match shared_store(args, &printer)? {
+            Some((store, source)) => {
+                ctx.store_ref = Some(source.spool_ref());
+                Some(store)
+            }
+            None => Some(RedisStore::new(redis.clone(), args.dedupe_ttl)),
+        }
+    };
+    if let Some(store) = &store {
+        ctx.dedupe = build::Store::Open(Box::new(store.clone()));
+    }
+    ctx.spool = false;
+    let name = args
+        .gateway
+        .consumer
+        .clone()
+        .unwrap_or_else(|| format!("{}-{}", statedir::hostname(), std::process::id()));
+    printer.info(&format!(
+        "consuming {} at {url} as {name} in group {}",
+        args.queue.stream, args.gateway.group
+    ));
+    install_signal_handlers();
+    let mut c = Consumer {
+        redis,
+        store,
+        stream: args.queue.stream.clone(),
+        dead_stream: format!("{}:dead", args.queue.stream),
+        group: args.gateway.group.clone(),
+        name,
+        claim_idle: args.gateway.claim_idle,
+        max_deliveries: args.gateway.max_deliveries as usize,
+        drain: args.gateway.drain,
+        flags: build::stream_flags(args),
+        sum: Summary::default(),
+        acks: Vec::new(),
+        failing: HashMap::new(),
+        set_up: false,
+        cursor: "0-0".into(),
+        last_scan: None,
+        last_trim: Instant::now(),
+        printer: &printer,
+    };
+    let mut outage: Option<Instant> = None;
+    let mut pause = Duration::from_millis(50);
+    while !stopping() {
+        match c.step(ctx) {
+            Ok(step) => {
+                if outage.take().is_some() {
+                    printer.warn(&format!("Redis at {url} answers again; consuming"));
+                }
+                pause = Duration::from_millis(50);
+                if matches!(step, Step::Idle) && c.drain {
+                    // What this run finished leaves the stream before it exits.
+                    if let Err(e) = c.trim() {
+                        printer.warn(&format!("trimming the stream: {e:#}"));
+                    }
+                    break;
+                }
+            }
+            // A signal during a blocking read interrupts it: that is the stop, not an outage.
+            Err(_) if stopping() => break,
+            Err(e) if error::exit_kind(&e) == ExitKind::Network => {
+                if outage.is_none() {
+                    printer.warn(&format!(
+                        "{e:#}; reconnecting with backoff (entries stay in the stream)"
+                    ));
+                    outage = Some(Instant::now());
+                }
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(BACKOFF_MAX);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    c.finish(ctx)
+}
+
+impl Consumer<'_> {
+    fn step(&mut self, ctx: &mut Ctx) -> Result<Step> {
+        // What was posted while Redis was away is recorded before anything new.
+        if let Some(store) = &self.store {
+            store.write_backlog()?;
+        }
+        self.write_acks()?;
+        if !self.set_up {
+            self.set_up()?;
+        }
+        if self.last_trim.elapsed() >= TRIM_EVERY {
+            self.trim()?;
+        }
+        let claimed = self.autoclaim()?;
+        if !claimed.is_empty() {
+            for entry in claimed {
+                let deliveries = self.deliveries(&entry.id)?;
+                self.process(ctx, entry, deliveries)?;
+                if stopping() {
+                    break;
+                }
+            }
+            return Ok(Step::Busy);
+        }
+        let fresh = self.read()?;
+        if fresh.is_empty() {
+            // Draining ends only after a full claim scan found nothing either.
+            return Ok(if self.cursor == "0-0" {
+                Step::Idle
+            } else {
+                Step::Busy
+            });
+        }
+        for entry in fresh {
+            self.process(ctx, entry, 1)?;
+            if stopping() {
+                break;
+            }
+        }
+        Ok(Step::Busy)
+    }
+
+    fn run<T>(
+        &self,
+        what: &str,
+        f: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<T>,
+    ) -> Result<T> {
+        lock(&self.redis).run(what, f)
+    }
+
+    /// Creates the group at the stream's start (so events enqueued before the first
+    /// gateway count) and removes consumers that died long ago with nothing pending.
+    fn set_up(&mut self) -> Result<()> {
+        let created = self.run("cannot create the consumer group", |con| {
+            redis::cmd("XGROUP")
+                .arg("CREATE")
+                .arg(&self.stream)
+                .arg(&self.group)
+                .arg("0")
+                .arg("MKSTREAM")
+                .query::<()>(con)
+        });
+        if let Err(e) = created {
+            if !format!("{e:#}").contains("BUSYGROUP") {
+                return Err(e);
+            }
+        }
+        let consumers: StreamInfoConsumersReply =
+            self.run("cannot list the group's consumers", |con| {
+                redis::cmd("XINFO")
+                    .arg("CONSUMERS")
+                    .arg(&self.stream)
+                    .arg(&self.group)
+                    .query(con)
+            })?;
+        for c in consumers.consumers {
+            if is_stale(c.pending, c.idle, &c.name, &self.name) {
+                self.run("cannot remove a stale consumer", |con| {
+                    redis::cmd("XGROUP")
+                        .arg("DELCONSUMER")
+                        .arg(&self.stream)
+                        .arg(&self.group)
+                        .arg(&c.name)
+                        .query::<i64>(con)
+                })?;
+                self.printer.info(&format!(
+                    "removed consumer {} (idle for more than a day, nothing pending)",
+                    c.name
+                ));
+            }
+        }
+        self.set_up = true;
+        Ok(())
+    }
+
+    /// Removes entries the group has finished: everything before its oldest pending
+    /// entry, or before its first undelivered one.
+    fn trim(&mut self) -> Result<()> {
+        self.last_trim = Instant::now();
+        let pending: StreamPendingReply = self.run("cannot read pending entries", |con| {
+            redis::cmd("XPENDING")
+                .arg(&self.stream)
+                .arg(&self.group)
+                .query(con)
+        })?;
+        let groups: StreamInfoGroupsReply = self.run("cannot read the group", |con| {
+            redis::cmd("XINFO")
+                .arg("GROUPS")
+                .arg(&self.stream)
+                .query(con)
+        })?;
+        let Some(group) = groups.groups.iter().find(|g| g.name == self.group) else {
+            return Ok(());
+        };
+        let min_id = match &pending {
+            StreamPendingReply::Data(d) if d.count > 0 => d.start_id.clone(),
+            _ => match next_id(&group.last_delivered_id) {
+                Some(id) => id,
+                None => return Ok(()),
+            },
+        };
+        self.run("cannot trim the stream", |con| {
+            redis::cmd("XTRIM")
+                .arg(&self.stream)
+                .arg("MINID")
+                .arg(&min_id)
+                .query::<i64>(con)
+        })?;
+        Ok(())
+    }
+
+    /// The next batch of entries idle for `--claim-idle`, walking the pending list with
+    /// a cursor; a full walk is repeated at most every quarter of `--claim-idle`.
+    fn autoclaim(&mut self) -> Result<Vec<StreamId>> {
+        let interval =
+            (self.claim_idle / 4).clamp(Duration::from_millis(50), Duration::from_secs(5));
+        let due = self.cursor != "0-0"
+            || self.drain
+            || self.last_scan.is_none_or(|t| t.elapsed() >= interval);
+        if !due {
+            return Ok(Vec::new());
+        }
+        let idle = self.claim_idle.as_millis() as u64;
+        loop {
+            let reply: StreamAutoClaimReply = self.run("cannot claim idle entries", |con| {
+                redis::cmd("XAUTOCLAIM")
+                    .arg(&self.stream)
+                    .arg(&self.group)
+                    .arg(&self.name)
+                    .arg(idle)
+                    .arg(&self.cursor)
+                    .arg("COUNT")
+                    .arg(BATCH)
+                    .query(con)
+            })?;
+            self.cursor = reply.next_stream_id;
+            if self.cursor == "0-0" {
+                self.last_scan = Some(Instant::now());
+            }
+            if !reply.claimed.is_empty() || self.cursor == "0-0" {
+                return Ok(reply.claimed);
+            }
+        }
+    }
+
+    /// How often an entry has been delivered, this delivery included.
+    fn deliveries(&self, id: &str) -> Result<usize> {
+        let reply: StreamPendingCountReply = self.run("cannot read pending entries", |con| {
+            redis::cmd("XPENDING")
+                .arg(&self.stream)
+                .arg(&self.group)
+                .arg(id)
+                .arg(id)
+                .arg(1)
+                .query(con)
+        })?;
+        Ok(reply.ids.first().map_or(1, |p| p.times_delivered))
+    }
+
+    fn read(&mut self) -> Result<Vec<StreamId>> {
+        let block = !self.drain;
+        let (stream, group, name) = (&self.stream, &self.group, &self.name);
+        let reply: Option<StreamReadReply> =
+            lock(&self.redis).run_blocking("cannot read the stream", BLOCK, |con| {
+                let mut cmd = redis::cmd("XREADGROUP");
+                cmd.arg("GROUP")
+                    .arg(group)
+                    .arg(name)
+                    .arg("COUNT")
+                    .arg(BATCH);
+                if block {
+                    cmd.arg("BLOCK").arg(BLOCK.as_millis() as u64);
+                }
+                cmd.arg("STREAMS").arg(stream).arg(">").query(con)
+            })?;
+        Ok(reply
+            .map(|r| r.keys.into_iter().flat_map(|k| k.ids).collect())
+            .unwrap_or_default())
+    }
+
+    /// Handles one entry as one line of `--events`, then acknowledges it when its
+    /// outcome is final.
+    fn process(&mut self, ctx: &mut Ctx, entry: StreamId, deliveries: usize) -> Result<()> {
+        let id = entry.id.clone();
+        let (text, original) = match field(&entry, EVENT_FIELD) {
+            Some(t) => (Some(t.clone()), t),
+            None => (None, whole_entry(&entry)),
+        };
+        let verdict = match &text {
+            Some(t) => build::handle_text(ctx, &self.flags, t)?,
+            None => Verdict::Invalid(format!("the entry has no `{EVENT_FIELD}` field")),
+        };
+        match verdict {
+            Verdict::Invalid(why) => {
+                print_stderr_line(&format!(
+                    "mmnotify: entry {id}: invalid event, moved to {}: {why}",
+                    self.dead_stream
+                ));
+                self.sum.record_invalid();
+                ctx.printer.outcome(
+                    &Outcome::failure(&why, ExitKind::Input.code()).with("entry_id", id.as_str()),
+                );
+                self.failing.remove(&id);
+                self.finish_entry(
+                    id,
+                    Some(Dead {
+                        event: original,
+                        reason: why,
+                        deliveries,
+                    }),
+                );
+            }
+            Verdict::Done(outcome, err) => {
+                let retry = err
+                    .as_ref()
+                    .is_some_and(|e| retryable(error::exit_kind(e), outcome.http_status));
+                if retry && deliveries < self.max_deliveries {
+                    let e = err.expect("retry implies an error");
+                    if !lock(&self.redis).is_connected() {
+                        // Redis itself went away (the dedupe store is on it): one outage
+                        // warning from the loop, not one line per entry of the batch.
+                        return Err(e);
+                    }
+                    print_stderr_line(&format!(
+                        "mmnotify: entry {id}: {e:#}; left pending, to be retried once idle \
+                         for --claim-idle ({} of {} deliveries)",
+                        deliveries, self.max_deliveries
+                    ));
+                    self.failing.insert(id, error::exit_kind(&e));
+                    return Ok(());
+                }
+                self.sum.record(&outcome, err.as_ref());
+                self.failing.remove(&id);
+                let dead = err.as_ref().map(|e| {
+                    let reason = if retry {
+                        format!(
+                            "not posted after {deliveries} deliveries (--max-deliveries): {e:#}"
+                        )
+                    } else {
+                        format!("{e:#}")
+                    };
+                    print_stderr_line(&format!(
+                        "mmnotify: entry {id}: {reason}; moved to {}",
+                        self.dead_stream
+                    ));
+                    Dead {
+                        event: original.clone(),
+                        reason,
+                        deliveries,
+                    }
+                });
+                let mut outcome = outcome.with("entry_id", id.as_str());
+                outcome.exit_code = Some(err.as_ref().map_or(0, |e| error::exit_kind(e).code()));
+                if let Some(e) = &err {
+                    outcome.message.get_or_insert(format!("{e:#}"));
+                }
+                ctx.printer.outcome(&outcome);
+                self.finish_entry(id, dead);
+            }
+        }
+        Ok(())
+    }
+
+    fn finish_entry(&mut self, id: String, dead: Option<Dead>) {
+        self.acks.push(Finish { id, dead });
+        // A failure leaves it queued; the loop notices the outage on its next step.
+        let _ = self.write_acks();
+    }
+
+    /// Writes queued acknowledgements (and dead-letter copies), oldest first, each
+    /// atomically with its copy.
+    fn write_acks(&mut self) -> Result<()> {
+        while let Some(f) = self.acks.first() {
+            let (stream, group, dead_stream) = (&self.stream, &self.group, &self.dead_stream);
+            lock(&self.redis).run("cannot acknowledge the entry", |con| {
+                let mut p = redis::pipe();
+                p.atomic();
+                if let Some(d) = &f.dead {
+                    p.cmd("XADD")
+                        .arg(dead_stream)
+                        .arg("*")
+                        .arg("event")
+                        .arg(&d.event)
+                        .arg("reason")
+                        .arg(one_line(&d.reason))
+                        .arg("source_id")
+                        .arg(&f.id)
+                        .arg("deliveries")
+                        .arg(d.deliveries)
+                        .ignore();
+                }
+                p.cmd("XACK").arg(stream).arg(group).arg(&f.id).ignore();
+                p.query::<()>(con)
+            })?;
+            self.acks.remove(0);
+        }
+        Ok(())
+    }
+
+    /// Last writes, the summary and the exit code.
+    fn finish(mut self, ctx: &Ctx) -> Result<u8> {
+        let unwritten = self.store.as_ref().map_or(Ok(()), |s| s.write_backlog());
+        let acks = self.write_acks();
+        if unwritten.is_err() || acks.is_err() {
+            self.printer.warn(&format!(
+                "Redis is unreachable: {} delivery record(s) and {} acknowledgement(s) could \
+                 not be written; those entries may be posted again",
+                self.store.as_ref().map_or(0, |s| s.backlog_len()),
+                self.acks.len()
+            ));
+        }
+        for kind in self.failing.values() {
+            self.sum.failed += 1;
+            self.sum.note_failure(*kind);
+        }
+        let others = self.pending_elsewhere().unwrap_or(0);
+        let extra = format!(
+            "; {} left pending here, {} pending with other gateways",
+            self.failing.len(),
+            others
+        );
+        self.sum.finish(ctx, &extra)
+    }
+
+    fn pending_elsewhere(&self) -> Result<usize> {
+        let pending: StreamPendingReply = self.run("cannot read pending entries", |con| {
+            redis::cmd("XPENDING")
+                .arg(&self.stream)
+                .arg(&self.group)
+                .query(con)
+        })?;
+        Ok(match pending {
+            StreamPendingReply::Data(d) => d
+                .consumers
+                .iter()
+                .filter(|c| c.name != self.name)
+                .map(|c| c.pending)
+                .sum(),
+            _ => 0,
+        })
+    }
+}
+
+/// A consumer that holds nothing and has not been heard of for a day is a gateway that
+/// is gone (each process names itself HOST-PID by default, so they pile up otherwise).
+fn is_stale(pending: usize, idle_ms: usize, name: &str, me: &str) -> bool {
+    pending == 0 && idle_ms as u128 > STALE_CONSUMER.as_millis() && name != me
+}
+
+/// Network failures and 408/429/502–504 after retries: another try may post it. A 500
+/// is final: the server may have posted part of it.
+fn retryable(kind: ExitKind, http_status: Option<u16>) -> bool {
+    match kind {
+        ExitKind::Network => true,
+        ExitKind::Server => http_status != Some(500),
+        _ => false,
+    }
+}
+
+fn field(entry: &StreamId, name: &str) -> Option<String> {
+    entry.map.get(name).and_then(value_text)
+}
+
+fn value_text(v: &redis::Value) -> Option<String> {
+    match v {
+        redis::Value::BulkString(b) => Some(String::from_utf8_lossy(b).into_owned()),
+        redis::Value::SimpleString(s) => Some(s.clone()),
+        redis::Value::Int(i) => Some(i.to_string()),
+        _ => None,
+    }
+}
+
+/// An entry without an `event` field goes to the dead-letter stream whole, as JSON.
+fn whole_entry(entry: &StreamId) -> String {
+    let mut m = serde_json::Map::new();
+    let mut keys: Vec<_> = entry.map.keys().collect();
+    keys.sort();
+    for k in keys {
+        let v = entry.map.get(k).and_then(value_text).unwrap_or_default();
+        m.insert(k.clone(), serde_json::Value::String(v));
+    }
+    serde_json::Value::Object(m).to_string()
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The stream id right after `id` (`ms-seq` → `ms-(seq+1)`), or None for `0-0`.
+fn next_id(id: &str) -> Option<String> {
+    let (ms, seq) = id.split_once('-')?;
+    let (ms, seq): (u64, u64) = (ms.parse().ok()?, seq.parse().ok()?);
+    if ms == 0 && seq == 0 {
+        return None;
+    }
+    Some(match seq.checked_add(1) {
+        Some(s) => format!("{ms}-{s}"),
+        None => format!("{}-0", ms + 1),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_rules_follow_the_contract() {
+        assert!(retryable(ExitKind::Network, None));
+        assert!(retryable(ExitKind::Server, Some(503)));
+        assert!(retryable(ExitKind::Server, Some(429)));
+        assert!(!retryable(ExitKind::Server, Some(500)));
+        for k in [
+            ExitKind::BadRequest,
+            ExitKind::Http,
+            ExitKind::Input,
+            ExitKind::NotFound,
+        ] {
+            assert!(!retryable(k, Some(400)));
+        }
+    }
+
+    #[test]
+    fn only_idle_consumers_without_pending_entries_are_stale() {
+        let day = 86_400_000;
+        assert!(is_stale(0, day + 1, "gw-old", "gw-me"));
+        assert!(!is_stale(1, day + 1, "gw-old", "gw-me"));
+        assert!(!is_stale(0, day - 1, "gw-old", "gw-me"));
+        assert!(!is_stale(0, day + 1, "gw-me", "gw-me"));
+    }
+
+    #[test]
+    fn next_ids() {
+        assert_eq!(next_id("0-0"), None);
+        assert_eq!(next_id("17-3").as_deref(), Some("17-4"));
+        assert_eq!(next_id("bad"), None);
+    }
+
+    #[test]
+    fn reasons_are_one_line() {
+        assert_eq!(one_line("a\n  b\tc "), "a b c");
+    }
+}

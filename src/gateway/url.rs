@@ -1,0 +1,431 @@
+//! The Redis URL is a credential like the webhook: [`RedisUrl`] prints as
+//! `redis://user:…@host:port/db`, and the URL with its password is reachable only through
+//! [`RedisUrl::expose`], which the client calls to connect.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use anyhow::Result;
+
+use crate::error::{self, ExitKind};
+use crate::secret;
+
+/// A `redis://` or `rediss://` URL whose Display and Debug are redacted.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RedisUrl {
+    full: String,
+    tls: bool,
+    user: Option<String>,
+    password: Option<String>,
+    host: String,
+    port: u16,
+    db: u32,
+}
+
+impl RedisUrl {
+    /// Checks the shape of the contract; errors never repeat the URL, which may hold the
+    /// password.
+    pub fn parse(raw: &str) -> Result<RedisUrl> {
+        let raw = raw.trim();
+        let bad = |why: &str| error::config(format!("malformed Redis URL: {why}"));
+        let (tls, rest) = if let Some(r) = raw.strip_prefix("rediss://") {
+            (true, r)
+        } else if let Some(r) = raw.strip_prefix("redis://") {
+            (false, r)
+        } else {
+            return Err(bad(
+                "it must start with redis:// or rediss://, e.g. redis://gateway-redis:6379/0",
+            ));
+        };
+        if raw.contains(char::is_whitespace) {
+            return Err(bad("it contains white space"));
+        }
+        if rest.contains('?') || rest.contains('#') {
+            return Err(bad("a query or fragment is not supported"));
+        }
+        let (authority, path) = match rest.find('/') {
+            Some(i) => (&rest[..i], &rest[i + 1..]),
+            None => (rest, ""),
+        };
+        // The password may contain `@`: the host starts after the last one.
+        let (userinfo, hostport) = match authority.rfind('@') {
+            Some(i) => (Some(&authority[..i]), &authority[i + 1..]),
+            None => (None, authority),
+        };
+        let (user, password) = match userinfo {
+            Some(info) => match info.split_once(':') {
+                Some((u, p)) => (
+                    Some(u.to_string()).filter(|u| !u.is_empty()),
+                    Some(p.to_string()).filter(|p| !p.is_empty()),
+                ),
+                None => (Some(info.to_string()).filter(|u| !u.is_empty()), None),
+            },
+            None => (None, None),
+        };
+        let (host, port) = split_host_port(hostport).map_err(|why| bad(&why))?;
+        let db = if path.is_empty() {
+            0
+        } else {
+            path.parse::<u32>()
+                .map_err(|_| bad("the path must be a database number, e.g. /0"))?
+        };
+        Ok(RedisUrl {
+            full: raw.to_string(),
+            tls,
+            user,
+            password,
+            host,
+            port,
+            db,
+        })
+    }
+
+    /// The URL with its password, for the Redis client only.
+    pub fn expose(&self) -> &str {
+        &self.full
+    }
+
+    /// The user name, percent-decoded.
+    pub fn user(&self) -> Option<String> {
+        self.user.as_deref().map(percent_decode)
+    }
+
+    /// The password, percent-decoded, for the Redis client only (like [`Self::expose`]).
+    pub fn expose_password(&self) -> Option<String> {
+        self.password.as_deref().map(percent_decode)
+    }
+
+    pub fn db(&self) -> u32 {
+        self.db
+    }
+
+    pub fn has_password(&self) -> bool {
+        self.password.is_some()
+    }
+
+    pub fn is_tls(&self) -> bool {
+        self.tls
+    }
+
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `redis://user:…@host:port/db`: the password never shows, not even its length.
+    pub fn redacted(&self) -> String {
+        let scheme = if self.tls { "rediss" } else { "redis" };
+        let auth = match (&self.user, &self.password) {
+            (Some(u), Some(_)) => format!("{u}:…@"),
+            (None, Some(_)) => ":…@".to_string(),
+            (Some(u), None) => format!("{u}@"),
+            (None, None) => String::new(),
+        };
+        format!("{scheme}://{auth}{}:{}/{}", self.host, self.port, self.db)
+    }
+
+    /// Removes the URL and the password from text that came from elsewhere (library
+    /// errors). A password of a few characters would match ordinary words, and the
+    /// library never quotes it, so only the whole URL is replaced then.
+    pub fn scrub(&self, text: &str) -> String {
+        let mut out = text.replace(&self.full, &self.redacted());
+        if let Some(p) = &self.password {
+            if p.len() >= 4 {
+                out = out.replace(p.as_str(), "…");
+                let decoded = percent_decode(p);
+                if decoded.len() >= 4 {
+                    out = out.replace(&decoded, "…");
+                }
+            }
+        }
+        out
+    }
+}
+
+impl fmt::Display for RedisUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+impl fmt::Debug for RedisUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RedisUrl({})", self.redacted())
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn split_host_port(hostport: &str) -> std::result::Result<(String, u16), String> {
+    let (host, port) = if let Some(rest) = hostport.strip_prefix('[') {
+        let end = rest.find(']').ok_or("unbalanced [ in the host")?;
+        let after = &rest[end + 1..];
+        let port = match after.strip_prefix(':') {
+            Some(p) => Some(p),
+            None if after.is_empty() => None,
+            None => return Err("unexpected text after the IPv6 host".into()),
+        };
+        (&hostport[..end + 2], port)
+    } else {
+        match hostport.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (hostport, None),
+        }
+    };
+    if host.is_empty() {
+        return Err("it has no host".into());
+    }
+    if !host
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b'[' | b']' | b':'))
+    {
+        return Err("the host contains characters a host name cannot have".into());
+    }
+    let port = match port {
+        Some(p) => p
+            .parse::<u16>()
+            .ok()
+            .filter(|p| *p != 0)
+            .ok_or("the port is not a number from 1 to 65535")?,
+        None => 6379,
+    };
+    Ok((host.to_ascii_lowercase(), port))
+}
+
+/// What a Redis URL is for: the event queue or the shared dedupe store. Each has its own
+/// flags and variables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Queue,
+    Store,
+}
+
+impl Role {
+    fn flags(self) -> (&'static str, &'static str, &'static str, &'static str) {
+        match self {
+            Role::Queue => (
+                "--queue-file",
+                "MMNOTIFY_QUEUE_FILE",
+                "--queue",
+                "MMNOTIFY_QUEUE",
+            ),
+            Role::Store => (
+                "--dedupe-store-file",
+                "MMNOTIFY_DEDUPE_STORE_FILE",
+                "--dedupe-store",
+                "MMNOTIFY_DEDUPE_STORE",
+            ),
+        }
+    }
+
+    /// The variable that holds the URL itself.
+    pub fn env_var(self) -> &'static str {
+        self.flags().3
+    }
+}
+
+/// Where a Redis URL came from. Spool items record it (never the URL) so that `flush`
+/// can find the same Redis again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RedisSource {
+    File(PathBuf),
+    Env,
+    /// `--queue URL` / `--dedupe-store URL` (only without a password).
+    Flag,
+}
+
+impl RedisSource {
+    /// `file:PATH` (absolute), `env` or `flag`.
+    pub fn spool_ref(&self) -> String {
+        match self {
+            RedisSource::File(p) => {
+                let abs = std::path::absolute(p).unwrap_or_else(|_| p.clone());
+                format!("file:{}", abs.display())
+            }
+            RedisSource::Env => "env".into(),
+            RedisSource::Flag => "flag".into(),
+        }
+    }
+}
+
+/// The two ways to give one Redis URL, as found on the command line and in the
+/// environment. `--queue URL` has no clap `env` fallback so that a password given as a
+/// flag can be told from one given in the variable.
+#[derive(Debug, Clone, Default)]
+pub struct RedisSources {
+    pub file: Option<PathBuf>,
+    pub flag: Option<String>,
+    pub env: Option<String>,
+}
+
+impl RedisSources {
+    pub fn new(role: Role, file: Option<PathBuf>, flag: Option<String>) -> RedisSources {
+        RedisSources {
+            file,
+            flag,
+            env: std::env::var(role.env_var())
+                .ok()
+                .filter(|v| !v.trim().is_empty()),
+        }
+    }
+
+    pub fn is_given(&self) -> bool {
+        self.file.is_some() || self.flag.is_some() || self.env.is_some()
+    }
+
+    /// First match wins: the file, the flag, then the variable. `Ok(None)` when none is
+    /// given.
+    pub fn resolve(&self, role: Role) -> Result<Option<(RedisUrl, RedisSource)>> {
+        let (file_flag, file_env, url_flag, url_env) = role.flags();
+        if let Some(path) = &self.file {
+            if path.to_string_lossy().contains("://") {
+                return Err(error::config(format!(
+                    "{file_flag} (or {file_env}) holds what looks like a URL; it takes the \
+                     path of a secrets file that holds the URL"
+                )));
+            }
+            let line = secret::read_secrets_file(path)?;
+            let url = RedisUrl::parse(&line)
+                .map_err(|e| error::config(format!("{}: {e:#}", path.display())))?;
+            return Ok(Some((url, RedisSource::File(path.clone()))));
+        }
+        if let Some(raw) = &self.flag {
+            let url =
+                RedisUrl::parse(raw).map_err(|e| error::config(format!("{url_flag}: {e:#}")))?;
+            if url.has_password() {
+                return Err(error::fail(
+                    ExitKind::Usage,
+                    format!(
+                        "{url_flag} was given a URL with a password, which would show in `ps` \
+                         and shell history; put the URL in a secrets file ({file_flag} PATH) \
+                         or in the {url_env} variable"
+                    ),
+                ));
+            }
+            return Ok(Some((url, RedisSource::Flag)));
+        }
+        if let Some(raw) = &self.env {
+            let url =
+                RedisUrl::parse(raw).map_err(|e| error::config(format!("{url_env}: {e:#}")))?;
+            return Ok(Some((url, RedisSource::Env)));
+        }
+        Ok(None)
+    }
+
+    /// Resolves a spool item's recorded source with today's settings.
+    pub fn from_spool_ref(&self, role: Role, reference: &str) -> Result<(RedisUrl, RedisSource)> {
+        let sources = if let Some(path) = reference.strip_prefix("file:") {
+            RedisSources {
+                file: Some(PathBuf::from(path)),
+                ..Default::default()
+            }
+        } else if reference == "env" {
+            RedisSources {
+                env: self.env.clone(),
+                ..Default::default()
+            }
+        } else if reference == "flag" {
+            RedisSources {
+                flag: self.flag.clone(),
+                ..Default::default()
+            }
+        } else {
+            return Err(error::config(format!("unknown Redis source `{reference}`")));
+        };
+        sources.resolve(role)?.ok_or_else(|| {
+            let (_, _, url_flag, url_env) = role.flags();
+            error::config(format!(
+                "the item was saved with a Redis URL from {}, which is not given now",
+                if reference == "env" {
+                    url_env
+                } else {
+                    url_flag
+                }
+            ))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacted_forms_hide_the_password() {
+        let u = RedisUrl::parse("redis://app:s3cr3t-pass@cache.example:6380/2").unwrap();
+        assert_eq!(u.to_string(), "redis://app:…@cache.example:6380/2");
+        assert_eq!(
+            format!("{u:?}"),
+            "RedisUrl(redis://app:…@cache.example:6380/2)"
+        );
+        let u = RedisUrl::parse("rediss://:pw%40xyz@10.0.0.1").unwrap();
+        assert_eq!(u.to_string(), "rediss://:…@10.0.0.1:6379/0");
+        assert!(u.is_tls() && u.has_password());
+        let u = RedisUrl::parse("redis://[::1]:7000").unwrap();
+        assert_eq!(u.to_string(), "redis://[::1]:7000/0");
+        assert!(!u.has_password());
+    }
+
+    #[test]
+    fn scrub_removes_url_and_password() {
+        let u = RedisUrl::parse("redis://app:pw%40xyz1@h:1/0").unwrap();
+        let clean = u.scrub("failed for redis://app:pw%40xyz1@h:1/0: pw@xyz1 and pw%40xyz1");
+        assert!(!clean.contains("xyz1"), "{clean}");
+        assert!(clean.contains("redis://app:…@h:1/0"), "{clean}");
+    }
+
+    #[test]
+    fn bad_urls_are_config_errors_without_echo() {
+        for (raw, want) in [
+            ("http://h/0", "redis://"),
+            ("redis://:secretpw@h:99999", "port"),
+            ("redis://:secretpw@h/x", "database"),
+            ("redis://:secretpw@h/0?tls=1", "query"),
+            ("redis://:secretpw@", "no host"),
+        ] {
+            let err = RedisUrl::parse(raw).unwrap_err();
+            let msg = format!("{err:#}");
+            assert!(msg.contains(want), "{raw}: {msg}");
+            assert!(!msg.contains("secretpw"), "{msg}");
+            assert_eq!(error::exit_kind(&err), ExitKind::Config);
+        }
+    }
+
+    #[test]
+    fn a_password_on_the_command_line_is_a_usage_error() {
+        let s = RedisSources {
+            flag: Some("redis://:secretpw@h:1/0".into()),
+            ..Default::default()
+        };
+        let err = s.resolve(Role::Queue).unwrap_err();
+        assert_eq!(error::exit_kind(&err), ExitKind::Usage);
+        assert!(!format!("{err:#}").contains("secretpw"));
+        let s = RedisSources {
+            flag: Some("redis://h:1/0".into()),
+            env: Some("redis://:secretpw@h:1/0".into()),
+            ..Default::default()
+        };
+        let (url, src) = s.resolve(Role::Store).unwrap().unwrap();
+        assert_eq!(src, RedisSource::Flag);
+        assert!(!url.has_password());
+    }
+}

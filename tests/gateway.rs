@@ -1,0 +1,727 @@
+//! Redundant gateways against a real `redis-server` (one per test, see
+//! `support/redis.rs`): builders enqueue, gateways consume, the shared dedupe store, and
+//! what happens when Redis, Mattermost or a gateway fails. Every run of the binary goes
+//! through `Env` (the redaction check covers the Redis password too).
+
+use std::collections::HashMap;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::support::{Env, Fault, MockServer, Pki, RedisServer, ServerOptions, Spawned};
+
+const STREAM: &str = "mmnotify:events";
+const DEAD: &str = "mmnotify:events:dead";
+const GROUP: &str = "mmnotify";
+
+fn setup(test: &str) -> Option<(Env, MockServer, RedisServer)> {
+    let redis = RedisServer::start(test)?;
+    let (env, server) = crate::support::hooked(ServerOptions::default());
+    Some((env, server, redis))
+}
+
+/// `build --enqueue` of one event (no webhook: builders never hold it).
+fn enqueue(env: &Env, redis: &RedisServer, workflow: &str, run_id: &str, node: &str) -> Command {
+    let mut c = env.cmd();
+    c.args(["build", "--enqueue", "--no-env", "--queue", &redis.url()])
+        .args([
+            "--workflow",
+            workflow,
+            "--state",
+            "failed",
+            "--run-id",
+            run_id,
+        ])
+        .args(["--node", node]);
+    c
+}
+
+/// `build --consume` with short timings, posting to the emulator's hook.
+fn consume(env: &Env, redis: &RedisServer, extra: &[&str]) -> Command {
+    let mut c = env.cmd();
+    c.args([
+        "build",
+        "--consume",
+        "--webhook",
+        "hook",
+        "--queue",
+        &redis.url(),
+    ]);
+    if !extra.contains(&"--claim-idle") {
+        c.args(["--claim-idle", "1s"]);
+    }
+    c.args(extra);
+    c
+}
+
+/// Posts per workflow name (each event has its own).
+fn posts_by_workflow(server: &MockServer) -> HashMap<String, usize> {
+    let mut m = HashMap::new();
+    for p in server.posts() {
+        let wf = p
+            .message
+            .split_whitespace()
+            .find(|w| w.contains("wf-"))
+            .map(|w| {
+                w.trim_matches(|c: char| !c.is_alphanumeric() && c != '-')
+                    .to_string()
+            })
+            .unwrap_or_default();
+        *m.entry(wf).or_insert(0) += 1;
+    }
+    m
+}
+
+fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+/// SIGTERM, then the run (a gateway stops gracefully with exit 0 when all went well).
+fn stop(env: &Env, g: Spawned) -> crate::support::Run {
+    g.signal(libc::SIGTERM);
+    env.wait(g)
+}
+
+#[test]
+fn enqueue_then_consume_posts_once_and_acknowledges() {
+    let Some((env, server, redis)) = setup("enqueue_then_consume") else {
+        return;
+    };
+    let run = env.run(enqueue(&env, &redis, "wf-1", "101", "node-a").arg("-v"));
+    run.assert_success()
+        .assert_stderr_contains("enqueued as entry ");
+    assert_eq!(redis.xlen(STREAM), 1);
+    // A builder needs no webhook, and its entry holds the event as compact JSON.
+    let (_, fields) = &redis.entries(STREAM)[0];
+    let ev: serde_json::Value = serde_json::from_str(&fields["event"]).unwrap();
+    assert_eq!(ev["workflow"], "wf-1");
+    assert_eq!(ev["mesh_node_id"], "node-a");
+
+    let run = env.run(&mut consume(&env, &redis, &["--drain", "--output", "json"]));
+    run.assert_success()
+        .assert_stderr_contains("1 posted, 0 duplicate");
+    let lines: Vec<serde_json::Value> = run
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines[0]["status"], "posted");
+    assert!(lines[0]["entry_id"].is_string());
+    assert_eq!(server.posts().len(), 1);
+    assert_eq!(redis.pending(STREAM, GROUP), 0);
+
+    // The same run and state again: a duplicate, acknowledged, not posted.
+    env.run(&mut enqueue(&env, &redis, "wf-1", "101", "node-b"))
+        .assert_success();
+    env.run(&mut consume(&env, &redis, &["--drain"]))
+        .assert_success()
+        .assert_stderr_contains("0 posted, 1 duplicate");
+    assert_eq!(server.posts().len(), 1);
+    assert_eq!(redis.pending(STREAM, GROUP), 0);
+    assert_eq!(redis.xlen(DEAD), 0);
+
+    // doctor sees the stream, the group and no pending entry.
+    let run = env.run(env.cmd().args(["doctor", "--queue", &redis.url()]));
+    run.assert_success()
+        .assert_stdout_contains("✓ stream")
+        .assert_stdout_contains("✓ group")
+        .assert_stdout_contains("✓ pending: 0 entries");
+}
+
+#[test]
+fn four_builders_two_gateways_post_each_run_exactly_once() {
+    let Some((env, server, redis)) = setup("four_builders_two_gateways") else {
+        return;
+    };
+    let state_b = env.root().join("state-b");
+    let g1 = env.spawn(&mut consume(&env, &redis, &["--consumer", "gw-1"]));
+    let g2 = env
+        .spawn(consume(&env, &redis, &["--consumer", "gw-2"]).env("MMNOTIFY_STATE_DIR", &state_b));
+    // 100 runs, each reported by two nodes: 200 entries from 4 builder processes.
+    std::thread::scope(|s| {
+        for b in 0..4 {
+            let (env, redis) = (&env, &redis);
+            s.spawn(move || {
+                for i in 0..50 {
+                    let n = b * 50 + i;
+                    let run = n % 100;
+                    let node = if n < 100 { "node-a" } else { "node-b" };
+                    env.run(&mut enqueue(
+                        env,
+                        redis,
+                        &format!("wf-{run}"),
+                        &run.to_string(),
+                        node,
+                    ))
+                    .assert_success();
+                }
+            });
+        }
+    });
+    wait_until("100 posts", Duration::from_secs(30), || {
+        server.posts().len() >= 100 && redis.pending(STREAM, GROUP) == 0
+    });
+    // Give a late duplicate post the chance to show up.
+    std::thread::sleep(Duration::from_millis(300));
+    let r1 = stop(&env, g1);
+    let r2 = stop(&env, g2);
+    r1.assert_success();
+    r2.assert_success();
+    let by = posts_by_workflow(&server);
+    assert_eq!(by.len(), 100, "{by:?}");
+    assert!(by.values().all(|n| *n == 1), "{by:?}");
+    assert_eq!(redis.pending(STREAM, GROUP), 0);
+    assert_eq!(redis.xlen(DEAD), 0);
+}
+
+#[test]
+fn a_gateway_killed_mid_post_is_taken_over_after_claim_idle() {
+    let Some((env, server, redis)) = setup("killed_mid_post") else {
+        return;
+    };
+    server.script([Fault::Hang(Duration::from_secs(30))]);
+    env.run(&mut enqueue(&env, &redis, "wf-7", "7", "node-a"))
+        .assert_success();
+    let a = env.spawn(&mut consume(
+        &env,
+        &redis,
+        &["--consumer", "gw-a", "--timeout", "3s"],
+    ));
+    assert!(server.wait_for_requests(1, Duration::from_secs(10)));
+    a.signal(libc::SIGKILL);
+    let ra = env.wait(a);
+    assert_eq!(ra.code, -1, "{ra:?}");
+    assert_eq!(redis.pending(STREAM, GROUP), 1);
+
+    let b = env.spawn(
+        consume(&env, &redis, &["--consumer", "gw-b"])
+            .env("MMNOTIFY_STATE_DIR", env.root().join("state-b")),
+    );
+    wait_until("the takeover's post", Duration::from_secs(20), || {
+        server.posts().len() == 1 && redis.pending(STREAM, GROUP) == 0
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    stop(&env, b).assert_success();
+    assert_eq!(server.posts().len(), 1);
+    assert_eq!(redis.xlen(DEAD), 0);
+}
+
+#[test]
+fn a_503_leaves_the_entry_pending_until_it_is_posted_once() {
+    let Some((env, server, redis)) = setup("pending_through_503") else {
+        return;
+    };
+    server.script([Fault::Status(503), Fault::Status(503), Fault::Status(503)]);
+    env.run(&mut enqueue(&env, &redis, "wf-3", "3", "node-a"))
+        .assert_success();
+    let g = env.spawn(&mut consume(
+        &env,
+        &redis,
+        &["--retries", "0", "--claim-idle", "500ms"],
+    ));
+    assert!(server.wait_for_requests(1, Duration::from_secs(10)));
+    // Failed, not acknowledged, nothing posted.
+    assert_eq!(redis.pending(STREAM, GROUP), 1);
+    assert!(server.posts().is_empty());
+    wait_until("the post after the 503s", Duration::from_secs(20), || {
+        server.posts().len() == 1 && redis.pending(STREAM, GROUP) == 0
+    });
+    let run = stop(&env, g);
+    run.assert_success()
+        .assert_stderr_contains("left pending")
+        .assert_stderr_contains("1 posted");
+    assert_eq!(server.requests().len(), 4);
+    assert_eq!(redis.xlen(DEAD), 0);
+}
+
+#[test]
+fn max_deliveries_sends_a_permanently_failing_entry_to_the_dead_stream() {
+    let Some((env, server, redis)) = setup("max_deliveries") else {
+        return;
+    };
+    server.script((0..20).map(|_| Fault::Status(503)));
+    env.run(&mut enqueue(&env, &redis, "wf-9", "9", "node-a"))
+        .assert_success();
+    let g = env.spawn(&mut consume(
+        &env,
+        &redis,
+        &[
+            "--retries",
+            "0",
+            "--claim-idle",
+            "300ms",
+            "--max-deliveries",
+            "3",
+        ],
+    ));
+    wait_until("the dead letter", Duration::from_secs(20), || {
+        redis.xlen(DEAD) == 1
+    });
+    let run = stop(&env, g);
+    run.assert_code(6);
+    assert!(server.posts().is_empty());
+    assert_eq!(server.requests().len(), 3);
+    assert_eq!(redis.pending(STREAM, GROUP), 0);
+    let (_, dead) = &redis.entries(DEAD)[0];
+    assert!(dead["reason"].contains("--max-deliveries"), "{dead:?}");
+    assert_eq!(dead["deliveries"], "3");
+    let (id, _) = &redis.entries(STREAM)[0];
+    assert_eq!(&dead["source_id"], id);
+    assert!(dead["event"].contains("wf-9"));
+}
+
+#[test]
+fn invalid_and_rejected_entries_go_to_the_dead_stream_with_their_reason() {
+    let Some((env, server, redis)) = setup("dead_letters") else {
+        return;
+    };
+    let _: String = redis.query(&["XADD", STREAM, "*", "event", "{not json"]);
+    let _: String = redis.query(&["XADD", STREAM, "*", "other", "x"]);
+    let _: String = redis.query(&[
+        "XADD",
+        STREAM,
+        "*",
+        "event",
+        r#"{"workflow":"wf-400","state":"failed","provider_run_id":"40"}"#,
+    ]);
+    let _: String = redis.query(&[
+        "XADD",
+        STREAM,
+        "*",
+        "event",
+        r#"{"workflow":"wf-ok","state":"succeeded","provider_run_id":"41"}"#,
+    ]);
+    server.script([Fault::Status(400)]);
+    let sources: Vec<String> = redis
+        .entries(STREAM)
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    let run = env.run(&mut consume(&env, &redis, &["--drain"]));
+    run.assert_code(40)
+        .assert_stderr_contains("1 posted, 0 duplicate, 0 filtered, 3 failed (2 invalid)");
+    assert_eq!(server.posts().len(), 1);
+    assert_eq!(redis.pending(STREAM, GROUP), 0);
+    let dead = redis.entries(DEAD);
+    assert_eq!(dead.len(), 3, "{dead:?}");
+    // Every entry is finished: the drain trimmed them from the stream.
+    assert_eq!(redis.xlen(STREAM), 0);
+    assert!(
+        dead[0].1["reason"].contains("JSON") || dead[0].1["reason"].contains("json"),
+        "{dead:?}"
+    );
+    assert_eq!(dead[0].1["event"], "{not json");
+    assert!(dead[1].1["reason"].contains("no `event` field"), "{dead:?}");
+    assert_eq!(dead[1].1["event"], r#"{"other":"x"}"#);
+    assert!(dead[2].1["reason"].contains("400"), "{dead:?}");
+    for (i, (_, d)) in dead.iter().enumerate() {
+        assert_eq!(d["source_id"], sources[i]);
+        assert_eq!(d["deliveries"], "1");
+        assert!(!d["reason"].contains('\n'));
+    }
+}
+
+#[test]
+fn a_redis_restart_mid_stream_loses_nothing_and_posts_nothing_twice() {
+    let Some((env, server, mut redis)) = setup("redis_restart") else {
+        return;
+    };
+    for i in 0..30 {
+        env.run(&mut enqueue(
+            &env,
+            &redis,
+            &format!("wf-{i}"),
+            &i.to_string(),
+            "node-a",
+        ))
+        .assert_success();
+    }
+    // Slow posts, so that the restart falls in the middle of the stream.
+    server.script((0..30).map(|_| Fault::Delay(Duration::from_millis(40))));
+    let g = env.spawn(&mut consume(&env, &redis, &[]));
+    wait_until("some posts", Duration::from_secs(20), || {
+        server.posts().len() >= 5
+    });
+    // Down long enough for the gateway to notice, then back with its append-only file.
+    redis.stop();
+    std::thread::sleep(Duration::from_millis(700));
+    redis.restart();
+    for i in 30..60 {
+        env.run(&mut enqueue(
+            &env,
+            &redis,
+            &format!("wf-{i}"),
+            &i.to_string(),
+            "node-a",
+        ))
+        .assert_success();
+    }
+    wait_until("60 posts", Duration::from_secs(30), || {
+        server.posts().len() >= 60 && redis.pending(STREAM, GROUP) == 0
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let run = stop(&env, g);
+    run.assert_success();
+    let by = posts_by_workflow(&server);
+    assert_eq!(by.len(), 60, "{by:?}");
+    assert!(by.values().all(|n| *n == 1), "{by:?}");
+    // One warning per outage, not one per retry.
+    assert_eq!(
+        run.stderr.matches("reconnecting with backoff").count(),
+        1,
+        "{run:?}"
+    );
+}
+
+#[test]
+fn sixteen_concurrent_builds_with_a_shared_store_post_once() {
+    let Some((env, server, redis)) = setup("sixteen_concurrent") else {
+        return;
+    };
+    server.script([Fault::Delay(Duration::from_millis(300))]);
+    let url = redis.url();
+    let runs: Vec<_> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..16)
+            .map(|i| {
+                let (env, url) = (&env, &url);
+                s.spawn(move || {
+                    env.run(
+                        env.cmd()
+                            .args(["build", "--webhook", "hook", "--no-env"])
+                            .args(["--workflow", "wf-16", "--state", "failed", "--run-id", "16"])
+                            .args(["--dedupe-store", url, "--output", "json"])
+                            .env("MMNOTIFY_STATE_DIR", env.root().join(format!("node-{i}"))),
+                    )
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mut statuses = HashMap::new();
+    for r in &runs {
+        r.assert_success();
+        *statuses
+            .entry(r.json()["status"].as_str().unwrap().to_string())
+            .or_insert(0) += 1;
+    }
+    assert_eq!(statuses.get("posted"), Some(&1), "{statuses:?}");
+    assert_eq!(statuses.get("duplicate"), Some(&15), "{statuses:?}");
+    assert_eq!(server.posts().len(), 1);
+}
+
+#[test]
+fn an_unreachable_store_spools_and_flush_posts_once_later() {
+    let Some((mut env, server, mut redis)) = setup("store_down") else {
+        return;
+    };
+    let file = env.write_file("store.url", &format!("{}\n", redis.url()), 0o600);
+    let _ = &mut env;
+    redis.stop();
+    let build = |env: &Env| {
+        let mut c = env.cmd();
+        c.args(["build", "--webhook", "hook", "--no-env"])
+            .args(["--workflow", "wf-5", "--state", "failed", "--run-id", "5"])
+            .arg("--dedupe-store-file")
+            .arg(&file)
+            .args(["--timeout", "2s", "--attempt-timeout", "1s"]);
+        c
+    };
+    let run = env.run(build(&env).args(["--output", "json"]));
+    run.assert_code(5).assert_stderr_contains("not posted");
+    assert_eq!(run.json()["status"], "spooled");
+    assert!(server.requests().is_empty(), "posted blind");
+    let items: Vec<_> = std::fs::read_dir(env.state().join("spool"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+        .collect();
+    assert_eq!(items.len(), 1);
+    let item: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(items[0].path()).unwrap()).unwrap();
+    let abs = std::path::absolute(&file).unwrap();
+    assert_eq!(item["store"], format!("file:{}", abs.display()));
+
+    // Still down: flush keeps it.
+    env.run(
+        env.cmd()
+            .args(["flush", "--timeout", "1s", "--attempt-timeout", "500ms"]),
+    )
+    .assert_code(5);
+    assert!(server.posts().is_empty());
+
+    redis.restart();
+    env.run(env.cmd().args(["flush"])).assert_success();
+    assert_eq!(server.posts().len(), 1);
+    env.run(env.cmd().args(["flush"])).assert_success();
+    // The key is in the shared store: another node's build is a duplicate.
+    let run = env.run(
+        build(&env)
+            .args(["--output", "json"])
+            .env("MMNOTIFY_STATE_DIR", env.root().join("other-node")),
+    );
+    run.assert_success();
+    assert_eq!(run.json()["status"], "duplicate");
+    assert_eq!(server.posts().len(), 1);
+}
+
+#[test]
+fn an_unreachable_queue_spools_the_event_and_flush_enqueues_it() {
+    let Some((env, server, mut redis)) = setup("queue_down") else {
+        return;
+    };
+    redis.stop();
+    // A bad event is refused before Redis is even tried (exit 4, not 5).
+    let run = env.run(
+        env.cmd()
+            .args(["build", "--enqueue", "--no-env", "--workflow", "ci"])
+            .args(["--queue", &redis.url(), "--timeout", "5s"]),
+    );
+    run.assert_code(4).assert_stderr_contains("state");
+    let run = env.run(enqueue(&env, &redis, "wf-8", "8", "node-a").args([
+        "--timeout",
+        "1s",
+        "--output",
+        "json",
+    ]));
+    run.assert_code(5).assert_stderr_contains("mmnotify flush");
+    assert_eq!(run.json()["status"], "spooled");
+    redis.restart();
+    // Saved from --queue (no password): flush takes the URL from its own --queue.
+    env.run(env.cmd().args(["flush", "--queue", &redis.url()]))
+        .assert_success();
+    assert_eq!(redis.xlen(STREAM), 1);
+    env.run(&mut consume(&env, &redis, &["--drain"]))
+        .assert_success();
+    assert_eq!(server.posts().len(), 1);
+}
+
+#[test]
+fn a_password_protected_redis_never_shows_its_password() {
+    const PW: &str = "s3cret-redis-pass-4711";
+    const WRONG: &str = "wrong-redis-pass-0815";
+    let Some(mut redis) = RedisServer::start_with("requirepass", Some(PW)) else {
+        return;
+    };
+    let (mut env, server) = crate::support::hooked(ServerOptions::default());
+    env.secret(PW).secret(WRONG);
+    let wrong = redis.url().replace(PW, WRONG);
+    let wrong_file = env.write_file("wrong.url", &format!("{wrong}\n"), 0o600);
+    let good_file = env.write_file("queue.url", &format!("# queue\n{}\n", redis.url()), 0o600);
+
+    // On the command line a password is refused outright.
+    env.run(enqueue(&env, &redis, "wf-p", "1", "n").args(["--queue", &redis.url()]))
+        .assert_code(2);
+    let event = [
+        "--no-env",
+        "--workflow",
+        "wf-p",
+        "--state",
+        "failed",
+        "--run-id",
+        "1",
+    ];
+    let run = env.run(
+        env.cmd()
+            .args(["build", "--enqueue"])
+            .args(event)
+            .arg("--queue-file")
+            .arg(&wrong_file),
+    );
+    run.assert_code(3)
+        .assert_stderr_contains("authentication failed");
+    env.run(
+        env.cmd()
+            .args(["build", "--consume", "--drain", "--webhook", "hook"])
+            .arg("--queue-file")
+            .arg(&wrong_file),
+    )
+    .assert_code(3);
+    env.run(env.cmd().arg("doctor").env("MMNOTIFY_QUEUE", &wrong))
+        .assert_code(3)
+        .assert_stdout_contains("✗ redis auth");
+
+    // The right password from the file and from the variable.
+    env.run(
+        env.cmd()
+            .args(["build", "--enqueue", "-v"])
+            .args(event)
+            .arg("--queue-file")
+            .arg(&good_file),
+    )
+    .assert_success()
+    .assert_stderr_contains("redis://:…@127.0.0.1");
+    env.run(
+        env.cmd()
+            .args(["build", "--consume", "--drain", "-v", "--webhook", "hook"])
+            .env("MMNOTIFY_QUEUE", redis.url()),
+    )
+    .assert_success();
+    assert_eq!(server.posts().len(), 1);
+
+    // Spooled while Redis is down: the item records `env`, never the URL (the leak
+    // check reads every state file).
+    redis.stop();
+    let run = env.run(
+        env.cmd()
+            .args(["build", "--enqueue", "--timeout", "1s"])
+            .args([
+                "--no-env",
+                "--workflow",
+                "wf-q",
+                "--state",
+                "failed",
+                "--run-id",
+                "2",
+            ])
+            .env("MMNOTIFY_QUEUE", redis.url()),
+    );
+    run.assert_code(5);
+    redis.restart();
+    let before = redis.xlen(STREAM);
+    env.run(env.cmd().arg("flush").env("MMNOTIFY_QUEUE", redis.url()))
+        .assert_success();
+    assert_eq!(redis.xlen(STREAM), before + 1);
+
+    // A job under `run` does not inherit the URL (nor where its file is).
+    let run = env.run(
+        env.cmd()
+            .args([
+                "run",
+                "--dry-run",
+                "--",
+                "sh",
+                "-c",
+                "env | grep MMNOTIFY_ || true",
+            ])
+            .env("MMNOTIFY_QUEUE", redis.url())
+            .env("MMNOTIFY_DEDUPE_STORE", redis.url())
+            .env("MMNOTIFY_QUEUE_FILE", &good_file),
+    );
+    run.assert_success();
+    assert!(!run.stdout.contains("MMNOTIFY_QUEUE"), "{run:?}");
+    assert!(!run.stdout.contains("MMNOTIFY_DEDUPE_STORE"), "{run:?}");
+}
+
+#[test]
+fn a_post_made_while_redis_was_away_is_recorded_and_acknowledged_when_it_is_back() {
+    let Some((env, server, mut redis)) = setup("post_during_outage") else {
+        return;
+    };
+    env.run(&mut enqueue(&env, &redis, "wf-o", "77", "node-a"))
+        .assert_success();
+    // The post takes long enough for Redis to go away in the middle of it.
+    server.script([Fault::Delay(Duration::from_millis(1500))]);
+    let g = env.spawn(&mut consume(&env, &redis, &[]));
+    assert!(server.wait_for_requests(1, Duration::from_secs(10)));
+    redis.stop();
+    wait_until("the delayed post", Duration::from_secs(10), || {
+        server.posts().len() == 1
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    redis.restart();
+    wait_until("the acknowledgement", Duration::from_secs(10), || {
+        redis.pending(STREAM, GROUP) == 0
+    });
+    let done: Vec<String> = redis.query(&["KEYS", "mmnotify:dedupe:done:*"]);
+    assert_eq!(done.len(), 1, "the delivered record was not written");
+    // The same run reported again is a duplicate.
+    env.run(&mut enqueue(&env, &redis, "wf-o", "77", "node-b"))
+        .assert_success();
+    wait_until(
+        "the duplicate's acknowledgement",
+        Duration::from_secs(10),
+        || redis.pending(STREAM, GROUP) == 0 && redis.xlen(STREAM) >= 1,
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let run = stop(&env, g);
+    run.assert_success()
+        .assert_stderr_contains("1 posted, 1 duplicate");
+    assert_eq!(server.posts().len(), 1);
+}
+
+#[test]
+fn enqueue_fills_the_event_from_the_ci_environment() {
+    let Some((env, _server, redis)) = setup("enqueue_ci") else {
+        return;
+    };
+    let run = env.run(
+        env.cmd()
+            .args([
+                "build",
+                "--enqueue",
+                "--state",
+                "succeeded",
+                "--queue",
+                &redis.url(),
+            ])
+            .env("GITHUB_ACTIONS", "true")
+            .env("GITHUB_RUN_ID", "123")
+            .env("GITHUB_RUN_ATTEMPT", "2")
+            .env("GITHUB_SERVER_URL", "https://github.com")
+            .env("GITHUB_REPOSITORY", "octo/app")
+            .env("GITHUB_REF_NAME", "main")
+            .env("GITHUB_SHA", "0123456789abcdef0123456789abcdef01234567")
+            .env("GITHUB_WORKFLOW", "Release"),
+    );
+    run.assert_success();
+    let (_, fields) = &redis.entries(STREAM)[0];
+    let ev: serde_json::Value = serde_json::from_str(&fields["event"]).unwrap();
+    assert_eq!(ev["workflow"], "Release");
+    assert_eq!(ev["provider_run_id"], "123-2");
+    assert_eq!(ev["branch"], "main");
+}
+
+#[test]
+fn rediss_uses_the_ca_file_and_client_certificate_of_the_webhook_flags() {
+    let pki_dir = tempfile::tempdir().unwrap();
+    let pki = Pki::generate(pki_dir.path());
+    let Some(redis) = RedisServer::start_tls("rediss", pki, true) else {
+        return;
+    };
+    let (env, server) = crate::support::hooked(ServerOptions::default());
+    let p = redis.pki();
+    let tls_args = |c: &mut Command| {
+        c.arg("--ca-file")
+            .arg(&p.ca_cert)
+            .arg("--client-cert")
+            .arg(&p.client_cert)
+            .arg("--client-key")
+            .arg(&p.client_key);
+    };
+    let mut c = enqueue(&env, &redis, "wf-tls", "1", "node-a");
+    tls_args(&mut c);
+    env.run(&mut c).assert_success();
+    let mut c = consume(&env, &redis, &["--drain"]);
+    tls_args(&mut c);
+    env.run(&mut c).assert_success();
+    assert_eq!(server.posts().len(), 1);
+    // Without the CA the server's certificate is not trusted: nothing is enqueued.
+    let run = env.run(enqueue(&env, &redis, "wf-tls", "2", "node-a").args([
+        "--timeout",
+        "1s",
+        "--no-spool",
+    ]));
+    run.assert_code(5)
+        .assert_stderr_contains("cannot connect to Redis");
+    assert_eq!(redis.xlen(STREAM), 0);
+}
+
+#[test]
+fn sigterm_finishes_the_entry_in_hand_acknowledges_it_and_exits_0() {
+    let Some((env, server, redis)) = setup("sigterm_mid_post") else {
+        return;
+    };
+    env.run(&mut enqueue(&env, &redis, "wf-t", "5", "node-a"))
+        .assert_success();
+    server.script([Fault::Delay(Duration::from_millis(800))]);
+    let g = env.spawn(&mut consume(&env, &redis, &[]));
+    assert!(server.wait_for_requests(1, Duration::from_secs(10)));
+    // The POST is in flight.
+    let run = stop(&env, g);
+    run.assert_success().assert_stderr_contains("1 posted");
+    assert_eq!(server.posts().len(), 1);
+    assert_eq!(redis.pending(STREAM, GROUP), 0);
+}
