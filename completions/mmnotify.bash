@@ -325,7 +325,7 @@ _mmnotify() {
             return 0
             ;;
         mmnotify__subcmd__doctor)
-            opts="-w -o -v -q -h --webhook-file --webhook --secrets-dir --timeout --attempt-timeout --retries --proxy --ca-file --no-system-roots --client-cert --client-key --output --verbose --quiet --queue-file --queue --stream --group --help"
+            opts="-w -o -v -q -h --webhook-file --webhook --secrets-dir --timeout --attempt-timeout --retries --proxy --ca-file --no-system-roots --client-cert --client-key --output --verbose --quiet --help --queue-file --queue --stream --group"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -58,23 +58,23 @@ complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l field-short -
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l footer -d 'Small text at the bottom of the attachment' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l image-url -d 'Image shown in the attachment' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l thumb-url -d 'Thumbnail shown on the right of the attachment' -r
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l webhook-file -d 'Read the webhook URL from this secrets file (mode 0400/0440/0600/0640)' -r -F
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -s w -l webhook -d 'Read the webhook URL from NAME.url in the secrets directory' -r
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l secrets-dir -d 'Directory holding NAME.url secrets files' -r -F
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l timeout -d 'Whole budget of one delivery, retries included (e.g. 30s, 2m, or seconds: 90)' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l webhook-file -d 'Secrets file holding the webhook URL' -r -F
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -s w -l webhook -d 'Use NAME.url from the secrets directory' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l secrets-dir -d 'Directory of NAME.url files' -r -F
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l timeout -d 'Budget of one delivery, retries included' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l attempt-timeout -d 'Longest wait of a single attempt' -r
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l retries -d 'Retries after the first attempt (network errors, 408, 429, 502, 503, 504)' -r
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l proxy -d 'Proxy for mmnotify alone (http://host:port), or `none` to ignore *_PROXY variables' -r
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l ca-file -d 'Extra trusted root certificates (PEM), added to the bundled Mozilla roots and the system store' -r -F
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l client-cert -d 'Client certificate chain (PEM) for servers that require mutual TLS' -r -F
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l retries -d 'Retries of network errors, 408, 429, 502, 503, 504' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l proxy -d 'Proxy for mmnotify alone, or `none`' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l ca-file -d 'Extra trusted root certificates (PEM)' -r -F
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l client-cert -d 'Client certificate chain (PEM) for mutual TLS' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l client-key -d 'Private key (PEM) matching --client-cert' -r -F
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l state-dir -d 'State directory [default: $XDG_STATE_HOME/mmnotify or ~/.local/state/mmnotify]' -r -F
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -s o -l output -d 'Print the outcome for people (text) or as JSON, one object per outcome' -r -f -a "text\t''
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l state-dir -d 'State dir [default: $XDG_STATE_HOME/mmnotify]' -r -F
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -s o -l output -d 'Outcome format' -r -f -a "text\t''
 json\t''"
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l split -d 'Send text over 16383 characters whole, as several posts, not cut'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -s n -l dry-run -d 'Print the payload, send nothing; checks a given webhook offline'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l requested-ack -d 'Ask recipients to acknowledge the post'
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l no-system-roots -d 'Trust only the bundled Mozilla roots (and --ca-file): ignore the system store and SSL_CERT_FILE/SSL_CERT_DIR, which are otherwise consulted when a server\'s issuer is not in the bundle'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l no-system-roots -d 'Trust only the bundled roots and --ca-file, not the system store'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l no-spool -d 'Do not save undelivered messages in the spool'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -s v -l verbose -d 'Print target (redacted), status, attempts and time on stderr'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -s q -l quiet -d 'Silence warnings'
@@ -95,20 +95,20 @@ complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l duration -d 
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l started-at -d 'Build start time (RFC 3339)' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l event -d 'Read one event JSON object from FILE (`-` = stdin)' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l events -d 'Newline-delimited events from FILE (`-` = stdin), one post each' -r -F
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l on -d 'Post only for these states; others exit 0 as `filtered`' -r -f -a "succeeded\t''
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l on -d 'Post only for these states, as --state (others: `filtered`)' -r -f -a "succeeded\t''
 failed\t''
 cancelled\t''
 timed_out\t''"
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l text-template -d 'Text line with {field} placeholders, e.g. "{emoji} {workflow}"' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l dedupe-ttl -d 'How long a delivered run+state is remembered' -r
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l dedupe-store-file -d 'Read the Redis URL of a shared dedupe store from this secrets file' -r -F
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l dedupe-store -d 'Redis URL of a shared dedupe store, without a password (a password goes in --dedupe-store-file or the MMNOTIFY_DEDUPE_STORE variable)' -r
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l group -d 'Consumer group of the gateways (created at the stream\'s start when missing)' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l dedupe-store-file -d 'Secrets file: a shared store\'s Redis URL' -r -F
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l dedupe-store -d 'Shared dedupe store\'s Redis URL, without a password' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l group -d 'Consumer group (made when missing)' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l consumer -d 'This gateway\'s name in the group [default: HOST-PID]' -r
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l claim-idle -d 'Take over entries left unacknowledged this long, by this or a dead gateway' -r
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l max-deliveries -d 'Deliveries of one entry before it goes to the dead-letter stream <stream>:dead' -r
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l queue-file -d 'Read the Redis URL of the event queue from this secrets file' -r -F
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l queue -d 'Redis URL of the event queue, without a password (a password goes in --queue-file or the MMNOTIFY_QUEUE variable)' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l claim-idle -d 'Take over entries left unacknowledged this long' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l max-deliveries -d 'Tries of one entry before it goes to <stream>:dead' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l queue-file -d 'Secrets file holding the queue\'s Redis URL' -r -F
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l queue -d 'Queue\'s Redis URL; a password goes in --queue-file or MMNOTIFY_QUEUE' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l stream -d 'Redis stream that carries the events' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l channel -d 'Channel (`name`) or direct message (`@user`) to post to' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l username -d 'Display name; ignored unless the admin enabled overrides' -r
@@ -116,27 +116,27 @@ complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l icon-url -d 
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l icon-emoji -d 'Avatar emoji (`:rocket:`); ignored unless overrides are enabled' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l priority -d 'Post priority label' -r -f -a "urgent\t''
 important\t''"
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l webhook-file -d 'Read the webhook URL from this secrets file (mode 0400/0440/0600/0640)' -r -F
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -s w -l webhook -d 'Read the webhook URL from NAME.url in the secrets directory' -r
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l secrets-dir -d 'Directory holding NAME.url secrets files' -r -F
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l timeout -d 'Whole budget of one delivery, retries included (e.g. 30s, 2m, or seconds: 90)' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l webhook-file -d 'Secrets file holding the webhook URL' -r -F
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -s w -l webhook -d 'Use NAME.url from the secrets directory' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l secrets-dir -d 'Directory of NAME.url files' -r -F
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l timeout -d 'Budget of one delivery, retries included' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l attempt-timeout -d 'Longest wait of a single attempt' -r
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l retries -d 'Retries after the first attempt (network errors, 408, 429, 502, 503, 504)' -r
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l proxy -d 'Proxy for mmnotify alone (http://host:port), or `none` to ignore *_PROXY variables' -r
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l ca-file -d 'Extra trusted root certificates (PEM), added to the bundled Mozilla roots and the system store' -r -F
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l client-cert -d 'Client certificate chain (PEM) for servers that require mutual TLS' -r -F
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l retries -d 'Retries of network errors, 408, 429, 502, 503, 504' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l proxy -d 'Proxy for mmnotify alone, or `none`' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l ca-file -d 'Extra trusted root certificates (PEM)' -r -F
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l client-cert -d 'Client certificate chain (PEM) for mutual TLS' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l client-key -d 'Private key (PEM) matching --client-cert' -r -F
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l state-dir -d 'State directory [default: $XDG_STATE_HOME/mmnotify or ~/.local/state/mmnotify]' -r -F
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -s o -l output -d 'Print the outcome for people (text) or as JSON, one object per outcome' -r -f -a "text\t''
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l state-dir -d 'State dir [default: $XDG_STATE_HOME/mmnotify]' -r -F
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -s o -l output -d 'Outcome format' -r -f -a "text\t''
 json\t''"
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l no-env -d 'Do not fill missing fields from the CI environment'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l no-dedupe -d 'Post even if this run and state were already posted'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -s n -l dry-run -d 'Print the payload, send nothing; checks a given webhook offline'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l enqueue -d 'Put the event on the Redis queue instead of posting it'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l consume -d 'Gateway: post the Redis queue\'s events until SIGTERM'
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l drain -d 'With --consume: stop once no new entry is left and no pending entry can be claimed'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l drain -d 'With --consume: stop when nothing is left to take'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l requested-ack -d 'Ask recipients to acknowledge the post'
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l no-system-roots -d 'Trust only the bundled Mozilla roots (and --ca-file): ignore the system store and SSL_CERT_FILE/SSL_CERT_DIR, which are otherwise consulted when a server\'s issuer is not in the bundle'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l no-system-roots -d 'Trust only the bundled roots and --ca-file, not the system store'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l no-spool -d 'Do not save undelivered messages in the spool'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -s v -l verbose -d 'Print target (redacted), status, attempts and time on stderr'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -s q -l quiet -d 'Silence warnings'
@@ -155,87 +155,87 @@ complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l icon-url -d 'A
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l icon-emoji -d 'Avatar emoji (`:rocket:`); ignored unless overrides are enabled' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l priority -d 'Post priority label' -r -f -a "urgent\t''
 important\t''"
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l webhook-file -d 'Read the webhook URL from this secrets file (mode 0400/0440/0600/0640)' -r -F
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -s w -l webhook -d 'Read the webhook URL from NAME.url in the secrets directory' -r
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l secrets-dir -d 'Directory holding NAME.url secrets files' -r -F
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l timeout -d 'Whole budget of one delivery, retries included (e.g. 30s, 2m, or seconds: 90)' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l webhook-file -d 'Secrets file holding the webhook URL' -r -F
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -s w -l webhook -d 'Use NAME.url from the secrets directory' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l secrets-dir -d 'Directory of NAME.url files' -r -F
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l timeout -d 'Budget of one delivery, retries included' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l attempt-timeout -d 'Longest wait of a single attempt' -r
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l retries -d 'Retries after the first attempt (network errors, 408, 429, 502, 503, 504)' -r
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l proxy -d 'Proxy for mmnotify alone (http://host:port), or `none` to ignore *_PROXY variables' -r
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l ca-file -d 'Extra trusted root certificates (PEM), added to the bundled Mozilla roots and the system store' -r -F
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l client-cert -d 'Client certificate chain (PEM) for servers that require mutual TLS' -r -F
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l retries -d 'Retries of network errors, 408, 429, 502, 503, 504' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l proxy -d 'Proxy for mmnotify alone, or `none`' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l ca-file -d 'Extra trusted root certificates (PEM)' -r -F
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l client-cert -d 'Client certificate chain (PEM) for mutual TLS' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l client-key -d 'Private key (PEM) matching --client-cert' -r -F
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l state-dir -d 'State directory [default: $XDG_STATE_HOME/mmnotify or ~/.local/state/mmnotify]' -r -F
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -s o -l output -d 'Print the outcome for people (text) or as JSON, one object per outcome' -r -f -a "text\t''
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l state-dir -d 'State dir [default: $XDG_STATE_HOME/mmnotify]' -r -F
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -s o -l output -d 'Outcome format' -r -f -a "text\t''
 json\t''"
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l strict -d 'Exit with the notifier\'s code when the report could not be posted'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -s n -l dry-run -d 'Print the report, send nothing; checks a given webhook offline'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l no-run-socket -d 'Do not offer the job MMNOTIFY_RUN_SOCKET, through which `mmnotify send` and `build` inside it post without the token'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l requested-ack -d 'Ask recipients to acknowledge the post'
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l no-system-roots -d 'Trust only the bundled Mozilla roots (and --ca-file): ignore the system store and SSL_CERT_FILE/SSL_CERT_DIR, which are otherwise consulted when a server\'s issuer is not in the bundle'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l no-system-roots -d 'Trust only the bundled roots and --ca-file, not the system store'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l no-spool -d 'Do not save undelivered messages in the spool'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -s v -l verbose -d 'Print target (redacted), status, attempts and time on stderr'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -s q -l quiet -d 'Silence warnings'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -s h -l help -d 'Print help'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand probe" -l text -d 'Probe text [default: "mmnotify probe from HOST"]' -r
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand probe" -l webhook-file -d 'Read the webhook URL from this secrets file (mode 0400/0440/0600/0640)' -r -F
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand probe" -s w -l webhook -d 'Read the webhook URL from NAME.url in the secrets directory' -r
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand probe" -l secrets-dir -d 'Directory holding NAME.url secrets files' -r -F
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand probe" -l timeout -d 'Whole budget of one delivery, retries included (e.g. 30s, 2m, or seconds: 90)' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand probe" -l webhook-file -d 'Secrets file holding the webhook URL' -r -F
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand probe" -s w -l webhook -d 'Use NAME.url from the secrets directory' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand probe" -l secrets-dir -d 'Directory of NAME.url files' -r -F
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand probe" -l timeout -d 'Budget of one delivery, retries included' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand probe" -l attempt-timeout -d 'Longest wait of a single attempt' -r
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand probe" -l proxy -d 'Proxy for mmnotify alone (http://host:port), or `none` to ignore *_PROXY variables' -r
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand probe" -l ca-file -d 'Extra trusted root certificates (PEM), added to the bundled Mozilla roots and the system store' -r -F
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand probe" -l client-cert -d 'Client certificate chain (PEM) for servers that require mutual TLS' -r -F
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand probe" -l proxy -d 'Proxy for mmnotify alone, or `none`' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand probe" -l ca-file -d 'Extra trusted root certificates (PEM)' -r -F
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand probe" -l client-cert -d 'Client certificate chain (PEM) for mutual TLS' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand probe" -l client-key -d 'Private key (PEM) matching --client-cert' -r -F
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand probe" -s o -l output -d 'Print the outcome for people (text) or as JSON, one object per outcome' -r -f -a "text\t''
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand probe" -s o -l output -d 'Outcome format' -r -f -a "text\t''
 json\t''"
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand probe" -l no-system-roots -d 'Trust only the bundled Mozilla roots (and --ca-file): ignore the system store and SSL_CERT_FILE/SSL_CERT_DIR, which are otherwise consulted when a server\'s issuer is not in the bundle'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand probe" -l no-system-roots -d 'Trust only the bundled roots and --ca-file, not the system store'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand probe" -s v -l verbose -d 'Print target (redacted), status, attempts and time on stderr'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand probe" -s q -l quiet -d 'Silence warnings'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand probe" -s h -l help -d 'Print help'
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -l webhook-file -d 'Read the webhook URL from this secrets file (mode 0400/0440/0600/0640)' -r -F
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -s w -l webhook -d 'Read the webhook URL from NAME.url in the secrets directory' -r
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -l secrets-dir -d 'Directory holding NAME.url secrets files' -r -F
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -l timeout -d 'Whole budget of one delivery, retries included (e.g. 30s, 2m, or seconds: 90)' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -l webhook-file -d 'Secrets file holding the webhook URL' -r -F
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -s w -l webhook -d 'Use NAME.url from the secrets directory' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -l secrets-dir -d 'Directory of NAME.url files' -r -F
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -l timeout -d 'Budget of one delivery, retries included' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -l attempt-timeout -d 'Longest wait of a single attempt' -r
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -l retries -d 'Retries after the first attempt (network errors, 408, 429, 502, 503, 504)' -r
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -l proxy -d 'Proxy for mmnotify alone (http://host:port), or `none` to ignore *_PROXY variables' -r
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -l ca-file -d 'Extra trusted root certificates (PEM), added to the bundled Mozilla roots and the system store' -r -F
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -l client-cert -d 'Client certificate chain (PEM) for servers that require mutual TLS' -r -F
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -l retries -d 'Retries of network errors, 408, 429, 502, 503, 504' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -l proxy -d 'Proxy for mmnotify alone, or `none`' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -l ca-file -d 'Extra trusted root certificates (PEM)' -r -F
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -l client-cert -d 'Client certificate chain (PEM) for mutual TLS' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -l client-key -d 'Private key (PEM) matching --client-cert' -r -F
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -s o -l output -d 'Print the outcome for people (text) or as JSON, one object per outcome' -r -f -a "text\t''
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -s o -l output -d 'Outcome format' -r -f -a "text\t''
 json\t''"
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -l queue-file -d 'Read the Redis URL of the event queue from this secrets file' -r -F
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -l queue -d 'Redis URL of the event queue, without a password (a password goes in --queue-file or the MMNOTIFY_QUEUE variable)' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -l queue-file -d 'Secrets file holding the queue\'s Redis URL' -r -F
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -l queue -d 'Queue\'s Redis URL; a password goes in --queue-file or MMNOTIFY_QUEUE' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -l stream -d 'Redis stream that carries the events' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -l group -d 'Consumer group whose consumers and pending entries to check (with a queue)' -r
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -l no-system-roots -d 'Trust only the bundled Mozilla roots (and --ca-file): ignore the system store and SSL_CERT_FILE/SSL_CERT_DIR, which are otherwise consulted when a server\'s issuer is not in the bundle'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -l no-system-roots -d 'Trust only the bundled roots and --ca-file, not the system store'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -s v -l verbose -d 'Print target (redacted), status, attempts and time on stderr'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -s q -l quiet -d 'Silence warnings'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -s h -l help -d 'Print help'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l secrets-dir -d 'Secrets directory used to resolve items saved with a webhook name' -r -F
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l timeout -d 'Whole budget of one delivery, retries included (e.g. 30s, 2m, or seconds: 90)' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l timeout -d 'Budget of one delivery, retries included' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l attempt-timeout -d 'Longest wait of a single attempt' -r
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l retries -d 'Retries after the first attempt (network errors, 408, 429, 502, 503, 504)' -r
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l proxy -d 'Proxy for mmnotify alone (http://host:port), or `none` to ignore *_PROXY variables' -r
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l ca-file -d 'Extra trusted root certificates (PEM), added to the bundled Mozilla roots and the system store' -r -F
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l client-cert -d 'Client certificate chain (PEM) for servers that require mutual TLS' -r -F
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l retries -d 'Retries of network errors, 408, 429, 502, 503, 504' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l proxy -d 'Proxy for mmnotify alone, or `none`' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l ca-file -d 'Extra trusted root certificates (PEM)' -r -F
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l client-cert -d 'Client certificate chain (PEM) for mutual TLS' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l client-key -d 'Private key (PEM) matching --client-cert' -r -F
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l queue-file -d 'Read the Redis URL of the event queue from this secrets file' -r -F
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l queue -d 'Redis URL of the event queue, without a password (a password goes in --queue-file or the MMNOTIFY_QUEUE variable)' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l queue-file -d 'Secrets file holding the queue\'s Redis URL' -r -F
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l queue -d 'Queue\'s Redis URL; a password goes in --queue-file or MMNOTIFY_QUEUE' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l stream -d 'Redis stream that carries the events' -r
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l dedupe-store-file -d 'Read the Redis URL of a shared dedupe store from this secrets file' -r -F
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l dedupe-store -d 'Redis URL of a shared dedupe store, without a password (a password goes in --dedupe-store-file or the MMNOTIFY_DEDUPE_STORE variable)' -r
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l state-dir -d 'State directory [default: $XDG_STATE_HOME/mmnotify or ~/.local/state/mmnotify]' -r -F
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l dedupe-store-file -d 'Secrets file: a shared store\'s Redis URL' -r -F
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l dedupe-store -d 'Shared dedupe store\'s Redis URL, without a password' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l state-dir -d 'State dir [default: $XDG_STATE_HOME/mmnotify]' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l max-age -d 'Move items first tried longer ago than this (e.g. 2d) to spool/rejected/ with the reason `expired` instead of posting them' -r
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -s o -l output -d 'Print the outcome for people (text) or as JSON, one object per outcome' -r -f -a "text\t''
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -s o -l output -d 'Outcome format' -r -f -a "text\t''
 json\t''"
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l no-system-roots -d 'Trust only the bundled Mozilla roots (and --ca-file): ignore the system store and SSL_CERT_FILE/SSL_CERT_DIR, which are otherwise consulted when a server\'s issuer is not in the bundle'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l no-system-roots -d 'Trust only the bundled roots and --ca-file, not the system store'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -s v -l verbose -d 'Print target (redacted), status, attempts and time on stderr'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -s q -l quiet -d 'Silence warnings'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -s h -l help -d 'Print help'
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand webhooks" -l secrets-dir -d 'Directory holding NAME.url secrets files' -r -F
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand webhooks" -s o -l output -d 'Print the outcome for people (text) or as JSON, one object per outcome' -r -f -a "text\t''
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand webhooks" -l secrets-dir -d 'Directory of NAME.url files' -r -F
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand webhooks" -s o -l output -d 'Outcome format' -r -f -a "text\t''
 json\t''"
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand webhooks" -s v -l verbose -d 'Print target (redacted), status, attempts and time on stderr'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand webhooks" -s q -l quiet -d 'Silence warnings'
@@ -244,15 +244,15 @@ complete -c mmnotify -n "__fish_mmnotify_using_subcommand spool; and not __fish_
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand spool; and not __fish_seen_subcommand_from list drop help" -f -a "list" -d 'One line per spooled message: id, kind, age, attempts, source, last error'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand spool; and not __fish_seen_subcommand_from list drop help" -f -a "drop" -d 'Remove spooled messages by id (as `spool list` shows them), or all of them'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand spool; and not __fish_seen_subcommand_from list drop help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand spool; and __fish_seen_subcommand_from list" -l state-dir -d 'State directory [default: $XDG_STATE_HOME/mmnotify or ~/.local/state/mmnotify]' -r -F
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand spool; and __fish_seen_subcommand_from list" -s o -l output -d 'Print the outcome for people (text) or as JSON, one object per outcome' -r -f -a "text\t''
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand spool; and __fish_seen_subcommand_from list" -l state-dir -d 'State dir [default: $XDG_STATE_HOME/mmnotify]' -r -F
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand spool; and __fish_seen_subcommand_from list" -s o -l output -d 'Outcome format' -r -f -a "text\t''
 json\t''"
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand spool; and __fish_seen_subcommand_from list" -l rejected -d 'List spool/rejected/ instead, with the reason each item was set aside'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand spool; and __fish_seen_subcommand_from list" -s v -l verbose -d 'Print target (redacted), status, attempts and time on stderr'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand spool; and __fish_seen_subcommand_from list" -s q -l quiet -d 'Silence warnings'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand spool; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand spool; and __fish_seen_subcommand_from drop" -l state-dir -d 'State directory [default: $XDG_STATE_HOME/mmnotify or ~/.local/state/mmnotify]' -r -F
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand spool; and __fish_seen_subcommand_from drop" -s o -l output -d 'Print the outcome for people (text) or as JSON, one object per outcome' -r -f -a "text\t''
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand spool; and __fish_seen_subcommand_from drop" -l state-dir -d 'State dir [default: $XDG_STATE_HOME/mmnotify]' -r -F
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand spool; and __fish_seen_subcommand_from drop" -s o -l output -d 'Outcome format' -r -f -a "text\t''
 json\t''"
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand spool; and __fish_seen_subcommand_from drop" -l all -d 'Remove every item'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand spool; and __fish_seen_subcommand_from drop" -l rejected -d 'Act on spool/rejected/ instead'

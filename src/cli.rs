@@ -200,7 +200,7 @@ impl<R: Args> DeliveryArgs<R> {
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Webhook")]
 pub struct WebhookArgs {
-    /// Read the webhook URL from this secrets file (mode 0400/0440/0600/0640)
+    /// Secrets file holding the webhook URL
     #[arg(
         long,
         value_name = "PATH",
@@ -209,7 +209,7 @@ pub struct WebhookArgs {
     )]
     pub webhook_file: Option<PathBuf>,
 
-    /// Read the webhook URL from NAME.url in the secrets directory
+    /// Use NAME.url from the secrets directory
     #[arg(
         short,
         long,
@@ -219,7 +219,7 @@ pub struct WebhookArgs {
     )]
     pub webhook: Option<String>,
 
-    /// Directory holding NAME.url secrets files
+    /// Directory of NAME.url files
     #[arg(
         long,
         value_name = "DIR",
@@ -234,7 +234,7 @@ pub struct WebhookArgs {
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Delivery")]
 pub struct DeliveryArgs<R: Args = Retries> {
-    /// Whole budget of one delivery, retries included (e.g. 30s, 2m, or seconds: 90)
+    /// Budget of one delivery, retries included
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_timeout)]
     pub timeout: Duration,
 
@@ -245,7 +245,7 @@ pub struct DeliveryArgs<R: Args = Retries> {
     #[command(flatten)]
     pub retry: R,
 
-    /// Proxy for mmnotify alone (http://host:port), or `none` to ignore *_PROXY variables
+    /// Proxy for mmnotify alone, or `none`
     #[arg(
         long,
         value_name = "URL",
@@ -254,8 +254,7 @@ pub struct DeliveryArgs<R: Args = Retries> {
     )]
     pub proxy: Option<String>,
 
-    /// Extra trusted root certificates (PEM), added to the bundled Mozilla roots and the
-    /// system store
+    /// Extra trusted root certificates (PEM)
     #[arg(
         long,
         value_name = "PEM",
@@ -264,13 +263,11 @@ pub struct DeliveryArgs<R: Args = Retries> {
     )]
     pub ca_file: Option<PathBuf>,
 
-    /// Trust only the bundled Mozilla roots (and --ca-file): ignore the system store and
-    /// SSL_CERT_FILE/SSL_CERT_DIR, which are otherwise consulted when a server's issuer is
-    /// not in the bundle
+    /// Trust only the bundled roots and --ca-file, not the system store
     #[arg(long)]
     pub no_system_roots: bool,
 
-    /// Client certificate chain (PEM) for servers that require mutual TLS
+    /// Client certificate chain (PEM) for mutual TLS
     #[arg(long, value_name = "PEM", requires = "client_key")]
     pub client_cert: Option<PathBuf>,
 
@@ -286,7 +283,7 @@ pub trait RetryLimit: Args {
 
 #[derive(Debug, Clone, Args)]
 pub struct Retries {
-    /// Retries after the first attempt (network errors, 408, 429, 502, 503, 504)
+    /// Retries of network errors, 408, 429, 502, 503, 504
     #[arg(long, value_name = "N", default_value_t = 3)]
     pub retries: u32,
 }
@@ -316,7 +313,7 @@ pub trait StateDir {
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "State")]
 pub struct StateArgs {
-    /// State directory [default: $XDG_STATE_HOME/mmnotify or ~/.local/state/mmnotify]
+    /// State dir [default: $XDG_STATE_HOME/mmnotify]
     #[arg(
         long,
         value_name = "DIR",
@@ -357,7 +354,7 @@ pub enum OutputFormat {
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Output")]
 pub struct OutputArgs {
-    /// Print the outcome for people (text) or as JSON, one object per outcome
+    /// Outcome format
     #[arg(short, long, value_enum, value_name = "FORMAT", default_value = "text")]
     pub output: OutputFormat,
 
@@ -368,6 +365,12 @@ pub struct OutputArgs {
     /// Silence warnings
     #[arg(short, long)]
     pub quiet: bool,
+
+    /// Print help
+    // Declared here, under "Output", instead of clap's own flag: a lone "Options:"
+    // block for -h would cost three lines of a help page that must fit one screen.
+    #[arg(short, long, action = clap::ArgAction::Help)]
+    help: Option<bool>,
 }
 
 /// Where the post goes and who it appears to come from.
@@ -556,8 +559,14 @@ pub struct BuildArgs {
     #[arg(long, help_heading = "Event")]
     pub no_env: bool,
 
-    /// Post only for these states; others exit 0 as `filtered`
-    #[arg(long, value_enum, value_delimiter = ',', value_name = "STATES")]
+    /// Post only for these states, as --state (others: `filtered`)
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        value_name = "STATES",
+        hide_possible_values = true
+    )]
     pub on: Vec<State>,
 
     /// Text line with {field} placeholders, e.g. "{emoji} {workflow}"
@@ -592,28 +601,21 @@ pub struct BuildArgs {
 #[derive(Debug, Clone, Default, Args)]
 #[command(next_help_heading = "Redundant gateways")]
 pub struct QueueArgs {
-    /// Read the Redis URL of the event queue from this secrets file
+    /// Secrets file holding the queue's Redis URL
     #[arg(
         long,
-        hide = true,
         value_name = "PATH",
         env = "MMNOTIFY_QUEUE_FILE",
         hide_env_values = true
     )]
     pub queue_file: Option<PathBuf>,
 
-    /// Redis URL of the event queue, without a password (a password goes in --queue-file or
-    /// the MMNOTIFY_QUEUE variable)
-    #[arg(long, hide = true, value_name = "URL")]
+    /// Queue's Redis URL; a password goes in --queue-file or MMNOTIFY_QUEUE
+    #[arg(long, value_name = "URL")]
     pub queue: Option<String>,
 
     /// Redis stream that carries the events
-    #[arg(
-        long,
-        hide = true,
-        value_name = "NAME",
-        default_value = "mmnotify:events"
-    )]
+    #[arg(long, value_name = "NAME", default_value = "mmnotify:events")]
     pub stream: String,
 }
 
@@ -621,55 +623,53 @@ pub struct QueueArgs {
 #[derive(Debug, Clone, Default, Args)]
 #[command(next_help_heading = "Deduplication")]
 pub struct StoreArgs {
-    /// Read the Redis URL of a shared dedupe store from this secrets file
+    /// Secrets file: a shared store's Redis URL
     #[arg(
         long,
-        hide = true,
         value_name = "PATH",
         env = "MMNOTIFY_DEDUPE_STORE_FILE",
+        hide_env = true,
         hide_env_values = true
     )]
     pub dedupe_store_file: Option<PathBuf>,
 
-    /// Redis URL of a shared dedupe store, without a password (a password goes in
-    /// --dedupe-store-file or the MMNOTIFY_DEDUPE_STORE variable)
-    #[arg(long, hide = true, value_name = "URL")]
+    /// Shared dedupe store's Redis URL, without a password
+    #[arg(long, value_name = "URL")]
     pub dedupe_store: Option<String>,
 }
 
 /// The two ends of the queue: builders enqueue, gateways consume.
 ///
-/// Hidden from `--help`, which must fit a screen and was full before these came; the
-/// README's "Redundant gateways" section documents them.
+/// Shown under their own headings; the README's "Redundant gateways" section explains them.
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Event")]
 pub struct GatewayArgs {
     /// Put the event on the Redis queue instead of posting it
-    #[arg(long, hide = true, conflicts_with_all = ["consume", "events", "dry_run"])]
+    #[arg(long, conflicts_with_all = ["consume", "events", "dry_run"])]
     pub enqueue: bool,
 
     /// Gateway: post the Redis queue's events until SIGTERM
-    #[arg(long, hide = true, conflicts_with_all = ["events", "event_file", "dry_run"])]
+    #[arg(long, conflicts_with_all = ["events", "event_file", "dry_run"])]
     pub consume: bool,
 
-    /// Consumer group of the gateways (created at the stream's start when missing)
-    #[arg(long, hide = true, value_name = "NAME", default_value = "mmnotify")]
+    /// Consumer group (made when missing)
+    #[arg(long, value_name = "NAME", default_value = "mmnotify")]
     pub group: String,
 
     /// This gateway's name in the group [default: HOST-PID]
-    #[arg(long, hide = true, value_name = "NAME")]
+    #[arg(long, value_name = "NAME")]
     pub consumer: Option<String>,
 
-    /// Take over entries left unacknowledged this long, by this or a dead gateway
-    #[arg(long, hide = true, value_name = "DURATION", default_value = "60s", value_parser = parse_timeout)]
+    /// Take over entries left unacknowledged this long
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_timeout)]
     pub claim_idle: Duration,
 
-    /// Deliveries of one entry before it goes to the dead-letter stream <stream>:dead
-    #[arg(long, hide = true, value_name = "N", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
+    /// Tries of one entry before it goes to <stream>:dead
+    #[arg(long, value_name = "N", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_deliveries: u32,
 
-    /// With --consume: stop once no new entry is left and no pending entry can be claimed
-    #[arg(long, hide = true, requires = "consume")]
+    /// With --consume: stop when nothing is left to take
+    #[arg(long, requires = "consume")]
     pub drain: bool,
 }
 
@@ -782,7 +782,7 @@ pub struct FlushArgs {
     #[command(flatten)]
     pub store: StoreArgs,
 
-    /// State directory [default: $XDG_STATE_HOME/mmnotify or ~/.local/state/mmnotify]
+    /// State dir [default: $XDG_STATE_HOME/mmnotify]
     #[arg(
         long,
         value_name = "DIR",
@@ -822,7 +822,7 @@ pub struct SpoolListArgs {
     #[arg(long)]
     pub rejected: bool,
 
-    /// State directory [default: $XDG_STATE_HOME/mmnotify or ~/.local/state/mmnotify]
+    /// State dir [default: $XDG_STATE_HOME/mmnotify]
     #[arg(
         long,
         value_name = "DIR",
@@ -849,7 +849,7 @@ pub struct SpoolDropArgs {
     #[arg(long)]
     pub rejected: bool,
 
-    /// State directory [default: $XDG_STATE_HOME/mmnotify or ~/.local/state/mmnotify]
+    /// State dir [default: $XDG_STATE_HOME/mmnotify]
     #[arg(
         long,
         value_name = "DIR",
@@ -864,7 +864,7 @@ pub struct SpoolDropArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct WebhooksArgs {
-    /// Directory holding NAME.url secrets files
+    /// Directory of NAME.url files
     #[arg(
         long,
         value_name = "DIR",
@@ -924,7 +924,22 @@ fn parse_key_value(s: &str) -> Result<(String, String), String> {
 }
 
 pub fn command() -> clap::Command {
-    <Cli as clap::CommandFactory>::command()
+    own_help_flags(<Cli as clap::CommandFactory>::command())
+}
+
+/// Commands with `OutputArgs` bring their own -h/--help (see there), so clap's is off.
+fn own_help_flags(mut cmd: clap::Command) -> clap::Command {
+    if cmd.get_arguments().any(|a| a.get_id() == "help") {
+        cmd = cmd.disable_help_flag(true);
+    }
+    let names: Vec<String> = cmd
+        .get_subcommands()
+        .map(|c| c.get_name().to_string())
+        .collect();
+    for name in names {
+        cmd = cmd.mut_subcommand(name, own_help_flags);
+    }
+    cmd
 }
 
 #[cfg(test)]
