@@ -142,11 +142,33 @@ fn digits_at(b: &[u8], from: usize, len: usize) -> Option<i64> {
     })
 }
 
-fn parse_rfc3339(b: &[u8]) -> Result<Timestamp, &'static str> {
-    let sep = |at: usize, want: &[u8]| b.get(at).is_some_and(|c| want.contains(c));
+/// `b[at]` is one of `want`.
+fn sep(b: &[u8], at: usize, want: &[u8]) -> bool {
+    b.get(at).is_some_and(|c| want.contains(c))
+}
 
+fn parse_rfc3339(b: &[u8]) -> Result<Timestamp, &'static str> {
+    let (year, month, day) = parse_date(b)?;
+    if !sep(b, 10, b"Tt") {
+        return Err("date and time must be separated by `T`");
+    }
+    let secs_of_day = parse_time(b)?;
+    let mut at = 19;
+    let nanos = parse_fraction(b, &mut at)?;
+    let offset = parse_offset(b, &mut at)?;
+    if at != b.len() {
+        return Err("unexpected text after the time zone");
+    }
+    unix_seconds(year, month, day, secs_of_day)
+        .and_then(|s| s.checked_sub(offset))
+        .and_then(|secs| Timestamp::from_unix(secs, nanos))
+        .ok_or("the time is out of range")
+}
+
+/// `YYYY-MM-DD` at the start: year, month and day, the day checked against the month.
+fn parse_date(b: &[u8]) -> Result<(i64, i64, i64), &'static str> {
     let year = digits_at(b, 0, 4).ok_or("the date must start with a four-digit year")?;
-    if !sep(4, b"-") || !sep(7, b"-") {
+    if !sep(b, 4, b"-") || !sep(b, 7, b"-") {
         return Err("the date must be YYYY-MM-DD");
     }
     let month = digits_at(b, 5, 2).ok_or("the month must be two digits")?;
@@ -157,10 +179,12 @@ fn parse_rfc3339(b: &[u8]) -> Result<Timestamp, &'static str> {
     if day < 1 || day > days_in_month(year, month) {
         return Err("the day does not exist in that month");
     }
-    if !sep(10, b"Tt") {
-        return Err("date and time must be separated by `T`");
-    }
-    if !sep(13, b":") || !sep(16, b":") {
+    Ok((year, month, day))
+}
+
+/// `HH:MM:SS` at offset 11, as seconds into the day.
+fn parse_time(b: &[u8]) -> Result<i64, &'static str> {
+    if !sep(b, 13, b":") || !sep(b, 16, b":") {
         return Err("the time must be HH:MM:SS");
     }
     let (hour, min, sec) = match (
@@ -175,34 +199,41 @@ fn parse_rfc3339(b: &[u8]) -> Result<Timestamp, &'static str> {
     if hour > 23 || min > 59 || sec > 60 {
         return Err("the time is out of range");
     }
+    Ok(hour * 3600 + min * 60 + sec)
+}
 
-    let mut at = 19;
+/// Optional `.fraction` at `at` as nanoseconds; `at` moves past it.
+fn parse_fraction(b: &[u8], at: &mut usize) -> Result<u32, &'static str> {
     let mut nanos = 0u32;
-    if sep(at, b".") {
-        at += 1;
-        let start = at;
+    if sep(b, *at, b".") {
+        *at += 1;
+        let start = *at;
         let mut scale = 100_000_000u32;
-        while let Some(c) = b.get(at).filter(|c| c.is_ascii_digit()) {
+        while let Some(c) = b.get(*at).filter(|c| c.is_ascii_digit()) {
             // Digits past nanoseconds are accepted and dropped (scale is then 0).
             nanos += u32::from(c - b'0') * scale;
             scale /= 10;
-            at += 1;
+            *at += 1;
         }
-        if at == start {
+        if *at == start {
             return Err("a `.` must be followed by fractional seconds");
         }
     }
+    Ok(nanos)
+}
 
-    let offset = match b.get(at) {
+/// `Z` or `±HH:MM` at `at` as seconds east of UTC; `at` moves past it.
+fn parse_offset(b: &[u8], at: &mut usize) -> Result<i64, &'static str> {
+    match b.get(*at) {
         Some(b'Z' | b'z') => {
-            at += 1;
-            0
+            *at += 1;
+            Ok(0)
         }
         Some(&sign @ (b'+' | b'-')) => {
             let (oh, om) = match (
-                digits_at(b, at + 1, 2),
-                sep(at + 3, b":"),
-                digits_at(b, at + 4, 2),
+                digits_at(b, *at + 1, 2),
+                sep(b, *at + 3, b":"),
+                digits_at(b, *at + 4, 2),
             ) {
                 (Some(h), true, Some(m)) => (h, m),
                 _ => return Err("the offset must be `Z` or ±HH:MM"),
@@ -210,25 +241,13 @@ fn parse_rfc3339(b: &[u8]) -> Result<Timestamp, &'static str> {
             if oh > 23 || om > 59 {
                 return Err("the offset is out of range");
             }
-            at += 6;
+            *at += 6;
             let secs = oh * 3600 + om * 60;
-            if sign == b'+' {
-                secs
-            } else {
-                -secs
-            }
+            Ok(if sign == b'+' { secs } else { -secs })
         }
-        None => return Err("the time zone is missing: end with `Z` or an offset like +02:00"),
-        Some(_) => return Err("the offset must be `Z` or ±HH:MM"),
-    };
-    if at != b.len() {
-        return Err("unexpected text after the time zone");
+        None => Err("the time zone is missing: end with `Z` or an offset like +02:00"),
+        Some(_) => Err("the offset must be `Z` or ±HH:MM"),
     }
-
-    unix_seconds(year, month, day, hour * 3600 + min * 60 + sec)
-        .and_then(|s| s.checked_sub(offset))
-        .and_then(|secs| Timestamp::from_unix(secs, nanos))
-        .ok_or("the time is out of range")
 }
 
 /// Seconds since the epoch of a civil date plus seconds into that day.

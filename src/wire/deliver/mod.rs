@@ -1,0 +1,285 @@
+//! One delivery: a POST of a JSON body, retried within a time budget, classified into the
+//! exit-code contract. The only module that talks HTTP.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+
+use crate::cli::{DeliveryArgs, RetryLimit};
+use crate::error::ExitKind;
+use crate::secret::WebhookUrl;
+use crate::wire::diagnose::Diagnosis;
+use crate::wire::retry;
+use crate::wire::sent;
+use crate::wire::tls;
+use agent::{agent, SystemTrust};
+use attempt::Attempt;
+use transport::transport;
+
+mod agent;
+mod attempt;
+mod proxy;
+mod transport;
+
+pub use proxy::{redact_userinfo, ProxyChoice};
+
+/// Mattermost answers `ok` or a small JSON error; a proxy's HTML error page is the largest
+/// thing expected. Reading the whole (small) body also returns the connection to the pool.
+const BODY_LIMIT: u64 = 64 * 1024;
+
+/// Every post (send, build, run, probe, flush) passes through [`Deliverer::deliver_with`],
+/// which refuses a body holding the webhook's own token before it is sent.
+pub const OWN_URL_IN_MESSAGE: &str =
+    "the message contains this webhook's own URL; it would publish the token to the channel";
+
+#[derive(Debug, Clone)]
+pub struct Policy {
+    pub budget: Duration,
+    pub attempt_timeout: Duration,
+    pub retries: u32,
+}
+
+impl Policy {
+    pub fn from_args(a: &DeliveryArgs<impl RetryLimit>) -> Policy {
+        Policy {
+            budget: a.timeout,
+            attempt_timeout: a.attempt_timeout,
+            retries: a.retry.retries(),
+        }
+    }
+}
+
+/// What happened to one delivery.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub attempts: u32,
+    pub elapsed: Duration,
+    pub http_status: Option<u16>,
+    pub result: std::result::Result<(), Diagnosis>,
+    /// Attempts that got no answer (timed out, or the connection closed) after the whole
+    /// request was sent: the server may have posted each of them.
+    pub timed_out_after_send: u32,
+}
+
+impl Delivery {
+    pub fn is_success(&self) -> bool {
+        self.result.is_ok()
+    }
+
+    /// Posted, but an earlier attempt may have posted too: the message may show twice.
+    pub fn possible_duplicate(&self) -> bool {
+        self.result.is_ok() && self.timed_out_after_send > 0
+    }
+
+    /// Failed, but every attempt timed out after sending: it may have been posted, so
+    /// sending it again may show it twice.
+    pub fn maybe_delivered(&self) -> bool {
+        self.result.is_err() && self.attempts > 0 && self.timed_out_after_send == self.attempts
+    }
+
+    pub fn error_id(&self) -> Option<&str> {
+        self.result
+            .as_ref()
+            .err()
+            .and_then(|d| d.error_id.as_deref())
+    }
+}
+
+/// The HTTP client, built once per process so several posts share one connection.
+pub struct Deliverer {
+    agent: ureq::Agent,
+    policy: Policy,
+    has_client_cert: bool,
+    /// `host:port` of the HTTP proxy in effect, to name it when it is what failed.
+    proxy: Option<ureq::Proxy>,
+    trust: SystemTrust,
+}
+
+impl Deliverer {
+    pub fn new(args: &DeliveryArgs<impl RetryLimit>) -> Result<Deliverer> {
+        let proxy = ProxyChoice::from_arg(args.proxy.as_deref()).resolve()?;
+        let tls = tls::config(&tls::TlsFiles {
+            ca_file: args.ca_file.as_deref(),
+            client_cert: args.client_cert.as_deref(),
+            client_key: args.client_key.as_deref(),
+        })?;
+        Ok(Deliverer {
+            agent: agent(proxy.clone(), tls, args.attempt_timeout),
+            policy: Policy::from_args(args),
+            has_client_cert: args.client_cert.is_some(),
+            proxy: proxy.clone(),
+            trust: SystemTrust::new(args, proxy),
+        })
+    }
+
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// Posts `body`, retrying what can succeed later, never past the budget.
+    pub fn deliver(&self, url: &WebhookUrl, body: &[u8], channel: Option<&str>) -> Delivery {
+        self.deliver_with(url, body, channel, self.policy.retries)
+    }
+
+    pub fn deliver_with(
+        &self,
+        url: &WebhookUrl,
+        body: &[u8],
+        channel: Option<&str>,
+        retries: u32,
+    ) -> Delivery {
+        let mut progress = Progress {
+            start: Instant::now(),
+            attempts: 0,
+            timed_out_after_send: 0,
+        };
+        if url.appears_in(body) {
+            return progress.delivery(
+                None,
+                Err(Diagnosis {
+                    kind: ExitKind::Input,
+                    message: OWN_URL_IN_MESSAGE.to_string(),
+                    error_id: None,
+                    retryable: false,
+                }),
+            );
+        }
+        let deadline = progress.start + self.policy.budget;
+        loop {
+            progress.attempts += 1;
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            let per_attempt = self.policy.attempt_timeout.min(remaining);
+            sent::reset();
+            let (status, diagnosis, wait_hint) =
+                match self.attempt(url, body, per_attempt, channel, progress.attempts) {
+                    Attempt::Posted(status) => return progress.delivery(Some(status), Ok(())),
+                    Attempt::Failed {
+                        status,
+                        diagnosis,
+                        retry_after,
+                        timed_out,
+                    } => {
+                        let diagnosis =
+                            progress.note_failure(url, status, diagnosis, timed_out, per_attempt);
+                        (status, diagnosis, retry_after)
+                    }
+                };
+            if !diagnosis.retryable || progress.attempts > retries {
+                return progress.delivery(status, Err(diagnosis));
+            }
+            let wait =
+                wait_hint.unwrap_or_else(|| retry::backoff(progress.attempts, retry::random_u64()));
+            if wait >= deadline.saturating_duration_since(Instant::now()) {
+                let diagnosis =
+                    self.gave_up(diagnosis, progress.attempts, wait, wait_hint.is_some());
+                return progress.delivery(status, Err(diagnosis));
+            }
+            std::thread::sleep(wait);
+        }
+    }
+
+    /// The last failure, saying why no retry follows within the budget.
+    fn gave_up(
+        &self,
+        mut diagnosis: Diagnosis,
+        attempts: u32,
+        wait: Duration,
+        server_asked: bool,
+    ) -> Diagnosis {
+        diagnosis.message = format!(
+            "{} (gave up after {attempts} attempt{}: the next retry{} would pass the \
+             --timeout budget of {})",
+            diagnosis.message,
+            if attempts == 1 { "" } else { "s" },
+            if server_asked {
+                format!(", which the server asked to delay by {}", fmt_secs(wait))
+            } else {
+                String::new()
+            },
+            humantime::format_duration(self.policy.budget)
+        );
+        diagnosis
+    }
+
+    /// One GET of the server's ping endpoint: proves DNS, TCP, proxy and TLS (client
+    /// certificate included) with the same settings as a post, without posting anything.
+    /// `within` caps this one request (doctor's remaining budget).
+    pub fn ping(&self, url: &WebhookUrl, within: Duration) -> std::result::Result<u16, Diagnosis> {
+        let timeout = self.policy.attempt_timeout.min(within);
+        let ping = format!("{}/api/v4/system/ping", url.server_base());
+        match self.call(timeout, |agent, timeout| {
+            agent
+                .get(&ping)
+                .config()
+                .timeout_global(Some(timeout))
+                .build()
+                .call()
+        }) {
+            Ok(mut resp) => {
+                let _ = resp
+                    .body_mut()
+                    .with_config()
+                    .limit(BODY_LIMIT)
+                    .read_to_vec();
+                Ok(resp.status().as_u16())
+            }
+            Err(e) => Err(transport(
+                &e,
+                url,
+                timeout,
+                self.has_client_cert,
+                self.trust.enabled,
+                self.proxy_for(url).as_deref(),
+            )),
+        }
+    }
+}
+
+fn fmt_secs(d: Duration) -> String {
+    humantime::format_duration(Duration::from_secs(d.as_secs().max(1))).to_string()
+}
+
+/// The attempts of one delivery so far.
+struct Progress {
+    start: Instant,
+    attempts: u32,
+    timed_out_after_send: u32,
+}
+
+impl Progress {
+    fn delivery(&self, http_status: Option<u16>, result: Result<(), Diagnosis>) -> Delivery {
+        Delivery {
+            attempts: self.attempts,
+            elapsed: self.start.elapsed(),
+            http_status,
+            result,
+            timed_out_after_send: self.timed_out_after_send,
+        }
+    }
+
+    /// Counts an attempt that may have been posted, and says of a timeout whether the
+    /// request went out.
+    fn note_failure(
+        &mut self,
+        url: &WebhookUrl,
+        status: Option<u16>,
+        mut diagnosis: Diagnosis,
+        timed_out: bool,
+        per_attempt: Duration,
+    ) -> Diagnosis {
+        // A connection closed or reset after the whole request went out is as
+        // unknowable as a timeout: the server may have posted it.
+        if status.is_none() && sent::request_was_sent() {
+            self.timed_out_after_send += 1;
+        } else if timed_out {
+            diagnosis.message = format!(
+                "no answer from {}:{} within {} while connecting (TCP, proxy or TLS \
+                 handshake); the request was not sent",
+                url.host(),
+                url.port(),
+                humantime::format_duration(per_attempt)
+            );
+        }
+        diagnosis
+    }
+}
