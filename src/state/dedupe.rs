@@ -1,25 +1,35 @@
 //! Build-event deduplication: post exactly once per webhook + `provider_run_id` + state.
 //!
-//! Three files in `STATE_DIR/dedupe/`; none is named after the URL or holds it:
+//! Everything lives in `STATE_DIR/dedupe/`; nothing is named after the URL or holds it:
 //! - `claims.lock`: a process delivering a key holds an OFD write lock on one byte of
 //!   this (empty) file, at an offset taken from the key's hash. The kernel drops the lock
 //!   when the process dies, so a crash frees its key at once, and nothing is created per
 //!   key: a file creation costs about a millisecond on the file systems seen here, which
 //!   would cap `build --events` far below its target.
-//! - `delivered.log`: one line per delivery, `<key> <delivered_at_ms> <expires_at_ms>`,
-//!   appended with a single write. Readers keep an index and read only what was appended
-//!   since they last looked.
-//! - `claims.log`: one line per claim, `<key> <claimed_at_ms> <deadline_ms>`, where the
-//!   deadline is the claimer's own `--timeout` budget: a waiter gives up on a holder that
-//!   is alive but stuck only once the holder's budget (plus a grace) has passed.
-//! - `compact.lock`: flocked shared by appenders and exclusively by [`Dedupe::prune`],
-//!   which rewrites both logs without expired entries.
+//! - `delivered/XXX.log`: one line per delivery, `<key> <delivered_at_ms> <expires_at_ms>`,
+//!   appended with a single write to the bucket named by the key's first three hex digits.
+//! - `claims/XXX.log`: one line per claim, `<key> <claimed_at_ms> <deadline_ms>`, where
+//!   the deadline is the claimer's own `--timeout` budget: a waiter gives up on a holder
+//!   that is alive but stuck only once the holder's budget (plus a grace) has passed.
+//! - `compact.lock`: flocked shared by appenders and exclusively by compaction, which
+//!   rewrites one bucket without its expired entries.
+//!
+//! Why buckets: every lookup used to read two logs holding every remembered key, so a
+//! busy gateway's single-shot `build` grew to 150 ms and 43 MiB after two weeks. A lookup
+//! now reads one bucket (1/4096 of the history: about 250 lines at a million keys), and
+//! keeps it indexed to read only what was appended since. A long-running `--events`
+//! process keeps at most [`MAX_CACHED_ENTRIES`] entries in memory and re-reads an evicted
+//! bucket when it needs it again.
 //!
 //! Each entry carries the expiry its writer chose, so a run with a short `--dedupe-ttl`
 //! never prunes what other runs asked to remember longer.
 //!
-//! The log is not fsynced: losing the last entries to a power cut costs at worst one
+//! The logs are not fsynced: losing the last entries to a power cut costs at worst one
 //! repeated post, which is cheaper than an fsync per event.
+//!
+//! Stores written before the buckets (one `delivered.log` and one `claims.log`) are
+//! split into buckets by the first process that opens them, under the exclusive
+//! compaction lock, before it reads anything.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -36,8 +46,20 @@ use anyhow::Context;
 use crate::state::statedir;
 use crate::text::time::now_ms;
 
-const LOG: &str = "delivered.log";
-const CLAIMS: &str = "claims.log";
+const DELIVERED_DIR: &str = "delivered";
+const CLAIMS_DIR: &str = "claims";
+/// The single logs of stores written before the buckets.
+const OLD_DELIVERED: &str = "delivered.log";
+const OLD_CLAIMS: &str = "claims.log";
+/// Buckets per log. A power of 16, so a bucket is a prefix of the hex key; 4096 keeps a
+/// bucket at a few hundred lines up to a million keys, in as many small files.
+const BUCKETS: usize = 4096;
+/// How many index entries (delivered and claims together) one process keeps in memory.
+/// About 150 bytes each: a couple of MiB, whatever the history.
+const MAX_CACHED_ENTRIES: usize = 16_384;
+/// Buckets a prune looks at besides those this process used, so that buckets nobody
+/// touches lately are compacted too: the whole store every 512 prunes.
+const SWEEP: usize = 8;
 /// Slack past a holder's recorded budget before it counts as stuck.
 const STUCK_GRACE_MS: u64 = 2_000;
 /// How long a waiter trusts that a lock it sees held belongs to the latest claim record:
@@ -73,6 +95,20 @@ impl DedupeKey {
     fn takeover_slot(&self) -> i64 {
         self.slot() + (1 << 60)
     }
+
+    /// The bucket of both logs that holds this key's lines.
+    fn bucket(&self) -> usize {
+        bucket_of(&self.0).unwrap_or(0)
+    }
+}
+
+/// The bucket of a hex key: its first three digits (SHA-256 spreads them evenly).
+fn bucket_of(hex: &str) -> Option<usize> {
+    usize::from_str_radix(hex.get(..3)?, 16).ok()
+}
+
+fn bucket_file(bucket: usize) -> String {
+    format!("{bucket:03x}.log")
 }
 
 impl fmt::Display for DedupeKey {
@@ -114,34 +150,158 @@ struct Inner {
     log: Mutex<Log>,
 }
 
-/// An append-only file of lines, read incrementally.
+/// An append-only file of lines, read incrementally. No descriptor is kept: a process
+/// may touch thousands of buckets.
 #[derive(Debug)]
 struct Journal {
     path: PathBuf,
-    reader: Option<(File, u64)>,
+    /// The inode read so far; a compaction replaces the file with a new one.
+    ino: Option<u64>,
     offset: u64,
     partial: Vec<u8>,
-    appender: Option<(File, u64)>,
 }
 
-/// What this process knows of the two logs.
+/// What this process knows of one bucket of both logs.
 #[derive(Debug)]
-struct Log {
+struct Bucket {
     delivered: Journal,
-    /// key → (delivered_at_ms, expires_at_ms), the latest line winning.
+    /// key → (delivered_at_ms, expires_at_ms), the longest memory winning.
     index: HashMap<String, (u64, u64)>,
     claims: Journal,
     /// key → (claimed_at_ms, deadline_ms) of the latest claim.
     claim_index: HashMap<String, (u64, u64)>,
+    /// When this process last used the bucket, for eviction.
+    used: u64,
+}
+
+impl Bucket {
+    fn new(dir: &Path, bucket: usize) -> Bucket {
+        let name = bucket_file(bucket);
+        Bucket {
+            delivered: Journal::new(dir.join(DELIVERED_DIR).join(&name)),
+            index: HashMap::new(),
+            claims: Journal::new(dir.join(CLAIMS_DIR).join(name)),
+            claim_index: HashMap::new(),
+            used: 0,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.index.len() + self.claim_index.len()
+    }
+
+    /// Brings both indexes up to date with what others appended.
+    fn refresh(&mut self) -> anyhow::Result<()> {
+        let (reset, lines) = self.delivered.read_new()?;
+        if reset {
+            self.index.clear();
+        }
+        for (k, at, expires) in lines.iter().filter_map(|l| parse_line(l)) {
+            // The longest memory any writer asked for wins: a run with a short TTL must
+            // not shorten what others keep (nor let prune drop it).
+            let e = self.index.entry(k).or_insert((at, expires));
+            e.0 = e.0.max(at);
+            e.1 = e.1.max(expires);
+        }
+        self.refresh_claims()
+    }
+
+    fn refresh_claims(&mut self) -> anyhow::Result<()> {
+        let (reset, lines) = self.claims.read_new()?;
+        if reset {
+            self.claim_index.clear();
+        }
+        for (k, at, deadline) in lines.iter().filter_map(|l| parse_line(l)) {
+            self.claim_index.insert(k, (at, deadline));
+        }
+        Ok(())
+    }
+
+    /// Which logs are worth rewriting: only when a good share of a bucket has expired,
+    /// since a rewrite blocks every appender and costs fsyncs (expired entries are
+    /// ignored anyway).
+    fn compaction_due(&self, now: u64) -> (bool, bool) {
+        let worth = |expired: usize, total: usize| {
+            expired > 0 && (expired >= 1000 || expired * 4 >= total)
+        };
+        let delivered = self.index.values().filter(|(_, e)| *e <= now).count();
+        let claims = self
+            .claim_index
+            .values()
+            .filter(|(_, d)| claim_expired(*d, now))
+            .count();
+        (
+            worth(delivered, self.index.len()),
+            worth(claims, self.claim_index.len()),
+        )
+    }
+}
+
+/// The buckets this process has read, bounded by [`MAX_CACHED_ENTRIES`].
+#[derive(Debug)]
+struct Log {
+    dir: PathBuf,
+    buckets: HashMap<usize, Bucket>,
+    /// Sum of the buckets' lengths.
+    entries: usize,
+    clock: u64,
 }
 
 impl Log {
     fn new(dir: &Path) -> Log {
         Log {
-            delivered: Journal::new(dir.join(LOG)),
-            index: HashMap::new(),
-            claims: Journal::new(dir.join(CLAIMS)),
-            claim_index: HashMap::new(),
+            dir: dir.to_path_buf(),
+            buckets: HashMap::new(),
+            entries: 0,
+            clock: 0,
+        }
+    }
+
+    /// Runs `f` on bucket `b` (read in when not cached), keeps the entry count, and
+    /// evicts the least recently used other buckets when over the bound.
+    fn with<T>(
+        &mut self,
+        b: usize,
+        f: impl FnOnce(&mut Bucket) -> anyhow::Result<T>,
+    ) -> anyhow::Result<T> {
+        self.clock += 1;
+        let dir = &self.dir;
+        let bucket = self.buckets.entry(b).or_insert_with(|| Bucket::new(dir, b));
+        bucket.used = self.clock;
+        let before = bucket.len();
+        let result = f(bucket);
+        let after = bucket.len();
+        self.entries = self.entries - before + after;
+        if self.entries > MAX_CACHED_ENTRIES {
+            self.evict(b);
+        }
+        result
+    }
+
+    /// Drops whole buckets, oldest use first, down to three quarters of the bound, so
+    /// that the scan happens once per many inserts. An evicted bucket is read again from
+    /// its file when needed: only memory is lost.
+    fn evict(&mut self, keep: usize) {
+        let mut by_age: Vec<(u64, usize)> = self
+            .buckets
+            .iter()
+            .filter(|(b, _)| **b != keep)
+            .map(|(b, bucket)| (bucket.used, *b))
+            .collect();
+        by_age.sort_unstable();
+        for (_, b) in by_age {
+            if self.entries <= MAX_CACHED_ENTRIES * 3 / 4 {
+                break;
+            }
+            if let Some(bucket) = self.buckets.remove(&b) {
+                self.entries -= bucket.len();
+            }
+        }
+    }
+
+    fn forget(&mut self, b: usize) {
+        if let Some(bucket) = self.buckets.remove(&b) {
+            self.entries -= bucket.len();
         }
     }
 }
@@ -225,6 +385,9 @@ impl Dedupe {
         let dir = state_dir.join("dedupe");
         statedir::ensure_private_dir(state_dir)?;
         statedir::ensure_private_dir(&dir)?;
+        for sub in [DELIVERED_DIR, CLAIMS_DIR] {
+            statedir::ensure_private_dir(&dir.join(sub))?;
+        }
         let open = |name: &str| {
             let path = dir.join(name);
             OpenOptions::new()
@@ -237,10 +400,12 @@ impl Dedupe {
                 .open(&path)
                 .with_context(|| format!("cannot open {}", path.display()))
         };
+        let compact = open("compact.lock")?;
+        migrate(&dir, &compact)?;
         Ok(Dedupe {
             inner: Arc::new(Inner {
                 claims: open("claims.lock")?,
-                compact: open("compact.lock")?,
+                compact,
                 log: Mutex::new(Log::new(&dir)),
                 dir,
                 ttl,
@@ -319,41 +484,37 @@ impl Dedupe {
         }
     }
 
-    /// Rewrites the log without entries past their own expiry. Cheap when nothing has
-    /// expired: one read of what was appended since the last look.
+    /// Rewrites buckets without entries past their own expiry: the buckets this process
+    /// has used, and a few others in turn. Cheap when nothing has expired: a look at the
+    /// first line of each bucket not in memory (compaction writes the soonest expiry
+    /// first), and a read of what was appended since for the others.
     pub fn prune(&self) -> anyhow::Result<usize> {
         let inner = &self.inner;
         let mut log = inner.log.lock().unwrap_or_else(|e| e.into_inner());
-        inner.refresh(&mut log)?;
-        let (delivered_due, claims_due) = compaction_due(&log, now_ms());
-        if !delivered_due && !claims_due {
-            return Ok(0);
-        }
-        let _compacting = FlockGuard::take(&inner.compact, libc::LOCK_EX, &inner.dir)?;
-        // Read afresh under the lock: others may have appended since.
-        *log = Log::new(&inner.dir);
-        inner.refresh(&mut log)?;
         let now = now_ms();
-        let before = log.index.len();
-        if delivered_due {
-            log.index.retain(|_, (_, expires)| *expires > now);
-            let mut text = String::with_capacity(log.index.len() * 96);
-            for (k, (at, expires)) in &log.index {
-                text.push_str(&format!("{k} {at} {expires}\n"));
+        let start = (std::process::id() as usize ^ (now as usize)) % BUCKETS;
+        let mut due = Vec::new();
+        for i in 0..SWEEP {
+            let b = (start + i) % BUCKETS;
+            if !log.buckets.contains_key(&b) && head_expired(&inner.dir, b, now)? {
+                // Read it in to see whether enough of it has expired.
+                log.with(b, Bucket::refresh)?;
             }
-            statedir::write_atomic(&inner.dir, LOG, text.as_bytes())?;
         }
-        if claims_due {
-            log.claim_index
-                .retain(|_, (_, deadline)| !claim_expired(*deadline, now));
-            let mut text = String::new();
-            for (k, (at, deadline)) in &log.claim_index {
-                text.push_str(&format!("{k} {at} {deadline}\n"));
+        let cached: Vec<usize> = log.buckets.keys().copied().collect();
+        for b in cached {
+            let (delivered, claims) = log.with(b, |bucket| {
+                bucket.refresh()?;
+                Ok(bucket.compaction_due(now))
+            })?;
+            if delivered || claims {
+                due.push((b, delivered, claims));
             }
-            statedir::write_atomic(&inner.dir, CLAIMS, text.as_bytes())?;
         }
-        let removed = before - log.index.len();
-        *log = Log::new(&inner.dir);
+        let mut removed = 0;
+        for (b, delivered, claims) in due {
+            removed += inner.compact(&mut log, b, delivered, claims)?;
+        }
         Ok(removed)
     }
 }
@@ -372,57 +533,193 @@ fn claim_expired(deadline: u64, now: u64) -> bool {
     deadline.saturating_add(STUCK_GRACE_MS) <= now
 }
 
-/// Which logs are worth rewriting: only when a good share of a log has expired, since
-/// a rewrite blocks every appender and costs fsyncs (expired entries are ignored anyway).
-fn compaction_due(log: &Log, now: u64) -> (bool, bool) {
-    let worth =
-        |expired: usize, total: usize| expired > 0 && (expired >= 1000 || expired * 4 >= total);
-    let delivered = log.index.values().filter(|(_, e)| *e <= now).count();
-    let claims = log
-        .claim_index
-        .values()
-        .filter(|(_, d)| claim_expired(*d, now))
-        .count();
-    (
-        worth(delivered, log.index.len()),
-        worth(claims, log.claim_index.len()),
-    )
+/// Whether the first entry of bucket `b` in either log has expired. After a compaction
+/// that is the soonest expiry of the bucket; before one, the oldest line.
+fn head_expired(dir: &Path, b: usize, now: u64) -> anyhow::Result<bool> {
+    let name = bucket_file(b);
+    for (sub, is_claim) in [(DELIVERED_DIR, false), (CLAIMS_DIR, true)] {
+        let path = dir.join(sub).join(&name);
+        let mut head = [0u8; 128];
+        let n = match File::open(&path) {
+            Ok(mut f) => f
+                .read(&mut head)
+                .with_context(|| format!("cannot read {}", path.display()))?,
+            Err(e) if e.kind() == ErrorKind::NotFound => continue,
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+        };
+        let line = head[..n].split(|c| *c == b'\n').next().unwrap_or_default();
+        let parsed = std::str::from_utf8(line).ok().and_then(parse_line);
+        if let Some((_, _, until)) = parsed {
+            let expired = if is_claim {
+                claim_expired(until, now)
+            } else {
+                until <= now
+            };
+            if expired {
+                return Ok(true);
+            }
+        }
+    }
+    Ok(false)
+}
+
+/// Splits the single logs of an older store into buckets, once. Under the exclusive
+/// compaction lock, so that no process of this version reads a bucket before it is
+/// complete; each bucket is replaced atomically and the old log removed last, so that a
+/// crash in between only repeats the work. Migrated lines go before what a bucket
+/// already holds, so a repeat never makes an old claim record look like the latest.
+fn migrate(dir: &Path, compact: &File) -> anyhow::Result<()> {
+    let old = [OLD_DELIVERED, OLD_CLAIMS];
+    if !old.iter().any(|name| dir.join(name).symlink_metadata().is_ok()) {
+        return Ok(());
+    }
+    let _exclusive = FlockGuard::take(compact, libc::LOCK_EX, dir)?;
+    let now = now_ms();
+    for (name, sub, is_claim) in [
+        (OLD_CLAIMS, CLAIMS_DIR, true),
+        (OLD_DELIVERED, DELIVERED_DIR, false),
+    ] {
+        let path = dir.join(name);
+        let text = match fs::read(&path) {
+            Ok(text) => text,
+            // Another process finished first.
+            Err(e) if e.kind() == ErrorKind::NotFound => continue,
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+        };
+        // A torn last line (a writer killed mid-write) is left out, as readers do.
+        let complete = text.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+        let mut buckets: HashMap<usize, Vec<u8>> = HashMap::new();
+        for line in text[..complete].split(|b| *b == b'\n') {
+            let Some((k, _, until)) = std::str::from_utf8(line).ok().and_then(parse_line)
+            else {
+                continue;
+            };
+            let expired = if is_claim {
+                claim_expired(until, now)
+            } else {
+                until <= now
+            };
+            if !expired {
+                let lines = buckets.entry(bucket_of(&k).unwrap_or(0)).or_default();
+                lines.extend_from_slice(line);
+                lines.push(b'\n');
+            }
+        }
+        let target = dir.join(sub);
+        let mut renames = Vec::with_capacity(buckets.len());
+        for (b, mut lines) in buckets {
+            let final_path = target.join(bucket_file(b));
+            match fs::read(&final_path) {
+                Ok(existing) => lines.extend_from_slice(&existing),
+                Err(e) if e.kind() == ErrorKind::NotFound => {}
+                Err(e) => {
+                    return Err(e).with_context(|| format!("cannot read {}", final_path.display()))
+                }
+            }
+            let tmp = target.join(format!(".tmp-migrate-{b:03x}-{}", std::process::id()));
+            write_new(&tmp, &lines)?;
+            renames.push((tmp, final_path));
+        }
+        // One sync of the file system instead of one per bucket: a store of a million
+        // keys has thousands of them.
+        let dirfd = File::open(&target)
+            .with_context(|| format!("cannot open {}", target.display()))?;
+        // SAFETY: syncfs on a descriptor owned by `dirfd`, alive for the call.
+        unsafe { libc::syncfs(dirfd.as_raw_fd()) };
+        for (tmp, final_path) in renames {
+            fs::rename(&tmp, &final_path)
+                .with_context(|| format!("cannot replace {}", final_path.display()))?;
+        }
+        dirfd
+            .sync_all()
+            .with_context(|| format!("cannot sync {}", target.display()))?;
+        fs::remove_file(&path).with_context(|| format!("cannot remove {}", path.display()))?;
+    }
+    Ok(())
+}
+
+fn write_new(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let _ = fs::remove_file(path); // a leftover of a migration that was killed
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .and_then(|mut f| f.write_all(bytes))
+        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 impl Inner {
     fn is_delivered(&self, key: &DedupeKey) -> anyhow::Result<bool> {
         let mut log = self.log.lock().unwrap_or_else(|e| e.into_inner());
-        self.refresh(&mut log)?;
         let ttl = self.ttl.as_millis() as u64;
-        Ok(log
-            .index
-            .get(key.as_str())
-            .is_some_and(|(at, _)| at.saturating_add(ttl) > now_ms()))
+        log.with(key.bucket(), |bucket| {
+            bucket.refresh()?;
+            Ok(bucket
+                .index
+                .get(key.as_str())
+                .is_some_and(|(at, _)| at.saturating_add(ttl) > now_ms()))
+        })
     }
 
     fn holder_deadline(&self, key: &DedupeKey) -> anyhow::Result<Option<u64>> {
         let mut log = self.log.lock().unwrap_or_else(|e| e.into_inner());
-        refresh_claims(&mut log)?;
-        Ok(log
-            .claim_index
-            .get(key.as_str())
-            .map(|(_, deadline)| *deadline))
+        log.with(key.bucket(), |bucket| {
+            bucket.refresh_claims()?;
+            Ok(bucket
+                .claim_index
+                .get(key.as_str())
+                .map(|(_, deadline)| *deadline))
+        })
     }
 
-    /// Brings both indexes up to date with what others appended.
-    fn refresh(&self, log: &mut Log) -> anyhow::Result<()> {
-        let (reset, lines) = log.delivered.read_new()?;
-        if reset {
-            log.index.clear();
-        }
-        for (k, at, expires) in lines.iter().filter_map(|l| parse_line(l)) {
-            // The longest memory any writer asked for wins: a run with a short TTL must
-            // not shorten what others keep (nor let prune drop it).
-            let e = log.index.entry(k).or_insert((at, expires));
-            e.0 = e.0.max(at);
-            e.1 = e.1.max(expires);
-        }
-        refresh_claims(log)
+    /// Rewrites bucket `b` without expired entries, under the exclusive lock. Returns
+    /// how many delivered keys were dropped.
+    fn compact(
+        &self,
+        log: &mut Log,
+        b: usize,
+        delivered: bool,
+        claims: bool,
+    ) -> anyhow::Result<usize> {
+        let _compacting = FlockGuard::take(&self.compact, libc::LOCK_EX, &self.dir)?;
+        // Read afresh under the lock: others may have appended since.
+        log.forget(b);
+        let now = now_ms();
+        let name = bucket_file(b);
+        let removed = log.with(b, |bucket| {
+            bucket.refresh()?;
+            let before = bucket.index.len();
+            if delivered {
+                bucket.index.retain(|_, (_, expires)| *expires > now);
+                let mut entries: Vec<_> = bucket.index.iter().collect();
+                // Soonest expiry first: a prune then sees from the first line alone
+                // whether anything is due.
+                entries.sort_unstable_by_key(|(_, (_, expires))| *expires);
+                let mut text = String::with_capacity(entries.len() * 96);
+                for (k, (at, expires)) in entries {
+                    text.push_str(&format!("{k} {at} {expires}\n"));
+                }
+                statedir::write_atomic(&self.dir.join(DELIVERED_DIR), &name, text.as_bytes())?;
+            }
+            if claims {
+                bucket
+                    .claim_index
+                    .retain(|_, (_, deadline)| !claim_expired(*deadline, now));
+                let mut entries: Vec<_> = bucket.claim_index.iter().collect();
+                entries.sort_unstable_by_key(|(_, (_, deadline))| *deadline);
+                let mut text = String::new();
+                for (k, (at, deadline)) in entries {
+                    text.push_str(&format!("{k} {at} {deadline}\n"));
+                }
+                statedir::write_atomic(&self.dir.join(CLAIMS_DIR), &name, text.as_bytes())?;
+            }
+            Ok(before - bucket.index.len())
+        });
+        // Appenders reopen the bucket; readers start it over on the next lookup.
+        log.forget(b);
+        removed
     }
 
     /// Locks `byte` and records the claim with the deadline of our budget, counted from
@@ -455,10 +752,13 @@ impl Inner {
     /// the shared compaction lock.
     fn write_claim_record(&self, key: &DedupeKey, at: u64, deadline: u64) -> anyhow::Result<()> {
         let mut log = self.log.lock().unwrap_or_else(|e| e.into_inner());
-        log.claims.append(&format!("{key} {at} {deadline}\n"))?;
-        log.claim_index
-            .insert(key.as_str().to_string(), (at, deadline));
-        Ok(())
+        log.with(key.bucket(), |bucket| {
+            bucket.claims.append(&format!("{key} {at} {deadline}\n"))?;
+            bucket
+                .claim_index
+                .insert(key.as_str().to_string(), (at, deadline));
+            Ok(())
+        })
     }
 
     fn append(&self, key: &DedupeKey) -> anyhow::Result<()> {
@@ -466,9 +766,16 @@ impl Inner {
         let mut log = self.log.lock().unwrap_or_else(|e| e.into_inner());
         let at = now_ms();
         let expires = at.saturating_add(self.ttl.as_millis() as u64);
-        log.delivered.append(&format!("{key} {at} {expires}\n"))?;
-        log.index.insert(key.as_str().to_string(), (at, expires));
-        Ok(())
+        log.with(key.bucket(), |bucket| {
+            bucket.delivered.append(&format!("{key} {at} {expires}\n"))?;
+            let e = bucket
+                .index
+                .entry(key.as_str().to_string())
+                .or_insert((at, expires));
+            e.0 = e.0.max(at);
+            e.1 = e.1.max(expires);
+            Ok(())
+        })
     }
 
     /// An OFD lock (per open file description, released on close or death) on the key's
@@ -501,35 +808,23 @@ impl Inner {
     }
 }
 
-fn refresh_claims(log: &mut Log) -> anyhow::Result<()> {
-    let (reset, lines) = log.claims.read_new()?;
-    if reset {
-        log.claim_index.clear();
-    }
-    for (k, at, deadline) in lines.iter().filter_map(|l| parse_line(l)) {
-        log.claim_index.insert(k, (at, deadline));
-    }
-    Ok(())
-}
-
 impl Journal {
     fn new(path: PathBuf) -> Journal {
         Journal {
             path,
-            reader: None,
+            ino: None,
             offset: 0,
             partial: Vec::new(),
-            appender: None,
         }
     }
 
     /// Complete lines appended since the last call. `reset` is true when the file was
     /// replaced by a compaction (or removed): the caller starts its index over.
     fn read_new(&mut self) -> anyhow::Result<(bool, Vec<String>)> {
-        let ino = match fs::metadata(&self.path) {
-            Ok(m) => m.ino(),
+        let mut file = match File::open(&self.path) {
+            Ok(file) => file,
             Err(e) if e.kind() == ErrorKind::NotFound => {
-                let reset = self.reader.take().is_some();
+                let reset = self.ino.take().is_some();
                 self.offset = 0;
                 self.partial.clear();
                 return Ok((reset, Vec::new()));
@@ -538,18 +833,17 @@ impl Journal {
                 return Err(e).with_context(|| format!("cannot read {}", self.path.display()))
             }
         };
+        let ino = file
+            .metadata()
+            .with_context(|| format!("cannot read {}", self.path.display()))?
+            .ino();
         let mut reset = false;
-        if self.reader.as_ref().map(|(_, i)| *i) != Some(ino) {
-            let file = File::open(&self.path)
-                .with_context(|| format!("cannot read {}", self.path.display()))?;
-            reset = self.reader.is_some();
-            self.reader = Some((file, ino));
+        if self.ino != Some(ino) {
+            reset = self.ino.is_some();
+            self.ino = Some(ino);
             self.offset = 0;
             self.partial.clear();
         }
-        let Some((file, _)) = self.reader.as_mut() else {
-            return Ok((reset, Vec::new()));
-        };
         file.seek(SeekFrom::Start(self.offset))?;
         let mut fresh = Vec::new();
         file.read_to_end(&mut fresh)
@@ -568,21 +862,15 @@ impl Journal {
         Ok((reset, lines))
     }
 
+    /// Callers hold the shared compaction lock, so the file opened is the current one.
     fn append(&mut self, line: &str) -> anyhow::Result<()> {
-        // A compaction may have replaced the file this handle appends to.
-        let current = fs::metadata(&self.path).ok().map(|m| m.ino());
-        if self.appender.as_ref().map(|(_, ino)| Some(*ino)) != Some(current) {
-            let file = OpenOptions::new()
-                .append(true)
-                .create(true)
-                .mode(0o600)
-                .custom_flags(libc::O_NOFOLLOW)
-                .open(&self.path)
-                .with_context(|| format!("cannot write {}", self.path.display()))?;
-            let ino = file.metadata()?.ino();
-            self.appender = Some((file, ino));
-        }
-        let (file, _) = self.appender.as_mut().expect("opened above");
+        let mut file = OpenOptions::new()
+            .append(true)
+            .create(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&self.path)
+            .with_context(|| format!("cannot write {}", self.path.display()))?;
         // One write of a short line to an O_APPEND file lands whole.
         file.write_all(line.as_bytes())
             .with_context(|| format!("cannot write {}", self.path.display()))
@@ -671,6 +959,24 @@ mod tests {
         Dedupe::open(dir, ttl).unwrap()
     }
 
+    // The logs' folders; a key's lines are in the bucket file `bucket` names.
+    const LOG: &str = DELIVERED_DIR;
+    const CLAIMS: &str = CLAIMS_DIR;
+
+    fn bucket(d: &Dedupe, log: &str, k: &DedupeKey) -> PathBuf {
+        d.dir().join(log).join(bucket_file(k.bucket()))
+    }
+
+    /// Every line of every bucket of one log.
+    fn all_lines(d: &Dedupe, log: &str) -> Vec<String> {
+        let mut lines = Vec::new();
+        for entry in fs::read_dir(d.dir().join(log)).unwrap() {
+            let text = fs::read_to_string(entry.unwrap().path()).unwrap();
+            lines.extend(text.lines().map(str::to_string));
+        }
+        lines
+    }
+
     fn acquired(c: Claim) -> ClaimGuard {
         match c {
             Claim::Acquired(g) => g,
@@ -704,10 +1010,14 @@ mod tests {
         assert!(matches!(other.claim(&k, BUDGET).unwrap(), Claim::Duplicate));
         let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(d.dir()), 0o700);
-        for f in ["claims.lock", "compact.lock", LOG, CLAIMS] {
+        for f in ["claims.lock", "compact.lock"] {
             assert_eq!(mode(&d.dir().join(f)), 0o600, "{f}");
         }
-        let log = fs::read_to_string(d.dir().join(LOG)).unwrap();
+        for f in [LOG, CLAIMS] {
+            assert_eq!(mode(&d.dir().join(f)), 0o700, "{f}");
+            assert_eq!(mode(&bucket(&d, f, &k)), 0o600, "{f}");
+        }
+        let log = fs::read_to_string(bucket(&d, LOG, &k)).unwrap();
         assert!(log.starts_with(k.as_str()), "{log}");
     }
 
@@ -834,7 +1144,7 @@ mod tests {
             std::thread::spawn(move || {
                 let d = store(&dir, DAY);
                 let g = acquired(d.claim(&k, Duration::from_secs(5)).unwrap());
-                let claims = fs::read_to_string(d.dir().join(CLAIMS)).unwrap();
+                let claims = fs::read_to_string(bucket(&d, CLAIMS, &k)).unwrap();
                 drop(g);
                 claims
             })
@@ -856,7 +1166,7 @@ mod tests {
         let d = store(tmp.path(), DAY);
         let k = key(URL, "12", "failed");
         drop(acquired(d.claim(&k, BUDGET).unwrap()));
-        let claims = fs::read_to_string(d.dir().join(CLAIMS)).unwrap();
+        let claims = fs::read_to_string(bucket(&d, CLAIMS, &k)).unwrap();
         let last = claims.lines().last().unwrap();
         assert!(
             last.starts_with(k.as_str()) && last.ends_with(" 0"),
@@ -909,8 +1219,7 @@ mod tests {
             "a short TTL must not prune others"
         );
         assert!(!long.is_delivered(&gone).unwrap());
-        let log = fs::read_to_string(long.dir().join(LOG)).unwrap();
-        assert_eq!(log.lines().count(), 1);
+        assert_eq!(all_lines(&long, LOG).len(), 1);
         // Appends after a compaction go to the new file.
         let later = key(URL, "3", "failed");
         acquired(long.claim(&later, BUDGET).unwrap())
@@ -927,11 +1236,175 @@ mod tests {
         let k = key(URL, "1", "failed");
         let now = now_ms();
         fs::write(
-            d.dir().join(LOG),
+            bucket(&d, LOG, &k),
             format!("garbage\n{k} {now} {}\n{k} 12", now + 1000),
         )
         .unwrap();
         assert!(d.is_delivered(&k).unwrap());
         assert!(!d.is_delivered(&key(URL, "2", "failed")).unwrap());
+    }
+
+    #[test]
+    fn a_key_lives_in_the_bucket_of_its_first_three_hex_digits() {
+        assert_eq!(bucket_of("abc0"), Some(0xabc));
+        assert_eq!(bucket_of("ab"), None);
+        assert_eq!(bucket_file(5), "005.log");
+        assert_eq!(bucket_file(BUCKETS - 1), "fff.log");
+        let tmp = tempfile::tempdir().unwrap();
+        let d = store(tmp.path(), DAY);
+        let keys: Vec<_> = (0..40).map(|i| key(URL, &i.to_string(), "failed")).collect();
+        for k in &keys {
+            assert_eq!(k.bucket(), usize::from_str_radix(&k.as_str()[..3], 16).unwrap());
+            acquired(d.claim(k, BUDGET).unwrap()).delivered().unwrap();
+        }
+        for k in &keys {
+            let lines = fs::read_to_string(bucket(&d, LOG, k)).unwrap();
+            assert!(lines.lines().any(|l| l.starts_with(k.as_str())), "{k}");
+            assert!(
+                lines.lines().all(|l| bucket_of(l) == Some(k.bucket())),
+                "foreign key in the bucket of {k}: {lines}"
+            );
+        }
+        // 40 keys over 4096 buckets: spread, not piled into one.
+        let files = fs::read_dir(d.dir().join(LOG)).unwrap().count();
+        assert!(files >= 30, "{files} buckets for 40 keys");
+    }
+
+    /// Writes `count` delivered lines straight into the bucket files, as a long history.
+    fn prefill(dir: &Path, count: usize, expires: u64) -> Vec<DedupeKey> {
+        let mut buckets: HashMap<usize, String> = HashMap::new();
+        let mut keys = Vec::with_capacity(count);
+        let now = now_ms();
+        for i in 0..count {
+            let k = key(URL, &format!("old-{i}"), "failed");
+            let text = buckets.entry(k.bucket()).or_default();
+            text.push_str(&format!("{k} {now} {expires}\n"));
+            keys.push(k);
+        }
+        let logs = dir.join("dedupe").join(LOG);
+        fs::create_dir_all(&logs).unwrap();
+        for (b, text) in buckets {
+            fs::write(logs.join(bucket_file(b)), text).unwrap();
+        }
+        keys
+    }
+
+    #[test]
+    fn a_lookup_reads_one_bucket_whatever_the_history() {
+        let tmp = tempfile::tempdir().unwrap();
+        let keys = prefill(tmp.path(), 100_000, u64::MAX);
+        let d = store(tmp.path(), DAY);
+        assert!(d.is_delivered(&keys[77]).unwrap());
+        assert!(!d.is_delivered(&key(URL, "new", "failed")).unwrap());
+        let log = d.inner.log.lock().unwrap();
+        // About 100,000 / 4096 = 24 per bucket, in at most the two buckets looked at.
+        assert!(log.buckets.len() <= 2, "{} buckets read", log.buckets.len());
+        assert!(log.entries < 120, "{} entries in memory", log.entries);
+    }
+
+    #[test]
+    fn memory_stays_bounded_and_evicted_buckets_are_read_again() {
+        let tmp = tempfile::tempdir().unwrap();
+        let keys = prefill(tmp.path(), MAX_CACHED_ENTRIES * 2, u64::MAX);
+        let d = store(tmp.path(), DAY);
+        for k in &keys {
+            assert!(d.is_delivered(k).unwrap());
+            let log = d.inner.log.lock().unwrap();
+            assert!(log.entries <= MAX_CACHED_ENTRIES, "{} entries", log.entries);
+        }
+        {
+            let log = d.inner.log.lock().unwrap();
+            let counted: usize = log.buckets.values().map(Bucket::len).sum();
+            assert_eq!(counted, log.entries);
+            assert!(log.buckets.len() < BUCKETS, "nothing was evicted");
+        }
+        // Evicted buckets are read from disk again: every key is still remembered, and
+        // claims through the same store still see them.
+        for k in keys.iter().step_by(97) {
+            assert!(matches!(d.claim(k, BUDGET).unwrap(), Claim::Duplicate));
+        }
+        let fresh = key(URL, "fresh", "failed");
+        acquired(d.claim(&fresh, BUDGET).unwrap()).delivered().unwrap();
+        assert!(store(tmp.path(), DAY).is_delivered(&fresh).unwrap());
+    }
+
+    #[test]
+    fn an_old_single_log_store_is_split_into_buckets_once() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("dedupe");
+        fs::create_dir_all(&dir).unwrap();
+        let now = now_ms();
+        let live = key(URL, "live", "failed");
+        let expired = key(URL, "expired", "failed");
+        let held = key(URL, "held", "failed");
+        // What an older version wrote: one log each, a torn last line included.
+        fs::write(
+            dir.join(OLD_DELIVERED),
+            format!(
+                "{live} {now} {}\ngarbage\n{expired} 1 2\n{held} {now} 12",
+                now + 60_000
+            ),
+        )
+        .unwrap();
+        fs::write(
+            dir.join(OLD_CLAIMS),
+            format!("{held} {now} {}\n{live} 1 0\n", now + 60_000),
+        )
+        .unwrap();
+        // A bucket written meanwhile keeps its lines, after the migrated ones.
+        let later = now + 1;
+        fs::create_dir_all(dir.join(CLAIMS)).unwrap();
+        let held_bucket = dir.join(CLAIMS).join(bucket_file(held.bucket()));
+        fs::write(&held_bucket, format!("{held} {later} 0\n")).unwrap();
+
+        let d = store(tmp.path(), DAY);
+        assert!(!dir.join(OLD_DELIVERED).exists());
+        assert!(!dir.join(OLD_CLAIMS).exists());
+        assert!(d.is_delivered(&live).unwrap());
+        assert!(!d.is_delivered(&expired).unwrap());
+        assert!(!d.is_delivered(&held).unwrap(), "a torn line is not a delivery");
+        assert!(matches!(d.claim(&live, BUDGET).unwrap(), Claim::Duplicate));
+        // The newest record of `held` is still the bucket's own, written after.
+        assert_eq!(d.inner.holder_deadline(&held).unwrap(), Some(0));
+        let claims = fs::read_to_string(&held_bucket).unwrap();
+        assert!(claims.starts_with(&format!("{held} {now} ")), "{claims}");
+        // Expired entries and the released claim were left behind.
+        let delivered = all_lines(&d, LOG);
+        assert_eq!(delivered.len(), 1, "{delivered:?}");
+        assert!(!all_lines(&d, CLAIMS).iter().any(|l| l.starts_with(live.as_str())));
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&bucket(&d, LOG, &live)), 0o600);
+        // Opening again finds nothing left to migrate.
+        drop(d);
+        let again = store(tmp.path(), DAY);
+        assert!(again.is_delivered(&live).unwrap());
+        assert_eq!(all_lines(&again, LOG).len(), 1);
+    }
+
+    #[test]
+    fn prune_rewrites_a_bucket_without_its_expired_entries() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = store(tmp.path(), DAY);
+        let short = store(tmp.path(), Duration::from_millis(30));
+        // Find keys sharing one bucket, so that the rewrite is of one file.
+        let k0 = key(URL, "0", "failed");
+        let mut same: Vec<_> = (1..100_000)
+            .map(|i| key(URL, &i.to_string(), "failed"))
+            .filter(|k| k.bucket() == k0.bucket())
+            .take(3)
+            .collect();
+        same.insert(0, k0);
+        for k in &same[..2] {
+            acquired(d.claim(k, BUDGET).unwrap()).delivered().unwrap();
+        }
+        for k in &same[2..] {
+            acquired(short.claim(k, BUDGET).unwrap()).delivered().unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(60));
+        assert_eq!(short.prune().unwrap(), 2);
+        let lines = fs::read_to_string(bucket(&d, LOG, &same[0])).unwrap();
+        assert_eq!(lines.lines().count(), 2, "{lines}");
+        assert!(d.is_delivered(&same[0]).unwrap() && d.is_delivered(&same[1]).unwrap());
+        assert!(!store(tmp.path(), DAY).is_delivered(&same[3]).unwrap());
     }
 }
