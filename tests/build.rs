@@ -82,14 +82,20 @@ fn mode(path: &Path) -> u32 {
     fs::metadata(path).unwrap().permissions().mode() & 0o777
 }
 
-/// The keys recorded as delivered in the state dir's deduplication log.
+/// The keys recorded as delivered in the state dir's deduplication log (its buckets).
 fn delivered_keys(env: &Env) -> Vec<String> {
-    let log = env.state().join("dedupe/delivered.log");
-    fs::read_to_string(log)
-        .unwrap_or_default()
-        .lines()
-        .map(|l| l.split(' ').next().unwrap_or_default().to_string())
-        .collect()
+    let Ok(buckets) = fs::read_dir(env.state().join("dedupe/delivered")) else {
+        return Vec::new();
+    };
+    let mut keys = Vec::new();
+    for bucket in buckets {
+        let text = fs::read_to_string(bucket.unwrap().path()).unwrap_or_default();
+        keys.extend(
+            text.lines()
+                .map(|l| l.split(' ').next().unwrap_or_default().to_string()),
+        );
+    }
+    keys
 }
 
 fn files_in(dir: &Path, ext: &str) -> Vec<PathBuf> {
@@ -583,9 +589,25 @@ fn same_run_and_state_posts_once_in_private_hashed_files() {
     for entry in entries {
         let name = entry.file_name().to_string_lossy().into_owned();
         let path = entry.path();
+        if ["claims", "delivered"].contains(&name.as_str()) {
+            // The logs' buckets: named by three hex digits of the keys' hashes.
+            assert_eq!(mode(&path), 0o700, "mode of {name}");
+            for bucket in fs::read_dir(&path).unwrap() {
+                let bucket = bucket.unwrap().path();
+                let file = bucket.file_name().unwrap().to_string_lossy().into_owned();
+                assert!(bucket.is_file(), "{file} is not a file");
+                let stem = file.strip_suffix(".log").unwrap_or_default();
+                assert!(
+                    stem.len() == 3 && stem.bytes().all(|b| b.is_ascii_hexdigit()),
+                    "unexpected file {name}/{file}"
+                );
+                assert_eq!(mode(&bucket), 0o600, "mode of {name}/{file}");
+            }
+            continue;
+        }
         assert!(path.is_file(), "{name} is not a file");
         assert!(
-            ["claims.lock", "claims.log", "compact.lock", "delivered.log"].contains(&name.as_str()),
+            ["claims.lock", "compact.lock"].contains(&name.as_str()),
             "unexpected file {name}"
         );
         assert_eq!(mode(&path), 0o600, "mode of {name}");
@@ -633,6 +655,46 @@ fn a_short_ttl_run_does_not_expire_other_keys() {
     let run = env.run(&mut build_event(&env, "50", "failed", &json));
     run.assert_success();
     assert_eq!(status(&run), "duplicate", "key 50 was posted again");
+    assert_eq!(server.posts().len(), 2);
+}
+
+/// A state directory written by an older mmnotify (one `delivered.log` and one
+/// `claims.log`) keeps deduplicating: the first run splits it into buckets.
+#[test]
+fn a_store_in_the_old_single_log_format_still_deduplicates() {
+    let (env, server) = setup();
+    let json = ["--output", "json"];
+    let run = env.run(&mut build_event(&env, "60", "failed", &json));
+    assert_eq!(status(&run), "posted");
+    // Rewrite the store as the old format had it: every line in one log per kind.
+    let dir = env.state().join("dedupe");
+    for (sub, old) in [("delivered", "delivered.log"), ("claims", "claims.log")] {
+        let mut text = String::new();
+        for bucket in fs::read_dir(dir.join(sub)).unwrap() {
+            text.push_str(&fs::read_to_string(bucket.unwrap().path()).unwrap());
+        }
+        fs::remove_dir_all(dir.join(sub)).unwrap();
+        fs::write(dir.join(old), text).unwrap();
+        fs::set_permissions(dir.join(old), fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    assert_eq!(
+        fs::read_to_string(dir.join("delivered.log"))
+            .unwrap()
+            .lines()
+            .count(),
+        1
+    );
+
+    let run = env.run(&mut build_event(&env, "60", "failed", &json));
+    run.assert_success();
+    assert_eq!(status(&run), "duplicate", "the old log was not read");
+    assert!(!dir.join("delivered.log").exists() && !dir.join("claims.log").exists());
+    assert_eq!(delivered_keys(&env).len(), 1);
+    // Stays a duplicate once migrated, and other keys still post.
+    let run = env.run(&mut build_event(&env, "60", "failed", &json));
+    assert_eq!(status(&run), "duplicate");
+    let run = env.run(&mut build_event(&env, "61", "failed", &json));
+    assert_eq!(status(&run), "posted");
     assert_eq!(server.posts().len(), 2);
 }
 

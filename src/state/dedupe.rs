@@ -38,6 +38,7 @@ use std::io::{ErrorKind, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -60,6 +61,9 @@ const MAX_CACHED_ENTRIES: usize = 16_384;
 /// Buckets a prune looks at besides those this process used, so that buckets nobody
 /// touches lately are compacted too: the whole store every 512 prunes.
 const SWEEP: usize = 8;
+/// A process that stays (`build --events`) sweeps after this many deliveries, so that a
+/// gateway that runs for weeks still compacts the whole store within days.
+const SWEEP_EVERY: usize = 64;
 /// Slack past a holder's recorded budget before it counts as stuck.
 const STUCK_GRACE_MS: u64 = 2_000;
 /// How long a waiter trusts that a lock it sees held belongs to the latest claim record:
@@ -148,6 +152,10 @@ struct Inner {
     claims: File,
     compact: File,
     log: Mutex<Log>,
+    /// The next bucket a prune sweeps; each process starts somewhere else.
+    sweep_at: AtomicUsize,
+    /// Deliveries recorded by this process, to sweep every [`SWEEP_EVERY`] of them.
+    deliveries: AtomicUsize,
 }
 
 /// An append-only file of lines, read incrementally. No descriptor is kept: a process
@@ -221,9 +229,8 @@ impl Bucket {
     /// since a rewrite blocks every appender and costs fsyncs (expired entries are
     /// ignored anyway).
     fn compaction_due(&self, now: u64) -> (bool, bool) {
-        let worth = |expired: usize, total: usize| {
-            expired > 0 && (expired >= 1000 || expired * 4 >= total)
-        };
+        let worth =
+            |expired: usize, total: usize| expired > 0 && (expired >= 1000 || expired * 4 >= total);
         let delivered = self.index.values().filter(|(_, e)| *e <= now).count();
         let claims = self
             .claim_index
@@ -407,6 +414,8 @@ impl Dedupe {
                 claims: open("claims.lock")?,
                 compact,
                 log: Mutex::new(Log::new(&dir)),
+                sweep_at: AtomicUsize::new(std::process::id() as usize ^ now_ms() as usize),
+                deliveries: AtomicUsize::new(0),
                 dir,
                 ttl,
             }),
@@ -489,33 +498,7 @@ impl Dedupe {
     /// first line of each bucket not in memory (compaction writes the soonest expiry
     /// first), and a read of what was appended since for the others.
     pub fn prune(&self) -> anyhow::Result<usize> {
-        let inner = &self.inner;
-        let mut log = inner.log.lock().unwrap_or_else(|e| e.into_inner());
-        let now = now_ms();
-        let start = (std::process::id() as usize ^ (now as usize)) % BUCKETS;
-        let mut due = Vec::new();
-        for i in 0..SWEEP {
-            let b = (start + i) % BUCKETS;
-            if !log.buckets.contains_key(&b) && head_expired(&inner.dir, b, now)? {
-                // Read it in to see whether enough of it has expired.
-                log.with(b, Bucket::refresh)?;
-            }
-        }
-        let cached: Vec<usize> = log.buckets.keys().copied().collect();
-        for b in cached {
-            let (delivered, claims) = log.with(b, |bucket| {
-                bucket.refresh()?;
-                Ok(bucket.compaction_due(now))
-            })?;
-            if delivered || claims {
-                due.push((b, delivered, claims));
-            }
-        }
-        let mut removed = 0;
-        for (b, delivered, claims) in due {
-            removed += inner.compact(&mut log, b, delivered, claims)?;
-        }
-        Ok(removed)
+        self.inner.prune(true)
     }
 }
 
@@ -570,7 +553,10 @@ fn head_expired(dir: &Path, b: usize, now: u64) -> anyhow::Result<bool> {
 /// already holds, so a repeat never makes an old claim record look like the latest.
 fn migrate(dir: &Path, compact: &File) -> anyhow::Result<()> {
     let old = [OLD_DELIVERED, OLD_CLAIMS];
-    if !old.iter().any(|name| dir.join(name).symlink_metadata().is_ok()) {
+    if !old
+        .iter()
+        .any(|name| dir.join(name).symlink_metadata().is_ok())
+    {
         return Ok(());
     }
     let _exclusive = FlockGuard::take(compact, libc::LOCK_EX, dir)?;
@@ -590,8 +576,7 @@ fn migrate(dir: &Path, compact: &File) -> anyhow::Result<()> {
         let complete = text.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
         let mut buckets: HashMap<usize, Vec<u8>> = HashMap::new();
         for line in text[..complete].split(|b| *b == b'\n') {
-            let Some((k, _, until)) = std::str::from_utf8(line).ok().and_then(parse_line)
-            else {
+            let Some((k, _, until)) = std::str::from_utf8(line).ok().and_then(parse_line) else {
                 continue;
             };
             let expired = if is_claim {
@@ -622,8 +607,8 @@ fn migrate(dir: &Path, compact: &File) -> anyhow::Result<()> {
         }
         // One sync of the file system instead of one per bucket: a store of a million
         // keys has thousands of them.
-        let dirfd = File::open(&target)
-            .with_context(|| format!("cannot open {}", target.display()))?;
+        let dirfd =
+            File::open(&target).with_context(|| format!("cannot open {}", target.display()))?;
         // SAFETY: syncfs on a descriptor owned by `dirfd`, alive for the call.
         unsafe { libc::syncfs(dirfd.as_raw_fd()) };
         for (tmp, final_path) in renames {
@@ -636,6 +621,21 @@ fn migrate(dir: &Path, compact: &File) -> anyhow::Result<()> {
         fs::remove_file(&path).with_context(|| format!("cannot remove {}", path.display()))?;
     }
     Ok(())
+}
+
+/// Replaces a bucket with `text`; an empty bucket is removed instead, which spares the
+/// fsyncs of a rewrite (claims buckets are usually all expired).
+fn replace_bucket(dir: &Path, name: &str, text: &str) -> anyhow::Result<()> {
+    if text.is_empty() {
+        let path = dir.join(name);
+        return match fs::remove_file(&path) {
+            Err(e) if e.kind() != ErrorKind::NotFound => {
+                Err(e).with_context(|| format!("cannot remove {}", path.display()))
+            }
+            _ => Ok(()),
+        };
+    }
+    statedir::write_atomic(dir, name, text.as_bytes()).map(drop)
 }
 
 fn write_new(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
@@ -651,6 +651,38 @@ fn write_new(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 }
 
 impl Inner {
+    /// Compacts the due buckets among the next [`SWEEP`] of the rotation and, with
+    /// `cached`, among those this process holds in memory.
+    fn prune(&self, cached: bool) -> anyhow::Result<usize> {
+        let mut log = self.log.lock().unwrap_or_else(|e| e.into_inner());
+        let now = now_ms();
+        let start = self.sweep_at.fetch_add(SWEEP, Ordering::Relaxed);
+        let mut candidates = Vec::new();
+        for i in 0..SWEEP {
+            let b = start.wrapping_add(i) % BUCKETS;
+            // Only a bucket whose soonest expiry has passed is worth reading in.
+            if log.buckets.contains_key(&b) || head_expired(&self.dir, b, now)? {
+                candidates.push(b);
+            }
+        }
+        if cached {
+            candidates.extend(log.buckets.keys().copied());
+            candidates.sort_unstable();
+            candidates.dedup();
+        }
+        let mut removed = 0;
+        for b in candidates {
+            let (delivered, claims) = log.with(b, |bucket| {
+                bucket.refresh()?;
+                Ok(bucket.compaction_due(now))
+            })?;
+            if delivered || claims {
+                removed += self.compact(&mut log, b, delivered, claims)?;
+            }
+        }
+        Ok(removed)
+    }
+
     fn is_delivered(&self, key: &DedupeKey) -> anyhow::Result<bool> {
         let mut log = self.log.lock().unwrap_or_else(|e| e.into_inner());
         let ttl = self.ttl.as_millis() as u64;
@@ -701,7 +733,7 @@ impl Inner {
                 for (k, (at, expires)) in entries {
                     text.push_str(&format!("{k} {at} {expires}\n"));
                 }
-                statedir::write_atomic(&self.dir.join(DELIVERED_DIR), &name, text.as_bytes())?;
+                replace_bucket(&self.dir.join(DELIVERED_DIR), &name, &text)?;
             }
             if claims {
                 bucket
@@ -713,7 +745,7 @@ impl Inner {
                 for (k, (at, deadline)) in entries {
                     text.push_str(&format!("{k} {at} {deadline}\n"));
                 }
-                statedir::write_atomic(&self.dir.join(CLAIMS_DIR), &name, text.as_bytes())?;
+                replace_bucket(&self.dir.join(CLAIMS_DIR), &name, &text)?;
             }
             Ok(before - bucket.index.len())
         });
@@ -767,7 +799,9 @@ impl Inner {
         let at = now_ms();
         let expires = at.saturating_add(self.ttl.as_millis() as u64);
         log.with(key.bucket(), |bucket| {
-            bucket.delivered.append(&format!("{key} {at} {expires}\n"))?;
+            bucket
+                .delivered
+                .append(&format!("{key} {at} {expires}\n"))?;
             let e = bucket
                 .index
                 .entry(key.as_str().to_string())
@@ -833,10 +867,10 @@ impl Journal {
                 return Err(e).with_context(|| format!("cannot read {}", self.path.display()))
             }
         };
-        let ino = file
+        let meta = file
             .metadata()
-            .with_context(|| format!("cannot read {}", self.path.display()))?
-            .ino();
+            .with_context(|| format!("cannot read {}", self.path.display()))?;
+        let ino = meta.ino();
         let mut reset = false;
         if self.ino != Some(ino) {
             reset = self.ino.is_some();
@@ -844,8 +878,9 @@ impl Journal {
             self.offset = 0;
             self.partial.clear();
         }
+        let len = meta.len();
         file.seek(SeekFrom::Start(self.offset))?;
-        let mut fresh = Vec::new();
+        let mut fresh = Vec::with_capacity(len.saturating_sub(self.offset) as usize + 1);
         file.read_to_end(&mut fresh)
             .with_context(|| format!("cannot read {}", self.path.display()))?;
         self.offset += fresh.len() as u64;
@@ -889,6 +924,10 @@ impl Held for FileClaim {
     fn delivered(mut self: Box<Self>) -> anyhow::Result<()> {
         self.inner.append(&self.key)?;
         self.delivered = true;
+        if self.inner.deliveries.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
+            // Housekeeping only: a failure shows at the next start's prune.
+            let _ = self.inner.prune(false);
+        }
         Ok(())
     }
 
@@ -1252,9 +1291,14 @@ mod tests {
         assert_eq!(bucket_file(BUCKETS - 1), "fff.log");
         let tmp = tempfile::tempdir().unwrap();
         let d = store(tmp.path(), DAY);
-        let keys: Vec<_> = (0..40).map(|i| key(URL, &i.to_string(), "failed")).collect();
+        let keys: Vec<_> = (0..40)
+            .map(|i| key(URL, &i.to_string(), "failed"))
+            .collect();
         for k in &keys {
-            assert_eq!(k.bucket(), usize::from_str_radix(&k.as_str()[..3], 16).unwrap());
+            assert_eq!(
+                k.bucket(),
+                usize::from_str_radix(&k.as_str()[..3], 16).unwrap()
+            );
             acquired(d.claim(k, BUDGET).unwrap()).delivered().unwrap();
         }
         for k in &keys {
@@ -1324,7 +1368,9 @@ mod tests {
             assert!(matches!(d.claim(k, BUDGET).unwrap(), Claim::Duplicate));
         }
         let fresh = key(URL, "fresh", "failed");
-        acquired(d.claim(&fresh, BUDGET).unwrap()).delivered().unwrap();
+        acquired(d.claim(&fresh, BUDGET).unwrap())
+            .delivered()
+            .unwrap();
         assert!(store(tmp.path(), DAY).is_delivered(&fresh).unwrap());
     }
 
@@ -1362,7 +1408,10 @@ mod tests {
         assert!(!dir.join(OLD_CLAIMS).exists());
         assert!(d.is_delivered(&live).unwrap());
         assert!(!d.is_delivered(&expired).unwrap());
-        assert!(!d.is_delivered(&held).unwrap(), "a torn line is not a delivery");
+        assert!(
+            !d.is_delivered(&held).unwrap(),
+            "a torn line is not a delivery"
+        );
         assert!(matches!(d.claim(&live, BUDGET).unwrap(), Claim::Duplicate));
         // The newest record of `held` is still the bucket's own, written after.
         assert_eq!(d.inner.holder_deadline(&held).unwrap(), Some(0));
@@ -1371,7 +1420,9 @@ mod tests {
         // Expired entries and the released claim were left behind.
         let delivered = all_lines(&d, LOG);
         assert_eq!(delivered.len(), 1, "{delivered:?}");
-        assert!(!all_lines(&d, CLAIMS).iter().any(|l| l.starts_with(live.as_str())));
+        assert!(!all_lines(&d, CLAIMS)
+            .iter()
+            .any(|l| l.starts_with(live.as_str())));
         let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(&bucket(&d, LOG, &live)), 0o600);
         // Opening again finds nothing left to migrate.
@@ -1398,7 +1449,9 @@ mod tests {
             acquired(d.claim(k, BUDGET).unwrap()).delivered().unwrap();
         }
         for k in &same[2..] {
-            acquired(short.claim(k, BUDGET).unwrap()).delivered().unwrap();
+            acquired(short.claim(k, BUDGET).unwrap())
+                .delivered()
+                .unwrap();
         }
         std::thread::sleep(Duration::from_millis(60));
         assert_eq!(short.prune().unwrap(), 2);
@@ -1406,5 +1459,31 @@ mod tests {
         assert_eq!(lines.lines().count(), 2, "{lines}");
         assert!(d.is_delivered(&same[0]).unwrap() && d.is_delivered(&same[1]).unwrap());
         assert!(!store(tmp.path(), DAY).is_delivered(&same[3]).unwrap());
+    }
+
+    #[test]
+    fn a_process_that_stays_compacts_as_it_delivers() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = store(tmp.path(), Duration::from_millis(30));
+        let first = key(URL, "first", "failed");
+        acquired(d.claim(&first, BUDGET).unwrap())
+            .delivered()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(60));
+        // The rotation reaches the bucket of `first` at the next sweep.
+        d.inner.sweep_at.store(first.bucket(), Ordering::Relaxed);
+        let has_first = || {
+            fs::read_to_string(bucket(&d, LOG, &first))
+                .unwrap_or_default()
+                .contains(first.as_str())
+        };
+        for i in 0..SWEEP_EVERY - 2 {
+            let k = key(URL, &format!("later-{i}"), "failed");
+            acquired(d.claim(&k, BUDGET).unwrap()).delivered().unwrap();
+        }
+        assert!(has_first(), "compacted before a sweep was due");
+        let k = key(URL, "last", "failed");
+        acquired(d.claim(&k, BUDGET).unwrap()).delivered().unwrap();
+        assert!(!has_first(), "the expired key is still in its bucket");
     }
 }

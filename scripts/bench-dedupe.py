@@ -1,0 +1,163 @@
+#!/usr/bin/env python3
+"""Benchmark (not a test) of the dedupe store against a long history; run by
+scripts/bench-dedupe.sh, which builds the release binary and the emulator.
+
+single: one-shot `mmnotify build` that claims, posts to the local emulator and records
+        its key, against a store pre-filled with --keys remembered keys and against an
+        empty store, alternating the two run by run so that machine noise hits both
+        alike. Medians of wall time and of peak RSS (`/usr/bin/time -v`), and ratios.
+events: one `build --events -` consumer of --events new events against the pre-filled
+        store: throughput and peak RSS.
+
+The pre-filled store is written straight in the on-disk format (see
+src/state/dedupe.rs): `dedupe/delivered/XXX.log`, one `<key> <at_ms> <expires_ms>` line
+per key, in the bucket named by the key's first three hex digits, delivered over the
+last week with the default 7-day TTL. Claims buckets start empty, as prunes keep them.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+DAY_MS = 86_400_000
+
+
+def start_server(server_bin):
+    proc = subprocess.Popen([server_bin], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    info = {}
+    for line in proc.stdout:
+        line = line.strip()
+        if line == "READY":
+            break
+        key, _, value = line.partition(" ")
+        info[key] = value
+    return proc, info
+
+
+def measure(argv, stdin=None):
+    """Wall seconds and peak RSS (KiB, from GNU time -v) of one command that must succeed."""
+    with tempfile.NamedTemporaryFile(mode="r") as report:
+        cmd = ["/usr/bin/time", "-v", "-o", report.name] + argv
+        start = time.perf_counter()
+        proc = subprocess.run(cmd, stdin=stdin, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        wall = time.perf_counter() - start
+        if proc.returncode != 0:
+            sys.exit(f"{argv[0]} failed ({proc.returncode}): {proc.stderr.decode(errors='replace')}")
+        for line in report:
+            if "Maximum resident set size" in line:
+                return wall, int(line.split(":")[1])
+    sys.exit("no peak RSS in the output of /usr/bin/time -v")
+
+
+def prefill(state_dir, keys):
+    now = int(time.time() * 1000)
+    buckets = {}
+    for i in range(keys):
+        key = os.urandom(32).hex()
+        # Spread over the last week, oldest first, as appends leave them.
+        at = now - 7 * DAY_MS + (i * 7 * DAY_MS) // keys
+        buckets.setdefault(key[:3], []).append(f"{key} {at} {at + 7 * DAY_MS}\n")
+    dedupe = os.path.join(state_dir, "dedupe")
+    for sub in ("delivered", "claims"):
+        os.makedirs(os.path.join(dedupe, sub), mode=0o700, exist_ok=True)
+    for d in (state_dir, dedupe):
+        os.chmod(d, 0o700)
+    for bucket, lines in buckets.items():
+        path = os.path.join(dedupe, "delivered", f"{bucket}.log")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.writelines(lines)
+    size = sum(os.path.getsize(os.path.join(dedupe, "delivered", f"{b}.log")) for b in buckets)
+    return size
+
+
+def build_cmd(mm, secret, state_dir, run_id, extra=()):
+    return [mm, "build", "--webhook-file", secret, "--no-env", "--workflow", "ci",
+            "--state", "failed", "--run-id", run_id, "--state-dir", state_dir, "-q", *extra]
+
+
+def bench_single(mm, secret, full, empty, runs):
+    for i in range(5):  # warm caches for both
+        for name, d in (("full", full), ("empty", empty)):
+            measure(build_cmd(mm, secret, d, f"warm-{name}-{i}"))
+    wall = {"full": [], "empty": []}
+    rss = {"full": [], "empty": []}
+    for i in range(runs):
+        order = [("full", full), ("empty", empty)]
+        if i % 2:
+            order.reverse()
+        for name, d in order:
+            w, r = measure(build_cmd(mm, secret, d, f"run-{i}"))
+            wall[name].append(w)
+            rss[name].append(r)
+    # The same key again: a duplicate, found without a post.
+    dup_wall, _ = measure(build_cmd(mm, secret, full, "run-0"))
+    med = statistics.median
+    return {
+        "runs": runs,
+        "full_wall_ms": round(med(wall["full"]) * 1000, 2),
+        "empty_wall_ms": round(med(wall["empty"]) * 1000, 2),
+        "wall_ratio": round(med(wall["full"]) / med(wall["empty"]), 3),
+        "full_rss_kib": med(rss["full"]),
+        "empty_rss_kib": med(rss["empty"]),
+        "rss_ratio": round(med(rss["full"]) / med(rss["empty"]), 3),
+        "full_duplicate_wall_ms": round(dup_wall * 1000, 2),
+    }
+
+
+def bench_events(mm, secret, state_dir, count, tmp):
+    events = os.path.join(tmp, "events.ndjson")
+    with open(events, "w") as f:
+        for i in range(count):
+            f.write(json.dumps({
+                "workflow": "ci", "state": "succeeded" if i % 3 else "failed",
+                "branch": "main", "commit": f"{i:040x}",
+                "run_url": f"https://ci.example.com/runs/{i}",
+                "mesh_node_id": f"builder-{i % 8}", "provider_run_id": f"ev-{i}",
+            }) + "\n")
+    cmd = [mm, "build", "--webhook-file", secret, "--events", "-", "--no-env",
+           "--state-dir", state_dir, "-q"]
+    with open(events) as stdin:
+        wall, rss = measure(cmd, stdin=stdin)
+    return {"events": count, "wall_s": round(wall, 3), "events_per_s": round(count / wall),
+            "peak_rss_kib": rss}
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--mmnotify", required=True)
+    p.add_argument("--server", required=True)
+    p.add_argument("--keys", type=int, default=1_000_000)
+    p.add_argument("--runs", type=int, default=100)
+    p.add_argument("--events", type=int, default=100_000)
+    args = p.parse_args()
+    proc, info = start_server(args.server)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            secret = os.path.join(tmp, "hook.url")
+            with open(secret, "w") as f:
+                f.write(info["URL"] + "\n")
+            os.chmod(secret, 0o600)
+            full, empty = os.path.join(tmp, "full"), os.path.join(tmp, "empty")
+            started = time.perf_counter()
+            size = prefill(full, args.keys)
+            results = {
+                "keys": args.keys,
+                "delivered_bytes": size,
+                "prefill_s": round(time.perf_counter() - started, 1),
+                "single": bench_single(args.mmnotify, secret, full, empty, args.runs),
+                "events_full_store": bench_events(args.mmnotify, secret, full, args.events, tmp),
+            }
+    finally:
+        proc.stdin.close()
+        proc.wait()
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
