@@ -2,6 +2,7 @@
 
 mod support;
 
+mod attack;
 mod build;
 mod doctor;
 mod dry_run;

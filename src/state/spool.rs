@@ -490,14 +490,27 @@ fn open_trusted(path: &Path) -> std::io::Result<Result<(File, fs::Metadata), Str
     Ok(Ok((file, meta)))
 }
 
+/// The largest spool file read: an item holds at most one payload of the largest
+/// `--max-payload-bytes` (64 MiB), which JSON escaping can make up to six times longer.
+/// A larger file (a sparse one claims any size) was not written by mmnotify; reading it
+/// whole, or reserving its claimed size, would abort `list` and `flush`.
+const ITEM_FILE_LIMIT: u64 = 512 << 20;
+
 /// Reads a spool file checked by [`open_trusted`].
 fn read_trusted(path: &Path) -> std::io::Result<Result<Vec<u8>, String>> {
     let (file, meta) = match open_trusted(path)? {
         Ok(opened) => opened,
         Err(why) => return Ok(Err(why)),
     };
+    if meta.len() > ITEM_FILE_LIMIT {
+        return Err(std::io::Error::other(format!(
+            "it is larger than the {} MiB any spool item takes",
+            ITEM_FILE_LIMIT >> 20
+        )));
+    }
     let mut bytes = Vec::with_capacity(meta.len() as usize);
-    (&file).read_to_end(&mut bytes)?;
+    // The file may grow after the fstat.
+    (&file).take(ITEM_FILE_LIMIT).read_to_end(&mut bytes)?;
     Ok(Ok(bytes))
 }
 

@@ -1,0 +1,85 @@
+//! Hostile files and settings around the everyday commands: what a spool, a secrets
+//! directory or the environment may hold must neither hang, abort, drive the terminal
+//! nor print a token.
+
+use std::os::unix::fs::{symlink, PermissionsExt};
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::Command;
+
+use crate::support::{Env, Fault, MockServer, Pki, ServerOptions, TlsSetup};
+
+fn setup() -> (Env, MockServer) {
+    crate::support::hooked(ServerOptions::default())
+}
+
+fn mkfifo(path: &Path) {
+    let c = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+}
+
+/// Caps the child's address space, so that a regression that reads without end fails
+/// the test instead of exhausting a shared machine.
+fn capped(mut c: Command) -> Command {
+    // SAFETY: setrlimit is async-signal-safe; nothing else runs between fork and exec.
+    unsafe {
+        c.pre_exec(|| {
+            let lim = libc::rlimit {
+                rlim_cur: 2 << 30,
+                rlim_max: 2 << 30,
+            };
+            libc::setrlimit(libc::RLIMIT_AS, &lim);
+            Ok(())
+        });
+    }
+    c
+}
+
+/// One real spool item's bytes, written by a failed send.
+fn spooled_item(env: &Env, server: &MockServer) -> Vec<u8> {
+    server.script([Fault::Status(503)]);
+    let mut c = env.cmd();
+    c.args(["send", "--webhook", "hook", "--retries", "0", "x"]);
+    env.run(&mut c).assert_code(6);
+    let spool = env.state().join("spool");
+    let item = std::fs::read_dir(&spool)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "json"))
+        .unwrap();
+    std::fs::read(item).unwrap()
+}
+
+fn plant(path: &Path, bytes: &[u8]) {
+    std::fs::write(path, bytes).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+}
+
+#[test]
+fn a_huge_sparse_spool_item_is_listed_as_unreadable_not_an_abort() {
+    let (env, server) = setup();
+    spooled_item(&env, &server);
+    let huge = env
+        .state()
+        .join("spool/0000000000001-0000000001-000001.json");
+    let f = std::fs::File::create(&huge).unwrap();
+    f.set_len(1 << 40).unwrap();
+    std::fs::set_permissions(&huge, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let mut c = env.cmd();
+    c.args(["spool", "list"]);
+    let out = env.run(&mut capped(c));
+    out.assert_success();
+    assert_eq!(out.stdout.lines().count(), 2, "{}", out.stdout);
+    out.assert_stdout_contains("larger than");
+    // flush sets it aside rather than dying on it, and still posts the real item.
+    let mut c = env.cmd();
+    c.args(["flush", "--retries", "0"]);
+    env.run(&mut capped(c));
+    assert_eq!(server.posts().len(), 1);
+    assert!(env
+        .state()
+        .join("spool/rejected")
+        .join(huge.file_name().unwrap())
+        .exists());
+}
