@@ -83,3 +83,55 @@ fn a_huge_sparse_spool_item_is_listed_as_unreadable_not_an_abort() {
         .join(huge.file_name().unwrap())
         .exists());
 }
+
+#[test]
+fn spool_file_names_neither_drive_the_terminal_nor_show_a_token() {
+    let (mut env, server) = setup();
+    let token = "zq3wxk8bmjsyr9cn5ue7tdo1hb";
+    env.secret(token);
+    let item = spooled_item(&env, &server);
+    // Another state directory: the harness refuses a token in its own state's names.
+    let state = tempfile::tempdir().unwrap();
+    let spool = state.path().join("spool");
+    std::fs::create_dir(&spool).unwrap();
+    std::fs::set_permissions(&spool, std::fs::Permissions::from_mode(0o700)).unwrap();
+    plant(&spool.join("1-\x1b[2J\nforged.json"), &item);
+    plant(&spool.join(format!("2-{token}.json")), &item);
+    symlink(
+        "/etc/hostname",
+        spool.join(format!("3-\x1b]0;t\x07{token}.json")),
+    )
+    .unwrap();
+    for json in [false, true] {
+        let mut c = env.cmd();
+        c.args([
+            "spool",
+            "list",
+            "--state-dir",
+            state.path().to_str().unwrap(),
+        ]);
+        if json {
+            c.args(["--output", "json"]);
+        }
+        let out = env.run(&mut c);
+        out.assert_success();
+        assert_eq!(out.stdout.lines().count(), 2, "{}", out.stdout);
+        for text in [&out.stdout, &out.stderr] {
+            assert!(!text.contains('\x1b') && !text.contains('\x07'), "{text:?}");
+        }
+        out.assert_stderr_contains("not trusted");
+    }
+    let mut c = env.cmd();
+    c.args([
+        "spool",
+        "drop",
+        "--all",
+        "--state-dir",
+        state.path().to_str().unwrap(),
+    ]);
+    let out = env.run(&mut c);
+    assert!(!out.stderr.contains('\x1b'), "{:?}", out.stderr);
+    assert!(spool
+        .join(format!("3-\x1b]0;t\x07{token}.json"))
+        .is_symlink());
+}

@@ -11,7 +11,7 @@ use crate::cli::{SpoolArgs, SpoolCommand, SpoolDropArgs, SpoolListArgs};
 use crate::commands::notify;
 use crate::commands::output::{print_stdout_line, Printer};
 use crate::error::{self, ExitKind};
-use crate::secret::scrub_hook_ids;
+use crate::secret::{redact_id_runs, scrub_hook_ids};
 use crate::state::spool::{Skipped, Spool, SpoolEntry};
 use crate::text::time;
 
@@ -35,7 +35,7 @@ fn warn_skipped(printer: &Printer, skipped: &[Skipped]) {
         printer.warn(&format!(
             "{} is not trusted ({}): not shown, never posted; only regular files of mode 0600 \
              owned by you are spool items",
-            s.path.display(),
+            shown_path(&s.path),
             s.why
         ));
     }
@@ -81,7 +81,9 @@ fn list(args: &SpoolListArgs) -> Result<u8> {
 
 /// One item as `--output json` shows it; the text table is made from the same fields.
 fn describe(entry: &SpoolEntry, reason: Option<String>, now_ms: u64) -> Value {
-    let mut row = json!({ "id": entry.id(), "path": entry.path.display().to_string() });
+    // A file name is text anyone who can write the spool chose: a newline or an escape
+    // sequence in it must not reach the terminal, nor a token reach the output.
+    let mut row = json!({ "id": shown_name(&entry.id()), "path": shown_path(&entry.path) });
     match &entry.item {
         Ok(item) => {
             row["kind"] = json!(item.kind.as_str());
@@ -100,6 +102,16 @@ fn describe(entry: &SpoolEntry, reason: Option<String>, now_ms: u64) -> Value {
         row["reason"] = json!(one_line(&reason));
     }
     row
+}
+
+fn shown_path(path: &std::path::Path) -> String {
+    shown_name(&path.to_string_lossy())
+}
+
+/// A file name as shown: a name made of a token (26 id characters) is cut like a token,
+/// which no id mmnotify writes is (its runs of digits are 13 long at most).
+fn shown_name(name: &str) -> String {
+    one_line(&redact_id_runs(name))
 }
 
 /// Text for one table cell: hook ids scrubbed, control characters (a newline, an
@@ -226,10 +238,13 @@ fn drop(args: &SpoolDropArgs) -> Result<u8> {
                     };
                     return Err(error::fail(
                         ExitKind::Usage,
-                        format!("no {what} `{}`; nothing was removed ({hint})", one_line(id)),
+                        format!(
+                            "no {what} `{}`; nothing was removed ({hint})",
+                            shown_name(id)
+                        ),
                     ));
                 }
-                Err(why) => return Err(error::fail(ExitKind::Usage, one_line(&why))),
+                Err(why) => return Err(error::fail(ExitKind::Usage, shown_name(&why))),
             }
         }
         paths
@@ -238,14 +253,14 @@ fn drop(args: &SpoolDropArgs) -> Result<u8> {
     for path in &paths {
         let id = path
             .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
+            .map(|s| shown_name(&s.to_string_lossy()))
             .unwrap_or_default();
         match spool.drop_item(path)? {
             Ok(()) => {
                 printer.info(&format!("dropped {what} {id}"));
                 printer.json_line(&json!({ "status": "dropped", "id": id }));
             }
-            Err(why) => refused.push(format!("{} ({why})", path.display())),
+            Err(why) => refused.push(format!("{} ({why})", shown_path(path))),
         }
     }
     if refused.is_empty() {
