@@ -135,3 +135,55 @@ fn spool_file_names_neither_drive_the_terminal_nor_show_a_token() {
         .join(format!("3-\x1b]0;t\x07{token}.json"))
         .is_symlink());
 }
+
+mod system_store {
+    use super::*;
+
+    fn tls_env() -> (Env, MockServer, Pki) {
+        let dir = tempfile::tempdir().unwrap().keep();
+        let pki = Pki::generate(&dir);
+        let opts = ServerOptions {
+            tls: Some(TlsSetup::server(&pki)),
+            ..Default::default()
+        };
+        let (env, server) = crate::support::hooked(opts);
+        (env, server, pki)
+    }
+
+    /// `SSL_CERT_FILE` naming a FIFO nobody writes, `/dev/zero` or a directory: the
+    /// server's CA is simply not found, quickly, as when the variable names nothing.
+    #[test]
+    fn an_ssl_cert_file_that_is_no_bundle_is_skipped_not_waited_on() {
+        let (env, server, pki) = tls_env();
+        let fifo = env.root().join("ca.fifo");
+        mkfifo(&fifo);
+        let dir = env.root().join("ca-dir");
+        std::fs::create_dir(&dir).unwrap();
+        for bad in [fifo.as_path(), Path::new("/dev/zero"), dir.as_path()] {
+            let mut c = env.cmd();
+            c.args([
+                "send",
+                "--webhook",
+                "hook",
+                "--retries",
+                "0",
+                "--no-spool",
+                "x",
+            ])
+            .env("SSL_CERT_FILE", bad);
+            let started = std::time::Instant::now();
+            env.run(&mut capped(c))
+                .assert_code(5)
+                .assert_stderr_contains("system store");
+            assert!(started.elapsed().as_secs() < 20, "{bad:?}");
+        }
+        // SSL_CERT_DIR still counts when the file is skipped.
+        std::fs::copy(&pki.ca_cert, dir.join("corporate.pem")).unwrap();
+        let mut c = env.cmd();
+        c.args(["send", "--webhook", "hook", "x"])
+            .env("SSL_CERT_FILE", &fifo)
+            .env("SSL_CERT_DIR", &dir);
+        env.run(&mut c).assert_success();
+        assert_eq!(server.posts().len(), 1);
+    }
+}

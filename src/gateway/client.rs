@@ -47,12 +47,7 @@ impl Redis {
                 .map(|c| c.as_ref().to_vec())
                 .collect::<Vec<_>>();
             if !delivery.no_system_roots {
-                roots.extend(
-                    rustls_native_certs::load_native_certs()
-                        .certs
-                        .iter()
-                        .map(|c| c.as_ref().to_vec()),
-                );
+                roots.extend(tls::system_store_der());
             }
             let mut root_cert = pem_certificates(&roots).into_bytes();
             if let Some(ca) = files.ca_file {

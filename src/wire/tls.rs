@@ -39,11 +39,44 @@ pub fn config_with_system_roots(files: &TlsFiles) -> Result<Option<TlsConfig>> {
 /// The system store as curl and git see it: `SSL_CERT_FILE`/`SSL_CERT_DIR` when set,
 /// else the distribution's bundle (e.g. /etc/ssl/certs on Debian).
 fn system_roots() -> Vec<Certificate<'static>> {
-    rustls_native_certs::load_native_certs()
-        .certs
+    system_store_der()
         .iter()
-        .map(|c| Certificate::from_der(c.as_ref()).to_owned())
+        .map(|c| Certificate::from_der(c).to_owned())
         .collect()
+}
+
+/// The largest `SSL_CERT_FILE` read: Debian's full bundle is about 220 KiB.
+const SYSTEM_BUNDLE_LIMIT: u64 = 16 * 1024 * 1024;
+
+/// The system store's certificates (DER), for the webhook and for `rediss://`.
+/// `rustls_native_certs` reads `SSL_CERT_FILE` to its end with a blocking open, so a
+/// FIFO without a writer would hang us and `/dev/zero` would fill memory: that file is
+/// read only when it is a regular file of bundle size, and skipped otherwise, like any
+/// unreadable part of the store. Directory entries are already limited to regular files.
+pub fn system_store_der() -> Vec<Vec<u8>> {
+    const FILE: &str = "SSL_CERT_FILE";
+    const DIR: &str = "SSL_CERT_DIR";
+    let file = std::env::var_os(FILE).map(std::path::PathBuf::from);
+    let dirs: Vec<std::path::PathBuf> = std::env::var_os(DIR)
+        .map(|d| {
+            std::env::split_paths(&d)
+                .filter(|p| !p.as_os_str().is_empty())
+                .collect()
+        })
+        .unwrap_or_default();
+    let certs = if file.is_none() && dirs.is_empty() {
+        rustls_native_certs::load_native_certs().certs
+    } else {
+        let file = file.filter(|f| {
+            std::fs::metadata(f).is_ok_and(|m| m.is_file() && m.len() <= SYSTEM_BUNDLE_LIMIT)
+        });
+        let mut certs = rustls_native_certs::load_certs_from_paths(file.as_deref(), None).certs;
+        for dir in &dirs {
+            certs.extend(rustls_native_certs::load_certs_from_paths(None, Some(dir)).certs);
+        }
+        certs
+    };
+    certs.iter().map(|c| c.as_ref().to_vec()).collect()
 }
 
 fn build(files: &TlsFiles, system: Vec<Certificate<'static>>) -> Result<TlsConfig> {
