@@ -7,7 +7,7 @@ use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::Command;
 
-use crate::support::{Env, Fault, MockServer, Pki, ServerOptions, TlsSetup};
+use crate::support::{Env, Fault, MockServer, Pki, ServerOptions, TlsSetup, HOOK_ID};
 
 fn setup() -> (Env, MockServer) {
     crate::support::hooked(ServerOptions::default())
@@ -134,6 +134,36 @@ fn spool_file_names_neither_drive_the_terminal_nor_show_a_token() {
     assert!(spool
         .join(format!("3-\x1b]0;t\x07{token}.json"))
         .is_symlink());
+}
+
+/// A secrets file named after its hook id (as `webhooks` expects some to be): a failed
+/// post must not write that name, the token, into the spool.
+#[test]
+fn a_webhook_named_after_its_token_is_not_spooled_under_that_name() {
+    let (env, server) = setup();
+    let file = env.write_secret(HOOK_ID, &format!("{}\n", server.hook_url()));
+    for how in [
+        ["--webhook", HOOK_ID],
+        ["--webhook-file", file.to_str().unwrap()],
+    ] {
+        server.script([Fault::Status(503)]);
+        let mut c = env.cmd();
+        c.arg("send").args(how).args(["--retries", "0", "x"]);
+        env.run(&mut c)
+            .assert_code(6)
+            .assert_stderr_contains("rename");
+    }
+    assert!(std::fs::read_dir(env.state().join("spool"))
+        .map(|d| d.flatten().all(|e| e.file_type().unwrap().is_dir()))
+        .unwrap_or(true));
+    // Under a name of its own, the same webhook is spooled as before.
+    env.write_secret("ops", &format!("{}\n", server.hook_url()));
+    server.script([Fault::Status(503)]);
+    let mut c = env.cmd();
+    c.args(["send", "--webhook", "ops", "--retries", "0", "x"]);
+    env.run(&mut c)
+        .assert_code(6)
+        .assert_stderr_contains("saved in the spool");
 }
 
 mod system_store {

@@ -382,8 +382,18 @@ impl Spool {
 }
 
 /// Refuses items that would break the spool's promises (a URL as source, a key that
-/// is not a hash): these are bugs in the caller, so they are internal errors.
+/// is not a hash): mostly bugs in the caller, so they are internal errors; the caller
+/// warns and the message is not saved.
 fn check_item(item: &SpoolItem) -> anyhow::Result<()> {
+    // A secrets file may be named after its hook id (`<id>.url`): saving `name:<id>` or
+    // its path would write the token to disk, which the Trust rules forbid.
+    if crate::secret::redact_id_runs(&item.source) != item.source {
+        return Err(anyhow!(
+            "the webhook's name or file path looks like its token (a run of 26 id \
+             characters), which is never written to disk; rename the file after what it \
+             posts to, e.g. ops.url"
+        ));
+    }
     let source_ok = item.source == "env"
         || item
             .source
