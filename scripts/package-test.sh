@@ -4,7 +4,8 @@
 # secrets directory, enabled timer, an administrator's secret kept across a reinstall),
 # verifies the systemd units, then purges it and checks that only what Debian policy
 # keeps is left (the system account). Needs root and dpkg; run by .ci/run.
-# Idempotent: a previous installation is purged first.
+# Idempotent: an installation left by an earlier run is purged first; any other
+# installation stops the test (MMNOTIFY_PACKAGE_TEST_ALLOW_PURGE=1 lets it go).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,6 +33,18 @@ phase_end() { printf '  (%ss)\n' "$((SECONDS - phase_start))"; phase_start=$SECO
 [ "$(id -u)" = 0 ] || fail "needs root (it installs and purges the package with dpkg)"
 command -v dpkg-deb >/dev/null || fail "dpkg-deb is missing: this test needs a Debian-based machine"
 command -v cargo-deb >/dev/null || fail "cargo-deb is missing: cargo install cargo-deb --locked"
+
+# Present from this test's first `dpkg -i` until its last purge: an installed package
+# without it is someone's real installation, whose purge would delete its spool,
+# deduplication records and /etc/default/mmnotify, and whose secrets directory the
+# checks below would chmod. Such a machine is not a CI machine; stop before touching it.
+MARKER=${MMNOTIFY_PACKAGE_TEST_MARKER:-/run/lock/mmnotify-package-test.installed}
+if dpkg-query -W -f='${Status}' "$PKG" 2>/dev/null | grep -qv 'not-installed' &&
+    [ ! -e "$MARKER" ] && [ "${MMNOTIFY_PACKAGE_TEST_ALLOW_PURGE:-}" != 1 ]; then
+    fail "$PKG is installed on this machine, and not by this test: purging it would delete
+  /var/lib/mmnotify (spool, deduplication records) and /etc/default/mmnotify. Run the test on
+  a CI machine, or set MMNOTIFY_PACKAGE_TEST_ALLOW_PURGE=1 if that installation may go."
+fi
 
 # Two runs at once would fight over the dpkg database and the installed files.
 exec 9>/run/lock/mmnotify-package-test.lock
@@ -113,6 +126,7 @@ done
 phase_end
 
 step "installing (dpkg -i)"
+: >"$MARKER"
 dpkg -i "$deb" >/dev/null
 check "dpkg reports it installed" \
     sh -c "dpkg-query -W -f='\${Status}' $PKG | grep -q 'install ok installed'"
@@ -205,6 +219,7 @@ install -d -m 0700 -o "$ACCOUNT" -g "$ACCOUNT" /var/lib/mmnotify
 dpkg --purge "$PKG" >/dev/null
 check "dpkg no longer knows the package" \
     sh -c "! dpkg-query -W -f='\${Status}' $PKG 2>/dev/null | grep -q installed"
+rm -f "$MARKER"
 leftovers=$(find /etc /usr /var/lib /run/systemd 2>/dev/null \
     \( -name '*mmnotify*' -o -name '*openclaw*' \) -print || true)
 [ -z "$leftovers" ] || fail "left after purge: $leftovers"

@@ -217,3 +217,71 @@ mod system_store {
         assert_eq!(server.posts().len(), 1);
     }
 }
+
+/// `scripts/package-test.sh` on a machine where the package is really installed (a
+/// gateway): it must stop before purging, which would delete the real spool and
+/// settings. dpkg and the other tools are stand-ins that record being called; the
+/// real ones are never run.
+#[test]
+fn the_package_test_leaves_a_real_installation_alone() {
+    let env = Env::new();
+    let bin = env.root().join("fakebin");
+    std::fs::create_dir(&bin).unwrap();
+    let calls = env.root().join("calls");
+    let tool = |name: &str, body: &str| {
+        let p = bin.join(name);
+        std::fs::write(
+            &p,
+            format!(
+                "#!/bin/sh\necho \"{name} $*\" >>'{}'\n{body}\n",
+                calls.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    };
+    tool("id", "echo 0");
+    tool("dpkg-query", "printf 'install ok installed'");
+    // `flock` failing ends the script just past the check, before any dpkg.
+    for name in [
+        "dpkg",
+        "dpkg-deb",
+        "cargo-deb",
+        "cargo",
+        "man",
+        "systemd-analyze",
+        "apt-get",
+        "flock",
+    ] {
+        tool(name, "exit 1");
+    }
+    let marker = env.root().join("marker");
+    let run = |allow: bool| {
+        let mut c = env.cmd_for("bash");
+        c.arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/scripts/package-test.sh"
+        ))
+        .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
+        .env("MMNOTIFY_PACKAGE_TEST_MARKER", &marker);
+        if allow {
+            c.env("MMNOTIFY_PACKAGE_TEST_ALLOW_PURGE", "1");
+        }
+        env.run(&mut c)
+    };
+    let out = run(false);
+    assert_ne!(out.code, 0);
+    out.assert_stderr_contains("not by this test");
+    let called = std::fs::read_to_string(&calls).unwrap();
+    assert!(!called.lines().any(|l| l.starts_with("dpkg ")), "{called}");
+    assert!(!called.contains("flock"), "{called}");
+    // Left by an earlier run of the test itself, the installation is its to purge.
+    std::fs::write(&marker, "").unwrap();
+    for allow in [false, true] {
+        std::fs::remove_file(&calls).unwrap();
+        let out = run(allow);
+        assert!(!out.stderr.contains("not by this test"), "{}", out.stderr);
+        assert!(std::fs::read_to_string(&calls).unwrap().contains("flock"));
+        std::fs::remove_file(&marker).ok();
+    }
+}
