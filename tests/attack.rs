@@ -285,3 +285,43 @@ fn the_package_test_leaves_a_real_installation_alone() {
         std::fs::remove_file(&marker).ok();
     }
 }
+
+/// A hand-made item (same owner, mode 0600) is shown, but as plain text: no escape
+/// sequence from any field, no bare token from the error, the source or the kind.
+#[test]
+fn forged_spool_items_are_shown_as_plain_scrubbed_text() {
+    let (mut env, server) = setup();
+    let token = "zq3wxk8bmjsyr9cn5ue7tdo1hb";
+    env.secret(token);
+    let item: serde_json::Value = serde_json::from_slice(&spooled_item(&env, &server)).unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let spool = state.path().join("spool");
+    std::fs::create_dir(&spool).unwrap();
+    let forge = |name: &str, edit: &dyn Fn(&mut serde_json::Value)| {
+        let mut v = item.clone();
+        edit(&mut v);
+        plant(&spool.join(name), &serde_json::to_vec(&v).unwrap());
+    };
+    forge("1-1-1.json", &|v| {
+        v["last_error"] = format!("HTTP 400 \x1b[2J for {token}").into();
+        v["source"] = format!("name:{token}").into();
+    });
+    forge("2-2-2.json", &|v| {
+        v["kind"] = format!("\x1b]0;x\x07{token}").into()
+    });
+    forge("3-3-3.json", &|v| v["version"] = token.into());
+    for args in [&["list"][..], &["list", "--output", "json"]] {
+        let mut c = env.cmd();
+        c.arg("spool")
+            .args(args)
+            .args(["--state-dir", state.path().to_str().unwrap()]);
+        let out = env.run(&mut c);
+        out.assert_success();
+        assert_eq!(out.stdout.lines().count(), 3, "{}", out.stdout);
+        assert!(
+            !out.stdout.contains('\x1b') && !out.stdout.contains('\x07'),
+            "{:?}",
+            out.stdout
+        );
+    }
+}

@@ -86,7 +86,8 @@ fn describe(entry: &SpoolEntry, reason: Option<String>, now_ms: u64) -> Value {
     let mut row = json!({ "id": shown_name(&entry.id()), "path": shown_path(&entry.path) });
     match &entry.item {
         Ok(item) => {
-            row["kind"] = json!(item.kind.as_str());
+            // A kind this build does not know is shown as written, so cleaned like text.
+            row["kind"] = json!(one_line(item.kind.as_str()));
             row["created_at"] = json!(rfc3339(item.created_at_ms));
             row["age_s"] = json!(now_ms.saturating_sub(item.created_at_ms) / 1000);
             row["attempts"] = json!(item.attempts);
@@ -111,13 +112,14 @@ fn shown_path(path: &std::path::Path) -> String {
 /// A file name as shown: a name made of a token (26 id characters) is cut like a token,
 /// which no id mmnotify writes is (its runs of digits are 13 long at most).
 fn shown_name(name: &str) -> String {
-    one_line(&redact_id_runs(name))
+    one_line(name)
 }
 
-/// Text for one table cell: hook ids scrubbed, control characters (a newline, an
-/// escape sequence) made harmless.
+/// Text for one table cell: hook ids scrubbed, with or without `/hooks/` (a hand-edited
+/// item, or a parse error quoting one, may hold a bare token), control characters (a
+/// newline, an escape sequence) made harmless.
 pub fn one_line(s: &str) -> String {
-    scrub_hook_ids(s)
+    redact_id_runs(&scrub_hook_ids(s))
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect::<String>()
