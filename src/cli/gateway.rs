@@ -1,0 +1,84 @@
+//! Where a gateway's queue and dedupe store live, and how a gateway consumes.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+
+use super::parse::parse_timeout;
+
+/// Where the event queue is: a Redis stream shared by builders and gateways.
+#[derive(Debug, Clone, Default, Args)]
+#[command(next_help_heading = "Redundant gateways")]
+pub struct QueueArgs {
+    /// Secrets file holding the queue's Redis URL
+    #[arg(
+        long,
+        value_name = "PATH",
+        env = "MMNOTIFY_QUEUE_FILE",
+        hide_env_values = true
+    )]
+    pub queue_file: Option<PathBuf>,
+
+    /// Queue's Redis URL; a password goes in --queue-file or MMNOTIFY_QUEUE
+    #[arg(long, value_name = "URL")]
+    pub queue: Option<String>,
+
+    /// Redis stream that carries the events
+    #[arg(long, value_name = "NAME", default_value = "mmnotify:events")]
+    pub stream: String,
+}
+
+/// Where the shared dedupe store is, when it is Redis rather than the state directory.
+#[derive(Debug, Clone, Default, Args)]
+#[command(next_help_heading = "Deduplication")]
+pub struct StoreArgs {
+    /// Secrets file: a shared store's Redis URL
+    #[arg(
+        long,
+        value_name = "PATH",
+        env = "MMNOTIFY_DEDUPE_STORE_FILE",
+        hide_env = true,
+        hide_env_values = true
+    )]
+    pub dedupe_store_file: Option<PathBuf>,
+
+    /// Shared dedupe store's Redis URL, without a password
+    #[arg(long, value_name = "URL")]
+    pub dedupe_store: Option<String>,
+}
+
+/// The two ends of the queue: builders enqueue, gateways consume.
+///
+/// Shown under their own headings; the README's "Redundant gateways" section explains them.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Event")]
+pub struct GatewayArgs {
+    /// Put the event on the Redis queue instead of posting it
+    #[arg(long, conflicts_with_all = ["consume", "events", "dry_run"])]
+    pub enqueue: bool,
+
+    /// Gateway: post the Redis queue's events until SIGTERM
+    #[arg(long, conflicts_with_all = ["events", "event_file", "dry_run"])]
+    pub consume: bool,
+
+    /// Consumer group (made when missing)
+    #[arg(long, value_name = "NAME", default_value = "mmnotify")]
+    pub group: String,
+
+    /// This gateway's name in the group [default: HOST-PID]
+    #[arg(long, value_name = "NAME")]
+    pub consumer: Option<String>,
+
+    /// Take over entries left unacknowledged this long
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_timeout)]
+    pub claim_idle: Duration,
+
+    /// Tries of one entry before it goes to <stream>:dead
+    #[arg(long, value_name = "N", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_deliveries: u32,
+
+    /// With --consume: stop when nothing is left to take
+    #[arg(long, requires = "consume")]
+    pub drain: bool,
+}

@@ -1,0 +1,84 @@
+//! Value parsers for flags clap cannot check by itself.
+
+use std::time::Duration;
+
+use crate::text::time;
+
+const DAY: Duration = Duration::from_secs(86_400);
+
+/// A delivery budget: zero would send nothing and still report a timeout.
+pub(super) fn parse_timeout(s: &str) -> Result<Duration, String> {
+    time::duration_in(Duration::from_millis(1), DAY)(s)
+}
+
+pub(super) fn parse_runtime(s: &str) -> Result<Duration, String> {
+    time::duration_in(Duration::ZERO, 365 * DAY)(s)
+}
+
+/// At least a second: a waiter must still see the delivery it waited for as recent.
+pub(super) fn parse_ttl(s: &str) -> Result<Duration, String> {
+    time::duration_in(Duration::from_secs(1), 100 * 365 * DAY)(s)
+}
+
+pub(super) fn parse_color(s: &str) -> Result<String, String> {
+    let ok = matches!(s, "good" | "warning" | "danger")
+        || (s.len() == 7 && s.starts_with('#') && s[1..].chars().all(|c| c.is_ascii_hexdigit()));
+    if ok {
+        Ok(s.to_string())
+    } else {
+        Err("expected good, warning, danger or #RRGGBB".into())
+    }
+}
+
+pub(super) fn parse_code_lang(s: &str) -> Result<String, String> {
+    if crate::text::markdown::is_language_tag(s) {
+        Ok(s.to_string())
+    } else {
+        Err(
+            "not a language name (letters, digits, `+-_.#`); to wrap text that follows a \
+             bare --code, put it after `--`: send --code -- TEXT"
+                .to_string(),
+        )
+    }
+}
+
+pub(super) fn parse_key_value(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err("expected KEY=VALUE".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_are_bounded() {
+        assert_eq!(parse_timeout("30s"), Ok(Duration::from_secs(30)));
+        assert!(parse_timeout("0s").unwrap_err().contains("at least"));
+        assert!(parse_timeout("300000000000years").is_err());
+        assert!(parse_runtime("366days").unwrap_err().contains("at most"));
+        assert_eq!(parse_runtime("0s"), Ok(Duration::ZERO));
+        assert!(parse_ttl("7d").is_ok());
+        assert!(parse_ttl("0s").is_err());
+    }
+
+    #[test]
+    fn colors() {
+        assert!(parse_color("good").is_ok());
+        assert!(parse_color("#a0B1c2").is_ok());
+        assert!(parse_color("#a0B1c").is_err());
+        assert!(parse_color("red").is_err());
+    }
+
+    #[test]
+    fn key_values_split_at_first_equals() {
+        assert_eq!(
+            parse_key_value("a=b=c").unwrap(),
+            ("a".to_string(), "b=c".to_string())
+        );
+        assert!(parse_key_value("=x").is_err());
+        assert!(parse_key_value("nokey").is_err());
+    }
+}

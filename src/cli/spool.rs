@@ -1,0 +1,126 @@
+//! `flush`, `spool` and `webhooks`: the commands that look after saved state.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Subcommand};
+
+use super::parse::parse_ttl;
+use super::{help, DeliveryArgs, OutputArgs, QueueArgs, StoreArgs};
+
+#[derive(Debug, Clone, Args)]
+pub struct FlushArgs {
+    /// Secrets directory used to resolve items saved with a webhook name
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "MMNOTIFY_SECRETS_DIR",
+        hide_env_values = true,
+        default_value = "/etc/openclaw/secrets.d/mattermost"
+    )]
+    pub secrets_dir: PathBuf,
+
+    #[command(flatten)]
+    pub delivery: DeliveryArgs,
+
+    /// Queue for spooled `build --enqueue` events saved from `--queue URL`
+    #[command(flatten)]
+    pub queue: QueueArgs,
+    #[command(flatten)]
+    pub store: StoreArgs,
+
+    /// State dir [default: $XDG_STATE_HOME/mmnotify]
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "MMNOTIFY_STATE_DIR",
+        hide_env_values = true
+    )]
+    pub state_dir: Option<PathBuf>,
+
+    /// Move items first tried longer ago than this (e.g. 2d) to spool/rejected/ with the
+    /// reason `expired` instead of posting them
+    #[arg(long, value_name = "DURATION", value_parser = parse_ttl)]
+    pub max_age: Option<Duration>,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SpoolArgs {
+    #[command(subcommand)]
+    pub command: SpoolCommand,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum SpoolCommand {
+    /// One line per spooled message: id, kind, age, attempts, source, last error
+    #[command(after_help = help::after_help("spool list"))]
+    List(SpoolListArgs),
+    /// Remove spooled messages by id (as `spool list` shows them), or all of them
+    #[command(after_help = help::after_help("spool drop"))]
+    Drop(SpoolDropArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SpoolListArgs {
+    /// List spool/rejected/ instead, with the reason each item was set aside
+    #[arg(long)]
+    pub rejected: bool,
+
+    /// State dir [default: $XDG_STATE_HOME/mmnotify]
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "MMNOTIFY_STATE_DIR",
+        hide_env_values = true
+    )]
+    pub state_dir: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SpoolDropArgs {
+    /// Ids of the items to remove
+    #[arg(value_name = "ID", required_unless_present = "all")]
+    pub ids: Vec<String>,
+
+    /// Remove every item
+    #[arg(long, conflicts_with = "ids")]
+    pub all: bool,
+
+    /// Act on spool/rejected/ instead
+    #[arg(long)]
+    pub rejected: bool,
+
+    /// State dir [default: $XDG_STATE_HOME/mmnotify]
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "MMNOTIFY_STATE_DIR",
+        hide_env_values = true
+    )]
+    pub state_dir: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct WebhooksArgs {
+    /// Directory of NAME.url files
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "MMNOTIFY_SECRETS_DIR",
+        hide_env_values = true,
+        default_value = "/etc/openclaw/secrets.d/mattermost"
+    )]
+    pub secrets_dir: PathBuf,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
