@@ -1,7 +1,7 @@
 //! `mmnotify doctor`: walk the path a post would take (secret, URL, proxy, DNS, TCP, TLS)
 //! and say at each step whether it holds, without posting anything.
 
-use std::net::{TcpStream, ToSocketAddrs};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
@@ -11,7 +11,7 @@ use crate::cli::DoctorArgs;
 use crate::commands::locale;
 use crate::commands::output::{print_stdout_line, Ending, Outcome, Printer, Status};
 use crate::error::{self, ExitKind};
-use crate::secret::{self, Source, Sources};
+use crate::secret::{self, Sources, WebhookUrl};
 use crate::wire::deliver::{redact_userinfo, Deliverer, ProxyChoice};
 
 struct Report {
@@ -80,35 +80,85 @@ pub fn run(args: DoctorArgs) -> Result<Ending> {
         started: Instant::now(),
     };
     let sources = Sources::from_args(&args.common.webhook);
+    // Each check records its verdict; `None` means it failed and the walk stops there.
+    if check_queue(&mut r, &args, &sources).is_none() {
+        return r.finish();
+    }
+    let Some(url) = check_secret(&mut r, &sources) else {
+        return r.finish();
+    };
+    let Some(via) = check_proxy(&mut r, &args, &url) else {
+        return r.finish();
+    };
+    // With a proxy, the proxy resolves the target: check the way to the proxy instead.
+    let way = match &via {
+        Some((h, p)) => Way {
+            host: h.clone(),
+            port: *p,
+            what: "proxy ",
+        },
+        None => Way {
+            host: url.host().to_string(),
+            port: url.port(),
+            what: "",
+        },
+    };
+    let Some(addrs) = check_dns(&mut r, &args, &way, deadline) else {
+        return r.finish();
+    };
+    if check_tcp(&mut r, &args, &way, &addrs, deadline).is_none() {
+        return r.finish();
+    }
+    check_http(&mut r, &args, &url, deadline);
+    r.finish()
+}
+
+/// Where the DNS and TCP checks go: the webhook's server, or the proxy in front of it.
+struct Way {
+    host: String,
+    port: u16,
+    /// "proxy " when the way leads to a proxy, for the messages.
+    what: &'static str,
+}
+
+/// The gateway's queue, when one is configured. `None` also when there is nothing more to
+/// check: a builder has a queue and no webhook, and that is its whole configuration.
+fn check_queue(r: &mut Report, args: &DoctorArgs, sources: &Sources) -> Option<()> {
     let queue = crate::gateway::url::RedisSources::new(
         crate::gateway::url::Role::Queue,
         args.queue.queue_file.clone(),
         args.queue.queue.clone(),
     );
-    if queue.is_given() {
-        for (check, result) in crate::gateway::doctor::checks(&args) {
-            match result {
-                Ok(detail) => r.pass(check, detail),
-                Err((kind, detail)) => r.fail(check, kind, detail),
-            }
-        }
-        // A builder has a queue and no webhook: that is its whole configuration.
-        if r.first_failure.is_some() || sources.select().is_err() {
-            return r.finish();
+    if !queue.is_given() {
+        return Some(());
+    }
+    for (check, result) in crate::gateway::doctor::checks(args) {
+        match result {
+            Ok(detail) => r.pass(check, detail),
+            Err((kind, detail)) => r.fail(check, kind, detail),
         }
     }
+    if r.first_failure.is_some() || sources.select().is_err() {
+        return None;
+    }
+    Some(())
+}
+
+/// The secret, its file when it comes from one, and the URL it holds.
+fn check_secret(r: &mut Report, sources: &Sources) -> Option<WebhookUrl> {
     let source = match sources.select() {
         Ok(s) => s,
         Err(e) => {
             r.fail("secret", ExitKind::Config, format!("{e:#}"));
-            return r.finish();
+            return None;
         }
     };
     if let Err(e) = sources.check_known(&source) {
         r.fail("secret", ExitKind::Config, format!("{e:#}"));
-        return r.finish();
+        return None;
     }
     r.pass("secret", source.describe());
+    // A URL from the environment has nothing to check on disk: CI systems inject it.
     if let Some(path) = source.file() {
         match secret::check_file(path) {
             Ok(facts) => r.pass(
@@ -122,7 +172,7 @@ pub fn run(args: DoctorArgs) -> Result<Ending> {
             ),
             Err(e) => {
                 r.fail("file", ExitKind::Config, format!("{e:#}"));
-                return r.finish();
+                return None;
             }
         }
     }
@@ -130,7 +180,7 @@ pub fn run(args: DoctorArgs) -> Result<Ending> {
         Ok(u) => u,
         Err(e) => {
             r.fail("url", ExitKind::Config, format!("{e:#}"));
-            return r.finish();
+            return None;
         }
     };
     r.target = Some(url.redacted());
@@ -142,20 +192,25 @@ pub fn run(args: DoctorArgs) -> Result<Ending> {
             format!("{url} (plain http: the token travels unencrypted; prefer https)"),
         );
     }
-    if let Source::Env = source {
-        // Nothing to check on disk: CI systems inject the URL directly.
-    }
+    Some(url)
+}
 
+/// Which proxy a post would use; `Some(None)` when it goes direct.
+fn check_proxy(
+    r: &mut Report,
+    args: &DoctorArgs,
+    url: &WebhookUrl,
+) -> Option<Option<(String, u16)>> {
     let choice = ProxyChoice::from_arg(args.common.delivery.proxy.as_deref());
     let proxy = match choice.resolve() {
         Ok(p) => p,
         Err(e) => {
             r.fail("proxy", ExitKind::Config, format!("{e:#}"));
-            return r.finish();
+            return None;
         }
     };
     let target_uri: Option<ureq::http::Uri> = url.server_base().parse().ok();
-    let via = match &proxy {
+    Some(match &proxy {
         Some(p) if target_uri.as_ref().is_some_and(|u| p.is_no_proxy(u)) => {
             r.pass(
                 "proxy",
@@ -175,18 +230,21 @@ pub fn run(args: DoctorArgs) -> Result<Ending> {
             r.pass("proxy", "none".into());
             None
         }
-    };
+    })
+}
 
-    // With a proxy, the proxy resolves the target: check the way to the proxy instead.
-    let (host, port, what) = match &via {
-        Some((h, p)) => (h.clone(), *p, "proxy "),
-        None => (url.host().to_string(), url.port(), ""),
-    };
+fn check_dns(
+    r: &mut Report,
+    args: &DoctorArgs,
+    way: &Way,
+    deadline: Instant,
+) -> Option<Vec<SocketAddr>> {
+    let Way { host, port, what } = way;
     let lookup_host = host
         .trim_start_matches('[')
         .trim_end_matches(']')
         .to_string();
-    let addrs: Vec<_> = match resolve_within(lookup_host, port, left(deadline)) {
+    let addrs: Vec<_> = match resolve_within(lookup_host, *port, left(deadline)) {
         Some(Ok(a)) => a,
         Some(Err(e)) => {
             r.fail(
@@ -194,7 +252,7 @@ pub fn run(args: DoctorArgs) -> Result<Ending> {
                 ExitKind::Network,
                 format!("cannot resolve {what}{host}: {e}; check the name and /etc/resolv.conf"),
             );
-            return r.finish();
+            return None;
         }
         None => {
             r.fail(
@@ -206,16 +264,26 @@ pub fn run(args: DoctorArgs) -> Result<Ending> {
                     humantime::format_duration(args.common.delivery.timeout)
                 ),
             );
-            return r.finish();
+            return None;
         }
     };
     let shown: Vec<String> = addrs.iter().take(3).map(|a| a.ip().to_string()).collect();
     r.pass("dns", format!("{what}{host} → {}", shown.join(", ")));
+    Some(addrs)
+}
 
+fn check_tcp(
+    r: &mut Report,
+    args: &DoctorArgs,
+    way: &Way,
+    addrs: &[SocketAddr],
+    deadline: Instant,
+) -> Option<()> {
+    let Way { host, port, what } = way;
     let start = Instant::now();
     let mut last_err = None;
     let mut connected = None;
-    for addr in &addrs {
+    for addr in addrs {
         let timeout = args.common.delivery.attempt_timeout.min(left(deadline));
         if timeout.is_zero() {
             last_err = Some("the --timeout budget ran out".to_string());
@@ -230,13 +298,16 @@ pub fn run(args: DoctorArgs) -> Result<Ending> {
         }
     }
     match connected {
-        Some(addr) => r.pass(
-            "tcp",
-            format!(
-                "connected to {what}{addr} in {} ms",
-                start.elapsed().as_millis()
-            ),
-        ),
+        Some(addr) => {
+            r.pass(
+                "tcp",
+                format!(
+                    "connected to {what}{addr} in {} ms",
+                    start.elapsed().as_millis()
+                ),
+            );
+            Some(())
+        }
         None => {
             r.fail(
                 "tcp",
@@ -247,30 +318,34 @@ pub fn run(args: DoctorArgs) -> Result<Ending> {
                     last_err.unwrap_or_default()
                 ),
             );
-            return r.finish();
+            None
         }
     }
+}
 
+/// TLS (for https) and HTTP together: one GET of the server's ping endpoint.
+fn check_http(r: &mut Report, args: &DoctorArgs, url: &WebhookUrl, deadline: Instant) {
     let deliverer = match Deliverer::new(&args.common.delivery) {
         Ok(d) => d,
         Err(e) => {
             r.fail("tls", crate::error::exit_kind(&e), format!("{e:#}"));
-            return r.finish();
+            return;
         }
     };
+    let check = if url.is_https() { "tls" } else { "http" };
     let within = left(deadline);
     if within.is_zero() {
         r.fail(
-            if url.is_https() { "tls" } else { "http" },
+            check,
             ExitKind::Network,
             format!(
                 "not tried: the --timeout budget of {} ran out",
                 humantime::format_duration(args.common.delivery.timeout)
             ),
         );
-        return r.finish();
+        return;
     }
-    match deliverer.ping(&url, within) {
+    match deliverer.ping(url, within) {
         Ok(status) => {
             r.http_status = Some(status);
             let tls = if url.is_https() {
@@ -286,13 +361,8 @@ pub fn run(args: DoctorArgs) -> Result<Ending> {
                 ),
             );
         }
-        Err(diag) => r.fail(
-            if url.is_https() { "tls" } else { "http" },
-            diag.kind,
-            diag.message,
-        ),
+        Err(diag) => r.fail(check, diag.kind, diag.message),
     }
-    r.finish()
 }
 
 fn left(deadline: Instant) -> Duration {
