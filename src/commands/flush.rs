@@ -14,12 +14,12 @@ use crate::commands::progress::Progress;
 use crate::commands::spool::{one_line, rfc3339};
 use crate::error::{self, ExitKind};
 use crate::gateway;
-use crate::secret::Sources;
-use crate::state::dedupe::{Claim, Dedupe, DedupeKey, DedupeStore};
+use crate::secret::{Sources, WebhookUrl};
+use crate::state::dedupe::{Claim, ClaimGuard, Dedupe, DedupeKey, DedupeStore};
 use crate::state::fingerprint::FingerprintKey;
-use crate::state::spool::{Spool, SpoolEntry, SpoolKind};
+use crate::state::spool::{Skipped, Spool, SpoolEntry, SpoolItem, SpoolKind};
 use crate::text::time::{self, now_ms};
-use crate::wire::deliver::Deliverer;
+use crate::wire::deliver::{Deliverer, Delivery};
 use crate::wire::payload::Payload;
 
 /// How long a delivered build key is remembered when flush checks it (build's default).
@@ -81,22 +81,7 @@ pub fn run(args: FlushArgs) -> Result<Ending> {
         outcome.message = Some(why.to_string());
         return Ok(Ending::outcome(outcome, None));
     };
-    let stale = spool.remove_stale_temp_files(STALE_TEMP);
-    if stale > 0 {
-        printer.info(&format!(
-            "removed {stale} half-written file{} left by interrupted writers",
-            if stale == 1 { "" } else { "s" }
-        ));
-    }
-    let (entries, skipped) = spool.list_checked()?;
-    for s in &skipped {
-        printer.warn(&format!(
-            "{} is not trusted ({}): skipped, never posted; only regular files of mode 0600 \
-             owned by you are delivered",
-            s.path.display(),
-            s.why
-        ));
-    }
+    let (entries, skipped) = tidy_and_list(&printer, &spool)?;
     if entries.is_empty() {
         printer.info("the spool is empty");
         let tally = Tally {
@@ -144,35 +129,7 @@ pub fn run(args: FlushArgs) -> Result<Ending> {
     drop(progress);
     let tally = run.tally;
     let mut outcome = summary(&printer, &tally);
-    let err = match tally.worst {
-        Some(kind) => Some(error::fail(
-            kind,
-            format!(
-                "{} spooled message{} could not be delivered and stay in {}{}",
-                tally.failed,
-                if tally.failed == 1 { "" } else { "s" },
-                spool.dir().display(),
-                if tally.not_tried > 0 {
-                    format!(
-                        "; {} more for the same webhook not tried in this run",
-                        tally.not_tried
-                    )
-                } else {
-                    String::new()
-                }
-            ),
-        )),
-        // Items kept because their webhook cannot be resolved need the operator, not
-        // time: say so with the configuration code rather than success.
-        None if tally.unresolved > 0 => Some(error::config(format!(
-            "{} spooled message{} stay in {} because their webhook cannot be resolved or \
-             this mmnotify does not deliver their kind (see the warnings above)",
-            tally.unresolved,
-            if tally.unresolved == 1 { "" } else { "s" },
-            spool.dir().display()
-        ))),
-        None => None,
-    };
+    let err = left_behind(&tally, &spool);
     if err.is_some() {
         // A script reading only `status` must not take a failed flush for a done one.
         outcome.status = Status::Failed;
@@ -181,13 +138,50 @@ pub fn run(args: FlushArgs) -> Result<Ending> {
 }
 
 impl Run<'_> {
+    /// Each step below either hands on what the next one needs or returns `None` once it
+    /// has dealt with the item (moved, kept or counted) itself.
     fn flush_one(&mut self, entry: &SpoolEntry) -> Result<()> {
-        let (spool, printer) = (self.spool, self.printer);
         let name = entry
             .path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
+        let Some((item, age)) = self.admit(entry, &name)? else {
+            return Ok(());
+        };
+        let Some(url) = self.webhook(item, &name) else {
+            return Ok(());
+        };
+        let Some(claim) = self.claim(entry, item, &name)? else {
+            return Ok(());
+        };
+        if item.maybe_delivered {
+            self.printer.warn(&format!(
+                "{name}: every earlier try got no answer after the request was sent, so the \
+                 server may have posted it already; sending it again may show it twice"
+            ));
+        }
+        let payload = with_delay_note(item, age)?;
+        let body = serde_json::to_vec(&payload)?;
+        let channel = payload.get("channel").and_then(|c| c.as_str());
+        let d = self.deliverer.deliver(&url, &body, channel);
+        if d.possible_duplicate() {
+            self.printer.warn(&format!(
+                "{name}: {}",
+                notify::possible_duplicate_warning(&d)
+            ));
+        }
+        self.settle(entry, item, &name, &url, &d, claim)
+    }
+
+    /// Sorts out what is not to be posted now: unreadable and expired items, spooled
+    /// enqueues and kinds this version does not deliver. Returns the item and its age.
+    fn admit<'e>(
+        &mut self,
+        entry: &'e SpoolEntry,
+        name: &str,
+    ) -> Result<Option<(&'e SpoolItem, Duration)>> {
+        let (spool, printer) = (self.spool, self.printer);
         let item = match &entry.item {
             Ok(item) => item,
             Err(why) => {
@@ -197,7 +191,7 @@ impl Run<'_> {
                     to.display()
                 ));
                 self.tally.rejected += 1;
-                return Ok(());
+                return Ok(None);
             }
         };
         let age = Duration::from_millis(now_ms().saturating_sub(item.created_at_ms));
@@ -210,13 +204,13 @@ impl Run<'_> {
             let to = spool.reject(entry, &reason)?;
             printer.info(&format!("{name}: {reason}; moved to {}", to.display()));
             self.tally.expired += 1;
-            return Ok(());
+            return Ok(None);
         }
         match &item.kind {
-            SpoolKind::Send | SpoolKind::Build | SpoolKind::Run => {}
+            SpoolKind::Send | SpoolKind::Build | SpoolKind::Run => Ok(Some((item, age))),
             SpoolKind::Enqueue => {
                 self.flush_enqueue(entry, item);
-                return Ok(());
+                Ok(None)
             }
             SpoolKind::Other(kind) => {
                 printer.warn(&format!(
@@ -225,9 +219,15 @@ impl Run<'_> {
                     one_line(kind)
                 ));
                 self.tally.unresolved += 1;
-                return Ok(());
+                Ok(None)
             }
         }
+    }
+
+    /// The webhook the item was spooled for, if it can be found, is still the one an
+    /// `env` item was bound to, and has not already failed to connect in this run.
+    fn webhook(&mut self, item: &SpoolItem, name: &str) -> Option<WebhookUrl> {
+        let printer = self.printer;
         let (url, _source) = match self.sources.from_spool_ref(&item.source) {
             Ok(found) => found,
             Err(e) => {
@@ -236,22 +236,33 @@ impl Run<'_> {
                     item.source
                 ));
                 self.tally.unresolved += 1;
-                return Ok(());
+                return None;
             }
         };
         if item.source == "env" {
             if let Err(why) = self.check_env_binding(item, url.expose()) {
                 printer.warn(&format!("{name}: {why}; kept in the spool"));
                 self.tally.unresolved += 1;
-                return Ok(());
+                return None;
             }
         }
         if self.unreachable.contains(url.expose()) {
             self.tally.not_tried += 1;
-            return Ok(());
+            return None;
         }
+        Some(url)
+    }
+
+    /// Claims a build's key again, in the shared store it was spooled with or else the
+    /// local one. `Some(None)`: post without a claim (no key, or no usable local store).
+    fn claim(
+        &mut self,
+        entry: &SpoolEntry,
+        item: &SpoolItem,
+        name: &str,
+    ) -> Result<Option<Option<ClaimGuard>>> {
+        let (spool, printer) = (self.spool, self.printer);
         let key = item.dedupe_key.as_deref().and_then(DedupeKey::from_hex);
-        // A build spooled with a shared store claims its key in that store again.
         let shared = match &item.store {
             Some(reference) => match self.redis.store(reference) {
                 Ok(s) => Some(s),
@@ -261,73 +272,57 @@ impl Run<'_> {
                          for later: {e:#}"
                     ));
                     self.tally.unresolved += 1;
-                    return Ok(());
+                    return Ok(None);
                 }
             },
             None => None,
         };
+        let budget = self.deliverer.policy().budget;
         let claim = match (&key, &shared, self.dedupe) {
-            (Some(k), Some(store), _) => match store.claim(k, self.deliverer.policy().budget) {
+            (Some(k), Some(store), _) => match store.claim(k, budget) {
                 // The shared store is away: posting now could post twice.
                 Err(e) if error::exit_kind(&e) == ExitKind::Network => {
                     printer.warn(&format!("{name}: {e:#}; kept in the spool"));
                     self.tally.failed += 1;
                     self.tally.worst = self.tally.worst.max(Some(ExitKind::Network));
-                    return Ok(());
+                    return Ok(None);
                 }
-                Err(e) => return Err(e),
-                Ok(Claim::Duplicate) => {
-                    spool.remove(entry)?;
-                    printer.info(&format!("{name}: already delivered meanwhile, removed"));
-                    self.tally.duplicate += 1;
-                    return Ok(());
-                }
-                Ok(Claim::Acquired(guard)) => Some(guard),
+                other => other?,
             },
-            (Some(k), None, Some(store)) => match store.claim(k, self.deliverer.policy().budget) {
-                Ok(Claim::Duplicate) => {
-                    spool.remove(entry)?;
-                    printer.info(&format!("{name}: already delivered meanwhile, removed"));
-                    self.tally.duplicate += 1;
-                    return Ok(());
-                }
-                Ok(Claim::Acquired(guard)) => Some(guard),
+            (Some(k), None, Some(store)) => match store.claim(k, budget) {
                 Err(e) => {
                     printer.warn(&format!(
                         "{name}: cannot use the deduplication store ({e:#}): posting without \
                          deduplication, so this message may be posted twice"
                     ));
-                    None
+                    return Ok(Some(None));
                 }
+                Ok(claim) => claim,
             },
-            _ => None,
+            _ => return Ok(Some(None)),
         };
-        if item.maybe_delivered {
-            printer.warn(&format!(
-                "{name}: every earlier try got no answer after the request was sent, so the \
-                 server may have posted it already; sending it again may show it twice"
-            ));
-        }
-        let mut payload = item.payload.clone();
-        if age > DELAYED_AFTER {
-            if let Value::Object(obj) = &payload {
-                let mut post = Payload::from_object(obj.clone())?;
-                post.append_last_line(&format!(
-                    "_(delayed: first tried {})_",
-                    rfc3339(item.created_at_ms)
-                ));
-                payload = Value::Object(post.to_object()?);
+        match claim {
+            Claim::Duplicate => {
+                spool.remove(entry)?;
+                printer.info(&format!("{name}: already delivered meanwhile, removed"));
+                self.tally.duplicate += 1;
+                Ok(None)
             }
+            Claim::Acquired(guard) => Ok(Some(Some(guard))),
         }
-        let body = serde_json::to_vec(&payload)?;
-        let channel = payload.get("channel").and_then(|c| c.as_str());
-        let d = self.deliverer.deliver(&url, &body, channel);
-        if d.possible_duplicate() {
-            printer.warn(&format!(
-                "{name}: {}",
-                notify::possible_duplicate_warning(&d)
-            ));
-        }
+    }
+
+    /// Removes, keeps or rejects the item after a delivery, by what the server said.
+    fn settle(
+        &mut self,
+        entry: &SpoolEntry,
+        item: &SpoolItem,
+        name: &str,
+        url: &WebhookUrl,
+        d: &Delivery,
+        claim: Option<ClaimGuard>,
+    ) -> Result<()> {
+        let (spool, printer) = (self.spool, self.printer);
         match &d.result {
             Ok(()) => {
                 if let Some(guard) = claim {
@@ -379,7 +374,7 @@ impl Run<'_> {
     }
 
     /// An event saved by `build --enqueue` while Redis was away: add it to its stream.
-    fn flush_enqueue(&mut self, entry: &SpoolEntry, item: &crate::state::spool::SpoolItem) {
+    fn flush_enqueue(&mut self, entry: &SpoolEntry, item: &SpoolItem) {
         let (spool, printer) = (self.spool, self.printer);
         let name = entry.path.display();
         match self.redis.enqueue(item) {
@@ -413,11 +408,7 @@ impl Run<'_> {
 
     /// An `env` item goes only to the webhook it was spooled for: the variable may
     /// name another one now (another job, another team).
-    fn check_env_binding(
-        &self,
-        item: &crate::state::spool::SpoolItem,
-        url: &str,
-    ) -> Result<(), String> {
+    fn check_env_binding(&self, item: &SpoolItem, url: &str) -> Result<(), String> {
         let Some(fingerprint) = &item.webhook_hmac else {
             // Saved by an older mmnotify: nothing tells which webhook it was for, and
             // posting it to the wrong one would leak it. The operator decides.
@@ -440,6 +431,77 @@ impl Run<'_> {
             ),
         }
     }
+}
+
+/// Clears what interrupted writers left, then lists the items, saying which files are
+/// not trusted.
+fn tidy_and_list(printer: &Printer, spool: &Spool) -> Result<(Vec<SpoolEntry>, Vec<Skipped>)> {
+    let stale = spool.remove_stale_temp_files(STALE_TEMP);
+    if stale > 0 {
+        printer.info(&format!(
+            "removed {stale} half-written file{} left by interrupted writers",
+            if stale == 1 { "" } else { "s" }
+        ));
+    }
+    let (entries, skipped) = spool.list_checked()?;
+    for s in &skipped {
+        printer.warn(&format!(
+            "{} is not trusted ({}): skipped, never posted; only regular files of mode 0600 \
+             owned by you are delivered",
+            s.path.display(),
+            s.why
+        ));
+    }
+    Ok((entries, skipped))
+}
+
+/// The error for what stays in the spool after this run, if anything does.
+fn left_behind(tally: &Tally, spool: &Spool) -> Option<anyhow::Error> {
+    match tally.worst {
+        Some(kind) => Some(error::fail(
+            kind,
+            format!(
+                "{} spooled message{} could not be delivered and stay in {}{}",
+                tally.failed,
+                if tally.failed == 1 { "" } else { "s" },
+                spool.dir().display(),
+                if tally.not_tried > 0 {
+                    format!(
+                        "; {} more for the same webhook not tried in this run",
+                        tally.not_tried
+                    )
+                } else {
+                    String::new()
+                }
+            ),
+        )),
+        // Items kept because their webhook cannot be resolved need the operator, not
+        // time: say so with the configuration code rather than success.
+        None if tally.unresolved > 0 => Some(error::config(format!(
+            "{} spooled message{} stay in {} because their webhook cannot be resolved or \
+             this mmnotify does not deliver their kind (see the warnings above)",
+            tally.unresolved,
+            if tally.unresolved == 1 { "" } else { "s" },
+            spool.dir().display()
+        ))),
+        None => None,
+    }
+}
+
+/// The payload to post: a post this late says when it was first tried.
+fn with_delay_note(item: &SpoolItem, age: Duration) -> Result<Value> {
+    let mut payload = item.payload.clone();
+    if age > DELAYED_AFTER {
+        if let Value::Object(obj) = &payload {
+            let mut post = Payload::from_object(obj.clone())?;
+            post.append_last_line(&format!(
+                "_(delayed: first tried {})_",
+                rfc3339(item.created_at_ms)
+            ));
+            payload = Value::Object(post.to_object()?);
+        }
+    }
+    Ok(payload)
 }
 
 /// Says on stderr what this run did (when it did something), and returns its outcome
