@@ -17,7 +17,7 @@ use crate::commands::progress::{self, Progress};
 use crate::commands::{dry_run, relay};
 use crate::error::{self, ExitKind};
 use crate::gateway;
-use crate::state::dedupe::{self, Claim, DedupeStore};
+use crate::state::dedupe::{self, Claim, ClaimGuard, DedupeStore};
 use crate::state::spool::SpoolKind;
 use crate::task::socket::DedupeRequest;
 use crate::{build_event::build_message, build_event::ci, state::statedir, wire::payload};
@@ -145,38 +145,23 @@ fn render(ctx: &Ctx, ev: &ValidEvent) -> Result<(serde_json::Map<String, Value>,
 /// everything (configuration); a failed delivery comes back as the outcome's error.
 fn handle(ctx: &mut Ctx, ev: &ValidEvent) -> Result<(Outcome, Option<anyhow::Error>)> {
     let args = ctx.args;
-    let base = |status| Outcome::new(status).with("event", ev.to_json());
     if !args.on.is_empty() && !args.on.contains(&ev.state()) {
         ctx.printer.info(&format!(
             "state {} is not in --on: not posted",
             ev.state().as_str()
         ));
-        return Ok((base(Status::Filtered), None));
+        return Ok((
+            Outcome::new(Status::Filtered).with("event", ev.to_json()),
+            None,
+        ));
     }
     let (obj, body) = render(ctx, ev)?;
     if args.dry_run {
-        if ctx.dry_target.is_none() {
-            let url = dry_run::check_webhook(
-                &args.common.webhook,
-                &ctx.printer,
-                relay::socket_for(&args.common.webhook).is_some(),
-            )?;
-            ctx.dry_target = Some(url);
-        }
-        let checked = ctx.dry_target.as_ref().and_then(Option::as_ref);
-        dry_run::refuse_own_token(checked, &body)?;
-        let mut outcome = base(Status::DryRun);
-        outcome.target = checked.map(|u| u.redacted());
-        let value = Value::Object(obj);
-        if ctx.printer.json {
-            // The caller prints the outcome; the payload travels inside it.
-            return Ok((outcome.with("payload", value), None));
-        }
-        print_stdout_line(&value.to_string());
-        return Ok((outcome, None));
+        return show_dry_run(ctx, ev, obj, &body);
     }
+    let value = Value::Object(obj);
     if let Some(socket) = relay::socket_for(&args.common.webhook) {
-        return post_through_run(ctx, ev, &socket, Value::Object(obj));
+        return post_through_run(ctx, ev, &socket, value);
     }
     if ctx.notifier.is_none() {
         ctx.notifier = Some(Notifier::connect(
@@ -185,85 +170,11 @@ fn handle(ctx: &mut Ctx, ev: &ValidEvent) -> Result<(Outcome, Option<anyhow::Err
             ctx.printer,
         )?);
     }
+    let (guard, key_hex) = match deduplicate(ctx, ev, &value)? {
+        Decision::Post { guard, key_hex } => (guard, key_hex),
+        Decision::Done(outcome, err) => return Ok((outcome, err)),
+    };
     let notifier = ctx.notifier.as_ref().expect("connected above");
-
-    let run_id = ev.provider_run_id.as_deref();
-    let mut guard = None;
-    let mut key_hex = None;
-    match run_id {
-        Some(run_id) if !args.no_dedupe => {
-            if matches!(ctx.dedupe, Store::NotOpened) {
-                let (store, store_ref) = open_store(args, &ctx.printer)?;
-                ctx.dedupe = store;
-                ctx.store_ref = store_ref;
-            }
-            let key = dedupe::key(notifier.url.expose(), run_id, ev.state().as_str());
-            let claim = match &ctx.dedupe {
-                Store::Open(store) => Some(store.claim(&key, notifier.deliverer.policy().budget)),
-                _ => None,
-            };
-            let shared_store_failed = ctx.store_ref.is_some() && matches!(claim, Some(Err(_)));
-            if shared_store_failed {
-                let Some(Err(e)) = claim else {
-                    unreachable!("checked above")
-                };
-                // A shared store that cannot be reached: never post blind (another
-                // gateway may be posting it). A bad password or URL stops everything.
-                if error::exit_kind(&e) != ExitKind::Network {
-                    return Err(e);
-                }
-                let message = format!(
-                    "{e:#}; not posted, since without the shared dedupe store another \
-                     gateway may post it too"
-                );
-                let plan = SpoolPlan {
-                    enabled: ctx.spool,
-                    store: ctx.store_ref.clone(),
-                    ..SpoolPlan::from_args(&args.common.state, SpoolKind::Build)
-                };
-                let key_hex = key.as_str().to_string();
-                let (outcome, err) =
-                    notifier.keep(&Value::Object(obj), &plan, Some(&key_hex), &message);
-                return Ok((outcome.with("event", ev.to_json()), Some(err)));
-            }
-            match claim {
-                Some(Ok(Claim::Duplicate)) => {
-                    ctx.printer.info(&format!(
-                        "run {run_id} {} was already posted: skipped",
-                        ev.state().as_str()
-                    ));
-                    let mut o = base(Status::Duplicate);
-                    o.target = Some(notifier.url.redacted());
-                    return Ok((o, None));
-                }
-                Some(Ok(Claim::Acquired(g))) => {
-                    if g.stolen() {
-                        ctx.printer.warn(
-                            "another process has held this run's claim past its budget; \
-                             posting anyway",
-                        );
-                    }
-                    key_hex = Some(key.as_str().to_string());
-                    guard = Some(g);
-                }
-                Some(Err(e)) => {
-                    // Losing the post would be worse than a possible repeat.
-                    ctx.printer.warn(&format!(
-                        "cannot use the deduplication store ({e:#}): posting without \
-                         deduplication, so this message may be posted twice"
-                    ));
-                    key_hex = Some(key.as_str().to_string());
-                }
-                None => key_hex = Some(key.as_str().to_string()),
-            }
-        }
-        Some(_) => {}
-        None => ctx.printer.warn(
-            "the event has no provider_run_id: posting without deduplication (pass --run-id)",
-        ),
-    }
-
-    let value = Value::Object(obj);
     let plan = SpoolPlan {
         enabled: ctx.spool,
         store: ctx.store_ref.clone(),
@@ -286,6 +197,139 @@ fn handle(ctx: &mut Ctx, ev: &ValidEvent) -> Result<(Outcome, Option<anyhow::Err
         }
     }
     Ok((outcome.with("event", ev.to_json()), err))
+}
+
+/// `--dry-run`: checks the webhook once, then shows the payload instead of posting it.
+fn show_dry_run(
+    ctx: &mut Ctx,
+    ev: &ValidEvent,
+    obj: serde_json::Map<String, Value>,
+    body: &[u8],
+) -> Result<(Outcome, Option<anyhow::Error>)> {
+    let args = ctx.args;
+    if ctx.dry_target.is_none() {
+        let url = dry_run::check_webhook(
+            &args.common.webhook,
+            &ctx.printer,
+            relay::socket_for(&args.common.webhook).is_some(),
+        )?;
+        ctx.dry_target = Some(url);
+    }
+    let checked = ctx.dry_target.as_ref().and_then(Option::as_ref);
+    dry_run::refuse_own_token(checked, body)?;
+    let mut outcome = Outcome::new(Status::DryRun).with("event", ev.to_json());
+    outcome.target = checked.map(|u| u.redacted());
+    let value = Value::Object(obj);
+    if ctx.printer.json {
+        // The caller prints the outcome; the payload travels inside it.
+        return Ok((outcome.with("payload", value), None));
+    }
+    print_stdout_line(&value.to_string());
+    Ok((outcome, None))
+}
+
+/// What deduplication decided for one event.
+enum Decision {
+    /// Post it; on success, record it through the guard when the key was claimed.
+    Post {
+        guard: Option<ClaimGuard>,
+        /// The key, saved with the item if it goes to the spool.
+        key_hex: Option<String>,
+    },
+    /// Dealt with here: a duplicate, or kept while the shared store is away.
+    Done(Outcome, Option<anyhow::Error>),
+}
+
+/// Claims the event's key (webhook, run id, state) in the dedupe store, opened on first
+/// use. Needs `ctx.notifier` connected: the key is made from the webhook URL.
+fn deduplicate(ctx: &mut Ctx, ev: &ValidEvent, value: &Value) -> Result<Decision> {
+    let args = ctx.args;
+    let no_claim = Decision::Post {
+        guard: None,
+        key_hex: None,
+    };
+    let run_id = match ev.provider_run_id.as_deref() {
+        Some(_) if args.no_dedupe => return Ok(no_claim),
+        Some(run_id) => run_id,
+        None => {
+            ctx.printer.warn(
+                "the event has no provider_run_id: posting without deduplication (pass --run-id)",
+            );
+            return Ok(no_claim);
+        }
+    };
+    if matches!(ctx.dedupe, Store::NotOpened) {
+        let (store, store_ref) = open_store(args, &ctx.printer)?;
+        ctx.dedupe = store;
+        ctx.store_ref = store_ref;
+    }
+    let notifier = ctx.notifier.as_ref().expect("connected by the caller");
+    let key = dedupe::key(notifier.url.expose(), run_id, ev.state().as_str());
+    let key_hex = Some(key.as_str().to_string());
+    let claim = match &ctx.dedupe {
+        Store::Open(store) => store.claim(&key, notifier.deliverer.policy().budget),
+        _ => {
+            return Ok(Decision::Post {
+                guard: None,
+                key_hex,
+            })
+        }
+    };
+    match claim {
+        // A shared store that cannot be reached: never post blind (another gateway may
+        // be posting it). A bad password or URL stops everything.
+        Err(e) if ctx.store_ref.is_some() => {
+            if error::exit_kind(&e) != ExitKind::Network {
+                return Err(e);
+            }
+            let message = format!(
+                "{e:#}; not posted, since without the shared dedupe store another \
+                 gateway may post it too"
+            );
+            let plan = SpoolPlan {
+                enabled: ctx.spool,
+                store: ctx.store_ref.clone(),
+                ..SpoolPlan::from_args(&args.common.state, SpoolKind::Build)
+            };
+            let (outcome, err) = notifier.keep(value, &plan, key_hex.as_deref(), &message);
+            Ok(Decision::Done(
+                outcome.with("event", ev.to_json()),
+                Some(err),
+            ))
+        }
+        Err(e) => {
+            // Losing the post would be worse than a possible repeat.
+            ctx.printer.warn(&format!(
+                "cannot use the deduplication store ({e:#}): posting without \
+                 deduplication, so this message may be posted twice"
+            ));
+            Ok(Decision::Post {
+                guard: None,
+                key_hex,
+            })
+        }
+        Ok(Claim::Duplicate) => {
+            ctx.printer.info(&format!(
+                "run {run_id} {} was already posted: skipped",
+                ev.state().as_str()
+            ));
+            let mut o = Outcome::new(Status::Duplicate).with("event", ev.to_json());
+            o.target = Some(notifier.url.redacted());
+            Ok(Decision::Done(o, None))
+        }
+        Ok(Claim::Acquired(g)) => {
+            if g.stolen() {
+                ctx.printer.warn(
+                    "another process has held this run's claim past its budget; \
+                     posting anyway",
+                );
+            }
+            Ok(Decision::Post {
+                guard: Some(g),
+                key_hex,
+            })
+        }
+    }
 }
 
 /// Inside a `run` job: the parent posts, and deduplicates in its own state directory
