@@ -21,11 +21,31 @@ fn failed(e: &anyhow::Error) -> (ExitKind, String) {
 /// The checks in order; the list stops at the first failure that makes the rest moot.
 pub fn checks(args: &DoctorArgs) -> Vec<Check> {
     let mut out: Vec<Check> = Vec::new();
+    // Each step pushes its own checks, and `None` once a failure made the rest moot.
+    let _ = walk(args, &mut out);
+    out
+}
+
+fn walk(args: &DoctorArgs, out: &mut Vec<Check>) -> Option<()> {
+    let mut redis = connect(args, out)?;
+    let (stream, group) = (&args.queue.stream, &args.group);
+    stream_and_group(&mut redis, stream, group, out)?;
+    out.push(("consumers", consumers(&mut redis, stream, group)));
+    let oldest = pending(&mut redis, stream, group, out)?;
+    out.push((
+        "oldest pending",
+        Ok(oldest_pending(&mut redis, stream, group, oldest)),
+    ));
+    Some(())
+}
+
+/// Where the queue URL comes from, then the connection and the password.
+fn connect(args: &DoctorArgs, out: &mut Vec<Check>) -> Option<Redis> {
     let (url, source) = match queue_source(&args.queue) {
         Ok(found) => found,
         Err(e) => {
             out.push(("queue", Err(failed(&e))));
-            return out;
+            return None;
         }
     };
     let from = match &source {
@@ -38,7 +58,7 @@ pub fn checks(args: &DoctorArgs) -> Vec<Check> {
         Ok(r) => r,
         Err(e) => {
             out.push(("redis connect", Err(failed(&e))));
-            return out;
+            return None;
         }
     };
     let started = std::time::Instant::now();
@@ -62,6 +82,7 @@ pub fn checks(args: &DoctorArgs) -> Vec<Check> {
                     "no password in the URL, and none required".into()
                 }),
             ));
+            Some(redis)
         }
         Err(e) if error::exit_kind(&e) == ExitKind::Config => {
             out.push((
@@ -69,15 +90,21 @@ pub fn checks(args: &DoctorArgs) -> Vec<Check> {
                 Ok(format!("{}:{} reachable", url.host(), url.port())),
             ));
             out.push(("redis auth", Err(failed(&e))));
-            return out;
+            None
         }
         Err(e) => {
             out.push(("redis connect", Err(failed(&e))));
-            return out;
+            None
         }
     }
-    let stream = &args.queue.stream;
-    let group = &args.group;
+}
+
+fn stream_and_group(
+    redis: &mut Redis,
+    stream: &str,
+    group: &str,
+    out: &mut Vec<Check>,
+) -> Option<()> {
     let len = redis.run("cannot read the stream", |con| {
         redis::cmd("XLEN").arg(stream).query::<u64>(con)
     });
@@ -85,7 +112,7 @@ pub fn checks(args: &DoctorArgs) -> Vec<Check> {
         Ok(n) => out.push(("stream", Ok(format!("{stream} holds {n} entries")))),
         Err(e) => {
             out.push(("stream", Err(failed(&e))));
-            return out;
+            return None;
         }
     }
     let groups = redis.run("cannot read the stream's groups", |con| {
@@ -95,21 +122,24 @@ pub fn checks(args: &DoctorArgs) -> Vec<Check> {
             .query::<StreamInfoGroupsReply>(con)
     });
     let found = match groups {
-        Ok(g) => g.groups.into_iter().find(|g| &g.name == group),
+        Ok(g) => g.groups.into_iter().find(|g| g.name == group),
         // A stream that does not exist yet has no groups: the first gateway creates both.
         Err(_) => None,
     };
     match found {
-        Some(g) => out.push((
-            "group",
-            Ok(format!(
-                "{group}: last delivered entry {}{}",
-                g.last_delivered_id,
-                g.lag
-                    .map(|l| format!(", {l} not yet read"))
-                    .unwrap_or_default()
-            )),
-        )),
+        Some(g) => {
+            out.push((
+                "group",
+                Ok(format!(
+                    "{group}: last delivered entry {}{}",
+                    g.last_delivered_id,
+                    g.lag
+                        .map(|l| format!(", {l} not yet read"))
+                        .unwrap_or_default()
+                )),
+            ));
+            Some(())
+        }
         None => {
             out.push((
                 "group",
@@ -121,95 +151,102 @@ pub fn checks(args: &DoctorArgs) -> Vec<Check> {
                     ),
                 )),
             ));
-            return out;
+            None
         }
     }
-    match redis.run("cannot list the group's consumers", |con| {
-        redis::cmd("XINFO")
-            .arg("CONSUMERS")
-            .arg(stream)
-            .arg(group)
-            .query::<StreamInfoConsumersReply>(con)
-    }) {
-        Ok(c) => {
-            let names: Vec<String> = c
-                .consumers
-                .iter()
-                .map(|c| {
-                    format!(
-                        "{} (idle {} s, {} pending)",
-                        c.name,
-                        c.idle / 1000,
-                        c.pending
-                    )
-                })
-                .collect();
-            out.push((
-                "consumers",
-                Ok(if names.is_empty() {
-                    "none yet".into()
-                } else {
-                    names.join(", ")
-                }),
-            ));
-        }
-        Err(e) => out.push(("consumers", Err(failed(&e)))),
-    }
+}
+
+fn consumers(redis: &mut Redis, stream: &str, group: &str) -> Result<String, (ExitKind, String)> {
+    let c = redis
+        .run("cannot list the group's consumers", |con| {
+            redis::cmd("XINFO")
+                .arg("CONSUMERS")
+                .arg(stream)
+                .arg(group)
+                .query::<StreamInfoConsumersReply>(con)
+        })
+        .map_err(|e| failed(&e))?;
+    let names: Vec<String> = c
+        .consumers
+        .iter()
+        .map(|c| {
+            format!(
+                "{} (idle {} s, {} pending)",
+                c.name,
+                c.idle / 1000,
+                c.pending
+            )
+        })
+        .collect();
+    Ok(if names.is_empty() {
+        "none yet".into()
+    } else {
+        names.join(", ")
+    })
+}
+
+/// How many entries wait for an acknowledgement; returns the oldest one's id, if any.
+fn pending(
+    redis: &mut Redis,
+    stream: &str,
+    group: &str,
+    out: &mut Vec<Check>,
+) -> Option<Option<String>> {
     let pending = redis.run("cannot read pending entries", |con| {
         redis::cmd("XPENDING")
             .arg(stream)
             .arg(group)
             .query::<StreamPendingReply>(con)
     });
-    let oldest = match pending {
+    match pending {
         Ok(StreamPendingReply::Data(d)) if d.count > 0 => {
             out.push((
                 "pending",
                 Ok(format!("{} entries not yet acknowledged", d.count)),
             ));
-            Some(d.start_id)
+            Some(Some(d.start_id))
         }
         Ok(_) => {
             out.push(("pending", Ok("0 entries".into())));
-            None
+            Some(None)
         }
         Err(e) => {
             out.push(("pending", Err(failed(&e))));
-            return out;
+            None
         }
+    }
+}
+
+/// The oldest pending entry: how long ago it was enqueued and who holds it.
+fn oldest_pending(redis: &mut Redis, stream: &str, group: &str, oldest: Option<String>) -> String {
+    let Some(id) = oldest else {
+        return "no pending entry".to_string();
     };
-    let age = match oldest {
-        None => Ok("no pending entry".to_string()),
-        Some(id) => {
-            let ms: u64 = id
-                .split('-')
-                .next()
-                .and_then(|m| m.parse().ok())
-                .unwrap_or(0);
-            let idle = redis
-                .run("cannot read pending entries", |con| {
-                    redis::cmd("XPENDING")
-                        .arg(stream)
-                        .arg(group)
-                        .arg(&id)
-                        .arg(&id)
-                        .arg(1)
-                        .query::<StreamPendingCountReply>(con)
-                })
-                .ok()
-                .and_then(|r| r.ids.into_iter().next());
-            let age = crate::text::time::now_ms().saturating_sub(ms) / 1000;
-            Ok(match idle {
-                Some(p) => format!(
-                    "{id}, enqueued {age} s ago, held by {} for {} s, delivered {} time(s)",
-                    p.consumer,
-                    p.last_delivered_ms / 1000,
-                    p.times_delivered
-                ),
-                None => format!("{id}, enqueued {age} s ago"),
-            })
-        }
-    };
-    out.push(("oldest pending", age));
-    out
+    let ms: u64 = id
+        .split('-')
+        .next()
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(0);
+    let idle = redis
+        .run("cannot read pending entries", |con| {
+            redis::cmd("XPENDING")
+                .arg(stream)
+                .arg(group)
+                .arg(&id)
+                .arg(&id)
+                .arg(1)
+                .query::<StreamPendingCountReply>(con)
+        })
+        .ok()
+        .and_then(|r| r.ids.into_iter().next());
+    let age = crate::text::time::now_ms().saturating_sub(ms) / 1000;
+    match idle {
+        Some(p) => format!(
+            "{id}, enqueued {age} s ago, held by {} for {} s, delivered {} time(s)",
+            p.consumer,
+            p.last_delivered_ms / 1000,
+            p.times_delivered
+        ),
+        None => format!("{id}, enqueued {age} s ago"),
+    }
 }
