@@ -95,43 +95,8 @@ pub fn http(answer: &Answer, url: &WebhookUrl, channel: Option<&str>, attempts: 
              the server is asking for them; exempt /hooks/ from it"
                 .into(),
         ),
-        403 => (
-            ExitKind::Forbidden,
-            "the server refused the post (403 Forbidden)".into(),
-            match (id, &chan) {
-                ("web.incoming_webhook.channel_locked.app_error", Some(c)) => format!(
-                    "the webhook is locked to its own channel and may not post to {c}; drop \
-                     --channel or use a webhook made for that channel"
-                ),
-                ("web.incoming_webhook.permissions.app_error", _) => {
-                    "the webhook's creator may not post in that private channel; add them to \
-                     it or recreate the webhook as a member"
-                        .into()
-                }
-                (_, Some(c)) => format!(
-                    "the webhook is locked to its own channel and may not post to {c}, or its \
-                     creator may not post in that private channel; drop --channel or use a \
-                     webhook of that channel"
-                ),
-                _ => "the webhook is locked to another channel than the one in the payload, \
-                      or its creator may not post in that private channel; post to the \
-                      webhook's own channel, or recreate the webhook as a channel member"
-                    .into(),
-            },
-        ),
-        404 => (
-            ExitKind::NotFound,
-            "the server answered 404 Not Found".into(),
-            match chan {
-                Some(c) => format!(
-                    "the channel {c} does not exist or is archived (use the channel's URL \
-                     name, not its display name); otherwise the URL path is wrong"
-                ),
-                None => "the URL path is wrong: check the base path of a reverse proxy or a \
-                         Mattermost sub-path in the secrets file"
-                    .into(),
-            },
-        ),
+        403 => diagnose_403(id, chan.as_deref()),
+        404 => diagnose_404(chan.as_deref()),
         405 => (
             ExitKind::Http,
             "the server answered 405 Method Not Allowed".into(),
@@ -218,6 +183,53 @@ pub fn http(answer: &Answer, url: &WebhookUrl, channel: Option<&str>, attempts: 
         error_id: server.id.clone(),
         retryable: crate::wire::retry::retryable_status(status),
     }
+}
+
+/// A 403: the webhook is locked to its channel, or its creator may not post there.
+fn diagnose_403(id: &str, chan: Option<&str>) -> (ExitKind, String, String) {
+    let fix = match (id, chan) {
+        ("web.incoming_webhook.channel_locked.app_error", Some(c)) => format!(
+            "the webhook is locked to its own channel and may not post to {c}; drop \
+             --channel or use a webhook made for that channel"
+        ),
+        ("web.incoming_webhook.permissions.app_error", _) => {
+            "the webhook's creator may not post in that private channel; add them to \
+             it or recreate the webhook as a member"
+                .into()
+        }
+        (_, Some(c)) => format!(
+            "the webhook is locked to its own channel and may not post to {c}, or its \
+             creator may not post in that private channel; drop --channel or use a \
+             webhook of that channel"
+        ),
+        _ => "the webhook is locked to another channel than the one in the payload, \
+              or its creator may not post in that private channel; post to the \
+              webhook's own channel, or recreate the webhook as a channel member"
+            .into(),
+    };
+    (
+        ExitKind::Forbidden,
+        "the server refused the post (403 Forbidden)".into(),
+        fix,
+    )
+}
+
+/// A 404: a channel that is not there, or a wrong URL path.
+fn diagnose_404(chan: Option<&str>) -> (ExitKind, String, String) {
+    let fix = match chan {
+        Some(c) => format!(
+            "the channel {c} does not exist or is archived (use the channel's URL \
+             name, not its display name); otherwise the URL path is wrong"
+        ),
+        None => "the URL path is wrong: check the base path of a reverse proxy or a \
+                 Mattermost sub-path in the secrets file"
+            .into(),
+    };
+    (
+        ExitKind::NotFound,
+        "the server answered 404 Not Found".into(),
+        fix,
+    )
 }
 
 /// An era-B 400 says only "general": the hook may be gone, or the server refused something
