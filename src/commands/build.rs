@@ -99,7 +99,7 @@ pub fn run(args: BuildArgs) -> Result<Ending> {
     if args.gateway.enqueue {
         // Exactly the checks a post would make, so that a gateway never meets a bad one.
         render(&ctx, &event)?;
-        return gateway::consumer::enqueue_one(&ctx, &event);
+        return gateway::enqueue::enqueue_one(&ctx, &event);
     }
     let (outcome, err) = handle(&mut ctx, &event)?;
     Ok(Ending::outcome(outcome, err))
@@ -374,7 +374,7 @@ fn post_through_run(
 /// The shared Redis store when one is given, else the file store in the state
 /// directory (or none when that cannot be written).
 fn open_store(args: &BuildArgs, printer: &Printer) -> Result<(Store, Option<String>)> {
-    if let Some((store, source)) = gateway::consumer::shared_store(args, printer)? {
+    if let Some((store, source)) = gateway::enqueue::shared_store(args, printer)? {
         return Ok((Store::Open(Box::new(store)), Some(source.spool_ref())));
     }
     let store = match notify::open_dedupe(

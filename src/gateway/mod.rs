@@ -6,6 +6,7 @@
 pub mod client;
 pub mod consumer;
 pub mod doctor;
+pub mod enqueue;
 pub mod flush;
 pub mod queue;
 pub mod store;

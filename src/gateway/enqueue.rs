@@ -1,0 +1,132 @@
+//! The builders' end of the queue and what both ends share: where the queue and the
+//! shared dedupe store are, and `--enqueue`, which validates an event and adds it to the
+//! stream.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+
+use crate::build_event::event::ValidEvent;
+use crate::cli::{BuildArgs, QueueArgs};
+use crate::commands::build::Ctx;
+use crate::commands::notify;
+use crate::commands::output::{Ending, Outcome, Printer, Status};
+use crate::error::{self, ExitKind};
+use crate::gateway::client::{Redis, BACKOFF_MAX};
+use crate::gateway::queue;
+use crate::gateway::store::RedisStore;
+use crate::gateway::url::{RedisSource, RedisSources, RedisUrl, Role};
+use crate::state::spool::{Spool, SpoolItem, SpoolKind};
+
+/// The queue's URL and source; exit 3 when none is given.
+pub fn queue_source(args: &QueueArgs) -> Result<(RedisUrl, RedisSource)> {
+    RedisSources::new(Role::Queue, args.queue_file.clone(), args.queue.clone())
+        .resolve(Role::Queue)?
+        .ok_or_else(|| {
+            error::config(
+                "no queue configured: pass --queue-file PATH (a secrets file holding the \
+                 redis:// URL), set MMNOTIFY_QUEUE, or pass --queue URL (without a password)",
+            )
+        })
+}
+
+/// The shared dedupe store, when `--dedupe-store[-file]` or its variable is given.
+pub fn shared_store(
+    args: &BuildArgs,
+    printer: &Printer,
+) -> Result<Option<(RedisStore, RedisSource)>> {
+    let sources = RedisSources::new(
+        Role::Store,
+        args.store.dedupe_store_file.clone(),
+        args.store.dedupe_store.clone(),
+    );
+    let Some((url, source)) = sources.resolve(Role::Store)? else {
+        return Ok(None);
+    };
+    printer.info(&format!("dedupe store {url}"));
+    let redis = Redis::new(url, &args.common.delivery)?;
+    Ok(Some((
+        RedisStore::new(Arc::new(Mutex::new(redis)), args.dedupe_ttl),
+        source,
+    )))
+}
+
+/// `build --enqueue`: add the event to the stream, retrying until `--timeout`; keep it in
+/// the spool when Redis stays away.
+pub fn enqueue_one(ctx: &Ctx, ev: &ValidEvent) -> Result<Ending> {
+    let args = ctx.args;
+    let (url, source) = queue_source(&args.queue)?;
+    let stream = &args.queue.stream;
+    let event = ev.to_json();
+    let text = event.to_string();
+    let mut redis = Redis::new(url.clone(), &args.common.delivery)?;
+    let started = Instant::now();
+    let budget = args.common.delivery.timeout;
+    let mut pause = Duration::from_millis(50);
+    let result = loop {
+        let left = budget.saturating_sub(started.elapsed());
+        let attempt = redis
+            .connect_within(left)
+            .and_then(|()| queue::enqueue(&mut redis, stream, &text));
+        match attempt {
+            Err(e)
+                if error::exit_kind(&e) == ExitKind::Network
+                    && started.elapsed() + pause < budget =>
+            {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(BACKOFF_MAX);
+            }
+            other => break other,
+        }
+    };
+    let mut outcome = Outcome::new(Status::Enqueued)
+        .with("event", event.clone())
+        .with("stream", stream.as_str());
+    outcome.elapsed = Some(started.elapsed());
+    outcome.target = Some(url.to_string());
+    match result {
+        Ok(id) => {
+            ctx.printer
+                .info(&format!("enqueued as entry {id} on {stream} at {url}"));
+            Ok(Ending::outcome(outcome.with("entry_id", id), None))
+        }
+        Err(e) if error::exit_kind(&e) == ExitKind::Network => {
+            let mut message = format!("{e:#}");
+            outcome.status = Status::Failed;
+            if ctx.spool {
+                let mut item = SpoolItem::new(
+                    SpoolKind::Enqueue,
+                    source.spool_ref(),
+                    None,
+                    event,
+                    message.clone(),
+                );
+                item.stream = Some(stream.clone());
+                let saved = notify::state_dir(args.common.state.state_dir.as_deref())
+                    .and_then(|dir| Spool::open(&dir))
+                    .and_then(|spool| spool.save(&item));
+                match saved {
+                    Ok(path) => {
+                        message.push_str(&format!(
+                            "; the event was saved in the spool as {}: run `mmnotify flush` \
+                             to enqueue it later",
+                            path.display()
+                        ));
+                        outcome.status = Status::Spooled;
+                        outcome = outcome.with("spool_file", path.display().to_string());
+                    }
+                    Err(e) => ctx
+                        .printer
+                        .warn(&format!("could not save the event in the spool: {e:#}")),
+                }
+            }
+            outcome.message = Some(message.clone());
+            Ok(Ending::outcome(
+                outcome,
+                Some(error::fail(ExitKind::Network, message)),
+            ))
+        }
+        Err(e) => Err(e),
+    }
+}
