@@ -282,20 +282,7 @@ fn deduplicate(ctx: &mut Ctx, ev: &ValidEvent, value: &Value) -> Result<Decision
             if error::exit_kind(&e) != ExitKind::Network {
                 return Err(e);
             }
-            let message = format!(
-                "{e:#}; not posted, since without the shared dedupe store another \
-                 gateway may post it too"
-            );
-            let plan = SpoolPlan {
-                enabled: ctx.spool,
-                store: ctx.store_ref.clone(),
-                ..SpoolPlan::from_args(&args.common.state, SpoolKind::Build)
-            };
-            let (outcome, err) = notifier.keep(value, &plan, key_hex.as_deref(), &message);
-            Ok(Decision::Done(
-                outcome.with("event", ev.to_json()),
-                Some(err),
-            ))
+            Ok(keep_for_shared_store(ctx, ev, value, key_hex, &e))
         }
         Err(e) => {
             // Losing the post would be worse than a possible repeat.
@@ -330,6 +317,29 @@ fn deduplicate(ctx: &mut Ctx, ev: &ValidEvent, value: &Value) -> Result<Decision
             })
         }
     }
+}
+
+/// The shared store is away: the event goes to the spool (when allowed) unposted, for
+/// `flush` to claim and post once the store is back.
+fn keep_for_shared_store(
+    ctx: &Ctx,
+    ev: &ValidEvent,
+    value: &Value,
+    key_hex: Option<String>,
+    e: &anyhow::Error,
+) -> Decision {
+    let message = format!(
+        "{e:#}; not posted, since without the shared dedupe store another gateway may post \
+         it too"
+    );
+    let plan = SpoolPlan {
+        enabled: ctx.spool,
+        store: ctx.store_ref.clone(),
+        ..SpoolPlan::from_args(&ctx.args.common.state, SpoolKind::Build)
+    };
+    let notifier = ctx.notifier.as_ref().expect("connected by the caller");
+    let (outcome, err) = notifier.keep(value, &plan, key_hex.as_deref(), &message);
+    Decision::Done(outcome.with("event", ev.to_json()), Some(err))
 }
 
 /// Inside a `run` job: the parent posts, and deduplicates in its own state directory
