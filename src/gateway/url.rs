@@ -162,9 +162,11 @@ fn percent_decode(s: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
+        // Hex digits are read as bytes: slicing the str could cut a multi-byte
+        // character, and the panic message would quote the password.
         if b[i] == b'%' && i + 2 < b.len() {
-            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(v);
+            if let (Some(hi), Some(lo)) = (hex_digit(b[i + 1]), hex_digit(b[i + 2])) {
+                out.push(hi << 4 | lo);
                 i += 3;
                 continue;
             }
@@ -173,6 +175,10 @@ fn percent_decode(s: &str) -> String {
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+fn hex_digit(b: u8) -> Option<u8> {
+    char::from(b).to_digit(16).map(|d| d as u8)
 }
 
 fn split_host_port(hostport: &str) -> std::result::Result<(String, u16), String> {
@@ -383,6 +389,20 @@ mod tests {
         let u = RedisUrl::parse("redis://[::1]:7000").unwrap();
         assert_eq!(u.to_string(), "redis://[::1]:7000/0");
         assert!(!u.has_password());
+    }
+
+    #[test]
+    fn percent_signs_before_non_ascii_do_not_panic() {
+        for raw in [
+            "redis://:%aésecretpw@h:1/0",
+            "redis://:%ésecretpw@h:1/0",
+            "redis://:pw%é@h/0",
+        ] {
+            let u = RedisUrl::parse(raw).unwrap();
+            let p = u.expose_password().unwrap();
+            assert!(p.contains('é'), "{p}");
+        }
+        assert_eq!(percent_decode("a%41%zz%4"), "aA%zz%4");
     }
 
     #[test]
