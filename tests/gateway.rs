@@ -725,3 +725,95 @@ fn sigterm_finishes_the_entry_in_hand_acknowledges_it_and_exits_0() {
     assert_eq!(server.posts().len(), 1);
     assert_eq!(redis.pending(STREAM, GROUP), 0);
 }
+
+#[test]
+fn a_percent_sign_before_a_non_ascii_password_character_is_exit_3_without_echo() {
+    // `%a` followed by a two-byte character once made the URL decoder panic (exit 101)
+    // with a message that quoted the password.
+    const PW: &str = "right-redis-pass-4711";
+    const WRONG: &str = "%aésecret-redis-pass";
+    let Some(redis) = RedisServer::start_with("percent_non_ascii", Some(PW)) else {
+        return;
+    };
+    let (mut env, _server) = crate::support::hooked(ServerOptions::default());
+    env.secret(PW).secret("ésecret-redis-pass");
+    let wrong = redis.url().replace(PW, WRONG);
+    let file = env.write_file("queue.url", &format!("{wrong}\n"), 0o600);
+    env.run(
+        env.cmd()
+            .args(["build", "--enqueue", "--no-env", "--workflow", "w"])
+            .args(["--state", "failed", "--run-id", "1", "--queue-file"])
+            .arg(&file),
+    )
+    .assert_code(3)
+    .assert_stderr_contains("authentication failed");
+}
+
+#[test]
+fn an_event_that_is_not_utf8_goes_to_the_dead_stream_unposted() {
+    let Some((env, server, redis)) = setup("non_utf8_entry") else {
+        return;
+    };
+    let _: String = redis::cmd("XADD")
+        .arg(STREAM)
+        .arg("*")
+        .arg("event")
+        .arg(&b"{\"workflow\":\"w\xff\xfe\",\"state\":\"failed\",\"provider_run_id\":\"u1\"}"[..])
+        .query(&mut redis.con())
+        .unwrap();
+    env.run(&mut consume(&env, &redis, &["--drain"]))
+        .assert_code(4)
+        .assert_stderr_contains("not valid UTF-8");
+    assert_eq!(server.posts().len(), 0);
+    assert_eq!(redis.pending(STREAM, GROUP), 0);
+    let dead = redis.entries(DEAD);
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert!(dead[0].1["reason"].contains("UTF-8"), "{dead:?}");
+}
+
+#[test]
+fn a_dead_letter_key_that_is_not_a_stream_is_exit_3_before_any_entry_is_taken() {
+    let Some((env, _server, redis)) = setup("dead_key_wrong_type") else {
+        return;
+    };
+    let _: String = redis.query(&["SET", DEAD, "not a stream"]);
+    let _: String = redis.query(&["XADD", STREAM, "*", "other", "x"]);
+    env.run(&mut consume(&env, &redis, &["--drain"]))
+        .assert_code(3)
+        .assert_stderr_contains("not a stream");
+    // The entry was neither acknowledged nor lost: once the key is fixed it goes dead.
+    let _: i64 = redis.query(&["DEL", DEAD]);
+    env.run(&mut consume(&env, &redis, &["--drain"]))
+        .assert_code(4);
+    let dead = redis.entries(DEAD);
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert!(dead[0].1["reason"].contains("no `event` field"), "{dead:?}");
+}
+
+#[test]
+fn a_group_deleted_mid_run_is_created_again_and_nothing_posts_twice() {
+    let Some((env, server, redis)) = setup("group_deleted") else {
+        return;
+    };
+    env.run(&mut enqueue(&env, &redis, "wf-before", "1", "node-a"))
+        .assert_success();
+    let g = env.spawn(&mut consume(&env, &redis, &[]));
+    wait_until("the first post", Duration::from_secs(10), || {
+        server.posts().len() == 1
+    });
+    let _: i64 = redis.query(&["XGROUP", "DESTROY", STREAM, GROUP]);
+    env.run(&mut enqueue(&env, &redis, "wf-after", "2", "node-a"))
+        .assert_success();
+    wait_until(
+        "the post after the group came back",
+        Duration::from_secs(10),
+        || posts_by_workflow(&server).contains_key("wf-after"),
+    );
+    let run = stop(&env, g);
+    run.assert_success()
+        .assert_stderr_contains("creating the group again");
+    let by = posts_by_workflow(&server);
+    assert_eq!(by.get("wf-before"), Some(&1), "{by:?}");
+    assert_eq!(by.get("wf-after"), Some(&1), "{by:?}");
+    assert_eq!(redis.pending(STREAM, GROUP), 0);
+}

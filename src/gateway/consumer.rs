@@ -190,6 +190,15 @@ pub fn run(ctx: &mut Ctx) -> Result<u8> {
                 std::thread::sleep(pause);
                 pause = (pause * 2).min(BACKOFF_MAX);
             }
+            // The group was deleted under us (XGROUP DESTROY, or a Redis restarted without
+            // persistence): create it again rather than stop the gateway. Its entries come
+            // again from the start, and the dedupe store keeps them from posting twice.
+            Err(e) if c.set_up && format!("{e:#}").contains("NOGROUP") => {
+                printer.warn(&format!("{e:#}; creating the group again"));
+                c.set_up = false;
+                c.cursor = "0-0".into();
+                c.failing.clear();
+            }
             Err(e) => return Err(e),
         }
     }
@@ -249,6 +258,18 @@ impl Consumer<'_> {
     /// Creates the group at the stream's start (so events enqueued before the first
     /// gateway count) and removes consumers that died long ago with nothing pending.
     fn set_up(&mut self) -> Result<()> {
+        // Checked before any entry is taken: with a dead-letter key of another type the
+        // acknowledgement would go through while its dead-letter copy failed.
+        let kind: String = self.run("cannot check the dead-letter stream", |con| {
+            redis::cmd("TYPE").arg(&self.dead_stream).query(con)
+        })?;
+        if kind != "stream" && kind != "none" {
+            return Err(error::config(format!(
+                "the dead-letter key {} holds a {kind}, not a stream; rename or delete it \
+                 (redis-cli DEL {}) or use another --stream",
+                self.dead_stream, self.dead_stream
+            )));
+        }
         let created = self.run("cannot create the consumer group", |con| {
             redis::cmd("XGROUP")
                 .arg("CREATE")
@@ -404,7 +425,14 @@ impl Consumer<'_> {
             Some(t) => (Some(t.clone()), t),
             None => (None, whole_entry(&entry)),
         };
+        // As `--events` does for a line: bytes that are not UTF-8 are refused, not
+        // posted with replacement characters.
+        let not_utf8 = matches!(entry.map.get(EVENT_FIELD),
+            Some(redis::Value::BulkString(b)) if std::str::from_utf8(b).is_err());
         let verdict = match &text {
+            Some(_) if not_utf8 => {
+                Verdict::Invalid(format!("the `{EVENT_FIELD}` field is not valid UTF-8"))
+            }
             Some(t) => build::handle_text(ctx, &self.flags, t)?,
             None => Verdict::Invalid(format!("the entry has no `{EVENT_FIELD}` field")),
         };
