@@ -817,3 +817,62 @@ fn a_group_deleted_mid_run_is_created_again_and_nothing_posts_twice() {
     assert_eq!(by.get("wf-after"), Some(&1), "{by:?}");
     assert_eq!(redis.pending(STREAM, GROUP), 0);
 }
+
+/// A listener that accepts connections and never answers: a Redis behind a stalled
+/// network path.
+fn stalled_listener() -> (std::net::TcpListener, u16) {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    (l, port)
+}
+
+#[test]
+fn a_redis_that_never_answers_does_not_hold_enqueue_or_doctor_past_timeout() {
+    // The attempt timeout (10 s by default) once applied to each Redis read, so one
+    // `--timeout 2s` enqueue took 20 s.
+    let (_listener, port) = stalled_listener();
+    let (env, _server) = crate::support::hooked(ServerOptions::default());
+    let url = format!("redis://127.0.0.1:{port}/0");
+    let started = Instant::now();
+    env.run(
+        env.cmd()
+            .args(["build", "--enqueue", "--no-env", "--workflow", "w"])
+            .args(["--state", "failed", "--run-id", "1", "--timeout", "2s"])
+            .args(["--queue", &url]),
+    )
+    .assert_code(5)
+    .assert_stderr_contains("spool");
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(8), "enqueue took {took:?}");
+    let started = Instant::now();
+    env.run(
+        env.cmd()
+            .args(["doctor", "--timeout", "2s", "--queue", &url]),
+    )
+    .assert_code(5);
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(8), "doctor took {took:?}");
+}
+
+#[test]
+fn drain_gives_up_with_exit_5_when_redis_stays_away_longer_than_timeout() {
+    let (_listener, port) = stalled_listener();
+    let (env, _server) = crate::support::hooked(ServerOptions::default());
+    let url = format!("redis://127.0.0.1:{port}/0");
+    let started = Instant::now();
+    env.run(env.cmd().args([
+        "build",
+        "--consume",
+        "--drain",
+        "--webhook",
+        "hook",
+        "--timeout",
+        "1s",
+        "--queue",
+        &url,
+    ]))
+    .assert_code(5)
+    .assert_stderr_contains("--drain stopped");
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(15), "drain took {took:?}");
+}

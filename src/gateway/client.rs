@@ -77,7 +77,9 @@ impl Redis {
             url,
             client,
             con: None,
-            io_timeout: delivery.attempt_timeout,
+            // A server that accepts and never answers must not hold a command past the
+            // user's --timeout (the attempt timeout alone defaults to more).
+            io_timeout: delivery.attempt_timeout.min(delivery.timeout),
         })
     }
 

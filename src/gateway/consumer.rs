@@ -162,6 +162,7 @@ pub fn run(ctx: &mut Ctx) -> Result<u8> {
         printer: &printer,
     };
     let mut outage: Option<Instant> = None;
+    let mut gave_up = None;
     let mut pause = Duration::from_millis(50);
     while !stopping() {
         match c.step(ctx) {
@@ -180,6 +181,16 @@ pub fn run(ctx: &mut Ctx) -> Result<u8> {
             }
             // A signal during a blocking read interrupts it: that is the stop, not an outage.
             Err(_) if stopping() => break,
+            // A drain is a batch job: an outage longer than --timeout ends it (exit 5)
+            // instead of waiting for Redis forever. A gateway without --drain waits.
+            Err(e)
+                if error::exit_kind(&e) == ExitKind::Network
+                    && c.drain
+                    && outage.is_some_and(|t| t.elapsed() >= args.common.delivery.timeout) =>
+            {
+                gave_up = Some(e);
+                break;
+            }
             Err(e) if error::exit_kind(&e) == ExitKind::Network => {
                 if outage.is_none() {
                     printer.warn(&format!(
@@ -202,7 +213,14 @@ pub fn run(ctx: &mut Ctx) -> Result<u8> {
             Err(e) => return Err(e),
         }
     }
-    c.finish(ctx)
+    let code = c.finish(ctx)?;
+    match gave_up {
+        Some(e) => Err(e.context(format!(
+            "--drain stopped: Redis stayed unreachable for --timeout ({})",
+            humantime::format_duration(args.common.delivery.timeout)
+        ))),
+        None => Ok(code),
+    }
 }
 
 impl Consumer<'_> {
@@ -559,7 +577,12 @@ impl Consumer<'_> {
             self.sum.failed += 1;
             self.sum.note_failure(*kind);
         }
-        let others = self.pending_elsewhere().unwrap_or(0);
+        // After an outage another connection attempt would only add a --timeout.
+        let others = if lock(&self.redis).is_connected() {
+            self.pending_elsewhere().unwrap_or(0)
+        } else {
+            0
+        };
         let extra = format!(
             "; {} left pending here, {} pending with other gateways",
             self.failing.len(),
