@@ -876,3 +876,56 @@ fn drain_gives_up_with_exit_5_when_redis_stays_away_longer_than_timeout() {
     let took = started.elapsed();
     assert!(took < Duration::from_secs(15), "drain took {took:?}");
 }
+
+#[test]
+fn a_claim_that_fails_while_redis_is_away_leaves_the_entry_pending_not_posted_blind() {
+    // With the queue's own Redis as the dedupe store, a failed claim once posted the
+    // entry without deduplication, which another gateway may be posting too.
+    let Some((env, server, mut redis)) = setup("claim_during_outage") else {
+        return;
+    };
+    env.run(&mut enqueue(&env, &redis, "wf-first", "1", "node-a"))
+        .assert_success();
+    env.run(&mut enqueue(&env, &redis, "wf-second", "2", "node-a"))
+        .assert_success();
+    // Both entries are read in one batch; Redis goes away during the first post.
+    // (The emulator records a delayed request only when it answers, so the read of
+    // both entries is what tells that the first post is on its way.)
+    server.script([Fault::Delay(Duration::from_millis(2000))]);
+    let g = env.spawn(&mut consume(&env, &redis, &[]));
+    let mut con = redis.con();
+    wait_until("both entries read", Duration::from_secs(10), || {
+        redis::cmd("XPENDING")
+            .arg(STREAM)
+            .arg(GROUP)
+            .query::<redis::streams::StreamPendingReply>(&mut con)
+            .is_ok_and(|r| r.count() == 2)
+    });
+    drop(con);
+    std::thread::sleep(Duration::from_millis(300));
+    redis.stop();
+    std::thread::sleep(Duration::from_millis(3000));
+    assert_eq!(
+        server.posts().len(),
+        1,
+        "an entry was posted while its claim could not be made: {:?}",
+        posts_by_workflow(&server)
+    );
+    redis.restart();
+    wait_until("the second post", Duration::from_secs(15), || {
+        posts_by_workflow(&server).contains_key("wf-second")
+    });
+    wait_until("the acknowledgements", Duration::from_secs(10), || {
+        redis.pending(STREAM, GROUP) == 0
+    });
+    let run = stop(&env, g);
+    run.assert_success();
+    assert!(
+        !run.stderr.contains("posting without deduplication"),
+        "{}",
+        run.stderr
+    );
+    let by = posts_by_workflow(&server);
+    assert_eq!(by.get("wf-first"), Some(&1), "{by:?}");
+    assert_eq!(by.get("wf-second"), Some(&1), "{by:?}");
+}

@@ -104,7 +104,7 @@ struct Consumer<'c> {
 /// `build --consume`.
 pub fn run(ctx: &mut Ctx) -> Result<u8> {
     let args = ctx.args;
-    let (url, _source) = queue_source(&args.queue)?;
+    let (url, source) = queue_source(&args.queue)?;
     // A gateway without a usable webhook would take entries only to leave them pending.
     crate::secret::Sources::from_args(&args.common.webhook).resolve()?;
     let printer = ctx.printer;
@@ -124,7 +124,12 @@ pub fn run(ctx: &mut Ctx) -> Result<u8> {
                 ctx.store_ref = Some(source.spool_ref());
                 Some(store)
             }
-            None => Some(RedisStore::new(redis.clone(), args.dedupe_ttl)),
+            None => {
+                // Marks the store as shared: a claim that fails on an unreachable Redis
+                // must leave the entry pending, not post it without deduplication.
+                ctx.store_ref = Some(source.spool_ref());
+                Some(RedisStore::new(redis.clone(), args.dedupe_ttl))
+            }
         }
     };
     if let Some(store) = &store {
