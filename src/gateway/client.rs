@@ -208,8 +208,16 @@ fn connection_info(url: &RedisUrl) -> Result<redis::ConnectionInfo> {
 pub fn classify(url: &RedisUrl, what: &str, e: &RedisError) -> anyhow::Error {
     let text = url.scrub(&e.to_string());
     let code = e.code().unwrap_or("");
-    let auth = e.kind() == RedisKind::AuthenticationFailed
-        || matches!(code, "WRONGPASS" | "NOAUTH" | "NOPERM");
+    // The password was accepted but an ACL forbids the command or key: "check the
+    // password" would send the user after the wrong thing.
+    if code == "NOPERM" {
+        return error::config(format!(
+            "{what} at {url}: the Redis ACL denies it ({text}); allow this user the stream, \
+             its `:dead` stream and the `mmnotify:dedupe:*` keys"
+        ));
+    }
+    let auth =
+        e.kind() == RedisKind::AuthenticationFailed || matches!(code, "WRONGPASS" | "NOAUTH");
     if auth {
         return error::config(format!(
             "{what} at {url}: authentication failed ({text}); check the password (and user) \
@@ -346,5 +354,20 @@ mod tests {
         let err = classify(&url, "x", &e);
         assert_eq!(error::exit_kind(&err), ExitKind::Network);
         assert!(!format!("{err:#}").contains("hunter22"));
+    }
+
+    #[test]
+    fn an_acl_denial_is_config_and_does_not_blame_the_password() {
+        let url = RedisUrl::parse("redis://bob:hunter22@h:1/0").unwrap();
+        let e = RedisError::from((
+            RedisKind::Server(redis::ServerErrorKind::NoPerm),
+            "NOPERM",
+            "this user has no permissions to access one of the keys".to_string(),
+        ));
+        let err = classify(&url, "x", &e);
+        assert_eq!(error::exit_kind(&err), ExitKind::Config);
+        let msg = format!("{err:#}");
+        assert!(msg.contains("ACL"), "{msg}");
+        assert!(!msg.contains("check the password"), "{msg}");
     }
 }
