@@ -341,7 +341,9 @@ fn a_redis_restart_mid_stream_loses_nothing_and_posts_nothing_twice() {
     }
     // Slow posts, so that the restart falls in the middle of the stream.
     server.script((0..30).map(|_| Fault::Delay(Duration::from_millis(40))));
-    let g = env.spawn(&mut consume(&env, &redis, &[]));
+    // A claim whose SET reached Redis just before it stopped is nobody's until it
+    // expires with the budget (--timeout + 2 s): keep that within the wait below.
+    let g = env.spawn(&mut consume(&env, &redis, &["--timeout", "5s"]));
     wait_until("some posts", Duration::from_secs(20), || {
         server.posts().len() >= 5
     });
