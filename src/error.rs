@@ -24,7 +24,7 @@ impl ExitKind {
     }
 
     /// The kind behind an exit code another mmnotify reported (the run socket's answer).
-    pub fn from_code(code: u8) -> Option<ExitKind> {
+    pub(crate) fn from_code(code: u8) -> Option<ExitKind> {
         [
             ExitKind::Internal,
             ExitKind::Usage,
@@ -43,7 +43,7 @@ impl ExitKind {
 
     /// How bad an outcome is when several are merged into one exit code (`build --events`):
     /// the client's own trouble first, then the server's verdicts, then transient failures.
-    pub fn severity(self) -> u8 {
+    pub(crate) fn severity(self) -> u8 {
         match self {
             ExitKind::Internal => 10,
             ExitKind::Usage => 9,
@@ -60,9 +60,9 @@ impl ExitKind {
 /// An error that carries its exit code. Put it at the root of an `anyhow` chain and
 /// add context above it as usual; [`exit_kind`] finds it anywhere in the chain.
 #[derive(Debug)]
-pub struct Failure {
-    pub kind: ExitKind,
-    pub message: String,
+pub(crate) struct Failure {
+    pub(crate) kind: ExitKind,
+    pub(crate) message: String,
 }
 
 impl fmt::Display for Failure {
@@ -74,7 +74,7 @@ impl fmt::Display for Failure {
 impl std::error::Error for Failure {}
 
 /// An error with this exit kind.
-pub fn fail(kind: ExitKind, message: impl Into<String>) -> anyhow::Error {
+pub(crate) fn fail(kind: ExitKind, message: impl Into<String>) -> anyhow::Error {
     anyhow::Error::new(Failure {
         kind,
         message: message.into(),
@@ -82,14 +82,14 @@ pub fn fail(kind: ExitKind, message: impl Into<String>) -> anyhow::Error {
 }
 
 /// Configuration or secret problem (exit 3).
-pub fn config(message: impl Into<String>) -> anyhow::Error {
+pub(crate) fn config(message: impl Into<String>) -> anyhow::Error {
     fail(ExitKind::Config, message)
 }
 
 /// Invalid input found before anything was sent (exit 4). These messages quote what the
 /// user gave, which is checked for the token only later, at sending: a bare token in it
 /// is shortened here.
-pub fn input(message: impl Into<String>) -> anyhow::Error {
+pub(crate) fn input(message: impl Into<String>) -> anyhow::Error {
     let message = message.into();
     fail(
         ExitKind::Input,

@@ -1,25 +1,29 @@
 //! mmnotify posts notifications to Mattermost incoming webhooks. The binary is a thin
 //! `main.rs`; everything else lives here so tests can reach the clap definition.
 //! `docs/architecture.md` describes the folders and what may depend on what.
+//!
+//! Only what `main.rs` and the tests reach is `pub`; `unreachable_pub` keeps the rest
+//! `pub(crate)` so that rustc reports code nothing uses.
+#![warn(unreachable_pub)]
 
 pub mod cli;
 pub mod error;
 
 /// Normalized build events, CI detection, and the message built from them.
-pub mod build_event;
+mod build_event;
 /// One module per subcommand, plus the deliver → spool → outcome glue they share.
 pub mod commands;
 /// Redundant gateways on Redis: the shared queue, its consumer and the shared dedupe
 /// store. Untouched unless a Redis flag or variable is given.
-pub mod gateway;
+mod gateway;
 /// The webhook URL type, where it comes from, and the rules its file must pass.
 pub mod secret;
 /// The state directory: spool and deduplication store.
-pub mod state;
+mod state;
 /// `run`: supervising the job, its output tail, and the report.
-pub mod task;
+mod task;
 /// Markdown escaping shared by every message builder, and every reading and writing of
 /// time (timestamps, HTTP dates, durations, the wall clock).
-pub mod text;
+mod text;
 /// Payload, HTTP delivery with retries, TLS, and what an answer means.
-pub mod wire;
+mod wire;

@@ -2,7 +2,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::FromArgMatches;
-use mmnotify::cli::{self, Cli, Command};
+use mmnotify::cli::{self, Cli};
 use mmnotify::commands::output::{self, Ending, Outcome};
 use mmnotify::error::{exit_kind, ExitKind};
 use mmnotify::secret::scrub_hook_ids;
@@ -21,7 +21,7 @@ fn main() -> ExitCode {
         Err(e) => return usage_error(&e, output::json_requested(std::env::args_os().skip(1))),
     };
     let json = cli.command.json_output();
-    let ending = dispatch(cli).unwrap_or_else(|e| Ending {
+    let ending = mmnotify::commands::dispatch(cli).unwrap_or_else(|e| Ending {
         // Stopped before it had an outcome: `main` reports one for it.
         outcome: Some(Outcome::new(output::Status::Failed)),
         error: Some(e),
@@ -86,28 +86,4 @@ fn usage_error(e: &clap::Error, json: bool) -> ExitCode {
         output::print_stdout_line(&Outcome::failure(&message, code).to_json().to_string());
     }
     ExitCode::from(code)
-}
-
-fn dispatch(cli: Cli) -> Result<Ending> {
-    cli.command.refuse_urls_in_paths()?;
-    match cli.command {
-        Command::Send(args) => mmnotify::commands::send::run(args),
-        Command::Build(args) => mmnotify::commands::build::run(args),
-        Command::Run(args) => mmnotify::commands::run::run(args),
-        Command::Probe(args) => mmnotify::commands::probe::run(args),
-        Command::Doctor(args) => mmnotify::commands::doctor::run(args),
-        Command::Flush(args) => mmnotify::commands::flush::run(args),
-        Command::Webhooks(args) => mmnotify::commands::webhooks::run(args),
-        // Its rows are its output; an error gets a failed outcome after them.
-        Command::Spool(args) => {
-            mmnotify::commands::spool::run(args).map(|c| Ending::printed(Ok(c)))
-        }
-        Command::Completions { shell } => {
-            // Into a buffer first: clap_complete panics on a failed write (`| head`).
-            let mut script = Vec::new();
-            clap_complete::generate(shell, &mut cli::command(), "mmnotify", &mut script);
-            output::print_stdout_bytes(&script);
-            Ok(Ending::printed(Ok(0)))
-        }
-    }
 }

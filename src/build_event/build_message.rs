@@ -12,10 +12,10 @@ use crate::text::time::format_duration;
 use crate::wire::payload::{Attachment, Field, Member, Payload};
 
 /// How many characters of the commit the text shows.
-pub const SHORT_COMMIT_LEN: usize = 8;
+pub(crate) const SHORT_COMMIT_LEN: usize = 8;
 
 /// Status emoji for a state, as shown at the start of the text.
-pub fn emoji(state: State) -> &'static str {
+pub(crate) fn emoji(state: State) -> &'static str {
     match state {
         State::Succeeded => "✅",
         State::Failed => "❌",
@@ -25,7 +25,7 @@ pub fn emoji(state: State) -> &'static str {
 }
 
 /// Attachment colour for a state: green, red, grey, amber.
-pub fn color(state: State) -> &'static str {
+pub(crate) fn color(state: State) -> &'static str {
     match state {
         State::Succeeded => "#2EB67D",
         State::Failed => "#D24B4E",
@@ -43,7 +43,7 @@ struct MachineProps {
 
 /// Builds the webhook payload (`text`, `attachments`, `props`). With a template
 /// (`--text-template`) the text is the rendered template; it is checked first.
-pub fn render(ev: &ValidEvent, template: Option<&str>) -> anyhow::Result<Payload> {
+pub(crate) fn render(ev: &ValidEvent, template: Option<&str>) -> anyhow::Result<Payload> {
     let text = match template {
         Some(t) => render_template(&parse_template(t)?, ev),
         None => default_text(ev),
@@ -214,7 +214,7 @@ fn known_placeholders() -> String {
 
 /// Checks a `--text-template` (placeholders known, braces balanced) without an event,
 /// so a bad template fails before anything is sent.
-pub fn check_template(t: &str) -> anyhow::Result<()> {
+pub(crate) fn check_template(t: &str) -> anyhow::Result<()> {
     parse_template(t).map(drop)
 }
 

@@ -1,3 +1,3 @@
-pub mod build_message;
-pub mod ci;
-pub mod event;
+pub(crate) mod build_message;
+pub(crate) mod ci;
+pub(crate) mod event;

@@ -12,7 +12,7 @@ use crate::secret::{Sources, WebhookUrl};
 /// what the real run would have failed with (exit 3); `Ok(None)` when none was checked.
 /// `relayed`: the real run would hand its post to an enclosing `run` (see
 /// `relay::socket_for`).
-pub fn check_webhook(
+pub(crate) fn check_webhook(
     webhook: &WebhookArgs,
     printer: &Printer,
     relayed: bool,
@@ -62,7 +62,7 @@ pub fn check_webhook(
 
 /// A dry run refuses what the post would refuse: a body holding the checked webhook's
 /// own token (exit 4), so that the preview does not print it either.
-pub fn refuse_own_token(url: Option<&WebhookUrl>, body: &[u8]) -> Result<()> {
+pub(crate) fn refuse_own_token(url: Option<&WebhookUrl>, body: &[u8]) -> Result<()> {
     match url {
         Some(u) if u.appears_in(body) => Err(crate::error::input(
             crate::wire::deliver::OWN_URL_IN_MESSAGE,

@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 
 /// The locale's character set is UTF-8: the first of `LC_ALL`, `LC_CTYPE`, `LANG` that is
 /// set and not empty decides (as the C library does); none set is the C locale.
-pub fn is_utf8(var: impl Fn(&str) -> Option<String>) -> bool {
+pub(crate) fn is_utf8(var: impl Fn(&str) -> Option<String>) -> bool {
     ["LC_ALL", "LC_CTYPE", "LANG"]
         .into_iter()
         .find_map(|name| var(name).filter(|v| !v.is_empty()))
@@ -23,7 +23,7 @@ fn utf8() -> bool {
 }
 
 /// The mark of a check that passed.
-pub fn ok_mark() -> &'static str {
+pub(crate) fn ok_mark() -> &'static str {
     if utf8() {
         "✓"
     } else {
@@ -32,7 +32,7 @@ pub fn ok_mark() -> &'static str {
 }
 
 /// The mark of a check that failed.
-pub fn fail_mark() -> &'static str {
+pub(crate) fn fail_mark() -> &'static str {
     if utf8() {
         "✗"
     } else {
@@ -42,7 +42,7 @@ pub fn fail_mark() -> &'static str {
 
 /// A diagnostic line as the terminal can show it. The `…` of a redacted webhook stays:
 /// its form is fixed by the contract and scripts match on it.
-pub fn fit(line: &str) -> Cow<'_, str> {
+pub(crate) fn fit(line: &str) -> Cow<'_, str> {
     if utf8() {
         Cow::Borrowed(line)
     } else {

@@ -1,14 +1,43 @@
-pub mod build;
-pub mod doctor;
-pub mod dry_run;
-pub mod flush;
-pub mod locale;
-pub mod notify;
+pub(crate) mod build;
+mod doctor;
+pub(crate) mod dry_run;
+mod flush;
+pub(crate) mod locale;
+pub(crate) mod notify;
 pub mod output;
-pub mod probe;
-pub mod progress;
-pub mod relay;
-pub mod run;
-pub mod send;
-pub mod spool;
-pub mod webhooks;
+mod probe;
+pub(crate) mod progress;
+pub(crate) mod relay;
+mod run;
+mod send;
+mod spool;
+mod webhooks;
+
+use anyhow::Result;
+
+use crate::cli::{self, Cli, Command};
+use output::Ending;
+
+/// Runs the command `main` parsed: the one door from the binary into the commands, so
+/// that everything behind it can stay private to the crate.
+pub fn dispatch(cli: Cli) -> Result<Ending> {
+    cli.command.refuse_urls_in_paths()?;
+    match cli.command {
+        Command::Send(args) => send::run(args),
+        Command::Build(args) => build::run(args),
+        Command::Run(args) => run::run(args),
+        Command::Probe(args) => probe::run(args),
+        Command::Doctor(args) => doctor::run(args),
+        Command::Flush(args) => flush::run(args),
+        Command::Webhooks(args) => webhooks::run(args),
+        // Its rows are its output; an error gets a failed outcome after them.
+        Command::Spool(args) => spool::run(args).map(|c| Ending::printed(Ok(c))),
+        Command::Completions { shell } => {
+            // Into a buffer first: clap_complete panics on a failed write (`| head`).
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut cli::command(), "mmnotify", &mut script);
+            output::print_stdout_bytes(&script);
+            Ok(Ending::printed(Ok(0)))
+        }
+    }
+}

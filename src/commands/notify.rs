@@ -18,7 +18,7 @@ use crate::state::statedir;
 use crate::text::time::now_ms;
 use crate::wire::deliver::{Deliverer, Delivery};
 
-pub struct Notifier {
+pub(crate) struct Notifier {
     pub url: WebhookUrl,
     pub source: Source,
     pub deliverer: Deliverer,
@@ -27,7 +27,7 @@ pub struct Notifier {
 
 /// Where undelivered payloads go, if anywhere.
 #[derive(Debug, Clone)]
-pub struct SpoolPlan {
+pub(crate) struct SpoolPlan {
     pub state_dir: Option<PathBuf>,
     pub enabled: bool,
     pub kind: SpoolKind,
@@ -36,7 +36,7 @@ pub struct SpoolPlan {
 }
 
 impl SpoolPlan {
-    pub fn from_args(args: &StateArgs, kind: SpoolKind) -> SpoolPlan {
+    pub(crate) fn from_args(args: &StateArgs, kind: SpoolKind) -> SpoolPlan {
         SpoolPlan {
             state_dir: args.state_dir.clone(),
             enabled: !args.no_spool,
@@ -46,12 +46,12 @@ impl SpoolPlan {
     }
 }
 
-pub fn state_dir(explicit: Option<&std::path::Path>) -> Result<PathBuf> {
+pub(crate) fn state_dir(explicit: Option<&std::path::Path>) -> Result<PathBuf> {
     statedir::resolve(explicit, &|k| std::env::var(k).ok())
 }
 
 impl Notifier {
-    pub fn connect(
+    pub(crate) fn connect(
         webhook: &WebhookArgs,
         delivery: &DeliveryArgs<impl RetryLimit>,
         printer: Printer,
@@ -60,7 +60,7 @@ impl Notifier {
         Notifier::with_url(url, source, delivery, printer)
     }
 
-    pub fn with_url(
+    pub(crate) fn with_url(
         url: WebhookUrl,
         source: Source,
         delivery: &DeliveryArgs<impl RetryLimit>,
@@ -82,7 +82,7 @@ impl Notifier {
         })
     }
 
-    pub fn deliver(&self, body: &[u8], channel: Option<&str>) -> Delivery {
+    pub(crate) fn deliver(&self, body: &[u8], channel: Option<&str>) -> Delivery {
         let d = self.deliverer.deliver(&self.url, body, channel);
         self.printer.info(&describe_delivery(&d, &self.url));
         if d.possible_duplicate() {
@@ -93,7 +93,7 @@ impl Notifier {
 
     /// Delivers and, when retries ran out on something that can succeed later, saves the
     /// payload in the spool. Returns the outcome and, on failure, the error to exit with.
-    pub fn post(
+    pub(crate) fn post(
         &self,
         payload: &Value,
         body: &[u8],
@@ -134,7 +134,7 @@ impl Notifier {
 
     /// Saves a payload that was not even tried (its dedupe store is unreachable) and
     /// returns the `spooled` (or `failed`) outcome with a network error.
-    pub fn keep(
+    pub(crate) fn keep(
         &self,
         payload: &Value,
         plan: &SpoolPlan,
@@ -201,7 +201,7 @@ impl Notifier {
 
 /// What to tell the user when a post went through on a retry after a try that may have
 /// gone through too.
-pub fn possible_duplicate_warning(d: &Delivery) -> String {
+pub(crate) fn possible_duplicate_warning(d: &Delivery) -> String {
     format!(
         "posted, but the message may appear twice: {} earlier attempt{} got no answer \
          (timed out or cut off) after the request was sent, and the server may have posted {}",
@@ -219,7 +219,7 @@ pub fn possible_duplicate_warning(d: &Delivery) -> String {
 /// directory that fails the Trust rules stops everything (exit 3); one that merely cannot
 /// be written gives `None`, with a warning: posts then go out undeduplicated, because a
 /// lost post is worse than a repeated one.
-pub fn open_dedupe(
+pub(crate) fn open_dedupe(
     printer: &Printer,
     explicit: Option<&std::path::Path>,
     ttl: std::time::Duration,

@@ -13,14 +13,14 @@ use crate::secret::WebhookUrl;
 use crate::wire::deliver::Delivery;
 
 #[derive(Debug, Clone, Copy)]
-pub struct Printer {
-    pub json: bool,
-    pub verbose: bool,
-    pub quiet: bool,
+pub(crate) struct Printer {
+    pub(crate) json: bool,
+    pub(crate) verbose: bool,
+    pub(crate) quiet: bool,
 }
 
 impl Printer {
-    pub fn new(args: &OutputArgs) -> Printer {
+    pub(crate) fn new(args: &OutputArgs) -> Printer {
         Printer {
             json: args.output == OutputFormat::Json,
             verbose: args.verbose,
@@ -28,13 +28,13 @@ impl Printer {
         }
     }
 
-    pub fn warn(&self, msg: &str) {
+    pub(crate) fn warn(&self, msg: &str) {
         if !self.quiet {
             print_stderr_line(&format!("mmnotify: warning: {msg}"));
         }
     }
 
-    pub fn info(&self, msg: &str) {
+    pub(crate) fn info(&self, msg: &str) {
         if self.verbose {
             print_stderr_line(&format!("mmnotify: {msg}"));
         }
@@ -42,12 +42,12 @@ impl Printer {
 
     /// One outcome of several (a line of `build --events`), only with `--output json`.
     /// A command's single outcome goes back to `main` instead, in its [`Ending`].
-    pub fn outcome(&self, outcome: &Outcome) {
+    pub(crate) fn outcome(&self, outcome: &Outcome) {
         self.json_line(&outcome.to_json());
     }
 
     /// A JSON row that is not an outcome (`webhooks`' list), only with `--output json`.
-    pub fn json_line(&self, value: &Value) {
+    pub(crate) fn json_line(&self, value: &Value) {
         if self.json {
             print_stdout_line(&value.to_string());
         }
@@ -55,7 +55,7 @@ impl Printer {
 
     /// A payload that was not sent: printed now as is, or, with `--output json`, carried
     /// inside the outcome so that stdout stays one JSON object.
-    pub fn dry_run(&self, payload: &Value, outcome: Outcome) -> Outcome {
+    pub(crate) fn dry_run(&self, payload: &Value, outcome: Outcome) -> Outcome {
         if self.json {
             outcome.with("payload", payload.clone())
         } else {
@@ -82,7 +82,7 @@ pub struct Ending {
 
 impl Ending {
     /// One outcome, and the error that goes with it if it failed.
-    pub fn outcome(outcome: Outcome, error: Option<anyhow::Error>) -> Ending {
+    pub(crate) fn outcome(outcome: Outcome, error: Option<anyhow::Error>) -> Ending {
         Ending {
             outcome: Some(outcome),
             error,
@@ -185,7 +185,7 @@ pub enum Status {
 }
 
 impl Status {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Status::Posted => "posted",
             Status::Duplicate => "duplicate",
@@ -202,7 +202,7 @@ impl Status {
 
 /// The keys every outcome object has, `null` where they do not apply, so that a script
 /// can read any of them without first checking which path the command took.
-pub const OUTCOME_KEYS: [&str; 8] = [
+pub(crate) const OUTCOME_KEYS: [&str; 8] = [
     "status",
     "exit_code",
     "http_status",
@@ -216,18 +216,18 @@ pub const OUTCOME_KEYS: [&str; 8] = [
 /// The `--output json` object of the contract.
 #[derive(Debug, Clone)]
 pub struct Outcome {
-    pub status: Status,
+    pub(crate) status: Status,
     /// Filled in by whoever knows the final code: `main` for a command's outcome, the
     /// stream for each of its lines.
     pub exit_code: Option<u8>,
-    pub http_status: Option<u16>,
-    pub attempts: Option<u32>,
-    pub elapsed: Option<Duration>,
-    pub target: Option<String>,
-    pub error_id: Option<String>,
+    pub(crate) http_status: Option<u16>,
+    pub(crate) attempts: Option<u32>,
+    pub(crate) elapsed: Option<Duration>,
+    pub(crate) target: Option<String>,
+    pub(crate) error_id: Option<String>,
     /// What went wrong, in the words of the diagnostic on stderr.
     pub message: Option<String>,
-    pub extra: Map<String, Value>,
+    pub(crate) extra: Map<String, Value>,
 }
 
 impl Outcome {
@@ -254,7 +254,7 @@ impl Outcome {
     }
 
     /// `posted` or `failed` from a delivery, with everything the contract lists.
-    pub fn from_delivery(d: &Delivery, url: &WebhookUrl) -> Outcome {
+    pub(crate) fn from_delivery(d: &Delivery, url: &WebhookUrl) -> Outcome {
         Outcome {
             status: if d.is_success() {
                 Status::Posted
@@ -272,7 +272,7 @@ impl Outcome {
     }
 
     /// An outcome another mmnotify printed (the run socket's answer), read back.
-    pub fn from_json(v: &Value) -> Outcome {
+    pub(crate) fn from_json(v: &Value) -> Outcome {
         let status = v
             .get("status")
             .and_then(|s| Status::deserialize(s).ok())
@@ -301,7 +301,7 @@ impl Outcome {
         }
     }
 
-    pub fn with(mut self, key: &str, value: impl Into<Value>) -> Outcome {
+    pub(crate) fn with(mut self, key: &str, value: impl Into<Value>) -> Outcome {
         self.extra.insert(key.to_string(), value.into());
         self
     }
@@ -328,7 +328,7 @@ impl Outcome {
 }
 
 /// The `-v` line for a delivery.
-pub fn describe_delivery(d: &Delivery, url: &WebhookUrl) -> String {
+pub(crate) fn describe_delivery(d: &Delivery, url: &WebhookUrl) -> String {
     format!(
         "{} {}: HTTP {} after {} attempt{} in {} ms",
         if d.is_success() {

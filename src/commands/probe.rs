@@ -9,7 +9,7 @@ use crate::commands::output::{print_stdout_line, Ending, Outcome, Printer};
 use crate::state::statedir;
 use crate::wire::payload::Payload;
 
-pub fn run(args: ProbeArgs) -> Result<Ending> {
+pub(super) fn run(args: ProbeArgs) -> Result<Ending> {
     let printer = Printer::new(&args.common.output);
     let text = args
         .text

@@ -15,19 +15,19 @@ use crate::commands::output::Printer;
 static ACTIVE: Mutex<Option<ProgressBar>> = Mutex::new(None);
 
 /// Whether a bar may be shown at all.
-pub fn wanted(stderr_is_terminal: bool, printer: &Printer) -> bool {
+pub(crate) fn wanted(stderr_is_terminal: bool, printer: &Printer) -> bool {
     stderr_is_terminal && !printer.quiet && !printer.json
 }
 
 /// A bar that is cleared from the screen when dropped; does nothing when not wanted.
-pub struct Progress {
+pub(crate) struct Progress {
     bar: Option<ProgressBar>,
 }
 
 impl Progress {
     /// `total` when known (count, rate, ETA), else a counter with its rate. `unit` names
     /// what is counted ("items", "events").
-    pub fn start(printer: &Printer, total: Option<u64>, unit: &str) -> Progress {
+    pub(crate) fn start(printer: &Printer, total: Option<u64>, unit: &str) -> Progress {
         if !wanted(std::io::stderr().is_terminal(), printer) {
             return Progress { bar: None };
         }
@@ -60,7 +60,7 @@ impl Progress {
         Progress { bar: Some(bar) }
     }
 
-    pub fn inc(&self) {
+    pub(crate) fn inc(&self) {
         if let Some(bar) = &self.bar {
             bar.inc(1);
         }
@@ -80,7 +80,7 @@ impl Drop for Progress {
 
 /// Runs `print` with the bar (if one is up) hidden, so that a warning gets a line of
 /// its own and the bar is redrawn below it.
-pub fn suspend<R>(print: impl FnOnce() -> R) -> R {
+pub(crate) fn suspend<R>(print: impl FnOnce() -> R) -> R {
     let bar = ACTIVE.lock().ok().and_then(|active| active.clone());
     match bar {
         Some(bar) => bar.suspend(print),

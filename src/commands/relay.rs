@@ -19,7 +19,7 @@ use crate::task::socket::{self, DedupeRequest, Request, Response};
 use crate::wire::payload;
 
 /// The parent's side: everything it needs to post on a job's behalf.
-pub struct Relay {
+pub(crate) struct Relay {
     /// The parent's own webhook, or why it has none.
     pub default: std::result::Result<Arc<Notifier>, (ExitKind, String)>,
     pub webhook: WebhookArgs,
@@ -31,7 +31,7 @@ pub struct Relay {
 }
 
 impl Relay {
-    pub fn handle(&self, req: Request) -> Response {
+    pub(crate) fn handle(&self, req: Request) -> Response {
         let kind = match req.kind.as_str() {
             "send" => SpoolKind::Send,
             "build" => SpoolKind::Build,
@@ -159,7 +159,7 @@ fn failure(e: &anyhow::Error) -> Response {
 
 /// The socket an inner `send`/`build` should post through: inside a `run` job, unless
 /// the command names its own secrets file.
-pub fn socket_for(webhook: &WebhookArgs) -> Option<std::path::PathBuf> {
+pub(crate) fn socket_for(webhook: &WebhookArgs) -> Option<std::path::PathBuf> {
     if webhook.webhook_file.is_some() {
         return None;
     }
@@ -168,7 +168,7 @@ pub fn socket_for(webhook: &WebhookArgs) -> Option<std::path::PathBuf> {
 
 /// What an inner `send`/`build` hands over: its payload, its `--webhook NAME` if any,
 /// whether it may be spooled, and (for `build`) what to deduplicate on.
-pub fn request(
+pub(crate) fn request(
     kind: &str,
     webhook: &WebhookArgs,
     payload: &Value,
@@ -187,7 +187,7 @@ pub fn request(
 
 /// The inner side: hands the request to the parent and turns its answer into the
 /// outcome and error this command would have had posting by itself.
-pub fn post_via(
+pub(crate) fn post_via(
     path: &std::path::Path,
     request: &Request,
     timeout: Duration,

@@ -24,7 +24,7 @@ use crate::wire::payload::{self, Payload};
 /// shares it with the headline and the details.
 const TAIL_BYTES: usize = 12 * 1024;
 
-pub fn run(args: RunArgs) -> Result<Ending> {
+pub(super) fn run(args: RunArgs) -> Result<Ending> {
     let printer = Printer::new(&args.common.output);
     // Resolve the webhook before the job starts, so a broken set-up is reported at once,
     // but run the job either way: a notifier problem must not cost the job itself.

@@ -15,7 +15,7 @@ use crate::state::spool::SpoolKind;
 use crate::text::markdown;
 use crate::wire::payload::{self, Attachment, Member, Payload};
 
-pub fn run(args: SendArgs) -> Result<Ending> {
+pub(super) fn run(args: SendArgs) -> Result<Ending> {
     let printer = Printer::new(&args.common.output);
     let (obj, body) = build(&args, &printer)?;
     let value = Value::Object(obj);

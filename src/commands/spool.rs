@@ -19,7 +19,7 @@ use crate::text::time;
 /// about one `--timeout` (30s by default) per unreachable webhook.
 const LOCK_WAIT: Duration = Duration::from_secs(120);
 
-pub fn run(args: SpoolArgs) -> Result<u8> {
+pub(super) fn run(args: SpoolArgs) -> Result<u8> {
     match args.command {
         SpoolCommand::List(a) => list(&a),
         SpoolCommand::Drop(a) => drop(&a),
@@ -118,7 +118,7 @@ fn shown_name(name: &str) -> String {
 /// Text for one table cell: hook ids scrubbed, with or without `/hooks/` (a hand-edited
 /// item, or a parse error quoting one, may hold a bare token), control characters (a
 /// newline, an escape sequence) made harmless.
-pub fn one_line(s: &str) -> String {
+pub(super) fn one_line(s: &str) -> String {
     redact_id_runs(&scrub_hook_ids(s))
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
@@ -191,7 +191,7 @@ fn age(d: Duration) -> String {
 }
 
 /// A spool item's time in RFC 3339 (`-` for a clock value no calendar can show).
-pub fn rfc3339(ms: u64) -> String {
+pub(super) fn rfc3339(ms: u64) -> String {
     time::format_system_time(UNIX_EPOCH + Duration::from_millis(ms))
 }
 

@@ -14,7 +14,7 @@ use crate::secret::{self, names, WebhookUrl};
 /// An error before the first row (no directory) is reported as a failed outcome by
 /// `main`; files failing the rules are reported in their rows, so the exit code alone
 /// says so at the end.
-pub fn run(args: WebhooksArgs) -> Result<Ending> {
+pub(super) fn run(args: WebhooksArgs) -> Result<Ending> {
     let printer = Printer::new(&args.output);
     let dir = &args.secrets_dir;
     let known = names::list(dir).map_err(|e| {

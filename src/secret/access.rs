@@ -8,7 +8,7 @@ use std::path::Path;
 /// The explanation for `EACCES` on `path`: the file's owner, group and mode (or its
 /// directory's, when the directory is what stops us), the caller's uid and groups, and
 /// the usual fix. Only metadata is read.
-pub fn explain_denied(path: &Path) -> String {
+pub(super) fn explain_denied(path: &Path) -> String {
     let me = Caller::current();
     // The file itself can be stat'ed when only its mode stops us; otherwise a directory
     // on the way is not searchable.

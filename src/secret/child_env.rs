@@ -2,7 +2,7 @@
 
 /// Variables that carry a webhook URL, a Redis URL with its password, or the path of a
 /// file holding one. `run` removes them from its job's environment.
-pub const SECRET_ENV_VARS: &[&str] = &[
+pub(crate) const SECRET_ENV_VARS: &[&str] = &[
     "MATTERMOST_WEBHOOK_URL",
     "MMNOTIFY_WEBHOOK_FILE",
     "MMNOTIFY_QUEUE",

@@ -12,17 +12,17 @@ use crate::secret::access;
 
 /// Facts about a secrets file, also shown by `doctor`.
 #[derive(Debug, Clone, Copy)]
-pub struct FileFacts {
+pub(crate) struct FileFacts {
     pub uid: u32,
     pub mode: u32,
 }
 
 /// The most a secrets file may hold: a URL and a few comments fit many times over.
-pub const SECRETS_FILE_LIMIT: u64 = 64 * 1024;
+pub(super) const SECRETS_FILE_LIMIT: u64 = 64 * 1024;
 
 /// Checks the file rules: regular file (symlinks followed), owned by root or by us, and
 /// nothing for others nor write for the group.
-pub fn check_file(path: &Path) -> Result<FileFacts> {
+pub(crate) fn check_file(path: &Path) -> Result<FileFacts> {
     open_checked(path).map(|(_, facts)| facts)
 }
 
@@ -81,7 +81,7 @@ fn open_checked(path: &Path) -> Result<(File, FileFacts)> {
 }
 
 /// The first line that is neither blank nor a `#` comment, trimmed.
-pub fn read_secrets_file(path: &Path) -> Result<String> {
+pub(crate) fn read_secrets_file(path: &Path) -> Result<String> {
     let (file, _) = open_checked(path)?;
     let mut bytes = Vec::new();
     file.take(SECRETS_FILE_LIMIT + 1)
@@ -114,7 +114,7 @@ fn first_value_line(text: &str) -> Option<&str> {
         .find(|l| !l.is_empty() && !l.starts_with('#'))
 }
 
-pub fn current_uid() -> u32 {
+pub(crate) fn current_uid() -> u32 {
     // SAFETY: geteuid has no preconditions and cannot fail.
     unsafe { libc::geteuid() }
 }

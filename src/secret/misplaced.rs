@@ -12,7 +12,7 @@ use crate::secret::scrub_hook_ids;
 /// Refuses, without echoing it, a webhook name or a path option (or its variable) that
 /// holds something shaped like a webhook URL: a file or directory named after it would write the token
 /// to disk, and every error about it would print it. `what` names the option.
-pub fn refuse_url_as_path(value: &OsStr, what: &str) -> Result<()> {
+pub(crate) fn refuse_url_as_path(value: &OsStr, what: &str) -> Result<()> {
     let text = value.to_string_lossy();
     if text.contains("://") || contains_hook_id(&text) {
         return Err(url_in_wrong_place(what));
@@ -22,7 +22,7 @@ pub fn refuse_url_as_path(value: &OsStr, what: &str) -> Result<()> {
 
 /// Refuses a proxy setting that carries a webhook id. A proxy URL itself is expected,
 /// so only the id gives it away.
-pub fn refuse_hook_in_proxy(value: &str, what: &str) -> Result<()> {
+pub(crate) fn refuse_hook_in_proxy(value: &str, what: &str) -> Result<()> {
     if contains_hook_id(value) {
         return Err(url_in_wrong_place(what));
     }

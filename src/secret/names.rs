@@ -6,7 +6,7 @@ use std::path::Path;
 
 /// The names `NAME` of the `NAME.url` files in `dir`, sorted. Only names that
 /// `--webhook` accepts are listed; nothing is opened, so a listing reads no secret.
-pub fn list(dir: &Path) -> io::Result<Vec<String>> {
+pub(crate) fn list(dir: &Path) -> io::Result<Vec<String>> {
     let mut names: Vec<String> = std::fs::read_dir(dir)?
         .filter_map(|entry| entry.ok())
         .filter_map(|entry| {
@@ -23,7 +23,7 @@ pub fn list(dir: &Path) -> io::Result<Vec<String>> {
 /// Edit distance over characters (optimal string alignment): insertions, deletions,
 /// substitutions and swaps of two neighbours, each counting one, since `osp` for `ops`
 /// is one slip of the fingers.
-pub fn edit_distance(a: &str, b: &str) -> usize {
+pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
     let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
     // Three rows suffice: a swap looks back two characters.
@@ -49,7 +49,7 @@ pub fn edit_distance(a: &str, b: &str) -> usize {
 /// The known name closest to `wanted`, if it is close enough to be a typo: at most a
 /// third of the longer name differs (and at least one edit is always allowed), or the
 /// names differ only in case.
-pub fn closest<'a>(wanted: &str, known: &'a [String]) -> Option<&'a str> {
+pub(crate) fn closest<'a>(wanted: &str, known: &'a [String]) -> Option<&'a str> {
     known
         .iter()
         .map(|k| {

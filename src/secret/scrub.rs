@@ -99,7 +99,7 @@ pub fn redact_id_runs(text: &str) -> Cow<'_, str> {
 /// characters, which no scrubbing can recognise any more: the run of id characters and
 /// slashes at the edge is a fragment of a word anyway, so it goes. A longer run than
 /// `hooks/<id>` cannot be such a fragment and is kept.
-pub fn after_cut(text: &str) -> &str {
+pub(crate) fn after_cut(text: &str) -> &str {
     let rest = text.trim_start_matches(|c: char| is_id_byte_char(c) || c == '/');
     if text.len() - rest.len() <= "hooks/".len() + ID_LEN {
         rest

@@ -11,7 +11,7 @@ use crate::secret::{names, read_secrets_file, redact_id_runs, refuse_url_as_path
 /// Where a webhook URL came from; stored in the spool so `flush` can resolve it again
 /// without ever writing the URL itself to disk.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Source {
+pub(crate) enum Source {
     File(PathBuf),
     Named { name: String, path: PathBuf },
     Env,
@@ -19,7 +19,7 @@ pub enum Source {
 
 impl Source {
     /// The reference saved with spooled items: `file:PATH`, `name:NAME` or `env`.
-    pub fn spool_ref(&self) -> String {
+    pub(crate) fn spool_ref(&self) -> String {
         match self {
             Source::File(p) => {
                 // flush may run from another directory (a timer, cron).
@@ -31,7 +31,7 @@ impl Source {
         }
     }
 
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match self {
             Source::File(p) => format!("secrets file {}", p.display()),
             Source::Named { name, path } => format!("webhook `{name}` ({})", path.display()),
@@ -39,7 +39,7 @@ impl Source {
         }
     }
 
-    pub fn file(&self) -> Option<&Path> {
+    pub(crate) fn file(&self) -> Option<&Path> {
         match self {
             Source::File(p) => Some(p),
             Source::Named { path, .. } => Some(path),
@@ -50,7 +50,7 @@ impl Source {
 
 /// The three ways to give a webhook, already merged with their environment fallbacks.
 #[derive(Debug, Clone, Default)]
-pub struct Sources {
+pub(crate) struct Sources {
     pub file: Option<PathBuf>,
     pub name: Option<String>,
     pub secrets_dir: PathBuf,
@@ -59,13 +59,13 @@ pub struct Sources {
 }
 
 /// `MATTERMOST_WEBHOOK_URL`, unless unset or blank.
-pub fn env_url() -> Option<OsString> {
+pub(crate) fn env_url() -> Option<OsString> {
     std::env::var_os("MATTERMOST_WEBHOOK_URL")
         .filter(|v| !v.as_encoded_bytes().iter().all(u8::is_ascii_whitespace))
 }
 
 impl Sources {
-    pub fn from_args(args: &crate::cli::WebhookArgs) -> Sources {
+    pub(crate) fn from_args(args: &crate::cli::WebhookArgs) -> Sources {
         Sources {
             file: args.webhook_file.clone(),
             name: args.webhook.clone(),
@@ -75,7 +75,7 @@ impl Sources {
     }
 
     /// Picks the source (first match wins) without reading it.
-    pub fn select(&self) -> Result<Source> {
+    pub(crate) fn select(&self) -> Result<Source> {
         if let Some(file) = &self.file {
             refuse_url_as_path(
                 file.as_os_str(),
@@ -102,13 +102,13 @@ impl Sources {
         ))
     }
 
-    pub fn resolve(&self) -> Result<(WebhookUrl, Source)> {
+    pub(crate) fn resolve(&self) -> Result<(WebhookUrl, Source)> {
         let source = self.select()?;
         let url = self.load(&source)?;
         Ok((url, source))
     }
 
-    pub fn load(&self, source: &Source) -> Result<WebhookUrl> {
+    pub(crate) fn load(&self, source: &Source) -> Result<WebhookUrl> {
         match source {
             Source::File(path) | Source::Named { path, .. } => {
                 if let Source::Named { .. } = source {
@@ -140,7 +140,7 @@ impl Sources {
     }
 
     /// A `--webhook NAME` whose file does not exist is answered with the names that do.
-    pub fn check_known(&self, source: &Source) -> Result<()> {
+    pub(crate) fn check_known(&self, source: &Source) -> Result<()> {
         if let Source::Named { name, path } = source {
             let missing = std::fs::symlink_metadata(path)
                 .is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound);
@@ -183,7 +183,7 @@ impl Sources {
     }
 
     /// Resolves a spool item's saved reference with today's settings.
-    pub fn from_spool_ref(&self, reference: &str) -> Result<(WebhookUrl, Source)> {
+    pub(crate) fn from_spool_ref(&self, reference: &str) -> Result<(WebhookUrl, Source)> {
         let source = if let Some(path) = reference.strip_prefix("file:") {
             Source::File(PathBuf::from(path))
         } else if let Some(name) = reference.strip_prefix("name:") {
@@ -210,7 +210,7 @@ impl Sources {
 }
 
 /// `NAME` must stay inside the secrets directory: no separators, no leading dot.
-pub fn check_name(name: &str) -> Result<()> {
+pub(crate) fn check_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && !name.starts_with('.')
         && name

@@ -9,7 +9,7 @@ use crate::secret::scrub_hook_ids;
 
 /// A validated Mattermost incoming-webhook URL whose Display and Debug are redacted.
 #[derive(Clone, PartialEq, Eq)]
-pub struct WebhookUrl {
+pub(crate) struct WebhookUrl {
     full: String,
     scheme: String,
     host: String,
@@ -22,7 +22,7 @@ pub struct WebhookUrl {
 impl WebhookUrl {
     /// Validates the URL shape of the contract. Errors never repeat the URL: a user who
     /// pasted it wrong would otherwise see the token in CI logs.
-    pub fn parse(raw: &str) -> Result<WebhookUrl> {
+    pub(crate) fn parse(raw: &str) -> Result<WebhookUrl> {
         let raw = raw.trim();
         let bad = |why: &str| error::config(format!("malformed webhook URL: {why}"));
         if raw.is_empty() {
@@ -105,25 +105,21 @@ impl WebhookUrl {
 
     /// The URL in the clear, for the HTTP request only. Everything printed goes through
     /// Display instead.
-    pub fn expose(&self) -> &str {
+    pub(crate) fn expose(&self) -> &str {
         &self.full
     }
 
-    pub fn host(&self) -> &str {
+    pub(crate) fn host(&self) -> &str {
         &self.host
     }
 
-    pub fn scheme(&self) -> &str {
-        &self.scheme
-    }
-
-    pub fn port(&self) -> u16 {
+    pub(crate) fn port(&self) -> u16 {
         self.port
             .unwrap_or(if self.scheme == "https" { 443 } else { 80 })
     }
 
     /// The server's base URL without the webhook path: safe to request and to show.
-    pub fn server_base(&self) -> String {
+    pub(crate) fn server_base(&self) -> String {
         let authority = match self.port {
             Some(p) => format!("{}:{p}", self.host),
             None => self.host.clone(),
@@ -131,12 +127,12 @@ impl WebhookUrl {
         format!("{}://{authority}{}", self.scheme, self.prefix)
     }
 
-    pub fn is_https(&self) -> bool {
+    pub(crate) fn is_https(&self) -> bool {
         self.scheme == "https"
     }
 
     /// Loopback hosts may use plain http without a warning: the token never leaves the box.
-    pub fn is_loopback(&self) -> bool {
+    pub(crate) fn is_loopback(&self) -> bool {
         let h = self.host.trim_start_matches('[').trim_end_matches(']');
         h.eq_ignore_ascii_case("localhost")
             || h.parse::<std::net::IpAddr>()
@@ -145,7 +141,7 @@ impl WebhookUrl {
     }
 
     /// The redacted form: scheme, host, port and the last four characters of the token.
-    pub fn redacted(&self) -> String {
+    pub(crate) fn redacted(&self) -> String {
         let last4 = &self.token[self.token.len() - 4..];
         match self.port {
             Some(p) => format!("{}://{}:{}/hooks/…{}", self.scheme, self.host, p, last4),
@@ -157,7 +153,7 @@ impl WebhookUrl {
     /// server messages, Location headers): current Mattermost servers put the hook id in
     /// their error messages.
     /// Any other hook id in it is redacted too: a redirect can point at another hook.
-    pub fn scrub(&self, text: &str) -> String {
+    pub(crate) fn scrub(&self, text: &str) -> String {
         let last4 = &self.token[self.token.len() - 4..];
         let own = text
             .replace(&self.full, &self.redacted())
@@ -167,7 +163,7 @@ impl WebhookUrl {
 
     /// Whether `text` would carry this webhook's token (a post that holds it would publish
     /// the credential to everyone in the channel).
-    pub fn appears_in(&self, text: &[u8]) -> bool {
+    pub(crate) fn appears_in(&self, text: &[u8]) -> bool {
         let token = self.token.as_bytes();
         text.windows(token.len()).any(|w| w == token)
     }

@@ -74,15 +74,15 @@ const POLL: Duration = Duration::from_millis(15);
 
 /// A dedupe key: lowercase hex SHA-256, safe to print and to store.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct DedupeKey(String);
+pub(crate) struct DedupeKey(String);
 
 impl DedupeKey {
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         &self.0
     }
 
     /// Parses a stored key (from a spool item); only 64 lowercase hex digits pass.
-    pub fn from_hex(hex: &str) -> Option<DedupeKey> {
+    pub(crate) fn from_hex(hex: &str) -> Option<DedupeKey> {
         let ok = hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
         ok.then(|| DedupeKey(hex.to_string()))
     }
@@ -122,7 +122,7 @@ impl fmt::Display for DedupeKey {
 }
 
 /// The key of one build status on one webhook.
-pub fn key(webhook_url: &str, run_id: &str, state: &str) -> DedupeKey {
+pub(crate) fn key(webhook_url: &str, run_id: &str, state: &str) -> DedupeKey {
     // Length-prefixed, so ("a|b", "c") and ("a", "|bc") differ; the tag keeps these
     // hashes from matching any other use of SHA-256 over the same strings.
     let mut buf = Vec::with_capacity(64 + webhook_url.len() + run_id.len() + state.len());
@@ -141,7 +141,7 @@ pub fn key(webhook_url: &str, run_id: &str, state: &str) -> DedupeKey {
 
 /// The dedupe store in `STATE_DIR/dedupe/`.
 #[derive(Debug, Clone)]
-pub struct Dedupe {
+pub(crate) struct Dedupe {
     inner: Arc<Inner>,
 }
 
@@ -317,7 +317,7 @@ impl Log {
 /// redundant gateways (`gateway::store`). Both give the same guarantees: one holder per
 /// key at a time, a holder that dies frees the key within its budget, and a delivered
 /// key stays a duplicate for the TTL.
-pub trait DedupeStore: Send + Sync {
+pub(crate) trait DedupeStore: Send + Sync {
     /// Takes the right to deliver `key`, or learns that it was delivered. `budget` is how
     /// long this holder may keep the key before others may take over.
     fn claim(&self, key: &DedupeKey, budget: Duration) -> anyhow::Result<Claim>;
@@ -328,7 +328,7 @@ pub trait DedupeStore: Send + Sync {
 
 /// One store's side of a held claim. Dropping it without [`Held::delivered`] releases the
 /// key for the next try.
-pub trait Held: fmt::Debug + Send {
+pub(crate) trait Held: fmt::Debug + Send {
     /// Records the delivery and lets go of the key.
     fn delivered(self: Box<Self>) -> anyhow::Result<()>;
     /// Granted only because the previous holder outlived its budget.
@@ -338,7 +338,7 @@ pub trait Held: fmt::Debug + Send {
 
 /// The outcome of [`DedupeStore::claim`].
 #[derive(Debug)]
-pub enum Claim {
+pub(crate) enum Claim {
     /// Post, then call [`ClaimGuard::delivered`]; dropping the guard instead leaves the
     /// key free for the next try.
     Acquired(ClaimGuard),
@@ -346,33 +346,27 @@ pub enum Claim {
     Duplicate,
 }
 
-/// The right to post for one key until dropped (or [`ClaimGuard::release`]d).
+/// The right to post for one key until dropped.
 #[derive(Debug)]
-pub struct ClaimGuard(Box<dyn Held>);
+pub(crate) struct ClaimGuard(Box<dyn Held>);
 
 impl ClaimGuard {
-    pub fn new(held: impl Held + 'static) -> ClaimGuard {
+    pub(crate) fn new(held: impl Held + 'static) -> ClaimGuard {
         ClaimGuard(Box::new(held))
     }
 
     /// Records the delivery, so that later claims of this key are duplicates, and lets
     /// go of the key.
-    pub fn delivered(self) -> anyhow::Result<()> {
+    pub(crate) fn delivered(self) -> anyhow::Result<()> {
         self.0.delivered()
     }
 
     /// True when granted only because the holder outlived its budget: the caller should
     /// warn that a second post is possible.
-    pub fn stolen(&self) -> bool {
+    pub(crate) fn stolen(&self) -> bool {
         self.0.stolen()
     }
 
-    pub fn key(&self) -> &DedupeKey {
-        self.0.key()
-    }
-
-    /// Gives the key up without a delivery (what dropping the guard does).
-    pub fn release(self) {}
 }
 
 /// The file store's claim: a byte lock in `claims.lock`.
@@ -388,7 +382,7 @@ struct FileClaim {
 
 impl Dedupe {
     /// Opens the store, creating `dedupe/` (mode 0700) and its parents when missing.
-    pub fn open(state_dir: &Path, ttl: Duration) -> anyhow::Result<Dedupe> {
+    pub(crate) fn open(state_dir: &Path, ttl: Duration) -> anyhow::Result<Dedupe> {
         let dir = state_dir.join("dedupe");
         statedir::ensure_private_dir(state_dir)?;
         statedir::ensure_private_dir(&dir)?;
@@ -422,12 +416,13 @@ impl Dedupe {
         })
     }
 
-    pub fn dir(&self) -> &Path {
+    #[cfg(test)]
+    pub(crate) fn dir(&self) -> &Path {
         &self.inner.dir
     }
 
     /// Whether `key` was delivered within this store's TTL.
-    pub fn is_delivered(&self, key: &DedupeKey) -> anyhow::Result<bool> {
+    pub(crate) fn is_delivered(&self, key: &DedupeKey) -> anyhow::Result<bool> {
         self.inner.is_delivered(key)
     }
 
@@ -438,7 +433,7 @@ impl Dedupe {
     ///
     /// One process claims one key at a time: OFD locks belong to the open file, so two
     /// claims of the same key through one store would not exclude each other.
-    pub fn claim(&self, key: &DedupeKey, budget: Duration) -> anyhow::Result<Claim> {
+    pub(crate) fn claim(&self, key: &DedupeKey, budget: Duration) -> anyhow::Result<Claim> {
         let started = Instant::now();
         // Our patience when the holder's record cannot be read.
         let own_deadline = now_ms().saturating_add(budget.as_millis() as u64);
@@ -497,7 +492,7 @@ impl Dedupe {
     /// has used, and a few others in turn. Cheap when nothing has expired: a look at the
     /// first line of each bucket not in memory (compaction writes the soonest expiry
     /// first), and a read of what was appended since for the others.
-    pub fn prune(&self) -> anyhow::Result<usize> {
+    pub(crate) fn prune(&self) -> anyhow::Result<usize> {
         self.inner.prune(true)
     }
 }

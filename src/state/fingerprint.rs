@@ -19,11 +19,11 @@ const KEY_FILE: &str = "spool.key";
 const KEY_LEN: usize = 32;
 
 /// The key of one state directory.
-pub struct FingerprintKey(hmac::Key);
+pub(crate) struct FingerprintKey(hmac::Key);
 
 impl FingerprintKey {
     /// The key, created (atomically, 0600) when the state directory has none yet.
-    pub fn load_or_create(state_dir: &Path) -> anyhow::Result<FingerprintKey> {
+    pub(crate) fn load_or_create(state_dir: &Path) -> anyhow::Result<FingerprintKey> {
         if let Some(key) = FingerprintKey::load(state_dir)? {
             return Ok(key);
         }
@@ -56,7 +56,7 @@ impl FingerprintKey {
     /// The existing key, or `None` when there is none. A key file that is not ours
     /// (owner, mode, type, length) is refused: whoever could plant it could steer items
     /// to their own webhook.
-    pub fn load(state_dir: &Path) -> anyhow::Result<Option<FingerprintKey>> {
+    pub(crate) fn load(state_dir: &Path) -> anyhow::Result<Option<FingerprintKey>> {
         let path = state_dir.join(KEY_FILE);
         let file = match OpenOptions::new()
             .read(true)
@@ -98,14 +98,14 @@ impl FingerprintKey {
     }
 
     /// Lowercase hex HMAC-SHA-256 of `url`.
-    pub fn fingerprint(&self, url: &str) -> String {
+    pub(crate) fn fingerprint(&self, url: &str) -> String {
         let tag = hmac::sign(&self.0, url.as_bytes());
         tag.as_ref().iter().map(|b| format!("{b:02x}")).collect()
     }
 
     /// Whether `fingerprint` is this key's fingerprint of `url`, compared in constant
     /// time.
-    pub fn matches(&self, url: &str, fingerprint: &str) -> bool {
+    pub(crate) fn matches(&self, url: &str, fingerprint: &str) -> bool {
         let Some(tag) = decode_hex(fingerprint) else {
             return false;
         };

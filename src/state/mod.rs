@@ -1,4 +1,4 @@
-pub mod dedupe;
-pub mod fingerprint;
-pub mod spool;
-pub mod statedir;
+pub(crate) mod dedupe;
+pub(crate) mod fingerprint;
+pub(crate) mod spool;
+pub(crate) mod statedir;

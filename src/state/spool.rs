@@ -18,13 +18,13 @@ use crate::state::statedir::{self, try_flock};
 use crate::text::time::now_ms;
 
 /// The format version written by this build.
-pub const SPOOL_VERSION: u32 = 1;
+pub(crate) const SPOOL_VERSION: u32 = 1;
 
 /// What saved an item, and so how `flush` delivers it. A new way of delivering is a new
 /// variant here (named as it is written in the file) and an arm in `flush`.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
-pub enum SpoolKind {
+pub(crate) enum SpoolKind {
     Send,
     Build,
     Run,
@@ -38,7 +38,7 @@ pub enum SpoolKind {
 }
 
 impl SpoolKind {
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         match self {
             SpoolKind::Send => "send",
             SpoolKind::Build => "build",
@@ -57,7 +57,7 @@ impl fmt::Display for SpoolKind {
 
 /// One saved message. Never holds the webhook URL: `source` says how to find it again.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
-pub struct SpoolItem {
+pub(crate) struct SpoolItem {
     pub version: u32,
     pub created_at_ms: u64,
     /// `name:NAME`, `file:PATH` or `env`.
@@ -89,7 +89,7 @@ pub struct SpoolItem {
 
 impl SpoolItem {
     /// A new item for a delivery that has just failed once.
-    pub fn new(
+    pub(crate) fn new(
         kind: SpoolKind,
         source: String,
         dedupe_key: Option<&DedupeKey>,
@@ -116,14 +116,14 @@ impl SpoolItem {
 /// One file found in the spool: the item, or why it could not be read (flush should
 /// warn and [`Spool::reject`] it).
 #[derive(Debug)]
-pub struct SpoolEntry {
+pub(crate) struct SpoolEntry {
     pub path: PathBuf,
     pub item: Result<SpoolItem, String>,
 }
 
 impl SpoolEntry {
     /// What `spool list` shows and `spool drop` takes: the file name without `.json`.
-    pub fn id(&self) -> String {
+    pub(crate) fn id(&self) -> String {
         item_id(&self.path)
     }
 }
@@ -138,19 +138,19 @@ fn item_id(path: &Path) -> String {
 
 /// A file in the spool that is not trusted (Trust rules): never read, never posted.
 #[derive(Debug)]
-pub struct Skipped {
+pub(crate) struct Skipped {
     pub path: PathBuf,
     pub why: String,
 }
 
 /// Held by a running flush; released on drop (or when the process dies).
 #[derive(Debug)]
-pub struct SpoolLock {
+pub(crate) struct SpoolLock {
     _file: File,
 }
 
 #[derive(Debug, Clone)]
-pub struct Spool {
+pub(crate) struct Spool {
     dir: PathBuf,
     rejected: PathBuf,
 }
@@ -158,7 +158,7 @@ pub struct Spool {
 impl Spool {
     /// Opens the spool, creating `spool/` and `spool/rejected/` (mode 0700) when missing;
     /// each existing level must pass the Trust rules (exit 3 otherwise).
-    pub fn open(state_dir: &Path) -> anyhow::Result<Spool> {
+    pub(crate) fn open(state_dir: &Path) -> anyhow::Result<Spool> {
         let dir = state_dir.join("spool");
         let rejected = dir.join("rejected");
         for d in [state_dir, &dir, &rejected] {
@@ -167,16 +167,16 @@ impl Spool {
         Ok(Spool { dir, rejected })
     }
 
-    pub fn dir(&self) -> &Path {
+    pub(crate) fn dir(&self) -> &Path {
         &self.dir
     }
 
-    pub fn rejected_dir(&self) -> &Path {
+    pub(crate) fn rejected_dir(&self) -> &Path {
         &self.rejected
     }
 
     /// Saves `item` atomically (mode 0600) and returns its path.
-    pub fn save(&self, item: &SpoolItem) -> anyhow::Result<PathBuf> {
+    pub(crate) fn save(&self, item: &SpoolItem) -> anyhow::Result<PathBuf> {
         static SEQ: AtomicU64 = AtomicU64::new(0);
         check_item(item)?;
         // Zero-padded so that name order is age order; pid and sequence keep names
@@ -191,7 +191,8 @@ impl Spool {
     }
 
     /// All trusted items, oldest first (see [`Spool::list_checked`]).
-    pub fn list(&self) -> anyhow::Result<Vec<SpoolEntry>> {
+    #[cfg(test)]
+    pub(crate) fn list(&self) -> anyhow::Result<Vec<SpoolEntry>> {
         Ok(self.list_checked()?.0)
     }
 
@@ -199,18 +200,18 @@ impl Spool {
     /// trust: anything but a regular file owned by us with mode 0600 (another user's
     /// file, a symlink, a FIFO) is skipped unread. Temp files of killed writers, the lock
     /// and `rejected/` are ignored; an unreadable item is an entry with an error.
-    pub fn list_checked(&self) -> anyhow::Result<(Vec<SpoolEntry>, Vec<Skipped>)> {
+    pub(crate) fn list_checked(&self) -> anyhow::Result<(Vec<SpoolEntry>, Vec<Skipped>)> {
         list_dir(&self.dir)
     }
 
     /// The items in `rejected/`, under the same rules as [`Spool::list_checked`].
-    pub fn list_rejected(&self) -> anyhow::Result<(Vec<SpoolEntry>, Vec<Skipped>)> {
+    pub(crate) fn list_rejected(&self) -> anyhow::Result<(Vec<SpoolEntry>, Vec<Skipped>)> {
         list_dir(&self.rejected)
     }
 
     /// Why a rejected item was moved aside (its `.reason` file), if that file is there
     /// and ours.
-    pub fn reason(&self, entry: &SpoolEntry) -> Option<String> {
+    pub(crate) fn reason(&self, entry: &SpoolEntry) -> Option<String> {
         let path = self.rejected.join(format!("{}.reason", entry.id()));
         let bytes = read_trusted(&path).ok()?.ok()?;
         Some(String::from_utf8_lossy(&bytes).trim_end().to_string())
@@ -219,7 +220,7 @@ impl Spool {
     /// The path of the item `id` (as `spool list` shows it; a `.json` suffix is
     /// accepted) in the spool or in `rejected/`. `Err` says why `id` cannot name an
     /// item at all; `Ok(None)` is an item that does not exist.
-    pub fn find(&self, id: &str, rejected: bool) -> Result<Option<PathBuf>, String> {
+    pub(crate) fn find(&self, id: &str, rejected: bool) -> Result<Option<PathBuf>, String> {
         let stem = id.strip_suffix(".json").unwrap_or(id);
         let valid = !stem.is_empty()
             && !stem.starts_with('.')
@@ -239,7 +240,7 @@ impl Spool {
     /// Removes an item the user asked to drop, only if it is ours by the same rules as
     /// reading one: a symlink is never followed nor removed, another user's file is left.
     /// The inner `Err` says why it was left. A rejected item's reason goes with it.
-    pub fn drop_item(&self, path: &Path) -> anyhow::Result<Result<(), String>> {
+    pub(crate) fn drop_item(&self, path: &Path) -> anyhow::Result<Result<(), String>> {
         let cannot = || format!("cannot remove {}", path.display());
         match open_trusted(path) {
             Ok(Ok((_file, checked))) => {
@@ -270,7 +271,7 @@ impl Spool {
     /// Removes `.tmp-*` files, left by writers killed between create and rename, that
     /// are older than `age` (younger ones may belong to a writer still at work).
     /// Returns how many went.
-    pub fn remove_stale_temp_files(&self, age: Duration) -> usize {
+    pub(crate) fn remove_stale_temp_files(&self, age: Duration) -> usize {
         let mut removed = 0;
         for dir in [&self.dir, &self.rejected] {
             let Ok(list) = fs::read_dir(dir) else {
@@ -300,7 +301,7 @@ impl Spool {
     }
 
     /// Removes a delivered (or meanwhile delivered) item.
-    pub fn remove(&self, entry: &SpoolEntry) -> anyhow::Result<()> {
+    pub(crate) fn remove(&self, entry: &SpoolEntry) -> anyhow::Result<()> {
         match fs::remove_file(&entry.path) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
@@ -311,7 +312,7 @@ impl Spool {
     /// Moves an item the server refused (or that cannot be read) to `rejected/`, with
     /// `reason` (redacted by the caller) in a sibling `<name>.reason` file. Returns the
     /// item's new path.
-    pub fn reject(&self, entry: &SpoolEntry, reason: &str) -> anyhow::Result<PathBuf> {
+    pub(crate) fn reject(&self, entry: &SpoolEntry, reason: &str) -> anyhow::Result<PathBuf> {
         let name = entry
             .path
             .file_name()
@@ -336,7 +337,7 @@ impl Spool {
 
     /// Rewrites an item in place, atomically, after another failed try (the caller
     /// bumps `attempts` and sets `last_error`).
-    pub fn update(&self, entry: &SpoolEntry, item: &SpoolItem) -> anyhow::Result<()> {
+    pub(crate) fn update(&self, entry: &SpoolEntry, item: &SpoolItem) -> anyhow::Result<()> {
         check_item(item)?;
         let name = entry
             .path
@@ -349,7 +350,7 @@ impl Spool {
 
     /// Takes the flush lock (`spool/.lock`), waiting up to `wait`; `None` when another
     /// flush still holds it.
-    pub fn lock(&self, wait: Duration) -> anyhow::Result<Option<SpoolLock>> {
+    pub(crate) fn lock(&self, wait: Duration) -> anyhow::Result<Option<SpoolLock>> {
         let path = self.dir.join(".lock");
         let file = OpenOptions::new()
             .read(true)

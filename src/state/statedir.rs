@@ -15,7 +15,7 @@ use crate::error;
 
 /// The state directory: `--state-dir`/`MMNOTIFY_STATE_DIR` (merged by clap into
 /// `explicit`), else `$XDG_STATE_HOME/mmnotify`, else `$HOME/.local/state/mmnotify`.
-pub fn resolve(
+pub(crate) fn resolve(
     explicit: Option<&Path>,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> anyhow::Result<PathBuf> {
@@ -57,7 +57,7 @@ fn choose(
 /// Creates `path` and its missing parents with mode 0700. An existing directory must be
 /// ours (see [`check_trusted_dir`]); it is otherwise left as it is. Failure is a
 /// configuration error (exit 3).
-pub fn ensure_private_dir(path: &Path) -> anyhow::Result<()> {
+pub(crate) fn ensure_private_dir(path: &Path) -> anyhow::Result<()> {
     if check_trusted_dir(path)? {
         return Ok(());
     }
@@ -88,7 +88,7 @@ pub fn ensure_private_dir(path: &Path) -> anyhow::Result<()> {
 /// does not exist (or cannot be looked at: creating it will tell why); `Err` (exit 3,
 /// with the command that fixes it) when it is a symlink, not a directory, owned by
 /// someone else, or writable by the group or others.
-pub fn check_trusted_dir(path: &Path) -> anyhow::Result<bool> {
+pub(crate) fn check_trusted_dir(path: &Path) -> anyhow::Result<bool> {
     let Ok(meta) = fs::symlink_metadata(path) else {
         return Ok(false);
     };
@@ -129,7 +129,7 @@ pub fn check_trusted_dir(path: &Path) -> anyhow::Result<bool> {
 /// Writes `dir/final_name` so that no reader ever sees a partial file: a 0600 temp file
 /// in the same directory, fsynced, renamed over the final name, then the directory
 /// fsynced so the rename survives a crash.
-pub fn write_atomic(dir: &Path, final_name: &str, bytes: &[u8]) -> anyhow::Result<PathBuf> {
+pub(crate) fn write_atomic(dir: &Path, final_name: &str, bytes: &[u8]) -> anyhow::Result<PathBuf> {
     static SEQ: AtomicU64 = AtomicU64::new(0);
     let final_path = dir.join(final_name);
     // pid + time + a per-process sequence: unique across processes and threads, and the
@@ -172,7 +172,7 @@ pub fn write_atomic(dir: &Path, final_name: &str, bytes: &[u8]) -> anyhow::Resul
 }
 
 /// This machine's host name, or `localhost` when it cannot be read.
-pub fn hostname() -> String {
+pub(crate) fn hostname() -> String {
     let mut buf = [0u8; 256];
     // SAFETY: the pointer and length describe `buf`, which outlives the call.
     let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };

@@ -10,27 +10,28 @@
 
 mod pump;
 mod signals;
-pub mod socket;
+pub(crate) mod socket;
 mod supervisor;
-pub mod tail;
-pub mod task_report;
+pub(crate) mod tail;
+pub(crate) mod task_report;
 mod terminal;
 
 use std::ffi::OsString;
 use std::time::{Duration, SystemTime};
 
-pub use supervisor::run;
+pub(crate) use supervisor::run;
+#[cfg(test)]
 use tail::DEFAULT_MAX_BYTES;
 
 /// Exit code of a timed-out command, as `timeout(1)` uses it.
-pub const EXIT_TIMEOUT: i32 = 124;
+pub(crate) const EXIT_TIMEOUT: i32 = 124;
 /// Exit code when the program exists but cannot be executed (shell convention).
-pub const EXIT_CANNOT_EXECUTE: i32 = 126;
+pub(crate) const EXIT_CANNOT_EXECUTE: i32 = 126;
 /// Exit code when the program is not found (shell convention).
-pub const EXIT_NOT_FOUND: i32 = 127;
+pub(crate) const EXIT_NOT_FOUND: i32 = 127;
 
 #[derive(Debug, Clone)]
-pub struct TaskSpec {
+pub(crate) struct TaskSpec {
     pub program: OsString,
     pub args: Vec<OsString>,
     pub max_runtime: Option<Duration>,
@@ -43,10 +44,11 @@ pub struct TaskSpec {
     pub env_set: Vec<(OsString, OsString)>,
 }
 
+#[cfg(test)]
 impl TaskSpec {
     /// A spec with the CLI's defaults: no time limit, 10 s kill grace, 10 lines in
     /// at most [`DEFAULT_MAX_BYTES`].
-    pub fn new<I, A>(program: impl Into<OsString>, args: I) -> TaskSpec
+    pub(crate) fn new<I, A>(program: impl Into<OsString>, args: I) -> TaskSpec
     where
         I: IntoIterator<Item = A>,
         A: Into<OsString>,
@@ -65,7 +67,7 @@ impl TaskSpec {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     Success,
     Failure {
         /// The exit code, when the command exited by itself with a non-zero code.
@@ -80,7 +82,7 @@ pub enum Outcome {
 
 impl Outcome {
     /// The name used by `--on` and in the post's props.
-    pub fn as_str(&self) -> &'static str {
+    pub(crate) fn as_str(&self) -> &'static str {
         match self {
             Outcome::Success => "success",
             Outcome::Failure { .. } => "failure",
@@ -90,7 +92,7 @@ impl Outcome {
 }
 
 #[derive(Debug, Clone)]
-pub struct TaskResult {
+pub(crate) struct TaskResult {
     pub outcome: Outcome,
     /// What mmnotify should exit with: the command's code, 128+N for signal N, 124
     /// for a timeout, 127/126 when it could not be started.

@@ -22,9 +22,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// The variable that tells a job where the socket is.
-pub const ENV_VAR: &str = "MMNOTIFY_RUN_SOCKET";
+pub(crate) const ENV_VAR: &str = "MMNOTIFY_RUN_SOCKET";
 /// Far above the largest payload a server takes (300 kB by default).
-pub const MAX_LINE: usize = 1 << 20;
+pub(crate) const MAX_LINE: usize = 1 << 20;
 /// Time a peer has to send its whole request.
 const REQUEST_DEADLINE: Duration = Duration::from_secs(5);
 /// Requests served at once; more are refused rather than queued without bound.
@@ -32,10 +32,10 @@ const MAX_ACTIVE: usize = 8;
 /// How often the accept loop looks for the stop flag.
 const ACCEPT_POLL: Duration = Duration::from_millis(20);
 /// The protocol version both sides speak.
-pub const VERSION: u32 = 1;
+pub(crate) const VERSION: u32 = 1;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Request {
+pub(crate) struct Request {
     pub v: u32,
     /// `send` or `build`: the spool item's kind.
     pub kind: String,
@@ -50,14 +50,14 @@ pub struct Request {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct DedupeRequest {
+pub(crate) struct DedupeRequest {
     pub run_id: String,
     pub state: String,
     pub ttl_ms: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Response {
+pub(crate) struct Response {
     /// The exit code the inner command ends with.
     pub code: u8,
     /// The `--output json` outcome object.
@@ -67,7 +67,7 @@ pub struct Response {
 }
 
 impl Response {
-    pub fn failure(code: u8, message: impl Into<String>) -> Response {
+    pub(crate) fn failure(code: u8, message: impl Into<String>) -> Response {
         let message = message.into();
         Response {
             code,
@@ -77,11 +77,11 @@ impl Response {
     }
 }
 
-pub type Handler = dyn Fn(Request) -> Response + Send + Sync;
+pub(crate) type Handler = dyn Fn(Request) -> Response + Send + Sync;
 
 /// A listening run socket; closed, and its directory removed, on [`RunSocket::close`] or
 /// drop.
-pub struct RunSocket {
+pub(crate) struct RunSocket {
     dir: PathBuf,
     path: PathBuf,
     stop: Arc<AtomicBool>,
@@ -91,7 +91,7 @@ pub struct RunSocket {
 impl RunSocket {
     /// Listens in a new 0700 directory under the temp dir and serves requests on a thread
     /// of its own, so the job's output is never held up by a post.
-    pub fn open(handler: Arc<Handler>) -> io::Result<RunSocket> {
+    pub(crate) fn open(handler: Arc<Handler>) -> io::Result<RunSocket> {
         let dir = private_dir()?;
         let path = dir.join("run.sock");
         let listener = match bind(&path) {
@@ -122,13 +122,13 @@ impl RunSocket {
         }
     }
 
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
     /// Stops accepting, waits for requests in hand (their posts finish first, so the
     /// report comes after them), and removes the socket and its directory.
-    pub fn close(mut self) {
+    pub(crate) fn close(mut self) {
         self.shut();
     }
 
@@ -262,7 +262,7 @@ fn answer(mut stream: &UnixStream, response: &Response) {
 
 /// One `\n`-terminated line of at most `max` bytes, read within `deadline` in total (a
 /// peer dripping a byte at a time cannot stretch it).
-pub fn read_line(
+pub(crate) fn read_line(
     mut stream: &UnixStream,
     max: usize,
     deadline: Duration,
@@ -328,14 +328,14 @@ fn peer_uid(stream: &UnixStream) -> Option<u32> {
 }
 
 /// The socket named in the environment, for a command running inside a job.
-pub fn from_env() -> Option<PathBuf> {
+pub(crate) fn from_env() -> Option<PathBuf> {
     std::env::var_os(ENV_VAR)
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
 }
 
 /// Sends one request and waits up to `wait` for the answer.
-pub fn call(path: &Path, request: &Request, wait: Duration) -> io::Result<Response> {
+pub(crate) fn call(path: &Path, request: &Request, wait: Duration) -> io::Result<Response> {
     let stream = UnixStream::connect(path)?;
     stream.set_write_timeout(Some(REQUEST_DEADLINE))?;
     let mut line = serde_json::to_vec(request).map_err(io::Error::other)?;

@@ -31,7 +31,7 @@ const POLL: Duration = Duration::from_millis(10);
 /// Meant to run one at a time per process (it changes the process's signal
 /// dispositions while the command runs); concurrent calls are safe but a signal
 /// received meanwhile is forwarded to each of their commands.
-pub fn run(spec: &TaskSpec) -> TaskResult {
+pub(crate) fn run(spec: &TaskSpec) -> TaskResult {
     let started_at = SystemTime::now();
     let start = Instant::now();
     // Before the spawn, so that no signal in between kills mmnotify and orphans the

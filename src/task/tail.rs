@@ -9,15 +9,16 @@ use std::collections::VecDeque;
 
 /// Default byte budget of a tail: enough for a screenful of log lines, small next to
 /// one post (16383 characters).
-pub const DEFAULT_MAX_BYTES: usize = 8 * 1024;
+#[cfg(test)]
+pub(crate) const DEFAULT_MAX_BYTES: usize = 8 * 1024;
 
 /// Put in front of a line whose beginning was dropped to respect the byte budget.
-pub const CUT_MARKER: &str = "…";
+pub(crate) const CUT_MARKER: &str = "…";
 
 /// Which of the command's two output pipes a chunk came from. Each has its own
 /// in-progress line, so that lines of stdout and stderr never mix mid-line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Source {
+pub(crate) enum Source {
     Stdout,
     Stderr,
 }
@@ -58,7 +59,7 @@ struct Partial {
 /// progress bar without `\r`, a log line whose message follows a long prefix) is the
 /// newest part of it.
 #[derive(Debug)]
-pub struct Tail {
+pub(crate) struct Tail {
     max_lines: usize,
     max_bytes: usize,
     done: VecDeque<Line>,
@@ -68,7 +69,7 @@ pub struct Tail {
 }
 
 impl Tail {
-    pub fn new(max_lines: usize, max_bytes: usize) -> Tail {
+    pub(crate) fn new(max_lines: usize, max_bytes: usize) -> Tail {
         Tail {
             max_lines,
             max_bytes,
@@ -80,14 +81,15 @@ impl Tail {
     }
 
     /// Bytes from stdout, as they come.
-    pub fn push(&mut self, chunk: &[u8]) {
+    #[cfg(test)]
+    pub(crate) fn push(&mut self, chunk: &[u8]) {
         self.push_from(Source::Stdout, chunk);
     }
 
     /// Bytes from one stream, as they come. Lines are split on `\n`; `\r\n` counts as
     /// `\n`; a lone `\r` restarts the line, as a terminal would show it, so a progress
     /// bar leaves only its last state.
-    pub fn push_from(&mut self, source: Source, chunk: &[u8]) {
+    pub(crate) fn push_from(&mut self, source: Source, chunk: &[u8]) {
         let idx = source.index();
         self.seq += 1;
         let mut rest = chunk;
@@ -141,7 +143,7 @@ impl Tail {
     }
 
     /// The stream ended: its in-progress line, if any, becomes a complete line.
-    pub fn finish(&mut self, source: Source) {
+    pub(crate) fn finish(&mut self, source: Source) {
         let idx = source.index();
         self.partial[idx].pending_cr = false;
         let p = &self.partial[idx].line;
@@ -209,7 +211,7 @@ impl Tail {
     /// Guarantee: at most `max_lines` lines, and `text().len() <= max_bytes` (the
     /// cleaned lines joined by `\n`), counted after cleaning since a replacement
     /// character takes three bytes where the invalid byte took one.
-    pub fn lines(&self) -> Vec<String> {
+    pub(crate) fn lines(&self) -> Vec<String> {
         let mut partials: Vec<&Line> = self
             .partial
             .iter()
@@ -246,7 +248,8 @@ impl Tail {
     }
 
     /// [`Tail::lines`] joined by `\n`.
-    pub fn text(&self) -> String {
+    #[cfg(test)]
+    pub(crate) fn text(&self) -> String {
         self.lines().join("\n")
     }
 }
@@ -284,7 +287,7 @@ fn keep_end(s: &str, max: usize) -> String {
 }
 
 /// Zero-width space put between the backticks of a run of three or more.
-pub const FENCE_BREAK: char = '\u{200B}';
+pub(crate) const FENCE_BREAK: char = '\u{200B}';
 
 /// Make program output safe to show inside a fenced Markdown code block:
 ///
@@ -299,7 +302,7 @@ pub const FENCE_BREAK: char = '\u{200B}';
 /// - runs of three or more backticks get a zero-width space between each backtick,
 ///   so the output can neither close the report's code block nor open one, while
 ///   still reading as backticks.
-pub fn sanitize(bytes: &[u8]) -> String {
+pub(crate) fn sanitize(bytes: &[u8]) -> String {
     let stripped = strip_escapes(bytes);
     let decoded = String::from_utf8_lossy(&stripped);
     let mut clean = String::with_capacity(decoded.len());

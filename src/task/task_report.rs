@@ -10,7 +10,7 @@ use crate::text::{markdown, time};
 use crate::wire::payload::{Attachment, Field, Payload};
 
 /// One Mattermost post: its `text` may hold at most this many Unicode scalar values.
-pub const MAX_TEXT_CHARS: usize = 16383;
+pub(crate) const MAX_TEXT_CHARS: usize = 16383;
 
 /// Caps on the parts above the output, so that a pathological name or URL cannot
 /// crowd the output out of the post (and the whole text always fits).
@@ -22,7 +22,7 @@ const MAX_URL_CHARS: usize = 4000;
 /// fragment says nothing.
 const MIN_CUT_LINE_CHARS: usize = 40;
 
-pub struct ReportInput<'a> {
+pub(crate) struct ReportInput<'a> {
     pub name: &'a str,
     pub result: &'a TaskResult,
     pub host: &'a str,
@@ -42,7 +42,7 @@ struct MachineProps {
 /// The webhook payload: `text` (headline, start, duration, host, command when the
 /// name is not the command line, log link, output tail), one attachment carrying
 /// the outcome's colour and a plain-text `fallback`, and machine-readable props.
-pub fn render(input: &ReportInput) -> Payload {
+pub(crate) fn render(input: &ReportInput) -> Payload {
     let result = input.result;
     let name_md = markdown::escape(&cap_chars(input.name, MAX_NAME_CHARS));
     let name_plain = cap_chars(&sanitize(input.name.as_bytes()), MAX_NAME_CHARS).replace('\n', " ");
@@ -233,7 +233,7 @@ fn cap_chars(s: &str, max: usize) -> String {
 }
 
 /// The Linux name of signal `n` ("SIGTERM"), or "SIG?" for an unknown number.
-pub fn signal_name(n: i32) -> &'static str {
+pub(crate) fn signal_name(n: i32) -> &'static str {
     match n {
         libc::SIGHUP => "SIGHUP",
         libc::SIGINT => "SIGINT",

@@ -7,7 +7,7 @@ use crate::wire::payload::TRUNCATION_MARKER;
 /// Text shown as itself in Markdown: cleaned like output, on one line, with
 /// Markdown punctuation backslash-escaped, and a zero-width space after `@` so a
 /// task named "@channel" notifies no one.
-pub fn escape(s: &str) -> String {
+pub(crate) fn escape(s: &str) -> String {
     let clean = sanitize(s.as_bytes());
     let mut out = String::with_capacity(clean.len() + 8);
     for c in clean.chars() {
@@ -30,7 +30,7 @@ pub fn escape(s: &str) -> String {
 
 /// `s` as one inline code span: delimited by more backticks than any run inside it
 /// (sanitize leaves runs of at most two), padded when it starts or ends with one.
-pub fn code_span(s: &str) -> String {
+pub(crate) fn code_span(s: &str) -> String {
     let clean = sanitize(s.as_bytes()).replace(['\n', '\t'], " ");
     let longest = clean.split(|c| c != '`').map(str::len).max().unwrap_or(0);
     let ticks = "`".repeat(longest + 1);
@@ -46,7 +46,7 @@ pub fn code_span(s: &str) -> String {
 /// that nothing inside can close the fence early or open another. With `max_chars`, the
 /// content is cut (keeping its start, where a table's header is) so that the block with
 /// its closing fence and a truncation marker after it fits; the flag says whether it was.
-pub fn code_block(text: &str, lang: &str, max_chars: Option<usize>) -> (String, bool) {
+pub(crate) fn code_block(text: &str, lang: &str, max_chars: Option<usize>) -> (String, bool) {
     let clean = sanitize(text.trim_end_matches(['\n', '\r']).as_bytes());
     let block = |content: &str| format!("```{lang}\n{content}\n```");
     let whole = block(&clean);
@@ -70,7 +70,7 @@ pub fn code_block(text: &str, lang: &str, max_chars: Option<usize>) -> (String, 
 
 /// Whether `s` can follow an opening fence as its language tag without changing the
 /// block (no white space, no backtick, short).
-pub fn is_language_tag(s: &str) -> bool {
+pub(crate) fn is_language_tag(s: &str) -> bool {
     s.len() <= 40
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'+' | b'.' | b'#'))
@@ -78,7 +78,7 @@ pub fn is_language_tag(s: &str) -> bool {
 
 /// A URL made safe as a Markdown link target: characters that would end the link
 /// or break it are percent-encoded.
-pub fn link_target(url: &str) -> String {
+pub(crate) fn link_target(url: &str) -> String {
     let mut out = String::with_capacity(url.len());
     for c in url.chars() {
         match c {

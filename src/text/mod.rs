@@ -1,2 +1,2 @@
-pub mod markdown;
-pub mod time;
+pub(crate) mod markdown;
+pub(crate) mod time;

@@ -114,16 +114,16 @@ impl FromStr for Timestamp {
 
 /// RFC 3339 with whole seconds for a clock reading (`run`'s start time); `-` for a clock
 /// outside 0000–9999, which humantime would turn into a panic.
-pub fn format_system_time(t: SystemTime) -> String {
+pub(crate) fn format_system_time(t: SystemTime) -> String {
     Timestamp::from_system_time(t).map_or_else(|| "-".into(), Timestamp::format_rfc3339_seconds)
 }
 
 /// Shown wherever a timestamp is asked for.
-pub const TIMESTAMP_EXAMPLE: &str = "2026-11-23T12:00:00Z or 2026-11-23T14:00:00+02:00";
+pub(crate) const TIMESTAMP_EXAMPLE: &str = "2026-11-23T12:00:00Z or 2026-11-23T14:00:00+02:00";
 
 /// Parses RFC 3339 (`Z` or a `±HH:MM` offset, optional fractional seconds); usable as a
 /// clap `value_parser`.
-pub fn parse_timestamp(s: &str) -> Result<Timestamp, String> {
+pub(crate) fn parse_timestamp(s: &str) -> Result<Timestamp, String> {
     let s = s.trim();
     parse_rfc3339(s.as_bytes()).map_err(|why| {
         format!("invalid timestamp {s:?}: {why} (expected RFC 3339, like {TIMESTAMP_EXAMPLE})")
@@ -315,7 +315,7 @@ const HTTP_MAX_YEAR: i64 = 1_000_000_000;
 /// format senders may generate (RFC 9110 §5.6.7). The weekday is not checked. A year of
 /// more than four digits is read (and clamped) rather than refused, so a server's "not
 /// for a very long time" still reads as that.
-pub fn parse_http_date(s: &str) -> Option<i64> {
+pub(crate) fn parse_http_date(s: &str) -> Option<i64> {
     let rest = s.trim().split_once(", ")?.1;
     let parts: Vec<&str> = rest.split(' ').collect();
     let [day, month, year, time, "GMT"] = parts.as_slice() else {
@@ -349,7 +349,7 @@ pub fn parse_http_date(s: &str) -> Option<i64> {
 
 /// How long from `now` until the HTTP date `s`: zero for a date in the past, and no
 /// overflow for one in the far future. `None` if `s` is not an IMF-fixdate.
-pub fn until_http_date(s: &str, now: SystemTime) -> Option<Duration> {
+pub(crate) fn until_http_date(s: &str, now: SystemTime) -> Option<Duration> {
     let at = i128::from(parse_http_date(s)?) * i128::from(NANOS_PER_SEC);
     let now = match now.duration_since(UNIX_EPOCH) {
         Ok(d) => i128::try_from(d.as_nanos()).unwrap_or(i128::MAX),
@@ -370,7 +370,7 @@ const DURATION_EXAMPLE: &str = "expected a duration like 1m 30s, 90s or a number
 /// The one duration parser, for every flag and field: humantime (`1m 30s`, `90s`,
 /// `250ms`) or a plain non-negative number of seconds (`90`, `1.5`), read exactly (no
 /// floating point). Unbounded: flags that feed a clock take [`duration_in`].
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
+pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     if s.is_empty() {
         return Err(format!("empty duration: {DURATION_EXAMPLE}"));
@@ -416,7 +416,7 @@ fn plain_seconds(s: &str) -> Option<Option<Duration>> {
 
 /// A clap value parser for a duration flag: [`parse_duration`] within `min..=max`.
 /// Flags are bounded so that adding them to a clock can never overflow.
-pub fn duration_in(
+pub(crate) fn duration_in(
     min: Duration,
     max: Duration,
 ) -> impl Fn(&str) -> Result<Duration, String> + Clone + Send + Sync + 'static {
@@ -433,14 +433,14 @@ pub fn duration_in(
 }
 
 /// Humantime form (`1m 30s`), as [`parse_duration`] reads it.
-pub fn format_duration(d: Duration) -> String {
+pub(crate) fn format_duration(d: Duration) -> String {
     humantime::format_duration(d).to_string()
 }
 
 /// Wall-clock milliseconds since the Unix epoch: state files are shared between
 /// processes, so only the wall clock is comparable across them. 0 for a clock before
 /// 1970.
-pub fn now_ms() -> u64 {
+pub(crate) fn now_ms() -> u64 {
     system_time_ms(SystemTime::now())
 }
 

@@ -1,6 +1,6 @@
-pub mod deliver;
-pub mod diagnose;
-pub mod payload;
-pub mod retry;
-pub mod sent;
-pub mod tls;
+pub(crate) mod deliver;
+pub(crate) mod diagnose;
+pub(crate) mod payload;
+pub(crate) mod retry;
+pub(crate) mod sent;
+pub(crate) mod tls;

@@ -11,16 +11,16 @@ use serde_json::{Map, Value};
 use crate::error;
 
 mod model;
-pub use model::{Attachment, Field, Member, Payload, Priority};
+pub(crate) use model::{Attachment, Field, Member, Payload};
 
 /// One Mattermost post holds this many Unicode scalar values (`PostMessageMaxRunesV2`).
-pub const MAX_POST_CHARS: usize = 16383;
+pub(crate) const MAX_POST_CHARS: usize = 16383;
 /// Props above this many characters are refused by the server (`PostPropsMaxUserRunes`).
-pub const MAX_PROPS_CHARS: usize = 760_000;
-pub const TRUNCATION_MARKER: &str = "… (truncated)";
+pub(crate) const MAX_PROPS_CHARS: usize = 760_000;
+pub(crate) const TRUNCATION_MARKER: &str = "… (truncated)";
 
 /// Parses a `--prop KEY=JSON` value.
-pub fn prop_value(key: &str, raw: &str) -> Result<Value> {
+pub(crate) fn prop_value(key: &str, raw: &str) -> Result<Value> {
     serde_json::from_str(raw).map_err(|e| {
         error::input(format!(
             "--prop {key}: the value is not valid JSON ({e}); quote strings, e.g. --prop \
@@ -143,7 +143,7 @@ fn canonical_object(obj: &mut Map<String, Value>, members: &[&str], what: &str) 
 /// exactly like its lower-case form. Two keys that differ only by case are refused (exit
 /// 4): the server would silently keep the last one. Props are a plain map with exact keys,
 /// and unknown keys keep their spelling.
-pub fn canonicalize(obj: &mut Map<String, Value>) -> Result<()> {
+pub(crate) fn canonicalize(obj: &mut Map<String, Value>) -> Result<()> {
     canonical_object(obj, REQUEST_KEYS, "the payload")?;
     if let Some(Value::Object(p)) = obj.get_mut("priority") {
         canonical_object(p, PRIORITY_KEYS, "`priority`")?;
@@ -167,7 +167,7 @@ pub fn canonicalize(obj: &mut Map<String, Value>) -> Result<()> {
 /// Length in Unicode scalar values of `v` as Go's `json.Marshal` writes it, which is how
 /// the server measures props: `<`, `>`, `&`, U+2028 and U+2029 become six-character
 /// `\u` escapes, and every number is a float64 written in Go's shortest form.
-pub fn go_json_chars(v: &Value) -> usize {
+pub(crate) fn go_json_chars(v: &Value) -> usize {
     match v {
         Value::Null => 4,
         Value::Bool(b) => {
@@ -247,7 +247,7 @@ fn mentions_a_user(text: &str) -> bool {
 /// Validates a payload as the server would, before anything is sent. Everything the
 /// server would refuse with a 400 (or 500, for `type`) is exit 4 here instead. Keys are
 /// matched the server's way (see [`canonicalize`]); the body keeps the caller's spelling.
-pub fn validate(obj: &Map<String, Value>, max_bytes: usize) -> Result<Vec<u8>> {
+pub(crate) fn validate(obj: &Map<String, Value>, max_bytes: usize) -> Result<Vec<u8>> {
     let body = serde_json::to_vec(obj).context("serializing the payload")?;
     let mut canon = obj.clone();
     canonicalize(&mut canon)?;
@@ -447,7 +447,7 @@ fn validate_attachment(i: usize, att: &Value) -> Result<()> {
 /// one answer era-B servers give to most causes (`web.incoming_webhook.general.app_error`
 /// 400): things only the server can check. Most likely first; empty when nothing in the
 /// payload explains a refusal.
-pub fn suspects(body: &[u8]) -> Vec<String> {
+pub(crate) fn suspects(body: &[u8]) -> Vec<String> {
     let Ok(Value::Object(mut obj)) = serde_json::from_slice::<Value>(body) else {
         return Vec::new();
     };
@@ -524,7 +524,11 @@ pub fn suspects(body: &[u8]) -> Vec<String> {
 }
 
 /// Reads UTF-8 text with a size bound, so a runaway producer cannot exhaust memory.
-pub fn read_text_bounded(reader: impl std::io::Read, limit: usize, what: &str) -> Result<String> {
+pub(crate) fn read_text_bounded(
+    reader: impl std::io::Read,
+    limit: usize,
+    what: &str,
+) -> Result<String> {
     use std::io::Read;
     let mut buf = Vec::new();
     reader

@@ -7,7 +7,7 @@ use crate::text::time;
 
 /// Statuses that can succeed later. 500 is not among them: Mattermost was reached and may
 /// have posted part of a split message already; 501 means webhooks are switched off.
-pub fn retryable_status(status: u16) -> bool {
+pub(crate) fn retryable_status(status: u16) -> bool {
     matches!(status, 408 | 429 | 502 | 503 | 504)
 }
 
@@ -16,7 +16,7 @@ const CAP: Duration = Duration::from_secs(8);
 
 /// Exponential backoff with full jitter: uniform in [0, min(cap, base·2^(n-1))]. Full
 /// jitter keeps many gateways that failed together from retrying together.
-pub fn backoff(attempt: u32, random: u64) -> Duration {
+pub(crate) fn backoff(attempt: u32, random: u64) -> Duration {
     let exp = BASE.saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
     let ceiling = exp.min(CAP).as_millis() as u64;
     Duration::from_millis(random % (ceiling + 1))
@@ -24,7 +24,7 @@ pub fn backoff(attempt: u32, random: u64) -> Duration {
 
 /// `Retry-After` as seconds or an HTTP date (RFC 9110 §10.2.3). A date in the past means
 /// "now"; a delay too long for any clock is as good as forever, not an error.
-pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+pub(crate) fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let v = value.trim();
     if !v.is_empty() && v.bytes().all(|c| c.is_ascii_digit()) {
         return Some(Duration::from_secs(v.parse().unwrap_or(u64::MAX)));
@@ -34,7 +34,7 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
 
 /// A random number from the OS, for jitter. Falls back to the clock: jitter only needs to
 /// differ between processes, not to be unpredictable.
-pub fn random_u64() -> u64 {
+pub(crate) fn random_u64() -> u64 {
     use ring::rand::SecureRandom;
     let mut buf = [0u8; 8];
     if ring::rand::SystemRandom::new().fill(&mut buf).is_ok() {

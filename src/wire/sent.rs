@@ -20,18 +20,18 @@ thread_local! {
 }
 
 /// Clears the flag before an attempt.
-pub fn reset() {
+pub(crate) fn reset() {
     SENT.with(|s| s.set(false));
 }
 
 /// Whether the attempt since [`reset`] wrote its whole request and began waiting for the
 /// answer.
-pub fn request_was_sent() -> bool {
+pub(crate) fn request_was_sent() -> bool {
     SENT.with(|s| s.get())
 }
 
 /// An agent whose connections report [`request_was_sent`].
-pub fn agent(config: ureq::config::Config) -> ureq::Agent {
+pub(crate) fn agent(config: ureq::config::Config) -> ureq::Agent {
     ureq::Agent::with_parts(
         config,
         DefaultConnector::new().chain(Tracker),

@@ -14,21 +14,21 @@ use ureq::tls::{Certificate, ClientCert, PemItem, PrivateKey, RootCerts, TlsConf
 
 use crate::error;
 
-pub struct TlsFiles<'a> {
+pub(crate) struct TlsFiles<'a> {
     pub ca_file: Option<&'a Path>,
     pub client_cert: Option<&'a Path>,
     pub client_key: Option<&'a Path>,
 }
 
 /// The configuration for the first connection: bundled roots and `--ca-file`.
-pub fn config(files: &TlsFiles) -> Result<TlsConfig> {
+pub(crate) fn config(files: &TlsFiles) -> Result<TlsConfig> {
     build(files, Vec::new())
 }
 
 /// The same configuration with the system's roots added, or `None` when the system
 /// store holds no certificate (then retrying would change nothing). Unreadable entries
 /// of the store are skipped, as curl and git skip them.
-pub fn config_with_system_roots(files: &TlsFiles) -> Result<Option<TlsConfig>> {
+pub(crate) fn config_with_system_roots(files: &TlsFiles) -> Result<Option<TlsConfig>> {
     let system = system_roots();
     if system.is_empty() {
         return Ok(None);

@@ -17,7 +17,7 @@ mod woodpecker;
 
 /// The CI system found and the event fields taken from its environment.
 #[derive(Clone, Debug, PartialEq)]
-pub struct CiInfo {
+pub(crate) struct CiInfo {
     pub provider: &'static str,
     pub event: BuildEvent,
 }
@@ -108,7 +108,7 @@ static CIS: &[Ci] = &[
 
 /// Recognises the CI system from its environment (`env` returns a variable's value;
 /// blank counts as absent) and fills the event fields it documents. `None` outside CI.
-pub fn detect(env: &dyn Fn(&str) -> Option<String>) -> Option<CiInfo> {
+pub(crate) fn detect(env: &dyn Fn(&str) -> Option<String>) -> Option<CiInfo> {
     let env = Env(env);
     let ci = CIS
         .iter()

@@ -21,7 +21,7 @@ mod attempt;
 mod proxy;
 mod transport;
 
-pub use proxy::{redact_userinfo, ProxyChoice};
+pub(crate) use proxy::{redact_userinfo, ProxyChoice};
 
 /// Mattermost answers `ok` or a small JSON error; a proxy's HTML error page is the largest
 /// thing expected. Reading the whole (small) body also returns the connection to the pool.
@@ -29,18 +29,18 @@ const BODY_LIMIT: u64 = 64 * 1024;
 
 /// Every post (send, build, run, probe, flush) passes through [`Deliverer::deliver_with`],
 /// which refuses a body holding the webhook's own token before it is sent.
-pub const OWN_URL_IN_MESSAGE: &str =
+pub(crate) const OWN_URL_IN_MESSAGE: &str =
     "the message contains this webhook's own URL; it would publish the token to the channel";
 
 #[derive(Debug, Clone)]
-pub struct Policy {
+pub(crate) struct Policy {
     pub budget: Duration,
     pub attempt_timeout: Duration,
     pub retries: u32,
 }
 
 impl Policy {
-    pub fn from_args(a: &DeliveryArgs<impl RetryLimit>) -> Policy {
+    pub(crate) fn from_args(a: &DeliveryArgs<impl RetryLimit>) -> Policy {
         Policy {
             budget: a.timeout,
             attempt_timeout: a.attempt_timeout,
@@ -51,7 +51,7 @@ impl Policy {
 
 /// What happened to one delivery.
 #[derive(Debug, Clone)]
-pub struct Delivery {
+pub(crate) struct Delivery {
     pub attempts: u32,
     pub elapsed: Duration,
     pub http_status: Option<u16>,
@@ -62,22 +62,22 @@ pub struct Delivery {
 }
 
 impl Delivery {
-    pub fn is_success(&self) -> bool {
+    pub(crate) fn is_success(&self) -> bool {
         self.result.is_ok()
     }
 
     /// Posted, but an earlier attempt may have posted too: the message may show twice.
-    pub fn possible_duplicate(&self) -> bool {
+    pub(crate) fn possible_duplicate(&self) -> bool {
         self.result.is_ok() && self.timed_out_after_send > 0
     }
 
     /// Failed, but every attempt timed out after sending: it may have been posted, so
     /// sending it again may show it twice.
-    pub fn maybe_delivered(&self) -> bool {
+    pub(crate) fn maybe_delivered(&self) -> bool {
         self.result.is_err() && self.attempts > 0 && self.timed_out_after_send == self.attempts
     }
 
-    pub fn error_id(&self) -> Option<&str> {
+    pub(crate) fn error_id(&self) -> Option<&str> {
         self.result
             .as_ref()
             .err()
@@ -86,7 +86,7 @@ impl Delivery {
 }
 
 /// The HTTP client, built once per process so several posts share one connection.
-pub struct Deliverer {
+pub(crate) struct Deliverer {
     agent: ureq::Agent,
     policy: Policy,
     has_client_cert: bool,
@@ -96,7 +96,7 @@ pub struct Deliverer {
 }
 
 impl Deliverer {
-    pub fn new(args: &DeliveryArgs<impl RetryLimit>) -> Result<Deliverer> {
+    pub(crate) fn new(args: &DeliveryArgs<impl RetryLimit>) -> Result<Deliverer> {
         let proxy = ProxyChoice::from_arg(args.proxy.as_deref()).resolve()?;
         let tls = tls::config(&tls::TlsFiles {
             ca_file: args.ca_file.as_deref(),
@@ -112,16 +112,16 @@ impl Deliverer {
         })
     }
 
-    pub fn policy(&self) -> &Policy {
+    pub(crate) fn policy(&self) -> &Policy {
         &self.policy
     }
 
     /// Posts `body`, retrying what can succeed later, never past the budget.
-    pub fn deliver(&self, url: &WebhookUrl, body: &[u8], channel: Option<&str>) -> Delivery {
+    pub(crate) fn deliver(&self, url: &WebhookUrl, body: &[u8], channel: Option<&str>) -> Delivery {
         self.deliver_with(url, body, channel, self.policy.retries)
     }
 
-    pub fn deliver_with(
+    pub(crate) fn deliver_with(
         &self,
         url: &WebhookUrl,
         body: &[u8],
@@ -204,7 +204,11 @@ impl Deliverer {
     /// One GET of the server's ping endpoint: proves DNS, TCP, proxy and TLS (client
     /// certificate included) with the same settings as a post, without posting anything.
     /// `within` caps this one request (doctor's remaining budget).
-    pub fn ping(&self, url: &WebhookUrl, within: Duration) -> std::result::Result<u16, Diagnosis> {
+    pub(crate) fn ping(
+        &self,
+        url: &WebhookUrl,
+        within: Duration,
+    ) -> std::result::Result<u16, Diagnosis> {
         let timeout = self.policy.attempt_timeout.min(within);
         let ping = format!("{}/api/v4/system/ping", url.server_base());
         match self.call(timeout, |agent, timeout| {

@@ -4,7 +4,7 @@ use anyhow::Result;
 
 use crate::error;
 
-pub enum ProxyChoice {
+pub(crate) enum ProxyChoice {
     /// `*_PROXY` / `NO_PROXY` from the environment.
     Env,
     None,
@@ -12,7 +12,7 @@ pub enum ProxyChoice {
 }
 
 impl ProxyChoice {
-    pub fn from_arg(arg: Option<&str>) -> ProxyChoice {
+    pub(crate) fn from_arg(arg: Option<&str>) -> ProxyChoice {
         match arg.map(str::trim) {
             None | Some("") => ProxyChoice::Env,
             Some(s) if s.eq_ignore_ascii_case("none") => ProxyChoice::None,
@@ -20,7 +20,7 @@ impl ProxyChoice {
         }
     }
 
-    pub fn resolve(&self) -> Result<Option<ureq::Proxy>> {
+    pub(crate) fn resolve(&self) -> Result<Option<ureq::Proxy>> {
         match self {
             ProxyChoice::Env => Ok(ureq::Proxy::try_from_env()),
             ProxyChoice::None => Ok(None),
@@ -36,7 +36,7 @@ impl ProxyChoice {
 
 /// Proxy URLs may carry credentials; show them without (and without any hook id, for a
 /// `*_PROXY` variable set to the wrong URL).
-pub fn redact_userinfo(url: &str) -> String {
+pub(crate) fn redact_userinfo(url: &str) -> String {
     let url = crate::secret::scrub_hook_ids(url);
     match (url.find("://"), url.rfind('@')) {
         (Some(s), Some(at)) if at > s => format!("{}://***@{}", &url[..s], &url[at + 1..]),

@@ -23,7 +23,7 @@ const CARD_PROPS_KEY: &str = "card";
 /// One member of a payload object as given: absent, of the type mmnotify works with, or
 /// any other JSON value (`null` included), passed on untouched for validation to judge.
 #[derive(Debug, Clone, PartialEq, Default)]
-pub enum Member<T> {
+pub(crate) enum Member<T> {
     #[default]
     Absent,
     Typed(T),
@@ -32,14 +32,14 @@ pub enum Member<T> {
 
 impl<T> Member<T> {
     /// The value when it has the expected type.
-    pub fn typed(&self) -> Option<&T> {
+    pub(crate) fn typed(&self) -> Option<&T> {
         match self {
             Member::Typed(t) => Some(t),
             _ => None,
         }
     }
 
-    pub fn is_absent(&self) -> bool {
+    pub(crate) fn is_absent(&self) -> bool {
         matches!(self, Member::Absent)
     }
 }
@@ -81,7 +81,7 @@ impl<'de, T: DeserializeOwned> Deserialize<'de> for Member<T> {
 /// `silent`, `root_id`, ...) stay in `extra`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
-pub struct Payload {
+pub(crate) struct Payload {
     #[serde(skip_serializing_if = "Member::is_absent")]
     pub text: Member<String>,
     #[serde(skip_serializing_if = "Member::is_absent")]
@@ -106,7 +106,7 @@ pub struct Payload {
 /// fallback from; `author_*`, `actions`, `ts` and the rest stay in `extra`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
-pub struct Attachment {
+pub(crate) struct Attachment {
     #[serde(skip_serializing_if = "Member::is_absent")]
     pub fallback: Member<String>,
     #[serde(skip_serializing_if = "Member::is_absent")]
@@ -135,7 +135,7 @@ pub struct Attachment {
 /// value, and `short` as a boolean or the string `true`/`false` (kept as given).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
-pub struct Field {
+pub(crate) struct Field {
     #[serde(skip_serializing_if = "Member::is_absent")]
     pub title: Member<String>,
     #[serde(skip_serializing_if = "Member::is_absent")]
@@ -149,7 +149,7 @@ pub struct Field {
 /// The post priority (`model.PostPriority`); `persistent_notifications` stays in `extra`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
-pub struct Priority {
+pub(crate) struct Priority {
     #[serde(skip_serializing_if = "Member::is_absent")]
     pub priority: Member<String>,
     #[serde(skip_serializing_if = "Member::is_absent")]
@@ -159,7 +159,7 @@ pub struct Priority {
 }
 
 impl Field {
-    pub fn new(title: &str, value: String, short: bool) -> Field {
+    pub(crate) fn new(title: &str, value: String, short: bool) -> Field {
         Field {
             title: title.to_string().into(),
             value: Value::String(value).into(),
@@ -171,13 +171,13 @@ impl Field {
 
 impl Payload {
     /// A JSON object read from the user, whatever its members hold; nothing is lost.
-    pub fn from_object(obj: Map<String, Value>) -> Result<Payload> {
+    pub(crate) fn from_object(obj: Map<String, Value>) -> Result<Payload> {
         serde_json::from_value(Value::Object(obj)).context("reading the payload")
     }
 
     /// The object to validate and send. Its keys are sorted at every level, as bodies
     /// have always been sent, so that equal payloads are equal bytes.
-    pub fn to_object(&self) -> Result<Map<String, Value>> {
+    pub(crate) fn to_object(&self) -> Result<Map<String, Value>> {
         match serde_json::to_value(self).context("serializing the payload")? {
             Value::Object(m) => Ok(m),
             _ => Err(anyhow::anyhow!(
@@ -188,13 +188,13 @@ impl Payload {
 
     /// Props that hold `machine` (what mmnotify says about the post for machines) as
     /// `props.mmnotify`.
-    pub fn machine_props(machine: impl Serialize) -> Result<Map<String, Value>> {
+    pub(crate) fn machine_props(machine: impl Serialize) -> Result<Map<String, Value>> {
         let value = serde_json::to_value(machine).context("serializing the post's props")?;
         Ok(Map::from_iter([(MACHINE_PROPS_KEY.to_string(), value)]))
     }
 
     /// Applies channel, username, icon and priority flags.
-    pub fn apply_route(&mut self, route: &RouteArgs) {
+    pub(crate) fn apply_route(&mut self, route: &RouteArgs) {
         for (member, flag) in [
             (&mut self.channel, &route.channel),
             (&mut self.username, &route.username),
@@ -216,7 +216,7 @@ impl Payload {
     }
 
     /// Adds an attachment after those given; a non-list `attachments` is replaced.
-    pub fn push_attachment(&mut self, att: Attachment) {
+    pub(crate) fn push_attachment(&mut self, att: Attachment) {
         match &mut self.attachments {
             Member::Typed(list) => list.push(att.into()),
             other => *other = vec![att.into()].into(),
@@ -224,7 +224,7 @@ impl Payload {
     }
 
     /// The props to add to, created when missing.
-    pub fn props_mut(&mut self) -> Result<&mut Map<String, Value>> {
+    pub(crate) fn props_mut(&mut self) -> Result<&mut Map<String, Value>> {
         if self.props.is_absent() {
             self.props = Map::new().into();
         }
@@ -235,7 +235,7 @@ impl Payload {
     }
 
     /// Sets `props.card` (`--card`).
-    pub fn set_card(&mut self, card: &str) -> Result<()> {
+    pub(crate) fn set_card(&mut self, card: &str) -> Result<()> {
         self.props_mut()?
             .insert(CARD_PROPS_KEY.to_string(), Value::String(card.to_string()));
         Ok(())
@@ -243,7 +243,7 @@ impl Payload {
 
     /// Mobile clients show an attachment-only post as empty unless each attachment
     /// carries a fallback, so derive one from what the attachment shows.
-    pub fn ensure_fallbacks(&mut self) {
+    pub(crate) fn ensure_fallbacks(&mut self) {
         let Member::Typed(atts) = &mut self.attachments else {
             return;
         };
@@ -258,7 +258,7 @@ impl Payload {
 
     /// Cuts text longer than one post on a character boundary and marks the cut.
     /// Returns whether anything was cut.
-    pub fn truncate_text(&mut self) -> bool {
+    pub(crate) fn truncate_text(&mut self) -> bool {
         let Member::Typed(text) = &mut self.text else {
             return false;
         };
@@ -276,7 +276,7 @@ impl Payload {
     /// Adds `line` as the last paragraph of the post's text (creating `text` for an
     /// attachment-only post), keeping a text that fitted one post within it: the old
     /// text is cut, with the truncation marker, to make room.
-    pub fn append_last_line(&mut self, line: &str) {
+    pub(crate) fn append_last_line(&mut self, line: &str) {
         let text = match &self.text {
             Member::Typed(t) if !t.trim().is_empty() => t.clone(),
             _ => {
@@ -301,7 +301,7 @@ impl Payload {
 
 impl Attachment {
     /// The one attachment described by the attachment flags, or None without any.
-    pub fn from_args(a: &AttachmentArgs) -> Option<Attachment> {
+    pub(crate) fn from_args(a: &AttachmentArgs) -> Option<Attachment> {
         if a.is_empty() {
             return None;
         }
