@@ -101,8 +101,7 @@ pub(crate) fn input(message: impl Into<String>) -> anyhow::Error {
 pub fn exit_kind(err: &anyhow::Error) -> ExitKind {
     err.chain()
         .find_map(|e| e.downcast_ref::<Failure>())
-        .map(|f| f.kind)
-        .unwrap_or(ExitKind::Internal)
+        .map_or(ExitKind::Internal, |f| f.kind)
 }
 
 #[cfg(test)]

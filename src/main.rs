@@ -1,6 +1,5 @@
 use std::process::ExitCode;
 
-use anyhow::Result;
 use clap::FromArgMatches;
 use mmnotify::cli::{self, Cli};
 use mmnotify::commands::output::{self, Ending, Outcome};

@@ -154,7 +154,11 @@ fn attachment(ev: &ValidEvent) -> Attachment {
     field("Commit", ev.commit.as_deref().map(markdown::escape));
     field("Node", ev.mesh_node_id.as_deref().map(markdown::escape));
     field("Duration", ev.duration.map(format_duration));
-    field("Started", ev.started_at.map(|t| t.format_rfc3339()));
+    field(
+        "Started",
+        ev.started_at
+            .map(super::super::text::time::Timestamp::format_rfc3339),
+    );
     field("Provider", ev.provider.as_deref().map(markdown::escape));
     field("Repository", ev.repository.as_deref().map(markdown::escape));
     field(

@@ -20,6 +20,11 @@ use output::Ending;
 
 /// Runs the command `main` parsed: the one door from the binary into the commands, so
 /// that everything behind it can stay private to the crate.
+///
+/// # Errors
+///
+/// A failure before the command has an outcome of its own (a webhook URL given where a
+/// path belongs, a state directory that cannot be used, …); its `ExitKind` gives the code.
 pub fn dispatch(cli: Cli) -> Result<Ending> {
     cli.command.refuse_urls_in_paths()?;
     match cli.command {

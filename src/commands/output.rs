@@ -307,9 +307,7 @@ impl Outcome {
     }
 
     pub fn to_json(&self) -> Value {
-        let elapsed_ms = self
-            .elapsed
-            .map(|e| u64::try_from(e.as_millis()).unwrap_or(u64::MAX));
+        let elapsed_ms = self.elapsed.map(crate::text::time::millis);
         let mut m = Map::new();
         m.insert("status".into(), json!(self.status.as_str()));
         m.insert("exit_code".into(), json!(self.exit_code));
@@ -337,9 +335,7 @@ pub(crate) fn describe_delivery(d: &Delivery, url: &WebhookUrl) -> String {
             "failed to post to"
         },
         url,
-        d.http_status
-            .map(|s| s.to_string())
-            .unwrap_or_else(|| "-".into()),
+        d.http_status.map_or_else(|| "-".into(), |s| s.to_string()),
         d.attempts,
         if d.attempts == 1 { "" } else { "s" },
         d.elapsed.as_millis()

@@ -36,8 +36,7 @@ pub(super) fn run(args: ProbeArgs) -> Result<Ending> {
             "{} {} in {} ms {}",
             if d.is_success() { "ok" } else { "failed" },
             d.http_status
-                .map(|s| format!("HTTP {s}"))
-                .unwrap_or_else(|| "no HTTP answer".into()),
+                .map_or_else(|| "no HTTP answer".into(), |s| format!("HTTP {s}")),
             d.elapsed.as_millis(),
             notifier.url
         ));

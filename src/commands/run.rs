@@ -75,7 +75,7 @@ pub(super) fn run(args: RunArgs) -> Result<Ending> {
     let run_socket = if args.no_run_socket {
         None
     } else {
-        open_socket(&args, &notifier, printer)
+        open_socket(&args, notifier.as_ref(), printer)
     };
     if let Some(s) = &run_socket {
         spec.env_set
@@ -220,7 +220,7 @@ fn hide_own_memory(printer: Printer) {
 /// job nothing but that.
 fn open_socket(
     args: &RunArgs,
-    notifier: &Option<Result<Arc<Notifier>>>,
+    notifier: Option<&Result<Arc<Notifier>>>,
     printer: Printer,
 ) -> Option<RunSocket> {
     let default = match notifier {

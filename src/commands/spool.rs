@@ -139,8 +139,7 @@ fn table(rows: &[Value], rejected: bool) -> Vec<String> {
             } else if rejected {
                 r.get("reason")
                     .and_then(Value::as_str)
-                    .map(str::to_string)
-                    .unwrap_or_else(|| "(no reason recorded)".to_string())
+                    .map_or_else(|| "(no reason recorded)".to_string(), str::to_string)
             } else {
                 s("last_error")
             };
@@ -149,12 +148,10 @@ fn table(rows: &[Value], rejected: bool) -> Vec<String> {
                 s("kind"),
                 r["age_s"]
                     .as_u64()
-                    .map(|a| age(Duration::from_secs(a)))
-                    .unwrap_or_else(|| "-".into()),
+                    .map_or_else(|| "-".into(), |a| age(Duration::from_secs(a))),
                 r["attempts"]
                     .as_u64()
-                    .map(|a| a.to_string())
-                    .unwrap_or_else(|| "-".into()),
+                    .map_or_else(|| "-".into(), |a| a.to_string()),
                 s("source"),
                 last,
             ]

@@ -12,13 +12,12 @@ pub(super) fn explain_denied(path: &Path) -> String {
     let me = Caller::current();
     // The file itself can be stat'ed when only its mode stops us; otherwise a directory
     // on the way is not searchable.
-    let (what, target, meta) = match std::fs::metadata(path) {
-        Ok(m) => ("the file", path.to_path_buf(), Some(m)),
-        Err(_) => {
-            let dir = path.parent().unwrap_or(Path::new("/")).to_path_buf();
-            let m = std::fs::metadata(&dir).ok();
-            ("its directory", dir, m)
-        }
+    let (what, target, meta) = if let Ok(m) = std::fs::metadata(path) {
+        ("the file", path.to_path_buf(), Some(m))
+    } else {
+        let dir = path.parent().unwrap_or(Path::new("/")).to_path_buf();
+        let m = std::fs::metadata(&dir).ok();
+        ("its directory", dir, m)
     };
     let Some(meta) = meta else {
         return format!(
@@ -74,12 +73,12 @@ impl Caller {
         // SAFETY: asking for the count with a null list is allowed; the second call gets
         // a buffer of that many entries.
         let n = unsafe { libc::getgroups(0, std::ptr::null_mut()) };
-        if n > 0 {
-            let mut list = vec![0 as libc::gid_t; n as usize];
+        if let Ok(len @ 1..) = usize::try_from(n) {
+            let mut list = vec![0 as libc::gid_t; len];
             // SAFETY: `list` holds `n` entries.
             let got = unsafe { libc::getgroups(n, list.as_mut_ptr()) };
-            if got > 0 {
-                list.truncate(got as usize);
+            if let Ok(got @ 1..) = usize::try_from(got) {
+                list.truncate(got);
                 gids.extend(list.into_iter().filter(|g| *g != egid));
             }
         }
@@ -108,7 +107,13 @@ fn user_name(uid: u32) -> String {
         unsafe {
             let mut pwd: libc::passwd = std::mem::zeroed();
             let mut result = std::ptr::null_mut();
-            let rc = libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr(), buf.len(), &mut result);
+            let rc = libc::getpwuid_r(
+                uid,
+                &raw mut pwd,
+                buf.as_mut_ptr(),
+                buf.len(),
+                &raw mut result,
+            );
             (rc, (!result.is_null()).then(|| cstr(pwd.pw_name)))
         }
     })
@@ -122,7 +127,13 @@ fn group_name(gid: u32) -> String {
         unsafe {
             let mut grp: libc::group = std::mem::zeroed();
             let mut result = std::ptr::null_mut();
-            let rc = libc::getgrgid_r(gid, &mut grp, buf.as_mut_ptr(), buf.len(), &mut result);
+            let rc = libc::getgrgid_r(
+                gid,
+                &raw mut grp,
+                buf.as_mut_ptr(),
+                buf.len(),
+                &raw mut result,
+            );
             (rc, (!result.is_null()).then(|| cstr(grp.gr_name)))
         }
     })

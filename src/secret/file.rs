@@ -27,7 +27,7 @@ pub(crate) fn check_file(path: &Path) -> Result<FileFacts> {
 }
 
 /// Opens the secrets file once and checks what was opened (`fstat`), so that nothing can
-/// swap the file between the check and the read. O_NONBLOCK: opening a FIFO must not
+/// swap the file between the check and the read. `O_NONBLOCK`: opening a FIFO must not
 /// wait for a writer; it is refused as not a regular file right after.
 fn open_checked(path: &Path) -> Result<(File, FileFacts)> {
     let cannot = |e: std::io::Error| {
@@ -150,7 +150,7 @@ mod tests {
 
         let big = dir.path().join("big.url");
         let mut content = format!("https://c.example/hooks/{ID}\n");
-        content.push_str(&"#".repeat(SECRETS_FILE_LIMIT as usize));
+        content.push_str(&"#".repeat(usize::try_from(SECRETS_FILE_LIMIT).unwrap()));
         fs::write(&big, content).unwrap();
         fs::set_permissions(&big, fs::Permissions::from_mode(0o600)).unwrap();
         let msg = format!("{:#}", read_secrets_file(&big).unwrap_err());

@@ -8,7 +8,7 @@ use std::path::Path;
 /// `--webhook` accepts are listed; nothing is opened, so a listing reads no secret.
 pub(crate) fn list(dir: &Path) -> io::Result<Vec<String>> {
     let mut names: Vec<String> = std::fs::read_dir(dir)?
-        .filter_map(|entry| entry.ok())
+        .filter_map(std::result::Result::ok)
         .filter_map(|entry| {
             let file = entry.file_name().into_string().ok()?;
             let name = file.strip_suffix(".url")?;
@@ -86,7 +86,7 @@ mod tests {
     fn closest_names() {
         let known: Vec<String> = ["build-status", "ops", "releases"]
             .iter()
-            .map(|s| s.to_string())
+            .map(std::string::ToString::to_string)
             .collect();
         assert_eq!(closest("op", &known), Some("ops"));
         assert_eq!(closest("osp", &known), Some("ops"));

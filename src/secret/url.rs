@@ -136,8 +136,7 @@ impl WebhookUrl {
         let h = self.host.trim_start_matches('[').trim_end_matches(']');
         h.eq_ignore_ascii_case("localhost")
             || h.parse::<std::net::IpAddr>()
-                .map(|ip| ip.is_loopback())
-                .unwrap_or(false)
+                .is_ok_and(|ip| ip.is_loopback())
     }
 
     /// The redacted form: scheme, host, port and the last four characters of the token.

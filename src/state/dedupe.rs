@@ -45,7 +45,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 
 use crate::state::statedir;
-use crate::text::time::now_ms;
+use crate::text::time::{millis, now_ms};
 
 const DELIVERED_DIR: &str = "delivered";
 const CLAIMS_DIR: &str = "claims";
@@ -408,7 +408,11 @@ impl Dedupe {
                 claims: open("claims.lock")?,
                 compact,
                 log: Mutex::new(Log::new(&dir)),
-                sweep_at: AtomicUsize::new(std::process::id() as usize ^ now_ms() as usize),
+                // Buckets are taken modulo 4096: the low 32 bits carry all of the seed.
+                sweep_at: AtomicUsize::new(
+                    usize::try_from(u64::from(std::process::id()) ^ (now_ms() & 0xffff_ffff))
+                        .unwrap_or_default(),
+                ),
                 deliveries: AtomicUsize::new(0),
                 dir,
                 ttl,
@@ -436,7 +440,7 @@ impl Dedupe {
     pub(crate) fn claim(&self, key: &DedupeKey, budget: Duration) -> anyhow::Result<Claim> {
         let started = Instant::now();
         // Our patience when the holder's record cannot be read.
-        let own_deadline = now_ms().saturating_add(budget.as_millis() as u64);
+        let own_deadline = now_ms().saturating_add(millis(budget));
         loop {
             if self.inner.is_delivered(key)? {
                 return Ok(Claim::Duplicate);
@@ -680,7 +684,7 @@ impl Inner {
 
     fn is_delivered(&self, key: &DedupeKey) -> anyhow::Result<bool> {
         let mut log = self.log.lock().unwrap_or_else(|e| e.into_inner());
-        let ttl = self.ttl.as_millis() as u64;
+        let ttl = millis(self.ttl);
         log.with(key.bucket(), |bucket| {
             bucket.refresh()?;
             Ok(bucket
@@ -771,7 +775,7 @@ impl Inner {
             delivered: false,
         };
         let at = now_ms();
-        self.write_claim_record(key, at, at.saturating_add(budget.as_millis() as u64))?;
+        self.write_claim_record(key, at, at.saturating_add(millis(budget)))?;
         Ok(Some(ClaimGuard::new(guard)))
     }
 
@@ -792,7 +796,7 @@ impl Inner {
         let _shared = FlockGuard::take(&self.compact, libc::LOCK_SH, &self.dir)?;
         let mut log = self.log.lock().unwrap_or_else(|e| e.into_inner());
         let at = now_ms();
-        let expires = at.saturating_add(self.ttl.as_millis() as u64);
+        let expires = at.saturating_add(millis(self.ttl));
         log.with(key.bucket(), |bucket| {
             bucket
                 .delivered
@@ -811,8 +815,8 @@ impl Inner {
     /// byte; `F_UNLCK` releases it. Returns false when another holder has it.
     fn lock_byte(&self, byte: i64, kind: libc::c_int) -> anyhow::Result<bool> {
         let fl = libc::flock {
-            l_type: kind as libc::c_short,
-            l_whence: libc::SEEK_SET as libc::c_short,
+            l_type: libc::c_short::try_from(kind).context("lock type out of range")?,
+            l_whence: libc::c_short::try_from(libc::SEEK_SET).context("SEEK_SET out of range")?,
             l_start: byte,
             l_len: 1,
             l_pid: 0,
@@ -827,7 +831,8 @@ impl Inner {
             let err = std::io::Error::last_os_error();
             match err.raw_os_error() {
                 Some(libc::EAGAIN) | Some(libc::EACCES) => return Ok(false),
-                Some(libc::EINTR) => continue,
+                // Interrupted: try again.
+                Some(libc::EINTR) => {}
                 _ => {
                     return Err(err)
                         .with_context(|| format!("cannot lock {}/claims.lock", self.dir.display()))

@@ -100,7 +100,7 @@ impl FingerprintKey {
     /// Lowercase hex HMAC-SHA-256 of `url`.
     pub(crate) fn fingerprint(&self, url: &str) -> String {
         let tag = hmac::sign(&self.0, url.as_bytes());
-        tag.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+        hex(tag.as_ref())
     }
 
     /// Whether `fingerprint` is this key's fingerprint of `url`, compared in constant
@@ -120,6 +120,16 @@ fn decode_hex(s: &str) -> Option<Vec<u8>> {
     (0..s.len())
         .step_by(2)
         .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+/// Lowercase hex of `bytes`, two digits each.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    bytes
+        .iter()
+        .flat_map(|b| [DIGITS[usize::from(b >> 4)], DIGITS[usize::from(b & 0xf)]])
+        .map(char::from)
         .collect()
 }
 

@@ -377,7 +377,11 @@ impl Spool {
             if waited >= wait {
                 return Ok(None);
             }
-            std::thread::sleep((wait - waited).min(Duration::from_millis(50)));
+            std::thread::sleep(
+                wait.checked_sub(waited)
+                    .unwrap()
+                    .min(Duration::from_millis(50)),
+            );
         }
     }
 }
@@ -435,7 +439,7 @@ fn list_dir(dir: &Path) -> anyhow::Result<(Vec<SpoolEntry>, Vec<Skipped>)> {
         let entry = entry.with_context(read_err)?;
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
-        if name.starts_with('.') || !name.ends_with(".json") {
+        if name.starts_with('.') || Path::new(name).extension().is_none_or(|e| e != "json") {
             continue;
         }
         paths.push(entry.path());
@@ -519,7 +523,7 @@ fn read_trusted(path: &Path) -> std::io::Result<Result<Vec<u8>, String>> {
             ITEM_FILE_LIMIT >> 20
         )));
     }
-    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
     // The file may grow after the fstat.
     (&file).take(ITEM_FILE_LIMIT).read_to_end(&mut bytes)?;
     Ok(Ok(bytes))

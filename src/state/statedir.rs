@@ -201,7 +201,8 @@ pub(crate) fn try_flock(file: &File, path: &Path) -> anyhow::Result<bool> {
         let err = io::Error::last_os_error();
         match err.raw_os_error() {
             Some(libc::EWOULDBLOCK) => return Ok(false),
-            Some(libc::EINTR) => continue,
+            // Interrupted: try again.
+            Some(libc::EINTR) => {}
             _ => return Err(err).with_context(|| format!("cannot lock {}", path.display())),
         }
     }
@@ -210,8 +211,7 @@ pub(crate) fn try_flock(file: &File, path: &Path) -> anyhow::Result<bool> {
 fn now_nanos() -> u128 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0)
+        .map_or(0, |d| d.as_nanos())
 }
 
 #[cfg(test)]

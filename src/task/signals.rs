@@ -50,7 +50,9 @@ impl SignalForwarding {
     pub(super) fn take_new(&mut self) -> Vec<libc::c_int> {
         let mut new = Vec::new();
         for sig in FORWARDED {
-            let i = sig as usize;
+            let Ok(i) = usize::try_from(sig) else {
+                continue;
+            };
             let count = RECEIVED[i].load(Ordering::SeqCst);
             if count != self.seen[i] {
                 self.seen[i] = count;
@@ -69,7 +71,7 @@ impl Drop for SignalForwarding {
             for (sig, old) in installed.1.drain(..) {
                 // SAFETY: `old` was filled in by sigaction for this very signal.
                 unsafe {
-                    libc::sigaction(sig, &old, std::ptr::null_mut());
+                    libc::sigaction(sig, &raw const old, std::ptr::null_mut());
                 }
             }
         }
@@ -82,7 +84,7 @@ fn replace_handler(sig: libc::c_int) -> Option<libc::sigaction> {
     // and sigaction only reads `new` and writes `old`, both valid for the call.
     unsafe {
         let mut old: libc::sigaction = std::mem::zeroed();
-        if libc::sigaction(sig, std::ptr::null(), &mut old) != 0
+        if libc::sigaction(sig, std::ptr::null(), &raw mut old) != 0
             || old.sa_sigaction == libc::SIG_IGN
         {
             return None;
@@ -91,8 +93,8 @@ fn replace_handler(sig: libc::c_int) -> Option<libc::sigaction> {
         new.sa_sigaction = note_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
         // SA_RESTART: the reader threads' reads and writes are not interrupted.
         new.sa_flags = libc::SA_RESTART;
-        libc::sigemptyset(&mut new.sa_mask);
-        if libc::sigaction(sig, &new, &mut old) != 0 {
+        libc::sigemptyset(&raw mut new.sa_mask);
+        if libc::sigaction(sig, &raw const new, &raw mut old) != 0 {
             return None;
         }
         Some(old)

@@ -155,7 +155,7 @@ fn private_dir() -> io::Result<PathBuf> {
         let dir = base.join(format!(
             "mmnotify-run-{}-{:08x}",
             std::process::id(),
-            crate::wire::retry::random_u64() as u32
+            crate::wire::retry::random_u64() >> 32
         ));
         // mkdir fails on anything already there (a symlink planted by someone else
         // included), so what we get is ours.
@@ -312,7 +312,8 @@ fn peer_uid(stream: &UnixStream) -> Option<u32> {
         uid: 0,
         gid: 0,
     };
-    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    let size = std::mem::size_of::<libc::ucred>();
+    let mut len = libc::socklen_t::try_from(size).ok()?;
     // SAFETY: SO_PEERCRED writes at most `len` bytes into `cred`, a valid, aligned ucred;
     // the fd is open while `stream` is borrowed.
     let rc = unsafe {
@@ -320,11 +321,11 @@ fn peer_uid(stream: &UnixStream) -> Option<u32> {
             stream.as_raw_fd(),
             libc::SOL_SOCKET,
             libc::SO_PEERCRED,
-            (&mut cred as *mut libc::ucred).cast(),
-            &mut len,
+            (&raw mut cred).cast(),
+            &raw mut len,
         )
     };
-    (rc == 0 && len as usize == std::mem::size_of::<libc::ucred>()).then_some(cred.uid)
+    (rc == 0 && usize::try_from(len) == Ok(size)).then_some(cred.uid)
 }
 
 /// The socket named in the environment, for a command running inside a job.

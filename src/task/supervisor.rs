@@ -77,6 +77,7 @@ struct Supervisor {
     deadline: Option<Instant>,
     kill_grace: Duration,
     /// `Some` once the child has exited (see [`reap`]).
+    #[expect(clippy::option_option, reason = "what `reap` returns")]
     status: Option<Option<ExitStatus>>,
     exited_at: Instant,
     timed_out: bool,
@@ -92,7 +93,8 @@ impl Supervisor {
         signals: SignalForwarding,
         start: Instant,
     ) -> Supervisor {
-        let pgid = child.id() as libc::pid_t;
+        // The group to signal: a wrong value here could signal every process (-1).
+        let pgid = libc::pid_t::try_from(child.id()).expect("std made the child id from a pid_t");
         let terminal = Terminal::hand_to(pgid);
         let readers = Readers::start(&mut child, Tail::new(spec.tail_lines, spec.tail_bytes));
         Supervisor {
@@ -238,6 +240,10 @@ fn outcome_of(status: ExitStatus) -> (Outcome, i32) {
 }
 
 /// `Some(status)` once the child has exited, `Some(None)` if it cannot be waited for.
+#[expect(
+    clippy::option_option,
+    reason = "not yet / gone without a status / exited"
+)]
 fn reap(child: &mut Child) -> Option<Option<ExitStatus>> {
     match child.try_wait() {
         Ok(Some(st)) => Some(Some(st)),
@@ -466,12 +472,12 @@ mod tests {
     fn child_gets_default_signal_dispositions() {
         // Rust ignores SIGPIPE in its own processes; the command must not inherit
         // that (`yes | head` would never end) nor a blocked signal mask.
-        let r = run(&sh(r#"
+        let r = run(&sh(r"
             ign=$(sed -n 's/^SigIgn:[[:space:]]*//p' /proc/$$/status)
             blk=$(sed -n 's/^SigBlk:[[:space:]]*//p' /proc/$$/status)
             [ $(( 0x$ign & 0x1000 )) -eq 0 ] || exit 10
             [ $(( 0x$blk )) -eq 0 ] || exit 11
-        "#));
+        "));
         assert_eq!(r.exit_code, 0, "{r:?}");
     }
 }

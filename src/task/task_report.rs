@@ -66,7 +66,7 @@ pub(crate) fn render(input: &ReportInput) -> Payload {
         kind: "run",
         outcome: result.outcome.as_str(),
         exit_code: result.exit_code,
-        duration_ms: u64::try_from(result.duration.as_millis()).unwrap_or(u64::MAX),
+        duration_ms: crate::text::time::millis(result.duration),
     });
     Payload {
         text: text.into(),
@@ -218,11 +218,15 @@ fn tail_section(lines: &[String], room: usize) -> String {
 /// Rounded so the report reads "1s 234ms" or "5m 3s", not nanoseconds.
 fn format_duration(d: Duration) -> String {
     let rounded = if d < Duration::from_secs(10) {
-        Duration::from_millis(((d.as_nanos() + 500_000) / 1_000_000) as u64)
+        Duration::from_millis(saturate((d.as_nanos() + 500_000) / 1_000_000))
     } else {
-        Duration::from_secs(((d.as_millis() + 500) / 1000) as u64)
+        Duration::from_secs(saturate((d.as_millis() + 500) / 1000))
     };
     humantime::format_duration(rounded).to_string()
+}
+
+fn saturate(n: u128) -> u64 {
+    u64::try_from(n).unwrap_or(u64::MAX)
 }
 
 fn cap_chars(s: &str, max: usize) -> String {

@@ -48,11 +48,11 @@ impl Drop for Terminal {
         unsafe {
             let mut block: libc::sigset_t = std::mem::zeroed();
             let mut old: libc::sigset_t = std::mem::zeroed();
-            libc::sigemptyset(&mut block);
-            libc::sigaddset(&mut block, libc::SIGTTOU);
-            libc::pthread_sigmask(libc::SIG_BLOCK, &block, &mut old);
+            libc::sigemptyset(&raw mut block);
+            libc::sigaddset(&raw mut block, libc::SIGTTOU);
+            libc::pthread_sigmask(libc::SIG_BLOCK, &raw const block, &raw mut old);
             libc::tcsetpgrp(self.tty.as_raw_fd(), self.our_pgrp);
-            libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+            libc::pthread_sigmask(libc::SIG_SETMASK, &raw const old, std::ptr::null_mut());
         }
     }
 }

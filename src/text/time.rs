@@ -187,13 +187,12 @@ fn parse_time(b: &[u8]) -> Result<i64, &'static str> {
     if !sep(b, 13, b":") || !sep(b, 16, b":") {
         return Err("the time must be HH:MM:SS");
     }
-    let (hour, min, sec) = match (
+    let (Some(hour), Some(min), Some(sec)) = (
         digits_at(b, 11, 2),
         digits_at(b, 14, 2),
         digits_at(b, 17, 2),
-    ) {
-        (Some(h), Some(m), Some(s)) => (h, m, s),
-        _ => return Err("the time must be HH:MM:SS"),
+    ) else {
+        return Err("the time must be HH:MM:SS");
     };
     // 60 is a leap second: it lands on the next second, as most systems do.
     if hour > 23 || min > 59 || sec > 60 {
@@ -230,13 +229,12 @@ fn parse_offset(b: &[u8], at: &mut usize) -> Result<i64, &'static str> {
             Ok(0)
         }
         Some(&sign @ (b'+' | b'-')) => {
-            let (oh, om) = match (
+            let (Some(oh), true, Some(om)) = (
                 digits_at(b, *at + 1, 2),
                 sep(b, *at + 3, b":"),
                 digits_at(b, *at + 4, 2),
-            ) {
-                (Some(h), true, Some(m)) => (h, m),
-                _ => return Err("the offset must be `Z` or ±HH:MM"),
+            ) else {
+                return Err("the offset must be `Z` or ±HH:MM");
             };
             if oh > 23 || om > 59 {
                 return Err("the offset is out of range");
@@ -390,6 +388,7 @@ pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
 
 /// `12`, `1.5`, `.5`, `2.`: `None` if malformed, `Some(None)` if too large. Digits past
 /// nanoseconds are dropped.
+#[expect(clippy::option_option, reason = "not seconds / too large / seconds")]
 fn plain_seconds(s: &str) -> Option<Option<Duration>> {
     let (whole, frac) = s.split_once('.').unwrap_or((s, ""));
     if frac.contains('.') {
@@ -445,8 +444,13 @@ pub(crate) fn now_ms() -> u64 {
 }
 
 fn system_time_ms(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    t.duration_since(UNIX_EPOCH).map_or(0, millis)
+}
+
+/// Whole milliseconds of `d`, saturating: a `Duration` holds up to 2^64 seconds, which
+/// no `u64` of milliseconds can.
+pub(crate) fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 #[cfg(test)]
@@ -765,7 +769,7 @@ mod tests {
             const MONTHS: [&str; 12] = [
                 "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
             ];
-            let http = format!("Mon, {d:02} {} {y:04} {h:02}:{mi:02}:{s:02} GMT", MONTHS[(mo - 1) as usize]);
+            let http = format!("Mon, {d:02} {} {y:04} {h:02}:{mi:02}:{s:02} GMT", MONTHS[usize::try_from(mo - 1).unwrap()]);
             let rfc = ts(&format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z"));
             prop_assert_eq!(parse_http_date(&http), Some(rfc.unix_seconds()));
         }

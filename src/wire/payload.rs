@@ -79,9 +79,8 @@ fn go_fold(key: &str) -> String {
             }
             // Go folds with simple (one-to-one) case mappings only.
             let mut up = c.to_uppercase();
-            let u = match (up.next(), up.next()) {
-                (Some(u), None) => u,
-                _ => return c,
+            let (Some(u), None) = (up.next(), up.next()) else {
+                return c;
             };
             let mut low = u.to_lowercase();
             match (low.next(), low.next()) {
@@ -271,7 +270,7 @@ fn check(obj: &Map<String, Value>) -> Result<()> {
     };
     for key in ["channel", "username", "icon_url", "icon_emoji", "type"] {
         match obj.get(key) {
-            None | Some(Value::Null) | Some(Value::String(_)) => {}
+            None | Some(Value::Null | Value::String(_)) => {}
             Some(_) => return Err(error::input(format!("`{key}` must be a string"))),
         }
     }
@@ -305,7 +304,7 @@ fn check(obj: &Map<String, Value>) -> Result<()> {
                     }
                 }
                 for key in ["requested_ack", "persistent_notifications"] {
-                    if !matches!(m.get(key), None | Some(Value::Null) | Some(Value::Bool(_))) {
+                    if !matches!(m.get(key), None | Some(Value::Null | Value::Bool(_))) {
                         return Err(error::input(format!("`priority.{key}` must be a boolean")));
                     }
                 }
@@ -337,10 +336,7 @@ fn check(obj: &Map<String, Value>) -> Result<()> {
         }
         Some(_) => return Err(error::input("`props` must be an object")),
     }
-    if !matches!(
-        obj.get("silent"),
-        None | Some(Value::Null) | Some(Value::Bool(_))
-    ) {
+    if !matches!(obj.get("silent"), None | Some(Value::Null | Value::Bool(_))) {
         return Err(error::input("`silent` must be a boolean"));
     }
     Ok(())
@@ -430,10 +426,7 @@ fn validate_attachment(i: usize, att: &Value) -> Result<()> {
         "footer",
         "footer_icon",
     ] {
-        if !matches!(
-            a.get(key),
-            None | Some(Value::Null) | Some(Value::String(_))
-        ) {
+        if !matches!(a.get(key), None | Some(Value::Null | Value::String(_))) {
             return Err(error::input(format!(
                 "attachment {}: `{key}` must be a string",
                 i + 1
@@ -716,7 +709,7 @@ mod tests {
         );
         assert_eq!(go_json_chars(&json!("\u{2028}é\n\u{1}")), 2 + 6 + 1 + 2 + 6);
         assert_eq!(
-            go_json_chars(&json!([1.0, 1000000, 1e21, 1e-7, null, true])),
+            go_json_chars(&json!([1.0, 1_000_000, 1e21, 1e-7, null, true])),
             "[1,1000000,1e+21,1e-07,null,true]".len() - 1
         );
         assert_eq!(go_number(1e-7), "1e-7");

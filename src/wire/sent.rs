@@ -27,7 +27,7 @@ pub(crate) fn reset() {
 /// Whether the attempt since [`reset`] wrote its whole request and began waiting for the
 /// answer.
 pub(crate) fn request_was_sent() -> bool {
-    SENT.with(|s| s.get())
+    SENT.with(std::cell::Cell::get)
 }
 
 /// An agent whose connections report [`request_was_sent`].

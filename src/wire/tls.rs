@@ -178,9 +178,9 @@ fn check_pair(cert: &Certificate<'static>, key_pem: &[u8]) -> Result<(), String>
     let certified =
         rustls::sign::CertifiedKey::new(vec![CertificateDer::from(cert.der().to_vec())], signing);
     match certified.keys_match() {
-        Ok(()) => Ok(()),
-        // The key type cannot tell its public key: nothing to compare, let the handshake decide.
-        Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => Ok(()),
+        // Unknown: the key type cannot tell its public key: nothing to compare, let the
+        // handshake decide.
+        Ok(()) | Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => Ok(()),
         Err(e) => Err(e.to_string()),
     }
 }

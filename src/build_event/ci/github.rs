@@ -212,7 +212,7 @@ mod tests {
         // Bounded: an oversized payload is not read at all.
         let huge = dir.path().join("huge.json");
         let mut big = format!(r#"{{"pull_request":{{"head":{{"sha":"{HEAD}"}}}},"pad":""#);
-        big.push_str(&"x".repeat(MAX_EVENT_PAYLOAD as usize));
+        big.push_str(&"x".repeat(usize::try_from(MAX_EVENT_PAYLOAD).unwrap()));
         big.push_str("\"}");
         std::fs::write(&huge, big).unwrap();
         assert_eq!(pr("pull_request", huge.to_str().unwrap()), s(SHA));

@@ -266,6 +266,10 @@ pub(super) mod test_support {
         run(vars).expect("CI not detected").event
     }
 
+    #[expect(
+        clippy::unnecessary_wraps,
+        reason = "builds the expected optional fields"
+    )]
     pub(crate) fn s(v: &str) -> Option<String> {
         Some(v.to_string())
     }

@@ -1,4 +1,4 @@
-//! CI services of their own, not part of a forge: Jenkins, Buildkite and CircleCI.
+//! CI services of their own, not part of a forge: Jenkins, Buildkite and `CircleCI`.
 
 use crate::build_event::ci::exit_code_state;
 use crate::build_event::ci::{Ci, Env, Is, Src, Started, Status};

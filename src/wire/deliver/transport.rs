@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use crate::error::ExitKind;
 use crate::secret::WebhookUrl;
+use crate::text::time;
 use crate::wire::diagnose::Diagnosis;
 
 /// Classifies a transport error. Library errors can carry the URL (ureq's `BadUri`,
@@ -37,7 +38,7 @@ pub(super) fn transport(
             format!(
                 "no answer from {target} within {}; the request may still have been \
                  delivered (delivery is at-least-once): check the channel before resending",
-                humantime::format_duration(Duration::from_millis(timeout.as_millis() as u64))
+                humantime::format_duration(Duration::from_millis(time::millis(timeout)))
             ),
             true,
         ),
@@ -153,8 +154,9 @@ fn tls_message(e: &rustls::Error, target: &str, system_roots: bool) -> (String, 
             ),
             false,
         ),
-        R::InvalidCertificate(CertificateError::Expired)
-        | R::InvalidCertificate(CertificateError::ExpiredContext { .. }) => (
+        R::InvalidCertificate(
+            CertificateError::Expired | CertificateError::ExpiredContext { .. },
+        ) => (
             format!("TLS: the certificate of {target} has expired; renew it on the server"),
             false,
         ),
@@ -171,10 +173,12 @@ fn tls_message(e: &rustls::Error, target: &str, system_roots: bool) -> (String, 
             format!("TLS: the certificate of {target} was refused: {c:?}"),
             false,
         ),
-        R::AlertReceived(AlertDescription::CertificateRequired)
-        | R::AlertReceived(AlertDescription::HandshakeFailure)
-        | R::AlertReceived(AlertDescription::BadCertificate)
-        | R::AlertReceived(AlertDescription::UnknownCA) => (
+        R::AlertReceived(
+            AlertDescription::CertificateRequired
+            | AlertDescription::HandshakeFailure
+            | AlertDescription::BadCertificate
+            | AlertDescription::UnknownCA,
+        ) => (
             format!(
                 "TLS: {target} refused the handshake ({e}); it probably requires a client \
                  certificate it trusts: pass --client-cert and --client-key"

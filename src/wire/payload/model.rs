@@ -277,6 +277,7 @@ impl Payload {
     /// attachment-only post), keeping a text that fitted one post within it: the old
     /// text is cut, with the truncation marker, to make room.
     pub(crate) fn append_last_line(&mut self, line: &str) {
+        const SEP: &str = "\n\n";
         let text = match &self.text {
             Member::Typed(t) if !t.trim().is_empty() => t.clone(),
             _ => {
@@ -284,7 +285,6 @@ impl Payload {
                 return;
             }
         };
-        const SEP: &str = "\n\n";
         let len = text.chars().count();
         let room = MAX_POST_CHARS.saturating_sub(SEP.len() + line.chars().count());
         // Longer than a post already: it was sent with `--split`, so the server splits it.
