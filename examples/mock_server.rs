@@ -2,6 +2,18 @@
 //! Prints `URL <hook url>` and, with `--tls`, `CA <pem path>`, then serves until stdin
 //! closes. Build it with `cargo build --example mock_server`.
 
+// Pedantic lints `tests/support` is exempt from (see `tests/main.rs`), each for its reason:
+#![allow(
+    // The emulator's date and rate-limit arithmetic and its FFI sizes cast small, known
+    // values; a cast that went wrong would fail the test relying on it.
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    clippy::cast_sign_loss,
+    // Scenarios and the emulator's handlers follow the server's steps in order; split,
+    // one story would be scattered over helpers used once.
+    clippy::too_many_lines
+)]
+
 #[path = "../tests/support/mod.rs"]
 mod support;
 

@@ -683,6 +683,7 @@ fn connect_proxy_tunnels_and_records() {
 
 #[test]
 fn env_runs_isolated_and_checks_redaction() {
+    use std::os::unix::fs::PermissionsExt;
     let env = Env::new();
     let run = env.run(
         Command::new("sh")
@@ -698,7 +699,6 @@ fn env_runs_isolated_and_checks_redaction() {
     assert!(cmd.get_envs().any(|(k, _)| k == "MMNOTIFY_STATE_DIR"));
     let secret = env.write_secret("main", &format!("http://127.0.0.1:1/hooks/{HOOK_ID}\n"));
     assert!(secret.ends_with("secrets/main.url"));
-    use std::os::unix::fs::PermissionsExt;
     assert_eq!(
         std::fs::metadata(&secret).unwrap().permissions().mode() & 0o777,
         0o600
@@ -750,7 +750,7 @@ fn raw_post(addr: SocketAddr, target: &str, body: &str) -> (u16, String) {
         .get(9..12)
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| panic!("no status line: {out}"));
-    let body = out.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+    let body = out.split_once("\r\n\r\n").map_or("", |(_, b)| b);
     (status, body.to_string())
 }
 

@@ -33,7 +33,7 @@ fn completions() -> BTreeMap<String, String> {
         .collect()
 }
 
-/// `mmnotify(1)` and one page per subcommand: clap_mangen's sections from the clap
+/// `mmnotify(1)` and one page per subcommand: `clap_mangen`'s sections from the clap
 /// definition, then the prose of `mmnotify::cli::help` as roff sections of their own.
 fn man_pages() -> BTreeMap<String, String> {
     let mut cmd = mmnotify::cli::command().disable_help_subcommand(true);
@@ -90,7 +90,7 @@ fn render_page(man: &clap_mangen::Man, cmd: &clap::Command, page: Option<&help::
     String::from_utf8(out).unwrap()
 }
 
-/// Appends one of clap_mangen's sections.
+/// Appends one of `clap_mangen`'s sections.
 fn section(out: &mut Vec<u8>, render: impl FnOnce(&mut Vec<u8>) -> std::io::Result<()>) {
     let mut buf = Vec::new();
     render(&mut buf).unwrap();
@@ -341,8 +341,10 @@ fn version_names_the_commit_and_the_tls_backend() {
         .output()
         .ok()
         .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_else(|| "unknown".to_string());
+        .map_or_else(
+            || "unknown".to_string(),
+            |o| String::from_utf8_lossy(&o.stdout).trim().to_string(),
+        );
     assert!(
         text.starts_with(concat!("mmnotify ", env!("CARGO_PKG_VERSION"), "\n")),
         "{text}"

@@ -1,5 +1,17 @@
 //! One integration-test binary, so cargo links once.
 
+// Pedantic lints the test code is exempt from, each for its reason:
+#![allow(
+    // The emulator's date and rate-limit arithmetic and its FFI sizes cast small, known
+    // values; a cast that went wrong would fail the test relying on it.
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    clippy::cast_sign_loss,
+    // Scenarios and the emulator's handlers follow the server's steps in order; split,
+    // one story would be scattered over helpers used once.
+    clippy::too_many_lines
+)]
+
 mod support;
 
 mod attack;

@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use crate::support::{Env, Fault, MockServer};
+use crate::support::{Env, Fault, MockServer, ServerOptions};
 
 /// What the bar prints: `[====>   ] 3/6 items, …`.
 fn has_bar(text: &str, unit: &str) -> bool {
@@ -69,7 +69,7 @@ fn flush(env: &Env, extra: &[&str]) -> Command {
 
 #[test]
 fn flush_shows_a_bar_on_a_terminal_only() {
-    let (env, server) = crate::support::hooked(Default::default());
+    let (env, server) = crate::support::hooked(ServerOptions::default());
     spool_items(&env, &server, 6);
     // Piped stderr: no bar, no cursor movement.
     let out = env.run(&mut flush(&env, &[]));
@@ -100,14 +100,11 @@ fn flush_shows_a_bar_on_a_terminal_only() {
 
 #[test]
 fn build_events_file_shows_count_rate_and_total_on_a_terminal() {
-    let (env, server) = crate::support::hooked(Default::default());
-    let events: String = (0..3)
-        .map(|i| {
-            format!(
-                "{{\"workflow\":\"ci\",\"state\":\"succeeded\",\"provider_run_id\":\"r{i}\"}}\n\n"
-            )
-        })
-        .collect();
+    let (env, server) = crate::support::hooked(ServerOptions::default());
+    let events = ["r0", "r1", "r2"].map(|id| {
+        format!("{{\"workflow\":\"ci\",\"state\":\"succeeded\",\"provider_run_id\":\"{id}\"}}\n\n")
+    });
+    let events = events.concat();
     let file = env.write_file("events.ndjson", &format!("{events}not json\n"), 0o600);
     let build = |extra: &[&str]| {
         let mut c = env.cmd();
@@ -136,7 +133,7 @@ fn build_events_file_shows_count_rate_and_total_on_a_terminal() {
 
 #[test]
 fn build_events_from_stdin_shows_count_and_rate() {
-    let (env, server) = crate::support::hooked(Default::default());
+    let (env, server) = crate::support::hooked(ServerOptions::default());
     env.write_file(
         "events.ndjson",
         "{\"workflow\":\"ci\",\"state\":\"failed\",\"provider_run_id\":\"s1\"}\n",

@@ -466,7 +466,7 @@ fn jenkins_sh_step() -> String {
 }
 
 /// What Jenkins sets for build 42 of `app/main` on agent `linux-agent-2`, with the Git
-/// plugin's variables and BUILD_RESULT from currentBuild.currentResult (withEnv).
+/// plugin's variables and `BUILD_RESULT` from currentBuild.currentResult (withEnv).
 fn jenkins_vars<'a>(number: &'a str, url: &'a str, result: &'a str) -> Vec<(&'a str, &'a str)> {
     vec![
         ("JENKINS_URL", "https://jenkins.example/"),

@@ -235,7 +235,7 @@ fn sigterm_reaches_the_command_and_the_report_goes_out() {
     let mut c = run_cmd(
         &env,
         &[],
-        r#"trap 'echo got-term; exit 7' TERM; echo ready; sleep 30 & wait"#,
+        r"trap 'echo got-term; exit 7' TERM; echo ready; sleep 30 & wait",
     );
     c.stdout(Stdio::piped()).stderr(Stdio::null());
     let mut child = c.spawn().unwrap();

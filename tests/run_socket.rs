@@ -301,13 +301,13 @@ fn a_dry_run_job_posts_nothing_through_the_socket() {
 
 #[test]
 fn another_users_process_is_refused_even_if_the_socket_is_opened_up() {
+    use std::os::unix::process::CommandExt;
     // Needs root to act as a second user; elsewhere the 0700 directory alone stops them.
     // SAFETY: geteuid takes no arguments, cannot fail and touches no memory of ours.
     if unsafe { libc::geteuid() } != 0 {
         eprintln!("skipped: switching to another uid needs root");
         return;
     }
-    use std::os::unix::process::CommandExt;
     let (env, server) = hooked(ServerOptions::default());
     let saved = env.root().join("sockpath");
     let done = env.root().join("done");
@@ -469,13 +469,13 @@ fn an_inner_build_posts_through_an_unusable_dedupe_store() {
 /// `/proc/<parent>/environ` must not be readable by the job.
 #[test]
 fn the_job_cannot_read_the_parents_environment() {
+    use std::os::unix::process::CommandExt;
     // Root reads every /proc file: this needs a second, unprivileged uid.
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
         eprintln!("skipped: switching to another uid needs root");
         return;
     }
-    use std::os::unix::process::CommandExt;
     let (env, server) = hooked(ServerOptions::default());
     let script = format!(
         "n=$(tr '\\0' '\\n' < /proc/$PPID/environ 2>/dev/null | grep -c MATTERMOST_WEBHOOK_URL); \

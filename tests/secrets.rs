@@ -4,6 +4,7 @@
 //! fails on any watched hook id in output or state files.
 
 use std::ffi::OsStr;
+use std::fmt::Write as _;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
 use std::process::Command;
@@ -578,10 +579,10 @@ fn spooled_items_holding_the_token_are_refused_too() {
     let mut json: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&item).unwrap()).unwrap();
     json["payload"]["text"] = "PLACEHOLDER".into();
-    let escaped: String = HOOK_ID
-        .chars()
-        .map(|c| format!("\\u{:04x}", c as u32))
-        .collect();
+    let escaped = HOOK_ID.chars().fold(String::new(), |mut s, c| {
+        write!(s, "\\u{:04x}", u32::from(c)).unwrap();
+        s
+    });
     let text = json.to_string().replace("PLACEHOLDER", &escaped);
     std::fs::write(&item, text).unwrap();
     server.clear();

@@ -47,7 +47,7 @@ fn every_duration_flag_takes_plain_seconds() {
         "30",
     ];
     env.run(&mut cmd(&env, &build)).assert_success();
-    let body = server.requests()[1].body_str().to_string();
+    let body = server.requests()[1].body_str().clone();
     assert!(body.contains("1m 30s"), "{body}");
 
     // Fractions are honoured, not rounded away: the command is stopped after 0.3 s.

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
 /// The tested binary. Cargo defines its path for integration tests only;
-/// examples/mock_server.rs compiles this module too (it shares the emulator) but never
+/// `examples/mock_server.rs` compiles this module too (it shares the emulator) but never
 /// runs the binary, so a missing path may only fail at run time.
 #[allow(
     clippy::option_env_unwrap,
@@ -51,13 +51,12 @@ pub struct Run {
 
 impl Run {
     pub fn assert_code(&self, code: i32) -> &Self {
-        if self.code != code {
-            panic!(
-                "expected exit code {code}, got {}\n{}",
-                self.code,
-                self.dump()
-            );
-        }
+        assert!(
+            self.code == code,
+            "expected exit code {code}, got {}\n{}",
+            self.code,
+            self.dump()
+        );
         self
     }
 
@@ -66,16 +65,20 @@ impl Run {
     }
 
     pub fn assert_stderr_contains(&self, needle: &str) -> &Self {
-        if !self.stderr.contains(needle) {
-            panic!("stderr does not contain {needle:?}\n{}", self.dump());
-        }
+        assert!(
+            self.stderr.contains(needle),
+            "stderr does not contain {needle:?}\n{}",
+            self.dump()
+        );
         self
     }
 
     pub fn assert_stdout_contains(&self, needle: &str) -> &Self {
-        if !self.stdout.contains(needle) {
-            panic!("stdout does not contain {needle:?}\n{}", self.dump());
-        }
+        assert!(
+            self.stdout.contains(needle),
+            "stdout does not contain {needle:?}\n{}",
+            self.dump()
+        );
         self
     }
 
@@ -384,23 +387,21 @@ impl Env {
     fn assert_redacted(&self, run: &Run) {
         for secret in &self.secrets {
             for (stream, text) in [("stdout", &run.stdout), ("stderr", &run.stderr)] {
-                if text.contains(secret.as_str()) {
-                    panic!(
-                        "SECRET LEAK: {secret:?} appears in {stream}\n{}",
-                        run.dump()
-                    );
-                }
+                assert!(
+                    !text.contains(secret.as_str()),
+                    "SECRET LEAK: {secret:?} appears in {stream}\n{}",
+                    run.dump()
+                );
             }
         }
         for path in &self.watched_files {
             let content = String::from_utf8_lossy(&fs::read(path).unwrap_or_default()).into_owned();
             for secret in &self.secrets {
-                if content.contains(secret.as_str()) {
-                    panic!(
-                        "SECRET LEAK: {secret:?} appears in the watched file {}:\n{content}",
-                        path.display()
-                    );
-                }
+                assert!(
+                    !content.contains(secret.as_str()),
+                    "SECRET LEAK: {secret:?} appears in the watched file {}:\n{content}",
+                    path.display()
+                );
             }
         }
         let mut stack = vec![self.state()];
@@ -423,18 +424,16 @@ impl Env {
                 };
                 let content = String::from_utf8_lossy(&content);
                 for secret in &self.secrets {
-                    if name.contains(secret.as_str()) {
-                        panic!(
-                            "SECRET LEAK: {secret:?} appears in the state file name {}",
-                            path.display()
-                        );
-                    }
-                    if content.contains(secret.as_str()) {
-                        panic!(
-                            "SECRET LEAK: {secret:?} appears in the state file {}:\n{content}",
-                            path.display()
-                        );
-                    }
+                    assert!(
+                        !name.contains(secret.as_str()),
+                        "SECRET LEAK: {secret:?} appears in the state file name {}",
+                        path.display()
+                    );
+                    assert!(
+                        !content.contains(secret.as_str()),
+                        "SECRET LEAK: {secret:?} appears in the state file {}:\n{content}",
+                        path.display()
+                    );
                 }
             }
         }

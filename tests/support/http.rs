@@ -286,10 +286,11 @@ pub fn reason(status: u16) -> &'static str {
 
 /// IMF-fixdate, e.g. `Sun, 06 Nov 1994 08:49:37 GMT` (usable for `Retry-After`).
 pub fn http_date(t: SystemTime) -> String {
-    let secs = t
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0) as i64;
+    const WD: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MO: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()) as i64;
     let (days, rem) = (secs.div_euclid(86400), secs.rem_euclid(86400));
     // Civil-from-days (Howard Hinnant's algorithm).
     let z = days + 719_468;
@@ -301,10 +302,6 @@ pub fn http_date(t: SystemTime) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    const WD: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    const MO: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
     format!(
         "{}, {:02} {} {} {:02}:{:02}:{:02} GMT",
         WD[days.rem_euclid(7) as usize],
@@ -317,7 +314,7 @@ pub fn http_date(t: SystemTime) -> String {
     )
 }
 
-/// Random-enough bits without a `rand` dependency (std's SipHash keys are random).
+/// Random-enough bits without a `rand` dependency (std's `SipHash` keys are random).
 pub fn random_u64() -> u64 {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let mut h = RandomState::new().build_hasher();
@@ -325,8 +322,7 @@ pub fn random_u64() -> u64 {
     h.write_u128(
         SystemTime::now()
             .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0),
+            .map_or(0, |d| d.as_nanos()),
     );
     h.finish()
 }

@@ -23,7 +23,7 @@ const VERSION_B: &str = "10.5.0.10.5.0.8b3e61c9a2.false";
 pub struct Outcome {
     pub response: Response,
     pub posts: Vec<Post>,
-    /// Close the connection after answering (Go does after a MaxBytesReader overflow).
+    /// Close the connection after answering (Go does after a `MaxBytesReader` overflow).
     pub close: bool,
 }
 
@@ -671,17 +671,21 @@ pub fn go_float(f: f64) -> String {
     let sci = format!("{f:e}"); // e.g. "1.234567e6"
     let (mant, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
     let exp: i32 = exp.parse().unwrap_or(0);
-    if !(-4..6).contains(&exp) {
+    if (-4..6).contains(&exp) {
+        format!("{f}")
+    } else {
         let sign = if exp < 0 { '-' } else { '+' };
         format!("{mant}e{sign}{:02}", exp.abs())
-    } else {
-        format!("{f}")
     }
 }
 
 /// Go's `json.Marshal` output for a decoded value: HTML-escaped strings (`<` → `\u003c`),
 /// sorted keys, numbers as float64 in Go's shortest form. The server measures props in
 /// runes of this (§4.1, §6).
+#[expect(
+    clippy::many_single_char_names,
+    reason = "short-lived parts of one number"
+)]
 pub fn go_marshal(v: &Value) -> String {
     match v {
         Value::Null => "null".into(),

@@ -33,7 +33,7 @@ impl Shared {
         if let Ok(clone) = s.try_clone() {
             self.live
                 .lock()
-                .unwrap_or_else(|e| e.into_inner())
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .insert(id, clone);
         }
         id
@@ -42,7 +42,7 @@ impl Shared {
     fn untrack(&self, id: usize) {
         self.live
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .remove(&id);
     }
 }
@@ -109,7 +109,7 @@ impl ConnectProxy {
         self.shared
             .tunnels
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
     }
 
@@ -118,7 +118,7 @@ impl ConnectProxy {
         self.shared
             .forwarded
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
     }
 }
@@ -170,7 +170,7 @@ fn client(sh: &Shared, stream: TcpStream) {
     if head.method.eq_ignore_ascii_case("CONNECT") {
         sh.tunnels
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .push(head.target.clone());
         tunnel(sh, stream, r, &head);
     } else if head.target.starts_with("http://") {
@@ -192,19 +192,16 @@ fn connect_upstream(
             return None;
         }
     };
-    match TcpStream::connect_timeout(&addr, Duration::from_secs(3)) {
-        Ok(up) => {
-            let id = sh.track(&up);
-            if sh.stop.load(Ordering::SeqCst) {
-                sh.untrack(id);
-                return None;
-            }
-            Some((up, id))
+    if let Ok(up) = TcpStream::connect_timeout(&addr, Duration::from_secs(3)) {
+        let id = sh.track(&up);
+        if sh.stop.load(Ordering::SeqCst) {
+            sh.untrack(id);
+            return None;
         }
-        Err(_) => {
-            reply(client, 502);
-            None
-        }
+        Some((up, id))
+    } else {
+        reply(client, 502);
+        None
     }
 }
 
@@ -259,13 +256,12 @@ fn forward(sh: &Shared, client: TcpStream, mut r: BufReader<TcpStream>, head: &H
     } else {
         format!("{authority}:80")
     };
-    let body = match read_body(&mut r, head) {
-        Ok(b) => b,
-        Err(_) => return reply(&client, 400),
+    let Ok(body) = read_body(&mut r, head) else {
+        return reply(&client, 400);
     };
     sh.forwarded
         .lock()
-        .unwrap_or_else(|e| e.into_inner())
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
         .push(format!("{} {}", head.method, head.target));
     let Some((upstream, id)) = connect_upstream(sh, &client, &authority) else {
         return;
@@ -290,7 +286,7 @@ fn forward(sh: &Shared, client: TcpStream, mut r: BufReader<TcpStream>, head: &H
     let mut up_w = &upstream;
     if up_w
         .write_all(out.as_bytes())
-        .and_then(|_| up_w.write_all(&body))
+        .and_then(|()| up_w.write_all(&body))
         .is_ok()
     {
         let mut up_r = &upstream;

@@ -200,7 +200,7 @@ pub enum Fault {
     Delay(Duration),
     /// Read the request, then close without answering.
     Drop,
-    /// Read the request, then close with SO_LINGER 0 so the kernel sends RST
+    /// Read the request, then close with `SO_LINGER` 0 so the kernel sends RST
     /// (Linux; elsewhere a plain close).
     Reset,
     /// Read the request and answer nothing for this long (at most 60 s), then close.
@@ -280,15 +280,20 @@ pub(crate) struct Shared {
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panicking test thread must not poison the recorder for everyone else.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Sleeps up to `d` (capped); returns false if the server is stopping.
     fn sleep(&self, d: Duration) -> bool {
-        let guard = self.stop_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let guard = self
+            .stop_lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let _ = self
             .stop_cv
-            .wait_timeout_while(guard, d.min(MAX_FAULT_WAIT), |_| {
+            .wait_timeout_while(guard, d.min(MAX_FAULT_WAIT), |()| {
                 !self.stop.load(Ordering::SeqCst)
             });
         !self.stop.load(Ordering::SeqCst)
@@ -319,7 +324,7 @@ impl MockServer {
         };
         let listener = TcpListener::bind(bind).unwrap_or_else(|e| panic!("bind {bind}: {e}"));
         let addr = listener.local_addr().expect("local_addr");
-        let tls = opts.tls.as_ref().map(|t| t.server_config());
+        let tls = opts.tls.as_ref().map(super::tls::TlsSetup::server_config);
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 requests: Vec::new(),
@@ -428,7 +433,7 @@ impl MockServer {
             .shared
             .recorded
             .wait_timeout_while(guard, timeout, |st| st.requests.len() < n)
-            .unwrap_or_else(|e| e.into_inner());
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         guard.requests.len() >= n
     }
 }
@@ -459,12 +464,18 @@ pub(crate) fn stop_all(
 ) {
     stop.store(true, Ordering::SeqCst);
     {
-        let _g = stop_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let _g = stop_lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         stop_cv.notify_all();
     }
     // accept() has no timeout in std: a throwaway connection wakes it.
     let _ = TcpStream::connect_timeout(&addr, Duration::from_secs(1));
-    for s in live.lock().unwrap_or_else(|e| e.into_inner()).values() {
+    for s in live
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .values()
+    {
         let _ = s.shutdown(Shutdown::Both);
     }
 }
@@ -493,7 +504,7 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>, tls: Option<Arc<Serve
         shared
             .live
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .insert(conn_id, clone);
         shared.active.fetch_add(1, Ordering::SeqCst);
         let (s, tls) = (shared.clone(), tls.clone());
@@ -507,14 +518,14 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>, tls: Option<Arc<Serve
             shared
                 .live
                 .lock()
-                .unwrap_or_else(|e| e.into_inner())
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .remove(&conn_id);
             shared.active.fetch_sub(1, Ordering::SeqCst);
         }
     }
 }
 
-/// SO_LINGER {on, 0}: closing the socket then sends RST instead of FIN. std has no
+/// `SO_LINGER` {on, 0}: closing the socket then sends RST instead of FIN. std has no
 /// stable API for it.
 #[cfg(unix)]
 fn set_linger_zero(tcp: &TcpStream) {
@@ -551,7 +562,7 @@ impl Drop for ConnGuard<'_> {
         self.0
             .live
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .remove(&self.1);
         self.0.active.fetch_sub(1, Ordering::SeqCst);
     }
@@ -583,7 +594,7 @@ fn connection(shared: &Shared, conn_id: usize, tcp: TcpStream, tls: Option<Arc<S
 }
 
 /// Serves requests on one connection until it closes. Returns the stream when the
-/// connection ended in an orderly way (so TLS can send close_notify).
+/// connection ended in an orderly way (so TLS can send `close_notify`).
 fn serve<S: Read + Write>(shared: &Shared, conn_id: usize, stream: S) -> Option<S> {
     let mut r = BufReader::new(stream);
     loop {
@@ -628,7 +639,7 @@ fn serve<S: Read + Write>(shared: &Shared, conn_id: usize, stream: S) -> Option<
                         if let Some(tcp) = shared
                             .live
                             .lock()
-                            .unwrap_or_else(|e| e.into_inner())
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
                             .get(&conn_id)
                         {
                             set_linger_zero(tcp);
@@ -709,14 +720,13 @@ fn emulate(
         Some(b) => b.take(),
         None => (Vec::new(), None),
     };
-    let mut resp = match limited {
-        Some(secs) => mattermost::limit_exceeded(&secs.to_string()),
-        None => {
-            let out = mattermost::handle(&shared.opts, head, &body);
-            st.posts.extend(out.posts);
-            *close |= out.close;
-            out.response
-        }
+    let mut resp = if let Some(secs) = limited {
+        mattermost::limit_exceeded(&secs.to_string())
+    } else {
+        let out = mattermost::handle(&shared.opts, head, &body);
+        st.posts.extend(out.posts);
+        *close |= out.close;
+        out.response
     };
     resp.headers.extend(limit_headers);
     record(&mut st, conn_id, head, body, received_at);

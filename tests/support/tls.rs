@@ -19,7 +19,7 @@ pub struct Pki {
     /// CA that signed the server certificates (give it to the client as `--ca-file`).
     pub ca_pem: String,
     pub ca_cert: PathBuf,
-    /// Server certificate for 127.0.0.1, ::1 and localhost, signed by the CA.
+    /// Server certificate for 127.0.0.1, `::1` and localhost, signed by the CA.
     pub server_cert_pem: String,
     pub server_key_pem: String,
     pub server_cert: PathBuf,
@@ -62,9 +62,13 @@ fn leaf(
     issuer: &(rcgen::Certificate, KeyPair),
     expired: bool,
 ) -> String {
-    let mut params =
-        CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>())
-            .expect("leaf params");
+    let mut params = CertificateParams::new(
+        names
+            .iter()
+            .map(std::string::ToString::to_string)
+            .collect::<Vec<_>>(),
+    )
+    .expect("leaf params");
     params.distinguished_name.push(DnType::CommonName, names[0]);
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     params.extended_key_usages = vec![usage];
