@@ -173,10 +173,10 @@ struct Journal {
 #[derive(Debug)]
 struct Bucket {
     delivered: Journal,
-    /// key → (delivered_at_ms, expires_at_ms), the longest memory winning.
+    /// key → (`delivered_at_ms`, `expires_at_ms`), the longest memory winning.
     index: HashMap<String, (u64, u64)>,
     claims: Journal,
-    /// key → (claimed_at_ms, deadline_ms) of the latest claim.
+    /// key → (`claimed_at_ms`, `deadline_ms`) of the latest claim.
     claim_index: HashMap<String, (u64, u64)>,
     /// When this process last used the bucket, for eviction.
     used: u64,
@@ -366,7 +366,6 @@ impl ClaimGuard {
     pub(crate) fn stolen(&self) -> bool {
         self.0.stolen()
     }
-
 }
 
 /// The file store's claim: a byte lock in `claims.lock`.
@@ -653,7 +652,10 @@ impl Inner {
     /// Compacts the due buckets among the next [`SWEEP`] of the rotation and, with
     /// `cached`, among those this process holds in memory.
     fn prune(&self, cached: bool) -> anyhow::Result<usize> {
-        let mut log = self.log.lock().unwrap_or_else(|e| e.into_inner());
+        let mut log = self
+            .log
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let now = now_ms();
         let start = self.sweep_at.fetch_add(SWEEP, Ordering::Relaxed);
         let mut candidates = Vec::new();
@@ -683,7 +685,10 @@ impl Inner {
     }
 
     fn is_delivered(&self, key: &DedupeKey) -> anyhow::Result<bool> {
-        let mut log = self.log.lock().unwrap_or_else(|e| e.into_inner());
+        let mut log = self
+            .log
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let ttl = millis(self.ttl);
         log.with(key.bucket(), |bucket| {
             bucket.refresh()?;
@@ -695,7 +700,10 @@ impl Inner {
     }
 
     fn holder_deadline(&self, key: &DedupeKey) -> anyhow::Result<Option<u64>> {
-        let mut log = self.log.lock().unwrap_or_else(|e| e.into_inner());
+        let mut log = self
+            .log
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         log.with(key.bucket(), |bucket| {
             bucket.refresh_claims()?;
             Ok(bucket
@@ -782,7 +790,10 @@ impl Inner {
     /// A claim line; deadline 0 marks a claim given up without a delivery. Callers hold
     /// the shared compaction lock.
     fn write_claim_record(&self, key: &DedupeKey, at: u64, deadline: u64) -> anyhow::Result<()> {
-        let mut log = self.log.lock().unwrap_or_else(|e| e.into_inner());
+        let mut log = self
+            .log
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         log.with(key.bucket(), |bucket| {
             bucket.claims.append(&format!("{key} {at} {deadline}\n"))?;
             bucket
@@ -794,7 +805,10 @@ impl Inner {
 
     fn append(&self, key: &DedupeKey) -> anyhow::Result<()> {
         let _shared = FlockGuard::take(&self.compact, libc::LOCK_SH, &self.dir)?;
-        let mut log = self.log.lock().unwrap_or_else(|e| e.into_inner());
+        let mut log = self
+            .log
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let at = now_ms();
         let expires = at.saturating_add(millis(self.ttl));
         log.with(key.bucket(), |bucket| {
@@ -830,7 +844,7 @@ impl Inner {
             }
             let err = std::io::Error::last_os_error();
             match err.raw_os_error() {
-                Some(libc::EAGAIN) | Some(libc::EACCES) => return Ok(false),
+                Some(libc::EAGAIN | libc::EACCES) => return Ok(false),
                 // Interrupted: try again.
                 Some(libc::EINTR) => {}
                 _ => {
@@ -880,7 +894,9 @@ impl Journal {
         }
         let len = meta.len();
         file.seek(SeekFrom::Start(self.offset))?;
-        let mut fresh = Vec::with_capacity(len.saturating_sub(self.offset) as usize + 1);
+        let mut fresh = Vec::with_capacity(
+            usize::try_from(len.saturating_sub(self.offset)).map_or(0, |n| n.saturating_add(1)),
+        );
         file.read_to_end(&mut fresh)
             .with_context(|| format!("cannot read {}", self.path.display()))?;
         self.offset += fresh.len() as u64;
@@ -1169,7 +1185,7 @@ mod tests {
             })
             .collect();
         let mut results: Vec<_> = waiters.into_iter().map(|w| w.join().unwrap()).collect();
-        results.sort();
+        results.sort_unstable();
         assert_eq!(results, ["duplicate", "duplicate", "took over"]);
     }
 
