@@ -19,7 +19,7 @@ fn main() -> ExitCode {
         // the flag is looked for in the words clap refused.
         Err(e) => return usage_error(&e, output::json_requested(std::env::args_os().skip(1))),
     };
-    let json = cli.command.json_output();
+    let json = cli.json_output();
     let ending = mmnotify::commands::dispatch(cli).unwrap_or_else(|e| Ending {
         // Stopped before it had an outcome: `main` reports one for it.
         outcome: Some(Outcome::new(output::Status::Failed)),

@@ -29,7 +29,7 @@ fn capped(mut c: Command) -> Command {
                 rlim_cur: 2 << 30,
                 rlim_max: 2 << 30,
             };
-            libc::setrlimit(libc::RLIMIT_AS, &lim);
+            libc::setrlimit(libc::RLIMIT_AS, &raw const lim);
             Ok(())
         });
     }
@@ -153,9 +153,11 @@ fn a_webhook_named_after_its_token_is_not_spooled_under_that_name() {
             .assert_code(6)
             .assert_stderr_contains("rename");
     }
-    assert!(std::fs::read_dir(env.state().join("spool"))
-        .map(|d| d.flatten().all(|e| e.file_type().unwrap().is_dir()))
-        .unwrap_or(true));
+    assert!(
+        std::fs::read_dir(env.state().join("spool")).map_or(true, |d| d
+            .flatten()
+            .all(|e| e.file_type().unwrap().is_dir()))
+    );
     // Under a name of its own, the same webhook is spooled as before.
     env.write_secret("ops", &format!("{}\n", server.hook_url()));
     server.script([Fault::Status(503)]);
@@ -307,7 +309,7 @@ fn forged_spool_items_are_shown_as_plain_scrubbed_text() {
         v["source"] = format!("name:{token}").into();
     });
     forge("2-2-2.json", &|v| {
-        v["kind"] = format!("\x1b]0;x\x07{token}").into()
+        v["kind"] = format!("\x1b]0;x\x07{token}").into();
     });
     forge("3-3-3.json", &|v| v["version"] = token.into());
     for args in [&["list"][..], &["list", "--output", "json"]] {

@@ -19,7 +19,7 @@ use crate::text::time::{self, format_duration, parse_timestamp, Timestamp, TIMES
     Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, clap::ValueEnum,
 )]
 #[serde(rename_all = "snake_case")]
-pub enum State {
+pub(crate) enum State {
     #[value(name = "succeeded")]
     Succeeded,
     #[value(name = "failed")]
@@ -32,7 +32,7 @@ pub enum State {
 
 impl State {
     /// Every state, in the order help texts list them.
-    pub const ALL: [State; 4] = [
+    pub(crate) const ALL: [State; 4] = [
         State::Succeeded,
         State::Failed,
         State::Cancelled,
@@ -40,7 +40,7 @@ impl State {
     ];
 
     /// The wire name (`timed_out`), as in JSON and on the command line.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             State::Succeeded => "succeeded",
             State::Failed => "failed",
@@ -50,7 +50,7 @@ impl State {
     }
 
     /// The name for people (`timed out`).
-    pub fn words(self) -> &'static str {
+    pub(crate) fn words(self) -> &'static str {
         match self {
             State::TimedOut => "timed out",
             other => other.as_str(),
@@ -93,13 +93,13 @@ macro_rules! build_event {
         }
     ) => {
         $(#[$meta])*
-        pub struct $name {
-            $( $(#[$fmeta])* pub $field: Option<$ty>, )*
+        pub(crate) struct $name {
+            $( $(#[$fmeta])* pub(crate) $field: Option<$ty>, )*
         }
 
         impl $name {
             /// Every field's name, as in JSON and as a `--text-template` placeholder.
-            pub const FIELDS: &'static [&'static str] = &[$(stringify!($field)),*];
+            pub(crate) const FIELDS: &'static [&'static str] = &[$(stringify!($field)),*];
 
             fn from_object(obj: &Map<String, Value>) -> anyhow::Result<$name> {
                 Ok($name {
@@ -125,7 +125,7 @@ macro_rules! build_event {
             }
 
             /// Fills the fields `self` lacks from `lower` (flags over event file over CI env).
-            pub fn overlay(self, lower: $name) -> $name {
+            pub(crate) fn overlay(self, lower: $name) -> $name {
                 $name { $( $field: self.$field.or(lower.$field), )* }
             }
         }
@@ -310,7 +310,7 @@ mod json {
 impl BuildEvent {
     /// Reads one event object. Unknown fields are ignored; null and blank strings count
     /// as absent. Errors are input errors (exit 4) naming the field.
-    pub fn from_json(text: &str) -> anyhow::Result<BuildEvent> {
+    pub(crate) fn from_json(text: &str) -> anyhow::Result<BuildEvent> {
         let value: Value = serde_json::from_str(text)
             .map_err(|e| error::input(format!("event is not valid JSON: {e}")))?;
         match value {
@@ -324,7 +324,7 @@ impl BuildEvent {
 
     /// Checks the required fields (`workflow`, `state`); an input error (exit 4) names
     /// the missing ones.
-    pub fn validate(mut self) -> anyhow::Result<ValidEvent> {
+    pub(crate) fn validate(mut self) -> anyhow::Result<ValidEvent> {
         // Blank strings can still arrive from code that builds an event directly.
         self.workflow = self.workflow.and_then(|w| json::non_blank(&w));
         match (&self.workflow, self.state) {
@@ -346,23 +346,23 @@ impl BuildEvent {
 /// A build event with its required fields present: `workflow` and `state` through their
 /// accessors, the optional ones through [`Deref`].
 #[derive(Clone, Debug, PartialEq)]
-pub struct ValidEvent(BuildEvent);
+pub(crate) struct ValidEvent(BuildEvent);
 
 impl ValidEvent {
     // `validate` is the only constructor, and it refuses an event without these two.
     const CHECKED: &'static str = "validate() checked workflow and state";
 
-    pub fn workflow(&self) -> &str {
+    pub(crate) fn workflow(&self) -> &str {
         self.0.workflow.as_deref().expect(Self::CHECKED)
     }
 
-    pub fn state(&self) -> State {
+    pub(crate) fn state(&self) -> State {
         self.0.state.expect(Self::CHECKED)
     }
 
     /// The normalized JSON form (absent fields left out; duration as humantime,
     /// `started_at` as RFC 3339 UTC); [`BuildEvent::from_json`] reads it back.
-    pub fn to_json(&self) -> Value {
+    pub(crate) fn to_json(&self) -> Value {
         Value::Object(self.0.to_object())
     }
 }

@@ -10,7 +10,7 @@ use super::{CommonArgs, GatewayArgs, QueueArgs, RouteArgs, StoreArgs};
 use crate::build_event::event::{BuildEvent, State};
 
 #[derive(Debug, Clone, Args)]
-pub struct BuildArgs {
+pub(crate) struct BuildArgs {
     #[command(flatten)]
     pub event: BuildEvent,
 

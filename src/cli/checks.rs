@@ -5,7 +5,7 @@ use clap::Args;
 use super::{CommonArgs, NoRetries, NoState, QueueArgs, Retries};
 
 #[derive(Debug, Clone, Args)]
-pub struct ProbeArgs {
+pub(crate) struct ProbeArgs {
     /// Probe text [default: "mmnotify probe from HOST"]
     #[arg(long, value_name = "TEXT")]
     pub text: Option<String>,
@@ -15,7 +15,7 @@ pub struct ProbeArgs {
 }
 
 #[derive(Debug, Clone, Args)]
-pub struct DoctorArgs {
+pub(crate) struct DoctorArgs {
     #[command(flatten)]
     pub common: CommonArgs<Retries, NoState>,
     #[command(flatten)]

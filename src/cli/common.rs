@@ -27,7 +27,7 @@ pub(super) fn refuse_state_dir(dir: Option<&Path>) -> anyhow::Result<()> {
 /// part says so in its type: `probe` makes one attempt ([`NoRetries`]) and, like
 /// `doctor`, keeps no state ([`NoState`]).
 #[derive(Debug, Clone, Args)]
-pub struct CommonArgs<R: Args = Retries, S: Args = StateArgs> {
+pub(crate) struct CommonArgs<R: Args = Retries, S: Args = StateArgs> {
     #[command(flatten)]
     pub webhook: WebhookArgs,
     #[command(flatten)]
@@ -67,10 +67,10 @@ impl<R: Args> DeliveryArgs<R> {
 }
 
 /// Where the webhook URL comes from. First match wins: --webhook-file, --webhook,
-/// then the MATTERMOST_WEBHOOK_URL environment variable.
+/// then the `MATTERMOST_WEBHOOK_URL` environment variable.
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Webhook")]
-pub struct WebhookArgs {
+pub(crate) struct WebhookArgs {
     /// Secrets file holding the webhook URL
     #[arg(
         long,
@@ -104,7 +104,7 @@ pub struct WebhookArgs {
 /// How one delivery is made: budget, retries, proxy and TLS.
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Delivery")]
-pub struct DeliveryArgs<R: Args = Retries> {
+pub(crate) struct DeliveryArgs<R: Args = Retries> {
     /// Budget of one delivery, retries included
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_timeout)]
     pub timeout: Duration,
@@ -148,12 +148,12 @@ pub struct DeliveryArgs<R: Args = Retries> {
 }
 
 /// How often a failed attempt is repeated.
-pub trait RetryLimit: Args {
+pub(crate) trait RetryLimit: Args {
     fn retries(&self) -> u32;
 }
 
 #[derive(Debug, Clone, Args)]
-pub struct Retries {
+pub(crate) struct Retries {
     /// Retries of network errors, 408, 429, 502, 503, 504
     #[arg(long, value_name = "N", default_value_t = 3)]
     pub retries: u32,
@@ -167,7 +167,7 @@ impl RetryLimit for Retries {
 
 /// No `--retries` flag: the command makes one attempt.
 #[derive(Debug, Clone, Args)]
-pub struct NoRetries {}
+pub(crate) struct NoRetries {}
 
 impl RetryLimit for NoRetries {
     fn retries(&self) -> u32 {
@@ -176,15 +176,15 @@ impl RetryLimit for NoRetries {
 }
 
 /// The state directory a command's options name, if any.
-pub trait StateDir {
+pub(crate) trait StateDir {
     fn state_dir(&self) -> Option<&Path>;
 }
 
 /// Where mmnotify keeps its spool and deduplication state.
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "State")]
-pub struct StateArgs {
-    /// State dir [default: $XDG_STATE_HOME/mmnotify]
+pub(crate) struct StateArgs {
+    /// State dir [default: $`XDG_STATE_HOME/mmnotify`]
     #[arg(
         long,
         value_name = "DIR",
@@ -206,7 +206,7 @@ impl StateDir for StateArgs {
 
 /// No state options: the command neither spools nor deduplicates.
 #[derive(Debug, Clone, Args)]
-pub struct NoState {}
+pub(crate) struct NoState {}
 
 impl StateDir for NoState {
     fn state_dir(&self) -> Option<&Path> {
@@ -215,7 +215,7 @@ impl StateDir for NoState {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum OutputFormat {
+pub(crate) enum OutputFormat {
     // Plain comments, not doc comments: clap would show them under every command's
     // --help, and which one prints what on stdout differs by command (see --output).
     Text,
@@ -224,7 +224,7 @@ pub enum OutputFormat {
 
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Output")]
-pub struct OutputArgs {
+pub(crate) struct OutputArgs {
     /// Outcome format
     #[arg(short, long, value_enum, value_name = "FORMAT", default_value = "text")]
     pub output: OutputFormat,
@@ -247,7 +247,7 @@ pub struct OutputArgs {
 /// Where the post goes and who it appears to come from.
 #[derive(Debug, Clone, Default, Args)]
 #[command(next_help_heading = "Post")]
-pub struct RouteArgs {
+pub(crate) struct RouteArgs {
     /// Channel (`name`) or direct message (`@user`) to post to
     #[arg(long, value_name = "CHANNEL")]
     pub channel: Option<String>,
@@ -274,13 +274,13 @@ pub struct RouteArgs {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Priority {
+pub(crate) enum Priority {
     Urgent,
     Important,
 }
 
 impl Priority {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Priority::Urgent => "urgent",
             Priority::Important => "important",
@@ -291,7 +291,7 @@ impl Priority {
 /// One attachment built from flags.
 #[derive(Debug, Clone, Default, Args)]
 #[command(next_help_heading = "Attachment")]
-pub struct AttachmentArgs {
+pub(crate) struct AttachmentArgs {
     /// Colour of the attachment's side bar in Mattermost: good, warning, danger or
     /// #RRGGBB (it colours the attachment, not the terminal)
     #[arg(long, value_name = "COLOR", value_parser = parse_color)]
@@ -335,7 +335,7 @@ pub struct AttachmentArgs {
 }
 
 impl AttachmentArgs {
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.color.is_none()
             && self.title.is_none()
             && self.title_link.is_none()

@@ -10,7 +10,7 @@ use super::parse::parse_timeout;
 /// Where the event queue is: a Redis stream shared by builders and gateways.
 #[derive(Debug, Clone, Default, Args)]
 #[command(next_help_heading = "Redundant gateways")]
-pub struct QueueArgs {
+pub(crate) struct QueueArgs {
     /// Secrets file holding the queue's Redis URL
     #[arg(
         long,
@@ -20,7 +20,7 @@ pub struct QueueArgs {
     )]
     pub queue_file: Option<PathBuf>,
 
-    /// Queue's Redis URL; a password goes in --queue-file or MMNOTIFY_QUEUE
+    /// Queue's Redis URL; a password goes in --queue-file or `MMNOTIFY_QUEUE`
     #[arg(long, value_name = "URL")]
     pub queue: Option<String>,
 
@@ -32,7 +32,7 @@ pub struct QueueArgs {
 /// Where the shared dedupe store is, when it is Redis rather than the state directory.
 #[derive(Debug, Clone, Default, Args)]
 #[command(next_help_heading = "Deduplication")]
-pub struct StoreArgs {
+pub(crate) struct StoreArgs {
     /// Secrets file: a shared store's Redis URL
     #[arg(
         long,
@@ -53,7 +53,7 @@ pub struct StoreArgs {
 /// Shown under their own headings; the README's "Redundant gateways" section explains them.
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Event")]
-pub struct GatewayArgs {
+pub(crate) struct GatewayArgs {
     /// Put the event on the Redis queue instead of posting it
     #[arg(long, conflicts_with_all = ["consume", "events", "dry_run"])]
     pub enqueue: bool,

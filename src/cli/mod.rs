@@ -13,16 +13,18 @@ mod run;
 mod send;
 mod spool;
 
-pub use build::BuildArgs;
-pub use checks::{DoctorArgs, ProbeArgs};
-pub use common::{
+pub(crate) use build::BuildArgs;
+pub(crate) use checks::{DoctorArgs, ProbeArgs};
+pub(crate) use common::{
     AttachmentArgs, CommonArgs, DeliveryArgs, NoRetries, NoState, OutputArgs, OutputFormat,
-    Priority, Retries, RetryLimit, RouteArgs, StateArgs, StateDir, WebhookArgs,
+    Retries, RetryLimit, RouteArgs, StateArgs, WebhookArgs,
 };
-pub use gateway::{GatewayArgs, QueueArgs, StoreArgs};
-pub use run::{RunArgs, RunOutcome};
-pub use send::SendArgs;
-pub use spool::{FlushArgs, SpoolArgs, SpoolCommand, SpoolDropArgs, SpoolListArgs, WebhooksArgs};
+pub(crate) use gateway::{GatewayArgs, QueueArgs, StoreArgs};
+pub(crate) use run::{RunArgs, RunOutcome};
+pub(crate) use send::SendArgs;
+pub(crate) use spool::{
+    FlushArgs, SpoolArgs, SpoolCommand, SpoolDropArgs, SpoolListArgs, WebhooksArgs,
+};
 
 use common::{refuse_secrets_dir, refuse_state_dir};
 
@@ -47,11 +49,18 @@ pub const LONG_VERSION: &str = concat!(
 #[command(max_term_width = 100)]
 pub struct Cli {
     #[command(subcommand)]
-    pub command: Command,
+    pub(crate) command: Command,
+}
+
+impl Cli {
+    /// Whether the command was asked for `--output json`.
+    pub fn json_output(&self) -> bool {
+        self.command.json_output()
+    }
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Post one message (text, attachment, props)
     #[command(after_help = help::after_help("send"))]
     Send(SendArgs),
@@ -88,7 +97,7 @@ pub enum Command {
 
 impl Command {
     /// Whether the command was asked for `--output json`.
-    pub fn json_output(&self) -> bool {
+    fn json_output(&self) -> bool {
         let out = match self {
             Command::Send(a) => &a.common.output,
             Command::Build(a) => &a.common.output,
@@ -109,7 +118,7 @@ impl Command {
     /// Trust rule "paths that look like URLs": every path option (and its variable) that
     /// holds something shaped like a webhook URL is refused before anything is read or
     /// created, and without echoing it.
-    pub fn refuse_urls_in_paths(&self) -> anyhow::Result<()> {
+    pub(crate) fn refuse_urls_in_paths(&self) -> anyhow::Result<()> {
         use crate::secret::refuse_url_as_path as refuse;
         match self {
             Command::Send(a) => {

@@ -8,14 +8,14 @@ use super::parse::parse_runtime;
 use super::{CommonArgs, RouteArgs};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum RunOutcome {
+pub(crate) enum RunOutcome {
     Success,
     Failure,
     Timeout,
 }
 
 #[derive(Debug, Clone, Args)]
-pub struct RunArgs {
+pub(crate) struct RunArgs {
     /// Task name in the report [default: the command line]
     #[arg(long, value_name = "TEXT")]
     pub name: Option<String>,
@@ -54,7 +54,7 @@ pub struct RunArgs {
     #[arg(short = 'n', long)]
     pub dry_run: bool,
 
-    /// Do not offer the job MMNOTIFY_RUN_SOCKET, through which `mmnotify send` and `build`
+    /// Do not offer the job `MMNOTIFY_RUN_SOCKET`, through which `mmnotify send` and `build`
     /// inside it post without the token
     #[arg(long)]
     pub no_run_socket: bool,

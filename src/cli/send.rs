@@ -12,7 +12,7 @@ use super::{AttachmentArgs, CommonArgs, RouteArgs};
 const MAX_PAYLOAD_LIMIT: u64 = 64 << 20;
 
 #[derive(Debug, Clone, Args)]
-pub struct SendArgs {
+pub(crate) struct SendArgs {
     /// Message text (Markdown), words joined by a space; read from stdin when omitted
     #[arg(value_name = "TEXT")]
     pub text: Vec<String>,

@@ -9,7 +9,7 @@ use super::parse::parse_ttl;
 use super::{help, DeliveryArgs, OutputArgs, QueueArgs, StoreArgs};
 
 #[derive(Debug, Clone, Args)]
-pub struct FlushArgs {
+pub(crate) struct FlushArgs {
     /// Secrets directory used to resolve items saved with a webhook name
     #[arg(
         long,
@@ -29,7 +29,7 @@ pub struct FlushArgs {
     #[command(flatten)]
     pub store: StoreArgs,
 
-    /// State dir [default: $XDG_STATE_HOME/mmnotify]
+    /// State dir [default: $`XDG_STATE_HOME/mmnotify`]
     #[arg(
         long,
         value_name = "DIR",
@@ -48,13 +48,13 @@ pub struct FlushArgs {
 }
 
 #[derive(Debug, Clone, Args)]
-pub struct SpoolArgs {
+pub(crate) struct SpoolArgs {
     #[command(subcommand)]
     pub command: SpoolCommand,
 }
 
 #[derive(Debug, Clone, Subcommand)]
-pub enum SpoolCommand {
+pub(crate) enum SpoolCommand {
     /// One line per spooled message: id, kind, age, attempts, source, last error
     #[command(after_help = help::after_help("spool list"))]
     List(SpoolListArgs),
@@ -64,12 +64,12 @@ pub enum SpoolCommand {
 }
 
 #[derive(Debug, Clone, Args)]
-pub struct SpoolListArgs {
+pub(crate) struct SpoolListArgs {
     /// List spool/rejected/ instead, with the reason each item was set aside
     #[arg(long)]
     pub rejected: bool,
 
-    /// State dir [default: $XDG_STATE_HOME/mmnotify]
+    /// State dir [default: $`XDG_STATE_HOME/mmnotify`]
     #[arg(
         long,
         value_name = "DIR",
@@ -83,7 +83,7 @@ pub struct SpoolListArgs {
 }
 
 #[derive(Debug, Clone, Args)]
-pub struct SpoolDropArgs {
+pub(crate) struct SpoolDropArgs {
     /// Ids of the items to remove
     #[arg(value_name = "ID", required_unless_present = "all")]
     pub ids: Vec<String>,
@@ -96,7 +96,7 @@ pub struct SpoolDropArgs {
     #[arg(long)]
     pub rejected: bool,
 
-    /// State dir [default: $XDG_STATE_HOME/mmnotify]
+    /// State dir [default: $`XDG_STATE_HOME/mmnotify`]
     #[arg(
         long,
         value_name = "DIR",
@@ -110,7 +110,7 @@ pub struct SpoolDropArgs {
 }
 
 #[derive(Debug, Clone, Args)]
-pub struct WebhooksArgs {
+pub(crate) struct WebhooksArgs {
     /// Directory of NAME.url files
     #[arg(
         long,

@@ -27,7 +27,7 @@ const MAX_EVENT_BYTES: usize = 1 << 20;
 const MAX_PAYLOAD_BYTES: usize = 300_000;
 
 /// What handling events needs, shared by single events, `--events` and `--consume`.
-pub struct Ctx<'a> {
+pub(crate) struct Ctx<'a> {
     pub args: &'a BuildArgs,
     pub printer: Printer,
     /// Connected on first use: a dry run or a filtered event needs no secret.
@@ -43,7 +43,7 @@ pub struct Ctx<'a> {
 }
 
 /// The dedupe store, opened on first use; `--consume` sets its Redis store up front.
-pub enum Store {
+pub(crate) enum Store {
     NotOpened,
     Open(Box<dyn DedupeStore>),
     /// The local store cannot be written (read-only or full file system): posts go out
@@ -52,7 +52,7 @@ pub enum Store {
 }
 
 impl<'a> Ctx<'a> {
-    pub fn new(args: &'a BuildArgs) -> Result<Ctx<'a>> {
+    pub(crate) fn new(args: &'a BuildArgs) -> Result<Ctx<'a>> {
         if let Some(t) = &args.text_template {
             build_message::check_template(t)?;
         }
@@ -68,7 +68,7 @@ impl<'a> Ctx<'a> {
     }
 }
 
-pub fn run(args: BuildArgs) -> Result<Ending> {
+pub(crate) fn run(args: BuildArgs) -> Result<Ending> {
     let mut ctx = Ctx::new(&args)?;
     if args.gateway.consume {
         return Ok(Ending::printed(gateway::consumer::run(&mut ctx)));
@@ -218,7 +218,7 @@ fn show_dry_run(
     let checked = ctx.dry_target.as_ref().and_then(Option::as_ref);
     dry_run::refuse_own_token(checked, body)?;
     let mut outcome = Outcome::new(Status::DryRun).with("event", ev.to_json());
-    outcome.target = checked.map(|u| u.redacted());
+    outcome.target = checked.map(crate::secret::WebhookUrl::redacted);
     let value = Value::Object(obj);
     if ctx.printer.json {
         // The caller prints the outcome; the payload travels inside it.
@@ -399,7 +399,7 @@ fn open_store(args: &BuildArgs, printer: &Printer) -> Result<(Store, Option<Stri
 }
 
 /// What became of one event of a stream (`--events` line or `--consume` entry).
-pub enum Verdict {
+pub(crate) enum Verdict {
     /// Not a valid event: skipped, with the reason.
     Invalid(String),
     /// Handled: the outcome, and the error when it was not posted.
@@ -408,7 +408,7 @@ pub enum Verdict {
 
 /// One event of a stream as text, handled like every other: parse, validate (flags fill
 /// in), filter, deduplicate, post. `Err` only for what stops the whole stream.
-pub fn handle_text(ctx: &mut Ctx, flags: &BuildEvent, text: &str) -> Result<Verdict> {
+pub(crate) fn handle_text(ctx: &mut Ctx, flags: &BuildEvent, text: &str) -> Result<Verdict> {
     let event = BuildEvent::from_json(text)
         .and_then(|ev| with_default_node(flags.clone().overlay(ev)).validate());
     let event = match event {
@@ -424,12 +424,12 @@ pub fn handle_text(ctx: &mut Ctx, flags: &BuildEvent, text: &str) -> Result<Verd
 }
 
 /// The event fields given as flags, which fill in every event of a stream.
-pub fn stream_flags(args: &BuildArgs) -> BuildEvent {
+pub(crate) fn stream_flags(args: &BuildArgs) -> BuildEvent {
     args.event.clone()
 }
 
 #[derive(Default)]
-pub struct Summary {
+pub(crate) struct Summary {
     pub posted: usize,
     pub duplicate: usize,
     pub filtered: usize,
@@ -439,14 +439,14 @@ pub struct Summary {
 }
 
 impl Summary {
-    pub fn note_failure(&mut self, kind: ExitKind) {
+    pub(crate) fn note_failure(&mut self, kind: ExitKind) {
         if self.worst.is_none_or(|w| kind.severity() > w.severity()) {
             self.worst = Some(kind);
         }
     }
 
     /// Counts a handled event's outcome.
-    pub fn record(&mut self, outcome: &Outcome, err: Option<&anyhow::Error>) {
+    pub(crate) fn record(&mut self, outcome: &Outcome, err: Option<&anyhow::Error>) {
         match outcome.status {
             Status::Posted | Status::DryRun => self.posted += 1,
             Status::Duplicate => self.duplicate += 1,
@@ -458,13 +458,13 @@ impl Summary {
         }
     }
 
-    pub fn record_invalid(&mut self) {
+    pub(crate) fn record_invalid(&mut self) {
         self.invalid += 1;
         self.note_failure(ExitKind::Input);
     }
 
     /// The summary line on stderr (`extra` is appended) and the exit code.
-    pub fn finish(&self, ctx: &Ctx, extra: &str) -> Result<u8> {
+    pub(crate) fn finish(&self, ctx: &Ctx, extra: &str) -> Result<u8> {
         if !ctx.printer.quiet {
             print_stderr_line(&format!(
                 "mmnotify: events: {} posted, {} duplicate, {} filtered, {} failed ({} invalid){}{}",

@@ -51,7 +51,7 @@ impl Report {
         }
     }
 
-    fn finish(self) -> Result<Ending> {
+    fn finish(self) -> Ending {
         let mut outcome = Outcome::new(if self.first_failure.is_none() {
             Status::Ok
         } else {
@@ -64,11 +64,12 @@ impl Report {
         let err = self
             .first_failure
             .map(|(kind, msg)| error::fail(kind, format!("doctor found a problem: {msg}")));
-        Ok(Ending::outcome(outcome, err))
+        Ending::outcome(outcome, err)
     }
 }
 
-pub fn run(args: DoctorArgs) -> Result<Ending> {
+#[expect(clippy::unnecessary_wraps, reason = "the signature every command has")]
+pub(super) fn run(args: DoctorArgs) -> Result<Ending> {
     // --timeout is the budget of the whole diagnosis, as it is of a whole delivery.
     let deadline = Instant::now() + args.common.delivery.timeout;
     let mut r = Report {
@@ -82,13 +83,13 @@ pub fn run(args: DoctorArgs) -> Result<Ending> {
     let sources = Sources::from_args(&args.common.webhook);
     // Each check records its verdict; `None` means it failed and the walk stops there.
     if check_queue(&mut r, &args, &sources).is_none() {
-        return r.finish();
+        return Ok(r.finish());
     }
     let Some(url) = check_secret(&mut r, &sources) else {
-        return r.finish();
+        return Ok(r.finish());
     };
     let Some(via) = check_proxy(&mut r, &args, &url) else {
-        return r.finish();
+        return Ok(r.finish());
     };
     // With a proxy, the proxy resolves the target: check the way to the proxy instead.
     let way = match &via {
@@ -104,13 +105,13 @@ pub fn run(args: DoctorArgs) -> Result<Ending> {
         },
     };
     let Some(addrs) = check_dns(&mut r, &args, &way, deadline) else {
-        return r.finish();
+        return Ok(r.finish());
     };
     if check_tcp(&mut r, &args, &way, &addrs, deadline).is_none() {
-        return r.finish();
+        return Ok(r.finish());
     }
     check_http(&mut r, &args, &url, deadline);
-    r.finish()
+    Ok(r.finish())
 }
 
 /// Where the DNS and TCP checks go: the webhook's server, or the proxy in front of it.
@@ -297,29 +298,26 @@ fn check_tcp(
             Err(e) => last_err = Some(format!("{addr}: {e}")),
         }
     }
-    match connected {
-        Some(addr) => {
-            r.pass(
-                "tcp",
-                format!(
-                    "connected to {what}{addr} in {} ms",
-                    start.elapsed().as_millis()
-                ),
-            );
-            Some(())
-        }
-        None => {
-            r.fail(
-                "tcp",
-                ExitKind::Network,
-                format!(
-                    "cannot connect to {what}{host}:{port} ({}); is the server up, and does a \
-                     firewall allow it?",
-                    last_err.unwrap_or_default()
-                ),
-            );
-            None
-        }
+    if let Some(addr) = connected {
+        r.pass(
+            "tcp",
+            format!(
+                "connected to {what}{addr} in {} ms",
+                start.elapsed().as_millis()
+            ),
+        );
+        Some(())
+    } else {
+        r.fail(
+            "tcp",
+            ExitKind::Network,
+            format!(
+                "cannot connect to {what}{host}:{port} ({}); is the server up, and does a \
+                 firewall allow it?",
+                last_err.unwrap_or_default()
+            ),
+        );
+        None
     }
 }
 
@@ -378,7 +376,11 @@ fn resolve_within(
 ) -> Option<std::io::Result<Vec<std::net::SocketAddr>>> {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        let _ = tx.send((host.as_str(), port).to_socket_addrs().map(|a| a.collect()));
+        let _ = tx.send(
+            (host.as_str(), port)
+                .to_socket_addrs()
+                .map(std::iter::Iterator::collect),
+        );
     });
     rx.recv_timeout(within).ok()
 }

@@ -67,7 +67,7 @@ struct Run<'a> {
     tally: Tally,
 }
 
-pub fn run(args: FlushArgs) -> Result<Ending> {
+pub(super) fn run(args: FlushArgs) -> Result<Ending> {
     let printer = Printer::new(&args.output);
     let dir = notify::state_dir(args.state_dir.as_deref())?;
     let spool = Spool::open(&dir)?;
@@ -228,7 +228,7 @@ impl Run<'_> {
     /// `env` item was bound to, and has not already failed to connect in this run.
     fn webhook(&mut self, item: &SpoolItem, name: &str) -> Option<WebhookUrl> {
         let printer = self.printer;
-        let (url, _source) = match self.sources.from_spool_ref(&item.source) {
+        let (url, _source) = match self.sources.resolve_spool_ref(&item.source) {
             Ok(found) => found,
             Err(e) => {
                 printer.warn(&format!(
@@ -344,7 +344,7 @@ impl Run<'_> {
             Err(diag) if diag.retryable || diag.kind == ExitKind::Network => {
                 let mut updated = item.clone();
                 updated.attempts += d.attempts;
-                updated.last_error = diag.message.clone();
+                updated.last_error.clone_from(&diag.message);
                 // Once it may have been posted, it stays so.
                 updated.maybe_delivered |= d.maybe_delivered();
                 spool.update(entry, &updated)?;

@@ -16,9 +16,9 @@ use crate::wire::tls;
 const MAX_PEM_BYTES: u64 = 1 << 20;
 /// Backoff between connection attempts: from the first to the last, doubling.
 const BACKOFF_FIRST: Duration = Duration::from_millis(50);
-pub const BACKOFF_MAX: Duration = Duration::from_secs(2);
+pub(crate) const BACKOFF_MAX: Duration = Duration::from_secs(2);
 
-pub struct Redis {
+pub(crate) struct Redis {
     url: RedisUrl,
     client: redis::Client,
     con: Option<Connection>,
@@ -29,7 +29,7 @@ pub struct Redis {
 impl Redis {
     /// Prepares the client (TLS material included) without connecting: a bad CA or key
     /// file is exit 3 before anything goes over the network.
-    pub fn new(url: RedisUrl, delivery: &DeliveryArgs) -> Result<Redis> {
+    pub(crate) fn new(url: RedisUrl, delivery: &DeliveryArgs) -> Result<Redis> {
         let client = if url.is_tls() {
             let files = tls::TlsFiles {
                 ca_file: delivery.ca_file.as_deref(),
@@ -83,12 +83,8 @@ impl Redis {
         })
     }
 
-    pub fn url(&self) -> &RedisUrl {
-        &self.url
-    }
-
     /// Whether the last command found Redis reachable.
-    pub fn is_connected(&self) -> bool {
+    pub(crate) fn is_connected(&self) -> bool {
         self.con.is_some()
     }
 
@@ -110,7 +106,7 @@ impl Redis {
 
     /// Runs one command (or script, or pipeline). A broken connection is dropped, so the
     /// next call connects afresh.
-    pub fn run<T>(
+    pub(crate) fn run<T>(
         &mut self,
         what: &str,
         f: impl FnOnce(&mut Connection) -> redis::RedisResult<T>,
@@ -130,7 +126,7 @@ impl Redis {
 
     /// Runs a command whose answer may legitimately take `extra` longer than usual
     /// (`XREADGROUP … BLOCK`).
-    pub fn run_blocking<T>(
+    pub(crate) fn run_blocking<T>(
         &mut self,
         what: &str,
         extra: Duration,
@@ -148,15 +144,14 @@ impl Redis {
 
     /// Connects (and authenticates) within `budget`, retrying with bounded backoff while
     /// Redis is unreachable. Configuration and password errors are final at once.
-    pub fn connect_within(&mut self, budget: Duration) -> Result<()> {
+    pub(crate) fn connect_within(&mut self, budget: Duration) -> Result<()> {
         let deadline = Instant::now() + budget;
         let mut pause = BACKOFF_FIRST;
         loop {
-            let err = match self.run("cannot reach Redis", |con| {
+            let Err(err) = self.run("cannot reach Redis", |con| {
                 redis::cmd("PING").query::<String>(con)
-            }) {
-                Ok(_) => return Ok(()),
-                Err(e) => e,
+            }) else {
+                return Ok(());
             };
             if error::exit_kind(&err) != ExitKind::Network {
                 return Err(err);
@@ -205,7 +200,7 @@ fn connection_info(url: &RedisUrl) -> Result<redis::ConnectionInfo> {
 }
 
 /// The exit kind and a one-line, scrubbed message for a Redis error.
-pub fn classify(url: &RedisUrl, what: &str, e: &RedisError) -> anyhow::Error {
+pub(crate) fn classify(url: &RedisUrl, what: &str, e: &RedisError) -> anyhow::Error {
     let text = url.scrub(&e.to_string());
     let code = e.code().unwrap_or("");
     // The password was accepted but an ACL forbids the command or key: "check the

@@ -23,6 +23,7 @@ use crate::gateway::enqueue::{queue_source, shared_store};
 use crate::gateway::queue::EVENT_FIELD;
 use crate::gateway::store::{lock, RedisStore, SharedRedis};
 use crate::state::statedir;
+use crate::text::time::millis;
 
 /// Entries taken per read or claim.
 const BATCH: usize = 16;
@@ -49,8 +50,8 @@ fn install_signal_handlers() {
             let mut sa: libc::sigaction = std::mem::zeroed();
             sa.sa_sigaction = on_signal as *const () as usize;
             sa.sa_flags = libc::SA_RESTART;
-            libc::sigemptyset(&mut sa.sa_mask);
-            libc::sigaction(sig, &sa, std::ptr::null_mut());
+            libc::sigemptyset(&raw mut sa.sa_mask);
+            libc::sigaction(sig, &raw const sa, std::ptr::null_mut());
         }
     }
 }
@@ -102,7 +103,7 @@ struct Consumer<'c> {
 }
 
 /// `build --consume`.
-pub fn run(ctx: &mut Ctx) -> Result<u8> {
+pub(crate) fn run(ctx: &mut Ctx) -> Result<u8> {
     let args = ctx.args;
     let (url, source) = queue_source(&args.queue)?;
     // A gateway without a usable webhook would take entries only to leave them pending.
@@ -382,7 +383,7 @@ impl Consumer<'_> {
         if !due {
             return Ok(Vec::new());
         }
-        let idle = self.claim_idle.as_millis() as u64;
+        let idle = millis(self.claim_idle);
         loop {
             let reply: StreamAutoClaimReply = self.run("cannot claim idle entries", |con| {
                 redis::cmd("XAUTOCLAIM")
@@ -431,7 +432,7 @@ impl Consumer<'_> {
                     .arg("COUNT")
                     .arg(BATCH);
                 if block {
-                    cmd.arg("BLOCK").arg(BLOCK.as_millis() as u64);
+                    cmd.arg("BLOCK").arg(millis(BLOCK));
                 }
                 cmd.arg("STREAMS").arg(stream).arg(">").query(con)
             })?;
@@ -568,13 +569,18 @@ impl Consumer<'_> {
 
     /// Last writes, the summary and the exit code.
     fn finish(mut self, ctx: &Ctx) -> Result<u8> {
-        let unwritten = self.store.as_ref().map_or(Ok(()), |s| s.write_backlog());
+        let unwritten = self
+            .store
+            .as_ref()
+            .map_or(Ok(()), super::store::RedisStore::write_backlog);
         let acks = self.write_acks();
         if unwritten.is_err() || acks.is_err() {
             self.printer.warn(&format!(
                 "Redis is unreachable: {} delivery record(s) and {} acknowledgement(s) could \
                  not be written; those entries may be posted again",
-                self.store.as_ref().map_or(0, |s| s.backlog_len()),
+                self.store
+                    .as_ref()
+                    .map_or(0, super::store::RedisStore::backlog_len),
                 self.acks.len()
             ));
         }

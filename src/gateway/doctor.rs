@@ -12,14 +12,14 @@ use crate::gateway::enqueue::queue_source;
 use crate::gateway::url::RedisSource;
 
 /// One check: its name and what was found, or the exit kind and why it failed.
-pub type Check = (&'static str, Result<String, (ExitKind, String)>);
+pub(crate) type Check = (&'static str, Result<String, (ExitKind, String)>);
 
 fn failed(e: &anyhow::Error) -> (ExitKind, String) {
     (error::exit_kind(e), format!("{e:#}"))
 }
 
 /// The checks in order; the list stops at the first failure that makes the rest moot.
-pub fn checks(args: &DoctorArgs) -> Vec<Check> {
+pub(crate) fn checks(args: &DoctorArgs) -> Vec<Check> {
     let mut out: Vec<Check> = Vec::new();
     // Each step pushes its own checks, and `None` once a failure made the rest moot.
     let _ = walk(args, &mut out);
@@ -126,33 +126,30 @@ fn stream_and_group(
         // A stream that does not exist yet has no groups: the first gateway creates both.
         Err(_) => None,
     };
-    match found {
-        Some(g) => {
-            out.push((
-                "group",
-                Ok(format!(
-                    "{group}: last delivered entry {}{}",
-                    g.last_delivered_id,
-                    g.lag
-                        .map(|l| format!(", {l} not yet read"))
-                        .unwrap_or_default()
-                )),
-            ));
-            Some(())
-        }
-        None => {
-            out.push((
-                "group",
-                Err((
-                    ExitKind::Config,
-                    format!(
-                        "group {group} does not exist on {stream}; the first `mmnotify build \
-                         --consume` creates it (or check --group and --stream)"
-                    ),
-                )),
-            ));
-            None
-        }
+    if let Some(g) = found {
+        out.push((
+            "group",
+            Ok(format!(
+                "{group}: last delivered entry {}{}",
+                g.last_delivered_id,
+                g.lag
+                    .map(|l| format!(", {l} not yet read"))
+                    .unwrap_or_default()
+            )),
+        ));
+        Some(())
+    } else {
+        out.push((
+            "group",
+            Err((
+                ExitKind::Config,
+                format!(
+                    "group {group} does not exist on {stream}; the first `mmnotify build \
+                     --consume` creates it (or check --group and --stream)"
+                ),
+            )),
+        ));
+        None
     }
 }
 

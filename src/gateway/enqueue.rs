@@ -20,7 +20,7 @@ use crate::gateway::url::{RedisSource, RedisSources, RedisUrl, Role};
 use crate::state::spool::{Spool, SpoolItem, SpoolKind};
 
 /// The queue's URL and source; exit 3 when none is given.
-pub fn queue_source(args: &QueueArgs) -> Result<(RedisUrl, RedisSource)> {
+pub(crate) fn queue_source(args: &QueueArgs) -> Result<(RedisUrl, RedisSource)> {
     RedisSources::new(Role::Queue, args.queue_file.clone(), args.queue.clone())
         .resolve(Role::Queue)?
         .ok_or_else(|| {
@@ -32,7 +32,7 @@ pub fn queue_source(args: &QueueArgs) -> Result<(RedisUrl, RedisSource)> {
 }
 
 /// The shared dedupe store, when `--dedupe-store[-file]` or its variable is given.
-pub fn shared_store(
+pub(crate) fn shared_store(
     args: &BuildArgs,
     printer: &Printer,
 ) -> Result<Option<(RedisStore, RedisSource)>> {
@@ -54,7 +54,7 @@ pub fn shared_store(
 
 /// `build --enqueue`: add the event to the stream, retrying until `--timeout`; keep it in
 /// the spool when Redis stays away.
-pub fn enqueue_one(ctx: &Ctx, ev: &ValidEvent) -> Result<Ending> {
+pub(crate) fn enqueue_one(ctx: &Ctx, ev: &ValidEvent) -> Result<Ending> {
     let args = ctx.args;
     let (url, source) = queue_source(&args.queue)?;
     let stream = &args.queue.stream;

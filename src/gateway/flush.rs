@@ -18,7 +18,7 @@ use crate::state::spool::SpoolItem;
 /// How long flush remembers a delivered key when checking it (build's default TTL).
 const DEDUPE_TTL: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
 
-pub struct Stores<'a> {
+pub(crate) struct Stores<'a> {
     args: &'a FlushArgs,
     queue_sources: RedisSources,
     store_sources: RedisSources,
@@ -30,7 +30,7 @@ pub struct Stores<'a> {
 }
 
 impl<'a> Stores<'a> {
-    pub fn new(args: &'a FlushArgs) -> Stores<'a> {
+    pub(crate) fn new(args: &'a FlushArgs) -> Stores<'a> {
         Stores {
             args,
             queue_sources: RedisSources::new(
@@ -50,11 +50,13 @@ impl<'a> Stores<'a> {
     }
 
     /// The shared dedupe store an item's key lives in.
-    pub fn store(&mut self, reference: &str) -> Result<RedisStore> {
+    pub(crate) fn store(&mut self, reference: &str) -> Result<RedisStore> {
         if let Some(s) = self.stores.get(reference) {
             return Ok(s.clone());
         }
-        let (url, _) = self.store_sources.from_spool_ref(Role::Store, reference)?;
+        let (url, _) = self
+            .store_sources
+            .resolve_spool_ref(Role::Store, reference)?;
         let redis = Redis::new(url, &self.args.delivery)?;
         let store = RedisStore::new(Arc::new(Mutex::new(redis)), DEDUPE_TTL);
         self.stores.insert(reference.to_string(), store.clone());
@@ -62,7 +64,7 @@ impl<'a> Stores<'a> {
     }
 
     /// Adds a spooled event to its stream; returns the entry id.
-    pub fn enqueue(&mut self, item: &SpoolItem) -> Result<String> {
+    pub(crate) fn enqueue(&mut self, item: &SpoolItem) -> Result<String> {
         let reference = item.source.as_str();
         if let Some(why) = self.down.get(reference) {
             return Err(error::fail(
@@ -71,7 +73,9 @@ impl<'a> Stores<'a> {
             ));
         }
         if !self.queues.contains_key(reference) {
-            let (url, _) = self.queue_sources.from_spool_ref(Role::Queue, reference)?;
+            let (url, _) = self
+                .queue_sources
+                .resolve_spool_ref(Role::Queue, reference)?;
             let redis = Redis::new(url, &self.args.delivery)?;
             self.queues.insert(reference.to_string(), redis);
         }

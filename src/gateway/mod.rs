@@ -3,11 +3,11 @@
 //! this folder talks to Redis, and nothing here runs unless a Redis flag or variable is
 //! given: `send` and plain `build` start exactly as before.
 
-pub mod client;
-pub mod consumer;
-pub mod doctor;
-pub mod enqueue;
-pub mod flush;
-pub mod queue;
-pub mod store;
-pub mod url;
+pub(crate) mod client;
+pub(crate) mod consumer;
+pub(crate) mod doctor;
+pub(crate) mod enqueue;
+pub(crate) mod flush;
+pub(crate) mod queue;
+pub(crate) mod store;
+pub(crate) mod url;

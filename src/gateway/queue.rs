@@ -5,10 +5,10 @@ use anyhow::Result;
 use crate::gateway::client::Redis;
 
 /// The one field a stream entry carries.
-pub const EVENT_FIELD: &str = "event";
+pub(crate) const EVENT_FIELD: &str = "event";
 
 /// Adds `event_json` (compact JSON) to `stream` and returns the entry id.
-pub fn enqueue(redis: &mut Redis, stream: &str, event_json: &str) -> Result<String> {
+pub(crate) fn enqueue(redis: &mut Redis, stream: &str, event_json: &str) -> Result<String> {
     redis.run("cannot add the event to the Redis stream", |con| {
         redis::cmd("XADD")
             .arg(stream)

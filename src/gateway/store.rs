@@ -16,7 +16,7 @@ use redis::Script;
 
 use crate::gateway::client::Redis;
 use crate::state::dedupe::{Claim, ClaimGuard, DedupeKey, DedupeStore, Held};
-use crate::text::time::now_ms;
+use crate::text::time::{millis, now_ms};
 
 const PREFIX: &str = "mmnotify:dedupe:";
 /// Slack past a holder's budget before its claim expires, as in the file store.
@@ -39,14 +39,16 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 1";
 
-pub type SharedRedis = Arc<Mutex<Redis>>;
+pub(crate) type SharedRedis = Arc<Mutex<Redis>>;
 
-pub fn lock(redis: &SharedRedis) -> MutexGuard<'_, Redis> {
-    redis.lock().unwrap_or_else(|e| e.into_inner())
+pub(crate) fn lock(redis: &SharedRedis) -> MutexGuard<'_, Redis> {
+    redis
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 #[derive(Clone)]
-pub struct RedisStore {
+pub(crate) struct RedisStore {
     redis: SharedRedis,
     ttl: Duration,
     /// Delivered keys whose marker is not in Redis yet.
@@ -62,7 +64,7 @@ fn done_key(key: &DedupeKey) -> String {
 }
 
 impl RedisStore {
-    pub fn new(redis: SharedRedis, ttl: Duration) -> RedisStore {
+    pub(crate) fn new(redis: SharedRedis, ttl: Duration) -> RedisStore {
         RedisStore {
             redis,
             ttl,
@@ -71,16 +73,18 @@ impl RedisStore {
     }
 
     fn backlog(&self) -> MutexGuard<'_, Vec<DedupeKey>> {
-        self.backlog.lock().unwrap_or_else(|e| e.into_inner())
+        self.backlog
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    pub fn backlog_len(&self) -> usize {
+    pub(crate) fn backlog_len(&self) -> usize {
         self.backlog().len()
     }
 
     /// Writes the markers of deliveries made while Redis was away. Stops at the first
     /// failure, keeping the rest.
-    pub fn write_backlog(&self) -> Result<()> {
+    pub(crate) fn write_backlog(&self) -> Result<()> {
         loop {
             let Some(key) = self.backlog().first().cloned() else {
                 return Ok(());
@@ -91,7 +95,7 @@ impl RedisStore {
     }
 
     fn mark(&self, key: &DedupeKey, token: Option<&str>) -> Result<()> {
-        let ttl = self.ttl.as_millis() as u64;
+        let ttl = millis(self.ttl);
         let at = now_ms();
         lock(&self.redis).run("cannot record the delivery in Redis", |con| {
             Script::new(DELIVERED)
@@ -116,13 +120,13 @@ impl DedupeStore for RedisStore {
         })?;
         // The writer's TTL expires the marker; a reader with a shorter --dedupe-ttl also
         // treats an older delivery as forgotten, as the file store does.
-        let ttl = self.ttl.as_millis() as u64;
+        let ttl = millis(self.ttl);
         Ok(at.is_some_and(|at| at.saturating_add(ttl) > now_ms()))
     }
 
     fn claim(&self, key: &DedupeKey, budget: Duration) -> Result<Claim> {
         let token = holder_token();
-        let px = (budget + STUCK_GRACE).as_millis() as u64;
+        let px = millis(budget + STUCK_GRACE);
         let started = Instant::now();
         loop {
             if self.is_delivered(key)? {
@@ -192,10 +196,6 @@ impl Held for RedisClaim {
     fn stolen(&self) -> bool {
         self.stolen
     }
-
-    fn key(&self) -> &DedupeKey {
-        &self.key
-    }
 }
 
 impl Drop for RedisClaim {
@@ -223,5 +223,5 @@ fn holder_token() -> String {
         b[..8].copy_from_slice(&now_ms().to_be_bytes());
         b[8..12].copy_from_slice(&std::process::id().to_be_bytes());
     }
-    b.iter().map(|x| format!("{x:02x}")).collect()
+    crate::state::fingerprint::hex(&b)
 }

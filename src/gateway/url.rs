@@ -12,7 +12,7 @@ use crate::secret;
 
 /// A `redis://` or `rediss://` URL whose Display and Debug are redacted.
 #[derive(Clone, PartialEq, Eq)]
-pub struct RedisUrl {
+pub(crate) struct RedisUrl {
     full: String,
     tls: bool,
     user: Option<String>,
@@ -25,7 +25,7 @@ pub struct RedisUrl {
 impl RedisUrl {
     /// Checks the shape of the contract; errors never repeat the URL, which may hold the
     /// password.
-    pub fn parse(raw: &str) -> Result<RedisUrl> {
+    pub(crate) fn parse(raw: &str) -> Result<RedisUrl> {
         let raw = raw.trim();
         let bad = |why: &str| error::config(format!("malformed Redis URL: {why}"));
         let (tls, rest) = if let Some(r) = raw.strip_prefix("rediss://") {
@@ -80,43 +80,38 @@ impl RedisUrl {
         })
     }
 
-    /// The URL with its password, for the Redis client only.
-    pub fn expose(&self) -> &str {
-        &self.full
-    }
-
     /// The user name, percent-decoded.
-    pub fn user(&self) -> Option<String> {
+    pub(crate) fn user(&self) -> Option<String> {
         self.user.as_deref().map(percent_decode)
     }
 
     /// The password, percent-decoded, for the Redis client only (like [`Self::expose`]).
-    pub fn expose_password(&self) -> Option<String> {
+    pub(crate) fn expose_password(&self) -> Option<String> {
         self.password.as_deref().map(percent_decode)
     }
 
-    pub fn db(&self) -> u32 {
+    pub(crate) fn db(&self) -> u32 {
         self.db
     }
 
-    pub fn has_password(&self) -> bool {
+    pub(crate) fn has_password(&self) -> bool {
         self.password.is_some()
     }
 
-    pub fn is_tls(&self) -> bool {
+    pub(crate) fn is_tls(&self) -> bool {
         self.tls
     }
 
-    pub fn host(&self) -> &str {
+    pub(crate) fn host(&self) -> &str {
         &self.host
     }
 
-    pub fn port(&self) -> u16 {
+    pub(crate) fn port(&self) -> u16 {
         self.port
     }
 
     /// `redis://user:…@host:port/db`: the password never shows, not even its length.
-    pub fn redacted(&self) -> String {
+    pub(crate) fn redacted(&self) -> String {
         let scheme = if self.tls { "rediss" } else { "redis" };
         let auth = match (&self.user, &self.password) {
             (Some(u), Some(_)) => format!("{u}:…@"),
@@ -130,7 +125,7 @@ impl RedisUrl {
     /// Removes the URL and the password from text that came from elsewhere (library
     /// errors). A password of a few characters would match ordinary words, and the
     /// library never quotes it, so only the whole URL is replaced then.
-    pub fn scrub(&self, text: &str) -> String {
+    pub(crate) fn scrub(&self, text: &str) -> String {
         let mut out = text.replace(&self.full, &self.redacted());
         if let Some(p) = &self.password {
             if p.len() >= 4 {
@@ -220,7 +215,7 @@ fn split_host_port(hostport: &str) -> std::result::Result<(String, u16), String>
 /// What a Redis URL is for: the event queue or the shared dedupe store. Each has its own
 /// flags and variables.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
+pub(crate) enum Role {
     Queue,
     Store,
 }
@@ -244,7 +239,7 @@ impl Role {
     }
 
     /// The variable that holds the URL itself.
-    pub fn env_var(self) -> &'static str {
+    pub(crate) fn env_var(self) -> &'static str {
         self.flags().3
     }
 }
@@ -252,7 +247,7 @@ impl Role {
 /// Where a Redis URL came from. Spool items record it (never the URL) so that `flush`
 /// can find the same Redis again.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RedisSource {
+pub(crate) enum RedisSource {
     File(PathBuf),
     Env,
     /// `--queue URL` / `--dedupe-store URL` (only without a password).
@@ -261,7 +256,7 @@ pub enum RedisSource {
 
 impl RedisSource {
     /// `file:PATH` (absolute), `env` or `flag`.
-    pub fn spool_ref(&self) -> String {
+    pub(crate) fn spool_ref(&self) -> String {
         match self {
             RedisSource::File(p) => {
                 let abs = std::path::absolute(p).unwrap_or_else(|_| p.clone());
@@ -277,14 +272,14 @@ impl RedisSource {
 /// environment. `--queue URL` has no clap `env` fallback so that a password given as a
 /// flag can be told from one given in the variable.
 #[derive(Debug, Clone, Default)]
-pub struct RedisSources {
+pub(crate) struct RedisSources {
     pub file: Option<PathBuf>,
     pub flag: Option<String>,
     pub env: Option<String>,
 }
 
 impl RedisSources {
-    pub fn new(role: Role, file: Option<PathBuf>, flag: Option<String>) -> RedisSources {
+    pub(crate) fn new(role: Role, file: Option<PathBuf>, flag: Option<String>) -> RedisSources {
         RedisSources {
             file,
             flag,
@@ -294,13 +289,13 @@ impl RedisSources {
         }
     }
 
-    pub fn is_given(&self) -> bool {
+    pub(crate) fn is_given(&self) -> bool {
         self.file.is_some() || self.flag.is_some() || self.env.is_some()
     }
 
     /// First match wins: the file, the flag, then the variable. `Ok(None)` when none is
     /// given.
-    pub fn resolve(&self, role: Role) -> Result<Option<(RedisUrl, RedisSource)>> {
+    pub(crate) fn resolve(&self, role: Role) -> Result<Option<(RedisUrl, RedisSource)>> {
         let (file_flag, file_env, url_flag, url_env) = role.flags();
         if let Some(path) = &self.file {
             if path.to_string_lossy().contains("://") {
@@ -338,7 +333,11 @@ impl RedisSources {
     }
 
     /// Resolves a spool item's recorded source with today's settings.
-    pub fn from_spool_ref(&self, role: Role, reference: &str) -> Result<(RedisUrl, RedisSource)> {
+    pub(crate) fn resolve_spool_ref(
+        &self,
+        role: Role,
+        reference: &str,
+    ) -> Result<(RedisUrl, RedisSource)> {
         let sources = if let Some(path) = reference.strip_prefix("file:") {
             RedisSources {
                 file: Some(PathBuf::from(path)),

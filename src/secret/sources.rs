@@ -183,7 +183,7 @@ impl Sources {
     }
 
     /// Resolves a spool item's saved reference with today's settings.
-    pub(crate) fn from_spool_ref(&self, reference: &str) -> Result<(WebhookUrl, Source)> {
+    pub(crate) fn resolve_spool_ref(&self, reference: &str) -> Result<(WebhookUrl, Source)> {
         let source = if let Some(path) = reference.strip_prefix("file:") {
             Source::File(PathBuf::from(path))
         } else if let Some(name) = reference.strip_prefix("name:") {

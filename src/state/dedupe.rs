@@ -333,7 +333,6 @@ pub(crate) trait Held: fmt::Debug + Send {
     fn delivered(self: Box<Self>) -> anyhow::Result<()>;
     /// Granted only because the previous holder outlived its budget.
     fn stolen(&self) -> bool;
-    fn key(&self) -> &DedupeKey;
 }
 
 /// The outcome of [`DedupeStore::claim`].
@@ -949,10 +948,6 @@ impl Held for FileClaim {
 
     fn stolen(&self) -> bool {
         self.stolen
-    }
-
-    fn key(&self) -> &DedupeKey {
-        &self.key
     }
 }
 

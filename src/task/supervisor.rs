@@ -77,7 +77,6 @@ struct Supervisor {
     deadline: Option<Instant>,
     kill_grace: Duration,
     /// `Some` once the child has exited (see [`reap`]).
-    #[expect(clippy::option_option, reason = "what `reap` returns")]
     status: Option<Option<ExitStatus>>,
     exited_at: Instant,
     timed_out: bool,
@@ -240,10 +239,6 @@ fn outcome_of(status: ExitStatus) -> (Outcome, i32) {
 }
 
 /// `Some(status)` once the child has exited, `Some(None)` if it cannot be waited for.
-#[expect(
-    clippy::option_option,
-    reason = "not yet / gone without a status / exited"
-)]
 fn reap(child: &mut Child) -> Option<Option<ExitStatus>> {
     match child.try_wait() {
         Ok(Some(st)) => Some(Some(st)),

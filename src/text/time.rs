@@ -13,7 +13,7 @@ const NANOS_PER_SEC: u32 = 1_000_000_000;
 /// A point in time, UTC, with nanosecond precision; years 0000 to 9999 only, so that it
 /// always formats as RFC 3339.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Timestamp {
+pub(crate) struct Timestamp {
     secs: i64,
     nanos: u32,
 }
@@ -24,12 +24,12 @@ const END_SECS: i64 = 253_402_300_800;
 
 impl Timestamp {
     /// `None` when out of the years 0000–9999 or `nanos` is not below one second.
-    pub fn from_unix(secs: i64, nanos: u32) -> Option<Timestamp> {
+    pub(crate) fn from_unix(secs: i64, nanos: u32) -> Option<Timestamp> {
         ((MIN_SECS..END_SECS).contains(&secs) && nanos < NANOS_PER_SEC)
             .then_some(Timestamp { secs, nanos })
     }
 
-    pub fn from_system_time(t: SystemTime) -> Option<Timestamp> {
+    pub(crate) fn from_system_time(t: SystemTime) -> Option<Timestamp> {
         match t.duration_since(UNIX_EPOCH) {
             Ok(d) => Timestamp::from_unix(i64::try_from(d.as_secs()).ok()?, d.subsec_nanos()),
             Err(before) => {
@@ -44,22 +44,19 @@ impl Timestamp {
         }
     }
 
-    pub fn now() -> Timestamp {
-        // The clock is inside 0000–9999 on every machine this runs on; the epoch is a
-        // harmless stand-in for a wildly wrong one.
-        Timestamp::from_system_time(SystemTime::now()).unwrap_or(Timestamp { secs: 0, nanos: 0 })
-    }
-
-    pub fn unix_seconds(self) -> i64 {
+    #[cfg(test)]
+    pub(crate) fn unix_seconds(self) -> i64 {
         self.secs
     }
 
-    pub fn subsec_nanos(self) -> u32 {
+    #[cfg(test)]
+    pub(crate) fn subsec_nanos(self) -> u32 {
         self.nanos
     }
 
     /// `None` only where the platform's clock cannot hold the date.
-    pub fn to_system_time(self) -> Option<SystemTime> {
+    #[cfg(test)]
+    pub(crate) fn to_system_time(self) -> Option<SystemTime> {
         let whole = Duration::from_secs(self.secs.unsigned_abs());
         let at = if self.secs >= 0 {
             UNIX_EPOCH.checked_add(whole)
@@ -71,7 +68,7 @@ impl Timestamp {
 
     /// `2026-11-23T12:00:00Z`; fractional seconds only when there are some, without
     /// trailing zeros.
-    pub fn format_rfc3339(self) -> String {
+    pub(crate) fn format_rfc3339(self) -> String {
         let mut out = self.format_rfc3339_seconds();
         out.pop();
         if self.nanos != 0 {
@@ -84,7 +81,7 @@ impl Timestamp {
     }
 
     /// `2026-11-23T12:00:00Z`, fractional seconds dropped.
-    pub fn format_rfc3339_seconds(self) -> String {
+    pub(crate) fn format_rfc3339_seconds(self) -> String {
         let days = self.secs.div_euclid(SECS_PER_DAY);
         let rem = self.secs.rem_euclid(SECS_PER_DAY);
         // Inside 0000–9999 by construction; the fallback is never taken.
@@ -388,7 +385,6 @@ pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
 
 /// `12`, `1.5`, `.5`, `2.`: `None` if malformed, `Some(None)` if too large. Digits past
 /// nanoseconds are dropped.
-#[expect(clippy::option_option, reason = "not seconds / too large / seconds")]
 fn plain_seconds(s: &str) -> Option<Option<Duration>> {
     let (whole, frac) = s.split_once('.').unwrap_or((s, ""));
     if frac.contains('.') {

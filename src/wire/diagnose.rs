@@ -7,7 +7,7 @@ use crate::secret::WebhookUrl;
 
 /// A failed delivery, already redacted and ready to print.
 #[derive(Debug, Clone)]
-pub struct Diagnosis {
+pub(crate) struct Diagnosis {
     pub kind: ExitKind,
     pub message: String,
     pub error_id: Option<String>,
@@ -16,18 +16,18 @@ pub struct Diagnosis {
     pub retryable: bool,
 }
 
-/// The parts of a Mattermost error body worth showing. Era B servers put the hook id in
-/// `message`, so callers scrub it before use.
+/// The parts of a Mattermost error body worth showing, scrubbed of the token all the
+/// same. (Not its `message`: our own explanation says more, and era B servers put the
+/// hook id there.)
 #[derive(Debug, Default, Clone)]
-pub struct ServerError {
+pub(crate) struct ServerError {
     pub id: Option<String>,
-    pub message: Option<String>,
     pub request_id: Option<String>,
 }
 
 impl ServerError {
     /// Parses a Mattermost error body, scrubbing the token before anything is cut.
-    pub fn parse(body: &str, url: &WebhookUrl) -> ServerError {
+    pub(crate) fn parse(body: &str, url: &WebhookUrl) -> ServerError {
         let Ok(serde_json::Value::Object(m)) = serde_json::from_str::<serde_json::Value>(body)
         else {
             return ServerError::default();
@@ -40,7 +40,6 @@ impl ServerError {
         };
         ServerError {
             id: get("id"),
-            message: get("message"),
             request_id: get("request_id"),
         }
     }
@@ -48,7 +47,7 @@ impl ServerError {
 
 /// Control characters from a remote party must not reach the terminal (escape injection),
 /// nor bidirectional overrides, which make a line read differently from what it says.
-pub fn sanitize(s: &str) -> String {
+pub(crate) fn sanitize(s: &str) -> String {
     s.chars()
         .map(|c| match c {
             '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' => ' ',
@@ -59,14 +58,23 @@ pub fn sanitize(s: &str) -> String {
         .collect()
 }
 
-pub struct Answer<'a> {
+pub(crate) struct Answer<'a> {
     pub status: u16,
     pub body: &'a str,
     pub location: Option<&'a str>,
 }
 
 /// Diagnoses an HTTP answer that is not a 2xx.
-pub fn http(answer: &Answer, url: &WebhookUrl, channel: Option<&str>, attempts: u32) -> Diagnosis {
+#[expect(
+    clippy::too_many_lines,
+    reason = "a table: one arm per status and its advice"
+)]
+pub(crate) fn http(
+    answer: &Answer,
+    url: &WebhookUrl,
+    channel: Option<&str>,
+    attempts: u32,
+) -> Diagnosis {
     let status = answer.status;
     let server = ServerError::parse(answer.body, url);
     let id = server.id.as_deref().unwrap_or("");
@@ -235,7 +243,7 @@ fn diagnose_404(chan: Option<&str>) -> (ExitKind, String, String) {
 /// An era-B 400 says only "general": the hook may be gone, or the server refused something
 /// in the payload that no local check can see. When the payload holds such a thing, name it
 /// instead of blaming a deleted webhook.
-pub fn with_payload_suspects(d: Diagnosis, url: &WebhookUrl, body: &[u8]) -> Diagnosis {
+pub(crate) fn with_payload_suspects(d: Diagnosis, url: &WebhookUrl, body: &[u8]) -> Diagnosis {
     if d.kind != ExitKind::BadRequest
         || d.error_id.as_deref() != Some("web.incoming_webhook.general.app_error")
     {

@@ -53,7 +53,7 @@ const SYSTEM_BUNDLE_LIMIT: u64 = 16 * 1024 * 1024;
 /// FIFO without a writer would hang us and `/dev/zero` would fill memory: that file is
 /// read only when it is a regular file of bundle size, and skipped otherwise, like any
 /// unreadable part of the store. Directory entries are already limited to regular files.
-pub fn system_store_der() -> Vec<Vec<u8>> {
+pub(crate) fn system_store_der() -> Vec<Vec<u8>> {
     const FILE: &str = "SSL_CERT_FILE";
     const DIR: &str = "SSL_CERT_DIR";
     let file = std::env::var_os(FILE).map(std::path::PathBuf::from);
