@@ -67,7 +67,7 @@ impl<R: Args> DeliveryArgs<R> {
 }
 
 /// Where the webhook URL comes from. First match wins: --webhook-file, --webhook,
-/// then the `MATTERMOST_WEBHOOK_URL` environment variable.
+/// then the MATTERMOST_WEBHOOK_URL environment variable.
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Webhook")]
 pub(crate) struct WebhookArgs {
@@ -184,7 +184,7 @@ pub(crate) trait StateDir {
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "State")]
 pub(crate) struct StateArgs {
-    /// State dir [default: $`XDG_STATE_HOME/mmnotify`]
+    /// State dir [default: $XDG_STATE_HOME/mmnotify]
     #[arg(
         long,
         value_name = "DIR",

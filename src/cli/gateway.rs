@@ -20,7 +20,7 @@ pub(crate) struct QueueArgs {
     )]
     pub queue_file: Option<PathBuf>,
 
-    /// Queue's Redis URL; a password goes in --queue-file or `MMNOTIFY_QUEUE`
+    /// Queue's Redis URL; a password goes in --queue-file or MMNOTIFY_QUEUE
     #[arg(long, value_name = "URL")]
     pub queue: Option<String>,
 

@@ -1,5 +1,7 @@
 //! The clap definition: every flag, its help text and what clap can check by itself.
 //! Nothing here reads files or the environment beyond clap's own `env = …` fallbacks.
+// Doc comments here are `--help` text, where backticks would show as they are typed.
+#![allow(clippy::doc_markdown)]
 
 use clap::{Parser, Subcommand};
 

@@ -54,7 +54,7 @@ pub(crate) struct RunArgs {
     #[arg(short = 'n', long)]
     pub dry_run: bool,
 
-    /// Do not offer the job `MMNOTIFY_RUN_SOCKET`, through which `mmnotify send` and `build`
+    /// Do not offer the job MMNOTIFY_RUN_SOCKET, through which `mmnotify send` and `build`
     /// inside it post without the token
     #[arg(long)]
     pub no_run_socket: bool,

@@ -29,7 +29,7 @@ pub(crate) struct FlushArgs {
     #[command(flatten)]
     pub store: StoreArgs,
 
-    /// State dir [default: $`XDG_STATE_HOME/mmnotify`]
+    /// State dir [default: $XDG_STATE_HOME/mmnotify]
     #[arg(
         long,
         value_name = "DIR",
@@ -69,7 +69,7 @@ pub(crate) struct SpoolListArgs {
     #[arg(long)]
     pub rejected: bool,
 
-    /// State dir [default: $`XDG_STATE_HOME/mmnotify`]
+    /// State dir [default: $XDG_STATE_HOME/mmnotify]
     #[arg(
         long,
         value_name = "DIR",
@@ -96,7 +96,7 @@ pub(crate) struct SpoolDropArgs {
     #[arg(long)]
     pub rejected: bool,
 
-    /// State dir [default: $`XDG_STATE_HOME/mmnotify`]
+    /// State dir [default: $XDG_STATE_HOME/mmnotify]
     #[arg(
         long,
         value_name = "DIR",
