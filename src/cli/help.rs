@@ -55,7 +55,7 @@ pub const RUN_EXIT: &str = "`mmnotify run` exits with the wrapped command's code
      makes a failed post win.";
 
 /// Where the webhook comes from, and why not from the command line.
-pub const SECRETS: &str = "The webhook URL is a password: it is never taken from the \
+pub(crate) const SECRETS: &str = "The webhook URL is a password: it is never taken from the \
      command line. Give it as --webhook-file PATH, --webhook NAME (reads NAME.url in \
      --secrets-dir) or the MATTERMOST_WEBHOOK_URL environment variable; output only ever \
      shows scheme://host:port/hooks/…LAST4.";
@@ -158,7 +158,7 @@ pub const SECURITY: &[&str] = &[
 pub type Example = (&'static str, &'static str);
 
 /// What `mmnotify --help` adds after the command list.
-pub fn main_after_help() -> String {
+pub(crate) fn main_after_help() -> String {
     let mut s = String::from("Exit codes:\n");
     for (code, meaning) in EXIT_CODES {
         s.push_str(&format!("  {code:<3} {meaning}\n"));
@@ -358,7 +358,7 @@ pub fn page(name: &str) -> Option<&'static Page> {
 /// What a subcommand's `--help` adds after its options: its notes and examples (the
 /// command lines only: their descriptions are in the man page), and where the exit codes
 /// are. Kept tight: every line here is a line less for the options on one screen.
-pub fn after_help(name: &str) -> String {
+pub(crate) fn after_help(name: &str) -> String {
     let mut s = String::new();
     if let Some(page) = page(name) {
         for (heading, text) in page.notes {

@@ -91,7 +91,7 @@ impl Ending {
     }
 
     /// The command printed everything itself (or has nothing to report).
-    pub fn printed(result: anyhow::Result<u8>) -> Ending {
+    pub(crate) fn printed(result: anyhow::Result<u8>) -> Ending {
         match result {
             Ok(code) => Ending {
                 outcome: None,
@@ -149,7 +149,7 @@ pub fn print_stderr_line(line: &str) {
 }
 
 /// Writes bytes as they are to stdout (a completion script), ignoring a closed pipe.
-pub fn print_stdout_bytes(bytes: &[u8]) {
+pub(crate) fn print_stdout_bytes(bytes: &[u8]) {
     write_dropping_errors(std::io::stdout().lock(), &[bytes]);
 }
 
