@@ -893,7 +893,7 @@ fn a_claim_that_fails_while_redis_is_away_leaves_the_entry_pending_not_posted_bl
     // Both entries are read in one batch; Redis goes away during the first post.
     // (The emulator records a delayed request only when it answers, so the read of
     // both entries is what tells that the first post is on its way.)
-    server.script([Fault::Delay(Duration::from_millis(2000))]);
+    server.script([Fault::Delay(Duration::from_secs(2))]);
     let g = env.spawn(&mut consume(&env, &redis, &[]));
     let mut con = redis.con();
     wait_until("both entries read", Duration::from_secs(10), || {
@@ -906,7 +906,7 @@ fn a_claim_that_fails_while_redis_is_away_leaves_the_entry_pending_not_posted_bl
     drop(con);
     std::thread::sleep(Duration::from_millis(300));
     redis.stop();
-    std::thread::sleep(Duration::from_millis(3000));
+    std::thread::sleep(Duration::from_secs(3));
     assert_eq!(
         server.posts().len(),
         1,

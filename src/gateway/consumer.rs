@@ -22,6 +22,7 @@ use crate::gateway::client::{Redis, BACKOFF_MAX};
 use crate::gateway::enqueue::{queue_source, shared_store};
 use crate::gateway::queue::EVENT_FIELD;
 use crate::gateway::store::{lock, RedisStore, SharedRedis};
+use crate::gateway::url::RedisSource;
 use crate::state::statedir;
 use crate::text::time::millis;
 
@@ -102,6 +103,29 @@ struct Consumer<'c> {
     printer: &'c Printer,
 }
 
+/// The shared dedupe store of `build --consume`: the one given, else the queue's Redis.
+fn dedupe_store(
+    ctx: &mut Ctx,
+    redis: &SharedRedis,
+    queue: &RedisSource,
+    printer: &Printer,
+) -> Result<Option<RedisStore>> {
+    let args = ctx.args;
+    if args.no_dedupe {
+        return Ok(None);
+    }
+    let store = if let Some((store, source)) = shared_store(args, printer)? {
+        ctx.store_ref = Some(source.spool_ref());
+        store
+    } else {
+        // Marks the store as shared: a claim that fails on an unreachable Redis must
+        // leave the entry pending, not post it without deduplication.
+        ctx.store_ref = Some(queue.spool_ref());
+        RedisStore::new(redis.clone(), args.dedupe_ttl)
+    };
+    Ok(Some(store))
+}
+
 /// `build --consume`.
 pub(crate) fn run(ctx: &mut Ctx) -> Result<u8> {
     let args = ctx.args;
@@ -117,22 +141,7 @@ pub(crate) fn run(ctx: &mut Ctx) -> Result<u8> {
         }
     }
     let redis: SharedRedis = Arc::new(Mutex::new(redis));
-    let store = if args.no_dedupe {
-        None
-    } else {
-        match shared_store(args, &printer)? {
-            Some((store, source)) => {
-                ctx.store_ref = Some(source.spool_ref());
-                Some(store)
-            }
-            None => {
-                // Marks the store as shared: a claim that fails on an unreachable Redis
-                // must leave the entry pending, not post it without deduplication.
-                ctx.store_ref = Some(source.spool_ref());
-                Some(RedisStore::new(redis.clone(), args.dedupe_ttl))
-            }
-        }
-    };
+    let store = dedupe_store(ctx, &redis, &source, &printer)?;
     if let Some(store) = &store {
         ctx.dedupe = build::Store::Open(Box::new(store.clone()));
     }

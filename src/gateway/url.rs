@@ -173,7 +173,9 @@ fn percent_decode(s: &str) -> String {
 }
 
 fn hex_digit(b: u8) -> Option<u8> {
-    char::from(b).to_digit(16).map(|d| d as u8)
+    char::from(b)
+        .to_digit(16)
+        .and_then(|d| u8::try_from(d).ok())
 }
 
 fn split_host_port(hostport: &str) -> std::result::Result<(String, u16), String> {
