@@ -226,8 +226,8 @@ mod tests {
             ],
         ));
         assert_eq!(split.provider_run_id, s("acme/lib#8"));
-        let bare = event(&with(&base, &[("CI_REPO", "")]));
-        assert_eq!(bare.provider_run_id, None, "a bare number is not unique");
+        let no_repo = event(&with(&base, &[("CI_REPO", "")]));
+        assert_eq!(no_repo.provider_run_id, None, "a bare number is not unique");
     }
 
     #[test]
