@@ -1,0 +1,294 @@
+//! The gateways' end of the queue, `build --consume`: reads the stream through a consumer
+//! group and hands each entry to the same function as one line of `--events`, then
+//! acknowledges it once its outcome is final; what a retry can cure stays pending, for
+//! this gateway or another to claim once idle. The builders' end is in `enqueue.rs`.
+//!
+//! Here: the consumer's state and its loop. Taking entries is in `take.rs`, reading one
+//! in `entry.rs`, acknowledging or dead-lettering it in `settle.rs`, the group's upkeep
+//! in `housekeeping.rs`, waiting out a Redis outage in `outage.rs`.
+
+mod entry;
+mod housekeeping;
+mod outage;
+mod settle;
+mod signal;
+mod take;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+
+use crate::build_event::event::BuildEvent;
+use crate::cli::BuildArgs;
+use crate::commands::build::{self, Ctx, Summary};
+use crate::commands::output::Printer;
+use crate::error::{self, ExitKind};
+use crate::gateway::client::Redis;
+use crate::gateway::enqueue::{queue_source, shared_store};
+use crate::gateway::store::{lock, RedisStore, SharedRedis};
+use crate::gateway::url::{RedisSource, RedisUrl};
+use crate::state::statedir;
+use outage::Outage;
+use settle::Finish;
+use signal::stopping;
+
+enum Step {
+    /// Entries were handled (or there may be more).
+    Busy,
+    /// Nothing new, nothing claimable.
+    Idle,
+}
+
+struct Consumer<'c> {
+    redis: SharedRedis,
+    store: Option<RedisStore>,
+    stream: String,
+    dead_stream: String,
+    group: String,
+    name: String,
+    claim_idle: Duration,
+    max_deliveries: usize,
+    drain: bool,
+    flags: BuildEvent,
+    sum: Summary,
+    /// Acknowledgements waiting for Redis, oldest first.
+    acks: Vec<Finish>,
+    /// Entries of ours that failed in a way a retry can cure, and how.
+    failing: HashMap<String, ExitKind>,
+    set_up: bool,
+    cursor: String,
+    last_scan: Option<Instant>,
+    last_trim: Instant,
+    printer: &'c Printer,
+}
+
+/// `build --consume`.
+pub(crate) fn run(ctx: &mut Ctx) -> Result<u8> {
+    let args = ctx.args;
+    let (url, source) = queue_source(&args.queue)?;
+    // A gateway without a usable webhook would take entries only to leave them pending.
+    crate::secret::Sources::from_args(&args.common.webhook).resolve()?;
+    let printer = ctx.printer;
+    let redis = connect(&url, args)?;
+    let store = dedupe_store(ctx, &redis, &source, &printer)?;
+    if let Some(store) = &store {
+        ctx.dedupe = build::Store::Open(Box::new(store.clone()));
+    }
+    ctx.spool = false;
+    let mut c = Consumer::new(args, redis, store, &printer);
+    printer.info(&format!(
+        "consuming {} at {url} as {} in group {}",
+        c.stream, c.name, c.group
+    ));
+    signal::install();
+    let gave_up = c.consume(ctx, &url, args.common.delivery.timeout)?;
+    let code = c.finish(ctx)?;
+    match gave_up {
+        Some(e) => Err(e.context(format!(
+            "--drain stopped: Redis stayed unreachable for --timeout ({})",
+            humantime::format_duration(args.common.delivery.timeout)
+        ))),
+        None => Ok(code),
+    }
+}
+
+/// The queue's connection. A wrong password or URL is exit 3 at start; an unreachable
+/// Redis is waited for by the loop.
+fn connect(url: &RedisUrl, args: &BuildArgs) -> Result<SharedRedis> {
+    let mut redis = Redis::new(url.clone(), &args.common.delivery)?;
+    if let Err(e) = redis.connect_within(Duration::from_millis(1)) {
+        if error::exit_kind(&e) != ExitKind::Network {
+            return Err(e);
+        }
+    }
+    Ok(Arc::new(Mutex::new(redis)))
+}
+
+/// The shared dedupe store of `build --consume`: the one given, else the queue's Redis.
+fn dedupe_store(
+    ctx: &mut Ctx,
+    redis: &SharedRedis,
+    queue: &RedisSource,
+    printer: &Printer,
+) -> Result<Option<RedisStore>> {
+    let args = ctx.args;
+    if args.no_dedupe {
+        return Ok(None);
+    }
+    let store = if let Some((store, source)) = shared_store(args, printer)? {
+        ctx.store_ref = Some(source.spool_ref());
+        store
+    } else {
+        // Marks the store as shared: a claim that fails on an unreachable Redis must
+        // leave the entry pending, not post it without deduplication.
+        ctx.store_ref = Some(queue.spool_ref());
+        RedisStore::new(redis.clone(), args.dedupe_ttl)
+    };
+    Ok(Some(store))
+}
+
+impl<'c> Consumer<'c> {
+    fn new(
+        args: &BuildArgs,
+        redis: SharedRedis,
+        store: Option<RedisStore>,
+        printer: &'c Printer,
+    ) -> Consumer<'c> {
+        let name = args
+            .gateway
+            .consumer
+            .clone()
+            .unwrap_or_else(|| format!("{}-{}", statedir::hostname(), std::process::id()));
+        Consumer {
+            redis,
+            store,
+            stream: args.queue.stream.clone(),
+            dead_stream: format!("{}:dead", args.queue.stream),
+            group: args.gateway.group.clone(),
+            name,
+            claim_idle: args.gateway.claim_idle,
+            max_deliveries: args.gateway.max_deliveries as usize,
+            drain: args.gateway.drain,
+            flags: build::stream_flags(args),
+            sum: Summary::default(),
+            acks: Vec::new(),
+            failing: HashMap::new(),
+            set_up: false,
+            cursor: "0-0".into(),
+            last_scan: None,
+            last_trim: Instant::now(),
+            printer,
+        }
+    }
+}
+
+impl Consumer<'_> {
+    /// Steps until a signal, the end of a `--drain`, or an error that stops the gateway.
+    /// Returns the outage that ended a `--drain`, if one did.
+    fn consume(
+        &mut self,
+        ctx: &mut Ctx,
+        url: &RedisUrl,
+        timeout: Duration,
+    ) -> Result<Option<anyhow::Error>> {
+        let mut outage = Outage::none();
+        while !stopping() {
+            match self.step(ctx) {
+                Ok(step) => {
+                    outage.over(self.printer, url);
+                    if matches!(step, Step::Idle) && self.drain {
+                        // What this run finished leaves the stream before it exits.
+                        if let Err(e) = self.trim() {
+                            self.printer.warn(&format!("trimming the stream: {e:#}"));
+                        }
+                        break;
+                    }
+                }
+                // A signal during a blocking read interrupts it: that is the stop, not an outage.
+                Err(_) if stopping() => break,
+                // A drain is a batch job: an outage longer than --timeout ends it (exit 5)
+                // instead of waiting for Redis forever. A gateway without --drain waits.
+                Err(e) if error::exit_kind(&e) == ExitKind::Network => {
+                    if self.drain && outage.outlasted(timeout) {
+                        return Ok(Some(e));
+                    }
+                    outage.wait(self.printer, &e);
+                }
+                // The group was deleted under us (XGROUP DESTROY, or a Redis restarted without
+                // persistence): create it again rather than stop the gateway. Its entries come
+                // again from the start, and the dedupe store keeps them from posting twice.
+                Err(e) if self.set_up && format!("{e:#}").contains("NOGROUP") => {
+                    self.printer
+                        .warn(&format!("{e:#}; creating the group again"));
+                    self.set_up = false;
+                    self.cursor = "0-0".into();
+                    self.failing.clear();
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(None)
+    }
+
+    fn step(&mut self, ctx: &mut Ctx) -> Result<Step> {
+        // What was posted while Redis was away is recorded before anything new.
+        if let Some(store) = &self.store {
+            store.write_backlog()?;
+        }
+        self.write_acks()?;
+        if !self.set_up {
+            self.set_up()?;
+        }
+        self.trim_if_due()?;
+        let claimed = self.autoclaim()?;
+        if !claimed.is_empty() {
+            for entry in claimed {
+                let deliveries = self.deliveries(&entry.id)?;
+                self.process(ctx, entry, deliveries)?;
+                if stopping() {
+                    break;
+                }
+            }
+            return Ok(Step::Busy);
+        }
+        let fresh = self.read()?;
+        if fresh.is_empty() {
+            // Draining ends only after a full claim scan found nothing either.
+            return Ok(if self.cursor == "0-0" {
+                Step::Idle
+            } else {
+                Step::Busy
+            });
+        }
+        for entry in fresh {
+            self.process(ctx, entry, 1)?;
+            if stopping() {
+                break;
+            }
+        }
+        Ok(Step::Busy)
+    }
+
+    fn run<T>(
+        &self,
+        what: &str,
+        f: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<T>,
+    ) -> Result<T> {
+        lock(&self.redis).run(what, f)
+    }
+
+    /// Last writes, the summary and the exit code.
+    fn finish(mut self, ctx: &Ctx) -> Result<u8> {
+        let unwritten = self
+            .store
+            .as_ref()
+            .map_or(Ok(()), RedisStore::write_backlog);
+        let acks = self.write_acks();
+        if unwritten.is_err() || acks.is_err() {
+            self.printer.warn(&format!(
+                "Redis is unreachable: {} delivery record(s) and {} acknowledgement(s) could \
+                 not be written; those entries may be posted again",
+                self.store.as_ref().map_or(0, RedisStore::backlog_len),
+                self.acks.len()
+            ));
+        }
+        for kind in self.failing.values() {
+            self.sum.failed += 1;
+            self.sum.note_failure(*kind);
+        }
+        // After an outage another connection attempt would only add a --timeout.
+        let others = if lock(&self.redis).is_connected() {
+            self.pending_elsewhere().unwrap_or(0)
+        } else {
+            0
+        };
+        let extra = format!(
+            "; {} left pending here, {} pending with other gateways",
+            self.failing.len(),
+            others
+        );
+        self.sum.finish(ctx, &extra)
+    }
+}

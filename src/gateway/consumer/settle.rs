@@ -1,0 +1,212 @@
+//! Settling an entry once handled: acknowledged when its outcome is final (with a copy on
+//! the dead-letter stream when it was not posted), left pending when a retry can cure it.
+//! Acknowledgements queue up while Redis is away and are written, oldest first, when it
+//! answers again.
+
+use anyhow::Result;
+use redis::streams::StreamId;
+
+use super::{entry, Consumer};
+use crate::commands::build::{self, Ctx, Verdict};
+use crate::commands::output::{print_stderr_line, Outcome};
+use crate::error::{self, ExitKind};
+use crate::gateway::store::lock;
+
+/// An acknowledgement (and dead-letter copy) not yet written to Redis.
+pub(super) struct Finish {
+    id: String,
+    dead: Option<Dead>,
+}
+
+struct Dead {
+    event: String,
+    reason: String,
+    deliveries: usize,
+}
+
+/// The entry in hand: its id, the text a dead-letter copy keeps, and how often it has
+/// been delivered, this delivery included.
+struct Taken {
+    id: String,
+    original: String,
+    deliveries: usize,
+}
+
+impl Taken {
+    fn dead(&self, reason: String) -> Dead {
+        Dead {
+            event: self.original.clone(),
+            reason,
+            deliveries: self.deliveries,
+        }
+    }
+}
+
+impl Consumer<'_> {
+    /// Handles one entry as one line of `--events`, then acknowledges it when its
+    /// outcome is final.
+    pub(super) fn process(
+        &mut self,
+        ctx: &mut Ctx,
+        entry: StreamId,
+        deliveries: usize,
+    ) -> Result<()> {
+        let (text, original) = entry::decode(&entry);
+        let verdict = match text {
+            Ok(t) => build::handle_text(ctx, &self.flags, &t)?,
+            Err(why) => Verdict::Invalid(why),
+        };
+        let taken = Taken {
+            id: entry.id,
+            original,
+            deliveries,
+        };
+        match verdict {
+            Verdict::Invalid(why) => {
+                self.settle_invalid(ctx, taken, why);
+                Ok(())
+            }
+            Verdict::Done(outcome, err) => self.settle_done(ctx, taken, outcome, err),
+        }
+    }
+
+    fn settle_invalid(&mut self, ctx: &Ctx, taken: Taken, why: String) {
+        let id = &taken.id;
+        print_stderr_line(&format!(
+            "mmnotify: entry {id}: invalid event, moved to {}: {why}",
+            self.dead_stream
+        ));
+        self.sum.record_invalid();
+        ctx.printer
+            .outcome(&Outcome::failure(&why, ExitKind::Input.code()).with("entry_id", id.as_str()));
+        self.failing.remove(id);
+        let dead = taken.dead(why);
+        self.finish_entry(taken.id, Some(dead));
+    }
+
+    fn settle_done(
+        &mut self,
+        ctx: &Ctx,
+        taken: Taken,
+        outcome: Outcome,
+        err: Option<anyhow::Error>,
+    ) -> Result<()> {
+        let (id, deliveries) = (&taken.id, taken.deliveries);
+        let retry = err
+            .as_ref()
+            .is_some_and(|e| retryable(error::exit_kind(e), outcome.http_status));
+        if retry && deliveries < self.max_deliveries {
+            let e = err.expect("retry implies an error");
+            if !lock(&self.redis).is_connected() {
+                // Redis itself went away (the dedupe store is on it): one outage
+                // warning from the loop, not one line per entry of the batch.
+                return Err(e);
+            }
+            print_stderr_line(&format!(
+                "mmnotify: entry {id}: {e:#}; left pending, to be retried once idle \
+                 for --claim-idle ({} of {} deliveries)",
+                deliveries, self.max_deliveries
+            ));
+            self.failing.insert(taken.id, error::exit_kind(&e));
+            return Ok(());
+        }
+        self.sum.record(&outcome, err.as_ref());
+        self.failing.remove(id);
+        let dead = err.as_ref().map(|e| {
+            let reason = if retry {
+                format!("not posted after {deliveries} deliveries (--max-deliveries): {e:#}")
+            } else {
+                format!("{e:#}")
+            };
+            print_stderr_line(&format!(
+                "mmnotify: entry {id}: {reason}; moved to {}",
+                self.dead_stream
+            ));
+            taken.dead(reason)
+        });
+        let mut outcome = outcome.with("entry_id", id.as_str());
+        outcome.exit_code = Some(err.as_ref().map_or(0, |e| error::exit_kind(e).code()));
+        if let Some(e) = &err {
+            outcome.message.get_or_insert(format!("{e:#}"));
+        }
+        ctx.printer.outcome(&outcome);
+        self.finish_entry(taken.id, dead);
+        Ok(())
+    }
+
+    fn finish_entry(&mut self, id: String, dead: Option<Dead>) {
+        self.acks.push(Finish { id, dead });
+        // A failure leaves it queued; the loop notices the outage on its next step.
+        let _ = self.write_acks();
+    }
+
+    /// Writes queued acknowledgements (and dead-letter copies), oldest first, each
+    /// atomically with its copy.
+    pub(super) fn write_acks(&mut self) -> Result<()> {
+        while let Some(f) = self.acks.first() {
+            let (stream, group, dead_stream) = (&self.stream, &self.group, &self.dead_stream);
+            lock(&self.redis).run("cannot acknowledge the entry", |con| {
+                let mut p = redis::pipe();
+                p.atomic();
+                if let Some(d) = &f.dead {
+                    p.cmd("XADD")
+                        .arg(dead_stream)
+                        .arg("*")
+                        .arg("event")
+                        .arg(&d.event)
+                        .arg("reason")
+                        .arg(one_line(&d.reason))
+                        .arg("source_id")
+                        .arg(&f.id)
+                        .arg("deliveries")
+                        .arg(d.deliveries)
+                        .ignore();
+                }
+                p.cmd("XACK").arg(stream).arg(group).arg(&f.id).ignore();
+                p.query::<()>(con)
+            })?;
+            self.acks.remove(0);
+        }
+        Ok(())
+    }
+}
+
+/// Network failures and 408/429/502–504 after retries: another try may post it. A 500
+/// is final: the server may have posted part of it.
+fn retryable(kind: ExitKind, http_status: Option<u16>) -> bool {
+    match kind {
+        ExitKind::Network => true,
+        ExitKind::Server => http_status != Some(500),
+        _ => false,
+    }
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_rules_follow_the_contract() {
+        assert!(retryable(ExitKind::Network, None));
+        assert!(retryable(ExitKind::Server, Some(503)));
+        assert!(retryable(ExitKind::Server, Some(429)));
+        assert!(!retryable(ExitKind::Server, Some(500)));
+        for k in [
+            ExitKind::BadRequest,
+            ExitKind::Http,
+            ExitKind::Input,
+            ExitKind::NotFound,
+        ] {
+            assert!(!retryable(k, Some(400)));
+        }
+    }
+
+    #[test]
+    fn reasons_are_one_line() {
+        assert_eq!(one_line("a\n  b\tc "), "a b c");
+    }
+}
