@@ -8,9 +8,11 @@
 //!   would cap `build --events` far below its target.
 //! - `delivered/XXX.log`: one line per delivery, `<key> <delivered_at_ms> <expires_at_ms>`,
 //!   appended with a single write to the bucket named by the key's first three hex digits.
-//! - `claims/XXX.log`: one line per claim, `<key> <claimed_at_ms> <deadline_ms>`, where
+//! - `claims/XX.log`: one line per claim, `<key> <claimed_at_ms> <deadline_ms>`, where
 //!   the deadline is the claimer's own `--timeout` budget: a waiter gives up on a holder
 //!   that is alive but stuck only once the holder's budget (plus a grace) has passed.
+//!   Bucketed by the first two hex digits only, and rewritten only once many of its
+//!   claims have expired, so that claims cost few file creations.
 //! - `compact.lock`: flocked shared by appenders and exclusively by compaction, which
 //!   rewrites one bucket without its expired entries.
 //!
@@ -27,9 +29,12 @@
 //! The logs are not fsynced: losing the last entries to a power cut costs at worst one
 //! repeated post, which is cheaper than an fsync per event.
 //!
-//! Stores written before the buckets (one `delivered.log` and one `claims.log`) are
-//! split into buckets by the first process that opens them, under the exclusive
-//! compaction lock, before it reads anything.
+//! Stores written before the buckets (one `delivered.log` and one `claims.log`), and the
+//! claims of the short-lived layout that had 4096 claims buckets (`claims/XXX.log`), are
+//! merged into the current buckets by the first process that opens them, under the
+//! exclusive compaction lock, before it reads anything. Every open lists `claims/` (256
+//! names at most) for such files, so that claims a not yet upgraded process appends in
+//! the old layout are taken in by the next open.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -52,9 +57,20 @@ const CLAIMS_DIR: &str = "claims";
 /// The single logs of stores written before the buckets.
 const OLD_DELIVERED: &str = "delivered.log";
 const OLD_CLAIMS: &str = "claims.log";
-/// Buckets per log. A power of 16, so a bucket is a prefix of the hex key; 4096 keeps a
-/// bucket at a few hundred lines up to a million keys, in as many small files.
+/// Buckets of the delivered log. A power of 16, so a bucket is a prefix of the hex key;
+/// 4096 keeps a bucket at a few hundred lines up to a million keys. (256 would spare a
+/// fresh store some file creations, but a bucket of 4,000 lines at a million keys made
+/// a single-shot `build` 1.7 times slower and a consumer re-read 375 KB per event.)
 const BUCKETS: usize = 4096;
+/// Hex digits of the key that name its delivered bucket.
+const BUCKET_DIGITS: usize = 3;
+/// Claims buckets hold the claims of 16 delivered buckets: claims expire within a minute
+/// or so, so they stay short anyway, and a fresh store creates 256 of them, not 4096.
+const CLAIMS_DIGITS: usize = 2;
+/// Expired lines a claims bucket collects before it is rewritten. Claims expire within
+/// a minute or so, so a share-based rule would rewrite (and then re-create) a claims
+/// bucket every few deliveries; a file creation costs about a millisecond.
+const CLAIMS_COMPACT_AT: usize = 128;
 /// How many index entries (delivered and claims together) one process keeps in memory.
 /// About 150 bytes each: a couple of MiB, whatever the history.
 const MAX_CACHED_ENTRIES: usize = 16_384;
@@ -64,6 +80,8 @@ const SWEEP: usize = 8;
 /// A process that stays (`build --events`) sweeps after this many deliveries, so that a
 /// gateway that runs for weeks still compacts the whole store within days.
 const SWEEP_EVERY: usize = 64;
+/// The shortest line either log holds: a key, a 13-digit time and a 0 deadline.
+const MIN_LINE: usize = 64 + 1 + 13 + 1 + 1 + 1;
 /// Slack past a holder's recorded budget before it counts as stuck.
 const STUCK_GRACE_MS: u64 = 2_000;
 /// How long a waiter trusts that a lock it sees held belongs to the latest claim record:
@@ -106,13 +124,28 @@ impl DedupeKey {
     }
 }
 
-/// The bucket of a hex key: its first three digits (SHA-256 spreads them evenly).
+/// The bucket of a hex key: its first two digits (SHA-256 spreads them evenly).
 fn bucket_of(hex: &str) -> Option<usize> {
-    usize::from_str_radix(hex.get(..3)?, 16).ok()
+    usize::from_str_radix(hex.get(..BUCKET_DIGITS)?, 16).ok()
 }
 
 fn bucket_file(bucket: usize) -> String {
     format!("{bucket:03x}.log")
+}
+
+/// The claims bucket of delivered bucket `bucket`: its first two hex digits.
+fn claims_file(bucket: usize) -> String {
+    format!(
+        "{:02x}.log",
+        bucket >> (4 * (BUCKET_DIGITS - CLAIMS_DIGITS))
+    )
+}
+
+/// Whether `name` is a claims bucket of the layout that had 4096 of them (`XXX.log`).
+fn is_old_claims_file(name: &str) -> bool {
+    name.strip_suffix(".log").is_some_and(|stem| {
+        stem.len() == BUCKET_DIGITS && stem.bytes().all(|b| b.is_ascii_hexdigit())
+    })
 }
 
 impl fmt::Display for DedupeKey {
@@ -184,11 +217,12 @@ struct Bucket {
 
 impl Bucket {
     fn new(dir: &Path, bucket: usize) -> Bucket {
-        let name = bucket_file(bucket);
         Bucket {
-            delivered: Journal::new(dir.join(DELIVERED_DIR).join(&name)),
+            delivered: Journal::new(dir.join(DELIVERED_DIR).join(bucket_file(bucket))),
             index: HashMap::new(),
-            claims: Journal::new(dir.join(CLAIMS_DIR).join(name)),
+            // Shared with the 15 other buckets of the same claims file: the index holds
+            // their claims too, which is harmless, and a compaction rewrites the whole file.
+            claims: Journal::new(dir.join(CLAIMS_DIR).join(claims_file(bucket))),
             claim_index: HashMap::new(),
             used: 0,
         }
@@ -229,8 +263,6 @@ impl Bucket {
     /// since a rewrite blocks every appender and costs fsyncs (expired entries are
     /// ignored anyway).
     fn compaction_due(&self, now: u64) -> (bool, bool) {
-        let worth =
-            |expired: usize, total: usize| expired > 0 && (expired >= 1000 || expired * 4 >= total);
         let delivered = self.index.values().filter(|(_, e)| *e <= now).count();
         let claims = self
             .claim_index
@@ -238,8 +270,8 @@ impl Bucket {
             .filter(|(_, d)| claim_expired(*d, now))
             .count();
         (
-            worth(delivered, self.index.len()),
-            worth(claims, self.claim_index.len()),
+            delivered > 0 && (delivered >= 1000 || delivered * 4 >= self.index.len()),
+            claims >= CLAIMS_COMPACT_AT,
         )
     }
 }
@@ -516,17 +548,29 @@ fn claim_expired(deadline: u64, now: u64) -> bool {
 /// Whether the first entry of bucket `b` in either log has expired. After a compaction
 /// that is the soonest expiry of the bucket; before one, the oldest line.
 fn head_expired(dir: &Path, b: usize, now: u64) -> anyhow::Result<bool> {
-    let name = bucket_file(b);
-    for (sub, is_claim) in [(DELIVERED_DIR, false), (CLAIMS_DIR, true)] {
+    for (sub, name, is_claim) in [
+        (DELIVERED_DIR, bucket_file(b), false),
+        (CLAIMS_DIR, claims_file(b), true),
+    ] {
         let path = dir.join(sub).join(&name);
-        let mut head = [0u8; 128];
-        let n = match File::open(&path) {
-            Ok(mut f) => f
-                .read(&mut head)
-                .with_context(|| format!("cannot read {}", path.display()))?,
+        let mut file = match File::open(&path) {
+            Ok(f) => f,
             Err(e) if e.kind() == ErrorKind::NotFound => continue,
             Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
         };
+        // A claims bucket too short to hold CLAIMS_COMPACT_AT lines is not due, and
+        // reading it in would read its (large) delivered bucket too.
+        let len = file
+            .metadata()
+            .with_context(|| format!("cannot read {}", path.display()))?
+            .len();
+        if is_claim && len < (CLAIMS_COMPACT_AT * MIN_LINE) as u64 {
+            continue;
+        }
+        let mut head = [0u8; 128];
+        let n = file
+            .read(&mut head)
+            .with_context(|| format!("cannot read {}", path.display()))?;
         let line = head[..n].split(|c| *c == b'\n').next().unwrap_or_default();
         let parsed = std::str::from_utf8(line).ok().and_then(parse_line);
         if let Some((_, _, until)) = parsed {
@@ -543,54 +587,95 @@ fn head_expired(dir: &Path, b: usize, now: u64) -> anyhow::Result<bool> {
     Ok(false)
 }
 
-/// Splits the single logs of an older store into buckets, once. Under the exclusive
-/// compaction lock, so that no process of this version reads a bucket before it is
-/// complete; each bucket is replaced atomically and the old log removed last, so that a
-/// crash in between only repeats the work. Migrated lines go before what a bucket
-/// already holds, so a repeat never makes an old claim record look like the latest.
+/// The files of older layouts that feed the log kept in `sub`: the single log of stores
+/// written before the buckets (first: it is the oldest), then, for claims, the buckets
+/// of the layout that had 4096 of them.
+fn old_sources(dir: &Path, single: &str, sub: &str) -> anyhow::Result<Vec<PathBuf>> {
+    let mut sources = Vec::new();
+    let path = dir.join(single);
+    if path.symlink_metadata().is_ok() {
+        sources.push(path);
+    }
+    if sub != CLAIMS_DIR {
+        return Ok(sources);
+    }
+    let target = dir.join(sub);
+    let entries = match fs::read_dir(&target) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(sources),
+        Err(e) => return Err(e).with_context(|| format!("cannot list {}", target.display())),
+    };
+    for entry in entries {
+        let entry = entry.with_context(|| format!("cannot list {}", target.display()))?;
+        if entry.file_name().to_str().is_some_and(is_old_claims_file) {
+            sources.push(entry.path());
+        }
+    }
+    Ok(sources)
+}
+
+/// Merges the files of older layouts (see [`old_sources`]) into the current buckets.
+/// Under the exclusive compaction lock, so that no process of this version reads a
+/// bucket before it is complete; each bucket is replaced atomically and the old files
+/// removed last, so that a crash in between only repeats the work. Migrated lines go
+/// before what a bucket already holds, so a repeat never makes an old claim record look
+/// like the latest.
 fn migrate(dir: &Path, compact: &File) -> anyhow::Result<()> {
-    let old = [OLD_DELIVERED, OLD_CLAIMS];
-    if !old
-        .iter()
-        .any(|name| dir.join(name).symlink_metadata().is_ok())
-    {
+    let logs = [
+        (OLD_CLAIMS, CLAIMS_DIR, true),
+        (OLD_DELIVERED, DELIVERED_DIR, false),
+    ];
+    let mut found = false;
+    for (single, sub, _) in logs {
+        found |= !old_sources(dir, single, sub)?.is_empty();
+    }
+    if !found {
         return Ok(());
     }
     let _exclusive = FlockGuard::take(compact, libc::LOCK_EX, dir)?;
     let now = now_ms();
-    for (name, sub, is_claim) in [
-        (OLD_CLAIMS, CLAIMS_DIR, true),
-        (OLD_DELIVERED, DELIVERED_DIR, false),
-    ] {
-        let path = dir.join(name);
-        let text = match fs::read(&path) {
-            Ok(text) => text,
-            // Another process finished first.
-            Err(e) if e.kind() == ErrorKind::NotFound => continue,
-            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
-        };
-        // A torn last line (a writer killed mid-write) is left out, as readers do.
-        let complete = text.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
-        let mut buckets: HashMap<usize, Vec<u8>> = HashMap::new();
-        for line in text[..complete].split(|b| *b == b'\n') {
-            let Some((k, _, until)) = std::str::from_utf8(line).ok().and_then(parse_line) else {
-                continue;
+    for (single, sub, is_claim) in logs {
+        // Listed again under the lock: another process may have finished first.
+        let sources = old_sources(dir, single, sub)?;
+        if sources.is_empty() {
+            continue;
+        }
+        let mut buckets: HashMap<String, Vec<u8>> = HashMap::new();
+        for path in &sources {
+            let text = match fs::read(path) {
+                Ok(text) => text,
+                Err(e) if e.kind() == ErrorKind::NotFound => continue,
+                Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
             };
-            let expired = if is_claim {
-                claim_expired(until, now)
-            } else {
-                until <= now
-            };
-            if !expired {
-                let lines = buckets.entry(bucket_of(&k).unwrap_or(0)).or_default();
-                lines.extend_from_slice(line);
-                lines.push(b'\n');
+            // A torn last line (a writer killed mid-write) is left out, as readers do.
+            let complete = text.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+            for line in text[..complete].split(|b| *b == b'\n') {
+                let Some((k, _, until)) = std::str::from_utf8(line).ok().and_then(parse_line)
+                else {
+                    continue;
+                };
+                let expired = if is_claim {
+                    claim_expired(until, now)
+                } else {
+                    until <= now
+                };
+                if !expired {
+                    let b = bucket_of(&k).unwrap_or(0);
+                    let name = if is_claim {
+                        claims_file(b)
+                    } else {
+                        bucket_file(b)
+                    };
+                    let lines = buckets.entry(name).or_default();
+                    lines.extend_from_slice(line);
+                    lines.push(b'\n');
+                }
             }
         }
         let target = dir.join(sub);
         let mut renames = Vec::with_capacity(buckets.len());
-        for (b, mut lines) in buckets {
-            let final_path = target.join(bucket_file(b));
+        for (name, mut lines) in buckets {
+            let final_path = target.join(&name);
             match fs::read(&final_path) {
                 Ok(existing) => lines.extend_from_slice(&existing),
                 Err(e) if e.kind() == ErrorKind::NotFound => {}
@@ -598,7 +683,7 @@ fn migrate(dir: &Path, compact: &File) -> anyhow::Result<()> {
                     return Err(e).with_context(|| format!("cannot read {}", final_path.display()))
                 }
             }
-            let tmp = target.join(format!(".tmp-migrate-{b:03x}-{}", std::process::id()));
+            let tmp = target.join(format!(".tmp-migrate-{name}-{}", std::process::id()));
             write_new(&tmp, &lines)?;
             renames.push((tmp, final_path));
         }
@@ -615,7 +700,14 @@ fn migrate(dir: &Path, compact: &File) -> anyhow::Result<()> {
         dirfd
             .sync_all()
             .with_context(|| format!("cannot sync {}", target.display()))?;
-        fs::remove_file(&path).with_context(|| format!("cannot remove {}", path.display()))?;
+        for path in &sources {
+            match fs::remove_file(path) {
+                Err(e) if e.kind() != ErrorKind::NotFound => {
+                    return Err(e).with_context(|| format!("cannot remove {}", path.display()))
+                }
+                _ => {}
+            }
+        }
     }
     Ok(())
 }
@@ -725,7 +817,6 @@ impl Inner {
         // Read afresh under the lock: others may have appended since.
         log.forget(b);
         let now = now_ms();
-        let name = bucket_file(b);
         let removed = log.with(b, |bucket| {
             bucket.refresh()?;
             let before = bucket.index.len();
@@ -739,7 +830,7 @@ impl Inner {
                 for (k, (at, expires)) in entries {
                     text.push_str(&format!("{k} {at} {expires}\n"));
                 }
-                replace_bucket(&self.dir.join(DELIVERED_DIR), &name, &text)?;
+                replace_bucket(&self.dir.join(DELIVERED_DIR), &bucket_file(b), &text)?;
             }
             if claims {
                 bucket
@@ -751,7 +842,7 @@ impl Inner {
                 for (k, (at, deadline)) in entries {
                     text.push_str(&format!("{k} {at} {deadline}\n"));
                 }
-                replace_bucket(&self.dir.join(CLAIMS_DIR), &name, &text)?;
+                replace_bucket(&self.dir.join(CLAIMS_DIR), &claims_file(b), &text)?;
             }
             Ok(before - bucket.index.len())
         });
@@ -1014,7 +1105,12 @@ mod tests {
     const CLAIMS: &str = CLAIMS_DIR;
 
     fn bucket(d: &Dedupe, log: &str, k: &DedupeKey) -> PathBuf {
-        d.dir().join(log).join(bucket_file(k.bucket()))
+        let name = if log == CLAIMS {
+            claims_file(k.bucket())
+        } else {
+            bucket_file(k.bucket())
+        };
+        d.dir().join(log).join(name)
     }
 
     /// Every line of every bucket of one log.
@@ -1300,6 +1396,11 @@ mod tests {
         assert_eq!(bucket_of("ab"), None);
         assert_eq!(bucket_file(5), "005.log");
         assert_eq!(bucket_file(BUCKETS - 1), "fff.log");
+        // Its claims in that of its first two.
+        assert_eq!(claims_file(0xabc), "ab.log");
+        assert_eq!(claims_file(BUCKETS - 1), "ff.log");
+        assert!(is_old_claims_file("0af.log") && !is_old_claims_file("0a.log"));
+        assert!(!is_old_claims_file("claims.log") && !is_old_claims_file("0af.tmp"));
         let tmp = tempfile::tempdir().unwrap();
         let d = store(tmp.path(), DAY);
         let keys: Vec<_> = (0..40)
@@ -1411,7 +1512,7 @@ mod tests {
         // A bucket written meanwhile keeps its lines, after the migrated ones.
         let later = now + 1;
         fs::create_dir_all(dir.join(CLAIMS)).unwrap();
-        let held_bucket = dir.join(CLAIMS).join(bucket_file(held.bucket()));
+        let held_bucket = dir.join(CLAIMS).join(claims_file(held.bucket()));
         fs::write(&held_bucket, format!("{held} {later} 0\n")).unwrap();
 
         let d = store(tmp.path(), DAY);
@@ -1441,6 +1542,92 @@ mod tests {
         let again = store(tmp.path(), DAY);
         assert!(again.is_delivered(&live).unwrap());
         assert_eq!(all_lines(&again, LOG).len(), 1);
+    }
+
+    #[test]
+    fn claims_of_the_4096_claims_buckets_layout_are_merged() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("dedupe");
+        let now = now_ms();
+        let held: Vec<_> = (0..50)
+            .map(|i| key(URL, &format!("held-{i}"), "failed"))
+            .collect();
+        let expired = key(URL, "expired", "failed");
+        let released = key(URL, "released", "failed");
+        let old_file = |k: &DedupeKey| format!("{}.log", &k.as_str()[..3]);
+        fs::create_dir_all(dir.join(CLAIMS)).unwrap();
+        let append = |k: &DedupeKey, line: String| {
+            let path = dir.join(CLAIMS).join(old_file(k));
+            let mut f = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .unwrap();
+            f.write_all(line.as_bytes()).unwrap();
+        };
+        for k in &held {
+            append(k, format!("{k} {now} {}\n", now + 60_000));
+        }
+        append(&expired, format!("{expired} 1 2\n"));
+        // A claim in the old layout, and its newer release in the current one.
+        append(&released, format!("{released} {now} {}\n", now + 60_000));
+        let released_bucket = dir.join(CLAIMS).join(claims_file(released.bucket()));
+        fs::write(&released_bucket, format!("{released} {} 0\n", now + 1)).unwrap();
+
+        let d = store(tmp.path(), DAY);
+        let names: Vec<_> = fs::read_dir(dir.join(CLAIMS))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert!(names.iter().all(|n| n.len() == "00.log".len()), "{names:?}");
+        for k in &held {
+            assert_eq!(
+                d.inner.holder_deadline(k).unwrap(),
+                Some(now + 60_000),
+                "{k}"
+            );
+        }
+        assert_eq!(d.inner.holder_deadline(&expired).unwrap(), None);
+        assert_eq!(d.inner.holder_deadline(&released).unwrap(), Some(0));
+        assert_eq!(all_lines(&d, CLAIMS).len(), held.len() + 2);
+        // A process of the old version that claims meanwhile is taken in by the next open.
+        let late = key(URL, "late", "failed");
+        append(&late, format!("{late} {now} {}\n", now + 60_000));
+        let again = store(tmp.path(), DAY);
+        assert_eq!(
+            again.inner.holder_deadline(&late).unwrap(),
+            Some(now + 60_000)
+        );
+        assert!(!dir.join(CLAIMS).join(old_file(&late)).exists());
+    }
+
+    #[test]
+    fn a_claims_bucket_is_rewritten_only_once_many_claims_have_expired() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = store(tmp.path(), DAY);
+        let k0 = key(URL, "0", "failed");
+        let same: Vec<_> = (0..100_000)
+            .map(|i| key(URL, &i.to_string(), "failed"))
+            .filter(|k| claims_file(k.bucket()) == claims_file(k0.bucket()))
+            .take(CLAIMS_COMPACT_AT)
+            .collect();
+        // Claims given up: their release records have expired at once, as all claims
+        // have after a busy minute.
+        for k in &same[..CLAIMS_COMPACT_AT - 1] {
+            drop(acquired(d.claim(k, BUDGET).unwrap()));
+        }
+        let path = bucket(&d, CLAIMS, &k0);
+        let ino = || fs::metadata(&path).unwrap().ino();
+        let before = ino();
+        d.prune().unwrap();
+        // A rewrite (or a removal and a new file at the next claim) costs a file creation:
+        // a few expired claims are not worth one.
+        assert_eq!(ino(), before, "the claims bucket was rewritten too early");
+        drop(acquired(
+            d.claim(&same[CLAIMS_COMPACT_AT - 1], BUDGET).unwrap(),
+        ));
+        d.prune().unwrap();
+        assert!(!path.exists(), "a bucket of expired claims is still there");
     }
 
     #[test]
