@@ -184,14 +184,8 @@ pub(crate) trait StateDir {
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "State")]
 pub(crate) struct StateArgs {
-    /// State dir [default: $XDG_STATE_HOME/mmnotify]
-    #[arg(
-        long,
-        value_name = "DIR",
-        env = "MMNOTIFY_STATE_DIR",
-        hide_env_values = true
-    )]
-    pub state_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub state_dir: StateDirArgs,
 
     /// Do not save undelivered messages in the spool
     #[arg(long)]
@@ -200,6 +194,25 @@ pub(crate) struct StateArgs {
 
 impl StateDir for StateArgs {
     fn state_dir(&self) -> Option<&Path> {
+        self.state_dir.path()
+    }
+}
+
+/// `--state-dir`, declared once for every command that reads or writes state.
+#[derive(Debug, Clone, Default, Args)]
+pub(crate) struct StateDirArgs {
+    /// State dir [default: $XDG_STATE_HOME/mmnotify]
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "MMNOTIFY_STATE_DIR",
+        hide_env_values = true
+    )]
+    pub state_dir: Option<PathBuf>,
+}
+
+impl StateDirArgs {
+    pub(crate) fn path(&self) -> Option<&Path> {
         self.state_dir.as_deref()
     }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use clap::{Args, Subcommand};
 
 use super::parse::parse_ttl;
-use super::{help, DeliveryArgs, OutputArgs, QueueArgs, StoreArgs};
+use super::{help, DeliveryArgs, OutputArgs, QueueArgs, StateDirArgs, StoreArgs};
 
 #[derive(Debug, Clone, Args)]
 pub(crate) struct FlushArgs {
@@ -29,14 +29,8 @@ pub(crate) struct FlushArgs {
     #[command(flatten)]
     pub store: StoreArgs,
 
-    /// State dir [default: $XDG_STATE_HOME/mmnotify]
-    #[arg(
-        long,
-        value_name = "DIR",
-        env = "MMNOTIFY_STATE_DIR",
-        hide_env_values = true
-    )]
-    pub state_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub state_dir: StateDirArgs,
 
     /// Move items first tried longer ago than this (e.g. 2d) to spool/rejected/ with the
     /// reason `expired` instead of posting them
@@ -69,14 +63,8 @@ pub(crate) struct SpoolListArgs {
     #[arg(long)]
     pub rejected: bool,
 
-    /// State dir [default: $XDG_STATE_HOME/mmnotify]
-    #[arg(
-        long,
-        value_name = "DIR",
-        env = "MMNOTIFY_STATE_DIR",
-        hide_env_values = true
-    )]
-    pub state_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub state_dir: StateDirArgs,
 
     #[command(flatten)]
     pub output: OutputArgs,
@@ -96,14 +84,8 @@ pub(crate) struct SpoolDropArgs {
     #[arg(long)]
     pub rejected: bool,
 
-    /// State dir [default: $XDG_STATE_HOME/mmnotify]
-    #[arg(
-        long,
-        value_name = "DIR",
-        env = "MMNOTIFY_STATE_DIR",
-        hide_env_values = true
-    )]
-    pub state_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub state_dir: StateDirArgs,
 
     #[command(flatten)]
     pub output: OutputArgs,

@@ -387,14 +387,11 @@ fn open_store(args: &BuildArgs, printer: &Printer) -> Result<(Store, Option<Stri
     if let Some((store, source)) = gateway::enqueue::shared_store(args, printer)? {
         return Ok((Store::Open(Box::new(store)), Some(source.spool_ref())));
     }
-    let store = match notify::open_dedupe(
-        printer,
-        args.common.state.state_dir.as_deref(),
-        args.dedupe_ttl,
-    )? {
-        Some(store) => Store::Open(Box::new(store)),
-        None => Store::Unusable,
-    };
+    let store =
+        match notify::open_dedupe(printer, args.common.state.state_dir.path(), args.dedupe_ttl)? {
+            Some(store) => Store::Open(Box::new(store)),
+            None => Store::Unusable,
+        };
     Ok((store, None))
 }
 

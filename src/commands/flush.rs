@@ -69,7 +69,7 @@ struct Run<'a> {
 
 pub(super) fn run(args: FlushArgs) -> Result<Ending> {
     let printer = Printer::new(&args.output);
-    let dir = notify::state_dir(args.state_dir.as_deref())?;
+    let dir = notify::state_dir(args.state_dir.path())?;
     let spool = Spool::open(&dir)?;
     // Another flush may be delivering right now; waiting for it beats racing it, and it
     // finishes within its own budget per item.

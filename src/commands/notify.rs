@@ -38,7 +38,7 @@ pub(crate) struct SpoolPlan {
 impl SpoolPlan {
     pub(crate) fn from_args(args: &StateArgs, kind: SpoolKind) -> SpoolPlan {
         SpoolPlan {
-            state_dir: args.state_dir.clone(),
+            state_dir: args.state_dir.state_dir.clone(),
             enabled: !args.no_spool,
             kind,
             store: None,

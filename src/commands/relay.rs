@@ -61,7 +61,7 @@ impl Relay {
         };
         let channel = obj.get("channel").and_then(Value::as_str);
         let plan = SpoolPlan {
-            state_dir: self.state.state_dir.clone(),
+            state_dir: self.state.state_dir.state_dir.clone(),
             enabled: !self.state.no_spool && req.spool,
             kind,
             store: None,
@@ -120,7 +120,7 @@ impl Relay {
         plan: &SpoolPlan,
     ) -> Result<(Outcome, Option<anyhow::Error>)> {
         let ttl = Duration::from_millis(d.ttl_ms);
-        let Some(store) = notify::open_dedupe(&self.printer, self.state.state_dir.as_deref(), ttl)?
+        let Some(store) = notify::open_dedupe(&self.printer, self.state.state_dir.path(), ttl)?
         else {
             return Ok(notifier.post(payload, body, channel, plan, None));
         };

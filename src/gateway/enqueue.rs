@@ -103,7 +103,7 @@ pub(crate) fn enqueue_one(ctx: &Ctx, ev: &ValidEvent) -> Result<Ending> {
                     message.clone(),
                 );
                 item.stream = Some(stream.clone());
-                let saved = notify::state_dir(args.common.state.state_dir.as_deref())
+                let saved = notify::state_dir(args.common.state.state_dir.path())
                     .and_then(|dir| Spool::open(&dir))
                     .and_then(|spool| spool.save(&item));
                 match saved {
