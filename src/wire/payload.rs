@@ -44,6 +44,23 @@ const REQUEST_KEYS: &[&str] = &[
     "silent",
     "root_id",
 ];
+/// The attachment members the server decodes as Go strings (a number there fails the
+/// whole request); the rest of [`ATTACHMENT_KEYS`] have types of their own.
+const ATTACHMENT_STRING_KEYS: &[&str] = &[
+    "fallback",
+    "color",
+    "pretext",
+    "author_name",
+    "author_link",
+    "author_icon",
+    "title",
+    "title_link",
+    "text",
+    "image_url",
+    "thumb_url",
+    "footer",
+    "footer_icon",
+];
 /// Members of one attachment (`model.SlackAttachment`).
 const ATTACHMENT_KEYS: &[&str] = &[
     "id",
@@ -411,21 +428,7 @@ fn validate_attachment(i: usize, att: &Value) -> Result<()> {
             )))
         }
     }
-    for key in [
-        "fallback",
-        "color",
-        "pretext",
-        "author_name",
-        "author_link",
-        "author_icon",
-        "title",
-        "title_link",
-        "text",
-        "image_url",
-        "thumb_url",
-        "footer",
-        "footer_icon",
-    ] {
+    for &key in ATTACHMENT_STRING_KEYS {
         if !matches!(a.get(key), None | Some(Value::Null | Value::String(_))) {
             return Err(error::input(format!(
                 "attachment {}: `{key}` must be a string",
