@@ -69,66 +69,8 @@ pub(super) fn migrate(dir: &Path, compact: &File) -> anyhow::Result<()> {
         if sources.is_empty() {
             continue;
         }
-        let mut buckets: HashMap<String, Vec<u8>> = HashMap::new();
-        for path in &sources {
-            let text = match fs::read(path) {
-                Ok(text) => text,
-                Err(e) if e.kind() == ErrorKind::NotFound => continue,
-                Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
-            };
-            // A torn last line (a writer killed mid-write) is left out, as readers do.
-            let complete = text.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
-            for line in text[..complete].split(|b| *b == b'\n') {
-                let Some((k, _, until)) = std::str::from_utf8(line).ok().and_then(parse_line)
-                else {
-                    continue;
-                };
-                let expired = if is_claim {
-                    claim_expired(until, now)
-                } else {
-                    until <= now
-                };
-                if !expired {
-                    let b = bucket_of(&k).unwrap_or(0);
-                    let name = if is_claim {
-                        claims_file(b)
-                    } else {
-                        bucket_file(b)
-                    };
-                    let lines = buckets.entry(name).or_default();
-                    lines.extend_from_slice(line);
-                    lines.push(b'\n');
-                }
-            }
-        }
-        let target = dir.join(sub);
-        let mut renames = Vec::with_capacity(buckets.len());
-        for (name, mut lines) in buckets {
-            let final_path = target.join(&name);
-            match fs::read(&final_path) {
-                Ok(existing) => lines.extend_from_slice(&existing),
-                Err(e) if e.kind() == ErrorKind::NotFound => {}
-                Err(e) => {
-                    return Err(e).with_context(|| format!("cannot read {}", final_path.display()))
-                }
-            }
-            let tmp = target.join(format!(".tmp-migrate-{name}-{}", std::process::id()));
-            write_new(&tmp, &lines)?;
-            renames.push((tmp, final_path));
-        }
-        // One sync of the file system instead of one per bucket: a store of a million
-        // keys has thousands of them.
-        let dirfd =
-            File::open(&target).with_context(|| format!("cannot open {}", target.display()))?;
-        // SAFETY: syncfs on a descriptor owned by `dirfd`, alive for the call.
-        unsafe { libc::syncfs(dirfd.as_raw_fd()) };
-        for (tmp, final_path) in renames {
-            fs::rename(&tmp, &final_path)
-                .with_context(|| format!("cannot replace {}", final_path.display()))?;
-        }
-        dirfd
-            .sync_all()
-            .with_context(|| format!("cannot sync {}", target.display()))?;
+        let buckets = live_lines(&sources, is_claim, now)?;
+        install(&dir.join(sub), buckets)?;
         for path in &sources {
             match fs::remove_file(path) {
                 Err(e) if e.kind() != ErrorKind::NotFound => {
@@ -138,6 +80,78 @@ pub(super) fn migrate(dir: &Path, compact: &File) -> anyhow::Result<()> {
             }
         }
     }
+    Ok(())
+}
+
+/// The unexpired lines of `sources`, grouped by the current bucket file they belong in.
+fn live_lines(
+    sources: &[PathBuf],
+    is_claim: bool,
+    now: u64,
+) -> anyhow::Result<HashMap<String, Vec<u8>>> {
+    let mut buckets: HashMap<String, Vec<u8>> = HashMap::new();
+    for path in sources {
+        let text = match fs::read(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == ErrorKind::NotFound => continue,
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+        };
+        // A torn last line (a writer killed mid-write) is left out, as readers do.
+        let complete = text.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+        for line in text[..complete].split(|b| *b == b'\n') {
+            let Some((k, _, until)) = std::str::from_utf8(line).ok().and_then(parse_line) else {
+                continue;
+            };
+            let expired = if is_claim {
+                claim_expired(until, now)
+            } else {
+                until <= now
+            };
+            if !expired {
+                let b = bucket_of(&k).unwrap_or(0);
+                let name = if is_claim {
+                    claims_file(b)
+                } else {
+                    bucket_file(b)
+                };
+                let lines = buckets.entry(name).or_default();
+                lines.extend_from_slice(line);
+                lines.push(b'\n');
+            }
+        }
+    }
+    Ok(buckets)
+}
+
+/// Writes the lines of each bucket in `buckets` before what that bucket in `target` holds,
+/// and replaces the buckets only once all are written.
+fn install(target: &Path, buckets: HashMap<String, Vec<u8>>) -> anyhow::Result<()> {
+    let mut renames = Vec::with_capacity(buckets.len());
+    for (name, mut lines) in buckets {
+        let final_path = target.join(&name);
+        match fs::read(&final_path) {
+            Ok(existing) => lines.extend_from_slice(&existing),
+            Err(e) if e.kind() == ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(e).with_context(|| format!("cannot read {}", final_path.display()))
+            }
+        }
+        let tmp = target.join(format!(".tmp-migrate-{name}-{}", std::process::id()));
+        write_new(&tmp, &lines)?;
+        renames.push((tmp, final_path));
+    }
+    // One sync of the file system instead of one per bucket: a store of a million
+    // keys has thousands of them.
+    let dirfd = File::open(target).with_context(|| format!("cannot open {}", target.display()))?;
+    // SAFETY: syncfs on a descriptor owned by `dirfd`, alive for the call.
+    unsafe { libc::syncfs(dirfd.as_raw_fd()) };
+    for (tmp, final_path) in renames {
+        fs::rename(&tmp, &final_path)
+            .with_context(|| format!("cannot replace {}", final_path.display()))?;
+    }
+    dirfd
+        .sync_all()
+        .with_context(|| format!("cannot sync {}", target.display()))?;
     Ok(())
 }
 

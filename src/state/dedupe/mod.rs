@@ -170,7 +170,7 @@ pub(crate) fn key(webhook_url: &str, run_id: &str, state: &str) -> DedupeKey {
     DedupeKey(hex)
 }
 
-/// What every dedupe store offers: the file store here, and the shared Redis store of
+/// What every dedupe store offers: the file store ([`Dedupe`]), and the shared Redis store of
 /// redundant gateways (`gateway::store`). Both give the same guarantees: one holder per
 /// key at a time, a holder that dies frees the key within its budget, and a delivered
 /// key stays a duplicate for the TTL.
