@@ -89,7 +89,7 @@ Register-ArgumentCompleter -Native -CommandName 'mmnotify' -ScriptBlock {
         }
         'mmnotify;build' {
             [CompletionResult]::new('--workflow', '--workflow', [CompletionResultType]::ParameterName, 'Workflow or pipeline name')
-            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'Build state')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'State')
             [CompletionResult]::new('--branch', '--branch', [CompletionResultType]::ParameterName, 'Branch or tag')
             [CompletionResult]::new('--commit', '--commit', [CompletionResultType]::ParameterName, 'Commit SHA (shortened to 8 characters in the text)')
             [CompletionResult]::new('--run-url', '--run-url', [CompletionResultType]::ParameterName, 'Link to the CI run')

@@ -84,7 +84,7 @@ set edit:completion:arg-completer[mmnotify] = {|@words|
         }
         &'mmnotify;build'= {
             cand --workflow 'Workflow or pipeline name'
-            cand --state 'Build state'
+            cand --state 'State'
             cand --branch 'Branch or tag'
             cand --commit 'Commit SHA (shortened to 8 characters in the text)'
             cand --run-url 'Link to the CI run'

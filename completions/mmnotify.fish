@@ -80,7 +80,7 @@ complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -s v -l verbose 
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -s q -l quiet -d 'Silence warnings'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -s h -l help -d 'Print help'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l workflow -d 'Workflow or pipeline name' -r
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l state -d 'Build state' -r -f -a "succeeded\t''
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l state -d 'State' -r -f -a "succeeded\t''
 failed\t''
 cancelled\t''
 timed_out\t''"

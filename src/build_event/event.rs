@@ -141,7 +141,7 @@ build_event! {
         /// Workflow or pipeline name
         #[arg(long, value_name = "NAME")]
         pub workflow: Option<String> as TEXT,
-        /// Build state
+        /// State
         #[arg(long, value_enum)]
         pub state: Option<State> as STATE,
         /// Branch or tag

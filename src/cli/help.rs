@@ -213,6 +213,10 @@ pub const PAGES: &[Page] = &[
                 "Inside a recognised CI, the other fields come from its environment:",
                 "mmnotify build --webhook ci --state succeeded",
             ),
+            (
+                "A gateway: post what builders put on the Redis queue (see --enqueue):",
+                "MMNOTIFY_QUEUE_FILE=/etc/openclaw/secrets.d/mattermost/queue.url mmnotify build --consume -w ci",
+            ),
         ],
     },
     Page {
