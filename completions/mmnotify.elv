@@ -233,7 +233,7 @@ set edit:completion:arg-completer[mmnotify] = {|@words|
             cand --help 'Print help'
         }
         &'mmnotify;flush'= {
-            cand --secrets-dir 'Secrets directory used to resolve items saved with a webhook name'
+            cand --secrets-dir 'Directory of NAME.url files'
             cand --timeout 'Budget of one delivery, retries included'
             cand --attempt-timeout 'Longest wait of a single attempt'
             cand --retries 'Retries of network errors, 408, 429, 502, 503, 504'

@@ -213,7 +213,7 @@ complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -l no-system-r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -s v -l verbose -d 'Print target (redacted), status, attempts and time on stderr'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -s q -l quiet -d 'Silence warnings'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -s h -l help -d 'Print help'
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l secrets-dir -d 'Secrets directory used to resolve items saved with a webhook name' -r -F
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l secrets-dir -d 'Directory of NAME.url files' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l timeout -d 'Budget of one delivery, retries included' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l attempt-timeout -d 'Longest wait of a single attempt' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l retries -d 'Retries of network errors, 408, 429, 502, 503, 504' -r

@@ -41,7 +41,7 @@ pub(crate) struct CommonArgs<R: Args = Retries, S: Args = StateArgs> {
 impl<R: Args, S: Args + StateDir> CommonArgs<R, S> {
     /// Trust rule "paths that look like URLs", for the paths these options hold.
     pub(super) fn refuse_urls_in_paths(&self) -> anyhow::Result<()> {
-        refuse_secrets_dir(&self.webhook.secrets_dir)?;
+        refuse_secrets_dir(self.webhook.secrets_dir.path())?;
         refuse_state_dir(self.state.state_dir())?;
         self.delivery.refuse_urls_in_paths()
     }
@@ -90,15 +90,8 @@ pub(crate) struct WebhookArgs {
     )]
     pub webhook: Option<String>,
 
-    /// Directory of NAME.url files
-    #[arg(
-        long,
-        value_name = "DIR",
-        env = "MMNOTIFY_SECRETS_DIR",
-        hide_env_values = true,
-        default_value = "/etc/openclaw/secrets.d/mattermost"
-    )]
-    pub secrets_dir: PathBuf,
+    #[command(flatten)]
+    pub secrets_dir: SecretsDirArgs,
 }
 
 /// How one delivery is made: budget, retries, proxy and TLS.
@@ -195,6 +188,26 @@ pub(crate) struct StateArgs {
 impl StateDir for StateArgs {
     fn state_dir(&self) -> Option<&Path> {
         self.state_dir.path()
+    }
+}
+
+/// `--secrets-dir`, declared once for every command that resolves webhook names.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct SecretsDirArgs {
+    /// Directory of NAME.url files
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "MMNOTIFY_SECRETS_DIR",
+        hide_env_values = true,
+        default_value = "/etc/openclaw/secrets.d/mattermost"
+    )]
+    pub secrets_dir: PathBuf,
+}
+
+impl SecretsDirArgs {
+    pub(crate) fn path(&self) -> &Path {
+        &self.secrets_dir
     }
 }
 

@@ -19,7 +19,7 @@ pub(crate) use build::BuildArgs;
 pub(crate) use checks::{DoctorArgs, ProbeArgs};
 pub(crate) use common::{
     AttachmentArgs, CommonArgs, DeliveryArgs, NoRetries, NoState, OutputArgs, OutputFormat,
-    Retries, RetryLimit, RouteArgs, StateArgs, StateDirArgs, WebhookArgs,
+    Retries, RetryLimit, RouteArgs, SecretsDirArgs, StateArgs, StateDirArgs, WebhookArgs,
 };
 pub(crate) use gateway::{GatewayArgs, QueueArgs, StoreArgs};
 pub(crate) use run::{RunArgs, RunOutcome};
@@ -145,11 +145,11 @@ impl Command {
             Command::Probe(a) => a.common.refuse_urls_in_paths(),
             Command::Doctor(a) => a.common.refuse_urls_in_paths(),
             Command::Flush(a) => {
-                refuse_secrets_dir(&a.secrets_dir)?;
+                refuse_secrets_dir(a.secrets_dir.path())?;
                 refuse_state_dir(a.state_dir.path())?;
                 a.delivery.refuse_urls_in_paths()
             }
-            Command::Webhooks(a) => refuse_secrets_dir(&a.secrets_dir),
+            Command::Webhooks(a) => refuse_secrets_dir(a.secrets_dir.path()),
             Command::Spool(a) => match &a.command {
                 SpoolCommand::List(l) => refuse_state_dir(l.state_dir.path()),
                 SpoolCommand::Drop(d) => refuse_state_dir(d.state_dir.path()),

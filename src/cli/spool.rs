@@ -1,24 +1,16 @@
 //! `flush`, `spool` and `webhooks`: the commands that look after saved state.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
 
 use super::parse::parse_ttl;
-use super::{help, DeliveryArgs, OutputArgs, QueueArgs, StateDirArgs, StoreArgs};
+use super::{help, DeliveryArgs, OutputArgs, QueueArgs, SecretsDirArgs, StateDirArgs, StoreArgs};
 
 #[derive(Debug, Clone, Args)]
 pub(crate) struct FlushArgs {
-    /// Secrets directory used to resolve items saved with a webhook name
-    #[arg(
-        long,
-        value_name = "DIR",
-        env = "MMNOTIFY_SECRETS_DIR",
-        hide_env_values = true,
-        default_value = "/etc/openclaw/secrets.d/mattermost"
-    )]
-    pub secrets_dir: PathBuf,
+    #[command(flatten)]
+    pub secrets_dir: SecretsDirArgs,
 
     #[command(flatten)]
     pub delivery: DeliveryArgs,
@@ -93,15 +85,8 @@ pub(crate) struct SpoolDropArgs {
 
 #[derive(Debug, Clone, Args)]
 pub(crate) struct WebhooksArgs {
-    /// Directory of NAME.url files
-    #[arg(
-        long,
-        value_name = "DIR",
-        env = "MMNOTIFY_SECRETS_DIR",
-        hide_env_values = true,
-        default_value = "/etc/openclaw/secrets.d/mattermost"
-    )]
-    pub secrets_dir: PathBuf,
+    #[command(flatten)]
+    pub secrets_dir: SecretsDirArgs,
 
     #[command(flatten)]
     pub output: OutputArgs,

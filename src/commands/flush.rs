@@ -93,7 +93,7 @@ pub(super) fn run(args: FlushArgs) -> Result<Ending> {
     let sources = Sources {
         file: None,
         name: None,
-        secrets_dir: args.secrets_dir.clone(),
+        secrets_dir: args.secrets_dir.path().to_path_buf(),
         env_url: crate::secret::env_url(),
     };
     let deliverer = Deliverer::new(&args.delivery)?;

@@ -97,7 +97,7 @@ impl Relay {
         // Resolved in the parent's secrets directory: the job may not even read it.
         let sources = Sources {
             name: Some(name.to_string()),
-            secrets_dir: self.webhook.secrets_dir.clone(),
+            secrets_dir: self.webhook.secrets_dir.path().to_path_buf(),
             ..Sources::default()
         };
         let (url, source) = sources.resolve()?;

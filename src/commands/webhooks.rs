@@ -16,7 +16,7 @@ use crate::secret::{self, names, WebhookUrl};
 /// says so at the end.
 pub(super) fn run(args: WebhooksArgs) -> Result<Ending> {
     let printer = Printer::new(&args.output);
-    let dir = &args.secrets_dir;
+    let dir = args.secrets_dir.path();
     let known = names::list(dir).map_err(|e| {
         error::config(format!(
             "cannot list the secrets directory {}: {e} (set --secrets-dir or \

@@ -69,7 +69,7 @@ impl Sources {
         Sources {
             file: args.webhook_file.clone(),
             name: args.webhook.clone(),
-            secrets_dir: args.secrets_dir.clone(),
+            secrets_dir: args.secrets_dir.path().to_path_buf(),
             env_url: env_url(),
         }
     }
