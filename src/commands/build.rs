@@ -189,11 +189,7 @@ fn handle(ctx: &mut Ctx, ev: &ValidEvent) -> Result<(Outcome, Option<anyhow::Err
     );
     if err.is_none() {
         if let Some(g) = guard {
-            if let Err(e) = g.delivered() {
-                ctx.printer.warn(&format!(
-                    "posted, but could not record it for deduplication: {e:#}"
-                ));
-            }
+            notify::record_delivered(&ctx.printer, "", g);
         }
     }
     Ok((outcome.with("event", ev.to_json()), err))
@@ -285,11 +281,7 @@ fn deduplicate(ctx: &mut Ctx, ev: &ValidEvent, value: &Value) -> Result<Decision
             Ok(keep_for_shared_store(ctx, ev, value, key_hex, &e))
         }
         Err(e) => {
-            // Losing the post would be worse than a possible repeat.
-            ctx.printer.warn(&format!(
-                "cannot use the deduplication store ({e:#}): posting without \
-                 deduplication, so this message may be posted twice"
-            ));
+            notify::warn_undeduplicated(&ctx.printer, "", &e);
             Ok(Decision::Post {
                 guard: None,
                 key_hex,

@@ -291,10 +291,7 @@ impl Run<'_> {
             },
             (Some(k), None, Some(store)) => match store.claim(k, budget) {
                 Err(e) => {
-                    printer.warn(&format!(
-                        "{name}: cannot use the deduplication store ({e:#}): posting without \
-                         deduplication, so this message may be posted twice"
-                    ));
+                    notify::warn_undeduplicated(printer, &format!("{name}: "), &e);
                     return Ok(Some(None));
                 }
                 Ok(claim) => claim,
@@ -328,11 +325,7 @@ impl Run<'_> {
                 if let Some(guard) = claim {
                     // The post is out: the item must go whatever the store says, or the
                     // next flush would post it again.
-                    if let Err(e) = guard.delivered() {
-                        printer.warn(&format!(
-                            "{name}: posted, but could not record it for deduplication: {e:#}"
-                        ));
-                    }
+                    notify::record_delivered(printer, &format!("{name}: "), guard);
                 }
                 spool.remove(entry)?;
                 printer.info(&format!(

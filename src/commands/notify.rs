@@ -11,7 +11,7 @@ use crate::cli::{DeliveryArgs, RetryLimit, StateArgs, WebhookArgs};
 use crate::commands::output::{describe_delivery, Outcome, Printer, Status};
 use crate::error::{self, ExitKind};
 use crate::secret::{Source, Sources, WebhookUrl};
-use crate::state::dedupe::Dedupe;
+use crate::state::dedupe::{ClaimGuard, Dedupe};
 use crate::state::fingerprint::FingerprintKey;
 use crate::state::spool::{Spool, SpoolItem, SpoolKind};
 use crate::state::statedir;
@@ -243,5 +243,25 @@ pub(crate) fn open_dedupe(
             ));
             Ok(None)
         }
+    }
+}
+
+/// A claim could not be made in a store that is ours alone: the post goes out anyway,
+/// because losing it would be worse than a possible repeat. `who` prefixes the warning
+/// (an item's name in `flush`), or is empty.
+pub(crate) fn warn_undeduplicated(printer: &Printer, who: &str, e: &anyhow::Error) {
+    printer.warn(&format!(
+        "{who}cannot use the deduplication store ({e:#}): posting without deduplication, \
+         so this message may be posted twice"
+    ));
+}
+
+/// Records a delivered post for deduplication. The post is out whatever the store says,
+/// so a failure here only warns.
+pub(crate) fn record_delivered(printer: &Printer, who: &str, guard: ClaimGuard) {
+    if let Err(e) = guard.delivered() {
+        printer.warn(&format!(
+            "{who}posted, but could not record it for deduplication: {e:#}"
+        ));
     }
 }

@@ -132,22 +132,14 @@ impl Relay {
                 return Ok((o, None));
             }
             Ok(Claim::Acquired(g)) => g,
-            // As `build` does: losing the post would be worse than a possible repeat.
             Err(e) => {
-                self.printer.warn(&format!(
-                    "cannot use the deduplication store ({e:#}): posting without \
-                     deduplication, so this message may be posted twice"
-                ));
+                notify::warn_undeduplicated(&self.printer, "", &e);
                 return Ok(notifier.post(payload, body, channel, plan, Some(key.as_str())));
             }
         };
         let (outcome, err) = notifier.post(payload, body, channel, plan, Some(key.as_str()));
         if err.is_none() {
-            if let Err(e) = guard.delivered() {
-                self.printer.warn(&format!(
-                    "posted, but could not record it for deduplication: {e:#}"
-                ));
-            }
+            notify::record_delivered(&self.printer, "", guard);
         }
         Ok((outcome, err))
     }
