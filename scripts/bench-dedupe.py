@@ -19,39 +19,15 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 
+# One harness for every benchmark: the emulator's start-up and GNU time's peak RSS.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench import measure, start_server  # noqa: E402
+
 DAY_MS = 86_400_000
-
-
-def start_server(server_bin):
-    proc = subprocess.Popen([server_bin], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    info = {}
-    for line in proc.stdout:
-        line = line.strip()
-        if line == "READY":
-            break
-        key, _, value = line.partition(" ")
-        info[key] = value
-    return proc, info
-
-
-def measure(argv, stdin=None):
-    """Wall seconds and peak RSS (KiB, from GNU time -v) of one command that must succeed."""
-    with tempfile.NamedTemporaryFile(mode="r") as report:
-        cmd = ["/usr/bin/time", "-v", "-o", report.name] + argv
-        start = time.perf_counter()
-        proc = subprocess.run(cmd, stdin=stdin, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        wall = time.perf_counter() - start
-        if proc.returncode != 0:
-            sys.exit(f"{argv[0]} failed ({proc.returncode}): {proc.stderr.decode(errors='replace')}")
-        for line in report:
-            if "Maximum resident set size" in line:
-                return wall, int(line.split(":")[1])
-    sys.exit("no peak RSS in the output of /usr/bin/time -v")
 
 
 def prefill(state_dir, keys):
@@ -136,7 +112,7 @@ def main():
     p.add_argument("--runs", type=int, default=100)
     p.add_argument("--events", type=int, default=100_000)
     args = p.parse_args()
-    proc, info = start_server(args.server)
+    proc, info = start_server(args.server, tls=False)
     try:
         with tempfile.TemporaryDirectory() as tmp:
             secret = os.path.join(tmp, "hook.url")
