@@ -79,7 +79,7 @@ fn read_text_file(path: &Path, limit: usize) -> Result<String> {
 fn build(args: &SendArgs, printer: &Printer) -> Result<(Map<String, Value>, Vec<u8>)> {
     let limit = input_limit(args);
     let mut obj = match &args.payload {
-        Some(path) => read_payload(path, limit)?,
+        Some(path) => read_payload(path, limit, printer)?,
         None => Map::new(),
     };
     // Flags, truncation and fallbacks then see `"Text"` as the server does: as `text`.
@@ -117,8 +117,10 @@ fn build(args: &SendArgs, printer: &Printer) -> Result<(Map<String, Value>, Vec<
     Ok((obj, body))
 }
 
-/// The `--payload` file (`-` = stdin): one JSON object, bounded like stdin.
-fn read_payload(path: &Path, limit: usize) -> Result<Map<String, Value>> {
+/// The `--payload` file (`-` = stdin): one JSON object, bounded like stdin. Raw newlines
+/// and tabs in the strings the server repairs are repaired the same way (the server
+/// accepts them), and the valid JSON is what gets sent.
+fn read_payload(path: &Path, limit: usize, printer: &Printer) -> Result<Map<String, Value>> {
     let (text, what) = if path.as_os_str() == "-" {
         let t = payload::read_text_bounded(std::io::stdin().lock(), limit, "payload on stdin")?;
         (t, "payload on stdin".to_string())
@@ -129,9 +131,28 @@ fn read_payload(path: &Path, limit: usize) -> Result<Map<String, Value>> {
         let what = format!("payload file {}", path.display());
         (payload::read_text_bounded(f, limit, &what)?, what)
     };
-    match serde_json::from_str::<Value>(&text) {
+    let parsed = match serde_json::from_str::<Value>(&text) {
+        Ok(v) => Ok(v),
+        Err(strict) => {
+            let repaired = payload::rescue_raw_newlines(&text)
+                .and_then(|fixed| serde_json::from_str::<Value>(&fixed).ok());
+            if repaired.is_some() {
+                printer.info(&format!(
+                    "{what}: raw newlines or tabs inside JSON strings were escaped, as the \
+                     server does; sending the repaired JSON"
+                ));
+            }
+            repaired.ok_or(strict)
+        }
+    };
+    match parsed {
         Ok(Value::Object(m)) => Ok(m),
         Ok(_) => Err(error::input(format!("{what} must hold a JSON object"))),
+        Err(e) if e.to_string().contains("control character") => Err(error::input(format!(
+            "{what} is not valid JSON: {e}; like the server, mmnotify repairs only raw \
+             newlines and tabs in text, fallback, pretext, author_name, title and value: \
+             escape other control characters (\\r, \\u0000)"
+        ))),
         Err(e) => Err(error::input(format!("{what} is not valid JSON: {e}"))),
     }
 }
