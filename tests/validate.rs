@@ -361,6 +361,19 @@ fn whitespace_only_text_is_posted_as_the_server_does() {
         let text = given.as_object().unwrap().values().next().unwrap();
         assert_eq!(sent[0].message, text.as_str().unwrap(), "{body}");
     }
+    // A blank text mmnotify reads itself is an empty variable far more often than a
+    // message: refused, unless an attachment carries the post.
+    server.clear();
+    let blank = env.write_file("blank.txt", "  \n", 0o644);
+    for args in [vec!["   "], vec!["--text-file", blank.to_str().unwrap()]] {
+        env.run(&mut send(&env, &args))
+            .assert_code(4)
+            .assert_stderr_contains("blank");
+    }
+    assert_eq!(server.requests().len(), 0);
+    env.run(&mut send(&env, &["--title", "Nightly", "   "]))
+        .assert_success();
+    assert_eq!(server.posts()[0].message, "   ");
     for body in [r#"{"text":""}"#, "{}", r#"{"text":null,"attachments":[]}"#] {
         server.clear();
         assert_eq!(server_accepts(&server, body), 400, "{body}");

@@ -85,7 +85,13 @@ fn build(args: &SendArgs, printer: &Printer) -> Result<(Map<String, Value>, Vec<
     // Flags, truncation and fallbacks then see `"Text"` as the server does: as `text`.
     payload::canonicalize(&mut obj)?;
     let mut post = Payload::from_object(obj)?;
-    if let Some(t) = text_from_args(args, limit)? {
+    let own_text = text_from_args(args, limit)?;
+    // The server takes a text of white space alone, and so does a `--payload`; a text
+    // mmnotify reads itself (arguments, stdin, --text-file) that is blank is almost
+    // always an empty variable or empty output, so that stays refused (the contract's
+    // "text (not only white space)"), unless an attachment carries the post.
+    let blank_own_text = own_text.as_deref().is_some_and(|t| t.trim().is_empty());
+    if let Some(t) = own_text {
         post.text = t.into();
     }
     if let Some(lang) = &args.code {
@@ -113,6 +119,16 @@ fn build(args: &SendArgs, printer: &Printer) -> Result<(Map<String, Value>, Vec<
         ));
     }
     let obj = post.to_object()?;
+    let has_attachment = obj
+        .get("attachments")
+        .and_then(Value::as_array)
+        .is_some_and(|a| a.iter().any(Value::is_object));
+    if blank_own_text && !has_attachment {
+        return Err(error::input(
+            "nothing to post: the text is blank (white space only); give a text or an \
+             attachment",
+        ));
+    }
     let body = payload::validate(&obj, args.max_payload_bytes)?;
     Ok((obj, body))
 }
