@@ -68,8 +68,10 @@ pub(super) const GITHUB_ACTIONS: Ci = Ci {
 
 /// Forgejo runners before `FORGEJO_ACTIONS` existed (6.x and older) announce themselves
 /// like Gitea's `act_runner`: `GITEA_ACTIONS=true` and the runner's version in
-/// `GITEA_ACTIONS_RUNNER_VERSION`. The version tells them apart: Forgejo's runner was
-/// numbered 2.x and up from its first releases (6.x in 2025), `act_runner` 0.x and 1.x.
+/// `GITEA_ACTIONS_RUNNER_VERSION`. The version tells them apart: Forgejo's runner is
+/// numbered 2.x and up (the 6.x series lacks `FORGEJO_ACTIONS`), Gitea's `act_runner`
+/// 0.x and 1.x. A Forgejo runner 1.x (2023) is taken for Gitea: its run link may be
+/// wrong there, and `--run-url` sets it.
 fn forgejo_runner_without_forgejo_marker(env: &Env) -> bool {
     let gitea = env
         .get("GITEA_ACTIONS")
