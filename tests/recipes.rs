@@ -470,6 +470,7 @@ fn jenkins_sh_step() -> String {
 fn jenkins_vars<'a>(number: &'a str, url: &'a str, result: &'a str) -> Vec<(&'a str, &'a str)> {
     vec![
         ("JENKINS_URL", "https://jenkins.example/"),
+        ("JENKINS_HOME", "/var/lib/jenkins"),
         ("JOB_NAME", "app/main"),
         ("JOB_BASE_NAME", "main"),
         ("BUILD_NUMBER", number),
