@@ -4,7 +4,7 @@
 //! they say so and skip, unless `MMNOTIFY_REQUIRE_SOCKS=1` (set by `.ci/run`) makes that
 //! a failure.
 
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -42,6 +42,18 @@ impl SocksServer {
             );
             return None;
         };
+        // A free port can be taken between our probe and danted's bind: then danted
+        // exits, and another port is tried.
+        for _ in 0..5 {
+            if let Some(server) = Self::launch(&bin) {
+                return Some(server);
+            }
+        }
+        panic!("{test}: danted could not listen on a free loopback port in 5 tries");
+    }
+
+    /// Starts danted on a free port; None when it exited (its port was taken).
+    fn launch(bin: &std::path::Path) -> Option<SocksServer> {
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("free port")
@@ -76,12 +88,17 @@ impl SocksServer {
             .stderr(Stdio::null())
             .spawn()
             .expect("start danted");
-        let server = SocksServer { child, port, dir };
+        let mut server = SocksServer { child, port, dir };
+        // danted logs "running" once it listens on its internal address.
         let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        while !server.log().contains("running") {
+            if let Ok(Some(_)) = server.child.try_wait() {
+                eprintln!("danted exited at start: {}", server.log());
+                return None;
+            }
             assert!(
                 Instant::now() < deadline,
-                "danted did not listen on 127.0.0.1:{port} within 10 s; log: {}",
+                "danted did not start on 127.0.0.1:{port} within 10 s; log: {}",
                 server.log()
             );
             std::thread::sleep(Duration::from_millis(20));
