@@ -22,6 +22,7 @@ mod emulator;
 mod fuzz;
 mod gateway;
 mod generated;
+mod net;
 mod outcome;
 mod progress;
 mod recipes;

@@ -465,15 +465,22 @@ fn completions_into_a_closed_pipe_exit_zero() {
 #[test]
 fn tls_and_input_files_are_read_bounded() {
     let (env, server) = setup();
-    for flag in ["--ca-file", "--client-cert"] {
-        let mut cmd = send(&env, &[flag, "/dev/zero", "x"]);
+    // A device is no PEM file (refused on its type, like a FIFO); a regular file over
+    // the cap is refused on its size.
+    let big = env.write_file("big.pem", &"#".repeat(1024 * 1024 + 1), 0o600);
+    let big = big.to_str().unwrap();
+    for (flag, file, why) in [
+        ("--ca-file", "/dev/zero", "is not a regular file"),
+        ("--client-cert", "/dev/zero", "is not a regular file"),
+        ("--ca-file", big, "larger than 1 MiB"),
+        ("--client-cert", big, "larger than 1 MiB"),
+    ] {
+        let mut cmd = send(&env, &[flag, file, "x"]);
         if flag == "--client-cert" {
-            cmd.args(["--client-key", "/dev/zero"]);
+            cmd.args(["--client-key", file]);
         }
         let start = Instant::now();
-        env.run(&mut cmd)
-            .assert_code(3)
-            .assert_stderr_contains("larger than 1 MiB");
+        env.run(&mut cmd).assert_code(3).assert_stderr_contains(why);
         assert!(
             start.elapsed() < Duration::from_secs(1),
             "{flag}: {:?}",

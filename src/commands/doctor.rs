@@ -12,7 +12,7 @@ use crate::commands::locale;
 use crate::commands::output::{print_stdout_line, Ending, Outcome, Printer, Status};
 use crate::error::{self, ExitKind};
 use crate::secret::{self, Sources, WebhookUrl};
-use crate::wire::deliver::{redact_userinfo, Deliverer, ProxyChoice};
+use crate::wire::deliver::{proxy_label, Deliverer, ProxyChoice};
 
 struct Report {
     printer: Printer,
@@ -206,7 +206,7 @@ fn check_proxy(
     let proxy = match choice.resolve() {
         Ok(p) => p,
         Err(e) => {
-            r.fail("proxy", ExitKind::Config, format!("{e:#}"));
+            r.fail("proxy", crate::error::exit_kind(&e), format!("{e:#}"));
             return None;
         }
     };
@@ -383,9 +383,4 @@ fn resolve_within(
         );
     });
     rx.recv_timeout(within).ok()
-}
-
-fn proxy_label(p: &ureq::Proxy) -> String {
-    let user = if p.username().is_some() { "***@" } else { "" };
-    redact_userinfo(&format!("http://{user}{}:{}", p.host(), p.port()))
 }

@@ -17,11 +17,21 @@ use ureq::unversioned::transport::{
 
 thread_local! {
     static SENT: Cell<bool> = const { Cell::new(false) };
+    /// The connection of the attempt was made (proxy, TCP and TLS): a failure before
+    /// that is one of the way there, e.g. a SOCKS proxy that could not reach the server.
+    static CONNECTED: Cell<bool> = const { Cell::new(false) };
 }
 
-/// Clears the flag before an attempt.
+/// Clears the flags before an attempt.
 pub(crate) fn reset() {
     SENT.with(|s| s.set(false));
+    CONNECTED.with(|s| s.set(false));
+}
+
+/// Whether the attempt since [`reset`] got a connection through to the server (or wrote
+/// on a pooled one).
+pub(crate) fn connection_was_made() -> bool {
+    CONNECTED.with(std::cell::Cell::get)
 }
 
 /// Whether the attempt since [`reset`] wrote its whole request and began waiting for the
@@ -50,6 +60,9 @@ impl<In: Transport> Connector<In> for Tracker {
         _details: &ConnectionDetails,
         chained: Option<In>,
     ) -> Result<Option<Self::Out>, ureq::Error> {
+        if chained.is_some() {
+            CONNECTED.with(|s| s.set(true));
+        }
         Ok(chained.map(|inner| Tracked {
             inner,
             wrote: false,
@@ -72,6 +85,8 @@ impl<T: Transport> Transport for Tracked<T> {
     }
 
     fn transmit_output(&mut self, amount: usize, timeout: NextTimeout) -> Result<(), ureq::Error> {
+        // A pooled connection is not connected again: writing on it shows it is there.
+        CONNECTED.with(|s| s.set(true));
         self.inner.transmit_output(amount, timeout)?;
         self.wrote = true;
         Ok(())

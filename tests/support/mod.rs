@@ -11,6 +11,7 @@ mod mattermost;
 pub mod proxy;
 pub mod redis;
 pub mod server;
+pub mod socks;
 pub mod tls;
 
 pub use self::redis::RedisServer;
@@ -23,6 +24,7 @@ pub use server::{
     Channel, Era, Fault, Hook, MockServer, Post, RateLimit, Request, ServerOptions, HOOK_ID,
     OTHER_HOOK_ID,
 };
+pub use socks::SocksServer;
 pub use tls::{Pki, TlsSetup};
 
 /// A running emulator and an Env whose `secrets/hook.url` points at it (with a comment

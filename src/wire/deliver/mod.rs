@@ -21,7 +21,7 @@ mod attempt;
 mod proxy;
 mod transport;
 
-pub(crate) use proxy::{redact_userinfo, ProxyChoice};
+pub(crate) use proxy::{proxy_label, ProxyChoice};
 
 /// Mattermost answers `ok` or a small JSON error; a proxy's HTML error page is the largest
 /// thing expected. Reading the whole (small) body also returns the connection to the pool.
@@ -90,7 +90,7 @@ pub(crate) struct Deliverer {
     agent: ureq::Agent,
     policy: Policy,
     has_client_cert: bool,
-    /// `host:port` of the HTTP proxy in effect, to name it when it is what failed.
+    /// The proxy in effect, to name it when it is what failed.
     proxy: Option<ureq::Proxy>,
     trust: SystemTrust,
 }
@@ -211,6 +211,7 @@ impl Deliverer {
     ) -> std::result::Result<u16, Diagnosis> {
         let timeout = self.policy.attempt_timeout.min(within);
         let ping = format!("{}/api/v4/system/ping", url.server_base());
+        sent::reset();
         match self.call(timeout, |agent, timeout| {
             agent
                 .get(&ping)
@@ -233,7 +234,7 @@ impl Deliverer {
                 timeout,
                 self.has_client_cert,
                 self.trust.enabled,
-                self.proxy_for(url).as_deref(),
+                self.proxy_for(url),
             )),
         }
     }
