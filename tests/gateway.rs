@@ -931,3 +931,54 @@ fn a_claim_that_fails_while_redis_is_away_leaves_the_entry_pending_not_posted_bl
     assert_eq!(by.get("wf-first"), Some(&1), "{by:?}");
     assert_eq!(by.get("wf-second"), Some(&1), "{by:?}");
 }
+
+/// `flush` of an event `build --enqueue` spooled while Redis was away: its messages speak
+/// of the queue and of enqueueing, not of a webhook and posting, and agree with the count.
+#[test]
+fn flush_of_a_spooled_enqueue_says_enqueued_not_posted() {
+    let Some((env, server, mut redis)) = setup("flush_enqueue_wording") else {
+        return;
+    };
+    redis.stop();
+    let run = env.run(enqueue(&env, &redis, "wf-q", "77", "node-a").args([
+        "--timeout",
+        "1s",
+        "--attempt-timeout",
+        "500ms",
+        "--output",
+        "json",
+    ]));
+    run.assert_code(5);
+    assert_eq!(run.json()["status"], "spooled");
+
+    // Still down: one message, one verb that agrees with it.
+    let run = env.run(env.cmd().args([
+        "flush",
+        "--queue",
+        &redis.url(),
+        "--timeout",
+        "1s",
+        "--attempt-timeout",
+        "500ms",
+    ]));
+    run.assert_code(5)
+        .assert_stderr_contains("1 spooled message could not be delivered and stays in");
+
+    // Without the queue it was spooled for, what it needs is named, not "their webhook".
+    let run = env.run(env.cmd().arg("flush"));
+    run.assert_code(3)
+        .assert_stderr_contains("1 spooled message stays in");
+    assert!(!run.stderr.contains("their webhook"), "{}", run.stderr);
+
+    redis.restart();
+    let run = env.run(
+        env.cmd()
+            .args(["flush", "--queue", &redis.url(), "--output", "json"]),
+    );
+    run.assert_success()
+        .assert_stderr_contains("flush: 0 posted, 1 enqueued, 0 duplicate");
+    assert_eq!(run.json()["posted"], 0);
+    assert_eq!(run.json()["enqueued"], 1);
+    assert_eq!(redis.xlen(STREAM), 1);
+    assert!(server.requests().is_empty(), "an enqueue posts nothing");
+}

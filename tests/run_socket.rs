@@ -303,9 +303,10 @@ fn a_dry_run_job_posts_nothing_through_the_socket() {
 fn another_users_process_is_refused_even_if_the_socket_is_opened_up() {
     use std::os::unix::process::CommandExt;
     // Needs root to act as a second user; elsewhere the 0700 directory alone stops them.
-    // SAFETY: geteuid takes no arguments, cannot fail and touches no memory of ours.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("skipped: switching to another uid needs root");
+    if !crate::support::is_root_or_skip(
+        "another_users_process_is_refused_even_if_the_socket_is_opened_up",
+        "running a process as uid 65534",
+    ) {
         return;
     }
     let (env, server) = hooked(ServerOptions::default());
@@ -471,9 +472,10 @@ fn an_inner_build_posts_through_an_unusable_dedupe_store() {
 fn the_job_cannot_read_the_parents_environment() {
     use std::os::unix::process::CommandExt;
     // Root reads every /proc file: this needs a second, unprivileged uid.
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("skipped: switching to another uid needs root");
+    if !crate::support::is_root_or_skip(
+        "the_job_cannot_read_the_parents_environment",
+        "running a process as uid 65534",
+    ) {
         return;
     }
     let (env, server) = hooked(ServerOptions::default());

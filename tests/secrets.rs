@@ -625,3 +625,67 @@ fn a_url_pasted_into_a_flag_clap_checks_is_not_echoed() {
         .assert_stdout_contains("--webhook-file");
     assert!(server.requests().is_empty());
 }
+
+/// The usual mix-ups between `--webhook NAME` and `--webhook-file PATH` are answered with
+/// the other flag, and a URL pasted with its shell syntax (quotes, `NAME=`, `export`) is
+/// named as such; none of it echoes the token.
+#[test]
+fn webhook_flag_mixups_and_shell_syntax_get_hints() {
+    let (env, server) = setup();
+    let ops = env.write_secret("ops", &server.hook_url());
+
+    // A path given to --webhook.
+    let mut c = env.cmd();
+    c.args(["send", "--webhook"]).arg(&ops).arg("x");
+    env.run(&mut c)
+        .assert_code(3)
+        .assert_stderr_contains("not a path")
+        .assert_stderr_contains("--webhook-file PATH");
+
+    // A name given to --webhook-file, run where no such file is: the directory has it.
+    for given in ["ops", "ops.url"] {
+        let mut c = env.cmd();
+        c.args(["send", "--webhook-file", given, "x"])
+            .current_dir(env.root());
+        env.run(&mut c)
+            .assert_code(3)
+            .assert_stderr_contains("pass --webhook ops");
+    }
+    // doctor gives the same hint on its secret line.
+    let mut c = env.cmd();
+    c.args(["doctor", "--webhook-file", "ops"])
+        .current_dir(env.root());
+    env.run(&mut c)
+        .assert_code(3)
+        .assert_stdout_contains("pass --webhook ops");
+
+    let url = server.hook_url();
+    for (line, hint) in [
+        (format!("\"{url}\""), "wrapped in quotes"),
+        (format!("'{url}'"), "wrapped in quotes"),
+        (
+            format!("MATTERMOST_WEBHOOK_URL={url}"),
+            "starts with `MATTERMOST_WEBHOOK_URL=`, a shell assignment",
+        ),
+        (
+            format!("MATTERMOST_WEBHOOK_URL=\"{url}\""),
+            "without `MATTERMOST_WEBHOOK_URL=` and the quotes",
+        ),
+        (
+            format!("export MATTERMOST_WEBHOOK_URL={url}"),
+            "starts with `export MATTERMOST_WEBHOOK_URL=`",
+        ),
+    ] {
+        env.write_secret("pasted", &format!("# from deploy.env\n{line}\n"));
+        env.run(&mut send_named(&env, "pasted"))
+            .assert_code(3)
+            .assert_stderr_contains(hint);
+    }
+    assert!(server.requests().is_empty());
+}
+
+fn send_named(env: &Env, name: &str) -> Command {
+    let mut c = env.cmd();
+    c.args(["send", "--webhook", name, "x"]);
+    c
+}

@@ -52,6 +52,14 @@ impl Report {
     }
 
     fn finish(self) -> Ending {
+        // Everything passed, yet nothing was posted: the one fault left to find is one
+        // only the server reveals when it gets a post.
+        if self.first_failure.is_none() && self.target.is_some() && !self.printer.json {
+            print_stdout_line(
+                "note: doctor posts nothing, so a deleted webhook (or archived channel) shows \
+                 only when posting: `mmnotify probe` posts a visible test message",
+            );
+        }
         let mut outcome = Outcome::new(if self.first_failure.is_none() {
             Status::Ok
         } else {
@@ -61,9 +69,21 @@ impl Report {
         outcome.target = self.target;
         outcome.http_status = self.http_status;
         outcome.elapsed = Some(self.started.elapsed());
-        let err = self
-            .first_failure
-            .map(|(kind, msg)| error::fail(kind, format!("doctor found a problem: {msg}")));
+        // The ✗ line above already says what is wrong and how to fix it; the error line
+        // only names the check, so the problem is not printed twice. Under --output json
+        // no ✗ line was printed, and the outcome's message carries the whole problem.
+        let json = self.printer.json;
+        let err = self.first_failure.map(|(kind, msg)| {
+            let check = msg.split(':').next().unwrap_or_default();
+            if json {
+                error::fail(kind, format!("doctor found a problem: {msg}"))
+            } else {
+                error::fail(
+                    kind,
+                    format!("doctor found a problem: the {check} check failed (see above)"),
+                )
+            }
+        });
         Ending::outcome(outcome, err)
     }
 }
