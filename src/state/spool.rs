@@ -399,6 +399,18 @@ fn check_item(item: &SpoolItem) -> anyhow::Result<()> {
              posts to, e.g. ops.url"
         ));
     }
+    // The payload, stream and errors must not carry a webhook URL or a token this process
+    // holds either: an enqueue refuses such an event before it gets here (exit 4), and a
+    // post refuses its own token; this is the last line.
+    if [&item.payload.to_string(), &item.last_error]
+        .into_iter()
+        .chain(item.stream.as_ref())
+        .any(|text| crate::secret::holds_secret(text))
+    {
+        return Err(anyhow!(
+            "the item holds a webhook URL or token, which is never written to disk"
+        ));
+    }
     let source_ok = item.source == "env"
         || item
             .source
