@@ -121,6 +121,23 @@ fn a_token_pasted_into_an_event_is_refused_and_never_echoed() {
             "{shown}"
         );
     }
+    // With a shared dedupe store that is away, the event is refused all the same, not
+    // kept in the spool for later.
+    let run = env.run(&mut build(
+        &env,
+        &[
+            "--webhook",
+            "hook",
+            "--dedupe-store",
+            REDIS_DOWN,
+            "--timeout",
+            "1s",
+        ]
+        .into_iter()
+        .chain(["--branch", url.as_str()])
+        .collect::<Vec<_>>(),
+    ));
+    run.assert_code(4);
     // With this webhook checked, the dry run refuses its own token as the post would.
     let run = env.run(&mut build(
         &env,

@@ -606,6 +606,22 @@ mod tests {
     }
 
     #[test]
+    fn an_item_holding_a_hook_url_is_never_saved() {
+        let (_tmp, s) = spool();
+        let url = "https://chat.example.com/hooks/pq3wxk8bmjsyr9cn5ue7tdo1ha";
+        let in_payload = item(1_000, &format!("see {url}"));
+        let mut in_stream = item(1_000, "x");
+        in_stream.stream = Some(url.to_string());
+        let mut in_error = item(1_000, "x");
+        in_error.last_error = format!("{url}: refused");
+        for bad in [in_payload, in_stream, in_error] {
+            assert!(s.save(&bad).is_err(), "{bad:?}");
+        }
+        assert!(s.list().unwrap().is_empty());
+        assert!(s.save(&item(1_000, "fine")).is_ok());
+    }
+
+    #[test]
     fn save_list_round_trip() {
         let (_tmp, s) = spool();
         assert_eq!(mode(s.dir()), 0o700);
