@@ -53,16 +53,9 @@ pub(crate) fn shared_store(
 }
 
 /// An enqueue holds no webhook, so it cannot tell whose token a `/hooks/<id>` is: any is
-/// refused (exit 4), before Redis or the spool could keep it, and without echoing it. The
-/// stream name is checked again here (`--stream` refuses one, exit 2) for the spool's sake.
-fn refuse_hook_urls(event: &str, stream: &str) -> Result<()> {
-    if crate::secret::holds_secret(stream) {
-        return Err(error::fail(
-            ExitKind::Usage,
-            "--stream holds what looks like a webhook URL; the URL is a password and never \
-             names a stream: pass the stream's name, e.g. mmnotify:events",
-        ));
-    }
+/// refused (exit 4), before Redis or the spool could keep it, and without echoing it.
+/// (`--stream` refuses a URL itself, exit 2.)
+fn refuse_hook_urls(event: &str) -> Result<()> {
     if crate::secret::holds_secret(event) {
         return Err(error::input(
             "the event holds what looks like a webhook URL (/hooks/<id>) in one of its \
@@ -80,7 +73,7 @@ pub(crate) fn enqueue_one(ctx: &Ctx, ev: &ValidEvent) -> Result<Ending> {
     let stream = &args.queue.stream;
     let event = ev.to_json();
     let text = event.to_string();
-    refuse_hook_urls(&text, stream)?;
+    refuse_hook_urls(&text)?;
     let (url, source) = queue_source(&args.queue)?;
     let mut redis = Redis::new(url.clone(), &args.common.delivery)?;
     let started = Instant::now();
