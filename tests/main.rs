@@ -18,6 +18,7 @@ mod attack;
 mod build;
 mod doctor;
 mod dry_run;
+mod echo;
 mod emulator;
 mod fuzz;
 mod gateway;

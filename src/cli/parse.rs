@@ -20,6 +20,19 @@ pub(super) fn parse_ttl(s: &str) -> Result<Duration, String> {
     time::duration_in(Duration::from_secs(1), 100 * 365 * DAY)(s)
 }
 
+/// A Redis key name (a stream): a webhook URL pasted here would be queued and spooled
+/// under it, token and all. clap quotes the value, but the usage error is redacted.
+pub(super) fn parse_stream_name(s: &str) -> Result<String, String> {
+    if crate::secret::refuse_url_as_path(s.as_ref(), "--stream").is_err() {
+        return Err(
+            "a stream name, not a URL: the webhook URL is a password and never \
+             names a stream (e.g. mmnotify:events)"
+                .to_string(),
+        );
+    }
+    Ok(s.to_string())
+}
+
 pub(super) fn parse_color(s: &str) -> Result<String, String> {
     let ok = matches!(s, "good" | "warning" | "danger")
         || (s.len() == 7 && s.starts_with('#') && s[1..].chars().all(|c| c.is_ascii_hexdigit()));

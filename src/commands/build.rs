@@ -170,6 +170,9 @@ fn handle(ctx: &mut Ctx, ev: &ValidEvent) -> Result<(Outcome, Option<anyhow::Err
             ctx.printer,
         )?);
     }
+    // Refused before the dedupe claim: a shared store that is away would keep the event
+    // in the spool, token and all, and a claim would mark a post that never goes out.
+    dry_run::refuse_own_token(ctx.notifier.as_ref().map(|n| &n.url), &body)?;
     let (guard, key_hex) = match deduplicate(ctx, ev, &value)? {
         Decision::Post { guard, key_hex } => (guard, key_hex),
         Decision::Done(outcome, err) => return Ok((outcome, err)),

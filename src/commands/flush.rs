@@ -70,7 +70,9 @@ struct Run<'a> {
 }
 
 pub(super) fn run(args: FlushArgs) -> Result<Ending> {
-    let printer = Printer::new(&args.output);
+    // Item file names and sources are whatever was written to the spool, which may be a
+    // file named after a token (`2-<id>.json`) or a forged `name:<id>`.
+    let printer = Printer::new(&args.output).quoting_untrusted_names();
     let dir = notify::state_dir(args.state_dir.path())?;
     let spool = Spool::open(&dir)?;
     // Another flush may be delivering right now; waiting for it beats racing it, and it

@@ -129,6 +129,8 @@ impl WebhookUrl {
                 token.chars().count()
             )));
         }
+        // From now on the writers take this token out of whatever they print or save.
+        crate::secret::remember(token);
         Ok(WebhookUrl {
             full: format!("{scheme}://{rest}"),
             scheme,
