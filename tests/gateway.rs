@@ -891,20 +891,14 @@ fn a_claim_that_fails_while_redis_is_away_leaves_the_entry_pending_not_posted_bl
         .assert_success();
     env.run(&mut enqueue(&env, &redis, "wf-second", "2", "node-a"))
         .assert_success();
-    // Both entries are read in one batch; Redis goes away during the first post.
-    // (The emulator records a delayed request only when it answers, so the read of
-    // both entries is what tells that the first post is on its way.)
+    // Redis goes away during the first post; the second entry is read when it is back.
+    // (The emulator records a delayed request only when it answers, so the claim is
+    // what tells that the first post is on its way.)
     server.script([Fault::Delay(Duration::from_secs(2))]);
     let g = env.spawn(&mut consume(&env, &redis, &[]));
-    let mut con = redis.con();
-    wait_until("both entries read", Duration::from_secs(10), || {
-        redis::cmd("XPENDING")
-            .arg(STREAM)
-            .arg(GROUP)
-            .query::<redis::streams::StreamPendingReply>(&mut con)
-            .is_ok_and(|r| r.count() == 2)
+    wait_until("the first claim", Duration::from_secs(10), || {
+        !dedupe_keys(&redis, "claim").is_empty()
     });
-    drop(con);
     std::thread::sleep(Duration::from_millis(300));
     redis.stop();
     std::thread::sleep(Duration::from_secs(3));
@@ -1015,4 +1009,156 @@ fn a_second_group_keeps_every_entry_the_first_group_finished() {
     assert_eq!(server_b.posts().len(), 5);
     // Both groups have finished everything: now it goes.
     assert_eq!(redis.xlen(STREAM), 0);
+}
+
+#[test]
+fn sigterm_during_an_outage_waits_for_redis_to_record_the_post() {
+    // It once exited at once with "may be posted again", and another gateway did.
+    let Some((env, server, mut redis)) = setup("sigterm_in_outage") else {
+        return;
+    };
+    env.run(&mut enqueue(&env, &redis, "wf-s", "55", "node-a"))
+        .assert_success();
+    server.script([Fault::Delay(Duration::from_millis(1500))]);
+    let a = env.spawn(&mut consume(
+        &env,
+        &redis,
+        &["--consumer", "gw-a", "--timeout", "10s"],
+    ));
+    wait_until("A's claim", Duration::from_secs(10), || {
+        !dedupe_keys(&redis, "claim").is_empty()
+    });
+    redis.stop();
+    wait_until("A's post", Duration::from_secs(10), || {
+        server.posts().len() == 1
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    a.signal(libc::SIGTERM);
+    std::thread::sleep(Duration::from_secs(1));
+    redis.restart();
+    let ra = env.wait(a);
+    ra.assert_success().assert_stderr_contains("1 posted");
+    assert!(!ra.stderr.contains("posted again"), "{ra:?}");
+    assert_eq!(redis.pending(STREAM, GROUP), 0);
+    assert_eq!(dedupe_keys(&redis, "done").len(), 1);
+    env.run(
+        consume(&env, &redis, &["--drain", "--consumer", "gw-b"])
+            .env("MMNOTIFY_STATE_DIR", env.root().join("state-b")),
+    )
+    .assert_success();
+    assert_eq!(server.posts().len(), 1);
+}
+
+#[test]
+fn sigterm_leaves_no_unstarted_entry_pending_under_the_stopped_gateway() {
+    // It once held the rest of its batch (up to 15 entries) for --claim-idle while its
+    // summary said "0 left pending here".
+    let Some((env, server, redis)) = setup("sigterm_unstarted") else {
+        return;
+    };
+    for i in 0..9 {
+        env.run(&mut enqueue(
+            &env,
+            &redis,
+            &format!("wf-{i}"),
+            &i.to_string(),
+            "node-a",
+        ))
+        .assert_success();
+    }
+    server.script([Fault::Delay(Duration::from_millis(800))]);
+    let a = env.spawn(&mut consume(&env, &redis, &["--consumer", "gw-a"]));
+    wait_until("the first claim", Duration::from_secs(10), || {
+        !dedupe_keys(&redis, "claim").is_empty()
+    });
+    let ra = stop(&env, a);
+    ra.assert_success()
+        .assert_stderr_contains("1 posted")
+        .assert_stderr_contains("0 left pending here");
+    assert_eq!(
+        redis.pending(STREAM, GROUP),
+        0,
+        "{:?}",
+        pending_owners(&redis)
+    );
+    // Another gateway with the default --claim-idle takes the rest at once.
+    env.run(
+        consume(
+            &env,
+            &redis,
+            &["--drain", "--claim-idle", "60s", "--consumer", "gw-b"],
+        )
+        .env("MMNOTIFY_STATE_DIR", env.root().join("state-b")),
+    )
+    .assert_success()
+    .assert_stderr_contains("8 posted");
+    assert_eq!(server.posts().len(), 9);
+}
+
+#[test]
+fn sigterm_hands_an_entry_left_pending_back_to_the_group_at_once() {
+    let Some((env, server, redis)) = setup("sigterm_hands_back") else {
+        return;
+    };
+    env.run(&mut enqueue(&env, &redis, "wf-h", "12", "node-a"))
+        .assert_success();
+    server.script([Fault::Status(503)]);
+    let a = env.spawn(&mut consume(
+        &env,
+        &redis,
+        &[
+            "--consumer",
+            "gw-a",
+            "--retries",
+            "0",
+            "--claim-idle",
+            "60s",
+        ],
+    ));
+    assert!(server.wait_for_requests(1, Duration::from_secs(10)));
+    std::thread::sleep(Duration::from_millis(300));
+    let ra = stop(&env, a);
+    ra.assert_success()
+        .assert_stderr_contains("1 left pending here (handed back");
+    assert!(server.posts().is_empty());
+    env.run(
+        consume(
+            &env,
+            &redis,
+            &["--drain", "--claim-idle", "60s", "--consumer", "gw-b"],
+        )
+        .env("MMNOTIFY_STATE_DIR", env.root().join("state-b")),
+    )
+    .assert_success()
+    .assert_stderr_contains("1 posted");
+    assert_eq!(server.posts().len(), 1);
+    assert_eq!(redis.pending(STREAM, GROUP), 0);
+}
+
+#[test]
+fn sigterm_or_sigint_after_a_dead_letter_exits_0() {
+    // Both once exited with the dead letter's code (40), and systemd marked the unit failed.
+    let Some((env, server, redis)) = setup("stop_after_dead_letter") else {
+        return;
+    };
+    for (i, sig) in [libc::SIGTERM, libc::SIGINT].into_iter().enumerate() {
+        server.script([Fault::Status(400)]);
+        env.run(&mut enqueue(
+            &env,
+            &redis,
+            &format!("wf-d{i}"),
+            &i.to_string(),
+            "node-a",
+        ))
+        .assert_success();
+        let g = env.spawn(&mut consume(&env, &redis, &[]));
+        wait_until("the dead letter", Duration::from_secs(10), || {
+            redis.xlen(DEAD) == i + 1
+        });
+        g.signal(sig);
+        env.wait(g)
+            .assert_success()
+            .assert_stderr_contains("0 posted, 0 duplicate, 0 filtered, 1 failed");
+    }
+    assert!(server.posts().is_empty());
 }
