@@ -204,7 +204,10 @@ fn a_gateway_killed_mid_post_is_taken_over_after_claim_idle() {
         server.posts().len() == 1 && redis.pending(STREAM, GROUP) == 0
     });
     std::thread::sleep(Duration::from_millis(300));
-    stop(&env, b).assert_success();
+    // A cannot say whether its POST went through: B says so.
+    stop(&env, b)
+        .assert_success()
+        .assert_stderr_contains("may appear twice");
     assert_eq!(server.posts().len(), 1);
     assert_eq!(redis.xlen(DEAD), 0);
 }
@@ -1012,6 +1015,56 @@ fn a_second_group_keeps_every_entry_the_first_group_finished() {
 }
 
 #[test]
+fn a_post_recorded_late_after_a_long_outage_wins_over_a_takeover() {
+    // Redis away for longer than --claim-idle and the claim's life: another gateway took
+    // the entry over and posted it before the first wrote its record.
+    let Some((env, server, mut redis)) = setup("long_outage_takeover") else {
+        return;
+    };
+    env.run(&mut enqueue(&env, &redis, "wf-l", "88", "node-a"))
+        .assert_success();
+    server.script([Fault::Delay(Duration::from_millis(1500))]);
+    // --timeout 2s: A's claim lives 4 s, shorter than the outage.
+    let a = env.spawn(&mut consume(
+        &env,
+        &redis,
+        &["--consumer", "gw-a", "--timeout", "2s"],
+    ));
+    wait_until("A's claim", Duration::from_secs(10), || {
+        !dedupe_keys(&redis, "claim").is_empty()
+    });
+    redis.stop();
+    wait_until("A's post", Duration::from_secs(10), || {
+        server.posts().len() == 1
+    });
+    std::thread::sleep(Duration::from_secs(5));
+    // A reaches Redis again later than B does: it is frozen while B takes the entry.
+    a.signal(libc::SIGSTOP);
+    redis.restart();
+    let b = env.spawn(
+        consume(&env, &redis, &["--consumer", "gw-b", "--output", "json"])
+            .env("MMNOTIFY_STATE_DIR", env.root().join("state-b")),
+    );
+    // (Or B already acknowledged it: posted a second time, or found A's record.)
+    wait_until("B's takeover", Duration::from_secs(10), || {
+        pending_owners(&redis) == ["gw-b"] || redis.pending(STREAM, GROUP) == 0
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    a.signal(libc::SIGCONT);
+    wait_until("the acknowledgement", Duration::from_secs(15), || {
+        redis.pending(STREAM, GROUP) == 0
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let rb = stop(&env, b);
+    let ra = stop(&env, a);
+    assert_eq!(server.posts().len(), 1, "{rb:?}");
+    ra.assert_success().assert_stderr_contains("1 posted");
+    rb.assert_success()
+        .assert_stderr_contains("0 posted, 1 duplicate");
+    assert_eq!(outcomes(&rb)[0]["status"], "duplicate");
+}
+
+#[test]
 fn sigterm_during_an_outage_waits_for_redis_to_record_the_post() {
     // It once exited at once with "may be posted again", and another gateway did.
     let Some((env, server, mut redis)) = setup("sigterm_in_outage") else {
@@ -1047,6 +1100,47 @@ fn sigterm_during_an_outage_waits_for_redis_to_record_the_post() {
     )
     .assert_success();
     assert_eq!(server.posts().len(), 1);
+}
+
+#[test]
+fn a_takeover_from_a_gateway_killed_mid_post_says_the_post_may_be_a_duplicate() {
+    // The killed gateway's POST reached the server; the one that took over posted again
+    // without a word.
+    let Some((env, server, redis)) = setup("killed_after_send") else {
+        return;
+    };
+    env.run(&mut enqueue(&env, &redis, "wf-k", "9", "node-a"))
+        .assert_success();
+    server.script([Fault::Delay(Duration::from_millis(1500))]);
+    let a = env.spawn(&mut consume(
+        &env,
+        &redis,
+        &["--consumer", "gw-a", "--timeout", "3s"],
+    ));
+    wait_until("A's claim", Duration::from_secs(10), || {
+        !dedupe_keys(&redis, "claim").is_empty()
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    a.signal(libc::SIGKILL);
+    assert_eq!(env.wait(a).code, -1);
+    // The server answers nobody, but it posted.
+    wait_until("A's post", Duration::from_secs(10), || {
+        server.posts().len() == 1
+    });
+    let b = env.spawn(
+        consume(&env, &redis, &["--consumer", "gw-b", "--output", "json"])
+            .env("MMNOTIFY_STATE_DIR", env.root().join("state-b")),
+    );
+    wait_until("B's post", Duration::from_secs(30), || {
+        server.posts().len() == 2 && redis.pending(STREAM, GROUP) == 0
+    });
+    let rb = stop(&env, b);
+    rb.assert_success()
+        .assert_stderr_contains("may appear twice");
+    let out = outcomes(&rb);
+    assert_eq!(out[0]["status"], "posted", "{out:?}");
+    assert_eq!(out[0]["possible_duplicate"], true, "{out:?}");
+    assert!(dedupe_keys(&redis, "sending").is_empty());
 }
 
 #[test]
