@@ -1256,3 +1256,49 @@ fn sigterm_or_sigint_after_a_dead_letter_exits_0() {
     }
     assert!(server.posts().is_empty());
 }
+
+#[test]
+fn a_gateway_stopped_while_redis_stays_away_leaves_a_post_the_taker_flags() {
+    // What is left of item 8's window: the record never reaches Redis. The gateway that
+    // takes the entry over must not post it again silently.
+    let Some((env, server, mut redis)) = setup("stopped_in_long_outage") else {
+        return;
+    };
+    env.run(&mut enqueue(&env, &redis, "wf-g", "66", "node-a"))
+        .assert_success();
+    server.script([Fault::Delay(Duration::from_millis(1500))]);
+    let a = env.spawn(&mut consume(
+        &env,
+        &redis,
+        &["--consumer", "gw-a", "--timeout", "2s"],
+    ));
+    wait_until("A's claim", Duration::from_secs(10), || {
+        !dedupe_keys(&redis, "claim").is_empty()
+    });
+    redis.stop();
+    wait_until("A's post", Duration::from_secs(10), || {
+        server.posts().len() == 1
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    a.signal(libc::SIGTERM);
+    // Redis stays away for longer than A's wait (--timeout 2s).
+    let ra = env.wait(a);
+    ra.assert_success()
+        .assert_stderr_contains("1 delivery record(s)")
+        .assert_stderr_contains("may appear twice");
+    redis.restart();
+    let run = env.run(
+        consume(
+            &env,
+            &redis,
+            &["--drain", "--consumer", "gw-b", "--output", "json"],
+        )
+        .env("MMNOTIFY_STATE_DIR", env.root().join("state-b")),
+    );
+    run.assert_success()
+        .assert_stderr_contains("may appear twice");
+    let out = outcomes(&run);
+    assert_eq!(out[0]["possible_duplicate"], true, "{out:?}");
+    assert_eq!(server.posts().len(), 2);
+    assert_eq!(redis.pending(STREAM, GROUP), 0);
+}

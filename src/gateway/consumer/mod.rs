@@ -272,11 +272,12 @@ impl Consumer<'_> {
     fn finish(mut self, ctx: &Ctx) -> Result<u8> {
         let written = self.write_last();
         if !written {
+            let records = self.store.as_ref().map_or(0, RedisStore::backlog_len);
             self.printer.warn(&format!(
-                "Redis stayed unreachable: {} delivery record(s) and {} acknowledgement(s) \
-                 could not be written; another gateway will post those entries again once \
-                 they are idle for --claim-idle, and say that they may appear twice",
-                self.store.as_ref().map_or(0, RedisStore::backlog_len),
+                "Redis stayed unreachable: {records} delivery record(s) and {} \
+                 acknowledgement(s) could not be written. A gateway that takes those \
+                 entries over (once idle for --claim-idle) posts the unrecorded ones again, \
+                 saying that they may appear twice, and finds the others already posted",
                 self.acks.len()
             ));
         }
