@@ -1302,3 +1302,34 @@ fn a_gateway_stopped_while_redis_stays_away_leaves_a_post_the_taker_flags() {
     assert_eq!(server.posts().len(), 2);
     assert_eq!(redis.pending(STREAM, GROUP), 0);
 }
+
+#[test]
+fn a_second_signal_ends_the_wait_for_redis_at_once() {
+    let Some((env, server, mut redis)) = setup("second_signal") else {
+        return;
+    };
+    env.run(&mut enqueue(&env, &redis, "wf-2s", "67", "node-a"))
+        .assert_success();
+    server.script([Fault::Delay(Duration::from_millis(1500))]);
+    // A wait of --timeout (120 s) would outlast the harness's minute.
+    let a = env.spawn(&mut consume(
+        &env,
+        &redis,
+        &["--consumer", "gw-a", "--timeout", "120s"],
+    ));
+    wait_until("A's claim", Duration::from_secs(10), || {
+        !dedupe_keys(&redis, "claim").is_empty()
+    });
+    redis.stop();
+    wait_until("A's post", Duration::from_secs(10), || {
+        server.posts().len() == 1
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    a.signal(libc::SIGTERM);
+    std::thread::sleep(Duration::from_millis(500));
+    a.signal(libc::SIGINT);
+    env.wait(a)
+        .assert_success()
+        .assert_stderr_contains("a second signal stops at once")
+        .assert_stderr_contains("1 delivery record(s)");
+}
