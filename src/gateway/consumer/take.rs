@@ -1,5 +1,6 @@
 //! Taking entries: new ones through `XREADGROUP`, and others' (or our own) entries idle
-//! for `--claim-idle` through `XAUTOCLAIM`.
+//! for `--claim-idle` through `XAUTOCLAIM`, one at a time; and handing back, at a stop,
+//! what is still pending under our name.
 
 use std::time::{Duration, Instant};
 
