@@ -190,6 +190,12 @@ fn handle(ctx: &mut Ctx, ev: &ValidEvent) -> Result<(Outcome, Option<anyhow::Err
         &plan,
         key_hex.as_deref(),
     );
+    // Taken over from a holder that may have posted it already: the outcome says so.
+    let outcome = if guard.as_ref().is_some_and(ClaimGuard::interrupted) && err.is_none() {
+        outcome.with("possible_duplicate", true)
+    } else {
+        outcome
+    };
     if err.is_none() {
         if let Some(g) = guard {
             notify::record_delivered(&ctx.printer, "", g);
@@ -305,6 +311,15 @@ fn deduplicate(ctx: &mut Ctx, ev: &ValidEvent, value: &Value) -> Result<Decision
                     "another process has held this run's claim past its budget; \
                      posting anyway",
                 );
+            }
+            if g.interrupted() {
+                ctx.printer.warn(&format!(
+                    "run {run_id} {}: taking over from a holder that started posting it and \
+                     never recorded how that ended (killed mid-post, or cut off from the \
+                     dedupe store for longer than the takeover allows): the message may \
+                     appear twice",
+                    ev.state().as_str()
+                ));
             }
             Ok(Decision::Post {
                 guard: Some(g),

@@ -25,7 +25,7 @@ use crate::cli::BuildArgs;
 use crate::commands::build::{self, Ctx, Summary};
 use crate::commands::output::Printer;
 use crate::error::{self, ExitKind};
-use crate::gateway::client::Redis;
+use crate::gateway::client::{Redis, BACKOFF_MAX};
 use crate::gateway::enqueue::{queue_source, shared_store};
 use crate::gateway::store::{lock, RedisStore, SharedRedis};
 use crate::gateway::url::{RedisSource, RedisUrl};
@@ -61,6 +61,10 @@ struct Consumer<'c> {
     cursor: String,
     last_scan: Option<Instant>,
     last_trim: Instant,
+    /// The loop ended during a Redis outage.
+    redis_away: bool,
+    /// How long a stop waits for Redis to record what was posted during an outage.
+    stop_wait: Duration,
     printer: &'c Printer,
 }
 
@@ -159,6 +163,8 @@ impl<'c> Consumer<'c> {
             cursor: "0-0".into(),
             last_scan: None,
             last_trim: Instant::now(),
+            stop_wait: args.common.delivery.timeout,
+            redis_away: false,
             printer,
         }
     }
@@ -192,6 +198,7 @@ impl Consumer<'_> {
                 // instead of waiting for Redis forever. A gateway without --drain waits.
                 Err(e) if error::exit_kind(&e) == ExitKind::Network => {
                     if self.drain && outage.outlasted(timeout) {
+                        self.redis_away = true;
                         return Ok(Some(e));
                     }
                     outage.wait(self.printer, &e);
@@ -209,6 +216,7 @@ impl Consumer<'_> {
                 Err(e) => return Err(e),
             }
         }
+        self.redis_away = outage.is_on();
         Ok(None)
     }
 
@@ -225,11 +233,12 @@ impl Consumer<'_> {
         let claimed = self.autoclaim()?;
         if !claimed.is_empty() {
             for entry in claimed {
-                let deliveries = self.deliveries(&entry.id)?;
-                self.process(ctx, entry, deliveries)?;
+                // Taken as the stop came: handed back at the end, not started.
                 if stopping() {
                     break;
                 }
+                let deliveries = self.deliveries(&entry.id)?;
+                self.process(ctx, entry, deliveries)?;
             }
             return Ok(Step::Busy);
         }
@@ -243,10 +252,10 @@ impl Consumer<'_> {
             });
         }
         for entry in fresh {
-            self.process(ctx, entry, 1)?;
             if stopping() {
                 break;
             }
+            self.process(ctx, entry, 1)?;
         }
         Ok(Step::Busy)
     }
@@ -261,16 +270,14 @@ impl Consumer<'_> {
 
     /// Last writes, the summary and the exit code.
     fn finish(mut self, ctx: &Ctx) -> Result<u8> {
-        let unwritten = self
-            .store
-            .as_ref()
-            .map_or(Ok(()), RedisStore::write_backlog);
-        let acks = self.write_acks();
-        if unwritten.is_err() || acks.is_err() {
+        let written = self.write_last();
+        if !written {
+            let records = self.store.as_ref().map_or(0, RedisStore::backlog_len);
             self.printer.warn(&format!(
-                "Redis is unreachable: {} delivery record(s) and {} acknowledgement(s) could \
-                 not be written; those entries may be posted again",
-                self.store.as_ref().map_or(0, RedisStore::backlog_len),
+                "Redis stayed unreachable: {records} delivery record(s) and {} \
+                 acknowledgement(s) could not be written. A gateway that takes those \
+                 entries over (once idle for --claim-idle) posts the unrecorded ones again, \
+                 saying that they may appear twice, and finds the others already posted",
                 self.acks.len()
             ));
         }
@@ -278,17 +285,75 @@ impl Consumer<'_> {
             self.sum.failed += 1;
             self.sum.note_failure(*kind);
         }
-        // After an outage another connection attempt would only add a --timeout.
-        let others = if lock(&self.redis).is_connected() {
-            self.pending_elsewhere().unwrap_or(0)
+        // After an outage another connection attempt would only add a --timeout. (A
+        // signal during a blocking read drops the connection: that is no outage.)
+        let connected = written && !self.redis_away;
+        let (here, others) = if connected {
+            let here = self.hand_back().unwrap_or(self.failing.len());
+            (here, self.pending_elsewhere().unwrap_or(0))
         } else {
-            0
+            (self.failing.len() + self.acks.len(), 0)
         };
-        let extra = format!(
-            "; {} left pending here, {} pending with other gateways",
-            self.failing.len(),
-            others
-        );
-        self.sum.finish(ctx, &extra)
+        let handed = if connected && here > 0 {
+            " (handed back: any gateway may take them now)"
+        } else {
+            ""
+        };
+        let extra =
+            format!("; {here} left pending here{handed}, {others} pending with other gateways");
+        let result = self.sum.finish(ctx, &extra);
+        match result {
+            // The contract: SIGINT/SIGTERM end the gateway with exit 0 once the entry in
+            // hand is finished, whatever earlier entries did (their outcomes are in the
+            // dead stream and the summary), so that `systemctl stop` never marks the unit
+            // failed.
+            Err(e) if stopping() && error::exit_kind(&e) != ExitKind::Config => {
+                self.printer.warn(&format!(
+                    "{e:#}; stopped by a signal, so the exit code is 0"
+                ));
+                Ok(0)
+            }
+            other => other,
+        }
+    }
+
+    /// Writes what was posted but not yet recorded (delivered markers, then
+    /// acknowledgements). At a stop during an outage it keeps trying for up to `--timeout`
+    /// (a second signal ends the wait): a post whose record never reaches Redis is posted
+    /// again by the gateway that takes its entry over. Returns whether all was written.
+    fn write_last(&mut self) -> bool {
+        // A --drain that gave up on Redis has waited --timeout already.
+        let wait = if stopping() {
+            self.stop_wait
+        } else {
+            Duration::ZERO
+        };
+        let deadline = Instant::now() + wait;
+        let mut pause = Duration::from_millis(50);
+        let mut warned = false;
+        loop {
+            let unwritten = self
+                .store
+                .as_ref()
+                .map_or(Ok(()), RedisStore::write_backlog);
+            let acks = self.write_acks();
+            if unwritten.is_ok() && acks.is_ok() {
+                return true;
+            }
+            let now = Instant::now();
+            if signal::insisting() || now >= deadline {
+                return false;
+            }
+            if !warned {
+                self.printer.warn(&format!(
+                    "stopping: waiting up to --timeout ({}) for Redis to record what was \
+                     posted while it was away; a second signal stops at once",
+                    humantime::format_duration(self.stop_wait)
+                ));
+                warned = true;
+            }
+            std::thread::sleep(pause.min(deadline - now));
+            pause = (pause * 2).min(BACKOFF_MAX);
+        }
     }
 }

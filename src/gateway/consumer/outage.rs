@@ -31,6 +31,11 @@ impl Outage {
         self.pause = FIRST_PAUSE;
     }
 
+    /// Redis has not answered since the last failure.
+    pub(super) const fn is_on(&self) -> bool {
+        self.since.is_some()
+    }
+
     pub(super) fn outlasted(&self, limit: Duration) -> bool {
         self.since.is_some_and(|t| t.elapsed() >= limit)
     }
