@@ -931,3 +931,108 @@ fn a_claim_that_fails_while_redis_is_away_leaves_the_entry_pending_not_posted_bl
     assert_eq!(by.get("wf-first"), Some(&1), "{by:?}");
     assert_eq!(by.get("wf-second"), Some(&1), "{by:?}");
 }
+
+/// The doctor's lines about the queue, by check name.
+fn doctor_lines(env: &Env, redis: &RedisServer) -> (crate::support::Run, HashMap<String, String>) {
+    let run = env.run(env.cmd().args(["doctor", "--queue", &redis.url()]));
+    let lines = run
+        .stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("✓ "))
+        .filter_map(|l| l.split_once(": "))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    (run, lines)
+}
+
+#[test]
+fn doctor_before_the_first_gateway_passes_and_lists_every_gateway_and_the_oldest_pending_age() {
+    let Some((env, _server, redis)) = setup("doctor_queue_values") else {
+        return;
+    };
+    // A queue no gateway has read yet is a correct new set-up, not a fault.
+    let (run, lines) = doctor_lines(&env, &redis);
+    run.assert_success();
+    assert!(!run.stdout.contains('✗'), "{}", run.stdout);
+    assert!(
+        lines["group"].contains("not created yet") && lines["group"].contains("build --consume"),
+        "{lines:?}"
+    );
+
+    // Two gateways connected, neither has been given an entry yet: both are listed.
+    let g1 = env.spawn(&mut consume(&env, &redis, &["--consumer", "gw-1"]));
+    let g2 = env.spawn(
+        consume(&env, &redis, &["--consumer", "gw-2"])
+            .env("MMNOTIFY_STATE_DIR", env.root().join("state-b")),
+    );
+    wait_until(
+        "both gateways in doctor's list",
+        Duration::from_secs(15),
+        || {
+            let (_, lines) = doctor_lines(&env, &redis);
+            lines
+                .get("consumers")
+                .is_some_and(|c| c.contains("gw-1 (") && c.contains("gw-2 ("))
+        },
+    );
+    stop(&env, g1).assert_success();
+    stop(&env, g2).assert_success();
+
+    // The values: an entry enqueued an hour ago and a newer one, both held by a gateway
+    // that died after reading them, and a third not read yet.
+    let hour_ago = redis_time_ms(&redis) - 3_600_000;
+    let old_id: String = redis.query(&["XADD", STREAM, &format!("{hour_ago}-0"), "event", "{}"]);
+    let _: String = redis.query(&["XADD", STREAM, "*", "event", "{}"]);
+    let _: redis::Value = redis.query(&[
+        "XREADGROUP",
+        "GROUP",
+        GROUP,
+        "gw-dead",
+        "COUNT",
+        "2",
+        "STREAMS",
+        STREAM,
+        ">",
+    ]);
+    let _: String = redis.query(&["XADD", STREAM, "*", "event", "{}"]);
+    let (run, lines) = doctor_lines(&env, &redis);
+    run.assert_success();
+    assert_eq!(
+        lines["stream"],
+        format!("{STREAM} holds 3 entries"),
+        "{lines:?}"
+    );
+    assert!(lines["group"].contains("1 not yet read"), "{lines:?}");
+    let consumers = &lines["consumers"];
+    for name in ["gw-1", "gw-2"] {
+        assert!(consumers.contains(&format!("{name} (")), "{consumers}");
+    }
+    let dead = &consumers[consumers
+        .find("gw-dead (idle ")
+        .unwrap_or_else(|| panic!("gw-dead not listed: {consumers}"))..];
+    assert!(dead.contains(" s, 2 pending)"), "{consumers}");
+    assert_eq!(
+        lines["pending"], "2 entries not yet acknowledged",
+        "{lines:?}"
+    );
+    let oldest = &lines["oldest pending"];
+    let prefix = format!("{old_id}, enqueued ");
+    assert!(oldest.starts_with(&prefix), "{oldest}");
+    let age: u64 = oldest[prefix.len()..]
+        .split(' ')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no age in {oldest}"));
+    // An hour, plus however long this test took to get here.
+    assert!((3600..3900).contains(&age), "{oldest}");
+    assert!(
+        oldest.contains("held by gw-dead for ") && oldest.ends_with("delivered 1 time(s)"),
+        "{oldest}"
+    );
+}
+
+/// The server's clock, in milliseconds (stream ids are made from it).
+fn redis_time_ms(redis: &RedisServer) -> u64 {
+    let (s, us): (u64, u64) = redis.query(&["TIME"]);
+    s * 1000 + us / 1000
+}
