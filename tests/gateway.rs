@@ -376,6 +376,7 @@ fn a_redis_restart_mid_stream_loses_nothing_and_posts_nothing_twice() {
         1,
         "{run:?}"
     );
+    run.assert_stderr_contains("answers again after");
 }
 
 #[test]
@@ -1035,4 +1036,84 @@ fn doctor_before_the_first_gateway_passes_and_lists_every_gateway_and_the_oldest
 fn redis_time_ms(redis: &RedisServer) -> u64 {
     let (s, us): (u64, u64) = redis.query(&["TIME"]);
     s * 1000 + us / 1000
+}
+
+#[test]
+fn a_gateway_logs_start_takeovers_dead_letters_and_summaries_without_v() {
+    const PW: &str = "gateway-log-pass-4711";
+    let Some(redis) = RedisServer::start_with("gateway_log", Some(PW)) else {
+        return;
+    };
+    let (mut env, server) = crate::support::hooked(ServerOptions::default());
+    env.secret(PW);
+    let queue = env.write_file("queue.url", &format!("{}\n", redis.url()), 0o600);
+    // An entry a gateway read and then died with; an invalid entry; a good one.
+    let _: String = redis.query(&["XGROUP", "CREATE", STREAM, GROUP, "0", "MKSTREAM"]);
+    let _: String = redis.query(&[
+        "XADD",
+        STREAM,
+        "*",
+        "event",
+        r#"{"workflow":"wf-held","state":"failed","provider_run_id":"1"}"#,
+    ]);
+    let held: redis::streams::StreamReadReply = redis::cmd("XREADGROUP")
+        .arg(&[
+            "GROUP", GROUP, "gw-dead", "COUNT", "1", "STREAMS", STREAM, ">",
+        ])
+        .query(&mut redis.con())
+        .unwrap();
+    let held_id = held.keys[0].ids[0].id.clone();
+    let _: String = redis.query(&["XADD", STREAM, "*", "event", "{not json"]);
+    let _: String = redis.query(&[
+        "XADD",
+        STREAM,
+        "*",
+        "event",
+        r#"{"workflow":"wf-new","state":"failed","provider_run_id":"2"}"#,
+    ]);
+    let gateway = |extra: &[&str]| {
+        let mut c = env.cmd();
+        c.args(["build", "--consume", "--webhook", "hook", "--queue-file"])
+            .arg(&queue)
+            .args(["--consumer", "gw-live", "--claim-idle", "300ms"])
+            .args(extra);
+        c
+    };
+    let g = env.spawn(&mut gateway(&["--summary-every", "200ms"]));
+    wait_until(
+        "both posts and the dead letter",
+        Duration::from_secs(20),
+        || server.posts().len() == 2 && redis.xlen(DEAD) == 1 && redis.pending(STREAM, GROUP) == 0,
+    );
+    // Long enough for a summary after the last entry (the loop looks at least every 0.5 s).
+    std::thread::sleep(Duration::from_millis(1500));
+    let run = stop(&env, g);
+    let port = redis.port();
+    run.assert_stderr_contains(&format!(
+        "mmnotify: gateway started: stream {STREAM} at redis://:…@127.0.0.1:{port}/0, group \
+         {GROUP}, consumer gw-live, dedupe store redis://:…@127.0.0.1:{port}/0, posting to \
+         http://127.0.0.1:{}/hooks/…",
+        server.port()
+    ))
+    .assert_stderr_contains(&format!(
+        "mmnotify: entry {held_id}: taken over after it was left unacknowledged for \
+         --claim-idle (300ms) by another gateway"
+    ))
+    .assert_stderr_contains(&format!("invalid event, moved to {DEAD}"))
+    .assert_stderr_contains(&format!(
+        "mmnotify: gateway so far: 2 posted, 0 duplicate, 0 filtered, 0 failed (left pending \
+         for a retry), 1 dead (moved to {DEAD}); 0 pending here"
+    ))
+    .assert_stderr_contains(&format!(
+        "2 posted, 0 duplicate, 0 filtered, 1 failed (1 invalid); 1 dead (moved to {DEAD})"
+    ));
+    // Only the takeover names an entry it posted: a line per post needs -v.
+    assert!(!run.stderr.contains("posted to http"), "{}", run.stderr);
+
+    // -q: no notices, no summaries; the dead letter is still reported.
+    let _: String = redis.query(&["XADD", STREAM, "*", "event", "{not json either"]);
+    let run = env.run(&mut gateway(&["--drain", "-q", "--summary-every", "1ms"]));
+    assert!(!run.stderr.contains("gateway started"), "{}", run.stderr);
+    assert!(!run.stderr.contains("so far"), "{}", run.stderr);
+    run.assert_stderr_contains(&format!("invalid event, moved to {DEAD}"));
 }

@@ -9,6 +9,7 @@
 
 mod entry;
 mod housekeeping;
+mod log;
 mod outage;
 mod settle;
 mod signal;
@@ -61,6 +62,7 @@ struct Consumer<'c> {
     cursor: String,
     last_scan: Option<Instant>,
     last_trim: Instant,
+    log: log::Log,
     printer: &'c Printer,
 }
 
@@ -69,7 +71,7 @@ pub(crate) fn run(ctx: &mut Ctx) -> Result<u8> {
     let args = ctx.args;
     let (url, source) = queue_source(&args.queue)?;
     // A gateway without a usable webhook would take entries only to leave them pending.
-    crate::secret::Sources::from_args(&args.common.webhook).resolve()?;
+    let (webhook, _) = crate::secret::Sources::from_args(&args.common.webhook).resolve()?;
     let printer = ctx.printer;
     let redis = connect(&url, args)?;
     let store = dedupe_store(ctx, &redis, &source, &printer)?;
@@ -78,10 +80,7 @@ pub(crate) fn run(ctx: &mut Ctx) -> Result<u8> {
     }
     ctx.spool = false;
     let mut c = Consumer::new(args, redis, store, &printer);
-    printer.info(&format!(
-        "consuming {} at {url} as {} in group {}",
-        c.stream, c.name, c.group
-    ));
+    c.log_start(&url, &webhook.redacted());
     signal::install();
     let gave_up = c.consume(ctx, &url, args.common.delivery.timeout)?;
     let code = c.finish(ctx)?;
@@ -159,6 +158,7 @@ impl<'c> Consumer<'c> {
             cursor: "0-0".into(),
             last_scan: None,
             last_trim: Instant::now(),
+            log: log::Log::new(args.gateway.summary_every),
             printer,
         }
     }
@@ -175,7 +175,9 @@ impl Consumer<'_> {
     ) -> Result<Option<anyhow::Error>> {
         let mut outage = Outage::none();
         while !stopping() {
-            match self.step(ctx) {
+            let step = self.step(ctx);
+            self.summary_if_due();
+            match step {
                 Ok(step) => {
                     outage.over(self.printer, url);
                     if matches!(step, Step::Idle) && self.drain {
@@ -226,6 +228,7 @@ impl Consumer<'_> {
         if !claimed.is_empty() {
             for entry in claimed {
                 let deliveries = self.deliveries(&entry.id)?;
+                self.log_takeover(&entry.id, deliveries);
                 self.process(ctx, entry, deliveries)?;
                 if stopping() {
                     break;
@@ -274,6 +277,7 @@ impl Consumer<'_> {
                 self.acks.len()
             ));
         }
+        let dead = self.dead_count();
         for kind in self.failing.values() {
             self.sum.failed += 1;
             self.sum.note_failure(*kind);
@@ -285,7 +289,7 @@ impl Consumer<'_> {
             0
         };
         let extra = format!(
-            "; {} left pending here, {} pending with other gateways",
+            "; {dead}; {} left pending here, {} pending with other gateways",
             self.failing.len(),
             others
         );
