@@ -110,6 +110,7 @@ Register-ArgumentCompleter -Native -CommandName 'mmnotify' -ScriptBlock {
             [CompletionResult]::new('--consumer', '--consumer', [CompletionResultType]::ParameterName, 'This gateway''s name in the group [default: HOST-PID]')
             [CompletionResult]::new('--claim-idle', '--claim-idle', [CompletionResultType]::ParameterName, 'Take over entries left unacknowledged this long')
             [CompletionResult]::new('--max-deliveries', '--max-deliveries', [CompletionResultType]::ParameterName, 'Tries of one entry before it goes to <stream>:dead')
+            [CompletionResult]::new('--summary-every', '--summary-every', [CompletionResultType]::ParameterName, 'With --consume: log the counts so far this often (and at exit)')
             [CompletionResult]::new('--queue-file', '--queue-file', [CompletionResultType]::ParameterName, 'Secrets file holding the queue''s Redis URL')
             [CompletionResult]::new('--queue', '--queue', [CompletionResultType]::ParameterName, 'Queue''s Redis URL; a password goes in --queue-file or MMNOTIFY_QUEUE')
             [CompletionResult]::new('--stream', '--stream', [CompletionResultType]::ParameterName, 'Redis stream that carries the events')

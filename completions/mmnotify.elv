@@ -105,6 +105,7 @@ set edit:completion:arg-completer[mmnotify] = {|@words|
             cand --consumer 'This gateway''s name in the group [default: HOST-PID]'
             cand --claim-idle 'Take over entries left unacknowledged this long'
             cand --max-deliveries 'Tries of one entry before it goes to <stream>:dead'
+            cand --summary-every 'With --consume: log the counts so far this often (and at exit)'
             cand --queue-file 'Secrets file holding the queue''s Redis URL'
             cand --queue 'Queue''s Redis URL; a password goes in --queue-file or MMNOTIFY_QUEUE'
             cand --stream 'Redis stream that carries the events'

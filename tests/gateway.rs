@@ -380,6 +380,7 @@ fn a_redis_restart_mid_stream_loses_nothing_and_posts_nothing_twice() {
         1,
         "{run:?}"
     );
+    run.assert_stderr_contains("answers again after");
 }
 
 #[test]
@@ -1383,4 +1384,189 @@ fn a_second_signal_ends_the_wait_for_redis_at_once() {
         .assert_success()
         .assert_stderr_contains("a second signal stops at once")
         .assert_stderr_contains("1 delivery record(s)");
+}
+
+/// The doctor's lines about the queue, by check name.
+fn doctor_lines(env: &Env, redis: &RedisServer) -> (crate::support::Run, HashMap<String, String>) {
+    let run = env.run(env.cmd().args(["doctor", "--queue", &redis.url()]));
+    let lines = run
+        .stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("✓ "))
+        .filter_map(|l| l.split_once(": "))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    (run, lines)
+}
+
+#[test]
+fn doctor_before_the_first_gateway_passes_and_lists_every_gateway_and_the_oldest_pending_age() {
+    let Some((env, _server, redis)) = setup("doctor_queue_values") else {
+        return;
+    };
+    // A queue no gateway has read yet is a correct new set-up, not a fault.
+    let (run, lines) = doctor_lines(&env, &redis);
+    run.assert_success();
+    assert!(!run.stdout.contains('✗'), "{}", run.stdout);
+    assert!(
+        lines["group"].contains("not created yet") && lines["group"].contains("build --consume"),
+        "{lines:?}"
+    );
+
+    // Two gateways connected, neither has been given an entry yet: both are listed.
+    let g1 = env.spawn(&mut consume(&env, &redis, &["--consumer", "gw-1"]));
+    let g2 = env.spawn(
+        consume(&env, &redis, &["--consumer", "gw-2"])
+            .env("MMNOTIFY_STATE_DIR", env.root().join("state-b")),
+    );
+    wait_until(
+        "both gateways in doctor's list",
+        Duration::from_secs(15),
+        || {
+            let (_, lines) = doctor_lines(&env, &redis);
+            lines
+                .get("consumers")
+                .is_some_and(|c| c.contains("gw-1 (") && c.contains("gw-2 ("))
+        },
+    );
+    stop(&env, g1).assert_success();
+    stop(&env, g2).assert_success();
+
+    // The values: an entry enqueued an hour ago and a newer one, both held by a gateway
+    // that died after reading them, and a third not read yet.
+    let hour_ago = redis_time_ms(&redis) - 3_600_000;
+    let old_id: String = redis.query(&["XADD", STREAM, &format!("{hour_ago}-0"), "event", "{}"]);
+    let _: String = redis.query(&["XADD", STREAM, "*", "event", "{}"]);
+    let _: redis::Value = redis.query(&[
+        "XREADGROUP",
+        "GROUP",
+        GROUP,
+        "gw-dead",
+        "COUNT",
+        "2",
+        "STREAMS",
+        STREAM,
+        ">",
+    ]);
+    let _: String = redis.query(&["XADD", STREAM, "*", "event", "{}"]);
+    let (run, lines) = doctor_lines(&env, &redis);
+    run.assert_success();
+    assert_eq!(
+        lines["stream"],
+        format!("{STREAM} holds 3 entries"),
+        "{lines:?}"
+    );
+    assert!(lines["group"].contains("1 not yet read"), "{lines:?}");
+    let consumers = &lines["consumers"];
+    for name in ["gw-1", "gw-2"] {
+        assert!(consumers.contains(&format!("{name} (")), "{consumers}");
+    }
+    let dead = &consumers[consumers
+        .find("gw-dead (idle ")
+        .unwrap_or_else(|| panic!("gw-dead not listed: {consumers}"))..];
+    assert!(dead.contains(" s, 2 pending)"), "{consumers}");
+    assert_eq!(
+        lines["pending"], "2 entries not yet acknowledged",
+        "{lines:?}"
+    );
+    let oldest = &lines["oldest pending"];
+    let prefix = format!("{old_id}, enqueued ");
+    assert!(oldest.starts_with(&prefix), "{oldest}");
+    let age: u64 = oldest[prefix.len()..]
+        .split(' ')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no age in {oldest}"));
+    // An hour, plus however long this test took to get here.
+    assert!((3600..3900).contains(&age), "{oldest}");
+    assert!(
+        oldest.contains("held by gw-dead for ") && oldest.ends_with("delivered 1 time(s)"),
+        "{oldest}"
+    );
+}
+
+/// The server's clock, in milliseconds (stream ids are made from it).
+fn redis_time_ms(redis: &RedisServer) -> u64 {
+    let (s, us): (u64, u64) = redis.query(&["TIME"]);
+    s * 1000 + us / 1000
+}
+
+#[test]
+fn a_gateway_logs_start_takeovers_dead_letters_and_summaries_without_v() {
+    const PW: &str = "gateway-log-pass-4711";
+    let Some(redis) = RedisServer::start_with("gateway_log", Some(PW)) else {
+        return;
+    };
+    let (mut env, server) = crate::support::hooked(ServerOptions::default());
+    env.secret(PW);
+    let queue = env.write_file("queue.url", &format!("{}\n", redis.url()), 0o600);
+    // An entry a gateway read and then died with; an invalid entry; a good one.
+    let _: String = redis.query(&["XGROUP", "CREATE", STREAM, GROUP, "0", "MKSTREAM"]);
+    let _: String = redis.query(&[
+        "XADD",
+        STREAM,
+        "*",
+        "event",
+        r#"{"workflow":"wf-held","state":"failed","provider_run_id":"1"}"#,
+    ]);
+    let held: redis::streams::StreamReadReply = redis::cmd("XREADGROUP")
+        .arg(&[
+            "GROUP", GROUP, "gw-dead", "COUNT", "1", "STREAMS", STREAM, ">",
+        ])
+        .query(&mut redis.con())
+        .unwrap();
+    let held_id = held.keys[0].ids[0].id.clone();
+    let _: String = redis.query(&["XADD", STREAM, "*", "event", "{not json"]);
+    let _: String = redis.query(&[
+        "XADD",
+        STREAM,
+        "*",
+        "event",
+        r#"{"workflow":"wf-new","state":"failed","provider_run_id":"2"}"#,
+    ]);
+    let gateway = |extra: &[&str]| {
+        let mut c = env.cmd();
+        c.args(["build", "--consume", "--webhook", "hook", "--queue-file"])
+            .arg(&queue)
+            .args(["--consumer", "gw-live", "--claim-idle", "300ms"])
+            .args(extra);
+        c
+    };
+    let g = env.spawn(&mut gateway(&["--summary-every", "200ms"]));
+    wait_until(
+        "both posts and the dead letter",
+        Duration::from_secs(20),
+        || server.posts().len() == 2 && redis.xlen(DEAD) == 1 && redis.pending(STREAM, GROUP) == 0,
+    );
+    // Long enough for a summary after the last entry (the loop looks at least every 0.5 s).
+    std::thread::sleep(Duration::from_millis(1500));
+    let run = stop(&env, g);
+    let port = redis.port();
+    run.assert_stderr_contains(&format!(
+        "mmnotify: gateway started: stream {STREAM} at redis://:…@127.0.0.1:{port}/0, group \
+         {GROUP}, consumer gw-live, dedupe store redis://:…@127.0.0.1:{port}/0, posting to \
+         http://127.0.0.1:{}/hooks/…",
+        server.port()
+    ))
+    .assert_stderr_contains(&format!(
+        "mmnotify: entry {held_id}: taken over after it was left unacknowledged for \
+         --claim-idle (300ms) by another gateway"
+    ))
+    .assert_stderr_contains(&format!("invalid event, moved to {DEAD}"))
+    .assert_stderr_contains(&format!(
+        "mmnotify: gateway so far: 2 posted, 0 duplicate, 0 filtered, 0 failed (left pending \
+         for a retry), 1 dead (moved to {DEAD}); 0 pending here"
+    ))
+    .assert_stderr_contains(&format!(
+        "2 posted, 0 duplicate, 0 filtered, 1 failed (1 invalid); 1 dead (moved to {DEAD})"
+    ));
+    // Only the takeover names an entry it posted: a line per post needs -v.
+    assert!(!run.stderr.contains("posted to http"), "{}", run.stderr);
+
+    // -q: no notices, no summaries; the dead letter is still reported.
+    let _: String = redis.query(&["XADD", STREAM, "*", "event", "{not json either"]);
+    let run = env.run(&mut gateway(&["--drain", "-q", "--summary-every", "1ms"]));
+    assert!(!run.stderr.contains("gateway started"), "{}", run.stderr);
+    assert!(!run.stderr.contains("so far"), "{}", run.stderr);
+    run.assert_stderr_contains(&format!("invalid event, moved to {DEAD}"));
 }

@@ -81,4 +81,9 @@ pub(crate) struct GatewayArgs {
     /// With --consume: stop when nothing is left to take
     #[arg(long, requires = "consume")]
     pub drain: bool,
+
+    // Hidden while `build --help` is at its 80-line limit; the README documents it.
+    /// With --consume: log the counts so far this often (and at exit)
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_timeout, hide = true)]
+    pub summary_every: Duration,
 }

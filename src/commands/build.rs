@@ -352,8 +352,9 @@ fn keep_for_shared_store(
     Decision::Done(outcome.with("event", ev.to_json()), Some(err))
 }
 
-/// Inside a `run` job: the parent posts, and deduplicates in its own state directory
-/// (the key is made from the webhook URL, which only the parent knows).
+/// Inside a `run` job: the parent posts and deduplicates (the key is made from the
+/// webhook URL, which only the parent knows), in the shared store this command names,
+/// else in its own shared store or state directory.
 fn post_through_run(
     ctx: &Ctx,
     ev: &ValidEvent,
@@ -366,6 +367,7 @@ fn post_through_run(
             run_id: run_id.to_string(),
             state: ev.state().as_str().to_string(),
             ttl_ms: u64::try_from(args.dedupe_ttl.as_millis()).unwrap_or(u64::MAX),
+            store: relay::store_request(args)?,
         }),
         Some(_) => None,
         None => {
@@ -378,6 +380,7 @@ fn post_through_run(
     let request = relay::request(
         "build",
         &args.common.webhook,
+        &args.common.delivery,
         &value,
         !args.common.state.no_spool,
         dedupe,

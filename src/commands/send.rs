@@ -35,6 +35,7 @@ pub(super) fn run(args: SendArgs) -> Result<Ending> {
         let request = relay::request(
             "send",
             &args.common.webhook,
+            &args.common.delivery,
             &value,
             !args.common.state.no_spool,
             None,

@@ -145,6 +145,11 @@ impl RedisStore {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// Where the store is, redacted, for the gateway's start line.
+    pub(crate) fn describe(&self) -> String {
+        lock(&self.redis).redacted_url()
+    }
+
     pub(crate) fn backlog_len(&self) -> usize {
         self.backlog().len()
     }

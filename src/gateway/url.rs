@@ -87,6 +87,12 @@ impl RedisUrl {
         })
     }
 
+    /// The URL as given, password included: only for the run socket, which hands a
+    /// job's dedupe store to the `mmnotify run` around it (same user, never printed).
+    pub(crate) fn expose(&self) -> &str {
+        &self.full
+    }
+
     /// The user name, percent-decoded.
     pub(crate) fn user(&self) -> Option<String> {
         self.user.as_deref().map(percent_decode)

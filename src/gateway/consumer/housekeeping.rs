@@ -34,9 +34,25 @@ impl Consumer<'_> {
                 return Err(e);
             }
         }
+        self.register();
         self.remove_stale_consumers()?;
         self.set_up = true;
         Ok(())
+    }
+
+    /// Joins the group at once, so that `doctor` lists every running gateway: Redis
+    /// before 7.2 adds a consumer only once it is given an entry. Best effort: a Redis
+    /// older than 6.2 lacks the command, and then the gateway shows up with its first
+    /// entry, as it did before.
+    fn register(&self) {
+        let _ = self.run("cannot join the consumer group", |con| {
+            redis::cmd("XGROUP")
+                .arg("CREATECONSUMER")
+                .arg(&self.stream)
+                .arg(&self.group)
+                .arg(&self.name)
+                .query::<i64>(con)
+        });
     }
 
     /// Checked before any entry is taken: with a dead-letter key of another type the

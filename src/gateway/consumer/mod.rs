@@ -9,6 +9,7 @@
 
 mod entry;
 mod housekeeping;
+mod log;
 mod outage;
 mod settle;
 mod signal;
@@ -65,6 +66,7 @@ struct Consumer<'c> {
     redis_away: bool,
     /// How long a stop waits for Redis to record what was posted during an outage.
     stop_wait: Duration,
+    log: log::Log,
     printer: &'c Printer,
 }
 
@@ -73,7 +75,7 @@ pub(crate) fn run(ctx: &mut Ctx) -> Result<u8> {
     let args = ctx.args;
     let (url, source) = queue_source(&args.queue)?;
     // A gateway without a usable webhook would take entries only to leave them pending.
-    crate::secret::Sources::from_args(&args.common.webhook).resolve()?;
+    let (webhook, _) = crate::secret::Sources::from_args(&args.common.webhook).resolve()?;
     let printer = ctx.printer;
     let redis = connect(&url, args)?;
     let store = dedupe_store(ctx, &redis, &source, &printer)?;
@@ -82,10 +84,7 @@ pub(crate) fn run(ctx: &mut Ctx) -> Result<u8> {
     }
     ctx.spool = false;
     let mut c = Consumer::new(args, redis, store, &printer);
-    printer.info(&format!(
-        "consuming {} at {url} as {} in group {}",
-        c.stream, c.name, c.group
-    ));
+    c.log_start(&url, &webhook.redacted());
     signal::install();
     let gave_up = c.consume(ctx, &url, args.common.delivery.timeout)?;
     let code = c.finish(ctx)?;
@@ -165,6 +164,7 @@ impl<'c> Consumer<'c> {
             last_trim: Instant::now(),
             stop_wait: args.common.delivery.timeout,
             redis_away: false,
+            log: log::Log::new(args.gateway.summary_every),
             printer,
         }
     }
@@ -181,7 +181,9 @@ impl Consumer<'_> {
     ) -> Result<Option<anyhow::Error>> {
         let mut outage = Outage::none();
         while !stopping() {
-            match self.step(ctx) {
+            let step = self.step(ctx);
+            self.summary_if_due();
+            match step {
                 Ok(step) => {
                     outage.over(self.printer, url);
                     if matches!(step, Step::Idle) && self.drain {
@@ -238,6 +240,7 @@ impl Consumer<'_> {
                     break;
                 }
                 let deliveries = self.deliveries(&entry.id)?;
+                self.log_takeover(&entry.id, deliveries);
                 self.process(ctx, entry, deliveries)?;
             }
             return Ok(Step::Busy);
@@ -281,6 +284,7 @@ impl Consumer<'_> {
                 self.acks.len()
             ));
         }
+        let dead = self.dead_count();
         for kind in self.failing.values() {
             self.sum.failed += 1;
             self.sum.note_failure(*kind);
@@ -300,7 +304,9 @@ impl Consumer<'_> {
             ""
         };
         let extra =
-            format!("; {here} left pending here{handed}, {others} pending with other gateways");
+            format!(
+            "; {dead}; {here} left pending here{handed}, {others} pending with other gateways"
+        );
         let result = self.sum.finish(ctx, &extra);
         match result {
             // The contract: SIGINT/SIGTERM end the gateway with exit 0 once the entry in

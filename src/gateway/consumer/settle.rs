@@ -110,6 +110,7 @@ impl Consumer<'_> {
                 deliveries, self.max_deliveries
             ));
             self.failing.insert(taken.id, error::exit_kind(&e));
+            self.log.retried += 1;
             return Ok(());
         }
         self.sum.record(&outcome, err.as_ref());

@@ -27,7 +27,7 @@ pub(crate) use proxy::{proxy_label, ProxyChoice};
 /// thing expected. Reading the whole (small) body also returns the connection to the pool.
 const BODY_LIMIT: u64 = 64 * 1024;
 
-/// Every post (send, build, run, probe, flush) passes through [`Deliverer::deliver_with`],
+/// Every post (send, build, run, probe, flush) passes through [`Deliverer::deliver_within`],
 /// which refuses a body holding the webhook's own token before it is sent.
 pub(crate) const OWN_URL_IN_MESSAGE: &str =
     "the message contains this webhook's own URL; it would publish the token to the channel";
@@ -118,9 +118,10 @@ impl Deliverer {
 
     /// Posts `body`, retrying what can succeed later, never past the budget.
     pub(crate) fn deliver(&self, url: &WebhookUrl, body: &[u8], channel: Option<&str>) -> Delivery {
-        self.deliver_with(url, body, channel, self.policy.retries)
+        self.deliver_within(url, body, channel, &self.policy)
     }
 
+    /// With another number of retries (`probe`: none).
     pub(crate) fn deliver_with(
         &self,
         url: &WebhookUrl,
@@ -128,6 +129,23 @@ impl Deliverer {
         channel: Option<&str>,
         retries: u32,
     ) -> Delivery {
+        let policy = Policy {
+            retries,
+            ..self.policy.clone()
+        };
+        self.deliver_within(url, body, channel, &policy)
+    }
+
+    /// With another budget than this client's own (a post `run` makes for its job keeps
+    /// the job's `--timeout`, `--attempt-timeout` and `--retries`).
+    pub(crate) fn deliver_within(
+        &self,
+        url: &WebhookUrl,
+        body: &[u8],
+        channel: Option<&str>,
+        policy: &Policy,
+    ) -> Delivery {
+        let retries = policy.retries;
         let mut progress = Progress {
             start: Instant::now(),
             attempts: 0,
@@ -144,11 +162,11 @@ impl Deliverer {
                 }),
             );
         }
-        let deadline = progress.start + self.policy.budget;
+        let deadline = progress.start + policy.budget;
         loop {
             progress.attempts += 1;
             let remaining = deadline.saturating_duration_since(Instant::now());
-            let per_attempt = self.policy.attempt_timeout.min(remaining);
+            let per_attempt = policy.attempt_timeout.min(remaining);
             sent::reset();
             let (status, diagnosis, wait_hint) =
                 match self.attempt(url, body, per_attempt, channel, progress.attempts) {
@@ -170,8 +188,13 @@ impl Deliverer {
             let wait =
                 wait_hint.unwrap_or_else(|| retry::backoff(progress.attempts, retry::random_u64()));
             if wait >= deadline.saturating_duration_since(Instant::now()) {
-                let diagnosis =
-                    self.gave_up(diagnosis, progress.attempts, wait, wait_hint.is_some());
+                let diagnosis = Self::gave_up(
+                    policy,
+                    diagnosis,
+                    progress.attempts,
+                    wait,
+                    wait_hint.is_some(),
+                );
                 return progress.delivery(status, Err(diagnosis));
             }
             std::thread::sleep(wait);
@@ -180,7 +203,7 @@ impl Deliverer {
 
     /// The last failure, saying why no retry follows within the budget.
     fn gave_up(
-        &self,
+        policy: &Policy,
         mut diagnosis: Diagnosis,
         attempts: u32,
         wait: Duration,
@@ -196,7 +219,7 @@ impl Deliverer {
             } else {
                 String::new()
             },
-            humantime::format_duration(self.policy.budget)
+            humantime::format_duration(policy.budget)
         );
         diagnosis
     }
