@@ -303,8 +303,7 @@ impl Consumer<'_> {
         } else {
             ""
         };
-        let extra =
-            format!(
+        let extra = format!(
             "; {dead}; {here} left pending here{handed}, {others} pending with other gateways"
         );
         let result = self.sum.finish(ctx, &extra);
