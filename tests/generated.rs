@@ -250,7 +250,8 @@ fn help_text(args: &[&str]) -> String {
 }
 
 /// Each subcommand's help ends with its examples. The README does not claim it fits a
-/// screen (at 80×24 the longest does not); the bound keeps it from growing unnoticed.
+/// screen (at 80×24 the longest does not); the bound (a tripwire, raised knowingly when a
+/// command gains options) keeps it from growing unnoticed.
 #[test]
 fn each_subcommand_help_ends_with_examples() {
     for name in help::PAGES.iter().map(|p| p.name) {
@@ -259,7 +260,7 @@ fn each_subcommand_help_ends_with_examples() {
         let text = help_text(&args);
         let lines = text.lines().count();
         assert!(
-            lines <= 80,
+            lines <= 90,
             "`mmnotify {name} --help` has {lines} lines:\n{text}"
         );
         assert!(text.contains("\nExamples:\n  "), "{name}: {text}");

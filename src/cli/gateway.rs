@@ -82,8 +82,7 @@ pub(crate) struct GatewayArgs {
     #[arg(long, requires = "consume")]
     pub drain: bool,
 
-    // Hidden while `build --help` is at its 80-line limit; the README documents it.
     /// With --consume: log the counts so far this often (and at exit)
-    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_timeout, hide = true)]
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_timeout)]
     pub summary_every: Duration,
 }
