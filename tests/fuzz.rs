@@ -380,9 +380,10 @@ fn odd_webhook_urls_never_panic_leak_or_leave_the_contract() {
 const RUN_TAIL_BYTES: usize = 12 * 1024;
 
 /// Characters that break a token up without hiding it from a reader (`fold`, spaces,
-/// zero-width space, soft hyphen, NUL, BOM).
+/// zero-width space, soft hyphen, NUL, BOM), and a carriage return, after which a
+/// terminal (and the tail) shows only the rest of the line.
 const TOKEN_FILLERS: &[&str] = &[
-    "\n", "\r\n", " ", "\t", "\u{200B}", "\u{00AD}", "\0", "\u{FEFF}", "\u{2060}",
+    "\n", "\r\n", "\r", " ", "\t", "\u{200B}", "\u{00AD}", "\0", "\u{FEFF}", "\u{2060}",
 ];
 
 /// Spellings of one slash in a URL that went through JSON, HTML or URL encoders.

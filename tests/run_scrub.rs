@@ -143,12 +143,21 @@ fn broken_up_tokens(url: &str) -> Vec<(&'static str, String)> {
                 &HOOK_ID[17..]
             ),
         ),
+        (
+            "carriage return: the line starts again after the token's head",
+            format!(
+                "before\n{base}{}\r{} done\nafter\n",
+                &HOOK_ID[..5],
+                &HOOK_ID[5..]
+            ),
+        ),
     ]
 }
 
 /// Item 3: the token folded over lines (`fold -w 40` of the secrets file, as in the
 /// issue) or broken up by invisible characters, spaces or NULs is not posted, nor is a
-/// piece of it at the start of the tail (the lines before it were left out).
+/// piece of it at the start of the tail (the lines before it were left out) or of a line
+/// a carriage return started again.
 #[test]
 fn a_folded_or_broken_up_token_is_not_posted() {
     let (env, server) = hooked(ServerOptions::default());

@@ -243,17 +243,17 @@ fn is_filler(c: char) -> bool {
 
 /// The gaps of a text that is the end of something longer, each a byte range that
 /// stands for output left out: its start, its end (output may have stopped mid-token),
-/// and the `marker` that starts every line whose front was cut. Only there can a mere
-/// piece of the token be a cut token; elsewhere it is a coincidence of short words.
+/// the `marker` that starts every line whose front was cut, and every other line's start
+/// (a carriage return makes a line start again, dropping what came before it on that
+/// line, as a terminal shows it). Only there can a mere piece of the token be a cut
+/// token; elsewhere it is a coincidence of short words.
 pub(crate) fn tail_gaps(text: &str, marker: &str) -> Vec<std::ops::Range<usize>> {
-    // The start: the output before it was left out.
     let mut gaps = Vec::new();
-    gaps.push(0..0);
     let mut line_start = 0;
     for line in text.split('\n') {
-        if !marker.is_empty() && line.starts_with(marker) {
-            gaps.push(line_start..line_start + marker.len());
-        }
+        let cut = !marker.is_empty() && line.starts_with(marker);
+        let gap_end = line_start + if cut { marker.len() } else { 0 };
+        gaps.push(line_start..gap_end);
         line_start += line.len() + 1;
     }
     gaps.push(text.len()..text.len());
@@ -669,6 +669,12 @@ mod tests {
         assert_eq!(
             scrub_token(&cut, ID, &tail_gaps(&cut, "…")),
             "first\n……o1ha x"
+        );
+        // A line a carriage return started again (its head, `pq3wx`, overwritten).
+        let redrawn = format!("before\n{} done\nafter", &ID[5..]);
+        assert_eq!(
+            scrub_token(&redrawn, ID, &tail_gaps(&redrawn, "…")),
+            "before\n…o1ha done\nafter"
         );
     }
 
