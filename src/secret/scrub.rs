@@ -208,9 +208,9 @@ pub(crate) fn after_cut(text: &str) -> &str {
     &text[run.min(MAX_CUT_FRAGMENT)..]
 }
 
-/// The shortest piece of the configured token that is redacted where the text was cut:
-/// the redacted form shows four characters anyway.
-const MIN_PIECE: usize = 4;
+/// The shortest piece of the configured token that is redacted at a gap: the redacted
+/// form shows four characters anyway (and must not be taken for a piece itself).
+const MIN_PIECE: usize = 5;
 
 /// Characters a job can put between the token's characters while a reader (or a copy
 /// and paste) still gets the token: white space and line breaks (`fold`), control
@@ -604,13 +604,13 @@ mod tests {
         }
 
         /// A piece of the token next to output left out (the start and end of a tail, a
-        /// cut line) is redacted; four characters or fewer are not a piece worth hiding.
+        /// cut line) is redacted; four characters are what the redacted form shows.
         #[test]
         fn pieces_at_the_gaps_of_a_tail_are_redacted(
             token in "[a-z0-9]{26}",
             fillers in prop::collection::vec(filler(), 26),
             cuts in (1usize..26, 1usize..26, 1usize..26, 1usize..26),
-            inner in (0usize..22).prop_flat_map(|from| (Just(from), from + 4..26)),
+            inner in (0usize..21).prop_flat_map(|from| (Just(from), from + 5..26)),
             middle in "[ -~]{0,16}",
         ) {
             let (a, b, c, d) = cuts;
@@ -670,6 +670,12 @@ mod tests {
             scrub_token(&cut, ID, &tail_gaps(&cut, "…")),
             "first\n……o1ha x"
         );
+        // The redacted form at a gap is no piece: scrubbing again changes nothing.
+        let done = "x/hooks/…o1ha\n…o1ha\n…o1ha";
+        assert!(matches!(
+            scrub_token(done, ID, &tail_gaps(done, "…")),
+            Cow::Borrowed(_)
+        ));
         // A line a carriage return started again (its head, `pq3wx`, overwritten).
         let redrawn = format!("before\n{} done\nafter", &ID[5..]);
         assert_eq!(
