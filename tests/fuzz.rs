@@ -12,7 +12,7 @@ use std::os::unix::fs::PermissionsExt;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 
-use crate::support::{Env, MockServer, Run, ServerOptions, HOOK_ID};
+use crate::support::{Env, MockServer, Run, ServerOptions, HOOK_ID, OTHER_HOOK_ID};
 
 /// Exit codes the CLI contract allows.
 const CONTRACT_CODES: [i32; 10] = [0, 2, 3, 4, 5, 6, 7, 40, 43, 44];
@@ -472,4 +472,176 @@ fn socks_proxy_values_never_panic_leak_or_leave_the_contract() {
             "no generated proxy ever carried a post"
         );
     }
+}
+
+/// The bytes of a line `run` keeps for its report (`TAIL_BYTES` in `commands/run.rs`).
+const RUN_TAIL_BYTES: usize = 12 * 1024;
+
+/// Characters that break a token up without hiding it from a reader (`fold`, spaces,
+/// zero-width space, soft hyphen, NUL, BOM), and a carriage return, after which a
+/// terminal (and the tail) shows only the rest of the line.
+const TOKEN_FILLERS: &[&str] = &[
+    "\n", "\r\n", "\r", " ", "\t", "\u{200B}", "\u{00AD}", "\0", "\u{FEFF}", "\u{2060}",
+];
+
+/// Spellings of one slash in a URL that went through JSON, HTML or URL encoders.
+const ESCAPED_SLASHES: &[&str] = &[
+    "/",
+    "//",
+    "\\/",
+    "\\",
+    "%2F",
+    "%2f",
+    "%5C",
+    "%252F",
+    "%25252f",
+    "&#47;",
+    "&#047",
+    "&#x2F;",
+    "&amp;#47;",
+    "&sol;",
+    "\\u002f",
+    "\\\\u002F",
+    "\\x2f",
+];
+
+/// A hook URL with escaped, doubled or encoded slashes and `hooks` in any case, for the
+/// configured hook or another one.
+fn escaped_slash_url() -> impl Strategy<Value = String> {
+    (
+        prop::collection::vec(proptest::sample::select(ESCAPED_SLASHES), 4),
+        proptest::sample::select(vec![HOOK_ID, OTHER_HOOK_ID]),
+        "[hH][oO][oO][kK][sS]",
+    )
+        .prop_map(|(s, id, hooks)| {
+            format!(
+                "https:{}{}chat.example{}{hooks}{}{id}",
+                s[0], s[0], s[1], s[2]
+            )
+        })
+}
+
+/// The configured token broken up: a filler after some of its characters (at least one),
+/// sometimes after the start of its URL.
+fn split_token() -> impl Strategy<Value = String> {
+    (
+        prop::collection::vec(
+            prop::option::weighted(0.3, proptest::sample::select(TOKEN_FILLERS)),
+            HOOK_ID.len() - 1,
+        ),
+        0..HOOK_ID.len() - 1,
+        proptest::sample::select(TOKEN_FILLERS),
+        any::<bool>(),
+    )
+        .prop_map(|(mut fillers, at, forced, with_url)| {
+            fillers[at] = Some(fillers[at].unwrap_or(forced));
+            let mut out = if with_url {
+                "url http://127.0.0.1:9/hooks/".to_string()
+            } else {
+                String::new()
+            };
+            for (i, c) in HOOK_ID.chars().enumerate() {
+                out.push(c);
+                if let Some(f) = fillers.get(i).copied().flatten() {
+                    out.push_str(f);
+                }
+            }
+            out
+        })
+}
+
+/// Where a job prints the secret: on a line of its own with text around it, or at the end
+/// of a line so long that the report's cut lands inside it (`Cut`: a fraction of the
+/// secret kept), with letters and digits glued after it.
+#[derive(Debug, Clone)]
+enum Placement {
+    Line { head: String, tail: String },
+    Cut(f64),
+}
+
+fn placement() -> impl Strategy<Value = Placement> {
+    prop_oneof![
+        ("[ -~]{0,16}", "[ -~é]{0,16}").prop_map(|(head, tail)| Placement::Line { head, tail }),
+        (0.0..1.0f64).prop_map(Placement::Cut),
+    ]
+}
+
+/// The job's output, built here rather than in the strategy so that a failure prints
+/// the short recipe, not 32 KiB of padding.
+fn job_output(secret: &str, placement: &Placement) -> String {
+    match placement {
+        Placement::Line { head, tail } => format!("JOB: {head}{secret}{tail}\nJOB: done\n"),
+        Placement::Cut(frac) => {
+            // Keep `kept` bytes of the secret: the cut lands that far before its end.
+            let len = secret.len();
+            #[allow(clippy::cast_precision_loss, reason = "a few dozen bytes")]
+            let kept = (((len as f64) * frac) as usize).clamp(1, len);
+            let glued = "z0".repeat(RUN_TAIL_BYTES / 2);
+            let glued = &glued[..RUN_TAIL_BYTES - kept];
+            format!("JOB:{}{secret}{glued}\n", "X".repeat(20_000))
+        }
+    }
+}
+
+/// Issue 14, items 2–4: whatever the job prints, the report the emulator receives holds
+/// no five characters in a row of either hook id (fillers taken out): not of a split
+/// token, not of an id behind escaped slashes, not at a cut. The job's own lines pass
+/// through; everything else mmnotify prints is checked by the harness.
+#[test]
+fn run_reports_never_post_a_split_token_or_an_escaped_hook_id() {
+    let (env, server) = crate::support::hooked(ServerOptions::default());
+    let file = env.root().join("job-output.txt");
+    let script = format!("cat {}", file.display());
+    let secret = prop_oneof![escaped_slash_url(), split_token()];
+    run_property(
+        (secret, placement(), 1usize..12),
+        |(secret, placement, tail)| {
+            std::fs::write(&file, job_output(&secret, &placement)).unwrap();
+            server.clear();
+            let mut c = env.cmd();
+            c.args(["run", "--webhook", "hook", "--tail", &tail.to_string()])
+                .args(["--", "sh", "-c", &script]);
+            let run = env.run_job(&mut c, "JOB:");
+            check(&run, &format!("{secret:?} placed {placement:?}"));
+            let posts = server.posts();
+            prop_assert_eq!(posts.len(), 1);
+            let report = format!(
+                "{}{}{}",
+                posts[0].message, posts[0].attachments, posts[0].props
+            );
+            let compact: String = report
+                .chars()
+                .filter(|c| {
+                    !(c.is_whitespace()
+                        || c.is_control()
+                        || matches!(
+                            c,
+                            '\u{00AD}' | '\u{200B}' | '\u{2060}' | '\u{FEFF}' | '\u{FFFD}'
+                        ))
+                })
+                .collect();
+            for id in [HOOK_ID, OTHER_HOOK_ID] {
+                for piece in id.as_bytes().windows(5) {
+                    let piece = std::str::from_utf8(piece).unwrap();
+                    let at = compact.find(piece);
+                    // What surrounds it, not the whole 12 KiB report.
+                    let context = at.map(|i| {
+                        let from = (0..=i.saturating_sub(60))
+                            .rev()
+                            .find(|&j| compact.is_char_boundary(j))
+                            .unwrap_or(0);
+                        compact[from..].chars().take(120).collect::<String>()
+                    });
+                    prop_assert!(
+                        at.is_none(),
+                        "`{}` of {} posted: …{}…",
+                        piece,
+                        id,
+                        context.unwrap_or_default()
+                    );
+                }
+            }
+            Ok(())
+        },
+    );
 }

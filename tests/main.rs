@@ -28,6 +28,7 @@ mod outcome;
 mod progress;
 mod recipes;
 mod run;
+mod run_scrub;
 mod run_socket;
 mod secrets;
 mod send;

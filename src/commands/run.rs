@@ -16,6 +16,7 @@ use crate::secret::{scrub_hook_ids, Sources, WebhookUrl, SECRET_ENV_VARS};
 use crate::state::spool::SpoolKind;
 use crate::state::statedir;
 use crate::task::socket::{self, RunSocket};
+use crate::task::tail::CUT_MARKER;
 use crate::task::task_report::{self, ReportInput};
 use crate::task::{self, TaskSpec};
 use crate::wire::payload::{self, Payload};
@@ -115,7 +116,7 @@ fn report(args: &RunArgs, mut result: task::TaskResult, token_url: Option<&Webho
     let command_line = clean(&shell_words(&args.command));
     let name = args.name.as_deref().map(clean);
     let log_url = args.log_url.as_deref().map(clean);
-    result.tail = result.tail.iter().map(|l| clean(l)).collect();
+    result.tail = scrub_tail(&result.tail, token_url);
     let host = statedir::hostname();
     let report = task_report::render(&ReportInput {
         name: name.as_deref().unwrap_or(&command_line),
@@ -249,14 +250,49 @@ fn open_socket(
 
 /// The report is built from the job's output and command line, which may hold a webhook
 /// URL (its own, or one it read somewhere): every hook id and the configured token go
-/// before it is printed, posted or spooled. Ids and tokens are `[a-z0-9]` and the
-/// replacements plain text, so scrubbing the serialized JSON cannot break its syntax.
+/// before it is printed, posted or spooled. Each string of the report is scrubbed as
+/// itself, not the serialized JSON: a match that began inside an escape (`\n` before a
+/// token starting with `n`) would break the JSON.
 fn scrub_report(report: &Payload, url: Option<&WebhookUrl>) -> Payload {
-    let Ok(text) = serde_json::to_string(report) else {
+    let Ok(mut value) = serde_json::to_value(report) else {
         return report.clone();
     };
-    let text = scrub_text(&text, url);
-    serde_json::from_str(&text).unwrap_or_else(|_| report.clone())
+    scrub_strings(&mut value, url);
+    serde_json::from_value(value).unwrap_or_else(|_| report.clone())
+}
+
+/// Every string in `value`, object keys included, through [`scrub_text`].
+fn scrub_strings(value: &mut Value, url: Option<&WebhookUrl>) {
+    match value {
+        Value::String(s) => *s = scrub_text(s, url),
+        Value::Array(items) => items.iter_mut().for_each(|v| scrub_strings(v, url)),
+        Value::Object(members) => {
+            *members = std::mem::take(members)
+                .into_iter()
+                .map(|(k, mut v)| {
+                    scrub_strings(&mut v, url);
+                    (scrub_text(&k, url), v)
+                })
+                .collect();
+        }
+        Value::Null | Value::Bool(_) | Value::Number(_) => {}
+    }
+}
+
+/// The output tail, scrubbed as one text: a token folded over lines (`fold`) or broken
+/// up by spaces or invisible characters is found across them, and so is a piece of it
+/// next to output the tail left out (older lines, the front of a cut line). Each line
+/// keeps its place: a redacted span keeps its line breaks.
+fn scrub_tail(lines: &[String], url: Option<&WebhookUrl>) -> Vec<String> {
+    if lines.is_empty() {
+        return Vec::new();
+    }
+    let text = lines.join("\n");
+    let text = match url {
+        Some(u) => u.scrub_tail(&text, CUT_MARKER),
+        None => scrub_hook_ids(&text).into_owned(),
+    };
+    text.split('\n').map(str::to_string).collect()
 }
 
 fn scrub_text(text: &str, url: Option<&WebhookUrl>) -> String {

@@ -5,6 +5,7 @@ use std::fmt;
 use anyhow::Result;
 
 use crate::error;
+use crate::secret::scrub::{scrub_token, tail_gaps};
 use crate::secret::scrub_hook_ids;
 
 /// What a URL copied out of a shell script or `.env` file keeps around it: quotes, or a
@@ -190,11 +191,23 @@ impl WebhookUrl {
     /// server messages, Location headers): current Mattermost servers put the hook id in
     /// their error messages.
     /// Any other hook id in it is redacted too: a redirect can point at another hook.
+    /// The token is found however it is broken up: across lines, or with spaces,
+    /// control or invisible characters between its characters (see [`scrub_token`]).
     pub(crate) fn scrub(&self, text: &str) -> String {
-        let last4 = &self.token[self.token.len() - 4..];
-        let own = text
-            .replace(&self.full, &self.redacted())
-            .replace(&self.token, &format!("…{last4}"));
+        self.scrub_cut(text, None)
+    }
+
+    /// [`WebhookUrl::scrub`] for the end of a longer text (a job's output tail) whose
+    /// cut lines start with `cut_marker`: where output was left out, a piece of the token
+    /// that touches the gap goes too (see [`tail_gaps`]).
+    pub(crate) fn scrub_tail(&self, text: &str, cut_marker: &str) -> String {
+        self.scrub_cut(text, Some(cut_marker))
+    }
+
+    fn scrub_cut(&self, text: &str, cut_marker: Option<&str>) -> String {
+        let own = text.replace(&self.full, &self.redacted());
+        let gaps = cut_marker.map_or_else(Vec::new, |m| tail_gaps(&own, m));
+        let own = scrub_token(&own, &self.token, &gaps);
         scrub_hook_ids(&own).into_owned()
     }
 

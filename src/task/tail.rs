@@ -267,11 +267,20 @@ fn clean_line(line: &Line) -> String {
         .take_while(|&&b| b & 0xC0 == 0x80)
         .count();
     let text = sanitize(&line.bytes[start..]);
-    format!("{CUT_MARKER}{}", crate::secret::after_cut(&text))
+    format!("{CUT_MARKER}{}", after_cut(&text))
+}
+
+/// `text` (the part of a line after a cut) without the piece of a hook URL the cut may
+/// have left at its front. Whole hook URLs go first: see [`crate::secret::after_cut`].
+fn after_cut(text: &str) -> String {
+    crate::secret::after_cut(&crate::secret::scrub_hook_ids(text)).to_string()
 }
 
 /// The end of `s` in at most `max` bytes, with the cut marker in front when cut.
 fn keep_end(s: &str, max: usize) -> String {
+    // Whole hook URLs go before the cut: a cut through one leaves a piece that no
+    // scrubbing recognises.
+    let s = &*crate::secret::scrub_hook_ids(s);
     if s.len() <= max {
         return s.to_string();
     }
@@ -283,7 +292,7 @@ fn keep_end(s: &str, max: usize) -> String {
         start += 1;
     }
     let rest = s[start..].strip_prefix(CUT_MARKER).unwrap_or(&s[start..]);
-    format!("{CUT_MARKER}{}", crate::secret::after_cut(rest))
+    format!("{CUT_MARKER}{}", after_cut(rest))
 }
 
 /// Zero-width space put between the backticks of a run of three or more.
@@ -501,14 +510,16 @@ mod tests {
     fn huge_line_keeps_its_end_with_marker() {
         let mut t = Tail::new(10, 64);
         t.push(b"old\n");
+        // Words: the front of a cut goes up to the first space (see `after_cut`).
+        let chunk = "word ".repeat(200);
         for _ in 0..1000 {
-            t.push(&[b'a'; 1000]);
+            t.push(chunk.as_bytes());
         }
         t.push(b"THE END\n");
         let lines = t.lines();
         assert_eq!(lines.len(), 1);
         assert!(lines[0].starts_with(CUT_MARKER));
-        assert!(lines[0].ends_with("aaaTHE END"));
+        assert!(lines[0].ends_with("word word THE END"));
         assert!(t.text().len() <= 64);
         // The stored in-progress line stays bounded too.
         assert!(t.partial.iter().all(|p| p.line.bytes.len() <= 64));
