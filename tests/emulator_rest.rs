@@ -574,6 +574,7 @@ fn rest_root_id_rules() {
 fn rest_pending_post_id_dedupe() {
     let (server, seed) = started();
     let t = seed.bot.token.as_str();
+    server.rest().freeze_clock();
     let body = json!({"channel_id": seed.builds, "message": "m", "pending_post_id": "run-1"});
     let first = ok(&post(&server, t, &body), 201);
     assert_eq!(first["pending_post_id"], json!("run-1"));
@@ -843,6 +844,40 @@ fn rest_rate_limit() {
         .is_some_and(|v| v.parse::<u64>().is_ok_and(|s| s >= 1)));
     assert!(a.header("X-RateLimit-Remaining").is_some());
     assert!(a.header("X-Request-Id").is_none());
+}
+
+/// §7 with `VaryByUser`: each bot has its own budget, counted after authentication,
+/// refilled with time.
+#[test]
+fn rest_rate_limit_per_user() {
+    let (server, seed) = started();
+    let rest = server.rest();
+    let other = rest.create_bot("other-bot");
+    rest.freeze_clock();
+    rest.set_rate_limit_per_user(Some(RateLimit {
+        per_sec: 1,
+        burst: 1,
+    }));
+    let me = "/api/v4/users/me";
+    ok(&get(&server, me, &seed.bot.token), 200);
+    let a = get(&server, me, &seed.bot.token);
+    assert_eq!(
+        (a.status, a.header("X-RateLimit-Remaining")),
+        (200, Some("0"))
+    );
+    let a = get(&server, me, &seed.bot.token);
+    assert_eq!((a.status, a.body.as_str()), (429, "limit exceeded\n"));
+    assert_eq!(a.header("Retry-After"), Some("1"));
+    assert!(a.header("X-Request-Id").is_none());
+    // Another bot's budget is untouched; an unauthenticated request is not counted.
+    ok(&get(&server, me, &other.token), 200);
+    assert_eq!(get(&server, me, "zzzzzzzzzzzzzzzzzzzzzzzzzz").status, 401);
+    rest.advance_clock(Duration::from_secs(1));
+    ok(&get(&server, me, &seed.bot.token), 200);
+    rest.set_rate_limit_per_user(None);
+    for _ in 0..5 {
+        ok(&get(&server, me, &seed.bot.token), 200);
+    }
 }
 
 /// Faults scripted on the REST side: `AppError` bodies for Mattermost's own statuses,

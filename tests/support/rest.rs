@@ -13,7 +13,7 @@
 use super::decode::go_fold;
 use super::http::{new_id, Head, Response};
 use super::mattermost::{api_headers, go_json_string, split_target};
-use super::server::ServerOptions;
+use super::server::{RateLimit, ServerOptions};
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Mutex, MutexGuard};
@@ -171,8 +171,14 @@ struct RestState {
     edit_time_limit: i64,
     /// Added to the wall clock, so tests move time forward instead of sleeping.
     clock_offset_ms: i64,
+    /// `freeze_clock`: the wall clock reading the emulator clock stays at.
+    frozen_wall_ms: Option<i64>,
     /// `MaximumPayloadSizeBytes` (§4.1).
     max_payload_bytes: usize,
+    /// `RateLimitSettings` with `VaryByUser` (§7): one bucket per user, after auth.
+    user_limit: Option<RateLimit>,
+    /// user id → (tokens, emulator clock ms of the last refill).
+    user_buckets: HashMap<String, (f64, i64)>,
 }
 
 /// The REST state of one emulated server and the test-side API to set it up and read it.
@@ -337,6 +343,15 @@ impl Rest {
         self.lock().developer_mode = on;
     }
 
+    /// The rate limiter with `VaryByUser` (§7): each user (bot) has its own budget of
+    /// `burst + 1` requests refilled at `per_sec`, on the emulator clock (so
+    /// `advance_clock` refills it). `ServerOptions::rate_limit` is the server-wide one.
+    pub fn set_rate_limit_per_user(&self, limit: Option<RateLimit>) {
+        let mut st = self.lock();
+        st.user_limit = limit;
+        st.user_buckets.clear();
+    }
+
     /// `PostEditTimeLimit` in seconds, `None` = -1 (no limit, the default) (§5.5).
     pub fn set_edit_time_limit(&self, limit: Option<Duration>) {
         self.lock().edit_time_limit = limit.map_or(-1, |d| d.as_secs() as i64);
@@ -346,6 +361,14 @@ impl Rest {
     /// time-dependent rules are tested without sleeping.
     pub fn advance_clock(&self, by: Duration) {
         self.lock().clock_offset_ms += by.as_millis() as i64;
+    }
+
+    /// Stops the emulator's clock (only `advance_clock` moves it then), so that rules
+    /// that depend on time (rate limit refill, windows, limits) do not depend on how fast
+    /// the test runs.
+    pub fn freeze_clock(&self) {
+        let mut st = self.lock();
+        st.frozen_wall_ms = Some(wall_ms());
     }
 
     /// The emulator's clock in ms since the epoch.
@@ -488,11 +511,14 @@ impl Rest {
     }
 }
 
-fn now_ms(st: &RestState) -> i64 {
-    let wall = SystemTime::now()
+fn wall_ms() -> i64 {
+    SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64);
-    wall + st.clock_offset_ms
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+fn now_ms(st: &RestState) -> i64 {
+    st.frozen_wall_ms.unwrap_or_else(wall_ms) + st.clock_offset_ms
 }
 
 fn new_post(
@@ -801,6 +827,17 @@ pub fn handle(rest: &Rest, opts: &ServerOptions, head: &Head, body: &[u8]) -> Re
         return fail(session_expired(format!("token={token}")));
     };
     let now = now_ms(&st);
+    // §7: `ServeHTTP` calls `UserIdRateLimit(session.UserId)` after authenticating.
+    let mut limit_headers = Vec::new();
+    if let Some(limit) = st.user_limit {
+        let (headers, retry) = take_user_token(&mut st, limit, &user_id, now);
+        if let Some(secs) = retry {
+            let mut limited = super::mattermost::limit_exceeded(&secs.to_string());
+            limited.headers.extend(headers);
+            return limited;
+        }
+        limit_headers = headers;
+    }
     let result = match route {
         Route::Me => get_me(&st, &user_id),
         Route::ChannelByName(team, channel) => {
@@ -816,10 +853,47 @@ pub fn handle(rest: &Rest, opts: &ServerOptions, head: &Head, body: &[u8]) -> Re
         Route::PatchPost(id) => patch_post(&mut st, &user_id, id, body, now),
         Route::DeletePost(id) => delete_post(&mut st, &user_id, id, now),
     };
-    match result {
+    let mut answer = match result {
         Ok((status, v)) => ok_json(opts, status, &v),
         Err(e) => fail(e),
+    };
+    answer.headers.extend(limit_headers);
+    answer
+}
+
+/// One request against a user's bucket: the `X-RateLimit-*` headers (§7) and, when
+/// limited, the `Retry-After` seconds (rounded up, at least 1).
+fn take_user_token(
+    st: &mut RestState,
+    limit: RateLimit,
+    user_id: &str,
+    now: i64,
+) -> (Vec<(String, String)>, Option<u64>) {
+    let capacity = f64::from(limit.burst) + 1.0;
+    let rate = f64::from(limit.per_sec.max(1));
+    let (tokens, at) = st
+        .user_buckets
+        .entry(user_id.to_string())
+        .or_insert((capacity, now));
+    *tokens = (*tokens
+        + f64::from(u32::try_from((now - *at).clamp(0, 3_600_000)).unwrap_or(0)) / 1000.0 * rate)
+        .min(capacity);
+    *at = now;
+    let limited = *tokens < 1.0;
+    let retry = limited.then(|| ((1.0 - *tokens) / rate).ceil().max(1.0) as u64);
+    if !limited {
+        *tokens -= 1.0;
     }
+    let reset = ((capacity - *tokens) / rate).ceil() as u64;
+    let headers = vec![
+        ("X-RateLimit-Limit".into(), (limit.burst + 1).to_string()),
+        (
+            "X-RateLimit-Remaining".into(),
+            (tokens.floor() as u64).to_string(),
+        ),
+        ("X-RateLimit-Reset".into(), reset.to_string()),
+    ];
+    (headers, retry)
 }
 
 type Answer = Result<(u16, Value), ApiError>;
