@@ -1,6 +1,10 @@
 //! The test suite's Mattermost emulator as a standalone process, for scripts/bench.py.
 //! Prints `URL <hook url>` and, with `--tls`, `CA <pem path>`, then serves until stdin
-//! closes. Build it with `cargo build --example mock_server`.
+//! closes. With `--rest` it also seeds the REST world (`Rest::seed`) and prints
+//! `BOT_URL <server url>`, `BOT_TOKEN <token>` (a throwaway test token) and
+//! `CHANNEL dev-team/builds`; at exit it reports the bot's posts on stderr, and how many
+//! runs (`props.mmnotify.run_key`) got more than one live channel post (issue 18's
+//! benchmark: must be 0). Build it with `cargo build --example mock_server`.
 
 // Pedantic lints `tests/support` is exempt from (see `tests/main.rs`), each for its reason:
 #![allow(
@@ -32,8 +36,40 @@ fn main() {
     }
     let server = MockServer::start_with(opts);
     println!("URL {}", server.hook_url());
+    let seed = std::env::args()
+        .any(|a| a == "--rest")
+        .then(|| server.rest().seed());
+    if let Some(seed) = &seed {
+        println!("BOT_URL {}", server.url());
+        println!("BOT_TOKEN {}", seed.bot.token);
+        println!("CHANNEL dev-team/builds");
+    }
     println!("READY");
     let mut sink = Vec::new();
     let _ = std::io::stdin().read_to_end(&mut sink);
     eprintln!("mock server: {} requests", server.requests().len());
+    if let Some(seed) = &seed {
+        let rest = server.rest();
+        let roots = rest.roots_in(&seed.builds);
+        let mut per_run = std::collections::HashMap::<String, usize>::new();
+        for p in &roots {
+            if let Some(key) = p
+                .props
+                .get("mmnotify")
+                .and_then(|m| m.get("run_key"))
+                .and_then(|k| k.as_str())
+            {
+                *per_run.entry(key.to_string()).or_default() += 1;
+            }
+        }
+        let all = rest.all_posts();
+        let patches: usize = all.iter().map(|p| p.history.len()).sum();
+        let replies = all.iter().filter(|p| !p.root_id.is_empty()).count();
+        eprintln!(
+            "mock server: {} channel posts, {replies} replies, {patches} patches, {} runs, {} runs with more than one post",
+            roots.len(),
+            per_run.len(),
+            per_run.values().filter(|n| **n > 1).count()
+        );
+    }
 }

@@ -20,6 +20,7 @@ mod doctor;
 mod dry_run;
 mod echo;
 mod emulator;
+mod emulator_rest;
 mod fuzz;
 mod gateway;
 mod generated;

@@ -67,7 +67,7 @@ fn fail(status: u16, id_a: &'static str, msg_a: &str, layer: Layer) -> Failure {
 }
 
 /// JSON string as Go's `json.Marshal` writes it (HTML-escaped).
-fn go_json_string(s: &str) -> String {
+pub(super) fn go_json_string(s: &str) -> String {
     serde_json::to_string(s)
         .unwrap_or_default()
         .replace('<', "\\u003c")
@@ -85,7 +85,7 @@ fn version(opts: &ServerOptions) -> &'static str {
 }
 
 /// Headers every response of the Mattermost API handler carries (§4.2, §5).
-fn api_headers(opts: &ServerOptions, request_id: &str) -> Vec<(String, String)> {
+pub(super) fn api_headers(opts: &ServerOptions, request_id: &str) -> Vec<(String, String)> {
     vec![
         ("X-Request-Id".into(), request_id.into()),
         ("X-Version-Id".into(), version(opts).into()),

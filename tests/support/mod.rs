@@ -10,6 +10,7 @@ mod http;
 mod mattermost;
 pub mod proxy;
 pub mod redis;
+pub mod rest;
 pub mod server;
 pub mod socks;
 pub mod tls;
@@ -20,6 +21,7 @@ pub use env::{Closed, Env, Run, Spawned};
 pub use http::{http_date, new_id};
 pub use mattermost::{go_marshal, query_parses, MAX_URL_LENGTH, POST_PROPS_MAX_USER_RUNES};
 pub use proxy::ConnectProxy;
+pub use rest::{Bot, ChannelKind, PatchRecord, Rest, RestChannel, RestPost, Seed};
 pub use server::{
     Channel, Era, Fault, Hook, MockServer, Post, RateLimit, Request, ServerOptions, HOOK_ID,
     OTHER_HOOK_ID,
@@ -35,6 +37,21 @@ pub fn hooked(opts: ServerOptions) -> (Env, MockServer) {
     env.watch(&server);
     env.write_secret("hook", &format!("# test hook\n\n{}\n", server.hook_url()));
     (env, server)
+}
+
+/// `hooked` plus the REST world of `Rest::seed` (a bot in `dev-team`, its channels) and
+/// `secrets/bot.bot` holding the server URL and the bot token, as the contract's `.bot`
+/// file has them; the bot token is watched for leaks like the hook id (issue 18).
+pub fn botted(opts: ServerOptions) -> (Env, MockServer, Seed) {
+    let (mut env, server) = hooked(opts);
+    let seed = server.rest().seed();
+    env.secret(&seed.bot.token);
+    env.write_file(
+        "secrets/bot.bot",
+        &format!("# test bot\n\n{}\n{}\n", server.url(), seed.bot.token),
+        0o600,
+    );
+    (env, server, seed)
 }
 
 /// Whether the test runs as root, which parts of some tests need (giving a file to

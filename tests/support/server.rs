@@ -4,6 +4,7 @@
 
 use super::http::{self, read_body, read_head, write_response, Head, ReadError, Response};
 use super::mattermost;
+use super::rest::{self, Rest};
 use super::tls::TlsSetup;
 use rustls::{ServerConfig, ServerConnection, StreamOwned};
 use serde_json::Value;
@@ -264,6 +265,8 @@ impl Bucket {
 
 pub(crate) struct Shared {
     opts: ServerOptions,
+    /// The REST API's state (issue 18): users, tokens, channels, posts.
+    rest: Rest,
     state: Mutex<State>,
     recorded: Condvar,
     connections: AtomicUsize,
@@ -326,6 +329,7 @@ impl MockServer {
         let addr = listener.local_addr().expect("local_addr");
         let tls = opts.tls.as_ref().map(super::tls::TlsSetup::server_config);
         let shared = Arc::new(Shared {
+            rest: Rest::new(&opts),
             state: Mutex::new(State {
                 requests: Vec::new(),
                 posts: Vec::new(),
@@ -383,6 +387,11 @@ impl MockServer {
 
     pub fn options(&self) -> &ServerOptions {
         &self.shared.opts
+    }
+
+    /// The REST API's state and the test-side API to set it up and read it back.
+    pub fn rest(&self) -> &Rest {
+        &self.shared.rest
     }
 
     /// Ids of all configured hooks (secrets, for the redaction check).
@@ -650,6 +659,9 @@ fn serve<S: Read + Write>(shared: &Shared, conn_id: usize, stream: S) -> Option<
                         shared.sleep(d);
                         return None;
                     }
+                    Fault::Status(status) if rest::is_api(&head) => {
+                        rest::fault_status(&shared.rest, &shared.opts, &head, status)
+                    }
                     Fault::Status(status) => mattermost::fault_status(&shared.opts, &head, status),
                     Fault::Response {
                         status,
@@ -722,6 +734,8 @@ fn emulate(
     };
     let mut resp = if let Some(secs) = limited {
         mattermost::limit_exceeded(&secs.to_string())
+    } else if rest::is_api(head) {
+        rest::handle(&shared.rest, &shared.opts, head, &body)
     } else {
         let out = mattermost::handle(&shared.opts, head, &body);
         st.posts.extend(out.posts);
