@@ -31,6 +31,7 @@ mod run;
 mod run_socket;
 mod secrets;
 mod send;
+mod sentinel;
 mod spool;
 mod state;
 mod time;

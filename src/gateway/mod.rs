@@ -11,3 +11,10 @@ pub(crate) mod flush;
 pub(crate) mod queue;
 pub(crate) mod store;
 pub(crate) mod url;
+
+/// Real `redis-server` processes for the unit tests of the plumbing above (a Sentinel
+/// group, or one plain node): the integration tests' own support file, shared.
+#[cfg(test)]
+#[path = "../../tests/support/sentinel.rs"]
+#[allow(dead_code, unreachable_pub)]
+pub(crate) mod test_sentinel;

@@ -10,6 +10,7 @@ mod http;
 mod mattermost;
 pub mod proxy;
 pub mod redis;
+pub mod sentinel;
 pub mod server;
 pub mod socks;
 pub mod tls;
