@@ -8,6 +8,7 @@ pub(crate) mod consumer;
 pub(crate) mod doctor;
 pub(crate) mod enqueue;
 pub(crate) mod flush;
+pub(crate) mod lease;
 pub(crate) mod queue;
 pub(crate) mod ratelimit;
 pub(crate) mod store;
