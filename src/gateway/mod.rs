@@ -9,6 +9,7 @@ pub(crate) mod doctor;
 pub(crate) mod enqueue;
 pub(crate) mod flush;
 pub(crate) mod lease;
+pub(crate) mod metrics;
 pub(crate) mod queue;
 pub(crate) mod ratelimit;
 pub(crate) mod store;
