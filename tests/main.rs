@@ -33,6 +33,7 @@ mod run_scrub;
 mod run_socket;
 mod secrets;
 mod send;
+mod sentinel;
 mod spool;
 mod state;
 mod time;

@@ -8,6 +8,16 @@ pub(crate) mod consumer;
 pub(crate) mod doctor;
 pub(crate) mod enqueue;
 pub(crate) mod flush;
+pub(crate) mod lease;
+pub(crate) mod metrics;
 pub(crate) mod queue;
+pub(crate) mod ratelimit;
 pub(crate) mod store;
 pub(crate) mod url;
+
+/// Real `redis-server` processes for the unit tests of the plumbing above (a Sentinel
+/// group, or one plain node): the integration tests' own support file, shared.
+#[cfg(test)]
+#[path = "../../tests/support/sentinel.rs"]
+#[allow(dead_code, unreachable_pub)]
+pub(crate) mod test_sentinel;

@@ -354,8 +354,8 @@ impl Drop for RedisClaim {
     }
 }
 
-/// A random token naming one holder, so that only it can release its claim.
-fn holder_token() -> String {
+/// A random token naming one holder, so that only it can release its claim (or lease).
+pub(crate) fn holder_token() -> String {
     use ring::rand::SecureRandom;
     let mut b = [0u8; 16];
     // SystemRandom fails only without a kernel RNG; the pid and clock still tell holders

@@ -1,6 +1,10 @@
 //! The Redis URL is a credential like the webhook: [`RedisUrl`] prints as
 //! `redis://user:…@host:port/db`, and the URL with its password is reachable only through
 //! [`RedisUrl::expose`], which the client calls to connect.
+//!
+//! A Sentinel URL (`redis+sentinel://[[USER]:PASSWORD@]HOST:PORT[,HOST:PORT]…/MASTER[/DB]`,
+//! `rediss+sentinel://` for TLS to the data nodes) names the Sentinels to ask and the
+//! master group; its credentials are the data nodes', never sent to the Sentinels.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -19,10 +23,27 @@ pub(crate) struct RedisUrl {
     password: Option<String>,
     /// `redis://PASSWORD@host`: shown as written, `redis://…@host`.
     bare_password: bool,
+    /// For a Sentinel URL: the first Sentinel (the rest are in `sentinel`).
     host: String,
     port: u16,
     db: u32,
+    sentinel: Option<SentinelAddrs>,
 }
+
+/// The Sentinels of a `redis+sentinel://` URL and the master group they watch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SentinelAddrs {
+    /// Host (lower case, IPv6 without brackets) and port of each Sentinel, as written.
+    pub hosts: Vec<(String, u16)>,
+    /// The name in `sentinel monitor NAME …`.
+    pub master: String,
+}
+
+/// The Sentinel port when a host has none (Redis' own default for `--sentinel`).
+const SENTINEL_PORT: u16 = 26379;
+/// More Sentinels than any deployment runs; a longer list is a mistake (or an attack
+/// making every connection walk it).
+const MAX_SENTINELS: usize = 16;
 
 impl RedisUrl {
     /// Checks the shape of the contract; errors never repeat the URL, which may hold the
@@ -30,13 +51,18 @@ impl RedisUrl {
     pub(crate) fn parse(raw: &str) -> Result<RedisUrl> {
         let raw = raw.trim();
         let bad = |why: &str| error::config(format!("malformed Redis URL: {why}"));
-        let (tls, rest) = if let Some(r) = raw.strip_prefix("rediss://") {
-            (true, r)
+        let (tls, sentinel, rest) = if let Some(r) = raw.strip_prefix("rediss://") {
+            (true, false, r)
         } else if let Some(r) = raw.strip_prefix("redis://") {
-            (false, r)
+            (false, false, r)
+        } else if let Some(r) = raw.strip_prefix("rediss+sentinel://") {
+            (true, true, r)
+        } else if let Some(r) = raw.strip_prefix("redis+sentinel://") {
+            (false, true, r)
         } else {
             return Err(bad(
-                "it must start with redis:// or rediss://, e.g. redis://gateway-redis:6379/0",
+                "it must start with redis://, rediss://, redis+sentinel:// or \
+                 rediss+sentinel://, e.g. redis://gateway-redis:6379/0",
             ));
         };
         if raw.contains(char::is_whitespace) {
@@ -68,12 +94,13 @@ impl RedisUrl {
             },
             None => (None, None),
         };
-        let (host, port) = split_host_port(hostport).map_err(|why| bad(&why))?;
-        let db = if path.is_empty() {
-            0
+        let (host, port, db, sentinel) = if sentinel {
+            let (addrs, db) = parse_sentinel(hostport, path).map_err(|why| bad(&why))?;
+            let (h, p) = addrs.hosts[0].clone();
+            (h, p, db, Some(addrs))
         } else {
-            path.parse::<u32>()
-                .map_err(|_| bad("the path must be a database number, e.g. /0"))?
+            let (host, port) = split_host_port(hostport, 6379).map_err(|why| bad(&why))?;
+            (host, port, parse_db(path).map_err(|why| bad(&why))?, None)
         };
         Ok(RedisUrl {
             full: raw.to_string(),
@@ -84,7 +111,13 @@ impl RedisUrl {
             host,
             port,
             db,
+            sentinel,
         })
+    }
+
+    /// The Sentinels and master name of a `redis+sentinel://` URL.
+    pub(crate) fn sentinel(&self) -> Option<&SentinelAddrs> {
+        self.sentinel.as_ref()
     }
 
     /// The URL as given, password included: only for the run socket, which hands a
@@ -125,7 +158,12 @@ impl RedisUrl {
 
     /// `redis://user:…@host:port/db`: the password never shows, not even its length.
     pub(crate) fn redacted(&self) -> String {
-        let scheme = if self.tls { "rediss" } else { "redis" };
+        let scheme = match (self.tls, self.sentinel.is_some()) {
+            (false, false) => "redis",
+            (true, false) => "rediss",
+            (false, true) => "redis+sentinel",
+            (true, true) => "rediss+sentinel",
+        };
         let auth = match (&self.user, &self.password) {
             (Some(u), Some(_)) => format!("{u}:…@"),
             (None, Some(_)) if self.bare_password => "…@".to_string(),
@@ -133,7 +171,24 @@ impl RedisUrl {
             (Some(u), None) => format!("{u}@"),
             (None, None) => String::new(),
         };
-        format!("{scheme}://{auth}{}:{}/{}", self.host, self.port, self.db)
+        match &self.sentinel {
+            None => format!("{scheme}://{auth}{}:{}/{}", self.host, self.port, self.db),
+            Some(s) => {
+                let hosts = s
+                    .hosts
+                    .iter()
+                    .map(|(h, p)| {
+                        if h.contains(':') {
+                            format!("[{h}]:{p}")
+                        } else {
+                            format!("{h}:{p}")
+                        }
+                    })
+                    .collect::<Vec<_>>()
+                    .join(",");
+                format!("{scheme}://{auth}{hosts}/{}/{}", s.master, self.db)
+            }
+        }
     }
 
     /// Removes the URL and the password from text that came from elsewhere (library
@@ -192,7 +247,69 @@ fn hex_digit(b: u8) -> Option<u8> {
         .and_then(|d| u8::try_from(d).ok())
 }
 
-fn split_host_port(hostport: &str) -> std::result::Result<(String, u16), String> {
+fn parse_db(path: &str) -> std::result::Result<u32, String> {
+    if path.is_empty() {
+        return Ok(0);
+    }
+    path.parse::<u32>()
+        .map_err(|_| "the path must be a database number, e.g. /0".to_string())
+}
+
+/// `HOST:PORT[,HOST:PORT]…` and `MASTER[/DB]` of a Sentinel URL. Hosts keep IPv6
+/// brackets out (the library takes bare addresses).
+fn parse_sentinel(hosts: &str, path: &str) -> std::result::Result<(SentinelAddrs, u32), String> {
+    if hosts.is_empty() {
+        return Err(
+            "it names no Sentinel, e.g. redis+sentinel://s1:26379,s2:26379/mymaster".into(),
+        );
+    }
+    let mut addrs = Vec::new();
+    for one in hosts.split(',') {
+        if one.is_empty() {
+            return Err(
+                "the Sentinel list has an empty entry (two commas, or a trailing one)".into(),
+            );
+        }
+        let (h, p) = split_host_port(one, SENTINEL_PORT)?;
+        let h = h.trim_start_matches('[').trim_end_matches(']').to_string();
+        if !addrs.contains(&(h.clone(), p)) {
+            addrs.push((h, p));
+        }
+    }
+    if addrs.len() > MAX_SENTINELS {
+        return Err(format!("it names more than {MAX_SENTINELS} Sentinels"));
+    }
+    let (master, db) = match path.split_once('/') {
+        Some((m, db)) => (m, parse_db(db)?),
+        None => (path, 0),
+    };
+    if master.is_empty() {
+        return Err(
+            "it names no master group after the Sentinels, e.g. /mymaster or /mymaster/0".into(),
+        );
+    }
+    // Sentinel accepts almost any name, but it goes into commands and log lines:
+    // keeping it to a host-name alphabet keeps both unambiguous.
+    if master.len() > 128
+        || !master
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
+    {
+        return Err("the master name may only have letters, digits, `.`, `-` and `_`".into());
+    }
+    Ok((
+        SentinelAddrs {
+            hosts: addrs,
+            master: master.to_string(),
+        },
+        db,
+    ))
+}
+
+fn split_host_port(
+    hostport: &str,
+    default_port: u16,
+) -> std::result::Result<(String, u16), String> {
     let (host, port) = if let Some(rest) = hostport.strip_prefix('[') {
         let end = rest.find(']').ok_or("unbalanced [ in the host")?;
         let after = &rest[end + 1..];
@@ -223,7 +340,7 @@ fn split_host_port(hostport: &str) -> std::result::Result<(String, u16), String>
             .ok()
             .filter(|p| *p != 0)
             .ok_or("the port is not a number from 1 to 65535")?,
-        None => 6379,
+        None => default_port,
     };
     Ok((host.to_ascii_lowercase(), port))
 }
@@ -441,6 +558,85 @@ mod tests {
             ("redis://:secretpw@h/x", "database"),
             ("redis://:secretpw@h/0?tls=1", "query"),
             ("redis://:secretpw@", "no host"),
+        ] {
+            let err = RedisUrl::parse(raw).unwrap_err();
+            let msg = format!("{err:#}");
+            assert!(msg.contains(want), "{raw}: {msg}");
+            assert!(!msg.contains("secretpw"), "{msg}");
+            assert_eq!(error::exit_kind(&err), ExitKind::Config);
+        }
+    }
+
+    #[test]
+    fn sentinel_urls_name_the_sentinels_the_master_and_the_db() {
+        let u = RedisUrl::parse(
+            "redis+sentinel://app:p%40ss@w,rd@S1.example:26380,s2,[::1]:7000/main-cache/3",
+        )
+        .unwrap();
+        let s = u.sentinel().unwrap();
+        assert_eq!(
+            s.hosts,
+            [
+                ("s1.example".to_string(), 26380),
+                ("s2".to_string(), 26379),
+                ("::1".to_string(), 7000)
+            ]
+        );
+        assert_eq!(s.master, "main-cache");
+        assert_eq!(u.db(), 3);
+        assert!(!u.is_tls());
+        // The password holds `@`, `%40` and `,`: the last `@` ends it.
+        assert_eq!(u.expose_password().as_deref(), Some("p@ss@w,rd"));
+        assert_eq!(u.user().as_deref(), Some("app"));
+        assert_eq!(
+            u.to_string(),
+            "redis+sentinel://app:…@s1.example:26380,s2:26379,[::1]:7000/main-cache/3"
+        );
+        assert!(!format!("{u:?}").contains("ss@w"));
+
+        let u = RedisUrl::parse("rediss+sentinel://:hunter22@10.0.0.1/m").unwrap();
+        assert!(u.is_tls());
+        assert_eq!(u.db(), 0);
+        assert_eq!(
+            u.sentinel().unwrap().hosts,
+            [("10.0.0.1".to_string(), 26379)]
+        );
+        assert_eq!(u.to_string(), "rediss+sentinel://:…@10.0.0.1:26379/m/0");
+        // A repeated Sentinel is asked once.
+        let u = RedisUrl::parse("redis+sentinel://h:1,H:1/m").unwrap();
+        assert_eq!(u.sentinel().unwrap().hosts.len(), 1);
+        // A plain URL has no Sentinels.
+        assert!(RedisUrl::parse("redis://h/0").unwrap().sentinel().is_none());
+    }
+
+    #[test]
+    fn hostile_sentinel_urls_are_config_errors_without_echo() {
+        let many = (1..=17)
+            .map(|i| format!("h{i}:1"))
+            .collect::<Vec<_>>()
+            .join(",");
+        for (raw, want) in [
+            ("redis+sentinel://:secretpw@/m", "no Sentinel"),
+            ("redis+sentinel:///m", "no Sentinel"),
+            ("redis+sentinel://:secretpw@h:1", "no master"),
+            ("redis+sentinel://:secretpw@h:1/", "no master"),
+            ("redis+sentinel://:secretpw@h:1//0", "no master"),
+            ("redis+sentinel://:secretpw@h:0/m", "port"),
+            ("redis+sentinel://:secretpw@h:65536/m", "port"),
+            ("redis+sentinel://:secretpw@h:x/m", "port"),
+            ("redis+sentinel://:secretpw@h:1,,h2:1/m", "empty entry"),
+            ("redis+sentinel://:secretpw@h:1,/m", "empty entry"),
+            ("redis+sentinel://:secretpw@h:1/m/x", "database"),
+            ("redis+sentinel://:secretpw@h:1/m/0/1", "database"),
+            ("redis+sentinel://:secretpw@h:1/m%0a", "master name"),
+            ("redis+sentinel://:secretpw@h:1/m;FLUSHALL", "master name"),
+            ("redis+sentinel://:secretpw@h%20x:1/m", "host"),
+            ("redis+sentinel://:secretpw@h:1/m?x=1", "query"),
+            ("redis+sentinels://:secretpw@h:1/m", "redis+sentinel://"),
+            (
+                &format!("redis+sentinel://:secretpw@{many}/m"),
+                "more than 16",
+            ),
         ] {
             let err = RedisUrl::parse(raw).unwrap_err();
             let msg = format!("{err:#}");

@@ -11,6 +11,7 @@ mod mattermost;
 pub mod proxy;
 pub mod redis;
 pub mod rest;
+pub mod sentinel;
 pub mod server;
 pub mod socks;
 pub mod tls;
