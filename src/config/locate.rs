@@ -16,10 +16,8 @@ pub(crate) const SYSTEM_PATH: &str = "/etc/mmnotify/config.toml";
 /// How the config file was found. A given one must load; a default one is optional.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Origin {
-    /// `--config FILE`.
-    Flag,
-    /// `MMNOTIFY_CONFIG`.
-    Env,
+    /// `--config FILE` or `MMNOTIFY_CONFIG` (clap merges the two).
+    Given,
     /// `$XDG_CONFIG_HOME/mmnotify/config.toml` or `~/.config/mmnotify/config.toml`.
     User,
     /// [`SYSTEM_PATH`].
@@ -32,30 +30,30 @@ pub(crate) struct Located {
     pub(crate) origin: Origin,
 }
 
-/// Finds the config file. `flag` is `--config` (when clap also reads
-/// `MMNOTIFY_CONFIG` into it, the origin says `Flag`; harmless); `env` looks a variable
-/// up (`|k| std::env::var_os(k)` in production). `Ok(None)`: no config. A given path
-/// is returned whether or not it exists: [`super::load`] then fails with exit 3.
+/// Finds the config file. `given` is `--config FILE`, which clap fills from
+/// `MMNOTIFY_CONFIG` too (a global clap flag with `env` set to that variable); `env`
+/// looks up `XDG_CONFIG_HOME` and `HOME` (`&|k| std::env::var_os(k)` in production).
+/// `Ok(None)`: no config. A given path is returned whether or not it exists:
+/// [`super::load`] then fails with exit 3.
 pub(crate) fn locate(
-    flag: Option<&Path>,
+    given: Option<&Path>,
     env: &dyn Fn(&str) -> Option<OsString>,
 ) -> Result<Option<Located>> {
-    locate_in(flag, env, Path::new(SYSTEM_PATH))
+    locate_in(given, env, Path::new(SYSTEM_PATH))
 }
 
 fn locate_in(
-    flag: Option<&Path>,
+    given: Option<&Path>,
     env: &dyn Fn(&str) -> Option<OsString>,
     system: &Path,
 ) -> Result<Option<Located>> {
     let set = |k: &str| env(k).filter(|v| !v.is_empty());
-    let given = flag
-        .filter(|p| !p.as_os_str().is_empty())
-        .map(|p| (p.to_path_buf(), Origin::Flag))
-        .or_else(|| set("MMNOTIFY_CONFIG").map(|v| (PathBuf::from(v), Origin::Env)));
-    if let Some((path, origin)) = given {
+    if let Some(path) = given.filter(|p| !p.as_os_str().is_empty()) {
         refuse_url_as_path(path.as_os_str(), "--config (or MMNOTIFY_CONFIG)")?;
-        return Ok(Some(Located { path, origin }));
+        return Ok(Some(Located {
+            path: path.to_path_buf(),
+            origin: Origin::Given,
+        }));
     }
     // The XDG spec: a relative XDG_CONFIG_HOME is invalid and ignored.
     let user_dir = set("XDG_CONFIG_HOME")
@@ -140,20 +138,17 @@ mod tests {
         std::fs::write(&xdg_cfg, "").unwrap();
         assert_eq!(find(&env, None).unwrap().path, xdg_cfg);
 
-        // Given: returned even when missing; the flag beats the variable.
+        // Given: beats the defaults, returned even when missing (loading it is exit 3).
         let missing = dir.path().join("missing.toml");
-        let env_given = env_of(&[("MMNOTIFY_CONFIG", &missing), ("XDG_CONFIG_HOME", &xdg)]);
         assert_eq!(
-            find(&env_given, None),
+            find(&env, Some(&missing)),
             Some(Located {
                 path: missing.clone(),
-                origin: Origin::Env
+                origin: Origin::Given
             })
         );
-        assert_eq!(
-            find(&env_given, Some(&system)).unwrap().origin,
-            Origin::Flag
-        );
+        // An empty --config= counts as not given.
+        assert_eq!(find(&env, Some(Path::new(""))).unwrap().path, xdg_cfg);
         let err = super::super::load(&missing).unwrap_err();
         assert_eq!(exit_kind(&err), ExitKind::Config);
     }

@@ -10,6 +10,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::build_event::event::State;
+use crate::text::time::Timestamp;
 
 /// What a run changed for its job.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -284,6 +285,30 @@ pub(crate) fn transition(
     }
 }
 
+impl Step {
+    /// The story's part of `props.mmnotify`: `transition`, `streak`, `since` (RFC 3339,
+    /// absent without history) and `previous_state` (absent when unknown).
+    pub(crate) fn props(&self) -> serde_json::Value {
+        let mut obj = serde_json::Map::new();
+        obj.insert("transition".into(), self.transition.as_str().into());
+        obj.insert("streak".into(), self.streak.into());
+        if let Some(since) = self.since_ms.and_then(rfc3339_ms) {
+            obj.insert("since".into(), since.into());
+        }
+        if let Some(prev) = self.previous_state {
+            obj.insert("previous_state".into(), prev.as_str().into());
+        }
+        serde_json::Value::Object(obj)
+    }
+}
+
+/// Unix milliseconds as RFC 3339 (UTC, fractional seconds when there are some).
+pub(crate) fn rfc3339_ms(ms: u64) -> Option<String> {
+    let secs = i64::try_from(ms / 1000).ok()?;
+    let nanos = u32::try_from(ms % 1000).ok()? * 1_000_000;
+    Timestamp::from_unix(secs, nanos).map(Timestamp::format_rfc3339)
+}
+
 /// `1st`, `2nd`, `3rd`, `4th`, `11th`, `12th`, `13th`, `21st`, `112th`.
 pub(crate) fn ordinal(n: u32) -> String {
     let suffix = match (n % 10, n % 100) {
@@ -422,6 +447,29 @@ mod tests {
         let rec = steps[6].record.as_ref().unwrap();
         assert_eq!(rec.last_success_run_id.as_deref(), Some("7"));
         assert_eq!(rec.last_success_at_ms, Some(150 * MIN));
+    }
+
+    #[test]
+    fn props_carry_transition_streak_since_and_previous_state() {
+        let steps = play(&[
+            run(State::Failed, "1", Some(1_764_000_000_000), 0),
+            run(State::Failed, "2", Some(1_764_000_060_500), 0),
+        ]);
+        assert_eq!(
+            steps[1].props(),
+            serde_json::json!({
+                "transition": "still_failing",
+                "streak": 2,
+                "since": "2025-11-24T16:00:00Z",
+                "previous_state": "failed",
+            })
+        );
+        let first = steps[0].props();
+        assert!(first.get("previous_state").is_none(), "{first}");
+        assert_eq!(
+            rfc3339_ms(1_764_000_060_500).as_deref(),
+            Some("2025-11-24T16:01:00.5Z")
+        );
     }
 
     #[test]

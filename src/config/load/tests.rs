@@ -283,3 +283,17 @@ proptest! {
         }
     }
 }
+
+/// A hostile file nested 100,000 deep is an exit 3 (toml's recursion limit), not a
+/// stack overflow.
+#[test]
+fn deep_nesting_is_refused_not_a_crash() {
+    let depth = 100_000;
+    for text in [
+        format!("people = {}{}\n", "[".repeat(depth), "]".repeat(depth)),
+        format!("x = {}1{}\n", "{a=".repeat(depth), "}".repeat(depth)),
+    ] {
+        let msg = refused(&text);
+        assert!(msg.contains("line 1") && msg.contains("recursion"), "{msg}");
+    }
+}
