@@ -13,6 +13,8 @@ pub mod error;
 mod build_event;
 /// One module per subcommand, plus the deliver → spool → outcome glue they share.
 pub mod commands;
+/// The config file (routes, people, templates): where it is, its trust rules, its schema.
+mod config;
 /// Redundant gateways on Redis: the shared queue, its consumer and the shared dedupe
 /// store. Untouched unless a Redis flag or variable is given.
 mod gateway;
@@ -20,6 +22,8 @@ mod gateway;
 pub mod secret;
 /// The state directory: spool and deduplication store.
 mod state;
+/// Build stories: job history and transitions, `--on` with transitions, mentions.
+mod story;
 /// `run`: supervising the job, its output tail, and the report.
 mod task;
 /// Markdown escaping shared by every message builder, and every reading and writing of

@@ -204,6 +204,12 @@ fn placeholders() -> impl Iterator<Item = (&'static str, Placeholder)> {
     fields.chain([("emoji", Placeholder::Emoji)])
 }
 
+/// The `--text-template` placeholder names, for the config's `[templates]`, which add
+/// their own.
+pub(crate) fn placeholder_names() -> impl Iterator<Item = &'static str> {
+    placeholders().map(|(name, _)| name)
+}
+
 enum Piece<'a> {
     Text(&'a str),
     Field(Placeholder),

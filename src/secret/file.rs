@@ -26,20 +26,43 @@ pub(crate) fn check_file(path: &Path) -> Result<FileFacts> {
     open_checked(path).map(|(_, facts)| facts)
 }
 
+/// The rules a trusted file passes: the secrets-file rules, or the config file's
+/// (readable by others is fine, writable is not).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Trust {
+    /// "secrets file", "config file": how messages name it.
+    pub what: &'static str,
+    /// Mode bits it must not have.
+    pub forbidden: u32,
+    /// What those bits would allow, for the message.
+    pub means: &'static str,
+}
+
+const SECRETS: Trust = Trust {
+    what: "secrets file",
+    forbidden: 0o027,
+    means: "lets others read it or the group write it",
+};
+
 /// Opens the secrets file once and checks what was opened (`fstat`), so that nothing can
-/// swap the file between the check and the read. `O_NONBLOCK`: opening a FIFO must not
-/// wait for a writer; it is refused as not a regular file right after.
+/// swap the file between the check and the read.
 fn open_checked(path: &Path) -> Result<(File, FileFacts)> {
+    open_trusted(path, &SECRETS)
+}
+
+/// Opens `path` once and checks on the descriptor (`fstat`) that it is a regular file
+/// (symlinks followed) owned by root or by us without the `trust.forbidden` mode bits.
+/// `O_NONBLOCK`: opening a FIFO must not wait for a writer; it is refused as not a
+/// regular file right after.
+pub(crate) fn open_trusted(path: &Path, trust: &Trust) -> Result<(File, FileFacts)> {
+    let what = trust.what;
     let cannot = |e: std::io::Error| {
         let why = if e.kind() == std::io::ErrorKind::PermissionDenied {
             format!("{e}: {}", access::explain_denied(path))
         } else {
             e.to_string()
         };
-        error::config(format!(
-            "cannot read secrets file {}: {why}",
-            path.display()
-        ))
+        error::config(format!("cannot read {what} {}: {why}", path.display()))
     };
     let file = fs::OpenOptions::new()
         .read(true)
@@ -49,7 +72,7 @@ fn open_checked(path: &Path) -> Result<(File, FileFacts)> {
     let meta = file.metadata().map_err(cannot)?;
     if !meta.is_file() {
         return Err(error::config(format!(
-            "secrets file {} is not a regular file",
+            "{what} {} is not a regular file",
             path.display()
         )));
     }
@@ -60,20 +83,20 @@ fn open_checked(path: &Path) -> Result<(File, FileFacts)> {
     let me = current_uid();
     if facts.uid != 0 && facts.uid != me {
         return Err(error::config(format!(
-            "secrets file {} is owned by uid {}, not by root or by you (uid {me}); fix it \
+            "{what} {} is owned by uid {}, not by root or by you (uid {me}); fix it \
              with: chown root {}",
             path.display(),
             facts.uid,
             path.display()
         )));
     }
-    if facts.mode & 0o027 != 0 {
+    if facts.mode & trust.forbidden != 0 {
         return Err(error::config(format!(
-            "secrets file {} has mode {:04o}, which lets others read it or the group write \
-             it; fix it with: chmod {:04o} {}",
+            "{what} {} has mode {:04o}, which {}; fix it with: chmod {:04o} {}",
             path.display(),
             facts.mode,
-            facts.mode & !0o027 & 0o777,
+            trust.means,
+            facts.mode & !trust.forbidden & 0o777,
             path.display()
         )));
     }

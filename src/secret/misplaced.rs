@@ -29,7 +29,8 @@ pub(crate) fn refuse_hook_in_proxy(value: &str, what: &str) -> Result<()> {
     Ok(())
 }
 
-fn contains_hook_id(text: &str) -> bool {
+/// Whether `text` holds a `/hooks/<26 id characters>` anywhere.
+pub(crate) fn contains_hook_id(text: &str) -> bool {
     matches!(scrub_hook_ids(text), Cow::Owned(_))
 }
 

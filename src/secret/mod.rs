@@ -13,9 +13,9 @@ mod sources;
 mod url;
 
 pub(crate) use child_env::SECRET_ENV_VARS;
-pub(crate) use file::{check_file, current_uid, read_secrets_file};
+pub(crate) use file::{check_file, current_uid, open_trusted, read_secrets_file, Trust};
 pub(crate) use known::{holds_secret, remember, scrub_secrets};
-pub(crate) use misplaced::{refuse_hook_in_proxy, refuse_url_as_path};
+pub(crate) use misplaced::{contains_hook_id, refuse_hook_in_proxy, refuse_url_as_path};
 pub(crate) use scrub::after_cut;
 pub use scrub::{redact_id_runs, scrub_hook_ids};
 pub(crate) use sources::{check_name, env_url, Source, Sources};
