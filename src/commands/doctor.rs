@@ -8,9 +8,9 @@ use anyhow::Result;
 use serde_json::json;
 
 use crate::cli::DoctorArgs;
-use crate::commands::locale;
-use crate::commands::output::{print_stdout_line, Ending, Outcome, Printer, Status};
 use crate::error::{self, ExitKind};
+use crate::pipeline::locale;
+use crate::pipeline::output::{print_stdout_line, Ending, Outcome, Printer, Status};
 use crate::secret::{self, Sources, WebhookUrl};
 use crate::wire::deliver::{redact_userinfo, Deliverer, ProxyChoice};
 

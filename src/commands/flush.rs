@@ -8,12 +8,12 @@ use anyhow::Result;
 use serde_json::Value;
 
 use crate::cli::FlushArgs;
-use crate::commands::notify;
-use crate::commands::output::{print_stderr_line, Ending, Outcome, Printer, Status};
-use crate::commands::progress::Progress;
 use crate::commands::spool::{one_line, rfc3339};
 use crate::error::{self, ExitKind};
 use crate::gateway;
+use crate::pipeline::notify;
+use crate::pipeline::output::{print_stderr_line, Ending, Outcome, Printer, Status};
+use crate::pipeline::progress::Progress;
 use crate::secret::{Sources, WebhookUrl};
 use crate::state::dedupe::{Claim, ClaimGuard, Dedupe, DedupeKey, DedupeStore};
 use crate::state::fingerprint::FingerprintKey;

@@ -1,22 +1,7 @@
-// Moved to src/pipeline/ (issue 15); declared here until its imports are fixed.
-#[path = "../pipeline/build.rs"]
-pub(crate) mod build;
+mod build;
 mod doctor;
-// Moved to src/pipeline/ (issue 15); declared here until its imports are fixed.
-#[path = "../pipeline/dry_run.rs"]
-pub(crate) mod dry_run;
 mod flush;
-pub(crate) mod locale;
-// Moved to src/pipeline/ (issue 15); declared here until its imports are fixed.
-#[path = "../pipeline/notify.rs"]
-pub(crate) mod notify;
-// Moved to src/pipeline/ (issue 15); declared here until its imports are fixed.
-#[path = "../pipeline/output.rs"]
-pub mod output;
 mod probe;
-// Moved to src/pipeline/ (issue 15); declared here until its imports are fixed.
-#[path = "../pipeline/progress.rs"]
-pub(crate) mod progress;
 pub(crate) mod relay;
 mod run;
 mod send;
@@ -26,7 +11,7 @@ mod webhooks;
 use anyhow::Result;
 
 use crate::cli::{self, Cli, Command};
-use output::Ending;
+use crate::pipeline::output::{self, Ending};
 
 /// Runs the command `main` parsed: the one door from the binary into the commands, so
 /// that everything behind it can stay private to the crate.

@@ -4,8 +4,8 @@
 use anyhow::Result;
 
 use crate::cli::ProbeArgs;
-use crate::commands::notify::Notifier;
-use crate::commands::output::{print_stdout_line, Ending, Outcome, Printer};
+use crate::pipeline::notify::Notifier;
+use crate::pipeline::output::{print_stdout_line, Ending, Outcome, Printer};
 use crate::state::statedir;
 use crate::wire::payload::Payload;
 

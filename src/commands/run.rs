@@ -7,11 +7,11 @@ use anyhow::Result;
 use serde_json::Value;
 
 use crate::cli::{RunArgs, RunOutcome};
-use crate::commands::dry_run;
-use crate::commands::notify::{Notifier, SpoolPlan};
-use crate::commands::output::{print_stderr_line, Ending, Outcome, Printer, Status};
 use crate::commands::relay::Relay;
 use crate::error::{self, ExitKind};
+use crate::pipeline::dry_run;
+use crate::pipeline::notify::{Notifier, SpoolPlan};
+use crate::pipeline::output::{print_stderr_line, Ending, Outcome, Printer, Status};
 use crate::secret::{scrub_hook_ids, Sources, WebhookUrl, SECRET_ENV_VARS};
 use crate::state::spool::SpoolKind;
 use crate::state::statedir;
@@ -68,6 +68,7 @@ pub(super) fn run(args: RunArgs) -> Result<Ending> {
         tail_bytes: TAIL_BYTES,
         env_remove: SECRET_ENV_VARS.iter().map(Into::into).collect(),
         env_set: Vec::new(),
+        say: print_stderr_line,
     };
     // Always dropped first: with --no-run-socket (or no socket) the job must not reach
     // an outer `run` either.

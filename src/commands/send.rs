@@ -7,10 +7,10 @@ use anyhow::Result;
 use serde_json::{Map, Value};
 
 use crate::cli::SendArgs;
-use crate::commands::notify::{Notifier, SpoolPlan};
-use crate::commands::output::{Ending, Outcome, Printer, Status};
-use crate::commands::{dry_run, relay};
 use crate::error;
+use crate::pipeline::notify::{Notifier, SpoolPlan};
+use crate::pipeline::output::{Ending, Outcome, Printer, Status};
+use crate::pipeline::{dry_run, run_socket};
 use crate::state::spool::SpoolKind;
 use crate::text::markdown;
 use crate::wire::payload::{self, Attachment, Member, Payload};
@@ -23,16 +23,16 @@ pub(super) fn run(args: SendArgs) -> Result<Ending> {
         let url = dry_run::check_webhook(
             &args.common.webhook,
             &printer,
-            relay::socket_for(&args.common.webhook).is_some(),
+            run_socket::socket_for(&args.common.webhook).is_some(),
         )?;
         dry_run::refuse_own_token(url.as_ref(), &body)?;
         let mut outcome = Outcome::new(Status::DryRun);
         outcome.target = url.map(|u| u.redacted());
         return Ok(Ending::outcome(printer.dry_run(&value, outcome), None));
     }
-    let (outcome, err) = if let Some(socket) = relay::socket_for(&args.common.webhook) {
+    let (outcome, err) = if let Some(socket) = run_socket::socket_for(&args.common.webhook) {
         // Inside a `run` job: the parent holds the secret and posts for us.
-        let request = relay::request(
+        let request = run_socket::request(
             "send",
             &args.common.webhook,
             &value,
@@ -40,7 +40,7 @@ pub(super) fn run(args: SendArgs) -> Result<Ending> {
             None,
         );
         let (outcome, err) =
-            relay::post_via(&socket, &request, args.common.delivery.timeout, &printer)?;
+            run_socket::post_via(&socket, &request, args.common.delivery.timeout, &printer)?;
         if outcome.status == Status::DryRun {
             return Ok(Ending::outcome(printer.dry_run(&value, outcome), None));
         }

@@ -8,9 +8,9 @@ use anyhow::Result;
 use serde_json::{json, Value};
 
 use crate::cli::{SpoolArgs, SpoolCommand, SpoolDropArgs, SpoolListArgs};
-use crate::commands::notify;
-use crate::commands::output::{print_stdout_line, Printer};
 use crate::error::{self, ExitKind};
+use crate::pipeline::notify;
+use crate::pipeline::output::{print_stdout_line, Printer};
 use crate::secret::{redact_id_runs, scrub_hook_ids};
 use crate::state::spool::{Skipped, Spool, SpoolEntry};
 use crate::text::time;

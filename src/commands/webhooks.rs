@@ -6,9 +6,9 @@ use anyhow::Result;
 use serde_json::json;
 
 use crate::cli::WebhooksArgs;
-use crate::commands::locale;
-use crate::commands::output::{print_stdout_line, Ending, Printer};
 use crate::error;
+use crate::pipeline::locale;
+use crate::pipeline::output::{print_stdout_line, Ending, Printer};
 use crate::secret::{self, names, WebhookUrl};
 
 /// An error before the first row (no directory) is reported as a failed outcome by

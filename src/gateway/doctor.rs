@@ -8,7 +8,7 @@ use redis::streams::{
 use crate::cli::DoctorArgs;
 use crate::error::{self, ExitKind};
 use crate::gateway::client::Redis;
-use crate::gateway::enqueue::queue_source;
+use crate::gateway::queue::queue_source;
 use crate::gateway::url::RedisSource;
 
 /// One check: its name and what was found, or the exit kind and why it failed.

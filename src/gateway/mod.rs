@@ -6,8 +6,6 @@
 pub(crate) mod client;
 pub(crate) mod consumer;
 pub(crate) mod doctor;
-#[path = "../pipeline/enqueue.rs"]
-pub(crate) mod enqueue;
 pub(crate) mod flush;
 pub(crate) mod queue;
 pub(crate) mod store;

@@ -9,21 +9,19 @@ use serde_json::Value;
 
 use crate::build_event::event::{BuildEvent, ValidEvent};
 use crate::cli::BuildArgs;
-use crate::commands::notify::{self, Notifier, SpoolPlan};
-use crate::commands::output::{
-    print_stderr_line, print_stdout_line, Ending, Outcome, Printer, Status,
-};
-use crate::commands::progress::{self, Progress};
-use crate::commands::{dry_run, relay};
 use crate::error::{self, ExitKind};
-use crate::gateway;
+use crate::pipeline::enqueue;
+use crate::pipeline::notify::{self, Notifier, SpoolPlan};
+use crate::pipeline::output::{print_stderr_line, print_stdout_line, Outcome, Printer, Status};
+use crate::pipeline::progress::{self, Progress};
+use crate::pipeline::{dry_run, run_socket};
 use crate::state::dedupe::{self, Claim, ClaimGuard, DedupeStore};
 use crate::state::spool::SpoolKind;
 use crate::task::socket::DedupeRequest;
-use crate::{build_event::build_message, build_event::ci, state::statedir, wire::payload};
+use crate::{build_event::build_message, state::statedir, wire::payload};
 
 /// An event line longer than this is refused: events are a few hundred bytes.
-const MAX_EVENT_BYTES: usize = 1 << 20;
+pub(crate) const MAX_EVENT_BYTES: usize = 1 << 20;
 const MAX_PAYLOAD_BYTES: usize = 300_000;
 
 /// What handling events needs, shared by single events, `--events` and `--consume`.
@@ -68,66 +66,18 @@ impl<'a> Ctx<'a> {
     }
 }
 
-pub(crate) fn run(args: BuildArgs) -> Result<Ending> {
-    let mut ctx = Ctx::new(&args)?;
-    if args.gateway.consume {
-        return Ok(Ending::printed(gateway::consumer::run(&mut ctx)));
-    }
-    if let Some(path) = &args.events {
-        return Ok(Ending::printed(run_stream(&mut ctx, path)));
-    }
-    let flags = args.event.clone();
-    let from_file = match &args.event_file {
-        Some(path) => {
-            let text = read_event_file(path)?;
-            BuildEvent::from_json(&text)?
-        }
-        None => BuildEvent::default(),
-    };
-    let from_env = if args.no_env {
-        BuildEvent::default()
-    } else {
-        ci::detect(&|k| std::env::var(k).ok())
-            .map(|info| {
-                ctx.printer
-                    .info(&format!("filling missing fields from {}", info.provider));
-                info.event
-            })
-            .unwrap_or_default()
-    };
-    let event = with_default_node(flags.overlay(from_file).overlay(from_env)).validate()?;
-    if args.gateway.enqueue {
-        // Exactly the checks a post would make, so that a gateway never meets a bad one.
-        render(&ctx, &event)?;
-        return gateway::enqueue::enqueue_one(&ctx, &event);
-    }
-    let (outcome, err) = handle(&mut ctx, &event)?;
-    Ok(Ending::outcome(outcome, err))
-}
-
-fn with_default_node(mut ev: BuildEvent) -> BuildEvent {
+pub(crate) fn with_default_node(mut ev: BuildEvent) -> BuildEvent {
     if ev.mesh_node_id.is_none() {
         ev.mesh_node_id = Some(statedir::hostname());
     }
     ev
 }
 
-fn read_event_file(path: &std::path::Path) -> Result<String> {
-    if path.as_os_str() == "-" {
-        payload::read_text_bounded(std::io::stdin().lock(), MAX_EVENT_BYTES, "event on stdin")
-    } else {
-        let f = std::fs::File::open(path)
-            .map_err(|e| error::input(format!("cannot read event file {}: {e}", path.display())))?;
-        payload::read_text_bounded(
-            f,
-            MAX_EVENT_BYTES,
-            &format!("event file {}", path.display()),
-        )
-    }
-}
-
 /// The post for one event, checked as the server would (exit 4 when it would refuse it).
-fn render(ctx: &Ctx, ev: &ValidEvent) -> Result<(serde_json::Map<String, Value>, Vec<u8>)> {
+pub(crate) fn render(
+    ctx: &Ctx,
+    ev: &ValidEvent,
+) -> Result<(serde_json::Map<String, Value>, Vec<u8>)> {
     let args = ctx.args;
     let mut post = build_message::render(ev, args.text_template.as_deref())?;
     post.apply_route(&args.route);
@@ -143,7 +93,7 @@ fn render(ctx: &Ctx, ev: &ValidEvent) -> Result<(serde_json::Map<String, Value>,
 
 /// Filters, renders, deduplicates and posts one event. `Err` is for problems that stop
 /// everything (configuration); a failed delivery comes back as the outcome's error.
-fn handle(ctx: &mut Ctx, ev: &ValidEvent) -> Result<(Outcome, Option<anyhow::Error>)> {
+pub(crate) fn handle(ctx: &mut Ctx, ev: &ValidEvent) -> Result<(Outcome, Option<anyhow::Error>)> {
     let args = ctx.args;
     if !args.on.is_empty() && !args.on.contains(&ev.state()) {
         ctx.printer.info(&format!(
@@ -160,7 +110,7 @@ fn handle(ctx: &mut Ctx, ev: &ValidEvent) -> Result<(Outcome, Option<anyhow::Err
         return show_dry_run(ctx, ev, obj, &body);
     }
     let value = Value::Object(obj);
-    if let Some(socket) = relay::socket_for(&args.common.webhook) {
+    if let Some(socket) = run_socket::socket_for(&args.common.webhook) {
         return post_through_run(ctx, ev, &socket, value);
     }
     if ctx.notifier.is_none() {
@@ -207,7 +157,7 @@ fn show_dry_run(
         let url = dry_run::check_webhook(
             &args.common.webhook,
             &ctx.printer,
-            relay::socket_for(&args.common.webhook).is_some(),
+            run_socket::socket_for(&args.common.webhook).is_some(),
         )?;
         ctx.dry_target = Some(url);
     }
@@ -357,7 +307,7 @@ fn post_through_run(
             None
         }
     };
-    let request = relay::request(
+    let request = run_socket::request(
         "build",
         &args.common.webhook,
         &value,
@@ -365,7 +315,7 @@ fn post_through_run(
         dedupe,
     );
     let (outcome, err) =
-        relay::post_via(socket, &request, args.common.delivery.timeout, &ctx.printer)?;
+        run_socket::post_via(socket, &request, args.common.delivery.timeout, &ctx.printer)?;
     let outcome = outcome.with("event", ev.to_json());
     if outcome.status == Status::DryRun && !ctx.printer.json {
         print_stdout_line(&value.to_string());
@@ -376,7 +326,7 @@ fn post_through_run(
 /// The shared Redis store when one is given, else the file store in the state
 /// directory (or none when that cannot be written).
 fn open_store(args: &BuildArgs, printer: &Printer) -> Result<(Store, Option<String>)> {
-    if let Some((store, source)) = gateway::enqueue::shared_store(args, printer)? {
+    if let Some((store, source)) = enqueue::shared_store(args, printer)? {
         return Ok((Store::Open(Box::new(store)), Some(source.spool_ref())));
     }
     let store =
@@ -484,7 +434,7 @@ impl Summary {
     }
 }
 
-fn run_stream(ctx: &mut Ctx, path: &std::path::Path) -> Result<u8> {
+pub(crate) fn run_stream(ctx: &mut Ctx, path: &std::path::Path) -> Result<u8> {
     let mut total = None;
     let reader: Box<dyn Read> = if path.as_os_str() == "-" {
         Box::new(std::io::stdin())

@@ -5,7 +5,7 @@
 use anyhow::Result;
 
 use crate::cli::WebhookArgs;
-use crate::commands::output::{print_stderr_line, Printer};
+use crate::pipeline::output::{print_stderr_line, Printer};
 use crate::secret::{Sources, WebhookUrl};
 
 /// Checks the webhook a real run would use and says on stderr what was found. `Err` is

@@ -1,6 +1,5 @@
-//! The builders' end of the queue and what both ends share: where the queue and the
-//! shared dedupe store are, and `--enqueue`, which validates an event and adds it to the
-//! stream.
+//! The builders' end of the queue: the shared dedupe store, and `--enqueue`, which
+//! validates an event and adds it to the stream.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -8,28 +7,16 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 
 use crate::build_event::event::ValidEvent;
-use crate::cli::{BuildArgs, QueueArgs};
-use crate::commands::build::Ctx;
-use crate::commands::notify;
-use crate::commands::output::{Ending, Outcome, Printer, Status};
+use crate::cli::BuildArgs;
 use crate::error::{self, ExitKind};
 use crate::gateway::client::{Redis, BACKOFF_MAX};
-use crate::gateway::queue;
+use crate::gateway::queue::{self, queue_source};
 use crate::gateway::store::RedisStore;
-use crate::gateway::url::{RedisSource, RedisSources, RedisUrl, Role};
+use crate::gateway::url::{RedisSource, RedisSources, Role};
+use crate::pipeline::build::Ctx;
+use crate::pipeline::notify;
+use crate::pipeline::output::{Ending, Outcome, Printer, Status};
 use crate::state::spool::{Spool, SpoolItem, SpoolKind};
-
-/// The queue's URL and source; exit 3 when none is given.
-pub(crate) fn queue_source(args: &QueueArgs) -> Result<(RedisUrl, RedisSource)> {
-    RedisSources::new(Role::Queue, args.queue_file.clone(), args.queue.clone())
-        .resolve(Role::Queue)?
-        .ok_or_else(|| {
-            error::config(
-                "no queue configured: pass --queue-file PATH (a secrets file holding the \
-                 redis:// URL), set MMNOTIFY_QUEUE, or pass --queue URL (without a password)",
-            )
-        })
-}
 
 /// The shared dedupe store, when `--dedupe-store[-file]` or its variable is given.
 pub(crate) fn shared_store(

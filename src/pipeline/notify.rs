@@ -8,8 +8,8 @@ use anyhow::Result;
 use serde_json::Value;
 
 use crate::cli::{DeliveryArgs, RetryLimit, StateArgs, WebhookArgs};
-use crate::commands::output::{describe_delivery, Outcome, Printer, Status};
 use crate::error::{self, ExitKind};
+use crate::pipeline::output::{describe_delivery, Outcome, Printer, Status};
 use crate::secret::{Source, Sources, WebhookUrl};
 use crate::state::dedupe::{ClaimGuard, Dedupe};
 use crate::state::fingerprint::FingerprintKey;

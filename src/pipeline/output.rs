@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use crate::cli::{OutputArgs, OutputFormat};
-use crate::commands::progress;
+use crate::pipeline::progress;
 use crate::secret::WebhookUrl;
 use crate::wire::deliver::Delivery;
 

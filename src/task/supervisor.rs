@@ -266,7 +266,7 @@ fn spawn_failure(
         "mmnotify: cannot run `{}`: {reason}",
         crate::secret::scrub_hook_ids(&program)
     );
-    crate::commands::output::print_stderr_line(&line);
+    (spec.say)(&line);
     TaskResult {
         outcome: Outcome::Failure {
             code: None,

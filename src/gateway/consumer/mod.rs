@@ -22,13 +22,14 @@ use anyhow::Result;
 
 use crate::build_event::event::BuildEvent;
 use crate::cli::BuildArgs;
-use crate::commands::build::{self, Ctx, Summary};
-use crate::commands::output::Printer;
 use crate::error::{self, ExitKind};
 use crate::gateway::client::Redis;
-use crate::gateway::enqueue::{queue_source, shared_store};
+use crate::gateway::queue::queue_source;
 use crate::gateway::store::{lock, RedisStore, SharedRedis};
 use crate::gateway::url::{RedisSource, RedisUrl};
+use crate::pipeline::build::{self, Ctx, Summary};
+use crate::pipeline::enqueue::shared_store;
+use crate::pipeline::output::Printer;
 use crate::state::statedir;
 use outage::Outage;
 use settle::Finish;

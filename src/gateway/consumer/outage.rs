@@ -5,8 +5,8 @@
 use std::fmt::Display;
 use std::time::{Duration, Instant};
 
-use crate::commands::output::Printer;
 use crate::gateway::client::BACKOFF_MAX;
+use crate::pipeline::output::Printer;
 
 const FIRST_PAUSE: Duration = Duration::from_millis(50);
 

@@ -1,0 +1,67 @@
+//! `mmnotify build`: one honest post per run and state, whichever node reported it and
+//! however often. Single events come from flags, `--event` and the CI environment;
+//! `--events` consumes a newline-delimited stream over one connection; `--consume` takes
+//! them from the gateway's queue. Each goes through [`crate::pipeline::build`].
+
+use anyhow::Result;
+
+use crate::build_event::ci;
+use crate::build_event::event::BuildEvent;
+use crate::cli::BuildArgs;
+use crate::error;
+use crate::gateway;
+use crate::pipeline::build::{self, Ctx, MAX_EVENT_BYTES};
+use crate::pipeline::enqueue;
+use crate::pipeline::output::Ending;
+use crate::wire::payload;
+
+pub(crate) fn run(args: BuildArgs) -> Result<Ending> {
+    let mut ctx = Ctx::new(&args)?;
+    if args.gateway.consume {
+        return Ok(Ending::printed(gateway::consumer::run(&mut ctx)));
+    }
+    if let Some(path) = &args.events {
+        return Ok(Ending::printed(build::run_stream(&mut ctx, path)));
+    }
+    let flags = args.event.clone();
+    let from_file = match &args.event_file {
+        Some(path) => {
+            let text = read_event_file(path)?;
+            BuildEvent::from_json(&text)?
+        }
+        None => BuildEvent::default(),
+    };
+    let from_env = if args.no_env {
+        BuildEvent::default()
+    } else {
+        ci::detect(&|k| std::env::var(k).ok())
+            .map(|info| {
+                ctx.printer
+                    .info(&format!("filling missing fields from {}", info.provider));
+                info.event
+            })
+            .unwrap_or_default()
+    };
+    let event = build::with_default_node(flags.overlay(from_file).overlay(from_env)).validate()?;
+    if args.gateway.enqueue {
+        // Exactly the checks a post would make, so that a gateway never meets a bad one.
+        build::render(&ctx, &event)?;
+        return enqueue::enqueue_one(&ctx, &event);
+    }
+    let (outcome, err) = build::handle(&mut ctx, &event)?;
+    Ok(Ending::outcome(outcome, err))
+}
+
+fn read_event_file(path: &std::path::Path) -> Result<String> {
+    if path.as_os_str() == "-" {
+        payload::read_text_bounded(std::io::stdin().lock(), MAX_EVENT_BYTES, "event on stdin")
+    } else {
+        let f = std::fs::File::open(path)
+            .map_err(|e| error::input(format!("cannot read event file {}: {e}", path.display())))?;
+        payload::read_text_bounded(
+            f,
+            MAX_EVENT_BYTES,
+            &format!("event file {}", path.display()),
+        )
+    }
+}

@@ -1,0 +1,80 @@
+//! The inner side of the run socket: a `send` or `build` inside a `run` job hands its
+//! payload to the parent (which holds the webhook) instead of posting it.
+
+use std::time::Duration;
+
+use anyhow::Result;
+use serde_json::Value;
+
+use crate::cli::WebhookArgs;
+use crate::error::{self, ExitKind};
+use crate::pipeline::output::{Outcome, Printer};
+use crate::task::socket::{self, DedupeRequest, Request};
+
+/// The socket an inner `send`/`build` should post through: inside a `run` job, unless
+/// the command names its own secrets file.
+pub(crate) fn socket_for(webhook: &WebhookArgs) -> Option<std::path::PathBuf> {
+    if webhook.webhook_file.is_some() {
+        return None;
+    }
+    socket::from_env()
+}
+
+/// What an inner `send`/`build` hands over: its payload, its `--webhook NAME` if any,
+/// whether it may be spooled, and (for `build`) what to deduplicate on.
+pub(crate) fn request(
+    kind: &str,
+    webhook: &WebhookArgs,
+    payload: &Value,
+    spool: bool,
+    dedupe: Option<DedupeRequest>,
+) -> Request {
+    Request {
+        v: socket::VERSION,
+        kind: kind.to_string(),
+        webhook: webhook.webhook.clone(),
+        payload: payload.clone(),
+        spool,
+        dedupe,
+    }
+}
+
+/// The inner side: hands the request to the parent and turns its answer into the
+/// outcome and error this command would have had posting by itself.
+pub(crate) fn post_via(
+    path: &std::path::Path,
+    request: &Request,
+    timeout: Duration,
+    printer: &Printer,
+) -> Result<(Outcome, Option<anyhow::Error>)> {
+    // The parent retries for its own --timeout, which may exceed ours: wait generously,
+    // but not forever for a parent that is stuck.
+    let wait = timeout.max(Duration::from_secs(120)) + Duration::from_secs(30);
+    let response = socket::call(path, request, wait).map_err(|e| {
+        error::config(format!(
+            "cannot post through the run socket {} ({}): the `mmnotify run` that offered it \
+             has ended or does not answer; outside a job, unset {}",
+            path.display(),
+            e,
+            socket::ENV_VAR
+        ))
+    })?;
+    let outcome = Outcome::from_json(&response.outcome);
+    printer.info(&format!(
+        "handed to the `mmnotify run` around this job ({}): {}{}",
+        path.display(),
+        outcome.status.as_str(),
+        outcome
+            .http_status
+            .map(|s| format!(", HTTP {s}"))
+            .unwrap_or_default()
+    ));
+    if response.code == 0 {
+        return Ok((outcome, None));
+    }
+    let kind = ExitKind::from_code(response.code).unwrap_or(ExitKind::Internal);
+    let message = response
+        .error
+        .unwrap_or_else(|| format!("the parent mmnotify answered exit {}", response.code));
+    Ok((outcome, Some(error::fail(kind, message))))
+}
