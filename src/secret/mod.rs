@@ -7,14 +7,15 @@ mod child_env;
 mod file;
 mod misplaced;
 pub(crate) mod names;
-mod scrub;
 mod sources;
 mod url;
 
 pub(crate) use child_env::SECRET_ENV_VARS;
 pub(crate) use file::{check_file, current_uid, read_secrets_file};
 pub(crate) use misplaced::{refuse_hook_in_proxy, refuse_url_as_path};
-pub(crate) use scrub::after_cut;
-pub use scrub::{redact_id_runs, scrub_hook_ids};
+// Scrubbing is plain text work (no secret is held), so it lives in `text/`, where
+// `error` can reach it too; the names stay here, where callers look for them.
+pub(crate) use crate::text::scrub::after_cut;
+pub use crate::text::scrub::{redact_id_runs, scrub_hook_ids};
 pub(crate) use sources::{check_name, env_url, Source, Sources};
 pub(crate) use url::WebhookUrl;

@@ -103,7 +103,7 @@ pub(crate) struct TaskResult {
     pub exit_code: i32,
     pub started_at: SystemTime,
     pub duration: Duration,
-    /// The last lines of output, cleaned by [`crate::task::tail::sanitize`].
+    /// The last lines of output, cleaned by [`crate::text::sanitize::sanitize`].
     pub tail: Vec<String>,
     /// The first SIGINT/SIGTERM/SIGHUP/SIGQUIT mmnotify received and forwarded to the
     /// command, if any.

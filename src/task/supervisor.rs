@@ -276,7 +276,7 @@ fn spawn_failure(
         exit_code,
         started_at,
         duration: start.elapsed(),
-        tail: vec![crate::task::tail::sanitize(line.as_bytes())],
+        tail: vec![crate::text::sanitize::sanitize(line.as_bytes())],
         signal_received: None,
         max_runtime: spec.max_runtime,
     }

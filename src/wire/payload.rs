@@ -17,7 +17,7 @@ pub(crate) use model::{Attachment, Field, Member, Payload};
 pub(crate) const MAX_POST_CHARS: usize = 16383;
 /// Props above this many characters are refused by the server (`PostPropsMaxUserRunes`).
 pub(crate) const MAX_PROPS_CHARS: usize = 760_000;
-pub(crate) const TRUNCATION_MARKER: &str = "… (truncated)";
+pub(crate) use crate::text::markdown::TRUNCATION_MARKER;
 
 /// Parses a `--prop KEY=JSON` value.
 pub(crate) fn prop_value(key: &str, raw: &str) -> Result<Value> {
