@@ -12,7 +12,7 @@ use crate::error::{self, ExitKind};
 use crate::pipeline::locale;
 use crate::pipeline::output::{print_stdout_line, Ending, Outcome, Printer, Status};
 use crate::secret::{self, Sources, WebhookUrl};
-use crate::wire::deliver::{redact_userinfo, Deliverer, ProxyChoice};
+use crate::wire::deliver::{self, redact_userinfo, Deliverer, ProxyChoice};
 
 struct Report {
     printer: Printer,
@@ -73,14 +73,14 @@ pub(super) fn run(args: DoctorArgs) -> Result<Ending> {
     // --timeout is the budget of the whole diagnosis, as it is of a whole delivery.
     let deadline = Instant::now() + args.common.delivery.timeout;
     let mut r = Report {
-        printer: Printer::new(&args.common.output),
+        printer: Printer::from(&args.common.output),
         checks: Vec::new(),
         first_failure: None,
         target: None,
         http_status: None,
         started: Instant::now(),
     };
-    let sources = Sources::from_args(&args.common.webhook);
+    let sources = Sources::from(&args.common.webhook);
     // Each check records its verdict; `None` means it failed and the walk stops there.
     if check_queue(&mut r, &args, &sources).is_none() {
         return Ok(r.finish());
@@ -133,7 +133,7 @@ fn check_queue(r: &mut Report, args: &DoctorArgs, sources: &Sources) -> Option<(
     if !queue.is_given() {
         return Some(());
     }
-    for (check, result) in crate::gateway::doctor::checks(args) {
+    for (check, result) in crate::gateway::doctor::checks(&args.into()) {
         match result {
             Ok(detail) => r.pass(check, detail),
             Err((kind, detail)) => r.fail(check, kind, detail),
@@ -323,7 +323,7 @@ fn check_tcp(
 
 /// TLS (for https) and HTTP together: one GET of the server's ping endpoint.
 fn check_http(r: &mut Report, args: &DoctorArgs, url: &WebhookUrl, deadline: Instant) {
-    let deliverer = match Deliverer::new(&args.common.delivery) {
+    let deliverer = match Deliverer::new(&deliver::Settings::from(&args.common.delivery)) {
         Ok(d) => d,
         Err(e) => {
             r.fail("tls", crate::error::exit_kind(&e), format!("{e:#}"));

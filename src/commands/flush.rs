@@ -11,6 +11,8 @@ use crate::cli::FlushArgs;
 use crate::commands::spool::{one_line, rfc3339};
 use crate::error::{self, ExitKind};
 use crate::gateway;
+use crate::gateway::queue::Queue;
+use crate::gateway::store::SharedStore;
 use crate::pipeline::notify;
 use crate::pipeline::output::{print_stderr_line, Ending, Outcome, Printer, Status};
 use crate::pipeline::progress::Progress;
@@ -19,7 +21,7 @@ use crate::state::dedupe::{Claim, ClaimGuard, Dedupe, DedupeKey, DedupeStore};
 use crate::state::fingerprint::FingerprintKey;
 use crate::state::spool::{Skipped, Spool, SpoolEntry, SpoolItem, SpoolKind};
 use crate::text::time::{self, now_ms};
-use crate::wire::deliver::{Deliverer, Delivery};
+use crate::wire::deliver::{self, Deliverer, Delivery};
 use crate::wire::payload::Payload;
 
 /// How long a delivered build key is remembered when flush checks it (build's default).
@@ -68,7 +70,7 @@ struct Run<'a> {
 }
 
 pub(super) fn run(args: FlushArgs) -> Result<Ending> {
-    let printer = Printer::new(&args.output);
+    let printer = Printer::from(&args.output);
     let dir = notify::state_dir(args.state_dir.path())?;
     let spool = Spool::open(&dir)?;
     // Another flush may be delivering right now; waiting for it beats racing it, and it
@@ -96,7 +98,8 @@ pub(super) fn run(args: FlushArgs) -> Result<Ending> {
         secrets_dir: args.secrets_dir.path().to_path_buf(),
         env_url: crate::secret::env_url(),
     };
-    let deliverer = Deliverer::new(&args.delivery)?;
+    let delivery = deliver::Settings::from(&args.delivery);
+    let deliverer = Deliverer::new(&delivery)?;
     // An unusable store must not keep the spool from draining (a lost post is worse
     // than a repeated one); open_dedupe warns and still refuses an untrusted one.
     let dedupe = notify::open_dedupe(&printer, Some(&dir), DEDUPE_TTL)?;
@@ -105,7 +108,11 @@ pub(super) fn run(args: FlushArgs) -> Result<Ending> {
         sources: &sources,
         deliverer: &deliverer,
         dedupe: dedupe.as_ref(),
-        redis: gateway::flush::Stores::new(&args),
+        redis: gateway::flush::Stores::new(
+            &Queue::from(&args.queue),
+            &SharedStore::from(&args.store),
+            &delivery,
+        ),
         printer: &printer,
         key: FingerprintKey::load(&dir)?,
         unreachable: HashSet::new(),

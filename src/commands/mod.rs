@@ -1,4 +1,5 @@
 mod build;
+mod config;
 mod doctor;
 mod flush;
 mod probe;

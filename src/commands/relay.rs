@@ -16,6 +16,7 @@ use crate::secret::Sources;
 use crate::state::dedupe::{self, Claim};
 use crate::state::spool::SpoolKind;
 use crate::task::socket::{self, DedupeRequest, Request, Response};
+use crate::wire::deliver;
 use crate::wire::payload;
 
 /// The parent's side: everything it needs to post on a job's behalf.
@@ -104,7 +105,7 @@ impl Relay {
         Ok(Arc::new(Notifier::with_url(
             url,
             source,
-            &self.delivery,
+            &deliver::Settings::from(&self.delivery),
             self.printer,
         )?))
     }

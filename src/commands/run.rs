@@ -7,10 +7,11 @@ use anyhow::Result;
 use serde_json::Value;
 
 use crate::cli::{RunArgs, RunOutcome};
+use crate::commands::config;
 use crate::commands::relay::Relay;
 use crate::error::{self, ExitKind};
 use crate::pipeline::dry_run;
-use crate::pipeline::notify::{Notifier, SpoolPlan};
+use crate::pipeline::notify::Notifier;
 use crate::pipeline::output::{print_stderr_line, Ending, Outcome, Printer, Status};
 use crate::secret::{scrub_hook_ids, Sources, WebhookUrl, SECRET_ENV_VARS};
 use crate::state::spool::SpoolKind;
@@ -18,20 +19,29 @@ use crate::state::statedir;
 use crate::task::socket::{self, RunSocket};
 use crate::task::task_report::{self, ReportInput};
 use crate::task::{self, TaskSpec};
-use crate::wire::payload::{self, Payload};
+use crate::wire::deliver;
+use crate::wire::payload::{self, Payload, Route};
 
 /// Bytes of output kept for the report: the post holds 16383 characters, and the tail
 /// shares it with the headline and the details.
 const TAIL_BYTES: usize = 12 * 1024;
 
 pub(super) fn run(args: RunArgs) -> Result<Ending> {
-    let printer = Printer::new(&args.common.output);
+    let printer = Printer::from(&args.common.output);
+    let webhook = Sources::from(&args.common.webhook);
     // Resolve the webhook before the job starts, so a broken set-up is reported at once,
     // but run the job either way: a notifier problem must not cost the job itself.
     let notifier = if args.dry_run {
         None
     } else {
-        Some(Notifier::connect(&args.common.webhook, &args.common.delivery, printer).map(Arc::new))
+        Some(
+            Notifier::connect(
+                &webhook,
+                &deliver::Settings::from(&args.common.delivery),
+                printer,
+            )
+            .map(Arc::new),
+        )
     };
     if let Some(Err(e)) = &notifier {
         printer.warn(&format!("the report will not be posted: {e:#}"));
@@ -40,7 +50,7 @@ pub(super) fn run(args: RunArgs) -> Result<Ending> {
     // its own secret, never through an enclosing job's socket).
     let dry_check = args
         .dry_run
-        .then(|| dry_run::check_webhook(&args.common.webhook, &printer, false));
+        .then(|| dry_run::check_webhook(&webhook, &printer, false));
     if let Some(Err(e)) = &dry_check {
         printer.warn(&format!("the report would not be posted: {e:#}"));
     }
@@ -49,10 +59,7 @@ pub(super) fn run(args: RunArgs) -> Result<Ending> {
     let token_url = match (&notifier, &dry_check) {
         (Some(Ok(n)), _) => Some(n.url.clone()),
         (_, Some(Ok(Some(url)))) => Some(url.clone()),
-        _ => Sources::from_args(&args.common.webhook)
-            .resolve()
-            .ok()
-            .map(|(url, _)| url),
+        _ => webhook.resolve().ok().map(|(url, _)| url),
     };
 
     let (program, rest) = args
@@ -126,7 +133,7 @@ fn report(args: &RunArgs, mut result: task::TaskResult, token_url: Option<&Webho
         command_line: &command_line,
     });
     let mut post = scrub_report(&report, token_url);
-    post.apply_route(&args.route);
+    post.apply_route(&Route::from(&args.route));
     post.ensure_fallbacks();
     post
 }
@@ -182,7 +189,7 @@ fn deliver_report(
         &value,
         &body,
         args.route.channel.as_deref(),
-        &SpoolPlan::from_args(&args.common.state, SpoolKind::Run),
+        &config::spool_plan(&args.common.state, SpoolKind::Run),
         None,
     );
     Ok(match err {

@@ -42,7 +42,7 @@ fn warn_skipped(printer: &Printer, skipped: &[Skipped]) {
 }
 
 fn list(args: &SpoolListArgs) -> Result<u8> {
-    let printer = Printer::new(&args.output);
+    let printer = Printer::from(&args.output);
     let spool = open(args.state_dir.path())?;
     let (entries, skipped) = if args.rejected {
         spool.list_rejected()?
@@ -193,7 +193,7 @@ pub(super) fn rfc3339(ms: u64) -> String {
 }
 
 fn drop(args: &SpoolDropArgs) -> Result<u8> {
-    let printer = Printer::new(&args.output);
+    let printer = Printer::from(&args.output);
     let spool = open(args.state_dir.path())?;
     let what = if args.rejected {
         "rejected item"

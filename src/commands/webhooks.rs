@@ -15,7 +15,7 @@ use crate::secret::{self, names, WebhookUrl};
 /// `main`; files failing the rules are reported in their rows, so the exit code alone
 /// says so at the end.
 pub(super) fn run(args: WebhooksArgs) -> Result<Ending> {
-    let printer = Printer::new(&args.output);
+    let printer = Printer::from(&args.output);
     let dir = args.secrets_dir.path();
     let known = names::list(dir).map_err(|e| {
         error::config(format!(

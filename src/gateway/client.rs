@@ -7,10 +7,9 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use redis::{Connection, ErrorKind as RedisKind, RedisError};
 
-use crate::cli::DeliveryArgs;
 use crate::error::{self, ExitKind};
 use crate::gateway::url::RedisUrl;
-use crate::wire::tls;
+use crate::wire::{deliver, tls};
 
 /// Certificate and CA files are small; anything larger is a wrong path.
 const MAX_PEM_BYTES: u64 = 1 << 20;
@@ -29,7 +28,7 @@ pub(crate) struct Redis {
 impl Redis {
     /// Prepares the client (TLS material included) without connecting: a bad CA or key
     /// file is exit 3 before anything goes over the network.
-    pub(crate) fn new(url: RedisUrl, delivery: &DeliveryArgs) -> Result<Redis> {
+    pub(crate) fn new(url: RedisUrl, delivery: &deliver::Settings) -> Result<Redis> {
         let client = if url.is_tls() {
             let files = tls::TlsFiles {
                 ca_file: delivery.ca_file.as_deref(),

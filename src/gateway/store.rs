@@ -8,6 +8,7 @@
 //! kept in memory, counted as delivered here, and written by [`RedisStore::write_backlog`]
 //! as soon as Redis answers again.
 
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -45,6 +46,14 @@ pub(crate) fn lock(redis: &SharedRedis) -> MutexGuard<'_, Redis> {
     redis
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Where the shared dedupe store is, if one is given, as plain values (the
+/// `--dedupe-store[-file]` flags, read once by the command).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SharedStore {
+    pub dedupe_store_file: Option<PathBuf>,
+    pub dedupe_store: Option<String>,
 }
 
 #[derive(Clone)]

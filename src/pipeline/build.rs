@@ -1,32 +1,60 @@
-//! `mmnotify build`: one honest post per run and state, whichever node reported it and
-//! however often. Single events come from flags, `--event` and the CI environment;
-//! `--events` consumes a newline-delimited stream over one connection.
+//! One build event's path: filter (`--on`) → render → dedupe claim → deliver → spool or
+//! record → outcome, for a single event, each line of `--events` (read here too) and
+//! each entry the gateway's consumer hands over.
 
 use std::io::{BufRead, BufReader, IsTerminal, Read};
+use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::Result;
 use serde_json::Value;
 
-use crate::build_event::event::{BuildEvent, ValidEvent};
-use crate::cli::BuildArgs;
+use crate::build_event::event::{BuildEvent, State, ValidEvent};
 use crate::error::{self, ExitKind};
+use crate::gateway::queue::Queue;
+use crate::gateway::store::SharedStore;
 use crate::pipeline::enqueue;
 use crate::pipeline::notify::{self, Notifier, SpoolPlan};
 use crate::pipeline::output::{print_stderr_line, print_stdout_line, Outcome, Printer, Status};
 use crate::pipeline::progress::{self, Progress};
 use crate::pipeline::{dry_run, run_socket};
+use crate::secret::Sources;
 use crate::state::dedupe::{self, Claim, ClaimGuard, DedupeStore};
 use crate::state::spool::SpoolKind;
 use crate::task::socket::DedupeRequest;
+use crate::wire::deliver;
+use crate::wire::payload::Route;
 use crate::{build_event::build_message, state::statedir, wire::payload};
 
 /// An event line longer than this is refused: events are a few hundred bytes.
 pub(crate) const MAX_EVENT_BYTES: usize = 1 << 20;
 const MAX_PAYLOAD_BYTES: usize = 300_000;
 
+/// What `build` was asked to do, as plain values: made once from the flags by
+/// `commands::build`, read by every event.
+pub(crate) struct Settings {
+    /// The event fields given as flags, which fill in every event.
+    pub event: BuildEvent,
+    pub text_template: Option<String>,
+    pub route: Route,
+    /// Only events in these states are posted (all when empty).
+    pub on: Vec<State>,
+    pub dry_run: bool,
+    pub no_dedupe: bool,
+    pub dedupe_ttl: Duration,
+    pub webhook: Sources,
+    pub delivery: deliver::Settings,
+    /// `--state-dir` (`None`: the default) and `--no-spool`.
+    pub state_dir: Option<PathBuf>,
+    pub no_spool: bool,
+    pub output: Printer,
+    pub store: SharedStore,
+    pub queue: Queue,
+}
+
 /// What handling events needs, shared by single events, `--events` and `--consume`.
 pub(crate) struct Ctx<'a> {
-    pub args: &'a BuildArgs,
+    pub args: &'a Settings,
     pub printer: Printer,
     /// Connected on first use: a dry run or a filtered event needs no secret.
     notifier: Option<Notifier>,
@@ -50,18 +78,18 @@ pub(crate) enum Store {
 }
 
 impl<'a> Ctx<'a> {
-    pub(crate) fn new(args: &'a BuildArgs) -> Result<Ctx<'a>> {
+    pub(crate) fn new(args: &'a Settings) -> Result<Ctx<'a>> {
         if let Some(t) = &args.text_template {
             build_message::check_template(t)?;
         }
         Ok(Ctx {
             args,
-            printer: Printer::new(&args.common.output),
+            printer: args.output,
             notifier: None,
             dedupe: Store::NotOpened,
             dry_target: None,
             store_ref: None,
-            spool: !args.common.state.no_spool,
+            spool: !args.no_spool,
         })
     }
 }
@@ -110,13 +138,13 @@ pub(crate) fn handle(ctx: &mut Ctx, ev: &ValidEvent) -> Result<(Outcome, Option<
         return show_dry_run(ctx, ev, obj, &body);
     }
     let value = Value::Object(obj);
-    if let Some(socket) = run_socket::socket_for(&args.common.webhook) {
+    if let Some(socket) = run_socket::socket_for(&args.webhook) {
         return post_through_run(ctx, ev, &socket, value);
     }
     if ctx.notifier.is_none() {
         ctx.notifier = Some(Notifier::connect(
-            &args.common.webhook,
-            &args.common.delivery,
+            &args.webhook,
+            &args.delivery,
             ctx.printer,
         )?);
     }
@@ -128,7 +156,7 @@ pub(crate) fn handle(ctx: &mut Ctx, ev: &ValidEvent) -> Result<(Outcome, Option<
     let plan = SpoolPlan {
         enabled: ctx.spool,
         store: ctx.store_ref.clone(),
-        ..SpoolPlan::from_args(&args.common.state, SpoolKind::Build)
+        ..SpoolPlan::new(args.state_dir.clone(), args.no_spool, SpoolKind::Build)
     };
     let (outcome, err) = notifier.post(
         &value,
@@ -155,9 +183,9 @@ fn show_dry_run(
     let args = ctx.args;
     if ctx.dry_target.is_none() {
         let url = dry_run::check_webhook(
-            &args.common.webhook,
+            &args.webhook,
             &ctx.printer,
-            run_socket::socket_for(&args.common.webhook).is_some(),
+            run_socket::socket_for(&args.webhook).is_some(),
         )?;
         ctx.dry_target = Some(url);
     }
@@ -277,7 +305,11 @@ fn keep_for_shared_store(
     let plan = SpoolPlan {
         enabled: ctx.spool,
         store: ctx.store_ref.clone(),
-        ..SpoolPlan::from_args(&ctx.args.common.state, SpoolKind::Build)
+        ..SpoolPlan::new(
+            ctx.args.state_dir.clone(),
+            ctx.args.no_spool,
+            SpoolKind::Build,
+        )
     };
     let notifier = ctx.notifier.as_ref().expect("connected by the caller");
     let (outcome, err) = notifier.keep(value, &plan, key_hex.as_deref(), &message);
@@ -307,15 +339,9 @@ fn post_through_run(
             None
         }
     };
-    let request = run_socket::request(
-        "build",
-        &args.common.webhook,
-        &value,
-        !args.common.state.no_spool,
-        dedupe,
-    );
+    let request = run_socket::request("build", &args.webhook, &value, !args.no_spool, dedupe);
     let (outcome, err) =
-        run_socket::post_via(socket, &request, args.common.delivery.timeout, &ctx.printer)?;
+        run_socket::post_via(socket, &request, args.delivery.timeout, &ctx.printer)?;
     let outcome = outcome.with("event", ev.to_json());
     if outcome.status == Status::DryRun && !ctx.printer.json {
         print_stdout_line(&value.to_string());
@@ -325,15 +351,14 @@ fn post_through_run(
 
 /// The shared Redis store when one is given, else the file store in the state
 /// directory (or none when that cannot be written).
-fn open_store(args: &BuildArgs, printer: &Printer) -> Result<(Store, Option<String>)> {
+fn open_store(args: &Settings, printer: &Printer) -> Result<(Store, Option<String>)> {
     if let Some((store, source)) = enqueue::shared_store(args, printer)? {
         return Ok((Store::Open(Box::new(store)), Some(source.spool_ref())));
     }
-    let store =
-        match notify::open_dedupe(printer, args.common.state.state_dir.path(), args.dedupe_ttl)? {
-            Some(store) => Store::Open(Box::new(store)),
-            None => Store::Unusable,
-        };
+    let store = match notify::open_dedupe(printer, args.state_dir.as_deref(), args.dedupe_ttl)? {
+        Some(store) => Store::Open(Box::new(store)),
+        None => Store::Unusable,
+    };
     Ok((store, None))
 }
 
@@ -363,7 +388,7 @@ pub(crate) fn handle_text(ctx: &mut Ctx, flags: &BuildEvent, text: &str) -> Resu
 }
 
 /// The event fields given as flags, which fill in every event of a stream.
-pub(crate) fn stream_flags(args: &BuildArgs) -> BuildEvent {
+pub(crate) fn stream_flags(args: &Settings) -> BuildEvent {
     args.event.clone()
 }
 

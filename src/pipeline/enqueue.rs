@@ -7,20 +7,19 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 
 use crate::build_event::event::ValidEvent;
-use crate::cli::BuildArgs;
 use crate::error::{self, ExitKind};
 use crate::gateway::client::{Redis, BACKOFF_MAX};
 use crate::gateway::queue::{self, queue_source};
 use crate::gateway::store::RedisStore;
 use crate::gateway::url::{RedisSource, RedisSources, Role};
-use crate::pipeline::build::Ctx;
+use crate::pipeline::build::{Ctx, Settings};
 use crate::pipeline::notify;
 use crate::pipeline::output::{Ending, Outcome, Printer, Status};
 use crate::state::spool::{Spool, SpoolItem, SpoolKind};
 
 /// The shared dedupe store, when `--dedupe-store[-file]` or its variable is given.
 pub(crate) fn shared_store(
-    args: &BuildArgs,
+    args: &Settings,
     printer: &Printer,
 ) -> Result<Option<(RedisStore, RedisSource)>> {
     let sources = RedisSources::new(
@@ -32,7 +31,7 @@ pub(crate) fn shared_store(
         return Ok(None);
     };
     printer.info(&format!("dedupe store {url}"));
-    let redis = Redis::new(url, &args.common.delivery)?;
+    let redis = Redis::new(url, &args.delivery)?;
     Ok(Some((
         RedisStore::new(Arc::new(Mutex::new(redis)), args.dedupe_ttl),
         source,
@@ -47,9 +46,9 @@ pub(crate) fn enqueue_one(ctx: &Ctx, ev: &ValidEvent) -> Result<Ending> {
     let stream = &args.queue.stream;
     let event = ev.to_json();
     let text = event.to_string();
-    let mut redis = Redis::new(url.clone(), &args.common.delivery)?;
+    let mut redis = Redis::new(url.clone(), &args.delivery)?;
     let started = Instant::now();
-    let budget = args.common.delivery.timeout;
+    let budget = args.delivery.timeout;
     let mut pause = Duration::from_millis(50);
     let result = loop {
         let left = budget.saturating_sub(started.elapsed());
@@ -90,7 +89,7 @@ pub(crate) fn enqueue_one(ctx: &Ctx, ev: &ValidEvent) -> Result<Ending> {
                     message.clone(),
                 );
                 item.stream = Some(stream.clone());
-                let saved = notify::state_dir(args.common.state.state_dir.path())
+                let saved = notify::state_dir(args.state_dir.as_deref())
                     .and_then(|dir| Spool::open(&dir))
                     .and_then(|spool| spool.save(&item));
                 match saved {

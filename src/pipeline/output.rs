@@ -7,7 +7,6 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use crate::cli::{OutputArgs, OutputFormat};
 use crate::pipeline::progress;
 use crate::secret::WebhookUrl;
 use crate::wire::deliver::Delivery;
@@ -20,14 +19,6 @@ pub(crate) struct Printer {
 }
 
 impl Printer {
-    pub(crate) fn new(args: &OutputArgs) -> Printer {
-        Printer {
-            json: args.output == OutputFormat::Json,
-            verbose: args.verbose,
-            quiet: args.quiet,
-        }
-    }
-
     pub(crate) fn warn(&self, msg: &str) {
         if !self.quiet {
             print_stderr_line(&format!("mmnotify: warning: {msg}"));

@@ -6,15 +6,15 @@ use std::time::Duration;
 use anyhow::Result;
 use serde_json::Value;
 
-use crate::cli::WebhookArgs;
 use crate::error::{self, ExitKind};
 use crate::pipeline::output::{Outcome, Printer};
+use crate::secret::Sources;
 use crate::task::socket::{self, DedupeRequest, Request};
 
 /// The socket an inner `send`/`build` should post through: inside a `run` job, unless
 /// the command names its own secrets file.
-pub(crate) fn socket_for(webhook: &WebhookArgs) -> Option<std::path::PathBuf> {
-    if webhook.webhook_file.is_some() {
+pub(crate) fn socket_for(webhook: &Sources) -> Option<std::path::PathBuf> {
+    if webhook.file.is_some() {
         return None;
     }
     socket::from_env()
@@ -24,7 +24,7 @@ pub(crate) fn socket_for(webhook: &WebhookArgs) -> Option<std::path::PathBuf> {
 /// whether it may be spooled, and (for `build`) what to deduplicate on.
 pub(crate) fn request(
     kind: &str,
-    webhook: &WebhookArgs,
+    webhook: &Sources,
     payload: &Value,
     spool: bool,
     dedupe: Option<DedupeRequest>,
@@ -32,7 +32,7 @@ pub(crate) fn request(
     Request {
         v: socket::VERSION,
         kind: kind.to_string(),
-        webhook: webhook.webhook.clone(),
+        webhook: webhook.name.clone(),
         payload: payload.clone(),
         spool,
         dedupe,

@@ -65,15 +65,6 @@ pub(crate) fn env_url() -> Option<OsString> {
 }
 
 impl Sources {
-    pub(crate) fn from_args(args: &crate::cli::WebhookArgs) -> Sources {
-        Sources {
-            file: args.webhook_file.clone(),
-            name: args.webhook.clone(),
-            secrets_dir: args.secrets_dir.path().to_path_buf(),
-            env_url: env_url(),
-        }
-    }
-
     /// Picks the source (first match wins) without reading it.
     pub(crate) fn select(&self) -> Result<Source> {
         if let Some(file) = &self.file {

@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 use crate::error;
 
 mod model;
-pub(crate) use model::{Attachment, Field, Member, Payload};
+pub(crate) use model::{Attachment, Field, Member, Payload, Route};
 
 /// One Mattermost post holds this many Unicode scalar values (`PostMessageMaxRunesV2`).
 pub(crate) const MAX_POST_CHARS: usize = 16383;
@@ -822,7 +822,7 @@ mod tests {
     #[test]
     fn requested_ack_without_priority() {
         let mut o = Payload::default();
-        let route = crate::cli::RouteArgs {
+        let route = Route {
             requested_ack: true,
             ..Default::default()
         };

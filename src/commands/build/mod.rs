@@ -10,15 +10,18 @@ use crate::build_event::event::BuildEvent;
 use crate::cli::BuildArgs;
 use crate::error;
 use crate::gateway;
+use crate::gateway::consumer::Gateway;
 use crate::pipeline::build::{self, Ctx, MAX_EVENT_BYTES};
 use crate::pipeline::enqueue;
 use crate::pipeline::output::Ending;
 use crate::wire::payload;
 
 pub(crate) fn run(args: BuildArgs) -> Result<Ending> {
-    let mut ctx = Ctx::new(&args)?;
+    let settings = build::Settings::from(&args);
+    let mut ctx = Ctx::new(&settings)?;
     if args.gateway.consume {
-        return Ok(Ending::printed(gateway::consumer::run(&mut ctx)));
+        let gateway = Gateway::from(&args.gateway);
+        return Ok(Ending::printed(gateway::consumer::run(&mut ctx, &gateway)));
     }
     if let Some(path) = &args.events {
         return Ok(Ending::printed(build::run_stream(&mut ctx, path)));

@@ -21,13 +21,12 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 
 use crate::build_event::event::BuildEvent;
-use crate::cli::BuildArgs;
 use crate::error::{self, ExitKind};
 use crate::gateway::client::Redis;
 use crate::gateway::queue::queue_source;
 use crate::gateway::store::{lock, RedisStore, SharedRedis};
 use crate::gateway::url::{RedisSource, RedisUrl};
-use crate::pipeline::build::{self, Ctx, Summary};
+use crate::pipeline::build::{self, Ctx, Settings, Summary};
 use crate::pipeline::enqueue::shared_store;
 use crate::pipeline::output::Printer;
 use crate::state::statedir;
@@ -65,12 +64,22 @@ struct Consumer<'c> {
     printer: &'c Printer,
 }
 
+/// How this gateway consumes, as plain values (the gateway flags, read once by
+/// `commands::build`).
+pub(crate) struct Gateway {
+    pub group: String,
+    pub consumer: Option<String>,
+    pub claim_idle: Duration,
+    pub max_deliveries: u32,
+    pub drain: bool,
+}
+
 /// `build --consume`.
-pub(crate) fn run(ctx: &mut Ctx) -> Result<u8> {
+pub(crate) fn run(ctx: &mut Ctx, gateway: &Gateway) -> Result<u8> {
     let args = ctx.args;
     let (url, source) = queue_source(&args.queue)?;
     // A gateway without a usable webhook would take entries only to leave them pending.
-    crate::secret::Sources::from_args(&args.common.webhook).resolve()?;
+    args.webhook.resolve()?;
     let printer = ctx.printer;
     let redis = connect(&url, args)?;
     let store = dedupe_store(ctx, &redis, &source, &printer)?;
@@ -78,18 +87,18 @@ pub(crate) fn run(ctx: &mut Ctx) -> Result<u8> {
         ctx.dedupe = build::Store::Open(Box::new(store.clone()));
     }
     ctx.spool = false;
-    let mut c = Consumer::new(args, redis, store, &printer);
+    let mut c = Consumer::new(args, gateway, redis, store, &printer);
     printer.info(&format!(
         "consuming {} at {url} as {} in group {}",
         c.stream, c.name, c.group
     ));
     signal::install();
-    let gave_up = c.consume(ctx, &url, args.common.delivery.timeout)?;
+    let gave_up = c.consume(ctx, &url, args.delivery.timeout)?;
     let code = c.finish(ctx)?;
     match gave_up {
         Some(e) => Err(e.context(format!(
             "--drain stopped: Redis stayed unreachable for --timeout ({})",
-            humantime::format_duration(args.common.delivery.timeout)
+            humantime::format_duration(args.delivery.timeout)
         ))),
         None => Ok(code),
     }
@@ -97,8 +106,8 @@ pub(crate) fn run(ctx: &mut Ctx) -> Result<u8> {
 
 /// The queue's connection. A wrong password or URL is exit 3 at start; an unreachable
 /// Redis is waited for by the loop.
-fn connect(url: &RedisUrl, args: &BuildArgs) -> Result<SharedRedis> {
-    let mut redis = Redis::new(url.clone(), &args.common.delivery)?;
+fn connect(url: &RedisUrl, args: &Settings) -> Result<SharedRedis> {
+    let mut redis = Redis::new(url.clone(), &args.delivery)?;
     if let Err(e) = redis.connect_within(Duration::from_millis(1)) {
         if error::exit_kind(&e) != ExitKind::Network {
             return Err(e);
@@ -132,13 +141,13 @@ fn dedupe_store(
 
 impl<'c> Consumer<'c> {
     fn new(
-        args: &BuildArgs,
+        args: &Settings,
+        gateway: &Gateway,
         redis: SharedRedis,
         store: Option<RedisStore>,
         printer: &'c Printer,
     ) -> Consumer<'c> {
-        let name = args
-            .gateway
+        let name = gateway
             .consumer
             .clone()
             .unwrap_or_else(|| format!("{}-{}", statedir::hostname(), std::process::id()));
@@ -147,11 +156,11 @@ impl<'c> Consumer<'c> {
             store,
             stream: args.queue.stream.clone(),
             dead_stream: format!("{}:dead", args.queue.stream),
-            group: args.gateway.group.clone(),
+            group: gateway.group.clone(),
             name,
-            claim_idle: args.gateway.claim_idle,
-            max_deliveries: args.gateway.max_deliveries as usize,
-            drain: args.gateway.drain,
+            claim_idle: gateway.claim_idle,
+            max_deliveries: gateway.max_deliveries as usize,
+            drain: gateway.drain,
             flags: build::stream_flags(args),
             sum: Summary::default(),
             acks: Vec::new(),
