@@ -2,6 +2,7 @@
 //! (as cargo's commands turn arguments into `CompileOptions`). Nothing below
 //! `commands/` sees a `*Args` type; each conversion is written here once.
 
+use crate::build_event::event::BuildEvent;
 use crate::cli::{
     AttachmentArgs, BuildArgs, DeliveryArgs, DoctorArgs, GatewayArgs, OutputArgs, OutputFormat,
     Priority, QueueArgs, RetryLimit, RouteArgs, StateArgs, StoreArgs, WebhookArgs,
@@ -111,7 +112,7 @@ impl From<&DoctorArgs> for gateway::doctor::Settings {
 impl From<&BuildArgs> for build::Settings {
     fn from(args: &BuildArgs) -> build::Settings {
         build::Settings {
-            event: args.event.clone(),
+            event: BuildEvent::from(&args.event),
             text_template: args.text_template.clone(),
             route: Route::from(&args.route),
             on: args.on.clone(),

@@ -26,7 +26,7 @@ pub(crate) fn run(args: BuildArgs) -> Result<Ending> {
     if let Some(path) = &args.events {
         return Ok(Ending::printed(build::run_stream(&mut ctx, path)));
     }
-    let flags = args.event.clone();
+    let flags = BuildEvent::from(&args.event);
     let from_file = match &args.event_file {
         Some(path) => {
             let text = read_event_file(path)?;
