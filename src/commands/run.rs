@@ -22,6 +22,30 @@ use crate::task::{self, TaskSpec};
 use crate::wire::deliver;
 use crate::wire::payload::{self, Payload, Route};
 
+/// The job as `task::run` takes it: the command, its limits, and an environment
+/// without mmnotify's secrets.
+fn task_spec(args: &RunArgs) -> TaskSpec {
+    let (program, rest) = args
+        .command
+        .split_first()
+        .expect("clap requires at least one CMD word");
+    let mut spec = TaskSpec {
+        program: program.clone(),
+        args: rest.to_vec(),
+        max_runtime: args.max_runtime,
+        kill_grace: args.kill_grace,
+        tail_lines: args.tail,
+        tail_bytes: TAIL_BYTES,
+        env_remove: SECRET_ENV_VARS.iter().map(Into::into).collect(),
+        env_set: Vec::new(),
+        say: print_stderr_line,
+    };
+    // Always dropped first: with --no-run-socket (or no socket) the job must not reach
+    // an outer `run` either.
+    spec.env_remove.push(socket::ENV_VAR.into());
+    spec
+}
+
 /// Bytes of output kept for the report: the post holds 16383 characters, and the tail
 /// shares it with the headline and the details.
 const TAIL_BYTES: usize = 12 * 1024;
@@ -62,24 +86,7 @@ pub(super) fn run(args: RunArgs) -> Result<Ending> {
         _ => webhook.resolve().ok().map(|(url, _)| url),
     };
 
-    let (program, rest) = args
-        .command
-        .split_first()
-        .expect("clap requires at least one CMD word");
-    let mut spec = TaskSpec {
-        program: program.clone(),
-        args: rest.to_vec(),
-        max_runtime: args.max_runtime,
-        kill_grace: args.kill_grace,
-        tail_lines: args.tail,
-        tail_bytes: TAIL_BYTES,
-        env_remove: SECRET_ENV_VARS.iter().map(Into::into).collect(),
-        env_set: Vec::new(),
-        say: print_stderr_line,
-    };
-    // Always dropped first: with --no-run-socket (or no socket) the job must not reach
-    // an outer `run` either.
-    spec.env_remove.push(socket::ENV_VAR.into());
+    let mut spec = task_spec(&args);
     let run_socket = if args.no_run_socket {
         None
     } else {

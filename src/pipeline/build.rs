@@ -13,7 +13,6 @@ use crate::build_event::event::{BuildEvent, State, ValidEvent};
 use crate::error::{self, ExitKind};
 use crate::gateway::queue::Queue;
 use crate::gateway::store::SharedStore;
-use crate::pipeline::enqueue;
 use crate::pipeline::notify::{self, Notifier, SpoolPlan};
 use crate::pipeline::output::{print_stderr_line, print_stdout_line, Outcome, Printer, Status};
 use crate::pipeline::progress::{self, Progress};
@@ -59,6 +58,9 @@ pub(crate) struct Ctx<'a> {
     /// Connected on first use: a dry run or a filtered event needs no secret.
     notifier: Option<Notifier>,
     pub dedupe: Store,
+    /// How the dedupe store is opened on first use: the command's choice (the shared
+    /// Redis store when one is given, else the file store in the state directory).
+    open_store: OpenStore,
     /// A dry run's webhook check, made once at the first event that would be posted (as
     /// a real run connects): the webhook, if one was given.
     dry_target: Option<Option<crate::secret::WebhookUrl>>,
@@ -67,6 +69,10 @@ pub(crate) struct Ctx<'a> {
     /// Off in `--consume`: there the stream is the spool.
     pub spool: bool,
 }
+
+/// Opens the dedupe store and says where it is (`Some`: the shared store's source,
+/// recorded with spooled items).
+pub(crate) type OpenStore = fn(&Settings, &Printer) -> Result<(Store, Option<String>)>;
 
 /// The dedupe store, opened on first use; `--consume` sets its Redis store up front.
 pub(crate) enum Store {
@@ -78,7 +84,7 @@ pub(crate) enum Store {
 }
 
 impl<'a> Ctx<'a> {
-    pub(crate) fn new(args: &'a Settings) -> Result<Ctx<'a>> {
+    pub(crate) fn new(args: &'a Settings, open_store: OpenStore) -> Result<Ctx<'a>> {
         if let Some(t) = &args.text_template {
             build_message::check_template(t)?;
         }
@@ -87,6 +93,7 @@ impl<'a> Ctx<'a> {
             printer: args.output,
             notifier: None,
             dedupe: Store::NotOpened,
+            open_store,
             dry_target: None,
             store_ref: None,
             spool: !args.no_spool,
@@ -233,7 +240,7 @@ fn deduplicate(ctx: &mut Ctx, ev: &ValidEvent, value: &Value) -> Result<Decision
         }
     };
     if matches!(ctx.dedupe, Store::NotOpened) {
-        let (store, store_ref) = open_store(args, &ctx.printer)?;
+        let (store, store_ref) = (ctx.open_store)(args, &ctx.printer)?;
         ctx.dedupe = store;
         ctx.store_ref = store_ref;
     }
@@ -347,19 +354,6 @@ fn post_through_run(
         print_stdout_line(&value.to_string());
     }
     Ok((outcome, err))
-}
-
-/// The shared Redis store when one is given, else the file store in the state
-/// directory (or none when that cannot be written).
-fn open_store(args: &Settings, printer: &Printer) -> Result<(Store, Option<String>)> {
-    if let Some((store, source)) = enqueue::shared_store(args, printer)? {
-        return Ok((Store::Open(Box::new(store)), Some(source.spool_ref())));
-    }
-    let store = match notify::open_dedupe(printer, args.state_dir.as_deref(), args.dedupe_ttl)? {
-        Some(store) => Store::Open(Box::new(store)),
-        None => Store::Unusable,
-    };
-    Ok((store, None))
 }
 
 /// What became of one event of a stream (`--events` line or `--consume` entry).

@@ -11,14 +11,16 @@ use crate::cli::BuildArgs;
 use crate::error;
 use crate::gateway;
 use crate::gateway::consumer::Gateway;
-use crate::pipeline::build::{self, Ctx, MAX_EVENT_BYTES};
+use crate::pipeline::build::{self, Ctx, Settings, Store, MAX_EVENT_BYTES};
 use crate::pipeline::enqueue;
+use crate::pipeline::notify;
 use crate::pipeline::output::Ending;
+use crate::pipeline::output::Printer;
 use crate::wire::payload;
 
 pub(crate) fn run(args: BuildArgs) -> Result<Ending> {
     let settings = build::Settings::from(&args);
-    let mut ctx = Ctx::new(&settings)?;
+    let mut ctx = Ctx::new(&settings, open_store)?;
     if args.gateway.consume {
         let gateway = Gateway::from(&args.gateway);
         return Ok(Ending::printed(gateway::consumer::run(&mut ctx, &gateway)));
@@ -67,4 +69,17 @@ fn read_event_file(path: &std::path::Path) -> Result<String> {
             &format!("event file {}", path.display()),
         )
     }
+}
+
+/// The shared Redis store when one is given, else the file store in the state
+/// directory (or none when that cannot be written).
+fn open_store(args: &Settings, printer: &Printer) -> Result<(Store, Option<String>)> {
+    if let Some((store, source)) = enqueue::shared_store(args, printer)? {
+        return Ok((Store::Open(Box::new(store)), Some(source.spool_ref())));
+    }
+    let store = match notify::open_dedupe(printer, args.state_dir.as_deref(), args.dedupe_ttl)? {
+        Some(store) => Store::Open(Box::new(store)),
+        None => Store::Unusable,
+    };
+    Ok((store, None))
 }
