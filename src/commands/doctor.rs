@@ -12,6 +12,7 @@ use crate::error::{self, ExitKind};
 use crate::pipeline::locale;
 use crate::pipeline::output::{print_stdout_line, Ending, Outcome, Printer, Status};
 use crate::secret::{self, Sources, WebhookUrl};
+use crate::text::time::format_duration;
 use crate::wire::deliver::{self, redact_userinfo, Deliverer, ProxyChoice};
 
 struct Report {
@@ -262,7 +263,7 @@ fn check_dns(
                 format!(
                     "no answer for {what}{host} within the --timeout budget of {}; check \
                      /etc/resolv.conf and that the resolver is reachable",
-                    humantime::format_duration(args.common.delivery.timeout)
+                    format_duration(args.common.delivery.timeout)
                 ),
             );
             return None;
@@ -338,7 +339,7 @@ fn check_http(r: &mut Report, args: &DoctorArgs, url: &WebhookUrl, deadline: Ins
             ExitKind::Network,
             format!(
                 "not tried: the --timeout budget of {} ran out",
-                humantime::format_duration(args.common.delivery.timeout)
+                format_duration(args.common.delivery.timeout)
             ),
         );
         return;

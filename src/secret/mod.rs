@@ -7,6 +7,7 @@ mod child_env;
 mod file;
 mod misplaced;
 pub(crate) mod names;
+mod source_ref;
 mod sources;
 mod url;
 
@@ -17,5 +18,6 @@ pub(crate) use misplaced::{refuse_hook_in_proxy, refuse_url_as_path};
 // `error` can reach it too; the names stay here, where callers look for them.
 pub(crate) use crate::text::scrub::after_cut;
 pub use crate::text::scrub::{redact_id_runs, scrub_hook_ids};
+pub(crate) use source_ref::SourceRef;
 pub(crate) use sources::{check_name, env_url, Source, Sources};
 pub(crate) use url::WebhookUrl;

@@ -223,7 +223,7 @@ fn format_duration(d: Duration) -> String {
     } else {
         Duration::from_secs(saturate((d.as_millis() + 500) / 1000))
     };
-    humantime::format_duration(rounded).to_string()
+    crate::text::time::format_duration(rounded)
 }
 
 fn saturate(n: u128) -> u64 {

@@ -30,6 +30,7 @@ use crate::pipeline::build::{self, Ctx, Settings, Summary};
 use crate::pipeline::enqueue::shared_store;
 use crate::pipeline::output::Printer;
 use crate::state::statedir;
+use crate::text::time::format_duration;
 use outage::Outage;
 use settle::Finish;
 use signal::stopping;
@@ -98,7 +99,7 @@ pub(crate) fn run(ctx: &mut Ctx, gateway: &Gateway) -> Result<u8> {
     match gave_up {
         Some(e) => Err(e.context(format!(
             "--drain stopped: Redis stayed unreachable for --timeout ({})",
-            humantime::format_duration(args.delivery.timeout)
+            format_duration(args.delivery.timeout)
         ))),
         None => Ok(code),
     }

@@ -8,6 +8,7 @@ use anyhow::Result;
 
 use crate::error::ExitKind;
 use crate::secret::WebhookUrl;
+use crate::text::time::format_duration;
 use crate::wire::diagnose::Diagnosis;
 use crate::wire::retry;
 use crate::wire::sent;
@@ -210,7 +211,7 @@ impl Deliverer {
             } else {
                 String::new()
             },
-            humantime::format_duration(self.policy.budget)
+            format_duration(self.policy.budget)
         );
         diagnosis
     }
@@ -254,7 +255,7 @@ impl Deliverer {
 }
 
 fn fmt_secs(d: Duration) -> String {
-    humantime::format_duration(Duration::from_secs(d.as_secs().max(1))).to_string()
+    format_duration(Duration::from_secs(d.as_secs().max(1)))
 }
 
 /// The attempts of one delivery so far.
@@ -295,7 +296,7 @@ impl Progress {
                  handshake); the request was not sent",
                 url.host(),
                 url.port(),
-                humantime::format_duration(per_attempt)
+                format_duration(per_attempt)
             );
         }
         diagnosis
