@@ -14,7 +14,9 @@ use crate::error::{self, ExitKind};
 use crate::gateway::queue::Queue;
 use crate::gateway::store::SharedStore;
 use crate::pipeline::notify::{self, Notifier, SpoolPlan};
-use crate::pipeline::output::{print_stderr_line, print_stdout_line, Outcome, Printer, Status};
+use crate::pipeline::output::{
+    print_stderr_line, print_stdout_line, Handled, Outcome, Printer, Status,
+};
 use crate::pipeline::progress::{self, Progress};
 use crate::pipeline::{dry_run, run_socket};
 use crate::secret::Sources;
@@ -128,7 +130,7 @@ pub(crate) fn render(
 
 /// Filters, renders, deduplicates and posts one event. `Err` is for problems that stop
 /// everything (configuration); a failed delivery comes back as the outcome's error.
-pub(crate) fn handle(ctx: &mut Ctx, ev: &ValidEvent) -> Result<(Outcome, Option<anyhow::Error>)> {
+pub(crate) fn handle(ctx: &mut Ctx, ev: &ValidEvent) -> Result<Handled> {
     let args = ctx.args;
     if !args.on.is_empty() && !args.on.contains(&ev.state()) {
         ctx.printer.info(&format!(
@@ -186,7 +188,7 @@ fn show_dry_run(
     ev: &ValidEvent,
     obj: serde_json::Map<String, Value>,
     body: &[u8],
-) -> Result<(Outcome, Option<anyhow::Error>)> {
+) -> Result<Handled> {
     let args = ctx.args;
     if ctx.dry_target.is_none() {
         let url = dry_run::check_webhook(
@@ -330,7 +332,7 @@ fn post_through_run(
     ev: &ValidEvent,
     socket: &std::path::Path,
     value: Value,
-) -> Result<(Outcome, Option<anyhow::Error>)> {
+) -> Result<Handled> {
     let args = ctx.args;
     let dedupe = match ev.provider_run_id.as_deref() {
         Some(run_id) if !args.no_dedupe => Some(DedupeRequest {

@@ -8,7 +8,7 @@ use anyhow::Result;
 use serde_json::Value;
 
 use crate::error::{self, ExitKind};
-use crate::pipeline::output::{describe_delivery, Outcome, Printer, Status};
+use crate::pipeline::output::{describe_delivery, Handled, Outcome, Printer, Status};
 use crate::secret::{Source, Sources, WebhookUrl};
 use crate::state::dedupe::{ClaimGuard, Dedupe};
 use crate::state::fingerprint::FingerprintKey;
@@ -100,7 +100,7 @@ impl Notifier {
         channel: Option<&str>,
         spool: &SpoolPlan,
         dedupe_key: Option<&str>,
-    ) -> (Outcome, Option<anyhow::Error>) {
+    ) -> Handled {
         let d = self.deliver(body, channel);
         let mut outcome = Outcome::from_delivery(&d, &self.url);
         if d.possible_duplicate() {

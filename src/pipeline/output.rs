@@ -56,6 +56,10 @@ impl Printer {
     }
 }
 
+/// What handling one post or event gives back, the one shape for it: the outcome, and
+/// the error that decides the exit code when it was not posted.
+pub(crate) type Handled = (Outcome, Option<anyhow::Error>);
+
 /// How a command ended, handed to `main`, which prints what is left and exits. Because
 /// the value says whether an outcome is still to be printed, `--output json` prints
 /// exactly one object per outcome on every path.

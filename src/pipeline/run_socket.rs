@@ -7,7 +7,7 @@ use anyhow::Result;
 use serde_json::Value;
 
 use crate::error::{self, ExitKind};
-use crate::pipeline::output::{Outcome, Printer};
+use crate::pipeline::output::{Handled, Outcome, Printer};
 use crate::secret::Sources;
 use crate::task::socket::{self, DedupeRequest, Request};
 
@@ -46,7 +46,7 @@ pub(crate) fn post_via(
     request: &Request,
     timeout: Duration,
     printer: &Printer,
-) -> Result<(Outcome, Option<anyhow::Error>)> {
+) -> Result<Handled> {
     // The parent retries for its own --timeout, which may exceed ours: wait generously,
     // but not forever for a parent that is stuck.
     let wait = timeout.max(Duration::from_secs(120)) + Duration::from_secs(30);
