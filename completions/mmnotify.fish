@@ -29,7 +29,7 @@ complete -c mmnotify -n "__fish_mmnotify_needs_command" -s V -l version -d 'Prin
 complete -c mmnotify -n "__fish_mmnotify_needs_command" -f -a "send" -d 'Post one message (text, attachment, props)'
 complete -c mmnotify -n "__fish_mmnotify_needs_command" -f -a "build" -d 'Post one build-status message from normalized CI fields, deduplicated'
 complete -c mmnotify -n "__fish_mmnotify_needs_command" -f -a "run" -d 'Run a command, then post its outcome (status, duration, output tail)'
-complete -c mmnotify -n "__fish_mmnotify_needs_command" -f -a "probe" -d 'Post a minimal probe message and print HTTP status and latency (no retries)'
+complete -c mmnotify -n "__fish_mmnotify_needs_command" -f -a "probe" -d 'Post a test message, visible in the channel, and print HTTP status and latency (no retries)'
 complete -c mmnotify -n "__fish_mmnotify_needs_command" -f -a "doctor" -d 'Check secret, URL, proxy, DNS, TCP and TLS without posting anything'
 complete -c mmnotify -n "__fish_mmnotify_needs_command" -f -a "flush" -d 'Re-deliver messages saved in the spool after failed deliveries'
 complete -c mmnotify -n "__fish_mmnotify_needs_command" -f -a "webhooks" -d 'List the named webhooks in the secrets directory: name, redacted target, and whether the file passes the rules'
@@ -107,6 +107,7 @@ complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l group -d 'Co
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l consumer -d 'This gateway\'s name in the group [default: HOST-PID]' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l claim-idle -d 'Take over entries left unacknowledged this long' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l max-deliveries -d 'Tries of one entry before it goes to <stream>:dead' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l summary-every -d 'With --consume: log the counts so far this often (and at exit)' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l queue-file -d 'Secrets file holding the queue\'s Redis URL' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l queue -d 'Queue\'s Redis URL; a password goes in --queue-file or MMNOTIFY_QUEUE' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l stream -d 'Redis stream that carries the events' -r
@@ -266,7 +267,7 @@ complete -c mmnotify -n "__fish_mmnotify_using_subcommand completions" -s h -l h
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand help; and not __fish_seen_subcommand_from send build run probe doctor flush webhooks spool completions help" -f -a "send" -d 'Post one message (text, attachment, props)'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand help; and not __fish_seen_subcommand_from send build run probe doctor flush webhooks spool completions help" -f -a "build" -d 'Post one build-status message from normalized CI fields, deduplicated'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand help; and not __fish_seen_subcommand_from send build run probe doctor flush webhooks spool completions help" -f -a "run" -d 'Run a command, then post its outcome (status, duration, output tail)'
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand help; and not __fish_seen_subcommand_from send build run probe doctor flush webhooks spool completions help" -f -a "probe" -d 'Post a minimal probe message and print HTTP status and latency (no retries)'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand help; and not __fish_seen_subcommand_from send build run probe doctor flush webhooks spool completions help" -f -a "probe" -d 'Post a test message, visible in the channel, and print HTTP status and latency (no retries)'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand help; and not __fish_seen_subcommand_from send build run probe doctor flush webhooks spool completions help" -f -a "doctor" -d 'Check secret, URL, proxy, DNS, TCP and TLS without posting anything'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand help; and not __fish_seen_subcommand_from send build run probe doctor flush webhooks spool completions help" -f -a "flush" -d 'Re-deliver messages saved in the spool after failed deliveries'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand help; and not __fish_seen_subcommand_from send build run probe doctor flush webhooks spool completions help" -f -a "webhooks" -d 'List the named webhooks in the secrets directory: name, redacted target, and whether the file passes the rules'

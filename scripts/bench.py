@@ -6,7 +6,9 @@ send:   `mmnotify send` against curl doing the same POST to the local emulator, 
         alike. Reports medians of wall time and peak RSS (from GNU time) and ratios.
         `https-system` is HTTPS with the CA only in a system-style bundle (the machine's
         roots plus the test CA, via SSL_CERT_FILE), as for a corporate CA: mmnotify reads
-        it after the bundled roots fail, curl is given the same bundle.
+        it after the bundled roots fail, curl is given the same bundle. With
+        `--previous BIN` an earlier mmnotify joins the rotation and the ratios to it are
+        reported too (`--only send --previous BIN` for just that).
 events: 10,000 NDJSON events through `mmnotify build --events -` with deduplication on.
 run:    peak RSS of `mmnotify run` wrapping a command that prints 200 MB.
 gateway: 10,000 events on a Redis stream (a local redis-server), consumed by 2
@@ -61,7 +63,9 @@ def measure(argv, stdin=None, stdout=subprocess.DEVNULL, env=None):
 SYSTEM_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 
 
-def bench_send(mm, server_bin, runs, mode):
+def bench_send(mm, server_bin, runs, mode, previous=None):
+    """mmnotify against curl (and, given `previous`, an earlier mmnotify binary), each run
+    of the commands in a rotated order so that machine drift hits them alike."""
     tls = mode != "http"
     proc, info = start_server(server_bin, tls)
     try:
@@ -72,12 +76,13 @@ def bench_send(mm, server_bin, runs, mode):
                 f.write(url + "\n")
             os.chmod(secret, 0o600)
             body = '{"text":"benchmark"}'
-            mm_cmd = [mm, "send", "--webhook-file", secret, "--no-spool", "benchmark"]
+            mm_args = ["send", "--webhook-file", secret, "--no-spool", "benchmark"]
             curl_cmd = ["curl", "-sS", "-o", "/dev/null", "--fail", "-X", "POST",
                         "-H", "Content-Type: application/json", "--data", body, url]
+            extra = []
             env = None
             if mode == "https":
-                mm_cmd += ["--ca-file", info["CA"]]
+                extra = ["--ca-file", info["CA"]]
                 curl_cmd += ["--cacert", info["CA"]]
             elif mode == "https-system":
                 bundle = os.path.join(tmp, "ca-bundle.crt")
@@ -89,32 +94,34 @@ def bench_send(mm, server_bin, runs, mode):
                         out.write(ca.read())
                 env = dict(os.environ, SSL_CERT_FILE=bundle)
                 curl_cmd += ["--cacert", bundle]
-            for _ in range(5):  # warm caches for both
-                measure(mm_cmd, env=env)
-                measure(curl_cmd, env=env)
-            mm_wall, mm_rss, curl_wall, curl_rss = [], [], [], []
+            commands = {"mmnotify": [mm] + mm_args + extra, "curl": curl_cmd}
+            if previous:
+                commands["previous"] = [previous] + mm_args + extra
+            for _ in range(5):  # warm caches for all
+                for cmd in commands.values():
+                    measure(cmd, env=env)
+            walls = {name: [] for name in commands}
+            rss = {name: [] for name in commands}
+            names = list(commands)
             for i in range(runs):
-                order = [(mm_cmd, mm_wall, mm_rss), (curl_cmd, curl_wall, curl_rss)]
-                if i % 2:
-                    order.reverse()
-                for cmd, walls, rss in order:
-                    w, r = measure(cmd, env=env)
-                    walls.append(w)
-                    rss.append(r)
+                k = i % len(names)
+                for name in names[k:] + names[:k]:
+                    w, r = measure(commands[name], env=env)
+                    walls[name].append(w)
+                    rss[name].append(r)
     finally:
         proc.stdin.close()
         proc.wait()
     med = statistics.median
-    return {
-        "scheme": mode,
-        "runs": runs,
-        "mmnotify_wall_ms": round(med(mm_wall) * 1000, 2),
-        "curl_wall_ms": round(med(curl_wall) * 1000, 2),
-        "wall_ratio": round(med(mm_wall) / med(curl_wall), 3),
-        "mmnotify_rss_kib": med(mm_rss),
-        "curl_rss_kib": med(curl_rss),
-        "rss_ratio": round(med(mm_rss) / med(curl_rss), 3),
-    }
+    result = {"scheme": mode, "runs": runs}
+    for name in commands:
+        result[f"{name}_wall_ms"] = round(med(walls[name]) * 1000, 2)
+        result[f"{name}_rss_kib"] = med(rss[name])
+    for other in [n for n in commands if n != "mmnotify"]:
+        suffix = "" if other == "curl" else f"_vs_{other}"
+        result[f"wall_ratio{suffix}"] = round(med(walls["mmnotify"]) / med(walls[other]), 3)
+        result[f"rss_ratio{suffix}"] = round(med(rss["mmnotify"]) / med(rss[other]), 3)
+    return result
 
 
 def bench_events(mm, server_bin, count):
@@ -263,8 +270,16 @@ def main():
     p.add_argument("--server", required=True, help="the emulator: cargo build --example mock_server")
     p.add_argument("--runs", type=int, default=200)
     p.add_argument("--events", type=int, default=10_000)
-    p.add_argument("--only", choices=["gateway"], help="run only this benchmark")
+    p.add_argument("--only", choices=["gateway", "send"], help="run only this benchmark")
+    p.add_argument("--previous", help="an earlier mmnotify binary: the send benchmark runs it "
+                   "in the same rotation and reports mmnotify's ratios to it")
     args = p.parse_args()
+    if args.only == "send":
+        print(json.dumps({"binary_bytes": os.path.getsize(args.mmnotify),
+                          "send": [bench_send(args.mmnotify, args.server, args.runs, mode,
+                                              args.previous)
+                                   for mode in ("http", "https")]}, indent=2))
+        return
     if args.only == "gateway":
         print(json.dumps({"binary_bytes": os.path.getsize(args.mmnotify),
                           "gateway": bench_gateway(args.mmnotify, args.server, args.events)},
@@ -273,7 +288,7 @@ def main():
     results = {
         "binary_bytes": os.path.getsize(args.mmnotify),
         "send": [
-            bench_send(args.mmnotify, args.server, args.runs, mode)
+            bench_send(args.mmnotify, args.server, args.runs, mode, args.previous)
             for mode in ("http", "https", "https-system")
         ],
         "events": bench_events(args.mmnotify, args.server, args.events),

@@ -2,7 +2,7 @@
 # Benchmarks (not tests): mmnotify against curl doing the same POST, build --events
 # throughput, run's memory on a loud command, and 2 Redis gateways consuming 10,000
 # events (needs redis-server). Prints JSON; see scripts/bench.py. `--only gateway` runs
-# just the last.
+# just the last; `--only send --previous OLD_BINARY` compares `send` with an earlier build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v curl >/dev/null && [ -x /usr/bin/time ] || { apt-get update -qq && apt-get install -y -qq curl time; }

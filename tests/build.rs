@@ -859,6 +859,43 @@ fn a_killed_holder_does_not_block_the_key() {
     assert_eq!(server.requests().len(), 2);
 }
 
+/// A holder that is alive but stuck (stopped mid-post) is waited for until its own
+/// `--timeout` plus the grace has passed; then one waiter takes over and says so.
+#[test]
+fn a_stuck_holder_is_taken_over_after_its_budget_with_a_warning() {
+    let (env, server) = setup();
+    server.script([Fault::Hang(Duration::from_secs(30))]);
+    let mut holder = build_event(&env, "89", "failed", &["--timeout", "3s"]);
+    let mut child = holder
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn mmnotify");
+    let pid = i32::try_from(child.id()).unwrap();
+    let sent = server.wait_for_requests(1, Duration::from_secs(10));
+    // SAFETY: kill(2) on our own child, not yet reaped.
+    unsafe { libc::kill(pid, libc::SIGSTOP) };
+    if !sent {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("the holder never sent its request");
+    }
+    let run = env.run(&mut build_event(
+        &env,
+        "89",
+        "failed",
+        &["--timeout", "3s", "--output", "json"],
+    ));
+    child.kill().expect("kill the stopped holder");
+    child.wait().unwrap();
+    run.assert_success().assert_stderr_contains(
+        "another process has held this run's claim past its budget; posting anyway",
+    );
+    assert_eq!(status(&run), "posted");
+    assert_eq!(server.posts().len(), 1);
+    assert_eq!(server.requests().len(), 2);
+}
+
 // ---------------------------------------------------------------------------------------
 // 9. --events
 // ---------------------------------------------------------------------------------------

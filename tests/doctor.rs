@@ -170,3 +170,49 @@ fn a_mistyped_name_is_answered_with_the_closest() {
         .assert_stdout_contains("✗ secret: no webhook named `build-stats`")
         .assert_stdout_contains("did you mean `build-status`?");
 }
+
+/// A failed check is said once: on its ✗ line. The closing error line names the check
+/// without repeating the problem; under `--output json` the message carries it whole.
+#[test]
+fn a_failed_check_prints_its_problem_once() {
+    let server = MockServer::start();
+    let mut env = Env::new();
+    env.watch(&server);
+    let path = env.write_secret("loose", &server.hook_url());
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let run = env.run(&mut doctor(&env, "loose"));
+    run.assert_code(3).assert_stdout_contains("✗ file");
+    let said = format!("{}{}", run.stdout, run.stderr);
+    assert_eq!(said.matches("chmod 0640").count(), 1, "{said}");
+    run.assert_stderr_contains("the file check failed (see above)");
+
+    let run = env.run(doctor(&env, "loose").args(["--output", "json"]));
+    run.assert_code(3);
+    let outcome: serde_json::Value =
+        serde_json::from_str(run.stdout.lines().last().unwrap()).unwrap();
+    let message = outcome["message"].as_str().unwrap();
+    assert!(message.contains("chmod 0640"), "{message}");
+}
+
+/// doctor posts nothing, so it says what it cannot see, and where to look.
+#[test]
+fn doctor_says_a_deleted_webhook_shows_only_when_posting() {
+    let server = MockServer::start();
+    let mut env = Env::new();
+    env.watch(&server);
+    env.write_secret("hook", &server.hook_url());
+    env.run(&mut doctor(&env, "hook"))
+        .assert_success()
+        .assert_stdout_contains("a deleted webhook (or archived channel) shows only when posting")
+        .assert_stdout_contains("`mmnotify probe`");
+    assert_eq!(server.posts().len(), 0);
+    for sub in ["doctor", "probe"] {
+        let mut c = env.cmd();
+        c.args([sub, "--help"]);
+        let run = env.run(&mut c);
+        run.assert_success();
+        let help = run.stdout.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(help.contains("deleted webhook"), "{sub}: {help}");
+        assert!(help.contains("visible"), "{sub}: {help}");
+    }
+}

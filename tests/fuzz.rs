@@ -375,3 +375,101 @@ fn odd_webhook_urls_never_panic_leak_or_leave_the_contract() {
         "no generated URL ever reached the hook"
     );
 }
+
+/// The password in the generated SOCKS proxy URLs: never printed, like the token.
+const SOCKS_PASSWORD: &str = "fuzz-socks-pw";
+
+/// Odd SOCKS proxy URLs around a real danted (or, without one, a closed port): schemes,
+/// credentials (one holds the webhook's token), ports, hosts and trailing parts.
+fn odd_socks_proxy(live: u16, closed: u16) -> impl Strategy<Value = String> {
+    let scheme = prop_oneof![
+        4 => Just("socks5"),
+        3 => Just("socks5h"),
+        1 => Just("socks4"),
+        1 => Just("socks4a"),
+        1 => Just("socks"),
+        1 => Just("SOCKS5H"),
+        1 => Just("socks6"),
+    ];
+    let user = prop_oneof![
+        4 => Just(String::new()),
+        2 => Just(format!("user:{SOCKS_PASSWORD}@")),
+        1 => Just(format!(":{SOCKS_PASSWORD}@")),
+        1 => Just("user@".to_string()),
+        1 => Just(format!("u:{HOOK_ID}@")),
+        1 => Just(format!("{}:{SOCKS_PASSWORD}@", "u".repeat(300))),
+        1 => Just(format!("user:{SOCKS_PASSWORD}%zz@")),
+    ];
+    let host = prop_oneof![
+        6 => Just(format!("127.0.0.1:{live}")),
+        1 => Just(format!("127.0.0.1:{closed}")),
+        1 => Just(format!("[::1]:{live}")),
+        1 => Just("127.0.0.1:99999".to_string()),
+        1 => Just("127.0.0.1:0".to_string()),
+        1 => Just("127.0.0.1".to_string()),
+        1 => Just(":1080".to_string()),
+        1 => Just("proxy.nowhere.invalid:1080".to_string()),
+    ];
+    let suffix = prop_oneof![
+        6 => Just(String::new()),
+        1 => Just("/".to_string()),
+        1 => Just("/path".to_string()),
+        1 => Just("?q=1".to_string()),
+        1 => "[\\x01-\\x1f \u{feff}é<>&]{1,3}",
+    ];
+    (scheme, user, host, suffix)
+        .prop_map(|(scheme, user, host, suffix)| format!("{scheme}://{user}{host}{suffix}"))
+}
+
+#[test]
+fn socks_proxy_values_never_panic_leak_or_leave_the_contract() {
+    let socks = crate::support::SocksServer::start(
+        "socks_proxy_values_never_panic_leak_or_leave_the_contract",
+    );
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port();
+    let live = socks
+        .as_ref()
+        .map_or(closed, crate::support::SocksServer::port);
+    let (mut env, server) = crate::support::hooked(ServerOptions::default());
+    env.secret(SOCKS_PASSWORD);
+    let source = prop_oneof![
+        Just("--proxy"),
+        Just("MMNOTIFY_PROXY"),
+        Just("ALL_PROXY"),
+        Just("all_proxy"),
+        Just("HTTPS_PROXY"),
+    ];
+    run_property(
+        (odd_socks_proxy(live, closed), source),
+        |(proxy, source)| {
+            let mut c = env.cmd();
+            c.args([
+                "send",
+                "--webhook",
+                "hook",
+                "--timeout",
+                "2s",
+                "--retries",
+                "0",
+            ])
+            .args(["--no-spool", "fuzz"]);
+            if source == "--proxy" {
+                c.args(["--proxy", &proxy]);
+            } else {
+                c.env(source, &proxy);
+            }
+            let run = env.run(&mut c);
+            check(&run, &format!("proxy {proxy:?} from {source}"));
+            Ok(())
+        },
+    );
+    if socks.is_some() {
+        assert!(
+            !server.posts().is_empty(),
+            "no generated proxy ever carried a post"
+        );
+    }
+}

@@ -204,7 +204,10 @@ fn a_gateway_killed_mid_post_is_taken_over_after_claim_idle() {
         server.posts().len() == 1 && redis.pending(STREAM, GROUP) == 0
     });
     std::thread::sleep(Duration::from_millis(300));
-    stop(&env, b).assert_success();
+    // A cannot say whether its POST went through: B says so.
+    stop(&env, b)
+        .assert_success()
+        .assert_stderr_contains("may appear twice");
     assert_eq!(server.posts().len(), 1);
     assert_eq!(redis.xlen(DEAD), 0);
 }
@@ -260,8 +263,9 @@ fn max_deliveries_sends_a_permanently_failing_entry_to_the_dead_stream() {
     wait_until("the dead letter", Duration::from_secs(20), || {
         redis.xlen(DEAD) == 1
     });
+    // Stopped by SIGTERM: exit 0 whatever the entries did (the dead stream says it).
     let run = stop(&env, g);
-    run.assert_code(6);
+    run.assert_success().assert_stderr_contains("1 failed");
     assert!(server.posts().is_empty());
     assert_eq!(server.requests().len(), 3);
     assert_eq!(redis.pending(STREAM, GROUP), 0);
@@ -376,6 +380,7 @@ fn a_redis_restart_mid_stream_loses_nothing_and_posts_nothing_twice() {
         1,
         "{run:?}"
     );
+    run.assert_stderr_contains("answers again after");
 }
 
 #[test]
@@ -890,20 +895,14 @@ fn a_claim_that_fails_while_redis_is_away_leaves_the_entry_pending_not_posted_bl
         .assert_success();
     env.run(&mut enqueue(&env, &redis, "wf-second", "2", "node-a"))
         .assert_success();
-    // Both entries are read in one batch; Redis goes away during the first post.
-    // (The emulator records a delayed request only when it answers, so the read of
-    // both entries is what tells that the first post is on its way.)
+    // Redis goes away during the first post; the second entry is read when it is back.
+    // (The emulator records a delayed request only when it answers, so the claim is
+    // what tells that the first post is on its way.)
     server.script([Fault::Delay(Duration::from_secs(2))]);
     let g = env.spawn(&mut consume(&env, &redis, &[]));
-    let mut con = redis.con();
-    wait_until("both entries read", Duration::from_secs(10), || {
-        redis::cmd("XPENDING")
-            .arg(STREAM)
-            .arg(GROUP)
-            .query::<redis::streams::StreamPendingReply>(&mut con)
-            .is_ok_and(|r| r.count() == 2)
+    wait_until("the first claim", Duration::from_secs(10), || {
+        !dedupe_keys(&redis, "claim").is_empty()
     });
-    drop(con);
     std::thread::sleep(Duration::from_millis(300));
     redis.stop();
     std::thread::sleep(Duration::from_secs(3));
@@ -930,4 +929,644 @@ fn a_claim_that_fails_while_redis_is_away_leaves_the_entry_pending_not_posted_bl
     let by = posts_by_workflow(&server);
     assert_eq!(by.get("wf-first"), Some(&1), "{by:?}");
     assert_eq!(by.get("wf-second"), Some(&1), "{by:?}");
+}
+
+/// `flush` of an event `build --enqueue` spooled while Redis was away: its messages speak
+/// of the queue and of enqueueing, not of a webhook and posting, and agree with the count.
+#[test]
+fn flush_of_a_spooled_enqueue_says_enqueued_not_posted() {
+    let Some((env, server, mut redis)) = setup("flush_enqueue_wording") else {
+        return;
+    };
+    redis.stop();
+    let run = env.run(enqueue(&env, &redis, "wf-q", "77", "node-a").args([
+        "--timeout",
+        "1s",
+        "--attempt-timeout",
+        "500ms",
+        "--output",
+        "json",
+    ]));
+    run.assert_code(5);
+    assert_eq!(run.json()["status"], "spooled");
+
+    // Still down: one message, one verb that agrees with it.
+    let run = env.run(env.cmd().args([
+        "flush",
+        "--queue",
+        &redis.url(),
+        "--timeout",
+        "1s",
+        "--attempt-timeout",
+        "500ms",
+    ]));
+    run.assert_code(5)
+        .assert_stderr_contains("1 spooled message could not be delivered and stays in");
+
+    // Without the queue it was spooled for, what it needs is named, not "their webhook".
+    let run = env.run(env.cmd().arg("flush"));
+    run.assert_code(3)
+        .assert_stderr_contains("1 spooled message stays in");
+    assert!(!run.stderr.contains("their webhook"), "{}", run.stderr);
+
+    redis.restart();
+    let run = env.run(
+        env.cmd()
+            .args(["flush", "--queue", &redis.url(), "--output", "json"]),
+    );
+    run.assert_success()
+        .assert_stderr_contains("flush: 0 posted, 1 enqueued, 0 duplicate");
+    assert_eq!(run.json()["posted"], 0);
+    assert_eq!(run.json()["enqueued"], 1);
+    assert_eq!(redis.xlen(STREAM), 1);
+    assert!(server.requests().is_empty(), "an enqueue posts nothing");
+}
+
+/// Keys of the shared dedupe store of one kind (`claim`, `done`, `sending`).
+fn dedupe_keys(redis: &RedisServer, kind: &str) -> Vec<String> {
+    redis.query(&["KEYS", &format!("mmnotify:dedupe:{kind}:*")])
+}
+
+/// The consumers that hold the group's pending entries, one per entry.
+fn pending_owners(redis: &RedisServer) -> Vec<String> {
+    let reply: redis::streams::StreamPendingCountReply =
+        redis.query(&["XPENDING", STREAM, GROUP, "-", "+", "100"]);
+    reply.ids.into_iter().map(|p| p.consumer).collect()
+}
+
+/// The JSON outcomes a run printed, one per line.
+fn outcomes(run: &crate::support::Run) -> Vec<serde_json::Value> {
+    run.stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn a_second_group_keeps_every_entry_the_first_group_finished() {
+    // The trim once looked at its own group only: team B lost every entry team A had
+    // posted, before reading it.
+    let Some((mut env, server, redis)) = setup("two_groups") else {
+        return;
+    };
+    // Team B posts to its own webhook from its own group.
+    let server_b = crate::support::MockServer::start();
+    env.watch(&server_b);
+    env.write_secret("teamb", &format!("{}\n", server_b.hook_url()));
+    let _: String = redis.query(&["XGROUP", "CREATE", STREAM, "teamb", "0", "MKSTREAM"]);
+    for i in 0..5 {
+        env.run(&mut enqueue(
+            &env,
+            &redis,
+            &format!("wf-{i}"),
+            &i.to_string(),
+            "node-a",
+        ))
+        .assert_success();
+    }
+    // A gateway of team B read two entries and went away: they stay pending there.
+    let _: redis::Value = redis.query(&[
+        "XREADGROUP",
+        "GROUP",
+        "teamb",
+        "gone",
+        "COUNT",
+        "2",
+        "STREAMS",
+        STREAM,
+        ">",
+    ]);
+    env.run(&mut consume(&env, &redis, &["--drain"]))
+        .assert_success()
+        .assert_stderr_contains("5 posted");
+    assert_eq!(
+        redis.xlen(STREAM),
+        5,
+        "team A's trim removed team B's entries"
+    );
+    // Team B's gateway takes over the two and reads the other three.
+    std::thread::sleep(Duration::from_millis(1100));
+    let run = env.run(
+        env.cmd()
+            .args(["build", "--consume", "--drain", "--webhook", "teamb"])
+            .args([
+                "--group",
+                "teamb",
+                "--claim-idle",
+                "1s",
+                "--queue",
+                &redis.url(),
+            ])
+            .env("MMNOTIFY_STATE_DIR", env.root().join("state-b")),
+    );
+    run.assert_success().assert_stderr_contains("5 posted");
+    assert_eq!(server.posts().len(), 5);
+    assert_eq!(server_b.posts().len(), 5);
+    // Both groups have finished everything: now it goes.
+    assert_eq!(redis.xlen(STREAM), 0);
+}
+
+#[test]
+fn a_post_recorded_late_after_a_long_outage_wins_over_a_takeover() {
+    // Redis away for longer than --claim-idle and the claim's life: another gateway took
+    // the entry over and posted it before the first wrote its record.
+    let Some((env, server, mut redis)) = setup("long_outage_takeover") else {
+        return;
+    };
+    env.run(&mut enqueue(&env, &redis, "wf-l", "88", "node-a"))
+        .assert_success();
+    server.script([Fault::Delay(Duration::from_millis(1500))]);
+    // --timeout 2s: A's claim lives 4 s, shorter than the outage.
+    let a = env.spawn(&mut consume(
+        &env,
+        &redis,
+        &["--consumer", "gw-a", "--timeout", "2s"],
+    ));
+    wait_until("A's claim", Duration::from_secs(10), || {
+        !dedupe_keys(&redis, "claim").is_empty()
+    });
+    redis.stop();
+    wait_until("A's post", Duration::from_secs(10), || {
+        server.posts().len() == 1
+    });
+    std::thread::sleep(Duration::from_secs(5));
+    // A reaches Redis again later than B does: it is frozen while B takes the entry.
+    a.signal(libc::SIGSTOP);
+    redis.restart();
+    let b = env.spawn(
+        consume(&env, &redis, &["--consumer", "gw-b", "--output", "json"])
+            .env("MMNOTIFY_STATE_DIR", env.root().join("state-b")),
+    );
+    // (Or B already acknowledged it: posted a second time, or found A's record.)
+    wait_until("B's takeover", Duration::from_secs(10), || {
+        pending_owners(&redis) == ["gw-b"] || redis.pending(STREAM, GROUP) == 0
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    a.signal(libc::SIGCONT);
+    wait_until("the acknowledgement", Duration::from_secs(15), || {
+        redis.pending(STREAM, GROUP) == 0
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let rb = stop(&env, b);
+    let ra = stop(&env, a);
+    assert_eq!(server.posts().len(), 1, "{rb:?}");
+    ra.assert_success().assert_stderr_contains("1 posted");
+    rb.assert_success()
+        .assert_stderr_contains("0 posted, 1 duplicate");
+    assert_eq!(outcomes(&rb)[0]["status"], "duplicate");
+}
+
+#[test]
+fn sigterm_during_an_outage_waits_for_redis_to_record_the_post() {
+    // It once exited at once with "may be posted again", and another gateway did.
+    let Some((env, server, mut redis)) = setup("sigterm_in_outage") else {
+        return;
+    };
+    env.run(&mut enqueue(&env, &redis, "wf-s", "55", "node-a"))
+        .assert_success();
+    server.script([Fault::Delay(Duration::from_millis(1500))]);
+    let a = env.spawn(&mut consume(
+        &env,
+        &redis,
+        &["--consumer", "gw-a", "--timeout", "10s"],
+    ));
+    wait_until("A's claim", Duration::from_secs(10), || {
+        !dedupe_keys(&redis, "claim").is_empty()
+    });
+    redis.stop();
+    wait_until("A's post", Duration::from_secs(10), || {
+        server.posts().len() == 1
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    a.signal(libc::SIGTERM);
+    std::thread::sleep(Duration::from_secs(1));
+    redis.restart();
+    let ra = env.wait(a);
+    ra.assert_success().assert_stderr_contains("1 posted");
+    assert!(!ra.stderr.contains("posted again"), "{ra:?}");
+    assert_eq!(redis.pending(STREAM, GROUP), 0);
+    assert_eq!(dedupe_keys(&redis, "done").len(), 1);
+    env.run(
+        consume(&env, &redis, &["--drain", "--consumer", "gw-b"])
+            .env("MMNOTIFY_STATE_DIR", env.root().join("state-b")),
+    )
+    .assert_success();
+    assert_eq!(server.posts().len(), 1);
+}
+
+#[test]
+fn a_takeover_from_a_gateway_killed_mid_post_says_the_post_may_be_a_duplicate() {
+    // The killed gateway's POST reached the server; the one that took over posted again
+    // without a word.
+    let Some((env, server, redis)) = setup("killed_after_send") else {
+        return;
+    };
+    env.run(&mut enqueue(&env, &redis, "wf-k", "9", "node-a"))
+        .assert_success();
+    server.script([Fault::Delay(Duration::from_millis(1500))]);
+    let a = env.spawn(&mut consume(
+        &env,
+        &redis,
+        &["--consumer", "gw-a", "--timeout", "3s"],
+    ));
+    wait_until("A's claim", Duration::from_secs(10), || {
+        !dedupe_keys(&redis, "claim").is_empty()
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    a.signal(libc::SIGKILL);
+    assert_eq!(env.wait(a).code, -1);
+    // The server answers nobody, but it posted.
+    wait_until("A's post", Duration::from_secs(10), || {
+        server.posts().len() == 1
+    });
+    let b = env.spawn(
+        consume(&env, &redis, &["--consumer", "gw-b", "--output", "json"])
+            .env("MMNOTIFY_STATE_DIR", env.root().join("state-b")),
+    );
+    wait_until("B's post", Duration::from_secs(30), || {
+        server.posts().len() == 2 && redis.pending(STREAM, GROUP) == 0
+    });
+    let rb = stop(&env, b);
+    rb.assert_success()
+        .assert_stderr_contains("may appear twice");
+    let out = outcomes(&rb);
+    assert_eq!(out[0]["status"], "posted", "{out:?}");
+    assert_eq!(out[0]["possible_duplicate"], true, "{out:?}");
+    assert!(dedupe_keys(&redis, "sending").is_empty());
+}
+
+#[test]
+fn sigterm_leaves_no_unstarted_entry_pending_under_the_stopped_gateway() {
+    // It once held the rest of its batch (up to 15 entries) for --claim-idle while its
+    // summary said "0 left pending here".
+    let Some((env, server, redis)) = setup("sigterm_unstarted") else {
+        return;
+    };
+    for i in 0..9 {
+        env.run(&mut enqueue(
+            &env,
+            &redis,
+            &format!("wf-{i}"),
+            &i.to_string(),
+            "node-a",
+        ))
+        .assert_success();
+    }
+    server.script([Fault::Delay(Duration::from_millis(800))]);
+    let a = env.spawn(&mut consume(&env, &redis, &["--consumer", "gw-a"]));
+    wait_until("the first claim", Duration::from_secs(10), || {
+        !dedupe_keys(&redis, "claim").is_empty()
+    });
+    let ra = stop(&env, a);
+    ra.assert_success()
+        .assert_stderr_contains("1 posted")
+        .assert_stderr_contains("0 left pending here");
+    assert_eq!(
+        redis.pending(STREAM, GROUP),
+        0,
+        "{:?}",
+        pending_owners(&redis)
+    );
+    // Another gateway with the default --claim-idle takes the rest at once.
+    env.run(
+        consume(
+            &env,
+            &redis,
+            &["--drain", "--claim-idle", "60s", "--consumer", "gw-b"],
+        )
+        .env("MMNOTIFY_STATE_DIR", env.root().join("state-b")),
+    )
+    .assert_success()
+    .assert_stderr_contains("8 posted");
+    assert_eq!(server.posts().len(), 9);
+}
+
+#[test]
+fn sigterm_hands_an_entry_left_pending_back_to_the_group_at_once() {
+    let Some((env, server, redis)) = setup("sigterm_hands_back") else {
+        return;
+    };
+    env.run(&mut enqueue(&env, &redis, "wf-h", "12", "node-a"))
+        .assert_success();
+    server.script([Fault::Status(503)]);
+    let a = env.spawn(&mut consume(
+        &env,
+        &redis,
+        &[
+            "--consumer",
+            "gw-a",
+            "--retries",
+            "0",
+            "--claim-idle",
+            "60s",
+        ],
+    ));
+    assert!(server.wait_for_requests(1, Duration::from_secs(10)));
+    std::thread::sleep(Duration::from_millis(300));
+    let ra = stop(&env, a);
+    ra.assert_success()
+        .assert_stderr_contains("1 left pending here (handed back");
+    assert!(server.posts().is_empty());
+    env.run(
+        consume(
+            &env,
+            &redis,
+            &["--drain", "--claim-idle", "60s", "--consumer", "gw-b"],
+        )
+        .env("MMNOTIFY_STATE_DIR", env.root().join("state-b")),
+    )
+    .assert_success()
+    .assert_stderr_contains("1 posted");
+    assert_eq!(server.posts().len(), 1);
+    assert_eq!(redis.pending(STREAM, GROUP), 0);
+}
+
+#[test]
+fn sigterm_or_sigint_after_a_dead_letter_exits_0() {
+    // Both once exited with the dead letter's code (40), and systemd marked the unit failed.
+    let Some((env, server, redis)) = setup("stop_after_dead_letter") else {
+        return;
+    };
+    for (i, sig) in [libc::SIGTERM, libc::SIGINT].into_iter().enumerate() {
+        server.script([Fault::Status(400)]);
+        env.run(&mut enqueue(
+            &env,
+            &redis,
+            &format!("wf-d{i}"),
+            &i.to_string(),
+            "node-a",
+        ))
+        .assert_success();
+        let g = env.spawn(&mut consume(&env, &redis, &[]));
+        wait_until("the dead letter", Duration::from_secs(10), || {
+            redis.xlen(DEAD) == i + 1
+        });
+        g.signal(sig);
+        env.wait(g)
+            .assert_success()
+            .assert_stderr_contains("0 posted, 0 duplicate, 0 filtered, 1 failed");
+    }
+    assert!(server.posts().is_empty());
+}
+
+#[test]
+fn a_gateway_stopped_while_redis_stays_away_leaves_a_post_the_taker_flags() {
+    // What is left of item 8's window: the record never reaches Redis. The gateway that
+    // takes the entry over must not post it again silently.
+    let Some((env, server, mut redis)) = setup("stopped_in_long_outage") else {
+        return;
+    };
+    env.run(&mut enqueue(&env, &redis, "wf-g", "66", "node-a"))
+        .assert_success();
+    server.script([Fault::Delay(Duration::from_millis(1500))]);
+    let a = env.spawn(&mut consume(
+        &env,
+        &redis,
+        &["--consumer", "gw-a", "--timeout", "2s"],
+    ));
+    wait_until("A's claim", Duration::from_secs(10), || {
+        !dedupe_keys(&redis, "claim").is_empty()
+    });
+    redis.stop();
+    wait_until("A's post", Duration::from_secs(10), || {
+        server.posts().len() == 1
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    a.signal(libc::SIGTERM);
+    // Redis stays away for longer than A's wait (--timeout 2s).
+    let ra = env.wait(a);
+    ra.assert_success()
+        .assert_stderr_contains("1 delivery record(s)")
+        .assert_stderr_contains("may appear twice");
+    redis.restart();
+    let run = env.run(
+        consume(
+            &env,
+            &redis,
+            &["--drain", "--consumer", "gw-b", "--output", "json"],
+        )
+        .env("MMNOTIFY_STATE_DIR", env.root().join("state-b")),
+    );
+    run.assert_success()
+        .assert_stderr_contains("may appear twice");
+    let out = outcomes(&run);
+    assert_eq!(out[0]["possible_duplicate"], true, "{out:?}");
+    assert_eq!(server.posts().len(), 2);
+    assert_eq!(redis.pending(STREAM, GROUP), 0);
+}
+
+#[test]
+fn a_second_signal_ends_the_wait_for_redis_at_once() {
+    let Some((env, server, mut redis)) = setup("second_signal") else {
+        return;
+    };
+    env.run(&mut enqueue(&env, &redis, "wf-2s", "67", "node-a"))
+        .assert_success();
+    server.script([Fault::Delay(Duration::from_millis(1500))]);
+    // A wait of --timeout (120 s) would outlast the harness's minute.
+    let a = env.spawn(&mut consume(
+        &env,
+        &redis,
+        &["--consumer", "gw-a", "--timeout", "120s"],
+    ));
+    wait_until("A's claim", Duration::from_secs(10), || {
+        !dedupe_keys(&redis, "claim").is_empty()
+    });
+    redis.stop();
+    wait_until("A's post", Duration::from_secs(10), || {
+        server.posts().len() == 1
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    a.signal(libc::SIGTERM);
+    std::thread::sleep(Duration::from_millis(500));
+    a.signal(libc::SIGINT);
+    env.wait(a)
+        .assert_success()
+        .assert_stderr_contains("a second signal stops at once")
+        .assert_stderr_contains("1 delivery record(s)");
+}
+
+/// The doctor's lines about the queue, by check name.
+fn doctor_lines(env: &Env, redis: &RedisServer) -> (crate::support::Run, HashMap<String, String>) {
+    let run = env.run(env.cmd().args(["doctor", "--queue", &redis.url()]));
+    let lines = run
+        .stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("✓ "))
+        .filter_map(|l| l.split_once(": "))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    (run, lines)
+}
+
+#[test]
+fn doctor_before_the_first_gateway_passes_and_lists_every_gateway_and_the_oldest_pending_age() {
+    let Some((env, _server, redis)) = setup("doctor_queue_values") else {
+        return;
+    };
+    // A queue no gateway has read yet is a correct new set-up, not a fault.
+    let (run, lines) = doctor_lines(&env, &redis);
+    run.assert_success();
+    assert!(!run.stdout.contains('✗'), "{}", run.stdout);
+    assert!(
+        lines["group"].contains("not created yet") && lines["group"].contains("build --consume"),
+        "{lines:?}"
+    );
+
+    // Two gateways connected, neither has been given an entry yet: both are listed.
+    let g1 = env.spawn(&mut consume(&env, &redis, &["--consumer", "gw-1"]));
+    let g2 = env.spawn(
+        consume(&env, &redis, &["--consumer", "gw-2"])
+            .env("MMNOTIFY_STATE_DIR", env.root().join("state-b")),
+    );
+    wait_until(
+        "both gateways in doctor's list",
+        Duration::from_secs(15),
+        || {
+            let (_, lines) = doctor_lines(&env, &redis);
+            lines
+                .get("consumers")
+                .is_some_and(|c| c.contains("gw-1 (") && c.contains("gw-2 ("))
+        },
+    );
+    stop(&env, g1).assert_success();
+    stop(&env, g2).assert_success();
+
+    // The values: an entry enqueued an hour ago and a newer one, both held by a gateway
+    // that died after reading them, and a third not read yet.
+    let hour_ago = redis_time_ms(&redis) - 3_600_000;
+    let old_id: String = redis.query(&["XADD", STREAM, &format!("{hour_ago}-0"), "event", "{}"]);
+    let _: String = redis.query(&["XADD", STREAM, "*", "event", "{}"]);
+    let _: redis::Value = redis.query(&[
+        "XREADGROUP",
+        "GROUP",
+        GROUP,
+        "gw-dead",
+        "COUNT",
+        "2",
+        "STREAMS",
+        STREAM,
+        ">",
+    ]);
+    let _: String = redis.query(&["XADD", STREAM, "*", "event", "{}"]);
+    let (run, lines) = doctor_lines(&env, &redis);
+    run.assert_success();
+    assert_eq!(
+        lines["stream"],
+        format!("{STREAM} holds 3 entries"),
+        "{lines:?}"
+    );
+    assert!(lines["group"].contains("1 not yet read"), "{lines:?}");
+    let consumers = &lines["consumers"];
+    for name in ["gw-1", "gw-2"] {
+        assert!(consumers.contains(&format!("{name} (")), "{consumers}");
+    }
+    let dead = &consumers[consumers
+        .find("gw-dead (idle ")
+        .unwrap_or_else(|| panic!("gw-dead not listed: {consumers}"))..];
+    assert!(dead.contains(" s, 2 pending)"), "{consumers}");
+    assert_eq!(
+        lines["pending"], "2 entries not yet acknowledged",
+        "{lines:?}"
+    );
+    let oldest = &lines["oldest pending"];
+    let prefix = format!("{old_id}, enqueued ");
+    assert!(oldest.starts_with(&prefix), "{oldest}");
+    let age: u64 = oldest[prefix.len()..]
+        .split(' ')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no age in {oldest}"));
+    // An hour, plus however long this test took to get here.
+    assert!((3600..3900).contains(&age), "{oldest}");
+    assert!(
+        oldest.contains("held by gw-dead for ") && oldest.ends_with("delivered 1 time(s)"),
+        "{oldest}"
+    );
+}
+
+/// The server's clock, in milliseconds (stream ids are made from it).
+fn redis_time_ms(redis: &RedisServer) -> u64 {
+    let (s, us): (u64, u64) = redis.query(&["TIME"]);
+    s * 1000 + us / 1000
+}
+
+#[test]
+fn a_gateway_logs_start_takeovers_dead_letters_and_summaries_without_v() {
+    const PW: &str = "gateway-log-pass-4711";
+    let Some(redis) = RedisServer::start_with("gateway_log", Some(PW)) else {
+        return;
+    };
+    let (mut env, server) = crate::support::hooked(ServerOptions::default());
+    env.secret(PW);
+    let queue = env.write_file("queue.url", &format!("{}\n", redis.url()), 0o600);
+    // An entry a gateway read and then died with; an invalid entry; a good one.
+    let _: String = redis.query(&["XGROUP", "CREATE", STREAM, GROUP, "0", "MKSTREAM"]);
+    let _: String = redis.query(&[
+        "XADD",
+        STREAM,
+        "*",
+        "event",
+        r#"{"workflow":"wf-held","state":"failed","provider_run_id":"1"}"#,
+    ]);
+    let held: redis::streams::StreamReadReply = redis::cmd("XREADGROUP")
+        .arg(&[
+            "GROUP", GROUP, "gw-dead", "COUNT", "1", "STREAMS", STREAM, ">",
+        ])
+        .query(&mut redis.con())
+        .unwrap();
+    let held_id = held.keys[0].ids[0].id.clone();
+    let _: String = redis.query(&["XADD", STREAM, "*", "event", "{not json"]);
+    let _: String = redis.query(&[
+        "XADD",
+        STREAM,
+        "*",
+        "event",
+        r#"{"workflow":"wf-new","state":"failed","provider_run_id":"2"}"#,
+    ]);
+    let gateway = |extra: &[&str]| {
+        let mut c = env.cmd();
+        c.args(["build", "--consume", "--webhook", "hook", "--queue-file"])
+            .arg(&queue)
+            .args(["--consumer", "gw-live", "--claim-idle", "300ms"])
+            .args(extra);
+        c
+    };
+    let g = env.spawn(&mut gateway(&["--summary-every", "200ms"]));
+    wait_until(
+        "both posts and the dead letter",
+        Duration::from_secs(20),
+        || server.posts().len() == 2 && redis.xlen(DEAD) == 1 && redis.pending(STREAM, GROUP) == 0,
+    );
+    // Long enough for a summary after the last entry (the loop looks at least every 0.5 s).
+    std::thread::sleep(Duration::from_millis(1500));
+    let run = stop(&env, g);
+    let port = redis.port();
+    run.assert_stderr_contains(&format!(
+        "mmnotify: gateway started: stream {STREAM} at redis://:…@127.0.0.1:{port}/0, group \
+         {GROUP}, consumer gw-live, dedupe store redis://:…@127.0.0.1:{port}/0, posting to \
+         http://127.0.0.1:{}/hooks/…",
+        server.port()
+    ))
+    .assert_stderr_contains(&format!(
+        "mmnotify: entry {held_id}: taken over after it was left unacknowledged for \
+         --claim-idle (300ms) by another gateway"
+    ))
+    .assert_stderr_contains(&format!("invalid event, moved to {DEAD}"))
+    .assert_stderr_contains(&format!(
+        "mmnotify: gateway so far: 2 posted, 0 duplicate, 0 filtered, 0 failed (left pending \
+         for a retry), 1 dead (moved to {DEAD}); 0 pending here"
+    ))
+    .assert_stderr_contains(&format!(
+        "2 posted, 0 duplicate, 0 filtered, 1 failed (1 invalid); 1 dead (moved to {DEAD})"
+    ));
+    // Only the takeover names an entry it posted: a line per post needs -v.
+    assert!(!run.stderr.contains("posted to http"), "{}", run.stderr);
+
+    // -q: no notices, no summaries; the dead letter is still reported.
+    let _: String = redis.query(&["XADD", STREAM, "*", "event", "{not json either"]);
+    let run = env.run(&mut gateway(&["--drain", "-q", "--summary-every", "1ms"]));
+    assert!(!run.stderr.contains("gateway started"), "{}", run.stderr);
+    assert!(!run.stderr.contains("so far"), "{}", run.stderr);
+    run.assert_stderr_contains(&format!("invalid event, moved to {DEAD}"));
 }

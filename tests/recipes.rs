@@ -470,6 +470,7 @@ fn jenkins_sh_step() -> String {
 fn jenkins_vars<'a>(number: &'a str, url: &'a str, result: &'a str) -> Vec<(&'a str, &'a str)> {
     vec![
         ("JENKINS_URL", "https://jenkins.example/"),
+        ("JENKINS_HOME", "/var/lib/jenkins"),
         ("JOB_NAME", "app/main"),
         ("JOB_BASE_NAME", "main"),
         ("BUILD_NUMBER", number),
@@ -542,4 +543,137 @@ fn jenkins_step_does_not_fail_the_build_when_the_post_fails() {
     run.assert_success()
         .assert_stderr_contains("not posted (exit 40)");
     assert!(server.posts().is_empty());
+}
+
+// ---------------------------------------------------------------------------------------
+// The README's set-up blocks, against the files they describe
+// ---------------------------------------------------------------------------------------
+
+/// The fenced blocks of the README in one language, in order.
+fn readme_blocks(lang: &str) -> Vec<String> {
+    let readme = read_repo_file("README.md");
+    let fence = format!("```{lang}\n");
+    readme
+        .split(&fence)
+        .skip(1)
+        .map(|rest| rest.split("```\n").next().unwrap().to_string())
+        .collect()
+}
+
+/// The README shows the packaged units byte for byte, and no other unit: a hand-written
+/// copy drifts (`User=`, `/usr/local/bin`, `Restart=`) while the package changes.
+#[test]
+fn readme_shows_the_packaged_systemd_units_verbatim() {
+    let units = [
+        "pkg/debian/systemd/mmnotify-gateway.service",
+        "pkg/debian/systemd/mmnotify-flush.service",
+        "pkg/debian/systemd/mmnotify-flush.timer",
+    ]
+    .map(read_repo_file);
+    let blocks = readme_blocks("ini");
+    for unit in &units {
+        assert!(
+            blocks.contains(unit),
+            "README has no ```ini block equal to the packaged unit:\n{unit}"
+        );
+    }
+    for block in blocks
+        .iter()
+        .filter(|b| b.contains("[Service]") || b.contains("[Timer]"))
+    {
+        assert!(
+            units.contains(block),
+            "README shows a unit that is not a packaged one:\n{block}"
+        );
+    }
+}
+
+/// Every group the README's commands give files to (`-g GROUP`, `chgrp GROUP`,
+/// `usermod -aG GROUP`) exists after those commands: the README creates it, or the Debian
+/// package does.
+#[test]
+fn readme_uses_only_groups_that_exist() {
+    let postinst = read_repo_file("pkg/debian/postinst");
+    let account = postinst
+        .lines()
+        .find_map(|l| l.strip_prefix("USER_NAME="))
+        .expect("postinst names its account");
+    assert!(
+        postinst.contains("addgroup --system --quiet \"$USER_NAME\""),
+        "postinst creates the group {account}"
+    );
+    let readme = read_repo_file("README.md");
+    let mut created = vec![account.to_string()];
+    let mut used = Vec::new();
+    for block in readme_blocks("sh") {
+        let words: Vec<&str> = block.split_whitespace().collect();
+        for pair in words.windows(2) {
+            match pair[0] {
+                "-g" | "chgrp" | "-aG" => used.push(pair[1].to_string()),
+                _ => {}
+            }
+        }
+        for line in block.lines().filter(|l| l.contains("groupadd")) {
+            created.push(line.split_whitespace().last().unwrap().to_string());
+        }
+    }
+    // Backquoted commands in the prose count too (`install -m 0440 -g GROUP …`).
+    for quoted in readme.split('`').skip(1).step_by(2) {
+        let words: Vec<&str> = quoted.split_whitespace().collect();
+        for pair in words.windows(2) {
+            if matches!(pair[0], "-g" | "chgrp" | "-aG") {
+                used.push(pair[1].to_string());
+            }
+        }
+    }
+    // `usermod -aG GROUP USER` in the prose is a placeholder, not a group.
+    used.retain(|g| g.chars().any(|c| c.is_ascii_lowercase()));
+    assert!(
+        !used.is_empty(),
+        "the README's set-up names no group any more?"
+    );
+    for group in &used {
+        assert!(
+            created.contains(group),
+            "the README uses group `{group}`, which neither it nor the package creates"
+        );
+    }
+}
+
+/// "`ldd` lists …": the libraries the README names are the ones the binary links.
+#[test]
+fn readme_names_the_libraries_the_binary_links() {
+    let out = match std::process::Command::new("ldd")
+        .arg(env!("CARGO_BIN_EXE_mmnotify"))
+        .output()
+    {
+        Ok(out) if out.status.success() => out,
+        other => {
+            eprintln!(
+                "readme_names_the_libraries_the_binary_links: SKIP: ldd did not run: {other:?}"
+            );
+            return;
+        }
+    };
+    let mut linked: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|lib| !lib.starts_with("linux-vdso") && !lib.contains("/ld-linux"))
+        .map(str::to_string)
+        .collect();
+    linked.sort();
+    let readme = read_repo_file("README.md").replace('\n', " ");
+    let sentence = readme
+        .split("`ldd $(command -v mmnotify)` lists ")
+        .nth(1)
+        .and_then(|s| s.split(" and the loader").next())
+        .expect("the README's ldd sentence");
+    let mut named: Vec<String> = sentence
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_string)
+        .collect();
+    named.sort();
+    assert_eq!(named, linked, "README: {sentence}");
 }

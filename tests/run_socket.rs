@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::Command;
 
 use crate::support::{
-    hooked, Env, Era, Fault, Hook, MockServer, ServerOptions, HOOK_ID, OTHER_HOOK_ID,
+    hooked, Env, Era, Fault, Hook, MockServer, RedisServer, ServerOptions, HOOK_ID, OTHER_HOOK_ID,
 };
 
 const MM: &str = env!("CARGO_BIN_EXE_mmnotify");
@@ -303,9 +303,10 @@ fn a_dry_run_job_posts_nothing_through_the_socket() {
 fn another_users_process_is_refused_even_if_the_socket_is_opened_up() {
     use std::os::unix::process::CommandExt;
     // Needs root to act as a second user; elsewhere the 0700 directory alone stops them.
-    // SAFETY: geteuid takes no arguments, cannot fail and touches no memory of ours.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("skipped: switching to another uid needs root");
+    if !crate::support::is_root_or_skip(
+        "another_users_process_is_refused_even_if_the_socket_is_opened_up",
+        "running a process as uid 65534",
+    ) {
         return;
     }
     let (env, server) = hooked(ServerOptions::default());
@@ -471,9 +472,10 @@ fn an_inner_build_posts_through_an_unusable_dedupe_store() {
 fn the_job_cannot_read_the_parents_environment() {
     use std::os::unix::process::CommandExt;
     // Root reads every /proc file: this needs a second, unprivileged uid.
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("skipped: switching to another uid needs root");
+    if !crate::support::is_root_or_skip(
+        "the_job_cannot_read_the_parents_environment",
+        "running a process as uid 65534",
+    ) {
         return;
     }
     let (env, server) = hooked(ServerOptions::default());
@@ -490,4 +492,127 @@ fn the_job_cannot_read_the_parents_environment() {
         .gid(65534);
     let run = env.run_job(&mut c, JOB);
     run.assert_success().assert_stdout_contains("seen=0");
+}
+
+/// Two hosts, each with its own state directory and its own `run` around a job that
+/// reports the same run: a shared store named by the job's `build` (or given to the `run`)
+/// makes it one post, as it does without `run`.
+#[test]
+fn relayed_builds_deduplicate_in_the_shared_store_the_job_or_the_run_names() {
+    const PW: &str = "relay-store-pass-4711";
+    let Some(mut redis) = RedisServer::start_with("relay_shared_store", Some(PW)) else {
+        return;
+    };
+    let (mut env, server) = hooked(ServerOptions::default());
+    env.secret(PW);
+    let store = env.write_file("store.url", &format!("{}\n", redis.url()), 0o600);
+    let build = |run_id: &str, flags: &str| {
+        format!(
+            "{MM} build --no-env --workflow ci --state failed --run-id {run_id} --timeout 2s \
+             --output json {flags}; echo \"{JOB} inner=$?\""
+        )
+    };
+    let on_host = |host: &str, script: &str| {
+        let mut c = env.cmd();
+        c.args(["run", "--webhook", "hook", "--", "sh", "-c", script])
+            .env("MMNOTIFY_STATE_DIR", env.root().join(host));
+        c
+    };
+    // Host A: the job's build names the store (a secrets file it may read).
+    let script = build("77", &format!("--dedupe-store-file {}", store.display()));
+    let run = env.run_job(&mut on_host("host-a", &script), JOB);
+    run.assert_success()
+        .assert_stdout_contains("inner=0")
+        .assert_stdout_contains(r#""status":"posted""#);
+    // Hosts B and C: the `run` has the store, as a file or as the URL (its variables
+    // never reach the job). Host D: the job sets the store's variable for its `build`.
+    let from_env = format!(
+        "MMNOTIFY_DEDUPE_STORE=$(cat {}) {}",
+        store.display(),
+        build("77", "")
+    );
+    for (host, var, value, script) in [
+        (
+            "host-b",
+            "MMNOTIFY_DEDUPE_STORE_FILE",
+            store.display().to_string(),
+            build("77", ""),
+        ),
+        (
+            "host-c",
+            "MMNOTIFY_DEDUPE_STORE",
+            redis.url(),
+            build("77", ""),
+        ),
+        ("host-d", "UNRELATED", String::new(), from_env),
+    ] {
+        let run = env.run_job(on_host(host, &script).env(var, value), JOB);
+        run.assert_success()
+            .assert_stdout_contains("inner=0")
+            .assert_stdout_contains(r#""status":"duplicate""#);
+    }
+    let builds = |server: &MockServer| {
+        server
+            .posts()
+            .iter()
+            .filter(|p| p.message.contains("**ci** failed"))
+            .count()
+    };
+    assert_eq!(builds(&server), 1, "{:?}", server.posts());
+
+    // The store away: not posted blind, but spooled for `flush` with where the store is.
+    redis.stop();
+    let script = build("78", &format!("--dedupe-store-file {}", store.display()));
+    let run = env.run_job(&mut on_host("host-e", &script), JOB);
+    run.assert_success().assert_stdout_contains("inner=5");
+    assert_eq!(builds(&server), 1, "posted without its store");
+    let spooled: Vec<serde_json::Value> = fs::read_dir(env.root().join("host-e/spool"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+        .map(|e| serde_json::from_slice(&fs::read(e.path()).unwrap()).unwrap())
+        .collect();
+    assert_eq!(spooled.len(), 1, "{spooled:?}");
+    let abs = std::path::absolute(&store).unwrap();
+    assert_eq!(spooled[0]["store"], format!("file:{}", abs.display()));
+}
+
+/// The job's `send` keeps its own --retries, --timeout and --attempt-timeout, whatever
+/// the `run` around it was given.
+#[test]
+fn an_inner_send_keeps_its_own_budget() {
+    let (env, server) = hooked(ServerOptions::default());
+    let run_with = |script: &str| {
+        let mut c = env.cmd();
+        c.args(["run", "--webhook", "hook", "--retries", "3"])
+            .args(["--timeout", "30s", "--attempt-timeout", "20s"])
+            .args(["--", "sh", "-c", script]);
+        c
+    };
+    // --retries 0: one request, the 503 is its answer (the parent would have retried).
+    server.script([Fault::Status(503)]);
+    let script = format!("{MM} send --retries 0 --no-spool once; echo \"{JOB} inner=$?\"");
+    env.run_job(&mut run_with(&script), JOB)
+        .assert_success()
+        .assert_stdout_contains("inner=6");
+    let once: Vec<_> = server
+        .requests()
+        .into_iter()
+        .filter(|r| r.json()["text"] == "once")
+        .collect();
+    assert_eq!(once.len(), 1, "the parent retried the job's post");
+
+    // A server that holds the request: the job's 1 s per attempt, not the parent's 20 s.
+    server.script([Fault::Hang(std::time::Duration::from_secs(30))]);
+    let script = format!(
+        "{MM} send --timeout 2s --attempt-timeout 1s --retries 0 --no-spool -o json held; \
+         echo \"{JOB} inner=$?\""
+    );
+    let run = env.run_job(&mut run_with(&script), JOB);
+    run.assert_success()
+        .assert_stdout_contains("inner=5")
+        .assert_stdout_contains(&format!(
+            "no answer from 127.0.0.1:{} within 1s",
+            server.port()
+        ));
 }

@@ -465,15 +465,22 @@ fn completions_into_a_closed_pipe_exit_zero() {
 #[test]
 fn tls_and_input_files_are_read_bounded() {
     let (env, server) = setup();
-    for flag in ["--ca-file", "--client-cert"] {
-        let mut cmd = send(&env, &[flag, "/dev/zero", "x"]);
+    // A device is no PEM file (refused on its type, like a FIFO); a regular file over
+    // the cap is refused on its size.
+    let big = env.write_file("big.pem", &"#".repeat(1024 * 1024 + 1), 0o600);
+    let big = big.to_str().unwrap();
+    for (flag, file, why) in [
+        ("--ca-file", "/dev/zero", "is not a regular file"),
+        ("--client-cert", "/dev/zero", "is not a regular file"),
+        ("--ca-file", big, "larger than 1 MiB"),
+        ("--client-cert", big, "larger than 1 MiB"),
+    ] {
+        let mut cmd = send(&env, &[flag, file, "x"]);
         if flag == "--client-cert" {
-            cmd.args(["--client-key", "/dev/zero"]);
+            cmd.args(["--client-key", file]);
         }
         let start = Instant::now();
-        env.run(&mut cmd)
-            .assert_code(3)
-            .assert_stderr_contains("larger than 1 MiB");
+        env.run(&mut cmd).assert_code(3).assert_stderr_contains(why);
         assert!(
             start.elapsed() < Duration::from_secs(1),
             "{flag}: {:?}",
@@ -617,4 +624,68 @@ fn a_url_pasted_into_a_flag_clap_checks_is_not_echoed() {
         .assert_success()
         .assert_stdout_contains("--webhook-file");
     assert!(server.requests().is_empty());
+}
+
+/// The usual mix-ups between `--webhook NAME` and `--webhook-file PATH` are answered with
+/// the other flag, and a URL pasted with its shell syntax (quotes, `NAME=`, `export`) is
+/// named as such; none of it echoes the token.
+#[test]
+fn webhook_flag_mixups_and_shell_syntax_get_hints() {
+    let (env, server) = setup();
+    let ops = env.write_secret("ops", &server.hook_url());
+
+    // A path given to --webhook.
+    let mut c = env.cmd();
+    c.args(["send", "--webhook"]).arg(&ops).arg("x");
+    env.run(&mut c)
+        .assert_code(3)
+        .assert_stderr_contains("not a path")
+        .assert_stderr_contains("--webhook-file PATH");
+
+    // A name given to --webhook-file, run where no such file is: the directory has it.
+    for given in ["ops", "ops.url"] {
+        let mut c = env.cmd();
+        c.args(["send", "--webhook-file", given, "x"])
+            .current_dir(env.root());
+        env.run(&mut c)
+            .assert_code(3)
+            .assert_stderr_contains("pass --webhook ops");
+    }
+    // doctor gives the same hint on its secret line.
+    let mut c = env.cmd();
+    c.args(["doctor", "--webhook-file", "ops"])
+        .current_dir(env.root());
+    env.run(&mut c)
+        .assert_code(3)
+        .assert_stdout_contains("pass --webhook ops");
+
+    let url = server.hook_url();
+    for (line, hint) in [
+        (format!("\"{url}\""), "wrapped in quotes"),
+        (format!("'{url}'"), "wrapped in quotes"),
+        (
+            format!("MATTERMOST_WEBHOOK_URL={url}"),
+            "starts with `MATTERMOST_WEBHOOK_URL=`, a shell assignment",
+        ),
+        (
+            format!("MATTERMOST_WEBHOOK_URL=\"{url}\""),
+            "without `MATTERMOST_WEBHOOK_URL=` and the quotes",
+        ),
+        (
+            format!("export MATTERMOST_WEBHOOK_URL={url}"),
+            "starts with `export MATTERMOST_WEBHOOK_URL=`",
+        ),
+    ] {
+        env.write_secret("pasted", &format!("# from deploy.env\n{line}\n"));
+        env.run(&mut send_named(&env, "pasted"))
+            .assert_code(3)
+            .assert_stderr_contains(hint);
+    }
+    assert!(server.requests().is_empty());
+}
+
+fn send_named(env: &Env, name: &str) -> Command {
+    let mut c = env.cmd();
+    c.args(["send", "--webhook", name, "x"]);
+    c
 }

@@ -715,8 +715,10 @@ mod secrets {
             .assert_code(3)
             .assert_stderr_contains("regular file");
         // Owned by someone else (only root can arrange that in a test).
-        // SAFETY: geteuid takes no arguments, cannot fail and touches no memory of ours.
-        if unsafe { libc::geteuid() } == 0 {
+        if crate::support::is_root_or_skip(
+            "foreign_owner_directory_and_symlink (a file owned by uid 4242)",
+            "giving a secrets file to uid 4242",
+        ) {
             std::os::unix::fs::chown(&path, Some(4242), None).unwrap();
             env.run(&mut send(&env, &["x"]))
                 .assert_code(3)
@@ -763,12 +765,21 @@ mod secrets {
                 .assert_stderr_contains("MATTERMOST_WEBHOOK_URL")
                 .assert_stderr_contains(hint);
         }
-        for name in ["../x", ".hidden", "a/b"] {
+        for name in [".hidden", "a b"] {
             let mut c = env.cmd();
             c.args(["send", "--webhook", name, "x"]);
             env.run(&mut c)
                 .assert_code(3)
                 .assert_stderr_contains("invalid webhook name");
+        }
+        // A path is a file for --webhook-file.
+        for name in ["../x", "a/b"] {
+            let mut c = env.cmd();
+            c.args(["send", "--webhook", name, "x"]);
+            env.run(&mut c)
+                .assert_code(3)
+                .assert_stderr_contains("not a path")
+                .assert_stderr_contains("--webhook-file PATH");
         }
         let mut c = env.cmd();
         c.args([
@@ -1030,9 +1041,11 @@ mod proxy {
             .assert_success();
         assert_eq!(proxy.tunnels().len(), 1);
         assert_eq!(server.posts().len(), 1);
-        env.run(&mut send(&env, &["--proxy", "http://u:secretpw@[bad", "x"]))
-            .assert_code(3)
-            .assert_stderr_contains("--proxy");
+        // A bad --proxy value is a usage error (2), as every flag value clap could check;
+        // its password is not shown.
+        let run = env.run(&mut send(&env, &["--proxy", "http://u:secretpw@[bad", "x"]));
+        run.assert_code(2).assert_stderr_contains("--proxy");
+        assert!(!run.stderr.contains("secretpw"), "{}", run.stderr);
     }
 }
 
@@ -1190,4 +1203,22 @@ fn the_color_flag_says_it_colours_the_attachment_not_the_terminal() {
         help.contains("it colours the attachment, not the terminal"),
         "{help}"
     );
+}
+
+/// A malformed `--field` is explained in the form its help shows (TITLE=VALUE), and a
+/// malformed `--prop` in its own (KEY=JSON).
+#[test]
+fn malformed_pairs_are_explained_in_the_flags_own_form() {
+    let (env, server) = setup();
+    for (flag, form, other) in [
+        ("--field", "TITLE=VALUE", "KEY=VALUE"),
+        ("--field-short", "TITLE=VALUE", "KEY=VALUE"),
+        ("--prop", "KEY=JSON", "KEY=VALUE"),
+    ] {
+        let run = env.run(&mut send(&env, &[flag, "novalue", "x"]));
+        run.assert_code(2)
+            .assert_stderr_contains(&format!("expected {form}"));
+        assert!(!run.stderr.contains(other), "{flag}: {}", run.stderr);
+    }
+    assert!(server.requests().is_empty());
 }

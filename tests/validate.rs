@@ -4,6 +4,8 @@
 
 use std::process::Command;
 
+use serde_json::Value;
+
 use crate::support::{Env, Fault, MockServer, Run, ServerOptions, POST_PROPS_MAX_USER_RUNES};
 
 fn setup() -> (Env, MockServer) {
@@ -35,7 +37,6 @@ fn mixed_case_keys_are_refused_like_their_lower_case_forms() {
         r#"{"text":"x","attachments":[{"Fields":[{"short":"yes"}]}]}"#,
         r#"{"text":"x","attachments":[{"fields":[{"ſhort":"yes"}]}]}"#,
         r#"{"TEXT":5}"#,
-        r#"{"Text":"   "}"#,
     ] {
         payload(&env, bad, &[]).assert_code(4);
     }
@@ -170,4 +171,216 @@ fn too_long_url_answer_is_diagnosed() {
         .assert_code(7)
         .assert_stderr_contains("URL is too long");
     assert_eq!(server.requests().len(), 1);
+}
+
+// What the server's own incoming-webhook tests accept, mmnotify must not refuse (issue
+// 14, items 34–36). Each payload is named after the Mattermost test it stands for; the
+// data is ours. Every case is posted twice: raw to the emulator (the oracle, which
+// answers as the server does) and through `send --payload`, and both posts must match.
+
+/// Posts `body` to the emulator as a client would, without mmnotify: the status.
+fn server_accepts(server: &MockServer, body: &str) -> u16 {
+    let agent = ureq::Agent::new_with_config(
+        ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .proxy(None)
+            .build(),
+    );
+    agent
+        .post(&server.hook_url())
+        .header("Content-Type", "application/json")
+        .send(body)
+        .expect("POST to the emulator")
+        .status()
+        .as_u16()
+}
+
+/// The posts `body` makes when sent raw, then those `send --payload` makes of it (run
+/// with `args`), after checking that both were accepted.
+fn posted_both_ways(
+    env: &Env,
+    server: &MockServer,
+    body: &str,
+    args: &[&str],
+) -> (Vec<crate::support::Post>, Vec<crate::support::Post>, Run) {
+    server.clear();
+    assert_eq!(
+        server_accepts(server, body),
+        200,
+        "the server accepts {body:?}"
+    );
+    let direct = server.posts();
+    server.clear();
+    let run = payload(env, body, args);
+    run.assert_success();
+    let sent = server.posts();
+    assert_eq!(sent.len(), direct.len(), "{body:?}");
+    for (a, b) in direct.iter().zip(&sent) {
+        assert_eq!(a.message, b.message, "{body:?}");
+        assert_eq!(a.attachments, b.attachments, "{body:?}");
+        assert_eq!(a.post_type, b.post_type, "{body:?}");
+        assert_eq!(a.priority, b.priority, "{body:?}");
+    }
+    (direct, sent, run)
+}
+
+/// `TestIncomingWebhook` "WebhookBasics": a raw newline and tab inside `text` (JSON, and
+/// no Content-Type) are answered 200. mmnotify repairs them the server's way, says so
+/// with `-v`, and sends valid JSON.
+#[test]
+fn incoming_webhook_basics_raw_newline_and_tab_in_text() {
+    let (env, server) = setup();
+    let body = "{\"text\":\"deploy of \\\"api\\\" failed\n\tat step 3\"}";
+    let (_, sent, run) = posted_both_ways(&env, &server, body, &["-v"]);
+    assert_eq!(sent[0].message, "deploy of \"api\" failed\n\tat step 3");
+    run.assert_stderr_contains("raw newlines or tabs inside JSON strings were escaped");
+    let request = &server.requests()[0];
+    let strict: Value = serde_json::from_slice(&request.body).expect("valid JSON was sent");
+    assert_eq!(strict["text"], "deploy of \"api\" failed\n\tat step 3");
+    // Without -v the repair is silent.
+    let quiet = payload(&env, body, &[]);
+    quiet.assert_success();
+    assert!(!quiet.stderr.contains("raw newlines"), "{}", quiet.stderr);
+}
+
+/// `TestIncomingWebhookRequestFromJSON`: a pretty-printed request whose `text`,
+/// `fallback`, `pretext`, `author_name`, `title` and field `title`/`value` hold raw
+/// newlines and tabs, with escaped quotes around and between them.
+#[test]
+fn incoming_webhook_request_from_json_raw_control_characters_in_six_keys() {
+    let (env, server) = setup();
+    let texts = [
+        "release notes",
+        "first line\n\t\tsecond line",
+        "a \\\"quoted\n\t\tword",
+        "a \\\"quoted\\\" word\n\t\tand more",
+        "a \\\"quoted\\\" word\n\t\t\\\"\t\t\tin tabs",
+        "a \\\"quoted\\\" word\n\n\t\t\\\"\t\t\tends in tabs\n\t\t",
+    ];
+    for text in texts {
+        let body = format!(
+            "{{\n    \"text\": \"{text}\",\n    \"attachments\": [\n        {{\n            \
+             \"fallback\": \"{text}\",\n\n            \"color\": \"#36a64f\",\n\n            \
+             \"pretext\": \"{text}\",\n            \"author_name\": \"{text}\",\n            \
+             \"author_link\": \"https://ci.example/people/ops\",\n\n            \
+             \"title\": \"{text}\",\n            \"title_link\": \"https://ci.example/runs/9\",\n\n            \
+             \"text\": \"{text}\",\n            \"fields\": [\n                {{\n                    \
+             \"title\": \"{text}\",\n                    \"value\": \"{text}\",\n                    \
+             \"short\": false\n                }}\n            ]\n        }}\n    ]\n}}"
+        );
+        let (_, sent, _) = posted_both_ways(&env, &server, &body, &[]);
+        let decoded = text.replace("\\\"", "\"");
+        assert_eq!(sent[0].message, decoded);
+        let att = &sent[0].attachments[0];
+        for key in ["fallback", "pretext", "author_name", "title", "text"] {
+            assert_eq!(att[key], decoded.as_str(), "{key} of {text:?}");
+        }
+        assert_eq!(att["fields"][0]["value"], decoded.as_str());
+    }
+}
+
+/// What the server does not repair, mmnotify refuses (exit 4) as before: a carriage
+/// return, a raw newline under another key or another spelling of a rescued key.
+#[test]
+fn raw_control_characters_the_server_does_not_repair_are_refused() {
+    let (env, server) = setup();
+    for body in [
+        "{\"text\":\"a\r\nb\"}",
+        "{\"text\":\"x\",\"username\":\"a\nb\"}",
+        "{\"Text\":\"a\nb\"}",
+    ] {
+        server.clear();
+        assert_eq!(server_accepts(&server, body), 400, "{body:?}");
+        server.clear();
+        payload(&env, body, &[])
+            .assert_code(4)
+            .assert_stderr_contains("not valid JSON")
+            .assert_stderr_contains("repairs only raw newlines and tabs");
+        assert_eq!(server.requests().len(), 0, "{body:?}");
+    }
+}
+
+/// `TestCreateWebhookPost`: a post whose `type` is given as `slack_attachment`, with
+/// and without attachments, and the other non-system types the server accepts.
+#[test]
+fn create_webhook_post_explicit_slack_attachment_type() {
+    let (env, server) = setup();
+    for body in [
+        r#"{"text":"build 41 passed","type":"slack_attachment","attachments":[{"fallback":"all green","text":"all green"}]}"#,
+        r#"{"text":"build 41 passed","type":"slack_attachment"}"#,
+        r#"{"text":"build 41 passed","type":"slack_attachment","props":{"card":"details"}}"#,
+        r#"{"text":"is deploying","type":"me"}"#,
+        r#"{"text":"stand-up in 5","type":"reminder"}"#,
+        r#"{"text":"bots added","type":"add_bot_teams_channels"}"#,
+    ] {
+        let (_, sent, _) = posted_both_ways(&env, &server, body, &[]);
+        let given: Value = serde_json::from_str(body).unwrap();
+        assert_eq!(sent[0].post_type, given["type"].as_str().unwrap(), "{body}");
+    }
+    // System types stay refused (400 on the server), and so do types the server does
+    // not know (it fails the post with a 500).
+    for body in [
+        r#"{"text":"x","type":"system_generic"}"#,
+        r#"{"text":"x","type":"slack"}"#,
+    ] {
+        server.clear();
+        assert_ne!(server_accepts(&server, body), 200, "{body}");
+        server.clear();
+        payload(&env, body, &[])
+            .assert_code(4)
+            .assert_stderr_contains("`type`");
+        assert_eq!(server.requests().len(), 0);
+    }
+}
+
+/// `TestCreateWebhookPostWithPriority`: an explicit `slack_attachment` type together
+/// with a priority.
+#[test]
+fn create_webhook_post_with_priority_and_slack_attachment_type() {
+    let (env, server) = setup();
+    let body = r#"{"text":"db down","type":"slack_attachment","priority":{"priority":"urgent","requested_ack":true}}"#;
+    let (_, sent, _) = posted_both_ways(&env, &server, body, &[]);
+    assert_eq!(sent[0].post_type, "slack_attachment");
+    let prio = sent[0].priority.as_ref().expect("priority posted");
+    assert_eq!(prio["priority"], "urgent");
+    assert_eq!(prio["requested_ack"], true);
+}
+
+/// `HandleIncomingWebhook` refuses only `text == ""` without attachments: white space
+/// alone is a text. A post with nothing at all stays refused.
+#[test]
+fn whitespace_only_text_is_posted_as_the_server_does() {
+    let (env, server) = setup();
+    for body in [
+        r#"{"text":"   "}"#,
+        r#"{"text":" \n\t "}"#,
+        r#"{"Text":"   "}"#,
+    ] {
+        let (_, sent, _) = posted_both_ways(&env, &server, body, &[]);
+        let given: Value = serde_json::from_str(body).unwrap();
+        let text = given.as_object().unwrap().values().next().unwrap();
+        assert_eq!(sent[0].message, text.as_str().unwrap(), "{body}");
+    }
+    // A blank text mmnotify reads itself is an empty variable far more often than a
+    // message: refused, unless an attachment carries the post.
+    server.clear();
+    let blank = env.write_file("blank.txt", "  \n", 0o644);
+    for args in [vec!["   "], vec!["--text-file", blank.to_str().unwrap()]] {
+        env.run(&mut send(&env, &args))
+            .assert_code(4)
+            .assert_stderr_contains("blank");
+    }
+    assert_eq!(server.requests().len(), 0);
+    env.run(&mut send(&env, &["--title", "Nightly", "   "]))
+        .assert_success();
+    assert_eq!(server.posts()[0].message, "   ");
+    for body in [r#"{"text":""}"#, "{}", r#"{"text":null,"attachments":[]}"#] {
+        server.clear();
+        assert_eq!(server_accepts(&server, body), 400, "{body}");
+        server.clear();
+        payload(&env, body, &[])
+            .assert_code(4)
+            .assert_stderr_contains("nothing to post");
+        assert_eq!(server.requests().len(), 0, "{body}");
+    }
 }

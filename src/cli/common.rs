@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
-use super::parse::{parse_color, parse_key_value, parse_timeout};
+use super::parse::{parse_color, parse_field, parse_timeout};
 
 pub(super) fn refuse_secrets_dir(dir: &Path) -> anyhow::Result<()> {
     crate::secret::refuse_url_as_path(dir.as_os_str(), "--secrets-dir (or MMNOTIFY_SECRETS_DIR)")
@@ -340,11 +340,11 @@ pub(crate) struct AttachmentArgs {
     pub attachment_text: Option<String>,
 
     /// A field shown as a table row (repeatable)
-    #[arg(long, value_name = "TITLE=VALUE", value_parser = parse_key_value)]
+    #[arg(long, value_name = "TITLE=VALUE", value_parser = parse_field)]
     pub field: Vec<(String, String)>,
 
     /// A short field, shown side by side with others (repeatable)
-    #[arg(long, value_name = "TITLE=VALUE", value_parser = parse_key_value)]
+    #[arg(long, value_name = "TITLE=VALUE", value_parser = parse_field)]
     pub field_short: Vec<(String, String)>,
 
     /// Small text at the bottom of the attachment

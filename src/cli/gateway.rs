@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::parse::parse_timeout;
+use super::parse::{parse_stream_name, parse_timeout};
 
 /// Where the event queue is: a Redis stream shared by builders and gateways.
 #[derive(Debug, Clone, Default, Args)]
@@ -25,7 +25,7 @@ pub(crate) struct QueueArgs {
     pub queue: Option<String>,
 
     /// Redis stream that carries the events
-    #[arg(long, value_name = "NAME", default_value = "mmnotify:events")]
+    #[arg(long, value_name = "NAME", default_value = "mmnotify:events", value_parser = parse_stream_name)]
     pub stream: String,
 }
 
@@ -81,4 +81,8 @@ pub(crate) struct GatewayArgs {
     /// With --consume: stop when nothing is left to take
     #[arg(long, requires = "consume")]
     pub drain: bool,
+
+    /// With --consume: log the counts so far this often (and at exit)
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_timeout)]
+    pub summary_every: Duration,
 }

@@ -1,7 +1,7 @@
 //! The prose around the flags, written once: `--help` shows it as text after the options,
 //! and the man page generator (`tests/generated.rs`) turns the same items into roff
 //! sections. The exit-code table and the secrets paragraph belong to `mmnotify --help`
-//! and `mmnotify(1)` only, so that each subcommand's help fits a screen.
+//! and `mmnotify(1)` only, so that each subcommand's help stays short.
 
 /// One entry of a definition list: a term (an exit code, a variable, a path) and what it
 /// means. Texts are single lines: `--help` indents them, roff wraps them.
@@ -86,6 +86,26 @@ pub const ENVIRONMENT: &[Entry] = &[
         "XDG_STATE_HOME",
         "The state directory is $XDG_STATE_HOME/mmnotify when no --state-dir is given \
          (else ~/.local/state/mmnotify).",
+    ),
+    (
+        "MMNOTIFY_QUEUE_FILE",
+        "Default for --queue-file: a secrets file holding the queue's Redis URL (build \
+         --enqueue, build --consume, doctor, flush).",
+    ),
+    (
+        "MMNOTIFY_QUEUE",
+        "The queue's Redis URL itself, used when no --queue-file or --queue is given; a URL \
+         with a password belongs here or in a secrets file, never in --queue.",
+    ),
+    (
+        "MMNOTIFY_DEDUPE_STORE_FILE",
+        "Default for --dedupe-store-file: a secrets file holding the shared dedupe store's \
+         Redis URL.",
+    ),
+    (
+        "MMNOTIFY_DEDUPE_STORE",
+        "The shared dedupe store's Redis URL itself, used when no --dedupe-store-file or \
+         --dedupe-store is given.",
     ),
     (
         "MMNOTIFY_PROXY",
@@ -235,7 +255,12 @@ pub const PAGES: &[Page] = &[
     },
     Page {
         name: "probe",
-        notes: &[],
+        notes: &[(
+            "Notes",
+            "The probe is a real post: everyone in the webhook's channel sees the message \
+             (--text changes it). It is the one check that shows a deleted webhook or an \
+             archived channel.",
+        )],
         examples: &[
             ("Post a probe and see status and latency:", "mmnotify probe --webhook ops"),
             (
@@ -246,7 +271,12 @@ pub const PAGES: &[Page] = &[
     },
     Page {
         name: "doctor",
-        notes: &[],
+        notes: &[(
+            "Notes",
+            "doctor posts nothing, so it cannot see a deleted webhook (or an archived \
+             channel): only a post shows that. `mmnotify probe` posts a visible test \
+             message.",
+        )],
         examples: &[
             (
                 "Check the path a post to ops would take:",
@@ -344,7 +374,7 @@ pub const PAGES: &[Page] = &[
         examples: &[
             (
                 "Install bash completions for your user:",
-                "mmnotify completions bash > ~/.local/share/bash-completion/completions/mmnotify",
+                "mkdir -p ~/.local/share/bash-completion/completions && mmnotify completions bash > ~/.local/share/bash-completion/completions/mmnotify",
             ),
             (
                 "Zsh, into the first directory of $fpath:",

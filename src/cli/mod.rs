@@ -72,7 +72,8 @@ pub(crate) enum Command {
     /// Run a command, then post its outcome (status, duration, output tail)
     #[command(after_help = help::after_help("run"))]
     Run(RunArgs),
-    /// Post a minimal probe message and print HTTP status and latency (no retries)
+    /// Post a test message, visible in the channel, and print HTTP status and latency (no
+    /// retries)
     #[command(after_help = help::after_help("probe"))]
     Probe(ProbeArgs),
     /// Check secret, URL, proxy, DNS, TCP and TLS without posting anything

@@ -20,6 +20,19 @@ pub(super) fn parse_ttl(s: &str) -> Result<Duration, String> {
     time::duration_in(Duration::from_secs(1), 100 * 365 * DAY)(s)
 }
 
+/// A Redis key name (a stream): a webhook URL pasted here would be queued and spooled
+/// under it, token and all. clap quotes the value, but the usage error is redacted.
+pub(super) fn parse_stream_name(s: &str) -> Result<String, String> {
+    if crate::secret::refuse_url_as_path(s.as_ref(), "--stream").is_err() {
+        return Err(
+            "a stream name, not a URL: the webhook URL is a password and never \
+             names a stream (e.g. mmnotify:events)"
+                .to_string(),
+        );
+    }
+    Ok(s.to_string())
+}
+
 pub(super) fn parse_color(s: &str) -> Result<String, String> {
     let ok = matches!(s, "good" | "warning" | "danger")
         || (s.len() == 7 && s.starts_with('#') && s[1..].chars().all(|c| c.is_ascii_hexdigit()));
@@ -42,10 +55,20 @@ pub(super) fn parse_code_lang(s: &str) -> Result<String, String> {
     }
 }
 
-pub(super) fn parse_key_value(s: &str) -> Result<(String, String), String> {
+/// `--field TITLE=VALUE`: the error names the form the flag's help shows.
+pub(super) fn parse_field(s: &str) -> Result<(String, String), String> {
+    split_pair(s, "TITLE=VALUE")
+}
+
+/// `--prop KEY=JSON`.
+pub(super) fn parse_prop(s: &str) -> Result<(String, String), String> {
+    split_pair(s, "KEY=JSON")
+}
+
+fn split_pair(s: &str, form: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
         Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
-        _ => Err("expected KEY=VALUE".into()),
+        _ => Err(format!("expected {form}")),
     }
 }
 
@@ -60,7 +83,7 @@ mod tests {
         assert!(parse_timeout("300000000000years").is_err());
         assert!(parse_runtime("366days").unwrap_err().contains("at most"));
         assert_eq!(parse_runtime("0s"), Ok(Duration::ZERO));
-        assert!(parse_ttl("7d").is_ok());
+        assert_eq!(parse_ttl("7d"), Ok(Duration::from_secs(7 * 24 * 3600)));
         assert!(parse_ttl("0s").is_err());
     }
 
@@ -75,10 +98,11 @@ mod tests {
     #[test]
     fn key_values_split_at_first_equals() {
         assert_eq!(
-            parse_key_value("a=b=c").unwrap(),
+            parse_field("a=b=c").unwrap(),
             ("a".to_string(), "b=c".to_string())
         );
-        assert!(parse_key_value("=x").is_err());
-        assert!(parse_key_value("nokey").is_err());
+        assert_eq!(parse_field("=x").unwrap_err(), "expected TITLE=VALUE");
+        assert_eq!(parse_field("nokey").unwrap_err(), "expected TITLE=VALUE");
+        assert_eq!(parse_prop("nokey").unwrap_err(), "expected KEY=JSON");
     }
 }

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::parse::{parse_code_lang, parse_key_value};
+use super::parse::{parse_code_lang, parse_prop};
 use super::{AttachmentArgs, CommonArgs, RouteArgs};
 
 /// Largest `--max-payload-bytes`: far above any server's limit, and low enough that the
@@ -41,7 +41,7 @@ pub(crate) struct SendArgs {
     pub card: Option<String>,
 
     /// Set props.KEY to a JSON value (repeatable)
-    #[arg(long, value_name = "KEY=JSON", value_parser = parse_key_value, help_heading = "Post")]
+    #[arg(long, value_name = "KEY=JSON", value_parser = parse_prop, help_heading = "Post")]
     pub prop: Vec<(String, String)>,
 
     /// Send text over 16383 characters whole, as several posts, not cut

@@ -13,7 +13,7 @@ use crate::gateway::queue::Queue;
 use crate::gateway::store::SharedStore;
 use crate::pipeline::build;
 use crate::pipeline::notify::SpoolPlan;
-use crate::pipeline::output::Printer;
+use crate::pipeline::output::{Names, Printer};
 use crate::secret::{env_url, Sources};
 use crate::state::spool::SpoolKind;
 use crate::wire::deliver;
@@ -25,6 +25,7 @@ impl From<&OutputArgs> for Printer {
             json: args.output == OutputFormat::Json,
             verbose: args.verbose,
             quiet: args.quiet,
+            names: Names::Ours,
         }
     }
 }
@@ -95,6 +96,7 @@ impl From<&GatewayArgs> for Gateway {
             claim_idle: a.claim_idle,
             max_deliveries: a.max_deliveries,
             drain: a.drain,
+            summary_every: a.summary_every,
         }
     }
 }

@@ -13,7 +13,7 @@ use crate::pipeline::locale;
 use crate::pipeline::output::{print_stdout_line, Ending, Outcome, Printer, Status};
 use crate::secret::{self, Sources, WebhookUrl};
 use crate::text::time::format_duration;
-use crate::wire::deliver::{self, redact_userinfo, Deliverer, ProxyChoice};
+use crate::wire::deliver::{self, proxy_label, Deliverer, ProxyChoice};
 
 struct Report {
     printer: Printer,
@@ -53,6 +53,14 @@ impl Report {
     }
 
     fn finish(self) -> Ending {
+        // Everything passed, yet nothing was posted: the one fault left to find is one
+        // only the server reveals when it gets a post.
+        if self.first_failure.is_none() && self.target.is_some() && !self.printer.json {
+            print_stdout_line(
+                "note: doctor posts nothing, so a deleted webhook (or archived channel) shows \
+                 only when posting: `mmnotify probe` posts a visible test message",
+            );
+        }
         let mut outcome = Outcome::new(if self.first_failure.is_none() {
             Status::Ok
         } else {
@@ -62,9 +70,21 @@ impl Report {
         outcome.target = self.target;
         outcome.http_status = self.http_status;
         outcome.elapsed = Some(self.started.elapsed());
-        let err = self
-            .first_failure
-            .map(|(kind, msg)| error::fail(kind, format!("doctor found a problem: {msg}")));
+        // The ✗ line above already says what is wrong and how to fix it; the error line
+        // only names the check, so the problem is not printed twice. Under --output json
+        // no ✗ line was printed, and the outcome's message carries the whole problem.
+        let json = self.printer.json;
+        let err = self.first_failure.map(|(kind, msg)| {
+            let check = msg.split(':').next().unwrap_or_default();
+            if json {
+                error::fail(kind, format!("doctor found a problem: {msg}"))
+            } else {
+                error::fail(
+                    kind,
+                    format!("doctor found a problem: the {check} check failed (see above)"),
+                )
+            }
+        });
         Ending::outcome(outcome, err)
     }
 }
@@ -207,7 +227,7 @@ fn check_proxy(
     let proxy = match choice.resolve() {
         Ok(p) => p,
         Err(e) => {
-            r.fail("proxy", ExitKind::Config, format!("{e:#}"));
+            r.fail("proxy", crate::error::exit_kind(&e), format!("{e:#}"));
             return None;
         }
     };
@@ -384,9 +404,4 @@ fn resolve_within(
         );
     });
     rx.recv_timeout(within).ok()
-}
-
-fn proxy_label(p: &ureq::Proxy) -> String {
-    let user = if p.username().is_some() { "***@" } else { "" };
-    redact_userinfo(&format!("http://{user}{}:{}", p.host(), p.port()))
 }

@@ -37,6 +37,8 @@ const PROGRESS_MIN_ITEMS: usize = 5;
 #[derive(Default)]
 struct Tally {
     posted: usize,
+    /// Events saved by `build --enqueue` and now added to their stream: not posts.
+    enqueued: usize,
     duplicate: usize,
     rejected: usize,
     /// Older than `--max-age`: moved to `rejected/` unposted.
@@ -70,7 +72,9 @@ struct Run<'a> {
 }
 
 pub(super) fn run(args: FlushArgs) -> Result<Ending> {
-    let printer = Printer::from(&args.output);
+    // Item file names and sources are whatever was written to the spool, which may be a
+    // file named after a token (`2-<id>.json`) or a forged `name:<id>`.
+    let printer = Printer::from(&args.output).quoting_untrusted_names();
     let dir = notify::state_dir(args.state_dir.path())?;
     let spool = Spool::open(&dir)?;
     // Another flush may be delivering right now; waiting for it beats racing it, and it
@@ -383,7 +387,7 @@ impl Run<'_> {
                     printer.warn(&format!("{name}: enqueued as {id}, but {e:#}"));
                 }
                 printer.info(&format!("{name}: enqueued as entry {id}"));
-                self.tally.posted += 1;
+                self.tally.enqueued += 1;
             }
             Err(e) if error::exit_kind(&e) == ExitKind::Network => {
                 let mut updated = item.clone();
@@ -461,9 +465,9 @@ fn left_behind(tally: &Tally, spool: &Spool) -> Option<anyhow::Error> {
         Some(kind) => Some(error::fail(
             kind,
             format!(
-                "{} spooled message{} could not be delivered and stay in {}{}",
-                tally.failed,
-                if tally.failed == 1 { "" } else { "s" },
+                "{} could not be delivered and {} in {}{}",
+                spooled_messages(tally.failed),
+                stay(tally.failed),
                 spool.dir().display(),
                 if tally.not_tried > 0 {
                     format!(
@@ -477,14 +481,30 @@ fn left_behind(tally: &Tally, spool: &Spool) -> Option<anyhow::Error> {
         )),
         // Items kept because their webhook cannot be resolved need the operator, not
         // time: say so with the configuration code rather than success.
+        // An enqueue item needs its queue, not a webhook: the message names both.
         None if tally.unresolved > 0 => Some(error::config(format!(
-            "{} spooled message{} stay in {} because their webhook cannot be resolved or \
-             this mmnotify does not deliver their kind (see the warnings above)",
-            tally.unresolved,
-            if tally.unresolved == 1 { "" } else { "s" },
-            spool.dir().display()
+            "{} {} in {} because what {} needs cannot be used now (a webhook, queue or \
+             dedupe store that cannot be resolved, or a kind this mmnotify does not \
+             deliver; see the warnings above)",
+            spooled_messages(tally.unresolved),
+            stay(tally.unresolved),
+            spool.dir().display(),
+            if tally.unresolved == 1 { "it" } else { "they" }
         ))),
         None => None,
+    }
+}
+
+fn spooled_messages(n: usize) -> String {
+    format!("{n} spooled message{}", if n == 1 { "" } else { "s" })
+}
+
+/// The verb agrees with the count: 1 message stays, 2 messages stay.
+fn stay(n: usize) -> &'static str {
+    if n == 1 {
+        "stays"
+    } else {
+        "stay"
     }
 }
 
@@ -509,6 +529,7 @@ fn with_delay_note(item: &SpoolItem, age: Duration) -> Result<Value> {
 fn summary(printer: &Printer, t: &Tally) -> Outcome {
     let outcome = Outcome::new(Status::Flushed)
         .with("posted", t.posted)
+        .with("enqueued", t.enqueued)
         .with("duplicate", t.duplicate)
         .with("rejected", t.rejected)
         .with("expired", t.expired)
@@ -518,6 +539,7 @@ fn summary(printer: &Printer, t: &Tally) -> Outcome {
         .with("skipped", t.skipped);
     let counts = [
         t.posted,
+        t.enqueued,
         t.duplicate,
         t.rejected,
         t.expired,
@@ -529,9 +551,15 @@ fn summary(printer: &Printer, t: &Tally) -> Outcome {
     // A timer runs flush every few minutes: an empty spool is not worth a log line.
     let did_something = counts.iter().any(|&n| n > 0);
     if !printer.quiet && (did_something || printer.verbose) {
+        // Enqueues are named only when there were some: most spools never hold one.
+        let enqueued = if t.enqueued > 0 {
+            format!(", {} enqueued", t.enqueued)
+        } else {
+            String::new()
+        };
         print_stderr_line(&format!(
-            "mmnotify: flush: {} posted, {} duplicate, {} rejected, {} expired, {} failed, \
-             {} unresolved, {} not tried, {} skipped",
+            "mmnotify: flush: {} posted{enqueued}, {} duplicate, {} rejected, {} expired, \
+             {} failed, {} unresolved, {} not tried, {} skipped",
             t.posted,
             t.duplicate,
             t.rejected,

@@ -1,8 +1,9 @@
 //! Both ends of the run socket's posting: the parent (`run`) posts what the job hands
-//! over, with its own secret, delivery settings, spool and dedupe store; the inner
+//! over, with its own secret, proxy and TLS settings and spool, within the job's own
+//! budget, deduplicated in the store the job names (else its own); the inner
 //! `send`/`build` hands its payload over and exits as it would have after posting itself.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Result;
@@ -10,13 +11,16 @@ use serde_json::Value;
 
 use crate::cli::{DeliveryArgs, StateArgs, WebhookArgs};
 use crate::error::{self, ExitKind};
+use crate::gateway::client::Redis;
+use crate::gateway::store::RedisStore;
+use crate::gateway::url::{RedisSource, RedisSources, RedisUrl, Role};
 use crate::pipeline::notify::{self, Notifier, SpoolPlan};
 use crate::pipeline::output::{Outcome, Printer, Status};
 use crate::secret::Sources;
-use crate::state::dedupe::{self, Claim};
+use crate::state::dedupe::{self, Claim, DedupeStore};
 use crate::state::spool::SpoolKind;
-use crate::task::socket::{self, DedupeRequest, Request, Response};
-use crate::wire::deliver;
+use crate::task::socket::{self, Budget, DedupeRequest, Request, Response};
+use crate::wire::deliver::{self, Policy};
 use crate::wire::payload;
 
 /// The parent's side: everything it needs to post on a job's behalf.
@@ -67,9 +71,16 @@ impl Relay {
             kind,
             store: None,
         };
+        let post = Post {
+            notifier: &notifier,
+            policy: policy(req.budget),
+            payload: &req.payload,
+            body: &body,
+            channel,
+        };
         let result = match &req.dedupe {
-            Some(d) => self.post_once(&notifier, d, &req.payload, &body, channel, &plan),
-            None => Ok(notifier.post(&req.payload, &body, channel, &plan, None)),
+            Some(d) => self.post_once(&post, d, plan),
+            None => Ok(post.send(&plan, None)),
         };
         match result {
             Ok((outcome, None)) => Response {
@@ -110,39 +121,132 @@ impl Relay {
         )?))
     }
 
-    /// `build`'s deduplication, done here because the parent owns the state directory.
+    /// `build`'s deduplication, done here because the parent holds the webhook URL the
+    /// key is made from. The store is the one the job's command named, else the shared
+    /// store of the `run` itself (`MMNOTIFY_DEDUPE_STORE[_FILE]`), else its state
+    /// directory: never less than the job asked for.
     fn post_once(
         &self,
-        notifier: &Notifier,
+        post: &Post,
         d: &DedupeRequest,
-        payload: &Value,
-        body: &[u8],
-        channel: Option<&str>,
-        plan: &SpoolPlan,
+        mut plan: SpoolPlan,
     ) -> Result<(Outcome, Option<anyhow::Error>)> {
         let ttl = Duration::from_millis(d.ttl_ms);
-        let Some(store) = notify::open_dedupe(&self.printer, self.state.state_dir.path(), ttl)?
-        else {
-            return Ok(notifier.post(payload, body, channel, plan, None));
+        let shared = self.shared_store(d, &post.policy, ttl)?;
+        let store: Box<dyn DedupeStore> = match shared {
+            Some((store, source)) => {
+                plan.store = Some(source);
+                Box::new(store)
+            }
+            None => match notify::open_dedupe(&self.printer, self.state.state_dir.path(), ttl)? {
+                Some(store) => Box::new(store),
+                None => return Ok(post.send(&plan, None)),
+            },
         };
+        let notifier = post.notifier;
         let key = dedupe::key(notifier.url.expose(), &d.run_id, &d.state);
-        let guard = match store.claim(&key, notifier.deliverer.policy().budget) {
+        let guard = match store.claim(&key, post.policy.budget) {
             Ok(Claim::Duplicate) => {
                 let mut o = Outcome::new(Status::Duplicate);
                 o.target = Some(notifier.url.redacted());
                 return Ok((o, None));
             }
             Ok(Claim::Acquired(g)) => g,
+            // A shared store that cannot be reached: never post blind, another host may
+            // be posting it; keep it for `flush`, as a plain `build` does.
+            Err(e) if plan.store.is_some() => {
+                if error::exit_kind(&e) != ExitKind::Network {
+                    return Err(e);
+                }
+                let message = format!(
+                    "{e:#}; not posted, since without the shared dedupe store another host \
+                     may post it too"
+                );
+                let (outcome, err) =
+                    notifier.keep(post.payload, &plan, Some(key.as_str()), &message);
+                return Ok((outcome, Some(err)));
+            }
             Err(e) => {
                 notify::warn_undeduplicated(&self.printer, "", &e);
-                return Ok(notifier.post(payload, body, channel, plan, Some(key.as_str())));
+                return Ok(post.send(&plan, Some(key.as_str())));
             }
         };
-        let (outcome, err) = notifier.post(payload, body, channel, plan, Some(key.as_str()));
+        if guard.stolen() {
+            self.printer
+                .warn("another process has held this run's claim past its budget; posting anyway");
+        }
+        let (outcome, err) = post.send(&plan, Some(key.as_str()));
         if err.is_none() {
             notify::record_delivered(&self.printer, "", guard);
         }
         Ok((outcome, err))
+    }
+
+    /// The shared store for a relayed build and its spool reference, if there is one.
+    fn shared_store(
+        &self,
+        d: &DedupeRequest,
+        policy: &Policy,
+        ttl: Duration,
+    ) -> Result<Option<(RedisStore, String)>> {
+        let found = match &d.store {
+            Some(s) => Some((RedisUrl::parse(&s.url)?, s.source.clone())),
+            None => RedisSources::new(
+                Role::Store,
+                std::env::var_os("MMNOTIFY_DEDUPE_STORE_FILE")
+                    .filter(|v| !v.is_empty())
+                    .map(std::path::PathBuf::from),
+                None,
+            )
+            .resolve(Role::Store)?
+            .map(|(url, source)| (url, RedisSource::spool_ref(&source))),
+        };
+        let Some((url, source)) = found else {
+            return Ok(None);
+        };
+        self.printer
+            .info(&format!("dedupe store {url} for the job's build"));
+        let mut delivery = deliver::Settings::from(&self.delivery);
+        delivery.timeout = policy.budget;
+        delivery.attempt_timeout = policy.attempt_timeout;
+        let redis = Redis::new(url, &delivery)?;
+        Ok(Some((
+            RedisStore::new(Arc::new(Mutex::new(redis)), ttl),
+            source,
+        )))
+    }
+}
+
+/// One post the parent makes for its job, with the job's budget.
+struct Post<'a> {
+    notifier: &'a Notifier,
+    policy: Policy,
+    payload: &'a Value,
+    body: &'a [u8],
+    channel: Option<&'a str>,
+}
+
+impl Post<'_> {
+    fn send(&self, plan: &SpoolPlan, key: Option<&str>) -> (Outcome, Option<anyhow::Error>) {
+        self.notifier.post_within(
+            &self.policy,
+            self.payload,
+            self.body,
+            self.channel,
+            plan,
+            key,
+        )
+    }
+}
+
+/// The job's budget, within the bounds its own command line accepts (a peer is our own
+/// user, but not necessarily our own code).
+fn policy(b: Budget) -> Policy {
+    let bound = |ms: u64| Duration::from_millis(ms.clamp(1, 86_400_000));
+    Policy {
+        budget: bound(b.timeout_ms),
+        attempt_timeout: bound(b.attempt_timeout_ms),
+        retries: b.retries,
     }
 }
 

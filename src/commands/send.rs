@@ -36,8 +36,14 @@ pub(super) fn run(args: SendArgs) -> Result<Ending> {
     }
     let (outcome, err) = if let Some(socket) = run_socket::socket_for(&webhook) {
         // Inside a `run` job: the parent holds the secret and posts for us.
-        let request =
-            run_socket::request("send", &webhook, &value, !args.common.state.no_spool, None);
+        let request = run_socket::request(
+            "send",
+            &webhook,
+            &deliver::Settings::from(&args.common.delivery),
+            &value,
+            !args.common.state.no_spool,
+            None,
+        );
         let (outcome, err) =
             run_socket::post_via(&socket, &request, args.common.delivery.timeout, &printer)?;
         if outcome.status == Status::DryRun {
@@ -82,13 +88,19 @@ fn read_text_file(path: &Path, limit: usize) -> Result<String> {
 fn build(args: &SendArgs, printer: &Printer) -> Result<(Map<String, Value>, Vec<u8>)> {
     let limit = input_limit(args);
     let mut obj = match &args.payload {
-        Some(path) => read_payload(path, limit)?,
+        Some(path) => read_payload(path, limit, printer)?,
         None => Map::new(),
     };
     // Flags, truncation and fallbacks then see `"Text"` as the server does: as `text`.
     payload::canonicalize(&mut obj)?;
     let mut post = Payload::from_object(obj)?;
-    if let Some(t) = text_from_args(args, limit)? {
+    let own_text = text_from_args(args, limit)?;
+    // The server takes a text of white space alone, and so does a `--payload`; a text
+    // mmnotify reads itself (arguments, stdin, --text-file) that is blank is almost
+    // always an empty variable or empty output, so that stays refused (the contract's
+    // "text (not only white space)"), unless an attachment carries the post.
+    let blank_own_text = own_text.as_deref().is_some_and(|t| t.trim().is_empty());
+    if let Some(t) = own_text {
         post.text = t.into();
     }
     if let Some(lang) = &args.code {
@@ -116,12 +128,24 @@ fn build(args: &SendArgs, printer: &Printer) -> Result<(Map<String, Value>, Vec<
         ));
     }
     let obj = post.to_object()?;
+    let has_attachment = obj
+        .get("attachments")
+        .and_then(Value::as_array)
+        .is_some_and(|a| a.iter().any(Value::is_object));
+    if blank_own_text && !has_attachment {
+        return Err(error::input(
+            "nothing to post: the text is blank (white space only); give a text or an \
+             attachment",
+        ));
+    }
     let body = payload::validate(&obj, args.max_payload_bytes)?;
     Ok((obj, body))
 }
 
-/// The `--payload` file (`-` = stdin): one JSON object, bounded like stdin.
-fn read_payload(path: &Path, limit: usize) -> Result<Map<String, Value>> {
+/// The `--payload` file (`-` = stdin): one JSON object, bounded like stdin. Raw newlines
+/// and tabs in the strings the server repairs are repaired the same way (the server
+/// accepts them), and the valid JSON is what gets sent.
+fn read_payload(path: &Path, limit: usize, printer: &Printer) -> Result<Map<String, Value>> {
     let (text, what) = if path.as_os_str() == "-" {
         let t = payload::read_text_bounded(std::io::stdin().lock(), limit, "payload on stdin")?;
         (t, "payload on stdin".to_string())
@@ -132,9 +156,28 @@ fn read_payload(path: &Path, limit: usize) -> Result<Map<String, Value>> {
         let what = format!("payload file {}", path.display());
         (payload::read_text_bounded(f, limit, &what)?, what)
     };
-    match serde_json::from_str::<Value>(&text) {
+    let parsed = match serde_json::from_str::<Value>(&text) {
+        Ok(v) => Ok(v),
+        Err(strict) => {
+            let repaired = payload::rescue_raw_newlines(&text)
+                .and_then(|fixed| serde_json::from_str::<Value>(&fixed).ok());
+            if repaired.is_some() {
+                printer.info(&format!(
+                    "{what}: raw newlines or tabs inside JSON strings were escaped, as the \
+                     server does; sending the repaired JSON"
+                ));
+            }
+            repaired.ok_or(strict)
+        }
+    };
+    match parsed {
         Ok(Value::Object(m)) => Ok(m),
         Ok(_) => Err(error::input(format!("{what} must hold a JSON object"))),
+        Err(e) if e.to_string().contains("control character") => Err(error::input(format!(
+            "{what} is not valid JSON: {e}; like the server, mmnotify repairs only raw \
+             newlines and tabs in text, fallback, pretext, author_name, title and value: \
+             escape other control characters (\\r, \\u0000)"
+        ))),
         Err(e) => Err(error::input(format!("{what} is not valid JSON: {e}"))),
     }
 }

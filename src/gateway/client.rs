@@ -82,6 +82,11 @@ impl Redis {
         })
     }
 
+    /// The URL as it may be printed (`redis://user:…@host:port/db`).
+    pub(crate) fn redacted_url(&self) -> String {
+        self.url.redacted()
+    }
+
     /// Whether the last command found Redis reachable.
     pub(crate) fn is_connected(&self) -> bool {
         self.con.is_some()

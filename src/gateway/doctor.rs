@@ -18,7 +18,6 @@ fn failed(e: &anyhow::Error) -> (ExitKind, String) {
     (error::exit_kind(e), format!("{e:#}"))
 }
 
-/// The checks in order; the list stops at the first failure that makes the rest moot.
 /// What the queue checks need, as plain values (read once by `commands::doctor`).
 pub(crate) struct Settings {
     pub queue: Queue,
@@ -26,6 +25,8 @@ pub(crate) struct Settings {
     pub delivery: deliver::Settings,
 }
 
+/// The checks in order; the list stops at the first failure that makes the rest moot (or
+/// at a group not created yet, which leaves nothing more to look at).
 pub(crate) fn checks(args: &Settings) -> Vec<Check> {
     let mut out: Vec<Check> = Vec::new();
     // Each step pushes its own checks, and `None` once a failure made the rest moot.
@@ -133,31 +134,31 @@ fn stream_and_group(
         // A stream that does not exist yet has no groups: the first gateway creates both.
         Err(_) => None,
     };
-    if let Some(g) = found {
+    let Some(g) = found else {
+        // Before the first gateway ran this is a correct new set-up, not a fault: the
+        // first `build --consume` creates the group at the stream's start, so entries
+        // enqueued meanwhile are not lost. Nothing more to look at until then.
         out.push((
             "group",
             Ok(format!(
-                "{group}: last delivered entry {}{}",
-                g.last_delivered_id,
-                g.lag
-                    .map(|l| format!(", {l} not yet read"))
-                    .unwrap_or_default()
+                "{group} not created yet: the first `mmnotify build --consume` creates it \
+                 and reads {stream} from its start (if a gateway already runs, check \
+                 --group and --stream)"
             )),
         ));
-        Some(())
-    } else {
-        out.push((
-            "group",
-            Err((
-                ExitKind::Config,
-                format!(
-                    "group {group} does not exist on {stream}; the first `mmnotify build \
-                     --consume` creates it (or check --group and --stream)"
-                ),
-            )),
-        ));
-        None
-    }
+        return None;
+    };
+    out.push((
+        "group",
+        Ok(format!(
+            "{group}: last delivered entry {}{}",
+            g.last_delivered_id,
+            g.lag
+                .map(|l| format!(", {l} not yet read"))
+                .unwrap_or_default()
+        )),
+    ));
+    Some(())
 }
 
 fn consumers(redis: &mut Redis, stream: &str, group: &str) -> Result<String, (ExitKind, String)> {

@@ -7,6 +7,15 @@
 //! A delivery whose marker could not be written (Redis went away during the POST) is
 //! kept in memory, counted as delivered here, and written by [`RedisStore::write_backlog`]
 //! as soon as Redis answers again.
+//!
+//! A webhook cannot tell whether a POST went through when its answer never came back,
+//! so the holder leaves a trace before it posts: `sending:<key>` (its token and the
+//! time), removed with the delivered marker or when the claim is released. A claim that
+//! finds such a trace takes over from a holder that started posting and never said how
+//! it ended: it died mid-POST, or it posted while cut off from Redis and still holds the
+//! record in memory. The taker first waits [`TAKEOVER_GRACE`] for that record (a live
+//! holder writes it within its reconnect backoff once Redis answers it again), and only
+//! then posts, flagged as a possible duplicate ([`Held::interrupted`]).
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -25,18 +34,67 @@ const STUCK_GRACE: Duration = Duration::from_secs(2);
 /// How often a waiter looks again while another holder delivers the same key.
 const POLL: Duration = Duration::from_millis(20);
 
+/// How long a taker waits for the record of a holder that had started sending: more
+/// than a live holder needs to reach Redis again (its reconnect backoff, at most
+/// `BACKOFF_MAX`, twice over) and write it.
+const TAKEOVER_GRACE: Duration = Duration::from_secs(5);
+/// How often the taker looks for that record.
+const TAKEOVER_POLL: Duration = Duration::from_millis(100);
+
+/// One step, so that nothing comes between the delivered marker's check and the claim:
+/// `done` (delivered within the reader's TTL), `busy` (another holder), `won` (the
+/// sending trace is ours now), or `interrupted` with the trace a former holder left (the
+/// claim is then held for the grace too).
+/// KEYS: claim, done, sending. ARGV: token, claim PX, now ms, TTL ms, grace ms, trace.
+const CLAIM: &str = r"
+local at = redis.call('GET', KEYS[2])
+if at and tonumber(at) + tonumber(ARGV[4]) > tonumber(ARGV[3]) then
+  return {'done', ''}
+end
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  return {'busy', ''}
+end
+local before = redis.call('GET', KEYS[3])
+if before then
+  redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]) + tonumber(ARGV[5]))
+  return {'interrupted', before}
+end
+redis.call('SET', KEYS[3], ARGV[6], 'PX', ARGV[4])
+return {'won', ''}";
+
+/// After the grace: posts from here on, if the claim is still ours.
+/// KEYS: claim, sending. ARGV: token, claim PX, trace, TTL ms.
+const TAKE_OVER: &str = r"
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return 0
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4])
+return 1";
+
+/// Lets go of our claim and, unless told to keep it, our sending trace.
+/// KEYS: claim, sending. ARGV: token, keep the trace (1/0).
 const RELEASE: &str = r"
 if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
+  redis.call('DEL', KEYS[1])
 end
-return 0";
+local s = redis.call('GET', KEYS[2])
+if ARGV[2] == '0' and s and string.sub(s, 1, string.len(ARGV[1]) + 1) == ARGV[1] .. ' ' then
+  redis.call('DEL', KEYS[2])
+end
+return 1";
 
-/// Marks the key delivered and releases our claim in one step: no waiter can see the
-/// claim gone and the marker missing.
+/// Marks the key delivered and releases our claim and trace in one step: no waiter can
+/// see the claim gone and the marker missing.
+/// KEYS: claim, done, sending. ARGV: token, now ms, TTL ms.
 const DELIVERED: &str = r"
 redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('DEL', KEYS[1])
+end
+local s = redis.call('GET', KEYS[3])
+if s and string.sub(s, 1, string.len(ARGV[1]) + 1) == ARGV[1] .. ' ' then
+  redis.call('DEL', KEYS[3])
 end
 return 1";
 
@@ -60,8 +118,8 @@ pub(crate) struct SharedStore {
 pub(crate) struct RedisStore {
     redis: SharedRedis,
     ttl: Duration,
-    /// Delivered keys whose marker is not in Redis yet.
-    backlog: Arc<Mutex<Vec<DedupeKey>>>,
+    /// Delivered keys whose marker is not in Redis yet, with the holder token.
+    backlog: Arc<Mutex<Vec<(DedupeKey, String)>>>,
 }
 
 fn claim_key(key: &DedupeKey) -> String {
@@ -70,6 +128,15 @@ fn claim_key(key: &DedupeKey) -> String {
 
 fn done_key(key: &DedupeKey) -> String {
     format!("{PREFIX}done:{key}")
+}
+
+fn sending_key(key: &DedupeKey) -> String {
+    format!("{PREFIX}sending:{key}")
+}
+
+/// What a holder leaves before it posts: its token and when.
+fn trace(token: &str) -> String {
+    format!("{token} {}", now_ms())
 }
 
 impl RedisStore {
@@ -81,10 +148,15 @@ impl RedisStore {
         }
     }
 
-    fn backlog(&self) -> MutexGuard<'_, Vec<DedupeKey>> {
+    fn backlog(&self) -> MutexGuard<'_, Vec<(DedupeKey, String)>> {
         self.backlog
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Where the store is, redacted, for the gateway's start line.
+    pub(crate) fn describe(&self) -> String {
+        lock(&self.redis).redacted_url()
     }
 
     pub(crate) fn backlog_len(&self) -> usize {
@@ -95,22 +167,27 @@ impl RedisStore {
     /// failure, keeping the rest.
     pub(crate) fn write_backlog(&self) -> Result<()> {
         loop {
-            let Some(key) = self.backlog().first().cloned() else {
+            let Some((key, token)) = self.backlog().first().cloned() else {
                 return Ok(());
             };
-            self.mark(&key, None)?;
-            self.backlog().retain(|k| *k != key);
+            self.mark(&key, &token)?;
+            self.backlog().retain(|(k, _)| *k != key);
         }
     }
 
-    fn mark(&self, key: &DedupeKey, token: Option<&str>) -> Result<()> {
+    fn backlog_has(&self, key: &DedupeKey) -> bool {
+        self.backlog().iter().any(|(k, _)| k == key)
+    }
+
+    fn mark(&self, key: &DedupeKey, token: &str) -> Result<()> {
         let ttl = millis(self.ttl);
         let at = now_ms();
         lock(&self.redis).run("cannot record the delivery in Redis", |con| {
             Script::new(DELIVERED)
                 .key(claim_key(key))
                 .key(done_key(key))
-                .arg(token.unwrap_or(""))
+                .key(sending_key(key))
+                .arg(token)
                 .arg(at)
                 .arg(ttl)
                 .invoke::<i64>(con)
@@ -121,7 +198,7 @@ impl RedisStore {
 
 impl DedupeStore for RedisStore {
     fn is_delivered(&self, key: &DedupeKey) -> Result<bool> {
-        if self.backlog().contains(key) {
+        if self.backlog_has(key) {
             return Ok(true);
         }
         let at: Option<u64> = lock(&self.redis).run("cannot read the dedupe store", |con| {
@@ -138,37 +215,87 @@ impl DedupeStore for RedisStore {
         let px = millis(budget + STUCK_GRACE);
         let started = Instant::now();
         loop {
-            if self.is_delivered(key)? {
+            // Posted here while Redis was away: the marker is on its way.
+            if self.backlog_has(key) {
                 return Ok(Claim::Duplicate);
             }
-            let won: Option<String> =
+            let reply: Vec<String> =
                 lock(&self.redis).run("cannot claim the key in the dedupe store", |con| {
-                    redis::cmd("SET")
-                        .arg(claim_key(key))
+                    Script::new(CLAIM)
+                        .key(claim_key(key))
+                        .key(done_key(key))
+                        .key(sending_key(key))
                         .arg(&token)
-                        .arg("NX")
-                        .arg("PX")
                         .arg(px)
-                        .query(con)
+                        .arg(now_ms())
+                        .arg(millis(self.ttl))
+                        .arg(millis(TAKEOVER_GRACE))
+                        .arg(trace(&token))
+                        .invoke(con)
                 })?;
-            if won.is_some() {
-                let held = RedisClaim {
-                    store: self.clone(),
-                    key: key.clone(),
-                    token,
-                    // Waiting longer than our own budget means the holder we waited for
-                    // ran out of its own: it may still post.
-                    stolen: started.elapsed() > budget,
-                    done: false,
-                };
-                // The holder we waited for may have delivered just before letting go.
-                if self.is_delivered(key)? {
-                    return Ok(Claim::Duplicate);
+            let held = |interrupted| RedisClaim {
+                store: self.clone(),
+                key: key.clone(),
+                token: token.clone(),
+                // Waiting longer than our own budget means the holder we waited for
+                // ran out of its own: it may still post.
+                stolen: started.elapsed() > budget,
+                interrupted,
+                done: false,
+            };
+            match reply.first().map(String::as_str) {
+                Some("done") => return Ok(Claim::Duplicate),
+                Some("won") => return Ok(Claim::Acquired(ClaimGuard::new(held(false)))),
+                Some("interrupted") => {
+                    // Dropped without posting, this releases the claim and keeps the trace.
+                    let guard = held(true);
+                    if self.await_record(key)? {
+                        return Ok(Claim::Duplicate);
+                    }
+                    if self.take_over(key, &token, px)? {
+                        return Ok(Claim::Acquired(ClaimGuard::new(guard)));
+                    }
+                    // The claim ran out meanwhile and another holder has it: start again.
                 }
-                return Ok(Claim::Acquired(ClaimGuard::new(held)));
+                _ => {}
             }
             std::thread::sleep(POLL);
         }
+    }
+}
+
+impl RedisStore {
+    /// Waits up to [`TAKEOVER_GRACE`] for the delivered marker of a former holder that
+    /// had started sending. True when it came.
+    fn await_record(&self, key: &DedupeKey) -> Result<bool> {
+        let until = Instant::now() + TAKEOVER_GRACE;
+        loop {
+            if self.is_delivered(key)? {
+                return Ok(true);
+            }
+            if Instant::now() >= until {
+                return Ok(false);
+            }
+            std::thread::sleep(TAKEOVER_POLL);
+        }
+    }
+
+    /// Leaves our own sending trace in place of the former holder's, if the claim is
+    /// still ours.
+    fn take_over(&self, key: &DedupeKey, token: &str, px: u64) -> Result<bool> {
+        let ttl = millis(self.ttl);
+        let ours: i64 =
+            lock(&self.redis).run("cannot claim the key in the dedupe store", |con| {
+                Script::new(TAKE_OVER)
+                    .key(claim_key(key))
+                    .key(sending_key(key))
+                    .arg(token)
+                    .arg(px)
+                    .arg(trace(token))
+                    .arg(ttl)
+                    .invoke(con)
+            })?;
+        Ok(ours == 1)
     }
 }
 
@@ -178,6 +305,8 @@ struct RedisClaim {
     key: DedupeKey,
     token: String,
     stolen: bool,
+    /// Taken over from a holder that had started sending and never recorded the end.
+    interrupted: bool,
     done: bool,
 }
 
@@ -191,12 +320,15 @@ impl std::fmt::Debug for RedisStore {
 impl Held for RedisClaim {
     fn delivered(mut self: Box<Self>) -> Result<()> {
         self.done = true;
-        match self.store.mark(&self.key, Some(&self.token)) {
+        match self.store.mark(&self.key, &self.token) {
             Ok(()) => Ok(()),
             Err(e) => {
                 // Posted, but Redis is away: remember it until it is back. Our claim
-                // expires with the budget; the marker is written before anything new.
-                self.store.backlog().push(self.key.clone());
+                // expires with the budget; our sending trace makes a gateway that takes
+                // the entry over wait for the marker, which is written before anything new.
+                self.store
+                    .backlog()
+                    .push((self.key.clone(), self.token.clone()));
                 Err(e)
             }
         }
@@ -205,6 +337,10 @@ impl Held for RedisClaim {
     fn stolen(&self) -> bool {
         self.stolen
     }
+
+    fn interrupted(&self) -> bool {
+        self.interrupted
+    }
 }
 
 impl Drop for RedisClaim {
@@ -212,11 +348,16 @@ impl Drop for RedisClaim {
         if self.done {
             return;
         }
-        // Best effort: if Redis is away the claim expires with the budget.
+        // Best effort: if Redis is away the claim expires with the budget (and the
+        // sending trace stays: the next taker then warns of a possible duplicate). The
+        // trace of a takeover stays in any case: the holder before us may have posted.
+        let keep = if self.interrupted { "1" } else { "0" };
         let _ = lock(&self.store.redis).run("cannot release the claim", |con| {
             Script::new(RELEASE)
                 .key(claim_key(&self.key))
+                .key(sending_key(&self.key))
                 .arg(&self.token)
+                .arg(keep)
                 .invoke::<i64>(con)
         });
     }

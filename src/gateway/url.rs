@@ -17,6 +17,8 @@ pub(crate) struct RedisUrl {
     tls: bool,
     user: Option<String>,
     password: Option<String>,
+    /// `redis://PASSWORD@host`: shown as written, `redis://…@host`.
+    bare_password: bool,
     host: String,
     port: u16,
     db: u32,
@@ -52,13 +54,17 @@ impl RedisUrl {
             Some(i) => (Some(&authority[..i]), &authority[i + 1..]),
             None => (None, authority),
         };
+        // Userinfo without a colon is the password, as redis-cli reads `-u` (and as
+        // users mean it): taken for a user name it would be shown and allowed on the
+        // command line, and the server would still ask for the password.
+        let bare_password = userinfo.is_some_and(|info| !info.contains(':') && !info.is_empty());
         let (user, password) = match userinfo {
             Some(info) => match info.split_once(':') {
                 Some((u, p)) => (
                     Some(u.to_string()).filter(|u| !u.is_empty()),
                     Some(p.to_string()).filter(|p| !p.is_empty()),
                 ),
-                None => (Some(info.to_string()).filter(|u| !u.is_empty()), None),
+                None => (None, Some(info.to_string()).filter(|p| !p.is_empty())),
             },
             None => (None, None),
         };
@@ -74,10 +80,17 @@ impl RedisUrl {
             tls,
             user,
             password,
+            bare_password,
             host,
             port,
             db,
         })
+    }
+
+    /// The URL as given, password included: only for the run socket, which hands a
+    /// job's dedupe store to the `mmnotify run` around it (same user, never printed).
+    pub(crate) fn expose(&self) -> &str {
+        &self.full
     }
 
     /// The user name, percent-decoded.
@@ -115,6 +128,7 @@ impl RedisUrl {
         let scheme = if self.tls { "rediss" } else { "redis" };
         let auth = match (&self.user, &self.password) {
             (Some(u), Some(_)) => format!("{u}:…@"),
+            (None, Some(_)) if self.bare_password => "…@".to_string(),
             (None, Some(_)) => ":…@".to_string(),
             (Some(u), None) => format!("{u}@"),
             (None, None) => String::new(),
@@ -388,6 +402,11 @@ mod tests {
         let u = RedisUrl::parse("redis://[::1]:7000").unwrap();
         assert_eq!(u.to_string(), "redis://[::1]:7000/0");
         assert!(!u.has_password());
+        // No colon: the userinfo is the password (as redis-cli reads it), not a user.
+        let u = RedisUrl::parse("redis://s3cr3t-pass@cache.example").unwrap();
+        assert_eq!(u.to_string(), "redis://…@cache.example:6379/0");
+        assert!(u.has_password() && u.user().is_none());
+        assert_eq!(u.expose_password().as_deref(), Some("s3cr3t-pass"));
     }
 
     #[test]

@@ -157,6 +157,9 @@ pub(crate) fn handle(ctx: &mut Ctx, ev: &ValidEvent) -> Result<Handled> {
             ctx.printer,
         )?);
     }
+    // Refused before the dedupe claim: a shared store that is away would keep the event
+    // in the spool, token and all, and a claim would mark a post that never goes out.
+    dry_run::refuse_own_token(ctx.notifier.as_ref().map(|n| &n.url), &body)?;
     let (guard, key_hex) = match deduplicate(ctx, ev, &value)? {
         Decision::Post { guard, key_hex } => (guard, key_hex),
         Decision::Done(outcome, err) => return Ok((outcome, err)),
@@ -174,6 +177,12 @@ pub(crate) fn handle(ctx: &mut Ctx, ev: &ValidEvent) -> Result<Handled> {
         &plan,
         key_hex.as_deref(),
     );
+    // Taken over from a holder that may have posted it already: the outcome says so.
+    let outcome = if guard.as_ref().is_some_and(ClaimGuard::interrupted) && err.is_none() {
+        outcome.with("possible_duplicate", true)
+    } else {
+        outcome
+    };
     if err.is_none() {
         if let Some(g) = guard {
             notify::record_delivered(&ctx.printer, "", g);
@@ -290,6 +299,15 @@ fn deduplicate(ctx: &mut Ctx, ev: &ValidEvent, value: &Value) -> Result<Decision
                      posting anyway",
                 );
             }
+            if g.interrupted() {
+                ctx.printer.warn(&format!(
+                    "run {run_id} {}: taking over from a holder that started posting it and \
+                     never recorded how that ended (killed mid-post, or cut off from the \
+                     dedupe store for longer than the takeover allows): the message may \
+                     appear twice",
+                    ev.state().as_str()
+                ));
+            }
             Ok(Decision::Post {
                 guard: Some(g),
                 key_hex,
@@ -325,8 +343,9 @@ fn keep_for_shared_store(
     Decision::Done(outcome.with("event", ev.to_json()), Some(err))
 }
 
-/// Inside a `run` job: the parent posts, and deduplicates in its own state directory
-/// (the key is made from the webhook URL, which only the parent knows).
+/// Inside a `run` job: the parent posts and deduplicates (the key is made from the
+/// webhook URL, which only the parent knows), in the shared store this command names,
+/// else in its own shared store or state directory.
 fn post_through_run(
     ctx: &Ctx,
     ev: &ValidEvent,
@@ -339,6 +358,7 @@ fn post_through_run(
             run_id: run_id.to_string(),
             state: ev.state().as_str().to_string(),
             ttl_ms: u64::try_from(args.dedupe_ttl.as_millis()).unwrap_or(u64::MAX),
+            store: run_socket::store_request(&args.store)?,
         }),
         Some(_) => None,
         None => {
@@ -348,7 +368,14 @@ fn post_through_run(
             None
         }
     };
-    let request = run_socket::request("build", &args.webhook, &value, !args.no_spool, dedupe);
+    let request = run_socket::request(
+        "build",
+        &args.webhook,
+        &args.delivery,
+        &value,
+        !args.no_spool,
+        dedupe,
+    );
     let (outcome, err) =
         run_socket::post_via(socket, &request, args.delivery.timeout, &ctx.printer)?;
     let outcome = outcome.with("event", ev.to_json());

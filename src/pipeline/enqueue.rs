@@ -38,14 +38,29 @@ pub(crate) fn shared_store(
     )))
 }
 
+/// An enqueue holds no webhook, so it cannot tell whose token a `/hooks/<id>` is: any is
+/// refused (exit 4), before Redis or the spool could keep it, and without echoing it.
+/// (`--stream` refuses a URL itself, exit 2.)
+fn refuse_hook_urls(event: &str) -> Result<()> {
+    if crate::secret::holds_secret(event) {
+        return Err(error::input(
+            "the event holds what looks like a webhook URL (/hooks/<id>) in one of its \
+             fields; the URL is a password and is neither queued nor saved: remove it from \
+             the event",
+        ));
+    }
+    Ok(())
+}
+
 /// `build --enqueue`: add the event to the stream, retrying until `--timeout`; keep it in
 /// the spool when Redis stays away.
 pub(crate) fn enqueue_one(ctx: &Ctx, ev: &ValidEvent) -> Result<Ending> {
     let args = ctx.args;
-    let (url, source) = queue_source(&args.queue)?;
     let stream = &args.queue.stream;
     let event = ev.to_json();
     let text = event.to_string();
+    refuse_hook_urls(&text)?;
+    let (url, source) = queue_source(&args.queue)?;
     let mut redis = Redis::new(url.clone(), &args.delivery)?;
     let started = Instant::now();
     let budget = args.delivery.timeout;

@@ -15,7 +15,7 @@ use crate::state::fingerprint::FingerprintKey;
 use crate::state::spool::{Spool, SpoolItem, SpoolKind};
 use crate::state::statedir;
 use crate::text::time::now_ms;
-use crate::wire::deliver::{self, Deliverer, Delivery};
+use crate::wire::deliver::{self, Deliverer, Delivery, Policy};
 
 pub(crate) struct Notifier {
     pub url: WebhookUrl,
@@ -82,8 +82,10 @@ impl Notifier {
         })
     }
 
-    pub(crate) fn deliver(&self, body: &[u8], channel: Option<&str>) -> Delivery {
-        let d = self.deliverer.deliver(&self.url, body, channel);
+    fn deliver(&self, body: &[u8], channel: Option<&str>, policy: &Policy) -> Delivery {
+        let d = self
+            .deliverer
+            .deliver_within(&self.url, body, channel, policy);
         self.printer.info(&describe_delivery(&d, &self.url));
         if d.possible_duplicate() {
             self.printer.warn(&possible_duplicate_warning(&d));
@@ -101,7 +103,28 @@ impl Notifier {
         spool: &SpoolPlan,
         dedupe_key: Option<&str>,
     ) -> Handled {
-        let d = self.deliver(body, channel);
+        self.post_within(
+            self.deliverer.policy(),
+            payload,
+            body,
+            channel,
+            spool,
+            dedupe_key,
+        )
+    }
+
+    /// [`Notifier::post`] with another budget than this notifier's own: a post `run`
+    /// makes for its job keeps the job's.
+    pub(crate) fn post_within(
+        &self,
+        policy: &Policy,
+        payload: &Value,
+        body: &[u8],
+        channel: Option<&str>,
+        spool: &SpoolPlan,
+        dedupe_key: Option<&str>,
+    ) -> Handled {
+        let d = self.deliver(body, channel, policy);
         let mut outcome = Outcome::from_delivery(&d, &self.url);
         if d.possible_duplicate() {
             outcome = outcome.with("possible_duplicate", true);

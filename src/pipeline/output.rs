@@ -1,5 +1,7 @@
 //! What goes to stdout and stderr: the outcome object of `--output json`, `-v` lines and
-//! warnings. Diagnostics are already redacted by the time they get here.
+//! warnings. Diagnostics are redacted where they are made, and once more here: both
+//! writers take out every hook id and every token this process holds, so that an echo
+//! of untrusted text (an event field, a file name, a library error) cannot leak one.
 
 use std::io::Write;
 use std::time::Duration;
@@ -16,18 +18,46 @@ pub(crate) struct Printer {
     pub(crate) json: bool,
     pub(crate) verbose: bool,
     pub(crate) quiet: bool,
+    pub(crate) names: Names,
+}
+
+/// Whose names the messages quote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Names {
+    /// Names mmnotify made or was given on its command line.
+    Ours,
+    /// Names that anyone who could write a file chose (`flush`'s spool items): a run of
+    /// 26 id characters in them is shortened like a bare token.
+    Untrusted,
 }
 
 impl Printer {
+    /// For messages that quote file names and sources read from the spool: a name made
+    /// of a token is no id mmnotify writes (its runs of digits are 13 long at most).
+    pub(crate) fn quoting_untrusted_names(self) -> Printer {
+        Printer {
+            names: Names::Untrusted,
+            ..self
+        }
+    }
+
+    fn shown<'m>(&self, msg: &'m str) -> std::borrow::Cow<'m, str> {
+        if self.names == Names::Untrusted {
+            crate::secret::redact_id_runs(msg)
+        } else {
+            std::borrow::Cow::Borrowed(msg)
+        }
+    }
+
     pub(crate) fn warn(&self, msg: &str) {
         if !self.quiet {
-            print_stderr_line(&format!("mmnotify: warning: {msg}"));
+            print_stderr_line(&format!("mmnotify: warning: {}", self.shown(msg)));
         }
     }
 
     pub(crate) fn info(&self, msg: &str) {
         if self.verbose {
-            print_stderr_line(&format!("mmnotify: {msg}"));
+            print_stderr_line(&format!("mmnotify: {}", self.shown(msg)));
         }
     }
 
@@ -126,21 +156,32 @@ where
     false
 }
 
-/// Writes a line to stdout, ignoring a closed pipe (`mmnotify … | head`).
+/// Writes a line to stdout, ignoring a closed pipe (`mmnotify … | head`). The line may
+/// echo what the user gave (an event, a payload): a token pasted into one of its fields
+/// is taken out here (the post itself was refused, exit 4). In JSON the redaction stays
+/// inside its string: ids and `…` need no escaping.
 pub fn print_stdout_line(line: &str) {
-    write_dropping_errors(std::io::stdout().lock(), &[line.as_bytes(), b"\n"]);
+    write_stdout_line(&mut std::io::stdout().lock(), line);
 }
 
-/// Writes a diagnostic line to stderr, ignoring a closed pipe. Diagnostics quote paths,
-/// library errors and server text, so any hook id left in them is redacted here too; and
-/// they are mmnotify's own words, so their symbols follow the locale. A progress bar on
-/// screen is hidden meanwhile, so the line gets a line of its own.
+fn write_stdout_line(out: &mut impl Write, line: &str) {
+    let line = crate::secret::scrub_secrets(line);
+    write_dropping_errors(out, &[line.as_bytes(), b"\n"]);
+}
+
+/// Writes a diagnostic line to stderr, ignoring a closed pipe. A progress bar on screen
+/// is hidden meanwhile, so the line gets a line of its own.
 pub fn print_stderr_line(line: &str) {
-    let line = crate::secret::scrub_hook_ids(line);
+    progress::suspend(|| write_stderr_line(&mut std::io::stderr().lock(), line));
+}
+
+/// Diagnostics quote paths, library errors, server text and job output, so every hook id
+/// and token left in them is redacted here, the last step before the terminal or log;
+/// and they are mmnotify's own words, so their symbols follow the locale.
+fn write_stderr_line(out: &mut impl Write, line: &str) {
+    let line = crate::secret::scrub_secrets(line);
     let line = super::locale::fit(&line);
-    progress::suspend(|| {
-        write_dropping_errors(std::io::stderr().lock(), &[line.as_bytes(), b"\n"]);
-    });
+    write_dropping_errors(out, &[line.as_bytes(), b"\n"]);
 }
 
 /// Writes bytes as they are to stdout (a completion script), ignoring a closed pipe.
@@ -358,6 +399,59 @@ pub(crate) fn describe_delivery(d: &Delivery, url: &WebhookUrl) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// Each kind of text mmnotify did not write, as it reaches the writers. The scrub in
+    /// the writers is the last line: this test is what fails if it is taken out.
+    #[test]
+    fn the_writers_take_every_token_out_of_untrusted_text() {
+        // Held by this process, as after resolving the webhook (a token of this test's
+        // own: unit tests share the process).
+        const OWN: &str = "m2c8xq4wz7bk1nd5vh9rt3jf6y";
+        const FOREIGN: &str = "pq3wxk8bmjsyr9cn5ue7tdo1ha";
+        crate::secret::WebhookUrl::parse(&format!("https://chat.example.com/hooks/{OWN}")).unwrap();
+        let untrusted = [
+            (
+                "spool file name",
+                format!("/state/spool/2-{OWN}.json is not trusted"),
+            ),
+            (
+                "source ref",
+                format!("its webhook (name:{OWN}) cannot be resolved now"),
+            ),
+            (
+                "server error id",
+                format!("HTTP 400: web.incoming_webhook.invalid.app_error /hooks/{FOREIGN}"),
+            ),
+            (
+                "library error",
+                format!("http://127.0.0.1:9/hooks/{OWN}: Connection refused (os error 111)"),
+            ),
+            (
+                "job output",
+                format!("curl -d @m https://x.example/HOOKS/{FOREIGN}"),
+            ),
+            ("event echo", format!(r#"{{"event":{{"branch":"{OWN}"}}}}"#)),
+        ];
+        for (kind, text) in untrusted {
+            for (writer, write) in [
+                ("stderr", write_stderr_line as fn(&mut Vec<u8>, &str)),
+                ("stdout", write_stdout_line),
+            ] {
+                let mut out = Vec::new();
+                write(&mut out, &text);
+                let out = String::from_utf8(out).unwrap();
+                assert!(
+                    !out.contains(OWN) && !out.contains(FOREIGN),
+                    "{kind} leaks through the {writer} writer: {out}"
+                );
+                assert!(out.contains("…"), "{kind}: {out}");
+            }
+        }
+        let mut out = Vec::new();
+        write_stdout_line(&mut out, &format!(r#"{{"branch":"{OWN}"}}"#));
+        let v: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["branch"], "…jf6y", "JSON stays JSON");
+    }
 
     #[test]
     fn every_outcome_has_every_key() {

@@ -97,6 +97,7 @@ mod tests {
             json,
             verbose: false,
             quiet,
+            names: crate::pipeline::output::Names::Ours,
         }
     }
 

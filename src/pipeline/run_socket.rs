@@ -7,9 +7,12 @@ use anyhow::Result;
 use serde_json::Value;
 
 use crate::error::{self, ExitKind};
+use crate::gateway::store::SharedStore;
+use crate::gateway::url::{RedisSources, Role};
 use crate::pipeline::output::{Handled, Outcome, Printer};
 use crate::secret::Sources;
-use crate::task::socket::{self, DedupeRequest, Request};
+use crate::task::socket::{self, Budget, DedupeRequest, Request, StoreRequest};
+use crate::wire::deliver;
 
 /// The socket an inner `send`/`build` should post through: inside a `run` job, unless
 /// the command names its own secrets file.
@@ -21,14 +24,16 @@ pub(crate) fn socket_for(webhook: &Sources) -> Option<std::path::PathBuf> {
 }
 
 /// What an inner `send`/`build` hands over: its payload, its `--webhook NAME` if any,
-/// whether it may be spooled, and (for `build`) what to deduplicate on.
+/// its budget, whether it may be spooled, and (for `build`) what to deduplicate on.
 pub(crate) fn request(
     kind: &str,
     webhook: &Sources,
+    delivery: &deliver::Settings,
     payload: &Value,
     spool: bool,
     dedupe: Option<DedupeRequest>,
 ) -> Request {
+    let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
     Request {
         v: socket::VERSION,
         kind: kind.to_string(),
@@ -36,7 +41,28 @@ pub(crate) fn request(
         payload: payload.clone(),
         spool,
         dedupe,
+        budget: Budget {
+            timeout_ms: ms(delivery.timeout),
+            attempt_timeout_ms: ms(delivery.attempt_timeout),
+            retries: delivery.retries,
+        },
     }
+}
+
+/// The shared dedupe store an inner `build` names, handed to the parent with the URL in
+/// full: the run socket serves only our own user, and the parent never prints it.
+pub(crate) fn store_request(store: &SharedStore) -> Result<Option<StoreRequest>> {
+    let sources = RedisSources::new(
+        Role::Store,
+        store.dedupe_store_file.clone(),
+        store.dedupe_store.clone(),
+    );
+    Ok(sources
+        .resolve(Role::Store)?
+        .map(|(url, source)| StoreRequest {
+            url: url.expose().to_string(),
+            source: source.spool_ref(),
+        }))
 }
 
 /// The inner side: hands the request to the parent and turns its answer into the
@@ -47,8 +73,9 @@ pub(crate) fn post_via(
     timeout: Duration,
     printer: &Printer,
 ) -> Result<Handled> {
-    // The parent retries for its own --timeout, which may exceed ours: wait generously,
-    // but not forever for a parent that is stuck.
+    // The parent posts within our --timeout, but a build may first wait for another
+    // holder of its dedupe key (up to that holder's budget): wait generously, but not
+    // forever for a parent that is stuck.
     let wait = timeout.max(Duration::from_secs(120)) + Duration::from_secs(30);
     let response = socket::call(path, request, wait).map_err(|e| {
         error::config(format!(

@@ -104,12 +104,13 @@ pub(crate) fn read_secrets_file(path: &Path) -> Result<String> {
     })
 }
 
-/// Editors on Windows save a byte-order mark first and end lines with CRLF; `lines`
-/// and `trim` take care of the CR.
+/// Editors on Windows save a byte-order mark first and end lines with CRLF, and old Mac
+/// editors (and some `printf` recipes) end them with a lone CR: a CR is a line break
+/// too, so `# comment\rhttps://…` finds the URL (a CRLF only adds an empty line).
 fn first_value_line(text: &str) -> Option<&str> {
     text.strip_prefix('\u{feff}')
         .unwrap_or(text)
-        .lines()
+        .split(['\n', '\r'])
         .map(str::trim)
         .find(|l| !l.is_empty() && !l.starts_with('#'))
 }
@@ -163,6 +164,11 @@ mod tests {
     fn first_line_skips_comments_and_blanks() {
         assert_eq!(first_value_line("\n# c\n  \n  url  \nx"), Some("url"));
         assert_eq!(first_value_line("# only\n\n"), None);
+        // Lone CRs (classic Mac line ends) break lines too.
+        assert_eq!(
+            first_value_line("# comment\r\rhttps://u\r# more\r"),
+            Some("https://u")
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@
 mod access;
 mod child_env;
 mod file;
+mod known;
 mod misplaced;
 pub(crate) mod names;
 mod source_ref;
@@ -13,6 +14,7 @@ mod url;
 
 pub(crate) use child_env::SECRET_ENV_VARS;
 pub(crate) use file::{check_file, current_uid, read_secrets_file};
+pub(crate) use known::{holds_secret, remember, scrub_secrets};
 pub(crate) use misplaced::{refuse_hook_in_proxy, refuse_url_as_path};
 // Scrubbing is plain text work (no secret is held), so it lives in `text/`, where
 // `error` can reach it too; the names stay here, where callers look for them.

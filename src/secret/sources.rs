@@ -75,6 +75,14 @@ impl Sources {
         }
         if let Some(name) = &self.name {
             refuse_url_as_path(OsStr::new(name), "--webhook (or MMNOTIFY_WEBHOOK)")?;
+            // A path is not echoed either: the value has not been checked for a token.
+            if name.contains('/') {
+                return Err(error::config(
+                    "--webhook (or MMNOTIFY_WEBHOOK) takes a NAME (the file NAME.url in the \
+                     secrets directory), not a path; to use a secrets file by its path, pass \
+                     it as --webhook-file PATH",
+                ));
+            }
             // People pass the file name they see in the directory.
             let name = name.strip_suffix(".url").unwrap_or(name);
             check_name(name)?;
@@ -129,8 +137,12 @@ impl Sources {
         }
     }
 
-    /// A `--webhook NAME` whose file does not exist is answered with the names that do.
+    /// A `--webhook NAME` whose file does not exist is answered with the names that do;
+    /// a missing `--webhook-file NAME` that is a name in the directory, with `--webhook`.
     pub(crate) fn check_known(&self, source: &Source) -> Result<()> {
+        if let Source::File(path) = source {
+            self.check_file_is_not_a_name(path)?;
+        }
         if let Source::Named { name, path } = source {
             let missing = std::fs::symlink_metadata(path)
                 .is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound);
@@ -139,6 +151,31 @@ impl Sources {
             }
         }
         Ok(())
+    }
+
+    /// `--webhook-file ops` (or `ops.url`) that does not exist here while the secrets
+    /// directory has `ops.url`: the name was meant for `--webhook`.
+    fn check_file_is_not_a_name(&self, path: &Path) -> Result<()> {
+        let missing = std::fs::symlink_metadata(path)
+            .is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound);
+        let Some(file) = path.to_str().filter(|p| missing && !p.contains('/')) else {
+            return Ok(());
+        };
+        let name = file.strip_suffix(".url").unwrap_or(file);
+        if check_name(name).is_err() {
+            return Ok(());
+        }
+        let named = self.secrets_dir.join(format!("{name}.url"));
+        if std::fs::symlink_metadata(&named).is_err() {
+            return Ok(());
+        }
+        let msg = format!(
+            "secrets file {file} does not exist here, but the secrets directory has {}: to \
+             use it, pass --webhook {name}",
+            named.display()
+        );
+        // A file named after its hook id would print the token here.
+        Err(error::config(redact_id_runs(&msg).into_owned()))
     }
 
     /// Which names exist, and the likely one.

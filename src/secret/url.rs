@@ -7,6 +7,39 @@ use anyhow::Result;
 use crate::error;
 use crate::secret::scrub_hook_ids;
 
+/// What a URL copied out of a shell script or `.env` file keeps around it: quotes, or a
+/// `NAME=` / `export NAME=` assignment. Nothing reads these files through a shell, so the
+/// line must be the bare URL. Only the variable's name is quoted back, never the value.
+fn shell_syntax(raw: &str) -> Option<String> {
+    let (export, rest) = match raw.strip_prefix("export") {
+        Some(rest) if rest.starts_with(char::is_whitespace) => ("export ", rest.trim_start()),
+        _ => ("", raw),
+    };
+    if let Some((name, value)) = rest.split_once('=') {
+        let is_name = name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if is_name {
+            let quoted = if value.starts_with(['"', '\'']) {
+                " and the quotes"
+            } else {
+                ""
+            };
+            return Some(format!(
+                "it starts with `{export}{name}=`, a shell assignment; write the bare URL \
+                 only, without `{export}{name}=`{quoted} (this is not read by a shell)"
+            ));
+        }
+    }
+    if raw.starts_with(['"', '\'']) {
+        return Some(
+            "it is wrapped in quotes; write the bare URL, without quotes (this is not read by \
+             a shell)"
+                .to_string(),
+        );
+    }
+    None
+}
+
 /// A validated Mattermost incoming-webhook URL whose Display and Debug are redacted.
 #[derive(Clone, PartialEq, Eq)]
 pub(crate) struct WebhookUrl {
@@ -27,6 +60,9 @@ impl WebhookUrl {
         let bad = |why: &str| error::config(format!("malformed webhook URL: {why}"));
         if raw.is_empty() {
             return Err(bad("it is empty"));
+        }
+        if let Some(why) = shell_syntax(raw) {
+            return Err(bad(&why));
         }
         if raw.contains("hooks.slack.com") {
             return Err(bad(
@@ -93,6 +129,8 @@ impl WebhookUrl {
                 token.chars().count()
             )));
         }
+        // From now on the writers take this token out of whatever they print or save.
+        crate::secret::remember(token);
         Ok(WebhookUrl {
             full: format!("{scheme}://{rest}"),
             scheme,

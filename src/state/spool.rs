@@ -400,6 +400,18 @@ fn check_item(item: &SpoolItem) -> anyhow::Result<()> {
              posts to, e.g. ops.url"
         ));
     }
+    // The payload, stream and errors must not carry a webhook URL or a token this process
+    // holds either: an enqueue refuses such an event before it gets here (exit 4), and a
+    // post refuses its own token; this is the last line.
+    if [&item.payload.to_string(), &item.last_error]
+        .into_iter()
+        .chain(item.stream.as_ref())
+        .any(|text| crate::secret::holds_secret(text))
+    {
+        return Err(anyhow!(
+            "the item holds a webhook URL or token, which is never written to disk"
+        ));
+    }
     let source_ok = match item.source.parse::<SourceRef>() {
         // An event for the queue may come from `--queue URL` (no password): flush then
         // takes the URL from its own `--queue`.
@@ -586,6 +598,22 @@ mod tests {
                     .to_string()
             })
             .collect()
+    }
+
+    #[test]
+    fn an_item_holding_a_hook_url_is_never_saved() {
+        let (_tmp, s) = spool();
+        let url = "https://chat.example.com/hooks/pq3wxk8bmjsyr9cn5ue7tdo1ha";
+        let in_payload = item(1_000, &format!("see {url}"));
+        let mut in_stream = item(1_000, "x");
+        in_stream.stream = Some(url.to_string());
+        let mut in_error = item(1_000, "x");
+        in_error.last_error = format!("{url}: refused");
+        for bad in [in_payload, in_stream, in_error] {
+            assert!(s.save(&bad).is_err(), "{bad:?}");
+        }
+        assert!(s.list().unwrap().is_empty());
+        assert!(s.save(&item(1_000, "fine")).is_ok());
     }
 
     #[test]

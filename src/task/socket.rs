@@ -31,8 +31,9 @@ const REQUEST_DEADLINE: Duration = Duration::from_secs(5);
 const MAX_ACTIVE: usize = 8;
 /// How often the accept loop looks for the stop flag.
 const ACCEPT_POLL: Duration = Duration::from_millis(20);
-/// The protocol version both sides speak.
-pub(crate) const VERSION: u32 = 1;
+/// The protocol version both sides speak. 2 added the job's budget and dedupe store: a
+/// parent that ignored them would post with less than the job asked for.
+pub(crate) const VERSION: u32 = 2;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Request {
@@ -45,8 +46,17 @@ pub(crate) struct Request {
     pub payload: Value,
     /// False when the inner command had `--no-spool`.
     pub spool: bool,
-    /// For `build`: what the parent deduplicates on, in its own state directory.
+    /// For `build`: what the parent deduplicates on, and where.
     pub dedupe: Option<DedupeRequest>,
+    /// The inner command's own delivery budget, which the parent applies to this post.
+    pub budget: Budget,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub(crate) struct Budget {
+    pub timeout_ms: u64,
+    pub attempt_timeout_ms: u64,
+    pub retries: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -54,6 +64,25 @@ pub(crate) struct DedupeRequest {
     pub run_id: String,
     pub state: String,
     pub ttl_ms: u64,
+    /// The shared store the inner command names; without one the parent's own shared
+    /// store, else its state directory.
+    pub store: Option<StoreRequest>,
+}
+
+/// A shared dedupe store named by the inner command. The URL may hold the Redis
+/// password: it travels only over this socket, whose peers are the same user (who could
+/// read it where the job did), and is never printed (Debug is redacted).
+#[derive(Clone, Serialize, Deserialize)]
+pub(crate) struct StoreRequest {
+    pub url: String,
+    /// Where the job found it (`file:PATH`, `env`, `flag`), for a spooled post's `flush`.
+    pub source: String,
+}
+
+impl std::fmt::Debug for StoreRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "StoreRequest(…, {})", self.source)
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -368,6 +397,11 @@ mod tests {
             payload: serde_json::json!({"text": "hi"}),
             spool: true,
             dedupe: None,
+            budget: Budget {
+                timeout_ms: 5000,
+                attempt_timeout_ms: 5000,
+                retries: 0,
+            },
         }
     }
 

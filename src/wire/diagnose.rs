@@ -155,7 +155,9 @@ pub(crate) fn http(
             ),
             "Mattermost may be restarting or overloaded; try again later".into(),
         ),
-        s if s >= 500 => (
+        // Only 5xx is a server failure (exit 6); 600 or 999 is no HTTP status at all, and
+        // as any other answer that is not a success it is exit 7.
+        s @ 505..=599 => (
             ExitKind::Server,
             format!("the server failed ({s})"),
             "check the server and any proxy in front of it".into(),

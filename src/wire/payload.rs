@@ -82,6 +82,18 @@ const ATTACHMENT_KEYS: &[&str] = &[
     "actions",
 ];
 const FIELD_KEYS: &[&str] = &["title", "value", "short"];
+/// The post types a webhook may set, besides `custom_*`: those `Post.IsValid` knows on
+/// every server from v9 on, less the `system_*` ones the webhook handler refuses
+/// (docs/mattermost-server.md §7). The CLI contract allowed only empty and `custom_*`;
+/// issue 14 (item 35) widened it to what the server accepts. Newer types (`card`,
+/// `burn_on_read`) are left out: an older server fails such a post with a 500.
+const POST_TYPES: &[&str] = &[
+    "",
+    "slack_attachment",
+    "me",
+    "reminder",
+    "add_bot_teams_channels",
+];
 const PRIORITY_KEYS: &[&str] = &["priority", "requested_ack", "persistent_notifications"];
 
 /// The server's decoder (Go `encoding/json`) matches object keys to struct members
@@ -300,7 +312,11 @@ fn check(obj: &Map<String, Value>) -> Result<()> {
     for (i, att) in attachments.iter().enumerate().filter(|(_, a)| !a.is_null()) {
         validate_attachment(i, att)?;
     }
-    let has_text = text.is_some_and(|t| !t.trim().is_empty());
+    // The server refuses only an empty text (`text == ""` with no attachments), so a
+    // text of white space alone is accepted here too. The CLI contract asks for text
+    // "not only white space"; issue 14 (item 36) overrides it: what the server accepts,
+    // mmnotify must not refuse.
+    let has_text = text.is_some_and(|t| !t.is_empty());
     let has_attachment = attachments.iter().any(Value::is_object);
     if !has_text && !has_attachment {
         return Err(error::input(
@@ -333,9 +349,10 @@ fn check(obj: &Map<String, Value>) -> Result<()> {
         }
     }
     if let Some(Value::String(t)) = obj.get("type") {
-        if !t.is_empty() && !t.starts_with("custom_") {
+        if !POST_TYPES.contains(&t.as_str()) && !t.starts_with("custom_") {
             return Err(error::input(format!(
-                "`type` must be empty or start with custom_ (found {})",
+                "`type` must be empty, one of {} or start with custom_ (found {})",
+                POST_TYPES[1..].join(", "),
                 echo(t)
             )));
         }
@@ -519,6 +536,82 @@ pub(crate) fn suspects(body: &[u8]) -> Vec<String> {
     out
 }
 
+/// The keys whose string values the server's rescue pass repairs.
+const RESCUED_KEYS: [&str; 6] = [
+    "text",
+    "fallback",
+    "pretext",
+    "author_name",
+    "title",
+    "value",
+];
+
+/// The server's second try at a body that is not valid JSON
+/// (`escapeControlCharsFromPayload`, docs/mattermost-server.md §2.3): raw newlines and
+/// tabs are escaped inside every match of
+/// `(?s)"(text|fallback|pretext|author_name|title|value)"\s*:\s*"(.*?[^\\])"`, keys in
+/// exact lower case, anywhere in the document. It exists for shell templates such as
+/// `{"text":"$OUTPUT"}`. Other control characters (a carriage return) are not repaired,
+/// there or here. `None` when the pass changes nothing.
+pub(crate) fn rescue_raw_newlines(json: &str) -> Option<String> {
+    let b = json.as_bytes();
+    let mut out = Vec::with_capacity(b.len() + 16);
+    let mut changed = false;
+    let mut i = 0;
+    while i < b.len() {
+        let Some(end) = rescue_match(b, i) else {
+            out.push(b[i]);
+            i += 1;
+            continue;
+        };
+        for &c in &b[i..end] {
+            match c {
+                b'\n' => out.extend_from_slice(b"\\n"),
+                b'\t' => out.extend_from_slice(b"\\t"),
+                c => out.push(c),
+            }
+            changed |= c == b'\n' || c == b'\t';
+        }
+        i = end;
+    }
+    // Only ASCII bytes were replaced by ASCII, so the text stays UTF-8.
+    changed.then(|| String::from_utf8(out).ok()).flatten()
+}
+
+/// The end (just after the closing quote) of a match of the rescue pattern that starts
+/// at `i`, if one does: leftmost-first, as Go's `ReplaceAllFunc` finds them.
+fn rescue_match(b: &[u8], i: usize) -> Option<usize> {
+    // RE2's `\s`: tab, newline, form feed, carriage return, space.
+    let skip_space = |mut j: usize| {
+        while b
+            .get(j)
+            .is_some_and(|c| matches!(c, b'\t' | b'\n' | 0x0c | b'\r' | b' '))
+        {
+            j += 1;
+        }
+        j
+    };
+    if b[i] != b'"' {
+        return None;
+    }
+    let key = RESCUED_KEYS
+        .iter()
+        .find(|k| b[i + 1..].starts_with(k.as_bytes()) && b.get(i + 1 + k.len()) == Some(&b'"'))?;
+    let colon = skip_space(i + key.len() + 2);
+    if b.get(colon) != Some(&b':') {
+        return None;
+    }
+    let open = skip_space(colon + 1);
+    if b.get(open) != Some(&b'"') {
+        return None;
+    }
+    // `(.*?[^\\])"`: the shortest run of at least one character, the last not a
+    // backslash, then a quote.
+    (open + 2..b.len())
+        .find(|&k| b[k] == b'"' && b[k - 1] != b'\\')
+        .map(|k| k + 1)
+}
+
 /// Reads UTF-8 text with a size bound, so a runaway producer cannot exhaust memory.
 pub(crate) fn read_text_bounded(
     reader: impl std::io::Read,
@@ -591,9 +684,48 @@ mod tests {
 
     #[test]
     fn text_or_attachment_required() {
-        assert!(kind(validate(&obj(json!({"text": "  \n"})), 1000)).contains("nothing to post"));
+        for nothing in [json!({"text": ""}), json!({}), json!({"text": null})] {
+            assert!(kind(validate(&obj(nothing), 1000)).contains("nothing to post"));
+        }
+        // The server refuses only "": white space alone is a text.
+        assert!(validate(&obj(json!({"text": "  \n"})), 1000).is_ok());
         assert!(validate(&obj(json!({"text": "hi"})), 1000).is_ok());
         assert!(validate(&obj(json!({"attachments": [{"text": "x"}]})), 1000).is_ok());
+    }
+
+    #[test]
+    fn rescue_escapes_raw_newlines_and_tabs_in_the_six_keys_only() {
+        let fixed = |s: &str| rescue_raw_newlines(s);
+        assert_eq!(
+            fixed("{\"text\":\"a\n\tb\"}").as_deref(),
+            Some("{\"text\":\"a\\n\\tb\"}")
+        );
+        // Escaped quotes do not end the value; white space around the colon is allowed.
+        assert_eq!(
+            fixed("{\"title\" : \"x \\\"y\n\\\" z\"}").as_deref(),
+            Some("{\"title\" : \"x \\\"y\\n\\\" z\"}")
+        );
+        // The whole match is escaped, so a newline before the value's quote becomes `\n`
+        // outside a string: that JSON stays broken, as on the server.
+        assert_eq!(
+            fixed("{\"text\":\n\"a\"}").as_deref(),
+            Some("{\"text\":\\n\"a\"}")
+        );
+        for key in ["fallback", "pretext", "author_name", "value"] {
+            let json = format!("{{\"{key}\":\"a\nb\"}}");
+            assert_eq!(fixed(&json), Some(format!("{{\"{key}\":\"a\\nb\"}}")));
+        }
+        // Other keys, other spellings, carriage returns: left alone.
+        for json in [
+            "{\"username\":\"a\nb\"}",
+            "{\"Text\":\"a\nb\"}",
+            "{\"text\":\"a\r b\"}",
+            "{\"text\":\"ab\"}",
+        ] {
+            assert_eq!(fixed(json), None, "{json:?}");
+        }
+        // Unterminated: nothing to match.
+        assert_eq!(fixed("{\"text\":\"a\n"), None);
     }
 
     #[test]
@@ -608,6 +740,17 @@ mod tests {
         ))
         .contains("custom_"));
         assert!(validate(&obj(json!({"text": "x", "type": "custom_build"})), 1000).is_ok());
+        for known in [
+            "slack_attachment",
+            "me",
+            "reminder",
+            "add_bot_teams_channels",
+        ] {
+            assert!(validate(&obj(json!({"text": "x", "type": known})), 1000).is_ok());
+        }
+        assert!(
+            kind(validate(&obj(json!({"text": "x", "type": "card"})), 1000)).contains("custom_")
+        );
         let bad_short = json!({"text": "x", "attachments": [{"fields": [{"title": "a", "value": 1, "short": null}]}]});
         assert!(kind(validate(&obj(bad_short), 1000)).contains("short"));
         let str_short = json!({"text": "x", "attachments": [{"fields": [{"title": "a", "value": 1, "short": "TRUE"}]}]});
@@ -632,7 +775,6 @@ mod tests {
             json!({"text": "x", "attachments": [{"fields": [{"\u{17f}hort": "yes"}]}]}),
             json!({"TEXT": 5}),
             json!({"text": "x", "priority": {"priority": "", "requested_ac\u{212a}": 1}}),
-            json!({"Text": " "}),
         ];
         for p in refused {
             kind(validate(&obj(p.clone()), 1000));

@@ -122,13 +122,27 @@ fn build(files: &TlsFiles, system: Vec<Certificate<'static>>) -> Result<TlsConfi
 /// from filling memory.
 const PEM_FILE_LIMIT: u64 = 1024 * 1024;
 
-/// One open and one bounded read. Not limited to regular files on purpose: a pipe such as
-/// `--ca-file <(vault read …)` keeps the key off the disk.
+/// One open and one bounded read, as a secrets file is read: `O_NONBLOCK` so that opening
+/// a FIFO without a writer cannot hang `send` or `doctor`, and the type checked on the
+/// opened descriptor (`fstat`), so a FIFO, device or directory is refused at once and
+/// nothing can swap the file between the check and the read.
 fn read(path: &Path, what: &str) -> Result<Vec<u8>> {
     use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
     let cannot =
         |e: std::io::Error| error::config(format!("cannot read {what} {}: {e}", path.display()));
-    let file = std::fs::File::open(path).map_err(cannot)?;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(cannot)?;
+    if !file.metadata().map_err(cannot)?.is_file() {
+        return Err(error::config(format!(
+            "{what} {} is not a regular file (a FIFO, device or directory); give the path \
+             of a PEM file",
+            path.display()
+        )));
+    }
     let mut bytes = Vec::new();
     file.take(PEM_FILE_LIMIT + 1)
         .read_to_end(&mut bytes)

@@ -530,7 +530,7 @@ fn handle_incoming(opts: &ServerOptions, hook_id: &str, p: Payload) -> Result<Ve
     }
     let known = matches!(
         post_type.as_str(),
-        "" | "slack_attachment" | "me" | "reminder"
+        "" | "slack_attachment" | "me" | "reminder" | "add_bot_teams_channels"
     );
     if !known && !post_type.starts_with("custom_") {
         return Err(Failure {

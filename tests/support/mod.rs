@@ -11,6 +11,7 @@ mod mattermost;
 pub mod proxy;
 pub mod redis;
 pub mod server;
+pub mod socks;
 pub mod tls;
 
 pub use self::redis::RedisServer;
@@ -23,6 +24,7 @@ pub use server::{
     Channel, Era, Fault, Hook, MockServer, Post, RateLimit, Request, ServerOptions, HOOK_ID,
     OTHER_HOOK_ID,
 };
+pub use socks::SocksServer;
 pub use tls::{Pki, TlsSetup};
 
 /// A running emulator and an Env whose `secrets/hook.url` points at it (with a comment
@@ -33,4 +35,23 @@ pub fn hooked(opts: ServerOptions) -> (Env, MockServer) {
     env.watch(&server);
     env.write_secret("hook", &format!("# test hook\n\n{}\n", server.hook_url()));
     (env, server)
+}
+
+/// Whether the test runs as root, which parts of some tests need (giving a file to
+/// another uid, running the binary as another user). Not root: a SKIP line on stderr,
+/// so a skip is never mistaken for a pass, or a failure when `MMNOTIFY_REQUIRE_ROOT=1`
+/// (set by `.ci/run`, which runs as root) asks for every test to run.
+pub fn is_root_or_skip(test: &str, needs: &str) -> bool {
+    // SAFETY: geteuid takes no arguments, cannot fail and touches no memory of ours.
+    if unsafe { libc::geteuid() } == 0 {
+        return true;
+    }
+    assert!(
+        std::env::var("MMNOTIFY_REQUIRE_ROOT").as_deref() != Ok("1"),
+        "{test}: needs root ({needs}) and MMNOTIFY_REQUIRE_ROOT=1 requires it to run"
+    );
+    eprintln!(
+        "{test}: SKIPPED: needs root ({needs}); set MMNOTIFY_REQUIRE_ROOT=1 to make this a failure"
+    );
+    false
 }

@@ -15,7 +15,13 @@ pub(super) const GITLAB: Ci = Ci {
         Src::Var("CI_PROJECT_NAME"),
     ]),
     branch: Src::Var("CI_COMMIT_REF_NAME"),
-    commit: Src::Var("CI_COMMIT_SHA"),
+    // In merged-results pipelines CI_COMMIT_SHA is the merge of the source into the
+    // target branch, made by GitLab; the source branch's head is only set there (empty
+    // in other merge request pipelines, absent elsewhere).
+    commit: Src::First(&[
+        Src::Var("CI_MERGE_REQUEST_SOURCE_BRANCH_SHA"),
+        Src::Var("CI_COMMIT_SHA"),
+    ]),
     run_url: Src::Var("CI_PIPELINE_URL"),
     // GitLab has no attempt counter: retrying keeps the pipeline id and gives the
     // job a new id. The job id therefore plays the attempt's part, so a retried
@@ -47,7 +53,12 @@ pub(super) const AZURE: Ci = Ci {
     detect: &[Is::True("TF_BUILD")],
     workflow: Src::Var("BUILD_DEFINITIONNAME"),
     branch: Src::Custom(azure_branch),
-    commit: Src::Var("BUILD_SOURCEVERSION"),
+    // On pull request builds BUILD_SOURCEVERSION is the merge commit Azure made
+    // (refs/pull/N/merge); the pull request's head is set on those builds only.
+    commit: Src::First(&[
+        Src::Var("SYSTEM_PULLREQUEST_SOURCECOMMITID"),
+        Src::Var("BUILD_SOURCEVERSION"),
+    ]),
     run_url: Src::Custom(azure_run_url),
     run_id: Src::Attempt(&Src::Var("BUILD_BUILDID"), "SYSTEM_JOBATTEMPT", 0),
     repository: Src::Var("BUILD_REPOSITORY_NAME"),
@@ -75,10 +86,16 @@ pub(super) const BITBUCKET: Ci = Ci {
     commit: Src::Var("BITBUCKET_COMMIT"),
     run_url: Src::Custom(bitbucket_run_url),
     // The build number is counted per repository, so it carries the repository.
-    run_id: Src::First(&[
-        Src::Var("BITBUCKET_PIPELINE_UUID"),
-        Src::Fmt("{BITBUCKET_REPO_FULL_NAME}#{BITBUCKET_BUILD_NUMBER}"),
-    ]),
+    // Re-running failed steps keeps the pipeline (UUID and number) and counts the run
+    // of the step: that count is the attempt, so a re-run posts again.
+    run_id: Src::Attempt(
+        &Src::First(&[
+            Src::Var("BITBUCKET_PIPELINE_UUID"),
+            Src::Fmt("{BITBUCKET_REPO_FULL_NAME}#{BITBUCKET_BUILD_NUMBER}"),
+        ]),
+        "BITBUCKET_STEP_RUN_NUMBER",
+        0,
+    ),
     repository: Src::Var("BITBUCKET_REPO_FULL_NAME"),
     started_at: Started::None,
     // Set in after-script only, to the step's exit status.
@@ -190,8 +207,34 @@ mod tests {
         assert_eq!(ev.provider_run_id, s("1000"));
     }
 
+    /// Merged-results pipelines build GitLab's merge commit; the head is the source
+    /// branch's. Plain merge request pipelines set the variable empty.
+    #[test]
+    fn gitlab_merged_results_pipeline_reports_the_source_head() {
+        const HEAD: &str = "fedcba9876543210fedcba9876543210fedcba98";
+        let base = [
+            ("GITLAB_CI", "true"),
+            ("CI_PIPELINE_ID", "1000"),
+            ("CI_PIPELINE_SOURCE", "merge_request_event"),
+            ("CI_COMMIT_REF_NAME", "feature/x"),
+            ("CI_COMMIT_SHA", SHA),
+            ("CI_MERGE_REQUEST_EVENT_TYPE", "merged_result"),
+            ("CI_MERGE_REQUEST_SOURCE_BRANCH_NAME", "feature/x"),
+            ("CI_MERGE_REQUEST_SOURCE_BRANCH_SHA", HEAD),
+            ("CI_MERGE_REQUEST_TARGET_BRANCH_NAME", "main"),
+        ];
+        assert_eq!(event(&base).commit, s(HEAD));
+        let detached = [
+            ("CI_MERGE_REQUEST_EVENT_TYPE", "detached"),
+            ("CI_MERGE_REQUEST_SOURCE_BRANCH_SHA", ""),
+        ];
+        assert_eq!(event(&with(&base, &detached)).commit, s(SHA));
+    }
+
     #[test]
     fn azure_pipelines() {
+        const HEAD: &str = "fedcba9876543210fedcba9876543210fedcba98";
+        const MERGE: &str = "1111111111111111111111111111111111111111";
         let base = [
             ("TF_BUILD", "True"),
             ("BUILD_BUILDID", "123"),
@@ -219,14 +262,24 @@ mod tests {
                 ..Default::default()
             }
         );
+        // A pull request build, as Azure sets it: the merge ref, `merge` as the branch
+        // name, Azure's merge commit as the source version, the head separately.
+        let pr = [
+            ("BUILD_REASON", "PullRequest"),
+            ("BUILD_SOURCEBRANCH", "refs/pull/4/merge"),
+            ("BUILD_SOURCEBRANCHNAME", "merge"),
+            ("BUILD_SOURCEVERSION", MERGE),
+            ("SYSTEM_PULLREQUEST_PULLREQUESTID", "4"),
+            ("SYSTEM_PULLREQUEST_SOURCEBRANCH", "refs/heads/fix/y"),
+            ("SYSTEM_PULLREQUEST_SOURCECOMMITID", HEAD),
+            ("SYSTEM_PULLREQUEST_TARGETBRANCH", "refs/heads/main"),
+        ];
+        let pr = with(&base, &pr);
+        let ev = event(&pr);
+        assert_eq!((ev.branch, ev.commit), (s("fix/y"), s(HEAD)));
         let ev = event(&with(
-            &base,
-            &[
-                ("SYSTEM_JOBATTEMPT", "3"),
-                ("BUILD_SOURCEBRANCH", "refs/pull/4/merge"),
-                ("SYSTEM_PULLREQUEST_SOURCEBRANCH", "refs/heads/fix/y"),
-                ("AGENT_JOBSTATUS", "Canceled"),
-            ],
+            &pr,
+            &[("SYSTEM_JOBATTEMPT", "3"), ("AGENT_JOBSTATUS", "Canceled")],
         ));
         assert_eq!(ev.provider_run_id, s("123-3"));
         assert_eq!(ev.branch, s("fix/y"));
@@ -234,7 +287,7 @@ mod tests {
         let ev = event(&with(
             &base,
             &[
-                ("BUILD_SOURCEBRANCH", "refs/pull/4/merge"),
+                ("BUILD_SOURCEBRANCH", "refs/unknown/4"),
                 ("AGENT_JOBSTATUS", "SucceededWithIssues"),
             ],
         ));
@@ -242,13 +295,7 @@ mod tests {
         // Passed with warnings (a continueOnError step failed): a success.
         assert_eq!(ev.state, Some(State::Succeeded));
         // PR builds of GitHub repositories name the source branch bare.
-        let ev = event(&with(
-            &base,
-            &[
-                ("BUILD_SOURCEBRANCH", "refs/pull/4/merge"),
-                ("SYSTEM_PULLREQUEST_SOURCEBRANCH", "fix/y"),
-            ],
-        ));
+        let ev = event(&with(&pr, &[("SYSTEM_PULLREQUEST_SOURCEBRANCH", "fix/y")]));
         assert_eq!(ev.branch, s("fix/y"));
     }
 
@@ -296,5 +343,36 @@ mod tests {
         assert_eq!(ev.state, Some(State::Failed));
         let ev = event(&with(&base, &[("BITBUCKET_PIPELINE_UUID", "")]));
         assert_eq!(ev.provider_run_id, s("acme/app#31"));
+    }
+
+    /// "Rerun failed steps" keeps the pipeline's UUID and number and counts the step's
+    /// run: the re-run must not be taken for a duplicate of the first.
+    #[test]
+    fn bitbucket_rerun_of_failed_steps_is_a_new_attempt() {
+        let base = [
+            ("CI", "true"),
+            ("BITBUCKET_BUILD_NUMBER", "31"),
+            (
+                "BITBUCKET_PIPELINE_UUID",
+                "{5c4b0a4e-7a1e-4b6e-8f0a-1b2c3d4e5f60}",
+            ),
+            (
+                "BITBUCKET_STEP_UUID",
+                "{0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0}",
+            ),
+            ("BITBUCKET_STEP_RUN_NUMBER", "1"),
+            ("BITBUCKET_REPO_FULL_NAME", "acme/app"),
+        ];
+        assert_eq!(
+            event(&base).provider_run_id,
+            s("{5c4b0a4e-7a1e-4b6e-8f0a-1b2c3d4e5f60}")
+        );
+        let rerun = with(&base, &[("BITBUCKET_STEP_RUN_NUMBER", "2")]);
+        assert_eq!(
+            event(&rerun).provider_run_id,
+            s("{5c4b0a4e-7a1e-4b6e-8f0a-1b2c3d4e5f60}-2")
+        );
+        let fallback = with(&rerun, &[("BITBUCKET_PIPELINE_UUID", "")]);
+        assert_eq!(event(&fallback).provider_run_id, s("acme/app#31-2"));
     }
 }

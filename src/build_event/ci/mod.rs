@@ -40,6 +40,10 @@ enum Is {
     True(&'static str),
     Equals(&'static str, &'static str),
     Set(&'static str),
+    /// At least one of these holds.
+    Any(&'static [Is]),
+    /// A test of its own, for a marker that needs reading.
+    Check(fn(&Env) -> bool),
 }
 
 /// Where one field comes from.
@@ -135,12 +139,14 @@ pub(crate) fn detect(env: &dyn Fn(&str) -> Option<String>) -> Option<CiInfo> {
 
 impl Is {
     fn holds(&self, env: &Env) -> bool {
-        match *self {
+        match self {
             Is::True(name) => env
                 .get(name)
                 .is_some_and(|v| v.eq_ignore_ascii_case("true")),
-            Is::Equals(name, want) => env.get(name).is_some_and(|v| v == want),
+            Is::Equals(name, want) => env.get(name).is_some_and(|v| v == *want),
             Is::Set(name) => env.get(name).is_some(),
+            Is::Any(alternatives) => alternatives.iter().any(|is| is.holds(env)),
+            Is::Check(f) => f(env),
         }
     }
 }

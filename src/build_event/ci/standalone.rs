@@ -8,8 +8,13 @@ use crate::build_event::event::State;
 // Git plugin's "Environment variables".
 pub(super) const JENKINS: Ci = Ci {
     provider: "jenkins",
-    // JENKINS_URL alone is also how jenkins-cli finds its server on a laptop.
-    detect: &[Is::Set("JENKINS_URL"), Is::Set("BUILD_NUMBER")],
+    // JENKINS_URL alone is also how jenkins-cli finds its server on a laptop, and a
+    // Jenkins without a configured root URL sets no JENKINS_URL (nor BUILD_URL) at all;
+    // JENKINS_HOME it always sets.
+    detect: &[
+        Is::Any(&[Is::Set("JENKINS_URL"), Is::Set("JENKINS_HOME")]),
+        Is::Set("BUILD_NUMBER"),
+    ],
     workflow: Src::Var("JOB_NAME"),
     // CHANGE_BRANCH is a pull request's source branch (BRANCH_NAME is `PR-12`).
     branch: Src::First(&[
@@ -42,7 +47,8 @@ pub(super) const BUILDKITE: Ci = Ci {
     repository: Src::NoCredentials(&Src::Var("BUILDKITE_REPO")),
     started_at: Started::None,
     // Set only in the post-command and pre-exit hooks, to the command's status; a
-    // cancelled job also has an exit status (the signal's), so cancellation comes first.
+    // cancelled job also has an exit status (the signal's), so cancellation comes first,
+    // and a timeout (agent 3.127.0 and later) is a cancellation that says so.
     state: Status::Custom(buildkite_state),
 };
 
@@ -67,10 +73,14 @@ pub(super) const CIRCLECI: Ci = Ci {
 };
 
 fn buildkite_state(env: &Env) -> Option<State> {
-    if env
-        .get("BUILDKITE_JOB_CANCELLED")
-        .is_some_and(|v| v.eq_ignore_ascii_case("true"))
-    {
+    let is_true = |name| {
+        env.get(name)
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+    };
+    if is_true("BUILDKITE_JOB_TIMED_OUT") {
+        return Some(State::TimedOut);
+    }
+    if is_true("BUILDKITE_JOB_CANCELLED") {
         return Some(State::Cancelled);
     }
     exit_code_state(env, "BUILDKITE_COMMAND_EXIT_STATUS")
@@ -119,6 +129,27 @@ mod tests {
         ));
         assert_eq!(ev.branch, s("fix/x"));
         assert_eq!(ev.provider_run_id, s("app/main-17"));
+    }
+
+    /// Without a root URL configured (Manage Jenkins → System), Jenkins sets neither
+    /// `JENKINS_URL` nor `BUILD_URL`; `JENKINS_HOME` it always sets.
+    #[test]
+    fn jenkins_without_root_url() {
+        let base = [
+            ("JENKINS_HOME", "/var/lib/jenkins"),
+            ("BUILD_NUMBER", "17"),
+            ("BUILD_ID", "17"),
+            ("BUILD_TAG", "jenkins-app-main-17"),
+            ("JOB_NAME", "app/main"),
+            ("GIT_BRANCH", "origin/main"),
+            ("GIT_COMMIT", SHA),
+        ];
+        let info = run(&base).expect("Jenkins without JENKINS_URL is still Jenkins");
+        assert_eq!(info.provider, "jenkins");
+        assert_eq!(info.event.run_url, None);
+        assert_eq!(info.event.provider_run_id, s("jenkins-app-main-17"));
+        // Outside a build (no BUILD_NUMBER) it is no CI.
+        assert_eq!(run(&[("JENKINS_HOME", "/var/lib/jenkins")]), None);
     }
 
     #[test]
@@ -186,6 +217,22 @@ mod tests {
             ],
         ));
         assert_eq!(ev.state, Some(State::Succeeded));
+    }
+
+    /// Agent 3.127.0 and later: a job stopped by its timeout is cancelled and says why.
+    #[test]
+    fn buildkite_timeout_is_timed_out() {
+        let base = [
+            ("BUILDKITE", "true"),
+            ("BUILDKITE_BUILD_ID", "f62a1b4d-10f9-4790-bc1c-e2c3a0c80983"),
+            ("BUILDKITE_AGENT_VERSION", "3.127.0"),
+            ("BUILDKITE_COMMAND_EXIT_STATUS", "-1"),
+            ("BUILDKITE_JOB_CANCELLED", "true"),
+            ("BUILDKITE_JOB_TIMED_OUT", "true"),
+        ];
+        assert_eq!(event(&base).state, Some(State::TimedOut));
+        let by_hand = with(&base, &[("BUILDKITE_JOB_TIMED_OUT", "false")]);
+        assert_eq!(event(&by_hand).state, Some(State::Cancelled));
     }
 
     #[test]

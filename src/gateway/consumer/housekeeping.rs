@@ -34,9 +34,25 @@ impl Consumer<'_> {
                 return Err(e);
             }
         }
+        self.register();
         self.remove_stale_consumers()?;
         self.set_up = true;
         Ok(())
+    }
+
+    /// Joins the group at once, so that `doctor` lists every running gateway: Redis
+    /// before 7.2 adds a consumer only once it is given an entry. Best effort: a Redis
+    /// older than 6.2 lacks the command, and then the gateway shows up with its first
+    /// entry, as it did before.
+    fn register(&self) {
+        let _ = self.run("cannot join the consumer group", |con| {
+            redis::cmd("XGROUP")
+                .arg("CREATECONSUMER")
+                .arg(&self.stream)
+                .arg(&self.group)
+                .arg(&self.name)
+                .query::<i64>(con)
+        });
     }
 
     /// Checked before any entry is taken: with a dead-letter key of another type the
@@ -91,31 +107,40 @@ impl Consumer<'_> {
         Ok(())
     }
 
-    /// Removes entries the group has finished: everything before its oldest pending
-    /// entry, or before its first undelivered one.
+    /// Removes entries every group of the stream has finished: everything before the
+    /// oldest entry one of them still needs (its oldest pending entry, or its first
+    /// undelivered one). Other groups (another team's gateways, with their own webhook)
+    /// read the same stream: trimming by our group alone would take their entries away
+    /// before they were read.
     pub(super) fn trim(&mut self) -> Result<()> {
         self.last_trim = Instant::now();
-        let pending: StreamPendingReply = self.run("cannot read pending entries", |con| {
-            redis::cmd("XPENDING")
-                .arg(&self.stream)
-                .arg(&self.group)
-                .query(con)
-        })?;
-        let groups: StreamInfoGroupsReply = self.run("cannot read the group", |con| {
+        let groups: StreamInfoGroupsReply = self.run("cannot read the stream's groups", |con| {
             redis::cmd("XINFO")
                 .arg("GROUPS")
                 .arg(&self.stream)
                 .query(con)
         })?;
-        let Some(group) = groups.groups.iter().find(|g| g.name == self.group) else {
+        let mut needed = Vec::with_capacity(groups.groups.len());
+        for group in &groups.groups {
+            let oldest_pending = if group.pending > 0 {
+                let pending: StreamPendingReply =
+                    self.run("cannot read pending entries", |con| {
+                        redis::cmd("XPENDING")
+                            .arg(&self.stream)
+                            .arg(&group.name)
+                            .query(con)
+                    })?;
+                match pending {
+                    StreamPendingReply::Data(d) if d.count > 0 => Some(d.start_id),
+                    _ => None,
+                }
+            } else {
+                None
+            };
+            needed.push(oldest_pending.or_else(|| next_id(&group.last_delivered_id)));
+        }
+        let Some(min_id) = trim_point(&needed) else {
             return Ok(());
-        };
-        let min_id = match &pending {
-            StreamPendingReply::Data(d) if d.count > 0 => d.start_id.clone(),
-            _ => match next_id(&group.last_delivered_id) {
-                Some(id) => id,
-                None => return Ok(()),
-            },
         };
         self.run("cannot trim the stream", |con| {
             redis::cmd("XTRIM")
@@ -152,10 +177,28 @@ fn is_stale(pending: usize, idle_ms: usize, name: &str, me: &str) -> bool {
     pending == 0 && idle_ms as u128 > STALE_CONSUMER.as_millis() && name != me
 }
 
+/// Where to trim: the oldest of the ids each group still needs, or None when a group
+/// needs everything (it has read nothing yet: `None` in `needed`) or there is no group.
+fn trim_point(needed: &[Option<String>]) -> Option<String> {
+    let mut min: Option<((u64, u64), &String)> = None;
+    for id in needed {
+        let id = id.as_ref()?;
+        let parsed = parse_id(id)?;
+        if min.is_none_or(|(m, _)| parsed < m) {
+            min = Some((parsed, id));
+        }
+    }
+    min.map(|(_, id)| id.clone())
+}
+
+fn parse_id(id: &str) -> Option<(u64, u64)> {
+    let (ms, seq) = id.split_once('-')?;
+    Some((ms.parse().ok()?, seq.parse().ok()?))
+}
+
 /// The stream id right after `id` (`ms-seq` → `ms-(seq+1)`), or None for `0-0`.
 fn next_id(id: &str) -> Option<String> {
-    let (ms, seq) = id.split_once('-')?;
-    let (ms, seq): (u64, u64) = (ms.parse().ok()?, seq.parse().ok()?);
+    let (ms, seq) = parse_id(id)?;
     if ms == 0 && seq == 0 {
         return None;
     }
@@ -176,6 +219,23 @@ mod tests {
         assert!(!is_stale(1, day + 1, "gw-old", "gw-me"));
         assert!(!is_stale(0, day - 1, "gw-old", "gw-me"));
         assert!(!is_stale(0, day + 1, "gw-me", "gw-me"));
+    }
+
+    #[test]
+    fn the_trim_point_is_the_oldest_id_any_group_still_needs() {
+        let ids = |v: &[Option<&str>]| v.iter().map(|i| i.map(str::to_string)).collect::<Vec<_>>();
+        // Compared as numbers, not as text ("9-0" is older than "10-0").
+        assert_eq!(
+            trim_point(&ids(&[Some("10-0"), Some("9-5"), Some("9-12")])).as_deref(),
+            Some("9-5")
+        );
+        assert_eq!(
+            trim_point(&ids(&[Some("9-2"), Some("9-10")])).as_deref(),
+            Some("9-2")
+        );
+        // A group that has read nothing needs every entry; no group, nothing to say.
+        assert_eq!(trim_point(&ids(&[Some("10-0"), None])), None);
+        assert_eq!(trim_point(&[]), None);
     }
 
     #[test]

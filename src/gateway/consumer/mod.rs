@@ -9,6 +9,7 @@
 
 mod entry;
 mod housekeeping;
+mod log;
 mod outage;
 mod settle;
 mod signal;
@@ -22,7 +23,7 @@ use anyhow::Result;
 
 use crate::build_event::event::BuildEvent;
 use crate::error::{self, ExitKind};
-use crate::gateway::client::Redis;
+use crate::gateway::client::{Redis, BACKOFF_MAX};
 use crate::gateway::queue::queue_source;
 use crate::gateway::store::{lock, RedisStore, SharedRedis};
 use crate::gateway::url::{RedisSource, RedisUrl};
@@ -62,6 +63,11 @@ struct Consumer<'c> {
     cursor: String,
     last_scan: Option<Instant>,
     last_trim: Instant,
+    /// The loop ended during a Redis outage.
+    redis_away: bool,
+    /// How long a stop waits for Redis to record what was posted during an outage.
+    stop_wait: Duration,
+    log: log::Log,
     printer: &'c Printer,
 }
 
@@ -73,6 +79,7 @@ pub(crate) struct Gateway {
     pub claim_idle: Duration,
     pub max_deliveries: u32,
     pub drain: bool,
+    pub summary_every: Duration,
 }
 
 /// `build --consume`.
@@ -80,7 +87,7 @@ pub(crate) fn run(ctx: &mut Ctx, gateway: &Gateway) -> Result<u8> {
     let args = ctx.args;
     let (url, source) = queue_source(&args.queue)?;
     // A gateway without a usable webhook would take entries only to leave them pending.
-    args.webhook.resolve()?;
+    let (webhook, _) = args.webhook.resolve()?;
     let printer = ctx.printer;
     let redis = connect(&url, args)?;
     let store = dedupe_store(ctx, &redis, &source, &printer)?;
@@ -89,10 +96,7 @@ pub(crate) fn run(ctx: &mut Ctx, gateway: &Gateway) -> Result<u8> {
     }
     ctx.spool = false;
     let mut c = Consumer::new(args, gateway, redis, store, &printer);
-    printer.info(&format!(
-        "consuming {} at {url} as {} in group {}",
-        c.stream, c.name, c.group
-    ));
+    c.log_start(&url, &webhook.redacted());
     signal::install();
     let gave_up = c.consume(ctx, &url, args.delivery.timeout)?;
     let code = c.finish(ctx)?;
@@ -170,6 +174,9 @@ impl<'c> Consumer<'c> {
             cursor: "0-0".into(),
             last_scan: None,
             last_trim: Instant::now(),
+            stop_wait: args.delivery.timeout,
+            redis_away: false,
+            log: log::Log::new(gateway.summary_every),
             printer,
         }
     }
@@ -186,7 +193,9 @@ impl Consumer<'_> {
     ) -> Result<Option<anyhow::Error>> {
         let mut outage = Outage::none();
         while !stopping() {
-            match self.step(ctx) {
+            let step = self.step(ctx);
+            self.summary_if_due();
+            match step {
                 Ok(step) => {
                     outage.over(self.printer, url);
                     if matches!(step, Step::Idle) && self.drain {
@@ -203,6 +212,7 @@ impl Consumer<'_> {
                 // instead of waiting for Redis forever. A gateway without --drain waits.
                 Err(e) if error::exit_kind(&e) == ExitKind::Network => {
                     if self.drain && outage.outlasted(timeout) {
+                        self.redis_away = true;
                         return Ok(Some(e));
                     }
                     outage.wait(self.printer, &e);
@@ -220,6 +230,7 @@ impl Consumer<'_> {
                 Err(e) => return Err(e),
             }
         }
+        self.redis_away = outage.is_on();
         Ok(None)
     }
 
@@ -236,11 +247,13 @@ impl Consumer<'_> {
         let claimed = self.autoclaim()?;
         if !claimed.is_empty() {
             for entry in claimed {
-                let deliveries = self.deliveries(&entry.id)?;
-                self.process(ctx, entry, deliveries)?;
+                // Taken as the stop came: handed back at the end, not started.
                 if stopping() {
                     break;
                 }
+                let deliveries = self.deliveries(&entry.id)?;
+                self.log_takeover(&entry.id, deliveries);
+                self.process(ctx, entry, deliveries)?;
             }
             return Ok(Step::Busy);
         }
@@ -254,10 +267,10 @@ impl Consumer<'_> {
             });
         }
         for entry in fresh {
-            self.process(ctx, entry, 1)?;
             if stopping() {
                 break;
             }
+            self.process(ctx, entry, 1)?;
         }
         Ok(Step::Busy)
     }
@@ -272,34 +285,92 @@ impl Consumer<'_> {
 
     /// Last writes, the summary and the exit code.
     fn finish(mut self, ctx: &Ctx) -> Result<u8> {
-        let unwritten = self
-            .store
-            .as_ref()
-            .map_or(Ok(()), RedisStore::write_backlog);
-        let acks = self.write_acks();
-        if unwritten.is_err() || acks.is_err() {
+        let written = self.write_last();
+        if !written {
+            let records = self.store.as_ref().map_or(0, RedisStore::backlog_len);
             self.printer.warn(&format!(
-                "Redis is unreachable: {} delivery record(s) and {} acknowledgement(s) could \
-                 not be written; those entries may be posted again",
-                self.store.as_ref().map_or(0, RedisStore::backlog_len),
+                "Redis stayed unreachable: {records} delivery record(s) and {} \
+                 acknowledgement(s) could not be written. A gateway that takes those \
+                 entries over (once idle for --claim-idle) posts the unrecorded ones again, \
+                 saying that they may appear twice, and finds the others already posted",
                 self.acks.len()
             ));
         }
+        let dead = self.dead_count();
         for kind in self.failing.values() {
             self.sum.failed += 1;
             self.sum.note_failure(*kind);
         }
-        // After an outage another connection attempt would only add a --timeout.
-        let others = if lock(&self.redis).is_connected() {
-            self.pending_elsewhere().unwrap_or(0)
+        // After an outage another connection attempt would only add a --timeout. (A
+        // signal during a blocking read drops the connection: that is no outage.)
+        let connected = written && !self.redis_away;
+        let (here, others) = if connected {
+            let here = self.hand_back().unwrap_or(self.failing.len());
+            (here, self.pending_elsewhere().unwrap_or(0))
         } else {
-            0
+            (self.failing.len() + self.acks.len(), 0)
+        };
+        let handed = if connected && here > 0 {
+            " (handed back: any gateway may take them now)"
+        } else {
+            ""
         };
         let extra = format!(
-            "; {} left pending here, {} pending with other gateways",
-            self.failing.len(),
-            others
+            "; {dead}; {here} left pending here{handed}, {others} pending with other gateways"
         );
-        self.sum.finish(ctx, &extra)
+        let result = self.sum.finish(ctx, &extra);
+        match result {
+            // The contract: SIGINT/SIGTERM end the gateway with exit 0 once the entry in
+            // hand is finished, whatever earlier entries did (their outcomes are in the
+            // dead stream and the summary), so that `systemctl stop` never marks the unit
+            // failed.
+            Err(e) if stopping() && error::exit_kind(&e) != ExitKind::Config => {
+                self.printer.warn(&format!(
+                    "{e:#}; stopped by a signal, so the exit code is 0"
+                ));
+                Ok(0)
+            }
+            other => other,
+        }
+    }
+
+    /// Writes what was posted but not yet recorded (delivered markers, then
+    /// acknowledgements). At a stop during an outage it keeps trying for up to `--timeout`
+    /// (a second signal ends the wait): a post whose record never reaches Redis is posted
+    /// again by the gateway that takes its entry over. Returns whether all was written.
+    fn write_last(&mut self) -> bool {
+        // A --drain that gave up on Redis has waited --timeout already.
+        let wait = if stopping() {
+            self.stop_wait
+        } else {
+            Duration::ZERO
+        };
+        let deadline = Instant::now() + wait;
+        let mut pause = Duration::from_millis(50);
+        let mut warned = false;
+        loop {
+            let unwritten = self
+                .store
+                .as_ref()
+                .map_or(Ok(()), RedisStore::write_backlog);
+            let acks = self.write_acks();
+            if unwritten.is_ok() && acks.is_ok() {
+                return true;
+            }
+            let now = Instant::now();
+            if signal::insisting() || now >= deadline {
+                return false;
+            }
+            if !warned {
+                self.printer.warn(&format!(
+                    "stopping: waiting up to --timeout ({}) for Redis to record what was \
+                     posted while it was away; a second signal stops at once",
+                    humantime::format_duration(self.stop_wait)
+                ));
+                warned = true;
+            }
+            std::thread::sleep(pause.min(deadline - now));
+            pause = (pause * 2).min(BACKOFF_MAX);
+        }
     }
 }

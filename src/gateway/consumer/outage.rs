@@ -25,10 +25,18 @@ impl Outage {
 
     /// Redis answered: says so if it had been away.
     pub(super) fn over(&mut self, printer: &Printer, url: &impl Display) {
-        if self.since.take().is_some() {
-            printer.warn(&format!("Redis at {url} answers again; consuming"));
+        if let Some(since) = self.since.take() {
+            printer.warn(&format!(
+                "Redis at {url} answers again after {}; consuming",
+                humantime::format_duration(Duration::from_secs(since.elapsed().as_secs()))
+            ));
         }
         self.pause = FIRST_PAUSE;
+    }
+
+    /// Redis has not answered since the last failure.
+    pub(super) const fn is_on(&self) -> bool {
+        self.since.is_some()
     }
 
     pub(super) fn outlasted(&self, limit: Duration) -> bool {

@@ -35,7 +35,9 @@ struct Taken {
 impl Taken {
     fn dead(&self, reason: String) -> Dead {
         Dead {
-            event: self.original.clone(),
+            // Kept for an operator to read: a webhook URL (or this gateway's token) in it
+            // would reach everyone who can read the stream, and Redis's disk.
+            event: crate::secret::scrub_secrets(&self.original).into_owned(),
             reason,
             deliveries: self.deliveries,
         }
@@ -108,6 +110,7 @@ impl Consumer<'_> {
                 deliveries, self.max_deliveries
             ));
             self.failing.insert(taken.id, error::exit_kind(&e));
+            self.log.retried += 1;
             return Ok(());
         }
         self.sum.record(&outcome, err.as_ref());

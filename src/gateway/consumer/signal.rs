@@ -1,11 +1,13 @@
-//! SIGINT/SIGTERM: finish the entry in hand, then stop.
+//! SIGINT/SIGTERM: finish the entry in hand, then stop. A second one also cuts short the
+//! wait for Redis to record what was posted during an outage.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
-static STOP: AtomicBool = AtomicBool::new(false);
+/// Signals received.
+static STOPS: AtomicUsize = AtomicUsize::new(0);
 
 extern "C" fn on_signal(_: libc::c_int) {
-    STOP.store(true, Ordering::SeqCst);
+    STOPS.fetch_add(1, Ordering::SeqCst);
 }
 
 pub(super) fn install() {
@@ -24,5 +26,10 @@ pub(super) fn install() {
 }
 
 pub(super) fn stopping() -> bool {
-    STOP.load(Ordering::SeqCst)
+    STOPS.load(Ordering::SeqCst) > 0
+}
+
+/// A second signal: stop waiting for anything.
+pub(super) fn insisting() -> bool {
+    STOPS.load(Ordering::SeqCst) > 1
 }

@@ -1,5 +1,6 @@
 //! Taking entries: new ones through `XREADGROUP`, and others' (or our own) entries idle
-//! for `--claim-idle` through `XAUTOCLAIM`.
+//! for `--claim-idle` through `XAUTOCLAIM`, one at a time; and handing back, at a stop,
+//! what is still pending under our name.
 
 use std::time::{Duration, Instant};
 
@@ -10,8 +11,13 @@ use super::Consumer;
 use crate::gateway::store::lock;
 use crate::text::time::millis;
 
-/// Entries taken per read or claim.
-const BATCH: usize = 16;
+/// Entries taken per read or claim: one, so that a stop leaves no entry read but not
+/// started under this gateway's name, where others could take it only after
+/// `--claim-idle`. A round trip per entry is little next to the post itself.
+const BATCH: usize = 1;
+/// At most this many entries are handed back at a stop (with one entry taken at a time,
+/// only those left pending by failures can be under our name).
+const HAND_BACK_MAX: usize = 10_000;
 /// Longest a read waits for new entries, so that a signal is noticed soon.
 const BLOCK: Duration = Duration::from_millis(500);
 
@@ -83,5 +89,42 @@ impl Consumer<'_> {
         Ok(reply
             .map(|r| r.keys.into_iter().flat_map(|k| k.ids).collect())
             .unwrap_or_default())
+    }
+}
+
+impl Consumer<'_> {
+    /// At a stop: the entries still pending under this gateway's name (left pending by a
+    /// failure a retry can cure, or read as the stop came) are handed back to the group,
+    /// made idle since the epoch so that any gateway claims them at once instead of after
+    /// `--claim-idle`. Their delivery counts stay as they are (`JUSTID`). Returns how many.
+    pub(super) fn hand_back(&self) -> Result<usize> {
+        let mine: StreamPendingCountReply = self.run("cannot read pending entries", |con| {
+            redis::cmd("XPENDING")
+                .arg(&self.stream)
+                .arg(&self.group)
+                .arg("-")
+                .arg("+")
+                .arg(HAND_BACK_MAX)
+                .arg(&self.name)
+                .query(con)
+        })?;
+        if mine.ids.is_empty() {
+            return Ok(0);
+        }
+        let ids: Vec<&str> = mine.ids.iter().map(|p| p.id.as_str()).collect();
+        self.run("cannot hand pending entries back", |con| {
+            redis::cmd("XCLAIM")
+                .arg(&self.stream)
+                .arg(&self.group)
+                .arg(&self.name)
+                .arg(0)
+                .arg(&ids)
+                // TIME 1: delivered at the epoch, so idle for longer than any --claim-idle.
+                .arg("TIME")
+                .arg(1)
+                .arg("JUSTID")
+                .query::<redis::Value>(con)
+        })?;
+        Ok(ids.len())
     }
 }

@@ -190,6 +190,12 @@ pub(crate) trait Held: fmt::Debug + Send {
     fn delivered(self: Box<Self>) -> anyhow::Result<()>;
     /// Granted only because the previous holder outlived its budget.
     fn stolen(&self) -> bool;
+    /// Taken over from a holder that had started posting and never recorded how that
+    /// ended (killed mid-POST, or cut off from the shared store): a post now may be a
+    /// second one. Only the shared store can tell.
+    fn interrupted(&self) -> bool {
+        false
+    }
 }
 
 /// The outcome of [`DedupeStore::claim`].
@@ -221,6 +227,12 @@ impl ClaimGuard {
     /// warn that a second post is possible.
     pub(crate) fn stolen(&self) -> bool {
         self.0.stolen()
+    }
+
+    /// True when the previous holder started posting and never recorded the outcome:
+    /// the caller should warn that the message may appear twice.
+    pub(crate) fn interrupted(&self) -> bool {
+        self.0.interrupted()
     }
 }
 

@@ -123,13 +123,13 @@ impl Deliverer {
         }
     }
 
-    /// The proxy a request to `url` goes through, as `host:port`.
-    pub(super) fn proxy_for(&self, url: &WebhookUrl) -> Option<String> {
+    /// The proxy a request to `url` goes through (none when `NO_PROXY` bypasses it).
+    pub(super) fn proxy_for(&self, url: &WebhookUrl) -> Option<&ureq::Proxy> {
         let p = self.proxy.as_ref()?;
         let uri: Option<ureq::http::Uri> = url.server_base().parse().ok();
         if uri.as_ref().is_some_and(|u| p.is_no_proxy(u)) {
             return None;
         }
-        Some(format!("{}:{}", p.host(), p.port()))
+        Some(p)
     }
 }

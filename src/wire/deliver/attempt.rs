@@ -85,7 +85,7 @@ impl Deliverer {
                     timeout,
                     self.has_client_cert,
                     self.trust.enabled,
-                    self.proxy_for(url).as_deref(),
+                    self.proxy_for(url),
                 ),
                 retry_after: None,
                 timed_out: matches!(e, ureq::Error::Timeout(_)),

@@ -22,13 +22,13 @@ mod attempt;
 mod proxy;
 mod transport;
 
-pub(crate) use proxy::{redact_userinfo, ProxyChoice};
+pub(crate) use proxy::{proxy_label, ProxyChoice};
 
 /// Mattermost answers `ok` or a small JSON error; a proxy's HTML error page is the largest
 /// thing expected. Reading the whole (small) body also returns the connection to the pool.
 const BODY_LIMIT: u64 = 64 * 1024;
 
-/// Every post (send, build, run, probe, flush) passes through [`Deliverer::deliver_with`],
+/// Every post (send, build, run, probe, flush) passes through [`Deliverer::deliver_within`],
 /// which refuses a body holding the webhook's own token before it is sent.
 pub(crate) const OWN_URL_IN_MESSAGE: &str =
     "the message contains this webhook's own URL; it would publish the token to the channel";
@@ -105,7 +105,7 @@ pub(crate) struct Deliverer {
     agent: ureq::Agent,
     policy: Policy,
     has_client_cert: bool,
-    /// `host:port` of the HTTP proxy in effect, to name it when it is what failed.
+    /// The proxy in effect, to name it when it is what failed.
     proxy: Option<ureq::Proxy>,
     trust: SystemTrust,
 }
@@ -133,9 +133,10 @@ impl Deliverer {
 
     /// Posts `body`, retrying what can succeed later, never past the budget.
     pub(crate) fn deliver(&self, url: &WebhookUrl, body: &[u8], channel: Option<&str>) -> Delivery {
-        self.deliver_with(url, body, channel, self.policy.retries)
+        self.deliver_within(url, body, channel, &self.policy)
     }
 
+    /// With another number of retries (`probe`: none).
     pub(crate) fn deliver_with(
         &self,
         url: &WebhookUrl,
@@ -143,6 +144,23 @@ impl Deliverer {
         channel: Option<&str>,
         retries: u32,
     ) -> Delivery {
+        let policy = Policy {
+            retries,
+            ..self.policy.clone()
+        };
+        self.deliver_within(url, body, channel, &policy)
+    }
+
+    /// With another budget than this client's own (a post `run` makes for its job keeps
+    /// the job's `--timeout`, `--attempt-timeout` and `--retries`).
+    pub(crate) fn deliver_within(
+        &self,
+        url: &WebhookUrl,
+        body: &[u8],
+        channel: Option<&str>,
+        policy: &Policy,
+    ) -> Delivery {
+        let retries = policy.retries;
         let mut progress = Progress {
             start: Instant::now(),
             attempts: 0,
@@ -159,11 +177,11 @@ impl Deliverer {
                 }),
             );
         }
-        let deadline = progress.start + self.policy.budget;
+        let deadline = progress.start + policy.budget;
         loop {
             progress.attempts += 1;
             let remaining = deadline.saturating_duration_since(Instant::now());
-            let per_attempt = self.policy.attempt_timeout.min(remaining);
+            let per_attempt = policy.attempt_timeout.min(remaining);
             sent::reset();
             let (status, diagnosis, wait_hint) =
                 match self.attempt(url, body, per_attempt, channel, progress.attempts) {
@@ -185,8 +203,13 @@ impl Deliverer {
             let wait =
                 wait_hint.unwrap_or_else(|| retry::backoff(progress.attempts, retry::random_u64()));
             if wait >= deadline.saturating_duration_since(Instant::now()) {
-                let diagnosis =
-                    self.gave_up(diagnosis, progress.attempts, wait, wait_hint.is_some());
+                let diagnosis = Self::gave_up(
+                    policy,
+                    diagnosis,
+                    progress.attempts,
+                    wait,
+                    wait_hint.is_some(),
+                );
                 return progress.delivery(status, Err(diagnosis));
             }
             std::thread::sleep(wait);
@@ -195,7 +218,7 @@ impl Deliverer {
 
     /// The last failure, saying why no retry follows within the budget.
     fn gave_up(
-        &self,
+        policy: &Policy,
         mut diagnosis: Diagnosis,
         attempts: u32,
         wait: Duration,
@@ -211,7 +234,7 @@ impl Deliverer {
             } else {
                 String::new()
             },
-            format_duration(self.policy.budget)
+            format_duration(policy.budget)
         );
         diagnosis
     }
@@ -226,6 +249,7 @@ impl Deliverer {
     ) -> std::result::Result<u16, Diagnosis> {
         let timeout = self.policy.attempt_timeout.min(within);
         let ping = format!("{}/api/v4/system/ping", url.server_base());
+        sent::reset();
         match self.call(timeout, |agent, timeout| {
             agent
                 .get(&ping)
@@ -248,7 +272,7 @@ impl Deliverer {
                 timeout,
                 self.has_client_cert,
                 self.trust.enabled,
-                self.proxy_for(url).as_deref(),
+                self.proxy_for(url),
             )),
         }
     }

@@ -15,10 +15,10 @@ pub(super) fn transport(
     timeout: Duration,
     has_client_cert: bool,
     system_roots: bool,
-    proxy: Option<&str>,
+    proxy: Option<&ureq::Proxy>,
 ) -> Diagnosis {
     let target = format!("{}:{}", url.host(), url.port());
-    if let Some(message) = proxy.and_then(|p| proxy_failure(e, p)) {
+    if let Some(message) = proxy.and_then(|p| proxy_failure(e, p, url)) {
         return Diagnosis {
             kind: ExitKind::Network,
             message,
@@ -33,7 +33,7 @@ pub(super) fn transport(
         _ => None,
     };
     let (message, retryable) = match (e, inner_tls) {
-        (_, Some(tls)) => tls_message(tls, &target, system_roots),
+        (_, Some(tls)) => tls_message(tls, &target, system_roots, has_client_cert),
         (ureq::Error::Timeout(_), None) => (
             format!(
                 "no answer from {target} within {}; the request may still have been \
@@ -50,7 +50,7 @@ pub(super) fn transport(
             true,
         ),
         (ureq::Error::Io(io), None) => io_message(io, url, &raw, has_client_cert),
-        (ureq::Error::Rustls(r), None) => tls_message(r, &target, system_roots),
+        (ureq::Error::Rustls(r), None) => tls_message(r, &target, system_roots, has_client_cert),
         (ureq::Error::Tls(msg), None) => (format!("TLS with {target} failed: {msg}"), false),
         (ureq::Error::ConnectProxyFailed(msg), None) => (
             format!(
@@ -119,22 +119,86 @@ fn io_message(
     }
 }
 
-/// Failures that can only be the proxy's own: the connection to it, and the name
-/// lookup of it (with a proxy, the target's name is resolved by the proxy).
-fn proxy_failure(e: &ureq::Error, proxy: &str) -> Option<String> {
-    let fix = "check --proxy / HTTPS_PROXY (or bypass it with --proxy none or NO_PROXY)";
+/// Failures that can only be the proxy's own: the connection to it, the name lookup of
+/// it (with an HTTP or `socks5h://` proxy, the target's name is resolved by the proxy),
+/// and a SOCKS handshake that ended before the server was reached.
+fn proxy_failure(e: &ureq::Error, proxy: &ureq::Proxy, url: &WebhookUrl) -> Option<String> {
+    let fix = "check --proxy / ALL_PROXY / HTTPS_PROXY (or bypass it with --proxy none or \
+               NO_PROXY)";
+    // An HTTP proxy keeps its short `host:port` name; others say their scheme, which
+    // matters (socks5 resolves names here, socks5h at the proxy).
+    let label = match proxy.protocol() {
+        ureq::ProxyProtocol::Http => format!("{}:{}", proxy.host(), proxy.port()),
+        _ => super::proxy_label(proxy),
+    };
+    let is_dns = |io: &std::io::Error| {
+        let text = io.to_string();
+        text.contains("lookup") || text.contains("resolve")
+    };
     match e {
         ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
-            Some(format!("proxy {proxy} refused the connection; {fix}"))
+            Some(format!("proxy {label} refused the connection; {fix}"))
         }
-        ureq::Error::HostNotFound => Some(format!("DNS: cannot resolve proxy {proxy}; {fix}")),
-        ureq::Error::ConnectionFailed => Some(format!("cannot connect to proxy {proxy}; {fix}")),
+        ureq::Error::HostNotFound => Some(dns_failure(proxy, &label, url, fix)),
+        ureq::Error::Io(io) if is_dns(io) && !crate::wire::sent::connection_was_made() => {
+            Some(dns_failure(proxy, &label, url, fix))
+        }
+        ureq::Error::ConnectionFailed => Some(format!("cannot connect to proxy {label}; {fix}")),
+        ureq::Error::Io(io)
+            if is_socks(proxy)
+                && !crate::wire::sent::connection_was_made()
+                && io.get_ref().is_none_or(|i| !i.is::<rustls::Error>()) =>
+        {
+            Some(format!(
+                "the SOCKS proxy {label} could not open a connection to {}:{} ({}); check \
+                 that the proxy may reach that host and port, and {fix}",
+                url.host(),
+                url.port(),
+                url.scrub(&io.to_string())
+            ))
+        }
         _ => None,
     }
 }
 
-fn tls_message(e: &rustls::Error, target: &str, system_roots: bool) -> (String, bool) {
-    use rustls::{AlertDescription, CertificateError, Error as R};
+fn is_socks(p: &ureq::Proxy) -> bool {
+    !matches!(
+        p.protocol(),
+        ureq::ProxyProtocol::Http | ureq::ProxyProtocol::Https
+    )
+}
+
+/// A failed name lookup with a proxy: the proxy's own name, or, for `socks4://` and
+/// `socks5://`, which resolve the webhook's host on this machine, maybe that one. Looked
+/// up again only on this error path.
+fn dns_failure(proxy: &ureq::Proxy, label: &str, url: &WebhookUrl, fix: &str) -> String {
+    use std::net::ToSocketAddrs;
+    let proxy_resolves = (proxy.host().trim_matches(['[', ']']), proxy.port())
+        .to_socket_addrs()
+        .is_ok_and(|mut a| a.next().is_some());
+    if proxy.resolve_target() && proxy_resolves {
+        format!(
+            "DNS: cannot resolve {} on this machine; {label} resolves names here, not at the \
+             proxy: use socks5h:// (or socks4a://) to let the proxy resolve them",
+            url.host()
+        )
+    } else {
+        format!("DNS: cannot resolve proxy {label}; {fix}")
+    }
+}
+
+fn tls_message(
+    e: &rustls::Error,
+    target: &str,
+    system_roots: bool,
+    has_client_cert: bool,
+) -> (String, bool) {
+    use rustls::{AlertDescription, CertificateError, Error as R, PeerIncompatible};
+    let old_tls = format!(
+        "TLS: {target} only offers a TLS version older than 1.2 (handshake failure: \
+         protocol version); mmnotify speaks TLS 1.2 and 1.3 only: enable TLS 1.2 or 1.3 on \
+         the server (or its reverse proxy)"
+    );
     match e {
         R::InvalidCertificate(CertificateError::UnknownIssuer) => (
             format!(
@@ -169,8 +233,38 @@ fn tls_message(e: &rustls::Error, target: &str, system_roots: bool) -> (String, 
             ),
             false,
         ),
+        // rustls reports webpki's reason only as an opaque `Other`; this one is a common
+        // set-up mistake (the CA's certificate installed as the server's).
+        R::InvalidCertificate(CertificateError::Other(o))
+            if o.to_string().contains("CaUsedAsEndEntity") =>
+        {
+            (
+                format!(
+                    "TLS: {target} presented a CA certificate as its own certificate; install \
+                     a server certificate issued by that CA (with the CA in the chain) on the \
+                     server"
+                ),
+                false,
+            )
+        }
         R::InvalidCertificate(c) => (
             format!("TLS: the certificate of {target} was refused: {c:?}"),
+            false,
+        ),
+        R::AlertReceived(AlertDescription::ProtocolVersion)
+        | R::PeerIncompatible(
+            PeerIncompatible::ServerDoesNotSupportTls12Or13
+            | PeerIncompatible::ServerTlsVersionIsDisabledByOurConfig,
+        ) => (old_tls, false),
+        // A server sends this when it shares no TLS version or cipher suite with us, and
+        // some when a client certificate is missing: say both unless one was given.
+        R::AlertReceived(AlertDescription::HandshakeFailure) if !has_client_cert => (
+            format!(
+                "TLS: {target} refused the handshake (handshake failure): it shares no TLS \
+                 version or cipher suite with mmnotify (TLS 1.2 or 1.3; servers that only \
+                 offer TLS 1.0 or 1.1 answer so), or it requires a client certificate: pass \
+                 --client-cert and --client-key"
+            ),
             false,
         ),
         R::AlertReceived(
