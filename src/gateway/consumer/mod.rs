@@ -365,7 +365,7 @@ impl Consumer<'_> {
                 self.printer.warn(&format!(
                     "stopping: waiting up to --timeout ({}) for Redis to record what was \
                      posted while it was away; a second signal stops at once",
-                    humantime::format_duration(self.stop_wait)
+                    format_duration(self.stop_wait)
                 ));
                 warned = true;
             }

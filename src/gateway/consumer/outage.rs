@@ -28,7 +28,7 @@ impl Outage {
         if let Some(since) = self.since.take() {
             printer.warn(&format!(
                 "Redis at {url} answers again after {}; consuming",
-                humantime::format_duration(Duration::from_secs(since.elapsed().as_secs()))
+                crate::text::time::format_duration(Duration::from_secs(since.elapsed().as_secs()))
             ));
         }
         self.pause = FIRST_PAUSE;
