@@ -64,7 +64,10 @@ impl Printer {
     /// One outcome of several (a line of `build --events`), only with `--output json`.
     /// A command's single outcome goes back to `main` instead, in its [`Ending`].
     pub(crate) fn outcome(&self, outcome: &Outcome) {
-        self.json_line(&outcome.to_json());
+        // Not built at all in text mode: `build --events` calls this once per line.
+        if self.json {
+            self.json_line(&outcome.to_json());
+        }
     }
 
     /// A JSON row that is not an outcome (`webhooks`' list), only with `--output json`.
