@@ -93,7 +93,7 @@ pub(crate) fn input(message: impl Into<String>) -> anyhow::Error {
     let message = message.into();
     fail(
         ExitKind::Input,
-        crate::secret::redact_id_runs(&message).into_owned(),
+        crate::text::scrub::redact_id_runs(&message).into_owned(),
     )
 }
 

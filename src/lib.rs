@@ -11,13 +11,16 @@ pub mod error;
 
 /// Normalized build events, CI detection, and the message built from them.
 mod build_event;
-/// One module per subcommand, plus the deliver → spool → outcome glue they share.
+/// One module per subcommand: clap's values turned into configuration for the layers below.
 pub mod commands;
 /// The config file (routes, people, templates): where it is, its trust rules, its schema.
 mod config;
 /// Redundant gateways on Redis: the shared queue, its consumer and the shared dedupe
 /// store. Untouched unless a Redis flag or variable is given.
 mod gateway;
+/// One event's path from filter to outcome, the notifier, the run-socket client, and the
+/// one writer to stdout and stderr (`output`).
+pub mod pipeline;
 /// The webhook URL type, where it comes from, and the rules its file must pass.
 pub mod secret;
 /// The state directory: spool and deduplication store.

@@ -2,8 +2,8 @@ use std::process::ExitCode;
 
 use clap::FromArgMatches;
 use mmnotify::cli::{self, Cli};
-use mmnotify::commands::output::{self, Ending, Outcome};
 use mmnotify::error::{exit_kind, ExitKind};
+use mmnotify::pipeline::output::{self, Ending, Outcome};
 use mmnotify::secret::scrub_hook_ids;
 
 /// C's `pow`, for the one caller in the tree (indicatif's rate estimator). Defined here,

@@ -14,6 +14,7 @@
 
 mod support;
 
+mod architecture;
 mod attack;
 mod build;
 mod doctor;

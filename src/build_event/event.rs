@@ -12,21 +12,15 @@ use serde_json::{Map, Value};
 use crate::error;
 #[cfg(test)]
 use crate::text::time::parse_duration;
-use crate::text::time::{self, format_duration, parse_timestamp, Timestamp, TIMESTAMP_EXAMPLE};
+use crate::text::time::{format_duration, parse_timestamp, Timestamp, TIMESTAMP_EXAMPLE};
 
 /// Outcome of a build.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, clap::ValueEnum,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub(crate) enum State {
-    #[value(name = "succeeded")]
     Succeeded,
-    #[value(name = "failed")]
     Failed,
-    #[value(name = "cancelled")]
     Cancelled,
-    #[value(name = "timed_out")]
     TimedOut,
 }
 
@@ -79,30 +73,75 @@ impl FromStr for State {
     }
 }
 
-/// Declares [`BuildEvent`] from one list of fields, so that its flags, its JSON names,
-/// the merge of sources and the JSON output cannot drift apart. Each field is
-/// `Option<T> as CODEC`: the codec reads and writes the field's JSON form.
+/// The build event's fields, declared once. `with_build_event_fields!(m)` calls the
+/// macro `m` with the list; each field is its doc, its flag's `#[arg(…)]` contents in
+/// brackets, and `pub NAME: Option<T> as CODEC`, the codec reading and writing its JSON
+/// form. [`build_event!`] makes [`BuildEvent`] of it here; `cli` makes the flags of it,
+/// so that the flags, the JSON names, the merge and the output cannot drift apart.
+macro_rules! with_build_event_fields {
+    ($m:ident) => {
+        $m! {
+            /// Workflow or pipeline name
+            [long, value_name = "NAME"]
+            pub workflow: Option<String> as TEXT,
+            /// State
+            [long, value_enum]
+            pub state: Option<State> as STATE,
+            /// Branch or tag
+            [long, value_name = "NAME"]
+            pub branch: Option<String> as TEXT,
+            /// Commit SHA (shortened to 8 characters in the text)
+            [long, value_name = "SHA"]
+            pub commit: Option<String> as TEXT,
+            /// Link to the CI run
+            [long, value_name = "URL"]
+            pub run_url: Option<String> as TEXT,
+            /// Builder node that ran the job [default: this host's name]
+            [long = "node", value_name = "ID"]
+            pub mesh_node_id: Option<String> as TEXT,
+            /// The CI's run id: the deduplication key, with the state
+            [long = "run-id", value_name = "ID"]
+            pub provider_run_id: Option<String> as RUN_ID,
+            /// CI provider name (github, gitlab, jenkins, …)
+            [long, value_name = "NAME"]
+            pub provider: Option<String> as TEXT,
+            /// Repository (owner/name)
+            [long, value_name = "NAME"]
+            pub repository: Option<String> as TEXT,
+            /// Build duration (humantime like 4m 30s, or seconds)
+            [long, value_name = "DURATION", value_parser = $crate::text::time::parse_duration]
+            pub duration: Option<Duration> as DURATION,
+            /// Build start time (RFC 3339)
+            [long, value_name = "TIME", value_parser = $crate::text::time::parse_timestamp]
+            pub started_at: Option<Timestamp> as TIMESTAMP,
+        }
+    };
+}
+pub(crate) use with_build_event_fields;
+
+/// Declares [`BuildEvent`] and its JSON codecs and merge from the field list.
 macro_rules! build_event {
     (
-        $(#[$meta:meta])*
-        pub struct $name:ident {
-            $(
-                $(#[$fmeta:meta])*
-                pub $field:ident: Option<$ty:ty> as $codec:ident,
-            )*
-        }
+        $(
+            $(#[doc = $doc:literal])*
+            [$($flag:tt)*]
+            pub $field:ident: Option<$ty:ty> as $codec:ident,
+        )*
     ) => {
-        $(#[$meta])*
-        pub(crate) struct $name {
-            $( $(#[$fmeta])* pub(crate) $field: Option<$ty>, )*
+        /// A build event as given: every field optional until [`BuildEvent::validate`].
+        /// As flags (`cli`'s `BuildEventArgs`), these override `--event` and the CI
+        /// environment.
+        #[derive(Clone, Debug, Default, PartialEq)]
+        pub(crate) struct BuildEvent {
+            $( $(#[doc = $doc])* pub(crate) $field: Option<$ty>, )*
         }
 
-        impl $name {
+        impl BuildEvent {
             /// Every field's name, as in JSON and as a `--text-template` placeholder.
             pub(crate) const FIELDS: &'static [&'static str] = &[$(stringify!($field)),*];
 
-            fn from_object(obj: &Map<String, Value>) -> anyhow::Result<$name> {
-                Ok($name {
+            fn from_object(obj: &Map<String, Value>) -> anyhow::Result<BuildEvent> {
+                Ok(BuildEvent {
                     $(
                         $field: match obj.get(stringify!($field)) {
                             None => None,
@@ -125,54 +164,14 @@ macro_rules! build_event {
             }
 
             /// Fills the fields `self` lacks from `lower` (flags over event file over CI env).
-            pub(crate) fn overlay(self, lower: $name) -> $name {
-                $name { $( $field: self.$field.or(lower.$field), )* }
+            pub(crate) fn overlay(self, lower: BuildEvent) -> BuildEvent {
+                BuildEvent { $( $field: self.$field.or(lower.$field), )* }
             }
         }
     };
 }
 
-build_event! {
-    /// A build event as given: every field optional until [`BuildEvent::validate`]. As
-    /// flags, these override `--event` and the CI environment.
-    #[derive(Clone, Debug, Default, PartialEq, clap::Args)]
-    #[command(next_help_heading = "Event")]
-    pub struct BuildEvent {
-        /// Workflow or pipeline name
-        #[arg(long, value_name = "NAME")]
-        pub workflow: Option<String> as TEXT,
-        /// State
-        #[arg(long, value_enum)]
-        pub state: Option<State> as STATE,
-        /// Branch or tag
-        #[arg(long, value_name = "NAME")]
-        pub branch: Option<String> as TEXT,
-        /// Commit SHA (shortened to 8 characters in the text)
-        #[arg(long, value_name = "SHA")]
-        pub commit: Option<String> as TEXT,
-        /// Link to the CI run
-        #[arg(long, value_name = "URL")]
-        pub run_url: Option<String> as TEXT,
-        /// Builder node that ran the job [default: this host's name]
-        #[arg(long = "node", value_name = "ID")]
-        pub mesh_node_id: Option<String> as TEXT,
-        /// The CI's run id: the deduplication key, with the state
-        #[arg(long = "run-id", value_name = "ID")]
-        pub provider_run_id: Option<String> as RUN_ID,
-        /// CI provider name (github, gitlab, jenkins, …)
-        #[arg(long, value_name = "NAME")]
-        pub provider: Option<String> as TEXT,
-        /// Repository (owner/name)
-        #[arg(long, value_name = "NAME")]
-        pub repository: Option<String> as TEXT,
-        /// Build duration (humantime like 4m 30s, or seconds)
-        #[arg(long, value_name = "DURATION", value_parser = time::parse_duration)]
-        pub duration: Option<Duration> as DURATION,
-        /// Build start time (RFC 3339)
-        #[arg(long, value_name = "TIME", value_parser = time::parse_timestamp)]
-        pub started_at: Option<Timestamp> as TIMESTAMP,
-    }
-}
+with_build_event_fields!(build_event);
 
 /// How each kind of field is read from and written to JSON. A read error is the rest
 /// of a sentence that starts "field `NAME`"; null and blank strings read as absent.
@@ -388,8 +387,6 @@ mod tests {
     fn state_names_round_trip() {
         for st in State::ALL {
             assert_eq!(st.as_str().parse::<State>().unwrap(), st);
-            let v = <State as clap::ValueEnum>::to_possible_value(&st).unwrap();
-            assert_eq!(v.get_name(), st.as_str());
             assert_eq!(serde_json::to_value(st).unwrap(), st.as_str());
         }
         assert!("timed-out".parse::<State>().is_err());
@@ -429,54 +426,6 @@ mod tests {
                 }
             }
         }
-    }
-
-    #[test]
-    fn clap_parsers() {
-        use clap::Parser;
-        #[derive(Parser)]
-        struct Args {
-            #[arg(long)]
-            state: State,
-            #[arg(long, value_parser = parse_duration)]
-            duration: Duration,
-            #[arg(long, value_parser = parse_timestamp)]
-            started_at: Timestamp,
-        }
-        let args = Args::try_parse_from([
-            "x",
-            "--state",
-            "timed_out",
-            "--duration",
-            "90",
-            "--started-at",
-            "2026-11-23T14:00:00+02:00",
-        ])
-        .unwrap();
-        assert_eq!(args.state, State::TimedOut);
-        assert_eq!(args.duration, Duration::from_secs(90));
-        assert_eq!(args.started_at, ts("2026-11-23T12:00:00Z"));
-        let bad = [
-            "x",
-            "--state",
-            "done",
-            "--duration",
-            "1s",
-            "--started-at",
-            "2026-11-23T12:00:00Z",
-        ];
-        let err = Args::try_parse_from(bad).err().unwrap();
-        assert_eq!(err.kind(), clap::error::ErrorKind::InvalidValue);
-        let bad = [
-            "x",
-            "--state",
-            "failed",
-            "--duration",
-            "-1",
-            "--started-at",
-            "2026-11-23T12:00:00Z",
-        ];
-        assert!(Args::try_parse_from(bad).is_err());
     }
 
     #[test]
@@ -648,13 +597,10 @@ mod tests {
         assert!(err.to_string().contains("`workflow`"), "{err}");
     }
 
-    /// The one declaration feeds flags, JSON and the merge: a field added there shows up
-    /// in each of them.
+    /// The one declaration feeds JSON and the merge (and, in `cli`, the flags): a field
+    /// added there shows up in each of them.
     #[test]
-    fn every_field_is_a_flag_a_json_name_and_merged() {
-        let cmd = <BuildEvent as clap::Args>::augment_args(clap::Command::new("x"));
-        let ids: Vec<&str> = cmd.get_arguments().map(|a| a.get_id().as_str()).collect();
-        assert_eq!(ids, BuildEvent::FIELDS);
+    fn every_field_is_a_json_name_and_merged() {
         let full = BuildEvent::from_json(
             r#"{"workflow":"CI","state":"failed","branch":"main","commit":"abc",
                 "run_url":"https://ci.example/1","mesh_node_id":"n","provider_run_id":"7",

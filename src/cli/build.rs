@@ -7,12 +7,51 @@ use clap::Args;
 
 use super::parse::parse_ttl;
 use super::{CommonArgs, GatewayArgs, QueueArgs, RouteArgs, StoreArgs};
-use crate::build_event::event::{BuildEvent, State};
+use crate::build_event::event::{with_build_event_fields, BuildEvent, State};
+use crate::text::time::Timestamp;
+
+/// The build event's fields as flags, from the one field list in `build_event::event`.
+macro_rules! build_event_args {
+    (
+        $(
+            $(#[doc = $doc:literal])*
+            [$($flag:tt)*]
+            pub $field:ident: Option<$ty:ty> as $codec:ident,
+        )*
+    ) => {
+        /// A build event as given: every field optional until [`BuildEvent::validate`]. As
+        /// flags, these override `--event` and the CI environment.
+        #[derive(Clone, Debug, Default, PartialEq, Args)]
+        #[command(next_help_heading = "Event")]
+        pub(crate) struct BuildEventArgs {
+            $( $(#[doc = $doc])* #[arg($($flag)*)] pub $field: Option<$ty>, )*
+        }
+
+        impl From<&BuildEventArgs> for BuildEvent {
+            fn from(a: &BuildEventArgs) -> BuildEvent {
+                BuildEvent { $( $field: a.$field.clone(), )* }
+            }
+        }
+    };
+}
+
+with_build_event_fields!(build_event_args);
+
+/// `State` as a flag value: the wire names (`timed_out`), as in JSON.
+impl clap::ValueEnum for State {
+    fn value_variants<'a>() -> &'a [Self] {
+        &State::ALL
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.as_str()))
+    }
+}
 
 #[derive(Debug, Clone, Args)]
 pub(crate) struct BuildArgs {
     #[command(flatten)]
-    pub event: BuildEvent,
+    pub event: BuildEventArgs,
 
     /// Read one event JSON object from FILE (`-` = stdin)
     #[arg(
@@ -67,4 +106,78 @@ pub(crate) struct BuildArgs {
     pub route: RouteArgs,
     #[command(flatten)]
     pub common: CommonArgs,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::text::time::{parse_duration, parse_timestamp};
+
+    fn ts(s: &str) -> Timestamp {
+        parse_timestamp(s).unwrap()
+    }
+
+    /// The one field list in `build_event::event` feeds the flags too.
+    #[test]
+    fn every_event_field_is_a_flag() {
+        let cmd = <BuildEventArgs as Args>::augment_args(clap::Command::new("x"));
+        let ids: Vec<&str> = cmd.get_arguments().map(|a| a.get_id().as_str()).collect();
+        assert_eq!(ids, BuildEvent::FIELDS);
+    }
+
+    #[test]
+    fn state_flag_values_are_the_wire_names() {
+        for st in State::ALL {
+            let v = <State as clap::ValueEnum>::to_possible_value(&st).unwrap();
+            assert_eq!(v.get_name(), st.as_str());
+        }
+    }
+
+    #[test]
+    fn clap_parsers() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Args {
+            #[arg(long)]
+            state: State,
+            #[arg(long, value_parser = parse_duration)]
+            duration: Duration,
+            #[arg(long, value_parser = parse_timestamp)]
+            started_at: Timestamp,
+        }
+        let args = Args::try_parse_from([
+            "x",
+            "--state",
+            "timed_out",
+            "--duration",
+            "90",
+            "--started-at",
+            "2026-11-23T14:00:00+02:00",
+        ])
+        .unwrap();
+        assert_eq!(args.state, State::TimedOut);
+        assert_eq!(args.duration, Duration::from_secs(90));
+        assert_eq!(args.started_at, ts("2026-11-23T12:00:00Z"));
+        let bad = [
+            "x",
+            "--state",
+            "done",
+            "--duration",
+            "1s",
+            "--started-at",
+            "2026-11-23T12:00:00Z",
+        ];
+        let err = Args::try_parse_from(bad).err().unwrap();
+        assert_eq!(err.kind(), clap::error::ErrorKind::InvalidValue);
+        let bad = [
+            "x",
+            "--state",
+            "failed",
+            "--duration",
+            "-1",
+            "--started-at",
+            "2026-11-23T12:00:00Z",
+        ];
+        assert!(Args::try_parse_from(bad).is_err());
+    }
 }

@@ -19,7 +19,7 @@ pub(crate) use build::BuildArgs;
 pub(crate) use checks::{DoctorArgs, ProbeArgs};
 pub(crate) use common::{
     AttachmentArgs, CommonArgs, DeliveryArgs, NoRetries, NoState, OutputArgs, OutputFormat,
-    Retries, RetryLimit, RouteArgs, SecretsDirArgs, StateArgs, StateDirArgs, WebhookArgs,
+    Priority, Retries, RetryLimit, RouteArgs, SecretsDirArgs, StateArgs, StateDirArgs, WebhookArgs,
 };
 pub(crate) use gateway::{GatewayArgs, QueueArgs, StoreArgs};
 pub(crate) use run::{RunArgs, RunOutcome};

@@ -8,11 +8,12 @@ use anyhow::Result;
 use serde_json::json;
 
 use crate::cli::DoctorArgs;
-use crate::commands::locale;
-use crate::commands::output::{print_stdout_line, Ending, Outcome, Printer, Status};
 use crate::error::{self, ExitKind};
+use crate::pipeline::locale;
+use crate::pipeline::output::{print_stdout_line, Ending, Outcome, Printer, Status};
 use crate::secret::{self, Sources, WebhookUrl};
-use crate::wire::deliver::{proxy_label, Deliverer, ProxyChoice};
+use crate::text::time::format_duration;
+use crate::wire::deliver::{self, proxy_label, Deliverer, ProxyChoice};
 
 struct Report {
     printer: Printer,
@@ -93,14 +94,14 @@ pub(super) fn run(args: DoctorArgs) -> Result<Ending> {
     // --timeout is the budget of the whole diagnosis, as it is of a whole delivery.
     let deadline = Instant::now() + args.common.delivery.timeout;
     let mut r = Report {
-        printer: Printer::new(&args.common.output),
+        printer: Printer::from(&args.common.output),
         checks: Vec::new(),
         first_failure: None,
         target: None,
         http_status: None,
         started: Instant::now(),
     };
-    let sources = Sources::from_args(&args.common.webhook);
+    let sources = Sources::from(&args.common.webhook);
     // Each check records its verdict; `None` means it failed and the walk stops there.
     if check_queue(&mut r, &args, &sources).is_none() {
         return Ok(r.finish());
@@ -153,7 +154,7 @@ fn check_queue(r: &mut Report, args: &DoctorArgs, sources: &Sources) -> Option<(
     if !queue.is_given() {
         return Some(());
     }
-    for (check, result) in crate::gateway::doctor::checks(args) {
+    for (check, result) in crate::gateway::doctor::checks(&args.into()) {
         match result {
             Ok(detail) => r.pass(check, detail),
             Err((kind, detail)) => r.fail(check, kind, detail),
@@ -282,7 +283,7 @@ fn check_dns(
                 format!(
                     "no answer for {what}{host} within the --timeout budget of {}; check \
                      /etc/resolv.conf and that the resolver is reachable",
-                    humantime::format_duration(args.common.delivery.timeout)
+                    format_duration(args.common.delivery.timeout)
                 ),
             );
             return None;
@@ -343,7 +344,7 @@ fn check_tcp(
 
 /// TLS (for https) and HTTP together: one GET of the server's ping endpoint.
 fn check_http(r: &mut Report, args: &DoctorArgs, url: &WebhookUrl, deadline: Instant) {
-    let deliverer = match Deliverer::new(&args.common.delivery) {
+    let deliverer = match Deliverer::new(&deliver::Settings::from(&args.common.delivery)) {
         Ok(d) => d,
         Err(e) => {
             r.fail("tls", crate::error::exit_kind(&e), format!("{e:#}"));
@@ -358,7 +359,7 @@ fn check_http(r: &mut Report, args: &DoctorArgs, url: &WebhookUrl, deadline: Ins
             ExitKind::Network,
             format!(
                 "not tried: the --timeout budget of {} ran out",
-                humantime::format_duration(args.common.delivery.timeout)
+                format_duration(args.common.delivery.timeout)
             ),
         );
         return;

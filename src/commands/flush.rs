@@ -8,18 +8,20 @@ use anyhow::Result;
 use serde_json::Value;
 
 use crate::cli::FlushArgs;
-use crate::commands::notify;
-use crate::commands::output::{print_stderr_line, Ending, Outcome, Printer, Status};
-use crate::commands::progress::Progress;
 use crate::commands::spool::{one_line, rfc3339};
 use crate::error::{self, ExitKind};
 use crate::gateway;
+use crate::gateway::queue::Queue;
+use crate::gateway::store::SharedStore;
+use crate::pipeline::notify;
+use crate::pipeline::output::{print_stderr_line, Ending, Outcome, Printer, Status};
+use crate::pipeline::progress::Progress;
 use crate::secret::{Sources, WebhookUrl};
 use crate::state::dedupe::{Claim, ClaimGuard, Dedupe, DedupeKey, DedupeStore};
 use crate::state::fingerprint::FingerprintKey;
 use crate::state::spool::{Skipped, Spool, SpoolEntry, SpoolItem, SpoolKind};
 use crate::text::time::{self, now_ms};
-use crate::wire::deliver::{Deliverer, Delivery};
+use crate::wire::deliver::{self, Deliverer, Delivery};
 use crate::wire::payload::Payload;
 
 /// How long a delivered build key is remembered when flush checks it (build's default).
@@ -72,7 +74,7 @@ struct Run<'a> {
 pub(super) fn run(args: FlushArgs) -> Result<Ending> {
     // Item file names and sources are whatever was written to the spool, which may be a
     // file named after a token (`2-<id>.json`) or a forged `name:<id>`.
-    let printer = Printer::new(&args.output).quoting_untrusted_names();
+    let printer = Printer::from(&args.output).quoting_untrusted_names();
     let dir = notify::state_dir(args.state_dir.path())?;
     let spool = Spool::open(&dir)?;
     // Another flush may be delivering right now; waiting for it beats racing it, and it
@@ -100,7 +102,8 @@ pub(super) fn run(args: FlushArgs) -> Result<Ending> {
         secrets_dir: args.secrets_dir.path().to_path_buf(),
         env_url: crate::secret::env_url(),
     };
-    let deliverer = Deliverer::new(&args.delivery)?;
+    let delivery = deliver::Settings::from(&args.delivery);
+    let deliverer = Deliverer::new(&delivery)?;
     // An unusable store must not keep the spool from draining (a lost post is worse
     // than a repeated one); open_dedupe warns and still refuses an untrusted one.
     let dedupe = notify::open_dedupe(&printer, Some(&dir), DEDUPE_TTL)?;
@@ -109,7 +112,11 @@ pub(super) fn run(args: FlushArgs) -> Result<Ending> {
         sources: &sources,
         deliverer: &deliverer,
         dedupe: dedupe.as_ref(),
-        redis: gateway::flush::Stores::new(&args),
+        redis: gateway::flush::Stores::new(
+            &Queue::from(&args.queue),
+            &SharedStore::from(&args.store),
+            &delivery,
+        ),
         printer: &printer,
         key: FingerprintKey::load(&dir)?,
         unreachable: HashSet::new(),

@@ -1,12 +1,8 @@
-pub(crate) mod build;
+mod build;
+mod config;
 mod doctor;
-pub(crate) mod dry_run;
 mod flush;
-pub(crate) mod locale;
-pub(crate) mod notify;
-pub mod output;
 mod probe;
-pub(crate) mod progress;
 pub(crate) mod relay;
 mod run;
 mod send;
@@ -16,7 +12,7 @@ mod webhooks;
 use anyhow::Result;
 
 use crate::cli::{self, Cli, Command};
-use output::Ending;
+use crate::pipeline::output::{self, Ending};
 
 /// Runs the command `main` parsed: the one door from the binary into the commands, so
 /// that everything behind it can stay private to the crate.

@@ -4,13 +4,16 @@
 use anyhow::Result;
 
 use crate::cli::ProbeArgs;
-use crate::commands::notify::Notifier;
-use crate::commands::output::{print_stdout_line, Ending, Outcome, Printer};
+use crate::pipeline::notify::Notifier;
+use crate::pipeline::output::{print_stdout_line, Ending, Outcome, Printer};
+use crate::secret::Sources;
 use crate::state::statedir;
+use crate::wire::deliver;
 use crate::wire::payload::Payload;
 
 pub(super) fn run(args: ProbeArgs) -> Result<Ending> {
-    let printer = Printer::new(&args.common.output);
+    let printer = Printer::from(&args.common.output);
+    let webhook = Sources::from(&args.common.webhook);
     let text = args
         .text
         .clone()
@@ -25,7 +28,11 @@ pub(super) fn run(args: ProbeArgs) -> Result<Ending> {
         ..Payload::default()
     };
     let body = serde_json::to_vec(&probe)?;
-    let notifier = Notifier::connect(&args.common.webhook, &args.common.delivery, printer)?;
+    let notifier = Notifier::connect(
+        &webhook,
+        &deliver::Settings::from(&args.common.delivery),
+        printer,
+    )?;
     // A probe measures one attempt: a retry would hide the very failure being looked for.
     let d = notifier
         .deliverer

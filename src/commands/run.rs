@@ -7,11 +7,12 @@ use anyhow::Result;
 use serde_json::Value;
 
 use crate::cli::{RunArgs, RunOutcome};
-use crate::commands::dry_run;
-use crate::commands::notify::{Notifier, SpoolPlan};
-use crate::commands::output::{print_stderr_line, Ending, Outcome, Printer, Status};
+use crate::commands::config;
 use crate::commands::relay::Relay;
 use crate::error::{self, ExitKind};
+use crate::pipeline::dry_run;
+use crate::pipeline::notify::Notifier;
+use crate::pipeline::output::{print_stderr_line, Ending, Outcome, Printer, Status};
 use crate::secret::{scrub_hook_ids, Sources, WebhookUrl, SECRET_ENV_VARS};
 use crate::state::spool::SpoolKind;
 use crate::state::statedir;
@@ -19,43 +20,12 @@ use crate::task::socket::{self, RunSocket};
 use crate::task::tail::CUT_MARKER;
 use crate::task::task_report::{self, ReportInput};
 use crate::task::{self, TaskSpec};
-use crate::wire::payload::{self, Payload};
+use crate::wire::deliver;
+use crate::wire::payload::{self, Payload, Route};
 
-/// Bytes of output kept for the report: the post holds 16383 characters, and the tail
-/// shares it with the headline and the details.
-const TAIL_BYTES: usize = 12 * 1024;
-
-pub(super) fn run(args: RunArgs) -> Result<Ending> {
-    let printer = Printer::new(&args.common.output);
-    // Resolve the webhook before the job starts, so a broken set-up is reported at once,
-    // but run the job either way: a notifier problem must not cost the job itself.
-    let notifier = if args.dry_run {
-        None
-    } else {
-        Some(Notifier::connect(&args.common.webhook, &args.common.delivery, printer).map(Arc::new))
-    };
-    if let Some(Err(e)) = &notifier {
-        printer.warn(&format!("the report will not be posted: {e:#}"));
-    }
-    // A dry run checks the webhook as the real run would (`run` itself always posts with
-    // its own secret, never through an enclosing job's socket).
-    let dry_check = args
-        .dry_run
-        .then(|| dry_run::check_webhook(&args.common.webhook, &printer, false));
-    if let Some(Err(e)) = &dry_check {
-        printer.warn(&format!("the report would not be posted: {e:#}"));
-    }
-    // The token to scrub from what the job printed. A dry run needs no secret, but when
-    // one is at hand it is still kept out of the printed report.
-    let token_url = match (&notifier, &dry_check) {
-        (Some(Ok(n)), _) => Some(n.url.clone()),
-        (_, Some(Ok(Some(url)))) => Some(url.clone()),
-        _ => Sources::from_args(&args.common.webhook)
-            .resolve()
-            .ok()
-            .map(|(url, _)| url),
-    };
-
+/// The job as `task::run` takes it: the command, its limits, and an environment
+/// without mmnotify's secrets.
+fn task_spec(args: &RunArgs) -> TaskSpec {
     let (program, rest) = args
         .command
         .split_first()
@@ -69,10 +39,55 @@ pub(super) fn run(args: RunArgs) -> Result<Ending> {
         tail_bytes: TAIL_BYTES,
         env_remove: SECRET_ENV_VARS.iter().map(Into::into).collect(),
         env_set: Vec::new(),
+        say: print_stderr_line,
     };
     // Always dropped first: with --no-run-socket (or no socket) the job must not reach
     // an outer `run` either.
     spec.env_remove.push(socket::ENV_VAR.into());
+    spec
+}
+
+/// Bytes of output kept for the report: the post holds 16383 characters, and the tail
+/// shares it with the headline and the details.
+const TAIL_BYTES: usize = 12 * 1024;
+
+pub(super) fn run(args: RunArgs) -> Result<Ending> {
+    let printer = Printer::from(&args.common.output);
+    let webhook = Sources::from(&args.common.webhook);
+    // Resolve the webhook before the job starts, so a broken set-up is reported at once,
+    // but run the job either way: a notifier problem must not cost the job itself.
+    let notifier = if args.dry_run {
+        None
+    } else {
+        Some(
+            Notifier::connect(
+                &webhook,
+                &deliver::Settings::from(&args.common.delivery),
+                printer,
+            )
+            .map(Arc::new),
+        )
+    };
+    if let Some(Err(e)) = &notifier {
+        printer.warn(&format!("the report will not be posted: {e:#}"));
+    }
+    // A dry run checks the webhook as the real run would (`run` itself always posts with
+    // its own secret, never through an enclosing job's socket).
+    let dry_check = args
+        .dry_run
+        .then(|| dry_run::check_webhook(&webhook, &printer, false));
+    if let Some(Err(e)) = &dry_check {
+        printer.warn(&format!("the report would not be posted: {e:#}"));
+    }
+    // The token to scrub from what the job printed. A dry run needs no secret, but when
+    // one is at hand it is still kept out of the printed report.
+    let token_url = match (&notifier, &dry_check) {
+        (Some(Ok(n)), _) => Some(n.url.clone()),
+        (_, Some(Ok(Some(url)))) => Some(url.clone()),
+        _ => webhook.resolve().ok().map(|(url, _)| url),
+    };
+
+    let mut spec = task_spec(&args);
     let run_socket = if args.no_run_socket {
         None
     } else {
@@ -126,7 +141,7 @@ fn report(args: &RunArgs, mut result: task::TaskResult, token_url: Option<&Webho
         command_line: &command_line,
     });
     let mut post = scrub_report(&report, token_url);
-    post.apply_route(&args.route);
+    post.apply_route(&Route::from(&args.route));
     post.ensure_fallbacks();
     post
 }
@@ -182,7 +197,7 @@ fn deliver_report(
         &value,
         &body,
         args.route.channel.as_deref(),
-        &SpoolPlan::from_args(&args.common.state, SpoolKind::Run),
+        &config::spool_plan(&args.common.state, SpoolKind::Run),
         None,
     );
     Ok(match err {

@@ -7,53 +7,61 @@ use anyhow::Result;
 use serde_json::{Map, Value};
 
 use crate::cli::SendArgs;
-use crate::commands::notify::{Notifier, SpoolPlan};
-use crate::commands::output::{Ending, Outcome, Printer, Status};
-use crate::commands::{dry_run, relay};
+use crate::commands::config;
 use crate::error;
+use crate::pipeline::notify::Notifier;
+use crate::pipeline::output::{Ending, Outcome, Printer, Status};
+use crate::pipeline::{dry_run, run_socket};
+use crate::secret::Sources;
 use crate::state::spool::SpoolKind;
 use crate::text::markdown;
-use crate::wire::payload::{self, Attachment, Member, Payload};
+use crate::wire::deliver;
+use crate::wire::payload::{self, Member, Payload, Route};
 
 pub(super) fn run(args: SendArgs) -> Result<Ending> {
-    let printer = Printer::new(&args.common.output);
+    let printer = Printer::from(&args.common.output);
+    let webhook = Sources::from(&args.common.webhook);
     let (obj, body) = build(&args, &printer)?;
     let value = Value::Object(obj);
     if args.dry_run {
         let url = dry_run::check_webhook(
-            &args.common.webhook,
+            &webhook,
             &printer,
-            relay::socket_for(&args.common.webhook).is_some(),
+            run_socket::socket_for(&webhook).is_some(),
         )?;
         dry_run::refuse_own_token(url.as_ref(), &body)?;
         let mut outcome = Outcome::new(Status::DryRun);
         outcome.target = url.map(|u| u.redacted());
         return Ok(Ending::outcome(printer.dry_run(&value, outcome), None));
     }
-    let (outcome, err) = if let Some(socket) = relay::socket_for(&args.common.webhook) {
+    let (outcome, err) = if let Some(socket) = run_socket::socket_for(&webhook) {
         // Inside a `run` job: the parent holds the secret and posts for us.
-        let request = relay::request(
+        let request = run_socket::request(
             "send",
-            &args.common.webhook,
-            &args.common.delivery,
+            &webhook,
+            &deliver::Settings::from(&args.common.delivery),
             &value,
             !args.common.state.no_spool,
             None,
         );
         let (outcome, err) =
-            relay::post_via(&socket, &request, args.common.delivery.timeout, &printer)?;
+            run_socket::post_via(&socket, &request, args.common.delivery.timeout, &printer)?;
         if outcome.status == Status::DryRun {
             return Ok(Ending::outcome(printer.dry_run(&value, outcome), None));
         }
         (outcome, err)
     } else {
-        let notifier = Notifier::connect(&args.common.webhook, &args.common.delivery, printer)?;
+        let notifier = Notifier::connect(
+            &webhook,
+            &deliver::Settings::from(&args.common.delivery),
+            printer,
+        )?;
         let channel = value.get("channel").and_then(Value::as_str);
         notifier.post(
             &value,
             &body,
             channel,
-            &SpoolPlan::from_args(&args.common.state, SpoolKind::Send),
+            &config::spool_plan(&args.common.state, SpoolKind::Send),
             None,
         )
     };
@@ -98,8 +106,8 @@ fn build(args: &SendArgs, printer: &Printer) -> Result<(Map<String, Value>, Vec<
     if let Some(lang) = &args.code {
         wrap_in_code_block(&mut post, lang, args.split, printer);
     }
-    post.apply_route(&args.route);
-    if let Some(att) = Attachment::from_args(&args.attachment) {
+    post.apply_route(&Route::from(&args.route));
+    if let Some(att) = config::attachment(&args.attachment) {
         post.push_attachment(att);
     }
     if !args.prop.is_empty() {

@@ -8,9 +8,9 @@ use anyhow::Result;
 use serde_json::{json, Value};
 
 use crate::cli::{SpoolArgs, SpoolCommand, SpoolDropArgs, SpoolListArgs};
-use crate::commands::notify;
-use crate::commands::output::{print_stdout_line, Printer};
 use crate::error::{self, ExitKind};
+use crate::pipeline::notify;
+use crate::pipeline::output::{print_stdout_line, Printer};
 use crate::secret::{redact_id_runs, scrub_hook_ids};
 use crate::state::spool::{Skipped, Spool, SpoolEntry};
 use crate::text::time;
@@ -42,7 +42,7 @@ fn warn_skipped(printer: &Printer, skipped: &[Skipped]) {
 }
 
 fn list(args: &SpoolListArgs) -> Result<u8> {
-    let printer = Printer::new(&args.output);
+    let printer = Printer::from(&args.output);
     let spool = open(args.state_dir.path())?;
     let (entries, skipped) = if args.rejected {
         spool.list_rejected()?
@@ -193,7 +193,7 @@ pub(super) fn rfc3339(ms: u64) -> String {
 }
 
 fn drop(args: &SpoolDropArgs) -> Result<u8> {
-    let printer = Printer::new(&args.output);
+    let printer = Printer::from(&args.output);
     let spool = open(args.state_dir.path())?;
     let what = if args.rejected {
         "rejected item"

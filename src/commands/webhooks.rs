@@ -6,16 +6,16 @@ use anyhow::Result;
 use serde_json::json;
 
 use crate::cli::WebhooksArgs;
-use crate::commands::locale;
-use crate::commands::output::{print_stdout_line, Ending, Printer};
 use crate::error;
+use crate::pipeline::locale;
+use crate::pipeline::output::{print_stdout_line, Ending, Printer};
 use crate::secret::{self, names, WebhookUrl};
 
 /// An error before the first row (no directory) is reported as a failed outcome by
 /// `main`; files failing the rules are reported in their rows, so the exit code alone
 /// says so at the end.
 pub(super) fn run(args: WebhooksArgs) -> Result<Ending> {
-    let printer = Printer::new(&args.output);
+    let printer = Printer::from(&args.output);
     let dir = args.secrets_dir.path();
     let known = names::list(dir).map_err(|e| {
         error::config(format!(

@@ -8,10 +8,9 @@ use anyhow::Result;
 use redis::sentinel::{SentinelClient, SentinelClientBuilder, SentinelServerType};
 use redis::{Connection, ErrorKind as RedisKind, RedisError};
 
-use crate::cli::DeliveryArgs;
 use crate::error::{self, ExitKind};
 use crate::gateway::url::RedisUrl;
-use crate::wire::tls;
+use crate::wire::{deliver, tls};
 
 /// Certificate and CA files are small; anything larger is a wrong path.
 const MAX_PEM_BYTES: u64 = 1 << 20;
@@ -33,7 +32,7 @@ pub(crate) struct Redis {
 impl Redis {
     /// Prepares the client (TLS material included) without connecting: a bad CA or key
     /// file is exit 3 before anything goes over the network.
-    pub(crate) fn new(url: RedisUrl, delivery: &DeliveryArgs) -> Result<Redis> {
+    pub(crate) fn new(url: RedisUrl, delivery: &deliver::Settings) -> Result<Redis> {
         let certs = if url.is_tls() {
             let files = tls::TlsFiles {
                 ca_file: delivery.ca_file.as_deref(),
@@ -224,17 +223,19 @@ impl Redis {
 }
 
 /// A client for the unit tests of the plumbing (rate limit, lease) against a real
-/// server, with clap's delivery defaults and `--timeout 5s`.
+/// server, with the delivery defaults and `--timeout 5s`.
 #[cfg(test)]
 pub(crate) fn test_client(url: &str) -> Redis {
-    #[derive(clap::Parser)]
-    struct T {
-        #[command(flatten)]
-        d: DeliveryArgs,
-    }
-    let delivery = <T as clap::Parser>::try_parse_from(["t", "--timeout", "5s"])
-        .unwrap()
-        .d;
+    let delivery = deliver::Settings {
+        timeout: Duration::from_secs(5),
+        attempt_timeout: Duration::from_secs(10),
+        retries: 3,
+        proxy: None,
+        ca_file: None,
+        no_system_roots: false,
+        client_cert: None,
+        client_key: None,
+    };
     Redis::new(RedisUrl::parse(url).unwrap(), &delivery).unwrap()
 }
 

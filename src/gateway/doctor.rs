@@ -5,11 +5,11 @@ use redis::streams::{
     StreamInfoConsumersReply, StreamInfoGroupsReply, StreamPendingCountReply, StreamPendingReply,
 };
 
-use crate::cli::DoctorArgs;
 use crate::error::{self, ExitKind};
 use crate::gateway::client::Redis;
-use crate::gateway::enqueue::queue_source;
+use crate::gateway::queue::{queue_source, Queue};
 use crate::gateway::url::RedisSource;
+use crate::wire::deliver;
 
 /// One check: its name and what was found, or the exit kind and why it failed.
 pub(crate) type Check = (&'static str, Result<String, (ExitKind, String)>);
@@ -18,16 +18,23 @@ fn failed(e: &anyhow::Error) -> (ExitKind, String) {
     (error::exit_kind(e), format!("{e:#}"))
 }
 
+/// What the queue checks need, as plain values (read once by `commands::doctor`).
+pub(crate) struct Settings {
+    pub queue: Queue,
+    pub group: String,
+    pub delivery: deliver::Settings,
+}
+
 /// The checks in order; the list stops at the first failure that makes the rest moot (or
 /// at a group not created yet, which leaves nothing more to look at).
-pub(crate) fn checks(args: &DoctorArgs) -> Vec<Check> {
+pub(crate) fn checks(args: &Settings) -> Vec<Check> {
     let mut out: Vec<Check> = Vec::new();
     // Each step pushes its own checks, and `None` once a failure made the rest moot.
     let _ = walk(args, &mut out);
     out
 }
 
-fn walk(args: &DoctorArgs, out: &mut Vec<Check>) -> Option<()> {
+fn walk(args: &Settings, out: &mut Vec<Check>) -> Option<()> {
     let mut redis = connect(args, out)?;
     let (stream, group) = (&args.queue.stream, &args.group);
     stream_and_group(&mut redis, stream, group, out)?;
@@ -41,7 +48,7 @@ fn walk(args: &DoctorArgs, out: &mut Vec<Check>) -> Option<()> {
 }
 
 /// Where the queue URL comes from, then the connection and the password.
-fn connect(args: &DoctorArgs, out: &mut Vec<Check>) -> Option<Redis> {
+fn connect(args: &Settings, out: &mut Vec<Check>) -> Option<Redis> {
     let (url, source) = match queue_source(&args.queue) {
         Ok(found) => found,
         Err(e) => {
@@ -55,7 +62,7 @@ fn connect(args: &DoctorArgs, out: &mut Vec<Check>) -> Option<Redis> {
         RedisSource::Flag => "--queue".into(),
     };
     out.push(("queue", Ok(format!("{url} from {from}"))));
-    let mut redis = match Redis::new(url.clone(), &args.common.delivery) {
+    let mut redis = match Redis::new(url.clone(), &args.delivery) {
         Ok(r) => r,
         Err(e) => {
             out.push(("redis connect", Err(failed(&e))));

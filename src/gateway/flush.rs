@@ -7,19 +7,19 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::Result;
 
-use crate::cli::FlushArgs;
 use crate::error::{self, ExitKind};
 use crate::gateway::client::Redis;
-use crate::gateway::queue;
-use crate::gateway::store::RedisStore;
+use crate::gateway::queue::{self, Queue};
+use crate::gateway::store::{RedisStore, SharedStore};
 use crate::gateway::url::{RedisSources, Role};
 use crate::state::spool::SpoolItem;
+use crate::wire::deliver;
 
 /// How long flush remembers a delivered key when checking it (build's default TTL).
 const DEDUPE_TTL: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
 
 pub(crate) struct Stores<'a> {
-    args: &'a FlushArgs,
+    delivery: &'a deliver::Settings,
     queue_sources: RedisSources,
     store_sources: RedisSources,
     stores: HashMap<String, RedisStore>,
@@ -30,18 +30,22 @@ pub(crate) struct Stores<'a> {
 }
 
 impl<'a> Stores<'a> {
-    pub(crate) fn new(args: &'a FlushArgs) -> Stores<'a> {
+    pub(crate) fn new(
+        queue: &Queue,
+        store: &SharedStore,
+        delivery: &'a deliver::Settings,
+    ) -> Stores<'a> {
         Stores {
-            args,
+            delivery,
             queue_sources: RedisSources::new(
                 Role::Queue,
-                args.queue.queue_file.clone(),
-                args.queue.queue.clone(),
+                queue.queue_file.clone(),
+                queue.queue.clone(),
             ),
             store_sources: RedisSources::new(
                 Role::Store,
-                args.store.dedupe_store_file.clone(),
-                args.store.dedupe_store.clone(),
+                store.dedupe_store_file.clone(),
+                store.dedupe_store.clone(),
             ),
             stores: HashMap::new(),
             queues: HashMap::new(),
@@ -57,7 +61,7 @@ impl<'a> Stores<'a> {
         let (url, _) = self
             .store_sources
             .resolve_spool_ref(Role::Store, reference)?;
-        let redis = Redis::new(url, &self.args.delivery)?;
+        let redis = Redis::new(url, self.delivery)?;
         let store = RedisStore::new(Arc::new(Mutex::new(redis)), DEDUPE_TTL);
         self.stores.insert(reference.to_string(), store.clone());
         Ok(store)
@@ -76,7 +80,7 @@ impl<'a> Stores<'a> {
             let (url, _) = self
                 .queue_sources
                 .resolve_spool_ref(Role::Queue, reference)?;
-            let redis = Redis::new(url, &self.args.delivery)?;
+            let redis = Redis::new(url, self.delivery)?;
             self.queues.insert(reference.to_string(), redis);
         }
         let redis = self.queues.get_mut(reference).expect("inserted above");
@@ -85,7 +89,7 @@ impl<'a> Stores<'a> {
             .clone()
             .unwrap_or_else(|| "mmnotify:events".to_string());
         let result = redis
-            .connect_within(self.args.delivery.timeout)
+            .connect_within(self.delivery.timeout)
             .and_then(|()| queue::enqueue(redis, &stream, &item.payload.to_string()));
         if let Err(e) = &result {
             if error::exit_kind(e) == ExitKind::Network {

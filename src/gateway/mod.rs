@@ -6,7 +6,6 @@
 pub(crate) mod client;
 pub(crate) mod consumer;
 pub(crate) mod doctor;
-pub(crate) mod enqueue;
 pub(crate) mod flush;
 pub(crate) mod lease;
 pub(crate) mod metrics;

@@ -1,8 +1,21 @@
-//! The builder's end of the queue: one `XADD` of the validated event.
+//! Where the queue is, and the builder's end of it: one `XADD` of the validated event.
+
+use std::path::PathBuf;
 
 use anyhow::Result;
 
+use crate::error;
 use crate::gateway::client::Redis;
+use crate::gateway::url::{RedisSource, RedisSources, RedisUrl, Role};
+
+/// Where the queue is and which stream, as plain values (the queue flags, read once by
+/// the command).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Queue {
+    pub queue_file: Option<PathBuf>,
+    pub queue: Option<String>,
+    pub stream: String,
+}
 
 /// The one field a stream entry carries.
 pub(crate) const EVENT_FIELD: &str = "event";
@@ -17,4 +30,16 @@ pub(crate) fn enqueue(redis: &mut Redis, stream: &str, event_json: &str) -> Resu
             .arg(event_json)
             .query::<String>(con)
     })
+}
+
+/// The queue's URL and source; exit 3 when none is given.
+pub(crate) fn queue_source(args: &Queue) -> Result<(RedisUrl, RedisSource)> {
+    RedisSources::new(Role::Queue, args.queue_file.clone(), args.queue.clone())
+        .resolve(Role::Queue)?
+        .ok_or_else(|| {
+            error::config(
+                "no queue configured: pass --queue-file PATH (a secrets file holding the \
+                 redis:// URL), set MMNOTIFY_QUEUE, or pass --queue URL (without a password)",
+            )
+        })
 }

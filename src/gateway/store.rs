@@ -17,6 +17,7 @@
 //! holder writes it within its reconnect backoff once Redis answers it again), and only
 //! then posts, flagged as a possible duplicate ([`Held::interrupted`]).
 
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -103,6 +104,14 @@ pub(crate) fn lock(redis: &SharedRedis) -> MutexGuard<'_, Redis> {
     redis
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Where the shared dedupe store is, if one is given, as plain values (the
+/// `--dedupe-store[-file]` flags, read once by the command).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SharedStore {
+    pub dedupe_store_file: Option<PathBuf>,
+    pub dedupe_store: Option<String>,
 }
 
 #[derive(Clone)]

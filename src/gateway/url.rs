@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 
 use crate::error::{self, ExitKind};
-use crate::secret;
+use crate::secret::{self, SourceRef};
 
 /// A `redis://` or `rediss://` URL whose Display and Debug are redacted.
 #[derive(Clone, PartialEq, Eq)]
@@ -391,13 +391,11 @@ impl RedisSource {
     /// `file:PATH` (absolute), `env` or `flag`.
     pub(crate) fn spool_ref(&self) -> String {
         match self {
-            RedisSource::File(p) => {
-                let abs = std::path::absolute(p).unwrap_or_else(|_| p.clone());
-                format!("file:{}", abs.display())
-            }
-            RedisSource::Env => "env".into(),
-            RedisSource::Flag => "flag".into(),
+            RedisSource::File(p) => SourceRef::file(p),
+            RedisSource::Env => SourceRef::Env,
+            RedisSource::Flag => SourceRef::Flag,
         }
+        .to_string()
     }
 }
 
@@ -471,29 +469,29 @@ impl RedisSources {
         role: Role,
         reference: &str,
     ) -> Result<(RedisUrl, RedisSource)> {
-        let sources = if let Some(path) = reference.strip_prefix("file:") {
-            RedisSources {
-                file: Some(PathBuf::from(path)),
+        let parsed = reference.parse::<SourceRef>();
+        let sources = match &parsed {
+            Ok(SourceRef::File(path)) => RedisSources {
+                file: Some(path.clone()),
                 ..Default::default()
-            }
-        } else if reference == "env" {
-            RedisSources {
+            },
+            Ok(SourceRef::Env) => RedisSources {
                 env: self.env.clone(),
                 ..Default::default()
-            }
-        } else if reference == "flag" {
-            RedisSources {
+            },
+            Ok(SourceRef::Flag) => RedisSources {
                 flag: self.flag.clone(),
                 ..Default::default()
+            },
+            Ok(SourceRef::Name(_)) | Err(_) => {
+                return Err(error::config(format!("unknown Redis source `{reference}`")));
             }
-        } else {
-            return Err(error::config(format!("unknown Redis source `{reference}`")));
         };
         sources.resolve(role)?.ok_or_else(|| {
             let (_, _, url_flag, url_env) = role.flags();
             error::config(format!(
                 "the item was saved with a Redis URL from {}, which is not given now",
-                if reference == "env" {
+                if matches!(parsed, Ok(SourceRef::Env)) {
                     url_env
                 } else {
                     url_flag

@@ -138,6 +138,8 @@ fn first_value_line(text: &str) -> Option<&str> {
         .find(|l| !l.is_empty() && !l.starts_with('#'))
 }
 
+/// The caller's (effective) uid: the one home of `geteuid`, for every ownership rule
+/// (secrets files, the state directory, the spool, the HMAC key, the run socket's peer).
 pub(crate) fn current_uid() -> u32 {
     // SAFETY: geteuid has no preconditions and cannot fail.
     unsafe { libc::geteuid() }

@@ -8,7 +8,7 @@ mod file;
 mod known;
 mod misplaced;
 pub(crate) mod names;
-mod scrub;
+mod source_ref;
 mod sources;
 mod url;
 
@@ -16,7 +16,10 @@ pub(crate) use child_env::SECRET_ENV_VARS;
 pub(crate) use file::{check_file, current_uid, open_trusted, read_secrets_file, Trust};
 pub(crate) use known::{holds_secret, remember, scrub_secrets};
 pub(crate) use misplaced::{contains_hook_id, refuse_hook_in_proxy, refuse_url_as_path};
-pub(crate) use scrub::after_cut;
-pub use scrub::{redact_id_runs, scrub_hook_ids};
+// Scrubbing is plain text work (no secret is held), so it lives in `text/`, where
+// `error` can reach it too; the names stay here, where callers look for them.
+pub(crate) use crate::text::scrub::after_cut;
+pub use crate::text::scrub::{redact_id_runs, scrub_hook_ids};
+pub(crate) use source_ref::SourceRef;
 pub(crate) use sources::{check_name, env_url, Source, Sources};
 pub(crate) use url::WebhookUrl;

@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 
 use crate::error;
-use crate::secret::{names, read_secrets_file, redact_id_runs, refuse_url_as_path, WebhookUrl};
+use crate::secret::{
+    names, read_secrets_file, redact_id_runs, refuse_url_as_path, SourceRef, WebhookUrl,
+};
 
 /// Where a webhook URL came from; stored in the spool so `flush` can resolve it again
 /// without ever writing the URL itself to disk.
@@ -21,14 +23,11 @@ impl Source {
     /// The reference saved with spooled items: `file:PATH`, `name:NAME` or `env`.
     pub(crate) fn spool_ref(&self) -> String {
         match self {
-            Source::File(p) => {
-                // flush may run from another directory (a timer, cron).
-                let abs = std::path::absolute(p).unwrap_or_else(|_| p.clone());
-                format!("file:{}", abs.display())
-            }
-            Source::Named { name, .. } => format!("name:{name}"),
-            Source::Env => "env".to_string(),
+            Source::File(p) => SourceRef::file(p),
+            Source::Named { name, .. } => SourceRef::Name(name.clone()),
+            Source::Env => SourceRef::Env,
         }
+        .to_string()
     }
 
     pub(crate) fn describe(&self) -> String {
@@ -65,15 +64,6 @@ pub(crate) fn env_url() -> Option<OsString> {
 }
 
 impl Sources {
-    pub(crate) fn from_args(args: &crate::cli::WebhookArgs) -> Sources {
-        Sources {
-            file: args.webhook_file.clone(),
-            name: args.webhook.clone(),
-            secrets_dir: args.secrets_dir.path().to_path_buf(),
-            env_url: env_url(),
-        }
-    }
-
     /// Picks the source (first match wins) without reading it.
     pub(crate) fn select(&self) -> Result<Source> {
         if let Some(file) = &self.file {
@@ -221,25 +211,26 @@ impl Sources {
 
     /// Resolves a spool item's saved reference with today's settings.
     pub(crate) fn resolve_spool_ref(&self, reference: &str) -> Result<(WebhookUrl, Source)> {
-        let source = if let Some(path) = reference.strip_prefix("file:") {
-            Source::File(PathBuf::from(path))
-        } else if let Some(name) = reference.strip_prefix("name:") {
-            check_name(name)?;
-            Source::Named {
-                name: name.to_string(),
-                path: self.secrets_dir.join(format!("{name}.url")),
+        let source = match reference.parse::<SourceRef>() {
+            Ok(SourceRef::File(path)) => Source::File(path),
+            Ok(SourceRef::Name(name)) => {
+                check_name(&name)?;
+                let path = self.secrets_dir.join(format!("{name}.url"));
+                Source::Named { name, path }
             }
-        } else if reference == "env" {
-            if self.env_url.is_none() {
-                return Err(error::config(
-                    "the item was sent with MATTERMOST_WEBHOOK_URL, which is not set now",
-                ));
+            Ok(SourceRef::Env) => {
+                if self.env_url.is_none() {
+                    return Err(error::config(
+                        "the item was sent with MATTERMOST_WEBHOOK_URL, which is not set now",
+                    ));
+                }
+                Source::Env
             }
-            Source::Env
-        } else {
-            return Err(error::config(format!(
-                "unknown webhook source `{reference}`"
-            )));
+            Ok(SourceRef::Flag) | Err(_) => {
+                return Err(error::config(format!(
+                    "unknown webhook source `{reference}`"
+                )));
+            }
         };
         let url = self.load(&source)?;
         Ok((url, source))

@@ -5,8 +5,8 @@ use std::fmt;
 use anyhow::Result;
 
 use crate::error;
-use crate::secret::scrub::{scrub_token, tail_gaps};
 use crate::secret::scrub_hook_ids;
+use crate::text::scrub::{scrub_token, tail_gaps};
 
 /// What a URL copied out of a shell script or `.env` file keeps around it: quotes, or a
 /// `NAME=` / `export NAME=` assignment. Nothing reads these files through a shell, so the

@@ -75,8 +75,7 @@ impl FingerprintKey {
         let meta = file
             .metadata()
             .with_context(|| format!("cannot stat {}", path.display()))?;
-        // SAFETY: geteuid has no preconditions and cannot fail.
-        let me = unsafe { libc::geteuid() };
+        let me = crate::secret::current_uid();
         let mode = meta.mode() & 0o7777;
         if !meta.is_file() || meta.uid() != me || mode != 0o600 || meta.len() != KEY_LEN as u64 {
             return Err(error::config(format!(

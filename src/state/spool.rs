@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, Context};
 use serde::{Deserialize, Serialize};
 
+use crate::secret::SourceRef;
 use crate::state::dedupe::DedupeKey;
 use crate::state::statedir::{self, try_flock};
 use crate::text::time::now_ms;
@@ -411,18 +412,13 @@ fn check_item(item: &SpoolItem) -> anyhow::Result<()> {
             "the item holds a webhook URL or token, which is never written to disk"
         ));
     }
-    let source_ok = item.source == "env"
-        || item
-            .source
-            .strip_prefix("name:")
-            .is_some_and(|n| !n.is_empty())
-        || item
-            .source
-            .strip_prefix("file:")
-            .is_some_and(|p| !p.is_empty())
+    let source_ok = match item.source.parse::<SourceRef>() {
         // An event for the queue may come from `--queue URL` (no password): flush then
         // takes the URL from its own `--queue`.
-        || (item.kind == SpoolKind::Enqueue && item.source == "flag");
+        Ok(SourceRef::Flag) => item.kind == SpoolKind::Enqueue,
+        Ok(r) => r.is_complete(),
+        Err(_) => false,
+    };
     if !source_ok {
         return Err(anyhow!(
             "spool item source must be name:NAME, file:PATH or env (refusing to save it)"
@@ -477,8 +473,7 @@ fn list_dir(dir: &Path) -> anyhow::Result<(Vec<SpoolEntry>, Vec<Skipped>)> {
 }
 
 fn euid() -> u32 {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() }
+    crate::secret::current_uid()
 }
 
 /// Opens a spool file through one descriptor that is checked before anything else is

@@ -106,8 +106,7 @@ pub(crate) fn check_trusted_dir(path: &Path) -> anyhow::Result<bool> {
              --state-dir"
         )));
     }
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let me = unsafe { libc::geteuid() };
+    let me = crate::secret::current_uid();
     if meta.uid() != me {
         return Err(error::config(format!(
             "state directory {shown} is owned by uid {}, not by you (uid {me}); another \
@@ -295,8 +294,7 @@ mod tests {
 
         // Only root can give a directory away: elsewhere this part is skipped, visibly,
         // unless MMNOTIFY_REQUIRE_ROOT=1 (CI) demands it.
-        // SAFETY: geteuid has no preconditions.
-        if unsafe { libc::geteuid() } == 0 {
+        if crate::secret::current_uid() == 0 {
             std::os::unix::fs::chown(&dir, Some(65534), None).unwrap();
             let err = check_trusted_dir(&dir).unwrap_err();
             assert!(err.to_string().contains("chown 0"), "{err}");

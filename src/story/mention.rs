@@ -166,7 +166,7 @@ impl Mentions {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::task::tail::FENCE_BREAK;
+    use crate::text::sanitize::FENCE_BREAK;
     use proptest::prelude::*;
 
     fn user(s: &str) -> Username {

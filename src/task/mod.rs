@@ -42,6 +42,9 @@ pub(crate) struct TaskSpec {
     pub env_remove: Vec<OsString>,
     /// Variables set for the command only.
     pub env_set: Vec<(OsString, OsString)>,
+    /// Where mmnotify's own lines go (the caller's one writer to stderr): handed in, so
+    /// that `task/` does not reach up into the output object.
+    pub say: fn(&str),
 }
 
 #[cfg(test)]
@@ -62,6 +65,7 @@ impl TaskSpec {
             tail_bytes: DEFAULT_MAX_BYTES,
             env_remove: Vec::new(),
             env_set: Vec::new(),
+            say: |line| eprintln!("{line}"),
         }
     }
 }
@@ -99,7 +103,7 @@ pub(crate) struct TaskResult {
     pub exit_code: i32,
     pub started_at: SystemTime,
     pub duration: Duration,
-    /// The last lines of output, cleaned by [`crate::task::tail::sanitize`].
+    /// The last lines of output, cleaned by [`crate::text::sanitize::sanitize`].
     pub tail: Vec<String>,
     /// The first SIGINT/SIGTERM/SIGHUP/SIGQUIT mmnotify received and forwarded to the
     /// command, if any.

@@ -266,7 +266,7 @@ fn spawn_failure(
         "mmnotify: cannot run `{}`: {reason}",
         crate::secret::scrub_hook_ids(&program)
     );
-    crate::commands::output::print_stderr_line(&line);
+    (spec.say)(&line);
     TaskResult {
         outcome: Outcome::Failure {
             code: None,
@@ -276,7 +276,7 @@ fn spawn_failure(
         exit_code,
         started_at,
         duration: start.elapsed(),
-        tail: vec![crate::task::tail::sanitize(line.as_bytes())],
+        tail: vec![crate::text::sanitize::sanitize(line.as_bytes())],
         signal_received: None,
         max_runtime: spec.max_runtime,
     }

@@ -1,11 +1,13 @@
-//! The bounded tail of a command's combined output, and the cleaning that makes
-//! arbitrary program output safe inside a Markdown code block of a Mattermost post.
+//! The bounded tail of a command's combined output, each line cleaned by
+//! [`crate::text::sanitize::sanitize`] to be safe inside a Markdown code block.
 //!
 //! Memory is the point of this module: a command may print gigabytes, and the tail
 //! must stay within a few times `max_bytes` whatever the shape of the output (one
 //! endless line, millions of empty lines, a progress bar redrawn with `\r`).
 
 use std::collections::VecDeque;
+
+use crate::text::sanitize::sanitize;
 
 /// Default byte budget of a tail: enough for a screenful of log lines, small next to
 /// one post (16383 characters).
@@ -295,131 +297,6 @@ fn keep_end(s: &str, max: usize) -> String {
     format!("{CUT_MARKER}{}", after_cut(rest))
 }
 
-/// Zero-width space put between the backticks of a run of three or more.
-pub(crate) const FENCE_BREAK: char = '\u{200B}';
-
-/// Make program output safe to show inside a fenced Markdown code block:
-///
-/// - invalid UTF-8 becomes U+FFFD (lossy decoding);
-/// - ANSI escape sequences are removed: CSI (`ESC [ … final`), OSC/DCS/SOS/PM/APC
-///   strings (`ESC ] … BEL` or `… ESC \`), and two-character escapes (`ESC 7`,
-///   `ESC ( B`, …);
-/// - other control characters (C0 except tab and newline, DEL, C1) become U+FFFD,
-///   so binary output is visibly binary rather than silently glued together, and
-///   bidirectional override/isolate characters are removed (they can make the shown
-///   text differ from the real one);
-/// - runs of three or more backticks get a zero-width space between each backtick,
-///   so the output can neither close the report's code block nor open one, while
-///   still reading as backticks.
-pub(crate) fn sanitize(bytes: &[u8]) -> String {
-    let stripped = strip_escapes(bytes);
-    let decoded = String::from_utf8_lossy(&stripped);
-    let mut clean = String::with_capacity(decoded.len());
-    for c in decoded.chars() {
-        match c {
-            '\t' | '\n' => clean.push(c),
-            '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' => {}
-            c if c.is_control() => clean.push('\u{FFFD}'),
-            c => clean.push(c),
-        }
-    }
-    neutralise_fences(&clean)
-}
-
-fn neutralise_fences(s: &str) -> String {
-    if !s.contains("```") {
-        return s.to_string();
-    }
-    let mut out = String::with_capacity(s.len() + 16);
-    let mut run = 0usize;
-    let flush = |out: &mut String, run: usize| {
-        for i in 0..run {
-            if i > 0 && run >= 3 {
-                out.push(FENCE_BREAK);
-            }
-            out.push('`');
-        }
-    };
-    for c in s.chars() {
-        if c == '`' {
-            run += 1;
-        } else {
-            flush(&mut out, run);
-            run = 0;
-            out.push(c);
-        }
-    }
-    flush(&mut out, run);
-    out
-}
-
-const ESC: u8 = 0x1B;
-const BEL: u8 = 0x07;
-
-fn strip_escapes(b: &[u8]) -> std::borrow::Cow<'_, [u8]> {
-    if !b.contains(&ESC) {
-        return std::borrow::Cow::Borrowed(b);
-    }
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] != ESC {
-            out.push(b[i]);
-            i += 1;
-            continue;
-        }
-        i += 1;
-        match b.get(i) {
-            None => break,
-            Some(b'[') => {
-                i += 1;
-                while let Some(&c) = b.get(i) {
-                    match c {
-                        0x20..=0x3F => i += 1,
-                        0x40..=0x7E => {
-                            i += 1;
-                            break;
-                        }
-                        // Malformed: drop what was read, keep the odd byte as text.
-                        _ => break,
-                    }
-                }
-            }
-            Some(b']' | b'P' | b'X' | b'^' | b'_') => {
-                i += 1;
-                while let Some(&c) = b.get(i) {
-                    match c {
-                        BEL => {
-                            i += 1;
-                            break;
-                        }
-                        ESC if b.get(i + 1) == Some(&b'\\') => {
-                            i += 2;
-                            break;
-                        }
-                        // An unterminated string ends at the next escape or line, not
-                        // at the end of the output.
-                        ESC | b'\n' => break,
-                        _ => i += 1,
-                    }
-                }
-            }
-            Some(0x20..=0x2F) => {
-                while matches!(b.get(i), Some(0x20..=0x2F)) {
-                    i += 1;
-                }
-                if matches!(b.get(i), Some(0x30..=0x7E)) {
-                    i += 1;
-                }
-            }
-            Some(0x30..=0x7E) => i += 1,
-            // ESC before anything else: drop the ESC alone.
-            Some(_) => {}
-        }
-    }
-    std::borrow::Cow::Owned(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -568,52 +445,5 @@ mod tests {
         }
         assert_eq!(t.lines(), ["", "", "", "", ""]);
         assert!(t.done.len() <= 5);
-    }
-
-    #[test]
-    fn sanitize_decodes_lossily() {
-        assert_eq!(sanitize(b"a\xffb"), "a\u{FFFD}b");
-        assert_eq!(sanitize("héllo".as_bytes()), "héllo");
-    }
-
-    #[test]
-    fn sanitize_strips_csi_osc_and_short_escapes() {
-        assert_eq!(sanitize(b"\x1b[1;31mred\x1b[0m plain"), "red plain");
-        assert_eq!(
-            sanitize(b"\x1b[?25lhidden cursor\x1b[?25h"),
-            "hidden cursor"
-        );
-        assert_eq!(sanitize(b"\x1b]0;title\x07text"), "text");
-        assert_eq!(
-            sanitize(b"\x1b]8;;http://x\x1b\\link\x1b]8;;\x1b\\"),
-            "link"
-        );
-        assert_eq!(sanitize(b"\x1b(Bcharset \x1b7saved\x1b8"), "charset saved");
-        assert_eq!(sanitize(b"lone esc at end\x1b"), "lone esc at end");
-        // An unterminated OSC stops at the end of the line.
-        assert_eq!(sanitize(b"\x1b]0;never closed\nnext"), "\nnext");
-    }
-
-    #[test]
-    fn sanitize_replaces_control_characters_but_keeps_tab() {
-        assert_eq!(
-            sanitize(b"a\0b\tc\x07d\x7fe"),
-            "a\u{FFFD}b\tc\u{FFFD}d\u{FFFD}e"
-        );
-        assert_eq!(sanitize("x\u{0085}y".as_bytes()), "x\u{FFFD}y");
-        assert_eq!(sanitize("ab\u{202E}cd".as_bytes()), "abcd");
-    }
-
-    #[test]
-    fn sanitize_breaks_code_fences() {
-        let s = sanitize(b"```\nend of block? ```` ok `` `");
-        assert!(!s.contains("```"), "{s:?}");
-        assert_eq!(
-            s,
-            "`\u{200B}`\u{200B}`\nend of block? `\u{200B}`\u{200B}`\u{200B}` ok `` `"
-        );
-        // Stripping an escape must not assemble a fence.
-        let s = sanitize(b"``\x1b[0m`");
-        assert!(!s.contains("```"), "{s:?}");
     }
 }

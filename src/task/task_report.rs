@@ -4,8 +4,9 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::task::tail::{sanitize, CUT_MARKER};
+use crate::task::tail::CUT_MARKER;
 use crate::task::{Outcome, TaskResult};
+use crate::text::sanitize::sanitize;
 use crate::text::{markdown, time};
 use crate::wire::payload::{Attachment, Field, Payload};
 
@@ -222,7 +223,7 @@ fn format_duration(d: Duration) -> String {
     } else {
         Duration::from_secs(saturate((d.as_millis() + 500) / 1000))
     };
-    humantime::format_duration(rounded).to_string()
+    crate::text::time::format_duration(rounded)
 }
 
 fn saturate(n: u128) -> u64 {
@@ -447,7 +448,7 @@ mod tests {
     #[test]
     fn no_fence_inside_the_tail_section() {
         // One line as `Tail::lines` gives it, one raw as a hand-made result might.
-        let raw = crate::task::tail::sanitize(b"```\n@channel");
+        let raw = crate::text::sanitize::sanitize(b"```\n@channel");
         let r = result(Outcome::Success, 0, vec![raw, "``` ` ``".into()]);
         let t = text(&render_one("x", &r)).to_string();
         let body = t.split_once("```\n").unwrap().1;

@@ -1,8 +1,10 @@
 //! Markdown for values that must show as themselves in a post: user and command text,
 //! branch names, URLs. Shared by the build message and the task report.
 
-use crate::task::tail::{sanitize, FENCE_BREAK};
-use crate::wire::payload::TRUNCATION_MARKER;
+use crate::text::sanitize::{sanitize, FENCE_BREAK};
+
+/// The end of a text cut to fit one post.
+pub(crate) const TRUNCATION_MARKER: &str = "… (truncated)";
 
 /// Text shown as itself in Markdown: cleaned like output, on one line, with
 /// Markdown punctuation backslash-escaped, and a zero-width space after `@` so a

@@ -4,6 +4,7 @@
 
 use crate::error::ExitKind;
 use crate::secret::WebhookUrl;
+use crate::text::sanitize::one_line;
 
 /// A failed delivery, already redacted and ready to print.
 #[derive(Debug, Clone)]
@@ -43,19 +44,6 @@ impl ServerError {
             request_id: get("request_id"),
         }
     }
-}
-
-/// Control characters from a remote party must not reach the terminal (escape injection),
-/// nor bidirectional overrides, which make a line read differently from what it says.
-pub(crate) fn sanitize(s: &str) -> String {
-    s.chars()
-        .map(|c| match c {
-            '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' => ' ',
-            c if c.is_control() => ' ',
-            c => c,
-        })
-        .take(300)
-        .collect()
 }
 
 pub(crate) struct Answer<'a> {
@@ -264,17 +252,14 @@ pub(crate) fn with_payload_suspects(d: Diagnosis, url: &WebhookUrl, body: &[u8])
         suspects.join("; ")
     );
     Diagnosis {
-        message: url.scrub(&sanitize_long(&message)),
+        message: url.scrub(&one_line(&message, 1000)),
         ..d
     }
 }
 
-/// Like [`sanitize`], with room for a longer message we composed ourselves.
-fn sanitize_long(s: &str) -> String {
-    s.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .take(1000)
-        .collect()
+/// A remote party's text on one line, short enough for one diagnostic.
+pub(crate) fn sanitize(s: &str) -> String {
+    one_line(s, 300)
 }
 
 fn diagnose_400(id: &str, era_b: bool, chan: Option<&str>) -> (ExitKind, String, String) {

@@ -11,13 +11,13 @@ use serde_json::{Map, Value};
 use crate::error;
 
 mod model;
-pub(crate) use model::{Attachment, Field, Member, Payload};
+pub(crate) use model::{Attachment, Field, Member, Payload, Route};
 
 /// One Mattermost post holds this many Unicode scalar values (`PostMessageMaxRunesV2`).
 pub(crate) const MAX_POST_CHARS: usize = 16383;
 /// Props above this many characters are refused by the server (`PostPropsMaxUserRunes`).
 pub(crate) const MAX_PROPS_CHARS: usize = 760_000;
-pub(crate) const TRUNCATION_MARKER: &str = "… (truncated)";
+pub(crate) use crate::text::markdown::TRUNCATION_MARKER;
 
 /// Parses a `--prop KEY=JSON` value.
 pub(crate) fn prop_value(key: &str, raw: &str) -> Result<Value> {
@@ -964,7 +964,7 @@ mod tests {
     #[test]
     fn requested_ack_without_priority() {
         let mut o = Payload::default();
-        let route = crate::cli::RouteArgs {
+        let route = Route {
             requested_ack: true,
             ..Default::default()
         };

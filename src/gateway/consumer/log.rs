@@ -9,9 +9,9 @@
 use std::time::{Duration, Instant};
 
 use super::Consumer;
-use crate::commands::output::{print_stderr_line, Printer};
 use crate::gateway::store::RedisStore;
 use crate::gateway::url::RedisUrl;
+use crate::pipeline::output::{print_stderr_line, Printer};
 
 pub(super) struct Log {
     every: Duration,
@@ -64,7 +64,7 @@ impl Consumer<'_> {
             &format!(
                 "entry {id}: taken over after it was left unacknowledged for --claim-idle \
                  ({}) by another gateway (or an earlier run of this one); delivery {} of {}",
-                humantime::format_duration(self.claim_idle),
+                crate::text::time::format_duration(self.claim_idle),
                 deliveries,
                 self.max_deliveries
             ),

@@ -22,15 +22,16 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 
 use crate::build_event::event::BuildEvent;
-use crate::cli::BuildArgs;
-use crate::commands::build::{self, Ctx, Summary};
-use crate::commands::output::Printer;
 use crate::error::{self, ExitKind};
 use crate::gateway::client::{Redis, BACKOFF_MAX};
-use crate::gateway::enqueue::{queue_source, shared_store};
+use crate::gateway::queue::queue_source;
 use crate::gateway::store::{lock, RedisStore, SharedRedis};
 use crate::gateway::url::{RedisSource, RedisUrl};
+use crate::pipeline::build::{self, Ctx, Settings, Summary};
+use crate::pipeline::enqueue::shared_store;
+use crate::pipeline::output::Printer;
 use crate::state::statedir;
+use crate::text::time::format_duration;
 use outage::Outage;
 use settle::Finish;
 use signal::stopping;
@@ -70,12 +71,23 @@ struct Consumer<'c> {
     printer: &'c Printer,
 }
 
+/// How this gateway consumes, as plain values (the gateway flags, read once by
+/// `commands::build`).
+pub(crate) struct Gateway {
+    pub group: String,
+    pub consumer: Option<String>,
+    pub claim_idle: Duration,
+    pub max_deliveries: u32,
+    pub drain: bool,
+    pub summary_every: Duration,
+}
+
 /// `build --consume`.
-pub(crate) fn run(ctx: &mut Ctx) -> Result<u8> {
+pub(crate) fn run(ctx: &mut Ctx, gateway: &Gateway) -> Result<u8> {
     let args = ctx.args;
     let (url, source) = queue_source(&args.queue)?;
     // A gateway without a usable webhook would take entries only to leave them pending.
-    let (webhook, _) = crate::secret::Sources::from_args(&args.common.webhook).resolve()?;
+    let (webhook, _) = args.webhook.resolve()?;
     let printer = ctx.printer;
     let redis = connect(&url, args)?;
     let store = dedupe_store(ctx, &redis, &source, &printer)?;
@@ -83,15 +95,15 @@ pub(crate) fn run(ctx: &mut Ctx) -> Result<u8> {
         ctx.dedupe = build::Store::Open(Box::new(store.clone()));
     }
     ctx.spool = false;
-    let mut c = Consumer::new(args, redis, store, &printer);
+    let mut c = Consumer::new(args, gateway, redis, store, &printer);
     c.log_start(&url, &webhook.redacted());
     signal::install();
-    let gave_up = c.consume(ctx, &url, args.common.delivery.timeout)?;
+    let gave_up = c.consume(ctx, &url, args.delivery.timeout)?;
     let code = c.finish(ctx)?;
     match gave_up {
         Some(e) => Err(e.context(format!(
             "--drain stopped: Redis stayed unreachable for --timeout ({})",
-            humantime::format_duration(args.common.delivery.timeout)
+            format_duration(args.delivery.timeout)
         ))),
         None => Ok(code),
     }
@@ -99,8 +111,8 @@ pub(crate) fn run(ctx: &mut Ctx) -> Result<u8> {
 
 /// The queue's connection. A wrong password or URL is exit 3 at start; an unreachable
 /// Redis is waited for by the loop.
-fn connect(url: &RedisUrl, args: &BuildArgs) -> Result<SharedRedis> {
-    let mut redis = Redis::new(url.clone(), &args.common.delivery)?;
+fn connect(url: &RedisUrl, args: &Settings) -> Result<SharedRedis> {
+    let mut redis = Redis::new(url.clone(), &args.delivery)?;
     if let Err(e) = redis.connect_within(Duration::from_millis(1)) {
         if error::exit_kind(&e) != ExitKind::Network {
             return Err(e);
@@ -134,13 +146,13 @@ fn dedupe_store(
 
 impl<'c> Consumer<'c> {
     fn new(
-        args: &BuildArgs,
+        args: &Settings,
+        gateway: &Gateway,
         redis: SharedRedis,
         store: Option<RedisStore>,
         printer: &'c Printer,
     ) -> Consumer<'c> {
-        let name = args
-            .gateway
+        let name = gateway
             .consumer
             .clone()
             .unwrap_or_else(|| format!("{}-{}", statedir::hostname(), std::process::id()));
@@ -149,11 +161,11 @@ impl<'c> Consumer<'c> {
             store,
             stream: args.queue.stream.clone(),
             dead_stream: format!("{}:dead", args.queue.stream),
-            group: args.gateway.group.clone(),
+            group: gateway.group.clone(),
             name,
-            claim_idle: args.gateway.claim_idle,
-            max_deliveries: args.gateway.max_deliveries as usize,
-            drain: args.gateway.drain,
+            claim_idle: gateway.claim_idle,
+            max_deliveries: gateway.max_deliveries as usize,
+            drain: gateway.drain,
             flags: build::stream_flags(args),
             sum: Summary::default(),
             acks: Vec::new(),
@@ -162,9 +174,9 @@ impl<'c> Consumer<'c> {
             cursor: "0-0".into(),
             last_scan: None,
             last_trim: Instant::now(),
-            stop_wait: args.common.delivery.timeout,
+            stop_wait: args.delivery.timeout,
             redis_away: false,
-            log: log::Log::new(args.gateway.summary_every),
+            log: log::Log::new(gateway.summary_every),
             printer,
         }
     }
@@ -353,7 +365,7 @@ impl Consumer<'_> {
                 self.printer.warn(&format!(
                     "stopping: waiting up to --timeout ({}) for Redis to record what was \
                      posted while it was away; a second signal stops at once",
-                    humantime::format_duration(self.stop_wait)
+                    format_duration(self.stop_wait)
                 ));
                 warned = true;
             }

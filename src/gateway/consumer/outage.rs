@@ -5,8 +5,8 @@
 use std::fmt::Display;
 use std::time::{Duration, Instant};
 
-use crate::commands::output::Printer;
 use crate::gateway::client::BACKOFF_MAX;
+use crate::pipeline::output::Printer;
 
 const FIRST_PAUSE: Duration = Duration::from_millis(50);
 
@@ -28,7 +28,7 @@ impl Outage {
         if let Some(since) = self.since.take() {
             printer.warn(&format!(
                 "Redis at {url} answers again after {}; consuming",
-                humantime::format_duration(Duration::from_secs(since.elapsed().as_secs()))
+                crate::text::time::format_duration(Duration::from_secs(since.elapsed().as_secs()))
             ));
         }
         self.pause = FIRST_PAUSE;

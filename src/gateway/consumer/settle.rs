@@ -7,10 +7,10 @@ use anyhow::Result;
 use redis::streams::StreamId;
 
 use super::{entry, Consumer};
-use crate::commands::build::{self, Ctx, Verdict};
-use crate::commands::output::{print_stderr_line, Outcome};
 use crate::error::{self, ExitKind};
 use crate::gateway::store::lock;
+use crate::pipeline::build::{self, Ctx, Verdict};
+use crate::pipeline::output::{print_stderr_line, Outcome};
 
 /// An acknowledgement (and dead-letter copy) not yet written to Redis.
 pub(super) struct Finish {

@@ -6,7 +6,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use crate::cli::{DeliveryArgs, RetryLimit};
 use crate::secret::WebhookUrl;
 use crate::wire::deliver::Deliverer;
 use crate::wire::sent;
@@ -47,10 +46,7 @@ impl SystemTrust {
 }
 
 impl SystemTrust {
-    pub(super) fn new(
-        args: &DeliveryArgs<impl RetryLimit>,
-        proxy: Option<ureq::Proxy>,
-    ) -> SystemTrust {
+    pub(super) fn new(args: &super::Settings, proxy: Option<ureq::Proxy>) -> SystemTrust {
         SystemTrust {
             enabled: !args.no_system_roots,
             proxy,

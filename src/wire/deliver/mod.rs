@@ -1,13 +1,14 @@
 //! One delivery: a POST of a JSON body, retried within a time budget, classified into the
 //! exit-code contract. The only module that talks HTTP.
 
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
 
-use crate::cli::{DeliveryArgs, RetryLimit};
 use crate::error::ExitKind;
 use crate::secret::WebhookUrl;
+use crate::text::time::format_duration;
 use crate::wire::diagnose::Diagnosis;
 use crate::wire::retry;
 use crate::wire::sent;
@@ -32,6 +33,20 @@ const BODY_LIMIT: u64 = 64 * 1024;
 pub(crate) const OWN_URL_IN_MESSAGE: &str =
     "the message contains this webhook's own URL; it would publish the token to the channel";
 
+/// How deliveries are made, as plain values (the delivery flags, read once by the
+/// command): budget, retries, proxy and TLS.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    pub timeout: Duration,
+    pub attempt_timeout: Duration,
+    pub retries: u32,
+    pub proxy: Option<String>,
+    pub ca_file: Option<PathBuf>,
+    pub no_system_roots: bool,
+    pub client_cert: Option<PathBuf>,
+    pub client_key: Option<PathBuf>,
+}
+
 #[derive(Debug, Clone)]
 pub(crate) struct Policy {
     pub budget: Duration,
@@ -40,11 +55,11 @@ pub(crate) struct Policy {
 }
 
 impl Policy {
-    pub(crate) fn from_args(a: &DeliveryArgs<impl RetryLimit>) -> Policy {
+    pub(crate) fn from_settings(a: &Settings) -> Policy {
         Policy {
             budget: a.timeout,
             attempt_timeout: a.attempt_timeout,
-            retries: a.retry.retries(),
+            retries: a.retries,
         }
     }
 }
@@ -96,7 +111,7 @@ pub(crate) struct Deliverer {
 }
 
 impl Deliverer {
-    pub(crate) fn new(args: &DeliveryArgs<impl RetryLimit>) -> Result<Deliverer> {
+    pub(crate) fn new(args: &Settings) -> Result<Deliverer> {
         let proxy = ProxyChoice::from_arg(args.proxy.as_deref()).resolve()?;
         let tls = tls::config(&tls::TlsFiles {
             ca_file: args.ca_file.as_deref(),
@@ -105,7 +120,7 @@ impl Deliverer {
         })?;
         Ok(Deliverer {
             agent: agent(proxy.clone(), tls, args.attempt_timeout),
-            policy: Policy::from_args(args),
+            policy: Policy::from_settings(args),
             has_client_cert: args.client_cert.is_some(),
             proxy: proxy.clone(),
             trust: SystemTrust::new(args, proxy),
@@ -219,7 +234,7 @@ impl Deliverer {
             } else {
                 String::new()
             },
-            humantime::format_duration(policy.budget)
+            format_duration(policy.budget)
         );
         diagnosis
     }
@@ -264,7 +279,7 @@ impl Deliverer {
 }
 
 fn fmt_secs(d: Duration) -> String {
-    humantime::format_duration(Duration::from_secs(d.as_secs().max(1))).to_string()
+    format_duration(Duration::from_secs(d.as_secs().max(1)))
 }
 
 /// The attempts of one delivery so far.
@@ -305,7 +320,7 @@ impl Progress {
                  handshake); the request was not sent",
                 url.host(),
                 url.port(),
-                humantime::format_duration(per_attempt)
+                format_duration(per_attempt)
             );
         }
         diagnosis

@@ -38,7 +38,7 @@ pub(super) fn transport(
             format!(
                 "no answer from {target} within {}; the request may still have been \
                  delivered (delivery is at-least-once): check the channel before resending",
-                humantime::format_duration(Duration::from_millis(time::millis(timeout)))
+                time::format_duration(Duration::from_millis(time::millis(timeout)))
             ),
             true,
         ),

@@ -12,7 +12,6 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
 use super::{MAX_POST_CHARS, TRUNCATION_MARKER};
-use crate::cli::{AttachmentArgs, RouteArgs};
 use crate::error;
 
 /// The props key under which mmnotify describes a post for machines.
@@ -22,6 +21,19 @@ const CARD_PROPS_KEY: &str = "card";
 
 /// One member of a payload object as given: absent, of the type mmnotify works with, or
 /// any other JSON value (`null` included), passed on untouched for validation to judge.
+/// Where and as whom a post appears, as plain values (the route flags, read once by the
+/// command); `None` keeps what the payload says.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Route {
+    pub channel: Option<String>,
+    pub username: Option<String>,
+    pub icon_url: Option<String>,
+    pub icon_emoji: Option<String>,
+    /// `urgent` or `important`.
+    pub priority: Option<&'static str>,
+    pub requested_ack: bool,
+}
+
 #[derive(Debug, Clone, PartialEq, Default)]
 pub(crate) enum Member<T> {
     #[default]
@@ -194,7 +206,7 @@ impl Payload {
     }
 
     /// Applies channel, username, icon and priority flags.
-    pub(crate) fn apply_route(&mut self, route: &RouteArgs) {
+    pub(crate) fn apply_route(&mut self, route: &Route) {
         for (member, flag) in [
             (&mut self.channel, &route.channel),
             (&mut self.username, &route.username),
@@ -207,7 +219,7 @@ impl Payload {
         }
         if route.priority.is_some() || route.requested_ack {
             self.priority = Priority {
-                priority: route.priority.map_or("", |p| p.as_str()).to_string().into(),
+                priority: route.priority.unwrap_or("").to_string().into(),
                 requested_ack: route.requested_ack.then_some(true).into(),
                 extra: Map::new(),
             }
@@ -300,32 +312,6 @@ impl Payload {
 }
 
 impl Attachment {
-    /// The one attachment described by the attachment flags, or None without any.
-    pub(crate) fn from_args(a: &AttachmentArgs) -> Option<Attachment> {
-        if a.is_empty() {
-            return None;
-        }
-        let fields: Vec<Member<Field>> = a
-            .field
-            .iter()
-            .map(|f| (f, false))
-            .chain(a.field_short.iter().map(|f| (f, true)))
-            .map(|((title, value), short)| Field::new(title, value.clone(), short).into())
-            .collect();
-        Some(Attachment {
-            color: a.color.clone().into(),
-            title: a.title.clone().into(),
-            title_link: a.title_link.clone().into(),
-            pretext: a.pretext.clone().into(),
-            text: a.attachment_text.clone().into(),
-            footer: a.footer.clone().into(),
-            image_url: a.image_url.clone().into(),
-            thumb_url: a.thumb_url.clone().into(),
-            fields: (!fields.is_empty()).then_some(fields).into(),
-            ..Attachment::default()
-        })
-    }
-
     /// The first of title, pretext, text and footer that says something, else the
     /// fields as `title: value` pairs.
     fn derived_fallback(&self) -> String {

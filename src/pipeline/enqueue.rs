@@ -1,6 +1,5 @@
-//! The builders' end of the queue and what both ends share: where the queue and the
-//! shared dedupe store are, and `--enqueue`, which validates an event and adds it to the
-//! stream.
+//! The builders' end of the queue: the shared dedupe store, and `--enqueue`, which
+//! validates an event and adds it to the stream.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -8,32 +7,19 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 
 use crate::build_event::event::ValidEvent;
-use crate::cli::{BuildArgs, QueueArgs};
-use crate::commands::build::Ctx;
-use crate::commands::notify;
-use crate::commands::output::{Ending, Outcome, Printer, Status};
 use crate::error::{self, ExitKind};
 use crate::gateway::client::{Redis, BACKOFF_MAX};
-use crate::gateway::queue;
+use crate::gateway::queue::{self, queue_source};
 use crate::gateway::store::RedisStore;
-use crate::gateway::url::{RedisSource, RedisSources, RedisUrl, Role};
+use crate::gateway::url::{RedisSource, RedisSources, Role};
+use crate::pipeline::build::{Ctx, Settings};
+use crate::pipeline::notify;
+use crate::pipeline::output::{Ending, Outcome, Printer, Status};
 use crate::state::spool::{Spool, SpoolItem, SpoolKind};
-
-/// The queue's URL and source; exit 3 when none is given.
-pub(crate) fn queue_source(args: &QueueArgs) -> Result<(RedisUrl, RedisSource)> {
-    RedisSources::new(Role::Queue, args.queue_file.clone(), args.queue.clone())
-        .resolve(Role::Queue)?
-        .ok_or_else(|| {
-            error::config(
-                "no queue configured: pass --queue-file PATH (a secrets file holding the \
-                 redis:// URL), set MMNOTIFY_QUEUE, or pass --queue URL (without a password)",
-            )
-        })
-}
 
 /// The shared dedupe store, when `--dedupe-store[-file]` or its variable is given.
 pub(crate) fn shared_store(
-    args: &BuildArgs,
+    args: &Settings,
     printer: &Printer,
 ) -> Result<Option<(RedisStore, RedisSource)>> {
     let sources = RedisSources::new(
@@ -45,7 +31,7 @@ pub(crate) fn shared_store(
         return Ok(None);
     };
     printer.info(&format!("dedupe store {url}"));
-    let redis = Redis::new(url, &args.common.delivery)?;
+    let redis = Redis::new(url, &args.delivery)?;
     Ok(Some((
         RedisStore::new(Arc::new(Mutex::new(redis)), args.dedupe_ttl),
         source,
@@ -75,9 +61,9 @@ pub(crate) fn enqueue_one(ctx: &Ctx, ev: &ValidEvent) -> Result<Ending> {
     let text = event.to_string();
     refuse_hook_urls(&text)?;
     let (url, source) = queue_source(&args.queue)?;
-    let mut redis = Redis::new(url.clone(), &args.common.delivery)?;
+    let mut redis = Redis::new(url.clone(), &args.delivery)?;
     let started = Instant::now();
-    let budget = args.common.delivery.timeout;
+    let budget = args.delivery.timeout;
     let mut pause = Duration::from_millis(50);
     let result = loop {
         let left = budget.saturating_sub(started.elapsed());
@@ -118,7 +104,7 @@ pub(crate) fn enqueue_one(ctx: &Ctx, ev: &ValidEvent) -> Result<Ending> {
                     message.clone(),
                 );
                 item.stream = Some(stream.clone());
-                let saved = notify::state_dir(args.common.state.state_dir.path())
+                let saved = notify::state_dir(args.state_dir.as_deref())
                     .and_then(|dir| Spool::open(&dir))
                     .and_then(|spool| spool.save(&item));
                 match saved {

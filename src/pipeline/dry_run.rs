@@ -4,16 +4,15 @@
 
 use anyhow::Result;
 
-use crate::cli::WebhookArgs;
-use crate::commands::output::{print_stderr_line, Printer};
+use crate::pipeline::output::{print_stderr_line, Printer};
 use crate::secret::{Sources, WebhookUrl};
 
 /// Checks the webhook a real run would use and says on stderr what was found. `Err` is
 /// what the real run would have failed with (exit 3); `Ok(None)` when none was checked.
 /// `relayed`: the real run would hand its post to an enclosing `run` (see
-/// `relay::socket_for`).
+/// `run_socket::socket_for`).
 pub(crate) fn check_webhook(
-    webhook: &WebhookArgs,
+    webhook: &Sources,
     printer: &Printer,
     relayed: bool,
 ) -> Result<Option<WebhookUrl>> {
@@ -26,7 +25,7 @@ pub(crate) fn check_webhook(
         // Inside a `run` job the parent resolves the webhook; its secret is not ours to
         // read (and the job's environment no longer points at it).
         let name = webhook
-            .webhook
+            .name
             .as_deref()
             .map(|n| format!(" `{}`", n.strip_suffix(".url").unwrap_or(n)))
             .unwrap_or_default();
@@ -36,7 +35,7 @@ pub(crate) fn check_webhook(
         ));
         return Ok(None);
     }
-    let sources = Sources::from_args(webhook);
+    let sources = webhook;
     if sources.file.is_none() && sources.name.is_none() && sources.env_url.is_none() {
         say(
             "no webhook given, so none was checked (pass --webhook NAME or --webhook-file \

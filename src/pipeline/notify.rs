@@ -7,16 +7,15 @@ use std::path::PathBuf;
 use anyhow::Result;
 use serde_json::Value;
 
-use crate::cli::{DeliveryArgs, RetryLimit, StateArgs, WebhookArgs};
-use crate::commands::output::{describe_delivery, Outcome, Printer, Status};
 use crate::error::{self, ExitKind};
+use crate::pipeline::output::{describe_delivery, Handled, Outcome, Printer, Status};
 use crate::secret::{Source, Sources, WebhookUrl};
 use crate::state::dedupe::{ClaimGuard, Dedupe};
 use crate::state::fingerprint::FingerprintKey;
 use crate::state::spool::{Spool, SpoolItem, SpoolKind};
 use crate::state::statedir;
 use crate::text::time::now_ms;
-use crate::wire::deliver::{Deliverer, Delivery, Policy};
+use crate::wire::deliver::{self, Deliverer, Delivery, Policy};
 
 pub(crate) struct Notifier {
     pub url: WebhookUrl,
@@ -36,10 +35,11 @@ pub(crate) struct SpoolPlan {
 }
 
 impl SpoolPlan {
-    pub(crate) fn from_args(args: &StateArgs, kind: SpoolKind) -> SpoolPlan {
+    /// The plan of a command: its `--state-dir` (`None`: the default) and `--no-spool`.
+    pub(crate) fn new(state_dir: Option<PathBuf>, no_spool: bool, kind: SpoolKind) -> SpoolPlan {
         SpoolPlan {
-            state_dir: args.state_dir.state_dir.clone(),
-            enabled: !args.no_spool,
+            state_dir,
+            enabled: !no_spool,
             kind,
             store: None,
         }
@@ -52,18 +52,18 @@ pub(crate) fn state_dir(explicit: Option<&std::path::Path>) -> Result<PathBuf> {
 
 impl Notifier {
     pub(crate) fn connect(
-        webhook: &WebhookArgs,
-        delivery: &DeliveryArgs<impl RetryLimit>,
+        webhook: &Sources,
+        delivery: &deliver::Settings,
         printer: Printer,
     ) -> Result<Notifier> {
-        let (url, source) = Sources::from_args(webhook).resolve()?;
+        let (url, source) = webhook.resolve()?;
         Notifier::with_url(url, source, delivery, printer)
     }
 
     pub(crate) fn with_url(
         url: WebhookUrl,
         source: Source,
-        delivery: &DeliveryArgs<impl RetryLimit>,
+        delivery: &deliver::Settings,
         printer: Printer,
     ) -> Result<Notifier> {
         if !url.is_https() && !url.is_loopback() {
@@ -102,7 +102,7 @@ impl Notifier {
         channel: Option<&str>,
         spool: &SpoolPlan,
         dedupe_key: Option<&str>,
-    ) -> (Outcome, Option<anyhow::Error>) {
+    ) -> Handled {
         self.post_within(
             self.deliverer.policy(),
             payload,
@@ -123,7 +123,7 @@ impl Notifier {
         channel: Option<&str>,
         spool: &SpoolPlan,
         dedupe_key: Option<&str>,
-    ) -> (Outcome, Option<anyhow::Error>) {
+    ) -> Handled {
         let d = self.deliver(body, channel, policy);
         let mut outcome = Outcome::from_delivery(&d, &self.url);
         if d.possible_duplicate() {

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 
-use crate::commands::output::Printer;
+use crate::pipeline::output::Printer;
 
 /// The bar on screen, if any: every stderr line of the process hides it while printing.
 static ACTIVE: Mutex<Option<ProgressBar>> = Mutex::new(None);
@@ -97,7 +97,7 @@ mod tests {
             json,
             verbose: false,
             quiet,
-            names: crate::commands::output::Names::Ours,
+            names: crate::pipeline::output::Names::Ours,
         }
     }
 

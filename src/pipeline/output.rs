@@ -7,10 +7,9 @@ use std::io::Write;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
-use crate::cli::{OutputArgs, OutputFormat};
-use crate::commands::progress;
+use crate::pipeline::progress;
 use crate::secret::WebhookUrl;
 use crate::wire::deliver::Delivery;
 
@@ -33,15 +32,6 @@ pub(crate) enum Names {
 }
 
 impl Printer {
-    pub(crate) fn new(args: &OutputArgs) -> Printer {
-        Printer {
-            json: args.output == OutputFormat::Json,
-            verbose: args.verbose,
-            quiet: args.quiet,
-            names: Names::Ours,
-        }
-    }
-
     /// For messages that quote file names and sources read from the spool: a name made
     /// of a token is no id mmnotify writes (its runs of digits are 13 long at most).
     pub(crate) fn quoting_untrusted_names(self) -> Printer {
@@ -74,7 +64,10 @@ impl Printer {
     /// One outcome of several (a line of `build --events`), only with `--output json`.
     /// A command's single outcome goes back to `main` instead, in its [`Ending`].
     pub(crate) fn outcome(&self, outcome: &Outcome) {
-        self.json_line(&outcome.to_json());
+        // Not built at all in text mode: `build --events` calls this once per line.
+        if self.json {
+            self.json_line(&outcome.to_json());
+        }
     }
 
     /// A JSON row that is not an outcome (`webhooks`' list), only with `--output json`.
@@ -95,6 +88,10 @@ impl Printer {
         }
     }
 }
+
+/// What handling one post or event gives back, the one shape for it: the outcome, and
+/// the error that decides the exit code when it was not posted.
+pub(crate) type Handled = (Outcome, Option<anyhow::Error>);
 
 /// How a command ended, handed to `main`, which prints what is left and exits. Because
 /// the value says whether an outcome is still to be printed, `--output json` prints
@@ -244,7 +241,8 @@ impl Status {
 
 /// The keys every outcome object has, `null` where they do not apply, so that a script
 /// can read any of them without first checking which path the command took.
-pub(crate) const OUTCOME_KEYS: [&str; 8] = [
+#[cfg(test)]
+const OUTCOME_KEYS: [&str; 8] = [
     "status",
     "exit_code",
     "http_status",
@@ -255,21 +253,75 @@ pub(crate) const OUTCOME_KEYS: [&str; 8] = [
     "message",
 ];
 
-/// The `--output json` object of the contract.
-#[derive(Debug, Clone)]
+/// The `--output json` object of the contract, written and read by serde. Every key is
+/// always written (`null` where it does not apply). Reading is lenient key by key (an
+/// outcome another mmnotify printed, the run socket's answer): a key of the wrong type
+/// reads as absent, an unknown status as `failed`, and keys not in the schema are kept
+/// in `extra`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Outcome {
+    /// First, so that a schema key written after it wins over an extra of the same name:
+    /// extras add to the schema, they never replace one of its keys.
+    #[serde(flatten)]
+    pub(crate) extra: Map<String, Value>,
+    #[serde(default = "failed", deserialize_with = "lenient_status")]
     pub(crate) status: Status,
     /// Filled in by whoever knows the final code: `main` for a command's outcome, the
     /// stream for each of its lines.
+    #[serde(default, deserialize_with = "lenient")]
     pub exit_code: Option<u8>,
+    #[serde(default, deserialize_with = "lenient")]
     pub(crate) http_status: Option<u16>,
-    pub(crate) attempts: Option<u32>,
-    pub(crate) elapsed: Option<Duration>,
-    pub(crate) target: Option<String>,
+    #[serde(default, deserialize_with = "lenient")]
     pub(crate) error_id: Option<String>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub(crate) attempts: Option<u32>,
+    #[serde(rename = "elapsed_ms", default, with = "elapsed_ms")]
+    pub(crate) elapsed: Option<Duration>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub(crate) target: Option<String>,
     /// What went wrong, in the words of the diagnostic on stderr.
+    #[serde(default, deserialize_with = "lenient")]
     pub message: Option<String>,
-    pub(crate) extra: Map<String, Value>,
+}
+
+fn failed() -> Status {
+    Status::Failed
+}
+
+fn lenient_status<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Status, D::Error> {
+    Ok(Status::deserialize(Value::deserialize(d)?).unwrap_or(Status::Failed))
+}
+
+fn lenient<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    Ok(serde_json::from_value(Value::deserialize(d)?).ok())
+}
+
+/// `elapsed_ms`: whole milliseconds.
+mod elapsed_ms {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+    use serde_json::Value;
+
+    // serde's `with` hands the field over by reference, as it is.
+    #[allow(clippy::ref_option)]
+    pub(super) fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_some(&crate::text::time::millis(*d)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Duration>, D::Error> {
+        Ok(Value::deserialize(d)?.as_u64().map(Duration::from_millis))
+    }
 }
 
 impl Outcome {
@@ -315,32 +367,7 @@ impl Outcome {
 
     /// An outcome another mmnotify printed (the run socket's answer), read back.
     pub(crate) fn from_json(v: &Value) -> Outcome {
-        let status = v
-            .get("status")
-            .and_then(|s| Status::deserialize(s).ok())
-            .unwrap_or(Status::Failed);
-        let text = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
-        let number = |k: &str| v.get(k).and_then(Value::as_u64);
-        let extra = v
-            .as_object()
-            .map(|m| {
-                m.iter()
-                    .filter(|(k, _)| !OUTCOME_KEYS.contains(&k.as_str()))
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect()
-            })
-            .unwrap_or_default();
-        Outcome {
-            status,
-            exit_code: number("exit_code").and_then(|c| u8::try_from(c).ok()),
-            http_status: number("http_status").and_then(|s| u16::try_from(s).ok()),
-            attempts: number("attempts").and_then(|a| u32::try_from(a).ok()),
-            elapsed: number("elapsed_ms").map(Duration::from_millis),
-            target: text("target"),
-            error_id: text("error_id"),
-            message: text("message"),
-            extra,
-        }
+        Outcome::deserialize(v).unwrap_or_else(|_| Outcome::new(Status::Failed))
     }
 
     pub(crate) fn with(mut self, key: &str, value: impl Into<Value>) -> Outcome {
@@ -349,21 +376,8 @@ impl Outcome {
     }
 
     pub fn to_json(&self) -> Value {
-        let elapsed_ms = self.elapsed.map(crate::text::time::millis);
-        let mut m = Map::new();
-        m.insert("status".into(), json!(self.status.as_str()));
-        m.insert("exit_code".into(), json!(self.exit_code));
-        m.insert("http_status".into(), json!(self.http_status));
-        m.insert("error_id".into(), json!(self.error_id));
-        m.insert("attempts".into(), json!(self.attempts));
-        m.insert("elapsed_ms".into(), json!(elapsed_ms));
-        m.insert("target".into(), json!(self.target));
-        m.insert("message".into(), json!(self.message));
-        for (k, v) in &self.extra {
-            // Extras add to the schema; they never replace one of its keys.
-            m.entry(k.clone()).or_insert_with(|| v.clone());
-        }
-        Value::Object(m)
+        // Cannot fail: strings, numbers and a string-keyed map.
+        serde_json::to_value(self).unwrap_or_default()
     }
 }
 
@@ -387,6 +401,7 @@ pub(crate) fn describe_delivery(d: &Delivery, url: &WebhookUrl) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     /// Each kind of text mmnotify did not write, as it reaches the writers. The scrub in
     /// the writers is the last line: this test is what fails if it is taken out.
@@ -503,5 +518,26 @@ mod tests {
             Outcome::from_json(&json!({"status": "odd"})).status,
             Status::Failed
         );
+    }
+
+    #[test]
+    fn extras_never_replace_a_schema_key_and_bad_keys_read_as_absent() {
+        let o = Outcome::new(Status::Posted)
+            .with("status", "forged")
+            .with("line", 3);
+        let v = o.to_json();
+        assert_eq!(v["status"], "posted");
+        assert_eq!(v["line"], 3);
+        let back = Outcome::from_json(&json!({
+            "status": "duplicate", "exit_code": 300, "http_status": "503",
+            "elapsed_ms": -1, "target": 7, "entry_id": "1-0"
+        }));
+        assert_eq!(back.status, Status::Duplicate);
+        assert_eq!(
+            (back.exit_code, back.http_status, back.elapsed, back.target),
+            (None, None, None, None)
+        );
+        assert_eq!(back.extra.get("entry_id"), Some(&json!("1-0")));
+        assert!(!back.extra.contains_key("status"));
     }
 }

@@ -1,0 +1,164 @@
+//! The door: clap's values turned into the plain configuration the layers below take
+//! (as cargo's commands turn arguments into `CompileOptions`). Nothing below
+//! `commands/` sees a `*Args` type; each conversion is written here once.
+
+use crate::build_event::event::BuildEvent;
+use crate::cli::{
+    AttachmentArgs, BuildArgs, DeliveryArgs, DoctorArgs, GatewayArgs, OutputArgs, OutputFormat,
+    Priority, QueueArgs, RetryLimit, RouteArgs, StateArgs, StoreArgs, WebhookArgs,
+};
+use crate::gateway;
+use crate::gateway::consumer::Gateway;
+use crate::gateway::queue::Queue;
+use crate::gateway::store::SharedStore;
+use crate::pipeline::build;
+use crate::pipeline::notify::SpoolPlan;
+use crate::pipeline::output::{Names, Printer};
+use crate::secret::{env_url, Sources};
+use crate::state::spool::SpoolKind;
+use crate::wire::deliver;
+use crate::wire::payload::{Attachment, Field, Member, Route};
+
+impl From<&OutputArgs> for Printer {
+    fn from(args: &OutputArgs) -> Printer {
+        Printer {
+            json: args.output == OutputFormat::Json,
+            verbose: args.verbose,
+            quiet: args.quiet,
+            names: Names::Ours,
+        }
+    }
+}
+
+impl From<&WebhookArgs> for Sources {
+    fn from(args: &WebhookArgs) -> Sources {
+        Sources {
+            file: args.webhook_file.clone(),
+            name: args.webhook.clone(),
+            secrets_dir: args.secrets_dir.path().to_path_buf(),
+            env_url: env_url(),
+        }
+    }
+}
+
+impl<R: RetryLimit> From<&DeliveryArgs<R>> for deliver::Settings {
+    fn from(a: &DeliveryArgs<R>) -> deliver::Settings {
+        deliver::Settings {
+            timeout: a.timeout,
+            attempt_timeout: a.attempt_timeout,
+            retries: a.retry.retries(),
+            proxy: a.proxy.clone(),
+            ca_file: a.ca_file.clone(),
+            no_system_roots: a.no_system_roots,
+            client_cert: a.client_cert.clone(),
+            client_key: a.client_key.clone(),
+        }
+    }
+}
+
+impl From<&RouteArgs> for Route {
+    fn from(a: &RouteArgs) -> Route {
+        Route {
+            channel: a.channel.clone(),
+            username: a.username.clone(),
+            icon_url: a.icon_url.clone(),
+            icon_emoji: a.icon_emoji.clone(),
+            priority: a.priority.map(Priority::as_str),
+            requested_ack: a.requested_ack,
+        }
+    }
+}
+
+impl From<&QueueArgs> for Queue {
+    fn from(a: &QueueArgs) -> Queue {
+        Queue {
+            queue_file: a.queue_file.clone(),
+            queue: a.queue.clone(),
+            stream: a.stream.clone(),
+        }
+    }
+}
+
+impl From<&StoreArgs> for SharedStore {
+    fn from(a: &StoreArgs) -> SharedStore {
+        SharedStore {
+            dedupe_store_file: a.dedupe_store_file.clone(),
+            dedupe_store: a.dedupe_store.clone(),
+        }
+    }
+}
+
+impl From<&GatewayArgs> for Gateway {
+    fn from(a: &GatewayArgs) -> Gateway {
+        Gateway {
+            group: a.group.clone(),
+            consumer: a.consumer.clone(),
+            claim_idle: a.claim_idle,
+            max_deliveries: a.max_deliveries,
+            drain: a.drain,
+            summary_every: a.summary_every,
+        }
+    }
+}
+
+impl From<&DoctorArgs> for gateway::doctor::Settings {
+    fn from(a: &DoctorArgs) -> gateway::doctor::Settings {
+        gateway::doctor::Settings {
+            queue: Queue::from(&a.queue),
+            group: a.group.clone(),
+            delivery: deliver::Settings::from(&a.common.delivery),
+        }
+    }
+}
+
+impl From<&BuildArgs> for build::Settings {
+    fn from(args: &BuildArgs) -> build::Settings {
+        build::Settings {
+            event: BuildEvent::from(&args.event),
+            text_template: args.text_template.clone(),
+            route: Route::from(&args.route),
+            on: args.on.clone(),
+            dry_run: args.dry_run,
+            no_dedupe: args.no_dedupe,
+            dedupe_ttl: args.dedupe_ttl,
+            webhook: Sources::from(&args.common.webhook),
+            delivery: deliver::Settings::from(&args.common.delivery),
+            state_dir: args.common.state.state_dir.path().map(Into::into),
+            no_spool: args.common.state.no_spool,
+            output: Printer::from(&args.common.output),
+            store: SharedStore::from(&args.store),
+            queue: Queue::from(&args.queue),
+        }
+    }
+}
+
+/// Where a command's undelivered payloads go: its `--state-dir` and `--no-spool`.
+pub(crate) fn spool_plan(args: &StateArgs, kind: SpoolKind) -> SpoolPlan {
+    SpoolPlan::new(args.state_dir.state_dir.clone(), args.no_spool, kind)
+}
+
+/// The one attachment described by the attachment flags, or None without any.
+pub(crate) fn attachment(a: &AttachmentArgs) -> Option<Attachment> {
+    if a.is_empty() {
+        return None;
+    }
+    let fields: Vec<Member<Field>> = a
+        .field
+        .iter()
+        .map(|f| (f, false))
+        .chain(a.field_short.iter().map(|f| (f, true)))
+        .map(|((title, value), short)| Field::new(title, value.clone(), short).into())
+        .collect();
+    Some(Attachment {
+        color: a.color.clone().into(),
+        title: a.title.clone().into(),
+        title_link: a.title_link.clone().into(),
+        pretext: a.pretext.clone().into(),
+        text: a.attachment_text.clone().into(),
+        footer: a.footer.clone().into(),
+        image_url: a.image_url.clone().into(),
+        thumb_url: a.thumb_url.clone().into(),
+        fields: (!fields.is_empty()).then_some(fields).into(),
+        ..Attachment::default()
+    })
+}

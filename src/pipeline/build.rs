@@ -1,0 +1,628 @@
+//! One build event's path: filter (`--on`) → render → dedupe claim → deliver → spool or
+//! record → outcome, for a single event, each line of `--events` (read here too) and
+//! each entry the gateway's consumer hands over.
+
+use std::io::{BufRead, BufReader, IsTerminal, Read};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Result;
+use serde_json::Value;
+
+use crate::build_event::event::{BuildEvent, State, ValidEvent};
+use crate::error::{self, ExitKind};
+use crate::gateway::queue::Queue;
+use crate::gateway::store::SharedStore;
+use crate::pipeline::notify::{self, Notifier, SpoolPlan};
+use crate::pipeline::output::{
+    print_stderr_line, print_stdout_line, Handled, Outcome, Printer, Status,
+};
+use crate::pipeline::progress::{self, Progress};
+use crate::pipeline::{dry_run, run_socket};
+use crate::secret::Sources;
+use crate::state::dedupe::{self, Claim, ClaimGuard, DedupeStore};
+use crate::state::spool::SpoolKind;
+use crate::task::socket::DedupeRequest;
+use crate::wire::deliver;
+use crate::wire::payload::Route;
+use crate::{build_event::build_message, state::statedir, wire::payload};
+
+/// An event line longer than this is refused: events are a few hundred bytes.
+pub(crate) const MAX_EVENT_BYTES: usize = 1 << 20;
+const MAX_PAYLOAD_BYTES: usize = 300_000;
+
+/// What `build` was asked to do, as plain values: made once from the flags by
+/// `commands::build`, read by every event.
+pub(crate) struct Settings {
+    /// The event fields given as flags, which fill in every event.
+    pub event: BuildEvent,
+    pub text_template: Option<String>,
+    pub route: Route,
+    /// Only events in these states are posted (all when empty).
+    pub on: Vec<State>,
+    pub dry_run: bool,
+    pub no_dedupe: bool,
+    pub dedupe_ttl: Duration,
+    pub webhook: Sources,
+    pub delivery: deliver::Settings,
+    /// `--state-dir` (`None`: the default) and `--no-spool`.
+    pub state_dir: Option<PathBuf>,
+    pub no_spool: bool,
+    pub output: Printer,
+    pub store: SharedStore,
+    pub queue: Queue,
+}
+
+/// What handling events needs, shared by single events, `--events` and `--consume`.
+pub(crate) struct Ctx<'a> {
+    pub args: &'a Settings,
+    pub printer: Printer,
+    /// Connected on first use: a dry run or a filtered event needs no secret.
+    notifier: Option<Notifier>,
+    pub dedupe: Store,
+    /// How the dedupe store is opened on first use: the command's choice (the shared
+    /// Redis store when one is given, else the file store in the state directory).
+    open_store: OpenStore,
+    /// A dry run's webhook check, made once at the first event that would be posted (as
+    /// a real run connects): the webhook, if one was given.
+    dry_target: Option<Option<crate::secret::WebhookUrl>>,
+    /// The shared store's source (`file:PATH`, `env`), recorded with spooled items.
+    pub store_ref: Option<String>,
+    /// Off in `--consume`: there the stream is the spool.
+    pub spool: bool,
+}
+
+/// Opens the dedupe store and says where it is (`Some`: the shared store's source,
+/// recorded with spooled items).
+pub(crate) type OpenStore = fn(&Settings, &Printer) -> Result<(Store, Option<String>)>;
+
+/// The dedupe store, opened on first use; `--consume` sets its Redis store up front.
+pub(crate) enum Store {
+    NotOpened,
+    Open(Box<dyn DedupeStore>),
+    /// The local store cannot be written (read-only or full file system): posts go out
+    /// without deduplication; the warning was given once.
+    Unusable,
+}
+
+impl<'a> Ctx<'a> {
+    pub(crate) fn new(args: &'a Settings, open_store: OpenStore) -> Result<Ctx<'a>> {
+        if let Some(t) = &args.text_template {
+            build_message::check_template(t)?;
+        }
+        Ok(Ctx {
+            args,
+            printer: args.output,
+            notifier: None,
+            dedupe: Store::NotOpened,
+            open_store,
+            dry_target: None,
+            store_ref: None,
+            spool: !args.no_spool,
+        })
+    }
+}
+
+pub(crate) fn with_default_node(mut ev: BuildEvent) -> BuildEvent {
+    if ev.mesh_node_id.is_none() {
+        ev.mesh_node_id = Some(statedir::hostname());
+    }
+    ev
+}
+
+/// The post for one event, checked as the server would (exit 4 when it would refuse it).
+pub(crate) fn render(
+    ctx: &Ctx,
+    ev: &ValidEvent,
+) -> Result<(serde_json::Map<String, Value>, Vec<u8>)> {
+    let args = ctx.args;
+    let mut post = build_message::render(ev, args.text_template.as_deref())?;
+    post.apply_route(&args.route);
+    post.ensure_fallbacks();
+    if post.truncate_text() {
+        ctx.printer
+            .warn("the build message was longer than one post and was cut");
+    }
+    let obj = post.to_object()?;
+    let body = payload::validate(&obj, MAX_PAYLOAD_BYTES)?;
+    Ok((obj, body))
+}
+
+/// Filters, renders, deduplicates and posts one event. `Err` is for problems that stop
+/// everything (configuration); a failed delivery comes back as the outcome's error.
+pub(crate) fn handle(ctx: &mut Ctx, ev: &ValidEvent) -> Result<Handled> {
+    let args = ctx.args;
+    if !args.on.is_empty() && !args.on.contains(&ev.state()) {
+        ctx.printer.info(&format!(
+            "state {} is not in --on: not posted",
+            ev.state().as_str()
+        ));
+        return Ok((
+            Outcome::new(Status::Filtered).with("event", ev.to_json()),
+            None,
+        ));
+    }
+    let (obj, body) = render(ctx, ev)?;
+    if args.dry_run {
+        return show_dry_run(ctx, ev, obj, &body);
+    }
+    let value = Value::Object(obj);
+    if let Some(socket) = run_socket::socket_for(&args.webhook) {
+        return post_through_run(ctx, ev, &socket, value);
+    }
+    if ctx.notifier.is_none() {
+        ctx.notifier = Some(Notifier::connect(
+            &args.webhook,
+            &args.delivery,
+            ctx.printer,
+        )?);
+    }
+    // Refused before the dedupe claim: a shared store that is away would keep the event
+    // in the spool, token and all, and a claim would mark a post that never goes out.
+    dry_run::refuse_own_token(ctx.notifier.as_ref().map(|n| &n.url), &body)?;
+    let (guard, key_hex) = match deduplicate(ctx, ev, &value)? {
+        Decision::Post { guard, key_hex } => (guard, key_hex),
+        Decision::Done(outcome, err) => return Ok((outcome, err)),
+    };
+    let notifier = ctx.notifier.as_ref().expect("connected above");
+    let plan = SpoolPlan {
+        enabled: ctx.spool,
+        store: ctx.store_ref.clone(),
+        ..SpoolPlan::new(args.state_dir.clone(), args.no_spool, SpoolKind::Build)
+    };
+    let (outcome, err) = notifier.post(
+        &value,
+        &body,
+        args.route.channel.as_deref(),
+        &plan,
+        key_hex.as_deref(),
+    );
+    // Taken over from a holder that may have posted it already: the outcome says so.
+    let outcome = if guard.as_ref().is_some_and(ClaimGuard::interrupted) && err.is_none() {
+        outcome.with("possible_duplicate", true)
+    } else {
+        outcome
+    };
+    if err.is_none() {
+        if let Some(g) = guard {
+            notify::record_delivered(&ctx.printer, "", g);
+        }
+    }
+    Ok((outcome.with("event", ev.to_json()), err))
+}
+
+/// `--dry-run`: checks the webhook once, then shows the payload instead of posting it.
+fn show_dry_run(
+    ctx: &mut Ctx,
+    ev: &ValidEvent,
+    obj: serde_json::Map<String, Value>,
+    body: &[u8],
+) -> Result<Handled> {
+    let args = ctx.args;
+    if ctx.dry_target.is_none() {
+        let url = dry_run::check_webhook(
+            &args.webhook,
+            &ctx.printer,
+            run_socket::socket_for(&args.webhook).is_some(),
+        )?;
+        ctx.dry_target = Some(url);
+    }
+    let checked = ctx.dry_target.as_ref().and_then(Option::as_ref);
+    dry_run::refuse_own_token(checked, body)?;
+    let mut outcome = Outcome::new(Status::DryRun).with("event", ev.to_json());
+    outcome.target = checked.map(crate::secret::WebhookUrl::redacted);
+    let value = Value::Object(obj);
+    if ctx.printer.json {
+        // The caller prints the outcome; the payload travels inside it.
+        return Ok((outcome.with("payload", value), None));
+    }
+    print_stdout_line(&value.to_string());
+    Ok((outcome, None))
+}
+
+/// What deduplication decided for one event.
+enum Decision {
+    /// Post it; on success, record it through the guard when the key was claimed.
+    Post {
+        guard: Option<ClaimGuard>,
+        /// The key, saved with the item if it goes to the spool.
+        key_hex: Option<String>,
+    },
+    /// Dealt with here: a duplicate, or kept while the shared store is away.
+    Done(Outcome, Option<anyhow::Error>),
+}
+
+/// Claims the event's key (webhook, run id, state) in the dedupe store, opened on first
+/// use. Needs `ctx.notifier` connected: the key is made from the webhook URL.
+fn deduplicate(ctx: &mut Ctx, ev: &ValidEvent, value: &Value) -> Result<Decision> {
+    let args = ctx.args;
+    let no_claim = Decision::Post {
+        guard: None,
+        key_hex: None,
+    };
+    let run_id = match ev.provider_run_id.as_deref() {
+        Some(_) if args.no_dedupe => return Ok(no_claim),
+        Some(run_id) => run_id,
+        None => {
+            ctx.printer.warn(
+                "the event has no provider_run_id: posting without deduplication (pass --run-id)",
+            );
+            return Ok(no_claim);
+        }
+    };
+    if matches!(ctx.dedupe, Store::NotOpened) {
+        let (store, store_ref) = (ctx.open_store)(args, &ctx.printer)?;
+        ctx.dedupe = store;
+        ctx.store_ref = store_ref;
+    }
+    let notifier = ctx.notifier.as_ref().expect("connected by the caller");
+    let key = dedupe::key(notifier.url.expose(), run_id, ev.state().as_str());
+    let key_hex = Some(key.as_str().to_string());
+    let claim = match &ctx.dedupe {
+        Store::Open(store) => store.claim(&key, notifier.deliverer.policy().budget),
+        _ => {
+            return Ok(Decision::Post {
+                guard: None,
+                key_hex,
+            })
+        }
+    };
+    match claim {
+        // A shared store that cannot be reached: never post blind (another gateway may
+        // be posting it). A bad password or URL stops everything.
+        Err(e) if ctx.store_ref.is_some() => {
+            if error::exit_kind(&e) != ExitKind::Network {
+                return Err(e);
+            }
+            Ok(keep_for_shared_store(ctx, ev, value, key_hex, &e))
+        }
+        Err(e) => {
+            notify::warn_undeduplicated(&ctx.printer, "", &e);
+            Ok(Decision::Post {
+                guard: None,
+                key_hex,
+            })
+        }
+        Ok(Claim::Duplicate) => {
+            ctx.printer.info(&format!(
+                "run {run_id} {} was already posted: skipped",
+                ev.state().as_str()
+            ));
+            let mut o = Outcome::new(Status::Duplicate).with("event", ev.to_json());
+            o.target = Some(notifier.url.redacted());
+            Ok(Decision::Done(o, None))
+        }
+        Ok(Claim::Acquired(g)) => {
+            if g.stolen() {
+                ctx.printer.warn(
+                    "another process has held this run's claim past its budget; \
+                     posting anyway",
+                );
+            }
+            if g.interrupted() {
+                ctx.printer.warn(&format!(
+                    "run {run_id} {}: taking over from a holder that started posting it and \
+                     never recorded how that ended (killed mid-post, or cut off from the \
+                     dedupe store for longer than the takeover allows): the message may \
+                     appear twice",
+                    ev.state().as_str()
+                ));
+            }
+            Ok(Decision::Post {
+                guard: Some(g),
+                key_hex,
+            })
+        }
+    }
+}
+
+/// The shared store is away: the event goes to the spool (when allowed) unposted, for
+/// `flush` to claim and post once the store is back.
+fn keep_for_shared_store(
+    ctx: &Ctx,
+    ev: &ValidEvent,
+    value: &Value,
+    key_hex: Option<String>,
+    e: &anyhow::Error,
+) -> Decision {
+    let message = format!(
+        "{e:#}; not posted, since without the shared dedupe store another gateway may post \
+         it too"
+    );
+    let plan = SpoolPlan {
+        enabled: ctx.spool,
+        store: ctx.store_ref.clone(),
+        ..SpoolPlan::new(
+            ctx.args.state_dir.clone(),
+            ctx.args.no_spool,
+            SpoolKind::Build,
+        )
+    };
+    let notifier = ctx.notifier.as_ref().expect("connected by the caller");
+    let (outcome, err) = notifier.keep(value, &plan, key_hex.as_deref(), &message);
+    Decision::Done(outcome.with("event", ev.to_json()), Some(err))
+}
+
+/// Inside a `run` job: the parent posts and deduplicates (the key is made from the
+/// webhook URL, which only the parent knows), in the shared store this command names,
+/// else in its own shared store or state directory.
+fn post_through_run(
+    ctx: &Ctx,
+    ev: &ValidEvent,
+    socket: &std::path::Path,
+    value: Value,
+) -> Result<Handled> {
+    let args = ctx.args;
+    let dedupe = match ev.provider_run_id.as_deref() {
+        Some(run_id) if !args.no_dedupe => Some(DedupeRequest {
+            run_id: run_id.to_string(),
+            state: ev.state().as_str().to_string(),
+            ttl_ms: u64::try_from(args.dedupe_ttl.as_millis()).unwrap_or(u64::MAX),
+            store: run_socket::store_request(&args.store)?,
+        }),
+        Some(_) => None,
+        None => {
+            ctx.printer.warn(
+                "the event has no provider_run_id: posting without deduplication (pass --run-id)",
+            );
+            None
+        }
+    };
+    let request = run_socket::request(
+        "build",
+        &args.webhook,
+        &args.delivery,
+        &value,
+        !args.no_spool,
+        dedupe,
+    );
+    let (outcome, err) =
+        run_socket::post_via(socket, &request, args.delivery.timeout, &ctx.printer)?;
+    let outcome = outcome.with("event", ev.to_json());
+    if outcome.status == Status::DryRun && !ctx.printer.json {
+        print_stdout_line(&value.to_string());
+    }
+    Ok((outcome, err))
+}
+
+/// What became of one event of a stream (`--events` line or `--consume` entry).
+pub(crate) enum Verdict {
+    /// Not a valid event: skipped, with the reason.
+    Invalid(String),
+    /// Handled: the outcome, and the error when it was not posted.
+    Done(Outcome, Option<anyhow::Error>),
+}
+
+/// One event of a stream as text, handled like every other: parse, validate (flags fill
+/// in), filter, deduplicate, post. `Err` only for what stops the whole stream.
+pub(crate) fn handle_text(ctx: &mut Ctx, flags: &BuildEvent, text: &str) -> Result<Verdict> {
+    let event = BuildEvent::from_json(text)
+        .and_then(|ev| with_default_node(flags.clone().overlay(ev)).validate());
+    let event = match event {
+        Ok(ev) => ev,
+        Err(e) => return Ok(Verdict::Invalid(format!("{e:#}"))),
+    };
+    match handle(ctx, &event) {
+        Ok((outcome, err)) => Ok(Verdict::Done(outcome, err)),
+        // Configuration problems (no secret, bad CA) fail every event alike: stop.
+        Err(e) if matches!(error::exit_kind(&e), ExitKind::Config | ExitKind::Internal) => Err(e),
+        Err(e) => Ok(Verdict::Invalid(format!("{e:#}"))),
+    }
+}
+
+/// The event fields given as flags, which fill in every event of a stream.
+pub(crate) fn stream_flags(args: &Settings) -> BuildEvent {
+    args.event.clone()
+}
+
+#[derive(Default)]
+pub(crate) struct Summary {
+    pub posted: usize,
+    pub duplicate: usize,
+    pub filtered: usize,
+    pub failed: usize,
+    pub invalid: usize,
+    pub worst: Option<ExitKind>,
+}
+
+impl Summary {
+    pub(crate) fn note_failure(&mut self, kind: ExitKind) {
+        if self.worst.is_none_or(|w| kind.severity() > w.severity()) {
+            self.worst = Some(kind);
+        }
+    }
+
+    /// Counts a handled event's outcome.
+    pub(crate) fn record(&mut self, outcome: &Outcome, err: Option<&anyhow::Error>) {
+        match outcome.status {
+            Status::Posted | Status::DryRun => self.posted += 1,
+            Status::Duplicate => self.duplicate += 1,
+            Status::Filtered => self.filtered += 1,
+            _ => self.failed += 1,
+        }
+        if let Some(e) = err {
+            self.note_failure(error::exit_kind(e));
+        }
+    }
+
+    pub(crate) fn record_invalid(&mut self) {
+        self.invalid += 1;
+        self.note_failure(ExitKind::Input);
+    }
+
+    /// The summary line on stderr (`extra` is appended) and the exit code.
+    pub(crate) fn finish(&self, ctx: &Ctx, extra: &str) -> Result<u8> {
+        if !ctx.printer.quiet {
+            print_stderr_line(&format!(
+                "mmnotify: events: {} posted, {} duplicate, {} filtered, {} failed ({} invalid){}{}",
+                self.posted,
+                self.duplicate,
+                self.filtered,
+                self.failed + self.invalid,
+                self.invalid,
+                extra,
+                if ctx.args.dry_run {
+                    " [dry run: nothing was sent]"
+                } else {
+                    ""
+                }
+            ));
+        }
+        match self.worst {
+            Some(kind) => Err(error::fail(
+                kind,
+                format!(
+                    "{} of {} events were not posted",
+                    self.failed + self.invalid,
+                    self.posted + self.duplicate + self.filtered + self.failed + self.invalid
+                ),
+            )),
+            None => Ok(0),
+        }
+    }
+}
+
+pub(crate) fn run_stream(ctx: &mut Ctx, path: &std::path::Path) -> Result<u8> {
+    let mut total = None;
+    let reader: Box<dyn Read> = if path.as_os_str() == "-" {
+        Box::new(std::io::stdin())
+    } else {
+        let open = || {
+            std::fs::File::open(path).map_err(|e| {
+                error::input(format!("cannot read events file {}: {e}", path.display()))
+            })
+        };
+        let file = open()?;
+        if progress::wanted(std::io::stderr().is_terminal(), &ctx.printer)
+            && file.metadata().is_ok_and(|m| m.is_file())
+        {
+            total = Some(count_events(open()?));
+        }
+        Box::new(file)
+    };
+    let progress = Progress::start(&ctx.printer, total, "events");
+    let mut reader = BufReader::new(reader);
+    let flags = ctx.args.event.clone();
+    let mut sum = Summary::default();
+    let mut line_no = 0usize;
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        let n = (&mut reader)
+            .take(MAX_EVENT_BYTES as u64 + 1)
+            .read_until(b'\n', &mut buf)
+            .map_err(|e| error::input(format!("reading events: {e}")))?;
+        if n == 0 {
+            break;
+        }
+        line_no += 1;
+        if buf.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        progress.inc();
+        if buf.len() > MAX_EVENT_BYTES && buf.last() != Some(&b'\n') {
+            skip_rest_of_line(&mut reader)?;
+            invalid(
+                ctx,
+                &mut sum,
+                line_no,
+                &format!("longer than {MAX_EVENT_BYTES} bytes"),
+            );
+            continue;
+        }
+        let Ok(text) = std::str::from_utf8(&buf) else {
+            invalid(ctx, &mut sum, line_no, "not valid UTF-8");
+            continue;
+        };
+        if text.trim().is_empty() {
+            continue;
+        }
+        let (outcome, err) = match handle_text(ctx, &flags, text)? {
+            Verdict::Invalid(why) => {
+                invalid(ctx, &mut sum, line_no, &why);
+                continue;
+            }
+            Verdict::Done(outcome, err) => (outcome, err),
+        };
+        sum.record(&outcome, err.as_ref());
+        let mut outcome = outcome.with("line", line_no);
+        outcome.exit_code = Some(0);
+        if let Some(e) = &err {
+            let message = format!("{e:#}");
+            print_stderr_line(&format!("mmnotify: line {line_no}: {message}"));
+            outcome.exit_code = Some(error::exit_kind(e).code());
+            outcome.message.get_or_insert(message);
+        }
+        ctx.printer.outcome(&outcome);
+    }
+    drop(progress);
+    sum.finish(ctx, "")
+}
+
+fn invalid(ctx: &Ctx, sum: &mut Summary, line_no: usize, why: &str) {
+    print_stderr_line(&format!(
+        "mmnotify: line {line_no}: invalid event, skipped: {why}"
+    ));
+    sum.record_invalid();
+    ctx.printer
+        .outcome(&Outcome::failure(why, ExitKind::Input.code()).with("line", line_no));
+}
+
+/// The number of events in a file (its non-blank lines), for the progress bar's total.
+fn count_events(file: std::fs::File) -> u64 {
+    let mut n = 0;
+    let mut blank = true;
+    let mut reader = BufReader::new(file);
+    while let Ok(buf) = reader.fill_buf() {
+        if buf.is_empty() {
+            break;
+        }
+        for &b in buf {
+            if b == b'\n' {
+                n += u64::from(!blank);
+                blank = true;
+            } else if !b.is_ascii_whitespace() {
+                blank = false;
+            }
+        }
+        let len = buf.len();
+        reader.consume(len);
+    }
+    n + u64::from(!blank)
+}
+
+fn skip_rest_of_line(reader: &mut impl BufRead) -> Result<()> {
+    loop {
+        let buf = reader
+            .fill_buf()
+            .map_err(|e| error::input(format!("reading events: {e}")))?;
+        if buf.is_empty() {
+            return Ok(());
+        }
+        if let Some(i) = buf.iter().position(|b| *b == b'\n') {
+            reader.consume(i + 1);
+            return Ok(());
+        }
+        let n = buf.len();
+        reader.consume(n);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_non_blank_lines_as_events() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events");
+        for (text, n) in [("", 0), ("a\n\n  \nb", 2), ("a\nb\n", 2), (" \t\n", 0)] {
+            std::fs::write(&path, text).unwrap();
+            assert_eq!(
+                count_events(std::fs::File::open(&path).unwrap()),
+                n,
+                "{text:?}"
+            );
+        }
+    }
+}
