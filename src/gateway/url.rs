@@ -282,6 +282,22 @@ impl RedisSource {
             RedisSource::Flag => "flag".into(),
         }
     }
+
+    /// Whether `reference` is one [`RedisSource::spool_ref`] makes. A run socket's peer
+    /// hands its store's source over as text, and it is saved in the spool and quoted by
+    /// `flush`: anything else (a URL with its password, a hook URL in a path) would go to
+    /// disk and to the terminal as it is.
+    pub(crate) fn is_spool_ref(reference: &str) -> bool {
+        match reference.strip_prefix("file:") {
+            Some(path) => {
+                path.starts_with('/')
+                    && !path.contains(char::is_control)
+                    && secret::refuse_url_as_path(std::ffi::OsStr::new(path), "").is_ok()
+                    && secret::redact_id_runs(path) == path
+            }
+            None => matches!(reference, "env" | "flag"),
+        }
+    }
 }
 
 /// The two ways to give one Redis URL, as found on the command line and in the

@@ -1,0 +1,127 @@
+//! The second adversarial review of issue 14's fixes: what a hostile job (on the run
+//! socket), a hostile Redis and hostile input could still get out of them.
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::support::{Env, MockServer, ServerOptions, Spawned, OTHER_HOOK_ID};
+
+/// A Redis password the leak watch looks for in every output and in the state dir.
+const REDIS_PASSWORD: &str = "Rv9qLmT2xWz7";
+
+/// Ends the waiting job when dropped, also when the test fails before it does.
+struct Release(PathBuf);
+
+impl Drop for Release {
+    fn drop(&mut self) {
+        let _ = std::fs::write(&self.0, "");
+    }
+}
+
+/// `mmnotify run` whose job only publishes its run socket's path and waits for its
+/// [`Release`]: the test itself then speaks on the socket as a hostile job would (same
+/// user).
+fn waiting_job(env: &Env) -> (Spawned, PathBuf, Release) {
+    let path_file = env.root().join("socket.path");
+    let release = env.root().join("release");
+    let script = format!(
+        "printf %s \"$MMNOTIFY_RUN_SOCKET\" > {p}.tmp && mv {p}.tmp {p}; \
+         while [ ! -e {r} ]; do sleep 0.05; done",
+        p = path_file.display(),
+        r = release.display()
+    );
+    let spawned = env.spawn(env.cmd().args([
+        "run",
+        "--webhook",
+        "hook",
+        "--name",
+        "waits",
+        "--",
+        "sh",
+        "-c",
+        &script,
+    ]));
+    let socket = loop {
+        if let Ok(p) = std::fs::read_to_string(&path_file) {
+            break PathBuf::from(p);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    (spawned, socket, Release(release))
+}
+
+/// One request line on the run socket, and the parent's answer.
+fn forge(socket: &Path, request: &Value) -> Value {
+    let mut s = UnixStream::connect(socket).expect("connect to the run socket");
+    s.write_all(format!("{request}\n").as_bytes())
+        .expect("write the request");
+    let mut line = String::new();
+    BufReader::new(s)
+        .read_line(&mut line)
+        .expect("read the answer");
+    serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"))
+}
+
+/// A relayed build as an inner `mmnotify build` sends it, with `store` as its dedupe store.
+fn relayed_build(store: &Value) -> Value {
+    json!({
+        "v": 2,
+        "kind": "build",
+        "webhook": null,
+        "payload": {"text": "forged"},
+        "spool": true,
+        "budget": {"timeout_ms": 2000, "attempt_timeout_ms": 1000, "retries": 0},
+        "dedupe": {"run_id": "r1", "state": "failed", "ttl_ms": 60000, "store": store},
+    })
+}
+
+fn spool_files(env: &Env) -> Vec<String> {
+    std::fs::read_dir(env.state().join("spool"))
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+                .map(|e| std::fs::read_to_string(e.path()).unwrap())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The `source` of a job's dedupe store is what a spooled build records (and `flush`
+/// quotes): a forged one holding the Redis password or another webhook's URL must be
+/// refused, not written to disk. Only `file:PATH`, `env` and `flag` are sources.
+#[test]
+fn a_forged_store_source_is_refused_and_never_spooled() {
+    let (mut env, _server): (Env, MockServer) = crate::support::hooked(ServerOptions::default());
+    env.secret(REDIS_PASSWORD);
+    let (spawned, socket, release) = waiting_job(&env);
+    // Nothing listens on port 1: without the fix the build is spooled with its source.
+    let url = format!("redis://:{REDIS_PASSWORD}@127.0.0.1:1/0");
+    for source in [
+        url.clone(),
+        format!("file:/srv/x/hooks/{OTHER_HOOK_ID}"),
+        "name:ops".to_string(),
+        "file:relative/path".to_string(),
+    ] {
+        let answer = forge(
+            &socket,
+            &relayed_build(&json!({"url": url, "source": source})),
+        );
+        assert_eq!(answer["code"], 4, "{answer}");
+        let error = answer["error"].as_str().unwrap_or_default();
+        assert!(error.contains("source"), "{answer}");
+    }
+    assert!(spool_files(&env).is_empty(), "{:?}", spool_files(&env));
+    // A true source still spools (the store is away), recording the source only.
+    let answer = forge(
+        &socket,
+        &relayed_build(&json!({"url": url, "source": "env"})),
+    );
+    assert_eq!(answer["code"], 5, "{answer}");
+    assert_eq!(spool_files(&env).len(), 1);
+    drop(release);
+    env.wait(spawned).assert_success();
+}
