@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::support::{Env, MockServer, ServerOptions, Spawned, OTHER_HOOK_ID};
+use crate::support::{Env, MockServer, RedisServer, ServerOptions, Spawned, OTHER_HOOK_ID};
 
 /// A Redis password the leak watch looks for in every output and in the state dir.
 const REDIS_PASSWORD: &str = "Rv9qLmT2xWz7";
@@ -124,4 +124,31 @@ fn a_forged_store_source_is_refused_and_never_spooled() {
     assert_eq!(spool_files(&env).len(), 1);
     drop(release);
     env.wait(spawned).assert_success();
+}
+
+/// `redis://PASSWORD:@host` is a password with a stray colon, as `redis://PASSWORD@host`
+/// is a password without one: taken for a user name with an empty password it was
+/// accepted as a flag and printed in clear (and the server still asked for a password).
+#[test]
+fn a_redis_password_before_an_empty_one_is_a_password() {
+    let Some(redis) = RedisServer::start_with("password_colon", Some(REDIS_PASSWORD)) else {
+        return;
+    };
+    let mut env = Env::new();
+    env.secret(REDIS_PASSWORD);
+    let url = format!("redis://{REDIS_PASSWORD}:@127.0.0.1:{}/0", redis.port());
+    let build = |extra: &[&str]| {
+        let mut c = env.cmd();
+        c.args(["build", "--no-env", "--enqueue", "--workflow", "ci"])
+            .args(["--state", "failed", "--run-id", "7"])
+            .args(extra);
+        c
+    };
+    env.run(&mut build(&["--queue", &url]))
+        .assert_code(2)
+        .assert_stderr_contains("password");
+    env.run(build(&["-v", "-o", "json"]).env("MMNOTIFY_QUEUE", &url))
+        .assert_success()
+        .assert_stderr_contains(&format!("redis://…@127.0.0.1:{}/0", redis.port()));
+    assert_eq!(redis.xlen("mmnotify:events"), 1);
 }

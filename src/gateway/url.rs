@@ -57,6 +57,12 @@ impl RedisUrl {
         // Userinfo without a colon is the password, as redis-cli reads `-u` (and as
         // users mean it): taken for a user name it would be shown and allowed on the
         // command line, and the server would still ask for the password.
+        // So is `PASSWORD:` (an empty password after it): a user name with no password
+        // authenticates nobody, and shown as one it would print the password.
+        let userinfo = userinfo.map(|info| match info.split_once(':') {
+            Some((u, "")) if !u.is_empty() => u,
+            _ => info,
+        });
         let bare_password = userinfo.is_some_and(|info| !info.contains(':') && !info.is_empty());
         let (user, password) = match userinfo {
             Some(info) => match info.split_once(':') {
