@@ -152,3 +152,64 @@ fn a_redis_password_before_an_empty_one_is_a_password() {
         .assert_stderr_contains(&format!("redis://…@127.0.0.1:{}/0", redis.port()));
     assert_eq!(redis.xlen("mmnotify:events"), 1);
 }
+
+/// A line of stdout is JSON: redaction must leave it JSON. Scrubbed as text, a hook URL
+/// folded after its slash (`/hooks/\n<id>` in JSON) lost the `n` of its escape to the id,
+/// leaving `\…` (an invalid escape) in `--dry-run`'s payload, in the outcome's echo of an
+/// event, and in a gateway's dead-letter copy. The id itself is still redacted (the leak
+/// watch checks it).
+#[test]
+fn redaction_keeps_json_valid_after_an_escape() {
+    let (env, server) = crate::support::hooked(ServerOptions::default());
+    let texts = [
+        format!("see /hooks/\n{OTHER_HOOK_ID}"),
+        format!("see /hooks/\r\n\t{OTHER_HOOK_ID}x"),
+        format!("see /hooks/\u{1}{OTHER_HOOK_ID}"),
+        format!("see /hooks\\\n{OTHER_HOOK_ID}"),
+    ];
+    for text in &texts {
+        for extra in [&[][..], &["-o", "json"][..]] {
+            let run = env.run(
+                env.cmd()
+                    .args(["send", "--webhook", "hook", "--dry-run"])
+                    .args(extra)
+                    .arg(text),
+            );
+            run.assert_success();
+            let out: Value = serde_json::from_str(run.stdout.trim())
+                .unwrap_or_else(|e| panic!("{e}: {}", run.stdout));
+            let payload = out.get("payload").unwrap_or(&out);
+            assert!(payload["text"].as_str().unwrap().starts_with("see /hooks"));
+        }
+        let run = env.run(
+            env.cmd()
+                .args(["build", "--no-env", "--webhook", "hook", "-o", "json"])
+                .args(["--workflow", "ci", "--state", "failed", "--run-id", "5"])
+                .args(["--branch", text]),
+        );
+        let out: Value = serde_json::from_str(run.stdout.trim())
+            .unwrap_or_else(|e| panic!("{e}: {}", run.stdout));
+        assert!(out["event"]["branch"].is_string(), "{out}");
+    }
+    drop(server);
+
+    let Some(redis) = RedisServer::start("dead_letter_escape") else {
+        return;
+    };
+    let event = json!({"workflow": "ci", "state": "bogus", "branch": &texts[0]}).to_string();
+    let _: String = redis.query(&["XADD", "mmnotify:events", "*", "event", &event]);
+    env.run(env.cmd().args([
+        "build",
+        "--consume",
+        "--drain",
+        "--webhook",
+        "hook",
+        "--queue",
+        &redis.url(),
+    ]));
+    let dead = redis.entries("mmnotify:events:dead");
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    let kept: Value = serde_json::from_str(&dead[0].1["event"])
+        .unwrap_or_else(|e| panic!("{e}: {}", dead[0].1["event"]));
+    assert_eq!(kept["state"], "bogus");
+}

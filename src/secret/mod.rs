@@ -14,7 +14,7 @@ mod url;
 
 pub(crate) use child_env::SECRET_ENV_VARS;
 pub(crate) use file::{check_file, current_uid, read_secrets_file};
-pub(crate) use known::{holds_secret, remember, scrub_secrets};
+pub(crate) use known::{holds_secret, remember, scrub_secrets, scrub_secrets_json};
 pub(crate) use misplaced::{refuse_hook_in_proxy, refuse_url_as_path};
 pub(crate) use scrub::after_cut;
 pub use scrub::{redact_id_runs, scrub_hook_ids};

@@ -92,13 +92,30 @@ fn is_separator_code(code: u32) -> bool {
     code == u32::from(b'/') || code == u32::from(b'\\')
 }
 
-/// The length of the run of separators at the start of `b` (`/`, `//`, `\/`, `%2F/`, …).
+/// The length of the run of separators at the start of `b` (`/`, `//`, `\/`, `%2F/`, …),
+/// with any white space or control characters among or after them (a URL folded after
+/// its slash, `/hooks/` and the id on the next line): 0 without a separator.
 fn separators_len(b: &[u8]) -> usize {
     let mut i = 0;
-    while let Some(n) = separator_len(&b[i..]) {
-        i += n;
+    let mut seen = false;
+    loop {
+        if let Some(n) = separator_len(&b[i..]) {
+            i += n;
+            seen = true;
+        } else if b
+            .get(i)
+            .is_some_and(|c| c.is_ascii_whitespace() || c.is_ascii_control())
+        {
+            i += 1;
+        } else {
+            break;
+        }
     }
-    i
+    if seen {
+        i
+    } else {
+        0
+    }
 }
 
 /// The longest single separator looked for in front of `hooks`: `&amp;amp;#x0002F;`
@@ -521,6 +538,9 @@ mod tests {
             format!(r"x\\u002fhooks\\u002f{ID}"),
             format!(r"x\x2Fhooks\x2f{ID}"),
             format!(r"%2F/hooks\/%252F&#47;\u002f{ID}"),
+            // Folded after its slash, and a JSON escape (the text of a JSON line).
+            format!("https://x/hooks/\r\n {ID}"),
+            format!(r"https://x/hooks/\n{ID}"),
         ] {
             let clean = scrub_hook_ids(&text);
             assert!(
