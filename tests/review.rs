@@ -213,3 +213,36 @@ fn redaction_keeps_json_valid_after_an_escape() {
         .unwrap_or_else(|e| panic!("{e}: {}", dead[0].1["event"]));
     assert_eq!(kept["state"], "bogus");
 }
+
+/// The doctor says "not created yet" only of a group that is not there: an error reading
+/// the groups (here the ACL denies `XINFO`, which the gateway needs to trim) was taken
+/// for a new set-up, with a ✓ and exit 0.
+#[test]
+fn doctor_does_not_take_a_denied_group_check_for_a_new_setup() {
+    let Some(redis) = RedisServer::start("doctor_acl_xinfo") else {
+        return;
+    };
+    let mut env = Env::new();
+    env.secret(REDIS_PASSWORD);
+    let _: String = redis.query(&["XADD", "mmnotify:events", "*", "event", "{}"]);
+    let _: String = redis.query(&["XGROUP", "CREATE", "mmnotify:events", "mmnotify", "0"]);
+    let _: String = redis.query(&[
+        "ACL",
+        "SETUSER",
+        "limited",
+        "on",
+        &format!(">{REDIS_PASSWORD}"),
+        "~*",
+        "+@all",
+        "-xinfo",
+    ]);
+    let url = format!(
+        "redis://limited:{REDIS_PASSWORD}@127.0.0.1:{}/0",
+        redis.port()
+    );
+    let run = env.run(env.cmd().arg("doctor").env("MMNOTIFY_QUEUE", &url));
+    assert!(!run.stdout.contains("not created yet"), "{}", run.stdout);
+    run.assert_code(3);
+    assert!(run.stdout.contains("✗ group"), "{}", run.stdout);
+    assert!(run.stdout.contains("ACL"), "{}", run.stdout);
+}

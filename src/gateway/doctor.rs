@@ -125,7 +125,18 @@ fn stream_and_group(
     let found = match groups {
         Ok(g) => g.groups.into_iter().find(|g| g.name == group),
         // A stream that does not exist yet has no groups: the first gateway creates both.
-        Err(_) => None,
+        // Any other error (an ACL that denies XINFO, which the gateway needs to trim, a
+        // key of another type) is a fault, not a new set-up.
+        Err(e) => {
+            let exists = redis.run("cannot read the stream", |con| {
+                redis::cmd("EXISTS").arg(stream).query::<u64>(con)
+            });
+            if !matches!(exists, Ok(0)) {
+                out.push(("group", Err(failed(&e))));
+                return None;
+            }
+            None
+        }
     };
     let Some(g) = found else {
         // Before the first gateway ran this is a correct new set-up, not a fault: the
