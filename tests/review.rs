@@ -246,3 +246,39 @@ fn doctor_does_not_take_a_denied_group_check_for_a_new_setup() {
     assert!(run.stdout.contains("✗ group"), "{}", run.stdout);
     assert!(run.stdout.contains("ACL"), "{}", run.stdout);
 }
+
+/// A claim in the shared store that never expires (written by hand, restored from a
+/// dump, or a hostile Redis) blocked `build` for ever, whatever its `--timeout`: a claim
+/// without an expiry gets the waiter's budget, after which it is taken over with the
+/// "posting anyway" warning.
+#[test]
+fn a_claim_without_an_expiry_blocks_no_longer_than_the_budget() {
+    let Some(redis) = RedisServer::start("claim_no_expiry") else {
+        return;
+    };
+    let (env, server) = crate::support::hooked(ServerOptions::default());
+    let build = || {
+        let mut c = env.cmd();
+        c.args(["build", "--no-env", "--webhook", "hook", "--workflow", "ci"])
+            .args([
+                "--state",
+                "failed",
+                "--run-id",
+                "claim-1",
+                "--timeout",
+                "2s",
+            ])
+            .args(["--dedupe-store", &redis.url()]);
+        c
+    };
+    env.run(&mut build()).assert_success();
+    let done: Vec<String> = redis.query(&["KEYS", "mmnotify:dedupe:done:*"]);
+    assert_eq!(done.len(), 1, "{done:?}");
+    let key = done[0].trim_start_matches("mmnotify:dedupe:done:");
+    let _: i64 = redis.query(&["DEL", &done[0]]);
+    let _: String = redis.query(&["SET", &format!("mmnotify:dedupe:claim:{key}"), "forged"]);
+    env.run(&mut build())
+        .assert_success()
+        .assert_stderr_contains("posting anyway");
+    assert_eq!(server.posts().len(), 2);
+}
