@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::support::{Env, MockServer, RedisServer, ServerOptions, Spawned, OTHER_HOOK_ID};
+use crate::support::{
+    Env, MockServer, RedisServer, ServerOptions, Spawned, HOOK_ID, OTHER_HOOK_ID,
+};
 
 /// A Redis password the leak watch looks for in every output and in the state dir.
 const REDIS_PASSWORD: &str = "Rv9qLmT2xWz7";
@@ -281,4 +283,22 @@ fn a_claim_without_an_expiry_blocks_no_longer_than_the_budget() {
         .assert_success()
         .assert_stderr_contains("posting anyway");
     assert_eq!(server.posts().len(), 2);
+}
+
+/// The hint for a secrets file line written as a shell assignment quotes the variable's
+/// name: a name made of the token (`<id>=https://…/hooks/<id>`, or `export HOOK_<id>=…`)
+/// was printed as it is.
+#[test]
+fn the_shell_assignment_hint_never_quotes_a_token() {
+    let (env, server) = crate::support::hooked(ServerOptions::default());
+    for line in [
+        format!("{HOOK_ID}={}", server.hook_url()),
+        format!("export HOOK_{HOOK_ID}=\"{}\"", server.hook_url()),
+    ] {
+        env.write_secret("pasted", &format!("{line}\n"));
+        env.run(env.cmd().args(["send", "--webhook", "pasted", "hi"]))
+            .assert_code(3)
+            .assert_stderr_contains("shell assignment");
+    }
+    assert!(server.posts().is_empty());
 }

@@ -25,6 +25,8 @@ fn shell_syntax(raw: &str) -> Option<String> {
             } else {
                 ""
             };
+            // A name may be made of the token itself (`<id>=https://…`).
+            let name = crate::secret::redact_id_runs(name);
             return Some(format!(
                 "it starts with `{export}{name}=`, a shell assignment; write the bare URL \
                  only, without `{export}{name}=`{quoted} (this is not read by a shell)"
