@@ -302,3 +302,51 @@ fn the_shell_assignment_hint_never_quotes_a_token() {
     }
     assert!(server.posts().is_empty());
 }
+
+/// Names that anyone who could write a spool file or a Redis key chose reach the
+/// terminal: `flush` quoted a spool item's source, and `doctor` a consumer's name, with
+/// their escape sequences (which can rewrite what the terminal shows, or its title).
+#[test]
+fn names_from_the_spool_and_from_redis_reach_the_terminal_without_escapes() {
+    const ESCAPE: &str = "\u{1b}]0;owned\u{7}\u{1b}[31m";
+    let (env, _server) = crate::support::hooked(ServerOptions::default());
+    env.write_secret(
+        "down",
+        &format!("http://127.0.0.1:1/hooks/{OTHER_HOOK_ID}\n"),
+    );
+    env.run(
+        env.cmd()
+            .args(["send", "--webhook", "down", "--retries", "0", "hi"]),
+    )
+    .assert_code(5);
+    let spool = env.state().join("spool");
+    let item = std::fs::read_dir(&spool)
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "json"))
+        .expect("a spooled item");
+    let mut v: Value = serde_json::from_str(&std::fs::read_to_string(&item).unwrap()).unwrap();
+    v["source"] = json!(format!("name:x{ESCAPE}"));
+    std::fs::write(&item, v.to_string()).unwrap();
+    let run = env.run(env.cmd().args(["flush", "-v"]));
+    assert!(run.stderr.contains("name:x"), "{}", run.stderr);
+    assert!(!run.stderr.contains('\u{1b}'), "{:?}", run.stderr);
+
+    let Some(redis) = RedisServer::start("doctor_consumer_escape") else {
+        return;
+    };
+    let _: String = redis.query(&["XADD", "mmnotify:events", "*", "event", "{}"]);
+    let _: String = redis.query(&["XGROUP", "CREATE", "mmnotify:events", "mmnotify", "0"]);
+    let consumer = format!("gw{ESCAPE}");
+    let _: i64 = redis.query(&[
+        "XGROUP",
+        "CREATECONSUMER",
+        "mmnotify:events",
+        "mmnotify",
+        &consumer,
+    ]);
+    let run = env.run(env.cmd().args(["doctor", "--queue", &redis.url()]));
+    assert!(run.stdout.contains("consumers: gw"), "{}", run.stdout);
+    assert!(!run.stdout.contains('\u{1b}'), "{:?}", run.stdout);
+}

@@ -53,7 +53,17 @@ impl Printer {
 
     fn shown<'m>(&self, msg: &'m str) -> std::borrow::Cow<'m, str> {
         if self.names == Names::Untrusted {
-            crate::secret::redact_id_runs(msg)
+            // Control characters too: an escape sequence in a name would rewrite what
+            // the terminal shows.
+            let msg = crate::secret::redact_id_runs(msg);
+            if msg.contains(char::is_control) {
+                return std::borrow::Cow::Owned(
+                    msg.chars()
+                        .map(|c| if c.is_control() { ' ' } else { c })
+                        .collect(),
+                );
+            }
+            msg
         } else {
             std::borrow::Cow::Borrowed(msg)
         }

@@ -181,7 +181,7 @@ fn consumers(redis: &mut Redis, stream: &str, group: &str) -> Result<String, (Ex
         .map(|c| {
             format!(
                 "{} (idle {} s, {} pending)",
-                c.name,
+                shown_name(&c.name),
                 c.idle / 1000,
                 c.pending
             )
@@ -252,10 +252,18 @@ fn oldest_pending(redis: &mut Redis, stream: &str, group: &str, oldest: Option<S
     match idle {
         Some(p) => format!(
             "{id}, enqueued {age} s ago, held by {} for {} s, delivered {} time(s)",
-            p.consumer,
+            shown_name(&p.consumer),
             p.last_delivered_ms / 1000,
             p.times_delivered
         ),
         None => format!("{id}, enqueued {age} s ago"),
     }
+}
+
+/// A consumer's name as chosen by whoever connected to Redis: its control characters (an
+/// escape sequence that would rewrite the terminal) shown as spaces.
+fn shown_name(name: &str) -> String {
+    name.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
 }
