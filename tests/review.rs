@@ -350,3 +350,45 @@ fn names_from_the_spool_and_from_redis_reach_the_terminal_without_escapes() {
     assert!(run.stdout.contains("consumers: gw"), "{}", run.stdout);
     assert!(!run.stdout.contains('\u{1b}'), "{:?}", run.stdout);
 }
+
+/// A report's cut through a hook URL whose separators are longer than the fixed
+/// fragment `run` drops at a cut (many slashes, a slash percent-encoded again and again,
+/// `&amp;` encoded again and again): the rest of the separators and the whole id, or a
+/// piece of it, stayed after the cut marker.
+#[test]
+fn a_cut_through_long_separators_leaves_no_piece_of_an_id() {
+    /// The bytes of a line `run` keeps (as in fuzz.rs).
+    const RUN_TAIL_BYTES: usize = 12 * 1024;
+    let (env, server) = crate::support::hooked(ServerOptions::default());
+    let file = env.root().join("job-output.txt");
+    let script = format!("cat {}", file.display());
+    let separators = [
+        "/".repeat(80),
+        format!("%{}2F", "25".repeat(40)),
+        format!("&{}#47;", "amp;".repeat(25)),
+    ];
+    for sep in &separators {
+        let secret = format!("https://chat.example/hooks{sep}{OTHER_HOOK_ID}");
+        for kept in (30..secret.len() - 20).step_by(9) {
+            let glued = "z0".repeat(RUN_TAIL_BYTES / 2);
+            let glued = &glued[..RUN_TAIL_BYTES - kept];
+            let line = format!("JOB:{}{secret}{glued}\n", "X".repeat(20_000));
+            std::fs::write(&file, line).unwrap();
+            server.clear();
+            let mut c = env.cmd();
+            c.args(["run", "--webhook", "hook", "--", "sh", "-c", &script]);
+            env.run_job(&mut c, "JOB:").assert_success();
+            let posts = server.posts();
+            assert_eq!(posts.len(), 1);
+            let report = &posts[0].message;
+            for piece in OTHER_HOOK_ID.as_bytes().windows(5) {
+                let piece = std::str::from_utf8(piece).unwrap();
+                assert!(
+                    !report.contains(piece),
+                    "`{piece}` posted, {kept} bytes of {secret} kept: {}",
+                    &report[report.find('…').unwrap_or(0)..][..160.min(report.len())]
+                );
+            }
+        }
+    }
+}
