@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::support::{
-    Env, MockServer, RedisServer, ServerOptions, Spawned, HOOK_ID, OTHER_HOOK_ID,
+    Env, Fault, MockServer, RedisServer, ServerOptions, Spawned, HOOK_ID, OTHER_HOOK_ID,
 };
 
 /// A Redis password the leak watch looks for in every output and in the state dir.
@@ -390,5 +390,32 @@ fn a_cut_through_long_separators_leaves_no_piece_of_an_id() {
                 );
             }
         }
+    }
+}
+
+/// A relative `Location` (`hooks/<id>`, resolved against `/hooks/<token>` it opens a
+/// hook of the same server) or one in a query (`?next=hooks/<id>`) has no separator in
+/// front of `hooks`: it was printed with its id.
+#[test]
+fn a_relative_redirect_to_another_hook_is_redacted() {
+    let (env, server) = crate::support::hooked(ServerOptions::default());
+    for location in [
+        format!("hooks/{OTHER_HOOK_ID}"),
+        format!("HOOKS%2F{OTHER_HOOK_ID}"),
+        format!("?next=hooks/{OTHER_HOOK_ID}"),
+        format!("hooks\\/{OTHER_HOOK_ID}"),
+    ] {
+        server.script([Fault::Redirect {
+            status: 302,
+            location: location.clone(),
+        }]);
+        // The harness fails the run if the id shows on stdout or stderr.
+        env.run(
+            env.cmd()
+                .args(["send", "--webhook", "hook", "-o", "json", "x"]),
+        )
+        .assert_code(7)
+        .assert_stderr_contains("redirected the request to")
+        .assert_stderr_contains("…tr5a");
     }
 }

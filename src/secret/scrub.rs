@@ -122,11 +122,15 @@ fn separators_len(b: &[u8]) -> usize {
 /// and shorter.
 const MAX_SEPARATOR_LEN: usize = 32;
 
-/// Where the id starts if `hooks` (any case) at `at` is framed by separators.
+/// Where the id starts if `hooks` (any case) at `at` is framed by separators, or starts
+/// a word and is followed by them: a relative reference (`hooks/<id>` in a `Location`,
+/// `?next=hooks/<id>`) opens a hook of the server it is resolved against.
 fn id_start_after(bytes: &[u8], at: usize) -> Option<usize> {
-    let before = (1..=MAX_SEPARATOR_LEN)
-        .filter_map(|n| at.checked_sub(n))
-        .any(|s| separator_len(&bytes[s..]) == Some(at - s));
+    let word_start = at == 0 || !bytes[at - 1].is_ascii_alphanumeric();
+    let before = word_start
+        || (1..=MAX_SEPARATOR_LEN)
+            .filter_map(|n| at.checked_sub(n))
+            .any(|s| separator_len(&bytes[s..]) == Some(at - s));
     if !before {
         return None;
     }
