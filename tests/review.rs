@@ -419,3 +419,30 @@ fn a_relative_redirect_to_another_hook_is_redacted() {
         .assert_stderr_contains("…tr5a");
     }
 }
+
+/// A message that holds the webhook's own token is refused (exit 4) before anything is
+/// sent: also when the token is folded over lines or split by a space or an invisible
+/// character, as `run` already finds it in a job's output. Such a message was posted,
+/// publishing the token to the channel.
+#[test]
+fn a_message_with_the_token_broken_up_is_refused() {
+    let (env, server) = crate::support::hooked(ServerOptions::default());
+    let url = server.hook_url();
+    let (head, tail) = url.split_at(url.len() - 13);
+    for text in [
+        format!("see {head}\n{tail}"),
+        format!("see {head}\u{200B}{tail}"),
+        format!("id {} {}", &HOOK_ID[..10], &HOOK_ID[10..]),
+    ] {
+        env.run(env.cmd().args(["send", "--webhook", "hook"]).arg(&text))
+            .assert_code(4)
+            .assert_stderr_contains("token");
+        env.run(
+            env.cmd()
+                .args(["build", "--no-env", "--webhook", "hook", "--workflow", "ci"])
+                .args(["--state", "failed", "--run-id", "9", "--branch", &text]),
+        )
+        .assert_code(4);
+    }
+    assert!(server.posts().is_empty(), "{:?}", server.posts());
+}
