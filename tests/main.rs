@@ -29,6 +29,7 @@ mod net;
 mod outcome;
 mod progress;
 mod recipes;
+mod review;
 mod run;
 mod run_scrub;
 mod run_socket;

@@ -190,6 +190,12 @@ impl Relay {
         ttl: Duration,
     ) -> Result<Option<(RedisStore, String)>> {
         let found = match &d.store {
+            Some(s) if !RedisSource::is_spool_ref(&s.source) => {
+                return Err(error::input(
+                    "bad run-socket request: the dedupe store's source must be file:PATH, \
+                     env or flag",
+                ));
+            }
             Some(s) => Some((RedisUrl::parse(&s.url)?, s.source.clone())),
             None => RedisSources::new(
                 Role::Store,

@@ -132,7 +132,18 @@ fn stream_and_group(
     let found = match groups {
         Ok(g) => g.groups.into_iter().find(|g| g.name == group),
         // A stream that does not exist yet has no groups: the first gateway creates both.
-        Err(_) => None,
+        // Any other error (an ACL that denies XINFO, which the gateway needs to trim, a
+        // key of another type) is a fault, not a new set-up.
+        Err(e) => {
+            let exists = redis.run("cannot read the stream", |con| {
+                redis::cmd("EXISTS").arg(stream).query::<u64>(con)
+            });
+            if !matches!(exists, Ok(0)) {
+                out.push(("group", Err(failed(&e))));
+                return None;
+            }
+            None
+        }
     };
     let Some(g) = found else {
         // Before the first gateway ran this is a correct new set-up, not a fault: the
@@ -177,7 +188,7 @@ fn consumers(redis: &mut Redis, stream: &str, group: &str) -> Result<String, (Ex
         .map(|c| {
             format!(
                 "{} (idle {} s, {} pending)",
-                c.name,
+                shown_name(&c.name),
                 c.idle / 1000,
                 c.pending
             )
@@ -248,10 +259,18 @@ fn oldest_pending(redis: &mut Redis, stream: &str, group: &str, oldest: Option<S
     match idle {
         Some(p) => format!(
             "{id}, enqueued {age} s ago, held by {} for {} s, delivered {} time(s)",
-            p.consumer,
+            shown_name(&p.consumer),
             p.last_delivered_ms / 1000,
             p.times_delivered
         ),
         None => format!("{id}, enqueued {age} s ago"),
     }
+}
+
+/// A consumer's name as chosen by whoever connected to Redis: its control characters (an
+/// escape sequence that would rewrite the terminal) shown as spaces.
+fn shown_name(name: &str) -> String {
+    name.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
 }

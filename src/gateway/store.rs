@@ -44,7 +44,8 @@ const TAKEOVER_POLL: Duration = Duration::from_millis(100);
 /// One step, so that nothing comes between the delivered marker's check and the claim:
 /// `done` (delivered within the reader's TTL), `busy` (another holder), `won` (the
 /// sending trace is ours now), or `interrupted` with the trace a former holder left (the
-/// claim is then held for the grace too).
+/// claim is then held for the grace too). A claim without an expiry is no holder's (each
+/// sets its budget): it gets the waiter's, so that it blocks no longer than that.
 /// KEYS: claim, done, sending. ARGV: token, claim PX, now ms, TTL ms, grace ms, trace.
 const CLAIM: &str = r"
 local at = redis.call('GET', KEYS[2])
@@ -52,6 +53,9 @@ if at and tonumber(at) + tonumber(ARGV[4]) > tonumber(ARGV[3]) then
   return {'done', ''}
 end
 if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  if redis.call('PTTL', KEYS[1]) == -1 then
+    redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  end
   return {'busy', ''}
 end
 local before = redis.call('GET', KEYS[3])

@@ -83,6 +83,12 @@ impl RedisUrl {
         // Userinfo without a colon is the password, as redis-cli reads `-u` (and as
         // users mean it): taken for a user name it would be shown and allowed on the
         // command line, and the server would still ask for the password.
+        // So is `PASSWORD:` (an empty password after it): a user name with no password
+        // authenticates nobody, and shown as one it would print the password.
+        let userinfo = userinfo.map(|info| match info.split_once(':') {
+            Some((u, "")) if !u.is_empty() => u,
+            _ => info,
+        });
         let bare_password = userinfo.is_some_and(|info| !info.contains(':') && !info.is_empty());
         let (user, password) = match userinfo {
             Some(info) => match info.split_once(':') {
@@ -396,6 +402,22 @@ impl RedisSource {
             RedisSource::Flag => SourceRef::Flag,
         }
         .to_string()
+    }
+
+    /// Whether `reference` is one [`RedisSource::spool_ref`] makes. A run socket's peer
+    /// hands its store's source over as text, and it is saved in the spool and quoted by
+    /// `flush`: anything else (a URL with its password, a hook URL in a path) would go to
+    /// disk and to the terminal as it is.
+    pub(crate) fn is_spool_ref(reference: &str) -> bool {
+        match reference.strip_prefix("file:") {
+            Some(path) => {
+                path.starts_with('/')
+                    && !path.contains(char::is_control)
+                    && secret::refuse_url_as_path(std::ffi::OsStr::new(path), "").is_ok()
+                    && secret::redact_id_runs(path) == path
+            }
+            None => matches!(reference, "env" | "flag"),
+        }
     }
 }
 

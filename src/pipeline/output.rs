@@ -43,7 +43,17 @@ impl Printer {
 
     fn shown<'m>(&self, msg: &'m str) -> std::borrow::Cow<'m, str> {
         if self.names == Names::Untrusted {
-            crate::secret::redact_id_runs(msg)
+            // Control characters too: an escape sequence in a name would rewrite what
+            // the terminal shows.
+            let msg = crate::secret::redact_id_runs(msg);
+            if msg.contains(char::is_control) {
+                return std::borrow::Cow::Owned(
+                    msg.chars()
+                        .map(|c| if c.is_control() { ' ' } else { c })
+                        .collect(),
+                );
+            }
+            msg
         } else {
             std::borrow::Cow::Borrowed(msg)
         }
@@ -161,14 +171,14 @@ where
 
 /// Writes a line to stdout, ignoring a closed pipe (`mmnotify … | head`). The line may
 /// echo what the user gave (an event, a payload): a token pasted into one of its fields
-/// is taken out here (the post itself was refused, exit 4). In JSON the redaction stays
-/// inside its string: ids and `…` need no escaping.
+/// is taken out here (the post itself was refused, exit 4). A JSON line is scrubbed
+/// string by string, so that it stays JSON.
 pub fn print_stdout_line(line: &str) {
     write_stdout_line(&mut std::io::stdout().lock(), line);
 }
 
 fn write_stdout_line(out: &mut impl Write, line: &str) {
-    let line = crate::secret::scrub_secrets(line);
+    let line = crate::secret::scrub_secrets_json(line);
     write_dropping_errors(out, &[line.as_bytes(), b"\n"]);
 }
 

@@ -38,6 +38,51 @@ pub(crate) fn scrub_secrets(text: &str) -> Cow<'_, str> {
     }
 }
 
+/// [`scrub_secrets`] for a line that may be JSON (an outcome, a dry run's payload, a
+/// dead-letter copy of an event): each string in it (keys too) is scrubbed as the text it
+/// stands for, and the line written again only when one changed. Scrubbed as JSON text,
+/// an escape before an id (`/hooks\n<id>`: a newline in the string) would lose its letter
+/// to the id, and the line would no longer be JSON. A line that is not JSON is scrubbed
+/// as text.
+pub(crate) fn scrub_secrets_json(line: &str) -> Cow<'_, str> {
+    let Ok(mut value) = serde_json::from_str::<serde_json::Value>(line) else {
+        return scrub_secrets(line);
+    };
+    if scrub_strings(&mut value) {
+        Cow::Owned(value.to_string())
+    } else {
+        Cow::Borrowed(line)
+    }
+}
+
+/// Scrubs every string of `value` in place; true when one changed.
+fn scrub_strings(value: &mut serde_json::Value) -> bool {
+    use serde_json::Value;
+    match value {
+        Value::String(s) => match scrub_secrets(s) {
+            Cow::Owned(clean) => {
+                *s = clean;
+                true
+            }
+            Cow::Borrowed(_) => false,
+        },
+        Value::Array(items) => items
+            .iter_mut()
+            .fold(false, |changed, item| scrub_strings(item) | changed),
+        Value::Object(map) => {
+            let mut changed = false;
+            for (key, mut item) in std::mem::take(map) {
+                changed |= scrub_strings(&mut item);
+                let clean = scrub_secrets(&key);
+                changed |= matches!(clean, Cow::Owned(_));
+                map.insert(clean.into_owned(), item);
+            }
+            changed
+        }
+        Value::Null | Value::Bool(_) | Value::Number(_) => false,
+    }
+}
+
 /// Whether `text` holds a token this process holds or any `/hooks/<id>`: such text is
 /// never written to disk.
 pub(crate) fn holds_secret(text: &str) -> bool {

@@ -14,7 +14,7 @@ mod url;
 
 pub(crate) use child_env::SECRET_ENV_VARS;
 pub(crate) use file::{check_file, current_uid, open_trusted, read_secrets_file, Trust};
-pub(crate) use known::{holds_secret, remember, scrub_secrets};
+pub(crate) use known::{holds_secret, remember, scrub_secrets, scrub_secrets_json};
 pub(crate) use misplaced::{contains_hook_id, refuse_hook_in_proxy, refuse_url_as_path};
 // Scrubbing is plain text work (no secret is held), so it lives in `text/`, where
 // `error` can reach it too; the names stay here, where callers look for them.

@@ -25,6 +25,8 @@ fn shell_syntax(raw: &str) -> Option<String> {
             } else {
                 ""
             };
+            // A name may be made of the token itself (`<id>=https://…`).
+            let name = crate::secret::redact_id_runs(name);
             return Some(format!(
                 "it starts with `{export}{name}=`, a shell assignment; write the bare URL \
                  only, without `{export}{name}=`{quoted} (this is not read by a shell)"
@@ -213,9 +215,29 @@ impl WebhookUrl {
 
     /// Whether `text` would carry this webhook's token (a post that holds it would publish
     /// the credential to everyone in the channel).
+    /// In a JSON body the token is also found broken up inside one string (folded over
+    /// lines, split by a space or an invisible character, see [`scrub_token`]), as `run`
+    /// finds it in a job's output: a reader of the channel still gets it.
     pub(crate) fn appears_in(&self, text: &[u8]) -> bool {
         let token = self.token.as_bytes();
-        text.windows(token.len()).any(|w| w == token)
+        if text.windows(token.len()).any(|w| w == token) {
+            return true;
+        }
+        serde_json::from_slice::<serde_json::Value>(text).is_ok_and(|v| self.in_some_string(&v))
+    }
+
+    fn in_some_string(&self, value: &serde_json::Value) -> bool {
+        use serde_json::Value;
+        match value {
+            Value::String(s) => {
+                matches!(scrub_token(s, &self.token, &[]), std::borrow::Cow::Owned(_))
+            }
+            Value::Array(items) => items.iter().any(|v| self.in_some_string(v)),
+            Value::Object(map) => map.iter().any(|(k, v)| {
+                self.in_some_string(&Value::String(k.clone())) || self.in_some_string(v)
+            }),
+            Value::Null | Value::Bool(_) | Value::Number(_) => false,
+        }
     }
 }
 

@@ -406,6 +406,7 @@ fn check_item(item: &SpoolItem) -> anyhow::Result<()> {
     if [&item.payload.to_string(), &item.last_error]
         .into_iter()
         .chain(item.stream.as_ref())
+        .chain(item.store.as_ref())
         .any(|text| crate::secret::holds_secret(text))
     {
         return Err(anyhow!(
@@ -423,6 +424,19 @@ fn check_item(item: &SpoolItem) -> anyhow::Result<()> {
         return Err(anyhow!(
             "spool item source must be name:NAME, file:PATH or env (refusing to save it)"
         ));
+    }
+    // The store's source names where its URL is, never the URL (which holds the
+    // password): only `file:/PATH`, `env` or `flag`.
+    if let Some(store) = &item.store {
+        let store_ok = matches!(store.as_str(), "env" | "flag")
+            || store.strip_prefix("file:").is_some_and(|p| {
+                p.starts_with('/') && !p.contains("://") && !p.contains(char::is_control)
+            });
+        if !store_ok || crate::secret::redact_id_runs(store) != *store {
+            return Err(anyhow!(
+                "spool item dedupe store must be file:PATH, env or flag (refusing to save it)"
+            ));
+        }
     }
     if let Some(k) = &item.dedupe_key {
         if DedupeKey::from_hex(k).is_none() {

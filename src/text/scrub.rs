@@ -92,24 +92,45 @@ fn is_separator_code(code: u32) -> bool {
     code == u32::from(b'/') || code == u32::from(b'\\')
 }
 
-/// The length of the run of separators at the start of `b` (`/`, `//`, `\/`, `%2F/`, …).
+/// The length of the run of separators at the start of `b` (`/`, `//`, `\/`, `%2F/`, …),
+/// with any white space or control characters among or after them (a URL folded after
+/// its slash, `/hooks/` and the id on the next line): 0 without a separator.
 fn separators_len(b: &[u8]) -> usize {
     let mut i = 0;
-    while let Some(n) = separator_len(&b[i..]) {
-        i += n;
+    let mut seen = false;
+    loop {
+        if let Some(n) = separator_len(&b[i..]) {
+            i += n;
+            seen = true;
+        } else if b
+            .get(i)
+            .is_some_and(|c| c.is_ascii_whitespace() || c.is_ascii_control())
+        {
+            i += 1;
+        } else {
+            break;
+        }
     }
-    i
+    if seen {
+        i
+    } else {
+        0
+    }
 }
 
 /// The longest single separator looked for in front of `hooks`: `&amp;amp;#x0002F;`
 /// and shorter.
 const MAX_SEPARATOR_LEN: usize = 32;
 
-/// Where the id starts if `hooks` (any case) at `at` is framed by separators.
+/// Where the id starts if `hooks` (any case) at `at` is framed by separators, or starts
+/// a word and is followed by them: a relative reference (`hooks/<id>` in a `Location`,
+/// `?next=hooks/<id>`) opens a hook of the server it is resolved against.
 fn id_start_after(bytes: &[u8], at: usize) -> Option<usize> {
-    let before = (1..=MAX_SEPARATOR_LEN)
-        .filter_map(|n| at.checked_sub(n))
-        .any(|s| separator_len(&bytes[s..]) == Some(at - s));
+    let word_start = at == 0 || !bytes[at - 1].is_ascii_alphanumeric();
+    let before = word_start
+        || (1..=MAX_SEPARATOR_LEN)
+            .filter_map(|n| at.checked_sub(n))
+            .any(|s| separator_len(&bytes[s..]) == Some(at - s));
     if !before {
         return None;
     }
@@ -202,11 +223,35 @@ fn is_fragment_byte(b: u8) -> bool {
 /// `text` must already have been through [`scrub_hook_ids`]: a whole hook URL further
 /// into the run is then redacted (its `…` ends the run), so that dropping a fixed count
 /// never makes a new cut through an id that was whole.
+///
+/// Separators can be longer than that (many slashes, `%252525…2F`, `&amp;amp;…#47;`): what
+/// the cut left of them ends at the run's last byte that cannot be in an id (a capital or
+/// punctuation), or after a run of the `25`s of an encoded-again `%` (and its `2f`), and
+/// the id and the alphanumeric tail of an escape (`u002f`, `U0000002f`) go with them.
 pub(crate) fn after_cut(text: &str) -> &str {
-    let run = text.bytes().take_while(|b| is_fragment_byte(*b)).count();
+    let b = text.as_bytes();
+    let run = b.iter().take_while(|c| is_fragment_byte(**c)).count();
+    let mut lead = b[..run]
+        .iter()
+        .rposition(|c| !is_id_byte(*c))
+        .map_or(0, |i| i + 1);
+    // `%25252…2f` cut inside its `25`s has no byte outside an id.
+    if b[lead..run].starts_with(b"52") {
+        lead += 1;
+    }
+    while b[lead..run].starts_with(b"25") {
+        lead += 2;
+    }
+    if b[lead..run].starts_with(b"2f") || b[lead..run].starts_with(b"5c") {
+        lead += 2;
+    }
+    let drop = MAX_CUT_FRAGMENT.max(lead + ID_LEN + MAX_ESCAPE_TAIL);
     // The run is ASCII: any count of its bytes ends on a character boundary.
-    &text[run.min(MAX_CUT_FRAGMENT)..]
+    &text[run.min(drop)..]
 }
+
+/// The longest alphanumeric end of a separator after its last punctuation: `U0000002f`.
+const MAX_ESCAPE_TAIL: usize = 9;
 
 /// The shortest piece of the configured token that is redacted at a gap: the redacted
 /// form shows four characters anyway (and must not be taken for a piece itself).
@@ -420,12 +465,21 @@ mod tests {
     #[test]
     fn a_cut_with_characters_glued_to_the_id_leaves_no_piece_of_it() {
         let glued = "z0".repeat(6000);
+        let long = [
+            format!("/hooks{}", "/".repeat(80)),
+            format!("/hooks%{}2f", "25".repeat(40)),
+            format!("/hooks&{}#47;", "amp;".repeat(25)),
+            format!("/hooks{}", "\\U0000002f".repeat(8)),
+        ];
         for marker in [
             "/hooks/",
             "%2Fhooks%252F",
             "&#x2F;HOOKS&#47;",
             "\\/hooks\\u002f",
-        ] {
+        ]
+        .into_iter()
+        .chain(long.iter().map(String::as_str))
+        {
             let whole = format!("{marker}{ID}{glued}");
             for cut in 1..marker.len() + ID.len() {
                 let text = &whole[cut..];
@@ -521,6 +575,9 @@ mod tests {
             format!(r"x\\u002fhooks\\u002f{ID}"),
             format!(r"x\x2Fhooks\x2f{ID}"),
             format!(r"%2F/hooks\/%252F&#47;\u002f{ID}"),
+            // Folded after its slash, and a JSON escape (the text of a JSON line).
+            format!("https://x/hooks/\r\n {ID}"),
+            format!(r"https://x/hooks/\n{ID}"),
         ] {
             let clean = scrub_hook_ids(&text);
             assert!(

@@ -202,9 +202,11 @@ fn next_id(id: &str) -> Option<String> {
     if ms == 0 && seq == 0 {
         return None;
     }
+    // The largest id (a stream anyone can XADD to may hold it) has none after it: no
+    // trim then, rather than an overflow.
     Some(match seq.checked_add(1) {
         Some(s) => format!("{ms}-{s}"),
-        None => format!("{}-0", ms + 1),
+        None => format!("{}-0", ms.checked_add(1)?),
     })
 }
 
@@ -243,5 +245,10 @@ mod tests {
         assert_eq!(next_id("0-0"), None);
         assert_eq!(next_id("17-3").as_deref(), Some("17-4"));
         assert_eq!(next_id("bad"), None);
+        assert_eq!(
+            next_id("18446744073709551615-18446744073709551615"),
+            None,
+            "the largest id has none after it"
+        );
     }
 }

@@ -37,7 +37,7 @@ impl Taken {
         Dead {
             // Kept for an operator to read: a webhook URL (or this gateway's token) in it
             // would reach everyone who can read the stream, and Redis's disk.
-            event: crate::secret::scrub_secrets(&self.original).into_owned(),
+            event: crate::secret::scrub_secrets_json(&self.original).into_owned(),
             reason,
             deliveries: self.deliveries,
         }
