@@ -616,3 +616,33 @@ fn an_inner_send_keeps_its_own_budget() {
             server.port()
         ));
 }
+
+/// A job may ask for less than `run`'s own budget, never more: a held request ends with
+/// the parent's `--attempt-timeout`, not the hour the job asked for (which would keep
+/// `run` alive past `--max-runtime`).
+#[test]
+fn an_inner_send_never_gets_more_than_the_parents_budget() {
+    let (env, server) = hooked(ServerOptions::default());
+    server.script([Fault::Hang(std::time::Duration::from_secs(30))]);
+    let script = format!(
+        "{MM} send --timeout 1h --attempt-timeout 1h --retries 50 --no-spool held; \
+         echo \"{JOB} inner=$?\""
+    );
+    let started = std::time::Instant::now();
+    let mut c = env.cmd();
+    c.args(["run", "--webhook", "hook", "--retries", "0"])
+        .args(["--timeout", "2s", "--attempt-timeout", "1s", "--no-spool"])
+        .args(["--", "sh", "-c", &script]);
+    let run = env.run_job(&mut c, JOB);
+    run.assert_stdout_contains("inner=5")
+        .assert_stderr_contains(&format!(
+            "no answer from 127.0.0.1:{} within 1s",
+            server.port()
+        ));
+    // The hang is 30 s: anything near it means the job's hour was used.
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(25),
+        "{:?}",
+        started.elapsed()
+    );
+}

@@ -73,7 +73,7 @@ impl Relay {
         };
         let post = Post {
             notifier: &notifier,
-            policy: policy(req.budget),
+            policy: policy(req.budget, &deliver::Settings::from(&self.delivery)),
             payload: &req.payload,
             body: &body,
             channel,
@@ -245,14 +245,16 @@ impl Post<'_> {
     }
 }
 
-/// The job's budget, within the bounds its own command line accepts (a peer is our own
-/// user, but not necessarily our own code).
-fn policy(b: Budget) -> Policy {
-    let bound = |ms: u64| Duration::from_millis(ms.clamp(1, 86_400_000));
+/// The job's budget, never more than the parent's own (`run --timeout`,
+/// `--attempt-timeout`, `--retries`): a job may ask for less (an inner `send --timeout
+/// 2s`), but a peer is our own user, not necessarily our own code, and a larger budget
+/// would keep `run` alive past `--max-runtime` for as long as the job asked.
+fn policy(b: Budget, parent: &deliver::Settings) -> Policy {
+    let bound = |ms: u64, max: Duration| Duration::from_millis(ms.max(1)).min(max);
     Policy {
-        budget: bound(b.timeout_ms),
-        attempt_timeout: bound(b.attempt_timeout_ms),
-        retries: b.retries,
+        budget: bound(b.timeout_ms, parent.timeout),
+        attempt_timeout: bound(b.attempt_timeout_ms, parent.attempt_timeout),
+        retries: b.retries.min(parent.retries),
     }
 }
 
