@@ -292,26 +292,27 @@ fn deduplicate(ctx: &mut Ctx, ev: &ValidEvent, value: &Value) -> Result<Dedupe> 
             Ok(ControlFlow::Break((o, None)))
         }
         Ok(Claim::Acquired(g)) => {
-            if g.stolen() {
-                ctx.printer.warn(
-                    "another process has held this run's claim past its budget; \
-                     posting anyway",
-                );
-            }
-            if g.interrupted() {
-                ctx.printer.warn(&format!(
-                    "run {run_id} {}: taking over from a holder that started posting it and \
-                     never recorded how that ended (killed mid-post, or cut off from the \
-                     dedupe store for longer than the takeover allows): the message may \
-                     appear twice",
-                    ev.state().as_str()
-                ));
-            }
+            warn_taken_over(&ctx.printer, &g, run_id, ev);
             Ok(ControlFlow::Continue(Claimed {
                 guard: Some(g),
                 key_hex,
             }))
         }
+    }
+}
+
+/// A claim acquired from another holder: why the message may appear twice.
+fn warn_taken_over(printer: &Printer, g: &ClaimGuard, run_id: &str, ev: &ValidEvent) {
+    if g.stolen() {
+        printer.warn("another process has held this run's claim past its budget; posting anyway");
+    }
+    if g.interrupted() {
+        printer.warn(&format!(
+            "run {run_id} {}: taking over from a holder that started posting it and never \
+             recorded how that ended (killed mid-post, or cut off from the dedupe store for \
+             longer than the takeover allows): the message may appear twice",
+            ev.state().as_str()
+        ));
     }
 }
 
