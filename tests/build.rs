@@ -13,19 +13,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::support::{Env, Fault, Hook, MockServer, Run, ServerOptions, HOOK_ID, OTHER_HOOK_ID};
+use crate::support::{hooked, setup, Env, Fault, Hook, Run, ServerOptions, HOOK_ID, OTHER_HOOK_ID};
 
 const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
 const SHORT: &str = "01234567";
 const STATES: [&str; 4] = ["succeeded", "failed", "cancelled", "timed_out"];
-
-fn setup_with(opts: ServerOptions) -> (Env, MockServer) {
-    crate::support::hooked(opts)
-}
-
-fn setup() -> (Env, MockServer) {
-    setup_with(ServerOptions::default())
-}
 
 /// `mmnotify build --webhook hook ARGS…` (the CI environment is empty unless the test
 /// sets variables on the command).
@@ -540,7 +532,7 @@ fn states_outside_on_are_filtered_without_a_request() {
 fn same_run_and_state_posts_once_in_private_hashed_files() {
     let mut opts = ServerOptions::default();
     opts.hooks.push(Hook::new(OTHER_HOOK_ID, "dev"));
-    let (env, server) = setup_with(opts);
+    let (env, server) = hooked(opts);
     env.write_secret("other", &server.hook_url_for(OTHER_HOOK_ID));
     let json = ["--output", "json"];
 

@@ -9,14 +9,10 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::support::{Env, MockServer, RedisServer, ServerOptions, HOOK_ID, OTHER_HOOK_ID};
+use crate::support::{setup, Env, RedisServer, HOOK_ID, OTHER_HOOK_ID};
 
 /// A Redis port nothing listens on: `--enqueue` then spools (exit 5).
 const REDIS_DOWN: &str = "redis://127.0.0.1:1/0";
-
-fn setup() -> (Env, MockServer) {
-    crate::support::hooked(ServerOptions::default())
-}
 
 /// A complete event from flags (workflow `ci` unless `extra` names one).
 fn build(env: &Env, extra: &[&str]) -> Command {

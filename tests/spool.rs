@@ -6,18 +6,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use crate::support::{Env, Fault, MockServer};
-
-fn setup() -> (Env, MockServer) {
-    crate::support::hooked(crate::support::ServerOptions::default())
-}
-
-fn send(env: &Env, args: &[&str]) -> Command {
-    let mut c = env.cmd();
-    c.args(["send", "--webhook", "hook", "--retries", "0"])
-        .args(args);
-    c
-}
+use crate::support::{setup, Env, Fault, MockServer};
 
 fn flush(env: &Env) -> Command {
     let mut c = env.cmd();
@@ -42,11 +31,12 @@ fn mode(p: &std::path::Path) -> u32 {
 fn exhausted_retries_are_spooled_then_flushed_once() {
     let (env, server) = setup();
     server.script([Fault::Status(503)]);
-    env.run(&mut send(&env, &["first"]))
+    env.run(&mut env.send(&["--retries", "0", "first"]))
         .assert_code(6)
         .assert_stderr_contains("mmnotify flush");
     server.script([Fault::Drop]);
-    env.run(&mut send(&env, &["second"])).assert_code(5);
+    env.run(&mut env.send(&["--retries", "0", "second"]))
+        .assert_code(5);
     let spooled = items(&env);
     assert_eq!(spooled.len(), 2);
     assert_eq!(mode(&env.state().join("spool")), 0o700);
@@ -71,12 +61,14 @@ fn exhausted_retries_are_spooled_then_flushed_once() {
 fn what_is_not_spooled() {
     let (env, server) = setup();
     server.script([Fault::Status(503)]);
-    env.run(&mut send(&env, &["--no-spool", "x"]))
+    env.run(&mut env.send(&["--retries", "0", "--no-spool", "x"]))
         .assert_code(6);
     server.script([Fault::Status(500)]);
-    env.run(&mut send(&env, &["x"])).assert_code(6);
+    env.run(&mut env.send(&["--retries", "0", "x"]))
+        .assert_code(6);
     server.script([Fault::Status(400)]);
-    env.run(&mut send(&env, &["x"])).assert_code(40);
+    env.run(&mut env.send(&["--retries", "0", "x"]))
+        .assert_code(40);
     assert!(items(&env).is_empty());
 }
 
@@ -84,7 +76,8 @@ fn what_is_not_spooled() {
 fn flush_keeps_items_while_the_server_is_down() {
     let (env, server) = setup();
     server.script([Fault::Status(502)]);
-    env.run(&mut send(&env, &["x"])).assert_code(6);
+    env.run(&mut env.send(&["--retries", "0", "x"]))
+        .assert_code(6);
     server.script([Fault::Status(503)]);
     env.run(&mut flush(&env)).assert_code(6);
     let kept = items(&env);
@@ -100,7 +93,8 @@ fn flush_keeps_items_while_the_server_is_down() {
 fn rejected_items_move_aside_with_the_reason() {
     let (env, server) = setup();
     server.script([Fault::Status(503)]);
-    env.run(&mut send(&env, &["x"])).assert_code(6);
+    env.run(&mut env.send(&["--retries", "0", "x"]))
+        .assert_code(6);
     server.script([Fault::Status(403)]);
     env.run(&mut flush(&env)).assert_success();
     assert!(items(&env).is_empty());
@@ -120,7 +114,8 @@ fn rejected_items_move_aside_with_the_reason() {
 fn half_written_items_are_never_delivered() {
     let (env, server) = setup();
     server.script([Fault::Status(503)]);
-    env.run(&mut send(&env, &["real"])).assert_code(6);
+    env.run(&mut env.send(&["--retries", "0", "real"]))
+        .assert_code(6);
     // What a writer killed before its rename leaves behind.
     std::fs::write(
         env.state().join("spool/.tmp-123-456.json"),
@@ -138,7 +133,7 @@ fn concurrent_flushes_post_each_item_once() {
     let (env, server) = setup();
     for i in 0..5 {
         server.script([Fault::Status(503)]);
-        env.run(&mut send(&env, &[&format!("item {i}")]))
+        env.run(&mut env.send(&["--retries", "0", &format!("item {i}")]))
             .assert_code(6);
     }
     server.script([Fault::Delay(Duration::from_millis(200))]);
@@ -179,7 +174,8 @@ fn items_delivered_meanwhile_are_dropped() {
 fn unresolvable_sources_stay_with_a_warning() {
     let (env, server) = setup();
     server.script([Fault::Status(503)]);
-    env.run(&mut send(&env, &["x"])).assert_code(6);
+    env.run(&mut env.send(&["--retries", "0", "x"]))
+        .assert_code(6);
     std::fs::rename(
         env.secrets_dir().join("hook.url"),
         env.secrets_dir().join("moved.url"),
@@ -280,7 +276,8 @@ fn backdate(p: &std::path::Path, ago: Duration) {
 
 fn spool_two(env: &Env, server: &MockServer) {
     server.script([Fault::Status(503)]);
-    env.run(&mut send(env, &["first"])).assert_code(6);
+    env.run(&mut env.send(&["--retries", "0", "first"]))
+        .assert_code(6);
     server.script([Fault::Status(502)]);
     let mut b = env.cmd();
     b.args(["build", "--webhook", "hook", "--no-env", "--retries", "0"])
@@ -344,7 +341,8 @@ fn an_empty_spool_lists_nothing() {
 fn unknown_kinds_are_listed_and_kept() {
     let (env, server) = setup();
     server.script([Fault::Status(503)]);
-    env.run(&mut send(&env, &["x"])).assert_code(6);
+    env.run(&mut env.send(&["--retries", "0", "x"]))
+        .assert_code(6);
     let p = items(&env).remove(0);
     edit_item(&p, |item| item["kind"] = "future-kind".into());
     env.run(&mut spool_cmd(&env, &["list"]))
@@ -361,7 +359,8 @@ fn unknown_kinds_are_listed_and_kept() {
 fn spool_list_rejected_shows_the_reason() {
     let (env, server) = setup();
     server.script([Fault::Status(503)]);
-    env.run(&mut send(&env, &["x"])).assert_code(6);
+    env.run(&mut env.send(&["--retries", "0", "x"]))
+        .assert_code(6);
     let id = id_of(&items(&env)[0]);
     server.script([Fault::Status(403)]);
     env.run(&mut flush(&env)).assert_success();
@@ -383,7 +382,8 @@ fn spool_drop_removes_named_items_and_refuses_unknown_ids() {
     let (env, server) = setup();
     for t in ["a", "b", "c"] {
         server.script([Fault::Status(503)]);
-        env.run(&mut send(&env, &[t])).assert_code(6);
+        env.run(&mut env.send(&["--retries", "0", t]))
+            .assert_code(6);
     }
     let ids: Vec<String> = items(&env).iter().map(|p| id_of(p)).collect();
     env.run(&mut spool_cmd(&env, &["drop", &ids[0], "1234-no-such"]))
@@ -413,7 +413,8 @@ fn spool_drop_removes_named_items_and_refuses_unknown_ids() {
 fn spool_drop_rejected_removes_item_and_reason() {
     let (env, server) = setup();
     server.script([Fault::Status(503)]);
-    env.run(&mut send(&env, &["x"])).assert_code(6);
+    env.run(&mut env.send(&["--retries", "0", "x"]))
+        .assert_code(6);
     let id = id_of(&items(&env)[0]);
     server.script([Fault::Status(400)]);
     env.run(&mut flush(&env)).assert_success();
@@ -430,7 +431,8 @@ fn spool_drop_rejected_removes_item_and_reason() {
 fn spool_drop_never_follows_a_symlink_or_removes_a_file_not_ours() {
     let (env, server) = setup();
     server.script([Fault::Status(503)]);
-    env.run(&mut send(&env, &["ours"])).assert_code(6);
+    env.run(&mut env.send(&["--retries", "0", "ours"]))
+        .assert_code(6);
     let victim = env.write_file("victim.json", "{}", 0o600);
     let link = env.state().join("spool/0000000000001-1-1.json");
     std::os::unix::fs::symlink(&victim, &link).unwrap();
@@ -453,7 +455,8 @@ fn spool_drop_waits_for_a_running_flush() {
     let (env, server) = setup();
     for t in ["a", "b"] {
         server.script([Fault::Status(503)]);
-        env.run(&mut send(&env, &[t])).assert_code(6);
+        env.run(&mut env.send(&["--retries", "0", t]))
+            .assert_code(6);
     }
     server.script([
         Fault::Delay(Duration::from_millis(600)),
@@ -482,7 +485,8 @@ fn flush_max_age_sets_old_items_aside_as_expired() {
     let (env, server) = setup();
     for t in ["old", "new"] {
         server.script([Fault::Status(503)]);
-        env.run(&mut send(&env, &[t])).assert_code(6);
+        env.run(&mut env.send(&["--retries", "0", t]))
+            .assert_code(6);
     }
     let old = items(&env).remove(0);
     backdate(&old, Duration::from_secs(3 * 3600));
@@ -510,15 +514,21 @@ fn flush_max_age_sets_old_items_aside_as_expired() {
 fn late_posts_say_when_they_were_first_tried() {
     let (env, server) = setup();
     server.script([Fault::Status(503)]);
-    env.run(&mut send(&env, &["late news"])).assert_code(6);
+    env.run(&mut env.send(&["--retries", "0", "late news"]))
+        .assert_code(6);
     server.script([Fault::Status(503)]);
-    env.run(&mut send(
-        &env,
-        &["--title", "Backup", "--attachment-text", "failed"],
-    ))
+    env.run(&mut env.send(&[
+        "--retries",
+        "0",
+        "--title",
+        "Backup",
+        "--attachment-text",
+        "failed",
+    ]))
     .assert_code(6);
     server.script([Fault::Status(503)]);
-    env.run(&mut send(&env, &["fresh news"])).assert_code(6);
+    env.run(&mut env.send(&["--retries", "0", "fresh news"]))
+        .assert_code(6);
     let spooled = items(&env);
     let first_tried: Vec<String> = spooled[..2]
         .iter()
@@ -561,7 +571,8 @@ fn flush_is_quiet_when_there_was_nothing_to_do() {
         .assert_success()
         .assert_stderr_contains("0 posted");
     server.script([Fault::Status(503)]);
-    env.run(&mut send(&env, &["x"])).assert_code(6);
+    env.run(&mut env.send(&["--retries", "0", "x"]))
+        .assert_code(6);
     env.run(&mut flush(&env))
         .assert_success()
         .assert_stderr_contains("1 posted");
@@ -573,7 +584,8 @@ fn flush_is_quiet_when_there_was_nothing_to_do() {
 fn a_spool_lock_that_cannot_be_opened_is_a_configuration_error() {
     let (env, server) = setup();
     server.script([Fault::Status(503)]);
-    env.run(&mut send(&env, &["kept"])).assert_code(6);
+    env.run(&mut env.send(&["--retries", "0", "kept"]))
+        .assert_code(6);
     // Root ignores modes; a directory in the lock's place fails for everyone.
     std::fs::create_dir(env.state().join("spool/.lock")).unwrap();
     env.run(&mut flush(&env))

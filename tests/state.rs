@@ -9,18 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::support::{Env, Fault, MockServer, ServerOptions, OTHER_HOOK_ID};
-
-fn setup() -> (Env, MockServer) {
-    crate::support::hooked(ServerOptions::default())
-}
-
-fn send(env: &Env, args: &[&str]) -> Command {
-    let mut c = env.cmd();
-    c.args(["send", "--webhook", "hook", "--retries", "0"])
-        .args(args);
-    c
-}
+use crate::support::{setup, wait_until, Env, Fault, OTHER_HOOK_ID};
 
 /// `send` with retries.
 fn send_retrying(env: &Env, retries: &str, args: &[&str]) -> Command {
@@ -59,23 +48,14 @@ fn refused_port() -> u16 {
     l.local_addr().unwrap().port()
 }
 
-/// Polls until the server holds `n` posts (a post that outlived its client's timeout
-/// lands a little later).
-fn wait_for_posts(server: &MockServer, n: usize) -> usize {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while server.posts().len() < n && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    server.posts().len()
-}
-
 // Item 5: only our own state is trusted.
 
 #[test]
 fn foreign_symlinked_and_loose_spool_items_are_never_posted() {
     let (env, server) = setup();
     server.script([Fault::Status(503)]);
-    env.run(&mut send(&env, &["mine"])).assert_code(6);
+    env.run(&mut env.send(&["--retries", "0", "mine"]))
+        .assert_code(6);
     let mine = items(&env).remove(0);
     let spool = env.state().join("spool");
     // Well-formed items that mmnotify did not write: another user's, a loose one, and a
@@ -121,7 +101,8 @@ fn foreign_symlinked_and_loose_spool_items_are_never_posted() {
 fn a_world_writable_spool_is_refused_with_the_chmod() {
     let (env, server) = setup();
     server.script([Fault::Status(503)]);
-    env.run(&mut send(&env, &["x"])).assert_code(6);
+    env.run(&mut env.send(&["--retries", "0", "x"]))
+        .assert_code(6);
     chmod(&env.state().join("spool"), 0o777);
     env.run(&mut flush(&env))
         .assert_code(3)
@@ -180,7 +161,7 @@ fn a_missing_state_dir_is_created_private() {
     let (env, server) = setup();
     let dir = env.root().join("fresh/state");
     server.script([Fault::Status(503)]);
-    let mut c = send(&env, &["x"]);
+    let mut c = env.send(&["--retries", "0", "x"]);
     c.env("MMNOTIFY_STATE_DIR", &dir);
     env.run(&mut c).assert_code(6);
     for d in [dir.clone(), dir.join("spool"), dir.join("spool/rejected")] {
@@ -214,7 +195,11 @@ fn a_retry_after_a_timeout_that_posted_says_it_may_show_twice() {
     let out = run.json();
     assert_eq!(out["status"], "posted");
     assert_eq!(out["possible_duplicate"], true, "{out}");
-    assert_eq!(wait_for_posts(&server, 2), 2, "it really did post twice");
+    // A post that outlived its client's timeout lands a little later.
+    wait_until("the second post", Duration::from_secs(5), || {
+        server.posts().len() >= 2
+    });
+    assert_eq!(server.posts().len(), 2, "it really did post twice");
 
     // A retry after an answer that posted nothing is not a possible duplicate.
     server.clear();
@@ -247,7 +232,8 @@ fn an_item_whose_every_try_timed_out_after_sending_is_marked_and_flush_warns() {
 
     // Refused outright: nothing can have been posted, so no mark.
     server.script([Fault::Status(503)]);
-    env.run(&mut send(&env, &["y"])).assert_code(6);
+    env.run(&mut env.send(&["--retries", "0", "y"]))
+        .assert_code(6);
     let second = read_json(&items(&env)[1]);
     assert!(second.get("maybe_delivered").is_none(), "{second}");
 
@@ -306,7 +292,8 @@ fn flush_stops_at_the_first_network_failure_of_a_webhook() {
         // An item for a webhook that works, in between: it still goes out.
         if i == 1 {
             server.script([Fault::Status(503)]);
-            env.run(&mut send(&env, &["alive"])).assert_code(6);
+            env.run(&mut env.send(&["--retries", "0", "alive"]))
+                .assert_code(6);
         }
     }
     let before: Vec<Vec<u8>> = items(&env).iter().map(|p| fs::read(p).unwrap()).collect();
@@ -447,15 +434,14 @@ fn a_huge_max_payload_is_a_usage_error() {
 fn a_refusing_proxy_is_named_as_the_proxy() {
     let (env, server) = setup();
     let port = refused_port();
-    let run = env.run(&mut send(
-        &env,
-        &[
-            "--no-spool",
-            "--proxy",
-            &format!("http://127.0.0.1:{port}"),
-            "x",
-        ],
-    ));
+    let run = env.run(&mut env.send(&[
+        "--retries",
+        "0",
+        "--no-spool",
+        "--proxy",
+        &format!("http://127.0.0.1:{port}"),
+        "x",
+    ]));
     run.assert_code(5)
         .assert_stderr_contains(&format!("proxy 127.0.0.1:{port} refused the connection"));
     assert!(

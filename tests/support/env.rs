@@ -214,6 +214,13 @@ impl Env {
         self.cmd_for(mmnotify())
     }
 
+    /// `send --webhook hook <args>`: the emulator's hook that `support::hooked` wrote.
+    pub fn send(&self, args: &[&str]) -> Command {
+        let mut c = self.cmd();
+        c.args(["send", "--webhook", "hook"]).args(args);
+        c
+    }
+
     /// Another program (a shell running a CI recipe) in the same cleared environment, with
     /// the tested binary's directory first on PATH so that `mmnotify` is the one built.
     pub fn cmd_for(&self, program: &str) -> Command {

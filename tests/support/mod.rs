@@ -15,6 +15,7 @@ pub mod sentinel;
 pub mod server;
 pub mod socks;
 pub mod tls;
+mod wait;
 
 pub use self::redis::RedisServer;
 pub use decode::go_fold;
@@ -29,15 +30,29 @@ pub use server::{
 };
 pub use socks::SocksServer;
 pub use tls::{Pki, TlsSetup};
+pub use wait::{wait_for, wait_until};
+
+/// A running emulator and an Env that watches its hook ids for leaks (no secrets file:
+/// the test writes its own).
+pub fn watched(opts: ServerOptions) -> (Env, MockServer) {
+    let server = MockServer::start_with(opts);
+    let mut env = Env::new();
+    env.watch(&server);
+    (env, server)
+}
 
 /// A running emulator and an Env whose `secrets/hook.url` points at it (with a comment
 /// and a blank line first, as operators write them); its hook ids are watched for leaks.
 pub fn hooked(opts: ServerOptions) -> (Env, MockServer) {
-    let server = MockServer::start_with(opts);
-    let mut env = Env::new();
-    env.watch(&server);
+    let (env, server) = watched(opts);
     env.write_secret("hook", &format!("# test hook\n\n{}\n", server.hook_url()));
     (env, server)
+}
+
+/// [`hooked`] with the emulator's defaults: what most tests start from (`env.send(..)`
+/// then posts to it).
+pub fn setup() -> (Env, MockServer) {
+    hooked(ServerOptions::default())
 }
 
 /// `hooked` plus the REST world of `Rest::seed` (a bot in `dev-team`, its channels) and
