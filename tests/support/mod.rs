@@ -1,35 +1,29 @@
-//! Test support for the `mmnotify` integration tests: a Mattermost-faithful mock
-//! server (plain, TLS, mTLS), a CONNECT proxy, a throwaway PKI and the `Env`
-//! harness that runs the binary and enforces redaction.
-// Not every user (tests, examples/mock_server.rs) needs every helper.
+//! Test support for the `mmnotify` integration tests: the `Env` harness that runs the
+//! binary and enforces redaction, real `redis-server`, Sentinel and SOCKS processes, and
+//! the one polling helper. The Mattermost emulator (mock server, CONNECT proxy, PKI) is
+//! the `mmnotify-emulator` crate whose root is `lib.rs` beside this file (a
+//! dev-dependency, shared with `examples/mock_server.rs`), re-exported here so tests name
+//! everything as `crate::support::…`.
+// Not every test needs every helper.
 #![allow(unused)]
 
-mod decode;
 mod env;
-mod http;
-mod mattermost;
-pub mod proxy;
 pub mod redis;
-pub mod rest;
 pub mod sentinel;
-pub mod server;
 pub mod socks;
-pub mod tls;
 mod wait;
 
-pub use self::redis::RedisServer;
-pub use decode::go_fold;
-pub use env::{Closed, Env, Run, Spawned};
-pub use http::{http_date, new_id};
-pub use mattermost::{go_marshal, query_parses, MAX_URL_LENGTH, POST_PROPS_MAX_USER_RUNES};
-pub use proxy::ConnectProxy;
-pub use rest::{Bot, ChannelKind, PatchRecord, Rest, RestChannel, RestPost, Seed};
-pub use server::{
-    Channel, Era, Fault, Hook, MockServer, Post, RateLimit, Request, ServerOptions, HOOK_ID,
-    OTHER_HOOK_ID,
+pub use mmnotify_emulator::{
+    go_fold, go_marshal, http_date, new_id, query_parses, Bot, Channel, ChannelKind, ConnectProxy,
+    Era, Fault, Hook, MockServer, PatchRecord, Pki, Post, RateLimit, Request, Rest, RestChannel,
+    RestPost, Seed, ServerOptions, TlsSetup, HOOK_ID, MAX_URL_LENGTH, OTHER_HOOK_ID,
+    POST_PROPS_MAX_USER_RUNES,
 };
+pub use mmnotify_emulator::{proxy, rest, server, tls};
+
+pub use self::redis::RedisServer;
+pub use env::{Closed, Env, Run, Spawned};
 pub use socks::SocksServer;
-pub use tls::{Pki, TlsSetup};
 pub use wait::{wait_for, wait_until};
 
 /// A running emulator and an Env that watches its hook ids for leaks (no secrets file:
