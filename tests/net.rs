@@ -19,12 +19,6 @@ fn setup() -> (Env, MockServer) {
     (env, server)
 }
 
-fn doctor(env: &Env, name: &str) -> Command {
-    let mut c = env.cmd();
-    c.args(["doctor", "--webhook", name]);
-    c
-}
-
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -79,7 +73,7 @@ mod socks {
         assert_eq!(socks.connections_to(server.port()), 6, "{}", socks.log());
         assert_eq!(server.posts().len(), 6);
 
-        let mut c = doctor(&env, "hook");
+        let mut c = env.doctor("hook");
         c.env("ALL_PROXY", &socks5);
         let run = env.run(&mut c);
         run.assert_success()
@@ -182,7 +176,7 @@ mod proxy_settings {
             env.run(&mut c)
                 .assert_code(3)
                 .assert_stderr_contains(&format!("the proxy in {var} is not a valid proxy URL"));
-            let mut c = doctor(&env, "hook");
+            let mut c = env.doctor("hook");
             c.env(var, value);
             env.run(&mut c)
                 .assert_code(3)
@@ -261,7 +255,7 @@ fn tls_files_that_are_not_regular_files_are_refused_at_once() {
         env.run(env.send(&flags).arg("x"))
             .assert_code(3)
             .assert_stderr_contains(&needle);
-        env.run(doctor(&env, "hook").args(flags))
+        env.run(env.doctor("hook").args(flags))
             .assert_code(3)
             .assert_stdout_contains(&needle);
     }
@@ -402,7 +396,7 @@ mod handshakes {
         run.assert_code(5)
             .assert_stderr_contains("only offers a TLS version older than 1.2");
         assert!(!run.stderr.contains("client certificate"), "{}", run.stderr);
-        let run = env.run(doctor(&env, "old").args(["--ca-file", ca]));
+        let run = env.run(env.doctor("old").args(["--ca-file", ca]));
         run.assert_code(5)
             .assert_stdout_contains("✗ tls: TLS: 127.0.0.1:")
             .assert_stdout_contains("only offers a TLS version older than 1.2");

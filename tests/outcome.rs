@@ -130,7 +130,11 @@ fn network_failures_and_probe_doctor_follow_the_schema() {
     let (mut env, server) = setup();
     let v = outcome(&env.run(&mut probe(&env)), 0, "posted");
     assert_eq!(v["http_status"], 200);
-    let v = outcome(&env.run(&mut doctor(&env)), 0, "ok");
+    let v = outcome(
+        &env.run(env.doctor("hook").args(["--output", "json"])),
+        0,
+        "ok",
+    );
     assert!(v["checks"].is_array(), "{v}");
 
     // A port nobody listens on: connection refused.
@@ -146,19 +150,17 @@ fn network_failures_and_probe_doctor_follow_the_schema() {
         "failed",
     );
     assert!(v["http_status"].is_null() && v["attempts"] == 1, "{v}");
-    outcome(&env.run(&mut doctor(&env)), 5, "failed");
+    outcome(
+        &env.run(env.doctor("hook").args(["--output", "json"])),
+        5,
+        "failed",
+    );
     drop(server);
 }
 
 fn probe(env: &Env) -> Command {
     let mut c = env.cmd();
     c.args(["probe", "--webhook", "hook", "--output", "json"]);
-    c
-}
-
-fn doctor(env: &Env) -> Command {
-    let mut c = env.cmd();
-    c.args(["doctor", "--webhook", "hook", "--output", "json"]);
     c
 }
 

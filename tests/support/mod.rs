@@ -82,3 +82,9 @@ pub fn is_root_or_skip(test: &str, needs: &str) -> bool {
     );
     false
 }
+
+/// A file's permission bits.
+pub fn mode(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
