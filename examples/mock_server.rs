@@ -6,24 +6,9 @@
 //! runs (`props.mmnotify.run_key`) got more than one live channel post (issue 18's
 //! benchmark: must be 0). Build it with `cargo build --example mock_server`.
 
-// Pedantic lints `tests/support` is exempt from (see `tests/main.rs`), each for its reason:
-#![allow(
-    // The emulator's date and rate-limit arithmetic and its FFI sizes cast small, known
-    // values; a cast that went wrong would fail the test relying on it.
-    clippy::cast_possible_truncation,
-    clippy::cast_possible_wrap,
-    clippy::cast_sign_loss,
-    // Scenarios and the emulator's handlers follow the server's steps in order; split,
-    // one story would be scattered over helpers used once.
-    clippy::too_many_lines
-)]
-
-#[path = "../tests/support/mod.rs"]
-mod support;
-
 use std::io::Read;
 
-use support::{MockServer, Pki, ServerOptions, TlsSetup};
+use mmnotify_emulator::{MockServer, Pki, ServerOptions, TlsSetup};
 
 fn main() {
     let tls = std::env::args().any(|a| a == "--tls");

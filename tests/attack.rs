@@ -7,11 +7,7 @@ use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::Command;
 
-use crate::support::{Env, Fault, MockServer, Pki, ServerOptions, TlsSetup, HOOK_ID};
-
-fn setup() -> (Env, MockServer) {
-    crate::support::hooked(ServerOptions::default())
-}
+use crate::support::{setup, Env, Fault, MockServer, Pki, ServerOptions, TlsSetup, HOOK_ID};
 
 fn mkfifo(path: &Path) {
     let c = std::ffi::CString::new(path.to_str().unwrap()).unwrap();

@@ -13,19 +13,13 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::support::{Env, Fault, Hook, MockServer, Run, ServerOptions, HOOK_ID, OTHER_HOOK_ID};
+use crate::support::{
+    hooked, mode, setup, Env, Fault, Hook, Run, ServerOptions, HOOK_ID, OTHER_HOOK_ID,
+};
 
 const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
 const SHORT: &str = "01234567";
 const STATES: [&str; 4] = ["succeeded", "failed", "cancelled", "timed_out"];
-
-fn setup_with(opts: ServerOptions) -> (Env, MockServer) {
-    crate::support::hooked(opts)
-}
-
-fn setup() -> (Env, MockServer) {
-    setup_with(ServerOptions::default())
-}
 
 /// `mmnotify build --webhook hook ARGS…` (the CI environment is empty unless the test
 /// sets variables on the command).
@@ -57,17 +51,6 @@ fn status(run: &Run) -> String {
     run.json()["status"].as_str().unwrap_or("").to_string()
 }
 
-/// stdout as one JSON object per line (`--output json` of `--events`).
-fn json_lines(run: &Run) -> Vec<Value> {
-    run.stdout
-        .lines()
-        .map(|l| {
-            serde_json::from_str(l)
-                .unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {l:?}\n{run:?}"))
-        })
-        .collect()
-}
-
 fn rgb(color: &str) -> Option<(u8, u8, u8)> {
     let hex = color.strip_prefix('#').filter(|h| h.len() == 6)?;
     let c = |i: usize| u8::from_str_radix(&hex[i..i + 2], 16).ok();
@@ -76,10 +59,6 @@ fn rgb(color: &str) -> Option<(u8, u8, u8)> {
 
 fn is_64_hex(s: &str) -> bool {
     s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-}
-
-fn mode(path: &Path) -> u32 {
-    fs::metadata(path).unwrap().permissions().mode() & 0o777
 }
 
 /// The keys recorded as delivered in the state dir's deduplication log (its buckets).
@@ -540,7 +519,7 @@ fn states_outside_on_are_filtered_without_a_request() {
 fn same_run_and_state_posts_once_in_private_hashed_files() {
     let mut opts = ServerOptions::default();
     opts.hooks.push(Hook::new(OTHER_HOOK_ID, "dev"));
-    let (env, server) = setup_with(opts);
+    let (env, server) = hooked(opts);
     env.write_secret("other", &server.hook_url_for(OTHER_HOOK_ID));
     let json = ["--output", "json"];
 
@@ -961,7 +940,7 @@ fn events_stream_json_output_has_one_object_per_event_line() {
         MIXED_STREAM.as_bytes(),
     );
     run.assert_code(4);
-    let lines = json_lines(&run);
+    let lines = run.json_lines();
     let got: Vec<(u64, String)> = lines
         .iter()
         .map(|o| {
@@ -998,7 +977,7 @@ fn events_stream_json_output_has_one_object_per_event_line() {
     );
     run.assert_success()
         .assert_stderr_contains("2 posted, 0 duplicate, 0 filtered");
-    let lines = json_lines(&run);
+    let lines = run.json_lines();
     assert_eq!(lines.len(), 2);
     assert!(
         lines.iter().all(|o| o["status"] == "posted"),

@@ -4,19 +4,13 @@ use std::os::unix::fs::PermissionsExt;
 
 use crate::support::{Env, MockServer, Pki, ServerOptions, TlsSetup, HOOK_ID};
 
-fn doctor(env: &Env, name: &str) -> std::process::Command {
-    let mut c = env.cmd();
-    c.args(["doctor", "--webhook", name]);
-    c
-}
-
 #[test]
 fn a_healthy_setup_passes_every_check_and_posts_nothing() {
     let server = MockServer::start();
     let mut env = Env::new();
     env.watch(&server);
     env.write_secret("hook", &server.hook_url());
-    let run = env.run(&mut doctor(&env, "hook"));
+    let run = env.run(&mut env.doctor("hook"));
     run.assert_success();
     for check in ["secret", "file", "url", "proxy", "dns", "tcp", "tls"] {
         assert!(
@@ -46,7 +40,7 @@ fn each_failure_class_has_its_code_and_hint() {
     let server = MockServer::start();
     let path = env.write_secret("loose", &server.hook_url());
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
-    env.run(&mut doctor(&env, "loose"))
+    env.run(&mut env.doctor("loose"))
         .assert_code(3)
         .assert_stdout_contains("✗ file")
         .assert_stdout_contains("chmod 0640");
@@ -56,7 +50,7 @@ fn each_failure_class_has_its_code_and_hint() {
         "bad",
         &format!("https://chat.example.com/hooks/hooks/{HOOK_ID}"),
     );
-    env.run(&mut doctor(&env, "bad"))
+    env.run(&mut env.doctor("bad"))
         .assert_code(3)
         .assert_stdout_contains("✗ url")
         .assert_stdout_contains("twice");
@@ -66,7 +60,7 @@ fn each_failure_class_has_its_code_and_hint() {
         "nodns",
         &format!("https://mm.does-not-exist.invalid/hooks/{HOOK_ID}"),
     );
-    env.run(&mut doctor(&env, "nodns"))
+    env.run(&mut env.doctor("nodns"))
         .assert_code(5)
         .assert_stdout_contains("✗ dns");
 
@@ -80,7 +74,7 @@ fn each_failure_class_has_its_code_and_hint() {
         "closed",
         &format!("http://127.0.0.1:{port}/hooks/{HOOK_ID}"),
     );
-    env.run(&mut doctor(&env, "closed"))
+    env.run(&mut env.doctor("closed"))
         .assert_code(5)
         .assert_stdout_contains("✓ dns")
         .assert_stdout_contains("✗ tcp");
@@ -97,18 +91,18 @@ fn tls_with_an_unknown_ca() {
     let mut env = Env::new();
     env.watch(&server);
     env.write_secret("hook", &server.hook_url());
-    env.run(&mut doctor(&env, "hook"))
+    env.run(&mut env.doctor("hook"))
         .assert_code(5)
         .assert_stdout_contains("✓ tcp")
         .assert_stdout_contains("✗ tls")
         .assert_stdout_contains("--ca-file");
-    let mut c = doctor(&env, "hook");
+    let mut c = env.doctor("hook");
     c.args(["--ca-file", pki.ca_cert.to_str().unwrap()]);
     env.run(&mut c)
         .assert_success()
         .assert_stdout_contains("✓ tls");
     // A CA only in the system store passes the same check.
-    let mut c = doctor(&env, "hook");
+    let mut c = env.doctor("hook");
     c.env("SSL_CERT_FILE", &pki.ca_cert);
     env.run(&mut c)
         .assert_success()
@@ -122,7 +116,7 @@ fn a_c_locale_gets_ascii_marks() {
     let mut env = Env::new();
     env.watch(&server);
     env.write_secret("hook", &server.hook_url());
-    let mut c = doctor(&env, "hook");
+    let mut c = env.doctor("hook");
     c.env("LC_ALL", "C");
     let run = env.run(&mut c);
     run.assert_success();
@@ -138,7 +132,7 @@ fn a_c_locale_gets_ascii_marks() {
     // A failure, and a diagnostic on stderr, in ASCII too.
     let loose = env.write_secret("loose", &server.hook_url());
     std::fs::set_permissions(&loose, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let mut c = doctor(&env, "loose");
+    let mut c = env.doctor("loose");
     c.env("LC_ALL", "C");
     let run = env.run(&mut c);
     run.assert_code(3).assert_stdout_contains("FAIL file:");
@@ -150,7 +144,7 @@ fn a_c_locale_gets_ascii_marks() {
     );
 
     // LC_ALL wins over a UTF-8 LANG, and a UTF-8 LC_ALL over a C LANG.
-    let mut c = doctor(&env, "hook");
+    let mut c = env.doctor("hook");
     c.env("LANG", "C").env("LC_ALL", "en_US.utf8");
     env.run(&mut c)
         .assert_success()
@@ -165,7 +159,7 @@ fn a_mistyped_name_is_answered_with_the_closest() {
         "build-status",
         &format!("https://chat.example.com/hooks/{HOOK_ID}"),
     );
-    env.run(&mut doctor(&env, "build-stats"))
+    env.run(&mut env.doctor("build-stats"))
         .assert_code(3)
         .assert_stdout_contains("✗ secret: no webhook named `build-stats`")
         .assert_stdout_contains("did you mean `build-status`?");
@@ -180,13 +174,13 @@ fn a_failed_check_prints_its_problem_once() {
     env.watch(&server);
     let path = env.write_secret("loose", &server.hook_url());
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let run = env.run(&mut doctor(&env, "loose"));
+    let run = env.run(&mut env.doctor("loose"));
     run.assert_code(3).assert_stdout_contains("✗ file");
     let said = format!("{}{}", run.stdout, run.stderr);
     assert_eq!(said.matches("chmod 0640").count(), 1, "{said}");
     run.assert_stderr_contains("the file check failed (see above)");
 
-    let run = env.run(doctor(&env, "loose").args(["--output", "json"]));
+    let run = env.run(env.doctor("loose").args(["--output", "json"]));
     run.assert_code(3);
     let outcome: serde_json::Value =
         serde_json::from_str(run.stdout.lines().last().unwrap()).unwrap();
@@ -201,7 +195,7 @@ fn doctor_says_a_deleted_webhook_shows_only_when_posting() {
     let mut env = Env::new();
     env.watch(&server);
     env.write_secret("hook", &server.hook_url());
-    env.run(&mut doctor(&env, "hook"))
+    env.run(&mut env.doctor("hook"))
         .assert_success()
         .assert_stdout_contains("a deleted webhook (or archived channel) shows only when posting")
         .assert_stdout_contains("`mmnotify probe`");

@@ -3,13 +3,9 @@
 
 use std::os::unix::fs::PermissionsExt;
 
-use crate::support::{hooked, Env, MockServer, ServerOptions, HOOK_ID};
+use crate::support::{setup, Env, MockServer, HOOK_ID};
 
 const MM: &str = env!("CARGO_BIN_EXE_mmnotify");
-
-fn setup() -> (Env, MockServer) {
-    hooked(ServerOptions::default())
-}
 
 fn target(server: &MockServer) -> String {
     format!(

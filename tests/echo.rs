@@ -9,14 +9,10 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::support::{Env, MockServer, RedisServer, ServerOptions, HOOK_ID, OTHER_HOOK_ID};
+use crate::support::{setup, Env, RedisServer, HOOK_ID, OTHER_HOOK_ID};
 
 /// A Redis port nothing listens on: `--enqueue` then spools (exit 5).
 const REDIS_DOWN: &str = "redis://127.0.0.1:1/0";
-
-fn setup() -> (Env, MockServer) {
-    crate::support::hooked(ServerOptions::default())
-}
 
 /// A complete event from flags (workflow `ci` unless `extra` names one).
 fn build(env: &Env, extra: &[&str]) -> Command {
@@ -27,14 +23,6 @@ fn build(env: &Env, extra: &[&str]) -> Command {
     }
     c.args(extra);
     c
-}
-
-/// Every JSON object on stdout (one per line).
-fn json_lines(stdout: &str) -> Vec<Value> {
-    stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .collect()
 }
 
 #[test]
@@ -100,7 +88,7 @@ fn a_token_pasted_into_an_event_is_refused_and_never_echoed() {
             .arg(&ndjson),
     );
     run.assert_code(4);
-    let lines = json_lines(&run.stdout);
+    let lines = run.json_lines();
     assert_eq!(lines.len(), 2, "{}", run.stdout);
     assert!(lines.iter().all(|l| l["exit_code"] == 4), "{}", run.stdout);
     assert!(server.posts().is_empty());
@@ -281,10 +269,10 @@ fn plant(path: &Path, content: &str, mode: u32) {
     fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
 }
 
-fn flush(env: &Env, state: &Path) -> Command {
-    let mut c = env.cmd();
-    c.args(["flush", "--retries", "0", "-v"])
-        .env("MMNOTIFY_STATE_DIR", state);
+/// `flush -v` of the spool under `state`.
+fn flush_state(env: &Env, state: &Path) -> Command {
+    let mut c = env.flush(&["-v"]);
+    c.env("MMNOTIFY_STATE_DIR", state);
     c
 }
 
@@ -301,7 +289,7 @@ fn flush_never_prints_a_spool_file_name_made_of_a_token() {
         "{not json",
         0o600,
     );
-    let run = env.run(&mut flush(&env, &state));
+    let run = env.run(&mut flush_state(&env, &state));
     run.assert_stderr_contains(&format!("2-…{}.json", &HOOK_ID[22..]))
         .assert_stderr_contains(&format!("3-…{}.json", &OTHER_HOOK_ID[22..]));
 }
@@ -325,7 +313,7 @@ fn flush_never_prints_a_forged_source_holding_a_token() {
         &item.to_string(),
         0o600,
     );
-    let run = env.run(&mut flush(&env, &state));
+    let run = env.run(&mut flush_state(&env, &state));
     run.assert_code(3)
         .assert_stderr_contains(&format!("name:…{}", &HOOK_ID[22..]));
 }

@@ -7,7 +7,9 @@ use std::collections::HashMap;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::support::{Env, Fault, MockServer, Pki, RedisServer, ServerOptions, Spawned};
+use crate::support::{
+    wait_until, Env, Fault, MockServer, Pki, RedisServer, ServerOptions, Spawned,
+};
 
 const STREAM: &str = "mmnotify:events";
 const DEAD: &str = "mmnotify:events:dead";
@@ -69,14 +71,6 @@ fn posts_by_workflow(server: &MockServer) -> HashMap<String, usize> {
         *m.entry(wf).or_insert(0) += 1;
     }
     m
-}
-
-fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(25));
-    }
 }
 
 /// SIGTERM, then the run (a gateway stops gracefully with exit 0 when all went well).

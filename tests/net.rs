@@ -12,22 +12,11 @@ use crate::support::{Env, Fault, MockServer, Pki, ServerOptions, SocksServer, Tl
 /// The password of the SOCKS proxy URLs below: watched like the webhook token.
 const PROXY_PASSWORD: &str = "s0cks-secretpw";
 
+/// [`crate::support::setup`], watching the proxy password too.
 fn setup() -> (Env, MockServer) {
-    let (mut env, server) = crate::support::hooked(ServerOptions::default());
+    let (mut env, server) = crate::support::setup();
     env.secret(PROXY_PASSWORD);
     (env, server)
-}
-
-fn send(env: &Env, args: &[&str]) -> Command {
-    let mut c = env.cmd();
-    c.args(["send", "--webhook", "hook"]).args(args);
-    c
-}
-
-fn doctor(env: &Env, name: &str) -> Command {
-    let mut c = env.cmd();
-    c.args(["doctor", "--webhook", name]);
-    c
 }
 
 fn free_port() -> u16 {
@@ -54,17 +43,17 @@ mod socks {
         let socks5 = socks.url("socks5", Some(&with_pw));
         let socks5h = socks.url("socks5h", None);
 
-        env.run(&mut send(&env, &["--proxy", &socks5, "-v", "flag"]))
+        env.run(&mut env.send(&["--proxy", &socks5, "-v", "flag"]))
             .assert_success();
         assert_eq!(socks.connections_to(server.port()), 1, "{}", socks.log());
 
-        let mut c = send(&env, &["env"]);
+        let mut c = env.send(&["env"]);
         c.env("MMNOTIFY_PROXY", &socks5h);
         env.run(&mut c).assert_success();
         assert_eq!(socks.connections_to(server.port()), 2, "{}", socks.log());
 
         for var in ["ALL_PROXY", "all_proxy"] {
-            let mut c = send(&env, &[var]);
+            let mut c = env.send(&[var]);
             c.env(var, &socks5);
             env.run(&mut c).assert_success();
         }
@@ -78,16 +67,13 @@ mod socks {
 
         // SOCKS4 (this machine resolves) and SOCKS4a (the proxy resolves) work too.
         for scheme in ["socks4", "socks4a"] {
-            env.run(&mut send(
-                &env,
-                &["--proxy", &socks.url(scheme, None), scheme],
-            ))
-            .assert_success();
+            env.run(&mut env.send(&["--proxy", &socks.url(scheme, None), scheme]))
+                .assert_success();
         }
         assert_eq!(socks.connections_to(server.port()), 6, "{}", socks.log());
         assert_eq!(server.posts().len(), 6);
 
-        let mut c = doctor(&env, "hook");
+        let mut c = env.doctor("hook");
         c.env("ALL_PROXY", &socks5);
         let run = env.run(&mut c);
         run.assert_success()
@@ -109,7 +95,7 @@ mod socks {
 
         // Nothing listens where the proxy should be.
         let absent = format!("socks5://{with_pw}@127.0.0.1:{}", free_port());
-        let mut c = send(&env, &quick);
+        let mut c = env.send(&quick);
         c.env("ALL_PROXY", &absent);
         env.run(&mut c)
             .assert_code(5)
@@ -185,22 +171,22 @@ mod proxy_settings {
             ("https_proxy", "http://proxy.example:65536"),
             ("ALL_PROXY", "ftp://proxy.example:21"),
         ] {
-            let mut c = send(&env, &["x"]);
+            let mut c = env.send(&["x"]);
             c.env(var, value);
             env.run(&mut c)
                 .assert_code(3)
                 .assert_stderr_contains(&format!("the proxy in {var} is not a valid proxy URL"));
-            let mut c = doctor(&env, "hook");
+            let mut c = env.doctor("hook");
             c.env(var, value);
             env.run(&mut c)
                 .assert_code(3)
                 .assert_stdout_contains(&format!("✗ proxy: the proxy in {var}"));
         }
         let bad_port = format!("http://user:{PROXY_PASSWORD}@proxy.example:65536");
-        env.run(&mut send(&env, &["--proxy", &bad_port, "x"]))
+        env.run(&mut env.send(&["--proxy", &bad_port, "x"]))
             .assert_code(2)
             .assert_stderr_contains("port `65536` is not a number from 1 to 65535");
-        let mut c = send(&env, &["x"]);
+        let mut c = env.send(&["x"]);
         c.env("MMNOTIFY_PROXY", "http://proxy.example:99999");
         env.run(&mut c).assert_code(2);
         assert_eq!(server.requests().len(), 0);
@@ -266,20 +252,17 @@ fn tls_files_that_are_not_regular_files_are_refused_at_once() {
             files[2],
         ];
         let needle = format!("{what} {fifo} is not a regular file");
-        env.run(send(&env, &flags).arg("x"))
+        env.run(env.send(&flags).arg("x"))
             .assert_code(3)
             .assert_stderr_contains(&needle);
-        env.run(doctor(&env, "hook").args(flags))
+        env.run(env.doctor("hook").args(flags))
             .assert_code(3)
             .assert_stdout_contains(&needle);
     }
     // A directory is no PEM file either.
-    env.run(&mut send(
-        &env,
-        &["--ca-file", env.root().to_str().unwrap(), "x"],
-    ))
-    .assert_code(3)
-    .assert_stderr_contains("is not a regular file");
+    env.run(&mut env.send(&["--ca-file", env.root().to_str().unwrap(), "x"]))
+        .assert_code(3)
+        .assert_stderr_contains("is not a regular file");
     assert_eq!(server.requests().len(), 0);
 }
 
@@ -295,7 +278,7 @@ fn statuses_outside_100_to_599_are_exit_7() {
             headers: vec![],
             body: "odd".into(),
         }]);
-        let run = env.run(&mut send(&env, &["--output", "json", "x"]));
+        let run = env.run(&mut env.send(&["--output", "json", "x"]));
         run.assert_code(7)
             .assert_stderr_contains(&format!("the server answered HTTP {status}"));
         assert_eq!(run.json()["http_status"], status);
@@ -303,7 +286,7 @@ fn statuses_outside_100_to_599_are_exit_7() {
     }
     server.clear();
     server.script([Fault::Status(505)]);
-    env.run(&mut send(&env, &["x"])).assert_code(6);
+    env.run(&mut env.send(&["x"])).assert_code(6);
 }
 
 /// A secrets file whose lines end in a lone CR (classic Mac) is read like any other.
@@ -413,7 +396,7 @@ mod handshakes {
         run.assert_code(5)
             .assert_stderr_contains("only offers a TLS version older than 1.2");
         assert!(!run.stderr.contains("client certificate"), "{}", run.stderr);
-        let run = env.run(doctor(&env, "old").args(["--ca-file", ca]));
+        let run = env.run(env.doctor("old").args(["--ca-file", ca]));
         run.assert_code(5)
             .assert_stdout_contains("✗ tls: TLS: 127.0.0.1:")
             .assert_stdout_contains("only offers a TLS version older than 1.2");
@@ -449,7 +432,7 @@ mod handshakes {
             ..Default::default()
         });
         let ca = env.write_file("ca-as-leaf.pem", &cert.pem(), 0o644);
-        let mut c = send(&env, &["--retries", "0", "--no-spool", "x"]);
+        let mut c = env.send(&["--retries", "0", "--no-spool", "x"]);
         c.arg("--ca-file").arg(&ca);
         let run = env.run(&mut c);
         run.assert_code(5)

@@ -6,7 +6,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::support::{Env, Fault, MockServer, Run, ServerOptions, HOOK_ID};
+use crate::support::{setup, Env, Fault, Run, HOOK_ID};
 
 /// The keys of the contract's outcome object.
 const KEYS: [&str; 8] = [
@@ -19,17 +19,6 @@ const KEYS: [&str; 8] = [
     "target",
     "message",
 ];
-
-fn setup() -> (Env, MockServer) {
-    crate::support::hooked(ServerOptions::default())
-}
-
-fn send(env: &Env, args: &[&str]) -> Command {
-    let mut c = env.cmd();
-    c.args(["send", "--webhook", "hook", "--output", "json"])
-        .args(args);
-    c
-}
 
 fn build(env: &Env, args: &[&str]) -> Command {
     let mut c = env.cmd();
@@ -61,13 +50,17 @@ fn outcome(run: &Run, code: i32, status: &str) -> Value {
 fn every_exit_path_prints_every_key() {
     let (env, server) = setup();
 
-    let v = outcome(&env.run(&mut send(&env, &["hi"])), 0, "posted");
+    let v = outcome(
+        &env.run(&mut env.send(&["--output", "json", "hi"])),
+        0,
+        "posted",
+    );
     assert_eq!(v["http_status"], 200);
     assert_eq!(v["attempts"], 1);
     assert!(v["elapsed_ms"].is_u64() && v["error_id"].is_null());
 
     let v = outcome(
-        &env.run(&mut send(&env, &["--dry-run", "hi"])),
+        &env.run(&mut env.send(&["--output", "json", "--dry-run", "hi"])),
         0,
         "dry-run",
     );
@@ -106,7 +99,11 @@ fn every_exit_path_prints_every_key() {
     let v = outcome(&env.run(&mut c), 3, "failed");
     assert!(v["target"].is_null());
 
-    outcome(&env.run(&mut send(&env, &["   "])), 4, "failed");
+    outcome(
+        &env.run(&mut env.send(&["--output", "json", "   "])),
+        4,
+        "failed",
+    );
 
     let cases: [(Fault, i32, &str); 6] = [
         (Fault::Status(500), 6, "failed"),
@@ -120,7 +117,7 @@ fn every_exit_path_prints_every_key() {
         server.clear();
         server.script(vec![fault; 2]);
         let v = outcome(
-            &env.run(&mut send(&env, &["--retries", "1", "x"])),
+            &env.run(&mut env.send(&["--output", "json", "--retries", "1", "x"])),
             code,
             status,
         );
@@ -133,7 +130,11 @@ fn network_failures_and_probe_doctor_follow_the_schema() {
     let (mut env, server) = setup();
     let v = outcome(&env.run(&mut probe(&env)), 0, "posted");
     assert_eq!(v["http_status"], 200);
-    let v = outcome(&env.run(&mut doctor(&env)), 0, "ok");
+    let v = outcome(
+        &env.run(env.doctor("hook").args(["--output", "json"])),
+        0,
+        "ok",
+    );
     assert!(v["checks"].is_array(), "{v}");
 
     // A port nobody listens on: connection refused.
@@ -144,24 +145,22 @@ fn network_failures_and_probe_doctor_follow_the_schema() {
     env.secret(HOOK_ID);
     env.write_secret("hook", &format!("http://127.0.0.1:{port}/hooks/{HOOK_ID}"));
     let v = outcome(
-        &env.run(&mut send(&env, &["--retries", "0", "--no-spool", "x"])),
+        &env.run(&mut env.send(&["--output", "json", "--retries", "0", "--no-spool", "x"])),
         5,
         "failed",
     );
     assert!(v["http_status"].is_null() && v["attempts"] == 1, "{v}");
-    outcome(&env.run(&mut doctor(&env)), 5, "failed");
+    outcome(
+        &env.run(env.doctor("hook").args(["--output", "json"])),
+        5,
+        "failed",
+    );
     drop(server);
 }
 
 fn probe(env: &Env) -> Command {
     let mut c = env.cmd();
     c.args(["probe", "--webhook", "hook", "--output", "json"]);
-    c
-}
-
-fn doctor(env: &Env) -> Command {
-    let mut c = env.cmd();
-    c.args(["doctor", "--webhook", "hook", "--output", "json"]);
     c
 }
 
@@ -218,7 +217,7 @@ fn flush_says_failed_when_it_failed() {
     let (env, server) = setup();
     server.script(vec![Fault::Status(503); 2]);
     outcome(
-        &env.run(&mut send(&env, &["--retries", "1", "x"])),
+        &env.run(&mut env.send(&["--output", "json", "--retries", "1", "x"])),
         6,
         "spooled",
     );

@@ -61,32 +61,26 @@ fn spool_items(env: &Env, server: &MockServer, n: usize) {
     }
 }
 
-fn flush(env: &Env, extra: &[&str]) -> Command {
-    let mut c = env.cmd();
-    c.args(["flush", "--retries", "0"]).args(extra);
-    c
-}
-
 #[test]
 fn flush_shows_a_bar_on_a_terminal_only() {
     let (env, server) = crate::support::hooked(ServerOptions::default());
     spool_items(&env, &server, 6);
     // Piped stderr: no bar, no cursor movement.
-    let out = env.run(&mut flush(&env, &[]));
+    let out = env.run(&mut env.flush(&[]));
     out.assert_success().assert_stderr_contains("6 posted");
     assert!(!has_bar(&out.stderr, "items"), "{}", out.stderr);
     assert!(!out.stderr.contains('\r') && !out.stderr.contains('\x1b'));
 
     for quiet in [&["-q"][..], &["--output", "json"]] {
         spool_items(&env, &server, 6);
-        let out = env.run(&mut in_pty(&flush(&env, quiet)));
+        let out = env.run(&mut in_pty(&env.flush(quiet)));
         out.assert_success();
         assert!(!has_bar(&out.stdout, "items"), "{quiet:?}: {}", out.stdout);
     }
 
     spool_items(&env, &server, 6);
     server.script([Fault::Status(503)]);
-    let out = env.run(&mut in_pty(&flush(&env, &[])));
+    let out = env.run(&mut in_pty(&env.flush(&[])));
     out.assert_code(6);
     assert!(has_bar(&out.stdout, "items"), "{}", out.stdout);
     assert!(out.stdout.contains("/6 items"), "{}", out.stdout);

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::support::{Env, MockServer, Post, Run};
+use crate::support::{watched, Env, MockServer, Post, Run, ServerOptions};
 
 const SHA: &str = "9fceb02d0ae598e95dc970b74767f19372d61af8";
 const SHORT: &str = "9fceb02d";
@@ -20,15 +20,6 @@ fn repo_file(rel: &str) -> PathBuf {
 fn read_repo_file(rel: &str) -> String {
     let path = repo_file(rel);
     fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
-}
-
-/// An emulator and an Env that watches its hook ids; the recipes get the URL from
-/// `MATTERMOST_WEBHOOK_URL`, as CI systems inject secrets.
-fn setup() -> (Env, MockServer) {
-    let server = MockServer::start();
-    let mut env = Env::new();
-    env.watch(&server);
-    (env, server)
 }
 
 /// `sh -c SCRIPT` in the Env's cleared environment with the webhook and these variables.
@@ -109,7 +100,7 @@ fn run_action(
 
 #[test]
 fn github_action_posts_the_job_status_from_the_runner_variables() {
-    let (env, server) = setup();
+    let (env, server) = watched(ServerOptions::default());
     let run = run_action(
         &env,
         &server,
@@ -138,7 +129,7 @@ fn github_action_posts_the_job_status_from_the_runner_variables() {
 
 #[test]
 fn github_action_maps_job_status_and_accepts_mmnotify_states() {
-    let (env, server) = setup();
+    let (env, server) = watched(ServerOptions::default());
     let cases = [
         ("success", "succeeded"),
         ("failure", "failed"),
@@ -159,7 +150,7 @@ fn github_action_maps_job_status_and_accepts_mmnotify_states() {
 
 #[test]
 fn github_action_rerun_posts_again_and_a_repeat_does_not() {
-    let (env, server) = setup();
+    let (env, server) = watched(ServerOptions::default());
     let inputs = [("INPUT_STATE", "failure")];
     run_action(&env, &server, "900", &inputs, &[]).assert_success();
     run_action(&env, &server, "900", &inputs, &[]).assert_success();
@@ -179,7 +170,7 @@ fn github_action_rerun_posts_again_and_a_repeat_does_not() {
 
 #[test]
 fn github_action_inputs_on_template_and_channel_reach_mmnotify() {
-    let (env, server) = setup();
+    let (env, server) = watched(ServerOptions::default());
     let inputs = [
         ("INPUT_STATE", "success"),
         ("INPUT_ON", "failed,timed_out"),
@@ -212,7 +203,7 @@ fn github_action_inputs_on_template_and_channel_reach_mmnotify() {
 
 #[test]
 fn github_action_refuses_a_missing_state_or_webhook_without_posting() {
-    let (env, server) = setup();
+    let (env, server) = watched(ServerOptions::default());
     let run = run_action(&env, &server, "600", &[("INPUT_STATE", "")], &[]);
     run.assert_code(2).assert_stderr_contains("job.status");
     let run = run_action(
@@ -228,7 +219,7 @@ fn github_action_refuses_a_missing_state_or_webhook_without_posting() {
 
 #[test]
 fn github_action_install_step_keeps_an_mmnotify_on_path() {
-    let (env, _server) = setup();
+    let (env, _server) = watched(ServerOptions::default());
     let github_path = env.root().join("github_path");
     let mut cmd = env.cmd_for("sh");
     cmd.arg(repo_file("ci/github/install.sh"))
@@ -358,7 +349,7 @@ fn with<'a>(base: Vec<(&'a str, &'a str)>, over: &[(&'a str, &'a str)]) -> Vec<(
 
 #[test]
 fn gitlab_template_after_script_posts_the_job_status() {
-    let (env, server) = setup();
+    let (env, server) = watched(ServerOptions::default());
     let script = gitlab_after_script(&read_repo_file(GITLAB_TEMPLATE));
     let run = shell(&env, &server, &script, &gitlab_vars("5555", "failed"));
     run.assert_success();
@@ -381,7 +372,7 @@ fn gitlab_template_after_script_posts_the_job_status() {
 
 #[test]
 fn gitlab_template_maps_every_job_status() {
-    let (env, server) = setup();
+    let (env, server) = watched(ServerOptions::default());
     let script = gitlab_after_script(&read_repo_file(GITLAB_TEMPLATE));
     for (job, status, state) in [
         ("1", "success", "succeeded"),
@@ -397,7 +388,7 @@ fn gitlab_template_maps_every_job_status() {
 
 #[test]
 fn gitlab_template_variables_reach_mmnotify() {
-    let (env, server) = setup();
+    let (env, server) = watched(ServerOptions::default());
     let script = gitlab_after_script(&read_repo_file(GITLAB_TEMPLATE));
     let only_failed = [("MMNOTIFY_ON", "failed")];
     let run = shell(
@@ -426,7 +417,7 @@ fn gitlab_template_variables_reach_mmnotify() {
 
 #[test]
 fn gitlab_template_reports_a_failed_post_without_failing_the_job() {
-    let (env, server) = setup();
+    let (env, server) = watched(ServerOptions::default());
     let script = gitlab_after_script(&read_repo_file(GITLAB_TEMPLATE));
     // An unknown channel: the server answers 404, the line says so and the shell ends 0.
     let vars = with(
@@ -488,7 +479,7 @@ fn jenkins_vars<'a>(number: &'a str, url: &'a str, result: &'a str) -> Vec<(&'a 
 
 #[test]
 fn jenkins_post_always_step_posts_the_build_result() {
-    let (env, server) = setup();
+    let (env, server) = watched(ServerOptions::default());
     let step = jenkins_sh_step();
     let url = "https://jenkins.example/job/app/job/main/42/";
     let run = shell(&env, &server, &step, &jenkins_vars("42", url, "FAILURE"));
@@ -508,7 +499,7 @@ fn jenkins_post_always_step_posts_the_build_result() {
 
 #[test]
 fn jenkins_step_maps_every_current_result() {
-    let (env, server) = setup();
+    let (env, server) = watched(ServerOptions::default());
     let step = jenkins_sh_step();
     for (number, result, state) in [
         ("1", "SUCCESS", "succeeded"),
@@ -527,7 +518,7 @@ fn jenkins_step_maps_every_current_result() {
 
 #[test]
 fn jenkins_step_does_not_fail_the_build_when_the_post_fails() {
-    let (mut env, server) = setup();
+    let (mut env, server) = watched(ServerOptions::default());
     let step = jenkins_sh_step();
     let unknown_id = "z".repeat(26);
     env.secret(&unknown_id);

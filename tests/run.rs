@@ -5,11 +5,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::support::{Env, Fault, MockServer};
-
-fn setup() -> (Env, MockServer) {
-    crate::support::hooked(crate::support::ServerOptions::default())
-}
+use crate::support::{setup, Env, Fault};
 
 fn run_cmd(env: &Env, opts: &[&str], script: &str) -> Command {
     let mut c = env.cmd();

@@ -10,17 +10,7 @@ use std::os::unix::process::CommandExt;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::support::{Closed, Env, Fault, MockServer, ServerOptions, HOOK_ID, OTHER_HOOK_ID};
-
-fn setup() -> (Env, MockServer) {
-    crate::support::hooked(ServerOptions::default())
-}
-
-fn send(env: &Env, args: &[&str]) -> Command {
-    let mut c = env.cmd();
-    c.args(["send", "--webhook", "hook"]).args(args);
-    c
-}
+use crate::support::{setup, Closed, Env, Fault, HOOK_ID, OTHER_HOOK_ID};
 
 /// No file or directory anywhere under the test root is named after a hook id.
 fn assert_no_token_in_names(env: &Env) {
@@ -55,7 +45,7 @@ fn a_redirect_to_another_hook_never_shows_its_id() {
         location: format!("https://elsewhere.example/hooks/{OTHER_HOOK_ID}"),
     }]);
     // The harness watches OTHER_HOOK_ID: its appearance anywhere fails the run.
-    let run = env.run(&mut send(&env, &["--output", "json", "x"]));
+    let run = env.run(&mut env.send(&["--output", "json", "x"]));
     run.assert_code(7)
         .assert_stderr_contains("redirected the request to https://elsewhere.example/hooks/…tr5a");
     assert_eq!(run.json()["status"], "failed");
@@ -172,7 +162,7 @@ fn path_options_holding_a_webhook_url_are_refused_without_echo() {
         ("XDG_STATE_HOME", "XDG_STATE_HOME"),
     ];
     for (var, named) in env_cases {
-        let mut cmd = send(&env, &["x"]);
+        let mut cmd = env.send(&["x"]);
         cmd.env(var, &url);
         if var == "XDG_STATE_HOME" {
             // Only consulted without an explicit state dir, and only when it is needed:
@@ -343,7 +333,7 @@ fn a_message_holding_the_webhooks_own_url_is_refused() {
     }
     assert!(server.requests().is_empty(), "nothing may be sent");
     // Another hook's id is not this webhook's credential: it goes out.
-    env.run(&mut send(&env, &["other", OTHER_HOOK_ID]))
+    env.run(&mut env.send(&["other", OTHER_HOOK_ID]))
         .assert_success();
     assert_eq!(server.posts().len(), 1);
 }
@@ -427,7 +417,7 @@ fn a_closed_stderr_or_stdout_never_stops_a_post() {
     }
     // A closed descriptor (`2>&-`) rather than a broken pipe.
     server.clear();
-    let mut cmd = send(&env, &["-v", "fd closed"]);
+    let mut cmd = env.send(&["-v", "fd closed"]);
     // SAFETY: the hook runs in the forked child before exec, where only async-signal-safe
     // calls are sound; close(2) is one, allocates nothing and touches only the child's own
     // descriptor table (the stderr it closes is the child's, not the test's).
@@ -442,7 +432,7 @@ fn a_closed_stderr_or_stdout_never_stops_a_post() {
     // A failure keeps its exit code when no one reads the diagnostic.
     server.clear();
     server.script([Fault::Status(404)]);
-    let run = env.run_with_closed(&mut send(&env, &["x"]), both_closed());
+    let run = env.run_with_closed(&mut env.send(&["x"]), both_closed());
     assert_eq!(run.code, 44, "{run:?}");
 }
 
@@ -475,7 +465,7 @@ fn tls_and_input_files_are_read_bounded() {
         ("--ca-file", big, "larger than 1 MiB"),
         ("--client-cert", big, "larger than 1 MiB"),
     ] {
-        let mut cmd = send(&env, &[flag, file, "x"]);
+        let mut cmd = env.send(&[flag, file, "x"]);
         if flag == "--client-cert" {
             cmd.args(["--client-key", file]);
         }
@@ -488,7 +478,7 @@ fn tls_and_input_files_are_read_bounded() {
         );
     }
     let start = Instant::now();
-    env.run(&mut send(&env, &["--payload", "/dev/zero"]))
+    env.run(&mut env.send(&["--payload", "/dev/zero"]))
         .assert_code(4)
         .assert_stderr_contains("larger than");
     env.run(env.cmd().args([
@@ -576,7 +566,7 @@ fn spooled_items_holding_the_token_are_refused_too() {
     // A spool item whose text decodes to the token (JSON escapes keep the file itself
     // free of it, which the harness checks): flush refuses it as the server would not.
     server.script([Fault::Status(503)]);
-    env.run(&mut send(&env, &["--retries", "0", "x"]))
+    env.run(&mut env.send(&["--retries", "0", "x"]))
         .assert_code(6);
     let item = std::fs::read_dir(env.state().join("spool"))
         .unwrap()

@@ -3,32 +3,17 @@
 //! which fails the test if the webhook token shows up in any output or state file.
 
 use std::os::unix::fs::PermissionsExt;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::support::{
-    ConnectProxy, Env, Era, Fault, Hook, MockServer, Pki, ServerOptions, TlsSetup, HOOK_ID,
-    OTHER_HOOK_ID,
+    hooked, setup, ConnectProxy, Env, Era, Fault, Hook, MockServer, Pki, ServerOptions, TlsSetup,
+    HOOK_ID, OTHER_HOOK_ID,
 };
-
-fn setup_with(opts: ServerOptions) -> (Env, MockServer) {
-    crate::support::hooked(opts)
-}
-
-fn setup() -> (Env, MockServer) {
-    setup_with(ServerOptions::default())
-}
-
-fn send(env: &Env, args: &[&str]) -> Command {
-    let mut c = env.cmd();
-    c.args(["send", "--webhook", "hook"]).args(args);
-    c
-}
 
 #[test]
 fn posts_compact_json_and_prints_nothing() {
     let (env, server) = setup();
-    let run = env.run(&mut send(&env, &["deploy", "done"]));
+    let run = env.run(&mut env.send(&["deploy", "done"]));
     run.assert_success();
     assert_eq!(run.stdout, "");
     let reqs = server.requests();
@@ -47,17 +32,17 @@ fn posts_compact_json_and_prints_nothing() {
 #[test]
 fn text_from_stdin_and_its_limits() {
     let (env, server) = setup();
-    env.run_with_stdin(&mut send(&env, &[]), b"from a pipe\n")
+    env.run_with_stdin(&mut env.send(&[]), b"from a pipe\n")
         .assert_success();
     assert_eq!(server.posts()[0].message, "from a pipe");
 
-    let run = env.run_with_stdin(&mut send(&env, &[]), b"caf\xe9 latin-1");
+    let run = env.run_with_stdin(&mut env.send(&[]), b"caf\xe9 latin-1");
     run.assert_code(4).assert_stderr_contains("UTF-8");
     let huge = vec![b'a'; 5 << 20];
-    env.run_with_stdin(&mut send(&env, &[]), &huge)
+    env.run_with_stdin(&mut env.send(&[]), &huge)
         .assert_code(4)
         .assert_stderr_contains("larger than");
-    env.run_with_stdin(&mut send(&env, &[]), b"")
+    env.run_with_stdin(&mut env.send(&[]), b"")
         .assert_code(4)
         .assert_stderr_contains("nothing to post");
     assert_eq!(server.requests().len(), 1, "invalid input must not be sent");
@@ -67,11 +52,11 @@ fn text_from_stdin_and_its_limits() {
 fn code_blocks_keep_columns_and_neutralise_fences() {
     let (env, server) = setup();
     let table = "Filesystem  Size  Used\n/dev/sda1   20G   5G\n";
-    env.run_with_stdin(&mut send(&env, &["--code"]), table.as_bytes())
+    env.run_with_stdin(&mut env.send(&["--code"]), table.as_bytes())
         .assert_success();
-    env.run(&mut send(&env, &["--code", "sh", "echo ```", "done"]))
+    env.run(&mut env.send(&["--code", "sh", "echo ```", "done"]))
         .assert_success();
-    env.run(&mut send(&env, &["--code", "--", "two words"]))
+    env.run(&mut env.send(&["--code", "--", "two words"]))
         .assert_success();
     let posts = server.posts();
     assert_eq!(
@@ -85,19 +70,19 @@ fn code_blocks_keep_columns_and_neutralise_fences() {
     assert_eq!(posts[2].message, "```\ntwo words\n```");
 
     // Text after a bare --code would be taken as the language: refused, with the fix.
-    env.run(&mut send(&env, &["--code", "two words"]))
+    env.run(&mut env.send(&["--code", "two words"]))
         .assert_code(2)
         .assert_stderr_contains("--code -- TEXT");
 
     // Blank input makes no empty block.
-    env.run_with_stdin(&mut send(&env, &["--code"]), b"  \n\n")
+    env.run_with_stdin(&mut env.send(&["--code"]), b"  \n\n")
         .assert_code(4)
         .assert_stderr_contains("nothing to post");
 
     // Too long for one post: cut inside the block, the closing fence kept.
     server.clear();
     let long = "é".repeat(20_000);
-    env.run(&mut send(&env, &["--code", "text", &long]))
+    env.run(&mut env.send(&["--code", "text", &long]))
         .assert_success()
         .assert_stderr_contains("--split");
     let msg = &server.posts()[0].message;
@@ -114,9 +99,9 @@ fn text_from_a_file() {
     let (env, server) = setup();
     let f = env.write_file("report.txt", "disk report\nall fine\n", 0o644);
     let path = f.to_str().unwrap();
-    env.run(&mut send(&env, &["--text-file", path]))
+    env.run(&mut env.send(&["--text-file", path]))
         .assert_success();
-    env.run(&mut send(&env, &["--text-file", path, "--code=text"]))
+    env.run(&mut env.send(&["--text-file", path, "--code=text"]))
         .assert_success();
     let posts = server.posts();
     assert_eq!(posts[0].message, "disk report\nall fine");
@@ -124,22 +109,22 @@ fn text_from_a_file() {
 
     let latin1 = env.root().join("latin1.txt");
     std::fs::write(&latin1, b"caf\xe9\n").unwrap();
-    env.run(&mut send(&env, &["--text-file", latin1.to_str().unwrap()]))
+    env.run(&mut env.send(&["--text-file", latin1.to_str().unwrap()]))
         .assert_code(4)
         .assert_stderr_contains("UTF-8");
     let huge = env.root().join("huge.txt");
     std::fs::write(&huge, vec![b'a'; 5 << 20]).unwrap();
-    env.run(&mut send(&env, &["--text-file", huge.to_str().unwrap()]))
+    env.run(&mut env.send(&["--text-file", huge.to_str().unwrap()]))
         .assert_code(4)
         .assert_stderr_contains("larger than");
-    env.run(&mut send(&env, &["--text-file", "/nonexistent/report.txt"]))
+    env.run(&mut env.send(&["--text-file", "/nonexistent/report.txt"]))
         .assert_code(4);
-    env.run(&mut send(&env, &["--text-file", path, "and words"]))
+    env.run(&mut env.send(&["--text-file", path, "and words"]))
         .assert_code(2);
     // A webhook URL pasted as the path is refused without echo (Env fails any run that
     // prints the hook id).
     let url = format!("https://chat.example.com/hooks/{HOOK_ID}");
-    env.run(&mut send(&env, &["--text-file", &url]))
+    env.run(&mut env.send(&["--text-file", &url]))
         .assert_code(3)
         .assert_stderr_contains("--text-file holds what looks like the webhook URL");
     assert_eq!(server.requests().len(), 2, "refused input must not be sent");
@@ -153,23 +138,20 @@ fn payload_file_is_merged_with_flags_and_unknown_fields_pass_through() {
         r#"{"text":"from file","channel":"dev","x_custom":{"keep":[1,2]},"props":{"a":1}}"#,
         0o644,
     );
-    let run = env.run(&mut send(
-        &env,
-        &[
-            "--payload",
-            file.to_str().unwrap(),
-            "--channel",
-            "town-square",
-            "--title",
-            "Report",
-            "--field-short",
-            "Host=db1",
-            "--card",
-            "**card**",
-            "--prop",
-            "build={\"n\":7}",
-        ],
-    ));
+    let run = env.run(&mut env.send(&[
+        "--payload",
+        file.to_str().unwrap(),
+        "--channel",
+        "town-square",
+        "--title",
+        "Report",
+        "--field-short",
+        "Host=db1",
+        "--card",
+        "**card**",
+        "--prop",
+        "build={\"n\":7}",
+    ]));
     run.assert_success();
     let body = server.requests()[0].json();
     assert_eq!(body["text"], "from file");
@@ -257,11 +239,8 @@ const GOLDEN_MERGED: &str = concat!(
 #[test]
 fn attachment_only_posts_carry_a_fallback() {
     let (env, server) = setup();
-    env.run(&mut send(
-        &env,
-        &["--color", "danger", "--field", "Disk=98%"],
-    ))
-    .assert_success();
+    env.run(&mut env.send(&["--color", "danger", "--field", "Disk=98%"]))
+        .assert_success();
     let body = server.requests()[0].json();
     assert!(body.get("text").is_none());
     assert_eq!(body["attachments"][0]["fallback"], "Disk: 98%");
@@ -303,7 +282,7 @@ fn invalid_input_is_refused_before_sending() {
         ),
         (vec!["   "], "nothing to post"),
     ] {
-        env.run(&mut send(&env, &args))
+        env.run(&mut env.send(&args))
             .assert_code(4)
             .assert_stderr_contains(needle);
     }
@@ -320,7 +299,7 @@ fn usage_errors_exit_2() {
         vec!["--field", "novalue", "x"],
         vec!["--no-such-flag", "x"],
     ] {
-        env.run(&mut send(&env, &args)).assert_code(2);
+        env.run(&mut env.send(&args)).assert_code(2);
     }
     // The URL is never an argument.
     let mut c = env.cmd();
@@ -333,7 +312,7 @@ fn usage_errors_exit_2() {
 fn long_text_is_truncated_or_split() {
     let (env, server) = setup();
     let text = "é".repeat(20_000);
-    let run = env.run(&mut send(&env, &[&text]));
+    let run = env.run(&mut env.send(&[&text]));
     run.assert_success().assert_stderr_contains("--split");
     let posts = server.posts();
     assert_eq!(posts.len(), 1);
@@ -341,8 +320,7 @@ fn long_text_is_truncated_or_split() {
     assert!(posts[0].message.ends_with("… (truncated)"));
 
     server.clear();
-    env.run(&mut send(&env, &["--split", &text]))
-        .assert_success();
+    env.run(&mut env.send(&["--split", &text])).assert_success();
     let posts = server.posts();
     assert_eq!(posts.len(), 2, "the server splits at 16383 characters");
     assert_eq!(
@@ -374,7 +352,7 @@ fn dry_run_needs_no_secret_and_sends_nothing() {
 #[test]
 fn json_output_and_verbose_line() {
     let (env, server) = setup();
-    let run = env.run(&mut send(&env, &["--output", "json", "-v", "hi"]));
+    let run = env.run(&mut env.send(&["--output", "json", "-v", "hi"]));
     run.assert_success();
     let v = run.json();
     assert_eq!(v["status"], "posted");
@@ -416,7 +394,7 @@ fn every_http_answer_maps_to_its_exit_code() {
     for (fault, code, needle) in cases {
         server.clear();
         server.script([fault.clone()]);
-        let run = env.run(&mut send(&env, &["--output", "json", "x"]));
+        let run = env.run(&mut env.send(&["--output", "json", "x"]));
         run.assert_code(*code).assert_stderr_contains(needle);
         assert_eq!(server.requests().len(), 1, "{fault:?} must not be retried");
         assert_eq!(run.json()["status"], "failed");
@@ -453,12 +431,12 @@ fn era_a_errors_name_the_cause() {
         hooks: vec![Hook::locked(HOOK_ID, "town-square")],
         ..Default::default()
     };
-    let (env, _server) = setup_with(opts);
-    env.run(&mut send(&env, &["--channel", "dev", "x"]))
+    let (env, _server) = hooked(opts);
+    env.run(&mut env.send(&["--channel", "dev", "x"]))
         .assert_code(43)
         .assert_stderr_contains("web.incoming_webhook.channel_locked.app_error")
         .assert_stderr_contains("may not post to `dev`");
-    env.run(&mut send(&env, &["--channel", "nope", "x"]))
+    env.run(&mut env.send(&["--channel", "nope", "x"]))
         .assert_code(44)
         .assert_stderr_contains("`nope` does not exist");
 }
@@ -469,8 +447,8 @@ fn disabled_webhooks_are_501() {
         incoming_enabled: false,
         ..Default::default()
     };
-    let (env, server) = setup_with(opts);
-    env.run(&mut send(&env, &["x"]))
+    let (env, server) = hooked(opts);
+    env.run(&mut env.send(&["x"]))
         .assert_code(7)
         .assert_stderr_contains("System Console");
     assert_eq!(server.requests().len(), 1);
@@ -480,7 +458,7 @@ fn disabled_webhooks_are_501() {
 fn retries_transient_answers_then_succeeds() {
     let (env, server) = setup();
     server.script([Fault::Status(502), Fault::Status(503), Fault::Status(504)]);
-    let run = env.run(&mut send(&env, &["--output", "json", "x"]));
+    let run = env.run(&mut env.send(&["--output", "json", "x"]));
     run.assert_success();
     assert_eq!(run.json()["attempts"], 4);
     assert_eq!(server.requests().len(), 4);
@@ -491,7 +469,7 @@ fn retries_transient_answers_then_succeeds() {
 fn gives_up_after_retries_with_exit_6_and_spools() {
     let (env, server) = setup();
     server.script(vec![Fault::Status(503); 3]);
-    let run = env.run(&mut send(&env, &["--retries", "2", "x"]));
+    let run = env.run(&mut env.send(&["--retries", "2", "x"]));
     run.assert_code(6).assert_stderr_contains("spool");
     assert_eq!(server.requests().len(), 3);
 }
@@ -502,7 +480,7 @@ fn honours_retry_after() {
     server.script([Fault::RateLimited {
         retry_after: "1".into(),
     }]);
-    env.run(&mut send(&env, &["x"])).assert_success();
+    env.run(&mut env.send(&["x"])).assert_success();
     let reqs = server.requests();
     assert_eq!(reqs.len(), 2);
     let waited = reqs[1].received_at - reqs[0].received_at;
@@ -514,7 +492,7 @@ fn honours_retry_after() {
     server.script([Fault::RateLimited {
         retry_after: crate::support::http_date(at),
     }]);
-    env.run(&mut send(&env, &["x"])).assert_success();
+    env.run(&mut env.send(&["x"])).assert_success();
     let reqs = server.requests();
     assert_eq!(reqs.len(), 2);
     assert!(reqs[1].received_at - reqs[0].received_at >= Duration::from_millis(900));
@@ -527,7 +505,7 @@ fn never_waits_past_the_budget() {
         retry_after: "30".into(),
     }]);
     let start = Instant::now();
-    let run = env.run(&mut send(&env, &["--timeout", "2s", "--no-spool", "x"]));
+    let run = env.run(&mut env.send(&["--timeout", "2s", "--no-spool", "x"]));
     run.assert_code(6)
         .assert_stderr_contains("429")
         .assert_stderr_contains("budget");
@@ -542,31 +520,28 @@ fn never_waits_past_the_budget() {
 fn dropped_connections_and_timeouts_are_network_failures() {
     let (env, server) = setup();
     server.script([Fault::Drop, Fault::Drop]);
-    env.run(&mut send(&env, &["--retries", "1", "--no-spool", "x"]))
+    env.run(&mut env.send(&["--retries", "1", "--no-spool", "x"]))
         .assert_code(5)
         .assert_stderr_contains("closed");
     assert_eq!(server.requests().len(), 2);
 
     server.clear();
     server.script([Fault::Hang(Duration::from_secs(10))]);
-    env.run(&mut send(
-        &env,
-        &[
-            "--retries",
-            "0",
-            "--attempt-timeout",
-            "500ms",
-            "--no-spool",
-            "x",
-        ],
-    ))
+    env.run(&mut env.send(&[
+        "--retries",
+        "0",
+        "--attempt-timeout",
+        "500ms",
+        "--no-spool",
+        "x",
+    ]))
     .assert_code(5)
     .assert_stderr_contains("may still have been delivered");
 
     // A retry after a dropped connection gets through.
     server.clear();
     server.script([Fault::Drop]);
-    env.run(&mut send(&env, &["x"])).assert_success();
+    env.run(&mut env.send(&["x"])).assert_success();
     assert_eq!(server.posts().len(), 1);
 }
 
@@ -581,7 +556,7 @@ fn refused_connection_is_exit_5() {
     let mut env = env;
     env.secret(HOOK_ID);
     env.write_secret("hook", &url);
-    env.run(&mut send(&env, &["--retries", "1", "--no-spool", "x"]))
+    env.run(&mut env.send(&["--retries", "1", "--no-spool", "x"]))
         .assert_code(5)
         .assert_stderr_contains("refused");
 }
@@ -680,7 +655,7 @@ mod secrets {
         let path = env.secrets_dir().join("hook.url");
         for mode in [0o400, 0o440, 0o600, 0o640] {
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
-            env.run(&mut send(&env, &["x"])).assert_success();
+            env.run(&mut env.send(&["x"])).assert_success();
         }
         for (mode, fix) in [
             (0o644, "chmod 0640"),
@@ -688,7 +663,7 @@ mod secrets {
             (0o604, "chmod 0600"),
         ] {
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
-            env.run(&mut send(&env, &["x"]))
+            env.run(&mut env.send(&["x"]))
                 .assert_code(3)
                 .assert_stderr_contains(&format!("{mode:04o}"))
                 .assert_stderr_contains(fix)
@@ -720,7 +695,7 @@ mod secrets {
             "giving a secrets file to uid 4242",
         ) {
             std::os::unix::fs::chown(&path, Some(4242), None).unwrap();
-            env.run(&mut send(&env, &["x"]))
+            env.run(&mut env.send(&["x"]))
                 .assert_code(3)
                 .assert_stderr_contains("owned by uid 4242");
         }
@@ -863,7 +838,7 @@ mod tls {
             tls: Some(setup(&pki)),
             ..Default::default()
         };
-        let (env, server) = setup_with(opts);
+        let (env, server) = hooked(opts);
         (env, server, pki)
     }
 
@@ -871,16 +846,13 @@ mod tls {
     fn ca_file_adds_a_root() {
         let (env, server, pki) = tls_env(TlsSetup::server);
         assert!(server.hook_url().starts_with("https://"));
-        env.run(&mut send(&env, &["--retries", "0", "--no-spool", "x"]))
+        env.run(&mut env.send(&["--retries", "0", "--no-spool", "x"]))
             .assert_code(5)
             .assert_stderr_contains("--ca-file");
-        env.run(&mut send(
-            &env,
-            &["--ca-file", pki.ca_cert.to_str().unwrap(), "x"],
-        ))
-        .assert_success();
+        env.run(&mut env.send(&["--ca-file", pki.ca_cert.to_str().unwrap(), "x"]))
+            .assert_success();
         assert_eq!(server.posts().len(), 1);
-        let mut c = send(&env, &["x"]);
+        let mut c = env.send(&["x"]);
         c.env("MMNOTIFY_CA_FILE", &pki.other_ca_cert);
         env.run(&mut c).assert_code(5);
     }
@@ -890,10 +862,10 @@ mod tls {
         let (env, server, pki) = tls_env(TlsSetup::server);
         let quick = ["--retries", "0", "--no-spool", "x"];
         // The machine's own store does not hold the test CA.
-        env.run(&mut send(&env, &quick))
+        env.run(&mut env.send(&quick))
             .assert_code(5)
             .assert_stderr_contains("nor in the system store");
-        let mut c = send(&env, &["x"]);
+        let mut c = env.send(&["x"]);
         c.env("SSL_CERT_FILE", &pki.ca_cert);
         env.run(&mut c).assert_success();
         assert_eq!(server.posts().len(), 1);
@@ -901,20 +873,17 @@ mod tls {
         let dir = env.root().join("certs");
         std::fs::create_dir(&dir).unwrap();
         std::fs::copy(&pki.ca_cert, dir.join("corporate.pem")).unwrap();
-        let mut c = send(&env, &["x"]);
+        let mut c = env.send(&["x"]);
         c.env("SSL_CERT_DIR", &dir);
         env.run(&mut c).assert_success();
         assert_eq!(server.posts().len(), 2);
 
-        let mut c = send(
-            &env,
-            &["--no-system-roots", "--retries", "0", "--no-spool", "x"],
-        );
+        let mut c = env.send(&["--no-system-roots", "--retries", "0", "--no-spool", "x"]);
         c.env("SSL_CERT_FILE", &pki.ca_cert);
         env.run(&mut c)
             .assert_code(5)
             .assert_stderr_contains("--no-system-roots");
-        let mut c = send(&env, &quick);
+        let mut c = env.send(&quick);
         c.env("SSL_CERT_FILE", &pki.other_ca_cert);
         env.run(&mut c).assert_code(5);
         assert_eq!(server.posts().len(), 2);
@@ -924,26 +893,20 @@ mod tls {
     fn bad_ca_and_key_files_are_configuration_errors() {
         let (env, server, pki) = tls_env(TlsSetup::mtls);
         let empty = env.write_file("empty.pem", "no certificate here\n", 0o644);
-        env.run(&mut send(
-            &env,
-            &["--ca-file", empty.to_str().unwrap(), "x"],
-        ))
-        .assert_code(3)
-        .assert_stderr_contains("no PEM certificate");
-        env.run(&mut send(&env, &["--ca-file", "/nonexistent.pem", "x"]))
+        env.run(&mut env.send(&["--ca-file", empty.to_str().unwrap(), "x"]))
+            .assert_code(3)
+            .assert_stderr_contains("no PEM certificate");
+        env.run(&mut env.send(&["--ca-file", "/nonexistent.pem", "x"]))
             .assert_code(3);
-        env.run(&mut send(
-            &env,
-            &[
-                "--ca-file",
-                pki.ca_cert.to_str().unwrap(),
-                "--client-cert",
-                pki.client_cert.to_str().unwrap(),
-                "--client-key",
-                pki.other_key.to_str().unwrap(),
-                "x",
-            ],
-        ))
+        env.run(&mut env.send(&[
+            "--ca-file",
+            pki.ca_cert.to_str().unwrap(),
+            "--client-cert",
+            pki.client_cert.to_str().unwrap(),
+            "--client-key",
+            pki.other_key.to_str().unwrap(),
+            "x",
+        ]))
         .assert_code(3)
         .assert_stderr_contains("does not match");
         assert_eq!(
@@ -957,25 +920,19 @@ mod tls {
     fn mutual_tls_accepted_and_refused() {
         let (env, server, pki) = tls_env(TlsSetup::mtls);
         let ca = pki.ca_cert.to_str().unwrap();
-        env.run(&mut send(
-            &env,
-            &["--ca-file", ca, "--retries", "0", "--no-spool", "x"],
-        ))
-        .assert_code(5)
-        .assert_stderr_contains("client certificate");
+        env.run(&mut env.send(&["--ca-file", ca, "--retries", "0", "--no-spool", "x"]))
+            .assert_code(5)
+            .assert_stderr_contains("client certificate");
         assert_eq!(server.posts().len(), 0);
-        env.run(&mut send(
-            &env,
-            &[
-                "--ca-file",
-                ca,
-                "--client-cert",
-                pki.client_cert.to_str().unwrap(),
-                "--client-key",
-                pki.client_key.to_str().unwrap(),
-                "x",
-            ],
-        ))
+        env.run(&mut env.send(&[
+            "--ca-file",
+            ca,
+            "--client-cert",
+            pki.client_cert.to_str().unwrap(),
+            "--client-key",
+            pki.client_key.to_str().unwrap(),
+            "x",
+        ]))
         .assert_success();
         assert_eq!(server.posts().len(), 1);
     }
@@ -983,17 +940,14 @@ mod tls {
     #[test]
     fn expired_certificate() {
         let (env, _server, pki) = tls_env(TlsSetup::expired);
-        env.run(&mut send(
-            &env,
-            &[
-                "--ca-file",
-                pki.ca_cert.to_str().unwrap(),
-                "--retries",
-                "0",
-                "--no-spool",
-                "x",
-            ],
-        ))
+        env.run(&mut env.send(&[
+            "--ca-file",
+            pki.ca_cert.to_str().unwrap(),
+            "--retries",
+            "0",
+            "--no-spool",
+            "x",
+        ]))
         .assert_code(5)
         .assert_stderr_contains("expired");
     }
@@ -1006,7 +960,7 @@ mod proxy {
     fn environment_proxy_is_used_and_no_proxy_bypasses_it() {
         let (env, server) = setup();
         let proxy = ConnectProxy::start();
-        let mut c = send(&env, &["via proxy"]);
+        let mut c = env.send(&["via proxy"]);
         c.env("HTTPS_PROXY", proxy.url())
             .env("http_proxy", proxy.url());
         env.run(&mut c).assert_success();
@@ -1016,13 +970,13 @@ mod proxy {
         );
         assert_eq!(server.posts().len(), 1);
 
-        let mut c = send(&env, &["direct"]);
+        let mut c = env.send(&["direct"]);
         c.env("HTTP_PROXY", proxy.url())
             .env("NO_PROXY", "127.0.0.1");
         env.run(&mut c).assert_success();
         assert_eq!(proxy.tunnels().len(), 1, "NO_PROXY must bypass the proxy");
 
-        let mut c = send(&env, &["--proxy", "none", "direct"]);
+        let mut c = env.send(&["--proxy", "none", "direct"]);
         c.env("ALL_PROXY", proxy.url());
         env.run(&mut c).assert_success();
         assert_eq!(
@@ -1037,13 +991,13 @@ mod proxy {
     fn explicit_proxy_flag() {
         let (env, server) = setup();
         let proxy = ConnectProxy::start();
-        env.run(&mut send(&env, &["--proxy", &proxy.url(), "x"]))
+        env.run(&mut env.send(&["--proxy", &proxy.url(), "x"]))
             .assert_success();
         assert_eq!(proxy.tunnels().len(), 1);
         assert_eq!(server.posts().len(), 1);
         // A bad --proxy value is a usage error (2), as every flag value clap could check;
         // its password is not shown.
-        let run = env.run(&mut send(&env, &["--proxy", "http://u:secretpw@[bad", "x"]));
+        let run = env.run(&mut env.send(&["--proxy", "http://u:secretpw@[bad", "x"]));
         run.assert_code(2).assert_stderr_contains("--proxy");
         assert!(!run.stderr.contains("secretpw"), "{}", run.stderr);
     }
@@ -1090,7 +1044,7 @@ mod review {
             vec!["--attempt-timeout", "0s", "x"],
             vec!["--timeout", "300000000000years", "x"],
         ] {
-            env.run(&mut send(&env, &args)).assert_code(2);
+            env.run(&mut env.send(&args)).assert_code(2);
         }
         let mut c = env.cmd();
         c.args(["run", "--max-runtime", "300000000000years", "--", "true"]);
@@ -1116,7 +1070,7 @@ mod review {
         assert_eq!(v["status"], "failed");
         assert_eq!(v["exit_code"], 3);
 
-        let run = env.run(&mut send(&env, &["--output", "json", "--dry-run", "hi"]));
+        let run = env.run(&mut env.send(&["--output", "json", "--dry-run", "hi"]));
         run.assert_success();
         let v = run.json();
         assert_eq!(v["status"], "dry-run");
@@ -1143,7 +1097,7 @@ mod review {
             ),
         }]);
         // The harness fails the test if the id shows anywhere.
-        env.run(&mut send(&env, &["--output", "json", "x"]))
+        env.run(&mut env.send(&["--output", "json", "x"]))
             .assert_code(43);
     }
 
@@ -1151,7 +1105,7 @@ mod review {
     fn unreadable_input_files_are_input_errors() {
         let (env, _server) = setup();
         let dir = env.root().to_str().unwrap().to_string();
-        env.run(&mut send(&env, &["--dry-run", "--payload", &dir]))
+        env.run(&mut env.send(&["--dry-run", "--payload", &dir]))
             .assert_code(4);
         let mut c = env.cmd();
         c.args(["build", "--dry-run", "--no-env", "--event", &dir]);
@@ -1215,7 +1169,7 @@ fn malformed_pairs_are_explained_in_the_flags_own_form() {
         ("--field-short", "TITLE=VALUE", "KEY=VALUE"),
         ("--prop", "KEY=JSON", "KEY=VALUE"),
     ] {
-        let run = env.run(&mut send(&env, &[flag, "novalue", "x"]));
+        let run = env.run(&mut env.send(&[flag, "novalue", "x"]));
         run.assert_code(2)
             .assert_stderr_contains(&format!("expected {form}"));
         assert!(!run.stderr.contains(other), "{flag}: {}", run.stderr);

@@ -1,53 +1,23 @@
 //! Nothing lost: what could not be delivered waits in the spool, and `flush` delivers it
 //! once, oldest first.
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use crate::support::{Env, Fault, MockServer};
-
-fn setup() -> (Env, MockServer) {
-    crate::support::hooked(crate::support::ServerOptions::default())
-}
-
-fn send(env: &Env, args: &[&str]) -> Command {
-    let mut c = env.cmd();
-    c.args(["send", "--webhook", "hook", "--retries", "0"])
-        .args(args);
-    c
-}
-
-fn flush(env: &Env) -> Command {
-    let mut c = env.cmd();
-    c.args(["flush", "--retries", "0"]);
-    c
-}
-
-fn items(env: &Env) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(env.state().join("spool"))
-        .map(|d| d.map(|e| e.unwrap().path()).collect())
-        .unwrap_or_default();
-    v.retain(|p| p.extension().is_some_and(|e| e == "json"));
-    v.sort();
-    v
-}
-
-fn mode(p: &std::path::Path) -> u32 {
-    std::fs::metadata(p).unwrap().permissions().mode() & 0o777
-}
+use crate::support::{mode, setup, Env, Fault, MockServer};
 
 #[test]
 fn exhausted_retries_are_spooled_then_flushed_once() {
     let (env, server) = setup();
     server.script([Fault::Status(503)]);
-    env.run(&mut send(&env, &["first"]))
+    env.run(&mut env.send(&["--retries", "0", "first"]))
         .assert_code(6)
         .assert_stderr_contains("mmnotify flush");
     server.script([Fault::Drop]);
-    env.run(&mut send(&env, &["second"])).assert_code(5);
-    let spooled = items(&env);
+    env.run(&mut env.send(&["--retries", "0", "second"]))
+        .assert_code(5);
+    let spooled = env.spool_items();
     assert_eq!(spooled.len(), 2);
     assert_eq!(mode(&env.state().join("spool")), 0o700);
     for p in &spooled {
@@ -57,13 +27,13 @@ fn exhausted_retries_are_spooled_then_flushed_once() {
     }
     assert_eq!(server.posts().len(), 0);
 
-    env.run(&mut flush(&env))
+    env.run(&mut env.flush(&[]))
         .assert_success()
         .assert_stderr_contains("2 posted");
     let posts: Vec<String> = server.posts().into_iter().map(|p| p.message).collect();
     assert_eq!(posts, ["first", "second"], "oldest first");
-    assert!(items(&env).is_empty());
-    env.run(&mut flush(&env)).assert_success();
+    assert!(env.spool_items().is_empty());
+    env.run(&mut env.flush(&[])).assert_success();
     assert_eq!(server.posts().len(), 2, "a second flush posts nothing");
 }
 
@@ -71,28 +41,31 @@ fn exhausted_retries_are_spooled_then_flushed_once() {
 fn what_is_not_spooled() {
     let (env, server) = setup();
     server.script([Fault::Status(503)]);
-    env.run(&mut send(&env, &["--no-spool", "x"]))
+    env.run(&mut env.send(&["--retries", "0", "--no-spool", "x"]))
         .assert_code(6);
     server.script([Fault::Status(500)]);
-    env.run(&mut send(&env, &["x"])).assert_code(6);
+    env.run(&mut env.send(&["--retries", "0", "x"]))
+        .assert_code(6);
     server.script([Fault::Status(400)]);
-    env.run(&mut send(&env, &["x"])).assert_code(40);
-    assert!(items(&env).is_empty());
+    env.run(&mut env.send(&["--retries", "0", "x"]))
+        .assert_code(40);
+    assert!(env.spool_items().is_empty());
 }
 
 #[test]
 fn flush_keeps_items_while_the_server_is_down() {
     let (env, server) = setup();
     server.script([Fault::Status(502)]);
-    env.run(&mut send(&env, &["x"])).assert_code(6);
+    env.run(&mut env.send(&["--retries", "0", "x"]))
+        .assert_code(6);
     server.script([Fault::Status(503)]);
-    env.run(&mut flush(&env)).assert_code(6);
-    let kept = items(&env);
+    env.run(&mut env.flush(&[])).assert_code(6);
+    let kept = env.spool_items();
     assert_eq!(kept.len(), 1);
     let item: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&kept[0]).unwrap()).unwrap();
     assert_eq!(item["attempts"], 2);
-    env.run(&mut flush(&env)).assert_success();
+    env.run(&mut env.flush(&[])).assert_success();
     assert_eq!(server.posts().len(), 1);
 }
 
@@ -100,10 +73,11 @@ fn flush_keeps_items_while_the_server_is_down() {
 fn rejected_items_move_aside_with_the_reason() {
     let (env, server) = setup();
     server.script([Fault::Status(503)]);
-    env.run(&mut send(&env, &["x"])).assert_code(6);
+    env.run(&mut env.send(&["--retries", "0", "x"]))
+        .assert_code(6);
     server.script([Fault::Status(403)]);
-    env.run(&mut flush(&env)).assert_success();
-    assert!(items(&env).is_empty());
+    env.run(&mut env.flush(&[])).assert_success();
+    assert!(env.spool_items().is_empty());
     let rejected: Vec<PathBuf> = std::fs::read_dir(env.state().join("spool/rejected"))
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -120,14 +94,15 @@ fn rejected_items_move_aside_with_the_reason() {
 fn half_written_items_are_never_delivered() {
     let (env, server) = setup();
     server.script([Fault::Status(503)]);
-    env.run(&mut send(&env, &["real"])).assert_code(6);
+    env.run(&mut env.send(&["--retries", "0", "real"]))
+        .assert_code(6);
     // What a writer killed before its rename leaves behind.
     std::fs::write(
         env.state().join("spool/.tmp-123-456.json"),
         b"{\"version\":1,\"pay",
     )
     .unwrap();
-    env.run(&mut flush(&env)).assert_success();
+    env.run(&mut env.flush(&[])).assert_success();
     let posts = server.posts();
     assert_eq!(posts.len(), 1);
     assert_eq!(posts[0].message, "real");
@@ -138,21 +113,21 @@ fn concurrent_flushes_post_each_item_once() {
     let (env, server) = setup();
     for i in 0..5 {
         server.script([Fault::Status(503)]);
-        env.run(&mut send(&env, &[&format!("item {i}")]))
+        env.run(&mut env.send(&["--retries", "0", &format!("item {i}")]))
             .assert_code(6);
     }
     server.script([Fault::Delay(Duration::from_millis(200))]);
     std::thread::scope(|s| {
         for _ in 0..3 {
             s.spawn(|| {
-                env.run(&mut flush(&env)).assert_success();
+                env.run(&mut env.flush(&[])).assert_success();
             });
         }
     });
     let mut posts: Vec<String> = server.posts().into_iter().map(|p| p.message).collect();
     posts.sort();
     assert_eq!(posts, ["item 0", "item 1", "item 2", "item 3", "item 4"]);
-    assert!(items(&env).is_empty());
+    assert!(env.spool_items().is_empty());
 }
 
 #[test]
@@ -166,35 +141,36 @@ fn items_delivered_meanwhile_are_dropped() {
     };
     server.script([Fault::Status(503)]);
     env.run(&mut build(&env)).assert_code(6);
-    assert_eq!(items(&env).len(), 1);
+    assert_eq!(env.spool_items().len(), 1);
     env.run(&mut build(&env)).assert_success();
-    env.run(&mut flush(&env))
+    env.run(&mut env.flush(&[]))
         .assert_success()
         .assert_stderr_contains("1 duplicate");
     assert_eq!(server.posts().len(), 1);
-    assert!(items(&env).is_empty());
+    assert!(env.spool_items().is_empty());
 }
 
 #[test]
 fn unresolvable_sources_stay_with_a_warning() {
     let (env, server) = setup();
     server.script([Fault::Status(503)]);
-    env.run(&mut send(&env, &["x"])).assert_code(6);
+    env.run(&mut env.send(&["--retries", "0", "x"]))
+        .assert_code(6);
     std::fs::rename(
         env.secrets_dir().join("hook.url"),
         env.secrets_dir().join("moved.url"),
     )
     .unwrap();
-    env.run(&mut flush(&env))
+    env.run(&mut env.flush(&[]))
         .assert_code(3)
         .assert_stderr_contains("cannot be resolved");
-    assert_eq!(items(&env).len(), 1);
+    assert_eq!(env.spool_items().len(), 1);
     std::fs::rename(
         env.secrets_dir().join("moved.url"),
         env.secrets_dir().join("hook.url"),
     )
     .unwrap();
-    env.run(&mut flush(&env)).assert_success();
+    env.run(&mut env.flush(&[])).assert_success();
     assert_eq!(server.posts().len(), 1);
 }
 
@@ -207,9 +183,9 @@ fn environment_sources_are_saved_as_env() {
         .env("MATTERMOST_WEBHOOK_URL", server.hook_url());
     env.run(&mut c).assert_code(6);
     let item: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&items(&env)[0]).unwrap()).unwrap();
+        serde_json::from_slice(&std::fs::read(&env.spool_items()[0]).unwrap()).unwrap();
     assert_eq!(item["source"], "env");
-    let mut c = flush(&env);
+    let mut c = env.flush(&[]);
     c.env("MATTERMOST_WEBHOOK_URL", server.hook_url());
     env.run(&mut c).assert_success();
     assert_eq!(server.posts().len(), 1);
@@ -231,12 +207,12 @@ fn relative_secret_files_resolve_from_any_directory() {
     ]);
     env.run(&mut c).assert_code(6);
     let item: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&items(&env)[0]).unwrap()).unwrap();
+        serde_json::from_slice(&std::fs::read(&env.spool_items()[0]).unwrap()).unwrap();
     assert!(
         item["source"].as_str().unwrap().starts_with("file:/"),
         "{item}"
     );
-    let mut c = flush(&env);
+    let mut c = env.flush(&[]);
     c.current_dir("/");
     env.run(&mut c).assert_success();
     assert_eq!(server.posts().len(), 1);
@@ -280,7 +256,8 @@ fn backdate(p: &std::path::Path, ago: Duration) {
 
 fn spool_two(env: &Env, server: &MockServer) {
     server.script([Fault::Status(503)]);
-    env.run(&mut send(env, &["first"])).assert_code(6);
+    env.run(&mut env.send(&["--retries", "0", "first"]))
+        .assert_code(6);
     server.script([Fault::Status(502)]);
     let mut b = env.cmd();
     b.args(["build", "--webhook", "hook", "--no-env", "--retries", "0"])
@@ -292,7 +269,7 @@ fn spool_two(env: &Env, server: &MockServer) {
 fn spool_list_shows_one_line_per_item() {
     let (env, server) = setup();
     spool_two(&env, &server);
-    let spooled = items(&env);
+    let spooled = env.spool_items();
     let out = env.run(&mut spool_cmd(&env, &["list"]));
     out.assert_success();
     assert_eq!(out.stderr, "");
@@ -344,16 +321,17 @@ fn an_empty_spool_lists_nothing() {
 fn unknown_kinds_are_listed_and_kept() {
     let (env, server) = setup();
     server.script([Fault::Status(503)]);
-    env.run(&mut send(&env, &["x"])).assert_code(6);
-    let p = items(&env).remove(0);
+    env.run(&mut env.send(&["--retries", "0", "x"]))
+        .assert_code(6);
+    let p = env.spool_items().remove(0);
     edit_item(&p, |item| item["kind"] = "future-kind".into());
     env.run(&mut spool_cmd(&env, &["list"]))
         .assert_success()
         .assert_stdout_contains("future-kind");
-    env.run(&mut flush(&env))
+    env.run(&mut env.flush(&[]))
         .assert_code(3)
         .assert_stderr_contains("`future-kind` is not one this mmnotify delivers");
-    assert_eq!(items(&env), [p]);
+    assert_eq!(env.spool_items(), [p]);
     assert!(server.posts().is_empty());
 }
 
@@ -361,10 +339,11 @@ fn unknown_kinds_are_listed_and_kept() {
 fn spool_list_rejected_shows_the_reason() {
     let (env, server) = setup();
     server.script([Fault::Status(503)]);
-    env.run(&mut send(&env, &["x"])).assert_code(6);
-    let id = id_of(&items(&env)[0]);
+    env.run(&mut env.send(&["--retries", "0", "x"]))
+        .assert_code(6);
+    let id = id_of(&env.spool_items()[0]);
     server.script([Fault::Status(403)]);
-    env.run(&mut flush(&env)).assert_success();
+    env.run(&mut env.flush(&[])).assert_success();
     assert_eq!(env.run(&mut spool_cmd(&env, &["list"])).stdout, "");
     let out = env.run(&mut spool_cmd(&env, &["list", "--rejected"]));
     out.assert_success();
@@ -383,14 +362,15 @@ fn spool_drop_removes_named_items_and_refuses_unknown_ids() {
     let (env, server) = setup();
     for t in ["a", "b", "c"] {
         server.script([Fault::Status(503)]);
-        env.run(&mut send(&env, &[t])).assert_code(6);
+        env.run(&mut env.send(&["--retries", "0", t]))
+            .assert_code(6);
     }
-    let ids: Vec<String> = items(&env).iter().map(|p| id_of(p)).collect();
+    let ids: Vec<String> = env.spool_items().iter().map(|p| id_of(p)).collect();
     env.run(&mut spool_cmd(&env, &["drop", &ids[0], "1234-no-such"]))
         .assert_code(2)
         .assert_stderr_contains("`1234-no-such`")
         .assert_stderr_contains("nothing was removed");
-    assert_eq!(items(&env).len(), 3, "a typo drops nothing");
+    assert_eq!(env.spool_items().len(), 3, "a typo drops nothing");
     env.run(&mut spool_cmd(&env, &["drop", "../x"]))
         .assert_code(2);
 
@@ -398,14 +378,17 @@ fn spool_drop_removes_named_items_and_refuses_unknown_ids() {
     env.run(&mut spool_cmd(&env, &["drop", &ids[0], &dropped]))
         .assert_success();
     assert_eq!(
-        items(&env).iter().map(|p| id_of(p)).collect::<Vec<_>>(),
+        env.spool_items()
+            .iter()
+            .map(|p| id_of(p))
+            .collect::<Vec<_>>(),
         [ids[2].clone()]
     );
     env.run(&mut spool_cmd(&env, &["drop", "--all"]))
         .assert_success();
-    assert!(items(&env).is_empty());
+    assert!(env.spool_items().is_empty());
     env.run(&mut spool_cmd(&env, &["drop"])).assert_code(2);
-    env.run(&mut flush(&env)).assert_success();
+    env.run(&mut env.flush(&[])).assert_success();
     assert!(server.posts().is_empty());
 }
 
@@ -413,10 +396,11 @@ fn spool_drop_removes_named_items_and_refuses_unknown_ids() {
 fn spool_drop_rejected_removes_item_and_reason() {
     let (env, server) = setup();
     server.script([Fault::Status(503)]);
-    env.run(&mut send(&env, &["x"])).assert_code(6);
-    let id = id_of(&items(&env)[0]);
+    env.run(&mut env.send(&["--retries", "0", "x"]))
+        .assert_code(6);
+    let id = id_of(&env.spool_items()[0]);
     server.script([Fault::Status(400)]);
-    env.run(&mut flush(&env)).assert_success();
+    env.run(&mut env.flush(&[])).assert_success();
     env.run(&mut spool_cmd(&env, &["drop", &id]))
         .assert_code(2)
         .assert_stderr_contains("--rejected");
@@ -430,7 +414,8 @@ fn spool_drop_rejected_removes_item_and_reason() {
 fn spool_drop_never_follows_a_symlink_or_removes_a_file_not_ours() {
     let (env, server) = setup();
     server.script([Fault::Status(503)]);
-    env.run(&mut send(&env, &["ours"])).assert_code(6);
+    env.run(&mut env.send(&["--retries", "0", "ours"]))
+        .assert_code(6);
     let victim = env.write_file("victim.json", "{}", 0o600);
     let link = env.state().join("spool/0000000000001-1-1.json");
     std::os::unix::fs::symlink(&victim, &link).unwrap();
@@ -445,7 +430,11 @@ fn spool_drop_never_follows_a_symlink_or_removes_a_file_not_ours() {
     let out = env.run(&mut spool_cmd(&env, &["drop", "--all"]));
     out.assert_success().assert_stderr_contains("not trusted");
     assert!(link.symlink_metadata().is_ok() && victim.exists() && loose.exists());
-    assert_eq!(items(&env), [link.clone(), loose.clone()], "only ours went");
+    assert_eq!(
+        env.spool_items(),
+        [link.clone(), loose.clone()],
+        "only ours went"
+    );
 }
 
 #[test]
@@ -453,7 +442,8 @@ fn spool_drop_waits_for_a_running_flush() {
     let (env, server) = setup();
     for t in ["a", "b"] {
         server.script([Fault::Status(503)]);
-        env.run(&mut send(&env, &[t])).assert_code(6);
+        env.run(&mut env.send(&["--retries", "0", t]))
+            .assert_code(6);
     }
     server.script([
         Fault::Delay(Duration::from_millis(600)),
@@ -461,7 +451,7 @@ fn spool_drop_waits_for_a_running_flush() {
     ]);
     let (flush_end, drop_end) = std::thread::scope(|s| {
         let flusher = s.spawn(|| {
-            env.run(&mut flush(&env)).assert_success();
+            env.run(&mut env.flush(&[])).assert_success();
             std::time::Instant::now()
         });
         // Once the server has flush's first request (after the two that failed),
@@ -482,11 +472,12 @@ fn flush_max_age_sets_old_items_aside_as_expired() {
     let (env, server) = setup();
     for t in ["old", "new"] {
         server.script([Fault::Status(503)]);
-        env.run(&mut send(&env, &[t])).assert_code(6);
+        env.run(&mut env.send(&["--retries", "0", t]))
+            .assert_code(6);
     }
-    let old = items(&env).remove(0);
+    let old = env.spool_items().remove(0);
     backdate(&old, Duration::from_secs(3 * 3600));
-    let mut c = flush(&env);
+    let mut c = env.flush(&[]);
     c.args(["--max-age", "2h"]);
     env.run(&mut c)
         .assert_success()
@@ -502,7 +493,7 @@ fn flush_max_age_sets_old_items_aside_as_expired() {
     );
     let reason = std::fs::read_to_string(&rejected(&env, "reason")[0]).unwrap();
     assert!(reason.starts_with("expired"), "{reason}");
-    env.run(flush(&env).args(["--max-age", "soon"]))
+    env.run(env.flush(&[]).args(["--max-age", "soon"]))
         .assert_code(2);
 }
 
@@ -510,16 +501,22 @@ fn flush_max_age_sets_old_items_aside_as_expired() {
 fn late_posts_say_when_they_were_first_tried() {
     let (env, server) = setup();
     server.script([Fault::Status(503)]);
-    env.run(&mut send(&env, &["late news"])).assert_code(6);
+    env.run(&mut env.send(&["--retries", "0", "late news"]))
+        .assert_code(6);
     server.script([Fault::Status(503)]);
-    env.run(&mut send(
-        &env,
-        &["--title", "Backup", "--attachment-text", "failed"],
-    ))
+    env.run(&mut env.send(&[
+        "--retries",
+        "0",
+        "--title",
+        "Backup",
+        "--attachment-text",
+        "failed",
+    ]))
     .assert_code(6);
     server.script([Fault::Status(503)]);
-    env.run(&mut send(&env, &["fresh news"])).assert_code(6);
-    let spooled = items(&env);
+    env.run(&mut env.send(&["--retries", "0", "fresh news"]))
+        .assert_code(6);
+    let spooled = env.spool_items();
     let first_tried: Vec<String> = spooled[..2]
         .iter()
         .map(|p| {
@@ -531,7 +528,7 @@ fn late_posts_say_when_they_were_first_tried() {
             humantime::format_rfc3339_seconds(t).to_string()
         })
         .collect();
-    env.run(&mut flush(&env)).assert_success();
+    env.run(&mut env.flush(&[])).assert_success();
     let posts = server.posts();
     assert_eq!(posts.len(), 3);
     assert_eq!(
@@ -552,17 +549,18 @@ fn late_posts_say_when_they_were_first_tried() {
 #[test]
 fn flush_is_quiet_when_there_was_nothing_to_do() {
     let (env, server) = setup();
-    let out = env.run(&mut flush(&env));
+    let out = env.run(&mut env.flush(&[]));
     out.assert_success();
     assert_eq!((out.stdout.as_str(), out.stderr.as_str()), ("", ""));
-    let mut c = flush(&env);
+    let mut c = env.flush(&[]);
     c.arg("-v");
     env.run(&mut c)
         .assert_success()
         .assert_stderr_contains("0 posted");
     server.script([Fault::Status(503)]);
-    env.run(&mut send(&env, &["x"])).assert_code(6);
-    env.run(&mut flush(&env))
+    env.run(&mut env.send(&["--retries", "0", "x"]))
+        .assert_code(6);
+    env.run(&mut env.flush(&[]))
         .assert_success()
         .assert_stderr_contains("1 posted");
 }
@@ -573,13 +571,14 @@ fn flush_is_quiet_when_there_was_nothing_to_do() {
 fn a_spool_lock_that_cannot_be_opened_is_a_configuration_error() {
     let (env, server) = setup();
     server.script([Fault::Status(503)]);
-    env.run(&mut send(&env, &["kept"])).assert_code(6);
+    env.run(&mut env.send(&["--retries", "0", "kept"]))
+        .assert_code(6);
     // Root ignores modes; a directory in the lock's place fails for everyone.
     std::fs::create_dir(env.state().join("spool/.lock")).unwrap();
-    env.run(&mut flush(&env))
+    env.run(&mut env.flush(&[]))
         .assert_code(3)
         .assert_stderr_contains("spool must be writable");
-    assert_eq!(items(&env).len(), 1);
+    assert_eq!(env.spool_items().len(), 1);
     assert_eq!(server.posts().len(), 0);
 }
 
@@ -587,10 +586,10 @@ fn a_spool_lock_that_cannot_be_opened_is_a_configuration_error() {
 #[test]
 fn an_empty_flush_is_silent_unless_verbose() {
     let (env, _server) = setup();
-    let run = env.run(&mut flush(&env));
+    let run = env.run(&mut env.flush(&[]));
     run.assert_success();
     assert_eq!(run.stderr, "", "{run:?}");
-    env.run(flush(&env).arg("-v"))
+    env.run(env.flush(&[]).arg("-v"))
         .assert_success()
         .assert_stderr_contains("0 posted");
 }
@@ -608,9 +607,9 @@ fn flush_posts_through_an_unusable_dedupe_store() {
     let lock = env.state().join("dedupe/claims.lock");
     let _ = std::fs::remove_file(&lock);
     std::fs::create_dir_all(&lock).unwrap();
-    env.run(&mut flush(&env))
+    env.run(&mut env.flush(&[]))
         .assert_success()
         .assert_stderr_contains("without deduplication");
     assert_eq!(server.posts().len(), 1);
-    assert!(items(&env).is_empty());
+    assert!(env.spool_items().is_empty());
 }

@@ -5,22 +5,11 @@
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::support::{Env, Fault, MockServer, ServerOptions, OTHER_HOOK_ID};
-
-fn setup() -> (Env, MockServer) {
-    crate::support::hooked(ServerOptions::default())
-}
-
-fn send(env: &Env, args: &[&str]) -> Command {
-    let mut c = env.cmd();
-    c.args(["send", "--webhook", "hook", "--retries", "0"])
-        .args(args);
-    c
-}
+use crate::support::{setup, wait_until, Env, Fault, OTHER_HOOK_ID};
 
 /// `send` with retries.
 fn send_retrying(env: &Env, retries: &str, args: &[&str]) -> Command {
@@ -28,21 +17,6 @@ fn send_retrying(env: &Env, retries: &str, args: &[&str]) -> Command {
     c.args(["send", "--webhook", "hook", "--retries", retries])
         .args(args);
     c
-}
-
-fn flush(env: &Env) -> Command {
-    let mut c = env.cmd();
-    c.args(["flush", "--retries", "0"]);
-    c
-}
-
-fn items(env: &Env) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = fs::read_dir(env.state().join("spool"))
-        .map(|d| d.map(|e| e.unwrap().path()).collect())
-        .unwrap_or_default();
-    v.retain(|p| p.extension().is_some_and(|e| e == "json"));
-    v.sort();
-    v
 }
 
 fn read_json(p: &Path) -> serde_json::Value {
@@ -59,24 +33,15 @@ fn refused_port() -> u16 {
     l.local_addr().unwrap().port()
 }
 
-/// Polls until the server holds `n` posts (a post that outlived its client's timeout
-/// lands a little later).
-fn wait_for_posts(server: &MockServer, n: usize) -> usize {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while server.posts().len() < n && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    server.posts().len()
-}
-
 // Item 5: only our own state is trusted.
 
 #[test]
 fn foreign_symlinked_and_loose_spool_items_are_never_posted() {
     let (env, server) = setup();
     server.script([Fault::Status(503)]);
-    env.run(&mut send(&env, &["mine"])).assert_code(6);
-    let mine = items(&env).remove(0);
+    env.run(&mut env.send(&["--retries", "0", "mine"]))
+        .assert_code(6);
+    let mine = env.spool_items().remove(0);
     let spool = env.state().join("spool");
     // Well-formed items that mmnotify did not write: another user's, a loose one, and a
     // symlink to one of ours.
@@ -101,7 +66,7 @@ fn foreign_symlinked_and_loose_spool_items_are_never_posted() {
     chmod(&loose, 0o644);
     std::os::unix::fs::symlink(&mine, spool.join("0000000000003-0000000001-000000.json")).unwrap();
 
-    let run = env.run(&mut flush(&env));
+    let run = env.run(&mut env.flush(&[]));
     run.assert_success()
         .assert_stderr_contains("mode is 0644")
         .assert_stderr_contains("symlink")
@@ -121,9 +86,10 @@ fn foreign_symlinked_and_loose_spool_items_are_never_posted() {
 fn a_world_writable_spool_is_refused_with_the_chmod() {
     let (env, server) = setup();
     server.script([Fault::Status(503)]);
-    env.run(&mut send(&env, &["x"])).assert_code(6);
+    env.run(&mut env.send(&["--retries", "0", "x"]))
+        .assert_code(6);
     chmod(&env.state().join("spool"), 0o777);
-    env.run(&mut flush(&env))
+    env.run(&mut env.flush(&[]))
         .assert_code(3)
         .assert_stderr_contains("mode 0777")
         .assert_stderr_contains(&format!(
@@ -133,7 +99,7 @@ fn a_world_writable_spool_is_refused_with_the_chmod() {
     chmod(&env.state().join("spool/rejected"), 0o700);
     chmod(&env.state().join("spool"), 0o700);
     chmod(&env.state().join("spool/rejected"), 0o770);
-    env.run(&mut flush(&env))
+    env.run(&mut env.flush(&[]))
         .assert_code(3)
         .assert_stderr_contains("chmod 0750");
     assert_eq!(server.posts().len(), 0);
@@ -157,7 +123,7 @@ fn a_symlinked_or_foreign_state_dir_is_refused() {
     env.run(&mut build(&link))
         .assert_code(3)
         .assert_stderr_contains("is a symlink");
-    let mut f = flush(&env);
+    let mut f = env.flush(&[]);
     f.env("MMNOTIFY_STATE_DIR", &link);
     env.run(&mut f)
         .assert_code(3)
@@ -180,7 +146,7 @@ fn a_missing_state_dir_is_created_private() {
     let (env, server) = setup();
     let dir = env.root().join("fresh/state");
     server.script([Fault::Status(503)]);
-    let mut c = send(&env, &["x"]);
+    let mut c = env.send(&["--retries", "0", "x"]);
     c.env("MMNOTIFY_STATE_DIR", &dir);
     env.run(&mut c).assert_code(6);
     for d in [dir.clone(), dir.join("spool"), dir.join("spool/rejected")] {
@@ -214,7 +180,11 @@ fn a_retry_after_a_timeout_that_posted_says_it_may_show_twice() {
     let out = run.json();
     assert_eq!(out["status"], "posted");
     assert_eq!(out["possible_duplicate"], true, "{out}");
-    assert_eq!(wait_for_posts(&server, 2), 2, "it really did post twice");
+    // A post that outlived its client's timeout lands a little later.
+    wait_until("the second post", Duration::from_secs(5), || {
+        server.posts().len() >= 2
+    });
+    assert_eq!(server.posts().len(), 2, "it really did post twice");
 
     // A retry after an answer that posted nothing is not a possible duplicate.
     server.clear();
@@ -242,13 +212,14 @@ fn an_item_whose_every_try_timed_out_after_sending_is_marked_and_flush_warns() {
         &["--attempt-timeout", "300ms", "x"],
     ))
     .assert_code(5);
-    let item = read_json(&items(&env)[0]);
+    let item = read_json(&env.spool_items()[0]);
     assert_eq!(item["maybe_delivered"], true, "{item}");
 
     // Refused outright: nothing can have been posted, so no mark.
     server.script([Fault::Status(503)]);
-    env.run(&mut send(&env, &["y"])).assert_code(6);
-    let second = read_json(&items(&env)[1]);
+    env.run(&mut env.send(&["--retries", "0", "y"]))
+        .assert_code(6);
+    let second = read_json(&env.spool_items()[1]);
     assert!(second.get("maybe_delivered").is_none(), "{second}");
 
     // Timed out in the TLS handshake, before any of the request left: no mark either.
@@ -265,7 +236,7 @@ fn an_item_whose_every_try_timed_out_after_sending_is_marked_and_flush_warns() {
     c.args(["send", "--webhook", "silent", "--retries", "1"])
         .args(["--attempt-timeout", "300ms", "z"]);
     env.run(&mut c).assert_code(5);
-    let third = read_json(&items(&env)[2]);
+    let third = read_json(&env.spool_items()[2]);
     assert_eq!(third["attempts"], 2, "{third}");
     assert!(third.get("maybe_delivered").is_none(), "{third}");
     assert!(
@@ -275,9 +246,9 @@ fn an_item_whose_every_try_timed_out_after_sending_is_marked_and_flush_warns() {
             .contains("was not sent"),
         "{third}"
     );
-    fs::remove_file(&items(&env)[2]).unwrap();
+    fs::remove_file(&env.spool_items()[2]).unwrap();
 
-    let run = env.run(&mut flush(&env));
+    let run = env.run(&mut env.flush(&[]));
     run.assert_success();
     let warnings = run
         .stderr
@@ -306,10 +277,15 @@ fn flush_stops_at_the_first_network_failure_of_a_webhook() {
         // An item for a webhook that works, in between: it still goes out.
         if i == 1 {
             server.script([Fault::Status(503)]);
-            env.run(&mut send(&env, &["alive"])).assert_code(6);
+            env.run(&mut env.send(&["--retries", "0", "alive"]))
+                .assert_code(6);
         }
     }
-    let before: Vec<Vec<u8>> = items(&env).iter().map(|p| fs::read(p).unwrap()).collect();
+    let before: Vec<Vec<u8>> = env
+        .spool_items()
+        .iter()
+        .map(|p| fs::read(p).unwrap())
+        .collect();
     assert_eq!(before.len(), 4);
 
     let started = Instant::now();
@@ -326,7 +302,7 @@ fn flush_stops_at_the_first_network_failure_of_a_webhook() {
     assert!(took < Duration::from_millis(4_500), "flush took {took:?}");
     let posts: Vec<String> = server.posts().into_iter().map(|p| p.message).collect();
     assert_eq!(posts, ["alive"]);
-    let after = items(&env);
+    let after = env.spool_items();
     assert_eq!(after.len(), 3);
     assert_ne!(
         fs::read(&after[0]).unwrap(),
@@ -383,10 +359,10 @@ fn env_items_are_posted_only_to_the_webhook_they_were_spooled_for() {
         0o600
     );
     assert_eq!(fs::read(&key).unwrap().len(), 32);
-    let item = read_json(&items(&env)[0]);
+    let item = read_json(&env.spool_items()[0]);
     assert_eq!(item["webhook_hmac"].as_str().unwrap().len(), 64, "{item}");
 
-    let mut c = flush(&env);
+    let mut c = env.flush(&[]);
     c.env("MATTERMOST_WEBHOOK_URL", server.hook_url_for(OTHER_HOOK_ID));
     env.run(&mut c)
         .assert_code(3)
@@ -396,13 +372,13 @@ fn env_items_are_posted_only_to_the_webhook_they_were_spooled_for() {
         1,
         "nothing sent to the other webhook"
     );
-    assert_eq!(items(&env).len(), 1);
+    assert_eq!(env.spool_items().len(), 1);
 
-    let mut c = flush(&env);
+    let mut c = env.flush(&[]);
     c.env("MATTERMOST_WEBHOOK_URL", server.hook_url());
     env.run(&mut c).assert_success();
     assert_eq!(server.posts().len(), 1);
-    assert!(items(&env).is_empty());
+    assert!(env.spool_items().is_empty());
 }
 
 #[test]
@@ -414,12 +390,12 @@ fn env_items_without_a_fingerprint_are_kept() {
         .env("MATTERMOST_WEBHOOK_URL", server.hook_url());
     env.run(&mut c).assert_code(6);
     // As an mmnotify without fingerprints wrote it.
-    let path = items(&env).remove(0);
+    let path = env.spool_items().remove(0);
     let mut item = read_json(&path);
     item.as_object_mut().unwrap().remove("webhook_hmac");
     fs::write(&path, item.to_string()).unwrap();
 
-    let mut c = flush(&env);
+    let mut c = env.flush(&[]);
     c.env("MATTERMOST_WEBHOOK_URL", server.hook_url());
     env.run(&mut c)
         .assert_code(3)
@@ -447,15 +423,14 @@ fn a_huge_max_payload_is_a_usage_error() {
 fn a_refusing_proxy_is_named_as_the_proxy() {
     let (env, server) = setup();
     let port = refused_port();
-    let run = env.run(&mut send(
-        &env,
-        &[
-            "--no-spool",
-            "--proxy",
-            &format!("http://127.0.0.1:{port}"),
-            "x",
-        ],
-    ));
+    let run = env.run(&mut env.send(&[
+        "--retries",
+        "0",
+        "--no-spool",
+        "--proxy",
+        &format!("http://127.0.0.1:{port}"),
+        "x",
+    ]));
     run.assert_code(5)
         .assert_stderr_contains(&format!("proxy 127.0.0.1:{port} refused the connection"));
     assert!(
@@ -469,7 +444,7 @@ fn a_refusing_proxy_is_named_as_the_proxy() {
 #[test]
 fn flush_removes_half_written_files_older_than_an_hour() {
     let (env, _server) = setup();
-    env.run(&mut flush(&env)).assert_success();
+    env.run(&mut env.flush(&[])).assert_success();
     let spool = env.state().join("spool");
     let old = spool.join(".tmp-0000000000001-1-1.json-1-1-0");
     let young = spool.join(".tmp-0000000000002-1-1.json-1-1-0");
@@ -482,7 +457,7 @@ fn flush_removes_half_written_files_older_than_an_hour() {
         .unwrap()
         .set_modified(SystemTime::now() - Duration::from_secs(2 * 3600))
         .unwrap();
-    env.run(&mut flush(&env)).assert_success();
+    env.run(&mut env.flush(&[])).assert_success();
     assert!(!old.exists(), "a writer died long ago");
     assert!(young.exists(), "may belong to a writer still at work");
 }

@@ -5,11 +5,7 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::support::{Env, Fault, MockServer, ServerOptions};
-
-fn setup() -> (Env, MockServer) {
-    crate::support::hooked(ServerOptions::default())
-}
+use crate::support::{setup, Env, Fault};
 
 fn cmd(env: &Env, args: &[&str]) -> Command {
     let mut c = env.cmd();

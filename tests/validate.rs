@@ -2,28 +2,15 @@
 //! case-insensitively, props measured as Go marshals them, persistent notifications), and
 //! the diagnosis of an era-B 400 when the payload itself holds a likely cause.
 
-use std::process::Command;
-
 use serde_json::Value;
 
-use crate::support::{Env, Fault, MockServer, Run, ServerOptions, POST_PROPS_MAX_USER_RUNES};
-
-fn setup() -> (Env, MockServer) {
-    crate::support::hooked(ServerOptions::default())
-}
-
-fn send(env: &Env, args: &[&str]) -> Command {
-    let mut c = env.cmd();
-    c.args(["send", "--webhook", "hook", "--timeout", "5s"])
-        .args(args);
-    c
-}
+use crate::support::{setup, Env, Fault, MockServer, Run, POST_PROPS_MAX_USER_RUNES};
 
 /// `send --payload -` with `json` on stdin.
 fn payload(env: &Env, json: &str, args: &[&str]) -> Run {
-    let mut args = args.to_vec();
-    args.extend(["--payload", "-"]);
-    env.run_with_stdin(&mut send(env, &args), json.as_bytes())
+    let mut c = env.send(&["--timeout", "5s"]);
+    c.args(args).args(["--payload", "-"]);
+    env.run_with_stdin(&mut c, json.as_bytes())
 }
 
 #[test]
@@ -167,7 +154,7 @@ fn era_b_400_names_the_payload_cause_instead_of_a_deleted_webhook() {
 fn too_long_url_answer_is_diagnosed() {
     let (env, server) = setup();
     server.script([Fault::Status(414)]);
-    env.run(&mut send(&env, &["x"]))
+    env.run(&mut env.send(&["--timeout", "5s", "x"]))
         .assert_code(7)
         .assert_stderr_contains("URL is too long");
     assert_eq!(server.requests().len(), 1);
@@ -366,12 +353,12 @@ fn whitespace_only_text_is_posted_as_the_server_does() {
     server.clear();
     let blank = env.write_file("blank.txt", "  \n", 0o644);
     for args in [vec!["   "], vec!["--text-file", blank.to_str().unwrap()]] {
-        env.run(&mut send(&env, &args))
+        env.run(env.send(&["--timeout", "5s"]).args(&args))
             .assert_code(4)
             .assert_stderr_contains("blank");
     }
     assert_eq!(server.requests().len(), 0);
-    env.run(&mut send(&env, &["--title", "Nightly", "   "]))
+    env.run(&mut env.send(&["--timeout", "5s", "--title", "Nightly", "   "]))
         .assert_success();
     assert_eq!(server.posts()[0].message, "   ");
     for body in [r#"{"text":""}"#, "{}", r#"{"text":null,"attachments":[]}"#] {

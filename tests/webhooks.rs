@@ -5,11 +5,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 
-use crate::support::{hooked, Env, MockServer, ServerOptions, HOOK_ID, OTHER_HOOK_ID};
-
-fn setup() -> (Env, MockServer) {
-    hooked(ServerOptions::default())
-}
+use crate::support::{setup, HOOK_ID, OTHER_HOOK_ID};
 
 fn last4(id: &str) -> &str {
     &id[id.len() - 4..]

@@ -53,8 +53,7 @@ pub(crate) fn run(args: BuildArgs) -> Result<Ending> {
         build::render(&ctx, &event)?;
         return enqueue::enqueue_one(&ctx, &event);
     }
-    let (outcome, err) = build::handle(&mut ctx, &event)?;
-    Ok(Ending::outcome(outcome, err))
+    Ok(build::handle(&mut ctx, &event)?.into())
 }
 
 fn read_event_file(path: &std::path::Path) -> Result<String> {

@@ -20,3 +20,9 @@ pub(crate) mod url;
 #[path = "../../tests/support/sentinel.rs"]
 #[allow(dead_code, unreachable_pub)]
 pub(crate) mod test_sentinel;
+
+/// The support files' one polling helper, which `test_sentinel` waits with.
+#[cfg(test)]
+#[path = "../../tests/support/wait.rs"]
+#[allow(dead_code, unreachable_pub)]
+pub(crate) mod wait;

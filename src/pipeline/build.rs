@@ -3,6 +3,7 @@
 //! each entry the gateway's consumer hands over.
 
 use std::io::{BufRead, BufReader, IsTerminal, Read};
+use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -160,9 +161,9 @@ pub(crate) fn handle(ctx: &mut Ctx, ev: &ValidEvent) -> Result<Handled> {
     // Refused before the dedupe claim: a shared store that is away would keep the event
     // in the spool, token and all, and a claim would mark a post that never goes out.
     dry_run::refuse_own_token(ctx.notifier.as_ref().map(|n| &n.url), &body)?;
-    let (guard, key_hex) = match deduplicate(ctx, ev, &value)? {
-        Decision::Post { guard, key_hex } => (guard, key_hex),
-        Decision::Done(outcome, err) => return Ok((outcome, err)),
+    let Claimed { guard, key_hex } = match deduplicate(ctx, ev, &value)? {
+        ControlFlow::Continue(claimed) => claimed,
+        ControlFlow::Break(handled) => return Ok(handled),
     };
     let notifier = ctx.notifier.as_ref().expect("connected above");
     let plan = SpoolPlan {
@@ -220,26 +221,24 @@ fn show_dry_run(
     Ok((outcome, None))
 }
 
-/// What deduplication decided for one event.
-enum Decision {
-    /// Post it; on success, record it through the guard when the key was claimed.
-    Post {
-        guard: Option<ClaimGuard>,
-        /// The key, saved with the item if it goes to the spool.
-        key_hex: Option<String>,
-    },
-    /// Dealt with here: a duplicate, or kept while the shared store is away.
-    Done(Outcome, Option<anyhow::Error>),
+/// What deduplication lets through to the post: on success, the post is recorded
+/// through the guard when the key was claimed.
+#[derive(Default)]
+struct Claimed {
+    guard: Option<ClaimGuard>,
+    /// The key, saved with the item if it goes to the spool.
+    key_hex: Option<String>,
 }
+
+/// What deduplication decided for one event: go on and post ([`Claimed`]), or the event
+/// was dealt with here ([`Handled`]: a duplicate, or kept while the shared store is away).
+type Dedupe = ControlFlow<Handled, Claimed>;
 
 /// Claims the event's key (webhook, run id, state) in the dedupe store, opened on first
 /// use. Needs `ctx.notifier` connected: the key is made from the webhook URL.
-fn deduplicate(ctx: &mut Ctx, ev: &ValidEvent, value: &Value) -> Result<Decision> {
+fn deduplicate(ctx: &mut Ctx, ev: &ValidEvent, value: &Value) -> Result<Dedupe> {
     let args = ctx.args;
-    let no_claim = Decision::Post {
-        guard: None,
-        key_hex: None,
-    };
+    let no_claim = ControlFlow::Continue(Claimed::default());
     let run_id = match ev.provider_run_id.as_deref() {
         Some(_) if args.no_dedupe => return Ok(no_claim),
         Some(run_id) => run_id,
@@ -261,10 +260,10 @@ fn deduplicate(ctx: &mut Ctx, ev: &ValidEvent, value: &Value) -> Result<Decision
     let claim = match &ctx.dedupe {
         Store::Open(store) => store.claim(&key, notifier.deliverer.policy().budget),
         _ => {
-            return Ok(Decision::Post {
+            return Ok(ControlFlow::Continue(Claimed {
                 guard: None,
                 key_hex,
-            })
+            }))
         }
     };
     match claim {
@@ -278,10 +277,10 @@ fn deduplicate(ctx: &mut Ctx, ev: &ValidEvent, value: &Value) -> Result<Decision
         }
         Err(e) => {
             notify::warn_undeduplicated(&ctx.printer, "", &e);
-            Ok(Decision::Post {
+            Ok(ControlFlow::Continue(Claimed {
                 guard: None,
                 key_hex,
-            })
+            }))
         }
         Ok(Claim::Duplicate) => {
             ctx.printer.info(&format!(
@@ -290,29 +289,30 @@ fn deduplicate(ctx: &mut Ctx, ev: &ValidEvent, value: &Value) -> Result<Decision
             ));
             let mut o = Outcome::new(Status::Duplicate).with("event", ev.to_json());
             o.target = Some(notifier.url.redacted());
-            Ok(Decision::Done(o, None))
+            Ok(ControlFlow::Break((o, None)))
         }
         Ok(Claim::Acquired(g)) => {
-            if g.stolen() {
-                ctx.printer.warn(
-                    "another process has held this run's claim past its budget; \
-                     posting anyway",
-                );
-            }
-            if g.interrupted() {
-                ctx.printer.warn(&format!(
-                    "run {run_id} {}: taking over from a holder that started posting it and \
-                     never recorded how that ended (killed mid-post, or cut off from the \
-                     dedupe store for longer than the takeover allows): the message may \
-                     appear twice",
-                    ev.state().as_str()
-                ));
-            }
-            Ok(Decision::Post {
+            warn_taken_over(&ctx.printer, &g, run_id, ev);
+            Ok(ControlFlow::Continue(Claimed {
                 guard: Some(g),
                 key_hex,
-            })
+            }))
         }
+    }
+}
+
+/// A claim acquired from another holder: why the message may appear twice.
+fn warn_taken_over(printer: &Printer, g: &ClaimGuard, run_id: &str, ev: &ValidEvent) {
+    if g.stolen() {
+        printer.warn("another process has held this run's claim past its budget; posting anyway");
+    }
+    if g.interrupted() {
+        printer.warn(&format!(
+            "run {run_id} {}: taking over from a holder that started posting it and never \
+             recorded how that ended (killed mid-post, or cut off from the dedupe store for \
+             longer than the takeover allows): the message may appear twice",
+            ev.state().as_str()
+        ));
     }
 }
 
@@ -324,7 +324,7 @@ fn keep_for_shared_store(
     value: &Value,
     key_hex: Option<String>,
     e: &anyhow::Error,
-) -> Decision {
+) -> Dedupe {
     let message = format!(
         "{e:#}; not posted, since without the shared dedupe store another gateway may post \
          it too"
@@ -340,7 +340,7 @@ fn keep_for_shared_store(
     };
     let notifier = ctx.notifier.as_ref().expect("connected by the caller");
     let (outcome, err) = notifier.keep(value, &plan, key_hex.as_deref(), &message);
-    Decision::Done(outcome.with("event", ev.to_json()), Some(err))
+    ControlFlow::Break((outcome.with("event", ev.to_json()), Some(err)))
 }
 
 /// Inside a `run` job: the parent posts and deduplicates (the key is made from the
@@ -385,12 +385,15 @@ fn post_through_run(
     Ok((outcome, err))
 }
 
-/// What became of one event of a stream (`--events` line or `--consume` entry).
+/// What became of one event of a stream (`--events` line or `--consume` entry). Not
+/// [`Handled`] alone: an invalid event never reached the pipeline, so it has no outcome
+/// of a post; a stream counts it apart (`Summary::invalid`) and the consumer sends it to
+/// the dead stream without a retry.
 pub(crate) enum Verdict {
     /// Not a valid event: skipped, with the reason.
     Invalid(String),
     /// Handled: the outcome, and the error when it was not posted.
-    Done(Outcome, Option<anyhow::Error>),
+    Done(Handled),
 }
 
 /// One event of a stream as text, handled like every other: parse, validate (flags fill
@@ -403,7 +406,7 @@ pub(crate) fn handle_text(ctx: &mut Ctx, flags: &BuildEvent, text: &str) -> Resu
         Err(e) => return Ok(Verdict::Invalid(format!("{e:#}"))),
     };
     match handle(ctx, &event) {
-        Ok((outcome, err)) => Ok(Verdict::Done(outcome, err)),
+        Ok(handled) => Ok(Verdict::Done(handled)),
         // Configuration problems (no secret, bad CA) fail every event alike: stop.
         Err(e) if matches!(error::exit_kind(&e), ExitKind::Config | ExitKind::Internal) => Err(e),
         Err(e) => Ok(Verdict::Invalid(format!("{e:#}"))),
@@ -542,7 +545,7 @@ pub(crate) fn run_stream(ctx: &mut Ctx, path: &std::path::Path) -> Result<u8> {
                 invalid(ctx, &mut sum, line_no, &why);
                 continue;
             }
-            Verdict::Done(outcome, err) => (outcome, err),
+            Verdict::Done(handled) => handled,
         };
         sum.record(&outcome, err.as_ref());
         let mut outcome = outcome.with("line", line_no);

@@ -105,7 +105,10 @@ pub(crate) type Handled = (Outcome, Option<anyhow::Error>);
 
 /// How a command ended, handed to `main`, which prints what is left and exits. Because
 /// the value says whether an outcome is still to be printed, `--output json` prints
-/// exactly one object per outcome on every path.
+/// exactly one object per outcome on every path. Not [`Handled`]: a command may have no
+/// outcome left to print (it printed its own lines) and may exit with a code no error
+/// gives (`run` passes on its job's); a command with one [`Handled`] ends with it
+/// (`Ending::from`).
 #[derive(Debug)]
 #[must_use]
 pub struct Ending {
@@ -116,6 +119,12 @@ pub struct Ending {
     pub error: Option<anyhow::Error>,
     /// The exit code when there is no error (`run` passes on its job's).
     pub code: u8,
+}
+
+impl From<Handled> for Ending {
+    fn from((outcome, error): Handled) -> Ending {
+        Ending::outcome(outcome, error)
+    }
 }
 
 impl Ending {

@@ -107,31 +107,8 @@ impl WebhookUrl {
             return Err(bad("it contains user credentials before the host"));
         }
         let (host, port) = split_host_port(authority).map_err(|why| bad(&why))?;
-        if path.split('/').filter(|seg| *seg == "hooks").count() > 1 {
-            return Err(bad(
-                "`/hooks/` appears twice; the path should end in a single /hooks/<id>",
-            ));
-        }
-        let Some(idx) = path.rfind("/hooks/") else {
-            return Err(bad("the path does not end in /hooks/<id>"));
-        };
+        let idx = hook_id_at(path).map_err(|why| bad(&why))?;
         let token = &path[idx + "/hooks/".len()..];
-        if token.ends_with('/') {
-            return Err(bad("remove the trailing slash after the webhook id"));
-        }
-        if token.contains('/') {
-            return Err(bad("the path does not end in /hooks/<id>"));
-        }
-        if token.len() != 26
-            || !token
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-        {
-            return Err(bad(&format!(
-                "the webhook id must be 26 lowercase letters and digits (found {} characters)",
-                token.chars().count()
-            )));
-        }
         // From now on the writers take this token out of whatever they print or save.
         crate::secret::remember(token);
         Ok(WebhookUrl {
@@ -251,6 +228,37 @@ impl fmt::Debug for WebhookUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "WebhookUrl({})", self.redacted())
     }
+}
+
+/// Where `/hooks/` starts in a webhook URL's path, once the id after it is checked: 26
+/// lowercase letters and digits, the end of the path. `Err` says why not (never the id).
+fn hook_id_at(path: &str) -> std::result::Result<usize, String> {
+    if path.split('/').filter(|seg| *seg == "hooks").count() > 1 {
+        return Err(
+            "`/hooks/` appears twice; the path should end in a single /hooks/<id>".to_string(),
+        );
+    }
+    let Some(idx) = path.rfind("/hooks/") else {
+        return Err("the path does not end in /hooks/<id>".to_string());
+    };
+    let token = &path[idx + "/hooks/".len()..];
+    if token.ends_with('/') {
+        return Err("remove the trailing slash after the webhook id".to_string());
+    }
+    if token.contains('/') {
+        return Err("the path does not end in /hooks/<id>".to_string());
+    }
+    if token.len() != 26
+        || !token
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    {
+        return Err(format!(
+            "the webhook id must be 26 lowercase letters and digits (found {} characters)",
+            token.chars().count()
+        ));
+    }
+    Ok(idx)
 }
 
 fn split_host_port(authority: &str) -> std::result::Result<(String, Option<u16>), String> {

@@ -252,6 +252,31 @@ pub(crate) fn transition(
         Transition::StillFailing | Transition::Succeeded => since,
         _ => at,
     };
+    Step {
+        transition,
+        streak,
+        since_ms: Some(since),
+        broken_for,
+        previous_state,
+        record: Some(record_after(
+            prev,
+            run,
+            (kind_streak, streak_since_ms),
+            now_ms,
+        )),
+    }
+}
+
+/// The job's record after `run`, which counts `kind_streak` runs of its kind (failure or
+/// success) since `streak_since_ms`; stamped `now_ms`.
+fn record_after(
+    prev: Option<&JobRecord>,
+    run: &Run<'_>,
+    (kind_streak, streak_since_ms): (u32, u64),
+    now_ms: u64,
+) -> JobRecord {
+    let at = run.at_ms();
+    let failure = is_failure(run.state);
     let (last_success_run_id, last_success_at_ms) = if failure {
         (
             prev.and_then(|p| p.last_success_run_id.clone()),
@@ -260,7 +285,7 @@ pub(crate) fn transition(
     } else {
         (run.run_id.map(str::to_string), Some(at))
     };
-    let record = JobRecord {
+    JobRecord {
         last_state: run.state,
         last_run_id: run.run_id.map(str::to_string),
         last_at_ms: prev.map_or(at, |p| p.last_at_ms.max(at)),
@@ -274,14 +299,6 @@ pub(crate) fn transition(
         last_success_run_id,
         last_success_at_ms,
         updated_ms: now_ms,
-    };
-    Step {
-        transition,
-        streak,
-        since_ms: Some(since),
-        broken_for,
-        previous_state,
-        record: Some(record),
     }
 }
 

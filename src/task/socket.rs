@@ -295,20 +295,26 @@ pub(crate) fn read_line(
     mut stream: &UnixStream,
     max: usize,
     deadline: Duration,
-) -> Result<Vec<u8>, String> {
+) -> io::Result<Vec<u8>> {
+    // An `io::Error` like every other failure of the socket; the texts below are what
+    // the run socket's answers quote ("bad run-socket request: timed out").
+    let timed_out = || io::Error::new(io::ErrorKind::TimedOut, "timed out");
     let end = Instant::now() + deadline;
     let mut line = Vec::new();
     let mut buf = [0u8; 8192];
     loop {
         let left = end.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            return Err("timed out".into());
+            return Err(timed_out());
         }
-        stream
-            .set_read_timeout(Some(left))
-            .map_err(|e| e.to_string())?;
+        stream.set_read_timeout(Some(left))?;
         let n = match stream.read(&mut buf) {
-            Ok(0) => return Err("the connection closed before a whole line".into()),
+            Ok(0) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the connection closed before a whole line",
+                ))
+            }
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e)
@@ -317,20 +323,26 @@ pub(crate) fn read_line(
                     io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
                 ) =>
             {
-                return Err("timed out".into())
+                return Err(timed_out())
             }
-            Err(e) => return Err(e.to_string()),
+            Err(e) => return Err(e),
         };
         if let Some(i) = buf[..n].iter().position(|b| *b == b'\n') {
             line.extend_from_slice(&buf[..i]);
             if line.len() > max {
-                return Err(format!("longer than {max} bytes"));
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("longer than {max} bytes"),
+                ));
             }
             return Ok(line);
         }
         line.extend_from_slice(&buf[..n]);
         if line.len() > max {
-            return Err(format!("longer than {max} bytes"));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("longer than {max} bytes"),
+            ));
         }
     }
 }
@@ -371,7 +383,7 @@ pub(crate) fn call(path: &Path, request: &Request, wait: Duration) -> io::Result
     let mut line = serde_json::to_vec(request).map_err(io::Error::other)?;
     line.push(b'\n');
     (&stream).write_all(&line)?;
-    let answer = read_line(&stream, MAX_LINE, wait).map_err(io::Error::other)?;
+    let answer = read_line(&stream, MAX_LINE, wait)?;
     serde_json::from_slice(&answer).map_err(io::Error::other)
 }
 

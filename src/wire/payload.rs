@@ -323,31 +323,7 @@ fn check(obj: &Map<String, Value>) -> Result<()> {
             "nothing to post: give a text (arguments, stdin or --payload) or an attachment",
         ));
     }
-    if let Some(p) = obj.get("priority") {
-        match p {
-            Value::Null => {}
-            Value::Object(m) => {
-                match m.get("priority") {
-                    Some(Value::String(_)) => {}
-                    _ => {
-                        return Err(error::input(
-                            "`priority` needs a string `priority.priority` (urgent, important \
-                             or \"\")",
-                        ))
-                    }
-                }
-                for key in ["requested_ack", "persistent_notifications"] {
-                    if !matches!(m.get(key), None | Some(Value::Null | Value::Bool(_))) {
-                        return Err(error::input(format!("`priority.{key}` must be a boolean")));
-                    }
-                }
-                if m.get("persistent_notifications") == Some(&Value::Bool(true)) {
-                    check_persistent(obj, m, text.unwrap_or(""))?;
-                }
-            }
-            _ => return Err(error::input("`priority` must be an object")),
-        }
-    }
+    check_priority(obj, text.unwrap_or(""))?;
     if let Some(Value::String(t)) = obj.get("type") {
         if !POST_TYPES.contains(&t.as_str()) && !t.starts_with("custom_") {
             return Err(error::input(format!(
@@ -372,6 +348,38 @@ fn check(obj: &Map<String, Value>) -> Result<()> {
     }
     if !matches!(obj.get("silent"), None | Some(Value::Null | Value::Bool(_))) {
         return Err(error::input("`silent` must be a boolean"));
+    }
+    Ok(())
+}
+
+/// `priority`: an object with a string `priority.priority` and boolean flags; persistent
+/// notifications only where the server accepts them.
+fn check_priority(obj: &Map<String, Value>, text: &str) -> Result<()> {
+    let Some(p) = obj.get("priority") else {
+        return Ok(());
+    };
+    match p {
+        Value::Null => {}
+        Value::Object(m) => {
+            match m.get("priority") {
+                Some(Value::String(_)) => {}
+                _ => {
+                    return Err(error::input(
+                        "`priority` needs a string `priority.priority` (urgent, important \
+                         or \"\")",
+                    ))
+                }
+            }
+            for key in ["requested_ack", "persistent_notifications"] {
+                if !matches!(m.get(key), None | Some(Value::Null | Value::Bool(_))) {
+                    return Err(error::input(format!("`priority.{key}` must be a boolean")));
+                }
+            }
+            if m.get("persistent_notifications") == Some(&Value::Bool(true)) {
+                check_persistent(obj, m, text)?;
+            }
+        }
+        _ => return Err(error::input("`priority` must be an object")),
     }
     Ok(())
 }

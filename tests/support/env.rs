@@ -88,6 +88,18 @@ impl Run {
             .unwrap_or_else(|e| panic!("stdout is not JSON ({e})\n{}", self.dump()))
     }
 
+    /// Every stdout line as JSON (`--output json` of a stream or a list).
+    pub fn json_lines(&self) -> Vec<serde_json::Value> {
+        self.stdout
+            .lines()
+            .map(|l| {
+                serde_json::from_str(l).unwrap_or_else(|e| {
+                    panic!("stdout line is not JSON ({e}): {l:?}\n{}", self.dump())
+                })
+            })
+            .collect()
+    }
+
     fn dump(&self) -> String {
         format!(
             "--- stdout ---\n{}\n--- stderr ---\n{}",
@@ -212,6 +224,38 @@ impl Env {
     /// The binary with a cleared environment: no proxy, CI or user variables leak in.
     pub fn cmd(&self) -> Command {
         self.cmd_for(mmnotify())
+    }
+
+    /// `send --webhook hook <args>`: the emulator's hook that `support::hooked` wrote.
+    pub fn send(&self, args: &[&str]) -> Command {
+        let mut c = self.cmd();
+        c.args(["send", "--webhook", "hook"]).args(args);
+        c
+    }
+
+    /// `flush --retries 0 <args>`: one attempt per item, so a failing emulator answers
+    /// at once.
+    pub fn flush(&self, args: &[&str]) -> Command {
+        let mut c = self.cmd();
+        c.args(["flush", "--retries", "0"]).args(args);
+        c
+    }
+
+    /// `doctor --webhook <name>`.
+    pub fn doctor(&self, name: &str) -> Command {
+        let mut c = self.cmd();
+        c.args(["doctor", "--webhook", name]);
+        c
+    }
+
+    /// The spool's items (`*.json` under `state/spool`), sorted by name.
+    pub fn spool_items(&self) -> Vec<PathBuf> {
+        let mut v: Vec<PathBuf> = fs::read_dir(self.state().join("spool"))
+            .map(|d| d.map(|e| e.unwrap().path()).collect())
+            .unwrap_or_default();
+        v.retain(|p| p.extension().is_some_and(|e| e == "json"));
+        v.sort();
+        v
     }
 
     /// Another program (a shell running a CI recipe) in the same cleared environment, with

@@ -1,43 +1,52 @@
-//! Test support for the `mmnotify` integration tests: a Mattermost-faithful mock
-//! server (plain, TLS, mTLS), a CONNECT proxy, a throwaway PKI and the `Env`
-//! harness that runs the binary and enforces redaction.
-// Not every user (tests, examples/mock_server.rs) needs every helper.
+//! Test support for the `mmnotify` integration tests: the `Env` harness that runs the
+//! binary and enforces redaction, real `redis-server`, Sentinel and SOCKS processes, and
+//! the one polling helper. The Mattermost emulator (mock server, CONNECT proxy, PKI) is
+//! the `mmnotify-emulator` crate whose root is `lib.rs` beside this file (a
+//! dev-dependency, shared with `examples/mock_server.rs`), re-exported here so tests name
+//! everything as `crate::support::…`.
+// Not every test needs every helper.
 #![allow(unused)]
 
-mod decode;
 mod env;
-mod http;
-mod mattermost;
-pub mod proxy;
 pub mod redis;
-pub mod rest;
 pub mod sentinel;
-pub mod server;
 pub mod socks;
-pub mod tls;
+mod wait;
+
+pub use mmnotify_emulator::{
+    go_fold, go_marshal, http_date, new_id, query_parses, Bot, Channel, ChannelKind, ConnectProxy,
+    Era, Fault, Hook, MockServer, PatchRecord, Pki, Post, RateLimit, Request, Rest, RestChannel,
+    RestPost, Seed, ServerOptions, TlsSetup, HOOK_ID, MAX_URL_LENGTH, OTHER_HOOK_ID,
+    POST_PROPS_MAX_USER_RUNES,
+};
+pub use mmnotify_emulator::{proxy, rest, server, tls};
 
 pub use self::redis::RedisServer;
-pub use decode::go_fold;
 pub use env::{Closed, Env, Run, Spawned};
-pub use http::{http_date, new_id};
-pub use mattermost::{go_marshal, query_parses, MAX_URL_LENGTH, POST_PROPS_MAX_USER_RUNES};
-pub use proxy::ConnectProxy;
-pub use rest::{Bot, ChannelKind, PatchRecord, Rest, RestChannel, RestPost, Seed};
-pub use server::{
-    Channel, Era, Fault, Hook, MockServer, Post, RateLimit, Request, ServerOptions, HOOK_ID,
-    OTHER_HOOK_ID,
-};
 pub use socks::SocksServer;
-pub use tls::{Pki, TlsSetup};
+pub use wait::{wait_for, wait_until};
+
+/// A running emulator and an Env that watches its hook ids for leaks (no secrets file:
+/// the test writes its own).
+pub fn watched(opts: ServerOptions) -> (Env, MockServer) {
+    let server = MockServer::start_with(opts);
+    let mut env = Env::new();
+    env.watch(&server);
+    (env, server)
+}
 
 /// A running emulator and an Env whose `secrets/hook.url` points at it (with a comment
 /// and a blank line first, as operators write them); its hook ids are watched for leaks.
 pub fn hooked(opts: ServerOptions) -> (Env, MockServer) {
-    let server = MockServer::start_with(opts);
-    let mut env = Env::new();
-    env.watch(&server);
+    let (env, server) = watched(opts);
     env.write_secret("hook", &format!("# test hook\n\n{}\n", server.hook_url()));
     (env, server)
+}
+
+/// [`hooked`] with the emulator's defaults: what most tests start from (`env.send(..)`
+/// then posts to it).
+pub fn setup() -> (Env, MockServer) {
+    hooked(ServerOptions::default())
 }
 
 /// `hooked` plus the REST world of `Rest::seed` (a bot in `dev-team`, its channels) and
@@ -72,4 +81,10 @@ pub fn is_root_or_skip(test: &str, needs: &str) -> bool {
         "{test}: SKIPPED: needs root ({needs}); set MMNOTIFY_REQUIRE_ROOT=1 to make this a failure"
     );
     false
+}
+
+/// A file's permission bits.
+pub fn mode(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
 }

@@ -3,14 +3,15 @@
 //! loopback port with its files in a temp dir, all killed when the group is dropped.
 //! Helpers force a failover and wait for the promotion, and stop or start the replica.
 //!
-//! This file depends only on std, libc, tempfile and redis: the library's own unit tests
-//! include it too (`#[path]`), to drive the crate-private Redis plumbing (client,
-//! rate limit, lease) against real servers without a second copy of this code.
+//! This file depends only on std, libc, tempfile, redis and its sibling `wait.rs`: the
+//! library's own unit tests include both too (`#[path]`, as `gateway::test_sentinel` and
+//! `gateway::wait`), to drive the crate-private Redis plumbing (client, rate limit,
+//! lease) against real servers without a second copy of this code.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tempfile::TempDir;
 
@@ -49,21 +50,9 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// Polls `check` every 20 ms until it returns `Some`, or panics naming `what` after
-/// `WAIT`.
-pub fn wait_for<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        if let Some(v) = check() {
-            return v;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{what}: not within {} s",
-            WAIT.as_secs()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+/// [`super::wait::wait_for`] within `WAIT`, the bound of everything a Redis group does.
+pub fn wait_for<T>(what: &str, check: impl FnMut() -> Option<T>) -> T {
+    super::wait::wait_for(what, WAIT, check)
 }
 
 /// One `redis-server` process (a data node or a Sentinel) on a fixed port and directory,

@@ -33,7 +33,7 @@ use crate::pipeline::output::Printer;
 use crate::state::statedir;
 use crate::text::time::format_duration;
 use outage::Outage;
-use settle::Finish;
+use settle::PendingAck;
 use signal::stopping;
 
 enum Step {
@@ -56,7 +56,7 @@ struct Consumer<'c> {
     flags: BuildEvent,
     sum: Summary,
     /// Acknowledgements waiting for Redis, oldest first.
-    acks: Vec<Finish>,
+    acks: Vec<PendingAck>,
     /// Entries of ours that failed in a way a retry can cure, and how.
     failing: HashMap<String, ExitKind>,
     set_up: bool,

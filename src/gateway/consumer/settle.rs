@@ -12,8 +12,10 @@ use crate::gateway::store::lock;
 use crate::pipeline::build::{self, Ctx, Verdict};
 use crate::pipeline::output::{print_stderr_line, Outcome};
 
-/// An acknowledgement (and dead-letter copy) not yet written to Redis.
-pub(super) struct Finish {
+/// An acknowledgement (and dead-letter copy) not yet written to Redis. Not a result of
+/// handling the entry (that is the pipeline's `Verdict`): what is still owed to the
+/// stream once the entry was settled, queued while Redis is away.
+pub(super) struct PendingAck {
     id: String,
     dead: Option<Dead>,
 }
@@ -68,7 +70,7 @@ impl Consumer<'_> {
                 self.settle_invalid(ctx, taken, why);
                 Ok(())
             }
-            Verdict::Done(outcome, err) => self.settle_done(ctx, taken, outcome, err),
+            Verdict::Done((outcome, err)) => self.settle_done(ctx, taken, outcome, err),
         }
     }
 
@@ -138,7 +140,7 @@ impl Consumer<'_> {
     }
 
     fn finish_entry(&mut self, id: String, dead: Option<Dead>) {
-        self.acks.push(Finish { id, dead });
+        self.acks.push(PendingAck { id, dead });
         // A failure leaves it queued; the loop notices the outage on its next step.
         let _ = self.write_acks();
     }

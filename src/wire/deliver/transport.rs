@@ -193,64 +193,14 @@ fn tls_message(
     system_roots: bool,
     has_client_cert: bool,
 ) -> (String, bool) {
-    use rustls::{AlertDescription, CertificateError, Error as R, PeerIncompatible};
+    use rustls::{AlertDescription, Error as R, PeerIncompatible};
     let old_tls = format!(
         "TLS: {target} only offers a TLS version older than 1.2 (handshake failure: \
          protocol version); mmnotify speaks TLS 1.2 and 1.3 only: enable TLS 1.2 or 1.3 on \
          the server (or its reverse proxy)"
     );
     match e {
-        R::InvalidCertificate(CertificateError::UnknownIssuer) => (
-            format!(
-                "TLS: the certificate of {target} is signed by an unknown authority (not in \
-                 the bundled Mozilla roots{}); for a self-hosted server pass its CA with \
-                 --ca-file{}",
-                if system_roots {
-                    ", nor in the system store or SSL_CERT_FILE/SSL_CERT_DIR"
-                } else {
-                    "; the system store was not consulted (--no-system-roots)"
-                },
-                if system_roots {
-                    " or add it to the system store"
-                } else {
-                    ""
-                }
-            ),
-            false,
-        ),
-        R::InvalidCertificate(
-            CertificateError::Expired | CertificateError::ExpiredContext { .. },
-        ) => (
-            format!("TLS: the certificate of {target} has expired; renew it on the server"),
-            false,
-        ),
-        R::InvalidCertificate(
-            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
-        ) => (
-            format!(
-                "TLS: the certificate of {target} is not valid for that name; use the host \
-                 name the certificate was issued for"
-            ),
-            false,
-        ),
-        // rustls reports webpki's reason only as an opaque `Other`; this one is a common
-        // set-up mistake (the CA's certificate installed as the server's).
-        R::InvalidCertificate(CertificateError::Other(o))
-            if o.to_string().contains("CaUsedAsEndEntity") =>
-        {
-            (
-                format!(
-                    "TLS: {target} presented a CA certificate as its own certificate; install \
-                     a server certificate issued by that CA (with the CA in the chain) on the \
-                     server"
-                ),
-                false,
-            )
-        }
-        R::InvalidCertificate(c) => (
-            format!("TLS: the certificate of {target} was refused: {c:?}"),
-            false,
-        ),
+        R::InvalidCertificate(c) => (certificate_message(c, target, system_roots), false),
         R::AlertReceived(AlertDescription::ProtocolVersion)
         | R::PeerIncompatible(
             PeerIncompatible::ServerDoesNotSupportTls12Or13
@@ -280,5 +230,43 @@ fn tls_message(
             false,
         ),
         other => (format!("TLS with {target} failed: {other}"), true),
+    }
+}
+
+/// Why the server's certificate was refused, and the fix (never retryable).
+fn certificate_message(c: &rustls::CertificateError, target: &str, system_roots: bool) -> String {
+    use rustls::CertificateError;
+    match c {
+        CertificateError::UnknownIssuer => format!(
+            "TLS: the certificate of {target} is signed by an unknown authority (not in \
+             the bundled Mozilla roots{}); for a self-hosted server pass its CA with \
+             --ca-file{}",
+            if system_roots {
+                ", nor in the system store or SSL_CERT_FILE/SSL_CERT_DIR"
+            } else {
+                "; the system store was not consulted (--no-system-roots)"
+            },
+            if system_roots {
+                " or add it to the system store"
+            } else {
+                ""
+            }
+        ),
+        CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
+            format!("TLS: the certificate of {target} has expired; renew it on the server")
+        }
+        CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
+            format!(
+                "TLS: the certificate of {target} is not valid for that name; use the host \
+                 name the certificate was issued for"
+            )
+        }
+        // rustls reports webpki's reason only as an opaque `Other`; this one is a common
+        // set-up mistake (the CA's certificate installed as the server's).
+        CertificateError::Other(o) if o.to_string().contains("CaUsedAsEndEntity") => format!(
+            "TLS: {target} presented a CA certificate as its own certificate; install a \
+             server certificate issued by that CA (with the CA in the chain) on the server"
+        ),
+        c => format!("TLS: the certificate of {target} was refused: {c:?}"),
     }
 }
