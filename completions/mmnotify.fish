@@ -111,6 +111,7 @@ complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l summary-ever
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l queue-file -d 'Secrets file holding the queue\'s Redis URL' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l queue -d 'Queue\'s Redis URL; a password goes in --queue-file or MMNOTIFY_QUEUE' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l stream -d 'Redis stream that carries the events' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l replicas -d 'Redis replicas that must confirm each write (WAIT) [default: 1 with a Sentinel URL, else 0]' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l channel -d 'Channel (`name`) or direct message (`@user`) to post to' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l username -d 'Display name; ignored unless the admin enabled overrides' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l icon-url -d 'Avatar URL; ignored unless the server enabled icon overrides' -r
@@ -209,6 +210,7 @@ json\t''"
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -l queue-file -d 'Secrets file holding the queue\'s Redis URL' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -l queue -d 'Queue\'s Redis URL; a password goes in --queue-file or MMNOTIFY_QUEUE' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -l stream -d 'Redis stream that carries the events' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -l replicas -d 'Redis replicas that must confirm each write (WAIT) [default: 1 with a Sentinel URL, else 0]' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -l group -d 'Consumer group whose consumers and pending entries to check (with a queue)' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -l no-system-roots -d 'Trust only the bundled roots and --ca-file, not the system store'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -s v -l verbose -d 'Print target (redacted), status, attempts and time on stderr'
@@ -225,6 +227,7 @@ complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l client-key -
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l queue-file -d 'Secrets file holding the queue\'s Redis URL' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l queue -d 'Queue\'s Redis URL; a password goes in --queue-file or MMNOTIFY_QUEUE' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l stream -d 'Redis stream that carries the events' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l replicas -d 'Redis replicas that must confirm each write (WAIT) [default: 1 with a Sentinel URL, else 0]' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l dedupe-store-file -d 'Secrets file: a shared store\'s Redis URL' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l dedupe-store -d 'Shared dedupe store\'s Redis URL, without a password' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l state-dir -d 'State dir [default: $XDG_STATE_HOME/mmnotify]' -r -F

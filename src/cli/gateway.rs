@@ -27,6 +27,10 @@ pub(crate) struct QueueArgs {
     /// Redis stream that carries the events
     #[arg(long, value_name = "NAME", default_value = "mmnotify:events", value_parser = parse_stream_name)]
     pub stream: String,
+
+    /// Redis replicas that must confirm each write (WAIT) [default: 1 with a Sentinel URL, else 0]
+    #[arg(long, value_name = "N")]
+    pub replicas: Option<u32>,
 }
 
 /// Where the shared dedupe store is, when it is Redis rather than the state directory.

@@ -75,6 +75,7 @@ impl From<&QueueArgs> for Queue {
             queue_file: a.queue_file.clone(),
             queue: a.queue.clone(),
             stream: a.stream.clone(),
+            replicas: a.replicas,
         }
     }
 }

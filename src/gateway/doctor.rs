@@ -63,7 +63,10 @@ fn connect(args: &Settings, out: &mut Vec<Check>) -> Option<Redis> {
     };
     out.push(("queue", Ok(format!("{url} from {from}"))));
     let mut redis = match Redis::new(url.clone(), &args.delivery) {
-        Ok(r) => r,
+        Ok(mut r) => {
+            r.set_replicas(args.queue.replicas);
+            r
+        }
         Err(e) => {
             out.push(("redis connect", Err(failed(&e))));
             return None;
@@ -72,16 +75,19 @@ fn connect(args: &Settings, out: &mut Vec<Check>) -> Option<Redis> {
     let started = std::time::Instant::now();
     match redis.connect_within(std::time::Duration::from_millis(1)) {
         Ok(()) => {
-            out.push((
-                "redis connect",
-                Ok(format!(
-                    "{}:{}{} answered in {} ms",
-                    url.host(),
-                    url.port(),
-                    if url.is_tls() { " over TLS" } else { "" },
-                    started.elapsed().as_millis()
-                )),
-            ));
+            let tls = if url.is_tls() { " over TLS" } else { "" };
+            let ms = started.elapsed().as_millis();
+            let found = match (url.sentinel(), redis.master()) {
+                // The Sentinels are asked first; the master they name is what answered.
+                (Some(s), Some(master)) => format!(
+                    "the Sentinels name {master} as master of {}; it answered{tls} in {ms} ms \
+                     (writes wait for {} replica(s))",
+                    s.master,
+                    redis.replicas()
+                ),
+                _ => format!("{}:{}{tls} answered in {ms} ms", url.host(), url.port()),
+            };
+            out.push(("redis connect", Ok(found)));
             out.push((
                 "redis auth",
                 Ok(if url.has_password() {

@@ -113,6 +113,7 @@ pub(crate) fn run(ctx: &mut Ctx, gateway: &Gateway) -> Result<u8> {
 /// Redis is waited for by the loop.
 fn connect(url: &RedisUrl, args: &Settings) -> Result<SharedRedis> {
     let mut redis = Redis::new(url.clone(), &args.delivery)?;
+    redis.set_replicas(args.queue.replicas);
     if let Err(e) = redis.connect_within(Duration::from_millis(1)) {
         if error::exit_kind(&e) != ExitKind::Network {
             return Err(e);

@@ -146,9 +146,10 @@ impl Consumer<'_> {
     /// Writes queued acknowledgements (and dead-letter copies), oldest first, each
     /// atomically with its copy.
     pub(super) fn write_acks(&mut self) -> Result<()> {
-        while let Some(f) = self.acks.first() {
+        while let Some(f) = self.acks.first_mut() {
             let (stream, group, dead_stream) = (&self.stream, &self.group, &self.dead_stream);
-            lock(&self.redis).run("cannot acknowledge the entry", |con| {
+            let mut redis = lock(&self.redis);
+            redis.run("cannot acknowledge the entry", |con| {
                 let mut p = redis::pipe();
                 p.atomic();
                 if let Some(d) = &f.dead {
@@ -168,6 +169,12 @@ impl Consumer<'_> {
                 p.cmd("XACK").arg(stream).arg(group).arg(&f.id).ignore();
                 p.query::<()>(con)
             })?;
+            // Written: a retry after an unconfirmed WAIT repeats only the XACK (the
+            // dead-letter copy is not added twice).
+            f.dead = None;
+            // An acknowledgement a failover could lose would hand the entry out again.
+            redis.confirm()?;
+            drop(redis);
             self.acks.remove(0);
         }
         Ok(())

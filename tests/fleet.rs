@@ -1,0 +1,155 @@
+//! A gateway fleet an operator trusts, against real processes: a master, a replica and
+//! three Sentinels per test (`support/sentinel.rs`), builders and gateways run as the
+//! real binary, posting to the emulator. Each Sentinel test takes some 30 s (start,
+//! failovers, replica restarts), so one test walks through several scenarios.
+
+use std::collections::HashMap;
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::support::sentinel::{Node, SentinelGroup};
+use crate::support::{Env, MockServer, ServerOptions};
+
+const STREAM: &str = "mmnotify:events";
+const GROUP: &str = "mmnotify";
+/// Events enqueued through the failover.
+const EVENTS: usize = 100;
+
+/// `build --enqueue` of one event with its own workflow name.
+fn enqueue(env: &Env, queue: &str, n: usize) -> Command {
+    let mut c = env.cmd();
+    c.args(["build", "--enqueue", "--no-env", "--queue", queue])
+        .args(["--workflow", &format!("wf-{n}"), "--state", "failed"])
+        .args(["--run-id", &n.to_string()]);
+    c
+}
+
+/// `build --consume` posting to the emulator's hook.
+fn consume(env: &Env, queue: &str, name: &str) -> Command {
+    let mut c = env.cmd();
+    c.args(["build", "--consume", "--webhook", "hook", "--queue", queue])
+        .args(["--claim-idle", "1s", "--consumer", name])
+        .env(
+            "MMNOTIFY_STATE_DIR",
+            env.root().join(format!("state-{name}")),
+        );
+    c
+}
+
+/// Posts per workflow name.
+fn posts_by_workflow(server: &MockServer) -> HashMap<String, usize> {
+    let mut m = HashMap::new();
+    for p in server.posts() {
+        if let Some(wf) = p.message.split_whitespace().find(|w| w.contains("wf-")) {
+            let wf = wf.trim_matches(|c: char| !c.is_alphanumeric() && c != '-');
+            *m.entry(wf.to_string()).or_insert(0) += 1;
+        }
+    }
+    m
+}
+
+fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Pending entries of the group on a data node (0 when the group is not there yet).
+fn pending(node: &Node) -> u64 {
+    let mut con = node.con();
+    redis::cmd("XPENDING")
+        .arg(STREAM)
+        .arg(GROUP)
+        .query::<(u64, redis::Value, redis::Value, redis::Value)>(&mut con)
+        .map_or(0, |r| r.0)
+}
+
+#[test]
+fn a_sentinel_failover_under_load_loses_nothing_and_a_lost_replica_spools() {
+    let Some(mut group) = SentinelGroup::start("sentinel_failover_under_load") else {
+        return;
+    };
+    let (env, server) = crate::support::hooked(ServerOptions::default());
+    let queue = group.url();
+
+    // doctor shows the Sentinel URL and the master the Sentinels named.
+    let run = env.run(env.cmd().args(["doctor", "--queue", &queue]));
+    run.assert_stdout_contains(&queue)
+        .assert_stdout_contains(&format!(
+            "the Sentinels name 127.0.0.1:{} as master of",
+            group.master().port()
+        ));
+
+    let g1 = env.spawn(&mut consume(&env, &queue, "gw-1"));
+    let g2 = env.spawn(&mut consume(&env, &queue, "gw-2"));
+
+    // 4 builders, 25 events each; a planned failover once a fifth of them are in.
+    let done = AtomicUsize::new(0);
+    let codes: Vec<(usize, i32)> = std::thread::scope(|s| {
+        let builders: Vec<_> = (0..4)
+            .map(|b| {
+                let (env, queue, done) = (&env, &queue, &done);
+                s.spawn(move || {
+                    (0..EVENTS / 4)
+                        .map(|i| {
+                            let n = b * (EVENTS / 4) + i;
+                            let run = env.run(enqueue(env, queue, n).args(["--timeout", "20s"]));
+                            done.fetch_add(1, Ordering::SeqCst);
+                            (n, run.code)
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        wait_until("a fifth of the events", Duration::from_secs(60), || {
+            done.load(Ordering::SeqCst) >= EVENTS / 5
+        });
+        let old = group.master().port();
+        assert_ne!(group.failover(), old);
+        builders
+            .into_iter()
+            .flat_map(|b| b.join().unwrap())
+            .collect()
+    });
+    // Every enqueue was acknowledged or spooled; the spooled ones go in with flush.
+    for (n, code) in &codes {
+        assert!(*code == 0 || *code == 5, "event {n}: exit {code}");
+    }
+    if codes.iter().any(|(_, code)| *code == 5) {
+        env.run(env.cmd().args(["flush", "--queue", &queue]))
+            .assert_success();
+    }
+    wait_until("every event posted", Duration::from_secs(60), || {
+        posts_by_workflow(&server).len() >= EVENTS && pending(group.master()) == 0
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let by = posts_by_workflow(&server);
+    assert_eq!(by.len(), EVENTS, "{by:?}");
+    assert!(by.values().all(|n| *n == 1), "posted twice: {by:?}");
+    assert_eq!(pending(group.master()), 0);
+
+    // The replica down: an enqueue is not confirmed within --timeout, so it is spooled
+    // (exit 5), and flush enqueues it once the replica is back.
+    group.wait_ready();
+    group.stop_replica();
+    let run = env.run(enqueue(&env, &queue, 500).args(["--timeout", "1s", "--output", "json"]));
+    run.assert_code(5)
+        .assert_stderr_contains("only 0 of 1 Redis replicas confirmed the write");
+    assert_eq!(run.json()["status"], "spooled");
+    group.start_replica();
+    env.run(env.cmd().args(["flush", "--queue", &queue]))
+        .assert_success();
+    wait_until("the spooled event posted", Duration::from_secs(30), || {
+        posts_by_workflow(&server).contains_key("wf-500") && pending(group.master()) == 0
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(posts_by_workflow(&server)["wf-500"], 1);
+
+    for g in [g1, g2] {
+        g.signal(libc::SIGTERM);
+        env.wait(g).assert_success();
+    }
+}
