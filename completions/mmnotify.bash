@@ -121,7 +121,7 @@ _mmnotify() {
             return 0
             ;;
         mmnotify__subcmd__build)
-            opts="-n -w -o -v -q -h --workflow --state --branch --commit --run-url --node --run-id --provider --repository --duration --started-at --event --events --no-env --on --text-template --no-dedupe --dedupe-ttl --dry-run --dedupe-store-file --dedupe-store --enqueue --consume --group --consumer --claim-idle --max-deliveries --drain --summary-every --queue-file --queue --stream --replicas --channel --username --icon-url --icon-emoji --priority --requested-ack --webhook-file --webhook --secrets-dir --timeout --attempt-timeout --retries --proxy --ca-file --no-system-roots --client-cert --client-key --state-dir --no-spool --output --verbose --quiet --help"
+            opts="-n -w -o -v -q -h --workflow --state --branch --commit --run-url --node --run-id --provider --repository --duration --started-at --event --events --no-env --on --text-template --no-dedupe --dedupe-ttl --dry-run --dedupe-store-file --dedupe-store --enqueue --consume --group --consumer --claim-idle --max-deliveries --drain --summary-every --queue-file --queue --stream --replicas --channel --username --icon-url --icon-emoji --priority --requested-ack --webhook-file --webhook --secrets-dir --timeout --attempt-timeout --retries --proxy --ca-file --no-system-roots --client-cert --client-key --state-dir --no-spool --output --verbose --quiet --help --rate-limit --rate-burst"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -309,6 +309,14 @@ _mmnotify() {
                     ;;
                 -o)
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                --rate-limit)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --rate-burst)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 *)
@@ -753,7 +761,7 @@ _mmnotify() {
             return 0
             ;;
         mmnotify__subcmd__run)
-            opts="-n -w -o -v -q -h --name --log-url --tail --max-runtime --kill-grace --on --strict --dry-run --no-run-socket --channel --username --icon-url --icon-emoji --priority --requested-ack --webhook-file --webhook --secrets-dir --timeout --attempt-timeout --retries --proxy --ca-file --no-system-roots --client-cert --client-key --state-dir --no-spool --output --verbose --quiet --help"
+            opts="-n -w -o -v -q -h --name --log-url --tail --max-runtime --kill-grace --on --strict --dry-run --no-run-socket --channel --username --icon-url --icon-emoji --priority --requested-ack --webhook-file --webhook --secrets-dir --timeout --attempt-timeout --retries --proxy --ca-file --no-system-roots --client-cert --client-key --state-dir --no-spool --output --verbose --quiet --help --rate-limit --rate-burst"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -859,6 +867,14 @@ _mmnotify() {
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
+                --rate-limit)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --rate-burst)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -867,7 +883,7 @@ _mmnotify() {
             return 0
             ;;
         mmnotify__subcmd__send)
-            opts="-n -w -o -v -q -h --payload --text-file --code --card --prop --split --max-payload-bytes --dry-run --channel --username --icon-url --icon-emoji --priority --requested-ack --color --title --title-link --pretext --attachment-text --field --field-short --footer --image-url --thumb-url --webhook-file --webhook --secrets-dir --timeout --attempt-timeout --retries --proxy --ca-file --no-system-roots --client-cert --client-key --state-dir --no-spool --output --verbose --quiet --help"
+            opts="-n -w -o -v -q -h --payload --text-file --code --card --prop --split --max-payload-bytes --dry-run --channel --username --icon-url --icon-emoji --priority --requested-ack --color --title --title-link --pretext --attachment-text --field --field-short --footer --image-url --thumb-url --webhook-file --webhook --secrets-dir --timeout --attempt-timeout --retries --proxy --ca-file --no-system-roots --client-cert --client-key --state-dir --no-spool --output --verbose --quiet --help --rate-limit --rate-burst"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1011,6 +1027,14 @@ _mmnotify() {
                     ;;
                 -o)
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                --rate-limit)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --rate-burst)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 *)

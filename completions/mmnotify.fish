@@ -71,6 +71,8 @@ complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l client-key -d
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l state-dir -d 'State dir [default: $XDG_STATE_HOME/mmnotify]' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -s o -l output -d 'Outcome format' -r -f -a "text\t''
 json\t''"
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l rate-limit -d 'Cap on posts per webhook, N/s or N/min (shared through a Redis store)' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l rate-burst -d 'Posts allowed at once under --rate-limit [default: N]' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l split -d 'Send text over 16383 characters whole, as several posts, not cut'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -s n -l dry-run -d 'Print the payload, send nothing; checks a given webhook offline'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l requested-ack -d 'Ask recipients to acknowledge the post'
@@ -131,6 +133,8 @@ complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l client-key -
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l state-dir -d 'State dir [default: $XDG_STATE_HOME/mmnotify]' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -s o -l output -d 'Outcome format' -r -f -a "text\t''
 json\t''"
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l rate-limit -d 'Cap on posts per webhook, N/s or N/min (shared through a Redis store)' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l rate-burst -d 'Posts allowed at once under --rate-limit [default: N]' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l no-env -d 'Do not fill missing fields from the CI environment'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l no-dedupe -d 'Post even if this run and state were already posted'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -s n -l dry-run -d 'Print the payload, send nothing; checks a given webhook offline'
@@ -170,6 +174,8 @@ complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l client-key -d 
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l state-dir -d 'State dir [default: $XDG_STATE_HOME/mmnotify]' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -s o -l output -d 'Outcome format' -r -f -a "text\t''
 json\t''"
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l rate-limit -d 'Cap on posts per webhook, N/s or N/min (shared through a Redis store)' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l rate-burst -d 'Posts allowed at once under --rate-limit [default: N]' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l strict -d 'Exit with the notifier\'s code when the report could not be posted'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -s n -l dry-run -d 'Print the report, send nothing; checks a given webhook offline'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l no-run-socket -d 'Do not offer the job MMNOTIFY_RUN_SOCKET, through which `mmnotify send` and `build` inside it post without the token'

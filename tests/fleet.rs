@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::support::sentinel::{Node, SentinelGroup};
-use crate::support::{Env, MockServer, ServerOptions};
+use crate::support::{Env, Fault, MockServer, RedisServer, ServerOptions};
 
 const STREAM: &str = "mmnotify:events";
 const GROUP: &str = "mmnotify";
@@ -152,4 +152,119 @@ fn a_sentinel_failover_under_load_loses_nothing_and_a_lost_replica_spools() {
         g.signal(libc::SIGTERM);
         env.wait(g).assert_success();
     }
+}
+
+/// Receipt times of the requests, in order.
+fn request_times(server: &MockServer) -> Vec<Instant> {
+    let mut at: Vec<Instant> = server.requests().iter().map(|r| r.received_at).collect();
+    at.sort();
+    at
+}
+
+#[test]
+fn two_gateways_share_one_rate_limit_and_one_429_pauses_both() {
+    let Some(redis) = RedisServer::start("two_gateways_share_one_rate_limit") else {
+        return;
+    };
+    let (env, server) = crate::support::hooked(ServerOptions::default());
+    let queue = redis.url();
+    // 15 events waiting, then two gateways at 5/s with no burst: together they post one
+    // every 200 ms, so the 15 take at least 14 × 200 ms, and no second of the emulator's
+    // clock sees more than 6 (5, plus one at each edge of the window and one for jitter
+    // between the script's clock and the emulator's).
+    for n in 0..15 {
+        env.run(&mut enqueue(&env, &queue, n)).assert_success();
+    }
+    let rate = ["--rate-limit", "5/s", "--rate-burst", "1"];
+    let g1 = env.spawn(consume(&env, &queue, "gw-1").args(rate));
+    let g2 = env.spawn(consume(&env, &queue, "gw-2").args(rate));
+    wait_until("15 posts", Duration::from_secs(30), || {
+        server.posts().len() >= 15
+    });
+    let at = request_times(&server);
+    assert_eq!(at.len(), 15, "one request per event");
+    let span = at[14] - at[0];
+    assert!(span >= Duration::from_millis(2500), "15 posts in {span:?}");
+    for (i, t) in at.iter().enumerate() {
+        let within = at[i..]
+            .iter()
+            .take_while(|u| **u - *t < Duration::from_secs(1))
+            .count();
+        assert!(
+            within <= 7,
+            "{within} posts within one second from post {i}"
+        );
+    }
+    for g in [g1, g2] {
+        g.signal(libc::SIGTERM);
+        env.wait(g).assert_success();
+    }
+
+    // Without --rate-limit: a 429 asking for 2 s pauses every gateway of the store for
+    // that webhook. The first gateway's post gets the 429; the other gateway, free, takes
+    // the next event at once but posts it only once the pause is over.
+    server.clear();
+    let g1 = env.spawn(&mut consume(&env, &queue, "gw-1"));
+    let g2 = env.spawn(&mut consume(&env, &queue, "gw-2"));
+    server.script([Fault::RateLimited {
+        retry_after: "2".into(),
+    }]);
+    env.run(&mut enqueue(&env, &queue, 100)).assert_success();
+    assert!(server.wait_for_requests(1, Duration::from_secs(20)));
+    let limited_at = request_times(&server)[0];
+    env.run(&mut enqueue(&env, &queue, 101)).assert_success();
+    wait_until("both posted", Duration::from_secs(30), || {
+        let by = posts_by_workflow(&server);
+        by.contains_key("wf-100") && by.contains_key("wf-101")
+    });
+    let at = request_times(&server);
+    assert_eq!(at.len(), 3, "the 429, the retry, the second event");
+    for t in &at[1..] {
+        assert!(
+            *t - limited_at >= Duration::from_millis(1900),
+            "posted {:?} after the 429 asked for 2 s",
+            *t - limited_at
+        );
+    }
+    for g in [g1, g2] {
+        g.signal(libc::SIGTERM);
+        env.wait(g).assert_success();
+    }
+}
+
+#[test]
+fn without_a_store_the_rate_limit_applies_per_process() {
+    let (env, server) = crate::support::hooked(ServerOptions::default());
+    let mut events = String::new();
+    for n in 0..4 {
+        events.push_str(&format!(
+            "{{\"workflow\":\"wf-{n}\",\"state\":\"failed\",\"provider_run_id\":\"{n}\"}}\n"
+        ));
+    }
+    // 2/s with a burst of 2: two at once, then one every 500 ms.
+    let run = env.run_with_stdin(
+        env.cmd()
+            .args(["build", "--webhook", "hook", "--no-env", "--events", "-"])
+            .args(["--rate-limit", "2/s"]),
+        events.as_bytes(),
+    );
+    run.assert_success();
+    let at = request_times(&server);
+    assert_eq!(at.len(), 4);
+    assert!(
+        at[1] - at[0] < Duration::from_millis(400),
+        "the burst goes at once"
+    );
+    assert!(
+        at[3] - at[0] >= Duration::from_millis(900),
+        "{:?}",
+        at[3] - at[0]
+    );
+    // A rate that is not one is a usage error.
+    env.run(
+        env.cmd()
+            .args(["send", "--webhook", "hook", "--rate-limit", "5/h", "x"]),
+    )
+    .assert_code(2)
+    .assert_stderr_contains("the unit must be /s or /min");
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::parse::{parse_stream_name, parse_timeout};
+use super::parse::{parse_rate, parse_stream_name, parse_timeout, RateValue};
 
 /// Where the event queue is: a Redis stream shared by builders and gateways.
 #[derive(Debug, Clone, Default, Args)]
@@ -89,4 +89,17 @@ pub(crate) struct GatewayArgs {
     /// With --consume: log the counts so far this often (and at exit)
     #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_timeout)]
     pub summary_every: Duration,
+}
+
+/// One rate limit per webhook: for every process sharing a Redis store, else this one.
+#[derive(Debug, Clone, Default, Args)]
+#[command(next_help_heading = "Delivery")]
+pub(crate) struct RateArgs {
+    /// Cap on posts per webhook, N/s or N/min (shared through a Redis store)
+    #[arg(long, value_name = "RATE", value_parser = parse_rate)]
+    pub rate_limit: Option<RateValue>,
+
+    /// Posts allowed at once under --rate-limit [default: N]
+    #[arg(long, value_name = "M", requires = "rate_limit", value_parser = clap::value_parser!(u32).range(1..))]
+    pub rate_burst: Option<u32>,
 }

@@ -21,7 +21,7 @@ pub(crate) use common::{
     AttachmentArgs, CommonArgs, DeliveryArgs, NoRetries, NoState, OutputArgs, OutputFormat,
     Priority, Retries, RetryLimit, RouteArgs, SecretsDirArgs, StateArgs, StateDirArgs, WebhookArgs,
 };
-pub(crate) use gateway::{GatewayArgs, QueueArgs, StoreArgs};
+pub(crate) use gateway::{GatewayArgs, QueueArgs, RateArgs, StoreArgs};
 pub(crate) use run::{RunArgs, RunOutcome};
 pub(crate) use send::SendArgs;
 pub(crate) use spool::{

@@ -95,6 +95,11 @@ pub(crate) fn run(ctx: &mut Ctx, gateway: &Gateway) -> Result<u8> {
         ctx.dedupe = build::Store::Open(Box::new(store.clone()));
     }
     ctx.spool = false;
+    // The fleet shares one budget per webhook: through the dedupe store given, else the
+    // queue. A gateway waits for it as long as it takes (entries stay pending), until a stop.
+    ctx.pacing.shared = Some(build::shared_store_url(args)?.unwrap_or_else(|| url.clone()));
+    ctx.pacing.max_wait = None;
+    ctx.pacing.stop = Some(stopping);
     let mut c = Consumer::new(args, gateway, redis, store, &printer);
     c.log_start(&url, &webhook.redacted());
     signal::install();
