@@ -113,6 +113,7 @@ Register-ArgumentCompleter -Native -CommandName 'mmnotify' -ScriptBlock {
             [CompletionResult]::new('--claim-idle', '--claim-idle', [CompletionResultType]::ParameterName, 'Take over entries left unacknowledged this long')
             [CompletionResult]::new('--max-deliveries', '--max-deliveries', [CompletionResultType]::ParameterName, 'Tries of one entry before it goes to <stream>:dead')
             [CompletionResult]::new('--summary-every', '--summary-every', [CompletionResultType]::ParameterName, 'With --consume: log the counts so far this often (and at exit)')
+            [CompletionResult]::new('--metrics-file', '--metrics-file', [CompletionResultType]::ParameterName, 'With --consume: keep this Prometheus textfile (node_exporter) up to date')
             [CompletionResult]::new('--queue-file', '--queue-file', [CompletionResultType]::ParameterName, 'Secrets file holding the queue''s Redis URL')
             [CompletionResult]::new('--queue', '--queue', [CompletionResultType]::ParameterName, 'Queue''s Redis URL; a password goes in --queue-file or MMNOTIFY_QUEUE')
             [CompletionResult]::new('--stream', '--stream', [CompletionResultType]::ParameterName, 'Redis stream that carries the events')

@@ -108,6 +108,7 @@ set edit:completion:arg-completer[mmnotify] = {|@words|
             cand --claim-idle 'Take over entries left unacknowledged this long'
             cand --max-deliveries 'Tries of one entry before it goes to <stream>:dead'
             cand --summary-every 'With --consume: log the counts so far this often (and at exit)'
+            cand --metrics-file 'With --consume: keep this Prometheus textfile (node_exporter) up to date'
             cand --queue-file 'Secrets file holding the queue''s Redis URL'
             cand --queue 'Queue''s Redis URL; a password goes in --queue-file or MMNOTIFY_QUEUE'
             cand --stream 'Redis stream that carries the events'

@@ -110,6 +110,7 @@ complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l consumer -d 
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l claim-idle -d 'Take over entries left unacknowledged this long' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l max-deliveries -d 'Tries of one entry before it goes to <stream>:dead' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l summary-every -d 'With --consume: log the counts so far this often (and at exit)' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l metrics-file -d 'With --consume: keep this Prometheus textfile (node_exporter) up to date' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l queue-file -d 'Secrets file holding the queue\'s Redis URL' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l queue -d 'Queue\'s Redis URL; a password goes in --queue-file or MMNOTIFY_QUEUE' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l stream -d 'Redis stream that carries the events' -r

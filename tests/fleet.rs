@@ -4,6 +4,7 @@
 //! failovers, replica restarts), so one test walks through several scenarios.
 
 use std::collections::HashMap;
+use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -267,4 +268,85 @@ fn without_a_store_the_rate_limit_applies_per_process() {
     )
     .assert_code(2)
     .assert_stderr_contains("the unit must be /s or /min");
+}
+
+/// The samples of a Prometheus text file, `name{labels}` → value.
+fn parse_metrics(text: &str) -> HashMap<String, String> {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .map(|l| {
+            let (name, value) = l.rsplit_once(' ').expect("name value");
+            (name.to_string(), value.to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn the_metrics_file_counts_each_outcome_and_the_queue() {
+    let Some(redis) = RedisServer::start("the_metrics_file_counts") else {
+        return;
+    };
+    let (env, server) = crate::support::hooked(ServerOptions::default());
+    let queue = redis.url();
+    let file = env.root().join("textfile").join("mmnotify.prom");
+    std::fs::create_dir(file.parent().unwrap()).unwrap();
+    // Two events, one of them twice (a duplicate), one invalid entry, and a 503 that
+    // leaves the first post pending once (failed) before it is posted.
+    for n in [1, 2, 2] {
+        env.run(&mut enqueue(&env, &queue, n)).assert_success();
+    }
+    let _: String = redis.query(&["XADD", STREAM, "*", "event", "{not json"]);
+    server.script([Fault::Status(503)]);
+    let g = env.spawn(consume(&env, &queue, "gw-1").args([
+        "--retries",
+        "0",
+        "--metrics-file",
+        file.to_str().unwrap(),
+    ]));
+    wait_until("2 posts", Duration::from_secs(30), || {
+        server.posts().len() >= 2 && redis.pending(STREAM, GROUP) == 0
+    });
+    // Written at start, then at most every 10 s: it is there while the gateway runs.
+    let running = parse_metrics(&std::fs::read_to_string(&file).unwrap());
+    assert_eq!(running["mmnotify_redis_up"], "1");
+    g.signal(libc::SIGTERM);
+    env.wait(g).assert_success();
+    // At exit: every count final.
+    let m = parse_metrics(&std::fs::read_to_string(&file).unwrap());
+    let events = |o: &str| m[&format!("mmnotify_events_total{{outcome=\"{o}\"}}")].clone();
+    assert_eq!(events("posted"), "2", "{m:?}");
+    assert_eq!(events("duplicate"), "1");
+    assert_eq!(events("invalid"), "1");
+    assert_eq!(events("failed"), "1");
+    assert_eq!(events("rejected"), "0");
+    assert_eq!(events("dead"), "0");
+    assert_eq!(m["mmnotify_queue_pending"], "0");
+    assert_eq!(m["mmnotify_queue_oldest_pending_seconds"], "0");
+    assert!(
+        m["mmnotify_last_post_timestamp_seconds"]
+            .parse::<f64>()
+            .unwrap()
+            > 1.7e9
+    );
+    assert_eq!(m["mmnotify_redis_up"], "1");
+    assert_eq!(m["mmnotify_owner"], "0");
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o644);
+    // Only the file: no temp file is left next to it for the collector to trip on.
+    assert_eq!(
+        std::fs::read_dir(file.parent().unwrap()).unwrap().count(),
+        1
+    );
+
+    // A symbolic link as the path is refused at start (exit 3), not followed.
+    let link = env.root().join("textfile").join("link.prom");
+    std::os::unix::fs::symlink(env.root().join("elsewhere"), &link).unwrap();
+    env.run(consume(&env, &queue, "gw-2").args([
+        "--drain",
+        "--metrics-file",
+        link.to_str().unwrap(),
+    ]))
+    .assert_code(3)
+    .assert_stderr_contains("symbolic link");
+    assert!(!env.root().join("elsewhere").exists());
 }

@@ -89,6 +89,10 @@ pub(crate) struct GatewayArgs {
     /// With --consume: log the counts so far this often (and at exit)
     #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_timeout)]
     pub summary_every: Duration,
+
+    /// With --consume: keep this Prometheus textfile (node_exporter) up to date
+    #[arg(long, value_name = "PATH", requires = "consume")]
+    pub metrics_file: Option<PathBuf>,
 }
 
 /// One rate limit per webhook: for every process sharing a Redis store, else this one.

@@ -100,6 +100,7 @@ impl From<&GatewayArgs> for Gateway {
             max_deliveries: a.max_deliveries,
             drain: a.drain,
             summary_every: a.summary_every,
+            metrics_file: a.metrics_file.clone(),
         }
     }
 }

@@ -71,8 +71,6 @@ impl Pace {
     }
 
     /// Time spent waiting for the budget or a 429 pause so far.
-    // Read by the gateway's metrics file (`mmnotify_rate_limited_seconds_total`).
-    #[allow(dead_code)]
     pub(crate) fn waited(&self) -> Duration {
         Duration::from_micros(self.waited_us.load(Ordering::Relaxed))
     }

@@ -11,6 +11,7 @@ mod entry;
 mod housekeeping;
 mod log;
 mod outage;
+mod report;
 mod settle;
 mod signal;
 mod take;
@@ -68,6 +69,8 @@ struct Consumer<'c> {
     /// How long a stop waits for Redis to record what was posted during an outage.
     stop_wait: Duration,
     log: log::Log,
+    /// `--metrics-file`, when given.
+    report: Option<report::Report>,
     printer: &'c Printer,
 }
 
@@ -80,6 +83,8 @@ pub(crate) struct Gateway {
     pub max_deliveries: u32,
     pub drain: bool,
     pub summary_every: Duration,
+    /// `--metrics-file PATH`.
+    pub metrics_file: Option<std::path::PathBuf>,
 }
 
 /// `build --consume`.
@@ -103,6 +108,8 @@ pub(crate) fn run(ctx: &mut Ctx, gateway: &Gateway) -> Result<u8> {
     let mut c = Consumer::new(args, gateway, redis, store, &printer);
     c.log_start(&url, &webhook.redacted());
     signal::install();
+    // Written at once: a path that cannot be written is exit 3 at start, not a silent gap.
+    c.report(ctx, false)?;
     let gave_up = c.consume(ctx, &url, args.delivery.timeout)?;
     let code = c.finish(ctx)?;
     match gave_up {
@@ -183,6 +190,7 @@ impl<'c> Consumer<'c> {
             stop_wait: args.delivery.timeout,
             redis_away: false,
             log: log::Log::new(gateway.summary_every),
+            report: gateway.metrics_file.clone().map(report::Report::new),
             printer,
         }
     }
@@ -201,6 +209,7 @@ impl Consumer<'_> {
         while !stopping() {
             let step = self.step(ctx);
             self.summary_if_due();
+            self.report(ctx, false)?;
             match step {
                 Ok(step) => {
                     outage.over(self.printer, url);
@@ -292,6 +301,8 @@ impl Consumer<'_> {
     /// Last writes, the summary and the exit code.
     fn finish(mut self, ctx: &Ctx) -> Result<u8> {
         let written = self.write_last();
+        // At exit, whatever happened (a failure to write was warned about already).
+        let _ = self.report(ctx, true);
         if !written {
             let records = self.store.as_ref().map_or(0, RedisStore::backlog_len);
             self.printer.warn(&format!(

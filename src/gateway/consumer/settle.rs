@@ -79,6 +79,9 @@ impl Consumer<'_> {
             self.dead_stream
         ));
         self.sum.record_invalid();
+        if let Some(r) = &mut self.report {
+            r.metrics.count("invalid");
+        }
         ctx.printer
             .outcome(&Outcome::failure(&why, ExitKind::Input.code()).with("entry_id", id.as_str()));
         self.failing.remove(id);
@@ -111,9 +114,15 @@ impl Consumer<'_> {
             ));
             self.failing.insert(taken.id, error::exit_kind(&e));
             self.log.retried += 1;
+            if let Some(r) = &mut self.report {
+                r.metrics.count("failed");
+            }
             return Ok(());
         }
         self.sum.record(&outcome, err.as_ref());
+        if let Some(r) = &mut self.report {
+            r.count_final(outcome.status, err.is_some(), retry);
+        }
         self.failing.remove(id);
         let dead = err.as_ref().map(|e| {
             let reason = if retry {
