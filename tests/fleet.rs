@@ -10,7 +10,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::support::sentinel::{Node, SentinelGroup};
-use crate::support::{Env, Fault, MockServer, RedisServer, ServerOptions};
+use crate::support::{
+    Env, Fault, Hook, MockServer, RedisServer, ServerOptions, HOOK_ID, OTHER_HOOK_ID,
+};
 
 const STREAM: &str = "mmnotify:events";
 const GROUP: &str = "mmnotify";
@@ -349,4 +351,87 @@ fn the_metrics_file_counts_each_outcome_and_the_queue() {
     .assert_code(3)
     .assert_stderr_contains("symbolic link");
     assert!(!env.root().join("elsewhere").exists());
+}
+
+#[test]
+fn sighup_reloads_a_rotated_webhook_and_a_bad_file_keeps_the_old_one() {
+    let Some(redis) = RedisServer::start("sighup_reloads_a_rotated_webhook") else {
+        return;
+    };
+    let mut opts = ServerOptions::default();
+    opts.hooks.push(Hook::new(OTHER_HOOK_ID, "town-square"));
+    let (mut env, server) = crate::support::hooked(opts);
+    env.secret(OTHER_HOOK_ID);
+    let queue = redis.url();
+    let file = env.write_file(
+        "gateway/webhook.url",
+        &format!("{}\n", server.hook_url()),
+        0o600,
+    );
+    let mut gateway = env.cmd();
+    gateway
+        .args([
+            "build",
+            "--consume",
+            "--queue",
+            &queue,
+            "--claim-idle",
+            "1s",
+        ])
+        .arg("--webhook-file")
+        .arg(&file);
+    let g = env.spawn(&mut gateway);
+    env.run(&mut enqueue(&env, &queue, 1)).assert_success();
+    wait_until("the first post", Duration::from_secs(20), || {
+        !server.posts().is_empty()
+    });
+
+    // The rotation: the new hook's URL swapped in (write, then rename over), SIGHUP.
+    let new = env.write_file(
+        "gateway/webhook.url.new",
+        &format!("{}\n", server.hook_url_for(OTHER_HOOK_ID)),
+        0o600,
+    );
+    std::fs::rename(&new, &file).unwrap();
+    g.signal(libc::SIGHUP);
+    // A storm of them is one reload at a time, never a stop.
+    for _ in 0..20 {
+        g.signal(libc::SIGHUP);
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    env.run(&mut enqueue(&env, &queue, 2)).assert_success();
+    wait_until("the second post", Duration::from_secs(20), || {
+        server.posts().len() >= 2
+    });
+
+    // A file that fails the secrets-file rules (world-readable): one error line, and the
+    // gateway goes on posting to the hook it had.
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    g.signal(libc::SIGHUP);
+    std::thread::sleep(Duration::from_millis(1500));
+    env.run(&mut enqueue(&env, &queue, 3)).assert_success();
+    wait_until("the third post", Duration::from_secs(20), || {
+        server.posts().len() >= 3
+    });
+    g.signal(libc::SIGTERM);
+    let run = env.wait(g);
+    run.assert_success();
+    let hooks: Vec<String> = server.posts().iter().map(|p| p.hook_id.clone()).collect();
+    assert_eq!(
+        hooks,
+        [HOOK_ID, OTHER_HOOK_ID, OTHER_HOOK_ID],
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("reloaded on SIGHUP: posting to"),
+        "{}",
+        run.stderr
+    );
+    let failed: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.contains("reload on SIGHUP failed, keeping the old settings"))
+        .collect();
+    assert_eq!(failed.len(), 1, "{}", run.stderr);
 }

@@ -77,6 +77,8 @@ pub(crate) struct Ctx<'a> {
     pub pacing: Pacing,
     /// The pace in effect once the notifier is connected.
     pub pace: Option<std::sync::Arc<Pace>>,
+    /// What the paces replaced by a reload had waited.
+    waited_before: Duration,
 }
 
 /// Opens the dedupe store and says where it is (`Some`: the shared store's source,
@@ -114,6 +116,7 @@ impl<'a> Ctx<'a> {
                 stop: None,
             },
             pace: None,
+            waited_before: Duration::ZERO,
         })
     }
 }
@@ -127,6 +130,29 @@ pub(crate) fn shared_store_url(args: &Settings) -> Result<Option<crate::gateway:
         args.store.dedupe_store.clone(),
     );
     Ok(sources.resolve(Role::Store)?.map(|(url, _)| url))
+}
+
+impl Ctx<'_> {
+    /// Resolves the webhook again (SIGHUP after the file was swapped) and posts through
+    /// the new one from the next event on. On error the old notifier stays. Returns the
+    /// new webhook, redacted.
+    pub(crate) fn reload_webhook(&mut self) -> Result<String> {
+        let args = self.args;
+        let mut notifier = Notifier::connect(&args.webhook, &args.delivery, self.printer)?;
+        let pace = notifier.pace(&self.pacing, &args.delivery)?;
+        let webhook = notifier.url.redacted();
+        if let Some(old) = self.pace.take() {
+            self.waited_before += old.waited();
+        }
+        self.pace = pace;
+        self.notifier = Some(notifier);
+        Ok(webhook)
+    }
+
+    /// Time spent waiting for the rate budget or a 429 pause, across reloads.
+    pub(crate) fn rate_limited(&self) -> Duration {
+        self.waited_before + self.pace.as_ref().map_or(Duration::ZERO, |p| p.waited())
+    }
 }
 
 pub(crate) fn with_default_node(mut ev: BuildEvent) -> BuildEvent {

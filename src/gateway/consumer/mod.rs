@@ -30,7 +30,7 @@ use crate::gateway::store::{lock, RedisStore, SharedRedis};
 use crate::gateway::url::{RedisSource, RedisUrl};
 use crate::pipeline::build::{self, Ctx, Settings, Summary};
 use crate::pipeline::enqueue::shared_store;
-use crate::pipeline::output::Printer;
+use crate::pipeline::output::{print_stderr_line, Printer};
 use crate::state::statedir;
 use crate::text::time::format_duration;
 use outage::Outage;
@@ -207,6 +207,10 @@ impl Consumer<'_> {
     ) -> Result<Option<anyhow::Error>> {
         let mut outage = Outage::none();
         while !stopping() {
+            // Between entries: the one in hand (if any) was finished with the old settings.
+            if signal::take_reload() {
+                self.reload(ctx);
+            }
             let step = self.step(ctx);
             self.summary_if_due();
             self.report(ctx, false)?;
@@ -247,6 +251,22 @@ impl Consumer<'_> {
         }
         self.redis_away = outage.is_on();
         Ok(None)
+    }
+
+    /// SIGHUP: the webhook secret again (a rotated file), and a new notifier for it. A
+    /// file that fails to load keeps the old settings, with one error line.
+    // The config file (routes, people, templates; issue 16) reloads here too once the
+    // gateway reads one: load it into a new `Settings` part first, swap only on success.
+    fn reload(&mut self, ctx: &mut Ctx) {
+        match ctx.reload_webhook() {
+            Ok(webhook) => log::notice(
+                self.printer,
+                &format!("reloaded on SIGHUP: posting to {webhook}"),
+            ),
+            Err(e) => print_stderr_line(&format!(
+                "mmnotify: reload on SIGHUP failed, keeping the old settings: {e:#}"
+            )),
+        }
     }
 
     fn step(&mut self, ctx: &mut Ctx) -> Result<Step> {

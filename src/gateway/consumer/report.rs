@@ -72,7 +72,7 @@ impl Consumer<'_> {
             m.queue_pending = pending;
             m.queue_oldest_pending_seconds = oldest;
         }
-        m.rate_limited_seconds_total = ctx.pace.as_ref().map_or(0.0, |p| p.waited().as_secs_f64());
+        m.rate_limited_seconds_total = ctx.rate_limited().as_secs_f64();
         report.last = Some(Instant::now());
         match write_atomic(&report.path, &m.render()) {
             Ok(()) => {
