@@ -110,6 +110,7 @@ complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l consumer -d 
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l claim-idle -d 'Take over entries left unacknowledged this long' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l max-deliveries -d 'Tries of one entry before it goes to <stream>:dead' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l summary-every -d 'With --consume: log the counts so far this often (and at exit)' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l lease -d 'With --exclusive: how long the lease lasts unless renewed' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l metrics-file -d 'With --consume: keep this Prometheus textfile (node_exporter) up to date' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l queue-file -d 'Secrets file holding the queue\'s Redis URL' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l queue -d 'Queue\'s Redis URL; a password goes in --queue-file or MMNOTIFY_QUEUE' -r
@@ -142,6 +143,7 @@ complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -s n -l dry-run
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l enqueue -d 'Put the event on the Redis queue instead of posting it'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l consume -d 'Gateway: post the Redis queue\'s events until SIGTERM'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l drain -d 'With --consume: stop when nothing is left to take'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l exclusive -d 'With --consume: only the holder of the group\'s lease consumes; others stand by'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l requested-ack -d 'Ask recipients to acknowledge the post'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l no-system-roots -d 'Trust only the bundled roots and --ca-file, not the system store'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l no-spool -d 'Do not save undelivered messages in the spool'

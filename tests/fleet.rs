@@ -435,3 +435,93 @@ fn sighup_reloads_a_rotated_webhook_and_a_bad_file_keeps_the_old_one() {
         .collect();
     assert_eq!(failed.len(), 1, "{}", run.stderr);
 }
+
+/// The consumers the group knows (a standby never reads, so it is not among them).
+fn consumers(redis: &RedisServer) -> Vec<String> {
+    let mut con = redis.con();
+    let reply: redis::streams::StreamInfoConsumersReply = redis::cmd("XINFO")
+        .arg("CONSUMERS")
+        .arg(STREAM)
+        .arg(GROUP)
+        .query(&mut con)
+        .unwrap_or_default();
+    let mut names: Vec<String> = reply.consumers.into_iter().map(|c| c.name).collect();
+    names.sort();
+    names
+}
+
+/// What `doctor` says about the lease.
+fn lease_line(env: &Env, queue: &str) -> String {
+    let run = env.run(env.cmd().args(["doctor", "--queue", queue]));
+    run.stdout
+        .lines()
+        .find(|l| l.contains("webhook owner"))
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[test]
+fn exclusive_gateways_have_one_owner_and_a_standby_takes_over_after_sigterm_and_sigkill() {
+    let Some(redis) = RedisServer::start("exclusive_gateways_have_one_owner") else {
+        return;
+    };
+    let (env, server) = crate::support::hooked(ServerOptions::default());
+    let queue = redis.url();
+    let exclusive = ["--exclusive", "--lease", "3s"];
+    assert!(lease_line(&env, &queue).contains("no --exclusive lease is held"));
+    let g1 = env.spawn(consume(&env, &queue, "gw-1").args(exclusive));
+    wait_until("gw-1 holds the lease", Duration::from_secs(20), || {
+        lease_line(&env, &queue).contains("gw-1 holds the --exclusive lease for")
+    });
+    let g2 = env.spawn(consume(&env, &queue, "gw-2").args(exclusive));
+    for n in 0..5 {
+        env.run(&mut enqueue(&env, &queue, n)).assert_success();
+    }
+    wait_until("5 posts", Duration::from_secs(20), || {
+        server.posts().len() >= 5
+    });
+    // Only the holder consumed: the standby never read from the group.
+    assert_eq!(consumers(&redis), ["gw-1"]);
+
+    // SIGTERM: the lease is released at once and the standby takes it well within the
+    // lease (it asks every 300 ms).
+    g1.signal(libc::SIGTERM);
+    env.wait(g1).assert_success();
+    let released = Instant::now();
+    wait_until("gw-2 holds the lease", Duration::from_secs(20), || {
+        lease_line(&env, &queue).contains("gw-2 holds the --exclusive lease")
+    });
+    assert!(
+        released.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        released.elapsed()
+    );
+    env.run(&mut enqueue(&env, &queue, 10)).assert_success();
+    wait_until(
+        "the post after the hand-over",
+        Duration::from_secs(20),
+        || server.posts().len() >= 6,
+    );
+    assert_eq!(consumers(&redis), ["gw-1", "gw-2"]);
+
+    // SIGKILL: nothing is released; a standby takes over once the lease runs out.
+    let g3 = env.spawn(consume(&env, &queue, "gw-3").args(exclusive));
+    std::thread::sleep(Duration::from_millis(500));
+    g2.signal(libc::SIGKILL);
+    let _ = env.wait(g2);
+    env.run(&mut enqueue(&env, &queue, 11)).assert_success();
+    wait_until("gw-3 holds the lease", Duration::from_secs(20), || {
+        lease_line(&env, &queue).contains("gw-3 holds the --exclusive lease")
+    });
+    wait_until(
+        "the post after the takeover",
+        Duration::from_secs(20),
+        || server.posts().len() >= 7,
+    );
+    g3.signal(libc::SIGTERM);
+    env.wait(g3).assert_success();
+    let by = posts_by_workflow(&server);
+    assert_eq!(by.len(), 7, "{by:?}");
+    assert!(by.values().all(|n| *n == 1), "{by:?}");
+    assert!(lease_line(&env, &queue).contains("no --exclusive lease is held"));
+}

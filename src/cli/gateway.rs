@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::parse::{parse_rate, parse_stream_name, parse_timeout, RateValue};
+use super::parse::{parse_lease, parse_rate, parse_stream_name, parse_timeout, RateValue};
 
 /// Where the event queue is: a Redis stream shared by builders and gateways.
 #[derive(Debug, Clone, Default, Args)]
@@ -89,6 +89,22 @@ pub(crate) struct GatewayArgs {
     /// With --consume: log the counts so far this often (and at exit)
     #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_timeout)]
     pub summary_every: Duration,
+
+    #[command(flatten)]
+    pub fleet: FleetArgs,
+}
+
+/// A gateway among others: who owns the webhook, and what it reports.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Event")]
+pub(crate) struct FleetArgs {
+    /// With --consume: only the holder of the group's lease consumes; others stand by
+    #[arg(long, requires = "consume")]
+    pub exclusive: bool,
+
+    /// With --exclusive: how long the lease lasts unless renewed
+    #[arg(long, value_name = "DURATION", default_value = "15s", value_parser = parse_lease)]
+    pub lease: Duration,
 
     /// With --consume: keep this Prometheus textfile (node_exporter) up to date
     #[arg(long, value_name = "PATH", requires = "consume")]

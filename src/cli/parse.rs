@@ -135,3 +135,9 @@ pub(super) fn parse_rate(s: &str) -> Result<RateValue, String> {
     }
     Ok(RateValue { count, per })
 }
+
+/// `--lease`: at least 3 s, so that renewing it (every third of it) leaves room for a
+/// blocking read and a post; at most a day.
+pub(super) fn parse_lease(s: &str) -> Result<Duration, String> {
+    time::duration_in(Duration::from_secs(3), DAY)(s)
+}

@@ -100,7 +100,8 @@ impl From<&GatewayArgs> for Gateway {
             max_deliveries: a.max_deliveries,
             drain: a.drain,
             summary_every: a.summary_every,
-            metrics_file: a.metrics_file.clone(),
+            metrics_file: a.fleet.metrics_file.clone(),
+            exclusive: a.fleet.exclusive.then_some(a.fleet.lease),
         }
     }
 }

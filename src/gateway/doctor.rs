@@ -37,6 +37,7 @@ pub(crate) fn checks(args: &Settings) -> Vec<Check> {
 fn walk(args: &Settings, out: &mut Vec<Check>) -> Option<()> {
     let mut redis = connect(args, out)?;
     let (stream, group) = (&args.queue.stream, &args.group);
+    out.push(("webhook owner", webhook_owner(&mut redis, stream, group)));
     stream_and_group(&mut redis, stream, group, out)?;
     out.push(("consumers", consumers(&mut redis, stream, group)));
     let oldest = pending(&mut redis, stream, group, out)?;
@@ -45,6 +46,29 @@ fn walk(args: &Settings, out: &mut Vec<Check>) -> Option<()> {
         Ok(oldest_pending(&mut redis, stream, group, oldest)),
     ));
     Some(())
+}
+
+/// Who holds the `--exclusive` lease of the group, and for how long.
+fn webhook_owner(
+    redis: &mut Redis,
+    stream: &str,
+    group: &str,
+) -> Result<String, (ExitKind, String)> {
+    let key = crate::gateway::lease::group_lease_key(stream, group);
+    let owner = crate::gateway::lease::owner(redis, &key).map_err(|e| failed(&e))?;
+    let secs = |d: std::time::Duration| format!("{} s", d.as_secs());
+    Ok(match owner {
+        None => "no --exclusive lease is held: every gateway of the group consumes \
+                 (active-active), or none is running"
+            .into(),
+        Some(o) => format!(
+            "{} holds the --exclusive lease{} (expires in {} unless renewed)",
+            o.holder,
+            o.held_for
+                .map_or_else(String::new, |d| format!(" for {}", secs(d))),
+            secs(o.expires_in)
+        ),
+    })
 }
 
 /// Where the queue URL comes from, then the connection and the password.

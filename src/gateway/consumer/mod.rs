@@ -11,6 +11,7 @@ mod entry;
 mod housekeeping;
 mod log;
 mod outage;
+mod owner;
 mod report;
 mod settle;
 mod signal;
@@ -71,6 +72,8 @@ struct Consumer<'c> {
     log: log::Log,
     /// `--metrics-file`, when given.
     report: Option<report::Report>,
+    /// `--exclusive`: the lease, held or waited for.
+    owner: Option<owner::Owner>,
     printer: &'c Printer,
 }
 
@@ -85,6 +88,8 @@ pub(crate) struct Gateway {
     pub summary_every: Duration,
     /// `--metrics-file PATH`.
     pub metrics_file: Option<std::path::PathBuf>,
+    /// `--exclusive` with its `--lease`.
+    pub exclusive: Option<Duration>,
 }
 
 /// `build --consume`.
@@ -191,6 +196,9 @@ impl<'c> Consumer<'c> {
             redis_away: false,
             log: log::Log::new(gateway.summary_every),
             report: gateway.metrics_file.clone().map(report::Report::new),
+            owner: gateway
+                .exclusive
+                .map(|ttl| owner::Owner::new(&args.queue.stream, &gateway.group, ttl)),
             printer,
         }
     }
@@ -275,6 +283,11 @@ impl Consumer<'_> {
             store.write_backlog()?;
         }
         self.write_acks()?;
+        if !self.hold_lease()? {
+            // A hot standby: connected and ready, but the holder consumes (it does not
+            // even join the group until it holds the lease).
+            return Ok(Step::Busy);
+        }
         if !self.set_up {
             self.set_up()?;
         }
@@ -321,6 +334,8 @@ impl Consumer<'_> {
     /// Last writes, the summary and the exit code.
     fn finish(mut self, ctx: &Ctx) -> Result<u8> {
         let written = self.write_last();
+        // A stop hands the webhook over at once, not after the lease runs out.
+        self.release_lease();
         // At exit, whatever happened (a failure to write was warned about already).
         let _ = self.report(ctx, true);
         if !written {
