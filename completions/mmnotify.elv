@@ -253,6 +253,8 @@ set edit:completion:arg-completer[mmnotify] = {|@words|
             cand --ca-file 'Extra trusted root certificates (PEM)'
             cand --client-cert 'Client certificate chain (PEM) for mutual TLS'
             cand --client-key 'Private key (PEM) matching --client-cert'
+            cand --rate-limit 'Cap on posts per webhook, N/s or N/min (shared through a Redis store)'
+            cand --rate-burst 'Posts allowed at once under --rate-limit [default: N]'
             cand --queue-file 'Secrets file holding the queue''s Redis URL'
             cand --queue 'Queue''s Redis URL; a password goes in --queue-file or MMNOTIFY_QUEUE'
             cand --stream 'Redis stream that carries the events'

@@ -233,6 +233,8 @@ complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l proxy -d 'Pr
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l ca-file -d 'Extra trusted root certificates (PEM)' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l client-cert -d 'Client certificate chain (PEM) for mutual TLS' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l client-key -d 'Private key (PEM) matching --client-cert' -r -F
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l rate-limit -d 'Cap on posts per webhook, N/s or N/min (shared through a Redis store)' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l rate-burst -d 'Posts allowed at once under --rate-limit [default: N]' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l queue-file -d 'Secrets file holding the queue\'s Redis URL' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l queue -d 'Queue\'s Redis URL; a password goes in --queue-file or MMNOTIFY_QUEUE' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l stream -d 'Redis stream that carries the events' -r

@@ -525,3 +525,31 @@ fn exclusive_gateways_have_one_owner_and_a_standby_takes_over_after_sigterm_and_
     assert!(by.values().all(|n| *n == 1), "{by:?}");
     assert!(lease_line(&env, &queue).contains("no --exclusive lease is held"));
 }
+
+#[test]
+fn flush_paces_what_the_spool_holds() {
+    let (env, server) = crate::support::hooked(ServerOptions::default());
+    server.script([Fault::Status(503), Fault::Status(503), Fault::Status(503)]);
+    for n in 0..3 {
+        env.run(
+            env.cmd()
+                .args(["send", "--webhook", "hook", "--retries", "0"])
+                .arg(format!("wf-{n}")),
+        )
+        .assert_code(6);
+    }
+    server.clear();
+    // Spooled (exit 6: a 503). 2/s without a burst: one post now, then one every 500 ms.
+    env.run(
+        env.cmd()
+            .args(["flush", "--rate-limit", "2/s", "--rate-burst", "1"]),
+    )
+    .assert_success();
+    let at = request_times(&server);
+    assert_eq!(at.len(), 3);
+    assert!(
+        at[2] - at[0] >= Duration::from_millis(900),
+        "{:?}",
+        at[2] - at[0]
+    );
+}

@@ -91,7 +91,7 @@ impl Notifier {
         pacing: &Pacing,
         delivery: &deliver::Settings,
     ) -> Result<Option<Arc<Pace>>> {
-        let Some(pace) = pacing.pace(&self.url, delivery)? else {
+        let Some(pace) = pacing.pace(delivery)? else {
             return Ok(None);
         };
         let pace = Arc::new(pace);

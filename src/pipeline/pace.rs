@@ -4,6 +4,7 @@
 //! sum stays under the cap; the pause is shared with or without a rate), else in this
 //! process.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
@@ -20,11 +21,14 @@ use crate::wire::deliver::Gate;
 /// budget is asked again (another process may have been paused or freed meanwhile).
 const STEP: Duration = Duration::from_millis(250);
 
-/// Where the budget is and how long a post may wait for it.
+/// Where the budget is and how long a post may wait for it. One budget per webhook:
+/// `flush` posts to several through one deliverer.
 pub(crate) struct Pace {
-    limiter: Mutex<Limiter>,
-    redis: Option<Mutex<Redis>>,
     rate: Option<Rate>,
+    /// The shared store: the budget and the pause live there, per webhook.
+    redis: Option<Mutex<Redis>>,
+    /// Without a shared store: this process's budget per webhook (by its key).
+    local: Mutex<HashMap<String, Limiter>>,
     /// How long the first attempt may wait for its turn; `None`: as long as it takes (a
     /// gateway keeps the entry pending meanwhile, and never drops it for waiting).
     max_wait: Option<Duration>,
@@ -39,25 +43,20 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Pace {
-    /// The pace for posts to `url`: shared through `redis` when given (the pause applies
-    /// even without a rate), else per process (`None` when there is no rate either).
+    /// Shared through `redis` when given (the pause applies even without a rate), else
+    /// per process (`None` when there is no rate either).
     pub(crate) fn new(
-        url: &WebhookUrl,
         rate: Option<Rate>,
         redis: Option<Redis>,
         max_wait: Option<Duration>,
     ) -> Option<Pace> {
-        let limiter = match &redis {
-            Some(_) => Limiter::Shared {
-                key: webhook_key(url.expose()),
-                rate,
-            },
-            None => Limiter::Local(Some(LocalLimiter::new(rate?))),
-        };
+        if redis.is_none() && rate.is_none() {
+            return None;
+        }
         Some(Pace {
-            limiter: Mutex::new(limiter),
-            redis: redis.map(Mutex::new),
             rate,
+            redis: redis.map(Mutex::new),
+            local: Mutex::new(HashMap::new()),
             max_wait,
             stop: None,
             waited_us: AtomicU64::new(0),
@@ -75,11 +74,24 @@ impl Pace {
         Duration::from_micros(self.waited_us.load(Ordering::Relaxed))
     }
 
-    fn permit(&self) -> Result<Permit, String> {
-        let mut limiter = lock(&self.limiter);
-        let mut redis = self.redis.as_ref().map(lock);
-        limiter
-            .acquire(redis.as_deref_mut(), Instant::now())
+    fn permit(&self, key: &str) -> Result<Permit, String> {
+        let now = Instant::now();
+        if let Some(redis) = &self.redis {
+            let mut shared = Limiter::Shared {
+                key: key.to_string(),
+                rate: self.rate,
+            };
+            return shared
+                .acquire(Some(&mut lock(redis)), now)
+                .map_err(|e| format!("{e:#}"));
+        }
+        let Some(rate) = self.rate else {
+            return Ok(Permit::Go);
+        };
+        lock(&self.local)
+            .entry(key.to_string())
+            .or_insert_with(|| Limiter::Local(Some(LocalLimiter::new(rate))))
+            .acquire(None, now)
             .map_err(|e| format!("{e:#}"))
     }
 
@@ -101,13 +113,14 @@ impl Pace {
 }
 
 impl Gate for Pace {
-    fn turn(&self, until: Option<Instant>) -> Result<(), String> {
+    fn turn(&self, url: &WebhookUrl, until: Option<Instant>) -> Result<(), String> {
+        let key = webhook_key(url.expose());
         let start = Instant::now();
         // A gateway waits as long as it takes, retries included: an entry is never given
         // up (or dead-lettered) for being rate limited.
         let limit = self.max_wait.map(|m| until.unwrap_or(start + m));
         loop {
-            let wait = match self.permit() {
+            let wait = match self.permit(&key) {
                 Ok(Permit::Go) => {
                     self.note_wait(start);
                     return Ok(());
@@ -137,11 +150,24 @@ impl Gate for Pace {
         }
     }
 
-    fn retry_after(&self, wait: Duration) {
-        let mut limiter = lock(&self.limiter);
-        let mut redis = self.redis.as_ref().map(lock);
+    fn retry_after(&self, url: &WebhookUrl, wait: Duration) {
+        let key = webhook_key(url.expose());
+        let now = Instant::now();
         // Best effort: the deliverer waits out Retry-After itself in any case.
-        let _ = limiter.pause(redis.as_deref_mut(), Instant::now(), wait);
+        match &self.redis {
+            Some(redis) => {
+                let mut shared = Limiter::Shared {
+                    key,
+                    rate: self.rate,
+                };
+                let _ = shared.pause(Some(&mut lock(redis)), now, wait);
+            }
+            None => {
+                if let Some(l) = lock(&self.local).get_mut(&key) {
+                    let _ = l.pause(None, now, wait);
+                }
+            }
+        }
     }
 }
 
@@ -160,17 +186,13 @@ pub(crate) struct Pacing {
 }
 
 impl Pacing {
-    /// The pace of posts to `url`, or `None` when nothing paces them.
-    pub(crate) fn pace(
-        &self,
-        url: &WebhookUrl,
-        delivery: &deliver::Settings,
-    ) -> anyhow::Result<Option<Pace>> {
+    /// The pace of posts, or `None` when nothing paces them.
+    pub(crate) fn pace(&self, delivery: &deliver::Settings) -> anyhow::Result<Option<Pace>> {
         let redis = match &self.shared {
             Some(u) => Some(Redis::new(u.clone(), delivery)?),
             None => None,
         };
-        let pace = Pace::new(url, self.rate, redis, self.max_wait);
+        let pace = Pace::new(self.rate, redis, self.max_wait);
         Ok(match self.stop {
             Some(stop) => pace.map(|p| p.stop_when(stop)),
             None => pace,

@@ -70,9 +70,9 @@ pub(crate) trait Gate: Send + Sync {
     /// Waits for this post's turn. `until`: the latest the turn may come (a retry within
     /// the delivery's budget); `None` for the first attempt, whose budget starts once the
     /// turn has come. `Err`: why no turn came; the post was not made, and may be later.
-    fn turn(&self, until: Option<Instant>) -> std::result::Result<(), String>;
+    fn turn(&self, url: &WebhookUrl, until: Option<Instant>) -> std::result::Result<(), String>;
     /// A 429 asked to wait this long before the next post to this webhook.
-    fn retry_after(&self, wait: Duration);
+    fn retry_after(&self, url: &WebhookUrl, wait: Duration);
 }
 
 /// A post the gate did not let through: not made, worth making later.
@@ -206,7 +206,7 @@ impl Deliverer {
             );
         }
         if let Some(gate) = &self.gate {
-            if let Err(why) = gate.turn(None) {
+            if let Err(why) = gate.turn(url, None) {
                 return progress.delivery(None, Err(not_let_through(why)));
             }
             // The budget is for delivering: waiting for the turn does not spend it.
@@ -232,7 +232,7 @@ impl Deliverer {
                         if let (Some(gate), Some(429), Some(wait)) =
                             (&self.gate, status, retry_after)
                         {
-                            gate.retry_after(wait);
+                            gate.retry_after(url, wait);
                         }
                         (status, diagnosis, retry_after)
                     }
@@ -254,7 +254,7 @@ impl Deliverer {
             }
             std::thread::sleep(wait);
             if let Some(gate) = &self.gate {
-                if let Err(why) = gate.turn(Some(deadline)) {
+                if let Err(why) = gate.turn(url, Some(deadline)) {
                     let mut diagnosis = diagnosis;
                     diagnosis.message = format!("{}; {why}", diagnosis.message);
                     return progress.delivery(status, Err(diagnosis));
