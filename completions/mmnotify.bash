@@ -121,7 +121,7 @@ _mmnotify() {
             return 0
             ;;
         mmnotify__subcmd__build)
-            opts="-n -w -o -v -q -h --workflow --state --branch --commit --run-url --node --run-id --provider --repository --duration --started-at --event --events --no-env --on --text-template --no-dedupe --dedupe-ttl --dry-run --dedupe-store-file --dedupe-store --enqueue --consume --group --consumer --claim-idle --max-deliveries --drain --summary-every --queue-file --queue --stream --channel --username --icon-url --icon-emoji --priority --requested-ack --webhook-file --webhook --secrets-dir --timeout --attempt-timeout --retries --proxy --ca-file --no-system-roots --client-cert --client-key --state-dir --no-spool --output --verbose --quiet --help"
+            opts="-n -w -o -v -q -h --workflow --state --branch --commit --run-url --node --run-id --provider --repository --duration --started-at --event --events --no-env --on --text-template --no-dedupe --dedupe-ttl --dry-run --dedupe-store-file --dedupe-store --enqueue --consume --group --consumer --claim-idle --max-deliveries --drain --summary-every --exclusive --lease --metrics-file --queue-file --queue --stream --replicas --channel --username --icon-url --icon-emoji --priority --requested-ack --webhook-file --webhook --secrets-dir --timeout --attempt-timeout --retries --proxy --ca-file --no-system-roots --client-cert --client-key --state-dir --no-spool --output --verbose --quiet --help --rate-limit --rate-burst"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -219,6 +219,14 @@ _mmnotify() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --lease)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --metrics-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --queue-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -228,6 +236,10 @@ _mmnotify() {
                     return 0
                     ;;
                 --stream)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --replicas)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -307,6 +319,14 @@ _mmnotify() {
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
+                --rate-limit)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --rate-burst)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -329,7 +349,7 @@ _mmnotify() {
             return 0
             ;;
         mmnotify__subcmd__doctor)
-            opts="-w -o -v -q -h --webhook-file --webhook --secrets-dir --timeout --attempt-timeout --retries --proxy --ca-file --no-system-roots --client-cert --client-key --output --verbose --quiet --help --queue-file --queue --stream --group"
+            opts="-w -o -v -q -h --webhook-file --webhook --secrets-dir --timeout --attempt-timeout --retries --proxy --ca-file --no-system-roots --client-cert --client-key --output --verbose --quiet --help --queue-file --queue --stream --replicas --group"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -399,6 +419,10 @@ _mmnotify() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --replicas)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --group)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -411,7 +435,7 @@ _mmnotify() {
             return 0
             ;;
         mmnotify__subcmd__flush)
-            opts="-o -v -q -h --secrets-dir --timeout --attempt-timeout --retries --proxy --ca-file --no-system-roots --client-cert --client-key --queue-file --queue --stream --dedupe-store-file --dedupe-store --state-dir --max-age --output --verbose --quiet --help"
+            opts="-o -v -q -h --secrets-dir --timeout --attempt-timeout --retries --proxy --ca-file --no-system-roots --client-cert --client-key --rate-limit --rate-burst --queue-file --queue --stream --replicas --dedupe-store-file --dedupe-store --state-dir --max-age --output --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -449,6 +473,14 @@ _mmnotify() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --rate-limit)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --rate-burst)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --queue-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -458,6 +490,10 @@ _mmnotify() {
                     return 0
                     ;;
                 --stream)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --replicas)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -741,7 +777,7 @@ _mmnotify() {
             return 0
             ;;
         mmnotify__subcmd__run)
-            opts="-n -w -o -v -q -h --name --log-url --tail --max-runtime --kill-grace --on --strict --dry-run --no-run-socket --channel --username --icon-url --icon-emoji --priority --requested-ack --webhook-file --webhook --secrets-dir --timeout --attempt-timeout --retries --proxy --ca-file --no-system-roots --client-cert --client-key --state-dir --no-spool --output --verbose --quiet --help"
+            opts="-n -w -o -v -q -h --name --log-url --tail --max-runtime --kill-grace --on --strict --dry-run --no-run-socket --channel --username --icon-url --icon-emoji --priority --requested-ack --webhook-file --webhook --secrets-dir --timeout --attempt-timeout --retries --proxy --ca-file --no-system-roots --client-cert --client-key --state-dir --no-spool --output --verbose --quiet --help --rate-limit --rate-burst"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -847,6 +883,14 @@ _mmnotify() {
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
+                --rate-limit)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --rate-burst)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -855,7 +899,7 @@ _mmnotify() {
             return 0
             ;;
         mmnotify__subcmd__send)
-            opts="-n -w -o -v -q -h --payload --text-file --code --card --prop --split --max-payload-bytes --dry-run --channel --username --icon-url --icon-emoji --priority --requested-ack --color --title --title-link --pretext --attachment-text --field --field-short --footer --image-url --thumb-url --webhook-file --webhook --secrets-dir --timeout --attempt-timeout --retries --proxy --ca-file --no-system-roots --client-cert --client-key --state-dir --no-spool --output --verbose --quiet --help"
+            opts="-n -w -o -v -q -h --payload --text-file --code --card --prop --split --max-payload-bytes --dry-run --channel --username --icon-url --icon-emoji --priority --requested-ack --color --title --title-link --pretext --attachment-text --field --field-short --footer --image-url --thumb-url --webhook-file --webhook --secrets-dir --timeout --attempt-timeout --retries --proxy --ca-file --no-system-roots --client-cert --client-key --state-dir --no-spool --output --verbose --quiet --help --rate-limit --rate-burst"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -999,6 +1043,14 @@ _mmnotify() {
                     ;;
                 -o)
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                --rate-limit)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --rate-burst)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 *)

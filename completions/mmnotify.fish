@@ -71,6 +71,8 @@ complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l client-key -d
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l state-dir -d 'State dir [default: $XDG_STATE_HOME/mmnotify]' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -s o -l output -d 'Outcome format' -r -f -a "text\t''
 json\t''"
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l rate-limit -d 'Cap on posts per webhook, N/s or N/min (shared through a Redis store)' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l rate-burst -d 'Posts allowed at once under --rate-limit [default: N]' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l split -d 'Send text over 16383 characters whole, as several posts, not cut'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -s n -l dry-run -d 'Print the payload, send nothing; checks a given webhook offline'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l requested-ack -d 'Ask recipients to acknowledge the post'
@@ -108,9 +110,12 @@ complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l consumer -d 
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l claim-idle -d 'Take over entries left unacknowledged this long' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l max-deliveries -d 'Tries of one entry before it goes to <stream>:dead' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l summary-every -d 'With --consume: log the counts so far this often (and at exit)' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l lease -d 'With --exclusive: how long the lease lasts unless renewed' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l metrics-file -d 'With --consume: keep this Prometheus textfile (node_exporter) up to date' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l queue-file -d 'Secrets file holding the queue\'s Redis URL' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l queue -d 'Queue\'s Redis URL; a password goes in --queue-file or MMNOTIFY_QUEUE' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l stream -d 'Redis stream that carries the events' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l replicas -d 'Redis replicas that must confirm each write (WAIT) [default: 1 with a Sentinel URL, else 0]' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l channel -d 'Channel (`name`) or direct message (`@user`) to post to' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l username -d 'Display name; ignored unless the admin enabled overrides' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l icon-url -d 'Avatar URL; ignored unless the server enabled icon overrides' -r
@@ -130,12 +135,15 @@ complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l client-key -
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l state-dir -d 'State dir [default: $XDG_STATE_HOME/mmnotify]' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -s o -l output -d 'Outcome format' -r -f -a "text\t''
 json\t''"
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l rate-limit -d 'Cap on posts per webhook, N/s or N/min (shared through a Redis store)' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l rate-burst -d 'Posts allowed at once under --rate-limit [default: N]' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l no-env -d 'Do not fill missing fields from the CI environment'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l no-dedupe -d 'Post even if this run and state were already posted'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -s n -l dry-run -d 'Print the payload, send nothing; checks a given webhook offline'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l enqueue -d 'Put the event on the Redis queue instead of posting it'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l consume -d 'Gateway: post the Redis queue\'s events until SIGTERM'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l drain -d 'With --consume: stop when nothing is left to take'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l exclusive -d 'With --consume: only the holder of the group\'s lease consumes; others stand by'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l requested-ack -d 'Ask recipients to acknowledge the post'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l no-system-roots -d 'Trust only the bundled roots and --ca-file, not the system store'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l no-spool -d 'Do not save undelivered messages in the spool'
@@ -169,6 +177,8 @@ complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l client-key -d 
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l state-dir -d 'State dir [default: $XDG_STATE_HOME/mmnotify]' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -s o -l output -d 'Outcome format' -r -f -a "text\t''
 json\t''"
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l rate-limit -d 'Cap on posts per webhook, N/s or N/min (shared through a Redis store)' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l rate-burst -d 'Posts allowed at once under --rate-limit [default: N]' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l strict -d 'Exit with the notifier\'s code when the report could not be posted'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -s n -l dry-run -d 'Print the report, send nothing; checks a given webhook offline'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l no-run-socket -d 'Do not offer the job MMNOTIFY_RUN_SOCKET, through which `mmnotify send` and `build` inside it post without the token'
@@ -209,6 +219,7 @@ json\t''"
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -l queue-file -d 'Secrets file holding the queue\'s Redis URL' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -l queue -d 'Queue\'s Redis URL; a password goes in --queue-file or MMNOTIFY_QUEUE' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -l stream -d 'Redis stream that carries the events' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -l replicas -d 'Redis replicas that must confirm each write (WAIT) [default: 1 with a Sentinel URL, else 0]' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -l group -d 'Consumer group whose consumers and pending entries to check (with a queue)' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -l no-system-roots -d 'Trust only the bundled roots and --ca-file, not the system store'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -s v -l verbose -d 'Print target (redacted), status, attempts and time on stderr'
@@ -222,9 +233,12 @@ complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l proxy -d 'Pr
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l ca-file -d 'Extra trusted root certificates (PEM)' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l client-cert -d 'Client certificate chain (PEM) for mutual TLS' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l client-key -d 'Private key (PEM) matching --client-cert' -r -F
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l rate-limit -d 'Cap on posts per webhook, N/s or N/min (shared through a Redis store)' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l rate-burst -d 'Posts allowed at once under --rate-limit [default: N]' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l queue-file -d 'Secrets file holding the queue\'s Redis URL' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l queue -d 'Queue\'s Redis URL; a password goes in --queue-file or MMNOTIFY_QUEUE' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l stream -d 'Redis stream that carries the events' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l replicas -d 'Redis replicas that must confirm each write (WAIT) [default: 1 with a Sentinel URL, else 0]' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l dedupe-store-file -d 'Secrets file: a shared store\'s Redis URL' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l dedupe-store -d 'Shared dedupe store\'s Redis URL, without a password' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l state-dir -d 'State dir [default: $XDG_STATE_HOME/mmnotify]' -r -F

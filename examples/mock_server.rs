@@ -4,7 +4,9 @@
 //! `BOT_URL <server url>`, `BOT_TOKEN <token>` (a throwaway test token) and
 //! `CHANNEL dev-team/builds`; at exit it reports the bot's posts on stderr, and how many
 //! runs (`props.mmnotify.run_key`) got more than one live channel post (issue 18's
-//! benchmark: must be 0). Build it with `cargo build --example mock_server`.
+//! benchmark: must be 0). With `--post-times` it prints, at exit, one stderr line per
+//! request, `POST <unix ms received> <props.mmnotify.event.provider_run_id>` (issue 17's
+//! latency and failover benchmark). Build it with `cargo build --example mock_server`.
 
 use std::io::Read;
 
@@ -20,6 +22,8 @@ fn main() {
         opts.tls = Some(TlsSetup::server(&pki));
     }
     let server = MockServer::start_with(opts);
+    // The receipt times are `Instant`s: one wall-clock reading now places them.
+    let (t0, wall0) = (std::time::Instant::now(), std::time::SystemTime::now());
     println!("URL {}", server.hook_url());
     let seed = std::env::args()
         .any(|a| a == "--rest")
@@ -33,6 +37,22 @@ fn main() {
     let mut sink = Vec::new();
     let _ = std::io::stdin().read_to_end(&mut sink);
     eprintln!("mock server: {} requests", server.requests().len());
+    if std::env::args().any(|a| a == "--post-times") {
+        let epoch = wall0
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs_f64()
+            * 1000.0;
+        for r in server.requests() {
+            let at = epoch + (r.received_at.duration_since(t0).as_secs_f64() * 1000.0);
+            let body = r.json();
+            let id = body["props"]["mmnotify"]["event"]["provider_run_id"]
+                .as_str()
+                .unwrap_or("-")
+                .to_string();
+            eprintln!("POST {at:.3} {id}");
+        }
+    }
     if let Some(seed) = &seed {
         let rest = server.rest();
         let roots = rest.roots_in(&seed.builds);

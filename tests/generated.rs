@@ -260,7 +260,8 @@ fn each_subcommand_help_ends_with_examples() {
         let text = help_text(&args);
         let lines = text.lines().count();
         assert!(
-            lines <= 90,
+            // 90 before issue 17 added the fleet's flags (replicas, rate limit, lease, metrics).
+            lines <= 100,
             "`mmnotify {name} --help` has {lines} lines:\n{text}"
         );
         assert!(text.contains("\nExamples:\n  "), "{name}: {text}");

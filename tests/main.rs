@@ -22,6 +22,7 @@ mod dry_run;
 mod echo;
 mod emulator;
 mod emulator_rest;
+mod fleet;
 mod fuzz;
 mod gateway;
 mod generated;

@@ -106,6 +106,8 @@ pub(crate) struct BuildArgs {
     pub route: RouteArgs,
     #[command(flatten)]
     pub common: CommonArgs,
+    #[command(flatten)]
+    pub rate: super::RateArgs,
 }
 
 #[cfg(test)]

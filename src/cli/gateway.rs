@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::parse::{parse_stream_name, parse_timeout};
+use super::parse::{parse_lease, parse_rate, parse_stream_name, parse_timeout, RateValue};
 
 /// Where the event queue is: a Redis stream shared by builders and gateways.
 #[derive(Debug, Clone, Default, Args)]
@@ -27,6 +27,10 @@ pub(crate) struct QueueArgs {
     /// Redis stream that carries the events
     #[arg(long, value_name = "NAME", default_value = "mmnotify:events", value_parser = parse_stream_name)]
     pub stream: String,
+
+    /// Redis replicas that must confirm each write (WAIT) [default: 1 with a Sentinel URL, else 0]
+    #[arg(long, value_name = "N")]
+    pub replicas: Option<u32>,
 }
 
 /// Where the shared dedupe store is, when it is Redis rather than the state directory.
@@ -85,4 +89,37 @@ pub(crate) struct GatewayArgs {
     /// With --consume: log the counts so far this often (and at exit)
     #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_timeout)]
     pub summary_every: Duration,
+
+    #[command(flatten)]
+    pub fleet: FleetArgs,
+}
+
+/// A gateway among others: who owns the webhook, and what it reports.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Event")]
+pub(crate) struct FleetArgs {
+    /// With --consume: only the holder of the group's lease consumes; others stand by
+    #[arg(long, requires = "consume")]
+    pub exclusive: bool,
+
+    /// With --exclusive: how long the lease lasts unless renewed
+    #[arg(long, value_name = "DURATION", default_value = "15s", value_parser = parse_lease)]
+    pub lease: Duration,
+
+    /// With --consume: keep this Prometheus textfile (node_exporter) up to date
+    #[arg(long, value_name = "PATH", requires = "consume")]
+    pub metrics_file: Option<PathBuf>,
+}
+
+/// One rate limit per webhook: for every process sharing a Redis store, else this one.
+#[derive(Debug, Clone, Default, Args)]
+#[command(next_help_heading = "Delivery")]
+pub(crate) struct RateArgs {
+    /// Cap on posts per webhook, N/s or N/min (shared through a Redis store)
+    #[arg(long, value_name = "RATE", value_parser = parse_rate)]
+    pub rate_limit: Option<RateValue>,
+
+    /// Posts allowed at once under --rate-limit [default: N]
+    #[arg(long, value_name = "M", requires = "rate_limit", value_parser = clap::value_parser!(u32).range(1..))]
+    pub rate_burst: Option<u32>,
 }

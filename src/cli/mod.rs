@@ -21,7 +21,7 @@ pub(crate) use common::{
     AttachmentArgs, CommonArgs, DeliveryArgs, NoRetries, NoState, OutputArgs, OutputFormat,
     Priority, Retries, RetryLimit, RouteArgs, SecretsDirArgs, StateArgs, StateDirArgs, WebhookArgs,
 };
-pub(crate) use gateway::{GatewayArgs, QueueArgs, StoreArgs};
+pub(crate) use gateway::{GatewayArgs, QueueArgs, RateArgs, StoreArgs};
 pub(crate) use run::{RunArgs, RunOutcome};
 pub(crate) use send::SendArgs;
 pub(crate) use spool::{
@@ -65,10 +65,10 @@ impl Cli {
 pub(crate) enum Command {
     /// Post one message (text, attachment, props)
     #[command(after_help = help::after_help("send"))]
-    Send(SendArgs),
+    Send(Box<SendArgs>),
     /// Post one build-status message from normalized CI fields, deduplicated
     #[command(after_help = help::after_help("build"))]
-    Build(BuildArgs),
+    Build(Box<BuildArgs>),
     /// Run a command, then post its outcome (status, duration, output tail)
     #[command(after_help = help::after_help("run"))]
     Run(RunArgs),

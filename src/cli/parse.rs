@@ -106,3 +106,38 @@ mod tests {
         assert_eq!(parse_prop("nokey").unwrap_err(), "expected KEY=JSON");
     }
 }
+
+/// `--rate-limit`: `N/s` or `N/min`, N from 1, at most one post per µs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RateValue {
+    pub count: u32,
+    pub per: Duration,
+}
+
+pub(super) fn parse_rate(s: &str) -> Result<RateValue, String> {
+    let (n, per) = s
+        .trim()
+        .split_once('/')
+        .ok_or_else(|| format!("`{s}` is not a rate; write N/s or N/min, e.g. 10/s"))?;
+    let count: u32 = n
+        .trim()
+        .parse()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| format!("`{s}`: the count must be a whole number from 1"))?;
+    let per = match per.trim() {
+        "s" | "sec" | "second" => Duration::from_secs(1),
+        "m" | "min" | "minute" => Duration::from_secs(60),
+        _ => return Err(format!("`{s}`: the unit must be /s or /min")),
+    };
+    if per / count < Duration::from_micros(1) {
+        return Err(format!("`{s}` is more than 1000000/s"));
+    }
+    Ok(RateValue { count, per })
+}
+
+/// `--lease`: at least 3 s, so that renewing it (every third of it) leaves room for a
+/// blocking read and a post; at most a day.
+pub(super) fn parse_lease(s: &str) -> Result<Duration, String> {
+    time::duration_in(Duration::from_secs(3), DAY)(s)
+}

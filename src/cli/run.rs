@@ -63,6 +63,8 @@ pub(crate) struct RunArgs {
     pub route: RouteArgs,
     #[command(flatten)]
     pub common: CommonArgs,
+    #[command(flatten)]
+    pub rate: super::RateArgs,
 
     /// The command to run and its arguments
     #[arg(last = true, required = true, value_name = "CMD")]

@@ -68,4 +68,6 @@ pub(crate) struct SendArgs {
     pub attachment: AttachmentArgs,
     #[command(flatten)]
     pub common: CommonArgs,
+    #[command(flatten)]
+    pub rate: super::RateArgs,
 }

@@ -14,6 +14,8 @@ pub(crate) struct FlushArgs {
 
     #[command(flatten)]
     pub delivery: DeliveryArgs,
+    #[command(flatten)]
+    pub rate: super::RateArgs,
 
     /// Queue for spooled `build --enqueue` events saved from `--queue URL`
     #[command(flatten)]

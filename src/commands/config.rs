@@ -5,15 +5,17 @@
 use crate::build_event::event::BuildEvent;
 use crate::cli::{
     AttachmentArgs, BuildArgs, DeliveryArgs, DoctorArgs, GatewayArgs, OutputArgs, OutputFormat,
-    Priority, QueueArgs, RetryLimit, RouteArgs, StateArgs, StoreArgs, WebhookArgs,
+    Priority, QueueArgs, RateArgs, RetryLimit, RouteArgs, StateArgs, StoreArgs, WebhookArgs,
 };
 use crate::gateway;
 use crate::gateway::consumer::Gateway;
 use crate::gateway::queue::Queue;
+use crate::gateway::ratelimit::Rate;
 use crate::gateway::store::SharedStore;
 use crate::pipeline::build;
 use crate::pipeline::notify::SpoolPlan;
 use crate::pipeline::output::{Names, Printer};
+use crate::pipeline::pace::Pacing;
 use crate::secret::{env_url, Sources};
 use crate::state::spool::SpoolKind;
 use crate::wire::deliver;
@@ -75,6 +77,7 @@ impl From<&QueueArgs> for Queue {
             queue_file: a.queue_file.clone(),
             queue: a.queue.clone(),
             stream: a.stream.clone(),
+            replicas: a.replicas,
         }
     }
 }
@@ -97,6 +100,8 @@ impl From<&GatewayArgs> for Gateway {
             max_deliveries: a.max_deliveries,
             drain: a.drain,
             summary_every: a.summary_every,
+            metrics_file: a.fleet.metrics_file.clone(),
+            exclusive: a.fleet.exclusive.then_some(a.fleet.lease),
         }
     }
 }
@@ -128,7 +133,26 @@ impl From<&BuildArgs> for build::Settings {
             output: Printer::from(&args.common.output),
             store: SharedStore::from(&args.store),
             queue: Queue::from(&args.queue),
+            rate: rate(&args.rate),
         }
+    }
+}
+
+/// `--rate-limit N/s|N/min` with `--rate-burst M` (default N).
+pub(crate) fn rate(a: &RateArgs) -> Option<Rate> {
+    a.rate_limit.map(|r| Rate {
+        interval: r.per / r.count,
+        burst: a.rate_burst.unwrap_or(r.count),
+    })
+}
+
+/// How `send` and `run` pace their posts: per process (they share no store).
+pub(crate) fn pacing(a: &RateArgs, timeout: std::time::Duration) -> Pacing {
+    Pacing {
+        rate: rate(a),
+        shared: None,
+        max_wait: Some(timeout),
+        stop: None,
     }
 }
 

@@ -8,6 +8,7 @@ use anyhow::Result;
 use serde_json::Value;
 
 use crate::cli::FlushArgs;
+use crate::commands::config;
 use crate::commands::spool::{one_line, rfc3339};
 use crate::error::{self, ExitKind};
 use crate::gateway;
@@ -15,6 +16,7 @@ use crate::gateway::queue::Queue;
 use crate::gateway::store::SharedStore;
 use crate::pipeline::notify;
 use crate::pipeline::output::{print_stderr_line, Ending, Outcome, Printer, Status};
+use crate::pipeline::pace::Pacing;
 use crate::pipeline::progress::Progress;
 use crate::secret::{Sources, WebhookUrl};
 use crate::state::dedupe::{Claim, ClaimGuard, Dedupe, DedupeKey, DedupeStore};
@@ -103,7 +105,26 @@ pub(super) fn run(args: FlushArgs) -> Result<Ending> {
         env_url: crate::secret::env_url(),
     };
     let delivery = deliver::Settings::from(&args.delivery);
-    let deliverer = Deliverer::new(&delivery)?;
+    let mut deliverer = Deliverer::new(&delivery)?;
+    // One budget per webhook, shared through the dedupe store given (as `build` shares
+    // it), else for this flush alone.
+    let store = gateway::url::RedisSources::new(
+        gateway::url::Role::Store,
+        args.store.dedupe_store_file.clone(),
+        args.store.dedupe_store.clone(),
+    )
+    .resolve(gateway::url::Role::Store)
+    // A store that cannot be resolved now is reported by the items that need it; the
+    // budget is then this flush's own.
+    .ok()
+    .flatten();
+    let pacing = Pacing {
+        shared: store.map(|(url, _)| url),
+        ..config::pacing(&args.rate, delivery.timeout)
+    };
+    if let Some(pace) = pacing.pace(&delivery)? {
+        deliverer.set_gate(std::sync::Arc::new(pace));
+    }
     // An unusable store must not keep the spool from draining (a lost post is worse
     // than a repeated one); open_dedupe warns and still refuses an untrusted one.
     let dedupe = notify::open_dedupe(&printer, Some(&dir), DEDUPE_TTL)?;

@@ -24,8 +24,8 @@ use crate::pipeline::output::{self, Ending};
 pub fn dispatch(cli: Cli) -> Result<Ending> {
     cli.command.refuse_urls_in_paths()?;
     match cli.command {
-        Command::Send(args) => send::run(args),
-        Command::Build(args) => build::run(args),
+        Command::Send(args) => send::run(*args),
+        Command::Build(args) => build::run(*args),
         Command::Run(args) => run::run(args),
         Command::Probe(args) => probe::run(args),
         Command::Doctor(args) => doctor::run(args),

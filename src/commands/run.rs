@@ -59,13 +59,15 @@ pub(super) fn run(args: RunArgs) -> Result<Ending> {
     let notifier = if args.dry_run {
         None
     } else {
+        let delivery = deliver::Settings::from(&args.common.delivery);
         Some(
-            Notifier::connect(
-                &webhook,
-                &deliver::Settings::from(&args.common.delivery),
-                printer,
-            )
-            .map(Arc::new),
+            Notifier::connect(&webhook, &delivery, printer)
+                .and_then(|mut n| {
+                    // The report and the posts the job hands over share one budget.
+                    n.pace(&config::pacing(&args.rate, delivery.timeout), &delivery)?;
+                    Ok(n)
+                })
+                .map(Arc::new),
         )
     };
     if let Some(Err(e)) = &notifier {

@@ -51,11 +51,9 @@ pub(super) fn run(args: SendArgs) -> Result<Ending> {
         }
         (outcome, err)
     } else {
-        let notifier = Notifier::connect(
-            &webhook,
-            &deliver::Settings::from(&args.common.delivery),
-            printer,
-        )?;
+        let delivery = deliver::Settings::from(&args.common.delivery);
+        let mut notifier = Notifier::connect(&webhook, &delivery, printer)?;
+        notifier.pace(&config::pacing(&args.rate, delivery.timeout), &delivery)?;
         let channel = value.get("channel").and_then(Value::as_str);
         notifier.post(
             &value,

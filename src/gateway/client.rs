@@ -27,6 +27,11 @@ pub(crate) struct Redis {
     con: Option<Connection>,
     /// Longest wait for a connection or an answer.
     io_timeout: Duration,
+    /// Replicas that must confirm a write that has to survive a failover (`--replicas`;
+    /// 1 with Sentinel, else 0).
+    replicas: u32,
+    /// For a Sentinel URL: the master the Sentinels named for the current connection.
+    master: Option<String>,
 }
 
 impl Redis {
@@ -81,10 +86,13 @@ impl Redis {
             None => redis::Client::open(connection_info(&url)?),
         }
         .map_err(|e| classify(&url, "cannot use the Redis URL", &e))?;
+        let replicas = u32::from(url.sentinel().is_some());
         Ok(Redis {
             url,
             client,
             sentinel,
+            replicas,
+            master: None,
             con: None,
             // A server that accepts and never answers must not hold a command past the
             // user's --timeout (the attempt timeout alone defaults to more).
@@ -97,6 +105,41 @@ impl Redis {
         self.url.redacted()
     }
 
+    /// `--replicas N` when given; without it the default stays (1 with Sentinel, else 0).
+    pub(crate) fn set_replicas(&mut self, replicas: Option<u32>) {
+        if let Some(n) = replicas {
+            self.replicas = n;
+        }
+    }
+
+    /// How many replicas must confirm a write that has to survive a failover.
+    pub(crate) fn replicas(&self) -> u32 {
+        self.replicas
+    }
+
+    /// For a Sentinel URL, once connected: the master the Sentinels named (`host:port`).
+    pub(crate) fn master(&self) -> Option<&str> {
+        self.master.as_deref()
+    }
+
+    /// Runs a write that must survive a failover, then waits (up to the I/O timeout) until
+    /// `--replicas` replicas have it. Fewer is a network-kind error: the caller keeps the
+    /// write to do again (it is idempotent), as when Redis is down.
+    pub(crate) fn run_durable<T>(
+        &mut self,
+        what: &str,
+        f: impl FnOnce(&mut Connection) -> redis::RedisResult<T>,
+    ) -> Result<T> {
+        let v = self.run(what, f)?;
+        self.confirm()?;
+        Ok(v)
+    }
+
+    /// Waits (up to the I/O timeout) until `--replicas` replicas have every write so far.
+    pub(crate) fn confirm(&mut self) -> Result<()> {
+        self.wait_replicas(self.replicas, self.io_timeout)
+    }
+
     /// Whether the last command found Redis reachable.
     pub(crate) fn is_connected(&self) -> bool {
         self.con.is_some()
@@ -107,9 +150,10 @@ impl Redis {
             let con = match &mut self.sentinel {
                 // Asked afresh each time: after a failover the Sentinels name the
                 // promoted master (the library checks that it says `ROLE` master).
-                Some(sentinel) => sentinel
-                    .get_client()
-                    .and_then(|client| client.get_connection_with_timeout(self.io_timeout)),
+                Some(sentinel) => sentinel.get_client().and_then(|client| {
+                    self.master = Some(describe_addr(client.get_connection_info().addr()));
+                    client.get_connection_with_timeout(self.io_timeout)
+                }),
                 None => self.client.get_connection_with_timeout(self.io_timeout),
             }
             .map_err(|e| classify(&self.url, "cannot connect to Redis", &e))?;
@@ -165,8 +209,6 @@ impl Redis {
     /// connection made so far. Fewer within `timeout` is a network-kind error (exit 5:
     /// the caller spools), as when Redis is down: a write a failover could lose is not
     /// acknowledged. `replicas` 0 asks nothing.
-    // Wired to `--replicas` by issue 17 (after the pipeline refactor lands).
-    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn wait_replicas(&mut self, replicas: u32, timeout: Duration) -> Result<()> {
         if replicas == 0 {
             return Ok(());
@@ -272,6 +314,22 @@ fn connection_info(url: &RedisUrl) -> Result<redis::ConnectionInfo> {
         .set_redis_settings(settings))
 }
 
+/// `host:port` of a data node the Sentinels named (IPv6 in brackets).
+fn describe_addr(addr: &redis::ConnectionAddr) -> String {
+    let (host, port) = match addr {
+        redis::ConnectionAddr::Tcp(h, p)
+        | redis::ConnectionAddr::TcpTls {
+            host: h, port: p, ..
+        } => (h.as_str(), *p),
+        _ => return "a local socket".into(),
+    };
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
 /// The Sentinel client of a `redis+sentinel://` URL. The Sentinels are asked without
 /// credentials and in plain TCP (the contract: the URL's credentials and TLS are the data
 /// nodes'); the data nodes get the user, password, database and TLS of the URL.
@@ -343,7 +401,14 @@ pub(crate) fn classify(url: &RedisUrl, what: &str, e: &RedisError) -> anyhow::Er
         || e.is_connection_dropped()
         || matches!(
             code,
-            "LOADING" | "TRYAGAIN" | "MASTERDOWN" | "READONLY" | "BUSY" | "CLUSTERDOWN"
+            "LOADING"
+                | "TRYAGAIN"
+                | "MASTERDOWN"
+                | "READONLY"
+                | "BUSY"
+                | "CLUSTERDOWN"
+                // A blocked read on a master being demoted by a failover.
+                | "UNBLOCKED"
         );
     if transient {
         return error::fail(

@@ -37,6 +37,7 @@ pub(crate) fn checks(args: &Settings) -> Vec<Check> {
 fn walk(args: &Settings, out: &mut Vec<Check>) -> Option<()> {
     let mut redis = connect(args, out)?;
     let (stream, group) = (&args.queue.stream, &args.group);
+    out.push(("webhook owner", webhook_owner(&mut redis, stream, group)));
     stream_and_group(&mut redis, stream, group, out)?;
     out.push(("consumers", consumers(&mut redis, stream, group)));
     let oldest = pending(&mut redis, stream, group, out)?;
@@ -45,6 +46,29 @@ fn walk(args: &Settings, out: &mut Vec<Check>) -> Option<()> {
         Ok(oldest_pending(&mut redis, stream, group, oldest)),
     ));
     Some(())
+}
+
+/// Who holds the `--exclusive` lease of the group, and for how long.
+fn webhook_owner(
+    redis: &mut Redis,
+    stream: &str,
+    group: &str,
+) -> Result<String, (ExitKind, String)> {
+    let key = crate::gateway::lease::group_lease_key(stream, group);
+    let owner = crate::gateway::lease::owner(redis, &key).map_err(|e| failed(&e))?;
+    let secs = |d: std::time::Duration| format!("{} s", d.as_secs());
+    Ok(match owner {
+        None => "no --exclusive lease is held: every gateway of the group consumes \
+                 (active-active), or none is running"
+            .into(),
+        Some(o) => format!(
+            "{} holds the --exclusive lease{} (expires in {} unless renewed)",
+            o.holder,
+            o.held_for
+                .map_or_else(String::new, |d| format!(" for {}", secs(d))),
+            secs(o.expires_in)
+        ),
+    })
 }
 
 /// Where the queue URL comes from, then the connection and the password.
@@ -63,7 +87,10 @@ fn connect(args: &Settings, out: &mut Vec<Check>) -> Option<Redis> {
     };
     out.push(("queue", Ok(format!("{url} from {from}"))));
     let mut redis = match Redis::new(url.clone(), &args.delivery) {
-        Ok(r) => r,
+        Ok(mut r) => {
+            r.set_replicas(args.queue.replicas);
+            r
+        }
         Err(e) => {
             out.push(("redis connect", Err(failed(&e))));
             return None;
@@ -72,16 +99,19 @@ fn connect(args: &Settings, out: &mut Vec<Check>) -> Option<Redis> {
     let started = std::time::Instant::now();
     match redis.connect_within(std::time::Duration::from_millis(1)) {
         Ok(()) => {
-            out.push((
-                "redis connect",
-                Ok(format!(
-                    "{}:{}{} answered in {} ms",
-                    url.host(),
-                    url.port(),
-                    if url.is_tls() { " over TLS" } else { "" },
-                    started.elapsed().as_millis()
-                )),
-            ));
+            let tls = if url.is_tls() { " over TLS" } else { "" };
+            let ms = started.elapsed().as_millis();
+            let found = match (url.sentinel(), redis.master()) {
+                // The Sentinels are asked first; the master they name is what answered.
+                (Some(s), Some(master)) => format!(
+                    "the Sentinels name {master} as master of {}; it answered{tls} in {ms} ms \
+                     (writes wait for {} replica(s))",
+                    s.master,
+                    redis.replicas()
+                ),
+                _ => format!("{}:{}{tls} answered in {ms} ms", url.host(), url.port()),
+            };
+            out.push(("redis connect", Ok(found)));
             out.push((
                 "redis auth",
                 Ok(if url.has_password() {

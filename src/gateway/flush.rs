@@ -20,6 +20,7 @@ const DEDUPE_TTL: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 
 
 pub(crate) struct Stores<'a> {
     delivery: &'a deliver::Settings,
+    replicas: Option<u32>,
     queue_sources: RedisSources,
     store_sources: RedisSources,
     stores: HashMap<String, RedisStore>,
@@ -37,6 +38,7 @@ impl<'a> Stores<'a> {
     ) -> Stores<'a> {
         Stores {
             delivery,
+            replicas: queue.replicas,
             queue_sources: RedisSources::new(
                 Role::Queue,
                 queue.queue_file.clone(),
@@ -61,7 +63,8 @@ impl<'a> Stores<'a> {
         let (url, _) = self
             .store_sources
             .resolve_spool_ref(Role::Store, reference)?;
-        let redis = Redis::new(url, self.delivery)?;
+        let mut redis = Redis::new(url, self.delivery)?;
+        redis.set_replicas(self.replicas);
         let store = RedisStore::new(Arc::new(Mutex::new(redis)), DEDUPE_TTL);
         self.stores.insert(reference.to_string(), store.clone());
         Ok(store)
@@ -80,7 +83,8 @@ impl<'a> Stores<'a> {
             let (url, _) = self
                 .queue_sources
                 .resolve_spool_ref(Role::Queue, reference)?;
-            let redis = Redis::new(url, self.delivery)?;
+            let mut redis = Redis::new(url, self.delivery)?;
+            redis.set_replicas(self.replicas);
             self.queues.insert(reference.to_string(), redis);
         }
         let redis = self.queues.get_mut(reference).expect("inserted above");
@@ -88,9 +92,14 @@ impl<'a> Stores<'a> {
             .stream
             .clone()
             .unwrap_or_else(|| "mmnotify:events".to_string());
-        let result = redis
-            .connect_within(self.delivery.timeout)
-            .and_then(|()| queue::enqueue(redis, &stream, &item.payload.to_string()));
+        let result = redis.connect_within(self.delivery.timeout).and_then(|()| {
+            queue::enqueue(
+                redis,
+                &stream,
+                &item.payload.to_string(),
+                self.delivery.timeout,
+            )
+        });
         if let Err(e) = &result {
             if error::exit_kind(e) == ExitKind::Network {
                 self.down.insert(reference.to_string(), format!("{e:#}"));

@@ -5,9 +5,6 @@
 //! extends or deletes the new holder's, and a value someone else wrote (a forged lease)
 //! is never ours to touch. `since` is the Redis server's clock, as is the `held for` that
 //! [`owner`] reports, so the gateways' clocks never enter it.
-// Wired into the consumer (`--exclusive`, `--lease`) and `doctor` by issue 17 once the
-// refactor of issue 15 has landed.
-#![cfg_attr(not(test), allow(dead_code))]
 
 use std::time::Duration;
 
@@ -53,6 +50,11 @@ const OWNER: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 return {redis.call('GET', KEYS[1]) or '', redis.call('PTTL', KEYS[1]), string.format('%.0f', now)}";
+
+/// The Redis key of the lease of a group of gateways: `<stream>:<group>`.
+pub(crate) fn group_lease_key(stream: &str, group: &str) -> String {
+    lease_key(&format!("{stream}:{group}"))
+}
 
 /// The Redis key of the lease of `name` (the stream and group it guards).
 pub(crate) fn lease_key(name: &str) -> String {

@@ -3,9 +3,6 @@
 //! The file is replaced atomically (a temp file in the same directory, renamed over it),
 //! so the collector never reads half of one; the temp name starts with a dot and does
 //! not end in `.prom`, so the collector never picks it up either.
-// Wired into the consumer (`--metrics-file`, every 10 s and at exit) by issue 17 once
-// the refactor of issue 15 has landed.
-#![cfg_attr(not(test), allow(dead_code))]
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;

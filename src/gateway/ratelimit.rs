@@ -8,9 +8,6 @@
 //!
 //! The keys name the webhook by a digest the caller gives ([`webhook_key`]), never by its
 //! token.
-// Wired into the pipeline (send, build, run, flush, the consumer) by issue 17 once the
-// refactor of issue 15 has landed.
-#![cfg_attr(not(test), allow(dead_code))]
 
 use std::time::{Duration, Instant};
 
@@ -90,7 +87,9 @@ pub(crate) struct Rate {
 
 impl Rate {
     /// `N/s` or `N/min` (N from 1; also `N/sec`, `N/second`, `N/m`, `N/minute`); the
-    /// burst defaults to N.
+    /// burst defaults to N. The flag itself is parsed by clap (`cli::parse::parse_rate`,
+    /// the same rules); the tests write their rates this way.
+    #[cfg(test)]
     pub(crate) fn parse(raw: &str, burst: Option<u32>) -> Result<Rate, String> {
         let (n, per) = raw
             .trim()

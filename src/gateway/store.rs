@@ -186,7 +186,7 @@ impl RedisStore {
     fn mark(&self, key: &DedupeKey, token: &str) -> Result<()> {
         let ttl = millis(self.ttl);
         let at = now_ms();
-        lock(&self.redis).run("cannot record the delivery in Redis", |con| {
+        lock(&self.redis).run_durable("cannot record the delivery in Redis", |con| {
             Script::new(DELIVERED)
                 .key(claim_key(key))
                 .key(done_key(key))
@@ -249,7 +249,14 @@ impl DedupeStore for RedisStore {
             };
             match reply.first().map(String::as_str) {
                 Some("done") => return Ok(Claim::Duplicate),
-                Some("won") => return Ok(Claim::Acquired(ClaimGuard::new(held(false)))),
+                Some("won") => {
+                    // A claim a failover could lose would let the promoted master hand
+                    // the key to another holder: it counts once the replicas have it.
+                    // Dropped on failure, the guard releases it (best effort).
+                    let guard = held(false);
+                    lock(&self.redis).confirm()?;
+                    return Ok(Claim::Acquired(ClaimGuard::new(guard)));
+                }
                 Some("interrupted") => {
                     // Dropped without posting, this releases the claim and keeps the trace.
                     let guard = held(true);
@@ -289,7 +296,7 @@ impl RedisStore {
     fn take_over(&self, key: &DedupeKey, token: &str, px: u64) -> Result<bool> {
         let ttl = millis(self.ttl);
         let ours: i64 =
-            lock(&self.redis).run("cannot claim the key in the dedupe store", |con| {
+            lock(&self.redis).run_durable("cannot claim the key in the dedupe store", |con| {
                 Script::new(TAKE_OVER)
                     .key(claim_key(key))
                     .key(sending_key(key))

@@ -18,6 +18,7 @@ use crate::pipeline::notify::{self, Notifier, SpoolPlan};
 use crate::pipeline::output::{
     print_stderr_line, print_stdout_line, Handled, Outcome, Printer, Status,
 };
+use crate::pipeline::pace::{Pace, Pacing};
 use crate::pipeline::progress::{self, Progress};
 use crate::pipeline::{dry_run, run_socket};
 use crate::secret::Sources;
@@ -52,6 +53,8 @@ pub(crate) struct Settings {
     pub output: Printer,
     pub store: SharedStore,
     pub queue: Queue,
+    /// `--rate-limit` with `--rate-burst`.
+    pub rate: Option<crate::gateway::ratelimit::Rate>,
 }
 
 /// What handling events needs, shared by single events, `--events` and `--consume`.
@@ -71,6 +74,12 @@ pub(crate) struct Ctx<'a> {
     pub store_ref: Option<String>,
     /// Off in `--consume`: there the stream is the spool.
     pub spool: bool,
+    /// How posts are paced (`--consume` shares the budget through its queue).
+    pub pacing: Pacing,
+    /// The pace in effect once the notifier is connected.
+    pub pace: Option<std::sync::Arc<Pace>>,
+    /// What the paces replaced by a reload had waited.
+    waited_before: Duration,
 }
 
 /// Opens the dedupe store and says where it is (`Some`: the shared store's source,
@@ -100,7 +109,50 @@ impl<'a> Ctx<'a> {
             dry_target: None,
             store_ref: None,
             spool: !args.no_spool,
+            pacing: Pacing {
+                rate: args.rate,
+                // Resolved when the first post is made: a dry run needs no store.
+                shared: None,
+                max_wait: Some(args.delivery.timeout),
+                stop: None,
+            },
+            pace: None,
+            waited_before: Duration::ZERO,
         })
+    }
+}
+
+/// The shared dedupe store's URL, when one is given: the rate budget is shared there.
+pub(crate) fn shared_store_url(args: &Settings) -> Result<Option<crate::gateway::url::RedisUrl>> {
+    use crate::gateway::url::{RedisSources, Role};
+    let sources = RedisSources::new(
+        Role::Store,
+        args.store.dedupe_store_file.clone(),
+        args.store.dedupe_store.clone(),
+    );
+    Ok(sources.resolve(Role::Store)?.map(|(url, _)| url))
+}
+
+impl Ctx<'_> {
+    /// Resolves the webhook again (SIGHUP after the file was swapped) and posts through
+    /// the new one from the next event on. On error the old notifier stays. Returns the
+    /// new webhook, redacted.
+    pub(crate) fn reload_webhook(&mut self) -> Result<String> {
+        let args = self.args;
+        let mut notifier = Notifier::connect(&args.webhook, &args.delivery, self.printer)?;
+        let pace = notifier.pace(&self.pacing, &args.delivery)?;
+        let webhook = notifier.url.redacted();
+        if let Some(old) = self.pace.take() {
+            self.waited_before += old.waited();
+        }
+        self.pace = pace;
+        self.notifier = Some(notifier);
+        Ok(webhook)
+    }
+
+    /// Time spent waiting for the rate budget or a 429 pause, across reloads.
+    pub(crate) fn rate_limited(&self) -> Duration {
+        self.waited_before + self.pace.as_ref().map_or(Duration::ZERO, |p| p.waited())
     }
 }
 
@@ -152,11 +204,12 @@ pub(crate) fn handle(ctx: &mut Ctx, ev: &ValidEvent) -> Result<Handled> {
         return post_through_run(ctx, ev, &socket, value);
     }
     if ctx.notifier.is_none() {
-        ctx.notifier = Some(Notifier::connect(
-            &args.webhook,
-            &args.delivery,
-            ctx.printer,
-        )?);
+        let mut notifier = Notifier::connect(&args.webhook, &args.delivery, ctx.printer)?;
+        if ctx.pacing.shared.is_none() {
+            ctx.pacing.shared = shared_store_url(args)?;
+        }
+        ctx.pace = notifier.pace(&ctx.pacing, &args.delivery)?;
+        ctx.notifier = Some(notifier);
     }
     // Refused before the dedupe claim: a shared store that is away would keep the event
     // in the spool, token and all, and a claim would mark a post that never goes out.

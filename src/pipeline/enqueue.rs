@@ -31,7 +31,8 @@ pub(crate) fn shared_store(
         return Ok(None);
     };
     printer.info(&format!("dedupe store {url}"));
-    let redis = Redis::new(url, &args.delivery)?;
+    let mut redis = Redis::new(url, &args.delivery)?;
+    redis.set_replicas(args.queue.replicas);
     Ok(Some((
         RedisStore::new(Arc::new(Mutex::new(redis)), args.dedupe_ttl),
         source,
@@ -62,14 +63,18 @@ pub(crate) fn enqueue_one(ctx: &Ctx, ev: &ValidEvent) -> Result<Ending> {
     refuse_hook_urls(&text)?;
     let (url, source) = queue_source(&args.queue)?;
     let mut redis = Redis::new(url.clone(), &args.delivery)?;
+    redis.set_replicas(args.queue.replicas);
     let started = Instant::now();
     let budget = args.delivery.timeout;
     let mut pause = Duration::from_millis(50);
     let result = loop {
         let left = budget.saturating_sub(started.elapsed());
-        let attempt = redis
-            .connect_within(left)
-            .and_then(|()| queue::enqueue(&mut redis, stream, &text));
+        let attempt = redis.connect_within(left).and_then(|()| {
+            // Not replicated within what is left of --timeout: spooled, as when
+            // Redis is down (the entry may survive too; dedupe keeps the post single).
+            let left = budget.saturating_sub(started.elapsed());
+            queue::enqueue(&mut redis, stream, &text, left)
+        });
         match attempt {
             Err(e)
                 if error::exit_kind(&e) == ExitKind::Network

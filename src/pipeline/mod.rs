@@ -9,5 +9,6 @@ pub(crate) mod enqueue;
 pub(crate) mod locale;
 pub(crate) mod notify;
 pub mod output;
+pub(crate) mod pace;
 pub(crate) mod progress;
 pub(crate) mod run_socket;

@@ -3,12 +3,14 @@
 //! exit code. `send`, `build`, `run` and `flush` all go through here.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::Result;
 use serde_json::Value;
 
 use crate::error::{self, ExitKind};
 use crate::pipeline::output::{describe_delivery, Handled, Outcome, Printer, Status};
+use crate::pipeline::pace::{Pace, Pacing};
 use crate::secret::{Source, Sources, WebhookUrl};
 use crate::state::dedupe::{ClaimGuard, Dedupe};
 use crate::state::fingerprint::FingerprintKey;
@@ -80,6 +82,21 @@ impl Notifier {
             deliverer,
             printer,
         })
+    }
+
+    /// Paces every post of this notifier (`--rate-limit`, the 429 pause; see
+    /// `pipeline::pace`). Returns the pace, whose waiting time the metrics report.
+    pub(crate) fn pace(
+        &mut self,
+        pacing: &Pacing,
+        delivery: &deliver::Settings,
+    ) -> Result<Option<Arc<Pace>>> {
+        let Some(pace) = pacing.pace(delivery)? else {
+            return Ok(None);
+        };
+        let pace = Arc::new(pace);
+        self.deliverer.set_gate(pace.clone());
+        Ok(Some(pace))
     }
 
     fn deliver(&self, body: &[u8], channel: Option<&str>, policy: &Policy) -> Delivery {

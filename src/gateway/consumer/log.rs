@@ -30,7 +30,7 @@ impl Log {
     }
 }
 
-fn notice(printer: &Printer, msg: &str) {
+pub(super) fn notice(printer: &Printer, msg: &str) {
     if !printer.quiet {
         print_stderr_line(&format!("mmnotify: {msg}"));
     }

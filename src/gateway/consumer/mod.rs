@@ -11,6 +11,8 @@ mod entry;
 mod housekeeping;
 mod log;
 mod outage;
+mod owner;
+mod report;
 mod settle;
 mod signal;
 mod take;
@@ -29,7 +31,7 @@ use crate::gateway::store::{lock, RedisStore, SharedRedis};
 use crate::gateway::url::{RedisSource, RedisUrl};
 use crate::pipeline::build::{self, Ctx, Settings, Summary};
 use crate::pipeline::enqueue::shared_store;
-use crate::pipeline::output::Printer;
+use crate::pipeline::output::{print_stderr_line, Printer};
 use crate::state::statedir;
 use crate::text::time::format_duration;
 use outage::Outage;
@@ -68,6 +70,10 @@ struct Consumer<'c> {
     /// How long a stop waits for Redis to record what was posted during an outage.
     stop_wait: Duration,
     log: log::Log,
+    /// `--metrics-file`, when given.
+    report: Option<report::Report>,
+    /// `--exclusive`: the lease, held or waited for.
+    owner: Option<owner::Owner>,
     printer: &'c Printer,
 }
 
@@ -80,6 +86,10 @@ pub(crate) struct Gateway {
     pub max_deliveries: u32,
     pub drain: bool,
     pub summary_every: Duration,
+    /// `--metrics-file PATH`.
+    pub metrics_file: Option<std::path::PathBuf>,
+    /// `--exclusive` with its `--lease`.
+    pub exclusive: Option<Duration>,
 }
 
 /// `build --consume`.
@@ -95,9 +105,16 @@ pub(crate) fn run(ctx: &mut Ctx, gateway: &Gateway) -> Result<u8> {
         ctx.dedupe = build::Store::Open(Box::new(store.clone()));
     }
     ctx.spool = false;
+    // The fleet shares one budget per webhook: through the dedupe store given, else the
+    // queue. A gateway waits for it as long as it takes (entries stay pending), until a stop.
+    ctx.pacing.shared = Some(build::shared_store_url(args)?.unwrap_or_else(|| url.clone()));
+    ctx.pacing.max_wait = None;
+    ctx.pacing.stop = Some(stopping);
     let mut c = Consumer::new(args, gateway, redis, store, &printer);
     c.log_start(&url, &webhook.redacted());
     signal::install();
+    // Written at once: a path that cannot be written is exit 3 at start, not a silent gap.
+    c.report(ctx, false)?;
     let gave_up = c.consume(ctx, &url, args.delivery.timeout)?;
     let code = c.finish(ctx)?;
     match gave_up {
@@ -113,6 +130,7 @@ pub(crate) fn run(ctx: &mut Ctx, gateway: &Gateway) -> Result<u8> {
 /// Redis is waited for by the loop.
 fn connect(url: &RedisUrl, args: &Settings) -> Result<SharedRedis> {
     let mut redis = Redis::new(url.clone(), &args.delivery)?;
+    redis.set_replicas(args.queue.replicas);
     if let Err(e) = redis.connect_within(Duration::from_millis(1)) {
         if error::exit_kind(&e) != ExitKind::Network {
             return Err(e);
@@ -177,6 +195,10 @@ impl<'c> Consumer<'c> {
             stop_wait: args.delivery.timeout,
             redis_away: false,
             log: log::Log::new(gateway.summary_every),
+            report: gateway.metrics_file.clone().map(report::Report::new),
+            owner: gateway
+                .exclusive
+                .map(|ttl| owner::Owner::new(&args.queue.stream, &gateway.group, ttl)),
             printer,
         }
     }
@@ -193,8 +215,13 @@ impl Consumer<'_> {
     ) -> Result<Option<anyhow::Error>> {
         let mut outage = Outage::none();
         while !stopping() {
+            // Between entries: the one in hand (if any) was finished with the old settings.
+            if signal::take_reload() {
+                self.reload(ctx);
+            }
             let step = self.step(ctx);
             self.summary_if_due();
+            self.report(ctx, false)?;
             match step {
                 Ok(step) => {
                     outage.over(self.printer, url);
@@ -234,12 +261,33 @@ impl Consumer<'_> {
         Ok(None)
     }
 
+    /// SIGHUP: the webhook secret again (a rotated file), and a new notifier for it. A
+    /// file that fails to load keeps the old settings, with one error line.
+    // The config file (routes, people, templates; issue 16) reloads here too once the
+    // gateway reads one: load it into a new `Settings` part first, swap only on success.
+    fn reload(&mut self, ctx: &mut Ctx) {
+        match ctx.reload_webhook() {
+            Ok(webhook) => log::notice(
+                self.printer,
+                &format!("reloaded on SIGHUP: posting to {webhook}"),
+            ),
+            Err(e) => print_stderr_line(&format!(
+                "mmnotify: reload on SIGHUP failed, keeping the old settings: {e:#}"
+            )),
+        }
+    }
+
     fn step(&mut self, ctx: &mut Ctx) -> Result<Step> {
         // What was posted while Redis was away is recorded before anything new.
         if let Some(store) = &self.store {
             store.write_backlog()?;
         }
         self.write_acks()?;
+        if !self.hold_lease()? {
+            // A hot standby: connected and ready, but the holder consumes (it does not
+            // even join the group until it holds the lease).
+            return Ok(Step::Busy);
+        }
         if !self.set_up {
             self.set_up()?;
         }
@@ -286,6 +334,10 @@ impl Consumer<'_> {
     /// Last writes, the summary and the exit code.
     fn finish(mut self, ctx: &Ctx) -> Result<u8> {
         let written = self.write_last();
+        // A stop hands the webhook over at once, not after the lease runs out.
+        self.release_lease();
+        // At exit, whatever happened (a failure to write was warned about already).
+        let _ = self.report(ctx, true);
         if !written {
             let records = self.store.as_ref().map_or(0, RedisStore::backlog_len);
             self.printer.warn(&format!(

@@ -81,6 +81,9 @@ impl Consumer<'_> {
             self.dead_stream
         ));
         self.sum.record_invalid();
+        if let Some(r) = &mut self.report {
+            r.metrics.count("invalid");
+        }
         ctx.printer
             .outcome(&Outcome::failure(&why, ExitKind::Input.code()).with("entry_id", id.as_str()));
         self.failing.remove(id);
@@ -113,9 +116,15 @@ impl Consumer<'_> {
             ));
             self.failing.insert(taken.id, error::exit_kind(&e));
             self.log.retried += 1;
+            if let Some(r) = &mut self.report {
+                r.metrics.count("failed");
+            }
             return Ok(());
         }
         self.sum.record(&outcome, err.as_ref());
+        if let Some(r) = &mut self.report {
+            r.count_final(outcome.status, err.is_some(), retry);
+        }
         self.failing.remove(id);
         let dead = err.as_ref().map(|e| {
             let reason = if retry {
@@ -148,9 +157,10 @@ impl Consumer<'_> {
     /// Writes queued acknowledgements (and dead-letter copies), oldest first, each
     /// atomically with its copy.
     pub(super) fn write_acks(&mut self) -> Result<()> {
-        while let Some(f) = self.acks.first() {
+        while let Some(f) = self.acks.first_mut() {
             let (stream, group, dead_stream) = (&self.stream, &self.group, &self.dead_stream);
-            lock(&self.redis).run("cannot acknowledge the entry", |con| {
+            let mut redis = lock(&self.redis);
+            redis.run("cannot acknowledge the entry", |con| {
                 let mut p = redis::pipe();
                 p.atomic();
                 if let Some(d) = &f.dead {
@@ -170,6 +180,12 @@ impl Consumer<'_> {
                 p.cmd("XACK").arg(stream).arg(group).arg(&f.id).ignore();
                 p.query::<()>(con)
             })?;
+            // Written: a retry after an unconfirmed WAIT repeats only the XACK (the
+            // dead-letter copy is not added twice).
+            f.dead = None;
+            // An acknowledgement a failover could lose would hand the entry out again.
+            redis.confirm()?;
+            drop(redis);
             self.acks.remove(0);
         }
         Ok(())

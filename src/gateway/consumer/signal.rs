@@ -5,13 +5,19 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Signals received.
 static STOPS: AtomicUsize = AtomicUsize::new(0);
+/// SIGHUPs not yet acted on (a storm of them is one reload).
+static RELOADS: AtomicUsize = AtomicUsize::new(0);
 
-extern "C" fn on_signal(_: libc::c_int) {
-    STOPS.fetch_add(1, Ordering::SeqCst);
+extern "C" fn on_signal(sig: libc::c_int) {
+    if sig == libc::SIGHUP {
+        RELOADS.fetch_add(1, Ordering::SeqCst);
+    } else {
+        STOPS.fetch_add(1, Ordering::SeqCst);
+    }
 }
 
 pub(super) fn install() {
-    for sig in [libc::SIGINT, libc::SIGTERM] {
+    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
         // SAFETY: a handler that only stores to an atomic is async-signal-safe; the
         // sigaction struct is fully initialised. SA_RESTART keeps a blocking Redis read
         // from failing with EINTR; the read's short BLOCK bounds the delay instead.
@@ -23,6 +29,11 @@ pub(super) fn install() {
             libc::sigaction(sig, &raw const sa, std::ptr::null_mut());
         }
     }
+}
+
+/// Whether a SIGHUP came since the last call.
+pub(super) fn take_reload() -> bool {
+    RELOADS.swap(0, Ordering::SeqCst) > 0
 }
 
 pub(super) fn stopping() -> bool {

@@ -64,6 +64,27 @@ impl Policy {
     }
 }
 
+/// Paces the posts to one webhook (`--rate-limit`, and the pause a 429 asks for). The
+/// layer above decides where the budget lives (a shared store, or this process).
+pub(crate) trait Gate: Send + Sync {
+    /// Waits for this post's turn. `until`: the latest the turn may come (a retry within
+    /// the delivery's budget); `None` for the first attempt, whose budget starts once the
+    /// turn has come. `Err`: why no turn came; the post was not made, and may be later.
+    fn turn(&self, url: &WebhookUrl, until: Option<Instant>) -> std::result::Result<(), String>;
+    /// A 429 asked to wait this long before the next post to this webhook.
+    fn retry_after(&self, url: &WebhookUrl, wait: Duration);
+}
+
+/// A post the gate did not let through: not made, worth making later.
+fn not_let_through(message: String) -> Diagnosis {
+    Diagnosis {
+        kind: ExitKind::Network,
+        message,
+        error_id: None,
+        retryable: true,
+    }
+}
+
 /// What happened to one delivery.
 #[derive(Debug, Clone)]
 pub(crate) struct Delivery {
@@ -108,6 +129,7 @@ pub(crate) struct Deliverer {
     /// The proxy in effect, to name it when it is what failed.
     proxy: Option<ureq::Proxy>,
     trust: SystemTrust,
+    gate: Option<std::sync::Arc<dyn Gate>>,
 }
 
 impl Deliverer {
@@ -124,7 +146,13 @@ impl Deliverer {
             has_client_cert: args.client_cert.is_some(),
             proxy: proxy.clone(),
             trust: SystemTrust::new(args, proxy),
+            gate: None,
         })
+    }
+
+    /// Every attempt from now on waits for the gate's turn first.
+    pub(crate) fn set_gate(&mut self, gate: std::sync::Arc<dyn Gate>) {
+        self.gate = Some(gate);
     }
 
     pub(crate) fn policy(&self) -> &Policy {
@@ -177,6 +205,13 @@ impl Deliverer {
                 }),
             );
         }
+        if let Some(gate) = &self.gate {
+            if let Err(why) = gate.turn(url, None) {
+                return progress.delivery(None, Err(not_let_through(why)));
+            }
+            // The budget is for delivering: waiting for the turn does not spend it.
+            progress.start = Instant::now();
+        }
         let deadline = progress.start + policy.budget;
         loop {
             progress.attempts += 1;
@@ -194,6 +229,11 @@ impl Deliverer {
                     } => {
                         let diagnosis =
                             progress.note_failure(url, status, diagnosis, timed_out, per_attempt);
+                        if let (Some(gate), Some(429), Some(wait)) =
+                            (&self.gate, status, retry_after)
+                        {
+                            gate.retry_after(url, wait);
+                        }
                         (status, diagnosis, retry_after)
                     }
                 };
@@ -213,6 +253,13 @@ impl Deliverer {
                 return progress.delivery(status, Err(diagnosis));
             }
             std::thread::sleep(wait);
+            if let Some(gate) = &self.gate {
+                if let Err(why) = gate.turn(url, Some(deadline)) {
+                    let mut diagnosis = diagnosis;
+                    diagnosis.message = format!("{}; {why}", diagnosis.message);
+                    return progress.delivery(status, Err(diagnosis));
+                }
+            }
         }
     }
 

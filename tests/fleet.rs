@@ -1,0 +1,555 @@
+//! A gateway fleet an operator trusts, against real processes: a master, a replica and
+//! three Sentinels per test (`support/sentinel.rs`), builders and gateways run as the
+//! real binary, posting to the emulator. Each Sentinel test takes some 30 s (start,
+//! failovers, replica restarts), so one test walks through several scenarios.
+
+use std::collections::HashMap;
+use std::os::unix::fs::PermissionsExt;
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::support::sentinel::{Node, SentinelGroup};
+use crate::support::{
+    Env, Fault, Hook, MockServer, RedisServer, ServerOptions, HOOK_ID, OTHER_HOOK_ID,
+};
+
+const STREAM: &str = "mmnotify:events";
+const GROUP: &str = "mmnotify";
+/// Events enqueued through the failover.
+const EVENTS: usize = 100;
+
+/// `build --enqueue` of one event with its own workflow name.
+fn enqueue(env: &Env, queue: &str, n: usize) -> Command {
+    let mut c = env.cmd();
+    c.args(["build", "--enqueue", "--no-env", "--queue", queue])
+        .args(["--workflow", &format!("wf-{n}"), "--state", "failed"])
+        .args(["--run-id", &n.to_string()]);
+    c
+}
+
+/// `build --consume` posting to the emulator's hook.
+fn consume(env: &Env, queue: &str, name: &str) -> Command {
+    let mut c = env.cmd();
+    c.args(["build", "--consume", "--webhook", "hook", "--queue", queue])
+        .args(["--claim-idle", "1s", "--consumer", name])
+        .env(
+            "MMNOTIFY_STATE_DIR",
+            env.root().join(format!("state-{name}")),
+        );
+    c
+}
+
+/// Posts per workflow name.
+fn posts_by_workflow(server: &MockServer) -> HashMap<String, usize> {
+    let mut m = HashMap::new();
+    for p in server.posts() {
+        if let Some(wf) = p.message.split_whitespace().find(|w| w.contains("wf-")) {
+            let wf = wf.trim_matches(|c: char| !c.is_alphanumeric() && c != '-');
+            *m.entry(wf.to_string()).or_insert(0) += 1;
+        }
+    }
+    m
+}
+
+fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Pending entries of the group on a data node (0 when the group is not there yet).
+fn pending(node: &Node) -> u64 {
+    let mut con = node.con();
+    redis::cmd("XPENDING")
+        .arg(STREAM)
+        .arg(GROUP)
+        .query::<(u64, redis::Value, redis::Value, redis::Value)>(&mut con)
+        .map_or(0, |r| r.0)
+}
+
+#[test]
+fn a_sentinel_failover_under_load_loses_nothing_and_a_lost_replica_spools() {
+    let Some(mut group) = SentinelGroup::start("sentinel_failover_under_load") else {
+        return;
+    };
+    let (env, server) = crate::support::hooked(ServerOptions::default());
+    let queue = group.url();
+
+    // doctor shows the Sentinel URL and the master the Sentinels named.
+    let run = env.run(env.cmd().args(["doctor", "--queue", &queue]));
+    run.assert_stdout_contains(&queue)
+        .assert_stdout_contains(&format!(
+            "the Sentinels name 127.0.0.1:{} as master of",
+            group.master().port()
+        ));
+
+    let g1 = env.spawn(&mut consume(&env, &queue, "gw-1"));
+    let g2 = env.spawn(&mut consume(&env, &queue, "gw-2"));
+
+    // 4 builders, 25 events each; a planned failover once a fifth of them are in.
+    let done = AtomicUsize::new(0);
+    let codes: Vec<(usize, i32)> = std::thread::scope(|s| {
+        let builders: Vec<_> = (0..4)
+            .map(|b| {
+                let (env, queue, done) = (&env, &queue, &done);
+                s.spawn(move || {
+                    (0..EVENTS / 4)
+                        .map(|i| {
+                            let n = b * (EVENTS / 4) + i;
+                            let run = env.run(enqueue(env, queue, n).args(["--timeout", "20s"]));
+                            done.fetch_add(1, Ordering::SeqCst);
+                            (n, run.code)
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        wait_until("a fifth of the events", Duration::from_secs(60), || {
+            done.load(Ordering::SeqCst) >= EVENTS / 5
+        });
+        let old = group.master().port();
+        assert_ne!(group.failover(), old);
+        builders
+            .into_iter()
+            .flat_map(|b| b.join().unwrap())
+            .collect()
+    });
+    // Every enqueue was acknowledged or spooled; the spooled ones go in with flush.
+    for (n, code) in &codes {
+        assert!(*code == 0 || *code == 5, "event {n}: exit {code}");
+    }
+    if codes.iter().any(|(_, code)| *code == 5) {
+        env.run(env.cmd().args(["flush", "--queue", &queue]))
+            .assert_success();
+    }
+    wait_until("every event posted", Duration::from_secs(60), || {
+        posts_by_workflow(&server).len() >= EVENTS && pending(group.master()) == 0
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let by = posts_by_workflow(&server);
+    assert_eq!(by.len(), EVENTS, "{by:?}");
+    assert!(by.values().all(|n| *n == 1), "posted twice: {by:?}");
+    assert_eq!(pending(group.master()), 0);
+
+    // The replica down: an enqueue is not confirmed within --timeout, so it is spooled
+    // (exit 5), and flush enqueues it once the replica is back.
+    group.wait_ready();
+    group.stop_replica();
+    let run = env.run(enqueue(&env, &queue, 500).args(["--timeout", "1s", "--output", "json"]));
+    run.assert_code(5)
+        .assert_stderr_contains("only 0 of 1 Redis replicas confirmed the write");
+    assert_eq!(run.json()["status"], "spooled");
+    group.start_replica();
+    env.run(env.cmd().args(["flush", "--queue", &queue]))
+        .assert_success();
+    wait_until("the spooled event posted", Duration::from_secs(30), || {
+        posts_by_workflow(&server).contains_key("wf-500") && pending(group.master()) == 0
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(posts_by_workflow(&server)["wf-500"], 1);
+
+    for g in [g1, g2] {
+        g.signal(libc::SIGTERM);
+        env.wait(g).assert_success();
+    }
+}
+
+/// Receipt times of the requests, in order.
+fn request_times(server: &MockServer) -> Vec<Instant> {
+    let mut at: Vec<Instant> = server.requests().iter().map(|r| r.received_at).collect();
+    at.sort();
+    at
+}
+
+#[test]
+fn two_gateways_share_one_rate_limit_and_one_429_pauses_both() {
+    let Some(redis) = RedisServer::start("two_gateways_share_one_rate_limit") else {
+        return;
+    };
+    let (env, server) = crate::support::hooked(ServerOptions::default());
+    let queue = redis.url();
+    // 15 events waiting, then two gateways at 5/s with no burst: together they post one
+    // every 200 ms, so the 15 take at least 14 × 200 ms, and no second of the emulator's
+    // clock sees more than 6 (5, plus one at each edge of the window and one for jitter
+    // between the script's clock and the emulator's).
+    for n in 0..15 {
+        env.run(&mut enqueue(&env, &queue, n)).assert_success();
+    }
+    let rate = ["--rate-limit", "5/s", "--rate-burst", "1"];
+    let g1 = env.spawn(consume(&env, &queue, "gw-1").args(rate));
+    let g2 = env.spawn(consume(&env, &queue, "gw-2").args(rate));
+    wait_until("15 posts", Duration::from_secs(30), || {
+        server.posts().len() >= 15
+    });
+    let at = request_times(&server);
+    assert_eq!(at.len(), 15, "one request per event");
+    let span = at[14] - at[0];
+    assert!(span >= Duration::from_millis(2500), "15 posts in {span:?}");
+    for (i, t) in at.iter().enumerate() {
+        let within = at[i..]
+            .iter()
+            .take_while(|u| **u - *t < Duration::from_secs(1))
+            .count();
+        assert!(
+            within <= 7,
+            "{within} posts within one second from post {i}"
+        );
+    }
+    for g in [g1, g2] {
+        g.signal(libc::SIGTERM);
+        env.wait(g).assert_success();
+    }
+
+    // Without --rate-limit: a 429 asking for 2 s pauses every gateway of the store for
+    // that webhook. The first gateway's post gets the 429; the other gateway, free, takes
+    // the next event at once but posts it only once the pause is over.
+    server.clear();
+    let g1 = env.spawn(&mut consume(&env, &queue, "gw-1"));
+    let g2 = env.spawn(&mut consume(&env, &queue, "gw-2"));
+    server.script([Fault::RateLimited {
+        retry_after: "2".into(),
+    }]);
+    env.run(&mut enqueue(&env, &queue, 100)).assert_success();
+    assert!(server.wait_for_requests(1, Duration::from_secs(20)));
+    let limited_at = request_times(&server)[0];
+    env.run(&mut enqueue(&env, &queue, 101)).assert_success();
+    wait_until("both posted", Duration::from_secs(30), || {
+        let by = posts_by_workflow(&server);
+        by.contains_key("wf-100") && by.contains_key("wf-101")
+    });
+    let at = request_times(&server);
+    assert_eq!(at.len(), 3, "the 429, the retry, the second event");
+    for t in &at[1..] {
+        assert!(
+            *t - limited_at >= Duration::from_millis(1900),
+            "posted {:?} after the 429 asked for 2 s",
+            *t - limited_at
+        );
+    }
+    for g in [g1, g2] {
+        g.signal(libc::SIGTERM);
+        env.wait(g).assert_success();
+    }
+}
+
+#[test]
+fn without_a_store_the_rate_limit_applies_per_process() {
+    let (env, server) = crate::support::hooked(ServerOptions::default());
+    let mut events = String::new();
+    for n in 0..4 {
+        events.push_str(&format!(
+            "{{\"workflow\":\"wf-{n}\",\"state\":\"failed\",\"provider_run_id\":\"{n}\"}}\n"
+        ));
+    }
+    // 2/s with a burst of 2: two at once, then one every 500 ms.
+    let run = env.run_with_stdin(
+        env.cmd()
+            .args(["build", "--webhook", "hook", "--no-env", "--events", "-"])
+            .args(["--rate-limit", "2/s"]),
+        events.as_bytes(),
+    );
+    run.assert_success();
+    let at = request_times(&server);
+    assert_eq!(at.len(), 4);
+    assert!(
+        at[1] - at[0] < Duration::from_millis(400),
+        "the burst goes at once"
+    );
+    assert!(
+        at[3] - at[0] >= Duration::from_millis(900),
+        "{:?}",
+        at[3] - at[0]
+    );
+    // A rate that is not one is a usage error.
+    env.run(
+        env.cmd()
+            .args(["send", "--webhook", "hook", "--rate-limit", "5/h", "x"]),
+    )
+    .assert_code(2)
+    .assert_stderr_contains("the unit must be /s or /min");
+}
+
+/// The samples of a Prometheus text file, `name{labels}` → value.
+fn parse_metrics(text: &str) -> HashMap<String, String> {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .map(|l| {
+            let (name, value) = l.rsplit_once(' ').expect("name value");
+            (name.to_string(), value.to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn the_metrics_file_counts_each_outcome_and_the_queue() {
+    let Some(redis) = RedisServer::start("the_metrics_file_counts") else {
+        return;
+    };
+    let (env, server) = crate::support::hooked(ServerOptions::default());
+    let queue = redis.url();
+    let file = env.root().join("textfile").join("mmnotify.prom");
+    std::fs::create_dir(file.parent().unwrap()).unwrap();
+    // Two events, one of them twice (a duplicate), one invalid entry, and a 503 that
+    // leaves the first post pending once (failed) before it is posted.
+    for n in [1, 2, 2] {
+        env.run(&mut enqueue(&env, &queue, n)).assert_success();
+    }
+    let _: String = redis.query(&["XADD", STREAM, "*", "event", "{not json"]);
+    server.script([Fault::Status(503)]);
+    let g = env.spawn(consume(&env, &queue, "gw-1").args([
+        "--retries",
+        "0",
+        "--metrics-file",
+        file.to_str().unwrap(),
+    ]));
+    wait_until("2 posts", Duration::from_secs(30), || {
+        server.posts().len() >= 2 && redis.pending(STREAM, GROUP) == 0
+    });
+    // Written at start, then at most every 10 s: it is there while the gateway runs.
+    let running = parse_metrics(&std::fs::read_to_string(&file).unwrap());
+    assert_eq!(running["mmnotify_redis_up"], "1");
+    g.signal(libc::SIGTERM);
+    env.wait(g).assert_success();
+    // At exit: every count final.
+    let m = parse_metrics(&std::fs::read_to_string(&file).unwrap());
+    let events = |o: &str| m[&format!("mmnotify_events_total{{outcome=\"{o}\"}}")].clone();
+    assert_eq!(events("posted"), "2", "{m:?}");
+    assert_eq!(events("duplicate"), "1");
+    assert_eq!(events("invalid"), "1");
+    assert_eq!(events("failed"), "1");
+    assert_eq!(events("rejected"), "0");
+    assert_eq!(events("dead"), "0");
+    assert_eq!(m["mmnotify_queue_pending"], "0");
+    assert_eq!(m["mmnotify_queue_oldest_pending_seconds"], "0");
+    assert!(
+        m["mmnotify_last_post_timestamp_seconds"]
+            .parse::<f64>()
+            .unwrap()
+            > 1.7e9
+    );
+    assert_eq!(m["mmnotify_redis_up"], "1");
+    assert_eq!(m["mmnotify_owner"], "0");
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o644);
+    // Only the file: no temp file is left next to it for the collector to trip on.
+    assert_eq!(
+        std::fs::read_dir(file.parent().unwrap()).unwrap().count(),
+        1
+    );
+
+    // A symbolic link as the path is refused at start (exit 3), not followed.
+    let link = env.root().join("textfile").join("link.prom");
+    std::os::unix::fs::symlink(env.root().join("elsewhere"), &link).unwrap();
+    env.run(consume(&env, &queue, "gw-2").args([
+        "--drain",
+        "--metrics-file",
+        link.to_str().unwrap(),
+    ]))
+    .assert_code(3)
+    .assert_stderr_contains("symbolic link");
+    assert!(!env.root().join("elsewhere").exists());
+}
+
+#[test]
+fn sighup_reloads_a_rotated_webhook_and_a_bad_file_keeps_the_old_one() {
+    let Some(redis) = RedisServer::start("sighup_reloads_a_rotated_webhook") else {
+        return;
+    };
+    let mut opts = ServerOptions::default();
+    opts.hooks.push(Hook::new(OTHER_HOOK_ID, "town-square"));
+    let (mut env, server) = crate::support::hooked(opts);
+    env.secret(OTHER_HOOK_ID);
+    let queue = redis.url();
+    let file = env.write_file(
+        "gateway/webhook.url",
+        &format!("{}\n", server.hook_url()),
+        0o600,
+    );
+    let mut gateway = env.cmd();
+    gateway
+        .args([
+            "build",
+            "--consume",
+            "--queue",
+            &queue,
+            "--claim-idle",
+            "1s",
+        ])
+        .arg("--webhook-file")
+        .arg(&file);
+    let g = env.spawn(&mut gateway);
+    env.run(&mut enqueue(&env, &queue, 1)).assert_success();
+    wait_until("the first post", Duration::from_secs(20), || {
+        !server.posts().is_empty()
+    });
+
+    // The rotation: the new hook's URL swapped in (write, then rename over), SIGHUP.
+    let new = env.write_file(
+        "gateway/webhook.url.new",
+        &format!("{}\n", server.hook_url_for(OTHER_HOOK_ID)),
+        0o600,
+    );
+    std::fs::rename(&new, &file).unwrap();
+    g.signal(libc::SIGHUP);
+    // A storm of them is one reload at a time, never a stop.
+    for _ in 0..20 {
+        g.signal(libc::SIGHUP);
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    env.run(&mut enqueue(&env, &queue, 2)).assert_success();
+    wait_until("the second post", Duration::from_secs(20), || {
+        server.posts().len() >= 2
+    });
+
+    // A file that fails the secrets-file rules (world-readable): one error line, and the
+    // gateway goes on posting to the hook it had.
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    g.signal(libc::SIGHUP);
+    std::thread::sleep(Duration::from_millis(1500));
+    env.run(&mut enqueue(&env, &queue, 3)).assert_success();
+    wait_until("the third post", Duration::from_secs(20), || {
+        server.posts().len() >= 3
+    });
+    g.signal(libc::SIGTERM);
+    let run = env.wait(g);
+    run.assert_success();
+    let hooks: Vec<String> = server.posts().iter().map(|p| p.hook_id.clone()).collect();
+    assert_eq!(
+        hooks,
+        [HOOK_ID, OTHER_HOOK_ID, OTHER_HOOK_ID],
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("reloaded on SIGHUP: posting to"),
+        "{}",
+        run.stderr
+    );
+    let failed: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.contains("reload on SIGHUP failed, keeping the old settings"))
+        .collect();
+    assert_eq!(failed.len(), 1, "{}", run.stderr);
+}
+
+/// The consumers the group knows (a standby never reads, so it is not among them).
+fn consumers(redis: &RedisServer) -> Vec<String> {
+    let mut con = redis.con();
+    let reply: redis::streams::StreamInfoConsumersReply = redis::cmd("XINFO")
+        .arg("CONSUMERS")
+        .arg(STREAM)
+        .arg(GROUP)
+        .query(&mut con)
+        .unwrap_or_default();
+    let mut names: Vec<String> = reply.consumers.into_iter().map(|c| c.name).collect();
+    names.sort();
+    names
+}
+
+/// What `doctor` says about the lease.
+fn lease_line(env: &Env, queue: &str) -> String {
+    let run = env.run(env.cmd().args(["doctor", "--queue", queue]));
+    run.stdout
+        .lines()
+        .find(|l| l.contains("webhook owner"))
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[test]
+fn exclusive_gateways_have_one_owner_and_a_standby_takes_over_after_sigterm_and_sigkill() {
+    let Some(redis) = RedisServer::start("exclusive_gateways_have_one_owner") else {
+        return;
+    };
+    let (env, server) = crate::support::hooked(ServerOptions::default());
+    let queue = redis.url();
+    let exclusive = ["--exclusive", "--lease", "3s"];
+    assert!(lease_line(&env, &queue).contains("no --exclusive lease is held"));
+    let g1 = env.spawn(consume(&env, &queue, "gw-1").args(exclusive));
+    wait_until("gw-1 holds the lease", Duration::from_secs(20), || {
+        lease_line(&env, &queue).contains("gw-1 holds the --exclusive lease for")
+    });
+    let g2 = env.spawn(consume(&env, &queue, "gw-2").args(exclusive));
+    for n in 0..5 {
+        env.run(&mut enqueue(&env, &queue, n)).assert_success();
+    }
+    wait_until("5 posts", Duration::from_secs(20), || {
+        server.posts().len() >= 5
+    });
+    // Only the holder consumed: the standby never read from the group.
+    assert_eq!(consumers(&redis), ["gw-1"]);
+
+    // SIGTERM: the lease is released at once and the standby takes it well within the
+    // lease (it asks every 300 ms).
+    g1.signal(libc::SIGTERM);
+    env.wait(g1).assert_success();
+    let released = Instant::now();
+    wait_until("gw-2 holds the lease", Duration::from_secs(20), || {
+        lease_line(&env, &queue).contains("gw-2 holds the --exclusive lease")
+    });
+    assert!(
+        released.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        released.elapsed()
+    );
+    env.run(&mut enqueue(&env, &queue, 10)).assert_success();
+    wait_until(
+        "the post after the hand-over",
+        Duration::from_secs(20),
+        || server.posts().len() >= 6,
+    );
+    assert_eq!(consumers(&redis), ["gw-1", "gw-2"]);
+
+    // SIGKILL: nothing is released; a standby takes over once the lease runs out.
+    let g3 = env.spawn(consume(&env, &queue, "gw-3").args(exclusive));
+    std::thread::sleep(Duration::from_millis(500));
+    g2.signal(libc::SIGKILL);
+    let _ = env.wait(g2);
+    env.run(&mut enqueue(&env, &queue, 11)).assert_success();
+    wait_until("gw-3 holds the lease", Duration::from_secs(20), || {
+        lease_line(&env, &queue).contains("gw-3 holds the --exclusive lease")
+    });
+    wait_until(
+        "the post after the takeover",
+        Duration::from_secs(20),
+        || server.posts().len() >= 7,
+    );
+    g3.signal(libc::SIGTERM);
+    env.wait(g3).assert_success();
+    let by = posts_by_workflow(&server);
+    assert_eq!(by.len(), 7, "{by:?}");
+    assert!(by.values().all(|n| *n == 1), "{by:?}");
+    assert!(lease_line(&env, &queue).contains("no --exclusive lease is held"));
+}
+
+#[test]
+fn flush_paces_what_the_spool_holds() {
+    let (env, server) = crate::support::hooked(ServerOptions::default());
+    server.script([Fault::Status(503), Fault::Status(503), Fault::Status(503)]);
+    for n in 0..3 {
+        env.run(
+            env.cmd()
+                .args(["send", "--webhook", "hook", "--retries", "0"])
+                .arg(format!("wf-{n}")),
+        )
+        .assert_code(6);
+    }
+    server.clear();
+    // Spooled (exit 6: a 503). 2/s without a burst: one post now, then one every 500 ms.
+    env.run(
+        env.cmd()
+            .args(["flush", "--rate-limit", "2/s", "--rate-burst", "1"]),
+    )
+    .assert_success();
+    let at = request_times(&server);
+    assert_eq!(at.len(), 3);
+    assert!(
+        at[2] - at[0] >= Duration::from_millis(900),
+        "{:?}",
+        at[2] - at[0]
+    );
+}
