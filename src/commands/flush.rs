@@ -73,6 +73,31 @@ struct Run<'a> {
     tally: Tally,
 }
 
+/// The deliverer for the whole flush, paced by `--rate-limit`: one budget per webhook,
+/// shared through the dedupe store given (as `build` shares it), else for this flush
+/// alone.
+fn paced_deliverer(args: &FlushArgs, delivery: &deliver::Settings) -> Result<Deliverer> {
+    let mut deliverer = Deliverer::new(delivery)?;
+    let store = gateway::url::RedisSources::new(
+        gateway::url::Role::Store,
+        args.store.dedupe_store_file.clone(),
+        args.store.dedupe_store.clone(),
+    )
+    .resolve(gateway::url::Role::Store)
+    // A store that cannot be resolved now is reported by the items that need it; the
+    // budget is then this flush's own.
+    .ok()
+    .flatten();
+    let pacing = Pacing {
+        shared: store.map(|(url, _)| url),
+        ..config::pacing(&args.rate, delivery.timeout)
+    };
+    if let Some(pace) = pacing.pace(delivery)? {
+        deliverer.set_gate(std::sync::Arc::new(pace));
+    }
+    Ok(deliverer)
+}
+
 pub(super) fn run(args: FlushArgs) -> Result<Ending> {
     // Item file names and sources are whatever was written to the spool, which may be a
     // file named after a token (`2-<id>.json`) or a forged `name:<id>`.
@@ -105,26 +130,7 @@ pub(super) fn run(args: FlushArgs) -> Result<Ending> {
         env_url: crate::secret::env_url(),
     };
     let delivery = deliver::Settings::from(&args.delivery);
-    let mut deliverer = Deliverer::new(&delivery)?;
-    // One budget per webhook, shared through the dedupe store given (as `build` shares
-    // it), else for this flush alone.
-    let store = gateway::url::RedisSources::new(
-        gateway::url::Role::Store,
-        args.store.dedupe_store_file.clone(),
-        args.store.dedupe_store.clone(),
-    )
-    .resolve(gateway::url::Role::Store)
-    // A store that cannot be resolved now is reported by the items that need it; the
-    // budget is then this flush's own.
-    .ok()
-    .flatten();
-    let pacing = Pacing {
-        shared: store.map(|(url, _)| url),
-        ..config::pacing(&args.rate, delivery.timeout)
-    };
-    if let Some(pace) = pacing.pace(&delivery)? {
-        deliverer.set_gate(std::sync::Arc::new(pace));
-    }
+    let deliverer = paced_deliverer(&args, &delivery)?;
     // An unusable store must not keep the spool from draining (a lost post is worse
     // than a repeated one); open_dedupe warns and still refuses an untrusted one.
     let dedupe = notify::open_dedupe(&printer, Some(&dir), DEDUPE_TTL)?;
