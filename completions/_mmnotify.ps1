@@ -104,6 +104,8 @@ Register-ArgumentCompleter -Native -CommandName 'mmnotify' -ScriptBlock {
             [CompletionResult]::new('--on', '--on', [CompletionResultType]::ParameterName, 'Post only for these states, as --state (others: `filtered`)')
             [CompletionResult]::new('--text-template', '--text-template', [CompletionResultType]::ParameterName, 'Text line with {field} placeholders, e.g. "{emoji} {workflow}"')
             [CompletionResult]::new('--dedupe-ttl', '--dedupe-ttl', [CompletionResultType]::ParameterName, 'How long a delivered run+state is remembered')
+            [CompletionResult]::new('--bot-file', '--bot-file', [CompletionResultType]::ParameterName, 'Secrets file: the server''s base URL, then a bot token (one post per run)')
+            [CompletionResult]::new('--bot', '--bot', [CompletionResultType]::ParameterName, 'Use NAME.bot from the secrets directory')
             [CompletionResult]::new('--dedupe-store-file', '--dedupe-store-file', [CompletionResultType]::ParameterName, 'Secrets file: a shared store''s Redis URL')
             [CompletionResult]::new('--dedupe-store', '--dedupe-store', [CompletionResultType]::ParameterName, 'Shared dedupe store''s Redis URL, without a password')
             [CompletionResult]::new('--group', '--group', [CompletionResultType]::ParameterName, 'Consumer group (made when missing)')

@@ -121,7 +121,7 @@ _mmnotify() {
             return 0
             ;;
         mmnotify__subcmd__build)
-            opts="-n -w -o -v -q -h --workflow --state --branch --commit --run-url --node --run-id --provider --repository --duration --started-at --event --events --no-env --on --text-template --no-dedupe --dedupe-ttl --dry-run --dedupe-store-file --dedupe-store --enqueue --consume --group --consumer --claim-idle --max-deliveries --drain --summary-every --queue-file --queue --stream --channel --username --icon-url --icon-emoji --priority --requested-ack --webhook-file --webhook --secrets-dir --timeout --attempt-timeout --retries --proxy --ca-file --no-system-roots --client-cert --client-key --state-dir --no-spool --output --verbose --quiet --help"
+            opts="-n -w -o -v -q -h --workflow --state --branch --commit --run-url --node --run-id --provider --repository --duration --started-at --event --events --no-env --on --text-template --no-dedupe --dedupe-ttl --dry-run --bot-file --bot --dedupe-store-file --dedupe-store --enqueue --consume --group --consumer --claim-idle --max-deliveries --drain --summary-every --queue-file --queue --stream --channel --username --icon-url --icon-emoji --priority --requested-ack --webhook-file --webhook --secrets-dir --timeout --attempt-timeout --retries --proxy --ca-file --no-system-roots --client-cert --client-key --state-dir --no-spool --output --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -132,7 +132,7 @@ _mmnotify() {
                     return 0
                     ;;
                 --state)
-                    COMPREPLY=($(compgen -W "succeeded failed cancelled timed_out" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "succeeded failed cancelled timed_out running" -- "${cur}"))
                     return 0
                     ;;
                 --branch)
@@ -180,7 +180,7 @@ _mmnotify() {
                     return 0
                     ;;
                 --on)
-                    COMPREPLY=($(compgen -W "succeeded failed cancelled timed_out" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "succeeded failed cancelled timed_out running" -- "${cur}"))
                     return 0
                     ;;
                 --text-template)
@@ -188,6 +188,14 @@ _mmnotify() {
                     return 0
                     ;;
                 --dedupe-ttl)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --bot-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --bot)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

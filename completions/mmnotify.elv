@@ -99,6 +99,8 @@ set edit:completion:arg-completer[mmnotify] = {|@words|
             cand --on 'Post only for these states, as --state (others: `filtered`)'
             cand --text-template 'Text line with {field} placeholders, e.g. "{emoji} {workflow}"'
             cand --dedupe-ttl 'How long a delivered run+state is remembered'
+            cand --bot-file 'Secrets file: the server''s base URL, then a bot token (one post per run)'
+            cand --bot 'Use NAME.bot from the secrets directory'
             cand --dedupe-store-file 'Secrets file: a shared store''s Redis URL'
             cand --dedupe-store 'Shared dedupe store''s Redis URL, without a password'
             cand --group 'Consumer group (made when missing)'

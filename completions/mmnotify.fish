@@ -83,7 +83,8 @@ complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l workflow -d 
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l state -d 'State' -r -f -a "succeeded\t''
 failed\t''
 cancelled\t''
-timed_out\t''"
+timed_out\t''
+running\t''"
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l branch -d 'Branch or tag' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l commit -d 'Commit SHA (shortened to 8 characters in the text)' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l run-url -d 'Link to the CI run' -r
@@ -98,9 +99,12 @@ complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l events -d 'N
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l on -d 'Post only for these states, as --state (others: `filtered`)' -r -f -a "succeeded\t''
 failed\t''
 cancelled\t''
-timed_out\t''"
+timed_out\t''
+running\t''"
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l text-template -d 'Text line with {field} placeholders, e.g. "{emoji} {workflow}"' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l dedupe-ttl -d 'How long a delivered run+state is remembered' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l bot-file -d 'Secrets file: the server\'s base URL, then a bot token (one post per run)' -r -F
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l bot -d 'Use NAME.bot from the secrets directory' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l dedupe-store-file -d 'Secrets file: a shared store\'s Redis URL' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l dedupe-store -d 'Shared dedupe store\'s Redis URL, without a password' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l group -d 'Consumer group (made when missing)' -r

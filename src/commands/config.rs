@@ -14,7 +14,7 @@ use crate::gateway::store::SharedStore;
 use crate::pipeline::build;
 use crate::pipeline::notify::SpoolPlan;
 use crate::pipeline::output::{Names, Printer};
-use crate::secret::{env_url, Sources};
+use crate::secret::{env_url, BotSources, Sources};
 use crate::state::spool::SpoolKind;
 use crate::wire::deliver;
 use crate::wire::payload::{Attachment, Field, Member, Route};
@@ -122,6 +122,13 @@ impl From<&BuildArgs> for build::Settings {
             no_dedupe: args.no_dedupe,
             dedupe_ttl: args.dedupe_ttl,
             webhook: Sources::from(&args.common.webhook),
+            bot: BotSources {
+                file: args.bot.bot_file.clone(),
+                name: args.bot.bot.clone(),
+                secrets_dir: args.common.webhook.secrets_dir.path().to_path_buf(),
+                ..BotSources::default()
+            }
+            .with_env(),
             delivery: deliver::Settings::from(&args.common.delivery),
             state_dir: args.common.state.state_dir.path().map(Into::into),
             no_spool: args.common.state.no_spool,
