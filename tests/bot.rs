@@ -7,10 +7,11 @@
 
 use std::fs;
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::support::{botted, Env, Fault, MockServer, RestPost, Seed, ServerOptions};
+use crate::support::{botted, Env, Fault, MockServer, RedisServer, RestPost, Seed, ServerOptions};
 
 const CHANNEL: &str = "dev-team/builds";
 
@@ -362,4 +363,154 @@ fn running_without_a_bot_is_filtered_unless_asked_for() {
     run.assert_success();
     assert_eq!(run.json()["status"], "posted");
     assert_eq!(server.posts().len(), 1);
+}
+
+// ---- gateways sharing a Redis store -----------------------------------------------------
+
+const STREAM: &str = "mmnotify:events";
+const GROUP: &str = "mmnotify";
+
+/// `build --enqueue` of one event of run `run_id` (builders hold no secret).
+fn enqueue(env: &Env, redis: &RedisServer, run_id: &str, state: &str, node: &str) -> Command {
+    let mut c = env.cmd();
+    c.args(["build", "--enqueue", "--no-env", "--queue", &redis.url()])
+        .args(["--workflow", "deploy", "--branch", "main"])
+        .args(["--repository", "acme/app", "--run-id", run_id])
+        .args(["--state", state, "--node", node]);
+    c
+}
+
+/// `build --consume` with the bot, its own state directory.
+fn gateway(env: &Env, redis: &RedisServer, name: &str, extra: &[&str]) -> Command {
+    let mut c = env.cmd();
+    c.args(["build", "--consume", "--bot", "bot", "--channel", CHANNEL])
+        .args([
+            "--queue",
+            &redis.url(),
+            "--claim-idle",
+            "1s",
+            "--consumer",
+            name,
+        ])
+        .args(extra)
+        .env(
+            "MMNOTIFY_STATE_DIR",
+            env.root().join(format!("state-{name}")),
+        );
+    c
+}
+
+fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+#[test]
+fn two_gateways_and_four_builders_keep_one_post_per_run_patched_to_its_end() {
+    let Some(redis) = RedisServer::start("bot_two_gateways") else {
+        return;
+    };
+    let (env, server, seed) = setup();
+    let g1 = env.spawn(&mut gateway(&env, &redis, "gw-1", &[]));
+    let g2 = env.spawn(&mut gateway(&env, &redis, "gw-2", &[]));
+    let terminal = |run: usize| if run % 2 == 0 { "succeeded" } else { "failed" };
+    // 50 runs × (running, terminal), each event reported by two of the four builders.
+    std::thread::scope(|s| {
+        for b in 0..4usize {
+            let (env, redis) = (&env, &redis);
+            s.spawn(move || {
+                for run in (0..50).filter(|r| r % 2 == b % 2) {
+                    for state in ["running", terminal(run)] {
+                        env.run(&mut enqueue(
+                            env,
+                            redis,
+                            &run.to_string(),
+                            state,
+                            &format!("node-{b}"),
+                        ))
+                        .assert_success();
+                    }
+                }
+            });
+        }
+    });
+    wait_until("50 posts and 50 replies", Duration::from_secs(60), || {
+        server.rest().all_posts().len() >= 100 && redis.pending(STREAM, GROUP) == 0
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    for g in [g1, g2] {
+        g.signal(libc::SIGTERM);
+        env.wait(g).assert_success();
+    }
+    let roots = roots(&server, &seed);
+    assert_eq!(roots.len(), 50);
+    let keys: std::collections::HashSet<String> = roots.iter().filter_map(run_key_of).collect();
+    assert_eq!(keys.len(), 50, "one post per run");
+    for post in &roots {
+        let run: usize = run_key_of(post).unwrap()["acme/app#".len()..]
+            .parse()
+            .unwrap();
+        assert!(
+            post.message.contains(terminal(run)),
+            "run {run} ends {}: {}",
+            terminal(run),
+            post.message
+        );
+        let replies = server.rest().replies(&post.id);
+        assert_eq!(
+            replies.len(),
+            1,
+            "run {run}: one reply for its terminal state"
+        );
+    }
+    assert_eq!(server.rest().all_posts().len(), 100);
+}
+
+#[test]
+fn a_gateway_killed_mid_create_leaves_one_post_for_the_run() {
+    let Some(redis) = RedisServer::start("bot_killed_mid_create") else {
+        return;
+    };
+    let (env, server, seed) = setup();
+    env.run(&mut enqueue(&env, &redis, "31", "running", "node-a"))
+        .assert_success();
+    // users/me and the channel answer at once; the create is slow, and A dies in it.
+    server.script([
+        Fault::Delay(Duration::ZERO),
+        Fault::Delay(Duration::ZERO),
+        Fault::Delay(Duration::from_millis(1500)),
+    ]);
+    let a = env.spawn(&mut gateway(&env, &redis, "gw-a", &["--timeout", "3s"]));
+    // Requests are recorded once answered: after the channel's, the create is in its delay.
+    wait_until("A's channel look-up", Duration::from_secs(10), || {
+        server.requests().len() >= 2
+    });
+    std::thread::sleep(Duration::from_millis(700));
+    assert!(roots(&server, &seed).is_empty(), "A is still in its create");
+    a.signal(libc::SIGKILL);
+    assert_eq!(env.wait(a).code, -1);
+    // The server answers nobody, but it posted.
+    wait_until("A's post", Duration::from_secs(10), || {
+        roots(&server, &seed).len() == 1
+    });
+    // Past the 30 s pending_post_id window: only the look-up can find A's post now.
+    server.rest().advance_clock(Duration::from_secs(60));
+    env.run(&mut enqueue(&env, &redis, "31", "failed", "node-a"))
+        .assert_success();
+    let b = env.spawn(&mut gateway(&env, &redis, "gw-b", &["-v", "-o", "json"]));
+    wait_until("B's reply", Duration::from_secs(40), || {
+        server.rest().all_posts().len() == 2 && redis.pending(STREAM, GROUP) == 0
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    b.signal(libc::SIGTERM);
+    env.wait(b)
+        .assert_success()
+        .assert_stderr_contains("found the post an earlier attempt made");
+    let roots = roots(&server, &seed);
+    assert_eq!(roots.len(), 1, "still one post for the run");
+    assert!(roots[0].message.contains("failed"), "{}", roots[0].message);
+    assert_eq!(server.rest().replies(&roots[0].id).len(), 1);
 }

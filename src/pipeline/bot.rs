@@ -69,6 +69,11 @@ impl BotConn {
         })
     }
 
+    /// `bot …k3c9 at https://chat.example.com ~builds`, for logs and outcomes.
+    pub(crate) fn describe(&self) -> String {
+        format!("{} {}", self.token, self.channel.label)
+    }
+
     fn bot(&self) -> Bot<'_> {
         Bot {
             deliverer: &self.deliverer,
@@ -173,7 +178,7 @@ pub(crate) fn handle(ctx: &mut Ctx, ev: &ValidEvent, obj: &Map<String, Value>) -
     let target = conn.target.clone();
     let state = ev.state().as_str();
     let mut outcome = Outcome::new(Status::Posted).with("event", ev.to_json());
-    outcome.target = Some(format!("{} {}", conn.token, conn.channel.label));
+    outcome.target = Some(conn.describe());
 
     // One post per (run, state), as webhook posts.
     let event_guard = match store {
