@@ -48,6 +48,7 @@ complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l icon-url -d '
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l icon-emoji -d 'Avatar emoji (`:rocket:`); ignored unless overrides are enabled' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l priority -d 'Post priority label' -r -f -a "urgent\t''
 important\t''"
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l root-id -d 'Post in this thread (the root post\'s id); older servers ignore it' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l color -d 'Colour of the attachment\'s side bar in Mattermost: good, warning, danger or #RRGGBB (it colours the attachment, not the terminal)' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l title -d 'Attachment title' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l title-link -d 'Link opened by the title' -r
@@ -121,6 +122,7 @@ complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l icon-url -d 
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l icon-emoji -d 'Avatar emoji (`:rocket:`); ignored unless overrides are enabled' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l priority -d 'Post priority label' -r -f -a "urgent\t''
 important\t''"
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l root-id -d 'Post in this thread (the root post\'s id); older servers ignore it' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l webhook-file -d 'Secrets file holding the webhook URL' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -s w -l webhook -d 'Use NAME.url from the secrets directory' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l secrets-dir -d 'Directory of NAME.url files' -r -F
@@ -160,6 +162,7 @@ complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l icon-url -d 'A
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l icon-emoji -d 'Avatar emoji (`:rocket:`); ignored unless overrides are enabled' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l priority -d 'Post priority label' -r -f -a "urgent\t''
 important\t''"
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l root-id -d 'Post in this thread (the root post\'s id); older servers ignore it' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l webhook-file -d 'Secrets file holding the webhook URL' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -s w -l webhook -d 'Use NAME.url from the secrets directory' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l secrets-dir -d 'Directory of NAME.url files' -r -F

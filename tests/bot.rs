@@ -514,3 +514,32 @@ fn a_gateway_killed_mid_create_leaves_one_post_for_the_run() {
     assert!(roots[0].message.contains("failed"), "{}", roots[0].message);
     assert_eq!(server.rest().replies(&roots[0].id).len(), 1);
 }
+
+#[test]
+fn root_id_goes_into_webhook_posts_and_older_servers_post_in_the_channel() {
+    let (env, server, _seed) = setup();
+    let root = "pq3wxk8bmjsyr9cn5ue7tdo1hb";
+    let mut c = env.cmd();
+    c.args(["send", "--webhook", "hook", "--root-id", root, "threaded?"]);
+    env.run(&mut c).assert_success();
+    let mut c = event(&env, "12", "failed");
+    c.args(["--webhook", "hook", "--root-id", root]);
+    env.run(&mut c).assert_success();
+    let requests = server.requests();
+    assert_eq!(requests.len(), 2);
+    for r in &requests {
+        let body: Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(body["root_id"], root, "{body}");
+    }
+    // This emulator is a server from before mattermost/mattermost#36415: it drops the
+    // unknown key and posts in the channel.
+    assert_eq!(server.posts().len(), 2);
+    // Not an id: a usage error; with a bot, the run's post has its own thread.
+    let mut c = env.cmd();
+    c.args(["send", "--webhook", "hook", "--root-id", "../x", "t"]);
+    env.run(&mut c).assert_code(2);
+    env.run(&mut bot_event(&env, "13", "failed", &["--root-id", root]))
+        .assert_code(2)
+        .assert_stderr_contains("--root-id");
+    assert_eq!(server.requests().len(), 2);
+}

@@ -65,6 +65,7 @@ impl From<&RouteArgs> for Route {
             icon_emoji: a.icon_emoji.clone(),
             priority: a.priority.map(Priority::as_str),
             requested_ack: a.requested_ack,
+            root_id: a.root_id.clone(),
         }
     }
 }

@@ -142,6 +142,12 @@ pub(crate) fn handle(ctx: &mut Ctx, ev: &ValidEvent, obj: &Map<String, Value>) -
              by repository and run id",
         ));
     };
+    if args.route.root_id.is_some() {
+        return Err(error::fail(
+            ExitKind::Usage,
+            "--root-id is for webhook posts: with a bot, each run's post has its own thread",
+        ));
+    }
     let (message, props) = post_parts(obj, &run_key, ev.state());
     if args.dry_run {
         let value = json!({"message": message, "props": props});
