@@ -543,3 +543,95 @@ fn root_id_goes_into_webhook_posts_and_older_servers_post_in_the_channel() {
         .assert_stderr_contains("--root-id");
     assert_eq!(server.requests().len(), 2);
 }
+
+fn spooled(env: &Env) -> Vec<String> {
+    let Ok(dir) = fs::read_dir(env.state().join("spool")) else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".json"))
+        .map(|e| fs::read_to_string(e.path()).unwrap())
+        .collect()
+}
+
+#[test]
+fn a_bot_event_that_fails_is_spooled_with_its_run_and_flush_updates_the_same_post() {
+    let (env, server, seed) = setup();
+    env.run(&mut bot_event(&env, "21", "running", &[]))
+        .assert_success();
+    let post = roots(&server, &seed)[0].id.clone();
+    // users/me and the channel answer; the patch meets a 503.
+    server.script([
+        Fault::Delay(Duration::ZERO),
+        Fault::Delay(Duration::ZERO),
+        Fault::Status(503),
+    ]);
+    let run = env.run(&mut bot_event(&env, "21", "failed", &["--retries", "0"]));
+    run.assert_code(6).assert_stderr_contains("spool");
+    assert_eq!(run.json()["status"], "spooled");
+    let items = spooled(&env);
+    assert_eq!(items.len(), 1);
+    let item: Value = serde_json::from_str(&items[0]).unwrap();
+    assert_eq!(item["kind"], "bot");
+    assert_eq!(item["source"], "name:bot");
+    assert_eq!(item["payload"]["run_key"], "acme/app#21");
+    assert_eq!(item["payload"]["channel"], CHANNEL);
+
+    let mut c = env.cmd();
+    c.args(["flush", "-v"]);
+    env.run(&mut c)
+        .assert_success()
+        .assert_stderr_contains("is up to date");
+    assert!(spooled(&env).is_empty());
+    let roots = roots(&server, &seed);
+    assert_eq!(roots.len(), 1, "the same post, patched");
+    assert_eq!(roots[0].id, post);
+    assert!(roots[0].message.contains("failed"));
+    assert_eq!(server.rest().replies(&post).len(), 1);
+    // Delivered: the event is a duplicate now.
+    let again = env.run(&mut bot_event(&env, "21", "failed", &[]));
+    assert_eq!(again.json()["status"], "duplicate");
+}
+
+#[test]
+fn an_env_bot_item_is_flushed_only_with_the_same_url_and_token() {
+    let (env, server, seed) = setup();
+    let with_env = |c: &mut Command| {
+        c.env("MATTERMOST_URL", server.url())
+            .env("MATTERMOST_BOT_TOKEN", &seed.bot.token);
+    };
+    server.script([
+        Fault::Delay(Duration::ZERO),
+        Fault::Delay(Duration::ZERO),
+        Fault::Status(503),
+    ]);
+    let mut c = event(&env, "22", "succeeded");
+    c.args(["--channel", CHANNEL, "--retries", "0"]);
+    with_env(&mut c);
+    env.run(&mut c).assert_code(6);
+    let item: Value = serde_json::from_str(&spooled(&env)[0]).unwrap();
+    assert_eq!(item["source"], "env");
+    assert!(item["webhook_hmac"].is_string());
+    // Without the variables: kept.
+    let mut c = env.cmd();
+    c.arg("flush");
+    env.run(&mut c).assert_code(3);
+    assert_eq!(spooled(&env).len(), 1);
+    // Another token for the same server: kept, never posted with the wrong bot.
+    let other = server.rest().create_token(&seed.bot.user_id);
+    let mut c = env.cmd();
+    c.arg("flush")
+        .env("MATTERMOST_URL", server.url())
+        .env("MATTERMOST_BOT_TOKEN", &other);
+    let run = env.run(&mut c);
+    assert_ne!(run.code, 0);
+    assert!(!run.stdout.contains(&other) && !run.stderr.contains(&other));
+    assert!(roots(&server, &seed).is_empty());
+    let mut c = env.cmd();
+    c.args(["flush", "-v"]);
+    with_env(&mut c);
+    let run = env.run(&mut c);
+    run.assert_success();
+    assert_eq!(roots(&server, &seed).len(), 1, "{}", run.stderr);
+}

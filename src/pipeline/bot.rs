@@ -18,7 +18,7 @@ use serde_json::{json, Map, Value};
 use crate::build_event::event::{State, ValidEvent};
 use crate::error::{self, ExitKind};
 use crate::pipeline::build::{Ctx, Store};
-use crate::pipeline::output::{print_stdout_line, Handled, Outcome, Status};
+use crate::pipeline::output::{print_stdout_line, Handled, Outcome, Printer, Status};
 use crate::secret::{BotSource, BotSources, BotToken};
 use crate::state::dedupe::{self, Claim, DedupeKey, DedupeStore, RunPost};
 use crate::wire::deliver::{self, Deliverer};
@@ -27,7 +27,6 @@ use crate::wire::rest::{self, Bot, Channel, Patched};
 /// A bot, its client and its channel: resolved once per process.
 pub(crate) struct BotConn {
     token: BotToken,
-    #[allow(dead_code, reason = "the spool records it (item 5, not wired yet)")]
     source: BotSource,
     deliverer: Deliverer,
     channel: Channel,
@@ -51,6 +50,16 @@ impl BotConn {
             ));
         };
         let (token, source) = sources.resolve()?;
+        BotConn::connect_with(token, source, channel, delivery)
+    }
+
+    /// With the secret already read (`flush`: the item's own source).
+    pub(crate) fn connect_with(
+        token: BotToken,
+        source: BotSource,
+        channel: &str,
+        delivery: &deliver::Settings,
+    ) -> Result<BotConn> {
         let deliverer = Deliverer::new(delivery)?;
         let bot = Bot {
             deliverer: &deliverer,
@@ -179,77 +188,170 @@ pub(crate) fn handle(ctx: &mut Ctx, ev: &ValidEvent, obj: &Map<String, Value>) -
         Store::Open(s) => Some(s.as_ref()),
         _ => None,
     };
+    let event_key =
+        (!args.no_dedupe).then(|| dedupe::key(&conn.target, &run_key, ev.state().as_str()));
+    let item = BotItem {
+        run_key,
+        state: ev.state(),
+        message,
+        props,
+    };
     let start = Instant::now();
-    let budget = conn.deliverer.policy().budget;
-    let target = conn.target.clone();
-    let state = ev.state().as_str();
     let mut outcome = Outcome::new(Status::Posted).with("event", ev.to_json());
     outcome.target = Some(conn.describe());
-
-    // One post per (run, state), as webhook posts.
-    let event_guard = match store {
-        Some(s) if !args.no_dedupe => {
-            match s.claim(&dedupe::key(&target, &run_key, state), budget)? {
-                Claim::Duplicate => {
-                    ctx.printer.info(&format!(
-                        "run {run_key} {state} was already posted: skipped"
-                    ));
-                    outcome.status = Status::Duplicate;
-                    return Ok((outcome, None));
-                }
-                Claim::Acquired(g) => Some(g),
-            }
+    let result = post(conn, &ctx.printer, store, event_key.as_ref(), &item);
+    outcome.elapsed = Some(start.elapsed());
+    match result {
+        Ok(Some(post_id)) => Ok((outcome.with("post_id", post_id), None)),
+        Ok(None) => {
+            outcome.status = Status::Duplicate;
+            Ok((outcome, None))
         }
+        Err(e) => {
+            outcome.status = Status::Failed;
+            let mut message =
+                crate::secret::scrub_secrets(&conn.token.scrub(&format!("{e:#}"))).into_owned();
+            let retryable = matches!(error::exit_kind(&e), ExitKind::Network | ExitKind::Server);
+            if retryable && ctx.spool {
+                match spool(ctx, conn, event_key.as_ref(), &item, &message) {
+                    Ok(path) => {
+                        outcome.status = Status::Spooled;
+                        outcome = outcome.with("spool_file", path.display().to_string());
+                        message.push_str(&format!(
+                            "; saved to the spool ({}), `mmnotify flush` updates the run's post",
+                            path.display()
+                        ));
+                    }
+                    Err(se) => ctx
+                        .printer
+                        .warn(&format!("the event could not be spooled: {se:#}")),
+                }
+            }
+            outcome.message = Some(message.clone());
+            let kind = error::exit_kind(&e);
+            Ok((outcome, Some(error::fail(kind, message))))
+        }
+    }
+}
+
+/// One event for a bot: what is posted, and under which run.
+pub(crate) struct BotItem {
+    pub run_key: String,
+    pub state: State,
+    pub message: String,
+    pub props: Value,
+}
+
+impl BotItem {
+    /// As saved in the spool (no token: the message was checked for it).
+    fn to_json(&self, channel: &str) -> Value {
+        json!({
+            "channel": channel,
+            "run_key": self.run_key,
+            "state": self.state.as_str(),
+            "message": self.message,
+            "props": self.props,
+        })
+    }
+
+    /// A spooled item's payload read back; `None` when it is not one.
+    pub(crate) fn from_json(v: &Value) -> Option<(String, BotItem)> {
+        let s = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
+        let state = s("state")?.parse::<State>().ok()?;
+        Some((
+            s("channel")?,
+            BotItem {
+                run_key: s("run_key")?,
+                state,
+                message: s("message")?,
+                props: v.get("props").cloned().unwrap_or(Value::Null),
+            },
+        ))
+    }
+}
+
+/// Saves a bot event that could not be posted: the run key, the bot's source (never the
+/// token; an `env` bot as an HMAC of its URL and token), the channel as given.
+fn spool(
+    ctx: &Ctx,
+    conn: &BotConn,
+    event_key: Option<&DedupeKey>,
+    item: &BotItem,
+    last_error: &str,
+) -> Result<std::path::PathBuf> {
+    let dir = crate::pipeline::notify::state_dir(ctx.args.state_dir.as_deref())?;
+    let spool = crate::state::spool::Spool::open(&dir)?;
+    let mut saved = crate::state::spool::SpoolItem::new(
+        crate::state::spool::SpoolKind::Bot,
+        conn.source.spool_ref(),
+        event_key,
+        item.to_json(ctx.args.route.channel.as_deref().unwrap_or_default()),
+        last_error.to_string(),
+    );
+    if conn.source == BotSource::Env {
+        saved.webhook_hmac = Some(
+            crate::state::fingerprint::FingerprintKey::load_or_create(&dir)?
+                .fingerprint(conn.token.expose_for_hash()),
+        );
+    }
+    saved.store.clone_from(&ctx.store_ref);
+    spool.save(&saved)
+}
+
+/// One bot event: the dedupe claim of (run, state), the run's post brought up to it,
+/// the reply of a terminal state. `Ok(None)`: a duplicate. Used by `build` and `flush`.
+pub(crate) fn post(
+    conn: &BotConn,
+    printer: &Printer,
+    store: Option<&dyn DedupeStore>,
+    event_key: Option<&DedupeKey>,
+    item: &BotItem,
+) -> Result<Option<String>> {
+    let budget = conn.deliverer.policy().budget;
+    let event_guard = match (store, event_key) {
+        (Some(s), Some(key)) => match s.claim(key, budget)? {
+            Claim::Duplicate => {
+                printer.info(&format!(
+                    "run {} {} was already posted: skipped",
+                    item.run_key,
+                    item.state.as_str()
+                ));
+                return Ok(None);
+            }
+            Claim::Acquired(g) => Some(g),
+        },
         _ => None,
     };
     let interrupted = event_guard
         .as_ref()
         .is_some_and(crate::state::dedupe::ClaimGuard::interrupted);
-    let result = evolve(
-        ctx,
-        store,
-        &run_key,
-        ev.state(),
-        &message,
-        &props,
-        interrupted,
-    );
-    let conn = ctx.bot.as_ref().expect("connected above");
-    outcome.elapsed = Some(start.elapsed());
-    match result {
-        Ok(post_id) => {
-            outcome = outcome.with("post_id", post_id);
-            if let Some(g) = event_guard {
-                if let Err(e) = g.delivered() {
-                    ctx.printer.warn(&format!(
-                        "posted, but the dedupe store did not record it: {e:#}"
-                    ));
-                }
-            }
-            Ok((outcome, None))
-        }
-        Err(e) => {
-            outcome.status = Status::Failed;
-            outcome.message = Some(
-                crate::secret::scrub_secrets(&conn.token.scrub(&format!("{e:#}"))).into_owned(),
-            );
-            Ok((outcome, Some(e)))
+    let post_id = evolve(conn, printer, store, item, interrupted)?;
+    if let Some(g) = event_guard {
+        if let Err(e) = g.delivered() {
+            printer.warn(&format!(
+                "posted, but the dedupe store did not record it: {e:#}"
+            ));
         }
     }
+    Ok(Some(post_id))
 }
 
 /// The run's post brought up to this event (created, patched, or left when the run is
 /// further already), then the reply of a terminal state. Returns the post's id.
 fn evolve(
-    ctx: &Ctx,
+    conn: &BotConn,
+    printer: &Printer,
     store: Option<&dyn DedupeStore>,
-    run_key: &str,
-    state: State,
-    message: &str,
-    props: &Value,
+    item: &BotItem,
     interrupted: bool,
 ) -> Result<String> {
-    let conn = ctx.bot.as_ref().expect("connected by the caller");
+    let BotItem {
+        run_key,
+        state,
+        message,
+        props,
+    } = item;
+    let (run_key, state) = (run_key.as_str(), *state);
     let bot = conn.bot();
     let budget = conn.deliverer.policy().budget;
     let record_key = dedupe::key(&conn.target, run_key, "\0post");
@@ -298,35 +400,19 @@ fn evolve(
                 id
             }
             Patched::Gone => {
-                ctx.printer.warn(&format!(
+                printer.warn(&format!(
                     "the post of run {run_key} was deleted: posting it again"
                 ));
-                create(ctx, run_key, message, props, my_rank, &save, (false, &id))?
+                create(conn, printer, item, &save, (false, &id))?
             }
         },
-        Some(RunPost { post_id: None, .. }) => {
-            create(ctx, run_key, message, props, my_rank, &save, (true, ""))?
-        }
-        None => create(
-            ctx,
-            run_key,
-            message,
-            props,
-            my_rank,
-            &save,
-            (taken_over, ""),
-        )?,
+        Some(RunPost { post_id: None, .. }) => create(conn, printer, item, &save, (true, ""))?,
+        None => create(conn, printer, item, &save, (taken_over, ""))?,
     };
     drop(run_guard);
     if state.is_terminal() {
-        let (reply_text, reply_props) = (message.to_string(), props.clone());
-        let reply = rest::new_post(
-            &conn.channel,
-            &reply_text,
-            reply_props,
-            Some(&post_id),
-            None,
-        );
+        // The details, where a reply notifies (an edit does not).
+        let reply = rest::new_post(&conn.channel, message, props.clone(), Some(&post_id), None);
         bot.create(&reply, &conn.channel).map_err(|f| f.error)?;
     }
     Ok(post_id)
@@ -337,19 +423,18 @@ fn evolve(
 /// made again after a deletion gets another `pending_post_id` (`replaces`: the deleted
 /// post's id), or the server would answer with the deleted one.
 fn create(
-    ctx: &Ctx,
-    run_key: &str,
-    message: &str,
-    props: &Value,
-    my_rank: u8,
+    conn: &BotConn,
+    printer: &Printer,
+    item: &BotItem,
     save: &dyn Fn(Option<&str>, u8) -> Result<()>,
     (search, replaces): (bool, &str),
 ) -> Result<String> {
-    let conn = ctx.bot.as_ref().expect("connected by the caller");
+    let (run_key, message, props) = (item.run_key.as_str(), &item.message, &item.props);
+    let my_rank = rank(item.state);
     let bot = conn.bot();
     if search {
         if let Some(id) = bot.find_run_post(&conn.channel, &conn.user_id, run_key)? {
-            ctx.printer.info(&format!(
+            printer.info(&format!(
                 "run {run_key}: found the post an earlier attempt made; updating it"
             ));
             let patch = json!({"message": message, "props": props});

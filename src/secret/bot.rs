@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 
 use crate::error;
-use crate::secret::{check_name, read_secrets_values, refuse_url_as_path, WebhookUrl};
+use crate::secret::{check_name, read_secrets_values, refuse_url_as_path, SourceRef, WebhookUrl};
 
 /// A bot's server and token. Held as the webhook URL `BASE/hooks/TOKEN` would be: the
 /// same parser checks the server URL (scheme, host, port, no query) and the token's
@@ -60,6 +60,11 @@ impl BotToken {
         format!("Bearer {}", self.inner.token())
     }
 
+    /// The server URL with the token, for keyed hashes only (the `env` spool item's HMAC).
+    pub(crate) fn expose_for_hash(&self) -> &str {
+        self.inner.expose()
+    }
+
     /// The token's scrubber, for text the server or a library wrote.
     pub(crate) fn as_url(&self) -> &WebhookUrl {
         &self.inner
@@ -93,6 +98,18 @@ pub(crate) enum BotSource {
     File(PathBuf),
     Named { name: String, path: PathBuf },
     Env,
+}
+
+impl BotSource {
+    /// `file:PATH`, `name:NAME` or `env`: saved with spooled items, never the token.
+    pub(crate) fn spool_ref(&self) -> String {
+        match self {
+            BotSource::File(p) => SourceRef::file(p),
+            BotSource::Named { name, .. } => SourceRef::Name(name.clone()),
+            BotSource::Env => SourceRef::Env,
+        }
+        .to_string()
+    }
 }
 
 /// The three ways to give a bot, merged with their environment fallbacks.
@@ -201,6 +218,24 @@ impl BotSources {
                 })
             }
         }
+    }
+
+    /// Resolves a spool item's saved reference with today's settings.
+    pub(crate) fn resolve_spool_ref(&self, reference: &str) -> Result<(BotToken, BotSource)> {
+        let source = match reference.parse::<SourceRef>() {
+            Ok(SourceRef::File(path)) => BotSource::File(path),
+            Ok(SourceRef::Name(name)) => {
+                check_name(&name)?;
+                let path = self.secrets_dir.join(format!("{name}.bot"));
+                BotSource::Named { name, path }
+            }
+            Ok(SourceRef::Env) => BotSource::Env,
+            Ok(SourceRef::Flag) | Err(_) => {
+                return Err(error::config(format!("unknown bot source `{reference}`")));
+            }
+        };
+        let bot = self.load(&source)?;
+        Ok((bot, source))
     }
 }
 
