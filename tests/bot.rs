@@ -635,3 +635,28 @@ fn an_env_bot_item_is_flushed_only_with_the_same_url_and_token() {
     run.assert_success();
     assert_eq!(roots(&server, &seed).len(), 1, "{}", run.stderr);
 }
+
+#[test]
+fn rate_limits_and_server_errors_are_retried_honouring_retry_after() {
+    let (env, server, seed) = setup();
+    server.script([
+        Fault::RateLimited {
+            retry_after: "1".into(),
+        },
+        Fault::Status(502),
+    ]);
+    let run = env.run(&mut bot_event(&env, "41", "failed", &[]));
+    run.assert_success();
+    assert_eq!(roots(&server, &seed).len(), 1);
+    // The retry of the rate-limited request waited as the server asked (a lower bound
+    // the server set, not a measured speed).
+    let requests = server.requests();
+    let limited = requests.iter().position(|r| r.method == "GET").unwrap();
+    let next = &requests[limited + 1];
+    assert!(
+        next.received_at
+            .duration_since(requests[limited].received_at)
+            >= Duration::from_secs(1),
+        "Retry-After: 1 was honoured"
+    );
+}
