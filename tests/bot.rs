@@ -170,6 +170,12 @@ fn the_bot_secret_comes_from_a_file_a_name_or_the_environment() {
     env.run(event(&env, "5", "running").args(["--channel", CHANNEL, "--bot", "bad"]))
         .assert_code(3)
         .assert_stderr_contains("26 lowercase letters and digits");
+    // A token pasted where the name goes is not echoed.
+    let pasted = "z7wq2m9xz4bn8vc3ld6fh1k3c9";
+    env.secret(pasted);
+    env.run(event(&env, "5", "running").args(["--channel", CHANNEL, "--bot", pasted]))
+        .assert_code(3)
+        .assert_stderr_contains("no bot named");
     env.run(event(&env, "5", "running").args(["--channel", CHANNEL, "--bot", "nope"]))
         .assert_code(3)
         .assert_stderr_contains("no bot named `nope`");

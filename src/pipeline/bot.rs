@@ -363,7 +363,9 @@ fn evolve(
         },
         None => None,
     };
-    let taken_over = interrupted
+    // Without a store nothing records the run's post: look for it every time.
+    let taken_over = store.is_none()
+        || interrupted
         || run_guard
             .as_ref()
             .is_some_and(|g| g.interrupted() || g.stolen());

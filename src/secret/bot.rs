@@ -179,11 +179,15 @@ impl BotSources {
             BotSource::File(path) | BotSource::Named { path, .. } => {
                 if let BotSource::Named { name, .. } = source {
                     if std::fs::symlink_metadata(path).is_err() {
-                        return Err(error::config(format!(
+                        let msg = format!(
                             "no bot named `{name}`: {} has no {name}.bot (set --secrets-dir \
                              or MMNOTIFY_SECRETS_DIR)",
                             self.secrets_dir.display()
-                        )));
+                        );
+                        // A token pasted where the name goes is not echoed.
+                        return Err(error::config(
+                            crate::secret::redact_id_runs(&msg).into_owned(),
+                        ));
                     }
                 }
                 let lines = read_secrets_values(path)?;
