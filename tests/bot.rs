@@ -224,6 +224,10 @@ fn channels_the_bot_cannot_use_are_named_with_the_fix() {
     let run = with_channel(&seed.private_builds);
     run.assert_success();
     with_channel("Dev Team/Builds").assert_code(2);
+    // An unknown channel id: 43, as a create into it would answer.
+    with_channel("zzzzzzzzzzzzzzzzzzzzzzzzzz")
+        .assert_code(43)
+        .assert_stderr_contains("add the bot to the channel");
     assert!(roots(&server, &seed).is_empty());
     assert_eq!(server.rest().roots_in(&seed.private_builds).len(), 1);
 }

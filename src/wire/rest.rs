@@ -86,7 +86,25 @@ impl Bot<'_> {
         if is_id(spec) {
             let ok = self
                 .call(Method::Get, &format!("/channels/{spec}"), None)
-                .map_err(|f| self.fail(f, &format!("resolving channel {spec}"), Some(spec)))?;
+                .map_err(|f| {
+                    // The contract files an unknown channel id with 403 (what a create
+                    // into it answers): 43, with the fix.
+                    if let RestFail::Status {
+                        status: 404, body, ..
+                    } = &f
+                    {
+                        return error::fail(
+                            ExitKind::Forbidden,
+                            format!(
+                                "channel id {spec} is unknown to the server or the bot cannot \
+                                 see it (HTTP 404{}): check the id and add the bot to the \
+                                 channel",
+                                id_part(server_id(body).as_deref())
+                            ),
+                        );
+                    }
+                    self.fail(f, &format!("resolving channel {spec}"), Some(spec))
+                })?;
             let name = sanitize(&json_str(&ok.body, "name"));
             return Ok(Channel {
                 id: spec.to_string(),
