@@ -647,6 +647,31 @@ fn an_env_bot_item_is_flushed_only_with_the_same_url_and_token() {
 }
 
 #[test]
+fn a_forged_post_id_in_a_create_answer_is_never_requested() {
+    let (env, server, seed) = setup();
+    server.script([
+        Fault::Delay(Duration::ZERO),
+        Fault::Delay(Duration::ZERO),
+        Fault::Response {
+            status: 201,
+            headers: vec![("Content-Type".into(), "application/json".into())],
+            body: r#"{"id":"../../users/me","message":"x"}"#.into(),
+        },
+    ]);
+    let run = env.run(&mut bot_event(&env, "51", "running", &["--no-spool"]));
+    run.assert_code(7)
+        .assert_stderr_contains("without a post id");
+    // The next event looks for the post first (the answer was not believed) and makes
+    // it; nothing ever went to a path built from the forged id.
+    env.run(&mut bot_event(&env, "51", "failed", &["-v"]))
+        .assert_success();
+    assert_eq!(roots(&server, &seed).len(), 1);
+    for r in server.requests() {
+        assert!(!r.path.contains(".."), "{}", r.path);
+    }
+}
+
+#[test]
 fn rate_limits_and_server_errors_are_retried_honouring_retry_after() {
     let (env, server, seed) = setup();
     server.script([

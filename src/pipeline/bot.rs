@@ -413,8 +413,20 @@ fn evolve(
     };
     drop(run_guard);
     if state.is_terminal() {
-        // The details, where a reply notifies (an edit does not).
-        let reply = rest::new_post(&conn.channel, message, props.clone(), Some(&post_id), None);
+        // The details, where a reply notifies (an edit does not). Its own
+        // `pending_post_id`: a retry whose first answer was lost gets the same reply.
+        let pending = pending_post_id(&dedupe::key(
+            &conn.target,
+            run_key,
+            &format!("\0reply{}{post_id}", state.as_str()),
+        ));
+        let reply = rest::new_post(
+            &conn.channel,
+            message,
+            props.clone(),
+            Some(&post_id),
+            Some(&pending),
+        );
         bot.create(&reply, &conn.channel).map_err(|f| f.error)?;
     }
     Ok(post_id)
