@@ -35,8 +35,6 @@ fn event(env: &Env, run_id: &str, state: &str) -> Command {
         run_id,
         "--state",
         state,
-        "--timeout",
-        "10s",
         "-o",
         "json",
     ]);
@@ -328,19 +326,40 @@ fn forged_post_ids_in_the_store_never_reach_a_request_path() {
 #[test]
 fn a_create_whose_answer_was_lost_is_found_before_posting_again() {
     let (env, server, seed) = setup();
-    // The create reaches the server, but the answer never comes back.
-    env.run(&mut bot_event(&env, "9", "running", &[]))
-        .assert_success();
+    // The create reaches the server, which posts it after the client gave up waiting.
+    server.script([
+        Fault::Delay(Duration::ZERO),
+        Fault::Delay(Duration::ZERO),
+        Fault::Delay(Duration::from_millis(1500)),
+    ]);
+    let run = env.run(&mut bot_event(
+        &env,
+        "9",
+        "running",
+        &["--timeout", "1s", "--attempt-timeout", "1s", "--no-spool"],
+    ));
+    run.assert_code(5);
+    wait_until("the late post", Duration::from_secs(10), || {
+        roots(&server, &seed).len() == 1
+    });
     let post = roots(&server, &seed)[0].id.clone();
-    forge_records(&env, "? 1\n");
-    server
-        .rest()
-        .advance_clock(std::time::Duration::from_secs(60));
+    // Past the 30 s pending_post_id window: only the look-up can find it.
+    server.rest().advance_clock(Duration::from_secs(60));
     env.run(&mut bot_event(&env, "9", "succeeded", &["-v"]))
         .assert_success()
         .assert_stderr_contains("found the post");
     assert_eq!(roots(&server, &seed).len(), 1);
     assert_eq!(server.rest().patch_history(&post).len(), 1);
+
+    // The same through a forged "lost" record.
+    env.run(&mut bot_event(&env, "10", "running", &[]))
+        .assert_success();
+    forge_records(&env, "? 1\n");
+    server.rest().advance_clock(Duration::from_secs(60));
+    env.run(&mut bot_event(&env, "10", "failed", &["-v"]))
+        .assert_success()
+        .assert_stderr_contains("found the post");
+    assert_eq!(roots(&server, &seed).len(), 2);
 }
 
 #[test]
