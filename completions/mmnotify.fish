@@ -48,6 +48,7 @@ complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l icon-url -d '
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l icon-emoji -d 'Avatar emoji (`:rocket:`); ignored unless overrides are enabled' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l priority -d 'Post priority label' -r -f -a "urgent\t''
 important\t''"
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l root-id -d 'Post in this thread (the root post\'s id); older servers ignore it' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l color -d 'Colour of the attachment\'s side bar in Mattermost: good, warning, danger or #RRGGBB (it colours the attachment, not the terminal)' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l title -d 'Attachment title' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l title-link -d 'Link opened by the title' -r
@@ -85,7 +86,8 @@ complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l workflow -d 
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l state -d 'State' -r -f -a "succeeded\t''
 failed\t''
 cancelled\t''
-timed_out\t''"
+timed_out\t''
+running\t''"
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l branch -d 'Branch or tag' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l commit -d 'Commit SHA (shortened to 8 characters in the text)' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l run-url -d 'Link to the CI run' -r
@@ -100,9 +102,12 @@ complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l events -d 'N
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l on -d 'Post only for these states, as --state (others: `filtered`)' -r -f -a "succeeded\t''
 failed\t''
 cancelled\t''
-timed_out\t''"
+timed_out\t''
+running\t''"
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l text-template -d 'Text line with {field} placeholders, e.g. "{emoji} {workflow}"' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l dedupe-ttl -d 'How long a delivered run+state is remembered' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l bot-file -d 'Secrets file: the server\'s base URL, then a bot token (one post per run)' -r -F
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l bot -d 'Use NAME.bot from the secrets directory' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l dedupe-store-file -d 'Secrets file: a shared store\'s Redis URL' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l dedupe-store -d 'Shared dedupe store\'s Redis URL, without a password' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l group -d 'Consumer group (made when missing)' -r
@@ -122,6 +127,7 @@ complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l icon-url -d 
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l icon-emoji -d 'Avatar emoji (`:rocket:`); ignored unless overrides are enabled' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l priority -d 'Post priority label' -r -f -a "urgent\t''
 important\t''"
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l root-id -d 'Post in this thread (the root post\'s id); older servers ignore it' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l webhook-file -d 'Secrets file holding the webhook URL' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -s w -l webhook -d 'Use NAME.url from the secrets directory' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l secrets-dir -d 'Directory of NAME.url files' -r -F
@@ -164,6 +170,7 @@ complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l icon-url -d 'A
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l icon-emoji -d 'Avatar emoji (`:rocket:`); ignored unless overrides are enabled' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l priority -d 'Post priority label' -r -f -a "urgent\t''
 important\t''"
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l root-id -d 'Post in this thread (the root post\'s id); older servers ignore it' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l webhook-file -d 'Secrets file holding the webhook URL' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -s w -l webhook -d 'Use NAME.url from the secrets directory' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l secrets-dir -d 'Directory of NAME.url files' -r -F

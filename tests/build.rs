@@ -216,7 +216,7 @@ fn invalid_events_are_refused_naming_the_field_and_nothing_is_sent() {
     // Values clap checks itself are usage errors.
     env.run(&mut build(
         &env,
-        &["--no-env", "--workflow", "ci", "--state", "running"],
+        &["--no-env", "--workflow", "ci", "--state", "queued"],
     ))
     .assert_code(2);
     env.run(&mut build_event(
@@ -239,7 +239,8 @@ fn invalid_events_are_refused_naming_the_field_and_nothing_is_sent() {
     let cases = [
         ("bad-json", "{\"workflow\": \"ci\",", "JSON"),
         ("array", r#"[{"workflow":"ci","state":"failed"}]"#, "object"),
-        ("state", r#"{"workflow":"ci","state":"running"}"#, "state"),
+        // `running` is a state since issue 18; `queued` is not.
+        ("state", r#"{"workflow":"ci","state":"queued"}"#, "state"),
         (
             "duration",
             r#"{"workflow":"ci","state":"failed","duration":"soon"}"#,
@@ -263,10 +264,10 @@ fn invalid_events_are_refused_naming_the_field_and_nothing_is_sent() {
     // The same from stdin.
     env.run_with_stdin(
         &mut build(&env, &["--no-env", "--event", "-"]),
-        br#"{"workflow":"ci","state":"running"}"#,
+        br#"{"workflow":"ci","state":"queued"}"#,
     )
     .assert_code(4)
-    .assert_stderr_contains("running");
+    .assert_stderr_contains("queued");
 
     assert!(
         server.requests().is_empty(),

@@ -16,6 +16,7 @@ mod support;
 
 mod architecture;
 mod attack;
+mod bot;
 mod build;
 mod doctor;
 mod dry_run;

@@ -13,13 +13,15 @@ const MM: &str = env!("CARGO_BIN_EXE_mmnotify");
 /// Lines the jobs below print to show what they saw; exempt from the stream leak check
 /// (the job's own output passes through unchanged) but never in anything mmnotify builds.
 const JOB: &str = "JOB:";
-const SECRET_VARS: [&str; 6] = [
+const SECRET_VARS: [&str; 8] = [
     "MATTERMOST_WEBHOOK_URL",
     "MMNOTIFY_WEBHOOK_FILE",
     "MMNOTIFY_QUEUE",
     "MMNOTIFY_QUEUE_FILE",
     "MMNOTIFY_DEDUPE_STORE",
     "MMNOTIFY_DEDUPE_STORE_FILE",
+    "MATTERMOST_BOT_TOKEN",
+    "MMNOTIFY_BOT_FILE",
 ];
 
 /// Two hooks: `hook` (town-square) and `ops` (dev).
@@ -38,7 +40,9 @@ fn two_hooks(era: Era) -> (Env, MockServer) {
 
 /// The parent's environment carries every kind of secret variable.
 fn with_secret_vars(env: &mut Env, server: &MockServer, c: &mut Command) {
-    env.secret("queuepassword4711").secret("storepassword0815");
+    env.secret("queuepassword4711")
+        .secret("storepassword0815")
+        .secret(BOT_TOKEN);
     let queue_file = env.write_file("q.url", "redis://:queuepassword4711@127.0.0.1:1/0\n", 0o600);
     let store_file = env.write_file("s.url", "redis://:storepassword0815@127.0.0.1:1/0\n", 0o600);
     c.env("MATTERMOST_WEBHOOK_URL", server.hook_url())
@@ -49,8 +53,13 @@ fn with_secret_vars(env: &mut Env, server: &MockServer, c: &mut Command) {
             "MMNOTIFY_DEDUPE_STORE",
             "redis://:storepassword0815@127.0.0.1:1/0",
         )
-        .env("MMNOTIFY_DEDUPE_STORE_FILE", store_file);
+        .env("MMNOTIFY_DEDUPE_STORE_FILE", store_file)
+        .env("MATTERMOST_BOT_TOKEN", BOT_TOKEN)
+        .env("MMNOTIFY_BOT_FILE", env.secrets_dir().join("bot.bot"));
 }
+
+/// A bot token in the parent's environment (issue 18): never the job's.
+const BOT_TOKEN: &str = "b0ttokenforthejobtest00001";
 
 fn assert_clean_env_dump(dump: &Path) {
     let text = fs::read_to_string(dump).expect("the job dumped its environment");

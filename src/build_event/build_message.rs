@@ -21,16 +21,18 @@ pub(crate) fn emoji(state: State) -> &'static str {
         State::Failed => "❌",
         State::Cancelled => "⚪",
         State::TimedOut => "⏱",
+        State::Running => "⏳",
     }
 }
 
-/// Attachment colour for a state: green, red, grey, amber.
+/// Attachment colour for a state: green, red, grey, amber, blue.
 pub(crate) fn color(state: State) -> &'static str {
     match state {
         State::Succeeded => "#2EB67D",
         State::Failed => "#D24B4E",
         State::Cancelled => "#8D8D8D",
         State::TimedOut => "#E6A23C",
+        State::Running => "#1E88E5",
     }
 }
 

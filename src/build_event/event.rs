@@ -22,16 +22,36 @@ pub(crate) enum State {
     Failed,
     Cancelled,
     TimedOut,
+    /// Not an outcome: the run has started (issue 18). With a bot it creates or updates
+    /// the run's post; without one it is posted only when `--on running` asks for it; it
+    /// never enters the job history.
+    Running,
 }
 
 impl State {
     /// Every state, in the order help texts list them.
-    pub(crate) const ALL: [State; 4] = [
+    pub(crate) const ALL: [State; 5] = [
+        State::Succeeded,
+        State::Failed,
+        State::Cancelled,
+        State::TimedOut,
+        State::Running,
+    ];
+
+    /// The outcomes: every state but `running`. Only these enter the job history
+    /// (`story::history`); the caller leaves `running` out.
+    #[cfg_attr(not(test), allow(dead_code, reason = "the story tests draw outcomes"))]
+    pub(crate) const OUTCOMES: [State; 4] = [
         State::Succeeded,
         State::Failed,
         State::Cancelled,
         State::TimedOut,
     ];
+
+    /// An outcome (every state but `running`).
+    pub(crate) fn is_terminal(self) -> bool {
+        self != State::Running
+    }
 
     /// The wire name (`timed_out`), as in JSON and on the command line.
     pub(crate) fn as_str(self) -> &'static str {
@@ -40,6 +60,7 @@ impl State {
             State::Failed => "failed",
             State::Cancelled => "cancelled",
             State::TimedOut => "timed_out",
+            State::Running => "running",
         }
     }
 

@@ -48,6 +48,26 @@ impl clap::ValueEnum for State {
     }
 }
 
+/// The bot account (issue 18): one post per run, updated in place, with the details in
+/// its thread. First match wins: --bot-file, --bot, then MATTERMOST_URL +
+/// MATTERMOST_BOT_TOKEN.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Bot account")]
+pub(crate) struct BotArgs {
+    /// Secrets file: the server's base URL, then a bot token (one post per run)
+    #[arg(
+        long,
+        value_name = "PATH",
+        env = "MMNOTIFY_BOT_FILE",
+        hide_env_values = true
+    )]
+    pub bot_file: Option<PathBuf>,
+
+    /// Use NAME.bot from the secrets directory
+    #[arg(long, value_name = "NAME")]
+    pub bot: Option<String>,
+}
+
 #[derive(Debug, Clone, Args)]
 pub(crate) struct BuildArgs {
     #[command(flatten)]
@@ -96,6 +116,9 @@ pub(crate) struct BuildArgs {
     #[arg(short = 'n', long)]
     pub dry_run: bool,
 
+    #[command(flatten)]
+    // Boxed: the bot's two paths would make `build` too large a `Command` variant.
+    pub bot: Box<BotArgs>,
     #[command(flatten)]
     pub store: StoreArgs,
     #[command(flatten)]

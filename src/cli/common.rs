@@ -297,6 +297,10 @@ pub(crate) struct RouteArgs {
     /// Ask recipients to acknowledge the post
     #[arg(long)]
     pub requested_ack: bool,
+
+    /// Post in this thread (the root post's id); older servers ignore it
+    #[arg(long, value_name = "POST_ID", value_parser = super::parse::parse_post_id)]
+    pub root_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -75,6 +75,20 @@ pub const ENVIRONMENT: &[Entry] = &[
         "Default for --webhook: a NAME whose NAME.url is read from the secrets directory.",
     ),
     (
+        "MMNOTIFY_BOT_FILE",
+        "Default for build's --bot-file: a secrets file holding the server's base URL, then \
+         a bot access token (one post per run, updated in place).",
+    ),
+    (
+        "MATTERMOST_URL",
+        "With MATTERMOST_BOT_TOKEN: the server's base URL for the bot account, used when \
+         neither --bot-file nor --bot is given.",
+    ),
+    (
+        "MATTERMOST_BOT_TOKEN",
+        "With MATTERMOST_URL: the bot account's access token; never passed to a run job.",
+    ),
+    (
         "MMNOTIFY_SECRETS_DIR",
         "Default for --secrets-dir (/etc/openclaw/secrets.d/mattermost).",
     ),

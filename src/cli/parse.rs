@@ -33,6 +33,21 @@ pub(super) fn parse_stream_name(s: &str) -> Result<String, String> {
     Ok(s.to_string())
 }
 
+/// A Mattermost post id: 26 lowercase letters and digits.
+pub(super) fn parse_post_id(s: &str) -> Result<String, String> {
+    let ok = s.len() == 26
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+    if ok {
+        Ok(s.to_string())
+    } else {
+        Err(
+            "a post id is 26 lowercase letters and digits (the last part of the post's link)"
+                .into(),
+        )
+    }
+}
+
 pub(super) fn parse_color(s: &str) -> Result<String, String> {
     let ok = matches!(s, "good" | "warning" | "danger")
         || (s.len() == 7 && s.starts_with('#') && s[1..].chars().all(|c| c.is_ascii_hexdigit()));

@@ -16,7 +16,7 @@ use crate::pipeline::build;
 use crate::pipeline::notify::SpoolPlan;
 use crate::pipeline::output::{Names, Printer};
 use crate::pipeline::pace::Pacing;
-use crate::secret::{env_url, Sources};
+use crate::secret::{env_url, BotSources, Sources};
 use crate::state::spool::SpoolKind;
 use crate::wire::deliver;
 use crate::wire::payload::{Attachment, Field, Member, Route};
@@ -67,6 +67,7 @@ impl From<&RouteArgs> for Route {
             icon_emoji: a.icon_emoji.clone(),
             priority: a.priority.map(Priority::as_str),
             requested_ack: a.requested_ack,
+            root_id: a.root_id.clone(),
         }
     }
 }
@@ -127,6 +128,13 @@ impl From<&BuildArgs> for build::Settings {
             no_dedupe: args.no_dedupe,
             dedupe_ttl: args.dedupe_ttl,
             webhook: Sources::from(&args.common.webhook),
+            bot: BotSources {
+                file: args.bot.bot_file.clone(),
+                name: args.bot.bot.clone(),
+                secrets_dir: args.common.webhook.secrets_dir.path().to_path_buf(),
+                ..BotSources::default()
+            }
+            .with_env(),
             delivery: deliver::Settings::from(&args.common.delivery),
             state_dir: args.common.state.state_dir.path().map(Into::into),
             no_spool: args.common.state.no_spool,

@@ -14,11 +14,12 @@ use crate::error::{self, ExitKind};
 use crate::gateway;
 use crate::gateway::queue::Queue;
 use crate::gateway::store::SharedStore;
+use crate::pipeline::bot::{self, BotConn, BotItem};
 use crate::pipeline::notify;
 use crate::pipeline::output::{print_stderr_line, Ending, Outcome, Printer, Status};
 use crate::pipeline::pace::Pacing;
 use crate::pipeline::progress::Progress;
-use crate::secret::{Sources, WebhookUrl};
+use crate::secret::{BotSources, Sources, WebhookUrl};
 use crate::state::dedupe::{Claim, ClaimGuard, Dedupe, DedupeKey, DedupeStore};
 use crate::state::fingerprint::FingerprintKey;
 use crate::state::spool::{Skipped, Spool, SpoolEntry, SpoolItem, SpoolKind};
@@ -59,6 +60,8 @@ struct Run<'a> {
     spool: &'a Spool,
     sources: &'a Sources,
     deliverer: &'a Deliverer,
+    /// The delivery flags, for the bot items' own clients.
+    delivery: &'a deliver::Settings,
     /// `None` when the store cannot be used: items then go out undeduplicated.
     dedupe: Option<&'a Dedupe>,
     /// Shared Redis stores and queues named by items, connected on first use.
@@ -138,6 +141,7 @@ pub(super) fn run(args: FlushArgs) -> Result<Ending> {
         spool: &spool,
         sources: &sources,
         deliverer: &deliverer,
+        delivery: &delivery,
         dedupe: dedupe.as_ref(),
         redis: gateway::flush::Stores::new(
             &Queue::from(&args.queue),
@@ -248,6 +252,10 @@ impl Run<'_> {
             SpoolKind::Send | SpoolKind::Build | SpoolKind::Run => Ok(Some((item, age))),
             SpoolKind::Enqueue => {
                 self.flush_enqueue(entry, item);
+                Ok(None)
+            }
+            SpoolKind::Bot => {
+                self.flush_bot(entry, item, name)?;
                 Ok(None)
             }
             SpoolKind::Other(kind) => {
@@ -398,6 +406,107 @@ impl Run<'_> {
                     diag.message,
                     to.display()
                 ));
+                self.tally.rejected += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// A bot event (issue 18): the same run's post is patched or created, through the
+    /// item's own bot and channel, claimed in the store it was spooled with.
+    fn flush_bot(&mut self, entry: &SpoolEntry, item: &SpoolItem, name: &str) -> Result<()> {
+        let (spool, printer) = (self.spool, self.printer);
+        let Some((channel, event)) = BotItem::from_json(&item.payload) else {
+            let to = spool.reject(entry, "not a bot event")?;
+            printer.warn(&format!(
+                "{name}: not a bot event; moved to {}",
+                to.display()
+            ));
+            self.tally.rejected += 1;
+            return Ok(());
+        };
+        let bots = BotSources {
+            secrets_dir: self.sources.secrets_dir.clone(),
+            ..BotSources::default()
+        }
+        .with_env();
+        let kept = |this: &mut Self, why: String| {
+            printer.warn(&format!("{name}: {why}; kept in the spool"));
+            this.tally.unresolved += 1;
+        };
+        let (token, source) = match bots.resolve_spool_ref(&item.source) {
+            Ok(found) => found,
+            Err(e) => {
+                kept(
+                    self,
+                    format!("its bot ({}) cannot be resolved now: {e:#}", item.source),
+                );
+                return Ok(());
+            }
+        };
+        if item.source == "env" {
+            if let Err(why) = self.check_env_binding(item, token.expose_for_hash()) {
+                kept(self, why);
+                return Ok(());
+            }
+        }
+        let shared = match &item.store {
+            Some(reference) => match self.redis.store(reference) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    kept(
+                        self,
+                        format!("its dedupe store ({reference}) cannot be resolved now: {e:#}"),
+                    );
+                    return Ok(());
+                }
+            },
+            None => None,
+        };
+        let store: Option<&dyn DedupeStore> = match (&shared, self.dedupe) {
+            (Some(s), _) => Some(s),
+            (None, Some(d)) => Some(d),
+            (None, None) => None,
+        };
+        let key = item.dedupe_key.as_deref().and_then(DedupeKey::from_hex);
+        let result = BotConn::connect_with(token, source, &channel, self.delivery)
+            .and_then(|conn| bot::post(&conn, printer, store, key.as_ref(), &event));
+        self.settle_bot(entry, item, name, result)
+    }
+
+    /// What became of a flushed bot event: removed when its run's post is up to date (or
+    /// was already), kept while delivery may still succeed, rejected otherwise.
+    fn settle_bot(
+        &mut self,
+        entry: &SpoolEntry,
+        item: &SpoolItem,
+        name: &str,
+        result: Result<Option<String>>,
+    ) -> Result<()> {
+        let (spool, printer) = (self.spool, self.printer);
+        match result {
+            Ok(Some(post_id)) => {
+                spool.remove(entry)?;
+                printer.info(&format!("{name}: the run's post {post_id} is up to date"));
+                self.tally.posted += 1;
+            }
+            Ok(None) => {
+                spool.remove(entry)?;
+                printer.info(&format!("{name}: already delivered meanwhile, removed"));
+                self.tally.duplicate += 1;
+            }
+            Err(e) if matches!(error::exit_kind(&e), ExitKind::Network | ExitKind::Server) => {
+                let mut updated = item.clone();
+                updated.attempts += 1;
+                updated.last_error = format!("{e:#}");
+                spool.update(entry, &updated)?;
+                printer.warn(&format!("{name}: {e:#}; kept in the spool"));
+                self.tally.failed += 1;
+                self.tally.worst = self.tally.worst.max(Some(error::exit_kind(&e)));
+            }
+            Err(e) => {
+                let to = spool.reject(entry, &format!("{e:#}"))?;
+                printer.warn(&format!("{name}: {e:#}; moved to {}", to.display()));
                 self.tally.rejected += 1;
             }
         }

@@ -25,7 +25,7 @@ use anyhow::Result;
 use redis::Script;
 
 use crate::gateway::client::Redis;
-use crate::state::dedupe::{Claim, ClaimGuard, DedupeKey, DedupeStore, Held};
+use crate::state::dedupe::{Claim, ClaimGuard, DedupeKey, DedupeStore, Held, RunPost};
 use crate::text::time::{millis, now_ms};
 
 const PREFIX: &str = "mmnotify:dedupe:";
@@ -201,6 +201,33 @@ impl RedisStore {
 }
 
 impl DedupeStore for RedisStore {
+    fn run_post(&self, key: &DedupeKey) -> Result<Option<RunPost>> {
+        let line: Option<String> =
+            lock(&self.redis).run("cannot read the dedupe store", |con| {
+                redis::cmd("GET")
+                    .arg(format!("{PREFIX}runpost:{key}"))
+                    .query(con)
+            })?;
+        Ok(line.map(|l| {
+            RunPost::from_line(&l).unwrap_or(RunPost {
+                post_id: None,
+                rank: 0,
+            })
+        }))
+    }
+
+    fn set_run_post(&self, key: &DedupeKey, post: &RunPost) -> Result<()> {
+        let px = millis(self.ttl).max(1);
+        lock(&self.redis).run("cannot write to the dedupe store", |con| {
+            redis::cmd("SET")
+                .arg(format!("{PREFIX}runpost:{key}"))
+                .arg(post.to_line())
+                .arg("PX")
+                .arg(px)
+                .query::<()>(con)
+        })
+    }
+
     fn is_delivered(&self, key: &DedupeKey) -> Result<bool> {
         if self.backlog_has(key) {
             return Ok(true);

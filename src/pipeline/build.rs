@@ -46,6 +46,8 @@ pub(crate) struct Settings {
     pub no_dedupe: bool,
     pub dedupe_ttl: Duration,
     pub webhook: Sources,
+    /// The bot account (issue 18), when one is given: one post per run.
+    pub bot: crate::secret::BotSources,
     pub delivery: deliver::Settings,
     /// `--state-dir` (`None`: the default) and `--no-spool`.
     pub state_dir: Option<PathBuf>,
@@ -80,6 +82,8 @@ pub(crate) struct Ctx<'a> {
     pub pace: Option<std::sync::Arc<Pace>>,
     /// What the paces replaced by a reload had waited.
     waited_before: Duration,
+    /// The bot, its client and channel, connected on first use (issue 18).
+    pub bot: Option<crate::pipeline::bot::BotConn>,
 }
 
 /// Opens the dedupe store and says where it is (`Some`: the shared store's source,
@@ -118,7 +122,18 @@ impl<'a> Ctx<'a> {
             },
             pace: None,
             waited_before: Duration::ZERO,
+            bot: None,
         })
+    }
+
+    /// Opens the dedupe store on first use (the command's choice).
+    pub(crate) fn open_dedupe(&mut self) -> Result<()> {
+        if matches!(self.dedupe, Store::NotOpened) {
+            let (store, store_ref) = (self.open_store)(self.args, &self.printer)?;
+            self.dedupe = store;
+            self.store_ref = store_ref;
+        }
+        Ok(())
     }
 }
 
@@ -185,7 +200,11 @@ pub(crate) fn render(
 /// everything (configuration); a failed delivery comes back as the outcome's error.
 pub(crate) fn handle(ctx: &mut Ctx, ev: &ValidEvent) -> Result<Handled> {
     let args = ctx.args;
-    if !args.on.is_empty() && !args.on.contains(&ev.state()) {
+    let with_bot = args.bot.is_given();
+    // `running` is not an outcome: without a bot it is posted only when asked for.
+    let unasked_running =
+        !with_bot && ev.state() == State::Running && !args.on.contains(&ev.state());
+    if unasked_running || (!args.on.is_empty() && !args.on.contains(&ev.state())) {
         ctx.printer.info(&format!(
             "state {} is not in --on: not posted",
             ev.state().as_str()
@@ -196,6 +215,9 @@ pub(crate) fn handle(ctx: &mut Ctx, ev: &ValidEvent) -> Result<Handled> {
         ));
     }
     let (obj, body) = render(ctx, ev)?;
+    if with_bot {
+        return crate::pipeline::bot::handle(ctx, ev, &obj);
+    }
     if args.dry_run {
         return show_dry_run(ctx, ev, obj, &body);
     }

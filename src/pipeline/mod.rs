@@ -3,6 +3,7 @@
 //! `--consume`), `run`'s relay and `flush`; and the one output object. Nothing here
 //! sees clap: the commands hand it plain configuration.
 
+pub(crate) mod bot;
 pub(crate) mod build;
 pub(crate) mod dry_run;
 pub(crate) mod enqueue;

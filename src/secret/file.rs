@@ -105,6 +105,23 @@ pub(crate) fn open_trusted(path: &Path, trust: &Trust) -> Result<(File, FileFact
 
 /// The first line that is neither blank nor a `#` comment, trimmed.
 pub(crate) fn read_secrets_file(path: &Path) -> Result<String> {
+    let text = read_secrets_text(path)?;
+    first_value_line(&text).map(str::to_string).ok_or_else(|| {
+        error::config(format!(
+            "secrets file {} holds no URL (only blank lines and # comments)",
+            path.display()
+        ))
+    })
+}
+
+/// Every line that is neither blank nor a `#` comment, trimmed (a `.bot` file: the
+/// server URL, then the token), read once under the secrets-file rules.
+pub(crate) fn read_secrets_values(path: &Path) -> Result<Vec<String>> {
+    let text = read_secrets_text(path)?;
+    Ok(value_lines(&text).map(str::to_string).collect())
+}
+
+fn read_secrets_text(path: &Path) -> Result<String> {
     let (file, _) = open_checked(path)?;
     let mut bytes = Vec::new();
     file.take(SECRETS_FILE_LIMIT + 1)
@@ -117,25 +134,23 @@ pub(crate) fn read_secrets_file(path: &Path) -> Result<String> {
             SECRETS_FILE_LIMIT / 1024
         )));
     }
-    let text = String::from_utf8(bytes)
-        .map_err(|_| error::config(format!("secrets file {} is not UTF-8 text", path.display())))?;
-    first_value_line(&text).map(str::to_string).ok_or_else(|| {
-        error::config(format!(
-            "secrets file {} holds no URL (only blank lines and # comments)",
-            path.display()
-        ))
-    })
+    String::from_utf8(bytes)
+        .map_err(|_| error::config(format!("secrets file {} is not UTF-8 text", path.display())))
 }
 
 /// Editors on Windows save a byte-order mark first and end lines with CRLF, and old Mac
 /// editors (and some `printf` recipes) end them with a lone CR: a CR is a line break
 /// too, so `# comment\rhttps://…` finds the URL (a CRLF only adds an empty line).
 fn first_value_line(text: &str) -> Option<&str> {
+    value_lines(text).next()
+}
+
+fn value_lines(text: &str) -> impl Iterator<Item = &str> {
     text.strip_prefix('\u{feff}')
         .unwrap_or(text)
         .split(['\n', '\r'])
         .map(str::trim)
-        .find(|l| !l.is_empty() && !l.starts_with('#'))
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
 }
 
 /// The caller's (effective) uid: the one home of `geteuid`, for every ownership rule

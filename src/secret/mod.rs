@@ -3,6 +3,7 @@
 //! full URL is reachable only through [`WebhookUrl::expose`], which the HTTP layer calls.
 
 mod access;
+mod bot;
 mod child_env;
 mod file;
 mod known;
@@ -12,8 +13,11 @@ mod source_ref;
 mod sources;
 mod url;
 
+pub(crate) use bot::{BotSource, BotSources, BotToken};
 pub(crate) use child_env::SECRET_ENV_VARS;
-pub(crate) use file::{check_file, current_uid, open_trusted, read_secrets_file, Trust};
+pub(crate) use file::{
+    check_file, current_uid, open_trusted, read_secrets_file, read_secrets_values, Trust,
+};
 pub(crate) use known::{holds_secret, remember, scrub_secrets, scrub_secrets_json};
 pub(crate) use misplaced::{contains_hook_id, refuse_hook_in_proxy, refuse_url_as_path};
 // Scrubbing is plain text work (no secret is held), so it lives in `text/`, where

@@ -127,6 +127,11 @@ impl WebhookUrl {
         &self.full
     }
 
+    /// The bare token, for a bot's `Authorization` header (`secret::bot`).
+    pub(super) fn token(&self) -> &str {
+        &self.token
+    }
+
     pub(crate) fn host(&self) -> &str {
         &self.host
     }

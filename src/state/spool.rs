@@ -32,6 +32,9 @@ pub(crate) enum SpoolKind {
     /// A build event for the Redis stream, saved by `build --enqueue` while Redis was
     /// away; `flush` enqueues it.
     Enqueue,
+    /// A build event for a bot's run post (issue 18): `flush` patches or creates the
+    /// same run's post.
+    Bot,
     /// Written by another version of mmnotify: listed and kept, never delivered by this
     /// one, since it cannot know what delivering it means.
     #[serde(untagged)]
@@ -45,6 +48,7 @@ impl SpoolKind {
             SpoolKind::Build => "build",
             SpoolKind::Run => "run",
             SpoolKind::Enqueue => "enqueue",
+            SpoolKind::Bot => "bot",
             SpoolKind::Other(name) => name,
         }
     }

@@ -608,7 +608,7 @@ mod tests {
     }
 
     fn state() -> impl Strategy<Value = State> {
-        prop::sample::select(State::ALL.to_vec())
+        prop::sample::select(State::OUTCOMES.to_vec())
     }
 
     proptest! {

@@ -96,8 +96,20 @@ pub(crate) struct Gateway {
 pub(crate) fn run(ctx: &mut Ctx, gateway: &Gateway) -> Result<u8> {
     let args = ctx.args;
     let (url, source) = queue_source(&args.queue)?;
-    // A gateway without a usable webhook would take entries only to leave them pending.
-    let (webhook, _) = args.webhook.resolve()?;
+    // A gateway without a usable webhook (or bot) would take entries only to leave them
+    // pending.
+    let target = if args.bot.is_given() {
+        let conn = crate::pipeline::bot::BotConn::connect(
+            &args.bot,
+            args.route.channel.as_deref(),
+            &args.delivery,
+        )?;
+        let target = conn.describe();
+        ctx.bot = Some(conn);
+        target
+    } else {
+        args.webhook.resolve()?.0.redacted()
+    };
     let printer = ctx.printer;
     let redis = connect(&url, args)?;
     let store = dedupe_store(ctx, &redis, &source, &printer)?;
@@ -111,7 +123,7 @@ pub(crate) fn run(ctx: &mut Ctx, gateway: &Gateway) -> Result<u8> {
     ctx.pacing.max_wait = None;
     ctx.pacing.stop = Some(stopping);
     let mut c = Consumer::new(args, gateway, redis, store, &printer);
-    c.log_start(&url, &webhook.redacted());
+    c.log_start(&url, &target);
     signal::install();
     // Written at once: a path that cannot be written is exit 3 at start, not a silent gap.
     c.report(ctx, false)?;

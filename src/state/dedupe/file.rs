@@ -179,6 +179,14 @@ impl DedupeStore for Dedupe {
     fn is_delivered(&self, key: &DedupeKey) -> anyhow::Result<bool> {
         Dedupe::is_delivered(self, key)
     }
+
+    fn run_post(&self, key: &DedupeKey) -> anyhow::Result<Option<super::RunPost>> {
+        self.read_run_post(key)
+    }
+
+    fn set_run_post(&self, key: &DedupeKey, post: &super::RunPost) -> anyhow::Result<()> {
+        self.write_run_post(key, post)
+    }
 }
 
 impl Inner {

@@ -42,6 +42,7 @@ mod file;
 mod journal;
 mod lock;
 mod migrate;
+mod run_post;
 #[cfg(test)]
 mod test_support;
 
@@ -49,6 +50,7 @@ use std::fmt;
 use std::time::Duration;
 
 pub(crate) use file::Dedupe;
+pub(crate) use run_post::RunPost;
 
 const DELIVERED_DIR: &str = "delivered";
 const CLAIMS_DIR: &str = "claims";
@@ -181,6 +183,12 @@ pub(crate) trait DedupeStore: Send + Sync {
 
     /// Whether `key` was delivered within the TTL.
     fn is_delivered(&self, key: &DedupeKey) -> anyhow::Result<bool>;
+
+    /// The post a bot made for a run (issue 18), under the run's key.
+    fn run_post(&self, key: &DedupeKey) -> anyhow::Result<Option<RunPost>>;
+
+    /// Records the run's post; callers hold the run's claim while they read and write it.
+    fn set_run_post(&self, key: &DedupeKey, post: &RunPost) -> anyhow::Result<()>;
 }
 
 /// One store's side of a held claim. Dropping it without [`Held::delivered`] releases the

@@ -32,6 +32,9 @@ pub(crate) struct Route {
     /// `urgent` or `important`.
     pub priority: Option<&'static str>,
     pub requested_ack: bool,
+    /// `--root-id`: the thread to post in. Servers with mattermost/mattermost#36415 honour
+    /// it; older ones drop the unknown key and post in the channel.
+    pub root_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -216,6 +219,10 @@ impl Payload {
             if let Some(v) = flag {
                 *member = v.clone().into();
             }
+        }
+        if let Some(root) = &route.root_id {
+            self.extra
+                .insert("root_id".into(), Value::from(root.as_str()));
         }
         if route.priority.is_some() || route.requested_ack {
             self.priority = Priority {

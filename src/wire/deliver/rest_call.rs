@@ -1,0 +1,181 @@
+//! One REST request of the bot account (issue 18), made with the webhook's agent, proxy,
+//! TLS roots and retry budget: 429, 502, 503, 504 and network failures are retried,
+//! honouring `Retry-After`, never past `--timeout`. Everything the server or a library
+//! says is scrubbed of the bot's token before it leaves this file (a server in
+//! developer mode echoes the token in `detailed_error`).
+
+use std::ops::ControlFlow;
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::secret::BotToken;
+use crate::wire::deliver::transport::transport;
+use crate::wire::deliver::{Deliverer, BODY_LIMIT};
+use crate::wire::diagnose::Diagnosis;
+use crate::wire::{retry, sent};
+
+/// A post list of 60 posts with attachments fits; anything larger is cut.
+const REST_BODY_LIMIT: u64 = 16 * BODY_LIMIT;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Method {
+    Get,
+    Post,
+    Put,
+}
+
+/// A 2xx answer: its (scrubbed) body.
+#[derive(Debug)]
+pub(crate) struct RestOk {
+    pub body: String,
+}
+
+/// A request that did not succeed within the budget.
+#[derive(Debug)]
+pub(crate) enum RestFail {
+    /// The server answered with this status (the last answer after retries).
+    Status {
+        status: u16,
+        /// Scrubbed of the token.
+        body: String,
+        attempts: u32,
+    },
+    /// No HTTP answer: DNS, connect, TLS, timeout.
+    Transport {
+        diagnosis: Diagnosis,
+        /// Some attempt went out whole and got no answer: the server may have acted.
+        maybe_sent: bool,
+    },
+}
+
+impl Deliverer {
+    /// `method` `path` (below `/api/v4`) with the bot's bearer token, JSON in and out.
+    pub(crate) fn rest(
+        &self,
+        bot: &BotToken,
+        method: Method,
+        path: &str,
+        body: Option<&[u8]>,
+    ) -> Result<RestOk, RestFail> {
+        let url = format!("{}/api/v4{path}", bot.base());
+        let policy = self.policy.clone();
+        let start = Instant::now();
+        let deadline = start + policy.budget;
+        let mut attempts = 0u32;
+        let mut maybe_sent = false;
+        loop {
+            attempts += 1;
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            let per_attempt = policy.attempt_timeout.min(remaining);
+            sent::reset();
+            let answer = self.call(per_attempt, |agent, timeout| {
+                request(agent, method, &url, &bot.bearer(), body, timeout)
+            });
+            let (fail, wait_hint) = match answer {
+                Ok(resp) => match read_answer(resp, bot, attempts) {
+                    ControlFlow::Break(done) => return done,
+                    ControlFlow::Continue(retry) => retry,
+                },
+                Err(e) => {
+                    if sent::request_was_sent() {
+                        maybe_sent = true;
+                    }
+                    let diagnosis = transport(
+                        &e,
+                        bot.as_url(),
+                        per_attempt,
+                        self.has_client_cert,
+                        self.trust.enabled,
+                        self.proxy_for(bot.as_url()),
+                    );
+                    let retryable = diagnosis.retryable;
+                    let fail = RestFail::Transport {
+                        diagnosis,
+                        maybe_sent,
+                    };
+                    if !retryable {
+                        return Err(fail);
+                    }
+                    (fail, None)
+                }
+            };
+            if attempts > policy.retries {
+                return Err(fail);
+            }
+            let wait = wait_hint.unwrap_or_else(|| retry::backoff(attempts, retry::random_u64()));
+            if wait >= deadline.saturating_duration_since(Instant::now()) {
+                return Err(fail);
+            }
+            std::thread::sleep(wait.min(Duration::from_secs(3600)));
+        }
+    }
+}
+
+/// One request of `method` to `url`, JSON in for `POST` and `PUT`.
+fn request(
+    agent: &ureq::Agent,
+    method: Method,
+    url: &str,
+    auth: &str,
+    body: Option<&[u8]>,
+    timeout: Duration,
+) -> Result<ureq::http::Response<ureq::Body>, ureq::Error> {
+    match method {
+        Method::Get => agent
+            .get(url)
+            .config()
+            .timeout_global(Some(timeout))
+            .build()
+            .header("Authorization", auth)
+            .call(),
+        Method::Post | Method::Put => {
+            let req = if method == Method::Post {
+                agent.post(url)
+            } else {
+                agent.put(url)
+            };
+            req.config()
+                .timeout_global(Some(timeout))
+                .build()
+                .header("Authorization", auth)
+                .content_type("application/json")
+                .send(body.unwrap_or(b"{}"))
+        }
+    }
+}
+
+/// What an answer with a status means: final (`Break`: a success, or a failure not worth
+/// retrying), or worth another attempt (`Continue`, with the server's `Retry-After`).
+fn read_answer(
+    mut resp: ureq::http::Response<ureq::Body>,
+    bot: &BotToken,
+    attempts: u32,
+) -> ControlFlow<Result<RestOk, RestFail>, (RestFail, Option<Duration>)> {
+    let status = resp.status().as_u16();
+    let retry_after = resp
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| retry::parse_retry_after(v, SystemTime::now()));
+    let text = resp
+        .body_mut()
+        .with_config()
+        .limit(REST_BODY_LIMIT)
+        .lossy_utf8(true)
+        .read_to_string()
+        .unwrap_or_default();
+    let text = bot.scrub(&text);
+    if (200..300).contains(&status) {
+        return ControlFlow::Break(Ok(RestOk { body: text }));
+    }
+    let retryable = retry::retryable_status(status) || status >= 500;
+    let fail = RestFail::Status {
+        status,
+        body: text,
+        attempts,
+    };
+    if retryable {
+        ControlFlow::Continue((fail, retry_after))
+    } else {
+        ControlFlow::Break(Err(fail))
+    }
+}
