@@ -21,6 +21,7 @@ Register-ArgumentCompleter -Native -CommandName 'mmnotify' -ScriptBlock {
 
     $completions = @(switch ($command) {
         'mmnotify' {
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file: routes, people, templates (see FILES in `man mmnotify`)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
@@ -33,6 +34,7 @@ Register-ArgumentCompleter -Native -CommandName 'mmnotify' -ScriptBlock {
             [CompletionResult]::new('flush', 'flush', [CompletionResultType]::ParameterValue, 'Re-deliver messages saved in the spool after failed deliveries')
             [CompletionResult]::new('webhooks', 'webhooks', [CompletionResultType]::ParameterValue, 'List the named webhooks in the secrets directory: name, redacted target, and whether the file passes the rules')
             [CompletionResult]::new('spool', 'spool', [CompletionResultType]::ParameterValue, 'Show what the spool holds, or remove items from it')
+            [CompletionResult]::new('config', 'config', [CompletionResultType]::ParameterValue, 'Check the config file (routes, people, templates)')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
@@ -73,6 +75,7 @@ Register-ArgumentCompleter -Native -CommandName 'mmnotify' -ScriptBlock {
             [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'State dir [default: $XDG_STATE_HOME/mmnotify]')
             [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Outcome format')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Outcome format')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file: routes, people, templates (see FILES in `man mmnotify`)')
             [CompletionResult]::new('--split', '--split', [CompletionResultType]::ParameterName, 'Send text over 16383 characters whole, as several posts, not cut')
             [CompletionResult]::new('-n', '-n', [CompletionResultType]::ParameterName, 'Print the payload, send nothing; checks a given webhook offline')
             [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'Print the payload, send nothing; checks a given webhook offline')
@@ -133,6 +136,7 @@ Register-ArgumentCompleter -Native -CommandName 'mmnotify' -ScriptBlock {
             [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'State dir [default: $XDG_STATE_HOME/mmnotify]')
             [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Outcome format')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Outcome format')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file: routes, people, templates (see FILES in `man mmnotify`)')
             [CompletionResult]::new('--no-env', '--no-env', [CompletionResultType]::ParameterName, 'Do not fill missing fields from the CI environment')
             [CompletionResult]::new('--no-dedupe', '--no-dedupe', [CompletionResultType]::ParameterName, 'Post even if this run and state were already posted')
             [CompletionResult]::new('-n', '-n', [CompletionResultType]::ParameterName, 'Print the payload, send nothing; checks a given webhook offline')
@@ -177,6 +181,7 @@ Register-ArgumentCompleter -Native -CommandName 'mmnotify' -ScriptBlock {
             [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'State dir [default: $XDG_STATE_HOME/mmnotify]')
             [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Outcome format')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Outcome format')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file: routes, people, templates (see FILES in `man mmnotify`)')
             [CompletionResult]::new('--strict', '--strict', [CompletionResultType]::ParameterName, 'Exit with the notifier''s code when the report could not be posted')
             [CompletionResult]::new('-n', '-n', [CompletionResultType]::ParameterName, 'Print the report, send nothing; checks a given webhook offline')
             [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'Print the report, send nothing; checks a given webhook offline')
@@ -206,6 +211,7 @@ Register-ArgumentCompleter -Native -CommandName 'mmnotify' -ScriptBlock {
             [CompletionResult]::new('--client-key', '--client-key', [CompletionResultType]::ParameterName, 'Private key (PEM) matching --client-cert')
             [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Outcome format')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Outcome format')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file: routes, people, templates (see FILES in `man mmnotify`)')
             [CompletionResult]::new('--no-system-roots', '--no-system-roots', [CompletionResultType]::ParameterName, 'Trust only the bundled roots and --ca-file, not the system store')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Print target (redacted), status, attempts and time on stderr')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Print target (redacted), status, attempts and time on stderr')
@@ -233,6 +239,7 @@ Register-ArgumentCompleter -Native -CommandName 'mmnotify' -ScriptBlock {
             [CompletionResult]::new('--queue', '--queue', [CompletionResultType]::ParameterName, 'Queue''s Redis URL; a password goes in --queue-file or MMNOTIFY_QUEUE')
             [CompletionResult]::new('--stream', '--stream', [CompletionResultType]::ParameterName, 'Redis stream that carries the events')
             [CompletionResult]::new('--group', '--group', [CompletionResultType]::ParameterName, 'Consumer group whose consumers and pending entries to check (with a queue)')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file: routes, people, templates (see FILES in `man mmnotify`)')
             [CompletionResult]::new('--no-system-roots', '--no-system-roots', [CompletionResultType]::ParameterName, 'Trust only the bundled roots and --ca-file, not the system store')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Print target (redacted), status, attempts and time on stderr')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Print target (redacted), status, attempts and time on stderr')
@@ -260,6 +267,7 @@ Register-ArgumentCompleter -Native -CommandName 'mmnotify' -ScriptBlock {
             [CompletionResult]::new('--max-age', '--max-age', [CompletionResultType]::ParameterName, 'Move items first tried longer ago than this (e.g. 2d) to spool/rejected/ with the reason `expired` instead of posting them')
             [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Outcome format')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Outcome format')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file: routes, people, templates (see FILES in `man mmnotify`)')
             [CompletionResult]::new('--no-system-roots', '--no-system-roots', [CompletionResultType]::ParameterName, 'Trust only the bundled roots and --ca-file, not the system store')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Print target (redacted), status, attempts and time on stderr')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Print target (redacted), status, attempts and time on stderr')
@@ -273,6 +281,7 @@ Register-ArgumentCompleter -Native -CommandName 'mmnotify' -ScriptBlock {
             [CompletionResult]::new('--secrets-dir', '--secrets-dir', [CompletionResultType]::ParameterName, 'Directory of NAME.url files')
             [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Outcome format')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Outcome format')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file: routes, people, templates (see FILES in `man mmnotify`)')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Print target (redacted), status, attempts and time on stderr')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Print target (redacted), status, attempts and time on stderr')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Silence warnings')
@@ -282,6 +291,7 @@ Register-ArgumentCompleter -Native -CommandName 'mmnotify' -ScriptBlock {
             break
         }
         'mmnotify;spool' {
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file: routes, people, templates (see FILES in `man mmnotify`)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'One line per spooled message: id, kind, age, attempts, source, last error')
@@ -293,6 +303,7 @@ Register-ArgumentCompleter -Native -CommandName 'mmnotify' -ScriptBlock {
             [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'State dir [default: $XDG_STATE_HOME/mmnotify]')
             [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Outcome format')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Outcome format')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file: routes, people, templates (see FILES in `man mmnotify`)')
             [CompletionResult]::new('--rejected', '--rejected', [CompletionResultType]::ParameterName, 'List spool/rejected/ instead, with the reason each item was set aside')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Print target (redacted), status, attempts and time on stderr')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Print target (redacted), status, attempts and time on stderr')
@@ -306,6 +317,7 @@ Register-ArgumentCompleter -Native -CommandName 'mmnotify' -ScriptBlock {
             [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'State dir [default: $XDG_STATE_HOME/mmnotify]')
             [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Outcome format')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Outcome format')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file: routes, people, templates (see FILES in `man mmnotify`)')
             [CompletionResult]::new('--all', '--all', [CompletionResultType]::ParameterName, 'Remove every item')
             [CompletionResult]::new('--rejected', '--rejected', [CompletionResultType]::ParameterName, 'Act on spool/rejected/ instead')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Print target (redacted), status, attempts and time on stderr')
@@ -331,7 +343,33 @@ Register-ArgumentCompleter -Native -CommandName 'mmnotify' -ScriptBlock {
         'mmnotify;spool;help;help' {
             break
         }
+        'mmnotify;config' {
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file: routes, people, templates (see FILES in `man mmnotify`)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('check', 'check', [CompletionResultType]::ParameterValue, 'Check the config file (trust rules, keys, routes, templates) and print its routes in the order an event meets them')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'mmnotify;config;check' {
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file: routes, people, templates (see FILES in `man mmnotify`)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'mmnotify;config;help' {
+            [CompletionResult]::new('check', 'check', [CompletionResultType]::ParameterValue, 'Check the config file (trust rules, keys, routes, templates) and print its routes in the order an event meets them')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'mmnotify;config;help;check' {
+            break
+        }
+        'mmnotify;config;help;help' {
+            break
+        }
         'mmnotify;completions' {
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file: routes, people, templates (see FILES in `man mmnotify`)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             break
@@ -345,6 +383,7 @@ Register-ArgumentCompleter -Native -CommandName 'mmnotify' -ScriptBlock {
             [CompletionResult]::new('flush', 'flush', [CompletionResultType]::ParameterValue, 'Re-deliver messages saved in the spool after failed deliveries')
             [CompletionResult]::new('webhooks', 'webhooks', [CompletionResultType]::ParameterValue, 'List the named webhooks in the secrets directory: name, redacted target, and whether the file passes the rules')
             [CompletionResult]::new('spool', 'spool', [CompletionResultType]::ParameterValue, 'Show what the spool holds, or remove items from it')
+            [CompletionResult]::new('config', 'config', [CompletionResultType]::ParameterValue, 'Check the config file (routes, people, templates)')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
@@ -379,6 +418,13 @@ Register-ArgumentCompleter -Native -CommandName 'mmnotify' -ScriptBlock {
             break
         }
         'mmnotify;help;spool;drop' {
+            break
+        }
+        'mmnotify;help;config' {
+            [CompletionResult]::new('check', 'check', [CompletionResultType]::ParameterValue, 'Check the config file (trust rules, keys, routes, templates) and print its routes in the order an event meets them')
+            break
+        }
+        'mmnotify;help;config;check' {
             break
         }
         'mmnotify;help;completions' {

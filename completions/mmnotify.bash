@@ -22,6 +22,9 @@ _mmnotify() {
             mmnotify,completions)
                 cmd="mmnotify__subcmd__completions"
                 ;;
+            mmnotify,config)
+                cmd="mmnotify__subcmd__config"
+                ;;
             mmnotify,doctor)
                 cmd="mmnotify__subcmd__doctor"
                 ;;
@@ -46,11 +49,26 @@ _mmnotify() {
             mmnotify,webhooks)
                 cmd="mmnotify__subcmd__webhooks"
                 ;;
+            mmnotify__subcmd__config,check)
+                cmd="mmnotify__subcmd__config__subcmd__check"
+                ;;
+            mmnotify__subcmd__config,help)
+                cmd="mmnotify__subcmd__config__subcmd__help"
+                ;;
+            mmnotify__subcmd__config__subcmd__help,check)
+                cmd="mmnotify__subcmd__config__subcmd__help__subcmd__check"
+                ;;
+            mmnotify__subcmd__config__subcmd__help,help)
+                cmd="mmnotify__subcmd__config__subcmd__help__subcmd__help"
+                ;;
             mmnotify__subcmd__help,build)
                 cmd="mmnotify__subcmd__help__subcmd__build"
                 ;;
             mmnotify__subcmd__help,completions)
                 cmd="mmnotify__subcmd__help__subcmd__completions"
+                ;;
+            mmnotify__subcmd__help,config)
+                cmd="mmnotify__subcmd__help__subcmd__config"
                 ;;
             mmnotify__subcmd__help,doctor)
                 cmd="mmnotify__subcmd__help__subcmd__doctor"
@@ -75,6 +93,9 @@ _mmnotify() {
                 ;;
             mmnotify__subcmd__help,webhooks)
                 cmd="mmnotify__subcmd__help__subcmd__webhooks"
+                ;;
+            mmnotify__subcmd__help__subcmd__config,check)
+                cmd="mmnotify__subcmd__help__subcmd__config__subcmd__check"
                 ;;
             mmnotify__subcmd__help__subcmd__spool,drop)
                 cmd="mmnotify__subcmd__help__subcmd__spool__subcmd__drop"
@@ -107,12 +128,16 @@ _mmnotify() {
 
     case "${cmd}" in
         mmnotify)
-            opts="-h -V --help --version send build run probe doctor flush webhooks spool completions help"
+            opts="-h -V --config --help --version send build run probe doctor flush webhooks spool config completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -121,7 +146,7 @@ _mmnotify() {
             return 0
             ;;
         mmnotify__subcmd__build)
-            opts="-n -w -o -v -q -h --workflow --state --branch --commit --run-url --node --run-id --provider --repository --duration --started-at --event --events --no-env --on --text-template --no-dedupe --dedupe-ttl --dry-run --dedupe-store-file --dedupe-store --enqueue --consume --group --consumer --claim-idle --max-deliveries --drain --summary-every --queue-file --queue --stream --channel --username --icon-url --icon-emoji --priority --requested-ack --webhook-file --webhook --secrets-dir --timeout --attempt-timeout --retries --proxy --ca-file --no-system-roots --client-cert --client-key --state-dir --no-spool --output --verbose --quiet --help"
+            opts="-n -w -o -v -q -h --workflow --state --branch --commit --run-url --node --run-id --provider --repository --duration --started-at --event --events --no-env --on --text-template --no-dedupe --dedupe-ttl --dry-run --dedupe-store-file --dedupe-store --enqueue --consume --group --consumer --claim-idle --max-deliveries --drain --summary-every --queue-file --queue --stream --channel --username --icon-url --icon-emoji --priority --requested-ack --webhook-file --webhook --secrets-dir --timeout --attempt-timeout --retries --proxy --ca-file --no-system-roots --client-cert --client-key --state-dir --no-spool --output --verbose --quiet --help --config"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -307,6 +332,10 @@ _mmnotify() {
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -315,8 +344,90 @@ _mmnotify() {
             return 0
             ;;
         mmnotify__subcmd__completions)
-            opts="-h --help bash elvish fish powershell zsh"
+            opts="-h --config --help bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mmnotify__subcmd__config)
+            opts="-h --config --help check help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mmnotify__subcmd__config__subcmd__check)
+            opts="-h --config --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mmnotify__subcmd__config__subcmd__help)
+            opts="check help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mmnotify__subcmd__config__subcmd__help__subcmd__check)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mmnotify__subcmd__config__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -329,7 +440,7 @@ _mmnotify() {
             return 0
             ;;
         mmnotify__subcmd__doctor)
-            opts="-w -o -v -q -h --webhook-file --webhook --secrets-dir --timeout --attempt-timeout --retries --proxy --ca-file --no-system-roots --client-cert --client-key --output --verbose --quiet --help --queue-file --queue --stream --group"
+            opts="-w -o -v -q -h --webhook-file --webhook --secrets-dir --timeout --attempt-timeout --retries --proxy --ca-file --no-system-roots --client-cert --client-key --output --verbose --quiet --help --queue-file --queue --stream --group --config"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -403,6 +514,10 @@ _mmnotify() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -411,7 +526,7 @@ _mmnotify() {
             return 0
             ;;
         mmnotify__subcmd__flush)
-            opts="-o -v -q -h --secrets-dir --timeout --attempt-timeout --retries --proxy --ca-file --no-system-roots --client-cert --client-key --queue-file --queue --stream --dedupe-store-file --dedupe-store --state-dir --max-age --output --verbose --quiet --help"
+            opts="-o -v -q -h --secrets-dir --timeout --attempt-timeout --retries --proxy --ca-file --no-system-roots --client-cert --client-key --queue-file --queue --stream --dedupe-store-file --dedupe-store --state-dir --max-age --output --verbose --quiet --help --config"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -485,6 +600,10 @@ _mmnotify() {
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -493,7 +612,7 @@ _mmnotify() {
             return 0
             ;;
         mmnotify__subcmd__help)
-            opts="send build run probe doctor flush webhooks spool completions help"
+            opts="send build run probe doctor flush webhooks spool config completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -523,6 +642,34 @@ _mmnotify() {
         mmnotify__subcmd__help__subcmd__completions)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mmnotify__subcmd__help__subcmd__config)
+            opts="check"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mmnotify__subcmd__help__subcmd__config__subcmd__check)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -675,7 +822,7 @@ _mmnotify() {
             return 0
             ;;
         mmnotify__subcmd__probe)
-            opts="-w -o -v -q -h --text --webhook-file --webhook --secrets-dir --timeout --attempt-timeout --proxy --ca-file --no-system-roots --client-cert --client-key --output --verbose --quiet --help"
+            opts="-w -o -v -q -h --text --webhook-file --webhook --secrets-dir --timeout --attempt-timeout --proxy --ca-file --no-system-roots --client-cert --client-key --output --verbose --quiet --help --config"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -733,6 +880,10 @@ _mmnotify() {
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -741,7 +892,7 @@ _mmnotify() {
             return 0
             ;;
         mmnotify__subcmd__run)
-            opts="-n -w -o -v -q -h --name --log-url --tail --max-runtime --kill-grace --on --strict --dry-run --no-run-socket --channel --username --icon-url --icon-emoji --priority --requested-ack --webhook-file --webhook --secrets-dir --timeout --attempt-timeout --retries --proxy --ca-file --no-system-roots --client-cert --client-key --state-dir --no-spool --output --verbose --quiet --help"
+            opts="-n -w -o -v -q -h --name --log-url --tail --max-runtime --kill-grace --on --strict --dry-run --no-run-socket --channel --username --icon-url --icon-emoji --priority --requested-ack --webhook-file --webhook --secrets-dir --timeout --attempt-timeout --retries --proxy --ca-file --no-system-roots --client-cert --client-key --state-dir --no-spool --output --verbose --quiet --help --config"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -847,6 +998,10 @@ _mmnotify() {
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -855,7 +1010,7 @@ _mmnotify() {
             return 0
             ;;
         mmnotify__subcmd__send)
-            opts="-n -w -o -v -q -h --payload --text-file --code --card --prop --split --max-payload-bytes --dry-run --channel --username --icon-url --icon-emoji --priority --requested-ack --color --title --title-link --pretext --attachment-text --field --field-short --footer --image-url --thumb-url --webhook-file --webhook --secrets-dir --timeout --attempt-timeout --retries --proxy --ca-file --no-system-roots --client-cert --client-key --state-dir --no-spool --output --verbose --quiet --help"
+            opts="-n -w -o -v -q -h --payload --text-file --code --card --prop --split --max-payload-bytes --dry-run --channel --username --icon-url --icon-emoji --priority --requested-ack --color --title --title-link --pretext --attachment-text --field --field-short --footer --image-url --thumb-url --webhook-file --webhook --secrets-dir --timeout --attempt-timeout --retries --proxy --ca-file --no-system-roots --client-cert --client-key --state-dir --no-spool --output --verbose --quiet --help --config"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1001,6 +1156,10 @@ _mmnotify() {
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1009,12 +1168,16 @@ _mmnotify() {
             return 0
             ;;
         mmnotify__subcmd__spool)
-            opts="-h --help list drop help"
+            opts="-h --config --help list drop help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1023,7 +1186,7 @@ _mmnotify() {
             return 0
             ;;
         mmnotify__subcmd__spool__subcmd__drop)
-            opts="-o -v -q -h --all --rejected --state-dir --output --verbose --quiet --help"
+            opts="-o -v -q -h --all --rejected --state-dir --output --verbose --quiet --help --config"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1039,6 +1202,10 @@ _mmnotify() {
                     ;;
                 -o)
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1105,7 +1272,7 @@ _mmnotify() {
             return 0
             ;;
         mmnotify__subcmd__spool__subcmd__list)
-            opts="-o -v -q -h --rejected --state-dir --output --verbose --quiet --help"
+            opts="-o -v -q -h --rejected --state-dir --output --verbose --quiet --help --config"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1123,6 +1290,10 @@ _mmnotify() {
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1131,7 +1302,7 @@ _mmnotify() {
             return 0
             ;;
         mmnotify__subcmd__webhooks)
-            opts="-o -v -q -h --secrets-dir --output --verbose --quiet --help"
+            opts="-o -v -q -h --secrets-dir --output --verbose --quiet --help --config"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1147,6 +1318,10 @@ _mmnotify() {
                     ;;
                 -o)
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 *)

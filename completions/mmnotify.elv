@@ -18,6 +18,7 @@ set edit:completion:arg-completer[mmnotify] = {|@words|
     }
     var completions = [
         &'mmnotify'= {
+            cand --config 'Config file: routes, people, templates (see FILES in `man mmnotify`)'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
             cand -V 'Print version'
@@ -30,6 +31,7 @@ set edit:completion:arg-completer[mmnotify] = {|@words|
             cand flush 'Re-deliver messages saved in the spool after failed deliveries'
             cand webhooks 'List the named webhooks in the secrets directory: name, redacted target, and whether the file passes the rules'
             cand spool 'Show what the spool holds, or remove items from it'
+            cand config 'Check the config file (routes, people, templates)'
             cand completions 'Print a shell completion script'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -69,6 +71,7 @@ set edit:completion:arg-completer[mmnotify] = {|@words|
             cand --state-dir 'State dir [default: $XDG_STATE_HOME/mmnotify]'
             cand -o 'Outcome format'
             cand --output 'Outcome format'
+            cand --config 'Config file: routes, people, templates (see FILES in `man mmnotify`)'
             cand --split 'Send text over 16383 characters whole, as several posts, not cut'
             cand -n 'Print the payload, send nothing; checks a given webhook offline'
             cand --dry-run 'Print the payload, send nothing; checks a given webhook offline'
@@ -128,6 +131,7 @@ set edit:completion:arg-completer[mmnotify] = {|@words|
             cand --state-dir 'State dir [default: $XDG_STATE_HOME/mmnotify]'
             cand -o 'Outcome format'
             cand --output 'Outcome format'
+            cand --config 'Config file: routes, people, templates (see FILES in `man mmnotify`)'
             cand --no-env 'Do not fill missing fields from the CI environment'
             cand --no-dedupe 'Post even if this run and state were already posted'
             cand -n 'Print the payload, send nothing; checks a given webhook offline'
@@ -171,6 +175,7 @@ set edit:completion:arg-completer[mmnotify] = {|@words|
             cand --state-dir 'State dir [default: $XDG_STATE_HOME/mmnotify]'
             cand -o 'Outcome format'
             cand --output 'Outcome format'
+            cand --config 'Config file: routes, people, templates (see FILES in `man mmnotify`)'
             cand --strict 'Exit with the notifier''s code when the report could not be posted'
             cand -n 'Print the report, send nothing; checks a given webhook offline'
             cand --dry-run 'Print the report, send nothing; checks a given webhook offline'
@@ -199,6 +204,7 @@ set edit:completion:arg-completer[mmnotify] = {|@words|
             cand --client-key 'Private key (PEM) matching --client-cert'
             cand -o 'Outcome format'
             cand --output 'Outcome format'
+            cand --config 'Config file: routes, people, templates (see FILES in `man mmnotify`)'
             cand --no-system-roots 'Trust only the bundled roots and --ca-file, not the system store'
             cand -v 'Print target (redacted), status, attempts and time on stderr'
             cand --verbose 'Print target (redacted), status, attempts and time on stderr'
@@ -225,6 +231,7 @@ set edit:completion:arg-completer[mmnotify] = {|@words|
             cand --queue 'Queue''s Redis URL; a password goes in --queue-file or MMNOTIFY_QUEUE'
             cand --stream 'Redis stream that carries the events'
             cand --group 'Consumer group whose consumers and pending entries to check (with a queue)'
+            cand --config 'Config file: routes, people, templates (see FILES in `man mmnotify`)'
             cand --no-system-roots 'Trust only the bundled roots and --ca-file, not the system store'
             cand -v 'Print target (redacted), status, attempts and time on stderr'
             cand --verbose 'Print target (redacted), status, attempts and time on stderr'
@@ -251,6 +258,7 @@ set edit:completion:arg-completer[mmnotify] = {|@words|
             cand --max-age 'Move items first tried longer ago than this (e.g. 2d) to spool/rejected/ with the reason `expired` instead of posting them'
             cand -o 'Outcome format'
             cand --output 'Outcome format'
+            cand --config 'Config file: routes, people, templates (see FILES in `man mmnotify`)'
             cand --no-system-roots 'Trust only the bundled roots and --ca-file, not the system store'
             cand -v 'Print target (redacted), status, attempts and time on stderr'
             cand --verbose 'Print target (redacted), status, attempts and time on stderr'
@@ -263,6 +271,7 @@ set edit:completion:arg-completer[mmnotify] = {|@words|
             cand --secrets-dir 'Directory of NAME.url files'
             cand -o 'Outcome format'
             cand --output 'Outcome format'
+            cand --config 'Config file: routes, people, templates (see FILES in `man mmnotify`)'
             cand -v 'Print target (redacted), status, attempts and time on stderr'
             cand --verbose 'Print target (redacted), status, attempts and time on stderr'
             cand -q 'Silence warnings'
@@ -271,6 +280,7 @@ set edit:completion:arg-completer[mmnotify] = {|@words|
             cand --help 'Print help'
         }
         &'mmnotify;spool'= {
+            cand --config 'Config file: routes, people, templates (see FILES in `man mmnotify`)'
             cand -h 'Print help'
             cand --help 'Print help'
             cand list 'One line per spooled message: id, kind, age, attempts, source, last error'
@@ -281,6 +291,7 @@ set edit:completion:arg-completer[mmnotify] = {|@words|
             cand --state-dir 'State dir [default: $XDG_STATE_HOME/mmnotify]'
             cand -o 'Outcome format'
             cand --output 'Outcome format'
+            cand --config 'Config file: routes, people, templates (see FILES in `man mmnotify`)'
             cand --rejected 'List spool/rejected/ instead, with the reason each item was set aside'
             cand -v 'Print target (redacted), status, attempts and time on stderr'
             cand --verbose 'Print target (redacted), status, attempts and time on stderr'
@@ -293,6 +304,7 @@ set edit:completion:arg-completer[mmnotify] = {|@words|
             cand --state-dir 'State dir [default: $XDG_STATE_HOME/mmnotify]'
             cand -o 'Outcome format'
             cand --output 'Outcome format'
+            cand --config 'Config file: routes, people, templates (see FILES in `man mmnotify`)'
             cand --all 'Remove every item'
             cand --rejected 'Act on spool/rejected/ instead'
             cand -v 'Print target (redacted), status, attempts and time on stderr'
@@ -313,7 +325,28 @@ set edit:completion:arg-completer[mmnotify] = {|@words|
         }
         &'mmnotify;spool;help;help'= {
         }
+        &'mmnotify;config'= {
+            cand --config 'Config file: routes, people, templates (see FILES in `man mmnotify`)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand check 'Check the config file (trust rules, keys, routes, templates) and print its routes in the order an event meets them'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'mmnotify;config;check'= {
+            cand --config 'Config file: routes, people, templates (see FILES in `man mmnotify`)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'mmnotify;config;help'= {
+            cand check 'Check the config file (trust rules, keys, routes, templates) and print its routes in the order an event meets them'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'mmnotify;config;help;check'= {
+        }
+        &'mmnotify;config;help;help'= {
+        }
         &'mmnotify;completions'= {
+            cand --config 'Config file: routes, people, templates (see FILES in `man mmnotify`)'
             cand -h 'Print help'
             cand --help 'Print help'
         }
@@ -326,6 +359,7 @@ set edit:completion:arg-completer[mmnotify] = {|@words|
             cand flush 'Re-deliver messages saved in the spool after failed deliveries'
             cand webhooks 'List the named webhooks in the secrets directory: name, redacted target, and whether the file passes the rules'
             cand spool 'Show what the spool holds, or remove items from it'
+            cand config 'Check the config file (routes, people, templates)'
             cand completions 'Print a shell completion script'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -350,6 +384,11 @@ set edit:completion:arg-completer[mmnotify] = {|@words|
         &'mmnotify;help;spool;list'= {
         }
         &'mmnotify;help;spool;drop'= {
+        }
+        &'mmnotify;help;config'= {
+            cand check 'Check the config file (trust rules, keys, routes, templates) and print its routes in the order an event meets them'
+        }
+        &'mmnotify;help;config;check'= {
         }
         &'mmnotify;help;completions'= {
         }
