@@ -98,12 +98,11 @@ complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l duration -d 
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l started-at -d 'Build start time (RFC 3339)' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l event -d 'Read one event JSON object from FILE (`-` = stdin)' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l events -d 'Newline-delimited events from FILE (`-` = stdin), one post each' -r -F
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l on -d 'Post only for these states, as --state (others: `filtered`)' -r -f -a "succeeded\t''
-failed\t''
-cancelled\t''
-timed_out\t''"
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l on -d 'Post only for these states or transitions (broken, still_failing, fixed, changes, failures; others: `filtered`)' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l remind-every -d 'With --on still_failing (or failures): post a still-failing run only every N failures in a row' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l text-template -d 'Text line with {field} placeholders, e.g. "{emoji} {workflow}"' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l dedupe-ttl -d 'How long a delivered run+state is remembered' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l history-ttl -d 'How long a job\'s history (its streak) is kept after its last run' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l dedupe-store-file -d 'Secrets file: a shared store\'s Redis URL' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l dedupe-store -d 'Shared dedupe store\'s Redis URL, without a password' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l group -d 'Consumer group (made when missing)' -r

@@ -259,8 +259,10 @@ fn each_subcommand_help_ends_with_examples() {
         args.push("--help");
         let text = help_text(&args);
         let lines = text.lines().count();
+        // 100: raised from 90 when build gained --config, --remind-every and --history-ttl
+        // (issue 16).
         assert!(
-            lines <= 90,
+            lines <= 100,
             "`mmnotify {name} --help` has {lines} lines:\n{text}"
         );
         assert!(text.contains("\nExamples:\n  "), "{name}: {text}");

@@ -1,7 +1,7 @@
 //! Build stories (contract: "Build stories: what changed, who should look, where it
 //! goes"): the config file through the real binary, `config check`, and `doctor`.
 
-use crate::support::{hooked, Env, MockServer, ServerOptions, HOOK_ID};
+use crate::support::{hooked, Env, MockServer, RedisServer, ServerOptions, HOOK_ID};
 
 /// A config with two routes, two people and a template, mode 0644 (readable by others is
 /// fine: it holds no secrets).
@@ -161,5 +161,284 @@ fn doctor_reports_the_config_and_its_counts() {
             .unwrap()
             .starts_with("no config file"),
         "{checks}"
+    );
+}
+
+// ---- Job history and transitions -------------------------------------------------
+
+/// `build` for one run of the `ci` job of acme/app on main; `extra` adds flags.
+fn build_run(env: &Env, run_id: &str, state: &str, extra: &[&str]) -> std::process::Command {
+    let mut c = env.cmd();
+    c.args([
+        "build",
+        "--webhook",
+        "hook",
+        "--no-env",
+        "--workflow",
+        "ci",
+        "--repository",
+        "acme/app",
+        "--branch",
+        "main",
+        "--run-id",
+        run_id,
+        "--state",
+        state,
+        "--output",
+        "json",
+    ])
+    .args(extra);
+    c
+}
+
+/// Runs one build and returns its JSON outcome's `status` and `transition`.
+fn story_of(env: &Env, run_id: &str, state: &str, extra: &[&str]) -> (String, String) {
+    let run = env.run(&mut build_run(env, run_id, state, extra));
+    let v = run.json();
+    (
+        v["status"].as_str().unwrap_or_default().to_string(),
+        v["transition"].as_str().unwrap_or("none").to_string(),
+    )
+}
+
+fn posted(t: &str) -> (String, String) {
+    ("posted".to_string(), t.to_string())
+}
+
+#[test]
+fn every_transition_in_text_props_and_outcome() {
+    let (env, server) = hooked(ServerOptions::default());
+    let runs = [
+        ("1", "succeeded", "succeeded"),
+        ("2", "succeeded", "succeeded"),
+        ("3", "failed", "broken"),
+        ("4", "timed_out", "still_failing"),
+        ("5", "failed", "still_failing"),
+        ("6", "succeeded", "fixed"),
+        ("7", "cancelled", "cancelled"),
+    ];
+    for (id, state, transition) in runs {
+        assert_eq!(
+            story_of(&env, id, state, &[]),
+            posted(transition),
+            "run {id}"
+        );
+    }
+    let posts = server.posts();
+    assert_eq!(posts.len(), runs.len());
+    let m = |i: usize| posts[i].props["mmnotify"].clone();
+    assert_eq!(m(0)["transition"], "succeeded");
+    assert_eq!(m(0)["streak"], 1);
+    assert!(m(0).get("previous_state").is_none(), "{}", m(0));
+    assert_eq!(m(1)["streak"], 2);
+    assert_eq!(m(1)["previous_state"], "succeeded");
+    assert_eq!(m(2)["transition"], "broken");
+    assert_eq!(m(2)["streak"], 1);
+    assert!(
+        posts[2].message.ends_with(" · broken"),
+        "{}",
+        posts[2].message
+    );
+    assert_eq!(m(4)["streak"], 3);
+    assert_eq!(m(4)["previous_state"], "timed_out");
+    assert!(
+        posts[4]
+            .message
+            .contains("still failing (3rd failure in a row, since "),
+        "{}",
+        posts[4].message
+    );
+    // `since` is the breaking run's time, in RFC 3339.
+    assert_eq!(m(4)["since"], m(2)["since"]);
+    assert!(m(4)["since"].as_str().unwrap().contains('T'));
+    assert_eq!(m(5)["transition"], "fixed");
+    assert_eq!(m(5)["streak"], 3);
+    assert!(
+        posts[5]
+            .message
+            .contains("fixed after 3 failures (broken for "),
+        "{}",
+        posts[5].message
+    );
+    // The state already says `succeeded` and `cancelled`: no words added.
+    assert!(
+        !posts[0].message.contains(" · succeeded"),
+        "{}",
+        posts[0].message
+    );
+    assert_eq!(m(6)["transition"], "cancelled");
+    // Cancelled changed nothing: the next success still continues the streak of 1.
+    assert_eq!(story_of(&env, "8", "succeeded", &[]), posted("succeeded"));
+    assert_eq!(server.posts()[7].props["mmnotify"]["streak"], 2);
+}
+
+#[test]
+fn a_cancelled_run_mid_streak_changes_nothing() {
+    let (env, server) = hooked(ServerOptions::default());
+    assert_eq!(story_of(&env, "1", "failed", &[]), posted("broken"));
+    assert_eq!(story_of(&env, "2", "cancelled", &[]), posted("cancelled"));
+    assert_eq!(story_of(&env, "3", "failed", &[]), posted("still_failing"));
+    assert_eq!(server.posts()[2].props["mmnotify"]["streak"], 2);
+    assert_eq!(story_of(&env, "4", "succeeded", &[]), posted("fixed"));
+    assert_eq!(server.posts()[3].props["mmnotify"]["streak"], 2);
+}
+
+#[test]
+fn an_older_run_arriving_late_is_labelled_and_changes_nothing() {
+    let (env, server) = hooked(ServerOptions::default());
+    let at = |t: &str| ["--started-at".to_string(), t.to_string()];
+    let t1 = at("2026-12-01T10:00:00Z");
+    let t2 = at("2026-12-01T11:00:00Z");
+    let t0 = at("2026-12-01T09:00:00Z");
+    let s = |v: &[String; 2]| [v[0].clone(), v[1].clone()];
+    let args = |v: &[String; 2]| s(v).to_vec();
+    let run = |id: &str, state: &str, t: &[String; 2]| {
+        let a = args(t);
+        let refs: Vec<&str> = a.iter().map(String::as_str).collect();
+        story_of(&env, id, state, &refs)
+    };
+    assert_eq!(run("10", "succeeded", &t1), posted("succeeded"));
+    assert_eq!(run("11", "failed", &t2), posted("broken"));
+    // Run 9 started before both: posted, labelled, and the job stays broken.
+    assert_eq!(run("9", "succeeded", &t0), posted("older"));
+    assert!(
+        server.posts()[2].message.contains("older run"),
+        "{}",
+        server.posts()[2].message
+    );
+    // A tie is not older.
+    assert_eq!(run("12", "failed", &t2), posted("still_failing"));
+    assert_eq!(
+        story_of(&env, "13", "succeeded", &[]),
+        posted("fixed"),
+        "no started_at is never older"
+    );
+    assert_eq!(server.posts()[4].props["mmnotify"]["streak"], 2);
+}
+
+#[test]
+fn duplicates_and_dry_runs_change_nothing_and_filtered_events_count() {
+    let (env, server) = hooked(ServerOptions::default());
+    assert_eq!(story_of(&env, "1", "failed", &[]), posted("broken"));
+    // The same run again: a duplicate, still labelled, and not counted twice.
+    assert_eq!(
+        story_of(&env, "1", "failed", &[]),
+        ("duplicate".to_string(), "still_failing".to_string())
+    );
+    assert_eq!(
+        story_of(&env, "2", "failed", &["--dry-run"]),
+        ("dry-run".to_string(), "still_failing".to_string())
+    );
+    // Filtered by --on changes: not posted, but counted.
+    assert_eq!(
+        story_of(&env, "2", "failed", &["--on", "changes"]),
+        ("filtered".to_string(), "still_failing".to_string())
+    );
+    assert_eq!(
+        story_of(&env, "3", "failed", &["--on", "changes"]),
+        ("filtered".to_string(), "still_failing".to_string())
+    );
+    // The same filtered run again is not counted twice either.
+    assert_eq!(
+        story_of(&env, "3", "failed", &["--on", "changes"]),
+        ("filtered".to_string(), "still_failing".to_string())
+    );
+    assert_eq!(
+        story_of(&env, "4", "succeeded", &["--on", "changes"]),
+        posted("fixed")
+    );
+    let posts = server.posts();
+    assert_eq!(posts.len(), 2, "{posts:?}");
+    assert_eq!(
+        posts[1].props["mmnotify"]["streak"], 3,
+        "runs 1, 2 and 3 failed"
+    );
+}
+
+#[test]
+fn remind_every_passes_every_nth_failure() {
+    let (env, server) = hooked(ServerOptions::default());
+    let on = ["--on", "failures", "--remind-every", "2"];
+    let mut got = Vec::new();
+    for id in 1..=5 {
+        got.push(story_of(&env, &id.to_string(), "failed", &on).0);
+    }
+    // Failure 1 broke it; 2 and 4 are reminders.
+    assert_eq!(got, ["posted", "posted", "filtered", "posted", "filtered"]);
+    let streaks: Vec<_> = server
+        .posts()
+        .iter()
+        .map(|p| p.props["mmnotify"]["streak"].clone())
+        .collect();
+    assert_eq!(streaks, [1, 2, 4]);
+    // An unknown name is a usage error.
+    let mut c = build_run(&env, "6", "failed", &["--on", "brokn"]);
+    env.run(&mut c).assert_code(2);
+}
+
+/// 8 builders report runs of one job at once: 5 failures each (40), then one success.
+/// No update is lost: the `fixed` says it ends 40 failures.
+fn concurrent_builders(env: &Env, server: &MockServer, store: &[&str]) {
+    let threads: Vec<_> = (0..8)
+        .map(|b| {
+            let cmds: Vec<_> = (0..5)
+                .map(|i| {
+                    let mut c = build_run(env, &format!("{b}-{i}"), "failed", store);
+                    c.stdout(std::process::Stdio::null())
+                        .stderr(std::process::Stdio::null());
+                    c
+                })
+                .collect();
+            std::thread::spawn(move || {
+                for mut c in cmds {
+                    assert!(c.status().unwrap().success());
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let (status, transition) = story_of(env, "final", "succeeded", store);
+    assert_eq!((status.as_str(), transition.as_str()), ("posted", "fixed"));
+    let posts = server.posts();
+    assert_eq!(posts.len(), 41);
+    let last = posts.last().unwrap();
+    assert_eq!(last.props["mmnotify"]["streak"], 40, "{}", last.props);
+    assert!(
+        last.message.contains("fixed after 40 failures"),
+        "{}",
+        last.message
+    );
+    let broken = posts
+        .iter()
+        .filter(|p| p.props["mmnotify"]["transition"] == "broken")
+        .count();
+    assert!(broken >= 1, "one of the first runs broke the job");
+}
+
+#[test]
+fn eight_concurrent_builders_lose_no_update_in_the_local_store() {
+    let (env, server) = hooked(ServerOptions::default());
+    concurrent_builders(&env, &server, &[]);
+}
+
+#[test]
+fn eight_concurrent_builders_lose_no_update_in_redis() {
+    let Some(redis) = RedisServer::start("eight_concurrent_builders_lose_no_update_in_redis")
+    else {
+        return;
+    };
+    let (env, server) = hooked(ServerOptions::default());
+    let url = redis.url();
+    concurrent_builders(&env, &server, &["--dedupe-store", &url]);
+    // The record lives in Redis, not in the state directory.
+    assert!(!env.state().join("dedupe/history").exists());
+    let keys: Vec<String> = redis.query(&["KEYS", "mmnotify:dedupe:history:*"]);
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    let ttl: i64 = redis.query(&["PTTL", &keys[0]]);
+    assert!(
+        ttl > 80 * 86_400_000,
+        "--history-ttl defaults to 90d: {ttl}"
     );
 }

@@ -383,10 +383,16 @@ pub const PAGES: &[Page] = &[
     Page {
         name: "config",
         notes: &[],
-        examples: &[(
-            "Check a config file before installing it, and list its routes:",
-            "mmnotify --config ./config.toml config check",
-        )],
+        examples: &[
+            (
+                "Check a config file before installing it, and list its routes:",
+                "mmnotify --config ./config.toml config check",
+            ),
+            (
+                "Which config doctor sees, with its routes and people counts:",
+                "mmnotify doctor --webhook ops",
+            ),
+        ],
     },
     Page {
         name: "config check",

@@ -24,6 +24,8 @@ pub(crate) use common::{
 };
 pub(crate) use config::{ConfigArgs, ConfigCommand};
 pub(crate) use gateway::{GatewayArgs, QueueArgs, StoreArgs};
+#[cfg(test)]
+pub(crate) use parse::ON_NAMES;
 pub(crate) use run::{RunArgs, RunOutcome};
 pub(crate) use send::SendArgs;
 pub(crate) use spool::{

@@ -3,13 +3,14 @@
 //! each entry the gateway's consumer hands over.
 
 use std::io::{BufRead, BufReader, IsTerminal, Read};
+use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Result;
 use serde_json::Value;
 
-use crate::build_event::event::{BuildEvent, State, ValidEvent};
+use crate::build_event::event::{BuildEvent, ValidEvent};
 use crate::error::{self, ExitKind};
 use crate::gateway::queue::Queue;
 use crate::gateway::store::SharedStore;
@@ -18,10 +19,13 @@ use crate::pipeline::output::{
     print_stderr_line, print_stdout_line, Handled, Outcome, Printer, Status,
 };
 use crate::pipeline::progress::{self, Progress};
+use crate::pipeline::story::{self, Story};
 use crate::pipeline::{dry_run, run_socket};
 use crate::secret::Sources;
 use crate::state::dedupe::{self, Claim, ClaimGuard, DedupeStore};
 use crate::state::spool::SpoolKind;
+use crate::story::history::Transition;
+use crate::story::on::OnFilter;
 use crate::task::socket::DedupeRequest;
 use crate::wire::deliver;
 use crate::wire::payload::Route;
@@ -38,8 +42,12 @@ pub(crate) struct Settings {
     pub event: BuildEvent,
     pub text_template: Option<String>,
     pub route: Route,
-    /// Only events in these states are posted (all when empty).
-    pub on: Vec<State>,
+    /// Only events whose state or transition this lists are posted (all when `None`).
+    pub on: Option<OnFilter>,
+    /// `--remind-every N`: a `still_failing` event passes only every N failures.
+    pub remind_every: Option<NonZeroU32>,
+    /// `--history-ttl`: jobs silent for longer are forgotten.
+    pub history_ttl: Duration,
     pub dry_run: bool,
     pub no_dedupe: bool,
     pub dedupe_ttl: Duration,
@@ -115,8 +123,20 @@ pub(crate) fn render(
     ctx: &Ctx,
     ev: &ValidEvent,
 ) -> Result<(serde_json::Map<String, Value>, Vec<u8>)> {
+    render_story(ctx, ev, None)
+}
+
+/// [`render`], with the event's story (transition words and props) when it has one.
+fn render_story(
+    ctx: &Ctx,
+    ev: &ValidEvent,
+    story: Option<&Story>,
+) -> Result<(serde_json::Map<String, Value>, Vec<u8>)> {
     let args = ctx.args;
     let mut post = build_message::render(ev, args.text_template.as_deref())?;
+    if let Some(story) = story {
+        story::apply(&mut post, story, args.text_template.is_none());
+    }
     post.apply_route(&args.route);
     post.ensure_fallbacks();
     if post.truncate_text() {
@@ -131,18 +151,95 @@ pub(crate) fn render(
 /// Filters, renders, deduplicates and posts one event. `Err` is for problems that stop
 /// everything (configuration); a failed delivery comes back as the outcome's error.
 pub(crate) fn handle(ctx: &mut Ctx, ev: &ValidEvent) -> Result<Handled> {
-    let args = ctx.args;
-    if !args.on.is_empty() && !args.on.contains(&ev.state()) {
-        ctx.printer.info(&format!(
-            "state {} is not in --on: not posted",
-            ev.state().as_str()
+    let story = read_story(ctx, ev)?;
+    let (outcome, err) = handle_story(ctx, ev, story.as_ref())?;
+    Ok((story::mark(outcome, story.as_ref()), err))
+}
+
+/// Whether `--on` and `--remind-every` let the event through.
+fn passes(args: &Settings, ev: &ValidEvent, story: Option<&Story>) -> bool {
+    let transition = story.map(|s| s.step.transition);
+    let streak = story.map_or(0, |s| s.step.streak);
+    match &args.on {
+        Some(on) => on.passes(ev.state(), transition, streak, args.remind_every),
+        None => match (transition, args.remind_every) {
+            (Some(Transition::StillFailing), Some(n)) => streak % n.get() == 0,
+            _ => true,
+        },
+    }
+}
+
+/// The job's story before this event, when there is one to tell: the event has a run id
+/// (a history records each run once) and a dedupe store can be opened. A store that
+/// cannot be read costs the story, not the post.
+fn read_story(ctx: &mut Ctx, ev: &ValidEvent) -> Result<Option<Story>> {
+    if ev.provider_run_id.is_none() || run_socket::socket_for(&ctx.args.webhook).is_some() {
+        return Ok(None);
+    }
+    open_store(ctx)?;
+    let Store::Open(store) = &ctx.dedupe else {
+        return Ok(None);
+    };
+    match store.history(&story::job_of(ev).id()) {
+        Ok(record) => Ok(Some(story::peek(
+            record.as_deref(),
+            ev,
+            ctx.args.history_ttl,
+        ))),
+        Err(e) => {
+            ctx.printer.warn(&format!(
+                "cannot read the job's history, so the post says nothing of what changed: \
+                 {e:#}"
+            ));
+            Ok(None)
+        }
+    }
+}
+
+/// Records the event in its job's history: its outcome is final (posted, filtered,
+/// rejected by the server).
+fn record_story(ctx: &Ctx, ev: &ValidEvent, story: Option<&Story>) {
+    let (Some(story), Store::Open(dedupe)) = (story, &ctx.dedupe) else {
+        return;
+    };
+    let ttl = ctx.args.history_ttl;
+    let result = dedupe.update_history(&story::job_of(ev).id(), ttl, &mut |current| {
+        story::update(current, ev, story, ttl)
+    });
+    if let Err(e) = result {
+        ctx.printer.warn(&format!(
+            "cannot record the run in the job's history (the next post may misjudge what \
+             changed): {e:#}"
         ));
+    }
+}
+
+/// Opens the dedupe store on first use.
+fn open_store(ctx: &mut Ctx) -> Result<()> {
+    if matches!(ctx.dedupe, Store::NotOpened) {
+        let (store, store_ref) = (ctx.open_store)(ctx.args, &ctx.printer)?;
+        ctx.dedupe = store;
+        ctx.store_ref = store_ref;
+    }
+    Ok(())
+}
+
+fn handle_story(ctx: &mut Ctx, ev: &ValidEvent, story: Option<&Story>) -> Result<Handled> {
+    let args = ctx.args;
+    if !passes(args, ev, story) {
+        ctx.printer.info(&format!(
+            "{} is not in --on (or not a --remind-every reminder): not posted",
+            story.map_or(ev.state().as_str(), |s| s.step.transition.as_str())
+        ));
+        if !args.dry_run {
+            record_story(ctx, ev, story);
+        }
         return Ok((
             Outcome::new(Status::Filtered).with("event", ev.to_json()),
             None,
         ));
     }
-    let (obj, body) = render(ctx, ev)?;
+    let (obj, body) = render_story(ctx, ev, story)?;
     if args.dry_run {
         return show_dry_run(ctx, ev, obj, &body);
     }
@@ -187,6 +284,15 @@ pub(crate) fn handle(ctx: &mut Ctx, ev: &ValidEvent) -> Result<Handled> {
         if let Some(g) = guard {
             notify::record_delivered(&ctx.printer, "", g);
         }
+    }
+    // Final: posted, or refused by the server (a retry would be refused again). A
+    // spooled event is recorded when it is finally posted.
+    let rejected = outcome.status == Status::Failed
+        && outcome
+            .http_status
+            .is_some_and(|c| (400..500).contains(&c) && c != 429);
+    if outcome.status == Status::Posted || rejected {
+        record_story(ctx, ev, story);
     }
     Ok((outcome.with("event", ev.to_json()), err))
 }
@@ -250,11 +356,7 @@ fn deduplicate(ctx: &mut Ctx, ev: &ValidEvent, value: &Value) -> Result<Decision
             return Ok(no_claim);
         }
     };
-    if matches!(ctx.dedupe, Store::NotOpened) {
-        let (store, store_ref) = (ctx.open_store)(args, &ctx.printer)?;
-        ctx.dedupe = store;
-        ctx.store_ref = store_ref;
-    }
+    open_store(ctx)?;
     let notifier = ctx.notifier.as_ref().expect("connected by the caller");
     let key = dedupe::key(notifier.url.expose(), run_id, ev.state().as_str());
     let key_hex = Some(key.as_str().to_string());

@@ -11,3 +11,4 @@ pub(crate) mod notify;
 pub mod output;
 pub(crate) mod progress;
 pub(crate) mod run_socket;
+pub(crate) mod story;

@@ -39,6 +39,7 @@
 mod bucket;
 mod compact;
 mod file;
+mod history;
 mod journal;
 mod lock;
 mod migrate;
@@ -49,6 +50,7 @@ use std::fmt;
 use std::time::Duration;
 
 pub(crate) use file::Dedupe;
+pub(crate) use history::job_hash;
 
 const DELIVERED_DIR: &str = "delivered";
 const CLAIMS_DIR: &str = "claims";
@@ -181,6 +183,21 @@ pub(crate) trait DedupeStore: Send + Sync {
 
     /// Whether `key` was delivered within the TTL.
     fn is_delivered(&self, key: &DedupeKey) -> anyhow::Result<bool>;
+
+    /// The history record of the job whose id is `job` (`story::history::JobKey::id`),
+    /// unless it was forgotten: opaque text here, `story::history` reads it.
+    fn history(&self, job: &str) -> anyhow::Result<Option<String>>;
+
+    /// Reads the job's record, hands it to `update` and stores what that returns
+    /// (`None`: nothing changes) for `ttl`, atomically: two processes recording runs of
+    /// one job at once never lose an update. `update` may be called more than once
+    /// (the shared store retries when another writer came first).
+    fn update_history(
+        &self,
+        job: &str,
+        ttl: Duration,
+        update: &mut dyn FnMut(Option<&str>) -> Option<String>,
+    ) -> anyhow::Result<()>;
 }
 
 /// One store's side of a held claim. Dropping it without [`Held::delivered`] releases the

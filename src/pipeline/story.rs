@@ -1,0 +1,112 @@
+//! The build story of one event (contract: "Job history and transitions"): its job's
+//! record read from the dedupe store before the post (for the words, props, `--on` and
+//! the outcome), and recorded once the event's outcome is final (posted, filtered,
+//! rejected) in one atomic read-modify-write of the store.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::build_event::event::ValidEvent;
+use crate::pipeline::output::Outcome;
+use crate::story::history::{self, JobKey, JobRecord, Run, Step, Transition};
+use crate::text::time::{now_ms, Timestamp};
+use crate::wire::payload::{Member, Payload};
+
+/// What the history says of one event.
+#[derive(Clone, Debug)]
+pub(crate) struct Story {
+    pub(crate) step: Step,
+    /// This run's time ("when a run happened").
+    pub(crate) at_ms: u64,
+    /// When this poster first saw the event.
+    first_seen_ms: u64,
+}
+
+/// The job of an event: repository + workflow + branch.
+pub(crate) fn job_of(ev: &ValidEvent) -> JobKey {
+    JobKey::new(
+        ev.repository.as_deref(),
+        ev.workflow(),
+        ev.branch.as_deref(),
+    )
+}
+
+fn run_of(ev: &ValidEvent, first_seen_ms: u64) -> Run<'_> {
+    Run {
+        state: ev.state(),
+        run_id: ev.provider_run_id.as_deref(),
+        started_at_ms: ev.started_at.and_then(Timestamp::unix_ms),
+        first_seen_ms,
+    }
+}
+
+/// The transition of `ev` given the job's stored record (`None`: unreadable), without
+/// changing anything.
+pub(crate) fn peek(record: Option<&str>, ev: &ValidEvent, ttl: Duration) -> Story {
+    let first_seen_ms = now_ms();
+    let prev = record.and_then(JobRecord::from_json);
+    let run = run_of(ev, first_seen_ms);
+    let step = history::transition(prev.as_ref(), &run, first_seen_ms, ttl);
+    Story {
+        step,
+        at_ms: run.at_ms(),
+        first_seen_ms,
+    }
+}
+
+/// The update handed to the store's read-modify-write: the record after this run, or
+/// `None` when nothing changes (a run already recorded, `cancelled`, `older`). The
+/// transition is computed again from the record as it is now: another builder may have
+/// recorded a run of the job since [`peek`].
+pub(crate) fn update(
+    current: Option<&str>,
+    ev: &ValidEvent,
+    story: &Story,
+    ttl: Duration,
+) -> Option<String> {
+    let run_id = ev.provider_run_id.as_deref()?;
+    let token = history::run_token(ev.state(), run_id);
+    let prev = current.and_then(JobRecord::from_json);
+    if prev.as_ref().is_some_and(|p| p.recent.contains(&token)) {
+        return None;
+    }
+    let run = run_of(ev, story.first_seen_ms);
+    let step = history::transition(prev.as_ref(), &run, now_ms(), ttl);
+    let mut record = step.record?;
+    let mut recent = prev.map(|p| p.recent).unwrap_or_default();
+    recent.push(token);
+    let excess = recent.len().saturating_sub(history::RECENT);
+    recent.drain(..excess);
+    record.recent = recent;
+    Some(record.to_json())
+}
+
+/// Adds the story to the post: the transition in words at the end of the default text
+/// (not for `succeeded` and `cancelled`, which the state already says), and
+/// `props.mmnotify.{transition, streak, since, previous_state}`.
+pub(crate) fn apply(post: &mut Payload, story: &Story, words_in_text: bool) {
+    let t = story.step.transition;
+    if words_in_text && !matches!(t, Transition::Succeeded | Transition::Cancelled) {
+        if let Some(text) = post.text.typed() {
+            let text = format!("{text} · {}", history::words(&story.step, story.at_ms));
+            post.text = Member::Typed(text);
+        }
+    }
+    if let Some(mut props) = post.props.typed().cloned() {
+        if let Some(Value::Object(m)) = props.get_mut(crate::wire::payload::MACHINE_PROPS_KEY) {
+            if let Value::Object(story_props) = story.step.props() {
+                m.extend(story_props);
+            }
+        }
+        post.props = Member::Typed(props);
+    }
+}
+
+/// The outcome's `transition`.
+pub(crate) fn mark(outcome: Outcome, story: Option<&Story>) -> Outcome {
+    match story {
+        Some(s) => outcome.with("transition", s.step.transition.as_str()),
+        None => outcome,
+    }
+}
