@@ -146,7 +146,7 @@ _mmnotify() {
             return 0
             ;;
         mmnotify__subcmd__build)
-            opts="-n -w -o -v -q -h --workflow --state --branch --commit --run-url --node --run-id --provider --repository --duration --started-at --event --events --no-env --on --remind-every --text-template --no-dedupe --dedupe-ttl --history-ttl --dry-run --dedupe-store-file --dedupe-store --enqueue --consume --group --consumer --claim-idle --max-deliveries --drain --summary-every --queue-file --queue --stream --channel --username --icon-url --icon-emoji --priority --requested-ack --webhook-file --webhook --secrets-dir --timeout --attempt-timeout --retries --proxy --ca-file --no-system-roots --client-cert --client-key --state-dir --no-spool --output --verbose --quiet --help --config"
+            opts="-n -w -o -v -q -h --workflow --state --branch --commit --run-url --node --run-id --provider --repository --duration --started-at --actor --author --event --events --no-env --on --remind-every --text-template --no-dedupe --dedupe-ttl --mention-on --mention --history-ttl --dry-run --dedupe-store-file --dedupe-store --enqueue --consume --group --consumer --claim-idle --max-deliveries --drain --summary-every --queue-file --queue --stream --channel --username --icon-url --icon-emoji --priority --requested-ack --webhook-file --webhook --secrets-dir --timeout --attempt-timeout --retries --proxy --ca-file --no-system-roots --client-cert --client-key --state-dir --no-spool --output --verbose --quiet --help --config"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -196,6 +196,14 @@ _mmnotify() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --actor)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --author)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --event)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -217,6 +225,14 @@ _mmnotify() {
                     return 0
                     ;;
                 --dedupe-ttl)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --mention-on)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --mention)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

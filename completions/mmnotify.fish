@@ -96,12 +96,16 @@ complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l provider -d 
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l repository -d 'Repository (owner/name)' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l duration -d 'Build duration (humantime like 4m 30s, or seconds)' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l started-at -d 'Build start time (RFC 3339)' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l actor -d 'Who started the run (CI login or e-mail), mentioned through the config\'s people' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l author -d 'The commit\'s author (e-mail or login), mentioned through the config\'s people' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l event -d 'Read one event JSON object from FILE (`-` = stdin)' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l events -d 'Newline-delimited events from FILE (`-` = stdin), one post each' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l on -d 'Post only for these states or transitions (broken, still_failing, fixed, changes, failures; others: `filtered`)' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l remind-every -d 'With --on still_failing (or failures): post a still-failing run only every N failures in a row' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l text-template -d 'Text line with {field} placeholders, e.g. "{emoji} {workflow}"' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l dedupe-ttl -d 'How long a delivered run+state is remembered' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l mention-on -d 'Mention the run\'s actor and author (mapped by the config\'s [people]) for these states or transitions, as --on [default: broken]' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l mention -d 'Also mention this Mattermost user (repeatable), under the same --mention-on gate' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l history-ttl -d 'How long a job\'s history (its streak) is kept after its last run' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l dedupe-store-file -d 'Secrets file: a shared store\'s Redis URL' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l dedupe-store -d 'Shared dedupe store\'s Redis URL, without a password' -r

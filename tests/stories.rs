@@ -442,3 +442,132 @@ fn eight_concurrent_builders_lose_no_update_in_redis() {
         "--history-ttl defaults to 90d: {ttl}"
     );
 }
+
+// ---- Mentions ----------------------------------------------------------------------
+
+/// What Mattermost would mention in a message: `@` followed directly by a username
+/// character (a zero-width space after `@` mentions no one).
+fn pings(message: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = message;
+    while let Some(at) = rest.find('@') {
+        let name: String = rest[at + 1..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+            .collect();
+        if !name.is_empty() {
+            out.push(name.to_lowercase());
+        }
+        rest = &rest[at + 1..];
+    }
+    out
+}
+
+const PEOPLE: &str = r#"
+[people]
+"octocat" = "alice"
+"Jane@Example.com" = "jane"
+"#;
+
+fn mention_env() -> (Env, MockServer, std::path::PathBuf) {
+    let (env, server) = hooked(ServerOptions::default());
+    let path = env.write_file("conf/people.toml", PEOPLE, 0o600);
+    (env, server, path)
+}
+
+#[test]
+fn mentions_from_github_variables() {
+    let (env, server, config) = mention_env();
+    let github = |c: &mut std::process::Command, run: &str, state: &str| {
+        c.args(["build", "--webhook", "hook", "--state", state, "--config"])
+            .arg(&config)
+            .env("GITHUB_ACTIONS", "true")
+            .env("GITHUB_WORKFLOW", "ci")
+            .env("GITHUB_REPOSITORY", "acme/app")
+            .env("GITHUB_REF_NAME", "main")
+            .env("GITHUB_RUN_ID", run)
+            .env("GITHUB_ACTOR", "someone")
+            .env("GITHUB_TRIGGERING_ACTOR", "octocat");
+    };
+    let mut c = env.cmd();
+    github(&mut c, "1", "failed");
+    env.run(&mut c).assert_success();
+    // Still failing: not in the default --mention-on (broken).
+    let mut c = env.cmd();
+    github(&mut c, "2", "failed");
+    env.run(&mut c).assert_success();
+    // --mention-on and --mention.
+    let mut c = env.cmd();
+    github(&mut c, "3", "succeeded");
+    c.args(["--mention-on", "fixed", "--mention", "ops-lead"]);
+    env.run(&mut c).assert_success();
+    let posts = server.posts();
+    assert!(
+        posts[0].message.ends_with(" · cc @alice"),
+        "{}",
+        posts[0].message
+    );
+    assert_eq!(pings(&posts[0].message), ["alice"]);
+    assert!(pings(&posts[1].message).is_empty(), "{}", posts[1].message);
+    assert_eq!(pings(&posts[2].message), ["alice", "ops-lead"]);
+    assert_eq!(posts[0].props["mmnotify"]["event"]["actor"], "octocat");
+    // A bad --mention is a usage error.
+    let mut c = env.cmd();
+    github(&mut c, "4", "failed");
+    c.args(["--mention", "@channel"]);
+    env.run(&mut c).assert_code(2);
+}
+
+#[test]
+fn mentions_from_gitlab_variables() {
+    let (env, server, config) = mention_env();
+    let mut c = env.cmd();
+    c.args(["build", "--webhook", "hook", "--config"])
+        .arg(&config)
+        .env("GITLAB_CI", "true")
+        .env("CI_PROJECT_PATH", "acme/app")
+        .env("CI_PIPELINE_NAME", "ci")
+        .env("CI_COMMIT_REF_NAME", "main")
+        .env("CI_PIPELINE_ID", "77")
+        .env("CI_JOB_ID", "5")
+        .env("CI_JOB_STATUS", "failed")
+        .env("GITLAB_USER_LOGIN", "octocat")
+        .env("CI_COMMIT_AUTHOR", "Jane Doe <jane@example.com>");
+    env.run(&mut c).assert_success();
+    let post = &server.posts()[0];
+    assert_eq!(pings(&post.message), ["alice", "jane"], "{}", post.message);
+    assert_eq!(
+        post.props["mmnotify"]["event"]["author"],
+        "jane@example.com"
+    );
+}
+
+#[test]
+fn an_actor_named_channel_or_all_never_pings() {
+    let (env, server, config) = mention_env();
+    for (i, actor) in ["channel", "@channel", "all", "@all", "here"]
+        .iter()
+        .enumerate()
+    {
+        let mut c = build_run(&env, &format!("{i}"), "failed", &["--actor", actor]);
+        c.arg("--config").arg(&config);
+        // Every failure passes the mention gate.
+        c.args(["--mention-on", "failed"]);
+        env.run(&mut c).assert_success();
+    }
+    let posts = server.posts();
+    assert_eq!(posts.len(), 5);
+    for p in &posts {
+        assert!(p.message.contains(" · cc "), "{}", p.message);
+        assert!(pings(&p.message).is_empty(), "{}", p.message);
+    }
+    // Nor can the people map make it ping: `channel` is not a username.
+    let bad = env.write_file(
+        "conf/bad.toml",
+        "[people]\n\"octocat\" = \"channel\"\n",
+        0o600,
+    );
+    let mut c = env.cmd();
+    c.args(["config", "check", "--config"]).arg(&bad);
+    env.run(&mut c).assert_code(3);
+}

@@ -97,6 +97,21 @@ pub(crate) struct BuildArgs {
     #[arg(long, value_name = "DURATION", default_value = "7d", value_parser = parse_ttl, help_heading = "Deduplication")]
     pub dedupe_ttl: Duration,
 
+    /// Mention the run's actor and author (mapped by the config's [people]) for these
+    /// states or transitions, as --on [default: broken]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "LIST",
+        value_parser = parse_on_name,
+        help_heading = "Post"
+    )]
+    pub mention_on: Vec<String>,
+
+    /// Also mention this Mattermost user (repeatable), under the same --mention-on gate
+    #[arg(long, value_name = "USER", help_heading = "Post")]
+    pub mention: Vec<String>,
+
     /// How long a job's history (its streak) is kept after its last run
     #[arg(long, value_name = "DURATION", default_value = "90d", value_parser = parse_ttl, help_heading = "Deduplication")]
     pub history_ttl: Duration,

@@ -77,6 +77,10 @@ impl Cli {
 }
 
 #[derive(Debug, Subcommand)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "made once per process, at the start; boxing buys nothing"
+)]
 pub(crate) enum Command {
     /// Post one message (text, attachment, props)
     #[command(after_help = help::after_help("send"))]

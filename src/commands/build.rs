@@ -16,10 +16,16 @@ use crate::pipeline::enqueue;
 use crate::pipeline::notify;
 use crate::pipeline::output::Ending;
 use crate::pipeline::output::Printer;
+use crate::story::mention::Username;
 use crate::wire::payload;
 
-pub(crate) fn run(args: BuildArgs) -> Result<Ending> {
-    let settings = build::Settings::from(&args);
+pub(crate) fn run(args: BuildArgs, config: Option<&std::path::Path>) -> Result<Ending> {
+    for user in &args.mention {
+        user.parse::<Username>()
+            .map_err(|e| error::fail(error::ExitKind::Usage, format!("--mention {user:?}: {e}")))?;
+    }
+    let mut settings = build::Settings::from(&args);
+    settings.config = super::config_file::find(config)?;
     let mut ctx = Ctx::new(&settings, open_store)?;
     if args.gateway.consume {
         let gateway = Gateway::from(&args.gateway);

@@ -123,6 +123,12 @@ impl From<&BuildArgs> for build::Settings {
                 .then(|| OnFilter::from_names(&args.on).ok())
                 .flatten(),
             remind_every: args.remind_every,
+            mention_on: (!args.mention_on.is_empty())
+                .then(|| OnFilter::from_names(&args.mention_on).ok())
+                .flatten(),
+            // Checked by `commands::build` before this conversion.
+            mention: args.mention.iter().filter_map(|u| u.parse().ok()).collect(),
+            config: None,
             history_ttl: args.history_ttl,
             dry_run: args.dry_run,
             no_dedupe: args.no_dedupe,

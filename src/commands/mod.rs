@@ -27,7 +27,7 @@ pub fn dispatch(cli: Cli) -> Result<Ending> {
     let config = cli.config.as_deref();
     match cli.command {
         Command::Send(args) => send::run(args),
-        Command::Build(args) => build::run(args),
+        Command::Build(args) => build::run(args, config),
         Command::Run(args) => run::run(args),
         Command::Probe(args) => probe::run(args),
         Command::Doctor(args) => doctor::run(args, config),

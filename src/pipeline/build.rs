@@ -11,6 +11,7 @@ use anyhow::Result;
 use serde_json::Value;
 
 use crate::build_event::event::{BuildEvent, ValidEvent};
+use crate::config::Config;
 use crate::error::{self, ExitKind};
 use crate::gateway::queue::Queue;
 use crate::gateway::store::SharedStore;
@@ -25,6 +26,7 @@ use crate::secret::Sources;
 use crate::state::dedupe::{self, Claim, ClaimGuard, DedupeStore};
 use crate::state::spool::SpoolKind;
 use crate::story::history::Transition;
+use crate::story::mention::Username;
 use crate::story::on::OnFilter;
 use crate::task::socket::DedupeRequest;
 use crate::wire::deliver;
@@ -48,6 +50,12 @@ pub(crate) struct Settings {
     pub remind_every: Option<NonZeroU32>,
     /// `--history-ttl`: jobs silent for longer are forgotten.
     pub history_ttl: Duration,
+    /// `--mention-on`: beats the config's `mention_on`.
+    pub mention_on: Option<OnFilter>,
+    /// `--mention USER`: added to the mentions of an event that passes the gate.
+    pub mention: Vec<Username>,
+    /// The config file, when one was found.
+    pub config: Option<Config>,
     pub dry_run: bool,
     pub no_dedupe: bool,
     pub dedupe_ttl: Duration,
@@ -137,6 +145,7 @@ fn render_story(
     if let Some(story) = story {
         story::apply(&mut post, story, args.text_template.is_none());
     }
+    story::mention(&mut post, ev, story, args);
     post.apply_route(&args.route);
     post.ensure_fallbacks();
     if post.truncate_text() {

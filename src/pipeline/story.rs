@@ -8,8 +8,11 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::build_event::event::ValidEvent;
+use crate::pipeline::build::Settings;
 use crate::pipeline::output::Outcome;
 use crate::story::history::{self, JobKey, JobRecord, Run, Step, Transition};
+use crate::story::mention::{Mentions, People};
+use crate::story::on::OnFilter;
 use crate::text::time::{now_ms, Timestamp};
 use crate::wire::payload::{Member, Payload};
 
@@ -100,6 +103,33 @@ pub(crate) fn apply(post: &mut Payload, story: &Story, words_in_text: bool) {
             }
         }
         post.props = Member::Typed(props);
+    }
+}
+
+/// Ends the text with `cc @alice @jane` when the event passes the mention gate
+/// (`--mention-on`, else the config's `mention_on`, else `broken`): the mapped actor and
+/// author, then `--mention` users; an unmapped actor by name, without `@`.
+pub(crate) fn mention(post: &mut Payload, ev: &ValidEvent, story: Option<&Story>, args: &Settings) {
+    let gate = args.mention_on.clone().unwrap_or_else(|| {
+        args.config
+            .as_ref()
+            .map_or_else(OnFilter::default, |c| c.mention_on(None))
+    });
+    let transition = story.map(|s| s.step.transition);
+    let streak = story.map_or(0, |s| s.step.streak);
+    if !gate.passes(ev.state(), transition, streak, None) {
+        return;
+    }
+    let people = args.config.as_ref().map(|c| &c.people);
+    let empty = People::default();
+    let mentions = Mentions::new(
+        people.unwrap_or(&empty),
+        ev.actor.as_deref(),
+        ev.author.as_deref(),
+        &args.mention,
+    );
+    if let (Some(cc), Some(text)) = (mentions.cc_line(), post.text.typed()) {
+        post.text = Member::Typed(format!("{text} · {cc}"));
     }
 }
 

@@ -90,6 +90,10 @@ struct Ci {
     run_id: Src,
     repository: Src,
     started_at: Started,
+    /// Who started the run (a login or an e-mail address), for mentions.
+    actor: Src,
+    /// The commit's author (an e-mail address where the CI has one, else a login).
+    author: Src,
     state: Status,
 }
 
@@ -128,6 +132,8 @@ pub(crate) fn detect(env: &dyn Fn(&str) -> Option<String>) -> Option<CiInfo> {
         provider: Some(ci.provider.to_string()),
         repository: ci.repository.eval(&env),
         started_at: ci.started_at.eval(&env),
+        actor: ci.actor.eval(&env),
+        author: ci.author.eval(&env),
         // The node and the duration are not in any CI's environment.
         ..BuildEvent::default()
     };
