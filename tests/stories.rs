@@ -1,7 +1,7 @@
 //! Build stories (contract: "Build stories: what changed, who should look, where it
 //! goes"): the config file through the real binary, `config check`, and `doctor`.
 
-use crate::support::{hooked, Env, MockServer, RedisServer, ServerOptions, HOOK_ID};
+use crate::support::{hooked, Env, MockServer, RedisServer, Run, ServerOptions, HOOK_ID};
 
 /// A config with two routes, two people and a template, mode 0644 (readable by others is
 /// fine: it holds no secrets).
@@ -320,10 +320,10 @@ fn an_older_run_arriving_late_is_labelled_and_changes_nothing() {
 fn duplicates_and_dry_runs_change_nothing_and_filtered_events_count() {
     let (env, server) = hooked(ServerOptions::default());
     assert_eq!(story_of(&env, "1", "failed", &[]), posted("broken"));
-    // The same run again: a duplicate, still labelled, and not counted twice.
+    // The same run again: a duplicate, told as the first time, and not counted twice.
     assert_eq!(
         story_of(&env, "1", "failed", &[]),
-        ("duplicate".to_string(), "still_failing".to_string())
+        ("duplicate".to_string(), "broken".to_string())
     );
     assert_eq!(
         story_of(&env, "2", "failed", &["--dry-run"]),
@@ -338,11 +338,10 @@ fn duplicates_and_dry_runs_change_nothing_and_filtered_events_count() {
         story_of(&env, "3", "failed", &["--on", "changes"]),
         ("filtered".to_string(), "still_failing".to_string())
     );
-    // The same filtered run again is not counted twice either.
-    assert_eq!(
-        story_of(&env, "3", "failed", &["--on", "changes"]),
-        ("filtered".to_string(), "still_failing".to_string())
-    );
+    // The same filtered run again is not counted twice either (`still_failing`, the
+    // 3rd, as the first time).
+    let run = env.run(&mut build_run(&env, "3", "failed", &["--on", "changes"]));
+    assert_eq!(run.json()["transition"], "still_failing");
     assert_eq!(
         story_of(&env, "4", "succeeded", &["--on", "changes"]),
         posted("fixed")
@@ -570,4 +569,262 @@ fn an_actor_named_channel_or_all_never_pings() {
     let mut c = env.cmd();
     c.args(["config", "check", "--config"]).arg(&bad);
     env.run(&mut c).assert_code(3);
+}
+
+// ---- Routing -----------------------------------------------------------------------
+
+const ROUTES: &str = r#"
+default_webhook = "hook"
+
+[[route]]
+webhook = "ops"
+repository = "acme/*"
+branch = ["main", "release/*"]
+channel = "dev"
+
+[[route]]
+webhook = "dev"
+repository = "acme/app"
+on = ["changes"]
+"#;
+
+/// Secrets `hook` (the default), `ops` and `dev`, all on the emulator (ops and dev on
+/// the second hook id), and the routes config.
+fn routes_env() -> (Env, MockServer, std::path::PathBuf) {
+    let mut opts = ServerOptions::default();
+    opts.hooks.push(crate::support::Hook::new(
+        crate::support::OTHER_HOOK_ID,
+        "town-square",
+    ));
+    let (env, server) = hooked(opts);
+    env.write_secret("ops", &server.hook_url_for(crate::support::OTHER_HOOK_ID));
+    env.write_secret("dev", &server.hook_url());
+    let path = env.write_file("conf/routes.toml", ROUTES, 0o600);
+    (env, server, path)
+}
+
+fn routed(env: &Env, config: &std::path::Path, repo: &str, run: &str, state: &str) -> Run {
+    let mut c = env.cmd();
+    c.args([
+        "build",
+        "--no-env",
+        "--workflow",
+        "ci",
+        "--branch",
+        "main",
+        "--repository",
+        repo,
+        "--run-id",
+        run,
+        "--state",
+        state,
+        "--output",
+        "json",
+        "--config",
+    ])
+    .arg(config);
+    env.run(&mut c)
+}
+
+fn json_lines(run: &Run) -> Vec<serde_json::Value> {
+    run.stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn every_matching_route_posts_and_the_rest_goes_to_the_default() {
+    let (env, server, config) = routes_env();
+    let run = routed(&env, &config, "acme/app", "1", "failed");
+    run.assert_success();
+    let outcomes = json_lines(&run);
+    let routes: Vec<_> = outcomes.iter().map(|o| o["route"].clone()).collect();
+    assert_eq!(routes, ["ops", "dev"], "{}", run.stdout);
+    assert!(outcomes.iter().all(|o| o["status"] == "posted"));
+    let posts = server.posts();
+    assert_eq!(posts.len(), 2);
+    assert_eq!(posts[0].hook_id, crate::support::OTHER_HOOK_ID);
+    assert_eq!(posts[0].channel, "dev");
+    assert_eq!(posts[1].channel, "town-square");
+    assert_eq!(posts[1].hook_id, HOOK_ID);
+    // Still failing: `dev` wants changes only, `ops` posts; each deduplicated on its own.
+    let run = routed(&env, &config, "acme/app", "2", "failed");
+    let outcomes = json_lines(&run);
+    let st: Vec<_> = outcomes
+        .iter()
+        .map(|o| (o["route"].clone(), o["status"].clone()))
+        .collect();
+    assert_eq!(
+        st,
+        [
+            ("ops".into(), "posted".into()),
+            ("dev".into(), "filtered".into())
+        ]
+    );
+    let run = routed(&env, &config, "acme/app", "2", "failed");
+    assert!(
+        json_lines(&run).iter().any(|o| o["status"] == "duplicate"),
+        "{}",
+        run.stdout
+    );
+    // Fixed: both, and the streak counts the run `dev` filtered.
+    let run = routed(&env, &config, "acme/app", "3", "succeeded");
+    let outcomes = json_lines(&run);
+    assert!(outcomes
+        .iter()
+        .all(|o| o["status"] == "posted" && o["transition"] == "fixed"));
+    assert_eq!(
+        server.posts().last().unwrap().props["mmnotify"]["streak"],
+        2
+    );
+    // No route matches another organisation's repository: the default webhook.
+    server.clear();
+    let run = routed(&env, &config, "other/lib", "9", "failed");
+    run.assert_success();
+    assert_eq!(run.json()["route"], "hook");
+    assert_eq!(server.posts().len(), 1);
+    // A webhook on the command line bypasses the routes.
+    let mut c = env.cmd();
+    c.args([
+        "build",
+        "--webhook",
+        "dev",
+        "--no-env",
+        "--workflow",
+        "ci",
+        "--repository",
+        "acme/app",
+        "--branch",
+        "main",
+        "--run-id",
+        "10",
+        "--state",
+        "failed",
+        "--output",
+        "json",
+        "--config",
+    ])
+    .arg(&config);
+    let run = env.run(&mut c);
+    run.assert_success();
+    assert_eq!(json_lines(&run).len(), 1);
+    assert!(run.json().get("route").is_none(), "{}", run.stdout);
+}
+
+#[test]
+fn two_routes_one_answering_400_exit_40_and_the_other_posted_once() {
+    let (env, server, config) = routes_env();
+    server.script([
+        crate::support::Fault::Delay(std::time::Duration::ZERO),
+        crate::support::Fault::Status(400),
+    ]);
+    let run = routed(&env, &config, "acme/app", "1", "failed");
+    run.assert_code(40);
+    let outcomes = json_lines(&run);
+    assert_eq!(outcomes.len(), 2, "{}", run.stdout);
+    // The most severe comes last, as the command's outcome.
+    assert_eq!(outcomes[0]["route"], "ops");
+    assert_eq!(outcomes[0]["status"], "posted");
+    assert_eq!(outcomes[1]["route"], "dev");
+    assert_eq!(outcomes[1]["http_status"], 400);
+    assert_eq!(outcomes[1]["exit_code"], 40);
+    assert_eq!(server.posts().len(), 1);
+    assert_eq!(server.posts()[0].hook_id, crate::support::OTHER_HOOK_ID);
+    // Again: ops is a duplicate, dev is tried again and posts.
+    let run = routed(&env, &config, "acme/app", "1", "failed");
+    run.assert_success();
+    assert_eq!(server.posts().len(), 2);
+}
+
+#[test]
+fn no_route_and_no_default_is_filtered_and_dry_run_shows_each_route() {
+    let (env, server, _) = routes_env();
+    let config = env.write_file(
+        "conf/only.toml",
+        "[[route]]\nwebhook = \"ops\"\nrepository = \"acme/*\"\n[[route]]\nwebhook = \"dev\"\n\
+         branch = \"main\"\n",
+        0o600,
+    );
+    let run = routed(&env, &config, "other/lib", "1", "failed");
+    // `main` matches the second route.
+    assert_eq!(run.json()["route"], "dev");
+    let mut c = env.cmd();
+    c.args([
+        "build",
+        "--no-env",
+        "--workflow",
+        "ci",
+        "--branch",
+        "dev",
+        "--repository",
+        "x/y",
+        "--run-id",
+        "2",
+        "--state",
+        "failed",
+        "--output",
+        "json",
+        "--config",
+    ])
+    .arg(&config);
+    let run = env.run(&mut c);
+    run.assert_success();
+    assert_eq!(run.json()["status"], "filtered");
+    assert_eq!(run.json()["reason"], "no route matched");
+    let mut c = env.cmd();
+    c.args([
+        "build",
+        "--no-env",
+        "--workflow",
+        "ci",
+        "--branch",
+        "main",
+        "--repository",
+        "acme/a",
+        "--run-id",
+        "3",
+        "--state",
+        "failed",
+        "--output",
+        "json",
+        "--dry-run",
+        "--config",
+    ])
+    .arg(&config);
+    let run = env.run(&mut c);
+    run.assert_success();
+    let outcomes = json_lines(&run);
+    assert_eq!(outcomes.len(), 2);
+    for (o, name) in outcomes.iter().zip(["ops", "dev"]) {
+        assert_eq!(o["route"], name);
+        assert_eq!(o["status"], "dry-run");
+        assert!(o["target"].as_str().unwrap().contains("/hooks/…"), "{o}");
+        assert!(o["payload"]["text"].as_str().unwrap().contains("broken"));
+    }
+    assert_eq!(server.posts().len(), 1);
+}
+
+#[test]
+fn events_are_routed_one_by_one() {
+    let (env, server, config) = routes_env();
+    let events = [
+        r#"{"workflow":"ci","state":"failed","repository":"acme/app","branch":"main","provider_run_id":"1"}"#,
+        r#"{"workflow":"ci","state":"failed","repository":"other/x","branch":"main","provider_run_id":"2"}"#,
+    ]
+    .join("\n");
+    let mut c = env.cmd();
+    c.args([
+        "build", "--events", "-", "--no-env", "--output", "json", "--config",
+    ])
+    .arg(&config);
+    let run = env.run_with_stdin(&mut c, events.as_bytes());
+    run.assert_success();
+    let routes: Vec<_> = json_lines(&run)
+        .iter()
+        .filter(|o| o.get("route").is_some())
+        .map(|o| o["route"].clone())
+        .collect();
+    assert_eq!(routes, ["ops", "dev", "hook"], "{}", run.stdout);
+    assert_eq!(server.posts().len(), 3);
 }

@@ -16,6 +16,7 @@ use crate::pipeline::enqueue;
 use crate::pipeline::notify;
 use crate::pipeline::output::Ending;
 use crate::pipeline::output::Printer;
+use crate::pipeline::routes;
 use crate::story::mention::Username;
 use crate::wire::payload;
 
@@ -27,6 +28,15 @@ pub(crate) fn run(args: BuildArgs, config: Option<&std::path::Path>) -> Result<E
     let mut settings = build::Settings::from(&args);
     settings.config = super::config_file::find(config)?;
     let mut ctx = Ctx::new(&settings, open_store)?;
+    if let Some(config) = settings
+        .config
+        .as_ref()
+        .filter(|_| !webhook_on_command_line(&args))
+    {
+        if !config.routes.is_empty() || config.default_webhook.is_some() {
+            ctx.routing = Some(Box::new(routes::setup(&settings, config, open_store)?));
+        }
+    }
     if args.gateway.consume {
         let gateway = Gateway::from(&args.gateway);
         return Ok(Ending::printed(gateway::consumer::run(&mut ctx, &gateway)));
@@ -61,6 +71,22 @@ pub(crate) fn run(args: BuildArgs, config: Option<&std::path::Path>) -> Result<E
     }
     let (outcome, err) = build::handle(&mut ctx, &event)?;
     Ok(Ending::outcome(outcome, err))
+}
+
+/// `--webhook` or `--webhook-file` typed on the command line (not their environment
+/// fallbacks, which are the default webhook's usual sources): the routes are bypassed.
+fn webhook_on_command_line(args: &BuildArgs) -> bool {
+    let w = &args.common.webhook;
+    let typed = |value: Option<&std::ffi::OsStr>, var: &str| {
+        value.is_some() && std::env::var_os(var).as_deref() != value
+    };
+    typed(
+        w.webhook_file.as_deref().map(std::path::Path::as_os_str),
+        "MMNOTIFY_WEBHOOK_FILE",
+    ) || typed(
+        w.webhook.as_deref().map(std::ffi::OsStr::new),
+        "MMNOTIFY_WEBHOOK",
+    )
 }
 
 fn read_event_file(path: &std::path::Path) -> Result<String> {

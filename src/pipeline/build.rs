@@ -39,6 +39,7 @@ const MAX_PAYLOAD_BYTES: usize = 300_000;
 
 /// What `build` was asked to do, as plain values: made once from the flags by
 /// `commands::build`, read by every event.
+#[derive(Clone)]
 pub(crate) struct Settings {
     /// The event fields given as flags, which fill in every event.
     pub event: BuildEvent,
@@ -86,6 +87,11 @@ pub(crate) struct Ctx<'a> {
     pub store_ref: Option<String>,
     /// Off in `--consume`: there the stream is the spool.
     pub spool: bool,
+    /// The config's routes, when they decide where events go (no webhook on the command
+    /// line): each event goes through the contexts of the routes it matches.
+    pub routing: Option<Box<super::routes::Routing>>,
+    /// Off in a route's context: the routed event is recorded once, by the top context.
+    pub(super) records_history: bool,
 }
 
 /// Opens the dedupe store and says where it is (`Some`: the shared store's source,
@@ -115,6 +121,8 @@ impl<'a> Ctx<'a> {
             dry_target: None,
             store_ref: None,
             spool: !args.no_spool,
+            routing: None,
+            records_history: true,
         })
     }
 }
@@ -160,13 +168,16 @@ fn render_story(
 /// Filters, renders, deduplicates and posts one event. `Err` is for problems that stop
 /// everything (configuration); a failed delivery comes back as the outcome's error.
 pub(crate) fn handle(ctx: &mut Ctx, ev: &ValidEvent) -> Result<Handled> {
+    if ctx.routing.is_some() {
+        return super::routes::handle(ctx, ev);
+    }
     let story = read_story(ctx, ev)?;
     let (outcome, err) = handle_story(ctx, ev, story.as_ref())?;
     Ok((story::mark(outcome, story.as_ref()), err))
 }
 
 /// Whether `--on` and `--remind-every` let the event through.
-fn passes(args: &Settings, ev: &ValidEvent, story: Option<&Story>) -> bool {
+pub(super) fn passes(args: &Settings, ev: &ValidEvent, story: Option<&Story>) -> bool {
     let transition = story.map(|s| s.step.transition);
     let streak = story.map_or(0, |s| s.step.streak);
     match &args.on {
@@ -181,7 +192,7 @@ fn passes(args: &Settings, ev: &ValidEvent, story: Option<&Story>) -> bool {
 /// The job's story before this event, when there is one to tell: the event has a run id
 /// (a history records each run once) and a dedupe store can be opened. A store that
 /// cannot be read costs the story, not the post.
-fn read_story(ctx: &mut Ctx, ev: &ValidEvent) -> Result<Option<Story>> {
+pub(super) fn read_story(ctx: &mut Ctx, ev: &ValidEvent) -> Result<Option<Story>> {
     if ev.provider_run_id.is_none() || run_socket::socket_for(&ctx.args.webhook).is_some() {
         return Ok(None);
     }
@@ -207,7 +218,10 @@ fn read_story(ctx: &mut Ctx, ev: &ValidEvent) -> Result<Option<Story>> {
 
 /// Records the event in its job's history: its outcome is final (posted, filtered,
 /// rejected by the server).
-fn record_story(ctx: &Ctx, ev: &ValidEvent, story: Option<&Story>) {
+pub(super) fn record_story(ctx: &Ctx, ev: &ValidEvent, story: Option<&Story>) {
+    if !ctx.records_history {
+        return;
+    }
     let (Some(story), Store::Open(dedupe)) = (story, &ctx.dedupe) else {
         return;
     };
@@ -233,7 +247,11 @@ fn open_store(ctx: &mut Ctx) -> Result<()> {
     Ok(())
 }
 
-fn handle_story(ctx: &mut Ctx, ev: &ValidEvent, story: Option<&Story>) -> Result<Handled> {
+pub(super) fn handle_story(
+    ctx: &mut Ctx,
+    ev: &ValidEvent,
+    story: Option<&Story>,
+) -> Result<Handled> {
     let args = ctx.args;
     if !passes(args, ev, story) {
         ctx.printer.info(&format!(

@@ -10,5 +10,6 @@ pub(crate) mod locale;
 pub(crate) mod notify;
 pub mod output;
 pub(crate) mod progress;
+pub(crate) mod routes;
 pub(crate) mod run_socket;
 pub(crate) mod story;

@@ -10,7 +10,7 @@ use serde_json::Value;
 use crate::build_event::event::ValidEvent;
 use crate::pipeline::build::Settings;
 use crate::pipeline::output::Outcome;
-use crate::story::history::{self, JobKey, JobRecord, Run, Step, Transition};
+use crate::story::history::{self, JobKey, JobRecord, Recorded, Run, Step, Transition};
 use crate::story::mention::{Mentions, People};
 use crate::story::on::OnFilter;
 use crate::text::time::{now_ms, Timestamp};
@@ -50,7 +50,22 @@ pub(crate) fn peek(record: Option<&str>, ev: &ValidEvent, ttl: Duration) -> Stor
     let first_seen_ms = now_ms();
     let prev = record.and_then(JobRecord::from_json);
     let run = run_of(ev, first_seen_ms);
-    let step = history::transition(prev.as_ref(), &run, first_seen_ms, ttl);
+    let mut step = history::transition(prev.as_ref(), &run, first_seen_ms, ttl);
+    // Recorded already (a retry, a duplicate): told as it was then.
+    let token = ev
+        .provider_run_id
+        .as_deref()
+        .map(|id| history::run_token(ev.state(), id));
+    if let (Some(p), Some(token)) = (&prev, token) {
+        if let Some(Recorded(_, t, n)) = p.recent.iter().find(|r| r.0 == token) {
+            step.transition = *t;
+            step.streak = *n;
+            step.since_ms = Some(p.streak_since_ms);
+            step.previous_state = None;
+            step.broken_for = None;
+            step.record = None;
+        }
+    }
     Story {
         step,
         at_ms: run.at_ms(),
@@ -71,14 +86,17 @@ pub(crate) fn update(
     let run_id = ev.provider_run_id.as_deref()?;
     let token = history::run_token(ev.state(), run_id);
     let prev = current.and_then(JobRecord::from_json);
-    if prev.as_ref().is_some_and(|p| p.recent.contains(&token)) {
+    if prev
+        .as_ref()
+        .is_some_and(|p| p.recent.iter().any(|r| r.0 == token))
+    {
         return None;
     }
     let run = run_of(ev, story.first_seen_ms);
     let step = history::transition(prev.as_ref(), &run, now_ms(), ttl);
     let mut record = step.record?;
     let mut recent = prev.map(|p| p.recent).unwrap_or_default();
-    recent.push(token);
+    recent.push(Recorded(token, step.transition, step.streak));
     let excess = recent.len().saturating_sub(history::RECENT);
     recent.drain(..excess);
     record.recent = recent;

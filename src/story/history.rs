@@ -140,8 +140,14 @@ pub(crate) struct JobRecord {
     /// again (a repeated event filtered before its dedupe claim, a store write retried
     /// after a lost answer) is recorded once.
     #[serde(rename = "r", default, skip_serializing_if = "Vec::is_empty")]
-    pub(crate) recent: Vec<String>,
+    pub(crate) recent: Vec<Recorded>,
 }
+
+/// A run in [`JobRecord::recent`]: its token ([`run_token`]), and the transition and
+/// streak it was recorded with, so that the run seen again (a retry after a failed
+/// post, another route) is told as it was the first time.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Recorded(pub(crate) String, pub(crate) Transition, pub(crate) u32);
 
 /// How many recorded runs a record remembers for [`JobRecord::recent`]: more than the
 /// runs of one job that are ever in flight at once.
