@@ -828,3 +828,57 @@ fn events_are_routed_one_by_one() {
     assert_eq!(routes, ["ops", "dev", "hook"], "{}", run.stdout);
     assert_eq!(server.posts().len(), 3);
 }
+
+// ---- Templates ---------------------------------------------------------------------
+
+#[test]
+fn templates_per_transition_then_state_then_default_with_the_story_placeholders() {
+    let (env, server) = hooked(ServerOptions::default());
+    let config = env.write_file(
+        "conf/templates.toml",
+        r#"
+[people]
+"octocat" = "alice"
+
+[templates]
+broken = "{emoji} {workflow} broke on {branch} {mention}"
+failed = "{workflow} failed again: {transition}, {streak} in a row since {since} (was {previous_state})"
+fixed = "{workflow} fixed after {streak}, broken for {broken_for}, by {actor}"
+default = "{workflow}: {state} {{literal}}"
+"#,
+        0o600,
+    );
+    let run = |id: &str, state: &str, extra: &[&str]| {
+        let mut c = build_run(&env, id, state, &["--actor", "octocat"]);
+        c.arg("--config").arg(&config).args(extra);
+        env.run(&mut c).assert_success();
+        server.posts().last().unwrap().message.clone()
+    };
+    assert_eq!(run("1", "failed", &[]), "❌ ci broke on main cc @alice");
+    let again = run("2", "failed", &[]);
+    assert!(
+        again.starts_with("ci failed again: still_failing, 2 in a row since 20")
+            && again.ends_with("(was failed)"),
+        "{again}"
+    );
+    assert_eq!(
+        run("3", "succeeded", &[]),
+        "ci fixed after 2, broken for 0s, by octocat"
+    );
+    assert_eq!(run("4", "succeeded", &[]), "ci: succeeded {literal}");
+    // --text-template beats the config, with the same placeholders; the mention, not
+    // placed, ends the text.
+    assert_eq!(
+        run("5", "failed", &["--text-template", "{transition}!"]),
+        "broken! · cc @alice"
+    );
+    // An unknown placeholder: exit 3 from the config, exit 4 from the flag.
+    let bad = env.write_file("conf/bad.toml", "[templates]\nbroken = \"{nope}\"\n", 0o600);
+    let mut c = env.cmd();
+    c.args(["config", "check", "--config"]).arg(&bad);
+    env.run(&mut c)
+        .assert_code(3)
+        .assert_stderr_contains("nope");
+    let mut c = build_run(&env, "6", "failed", &["--text-template", "{nope}"]);
+    env.run(&mut c).assert_code(4);
+}

@@ -110,7 +110,13 @@ pub(crate) enum Store {
 impl<'a> Ctx<'a> {
     pub(crate) fn new(args: &'a Settings, open_store: OpenStore) -> Result<Ctx<'a>> {
         if let Some(t) = &args.text_template {
-            build_message::check_template(t)?;
+            // The story's placeholders are filled in before the rest is rendered.
+            let story_names = |n: &str| {
+                crate::config::template::STORY_PLACEHOLDERS
+                    .contains(&n)
+                    .then(String::new)
+            };
+            build_message::check_template(&story::fill(t, &story_names))?;
         }
         Ok(Ctx {
             args,
@@ -149,11 +155,22 @@ fn render_story(
     story: Option<&Story>,
 ) -> Result<(serde_json::Map<String, Value>, Vec<u8>)> {
     let args = ctx.args;
-    let mut post = build_message::render(ev, args.text_template.as_deref())?;
+    let cc = story::cc_line(ev, story, args);
+    let template = story::template(args, ev, story, cc.as_deref());
+    let mut post = build_message::render(ev, template.as_deref())?;
     if let Some(story) = story {
-        story::apply(&mut post, story, args.text_template.is_none());
+        story::apply(&mut post, story, template.is_none());
     }
-    story::mention(&mut post, ev, story, args);
+    // A template places the mentions with {mention}; without it they end the text.
+    let placed = args.text_template.as_deref().or_else(|| {
+        args.config.as_ref().and_then(|c| {
+            c.templates
+                .pick(story.map(|s| s.step.transition), ev.state())
+        })
+    });
+    if let Some(cc) = cc.filter(|_| !placed.is_some_and(|t| t.contains("{mention}"))) {
+        story::append_cc(&mut post, &cc);
+    }
     post.apply_route(&args.route);
     post.ensure_fallbacks();
     if post.truncate_text() {

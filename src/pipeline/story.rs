@@ -127,7 +127,7 @@ pub(crate) fn apply(post: &mut Payload, story: &Story, words_in_text: bool) {
 /// Ends the text with `cc @alice @jane` when the event passes the mention gate
 /// (`--mention-on`, else the config's `mention_on`, else `broken`): the mapped actor and
 /// author, then `--mention` users; an unmapped actor by name, without `@`.
-pub(crate) fn mention(post: &mut Payload, ev: &ValidEvent, story: Option<&Story>, args: &Settings) {
+pub(crate) fn cc_line(ev: &ValidEvent, story: Option<&Story>, args: &Settings) -> Option<String> {
     let gate = args.mention_on.clone().unwrap_or_else(|| {
         args.config
             .as_ref()
@@ -136,7 +136,7 @@ pub(crate) fn mention(post: &mut Payload, ev: &ValidEvent, story: Option<&Story>
     let transition = story.map(|s| s.step.transition);
     let streak = story.map_or(0, |s| s.step.streak);
     if !gate.passes(ev.state(), transition, streak, None) {
-        return;
+        return None;
     }
     let people = args.config.as_ref().map(|c| &c.people);
     let empty = People::default();
@@ -146,9 +146,84 @@ pub(crate) fn mention(post: &mut Payload, ev: &ValidEvent, story: Option<&Story>
         ev.author.as_deref(),
         &args.mention,
     );
-    if let (Some(cc), Some(text)) = (mentions.cc_line(), post.text.typed()) {
+    mentions.cc_line()
+}
+
+/// Ends the text with the `cc` line.
+pub(crate) fn append_cc(post: &mut Payload, cc: &str) {
+    if let Some(text) = post.text.typed() {
         post.text = Member::Typed(format!("{text} · {cc}"));
     }
+}
+
+/// The template for an event: `--text-template`, else the config's `[templates]` entry
+/// for its transition, else for its state, else `default`; with the story's
+/// placeholders filled in (`{transition}`, `{streak}`, `{since}`, `{broken_for}`,
+/// `{previous_state}`, `{mention}`), so that what is left is `--text-template`'s
+/// syntax. `None`: the default text.
+pub(crate) fn template(
+    args: &Settings,
+    ev: &ValidEvent,
+    story: Option<&Story>,
+    mention: Option<&str>,
+) -> Option<String> {
+    let transition = story.map(|s| s.step.transition);
+    let t = args.text_template.as_deref().or_else(|| {
+        args.config
+            .as_ref()
+            .and_then(|c| c.templates.pick(transition, ev.state()))
+    })?;
+    Some(fill(t, &|name| story_value(name, story, mention)))
+}
+
+fn story_value(name: &str, story: Option<&Story>, mention: Option<&str>) -> Option<String> {
+    let step = story.map(|s| &s.step);
+    Some(match name {
+        "transition" => step.map_or("", |s| s.transition.as_str()).to_string(),
+        "streak" => step.map_or(String::new(), |s| s.streak.to_string()),
+        "since" => step
+            .and_then(|s| s.since_ms)
+            .and_then(history::rfc3339_ms)
+            .unwrap_or_default(),
+        "broken_for" => step
+            .and_then(|s| s.broken_for)
+            .map(history::rough_duration)
+            .unwrap_or_default(),
+        "previous_state" => step
+            .and_then(|s| s.previous_state)
+            .map_or("", |p| p.as_str())
+            .to_string(),
+        "mention" => mention.unwrap_or_default().to_string(),
+        _ => return None,
+    })
+}
+
+/// `t` with each `{name}` that `value` knows replaced by its value (its braces doubled,
+/// so that the result parses as the value); `{{`, `}}` and other placeholders are kept.
+pub(crate) fn fill(t: &str, value: &dyn Fn(&str) -> Option<String>) -> String {
+    let mut out = String::with_capacity(t.len());
+    let mut rest = t;
+    while let Some(at) = rest.find(['{', '}']) {
+        out.push_str(&rest[..at]);
+        let tail = &rest[at..];
+        if tail.starts_with("{{") || tail.starts_with("}}") {
+            out.push_str(&tail[..2]);
+            rest = &tail[2..];
+            continue;
+        }
+        if let Some(end) = tail.strip_prefix('{').and_then(|b| b.find('}')) {
+            let name = &tail[1..=end];
+            if let Some(v) = value(name) {
+                out.push_str(&v.replace('{', "{{").replace('}', "}}"));
+                rest = &tail[end + 2..];
+                continue;
+            }
+        }
+        out.push_str(&tail[..1]);
+        rest = &tail[1..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// The outcome's `transition`.
@@ -156,5 +231,27 @@ pub(crate) fn mark(outcome: Outcome, story: Option<&Story>) -> Outcome {
     match story {
         Some(s) => outcome.with("transition", s.step.transition.as_str()),
         None => outcome,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fill;
+
+    #[test]
+    fn fill_replaces_known_names_and_keeps_the_rest() {
+        let v = |n: &str| match n {
+            "transition" => Some("broken".to_string()),
+            "mention" => Some("cc {x}".to_string()),
+            _ => None,
+        };
+        assert_eq!(
+            fill(
+                "{emoji} {transition} {{transition}} {mention} {workflow}",
+                &v
+            ),
+            "{emoji} broken {{transition}} cc {{x}} {workflow}"
+        );
+        assert_eq!(fill("a } { b", &v), "a } { b");
     }
 }
