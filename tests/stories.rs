@@ -882,3 +882,57 @@ default = "{workflow}: {state} {{literal}}"
     let mut c = build_run(&env, "6", "failed", &["--text-template", "{nope}"]);
     env.run(&mut c).assert_code(4);
 }
+
+#[test]
+fn the_gateway_routes_each_entry_it_consumes() {
+    let Some(redis) = RedisServer::start("the_gateway_routes_each_entry_it_consumes") else {
+        return;
+    };
+    let (env, server, config) = routes_env();
+    for (repo, run) in [("acme/app", "1"), ("other/x", "2")] {
+        let mut c = env.cmd();
+        c.args([
+            "build",
+            "--enqueue",
+            "--no-env",
+            "--queue",
+            &redis.url(),
+            "--workflow",
+            "ci",
+            "--branch",
+            "main",
+            "--repository",
+            repo,
+            "--run-id",
+            run,
+            "--state",
+            "failed",
+        ]);
+        env.run(&mut c).assert_success();
+    }
+    let mut c = env.cmd();
+    c.args([
+        "build",
+        "--consume",
+        "--drain",
+        "--queue",
+        &redis.url(),
+        "--output",
+        "json",
+        "--config",
+    ])
+    .arg(&config);
+    let run = env.run(&mut c);
+    run.assert_success();
+    let routes: Vec<_> = json_lines(&run)
+        .iter()
+        .filter(|o| o.get("route").is_some())
+        .map(|o| o["route"].clone())
+        .collect();
+    assert_eq!(routes, ["ops", "dev", "hook"], "{}", run.stdout);
+    assert_eq!(server.posts().len(), 3);
+    // Every route deduplicated and recorded in the queue's Redis, none in the state dir.
+    assert!(!env.state().join("dedupe").exists());
+    let done: Vec<String> = redis.query(&["KEYS", "mmnotify:dedupe:done:*"]);
+    assert_eq!(done.len(), 3, "{done:?}");
+}

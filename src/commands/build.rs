@@ -107,10 +107,13 @@ fn read_event_file(path: &std::path::Path) -> Result<String> {
 /// directory (or none when that cannot be written).
 fn open_store(args: &Settings, printer: &Printer) -> Result<(Store, Option<String>)> {
     if let Some((store, source)) = enqueue::shared_store(args, printer)? {
-        return Ok((Store::Open(Box::new(store)), Some(source.spool_ref())));
+        return Ok((
+            Store::Open(std::sync::Arc::new(store)),
+            Some(source.spool_ref()),
+        ));
     }
     let store = match notify::open_dedupe(printer, args.state_dir.as_deref(), args.dedupe_ttl)? {
-        Some(store) => Store::Open(Box::new(store)),
+        Some(store) => Store::Open(std::sync::Arc::new(store)),
         None => Store::Unusable,
     };
     Ok((store, None))

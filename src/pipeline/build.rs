@@ -101,7 +101,8 @@ pub(crate) type OpenStore = fn(&Settings, &Printer) -> Result<(Store, Option<Str
 /// The dedupe store, opened on first use; `--consume` sets its Redis store up front.
 pub(crate) enum Store {
     NotOpened,
-    Open(Box<dyn DedupeStore>),
+    /// Shared with the routes' contexts, which deduplicate and record in the same store.
+    Open(std::sync::Arc<dyn DedupeStore>),
     /// The local store cannot be written (read-only or full file system): posts go out
     /// without deduplication; the warning was given once.
     Unusable,

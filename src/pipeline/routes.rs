@@ -9,7 +9,7 @@ use anyhow::Result;
 use crate::config::{Config, Route};
 use crate::error;
 use crate::pipeline::build::{
-    handle_story, passes, read_story, record_story, Ctx, OpenStore, Settings,
+    handle_story, passes, read_story, record_story, Ctx, OpenStore, Settings, Store,
 };
 use crate::pipeline::output::{print_stderr_line, print_stdout_line, Handled, Outcome, Status};
 use crate::pipeline::story;
@@ -100,6 +100,21 @@ pub(crate) fn handle(ctx: &mut Ctx, ev: &crate::build_event::event::ValidEvent) 
     let Some(mut routing) = ctx.routing.take() else {
         unreachable!("called for a routed context")
     };
+    // The routes deduplicate and record in the command's store (the gateway's shared
+    // one, or the state directory's), opened once.
+    if let Store::Open(store) = &ctx.dedupe {
+        for c in routing
+            .routes
+            .iter_mut()
+            .map(|(_, c)| c)
+            .chain(routing.default.iter_mut().map(|(_, c)| c))
+        {
+            if matches!(c.dedupe, Store::NotOpened) {
+                c.dedupe = Store::Open(std::sync::Arc::clone(store));
+                c.store_ref.clone_from(&ctx.store_ref);
+            }
+        }
+    }
     let job = story::job_of(ev);
     let mut results: Vec<Handled> = Vec::new();
     let mut matched = false;

@@ -87,16 +87,21 @@ pub(crate) fn run(ctx: &mut Ctx, gateway: &Gateway) -> Result<u8> {
     let args = ctx.args;
     let (url, source) = queue_source(&args.queue)?;
     // A gateway without a usable webhook would take entries only to leave them pending.
-    let (webhook, _) = args.webhook.resolve()?;
+    // With the config's routes, each route's webhook is checked at its first event.
+    let webhook = if ctx.routing.is_some() {
+        "the config's routes".to_string()
+    } else {
+        args.webhook.resolve()?.0.redacted()
+    };
     let printer = ctx.printer;
     let redis = connect(&url, args)?;
     let store = dedupe_store(ctx, &redis, &source, &printer)?;
     if let Some(store) = &store {
-        ctx.dedupe = build::Store::Open(Box::new(store.clone()));
+        ctx.dedupe = build::Store::Open(std::sync::Arc::new(store.clone()));
     }
     ctx.spool = false;
     let mut c = Consumer::new(args, gateway, redis, store, &printer);
-    c.log_start(&url, &webhook.redacted());
+    c.log_start(&url, &webhook);
     signal::install();
     let gave_up = c.consume(ctx, &url, args.delivery.timeout)?;
     let code = c.finish(ctx)?;

@@ -160,12 +160,30 @@ impl Histories {
             out.push_str(line);
             out.push('\n');
         }
-        statedir::write_atomic(
-            &self.dir.join(HISTORY_DIR),
-            &format!("{bucket:03x}.log"),
-            out.as_bytes(),
-        )?;
-        Ok(())
+        // A temp file renamed over the bucket, so that readers (who take no lock) see
+        // the old file or the new one. Not fsynced, like the logs: a power cut costs at
+        // worst the last runs' streak, and a compaction every few dozen events of a busy
+        // job must not cost two fsyncs.
+        let dir = self.dir.join(HISTORY_DIR);
+        let tmp = dir.join(format!(".tmp-{bucket:03x}.log-{}", std::process::id()));
+        let written = (|| -> anyhow::Result<()> {
+            let mut f = OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .custom_flags(libc::O_NOFOLLOW)
+                .open(&tmp)
+                .with_context(|| format!("cannot create {}", tmp.display()))?;
+            f.write_all(out.as_bytes())
+                .with_context(|| format!("cannot write {}", tmp.display()))?;
+            std::fs::rename(&tmp, self.bucket_path(bucket))
+                .with_context(|| format!("cannot rename {}", tmp.display()))
+        })();
+        if written.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        written
     }
 
     /// Waits for the bucket's byte of `history.lock`; released when the guard drops.
