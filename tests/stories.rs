@@ -936,3 +936,61 @@ fn the_gateway_routes_each_entry_it_consumes() {
     let done: Vec<String> = redis.query(&["KEYS", "mmnotify:dedupe:done:*"]);
     assert_eq!(done.len(), 3, "{done:?}");
 }
+
+#[test]
+fn two_gateways_consuming_one_jobs_runs_lose_no_update() {
+    let Some(redis) = RedisServer::start("two_gateways_consuming_one_jobs_runs_lose_no_update")
+    else {
+        return;
+    };
+    let (env, server) = hooked(ServerOptions::default());
+    let enqueue = |run: &str, state: &str| {
+        let mut c = env.cmd();
+        c.args([
+            "build",
+            "--enqueue",
+            "--no-env",
+            "--queue",
+            &redis.url(),
+            "--workflow",
+            "ci",
+            "--branch",
+            "main",
+            "--repository",
+            "acme/app",
+            "--run-id",
+            run,
+            "--state",
+            state,
+        ]);
+        env.run(&mut c).assert_success();
+    };
+    for i in 0..20 {
+        enqueue(&format!("r{i}"), "failed");
+    }
+    let gateway = |name: &str| {
+        let mut c = env.cmd();
+        c.args([
+            "build",
+            "--consume",
+            "--drain",
+            "--webhook",
+            "hook",
+            "--queue",
+            &redis.url(),
+            "--consumer",
+            name,
+        ]);
+        env.spawn(&mut c)
+    };
+    let (a, b) = (gateway("gw-a"), gateway("gw-b"));
+    env.wait(a).assert_success();
+    env.wait(b).assert_success();
+    enqueue("fix", "succeeded");
+    env.wait(gateway("gw-a")).assert_success();
+    let posts = server.posts();
+    assert_eq!(posts.len(), 21);
+    let last = posts.last().unwrap();
+    assert_eq!(last.props["mmnotify"]["transition"], "fixed");
+    assert_eq!(last.props["mmnotify"]["streak"], 20, "{}", last.props);
+}
