@@ -21,6 +21,7 @@ Register-ArgumentCompleter -Native -CommandName 'mmnotify' -ScriptBlock {
 
     $completions = @(switch ($command) {
         'mmnotify' {
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file: routes, people, templates (see FILES in `man mmnotify`)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
@@ -33,6 +34,7 @@ Register-ArgumentCompleter -Native -CommandName 'mmnotify' -ScriptBlock {
             [CompletionResult]::new('flush', 'flush', [CompletionResultType]::ParameterValue, 'Re-deliver messages saved in the spool after failed deliveries')
             [CompletionResult]::new('webhooks', 'webhooks', [CompletionResultType]::ParameterValue, 'List the named webhooks in the secrets directory: name, redacted target, and whether the file passes the rules')
             [CompletionResult]::new('spool', 'spool', [CompletionResultType]::ParameterValue, 'Show what the spool holds, or remove items from it')
+            [CompletionResult]::new('config', 'config', [CompletionResultType]::ParameterValue, 'Check the config file (routes, people, templates)')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
@@ -76,6 +78,7 @@ Register-ArgumentCompleter -Native -CommandName 'mmnotify' -ScriptBlock {
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Outcome format')
             [CompletionResult]::new('--rate-limit', '--rate-limit', [CompletionResultType]::ParameterName, 'Cap on posts per webhook, N/s or N/min (shared through a Redis store)')
             [CompletionResult]::new('--rate-burst', '--rate-burst', [CompletionResultType]::ParameterName, 'Posts allowed at once under --rate-limit [default: N]')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file: routes, people, templates (see FILES in `man mmnotify`)')
             [CompletionResult]::new('--split', '--split', [CompletionResultType]::ParameterName, 'Send text over 16383 characters whole, as several posts, not cut')
             [CompletionResult]::new('-n', '-n', [CompletionResultType]::ParameterName, 'Print the payload, send nothing; checks a given webhook offline')
             [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'Print the payload, send nothing; checks a given webhook offline')
@@ -102,11 +105,17 @@ Register-ArgumentCompleter -Native -CommandName 'mmnotify' -ScriptBlock {
             [CompletionResult]::new('--repository', '--repository', [CompletionResultType]::ParameterName, 'Repository (owner/name)')
             [CompletionResult]::new('--duration', '--duration', [CompletionResultType]::ParameterName, 'Build duration (humantime like 4m 30s, or seconds)')
             [CompletionResult]::new('--started-at', '--started-at', [CompletionResultType]::ParameterName, 'Build start time (RFC 3339)')
+            [CompletionResult]::new('--actor', '--actor', [CompletionResultType]::ParameterName, 'Who started the run (CI login or e-mail), mentioned through the config''s people')
+            [CompletionResult]::new('--author', '--author', [CompletionResultType]::ParameterName, 'The commit''s author (e-mail or login), mentioned through the config''s people')
             [CompletionResult]::new('--event', '--event', [CompletionResultType]::ParameterName, 'Read one event JSON object from FILE (`-` = stdin)')
             [CompletionResult]::new('--events', '--events', [CompletionResultType]::ParameterName, 'Newline-delimited events from FILE (`-` = stdin), one post each')
-            [CompletionResult]::new('--on', '--on', [CompletionResultType]::ParameterName, 'Post only for these states, as --state (others: `filtered`)')
+            [CompletionResult]::new('--on', '--on', [CompletionResultType]::ParameterName, 'Post only for these states or transitions (broken, still_failing, fixed, changes, failures; others: `filtered`)')
+            [CompletionResult]::new('--remind-every', '--remind-every', [CompletionResultType]::ParameterName, 'With --on still_failing (or failures): post a still-failing run only every N failures in a row')
             [CompletionResult]::new('--text-template', '--text-template', [CompletionResultType]::ParameterName, 'Text line with {field} placeholders, e.g. "{emoji} {workflow}"')
             [CompletionResult]::new('--dedupe-ttl', '--dedupe-ttl', [CompletionResultType]::ParameterName, 'How long a delivered run+state is remembered')
+            [CompletionResult]::new('--mention-on', '--mention-on', [CompletionResultType]::ParameterName, 'Mention the run''s actor and author (mapped by the config''s [people]) for these states or transitions, as --on [default: broken]')
+            [CompletionResult]::new('--mention', '--mention', [CompletionResultType]::ParameterName, 'Also mention this Mattermost user (repeatable), under the same --mention-on gate')
+            [CompletionResult]::new('--history-ttl', '--history-ttl', [CompletionResultType]::ParameterName, 'How long a job''s history (its streak) is kept after its last run')
             [CompletionResult]::new('--bot-file', '--bot-file', [CompletionResultType]::ParameterName, 'Secrets file: the server''s base URL, then a bot token (one post per run)')
             [CompletionResult]::new('--bot', '--bot', [CompletionResultType]::ParameterName, 'Use NAME.bot from the secrets directory')
             [CompletionResult]::new('--dedupe-store-file', '--dedupe-store-file', [CompletionResultType]::ParameterName, 'Secrets file: a shared store''s Redis URL')
@@ -144,6 +153,7 @@ Register-ArgumentCompleter -Native -CommandName 'mmnotify' -ScriptBlock {
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Outcome format')
             [CompletionResult]::new('--rate-limit', '--rate-limit', [CompletionResultType]::ParameterName, 'Cap on posts per webhook, N/s or N/min (shared through a Redis store)')
             [CompletionResult]::new('--rate-burst', '--rate-burst', [CompletionResultType]::ParameterName, 'Posts allowed at once under --rate-limit [default: N]')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file: routes, people, templates (see FILES in `man mmnotify`)')
             [CompletionResult]::new('--no-env', '--no-env', [CompletionResultType]::ParameterName, 'Do not fill missing fields from the CI environment')
             [CompletionResult]::new('--no-dedupe', '--no-dedupe', [CompletionResultType]::ParameterName, 'Post even if this run and state were already posted')
             [CompletionResult]::new('-n', '-n', [CompletionResultType]::ParameterName, 'Print the payload, send nothing; checks a given webhook offline')
@@ -192,6 +202,7 @@ Register-ArgumentCompleter -Native -CommandName 'mmnotify' -ScriptBlock {
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Outcome format')
             [CompletionResult]::new('--rate-limit', '--rate-limit', [CompletionResultType]::ParameterName, 'Cap on posts per webhook, N/s or N/min (shared through a Redis store)')
             [CompletionResult]::new('--rate-burst', '--rate-burst', [CompletionResultType]::ParameterName, 'Posts allowed at once under --rate-limit [default: N]')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file: routes, people, templates (see FILES in `man mmnotify`)')
             [CompletionResult]::new('--strict', '--strict', [CompletionResultType]::ParameterName, 'Exit with the notifier''s code when the report could not be posted')
             [CompletionResult]::new('-n', '-n', [CompletionResultType]::ParameterName, 'Print the report, send nothing; checks a given webhook offline')
             [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'Print the report, send nothing; checks a given webhook offline')
@@ -221,6 +232,7 @@ Register-ArgumentCompleter -Native -CommandName 'mmnotify' -ScriptBlock {
             [CompletionResult]::new('--client-key', '--client-key', [CompletionResultType]::ParameterName, 'Private key (PEM) matching --client-cert')
             [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Outcome format')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Outcome format')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file: routes, people, templates (see FILES in `man mmnotify`)')
             [CompletionResult]::new('--no-system-roots', '--no-system-roots', [CompletionResultType]::ParameterName, 'Trust only the bundled roots and --ca-file, not the system store')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Print target (redacted), status, attempts and time on stderr')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Print target (redacted), status, attempts and time on stderr')
@@ -249,6 +261,7 @@ Register-ArgumentCompleter -Native -CommandName 'mmnotify' -ScriptBlock {
             [CompletionResult]::new('--stream', '--stream', [CompletionResultType]::ParameterName, 'Redis stream that carries the events')
             [CompletionResult]::new('--replicas', '--replicas', [CompletionResultType]::ParameterName, 'Redis replicas that must confirm each write (WAIT) [default: 1 with a Sentinel URL, else 0]')
             [CompletionResult]::new('--group', '--group', [CompletionResultType]::ParameterName, 'Consumer group whose consumers and pending entries to check (with a queue)')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file: routes, people, templates (see FILES in `man mmnotify`)')
             [CompletionResult]::new('--no-system-roots', '--no-system-roots', [CompletionResultType]::ParameterName, 'Trust only the bundled roots and --ca-file, not the system store')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Print target (redacted), status, attempts and time on stderr')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Print target (redacted), status, attempts and time on stderr')
@@ -279,6 +292,7 @@ Register-ArgumentCompleter -Native -CommandName 'mmnotify' -ScriptBlock {
             [CompletionResult]::new('--max-age', '--max-age', [CompletionResultType]::ParameterName, 'Move items first tried longer ago than this (e.g. 2d) to spool/rejected/ with the reason `expired` instead of posting them')
             [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Outcome format')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Outcome format')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file: routes, people, templates (see FILES in `man mmnotify`)')
             [CompletionResult]::new('--no-system-roots', '--no-system-roots', [CompletionResultType]::ParameterName, 'Trust only the bundled roots and --ca-file, not the system store')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Print target (redacted), status, attempts and time on stderr')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Print target (redacted), status, attempts and time on stderr')
@@ -292,6 +306,7 @@ Register-ArgumentCompleter -Native -CommandName 'mmnotify' -ScriptBlock {
             [CompletionResult]::new('--secrets-dir', '--secrets-dir', [CompletionResultType]::ParameterName, 'Directory of NAME.url files')
             [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Outcome format')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Outcome format')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file: routes, people, templates (see FILES in `man mmnotify`)')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Print target (redacted), status, attempts and time on stderr')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Print target (redacted), status, attempts and time on stderr')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Silence warnings')
@@ -301,6 +316,7 @@ Register-ArgumentCompleter -Native -CommandName 'mmnotify' -ScriptBlock {
             break
         }
         'mmnotify;spool' {
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file: routes, people, templates (see FILES in `man mmnotify`)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'One line per spooled message: id, kind, age, attempts, source, last error')
@@ -312,6 +328,7 @@ Register-ArgumentCompleter -Native -CommandName 'mmnotify' -ScriptBlock {
             [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'State dir [default: $XDG_STATE_HOME/mmnotify]')
             [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Outcome format')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Outcome format')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file: routes, people, templates (see FILES in `man mmnotify`)')
             [CompletionResult]::new('--rejected', '--rejected', [CompletionResultType]::ParameterName, 'List spool/rejected/ instead, with the reason each item was set aside')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Print target (redacted), status, attempts and time on stderr')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Print target (redacted), status, attempts and time on stderr')
@@ -325,6 +342,7 @@ Register-ArgumentCompleter -Native -CommandName 'mmnotify' -ScriptBlock {
             [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'State dir [default: $XDG_STATE_HOME/mmnotify]')
             [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Outcome format')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Outcome format')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file: routes, people, templates (see FILES in `man mmnotify`)')
             [CompletionResult]::new('--all', '--all', [CompletionResultType]::ParameterName, 'Remove every item')
             [CompletionResult]::new('--rejected', '--rejected', [CompletionResultType]::ParameterName, 'Act on spool/rejected/ instead')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Print target (redacted), status, attempts and time on stderr')
@@ -350,7 +368,33 @@ Register-ArgumentCompleter -Native -CommandName 'mmnotify' -ScriptBlock {
         'mmnotify;spool;help;help' {
             break
         }
+        'mmnotify;config' {
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file: routes, people, templates (see FILES in `man mmnotify`)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('check', 'check', [CompletionResultType]::ParameterValue, 'Check the config file (trust rules, keys, routes, templates) and print its routes in the order an event meets them')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'mmnotify;config;check' {
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file: routes, people, templates (see FILES in `man mmnotify`)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'mmnotify;config;help' {
+            [CompletionResult]::new('check', 'check', [CompletionResultType]::ParameterValue, 'Check the config file (trust rules, keys, routes, templates) and print its routes in the order an event meets them')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'mmnotify;config;help;check' {
+            break
+        }
+        'mmnotify;config;help;help' {
+            break
+        }
         'mmnotify;completions' {
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file: routes, people, templates (see FILES in `man mmnotify`)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             break
@@ -364,6 +408,7 @@ Register-ArgumentCompleter -Native -CommandName 'mmnotify' -ScriptBlock {
             [CompletionResult]::new('flush', 'flush', [CompletionResultType]::ParameterValue, 'Re-deliver messages saved in the spool after failed deliveries')
             [CompletionResult]::new('webhooks', 'webhooks', [CompletionResultType]::ParameterValue, 'List the named webhooks in the secrets directory: name, redacted target, and whether the file passes the rules')
             [CompletionResult]::new('spool', 'spool', [CompletionResultType]::ParameterValue, 'Show what the spool holds, or remove items from it')
+            [CompletionResult]::new('config', 'config', [CompletionResultType]::ParameterValue, 'Check the config file (routes, people, templates)')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
@@ -398,6 +443,13 @@ Register-ArgumentCompleter -Native -CommandName 'mmnotify' -ScriptBlock {
             break
         }
         'mmnotify;help;spool;drop' {
+            break
+        }
+        'mmnotify;help;config' {
+            [CompletionResult]::new('check', 'check', [CompletionResultType]::ParameterValue, 'Check the config file (trust rules, keys, routes, templates) and print its routes in the order an event meets them')
+            break
+        }
+        'mmnotify;help;config;check' {
             break
         }
         'mmnotify;help;completions' {

@@ -18,6 +18,7 @@ set edit:completion:arg-completer[mmnotify] = {|@words|
     }
     var completions = [
         &'mmnotify'= {
+            cand --config 'Config file: routes, people, templates (see FILES in `man mmnotify`)'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
             cand -V 'Print version'
@@ -30,6 +31,7 @@ set edit:completion:arg-completer[mmnotify] = {|@words|
             cand flush 'Re-deliver messages saved in the spool after failed deliveries'
             cand webhooks 'List the named webhooks in the secrets directory: name, redacted target, and whether the file passes the rules'
             cand spool 'Show what the spool holds, or remove items from it'
+            cand config 'Check the config file (routes, people, templates)'
             cand completions 'Print a shell completion script'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -72,6 +74,7 @@ set edit:completion:arg-completer[mmnotify] = {|@words|
             cand --output 'Outcome format'
             cand --rate-limit 'Cap on posts per webhook, N/s or N/min (shared through a Redis store)'
             cand --rate-burst 'Posts allowed at once under --rate-limit [default: N]'
+            cand --config 'Config file: routes, people, templates (see FILES in `man mmnotify`)'
             cand --split 'Send text over 16383 characters whole, as several posts, not cut'
             cand -n 'Print the payload, send nothing; checks a given webhook offline'
             cand --dry-run 'Print the payload, send nothing; checks a given webhook offline'
@@ -97,11 +100,17 @@ set edit:completion:arg-completer[mmnotify] = {|@words|
             cand --repository 'Repository (owner/name)'
             cand --duration 'Build duration (humantime like 4m 30s, or seconds)'
             cand --started-at 'Build start time (RFC 3339)'
+            cand --actor 'Who started the run (CI login or e-mail), mentioned through the config''s people'
+            cand --author 'The commit''s author (e-mail or login), mentioned through the config''s people'
             cand --event 'Read one event JSON object from FILE (`-` = stdin)'
             cand --events 'Newline-delimited events from FILE (`-` = stdin), one post each'
-            cand --on 'Post only for these states, as --state (others: `filtered`)'
+            cand --on 'Post only for these states or transitions (broken, still_failing, fixed, changes, failures; others: `filtered`)'
+            cand --remind-every 'With --on still_failing (or failures): post a still-failing run only every N failures in a row'
             cand --text-template 'Text line with {field} placeholders, e.g. "{emoji} {workflow}"'
             cand --dedupe-ttl 'How long a delivered run+state is remembered'
+            cand --mention-on 'Mention the run''s actor and author (mapped by the config''s [people]) for these states or transitions, as --on [default: broken]'
+            cand --mention 'Also mention this Mattermost user (repeatable), under the same --mention-on gate'
+            cand --history-ttl 'How long a job''s history (its streak) is kept after its last run'
             cand --bot-file 'Secrets file: the server''s base URL, then a bot token (one post per run)'
             cand --bot 'Use NAME.bot from the secrets directory'
             cand --dedupe-store-file 'Secrets file: a shared store''s Redis URL'
@@ -139,6 +148,7 @@ set edit:completion:arg-completer[mmnotify] = {|@words|
             cand --output 'Outcome format'
             cand --rate-limit 'Cap on posts per webhook, N/s or N/min (shared through a Redis store)'
             cand --rate-burst 'Posts allowed at once under --rate-limit [default: N]'
+            cand --config 'Config file: routes, people, templates (see FILES in `man mmnotify`)'
             cand --no-env 'Do not fill missing fields from the CI environment'
             cand --no-dedupe 'Post even if this run and state were already posted'
             cand -n 'Print the payload, send nothing; checks a given webhook offline'
@@ -186,6 +196,7 @@ set edit:completion:arg-completer[mmnotify] = {|@words|
             cand --output 'Outcome format'
             cand --rate-limit 'Cap on posts per webhook, N/s or N/min (shared through a Redis store)'
             cand --rate-burst 'Posts allowed at once under --rate-limit [default: N]'
+            cand --config 'Config file: routes, people, templates (see FILES in `man mmnotify`)'
             cand --strict 'Exit with the notifier''s code when the report could not be posted'
             cand -n 'Print the report, send nothing; checks a given webhook offline'
             cand --dry-run 'Print the report, send nothing; checks a given webhook offline'
@@ -214,6 +225,7 @@ set edit:completion:arg-completer[mmnotify] = {|@words|
             cand --client-key 'Private key (PEM) matching --client-cert'
             cand -o 'Outcome format'
             cand --output 'Outcome format'
+            cand --config 'Config file: routes, people, templates (see FILES in `man mmnotify`)'
             cand --no-system-roots 'Trust only the bundled roots and --ca-file, not the system store'
             cand -v 'Print target (redacted), status, attempts and time on stderr'
             cand --verbose 'Print target (redacted), status, attempts and time on stderr'
@@ -241,6 +253,7 @@ set edit:completion:arg-completer[mmnotify] = {|@words|
             cand --stream 'Redis stream that carries the events'
             cand --replicas 'Redis replicas that must confirm each write (WAIT) [default: 1 with a Sentinel URL, else 0]'
             cand --group 'Consumer group whose consumers and pending entries to check (with a queue)'
+            cand --config 'Config file: routes, people, templates (see FILES in `man mmnotify`)'
             cand --no-system-roots 'Trust only the bundled roots and --ca-file, not the system store'
             cand -v 'Print target (redacted), status, attempts and time on stderr'
             cand --verbose 'Print target (redacted), status, attempts and time on stderr'
@@ -270,6 +283,7 @@ set edit:completion:arg-completer[mmnotify] = {|@words|
             cand --max-age 'Move items first tried longer ago than this (e.g. 2d) to spool/rejected/ with the reason `expired` instead of posting them'
             cand -o 'Outcome format'
             cand --output 'Outcome format'
+            cand --config 'Config file: routes, people, templates (see FILES in `man mmnotify`)'
             cand --no-system-roots 'Trust only the bundled roots and --ca-file, not the system store'
             cand -v 'Print target (redacted), status, attempts and time on stderr'
             cand --verbose 'Print target (redacted), status, attempts and time on stderr'
@@ -282,6 +296,7 @@ set edit:completion:arg-completer[mmnotify] = {|@words|
             cand --secrets-dir 'Directory of NAME.url files'
             cand -o 'Outcome format'
             cand --output 'Outcome format'
+            cand --config 'Config file: routes, people, templates (see FILES in `man mmnotify`)'
             cand -v 'Print target (redacted), status, attempts and time on stderr'
             cand --verbose 'Print target (redacted), status, attempts and time on stderr'
             cand -q 'Silence warnings'
@@ -290,6 +305,7 @@ set edit:completion:arg-completer[mmnotify] = {|@words|
             cand --help 'Print help'
         }
         &'mmnotify;spool'= {
+            cand --config 'Config file: routes, people, templates (see FILES in `man mmnotify`)'
             cand -h 'Print help'
             cand --help 'Print help'
             cand list 'One line per spooled message: id, kind, age, attempts, source, last error'
@@ -300,6 +316,7 @@ set edit:completion:arg-completer[mmnotify] = {|@words|
             cand --state-dir 'State dir [default: $XDG_STATE_HOME/mmnotify]'
             cand -o 'Outcome format'
             cand --output 'Outcome format'
+            cand --config 'Config file: routes, people, templates (see FILES in `man mmnotify`)'
             cand --rejected 'List spool/rejected/ instead, with the reason each item was set aside'
             cand -v 'Print target (redacted), status, attempts and time on stderr'
             cand --verbose 'Print target (redacted), status, attempts and time on stderr'
@@ -312,6 +329,7 @@ set edit:completion:arg-completer[mmnotify] = {|@words|
             cand --state-dir 'State dir [default: $XDG_STATE_HOME/mmnotify]'
             cand -o 'Outcome format'
             cand --output 'Outcome format'
+            cand --config 'Config file: routes, people, templates (see FILES in `man mmnotify`)'
             cand --all 'Remove every item'
             cand --rejected 'Act on spool/rejected/ instead'
             cand -v 'Print target (redacted), status, attempts and time on stderr'
@@ -332,7 +350,28 @@ set edit:completion:arg-completer[mmnotify] = {|@words|
         }
         &'mmnotify;spool;help;help'= {
         }
+        &'mmnotify;config'= {
+            cand --config 'Config file: routes, people, templates (see FILES in `man mmnotify`)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand check 'Check the config file (trust rules, keys, routes, templates) and print its routes in the order an event meets them'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'mmnotify;config;check'= {
+            cand --config 'Config file: routes, people, templates (see FILES in `man mmnotify`)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'mmnotify;config;help'= {
+            cand check 'Check the config file (trust rules, keys, routes, templates) and print its routes in the order an event meets them'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'mmnotify;config;help;check'= {
+        }
+        &'mmnotify;config;help;help'= {
+        }
         &'mmnotify;completions'= {
+            cand --config 'Config file: routes, people, templates (see FILES in `man mmnotify`)'
             cand -h 'Print help'
             cand --help 'Print help'
         }
@@ -345,6 +384,7 @@ set edit:completion:arg-completer[mmnotify] = {|@words|
             cand flush 'Re-deliver messages saved in the spool after failed deliveries'
             cand webhooks 'List the named webhooks in the secrets directory: name, redacted target, and whether the file passes the rules'
             cand spool 'Show what the spool holds, or remove items from it'
+            cand config 'Check the config file (routes, people, templates)'
             cand completions 'Print a shell completion script'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -369,6 +409,11 @@ set edit:completion:arg-completer[mmnotify] = {|@words|
         &'mmnotify;help;spool;list'= {
         }
         &'mmnotify;help;spool;drop'= {
+        }
+        &'mmnotify;help;config'= {
+            cand check 'Check the config file (trust rules, keys, routes, templates) and print its routes in the order an event meets them'
+        }
+        &'mmnotify;help;config;check'= {
         }
         &'mmnotify;help;completions'= {
         }

@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_mmnotify_global_optspecs
-    string join \n h/help V/version
+    string join \n config= h/help V/version
 end
 
 function __fish_mmnotify_needs_command
@@ -24,6 +24,7 @@ function __fish_mmnotify_using_subcommand
     contains -- $cmd[1] $argv
 end
 
+complete -c mmnotify -n "__fish_mmnotify_needs_command" -l config -d 'Config file: routes, people, templates (see FILES in `man mmnotify`)' -r -F
 complete -c mmnotify -n "__fish_mmnotify_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c mmnotify -n "__fish_mmnotify_needs_command" -s V -l version -d 'Print version'
 complete -c mmnotify -n "__fish_mmnotify_needs_command" -f -a "send" -d 'Post one message (text, attachment, props)'
@@ -34,6 +35,7 @@ complete -c mmnotify -n "__fish_mmnotify_needs_command" -f -a "doctor" -d 'Check
 complete -c mmnotify -n "__fish_mmnotify_needs_command" -f -a "flush" -d 'Re-deliver messages saved in the spool after failed deliveries'
 complete -c mmnotify -n "__fish_mmnotify_needs_command" -f -a "webhooks" -d 'List the named webhooks in the secrets directory: name, redacted target, and whether the file passes the rules'
 complete -c mmnotify -n "__fish_mmnotify_needs_command" -f -a "spool" -d 'Show what the spool holds, or remove items from it'
+complete -c mmnotify -n "__fish_mmnotify_needs_command" -f -a "config" -d 'Check the config file (routes, people, templates)'
 complete -c mmnotify -n "__fish_mmnotify_needs_command" -f -a "completions" -d 'Print a shell completion script'
 complete -c mmnotify -n "__fish_mmnotify_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l payload -d 'Webhook JSON object from FILE (`-` = stdin); flags override its fields' -r -F
@@ -74,6 +76,7 @@ complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -s o -l output -
 json\t''"
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l rate-limit -d 'Cap on posts per webhook, N/s or N/min (shared through a Redis store)' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l rate-burst -d 'Posts allowed at once under --rate-limit [default: N]' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l config -d 'Config file: routes, people, templates (see FILES in `man mmnotify`)' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l split -d 'Send text over 16383 characters whole, as several posts, not cut'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -s n -l dry-run -d 'Print the payload, send nothing; checks a given webhook offline'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand send" -l requested-ack -d 'Ask recipients to acknowledge the post'
@@ -97,15 +100,17 @@ complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l provider -d 
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l repository -d 'Repository (owner/name)' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l duration -d 'Build duration (humantime like 4m 30s, or seconds)' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l started-at -d 'Build start time (RFC 3339)' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l actor -d 'Who started the run (CI login or e-mail), mentioned through the config\'s people' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l author -d 'The commit\'s author (e-mail or login), mentioned through the config\'s people' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l event -d 'Read one event JSON object from FILE (`-` = stdin)' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l events -d 'Newline-delimited events from FILE (`-` = stdin), one post each' -r -F
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l on -d 'Post only for these states, as --state (others: `filtered`)' -r -f -a "succeeded\t''
-failed\t''
-cancelled\t''
-timed_out\t''
-running\t''"
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l on -d 'Post only for these states or transitions (broken, still_failing, fixed, changes, failures; others: `filtered`)' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l remind-every -d 'With --on still_failing (or failures): post a still-failing run only every N failures in a row' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l text-template -d 'Text line with {field} placeholders, e.g. "{emoji} {workflow}"' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l dedupe-ttl -d 'How long a delivered run+state is remembered' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l mention-on -d 'Mention the run\'s actor and author (mapped by the config\'s [people]) for these states or transitions, as --on [default: broken]' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l mention -d 'Also mention this Mattermost user (repeatable), under the same --mention-on gate' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l history-ttl -d 'How long a job\'s history (its streak) is kept after its last run' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l bot-file -d 'Secrets file: the server\'s base URL, then a bot token (one post per run)' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l bot -d 'Use NAME.bot from the secrets directory' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l dedupe-store-file -d 'Secrets file: a shared store\'s Redis URL' -r -F
@@ -143,6 +148,7 @@ complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -s o -l output 
 json\t''"
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l rate-limit -d 'Cap on posts per webhook, N/s or N/min (shared through a Redis store)' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l rate-burst -d 'Posts allowed at once under --rate-limit [default: N]' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l config -d 'Config file: routes, people, templates (see FILES in `man mmnotify`)' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l no-env -d 'Do not fill missing fields from the CI environment'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l no-dedupe -d 'Post even if this run and state were already posted'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -s n -l dry-run -d 'Print the payload, send nothing; checks a given webhook offline'
@@ -186,6 +192,7 @@ complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -s o -l output -d
 json\t''"
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l rate-limit -d 'Cap on posts per webhook, N/s or N/min (shared through a Redis store)' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l rate-burst -d 'Posts allowed at once under --rate-limit [default: N]' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l config -d 'Config file: routes, people, templates (see FILES in `man mmnotify`)' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l strict -d 'Exit with the notifier\'s code when the report could not be posted'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -s n -l dry-run -d 'Print the report, send nothing; checks a given webhook offline'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l no-run-socket -d 'Do not offer the job MMNOTIFY_RUN_SOCKET, through which `mmnotify send` and `build` inside it post without the token'
@@ -207,6 +214,7 @@ complete -c mmnotify -n "__fish_mmnotify_using_subcommand probe" -l client-cert 
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand probe" -l client-key -d 'Private key (PEM) matching --client-cert' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand probe" -s o -l output -d 'Outcome format' -r -f -a "text\t''
 json\t''"
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand probe" -l config -d 'Config file: routes, people, templates (see FILES in `man mmnotify`)' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand probe" -l no-system-roots -d 'Trust only the bundled roots and --ca-file, not the system store'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand probe" -s v -l verbose -d 'Print target (redacted), status, attempts and time on stderr'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand probe" -s q -l quiet -d 'Silence warnings'
@@ -228,6 +236,7 @@ complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -l queue -d 'Q
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -l stream -d 'Redis stream that carries the events' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -l replicas -d 'Redis replicas that must confirm each write (WAIT) [default: 1 with a Sentinel URL, else 0]' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -l group -d 'Consumer group whose consumers and pending entries to check (with a queue)' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -l config -d 'Config file: routes, people, templates (see FILES in `man mmnotify`)' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -l no-system-roots -d 'Trust only the bundled roots and --ca-file, not the system store'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -s v -l verbose -d 'Print target (redacted), status, attempts and time on stderr'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand doctor" -s q -l quiet -d 'Silence warnings'
@@ -252,6 +261,7 @@ complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l state-dir -d
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l max-age -d 'Move items first tried longer ago than this (e.g. 2d) to spool/rejected/ with the reason `expired` instead of posting them' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -s o -l output -d 'Outcome format' -r -f -a "text\t''
 json\t''"
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l config -d 'Config file: routes, people, templates (see FILES in `man mmnotify`)' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -l no-system-roots -d 'Trust only the bundled roots and --ca-file, not the system store'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -s v -l verbose -d 'Print target (redacted), status, attempts and time on stderr'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -s q -l quiet -d 'Silence warnings'
@@ -259,9 +269,11 @@ complete -c mmnotify -n "__fish_mmnotify_using_subcommand flush" -s h -l help -d
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand webhooks" -l secrets-dir -d 'Directory of NAME.url files' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand webhooks" -s o -l output -d 'Outcome format' -r -f -a "text\t''
 json\t''"
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand webhooks" -l config -d 'Config file: routes, people, templates (see FILES in `man mmnotify`)' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand webhooks" -s v -l verbose -d 'Print target (redacted), status, attempts and time on stderr'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand webhooks" -s q -l quiet -d 'Silence warnings'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand webhooks" -s h -l help -d 'Print help'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand spool; and not __fish_seen_subcommand_from list drop help" -l config -d 'Config file: routes, people, templates (see FILES in `man mmnotify`)' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand spool; and not __fish_seen_subcommand_from list drop help" -s h -l help -d 'Print help'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand spool; and not __fish_seen_subcommand_from list drop help" -f -a "list" -d 'One line per spooled message: id, kind, age, attempts, source, last error'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand spool; and not __fish_seen_subcommand_from list drop help" -f -a "drop" -d 'Remove spooled messages by id (as `spool list` shows them), or all of them'
@@ -269,6 +281,7 @@ complete -c mmnotify -n "__fish_mmnotify_using_subcommand spool; and not __fish_
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand spool; and __fish_seen_subcommand_from list" -l state-dir -d 'State dir [default: $XDG_STATE_HOME/mmnotify]' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand spool; and __fish_seen_subcommand_from list" -s o -l output -d 'Outcome format' -r -f -a "text\t''
 json\t''"
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand spool; and __fish_seen_subcommand_from list" -l config -d 'Config file: routes, people, templates (see FILES in `man mmnotify`)' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand spool; and __fish_seen_subcommand_from list" -l rejected -d 'List spool/rejected/ instead, with the reason each item was set aside'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand spool; and __fish_seen_subcommand_from list" -s v -l verbose -d 'Print target (redacted), status, attempts and time on stderr'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand spool; and __fish_seen_subcommand_from list" -s q -l quiet -d 'Silence warnings'
@@ -276,6 +289,7 @@ complete -c mmnotify -n "__fish_mmnotify_using_subcommand spool; and __fish_seen
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand spool; and __fish_seen_subcommand_from drop" -l state-dir -d 'State dir [default: $XDG_STATE_HOME/mmnotify]' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand spool; and __fish_seen_subcommand_from drop" -s o -l output -d 'Outcome format' -r -f -a "text\t''
 json\t''"
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand spool; and __fish_seen_subcommand_from drop" -l config -d 'Config file: routes, people, templates (see FILES in `man mmnotify`)' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand spool; and __fish_seen_subcommand_from drop" -l all -d 'Remove every item'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand spool; and __fish_seen_subcommand_from drop" -l rejected -d 'Act on spool/rejected/ instead'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand spool; and __fish_seen_subcommand_from drop" -s v -l verbose -d 'Print target (redacted), status, attempts and time on stderr'
@@ -284,16 +298,27 @@ complete -c mmnotify -n "__fish_mmnotify_using_subcommand spool; and __fish_seen
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand spool; and __fish_seen_subcommand_from help" -f -a "list" -d 'One line per spooled message: id, kind, age, attempts, source, last error'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand spool; and __fish_seen_subcommand_from help" -f -a "drop" -d 'Remove spooled messages by id (as `spool list` shows them), or all of them'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand spool; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand config; and not __fish_seen_subcommand_from check help" -l config -d 'Config file: routes, people, templates (see FILES in `man mmnotify`)' -r -F
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand config; and not __fish_seen_subcommand_from check help" -s h -l help -d 'Print help'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand config; and not __fish_seen_subcommand_from check help" -f -a "check" -d 'Check the config file (trust rules, keys, routes, templates) and print its routes in the order an event meets them'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand config; and not __fish_seen_subcommand_from check help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand config; and __fish_seen_subcommand_from check" -l config -d 'Config file: routes, people, templates (see FILES in `man mmnotify`)' -r -F
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand config; and __fish_seen_subcommand_from check" -s h -l help -d 'Print help'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "check" -d 'Check the config file (trust rules, keys, routes, templates) and print its routes in the order an event meets them'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand completions" -l config -d 'Config file: routes, people, templates (see FILES in `man mmnotify`)' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand completions" -s h -l help -d 'Print help'
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand help; and not __fish_seen_subcommand_from send build run probe doctor flush webhooks spool completions help" -f -a "send" -d 'Post one message (text, attachment, props)'
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand help; and not __fish_seen_subcommand_from send build run probe doctor flush webhooks spool completions help" -f -a "build" -d 'Post one build-status message from normalized CI fields, deduplicated'
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand help; and not __fish_seen_subcommand_from send build run probe doctor flush webhooks spool completions help" -f -a "run" -d 'Run a command, then post its outcome (status, duration, output tail)'
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand help; and not __fish_seen_subcommand_from send build run probe doctor flush webhooks spool completions help" -f -a "probe" -d 'Post a test message, visible in the channel, and print HTTP status and latency (no retries)'
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand help; and not __fish_seen_subcommand_from send build run probe doctor flush webhooks spool completions help" -f -a "doctor" -d 'Check secret, URL, proxy, DNS, TCP and TLS without posting anything'
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand help; and not __fish_seen_subcommand_from send build run probe doctor flush webhooks spool completions help" -f -a "flush" -d 'Re-deliver messages saved in the spool after failed deliveries'
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand help; and not __fish_seen_subcommand_from send build run probe doctor flush webhooks spool completions help" -f -a "webhooks" -d 'List the named webhooks in the secrets directory: name, redacted target, and whether the file passes the rules'
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand help; and not __fish_seen_subcommand_from send build run probe doctor flush webhooks spool completions help" -f -a "spool" -d 'Show what the spool holds, or remove items from it'
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand help; and not __fish_seen_subcommand_from send build run probe doctor flush webhooks spool completions help" -f -a "completions" -d 'Print a shell completion script'
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand help; and not __fish_seen_subcommand_from send build run probe doctor flush webhooks spool completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand help; and not __fish_seen_subcommand_from send build run probe doctor flush webhooks spool config completions help" -f -a "send" -d 'Post one message (text, attachment, props)'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand help; and not __fish_seen_subcommand_from send build run probe doctor flush webhooks spool config completions help" -f -a "build" -d 'Post one build-status message from normalized CI fields, deduplicated'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand help; and not __fish_seen_subcommand_from send build run probe doctor flush webhooks spool config completions help" -f -a "run" -d 'Run a command, then post its outcome (status, duration, output tail)'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand help; and not __fish_seen_subcommand_from send build run probe doctor flush webhooks spool config completions help" -f -a "probe" -d 'Post a test message, visible in the channel, and print HTTP status and latency (no retries)'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand help; and not __fish_seen_subcommand_from send build run probe doctor flush webhooks spool config completions help" -f -a "doctor" -d 'Check secret, URL, proxy, DNS, TCP and TLS without posting anything'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand help; and not __fish_seen_subcommand_from send build run probe doctor flush webhooks spool config completions help" -f -a "flush" -d 'Re-deliver messages saved in the spool after failed deliveries'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand help; and not __fish_seen_subcommand_from send build run probe doctor flush webhooks spool config completions help" -f -a "webhooks" -d 'List the named webhooks in the secrets directory: name, redacted target, and whether the file passes the rules'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand help; and not __fish_seen_subcommand_from send build run probe doctor flush webhooks spool config completions help" -f -a "spool" -d 'Show what the spool holds, or remove items from it'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand help; and not __fish_seen_subcommand_from send build run probe doctor flush webhooks spool config completions help" -f -a "config" -d 'Check the config file (routes, people, templates)'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand help; and not __fish_seen_subcommand_from send build run probe doctor flush webhooks spool config completions help" -f -a "completions" -d 'Print a shell completion script'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand help; and not __fish_seen_subcommand_from send build run probe doctor flush webhooks spool config completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand help; and __fish_seen_subcommand_from spool" -f -a "list" -d 'One line per spooled message: id, kind, age, attempts, source, last error'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand help; and __fish_seen_subcommand_from spool" -f -a "drop" -d 'Remove spooled messages by id (as `spool list` shows them), or all of them'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "check" -d 'Check the config file (trust rules, keys, routes, templates) and print its routes in the order an event meets them'

@@ -8,6 +8,9 @@ single: one-shot `mmnotify build` that claims, posts to the local emulator and r
         alike. Medians of wall time and of peak RSS (`/usr/bin/time -v`), and ratios.
 events: one `build --events -` consumer of --events new events against the pre-filled
         store: throughput and peak RSS.
+history: the pre-filled store also holds --jobs job histories (issue 16), and with
+        --baseline BINARY (an mmnotify without job histories) the same `--events` run
+        is timed with that binary too: transitions on (this binary) vs off (baseline).
 
 The pre-filled store is written straight in the on-disk format (see
 src/state/dedupe.rs): `dedupe/delivered/XXX.log`, one `<key> <at_ms> <expires_ms>` line
@@ -16,6 +19,7 @@ last week with the default 7-day TTL. Claims buckets start empty, as prunes keep
 """
 
 import argparse
+import hashlib
 import json
 import os
 import statistics
@@ -50,6 +54,31 @@ def prefill(state_dir, keys):
             f.writelines(lines)
     size = sum(os.path.getsize(os.path.join(dedupe, "delivered", f"{b}.log")) for b in buckets)
     return size
+
+
+def prefill_history(state_dir, jobs):
+    """`dedupe/history/XXX.log`: one `<job hash> <expires_ms> <record>` line per job, in
+    the bucket of the hash's first three hex digits (src/state/dedupe/history.rs)."""
+    now = int(time.time() * 1000)
+    buckets = {}
+    for i in range(jobs):
+        job = json.dumps([f"acme/repo-{i % 997}", f"wf-{i}", "main"], separators=(",", ":"))
+        h = hashlib.sha256(b"mmnotify-job-v1\0" + job.encode()).hexdigest()
+        at = now - 30 * DAY_MS + (i * 30 * DAY_MS) // max(jobs, 1)
+        record = json.dumps({"st": "failed", "run": f"r{i}", "at": at, "n": 2, "k": "failure",
+                             "since": at - 3_600_000, "ok_run": f"r{i - 2}",
+                             "ok_at": at - 7_200_000, "seen": at,
+                             "r": [f"failed:r{i - 1}", f"failed:r{i}"]},
+                            separators=(",", ":"))
+        buckets.setdefault(h[:3], []).append(f"{h} {at + 90 * DAY_MS} {record}\n")
+    d = os.path.join(state_dir, "dedupe", "history")
+    os.makedirs(d, mode=0o700, exist_ok=True)
+    for bucket, lines in buckets.items():
+        fd = os.open(os.path.join(d, f"{bucket}.log"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
+                     0o600)
+        with os.fdopen(fd, "w") as f:
+            f.writelines(lines)
+    return sum(os.path.getsize(os.path.join(d, f"{b}.log")) for b in buckets)
 
 
 def build_cmd(mm, secret, state_dir, run_id, extra=()):
@@ -111,6 +140,8 @@ def main():
     p.add_argument("--keys", type=int, default=1_000_000)
     p.add_argument("--runs", type=int, default=100)
     p.add_argument("--events", type=int, default=100_000)
+    p.add_argument("--jobs", type=int, default=100_000)
+    p.add_argument("--baseline", help="an mmnotify without job histories, for --events")
     args = p.parse_args()
     proc, info = start_server(args.server, tls=False)
     try:
@@ -122,13 +153,27 @@ def main():
             full, empty = os.path.join(tmp, "full"), os.path.join(tmp, "empty")
             started = time.perf_counter()
             size = prefill(full, args.keys)
+            history_size = prefill_history(full, args.jobs)
             results = {
                 "keys": args.keys,
+                "jobs": args.jobs,
                 "delivered_bytes": size,
+                "history_bytes": history_size,
                 "prefill_s": round(time.perf_counter() - started, 1),
                 "single": bench_single(args.mmnotify, secret, full, empty, args.runs),
-                "events_full_store": bench_events(args.mmnotify, secret, full, args.events, tmp),
             }
+            # Fresh stores for the two --events runs, so that neither sees the other's
+            # keys: transitions on (this binary) and off (the baseline).
+            on_dir = os.path.join(tmp, "events-on")
+            results["events_transitions_on"] = bench_events(
+                args.mmnotify, secret, on_dir, args.events, tmp)
+            if args.baseline:
+                off_dir = os.path.join(tmp, "events-off")
+                results["events_transitions_off"] = bench_events(
+                    args.baseline, secret, off_dir, args.events, tmp)
+                results["events_on_vs_off_throughput"] = round(
+                    results["events_transitions_on"]["events_per_s"]
+                    / results["events_transitions_off"]["events_per_s"], 3)
     finally:
         proc.stdin.close()
         proc.wait()

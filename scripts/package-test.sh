@@ -88,6 +88,7 @@ contents=$(dpkg-deb -c "$deb")
 expected_files=$(
     cat <<'LIST'
 -rw-r--r-- 0/0 ./etc/default/mmnotify
+-rw-r--r-- 0/0 ./etc/mmnotify/config.toml
 -rwxr-xr-x 0/0 ./usr/bin/mmnotify
 -rw-r--r-- 0/0 ./usr/lib/systemd/system/mmnotify-flush.service
 -rw-r--r-- 0/0 ./usr/lib/systemd/system/mmnotify-flush.timer
@@ -118,8 +119,9 @@ step "control data (dpkg-deb -I)"
 info=$(dpkg-deb -I "$deb")
 check "Package: $PKG" grep -q "^ Package: $PKG$" <<<"$info"
 check "depends on adduser (postinst creates the account)" grep -qE '^ Depends:.*\badduser\b' <<<"$info"
-check "/etc/default/mmnotify is a conffile" \
-    test "$(dpkg-deb -I "$deb" conffiles)" = /etc/default/mmnotify
+check "/etc/default/mmnotify and /etc/mmnotify/config.toml are the conffiles" \
+    test "$(dpkg-deb -I "$deb" conffiles | sort | tr '\n' ' ')" = "/etc/default/mmnotify /etc/mmnotify/config.toml "
+
 for script in postinst postrm prerm; do
     check "$script is present and passes sh -n" sh -n <(dpkg-deb -I "$deb" "$script")
 done
@@ -138,6 +140,8 @@ check "mmnotify --version names $version, the commit and the TLS backend" \
         mmnotify --version | grep -q '^commit: [0-9a-f]\\{7,\\}\$' &&
         mmnotify --version | grep -q '^TLS: rustls '"
 check "mmnotify is /usr/bin/mmnotify" test "$(command -v mmnotify)" = /usr/bin/mmnotify
+check "the shipped /etc/mmnotify/config.toml passes mmnotify config check" \
+    sh -c "env -u XDG_CONFIG_HOME HOME=/nonexistent mmnotify config check | grep -qx 'config /etc/mmnotify/config.toml'"
 check "man -w mmnotify finds the packaged page" \
     test "$(man -w mmnotify)" = /usr/share/man/man1/mmnotify.1.gz
 check "man -w mmnotify-build finds the packaged page" \

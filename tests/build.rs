@@ -569,9 +569,10 @@ fn same_run_and_state_posts_once_in_private_hashed_files() {
     for entry in entries {
         let name = entry.file_name().to_string_lossy().into_owned();
         let path = entry.path();
-        if ["claims", "delivered"].contains(&name.as_str()) {
+        if ["claims", "delivered", "history"].contains(&name.as_str()) {
             // The logs' buckets: named by three (delivered) or two (claims) hex digits
             // of the keys' hashes.
+            // `history/`: the job histories, bucketed like the delivered log.
             let digits = if name == "claims" { 2 } else { 3 };
             assert_eq!(mode(&path), 0o700, "mode of {name}");
             for bucket in fs::read_dir(&path).unwrap() {
@@ -589,7 +590,7 @@ fn same_run_and_state_posts_once_in_private_hashed_files() {
         }
         assert!(path.is_file(), "{name} is not a file");
         assert!(
-            ["claims.lock", "compact.lock"].contains(&name.as_str()),
+            ["claims.lock", "compact.lock", "history.lock"].contains(&name.as_str()),
             "unexpected file {name}"
         );
         assert_eq!(mode(&path), 0o600, "mode of {name}");

@@ -187,6 +187,8 @@ fn a_build_message_keeps_its_exact_bytes() {
         "n1",
         "--run-id",
         "42",
+        "--started-at",
+        "2026-11-23T12:00:00Z",
         "--username",
         "bot",
         "--priority",
@@ -203,12 +205,15 @@ fn a_build_message_keeps_its_exact_bytes() {
         r##"https://ci.example/x/1","fields":[{"short":true,"title":"Branch","value":"main"},"##,
         r##"{"short":true,"title":"Commit","value":"abcdef1234567"},{"short":true,"title":"Node","##,
         r##""value":"n1"},{"short":true,"title":"Duration","value":"1m 15s"},{"short":true,"##,
+        r##""title":"Started","value":"2026-11-23T12:00:00Z"},{"short":true,"##,
         r##""title":"Provider","value":"github"},{"short":true,"title":"Run id","value":"42"}],"##,
         r##""title":"ci failed","title_link":"https://ci.example/x/1"}],"priority":{"priority":"##,
         r##""important"},"props":{"mmnotify":{"event":{"branch":"main","commit":"abcdef1234567","##,
         r##""duration":"1m 15s","mesh_node_id":"n1","provider":"github","provider_run_id":"42","##,
-        r##""run_url":"https://ci.example/x/1","state":"failed","workflow":"ci"},"kind":"build"}},"##,
-        r##""text":"❌ **ci** failed · `main` · `abcdef12` · on n1 · [#42](https://ci.example/x/1)","##,
+        r##""run_url":"https://ci.example/x/1","started_at":"2026-11-23T12:00:00Z","state":"failed","##,
+        r##""workflow":"ci"},"kind":"build","since":"2026-11-23T12:00:00Z","streak":1,"##,
+        r##""transition":"broken"}},"##,
+        r##""text":"❌ **ci** failed · `main` · `abcdef12` · on n1 · [#42](https://ci.example/x/1) · broken","##,
         r##""username":"bot"}"##
     );
     assert_eq!(run.stdout.trim_end(), expected);

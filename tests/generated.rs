@@ -259,9 +259,11 @@ fn each_subcommand_help_ends_with_examples() {
         args.push("--help");
         let text = help_text(&args);
         let lines = text.lines().count();
+        // 100: raised from 90 when build gained --config, --remind-every and --history-ttl
+        // (issue 16).
         assert!(
-            // 90 before issue 17 added the fleet's flags (replicas, rate limit, lease, metrics).
-            lines <= 100,
+            // 90 before issues 16-18 added the config, fleet and bot flags.
+            lines <= 120,
             "`mmnotify {name} --help` has {lines} lines:\n{text}"
         );
         assert!(text.contains("\nExamples:\n  "), "{name}: {text}");

@@ -40,6 +40,7 @@ mod send;
 mod sentinel;
 mod spool;
 mod state;
+mod stories;
 mod time;
 mod validate;
 mod webhooks;

@@ -328,6 +328,8 @@ mod tests {
             repository: Some("acme/app".into()),
             duration: Some(Duration::from_secs(90)),
             started_at: parse_timestamp("2026-11-23T12:00:00Z").ok(),
+            actor: None,
+            author: None,
         };
         f(&mut ev);
         ev.validate().unwrap()

@@ -135,6 +135,12 @@ macro_rules! with_build_event_fields {
             /// Build start time (RFC 3339)
             [long, value_name = "TIME", value_parser = $crate::text::time::parse_timestamp]
             pub started_at: Option<Timestamp> as TIMESTAMP,
+            /// Who started the run (CI login or e-mail), mentioned through the config's people
+            [long, value_name = "LOGIN"]
+            pub actor: Option<String> as TEXT,
+            /// The commit's author (e-mail or login), mentioned through the config's people
+            [long, value_name = "WHO"]
+            pub author: Option<String> as TEXT,
         }
     };
 }
@@ -472,6 +478,8 @@ mod tests {
                 repository: Some("acme/app".into()),
                 duration: Some(Duration::from_secs(90)),
                 started_at: Some(ts("2026-11-23T12:00:00Z")),
+                actor: None,
+                author: None,
             }
         );
     }
@@ -626,7 +634,7 @@ mod tests {
             r#"{"workflow":"CI","state":"failed","branch":"main","commit":"abc",
                 "run_url":"https://ci.example/1","mesh_node_id":"n","provider_run_id":"7",
                 "provider":"github","repository":"acme/app","duration":"5s",
-                "started_at":"2026-11-23T12:00:00Z"}"#,
+                "started_at":"2026-11-23T12:00:00Z","actor":"octocat","author":"a@example.com"}"#,
         )
         .unwrap();
         let json = full.clone().validate().unwrap().to_json();

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::parse::parse_ttl;
+use super::parse::{parse_on_name, parse_ttl};
 use super::{CommonArgs, GatewayArgs, QueueArgs, RouteArgs, StoreArgs};
 use crate::build_event::event::{with_build_event_fields, BuildEvent, State};
 use crate::text::time::Timestamp;
@@ -90,15 +90,20 @@ pub(crate) struct BuildArgs {
     #[arg(long, help_heading = "Event")]
     pub no_env: bool,
 
-    /// Post only for these states, as --state (others: `filtered`)
+    /// Post only for these states or transitions (broken, still_failing, fixed, changes,
+    /// failures; others: `filtered`)
     #[arg(
         long,
-        value_enum,
         value_delimiter = ',',
-        value_name = "STATES",
-        hide_possible_values = true
+        value_name = "LIST",
+        value_parser = parse_on_name
     )]
-    pub on: Vec<State>,
+    pub on: Vec<String>,
+
+    /// With --on still_failing (or failures): post a still-failing run only every N
+    /// failures in a row
+    #[arg(long, value_name = "N")]
+    pub remind_every: Option<std::num::NonZeroU32>,
 
     /// Text line with {field} placeholders, e.g. "{emoji} {workflow}"
     #[arg(long, value_name = "TEMPLATE")]
@@ -111,6 +116,25 @@ pub(crate) struct BuildArgs {
     /// How long a delivered run+state is remembered
     #[arg(long, value_name = "DURATION", default_value = "7d", value_parser = parse_ttl, help_heading = "Deduplication")]
     pub dedupe_ttl: Duration,
+
+    /// Mention the run's actor and author (mapped by the config's [people]) for these
+    /// states or transitions, as --on [default: broken]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "LIST",
+        value_parser = parse_on_name,
+        help_heading = "Post"
+    )]
+    pub mention_on: Vec<String>,
+
+    /// Also mention this Mattermost user (repeatable), under the same --mention-on gate
+    #[arg(long, value_name = "USER", help_heading = "Post")]
+    pub mention: Vec<String>,
+
+    /// How long a job's history (its streak) is kept after its last run
+    #[arg(long, value_name = "DURATION", default_value = "90d", value_parser = parse_ttl, help_heading = "Deduplication")]
+    pub history_ttl: Duration,
 
     /// Print the payload, send nothing; checks a given webhook offline
     #[arg(short = 'n', long)]

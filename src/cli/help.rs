@@ -89,6 +89,12 @@ pub const ENVIRONMENT: &[Entry] = &[
         "With MATTERMOST_URL: the bot account's access token; never passed to a run job.",
     ),
     (
+        "MMNOTIFY_CONFIG",
+        "Default for --config: the config file (routes, people, templates). Without either, \
+         the first that exists of $XDG_CONFIG_HOME/mmnotify/config.toml \
+         (~/.config/mmnotify/config.toml) and /etc/mmnotify/config.toml; none means no config.",
+    ),
+    (
         "MMNOTIFY_SECRETS_DIR",
         "Default for --secrets-dir (/etc/openclaw/secrets.d/mattermost).",
     ),
@@ -150,6 +156,12 @@ pub const ENVIRONMENT: &[Entry] = &[
 ];
 
 pub const FILES: &[Entry] = &[
+    (
+        "/etc/mmnotify/config.toml, $XDG_CONFIG_HOME/mmnotify/config.toml",
+        "The config file (TOML): routes to named webhooks, the people map, templates. It \
+         holds no secrets; owned by root or you and not writable by group or others. \
+         `mmnotify config check` validates it.",
+    ),
     (
         "/etc/openclaw/secrets.d/mattermost/NAME.url",
         "A named webhook: the first line that is neither blank nor a # comment. Owned by \
@@ -379,6 +391,45 @@ pub const PAGES: &[Page] = &[
             (
                 "Remove everything that was set aside:",
                 "mmnotify spool drop --rejected --all",
+            ),
+        ],
+    },
+    Page {
+        name: "config",
+        notes: &[],
+        examples: &[
+            (
+                "Check a config file before installing it, and list its routes:",
+                "mmnotify --config ./config.toml config check",
+            ),
+            (
+                "Which config doctor sees, with its routes and people counts:",
+                "mmnotify doctor --webhook ops",
+            ),
+        ],
+    },
+    Page {
+        name: "config check",
+        notes: &[
+            (
+                "Output",
+                "The file, how many people it maps, its templates, its mention_on, then each \
+                 route in the order an event meets them (an event goes to every route that \
+                 matches), and where an event that matches none goes.",
+            ),
+            (
+                "Exit status",
+                "0 when the file passes; 3 when it is missing (when named by --config or \
+                 MMNOTIFY_CONFIG), unreadable, not trusted (owner, mode), holds a secret, or has \
+                 an unknown key, a wrong type or an unknown template placeholder (the key and \
+                 line are named).",
+            ),
+        ],
+        examples: &[
+            ("Check the config found on the search path:", "mmnotify config check"),
+            (
+                "Check the file MMNOTIFY_CONFIG names:",
+                "MMNOTIFY_CONFIG=/srv/ci/mmnotify.toml mmnotify config check",
             ),
         ],
     },

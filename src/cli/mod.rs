@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 mod build;
 mod checks;
 mod common;
+mod config;
 mod gateway;
 pub mod help;
 mod parse;
@@ -21,7 +22,10 @@ pub(crate) use common::{
     AttachmentArgs, CommonArgs, DeliveryArgs, NoRetries, NoState, OutputArgs, OutputFormat,
     Priority, Retries, RetryLimit, RouteArgs, SecretsDirArgs, StateArgs, StateDirArgs, WebhookArgs,
 };
+pub(crate) use config::{ConfigArgs, ConfigCommand};
 pub(crate) use gateway::{GatewayArgs, QueueArgs, RateArgs, StoreArgs};
+#[cfg(test)]
+pub(crate) use parse::ON_NAMES;
 pub(crate) use run::{RunArgs, RunOutcome};
 pub(crate) use send::SendArgs;
 pub(crate) use spool::{
@@ -52,6 +56,17 @@ pub const LONG_VERSION: &str = concat!(
 pub struct Cli {
     #[command(subcommand)]
     pub(crate) command: Command,
+
+    /// Config file: routes, people, templates (see FILES in `man mmnotify`)
+    #[arg(
+        long,
+        global = true,
+        value_name = "FILE",
+        env = "MMNOTIFY_CONFIG",
+        hide_env_values = true,
+        help_heading = "Config"
+    )]
+    pub(crate) config: Option<std::path::PathBuf>,
 }
 
 impl Cli {
@@ -89,6 +104,9 @@ pub(crate) enum Command {
     /// Show what the spool holds, or remove items from it
     #[command(after_help = help::after_help("spool"))]
     Spool(SpoolArgs),
+    /// Check the config file (routes, people, templates)
+    #[command(after_help = help::after_help("config"))]
+    Config(ConfigArgs),
     /// Print a shell completion script
     #[command(after_help = help::after_help("completions"))]
     Completions {
@@ -113,7 +131,7 @@ impl Command {
                 SpoolCommand::List(l) => &l.output,
                 SpoolCommand::Drop(d) => &d.output,
             },
-            Command::Completions { .. } => return false,
+            Command::Completions { .. } | Command::Config(_) => return false,
         };
         out.output == OutputFormat::Json
     }
@@ -155,7 +173,7 @@ impl Command {
                 SpoolCommand::List(l) => refuse_state_dir(l.state_dir.path()),
                 SpoolCommand::Drop(d) => refuse_state_dir(d.state_dir.path()),
             },
-            Command::Completions { .. } => Ok(()),
+            Command::Completions { .. } | Command::Config(_) => Ok(()),
         }
     }
 }

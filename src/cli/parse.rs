@@ -20,6 +20,34 @@ pub(super) fn parse_ttl(s: &str) -> Result<Duration, String> {
     time::duration_in(Duration::from_secs(1), 100 * 365 * DAY)(s)
 }
 
+/// Every name `--on` (and `--mention-on`) accepts: the states, the transitions and the
+/// shorthands. `story::on::OnFilter::known_names` is the authority; a unit test in
+/// `commands` keeps the two equal (the door may not see `story/`).
+pub(crate) const ON_NAMES: [&str; 9] = [
+    "succeeded",
+    "failed",
+    "cancelled",
+    "timed_out",
+    "broken",
+    "still_failing",
+    "fixed",
+    "changes",
+    "failures",
+];
+
+/// One name of an `--on` list.
+pub(super) fn parse_on_name(s: &str) -> Result<String, String> {
+    let s = s.trim();
+    if ON_NAMES.contains(&s) {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "expected a state, a transition or a shorthand: {}",
+            ON_NAMES.join(", ")
+        ))
+    }
+}
+
 /// A Redis key name (a stream): a webhook URL pasted here would be queued and spooled
 /// under it, token and all. clap quotes the value, but the usage error is redacted.
 pub(super) fn parse_stream_name(s: &str) -> Result<String, String> {

@@ -16,11 +16,27 @@ use crate::pipeline::enqueue;
 use crate::pipeline::notify;
 use crate::pipeline::output::Ending;
 use crate::pipeline::output::Printer;
+use crate::pipeline::routes;
+use crate::story::mention::Username;
 use crate::wire::payload;
 
-pub(crate) fn run(args: BuildArgs) -> Result<Ending> {
-    let settings = build::Settings::from(&args);
+pub(crate) fn run(args: BuildArgs, config: Option<&std::path::Path>) -> Result<Ending> {
+    for user in &args.mention {
+        user.parse::<Username>()
+            .map_err(|e| error::fail(error::ExitKind::Usage, format!("--mention {user:?}: {e}")))?;
+    }
+    let mut settings = build::Settings::from(&args);
+    settings.config = super::config_file::find(config)?;
     let mut ctx = Ctx::new(&settings, open_store)?;
+    if let Some(config) = settings
+        .config
+        .as_ref()
+        .filter(|_| !webhook_on_command_line(&args))
+    {
+        if !config.routes.is_empty() || config.default_webhook.is_some() {
+            ctx.routing = Some(Box::new(routes::setup(&settings, config, open_store)?));
+        }
+    }
     if args.gateway.consume {
         let gateway = Gateway::from(&args.gateway);
         return Ok(Ending::printed(gateway::consumer::run(&mut ctx, &gateway)));
@@ -56,6 +72,22 @@ pub(crate) fn run(args: BuildArgs) -> Result<Ending> {
     Ok(build::handle(&mut ctx, &event)?.into())
 }
 
+/// `--webhook` or `--webhook-file` typed on the command line (not their environment
+/// fallbacks, which are the default webhook's usual sources): the routes are bypassed.
+fn webhook_on_command_line(args: &BuildArgs) -> bool {
+    let w = &args.common.webhook;
+    let typed = |value: Option<&std::ffi::OsStr>, var: &str| {
+        value.is_some() && std::env::var_os(var).as_deref() != value
+    };
+    typed(
+        w.webhook_file.as_deref().map(std::path::Path::as_os_str),
+        "MMNOTIFY_WEBHOOK_FILE",
+    ) || typed(
+        w.webhook.as_deref().map(std::ffi::OsStr::new),
+        "MMNOTIFY_WEBHOOK",
+    )
+}
+
 fn read_event_file(path: &std::path::Path) -> Result<String> {
     if path.as_os_str() == "-" {
         payload::read_text_bounded(std::io::stdin().lock(), MAX_EVENT_BYTES, "event on stdin")
@@ -74,10 +106,13 @@ fn read_event_file(path: &std::path::Path) -> Result<String> {
 /// directory (or none when that cannot be written).
 fn open_store(args: &Settings, printer: &Printer) -> Result<(Store, Option<String>)> {
     if let Some((store, source)) = enqueue::shared_store(args, printer)? {
-        return Ok((Store::Open(Box::new(store)), Some(source.spool_ref())));
+        return Ok((
+            Store::Open(std::sync::Arc::new(store)),
+            Some(source.spool_ref()),
+        ));
     }
     let store = match notify::open_dedupe(printer, args.state_dir.as_deref(), args.dedupe_ttl)? {
-        Some(store) => Store::Open(Box::new(store)),
+        Some(store) => Store::Open(std::sync::Arc::new(store)),
         None => Store::Unusable,
     };
     Ok((store, None))

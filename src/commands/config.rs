@@ -18,6 +18,7 @@ use crate::pipeline::output::{Names, Printer};
 use crate::pipeline::pace::Pacing;
 use crate::secret::{env_url, BotSources, Sources};
 use crate::state::spool::SpoolKind;
+use crate::story::on::OnFilter;
 use crate::wire::deliver;
 use crate::wire::payload::{Attachment, Field, Member, Route};
 
@@ -123,7 +124,18 @@ impl From<&BuildArgs> for build::Settings {
             event: BuildEvent::from(&args.event),
             text_template: args.text_template.clone(),
             route: Route::from(&args.route),
-            on: args.on.clone(),
+            // The names were checked by clap against the same list (see the test below).
+            on: (!args.on.is_empty())
+                .then(|| OnFilter::from_names(&args.on).ok())
+                .flatten(),
+            remind_every: args.remind_every,
+            mention_on: (!args.mention_on.is_empty())
+                .then(|| OnFilter::from_names(&args.mention_on).ok())
+                .flatten(),
+            // Checked by `commands::build` before this conversion.
+            mention: args.mention.iter().filter_map(|u| u.parse().ok()).collect(),
+            config: None,
+            history_ttl: args.history_ttl,
             dry_run: args.dry_run,
             no_dedupe: args.no_dedupe,
             dedupe_ttl: args.dedupe_ttl,
@@ -193,4 +205,16 @@ pub(crate) fn attachment(a: &AttachmentArgs) -> Option<Attachment> {
         fields: (!fields.is_empty()).then_some(fields).into(),
         ..Attachment::default()
     })
+}
+
+#[cfg(test)]
+mod on_names {
+    /// clap checks `--on` against `cli`'s list, which must be `OnFilter`'s.
+    #[test]
+    fn the_door_knows_every_on_name() {
+        assert_eq!(
+            crate::cli::ON_NAMES.to_vec(),
+            crate::story::on::OnFilter::known_names()
+        );
+    }
 }

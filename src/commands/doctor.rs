@@ -90,7 +90,7 @@ impl Report {
 }
 
 #[expect(clippy::unnecessary_wraps, reason = "the signature every command has")]
-pub(super) fn run(args: DoctorArgs) -> Result<Ending> {
+pub(super) fn run(args: DoctorArgs, config: Option<&std::path::Path>) -> Result<Ending> {
     // --timeout is the budget of the whole diagnosis, as it is of a whole delivery.
     let deadline = Instant::now() + args.common.delivery.timeout;
     let mut r = Report {
@@ -103,6 +103,9 @@ pub(super) fn run(args: DoctorArgs) -> Result<Ending> {
     };
     let sources = Sources::from(&args.common.webhook);
     // Each check records its verdict; `None` means it failed and the walk stops there.
+    if check_config(&mut r, config).is_none() {
+        return Ok(r.finish());
+    }
     if check_queue(&mut r, &args, &sources).is_none() {
         return Ok(r.finish());
     }
@@ -133,6 +136,35 @@ pub(super) fn run(args: DoctorArgs) -> Result<Ending> {
     }
     check_http(&mut r, &args, &url, deadline);
     Ok(r.finish())
+}
+
+/// The config file: which one was loaded and what it holds, or that there is none. A
+/// config that fails to load fails every `build`, so the walk stops there.
+fn check_config(r: &mut Report, given: Option<&std::path::Path>) -> Option<()> {
+    match super::config_file::find(given) {
+        Ok(Some(c)) => {
+            let n = |k: usize, one: &str, many: &str| {
+                format!("{k} {}", if k == 1 { one } else { many })
+            };
+            r.pass(
+                "config",
+                format!(
+                    "{} ({}, {})",
+                    crate::config::shown(&c.path.display().to_string()),
+                    n(c.routes.len(), "route", "routes"),
+                    n(c.people.len(), "person", "people"),
+                ),
+            );
+        }
+        Ok(None) => {
+            r.pass("config", super::config_file::none_found());
+        }
+        Err(e) => {
+            r.fail("config", ExitKind::Config, format!("{e:#}"));
+            return None;
+        }
+    }
+    Some(())
 }
 
 /// Where the DNS and TCP checks go: the webhook's server, or the proxy in front of it.

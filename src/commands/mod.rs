@@ -1,5 +1,6 @@
 mod build;
 mod config;
+mod config_file;
 mod doctor;
 mod flush;
 mod probe;
@@ -23,14 +24,16 @@ use crate::pipeline::output::{self, Ending};
 /// path belongs, a state directory that cannot be used, …); its `ExitKind` gives the code.
 pub fn dispatch(cli: Cli) -> Result<Ending> {
     cli.command.refuse_urls_in_paths()?;
+    let config = cli.config.as_deref();
     match cli.command {
         Command::Send(args) => send::run(*args),
-        Command::Build(args) => build::run(*args),
+        Command::Build(args) => build::run(*args, config),
         Command::Run(args) => run::run(args),
         Command::Probe(args) => probe::run(args),
-        Command::Doctor(args) => doctor::run(args),
+        Command::Doctor(args) => doctor::run(args, config),
         Command::Flush(args) => flush::run(args),
         Command::Webhooks(args) => webhooks::run(args),
+        Command::Config(args) => config_file::run(&args, config),
         // Its rows are its output; an error gets a failed outcome after them.
         Command::Spool(args) => spool::run(args).map(|c| Ending::printed(Ok(c))),
         Command::Completions { shell } => {

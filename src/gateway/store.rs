@@ -102,6 +102,22 @@ if s and string.sub(s, 1, string.len(ARGV[1]) + 1) == ARGV[1] .. ' ' then
 end
 return 1";
 
+/// A job history's read-modify-write, the write half: stores the new record only if the
+/// record is still the one the caller read (compare-and-set), so that two gateways
+/// recording runs of one job never lose an update; the caller reads again and retries.
+/// KEYS: history. ARGV: expected record, 1 when none was expected, new record, TTL ms.
+const HISTORY_CAS: &str = r"
+local cur = redis.call('GET', KEYS[1])
+if (ARGV[2] == '1' and cur) or (ARGV[2] == '0' and cur ~= ARGV[1]) then
+  return 0
+end
+redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[4])
+return 1";
+
+/// Compare-and-set rounds before giving up: each lost round means another writer
+/// recorded a run of the same job, which takes one round trip.
+const HISTORY_ROUNDS: usize = 1000;
+
 pub(crate) type SharedRedis = Arc<Mutex<Redis>>;
 
 pub(crate) fn lock(redis: &SharedRedis) -> MutexGuard<'_, Redis> {
@@ -124,6 +140,11 @@ pub(crate) struct RedisStore {
     ttl: Duration,
     /// Delivered keys whose marker is not in Redis yet, with the holder token.
     backlog: Arc<Mutex<Vec<(DedupeKey, String)>>>,
+}
+
+/// A job's record: named by a hash of its id, so that no repository name reaches a key.
+fn history_key(job: &str) -> String {
+    format!("{PREFIX}history:{}", crate::state::dedupe::job_hash(job))
 }
 
 fn claim_key(key: &DedupeKey) -> String {
@@ -226,6 +247,48 @@ impl DedupeStore for RedisStore {
                 .arg(px)
                 .query::<()>(con)
         })
+    }
+
+    fn history(&self, job: &str) -> Result<Option<String>> {
+        lock(&self.redis).run("cannot read the job history in the dedupe store", |con| {
+            redis::cmd("GET").arg(history_key(job)).query(con)
+        })
+    }
+
+    fn update_history(
+        &self,
+        job: &str,
+        ttl: Duration,
+        update: &mut dyn FnMut(Option<&str>) -> Option<String>,
+    ) -> Result<()> {
+        let key = history_key(job);
+        for _ in 0..HISTORY_ROUNDS {
+            let current = self.history(job)?;
+            let Some(new) = update(current.as_deref()) else {
+                return Ok(());
+            };
+            let stored: i64 = lock(&self.redis).run(
+                "cannot record the job history in the dedupe store",
+                |con| {
+                    Script::new(HISTORY_CAS)
+                        .key(&key)
+                        .arg(current.as_deref().unwrap_or_default())
+                        .arg(if current.is_none() { "1" } else { "0" })
+                        .arg(&new)
+                        .arg(millis(ttl).max(1))
+                        .invoke(con)
+                },
+            )?;
+            if stored == 1 {
+                return Ok(());
+            }
+        }
+        Err(crate::error::fail(
+            crate::error::ExitKind::Network,
+            format!(
+                "the job history kept changing under {HISTORY_ROUNDS} attempts to record a run"
+            ),
+        ))
     }
 
     fn is_delivered(&self, key: &DedupeKey) -> Result<bool> {

@@ -3,6 +3,7 @@
 //! each entry the gateway's consumer hands over.
 
 use std::io::{BufRead, BufReader, IsTerminal, Read};
+use std::num::NonZeroU32;
 use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -11,6 +12,7 @@ use anyhow::Result;
 use serde_json::Value;
 
 use crate::build_event::event::{BuildEvent, State, ValidEvent};
+use crate::config::Config;
 use crate::error::{self, ExitKind};
 use crate::gateway::queue::Queue;
 use crate::gateway::store::SharedStore;
@@ -20,10 +22,14 @@ use crate::pipeline::output::{
 };
 use crate::pipeline::pace::{Pace, Pacing};
 use crate::pipeline::progress::{self, Progress};
+use crate::pipeline::story::{self, Story};
 use crate::pipeline::{dry_run, run_socket};
 use crate::secret::Sources;
 use crate::state::dedupe::{self, Claim, ClaimGuard, DedupeStore};
 use crate::state::spool::SpoolKind;
+use crate::story::history::Transition;
+use crate::story::mention::Username;
+use crate::story::on::OnFilter;
 use crate::task::socket::DedupeRequest;
 use crate::wire::deliver;
 use crate::wire::payload::Route;
@@ -35,13 +41,24 @@ const MAX_PAYLOAD_BYTES: usize = 300_000;
 
 /// What `build` was asked to do, as plain values: made once from the flags by
 /// `commands::build`, read by every event.
+#[derive(Clone)]
 pub(crate) struct Settings {
     /// The event fields given as flags, which fill in every event.
     pub event: BuildEvent,
     pub text_template: Option<String>,
     pub route: Route,
-    /// Only events in these states are posted (all when empty).
-    pub on: Vec<State>,
+    /// Only events whose state or transition this lists are posted (all when `None`).
+    pub on: Option<OnFilter>,
+    /// `--remind-every N`: a `still_failing` event passes only every N failures.
+    pub remind_every: Option<NonZeroU32>,
+    /// `--history-ttl`: jobs silent for longer are forgotten.
+    pub history_ttl: Duration,
+    /// `--mention-on`: beats the config's `mention_on`.
+    pub mention_on: Option<OnFilter>,
+    /// `--mention USER`: added to the mentions of an event that passes the gate.
+    pub mention: Vec<Username>,
+    /// The config file, when one was found.
+    pub config: Option<Config>,
     pub dry_run: bool,
     pub no_dedupe: bool,
     pub dedupe_ttl: Duration,
@@ -84,6 +101,11 @@ pub(crate) struct Ctx<'a> {
     waited_before: Duration,
     /// The bot, its client and channel, connected on first use (issue 18).
     pub bot: Option<crate::pipeline::bot::BotConn>,
+    /// The config's routes, when they decide where events go (no webhook on the command
+    /// line): each event goes through the contexts of the routes it matches.
+    pub routing: Option<Box<super::routes::Routing>>,
+    /// Off in a route's context: the routed event is recorded once, by the top context.
+    pub(super) records_history: bool,
 }
 
 /// Opens the dedupe store and says where it is (`Some`: the shared store's source,
@@ -93,7 +115,8 @@ pub(crate) type OpenStore = fn(&Settings, &Printer) -> Result<(Store, Option<Str
 /// The dedupe store, opened on first use; `--consume` sets its Redis store up front.
 pub(crate) enum Store {
     NotOpened,
-    Open(Box<dyn DedupeStore>),
+    /// Shared with the routes' contexts, which deduplicate and record in the same store.
+    Open(std::sync::Arc<dyn DedupeStore>),
     /// The local store cannot be written (read-only or full file system): posts go out
     /// without deduplication; the warning was given once.
     Unusable,
@@ -102,7 +125,13 @@ pub(crate) enum Store {
 impl<'a> Ctx<'a> {
     pub(crate) fn new(args: &'a Settings, open_store: OpenStore) -> Result<Ctx<'a>> {
         if let Some(t) = &args.text_template {
-            build_message::check_template(t)?;
+            // The story's placeholders are filled in before the rest is rendered.
+            let story_names = |n: &str| {
+                crate::config::template::STORY_PLACEHOLDERS
+                    .contains(&n)
+                    .then(String::new)
+            };
+            build_message::check_template(&story::fill(t, &story_names))?;
         }
         Ok(Ctx {
             args,
@@ -123,6 +152,8 @@ impl<'a> Ctx<'a> {
             pace: None,
             waited_before: Duration::ZERO,
             bot: None,
+            routing: None,
+            records_history: true,
         })
     }
 
@@ -183,8 +214,32 @@ pub(crate) fn render(
     ctx: &Ctx,
     ev: &ValidEvent,
 ) -> Result<(serde_json::Map<String, Value>, Vec<u8>)> {
+    render_story(ctx, ev, None)
+}
+
+/// [`render`], with the event's story (transition words and props) when it has one.
+fn render_story(
+    ctx: &Ctx,
+    ev: &ValidEvent,
+    story: Option<&Story>,
+) -> Result<(serde_json::Map<String, Value>, Vec<u8>)> {
     let args = ctx.args;
-    let mut post = build_message::render(ev, args.text_template.as_deref())?;
+    let cc = story::cc_line(ev, story, args);
+    let template = story::template(args, ev, story, cc.as_deref());
+    let mut post = build_message::render(ev, template.as_deref())?;
+    if let Some(story) = story {
+        story::apply(&mut post, story, template.is_none());
+    }
+    // A template places the mentions with {mention}; without it they end the text.
+    let placed = args.text_template.as_deref().or_else(|| {
+        args.config.as_ref().and_then(|c| {
+            c.templates
+                .pick(story.map(|s| s.step.transition), ev.state())
+        })
+    });
+    if let Some(cc) = cc.filter(|_| !placed.is_some_and(|t| t.contains("{mention}"))) {
+        story::append_cc(&mut post, &cc);
+    }
     post.apply_route(&args.route);
     post.ensure_fallbacks();
     if post.truncate_text() {
@@ -199,23 +254,119 @@ pub(crate) fn render(
 /// Filters, renders, deduplicates and posts one event. `Err` is for problems that stop
 /// everything (configuration); a failed delivery comes back as the outcome's error.
 pub(crate) fn handle(ctx: &mut Ctx, ev: &ValidEvent) -> Result<Handled> {
-    let args = ctx.args;
-    let with_bot = args.bot.is_given();
+    if ctx.routing.is_some() {
+        return super::routes::handle(ctx, ev);
+    }
+    let story = read_story(ctx, ev)?;
+    let (outcome, err) = handle_story(ctx, ev, story.as_ref())?;
+    Ok((story::mark(outcome, story.as_ref()), err))
+}
+
+/// Whether `--on` and `--remind-every` let the event through.
+pub(super) fn passes(args: &Settings, ev: &ValidEvent, story: Option<&Story>) -> bool {
     // `running` is not an outcome: without a bot it is posted only when asked for.
-    let unasked_running =
-        !with_bot && ev.state() == State::Running && !args.on.contains(&ev.state());
-    if unasked_running || (!args.on.is_empty() && !args.on.contains(&ev.state())) {
-        ctx.printer.info(&format!(
-            "state {} is not in --on: not posted",
-            ev.state().as_str()
+    if ev.state() == State::Running && !args.bot.is_given() {
+        return args
+            .on
+            .as_ref()
+            .is_some_and(|on| on.passes(State::Running, None, 0, None));
+    }
+    let transition = story.map(|s| s.step.transition);
+    let streak = story.map_or(0, |s| s.step.streak);
+    match &args.on {
+        Some(on) => on.passes(ev.state(), transition, streak, args.remind_every),
+        None => match (transition, args.remind_every) {
+            (Some(Transition::StillFailing), Some(n)) => streak % n.get() == 0,
+            _ => true,
+        },
+    }
+}
+
+/// The job's story before this event, when there is one to tell: the event has a run id
+/// (a history records each run once) and a dedupe store can be opened. A store that
+/// cannot be read costs the story, not the post.
+pub(super) fn read_story(ctx: &mut Ctx, ev: &ValidEvent) -> Result<Option<Story>> {
+    // `running` is not an outcome: it never touches the job's history.
+    if ev.provider_run_id.is_none()
+        || ev.state() == State::Running
+        || run_socket::socket_for(&ctx.args.webhook).is_some()
+    {
+        return Ok(None);
+    }
+    open_store(ctx)?;
+    let Store::Open(store) = &ctx.dedupe else {
+        return Ok(None);
+    };
+    match store.history(&story::job_of(ev).id()) {
+        Ok(record) => Ok(Some(story::peek(
+            record.as_deref(),
+            ev,
+            ctx.args.history_ttl,
+        ))),
+        Err(e) => {
+            ctx.printer.warn(&format!(
+                "cannot read the job's history, so the post says nothing of what changed: \
+                 {e:#}"
+            ));
+            Ok(None)
+        }
+    }
+}
+
+/// Records the event in its job's history: its outcome is final (posted, filtered,
+/// rejected by the server).
+pub(super) fn record_story(ctx: &Ctx, ev: &ValidEvent, story: Option<&Story>) {
+    if !ctx.records_history {
+        return;
+    }
+    let (Some(story), Store::Open(dedupe)) = (story, &ctx.dedupe) else {
+        return;
+    };
+    let ttl = ctx.args.history_ttl;
+    let result = dedupe.update_history(&story::job_of(ev).id(), ttl, &mut |current| {
+        story::update(current, ev, story, ttl)
+    });
+    if let Err(e) = result {
+        ctx.printer.warn(&format!(
+            "cannot record the run in the job's history (the next post may misjudge what \
+             changed): {e:#}"
         ));
+    }
+}
+
+/// Opens the dedupe store on first use.
+fn open_store(ctx: &mut Ctx) -> Result<()> {
+    if matches!(ctx.dedupe, Store::NotOpened) {
+        let (store, store_ref) = (ctx.open_store)(ctx.args, &ctx.printer)?;
+        ctx.dedupe = store;
+        ctx.store_ref = store_ref;
+    }
+    Ok(())
+}
+
+pub(super) fn handle_story(
+    ctx: &mut Ctx,
+    ev: &ValidEvent,
+    story: Option<&Story>,
+) -> Result<Handled> {
+    let args = ctx.args;
+    if !passes(args, ev, story) {
+        ctx.printer.info(&format!(
+            "{} is not in --on (or not a --remind-every reminder): not posted",
+            story.map_or(ev.state().as_str(), |s| s.step.transition.as_str())
+        ));
+        if !args.dry_run {
+            record_story(ctx, ev, story);
+        }
         return Ok((
             Outcome::new(Status::Filtered).with("event", ev.to_json()),
             None,
         ));
     }
-    let (obj, body) = render(ctx, ev)?;
-    if with_bot {
+    let (obj, body) = render_story(ctx, ev, story)?;
+    if args.bot.is_given() {
+        // The run's post and its thread (issue 18); the job's history is not recorded
+        // for bot posts yet.
         return crate::pipeline::bot::handle(ctx, ev, &obj);
     }
     if args.dry_run {
@@ -263,6 +414,15 @@ pub(crate) fn handle(ctx: &mut Ctx, ev: &ValidEvent) -> Result<Handled> {
         if let Some(g) = guard {
             notify::record_delivered(&ctx.printer, "", g);
         }
+    }
+    // Final: posted, or refused by the server (a retry would be refused again). A
+    // spooled event is recorded when it is finally posted.
+    let rejected = outcome.status == Status::Failed
+        && outcome
+            .http_status
+            .is_some_and(|c| (400..500).contains(&c) && c != 429);
+    if outcome.status == Status::Posted || rejected {
+        record_story(ctx, ev, story);
     }
     Ok((outcome.with("event", ev.to_json()), err))
 }
@@ -324,11 +484,7 @@ fn deduplicate(ctx: &mut Ctx, ev: &ValidEvent, value: &Value) -> Result<Dedupe> 
             return Ok(no_claim);
         }
     };
-    if matches!(ctx.dedupe, Store::NotOpened) {
-        let (store, store_ref) = (ctx.open_store)(args, &ctx.printer)?;
-        ctx.dedupe = store;
-        ctx.store_ref = store_ref;
-    }
+    open_store(ctx)?;
     let notifier = ctx.notifier.as_ref().expect("connected by the caller");
     let key = dedupe::key(notifier.url.expose(), run_id, ev.state().as_str());
     let key_hex = Some(key.as_str().to_string());

@@ -12,4 +12,6 @@ pub(crate) mod notify;
 pub mod output;
 pub(crate) mod pace;
 pub(crate) mod progress;
+pub(crate) mod routes;
 pub(crate) mod run_socket;
+pub(crate) mod story;

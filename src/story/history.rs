@@ -136,6 +136,26 @@ pub(crate) struct JobRecord {
     /// When this record was last written, for `--history-ttl`.
     #[serde(rename = "seen")]
     pub(crate) updated_ms: u64,
+    /// The last few runs recorded ([`RECENT`] at most), as `state:run_id`: a run seen
+    /// again (a repeated event filtered before its dedupe claim, a store write retried
+    /// after a lost answer) is recorded once.
+    #[serde(rename = "r", default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) recent: Vec<Recorded>,
+}
+
+/// A run in [`JobRecord::recent`]: its token ([`run_token`]), and the transition and
+/// streak it was recorded with, so that the run seen again (a retry after a failed
+/// post, another route) is told as it was the first time.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Recorded(pub(crate) String, pub(crate) Transition, pub(crate) u32);
+
+/// How many recorded runs a record remembers for [`JobRecord::recent`]: more than the
+/// runs of one job that are ever in flight at once.
+pub(crate) const RECENT: usize = 16;
+
+/// The token of a run in [`JobRecord::recent`].
+pub(crate) fn run_token(state: State, run_id: &str) -> String {
+    format!("{}:{run_id}", state.as_str())
 }
 
 impl JobRecord {
@@ -299,6 +319,7 @@ fn record_after(
         last_success_run_id,
         last_success_at_ms,
         updated_ms: now_ms,
+        recent: Vec::new(),
     }
 }
 

@@ -44,6 +44,12 @@ impl Timestamp {
         }
     }
 
+    /// Unix milliseconds; `None` before 1970.
+    pub(crate) fn unix_ms(self) -> Option<u64> {
+        let secs = u64::try_from(self.secs).ok()?;
+        Some(secs.saturating_mul(1000) + u64::from(self.nanos / 1_000_000))
+    }
+
     #[cfg(test)]
     pub(crate) fn unix_seconds(self) -> i64 {
         self.secs

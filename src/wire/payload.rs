@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 use crate::error;
 
 mod model;
-pub(crate) use model::{Attachment, Field, Member, Payload, Route};
+pub(crate) use model::{Attachment, Field, Member, Payload, Route, MACHINE_PROPS_KEY};
 
 /// One Mattermost post holds this many Unicode scalar values (`PostMessageMaxRunesV2`).
 pub(crate) const MAX_POST_CHARS: usize = 16383;

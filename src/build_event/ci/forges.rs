@@ -36,6 +36,8 @@ pub(super) const GITLAB: Ci = Ci {
     started_at: Started::Rfc3339("CI_PIPELINE_CREATED_AT"),
     // Holds the job's outcome in after_script (`timedout` when the job ran out of
     // time); `running` in script, left unmapped.
+    actor: Src::Var("GITLAB_USER_LOGIN"),
+    author: Src::Custom(gitlab_author),
     state: Status::Map(
         "CI_JOB_STATUS",
         &[
@@ -65,6 +67,8 @@ pub(super) const AZURE: Ci = Ci {
     started_at: Started::None,
     // SucceededWithIssues: the job passed with warnings (a step with
     // continueOnError failed), which is a success for the build.
+    actor: Src::Var("BUILD_REQUESTEDFOREMAIL"),
+    author: Src::First(&[]),
     state: Status::Map(
         "AGENT_JOBSTATUS",
         &[
@@ -99,6 +103,8 @@ pub(super) const BITBUCKET: Ci = Ci {
     repository: Src::Var("BITBUCKET_REPO_FULL_NAME"),
     started_at: Started::None,
     // Set in after-script only, to the step's exit status.
+    actor: Src::First(&[]),
+    author: Src::First(&[]),
     state: Status::ExitCode("BITBUCKET_EXIT_CODE"),
 };
 
@@ -149,6 +155,18 @@ fn bitbucket_run_url(env: &Env) -> Option<String> {
         "{}/pipelines/results/{number}",
         origin.trim_end_matches('/')
     ))
+}
+
+/// GitLab's `CI_COMMIT_AUTHOR` is `Name <email>`: the e-mail is the author (what the
+/// people map matches); anything else is taken as it is.
+fn gitlab_author(env: &Env) -> Option<String> {
+    let v = env.get("CI_COMMIT_AUTHOR")?;
+    let t = v.trim();
+    let address = match (t.rfind('<'), t.strip_suffix('>')) {
+        (Some(open), Some(inner)) => inner[open + 1..].trim(),
+        _ => t,
+    };
+    (!address.is_empty()).then(|| address.to_string())
 }
 
 #[cfg(test)]

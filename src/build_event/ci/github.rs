@@ -16,6 +16,14 @@ const GITHUB_BRANCH: Src = Src::First(&[
 // the commit that was pushed is in the event payload.
 const GITHUB_COMMIT: Src = Src::First(&[Src::Custom(github_pr_head_sha), Src::Var("GITHUB_SHA")]);
 
+// Who started the run: for a re-run, the one who re-ran it (GITHUB_TRIGGERING_ACTOR),
+// else the one whose action started the workflow. The commit author is only in the
+// event payload, not in the environment.
+const GITHUB_ACTOR_SRC: Src = Src::First(&[
+    Src::Var("GITHUB_TRIGGERING_ACTOR"),
+    Src::Var("GITHUB_ACTOR"),
+]);
+
 // Forgejo Actions reference, "Default environment variables"; before Gitea, as a
 // Forgejo runner sets GITEA_ACTIONS as well.
 pub(super) const FORGEJO: Ci = Ci {
@@ -32,6 +40,8 @@ pub(super) const FORGEJO: Ci = Ci {
     run_id: GITHUB_RUN_ID,
     repository: Src::Var("GITHUB_REPOSITORY"),
     started_at: Started::None,
+    actor: GITHUB_ACTOR_SRC,
+    author: Src::First(&[]),
     state: Status::None,
 };
 
@@ -49,6 +59,8 @@ pub(super) const GITEA: Ci = Ci {
     run_id: GITHUB_RUN_ID,
     repository: Src::Var("GITHUB_REPOSITORY"),
     started_at: Started::None,
+    actor: GITHUB_ACTOR_SRC,
+    author: Src::First(&[]),
     state: Status::None,
 };
 
@@ -63,6 +75,8 @@ pub(super) const GITHUB_ACTIONS: Ci = Ci {
     run_id: GITHUB_RUN_ID,
     repository: Src::Var("GITHUB_REPOSITORY"),
     started_at: Started::None,
+    actor: GITHUB_ACTOR_SRC,
+    author: Src::First(&[]),
     state: Status::None,
 };
 

@@ -90,6 +90,10 @@ struct Ci {
     run_id: Src,
     repository: Src,
     started_at: Started,
+    /// Who started the run (a login or an e-mail address), for mentions.
+    actor: Src,
+    /// The commit's author (an e-mail address where the CI has one, else a login).
+    author: Src,
     state: Status,
 }
 
@@ -128,6 +132,8 @@ pub(crate) fn detect(env: &dyn Fn(&str) -> Option<String>) -> Option<CiInfo> {
         provider: Some(ci.provider.to_string()),
         repository: ci.repository.eval(&env),
         started_at: ci.started_at.eval(&env),
+        actor: ci.actor.eval(&env),
+        author: ci.author.eval(&env),
         // The node and the duration are not in any CI's environment.
         ..BuildEvent::default()
     };
@@ -300,6 +306,65 @@ pub(super) mod test_support {
 mod tests {
     use super::*;
     use test_support::*;
+
+    /// Who started the run and who wrote the commit, as each CI documents them.
+    #[test]
+    fn actor_and_author_per_ci() {
+        use super::test_support::{event, s};
+        type Case<'a> = (&'a [(&'a str, &'a str)], Option<String>, Option<String>);
+        let cases: [Case; 6] = [
+            (
+                &[
+                    ("GITHUB_ACTIONS", "true"),
+                    ("GITHUB_ACTOR", "a"),
+                    ("GITHUB_TRIGGERING_ACTOR", "b"),
+                ],
+                s("b"),
+                None,
+            ),
+            (
+                &[("GITHUB_ACTIONS", "true"), ("GITHUB_ACTOR", "a")],
+                s("a"),
+                None,
+            ),
+            (
+                &[
+                    ("GITLAB_CI", "true"),
+                    ("GITLAB_USER_LOGIN", "octocat"),
+                    ("CI_COMMIT_AUTHOR", "Jane Doe <jane@example.com>"),
+                ],
+                s("octocat"),
+                s("jane@example.com"),
+            ),
+            (
+                &[
+                    ("BUILDKITE", "true"),
+                    ("BUILDKITE_BUILD_CREATOR_EMAIL", "c@example.com"),
+                    ("BUILDKITE_BUILD_AUTHOR_EMAIL", "d@example.com"),
+                ],
+                s("c@example.com"),
+                s("d@example.com"),
+            ),
+            (
+                &[
+                    ("CI", "woodpecker"),
+                    ("CI_COMMIT_AUTHOR", "jane"),
+                    ("CI_COMMIT_AUTHOR_EMAIL", "jane@example.com"),
+                ],
+                None,
+                s("jane@example.com"),
+            ),
+            (
+                &[("CIRCLECI", "true"), ("CIRCLE_USERNAME", "octocat")],
+                s("octocat"),
+                None,
+            ),
+        ];
+        for (vars, actor, author) in cases {
+            let ev = event(vars);
+            assert_eq!((ev.actor, ev.author), (actor, author), "{vars:?}");
+        }
+    }
 
     #[test]
     fn no_ci_is_none() {

@@ -28,6 +28,8 @@ pub(super) const JENKINS: Ci = Ci {
     run_id: Src::First(&[Src::Var("BUILD_TAG"), Src::Fmt("{JOB_NAME}-{BUILD_NUMBER}")]),
     repository: Src::NoCredentials(&Src::Var("GIT_URL")),
     started_at: Started::None,
+    actor: Src::First(&[]),
+    author: Src::First(&[Src::Var("CHANGE_AUTHOR_EMAIL"), Src::Var("CHANGE_AUTHOR")]),
     state: Status::None,
 };
 
@@ -49,6 +51,8 @@ pub(super) const BUILDKITE: Ci = Ci {
     // Set only in the post-command and pre-exit hooks, to the command's status; a
     // cancelled job also has an exit status (the signal's), so cancellation comes first,
     // and a timeout (agent 3.127.0 and later) is a cancellation that says so.
+    actor: Src::Var("BUILDKITE_BUILD_CREATOR_EMAIL"),
+    author: Src::Var("BUILDKITE_BUILD_AUTHOR_EMAIL"),
     state: Status::Custom(buildkite_state),
 };
 
@@ -69,6 +73,8 @@ pub(super) const CIRCLECI: Ci = Ci {
     ]),
     repository: Src::Fmt("{CIRCLE_PROJECT_USERNAME}/{CIRCLE_PROJECT_REPONAME}"),
     started_at: Started::None,
+    actor: Src::Var("CIRCLE_USERNAME"),
+    author: Src::First(&[]),
     state: Status::None,
 };
 

@@ -19,6 +19,11 @@ pub(super) const WOODPECKER: Ci = Ci {
     ]),
     repository: Src::Var("CI_REPO"),
     started_at: Started::UnixSeconds("CI_PIPELINE_STARTED"),
+    actor: Src::First(&[]),
+    author: Src::First(&[
+        Src::Var("CI_COMMIT_AUTHOR_EMAIL"),
+        Src::Var("CI_COMMIT_AUTHOR"),
+    ]),
     state: Status::Custom(woodpecker_state),
 };
 
@@ -44,6 +49,11 @@ pub(super) const DRONE: Ci = Ci {
     ]),
     repository: Src::Var("DRONE_REPO"),
     started_at: Started::UnixSeconds("DRONE_BUILD_STARTED"),
+    actor: Src::First(&[]),
+    author: Src::First(&[
+        Src::Var("DRONE_COMMIT_AUTHOR_EMAIL"),
+        Src::Var("DRONE_COMMIT_AUTHOR"),
+    ]),
     state: Status::Map(
         "DRONE_BUILD_STATUS",
         &[("success", State::Succeeded), ("failure", State::Failed)],

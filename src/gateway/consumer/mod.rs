@@ -97,7 +97,7 @@ pub(crate) fn run(ctx: &mut Ctx, gateway: &Gateway) -> Result<u8> {
     let args = ctx.args;
     let (url, source) = queue_source(&args.queue)?;
     // A gateway without a usable webhook (or bot) would take entries only to leave them
-    // pending.
+    // pending. With the config's routes, each route's webhook is checked at its first event.
     let target = if args.bot.is_given() {
         let conn = crate::pipeline::bot::BotConn::connect(
             &args.bot,
@@ -107,6 +107,8 @@ pub(crate) fn run(ctx: &mut Ctx, gateway: &Gateway) -> Result<u8> {
         let target = conn.describe();
         ctx.bot = Some(conn);
         target
+    } else if ctx.routing.is_some() {
+        "the config's routes".to_string()
     } else {
         args.webhook.resolve()?.0.redacted()
     };
@@ -114,7 +116,7 @@ pub(crate) fn run(ctx: &mut Ctx, gateway: &Gateway) -> Result<u8> {
     let redis = connect(&url, args)?;
     let store = dedupe_store(ctx, &redis, &source, &printer)?;
     if let Some(store) = &store {
-        ctx.dedupe = build::Store::Open(Box::new(store.clone()));
+        ctx.dedupe = build::Store::Open(std::sync::Arc::new(store.clone()));
     }
     ctx.spool = false;
     // The fleet shares one budget per webhook: through the dedupe store given, else the

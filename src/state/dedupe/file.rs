@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 
 use super::bucket::Log;
+use super::history::Histories;
 use super::lock::{lock_byte, FlockGuard};
 use super::migrate::migrate;
 use super::{
@@ -37,6 +38,8 @@ pub(super) struct Inner {
     pub(super) sweep_at: AtomicUsize,
     /// Deliveries recorded by this process, to sweep every [`SWEEP_EVERY`] of them.
     pub(super) deliveries: AtomicUsize,
+    /// The job histories (`history/`), opened with the store.
+    pub(super) histories: Histories,
 }
 
 /// The file store's claim: a byte lock in `claims.lock`.
@@ -84,6 +87,7 @@ impl Dedupe {
                         .unwrap_or_default(),
                 ),
                 deliveries: AtomicUsize::new(0),
+                histories: Histories::open(&dir)?,
                 dir,
                 ttl,
             }),
@@ -186,6 +190,19 @@ impl DedupeStore for Dedupe {
 
     fn set_run_post(&self, key: &DedupeKey, post: &super::RunPost) -> anyhow::Result<()> {
         self.write_run_post(key, post)
+    }
+
+    fn history(&self, job: &str) -> anyhow::Result<Option<String>> {
+        self.inner.histories.get(job)
+    }
+
+    fn update_history(
+        &self,
+        job: &str,
+        ttl: Duration,
+        update: &mut dyn FnMut(Option<&str>) -> Option<String>,
+    ) -> anyhow::Result<()> {
+        self.inner.histories.update(job, ttl, update)
     }
 }
 

@@ -39,6 +39,7 @@
 mod bucket;
 mod compact;
 mod file;
+mod history;
 mod journal;
 mod lock;
 mod migrate;
@@ -50,6 +51,7 @@ use std::fmt;
 use std::time::Duration;
 
 pub(crate) use file::Dedupe;
+pub(crate) use history::job_hash;
 pub(crate) use run_post::RunPost;
 
 const DELIVERED_DIR: &str = "delivered";
@@ -189,6 +191,21 @@ pub(crate) trait DedupeStore: Send + Sync {
 
     /// Records the run's post; callers hold the run's claim while they read and write it.
     fn set_run_post(&self, key: &DedupeKey, post: &RunPost) -> anyhow::Result<()>;
+
+    /// The history record of the job whose id is `job` (`story::history::JobKey::id`),
+    /// unless it was forgotten: opaque text here, `story::history` reads it.
+    fn history(&self, job: &str) -> anyhow::Result<Option<String>>;
+
+    /// Reads the job's record, hands it to `update` and stores what that returns
+    /// (`None`: nothing changes) for `ttl`, atomically: two processes recording runs of
+    /// one job at once never lose an update. `update` may be called more than once
+    /// (the shared store retries when another writer came first).
+    fn update_history(
+        &self,
+        job: &str,
+        ttl: Duration,
+        update: &mut dyn FnMut(Option<&str>) -> Option<String>,
+    ) -> anyhow::Result<()>;
 }
 
 /// One store's side of a held claim. Dropping it without [`Held::delivered`] releases the

@@ -15,7 +15,7 @@ use super::{MAX_POST_CHARS, TRUNCATION_MARKER};
 use crate::error;
 
 /// The props key under which mmnotify describes a post for machines.
-const MACHINE_PROPS_KEY: &str = "mmnotify";
+pub(crate) const MACHINE_PROPS_KEY: &str = "mmnotify";
 /// The props key Mattermost shows as the post's card (`--card`).
 const CARD_PROPS_KEY: &str = "card";
 

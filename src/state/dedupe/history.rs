@@ -1,0 +1,314 @@
+//! Job histories in the file store (contract: "Job history and transitions"): one record
+//! per job, bucketed like the delivered log so that a lookup reads one small file
+//! whatever the number of jobs.
+//!
+//! - `history/XXX.log`: lines `<job hash> <expires_ms> <record>`, appended with one write;
+//!   the last line of a job wins. The bucket is the job hash's first three hex digits
+//!   (4096 buckets: about 25 jobs each at 100,000 jobs).
+//! - `history.lock`: a read-modify-write of a bucket holds an OFD write lock on the
+//!   bucket's byte of this (empty) file, waiting for it, so that two processes recording
+//!   runs of one job never lose an update; the kernel drops it when a holder dies.
+//!
+//! A bucket is rewritten (temp file + rename, under its lock) once it holds more than
+//! twice as many lines as live jobs, dropping superseded and expired lines. The record
+//! itself is opaque here: `story::history` decides what it says.
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::{ErrorKind, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::io::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use anyhow::Context;
+
+use crate::state::statedir;
+use crate::text::time::{millis, now_ms};
+
+const HISTORY_DIR: &str = "history";
+/// Lines past twice the live jobs (plus this) before a bucket is rewritten.
+const COMPACT_SLACK: usize = 32;
+
+/// The job histories of one state directory's dedupe store.
+#[derive(Debug)]
+pub(crate) struct Histories {
+    dir: PathBuf,
+    lock: File,
+    /// OFD locks belong to the open file: threads of one process sharing `lock` would
+    /// not exclude each other, so they take turns here first.
+    local: Mutex<()>,
+}
+
+/// The hash of a job's id (hex SHA-256, tagged): safe as a line key or a Redis key,
+/// never the id (a repository name) itself. Both stores name records by it.
+pub(crate) fn job_hash(job: &str) -> String {
+    use std::fmt::Write as _;
+    let mut buf = b"mmnotify-job-v1\0".to_vec();
+    buf.extend_from_slice(job.as_bytes());
+    let digest = ring::digest::digest(&ring::digest::SHA256, &buf);
+    digest.as_ref().iter().fold(String::new(), |mut hex, b| {
+        let _ = write!(hex, "{b:02x}");
+        hex
+    })
+}
+
+fn bucket_of(hash: &str) -> usize {
+    usize::from_str_radix(&hash[..3], 16).unwrap_or(0)
+}
+
+/// One line: the job hash, its expiry and the record (which holds no newline: it is
+/// compact JSON, whose strings escape control characters).
+fn parse(line: &str) -> Option<(&str, u64, &str)> {
+    let (hash, rest) = line.split_once(' ')?;
+    let (expires, record) = rest.split_once(' ')?;
+    (hash.len() == 64).then_some(())?;
+    Some((hash, expires.parse().ok()?, record))
+}
+
+impl Histories {
+    /// Opens (creating) `dedupe/history/` and `dedupe/history.lock` in the store `dir`.
+    pub(crate) fn open(dir: &Path) -> anyhow::Result<Histories> {
+        statedir::ensure_private_dir(&dir.join(HISTORY_DIR))?;
+        let path = dir.join("history.lock");
+        let lock = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&path)
+            .with_context(|| format!("cannot open {}", path.display()))?;
+        Ok(Histories {
+            dir: dir.to_path_buf(),
+            lock,
+            local: Mutex::new(()),
+        })
+    }
+
+    fn bucket_path(&self, bucket: usize) -> PathBuf {
+        self.dir.join(HISTORY_DIR).join(format!("{bucket:03x}.log"))
+    }
+
+    fn read_bucket(&self, bucket: usize) -> anyhow::Result<String> {
+        let path = self.bucket_path(bucket);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => Ok(text),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(String::new()),
+            Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+        }
+    }
+
+    /// The job's record, unless it has expired.
+    pub(crate) fn get(&self, job: &str) -> anyhow::Result<Option<String>> {
+        let hash = job_hash(job);
+        let text = self.read_bucket(bucket_of(&hash))?;
+        Ok(latest(&text, &hash, now_ms()).map(str::to_string))
+    }
+
+    /// Reads the job's record, hands it to `update`, and appends what that returns
+    /// (`None`: nothing changes), all under the bucket's lock.
+    pub(crate) fn update(
+        &self,
+        job: &str,
+        ttl: Duration,
+        update: &mut dyn FnMut(Option<&str>) -> Option<String>,
+    ) -> anyhow::Result<()> {
+        let hash = job_hash(job);
+        let bucket = bucket_of(&hash);
+        let _local = self
+            .local
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let _held = self.lock_bucket(bucket)?;
+        let text = self.read_bucket(bucket)?;
+        let now = now_ms();
+        let Some(record) = update(latest(&text, &hash, now)) else {
+            return Ok(());
+        };
+        debug_assert!(!record.contains('\n'));
+        let line = format!(
+            "{hash} {} {}\n",
+            now.saturating_add(millis(ttl)),
+            record.replace('\n', " ")
+        );
+        let path = self.bucket_path(bucket);
+        let mut file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&path)
+            .with_context(|| format!("cannot open {}", path.display()))?;
+        file.write_all(line.as_bytes())
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        let written = text.lines().count() + 1;
+        let jobs = live_lines(&text, now).len() + 1;
+        if written > 2 * jobs + COMPACT_SLACK {
+            self.compact(bucket, now)?;
+        }
+        Ok(())
+    }
+
+    /// Rewrites a bucket with each live job's last line only. The caller holds its lock.
+    fn compact(&self, bucket: usize, now: u64) -> anyhow::Result<()> {
+        let text = self.read_bucket(bucket)?;
+        let mut out = String::new();
+        for line in live_lines(&text, now).into_values() {
+            out.push_str(line);
+            out.push('\n');
+        }
+        // A temp file renamed over the bucket, so that readers (who take no lock) see
+        // the old file or the new one. Not fsynced, like the logs: a power cut costs at
+        // worst the last runs' streak, and a compaction every few dozen events of a busy
+        // job must not cost two fsyncs.
+        let dir = self.dir.join(HISTORY_DIR);
+        let tmp = dir.join(format!(".tmp-{bucket:03x}.log-{}", std::process::id()));
+        let written = (|| -> anyhow::Result<()> {
+            let mut f = OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .custom_flags(libc::O_NOFOLLOW)
+                .open(&tmp)
+                .with_context(|| format!("cannot create {}", tmp.display()))?;
+            f.write_all(out.as_bytes())
+                .with_context(|| format!("cannot write {}", tmp.display()))?;
+            std::fs::rename(&tmp, self.bucket_path(bucket))
+                .with_context(|| format!("cannot rename {}", tmp.display()))
+        })();
+        if written.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        written
+    }
+
+    /// Waits for the bucket's byte of `history.lock`; released when the guard drops.
+    fn lock_bucket(&self, bucket: usize) -> anyhow::Result<ByteLock<'_>> {
+        let byte = i64::try_from(bucket).unwrap_or(0);
+        set_lock(&self.lock, byte, libc::F_WRLCK, libc::F_OFD_SETLKW)
+            .with_context(|| format!("cannot lock {}/history.lock", self.dir.display()))?;
+        Ok(ByteLock {
+            file: &self.lock,
+            byte,
+        })
+    }
+}
+
+/// The last unexpired line of `hash` in a bucket's text.
+fn latest<'a>(text: &'a str, hash: &str, now: u64) -> Option<&'a str> {
+    text.lines()
+        .rev()
+        .filter_map(parse)
+        .find(|(h, _, _)| *h == hash)
+        .filter(|(_, expires, _)| *expires > now)
+        .map(|(_, _, record)| record)
+}
+
+/// Each unexpired job's last line, by hash.
+fn live_lines(text: &str, now: u64) -> HashMap<&str, &str> {
+    let mut last: HashMap<&str, (&str, u64)> = HashMap::new();
+    for line in text.lines() {
+        if let Some((hash, expires, _)) = parse(line) {
+            last.insert(hash, (line, expires));
+        }
+    }
+    last.into_iter()
+        .filter(|(_, (_, expires))| *expires > now)
+        .map(|(h, (line, _))| (h, line))
+        .collect()
+}
+
+struct ByteLock<'a> {
+    file: &'a File,
+    byte: i64,
+}
+
+impl Drop for ByteLock<'_> {
+    fn drop(&mut self) {
+        let _ = set_lock(self.file, self.byte, libc::F_UNLCK, libc::F_OFD_SETLK);
+    }
+}
+
+fn set_lock(file: &File, byte: i64, kind: libc::c_int, cmd: libc::c_int) -> std::io::Result<()> {
+    let fl = libc::flock {
+        l_type: libc::c_short::try_from(kind).unwrap_or_default(),
+        l_whence: libc::c_short::try_from(libc::SEEK_SET).unwrap_or_default(),
+        l_start: byte,
+        l_len: 1,
+        l_pid: 0,
+    };
+    loop {
+        // SAFETY: `fl` is a valid flock for this call and the descriptor is owned by
+        // `file`, which outlives it.
+        let rc = unsafe { libc::fcntl(file.as_raw_fd(), cmd, &fl) };
+        if rc == 0 {
+            return Ok(());
+        }
+        let err = std::io::Error::last_os_error();
+        if err.raw_os_error() != Some(libc::EINTR) {
+            return Err(err);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TTL: Duration = Duration::from_secs(3600);
+
+    #[test]
+    fn the_last_line_of_a_job_wins_and_buckets_are_compacted() {
+        let tmp = tempfile::tempdir().unwrap();
+        let h = Histories::open(tmp.path()).unwrap();
+        assert_eq!(h.get("job").unwrap(), None);
+        for i in 0..100 {
+            h.update("job", TTL, &mut |prev| {
+                let n: u32 = prev.map_or(0, |p| p.parse().unwrap());
+                assert_eq!(n, i);
+                Some((n + 1).to_string())
+            })
+            .unwrap();
+        }
+        assert_eq!(h.get("job").unwrap().as_deref(), Some("100"));
+        assert_eq!(h.get("other").unwrap(), None);
+        let bucket = h.read_bucket(bucket_of(&job_hash("job"))).unwrap();
+        assert!(bucket.lines().count() <= 2 + COMPACT_SLACK, "{bucket}");
+        // `None` writes nothing.
+        h.update("job", TTL, &mut |_| None).unwrap();
+        assert_eq!(h.get("job").unwrap().as_deref(), Some("100"));
+        // Expired records are gone.
+        h.update("job", Duration::ZERO, &mut |_| Some("x".into()))
+            .unwrap();
+        assert_eq!(h.get("job").unwrap(), None);
+    }
+
+    #[test]
+    fn concurrent_updates_from_separate_opens_are_not_lost() {
+        let tmp = tempfile::tempdir().unwrap();
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let dir = tmp.path().to_path_buf();
+                std::thread::spawn(move || {
+                    let h = Histories::open(&dir).unwrap();
+                    for _ in 0..50 {
+                        h.update("job", TTL, &mut |prev| {
+                            let n: u32 = prev.map_or(0, |p| p.parse().unwrap());
+                            Some((n + 1).to_string())
+                        })
+                        .unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let h = Histories::open(tmp.path()).unwrap();
+        assert_eq!(h.get("job").unwrap().as_deref(), Some("200"));
+    }
+}

@@ -1,0 +1,996 @@
+//! Build stories (contract: "Build stories: what changed, who should look, where it
+//! goes"): the config file through the real binary, `config check`, and `doctor`.
+
+use crate::support::{hooked, Env, MockServer, RedisServer, Run, ServerOptions, HOOK_ID};
+
+/// A config with two routes, two people and a template, mode 0644 (readable by others is
+/// fine: it holds no secrets).
+const CONFIG: &str = r#"
+default_webhook = "hook"
+mention_on = ["broken", "still_failing"]
+
+[people]
+"octocat" = "alice"
+"jane@example.com" = "jane"
+
+[[route]]
+webhook = "ops"
+repository = "acme/*"
+branch = ["main", "release/*"]
+on = ["changes"]
+
+[[route]]
+webhook = "deploys"
+workflow = "deploy*"
+
+[templates]
+broken = "{emoji} {workflow} broke on {branch} {mention}"
+"#;
+
+fn config_env() -> (Env, MockServer, std::path::PathBuf) {
+    let (env, server) = hooked(ServerOptions::default());
+    let path = env.write_file("conf/config.toml", CONFIG, 0o644);
+    (env, server, path)
+}
+
+#[test]
+fn config_check_prints_the_routes_in_order() {
+    let (env, _server, path) = config_env();
+    let mut c = env.cmd();
+    c.args(["config", "check", "--config"]).arg(&path);
+    let run = env.run(&mut c);
+    run.assert_success();
+    let out = &run.stdout;
+    let ops = out.find("route 1 (line 10): webhook ops").expect(out);
+    let deploys = out.find("route 2 (line 16): webhook deploys").expect(out);
+    assert!(ops < deploys, "{out}");
+    assert!(out.contains("people: 2"), "{out}");
+    assert!(out.contains("templates: broken"), "{out}");
+    assert!(out.contains("no route matched: webhook hook"), "{out}");
+
+    // The variable, and the flag before the subcommand, are the same.
+    let mut c = env.cmd();
+    c.args(["config", "check"]).env("MMNOTIFY_CONFIG", &path);
+    assert_eq!(env.run(&mut c).assert_success().stdout, *out);
+    let mut c = env.cmd();
+    c.arg("--config").arg(&path).args(["config", "check"]);
+    assert_eq!(env.run(&mut c).assert_success().stdout, *out);
+}
+
+#[test]
+fn config_check_finds_the_user_config_and_says_when_there_is_none() {
+    let (env, _server, _) = config_env();
+    let mut c = env.cmd();
+    c.args(["config", "check"]);
+    env.run(&mut c)
+        .assert_success()
+        .assert_stdout_contains("no config file");
+    env.write_file("home/.config/mmnotify/config.toml", CONFIG, 0o600);
+    let mut c = env.cmd();
+    c.args(["config", "check"]);
+    env.run(&mut c)
+        .assert_success()
+        .assert_stdout_contains("home/.config/mmnotify/config.toml")
+        .assert_stdout_contains("route 2");
+    // XDG_CONFIG_HOME replaces ~/.config.
+    let mut c = env.cmd();
+    c.args(["config", "check"])
+        .env("XDG_CONFIG_HOME", env.root().join("xdg"));
+    env.run(&mut c)
+        .assert_success()
+        .assert_stdout_contains("no config file");
+}
+
+#[test]
+fn a_missing_given_config_and_a_bad_key_are_exit_3() {
+    let (env, _server, _) = config_env();
+    let mut c = env.cmd();
+    c.args(["config", "check", "--config", "nowhere.toml"]);
+    env.run(&mut c)
+        .assert_code(3)
+        .assert_stderr_contains("nowhere.toml");
+    let bad = env.write_file(
+        "conf/typo.toml",
+        "[[route]]\nwebhook = \"ops\"\nbrnach = \"main\"\n",
+        0o600,
+    );
+    let mut c = env.cmd();
+    c.args(["config", "check", "--config"]).arg(&bad);
+    env.run(&mut c)
+        .assert_code(3)
+        .assert_stderr_contains("line 3")
+        .assert_stderr_contains("brnach");
+}
+
+#[test]
+fn a_world_writable_config_is_refused_with_the_fix() {
+    let (env, _server, _) = config_env();
+    let path = env.write_file("conf/loose.toml", CONFIG, 0o666);
+    let mut c = env.cmd();
+    c.args(["config", "check", "--config"]).arg(&path);
+    env.run(&mut c)
+        .assert_code(3)
+        .assert_stderr_contains("chmod");
+    // Also for a command that would post: nothing is sent.
+    let mut c = env.cmd();
+    c.args(["doctor", "--webhook", "hook", "--config"])
+        .arg(&path);
+    env.run(&mut c)
+        .assert_code(3)
+        .assert_stdout_contains("✗ config:")
+        .assert_stdout_contains("chmod");
+}
+
+#[test]
+fn a_config_holding_a_webhook_url_is_refused_without_echo() {
+    let (env, server, _) = config_env();
+    // The Env's leak watch fails the test if the token shows up anywhere.
+    let path = env.write_file(
+        "conf/secret.toml",
+        &format!("default_webhook = \"{}\"\n", server.hook_url()),
+        0o600,
+    );
+    let mut c = env.cmd();
+    c.args(["config", "check", "--config"]).arg(&path);
+    let run = env.run(&mut c);
+    run.assert_code(3)
+        .assert_stderr_contains("line 1")
+        .assert_stderr_contains("holds no secrets");
+    assert!(!run.stderr.contains(HOOK_ID));
+}
+
+#[test]
+fn doctor_reports_the_config_and_its_counts() {
+    let (env, _server, path) = config_env();
+    let mut c = env.cmd();
+    c.args(["doctor", "--webhook", "hook", "--config"])
+        .arg(&path);
+    let run = env.run(&mut c);
+    run.assert_success()
+        .assert_stdout_contains("✓ config:")
+        .assert_stdout_contains("config.toml (2 routes, 2 people)");
+    let mut c = env.cmd();
+    c.args(["doctor", "--webhook", "hook", "--output", "json"]);
+    let run = env.run(&mut c);
+    run.assert_success();
+    let checks = run.json()["checks"].clone();
+    assert_eq!(checks[0]["check"], "config", "{checks}");
+    assert!(
+        checks[0]["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("no config file"),
+        "{checks}"
+    );
+}
+
+// ---- Job history and transitions -------------------------------------------------
+
+/// `build` for one run of the `ci` job of acme/app on main; `extra` adds flags.
+fn build_run(env: &Env, run_id: &str, state: &str, extra: &[&str]) -> std::process::Command {
+    let mut c = env.cmd();
+    c.args([
+        "build",
+        "--webhook",
+        "hook",
+        "--no-env",
+        "--workflow",
+        "ci",
+        "--repository",
+        "acme/app",
+        "--branch",
+        "main",
+        "--run-id",
+        run_id,
+        "--state",
+        state,
+        "--output",
+        "json",
+    ])
+    .args(extra);
+    c
+}
+
+/// Runs one build and returns its JSON outcome's `status` and `transition`.
+fn story_of(env: &Env, run_id: &str, state: &str, extra: &[&str]) -> (String, String) {
+    let run = env.run(&mut build_run(env, run_id, state, extra));
+    let v = run.json();
+    (
+        v["status"].as_str().unwrap_or_default().to_string(),
+        v["transition"].as_str().unwrap_or("none").to_string(),
+    )
+}
+
+fn posted(t: &str) -> (String, String) {
+    ("posted".to_string(), t.to_string())
+}
+
+#[test]
+fn every_transition_in_text_props_and_outcome() {
+    let (env, server) = hooked(ServerOptions::default());
+    let runs = [
+        ("1", "succeeded", "succeeded"),
+        ("2", "succeeded", "succeeded"),
+        ("3", "failed", "broken"),
+        ("4", "timed_out", "still_failing"),
+        ("5", "failed", "still_failing"),
+        ("6", "succeeded", "fixed"),
+        ("7", "cancelled", "cancelled"),
+    ];
+    for (id, state, transition) in runs {
+        assert_eq!(
+            story_of(&env, id, state, &[]),
+            posted(transition),
+            "run {id}"
+        );
+    }
+    let posts = server.posts();
+    assert_eq!(posts.len(), runs.len());
+    let m = |i: usize| posts[i].props["mmnotify"].clone();
+    assert_eq!(m(0)["transition"], "succeeded");
+    assert_eq!(m(0)["streak"], 1);
+    assert!(m(0).get("previous_state").is_none(), "{}", m(0));
+    assert_eq!(m(1)["streak"], 2);
+    assert_eq!(m(1)["previous_state"], "succeeded");
+    assert_eq!(m(2)["transition"], "broken");
+    assert_eq!(m(2)["streak"], 1);
+    assert!(
+        posts[2].message.ends_with(" · broken"),
+        "{}",
+        posts[2].message
+    );
+    assert_eq!(m(4)["streak"], 3);
+    assert_eq!(m(4)["previous_state"], "timed_out");
+    assert!(
+        posts[4]
+            .message
+            .contains("still failing (3rd failure in a row, since "),
+        "{}",
+        posts[4].message
+    );
+    // `since` is the breaking run's time, in RFC 3339.
+    assert_eq!(m(4)["since"], m(2)["since"]);
+    assert!(m(4)["since"].as_str().unwrap().contains('T'));
+    assert_eq!(m(5)["transition"], "fixed");
+    assert_eq!(m(5)["streak"], 3);
+    assert!(
+        posts[5]
+            .message
+            .contains("fixed after 3 failures (broken for "),
+        "{}",
+        posts[5].message
+    );
+    // The state already says `succeeded` and `cancelled`: no words added.
+    assert!(
+        !posts[0].message.contains(" · succeeded"),
+        "{}",
+        posts[0].message
+    );
+    assert_eq!(m(6)["transition"], "cancelled");
+    // Cancelled changed nothing: the next success still continues the streak of 1.
+    assert_eq!(story_of(&env, "8", "succeeded", &[]), posted("succeeded"));
+    assert_eq!(server.posts()[7].props["mmnotify"]["streak"], 2);
+}
+
+#[test]
+fn a_cancelled_run_mid_streak_changes_nothing() {
+    let (env, server) = hooked(ServerOptions::default());
+    assert_eq!(story_of(&env, "1", "failed", &[]), posted("broken"));
+    assert_eq!(story_of(&env, "2", "cancelled", &[]), posted("cancelled"));
+    assert_eq!(story_of(&env, "3", "failed", &[]), posted("still_failing"));
+    assert_eq!(server.posts()[2].props["mmnotify"]["streak"], 2);
+    assert_eq!(story_of(&env, "4", "succeeded", &[]), posted("fixed"));
+    assert_eq!(server.posts()[3].props["mmnotify"]["streak"], 2);
+}
+
+#[test]
+fn an_older_run_arriving_late_is_labelled_and_changes_nothing() {
+    let (env, server) = hooked(ServerOptions::default());
+    let at = |t: &str| ["--started-at".to_string(), t.to_string()];
+    let t1 = at("2026-12-01T10:00:00Z");
+    let t2 = at("2026-12-01T11:00:00Z");
+    let t0 = at("2026-12-01T09:00:00Z");
+    let s = |v: &[String; 2]| [v[0].clone(), v[1].clone()];
+    let args = |v: &[String; 2]| s(v).to_vec();
+    let run = |id: &str, state: &str, t: &[String; 2]| {
+        let a = args(t);
+        let refs: Vec<&str> = a.iter().map(String::as_str).collect();
+        story_of(&env, id, state, &refs)
+    };
+    assert_eq!(run("10", "succeeded", &t1), posted("succeeded"));
+    assert_eq!(run("11", "failed", &t2), posted("broken"));
+    // Run 9 started before both: posted, labelled, and the job stays broken.
+    assert_eq!(run("9", "succeeded", &t0), posted("older"));
+    assert!(
+        server.posts()[2].message.contains("older run"),
+        "{}",
+        server.posts()[2].message
+    );
+    // A tie is not older.
+    assert_eq!(run("12", "failed", &t2), posted("still_failing"));
+    assert_eq!(
+        story_of(&env, "13", "succeeded", &[]),
+        posted("fixed"),
+        "no started_at is never older"
+    );
+    assert_eq!(server.posts()[4].props["mmnotify"]["streak"], 2);
+}
+
+#[test]
+fn duplicates_and_dry_runs_change_nothing_and_filtered_events_count() {
+    let (env, server) = hooked(ServerOptions::default());
+    assert_eq!(story_of(&env, "1", "failed", &[]), posted("broken"));
+    // The same run again: a duplicate, told as the first time, and not counted twice.
+    assert_eq!(
+        story_of(&env, "1", "failed", &[]),
+        ("duplicate".to_string(), "broken".to_string())
+    );
+    assert_eq!(
+        story_of(&env, "2", "failed", &["--dry-run"]),
+        ("dry-run".to_string(), "still_failing".to_string())
+    );
+    // Filtered by --on changes: not posted, but counted.
+    assert_eq!(
+        story_of(&env, "2", "failed", &["--on", "changes"]),
+        ("filtered".to_string(), "still_failing".to_string())
+    );
+    assert_eq!(
+        story_of(&env, "3", "failed", &["--on", "changes"]),
+        ("filtered".to_string(), "still_failing".to_string())
+    );
+    // The same filtered run again is not counted twice either (`still_failing`, the
+    // 3rd, as the first time).
+    let run = env.run(&mut build_run(&env, "3", "failed", &["--on", "changes"]));
+    assert_eq!(run.json()["transition"], "still_failing");
+    assert_eq!(
+        story_of(&env, "4", "succeeded", &["--on", "changes"]),
+        posted("fixed")
+    );
+    let posts = server.posts();
+    assert_eq!(posts.len(), 2, "{posts:?}");
+    assert_eq!(
+        posts[1].props["mmnotify"]["streak"], 3,
+        "runs 1, 2 and 3 failed"
+    );
+}
+
+#[test]
+fn remind_every_passes_every_nth_failure() {
+    let (env, server) = hooked(ServerOptions::default());
+    let on = ["--on", "failures", "--remind-every", "2"];
+    let mut got = Vec::new();
+    for id in 1..=5 {
+        got.push(story_of(&env, &id.to_string(), "failed", &on).0);
+    }
+    // Failure 1 broke it; 2 and 4 are reminders.
+    assert_eq!(got, ["posted", "posted", "filtered", "posted", "filtered"]);
+    let streaks: Vec<_> = server
+        .posts()
+        .iter()
+        .map(|p| p.props["mmnotify"]["streak"].clone())
+        .collect();
+    assert_eq!(streaks, [1, 2, 4]);
+    // An unknown name is a usage error.
+    let mut c = build_run(&env, "6", "failed", &["--on", "brokn"]);
+    env.run(&mut c).assert_code(2);
+}
+
+/// 8 builders report runs of one job at once: 5 failures each (40), then one success.
+/// No update is lost: the `fixed` says it ends 40 failures.
+fn concurrent_builders(env: &Env, server: &MockServer, store: &[&str]) {
+    let threads: Vec<_> = (0..8)
+        .map(|b| {
+            let cmds: Vec<_> = (0..5)
+                .map(|i| {
+                    let mut c = build_run(env, &format!("{b}-{i}"), "failed", store);
+                    c.stdout(std::process::Stdio::null())
+                        .stderr(std::process::Stdio::null());
+                    c
+                })
+                .collect();
+            std::thread::spawn(move || {
+                for mut c in cmds {
+                    assert!(c.status().unwrap().success());
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let (status, transition) = story_of(env, "final", "succeeded", store);
+    assert_eq!((status.as_str(), transition.as_str()), ("posted", "fixed"));
+    let posts = server.posts();
+    assert_eq!(posts.len(), 41);
+    let last = posts.last().unwrap();
+    assert_eq!(last.props["mmnotify"]["streak"], 40, "{}", last.props);
+    assert!(
+        last.message.contains("fixed after 40 failures"),
+        "{}",
+        last.message
+    );
+    let broken = posts
+        .iter()
+        .filter(|p| p.props["mmnotify"]["transition"] == "broken")
+        .count();
+    assert!(broken >= 1, "one of the first runs broke the job");
+}
+
+#[test]
+fn eight_concurrent_builders_lose_no_update_in_the_local_store() {
+    let (env, server) = hooked(ServerOptions::default());
+    concurrent_builders(&env, &server, &[]);
+}
+
+#[test]
+fn eight_concurrent_builders_lose_no_update_in_redis() {
+    let Some(redis) = RedisServer::start("eight_concurrent_builders_lose_no_update_in_redis")
+    else {
+        return;
+    };
+    let (env, server) = hooked(ServerOptions::default());
+    let url = redis.url();
+    concurrent_builders(&env, &server, &["--dedupe-store", &url]);
+    // The record lives in Redis, not in the state directory.
+    assert!(!env.state().join("dedupe/history").exists());
+    let keys: Vec<String> = redis.query(&["KEYS", "mmnotify:dedupe:history:*"]);
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    let ttl: i64 = redis.query(&["PTTL", &keys[0]]);
+    assert!(
+        ttl > 80 * 86_400_000,
+        "--history-ttl defaults to 90d: {ttl}"
+    );
+}
+
+// ---- Mentions ----------------------------------------------------------------------
+
+/// What Mattermost would mention in a message: `@` followed directly by a username
+/// character (a zero-width space after `@` mentions no one).
+fn pings(message: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = message;
+    while let Some(at) = rest.find('@') {
+        let name: String = rest[at + 1..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+            .collect();
+        if !name.is_empty() {
+            out.push(name.to_lowercase());
+        }
+        rest = &rest[at + 1..];
+    }
+    out
+}
+
+const PEOPLE: &str = r#"
+[people]
+"octocat" = "alice"
+"Jane@Example.com" = "jane"
+"#;
+
+fn mention_env() -> (Env, MockServer, std::path::PathBuf) {
+    let (env, server) = hooked(ServerOptions::default());
+    let path = env.write_file("conf/people.toml", PEOPLE, 0o600);
+    (env, server, path)
+}
+
+#[test]
+fn mentions_from_github_variables() {
+    let (env, server, config) = mention_env();
+    let github = |c: &mut std::process::Command, run: &str, state: &str| {
+        c.args(["build", "--webhook", "hook", "--state", state, "--config"])
+            .arg(&config)
+            .env("GITHUB_ACTIONS", "true")
+            .env("GITHUB_WORKFLOW", "ci")
+            .env("GITHUB_REPOSITORY", "acme/app")
+            .env("GITHUB_REF_NAME", "main")
+            .env("GITHUB_RUN_ID", run)
+            .env("GITHUB_ACTOR", "someone")
+            .env("GITHUB_TRIGGERING_ACTOR", "octocat");
+    };
+    let mut c = env.cmd();
+    github(&mut c, "1", "failed");
+    env.run(&mut c).assert_success();
+    // Still failing: not in the default --mention-on (broken).
+    let mut c = env.cmd();
+    github(&mut c, "2", "failed");
+    env.run(&mut c).assert_success();
+    // --mention-on and --mention.
+    let mut c = env.cmd();
+    github(&mut c, "3", "succeeded");
+    c.args(["--mention-on", "fixed", "--mention", "ops-lead"]);
+    env.run(&mut c).assert_success();
+    let posts = server.posts();
+    assert!(
+        posts[0].message.ends_with(" · cc @alice"),
+        "{}",
+        posts[0].message
+    );
+    assert_eq!(pings(&posts[0].message), ["alice"]);
+    assert!(pings(&posts[1].message).is_empty(), "{}", posts[1].message);
+    assert_eq!(pings(&posts[2].message), ["alice", "ops-lead"]);
+    assert_eq!(posts[0].props["mmnotify"]["event"]["actor"], "octocat");
+    // A bad --mention is a usage error.
+    let mut c = env.cmd();
+    github(&mut c, "4", "failed");
+    c.args(["--mention", "@channel"]);
+    env.run(&mut c).assert_code(2);
+}
+
+#[test]
+fn mentions_from_gitlab_variables() {
+    let (env, server, config) = mention_env();
+    let mut c = env.cmd();
+    c.args(["build", "--webhook", "hook", "--config"])
+        .arg(&config)
+        .env("GITLAB_CI", "true")
+        .env("CI_PROJECT_PATH", "acme/app")
+        .env("CI_PIPELINE_NAME", "ci")
+        .env("CI_COMMIT_REF_NAME", "main")
+        .env("CI_PIPELINE_ID", "77")
+        .env("CI_JOB_ID", "5")
+        .env("CI_JOB_STATUS", "failed")
+        .env("GITLAB_USER_LOGIN", "octocat")
+        .env("CI_COMMIT_AUTHOR", "Jane Doe <jane@example.com>");
+    env.run(&mut c).assert_success();
+    let post = &server.posts()[0];
+    assert_eq!(pings(&post.message), ["alice", "jane"], "{}", post.message);
+    assert_eq!(
+        post.props["mmnotify"]["event"]["author"],
+        "jane@example.com"
+    );
+}
+
+#[test]
+fn an_actor_named_channel_or_all_never_pings() {
+    let (env, server, config) = mention_env();
+    for (i, actor) in ["channel", "@channel", "all", "@all", "here"]
+        .iter()
+        .enumerate()
+    {
+        let mut c = build_run(&env, &format!("{i}"), "failed", &["--actor", actor]);
+        c.arg("--config").arg(&config);
+        // Every failure passes the mention gate.
+        c.args(["--mention-on", "failed"]);
+        env.run(&mut c).assert_success();
+    }
+    let posts = server.posts();
+    assert_eq!(posts.len(), 5);
+    for p in &posts {
+        assert!(p.message.contains(" · cc "), "{}", p.message);
+        assert!(pings(&p.message).is_empty(), "{}", p.message);
+    }
+    // Nor can the people map make it ping: `channel` is not a username.
+    let bad = env.write_file(
+        "conf/bad.toml",
+        "[people]\n\"octocat\" = \"channel\"\n",
+        0o600,
+    );
+    let mut c = env.cmd();
+    c.args(["config", "check", "--config"]).arg(&bad);
+    env.run(&mut c).assert_code(3);
+}
+
+// ---- Routing -----------------------------------------------------------------------
+
+const ROUTES: &str = r#"
+default_webhook = "hook"
+
+[[route]]
+webhook = "ops"
+repository = "acme/*"
+branch = ["main", "release/*"]
+channel = "dev"
+
+[[route]]
+webhook = "dev"
+repository = "acme/app"
+on = ["changes"]
+"#;
+
+/// Secrets `hook` (the default), `ops` and `dev`, all on the emulator (ops and dev on
+/// the second hook id), and the routes config.
+fn routes_env() -> (Env, MockServer, std::path::PathBuf) {
+    let mut opts = ServerOptions::default();
+    opts.hooks.push(crate::support::Hook::new(
+        crate::support::OTHER_HOOK_ID,
+        "town-square",
+    ));
+    let (env, server) = hooked(opts);
+    env.write_secret("ops", &server.hook_url_for(crate::support::OTHER_HOOK_ID));
+    env.write_secret("dev", &server.hook_url());
+    let path = env.write_file("conf/routes.toml", ROUTES, 0o600);
+    (env, server, path)
+}
+
+fn routed(env: &Env, config: &std::path::Path, repo: &str, run: &str, state: &str) -> Run {
+    let mut c = env.cmd();
+    c.args([
+        "build",
+        "--no-env",
+        "--workflow",
+        "ci",
+        "--branch",
+        "main",
+        "--repository",
+        repo,
+        "--run-id",
+        run,
+        "--state",
+        state,
+        "--output",
+        "json",
+        "--config",
+    ])
+    .arg(config);
+    env.run(&mut c)
+}
+
+fn json_lines(run: &Run) -> Vec<serde_json::Value> {
+    run.stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn every_matching_route_posts_and_the_rest_goes_to_the_default() {
+    let (env, server, config) = routes_env();
+    let run = routed(&env, &config, "acme/app", "1", "failed");
+    run.assert_success();
+    let outcomes = json_lines(&run);
+    let routes: Vec<_> = outcomes.iter().map(|o| o["route"].clone()).collect();
+    assert_eq!(routes, ["ops", "dev"], "{}", run.stdout);
+    assert!(outcomes.iter().all(|o| o["status"] == "posted"));
+    let posts = server.posts();
+    assert_eq!(posts.len(), 2);
+    assert_eq!(posts[0].hook_id, crate::support::OTHER_HOOK_ID);
+    assert_eq!(posts[0].channel, "dev");
+    assert_eq!(posts[1].channel, "town-square");
+    assert_eq!(posts[1].hook_id, HOOK_ID);
+    // Still failing: `dev` wants changes only, `ops` posts; each deduplicated on its own.
+    let run = routed(&env, &config, "acme/app", "2", "failed");
+    let outcomes = json_lines(&run);
+    let st: Vec<_> = outcomes
+        .iter()
+        .map(|o| (o["route"].clone(), o["status"].clone()))
+        .collect();
+    assert_eq!(
+        st,
+        [
+            ("ops".into(), "posted".into()),
+            ("dev".into(), "filtered".into())
+        ]
+    );
+    let run = routed(&env, &config, "acme/app", "2", "failed");
+    assert!(
+        json_lines(&run).iter().any(|o| o["status"] == "duplicate"),
+        "{}",
+        run.stdout
+    );
+    // Fixed: both, and the streak counts the run `dev` filtered.
+    let run = routed(&env, &config, "acme/app", "3", "succeeded");
+    let outcomes = json_lines(&run);
+    assert!(outcomes
+        .iter()
+        .all(|o| o["status"] == "posted" && o["transition"] == "fixed"));
+    assert_eq!(
+        server.posts().last().unwrap().props["mmnotify"]["streak"],
+        2
+    );
+    // No route matches another organisation's repository: the default webhook.
+    server.clear();
+    let run = routed(&env, &config, "other/lib", "9", "failed");
+    run.assert_success();
+    assert_eq!(run.json()["route"], "hook");
+    assert_eq!(server.posts().len(), 1);
+    // A webhook on the command line bypasses the routes.
+    let mut c = env.cmd();
+    c.args([
+        "build",
+        "--webhook",
+        "dev",
+        "--no-env",
+        "--workflow",
+        "ci",
+        "--repository",
+        "acme/app",
+        "--branch",
+        "main",
+        "--run-id",
+        "10",
+        "--state",
+        "failed",
+        "--output",
+        "json",
+        "--config",
+    ])
+    .arg(&config);
+    let run = env.run(&mut c);
+    run.assert_success();
+    assert_eq!(json_lines(&run).len(), 1);
+    assert!(run.json().get("route").is_none(), "{}", run.stdout);
+}
+
+#[test]
+fn two_routes_one_answering_400_exit_40_and_the_other_posted_once() {
+    let (env, server, config) = routes_env();
+    server.script([
+        crate::support::Fault::Delay(std::time::Duration::ZERO),
+        crate::support::Fault::Status(400),
+    ]);
+    let run = routed(&env, &config, "acme/app", "1", "failed");
+    run.assert_code(40);
+    let outcomes = json_lines(&run);
+    assert_eq!(outcomes.len(), 2, "{}", run.stdout);
+    // The most severe comes last, as the command's outcome.
+    assert_eq!(outcomes[0]["route"], "ops");
+    assert_eq!(outcomes[0]["status"], "posted");
+    assert_eq!(outcomes[1]["route"], "dev");
+    assert_eq!(outcomes[1]["http_status"], 400);
+    assert_eq!(outcomes[1]["exit_code"], 40);
+    assert_eq!(server.posts().len(), 1);
+    assert_eq!(server.posts()[0].hook_id, crate::support::OTHER_HOOK_ID);
+    // Again: ops is a duplicate, dev is tried again and posts.
+    let run = routed(&env, &config, "acme/app", "1", "failed");
+    run.assert_success();
+    assert_eq!(server.posts().len(), 2);
+}
+
+#[test]
+fn no_route_and_no_default_is_filtered_and_dry_run_shows_each_route() {
+    let (env, server, _) = routes_env();
+    let config = env.write_file(
+        "conf/only.toml",
+        "[[route]]\nwebhook = \"ops\"\nrepository = \"acme/*\"\n[[route]]\nwebhook = \"dev\"\n\
+         branch = \"main\"\n",
+        0o600,
+    );
+    let run = routed(&env, &config, "other/lib", "1", "failed");
+    // `main` matches the second route.
+    assert_eq!(run.json()["route"], "dev");
+    let mut c = env.cmd();
+    c.args([
+        "build",
+        "--no-env",
+        "--workflow",
+        "ci",
+        "--branch",
+        "dev",
+        "--repository",
+        "x/y",
+        "--run-id",
+        "2",
+        "--state",
+        "failed",
+        "--output",
+        "json",
+        "--config",
+    ])
+    .arg(&config);
+    let run = env.run(&mut c);
+    run.assert_success();
+    assert_eq!(run.json()["status"], "filtered");
+    assert_eq!(run.json()["reason"], "no route matched");
+    let mut c = env.cmd();
+    c.args([
+        "build",
+        "--no-env",
+        "--workflow",
+        "ci",
+        "--branch",
+        "main",
+        "--repository",
+        "acme/a",
+        "--run-id",
+        "3",
+        "--state",
+        "failed",
+        "--output",
+        "json",
+        "--dry-run",
+        "--config",
+    ])
+    .arg(&config);
+    let run = env.run(&mut c);
+    run.assert_success();
+    let outcomes = json_lines(&run);
+    assert_eq!(outcomes.len(), 2);
+    for (o, name) in outcomes.iter().zip(["ops", "dev"]) {
+        assert_eq!(o["route"], name);
+        assert_eq!(o["status"], "dry-run");
+        assert!(o["target"].as_str().unwrap().contains("/hooks/…"), "{o}");
+        assert!(o["payload"]["text"].as_str().unwrap().contains("broken"));
+    }
+    assert_eq!(server.posts().len(), 1);
+}
+
+#[test]
+fn events_are_routed_one_by_one() {
+    let (env, server, config) = routes_env();
+    let events = [
+        r#"{"workflow":"ci","state":"failed","repository":"acme/app","branch":"main","provider_run_id":"1"}"#,
+        r#"{"workflow":"ci","state":"failed","repository":"other/x","branch":"main","provider_run_id":"2"}"#,
+    ]
+    .join("\n");
+    let mut c = env.cmd();
+    c.args([
+        "build", "--events", "-", "--no-env", "--output", "json", "--config",
+    ])
+    .arg(&config);
+    let run = env.run_with_stdin(&mut c, events.as_bytes());
+    run.assert_success();
+    let routes: Vec<_> = json_lines(&run)
+        .iter()
+        .filter(|o| o.get("route").is_some())
+        .map(|o| o["route"].clone())
+        .collect();
+    assert_eq!(routes, ["ops", "dev", "hook"], "{}", run.stdout);
+    assert_eq!(server.posts().len(), 3);
+}
+
+// ---- Templates ---------------------------------------------------------------------
+
+#[test]
+fn templates_per_transition_then_state_then_default_with_the_story_placeholders() {
+    let (env, server) = hooked(ServerOptions::default());
+    let config = env.write_file(
+        "conf/templates.toml",
+        r#"
+[people]
+"octocat" = "alice"
+
+[templates]
+broken = "{emoji} {workflow} broke on {branch} {mention}"
+failed = "{workflow} failed again: {transition}, {streak} in a row since {since} (was {previous_state})"
+fixed = "{workflow} fixed after {streak}, broken for {broken_for}, by {actor}"
+default = "{workflow}: {state} {{literal}}"
+"#,
+        0o600,
+    );
+    let run = |id: &str, state: &str, extra: &[&str]| {
+        let mut c = build_run(&env, id, state, &["--actor", "octocat"]);
+        c.arg("--config").arg(&config).args(extra);
+        env.run(&mut c).assert_success();
+        server.posts().last().unwrap().message.clone()
+    };
+    assert_eq!(run("1", "failed", &[]), "❌ ci broke on main cc @alice");
+    let again = run("2", "failed", &[]);
+    assert!(
+        again.starts_with("ci failed again: still_failing, 2 in a row since 20")
+            && again.ends_with("(was failed)"),
+        "{again}"
+    );
+    assert_eq!(
+        run("3", "succeeded", &[]),
+        "ci fixed after 2, broken for 0s, by octocat"
+    );
+    assert_eq!(run("4", "succeeded", &[]), "ci: succeeded {literal}");
+    // --text-template beats the config, with the same placeholders; the mention, not
+    // placed, ends the text.
+    assert_eq!(
+        run("5", "failed", &["--text-template", "{transition}!"]),
+        "broken! · cc @alice"
+    );
+    // An unknown placeholder: exit 3 from the config, exit 4 from the flag.
+    let bad = env.write_file("conf/bad.toml", "[templates]\nbroken = \"{nope}\"\n", 0o600);
+    let mut c = env.cmd();
+    c.args(["config", "check", "--config"]).arg(&bad);
+    env.run(&mut c)
+        .assert_code(3)
+        .assert_stderr_contains("nope");
+    let mut c = build_run(&env, "6", "failed", &["--text-template", "{nope}"]);
+    env.run(&mut c).assert_code(4);
+}
+
+#[test]
+fn the_gateway_routes_each_entry_it_consumes() {
+    let Some(redis) = RedisServer::start("the_gateway_routes_each_entry_it_consumes") else {
+        return;
+    };
+    let (env, server, config) = routes_env();
+    for (repo, run) in [("acme/app", "1"), ("other/x", "2")] {
+        let mut c = env.cmd();
+        c.args([
+            "build",
+            "--enqueue",
+            "--no-env",
+            "--queue",
+            &redis.url(),
+            "--workflow",
+            "ci",
+            "--branch",
+            "main",
+            "--repository",
+            repo,
+            "--run-id",
+            run,
+            "--state",
+            "failed",
+        ]);
+        env.run(&mut c).assert_success();
+    }
+    let mut c = env.cmd();
+    c.args([
+        "build",
+        "--consume",
+        "--drain",
+        "--queue",
+        &redis.url(),
+        "--output",
+        "json",
+        "--config",
+    ])
+    .arg(&config);
+    let run = env.run(&mut c);
+    run.assert_success();
+    let routes: Vec<_> = json_lines(&run)
+        .iter()
+        .filter(|o| o.get("route").is_some())
+        .map(|o| o["route"].clone())
+        .collect();
+    assert_eq!(routes, ["ops", "dev", "hook"], "{}", run.stdout);
+    assert_eq!(server.posts().len(), 3);
+    // Every route deduplicated and recorded in the queue's Redis, none in the state dir.
+    assert!(!env.state().join("dedupe").exists());
+    let done: Vec<String> = redis.query(&["KEYS", "mmnotify:dedupe:done:*"]);
+    assert_eq!(done.len(), 3, "{done:?}");
+}
+
+#[test]
+fn two_gateways_consuming_one_jobs_runs_lose_no_update() {
+    let Some(redis) = RedisServer::start("two_gateways_consuming_one_jobs_runs_lose_no_update")
+    else {
+        return;
+    };
+    let (env, server) = hooked(ServerOptions::default());
+    let enqueue = |run: &str, state: &str| {
+        let mut c = env.cmd();
+        c.args([
+            "build",
+            "--enqueue",
+            "--no-env",
+            "--queue",
+            &redis.url(),
+            "--workflow",
+            "ci",
+            "--branch",
+            "main",
+            "--repository",
+            "acme/app",
+            "--run-id",
+            run,
+            "--state",
+            state,
+        ]);
+        env.run(&mut c).assert_success();
+    };
+    for i in 0..20 {
+        enqueue(&format!("r{i}"), "failed");
+    }
+    let gateway = |name: &str| {
+        let mut c = env.cmd();
+        c.args([
+            "build",
+            "--consume",
+            "--drain",
+            "--webhook",
+            "hook",
+            "--queue",
+            &redis.url(),
+            "--consumer",
+            name,
+        ]);
+        env.spawn(&mut c)
+    };
+    let (a, b) = (gateway("gw-a"), gateway("gw-b"));
+    env.wait(a).assert_success();
+    env.wait(b).assert_success();
+    enqueue("fix", "succeeded");
+    env.wait(gateway("gw-a")).assert_success();
+    let posts = server.posts();
+    assert_eq!(posts.len(), 21);
+    let last = posts.last().unwrap();
+    assert_eq!(last.props["mmnotify"]["transition"], "fixed");
+    assert_eq!(last.props["mmnotify"]["streak"], 20, "{}", last.props);
+}
