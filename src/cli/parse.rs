@@ -23,11 +23,12 @@ pub(super) fn parse_ttl(s: &str) -> Result<Duration, String> {
 /// Every name `--on` (and `--mention-on`) accepts: the states, the transitions and the
 /// shorthands. `story::on::OnFilter::known_names` is the authority; a unit test in
 /// `commands` keeps the two equal (the door may not see `story/`).
-pub(crate) const ON_NAMES: [&str; 9] = [
+pub(crate) const ON_NAMES: [&str; 10] = [
     "succeeded",
     "failed",
     "cancelled",
     "timed_out",
+    "running",
     "broken",
     "still_failing",
     "fixed",
