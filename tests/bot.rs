@@ -308,19 +308,51 @@ fn forged_post_ids_in_the_store_never_reach_a_request_path() {
         assert!(!r.path.contains(".."), "{}", r.path);
     }
 
-    // An id of a post that does not exist (or someone else's): 403, then 404 to the
-    // GET, so the run's post is made again, never someone else's edited.
+    // The id of someone else's post: read first, it is not the run's post, so the
+    // run's own post is looked for and updated; alice's post is never patched.
     let alice_post = server
         .rest()
         .insert_post(&seed.alice, &seed.builds, "", "alice's own words");
     forge_records(&env, &format!("{alice_post} 1\n"));
     let run = env.run(&mut bot_event(&env, "8", "failed", &[]));
-    // Alice's post exists, so the 403 is real: refused with the fix, nothing edited.
-    run.assert_code(43);
+    run.assert_success()
+        .assert_stderr_contains("names a post that is not the run's");
     assert_eq!(
         server.rest().post(&alice_post).unwrap().message,
         "alice's own words"
     );
+    assert!(server.rest().patch_history(&alice_post).is_empty());
+    assert_eq!(server.rest().patch_history(&post).len(), 2);
+}
+
+/// Review of issue 18: a run record pointing at the bot's own post of ANOTHER run (a
+/// forged or crossed store entry) must not overwrite that run's post: the record is
+/// checked against the post (the bot's, in the channel, a root, this run's key) first.
+#[test]
+fn a_record_pointing_at_another_runs_post_never_edits_it() {
+    let (env, server, seed) = setup();
+    env.run(&mut bot_event(&env, "10", "running", &[]))
+        .assert_success();
+    let other = roots(&server, &seed)[0].id.clone();
+    // Run 11's first event makes its record; then every record says run 10's post.
+    env.run(&mut bot_event(&env, "11", "running", &[]))
+        .assert_success();
+    assert_eq!(forge_records(&env, &format!("{other} 1\n")), 2);
+    let run = env.run(&mut bot_event(&env, "11", "failed", &[]));
+    run.assert_success();
+    assert!(
+        server.rest().patch_history(&other).is_empty(),
+        "run 10's post was edited by run 11's event"
+    );
+    assert!(server.rest().replies(&other).is_empty());
+    let posts = roots(&server, &seed);
+    assert_eq!(posts.len(), 2);
+    let mine = posts
+        .iter()
+        .find(|p| run_key_of(p).as_deref() == Some("acme/app#11"))
+        .unwrap();
+    assert!(mine.message.contains("failed"), "{}", mine.message);
+    assert_eq!(server.rest().replies(&mine.id).len(), 1);
 }
 
 #[test]

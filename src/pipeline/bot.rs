@@ -412,16 +412,20 @@ fn evolve(
         Some(RunPost {
             post_id: Some(id),
             rank,
-        }) => match bot.patch(&id, &patch, &conn.channel)? {
-            Patched::Done => {
-                save(Some(&id), rank.max(my_rank))?;
-                id
-            }
-            Patched::Gone => {
+        }) => match bot.check_run_post(&id, &conn.channel, &conn.user_id, run_key)? {
+            Some(Patched::Done) => match bot.patch(&id, &patch, &conn.channel)? {
+                Patched::Done => {
+                    save(Some(&id), rank.max(my_rank))?;
+                    id
+                }
+                Patched::Gone => deleted(conn, printer, item, &save, &id)?,
+            },
+            Some(Patched::Gone) => deleted(conn, printer, item, &save, &id)?,
+            None => {
                 printer.warn(&format!(
-                    "the post of run {run_key} was deleted: posting it again"
+                    "the store's record of run {run_key} names a post that is not the run's: looking for the run's post"
                 ));
-                create(conn, printer, item, &save, (false, &id))?
+                create(conn, printer, item, &save, (true, ""))?
             }
         },
         Some(RunPost { post_id: None, .. }) => create(conn, printer, item, &save, (true, ""))?,
@@ -446,6 +450,21 @@ fn evolve(
         bot.create(&reply, &conn.channel).map_err(|f| f.error)?;
     }
     Ok(post_id)
+}
+
+/// The run's recorded post was deleted: made again, under another `pending_post_id`.
+fn deleted(
+    conn: &BotConn,
+    printer: &Printer,
+    item: &BotItem,
+    save: &dyn Fn(Option<&str>, u8) -> Result<()>,
+    id: &str,
+) -> Result<String> {
+    printer.warn(&format!(
+        "the post of run {} was deleted: posting it again",
+        item.run_key
+    ));
+    create(conn, printer, item, save, (false, id))
 }
 
 /// Creates the run's post, after looking for it in the channel when an earlier attempt
