@@ -355,6 +355,23 @@ fn a_record_pointing_at_another_runs_post_never_edits_it() {
     assert_eq!(server.rest().replies(&mine.id).len(), 1);
 }
 
+/// Review of issue 18: `--timeout` is the budget of one delivery, and a bot's delivery
+/// is several requests (who am I, the channel, the post, the reply). Each answering in
+/// 1.2 s is under the per-request limits, but four of them are not within 2 s: the
+/// event fails as out of time (5), it is not allowed to take 4.8 s.
+#[test]
+fn one_timeout_budget_covers_all_requests_of_a_bot_event() {
+    let (env, server, _seed) = setup();
+    server.script(vec![Fault::Delay(Duration::from_millis(1200)); 4]);
+    let run = env.run(&mut bot_event(
+        &env,
+        "12",
+        "failed",
+        &["--timeout", "2s", "--attempt-timeout", "2s", "--no-spool"],
+    ));
+    run.assert_code(5);
+}
+
 #[test]
 fn a_create_whose_answer_was_lost_is_found_before_posting_again() {
     let (env, server, seed) = setup();

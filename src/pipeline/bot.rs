@@ -10,6 +10,7 @@
 //! the bot's own root posts only) and patches it; a create carries a `pending_post_id`
 //! derived from the run key, which a real server answers within 30 s with the first post.
 
+use std::cell::Cell;
 use std::time::Instant;
 
 use anyhow::Result;
@@ -33,6 +34,8 @@ pub(crate) struct BotConn {
     user_id: String,
     /// Server URL + channel id: what the dedupe keys of bot posts are made of.
     target: String,
+    /// When the current event's `--timeout` budget ends (see [`BotConn::begin`]).
+    deadline: Cell<Instant>,
 }
 
 impl BotConn {
@@ -61,9 +64,11 @@ impl BotConn {
         delivery: &deliver::Settings,
     ) -> Result<BotConn> {
         let deliverer = Deliverer::new(delivery)?;
+        let deadline = Instant::now() + deliverer.policy().budget;
         let bot = Bot {
             deliverer: &deliverer,
             token: &token,
+            deadline,
         };
         let user_id = bot.me()?;
         let channel = bot.resolve_channel(channel)?;
@@ -75,7 +80,14 @@ impl BotConn {
             channel,
             user_id,
             target,
+            deadline: Cell::new(deadline),
         })
+    }
+
+    /// Starts an event begun at `started`: its requests (and the connection's, when it
+    /// was made for it) share one `--timeout` budget, as a webhook delivery does.
+    pub(crate) fn begin(&self, started: Instant) {
+        self.deadline.set(started + self.deliverer.policy().budget);
     }
 
     /// `bot …k3c9 at https://chat.example.com ~builds`, for logs and outcomes.
@@ -87,6 +99,7 @@ impl BotConn {
         Bot {
             deliverer: &self.deliverer,
             token: &self.token,
+            deadline: self.deadline.get(),
         }
     }
 }
@@ -161,6 +174,7 @@ pub(crate) fn handle(ctx: &mut Ctx, ev: &ValidEvent, obj: &Map<String, Value>) -
     if args.dry_run {
         return Ok(show_dry_run(ctx, ev, &message, &props));
     }
+    let started = Instant::now();
     if ctx.bot.is_none() {
         ctx.bot = Some(BotConn::connect(
             &args.bot,
@@ -178,6 +192,7 @@ pub(crate) fn handle(ctx: &mut Ctx, ev: &ValidEvent, obj: &Map<String, Value>) -
     }
     ctx.open_dedupe()?;
     let conn = ctx.bot.as_ref().expect("connected above");
+    conn.begin(started);
     let store: Option<&dyn DedupeStore> = match &ctx.dedupe {
         Store::Open(s) => Some(s.as_ref()),
         _ => None,

@@ -46,6 +46,8 @@ pub(crate) struct Channel {
 pub(crate) struct Bot<'a> {
     pub deliverer: &'a Deliverer,
     pub token: &'a BotToken,
+    /// When the event's `--timeout` budget ends: every request of the event shares it.
+    pub deadline: std::time::Instant,
 }
 
 /// What a patch found.
@@ -297,7 +299,8 @@ impl Bot<'_> {
     }
 
     fn call(&self, method: Method, path: &str, body: Option<&[u8]>) -> Result<RestOk, RestFail> {
-        self.deliverer.rest(self.token, method, path, body)
+        self.deliverer
+            .rest(self.token, (method, path), body, self.deadline)
     }
 
     /// A failed call as an error with the contract's exit code and the fix.
