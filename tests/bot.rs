@@ -174,6 +174,22 @@ fn the_bot_secret_comes_from_a_file_a_name_or_the_environment() {
     env.run(event(&env, "5", "running").args(["--channel", CHANNEL, "--bot", pasted]))
         .assert_code(3)
         .assert_stderr_contains("no bot named");
+    // Review of issue 18: nor where the file's path goes (`--bot-file TOKEN`, or a
+    // file named after it), nor a webhook token given as --webhook-file.
+    env.run(event(&env, "5", "running").args(["--channel", CHANNEL, "--bot-file", pasted]))
+        .assert_code(3)
+        .assert_stderr_contains("cannot read secrets file …k3c9");
+    let named = env.secrets_dir().join(format!("{pasted}.bot"));
+    env.run(
+        event(&env, "5", "running")
+            .args(["--channel", CHANNEL, "--bot-file"])
+            .arg(&named),
+    )
+    .assert_code(3)
+    .assert_stderr_contains("…k3c9.bot");
+    let mut c = env.cmd();
+    c.args(["send", "--webhook-file", pasted, "hi"]);
+    env.run(&mut c).assert_code(3);
     env.run(event(&env, "5", "running").args(["--channel", CHANNEL, "--bot", "nope"]))
         .assert_code(3)
         .assert_stderr_contains("no bot named `nope`");
