@@ -417,7 +417,6 @@ fn evolve(
         }
         Ok(())
     };
-    let patch = json!({"message": message, "props": props});
     let post_id = match record {
         // Further already: a late `running` changes nothing.
         Some(RunPost {
@@ -427,22 +426,7 @@ fn evolve(
         Some(RunPost {
             post_id: Some(id),
             rank,
-        }) => match bot.check_run_post(&id, &conn.channel, &conn.user_id, run_key)? {
-            Some(Patched::Done) => match bot.patch(&id, &patch, &conn.channel)? {
-                Patched::Done => {
-                    save(Some(&id), rank.max(my_rank))?;
-                    id
-                }
-                Patched::Gone => deleted(conn, printer, item, &save, &id)?,
-            },
-            Some(Patched::Gone) => deleted(conn, printer, item, &save, &id)?,
-            None => {
-                printer.warn(&format!(
-                    "the store's record of run {run_key} names a post that is not the run's: looking for the run's post"
-                ));
-                create(conn, printer, item, &save, (true, ""))?
-            }
-        },
+        }) => update_recorded(conn, printer, item, &save, (&id, rank))?,
         Some(RunPost { post_id: None, .. }) => create(conn, printer, item, &save, (true, ""))?,
         None => create(conn, printer, item, &save, (taken_over, ""))?,
     };
@@ -465,6 +449,40 @@ fn evolve(
         bot.create(&reply, &conn.channel).map_err(|f| f.error)?;
     }
     Ok(post_id)
+}
+
+/// The run's post as the store records it (`id`, at `rank`), patched to this event
+/// once a read shows it is the run's post: the bot's own root post in the channel with
+/// this run's key. A record naming anything else (forged, crossed) is not trusted.
+fn update_recorded(
+    conn: &BotConn,
+    printer: &Printer,
+    item: &BotItem,
+    save: &dyn Fn(Option<&str>, u8) -> Result<()>,
+    (id, rank): (&str, u8),
+) -> Result<String> {
+    let bot = conn.bot();
+    let run_key = item.run_key.as_str();
+    match bot.check_run_post(id, &conn.channel, &conn.user_id, run_key)? {
+        Some(Patched::Done) => {
+            let patch = json!({"message": item.message, "props": item.props});
+            match bot.patch(id, &patch, &conn.channel)? {
+                Patched::Done => {
+                    save(Some(id), rank.max(self::rank(item.state)))?;
+                    Ok(id.to_string())
+                }
+                Patched::Gone => deleted(conn, printer, item, save, id),
+            }
+        }
+        Some(Patched::Gone) => deleted(conn, printer, item, save, id),
+        None => {
+            printer.warn(&format!(
+                "the store's record of run {run_key} names a post that is not the run's: \
+                 looking for the run's post"
+            ));
+            create(conn, printer, item, save, (true, ""))
+        }
+    }
 }
 
 /// The run's recorded post was deleted: made again, under another `pending_post_id`.
