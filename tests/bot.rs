@@ -388,6 +388,43 @@ fn one_timeout_budget_covers_all_requests_of_a_bot_event() {
     run.assert_code(5);
 }
 
+/// Review of issue 18: a server that redirects the bot elsewhere never gets the token
+/// sent on (307 keeps the method and body, and would keep the header too), and an error
+/// id with terminal escapes and bidi controls reaches stderr cleaned.
+#[test]
+fn redirects_are_not_followed_and_hostile_error_ids_are_cleaned() {
+    let (env, server, _seed) = setup();
+    let elsewhere = MockServer::start();
+    server.script([
+        Fault::Delay(Duration::ZERO),
+        Fault::Delay(Duration::ZERO),
+        Fault::Redirect {
+            status: 307,
+            location: format!("{}/api/v4/posts", elsewhere.url()),
+        },
+    ]);
+    env.run(&mut bot_event(&env, "13", "running", &["--no-spool"]))
+        .assert_code(7);
+    assert!(elsewhere.requests().is_empty(), "the redirect was followed");
+
+    server.script([
+        Fault::Delay(Duration::ZERO),
+        Fault::Delay(Duration::ZERO),
+        Fault::Response {
+            status: 400,
+            headers: vec![("Content-Type".into(), "application/json".into())],
+            body: r#"{"id":"api.post.\u001b]0;owned\u0007\u202etxt.exe\u001b[2J","message":"x","status_code":400}"#
+                .into(),
+        },
+    ]);
+    let run = env.run(&mut bot_event(&env, "13", "running", &["--no-spool"]));
+    run.assert_code(40).assert_stderr_contains("api.post.");
+    for bad in ['\u{1b}', '\u{7}', '\u{202e}'] {
+        assert!(!run.stderr.contains(bad), "{bad:?} reached stderr");
+        assert!(!run.stdout.contains(bad), "{bad:?} reached stdout");
+    }
+}
+
 #[test]
 fn a_create_whose_answer_was_lost_is_found_before_posting_again() {
     let (env, server, seed) = setup();
