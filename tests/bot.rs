@@ -425,6 +425,23 @@ fn redirects_are_not_followed_and_hostile_error_ids_are_cleaned() {
     }
 }
 
+/// Review of issue 18: the bot removed from the channel between the run's first event
+/// and the next: 43 with the fix, and no second post anywhere.
+#[test]
+fn a_bot_removed_from_the_channel_mid_run_is_43_with_the_fix() {
+    let (env, server, seed) = setup();
+    env.run(&mut bot_event(&env, "14", "running", &[]))
+        .assert_success();
+    let post = roots(&server, &seed)[0].id.clone();
+    server.rest().remove_member(&seed.builds, &seed.bot.user_id);
+    env.run(&mut bot_event(&env, "14", "failed", &["--no-spool"]))
+        .assert_code(43)
+        .assert_stderr_contains("add the bot to ~builds");
+    assert_eq!(roots(&server, &seed).len(), 1);
+    assert!(server.rest().patch_history(&post).is_empty());
+    assert!(server.rest().replies(&post).is_empty());
+}
+
 #[test]
 fn a_create_whose_answer_was_lost_is_found_before_posting_again() {
     let (env, server, seed) = setup();
