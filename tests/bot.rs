@@ -174,6 +174,22 @@ fn the_bot_secret_comes_from_a_file_a_name_or_the_environment() {
     env.run(event(&env, "5", "running").args(["--channel", CHANNEL, "--bot", pasted]))
         .assert_code(3)
         .assert_stderr_contains("no bot named");
+    // Review of issue 18: nor where the file's path goes (`--bot-file TOKEN`, or a
+    // file named after it), nor a webhook token given as --webhook-file.
+    env.run(event(&env, "5", "running").args(["--channel", CHANNEL, "--bot-file", pasted]))
+        .assert_code(3)
+        .assert_stderr_contains("cannot read secrets file …k3c9");
+    let named = env.secrets_dir().join(format!("{pasted}.bot"));
+    env.run(
+        event(&env, "5", "running")
+            .args(["--channel", CHANNEL, "--bot-file"])
+            .arg(&named),
+    )
+    .assert_code(3)
+    .assert_stderr_contains("…k3c9.bot");
+    let mut c = env.cmd();
+    c.args(["send", "--webhook-file", pasted, "hi"]);
+    env.run(&mut c).assert_code(3);
     env.run(event(&env, "5", "running").args(["--channel", CHANNEL, "--bot", "nope"]))
         .assert_code(3)
         .assert_stderr_contains("no bot named `nope`");
@@ -308,19 +324,122 @@ fn forged_post_ids_in_the_store_never_reach_a_request_path() {
         assert!(!r.path.contains(".."), "{}", r.path);
     }
 
-    // An id of a post that does not exist (or someone else's): 403, then 404 to the
-    // GET, so the run's post is made again, never someone else's edited.
+    // The id of someone else's post: read first, it is not the run's post, so the
+    // run's own post is looked for and updated; alice's post is never patched.
     let alice_post = server
         .rest()
         .insert_post(&seed.alice, &seed.builds, "", "alice's own words");
     forge_records(&env, &format!("{alice_post} 1\n"));
     let run = env.run(&mut bot_event(&env, "8", "failed", &[]));
-    // Alice's post exists, so the 403 is real: refused with the fix, nothing edited.
-    run.assert_code(43);
+    run.assert_success()
+        .assert_stderr_contains("names a post that is not the run's");
     assert_eq!(
         server.rest().post(&alice_post).unwrap().message,
         "alice's own words"
     );
+    assert!(server.rest().patch_history(&alice_post).is_empty());
+    assert_eq!(server.rest().patch_history(&post).len(), 2);
+}
+
+/// Review of issue 18: a run record pointing at the bot's own post of ANOTHER run (a
+/// forged or crossed store entry) must not overwrite that run's post: the record is
+/// checked against the post (the bot's, in the channel, a root, this run's key) first.
+#[test]
+fn a_record_pointing_at_another_runs_post_never_edits_it() {
+    let (env, server, seed) = setup();
+    env.run(&mut bot_event(&env, "10", "running", &[]))
+        .assert_success();
+    let other = roots(&server, &seed)[0].id.clone();
+    // Run 11's first event makes its record; then every record says run 10's post.
+    env.run(&mut bot_event(&env, "11", "running", &[]))
+        .assert_success();
+    assert_eq!(forge_records(&env, &format!("{other} 1\n")), 2);
+    let run = env.run(&mut bot_event(&env, "11", "failed", &[]));
+    run.assert_success();
+    assert!(
+        server.rest().patch_history(&other).is_empty(),
+        "run 10's post was edited by run 11's event"
+    );
+    assert!(server.rest().replies(&other).is_empty());
+    let posts = roots(&server, &seed);
+    assert_eq!(posts.len(), 2);
+    let mine = posts
+        .iter()
+        .find(|p| run_key_of(p).as_deref() == Some("acme/app#11"))
+        .unwrap();
+    assert!(mine.message.contains("failed"), "{}", mine.message);
+    assert_eq!(server.rest().replies(&mine.id).len(), 1);
+}
+
+/// Review of issue 18: `--timeout` is the budget of one delivery, and a bot's delivery
+/// is several requests (who am I, the channel, the post, the reply). Each answering in
+/// 1.2 s is under the per-request limits, but four of them are not within 2 s: the
+/// event fails as out of time (5), it is not allowed to take 4.8 s.
+#[test]
+fn one_timeout_budget_covers_all_requests_of_a_bot_event() {
+    let (env, server, _seed) = setup();
+    server.script(vec![Fault::Delay(Duration::from_millis(1200)); 4]);
+    let run = env.run(&mut bot_event(
+        &env,
+        "12",
+        "failed",
+        &["--timeout", "2s", "--attempt-timeout", "2s", "--no-spool"],
+    ));
+    run.assert_code(5);
+}
+
+/// Review of issue 18: a server that redirects the bot elsewhere never gets the token
+/// sent on (307 keeps the method and body, and would keep the header too), and an error
+/// id with terminal escapes and bidi controls reaches stderr cleaned.
+#[test]
+fn redirects_are_not_followed_and_hostile_error_ids_are_cleaned() {
+    let (env, server, _seed) = setup();
+    let elsewhere = MockServer::start();
+    server.script([
+        Fault::Delay(Duration::ZERO),
+        Fault::Delay(Duration::ZERO),
+        Fault::Redirect {
+            status: 307,
+            location: format!("{}/api/v4/posts", elsewhere.url()),
+        },
+    ]);
+    env.run(&mut bot_event(&env, "13", "running", &["--no-spool"]))
+        .assert_code(7);
+    assert!(elsewhere.requests().is_empty(), "the redirect was followed");
+
+    server.script([
+        Fault::Delay(Duration::ZERO),
+        Fault::Delay(Duration::ZERO),
+        Fault::Response {
+            status: 400,
+            headers: vec![("Content-Type".into(), "application/json".into())],
+            body: r#"{"id":"api.post.\u001b]0;owned\u0007\u202etxt.exe\u001b[2J","message":"x","status_code":400}"#
+                .into(),
+        },
+    ]);
+    let run = env.run(&mut bot_event(&env, "13", "running", &["--no-spool"]));
+    run.assert_code(40).assert_stderr_contains("api.post.");
+    for bad in ['\u{1b}', '\u{7}', '\u{202e}'] {
+        assert!(!run.stderr.contains(bad), "{bad:?} reached stderr");
+        assert!(!run.stdout.contains(bad), "{bad:?} reached stdout");
+    }
+}
+
+/// Review of issue 18: the bot removed from the channel between the run's first event
+/// and the next: 43 with the fix, and no second post anywhere.
+#[test]
+fn a_bot_removed_from_the_channel_mid_run_is_43_with_the_fix() {
+    let (env, server, seed) = setup();
+    env.run(&mut bot_event(&env, "14", "running", &[]))
+        .assert_success();
+    let post = roots(&server, &seed)[0].id.clone();
+    server.rest().remove_member(&seed.builds, &seed.bot.user_id);
+    env.run(&mut bot_event(&env, "14", "failed", &["--no-spool"]))
+        .assert_code(43)
+        .assert_stderr_contains("add the bot to ~builds");
+    assert_eq!(roots(&server, &seed).len(), 1);
+    assert!(server.rest().patch_history(&post).is_empty());
+    assert!(server.rest().replies(&post).is_empty());
 }
 
 #[test]

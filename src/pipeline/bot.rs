@@ -10,6 +10,7 @@
 //! the bot's own root posts only) and patches it; a create carries a `pending_post_id`
 //! derived from the run key, which a real server answers within 30 s with the first post.
 
+use std::cell::Cell;
 use std::time::Instant;
 
 use anyhow::Result;
@@ -33,6 +34,8 @@ pub(crate) struct BotConn {
     user_id: String,
     /// Server URL + channel id: what the dedupe keys of bot posts are made of.
     target: String,
+    /// When the current event's `--timeout` budget ends (see [`BotConn::begin`]).
+    deadline: Cell<Instant>,
 }
 
 impl BotConn {
@@ -61,9 +64,11 @@ impl BotConn {
         delivery: &deliver::Settings,
     ) -> Result<BotConn> {
         let deliverer = Deliverer::new(delivery)?;
+        let deadline = Instant::now() + deliverer.policy().budget;
         let bot = Bot {
             deliverer: &deliverer,
             token: &token,
+            deadline,
         };
         let user_id = bot.me()?;
         let channel = bot.resolve_channel(channel)?;
@@ -75,7 +80,14 @@ impl BotConn {
             channel,
             user_id,
             target,
+            deadline: Cell::new(deadline),
         })
+    }
+
+    /// Starts an event begun at `started`: its requests (and the connection's, when it
+    /// was made for it) share one `--timeout` budget, as a webhook delivery does.
+    pub(crate) fn begin(&self, started: Instant) {
+        self.deadline.set(started + self.deliverer.policy().budget);
     }
 
     /// `bot …k3c9 at https://chat.example.com ~builds`, for logs and outcomes.
@@ -87,6 +99,7 @@ impl BotConn {
         Bot {
             deliverer: &self.deliverer,
             token: &self.token,
+            deadline: self.deadline.get(),
         }
     }
 }
@@ -161,6 +174,7 @@ pub(crate) fn handle(ctx: &mut Ctx, ev: &ValidEvent, obj: &Map<String, Value>) -
     if args.dry_run {
         return Ok(show_dry_run(ctx, ev, &message, &props));
     }
+    let started = Instant::now();
     if ctx.bot.is_none() {
         ctx.bot = Some(BotConn::connect(
             &args.bot,
@@ -178,6 +192,7 @@ pub(crate) fn handle(ctx: &mut Ctx, ev: &ValidEvent, obj: &Map<String, Value>) -
     }
     ctx.open_dedupe()?;
     let conn = ctx.bot.as_ref().expect("connected above");
+    conn.begin(started);
     let store: Option<&dyn DedupeStore> = match &ctx.dedupe {
         Store::Open(s) => Some(s.as_ref()),
         _ => None,
@@ -402,7 +417,6 @@ fn evolve(
         }
         Ok(())
     };
-    let patch = json!({"message": message, "props": props});
     let post_id = match record {
         // Further already: a late `running` changes nothing.
         Some(RunPost {
@@ -412,18 +426,7 @@ fn evolve(
         Some(RunPost {
             post_id: Some(id),
             rank,
-        }) => match bot.patch(&id, &patch, &conn.channel)? {
-            Patched::Done => {
-                save(Some(&id), rank.max(my_rank))?;
-                id
-            }
-            Patched::Gone => {
-                printer.warn(&format!(
-                    "the post of run {run_key} was deleted: posting it again"
-                ));
-                create(conn, printer, item, &save, (false, &id))?
-            }
-        },
+        }) => update_recorded(conn, printer, item, &save, (&id, rank))?,
         Some(RunPost { post_id: None, .. }) => create(conn, printer, item, &save, (true, ""))?,
         None => create(conn, printer, item, &save, (taken_over, ""))?,
     };
@@ -446,6 +449,55 @@ fn evolve(
         bot.create(&reply, &conn.channel).map_err(|f| f.error)?;
     }
     Ok(post_id)
+}
+
+/// The run's post as the store records it (`id`, at `rank`), patched to this event
+/// once a read shows it is the run's post: the bot's own root post in the channel with
+/// this run's key. A record naming anything else (forged, crossed) is not trusted.
+fn update_recorded(
+    conn: &BotConn,
+    printer: &Printer,
+    item: &BotItem,
+    save: &dyn Fn(Option<&str>, u8) -> Result<()>,
+    (id, rank): (&str, u8),
+) -> Result<String> {
+    let bot = conn.bot();
+    let run_key = item.run_key.as_str();
+    match bot.check_run_post(id, &conn.channel, &conn.user_id, run_key)? {
+        Some(Patched::Done) => {
+            let patch = json!({"message": item.message, "props": item.props});
+            match bot.patch(id, &patch, &conn.channel)? {
+                Patched::Done => {
+                    save(Some(id), rank.max(self::rank(item.state)))?;
+                    Ok(id.to_string())
+                }
+                Patched::Gone => deleted(conn, printer, item, save, id),
+            }
+        }
+        Some(Patched::Gone) => deleted(conn, printer, item, save, id),
+        None => {
+            printer.warn(&format!(
+                "the store's record of run {run_key} names a post that is not the run's: \
+                 looking for the run's post"
+            ));
+            create(conn, printer, item, save, (true, ""))
+        }
+    }
+}
+
+/// The run's recorded post was deleted: made again, under another `pending_post_id`.
+fn deleted(
+    conn: &BotConn,
+    printer: &Printer,
+    item: &BotItem,
+    save: &dyn Fn(Option<&str>, u8) -> Result<()>,
+    id: &str,
+) -> Result<String> {
+    printer.warn(&format!(
+        "the post of run {} was deleted: posting it again",
+        item.run_key
+    ));
+    create(conn, printer, item, save, (false, id))
 }
 
 /// Creates the run's post, after looking for it in the channel when an earlier attempt

@@ -105,7 +105,7 @@ pub(crate) fn open_trusted(path: &Path, trust: &Trust) -> Result<(File, FileFact
 
 /// The first line that is neither blank nor a `#` comment, trimmed.
 pub(crate) fn read_secrets_file(path: &Path) -> Result<String> {
-    let text = read_secrets_text(path)?;
+    let text = read_secrets_text(path).map_err(redact_path)?;
     first_value_line(&text).map(str::to_string).ok_or_else(|| {
         error::config(format!(
             "secrets file {} holds no URL (only blank lines and # comments)",
@@ -117,8 +117,18 @@ pub(crate) fn read_secrets_file(path: &Path) -> Result<String> {
 /// Every line that is neither blank nor a `#` comment, trimmed (a `.bot` file: the
 /// server URL, then the token), read once under the secrets-file rules.
 pub(crate) fn read_secrets_values(path: &Path) -> Result<Vec<String>> {
-    let text = read_secrets_text(path)?;
+    let text = read_secrets_text(path).map_err(redact_path)?;
     Ok(value_lines(&text).map(str::to_string).collect())
+}
+
+/// A token pasted where the file's path goes (`--bot-file TOKEN`) is not echoed: the
+/// messages about a secrets file name its path, shortened where it holds an id.
+fn redact_path(e: anyhow::Error) -> anyhow::Error {
+    let text = format!("{e:#}");
+    match crate::secret::redact_id_runs(&text) {
+        std::borrow::Cow::Borrowed(_) => e,
+        std::borrow::Cow::Owned(short) => error::config(short),
+    }
 }
 
 fn read_secrets_text(path: &Path) -> Result<String> {

@@ -46,6 +46,8 @@ pub(crate) struct Channel {
 pub(crate) struct Bot<'a> {
     pub deliverer: &'a Deliverer,
     pub token: &'a BotToken,
+    /// When the event's `--timeout` budget ends: every request of the event shares it.
+    pub deadline: std::time::Instant,
 }
 
 /// What a patch found.
@@ -244,6 +246,30 @@ impl Bot<'_> {
         }
     }
 
+    /// `GET /posts/{id}`: whether a recorded id still names the run's post (the bot's
+    /// own root post in `channel` with `props.mmnotify.run_key` = `run_key`). A record in
+    /// the store is not trusted to name it: a forged or crossed one would otherwise
+    /// overwrite another run's post. `Gone` for a deleted post (404).
+    pub(crate) fn check_run_post(
+        &self,
+        post_id: &str,
+        channel: &Channel,
+        bot_user: &str,
+        run_key: &str,
+    ) -> Result<Option<Patched>> {
+        if !is_id(post_id) {
+            return Ok(None);
+        }
+        match self.call(Method::Get, &format!("/posts/{post_id}"), None) {
+            Ok(ok) => {
+                let p: Value = serde_json::from_str(&ok.body).unwrap_or(Value::Null);
+                Ok(is_run_post(&p, channel, bot_user, run_key).then_some(Patched::Done))
+            }
+            Err(RestFail::Status { status: 404, .. }) => Ok(Some(Patched::Gone)),
+            Err(f) => Err(self.fail(f, "reading the run's post", Some(&channel.label))),
+        }
+    }
+
     /// The bot's own root post in `channel` whose `props.mmnotify.run_key` is `run_key`,
     /// among the channel's newest posts.
     pub(crate) fn find_run_post(
@@ -263,14 +289,9 @@ impl Bot<'_> {
         let Some(posts) = list.get("posts").and_then(Value::as_object) else {
             return Ok(None);
         };
-        let found = posts.values().find(|p| {
-            let s = |k: &str| p.get(k).and_then(Value::as_str).unwrap_or_default();
-            s("user_id") == bot_user
-                && s("root_id").is_empty()
-                && s("channel_id") == channel.id
-                && p.get("delete_at").and_then(Value::as_i64).unwrap_or(0) == 0
-                && p.pointer("/props/mmnotify/run_key").and_then(Value::as_str) == Some(run_key)
-        });
+        let found = posts
+            .values()
+            .find(|p| is_run_post(p, channel, bot_user, run_key));
         Ok(found
             .and_then(|p| p.get("id").and_then(Value::as_str))
             .filter(|id| is_id(id))
@@ -278,7 +299,8 @@ impl Bot<'_> {
     }
 
     fn call(&self, method: Method, path: &str, body: Option<&[u8]>) -> Result<RestOk, RestFail> {
-        self.deliverer.rest(self.token, method, path, body)
+        self.deliverer
+            .rest(self.token, (method, path), body, self.deadline)
     }
 
     /// A failed call as an error with the contract's exit code and the fix.
@@ -359,6 +381,16 @@ impl Bot<'_> {
         };
         error::fail(kind, format!("{} ({who})", self.token.scrub(&text)))
     }
+}
+
+/// The bot's own live root post in `channel` made for `run_key`.
+fn is_run_post(p: &Value, channel: &Channel, bot_user: &str, run_key: &str) -> bool {
+    let s = |k: &str| p.get(k).and_then(Value::as_str).unwrap_or_default();
+    s("user_id") == bot_user
+        && s("root_id").is_empty()
+        && s("channel_id") == channel.id
+        && p.get("delete_at").and_then(Value::as_i64).unwrap_or(0) == 0
+        && p.pointer("/props/mmnotify/run_key").and_then(Value::as_str) == Some(run_key)
 }
 
 fn json_str(body: &str, key: &str) -> String {

@@ -48,18 +48,19 @@ pub(crate) enum RestFail {
 }
 
 impl Deliverer {
-    /// `method` `path` (below `/api/v4`) with the bot's bearer token, JSON in and out.
+    /// `method` `path` (below `/api/v4`) with the bot's bearer token, JSON in and out,
+    /// finished by `deadline`: one event's requests share one `--timeout` budget.
     pub(crate) fn rest(
         &self,
         bot: &BotToken,
-        method: Method,
-        path: &str,
+        (method, path): (Method, &str),
         body: Option<&[u8]>,
+        deadline: Instant,
     ) -> Result<RestOk, RestFail> {
         let url = format!("{}/api/v4{path}", bot.base());
         let policy = self.policy.clone();
         let start = Instant::now();
-        let deadline = start + policy.budget;
+        let deadline = deadline.min(start + policy.budget);
         let mut attempts = 0u32;
         let mut maybe_sent = false;
         loop {
