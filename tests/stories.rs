@@ -140,6 +140,39 @@ fn a_config_holding_a_webhook_url_is_refused_without_echo() {
 }
 
 #[test]
+fn a_secret_written_with_toml_escapes_is_refused_without_echo() {
+    let (env, server, _) = config_env();
+    let escaped_hook = server.hook_url().replace("/hooks/", "/\\u0068ooks\\u002f");
+    let password = "hunter2-escaped-pw";
+    for (i, text) in [
+        // Each value reads differently once TOML has decoded it: the raw text holds no
+        // `@` after the password, no `/hooks/`, or the URL spread over two lines.
+        format!("[people]\nx = \"redis://:{password}\\u0040127.0.0.1\"\n"),
+        format!("[[route]]\nwebhook = \"a\"\nbranch = [\"redis://:{password}\\u0040h\"]\n"),
+        format!("route = \"redis://:{password}\\u0040h\"\n"),
+        format!("[people]\n\"redis://:{password}\\u0040h\" = \"alice\"\n"),
+        format!("x = \"\"\"redis://:{password}\\\n  @h\"\"\"\n"),
+        format!("[templates]\nbroken = \"{escaped_hook} {{state}}\"\n"),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let path = env.write_file(&format!("conf/escaped{i}.toml"), text, 0o600);
+        let mut c = env.cmd();
+        c.args(["config", "check", "--config"]).arg(&path);
+        let run = env.run(&mut c);
+        run.assert_code(3)
+            .assert_stderr_contains("holds no secrets");
+        for out in [&run.stdout, &run.stderr] {
+            assert!(
+                !out.contains(password) && !out.contains(HOOK_ID),
+                "{text}: {out}"
+            );
+        }
+    }
+}
+
+#[test]
 fn doctor_reports_the_config_and_its_counts() {
     let (env, _server, path) = config_env();
     let mut c = env.cmd();

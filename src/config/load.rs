@@ -64,7 +64,8 @@ pub(crate) fn parse(text: &str, path: &Path) -> Result<Config> {
         )
     };
     // Before TOML sees it: TOML's own errors would quote the line.
-    if let Some(line) = secret_line(text) {
+    let decoded = || scan::first_secret(text, &looks_secret).map(|at| line_of(text, at));
+    if let Some(line) = secret_line(text).or_else(decoded) {
         return Err(at(
             line,
             "this looks like a webhook URL or a URL with a password; the config file holds no \
@@ -254,9 +255,11 @@ fn key_on_line(text: &str, at: usize) -> Option<&str> {
 /// The first line holding a webhook URL (a `/hooks/<id>`) or a URL with credentials,
 /// comments included: the file is readable by others.
 fn secret_line(text: &str) -> Option<usize> {
-    text.split('\n')
-        .position(|l| contains_hook_id(l) || has_url_credentials(l))
-        .map(|i| i + 1)
+    text.split('\n').position(looks_secret).map(|i| i + 1)
+}
+
+fn looks_secret(text: &str) -> bool {
+    contains_hook_id(text) || text.split('\n').any(has_url_credentials)
 }
 
 /// Whether `line` holds `scheme://user:password@…`, or any user part on a Redis URL
@@ -364,6 +367,8 @@ impl RawTemplates {
         std::array::from_fn(|i| (TEMPLATE_KEYS[i], e[i]))
     }
 }
+
+mod scan;
 
 #[cfg(test)]
 mod tests;
