@@ -173,6 +173,36 @@ fn a_secret_written_with_toml_escapes_is_refused_without_echo() {
 }
 
 #[test]
+fn a_config_of_twenty_thousand_routes_loads_in_linear_time() {
+    use std::fmt::Write as _;
+    use std::os::unix::process::CommandExt;
+    let (env, _server, _) = config_env();
+    let mut routes = String::new();
+    for i in 0..20_000 {
+        writeln!(routes, "[[route]]\nwebhook = \"a\"\nbranch = \"b{i}/*\"").unwrap();
+    }
+    let path = env.write_file("conf/many.toml", &routes, 0o600);
+    let mut c = env.cmd();
+    c.args(["config", "check", "--config"]).arg(&path);
+    // A CPU-seconds cap, not a clock: counting lines from the start of the file for
+    // each route took 25 CPU seconds here (SIGXCPU kills it); a line index takes 0.5.
+    // SAFETY: setrlimit is async-signal-safe; nothing else runs between fork and exec.
+    unsafe {
+        c.pre_exec(|| {
+            let lim = libc::rlimit {
+                rlim_cur: 10,
+                rlim_max: 10,
+            };
+            libc::setrlimit(libc::RLIMIT_CPU, &raw const lim);
+            Ok(())
+        });
+    }
+    env.run(&mut c)
+        .assert_code(0)
+        .assert_stdout_contains("route 20000 (line 59999): webhook a");
+}
+
+#[test]
 fn doctor_reports_the_config_and_its_counts() {
     let (env, _server, path) = config_env();
     let mut c = env.cmd();
