@@ -605,6 +605,54 @@ fn mentions_from_gitlab_variables() {
 }
 
 #[test]
+fn templates_cannot_make_event_data_ping() {
+    let (env, server) = hooked(ServerOptions::default());
+    let config = env.write_file(
+        "conf/t.toml",
+        "[templates]\nfailed = \"{workflow} {branch} {actor} {author} {mention}\"\n",
+        0o600,
+    );
+    let hostile = [
+        ("--workflow", "<!here>"),
+        ("--branch", "@all"),
+        ("--actor", "@channel"),
+        ("--author", "<!channel> <x@y.z>"),
+    ];
+    for (i, template) in [None, Some("{workflow} {branch} {actor} {author}")]
+        .iter()
+        .enumerate()
+    {
+        let mut c = env.cmd();
+        c.args([
+            "build",
+            "--webhook",
+            "hook",
+            "--no-env",
+            "--state",
+            "failed",
+        ])
+        .args(["--repository", "acme/app", "--mention-on", "failed"])
+        .args(["--run-id", &i.to_string(), "--config"])
+        .arg(&config);
+        for (flag, value) in hostile {
+            c.args([flag, value]);
+        }
+        if let Some(t) = template {
+            c.args(["--text-template", t]);
+        }
+        env.run(&mut c).assert_success();
+    }
+    let posts = server.posts();
+    assert_eq!(posts.len(), 2);
+    for p in &posts {
+        // The values are there, each broken by a zero-width space.
+        assert!(p.message.contains("@\u{200b}all"), "{}", p.message);
+        assert!(pings(&p.message).is_empty(), "{}", p.message);
+        assert!(!p.message.contains("<!"), "{}", p.message);
+    }
+}
+
+#[test]
 fn an_actor_named_channel_or_all_never_pings() {
     let (env, server, config) = mention_env();
     for (i, actor) in ["channel", "@channel", "all", "@all", "here"]
