@@ -653,6 +653,49 @@ fn templates_cannot_make_event_data_ping() {
 }
 
 #[test]
+fn a_planted_history_bucket_costs_the_story_not_the_post() {
+    use std::os::unix::process::CommandExt;
+    let (env, server) = hooked(ServerOptions::default());
+    env.run(&mut build_run(&env, "1", "failed", &[]))
+        .assert_success();
+    let dir = env.state().join("dedupe/history");
+    let plant = |how: &dyn Fn(&std::path::Path)| {
+        for b in 0..4096 {
+            let path = dir.join(format!("{b:03x}.log"));
+            let _ = std::fs::remove_file(&path);
+            how(&path);
+        }
+    };
+    // /dev/zero behind a symlink: read to the end, it takes all the memory there is.
+    plant(&|p| std::os::unix::fs::symlink("/dev/zero", p).unwrap());
+    let mut c = build_run(&env, "2", "failed", &[]);
+    // SAFETY: setrlimit is async-signal-safe; nothing else runs between fork and exec.
+    unsafe {
+        c.pre_exec(|| {
+            let lim = libc::rlimit {
+                rlim_cur: 1 << 30,
+                rlim_max: 1 << 30,
+            };
+            libc::setrlimit(libc::RLIMIT_AS, &raw const lim);
+            Ok(())
+        });
+    }
+    env.run(&mut c)
+        .assert_success()
+        .assert_stderr_contains("cannot read the job's history");
+    // A FIFO: opened for reading, it waits for a writer that never comes.
+    plant(&|p| {
+        let c = std::ffi::CString::new(p.to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    });
+    env.run(&mut build_run(&env, "3", "failed", &[]))
+        .assert_success()
+        .assert_stderr_contains("not a regular file");
+    assert_eq!(server.posts().len(), 3);
+}
+
+#[test]
 fn an_actor_named_channel_or_all_never_pings() {
     let (env, server, config) = mention_env();
     for (i, actor) in ["channel", "@channel", "all", "@all", "here"]
