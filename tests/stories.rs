@@ -140,6 +140,69 @@ fn a_config_holding_a_webhook_url_is_refused_without_echo() {
 }
 
 #[test]
+fn a_secret_written_with_toml_escapes_is_refused_without_echo() {
+    let (env, server, _) = config_env();
+    let escaped_hook = server.hook_url().replace("/hooks/", "/\\u0068ooks\\u002f");
+    let password = "hunter2-escaped-pw";
+    for (i, text) in [
+        // Each value reads differently once TOML has decoded it: the raw text holds no
+        // `@` after the password, no `/hooks/`, or the URL spread over two lines.
+        format!("[people]\nx = \"redis://:{password}\\u0040127.0.0.1\"\n"),
+        format!("[[route]]\nwebhook = \"a\"\nbranch = [\"redis://:{password}\\u0040h\"]\n"),
+        format!("route = \"redis://:{password}\\u0040h\"\n"),
+        format!("[people]\n\"redis://:{password}\\u0040h\" = \"alice\"\n"),
+        format!("x = \"\"\"redis://:{password}\\\n  @h\"\"\"\n"),
+        format!("[templates]\nbroken = \"{escaped_hook} {{state}}\"\n"),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let path = env.write_file(&format!("conf/escaped{i}.toml"), text, 0o600);
+        let mut c = env.cmd();
+        c.args(["config", "check", "--config"]).arg(&path);
+        let run = env.run(&mut c);
+        run.assert_code(3)
+            .assert_stderr_contains("holds no secrets");
+        for out in [&run.stdout, &run.stderr] {
+            assert!(
+                !out.contains(password) && !out.contains(HOOK_ID),
+                "{text}: {out}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_config_of_twenty_thousand_routes_loads_in_linear_time() {
+    use std::fmt::Write as _;
+    use std::os::unix::process::CommandExt;
+    let (env, _server, _) = config_env();
+    let mut routes = String::new();
+    for i in 0..20_000 {
+        writeln!(routes, "[[route]]\nwebhook = \"a\"\nbranch = \"b{i}/*\"").unwrap();
+    }
+    let path = env.write_file("conf/many.toml", &routes, 0o600);
+    let mut c = env.cmd();
+    c.args(["config", "check", "--config"]).arg(&path);
+    // A CPU-seconds cap, not a clock: counting lines from the start of the file for
+    // each route took 25 CPU seconds here (SIGXCPU kills it); a line index takes 0.5.
+    // SAFETY: setrlimit is async-signal-safe; nothing else runs between fork and exec.
+    unsafe {
+        c.pre_exec(|| {
+            let lim = libc::rlimit {
+                rlim_cur: 10,
+                rlim_max: 10,
+            };
+            libc::setrlimit(libc::RLIMIT_CPU, &raw const lim);
+            Ok(())
+        });
+    }
+    env.run(&mut c)
+        .assert_code(0)
+        .assert_stdout_contains("route 20000 (line 59999): webhook a");
+}
+
+#[test]
 fn doctor_reports_the_config_and_its_counts() {
     let (env, _server, path) = config_env();
     let mut c = env.cmd();
@@ -539,6 +602,97 @@ fn mentions_from_gitlab_variables() {
         post.props["mmnotify"]["event"]["author"],
         "jane@example.com"
     );
+}
+
+#[test]
+fn templates_cannot_make_event_data_ping() {
+    let (env, server) = hooked(ServerOptions::default());
+    let config = env.write_file(
+        "conf/t.toml",
+        "[templates]\nfailed = \"{workflow} {branch} {actor} {author} {mention}\"\n",
+        0o600,
+    );
+    let hostile = [
+        ("--workflow", "<!here>"),
+        ("--branch", "@all"),
+        ("--actor", "@channel"),
+        ("--author", "<!channel> <x@y.z>"),
+    ];
+    for (i, template) in [None, Some("{workflow} {branch} {actor} {author}")]
+        .iter()
+        .enumerate()
+    {
+        let mut c = env.cmd();
+        c.args([
+            "build",
+            "--webhook",
+            "hook",
+            "--no-env",
+            "--state",
+            "failed",
+        ])
+        .args(["--repository", "acme/app", "--mention-on", "failed"])
+        .args(["--run-id", &i.to_string(), "--config"])
+        .arg(&config);
+        for (flag, value) in hostile {
+            c.args([flag, value]);
+        }
+        if let Some(t) = template {
+            c.args(["--text-template", t]);
+        }
+        env.run(&mut c).assert_success();
+    }
+    let posts = server.posts();
+    assert_eq!(posts.len(), 2);
+    for p in &posts {
+        // The values are there, each broken by a zero-width space.
+        assert!(p.message.contains("@\u{200b}all"), "{}", p.message);
+        assert!(pings(&p.message).is_empty(), "{}", p.message);
+        assert!(!p.message.contains("<!"), "{}", p.message);
+    }
+}
+
+#[test]
+fn a_planted_history_bucket_costs_the_story_not_the_post() {
+    use std::os::unix::process::CommandExt;
+    let (env, server) = hooked(ServerOptions::default());
+    env.run(&mut build_run(&env, "1", "failed", &[]))
+        .assert_success();
+    let dir = env.state().join("dedupe/history");
+    let plant = |how: &dyn Fn(&std::path::Path)| {
+        for b in 0..4096 {
+            let path = dir.join(format!("{b:03x}.log"));
+            let _ = std::fs::remove_file(&path);
+            how(&path);
+        }
+    };
+    // /dev/zero behind a symlink: read to the end, it takes all the memory there is.
+    plant(&|p| std::os::unix::fs::symlink("/dev/zero", p).unwrap());
+    let mut c = build_run(&env, "2", "failed", &[]);
+    // SAFETY: setrlimit is async-signal-safe; nothing else runs between fork and exec.
+    unsafe {
+        c.pre_exec(|| {
+            let lim = libc::rlimit {
+                rlim_cur: 1 << 30,
+                rlim_max: 1 << 30,
+            };
+            libc::setrlimit(libc::RLIMIT_AS, &raw const lim);
+            Ok(())
+        });
+    }
+    env.run(&mut c)
+        .assert_success()
+        .assert_stderr_contains("cannot read the job's history");
+    // A FIFO: opened for reading, it waits for a writer that never comes.
+    plant(&|p| {
+        let c = std::ffi::CString::new(p.to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    });
+    env.run(&mut build_run(&env, "3", "failed", &[]))
+        .assert_success()
+        .assert_stderr_contains("not a regular file");
+    assert_eq!(server.posts().len(), 3);
 }
 
 #[test]

@@ -8,6 +8,7 @@ use serde_json::Value;
 use crate::build_event::event::{BuildEvent, State, ValidEvent};
 use crate::error;
 use crate::text::markdown;
+use crate::text::sanitize::FENCE_BREAK;
 use crate::text::time::format_duration;
 use crate::wire::payload::{Attachment, Field, Member, Payload};
 
@@ -278,19 +279,19 @@ fn template_error(t: &str, tail: &str, what: &str) -> anyhow::Error {
     ))
 }
 
-// Template values are inserted as they are: the user writes the Markdown around them.
-// A field reads as in the event's JSON form (`props.mmnotify.event`), absent as empty.
+// Template values are inserted as they are (the user writes the Markdown around them),
+// except that they cannot mention anyone: a branch named `@all` or a workflow named
+// `<!here>` would notify a whole channel. A field reads as in the event's JSON form
+// (`props.mmnotify.event`), absent as empty.
 fn render_template(pieces: &[Piece<'_>], ev: &ValidEvent) -> String {
     let json = ev.to_json();
     pieces
         .iter()
         .map(|piece| match piece {
             Piece::Text(s) => (*s).to_string(),
-            Piece::Field(Placeholder::Field(name)) => json
-                .get(name)
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string(),
+            Piece::Field(Placeholder::Field(name)) => {
+                no_mentions(json.get(name).and_then(Value::as_str).unwrap_or_default())
+            }
             Piece::Field(Placeholder::ShortCommit) => ev
                 .commit
                 .as_deref()
@@ -299,6 +300,25 @@ fn render_template(pieces: &[Piece<'_>], ev: &ValidEvent) -> String {
             Piece::Field(Placeholder::Emoji) => emoji(ev.state()).to_string(),
         })
         .collect()
+}
+
+/// `s` with a zero-width space after every `@` (`@all`) and between `<` and `!`
+/// (`<!channel>`, which Mattermost expands for Slack-style webhooks), as the default
+/// text has them.
+fn no_mentions(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut after_lt = false;
+    for c in s.chars() {
+        if c == '!' && after_lt {
+            out.push(FENCE_BREAK);
+        }
+        out.push(c);
+        if c == '@' {
+            out.push(FENCE_BREAK);
+        }
+        after_lt = c == '<';
+    }
+    out
 }
 
 #[cfg(test)]

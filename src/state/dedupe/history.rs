@@ -15,7 +15,7 @@
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
-use std::io::{ErrorKind, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
@@ -28,6 +28,9 @@ use crate::state::statedir;
 use crate::text::time::{millis, now_ms};
 
 const HISTORY_DIR: &str = "history";
+/// The most a bucket may hold: compaction keeps it near twice its live jobs' lines
+/// (about 25 jobs of 1 KiB at 100,000 jobs), so this is a planted file, not a history.
+const MAX_BUCKET_BYTES: u64 = 16 << 20;
 /// Lines past twice the live jobs (plus this) before a bucket is rewritten.
 const COMPACT_SLACK: usize = 32;
 
@@ -92,13 +95,34 @@ impl Histories {
         self.dir.join(HISTORY_DIR).join(format!("{bucket:03x}.log"))
     }
 
+    /// One read through one descriptor: a symlink (`O_NOFOLLOW`), a FIFO (`O_NONBLOCK`,
+    /// then `fstat`), `/dev/zero` or a file past [`MAX_BUCKET_BYTES`] planted there is
+    /// an error (the story is lost, the post is not), never a hang or all the memory.
+    /// Bytes that are not UTF-8 only spoil their own line, which no job then matches.
     fn read_bucket(&self, bucket: usize) -> anyhow::Result<String> {
         let path = self.bucket_path(bucket);
-        match std::fs::read_to_string(&path) {
-            Ok(text) => Ok(text),
-            Err(e) if e.kind() == ErrorKind::NotFound => Ok(String::new()),
-            Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
-        }
+        let file = match OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+            .open(&path)
+        {
+            Ok(f) => f,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(String::new()),
+            Err(e) => return Err(e).with_context(|| format!("cannot open {}", path.display())),
+        };
+        let is_file = file.metadata().is_ok_and(|m| m.is_file());
+        anyhow::ensure!(is_file, "{} is not a regular file", path.display());
+        let mut bytes = Vec::new();
+        file.take(MAX_BUCKET_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        anyhow::ensure!(
+            bytes.len() as u64 <= MAX_BUCKET_BYTES,
+            "{} is larger than {} MiB",
+            path.display(),
+            MAX_BUCKET_BYTES >> 20
+        );
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
     }
 
     /// The job's record, unless it has expired.
