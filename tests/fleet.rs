@@ -553,3 +553,119 @@ fn flush_paces_what_the_spool_holds() {
         at[2] - at[0]
     );
 }
+
+/// A hostile or broken Sentinel on 127.0.0.1: answers `ROLE` as a Sentinel and
+/// `SENTINEL MASTERS` naming `master_port` as the master (or, with `None`, accepts and
+/// never answers anything). Returns its port.
+fn fake_sentinel(master_port: Option<u16>) -> u16 {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                let mut held = Vec::new();
+                while let Ok(n) = stream.read(&mut buf) {
+                    if n == 0 {
+                        return;
+                    }
+                    let Some(master) = master_port else {
+                        held.push(buf[..n].to_vec());
+                        continue;
+                    };
+                    let text = String::from_utf8_lossy(&buf[..n]).to_uppercase();
+                    for cmd in text.split('*').filter(|c| !c.is_empty()) {
+                        let reply = if cmd.contains("ROLE") {
+                            "*2\r\n$8\r\nsentinel\r\n*1\r\n$1\r\nm\r\n".to_string()
+                        } else if cmd.contains("MASTERS") {
+                            let fields = [
+                                "name".to_string(),
+                                "m".into(),
+                                "ip".into(),
+                                "127.0.0.1".into(),
+                                "port".into(),
+                                master.to_string(),
+                                "flags".into(),
+                                "master".into(),
+                            ];
+                            let mut r = format!("*1\r\n*{}\r\n", fields.len());
+                            for f in fields {
+                                r.push_str(&format!("${}\r\n{f}\r\n", f.len()));
+                            }
+                            r
+                        } else {
+                            "+OK\r\n".to_string()
+                        };
+                        let _ = stream.write_all(reply.as_bytes());
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+/// A master that accepts, records what it is sent, and never answers.
+fn silent_master() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<u8>>>) {
+    use std::io::Read;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let record = std::sync::Arc::clone(&seen);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let record = std::sync::Arc::clone(&record);
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = stream.read(&mut buf) {
+                    if n == 0 {
+                        return;
+                    }
+                    record.lock().unwrap().extend_from_slice(&buf[..n]);
+                }
+            });
+        }
+    });
+    (port, seen)
+}
+
+/// The library asks Sentinels (and the master they name) without any timeout: a
+/// Sentinel that never answers, or one naming a master that never answers, must not
+/// hold an enqueue or `doctor` past `--timeout` (`Env::wait` gives up after a minute).
+/// The master the Sentinels name is sent the data nodes' password (the README says so).
+#[test]
+fn a_silent_sentinel_or_a_silent_master_it_names_does_not_hang_past_timeout() {
+    let env = Env::new();
+    let (master, seen) = silent_master();
+    let hostile = fake_sentinel(Some(master));
+    let silent = fake_sentinel(None);
+    for sentinels in [
+        format!("127.0.0.1:{silent}"),
+        format!("127.0.0.1:{hostile}"),
+    ] {
+        let queue = format!("redis+sentinel://:s3cr%23t-pw@{sentinels}/m");
+        let mut c = env.cmd();
+        c.env("MMNOTIFY_QUEUE", &queue)
+            .args(["build", "--enqueue", "--no-env", "--workflow", "wf"])
+            .args(["--state", "failed", "--timeout", "1s", "--output", "json"]);
+        let run = env.wait(env.spawn(&mut c));
+        run.assert_code(5).assert_stderr_contains("answered within");
+        assert_eq!(run.json()["status"], "spooled");
+        assert!(!run.stderr.contains("s3cr"), "{}", run.stderr);
+        let mut c = env.cmd();
+        c.env("MMNOTIFY_QUEUE", &queue)
+            .args(["doctor", "--timeout", "1s"]);
+        let run = env.wait(env.spawn(&mut c));
+        run.assert_code(5);
+        assert!(run.stdout.contains("answered within"), "{}", run.stdout);
+        assert!(!format!("{}{}", run.stdout, run.stderr).contains("s3cr"));
+    }
+    let seen = String::from_utf8_lossy(&seen.lock().unwrap()).to_string();
+    assert!(
+        seen.contains("AUTH") && seen.contains("s3cr#t-pw"),
+        "{seen:?}"
+    );
+}
