@@ -669,3 +669,41 @@ fn a_silent_sentinel_or_a_silent_master_it_names_does_not_hang_past_timeout() {
         "{seen:?}"
     );
 }
+
+/// With `rediss+sentinel://` the master the Sentinels name must present a certificate
+/// valid under the trusted roots: a Sentinel naming a server whose CA is not trusted
+/// gets nothing enqueued there.
+#[test]
+fn rediss_sentinel_checks_the_certificate_of_the_master_the_sentinels_name() {
+    let pki_dir = tempfile::tempdir().unwrap();
+    let pki = crate::support::Pki::generate(pki_dir.path());
+    let Some(redis) = RedisServer::start_tls("rediss_sentinel_checks", pki, false) else {
+        return;
+    };
+    let env = Env::new();
+    let sentinel = fake_sentinel(Some(redis.port()));
+    let queue = format!("rediss+sentinel://127.0.0.1:{sentinel}/m");
+    let p = redis.pki();
+    let run = env.run(
+        env.cmd()
+            .args(["build", "--enqueue", "--no-env", "--queue", &queue])
+            .args(["--workflow", "wf", "--state", "failed", "--replicas", "0"])
+            .args(["--timeout", "1s", "--no-spool", "--no-system-roots"])
+            .arg("--ca-file")
+            .arg(&p.other_ca_cert),
+    );
+    run.assert_code(5)
+        .assert_stderr_contains("cannot connect to Redis");
+    assert_eq!(redis.xlen(STREAM), 0);
+    // With the CA that signed it, the same master is trusted.
+    env.run(
+        env.cmd()
+            .args(["build", "--enqueue", "--no-env", "--queue", &queue])
+            .args(["--workflow", "wf", "--state", "failed", "--replicas", "0"])
+            .args(["--timeout", "5s", "--no-system-roots"])
+            .arg("--ca-file")
+            .arg(&p.ca_cert),
+    )
+    .assert_success();
+    assert_eq!(redis.xlen(STREAM), 1);
+}
