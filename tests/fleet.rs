@@ -707,3 +707,54 @@ fn rediss_sentinel_checks_the_certificate_of_the_master_the_sentinels_name() {
     .assert_success();
     assert_eq!(redis.xlen(STREAM), 1);
 }
+
+/// The rate and pause keys are in the shared store, where anyone with write access (or
+/// a corrupt restore) may leave values no mmnotify writes: a pause of years without an
+/// expiry, an arrival time far ahead, keys of another type, garbage. None of them may
+/// hold a gateway for good (`Env::wait` gives up after a minute) or fail its posts.
+#[test]
+fn forged_rate_and_pause_keys_neither_stop_the_fleet_nor_fail_its_posts() {
+    let Some(redis) = RedisServer::start("forged_rate_and_pause_keys") else {
+        return;
+    };
+    let (env, server) = crate::support::hooked(ServerOptions::default());
+    let queue = redis.url();
+    let drain = |n: usize| {
+        env.run(&mut enqueue(&env, &queue, n)).assert_success();
+        let mut c = consume(&env, &queue, "gw-1");
+        c.args(["--rate-limit", "100/s", "--drain"]);
+        let run = env.wait(env.spawn(&mut c));
+        run.assert_success();
+        assert_eq!(
+            posts_by_workflow(&server).get(&format!("wf-{n}")),
+            Some(&1),
+            "{}",
+            run.stderr
+        );
+    };
+    drain(0);
+    let keys: Vec<String> = redis.query(&["KEYS", "mmnotify:rate:*"]);
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    let rate = keys[0].clone();
+    let pause = rate.replace("mmnotify:rate:", "mmnotify:pause:");
+    let set = |key: &str, value: &str| {
+        let _: i64 = redis.query(&["DEL", key]);
+        let _: () = redis.query(&["SET", key, value]);
+    };
+    // A pause until the year 5138 and an arrival time as far ahead, without expiry.
+    set(&pause, "99999999999999999");
+    set(&rate, "99999999999999999");
+    drain(1);
+    set(&pause, "1e999");
+    set(&rate, "-5");
+    drain(2);
+    set(&pause, "not a number");
+    set(&rate, "nan");
+    drain(3);
+    // Keys of another type.
+    let _: i64 = redis.query(&["DEL", &pause, &rate]);
+    let _: i64 = redis.query(&["HSET", &pause, "a", "b"]);
+    let _: i64 = redis.query(&["RPUSH", &rate, "x"]);
+    drain(4);
+    assert_eq!(posts_by_workflow(&server).len(), 5);
+}
