@@ -758,3 +758,50 @@ fn forged_rate_and_pause_keys_neither_stop_the_fleet_nor_fail_its_posts() {
     drain(4);
     assert_eq!(posts_by_workflow(&server).len(), 5);
 }
+
+/// A holder frozen (SIGSTOP) past its lease is replaced like a dead one; when it wakes,
+/// its renewal fails and it stands by instead of consuming next to the new holder.
+#[test]
+fn an_exclusive_holder_frozen_past_its_lease_is_replaced_and_stands_by_when_it_wakes() {
+    let Some(redis) = RedisServer::start("an_exclusive_holder_frozen") else {
+        return;
+    };
+    let (env, server) = crate::support::hooked(ServerOptions::default());
+    let queue = redis.url();
+    let exclusive = ["--exclusive", "--lease", "3s"];
+    let g1 = env.spawn(consume(&env, &queue, "gw-1").args(exclusive));
+    wait_until("gw-1 holds the lease", Duration::from_secs(20), || {
+        lease_line(&env, &queue).contains("gw-1 holds the --exclusive lease for")
+    });
+    let g2 = env.spawn(consume(&env, &queue, "gw-2").args(exclusive));
+    env.run(&mut enqueue(&env, &queue, 0)).assert_success();
+    wait_until("the first post", Duration::from_secs(20), || {
+        !server.posts().is_empty()
+    });
+    g1.signal(libc::SIGSTOP);
+    wait_until("gw-2 takes the lease", Duration::from_secs(20), || {
+        lease_line(&env, &queue).contains("gw-2 holds the --exclusive lease")
+    });
+    env.run(&mut enqueue(&env, &queue, 1)).assert_success();
+    wait_until("the post after the takeover", Duration::from_secs(20), || {
+        server.posts().len() >= 2
+    });
+    g1.signal(libc::SIGCONT);
+    for n in 2..6 {
+        env.run(&mut enqueue(&env, &queue, n)).assert_success();
+    }
+    wait_until("6 posts", Duration::from_secs(20), || server.posts().len() >= 6);
+    assert!(lease_line(&env, &queue).contains("gw-2 holds the --exclusive lease"));
+    g1.signal(libc::SIGTERM);
+    let run = env.wait(g1);
+    run.assert_success()
+        .assert_stderr_contains("lost the --exclusive lease")
+        .assert_stderr_contains("events: 1 posted");
+    g2.signal(libc::SIGTERM);
+    env.wait(g2)
+        .assert_success()
+        .assert_stderr_contains("events: 5 posted");
+    let by = posts_by_workflow(&server);
+    assert_eq!(by.len(), 6, "{by:?}");
+    assert!(by.values().all(|n| *n == 1), "{by:?}");
+}
