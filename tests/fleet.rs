@@ -783,14 +783,18 @@ fn an_exclusive_holder_frozen_past_its_lease_is_replaced_and_stands_by_when_it_w
         lease_line(&env, &queue).contains("gw-2 holds the --exclusive lease")
     });
     env.run(&mut enqueue(&env, &queue, 1)).assert_success();
-    wait_until("the post after the takeover", Duration::from_secs(20), || {
-        server.posts().len() >= 2
-    });
+    wait_until(
+        "the post after the takeover",
+        Duration::from_secs(20),
+        || server.posts().len() >= 2,
+    );
     g1.signal(libc::SIGCONT);
     for n in 2..6 {
         env.run(&mut enqueue(&env, &queue, n)).assert_success();
     }
-    wait_until("6 posts", Duration::from_secs(20), || server.posts().len() >= 6);
+    wait_until("6 posts", Duration::from_secs(20), || {
+        server.posts().len() >= 6
+    });
     assert!(lease_line(&env, &queue).contains("gw-2 holds the --exclusive lease"));
     g1.signal(libc::SIGTERM);
     let run = env.wait(g1);
@@ -804,4 +808,49 @@ fn an_exclusive_holder_frozen_past_its_lease_is_replaced_and_stands_by_when_it_w
     let by = posts_by_workflow(&server);
     assert_eq!(by.len(), 6, "{by:?}");
     assert!(by.values().all(|n| *n == 1), "{by:?}");
+}
+
+/// A holder busy with one entry for longer than its lease (here waiting a minute for
+/// the rate budget) keeps its lease: a keeper thread renews it, so the standby does not
+/// start consuming next to a live holder.
+#[test]
+fn an_exclusive_holder_waiting_for_the_rate_budget_keeps_its_lease() {
+    let Some(redis) = RedisServer::start("an_exclusive_holder_waiting") else {
+        return;
+    };
+    let (env, server) = crate::support::hooked(ServerOptions::default());
+    let queue = redis.url();
+    let args = [
+        "--exclusive",
+        "--lease",
+        "3s",
+        "--rate-limit",
+        "1/min",
+        "--rate-burst",
+        "1",
+    ];
+    let g1 = env.spawn(consume(&env, &queue, "gw-1").args(args));
+    wait_until("gw-1 holds the lease", Duration::from_secs(20), || {
+        lease_line(&env, &queue).contains("gw-1 holds the --exclusive lease for")
+    });
+    let g2 = env.spawn(consume(&env, &queue, "gw-2").args(args));
+    for n in 0..2 {
+        env.run(&mut enqueue(&env, &queue, n)).assert_success();
+    }
+    wait_until("the first post", Duration::from_secs(20), || {
+        !server.posts().is_empty()
+    });
+    // The second entry waits for the budget; three leases pass meanwhile.
+    let until = Instant::now() + Duration::from_secs(9);
+    while Instant::now() < until {
+        let line = lease_line(&env, &queue);
+        assert!(line.contains("gw-1 holds the --exclusive lease"), "{line}");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    assert_eq!(consumers(&redis), ["gw-1"]);
+    assert_eq!(server.posts().len(), 1);
+    for g in [g1, g2] {
+        g.signal(libc::SIGTERM);
+        env.wait(g).assert_success();
+    }
 }

@@ -62,7 +62,7 @@ pub(crate) fn lease_key(name: &str) -> String {
 }
 
 /// A lease this process holds.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct Lease {
     key: String,
     /// The exact value written, token included: renewing and releasing compare it.
