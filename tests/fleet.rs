@@ -854,3 +854,38 @@ fn an_exclusive_holder_waiting_for_the_rate_budget_keeps_its_lease() {
         env.wait(g).assert_success();
     }
 }
+
+/// A lease key no mmnotify writes, without an expiry or of another type, would keep
+/// every `--exclusive` gateway on standby for good: it is replaced.
+#[test]
+fn a_forged_lease_without_expiry_or_of_another_type_does_not_hold_the_fleet_on_standby() {
+    let Some(redis) = RedisServer::start("a_forged_lease_without_expiry") else {
+        return;
+    };
+    let (env, server) = crate::support::hooked(ServerOptions::default());
+    let queue = redis.url();
+    let key = format!("mmnotify:lease:{STREAM}:{GROUP}");
+    for (n, forge) in [
+        vec![
+            "SET",
+            key.as_str(),
+            "ffffffffffffffffffffffffffffffff 1 \x1b]8;;https://evil\x07x",
+        ],
+        vec!["HSET", key.as_str(), "holder", "mallory"],
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let _: i64 = redis.query(&["DEL", &key]);
+        let _: redis::Value = redis.query(&forge);
+        let g = env.spawn(consume(&env, &queue, "gw-1").args(["--exclusive", "--lease", "3s"]));
+        env.run(&mut enqueue(&env, &queue, n)).assert_success();
+        wait_until("the post", Duration::from_secs(20), || {
+            server.posts().len() > n
+        });
+        g.signal(libc::SIGTERM);
+        let run = env.wait(g);
+        run.assert_success();
+        assert!(!run.stderr.contains('\x1b'), "{}", run.stderr);
+    }
+}
