@@ -553,3 +553,339 @@ fn flush_paces_what_the_spool_holds() {
         at[2] - at[0]
     );
 }
+
+/// A hostile or broken Sentinel on 127.0.0.1: answers `ROLE` as a Sentinel and
+/// `SENTINEL MASTERS` naming `master_port` as the master (or, with `None`, accepts and
+/// never answers anything). Returns its port.
+fn fake_sentinel(master_port: Option<u16>) -> u16 {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                let mut held = Vec::new();
+                while let Ok(n) = stream.read(&mut buf) {
+                    if n == 0 {
+                        return;
+                    }
+                    let Some(master) = master_port else {
+                        held.push(buf[..n].to_vec());
+                        continue;
+                    };
+                    let text = String::from_utf8_lossy(&buf[..n]).to_uppercase();
+                    for cmd in text.split('*').filter(|c| !c.is_empty()) {
+                        let reply = if cmd.contains("ROLE") {
+                            "*2\r\n$8\r\nsentinel\r\n*1\r\n$1\r\nm\r\n".to_string()
+                        } else if cmd.contains("MASTERS") {
+                            let fields = [
+                                "name".to_string(),
+                                "m".into(),
+                                "ip".into(),
+                                "127.0.0.1".into(),
+                                "port".into(),
+                                master.to_string(),
+                                "flags".into(),
+                                "master".into(),
+                            ];
+                            let mut r = format!("*1\r\n*{}\r\n", fields.len());
+                            for f in fields {
+                                r.push_str(&format!("${}\r\n{f}\r\n", f.len()));
+                            }
+                            r
+                        } else {
+                            "+OK\r\n".to_string()
+                        };
+                        let _ = stream.write_all(reply.as_bytes());
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+/// A master that accepts, records what it is sent, and never answers.
+fn silent_master() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<u8>>>) {
+    use std::io::Read;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let record = std::sync::Arc::clone(&seen);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let record = std::sync::Arc::clone(&record);
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = stream.read(&mut buf) {
+                    if n == 0 {
+                        return;
+                    }
+                    record.lock().unwrap().extend_from_slice(&buf[..n]);
+                }
+            });
+        }
+    });
+    (port, seen)
+}
+
+/// The library asks Sentinels (and the master they name) without any timeout: a
+/// Sentinel that never answers, or one naming a master that never answers, must not
+/// hold an enqueue or `doctor` past `--timeout` (`Env::wait` gives up after a minute).
+/// The master the Sentinels name is sent the data nodes' password (the README says so).
+#[test]
+fn a_silent_sentinel_or_a_silent_master_it_names_does_not_hang_past_timeout() {
+    let env = Env::new();
+    let (master, seen) = silent_master();
+    let hostile = fake_sentinel(Some(master));
+    let silent = fake_sentinel(None);
+    for sentinels in [
+        format!("127.0.0.1:{silent}"),
+        format!("127.0.0.1:{hostile}"),
+    ] {
+        let queue = format!("redis+sentinel://:s3cr%23t-pw@{sentinels}/m");
+        let mut c = env.cmd();
+        c.env("MMNOTIFY_QUEUE", &queue)
+            .args(["build", "--enqueue", "--no-env", "--workflow", "wf"])
+            .args(["--state", "failed", "--timeout", "1s", "--output", "json"]);
+        let run = env.wait(env.spawn(&mut c));
+        run.assert_code(5).assert_stderr_contains("answered within");
+        assert_eq!(run.json()["status"], "spooled");
+        assert!(!run.stderr.contains("s3cr"), "{}", run.stderr);
+        let mut c = env.cmd();
+        c.env("MMNOTIFY_QUEUE", &queue)
+            .args(["doctor", "--timeout", "1s"]);
+        let run = env.wait(env.spawn(&mut c));
+        run.assert_code(5);
+        assert!(run.stdout.contains("answered within"), "{}", run.stdout);
+        assert!(!format!("{}{}", run.stdout, run.stderr).contains("s3cr"));
+    }
+    let seen = String::from_utf8_lossy(&seen.lock().unwrap()).to_string();
+    assert!(
+        seen.contains("AUTH") && seen.contains("s3cr#t-pw"),
+        "{seen:?}"
+    );
+}
+
+/// With `rediss+sentinel://` the master the Sentinels name must present a certificate
+/// valid under the trusted roots: a Sentinel naming a server whose CA is not trusted
+/// gets nothing enqueued there.
+#[test]
+fn rediss_sentinel_checks_the_certificate_of_the_master_the_sentinels_name() {
+    let pki_dir = tempfile::tempdir().unwrap();
+    let pki = crate::support::Pki::generate(pki_dir.path());
+    let Some(redis) = RedisServer::start_tls("rediss_sentinel_checks", pki, false) else {
+        return;
+    };
+    let env = Env::new();
+    let sentinel = fake_sentinel(Some(redis.port()));
+    let queue = format!("rediss+sentinel://127.0.0.1:{sentinel}/m");
+    let p = redis.pki();
+    let run = env.run(
+        env.cmd()
+            .args(["build", "--enqueue", "--no-env", "--queue", &queue])
+            .args(["--workflow", "wf", "--state", "failed", "--replicas", "0"])
+            .args(["--timeout", "1s", "--no-spool", "--no-system-roots"])
+            .arg("--ca-file")
+            .arg(&p.other_ca_cert),
+    );
+    run.assert_code(5)
+        .assert_stderr_contains("cannot connect to Redis");
+    assert_eq!(redis.xlen(STREAM), 0);
+    // With the CA that signed it, the same master is trusted.
+    env.run(
+        env.cmd()
+            .args(["build", "--enqueue", "--no-env", "--queue", &queue])
+            .args(["--workflow", "wf", "--state", "failed", "--replicas", "0"])
+            .args(["--timeout", "5s", "--no-system-roots"])
+            .arg("--ca-file")
+            .arg(&p.ca_cert),
+    )
+    .assert_success();
+    assert_eq!(redis.xlen(STREAM), 1);
+}
+
+/// The rate and pause keys are in the shared store, where anyone with write access (or
+/// a corrupt restore) may leave values no mmnotify writes: a pause of years without an
+/// expiry, an arrival time far ahead, keys of another type, garbage. None of them may
+/// hold a gateway for good (`Env::wait` gives up after a minute) or fail its posts.
+#[test]
+fn forged_rate_and_pause_keys_neither_stop_the_fleet_nor_fail_its_posts() {
+    let Some(redis) = RedisServer::start("forged_rate_and_pause_keys") else {
+        return;
+    };
+    let (env, server) = crate::support::hooked(ServerOptions::default());
+    let queue = redis.url();
+    let drain = |n: usize| {
+        env.run(&mut enqueue(&env, &queue, n)).assert_success();
+        let mut c = consume(&env, &queue, "gw-1");
+        c.args(["--rate-limit", "100/s", "--drain"]);
+        let run = env.wait(env.spawn(&mut c));
+        run.assert_success();
+        assert_eq!(
+            posts_by_workflow(&server).get(&format!("wf-{n}")),
+            Some(&1),
+            "{}",
+            run.stderr
+        );
+    };
+    drain(0);
+    let keys: Vec<String> = redis.query(&["KEYS", "mmnotify:rate:*"]);
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    let rate = keys[0].clone();
+    let pause = rate.replace("mmnotify:rate:", "mmnotify:pause:");
+    let set = |key: &str, value: &str| {
+        let _: i64 = redis.query(&["DEL", key]);
+        let _: () = redis.query(&["SET", key, value]);
+    };
+    // A pause until the year 5138 and an arrival time as far ahead, without expiry.
+    set(&pause, "99999999999999999");
+    set(&rate, "99999999999999999");
+    drain(1);
+    set(&pause, "1e999");
+    set(&rate, "-5");
+    drain(2);
+    set(&pause, "not a number");
+    set(&rate, "nan");
+    drain(3);
+    // Keys of another type.
+    let _: i64 = redis.query(&["DEL", &pause, &rate]);
+    let _: i64 = redis.query(&["HSET", &pause, "a", "b"]);
+    let _: i64 = redis.query(&["RPUSH", &rate, "x"]);
+    drain(4);
+    assert_eq!(posts_by_workflow(&server).len(), 5);
+}
+
+/// A holder frozen (SIGSTOP) past its lease is replaced like a dead one; when it wakes,
+/// its renewal fails and it stands by instead of consuming next to the new holder.
+#[test]
+fn an_exclusive_holder_frozen_past_its_lease_is_replaced_and_stands_by_when_it_wakes() {
+    let Some(redis) = RedisServer::start("an_exclusive_holder_frozen") else {
+        return;
+    };
+    let (env, server) = crate::support::hooked(ServerOptions::default());
+    let queue = redis.url();
+    let exclusive = ["--exclusive", "--lease", "3s"];
+    let g1 = env.spawn(consume(&env, &queue, "gw-1").args(exclusive));
+    wait_until("gw-1 holds the lease", Duration::from_secs(20), || {
+        lease_line(&env, &queue).contains("gw-1 holds the --exclusive lease for")
+    });
+    let g2 = env.spawn(consume(&env, &queue, "gw-2").args(exclusive));
+    env.run(&mut enqueue(&env, &queue, 0)).assert_success();
+    wait_until("the first post", Duration::from_secs(20), || {
+        !server.posts().is_empty()
+    });
+    g1.signal(libc::SIGSTOP);
+    wait_until("gw-2 takes the lease", Duration::from_secs(20), || {
+        lease_line(&env, &queue).contains("gw-2 holds the --exclusive lease")
+    });
+    env.run(&mut enqueue(&env, &queue, 1)).assert_success();
+    wait_until(
+        "the post after the takeover",
+        Duration::from_secs(20),
+        || server.posts().len() >= 2,
+    );
+    g1.signal(libc::SIGCONT);
+    for n in 2..6 {
+        env.run(&mut enqueue(&env, &queue, n)).assert_success();
+    }
+    wait_until("6 posts", Duration::from_secs(20), || {
+        server.posts().len() >= 6
+    });
+    assert!(lease_line(&env, &queue).contains("gw-2 holds the --exclusive lease"));
+    g1.signal(libc::SIGTERM);
+    let run = env.wait(g1);
+    run.assert_success()
+        .assert_stderr_contains("lost the --exclusive lease")
+        .assert_stderr_contains("events: 1 posted");
+    g2.signal(libc::SIGTERM);
+    env.wait(g2)
+        .assert_success()
+        .assert_stderr_contains("events: 5 posted");
+    let by = posts_by_workflow(&server);
+    assert_eq!(by.len(), 6, "{by:?}");
+    assert!(by.values().all(|n| *n == 1), "{by:?}");
+}
+
+/// A holder busy with one entry for longer than its lease (here waiting a minute for
+/// the rate budget) keeps its lease: a keeper thread renews it, so the standby does not
+/// start consuming next to a live holder.
+#[test]
+fn an_exclusive_holder_waiting_for_the_rate_budget_keeps_its_lease() {
+    let Some(redis) = RedisServer::start("an_exclusive_holder_waiting") else {
+        return;
+    };
+    let (env, server) = crate::support::hooked(ServerOptions::default());
+    let queue = redis.url();
+    let args = [
+        "--exclusive",
+        "--lease",
+        "3s",
+        "--rate-limit",
+        "1/min",
+        "--rate-burst",
+        "1",
+    ];
+    let g1 = env.spawn(consume(&env, &queue, "gw-1").args(args));
+    wait_until("gw-1 holds the lease", Duration::from_secs(20), || {
+        lease_line(&env, &queue).contains("gw-1 holds the --exclusive lease for")
+    });
+    let g2 = env.spawn(consume(&env, &queue, "gw-2").args(args));
+    for n in 0..2 {
+        env.run(&mut enqueue(&env, &queue, n)).assert_success();
+    }
+    wait_until("the first post", Duration::from_secs(20), || {
+        !server.posts().is_empty()
+    });
+    // The second entry waits for the budget; three leases pass meanwhile.
+    let until = Instant::now() + Duration::from_secs(9);
+    while Instant::now() < until {
+        let line = lease_line(&env, &queue);
+        assert!(line.contains("gw-1 holds the --exclusive lease"), "{line}");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    assert_eq!(consumers(&redis), ["gw-1"]);
+    assert_eq!(server.posts().len(), 1);
+    for g in [g1, g2] {
+        g.signal(libc::SIGTERM);
+        env.wait(g).assert_success();
+    }
+}
+
+/// A lease key no mmnotify writes, without an expiry or of another type, would keep
+/// every `--exclusive` gateway on standby for good: it is replaced.
+#[test]
+fn a_forged_lease_without_expiry_or_of_another_type_does_not_hold_the_fleet_on_standby() {
+    let Some(redis) = RedisServer::start("a_forged_lease_without_expiry") else {
+        return;
+    };
+    let (env, server) = crate::support::hooked(ServerOptions::default());
+    let queue = redis.url();
+    let key = format!("mmnotify:lease:{STREAM}:{GROUP}");
+    for (n, forge) in [
+        vec![
+            "SET",
+            key.as_str(),
+            "ffffffffffffffffffffffffffffffff 1 \x1b]8;;https://evil\x07x",
+        ],
+        vec!["HSET", key.as_str(), "holder", "mallory"],
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let _: i64 = redis.query(&["DEL", &key]);
+        let _: redis::Value = redis.query(&forge);
+        let g = env.spawn(consume(&env, &queue, "gw-1").args(["--exclusive", "--lease", "3s"]));
+        env.run(&mut enqueue(&env, &queue, n)).assert_success();
+        wait_until("the post", Duration::from_secs(20), || {
+            server.posts().len() > n
+        });
+        g.signal(libc::SIGTERM);
+        let run = env.wait(g);
+        run.assert_success();
+        assert!(!run.stderr.contains('\x1b'), "{}", run.stderr);
+    }
+}

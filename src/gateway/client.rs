@@ -23,7 +23,7 @@ pub(crate) struct Redis {
     client: redis::Client,
     /// For a Sentinel URL: asked for the current master before every new connection,
     /// so that a reconnect after a failover finds the promoted one (`client` is unused).
-    sentinel: Option<SentinelClient>,
+    sentinel: Option<Discovery>,
     con: Option<Connection>,
     /// Longest wait for a connection or an answer.
     io_timeout: Duration,
@@ -78,7 +78,7 @@ impl Redis {
             None
         };
         let sentinel = match url.sentinel() {
-            Some(_) => Some(sentinel_client(&url, certs.clone())?),
+            Some(_) => Some(Discovery::new(&url, certs.clone())?),
             None => None,
         };
         let client = match certs {
@@ -150,7 +150,7 @@ impl Redis {
             let con = match &mut self.sentinel {
                 // Asked afresh each time: after a failover the Sentinels name the
                 // promoted master (the library checks that it says `ROLE` master).
-                Some(sentinel) => sentinel.get_client().and_then(|client| {
+                Some(sentinel) => sentinel.master(self.io_timeout).and_then(|client| {
                     self.master = Some(describe_addr(client.get_connection_info().addr()));
                     client.get_connection_with_timeout(self.io_timeout)
                 }),
@@ -327,6 +327,71 @@ fn describe_addr(addr: &redis::ConnectionAddr) -> String {
         format!("[{host}]:{port}")
     } else {
         format!("{host}:{port}")
+    }
+}
+
+/// Discovery threads that may still hang on a Sentinel or a named master that never
+/// answered; past this many, no new one starts until one ends.
+const MAX_STUCK_DISCOVERIES: usize = 4;
+
+/// Asks the Sentinels for the master within a deadline. The library's synchronous
+/// Sentinel client connects to the Sentinels and to the master they name without any
+/// timeout, so a Sentinel (or a master it names) that accepts and never answers would
+/// hold a command forever, past `--timeout`: the question runs in a helper thread, and
+/// a thread that misses the deadline is left behind (its client with it; a fresh one
+/// asks next time), at most [`MAX_STUCK_DISCOVERIES`] at once.
+struct Discovery {
+    url: RedisUrl,
+    certs: Option<redis::TlsCertificates>,
+    client: Option<SentinelClient>,
+    stuck: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Discovery {
+    fn new(url: &RedisUrl, certs: Option<redis::TlsCertificates>) -> Result<Discovery> {
+        let client = sentinel_client(url, certs.clone())?;
+        Ok(Discovery {
+            url: url.clone(),
+            certs,
+            client: Some(client),
+            stuck: std::sync::Arc::default(),
+        })
+    }
+
+    /// A client for the master the Sentinels name now, within `timeout`.
+    fn master(&mut self, timeout: Duration) -> redis::RedisResult<redis::Client> {
+        use std::sync::atomic::Ordering;
+        let timed_out = |what: &str| {
+            RedisError::from(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("{what} within {} ms", timeout.as_millis()),
+            ))
+        };
+        if self.stuck.load(Ordering::SeqCst) >= MAX_STUCK_DISCOVERIES {
+            return Err(timed_out(
+                "earlier questions to the Sentinels are still unanswered; no Sentinel answered",
+            ));
+        }
+        let mut client = match self.client.take() {
+            Some(c) => c,
+            None => sentinel_client(&self.url, self.certs.clone())
+                .map_err(|_| timed_out("cannot prepare the Sentinel client"))?,
+        };
+        let (tx, rx) = std::sync::mpsc::channel();
+        let stuck = std::sync::Arc::clone(&self.stuck);
+        stuck.fetch_add(1, Ordering::SeqCst);
+        std::thread::spawn(move || {
+            let answer = client.get_client();
+            stuck.fetch_sub(1, Ordering::SeqCst);
+            let _ = tx.send((client, answer));
+        });
+        match rx.recv_timeout(timeout) {
+            Ok((client, answer)) => {
+                self.client = Some(client);
+                answer
+            }
+            Err(_) => Err(timed_out("no Sentinel (or the master it named) answered")),
+        }
     }
 }
 

@@ -18,9 +18,16 @@ const PREFIX: &str = "mmnotify:lease:";
 const MAX_HOLDER: usize = 128;
 
 /// Takes the lease if free. KEYS: lease. ARGV: token, holder, PX. Returns the value
-/// written, or nil when another holds it.
+/// written, or nil when another holds it. A key no mmnotify wrote, one without an expiry
+/// or of another type (forged, or left by hand), would hold every gateway on standby for
+/// good: it is not a lease, and is replaced.
 const ACQUIRE: &str = r"
 if redis.replicate_commands then redis.replicate_commands() end
+local kind = redis.call('TYPE', KEYS[1])
+if type(kind) == 'table' then kind = kind['ok'] end
+if (kind ~= 'none' and kind ~= 'string') or redis.call('PTTL', KEYS[1]) == -1 then
+  redis.call('DEL', KEYS[1])
+end
 local t = redis.call('TIME')
 local since = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local value = ARGV[1] .. ' ' .. string.format('%.0f', since) .. ' ' .. ARGV[2]
@@ -62,7 +69,7 @@ pub(crate) fn lease_key(name: &str) -> String {
 }
 
 /// A lease this process holds.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct Lease {
     key: String,
     /// The exact value written, token included: renewing and releasing compare it.
@@ -166,7 +173,13 @@ pub(crate) fn owner(redis: &mut Redis, key: &str) -> Result<Option<Owner>> {
 fn clean_holder(name: &str) -> String {
     let cleaned: String = name
         .chars()
-        .map(|c| if c.is_control() { '?' } else { c })
+        .map(|c| {
+            if c.is_control() || is_bidi_or_invisible(c) {
+                '?'
+            } else {
+                c
+            }
+        })
         .take(MAX_HOLDER)
         .collect();
     if cleaned.is_empty() {
@@ -174,6 +187,13 @@ fn clean_holder(name: &str) -> String {
     } else {
         cleaned
     }
+}
+
+/// Characters that reorder or hide text on a terminal (bidirectional overrides and
+/// isolates, zero-width characters): a forged holder name could make `doctor`'s line say
+/// something else than it holds.
+fn is_bidi_or_invisible(c: char) -> bool {
+    matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
 }
 
 fn px(ttl: Duration) -> u64 {
@@ -286,6 +306,7 @@ mod tests {
         assert_eq!(clean_holder("gw-1:42"), "gw-1:42");
         assert_eq!(clean_holder("a\u{7}b\u{9b}c"), "a?b?c");
         assert_eq!(clean_holder(""), "?");
+        assert_eq!(clean_holder("gw\u{202E}1-wg\u{200B}\u{2066}"), "gw?1-wg??");
         assert_eq!(clean_holder(&"x".repeat(500)).len(), MAX_HOLDER);
         let t = new_token();
         assert_eq!(t.len(), 32);

@@ -25,21 +25,45 @@ const PAUSE_PREFIX: &str = "mmnotify:pause:";
 pub(crate) const MAX_PAUSE: Duration = Duration::from_secs(3600);
 
 /// GCRA with the shared pause first. KEYS: rate (the next theoretical arrival time, µs),
-/// pause (until, µs). ARGV: interval µs, burst. Returns 0 (go) or the µs to wait.
-/// Lua numbers are doubles: µs since 1970 (about 2^51) are exact. Writing after `TIME`
-/// needs effects replication, the default since Redis 5; older servers are asked for it.
+/// pause (until, µs). ARGV: interval µs, burst, the longest pause µs. Returns 0 (go) or
+/// the µs to wait. Lua numbers are doubles: µs since 1970 (about 2^51) are exact. Writing
+/// after `TIME` needs effects replication, the default since Redis 5; older servers are
+/// asked for it.
+///
+/// Values no mmnotify could have written (a forged or corrupt key: of another type, a
+/// pause beyond [`MAX_PAUSE`], an arrival time beyond the burst) must not stop the fleet
+/// for good, nor fail every post until its entries are dead-lettered: a key of another
+/// type and a pause longer than any 429 can set are deleted, and an arrival time too far
+/// ahead starts afresh.
 const ACQUIRE: &str = r"
 if redis.replicate_commands then redis.replicate_commands() end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local pause = tonumber(redis.call('GET', KEYS[2]) or '0') or 0
+local function read(key)
+  local raw = redis.pcall('GET', key)
+  if type(raw) == 'table' then
+    redis.call('DEL', key)
+    return 0
+  end
+  local n = tonumber(raw or '0')
+  -- tonumber is strtod: 'nan' and 'inf' are numbers to it, and NaN compares false.
+  if n == nil or n ~= n or n == math.huge or n == -math.huge then
+    return 0
+  end
+  return n
+end
+local pause = read(KEYS[2])
+if pause > now + tonumber(ARGV[3]) then
+  redis.call('DEL', KEYS[2])
+  pause = 0
+end
 if pause > now then
   return math.ceil(pause - now)
 end
 local interval = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
-local tat = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
-if tat < now then
+local tat = read(KEYS[1])
+if tat < now or tat > now + burst * interval then
   tat = now
 end
 local next_tat = tat + interval
@@ -51,14 +75,22 @@ redis.call('SET', KEYS[1], string.format('%.0f', next_tat), 'PX',
   math.ceil((next_tat - now) / 1000) + 1000)
 return 0";
 
-/// Extends the shared pause to now + ARGV[1] µs, never shortens it. KEYS: pause.
+/// Extends the shared pause to now + ARGV[1] µs, never shortens it (a key of another
+/// type is replaced). KEYS: pause.
 /// Returns the µs the pause now lasts.
 const PAUSE: &str = r"
 if redis.replicate_commands then redis.replicate_commands() end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local want = now + tonumber(ARGV[1])
-local cur = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
+local raw = redis.pcall('GET', KEYS[1])
+local cur = 0
+if type(raw) ~= 'table' then
+  cur = tonumber(raw or '0') or 0
+end
+if cur ~= cur or cur == math.huge then
+  cur = 0
+end
 if cur < want then
   redis.call('SET', KEYS[1], string.format('%.0f', want), 'PX',
     math.ceil((want - now) / 1000) + 1000)
@@ -140,6 +172,7 @@ pub(crate) fn acquire(redis: &mut Redis, key: &str, rate: Rate) -> Result<Permit
             .key(format!("{PAUSE_PREFIX}{key}"))
             .arg(rate.interval_micros())
             .arg(rate.burst)
+            .arg(u64::try_from(MAX_PAUSE.as_micros()).unwrap_or(u64::MAX))
             .invoke(con)
     })?;
     Ok(match micros {

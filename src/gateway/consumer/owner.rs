@@ -1,21 +1,89 @@
 //! `--exclusive`: the gateways of a group hold one lease in Redis (`gateway::lease`);
 //! only the holder consumes, the others stand by, connected, and take the lease when it
 //! is released (SIGTERM) or runs out (the holder died). The holder renews it every third
-//! of `--lease` from its loop.
+//! of `--lease`: from its loop, and from a keeper thread while an entry is in hand for
+//! long (a slow post, a wait for the rate budget or a 429's pause), so that a holder that
+//! is alive and busy never lets its lease run out.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
 
 use super::{log, Consumer};
 use crate::gateway::lease::{self, group_lease_key, Lease};
-use crate::gateway::store::lock;
+use crate::gateway::store::{lock, SharedRedis};
+
+/// Renews a held lease from its own thread every third of the lease, through the
+/// gateway's connection, until stopped or until a renewal finds the lease no longer ours
+/// (`lost`). A frozen process (SIGSTOP) freezes it too: that holder is replaced as if
+/// dead, and the loop's own renewal on waking finds the lease gone.
+struct Keeper {
+    done: Arc<AtomicBool>,
+    lost: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Keeper {
+    fn start(
+        redis: SharedRedis,
+        lease: Lease,
+        ttl: Duration,
+        renewed: Arc<Mutex<Instant>>,
+    ) -> Keeper {
+        let done = Arc::new(AtomicBool::new(false));
+        let lost = Arc::new(AtomicBool::new(false));
+        let (stop, gone) = (Arc::clone(&done), Arc::clone(&lost));
+        let thread = std::thread::spawn(move || loop {
+            while last(&renewed).elapsed() < ttl / 3 {
+                if stop.load(Ordering::SeqCst) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            if stop.load(Ordering::SeqCst) {
+                return;
+            }
+            let at = Instant::now();
+            match lease.renew(&mut lock(&redis), ttl) {
+                Ok(true) => *last(&renewed) = at,
+                Ok(false) => {
+                    gone.store(true, Ordering::SeqCst);
+                    return;
+                }
+                // Redis away: the loop's outage handling speaks; asked again soon.
+                Err(_) => std::thread::sleep(Duration::from_millis(200)),
+            }
+        });
+        Keeper {
+            done,
+            lost,
+            thread: Some(thread),
+        }
+    }
+
+    fn stop(mut self) {
+        self.done.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The last renewal's time (a poisoned lock still holds a valid instant).
+fn last(m: &Mutex<Instant>) -> std::sync::MutexGuard<'_, Instant> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 
 pub(super) struct Owner {
     key: String,
     ttl: Duration,
     lease: Option<Lease>,
-    renewed: Instant,
+    /// When the lease was last renewed (by the loop or the keeper).
+    renewed: Arc<Mutex<Instant>>,
+    keeper: Option<Keeper>,
     /// Standing by was said once (until this gateway held the lease again).
     said_standby: bool,
 }
@@ -26,7 +94,8 @@ impl Owner {
             key: group_lease_key(stream, group),
             ttl,
             lease: None,
-            renewed: Instant::now(),
+            renewed: Arc::new(Mutex::new(Instant::now())),
+            keeper: None,
             said_standby: false,
         }
     }
@@ -43,16 +112,24 @@ impl Consumer<'_> {
         let name = self.name.clone();
         let mut redis = lock(&self.redis);
         if let Some(held) = &owner.lease {
-            if owner.renewed.elapsed() < owner.ttl / 3 {
+            let lost = owner
+                .keeper
+                .as_ref()
+                .is_some_and(|k| k.lost.load(Ordering::SeqCst));
+            if !lost && last(&owner.renewed).elapsed() < owner.ttl / 3 {
                 return Ok(true);
             }
-            if held.renew(&mut redis, owner.ttl)? {
-                owner.renewed = Instant::now();
+            let at = Instant::now();
+            if !lost && held.renew(&mut redis, owner.ttl)? {
+                *last(&owner.renewed) = at;
                 return Ok(true);
             }
             owner.lease = None;
             owner.said_standby = false;
             drop(redis);
+            if let Some(k) = owner.keeper.take() {
+                k.stop();
+            }
             self.set_owner_metric(false);
             log::notice(
                 self.printer,
@@ -62,8 +139,14 @@ impl Consumer<'_> {
         }
         let started = Instant::now();
         if let Some(held) = lease::acquire(&mut redis, &owner.key, &name, owner.ttl)? {
+            *last(&owner.renewed) = started;
+            owner.keeper = Some(Keeper::start(
+                Arc::clone(&self.redis),
+                held.clone(),
+                owner.ttl,
+                Arc::clone(&owner.renewed),
+            ));
             owner.lease = Some(held);
-            owner.renewed = started;
             drop(redis);
             self.set_owner_metric(true);
             log::notice(
@@ -91,6 +174,9 @@ impl Consumer<'_> {
 
     /// At a stop: the lease goes at once, so a standby takes over without waiting.
     pub(super) fn release_lease(&mut self) {
+        if let Some(k) = self.owner.as_mut().and_then(|o| o.keeper.take()) {
+            k.stop();
+        }
         let Some(held) = self.owner.as_mut().and_then(|o| o.lease.take()) else {
             return;
         };
