@@ -89,6 +89,11 @@ pub(super) struct Owner {
 }
 
 impl Owner {
+    /// The lease's length while this gateway holds it (`None` on standby).
+    pub(super) fn held_lease(&self) -> Option<Duration> {
+        self.lease.as_ref().map(|_| self.ttl)
+    }
+
     pub(super) fn new(stream: &str, group: &str, ttl: Duration) -> Owner {
         Owner {
             key: group_lease_key(stream, group),

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use redis::streams::{StreamAutoClaimReply, StreamId, StreamPendingCountReply, StreamReadReply};
 
+use super::owner::Owner;
 use super::Consumer;
 use crate::gateway::store::lock;
 use crate::text::time::millis;
@@ -33,7 +34,15 @@ impl Consumer<'_> {
         if !due {
             return Ok(Vec::new());
         }
-        let idle = millis(self.claim_idle);
+        // Under --exclusive only the holder consumes: an entry pending elsewhere for longer
+        // than the lease was taken by a holder that lost it (dead, or frozen while a
+        // blocking read was answered for it), so the holder takes it after the lease, not
+        // after --claim-idle. A woken old holder finds it delivered (dedupe) or claimed.
+        let idle_for = match self.owner.as_ref().and_then(Owner::held_lease) {
+            Some(lease) => self.claim_idle.min(lease),
+            None => self.claim_idle,
+        };
+        let idle = millis(idle_for);
         loop {
             let reply: StreamAutoClaimReply = self.run("cannot claim idle entries", |con| {
                 redis::cmd("XAUTOCLAIM")
