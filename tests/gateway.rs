@@ -79,6 +79,37 @@ fn stop(env: &Env, g: Spawned) -> crate::support::Run {
     env.wait(g)
 }
 
+/// Gateway A takes an event of `workflow` and `run_id` and holds its claim while its
+/// POST is delayed 1.5 s at the server: the set-up of the outage and takeover tests.
+fn gateway_a_claims(
+    env: &Env,
+    server: &MockServer,
+    redis: &RedisServer,
+    (workflow, run_id): (&str, &str),
+    timeout: &str,
+) -> Spawned {
+    env.run(&mut enqueue(env, redis, workflow, run_id, "node-a"))
+        .assert_success();
+    server.script([Fault::Delay(Duration::from_millis(1500))]);
+    let a = env.spawn(&mut consume(
+        env,
+        redis,
+        &["--consumer", "gw-a", "--timeout", timeout],
+    ));
+    wait_until("A's claim", Duration::from_secs(10), || {
+        !dedupe_keys(redis, "claim").is_empty()
+    });
+    a
+}
+
+/// Redis goes away while A's POST is on its way; returns once the server has the post.
+fn stop_redis_once_a_posted(server: &MockServer, redis: &mut RedisServer) {
+    redis.stop();
+    wait_until("A's post", Duration::from_secs(10), || {
+        server.posts().len() == 1
+    });
+}
+
 #[test]
 fn enqueue_then_consume_posts_once_and_acknowledges() {
     let Some((env, server, redis)) = setup("enqueue_then_consume") else {
@@ -1067,22 +1098,9 @@ fn a_post_recorded_late_after_a_long_outage_wins_over_a_takeover() {
     let Some((env, server, mut redis)) = setup("long_outage_takeover") else {
         return;
     };
-    env.run(&mut enqueue(&env, &redis, "wf-l", "88", "node-a"))
-        .assert_success();
-    server.script([Fault::Delay(Duration::from_millis(1500))]);
     // --timeout 2s: A's claim lives 4 s, shorter than the outage.
-    let a = env.spawn(&mut consume(
-        &env,
-        &redis,
-        &["--consumer", "gw-a", "--timeout", "2s"],
-    ));
-    wait_until("A's claim", Duration::from_secs(10), || {
-        !dedupe_keys(&redis, "claim").is_empty()
-    });
-    redis.stop();
-    wait_until("A's post", Duration::from_secs(10), || {
-        server.posts().len() == 1
-    });
+    let a = gateway_a_claims(&env, &server, &redis, ("wf-l", "88"), "2s");
+    stop_redis_once_a_posted(&server, &mut redis);
     std::thread::sleep(Duration::from_secs(5));
     // A reaches Redis again later than B does: it is frozen while B takes the entry.
     a.signal(libc::SIGSTOP);
@@ -1116,21 +1134,8 @@ fn sigterm_during_an_outage_waits_for_redis_to_record_the_post() {
     let Some((env, server, mut redis)) = setup("sigterm_in_outage") else {
         return;
     };
-    env.run(&mut enqueue(&env, &redis, "wf-s", "55", "node-a"))
-        .assert_success();
-    server.script([Fault::Delay(Duration::from_millis(1500))]);
-    let a = env.spawn(&mut consume(
-        &env,
-        &redis,
-        &["--consumer", "gw-a", "--timeout", "10s"],
-    ));
-    wait_until("A's claim", Duration::from_secs(10), || {
-        !dedupe_keys(&redis, "claim").is_empty()
-    });
-    redis.stop();
-    wait_until("A's post", Duration::from_secs(10), || {
-        server.posts().len() == 1
-    });
+    let a = gateway_a_claims(&env, &server, &redis, ("wf-s", "55"), "10s");
+    stop_redis_once_a_posted(&server, &mut redis);
     std::thread::sleep(Duration::from_millis(300));
     a.signal(libc::SIGTERM);
     std::thread::sleep(Duration::from_secs(1));
@@ -1155,17 +1160,7 @@ fn a_takeover_from_a_gateway_killed_mid_post_says_the_post_may_be_a_duplicate() 
     let Some((env, server, redis)) = setup("killed_after_send") else {
         return;
     };
-    env.run(&mut enqueue(&env, &redis, "wf-k", "9", "node-a"))
-        .assert_success();
-    server.script([Fault::Delay(Duration::from_millis(1500))]);
-    let a = env.spawn(&mut consume(
-        &env,
-        &redis,
-        &["--consumer", "gw-a", "--timeout", "3s"],
-    ));
-    wait_until("A's claim", Duration::from_secs(10), || {
-        !dedupe_keys(&redis, "claim").is_empty()
-    });
+    let a = gateway_a_claims(&env, &server, &redis, ("wf-k", "9"), "3s");
     std::thread::sleep(Duration::from_millis(300));
     a.signal(libc::SIGKILL);
     assert_eq!(env.wait(a).code, -1);
@@ -1310,21 +1305,8 @@ fn a_gateway_stopped_while_redis_stays_away_leaves_a_post_the_taker_flags() {
     let Some((env, server, mut redis)) = setup("stopped_in_long_outage") else {
         return;
     };
-    env.run(&mut enqueue(&env, &redis, "wf-g", "66", "node-a"))
-        .assert_success();
-    server.script([Fault::Delay(Duration::from_millis(1500))]);
-    let a = env.spawn(&mut consume(
-        &env,
-        &redis,
-        &["--consumer", "gw-a", "--timeout", "2s"],
-    ));
-    wait_until("A's claim", Duration::from_secs(10), || {
-        !dedupe_keys(&redis, "claim").is_empty()
-    });
-    redis.stop();
-    wait_until("A's post", Duration::from_secs(10), || {
-        server.posts().len() == 1
-    });
+    let a = gateway_a_claims(&env, &server, &redis, ("wf-g", "66"), "2s");
+    stop_redis_once_a_posted(&server, &mut redis);
     std::thread::sleep(Duration::from_millis(300));
     a.signal(libc::SIGTERM);
     // Redis stays away for longer than A's wait (--timeout 2s).
@@ -1354,22 +1336,9 @@ fn a_second_signal_ends_the_wait_for_redis_at_once() {
     let Some((env, server, mut redis)) = setup("second_signal") else {
         return;
     };
-    env.run(&mut enqueue(&env, &redis, "wf-2s", "67", "node-a"))
-        .assert_success();
-    server.script([Fault::Delay(Duration::from_millis(1500))]);
     // A wait of --timeout (120 s) would outlast the harness's minute.
-    let a = env.spawn(&mut consume(
-        &env,
-        &redis,
-        &["--consumer", "gw-a", "--timeout", "120s"],
-    ));
-    wait_until("A's claim", Duration::from_secs(10), || {
-        !dedupe_keys(&redis, "claim").is_empty()
-    });
-    redis.stop();
-    wait_until("A's post", Duration::from_secs(10), || {
-        server.posts().len() == 1
-    });
+    let a = gateway_a_claims(&env, &server, &redis, ("wf-2s", "67"), "120s");
+    stop_redis_once_a_posted(&server, &mut redis);
     std::thread::sleep(Duration::from_millis(300));
     a.signal(libc::SIGTERM);
     std::thread::sleep(Duration::from_millis(500));
