@@ -433,9 +433,10 @@ pub(crate) fn duration_in(
     }
 }
 
-/// Humantime form (`1m 30s`), as [`parse_duration`] reads it.
+/// Humantime form (`1m 30s`), as [`parse_duration`] reads it, to the millisecond: a
+/// measured time left in a budget would otherwise read "782ms 328us 553ns".
 pub(crate) fn format_duration(d: Duration) -> String {
-    humantime::format_duration(d).to_string()
+    humantime::format_duration(Duration::from_millis(millis(d))).to_string()
 }
 
 /// Wall-clock milliseconds since the Unix epoch: state files are shared between
@@ -579,6 +580,11 @@ mod tests {
             assert!(parse_duration(bad).is_err(), "{bad:?} was accepted");
         }
         assert_eq!(format_duration(Duration::from_secs(90)), "1m 30s");
+        assert_eq!(format_duration(Duration::from_nanos(782_328_553)), "782ms");
+        assert_eq!(
+            format_duration(Duration::from_nanos(1_500_000_999)),
+            "1s 500ms"
+        );
     }
 
     #[test]
