@@ -7,6 +7,17 @@ fn is_bidi_control(c: char) -> bool {
     matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
+/// Characters that reorder or hide text without showing themselves: bidi controls
+/// (with the LRM/RLM/ALM marks), zero-width characters, word joiners and the BOM. A
+/// name holding one reads differently from what it is.
+pub(crate) fn reorders_or_hides(c: char) -> bool {
+    is_bidi_control(c)
+        || matches!(
+            c,
+            '\u{061C}' | '\u{200B}'..='\u{200F}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}'
+        )
+}
+
 /// Control characters from a remote party must not reach the terminal (escape injection),
 /// nor bidirectional overrides, which make a line read differently from what it says:
 /// each becomes a space, and at most `max` characters are kept.
