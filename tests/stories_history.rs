@@ -145,7 +145,7 @@ fn a_spooled_failure_joins_the_history_when_flushed() {
 
 #[test]
 fn a_spooled_failure_joins_the_history_in_the_shared_store_it_names() {
-    let Some(redis) = RedisServer::start("a_spooled_failure_joins_the_shared_history") else {
+    let Some(mut redis) = RedisServer::start("a_spooled_failure_joins_the_shared_history") else {
         return;
     };
     let (env, server) = hooked(ServerOptions::default());
@@ -168,6 +168,17 @@ fn a_spooled_failure_joins_the_history_in_the_shared_store_it_names() {
     });
     assert_eq!(local, 0);
     assert_eq!(next_success(&env, &server, "main", &store), "fixed");
+
+    // The store away: kept unposted for `flush`, and recorded once flush posts it.
+    redis.stop();
+    let run = env.run(&mut build(&env, "away", "1", "failed", &store));
+    run.assert_code(5);
+    assert_eq!(run.json()["status"], "spooled", "{}", run.stdout);
+    redis.restart();
+    env.run(&mut env.flush(&store))
+        .assert_success()
+        .assert_stderr_contains("1 posted");
+    assert_eq!(next_success(&env, &server, "away", &store), "fixed");
 }
 
 /// `run` around a job whose `build`s post through the run socket.

@@ -384,8 +384,12 @@ pub(super) fn handle_story(
     // Refused before the dedupe claim: a shared store that is away would keep the event
     // in the spool, token and all, and a claim would mark a post that never goes out.
     dry_run::refuse_own_token(ctx.notifier.as_ref().map(|n| &n.url), &body)?;
-    // A spooled post records its run when `flush` finally posts it.
-    let note = story.and_then(|s| story::note(ev, s, args.history_ttl));
+    // A spooled post records its run when `flush` finally posts it (also when its store
+    // could not be read now).
+    let note = match story {
+        Some(s) => story::note(ev, s, args.history_ttl),
+        None => story::note_unread(ev, args.history_ttl),
+    };
     let Claimed { guard, key_hex } = match deduplicate(ctx, ev, &value, note.clone())? {
         ControlFlow::Continue(claimed) => claimed,
         ControlFlow::Break(handled) => return Ok(handled),
@@ -598,7 +602,10 @@ fn post_through_run(
         }
     };
     // The parent records the run in the job's history once the post is final.
-    let note = story.and_then(|s| story::note(ev, s, args.history_ttl));
+    let note = match story {
+        Some(s) => story::note(ev, s, args.history_ttl),
+        None => story::note_unread(ev, args.history_ttl),
+    };
     let request = run_socket::with_note(
         run_socket::request(
             "build",

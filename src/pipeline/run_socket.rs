@@ -112,7 +112,8 @@ pub(crate) fn read_story(
 
 /// Sends a `story` or `record` request; the parent's answer (its `outcome` object).
 fn history_call(socket: &Path, req: &Request, timeout: Duration) -> Result<Value> {
-    let wait = timeout.max(Duration::from_secs(5));
+    // The parent may first connect to the job's shared store within the job's budget.
+    let wait = timeout.max(Duration::from_secs(5)) + Duration::from_secs(5);
     let response = socket::call(socket, req, wait)
         .map_err(|e| error::fail(ExitKind::Network, format!("{}: {e}", socket.display())))?;
     if response.code != 0 {

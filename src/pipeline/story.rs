@@ -77,6 +77,19 @@ pub(crate) fn peek(record: Option<&str>, ev: &ValidEvent, ttl: Duration) -> Stor
 /// What recording `ev` needs later (a spooled post, a relayed build): `None` without a
 /// run id, since a history records each run once.
 pub(crate) fn note(ev: &ValidEvent, story: &Story, ttl: Duration) -> Option<RunNote> {
+    note_seen(ev, story.first_seen_ms, ttl)
+}
+
+/// [`note`] for an event whose story could not be read (its shared store is away): the
+/// run is still recorded once `flush` posts it. `running` never touches the history.
+pub(crate) fn note_unread(ev: &ValidEvent, ttl: Duration) -> Option<RunNote> {
+    if ev.state() == crate::build_event::event::State::Running {
+        return None;
+    }
+    note_seen(ev, now_ms(), ttl)
+}
+
+fn note_seen(ev: &ValidEvent, first_seen_ms: u64, ttl: Duration) -> Option<RunNote> {
     let job = job_of(ev);
     Some(RunNote {
         repository: job.repository,
@@ -85,7 +98,7 @@ pub(crate) fn note(ev: &ValidEvent, story: &Story, ttl: Duration) -> Option<RunN
         state: ev.state(),
         run_id: ev.provider_run_id.clone()?,
         started_at_ms: ev.started_at.and_then(Timestamp::unix_ms),
-        first_seen_ms: story.first_seen_ms,
+        first_seen_ms,
         ttl_ms: u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX),
     })
 }

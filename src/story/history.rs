@@ -711,6 +711,29 @@ mod tests {
     }
 
     #[test]
+    fn a_run_note_round_trips_and_decides_as_the_run_would() {
+        let note = RunNote {
+            repository: "acme/app".into(),
+            workflow: "ci".into(),
+            branch: "main".into(),
+            state: State::TimedOut,
+            run_id: "7".into(),
+            started_at_ms: None,
+            first_seen_ms: 5 * MIN,
+            ttl_ms: 1000,
+        };
+        let json = serde_json::to_value(&note).unwrap();
+        assert!(json.get("started_at_ms").is_none(), "{json}");
+        assert_eq!(serde_json::from_value::<RunNote>(json).unwrap(), note);
+        assert_eq!(
+            note.job(),
+            JobKey::new(Some("acme/app"), "ci", Some("main"))
+        );
+        assert_eq!(note.run().at_ms(), 5 * MIN);
+        assert_eq!(note.ttl(), Duration::from_secs(1));
+    }
+
+    #[test]
     fn history_is_forgotten_after_the_ttl() {
         let first = run(State::Failed, "1", None, 0);
         let rec = transition(None, &first, 0, TTL).record.unwrap();

@@ -164,6 +164,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn bidi_zero_width_and_bom_reorder_or_hide_and_letters_do_not() {
+        for c in [
+            '\u{202E}', '\u{2066}', '\u{200B}', '\u{200F}', '\u{061C}', '\u{FEFF}', '\u{2060}',
+        ] {
+            assert!(reorders_or_hides(c), "{c:?}");
+        }
+        for c in ['a', '-', '@', 'é', '\u{4E2D}'] {
+            assert!(!reorders_or_hides(c), "{c:?}");
+        }
+    }
+
+    #[test]
     fn one_line_blanks_controls_and_bidi_and_caps_the_length() {
         assert_eq!(one_line("a\x1b[31mb\nc", 300), "a [31mb c");
         assert_eq!(
