@@ -216,10 +216,13 @@ fn relayed_builds_are_told_and_recorded_by_the_parent() {
             // Filtered in the job: final, so the parent records it all the same.
             "--run-id 2 --state failed --on fixed",
             "--run-id 3 --state succeeded",
+            // Posted without a claim: recorded all the same.
+            "--run-id 4 --state failed --no-dedupe",
+            "--run-id 5 --state succeeded",
         ],
     );
     run.assert_success();
-    for i in 0..3 {
+    for i in 0..5 {
         run.assert_stdout_contains(&format!("b{i}=0"));
     }
     run.assert_stdout_contains(r#""transition":"broken""#)
@@ -230,12 +233,18 @@ fn relayed_builds_are_told_and_recorded_by_the_parent() {
         .into_iter()
         .filter(|p| p.message.contains("**ci**"))
         .collect();
-    assert_eq!(builds.len(), 2, "{builds:?}");
+    assert_eq!(builds.len(), 4, "{builds:?}");
     assert_eq!(builds[0].props["mmnotify"]["transition"], "broken");
     assert!(
         builds[1].message.contains("fixed after 2 failures"),
         "{}",
         builds[1].message
+    );
+    assert_eq!(builds[2].props["mmnotify"]["transition"], "broken");
+    assert!(
+        builds[3].message.contains("fixed after 1 failure"),
+        "{}",
+        builds[3].message
     );
     // The history is in the parent's store.
     assert!(env.state().join("dedupe/history").is_dir());

@@ -619,6 +619,10 @@ fn post_through_run(
     );
     let (outcome, err) =
         run_socket::post_via(socket, &request, args.delivery.timeout, &ctx.printer)?;
+    // Without a claim the parent picks no store: the run is recorded apart.
+    if let Some(note) = note.filter(|_| request.dedupe.is_none() && story::is_final(&outcome)) {
+        run_socket::record_note(args, &ctx.printer, &note, socket);
+    }
     let outcome = outcome.with("event", ev.to_json());
     if outcome.status == Status::DryRun && !ctx.printer.json {
         print_stdout_line(&value.to_string());

@@ -135,10 +135,15 @@ pub(crate) fn record_story(
     story: &Story,
     socket: &Path,
 ) {
-    let Some(note) = story::note(ev, story, args.history_ttl) else {
-        return;
-    };
-    let result = history_request(args, "record", &note)
+    if let Some(note) = story::note(ev, story, args.history_ttl) {
+        record_note(args, printer, &note, socket);
+    }
+}
+
+/// Has the parent record a run whose outcome is final (filtered here, or posted without
+/// a claim under `--no-dedupe`, where the parent picks no store by itself).
+pub(crate) fn record_note(args: &Settings, printer: &Printer, note: &RunNote, socket: &Path) {
+    let result = history_request(args, "record", note)
         .and_then(|req| history_call(socket, &req, args.delivery.timeout));
     if let Err(e) = result {
         printer.warn(&format!(
