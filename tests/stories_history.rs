@@ -285,6 +285,53 @@ fn a_started_at_far_in_the_future_does_not_freeze_the_job() {
 }
 
 #[test]
+fn a_planted_bucket_line_from_the_future_does_not_freeze_the_job() {
+    let (env, _server) = hooked(ServerOptions::default());
+    let now = rfc3339_now();
+    let with_now = ["--started-at", now.as_str()];
+    env.run(&mut build(&env, "main", "1", "failed", &with_now))
+        .assert_success();
+    // The job's bucket in the state directory: lines `<job hash> <expires_ms> <record>`,
+    // the last line of a job wins. Plant a later line whose times are in year 2999.
+    let bucket = std::fs::read_dir(env.state().join("dedupe/history"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| {
+            p.extension().is_some_and(|x| x == "log")
+                && std::fs::metadata(p).is_ok_and(|m| m.len() > 0)
+        })
+        .expect("the job's bucket");
+    let text = std::fs::read_to_string(&bucket).unwrap();
+    let line = text.lines().last().unwrap();
+    let mut parts = line.splitn(3, ' ');
+    let (hash, expires, record) = (
+        parts.next().unwrap(),
+        parts.next().unwrap(),
+        parts.next().unwrap(),
+    );
+    let mut v: serde_json::Value = serde_json::from_str(record).unwrap();
+    let far = 32_503_680_000_000_u64;
+    for field in ["at", "since", "seen"] {
+        v[field] = far.into();
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&bucket)
+        .unwrap();
+    std::io::Write::write_all(&mut f, format!("{hash} {expires} {v}\n").as_bytes()).unwrap();
+    for (id, state, want) in [
+        ("2", "failed", "broken"),
+        ("3", "failed", "still_failing"),
+        ("4", "succeeded", "fixed"),
+    ] {
+        let run = env.run(&mut build(&env, "main", id, state, &with_now));
+        run.assert_success();
+        assert_eq!(run.json()["transition"], want, "run {id}: {}", run.stdout);
+    }
+}
+
+#[test]
 fn a_planted_record_from_the_future_does_not_freeze_the_job() {
     let Some(redis) = RedisServer::start("a_planted_record_from_the_future") else {
         return;
