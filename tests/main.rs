@@ -41,6 +41,7 @@ mod sentinel;
 mod spool;
 mod state;
 mod stories;
+mod stories_history;
 mod time;
 mod validate;
 mod webhooks;

@@ -19,10 +19,12 @@ use crate::pipeline::notify;
 use crate::pipeline::output::{print_stderr_line, Ending, Outcome, Printer, Status};
 use crate::pipeline::pace::Pacing;
 use crate::pipeline::progress::Progress;
+use crate::pipeline::story;
 use crate::secret::{BotSources, Sources, WebhookUrl};
 use crate::state::dedupe::{Claim, ClaimGuard, Dedupe, DedupeKey, DedupeStore};
 use crate::state::fingerprint::FingerprintKey;
 use crate::state::spool::{Skipped, Spool, SpoolEntry, SpoolItem, SpoolKind};
+use crate::story::history::RunNote;
 use crate::text::time::{self, now_ms};
 use crate::wire::deliver::{self, Deliverer, Delivery};
 use crate::wire::payload::Payload;
@@ -213,7 +215,43 @@ impl Run<'_> {
                 notify::possible_duplicate_warning(&d)
             ));
         }
-        self.settle(entry, item, &name, &url, &d, claim)
+        self.settle(entry, item, &name, &url, &d, claim)?;
+        // Final now (posted, or refused by the server): the run joins its job's history,
+        // as it would have had it been posted at once.
+        let refused = d
+            .http_status
+            .is_some_and(|c| (400..500).contains(&c) && c != 429);
+        if d.is_success() || (refused && d.result.as_ref().is_err_and(|e| !e.retryable)) {
+            self.record_history(item, &name);
+        }
+        Ok(())
+    }
+
+    /// Records a flushed build's run in its job's history, in the store the item was
+    /// spooled with (its shared store, else the local one). Items from before the note
+    /// existed, and other kinds, carry none.
+    fn record_history(&mut self, item: &SpoolItem, name: &str) {
+        let Some(note) = item
+            .history
+            .clone()
+            .and_then(|v| serde_json::from_value::<RunNote>(v).ok())
+        else {
+            return;
+        };
+        let prefix = format!("{name}: ");
+        match &item.store {
+            Some(reference) => match self.redis.store(reference) {
+                Ok(store) => story::record(&store, &note, self.printer, &prefix),
+                Err(e) => self.printer.warn(&format!(
+                    "{prefix}cannot record the run in the job's history: {e:#}"
+                )),
+            },
+            None => {
+                if let Some(store) = self.dedupe {
+                    story::record(store, &note, self.printer, &prefix);
+                }
+            }
+        }
     }
 
     /// Sorts out what is not to be posted now: unreadable and expired items, spooled

@@ -16,9 +16,11 @@ use crate::gateway::store::RedisStore;
 use crate::gateway::url::{RedisSource, RedisSources, RedisUrl, Role};
 use crate::pipeline::notify::{self, Notifier, SpoolPlan};
 use crate::pipeline::output::{Outcome, Printer, Status};
+use crate::pipeline::story;
 use crate::secret::Sources;
 use crate::state::dedupe::{self, Claim, DedupeStore};
 use crate::state::spool::SpoolKind;
+use crate::story::history::RunNote;
 use crate::task::socket::{self, Budget, DedupeRequest, Request, Response};
 use crate::wire::deliver::{self, Policy};
 use crate::wire::payload;
@@ -37,6 +39,9 @@ pub(crate) struct Relay {
 
 impl Relay {
     pub(crate) fn handle(&self, req: Request) -> Response {
+        if matches!(req.kind.as_str(), "story" | "record") {
+            return self.history(&req);
+        }
         let kind = match req.kind.as_str() {
             "send" => SpoolKind::Send,
             "build" => SpoolKind::Build,
@@ -70,6 +75,7 @@ impl Relay {
             enabled: !self.state.no_spool && req.spool,
             kind,
             store: None,
+            history: None,
         };
         let post = Post {
             notifier: &notifier,
@@ -79,7 +85,7 @@ impl Relay {
             channel,
         };
         let result = match &req.dedupe {
-            Some(d) => self.post_once(&post, d, plan),
+            Some(d) => self.post_once(&post, d, plan, note_of(&req)),
             None => Ok(post.send(&plan, None)),
         };
         match result {
@@ -130,19 +136,69 @@ impl Relay {
         post: &Post,
         d: &DedupeRequest,
         mut plan: SpoolPlan,
+        note: Option<RunNote>,
     ) -> Result<(Outcome, Option<anyhow::Error>)> {
-        let ttl = Duration::from_millis(d.ttl_ms);
-        let shared = self.shared_store(d, &post.policy, ttl)?;
-        let store: Box<dyn DedupeStore> = match shared {
-            Some((store, source)) => {
-                plan.store = Some(source);
-                Box::new(store)
-            }
-            None => match notify::open_dedupe(&self.printer, self.state.state_dir.path(), ttl)? {
-                Some(store) => Box::new(store),
-                None => return Ok(post.send(&plan, None)),
-            },
+        let Some((store, source)) = self.store_for(d, &post.policy)? else {
+            return Ok(post.send(&plan, None));
         };
+        plan.store = source;
+        // A spooled post records its run when `flush` posts it, in this same store.
+        plan.history.clone_from(&note);
+        let (outcome, err) = self.claim_and_post(post, d, &plan, store.as_ref())?;
+        if let Some(note) = note.filter(|_| story::is_final(&outcome)) {
+            story::record(store.as_ref(), &note, &self.printer, "");
+        }
+        Ok((outcome, err))
+    }
+
+    /// The store a relayed build deduplicates in (and keeps its job's history in), and
+    /// its spool reference when it is a shared one. `None`: no usable local store.
+    fn store_for(&self, d: &DedupeRequest, policy: &Policy) -> Result<Option<StoreFor>> {
+        let ttl = Duration::from_millis(d.ttl_ms);
+        Ok(match self.shared_store(d, policy, ttl)? {
+            Some((store, source)) => Some((Box::new(store), Some(source))),
+            None => notify::open_dedupe(&self.printer, self.state.state_dir.path(), ttl)?
+                .map(|store| (Box::new(store) as Box<dyn DedupeStore>, None)),
+        })
+    }
+
+    /// A relayed build's `story` (the job's record, handed to the job, which tells the
+    /// story as a direct `build` would) or `record` (a run the job filtered: final).
+    fn history(&self, req: &Request) -> Response {
+        let (Some(d), Some(note)) = (&req.dedupe, note_of(req)) else {
+            return Response::failure(
+                4,
+                "bad run-socket request: a history request needs its run and store",
+            );
+        };
+        let policy = policy(req.budget, &deliver::Settings::from(&self.delivery));
+        let store = match self.store_for(d, &policy) {
+            Ok(Some((store, _))) => store,
+            Ok(None) => return answer(serde_json::json!({"status": "ok"})),
+            Err(e) => return failure(&e),
+        };
+        if req.kind == "record" {
+            // `run --dry-run` changes nothing, the history included.
+            if !self.dry_run {
+                story::record(store.as_ref(), &note, &self.printer, "");
+            }
+            return answer(serde_json::json!({"status": "ok"}));
+        }
+        match store.history(&note.job().id()) {
+            Ok(record) => answer(serde_json::json!({"status": "ok", "record": record})),
+            Err(e) => failure(&e),
+        }
+    }
+
+    /// Claims the run's key in `store`, then posts (or keeps the post for `flush` while
+    /// a shared store is away).
+    fn claim_and_post(
+        &self,
+        post: &Post,
+        d: &DedupeRequest,
+        plan: &SpoolPlan,
+        store: &dyn DedupeStore,
+    ) -> Result<(Outcome, Option<anyhow::Error>)> {
         let notifier = post.notifier;
         let key = dedupe::key(notifier.url.expose(), &d.run_id, &d.state);
         let guard = match store.claim(&key, post.policy.budget) {
@@ -163,19 +219,19 @@ impl Relay {
                      may post it too"
                 );
                 let (outcome, err) =
-                    notifier.keep(post.payload, &plan, Some(key.as_str()), &message);
+                    notifier.keep(post.payload, plan, Some(key.as_str()), &message);
                 return Ok((outcome, Some(err)));
             }
             Err(e) => {
                 notify::warn_undeduplicated(&self.printer, "", &e);
-                return Ok(post.send(&plan, Some(key.as_str())));
+                return Ok(post.send(plan, Some(key.as_str())));
             }
         };
         if guard.stolen() {
             self.printer
                 .warn("another process has held this run's claim past its budget; posting anyway");
         }
-        let (outcome, err) = post.send(&plan, Some(key.as_str()));
+        let (outcome, err) = post.send(plan, Some(key.as_str()));
         if err.is_none() {
             notify::record_delivered(&self.printer, "", guard);
         }
@@ -223,6 +279,9 @@ impl Relay {
     }
 }
 
+/// The store a relayed build uses, and its spool reference when it is a shared one.
+type StoreFor = (Box<dyn DedupeStore>, Option<String>);
+
 /// One post the parent makes for its job, with the job's budget.
 struct Post<'a> {
     notifier: &'a Notifier,
@@ -255,6 +314,21 @@ fn policy(b: Budget, parent: &deliver::Settings) -> Policy {
         budget: bound(b.timeout_ms, parent.timeout),
         attempt_timeout: bound(b.attempt_timeout_ms, parent.attempt_timeout),
         retries: b.retries.min(parent.retries),
+    }
+}
+
+/// The run a relayed build hands over for its job's history, if it is readable.
+fn note_of(req: &Request) -> Option<RunNote> {
+    req.history
+        .clone()
+        .and_then(|v| serde_json::from_value(v).ok())
+}
+
+fn answer(outcome: Value) -> Response {
+    Response {
+        code: 0,
+        outcome,
+        error: None,
     }
 }
 

@@ -212,13 +212,17 @@ impl Cx<'_> {
                 let bare = name.strip_prefix('@').unwrap_or(name);
                 if bare.is_empty()
                     || bare.chars().count() > 64
-                    || name.chars().any(|ch| ch.is_whitespace() || ch.is_control())
+                    || name.chars().any(|ch| {
+                        ch.is_whitespace()
+                            || ch.is_control()
+                            || crate::text::sanitize::reorders_or_hides(ch)
+                    })
                 {
                     return Err(self.err(
                         c.span(),
                         format!(
                             "{}: `{}` is not a channel name (or `@user`): 1 to 64 characters, \
-                             no spaces",
+                             no spaces, control, bidi or invisible characters",
                             key("channel"),
                             shown(name)
                         ),

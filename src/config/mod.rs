@@ -139,12 +139,13 @@ impl Templates {
     }
 }
 
-/// `s` for a terminal: control characters and bidi overrides escaped, so that a value
-/// from the file cannot rewrite what `config check` or an error shows.
+/// `s` for a terminal: control characters, bidi overrides and invisible characters
+/// escaped, so that a value from the file cannot rewrite what `config check` or an error
+/// shows.
 pub(crate) fn shown(s: &str) -> String {
     s.chars()
         .map(|c| {
-            if c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}') {
+            if c.is_control() || crate::text::sanitize::reorders_or_hides(c) {
                 c.escape_unicode().to_string()
             } else {
                 c.to_string()

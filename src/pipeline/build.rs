@@ -27,10 +27,9 @@ use crate::pipeline::{dry_run, run_socket};
 use crate::secret::Sources;
 use crate::state::dedupe::{self, Claim, ClaimGuard, DedupeStore};
 use crate::state::spool::SpoolKind;
-use crate::story::history::Transition;
+use crate::story::history::{RunNote, Transition};
 use crate::story::mention::Username;
 use crate::story::on::OnFilter;
-use crate::task::socket::DedupeRequest;
 use crate::wire::deliver;
 use crate::wire::payload::Route;
 use crate::{build_event::build_message, state::statedir, wire::payload};
@@ -287,11 +286,12 @@ pub(super) fn passes(args: &Settings, ev: &ValidEvent, story: Option<&Story>) ->
 /// cannot be read costs the story, not the post.
 pub(super) fn read_story(ctx: &mut Ctx, ev: &ValidEvent) -> Result<Option<Story>> {
     // `running` is not an outcome: it never touches the job's history.
-    if ev.provider_run_id.is_none()
-        || ev.state() == State::Running
-        || run_socket::socket_for(&ctx.args.webhook).is_some()
-    {
+    if ev.provider_run_id.is_none() || ev.state() == State::Running {
         return Ok(None);
+    }
+    // Inside a `run` job the parent holds the store: it hands the record over.
+    if let Some(socket) = run_socket::socket_for(&ctx.args.webhook) {
+        return run_socket::read_story(ctx.args, &ctx.printer, ev, &socket);
     }
     open_store(ctx)?;
     let Store::Open(store) = &ctx.dedupe else {
@@ -319,18 +319,15 @@ pub(super) fn record_story(ctx: &Ctx, ev: &ValidEvent, story: Option<&Story>) {
     if !ctx.records_history {
         return;
     }
+    if let (Some(story), Some(socket)) = (story, run_socket::socket_for(&ctx.args.webhook)) {
+        run_socket::record_story(ctx.args, &ctx.printer, ev, story, &socket);
+        return;
+    }
     let (Some(story), Store::Open(dedupe)) = (story, &ctx.dedupe) else {
         return;
     };
-    let ttl = ctx.args.history_ttl;
-    let result = dedupe.update_history(&story::job_of(ev).id(), ttl, &mut |current| {
-        story::update(current, ev, story, ttl)
-    });
-    if let Err(e) = result {
-        ctx.printer.warn(&format!(
-            "cannot record the run in the job's history (the next post may misjudge what \
-             changed): {e:#}"
-        ));
+    if let Some(note) = story::note(ev, story, ctx.args.history_ttl) {
+        story::record(dedupe.as_ref(), &note, &ctx.printer, "");
     }
 }
 
@@ -374,7 +371,7 @@ pub(super) fn handle_story(
     }
     let value = Value::Object(obj);
     if let Some(socket) = run_socket::socket_for(&args.webhook) {
-        return post_through_run(ctx, ev, &socket, value);
+        return post_through_run(ctx, ev, (&socket, story), value);
     }
     if ctx.notifier.is_none() {
         let mut notifier = Notifier::connect(&args.webhook, &args.delivery, ctx.printer)?;
@@ -387,7 +384,13 @@ pub(super) fn handle_story(
     // Refused before the dedupe claim: a shared store that is away would keep the event
     // in the spool, token and all, and a claim would mark a post that never goes out.
     dry_run::refuse_own_token(ctx.notifier.as_ref().map(|n| &n.url), &body)?;
-    let Claimed { guard, key_hex } = match deduplicate(ctx, ev, &value)? {
+    // A spooled post records its run when `flush` finally posts it (also when its store
+    // could not be read now).
+    let note = match story {
+        Some(s) => story::note(ev, s, args.history_ttl),
+        None => story::note_unread(ev, args.history_ttl),
+    };
+    let Claimed { guard, key_hex } = match deduplicate(ctx, ev, &value, note.clone())? {
         ControlFlow::Continue(claimed) => claimed,
         ControlFlow::Break(handled) => return Ok(handled),
     };
@@ -395,6 +398,7 @@ pub(super) fn handle_story(
     let plan = SpoolPlan {
         enabled: ctx.spool,
         store: ctx.store_ref.clone(),
+        history: note,
         ..SpoolPlan::new(args.state_dir.clone(), args.no_spool, SpoolKind::Build)
     };
     let (outcome, err) = notifier.post(
@@ -415,13 +419,8 @@ pub(super) fn handle_story(
             notify::record_delivered(&ctx.printer, "", g);
         }
     }
-    // Final: posted, or refused by the server (a retry would be refused again). A
-    // spooled event is recorded when it is finally posted.
-    let rejected = outcome.status == Status::Failed
-        && outcome
-            .http_status
-            .is_some_and(|c| (400..500).contains(&c) && c != 429);
-    if outcome.status == Status::Posted || rejected {
+    // A spooled event is recorded when `flush` finally posts it.
+    if story::is_final(&outcome) {
         record_story(ctx, ev, story);
     }
     Ok((outcome.with("event", ev.to_json()), err))
@@ -471,7 +470,12 @@ type Dedupe = ControlFlow<Handled, Claimed>;
 
 /// Claims the event's key (webhook, run id, state) in the dedupe store, opened on first
 /// use. Needs `ctx.notifier` connected: the key is made from the webhook URL.
-fn deduplicate(ctx: &mut Ctx, ev: &ValidEvent, value: &Value) -> Result<Dedupe> {
+fn deduplicate(
+    ctx: &mut Ctx,
+    ev: &ValidEvent,
+    value: &Value,
+    note: Option<RunNote>,
+) -> Result<Dedupe> {
     let args = ctx.args;
     let no_claim = ControlFlow::Continue(Claimed::default());
     let run_id = match ev.provider_run_id.as_deref() {
@@ -504,7 +508,7 @@ fn deduplicate(ctx: &mut Ctx, ev: &ValidEvent, value: &Value) -> Result<Dedupe> 
             if error::exit_kind(&e) != ExitKind::Network {
                 return Err(e);
             }
-            Ok(keep_for_shared_store(ctx, ev, value, key_hex, &e))
+            Ok(keep_for_shared_store(ctx, ev, value, (key_hex, note), &e))
         }
         Err(e) => {
             notify::warn_undeduplicated(&ctx.printer, "", &e);
@@ -553,7 +557,7 @@ fn keep_for_shared_store(
     ctx: &Ctx,
     ev: &ValidEvent,
     value: &Value,
-    key_hex: Option<String>,
+    (key_hex, note): (Option<String>, Option<RunNote>),
     e: &anyhow::Error,
 ) -> Dedupe {
     let message = format!(
@@ -563,6 +567,7 @@ fn keep_for_shared_store(
     let plan = SpoolPlan {
         enabled: ctx.spool,
         store: ctx.store_ref.clone(),
+        history: note,
         ..SpoolPlan::new(
             ctx.args.state_dir.clone(),
             ctx.args.no_spool,
@@ -580,17 +585,14 @@ fn keep_for_shared_store(
 fn post_through_run(
     ctx: &Ctx,
     ev: &ValidEvent,
-    socket: &std::path::Path,
+    (socket, story): (&std::path::Path, Option<&Story>),
     value: Value,
 ) -> Result<Handled> {
     let args = ctx.args;
     let dedupe = match ev.provider_run_id.as_deref() {
-        Some(run_id) if !args.no_dedupe => Some(DedupeRequest {
-            run_id: run_id.to_string(),
-            state: ev.state().as_str().to_string(),
-            ttl_ms: u64::try_from(args.dedupe_ttl.as_millis()).unwrap_or(u64::MAX),
-            store: run_socket::store_request(&args.store)?,
-        }),
+        Some(run_id) if !args.no_dedupe => {
+            Some(run_socket::dedupe_request(args, run_id, ev.state())?)
+        }
         Some(_) => None,
         None => {
             ctx.printer.warn(
@@ -599,16 +601,28 @@ fn post_through_run(
             None
         }
     };
-    let request = run_socket::request(
-        "build",
-        &args.webhook,
-        &args.delivery,
-        &value,
-        !args.no_spool,
-        dedupe,
+    // The parent records the run in the job's history once the post is final.
+    let note = match story {
+        Some(s) => story::note(ev, s, args.history_ttl),
+        None => story::note_unread(ev, args.history_ttl),
+    };
+    let request = run_socket::with_note(
+        run_socket::request(
+            "build",
+            &args.webhook,
+            &args.delivery,
+            &value,
+            !args.no_spool,
+            dedupe,
+        ),
+        note.as_ref(),
     );
     let (outcome, err) =
         run_socket::post_via(socket, &request, args.delivery.timeout, &ctx.printer)?;
+    // Without a claim the parent picks no store: the run is recorded apart.
+    if let Some(note) = note.filter(|_| request.dedupe.is_none() && story::is_final(&outcome)) {
+        run_socket::record_note(args, &ctx.printer, &note, socket);
+    }
     let outcome = outcome.with("event", ev.to_json());
     if outcome.status == Status::DryRun && !ctx.printer.json {
         print_stdout_line(&value.to_string());

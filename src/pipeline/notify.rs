@@ -16,6 +16,7 @@ use crate::state::dedupe::{ClaimGuard, Dedupe};
 use crate::state::fingerprint::FingerprintKey;
 use crate::state::spool::{Spool, SpoolItem, SpoolKind};
 use crate::state::statedir;
+use crate::story::history::RunNote;
 use crate::text::time::now_ms;
 use crate::wire::deliver::{self, Deliverer, Delivery, Policy};
 
@@ -34,6 +35,8 @@ pub(crate) struct SpoolPlan {
     pub kind: SpoolKind,
     /// The shared dedupe store's source, recorded so that flush claims the key there.
     pub store: Option<String>,
+    /// A build's run, recorded in its job's history when `flush` finally posts it.
+    pub history: Option<RunNote>,
 }
 
 impl SpoolPlan {
@@ -44,6 +47,7 @@ impl SpoolPlan {
             enabled: !no_spool,
             kind,
             store: None,
+            history: None,
         }
     }
 }
@@ -234,6 +238,10 @@ impl Notifier {
             maybe_delivered,
             store: plan.store.clone(),
             stream: None,
+            history: plan
+                .history
+                .as_ref()
+                .and_then(|n| serde_json::to_value(n).ok()),
         };
         spool.save(&item)
     }

@@ -9,8 +9,9 @@ use serde_json::Value;
 
 use crate::build_event::event::ValidEvent;
 use crate::pipeline::build::Settings;
-use crate::pipeline::output::Outcome;
-use crate::story::history::{self, JobKey, JobRecord, Recorded, Run, Step, Transition};
+use crate::pipeline::output::{Outcome, Printer, Status};
+use crate::state::dedupe::DedupeStore;
+use crate::story::history::{self, JobKey, JobRecord, Recorded, Run, RunNote, Step, Transition};
 use crate::story::mention::{Mentions, People};
 use crate::story::on::OnFilter;
 use crate::text::time::{now_ms, Timestamp};
@@ -73,18 +74,41 @@ pub(crate) fn peek(record: Option<&str>, ev: &ValidEvent, ttl: Duration) -> Stor
     }
 }
 
+/// What recording `ev` needs later (a spooled post, a relayed build): `None` without a
+/// run id, since a history records each run once.
+pub(crate) fn note(ev: &ValidEvent, story: &Story, ttl: Duration) -> Option<RunNote> {
+    note_seen(ev, story.first_seen_ms, ttl)
+}
+
+/// [`note`] for an event whose story could not be read (its shared store is away): the
+/// run is still recorded once `flush` posts it. `running` never touches the history.
+pub(crate) fn note_unread(ev: &ValidEvent, ttl: Duration) -> Option<RunNote> {
+    if ev.state() == crate::build_event::event::State::Running {
+        return None;
+    }
+    note_seen(ev, now_ms(), ttl)
+}
+
+fn note_seen(ev: &ValidEvent, first_seen_ms: u64, ttl: Duration) -> Option<RunNote> {
+    let job = job_of(ev);
+    Some(RunNote {
+        repository: job.repository,
+        workflow: job.workflow,
+        branch: job.branch,
+        state: ev.state(),
+        run_id: ev.provider_run_id.clone()?,
+        started_at_ms: ev.started_at.and_then(Timestamp::unix_ms),
+        first_seen_ms,
+        ttl_ms: u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX),
+    })
+}
+
 /// The update handed to the store's read-modify-write: the record after this run, or
 /// `None` when nothing changes (a run already recorded, `cancelled`, `older`). The
 /// transition is computed again from the record as it is now: another builder may have
 /// recorded a run of the job since [`peek`].
-pub(crate) fn update(
-    current: Option<&str>,
-    ev: &ValidEvent,
-    story: &Story,
-    ttl: Duration,
-) -> Option<String> {
-    let run_id = ev.provider_run_id.as_deref()?;
-    let token = history::run_token(ev.state(), run_id);
+pub(crate) fn update_note(current: Option<&str>, note: &RunNote) -> Option<String> {
+    let token = history::run_token(note.state, &note.run_id);
     let prev = current.and_then(JobRecord::from_json);
     if prev
         .as_ref()
@@ -92,8 +116,7 @@ pub(crate) fn update(
     {
         return None;
     }
-    let run = run_of(ev, story.first_seen_ms);
-    let step = history::transition(prev.as_ref(), &run, now_ms(), ttl);
+    let step = history::transition(prev.as_ref(), &note.run(), now_ms(), note.ttl());
     let mut record = step.record?;
     let mut recent = prev.map(|p| p.recent).unwrap_or_default();
     recent.push(Recorded(token, step.transition, step.streak));
@@ -101,6 +124,31 @@ pub(crate) fn update(
     recent.drain(..excess);
     record.recent = recent;
     Some(record.to_json())
+}
+
+/// Whether a post's outcome is final for the job's history: posted, or refused by the
+/// server (a 4xx other than 429: a retry would be refused again). A spooled post is
+/// recorded when it is finally posted.
+pub(crate) fn is_final(outcome: &Outcome) -> bool {
+    let refused = outcome.status == Status::Failed
+        && outcome
+            .http_status
+            .is_some_and(|c| (400..500).contains(&c) && c != 429);
+    outcome.status == Status::Posted || refused
+}
+
+/// Records a noted run in its job's history in `store`, once its outcome is final; a
+/// store that cannot be written costs the next post's story, with a warning.
+pub(crate) fn record(store: &dyn DedupeStore, note: &RunNote, printer: &Printer, prefix: &str) {
+    let result = store.update_history(&note.job().id(), note.ttl(), &mut |current| {
+        update_note(current, note)
+    });
+    if let Err(e) = result {
+        printer.warn(&format!(
+            "{prefix}cannot record the run in the job's history (the next post may misjudge \
+             what changed): {e:#}"
+        ));
+    }
 }
 
 /// Adds the story to the post: the transition in words at the end of the default text

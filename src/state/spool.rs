@@ -90,6 +90,11 @@ pub(crate) struct SpoolItem {
     /// The Redis stream of an `enqueue` item.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stream: Option<String>,
+    /// A build's run (job, run id, state, its time), which `flush` records in the job's
+    /// history once the item is posted or refused; opaque here (`story::history`'s
+    /// `RunNote`). Absent in items written before it existed: those still flush.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history: Option<serde_json::Value>,
 }
 
 impl SpoolItem {
@@ -114,6 +119,7 @@ impl SpoolItem {
             maybe_delivered: false,
             store: None,
             stream: None,
+            history: None,
         }
     }
 }

@@ -182,10 +182,78 @@ pub(crate) struct Run<'a> {
     pub(crate) first_seen_ms: u64,
 }
 
+/// How far past the time it is checked against a time may lie and still be believed:
+/// the clocks of builders and posters disagree by seconds, not minutes. Anything later
+/// is a wrong clock or a forgery, and trusting it would make every later run `older`.
+pub(crate) const MAX_CLOCK_SKEW_MS: u64 = 5 * 60_000;
+
 impl Run<'_> {
-    /// "When a run happened": its `started_at`, else the time it was first seen.
+    /// The event's `started_at`, unless it lies more than [`MAX_CLOCK_SKEW_MS`] after
+    /// the run was first seen: then it counts as absent (the run's time is its first
+    /// sight, and it is never `older`).
+    pub(crate) fn started_ms(&self) -> Option<u64> {
+        self.started_at_ms
+            .filter(|s| *s <= self.first_seen_ms.saturating_add(MAX_CLOCK_SKEW_MS))
+    }
+
+    /// "When a run happened": its (believable) `started_at`, else the time it was
+    /// first seen.
     pub(crate) fn at_ms(&self) -> u64 {
-        self.started_at_ms.unwrap_or(self.first_seen_ms)
+        self.started_ms().unwrap_or(self.first_seen_ms)
+    }
+}
+
+impl JobRecord {
+    /// A record holding a time more than [`MAX_CLOCK_SKEW_MS`] past `now_ms` (planted,
+    /// or written by a host whose clock was far ahead): treated as no history, so the
+    /// next run starts the job's story again instead of being `older` forever.
+    pub(crate) fn is_from_the_future(&self, now_ms: u64) -> bool {
+        let limit = now_ms.saturating_add(MAX_CLOCK_SKEW_MS);
+        [
+            self.last_at_ms,
+            self.streak_since_ms,
+            self.updated_ms,
+            self.last_success_at_ms.unwrap_or(0),
+        ]
+        .into_iter()
+        .any(|t| t > limit)
+    }
+}
+
+/// What recording a run in its job's history needs once its post's outcome is final,
+/// apart from the event: a spooled post carries it to `flush`, a relayed build hands it
+/// to `run`. Event data and times only, never a secret.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct RunNote {
+    pub(crate) repository: String,
+    pub(crate) workflow: String,
+    pub(crate) branch: String,
+    pub(crate) state: State,
+    pub(crate) run_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) started_at_ms: Option<u64>,
+    /// When the first poster saw the event: a flush days later keeps this time.
+    pub(crate) first_seen_ms: u64,
+    /// `--history-ttl` of the command that saw it.
+    pub(crate) ttl_ms: u64,
+}
+
+impl RunNote {
+    pub(crate) fn job(&self) -> JobKey {
+        JobKey::new(Some(&self.repository), &self.workflow, Some(&self.branch))
+    }
+
+    pub(crate) fn run(&self) -> Run<'_> {
+        Run {
+            state: self.state,
+            run_id: Some(&self.run_id),
+            started_at_ms: self.started_at_ms,
+            first_seen_ms: self.first_seen_ms,
+        }
+    }
+
+    pub(crate) fn ttl(&self) -> Duration {
+        Duration::from_millis(self.ttl_ms)
     }
 }
 
@@ -222,7 +290,8 @@ pub(crate) fn transition(
     history_ttl: Duration,
 ) -> Step {
     let ttl_ms = u64::try_from(history_ttl.as_millis()).unwrap_or(u64::MAX);
-    let prev = prev.filter(|p| now_ms.saturating_sub(p.updated_ms) <= ttl_ms);
+    let prev = prev
+        .filter(|p| !p.is_from_the_future(now_ms) && now_ms.saturating_sub(p.updated_ms) <= ttl_ms);
     let at = run.at_ms();
     let previous_state = prev.map(|p| p.last_state);
     let unchanged = |transition| Step {
@@ -239,7 +308,7 @@ pub(crate) fn transition(
         return unchanged(Transition::Cancelled);
     }
     // Strictly earlier only: a tie is not older, and no `started_at` is never older.
-    if let (Some(p), Some(started)) = (prev, run.started_at_ms) {
+    if let (Some(p), Some(started)) = (prev, run.started_ms()) {
         if started < p.last_at_ms {
             return unchanged(Transition::Older);
         }
@@ -413,12 +482,14 @@ mod tests {
     const TTL: Duration = Duration::from_secs(90 * 86_400);
     const MIN: u64 = 60_000;
 
+    /// A run first seen at `seen`, or when it started if that is later: a poster sees a
+    /// run after it started (a `started_at` far past its first sight is not believed).
     fn run(state: State, id: &str, started: Option<u64>, seen: u64) -> Run<'_> {
         Run {
             state,
             run_id: Some(id),
             started_at_ms: started,
-            first_seen_ms: seen,
+            first_seen_ms: seen.max(started.unwrap_or(0)),
         }
     }
 
@@ -546,8 +617,9 @@ mod tests {
             run(State::Failed, "1", Some(5 * MIN), 0),
             // A tie is not older.
             run(State::Failed, "3", Some(10 * MIN), 0),
-            // No started_at: never older, even when first seen "before".
-            run(State::Failed, "4", None, MIN),
+            // No started_at: never older, even when first seen "before" (a clock a
+            // minute behind: within the skew, so the record is still believed).
+            run(State::Failed, "4", None, 9 * MIN),
         ]);
         assert_eq!(
             names(&steps),
@@ -561,6 +633,104 @@ mod tests {
         assert!(steps[1].record.is_none());
         // The latest time recorded never goes back.
         assert_eq!(steps[3].record.as_ref().unwrap().last_at_ms, 10 * MIN);
+    }
+
+    #[test]
+    fn a_started_at_far_in_the_future_counts_as_first_sight() {
+        let now = 1_800_000_000_000;
+        let year = 365 * 86_400_000;
+        let seen_now = |started| Run {
+            state: State::Failed,
+            run_id: Some("1"),
+            started_at_ms: Some(started),
+            first_seen_ms: now,
+        };
+        let forged = seen_now(now + year);
+        assert_eq!(forged.started_ms(), None);
+        assert_eq!(forged.at_ms(), now);
+        // Within the skew a builder's clock is believed.
+        let ahead = seen_now(now + MAX_CLOCK_SKEW_MS);
+        assert_eq!(ahead.at_ms(), now + MAX_CLOCK_SKEW_MS);
+        // The forged run cannot freeze the job: the next runs are not older.
+        let steps = play(&[
+            forged,
+            run(State::Failed, "2", Some(now + MIN), now + MIN),
+            run(State::Succeeded, "3", Some(now + 2 * MIN), now + 2 * MIN),
+        ]);
+        assert_eq!(
+            names(&steps),
+            [("broken", 1), ("still_failing", 2), ("fixed", 2)]
+        );
+        assert_eq!(steps[0].record.as_ref().unwrap().last_at_ms, now);
+    }
+
+    #[test]
+    fn a_record_from_the_future_is_no_history_and_is_replaced() {
+        let now = 1_800_000_000_000;
+        let far = now + 10 * 365 * 86_400_000;
+        let planted = transition(None, &run(State::Failed, "x", Some(far), far), far, TTL)
+            .record
+            .unwrap();
+        assert!(planted.is_from_the_future(now));
+        assert!(!planted.is_from_the_future(far));
+        let step = transition(
+            Some(&planted),
+            &run(State::Failed, "1", Some(now), now),
+            now,
+            TTL,
+        );
+        assert_eq!(
+            (step.transition, step.previous_state),
+            (Transition::Broken, None)
+        );
+        let rec = step.record.unwrap();
+        assert_eq!(rec.last_at_ms, now);
+        assert!(!rec.is_from_the_future(now));
+        // Each time of the record counts: a future `seen` would never expire.
+        for field in 0..4 {
+            let mut r = transition(None, &run(State::Succeeded, "1", Some(now), now), now, TTL)
+                .record
+                .unwrap();
+            match field {
+                0 => r.last_at_ms = far,
+                1 => r.streak_since_ms = far,
+                2 => r.updated_ms = far,
+                _ => r.last_success_at_ms = Some(far),
+            }
+            assert!(r.is_from_the_future(now), "field {field}");
+            let later = run(State::Succeeded, "2", Some(now + MIN), now + MIN);
+            assert_eq!(
+                transition(Some(&r), &later, now + MIN, TTL).previous_state,
+                None
+            );
+        }
+        // Within the skew it is trusted.
+        let mut r = rec.clone();
+        r.updated_ms = now + MAX_CLOCK_SKEW_MS;
+        assert!(!r.is_from_the_future(now));
+    }
+
+    #[test]
+    fn a_run_note_round_trips_and_decides_as_the_run_would() {
+        let note = RunNote {
+            repository: "acme/app".into(),
+            workflow: "ci".into(),
+            branch: "main".into(),
+            state: State::TimedOut,
+            run_id: "7".into(),
+            started_at_ms: None,
+            first_seen_ms: 5 * MIN,
+            ttl_ms: 1000,
+        };
+        let json = serde_json::to_value(&note).unwrap();
+        assert!(json.get("started_at_ms").is_none(), "{json}");
+        assert_eq!(serde_json::from_value::<RunNote>(json).unwrap(), note);
+        assert_eq!(
+            note.job(),
+            JobKey::new(Some("acme/app"), "ci", Some("main"))
+        );
+        assert_eq!(note.run().at_ms(), 5 * MIN);
+        assert_eq!(note.ttl(), Duration::from_secs(1));
     }
 
     #[test]

@@ -50,6 +50,11 @@ pub(crate) struct Request {
     pub dedupe: Option<DedupeRequest>,
     /// The inner command's own delivery budget, which the parent applies to this post.
     pub budget: Budget,
+    /// For `build` and the `story`/`record` requests: the run to tell or record in its
+    /// job's history (`story::history::RunNote`, opaque here). An older parent ignores
+    /// it: the post then goes out without the story.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history: Option<Value>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
@@ -414,6 +419,7 @@ mod tests {
                 attempt_timeout_ms: 5000,
                 retries: 0,
             },
+            history: None,
         }
     }
 

@@ -7,6 +7,17 @@ fn is_bidi_control(c: char) -> bool {
     matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
+/// Characters that reorder or hide text without showing themselves: bidi controls
+/// (with the LRM/RLM/ALM marks), zero-width characters, word joiners and the BOM. A
+/// name holding one reads differently from what it is.
+pub(crate) fn reorders_or_hides(c: char) -> bool {
+    is_bidi_control(c)
+        || matches!(
+            c,
+            '\u{061C}' | '\u{200B}'..='\u{200F}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}'
+        )
+}
+
 /// Control characters from a remote party must not reach the terminal (escape injection),
 /// nor bidirectional overrides, which make a line read differently from what it says:
 /// each becomes a space, and at most `max` characters are kept.
@@ -151,6 +162,18 @@ fn strip_escapes(b: &[u8]) -> std::borrow::Cow<'_, [u8]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bidi_zero_width_and_bom_reorder_or_hide_and_letters_do_not() {
+        for c in [
+            '\u{202E}', '\u{2066}', '\u{200B}', '\u{200F}', '\u{061C}', '\u{FEFF}', '\u{2060}',
+        ] {
+            assert!(reorders_or_hides(c), "{c:?}");
+        }
+        for c in ['a', '-', '@', 'é', '\u{4E2D}'] {
+            assert!(!reorders_or_hides(c), "{c:?}");
+        }
+    }
 
     #[test]
     fn one_line_blanks_controls_and_bidi_and_caps_the_length() {

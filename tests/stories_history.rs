@@ -1,0 +1,428 @@
+//! Build stories' job history beyond the direct post (contract: "Job history and
+//! transitions"): a spooled event updates it when `flush` finally posts it, a build
+//! relayed through `run`'s socket is told and recorded by the parent, and a time far in
+//! the future (forged or a wrong clock) never freezes a job's story. Also the config
+//! file's last hostile values: bidi characters in a route's channel, a foreign owner.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::support::{hooked, Env, Fault, MockServer, RedisServer, ServerOptions, HOOK_ID};
+
+const MM: &str = env!("CARGO_BIN_EXE_mmnotify");
+const JOB: &str = "JOB:";
+
+/// `build` for one run of the `ci` job of acme/app on `branch` (its run id is
+/// `BRANCH-RUN_ID`: runs of different branches never share a dedupe key); `extra` adds
+/// flags.
+fn build(env: &Env, branch: &str, run_id: &str, state: &str, extra: &[&str]) -> Command {
+    let run_id = format!("{branch}-{run_id}");
+    let mut c = env.cmd();
+    c.args([
+        "build",
+        "--webhook",
+        "hook",
+        "--no-env",
+        "--workflow",
+        "ci",
+        "--repository",
+        "acme/app",
+        "--branch",
+        branch,
+        "--run-id",
+        &run_id,
+        "--state",
+        state,
+        "--retries",
+        "0",
+        "--output",
+        "json",
+    ])
+    .args(extra);
+    c
+}
+
+/// The `hook` secret pointed at a port nobody listens on (the webhook is down), or back
+/// at the emulator.
+fn hook_down(env: &Env, server: &MockServer, down: bool) {
+    let url = if down {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        server
+            .hook_url()
+            .replace(&format!(":{}/", server.port()), &format!(":{port}/"))
+    } else {
+        server.hook_url()
+    };
+    env.write_secret("hook", &format!("{url}\n"));
+}
+
+/// A failed run posted while the webhook is down: exit 5, spooled.
+fn spool_a_failure(env: &Env, server: &MockServer, branch: &str, extra: &[&str]) {
+    hook_down(env, server, true);
+    let run = env.run(&mut build(env, branch, "1", "failed", extra));
+    run.assert_code(5);
+    assert_eq!(run.json()["status"], "spooled", "{}", run.stdout);
+    assert_eq!(run.json()["transition"], "broken", "{}", run.stdout);
+    hook_down(env, server, false);
+}
+
+fn only_item(env: &Env) -> std::path::PathBuf {
+    let items = env.spool_items();
+    assert_eq!(items.len(), 1, "{items:?}");
+    items[0].clone()
+}
+
+fn edit_item(p: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
+    let mut item: serde_json::Value = serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap();
+    edit(&mut item);
+    std::fs::write(p, serde_json::to_vec(&item).unwrap()).unwrap();
+    std::fs::set_permissions(p, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+}
+
+/// The success after the spooled failure, and what it says.
+fn next_success(env: &Env, server: &MockServer, branch: &str, extra: &[&str]) -> String {
+    let run = env.run(&mut build(env, branch, "2", "succeeded", extra));
+    run.assert_success();
+    let transition = run.json()["transition"]
+        .as_str()
+        .unwrap_or("none")
+        .to_string();
+    let last = server.posts().last().unwrap().message.clone();
+    if transition == "fixed" {
+        assert!(last.contains("fixed after 1 failure"), "{last}");
+    }
+    transition
+}
+
+#[test]
+fn a_spooled_failure_joins_the_history_when_flushed() {
+    let (env, server) = hooked(ServerOptions::default());
+    spool_a_failure(&env, &server, "main", &[]);
+    let item: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(only_item(&env)).unwrap()).unwrap();
+    env.run(&mut env.flush(&[]))
+        .assert_success()
+        .assert_stderr_contains("1 posted");
+    assert_eq!(next_success(&env, &server, "main", &[]), "fixed");
+    // What the item carried for it, and never the webhook (the Env's leak watch checks
+    // the whole state directory too).
+    assert_eq!(item["history"]["run_id"], "main-1", "{item}");
+    assert_eq!(item["history"]["state"], "failed", "{item}");
+    assert!(!item.to_string().contains(HOOK_ID));
+
+    // Refused by the server at flush (400): final too, so recorded.
+    spool_a_failure(&env, &server, "refused", &[]);
+    server.script([Fault::Status(400)]);
+    env.run(&mut env.flush(&[]))
+        .assert_stderr_contains("1 rejected");
+    assert_eq!(next_success(&env, &server, "refused", &[]), "fixed");
+
+    // Kept for later (the webhook still down): nothing recorded yet.
+    spool_a_failure(&env, &server, "kept", &[]);
+    hook_down(&env, &server, true);
+    env.run(&mut env.flush(&[])).assert_code(5);
+    hook_down(&env, &server, false);
+    let run = env.run(&mut build(&env, "kept", "0", "succeeded", &[]));
+    assert_eq!(run.json()["transition"], "succeeded", "{}", run.stdout);
+    env.run(&mut env.flush(&[])).assert_success();
+    assert_eq!(next_success(&env, &server, "kept", &[]), "fixed");
+
+    // An item written before the note existed still flushes; it cannot tell its run.
+    spool_a_failure(&env, &server, "old", &[]);
+    edit_item(&only_item(&env), |v| {
+        v.as_object_mut().unwrap().remove("history");
+    });
+    env.run(&mut env.flush(&[]))
+        .assert_success()
+        .assert_stderr_contains("1 posted");
+    assert!(env.spool_items().is_empty());
+    assert_eq!(next_success(&env, &server, "old", &[]), "succeeded");
+}
+
+#[test]
+fn a_spooled_failure_joins_the_history_in_the_shared_store_it_names() {
+    let Some(mut redis) = RedisServer::start("a_spooled_failure_joins_the_shared_history") else {
+        return;
+    };
+    let (env, server) = hooked(ServerOptions::default());
+    let url = redis.url();
+    let store = ["--dedupe-store", url.as_str()];
+    spool_a_failure(&env, &server, "main", &store);
+    let item: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(only_item(&env)).unwrap()).unwrap();
+    assert_eq!(item["store"], "flag", "{item}");
+    env.run(&mut env.flush(&store))
+        .assert_success()
+        .assert_stderr_contains("1 posted");
+    // Recorded in Redis, not in the state directory.
+    let keys: Vec<String> = redis.query(&["KEYS", "mmnotify:dedupe:history:*"]);
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    let local = std::fs::read_dir(env.state().join("dedupe/history")).map_or(0, |d| {
+        d.flatten()
+            .filter(|e| e.file_name() != "history.lock")
+            .count()
+    });
+    assert_eq!(local, 0);
+    assert_eq!(next_success(&env, &server, "main", &store), "fixed");
+
+    // The store away: kept unposted for `flush`, and recorded once flush posts it.
+    redis.stop();
+    let run = env.run(&mut build(&env, "away", "1", "failed", &store));
+    run.assert_code(5);
+    assert_eq!(run.json()["status"], "spooled", "{}", run.stdout);
+    redis.restart();
+    env.run(&mut env.flush(&store))
+        .assert_success()
+        .assert_stderr_contains("1 posted");
+    assert_eq!(next_success(&env, &server, "away", &store), "fixed");
+}
+
+/// `run` around a job whose `build`s post through the run socket.
+fn relayed(env: &Env, builds: &[&str]) -> crate::support::Run {
+    let script: Vec<String> = builds
+        .iter()
+        .enumerate()
+        .map(|(i, flags)| {
+            format!(
+                "{MM} build --no-env --workflow ci --repository acme/app --branch main \
+                 --output json {flags}; echo \"{JOB} b{i}=$?\""
+            )
+        })
+        .collect();
+    let mut c = env.cmd();
+    c.args([
+        "run",
+        "--webhook",
+        "hook",
+        "--",
+        "sh",
+        "-c",
+        &script.join("; "),
+    ]);
+    env.run_job(&mut c, JOB)
+}
+
+#[test]
+fn relayed_builds_are_told_and_recorded_by_the_parent() {
+    let (env, server) = hooked(ServerOptions::default());
+    let run = relayed(
+        &env,
+        &[
+            "--run-id 1 --state failed",
+            // Filtered in the job: final, so the parent records it all the same.
+            "--run-id 2 --state failed --on fixed",
+            "--run-id 3 --state succeeded",
+            // Posted without a claim: recorded all the same.
+            "--run-id 4 --state failed --no-dedupe",
+            "--run-id 5 --state succeeded",
+        ],
+    );
+    run.assert_success();
+    for i in 0..5 {
+        run.assert_stdout_contains(&format!("b{i}=0"));
+    }
+    run.assert_stdout_contains(r#""transition":"broken""#)
+        .assert_stdout_contains(r#""status":"filtered""#)
+        .assert_stdout_contains(r#""transition":"fixed""#);
+    let builds: Vec<_> = server
+        .posts()
+        .into_iter()
+        .filter(|p| p.message.contains("**ci**"))
+        .collect();
+    assert_eq!(builds.len(), 4, "{builds:?}");
+    assert_eq!(builds[0].props["mmnotify"]["transition"], "broken");
+    assert!(
+        builds[1].message.contains("fixed after 2 failures"),
+        "{}",
+        builds[1].message
+    );
+    assert_eq!(builds[2].props["mmnotify"]["transition"], "broken");
+    assert!(
+        builds[3].message.contains("fixed after 1 failure"),
+        "{}",
+        builds[3].message
+    );
+    // The history is in the parent's store.
+    assert!(env.state().join("dedupe/history").is_dir());
+}
+
+/// A minute from now, as RFC 3339 (the test's clock is the binary's): whole seconds,
+/// and never before the first sight of an earlier run (which would make it `older`),
+/// yet well within the clock skew a builder's `started_at` is believed.
+fn rfc3339_now() -> String {
+    let out = Command::new("date")
+        .args(["-u", "-d", "+1 minute", "+%Y-%m-%dT%H:%M:%SZ"])
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+#[test]
+fn a_started_at_far_in_the_future_does_not_freeze_the_job() {
+    let (env, server) = hooked(ServerOptions::default());
+    let run = env.run(&mut build(
+        &env,
+        "main",
+        "1",
+        "failed",
+        &["--started-at", "2999-01-01T00:00:00Z"],
+    ));
+    assert_eq!(run.json()["transition"], "broken");
+    let now = rfc3339_now();
+    for (id, state, want) in [
+        ("2", "failed", "still_failing"),
+        ("3", "succeeded", "fixed"),
+    ] {
+        let run = env.run(&mut build(&env, "main", id, state, &["--started-at", &now]));
+        assert_eq!(run.json()["transition"], want, "run {id}: {}", run.stdout);
+    }
+    let last = server.posts().last().unwrap().message.clone();
+    assert!(last.contains("fixed after 2 failures"), "{last}");
+}
+
+#[test]
+fn a_planted_bucket_line_from_the_future_does_not_freeze_the_job() {
+    let (env, _server) = hooked(ServerOptions::default());
+    let now = rfc3339_now();
+    let with_now = ["--started-at", now.as_str()];
+    env.run(&mut build(&env, "main", "1", "failed", &with_now))
+        .assert_success();
+    // The job's bucket in the state directory: lines `<job hash> <expires_ms> <record>`,
+    // the last line of a job wins. Plant a later line whose times are in year 2999.
+    let bucket = std::fs::read_dir(env.state().join("dedupe/history"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| {
+            p.extension().is_some_and(|x| x == "log")
+                && std::fs::metadata(p).is_ok_and(|m| m.len() > 0)
+        })
+        .expect("the job's bucket");
+    let text = std::fs::read_to_string(&bucket).unwrap();
+    let line = text.lines().last().unwrap();
+    let mut parts = line.splitn(3, ' ');
+    let (hash, expires, record) = (
+        parts.next().unwrap(),
+        parts.next().unwrap(),
+        parts.next().unwrap(),
+    );
+    let mut v: serde_json::Value = serde_json::from_str(record).unwrap();
+    let far = 32_503_680_000_000_u64;
+    for field in ["at", "since", "seen"] {
+        v[field] = far.into();
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&bucket)
+        .unwrap();
+    std::io::Write::write_all(&mut f, format!("{hash} {expires} {v}\n").as_bytes()).unwrap();
+    for (id, state, want) in [
+        ("2", "failed", "broken"),
+        ("3", "failed", "still_failing"),
+        ("4", "succeeded", "fixed"),
+    ] {
+        let run = env.run(&mut build(&env, "main", id, state, &with_now));
+        run.assert_success();
+        assert_eq!(run.json()["transition"], want, "run {id}: {}", run.stdout);
+    }
+}
+
+#[test]
+fn a_planted_record_from_the_future_does_not_freeze_the_job() {
+    let Some(redis) = RedisServer::start("a_planted_record_from_the_future") else {
+        return;
+    };
+    let (env, _server) = hooked(ServerOptions::default());
+    let url = redis.url();
+    let store = ["--dedupe-store", url.as_str()];
+    let now = rfc3339_now();
+    let with_now = [store[0], store[1], "--started-at", now.as_str()];
+    env.run(&mut build(&env, "main", "1", "failed", &with_now))
+        .assert_success();
+    let keys: Vec<String> = redis.query(&["KEYS", "mmnotify:dedupe:history:*"]);
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    let record: String = redis.query(&["GET", &keys[0]]);
+    let mut v: serde_json::Value = serde_json::from_str(&record).unwrap();
+    // Year 2999: every later run would be `older` for ever.
+    let far = 32_503_680_000_000_u64;
+    for field in ["at", "since", "seen"] {
+        v[field] = far.into();
+    }
+    let () = redis.query(&["SET", &keys[0], &v.to_string()]);
+    for (id, state, want) in [
+        ("2", "failed", "broken"),
+        ("3", "failed", "still_failing"),
+        ("4", "succeeded", "fixed"),
+    ] {
+        let run = env.run(&mut build(&env, "main", id, state, &with_now));
+        run.assert_success();
+        assert_eq!(run.json()["transition"], want, "run {id}: {}", run.stdout);
+    }
+}
+
+#[test]
+fn bidi_and_invisible_characters_in_a_routes_channel_are_refused() {
+    let (env, _server) = hooked(ServerOptions::default());
+    for (i, channel) in [
+        "ops\u{202E}ved",
+        "\u{2066}ops",
+        "o\u{200B}ps",
+        "ops\u{200F}",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let path = env.write_file(
+            &format!("conf/bidi{i}.toml"),
+            &format!("[[route]]\nwebhook = \"hook\"\nchannel = \"{channel}\"\n"),
+            0o600,
+        );
+        let mut c = env.cmd();
+        c.args(["config", "check", "--config"]).arg(&path);
+        let run = env.run(&mut c);
+        run.assert_code(3)
+            .assert_stderr_contains("line 3")
+            .assert_stderr_contains("`channel`");
+        // Shown escaped, never as the characters that reorder the line.
+        assert!(!run.stderr.contains(channel), "{}", run.stderr);
+    }
+}
+
+#[test]
+fn a_config_owned_by_another_user_is_refused_with_the_chown_and_no_echo() {
+    if !crate::support::is_root_or_skip(
+        "a_config_owned_by_another_user_is_refused_with_the_chown_and_no_echo",
+        "chown to another uid",
+    ) {
+        return;
+    }
+    let (env, _server) = hooked(ServerOptions::default());
+    let marker = "route-marker-7f3a";
+    let path = env.write_file(
+        "conf/foreign.toml",
+        &format!("[[route]]\nwebhook = \"hook\"\nbranch = \"{marker}\"\n"),
+        0o644,
+    );
+    std::os::unix::fs::chown(&path, Some(54321), Some(54321)).unwrap();
+    let mut config_check = env.cmd();
+    config_check
+        .args(["config", "check", "--config"])
+        .arg(&path);
+    let mut a_build = build(&env, "main", "1", "failed", &["--config"]);
+    a_build.arg(&path);
+    for mut c in [config_check, a_build] {
+        let run = env.run(&mut c);
+        run.assert_code(3)
+            .assert_stderr_contains("uid 54321")
+            .assert_stderr_contains("chown root");
+        assert!(
+            !run.stderr.contains(marker) && !run.stdout.contains(marker),
+            "{}",
+            run.stderr
+        );
+    }
+}
