@@ -889,3 +889,42 @@ fn a_forged_lease_without_expiry_or_of_another_type_does_not_hold_the_fleet_on_s
         assert!(!run.stderr.contains('\x1b'), "{}", run.stderr);
     }
 }
+
+/// A lease key of another type (a hash, a list) or without an expiry was not written by a
+/// gateway: `doctor` says so, names the key and how to delete it, and fails with exit 3
+/// (a setup problem), instead of a raw `WRONGTYPE` or a holder "expiring in 0 s".
+#[test]
+fn doctor_names_a_forged_lease_key_and_how_to_delete_it() {
+    let Some(redis) = RedisServer::start("doctor_names_a_forged_lease_key") else {
+        return;
+    };
+    let env = Env::new();
+    let queue = redis.url();
+    let key = format!("mmnotify:lease:{STREAM}:{GROUP}");
+    for (forge, what) in [
+        (vec!["HSET", key.as_str(), "holder", "mallory"], "a hash"),
+        (vec!["RPUSH", key.as_str(), "mallory"], "a list"),
+        (vec!["SET", key.as_str(), "mallory"], "no expiry"),
+    ] {
+        let _: i64 = redis.query(&["DEL", &key]);
+        let _: redis::Value = redis.query(&forge);
+        let run = env.run(env.cmd().args(["doctor", "--queue", &queue]));
+        run.assert_code(3);
+        let line = run
+            .stdout
+            .lines()
+            .find(|l| l.contains("webhook owner"))
+            .unwrap_or_default();
+        assert!(
+            line.contains("not a lease") && line.contains(what) && line.contains("forged"),
+            "{forge:?}: {}",
+            run.stdout
+        );
+        assert!(
+            line.contains(&format!("redis-cli DEL {key}")),
+            "{}",
+            run.stdout
+        );
+        assert!(!line.contains("mallory") || what == "no expiry", "{line}");
+    }
+}
