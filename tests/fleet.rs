@@ -928,3 +928,229 @@ fn doctor_names_a_forged_lease_key_and_how_to_delete_it() {
         assert!(!line.contains("mallory") || what == "no expiry", "{line}");
     }
 }
+
+/// The messages posted, in order, with the hook each went to.
+fn posted(server: &MockServer) -> Vec<(String, String)> {
+    server
+        .posts()
+        .iter()
+        .map(|p| (p.hook_id.clone(), p.message.clone()))
+        .collect()
+}
+
+/// SIGHUP reads the config again (contract: "Reload"): a new route and a new template
+/// show in the next posts; a config that fails to load keeps the old one, with one error
+/// line, and the gateway goes on posting.
+#[test]
+fn sighup_reloads_the_config_and_a_broken_config_keeps_the_old_one() {
+    let Some(redis) = RedisServer::start("sighup_reloads_the_config") else {
+        return;
+    };
+    let mut opts = ServerOptions::default();
+    opts.hooks.push(Hook::new(OTHER_HOOK_ID, "town-square"));
+    let (mut env, server) = crate::support::hooked(opts);
+    env.secret(OTHER_HOOK_ID);
+    env.write_secret(
+        "other",
+        &format!("{}\n", server.hook_url_for(OTHER_HOOK_ID)),
+    );
+    let queue = redis.url();
+    let config = env.write_file(
+        "conf/config.toml",
+        "default_webhook = \"hook\"\n[templates]\ndefault = \"v1 {workflow}\"\n",
+        0o644,
+    );
+    let mut gateway = env.cmd();
+    gateway
+        .args([
+            "build",
+            "--consume",
+            "--queue",
+            &queue,
+            "--claim-idle",
+            "1s",
+        ])
+        .arg("--config")
+        .arg(&config);
+    let g = env.spawn(&mut gateway);
+    env.run(&mut enqueue(&env, &queue, 1)).assert_success();
+    wait_until("the first post", Duration::from_secs(20), || {
+        !server.posts().is_empty()
+    });
+
+    // A new route for wf-2… and a new template, swapped in (write, then rename over).
+    let new = env.write_file(
+        "conf/config.toml.new",
+        "default_webhook = \"hook\"\n[[route]]\nwebhook = \"other\"\nworkflow = \"wf-2*\"\n\
+         [templates]\ndefault = \"v2 {workflow}\"\n",
+        0o644,
+    );
+    std::fs::rename(&new, &config).unwrap();
+    g.signal(libc::SIGHUP);
+    // Reloads happen between entries: the gateway's blocking read (500 ms) ends first.
+    std::thread::sleep(Duration::from_millis(1500));
+    env.run(&mut enqueue(&env, &queue, 2)).assert_success();
+    env.run(&mut enqueue(&env, &queue, 3)).assert_success();
+    wait_until(
+        "the posts after the reload",
+        Duration::from_secs(20),
+        || server.posts().len() >= 3,
+    );
+
+    // A config that fails its rules (an unknown key): the old one stays.
+    let bad = env.write_file(
+        "conf/config.toml.new",
+        "default_webhook = \"hook\"\n[[route]]\nwebhok = \"other\"\n",
+        0o644,
+    );
+    std::fs::rename(&bad, &config).unwrap();
+    g.signal(libc::SIGHUP);
+    std::thread::sleep(Duration::from_millis(1500));
+    env.run(&mut enqueue(&env, &queue, 20)).assert_success();
+    env.run(&mut enqueue(&env, &queue, 4)).assert_success();
+    wait_until(
+        "the posts after the failed reload",
+        Duration::from_secs(20),
+        || server.posts().len() >= 5,
+    );
+    g.signal(libc::SIGTERM);
+    let run = env.wait(g);
+    run.assert_success();
+    let mut posts = posted(&server);
+    // wf-2 and wf-3 (and wf-20 and wf-4) may be posted in either order.
+    posts[1..3].sort();
+    posts[3..5].sort();
+    let hook = |id: &str, text: &str| (id.to_string(), text.to_string());
+    let expected = [
+        hook(HOOK_ID, "v1 wf-1"),
+        hook(OTHER_HOOK_ID, "v2 wf-2"),
+        hook(HOOK_ID, "v2 wf-3"),
+        hook(OTHER_HOOK_ID, "v2 wf-20"),
+        hook(HOOK_ID, "v2 wf-4"),
+    ];
+    let mut expected_sorted = expected.to_vec();
+    expected_sorted[1..3].sort();
+    expected_sorted[3..5].sort();
+    assert_eq!(posts, expected_sorted, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("reloaded on SIGHUP: posting through the config's routes"),
+        "{}",
+        run.stderr
+    );
+    let failed: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.contains("reload on SIGHUP failed, keeping the old settings"))
+        .collect();
+    assert_eq!(failed.len(), 1, "{}", run.stderr);
+    assert!(failed[0].contains("webhok"), "{}", failed[0]);
+}
+
+/// A SIGHUP storm while the webhook file and the config are swapped for a symlink to a
+/// FIFO, to `/dev/zero`, for a directory or a huge file: each reload refuses both with
+/// an error line, never hangs nor grows the gateway's memory, and the gateway goes on
+/// posting to the hook it had. (Bounded in time by the waits' own limits.)
+#[test]
+fn a_sighup_storm_with_fifos_and_dev_zero_at_the_paths_keeps_the_old_settings() {
+    let Some(redis) = RedisServer::start("a_sighup_storm_with_fifos") else {
+        return;
+    };
+    let (env, server) = crate::support::hooked(ServerOptions::default());
+    let queue = redis.url();
+    let file = env.write_file(
+        "gateway/webhook.url",
+        &format!("{}\n", server.hook_url()),
+        0o600,
+    );
+    let config = env.write_file(
+        "conf/config.toml",
+        "[templates]\ndefault = \"v1 {workflow}\"\n",
+        0o644,
+    );
+    let mut gateway = env.cmd();
+    gateway
+        .args([
+            "build",
+            "--consume",
+            "--queue",
+            &queue,
+            "--claim-idle",
+            "1s",
+        ])
+        .arg("--webhook-file")
+        .arg(&file)
+        .arg("--config")
+        .arg(&config);
+    let g = env.spawn(&mut gateway);
+    env.run(&mut enqueue(&env, &queue, 0)).assert_success();
+    wait_until("the first post", Duration::from_secs(20), || {
+        !server.posts().is_empty()
+    });
+    let rss = || {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", g.pid())).unwrap();
+        let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+        line.split_whitespace()
+            .nth(1)
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+    };
+    let before = rss();
+    let fifo = env.root().join("fifo");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: mkfifo(3) with a valid C string.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let huge = env.root().join("huge");
+    std::fs::File::create(&huge)
+        .unwrap()
+        .set_len(1 << 30)
+        .unwrap();
+    std::fs::set_permissions(&huge, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let dir = env.root().join("a-directory");
+    std::fs::create_dir(&dir).unwrap();
+    let targets = [fifo.clone(), "/dev/zero".into(), dir.clone(), huge.clone()];
+    for (n, target) in targets.iter().enumerate() {
+        for path in [&file, &config] {
+            let _ = std::fs::remove_file(path);
+            std::os::unix::fs::symlink(target, path).unwrap();
+        }
+        for _ in 0..50 {
+            g.signal(libc::SIGHUP);
+        }
+        std::thread::sleep(Duration::from_millis(1500));
+        env.run(&mut enqueue(&env, &queue, n + 1)).assert_success();
+        wait_until("a post after the storm", Duration::from_secs(20), || {
+            server.posts().len() > n + 1
+        });
+    }
+    let after = rss();
+    g.signal(libc::SIGTERM);
+    let run = env.wait(g);
+    run.assert_success();
+    assert!(
+        after < before + 20 * 1024,
+        "the gateway grew from {before} KiB to {after} KiB"
+    );
+    let posts = posted(&server);
+    assert_eq!(posts.len(), targets.len() + 1, "{}", run.stderr);
+    for (i, (hook, text)) in posts.iter().enumerate() {
+        assert_eq!(hook, HOOK_ID);
+        assert!(text.starts_with("v1 wf-"), "post {i}: {text}");
+    }
+    let failed: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.contains("reload on SIGHUP failed, keeping the old settings"))
+        .collect();
+    for what in ["secrets file", "config file"] {
+        for why in ["is not a regular file", "larger than"] {
+            assert!(
+                failed.iter().any(|l| l.contains(what) && l.contains(why)),
+                "{what} {why}: {}",
+                run.stderr
+            );
+        }
+    }
+    assert!(!run.stderr.contains("reloaded on SIGHUP"), "{}", run.stderr);
+}

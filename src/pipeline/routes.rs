@@ -23,14 +23,10 @@ pub(crate) struct Routing {
     default: Option<(Option<String>, Ctx<'static>)>,
 }
 
-/// A route's settings: the command's, with the route's webhook, channel, `on` and
-/// mention gate. Made once per process and kept for its lifetime, so leaked.
-fn leak(settings: Settings) -> &'static Settings {
-    Box::leak(Box::new(settings))
-}
-
+/// A route's context, with settings of its own: the command's, with the route's webhook,
+/// channel, `on` and mention gate (freed with the routing a SIGHUP replaces).
 fn child(settings: Settings, open_store: OpenStore) -> Result<Ctx<'static>> {
-    let mut ctx = Ctx::new(leak(settings), open_store)?;
+    let mut ctx = Ctx::owned(settings, open_store)?;
     ctx.records_history = false;
     Ok(ctx)
 }
@@ -91,7 +87,7 @@ pub(crate) fn handle(ctx: &mut Ctx, ev: &crate::build_event::event::ValidEvent) 
             story.as_ref(),
         )
     };
-    if !passes(ctx.args, ev, story.as_ref()) {
+    if !passes(&ctx.args, ev, story.as_ref()) {
         if !ctx.args.dry_run {
             record_story(ctx, ev, story.as_ref());
         }
