@@ -1154,3 +1154,70 @@ fn a_sighup_storm_with_fifos_and_dev_zero_at_the_paths_keeps_the_old_settings() 
     }
     assert!(!run.stderr.contains("reloaded on SIGHUP"), "{}", run.stderr);
 }
+
+/// A hostile server on 127.0.0.1 that answers the first command of each connection with
+/// a reply that never ends: a bulk string announced as 1 TB, or (`array`) an array
+/// announced with a billion elements, streamed until the client hangs up. Paced (16 KiB
+/// every 5 ms, far inside any read timeout) so that the test does not eat the machine's
+/// memory: the client buffers all of it. Returns its port.
+fn endless_replies(array: bool) -> u16 {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                if !matches!(stream.read(&mut buf), Ok(n) if n > 0) {
+                    return;
+                }
+                let (head, chunk) = if array {
+                    ("*1000000000\r\n", ":1\r\n".repeat(4096))
+                } else {
+                    ("$1000000000000\r\n", "x".repeat(16384))
+                };
+                if stream.write_all(head.as_bytes()).is_err() {
+                    return;
+                }
+                while stream.write_all(chunk.as_bytes()).is_ok() {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            });
+        }
+    });
+    port
+}
+
+/// A Sentinel streaming an endless answer to its first question, or one naming a master
+/// that does: `--enqueue` spools and `doctor` fails within `--timeout` (exit 5), since the
+/// Sentinels are asked in a helper thread with a deadline. (The library bounds neither
+/// the size of a reply nor, for a server that keeps sending, its time; `--timeout` is a
+/// per-read timeout, so a master given directly that does this holds the command: the
+/// README says so. `Env::wait` is the watchdog: it gives up after a minute.)
+#[test]
+fn a_sentinel_streaming_an_endless_reply_does_not_hold_a_command_past_timeout() {
+    let env = Env::new();
+    let sentinels = [
+        endless_replies(false),
+        endless_replies(true),
+        fake_sentinel(Some(endless_replies(false))),
+        fake_sentinel(Some(endless_replies(true))),
+    ];
+    for sentinel in sentinels {
+        let queue = format!("redis+sentinel://127.0.0.1:{sentinel}/m");
+        let mut c = env.cmd();
+        c.env("MMNOTIFY_QUEUE", &queue)
+            .args(["build", "--enqueue", "--no-env", "--workflow", "wf"])
+            .args(["--state", "failed", "--timeout", "1s", "--output", "json"]);
+        let run = env.wait(env.spawn(&mut c));
+        run.assert_code(5).assert_stderr_contains("answered within");
+        assert_eq!(run.json()["status"], "spooled");
+        let mut c = env.cmd();
+        c.env("MMNOTIFY_QUEUE", &queue)
+            .args(["doctor", "--timeout", "1s"]);
+        let run = env.wait(env.spawn(&mut c));
+        run.assert_code(5);
+        assert!(run.stdout.contains("answered within"), "{}", run.stdout);
+    }
+}
