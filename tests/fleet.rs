@@ -997,15 +997,17 @@ fn sighup_reloads_the_config_and_a_broken_config_keeps_the_old_one() {
         || server.posts().len() >= 3,
     );
 
-    // A config that fails its rules (an unknown key): the old one stays.
-    let bad = env.write_file(
-        "conf/config.toml.new",
+    // A config that fails its rules (an unknown key), then one naming a webhook that has
+    // no secrets file: the old one stays, with one error line each.
+    for bad in [
         "default_webhook = \"hook\"\n[[route]]\nwebhok = \"other\"\n",
-        0o644,
-    );
-    std::fs::rename(&bad, &config).unwrap();
-    g.signal(libc::SIGHUP);
-    std::thread::sleep(Duration::from_millis(1500));
+        "default_webhook = \"nowhere\"\n",
+    ] {
+        let bad = env.write_file("conf/config.toml.new", bad, 0o644);
+        std::fs::rename(&bad, &config).unwrap();
+        g.signal(libc::SIGHUP);
+        std::thread::sleep(Duration::from_millis(1500));
+    }
     env.run(&mut enqueue(&env, &queue, 20)).assert_success();
     env.run(&mut enqueue(&env, &queue, 4)).assert_success();
     wait_until(
@@ -1043,8 +1045,9 @@ fn sighup_reloads_the_config_and_a_broken_config_keeps_the_old_one() {
         .lines()
         .filter(|l| l.contains("reload on SIGHUP failed, keeping the old settings"))
         .collect();
-    assert_eq!(failed.len(), 1, "{}", run.stderr);
+    assert_eq!(failed.len(), 2, "{}", run.stderr);
     assert!(failed[0].contains("webhok"), "{}", failed[0]);
+    assert!(failed[1].contains("nowhere.url"), "{}", failed[1]);
 }
 
 /// A SIGHUP storm while the webhook file and the config are swapped for a symlink to a

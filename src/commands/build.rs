@@ -26,7 +26,7 @@ pub(crate) fn run(args: BuildArgs, config: Option<&std::path::Path>) -> Result<E
             .map_err(|e| error::fail(error::ExitKind::Usage, format!("--mention {user:?}: {e}")))?;
     }
     let mut settings = build::Settings::from(&args);
-    settings.config = super::config_file::find(config)?;
+    settings.config = super::config_file::find(config)?.map(std::sync::Arc::new);
     let mut ctx = Ctx::new(&settings, open_store)?;
     if let Some(config) = settings
         .config

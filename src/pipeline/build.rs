@@ -57,8 +57,8 @@ pub(crate) struct Settings {
     pub mention_on: Option<OnFilter>,
     /// `--mention USER`: added to the mentions of an event that passes the gate.
     pub mention: Vec<Username>,
-    /// The config file, when one was found.
-    pub config: Option<Config>,
+    /// The config file, when one was found; shared by the routes' settings (each a clone).
+    pub config: Option<std::sync::Arc<Config>>,
     pub dry_run: bool,
     pub no_dedupe: bool,
     pub dedupe_ttl: Duration,
@@ -229,17 +229,28 @@ impl Ctx<'_> {
 
     /// Swaps in a config read again (SIGHUP): its templates, people and `mention_on` from
     /// the next event on, and, when `routed` (no webhook on the command line), its routes
-    /// and `default_webhook`: the routing is made anew, each route's webhook read at its
-    /// next event as at start. On error nothing changes.
+    /// and `default_webhook`: the routing is made anew, each webhook it names read now
+    /// (and again when its route next posts). On error nothing changes.
     pub(crate) fn swap_config(&mut self, config: Option<Config>, routed: bool) -> Result<()> {
         let mut settings = (*self.args).clone();
-        settings.config = config;
+        settings.config = config.map(std::sync::Arc::new);
         let routing = match settings.config.as_ref().filter(|_| routed) {
             Some(c) if !c.routes.is_empty() || c.default_webhook.is_some() => Some(Box::new(
                 super::routes::setup(&settings, c, self.open_store)?,
             )),
             _ => None,
         };
+        // Every webhook the new routing posts through must be readable now: one that is
+        // not would stop the gateway (exit 3) at its first event. So must the usual one
+        // when a config without routes replaces one with them (otherwise it is the
+        // webhook's own reload that reads it).
+        match &routing {
+            Some(routing) => routing.check_webhooks()?,
+            None if self.routing.is_some() && !settings.bot.is_given() => {
+                settings.webhook.resolve()?;
+            }
+            None => {}
+        }
         self.args = Args::Owned(std::sync::Arc::new(settings));
         self.routing = routing;
         Ok(())

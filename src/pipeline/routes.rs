@@ -74,6 +74,22 @@ pub(crate) fn setup(base: &Settings, config: &Config, open_store: OpenStore) -> 
     Ok(Routing { routes, default })
 }
 
+impl Routing {
+    /// Reads each webhook the routes and the default name, once each: a reloaded config
+    /// naming one that cannot be read is refused whole (the old one stays), rather than
+    /// stopping the gateway (exit 3) at that route's next event.
+    pub(crate) fn check_webhooks(&self) -> Result<()> {
+        let mut seen = std::collections::HashSet::new();
+        let contexts = self.routes.iter().map(|(_, c)| c);
+        for c in contexts.chain(self.default.iter().map(|(_, c)| c)) {
+            if seen.insert(c.args.webhook.name.clone()) {
+                c.args.webhook.resolve()?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// One event through its routes: one outcome per route; the most severe is returned
 /// (its error decides the exit code), the others are printed here (`--output json`: one
 /// object each, with `route`; text: an error line for each failed one).
