@@ -159,7 +159,7 @@ Register-ArgumentCompleter -Native -CommandName 'mmnotify' -ScriptBlock {
             [CompletionResult]::new('-n', '-n', [CompletionResultType]::ParameterName, 'Print the payload, send nothing; checks a given webhook offline')
             [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'Print the payload, send nothing; checks a given webhook offline')
             [CompletionResult]::new('--enqueue', '--enqueue', [CompletionResultType]::ParameterName, 'Put the event on the Redis queue instead of posting it')
-            [CompletionResult]::new('--consume', '--consume', [CompletionResultType]::ParameterName, 'Gateway: post the Redis queue''s events until SIGTERM')
+            [CompletionResult]::new('--consume', '--consume', [CompletionResultType]::ParameterName, 'Gateway: post the Redis queue''s events until SIGTERM; SIGHUP reads the webhook or bot file and the config again')
             [CompletionResult]::new('--drain', '--drain', [CompletionResultType]::ParameterName, 'With --consume: stop when nothing is left to take')
             [CompletionResult]::new('--exclusive', '--exclusive', [CompletionResultType]::ParameterName, 'With --consume: only the holder of the group''s lease consumes; others stand by')
             [CompletionResult]::new('--requested-ack', '--requested-ack', [CompletionResultType]::ParameterName, 'Ask recipients to acknowledge the post')

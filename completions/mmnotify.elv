@@ -154,7 +154,7 @@ set edit:completion:arg-completer[mmnotify] = {|@words|
             cand -n 'Print the payload, send nothing; checks a given webhook offline'
             cand --dry-run 'Print the payload, send nothing; checks a given webhook offline'
             cand --enqueue 'Put the event on the Redis queue instead of posting it'
-            cand --consume 'Gateway: post the Redis queue''s events until SIGTERM'
+            cand --consume 'Gateway: post the Redis queue''s events until SIGTERM; SIGHUP reads the webhook or bot file and the config again'
             cand --drain 'With --consume: stop when nothing is left to take'
             cand --exclusive 'With --consume: only the holder of the group''s lease consumes; others stand by'
             cand --requested-ack 'Ask recipients to acknowledge the post'

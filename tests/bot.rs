@@ -833,3 +833,47 @@ fn rate_limits_and_server_errors_are_retried_honouring_retry_after() {
         "Retry-After: 1 was honoured"
     );
 }
+
+/// SIGHUP reads the bot file again (contract: "Reload"): a token rotated in the file (the
+/// old one revoked) is used from the next entry on.
+#[test]
+fn sighup_makes_a_gateway_use_a_rotated_bot_file() {
+    let Some(redis) = RedisServer::start("sighup_rotated_bot_file") else {
+        return;
+    };
+    let (mut env, server, seed) = setup();
+    let g = env.spawn(&mut gateway(&env, &redis, "gw-1", &[]));
+    env.run(&mut enqueue(&env, &redis, "1", "failed", "n"))
+        .assert_success();
+    wait_until("the first post", Duration::from_secs(20), || {
+        roots(&server, &seed).len() == 1
+    });
+    let token = server.rest().create_token(&seed.bot.user_id);
+    env.secret(&token);
+    let new = env.write_file(
+        "secrets/bot.bot.new",
+        &format!("# rotated\n{}\n{token}\n", server.url()),
+        0o600,
+    );
+    fs::rename(&new, env.secrets_dir().join("bot.bot")).unwrap();
+    server.rest().revoke_token(&seed.bot.token);
+    g.signal(libc::SIGHUP);
+    // Reloads happen between entries: the gateway's blocking read (500 ms) ends first.
+    std::thread::sleep(Duration::from_millis(1500));
+    env.run(&mut enqueue(&env, &redis, "2", "failed", "n"))
+        .assert_success();
+    wait_until(
+        "the post with the new token",
+        Duration::from_secs(20),
+        || roots(&server, &seed).len() == 2 && redis.pending(STREAM, GROUP) == 0,
+    );
+    g.signal(libc::SIGTERM);
+    let run = env.wait(g);
+    run.assert_success()
+        .assert_stderr_contains("reloaded on SIGHUP: posting as bot");
+    assert!(
+        !run.stderr.contains("reload on SIGHUP failed"),
+        "{}",
+        run.stderr
+    );
+}

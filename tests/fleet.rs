@@ -889,3 +889,338 @@ fn a_forged_lease_without_expiry_or_of_another_type_does_not_hold_the_fleet_on_s
         assert!(!run.stderr.contains('\x1b'), "{}", run.stderr);
     }
 }
+
+/// A lease key of another type (a hash, a list) or without an expiry was not written by a
+/// gateway: `doctor` says so, names the key and how to delete it, and fails with exit 3
+/// (a setup problem), instead of a raw `WRONGTYPE` or a holder "expiring in 0 s".
+#[test]
+fn doctor_names_a_forged_lease_key_and_how_to_delete_it() {
+    let Some(redis) = RedisServer::start("doctor_names_a_forged_lease_key") else {
+        return;
+    };
+    let env = Env::new();
+    let queue = redis.url();
+    let key = format!("mmnotify:lease:{STREAM}:{GROUP}");
+    for (forge, what) in [
+        (vec!["HSET", key.as_str(), "holder", "mallory"], "a hash"),
+        (vec!["RPUSH", key.as_str(), "mallory"], "a list"),
+        (vec!["SET", key.as_str(), "mallory"], "no expiry"),
+    ] {
+        let _: i64 = redis.query(&["DEL", &key]);
+        let _: redis::Value = redis.query(&forge);
+        let run = env.run(env.cmd().args(["doctor", "--queue", &queue]));
+        run.assert_code(3);
+        let line = run
+            .stdout
+            .lines()
+            .find(|l| l.contains("webhook owner"))
+            .unwrap_or_default();
+        assert!(
+            line.contains("not a lease") && line.contains(what) && line.contains("forged"),
+            "{forge:?}: {}",
+            run.stdout
+        );
+        assert!(
+            line.contains(&format!("redis-cli DEL {key}")),
+            "{}",
+            run.stdout
+        );
+        assert!(!line.contains("mallory") || what == "no expiry", "{line}");
+    }
+}
+
+/// The messages posted, in order, with the hook each went to.
+fn posted(server: &MockServer) -> Vec<(String, String)> {
+    server
+        .posts()
+        .iter()
+        .map(|p| (p.hook_id.clone(), p.message.clone()))
+        .collect()
+}
+
+/// SIGHUP reads the config again (contract: "Reload"): a new route and a new template
+/// show in the next posts; a config that fails to load keeps the old one, with one error
+/// line, and the gateway goes on posting.
+#[test]
+fn sighup_reloads_the_config_and_a_broken_config_keeps_the_old_one() {
+    let Some(redis) = RedisServer::start("sighup_reloads_the_config") else {
+        return;
+    };
+    let mut opts = ServerOptions::default();
+    opts.hooks.push(Hook::new(OTHER_HOOK_ID, "town-square"));
+    let (mut env, server) = crate::support::hooked(opts);
+    env.secret(OTHER_HOOK_ID);
+    env.write_secret(
+        "other",
+        &format!("{}\n", server.hook_url_for(OTHER_HOOK_ID)),
+    );
+    let queue = redis.url();
+    let config = env.write_file(
+        "conf/config.toml",
+        "default_webhook = \"hook\"\n[templates]\ndefault = \"v1 {workflow}\"\n",
+        0o644,
+    );
+    let mut gateway = env.cmd();
+    gateway
+        .args([
+            "build",
+            "--consume",
+            "--queue",
+            &queue,
+            "--claim-idle",
+            "1s",
+        ])
+        .arg("--config")
+        .arg(&config);
+    let g = env.spawn(&mut gateway);
+    env.run(&mut enqueue(&env, &queue, 1)).assert_success();
+    wait_until("the first post", Duration::from_secs(20), || {
+        !server.posts().is_empty()
+    });
+
+    // A new route for wf-2… and a new template, swapped in (write, then rename over).
+    let new = env.write_file(
+        "conf/config.toml.new",
+        "default_webhook = \"hook\"\n[[route]]\nwebhook = \"other\"\nworkflow = \"wf-2*\"\n\
+         [templates]\ndefault = \"v2 {workflow}\"\n",
+        0o644,
+    );
+    std::fs::rename(&new, &config).unwrap();
+    g.signal(libc::SIGHUP);
+    // Reloads happen between entries: the gateway's blocking read (500 ms) ends first.
+    std::thread::sleep(Duration::from_millis(1500));
+    env.run(&mut enqueue(&env, &queue, 2)).assert_success();
+    env.run(&mut enqueue(&env, &queue, 3)).assert_success();
+    wait_until(
+        "the posts after the reload",
+        Duration::from_secs(20),
+        || server.posts().len() >= 3,
+    );
+
+    // A config that fails its rules (an unknown key), then one naming a webhook that has
+    // no secrets file: the old one stays, with one error line each.
+    for bad in [
+        "default_webhook = \"hook\"\n[[route]]\nwebhok = \"other\"\n",
+        "default_webhook = \"nowhere\"\n",
+    ] {
+        let bad = env.write_file("conf/config.toml.new", bad, 0o644);
+        std::fs::rename(&bad, &config).unwrap();
+        g.signal(libc::SIGHUP);
+        std::thread::sleep(Duration::from_millis(1500));
+    }
+    env.run(&mut enqueue(&env, &queue, 20)).assert_success();
+    env.run(&mut enqueue(&env, &queue, 4)).assert_success();
+    wait_until(
+        "the posts after the failed reload",
+        Duration::from_secs(20),
+        || server.posts().len() >= 5,
+    );
+    g.signal(libc::SIGTERM);
+    let run = env.wait(g);
+    run.assert_success();
+    let mut posts = posted(&server);
+    // wf-2 and wf-3 (and wf-20 and wf-4) may be posted in either order.
+    posts[1..3].sort();
+    posts[3..5].sort();
+    let hook = |id: &str, text: &str| (id.to_string(), text.to_string());
+    let expected = [
+        hook(HOOK_ID, "v1 wf-1"),
+        hook(OTHER_HOOK_ID, "v2 wf-2"),
+        hook(HOOK_ID, "v2 wf-3"),
+        hook(OTHER_HOOK_ID, "v2 wf-20"),
+        hook(HOOK_ID, "v2 wf-4"),
+    ];
+    let mut expected_sorted = expected.to_vec();
+    expected_sorted[1..3].sort();
+    expected_sorted[3..5].sort();
+    assert_eq!(posts, expected_sorted, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("reloaded on SIGHUP: posting through the config's routes"),
+        "{}",
+        run.stderr
+    );
+    let failed: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.contains("reload on SIGHUP failed, keeping the old settings"))
+        .collect();
+    assert_eq!(failed.len(), 2, "{}", run.stderr);
+    assert!(failed[0].contains("webhok"), "{}", failed[0]);
+    assert!(failed[1].contains("nowhere.url"), "{}", failed[1]);
+}
+
+/// A SIGHUP storm while the webhook file and the config are swapped for a symlink to a
+/// FIFO, to `/dev/zero`, for a directory or a huge file: each reload refuses both with
+/// an error line, never hangs nor grows the gateway's memory, and the gateway goes on
+/// posting to the hook it had. (Bounded in time by the waits' own limits.)
+#[test]
+fn a_sighup_storm_with_fifos_and_dev_zero_at_the_paths_keeps_the_old_settings() {
+    let Some(redis) = RedisServer::start("a_sighup_storm_with_fifos") else {
+        return;
+    };
+    let (env, server) = crate::support::hooked(ServerOptions::default());
+    let queue = redis.url();
+    let file = env.write_file(
+        "gateway/webhook.url",
+        &format!("{}\n", server.hook_url()),
+        0o600,
+    );
+    let config = env.write_file(
+        "conf/config.toml",
+        "[templates]\ndefault = \"v1 {workflow}\"\n",
+        0o644,
+    );
+    let mut gateway = env.cmd();
+    gateway
+        .args([
+            "build",
+            "--consume",
+            "--queue",
+            &queue,
+            "--claim-idle",
+            "1s",
+        ])
+        .arg("--webhook-file")
+        .arg(&file)
+        .arg("--config")
+        .arg(&config);
+    let g = env.spawn(&mut gateway);
+    env.run(&mut enqueue(&env, &queue, 0)).assert_success();
+    wait_until("the first post", Duration::from_secs(20), || {
+        !server.posts().is_empty()
+    });
+    let rss = || {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", g.pid())).unwrap();
+        let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+        line.split_whitespace()
+            .nth(1)
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+    };
+    let before = rss();
+    let fifo = env.root().join("fifo");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: mkfifo(3) with a valid C string.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let huge = env.root().join("huge");
+    std::fs::File::create(&huge)
+        .unwrap()
+        .set_len(1 << 30)
+        .unwrap();
+    std::fs::set_permissions(&huge, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let dir = env.root().join("a-directory");
+    std::fs::create_dir(&dir).unwrap();
+    let targets = [fifo.clone(), "/dev/zero".into(), dir.clone(), huge.clone()];
+    for (n, target) in targets.iter().enumerate() {
+        for path in [&file, &config] {
+            let _ = std::fs::remove_file(path);
+            std::os::unix::fs::symlink(target, path).unwrap();
+        }
+        for _ in 0..50 {
+            g.signal(libc::SIGHUP);
+        }
+        std::thread::sleep(Duration::from_millis(1500));
+        env.run(&mut enqueue(&env, &queue, n + 1)).assert_success();
+        wait_until("a post after the storm", Duration::from_secs(20), || {
+            server.posts().len() > n + 1
+        });
+    }
+    let after = rss();
+    g.signal(libc::SIGTERM);
+    let run = env.wait(g);
+    run.assert_success();
+    assert!(
+        after < before + 20 * 1024,
+        "the gateway grew from {before} KiB to {after} KiB"
+    );
+    let posts = posted(&server);
+    assert_eq!(posts.len(), targets.len() + 1, "{}", run.stderr);
+    for (i, (hook, text)) in posts.iter().enumerate() {
+        assert_eq!(hook, HOOK_ID);
+        assert!(text.starts_with("v1 wf-"), "post {i}: {text}");
+    }
+    let failed: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.contains("reload on SIGHUP failed, keeping the old settings"))
+        .collect();
+    for what in ["secrets file", "config file"] {
+        for why in ["is not a regular file", "larger than"] {
+            assert!(
+                failed.iter().any(|l| l.contains(what) && l.contains(why)),
+                "{what} {why}: {}",
+                run.stderr
+            );
+        }
+    }
+    assert!(!run.stderr.contains("reloaded on SIGHUP"), "{}", run.stderr);
+}
+
+/// A hostile server on 127.0.0.1 that answers the first command of each connection with
+/// a reply that never ends: a bulk string announced as 1 TB, or (`array`) an array
+/// announced with a billion elements, streamed until the client hangs up. Paced (16 KiB
+/// every 5 ms, far inside any read timeout) so that the test does not eat the machine's
+/// memory: the client buffers all of it. Returns its port.
+fn endless_replies(array: bool) -> u16 {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                if !matches!(stream.read(&mut buf), Ok(n) if n > 0) {
+                    return;
+                }
+                let (head, chunk) = if array {
+                    ("*1000000000\r\n", ":1\r\n".repeat(4096))
+                } else {
+                    ("$1000000000000\r\n", "x".repeat(16384))
+                };
+                if stream.write_all(head.as_bytes()).is_err() {
+                    return;
+                }
+                while stream.write_all(chunk.as_bytes()).is_ok() {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            });
+        }
+    });
+    port
+}
+
+/// A Sentinel streaming an endless answer to its first question, or one naming a master
+/// that does: `--enqueue` spools and `doctor` fails within `--timeout` (exit 5), since the
+/// Sentinels are asked in a helper thread with a deadline. (The library bounds neither
+/// the size of a reply nor, for a server that keeps sending, its time; `--timeout` is a
+/// per-read timeout, so a master given directly that does this holds the command: the
+/// README says so. `Env::wait` is the watchdog: it gives up after a minute.)
+#[test]
+fn a_sentinel_streaming_an_endless_reply_does_not_hold_a_command_past_timeout() {
+    let env = Env::new();
+    let sentinels = [
+        endless_replies(false),
+        endless_replies(true),
+        fake_sentinel(Some(endless_replies(false))),
+        fake_sentinel(Some(endless_replies(true))),
+    ];
+    for sentinel in sentinels {
+        let queue = format!("redis+sentinel://127.0.0.1:{sentinel}/m");
+        let mut c = env.cmd();
+        c.env("MMNOTIFY_QUEUE", &queue)
+            .args(["build", "--enqueue", "--no-env", "--workflow", "wf"])
+            .args(["--state", "failed", "--timeout", "1s", "--output", "json"]);
+        let run = env.wait(env.spawn(&mut c));
+        run.assert_code(5).assert_stderr_contains("answered within");
+        assert_eq!(run.json()["status"], "spooled");
+        let mut c = env.cmd();
+        c.env("MMNOTIFY_QUEUE", &queue)
+            .args(["doctor", "--timeout", "1s"]);
+        let run = env.wait(env.spawn(&mut c));
+        run.assert_code(5);
+        assert!(run.stdout.contains("answered within"), "{}", run.stdout);
+    }
+}

@@ -62,7 +62,8 @@ pub(crate) struct GatewayArgs {
     #[arg(long, conflicts_with_all = ["consume", "events", "dry_run"])]
     pub enqueue: bool,
 
-    /// Gateway: post the Redis queue's events until SIGTERM
+    /// Gateway: post the Redis queue's events until SIGTERM; SIGHUP reads the webhook or bot
+    /// file and the config again
     #[arg(long, conflicts_with_all = ["events", "event_file", "dry_run"])]
     pub consume: bool,
 

@@ -26,7 +26,7 @@ pub(crate) fn run(args: BuildArgs, config: Option<&std::path::Path>) -> Result<E
             .map_err(|e| error::fail(error::ExitKind::Usage, format!("--mention {user:?}: {e}")))?;
     }
     let mut settings = build::Settings::from(&args);
-    settings.config = super::config_file::find(config)?;
+    settings.config = super::config_file::find(config)?.map(std::sync::Arc::new);
     let mut ctx = Ctx::new(&settings, open_store)?;
     if let Some(config) = settings
         .config
@@ -38,7 +38,9 @@ pub(crate) fn run(args: BuildArgs, config: Option<&std::path::Path>) -> Result<E
         }
     }
     if args.gateway.consume {
-        let gateway = Gateway::from(&args.gateway);
+        let mut gateway = Gateway::from(&args.gateway);
+        gateway.reload.config = config.map(std::path::Path::to_path_buf);
+        gateway.reload.routed = !webhook_on_command_line(&args);
         return Ok(Ending::printed(gateway::consumer::run(&mut ctx, &gateway)));
     }
     if let Some(path) = &args.events {

@@ -104,6 +104,8 @@ impl From<&GatewayArgs> for Gateway {
             summary_every: a.summary_every,
             metrics_file: a.fleet.metrics_file.clone(),
             exclusive: a.fleet.exclusive.then_some(a.fleet.lease),
+            // Set by `commands::build`, which knows the config's source.
+            reload: crate::gateway::consumer::Reload::default(),
         }
     }
 }

@@ -13,10 +13,7 @@ use crate::pipeline::output::{print_stdout_bytes, Ending};
 /// given file that is missing, and any file found that fails its rules, is exit 3.
 /// `None`: no `--config`/`MMNOTIFY_CONFIG` and nothing at the default paths.
 pub(super) fn find(given: Option<&Path>) -> Result<Option<Config>> {
-    match locate::locate(given, &|k| std::env::var_os(k))? {
-        None => Ok(None),
-        Some(located) => Ok(Some(config::load(&located.path)?)),
-    }
+    locate::find(given)
 }
 
 /// The line for "no config", naming where it was looked for.

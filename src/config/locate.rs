@@ -42,6 +42,16 @@ pub(crate) fn locate(
     locate_in(given, env, Path::new(SYSTEM_PATH))
 }
 
+/// Finds and loads the config (`build`, `doctor`, and a gateway's SIGHUP): a given file
+/// that is missing, and any file found that fails its rules, is exit 3. `None`: none
+/// given and nothing at the default paths.
+pub(crate) fn find(given: Option<&Path>) -> Result<Option<super::Config>> {
+    match locate(given, &|k| std::env::var_os(k))? {
+        None => Ok(None),
+        Some(located) => Ok(Some(super::load(&located.path)?)),
+    }
+}
+
 fn locate_in(
     given: Option<&Path>,
     env: &dyn Fn(&str) -> Option<OsString>,

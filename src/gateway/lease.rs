@@ -52,11 +52,16 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0";
 
-/// The lease's value, its time to live and the server's clock, for `doctor`.
+/// The lease's value, its time to live, the server's clock and the key's type, for
+/// `doctor`. A key of another type is not read (`GET` would fail with `WRONGTYPE`).
 const OWNER: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-return {redis.call('GET', KEYS[1]) or '', redis.call('PTTL', KEYS[1]), string.format('%.0f', now)}";
+local kind = redis.call('TYPE', KEYS[1])
+if type(kind) == 'table' then kind = kind['ok'] end
+local value = ''
+if kind == 'string' then value = redis.call('GET', KEYS[1]) end
+return {value, redis.call('PTTL', KEYS[1]), string.format('%.0f', now), kind}";
 
 /// The Redis key of the lease of a group of gateways: `<stream>:<group>`.
 pub(crate) fn group_lease_key(stream: &str, group: &str) -> String {
@@ -137,14 +142,37 @@ impl Lease {
     }
 }
 
-/// The current holder of `key`, or None when nobody holds it.
+/// The current holder of `key`, or None when nobody holds it. A key no gateway could
+/// have written (another type, or no expiry) is a config-kind error naming the fix: the
+/// gateways replace it when they next try to take the lease, but someone put it there.
 pub(crate) fn owner(redis: &mut Redis, key: &str) -> Result<Option<Owner>> {
-    let (value, pttl, now): (String, i64, String) = redis
+    let (value, pttl, now, kind): (String, i64, String, String) = redis
         .run("cannot read the --exclusive lease", |con| {
             Script::new(OWNER).key(key).invoke(con)
         })?;
+    let forged = |what: String| {
+        crate::error::config(format!(
+            "the --exclusive lease key {key} holds {what}: not a lease (a gateway writes a \
+             string that expires), so it was forged or left by hand; --exclusive gateways \
+             replace it when they next try to take the lease; delete it with: redis-cli DEL \
+             {key}"
+        ))
+    };
+    if kind != "string" && kind != "none" {
+        // The type is Redis's own word (hash, list, set, zset, stream), not the forger's.
+        let kind = clean_holder(&kind);
+        let article = if kind.starts_with(['a', 'e', 'i', 'o', 'u']) {
+            "an"
+        } else {
+            "a"
+        };
+        return Err(forged(format!("{article} {kind}")));
+    }
     if value.is_empty() || pttl == -2 {
         return Ok(None);
+    }
+    if pttl == -1 {
+        return Err(forged("a value with no expiry".into()));
     }
     let now: Option<u64> = now.parse().ok();
     // `<token> <since> <holder>`; anything else was not written by mmnotify and is shown

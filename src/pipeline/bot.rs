@@ -18,7 +18,7 @@ use serde_json::{json, Map, Value};
 
 use crate::build_event::event::{State, ValidEvent};
 use crate::error::{self, ExitKind};
-use crate::pipeline::build::{Ctx, Store};
+use crate::pipeline::build::{Ctx, Settings, Store};
 use crate::pipeline::output::{print_stdout_line, Handled, Outcome, Printer, Status};
 use crate::secret::{BotSource, BotSources, BotToken};
 use crate::state::dedupe::{self, Claim, DedupeKey, DedupeStore, RunPost};
@@ -157,7 +157,8 @@ fn post_parts(obj: &Map<String, Value>, run_key: &str, state: State) -> (String,
 /// One event through the bot: dedupe claim of (run, state), the run's post created or
 /// patched under the run's claim, then the reply of a terminal state.
 pub(crate) fn handle(ctx: &mut Ctx, ev: &ValidEvent, obj: &Map<String, Value>) -> Result<Handled> {
-    let args = ctx.args;
+    let args = ctx.args.clone();
+    let args: &Settings = &args;
     let Some(run_key) = run_key(ev) else {
         return Err(error::input(
             "with a bot, an event needs provider_run_id (--run-id): the run's post is found \

@@ -56,8 +56,8 @@ pub(crate) struct Settings {
     pub mention_on: Option<OnFilter>,
     /// `--mention USER`: added to the mentions of an event that passes the gate.
     pub mention: Vec<Username>,
-    /// The config file, when one was found.
-    pub config: Option<Config>,
+    /// The config file, when one was found; shared by the routes' settings (each a clone).
+    pub config: Option<std::sync::Arc<Config>>,
     pub dry_run: bool,
     pub no_dedupe: bool,
     pub dedupe_ttl: Duration,
@@ -75,9 +75,28 @@ pub(crate) struct Settings {
     pub rate: Option<crate::gateway::ratelimit::Rate>,
 }
 
+/// The settings a context reads: the command's, borrowed, or its own (a route's, or a
+/// gateway's after a SIGHUP reload), held so that replacing them frees the old ones.
+/// Cloning is cheap: `let args = ctx.args.clone();` leaves `ctx` free to change.
+#[derive(Clone)]
+pub(crate) enum Args<'a> {
+    Borrowed(&'a Settings),
+    Owned(std::sync::Arc<Settings>),
+}
+
+impl std::ops::Deref for Args<'_> {
+    type Target = Settings;
+    fn deref(&self) -> &Settings {
+        match self {
+            Args::Borrowed(s) => s,
+            Args::Owned(s) => s,
+        }
+    }
+}
+
 /// What handling events needs, shared by single events, `--events` and `--consume`.
 pub(crate) struct Ctx<'a> {
-    pub args: &'a Settings,
+    pub args: Args<'a>,
     pub printer: Printer,
     /// Connected on first use: a dry run or a filtered event needs no secret.
     notifier: Option<Notifier>,
@@ -123,6 +142,10 @@ pub(crate) enum Store {
 
 impl<'a> Ctx<'a> {
     pub(crate) fn new(args: &'a Settings, open_store: OpenStore) -> Result<Ctx<'a>> {
+        Ctx::with_args(Args::Borrowed(args), open_store)
+    }
+
+    fn with_args(args: Args<'a>, open_store: OpenStore) -> Result<Ctx<'a>> {
         if let Some(t) = &args.text_template {
             // The story's placeholders are filled in before the rest is rendered.
             let story_names = |n: &str| {
@@ -133,7 +156,6 @@ impl<'a> Ctx<'a> {
             build_message::check_template(&story::fill(t, &story_names))?;
         }
         Ok(Ctx {
-            args,
             printer: args.output,
             notifier: None,
             dedupe: Store::NotOpened,
@@ -153,17 +175,25 @@ impl<'a> Ctx<'a> {
             bot: None,
             routing: None,
             records_history: true,
+            args,
         })
     }
 
     /// Opens the dedupe store on first use (the command's choice).
     pub(crate) fn open_dedupe(&mut self) -> Result<()> {
         if matches!(self.dedupe, Store::NotOpened) {
-            let (store, store_ref) = (self.open_store)(self.args, &self.printer)?;
+            let (store, store_ref) = (self.open_store)(&self.args, &self.printer)?;
             self.dedupe = store;
             self.store_ref = store_ref;
         }
         Ok(())
+    }
+}
+
+impl Ctx<'static> {
+    /// A context with settings of its own (a route's).
+    pub(crate) fn owned(args: Settings, open_store: OpenStore) -> Result<Ctx<'static>> {
+        Ctx::with_args(Args::Owned(std::sync::Arc::new(args)), open_store)
     }
 }
 
@@ -183,7 +213,8 @@ impl Ctx<'_> {
     /// the new one from the next event on. On error the old notifier stays. Returns the
     /// new webhook, redacted.
     pub(crate) fn reload_webhook(&mut self) -> Result<String> {
-        let args = self.args;
+        let args = self.args.clone();
+        let args: &Settings = &args;
         let mut notifier = Notifier::connect(&args.webhook, &args.delivery, self.printer)?;
         let pace = notifier.pace(&self.pacing, &args.delivery)?;
         let webhook = notifier.url.redacted();
@@ -193,6 +224,35 @@ impl Ctx<'_> {
         self.pace = pace;
         self.notifier = Some(notifier);
         Ok(webhook)
+    }
+
+    /// Swaps in a config read again (SIGHUP): its templates, people and `mention_on` from
+    /// the next event on, and, when `routed` (no webhook on the command line), its routes
+    /// and `default_webhook`: the routing is made anew, each webhook it names read now
+    /// (and again when its route next posts). On error nothing changes.
+    pub(crate) fn swap_config(&mut self, config: Option<Config>, routed: bool) -> Result<()> {
+        let mut settings = (*self.args).clone();
+        settings.config = config.map(std::sync::Arc::new);
+        let routing = match settings.config.as_ref().filter(|_| routed) {
+            Some(c) if !c.routes.is_empty() || c.default_webhook.is_some() => Some(Box::new(
+                super::routes::setup(&settings, c, self.open_store)?,
+            )),
+            _ => None,
+        };
+        // Every webhook the new routing posts through must be readable now: one that is
+        // not would stop the gateway (exit 3) at its first event. So must the usual one
+        // when a config without routes replaces one with them (otherwise it is the
+        // webhook's own reload that reads it).
+        match &routing {
+            Some(routing) => routing.check_webhooks()?,
+            None if self.routing.is_some() && !settings.bot.is_given() => {
+                settings.webhook.resolve()?;
+            }
+            None => {}
+        }
+        self.args = Args::Owned(std::sync::Arc::new(settings));
+        self.routing = routing;
+        Ok(())
     }
 
     /// Time spent waiting for the rate budget or a 429 pause, across reloads.
@@ -222,7 +282,8 @@ fn render_story(
     ev: &ValidEvent,
     story: Option<&Story>,
 ) -> Result<(serde_json::Map<String, Value>, Vec<u8>)> {
-    let args = ctx.args;
+    let args = ctx.args.clone();
+    let args: &Settings = &args;
     let cc = story::cc_line(ev, story, args);
     let template = story::template(args, ev, story, cc.as_deref());
     let mut post = build_message::render(ev, template.as_deref())?;
@@ -291,7 +352,7 @@ pub(super) fn read_story(ctx: &mut Ctx, ev: &ValidEvent) -> Result<Option<Story>
     }
     // Inside a `run` job the parent holds the store: it hands the record over.
     if let Some(socket) = run_socket::socket_for(&ctx.args.webhook) {
-        return run_socket::read_story(ctx.args, &ctx.printer, ev, &socket);
+        return run_socket::read_story(&ctx.args, &ctx.printer, ev, &socket);
     }
     open_store(ctx)?;
     let Store::Open(store) = &ctx.dedupe else {
@@ -320,7 +381,7 @@ pub(super) fn record_story(ctx: &Ctx, ev: &ValidEvent, story: Option<&Story>) {
         return;
     }
     if let (Some(story), Some(socket)) = (story, run_socket::socket_for(&ctx.args.webhook)) {
-        run_socket::record_story(ctx.args, &ctx.printer, ev, story, &socket);
+        run_socket::record_story(&ctx.args, &ctx.printer, ev, story, &socket);
         return;
     }
     let (Some(story), Store::Open(dedupe)) = (story, &ctx.dedupe) else {
@@ -334,7 +395,7 @@ pub(super) fn record_story(ctx: &Ctx, ev: &ValidEvent, story: Option<&Story>) {
 /// Opens the dedupe store on first use.
 fn open_store(ctx: &mut Ctx) -> Result<()> {
     if matches!(ctx.dedupe, Store::NotOpened) {
-        let (store, store_ref) = (ctx.open_store)(ctx.args, &ctx.printer)?;
+        let (store, store_ref) = (ctx.open_store)(&ctx.args, &ctx.printer)?;
         ctx.dedupe = store;
         ctx.store_ref = store_ref;
     }
@@ -346,7 +407,8 @@ pub(super) fn handle_story(
     ev: &ValidEvent,
     story: Option<&Story>,
 ) -> Result<Handled> {
-    let args = ctx.args;
+    let args = ctx.args.clone();
+    let args: &Settings = &args;
     if !passes(args, ev, story) {
         ctx.printer.info(&format!(
             "{} is not in --on (or not a --remind-every reminder): not posted",
@@ -433,7 +495,8 @@ fn show_dry_run(
     obj: serde_json::Map<String, Value>,
     body: &[u8],
 ) -> Result<Handled> {
-    let args = ctx.args;
+    let args = ctx.args.clone();
+    let args: &Settings = &args;
     if ctx.dry_target.is_none() {
         let url = dry_run::check_webhook(
             &args.webhook,
@@ -476,7 +539,8 @@ fn deduplicate(
     value: &Value,
     note: Option<RunNote>,
 ) -> Result<Dedupe> {
-    let args = ctx.args;
+    let args = ctx.args.clone();
+    let args: &Settings = &args;
     let no_claim = ControlFlow::Continue(Claimed::default());
     let run_id = match ev.provider_run_id.as_deref() {
         Some(_) if args.no_dedupe => return Ok(no_claim),
@@ -588,7 +652,8 @@ fn post_through_run(
     (socket, story): (&std::path::Path, Option<&Story>),
     value: Value,
 ) -> Result<Handled> {
-    let args = ctx.args;
+    let args = ctx.args.clone();
+    let args: &Settings = &args;
     let dedupe = match ev.provider_run_id.as_deref() {
         Some(run_id) if !args.no_dedupe => {
             Some(run_socket::dedupe_request(args, run_id, ev.state())?)

@@ -56,7 +56,8 @@ fn refuse_hook_urls(event: &str) -> Result<()> {
 /// `build --enqueue`: add the event to the stream, retrying until `--timeout`; keep it in
 /// the spool when Redis stays away.
 pub(crate) fn enqueue_one(ctx: &Ctx, ev: &ValidEvent) -> Result<Ending> {
-    let args = ctx.args;
+    let args = ctx.args.clone();
+    let args: &Settings = &args;
     let stream = &args.queue.stream;
     let event = ev.to_json();
     let text = event.to_string();

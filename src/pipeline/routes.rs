@@ -23,14 +23,10 @@ pub(crate) struct Routing {
     default: Option<(Option<String>, Ctx<'static>)>,
 }
 
-/// A route's settings: the command's, with the route's webhook, channel, `on` and
-/// mention gate. Made once per process and kept for its lifetime, so leaked.
-fn leak(settings: Settings) -> &'static Settings {
-    Box::leak(Box::new(settings))
-}
-
+/// A route's context, with settings of its own: the command's, with the route's webhook,
+/// channel, `on` and mention gate (freed with the routing a SIGHUP replaces).
 fn child(settings: Settings, open_store: OpenStore) -> Result<Ctx<'static>> {
-    let mut ctx = Ctx::new(leak(settings), open_store)?;
+    let mut ctx = Ctx::owned(settings, open_store)?;
     ctx.records_history = false;
     Ok(ctx)
 }
@@ -78,6 +74,22 @@ pub(crate) fn setup(base: &Settings, config: &Config, open_store: OpenStore) -> 
     Ok(Routing { routes, default })
 }
 
+impl Routing {
+    /// Reads each webhook the routes and the default name, once each: a reloaded config
+    /// naming one that cannot be read is refused whole (the old one stays), rather than
+    /// stopping the gateway (exit 3) at that route's next event.
+    pub(crate) fn check_webhooks(&self) -> Result<()> {
+        let mut seen = std::collections::HashSet::new();
+        let contexts = self.routes.iter().map(|(_, c)| c);
+        for c in contexts.chain(self.default.iter().map(|(_, c)| c)) {
+            if seen.insert(c.args.webhook.name.clone()) {
+                c.args.webhook.resolve()?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// One event through its routes: one outcome per route; the most severe is returned
 /// (its error decides the exit code), the others are printed here (`--output json`: one
 /// object each, with `route`; text: an error line for each failed one).
@@ -91,7 +103,7 @@ pub(crate) fn handle(ctx: &mut Ctx, ev: &crate::build_event::event::ValidEvent) 
             story.as_ref(),
         )
     };
-    if !passes(ctx.args, ev, story.as_ref()) {
+    if !passes(&ctx.args, ev, story.as_ref()) {
         if !ctx.args.dry_run {
             record_story(ctx, ev, story.as_ref());
         }

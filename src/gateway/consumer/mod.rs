@@ -12,6 +12,7 @@ mod housekeeping;
 mod log;
 mod outage;
 mod owner;
+mod reload;
 mod report;
 mod settle;
 mod signal;
@@ -31,10 +32,11 @@ use crate::gateway::store::{lock, RedisStore, SharedRedis};
 use crate::gateway::url::{RedisSource, RedisUrl};
 use crate::pipeline::build::{self, Ctx, Settings, Summary};
 use crate::pipeline::enqueue::shared_store;
-use crate::pipeline::output::{print_stderr_line, Printer};
+use crate::pipeline::output::Printer;
 use crate::state::statedir;
 use crate::text::time::format_duration;
 use outage::Outage;
+pub(crate) use reload::Reload;
 use settle::PendingAck;
 use signal::stopping;
 
@@ -74,6 +76,8 @@ struct Consumer<'c> {
     report: Option<report::Report>,
     /// `--exclusive`: the lease, held or waited for.
     owner: Option<owner::Owner>,
+    /// What SIGHUP reads again.
+    reload_from: Reload,
     printer: &'c Printer,
 }
 
@@ -90,11 +94,14 @@ pub(crate) struct Gateway {
     pub metrics_file: Option<std::path::PathBuf>,
     /// `--exclusive` with its `--lease`.
     pub exclusive: Option<Duration>,
+    /// What SIGHUP reads again.
+    pub reload: Reload,
 }
 
 /// `build --consume`.
 pub(crate) fn run(ctx: &mut Ctx, gateway: &Gateway) -> Result<u8> {
-    let args = ctx.args;
+    let args = ctx.args.clone();
+    let args: &Settings = &args;
     let (url, source) = queue_source(&args.queue)?;
     // A gateway without a usable webhook (or bot) would take entries only to leave them
     // pending. With the config's routes, each route's webhook is checked at its first event.
@@ -160,7 +167,8 @@ fn dedupe_store(
     queue: &RedisSource,
     printer: &Printer,
 ) -> Result<Option<RedisStore>> {
-    let args = ctx.args;
+    let args = ctx.args.clone();
+    let args: &Settings = &args;
     if args.no_dedupe {
         return Ok(None);
     }
@@ -213,6 +221,7 @@ impl<'c> Consumer<'c> {
             owner: gateway
                 .exclusive
                 .map(|ttl| owner::Owner::new(&args.queue.stream, &gateway.group, ttl)),
+            reload_from: gateway.reload.clone(),
             printer,
         }
     }
@@ -273,22 +282,6 @@ impl Consumer<'_> {
         }
         self.redis_away = outage.is_on();
         Ok(None)
-    }
-
-    /// SIGHUP: the webhook secret again (a rotated file), and a new notifier for it. A
-    /// file that fails to load keeps the old settings, with one error line.
-    // The config file (routes, people, templates; issue 16) reloads here too once the
-    // gateway reads one: load it into a new `Settings` part first, swap only on success.
-    fn reload(&mut self, ctx: &mut Ctx) {
-        match ctx.reload_webhook() {
-            Ok(webhook) => log::notice(
-                self.printer,
-                &format!("reloaded on SIGHUP: posting to {webhook}"),
-            ),
-            Err(e) => print_stderr_line(&format!(
-                "mmnotify: reload on SIGHUP failed, keeping the old settings: {e:#}"
-            )),
-        }
     }
 
     fn step(&mut self, ctx: &mut Ctx) -> Result<Step> {
