@@ -412,3 +412,34 @@ fn two_gateways_racing_on_runs_of_one_broken_job_make_one_reply_per_run() {
     }
     assert_eq!(replies.len(), 11, "run 1's details and one reply per run");
 }
+
+/// A run that started in a broken job's thread and ends after another run fixed the job
+/// breaks it again: it says so in the channel, and that post's thread holds the next
+/// runs. A run that started before the job broke keeps its own channel post.
+#[test]
+fn a_run_from_an_old_thread_that_breaks_the_job_again_posts_in_the_channel() {
+    let (env, server, seed) = setup();
+    bot_run(&env, "0", "running", &[]);
+    bot_run(&env, "1", "failed", &[]);
+    let first = of_run(&roots(&server, &seed), "1")[0].id.clone();
+    // Run 0 started before the job broke: its post stays in the channel.
+    assert_eq!(
+        bot_run(&env, "0", "failed", &[])["transition"],
+        "still_failing"
+    );
+    assert_eq!(of_run(&roots(&server, &seed), "0").len(), 1);
+    bot_run(&env, "2", "running", &[]);
+    assert_eq!(of_run(&server.rest().replies(&first), "2").len(), 1);
+    bot_run(&env, "3", "succeeded", &[]);
+    let out = bot_run(&env, "2", "failed", &[]);
+    assert_eq!(out["transition"], "broken");
+    let channel = roots(&server, &seed);
+    let again = of_run(&channel, "2");
+    assert_eq!(again.len(), 1, "the new break is told in the channel");
+    let again = again[0].id.clone();
+    assert_eq!(server.rest().replies(&again).len(), 1, "its details");
+    assert_eq!(of_run(&server.rest().replies(&first), "2").len(), 1);
+    bot_run(&env, "4", "running", &[]);
+    assert_eq!(of_run(&server.rest().replies(&again), "4").len(), 1);
+    assert!(of_run(&roots(&server, &seed), "4").is_empty());
+}
