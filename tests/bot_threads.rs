@@ -431,13 +431,28 @@ fn a_run_from_an_old_thread_that_breaks_the_job_again_posts_in_the_channel() {
     bot_run(&env, "2", "running", &[]);
     assert_eq!(of_run(&server.rest().replies(&first), "2").len(), 1);
     bot_run(&env, "3", "succeeded", &[]);
-    let out = bot_run(&env, "2", "failed", &[]);
+    let config = env.write_file("conf/people.toml", PEOPLE, 0o600);
+    let cfg = config.to_str().unwrap();
+    let out = bot_run(
+        &env,
+        "2",
+        "failed",
+        &["--config", cfg, "--actor", "octocat"],
+    );
     assert_eq!(out["transition"], "broken");
     let channel = roots(&server, &seed);
     let again = of_run(&channel, "2");
     assert_eq!(again.len(), 1, "the new break is told in the channel");
+    assert!(pings(&again[0].message).is_empty(), "{}", again[0].message);
     let again = again[0].id.clone();
-    assert_eq!(server.rest().replies(&again).len(), 1, "its details");
+    let details = server.rest().replies(&again);
+    assert_eq!(details.len(), 1, "its details");
+    assert_eq!(
+        pings(&details[0].message),
+        ["alice"],
+        "{}",
+        details[0].message
+    );
     assert_eq!(of_run(&server.rest().replies(&first), "2").len(), 1);
     bot_run(&env, "4", "running", &[]);
     assert_eq!(of_run(&server.rest().replies(&again), "4").len(), 1);
