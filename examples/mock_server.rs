@@ -3,8 +3,9 @@
 //! closes. With `--rest` it also seeds the REST world (`Rest::seed`) and prints
 //! `BOT_URL <server url>`, `BOT_TOKEN <token>` (a throwaway test token) and
 //! `CHANNEL dev-team/builds`; at exit it reports the bot's posts on stderr, and how many
-//! runs (`props.mmnotify.run_key`) got more than one live channel post (issue 18's
-//! benchmark: must be 0). With `--post-times` it prints, at exit, one stderr line per
+//! runs (`props.mmnotify.run_key`) got more than one post of their own (a channel post,
+//! or a reply in a broken job's thread) or more than one "change" post (issue 18's
+//! benchmark: must be 0), and how many GETs it answered. With `--post-times` it prints, at exit, one stderr line per
 //! request, `POST <unix ms received> <props.mmnotify.event.provider_run_id>` (issue 17's
 //! latency and failover benchmark). Build it with `cargo build --example mock_server`.
 
@@ -54,27 +55,55 @@ fn main() {
         }
     }
     if let Some(seed) = &seed {
-        let rest = server.rest();
-        let roots = rest.roots_in(&seed.builds);
-        let mut per_run = std::collections::HashMap::<String, usize>::new();
-        for p in &roots {
-            if let Some(key) = p
-                .props
-                .get("mmnotify")
-                .and_then(|m| m.get("run_key"))
-                .and_then(|k| k.as_str())
-            {
-                *per_run.entry(key.to_string()).or_default() += 1;
-            }
-        }
-        let all = rest.all_posts();
-        let patches: usize = all.iter().map(|p| p.history.len()).sum();
-        let replies = all.iter().filter(|p| !p.root_id.is_empty()).count();
-        eprintln!(
-            "mock server: {} channel posts, {replies} replies, {patches} patches, {} runs, {} runs with more than one post",
-            roots.len(),
-            per_run.len(),
-            per_run.values().filter(|n| **n > 1).count()
-        );
+        report_rest(&server, seed);
     }
+}
+
+/// The bot's posts at exit (issue 18's benchmark).
+fn report_rest(server: &MockServer, seed: &mmnotify_emulator::Seed) {
+    let rest = server.rest();
+    let roots = rest.roots_in(&seed.builds);
+    let all = rest.all_posts();
+    // A run's own post is a root post, or a reply in a broken job's thread
+    // (`props.mmnotify.post` = "run"; posts made before the field: root posts); a
+    // run that breaks or fixes a job from a thread also has one "change" post.
+    let mut per_run = std::collections::HashMap::<String, (usize, usize)>::new();
+    for p in all.iter().filter(|p| !p.is_deleted()) {
+        let mm = p.props.get("mmnotify");
+        let Some(key) = mm.and_then(|m| m.get("run_key")).and_then(|k| k.as_str()) else {
+            continue;
+        };
+        let kind = mm.and_then(|m| m.get("post")).and_then(|k| k.as_str());
+        let counts = per_run.entry(key.to_string()).or_default();
+        match kind {
+            Some("run") => counts.0 += 1,
+            None if p.root_id.is_empty() => counts.0 += 1,
+            Some("change") => counts.1 += 1,
+            _ => {}
+        }
+    }
+    let patches: usize = all.iter().map(|p| p.history.len()).sum();
+    let replies = all.iter().filter(|p| !p.root_id.is_empty()).count();
+    let threaded = all
+        .iter()
+        .filter(|p| {
+            !p.root_id.is_empty()
+                && p.props
+                    .get("mmnotify")
+                    .and_then(|m| m.get("post"))
+                    .and_then(|k| k.as_str())
+                    == Some("run")
+        })
+        .count();
+    let reads = server
+        .requests()
+        .iter()
+        .filter(|r| r.method == "GET")
+        .count();
+    eprintln!(
+        "mock server: {} channel posts, {replies} replies, {patches} patches, {} runs, {} runs with more than one post, {reads} reads, {threaded} runs in a broken job's thread",
+        roots.len(),
+        per_run.len(),
+        per_run.values().filter(|(r, c)| *r > 1 || *c > 1).count()
+    );
 }

@@ -3,6 +3,9 @@
 stream (a local redis-server), consumed by 2 `build --consume --drain --bot-file`
 gateways sharing the Redis dedupe store, against `mock_server --rest` (the test suite's
 REST emulator). Reports events/s end to end, REST writes/s (creates + patches + replies),
+REST reads/s (the GET that checks a recorded post before each patch, and the look-ups of
+a broken job's thread: all runs are one job, every third fails, so the runs after a
+failure reply in its thread),
 each gateway's peak RSS (GNU time -v), and what the emulator saw: channel posts, replies,
 patches and how many runs got more than one channel post (must be 0).
 
@@ -103,10 +106,14 @@ def main():
                     nums = [int(w) for w in line.replace(",", " ").split() if w.isdigit()]
                     summary = dict(zip(
                         ["channel_posts", "replies", "patches", "runs",
-                         "runs_with_more_than_one_post"], nums))
+                         "runs_with_more_than_one_post", "reads",
+                         "runs_in_a_broken_jobs_thread"], nums))
             redis.terminate()
             redis.wait()
     events_n = 2 * args.runs
+    # Replies include the runs' own posts in a broken job's thread (creates, like
+    # channel posts); reads are the GETs: the check of a recorded post before each
+    # patch (review of issue 18) and the look-ups of a broken job's thread.
     writes = sum(summary[k] for k in ("channel_posts", "replies", "patches")) if summary else None
     print(json.dumps({
         "runs": args.runs,
@@ -116,6 +123,7 @@ def main():
         "wall_s": round(wall, 3),
         "events_per_s": round(events_n / wall),
         "rest_writes_per_s": round(writes / wall) if writes else None,
+        "rest_reads_per_s": round(summary["reads"] / wall) if summary else None,
         "pending_after": int(pending),
         "emulator": summary,
         "peak_rss_kib_per_gateway": rss,

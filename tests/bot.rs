@@ -13,14 +13,14 @@ use serde_json::Value;
 
 use crate::support::{botted, Env, Fault, MockServer, RedisServer, RestPost, Seed, ServerOptions};
 
-const CHANNEL: &str = "dev-team/builds";
+pub(crate) const CHANNEL: &str = "dev-team/builds";
 
-fn setup() -> (Env, MockServer, Seed) {
+pub(crate) fn setup() -> (Env, MockServer, Seed) {
     botted(ServerOptions::default())
 }
 
 /// `build` with a complete event of run `run_id`, no bot and no channel yet.
-fn event(env: &Env, run_id: &str, state: &str) -> Command {
+pub(crate) fn event(env: &Env, run_id: &str, state: &str) -> Command {
     let mut c = env.cmd();
     c.args([
         "build",
@@ -42,13 +42,13 @@ fn event(env: &Env, run_id: &str, state: &str) -> Command {
 }
 
 /// `build --bot bot --channel dev-team/builds` with a complete event of run `run_id`.
-fn bot_event(env: &Env, run_id: &str, state: &str, extra: &[&str]) -> Command {
+pub(crate) fn bot_event(env: &Env, run_id: &str, state: &str, extra: &[&str]) -> Command {
     let mut c = event(env, run_id, state);
     c.args(["--bot", "bot", "--channel", CHANNEL]).args(extra);
     c
 }
 
-fn run_key_of(p: &RestPost) -> Option<String> {
+pub(crate) fn run_key_of(p: &RestPost) -> Option<String> {
     p.props
         .get("mmnotify")
         .and_then(|m| m.get("run_key"))
@@ -56,7 +56,7 @@ fn run_key_of(p: &RestPost) -> Option<String> {
         .map(str::to_string)
 }
 
-fn roots(server: &MockServer, seed: &Seed) -> Vec<RestPost> {
+pub(crate) fn roots(server: &MockServer, seed: &Seed) -> Vec<RestPost> {
     server.rest().roots_in(&seed.builds)
 }
 
@@ -296,7 +296,7 @@ fn a_deleted_post_is_made_again_and_the_new_id_recorded() {
 }
 
 /// Rewrites every run record in the local store.
-fn forge_records(env: &Env, line: &str) -> usize {
+pub(crate) fn forge_records(env: &Env, line: &str) -> usize {
     let dir = env.state().join("dedupe/runs");
     let mut n = 0;
     for e in fs::read_dir(dir).unwrap().flatten() {
@@ -515,21 +515,32 @@ fn running_without_a_bot_is_filtered_unless_asked_for() {
 
 // ---- gateways sharing a Redis store -----------------------------------------------------
 
-const STREAM: &str = "mmnotify:events";
-const GROUP: &str = "mmnotify";
+pub(crate) const STREAM: &str = "mmnotify:events";
+pub(crate) const GROUP: &str = "mmnotify";
 
 /// `build --enqueue` of one event of run `run_id` (builders hold no secret).
 fn enqueue(env: &Env, redis: &RedisServer, run_id: &str, state: &str, node: &str) -> Command {
+    enqueue_on(env, redis, "main", (run_id, state), node)
+}
+
+/// [`enqueue`] for the job of `branch`.
+pub(crate) fn enqueue_on(
+    env: &Env,
+    redis: &RedisServer,
+    branch: &str,
+    (run_id, state): (&str, &str),
+    node: &str,
+) -> Command {
     let mut c = env.cmd();
     c.args(["build", "--enqueue", "--no-env", "--queue", &redis.url()])
-        .args(["--workflow", "deploy", "--branch", "main"])
+        .args(["--workflow", "deploy", "--branch", branch])
         .args(["--repository", "acme/app", "--run-id", run_id])
         .args(["--state", state, "--node", node]);
     c
 }
 
 /// `build --consume` with the bot, its own state directory.
-fn gateway(env: &Env, redis: &RedisServer, name: &str, extra: &[&str]) -> Command {
+pub(crate) fn gateway(env: &Env, redis: &RedisServer, name: &str, extra: &[&str]) -> Command {
     let mut c = env.cmd();
     c.args(["build", "--consume", "--bot", "bot", "--channel", CHANNEL])
         .args([
@@ -548,7 +559,7 @@ fn gateway(env: &Env, redis: &RedisServer, name: &str, extra: &[&str]) -> Comman
     c
 }
 
-fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+pub(crate) fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
     let deadline = Instant::now() + timeout;
     while !f() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
@@ -565,18 +576,20 @@ fn two_gateways_and_four_builders_keep_one_post_per_run_patched_to_its_end() {
     let g1 = env.spawn(&mut gateway(&env, &redis, "gw-1", &[]));
     let g2 = env.spawn(&mut gateway(&env, &redis, "gw-2", &[]));
     let terminal = |run: usize| if run % 2 == 0 { "succeeded" } else { "failed" };
-    // 50 runs × (running, terminal), each event reported by two of the four builders.
+    // 50 runs × (running, terminal), each event reported by two of the four builders;
+    // each run on a branch of its own (the runs of one broken job share a thread: see
+    // `two_gateways_racing_on_runs_of_one_broken_job_make_one_reply_per_run`).
     std::thread::scope(|s| {
         for b in 0..4usize {
             let (env, redis) = (&env, &redis);
             s.spawn(move || {
                 for run in (0..50).filter(|r| r % 2 == b % 2) {
                     for state in ["running", terminal(run)] {
-                        env.run(&mut enqueue(
+                        env.run(&mut enqueue_on(
                             env,
                             redis,
-                            &run.to_string(),
-                            state,
+                            &format!("b{run}"),
+                            (&run.to_string(), state),
                             &format!("node-{b}"),
                         ))
                         .assert_success();

@@ -509,7 +509,7 @@ fn eight_concurrent_builders_lose_no_update_in_redis() {
 
 /// What Mattermost would mention in a message: `@` followed directly by a username
 /// character (a zero-width space after `@` mentions no one).
-fn pings(message: &str) -> Vec<String> {
+pub(crate) fn pings(message: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut rest = message;
     while let Some(at) = rest.find('@') {

@@ -229,12 +229,7 @@ impl DedupeStore for RedisStore {
                     .arg(format!("{PREFIX}runpost:{key}"))
                     .query(con)
             })?;
-        Ok(line.map(|l| {
-            RunPost::from_line(&l).unwrap_or(RunPost {
-                post_id: None,
-                rank: 0,
-            })
-        }))
+        Ok(line.map(|l| RunPost::from_line(&l).unwrap_or_default()))
     }
 
     fn set_run_post(&self, key: &DedupeKey, post: &RunPost) -> Result<()> {

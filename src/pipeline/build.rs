@@ -282,9 +282,20 @@ fn render_story(
     ev: &ValidEvent,
     story: Option<&Story>,
 ) -> Result<(serde_json::Map<String, Value>, Vec<u8>)> {
+    render_for(ctx, ev, story, true)
+}
+
+/// [`render_story`], with the mentions or without them (a bot's post that is edited
+/// later: an edit notifies no one, so they go in its replies).
+pub(super) fn render_for(
+    ctx: &Ctx,
+    ev: &ValidEvent,
+    story: Option<&Story>,
+    mentions: bool,
+) -> Result<(serde_json::Map<String, Value>, Vec<u8>)> {
     let args = ctx.args.clone();
     let args: &Settings = &args;
-    let cc = story::cc_line(ev, story, args);
+    let cc = story::cc_line(ev, story, args).filter(|_| mentions);
     let template = story::template(args, ev, story, cc.as_deref());
     let mut post = build_message::render(ev, template.as_deref())?;
     if let Some(story) = story {
@@ -422,12 +433,11 @@ pub(super) fn handle_story(
             None,
         ));
     }
-    let (obj, body) = render_story(ctx, ev, story)?;
     if args.bot.is_given() {
-        // The run's post and its thread (issue 18); the job's history is not recorded
-        // for bot posts yet.
-        return crate::pipeline::bot::handle(ctx, ev, &obj);
+        // The run's post and its thread (issue 18), which records the job's history.
+        return crate::pipeline::bot::handle(ctx, ev, story);
     }
+    let (obj, body) = render_story(ctx, ev, story)?;
     if args.dry_run {
         return show_dry_run(ctx, ev, obj, &body);
     }

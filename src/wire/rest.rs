@@ -246,37 +246,40 @@ impl Bot<'_> {
         }
     }
 
-    /// `GET /posts/{id}`: whether a recorded id still names the run's post (the bot's
-    /// own root post in `channel` with `props.mmnotify.run_key` = `run_key`). A record in
-    /// the store is not trusted to name it: a forged or crossed one would otherwise
-    /// overwrite another run's post. `Gone` for a deleted post (404).
-    pub(crate) fn check_run_post(
+    /// `GET /posts/{id}`: the post when it is what `want` says (the bot's own live post
+    /// in `channel`, in the thread and of the run `want` names), `Gone` when it was
+    /// deleted (404), `Other` when it is anything else (a forged or crossed record).
+    pub(crate) fn read_post(
         &self,
         post_id: &str,
         channel: &Channel,
         bot_user: &str,
-        run_key: &str,
-    ) -> Result<Option<Patched>> {
+        want: &Want,
+    ) -> Result<Found> {
         if !is_id(post_id) {
-            return Ok(None);
+            return Ok(Found::Other);
         }
         match self.call(Method::Get, &format!("/posts/{post_id}"), None) {
             Ok(ok) => {
                 let p: Value = serde_json::from_str(&ok.body).unwrap_or(Value::Null);
-                Ok(is_run_post(&p, channel, bot_user, run_key).then_some(Patched::Done))
+                Ok(if is_wanted(&p, channel, bot_user, want) {
+                    Found::Post(p)
+                } else {
+                    Found::Other
+                })
             }
-            Err(RestFail::Status { status: 404, .. }) => Ok(Some(Patched::Gone)),
+            Err(RestFail::Status { status: 404, .. }) => Ok(Found::Gone),
             Err(f) => Err(self.fail(f, "reading the run's post", Some(&channel.label))),
         }
     }
 
-    /// The bot's own root post in `channel` whose `props.mmnotify.run_key` is `run_key`,
-    /// among the channel's newest posts.
-    pub(crate) fn find_run_post(
+    /// The bot's own post in `channel` that `want` describes, among the channel's newest
+    /// posts (replies included: a real server lists them with the roots).
+    pub(crate) fn find_post(
         &self,
         channel: &Channel,
         bot_user: &str,
-        run_key: &str,
+        want: &Want,
     ) -> Result<Option<String>> {
         let ok = self
             .call(
@@ -291,7 +294,7 @@ impl Bot<'_> {
         };
         let found = posts
             .values()
-            .find(|p| is_run_post(p, channel, bot_user, run_key));
+            .find(|p| is_wanted(p, channel, bot_user, want));
         Ok(found
             .and_then(|p| p.get("id").and_then(Value::as_str))
             .filter(|id| is_id(id))
@@ -383,14 +386,55 @@ impl Bot<'_> {
     }
 }
 
-/// The bot's own live root post in `channel` made for `run_key`.
-fn is_run_post(p: &Value, channel: &Channel, bot_user: &str, run_key: &str) -> bool {
+/// What a post of ours must be: in which thread (`root`: `""` for a root post), of which
+/// run (`run` decides on `props.mmnotify.run_key`), which of the run's posts (`post`:
+/// `props.mmnotify.post`; the run's own post may predate the field), and, for a reply of
+/// details, of which state.
+pub(crate) struct Want<'a> {
+    pub root: &'a str,
+    pub run: &'a dyn Fn(&str) -> bool,
+    pub post: &'a [&'a str],
+    pub state: Option<&'a str>,
+}
+
+impl<'a> Want<'a> {
+    /// The run's own post: a root post, or a reply in `root`'s thread.
+    pub(crate) fn run_post(run: &'a dyn Fn(&str) -> bool, root: &'a str) -> Want<'a> {
+        Want {
+            root,
+            run,
+            post: &[RUN_POST],
+            state: None,
+        }
+    }
+}
+
+/// `props.mmnotify.post` of a run's own post.
+pub(crate) const RUN_POST: &str = "run";
+
+/// What [`Bot::read_post`] found.
+#[derive(Debug)]
+pub(crate) enum Found {
+    Post(Value),
+    Gone,
+    Other,
+}
+
+/// The bot's own live post in `channel` that `want` describes.
+fn is_wanted(p: &Value, channel: &Channel, bot_user: &str, want: &Want) -> bool {
     let s = |k: &str| p.get(k).and_then(Value::as_str).unwrap_or_default();
+    let mm = |k: &str| {
+        p.pointer(&format!("/props/mmnotify/{k}"))
+            .and_then(Value::as_str)
+    };
+    let post = mm("post").unwrap_or(RUN_POST);
     s("user_id") == bot_user
-        && s("root_id").is_empty()
+        && s("root_id") == want.root
         && s("channel_id") == channel.id
         && p.get("delete_at").and_then(Value::as_i64).unwrap_or(0) == 0
-        && p.pointer("/props/mmnotify/run_key").and_then(Value::as_str) == Some(run_key)
+        && mm("run_key").is_some_and(want.run)
+        && want.post.contains(&post)
+        && want.state.is_none_or(|st| mm("state") == Some(st))
 }
 
 fn json_str(body: &str, key: &str) -> String {

@@ -1,0 +1,460 @@
+//! The bot path joined to the job history (issues 16 and 18): bot posts record the job's
+//! history as webhook posts do; while a job is broken its next runs reply in the thread
+//! of the post that broke it, and the run that fixes it says so in the channel and on
+//! the breaking post; mentions go only in replies. Against the REST emulator, with the
+//! local store and with a real redis-server.
+
+use std::fs;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::bot::{
+    bot_event, enqueue_on, gateway, roots, run_key_of, setup, wait_until, GROUP, STREAM,
+};
+use crate::stories::pings;
+use crate::support::{Env, Fault, MockServer, RedisServer, RestPost, Seed};
+
+/// `props.mmnotify.<key>` of a post.
+fn mm(p: &RestPost, key: &str) -> Value {
+    p.props
+        .get("mmnotify")
+        .and_then(|m| m.get(key))
+        .cloned()
+        .unwrap_or(Value::Null)
+}
+
+/// The posts of run `run` (of acme/app) in `posts`.
+fn of_run<'a>(posts: &'a [RestPost], run: &str) -> Vec<&'a RestPost> {
+    let key = format!("acme/app#{run}");
+    posts
+        .iter()
+        .filter(|p| run_key_of(p).as_deref() == Some(key.as_str()))
+        .collect()
+}
+
+/// Runs one bot event; returns its JSON outcome.
+fn bot_run(env: &Env, run: &str, state: &str, extra: &[&str]) -> Value {
+    let r = env.run(&mut bot_event(env, run, state, extra));
+    r.assert_success();
+    r.json()
+}
+
+fn status_transition(v: &Value) -> (String, String) {
+    (
+        v["status"].as_str().unwrap_or_default().to_string(),
+        v["transition"].as_str().unwrap_or("none").to_string(),
+    )
+}
+
+fn st(status: &str, transition: &str) -> (String, String) {
+    (status.to_string(), transition.to_string())
+}
+
+#[test]
+fn bot_posts_record_the_job_history_broken_still_failing_fixed() {
+    let (env, server, _seed) = setup();
+    let story = |run: &str, state: &str, extra: &[&str]| {
+        status_transition(&bot_run(&env, run, state, extra))
+    };
+    assert_eq!(story("1", "failed", &[]), st("posted", "broken"));
+    // A dry run and a duplicate change nothing; `running` never touches the history.
+    assert_eq!(
+        story("2", "failed", &["--dry-run"]),
+        st("dry-run", "still_failing")
+    );
+    assert_eq!(story("1", "failed", &[]), st("duplicate", "broken"));
+    assert_eq!(story("2", "running", &[]), st("posted", "none"));
+    assert_eq!(story("2", "failed", &[]), st("posted", "still_failing"));
+    assert_eq!(story("3", "succeeded", &[]), st("posted", "fixed"));
+    assert_eq!(story("4", "succeeded", &[]), st("posted", "succeeded"));
+    let all = server.rest().all_posts();
+    let transition_of = |run: &str| {
+        of_run(&all, run)
+            .iter()
+            .map(|p| mm(p, "transition"))
+            .filter(|t| !t.is_null())
+            .collect::<Vec<_>>()
+    };
+    assert!(transition_of("1").iter().all(|t| t == "broken"));
+    assert!(transition_of("2").iter().all(|t| t == "still_failing"));
+    assert!(!transition_of("2").is_empty());
+    assert!(transition_of("3").iter().all(|t| t == "fixed"));
+    let fixed = of_run(&all, "3");
+    assert!(
+        fixed
+            .iter()
+            .any(|p| p.message.contains("fixed after 2 failures")),
+        "{:?}",
+        fixed.iter().map(|p| &p.message).collect::<Vec<_>>()
+    );
+    assert!(fixed.iter().all(|p| mm(p, "streak") == 2));
+    // Run 2's words: the 2nd failure in a row.
+    let second = of_run(&all, "2");
+    assert!(
+        second
+            .iter()
+            .all(|p| p.message.contains("still failing (2nd failure in a row")),
+        "{:?}",
+        second.iter().map(|p| &p.message).collect::<Vec<_>>()
+    );
+}
+
+/// Broken run → channel post and terminal reply; the next failing run (running, then
+/// failed) → one reply in the breaking thread, patched, no channel post; the fixing run
+/// → its reply, a channel post "fixed", and the breaking post patched "fixed by run 3".
+fn broken_job_thread(env: &Env, server: &MockServer, seed: &Seed, store: &[&str]) {
+    let with = |extra: &[&'static str]| -> Vec<&str> { [store, extra].concat() };
+    bot_run(env, "1", "running", &with(&[]));
+    bot_run(env, "1", "failed", &with(&[]));
+    let first = roots(server, seed);
+    assert_eq!(first.len(), 1);
+    let breaking = first[0].id.clone();
+    assert_eq!(server.rest().replies(&breaking).len(), 1, "run 1's details");
+
+    let out = bot_run(env, "2", "running", &with(&[]));
+    assert_eq!(roots(server, seed).len(), 1, "no channel post for run 2");
+    let replies = server.rest().replies(&breaking);
+    let run2 = of_run(&replies, "2");
+    assert_eq!(
+        run2.len(),
+        1,
+        "run 2's post is a reply in the breaking thread"
+    );
+    let reply = run2[0].id.clone();
+    assert_eq!(out["post_id"], reply.as_str());
+    assert!(run2[0].message.contains("running"), "{}", run2[0].message);
+    let out = bot_run(env, "2", "failed", &with(&[]));
+    assert_eq!(out["transition"], "still_failing");
+    assert_eq!(roots(server, seed).len(), 1, "still no channel post");
+    let replies = server.rest().replies(&breaking);
+    let run2 = of_run(&replies, "2");
+    assert_eq!(run2.len(), 1, "patched, no further reply: {run2:?}");
+    assert_eq!(server.rest().patch_history(&reply).len(), 1);
+    assert!(
+        run2[0].message.contains("still failing"),
+        "{}",
+        run2[0].message
+    );
+    assert!(server.rest().replies(&reply).is_empty());
+
+    bot_run(env, "3", "running", &with(&[]));
+    let out = bot_run(env, "3", "succeeded", &with(&[]));
+    assert_eq!(out["transition"], "fixed");
+    let replies = server.rest().replies(&breaking);
+    let run3 = of_run(&replies, "3");
+    assert_eq!(run3.len(), 1, "{run3:?}");
+    assert!(run3[0].message.contains("fixed after 2 failures"));
+    let roots_now = roots(server, seed);
+    assert_eq!(roots_now.len(), 2, "the fix is told in the channel");
+    let fixed = of_run(&roots_now, "3");
+    assert_eq!(fixed.len(), 1);
+    assert!(fixed[0].message.contains("fixed after 2 failures"));
+    assert_eq!(server.rest().replies(&fixed[0].id).len(), 1, "its details");
+    let broke = server.rest().post(&breaking).unwrap();
+    assert!(
+        broke.message.contains("fixed by run 3"),
+        "{}",
+        broke.message
+    );
+    assert_eq!(mm(&broke, "fixed_by"), "acme/app#3");
+
+    // Fixed: the next run posts in the channel again.
+    bot_run(env, "4", "running", &with(&[]));
+    assert_eq!(of_run(&roots(server, seed), "4").len(), 1);
+    assert_eq!(server.rest().replies(&breaking).len(), 3);
+}
+
+#[test]
+fn a_broken_jobs_next_runs_reply_in_the_breaking_thread_and_the_fix_posts_in_the_channel() {
+    let (env, server, seed) = setup();
+    broken_job_thread(&env, &server, &seed, &[]);
+}
+
+#[test]
+fn a_broken_jobs_thread_with_the_redis_store() {
+    let Some(redis) = RedisServer::start("a_broken_jobs_thread_with_the_redis_store") else {
+        return;
+    };
+    let (env, server, seed) = setup();
+    let url = redis.url();
+    broken_job_thread(&env, &server, &seed, &["--dedupe-store", &url]);
+    assert!(!env.state().join("dedupe/runs").exists());
+}
+
+#[test]
+fn a_deleted_or_forged_breaking_post_means_a_channel_post_and_nothing_false() {
+    let (env, server, seed) = setup();
+    bot_run(&env, "1", "failed", &[]);
+    let breaking = roots(&server, &seed)[0].id.clone();
+    // The job's record names the breaking post with its run and streak.
+    let records = env.state().join("dedupe/runs");
+    let job_record = fs::read_dir(&records)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| fs::read_to_string(p).unwrap().contains(" since="))
+        .expect("the job's record");
+    let line = fs::read_to_string(&job_record).unwrap();
+    assert!(line.starts_with(&breaking), "{line}");
+
+    // Forged: alice's post, and the bot's post of another run, under the same record.
+    let alice = server
+        .rest()
+        .insert_post(&seed.alice, &seed.builds, "", "alice's own words");
+    fs::write(&job_record, line.replacen(&breaking, &alice, 1)).unwrap();
+    let out = env.run(&mut bot_event(&env, "2", "failed", &[]));
+    out.assert_success()
+        .assert_stderr_contains("names a post that is not it");
+    assert_eq!(
+        server.rest().post(&alice).unwrap().message,
+        "alice's own words"
+    );
+    let run2 = of_run(&roots(&server, &seed), "2")[0].id.clone();
+    assert_eq!(
+        server.rest().replies(&run2).len(),
+        1,
+        "a channel post of its own"
+    );
+    fs::write(&job_record, line.replacen(&breaking, &run2, 1)).unwrap();
+    bot_run(&env, "3", "failed", &[]);
+    assert_eq!(server.rest().patch_history(&run2).len(), 0);
+    assert_eq!(of_run(&roots(&server, &seed), "3").len(), 1);
+
+    // Deleted: the next run posts in the channel, and the fix claims nothing on it.
+    fs::write(&job_record, &line).unwrap();
+    server.rest().delete_post(&breaking);
+    bot_run(&env, "4", "running", &[]);
+    assert_eq!(of_run(&roots(&server, &seed), "4").len(), 1);
+    let out = bot_run(&env, "4", "succeeded", &[]);
+    assert_eq!(out["transition"], "fixed");
+    assert!(server.rest().patch_history(&breaking).is_empty());
+    for p in server.rest().all_posts() {
+        assert!(!p.message.contains("fixed by"), "{}", p.message);
+    }
+    let roots_now = roots(&server, &seed);
+    assert_eq!(
+        of_run(&roots_now, "4").len(),
+        1,
+        "one channel post for run 4"
+    );
+}
+
+const PEOPLE: &str = "[people]\n\"octocat\" = \"alice\"\n";
+
+#[test]
+fn mentions_go_in_replies_never_in_the_post_that_gets_edited() {
+    let (env, server, seed) = setup();
+    let config = env.write_file("conf/people.toml", PEOPLE, 0o600);
+    let cfg = config.to_str().unwrap();
+    bot_run(
+        &env,
+        "1",
+        "running",
+        &["--config", cfg, "--actor", "octocat"],
+    );
+    bot_run(
+        &env,
+        "1",
+        "failed",
+        &["--config", cfg, "--actor", "octocat"],
+    );
+    let post = &roots(&server, &seed)[0];
+    assert!(pings(&post.message).is_empty(), "{}", post.message);
+    for h in server.rest().patch_history(&post.id) {
+        assert!(pings(&h.message).is_empty(), "{}", h.message);
+    }
+    let replies = server.rest().replies(&post.id);
+    assert_eq!(replies.len(), 1);
+    assert!(
+        replies[0].message.ends_with(" · cc @alice"),
+        "{}",
+        replies[0].message
+    );
+    assert_eq!(pings(&replies[0].message), ["alice"]);
+    // --mention adds users, in the reply only.
+    bot_run(
+        &env,
+        "2",
+        "failed",
+        &[
+            "--config",
+            cfg,
+            "--mention-on",
+            "failed",
+            "--mention",
+            "ops-lead",
+        ],
+    );
+    let replies = server.rest().all_posts();
+    let run2: Vec<_> = of_run(&replies, "2");
+    assert!(
+        run2.iter().any(|p| pings(&p.message) == ["ops-lead"]),
+        "{run2:?}"
+    );
+
+    // An actor named like a channel-wide mention pings no one, in any post.
+    for (i, actor) in ["channel", "@channel", "all", "@all", "here"]
+        .iter()
+        .enumerate()
+    {
+        let run = format!("{}", 10 + i);
+        bot_run(
+            &env,
+            &run,
+            "failed",
+            &["--config", cfg, "--mention-on", "failed", "--actor", actor],
+        );
+        let all = server.rest().all_posts();
+        let mine = of_run(&all, &run);
+        assert!(!mine.is_empty());
+        assert!(
+            mine.iter().any(|p| p.message.contains(" · cc ")),
+            "{mine:?}"
+        );
+        for p in mine {
+            assert!(pings(&p.message).is_empty(), "{}", p.message);
+        }
+    }
+}
+
+#[test]
+fn a_reply_whose_answer_was_lost_is_found_in_the_thread_after_the_pending_window() {
+    let (env, server, seed) = setup();
+    // users/me, the channel and the create answer at once; the reply is slow, and the
+    // client gives up waiting for it. The server makes it anyway.
+    server.script([
+        Fault::Delay(Duration::ZERO),
+        Fault::Delay(Duration::ZERO),
+        Fault::Delay(Duration::ZERO),
+        Fault::Delay(Duration::from_millis(1500)),
+    ]);
+    let run = env.run(&mut bot_event(
+        &env,
+        "5",
+        "failed",
+        &["--timeout", "1s", "--attempt-timeout", "1s", "--no-spool"],
+    ));
+    run.assert_code(5);
+    let post = roots(&server, &seed)[0].id.clone();
+    wait_until("the late reply", Duration::from_secs(10), || {
+        server.rest().replies(&post).len() == 1
+    });
+    // Past the 30 s pending_post_id window: only the look-up can find it.
+    server.rest().advance_clock(Duration::from_secs(60));
+    let again = env.run(&mut bot_event(&env, "5", "failed", &["-v"]));
+    again.assert_success();
+    assert_eq!(
+        server.rest().replies(&post).len(),
+        1,
+        "the reply made twice"
+    );
+    assert_eq!(roots(&server, &seed).len(), 1);
+    again.assert_stderr_contains("its reply was made by an earlier attempt");
+}
+
+#[test]
+fn two_gateways_racing_on_runs_of_one_broken_job_make_one_reply_per_run() {
+    let Some(redis) = RedisServer::start("bot_threads_two_gateways") else {
+        return;
+    };
+    let (env, server, seed) = setup();
+    let g1 = env.spawn(&mut gateway(&env, &redis, "gw-1", &[]));
+    let g2 = env.spawn(&mut gateway(&env, &redis, "gw-2", &[]));
+    let enqueue = |run: &str, state: &str, node: &str| {
+        env.run(&mut enqueue_on(&env, &redis, "main", (run, state), node))
+            .assert_success();
+    };
+    enqueue("1", "failed", "node-0");
+    wait_until("the breaking post", Duration::from_secs(30), || {
+        roots(&server, &seed)
+            .first()
+            .is_some_and(|p| server.rest().replies(&p.id).len() == 1)
+            && redis.pending(STREAM, GROUP) == 0
+    });
+    let breaking = roots(&server, &seed)[0].id.clone();
+    // Runs 2..=11, each event reported by two builders at once.
+    std::thread::scope(|s| {
+        for b in 0..2 {
+            let enqueue = &enqueue;
+            s.spawn(move || {
+                for run in 2..=11 {
+                    for state in ["running", "failed"] {
+                        enqueue(&run.to_string(), state, &format!("node-{b}"));
+                    }
+                }
+            });
+        }
+    });
+    wait_until("every run's reply", Duration::from_secs(60), || {
+        redis.pending(STREAM, GROUP) == 0
+            && redis.xlen(STREAM) > 0
+            && (2..=11).all(|r| {
+                of_run(&server.rest().replies(&breaking), &r.to_string())
+                    .iter()
+                    .any(|p| p.message.contains("still failing"))
+            })
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    for g in [g1, g2] {
+        g.signal(libc::SIGTERM);
+        env.wait(g).assert_success();
+    }
+    assert_eq!(
+        roots(&server, &seed).len(),
+        1,
+        "no channel post for runs 2..=11"
+    );
+    let replies = server.rest().replies(&breaking);
+    for run in 2..=11 {
+        let mine = of_run(&replies, &run.to_string());
+        assert_eq!(mine.len(), 1, "run {run}: {mine:?}");
+    }
+    assert_eq!(replies.len(), 11, "run 1's details and one reply per run");
+}
+
+/// A run that started in a broken job's thread and ends after another run fixed the job
+/// breaks it again: it says so in the channel, and that post's thread holds the next
+/// runs. A run that started before the job broke keeps its own channel post.
+#[test]
+fn a_run_from_an_old_thread_that_breaks_the_job_again_posts_in_the_channel() {
+    let (env, server, seed) = setup();
+    bot_run(&env, "0", "running", &[]);
+    bot_run(&env, "1", "failed", &[]);
+    let first = of_run(&roots(&server, &seed), "1")[0].id.clone();
+    // Run 0 started before the job broke: its post stays in the channel.
+    assert_eq!(
+        bot_run(&env, "0", "failed", &[])["transition"],
+        "still_failing"
+    );
+    assert_eq!(of_run(&roots(&server, &seed), "0").len(), 1);
+    bot_run(&env, "2", "running", &[]);
+    assert_eq!(of_run(&server.rest().replies(&first), "2").len(), 1);
+    bot_run(&env, "3", "succeeded", &[]);
+    let config = env.write_file("conf/people.toml", PEOPLE, 0o600);
+    let cfg = config.to_str().unwrap();
+    let out = bot_run(
+        &env,
+        "2",
+        "failed",
+        &["--config", cfg, "--actor", "octocat"],
+    );
+    assert_eq!(out["transition"], "broken");
+    let channel = roots(&server, &seed);
+    let again = of_run(&channel, "2");
+    assert_eq!(again.len(), 1, "the new break is told in the channel");
+    assert!(pings(&again[0].message).is_empty(), "{}", again[0].message);
+    let again = again[0].id.clone();
+    let details = server.rest().replies(&again);
+    assert_eq!(details.len(), 1, "its details");
+    assert_eq!(
+        pings(&details[0].message),
+        ["alice"],
+        "{}",
+        details[0].message
+    );
+    assert_eq!(of_run(&server.rest().replies(&first), "2").len(), 1);
+    bot_run(&env, "4", "running", &[]);
+    assert_eq!(of_run(&server.rest().replies(&again), "4").len(), 1);
+    assert!(of_run(&roots(&server, &seed), "4").is_empty());
+}
