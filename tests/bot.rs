@@ -873,7 +873,8 @@ fn sighup_makes_a_gateway_use_a_rotated_bot_file() {
     g.signal(libc::SIGHUP);
     // Reloads happen between entries: the gateway's blocking read (500 ms) ends first.
     std::thread::sleep(Duration::from_millis(1500));
-    env.run(&mut enqueue(&env, &redis, "2", "failed", "n"))
+    // Another job: a second failure of the first would reply in its thread, not post.
+    env.run(&mut enqueue_on(&env, &redis, "other", ("2", "failed"), "n"))
         .assert_success();
     wait_until(
         "the post with the new token",
