@@ -106,13 +106,16 @@ return 1";
 /// record is still the one the caller read (compare-and-set), so that two gateways
 /// recording runs of one job never lose an update; the caller reads again and retries.
 /// KEYS: history. ARGV: expected record, 1 when none was expected, new record, TTL ms.
+/// Answers `{'1'}` when stored, else `{'0'}` and the record found (none when there is
+/// none), so that a lost round needs no second read.
 const HISTORY_CAS: &str = r"
 local cur = redis.call('GET', KEYS[1])
 if (ARGV[2] == '1' and cur) or (ARGV[2] == '0' and cur ~= ARGV[1]) then
-  return 0
+  if cur then return {'0', cur} end
+  return {'0'}
 end
 redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[4])
-return 1";
+return {'1'}";
 
 /// Compare-and-set rounds before giving up: each lost round means another writer
 /// recorded a run of the same job, which takes one round trip.
@@ -140,7 +143,14 @@ pub(crate) struct RedisStore {
     ttl: Duration,
     /// Delivered keys whose marker is not in Redis yet, with the holder token.
     backlog: Arc<Mutex<Vec<(DedupeKey, String)>>>,
+    /// The last job record read, by job: an event's story reads it just before its run
+    /// is recorded, so the compare-and-set starts from it instead of reading it again
+    /// (a record changed in between only costs one lost round).
+    last_history: Arc<Mutex<Option<LastRead>>>,
 }
+
+/// A job id and the record last read for it.
+type LastRead = (String, Option<String>);
 
 /// A job's record: named by a hash of its id, so that no repository name reaches a key.
 fn history_key(job: &str) -> String {
@@ -170,7 +180,14 @@ impl RedisStore {
             redis,
             ttl,
             backlog: Arc::new(Mutex::new(Vec::new())),
+            last_history: Arc::new(Mutex::new(None)),
         }
+    }
+
+    fn last_history(&self) -> MutexGuard<'_, Option<LastRead>> {
+        self.last_history
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn backlog(&self) -> MutexGuard<'_, Vec<(DedupeKey, String)>> {
@@ -245,9 +262,12 @@ impl DedupeStore for RedisStore {
     }
 
     fn history(&self, job: &str) -> Result<Option<String>> {
-        lock(&self.redis).run("cannot read the job history in the dedupe store", |con| {
-            redis::cmd("GET").arg(history_key(job)).query(con)
-        })
+        let record: Option<String> = lock(&self.redis)
+            .run("cannot read the job history in the dedupe store", |con| {
+                redis::cmd("GET").arg(history_key(job)).query(con)
+            })?;
+        *self.last_history() = Some((job.to_string(), record.clone()));
+        Ok(record)
     }
 
     fn update_history(
@@ -257,12 +277,16 @@ impl DedupeStore for RedisStore {
         update: &mut dyn FnMut(Option<&str>) -> Option<String>,
     ) -> Result<()> {
         let key = history_key(job);
+        let last = self.last_history().take();
+        let mut current = match last {
+            Some((read, record)) if read == job => record,
+            _ => self.history(job)?,
+        };
         for _ in 0..HISTORY_ROUNDS {
-            let current = self.history(job)?;
             let Some(new) = update(current.as_deref()) else {
                 return Ok(());
             };
-            let stored: i64 = lock(&self.redis).run(
+            let answer: Vec<String> = lock(&self.redis).run(
                 "cannot record the job history in the dedupe store",
                 |con| {
                     Script::new(HISTORY_CAS)
@@ -274,9 +298,11 @@ impl DedupeStore for RedisStore {
                         .invoke(con)
                 },
             )?;
-            if stored == 1 {
+            let mut answer = answer.into_iter();
+            if answer.next().as_deref() == Some("1") {
                 return Ok(());
             }
+            current = answer.next();
         }
         Err(crate::error::fail(
             crate::error::ExitKind::Network,
