@@ -47,6 +47,17 @@ enum Step {
     Idle,
 }
 
+/// How often the claim scan for idle entries runs.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Scans {
+    /// Every quarter of `--claim-idle` (at most 5 s).
+    Paced,
+    /// `--drain` found the stream empty: back to back until one full scan, begun after
+    /// that, finds nothing either. (While entries keep coming, a drain scans at the
+    /// usual pace rather than once per entry.)
+    BackToBack,
+}
+
 struct Consumer<'c> {
     redis: SharedRedis,
     store: Option<RedisStore>,
@@ -66,6 +77,7 @@ struct Consumer<'c> {
     set_up: bool,
     cursor: String,
     last_scan: Option<Instant>,
+    scans: Scans,
     last_trim: Instant,
     /// The loop ended during a Redis outage.
     redis_away: bool,
@@ -213,6 +225,7 @@ impl<'c> Consumer<'c> {
             set_up: false,
             cursor: "0-0".into(),
             last_scan: None,
+            scans: Scans::Paced,
             last_trim: Instant::now(),
             stop_wait: args.delivery.timeout,
             redis_away: false,
@@ -314,13 +327,15 @@ impl Consumer<'_> {
         }
         let fresh = self.read()?;
         if fresh.is_empty() {
-            // Draining ends only after a full claim scan found nothing either.
-            return Ok(if self.cursor == "0-0" {
-                Step::Idle
-            } else {
-                Step::Busy
-            });
+            // Draining ends only after a full claim scan, begun after the stream was
+            // found empty, found nothing either.
+            let done = self.cursor == "0-0" && (self.scans == Scans::BackToBack || !self.drain);
+            if self.drain {
+                self.scans = Scans::BackToBack;
+            }
+            return Ok(if done { Step::Idle } else { Step::Busy });
         }
+        self.scans = Scans::Paced;
         for entry in fresh {
             if stopping() {
                 break;

@@ -29,7 +29,7 @@ impl Consumer<'_> {
         let interval =
             (self.claim_idle / 4).clamp(Duration::from_millis(50), Duration::from_secs(5));
         let due = self.cursor != "0-0"
-            || self.drain
+            || self.scans == super::Scans::BackToBack
             || self.last_scan.is_none_or(|t| t.elapsed() >= interval);
         if !due {
             return Ok(Vec::new());
