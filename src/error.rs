@@ -63,6 +63,37 @@ impl ExitKind {
 pub(crate) struct Failure {
     pub(crate) kind: ExitKind,
     pub(crate) message: String,
+    /// What the server answered to the request that failed, when the error stops the
+    /// command (a bot whose token or channel is refused): for its JSON outcome.
+    pub(crate) answered: Option<Answered>,
+}
+
+/// The server's answer an error is about: the outcome's `http_status` (`None`: no
+/// answer), `error_id` and `attempts`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Answered {
+    pub http_status: Option<u16>,
+    pub error_id: Option<String>,
+    pub attempts: u32,
+}
+
+/// `err` with the answer it is about, when it is a bare [`Failure`] (as the REST calls
+/// make them); any other error is returned as it is.
+pub(crate) fn answered(err: anyhow::Error, answer: Answered) -> anyhow::Error {
+    match err.downcast::<Failure>() {
+        Ok(mut f) => {
+            f.answered = Some(answer);
+            anyhow::Error::new(f)
+        }
+        Err(err) => err,
+    }
+}
+
+/// The answer the first [`Failure`] in `err`'s chain is about, if it says.
+pub(crate) fn answer_of(err: &anyhow::Error) -> Option<&Answered> {
+    err.chain()
+        .find_map(|e| e.downcast_ref::<Failure>())
+        .and_then(|f| f.answered.as_ref())
 }
 
 impl fmt::Display for Failure {
@@ -78,6 +109,7 @@ pub(crate) fn fail(kind: ExitKind, message: impl Into<String>) -> anyhow::Error 
     anyhow::Error::new(Failure {
         kind,
         message: message.into(),
+        answered: None,
     })
 }
 
@@ -125,6 +157,23 @@ mod tests {
         }
         assert_eq!(ExitKind::from_code(0), None);
         assert_eq!(ExitKind::from_code(41), None);
+    }
+
+    #[test]
+    fn an_answer_stays_with_its_failure_and_changes_nothing_else() {
+        let a = Answered {
+            http_status: Some(401),
+            error_id: Some("api.context.session_expired.app_error".into()),
+            attempts: 1,
+        };
+        let err = answered(fail(ExitKind::Forbidden, "refused"), a.clone());
+        assert_eq!(
+            (exit_kind(&err), format!("{err:#}")),
+            (ExitKind::Forbidden, "refused".into())
+        );
+        assert_eq!(answer_of(&err), Some(&a));
+        let plain = answered(anyhow::anyhow!("boom"), a);
+        assert!(answer_of(&plain).is_none());
     }
 
     #[test]

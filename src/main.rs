@@ -32,7 +32,7 @@ fn main() -> ExitCode {
     let json = cli.json_output();
     let ending = mmnotify::commands::dispatch(cli).unwrap_or_else(|e| Ending {
         // Stopped before it had an outcome: `main` reports one for it.
-        outcome: Some(Outcome::new(output::Status::Failed)),
+        outcome: Some(Outcome::new(output::Status::Failed).answered_by(&e)),
         error: Some(e),
         code: 0,
     });

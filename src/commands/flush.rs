@@ -507,8 +507,24 @@ impl Run<'_> {
             (None, None) => None,
         };
         let key = item.dedupe_key.as_deref().and_then(DedupeKey::from_hex);
-        let result = BotConn::connect_with(token, source, &channel, self.delivery)
-            .and_then(|conn| bot::post(&conn, printer, store, key.as_ref(), &event));
+        let conn = match BotConn::connect_with(token, source, &channel, self.delivery) {
+            Ok(conn) => conn,
+            Err(e) => return self.settle_bot(entry, item, name, Err(e)),
+        };
+        let result = bot::post(&conn, printer, store, key.as_ref(), &event);
+        drop(conn.reported_answers(printer));
+        // Final now (posted, or refused by the server): the run joins its job's history,
+        // as it would have had it been posted at once. Not when only the connection
+        // failed: `build` records nothing then either.
+        let refused = result.as_ref().is_err_and(|e| {
+            matches!(
+                error::exit_kind(e),
+                ExitKind::BadRequest | ExitKind::Forbidden | ExitKind::NotFound
+            )
+        });
+        if matches!(result, Ok(Some(_))) || refused {
+            self.record_history(item, name);
+        }
         self.settle_bot(entry, item, name, result)
     }
 

@@ -10,8 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::pipeline::progress;
-use crate::secret::WebhookUrl;
-use crate::wire::deliver::Delivery;
+use crate::wire::deliver::{Delivery, RestAnswer};
 
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Printer {
@@ -367,7 +366,8 @@ impl Outcome {
     }
 
     /// `posted` or `failed` from a delivery, with everything the contract lists.
-    pub(crate) fn from_delivery(d: &Delivery, url: &WebhookUrl) -> Outcome {
+    /// `target`: the redacted webhook URL, or the bot and its channel.
+    pub(crate) fn from_delivery(d: &Delivery, target: &impl std::fmt::Display) -> Outcome {
         Outcome {
             status: if d.is_success() {
                 Status::Posted
@@ -377,11 +377,23 @@ impl Outcome {
             http_status: d.http_status,
             attempts: Some(d.attempts),
             elapsed: Some(d.elapsed),
-            target: Some(url.redacted()),
+            target: Some(target.to_string()),
             error_id: d.error_id().map(str::to_string),
             message: d.result.as_ref().err().map(|e| e.message.clone()),
             ..Outcome::new(Status::Failed)
         }
+    }
+
+    /// With the server's answer `err` is about, if it says (a bot refused while its
+    /// token is checked or its channel found): a command that stopped on it reports it.
+    #[must_use]
+    pub fn answered_by(mut self, err: &anyhow::Error) -> Outcome {
+        if let Some(a) = crate::error::answer_of(err) {
+            self.http_status = a.http_status;
+            self.error_id.clone_from(&a.error_id);
+            self.attempts = Some(a.attempts);
+        }
+        self
     }
 
     /// An outcome another mmnotify printed (the run socket's answer), read back.
@@ -400,8 +412,9 @@ impl Outcome {
     }
 }
 
-/// The `-v` line for a delivery.
-pub(crate) fn describe_delivery(d: &Delivery, url: &WebhookUrl) -> String {
+/// The `-v` line for a delivery (`target`: the redacted webhook URL, or the bot and its
+/// channel).
+pub(crate) fn describe_delivery(d: &Delivery, url: &impl std::fmt::Display) -> String {
     format!(
         "{} {}: HTTP {} after {} attempt{} in {} ms",
         if d.is_success() {
@@ -414,6 +427,19 @@ pub(crate) fn describe_delivery(d: &Delivery, url: &WebhookUrl) -> String {
         d.attempts,
         if d.attempts == 1 { "" } else { "s" },
         d.elapsed.as_millis()
+    )
+}
+
+/// The `-v` line for one REST write of a bot event (the token is never in a path).
+pub(crate) fn describe_rest_write(a: &RestAnswer) -> String {
+    format!(
+        "{} /api/v4{}: HTTP {} after {} attempt{} in {} ms",
+        a.method.as_str(),
+        a.path,
+        a.status.map_or_else(|| "-".into(), |s| s.to_string()),
+        a.attempts,
+        if a.attempts == 1 { "" } else { "s" },
+        a.elapsed.as_millis()
     )
 }
 

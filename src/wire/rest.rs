@@ -446,7 +446,7 @@ fn json_str(body: &str, key: &str) -> String {
 
 /// The server's error id, sanitised (the body was scrubbed of the token already).
 fn server_id(body: &str) -> Option<String> {
-    Some(sanitize(&json_str(body, "id"))).filter(|s| !s.is_empty())
+    crate::wire::deliver::server_error_id(body)
 }
 
 fn id_part(id: Option<&str>) -> String {

@@ -24,11 +24,14 @@ use serde_json::{json, Map, Value};
 use crate::build_event::event::{State, ValidEvent};
 use crate::error::{self, ExitKind};
 use crate::pipeline::build::{self, Ctx, Settings, Store};
-use crate::pipeline::output::{print_stdout_line, Handled, Outcome, Printer, Status};
+use crate::pipeline::output::{
+    describe_delivery, describe_rest_write, print_stdout_line, Handled, Outcome, Printer, Status,
+};
 use crate::pipeline::story::Story;
 use crate::secret::{BotSource, BotSources, BotToken};
 use crate::state::dedupe::{self, Claim, DedupeKey, DedupeStore, RunPost};
-use crate::wire::deliver::{self, Deliverer};
+use crate::story::history::RunNote;
+use crate::wire::deliver::{self, Deliverer, Delivery, RestAnswer};
 use crate::wire::rest::{self, Bot, Channel, Found, Patched, Want};
 
 mod thread;
@@ -79,8 +82,17 @@ impl BotConn {
             token: &token,
             deadline,
         };
-        let user_id = bot.me()?;
-        let channel = bot.resolve_channel(channel)?;
+        let (user_id, channel) = bot
+            .me()
+            .and_then(|user| Ok((user, bot.resolve_channel(channel)?)))
+            .map_err(|e| {
+                // A command stops on it: its outcome says what the server answered.
+                let answers = deliverer.take_rest_answers();
+                match failed_answer(&answers, &e) {
+                    Some(a) => error::answered(e, a.answered()),
+                    None => e,
+                }
+            })?;
         let target = format!("bot:{}#{}", token.base(), channel.id);
         Ok(BotConn {
             token,
@@ -102,6 +114,15 @@ impl BotConn {
     /// `bot …k3c9 at https://chat.example.com ~builds`, for logs and outcomes.
     pub(crate) fn describe(&self) -> String {
         format!("{} {}", self.token, self.channel.label)
+    }
+
+    /// The answers of the requests made since the last call; `-v` shows each write.
+    pub(crate) fn reported_answers(&self, printer: &Printer) -> Vec<RestAnswer> {
+        let answers = self.deliverer.take_rest_answers();
+        for write in answers.iter().filter(|a| a.is_write()) {
+            printer.info(&describe_rest_write(write));
+        }
+        answers
     }
 
     fn bot(&self) -> Bot<'_> {
@@ -203,11 +224,13 @@ pub(crate) fn handle(ctx: &mut Ctx, ev: &ValidEvent, story: Option<&Story>) -> R
     }
     let started = Instant::now();
     if ctx.bot.is_none() {
-        ctx.bot = Some(BotConn::connect(
-            &args.bot,
-            args.route.channel.as_deref(),
-            &args.delivery,
-        )?);
+        let conn = BotConn::connect(&args.bot, args.route.channel.as_deref(), &args.delivery)?;
+        ctx.printer.info(&format!(
+            "{} from {}",
+            conn.describe(),
+            conn.source.spool_ref()
+        ));
+        ctx.bot = Some(conn);
     }
     let body = props.to_string() + &message + &reply;
     if let Some(conn) = &ctx.bot {
@@ -220,6 +243,12 @@ pub(crate) fn handle(ctx: &mut Ctx, ev: &ValidEvent, story: Option<&Story>) -> R
     ctx.open_dedupe()?;
     ctx.bot.as_ref().expect("connected above").begin(started);
     let job = thread::job_story(ctx, ev, story);
+    // A spooled event records its run when `flush` finally posts it (also when its store
+    // could not be read now), as a spooled webhook post does.
+    let history = match story {
+        Some(s) => crate::pipeline::story::note(ev, s, args.history_ttl),
+        None => crate::pipeline::story::note_unread(ev, args.history_ttl),
+    };
     let item = BotItem {
         run_key,
         state: ev.state(),
@@ -227,10 +256,12 @@ pub(crate) fn handle(ctx: &mut Ctx, ev: &ValidEvent, story: Option<&Story>) -> R
         reply,
         props,
         job,
+        history,
     };
     let (outcome, err) = deliver(ctx, ev, &item);
     // Final for the job's history: posted, or refused by the server (a retry would be
-    // refused again). A duplicate changes nothing; a spooled event is not recorded.
+    // refused again). A duplicate changes nothing; a spooled event is recorded by the
+    // `flush` that posts it.
     let rejected = err.as_ref().is_some_and(|e| {
         matches!(
             error::exit_kind(e),
@@ -253,17 +284,55 @@ fn deliver(ctx: &Ctx, ev: &ValidEvent, item: &BotItem) -> Handled {
     let event_key = (!ctx.args.no_dedupe)
         .then(|| dedupe::key(&conn.target, &item.run_key, item.state.as_str()));
     let start = Instant::now();
-    let mut outcome = Outcome::new(Status::Posted).with("event", ev.to_json());
-    outcome.target = Some(conn.describe());
+    // Only this event's requests decide its outcome (not the connection's).
+    drop(conn.deliverer.take_rest_answers());
     let result = post(conn, &ctx.printer, store, event_key.as_ref(), item);
-    outcome.elapsed = Some(start.elapsed());
+    let answers = conn.reported_answers(&ctx.printer);
+    let target = conn.describe();
+    let d = match &result {
+        Ok(_) => Delivery::of_bot_event(
+            answers.iter().rev().find(|a| a.is_write()),
+            start.elapsed(),
+            None,
+        ),
+        Err(e) => Delivery::of_bot_event(
+            failed_answer(&answers, e),
+            start.elapsed(),
+            Some((error::exit_kind(e), format!("{e:#}"))),
+        ),
+    };
+    let outcome = Outcome::from_delivery(&d, &target).with("event", ev.to_json());
     match result {
-        Ok(Some(post_id)) => (outcome.with("post_id", post_id), None),
+        Ok(Some(post_id)) => {
+            ctx.printer.info(&describe_delivery(&d, &target));
+            (outcome.with("post_id", post_id), None)
+        }
         Ok(None) => {
-            outcome.status = Status::Duplicate;
+            let mut outcome = Outcome::new(Status::Duplicate).with("event", ev.to_json());
+            outcome.target = Some(target);
+            outcome.elapsed = Some(d.elapsed);
             (outcome, None)
         }
-        Err(e) => failed(ctx, conn, outcome, event_key.as_ref(), item, &e),
+        Err(e) => {
+            ctx.printer.info(&describe_delivery(&d, &target));
+            failed(ctx, conn, outcome, event_key.as_ref(), item, &e)
+        }
+    }
+}
+
+/// The request that made a bot event fail: the last one that failed, when the error is
+/// its own (the error names its status; a request without an answer is the last one
+/// made). `None` when the event failed for another reason (its dedupe store).
+fn failed_answer<'a>(answers: &'a [RestAnswer], e: &anyhow::Error) -> Option<&'a RestAnswer> {
+    let text = format!("{e:#}");
+    let (i, a) = answers
+        .iter()
+        .enumerate()
+        .rev()
+        .find(|(_, a)| !a.is_success())?;
+    match a.status {
+        Some(status) => text.contains(&format!("HTTP {status}")).then_some(a),
+        None => (i + 1 == answers.len()).then_some(a),
     }
 }
 
@@ -325,6 +394,9 @@ pub(crate) struct BotItem {
     /// The job's story, for the threads of a broken job (`None` from the spool: a
     /// flushed event brings the run's own post and reply up to date).
     pub job: Option<JobStory>,
+    /// The run, for its job's history once a spooled event is posted (in the spool
+    /// item's `history`, not its payload).
+    pub history: Option<RunNote>,
 }
 
 impl BotItem {
@@ -354,6 +426,7 @@ impl BotItem {
                 message,
                 props: v.get("props").cloned().unwrap_or(Value::Null),
                 job: None,
+                history: None,
             },
         ))
     }
@@ -384,6 +457,10 @@ fn spool(
         );
     }
     saved.store.clone_from(&ctx.store_ref);
+    saved.history = item
+        .history
+        .as_ref()
+        .and_then(|n| serde_json::to_value(n).ok());
     spool.save(&saved)
 }
 

@@ -24,7 +24,7 @@ mod rest_call;
 mod transport;
 
 pub(crate) use proxy::{proxy_label, ProxyChoice};
-pub(crate) use rest_call::{Method, RestFail, RestOk};
+pub(crate) use rest_call::{server_error_id, Method, RestAnswer, RestFail, RestOk};
 
 /// Mattermost answers `ok` or a small JSON error; a proxy's HTML error page is the largest
 /// thing expected. Reading the whole (small) body also returns the connection to the pool.
@@ -132,6 +132,8 @@ pub(crate) struct Deliverer {
     proxy: Option<ureq::Proxy>,
     trust: SystemTrust,
     gate: Option<std::sync::Arc<dyn Gate>>,
+    /// The answers of the bot's REST requests since they were last taken.
+    rest_log: std::sync::Mutex<Vec<RestAnswer>>,
 }
 
 impl Deliverer {
@@ -149,6 +151,7 @@ impl Deliverer {
             proxy: proxy.clone(),
             trust: SystemTrust::new(args, proxy),
             gate: None,
+            rest_log: std::sync::Mutex::default(),
         })
     }
 

@@ -7,10 +7,11 @@
 use std::ops::ControlFlow;
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::error::ExitKind;
 use crate::secret::BotToken;
 use crate::wire::deliver::transport::transport;
-use crate::wire::deliver::{Deliverer, BODY_LIMIT};
-use crate::wire::diagnose::Diagnosis;
+use crate::wire::deliver::{Deliverer, Delivery, BODY_LIMIT};
+use crate::wire::diagnose::{sanitize, Diagnosis};
 use crate::wire::{retry, sent};
 
 /// A post list of 60 posts with attachments fits; anything larger is cut.
@@ -26,6 +27,7 @@ pub(crate) enum Method {
 /// A 2xx answer: its (scrubbed) body.
 #[derive(Debug)]
 pub(crate) struct RestOk {
+    pub status: u16,
     pub body: String,
 }
 
@@ -47,9 +49,93 @@ pub(crate) enum RestFail {
     },
 }
 
+/// What one REST request came to, after its retries: what `-v` says of a write and what
+/// a bot event's outcome reports (`http_status`, `error_id`, `attempts`), as a webhook
+/// [`Delivery`](super::Delivery) does for a post.
+#[derive(Debug, Clone)]
+pub(crate) struct RestAnswer {
+    pub method: Method,
+    /// Below `/api/v4`, without the query (ids only: no secret is ever in a path).
+    pub path: String,
+    /// The last answer's status; `None` when no attempt got one.
+    pub status: Option<u16>,
+    /// The server's error id of a failed answer, sanitised (the body was scrubbed).
+    pub error_id: Option<String>,
+    pub attempts: u32,
+    pub elapsed: Duration,
+}
+
+impl RestAnswer {
+    pub(crate) fn is_success(&self) -> bool {
+        self.status.is_some_and(|s| (200..300).contains(&s))
+    }
+
+    /// As an error that stops the command carries it, for its outcome.
+    pub(crate) fn answered(&self) -> crate::error::Answered {
+        crate::error::Answered {
+            http_status: self.status,
+            error_id: self.error_id.clone(),
+            attempts: self.attempts,
+        }
+    }
+
+    /// A request that changes something on the server (create, patch).
+    pub(crate) fn is_write(&self) -> bool {
+        self.method != Method::Get
+    }
+}
+
+impl Method {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+            Method::Put => "PUT",
+        }
+    }
+}
+
+/// The error id of a Mattermost error body (already scrubbed of the token), on one line.
+pub(crate) fn server_error_id(body: &str) -> Option<String> {
+    serde_json::from_str::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v.get("id").and_then(|i| i.as_str()).map(sanitize))
+        .filter(|s| !s.is_empty())
+}
+
+impl Delivery {
+    /// A bot event as one delivery, for its outcome and `-v` line: the status, error id
+    /// and attempts of the request that decided it (`decisive`: the last write of an event
+    /// that went through, the request that failed), over the whole event's time.
+    /// `failure`: the event's exit kind and message when it failed.
+    pub(crate) fn of_bot_event(
+        decisive: Option<&RestAnswer>,
+        elapsed: Duration,
+        failure: Option<(ExitKind, String)>,
+    ) -> Delivery {
+        let error_id = decisive.and_then(|a| a.error_id.clone());
+        Delivery {
+            attempts: decisive.map_or(0, |a| a.attempts),
+            elapsed,
+            http_status: decisive.and_then(|a| a.status),
+            result: match failure {
+                None => Ok(()),
+                Some((kind, message)) => Err(Diagnosis {
+                    kind,
+                    message,
+                    error_id,
+                    retryable: matches!(kind, ExitKind::Network | ExitKind::Server),
+                }),
+            },
+            timed_out_after_send: 0,
+        }
+    }
+}
+
 impl Deliverer {
     /// `method` `path` (below `/api/v4`) with the bot's bearer token, JSON in and out,
-    /// finished by `deadline`: one event's requests share one `--timeout` budget.
+    /// finished by `deadline`: one event's requests share one `--timeout` budget. Each
+    /// request's answer is kept until [`Deliverer::take_rest_answers`].
     pub(crate) fn rest(
         &self,
         bot: &BotToken,
@@ -57,14 +143,52 @@ impl Deliverer {
         body: Option<&[u8]>,
         deadline: Instant,
     ) -> Result<RestOk, RestFail> {
+        let start = Instant::now();
+        let mut attempts = 0u32;
+        let result = self.rest_attempts(bot, (method, path), body, deadline, &mut attempts);
+        let (status, error_id) = match &result {
+            Ok(ok) => (Some(ok.status), None),
+            Err(RestFail::Status { status, body, .. }) => (Some(*status), server_error_id(body)),
+            Err(RestFail::Transport { .. }) => (None, None),
+        };
+        let answer = RestAnswer {
+            method,
+            path: path.split('?').next().unwrap_or_default().to_string(),
+            status,
+            error_id,
+            attempts,
+            elapsed: start.elapsed(),
+        };
+        if let Ok(mut log) = self.rest_log.lock() {
+            log.push(answer);
+        }
+        result
+    }
+
+    /// The answers of the REST requests made since the last call, oldest first.
+    pub(crate) fn take_rest_answers(&self) -> Vec<RestAnswer> {
+        self.rest_log
+            .lock()
+            .map(|mut log| std::mem::take(&mut *log))
+            .unwrap_or_default()
+    }
+
+    fn rest_attempts(
+        &self,
+        bot: &BotToken,
+        (method, path): (Method, &str),
+        body: Option<&[u8]>,
+        deadline: Instant,
+        attempts: &mut u32,
+    ) -> Result<RestOk, RestFail> {
         let url = format!("{}/api/v4{path}", bot.base());
         let policy = self.policy.clone();
         let start = Instant::now();
         let deadline = deadline.min(start + policy.budget);
-        let mut attempts = 0u32;
         let mut maybe_sent = false;
         loop {
-            attempts += 1;
+            *attempts += 1;
+            let attempts = *attempts;
             let remaining = deadline.saturating_duration_since(Instant::now());
             let per_attempt = policy.attempt_timeout.min(remaining);
             sent::reset();
@@ -166,7 +290,7 @@ fn read_answer(
         .unwrap_or_default();
     let text = bot.scrub(&text);
     if (200..300).contains(&status) {
-        return ControlFlow::Break(Ok(RestOk { body: text }));
+        return ControlFlow::Break(Ok(RestOk { status, body: text }));
     }
     let retryable = retry::retryable_status(status) || status >= 500;
     let fail = RestFail::Status {

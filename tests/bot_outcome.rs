@@ -1,0 +1,173 @@
+//! What a bot event reports (issue 18, audit of the bot path): `-v` shows the redacted
+//! bot and the result of each REST write, never the token; the `-o json` outcome carries
+//! `http_status`, `error_id` and `attempts` of the request that decided it, as a webhook
+//! post's does; a spooled bot event joins its job's history once `flush` posts it or the
+//! server refuses it. Against the REST emulator, the token on the leak watch.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::bot::{bot_event, roots, setup};
+use crate::support::Fault;
+
+#[test]
+fn verbose_shows_the_bot_and_each_write_never_the_token() {
+    let (env, server, seed) = setup();
+    let last4 = &seed.bot.token[22..];
+    let target = format!("bot …{last4} at {} ~builds", server.url());
+    let run = env.run(&mut bot_event(&env, "31", "running", &["-v"]));
+    run.assert_success()
+        .assert_stderr_contains(&format!("{target} from name:bot"))
+        .assert_stderr_contains("POST /api/v4/posts: HTTP 201 after 1 attempt in ")
+        .assert_stderr_contains(&format!("posted to {target}: HTTP 201 after 1 attempt in "));
+    let post = roots(&server, &seed)[0].id.clone();
+    // The outcome: the patch, then the reply with the details.
+    let run = env.run(&mut bot_event(&env, "31", "failed", &["-v"]));
+    run.assert_success()
+        .assert_stderr_contains(&format!(
+            "PUT /api/v4/posts/{post}/patch: HTTP 200 after 1 attempt in "
+        ))
+        .assert_stderr_contains("POST /api/v4/posts: HTTP 201 after 1 attempt in ")
+        .assert_stderr_contains(&format!("posted to {target}: HTTP 201 after 1 attempt in "));
+    assert!(!run.stderr.contains(&seed.bot.token));
+    // Without -v, none of it.
+    let quiet = env.run(&mut bot_event(&env, "32", "failed", &[]));
+    quiet.assert_success();
+    assert!(!quiet.stderr.contains("/api/v4"), "{}", quiet.stderr);
+}
+
+#[test]
+fn a_posted_bot_event_reports_the_answer_to_its_last_write() {
+    let (env, _server, _seed) = setup();
+    // The reply of a terminal state is the last write.
+    let out = env
+        .run(&mut bot_event(&env, "41", "failed", &[]))
+        .assert_success()
+        .json();
+    assert_eq!(
+        (&out["http_status"], &out["attempts"], &out["error_id"]),
+        (&Value::from(201), &Value::from(1), &Value::Null),
+        "{out}"
+    );
+}
+
+/// `status`, `http_status`, `attempts` and `error_id` of a failed run, the error id
+/// being the one its message names.
+fn refusal(run: &crate::support::Run) -> (String, Value, Value) {
+    let out = run.json();
+    let id = out["error_id"].as_str().unwrap_or_default();
+    assert!(
+        !id.is_empty() && out["message"].as_str().unwrap_or_default().contains(id),
+        "{out}"
+    );
+    (
+        out["status"].as_str().unwrap_or_default().to_string(),
+        out["http_status"].clone(),
+        out["attempts"].clone(),
+    )
+}
+
+#[test]
+fn a_refused_bot_post_reports_the_servers_status_and_error_id() {
+    let (env, _server, _seed) = setup();
+    // An open channel the bot is not a member of answers the create with 403.
+    let mut c = crate::bot::event(&env, "42", "failed");
+    c.args(["--bot", "bot", "--channel", "dev-team/general"]);
+    let run = env.run(&mut c);
+    run.assert_code(43);
+    assert_eq!(
+        refusal(&run),
+        ("failed".into(), Value::from(403), Value::from(1))
+    );
+}
+
+#[test]
+fn a_refused_token_or_channel_reports_the_servers_status_and_error_id() {
+    let (env, server, seed) = setup();
+    let mut c = crate::bot::event(&env, "44", "failed");
+    c.args(["--bot", "bot", "--channel", "dev-team/no-such"]);
+    let run = env.run(&mut c);
+    run.assert_code(44);
+    assert_eq!(
+        refusal(&run),
+        ("failed".into(), Value::from(404), Value::from(1))
+    );
+    server.rest().revoke_token(&seed.bot.token);
+    let run = env.run(&mut bot_event(&env, "45", "failed", &[]));
+    run.assert_code(43);
+    assert_eq!(
+        refusal(&run),
+        ("failed".into(), Value::from(401), Value::from(1))
+    );
+}
+
+#[test]
+fn a_spooled_bot_event_reports_the_last_answer_and_its_attempts() {
+    let (env, server, _seed) = setup();
+    // users/me and the channel answer; the create meets 503 twice.
+    server.script([
+        Fault::Delay(Duration::ZERO),
+        Fault::Delay(Duration::ZERO),
+        Fault::Status(503),
+        Fault::Status(503),
+    ]);
+    let run = env.run(&mut bot_event(&env, "43", "failed", &["--retries", "1"]));
+    run.assert_code(6);
+    let out = run.json();
+    assert_eq!(out["status"], "spooled", "{out}");
+    assert_eq!(
+        (&out["http_status"], &out["attempts"]),
+        (&Value::from(503), &Value::from(2)),
+        "{out}"
+    );
+}
+
+/// The transition a bot event of run `run` reports.
+fn transition(env: &crate::support::Env, run: &str, state: &str) -> String {
+    let r = env.run(&mut bot_event(env, run, state, &[]));
+    r.assert_success();
+    r.json()["transition"]
+        .as_str()
+        .unwrap_or("none")
+        .to_string()
+}
+
+/// Run `run` fails, and its post meets a 503 (users/me and the channel answer): spooled.
+fn spool_a_failure(env: &crate::support::Env, server: &crate::support::MockServer, run: &str) {
+    server.script([
+        Fault::Delay(Duration::ZERO),
+        Fault::Delay(Duration::ZERO),
+        Fault::Status(503),
+    ]);
+    env.run(&mut bot_event(env, run, "failed", &["--retries", "0"]))
+        .assert_code(6);
+}
+
+#[test]
+fn a_spooled_bot_event_joins_the_job_history_when_flush_posts_it() {
+    let (env, server, _seed) = setup();
+    spool_a_failure(&env, &server, "51");
+    let mut flush = env.cmd();
+    flush.args(["flush", "-v"]);
+    env.run(&mut flush)
+        .assert_success()
+        .assert_stderr_contains("POST /api/v4/posts: HTTP 201 after 1 attempt in ");
+    // Run 51 is in the job's history now: run 52's failure is the second in a row.
+    assert_eq!(transition(&env, "52", "failed"), "still_failing");
+    assert_eq!(transition(&env, "53", "succeeded"), "fixed");
+}
+
+#[test]
+fn a_spooled_bot_event_the_server_refuses_at_flush_joins_the_job_history() {
+    let (env, server, seed) = setup();
+    spool_a_failure(&env, &server, "61");
+    // The bot left the channel: the flushed post is refused, which is final too.
+    server.rest().remove_member(&seed.builds, &seed.bot.user_id);
+    let mut flush = env.cmd();
+    flush.args(["flush"]);
+    env.run(&mut flush)
+        .assert_stderr_contains("add the bot to ~builds");
+    server.rest().add_member(&seed.builds, &seed.bot.user_id);
+    assert_eq!(transition(&env, "62", "failed"), "still_failing");
+}
