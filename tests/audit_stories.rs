@@ -1,0 +1,152 @@
+//! Auditor's findings against the contract ("Build stories", "Bot account", "Sending
+//! behaviour"): each test drives the real binary as a user following the contract would,
+//! and fails on the code it was written against.
+
+use crate::support::{botted, hooked, Run, ServerOptions};
+
+fn json_lines(run: &Run) -> Vec<serde_json::Value> {
+    run.stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// Contract, Routing: "An event goes to every route that matches" and "The exit code is
+/// the most severe over the routes"; Job history: the record is updated when the event's
+/// outcome is final (posted). A matching route whose webhook cannot be resolved (a
+/// missing `NAME.url`, exit 3) must not stop the other matching routes, must not hide
+/// their outcomes from `--output json`, and must not keep a posted event out of the
+/// job's history.
+#[test]
+fn audit_a_route_with_a_missing_webhook_does_not_stop_the_other_routes_or_the_story() {
+    let (env, server) = hooked(ServerOptions::default());
+    let config = env.write_file(
+        "conf/routes.toml",
+        "[[route]]\nwebhook = \"gone\"\n\n[[route]]\nwebhook = \"hook\"\n",
+        0o600,
+    );
+    let build = |run_id: &str| {
+        let mut c = env.cmd();
+        c.args([
+            "build",
+            "--no-env",
+            "--workflow",
+            "ci",
+            "--branch",
+            "main",
+            "--repository",
+            "acme/app",
+            "--run-id",
+            run_id,
+            "--state",
+            "failed",
+            "--output",
+            "json",
+            "--config",
+        ])
+        .arg(&config);
+        env.run(&mut c)
+    };
+    let run = build("1");
+    run.assert_code(3);
+    assert_eq!(
+        server.posts().len(),
+        1,
+        "the `hook` route matches too and must get the event: {}{}",
+        run.stdout,
+        run.stderr
+    );
+    let outcomes = json_lines(&run);
+    let routes: Vec<_> = outcomes.iter().map(|o| o["route"].clone()).collect();
+    assert_eq!(
+        routes,
+        ["hook", "gone"],
+        "one object per route, each naming it: {}",
+        run.stdout
+    );
+    // The event was posted to `hook`: the job's history has it, so the next failure is
+    // the second in a row, not another "broken" (which would mention people again).
+    let run = build("2");
+    let posts = server.posts();
+    let last = posts.last().expect("the second run posted to `hook`");
+    assert_eq!(
+        last.props["mmnotify"]["transition"], "still_failing",
+        "{}",
+        run.stdout
+    );
+    assert_eq!(last.props["mmnotify"]["streak"], 2);
+}
+
+/// Contract, Templates: "The config's `[templates]` table holds a text template per
+/// transition or state, plus `default`"; Build events: "`state` may also be
+/// `running`". A `running` template is refused as an unknown key (exit 3), although the
+/// `default` template is applied to running posts.
+#[test]
+fn audit_a_template_for_the_running_state_is_accepted_and_used() {
+    let (env, _server) = hooked(ServerOptions::default());
+    let config = env.write_file(
+        "conf/templates.toml",
+        "[templates]\nrunning = \"RUN {workflow} on {branch}\"\ndefault = \"DEF {workflow}\"\n",
+        0o600,
+    );
+    let mut c = env.cmd();
+    c.args(["config", "check", "--config"]).arg(&config);
+    env.run(&mut c).assert_success();
+    let mut c = env.cmd();
+    c.args([
+        "build",
+        "--webhook",
+        "hook",
+        "--no-env",
+        "--workflow",
+        "deploy",
+        "--branch",
+        "main",
+        "--run-id",
+        "7",
+        "--state",
+        "running",
+        "--on",
+        "running",
+        "--dry-run",
+        "--config",
+    ])
+    .arg(&config);
+    let run = env.run(&mut c);
+    run.assert_success();
+    assert_eq!(run.json()["text"], "RUN deploy on main", "{}", run.stdout);
+}
+
+/// Contract, Sending behaviour: "`-v` prints the redacted target, status, attempts and
+/// time on stderr"; Bot account: the bot is "shown as `bot …k3c9 at
+/// https://chat.example.com`". A bot post with `-v` prints nothing at all.
+#[test]
+fn audit_a_bot_post_with_v_prints_its_redacted_target_and_status() {
+    let (env, server, seed) = botted(ServerOptions::default());
+    let mut c = env.cmd();
+    c.args([
+        "build",
+        "--no-env",
+        "--workflow",
+        "deploy",
+        "--branch",
+        "main",
+        "--repository",
+        "acme/app",
+        "--run-id",
+        "41",
+        "--state",
+        "failed",
+        "--bot",
+        "bot",
+        "--channel",
+        "dev-team/builds",
+        "-v",
+    ]);
+    let run = env.run(&mut c);
+    run.assert_success();
+    assert_eq!(server.rest().roots_in(&seed.builds).len(), 1);
+    let last4 = &seed.bot.token[seed.bot.token.len() - 4..];
+    let target = format!("bot …{last4} at {}", server.url());
+    run.assert_stderr_contains(&target);
+}
