@@ -195,3 +195,68 @@ fn audit_a_run_answered_500_is_recorded_in_the_jobs_history() {
         run.stdout
     );
 }
+
+/// Contract, Routing ("An event goes to every route that matches") and Redundant
+/// gateways ("A bad password or configuration is exit 3 at start"; an entry is handled
+/// like one line of `--events`). One entry matching a route whose `NAME.url` is missing
+/// (deleted during a rotation, say) ends the gateway with exit 3 mid-run: the matching
+/// `hook` route is not posted, nor is any later entry, and the packaged unit
+/// (`RestartPreventExitStatus=2 3`) does not restart it.
+#[test]
+fn audit_a_gateway_keeps_posting_when_one_routes_webhook_is_missing() {
+    let Some(redis) = crate::support::RedisServer::start(
+        "audit_a_gateway_keeps_posting_when_one_routes_webhook_is_missing",
+    ) else {
+        return;
+    };
+    let (env, server) = hooked(ServerOptions::default());
+    let config = env.write_file(
+        "conf/routes.toml",
+        "[[route]]\nwebhook = \"gone\"\nrepository = \"acme/*\"\n\n[[route]]\nwebhook = \"hook\"\n",
+        0o600,
+    );
+    for (repo, run) in [("acme/app", "1"), ("other/lib", "2")] {
+        let mut c = env.cmd();
+        c.args([
+            "build",
+            "--enqueue",
+            "--no-env",
+            "--queue",
+            &redis.url(),
+            "--workflow",
+            "ci",
+            "--repository",
+            repo,
+            "--run-id",
+            run,
+            "--state",
+            "failed",
+        ]);
+        env.run(&mut c).assert_success();
+    }
+    let mut c = env.cmd();
+    c.args([
+        "build",
+        "--consume",
+        "--drain",
+        "--queue",
+        &redis.url(),
+        "--output",
+        "json",
+        "--config",
+    ])
+    .arg(&config);
+    let run = env.run(&mut c);
+    let repos: Vec<_> = server
+        .posts()
+        .iter()
+        .map(|p| p.props["mmnotify"]["event"]["repository"].clone())
+        .collect();
+    assert_eq!(
+        repos,
+        ["acme/app", "other/lib"],
+        "both entries match the `hook` route: {}{}",
+        run.stdout,
+        run.stderr
+    );
+}
