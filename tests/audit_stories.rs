@@ -260,3 +260,41 @@ fn audit_a_gateway_keeps_posting_when_one_routes_webhook_is_missing() {
         run.stderr
     );
 }
+
+/// Contract, Sending behaviour: "`--output json` prints one JSON object on stdout
+/// describing the outcome (`status` …, plus `http_status`, `attempts`, `elapsed_ms`,
+/// `target` (redacted), `error_id`)"; Bot account, Answers: 403 is exit 43 with the
+/// fix. A bot post refused with 403 reports `http_status` and `error_id` as null in its
+/// JSON outcome, although the diagnostic names both.
+#[test]
+fn audit_a_bot_posts_json_outcome_carries_the_http_status_and_error_id() {
+    let (env, _server, _seed) = botted(ServerOptions::default());
+    let mut c = env.cmd();
+    c.args([
+        "build",
+        "--no-env",
+        "--workflow",
+        "deploy",
+        "--run-id",
+        "42",
+        "--state",
+        "failed",
+        "--bot",
+        "bot",
+        // Open, but the bot is not a member: the create answers 403.
+        "--channel",
+        "dev-team/general",
+        "--output",
+        "json",
+    ]);
+    let run = env.run(&mut c);
+    run.assert_code(43);
+    let out = run.json();
+    assert_eq!(out["http_status"], 403, "{out}");
+    assert!(
+        out["error_id"]
+            .as_str()
+            .is_some_and(|id| id.ends_with(".app_error")),
+        "{out}"
+    );
+}
