@@ -151,51 +151,6 @@ fn audit_a_bot_post_with_v_prints_its_redacted_target_and_status() {
     run.assert_stderr_contains(&target);
 }
 
-/// Contract, Job history: the record is updated "when the event's outcome is final:
-/// posted, filtered (…) or rejected by the server"; the gateway section defines that as
-/// "rejected by the server (4xx or 500)". A 500 is final (not retried, not spooled; it
-/// may even have posted), yet the run is left out of the job's history: the next failure
-/// reads "still failing" although the job's last run succeeded.
-#[test]
-fn audit_a_run_answered_500_is_recorded_in_the_jobs_history() {
-    let (env, server) = hooked(ServerOptions::default());
-    let build = |run_id: &str, state: &str| {
-        let mut c = env.cmd();
-        c.args([
-            "build",
-            "--webhook",
-            "hook",
-            "--no-env",
-            "--workflow",
-            "ci",
-            "--branch",
-            "main",
-            "--run-id",
-            run_id,
-            "--state",
-            state,
-            "--output",
-            "json",
-        ]);
-        env.run(&mut c)
-    };
-    let run = build("1", "failed");
-    run.assert_success();
-    assert_eq!(run.json()["transition"], "broken");
-    server.script([crate::support::Fault::Status(500)]);
-    let run = build("2", "succeeded");
-    run.assert_code(6);
-    assert_eq!(run.json()["transition"], "fixed", "{}", run.stdout);
-    let run = build("3", "failed");
-    run.assert_success();
-    assert_eq!(
-        run.json()["transition"],
-        "broken",
-        "run 2's success was final: {}",
-        run.stdout
-    );
-}
-
 /// Contract, Routing ("An event goes to every route that matches") and Redundant
 /// gateways ("A bad password or configuration is exit 3 at start"; an entry is handled
 /// like one line of `--events`). One entry matching a route whose `NAME.url` is missing

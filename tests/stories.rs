@@ -346,6 +346,39 @@ fn a_cancelled_run_mid_streak_changes_nothing() {
     assert_eq!(server.posts()[3].props["mmnotify"]["streak"], 2);
 }
 
+/// Contract, Job history: the record is updated when the outcome is final, "rejected by
+/// the server" included; the gateway section counts a 500 among those, and a 501 or a
+/// redirect is answered again on a retry too (not retried, not spooled).
+#[test]
+fn a_run_the_server_rejected_with_500_501_or_a_redirect_is_in_the_jobs_history() {
+    use crate::support::Fault;
+    let faults = [
+        (Fault::Status(500), 6),
+        (Fault::Status(501), 7),
+        (
+            Fault::Redirect {
+                status: 302,
+                location: "https://elsewhere.example/".into(),
+            },
+            7,
+        ),
+    ];
+    for (fault, code) in faults {
+        let (env, server) = hooked(ServerOptions::default());
+        assert_eq!(story_of(&env, "1", "failed", &[]), posted("broken"));
+        server.script([fault]);
+        let run = env.run(&mut build_run(&env, "2", "succeeded", &[]));
+        run.assert_code(code);
+        assert_eq!(run.json()["transition"], "fixed", "{}", run.stdout);
+        // Run 2's success was final: the next failure breaks the job again.
+        assert_eq!(
+            story_of(&env, "3", "failed", &[]),
+            posted("broken"),
+            "after exit {code}"
+        );
+    }
+}
+
 #[test]
 fn an_older_run_arriving_late_is_labelled_and_changes_nothing() {
     let (env, server) = hooked(ServerOptions::default());

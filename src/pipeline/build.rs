@@ -415,13 +415,8 @@ pub(super) fn handle_story(
             notify::record_delivered(&ctx.printer, "", g);
         }
     }
-    // Final: posted, or refused by the server (a retry would be refused again). A
-    // spooled event is recorded when it is finally posted.
-    let rejected = outcome.status == Status::Failed
-        && outcome
-            .http_status
-            .is_some_and(|c| (400..500).contains(&c) && c != 429);
-    if outcome.status == Status::Posted || rejected {
+    // A spooled event is recorded when it is finally posted.
+    if outcome.is_final() {
         record_story(ctx, ev, story);
     }
     Ok((outcome.with("event", ev.to_json()), err))

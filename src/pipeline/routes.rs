@@ -133,14 +133,7 @@ pub(crate) fn handle(ctx: &mut Ctx, ev: &crate::build_event::event::ValidEvent) 
         return Ok((filtered("no route matched"), None));
     }
     // Final for the history when any route's outcome is: posted, filtered, refused.
-    let is_final = |(o, _): &Handled| {
-        o.status == Status::Posted
-            || o.status == Status::Filtered
-            || (o.status == Status::Failed
-                && o.http_status
-                    .is_some_and(|c| (400..500).contains(&c) && c != 429))
-    };
-    if !ctx.args.dry_run && results.iter().any(is_final) {
+    if !ctx.args.dry_run && results.iter().any(|(o, _)| o.is_final()) {
         record_story(ctx, ev, story.as_ref());
     }
     Ok(most_severe(ctx, results))

@@ -193,11 +193,12 @@ impl Consumer<'_> {
 }
 
 /// Network failures and 408/429/502–504 after retries: another try may post it. A 500
-/// is final: the server may have posted part of it.
+/// is final (the server may have posted part of it), as is any answer the server would
+/// give again (`rejected`, the one rule the job's history follows too).
 fn retryable(kind: ExitKind, http_status: Option<u16>) -> bool {
     match kind {
         ExitKind::Network => true,
-        ExitKind::Server => http_status != Some(500),
+        ExitKind::Server => !crate::wire::retry::rejected(http_status),
         _ => false,
     }
 }
@@ -216,6 +217,7 @@ mod tests {
         assert!(retryable(ExitKind::Server, Some(503)));
         assert!(retryable(ExitKind::Server, Some(429)));
         assert!(!retryable(ExitKind::Server, Some(500)));
+        assert!(!retryable(ExitKind::Server, Some(505)));
         for k in [
             ExitKind::BadRequest,
             ExitKind::Http,
