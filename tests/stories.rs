@@ -1072,8 +1072,8 @@ default = "{workflow}: {state} {{literal}}"
 
 /// Contract, Templates: "The config's `[templates]` table holds a text template per
 /// transition or state, plus `default`"; Build events: "`state` may also be
-/// `running`". A `running` template is refused as an unknown key (exit 3), although the
-/// `default` template is applied to running posts.
+/// `running`". A `running` template is accepted and used for running posts (it was
+/// refused as an unknown key, exit 3, although `default` applied to them).
 #[test]
 fn a_template_for_the_running_state_is_accepted_and_used() {
     let (env, _server) = hooked(ServerOptions::default());
@@ -1108,6 +1108,186 @@ fn a_template_for_the_running_state_is_accepted_and_used() {
     let run = env.run(&mut c);
     run.assert_success();
     assert_eq!(run.json()["text"], "RUN deploy on main", "{}", run.stdout);
+}
+
+/// Contract, Routing: "An event goes to every route that matches" and "The exit code is
+/// the most severe over the routes"; Job history: the record is updated when the event's
+/// outcome is final (posted). A matching route whose webhook cannot be resolved (a
+/// missing `NAME.url`, exit 3) must not stop the other matching routes, must not hide
+/// their outcomes from `--output json`, and must not keep a posted event out of the
+/// job's history. Before, the whole command stopped at that route with exit 3.
+#[test]
+fn a_route_whose_webhook_is_missing_fails_alone_and_the_story_is_kept() {
+    let (env, server) = hooked(ServerOptions::default());
+    let config = env.write_file(
+        "conf/routes.toml",
+        "[[route]]\nwebhook = \"gone\"\n\n[[route]]\nwebhook = \"hook\"\n",
+        0o600,
+    );
+    let build = |run_id: &str| {
+        let mut c = env.cmd();
+        c.args([
+            "build",
+            "--no-env",
+            "--workflow",
+            "ci",
+            "--branch",
+            "main",
+            "--repository",
+            "acme/app",
+            "--run-id",
+            run_id,
+            "--state",
+            "failed",
+            "--output",
+            "json",
+            "--config",
+        ])
+        .arg(&config);
+        env.run(&mut c)
+    };
+    let run = build("1");
+    run.assert_code(3);
+    assert_eq!(
+        server.posts().len(),
+        1,
+        "the `hook` route matches too and must get the event: {}{}",
+        run.stdout,
+        run.stderr
+    );
+    let outcomes = json_lines(&run);
+    let routes: Vec<_> = outcomes.iter().map(|o| o["route"].clone()).collect();
+    assert_eq!(
+        routes,
+        ["hook", "gone"],
+        "one object per route, each naming it: {}",
+        run.stdout
+    );
+    // The event was posted to `hook`: the job's history has it, so the next failure is
+    // the second in a row, not another "broken" (which would mention people again).
+    let run = build("2");
+    let posts = server.posts();
+    let last = posts.last().expect("the second run posted to `hook`");
+    assert_eq!(
+        last.props["mmnotify"]["transition"], "still_failing",
+        "{}",
+        run.stdout
+    );
+    assert_eq!(last.props["mmnotify"]["streak"], 2);
+    // The failed route says what to do, in its outcome and on stderr.
+    let gone = &json_lines(&run)[1];
+    assert_eq!(gone["exit_code"], 3, "{gone}");
+    let fix = "create gone.url in the secrets directory or fix the route";
+    assert!(
+        gone["message"].as_str().is_some_and(|m| m.contains(fix)),
+        "{gone}"
+    );
+    run.assert_stderr_contains(fix);
+    // `--events` goes on past such a line: each is posted to `hook`, exit 3 at the end.
+    let events = env.write_file(
+        "events.jsonl",
+        "{\"workflow\":\"ci\",\"branch\":\"main\",\"repository\":\"acme/app\",\"provider_run_id\":\"3\",\"state\":\"failed\"}\n\
+         {\"workflow\":\"ci\",\"branch\":\"main\",\"repository\":\"acme/app\",\"provider_run_id\":\"4\",\"state\":\"succeeded\"}\n",
+        0o600,
+    );
+    let mut c = env.cmd();
+    c.args(["build", "--no-env", "--events"])
+        .arg(&events)
+        .arg("--config")
+        .arg(&config);
+    let run = env.run(&mut c);
+    run.assert_code(3);
+    let posts = server.posts();
+    assert_eq!(posts.len(), 4, "{}", run.stderr);
+    assert_eq!(posts[3].props["mmnotify"]["transition"], "fixed");
+}
+
+/// Contract, Routing ("An event goes to every route that matches") and Redundant
+/// gateways (an entry is handled like one line of `--events`; a gateway keeps running).
+/// An entry matching a route whose `NAME.url` is missing (deleted during a rotation, or a
+/// typo) used to end the gateway with exit 3 mid-run, and the packaged unit
+/// (`RestartPreventExitStatus=2 3`) would not restart it. Now the other routes are
+/// posted, the entry is left pending with an error line (README: "Routing"), a stop is
+/// still exit 0, and once the file exists the next delivery posts to that route only.
+#[test]
+fn a_gateway_keeps_posting_when_one_routes_webhook_is_missing() {
+    let Some(redis) =
+        RedisServer::start("a_gateway_keeps_posting_when_one_routes_webhook_is_missing")
+    else {
+        return;
+    };
+    let mut opts = ServerOptions::default();
+    opts.hooks.push(crate::support::Hook::new(
+        crate::support::OTHER_HOOK_ID,
+        "town-square",
+    ));
+    let (env, server) = hooked(opts);
+    let config = env.write_file(
+        "conf/routes.toml",
+        "[[route]]\nwebhook = \"gone\"\nrepository = \"acme/*\"\n\n[[route]]\nwebhook = \"hook\"\n",
+        0o600,
+    );
+    for (repo, run) in [("acme/app", "1"), ("other/lib", "2")] {
+        let mut c = env.cmd();
+        c.args([
+            "build",
+            "--enqueue",
+            "--no-env",
+            "--queue",
+            &redis.url(),
+            "--workflow",
+            "ci",
+            "--repository",
+            repo,
+            "--run-id",
+            run,
+            "--state",
+            "failed",
+        ]);
+        env.run(&mut c).assert_success();
+    }
+    let gateway = |extra: &[&str]| {
+        let mut c = env.cmd();
+        c.args(["build", "--consume", "--queue", &redis.url(), "--config"])
+            .arg(&config)
+            .args(extra);
+        c
+    };
+    let g = env.spawn(&mut gateway(&["--claim-idle", "1h"]));
+    crate::support::wait_until(
+        "both posts to `hook`",
+        std::time::Duration::from_secs(10),
+        || server.posts().len() == 2,
+    );
+    let repos: Vec<_> = server
+        .posts()
+        .iter()
+        .map(|p| p.props["mmnotify"]["event"]["repository"].clone())
+        .collect();
+    assert_eq!(repos, ["acme/app", "other/lib"]);
+    // Stopped while the entry waits: exit 0, the entry handed back, nothing dead.
+    g.signal(libc::SIGTERM);
+    let run = env.wait(g);
+    run.assert_success()
+        .assert_stderr_contains("create gone.url in the secrets directory or fix the route")
+        .assert_stderr_contains("left pending")
+        .assert_stderr_contains("1 left pending here");
+    assert_eq!(redis.pending("mmnotify:events", "mmnotify"), 1);
+    assert_eq!(redis.xlen("mmnotify:events:dead"), 0);
+    // The file is back: the next gateway posts the entry to `gone` alone (`hook` has it).
+    env.write_secret("gone", &server.hook_url_for(crate::support::OTHER_HOOK_ID));
+    let run = env.run(&mut gateway(&["--drain"]));
+    run.assert_success();
+    let posts = server.posts();
+    assert_eq!(posts.len(), 3, "{}", run.stderr);
+    assert_eq!(posts[2].hook_id, crate::support::OTHER_HOOK_ID);
+    assert_eq!(
+        posts[2].props["mmnotify"]["event"]["repository"],
+        "acme/app"
+    );
+    // Told as it was the first time, not counted twice in the job's history.
+    assert_eq!(posts[2].props["mmnotify"]["transition"], "broken");
+    assert_eq!(redis.pending("mmnotify:events", "mmnotify"), 0);
 }
 
 #[test]

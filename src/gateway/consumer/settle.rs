@@ -11,6 +11,7 @@ use crate::error::{self, ExitKind};
 use crate::gateway::store::lock;
 use crate::pipeline::build::{self, Ctx, Verdict};
 use crate::pipeline::output::{print_stderr_line, Outcome};
+use crate::pipeline::routes;
 
 /// An acknowledgement (and dead-letter copy) not yet written to Redis. Not a result of
 /// handling the entry (that is the pipeline's `Verdict`): what is still owed to the
@@ -99,9 +100,12 @@ impl Consumer<'_> {
         err: Option<anyhow::Error>,
     ) -> Result<()> {
         let (id, deliveries) = (&taken.id, taken.deliveries);
-        let retry = err
-            .as_ref()
-            .is_some_and(|e| retryable(error::exit_kind(e), outcome.http_status));
+        // A route whose webhook cannot be resolved waits too: the file may be back (or
+        // the route fixed by a reload) at the next delivery, and the other routes are
+        // deduplicated, so they are not posted twice.
+        let retry = err.as_ref().is_some_and(|e| {
+            retryable(error::exit_kind(e), outcome.http_status) || routes::is_unresolved_route(e)
+        });
         if retry && deliveries < self.max_deliveries {
             let e = err.expect("retry implies an error");
             if !lock(&self.redis).is_connected() {
