@@ -227,6 +227,50 @@ fn doctor_reports_the_config_and_its_counts() {
     );
 }
 
+/// Contract, Routing: each route posts to its webhook NAME. `config check` warns (exit
+/// 0: the file may come later) about a route whose `NAME.url` is missing; `doctor`
+/// checks each route's webhook and walks on with the config's `default_webhook` (it
+/// used to say "no webhook configured").
+#[test]
+fn config_check_warns_and_doctor_checks_each_routes_webhook() {
+    let (env, _server) = hooked(ServerOptions::default());
+    let routes = env.write_file(
+        "conf/routes.toml",
+        "[[route]]\nwebhook = \"gone\"\n\n[[route]]\nwebhook = \"hook\"\n",
+        0o600,
+    );
+    let mut c = env.cmd();
+    c.args(["config", "check", "--config"]).arg(&routes);
+    let run = env.run(&mut c);
+    run.assert_success()
+        .assert_stderr_contains("warning: route 1 (line 2): no webhook named `gone`");
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+
+    let mut c = env.cmd();
+    c.args(["doctor", "--config"]).arg(&routes);
+    let run = env.run(&mut c);
+    run.assert_code(3)
+        .assert_stdout_contains("✗ route: route 1 (line 2) `gone`: no webhook named `gone`")
+        .assert_stdout_contains("create gone.url in the secrets directory or fix the route")
+        .assert_stdout_contains("✓ route: route 2 (line 5) `hook`: webhook `hook`")
+        // The walk goes on with the route that passed.
+        .assert_stdout_contains("✓ secret: webhook `hook`");
+
+    let default = env.write_file("conf/default.toml", "default_webhook = \"hook\"\n", 0o600);
+    let mut c = env.cmd();
+    c.args(["doctor", "--config"]).arg(&default);
+    env.run(&mut c)
+        .assert_success()
+        .assert_stdout_contains("✓ secret: webhook `hook`");
+    // A webhook typed on the command line bypasses the routes, as in `build`.
+    let mut c = env.cmd();
+    c.args(["doctor", "--webhook", "hook", "--config"])
+        .arg(&routes);
+    let run = env.run(&mut c);
+    run.assert_success();
+    assert!(!run.stdout.contains("✓ route"), "{}", run.stdout);
+}
+
 // ---- Job history and transitions -------------------------------------------------
 
 /// `build` for one run of the `ci` job of acme/app on main; `extra` adds flags.

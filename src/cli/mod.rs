@@ -181,7 +181,11 @@ impl Command {
                 SpoolCommand::List(l) => refuse_state_dir(l.state_dir.path()),
                 SpoolCommand::Drop(d) => refuse_state_dir(d.state_dir.path()),
             },
-            Command::Completions { .. } | Command::Config(_) => Ok(()),
+            Command::Config(a) => {
+                let ConfigCommand::Check(c) = &a.command;
+                refuse_secrets_dir(c.secrets_dir.path())
+            }
+            Command::Completions { .. } => Ok(()),
         }
     }
 }

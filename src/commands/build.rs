@@ -31,7 +31,7 @@ pub(crate) fn run(args: BuildArgs, config: Option<&std::path::Path>) -> Result<E
     if let Some(config) = settings
         .config
         .as_ref()
-        .filter(|_| !webhook_on_command_line(&args))
+        .filter(|_| !webhook_on_command_line(&args.common.webhook))
     {
         if !config.routes.is_empty() || config.default_webhook.is_some() {
             ctx.routing = Some(Box::new(routes::setup(&settings, config, open_store)?));
@@ -74,8 +74,7 @@ pub(crate) fn run(args: BuildArgs, config: Option<&std::path::Path>) -> Result<E
 
 /// `--webhook` or `--webhook-file` typed on the command line (not their environment
 /// fallbacks, which are the default webhook's usual sources): the routes are bypassed.
-fn webhook_on_command_line(args: &BuildArgs) -> bool {
-    let w = &args.common.webhook;
+pub(super) fn webhook_on_command_line(w: &crate::cli::WebhookArgs) -> bool {
     let typed = |value: Option<&std::ffi::OsStr>, var: &str| {
         value.is_some() && std::env::var_os(var).as_deref() != value
     };
