@@ -102,6 +102,44 @@ fn a_missing_given_config_and_a_bad_key_are_exit_3() {
         .assert_stderr_contains("brnach");
 }
 
+/// Contract, Config file: "a missing or unreadable file named by the flag or the
+/// variable is exit 3" — for every command, not only those that route with it (`send`,
+/// `probe`, `run`, `flush`, `webhooks` and `spool` ignored it and posted).
+#[test]
+fn every_command_refuses_a_missing_or_unreadable_given_config() {
+    let (env, server, good) = config_env();
+    let unreadable = good.parent().unwrap().to_path_buf();
+    let commands: [&[&str]; 6] = [
+        &["send", "--webhook", "hook", "hello"],
+        &["probe", "--webhook", "hook"],
+        &["run", "--webhook", "hook", "--", "true"],
+        &["flush"],
+        &["webhooks"],
+        &["spool", "list"],
+    ];
+    for args in commands {
+        // The global flag goes before the subcommand (after `run`'s `--` it is the job's).
+        let mut c = env.cmd();
+        c.args(["--config", "nowhere.toml"]).args(args);
+        env.run(&mut c)
+            .assert_code(3)
+            .assert_stderr_contains("nowhere.toml");
+        let mut c = env.cmd();
+        c.args(args).env("MMNOTIFY_CONFIG", "nowhere.toml");
+        env.run(&mut c).assert_code(3);
+        // A directory cannot be read as a file (root reads any mode, so not a mode test).
+        let mut c = env.cmd();
+        c.arg("--config").arg(&unreadable).args(args);
+        env.run(&mut c).assert_code(3);
+        // A good one is fine.
+        let mut c = env.cmd();
+        c.arg("--config").arg(&good).args(args);
+        env.run(&mut c).assert_success();
+    }
+    // Only the good config's send, probe and run posted.
+    assert_eq!(server.posts().len(), 3);
+}
+
 #[test]
 fn a_world_writable_config_is_refused_with_the_fix() {
     let (env, _server, _) = config_env();
