@@ -532,6 +532,69 @@ fn duplicates_and_dry_runs_change_nothing_and_filtered_events_count() {
     );
 }
 
+/// Contract, Job history: transitions need a run id (the history records runs). `--on`
+/// or `--mention-on` naming a transition for an event without one used to filter it (or
+/// leave the mention out) silently; now one warning says what is missing.
+#[test]
+fn a_transition_filter_on_an_event_without_a_run_id_warns_once() {
+    let (env, server) = hooked(ServerOptions::default());
+    let hint = "pass --run-id (or provider_run_id in the event) for transitions";
+    let build = |extra: &[&str]| {
+        let mut c = env.cmd();
+        c.args([
+            "build",
+            "--webhook",
+            "hook",
+            "--no-env",
+            "--workflow",
+            "ci",
+            "--state",
+            "failed",
+        ])
+        .args(extra);
+        env.run(&mut c)
+    };
+    let run = build(&["--on", "failed,changes"]);
+    run.assert_success()
+        .assert_stderr_contains("--on changes names a transition, but the event has no run id")
+        .assert_stderr_contains(hint);
+    let run = build(&["--mention-on", "broken", "--mention", "alice"]);
+    run.assert_success()
+        .assert_stderr_contains("--mention-on broken names a transition")
+        .assert_stderr_contains(hint);
+    // States alone, or a run id: no warning.
+    for extra in [
+        &["--on", "failed,succeeded"][..],
+        &["--on", "changes", "--run-id", "7"],
+    ] {
+        let run = build(extra);
+        assert!(!run.stderr.contains(hint), "{extra:?}: {}", run.stderr);
+    }
+    // A stream of such events is told once.
+    let events = env.write_file(
+        "events.jsonl",
+        "{\"workflow\":\"ci\",\"state\":\"failed\"}\n{\"workflow\":\"ci\",\"state\":\"failed\"}\n",
+        0o600,
+    );
+    let mut c = env.cmd();
+    c.args([
+        "build",
+        "--webhook",
+        "hook",
+        "--no-env",
+        "--on",
+        "failures",
+        "--events",
+    ])
+    .arg(&events);
+    let run = env.run(&mut c);
+    run.assert_success();
+    assert_eq!(run.stderr.matches(hint).count(), 1, "{}", run.stderr);
+    // Both filtered: without a transition, `failures` lets nothing through.
+    run.assert_stderr_contains("0 posted, 0 duplicate, 2 filtered");
+    assert_eq!(server.posts().len(), 4);
+}
+
 #[test]
 fn remind_every_passes_every_nth_failure() {
     let (env, server) = hooked(ServerOptions::default());

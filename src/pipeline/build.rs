@@ -254,6 +254,7 @@ fn render_story(
 /// Filters, renders, deduplicates and posts one event. `Err` is for problems that stop
 /// everything (configuration); a failed delivery comes back as the outcome's error.
 pub(crate) fn handle(ctx: &mut Ctx, ev: &ValidEvent) -> Result<Handled> {
+    story::warn_without_run_id(&ctx.printer, ctx.args, ev);
     if ctx.routing.is_some() {
         return super::routes::handle(ctx, ev);
     }
