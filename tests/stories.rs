@@ -618,6 +618,21 @@ fn remind_every_passes_every_nth_failure() {
 
 /// 8 builders report runs of one job at once: 5 failures each (40), then one success.
 /// No update is lost: the `fixed` says it ends 40 failures.
+/// `build --help` says `--remind-every` works with or without `--on`: without it, every
+/// other event passes and a still-failing run only every Nth failure.
+#[test]
+fn remind_every_without_on_gates_only_still_failing_runs() {
+    let (env, _server) = hooked(ServerOptions::default());
+    let every = ["--remind-every", "3"];
+    let got: Vec<String> = ["failed", "failed", "failed", "failed", "succeeded"]
+        .iter()
+        .enumerate()
+        .map(|(i, state)| story_of(&env, &(i + 1).to_string(), state, &every).0)
+        .collect();
+    // Failure 1 broke it, 3 is a reminder, the fix always passes.
+    assert_eq!(got, ["posted", "filtered", "posted", "filtered", "posted"]);
+}
+
 fn concurrent_builders(env: &Env, server: &MockServer, store: &[&str]) {
     let threads: Vec<_> = (0..8)
         .map(|b| {
@@ -1212,7 +1227,23 @@ default = "{workflow}: {state} {{literal}}"
         .assert_code(3)
         .assert_stderr_contains("nope");
     let mut c = build_run(&env, "6", "failed", &["--text-template", "{nope}"]);
-    env.run(&mut c).assert_code(4);
+    let run = env.run(&mut c);
+    run.assert_code(4).assert_stderr_contains("`{nope}`");
+    // The error lists every placeholder the flag accepts, the story's included.
+    for p in [
+        "{workflow}",
+        "{transition}",
+        "{streak}",
+        "{since}",
+        "{broken_for}",
+        "{previous_state}",
+        "{actor}",
+        "{author}",
+        "{mention}",
+        "{duration}",
+    ] {
+        run.assert_stderr_contains(p);
+    }
 }
 
 /// Contract, Templates: "The config's `[templates]` table holds a text template per

@@ -125,13 +125,10 @@ pub(crate) enum Store {
 impl<'a> Ctx<'a> {
     pub(crate) fn new(args: &'a Settings, open_store: OpenStore) -> Result<Ctx<'a>> {
         if let Some(t) = &args.text_template {
-            // The story's placeholders are filled in before the rest is rendered.
-            let story_names = |n: &str| {
-                crate::config::template::STORY_PLACEHOLDERS
-                    .contains(&n)
-                    .then(String::new)
-            };
-            build_message::check_template(&story::fill(t, &story_names))?;
+            // The config's check: it knows the story's placeholders too, and its error
+            // lists them all.
+            crate::config::template::check(t)
+                .map_err(|why| error::input(format!("--text-template: {why}")))?;
         }
         Ok(Ctx {
             args,
