@@ -2,14 +2,7 @@
 //! behaviour"): each test drives the real binary as a user following the contract would,
 //! and fails on the code it was written against.
 
-use crate::support::{botted, hooked, Run, ServerOptions};
-
-fn json_lines(run: &Run) -> Vec<serde_json::Value> {
-    run.stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
+use crate::support::{botted, ServerOptions};
 
 /// Contract, Sending behaviour: "`-v` prints the redacted target, status, attempts and
 /// time on stderr"; Bot account: the bot is "shown as `bot …k3c9 at
