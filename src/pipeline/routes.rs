@@ -192,8 +192,8 @@ impl Which<'_> {
 }
 
 /// Marks the error of a route whose webhook could not be resolved (shown as the route):
-/// a gateway leaves its entry pending (the file may be back, or the route fixed by a
-/// reload, at the next delivery) instead of stopping or dead-lettering it.
+/// a gateway leaves its entry pending (the file may be back at the next delivery)
+/// instead of stopping or dead-lettering it.
 #[derive(Debug)]
 struct UnresolvedRoute(String);
 

@@ -100,9 +100,9 @@ impl Consumer<'_> {
         err: Option<anyhow::Error>,
     ) -> Result<()> {
         let (id, deliveries) = (&taken.id, taken.deliveries);
-        // A route whose webhook cannot be resolved waits too: the file may be back (or
-        // the route fixed by a reload) at the next delivery, and the other routes are
-        // deduplicated, so they are not posted twice.
+        // A route whose webhook cannot be resolved waits too: the file may be back at
+        // the next delivery, and the other routes are deduplicated, so they are not
+        // posted twice.
         let retry = err.as_ref().is_some_and(|e| {
             retryable(error::exit_kind(e), outcome.http_status) || routes::is_unresolved_route(e)
         });
