@@ -110,7 +110,7 @@ Register-ArgumentCompleter -Native -CommandName 'mmnotify' -ScriptBlock {
             [CompletionResult]::new('--event', '--event', [CompletionResultType]::ParameterName, 'Read one event JSON object from FILE (`-` = stdin)')
             [CompletionResult]::new('--events', '--events', [CompletionResultType]::ParameterName, 'Newline-delimited events from FILE (`-` = stdin), one post each')
             [CompletionResult]::new('--on', '--on', [CompletionResultType]::ParameterName, 'Post only for these states or transitions (broken, still_failing, fixed, changes, failures; others: `filtered`)')
-            [CompletionResult]::new('--remind-every', '--remind-every', [CompletionResultType]::ParameterName, 'With --on still_failing (or failures): post a still-failing run only every N failures in a row')
+            [CompletionResult]::new('--remind-every', '--remind-every', [CompletionResultType]::ParameterName, 'Post a still-failing run only every N failures in a row (with or without --on)')
             [CompletionResult]::new('--text-template', '--text-template', [CompletionResultType]::ParameterName, 'Text line with {field} placeholders, e.g. "{emoji} {workflow}"')
             [CompletionResult]::new('--dedupe-ttl', '--dedupe-ttl', [CompletionResultType]::ParameterName, 'How long a delivered run+state is remembered')
             [CompletionResult]::new('--mention-on', '--mention-on', [CompletionResultType]::ParameterName, 'Mention the run''s actor and author (mapped by the config''s [people]) for these states or transitions, as --on [default: broken]')
@@ -131,7 +131,6 @@ Register-ArgumentCompleter -Native -CommandName 'mmnotify' -ScriptBlock {
             [CompletionResult]::new('--queue', '--queue', [CompletionResultType]::ParameterName, 'Queue''s Redis URL; a password goes in --queue-file or MMNOTIFY_QUEUE')
             [CompletionResult]::new('--stream', '--stream', [CompletionResultType]::ParameterName, 'Redis stream that carries the events')
             [CompletionResult]::new('--replicas', '--replicas', [CompletionResultType]::ParameterName, 'Redis replicas that must confirm each write (WAIT) [default: 1 with a Sentinel URL, else 0]')
-            [CompletionResult]::new('--channel', '--channel', [CompletionResultType]::ParameterName, 'Channel (`name`) or direct message (`@user`) to post to')
             [CompletionResult]::new('--username', '--username', [CompletionResultType]::ParameterName, 'Display name; ignored unless the admin enabled overrides')
             [CompletionResult]::new('--icon-url', '--icon-url', [CompletionResultType]::ParameterName, 'Avatar URL; ignored unless the server enabled icon overrides')
             [CompletionResult]::new('--icon-emoji', '--icon-emoji', [CompletionResultType]::ParameterName, 'Avatar emoji (`:rocket:`); ignored unless overrides are enabled')
@@ -153,6 +152,7 @@ Register-ArgumentCompleter -Native -CommandName 'mmnotify' -ScriptBlock {
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Outcome format')
             [CompletionResult]::new('--rate-limit', '--rate-limit', [CompletionResultType]::ParameterName, 'Cap on posts per webhook, N/s or N/min (shared through a Redis store)')
             [CompletionResult]::new('--rate-burst', '--rate-burst', [CompletionResultType]::ParameterName, 'Posts allowed at once under --rate-limit [default: N]')
+            [CompletionResult]::new('--channel', '--channel', [CompletionResultType]::ParameterName, 'Channel (`name`) or direct message (`@user`); with a bot, TEAM/CHANNEL or a channel id')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file: routes, people, templates (see FILES in `man mmnotify`)')
             [CompletionResult]::new('--no-env', '--no-env', [CompletionResultType]::ParameterName, 'Do not fill missing fields from the CI environment')
             [CompletionResult]::new('--no-dedupe', '--no-dedupe', [CompletionResultType]::ParameterName, 'Post even if this run and state were already posted')
@@ -377,6 +377,7 @@ Register-ArgumentCompleter -Native -CommandName 'mmnotify' -ScriptBlock {
             break
         }
         'mmnotify;config;check' {
+            [CompletionResult]::new('--secrets-dir', '--secrets-dir', [CompletionResultType]::ParameterName, 'Directory of NAME.url files')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file: routes, people, templates (see FILES in `man mmnotify`)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')

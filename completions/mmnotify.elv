@@ -105,7 +105,7 @@ set edit:completion:arg-completer[mmnotify] = {|@words|
             cand --event 'Read one event JSON object from FILE (`-` = stdin)'
             cand --events 'Newline-delimited events from FILE (`-` = stdin), one post each'
             cand --on 'Post only for these states or transitions (broken, still_failing, fixed, changes, failures; others: `filtered`)'
-            cand --remind-every 'With --on still_failing (or failures): post a still-failing run only every N failures in a row'
+            cand --remind-every 'Post a still-failing run only every N failures in a row (with or without --on)'
             cand --text-template 'Text line with {field} placeholders, e.g. "{emoji} {workflow}"'
             cand --dedupe-ttl 'How long a delivered run+state is remembered'
             cand --mention-on 'Mention the run''s actor and author (mapped by the config''s [people]) for these states or transitions, as --on [default: broken]'
@@ -126,7 +126,6 @@ set edit:completion:arg-completer[mmnotify] = {|@words|
             cand --queue 'Queue''s Redis URL; a password goes in --queue-file or MMNOTIFY_QUEUE'
             cand --stream 'Redis stream that carries the events'
             cand --replicas 'Redis replicas that must confirm each write (WAIT) [default: 1 with a Sentinel URL, else 0]'
-            cand --channel 'Channel (`name`) or direct message (`@user`) to post to'
             cand --username 'Display name; ignored unless the admin enabled overrides'
             cand --icon-url 'Avatar URL; ignored unless the server enabled icon overrides'
             cand --icon-emoji 'Avatar emoji (`:rocket:`); ignored unless overrides are enabled'
@@ -148,6 +147,7 @@ set edit:completion:arg-completer[mmnotify] = {|@words|
             cand --output 'Outcome format'
             cand --rate-limit 'Cap on posts per webhook, N/s or N/min (shared through a Redis store)'
             cand --rate-burst 'Posts allowed at once under --rate-limit [default: N]'
+            cand --channel 'Channel (`name`) or direct message (`@user`); with a bot, TEAM/CHANNEL or a channel id'
             cand --config 'Config file: routes, people, templates (see FILES in `man mmnotify`)'
             cand --no-env 'Do not fill missing fields from the CI environment'
             cand --no-dedupe 'Post even if this run and state were already posted'
@@ -358,6 +358,7 @@ set edit:completion:arg-completer[mmnotify] = {|@words|
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'mmnotify;config;check'= {
+            cand --secrets-dir 'Directory of NAME.url files'
             cand --config 'Config file: routes, people, templates (see FILES in `man mmnotify`)'
             cand -h 'Print help'
             cand --help 'Print help'

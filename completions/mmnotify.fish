@@ -105,7 +105,7 @@ complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l author -d 'T
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l event -d 'Read one event JSON object from FILE (`-` = stdin)' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l events -d 'Newline-delimited events from FILE (`-` = stdin), one post each' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l on -d 'Post only for these states or transitions (broken, still_failing, fixed, changes, failures; others: `filtered`)' -r
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l remind-every -d 'With --on still_failing (or failures): post a still-failing run only every N failures in a row' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l remind-every -d 'Post a still-failing run only every N failures in a row (with or without --on)' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l text-template -d 'Text line with {field} placeholders, e.g. "{emoji} {workflow}"' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l dedupe-ttl -d 'How long a delivered run+state is remembered' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l mention-on -d 'Mention the run\'s actor and author (mapped by the config\'s [people]) for these states or transitions, as --on [default: broken]' -r
@@ -126,7 +126,6 @@ complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l queue-file -
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l queue -d 'Queue\'s Redis URL; a password goes in --queue-file or MMNOTIFY_QUEUE' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l stream -d 'Redis stream that carries the events' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l replicas -d 'Redis replicas that must confirm each write (WAIT) [default: 1 with a Sentinel URL, else 0]' -r
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l channel -d 'Channel (`name`) or direct message (`@user`) to post to' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l username -d 'Display name; ignored unless the admin enabled overrides' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l icon-url -d 'Avatar URL; ignored unless the server enabled icon overrides' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l icon-emoji -d 'Avatar emoji (`:rocket:`); ignored unless overrides are enabled' -r
@@ -148,6 +147,7 @@ complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -s o -l output 
 json\t''"
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l rate-limit -d 'Cap on posts per webhook, N/s or N/min (shared through a Redis store)' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l rate-burst -d 'Posts allowed at once under --rate-limit [default: N]' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l channel -d 'Channel (`name`) or direct message (`@user`); with a bot, TEAM/CHANNEL or a channel id' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l config -d 'Config file: routes, people, templates (see FILES in `man mmnotify`)' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l no-env -d 'Do not fill missing fields from the CI environment'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand build" -l no-dedupe -d 'Post even if this run and state were already posted'
@@ -302,6 +302,7 @@ complete -c mmnotify -n "__fish_mmnotify_using_subcommand config; and not __fish
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand config; and not __fish_seen_subcommand_from check help" -s h -l help -d 'Print help'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand config; and not __fish_seen_subcommand_from check help" -f -a "check" -d 'Check the config file (trust rules, keys, routes, templates) and print its routes in the order an event meets them'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand config; and not __fish_seen_subcommand_from check help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand config; and __fish_seen_subcommand_from check" -l secrets-dir -d 'Directory of NAME.url files' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand config; and __fish_seen_subcommand_from check" -l config -d 'Config file: routes, people, templates (see FILES in `man mmnotify`)' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand config; and __fish_seen_subcommand_from check" -s h -l help -d 'Print help'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "check" -d 'Check the config file (trust rules, keys, routes, templates) and print its routes in the order an event meets them'

@@ -147,6 +147,57 @@ fn path_options_holding_a_webhook_url_are_refused_without_echo() {
             vec!["doctor", "--webhook", "hook", "--secrets-dir", &url],
             "--secrets-dir",
         ),
+        // The gateway's files: refused before anything is read or written (a metrics
+        // file named after the URL would write its token to disk; `flush` with an empty
+        // spool never resolved its queue).
+        (
+            vec![
+                "build",
+                "--consume",
+                "--webhook",
+                "hook",
+                "--queue",
+                "redis://127.0.0.1:9",
+                "--metrics-file",
+                &url,
+            ],
+            "--metrics-file",
+        ),
+        (
+            vec![
+                "build",
+                "--consume",
+                "--webhook",
+                "hook",
+                "--queue",
+                "redis://127.0.0.1:9",
+                "--metrics-file",
+                &in_path,
+            ],
+            "--metrics-file",
+        ),
+        (vec!["flush", "--queue-file", &url], "--queue-file"),
+        (vec!["flush", "--queue-file", &in_path], "--queue-file"),
+        (
+            vec!["flush", "--dedupe-store-file", &in_path],
+            "--dedupe-store-file",
+        ),
+        (
+            vec!["doctor", "--webhook", "hook", "--queue-file", &in_path],
+            "--queue-file",
+        ),
+        (
+            vec![
+                "build",
+                "--enqueue",
+                "--no-env",
+                "--workflow",
+                "ci",
+                "--queue-file",
+                &in_path,
+            ],
+            "--queue-file",
+        ),
     ];
     for (args, flag) in flag_cases {
         let run = env.run(env.cmd().args(&args));
@@ -182,6 +233,12 @@ fn path_options_holding_a_webhook_url_are_refused_without_echo() {
             run.assert_code(3);
         }
         run.assert_stderr_contains(named);
+    }
+    for var in ["MMNOTIFY_QUEUE_FILE", "MMNOTIFY_DEDUPE_STORE_FILE"] {
+        let run = env.run(env.cmd().arg("flush").env(var, &url));
+        run.assert_code(3)
+            .assert_stderr_contains(var)
+            .assert_stderr_contains("looks like the webhook URL");
     }
     assert_eq!(server.posts().len(), 0, "nothing may be posted");
     assert_no_token_in_names(&env);

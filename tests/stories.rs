@@ -102,6 +102,44 @@ fn a_missing_given_config_and_a_bad_key_are_exit_3() {
         .assert_stderr_contains("brnach");
 }
 
+/// Contract, Config file: "a missing or unreadable file named by the flag or the
+/// variable is exit 3" — for every command, not only those that route with it (`send`,
+/// `probe`, `run`, `flush`, `webhooks` and `spool` ignored it and posted).
+#[test]
+fn every_command_refuses_a_missing_or_unreadable_given_config() {
+    let (env, server, good) = config_env();
+    let unreadable = good.parent().unwrap().to_path_buf();
+    let commands: [&[&str]; 6] = [
+        &["send", "--webhook", "hook", "hello"],
+        &["probe", "--webhook", "hook"],
+        &["run", "--webhook", "hook", "--", "true"],
+        &["flush"],
+        &["webhooks"],
+        &["spool", "list"],
+    ];
+    for args in commands {
+        // The global flag goes before the subcommand (after `run`'s `--` it is the job's).
+        let mut c = env.cmd();
+        c.args(["--config", "nowhere.toml"]).args(args);
+        env.run(&mut c)
+            .assert_code(3)
+            .assert_stderr_contains("nowhere.toml");
+        let mut c = env.cmd();
+        c.args(args).env("MMNOTIFY_CONFIG", "nowhere.toml");
+        env.run(&mut c).assert_code(3);
+        // A directory cannot be read as a file (root reads any mode, so not a mode test).
+        let mut c = env.cmd();
+        c.arg("--config").arg(&unreadable).args(args);
+        env.run(&mut c).assert_code(3);
+        // A good one is fine.
+        let mut c = env.cmd();
+        c.arg("--config").arg(&good).args(args);
+        env.run(&mut c).assert_success();
+    }
+    // Only the good config's send, probe and run posted.
+    assert_eq!(server.posts().len(), 3);
+}
+
 #[test]
 fn a_world_writable_config_is_refused_with_the_fix() {
     let (env, _server, _) = config_env();
@@ -227,6 +265,50 @@ fn doctor_reports_the_config_and_its_counts() {
     );
 }
 
+/// Contract, Routing: each route posts to its webhook NAME. `config check` warns (exit
+/// 0: the file may come later) about a route whose `NAME.url` is missing; `doctor`
+/// checks each route's webhook and walks on with the config's `default_webhook` (it
+/// used to say "no webhook configured").
+#[test]
+fn config_check_warns_and_doctor_checks_each_routes_webhook() {
+    let (env, _server) = hooked(ServerOptions::default());
+    let routes = env.write_file(
+        "conf/routes.toml",
+        "[[route]]\nwebhook = \"gone\"\n\n[[route]]\nwebhook = \"hook\"\n",
+        0o600,
+    );
+    let mut c = env.cmd();
+    c.args(["config", "check", "--config"]).arg(&routes);
+    let run = env.run(&mut c);
+    run.assert_success()
+        .assert_stderr_contains("warning: route 1 (line 2): no webhook named `gone`");
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+
+    let mut c = env.cmd();
+    c.args(["doctor", "--config"]).arg(&routes);
+    let run = env.run(&mut c);
+    run.assert_code(3)
+        .assert_stdout_contains("✗ route: route 1 (line 2) `gone`: no webhook named `gone`")
+        .assert_stdout_contains("create gone.url in the secrets directory or fix the route")
+        .assert_stdout_contains("✓ route: route 2 (line 5) `hook`: webhook `hook`")
+        // The walk goes on with the route that passed.
+        .assert_stdout_contains("✓ secret: webhook `hook`");
+
+    let default = env.write_file("conf/default.toml", "default_webhook = \"hook\"\n", 0o600);
+    let mut c = env.cmd();
+    c.args(["doctor", "--config"]).arg(&default);
+    env.run(&mut c)
+        .assert_success()
+        .assert_stdout_contains("✓ secret: webhook `hook`");
+    // A webhook typed on the command line bypasses the routes, as in `build`.
+    let mut c = env.cmd();
+    c.args(["doctor", "--webhook", "hook", "--config"])
+        .arg(&routes);
+    let run = env.run(&mut c);
+    run.assert_success();
+    assert!(!run.stdout.contains("✓ route"), "{}", run.stdout);
+}
+
 // ---- Job history and transitions -------------------------------------------------
 
 /// `build` for one run of the `ci` job of acme/app on main; `extra` adds flags.
@@ -346,6 +428,39 @@ fn a_cancelled_run_mid_streak_changes_nothing() {
     assert_eq!(server.posts()[3].props["mmnotify"]["streak"], 2);
 }
 
+/// Contract, Job history: the record is updated when the outcome is final, "rejected by
+/// the server" included; the gateway section counts a 500 among those, and a 501 or a
+/// redirect is answered again on a retry too (not retried, not spooled).
+#[test]
+fn a_run_the_server_rejected_with_500_501_or_a_redirect_is_in_the_jobs_history() {
+    use crate::support::Fault;
+    let faults = [
+        (Fault::Status(500), 6),
+        (Fault::Status(501), 7),
+        (
+            Fault::Redirect {
+                status: 302,
+                location: "https://elsewhere.example/".into(),
+            },
+            7,
+        ),
+    ];
+    for (fault, code) in faults {
+        let (env, server) = hooked(ServerOptions::default());
+        assert_eq!(story_of(&env, "1", "failed", &[]), posted("broken"));
+        server.script([fault]);
+        let run = env.run(&mut build_run(&env, "2", "succeeded", &[]));
+        run.assert_code(code);
+        assert_eq!(run.json()["transition"], "fixed", "{}", run.stdout);
+        // Run 2's success was final: the next failure breaks the job again.
+        assert_eq!(
+            story_of(&env, "3", "failed", &[]),
+            posted("broken"),
+            "after exit {code}"
+        );
+    }
+}
+
 #[test]
 fn an_older_run_arriving_late_is_labelled_and_changes_nothing() {
     let (env, server) = hooked(ServerOptions::default());
@@ -417,6 +532,69 @@ fn duplicates_and_dry_runs_change_nothing_and_filtered_events_count() {
     );
 }
 
+/// Contract, Job history: transitions need a run id (the history records runs). `--on`
+/// or `--mention-on` naming a transition for an event without one used to filter it (or
+/// leave the mention out) silently; now one warning says what is missing.
+#[test]
+fn a_transition_filter_on_an_event_without_a_run_id_warns_once() {
+    let (env, server) = hooked(ServerOptions::default());
+    let hint = "pass --run-id (or provider_run_id in the event) for transitions";
+    let build = |extra: &[&str]| {
+        let mut c = env.cmd();
+        c.args([
+            "build",
+            "--webhook",
+            "hook",
+            "--no-env",
+            "--workflow",
+            "ci",
+            "--state",
+            "failed",
+        ])
+        .args(extra);
+        env.run(&mut c)
+    };
+    let run = build(&["--on", "failed,changes"]);
+    run.assert_success()
+        .assert_stderr_contains("--on changes names a transition, but the event has no run id")
+        .assert_stderr_contains(hint);
+    let run = build(&["--mention-on", "broken", "--mention", "alice"]);
+    run.assert_success()
+        .assert_stderr_contains("--mention-on broken names a transition")
+        .assert_stderr_contains(hint);
+    // States alone, or a run id: no warning.
+    for extra in [
+        &["--on", "failed,succeeded"][..],
+        &["--on", "changes", "--run-id", "7"],
+    ] {
+        let run = build(extra);
+        assert!(!run.stderr.contains(hint), "{extra:?}: {}", run.stderr);
+    }
+    // A stream of such events is told once.
+    let events = env.write_file(
+        "events.jsonl",
+        "{\"workflow\":\"ci\",\"state\":\"failed\"}\n{\"workflow\":\"ci\",\"state\":\"failed\"}\n",
+        0o600,
+    );
+    let mut c = env.cmd();
+    c.args([
+        "build",
+        "--webhook",
+        "hook",
+        "--no-env",
+        "--on",
+        "failures",
+        "--events",
+    ])
+    .arg(&events);
+    let run = env.run(&mut c);
+    run.assert_success();
+    assert_eq!(run.stderr.matches(hint).count(), 1, "{}", run.stderr);
+    // Both filtered: without a transition, `failures` lets nothing through.
+    run.assert_stderr_contains("0 posted, 0 duplicate, 2 filtered");
+    assert_eq!(server.posts().len(), 4);
+}
+
 #[test]
 fn remind_every_passes_every_nth_failure() {
     let (env, server) = hooked(ServerOptions::default());
@@ -440,6 +618,21 @@ fn remind_every_passes_every_nth_failure() {
 
 /// 8 builders report runs of one job at once: 5 failures each (40), then one success.
 /// No update is lost: the `fixed` says it ends 40 failures.
+/// `build --help` says `--remind-every` works with or without `--on`: without it, every
+/// other event passes and a still-failing run only every Nth failure.
+#[test]
+fn remind_every_without_on_gates_only_still_failing_runs() {
+    let (env, _server) = hooked(ServerOptions::default());
+    let every = ["--remind-every", "3"];
+    let got: Vec<String> = ["failed", "failed", "failed", "failed", "succeeded"]
+        .iter()
+        .enumerate()
+        .map(|(i, state)| story_of(&env, &(i + 1).to_string(), state, &every).0)
+        .collect();
+    // Failure 1 broke it, 3 is a reminder, the fix always passes.
+    assert_eq!(got, ["posted", "filtered", "posted", "filtered", "posted"]);
+}
+
 fn concurrent_builders(env: &Env, server: &MockServer, store: &[&str]) {
     let threads: Vec<_> = (0..8)
         .map(|b| {
@@ -1034,7 +1227,243 @@ default = "{workflow}: {state} {{literal}}"
         .assert_code(3)
         .assert_stderr_contains("nope");
     let mut c = build_run(&env, "6", "failed", &["--text-template", "{nope}"]);
-    env.run(&mut c).assert_code(4);
+    let run = env.run(&mut c);
+    run.assert_code(4).assert_stderr_contains("`{nope}`");
+    // The error lists every placeholder the flag accepts, the story's included.
+    for p in [
+        "{workflow}",
+        "{transition}",
+        "{streak}",
+        "{since}",
+        "{broken_for}",
+        "{previous_state}",
+        "{actor}",
+        "{author}",
+        "{mention}",
+        "{duration}",
+    ] {
+        run.assert_stderr_contains(p);
+    }
+}
+
+/// Contract, Templates: "The config's `[templates]` table holds a text template per
+/// transition or state, plus `default`"; Build events: "`state` may also be
+/// `running`". A `running` template is accepted and used for running posts (it was
+/// refused as an unknown key, exit 3, although `default` applied to them).
+#[test]
+fn a_template_for_the_running_state_is_accepted_and_used() {
+    let (env, _server) = hooked(ServerOptions::default());
+    let config = env.write_file(
+        "conf/templates.toml",
+        "[templates]\nrunning = \"RUN {workflow} on {branch}\"\ndefault = \"DEF {workflow}\"\n",
+        0o600,
+    );
+    let mut c = env.cmd();
+    c.args(["config", "check", "--config"]).arg(&config);
+    env.run(&mut c).assert_success();
+    let mut c = env.cmd();
+    c.args([
+        "build",
+        "--webhook",
+        "hook",
+        "--no-env",
+        "--workflow",
+        "deploy",
+        "--branch",
+        "main",
+        "--run-id",
+        "7",
+        "--state",
+        "running",
+        "--on",
+        "running",
+        "--dry-run",
+        "--config",
+    ])
+    .arg(&config);
+    let run = env.run(&mut c);
+    run.assert_success();
+    assert_eq!(run.json()["text"], "RUN deploy on main", "{}", run.stdout);
+}
+
+/// Contract, Routing: "An event goes to every route that matches" and "The exit code is
+/// the most severe over the routes"; Job history: the record is updated when the event's
+/// outcome is final (posted). A matching route whose webhook cannot be resolved (a
+/// missing `NAME.url`, exit 3) must not stop the other matching routes, must not hide
+/// their outcomes from `--output json`, and must not keep a posted event out of the
+/// job's history. Before, the whole command stopped at that route with exit 3.
+#[test]
+fn a_route_whose_webhook_is_missing_fails_alone_and_the_story_is_kept() {
+    let (env, server) = hooked(ServerOptions::default());
+    let config = env.write_file(
+        "conf/routes.toml",
+        "[[route]]\nwebhook = \"gone\"\n\n[[route]]\nwebhook = \"hook\"\n",
+        0o600,
+    );
+    let build = |run_id: &str| {
+        let mut c = env.cmd();
+        c.args([
+            "build",
+            "--no-env",
+            "--workflow",
+            "ci",
+            "--branch",
+            "main",
+            "--repository",
+            "acme/app",
+            "--run-id",
+            run_id,
+            "--state",
+            "failed",
+            "--output",
+            "json",
+            "--config",
+        ])
+        .arg(&config);
+        env.run(&mut c)
+    };
+    let run = build("1");
+    run.assert_code(3);
+    assert_eq!(
+        server.posts().len(),
+        1,
+        "the `hook` route matches too and must get the event: {}{}",
+        run.stdout,
+        run.stderr
+    );
+    let outcomes = json_lines(&run);
+    let routes: Vec<_> = outcomes.iter().map(|o| o["route"].clone()).collect();
+    assert_eq!(
+        routes,
+        ["hook", "gone"],
+        "one object per route, each naming it: {}",
+        run.stdout
+    );
+    // The event was posted to `hook`: the job's history has it, so the next failure is
+    // the second in a row, not another "broken" (which would mention people again).
+    let run = build("2");
+    let posts = server.posts();
+    let last = posts.last().expect("the second run posted to `hook`");
+    assert_eq!(
+        last.props["mmnotify"]["transition"], "still_failing",
+        "{}",
+        run.stdout
+    );
+    assert_eq!(last.props["mmnotify"]["streak"], 2);
+    // The failed route says what to do, in its outcome and on stderr.
+    let gone = &json_lines(&run)[1];
+    assert_eq!(gone["exit_code"], 3, "{gone}");
+    let fix = "create gone.url in the secrets directory or fix the route";
+    assert!(
+        gone["message"].as_str().is_some_and(|m| m.contains(fix)),
+        "{gone}"
+    );
+    run.assert_stderr_contains(fix);
+    // `--events` goes on past such a line: each is posted to `hook`, exit 3 at the end.
+    let events = env.write_file(
+        "events.jsonl",
+        "{\"workflow\":\"ci\",\"branch\":\"main\",\"repository\":\"acme/app\",\"provider_run_id\":\"3\",\"state\":\"failed\"}\n\
+         {\"workflow\":\"ci\",\"branch\":\"main\",\"repository\":\"acme/app\",\"provider_run_id\":\"4\",\"state\":\"succeeded\"}\n",
+        0o600,
+    );
+    let mut c = env.cmd();
+    c.args(["build", "--no-env", "--events"])
+        .arg(&events)
+        .arg("--config")
+        .arg(&config);
+    let run = env.run(&mut c);
+    run.assert_code(3);
+    let posts = server.posts();
+    assert_eq!(posts.len(), 4, "{}", run.stderr);
+    assert_eq!(posts[3].props["mmnotify"]["transition"], "fixed");
+}
+
+/// Contract, Routing ("An event goes to every route that matches") and Redundant
+/// gateways (an entry is handled like one line of `--events`; a gateway keeps running).
+/// An entry matching a route whose `NAME.url` is missing (deleted during a rotation, or a
+/// typo) used to end the gateway with exit 3 mid-run, and the packaged unit
+/// (`RestartPreventExitStatus=2 3`) would not restart it. Now the other routes are
+/// posted, the entry is left pending with an error line (README: "Routing"), a stop is
+/// still exit 0, and once the file exists the next delivery posts to that route only.
+#[test]
+fn a_gateway_keeps_posting_when_one_routes_webhook_is_missing() {
+    let Some(redis) =
+        RedisServer::start("a_gateway_keeps_posting_when_one_routes_webhook_is_missing")
+    else {
+        return;
+    };
+    let mut opts = ServerOptions::default();
+    opts.hooks.push(crate::support::Hook::new(
+        crate::support::OTHER_HOOK_ID,
+        "town-square",
+    ));
+    let (env, server) = hooked(opts);
+    let config = env.write_file(
+        "conf/routes.toml",
+        "[[route]]\nwebhook = \"gone\"\nrepository = \"acme/*\"\n\n[[route]]\nwebhook = \"hook\"\n",
+        0o600,
+    );
+    for (repo, run) in [("acme/app", "1"), ("other/lib", "2")] {
+        let mut c = env.cmd();
+        c.args([
+            "build",
+            "--enqueue",
+            "--no-env",
+            "--queue",
+            &redis.url(),
+            "--workflow",
+            "ci",
+            "--repository",
+            repo,
+            "--run-id",
+            run,
+            "--state",
+            "failed",
+        ]);
+        env.run(&mut c).assert_success();
+    }
+    let gateway = |extra: &[&str]| {
+        let mut c = env.cmd();
+        c.args(["build", "--consume", "--queue", &redis.url(), "--config"])
+            .arg(&config)
+            .args(extra);
+        c
+    };
+    let g = env.spawn(&mut gateway(&["--claim-idle", "1h"]));
+    crate::support::wait_until(
+        "both posts to `hook`",
+        std::time::Duration::from_secs(10),
+        || server.posts().len() == 2,
+    );
+    let repos: Vec<_> = server
+        .posts()
+        .iter()
+        .map(|p| p.props["mmnotify"]["event"]["repository"].clone())
+        .collect();
+    assert_eq!(repos, ["acme/app", "other/lib"]);
+    // Stopped while the entry waits: exit 0, the entry handed back, nothing dead.
+    g.signal(libc::SIGTERM);
+    let run = env.wait(g);
+    run.assert_success()
+        .assert_stderr_contains("create gone.url in the secrets directory or fix the route")
+        .assert_stderr_contains("left pending")
+        .assert_stderr_contains("1 left pending here");
+    assert_eq!(redis.pending("mmnotify:events", "mmnotify"), 1);
+    assert_eq!(redis.xlen("mmnotify:events:dead"), 0);
+    // The file is back: the next gateway posts the entry to `gone` alone (`hook` has it).
+    env.write_secret("gone", &server.hook_url_for(crate::support::OTHER_HOOK_ID));
+    let run = env.run(&mut gateway(&["--drain"]));
+    run.assert_success();
+    let posts = server.posts();
+    assert_eq!(posts.len(), 3, "{}", run.stderr);
+    assert_eq!(posts[2].hook_id, crate::support::OTHER_HOOK_ID);
+    assert_eq!(
+        posts[2].props["mmnotify"]["event"]["repository"],
+        "acme/app"
+    );
+    // Told as it was the first time, not counted twice in the job's history.
+    assert_eq!(posts[2].props["mmnotify"]["transition"], "broken");
+    assert_eq!(redis.pending("mmnotify:events", "mmnotify"), 0);
 }
 
 #[test]

@@ -69,6 +69,10 @@ pub(crate) struct BotArgs {
 }
 
 #[derive(Debug, Clone, Args)]
+// `--channel` is shared with `send` and `run`; a bot takes two more forms.
+#[command(mut_arg("channel", |a| a.help(
+    "Channel (`name`) or direct message (`@user`); with a bot, TEAM/CHANNEL or a channel id"
+)))]
 pub(crate) struct BuildArgs {
     #[command(flatten)]
     pub event: BuildEventArgs,
@@ -100,8 +104,7 @@ pub(crate) struct BuildArgs {
     )]
     pub on: Vec<String>,
 
-    /// With --on still_failing (or failures): post a still-failing run only every N
-    /// failures in a row
+    /// Post a still-failing run only every N failures in a row (with or without --on)
     #[arg(long, value_name = "N")]
     pub remind_every: Option<std::num::NonZeroU32>,
 

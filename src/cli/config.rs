@@ -20,4 +20,8 @@ pub(crate) enum ConfigCommand {
 }
 
 #[derive(Debug, Clone, Args)]
-pub(crate) struct ConfigCheckArgs {}
+pub(crate) struct ConfigCheckArgs {
+    /// Where the routes' NAME.url files should be (a missing one is warned about)
+    #[command(flatten)]
+    pub secrets_dir: super::SecretsDirArgs,
+}

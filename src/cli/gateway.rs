@@ -33,6 +33,49 @@ pub(crate) struct QueueArgs {
     pub replicas: Option<u32>,
 }
 
+impl QueueArgs {
+    /// Trust rule "paths that look like URLs", for `--queue-file`: a webhook URL is
+    /// refused before anything is read (a Redis URL gets the queue's own message when the
+    /// queue is resolved).
+    pub(super) fn refuse_urls_in_paths(&self) -> anyhow::Result<()> {
+        refuse_hook_url(
+            self.queue_file.as_ref(),
+            "--queue-file (or MMNOTIFY_QUEUE_FILE)",
+        )
+    }
+}
+
+impl StoreArgs {
+    /// Trust rule "paths that look like URLs", for `--dedupe-store-file` (as
+    /// `--queue-file`).
+    pub(super) fn refuse_urls_in_paths(&self) -> anyhow::Result<()> {
+        refuse_hook_url(
+            self.dedupe_store_file.as_ref(),
+            "--dedupe-store-file (or MMNOTIFY_DEDUPE_STORE_FILE)",
+        )
+    }
+}
+
+impl GatewayArgs {
+    /// Trust rule "paths that look like URLs", for `--metrics-file`: a file named after
+    /// the webhook URL would write its token to disk.
+    pub(super) fn refuse_urls_in_paths(&self) -> anyhow::Result<()> {
+        match &self.fleet.metrics_file {
+            Some(p) => crate::secret::refuse_url_as_path(p.as_os_str(), "--metrics-file"),
+            None => Ok(()),
+        }
+    }
+}
+
+fn refuse_hook_url(path: Option<&PathBuf>, what: &str) -> anyhow::Result<()> {
+    match path {
+        Some(p) if crate::secret::contains_hook_id(&p.to_string_lossy()) => {
+            crate::secret::refuse_url_as_path(p.as_os_str(), what)
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Where the shared dedupe store is, when it is Redis rather than the state directory.
 #[derive(Debug, Clone, Default, Args)]
 #[command(next_help_heading = "Deduplication")]

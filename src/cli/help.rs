@@ -31,7 +31,7 @@ pub const EXIT_CODES: &[Entry] = &[
     ),
     (
         "7",
-        "any other HTTP answer that is not a success (3xx, 401, 405, 413, 501, other 4xx)",
+        "any other non-success HTTP answer (3xx, 401 except with a bot, 405, 413, 501, other 4xx)",
     ),
     (
         "40",
@@ -40,8 +40,8 @@ pub const EXIT_CODES: &[Entry] = &[
     ),
     (
         "43",
-        "HTTP 403: forbidden (webhook locked to another channel, or no access to a \
-         private channel)",
+        "HTTP 403: webhook locked to another channel, no access to a private channel; a \
+         bot's 401 too",
     ),
     (
         "44",

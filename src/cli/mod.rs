@@ -158,14 +158,22 @@ impl Command {
                 if let Some(p) = &a.events {
                     refuse(p.as_os_str(), "--events")?;
                 }
+                a.queue.refuse_urls_in_paths()?;
+                a.store.refuse_urls_in_paths()?;
+                a.gateway.refuse_urls_in_paths()?;
                 a.common.refuse_urls_in_paths()
             }
             Command::Run(a) => a.common.refuse_urls_in_paths(),
             Command::Probe(a) => a.common.refuse_urls_in_paths(),
-            Command::Doctor(a) => a.common.refuse_urls_in_paths(),
+            Command::Doctor(a) => {
+                a.queue.refuse_urls_in_paths()?;
+                a.common.refuse_urls_in_paths()
+            }
             Command::Flush(a) => {
                 refuse_secrets_dir(a.secrets_dir.path())?;
                 refuse_state_dir(a.state_dir.path())?;
+                a.queue.refuse_urls_in_paths()?;
+                a.store.refuse_urls_in_paths()?;
                 a.delivery.refuse_urls_in_paths()
             }
             Command::Webhooks(a) => refuse_secrets_dir(a.secrets_dir.path()),
@@ -173,7 +181,11 @@ impl Command {
                 SpoolCommand::List(l) => refuse_state_dir(l.state_dir.path()),
                 SpoolCommand::Drop(d) => refuse_state_dir(d.state_dir.path()),
             },
-            Command::Completions { .. } | Command::Config(_) => Ok(()),
+            Command::Config(a) => {
+                let ConfigCommand::Check(c) = &a.command;
+                refuse_secrets_dir(c.secrets_dir.path())
+            }
+            Command::Completions { .. } => Ok(()),
         }
     }
 }

@@ -31,7 +31,7 @@ pub(crate) fn run(args: BuildArgs, config: Option<&std::path::Path>) -> Result<E
     if let Some(config) = settings
         .config
         .as_ref()
-        .filter(|_| !webhook_on_command_line(&args))
+        .filter(|_| !webhook_on_command_line(&args.common.webhook))
     {
         if !config.routes.is_empty() || config.default_webhook.is_some() {
             ctx.routing = Some(Box::new(routes::setup(&settings, config, open_store)?));
@@ -40,7 +40,7 @@ pub(crate) fn run(args: BuildArgs, config: Option<&std::path::Path>) -> Result<E
     if args.gateway.consume {
         let mut gateway = Gateway::from(&args.gateway);
         gateway.reload.config = config.map(std::path::Path::to_path_buf);
-        gateway.reload.routed = !webhook_on_command_line(&args);
+        gateway.reload.routed = !webhook_on_command_line(&args.common.webhook);
         return Ok(Ending::printed(gateway::consumer::run(&mut ctx, &gateway)));
     }
     if let Some(path) = &args.events {
@@ -76,8 +76,7 @@ pub(crate) fn run(args: BuildArgs, config: Option<&std::path::Path>) -> Result<E
 
 /// `--webhook` or `--webhook-file` typed on the command line (not their environment
 /// fallbacks, which are the default webhook's usual sources): the routes are bypassed.
-fn webhook_on_command_line(args: &BuildArgs) -> bool {
-    let w = &args.common.webhook;
+pub(super) fn webhook_on_command_line(w: &crate::cli::WebhookArgs) -> bool {
     let typed = |value: Option<&std::ffi::OsStr>, var: &str| {
         value.is_some() && std::env::var_os(var).as_deref() != value
     };

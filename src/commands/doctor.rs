@@ -8,6 +8,7 @@ use anyhow::Result;
 use serde_json::json;
 
 use crate::cli::DoctorArgs;
+use crate::config::{shown, Config};
 use crate::error::{self, ExitKind};
 use crate::pipeline::locale;
 use crate::pipeline::output::{print_stdout_line, Ending, Outcome, Printer, Status};
@@ -101,14 +102,28 @@ pub(super) fn run(args: DoctorArgs, config: Option<&std::path::Path>) -> Result<
         http_status: None,
         started: Instant::now(),
     };
-    let sources = Sources::from(&args.common.webhook);
+    let given = Sources::from(&args.common.webhook);
     // Each check records its verdict; `None` means it failed and the walk stops there.
-    if check_config(&mut r, config).is_none() {
+    let Some(config) = check_config(&mut r, config) else {
+        return Ok(r.finish());
+    };
+    // As `build` does: the config's routes decide where posts go unless a webhook is
+    // typed on the command line.
+    let routes = config
+        .as_ref()
+        .filter(|c| !c.routes.is_empty() || c.default_webhook.is_some())
+        .filter(|_| !super::build::webhook_on_command_line(&args.common.webhook));
+    let has_webhook = routes.is_some() || given.select().is_ok();
+    if check_queue(&mut r, &args, has_webhook).is_none() {
         return Ok(r.finish());
     }
-    if check_queue(&mut r, &args, &sources).is_none() {
-        return Ok(r.finish());
-    }
+    let sources = match routes {
+        Some(c) => match check_routes(&mut r, c, &given) {
+            Some(sources) => sources,
+            None => return Ok(r.finish()),
+        },
+        None => given,
+    };
     let Some(url) = check_secret(&mut r, &sources) else {
         return Ok(r.finish());
     };
@@ -140,7 +155,7 @@ pub(super) fn run(args: DoctorArgs, config: Option<&std::path::Path>) -> Result<
 
 /// The config file: which one was loaded and what it holds, or that there is none. A
 /// config that fails to load fails every `build`, so the walk stops there.
-fn check_config(r: &mut Report, given: Option<&std::path::Path>) -> Option<()> {
+fn check_config(r: &mut Report, given: Option<&std::path::Path>) -> Option<Option<Config>> {
     match super::config_file::find(given) {
         Ok(Some(c)) => {
             let n = |k: usize, one: &str, many: &str| {
@@ -155,16 +170,57 @@ fn check_config(r: &mut Report, given: Option<&std::path::Path>) -> Option<()> {
                     n(c.people.len(), "person", "people"),
                 ),
             );
+            Some(Some(c))
         }
         Ok(None) => {
             r.pass("config", super::config_file::none_found());
+            Some(None)
         }
         Err(e) => {
             r.fail("config", ExitKind::Config, format!("{e:#}"));
-            return None;
+            None
         }
     }
-    Some(())
+}
+
+/// Each route's webhook file (checked and read as a post would), one line each; a route
+/// that fails does not stop the others. Returns the webhook the rest of the walk checks:
+/// the config's `default_webhook`, else the usual sources, else the first route that
+/// passed; `None` when there is none left to walk.
+fn check_routes(r: &mut Report, config: &Config, given: &Sources) -> Option<Sources> {
+    use super::config_file::named;
+    let dir = &given.secrets_dir;
+    let mut first_good = None;
+    for (i, route) in config.routes.iter().enumerate() {
+        let name = route.webhook.as_str();
+        let what = format!("route {} (line {}) `{}`", i + 1, route.line, shown(name));
+        let sources = named(dir, name);
+        let resolved = sources.select().and_then(|s| {
+            sources.check_known(&s)?;
+            Ok((sources.load(&s)?, s))
+        });
+        match resolved {
+            Ok((url, source)) => {
+                r.pass("route", format!("{what}: {} → {url}", source.describe()));
+                first_good.get_or_insert(name);
+            }
+            Err(e) => r.fail(
+                "route",
+                ExitKind::Config,
+                format!(
+                    "{what}: {e:#}; create {}.url in the secrets directory or fix the route",
+                    shown(name)
+                ),
+            ),
+        }
+    }
+    if let Some(name) = &config.default_webhook {
+        return Some(named(dir, name));
+    }
+    if given.select().is_ok() {
+        return Some(given.clone());
+    }
+    first_good.map(|name| named(dir, name))
 }
 
 /// Where the DNS and TCP checks go: the webhook's server, or the proxy in front of it.
@@ -177,7 +233,7 @@ struct Way {
 
 /// The gateway's queue, when one is configured. `None` also when there is nothing more to
 /// check: a builder has a queue and no webhook, and that is its whole configuration.
-fn check_queue(r: &mut Report, args: &DoctorArgs, sources: &Sources) -> Option<()> {
+fn check_queue(r: &mut Report, args: &DoctorArgs, has_webhook: bool) -> Option<()> {
     let queue = crate::gateway::url::RedisSources::new(
         crate::gateway::url::Role::Queue,
         args.queue.queue_file.clone(),
@@ -192,7 +248,7 @@ fn check_queue(r: &mut Report, args: &DoctorArgs, sources: &Sources) -> Option<(
             Err((kind, detail)) => r.fail(check, kind, detail),
         }
     }
-    if r.first_failure.is_some() || sources.select().is_err() {
+    if r.first_failure.is_some() || !has_webhook {
         return None;
     }
     Some(())

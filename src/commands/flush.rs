@@ -218,9 +218,7 @@ impl Run<'_> {
         self.settle(entry, item, &name, &url, &d, claim)?;
         // Final now (posted, or refused by the server): the run joins its job's history,
         // as it would have had it been posted at once.
-        let refused = d
-            .http_status
-            .is_some_and(|c| (400..500).contains(&c) && c != 429);
+        let refused = crate::wire::retry::rejected(d.http_status);
         if d.is_success() || (refused && d.result.as_ref().is_err_and(|e| !e.retryable)) {
             self.record_history(item, &name);
         }

@@ -25,6 +25,7 @@ use crate::pipeline::output::{self, Ending};
 pub fn dispatch(cli: Cli) -> Result<Ending> {
     cli.command.refuse_urls_in_paths()?;
     let config = cli.config.as_deref();
+    check_given_config(&cli.command, config)?;
     match cli.command {
         Command::Send(args) => send::run(*args),
         Command::Build(args) => build::run(*args, config),
@@ -43,5 +44,22 @@ pub fn dispatch(cli: Cli) -> Result<Ending> {
             output::print_stdout_bytes(&script);
             Ok(Ending::printed(Ok(0)))
         }
+    }
+}
+
+/// Contract, "Config file": a missing or unreadable file named by `--config` or
+/// `MMNOTIFY_CONFIG` is exit 3, for every command (but `completions`), not only those
+/// that route with it (`build`, `doctor` and `config check` load it themselves). It is
+/// loaded, so a broken one is exit 3 everywhere alike. Without either, nothing is done:
+/// the default paths are looked at only by the commands that use the config, so `send`
+/// pays nothing for them.
+fn check_given_config(command: &Command, given: Option<&std::path::Path>) -> Result<()> {
+    let loads_it = matches!(
+        command,
+        Command::Build(_) | Command::Doctor(_) | Command::Config(_) | Command::Completions { .. }
+    );
+    match given.filter(|p| !p.as_os_str().is_empty()) {
+        Some(path) if !loads_it => config_file::find(Some(path)).map(drop),
+        _ => Ok(()),
     }
 }

@@ -145,7 +145,7 @@ impl Relay {
         // A spooled post records its run when `flush` posts it, in this same store.
         plan.history.clone_from(&note);
         let (outcome, err) = self.claim_and_post(post, d, &plan, store.as_ref())?;
-        if let Some(note) = note.filter(|_| story::is_final(&outcome)) {
+        if let Some(note) = note.filter(|_| outcome.is_final()) {
             story::record(store.as_ref(), &note, &self.printer, "");
         }
         Ok((outcome, err))

@@ -362,12 +362,13 @@ struct RawTemplates {
     older: Option<Spanned<String>>,
     failed: Option<Spanned<String>>,
     timed_out: Option<Spanned<String>>,
+    running: Option<Spanned<String>>,
     default: Option<Spanned<String>>,
 }
 
 impl RawTemplates {
     /// In [`TEMPLATE_KEYS`] order.
-    fn entries(&self) -> [(&'static str, &Option<Spanned<String>>); 9] {
+    fn entries(&self) -> [(&'static str, &Option<Spanned<String>>); 10] {
         let e = [
             &self.broken,
             &self.still_failing,
@@ -377,6 +378,7 @@ impl RawTemplates {
             &self.older,
             &self.failed,
             &self.timed_out,
+            &self.running,
             &self.default,
         ];
         std::array::from_fn(|i| (TEMPLATE_KEYS[i], e[i]))

@@ -89,8 +89,8 @@ impl Route {
     }
 }
 
-/// The keys of `[templates]`: each transition, each state, and `default`.
-pub(crate) const TEMPLATE_KEYS: [&str; 9] = [
+/// The keys of `[templates]`: each transition, each state (`running` too), and `default`.
+pub(crate) const TEMPLATE_KEYS: [&str; 10] = [
     "broken",
     "still_failing",
     "fixed",
@@ -99,6 +99,7 @@ pub(crate) const TEMPLATE_KEYS: [&str; 9] = [
     "older",
     "failed",
     "timed_out",
+    "running",
     "default",
 ];
 
@@ -173,6 +174,11 @@ mod tests {
         assert_eq!(t.pick(None, State::Failed), Some("F"));
         assert_eq!(t.pick(Some(Transition::Fixed), State::Succeeded), Some("D"));
         assert_eq!(t.keys(), ["broken", "failed", "default"]);
+        // A running event has no transition: its state's template, else `default`.
+        assert_eq!(t.pick(None, State::Running), Some("D"));
+        t.insert("running", "R".into());
+        assert_eq!(t.pick(None, State::Running), Some("R"));
+        assert_eq!(t.keys(), ["broken", "failed", "running", "default"]);
     }
 
     #[test]

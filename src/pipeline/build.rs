@@ -147,13 +147,10 @@ impl<'a> Ctx<'a> {
 
     fn with_args(args: Args<'a>, open_store: OpenStore) -> Result<Ctx<'a>> {
         if let Some(t) = &args.text_template {
-            // The story's placeholders are filled in before the rest is rendered.
-            let story_names = |n: &str| {
-                crate::config::template::STORY_PLACEHOLDERS
-                    .contains(&n)
-                    .then(String::new)
-            };
-            build_message::check_template(&story::fill(t, &story_names))?;
+            // The config's check: it knows the story's placeholders too, and its error
+            // lists them all.
+            crate::config::template::check(t)
+                .map_err(|why| error::input(format!("--text-template: {why}")))?;
         }
         Ok(Ctx {
             printer: args.output,
@@ -325,6 +322,7 @@ pub(super) fn render_for(
 /// Filters, renders, deduplicates and posts one event. `Err` is for problems that stop
 /// everything (configuration); a failed delivery comes back as the outcome's error.
 pub(crate) fn handle(ctx: &mut Ctx, ev: &ValidEvent) -> Result<Handled> {
+    story::warn_without_run_id(&ctx.printer, &ctx.args, ev);
     if ctx.routing.is_some() {
         return super::routes::handle(ctx, ev);
     }
@@ -491,8 +489,8 @@ pub(super) fn handle_story(
             notify::record_delivered(&ctx.printer, "", g);
         }
     }
-    // A spooled event is recorded when `flush` finally posts it.
-    if story::is_final(&outcome) {
+    // A spooled event is recorded when it is finally posted.
+    if outcome.is_final() {
         record_story(ctx, ev, story);
     }
     Ok((outcome.with("event", ev.to_json()), err))
@@ -695,7 +693,7 @@ fn post_through_run(
     let (outcome, err) =
         run_socket::post_via(socket, &request, args.delivery.timeout, &ctx.printer)?;
     // Without a claim the parent picks no store: the run is recorded apart.
-    if let Some(note) = note.filter(|_| request.dedupe.is_none() && story::is_final(&outcome)) {
+    if let Some(note) = note.filter(|_| request.dedupe.is_none() && outcome.is_final()) {
         run_socket::record_note(args, &ctx.printer, &note, socket);
     }
     let outcome = outcome.with("event", ev.to_json());

@@ -406,6 +406,18 @@ impl Outcome {
         self
     }
 
+    /// Final for the job's history (contract, "Job history"): posted, filtered, or
+    /// rejected by the server ([`crate::wire::retry::rejected`]). Not a duplicate or a dry
+    /// run (they change nothing), nor a spooled or retryable failure (recorded once it is
+    /// finally posted).
+    pub(crate) fn is_final(&self) -> bool {
+        match self.status {
+            Status::Posted | Status::Filtered => true,
+            Status::Failed => crate::wire::retry::rejected(self.http_status),
+            _ => false,
+        }
+    }
+
     pub fn to_json(&self) -> Value {
         // Cannot fail: strings, numbers and a string-keyed map.
         serde_json::to_value(self).unwrap_or_default()

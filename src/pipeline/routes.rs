@@ -6,8 +6,9 @@
 
 use anyhow::Result;
 
+use crate::build_event::event::ValidEvent;
 use crate::config::{Config, Route};
-use crate::error;
+use crate::error::{self, ExitKind};
 use crate::pipeline::build::{
     handle_story, passes, read_story, record_story, Ctx, OpenStore, Settings, Store,
 };
@@ -93,7 +94,7 @@ impl Routing {
 /// One event through its routes: one outcome per route; the most severe is returned
 /// (its error decides the exit code), the others are printed here (`--output json`: one
 /// object each, with `route`; text: an error line for each failed one).
-pub(crate) fn handle(ctx: &mut Ctx, ev: &crate::build_event::event::ValidEvent) -> Result<Handled> {
+pub(crate) fn handle(ctx: &mut Ctx, ev: &ValidEvent) -> Result<Handled> {
     let story = read_story(ctx, ev)?;
     let filtered = |why: &str| {
         story::mark(
@@ -116,9 +117,12 @@ pub(crate) fn handle(ctx: &mut Ctx, ev: &crate::build_event::event::ValidEvent) 
     let job = story::job_of(ev);
     let mut results: Vec<Handled> = Vec::new();
     let mut matched = false;
-    let mut run = |name: Option<&str>, c: &mut Ctx<'static>| -> Result<()> {
-        let (outcome, err) = handle_story(c, ev, story.as_ref())?;
-        let outcome = story::mark(outcome, story.as_ref()).with("route", name);
+    let mut run = |which: Which, c: &mut Ctx<'static>| -> Result<()> {
+        let (outcome, err) = match handle_story(c, ev, story.as_ref()) {
+            Ok(handled) => handled,
+            Err(e) => unresolved(c, ev, which, e)?,
+        };
+        let outcome = story::mark(outcome, story.as_ref()).with("route", which.name());
         results.push((outcome, err));
         Ok(())
     };
@@ -126,12 +130,12 @@ pub(crate) fn handle(ctx: &mut Ctx, ev: &crate::build_event::event::ValidEvent) 
     for (route, c) in &mut routing.routes {
         if route.matches(&job) {
             matched = true;
-            result = result.and_then(|()| run(Some(&route.webhook), c));
+            result = result.and_then(|()| run(Which::Route(&route.webhook), c));
         }
     }
     if !matched {
         if let Some((name, c)) = &mut routing.default {
-            result = result.and_then(|()| run(name.as_deref(), c));
+            result = result.and_then(|()| run(Which::Default(name.as_deref()), c));
         }
     }
     ctx.routing = Some(routing);
@@ -145,17 +149,75 @@ pub(crate) fn handle(ctx: &mut Ctx, ev: &crate::build_event::event::ValidEvent) 
         return Ok((filtered("no route matched"), None));
     }
     // Final for the history when any route's outcome is: posted, filtered, refused.
-    let is_final = |(o, _): &Handled| {
-        o.status == Status::Posted
-            || o.status == Status::Filtered
-            || (o.status == Status::Failed
-                && o.http_status
-                    .is_some_and(|c| (400..500).contains(&c) && c != 429))
-    };
-    if !ctx.args.dry_run && results.iter().any(is_final) {
+    if !ctx.args.dry_run && results.iter().any(|(o, _)| o.is_final()) {
         record_story(ctx, ev, story.as_ref());
     }
     Ok(most_severe(ctx, results))
+}
+
+/// A route whose webhook cannot be resolved (its `NAME.url` missing, unreadable or
+/// malformed) fails alone: its own failed outcome, exit 3 with the fix, while the other
+/// routes go on. Any other error stops everything, as it did before the routes.
+fn unresolved(c: &Ctx, ev: &ValidEvent, route: Which, e: anyhow::Error) -> Result<Handled> {
+    // Asked again (a stat and a small read, on this error path only): the error may
+    // come from something the routes share, such as a CA file, which stops everything.
+    if error::exit_kind(&e) != ExitKind::Config || c.args.webhook.resolve().is_ok() {
+        return Err(e);
+    }
+    let fix = match route {
+        Which::Route(n) => format!("; create {n}.url in the secrets directory or fix the route"),
+        Which::Default(Some(n)) => {
+            format!("; create {n}.url in the secrets directory or fix default_webhook")
+        }
+        Which::Default(None) => String::new(),
+    };
+    let err = error::config(format!("{e:#}{fix}")).context(UnresolvedRoute(route.label()));
+    let mut outcome = Outcome::new(Status::Failed).with("event", ev.to_json());
+    outcome.message = Some(scrub_hook_ids(&format!("{err:#}")).into_owned());
+    Ok((outcome, Some(err)))
+}
+
+/// Which of the routing's contexts an event went through.
+#[derive(Clone, Copy)]
+enum Which<'a> {
+    /// A `[[route]]`, by its webhook NAME.
+    Route(&'a str),
+    /// The default: the config's `default_webhook`, else the usual sources.
+    Default(Option<&'a str>),
+}
+
+impl Which<'_> {
+    fn name(self) -> Option<String> {
+        match self {
+            Which::Route(n) | Which::Default(Some(n)) => Some(n.to_string()),
+            Which::Default(None) => None,
+        }
+    }
+
+    fn label(self) -> String {
+        match self {
+            Which::Route(n) => format!("route `{n}`"),
+            Which::Default(Some(n)) => format!("default_webhook `{n}`"),
+            Which::Default(None) => "the default webhook".to_string(),
+        }
+    }
+}
+
+/// Marks the error of a route whose webhook could not be resolved (shown as the route):
+/// a gateway leaves its entry pending (the file may be back at the next delivery)
+/// instead of stopping or dead-lettering it.
+#[derive(Debug)]
+struct UnresolvedRoute(String);
+
+impl std::fmt::Display for UnresolvedRoute {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Whether the error is a route's unresolved webhook ([`UnresolvedRoute`]).
+pub(crate) fn is_unresolved_route(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<UnresolvedRoute>().is_some()
 }
 
 /// The routes deduplicate and record in the command's store (the gateway's shared one,

@@ -3,13 +3,14 @@
 //! the outcome), and recorded once the event's outcome is final (posted, filtered,
 //! rejected) in one atomic read-modify-write of the store.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::build_event::event::ValidEvent;
+use crate::build_event::event::{State, ValidEvent};
 use crate::pipeline::build::Settings;
-use crate::pipeline::output::{Outcome, Printer, Status};
+use crate::pipeline::output::{Outcome, Printer};
 use crate::state::dedupe::DedupeStore;
 use crate::story::history::{self, JobKey, JobRecord, Recorded, Run, RunNote, Step, Transition};
 use crate::story::mention::{Mentions, People};
@@ -126,17 +127,6 @@ pub(crate) fn update_note(current: Option<&str>, note: &RunNote) -> Option<Strin
     Some(record.to_json())
 }
 
-/// Whether a post's outcome is final for the job's history: posted, or refused by the
-/// server (a 4xx other than 429: a retry would be refused again). A spooled post is
-/// recorded when it is finally posted.
-pub(crate) fn is_final(outcome: &Outcome) -> bool {
-    let refused = outcome.status == Status::Failed
-        && outcome
-            .http_status
-            .is_some_and(|c| (400..500).contains(&c) && c != 429);
-    outcome.status == Status::Posted || refused
-}
-
 /// Records a noted run in its job's history in `store`, once its outcome is final; a
 /// store that cannot be written costs the next post's story, with a warning.
 pub(crate) fn record(store: &dyn DedupeStore, note: &RunNote, printer: &Printer, prefix: &str) {
@@ -170,6 +160,33 @@ pub(crate) fn apply(post: &mut Payload, story: &Story, words_in_text: bool) {
         }
         post.props = Member::Typed(props);
     }
+}
+
+/// `--on` or `--mention-on` naming a transition while the event has no run id: it has no
+/// transition (the history records runs), so those names never match it. Said once per
+/// process, on stderr: a stream of such events needs the hint only once.
+pub(crate) fn warn_without_run_id(printer: &Printer, args: &Settings, ev: &ValidEvent) {
+    static WARNED: AtomicBool = AtomicBool::new(false);
+    // `running` never has a transition, run id or not.
+    if ev.provider_run_id.is_some() || ev.state() == State::Running {
+        return;
+    }
+    let named: Vec<String> = [("--on", &args.on), ("--mention-on", &args.mention_on)]
+        .into_iter()
+        .filter_map(|(flag, f)| {
+            let names: Vec<&str> = f.as_ref()?.transition_only_names().collect();
+            (!names.is_empty()).then(|| format!("{flag} {}", names.join(",")))
+        })
+        .collect();
+    if named.is_empty() || WARNED.swap(true, Ordering::Relaxed) {
+        return;
+    }
+    printer.warn(&format!(
+        "{} names a transition, but the event has no run id, so it has no transition and \
+         only its state counts: pass --run-id (or provider_run_id in the event) for \
+         transitions",
+        named.join(" and ")
+    ));
 }
 
 /// Ends the text with `cc @alice @jane` when the event passes the mention gate

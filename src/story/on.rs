@@ -116,6 +116,16 @@ impl OnFilter {
     pub(crate) fn names(&self) -> &[String] {
         &self.names
     }
+
+    /// The names given that only a transition answers (`broken`, `changes`, …; not
+    /// `succeeded` or `cancelled`, which are states too): an event without a history
+    /// never matches them.
+    pub(crate) fn transition_only_names(&self) -> impl Iterator<Item = &str> {
+        self.names
+            .iter()
+            .map(String::as_str)
+            .filter(|n| State::from_str(n).is_err())
+    }
 }
 
 /// The default of `--mention-on`.
@@ -180,6 +190,14 @@ mod tests {
         // An older run passes by its state only.
         assert!(!on("broken").passes(State::Failed, Some(Transition::Older), 1, NONE));
         assert!(on("failed").passes(State::Failed, Some(Transition::Older), 1, NONE));
+    }
+
+    #[test]
+    fn names_only_a_transition_answers() {
+        let f = on("failed,changes,succeeded,still_failing,cancelled,fixed");
+        let names: Vec<&str> = f.transition_only_names().collect();
+        assert_eq!(names, ["changes", "still_failing", "fixed"]);
+        assert_eq!(on("failed,running").transition_only_names().count(), 0);
     }
 
     #[test]

@@ -11,6 +11,14 @@ pub(crate) fn retryable_status(status: u16) -> bool {
     matches!(status, 408 | 429 | 502 | 503 | 504)
 }
 
+/// Rejected by the server: it answered, and a retry would get the same answer (every
+/// status but 408, 429 and 502–504: a 4xx, a 500 or 501, a 3xx that is not followed).
+/// The contract calls such an outcome final, like a post: the job's history records it
+/// and a gateway acknowledges its entry.
+pub(crate) fn rejected(http_status: Option<u16>) -> bool {
+    http_status.is_some_and(|s| !retryable_status(s))
+}
+
 const BASE: Duration = Duration::from_millis(250);
 const CAP: Duration = Duration::from_secs(8);
 
@@ -64,6 +72,13 @@ mod tests {
         for s in [200, 301, 400, 401, 403, 404, 405, 413, 500, 501] {
             assert!(!retryable_status(s), "{s}");
         }
+        for s in [302, 400, 403, 404, 413, 500, 501, 505, 600] {
+            assert!(rejected(Some(s)), "{s}");
+        }
+        for s in [408, 429, 502, 503, 504] {
+            assert!(!rejected(Some(s)), "{s}");
+        }
+        assert!(!rejected(None), "no answer at all is a network failure");
     }
 
     #[test]

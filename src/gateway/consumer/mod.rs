@@ -397,8 +397,9 @@ impl Consumer<'_> {
             // The contract: SIGINT/SIGTERM end the gateway with exit 0 once the entry in
             // hand is finished, whatever earlier entries did (their outcomes are in the
             // dead stream and the summary), so that `systemctl stop` never marks the unit
-            // failed.
-            Err(e) if stopping() && error::exit_kind(&e) != ExitKind::Config => {
+            // failed. (The gateway's own configuration errors never reach this summary:
+            // they end it before; an entry's, such as a route's missing webhook, do.)
+            Err(e) if stopping() => {
                 self.printer.warn(&format!(
                     "{e:#}; stopped by a signal, so the exit code is 0"
                 ));

@@ -11,6 +11,7 @@ use crate::error::{self, ExitKind};
 use crate::gateway::store::lock;
 use crate::pipeline::build::{self, Ctx, Verdict};
 use crate::pipeline::output::{print_stderr_line, Outcome};
+use crate::pipeline::routes;
 
 /// An acknowledgement (and dead-letter copy) not yet written to Redis. Not a result of
 /// handling the entry (that is the pipeline's `Verdict`): what is still owed to the
@@ -99,9 +100,12 @@ impl Consumer<'_> {
         err: Option<anyhow::Error>,
     ) -> Result<()> {
         let (id, deliveries) = (&taken.id, taken.deliveries);
-        let retry = err
-            .as_ref()
-            .is_some_and(|e| retryable(error::exit_kind(e), outcome.http_status));
+        // A route whose webhook cannot be resolved waits too: the file may be back at
+        // the next delivery, and the other routes are deduplicated, so they are not
+        // posted twice.
+        let retry = err.as_ref().is_some_and(|e| {
+            retryable(error::exit_kind(e), outcome.http_status) || routes::is_unresolved_route(e)
+        });
         if retry && deliveries < self.max_deliveries {
             let e = err.expect("retry implies an error");
             if !lock(&self.redis).is_connected() {
@@ -193,11 +197,12 @@ impl Consumer<'_> {
 }
 
 /// Network failures and 408/429/502–504 after retries: another try may post it. A 500
-/// is final: the server may have posted part of it.
+/// is final (the server may have posted part of it), as is any answer the server would
+/// give again (`rejected`, the one rule the job's history follows too).
 fn retryable(kind: ExitKind, http_status: Option<u16>) -> bool {
     match kind {
         ExitKind::Network => true,
-        ExitKind::Server => http_status != Some(500),
+        ExitKind::Server => !crate::wire::retry::rejected(http_status),
         _ => false,
     }
 }
@@ -216,6 +221,7 @@ mod tests {
         assert!(retryable(ExitKind::Server, Some(503)));
         assert!(retryable(ExitKind::Server, Some(429)));
         assert!(!retryable(ExitKind::Server, Some(500)));
+        assert!(!retryable(ExitKind::Server, Some(505)));
         for k in [
             ExitKind::BadRequest,
             ExitKind::Http,
