@@ -458,3 +458,40 @@ fn a_run_from_an_old_thread_that_breaks_the_job_again_posts_in_the_channel() {
     assert_eq!(of_run(&server.rest().replies(&again), "4").len(), 1);
     assert!(of_run(&roots(&server, &seed), "4").is_empty());
 }
+
+/// Review of issue 18: the post that broke the job is deleted between the read that
+/// checks it and the reply in its thread; the server refuses the reply (400
+/// `api.post.create_post.root_id.app_error`, as a real server answers a deleted root).
+/// The run posts in the channel instead, as for a breaking post found deleted; it does
+/// not fail the event (it used to exit 40, posting nothing).
+#[test]
+fn a_breaking_post_deleted_between_check_and_reply_means_a_channel_post() {
+    let (env, server, seed) = setup();
+    bot_run(&env, "1", "failed", &[]);
+    let breaking = roots(&server, &seed)[0].id.clone();
+    // users/me, the channel, the GET of the breaking post answer as usual; the reply
+    // finds its root gone.
+    server.script([
+        Fault::Delay(Duration::ZERO),
+        Fault::Delay(Duration::ZERO),
+        Fault::Delay(Duration::ZERO),
+        Fault::Response {
+            status: 400,
+            headers: vec![("Content-Type".into(), "application/json".into())],
+            body: r#"{"id":"api.post.create_post.root_id.app_error","message":"Invalid RootId parameter.","detailed_error":"","request_id":"mq1wtzrqa3fq9m7gmgb8j8bh3y","status_code":400}"#
+                .into(),
+        },
+    ]);
+    let run = env.run(&mut bot_event(&env, "2", "running", &["--no-spool", "-v"]));
+    run.assert_success()
+        .assert_stderr_contains("posting in the channel");
+    let channel = roots(&server, &seed);
+    let mine = of_run(&channel, "2");
+    assert_eq!(mine.len(), 1, "run 2's post in the channel");
+    assert_eq!(run.json()["post_id"], mine[0].id.as_str());
+    assert!(of_run(&server.rest().replies(&breaking), "2").is_empty());
+    // Its end patches that post, with its details in its own thread.
+    bot_run(&env, "2", "failed", &[]);
+    assert_eq!(of_run(&roots(&server, &seed), "2").len(), 1);
+    assert_eq!(server.rest().replies(&mine[0].id).len(), 1);
+}

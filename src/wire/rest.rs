@@ -62,6 +62,9 @@ pub(crate) enum Patched {
 pub(crate) struct CreateFailed {
     pub error: anyhow::Error,
     pub maybe_created: bool,
+    /// The server refused the reply's `root_id` (400: the root was deleted, or is not a
+    /// root post of this channel): nothing was created.
+    pub root_refused: bool,
 }
 
 impl Bot<'_> {
@@ -197,6 +200,7 @@ impl Bot<'_> {
                             "the server answered the post without a post id",
                         ),
                         maybe_created: true,
+                        root_refused: false,
                     })
                 }
             }
@@ -205,9 +209,18 @@ impl Bot<'_> {
                     RestFail::Transport { maybe_sent, .. } => *maybe_sent,
                     RestFail::Status { status, .. } => *status >= 500,
                 };
+                let root_refused = matches!(&f, RestFail::Status { status: 400, body, .. }
+                if matches!(
+                    server_id(body).as_deref(),
+                    Some(
+                        "api.post.create_post.root_id.app_error"
+                            | "api.post.create_post.channel_root_id.app_error"
+                    )
+                ));
                 Err(CreateFailed {
                     error: self.fail(f, "posting", Some(&channel.label)),
                     maybe_created,
+                    root_refused,
                 })
             }
         }

@@ -575,11 +575,30 @@ impl Poster<'_> {
     /// after a deletion gets another `pending_post_id` (`replaces`: the deleted post's
     /// id), or the server would answer with the deleted one.
     fn create(&self, search: bool, replaces: &str) -> Result<(String, Option<String>)> {
+        let root = thread::breaking_post(self)?;
+        match self.create_in(search, replaces, root)? {
+            Ok(made) => Ok(made),
+            // The breaking post went between the read that checked it and the reply: the
+            // run posts in the channel, as when the read finds it deleted.
+            Err(e) => {
+                thread::root_gone(self, &e);
+                self.create_in(search, replaces, None)?
+            }
+        }
+    }
+
+    /// [`Poster::create`] in `root`'s thread (`None`: in the channel). `Ok(Err(_))`: the
+    /// server refused `root` as the thread; nothing was posted.
+    fn create_in(
+        &self,
+        search: bool,
+        replaces: &str,
+        root: Option<String>,
+    ) -> Result<Result<(String, Option<String>), anyhow::Error>> {
         let (conn, item) = (self.conn, self.item);
         let run_key = item.run_key.as_str();
         let my_rank = rank(item.state);
         let bot = self.bot();
-        let root = thread::breaking_post(self)?;
         let message = self.text(root.as_deref());
         if search {
             let is_key = |k: &str| k == run_key;
@@ -591,7 +610,7 @@ impl Poster<'_> {
                 let patch = json!({"message": message, "props": item.props});
                 if let Patched::Done = bot.patch(&id, &patch, &conn.channel)? {
                     self.save(Some(&id), my_rank, root.as_deref())?;
-                    return Ok((id, root));
+                    return Ok(Ok((id, root)));
                 }
             }
         }
@@ -613,8 +632,9 @@ impl Poster<'_> {
         match bot.create(&post, &conn.channel) {
             Ok(id) => {
                 self.save(Some(&id), my_rank, root.as_deref())?;
-                Ok((id, root))
+                Ok(Ok((id, root)))
             }
+            Err(f) if f.root_refused && root.is_some() => Ok(Err(f.error)),
             Err(f) => {
                 if f.maybe_created {
                     self.save(None, my_rank, None)?;

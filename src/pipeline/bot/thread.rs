@@ -108,7 +108,7 @@ pub(super) fn breaking_post(p: &Poster) -> anyhow::Result<Option<String>> {
         Found::Post(_) => Ok(Some(id)),
         Found::Gone => {
             p.printer.info(&format!(
-                "the post that broke job of run {} was deleted: posting in the channel",
+                "the post that broke the job of run {} was deleted: posting in the channel",
                 p.item.run_key
             ));
             Ok(None)
@@ -122,6 +122,15 @@ pub(super) fn breaking_post(p: &Poster) -> anyhow::Result<Option<String>> {
             Ok(None)
         }
     }
+}
+
+/// The server refused a reply in the breaking post's thread (`e`): the post was deleted
+/// after [`breaking_post`] read it. Said as a deletion found by the read is.
+pub(super) fn root_gone(p: &Poster, e: &anyhow::Error) {
+    p.printer.info(&format!(
+        "the post that broke the job of run {} is gone ({e:#}): posting in the channel",
+        p.item.run_key
+    ));
 }
 
 /// `GET` of a recorded breaking post: the bot's own live root post in the channel whose
