@@ -10,7 +10,8 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::bot::{
-    bot_event, enqueue_on, gateway, roots, run_key_of, setup, wait_until, GROUP, STREAM,
+    bot_event, enqueue_on, forge_records, gateway, roots, run_key_of, setup, wait_until, GROUP,
+    STREAM,
 };
 use crate::stories::pings;
 use crate::support::{Env, Fault, MockServer, RedisServer, RestPost, Seed};
@@ -494,4 +495,70 @@ fn a_breaking_post_deleted_between_check_and_reply_means_a_channel_post() {
     bot_run(&env, "2", "failed", &[]);
     assert_eq!(of_run(&roots(&server, &seed), "2").len(), 1);
     assert_eq!(server.rest().replies(&mine[0].id).len(), 1);
+}
+
+/// Review of issue 18: a lost reply is looked up among the channel's newest posts. A
+/// page of them larger than the client reads (people paste long logs) was cut and read
+/// as "no posts", and the reply was made a second time.
+#[test]
+fn a_lost_reply_is_found_behind_a_page_of_long_posts() {
+    let (env, server, seed) = setup();
+    server.script([
+        Fault::Delay(Duration::ZERO),
+        Fault::Delay(Duration::ZERO),
+        Fault::Delay(Duration::ZERO),
+        Fault::Delay(Duration::from_millis(1500)),
+    ]);
+    env.run(&mut bot_event(
+        &env,
+        "5",
+        "failed",
+        &["--timeout", "1s", "--attempt-timeout", "1s", "--no-spool"],
+    ))
+    .assert_code(5);
+    let post = roots(&server, &seed)[0].id.clone();
+    wait_until("the late reply", Duration::from_secs(10), || {
+        server.rest().replies(&post).len() == 1
+    });
+    // 100 posts of 15,000 characters after it: 1.5 MB in one page of 200.
+    let long = "x".repeat(15_000);
+    for _ in 0..100 {
+        server
+            .rest()
+            .insert_post(&seed.alice, &seed.builds, "", &long);
+    }
+    server.rest().advance_clock(Duration::from_secs(60));
+    let again = env.run(&mut bot_event(&env, "5", "failed", &["-v"]));
+    again.assert_success();
+    assert_eq!(
+        server.rest().replies(&post).len(),
+        1,
+        "the reply made twice"
+    );
+    again.assert_stderr_contains("its reply was made by an earlier attempt");
+
+    // A server whose pages stay too large to read, even of 20 posts: 7 with what to do,
+    // and no second post (the record says a create's answer was lost).
+    env.run(&mut bot_event(&env, "6", "running", &[]))
+        .assert_success();
+    forge_records(&env, "? 1\n");
+    let huge = Fault::Response {
+        status: 200,
+        headers: vec![("Content-Type".into(), "application/json".into())],
+        body: format!(
+            r#"{{"order":[],"posts":{{}},"pad":"{}"}}"#,
+            "y".repeat(2 << 20)
+        ),
+    };
+    server.script([
+        Fault::Delay(Duration::ZERO),
+        Fault::Delay(Duration::ZERO),
+        huge.clone(),
+        huge,
+    ]);
+    let before = server.rest().all_posts().len();
+    env.run(&mut bot_event(&env, "6", "failed", &["--no-spool"]))
+        .assert_code(7)
+        .assert_stderr_contains("larger than this client reads");
+    assert_eq!(server.rest().all_posts().len(), before);
 }
