@@ -562,3 +562,76 @@ fn a_lost_reply_is_found_behind_a_page_of_long_posts() {
         .assert_stderr_contains("larger than this client reads");
     assert_eq!(server.rest().all_posts().len(), before);
 }
+
+/// The job's records of breaking posts in the local store: (path, line).
+fn job_records(env: &Env) -> Vec<(std::path::PathBuf, String)> {
+    fs::read_dir(env.state().join("dedupe/runs"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter_map(|p| {
+            let line = fs::read_to_string(&p).ok()?;
+            line.contains(" since=").then_some((p, line))
+        })
+        .collect()
+}
+
+/// Review of issue 18: a planted job record naming the breaking post of another job (the
+/// bot's own root post in the channel, with that run's digest copied from the other
+/// job's record, and this job's streak) made this job's runs reply in the other job's
+/// thread, and this job's fix patch "fixed by run N" onto the other job's post.
+#[test]
+fn a_record_naming_another_jobs_breaking_post_is_not_its_thread() {
+    let (env, server, seed) = setup();
+    bot_run(&env, "1", "failed", &[]);
+    let (path_a, line_a) = job_records(&env).remove(0);
+    // Job B: same repository and branch, another workflow.
+    let mut other = env.cmd();
+    other.args([
+        "build",
+        "--no-env",
+        "--workflow",
+        "test",
+        "--branch",
+        "main",
+        "--repository",
+        "acme/app",
+        "--run-id",
+        "100",
+        "--state",
+        "failed",
+        "-o",
+        "json",
+        "--bot",
+        "bot",
+        "--channel",
+        crate::bot::CHANNEL,
+    ]);
+    env.run(&mut other).assert_success();
+    let post_b = of_run(&roots(&server, &seed), "100")[0].id.clone();
+    let line_b = job_records(&env)
+        .into_iter()
+        .find(|(p, _)| *p != path_a)
+        .unwrap()
+        .1;
+    assert!(line_b.starts_with(&post_b), "{line_b}");
+    let since = |l: &str| {
+        l.split_whitespace()
+            .find(|f| f.starts_with("since="))
+            .unwrap()
+            .to_string()
+    };
+    fs::write(&path_a, line_b.replace(&since(&line_b), &since(&line_a))).unwrap();
+
+    env.run(&mut bot_event(&env, "2", "failed", &[]))
+        .assert_success()
+        .assert_stderr_contains("names a post that is not it");
+    assert!(of_run(&server.rest().replies(&post_b), "2").is_empty());
+    assert_eq!(of_run(&roots(&server, &seed), "2").len(), 1);
+    // The fix of job A says nothing on job B's post.
+    fs::write(&path_a, line_b.replace(&since(&line_b), &since(&line_a))).unwrap();
+    assert_eq!(bot_run(&env, "3", "succeeded", &[])["transition"], "fixed");
+    assert!(server.rest().patch_history(&post_b).is_empty());
+    let b = server.rest().post(&post_b).unwrap();
+    assert!(!b.message.contains("fixed by"), "{}", b.message);
+}
