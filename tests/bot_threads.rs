@@ -635,3 +635,29 @@ fn a_record_naming_another_jobs_breaking_post_is_not_its_thread() {
     let b = server.rest().post(&post_b).unwrap();
     assert!(!b.message.contains("fixed by"), "{}", b.message);
 }
+
+/// Review of issue 18: in Redis, a planted key of another type (or a huge value) where
+/// the job's record of its breaking post is kept. The record is read for the thread
+/// only: it costs the thread (the run posts in the channel), not the post.
+#[test]
+fn a_job_record_of_another_type_in_redis_costs_the_thread_not_the_post() {
+    let Some(redis) = RedisServer::start("bot_threads_forged_job_record") else {
+        return;
+    };
+    let (env, server, seed) = setup();
+    let url = redis.url();
+    let store = ["--dedupe-store", url.as_str()];
+    bot_run(&env, "1", "failed", &store);
+    let keys: Vec<String> = redis.query(&["KEYS", "mmnotify:dedupe:runpost:*"]);
+    let job_key = keys
+        .iter()
+        .find(|k| redis.query::<String>(&["GET", k]).contains(" since="))
+        .expect("the job's record")
+        .clone();
+    let _: () = redis.query(&["DEL", &job_key]);
+    let _: () = redis.query(&["HSET", &job_key, "f", "v"]);
+    let run = env.run(&mut bot_event(&env, "2", "failed", &store));
+    run.assert_success();
+    assert_eq!(run.json()["transition"], "still_failing");
+    assert_eq!(of_run(&roots(&server, &seed), "2").len(), 1);
+}
