@@ -661,3 +661,25 @@ fn a_job_record_of_another_type_in_redis_costs_the_thread_not_the_post() {
     assert_eq!(run.json()["transition"], "still_failing");
     assert_eq!(of_run(&roots(&server, &seed), "2").len(), 1);
 }
+
+/// Review of issue 18: the run key (repository and run id, fields of the event a builder
+/// sends) went as it was into the bot's warnings and `-v` lines: an escape sequence or a
+/// bidi override in a run id reached the terminal or the gateway's log.
+#[test]
+fn a_run_id_with_escapes_never_reaches_the_terminal_in_bot_messages() {
+    let (env, server, seed) = setup();
+    let run_id = "7\u{1b}]0;owned\u{7}\u{202e}txt";
+    env.run(&mut bot_event(&env, run_id, "running", &[]))
+        .assert_success();
+    server.rest().delete_post(&roots(&server, &seed)[0].id);
+    let out = env.run(&mut bot_event(&env, run_id, "failed", &["-v"]));
+    out.assert_success()
+        .assert_stderr_contains("was deleted: posting it again");
+    let dup = env.run(&mut bot_event(&env, run_id, "failed", &["-v"]));
+    dup.assert_success()
+        .assert_stderr_contains("was already posted");
+    for bad in ['\u{1b}', '\u{7}', '\u{202e}'] {
+        assert!(!out.stderr.contains(bad), "{bad:?} reached stderr");
+        assert!(!dup.stderr.contains(bad), "{bad:?} reached stderr");
+    }
+}

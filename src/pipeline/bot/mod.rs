@@ -328,6 +328,12 @@ pub(crate) struct BotItem {
 }
 
 impl BotItem {
+    /// The run key for messages: the event's fields as a builder sent them, so escape
+    /// sequences and bidi overrides are taken out before they reach a terminal or log.
+    pub(crate) fn shown_key(&self) -> String {
+        crate::text::sanitize::one_line(&self.run_key, 300)
+    }
+
     /// As saved in the spool (no token: the message was checked for it).
     fn to_json(&self, channel: &str) -> Value {
         json!({
@@ -402,7 +408,7 @@ pub(crate) fn post(
             Claim::Duplicate => {
                 printer.info(&format!(
                     "run {} {} was already posted: skipped",
-                    item.run_key,
+                    item.shown_key(),
                     item.state.as_str()
                 ));
                 return Ok(None);
@@ -552,8 +558,9 @@ impl Poster<'_> {
             Found::Gone => self.deleted(id),
             Found::Other => {
                 self.printer.warn(&format!(
-                    "the store's record of run {run_key} names a post that is not the run's: \
-                     looking for the run's post"
+                    "the store's record of run {} names a post that is not the run's: \
+                     looking for the run's post",
+                    item.shown_key()
                 ));
                 self.create(true, "")
             }
@@ -564,7 +571,7 @@ impl Poster<'_> {
     fn deleted(&self, id: &str) -> Result<(String, Option<String>)> {
         self.printer.warn(&format!(
             "the post of run {} was deleted: posting it again",
-            self.item.run_key
+            self.item.shown_key()
         ));
         self.create(false, id)
     }
@@ -605,7 +612,8 @@ impl Poster<'_> {
             let want = Want::run_post(&is_key, root.as_deref().unwrap_or_default());
             if let Some(id) = bot.find_post(&conn.channel, &conn.user_id, &want)? {
                 self.printer.info(&format!(
-                    "run {run_key}: found the post an earlier attempt made; updating it"
+                    "run {}: found the post an earlier attempt made; updating it",
+                    item.shown_key()
                 ));
                 let patch = json!({"message": message, "props": item.props});
                 if let Patched::Done = bot.patch(&id, &patch, &conn.channel)? {
@@ -693,7 +701,8 @@ impl Poster<'_> {
                 .is_some()
             {
                 self.printer.info(&format!(
-                    "run {run_key} {state}: its reply was made by an earlier attempt"
+                    "run {} {state}: its reply was made by an earlier attempt",
+                    item.shown_key()
                 ));
                 return Ok(());
             }

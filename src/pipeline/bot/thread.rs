@@ -109,7 +109,7 @@ pub(super) fn breaking_post(p: &Poster) -> anyhow::Result<Option<String>> {
         Found::Gone => {
             p.printer.info(&format!(
                 "the post that broke the job of run {} was deleted: posting in the channel",
-                p.item.run_key
+                p.item.shown_key()
             ));
             Ok(None)
         }
@@ -117,7 +117,7 @@ pub(super) fn breaking_post(p: &Poster) -> anyhow::Result<Option<String>> {
             p.printer.warn(&format!(
                 "the store's record of the post that broke the job of run {} names a post \
                  that is not it: posting in the channel",
-                p.item.run_key
+                p.item.shown_key()
             ));
             Ok(None)
         }
@@ -129,7 +129,7 @@ pub(super) fn breaking_post(p: &Poster) -> anyhow::Result<Option<String>> {
 pub(super) fn root_gone(p: &Poster, e: &anyhow::Error) {
     p.printer.info(&format!(
         "the post that broke the job of run {} is gone ({e:#}): posting in the channel",
-        p.item.run_key
+        p.item.shown_key()
     ));
 }
 
