@@ -683,3 +683,39 @@ fn a_run_id_with_escapes_never_reaches_the_terminal_in_bot_messages() {
         assert!(!dup.stderr.contains(bad), "{bad:?} reached stderr");
     }
 }
+
+/// Review of issue 18: a planted record naming a post in a channel the bot cannot read
+/// (the server answers its GET with 403). That post is not the run's nor the job's: the
+/// run posts in the channel. It used to fail every event of the job (exit 43, telling
+/// the operator to add the bot to ~builds, where it is).
+#[test]
+fn a_record_naming_a_post_the_bot_cannot_read_is_not_trusted() {
+    let (env, server, seed) = setup();
+    bot_run(&env, "1", "failed", &[]);
+    let hidden = server
+        .rest()
+        .insert_post(&seed.alice, &seed.secret, "", "not for bots");
+    let (path, line) = job_records(&env).remove(0);
+    let breaking = line.split_whitespace().next().unwrap().to_string();
+    fs::write(&path, line.replacen(&breaking, &hidden, 1)).unwrap();
+    env.run(&mut bot_event(&env, "2", "running", &[]))
+        .assert_success()
+        .assert_stderr_contains("names a post that is not it");
+    let channel = roots(&server, &seed);
+    let run2 = of_run(&channel, "2");
+    assert_eq!(run2.len(), 1, "run 2 in the channel");
+    // The run's own record naming it: the run's post is looked for, and patched.
+    let run_record = fs::read_dir(env.state().join("dedupe/runs"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| fs::read_to_string(p).unwrap().starts_with(&run2[0].id))
+        .expect("run 2's record");
+    fs::write(&run_record, format!("{hidden} 1\n")).unwrap();
+    env.run(&mut bot_event(&env, "2", "failed", &[]))
+        .assert_success()
+        .assert_stderr_contains("names a post that is not the run's");
+    assert_eq!(of_run(&roots(&server, &seed), "2").len(), 1);
+    assert_eq!(server.rest().patch_history(&run2[0].id).len(), 1);
+    assert_eq!(server.rest().post(&hidden).unwrap().message, "not for bots");
+}

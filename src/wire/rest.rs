@@ -265,7 +265,8 @@ impl Bot<'_> {
 
     /// `GET /posts/{id}`: the post when it is what `want` says (the bot's own live post
     /// in `channel`, in the thread and of the run `want` names), `Gone` when it was
-    /// deleted (404), `Other` when it is anything else (a forged or crossed record).
+    /// deleted (404), `Other` when it is anything else (a forged or crossed record, a
+    /// post the bot may not read: 403).
     pub(crate) fn read_post(
         &self,
         post_id: &str,
@@ -286,6 +287,10 @@ impl Bot<'_> {
                 })
             }
             Err(RestFail::Status { status: 404, .. }) => Ok(Found::Gone),
+            // A post the bot cannot read is in a channel it is not in: not one of ours in
+            // `channel` (a planted id). If the bot lost `channel` itself, what it does
+            // next there (look for the post, create it) answers 403 and says so.
+            Err(RestFail::Status { status: 403, .. }) => Ok(Found::Other),
             Err(f) => Err(self.fail(f, "reading the run's post", Some(&channel.label))),
         }
     }
