@@ -719,3 +719,40 @@ fn a_record_naming_a_post_the_bot_cannot_read_is_not_trusted() {
     assert_eq!(server.rest().patch_history(&run2[0].id).len(), 1);
     assert_eq!(server.rest().post(&hidden).unwrap().message, "not for bots");
 }
+
+/// Review of issue 18: the run's post is deleted between its update and the reply with
+/// the outcome's details (the server refuses the reply's `root_id`). The run's post is made
+/// again, with its reply; the event used to exit 40 with the outcome nowhere in the
+/// channel.
+#[test]
+fn a_runs_post_deleted_before_its_reply_is_made_again_with_the_reply() {
+    let (env, server, seed) = setup();
+    bot_run(&env, "7", "running", &[]);
+    let first = roots(&server, &seed)[0].id.clone();
+    // users/me, the channel, the GET and the patch of the run's post answer as usual.
+    server.script([
+        Fault::Delay(Duration::ZERO),
+        Fault::Delay(Duration::ZERO),
+        Fault::Delay(Duration::ZERO),
+        Fault::Delay(Duration::ZERO),
+        Fault::Response {
+            status: 400,
+            headers: vec![("Content-Type".into(), "application/json".into())],
+            body: r#"{"id":"api.post.create_post.root_id.app_error","message":"Invalid RootId parameter.","detailed_error":"","request_id":"mq1wtzrqa3fq9m7gmgb8j8bh3y","status_code":400}"#
+                .into(),
+        },
+    ]);
+    let out = env.run(&mut bot_event(&env, "7", "failed", &["--no-spool"]));
+    out.assert_success();
+    // The user's delete that the refused reply told of (the emulator kept the post).
+    server.rest().delete_post(&first);
+    let mine = of_run(&roots(&server, &seed), "7")
+        .into_iter()
+        .cloned()
+        .collect::<Vec<_>>();
+    assert_eq!(mine.len(), 1, "{mine:?}");
+    assert_ne!(mine[0].id, first);
+    assert_eq!(out.json()["post_id"], mine[0].id.as_str());
+    assert!(mine[0].message.contains("failed"), "{}", mine[0].message);
+    assert_eq!(server.rest().replies(&mine[0].id).len(), 1, "its details");
+}

@@ -499,7 +499,7 @@ fn evolve(
     };
     drop(run_guard);
     if state.is_terminal() {
-        p.finish(&post_id, root.as_deref(), again)?;
+        return p.finish(&post_id, root.as_deref(), again, true);
     }
     Ok(post_id)
 }
@@ -656,19 +656,32 @@ impl Poster<'_> {
     /// reply notifies (an edit does not). A run whose post is a reply in a broken job's
     /// thread has no reply of its own; when it breaks or fixes the job it also posts in
     /// the channel. Then the job's thread record follows the change. `again`: an earlier
-    /// attempt may have made these posts, so they are looked for first.
-    fn finish(&self, post_id: &str, root: Option<&str>, again: bool) -> Result<()> {
+    /// attempt may have made these posts, so they are looked for first. Returns the run's
+    /// post: made again (once, `remake`) when it was deleted before its reply.
+    fn finish(
+        &self,
+        post_id: &str,
+        root: Option<&str>,
+        again: bool,
+        remake: bool,
+    ) -> Result<String> {
         use crate::story::history::Transition;
         let transition = self.item.job.as_ref().and_then(|j| j.transition);
         let change = matches!(transition, Some(Transition::Broken | Transition::Fixed));
         let channel_post = match root {
-            None => {
-                self.details(post_id, again)?;
-                Some(post_id.to_string())
-            }
+            None => match self.details(post_id, again)? {
+                Ok(()) => Some(post_id.to_string()),
+                // The server refused the reply's root: the run's post was deleted after
+                // its update. Made again, as when the update finds it deleted.
+                Err(_) if remake => {
+                    let (id, root) = self.deleted(post_id)?;
+                    return self.finish(&id, root.as_deref(), false, false);
+                }
+                Err(e) => return Err(e),
+            },
             Some(_) if change => {
                 let id = self.change_post(again)?;
-                self.details(&id, again)?;
+                self.details(&id, again)??;
                 Some(id)
             }
             Some(_) => None,
@@ -678,13 +691,14 @@ impl Poster<'_> {
             (Some(Transition::Fixed), _) => thread::mark_fixed(self),
             _ => {}
         }
-        Ok(())
+        Ok(post_id.to_string())
     }
 
     /// The reply with the details and the mentions, in `post_id`'s thread. Its own
     /// `pending_post_id`: a retry whose first answer was lost within 30 s gets the same
-    /// reply; later, `again` looks for it in the thread first.
-    fn details(&self, post_id: &str, again: bool) -> Result<()> {
+    /// reply; later, `again` looks for it in the thread first. `Ok(Err(_))`: the server
+    /// refused `post_id` as the thread (deleted); nothing was posted.
+    fn details(&self, post_id: &str, again: bool) -> Result<Result<()>> {
         let (conn, item) = (self.conn, self.item);
         let (run_key, state) = (item.run_key.as_str(), item.state.as_str());
         let bot = self.bot();
@@ -704,7 +718,7 @@ impl Poster<'_> {
                     "run {} {state}: its reply was made by an earlier attempt",
                     item.shown_key()
                 ));
-                return Ok(());
+                return Ok(Ok(()));
             }
         }
         let pending = pending_post_id(&dedupe::key(
@@ -719,8 +733,11 @@ impl Poster<'_> {
             Some(post_id),
             Some(&pending),
         );
-        bot.create(&reply, &conn.channel).map_err(|f| f.error)?;
-        Ok(())
+        match bot.create(&reply, &conn.channel) {
+            Ok(_) => Ok(Ok(())),
+            Err(f) if f.root_refused => Ok(Err(f.error)),
+            Err(f) => Err(f.error),
+        }
     }
 
     /// A change (broken, fixed) of a run whose post is a reply in a broken job's thread:
