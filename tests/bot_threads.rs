@@ -756,3 +756,21 @@ fn a_runs_post_deleted_before_its_reply_is_made_again_with_the_reply() {
     assert!(mine[0].message.contains("failed"), "{}", mine[0].message);
     assert_eq!(server.rest().replies(&mine[0].id).len(), 1, "its details");
 }
+
+/// Review of issue 18 (held): a job record naming the breaking run's own reply (the
+/// bot's post, of that run and job, but a reply) is not a thread to reply in: a reply
+/// of a reply would be refused, and the run posts in the channel.
+#[test]
+fn a_record_naming_the_breaking_runs_reply_is_not_the_thread() {
+    let (env, server, seed) = setup();
+    bot_run(&env, "1", "failed", &[]);
+    let breaking = roots(&server, &seed)[0].id.clone();
+    let reply = server.rest().replies(&breaking)[0].id.clone();
+    let (path, line) = job_records(&env).remove(0);
+    fs::write(&path, line.replacen(&breaking, &reply, 1)).unwrap();
+    env.run(&mut bot_event(&env, "2", "running", &[]))
+        .assert_success()
+        .assert_stderr_contains("names a post that is not it");
+    assert_eq!(of_run(&roots(&server, &seed), "2").len(), 1);
+    assert!(server.rest().replies(&reply).is_empty());
+}
