@@ -238,13 +238,24 @@ impl RedisStore {
     }
 }
 
+/// A run's (or job's) post record: at most its first 256 bytes, as the file store reads
+/// it; a key of another type (planted) reads as a damaged record (`""`: the post is
+/// looked for again, the job's runs post in the channel), not as an error that would
+/// stop every event of the run or job; a missing key is nil.
+const RUN_POST: &str = r"
+local kind = redis.call('TYPE', KEYS[1])
+if type(kind) == 'table' then kind = kind['ok'] end
+if kind == 'none' then return false end
+if kind ~= 'string' then return '' end
+return redis.call('GETRANGE', KEYS[1], 0, 255)";
+
 impl DedupeStore for RedisStore {
     fn run_post(&self, key: &DedupeKey) -> Result<Option<RunPost>> {
         let line: Option<String> =
             lock(&self.redis).run("cannot read the dedupe store", |con| {
-                redis::cmd("GET")
-                    .arg(format!("{PREFIX}runpost:{key}"))
-                    .query(con)
+                Script::new(RUN_POST)
+                    .key(format!("{PREFIX}runpost:{key}"))
+                    .invoke(con)
             })?;
         Ok(line.map(|l| RunPost::from_line(&l).unwrap_or_default()))
     }
