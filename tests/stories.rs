@@ -725,6 +725,34 @@ fn an_actor_named_channel_or_all_never_pings() {
     env.run(&mut c).assert_code(3);
 }
 
+#[test]
+fn a_mention_mattermost_reads_as_all_is_refused() {
+    let (env, server, _config) = mention_env();
+    // Mattermost drops a mention's trailing `.`, `-`, `_` until a name matches: `@all.`
+    // notifies the whole channel as `@all` does.
+    for name in ["all.", "here-", "channel_", "all._"] {
+        let mut c = build_run(&env, name, "failed", &["--mention", name]);
+        env.run(&mut c)
+            .assert_code(2)
+            .assert_stderr_contains("would notify a whole channel");
+        let bad = env.write_file(
+            &format!("conf/people-{name}.toml"),
+            &format!("[people]\n\"octocat\" = \"{name}\"\n"),
+            0o600,
+        );
+        let mut c = env.cmd();
+        c.args(["config", "check", "--config"]).arg(&bad);
+        env.run(&mut c)
+            .assert_code(3)
+            .assert_stderr_contains("would notify a whole channel");
+    }
+    assert!(server.posts().is_empty());
+    // A person's name that merely ends like a sentence is still a person.
+    let mut c = build_run(&env, "ok", "failed", &["--mention", "alice."]);
+    env.run(&mut c).assert_success();
+    assert_eq!(pings(&server.posts()[0].message), ["alice."]);
+}
+
 // ---- Routing -----------------------------------------------------------------------
 
 const ROUTES: &str = r#"
