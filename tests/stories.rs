@@ -1176,3 +1176,40 @@ fn two_gateways_consuming_one_jobs_runs_lose_no_update() {
     assert_eq!(last.props["mmnotify"]["transition"], "fixed");
     assert_eq!(last.props["mmnotify"]["streak"], 20, "{}", last.props);
 }
+
+#[test]
+fn a_templates_at_before_an_event_value_never_pings() {
+    let (env, server) = hooked(ServerOptions::default());
+    // A natural template writes `@{actor}`; the actor comes from the CI (whoever
+    // triggered the run), and one named `channel` would ping everyone.
+    let config = env.write_file(
+        "conf/at.toml",
+        "[templates]\nbroken = \"@{actor} broke {workflow} <!{provider}>\"\n",
+        0o600,
+    );
+    for (i, actor) in ["channel", "all", "here"].iter().enumerate() {
+        let mut c = build_run(&env, &format!("c{i}"), "failed", &["--actor", actor]);
+        c.args(["--provider", "here", "--config"]).arg(&config);
+        env.run(&mut c).assert_success();
+        let mut c = build_run(
+            &env,
+            &format!("t{i}"),
+            "failed",
+            &[
+                "--actor",
+                actor,
+                "--provider",
+                "!here>",
+                "--text-template",
+                "@{actor} <{provider}",
+            ],
+        );
+        env.run(&mut c).assert_success();
+    }
+    let posts = server.posts();
+    assert_eq!(posts.len(), 6);
+    for p in &posts {
+        assert!(pings(&p.message).is_empty(), "{}", p.message);
+        assert!(!p.message.contains("<!here"), "{}", p.message);
+    }
+}
