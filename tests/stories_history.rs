@@ -372,6 +372,10 @@ fn bidi_and_invisible_characters_in_a_routes_channel_are_refused() {
         "\u{2066}ops",
         "o\u{200B}ps",
         "ops\u{200F}",
+        // A soft hyphen, a Hangul filler, and tag characters (invisible ASCII).
+        "ops\u{00AD}",
+        "o\u{3164}ps",
+        "ops\u{E0061}\u{E006C}\u{E006C}",
     ]
     .iter()
     .enumerate()
