@@ -599,3 +599,29 @@ fn a_job_cannot_forge_history_through_the_run_socket() {
         post.message
     );
 }
+
+#[test]
+fn a_planted_history_key_of_another_type_reads_as_no_history_and_is_replaced() {
+    let Some(redis) = RedisServer::start("a_planted_history_key_of_another_type") else {
+        return;
+    };
+    let (env, _server) = hooked(ServerOptions::default());
+    let url = redis.url();
+    let store = ["--dedupe-store", url.as_str()];
+    env.run(&mut build(&env, "main", "1", "failed", &store))
+        .assert_success();
+    let keys: Vec<String> = redis.query(&["KEYS", "mmnotify:dedupe:history:*"]);
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    // A hash where the job's record was: a raw WRONGTYPE cost the job its story on every
+    // post, for good.
+    let _: i64 = redis.query(&["DEL", &keys[0]]);
+    let _: i64 = redis.query(&["HSET", &keys[0], "planted", "1"]);
+    for (id, want) in [("2", "broken"), ("3", "still_failing")] {
+        let run = env.run(&mut build(&env, "main", id, "failed", &store));
+        run.assert_success();
+        assert!(!run.stderr.contains("WRONGTYPE"), "{}", run.stderr);
+        assert_eq!(run.json()["transition"], want, "run {id}: {}", run.stdout);
+    }
+    let kind: String = redis.query(&["TYPE", &keys[0]]);
+    assert_eq!(kind, "string");
+}
