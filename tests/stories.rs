@@ -918,6 +918,34 @@ fn an_actor_named_channel_or_all_never_pings() {
     env.run(&mut c).assert_code(3);
 }
 
+#[test]
+fn a_mention_mattermost_reads_as_all_is_refused() {
+    let (env, server, _config) = mention_env();
+    // Mattermost drops a mention's trailing `.`, `-`, `_` until a name matches: `@all.`
+    // notifies the whole channel as `@all` does.
+    for name in ["all.", "here-", "channel_", "all._"] {
+        let mut c = build_run(&env, name, "failed", &["--mention", name]);
+        env.run(&mut c)
+            .assert_code(2)
+            .assert_stderr_contains("would notify a whole channel");
+        let bad = env.write_file(
+            &format!("conf/people-{name}.toml"),
+            &format!("[people]\n\"octocat\" = \"{name}\"\n"),
+            0o600,
+        );
+        let mut c = env.cmd();
+        c.args(["config", "check", "--config"]).arg(&bad);
+        env.run(&mut c)
+            .assert_code(3)
+            .assert_stderr_contains("would notify a whole channel");
+    }
+    assert!(server.posts().is_empty());
+    // A person's name that merely ends like a sentence is still a person.
+    let mut c = build_run(&env, "ok", "failed", &["--mention", "alice."]);
+    env.run(&mut c).assert_success();
+    assert_eq!(pings(&server.posts()[0].message), ["alice."]);
+}
+
 // ---- Routing -----------------------------------------------------------------------
 
 const ROUTES: &str = r#"
@@ -1576,4 +1604,41 @@ fn two_gateways_consuming_one_jobs_runs_lose_no_update() {
     let last = posts.last().unwrap();
     assert_eq!(last.props["mmnotify"]["transition"], "fixed");
     assert_eq!(last.props["mmnotify"]["streak"], 20, "{}", last.props);
+}
+
+#[test]
+fn a_templates_at_before_an_event_value_never_pings() {
+    let (env, server) = hooked(ServerOptions::default());
+    // A natural template writes `@{actor}`; the actor comes from the CI (whoever
+    // triggered the run), and one named `channel` would ping everyone.
+    let config = env.write_file(
+        "conf/at.toml",
+        "[templates]\nbroken = \"@{actor} broke {workflow} <!{provider}>\"\n",
+        0o600,
+    );
+    for (i, actor) in ["channel", "all", "here"].iter().enumerate() {
+        let mut c = build_run(&env, &format!("c{i}"), "failed", &["--actor", actor]);
+        c.args(["--provider", "here", "--config"]).arg(&config);
+        env.run(&mut c).assert_success();
+        let mut c = build_run(
+            &env,
+            &format!("t{i}"),
+            "failed",
+            &[
+                "--actor",
+                actor,
+                "--provider",
+                "!here>",
+                "--text-template",
+                "@{actor} <{provider}",
+            ],
+        );
+        env.run(&mut c).assert_success();
+    }
+    let posts = server.posts();
+    assert_eq!(posts.len(), 6);
+    for p in &posts {
+        assert!(pings(&p.message).is_empty(), "{}", p.message);
+        assert!(!p.message.contains("<!here"), "{}", p.message);
+    }
 }
