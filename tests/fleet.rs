@@ -1224,3 +1224,68 @@ fn a_sentinel_streaming_an_endless_reply_does_not_hold_a_command_past_timeout() 
         assert!(run.stdout.contains("answered within"), "{}", run.stdout);
     }
 }
+
+/// A gateway that posts through the config's routes (no webhook on its command line)
+/// paces its posts as any gateway does: through the fleet's budget in the queue's Redis,
+/// waiting as long as it takes with the entry pending. It used to pace each route in its
+/// own process only, give up after --timeout and save the entry in the spool, while the
+/// entry also stayed pending in the stream.
+#[test]
+fn a_routed_gateway_shares_the_fleet_budget_and_never_spools() {
+    let Some(redis) = RedisServer::start("a_routed_gateway_shares_the_fleet_budget") else {
+        return;
+    };
+    let (env, server) = crate::support::hooked(ServerOptions::default());
+    let queue = redis.url();
+    let config = env.write_file(
+        "conf/config.toml",
+        "[[route]]\nwebhook = \"hook\"\nworkflow = \"wf-*\"\n",
+        0o644,
+    );
+    let state = env.root().join("state-routed");
+    let mut gateway = env.cmd();
+    gateway
+        .args([
+            "build",
+            "--consume",
+            "--queue",
+            &queue,
+            "--claim-idle",
+            "1s",
+        ])
+        .args([
+            "--rate-limit",
+            "1/min",
+            "--rate-burst",
+            "1",
+            "--timeout",
+            "2s",
+        ])
+        .arg("--config")
+        .arg(&config)
+        .env("MMNOTIFY_STATE_DIR", &state);
+    let g = env.spawn(&mut gateway);
+    for n in 0..2 {
+        env.run(&mut enqueue(&env, &queue, n)).assert_success();
+    }
+    wait_until("the first post", Duration::from_secs(20), || {
+        !server.posts().is_empty()
+    });
+    // The budget lives in the queue's Redis, where every gateway of the fleet reads it.
+    wait_until("the fleet's rate key", Duration::from_secs(20), || {
+        let keys: Vec<String> = redis.query(&["KEYS", "mmnotify:rate:*"]);
+        !keys.is_empty()
+    });
+    // The second entry waits, pending here: past --timeout it is neither spooled nor
+    // given up (the wait ends with the stop).
+    wait_until("the second entry pending", Duration::from_secs(20), || {
+        let reply: redis::Value = redis.query(&["XPENDING", STREAM, GROUP]);
+        matches!(reply, redis::Value::Array(ref v) if matches!(v.first(), Some(redis::Value::Int(1))))
+    });
+    g.signal(libc::SIGTERM);
+    let run = env.wait(g);
+    run.assert_success();
+    assert_eq!(server.posts().len(), 1, "{}", run.stderr);
+    assert!(!run.stderr.contains("spool"), "{}", run.stderr);
+    assert!(!state.join("spool").exists(), "{}", run.stderr);
+}

@@ -251,13 +251,19 @@ impl Ctx<'_> {
             None => {}
         }
         self.args = Args::Owned(std::sync::Arc::new(settings));
-        self.routing = routing;
+        if let Some(old) = std::mem::replace(&mut self.routing, routing) {
+            self.waited_before += old.rate_limited();
+        }
         Ok(())
     }
 
     /// Time spent waiting for the rate budget or a 429 pause, across reloads.
     pub(crate) fn rate_limited(&self) -> Duration {
-        self.waited_before + self.pace.as_ref().map_or(Duration::ZERO, |p| p.waited())
+        let routes = self
+            .routing
+            .as_ref()
+            .map_or(Duration::ZERO, |r| r.rate_limited());
+        self.waited_before + routes + self.pace.as_ref().map_or(Duration::ZERO, |p| p.waited())
     }
 }
 

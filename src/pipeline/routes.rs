@@ -75,6 +75,20 @@ pub(crate) fn setup(base: &Settings, config: &Config, open_store: OpenStore) -> 
 }
 
 impl Routing {
+    fn contexts_mut(&mut self) -> impl Iterator<Item = &mut Ctx<'static>> {
+        let routes = self.routes.iter_mut().map(|(_, c)| c);
+        routes.chain(self.default.iter_mut().map(|(_, c)| c))
+    }
+
+    /// Time the routes' posts spent waiting for the rate budget or a 429 pause.
+    pub(crate) fn rate_limited(&self) -> std::time::Duration {
+        let routes = self.routes.iter().map(|(_, c)| c);
+        routes
+            .chain(self.default.iter().map(|(_, c)| c))
+            .map(Ctx::rate_limited)
+            .sum()
+    }
+
     /// Reads each webhook the routes and the default name, once each: a reloaded config
     /// naming one that cannot be read is refused whole (the old one stays), rather than
     /// stopping the gateway (exit 3) at that route's next event.
@@ -161,13 +175,16 @@ pub(crate) fn handle(ctx: &mut Ctx, ev: &crate::build_event::event::ValidEvent) 
 /// The routes deduplicate and record in the command's store (the gateway's shared one,
 /// or the state directory's), opened once.
 fn share_store(ctx: &Ctx, routing: &mut Routing) {
-    if let Store::Open(store) = &ctx.dedupe {
-        for c in routing
-            .routes
-            .iter_mut()
-            .map(|(_, c)| c)
-            .chain(routing.default.iter_mut().map(|(_, c)| c))
-        {
+    for c in routing.contexts_mut() {
+        // The routes post as the command does: in a gateway never to the spool (the
+        // stream is its spool: a spooled entry would also stay pending), waiting for the
+        // fleet's budget in the queue's Redis as long as it takes, until a stop. The
+        // pacing counts until a route's first post, which sets its pace up from it.
+        c.spool = ctx.spool;
+        if c.pace.is_none() {
+            c.pacing = ctx.pacing.clone();
+        }
+        if let Store::Open(store) = &ctx.dedupe {
             if matches!(c.dedupe, Store::NotOpened) {
                 c.dedupe = Store::Open(std::sync::Arc::clone(store));
                 c.store_ref.clone_from(&ctx.store_ref);
