@@ -1289,3 +1289,68 @@ fn a_routed_gateway_shares_the_fleet_budget_and_never_spools() {
     assert!(!run.stderr.contains("spool"), "{}", run.stderr);
     assert!(!state.join("spool").exists(), "{}", run.stderr);
 }
+
+/// A gateway reads every webhook it posts to at start (its routes' too) and not again
+/// before a SIGHUP: a route naming a webhook with no secrets file is exit 3 at start,
+/// not at that route's first event (which stopped the gateway, exit 3, leaving the entry
+/// pending for the next gateway of the fleet to stop on), and a file removed while the
+/// gateway runs does not stop it.
+#[test]
+fn a_gateway_reads_its_routes_webhooks_at_start_and_not_at_a_later_event() {
+    let Some(redis) = RedisServer::start("a_gateway_reads_its_routes_webhooks") else {
+        return;
+    };
+    let mut opts = ServerOptions::default();
+    opts.hooks.push(Hook::new(OTHER_HOOK_ID, "town-square"));
+    let (mut env, server) = crate::support::hooked(opts);
+    env.secret(OTHER_HOOK_ID);
+    let queue = redis.url();
+    let config = env.write_file(
+        "conf/config.toml",
+        "default_webhook = \"hook\"\n[[route]]\nwebhook = \"other\"\nworkflow = \"wf-2*\"\n",
+        0o644,
+    );
+    let gateway = |drain: bool| {
+        let mut c = env.cmd();
+        c.args([
+            "build",
+            "--consume",
+            "--queue",
+            &queue,
+            "--claim-idle",
+            "1s",
+        ])
+        .arg("--config")
+        .arg(&config);
+        if drain {
+            c.arg("--drain");
+        }
+        c
+    };
+    env.run(&mut gateway(true))
+        .assert_code(3)
+        .assert_stderr_contains("no webhook named `other`");
+
+    let other = env.write_secret(
+        "other",
+        &format!("{}\n", server.hook_url_for(OTHER_HOOK_ID)),
+    );
+    let g = env.spawn(&mut gateway(false));
+    env.run(&mut enqueue(&env, &queue, 1)).assert_success();
+    wait_until("the first post", Duration::from_secs(20), || {
+        !server.posts().is_empty()
+    });
+    std::fs::remove_file(&other).unwrap();
+    env.run(&mut enqueue(&env, &queue, 2)).assert_success();
+    // (A gateway that exited is a zombie until waited for.)
+    let stat = format!("/proc/{}/stat", g.pid());
+    wait_until("the routed post", Duration::from_secs(20), || {
+        server.posts().len() >= 2
+            || std::fs::read_to_string(&stat).map_or(true, |s| s.contains(") Z "))
+    });
+    g.signal(libc::SIGTERM);
+    let run = env.wait(g);
+    run.assert_success();
+    let hooks: Vec<String> = server.posts().iter().map(|p| p.hook_id.clone()).collect();
+    assert_eq!(hooks, [HOOK_ID, OTHER_HOOK_ID], "{}", run.stderr);
+}

@@ -89,15 +89,18 @@ impl Routing {
             .sum()
     }
 
-    /// Reads each webhook the routes and the default name, once each: a reloaded config
-    /// naming one that cannot be read is refused whole (the old one stays), rather than
-    /// stopping the gateway (exit 3) at that route's next event.
-    pub(crate) fn check_webhooks(&self) -> Result<()> {
-        let mut seen = std::collections::HashSet::new();
-        let contexts = self.routes.iter().map(|(_, c)| c);
-        for c in contexts.chain(self.default.iter().map(|(_, c)| c)) {
-            if seen.insert(c.args.webhook.name.clone()) {
+    /// Reads each webhook the routes and the default name, now, with the command's
+    /// pacing (a gateway's: at start, and when a SIGHUP reads the config again). A
+    /// webhook that cannot be read is exit 3 at start, and refuses a reloaded config
+    /// whole (the old one stays), rather than stopping the gateway (exit 3) at that
+    /// route's next event, with the entry left pending for the next gateway to stop on.
+    pub(crate) fn connect(&mut self, top: &Ctx) -> Result<()> {
+        share_store(top, self);
+        for c in self.contexts_mut() {
+            if c.args.bot.is_given() || c.args.dry_run {
                 c.args.webhook.resolve()?;
+            } else {
+                c.connect_webhook()?;
             }
         }
         Ok(())
