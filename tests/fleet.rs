@@ -1354,3 +1354,53 @@ fn a_gateway_reads_its_routes_webhooks_at_start_and_not_at_a_later_event() {
     let hooks: Vec<String> = server.posts().iter().map(|p| p.hook_id.clone()).collect();
     assert_eq!(hooks, [HOOK_ID, OTHER_HOOK_ID], "{}", run.stderr);
 }
+
+/// A lease key that expires later than any `--lease` can (at most a day) was not written
+/// by a gateway: it used to hold every `--exclusive` gateway on standby until it expired
+/// (a year here); it is replaced, and `doctor` names it as forged. A lease value that is
+/// not UTF-8 is shown cleaned by `doctor`, not a raw "Cannot convert from UTF-8" error.
+#[test]
+fn a_forged_lease_expiring_in_a_year_or_not_text_neither_holds_the_fleet_nor_breaks_doctor() {
+    let Some(redis) = RedisServer::start("a_forged_lease_expiring_in_a_year") else {
+        return;
+    };
+    let (env, server) = crate::support::hooked(ServerOptions::default());
+    let queue = redis.url();
+    let key = format!("mmnotify:lease:{STREAM}:{GROUP}");
+    let set = |value: &[u8], px: u64| {
+        let _: () = redis::cmd("SET")
+            .arg(&key)
+            .arg(value)
+            .arg("PX")
+            .arg(px)
+            .query(&mut redis.con())
+            .unwrap();
+    };
+    set(b"\xff\xfe\x1b[31mmallory", 60_000);
+    let run = env.run(env.cmd().args(["doctor", "--queue", &queue]));
+    let line = lease_line(&env, &queue);
+    assert!(
+        line.contains("?[31mmallory holds the --exclusive lease"),
+        "{}{}",
+        run.stdout,
+        run.stderr
+    );
+    assert!(!run.stdout.contains('\x1b'), "{}", run.stdout);
+
+    let year = 365 * 86_400_000;
+    set(b"ffffffffffffffffffffffffffffffff 1 mallory", year);
+    let run = env.run(env.cmd().args(["doctor", "--queue", &queue]));
+    run.assert_code(3);
+    let line = lease_line(&env, &queue);
+    assert!(
+        line.contains("later than any lease") && line.contains("forged"),
+        "{line}"
+    );
+    let g = env.spawn(consume(&env, &queue, "gw-1").args(["--exclusive", "--lease", "3s"]));
+    env.run(&mut enqueue(&env, &queue, 1)).assert_success();
+    wait_until("the post", Duration::from_secs(20), || {
+        !server.posts().is_empty()
+    });
+    g.signal(libc::SIGTERM);
+    env.wait(g).assert_success();
+}
