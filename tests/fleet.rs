@@ -1404,3 +1404,47 @@ fn a_forged_lease_expiring_in_a_year_or_not_text_neither_holds_the_fleet_nor_bre
     g.signal(libc::SIGTERM);
     env.wait(g).assert_success();
 }
+
+/// A stream entry larger than any event a builder enqueues (1 MiB) was planted: the
+/// gateway refuses it unread, and its dead-letter copy keeps only its size. Each copy the
+/// gateway made of it (as text, as the event, as the dead-letter copy) cost its size
+/// again: a planted 50 MB entry took the gateway to 320 MB, past the unit's
+/// `MemoryMax=256M`, and every gateway that took it over in turn.
+#[test]
+fn a_planted_entry_larger_than_any_event_is_dead_lettered_unread() {
+    let Some(redis) = RedisServer::start("a_planted_entry_larger_than_any_event") else {
+        return;
+    };
+    let (env, server) = crate::support::hooked(ServerOptions::default());
+    let queue = redis.url();
+    let huge = format!(
+        "{{\"workflow\":\"wf-huge\",\"state\":\"failed\",\"pad\":\"{}\"}}",
+        "x".repeat(2 << 20)
+    );
+    let _: String = redis::cmd("XADD")
+        .arg(STREAM)
+        .arg("*")
+        .arg("event")
+        .arg(&huge)
+        .query(&mut redis.con())
+        .unwrap();
+    env.run(&mut enqueue(&env, &queue, 1)).assert_success();
+    let run = env.run(consume(&env, &queue, "gw-1").arg("--drain"));
+    run.assert_code(4);
+    run.assert_stderr_contains("more than any event a builder enqueues");
+    assert_eq!(server.posts().len(), 1, "the event after it is posted");
+    let dead: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
+        .arg(format!("{STREAM}:dead"))
+        .arg("-")
+        .arg("+")
+        .query(&mut redis.con())
+        .unwrap();
+    assert_eq!(dead.ids.len(), 1);
+    let kept: String = dead.ids[0].get("event").unwrap();
+    assert!(
+        kept.len() < 100,
+        "the dead-letter copy kept {} bytes",
+        kept.len()
+    );
+    assert!(kept.contains(&huge.len().to_string()), "{kept}");
+}
