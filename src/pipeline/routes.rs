@@ -97,7 +97,11 @@ impl Routing {
     pub(crate) fn connect(&mut self, top: &Ctx) -> Result<()> {
         share_store(top, self);
         for c in self.contexts_mut() {
-            if c.args.bot.is_given() || c.args.dry_run {
+            if c.args.bot.is_given() {
+                // The bot posts (in the route's channel): the webhook is never read.
+                continue;
+            }
+            if c.args.dry_run {
                 c.args.webhook.resolve()?;
             } else {
                 c.connect_webhook()?;
