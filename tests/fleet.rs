@@ -1448,3 +1448,45 @@ fn a_planted_entry_larger_than_any_event_is_dead_lettered_unread() {
     );
     assert!(kept.contains(&huge.len().to_string()), "{kept}");
 }
+
+/// `systemctl reload` while a gateway is still starting (here: waiting for a Redis that
+/// accepts and does not answer yet): SIGHUP's default action ended the process, which
+/// systemd counts as a clean exit, so `Restart=on-failure` left the gateway stopped.
+/// It is caught from the start and acted on at the first step.
+#[test]
+fn a_sighup_while_the_gateway_starts_does_not_end_it() {
+    use std::io::Read;
+    let (env, _server) = crate::support::hooked(ServerOptions::default());
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let accepted = std::sync::Arc::new(AtomicUsize::new(0));
+    let count = std::sync::Arc::clone(&accepted);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            count.fetch_add(1, Ordering::SeqCst);
+            // Silent: reads what it is sent until the client hangs up.
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while matches!(stream.read(&mut buf), Ok(n) if n > 0) {}
+            });
+        }
+    });
+    let queue = format!("redis://127.0.0.1:{port}");
+    let g = env.spawn(consume(&env, &queue, "gw-1").args(["--timeout", "3s"]));
+    // Its first connection: the gateway is starting, waiting for the answer.
+    wait_until(
+        "the gateway's first connection",
+        Duration::from_secs(20),
+        || accepted.load(Ordering::SeqCst) >= 1,
+    );
+    g.signal(libc::SIGHUP);
+    // Started, and retrying Redis from its loop: a stop now is a clean one.
+    wait_until("the gateway's loop", Duration::from_secs(40), || {
+        accepted.load(Ordering::SeqCst) >= 3
+    });
+    g.signal(libc::SIGTERM);
+    let run = env.wait(g);
+    run.assert_success();
+    assert!(run.stderr.contains("reloaded on SIGHUP"), "{}", run.stderr);
+}

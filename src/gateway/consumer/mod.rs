@@ -38,6 +38,7 @@ use crate::text::time::format_duration;
 use outage::Outage;
 pub(crate) use reload::Reload;
 use settle::PendingAck;
+pub(crate) use signal::catch_reload;
 use signal::stopping;
 
 enum Step {
