@@ -1490,3 +1490,74 @@ fn a_sighup_while_the_gateway_starts_does_not_end_it() {
     run.assert_success();
     assert!(run.stderr.contains("reloaded on SIGHUP"), "{}", run.stderr);
 }
+
+/// A forged lease of 64 MB (a string that expires, so it is not replaced before it does)
+/// was read whole by every standby gateway at every turn (twice a second), and by
+/// `doctor`: far past the unit's `MemoryMax=256M` once parsed. A holder name is at most
+/// 128 characters, so only the value's first KiB is read, once per standby spell.
+#[test]
+fn a_huge_forged_lease_is_not_read_whole_by_the_standbys() {
+    let Some(redis) = RedisServer::start("a_huge_forged_lease_is_not_read_whole") else {
+        return;
+    };
+    let (env, _server) = crate::support::hooked(ServerOptions::default());
+    let queue = redis.url();
+    let key = format!("mmnotify:lease:{STREAM}:{GROUP}");
+    let value = format!("mallory {}", "x".repeat(64 << 20));
+    let _: () = redis::cmd("SET")
+        .arg(&key)
+        .arg(&value)
+        .arg("PX")
+        .arg(600_000)
+        .query(&mut redis.con())
+        .unwrap();
+    drop(value);
+    let scripts = || -> u64 {
+        let info: String = redis::cmd("INFO")
+            .arg("commandstats")
+            .query(&mut redis.con())
+            .unwrap();
+        info.lines()
+            .filter(|l| l.starts_with("cmdstat_evalsha:") || l.starts_with("cmdstat_eval:"))
+            .filter_map(|l| {
+                l.split("calls=")
+                    .nth(1)?
+                    .split(',')
+                    .next()?
+                    .parse::<u64>()
+                    .ok()
+            })
+            .sum()
+    };
+    let before = scripts();
+    let g = env.spawn(consume(&env, &queue, "gw-1").args(["--exclusive", "--lease", "3s"]));
+    // Ten turns of standing by (each tries to take the lease, by script).
+    wait_until("ten turns on standby", Duration::from_secs(40), || {
+        scripts() >= before + 10
+    });
+    let status = std::fs::read_to_string(format!("/proc/{}/status", g.pid())).unwrap();
+    let peak: u64 = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        .unwrap();
+    g.signal(libc::SIGTERM);
+    let run = env.wait(g);
+    run.assert_success();
+    assert!(
+        peak < 48 * 1024,
+        "the standby's memory peaked at {peak} KiB: {}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("standing by: mallory xxx"),
+        "{}",
+        run.stderr
+    );
+    let run = env.run(env.cmd().args(["doctor", "--queue", &queue]));
+    assert!(
+        lease_line(&env, &queue).contains("mallory xxx"),
+        "{}",
+        run.stdout
+    );
+}

@@ -58,15 +58,17 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0";
 
-/// The lease's value, its time to live, the server's clock and the key's type, for
-/// `doctor`. A key of another type is not read (`GET` would fail with `WRONGTYPE`).
+/// The lease's value (its first KiB: ours are shorter, and a forged one of 100 MB must
+/// not be read by every standby at every turn), its time to live, the server's clock
+/// and the key's type, for `doctor` and a standby's notice. A key of another type is not
+/// read (`GET` would fail with `WRONGTYPE`).
 const OWNER: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local kind = redis.call('TYPE', KEYS[1])
 if type(kind) == 'table' then kind = kind['ok'] end
 local value = ''
-if kind == 'string' then value = redis.call('GET', KEYS[1]) end
+if kind == 'string' then value = redis.call('GETRANGE', KEYS[1], 0, 1023) end
 return {value, redis.call('PTTL', KEYS[1]), string.format('%.0f', now), kind}";
 
 /// The Redis key of the lease of a group of gateways: `<stream>:<group>`.
