@@ -1196,8 +1196,8 @@ fn endless_replies(array: bool) -> u16 {
 /// that does: `--enqueue` spools and `doctor` fails within `--timeout` (exit 5), since the
 /// Sentinels are asked in a helper thread with a deadline. (The library bounds neither
 /// the size of a reply nor, for a server that keeps sending, its time; `--timeout` is a
-/// per-read timeout, so a master given directly that does this holds the command: the
-/// README says so. `Env::wait` is the watchdog: it gives up after a minute.)
+/// per-read timeout: for a master given directly see the next test. `Env::wait` is the
+/// watchdog: it gives up after a minute.)
 #[test]
 fn a_sentinel_streaming_an_endless_reply_does_not_hold_a_command_past_timeout() {
     let env = Env::new();
@@ -1222,6 +1222,26 @@ fn a_sentinel_streaming_an_endless_reply_does_not_hold_a_command_past_timeout() 
         let run = env.wait(env.spawn(&mut c));
         run.assert_code(5);
         assert!(run.stdout.contains("answered within"), "{}", run.stdout);
+    }
+}
+
+/// A master given directly (`redis://`) that streams an endless answer: `--enqueue` gives
+/// up after twice `--timeout` and spools the event (exit 5), where it used to hang for
+/// good (each read answers in time, so no read times out). `Env::wait` is the watchdog.
+#[test]
+fn a_master_streaming_an_endless_reply_does_not_hold_an_enqueue() {
+    let env = Env::new();
+    for array in [false, true] {
+        let queue = format!("redis://127.0.0.1:{}/0", endless_replies(array));
+        let mut c = env.cmd();
+        c.env("MMNOTIFY_QUEUE", &queue)
+            .args(["build", "--enqueue", "--no-env", "--workflow", "wf"])
+            .args(["--state", "failed", "--timeout", "1s", "--output", "json"]);
+        let run = env.wait(env.spawn(&mut c));
+        run.assert_code(5)
+            .assert_stderr_contains("a reply without end")
+            .assert_stderr_contains("saved in the spool");
+        assert_eq!(run.json()["status"], "spooled");
     }
 }
 
