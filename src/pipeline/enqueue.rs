@@ -86,6 +86,38 @@ fn enqueue_within(
     }
 }
 
+/// [`enqueue_within`] in a thread of its own, so that the command ends even when a server
+/// keeps one reply going for ever (each read then answers within --timeout, so no read
+/// times out, and the library reads whatever length the reply announces).
+fn enqueue_with_deadline(
+    mut redis: Redis,
+    stream: &str,
+    text: &str,
+    (started, budget): (Instant, Duration),
+    url: &impl std::fmt::Display,
+) -> Result<String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let worker = {
+        let (stream, text) = (stream.to_string(), text.to_string());
+        move || {
+            let result = enqueue_within(&mut redis, &stream, &text, (started, budget));
+            let _ = tx.send(result);
+        }
+    };
+    std::thread::spawn(worker);
+    rx.recv_timeout(budget.saturating_mul(2) + OVERRUN)
+        .unwrap_or_else(|_| {
+            Err(error::fail(
+                ExitKind::Network,
+                format!(
+                    "Redis at {url} was still answering one request after twice --timeout \
+                     ({}): a broken or hostile server (a reply without end)",
+                    crate::text::time::format_duration(budget)
+                ),
+            ))
+        })
+}
+
 /// `build --enqueue`: add the event to the stream, retrying until `--timeout`; keep it in
 /// the spool when Redis stays away.
 pub(crate) fn enqueue_one(ctx: &Ctx, ev: &ValidEvent) -> Result<Ending> {
@@ -100,30 +132,7 @@ pub(crate) fn enqueue_one(ctx: &Ctx, ev: &ValidEvent) -> Result<Ending> {
     redis.set_replicas(args.queue.replicas);
     let started = Instant::now();
     let budget = args.delivery.timeout;
-    // In a thread of its own, so that the command ends even when a server keeps one
-    // reply going for ever (each read then answers within --timeout, so no read times
-    // out, and the library reads whatever length the reply announces).
-    let (tx, rx) = std::sync::mpsc::channel();
-    let worker = {
-        let (stream, text) = (stream.clone(), text.clone());
-        move || {
-            let result = enqueue_within(&mut redis, &stream, &text, (started, budget));
-            let _ = tx.send(result);
-        }
-    };
-    std::thread::spawn(worker);
-    let result = rx
-        .recv_timeout(budget.saturating_mul(2) + OVERRUN)
-        .unwrap_or_else(|_| {
-            Err(error::fail(
-                ExitKind::Network,
-                format!(
-                    "Redis at {url} was still answering one request after twice --timeout \
-                     ({}): a broken or hostile server (a reply without end)",
-                    crate::text::time::format_duration(budget)
-                ),
-            ))
-        });
+    let result = enqueue_with_deadline(redis, stream, &text, (started, budget), &url);
     let mut outcome = Outcome::new(Status::Enqueued)
         .with("event", event.clone())
         .with("stream", stream.as_str());
