@@ -1577,3 +1577,43 @@ fn two_gateways_consuming_one_jobs_runs_lose_no_update() {
     assert_eq!(last.props["mmnotify"]["transition"], "fixed");
     assert_eq!(last.props["mmnotify"]["streak"], 20, "{}", last.props);
 }
+
+#[test]
+fn a_gateway_without_dedupe_does_not_repost_the_other_routes_while_one_webhook_is_missing() {
+    let Some(redis) = RedisServer::start(
+        "a_gateway_without_dedupe_does_not_repost_the_other_routes_while_one_webhook_is_missing",
+    ) else {
+        return;
+    };
+    let (env, server) = hooked(ServerOptions::default());
+    let config = env.write_file(
+        "conf/routes.toml",
+        "[[route]]\nwebhook = \"gone\"\nrepository = \"acme/*\"\n\n[[route]]\nwebhook = \"hook\"\n",
+        0o600,
+    );
+    let mut c = env.cmd();
+    c.args(["build", "--enqueue", "--no-env", "--queue", &redis.url()])
+        .args([
+            "--workflow",
+            "ci",
+            "--repository",
+            "acme/app",
+            "--run-id",
+            "1",
+        ])
+        .args(["--state", "failed"]);
+    env.run(&mut c).assert_success();
+    // Every redelivery is taken at once: without a store to find it delivered, `hook`
+    // would get the event once per delivery.
+    let mut g = env.cmd();
+    g.args(["build", "--consume", "--queue", &redis.url(), "--config"])
+        .arg(&config)
+        .args(["--drain", "--claim-idle", "1ms", "--max-deliveries", "3"])
+        .arg("--no-dedupe");
+    let run = env.run(&mut g);
+    run.assert_code(3)
+        .assert_stderr_contains("create gone.url in the secrets directory or fix the route");
+    assert_eq!(server.posts().len(), 1, "{}", run.stderr);
+    assert_eq!(redis.xlen("mmnotify:events:dead"), 1);
+    assert_eq!(redis.pending("mmnotify:events", "mmnotify"), 0);
+}
