@@ -204,3 +204,20 @@ fn a_bot_post_refused_with_an_answer_a_retry_would_not_change_joins_the_job_hist
         .assert_code(7);
     assert_eq!(transition(&env, "82", "failed"), "still_failing");
 }
+
+#[test]
+fn a_spooled_bot_event_refused_at_flush_with_any_final_answer_joins_the_job_history() {
+    let (env, server, _seed) = setup();
+    spool_a_failure(&env, &server, "91");
+    // users/me and the channel answer; the create meets 405 (a proxy in front of the
+    // API): final, the item moves to spool/rejected/, as a 400, 403 or 404 would.
+    server.script([
+        Fault::Delay(Duration::ZERO),
+        Fault::Delay(Duration::ZERO),
+        Fault::Status(405),
+    ]);
+    let mut flush = env.cmd();
+    flush.args(["flush"]);
+    env.run(&mut flush).assert_stderr_contains("moved to");
+    assert_eq!(transition(&env, "92", "failed"), "still_failing");
+}
