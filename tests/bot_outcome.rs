@@ -171,3 +171,53 @@ fn a_spooled_bot_event_the_server_refuses_at_flush_joins_the_job_history() {
     server.rest().add_member(&seed.builds, &seed.bot.user_id);
     assert_eq!(transition(&env, "62", "failed"), "still_failing");
 }
+
+#[test]
+fn a_bot_post_answered_408_after_its_retries_is_spooled_as_a_webhook_post_is() {
+    let (env, server, _seed) = setup();
+    // users/me and the channel answer; the create meets 408 (a proxy's request timeout).
+    server.script([
+        Fault::Delay(Duration::ZERO),
+        Fault::Delay(Duration::ZERO),
+        Fault::Status(408),
+    ]);
+    let run = env.run(&mut bot_event(&env, "71", "failed", &["--retries", "0"]));
+    run.assert_code(6);
+    let out = run.json();
+    assert_eq!(
+        (&out["status"], &out["http_status"]),
+        (&Value::from("spooled"), &Value::from(408)),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_bot_post_refused_with_an_answer_a_retry_would_not_change_joins_the_job_history() {
+    let (env, server, _seed) = setup();
+    // The create meets 405 (a proxy in front of the API): final, exit 7, as for a webhook.
+    server.script([
+        Fault::Delay(Duration::ZERO),
+        Fault::Delay(Duration::ZERO),
+        Fault::Status(405),
+    ]);
+    env.run(&mut bot_event(&env, "81", "failed", &[]))
+        .assert_code(7);
+    assert_eq!(transition(&env, "82", "failed"), "still_failing");
+}
+
+#[test]
+fn a_spooled_bot_event_refused_at_flush_with_any_final_answer_joins_the_job_history() {
+    let (env, server, _seed) = setup();
+    spool_a_failure(&env, &server, "91");
+    // users/me and the channel answer; the create meets 405 (a proxy in front of the
+    // API): final, the item moves to spool/rejected/, as a 400, 403 or 404 would.
+    server.script([
+        Fault::Delay(Duration::ZERO),
+        Fault::Delay(Duration::ZERO),
+        Fault::Status(405),
+    ]);
+    let mut flush = env.cmd();
+    flush.args(["flush"]);
+    env.run(&mut flush).assert_stderr_contains("moved to");
+    assert_eq!(transition(&env, "92", "failed"), "still_failing");
+}

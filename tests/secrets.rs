@@ -247,6 +247,35 @@ fn path_options_holding_a_webhook_url_are_refused_without_echo() {
 /// A dry run previews the post, refusal included: with a webhook at hand, a message
 /// holding its token is exit 4 and is not printed either.
 #[test]
+fn a_path_option_holding_another_url_is_refused_with_a_fix_that_fits() {
+    let (env, _server) = setup();
+    // A Redis URL with its password where a file path goes: refused without echo, and
+    // the fix is not about the webhook.
+    let url = "redis://:s3cretpw@127.0.0.1:9/0";
+    for (args, flag) in [
+        (
+            vec![
+                "build",
+                "--consume",
+                "--webhook",
+                "hook",
+                "--queue",
+                "redis://127.0.0.1:9",
+            ],
+            "--metrics-file",
+        ),
+        (vec!["send", "--webhook", "hook", "x"], "--ca-file"),
+    ] {
+        let run = env.run(env.cmd().args(&args).args([flag, url]));
+        run.assert_code(3)
+            .assert_stderr_contains(flag)
+            .assert_stderr_contains("looks like a URL; it takes the path of a file");
+        assert!(!run.stderr.contains("webhook URL"), "{}", run.stderr);
+        assert!(!run.stderr.contains("s3cretpw"), "{}", run.stderr);
+    }
+}
+
+#[test]
 fn a_dry_run_of_a_message_holding_the_own_url_is_refused_too() {
     let (env, server) = setup();
     let url = server.hook_url();

@@ -309,6 +309,39 @@ fn config_check_warns_and_doctor_checks_each_routes_webhook() {
     assert!(!run.stdout.contains("✓ route"), "{}", run.stdout);
 }
 
+#[test]
+fn a_token_pasted_as_a_routes_webhook_name_is_never_echoed_by_doctor_or_config_check() {
+    let (env, _server) = hooked(ServerOptions::default());
+    // A bot token or a webhook's id, pasted where the NAME goes: a valid name.
+    let token = "k7q2mz9xw4bn8vr3ty6hc1dfpe";
+    let routes = env.write_file(
+        "conf/routes.toml",
+        &format!("[[route]]\nwebhook = \"{token}\"\n\n[[route]]\nwebhook = \"hook\"\n"),
+        0o600,
+    );
+    let mut c = env.cmd();
+    c.args(["config", "check", "--config"]).arg(&routes);
+    let run = env.run(&mut c);
+    run.assert_success();
+    assert!(
+        !run.stdout.contains(token) && !run.stderr.contains(token),
+        "{}{}",
+        run.stdout,
+        run.stderr
+    );
+    let mut c = env.cmd();
+    c.args(["doctor", "--config"]).arg(&routes);
+    let run = env.run(&mut c);
+    run.assert_code(3)
+        .assert_stdout_contains("✗ route: route 1 (line 2) `…dfpe`");
+    assert!(
+        !run.stdout.contains(token) && !run.stderr.contains(token),
+        "{}{}",
+        run.stdout,
+        run.stderr
+    );
+}
+
 // ---- Job history and transitions -------------------------------------------------
 
 /// `build` for one run of the `ci` job of acme/app on main; `extra` adds flags.

@@ -8,7 +8,8 @@ use anyhow::Result;
 use serde_json::json;
 
 use crate::cli::DoctorArgs;
-use crate::config::{shown, Config};
+use crate::config::print::shown_name;
+use crate::config::Config;
 use crate::error::{self, ExitKind};
 use crate::pipeline::locale;
 use crate::pipeline::output::{print_stdout_line, Ending, Outcome, Printer, Status};
@@ -193,7 +194,12 @@ fn check_routes(r: &mut Report, config: &Config, given: &Sources) -> Option<Sour
     let mut first_good = None;
     for (i, route) in config.routes.iter().enumerate() {
         let name = route.webhook.as_str();
-        let what = format!("route {} (line {}) `{}`", i + 1, route.line, shown(name));
+        let what = format!(
+            "route {} (line {}) `{}`",
+            i + 1,
+            route.line,
+            shown_name(name)
+        );
         let sources = named(dir, name);
         let resolved = sources.select().and_then(|s| {
             sources.check_known(&s)?;
@@ -209,7 +215,7 @@ fn check_routes(r: &mut Report, config: &Config, given: &Sources) -> Option<Sour
                 ExitKind::Config,
                 format!(
                     "{what}: {e:#}; create {}.url in the secrets directory or fix the route",
-                    shown(name)
+                    shown_name(name)
                 ),
             ),
         }

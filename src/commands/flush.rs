@@ -510,15 +510,19 @@ impl Run<'_> {
             Err(e) => return self.settle_bot(entry, item, name, Err(e)),
         };
         let result = bot::post(&conn, printer, store, key.as_ref(), &event);
-        drop(conn.reported_answers(printer));
-        // Final now (posted, or refused by the server): the run joins its job's history,
-        // as it would have had it been posted at once. Not when only the connection
-        // failed: `build` records nothing then either.
+        let answers = conn.reported_answers(printer);
+        // Final now (posted, or refused by the server with an answer a retry would not
+        // change, the one rule of `wire::retry::rejected`: a 3xx or 405 too): the run
+        // joins its job's history, as it would have had it been posted at once. Not when
+        // only the connection failed, nor when the item stays in the spool: `build`
+        // records nothing then either.
         let refused = result.as_ref().is_err_and(|e| {
-            matches!(
-                error::exit_kind(e),
-                ExitKind::BadRequest | ExitKind::Forbidden | ExitKind::NotFound
-            )
+            !matches!(error::exit_kind(e), ExitKind::Network | ExitKind::Server)
+                && answers
+                    .iter()
+                    .rev()
+                    .find(|a| !a.is_success())
+                    .is_some_and(|a| crate::wire::retry::rejected(a.status))
         });
         if matches!(result, Ok(Some(_))) || refused {
             self.record_history(item, name);

@@ -33,7 +33,7 @@ pub(crate) fn routes(config: &Config) -> String {
         out += &route(i + 1, r);
     }
     out += &match &config.default_webhook {
-        Some(name) => format!("no route matched: webhook {}\n", shown(name)),
+        Some(name) => format!("no route matched: webhook {}\n", shown_name(name)),
         None => "no route matched: the webhook from MMNOTIFY_WEBHOOK, MMNOTIFY_WEBHOOK_FILE \
                  or MATTERMOST_WEBHOOK_URL; without one, filtered (\"no route matched\")\n"
             .to_string(),
@@ -41,11 +41,17 @@ pub(crate) fn routes(config: &Config) -> String {
     out
 }
 
+/// A webhook NAME as shown: a run of 26 id characters is a token pasted where the name
+/// goes (a bot token, a webhook's id), shortened to its last four as every message does.
+pub(crate) fn shown_name(name: &str) -> String {
+    shown(&crate::text::scrub::redact_id_runs(name))
+}
+
 fn route(n: usize, r: &Route) -> String {
     let mut out = format!(
         "route {n} (line {}): webhook {}\n",
         r.line,
-        shown(&r.webhook)
+        shown_name(&r.webhook)
     );
     let mut any = false;
     for (key, globs) in [

@@ -14,8 +14,15 @@ use crate::secret::scrub_hook_ids;
 /// to disk, and every error about it would print it. `what` names the option.
 pub(crate) fn refuse_url_as_path(value: &OsStr, what: &str) -> Result<()> {
     let text = value.to_string_lossy();
-    if text.contains("://") || contains_hook_id(&text) {
+    if contains_hook_id(&text) {
         return Err(url_in_wrong_place(what));
+    }
+    if text.contains("://") {
+        // Another URL (a Redis or proxy URL, with its password maybe): the webhook's fix
+        // would mislead.
+        return Err(error::config(format!(
+            "{what} holds what looks like a URL; it takes the path of a file (a URL that              carries a password goes in a secrets file, named by the option for it)"
+        )));
     }
     Ok(())
 }

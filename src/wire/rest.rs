@@ -414,7 +414,8 @@ impl Bot<'_> {
                     }
                 ),
             ),
-            429 | 502..=504 => (
+            // 408 too: retried, spooled and left pending by a gateway as for a webhook.
+            408 | 429 | 502..=504 => (
                 ExitKind::Server,
                 format!(
                     "{doing}: the server answered HTTP {status}{idp} after {attempts} \

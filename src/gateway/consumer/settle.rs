@@ -102,9 +102,11 @@ impl Consumer<'_> {
         let (id, deliveries) = (&taken.id, taken.deliveries);
         // A route whose webhook cannot be resolved waits too: the file may be back at
         // the next delivery, and the other routes are deduplicated, so they are not
-        // posted twice.
+        // posted twice. Without a dedupe store (`--no-dedupe`) every delivery would post
+        // to the other routes again (up to --max-deliveries times), so it does not wait.
         let retry = err.as_ref().is_some_and(|e| {
-            retryable(error::exit_kind(e), outcome.http_status) || routes::is_unresolved_route(e)
+            retryable(error::exit_kind(e), outcome.http_status)
+                || (routes::is_unresolved_route(e) && self.store.is_some())
         });
         if retry && deliveries < self.max_deliveries {
             let e = err.expect("retry implies an error");

@@ -259,16 +259,11 @@ pub(crate) fn handle(ctx: &mut Ctx, ev: &ValidEvent, story: Option<&Story>) -> R
         history,
     };
     let (outcome, err) = deliver(ctx, ev, &item);
-    // Final for the job's history: posted, or refused by the server (a retry would be
-    // refused again). A duplicate changes nothing; a spooled event is recorded by the
-    // `flush` that posts it.
-    let rejected = err.as_ref().is_some_and(|e| {
-        matches!(
-            error::exit_kind(e),
-            ExitKind::BadRequest | ExitKind::Forbidden | ExitKind::NotFound
-        )
-    });
-    if outcome.status == Status::Posted || (outcome.status == Status::Failed && rejected) {
+    // Final for the job's history by the one rule a webhook post and the gateway follow
+    // (`Outcome::is_final`): posted, or refused with an answer a retry would not change
+    // (a 3xx, 405 or 413 too, not just 400/403/404). A duplicate changes nothing; a
+    // spooled event is recorded by the `flush` that posts it.
+    if outcome.is_final() {
         build::record_story(ctx, ev, story);
     }
     Ok((outcome, err))
