@@ -16,7 +16,7 @@ mod support;
 
 mod architecture;
 mod attack;
-mod audit_stories;
+mod audit2_contract;
 mod bot;
 mod bot_outcome;
 mod bot_threads;
