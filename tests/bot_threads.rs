@@ -10,7 +10,8 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::bot::{
-    bot_event, enqueue_on, gateway, roots, run_key_of, setup, wait_until, GROUP, STREAM,
+    bot_event, enqueue_on, forge_records, gateway, roots, run_key_of, setup, wait_until, GROUP,
+    STREAM,
 };
 use crate::stories::pings;
 use crate::support::{Env, Fault, MockServer, RedisServer, RestPost, Seed};
@@ -457,4 +458,319 @@ fn a_run_from_an_old_thread_that_breaks_the_job_again_posts_in_the_channel() {
     bot_run(&env, "4", "running", &[]);
     assert_eq!(of_run(&server.rest().replies(&again), "4").len(), 1);
     assert!(of_run(&roots(&server, &seed), "4").is_empty());
+}
+
+/// Review of issue 18: the post that broke the job is deleted between the read that
+/// checks it and the reply in its thread; the server refuses the reply (400
+/// `api.post.create_post.root_id.app_error`, as a real server answers a deleted root).
+/// The run posts in the channel instead, as for a breaking post found deleted; it does
+/// not fail the event (it used to exit 40, posting nothing).
+#[test]
+fn a_breaking_post_deleted_between_check_and_reply_means_a_channel_post() {
+    let (env, server, seed) = setup();
+    bot_run(&env, "1", "failed", &[]);
+    let breaking = roots(&server, &seed)[0].id.clone();
+    // users/me, the channel, the GET of the breaking post answer as usual; the reply
+    // finds its root gone.
+    server.script([
+        Fault::Delay(Duration::ZERO),
+        Fault::Delay(Duration::ZERO),
+        Fault::Delay(Duration::ZERO),
+        Fault::Response {
+            status: 400,
+            headers: vec![("Content-Type".into(), "application/json".into())],
+            body: r#"{"id":"api.post.create_post.root_id.app_error","message":"Invalid RootId parameter.","detailed_error":"","request_id":"mq1wtzrqa3fq9m7gmgb8j8bh3y","status_code":400}"#
+                .into(),
+        },
+    ]);
+    let run = env.run(&mut bot_event(&env, "2", "running", &["--no-spool", "-v"]));
+    run.assert_success()
+        .assert_stderr_contains("posting in the channel");
+    let channel = roots(&server, &seed);
+    let mine = of_run(&channel, "2");
+    assert_eq!(mine.len(), 1, "run 2's post in the channel");
+    assert_eq!(run.json()["post_id"], mine[0].id.as_str());
+    assert!(of_run(&server.rest().replies(&breaking), "2").is_empty());
+    // Its end patches that post, with its details in its own thread.
+    bot_run(&env, "2", "failed", &[]);
+    assert_eq!(of_run(&roots(&server, &seed), "2").len(), 1);
+    assert_eq!(server.rest().replies(&mine[0].id).len(), 1);
+}
+
+/// Review of issue 18: a lost reply is looked up among the channel's newest posts. A
+/// page of them larger than the client reads (people paste long logs) was cut and read
+/// as "no posts", and the reply was made a second time.
+#[test]
+fn a_lost_reply_is_found_behind_a_page_of_long_posts() {
+    let (env, server, seed) = setup();
+    server.script([
+        Fault::Delay(Duration::ZERO),
+        Fault::Delay(Duration::ZERO),
+        Fault::Delay(Duration::ZERO),
+        Fault::Delay(Duration::from_millis(1500)),
+    ]);
+    env.run(&mut bot_event(
+        &env,
+        "5",
+        "failed",
+        &["--timeout", "1s", "--attempt-timeout", "1s", "--no-spool"],
+    ))
+    .assert_code(5);
+    let post = roots(&server, &seed)[0].id.clone();
+    wait_until("the late reply", Duration::from_secs(10), || {
+        server.rest().replies(&post).len() == 1
+    });
+    // 100 posts of 15,000 characters after it: 1.5 MB in one page of 200.
+    let long = "x".repeat(15_000);
+    for _ in 0..100 {
+        server
+            .rest()
+            .insert_post(&seed.alice, &seed.builds, "", &long);
+    }
+    server.rest().advance_clock(Duration::from_secs(60));
+    let again = env.run(&mut bot_event(&env, "5", "failed", &["-v"]));
+    again.assert_success();
+    assert_eq!(
+        server.rest().replies(&post).len(),
+        1,
+        "the reply made twice"
+    );
+    again.assert_stderr_contains("its reply was made by an earlier attempt");
+
+    // A server whose pages stay too large to read, even of 20 posts: 7 with what to do,
+    // and no second post (the record says a create's answer was lost).
+    env.run(&mut bot_event(&env, "6", "running", &[]))
+        .assert_success();
+    forge_records(&env, "? 1\n");
+    let huge = Fault::Response {
+        status: 200,
+        headers: vec![("Content-Type".into(), "application/json".into())],
+        body: format!(
+            r#"{{"order":[],"posts":{{}},"pad":"{}"}}"#,
+            "y".repeat(2 << 20)
+        ),
+    };
+    server.script([
+        Fault::Delay(Duration::ZERO),
+        Fault::Delay(Duration::ZERO),
+        huge.clone(),
+        huge,
+    ]);
+    let before = server.rest().all_posts().len();
+    env.run(&mut bot_event(&env, "6", "failed", &["--no-spool"]))
+        .assert_code(7)
+        .assert_stderr_contains("larger than this client reads");
+    assert_eq!(server.rest().all_posts().len(), before);
+}
+
+/// The job's records of breaking posts in the local store: (path, line).
+fn job_records(env: &Env) -> Vec<(std::path::PathBuf, String)> {
+    fs::read_dir(env.state().join("dedupe/runs"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter_map(|p| {
+            let line = fs::read_to_string(&p).ok()?;
+            line.contains(" since=").then_some((p, line))
+        })
+        .collect()
+}
+
+/// Review of issue 18: a planted job record naming the breaking post of another job (the
+/// bot's own root post in the channel, with that run's digest copied from the other
+/// job's record, and this job's streak) made this job's runs reply in the other job's
+/// thread, and this job's fix patch "fixed by run N" onto the other job's post.
+#[test]
+fn a_record_naming_another_jobs_breaking_post_is_not_its_thread() {
+    let (env, server, seed) = setup();
+    bot_run(&env, "1", "failed", &[]);
+    let (path_a, line_a) = job_records(&env).remove(0);
+    // Job B: same repository and branch, another workflow.
+    let mut other = env.cmd();
+    other.args([
+        "build",
+        "--no-env",
+        "--workflow",
+        "test",
+        "--branch",
+        "main",
+        "--repository",
+        "acme/app",
+        "--run-id",
+        "100",
+        "--state",
+        "failed",
+        "-o",
+        "json",
+        "--bot",
+        "bot",
+        "--channel",
+        crate::bot::CHANNEL,
+    ]);
+    env.run(&mut other).assert_success();
+    let post_b = of_run(&roots(&server, &seed), "100")[0].id.clone();
+    let line_b = job_records(&env)
+        .into_iter()
+        .find(|(p, _)| *p != path_a)
+        .unwrap()
+        .1;
+    assert!(line_b.starts_with(&post_b), "{line_b}");
+    let since = |l: &str| {
+        l.split_whitespace()
+            .find(|f| f.starts_with("since="))
+            .unwrap()
+            .to_string()
+    };
+    fs::write(&path_a, line_b.replace(&since(&line_b), &since(&line_a))).unwrap();
+
+    env.run(&mut bot_event(&env, "2", "failed", &[]))
+        .assert_success()
+        .assert_stderr_contains("names a post that is not it");
+    assert!(of_run(&server.rest().replies(&post_b), "2").is_empty());
+    assert_eq!(of_run(&roots(&server, &seed), "2").len(), 1);
+    // The fix of job A says nothing on job B's post.
+    fs::write(&path_a, line_b.replace(&since(&line_b), &since(&line_a))).unwrap();
+    assert_eq!(bot_run(&env, "3", "succeeded", &[])["transition"], "fixed");
+    assert!(server.rest().patch_history(&post_b).is_empty());
+    let b = server.rest().post(&post_b).unwrap();
+    assert!(!b.message.contains("fixed by"), "{}", b.message);
+}
+
+/// Review of issue 18: in Redis, a planted key of another type (or a huge value) where
+/// the job's record of its breaking post is kept. The record is read for the thread
+/// only: it costs the thread (the run posts in the channel), not the post.
+#[test]
+fn a_job_record_of_another_type_in_redis_costs_the_thread_not_the_post() {
+    let Some(redis) = RedisServer::start("bot_threads_forged_job_record") else {
+        return;
+    };
+    let (env, server, seed) = setup();
+    let url = redis.url();
+    let store = ["--dedupe-store", url.as_str()];
+    bot_run(&env, "1", "failed", &store);
+    let keys: Vec<String> = redis.query(&["KEYS", "mmnotify:dedupe:runpost:*"]);
+    let job_key = keys
+        .iter()
+        .find(|k| redis.query::<String>(&["GET", k]).contains(" since="))
+        .expect("the job's record")
+        .clone();
+    let _: () = redis.query(&["DEL", &job_key]);
+    let _: () = redis.query(&["HSET", &job_key, "f", "v"]);
+    let run = env.run(&mut bot_event(&env, "2", "failed", &store));
+    run.assert_success();
+    assert_eq!(run.json()["transition"], "still_failing");
+    assert_eq!(of_run(&roots(&server, &seed), "2").len(), 1);
+}
+
+/// Review of issue 18: the run key (repository and run id, fields of the event a builder
+/// sends) went as it was into the bot's warnings and `-v` lines: an escape sequence or a
+/// bidi override in a run id reached the terminal or the gateway's log.
+#[test]
+fn a_run_id_with_escapes_never_reaches_the_terminal_in_bot_messages() {
+    let (env, server, seed) = setup();
+    let run_id = "7\u{1b}]0;owned\u{7}\u{202e}txt";
+    env.run(&mut bot_event(&env, run_id, "running", &[]))
+        .assert_success();
+    server.rest().delete_post(&roots(&server, &seed)[0].id);
+    let out = env.run(&mut bot_event(&env, run_id, "failed", &["-v"]));
+    out.assert_success()
+        .assert_stderr_contains("was deleted: posting it again");
+    let dup = env.run(&mut bot_event(&env, run_id, "failed", &["-v"]));
+    dup.assert_success()
+        .assert_stderr_contains("was already posted");
+    for bad in ['\u{1b}', '\u{7}', '\u{202e}'] {
+        assert!(!out.stderr.contains(bad), "{bad:?} reached stderr");
+        assert!(!dup.stderr.contains(bad), "{bad:?} reached stderr");
+    }
+}
+
+/// Review of issue 18: a planted record naming a post in a channel the bot cannot read
+/// (the server answers its GET with 403). That post is not the run's nor the job's: the
+/// run posts in the channel. It used to fail every event of the job (exit 43, telling
+/// the operator to add the bot to ~builds, where it is).
+#[test]
+fn a_record_naming_a_post_the_bot_cannot_read_is_not_trusted() {
+    let (env, server, seed) = setup();
+    bot_run(&env, "1", "failed", &[]);
+    let hidden = server
+        .rest()
+        .insert_post(&seed.alice, &seed.secret, "", "not for bots");
+    let (path, line) = job_records(&env).remove(0);
+    let breaking = line.split_whitespace().next().unwrap().to_string();
+    fs::write(&path, line.replacen(&breaking, &hidden, 1)).unwrap();
+    env.run(&mut bot_event(&env, "2", "running", &[]))
+        .assert_success()
+        .assert_stderr_contains("names a post that is not it");
+    let channel = roots(&server, &seed);
+    let run2 = of_run(&channel, "2");
+    assert_eq!(run2.len(), 1, "run 2 in the channel");
+    // The run's own record naming it: the run's post is looked for, and patched.
+    let run_record = fs::read_dir(env.state().join("dedupe/runs"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| fs::read_to_string(p).unwrap().starts_with(&run2[0].id))
+        .expect("run 2's record");
+    fs::write(&run_record, format!("{hidden} 1\n")).unwrap();
+    env.run(&mut bot_event(&env, "2", "failed", &[]))
+        .assert_success()
+        .assert_stderr_contains("names a post that is not the run's");
+    assert_eq!(of_run(&roots(&server, &seed), "2").len(), 1);
+    assert_eq!(server.rest().patch_history(&run2[0].id).len(), 1);
+    assert_eq!(server.rest().post(&hidden).unwrap().message, "not for bots");
+}
+
+/// Review of issue 18: the run's post is deleted between its update and the reply with
+/// the outcome's details (the server refuses the reply's `root_id`). The run's post is made
+/// again, with its reply; the event used to exit 40 with the outcome nowhere in the
+/// channel.
+#[test]
+fn a_runs_post_deleted_before_its_reply_is_made_again_with_the_reply() {
+    let (env, server, seed) = setup();
+    bot_run(&env, "7", "running", &[]);
+    let first = roots(&server, &seed)[0].id.clone();
+    // users/me, the channel, the GET and the patch of the run's post answer as usual.
+    server.script([
+        Fault::Delay(Duration::ZERO),
+        Fault::Delay(Duration::ZERO),
+        Fault::Delay(Duration::ZERO),
+        Fault::Delay(Duration::ZERO),
+        Fault::Response {
+            status: 400,
+            headers: vec![("Content-Type".into(), "application/json".into())],
+            body: r#"{"id":"api.post.create_post.root_id.app_error","message":"Invalid RootId parameter.","detailed_error":"","request_id":"mq1wtzrqa3fq9m7gmgb8j8bh3y","status_code":400}"#
+                .into(),
+        },
+    ]);
+    let out = env.run(&mut bot_event(&env, "7", "failed", &["--no-spool"]));
+    out.assert_success();
+    // The user's delete that the refused reply told of (the emulator kept the post).
+    server.rest().delete_post(&first);
+    let mine = of_run(&roots(&server, &seed), "7")
+        .into_iter()
+        .cloned()
+        .collect::<Vec<_>>();
+    assert_eq!(mine.len(), 1, "{mine:?}");
+    assert_ne!(mine[0].id, first);
+    assert_eq!(out.json()["post_id"], mine[0].id.as_str());
+    assert!(mine[0].message.contains("failed"), "{}", mine[0].message);
+    assert_eq!(server.rest().replies(&mine[0].id).len(), 1, "its details");
+}
+
+/// Review of issue 18 (held): a job record naming the breaking run's own reply (the
+/// bot's post, of that run and job, but a reply) is not a thread to reply in: a reply
+/// of a reply would be refused, and the run posts in the channel.
+#[test]
+fn a_record_naming_the_breaking_runs_reply_is_not_the_thread() {
+    let (env, server, seed) = setup();
+    bot_run(&env, "1", "failed", &[]);
+    let breaking = roots(&server, &seed)[0].id.clone();
+    let reply = server.rest().replies(&breaking)[0].id.clone();
+    let (path, line) = job_records(&env).remove(0);
+    fs::write(&path, line.replacen(&breaking, &reply, 1)).unwrap();
+    env.run(&mut bot_event(&env, "2", "running", &[]))
+        .assert_success()
+        .assert_stderr_contains("names a post that is not it");
+    assert_eq!(of_run(&roots(&server, &seed), "2").len(), 1);
+    assert!(server.rest().replies(&reply).is_empty());
 }

@@ -1196,8 +1196,8 @@ fn endless_replies(array: bool) -> u16 {
 /// that does: `--enqueue` spools and `doctor` fails within `--timeout` (exit 5), since the
 /// Sentinels are asked in a helper thread with a deadline. (The library bounds neither
 /// the size of a reply nor, for a server that keeps sending, its time; `--timeout` is a
-/// per-read timeout, so a master given directly that does this holds the command: the
-/// README says so. `Env::wait` is the watchdog: it gives up after a minute.)
+/// per-read timeout: for a master given directly see the next test. `Env::wait` is the
+/// watchdog: it gives up after a minute.)
 #[test]
 fn a_sentinel_streaming_an_endless_reply_does_not_hold_a_command_past_timeout() {
     let env = Env::new();
@@ -1223,4 +1223,361 @@ fn a_sentinel_streaming_an_endless_reply_does_not_hold_a_command_past_timeout() 
         run.assert_code(5);
         assert!(run.stdout.contains("answered within"), "{}", run.stdout);
     }
+}
+
+/// A master given directly (`redis://`) that streams an endless answer: `--enqueue` gives
+/// up after twice `--timeout` and spools the event (exit 5), where it used to hang for
+/// good (each read answers in time, so no read times out). `Env::wait` is the watchdog.
+#[test]
+fn a_master_streaming_an_endless_reply_does_not_hold_an_enqueue() {
+    let env = Env::new();
+    for array in [false, true] {
+        let queue = format!("redis://127.0.0.1:{}/0", endless_replies(array));
+        let mut c = env.cmd();
+        c.env("MMNOTIFY_QUEUE", &queue)
+            .args(["build", "--enqueue", "--no-env", "--workflow", "wf"])
+            .args(["--state", "failed", "--timeout", "1s", "--output", "json"]);
+        let run = env.wait(env.spawn(&mut c));
+        run.assert_code(5)
+            .assert_stderr_contains("a reply without end")
+            .assert_stderr_contains("saved in the spool");
+        assert_eq!(run.json()["status"], "spooled");
+    }
+}
+
+/// A gateway that posts through the config's routes (no webhook on its command line)
+/// paces its posts as any gateway does: through the fleet's budget in the queue's Redis,
+/// waiting as long as it takes with the entry pending. It used to pace each route in its
+/// own process only, give up after --timeout and save the entry in the spool, while the
+/// entry also stayed pending in the stream.
+#[test]
+fn a_routed_gateway_shares_the_fleet_budget_and_never_spools() {
+    let Some(redis) = RedisServer::start("a_routed_gateway_shares_the_fleet_budget") else {
+        return;
+    };
+    let (env, server) = crate::support::hooked(ServerOptions::default());
+    let queue = redis.url();
+    let config = env.write_file(
+        "conf/config.toml",
+        "[[route]]\nwebhook = \"hook\"\nworkflow = \"wf-*\"\n",
+        0o644,
+    );
+    let state = env.root().join("state-routed");
+    let mut gateway = env.cmd();
+    gateway
+        .args([
+            "build",
+            "--consume",
+            "--queue",
+            &queue,
+            "--claim-idle",
+            "1s",
+        ])
+        .args([
+            "--rate-limit",
+            "1/min",
+            "--rate-burst",
+            "1",
+            "--timeout",
+            "2s",
+        ])
+        .arg("--config")
+        .arg(&config)
+        .env("MMNOTIFY_STATE_DIR", &state);
+    let g = env.spawn(&mut gateway);
+    for n in 0..2 {
+        env.run(&mut enqueue(&env, &queue, n)).assert_success();
+    }
+    wait_until("the first post", Duration::from_secs(20), || {
+        !server.posts().is_empty()
+    });
+    // The budget lives in the queue's Redis, where every gateway of the fleet reads it.
+    wait_until("the fleet's rate key", Duration::from_secs(20), || {
+        let keys: Vec<String> = redis.query(&["KEYS", "mmnotify:rate:*"]);
+        !keys.is_empty()
+    });
+    // The second entry waits, pending here: past --timeout it is neither spooled nor
+    // given up (the wait ends with the stop).
+    wait_until("the second entry pending", Duration::from_secs(20), || {
+        let reply: redis::Value = redis.query(&["XPENDING", STREAM, GROUP]);
+        matches!(reply, redis::Value::Array(ref v) if matches!(v.first(), Some(redis::Value::Int(1))))
+    });
+    g.signal(libc::SIGTERM);
+    let run = env.wait(g);
+    run.assert_success();
+    assert_eq!(server.posts().len(), 1, "{}", run.stderr);
+    assert!(!run.stderr.contains("spool"), "{}", run.stderr);
+    assert!(!state.join("spool").exists(), "{}", run.stderr);
+}
+
+/// A gateway reads every webhook it posts to at start (its routes' too) and not again
+/// before a SIGHUP: a route naming a webhook with no secrets file is exit 3 at start,
+/// not at that route's first event (which stopped the gateway, exit 3, leaving the entry
+/// pending for the next gateway of the fleet to stop on), and a file removed while the
+/// gateway runs does not stop it.
+#[test]
+fn a_gateway_reads_its_routes_webhooks_at_start_and_not_at_a_later_event() {
+    let Some(redis) = RedisServer::start("a_gateway_reads_its_routes_webhooks") else {
+        return;
+    };
+    let mut opts = ServerOptions::default();
+    opts.hooks.push(Hook::new(OTHER_HOOK_ID, "town-square"));
+    let (mut env, server) = crate::support::hooked(opts);
+    env.secret(OTHER_HOOK_ID);
+    let queue = redis.url();
+    let config = env.write_file(
+        "conf/config.toml",
+        "default_webhook = \"hook\"\n[[route]]\nwebhook = \"other\"\nworkflow = \"wf-2*\"\n",
+        0o644,
+    );
+    let gateway = |drain: bool| {
+        let mut c = env.cmd();
+        c.args([
+            "build",
+            "--consume",
+            "--queue",
+            &queue,
+            "--claim-idle",
+            "1s",
+        ])
+        .arg("--config")
+        .arg(&config);
+        if drain {
+            c.arg("--drain");
+        }
+        c
+    };
+    env.run(&mut gateway(true))
+        .assert_code(3)
+        .assert_stderr_contains("no webhook named `other`");
+
+    let other = env.write_secret(
+        "other",
+        &format!("{}\n", server.hook_url_for(OTHER_HOOK_ID)),
+    );
+    let g = env.spawn(&mut gateway(false));
+    env.run(&mut enqueue(&env, &queue, 1)).assert_success();
+    wait_until("the first post", Duration::from_secs(20), || {
+        !server.posts().is_empty()
+    });
+    std::fs::remove_file(&other).unwrap();
+    env.run(&mut enqueue(&env, &queue, 2)).assert_success();
+    // (A gateway that exited is a zombie until waited for.)
+    let stat = format!("/proc/{}/stat", g.pid());
+    wait_until("the routed post", Duration::from_secs(20), || {
+        server.posts().len() >= 2
+            || std::fs::read_to_string(&stat).map_or(true, |s| s.contains(") Z "))
+    });
+    g.signal(libc::SIGTERM);
+    let run = env.wait(g);
+    run.assert_success();
+    let hooks: Vec<String> = server.posts().iter().map(|p| p.hook_id.clone()).collect();
+    assert_eq!(hooks, [HOOK_ID, OTHER_HOOK_ID], "{}", run.stderr);
+}
+
+/// A lease key that expires later than any `--lease` can (at most a day) was not written
+/// by a gateway: it used to hold every `--exclusive` gateway on standby until it expired
+/// (a year here); it is replaced, and `doctor` names it as forged. A lease value that is
+/// not UTF-8 is shown cleaned by `doctor`, not a raw "Cannot convert from UTF-8" error.
+#[test]
+fn a_forged_lease_expiring_in_a_year_or_not_text_neither_holds_the_fleet_nor_breaks_doctor() {
+    let Some(redis) = RedisServer::start("a_forged_lease_expiring_in_a_year") else {
+        return;
+    };
+    let (env, server) = crate::support::hooked(ServerOptions::default());
+    let queue = redis.url();
+    let key = format!("mmnotify:lease:{STREAM}:{GROUP}");
+    let set = |value: &[u8], px: u64| {
+        let _: () = redis::cmd("SET")
+            .arg(&key)
+            .arg(value)
+            .arg("PX")
+            .arg(px)
+            .query(&mut redis.con())
+            .unwrap();
+    };
+    set(b"\xff\xfe\x1b[31mmallory", 60_000);
+    let run = env.run(env.cmd().args(["doctor", "--queue", &queue]));
+    let line = lease_line(&env, &queue);
+    assert!(
+        line.contains("?[31mmallory holds the --exclusive lease"),
+        "{}{}",
+        run.stdout,
+        run.stderr
+    );
+    assert!(!run.stdout.contains('\x1b'), "{}", run.stdout);
+
+    let year = 365 * 86_400_000;
+    set(b"ffffffffffffffffffffffffffffffff 1 mallory", year);
+    let run = env.run(env.cmd().args(["doctor", "--queue", &queue]));
+    run.assert_code(3);
+    let line = lease_line(&env, &queue);
+    assert!(
+        line.contains("later than any lease") && line.contains("forged"),
+        "{line}"
+    );
+    let g = env.spawn(consume(&env, &queue, "gw-1").args(["--exclusive", "--lease", "3s"]));
+    env.run(&mut enqueue(&env, &queue, 1)).assert_success();
+    wait_until("the post", Duration::from_secs(20), || {
+        !server.posts().is_empty()
+    });
+    g.signal(libc::SIGTERM);
+    env.wait(g).assert_success();
+}
+
+/// A stream entry larger than any event a builder enqueues (1 MiB) was planted: the
+/// gateway refuses it unread, and its dead-letter copy keeps only its size. Each copy the
+/// gateway made of it (as text, as the event, as the dead-letter copy) cost its size
+/// again: a planted 50 MB entry took the gateway to 320 MB, past the unit's
+/// `MemoryMax=256M`, and every gateway that took it over in turn.
+#[test]
+fn a_planted_entry_larger_than_any_event_is_dead_lettered_unread() {
+    let Some(redis) = RedisServer::start("a_planted_entry_larger_than_any_event") else {
+        return;
+    };
+    let (env, server) = crate::support::hooked(ServerOptions::default());
+    let queue = redis.url();
+    let huge = format!(
+        "{{\"workflow\":\"wf-huge\",\"state\":\"failed\",\"pad\":\"{}\"}}",
+        "x".repeat(2 << 20)
+    );
+    let _: String = redis::cmd("XADD")
+        .arg(STREAM)
+        .arg("*")
+        .arg("event")
+        .arg(&huge)
+        .query(&mut redis.con())
+        .unwrap();
+    env.run(&mut enqueue(&env, &queue, 1)).assert_success();
+    let run = env.run(consume(&env, &queue, "gw-1").arg("--drain"));
+    run.assert_code(4);
+    run.assert_stderr_contains("more than any event a builder enqueues");
+    assert_eq!(server.posts().len(), 1, "the event after it is posted");
+    let dead: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
+        .arg(format!("{STREAM}:dead"))
+        .arg("-")
+        .arg("+")
+        .query(&mut redis.con())
+        .unwrap();
+    assert_eq!(dead.ids.len(), 1);
+    let kept: String = dead.ids[0].get("event").unwrap();
+    assert!(
+        kept.len() < 100,
+        "the dead-letter copy kept {} bytes",
+        kept.len()
+    );
+    assert!(kept.contains(&huge.len().to_string()), "{kept}");
+}
+
+/// `systemctl reload` while a gateway is still starting (here: waiting for a Redis that
+/// accepts and does not answer yet): SIGHUP's default action ended the process, which
+/// systemd counts as a clean exit, so `Restart=on-failure` left the gateway stopped.
+/// It is caught from the start and acted on at the first step.
+#[test]
+fn a_sighup_while_the_gateway_starts_does_not_end_it() {
+    use std::io::Read;
+    let (env, _server) = crate::support::hooked(ServerOptions::default());
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let accepted = std::sync::Arc::new(AtomicUsize::new(0));
+    let count = std::sync::Arc::clone(&accepted);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            count.fetch_add(1, Ordering::SeqCst);
+            // Silent: reads what it is sent until the client hangs up.
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while matches!(stream.read(&mut buf), Ok(n) if n > 0) {}
+            });
+        }
+    });
+    let queue = format!("redis://127.0.0.1:{port}");
+    let g = env.spawn(consume(&env, &queue, "gw-1").args(["--timeout", "3s"]));
+    // Its first connection: the gateway is starting, waiting for the answer.
+    wait_until(
+        "the gateway's first connection",
+        Duration::from_secs(20),
+        || accepted.load(Ordering::SeqCst) >= 1,
+    );
+    g.signal(libc::SIGHUP);
+    // Started, and retrying Redis from its loop: a stop now is a clean one.
+    wait_until("the gateway's loop", Duration::from_secs(40), || {
+        accepted.load(Ordering::SeqCst) >= 3
+    });
+    g.signal(libc::SIGTERM);
+    let run = env.wait(g);
+    run.assert_success();
+    assert!(run.stderr.contains("reloaded on SIGHUP"), "{}", run.stderr);
+}
+
+/// A forged lease of 64 MB (a string that expires, so it is not replaced before it does)
+/// was read whole by every standby gateway at every turn (twice a second), and by
+/// `doctor`: far past the unit's `MemoryMax=256M` once parsed. A holder name is at most
+/// 128 characters, so only the value's first KiB is read, once per standby spell.
+#[test]
+fn a_huge_forged_lease_is_not_read_whole_by_the_standbys() {
+    let Some(redis) = RedisServer::start("a_huge_forged_lease_is_not_read_whole") else {
+        return;
+    };
+    let (env, _server) = crate::support::hooked(ServerOptions::default());
+    let queue = redis.url();
+    let key = format!("mmnotify:lease:{STREAM}:{GROUP}");
+    let value = format!("mallory {}", "x".repeat(64 << 20));
+    let _: () = redis::cmd("SET")
+        .arg(&key)
+        .arg(&value)
+        .arg("PX")
+        .arg(600_000)
+        .query(&mut redis.con())
+        .unwrap();
+    drop(value);
+    let scripts = || -> u64 {
+        let info: String = redis::cmd("INFO")
+            .arg("commandstats")
+            .query(&mut redis.con())
+            .unwrap();
+        info.lines()
+            .filter(|l| l.starts_with("cmdstat_evalsha:") || l.starts_with("cmdstat_eval:"))
+            .filter_map(|l| {
+                l.split("calls=")
+                    .nth(1)?
+                    .split(',')
+                    .next()?
+                    .parse::<u64>()
+                    .ok()
+            })
+            .sum()
+    };
+    let before = scripts();
+    let g = env.spawn(consume(&env, &queue, "gw-1").args(["--exclusive", "--lease", "3s"]));
+    // Ten turns of standing by (each tries to take the lease, by script).
+    wait_until("ten turns on standby", Duration::from_secs(40), || {
+        scripts() >= before + 10
+    });
+    let status = std::fs::read_to_string(format!("/proc/{}/status", g.pid())).unwrap();
+    let peak: u64 = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        .unwrap();
+    g.signal(libc::SIGTERM);
+    let run = env.wait(g);
+    run.assert_success();
+    assert!(
+        peak < 48 * 1024,
+        "the standby's memory peaked at {peak} KiB: {}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("standing by: mallory xxx"),
+        "{}",
+        run.stderr
+    );
+    let run = env.run(env.cmd().args(["doctor", "--queue", &queue]));
+    assert!(
+        lease_line(&env, &queue).contains("mallory xxx"),
+        "{}",
+        run.stdout
+    );
 }

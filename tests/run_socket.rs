@@ -349,15 +349,114 @@ fn another_users_process_is_refused_even_if_the_socket_is_opened_up() {
             .gid(65534)
             .output()
             .unwrap();
+        // The intruder's mmnotify sends nothing to a socket another user serves; a raw
+        // client of another uid (this thread's own credentials changed: Linux keeps them
+        // per thread) is answered by the socket's own check.
+        let raw = std::thread::spawn({
+            let sock = sock.clone();
+            move || {
+                use std::io::{BufRead, Write};
+                // SAFETY: a raw setresuid changes this thread's credentials only; it ends
+                // right after.
+                let rc = unsafe { libc::syscall(libc::SYS_setresuid, 65534, 65534, 65534) };
+                assert_eq!(rc, 0);
+                let mut s = std::os::unix::net::UnixStream::connect(&sock).unwrap();
+                let _ = s.write_all(b"{\"v\":2,\"kind\":\"send\"}\n");
+                let mut line = String::new();
+                std::io::BufReader::new(s).read_line(&mut line).unwrap();
+                line
+            }
+        })
+        .join()
+        .unwrap();
         fs::write(&done, "").unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(3), "{stderr}");
-        assert!(stderr.contains("serves only its own user"), "{stderr}");
+        assert!(stderr.contains("served by uid 0"), "{stderr}");
+        assert!(raw.contains("serves only its own user"), "{raw}");
         parent.join().unwrap().assert_success();
     });
     let posts = server.posts();
     assert_eq!(posts.len(), 1, "only the report: {posts:?}");
     assert!(!posts[0].message.contains("intruder"));
+}
+
+#[test]
+fn a_socket_another_user_serves_is_never_sent_anything() {
+    use std::os::unix::process::CommandExt;
+    // Needs root to serve a socket as a second user.
+    if !crate::support::is_root_or_skip(
+        "a_socket_another_user_serves_is_never_sent_anything",
+        "running a process as uid 65534",
+    ) {
+        return;
+    }
+    let (mut env, server) = hooked(ServerOptions::default());
+    env.secret("storepassword0815");
+    let store = env.write_file("s.url", "redis://:storepassword0815@127.0.0.1:1/0\n", 0o600);
+    // Someone else's `run`, whose socket path a process of ours still has in its
+    // environment (its own `run` ended, and the path was served again since).
+    let shared = env.root().join("shared");
+    fs::create_dir(&shared).unwrap();
+    fs::set_permissions(&shared, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    let saved = shared.join("sockpath");
+    let done = shared.join("done");
+    let script = format!(
+        "chmod 711 \"$(dirname \"$MMNOTIFY_RUN_SOCKET\")\"; chmod 666 \"$MMNOTIFY_RUN_SOCKET\"; \
+         echo \"$MMNOTIFY_RUN_SOCKET\" > {saved}.tmp; mv {saved}.tmp {saved}; \
+         i=0; while [ ! -e {done} ] && [ $i -lt 400 ]; do sleep 0.05; i=$((i+1)); done",
+        saved = saved.display(),
+        done = done.display()
+    );
+    let mut foreign = Command::new(MM)
+        .args([
+            "run",
+            "--no-spool",
+            "--on",
+            "timeout",
+            "--",
+            "sh",
+            "-c",
+            &script,
+        ])
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("HOME", &shared)
+        .env("MMNOTIFY_STATE_DIR", shared.join("state"))
+        .current_dir("/")
+        .uid(65534)
+        .gid(65534)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while !saved.exists() && start.elapsed() < std::time::Duration::from_secs(20) {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let sock = fs::read_to_string(&saved).unwrap().trim().to_string();
+    // A build that names a password-protected store hands its URL to the socket.
+    let mut c = env.cmd();
+    c.args([
+        "build",
+        "--no-env",
+        "--workflow",
+        "ci",
+        "--run-id",
+        "1",
+        "--state",
+        "failed",
+        "--dedupe-store-file",
+    ])
+    .arg(&store)
+    .env("MMNOTIFY_RUN_SOCKET", &sock);
+    let run = env.run(&mut c);
+    fs::write(&done, "").unwrap();
+    let _ = foreign.wait();
+    run.assert_code(3)
+        .assert_stderr_contains("served by uid 65534")
+        .assert_stderr_contains("nothing was sent");
+    assert!(server.posts().is_empty());
 }
 
 #[test]

@@ -918,6 +918,34 @@ fn an_actor_named_channel_or_all_never_pings() {
     env.run(&mut c).assert_code(3);
 }
 
+#[test]
+fn a_mention_mattermost_reads_as_all_is_refused() {
+    let (env, server, _config) = mention_env();
+    // Mattermost drops a mention's trailing `.`, `-`, `_` until a name matches: `@all.`
+    // notifies the whole channel as `@all` does.
+    for name in ["all.", "here-", "channel_", "all._"] {
+        let mut c = build_run(&env, name, "failed", &["--mention", name]);
+        env.run(&mut c)
+            .assert_code(2)
+            .assert_stderr_contains("would notify a whole channel");
+        let bad = env.write_file(
+            &format!("conf/people-{name}.toml"),
+            &format!("[people]\n\"octocat\" = \"{name}\"\n"),
+            0o600,
+        );
+        let mut c = env.cmd();
+        c.args(["config", "check", "--config"]).arg(&bad);
+        env.run(&mut c)
+            .assert_code(3)
+            .assert_stderr_contains("would notify a whole channel");
+    }
+    assert!(server.posts().is_empty());
+    // A person's name that merely ends like a sentence is still a person.
+    let mut c = build_run(&env, "ok", "failed", &["--mention", "alice."]);
+    env.run(&mut c).assert_success();
+    assert_eq!(pings(&server.posts()[0].message), ["alice."]);
+}
+
 // ---- Routing -----------------------------------------------------------------------
 
 const ROUTES: &str = r#"
@@ -1380,16 +1408,14 @@ fn a_route_whose_webhook_is_missing_fails_alone_and_the_story_is_kept() {
 
 /// Contract, Routing ("An event goes to every route that matches") and Redundant
 /// gateways (an entry is handled like one line of `--events`; a gateway keeps running).
-/// An entry matching a route whose `NAME.url` is missing (deleted during a rotation, or a
-/// typo) used to end the gateway with exit 3 mid-run, and the packaged unit
-/// (`RestartPreventExitStatus=2 3`) would not restart it. Now the other routes are
-/// posted, the entry is left pending with an error line (README: "Routing"), a stop is
-/// still exit 0, and once the file exists the next delivery posts to that route only.
+/// A route whose `NAME.url` is missing (a typo, or a rotation half done) used to end the
+/// gateway with exit 3 mid-run, at that route's first entry, with the entry pending for
+/// the next gateway to stop on. Now it is a configuration error at start (contract:
+/// "a bad password or configuration is exit 3 at start"), naming the fix, before any
+/// entry is taken; once the file exists every entry is posted to every route it matches.
 #[test]
-fn a_gateway_keeps_posting_when_one_routes_webhook_is_missing() {
-    let Some(redis) =
-        RedisServer::start("a_gateway_keeps_posting_when_one_routes_webhook_is_missing")
-    else {
+fn a_gateway_whose_route_names_a_missing_webhook_stops_at_start_then_posts_every_route() {
+    let Some(redis) = RedisServer::start("route_webhook_missing_at_start") else {
         return;
     };
     let mut opts = ServerOptions::default();
@@ -1429,40 +1455,47 @@ fn a_gateway_keeps_posting_when_one_routes_webhook_is_missing() {
             .args(extra);
         c
     };
-    let g = env.spawn(&mut gateway(&["--claim-idle", "1h"]));
-    crate::support::wait_until(
-        "both posts to `hook`",
-        std::time::Duration::from_secs(10),
-        || server.posts().len() == 2,
-    );
-    let repos: Vec<_> = server
-        .posts()
-        .iter()
-        .map(|p| p.props["mmnotify"]["event"]["repository"].clone())
-        .collect();
-    assert_eq!(repos, ["acme/app", "other/lib"]);
-    // Stopped while the entry waits: exit 0, the entry handed back, nothing dead.
-    g.signal(libc::SIGTERM);
-    let run = env.wait(g);
-    run.assert_success()
-        .assert_stderr_contains("create gone.url in the secrets directory or fix the route")
-        .assert_stderr_contains("left pending")
-        .assert_stderr_contains("1 left pending here");
-    assert_eq!(redis.pending("mmnotify:events", "mmnotify"), 1);
+    let run = env.run(&mut gateway(&["--drain"]));
+    run.assert_code(3)
+        .assert_stderr_contains("no webhook named `gone`")
+        .assert_stderr_contains("has no gone.url");
+    // Nothing taken: the group is not even created, both entries wait in the stream.
+    assert!(server.posts().is_empty());
+    assert_eq!(redis.xlen("mmnotify:events"), 2);
     assert_eq!(redis.xlen("mmnotify:events:dead"), 0);
-    // The file is back: the next gateway posts the entry to `gone` alone (`hook` has it).
     env.write_secret("gone", &server.hook_url_for(crate::support::OTHER_HOOK_ID));
     let run = env.run(&mut gateway(&["--drain"]));
     run.assert_success();
-    let posts = server.posts();
-    assert_eq!(posts.len(), 3, "{}", run.stderr);
-    assert_eq!(posts[2].hook_id, crate::support::OTHER_HOOK_ID);
-    assert_eq!(
-        posts[2].props["mmnotify"]["event"]["repository"],
-        "acme/app"
-    );
-    // Told as it was the first time, not counted twice in the job's history.
-    assert_eq!(posts[2].props["mmnotify"]["transition"], "broken");
+    let mut posts: Vec<_> = server
+        .posts()
+        .iter()
+        .map(|p| {
+            (
+                p.hook_id.clone(),
+                p.props["mmnotify"]["event"]["repository"].clone(),
+            )
+        })
+        .collect();
+    posts.sort_by_key(|(hook, repo)| (hook.clone(), repo.to_string()));
+    let mut want = vec![
+        (
+            crate::support::OTHER_HOOK_ID.to_string(),
+            serde_json::json!("acme/app"),
+        ),
+        (
+            crate::support::HOOK_ID.to_string(),
+            serde_json::json!("acme/app"),
+        ),
+        (
+            crate::support::HOOK_ID.to_string(),
+            serde_json::json!("other/lib"),
+        ),
+    ];
+    want.sort_by_key(|(hook, repo)| (hook.clone(), repo.to_string()));
+    assert_eq!(posts, want, "{}", run.stderr);
+    for p in server.posts() {
+        assert_eq!(p.props["mmnotify"]["transition"], "broken");
+    }
     assert_eq!(redis.pending("mmnotify:events", "mmnotify"), 0);
 }
 
@@ -1576,4 +1609,41 @@ fn two_gateways_consuming_one_jobs_runs_lose_no_update() {
     let last = posts.last().unwrap();
     assert_eq!(last.props["mmnotify"]["transition"], "fixed");
     assert_eq!(last.props["mmnotify"]["streak"], 20, "{}", last.props);
+}
+
+#[test]
+fn a_templates_at_before_an_event_value_never_pings() {
+    let (env, server) = hooked(ServerOptions::default());
+    // A natural template writes `@{actor}`; the actor comes from the CI (whoever
+    // triggered the run), and one named `channel` would ping everyone.
+    let config = env.write_file(
+        "conf/at.toml",
+        "[templates]\nbroken = \"@{actor} broke {workflow} <!{provider}>\"\n",
+        0o600,
+    );
+    for (i, actor) in ["channel", "all", "here"].iter().enumerate() {
+        let mut c = build_run(&env, &format!("c{i}"), "failed", &["--actor", actor]);
+        c.args(["--provider", "here", "--config"]).arg(&config);
+        env.run(&mut c).assert_success();
+        let mut c = build_run(
+            &env,
+            &format!("t{i}"),
+            "failed",
+            &[
+                "--actor",
+                actor,
+                "--provider",
+                "!here>",
+                "--text-template",
+                "@{actor} <{provider}",
+            ],
+        );
+        env.run(&mut c).assert_success();
+    }
+    let posts = server.posts();
+    assert_eq!(posts.len(), 6);
+    for p in &posts {
+        assert!(pings(&p.message).is_empty(), "{}", p.message);
+        assert!(!p.message.contains("<!here"), "{}", p.message);
+    }
 }

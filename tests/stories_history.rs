@@ -372,6 +372,10 @@ fn bidi_and_invisible_characters_in_a_routes_channel_are_refused() {
         "\u{2066}ops",
         "o\u{200B}ps",
         "ops\u{200F}",
+        // A soft hyphen, a Hangul filler, and tag characters (invisible ASCII).
+        "ops\u{00AD}",
+        "o\u{3164}ps",
+        "ops\u{E0061}\u{E006C}\u{E006C}",
     ]
     .iter()
     .enumerate()
@@ -425,4 +429,199 @@ fn a_config_owned_by_another_user_is_refused_with_the_chown_and_no_echo() {
             run.stderr
         );
     }
+}
+
+/// Runs of the `ci` job of acme/app on main as `build --events` lines (one invocation):
+/// no flag overrides their run ids.
+fn build_events(env: &Env, lines: &[String], extra: &[&str]) -> crate::support::Run {
+    let mut c = env.cmd();
+    c.args([
+        "build",
+        "--events",
+        "-",
+        "--webhook",
+        "hook",
+        "--no-env",
+        "--retries",
+        "0",
+        "--output",
+        "json",
+    ])
+    .args(extra);
+    env.run_with_stdin(&mut c, (lines.join("\n") + "\n").as_bytes())
+}
+
+fn failed_run(run_id: &str) -> String {
+    serde_json::json!({
+        "workflow": "ci", "repository": "acme/app", "branch": "main",
+        "state": "failed", "provider_run_id": run_id,
+    })
+    .to_string()
+}
+
+#[test]
+fn a_run_id_joins_the_history_hashed_never_as_given() {
+    let (env, server) = hooked(ServerOptions::default());
+    // A run id holding the webhook's URL (pasted into the wrong CI variable, or a hostile
+    // event), filtered by --on: no message is checked for the token, yet the run is
+    // recorded. The leak watch reads every file of the state directory.
+    let leaky = format!("x-{}", server.hook_url());
+    env.run(&mut build(
+        &env,
+        "main",
+        &leaky,
+        "failed",
+        &["--on", "fixed"],
+    ))
+    .assert_success();
+    let run = env.run(&mut build(&env, "main", "2", "failed", &[]));
+    assert_eq!(run.json()["transition"], "still_failing", "{}", run.stdout);
+}
+
+#[test]
+fn huge_run_ids_never_break_a_history_bucket() {
+    let (env, server) = hooked(ServerOptions::default());
+    // Run ids of most of a megabyte (an event line may hold one), filtered too: as given,
+    // each record kept up to sixteen of them and its bucket passed 16 MiB within a few
+    // runs, which cost every job in that bucket its story for good.
+    let huge: Vec<String> = (0..6)
+        .map(|i| failed_run(&format!("{i}{}", "r".repeat(900_000))))
+        .collect();
+    let run = build_events(&env, &huge, &["--on", "fixed"]);
+    run.assert_success();
+    assert!(!run.stderr.contains("cannot"), "{}", run.stderr);
+    let run = build_events(&env, &[failed_run("7")], &[]);
+    run.assert_success();
+    assert_eq!(run.json()["transition"], "still_failing", "{}", run.stdout);
+    let last = server.posts().last().unwrap().message.clone();
+    assert!(last.contains("7th failure in a row"), "{last}");
+    let bytes: u64 = std::fs::read_dir(env.state().join("dedupe/history"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.metadata().unwrap().len())
+        .sum();
+    assert!(bytes < 64 * 1024, "the histories take {bytes} bytes");
+}
+
+/// A hostile job talks to its `run`'s socket itself: one request, one answer.
+fn socket_call(socket: &Path, request: &serde_json::Value) -> serde_json::Value {
+    use std::io::{BufRead, Write};
+    let mut stream = std::os::unix::net::UnixStream::connect(socket).unwrap();
+    stream.write_all(format!("{request}\n").as_bytes()).unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(stream)
+        .read_line(&mut line)
+        .unwrap();
+    serde_json::from_str(&line).unwrap()
+}
+
+/// A `record` request for a run of the job, as an inner `build` sends it; `claimed` is
+/// the run and state the request deduplicates, `first_seen_ms` the note's first sight.
+fn record_request(
+    note: (&str, &str),
+    claimed: (&str, &str),
+    first_seen_ms: u64,
+) -> serde_json::Value {
+    serde_json::json!({
+        "v": 2, "kind": "record", "webhook": null, "payload": null, "spool": false,
+        "dedupe": {"run_id": claimed.0, "state": claimed.1, "ttl_ms": 86_400_000, "store": null},
+        "budget": {"timeout_ms": 5000, "attempt_timeout_ms": 5000, "retries": 0},
+        "history": {
+            "repository": "acme/app", "workflow": "ci", "branch": "main",
+            "state": note.1, "run_id": note.0, "first_seen_ms": first_seen_ms,
+            "ttl_ms": 86_400_000_u64,
+        },
+    })
+}
+
+#[test]
+fn a_job_cannot_forge_history_through_the_run_socket() {
+    let (env, server) = hooked(ServerOptions::default());
+    let saved = env.root().join("sockpath");
+    let done = env.root().join("done");
+    // The job names its socket, waits while the test (as the job) sends forged requests,
+    // then reports a failed run as a real inner build would.
+    let script = format!(
+        "echo \"$MMNOTIFY_RUN_SOCKET\" > {saved}.tmp; mv {saved}.tmp {saved}; \
+         i=0; while [ ! -e {done} ] && [ $i -lt 400 ]; do sleep 0.05; i=$((i+1)); done; \
+         {MM} build --no-env --workflow ci --repository acme/app --branch main \
+         --run-id 5 --state failed --output json; echo \"{JOB} b=$?\"",
+        saved = saved.display(),
+        done = done.display()
+    );
+    let now_ms = u64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+    )
+    .unwrap();
+    let answers = std::thread::scope(|s| {
+        let parent = s.spawn(|| {
+            let mut c = env.cmd();
+            c.args(["run", "--webhook", "hook", "--", "sh", "-c", &script]);
+            env.run_job(&mut c, JOB)
+        });
+        let start = std::time::Instant::now();
+        while !saved.exists() && start.elapsed() < std::time::Duration::from_secs(20) {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let socket = std::path::PathBuf::from(std::fs::read_to_string(&saved).unwrap().trim());
+        let answers: Vec<i64> = [
+            // The job broke: a run as a real inner build records it.
+            record_request(("1", "failed"), ("1", "failed"), now_ms),
+            // A `running` event recorded as the job's latest run: a success, "fixed".
+            record_request(("2", "running"), ("2", "running"), now_ms),
+            // A note for another run (and state) than the one the request claims.
+            record_request(("3", "succeeded"), ("other", "failed"), now_ms),
+            // First seen in year 2999: the record would be from the future, which the
+            // next run takes for no history at all.
+            record_request(("4", "failed"), ("4", "failed"), 32_503_680_000_000),
+        ]
+        .iter()
+        .map(|r| socket_call(&socket, r)["code"].as_i64().unwrap())
+        .collect();
+        std::fs::write(&done, "").unwrap();
+        let run = parent.join().unwrap();
+        run.assert_success().assert_stdout_contains("b=0");
+        answers
+    });
+    assert_eq!(answers, [0, 4, 4, 0]);
+    let post = server
+        .posts()
+        .into_iter()
+        .find(|p| p.message.contains("**ci**"))
+        .expect("the inner build's post");
+    assert_eq!(post.props["mmnotify"]["transition"], "still_failing");
+    assert!(
+        post.message.contains("3rd failure in a row"),
+        "{}",
+        post.message
+    );
+}
+
+#[test]
+fn a_planted_history_key_of_another_type_reads_as_no_history_and_is_replaced() {
+    let Some(redis) = RedisServer::start("a_planted_history_key_of_another_type") else {
+        return;
+    };
+    let (env, _server) = hooked(ServerOptions::default());
+    let url = redis.url();
+    let store = ["--dedupe-store", url.as_str()];
+    env.run(&mut build(&env, "main", "1", "failed", &store))
+        .assert_success();
+    let keys: Vec<String> = redis.query(&["KEYS", "mmnotify:dedupe:history:*"]);
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    // A hash where the job's record was: a raw WRONGTYPE cost the job its story on every
+    // post, for good.
+    let _: i64 = redis.query(&["DEL", &keys[0]]);
+    let _: i64 = redis.query(&["HSET", &keys[0], "planted", "1"]);
+    for (id, want) in [("2", "broken"), ("3", "still_failing")] {
+        let run = env.run(&mut build(&env, "main", id, "failed", &store));
+        run.assert_success();
+        assert!(!run.stderr.contains("WRONGTYPE"), "{}", run.stderr);
+        assert_eq!(run.json()["transition"], want, "run {id}: {}", run.stdout);
+    }
+    let kind: String = redis.query(&["TYPE", &keys[0]]);
+    assert_eq!(kind, "string");
 }

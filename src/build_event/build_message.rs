@@ -286,23 +286,43 @@ fn template_error(t: &str, tail: &str, what: &str) -> anyhow::Error {
 // except that they cannot mention anyone: a branch named `@all` or a workflow named
 // `<!here>` would notify a whole channel. A field reads as in the event's JSON form
 // (`props.mmnotify.event`), absent as empty.
+// Nor can the template's own text around a value: `@{actor}` with an actor named
+// `channel`, or `<{branch}` with a branch `!here>`, would mention as `@channel` does.
 fn render_template(pieces: &[Piece<'_>], ev: &ValidEvent) -> String {
     let json = ev.to_json();
-    pieces
-        .iter()
-        .map(|piece| match piece {
-            Piece::Text(s) => (*s).to_string(),
-            Piece::Field(Placeholder::Field(name)) => {
-                no_mentions(json.get(name).and_then(Value::as_str).unwrap_or_default())
-            }
-            Piece::Field(Placeholder::ShortCommit) => ev
-                .commit
-                .as_deref()
-                .map(|c| short_commit(c).to_string())
-                .unwrap_or_default(),
-            Piece::Field(Placeholder::Emoji) => emoji(ev.state()).to_string(),
-        })
-        .collect()
+    let mut out = String::new();
+    let mut after_field = false;
+    for piece in pieces {
+        let (text, field) = match piece {
+            Piece::Text(s) => ((*s).to_string(), false),
+            Piece::Field(Placeholder::Field(name)) => (
+                no_mentions(json.get(name).and_then(Value::as_str).unwrap_or_default()),
+                true,
+            ),
+            Piece::Field(Placeholder::ShortCommit) => (
+                ev.commit
+                    .as_deref()
+                    .map(|c| short_commit(c).to_string())
+                    .unwrap_or_default(),
+                true,
+            ),
+            Piece::Field(Placeholder::Emoji) => (emoji(ev.state()).to_string(), true),
+        };
+        // A mention made of the template's text and a value, across their boundary.
+        let joins = if field {
+            out.ends_with('@')
+                || out.ends_with("<!")
+                || (out.ends_with('<') && text.starts_with('!'))
+        } else {
+            after_field && out.ends_with('<') && text.starts_with('!')
+        };
+        if joins && !text.is_empty() {
+            out.push(FENCE_BREAK);
+        }
+        out.push_str(&text);
+        after_field = field;
+    }
+    out
 }
 
 /// `s` with a zero-width space after every `@` (`@all`) and between `<` and `!`

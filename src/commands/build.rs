@@ -21,6 +21,10 @@ use crate::story::mention::Username;
 use crate::wire::payload;
 
 pub(crate) fn run(args: BuildArgs, config: Option<&std::path::Path>) -> Result<Ending> {
+    if args.gateway.consume {
+        // Before anything that can take time: a reload while starting must not end it.
+        gateway::consumer::catch_reload();
+    }
     for user in &args.mention {
         user.parse::<Username>()
             .map_err(|e| error::fail(error::ExitKind::Usage, format!("--mention {user:?}: {e}")))?;

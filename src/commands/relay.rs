@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::Result;
 use serde_json::Value;
 
+use crate::build_event::event::State;
 use crate::cli::{DeliveryArgs, StateArgs, WebhookArgs};
 use crate::error::{self, ExitKind};
 use crate::gateway::client::Redis;
@@ -85,7 +86,10 @@ impl Relay {
             channel,
         };
         let result = match &req.dedupe {
-            Some(d) => self.post_once(&post, d, plan, note_of(&req)),
+            Some(d) => match note_of(&req) {
+                Ok(note) => self.post_once(&post, d, plan, note),
+                Err(refused) => return refused,
+            },
             None => Ok(post.send(&plan, None)),
         };
         match result {
@@ -165,7 +169,11 @@ impl Relay {
     /// A relayed build's `story` (the job's record, handed to the job, which tells the
     /// story as a direct `build` would) or `record` (a run the job filtered: final).
     fn history(&self, req: &Request) -> Response {
-        let (Some(d), Some(note)) = (&req.dedupe, note_of(req)) else {
+        let note = match note_of(req) {
+            Ok(note) => note,
+            Err(refused) => return refused,
+        };
+        let (Some(d), Some(note)) = (&req.dedupe, note) else {
             return Response::failure(
                 4,
                 "bad run-socket request: a history request needs its run and store",
@@ -317,11 +325,28 @@ fn policy(b: Budget, parent: &deliver::Settings) -> Policy {
     }
 }
 
-/// The run a relayed build hands over for its job's history, if it is readable.
-fn note_of(req: &Request) -> Option<RunNote> {
-    req.history
-        .clone()
-        .and_then(|v| serde_json::from_value(v).ok())
+/// The run a relayed build hands over for its job's history: `None` without one, an
+/// error answer (exit 4) for one that is not the run the request claims. The job is our
+/// own user but not our own code: without this, it could write the history of any run
+/// in the parent's store (which it cannot reach itself), a `running` event counting as
+/// a success there.
+fn note_of(req: &Request) -> Result<Option<RunNote>, Response> {
+    let bad = |why: &str| Response::failure(4, format!("bad run-socket request: {why}"));
+    let Some(value) = req.history.clone() else {
+        return Ok(None);
+    };
+    let note: RunNote =
+        serde_json::from_value(value).map_err(|_| bad("the history note is not a run of a job"))?;
+    let Some(d) = &req.dedupe else {
+        return Err(bad("a history note needs the run it deduplicates"));
+    };
+    if note.run_id != d.run_id || note.state.as_str() != d.state {
+        return Err(bad("the history note names another run than the request"));
+    }
+    if note.state == State::Running {
+        return Err(bad("a running event never joins its job's history"));
+    }
+    Ok(Some(note))
 }
 
 fn answer(outcome: Value) -> Response {

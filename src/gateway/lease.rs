@@ -17,15 +17,21 @@ const PREFIX: &str = "mmnotify:lease:";
 /// A holder name longer than this is cut (it is only shown by `doctor`).
 const MAX_HOLDER: usize = 128;
 
-/// Takes the lease if free. KEYS: lease. ARGV: token, holder, PX. Returns the value
-/// written, or nil when another holds it. A key no mmnotify wrote, one without an expiry
-/// or of another type (forged, or left by hand), would hold every gateway on standby for
-/// good: it is not a lease, and is replaced.
+/// The longest lease a gateway takes: `--lease` is at most a day (`cli/parse.rs`, which
+/// may not import this layer). A key that expires later was not written by a gateway.
+const MAX_LEASE: Duration = Duration::from_secs(86_400);
+
+/// Takes the lease if free. KEYS: lease. ARGV: token, holder, PX, the longest lease (ms).
+/// Returns the value written, or nil when another holds it. A key no mmnotify wrote, one
+/// without an expiry, expiring later than any lease, or of another type (forged, or
+/// left by hand), would hold every gateway on standby for good (or for years): it is
+/// not a lease, and is replaced.
 const ACQUIRE: &str = r"
 if redis.replicate_commands then redis.replicate_commands() end
 local kind = redis.call('TYPE', KEYS[1])
 if type(kind) == 'table' then kind = kind['ok'] end
-if (kind ~= 'none' and kind ~= 'string') or redis.call('PTTL', KEYS[1]) == -1 then
+local ttl = redis.call('PTTL', KEYS[1])
+if (kind ~= 'none' and kind ~= 'string') or ttl == -1 or ttl > tonumber(ARGV[4]) then
   redis.call('DEL', KEYS[1])
 end
 local t = redis.call('TIME')
@@ -52,15 +58,17 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0";
 
-/// The lease's value, its time to live, the server's clock and the key's type, for
-/// `doctor`. A key of another type is not read (`GET` would fail with `WRONGTYPE`).
+/// The lease's value (its first KiB: ours are shorter, and a forged one of 100 MB must
+/// not be read by every standby at every turn), its time to live, the server's clock
+/// and the key's type, for `doctor` and a standby's notice. A key of another type is not
+/// read (`GET` would fail with `WRONGTYPE`).
 const OWNER: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local kind = redis.call('TYPE', KEYS[1])
 if type(kind) == 'table' then kind = kind['ok'] end
 local value = ''
-if kind == 'string' then value = redis.call('GET', KEYS[1]) end
+if kind == 'string' then value = redis.call('GETRANGE', KEYS[1], 0, 1023) end
 return {value, redis.call('PTTL', KEYS[1]), string.format('%.0f', now), kind}";
 
 /// The Redis key of the lease of a group of gateways: `<stream>:<group>`.
@@ -107,6 +115,7 @@ pub(crate) fn acquire(
             .arg(&token)
             .arg(clean_holder(holder))
             .arg(px(ttl))
+            .arg(px(MAX_LEASE))
             .invoke(con)
     })?;
     Ok(value.map(|value| Lease {
@@ -146,7 +155,8 @@ impl Lease {
 /// have written (another type, or no expiry) is a config-kind error naming the fix: the
 /// gateways replace it when they next try to take the lease, but someone put it there.
 pub(crate) fn owner(redis: &mut Redis, key: &str) -> Result<Option<Owner>> {
-    let (value, pttl, now, kind): (String, i64, String, String) = redis
+    // The value as bytes: a forged one need not be UTF-8 (it is shown cleaned).
+    let (value, pttl, now, kind): (Vec<u8>, i64, String, String) = redis
         .run("cannot read the --exclusive lease", |con| {
             Script::new(OWNER).key(key).invoke(con)
         })?;
@@ -174,6 +184,14 @@ pub(crate) fn owner(redis: &mut Redis, key: &str) -> Result<Option<Owner>> {
     if pttl == -1 {
         return Err(forged("a value with no expiry".into()));
     }
+    if u64::try_from(pttl).is_ok_and(|ms| ms > px(MAX_LEASE)) {
+        return Err(forged(format!(
+            "a value that expires in {} s, later than any lease can (--lease is at most a \
+             day)",
+            pttl / 1000
+        )));
+    }
+    let value = String::from_utf8_lossy(&value);
     let now: Option<u64> = now.parse().ok();
     // `<token> <since> <holder>`; anything else was not written by mmnotify and is shown
     // as it is (cleaned), without a duration.

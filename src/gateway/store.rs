@@ -109,13 +109,25 @@ return 1";
 /// Answers `{'1'}` when stored, else `{'0'}` and the record found (none when there is
 /// none), so that a lost round needs no second read.
 const HISTORY_CAS: &str = r"
-local cur = redis.call('GET', KEYS[1])
+local cur = false
+local kind = redis.call('TYPE', KEYS[1])
+if type(kind) == 'table' then kind = kind['ok'] end
+if kind == 'string' then cur = redis.call('GET', KEYS[1]) end
 if (ARGV[2] == '1' and cur) or (ARGV[2] == '0' and cur ~= ARGV[1]) then
   if cur then return {'0', cur} end
   return {'0'}
 end
 redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[4])
 return {'1'}";
+
+/// A job's record. A key of another type there (planted, or left by hand) reads as no
+/// history, as a damaged record does, and the next record replaces it: a raw
+/// `WRONGTYPE` would cost the job its story on every post, for good.
+const HISTORY_GET: &str = r"
+local kind = redis.call('TYPE', KEYS[1])
+if type(kind) == 'table' then kind = kind['ok'] end
+if kind ~= 'string' then return false end
+return redis.call('GET', KEYS[1])";
 
 /// Compare-and-set rounds before giving up: each lost round means another writer
 /// recorded a run of the same job, which takes one round trip.
@@ -238,13 +250,24 @@ impl RedisStore {
     }
 }
 
+/// A run's (or job's) post record: at most its first 256 bytes, as the file store reads
+/// it; a key of another type (planted) reads as a damaged record (`""`: the post is
+/// looked for again, the job's runs post in the channel), not as an error that would
+/// stop every event of the run or job; a missing key is nil.
+const RUN_POST: &str = r"
+local kind = redis.call('TYPE', KEYS[1])
+if type(kind) == 'table' then kind = kind['ok'] end
+if kind == 'none' then return false end
+if kind ~= 'string' then return '' end
+return redis.call('GETRANGE', KEYS[1], 0, 255)";
+
 impl DedupeStore for RedisStore {
     fn run_post(&self, key: &DedupeKey) -> Result<Option<RunPost>> {
         let line: Option<String> =
             lock(&self.redis).run("cannot read the dedupe store", |con| {
-                redis::cmd("GET")
-                    .arg(format!("{PREFIX}runpost:{key}"))
-                    .query(con)
+                Script::new(RUN_POST)
+                    .key(format!("{PREFIX}runpost:{key}"))
+                    .invoke(con)
             })?;
         Ok(line.map(|l| RunPost::from_line(&l).unwrap_or_default()))
     }
@@ -264,7 +287,7 @@ impl DedupeStore for RedisStore {
     fn history(&self, job: &str) -> Result<Option<String>> {
         let record: Option<String> = lock(&self.redis)
             .run("cannot read the job history in the dedupe store", |con| {
-                redis::cmd("GET").arg(history_key(job)).query(con)
+                Script::new(HISTORY_GET).key(history_key(job)).invoke(con)
             })?;
         *self.last_history() = Some((job.to_string(), record.clone()));
         Ok(record)

@@ -226,11 +226,11 @@ impl Ctx<'_> {
     /// Swaps in a config read again (SIGHUP): its templates, people and `mention_on` from
     /// the next event on, and, when `routed` (no webhook on the command line), its routes
     /// and `default_webhook`: the routing is made anew, each webhook it names read now
-    /// (and again when its route next posts). On error nothing changes.
+    /// (and not again before the next reload). On error nothing changes.
     pub(crate) fn swap_config(&mut self, config: Option<Config>, routed: bool) -> Result<()> {
         let mut settings = (*self.args).clone();
         settings.config = config.map(std::sync::Arc::new);
-        let routing = match settings.config.as_ref().filter(|_| routed) {
+        let mut routing = match settings.config.as_ref().filter(|_| routed) {
             Some(c) if !c.routes.is_empty() || c.default_webhook.is_some() => Some(Box::new(
                 super::routes::setup(&settings, c, self.open_store)?,
             )),
@@ -240,21 +240,43 @@ impl Ctx<'_> {
         // not would stop the gateway (exit 3) at its first event. So must the usual one
         // when a config without routes replaces one with them (otherwise it is the
         // webhook's own reload that reads it).
-        match &routing {
-            Some(routing) => routing.check_webhooks()?,
+        match &mut routing {
+            Some(routing) => routing.connect(self)?,
             None if self.routing.is_some() && !settings.bot.is_given() => {
                 settings.webhook.resolve()?;
             }
             None => {}
         }
         self.args = Args::Owned(std::sync::Arc::new(settings));
-        self.routing = routing;
+        if let Some(old) = std::mem::replace(&mut self.routing, routing) {
+            self.waited_before += old.rate_limited();
+        }
+        Ok(())
+    }
+
+    /// Reads the webhook and sets its pace up, unless done already: at the first post, or
+    /// up front in a gateway, which must not read the file again at some later event (a
+    /// file gone by then would stop it, exit 3, in the middle of its queue).
+    pub(crate) fn connect_webhook(&mut self) -> Result<()> {
+        if self.notifier.is_none() {
+            let args = self.args.clone();
+            let mut notifier = Notifier::connect(&args.webhook, &args.delivery, self.printer)?;
+            if self.pacing.shared.is_none() {
+                self.pacing.shared = shared_store_url(&args)?;
+            }
+            self.pace = notifier.pace(&self.pacing, &args.delivery)?;
+            self.notifier = Some(notifier);
+        }
         Ok(())
     }
 
     /// Time spent waiting for the rate budget or a 429 pause, across reloads.
     pub(crate) fn rate_limited(&self) -> Duration {
-        self.waited_before + self.pace.as_ref().map_or(Duration::ZERO, |p| p.waited())
+        let routes = self
+            .routing
+            .as_ref()
+            .map_or(Duration::ZERO, |r| r.rate_limited());
+        self.waited_before + routes + self.pace.as_ref().map_or(Duration::ZERO, |p| p.waited())
     }
 }
 
@@ -443,14 +465,7 @@ pub(super) fn handle_story(
     if let Some(socket) = run_socket::socket_for(&args.webhook) {
         return post_through_run(ctx, ev, (&socket, story), value);
     }
-    if ctx.notifier.is_none() {
-        let mut notifier = Notifier::connect(&args.webhook, &args.delivery, ctx.printer)?;
-        if ctx.pacing.shared.is_none() {
-            ctx.pacing.shared = shared_store_url(args)?;
-        }
-        ctx.pace = notifier.pace(&ctx.pacing, &args.delivery)?;
-        ctx.notifier = Some(notifier);
-    }
+    ctx.connect_webhook()?;
     // Refused before the dedupe claim: a shared store that is away would keep the event
     // in the spool, token and all, and a claim would mark a post that never goes out.
     dry_run::refuse_own_token(ctx.notifier.as_ref().map(|n| &n.url), &body)?;

@@ -9,6 +9,9 @@ use anyhow::Result;
 use crate::build_event::event::ValidEvent;
 use crate::error::{self, ExitKind};
 use crate::gateway::client::{Redis, BACKOFF_MAX};
+
+/// Slack past twice `--timeout` before an enqueue still waiting on one reply is given up.
+const OVERRUN: Duration = Duration::from_secs(1);
 use crate::gateway::queue::{self, queue_source};
 use crate::gateway::store::RedisStore;
 use crate::gateway::url::{RedisSource, RedisSources, Role};
@@ -53,6 +56,68 @@ fn refuse_hook_urls(event: &str) -> Result<()> {
     Ok(())
 }
 
+/// Adds the event to the stream, retrying network failures with backoff until `--timeout`
+/// (`budget`, counted from `started`) is spent.
+fn enqueue_within(
+    redis: &mut Redis,
+    stream: &str,
+    text: &str,
+    (started, budget): (Instant, Duration),
+) -> Result<String> {
+    let mut pause = Duration::from_millis(50);
+    loop {
+        let left = budget.saturating_sub(started.elapsed());
+        let attempt = redis.connect_within(left).and_then(|()| {
+            // Not replicated within what is left of --timeout: spooled, as when
+            // Redis is down (the entry may survive too; dedupe keeps the post single).
+            let left = budget.saturating_sub(started.elapsed());
+            queue::enqueue(redis, stream, text, left)
+        });
+        match attempt {
+            Err(e)
+                if error::exit_kind(&e) == ExitKind::Network
+                    && started.elapsed() + pause < budget =>
+            {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(BACKOFF_MAX);
+            }
+            other => return other,
+        }
+    }
+}
+
+/// [`enqueue_within`] in a thread of its own, so that the command ends even when a server
+/// keeps one reply going for ever (each read then answers within --timeout, so no read
+/// times out, and the library reads whatever length the reply announces).
+fn enqueue_with_deadline(
+    mut redis: Redis,
+    stream: &str,
+    text: &str,
+    (started, budget): (Instant, Duration),
+    url: &impl std::fmt::Display,
+) -> Result<String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let worker = {
+        let (stream, text) = (stream.to_string(), text.to_string());
+        move || {
+            let result = enqueue_within(&mut redis, &stream, &text, (started, budget));
+            let _ = tx.send(result);
+        }
+    };
+    std::thread::spawn(worker);
+    rx.recv_timeout(budget.saturating_mul(2) + OVERRUN)
+        .unwrap_or_else(|_| {
+            Err(error::fail(
+                ExitKind::Network,
+                format!(
+                    "Redis at {url} was still answering one request after twice --timeout \
+                     ({}): a broken or hostile server (a reply without end)",
+                    crate::text::time::format_duration(budget)
+                ),
+            ))
+        })
+}
+
 /// `build --enqueue`: add the event to the stream, retrying until `--timeout`; keep it in
 /// the spool when Redis stays away.
 pub(crate) fn enqueue_one(ctx: &Ctx, ev: &ValidEvent) -> Result<Ending> {
@@ -67,26 +132,7 @@ pub(crate) fn enqueue_one(ctx: &Ctx, ev: &ValidEvent) -> Result<Ending> {
     redis.set_replicas(args.queue.replicas);
     let started = Instant::now();
     let budget = args.delivery.timeout;
-    let mut pause = Duration::from_millis(50);
-    let result = loop {
-        let left = budget.saturating_sub(started.elapsed());
-        let attempt = redis.connect_within(left).and_then(|()| {
-            // Not replicated within what is left of --timeout: spooled, as when
-            // Redis is down (the entry may survive too; dedupe keeps the post single).
-            let left = budget.saturating_sub(started.elapsed());
-            queue::enqueue(&mut redis, stream, &text, left)
-        });
-        match attempt {
-            Err(e)
-                if error::exit_kind(&e) == ExitKind::Network
-                    && started.elapsed() + pause < budget =>
-            {
-                std::thread::sleep(pause);
-                pause = (pause * 2).min(BACKOFF_MAX);
-            }
-            other => break other,
-        }
-    };
+    let result = enqueue_with_deadline(redis, stream, &text, (started, budget), &url);
     let mut outcome = Outcome::new(Status::Enqueued)
         .with("event", event.clone())
         .with("stream", stream.as_str());

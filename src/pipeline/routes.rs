@@ -76,15 +76,36 @@ pub(crate) fn setup(base: &Settings, config: &Config, open_store: OpenStore) -> 
 }
 
 impl Routing {
-    /// Reads each webhook the routes and the default name, once each: a reloaded config
-    /// naming one that cannot be read is refused whole (the old one stays), rather than
-    /// stopping the gateway (exit 3) at that route's next event.
-    pub(crate) fn check_webhooks(&self) -> Result<()> {
-        let mut seen = std::collections::HashSet::new();
-        let contexts = self.routes.iter().map(|(_, c)| c);
-        for c in contexts.chain(self.default.iter().map(|(_, c)| c)) {
-            if seen.insert(c.args.webhook.name.clone()) {
+    fn contexts_mut(&mut self) -> impl Iterator<Item = &mut Ctx<'static>> {
+        let routes = self.routes.iter_mut().map(|(_, c)| c);
+        routes.chain(self.default.iter_mut().map(|(_, c)| c))
+    }
+
+    /// Time the routes' posts spent waiting for the rate budget or a 429 pause.
+    pub(crate) fn rate_limited(&self) -> std::time::Duration {
+        let routes = self.routes.iter().map(|(_, c)| c);
+        routes
+            .chain(self.default.iter().map(|(_, c)| c))
+            .map(Ctx::rate_limited)
+            .sum()
+    }
+
+    /// Reads each webhook the routes and the default name, now, with the command's
+    /// pacing (a gateway's: at start, and when a SIGHUP reads the config again). A
+    /// webhook that cannot be read is exit 3 at start, and refuses a reloaded config
+    /// whole (the old one stays), rather than stopping the gateway (exit 3) at that
+    /// route's next event, with the entry left pending for the next gateway to stop on.
+    pub(crate) fn connect(&mut self, top: &Ctx) -> Result<()> {
+        share_store(top, self);
+        for c in self.contexts_mut() {
+            if c.args.bot.is_given() {
+                // The bot posts (in the route's channel): the webhook is never read.
+                continue;
+            }
+            if c.args.dry_run {
                 c.args.webhook.resolve()?;
+            } else {
+                c.connect_webhook()?;
             }
         }
         Ok(())
@@ -223,13 +244,16 @@ pub(crate) fn is_unresolved_route(e: &anyhow::Error) -> bool {
 /// The routes deduplicate and record in the command's store (the gateway's shared one,
 /// or the state directory's), opened once.
 fn share_store(ctx: &Ctx, routing: &mut Routing) {
-    if let Store::Open(store) = &ctx.dedupe {
-        for c in routing
-            .routes
-            .iter_mut()
-            .map(|(_, c)| c)
-            .chain(routing.default.iter_mut().map(|(_, c)| c))
-        {
+    for c in routing.contexts_mut() {
+        // The routes post as the command does: in a gateway never to the spool (the
+        // stream is its spool: a spooled entry would also stay pending), waiting for the
+        // fleet's budget in the queue's Redis as long as it takes, until a stop. The
+        // pacing counts until a route's first post, which sets its pace up from it.
+        c.spool = ctx.spool;
+        if c.pace.is_none() {
+            c.pacing = ctx.pacing.clone();
+        }
+        if let Store::Open(store) = &ctx.dedupe {
             if matches!(c.dedupe, Store::NotOpened) {
                 c.dedupe = Store::Open(std::sync::Arc::clone(store));
                 c.store_ref.clone_from(&ctx.store_ref);

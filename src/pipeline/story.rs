@@ -54,12 +54,8 @@ pub(crate) fn peek(record: Option<&str>, ev: &ValidEvent, ttl: Duration) -> Stor
     let run = run_of(ev, first_seen_ms);
     let mut step = history::transition(prev.as_ref(), &run, first_seen_ms, ttl);
     // Recorded already (a retry, a duplicate): told as it was then.
-    let token = ev
-        .provider_run_id
-        .as_deref()
-        .map(|id| history::run_token(ev.state(), id));
-    if let (Some(p), Some(token)) = (&prev, token) {
-        if let Some(Recorded(_, t, n)) = p.recent.iter().find(|r| r.0 == token) {
+    if let (Some(p), Some(id)) = (&prev, ev.provider_run_id.as_deref()) {
+        if let Some(Recorded(_, t, n)) = p.recorded(ev.state(), id) {
             step.transition = *t;
             step.streak = *n;
             step.since_ms = Some(p.streak_since_ms);
@@ -109,15 +105,21 @@ fn note_seen(ev: &ValidEvent, first_seen_ms: u64, ttl: Duration) -> Option<RunNo
 /// transition is computed again from the record as it is now: another builder may have
 /// recorded a run of the job since [`peek`].
 pub(crate) fn update_note(current: Option<&str>, note: &RunNote) -> Option<String> {
-    let token = history::run_token(note.state, &note.run_id);
     let prev = current.and_then(JobRecord::from_json);
     if prev
         .as_ref()
-        .is_some_and(|p| p.recent.iter().any(|r| r.0 == token))
+        .is_some_and(|p| p.recorded(note.state, &note.run_id).is_some())
     {
         return None;
     }
-    let step = history::transition(prev.as_ref(), &note.run(), now_ms(), note.ttl());
+    let token = history::run_token(note.state, &note.run_id);
+    let now = now_ms();
+    // A run is never first seen after it is recorded: a later first sight (an edited
+    // spool item, a forged run-socket request) would stamp the record from the future,
+    // which the next reader then takes for no history at all.
+    let mut run = note.run();
+    run.first_seen_ms = run.first_seen_ms.min(now);
+    let step = history::transition(prev.as_ref(), &run, now, note.ttl());
     let mut record = step.record?;
     let mut recent = prev.map(|p| p.recent).unwrap_or_default();
     recent.push(Recorded(token, step.transition, step.streak));

@@ -153,15 +153,41 @@ pub(crate) struct Recorded(pub(crate) String, pub(crate) Transition, pub(crate) 
 /// runs of one job that are ever in flight at once.
 pub(crate) const RECENT: usize = 16;
 
-/// The token of a run in [`JobRecord::recent`].
+/// The token of a run in [`JobRecord::recent`]: its state and [`stored_run_id`].
 pub(crate) fn run_token(state: State, run_id: &str) -> String {
-    format!("{}:{run_id}", state.as_str())
+    format!("{}:{}", state.as_str(), stored_run_id(run_id))
+}
+
+/// A run id as a record keeps it: `#` and 128 bits of a tagged SHA-256, in hex. Never
+/// the id as given: it is event data, which may hold a secret (a webhook URL pasted into
+/// the wrong CI variable: a filtered event is recorded without any message check) or
+/// run to a megabyte (an event line may), and records are written to disk or a shared
+/// store, sixteen run ids each, many jobs to a bucket that must stay small.
+pub(crate) fn stored_run_id(run_id: &str) -> String {
+    use std::fmt::Write as _;
+    let mut buf = b"mmnotify-run-v1\0".to_vec();
+    buf.extend_from_slice(run_id.as_bytes());
+    let digest = ring::digest::digest(&ring::digest::SHA256, &buf);
+    digest.as_ref()[..16]
+        .iter()
+        .fold(String::from("#"), |mut hex, b| {
+            let _ = write!(hex, "{b:02x}");
+            hex
+        })
 }
 
 impl JobRecord {
     /// The stored form: compact JSON.
     pub(crate) fn to_json(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// The run `state`/`run_id` if it is among [`JobRecord::recent`], also as a record
+    /// written before run ids were hashed (which kept the id as given).
+    pub(crate) fn recorded(&self, state: State, run_id: &str) -> Option<&Recorded> {
+        let token = run_token(state, run_id);
+        let as_given = format!("{}:{run_id}", state.as_str());
+        self.recent.iter().find(|r| r.0 == token || r.0 == as_given)
     }
 
     /// A stored record; `None` for anything unreadable (a record from a future version
@@ -372,11 +398,11 @@ fn record_after(
             prev.and_then(|p| p.last_success_at_ms),
         )
     } else {
-        (run.run_id.map(str::to_string), Some(at))
+        (run.run_id.map(stored_run_id), Some(at))
     };
     JobRecord {
         last_state: run.state,
-        last_run_id: run.run_id.map(str::to_string),
+        last_run_id: run.run_id.map(stored_run_id),
         last_at_ms: prev.map_or(at, |p| p.last_at_ms.max(at)),
         streak: kind_streak,
         streak_kind: if failure {
@@ -554,7 +580,10 @@ mod tests {
         );
         assert_eq!(words(&steps[2], 20 * MIN), "broken");
         let rec = steps[6].record.as_ref().unwrap();
-        assert_eq!(rec.last_success_run_id.as_deref(), Some("7"));
+        assert_eq!(
+            rec.last_success_run_id.as_deref(),
+            Some(stored_run_id("7").as_str())
+        );
         assert_eq!(rec.last_success_at_ms, Some(150 * MIN));
     }
 
@@ -731,6 +760,32 @@ mod tests {
         );
         assert_eq!(note.run().at_ms(), 5 * MIN);
         assert_eq!(note.ttl(), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn run_ids_are_kept_hashed_and_short_and_old_records_still_match() {
+        let long = "x".repeat(1 << 20);
+        for id in ["run-7", "https://chat.example/hooks/abc", long.as_str()] {
+            let stored = stored_run_id(id);
+            assert_eq!(stored.len(), 33, "{stored}");
+            assert!(!stored.contains(id), "{stored}");
+            assert_eq!(stored, stored_run_id(id));
+        }
+        assert_ne!(stored_run_id("1"), stored_run_id("2"));
+        let mut rec = JobRecord::from_json(
+            r#"{"st":"failed","at":1,"n":1,"k":"failure","since":1,"seen":1,"r":[["failed:9","broken",1]]}"#,
+        )
+        .unwrap();
+        // Written by a version that kept the id as given.
+        assert!(rec.recorded(State::Failed, "9").is_some());
+        assert!(rec.recorded(State::Succeeded, "9").is_none());
+        rec.recent = vec![Recorded(
+            run_token(State::Failed, "10"),
+            Transition::StillFailing,
+            2,
+        )];
+        assert_eq!(rec.recorded(State::Failed, "10").map(|r| r.2), Some(2));
+        assert!(rec.recorded(State::Failed, "1").is_none());
     }
 
     #[test]

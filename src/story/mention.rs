@@ -14,7 +14,8 @@ const RESERVED: [&str; 5] = ["all", "channel", "here", "matterbot", "system"];
 
 /// A Mattermost username that may follow `@`: 3 to 22 characters of lower-case
 /// letters, digits, `.`, `-` and `_`, starting with a letter, and not one of the words
-/// that notify a whole channel (`all`, `channel`, `here`).
+/// that notify a whole channel (`all`, `channel`, `here`, also with trailing `.`, `-`,
+/// `_`).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct Username(String);
 
@@ -40,7 +41,9 @@ impl FromStr for Username {
                  `-` or `_`, starting with a letter"
             ));
         }
-        if RESERVED.contains(&s) {
+        // Mattermost drops a mention's trailing `.`, `-`, `_` (the end of a sentence)
+        // until it finds a match: `@all.` notifies the whole channel as `@all` does.
+        if RESERVED.contains(&s) || RESERVED.contains(&s.trim_end_matches(['.', '-', '_'])) {
             return Err(format!(
                 "{s:?} would notify a whole channel (or is reserved), never a person"
             ));

@@ -384,6 +384,21 @@ pub(crate) fn from_env() -> Option<PathBuf> {
 /// Sends one request and waits up to `wait` for the answer.
 pub(crate) fn call(path: &Path, request: &Request, wait: Duration) -> io::Result<Response> {
     let stream = UnixStream::connect(path)?;
+    // The request may carry a shared store's URL with its password: only a `run` of our
+    // own user gets it. A path left in the environment after its `run` ended (a job's
+    // background process) may since be served by someone else.
+    match peer_uid(&stream) {
+        Some(uid) if uid == crate::secret::current_uid() => {}
+        other => {
+            return Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                format!(
+                    "it is served by {}, not by this user: nothing was sent to it",
+                    other.map_or_else(|| "an unknown user".to_string(), |u| format!("uid {u}"))
+                ),
+            ));
+        }
+    }
     stream.set_write_timeout(Some(REQUEST_DEADLINE))?;
     let mut line = serde_json::to_vec(request).map_err(io::Error::other)?;
     line.push(b'\n');

@@ -8,13 +8,30 @@ fn is_bidi_control(c: char) -> bool {
 }
 
 /// Characters that reorder or hide text without showing themselves: bidi controls
-/// (with the LRM/RLM/ALM marks), zero-width characters, word joiners and the BOM. A
+/// (with the LRM/RLM/ALM marks), zero-width characters, word joiners and the BOM, soft
+/// hyphens, fillers, variation selectors and the tag characters (invisible ASCII). A
 /// name holding one reads differently from what it is.
 pub(crate) fn reorders_or_hides(c: char) -> bool {
     is_bidi_control(c)
         || matches!(
             c,
-            '\u{061C}' | '\u{200B}'..='\u{200F}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}'
+            '\u{00AD}'
+                | '\u{034F}'
+                | '\u{061C}'
+                | '\u{115F}'
+                | '\u{1160}'
+                | '\u{17B4}'
+                | '\u{17B5}'
+                | '\u{180B}'..='\u{180F}'
+                | '\u{200B}'..='\u{200F}'
+                | '\u{2060}'..='\u{206F}'
+                | '\u{3164}'
+                | '\u{FE00}'..='\u{FE0F}'
+                | '\u{FEFF}'
+                | '\u{FFA0}'
+                | '\u{FFF9}'..='\u{FFFB}'
+                | '\u{E0000}'..='\u{E007F}'
+                | '\u{E0100}'..='\u{E01EF}'
         )
 }
 
@@ -166,7 +183,18 @@ mod tests {
     #[test]
     fn bidi_zero_width_and_bom_reorder_or_hide_and_letters_do_not() {
         for c in [
-            '\u{202E}', '\u{2066}', '\u{200B}', '\u{200F}', '\u{061C}', '\u{FEFF}', '\u{2060}',
+            '\u{202E}',
+            '\u{2066}',
+            '\u{200B}',
+            '\u{200F}',
+            '\u{061C}',
+            '\u{FEFF}',
+            '\u{2060}',
+            '\u{00AD}',
+            '\u{3164}',
+            '\u{FE0F}',
+            '\u{E0041}',
+            '\u{E0100}',
         ] {
             assert!(reorders_or_hides(c), "{c:?}");
         }

@@ -16,6 +16,10 @@ use crate::wire::diagnose::sanitize;
 /// How many of a channel's newest posts are searched for a run's post (the API's
 /// largest page).
 const SEARCH_PER_PAGE: u32 = 200;
+/// The page size a search falls back to when a page of 200 is too large to read.
+const SMALL_PAGE: u32 = 20;
+/// What the client reads of one answer, for messages.
+const REST_BODY_LIMIT_MIB: u64 = crate::wire::deliver::REST_BODY_LIMIT >> 20;
 
 /// A Mattermost id: 26 of `[a-z0-9]`. Anything else (a forged id in the store, a
 /// hostile answer) never reaches a request path.
@@ -62,6 +66,9 @@ pub(crate) enum Patched {
 pub(crate) struct CreateFailed {
     pub error: anyhow::Error,
     pub maybe_created: bool,
+    /// The server refused the reply's `root_id` (400: the root was deleted, or is not a
+    /// root post of this channel): nothing was created.
+    pub root_refused: bool,
 }
 
 impl Bot<'_> {
@@ -197,6 +204,7 @@ impl Bot<'_> {
                             "the server answered the post without a post id",
                         ),
                         maybe_created: true,
+                        root_refused: false,
                     })
                 }
             }
@@ -205,9 +213,18 @@ impl Bot<'_> {
                     RestFail::Transport { maybe_sent, .. } => *maybe_sent,
                     RestFail::Status { status, .. } => *status >= 500,
                 };
+                let root_refused = matches!(&f, RestFail::Status { status: 400, body, .. }
+                if matches!(
+                    server_id(body).as_deref(),
+                    Some(
+                        "api.post.create_post.root_id.app_error"
+                            | "api.post.create_post.channel_root_id.app_error"
+                    )
+                ));
                 Err(CreateFailed {
                     error: self.fail(f, "posting", Some(&channel.label)),
                     maybe_created,
+                    root_refused,
                 })
             }
         }
@@ -248,7 +265,8 @@ impl Bot<'_> {
 
     /// `GET /posts/{id}`: the post when it is what `want` says (the bot's own live post
     /// in `channel`, in the thread and of the run `want` names), `Gone` when it was
-    /// deleted (404), `Other` when it is anything else (a forged or crossed record).
+    /// deleted (404), `Other` when it is anything else (a forged or crossed record, a
+    /// post the bot may not read: 403).
     pub(crate) fn read_post(
         &self,
         post_id: &str,
@@ -269,36 +287,67 @@ impl Bot<'_> {
                 })
             }
             Err(RestFail::Status { status: 404, .. }) => Ok(Found::Gone),
+            // A post the bot cannot read is in a channel it is not in: not one of ours in
+            // `channel` (a planted id). If the bot lost `channel` itself, what it does
+            // next there (look for the post, create it) answers 403 and says so.
+            Err(RestFail::Status { status: 403, .. }) => Ok(Found::Other),
             Err(f) => Err(self.fail(f, "reading the run's post", Some(&channel.label))),
         }
     }
 
     /// The bot's own post in `channel` that `want` describes, among the channel's newest
     /// posts (replies included: a real server lists them with the roots).
+    ///
+    /// A page larger than the client reads (long posts) is read again in smaller pages;
+    /// one of those still too large is an error: "not found" would post a second time.
     pub(crate) fn find_post(
         &self,
         channel: &Channel,
         bot_user: &str,
         want: &Want,
     ) -> Result<Option<String>> {
+        if let Some(posts) = self.posts_page(channel, 0, SEARCH_PER_PAGE)? {
+            return Ok(find_in(&posts, channel, bot_user, want));
+        }
+        for page in 0..SEARCH_PER_PAGE / SMALL_PAGE {
+            let Some(posts) = self.posts_page(channel, page, SMALL_PAGE)? else {
+                return Err(error::fail(
+                    ExitKind::Http,
+                    format!(
+                        "looking for the run's post: the server's answer for {SMALL_PAGE} of                          {}'s newest posts is larger than this client reads ({} MiB), so                          whether an earlier attempt posted cannot be told and nothing was                          posted; try again once those posts are older than the newest                          {SEARCH_PER_PAGE}",
+                        channel.label,
+                        REST_BODY_LIMIT_MIB
+                    ),
+                ));
+            };
+            let len = posts.get("order").and_then(Value::as_array).map(Vec::len);
+            if let Some(id) = find_in(&posts, channel, bot_user, want) {
+                return Ok(Some(id));
+            }
+            // The last page: the channel has no more posts.
+            if len.is_some_and(|n| n < SMALL_PAGE as usize) {
+                break;
+            }
+        }
+        Ok(None)
+    }
+
+    /// `GET /channels/{id}/posts`, one page; `None` when the answer was cut.
+    fn posts_page(&self, channel: &Channel, page: u32, per_page: u32) -> Result<Option<Value>> {
         let ok = self
             .call(
                 Method::Get,
-                &format!("/channels/{}/posts?per_page={SEARCH_PER_PAGE}", channel.id),
+                &format!(
+                    "/channels/{}/posts?page={page}&per_page={per_page}",
+                    channel.id
+                ),
                 None,
             )
             .map_err(|f| self.fail(f, "looking for the run's post", Some(&channel.label)))?;
-        let list: Value = serde_json::from_str(&ok.body).unwrap_or(Value::Null);
-        let Some(posts) = list.get("posts").and_then(Value::as_object) else {
+        if ok.cut {
             return Ok(None);
-        };
-        let found = posts
-            .values()
-            .find(|p| is_wanted(p, channel, bot_user, want));
-        Ok(found
-            .and_then(|p| p.get("id").and_then(Value::as_str))
-            .filter(|id| is_id(id))
-            .map(str::to_string))
+        }
+        Ok(Some(serde_json::from_str(&ok.body).unwrap_or(Value::Null)))
     }
 
     fn call(&self, method: Method, path: &str, body: Option<&[u8]>) -> Result<RestOk, RestFail> {
@@ -435,6 +484,17 @@ fn is_wanted(p: &Value, channel: &Channel, bot_user: &str, want: &Want) -> bool 
         && mm("run_key").is_some_and(want.run)
         && want.post.contains(&post)
         && want.state.is_none_or(|st| mm("state") == Some(st))
+}
+
+/// The id of the post `want` describes in a page of posts.
+fn find_in(list: &Value, channel: &Channel, bot_user: &str, want: &Want) -> Option<String> {
+    let posts = list.get("posts").and_then(Value::as_object)?;
+    posts
+        .values()
+        .find(|p| is_wanted(p, channel, bot_user, want))
+        .and_then(|p| p.get("id").and_then(Value::as_str))
+        .filter(|id| is_id(id))
+        .map(str::to_string)
 }
 
 fn json_str(body: &str, key: &str) -> String {

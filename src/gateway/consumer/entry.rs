@@ -4,9 +4,22 @@
 use redis::streams::StreamId;
 
 use crate::gateway::queue::EVENT_FIELD;
+use crate::pipeline::build::MAX_EVENT_BYTES;
 
 /// The event text, or why the entry holds none; and the text a dead-letter copy keeps.
 pub(super) fn decode(entry: &StreamId) -> (Result<String, String>, String) {
+    // No builder enqueues more than an event's limit: a larger entry was planted. It is
+    // refused before any copy of it is made (each copy of a 50 MB entry cost 50 MB more,
+    // past the unit's MemoryMax), and its dead-letter copy keeps only its size.
+    let size: usize = entry.map.values().map(value_len).sum();
+    if size > MAX_EVENT_BYTES {
+        let why = format!(
+            "the entry holds {size} bytes, more than any event a builder enqueues \
+             ({MAX_EVENT_BYTES} at most): not read"
+        );
+        let note = serde_json::json!({ "not_kept": format!("{size} bytes") }).to_string();
+        return (Err(why), note);
+    }
     let Some(text) = field(entry, EVENT_FIELD) else {
         let why = format!("the entry has no `{EVENT_FIELD}` field");
         return (Err(why), whole_entry(entry));
@@ -20,6 +33,16 @@ pub(super) fn decode(entry: &StreamId) -> (Result<String, String>, String) {
         return (Err(why), text);
     }
     (Ok(text.clone()), text)
+}
+
+/// The bytes a field's value holds (a nested reply counts its parts).
+fn value_len(v: &redis::Value) -> usize {
+    match v {
+        redis::Value::BulkString(b) => b.len(),
+        redis::Value::SimpleString(s) => s.len(),
+        redis::Value::Array(a) | redis::Value::Set(a) => a.iter().map(value_len).sum(),
+        _ => 16,
+    }
 }
 
 fn field(entry: &StreamId, name: &str) -> Option<String> {

@@ -38,6 +38,7 @@ use crate::text::time::format_duration;
 use outage::Outage;
 pub(crate) use reload::Reload;
 use settle::PendingAck;
+pub(crate) use signal::catch_reload;
 use signal::stopping;
 
 enum Step {
@@ -116,7 +117,7 @@ pub(crate) fn run(ctx: &mut Ctx, gateway: &Gateway) -> Result<u8> {
     let args: &Settings = &args;
     let (url, source) = queue_source(&args.queue)?;
     // A gateway without a usable webhook (or bot) would take entries only to leave them
-    // pending. With the config's routes, each route's webhook is checked at its first event.
+    // pending. With the config's routes, their webhooks are read below.
     let target = if args.bot.is_given() {
         let conn = crate::pipeline::bot::BotConn::connect(
             &args.bot,
@@ -143,6 +144,15 @@ pub(crate) fn run(ctx: &mut Ctx, gateway: &Gateway) -> Result<u8> {
     ctx.pacing.shared = Some(build::shared_store_url(args)?.unwrap_or_else(|| url.clone()));
     ctx.pacing.max_wait = None;
     ctx.pacing.stop = Some(stopping);
+    // The webhooks are read now, with the fleet's pacing, and not again before a SIGHUP:
+    // one that cannot be read is exit 3 here, never at some later event.
+    if let Some(mut routing) = ctx.routing.take() {
+        let connected = routing.connect(ctx);
+        ctx.routing = Some(routing);
+        connected?;
+    } else if !args.bot.is_given() && !args.dry_run {
+        ctx.connect_webhook()?;
+    }
     let mut c = Consumer::new(args, gateway, redis, store, &printer);
     c.log_start(&url, &target);
     signal::install();

@@ -160,12 +160,16 @@ impl Consumer<'_> {
             );
             return Ok(true);
         }
-        // Only for the notice: a key forged between the two calls is replaced at the next
-        // try, and an outage shows at the next step.
-        let holder = lease::owner(&mut redis, &owner.key)
-            .ok()
-            .flatten()
-            .map(|o| o.holder);
+        // Only for the notice, once: a key forged between the two calls is replaced at
+        // the next try, and an outage shows at the next step.
+        let holder = if owner.said_standby {
+            None
+        } else {
+            lease::owner(&mut redis, &owner.key)
+                .ok()
+                .flatten()
+                .map(|o| o.holder)
+        };
         drop(redis);
         let pause = (owner.ttl / 10).min(Duration::from_millis(500));
         if !owner.said_standby {

@@ -76,8 +76,8 @@ impl Consumer<'_> {
     }
 }
 
-/// The bot, else the webhook, read again (the routes' webhooks are read at their next
-/// event); says where posts go now.
+/// The bot, else the webhook, read again (the routes' webhooks were, with the config);
+/// says where posts go now.
 fn reload_target(ctx: &mut Ctx) -> Result<String> {
     let args = ctx.args.clone();
     if args.bot.is_given() {
@@ -94,11 +94,7 @@ fn reload_target(ctx: &mut Ctx) -> Result<String> {
         return Ok(line);
     }
     if ctx.routing.is_some() {
-        return Ok(
-            "posting through the config's routes (each route's webhook is read at \
-                   its next event)"
-                .into(),
-        );
+        return Ok("posting through the config's routes".into());
     }
     Ok(format!("posting to {}", ctx.reload_webhook()?))
 }

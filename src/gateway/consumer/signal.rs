@@ -17,7 +17,21 @@ extern "C" fn on_signal(sig: libc::c_int) {
 }
 
 pub(super) fn install() {
-    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+    catch([libc::SIGINT, libc::SIGTERM, libc::SIGHUP]);
+}
+
+/// SIGHUP from the first moment of a gateway: its default action ends the process, and
+/// systemd counts an end by SIGHUP as a clean exit, so a `systemctl reload` while the
+/// gateway was still starting (reading its config, connecting to a slow Redis) stopped
+/// it for good (`Restart=on-failure` does not restart it). Caught now, it is acted on
+/// at the first step. SIGINT/SIGTERM keep their default until the loop can finish an
+/// entry: a stop while starting ends it at once.
+pub(crate) fn catch_reload() {
+    catch([libc::SIGHUP]);
+}
+
+fn catch<const N: usize>(signals: [libc::c_int; N]) {
+    for sig in signals {
         // SAFETY: a handler that only stores to an atomic is async-signal-safe; the
         // sigaction struct is fully initialised. SA_RESTART keeps a blocking Redis read
         // from failing with EINTR; the read's short BLOCK bounds the delay instead.

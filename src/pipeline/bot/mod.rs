@@ -400,6 +400,12 @@ pub(crate) struct BotItem {
 }
 
 impl BotItem {
+    /// The run key for messages: the event's fields as a builder sent them, so escape
+    /// sequences and bidi overrides are taken out before they reach a terminal or log.
+    pub(crate) fn shown_key(&self) -> String {
+        crate::text::sanitize::one_line(&self.run_key, 300)
+    }
+
     /// As saved in the spool (no token: the message was checked for it).
     fn to_json(&self, channel: &str) -> Value {
         json!({
@@ -479,7 +485,7 @@ pub(crate) fn post(
             Claim::Duplicate => {
                 printer.info(&format!(
                     "run {} {} was already posted: skipped",
-                    item.run_key,
+                    item.shown_key(),
                     item.state.as_str()
                 ));
                 return Ok(None);
@@ -570,7 +576,7 @@ fn evolve(
     };
     drop(run_guard);
     if state.is_terminal() {
-        p.finish(&post_id, root.as_deref(), again)?;
+        return p.finish(&post_id, root.as_deref(), again, true);
     }
     Ok(post_id)
 }
@@ -629,8 +635,9 @@ impl Poster<'_> {
             Found::Gone => self.deleted(id),
             Found::Other => {
                 self.printer.warn(&format!(
-                    "the store's record of run {run_key} names a post that is not the run's: \
-                     looking for the run's post"
+                    "the store's record of run {} names a post that is not the run's: \
+                     looking for the run's post",
+                    item.shown_key()
                 ));
                 self.create(true, "")
             }
@@ -641,7 +648,7 @@ impl Poster<'_> {
     fn deleted(&self, id: &str) -> Result<(String, Option<String>)> {
         self.printer.warn(&format!(
             "the post of run {} was deleted: posting it again",
-            self.item.run_key
+            self.item.shown_key()
         ));
         self.create(false, id)
     }
@@ -652,23 +659,43 @@ impl Poster<'_> {
     /// after a deletion gets another `pending_post_id` (`replaces`: the deleted post's
     /// id), or the server would answer with the deleted one.
     fn create(&self, search: bool, replaces: &str) -> Result<(String, Option<String>)> {
+        let root = thread::breaking_post(self)?;
+        match self.create_in(search, replaces, root)? {
+            Ok(made) => Ok(made),
+            // The breaking post went between the read that checked it and the reply: the
+            // run posts in the channel, as when the read finds it deleted.
+            Err(e) => {
+                thread::root_gone(self, &e);
+                self.create_in(search, replaces, None)?
+            }
+        }
+    }
+
+    /// [`Poster::create`] in `root`'s thread (`None`: in the channel). `Ok(Err(_))`: the
+    /// server refused `root` as the thread; nothing was posted.
+    fn create_in(
+        &self,
+        search: bool,
+        replaces: &str,
+        root: Option<String>,
+    ) -> Result<Result<(String, Option<String>), anyhow::Error>> {
         let (conn, item) = (self.conn, self.item);
         let run_key = item.run_key.as_str();
         let my_rank = rank(item.state);
         let bot = self.bot();
-        let root = thread::breaking_post(self)?;
         let message = self.text(root.as_deref());
         if search {
             let is_key = |k: &str| k == run_key;
             let want = Want::run_post(&is_key, root.as_deref().unwrap_or_default());
             if let Some(id) = bot.find_post(&conn.channel, &conn.user_id, &want)? {
                 self.printer.info(&format!(
-                    "run {run_key}: found the post an earlier attempt made; updating it"
+                    "run {}: found the post an earlier attempt made; updating it",
+                    item.shown_key()
                 ));
                 let patch = json!({"message": message, "props": item.props});
                 if let Patched::Done = bot.patch(&id, &patch, &conn.channel)? {
                     self.save(Some(&id), my_rank, root.as_deref())?;
-                    return Ok((id, root));
+                    return Ok(Ok((id, root)));
                 }
             }
         }
@@ -690,8 +717,9 @@ impl Poster<'_> {
         match bot.create(&post, &conn.channel) {
             Ok(id) => {
                 self.save(Some(&id), my_rank, root.as_deref())?;
-                Ok((id, root))
+                Ok(Ok((id, root)))
             }
+            Err(f) if f.root_refused && root.is_some() => Ok(Err(f.error)),
             Err(f) => {
                 if f.maybe_created {
                     self.save(None, my_rank, None)?;
@@ -705,19 +733,32 @@ impl Poster<'_> {
     /// reply notifies (an edit does not). A run whose post is a reply in a broken job's
     /// thread has no reply of its own; when it breaks or fixes the job it also posts in
     /// the channel. Then the job's thread record follows the change. `again`: an earlier
-    /// attempt may have made these posts, so they are looked for first.
-    fn finish(&self, post_id: &str, root: Option<&str>, again: bool) -> Result<()> {
+    /// attempt may have made these posts, so they are looked for first. Returns the run's
+    /// post: made again (once, `remake`) when it was deleted before its reply.
+    fn finish(
+        &self,
+        post_id: &str,
+        root: Option<&str>,
+        again: bool,
+        remake: bool,
+    ) -> Result<String> {
         use crate::story::history::Transition;
         let transition = self.item.job.as_ref().and_then(|j| j.transition);
         let change = matches!(transition, Some(Transition::Broken | Transition::Fixed));
         let channel_post = match root {
-            None => {
-                self.details(post_id, again)?;
-                Some(post_id.to_string())
-            }
+            None => match self.details(post_id, again)? {
+                Ok(()) => Some(post_id.to_string()),
+                // The server refused the reply's root: the run's post was deleted after
+                // its update. Made again, as when the update finds it deleted.
+                Err(_) if remake => {
+                    let (id, root) = self.deleted(post_id)?;
+                    return self.finish(&id, root.as_deref(), false, false);
+                }
+                Err(e) => return Err(e),
+            },
             Some(_) if change => {
                 let id = self.change_post(again)?;
-                self.details(&id, again)?;
+                self.details(&id, again)??;
                 Some(id)
             }
             Some(_) => None,
@@ -727,13 +768,14 @@ impl Poster<'_> {
             (Some(Transition::Fixed), _) => thread::mark_fixed(self),
             _ => {}
         }
-        Ok(())
+        Ok(post_id.to_string())
     }
 
     /// The reply with the details and the mentions, in `post_id`'s thread. Its own
     /// `pending_post_id`: a retry whose first answer was lost within 30 s gets the same
-    /// reply; later, `again` looks for it in the thread first.
-    fn details(&self, post_id: &str, again: bool) -> Result<()> {
+    /// reply; later, `again` looks for it in the thread first. `Ok(Err(_))`: the server
+    /// refused `post_id` as the thread (deleted); nothing was posted.
+    fn details(&self, post_id: &str, again: bool) -> Result<Result<()>> {
         let (conn, item) = (self.conn, self.item);
         let (run_key, state) = (item.run_key.as_str(), item.state.as_str());
         let bot = self.bot();
@@ -750,9 +792,10 @@ impl Poster<'_> {
                 .is_some()
             {
                 self.printer.info(&format!(
-                    "run {run_key} {state}: its reply was made by an earlier attempt"
+                    "run {} {state}: its reply was made by an earlier attempt",
+                    item.shown_key()
                 ));
-                return Ok(());
+                return Ok(Ok(()));
             }
         }
         let pending = pending_post_id(&dedupe::key(
@@ -767,8 +810,11 @@ impl Poster<'_> {
             Some(post_id),
             Some(&pending),
         );
-        bot.create(&reply, &conn.channel).map_err(|f| f.error)?;
-        Ok(())
+        match bot.create(&reply, &conn.channel) {
+            Ok(_) => Ok(Ok(())),
+            Err(f) if f.root_refused => Ok(Err(f.error)),
+            Err(f) => Err(f.error),
+        }
     }
 
     /// A change (broken, fixed) of a run whose post is a reply in a broken job's thread:

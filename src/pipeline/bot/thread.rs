@@ -15,7 +15,7 @@ use crate::build_event::event::ValidEvent;
 use crate::pipeline::build::{Ctx, Store};
 use crate::pipeline::story::{self, Story};
 use crate::state::dedupe::{self, Claim, DedupeKey, RunPost};
-use crate::story::history::{JobRecord, StreakKind, Transition};
+use crate::story::history::{JobKey, JobRecord, StreakKind, Transition};
 use crate::text::time::now_ms;
 use crate::wire::rest::{Found, Patched, Want, RUN_POST};
 
@@ -104,12 +104,12 @@ pub(super) fn breaking_post(p: &Poster) -> anyhow::Result<Option<String>> {
     if record.rank != 1 || record.since_ms != Some(since) || run == run_digest(&p.item.run_key) {
         return Ok(None);
     }
-    match read_breaking(p, &id, &run)? {
+    match read_breaking(p, &job.job, &id, &run)? {
         Found::Post(_) => Ok(Some(id)),
         Found::Gone => {
             p.printer.info(&format!(
-                "the post that broke job of run {} was deleted: posting in the channel",
-                p.item.run_key
+                "the post that broke the job of run {} was deleted: posting in the channel",
+                p.item.shown_key()
             ));
             Ok(None)
         }
@@ -117,16 +117,26 @@ pub(super) fn breaking_post(p: &Poster) -> anyhow::Result<Option<String>> {
             p.printer.warn(&format!(
                 "the store's record of the post that broke the job of run {} names a post \
                  that is not it: posting in the channel",
-                p.item.run_key
+                p.item.shown_key()
             ));
             Ok(None)
         }
     }
 }
 
+/// The server refused a reply in the breaking post's thread (`e`): the post was deleted
+/// after [`breaking_post`] read it. Said as a deletion found by the read is.
+pub(super) fn root_gone(p: &Poster, e: &anyhow::Error) {
+    p.printer.info(&format!(
+        "the post that broke the job of run {} is gone ({e:#}): posting in the channel",
+        p.item.shown_key()
+    ));
+}
+
 /// `GET` of a recorded breaking post: the bot's own live root post in the channel whose
-/// run key has the recorded digest.
-fn read_breaking(p: &Poster, id: &str, run: &str) -> anyhow::Result<Found> {
+/// run key has the recorded digest, of this job (the digest is of a run key anyone can
+/// compute, and another job's runs share its repository).
+fn read_breaking(p: &Poster, job: &str, id: &str, run: &str) -> anyhow::Result<Found> {
     let is_run = |k: &str| run_digest(k) == run;
     let want = Want {
         root: "",
@@ -134,8 +144,20 @@ fn read_breaking(p: &Poster, id: &str, run: &str) -> anyhow::Result<Found> {
         post: &[RUN_POST, CHANGE],
         state: None,
     };
-    p.bot()
-        .read_post(id, &p.conn.channel, &p.conn.user_id, &want)
+    let found = p
+        .bot()
+        .read_post(id, &p.conn.channel, &p.conn.user_id, &want)?;
+    Ok(match found {
+        Found::Post(post) if job_of_post(&post).as_deref() != Some(job) => Found::Other,
+        f => f,
+    })
+}
+
+/// The job (`JobKey::id`) of a post of ours, from the event in its props.
+fn job_of_post(post: &serde_json::Value) -> Option<String> {
+    let ev = post.pointer("/props/mmnotify/event")?;
+    let s = |k: &str| ev.get(k).and_then(serde_json::Value::as_str);
+    Some(JobKey::new(s("repository"), s("workflow")?, s("branch")).id())
 }
 
 /// The run broke the job with `post_id` in the channel: the job's next runs reply in its
@@ -207,7 +229,7 @@ fn try_mark_fixed(p: &Poster) -> anyhow::Result<()> {
     if record.rank != 1 || record.since_ms != Some(since) || run == run_digest(&p.item.run_key) {
         return Ok(());
     }
-    let found = read_breaking(p, &id, &run)?;
+    let found = read_breaking(p, &job.job, &id, &run)?;
     if let Found::Post(post) = found.filter_unmarked() {
         let fixed_by = format!(
             "fixed by run {}",

@@ -118,7 +118,8 @@ impl Histories {
             .with_context(|| format!("cannot read {}", path.display()))?;
         anyhow::ensure!(
             bytes.len() as u64 <= MAX_BUCKET_BYTES,
-            "{} is larger than {} MiB",
+            "{} is larger than {} MiB, which no bucket of job histories grows to: remove \
+             it (the jobs in it start their stories again)",
             path.display(),
             MAX_BUCKET_BYTES >> 20
         );

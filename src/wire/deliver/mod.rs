@@ -24,7 +24,9 @@ mod rest_call;
 mod transport;
 
 pub(crate) use proxy::{proxy_label, ProxyChoice};
-pub(crate) use rest_call::{server_error_id, Method, RestAnswer, RestFail, RestOk};
+pub(crate) use rest_call::{
+    server_error_id, Method, RestAnswer, RestFail, RestOk, REST_BODY_LIMIT,
+};
 
 /// Mattermost answers `ok` or a small JSON error; a proxy's HTML error page is the largest
 /// thing expected. Reading the whole (small) body also returns the connection to the pool.

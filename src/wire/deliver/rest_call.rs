@@ -15,7 +15,7 @@ use crate::wire::diagnose::{sanitize, Diagnosis};
 use crate::wire::{retry, sent};
 
 /// A post list of 60 posts with attachments fits; anything larger is cut.
-const REST_BODY_LIMIT: u64 = 16 * BODY_LIMIT;
+pub(crate) const REST_BODY_LIMIT: u64 = 16 * BODY_LIMIT;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Method {
@@ -29,6 +29,9 @@ pub(crate) enum Method {
 pub(crate) struct RestOk {
     pub status: u16,
     pub body: String,
+    /// The body was larger than the client reads (or broke off): `body` is empty, and
+    /// "nothing found" in it would be a guess.
+    pub cut: bool,
 }
 
 /// A request that did not succeed within the budget.
@@ -281,16 +284,20 @@ fn read_answer(
         .get("retry-after")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| retry::parse_retry_after(v, SystemTime::now()));
-    let text = resp
+    let read = resp
         .body_mut()
         .with_config()
         .limit(REST_BODY_LIMIT)
         .lossy_utf8(true)
-        .read_to_string()
-        .unwrap_or_default();
-    let text = bot.scrub(&text);
+        .read_to_string();
+    let cut = read.is_err();
+    let text = bot.scrub(&read.unwrap_or_default());
     if (200..300).contains(&status) {
-        return ControlFlow::Break(Ok(RestOk { status, body: text }));
+        return ControlFlow::Break(Ok(RestOk {
+            status,
+            body: text,
+            cut,
+        }));
     }
     let retryable = retry::retryable_status(status) || status >= 500;
     let fail = RestFail::Status {
