@@ -319,7 +319,7 @@ Register-ArgumentCompleter -Native -CommandName 'mmnotify' -ScriptBlock {
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file: routes, people, templates (see FILES in `man mmnotify`)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
-            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'One line per spooled message: id, kind, age, attempts, source, last error')
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'One line per spooled message: id, kind, age, attempts, last error, source')
             [CompletionResult]::new('drop', 'drop', [CompletionResultType]::ParameterValue, 'Remove spooled messages by id (as `spool list` shows them), or all of them')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
@@ -354,7 +354,7 @@ Register-ArgumentCompleter -Native -CommandName 'mmnotify' -ScriptBlock {
             break
         }
         'mmnotify;spool;help' {
-            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'One line per spooled message: id, kind, age, attempts, source, last error')
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'One line per spooled message: id, kind, age, attempts, last error, source')
             [CompletionResult]::new('drop', 'drop', [CompletionResultType]::ParameterValue, 'Remove spooled messages by id (as `spool list` shows them), or all of them')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
@@ -436,7 +436,7 @@ Register-ArgumentCompleter -Native -CommandName 'mmnotify' -ScriptBlock {
             break
         }
         'mmnotify;help;spool' {
-            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'One line per spooled message: id, kind, age, attempts, source, last error')
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'One line per spooled message: id, kind, age, attempts, last error, source')
             [CompletionResult]::new('drop', 'drop', [CompletionResultType]::ParameterValue, 'Remove spooled messages by id (as `spool list` shows them), or all of them')
             break
         }

@@ -308,7 +308,7 @@ set edit:completion:arg-completer[mmnotify] = {|@words|
             cand --config 'Config file: routes, people, templates (see FILES in `man mmnotify`)'
             cand -h 'Print help'
             cand --help 'Print help'
-            cand list 'One line per spooled message: id, kind, age, attempts, source, last error'
+            cand list 'One line per spooled message: id, kind, age, attempts, last error, source'
             cand drop 'Remove spooled messages by id (as `spool list` shows them), or all of them'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -340,7 +340,7 @@ set edit:completion:arg-completer[mmnotify] = {|@words|
             cand --help 'Print help'
         }
         &'mmnotify;spool;help'= {
-            cand list 'One line per spooled message: id, kind, age, attempts, source, last error'
+            cand list 'One line per spooled message: id, kind, age, attempts, last error, source'
             cand drop 'Remove spooled messages by id (as `spool list` shows them), or all of them'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -404,7 +404,7 @@ set edit:completion:arg-completer[mmnotify] = {|@words|
         &'mmnotify;help;webhooks'= {
         }
         &'mmnotify;help;spool'= {
-            cand list 'One line per spooled message: id, kind, age, attempts, source, last error'
+            cand list 'One line per spooled message: id, kind, age, attempts, last error, source'
             cand drop 'Remove spooled messages by id (as `spool list` shows them), or all of them'
         }
         &'mmnotify;help;spool;list'= {

@@ -275,7 +275,7 @@ complete -c mmnotify -n "__fish_mmnotify_using_subcommand webhooks" -s q -l quie
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand webhooks" -s h -l help -d 'Print help'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand spool; and not __fish_seen_subcommand_from list drop help" -l config -d 'Config file: routes, people, templates (see FILES in `man mmnotify`)' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand spool; and not __fish_seen_subcommand_from list drop help" -s h -l help -d 'Print help'
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand spool; and not __fish_seen_subcommand_from list drop help" -f -a "list" -d 'One line per spooled message: id, kind, age, attempts, source, last error'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand spool; and not __fish_seen_subcommand_from list drop help" -f -a "list" -d 'One line per spooled message: id, kind, age, attempts, last error, source'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand spool; and not __fish_seen_subcommand_from list drop help" -f -a "drop" -d 'Remove spooled messages by id (as `spool list` shows them), or all of them'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand spool; and not __fish_seen_subcommand_from list drop help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand spool; and __fish_seen_subcommand_from list" -l state-dir -d 'State dir [default: $XDG_STATE_HOME/mmnotify]' -r -F
@@ -295,7 +295,7 @@ complete -c mmnotify -n "__fish_mmnotify_using_subcommand spool; and __fish_seen
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand spool; and __fish_seen_subcommand_from drop" -s v -l verbose -d 'Print target (redacted), status, attempts and time on stderr'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand spool; and __fish_seen_subcommand_from drop" -s q -l quiet -d 'Silence warnings'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand spool; and __fish_seen_subcommand_from drop" -s h -l help -d 'Print help'
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand spool; and __fish_seen_subcommand_from help" -f -a "list" -d 'One line per spooled message: id, kind, age, attempts, source, last error'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand spool; and __fish_seen_subcommand_from help" -f -a "list" -d 'One line per spooled message: id, kind, age, attempts, last error, source'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand spool; and __fish_seen_subcommand_from help" -f -a "drop" -d 'Remove spooled messages by id (as `spool list` shows them), or all of them'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand spool; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand config; and not __fish_seen_subcommand_from check help" -l config -d 'Config file: routes, people, templates (see FILES in `man mmnotify`)' -r -F
@@ -320,6 +320,6 @@ complete -c mmnotify -n "__fish_mmnotify_using_subcommand help; and not __fish_s
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand help; and not __fish_seen_subcommand_from send build run probe doctor flush webhooks spool config completions help" -f -a "config" -d 'Check the config file (routes, people, templates)'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand help; and not __fish_seen_subcommand_from send build run probe doctor flush webhooks spool config completions help" -f -a "completions" -d 'Print a shell completion script'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand help; and not __fish_seen_subcommand_from send build run probe doctor flush webhooks spool config completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand help; and __fish_seen_subcommand_from spool" -f -a "list" -d 'One line per spooled message: id, kind, age, attempts, source, last error'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand help; and __fish_seen_subcommand_from spool" -f -a "list" -d 'One line per spooled message: id, kind, age, attempts, last error, source'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand help; and __fish_seen_subcommand_from spool" -f -a "drop" -d 'Remove spooled messages by id (as `spool list` shows them), or all of them'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "check" -d 'Check the config file (trust rules, keys, routes, templates) and print its routes in the order an event meets them'
