@@ -636,3 +636,47 @@ fn flush_posts_through_an_unusable_dedupe_store() {
     assert_eq!(server.posts().len(), 1);
     assert!(env.spool_items().is_empty());
 }
+
+/// Contract, Spool: flush "prints its summary only when it did something (or with `-v`)".
+/// A run that could only skip an untrusted item, or leave an item whose webhook is not
+/// set now, changed nothing: its warnings stay, the summary line does not come (a timer
+/// runs flush every few minutes). Audit 2: it printed `0 posted, …, 1 skipped`.
+#[test]
+fn flush_prints_no_summary_when_it_did_nothing() {
+    const SUMMARY: &str = "mmnotify: flush:";
+    let (env, server) = setup();
+
+    // Only an untrusted item (mode 0644): skipped with a warning, exit 0.
+    let loose = env.write_file("state/spool/0000000000002-1-1.json", "{}", 0o644);
+    let out = env.run(&mut env.flush(&[]));
+    out.assert_success().assert_stderr_contains("not trusted");
+    assert!(!out.stderr.contains(SUMMARY), "{}", out.stderr);
+    env.run(&mut env.flush(&["-v"]))
+        .assert_success()
+        .assert_stderr_contains(SUMMARY)
+        .assert_stderr_contains("1 skipped");
+    std::fs::remove_file(loose).unwrap();
+
+    // Only an `env` item, and no MATTERMOST_WEBHOOK_URL now: kept with a warning, exit 3.
+    server.script([Fault::Status(504)]);
+    let mut c = env.cmd();
+    c.args(["send", "--retries", "0", "x"])
+        .env("MATTERMOST_WEBHOOK_URL", server.hook_url());
+    env.run(&mut c).assert_code(6);
+    let out = env.run(&mut env.flush(&[]));
+    out.assert_code(3)
+        .assert_stderr_contains("1 spooled message stays");
+    assert!(!out.stderr.contains(SUMMARY), "{}", out.stderr);
+    env.run(&mut env.flush(&["--verbose"]))
+        .assert_code(3)
+        .assert_stderr_contains("1 unresolved");
+    assert_eq!(env.spool_items().len(), 1);
+    assert!(server.posts().is_empty());
+
+    // Once it posts, the summary is back without -v.
+    let mut c = env.flush(&[]);
+    c.env("MATTERMOST_WEBHOOK_URL", server.hook_url());
+    env.run(&mut c)
+        .assert_success()
+        .assert_stderr_contains("mmnotify: flush: 1 posted");
+}
