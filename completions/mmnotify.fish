@@ -177,6 +177,19 @@ complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l icon-emoji -d 
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l priority -d 'Post priority label' -r -f -a "urgent\t''
 important\t''"
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l root-id -d 'Post in this thread (the root post\'s id); older servers ignore it' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l card -d 'Set props.card: Markdown shown in the post\'s info panel' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l prop -d 'Set props.KEY to a JSON value (repeatable)' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l max-payload-bytes -d 'Largest JSON body in bytes (server default)' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l color -d 'Colour of the attachment\'s side bar in Mattermost: good, warning, danger or #RRGGBB (it colours the attachment, not the terminal)' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l title -d 'Attachment title' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l title-link -d 'Link opened by the title' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l pretext -d 'Text shown above the attachment' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l attachment-text -d 'Attachment body (Markdown)' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l field -d 'A field shown as a table row (repeatable)' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l field-short -d 'A short field, shown side by side with others (repeatable)' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l footer -d 'Small text at the bottom of the attachment' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l image-url -d 'Image shown in the attachment' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l thumb-url -d 'Thumbnail shown on the right of the attachment' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l webhook-file -d 'Secrets file holding the webhook URL' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -s w -l webhook -d 'Use NAME.url from the secrets directory' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l secrets-dir -d 'Directory of NAME.url files' -r -F

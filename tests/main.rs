@@ -16,7 +16,6 @@ mod support;
 
 mod architecture;
 mod attack;
-mod audit2_contract;
 mod bot;
 mod bot_outcome;
 mod bot_threads;
