@@ -186,6 +186,19 @@ Register-ArgumentCompleter -Native -CommandName 'mmnotify' -ScriptBlock {
             [CompletionResult]::new('--icon-emoji', '--icon-emoji', [CompletionResultType]::ParameterName, 'Avatar emoji (`:rocket:`); ignored unless overrides are enabled')
             [CompletionResult]::new('--priority', '--priority', [CompletionResultType]::ParameterName, 'Post priority label')
             [CompletionResult]::new('--root-id', '--root-id', [CompletionResultType]::ParameterName, 'Post in this thread (the root post''s id); older servers ignore it')
+            [CompletionResult]::new('--card', '--card', [CompletionResultType]::ParameterName, 'Set props.card: Markdown shown in the post''s info panel')
+            [CompletionResult]::new('--prop', '--prop', [CompletionResultType]::ParameterName, 'Set props.KEY to a JSON value (repeatable)')
+            [CompletionResult]::new('--max-payload-bytes', '--max-payload-bytes', [CompletionResultType]::ParameterName, 'Largest JSON body in bytes (server default)')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'Colour of the attachment''s side bar in Mattermost: good, warning, danger or #RRGGBB (it colours the attachment, not the terminal)')
+            [CompletionResult]::new('--title', '--title', [CompletionResultType]::ParameterName, 'Attachment title')
+            [CompletionResult]::new('--title-link', '--title-link', [CompletionResultType]::ParameterName, 'Link opened by the title')
+            [CompletionResult]::new('--pretext', '--pretext', [CompletionResultType]::ParameterName, 'Text shown above the attachment')
+            [CompletionResult]::new('--attachment-text', '--attachment-text', [CompletionResultType]::ParameterName, 'Attachment body (Markdown)')
+            [CompletionResult]::new('--field', '--field', [CompletionResultType]::ParameterName, 'A field shown as a table row (repeatable)')
+            [CompletionResult]::new('--field-short', '--field-short', [CompletionResultType]::ParameterName, 'A short field, shown side by side with others (repeatable)')
+            [CompletionResult]::new('--footer', '--footer', [CompletionResultType]::ParameterName, 'Small text at the bottom of the attachment')
+            [CompletionResult]::new('--image-url', '--image-url', [CompletionResultType]::ParameterName, 'Image shown in the attachment')
+            [CompletionResult]::new('--thumb-url', '--thumb-url', [CompletionResultType]::ParameterName, 'Thumbnail shown on the right of the attachment')
             [CompletionResult]::new('--webhook-file', '--webhook-file', [CompletionResultType]::ParameterName, 'Secrets file holding the webhook URL')
             [CompletionResult]::new('-w', '-w', [CompletionResultType]::ParameterName, 'Use NAME.url from the secrets directory')
             [CompletionResult]::new('--webhook', '--webhook', [CompletionResultType]::ParameterName, 'Use NAME.url from the secrets directory')
@@ -319,7 +332,7 @@ Register-ArgumentCompleter -Native -CommandName 'mmnotify' -ScriptBlock {
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file: routes, people, templates (see FILES in `man mmnotify`)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
-            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'One line per spooled message: id, kind, age, attempts, source, last error')
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'One line per spooled message: id, kind, age, attempts, last error, source')
             [CompletionResult]::new('drop', 'drop', [CompletionResultType]::ParameterValue, 'Remove spooled messages by id (as `spool list` shows them), or all of them')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
@@ -354,7 +367,7 @@ Register-ArgumentCompleter -Native -CommandName 'mmnotify' -ScriptBlock {
             break
         }
         'mmnotify;spool;help' {
-            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'One line per spooled message: id, kind, age, attempts, source, last error')
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'One line per spooled message: id, kind, age, attempts, last error, source')
             [CompletionResult]::new('drop', 'drop', [CompletionResultType]::ParameterValue, 'Remove spooled messages by id (as `spool list` shows them), or all of them')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
@@ -436,7 +449,7 @@ Register-ArgumentCompleter -Native -CommandName 'mmnotify' -ScriptBlock {
             break
         }
         'mmnotify;help;spool' {
-            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'One line per spooled message: id, kind, age, attempts, source, last error')
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'One line per spooled message: id, kind, age, attempts, last error, source')
             [CompletionResult]::new('drop', 'drop', [CompletionResultType]::ParameterValue, 'Remove spooled messages by id (as `spool list` shows them), or all of them')
             break
         }

@@ -180,6 +180,19 @@ set edit:completion:arg-completer[mmnotify] = {|@words|
             cand --icon-emoji 'Avatar emoji (`:rocket:`); ignored unless overrides are enabled'
             cand --priority 'Post priority label'
             cand --root-id 'Post in this thread (the root post''s id); older servers ignore it'
+            cand --card 'Set props.card: Markdown shown in the post''s info panel'
+            cand --prop 'Set props.KEY to a JSON value (repeatable)'
+            cand --max-payload-bytes 'Largest JSON body in bytes (server default)'
+            cand --color 'Colour of the attachment''s side bar in Mattermost: good, warning, danger or #RRGGBB (it colours the attachment, not the terminal)'
+            cand --title 'Attachment title'
+            cand --title-link 'Link opened by the title'
+            cand --pretext 'Text shown above the attachment'
+            cand --attachment-text 'Attachment body (Markdown)'
+            cand --field 'A field shown as a table row (repeatable)'
+            cand --field-short 'A short field, shown side by side with others (repeatable)'
+            cand --footer 'Small text at the bottom of the attachment'
+            cand --image-url 'Image shown in the attachment'
+            cand --thumb-url 'Thumbnail shown on the right of the attachment'
             cand --webhook-file 'Secrets file holding the webhook URL'
             cand -w 'Use NAME.url from the secrets directory'
             cand --webhook 'Use NAME.url from the secrets directory'
@@ -308,7 +321,7 @@ set edit:completion:arg-completer[mmnotify] = {|@words|
             cand --config 'Config file: routes, people, templates (see FILES in `man mmnotify`)'
             cand -h 'Print help'
             cand --help 'Print help'
-            cand list 'One line per spooled message: id, kind, age, attempts, source, last error'
+            cand list 'One line per spooled message: id, kind, age, attempts, last error, source'
             cand drop 'Remove spooled messages by id (as `spool list` shows them), or all of them'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -340,7 +353,7 @@ set edit:completion:arg-completer[mmnotify] = {|@words|
             cand --help 'Print help'
         }
         &'mmnotify;spool;help'= {
-            cand list 'One line per spooled message: id, kind, age, attempts, source, last error'
+            cand list 'One line per spooled message: id, kind, age, attempts, last error, source'
             cand drop 'Remove spooled messages by id (as `spool list` shows them), or all of them'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -404,7 +417,7 @@ set edit:completion:arg-completer[mmnotify] = {|@words|
         &'mmnotify;help;webhooks'= {
         }
         &'mmnotify;help;spool'= {
-            cand list 'One line per spooled message: id, kind, age, attempts, source, last error'
+            cand list 'One line per spooled message: id, kind, age, attempts, last error, source'
             cand drop 'Remove spooled messages by id (as `spool list` shows them), or all of them'
         }
         &'mmnotify;help;spool;list'= {

@@ -177,6 +177,19 @@ complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l icon-emoji -d 
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l priority -d 'Post priority label' -r -f -a "urgent\t''
 important\t''"
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l root-id -d 'Post in this thread (the root post\'s id); older servers ignore it' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l card -d 'Set props.card: Markdown shown in the post\'s info panel' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l prop -d 'Set props.KEY to a JSON value (repeatable)' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l max-payload-bytes -d 'Largest JSON body in bytes (server default)' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l color -d 'Colour of the attachment\'s side bar in Mattermost: good, warning, danger or #RRGGBB (it colours the attachment, not the terminal)' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l title -d 'Attachment title' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l title-link -d 'Link opened by the title' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l pretext -d 'Text shown above the attachment' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l attachment-text -d 'Attachment body (Markdown)' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l field -d 'A field shown as a table row (repeatable)' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l field-short -d 'A short field, shown side by side with others (repeatable)' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l footer -d 'Small text at the bottom of the attachment' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l image-url -d 'Image shown in the attachment' -r
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l thumb-url -d 'Thumbnail shown on the right of the attachment' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l webhook-file -d 'Secrets file holding the webhook URL' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -s w -l webhook -d 'Use NAME.url from the secrets directory' -r
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand run" -l secrets-dir -d 'Directory of NAME.url files' -r -F
@@ -275,7 +288,7 @@ complete -c mmnotify -n "__fish_mmnotify_using_subcommand webhooks" -s q -l quie
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand webhooks" -s h -l help -d 'Print help'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand spool; and not __fish_seen_subcommand_from list drop help" -l config -d 'Config file: routes, people, templates (see FILES in `man mmnotify`)' -r -F
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand spool; and not __fish_seen_subcommand_from list drop help" -s h -l help -d 'Print help'
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand spool; and not __fish_seen_subcommand_from list drop help" -f -a "list" -d 'One line per spooled message: id, kind, age, attempts, source, last error'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand spool; and not __fish_seen_subcommand_from list drop help" -f -a "list" -d 'One line per spooled message: id, kind, age, attempts, last error, source'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand spool; and not __fish_seen_subcommand_from list drop help" -f -a "drop" -d 'Remove spooled messages by id (as `spool list` shows them), or all of them'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand spool; and not __fish_seen_subcommand_from list drop help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand spool; and __fish_seen_subcommand_from list" -l state-dir -d 'State dir [default: $XDG_STATE_HOME/mmnotify]' -r -F
@@ -295,7 +308,7 @@ complete -c mmnotify -n "__fish_mmnotify_using_subcommand spool; and __fish_seen
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand spool; and __fish_seen_subcommand_from drop" -s v -l verbose -d 'Print target (redacted), status, attempts and time on stderr'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand spool; and __fish_seen_subcommand_from drop" -s q -l quiet -d 'Silence warnings'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand spool; and __fish_seen_subcommand_from drop" -s h -l help -d 'Print help'
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand spool; and __fish_seen_subcommand_from help" -f -a "list" -d 'One line per spooled message: id, kind, age, attempts, source, last error'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand spool; and __fish_seen_subcommand_from help" -f -a "list" -d 'One line per spooled message: id, kind, age, attempts, last error, source'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand spool; and __fish_seen_subcommand_from help" -f -a "drop" -d 'Remove spooled messages by id (as `spool list` shows them), or all of them'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand spool; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand config; and not __fish_seen_subcommand_from check help" -l config -d 'Config file: routes, people, templates (see FILES in `man mmnotify`)' -r -F
@@ -320,6 +333,6 @@ complete -c mmnotify -n "__fish_mmnotify_using_subcommand help; and not __fish_s
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand help; and not __fish_seen_subcommand_from send build run probe doctor flush webhooks spool config completions help" -f -a "config" -d 'Check the config file (routes, people, templates)'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand help; and not __fish_seen_subcommand_from send build run probe doctor flush webhooks spool config completions help" -f -a "completions" -d 'Print a shell completion script'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand help; and not __fish_seen_subcommand_from send build run probe doctor flush webhooks spool config completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c mmnotify -n "__fish_mmnotify_using_subcommand help; and __fish_seen_subcommand_from spool" -f -a "list" -d 'One line per spooled message: id, kind, age, attempts, source, last error'
+complete -c mmnotify -n "__fish_mmnotify_using_subcommand help; and __fish_seen_subcommand_from spool" -f -a "list" -d 'One line per spooled message: id, kind, age, attempts, last error, source'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand help; and __fish_seen_subcommand_from spool" -f -a "drop" -d 'Remove spooled messages by id (as `spool list` shows them), or all of them'
 complete -c mmnotify -n "__fish_mmnotify_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "check" -d 'Check the config file (trust rules, keys, routes, templates) and print its routes in the order an event meets them'

@@ -251,3 +251,161 @@ fn sigterm_reaches_the_command_and_the_report_goes_out() {
     // The state directory is still checked for leaks.
     env.run(&mut run_cmd(&env, &[], "true")).assert_success();
 }
+
+/// Contract, Task reports: "Every send option (`--webhook`, `--channel`, `--timeout`,
+/// `--dry-run`, …) works here." `--max-payload-bytes` (the body limit of "Validated
+/// before sending") is one; audit 2: `run` refused it as unknown (exit 2). It is the
+/// report's limit too: under a limit the report cannot fit, nothing is posted and the
+/// job's exit code stands.
+#[test]
+fn run_takes_the_payload_size_limit_of_send() {
+    let (env, server) = setup();
+    env.run(&mut run_cmd(
+        &env,
+        &["--dry-run", "--max-payload-bytes", "300000"],
+        "true",
+    ))
+    .assert_success();
+    env.run(&mut run_cmd(
+        &env,
+        &["--max-payload-bytes", "200"],
+        "exit 7",
+    ))
+    .assert_code(7)
+    .assert_stderr_contains("the report was not posted")
+    .assert_stderr_contains("over the limit of 200");
+    assert!(server.posts().is_empty());
+    env.run(&mut run_cmd(
+        &env,
+        &["--max-payload-bytes", "300000"],
+        "true",
+    ))
+    .assert_success();
+    assert_eq!(server.posts().len(), 1);
+}
+
+/// Contract, Task reports: "Every send option … works here"; Message content: "`--card
+/// TEXT` sets `props.card`; `--prop KEY=JSON` sets any other prop." A runbook card on a
+/// nightly job's report is the obvious use; audit 2: `run` refused both (exit 2).
+#[test]
+fn run_takes_card_and_prop_of_send() {
+    let (env, server) = setup();
+    let opts = ["--card", "runbook", "--prop", "team=\"ops\""];
+    let out = env.run(&mut run_cmd(
+        &env,
+        &[&opts[..], &["--dry-run"]].concat(),
+        "true",
+    ));
+    out.assert_success();
+    let payload: serde_json::Value =
+        serde_json::from_str(out.stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(payload["props"]["card"], "runbook");
+    assert_eq!(payload["props"]["team"], "ops");
+
+    env.run(&mut run_cmd(&env, &opts, "true")).assert_success();
+    let post = &server.posts()[0];
+    assert_eq!(post.props["card"], "runbook", "{}", post.props);
+    assert_eq!(post.props["team"], "ops");
+    // Beside the report's own props, which machines read.
+    assert_eq!(post.props["mmnotify"]["kind"], "run", "{}", post.props);
+
+    // props.mmnotify is the report's: a --prop may not replace it (exit 2, job not run).
+    let marker = env.root().join("ran");
+    env.run(&mut run_cmd(
+        &env,
+        &["--prop", "mmnotify={}"],
+        &format!("touch {}", marker.display()),
+    ))
+    .assert_code(2)
+    .assert_stderr_contains("--prop mmnotify");
+    assert!(!marker.exists(), "the job must not run");
+}
+
+/// The attachment flags of send add to the report's own attachment: title, footer and
+/// fields after the exit code and duration; `--color` replaces the outcome's colour;
+/// `--priority` marks the post. The plain headline stays the fallback.
+#[test]
+fn run_adds_the_attachment_flags_to_its_report() {
+    let (env, server) = setup();
+    env.run(&mut run_cmd(
+        &env,
+        &[
+            "--title",
+            "Nightly backup",
+            "--title-link",
+            "https://ci.example.com/job/7",
+            "--footer",
+            "db1",
+            "--field",
+            "Host=db1",
+            "--field-short",
+            "Shard=3",
+            "--color",
+            "#123456",
+            "--priority",
+            "urgent",
+        ],
+        "exit 3",
+    ))
+    .assert_code(3);
+    let post = &server.posts()[0];
+    let atts = post.attachments.as_array().expect("attachments");
+    assert_eq!(atts.len(), 1, "one attachment: {}", post.attachments);
+    let att = &atts[0];
+    assert_eq!(att["color"], "#123456", "{att}");
+    assert_eq!(att["title"], "Nightly backup");
+    assert_eq!(att["title_link"], "https://ci.example.com/job/7");
+    assert_eq!(att["footer"], "db1");
+    assert!(
+        att["fallback"].as_str().unwrap().contains("❌ Failed"),
+        "{att}"
+    );
+    let titles: Vec<&str> = att["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(titles, ["Exit code", "Duration", "Host", "Shard"], "{att}");
+    assert_eq!(att["fields"][2]["short"], false);
+    assert_eq!(att["fields"][3]["short"], true);
+    assert_eq!(
+        post.priority.as_ref().map(|p| p["priority"].clone()),
+        Some("urgent".into())
+    );
+    assert!(post.message.contains("❌ Failed"), "{}", post.message);
+}
+
+/// The send options that cannot apply to a report (it is built from the job, is always
+/// one post, and shows its tail in a code block already) are not `run`'s: a usage error
+/// (exit 2) naming the option, before the job runs, and `run --help` says which and why.
+#[test]
+fn run_help_names_the_send_options_a_report_cannot_use() {
+    let (env, server) = setup();
+    let marker = env.root().join("ran");
+    let script = format!("touch {}", marker.display());
+    for opts in [
+        &["--payload", "p.json"][..],
+        &["--text-file", "t.txt"][..],
+        &["--code"][..],
+        &["--split"][..],
+    ] {
+        env.run(&mut run_cmd(&env, opts, &script))
+            .assert_code(2)
+            .assert_stderr_contains(&format!("'{}'", opts[0]));
+        assert!(!marker.exists(), "{opts:?}: the job must not run");
+    }
+    assert!(server.posts().is_empty());
+    let mut c = env.cmd();
+    c.args(["run", "--help"]);
+    let help = env.run(&mut c);
+    help.assert_success();
+    let text = help.stdout.split_whitespace().collect::<Vec<_>>().join(" ");
+    for needle in [
+        "not --payload, --text-file, --code or --split",
+        "built from the job, is one post",
+        "--color replaces the outcome's colour",
+    ] {
+        assert!(text.contains(needle), "{needle}: {}", help.stdout);
+    }
+}

@@ -265,6 +265,24 @@ fn spool_two(env: &Env, server: &MockServer) {
     env.run(&mut b).assert_code(6);
 }
 
+/// The redacted source is the last column, so a script takes it with `awk '{print $NF}'`
+/// (audit 2: the binary printed it before the error).
+#[test]
+fn spool_list_line_ends_with_the_redacted_source() {
+    let (env, server) = setup();
+    server.script([Fault::Status(503)]);
+    env.run(&mut env.send(&["--retries", "0", "first"]))
+        .assert_code(6);
+    let out = env.run(&mut spool_cmd(&env, &["list"]));
+    out.assert_success();
+    let line = out.stdout.lines().next().expect("one line");
+    let cols: Vec<&str> = line.split_whitespace().collect();
+    assert!(line.contains("503"), "last error: {line}");
+    assert_eq!(cols.last(), Some(&"name:hook"), "source last: {line}");
+}
+
+/// Contract, Spool: "`mmnotify spool list` prints one line per item …: id, kind, age,
+/// attempts, last error, redacted source", in that order.
 #[test]
 fn spool_list_shows_one_line_per_item() {
     let (env, server) = setup();
@@ -284,8 +302,10 @@ fn spool_list_shows_one_line_per_item() {
         assert_eq!(cols[1], kind, "{line}");
         assert!(cols[2].ends_with('s'), "age: {line}");
         assert_eq!(cols[3], "1", "attempts: {line}");
-        assert_eq!(cols[4], "name:hook", "{line}");
-        assert!(line.contains(status), "last error: {line}");
+        // The last error (several words) comes before the source, which ends the line.
+        let error = cols[4..cols.len() - 1].join(" ");
+        assert!(error.contains(status), "last error: {line}");
+        assert_eq!(cols.last(), Some(&"name:hook"), "source last: {line}");
     }
 
     let out = env.run(&mut spool_cmd(&env, &["list", "--output", "json"]));
@@ -302,7 +322,10 @@ fn spool_list_shows_one_line_per_item() {
     assert_eq!(objs[1]["attempts"], 1);
     assert_eq!(objs[1]["source"], "name:hook");
     assert!(objs[1]["last_error"].as_str().unwrap().contains("502"));
-    assert!(objs[1]["age_s"].as_u64().unwrap() < 600);
+    // The contract's `age` (seconds), and `age_s`, its older name, kept for scripts.
+    let age = objs[1]["age"].as_u64().expect("`age` in seconds");
+    assert!(age < 600, "{}", objs[1]);
+    assert_eq!(objs[1]["age_s"].as_u64(), Some(age));
     assert!(objs[1]["created_at"].as_str().unwrap().ends_with('Z'));
 }
 
@@ -612,4 +635,48 @@ fn flush_posts_through_an_unusable_dedupe_store() {
         .assert_stderr_contains("without deduplication");
     assert_eq!(server.posts().len(), 1);
     assert!(env.spool_items().is_empty());
+}
+
+/// Contract, Spool: flush "prints its summary only when it did something (or with `-v`)".
+/// A run that could only skip an untrusted item, or leave an item whose webhook is not
+/// set now, changed nothing: its warnings stay, the summary line does not come (a timer
+/// runs flush every few minutes). Audit 2: it printed `0 posted, …, 1 skipped`.
+#[test]
+fn flush_prints_no_summary_when_it_did_nothing() {
+    const SUMMARY: &str = "mmnotify: flush:";
+    let (env, server) = setup();
+
+    // Only an untrusted item (mode 0644): skipped with a warning, exit 0.
+    let loose = env.write_file("state/spool/0000000000002-1-1.json", "{}", 0o644);
+    let out = env.run(&mut env.flush(&[]));
+    out.assert_success().assert_stderr_contains("not trusted");
+    assert!(!out.stderr.contains(SUMMARY), "{}", out.stderr);
+    env.run(&mut env.flush(&["-v"]))
+        .assert_success()
+        .assert_stderr_contains(SUMMARY)
+        .assert_stderr_contains("1 skipped");
+    std::fs::remove_file(loose).unwrap();
+
+    // Only an `env` item, and no MATTERMOST_WEBHOOK_URL now: kept with a warning, exit 3.
+    server.script([Fault::Status(504)]);
+    let mut c = env.cmd();
+    c.args(["send", "--retries", "0", "x"])
+        .env("MATTERMOST_WEBHOOK_URL", server.hook_url());
+    env.run(&mut c).assert_code(6);
+    let out = env.run(&mut env.flush(&[]));
+    out.assert_code(3)
+        .assert_stderr_contains("1 spooled message stays");
+    assert!(!out.stderr.contains(SUMMARY), "{}", out.stderr);
+    env.run(&mut env.flush(&["--verbose"]))
+        .assert_code(3)
+        .assert_stderr_contains("1 unresolved");
+    assert_eq!(env.spool_items().len(), 1);
+    assert!(server.posts().is_empty());
+
+    // Once it posts, the summary is back without -v.
+    let mut c = env.flush(&[]);
+    c.env("MATTERMOST_WEBHOOK_URL", server.hook_url());
+    env.run(&mut c)
+        .assert_success()
+        .assert_stderr_contains("mmnotify: flush: 1 posted");
 }

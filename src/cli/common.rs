@@ -6,7 +6,11 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
-use super::parse::{parse_color, parse_field, parse_timeout};
+use super::parse::{parse_color, parse_field, parse_prop, parse_timeout};
+
+/// Largest `--max-payload-bytes`: far above any server's limit, and low enough that the
+/// derived read limits (four times it) cannot overflow.
+const MAX_PAYLOAD_LIMIT: u64 = 64 << 20;
 
 pub(super) fn refuse_secrets_dir(dir: &Path) -> anyhow::Result<()> {
     crate::secret::refuse_url_as_path(dir.as_os_str(), "--secrets-dir (or MMNOTIFY_SECRETS_DIR)")
@@ -301,6 +305,29 @@ pub(crate) struct RouteArgs {
     /// Post in this thread (the root post's id); older servers ignore it
     #[arg(long, value_name = "POST_ID", value_parser = super::parse::parse_post_id)]
     pub root_id: Option<String>,
+}
+
+/// What a post carries besides its text and attachments, and the body limit it is
+/// checked against: shared by `send` and `run` (whose report is a post like any other).
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Post")]
+pub(crate) struct PropsArgs {
+    /// Set props.card: Markdown shown in the post's info panel
+    #[arg(long, value_name = "TEXT")]
+    pub card: Option<String>,
+
+    /// Set props.KEY to a JSON value (repeatable)
+    #[arg(long, value_name = "KEY=JSON", value_parser = parse_prop)]
+    pub prop: Vec<(String, String)>,
+
+    /// Largest JSON body in bytes (server default)
+    #[arg(
+        long,
+        value_name = "BYTES",
+        default_value_t = 300_000,
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=MAX_PAYLOAD_LIMIT)
+    )]
+    pub max_payload_bytes: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

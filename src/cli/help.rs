@@ -267,7 +267,16 @@ pub const PAGES: &[Page] = &[
     },
     Page {
         name: "run",
-        notes: &[("Exit status", RUN_EXIT)],
+        notes: &[
+            ("Exit status", RUN_EXIT),
+            (
+                "Send options",
+                "The report takes send's options, the attachment flags on its own \
+                 attachment (--color replaces the outcome's colour), but not --payload, \
+                 --text-file, --code or --split: the report is built from the job, is one \
+                 post, and shows the output tail in a code block already.",
+            ),
+        ],
         examples: &[
             (
                 "Run a job and report how it went:",

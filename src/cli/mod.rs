@@ -20,7 +20,8 @@ pub(crate) use build::BuildArgs;
 pub(crate) use checks::{DoctorArgs, ProbeArgs};
 pub(crate) use common::{
     AttachmentArgs, CommonArgs, DeliveryArgs, NoRetries, NoState, OutputArgs, OutputFormat,
-    Priority, Retries, RetryLimit, RouteArgs, SecretsDirArgs, StateArgs, StateDirArgs, WebhookArgs,
+    Priority, PropsArgs, Retries, RetryLimit, RouteArgs, SecretsDirArgs, StateArgs, StateDirArgs,
+    WebhookArgs,
 };
 pub(crate) use config::{ConfigArgs, ConfigCommand};
 pub(crate) use gateway::{GatewayArgs, QueueArgs, RateArgs, StoreArgs};
@@ -86,7 +87,7 @@ pub(crate) enum Command {
     Build(Box<BuildArgs>),
     /// Run a command, then post its outcome (status, duration, output tail)
     #[command(after_help = help::after_help("run"))]
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Post a test message, visible in the channel, and print HTTP status and latency (no
     /// retries)
     #[command(after_help = help::after_help("probe"))]

@@ -5,7 +5,7 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 
 use super::parse::parse_runtime;
-use super::{CommonArgs, RouteArgs};
+use super::{AttachmentArgs, CommonArgs, PropsArgs, RouteArgs};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum RunOutcome {
@@ -61,6 +61,11 @@ pub(crate) struct RunArgs {
 
     #[command(flatten)]
     pub route: RouteArgs,
+    #[command(flatten)]
+    pub props: PropsArgs,
+    /// Added to the report's attachment; `--color` replaces the outcome's colour.
+    #[command(flatten)]
+    pub attachment: AttachmentArgs,
     #[command(flatten)]
     pub common: CommonArgs,
     #[command(flatten)]

@@ -4,12 +4,8 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::parse::{parse_code_lang, parse_prop};
-use super::{AttachmentArgs, CommonArgs, RouteArgs};
-
-/// Largest `--max-payload-bytes`: far above any server's limit, and low enough that the
-/// derived read limits (four times it) cannot overflow.
-const MAX_PAYLOAD_LIMIT: u64 = 64 << 20;
+use super::parse::parse_code_lang;
+use super::{AttachmentArgs, CommonArgs, PropsArgs, RouteArgs};
 
 #[derive(Debug, Clone, Args)]
 pub(crate) struct SendArgs {
@@ -36,32 +32,17 @@ pub(crate) struct SendArgs {
     )]
     pub code: Option<String>,
 
-    /// Set props.card: Markdown shown in the post's info panel
-    #[arg(long, value_name = "TEXT", help_heading = "Post")]
-    pub card: Option<String>,
-
-    /// Set props.KEY to a JSON value (repeatable)
-    #[arg(long, value_name = "KEY=JSON", value_parser = parse_prop, help_heading = "Post")]
-    pub prop: Vec<(String, String)>,
-
     /// Send text over 16383 characters whole, as several posts, not cut
     #[arg(long, help_heading = "Post")]
     pub split: bool,
-
-    /// Largest JSON body in bytes (server default)
-    #[arg(
-        long,
-        value_name = "BYTES",
-        default_value_t = 300_000,
-        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=MAX_PAYLOAD_LIMIT),
-        help_heading = "Post"
-    )]
-    pub max_payload_bytes: usize,
 
     /// Print the payload, send nothing; checks a given webhook offline
     #[arg(short = 'n', long)]
     pub dry_run: bool,
 
+    // After --dry-run: a flattened group's heading carries over to the flags after it.
+    #[command(flatten)]
+    pub props: PropsArgs,
     #[command(flatten)]
     pub route: RouteArgs,
     #[command(flatten)]

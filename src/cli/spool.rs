@@ -43,7 +43,7 @@ pub(crate) struct SpoolArgs {
 
 #[derive(Debug, Clone, Subcommand)]
 pub(crate) enum SpoolCommand {
-    /// One line per spooled message: id, kind, age, attempts, source, last error
+    /// One line per spooled message: id, kind, age, attempts, last error, source
     #[command(after_help = help::after_help("spool list"))]
     List(SpoolListArgs),
     /// Remove spooled messages by id (as `spool list` shows them), or all of them

@@ -5,7 +5,8 @@
 use crate::build_event::event::BuildEvent;
 use crate::cli::{
     AttachmentArgs, BuildArgs, DeliveryArgs, DoctorArgs, GatewayArgs, OutputArgs, OutputFormat,
-    Priority, QueueArgs, RateArgs, RetryLimit, RouteArgs, StateArgs, StoreArgs, WebhookArgs,
+    Priority, PropsArgs, QueueArgs, RateArgs, RetryLimit, RouteArgs, StateArgs, StoreArgs,
+    WebhookArgs,
 };
 use crate::gateway;
 use crate::gateway::consumer::Gateway;
@@ -20,7 +21,7 @@ use crate::secret::{env_url, BotSources, Sources};
 use crate::state::spool::SpoolKind;
 use crate::story::on::OnFilter;
 use crate::wire::deliver;
-use crate::wire::payload::{Attachment, Field, Member, Route};
+use crate::wire::payload::{self, Attachment, Field, Member, Payload, Route};
 
 impl From<&OutputArgs> for Printer {
     fn from(args: &OutputArgs) -> Printer {
@@ -207,6 +208,20 @@ pub(crate) fn attachment(a: &AttachmentArgs) -> Option<Attachment> {
         fields: (!fields.is_empty()).then_some(fields).into(),
         ..Attachment::default()
     })
+}
+
+/// `--prop` and `--card` on a post: `send`'s message or `run`'s report.
+pub(crate) fn apply_props(post: &mut Payload, a: &PropsArgs) -> anyhow::Result<()> {
+    if !a.prop.is_empty() {
+        let props = post.props_mut()?;
+        for (k, raw) in &a.prop {
+            props.insert(k.clone(), payload::prop_value(k, raw)?);
+        }
+    }
+    if let Some(card) = &a.card {
+        post.set_card(card)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

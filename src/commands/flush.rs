@@ -729,19 +729,13 @@ fn summary(printer: &Printer, t: &Tally) -> Outcome {
         .with("unresolved", t.unresolved)
         .with("not_tried", t.not_tried)
         .with("skipped", t.skipped);
-    let counts = [
-        t.posted,
-        t.enqueued,
-        t.duplicate,
-        t.rejected,
-        t.expired,
-        t.failed,
-        t.unresolved,
-        t.not_tried,
-        t.skipped,
-    ];
-    // A timer runs flush every few minutes: an empty spool is not worth a log line.
-    let did_something = counts.iter().any(|&n| n > 0);
+    // A timer runs flush every few minutes: a run that changed nothing is not worth a
+    // log line. Items it could only skip (untrusted), leave (unresolved) or keep
+    // (failed, not tried) already have their warnings and, for the last three, the
+    // final error; the summary adds nothing the operator needs then.
+    let did_something = [t.posted, t.enqueued, t.duplicate, t.rejected, t.expired]
+        .iter()
+        .any(|&n| n > 0);
     if !printer.quiet && (did_something || printer.verbose) {
         // Enqueues are named only when there were some: most spools never hold one.
         let enqueued = if t.enqueued > 0 {

@@ -29,7 +29,7 @@ pub fn dispatch(cli: Cli) -> Result<Ending> {
     match cli.command {
         Command::Send(args) => send::run(*args),
         Command::Build(args) => build::run(*args, config),
-        Command::Run(args) => run::run(args),
+        Command::Run(args) => run::run(*args),
         Command::Probe(args) => probe::run(args),
         Command::Doctor(args) => doctor::run(args, config),
         Command::Flush(args) => flush::run(args),

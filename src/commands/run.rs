@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use anyhow::Result;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::cli::{RunArgs, RunOutcome};
 use crate::commands::config;
@@ -21,7 +21,7 @@ use crate::task::tail::CUT_MARKER;
 use crate::task::task_report::{self, ReportInput};
 use crate::task::{self, TaskSpec};
 use crate::wire::deliver;
-use crate::wire::payload::{self, Payload, Route};
+use crate::wire::payload::{self, Attachment, Member, Payload, Route, MACHINE_PROPS_KEY};
 
 /// The job as `task::run` takes it: the command, its limits, and an environment
 /// without mmnotify's secrets.
@@ -51,8 +51,36 @@ fn task_spec(args: &RunArgs) -> TaskSpec {
 /// shares it with the headline and the details.
 const TAIL_BYTES: usize = 12 * 1024;
 
+/// What the send flags add to the report. Read before the job starts: a mistyped
+/// `--prop` must not wait for a long job to end, nor cost its report.
+struct Additions {
+    attachment: Option<Attachment>,
+    props: Map<String, Value>,
+}
+
+fn additions(args: &RunArgs) -> Result<Additions> {
+    let mut carrier = Payload::default();
+    config::apply_props(&mut carrier, &args.props)?;
+    let props = carrier.props.typed().cloned().unwrap_or_default();
+    if props.contains_key(MACHINE_PROPS_KEY) {
+        return Err(error::fail(
+            ExitKind::Usage,
+            format!(
+                "--prop {MACHINE_PROPS_KEY}: props.{MACHINE_PROPS_KEY} is the report's own \
+                 (kind, outcome, exit code, duration, for machines reading the channel); \
+                 choose another key"
+            ),
+        ));
+    }
+    Ok(Additions {
+        attachment: config::attachment(&args.attachment),
+        props,
+    })
+}
+
 pub(super) fn run(args: RunArgs) -> Result<Ending> {
     let printer = Printer::from(&args.common.output);
+    let additions = additions(&args)?;
     let webhook = Sources::from(&args.common.webhook);
     // Resolve the webhook before the job starts, so a broken set-up is reported at once,
     // but run the job either way: a notifier problem must not cost the job itself.
@@ -120,13 +148,18 @@ pub(super) fn run(args: RunArgs) -> Result<Ending> {
         return Ok(reported(Outcome::new(Status::Filtered), None, child_code));
     }
 
-    let post = report(&args, result, token_url.as_ref());
+    let post = report(&args, &additions, result, token_url.as_ref());
     deliver_report(&args, printer, &post, dry_check, notifier, child_code)
 }
 
-/// The report as it will be posted: scrubbed of every hook id and the token, with the
-/// route flags applied.
-fn report(args: &RunArgs, mut result: task::TaskResult, token_url: Option<&WebhookUrl>) -> Payload {
+/// The report as it will be posted: with what the flags add, scrubbed of every hook id
+/// and the token, with the route flags applied.
+fn report(
+    args: &RunArgs,
+    additions: &Additions,
+    mut result: task::TaskResult,
+    token_url: Option<&WebhookUrl>,
+) -> Payload {
     // Scrubbed before rendering too: the report caps the name and cuts lines to fit, and
     // a cut through a token leaves a piece that no later scrubbing recognises.
     let clean = |text: &str| scrub_text(text, token_url);
@@ -142,10 +175,32 @@ fn report(args: &RunArgs, mut result: task::TaskResult, token_url: Option<&Webho
         log_url: log_url.as_deref(),
         command_line: &command_line,
     });
+    let report = with_additions(report, additions);
     let mut post = scrub_report(&report, token_url);
     post.apply_route(&Route::from(&args.route));
     post.ensure_fallbacks();
     post
+}
+
+/// The attachment flags laid on the report's own attachment (`--color` replacing the
+/// outcome's colour, fields after exit code and duration), the props beside its
+/// `props.mmnotify`.
+fn with_additions(mut report: Payload, additions: &Additions) -> Payload {
+    if let Some(over) = &additions.attachment {
+        match &mut report.attachments {
+            Member::Typed(list) => match list.first_mut() {
+                Some(Member::Typed(own)) => own.overlay(over.clone()),
+                _ => list.insert(0, over.clone().into()),
+            },
+            _ => report.push_attachment(over.clone()),
+        }
+    }
+    if !additions.props.is_empty() {
+        if let Ok(props) = report.props_mut() {
+            props.extend(additions.props.clone());
+        }
+    }
+    report
 }
 
 /// Validates, then prints (dry run) or posts the report. A failure costs the job's exit
@@ -159,7 +214,7 @@ fn deliver_report(
     child_code: u8,
 ) -> Result<Ending> {
     let obj = post.to_object()?;
-    let body = match payload::validate(&obj, 300_000) {
+    let body = match payload::validate(&obj, args.props.max_payload_bytes) {
         Ok(body) => body,
         Err(e) if args.strict => return Err(e),
         Err(e) => {

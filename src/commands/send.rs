@@ -69,7 +69,7 @@ pub(super) fn run(args: SendArgs) -> Result<Ending> {
 /// Stdin is capped well above the largest payload the server takes, so a runaway producer
 /// cannot make us buffer without end.
 fn input_limit(args: &SendArgs) -> usize {
-    args.max_payload_bytes.saturating_mul(4).max(1 << 20)
+    args.props.max_payload_bytes.saturating_mul(4).max(1 << 20)
 }
 
 /// `--text-file`: read once, bounded like stdin. (A webhook URL pasted as the path was
@@ -108,15 +108,7 @@ fn build(args: &SendArgs, printer: &Printer) -> Result<(Map<String, Value>, Vec<
     if let Some(att) = config::attachment(&args.attachment) {
         post.push_attachment(att);
     }
-    if !args.prop.is_empty() {
-        let props = post.props_mut()?;
-        for (k, raw) in &args.prop {
-            props.insert(k.clone(), payload::prop_value(k, raw)?);
-        }
-    }
-    if let Some(card) = &args.card {
-        post.set_card(card)?;
-    }
+    config::apply_props(&mut post, &args.props)?;
     post.ensure_fallbacks();
     if !args.split && post.truncate_text() {
         printer.warn(&format!(
@@ -136,7 +128,7 @@ fn build(args: &SendArgs, printer: &Printer) -> Result<(Map<String, Value>, Vec<
              attachment",
         ));
     }
-    let body = payload::validate(&obj, args.max_payload_bytes)?;
+    let body = payload::validate(&obj, args.props.max_payload_bytes)?;
     Ok((obj, body))
 }
 

@@ -89,7 +89,11 @@ fn describe(entry: &SpoolEntry, reason: Option<String>, now_ms: u64) -> Value {
             // A kind this build does not know is shown as written, so cleaned like text.
             row["kind"] = json!(one_line(item.kind.as_str()));
             row["created_at"] = json!(rfc3339(item.created_at_ms));
-            row["age_s"] = json!(now_ms.saturating_sub(item.created_at_ms) / 1000);
+            // `age` is the contract's name; `age_s` came first and stays for the scripts
+            // that read it. Both are whole seconds.
+            let age_s = now_ms.saturating_sub(item.created_at_ms) / 1000;
+            row["age"] = json!(age_s);
+            row["age_s"] = json!(age_s);
             row["attempts"] = json!(item.attempts);
             // The source never holds a URL (the spool refuses to save one); scrubbed
             // anyway, as is the error, because a file can be edited by hand.
@@ -128,13 +132,15 @@ pub(super) fn one_line(s: &str) -> String {
 }
 
 /// The text form: one line per item (no header, so that `wc -l` counts items), aligned
-/// columns, the free text (last error, or the reason for rejected items) last.
+/// columns in the contract's order: id, kind, age, attempts, last error (or, for
+/// rejected items, the reason), redacted source. The source is last so that a script
+/// takes it with `awk '{print $NF}'` however many words the error has.
 fn table(rows: &[Value], rejected: bool) -> Vec<String> {
     let cells: Vec<[String; 6]> = rows
         .iter()
         .map(|r| {
             let s = |k: &str| r[k].as_str().unwrap_or("-").to_string();
-            let last = if r.get("error").is_some() {
+            let why = if r.get("error").is_some() {
                 format!("unreadable: {}", s("error"))
             } else if rejected {
                 r.get("reason")
@@ -152,8 +158,8 @@ fn table(rows: &[Value], rejected: bool) -> Vec<String> {
                 r["attempts"]
                     .as_u64()
                     .map_or_else(|| "-".into(), |a| a.to_string()),
+                why,
                 s("source"),
-                last,
             ]
         })
         .collect();
@@ -301,7 +307,7 @@ mod tests {
     }
 
     #[test]
-    fn table_aligns_and_puts_free_text_last() {
+    fn table_aligns_and_puts_the_source_last() {
         let rows = [
             json!({"id": "1-1-1", "kind": "send", "age_s": 5, "attempts": 2,
                    "source": "name:ops", "last_error": "HTTP 503"}),
@@ -311,9 +317,11 @@ mod tests {
         let lines = table(&rows, false);
         assert_eq!(lines.len(), 2);
         assert!(lines[0].starts_with("1-1-1 "), "{lines:?}");
-        assert!(lines[0].ends_with("HTTP 503"), "{lines:?}");
-        let col = |l: &str| l.find("name:ops").or(l.find("env")).unwrap();
+        assert!(lines[0].ends_with("name:ops"), "{lines:?}");
+        assert!(lines[1].ends_with("env"), "{lines:?}");
+        let col = |l: &str| l.find("HTTP 503").or(l.find("connection refused")).unwrap();
         assert_eq!(col(&lines[0]), col(&lines[1]), "{lines:?}");
+        assert!(lines[1].find("connection refused") < lines[1].find("env"));
         assert!(lines[1].contains("2h00m") && lines[1].contains("enqueue"));
     }
 }

@@ -319,6 +319,33 @@ impl Payload {
 }
 
 impl Attachment {
+    /// Lays `over` on top: each member it sets replaces this one's, and its fields come
+    /// after these (`run`'s attachment flags on the report's own attachment).
+    pub(crate) fn overlay(&mut self, over: Attachment) {
+        for (member, given) in [
+            (&mut self.fallback, over.fallback),
+            (&mut self.color, over.color),
+            (&mut self.pretext, over.pretext),
+            (&mut self.title, over.title),
+            (&mut self.title_link, over.title_link),
+            (&mut self.text, over.text),
+            (&mut self.image_url, over.image_url),
+            (&mut self.thumb_url, over.thumb_url),
+            (&mut self.footer, over.footer),
+        ] {
+            if !given.is_absent() {
+                *member = given;
+            }
+        }
+        if let Member::Typed(more) = over.fields {
+            match &mut self.fields {
+                Member::Typed(list) => list.extend(more),
+                other => *other = more.into(),
+            }
+        }
+        self.extra.extend(over.extra);
+    }
+
     /// The first of title, pretext, text and footer that says something, else the
     /// fields as `title: value` pairs.
     fn derived_fallback(&self) -> String {
