@@ -123,7 +123,10 @@ impl Histories {
             path.display(),
             MAX_BUCKET_BYTES >> 20
         );
-        Ok(String::from_utf8_lossy(&bytes).into_owned())
+        // The check alone first: it is several times faster than the lossy walk, which
+        // only a damaged bucket needs (a hot job's bucket is read twice per event).
+        Ok(String::from_utf8(bytes)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
     }
 
     /// The job's record, unless it has expired.
