@@ -281,6 +281,38 @@ fn spool_list_line_ends_with_the_redacted_source() {
     assert_eq!(cols.last(), Some(&"name:hook"), "source last: {line}");
 }
 
+/// A hand-edited item with a huge last error (or kind) next to an ordinary one: the error
+/// is no longer the last column, so it was padded to, and a width past 65535 characters
+/// panicked the formatter (`spool list` crashed). Each cell is cut to a screen's worth;
+/// `--output json` keeps the whole text.
+#[test]
+fn spool_list_survives_a_huge_last_error_and_keeps_lines_short() {
+    let (env, server) = setup();
+    spool_two(&env, &server);
+    let spooled = env.spool_items();
+    let huge = "E".repeat(70_000);
+    edit_item(&spooled[0], |item| {
+        item["last_error"] = huge.clone().into();
+        item["kind"] = "K".repeat(70_000).into();
+    });
+    let out = env.run(&mut spool_cmd(&env, &["list"]));
+    out.assert_success();
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", out.stdout);
+    for line in &lines {
+        assert!(line.chars().count() < 1000, "{} chars", line.len());
+        assert!(line.ends_with("name:hook"), "source last: {line}");
+    }
+    assert!(
+        lines[0].contains("EEEE") && lines[0].contains('…'),
+        "{}",
+        lines[0]
+    );
+    let out = env.run(&mut spool_cmd(&env, &["list", "--output", "json"]));
+    out.assert_success();
+    assert!(out.stdout.contains(&huge), "json keeps the whole error");
+}
+
 /// Contract, Spool: "`mmnotify spool list` prints one line per item …: id, kind, age,
 /// attempts, last error, redacted source", in that order.
 #[test]
