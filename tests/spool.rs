@@ -712,3 +712,22 @@ fn flush_prints_no_summary_when_it_did_nothing() {
         .assert_success()
         .assert_stderr_contains("mmnotify: flush: 1 posted");
 }
+
+/// Two items whose webhook (`env`) cannot be resolved now: the error says what they need
+/// in plain English (it said "what they needs").
+#[test]
+fn flush_names_what_unresolved_items_need_in_plain_words() {
+    let (env, server) = setup();
+    for text in ["x", "y"] {
+        server.script([Fault::Status(504)]);
+        let mut c = env.cmd();
+        c.args(["send", "--retries", "0", text])
+            .env("MATTERMOST_WEBHOOK_URL", server.hook_url());
+        env.run(&mut c).assert_code(6);
+    }
+    let out = env.run(&mut env.flush(&[]));
+    out.assert_code(3)
+        .assert_stderr_contains("2 spooled messages stay")
+        .assert_stderr_contains("because what they need cannot be used now");
+    assert_eq!(env.spool_items().len(), 2);
+}
