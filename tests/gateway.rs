@@ -1533,3 +1533,29 @@ fn a_gateway_logs_start_takeovers_dead_letters_and_summaries_without_v() {
     assert!(!run.stderr.contains("so far"), "{}", run.stderr);
     run.assert_stderr_contains(&format!("invalid event, moved to {DEAD}"));
 }
+
+/// An enqueue given up at its deadline may still land on the master (the contract: "its
+/// entry may also survive on the master; flush enqueues it again and deduplication keeps
+/// the post single"). The event both in the stream and in the spool, flushed while the
+/// first entry is still unread: the gateway posts it once and acknowledges both entries.
+#[test]
+fn an_event_both_in_the_stream_and_the_spool_posts_once() {
+    let Some((env, server, mut redis)) = setup("stream_and_spool") else {
+        return;
+    };
+    env.run(&mut enqueue(&env, &redis, "wf-9", "9", "node-a"))
+        .assert_success();
+    redis.stop();
+    env.run(enqueue(&env, &redis, "wf-9", "9", "node-a").args(["--timeout", "1s"]))
+        .assert_code(5)
+        .assert_stderr_contains("saved in the spool");
+    redis.restart();
+    env.run(env.cmd().args(["flush", "--queue", &redis.url()]))
+        .assert_success();
+    assert_eq!(redis.xlen(STREAM), 2, "the event twice in the stream");
+    env.run(&mut consume(&env, &redis, &["--drain"]))
+        .assert_success()
+        .assert_stderr_contains("1 posted, 1 duplicate");
+    assert_eq!(server.posts().len(), 1);
+    assert_eq!(redis.pending(STREAM, GROUP), 0);
+}

@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::support::{setup, Env, Fault};
+use crate::support::{setup, Env, Fault, HOOK_ID};
 
 fn run_cmd(env: &Env, opts: &[&str], script: &str) -> Command {
     let mut c = env.cmd();
@@ -408,4 +408,35 @@ fn run_help_names_the_send_options_a_report_cannot_use() {
     ] {
         assert!(text.contains(needle), "{needle}: {}", help.stdout);
     }
+}
+
+/// What send's options add to the report is the user's own message: holding the webhook's
+/// own token (bare, in a URL, with escaped slashes or a `\u` escape in a prop) it is
+/// refused with exit 4 as `send` refuses it, before the job runs and with nothing sent,
+/// not quietly redacted into the report.
+#[test]
+fn run_refuses_the_webhook_token_in_the_send_options_before_the_job() {
+    let (env, server) = setup();
+    let marker = env.root().join("ran");
+    let script = format!("touch {}", marker.display());
+    let url = server.url();
+    let title = format!("see {HOOK_ID}");
+    let link = format!("{url}/hooks/{HOOK_ID}");
+    let escaped = format!(r#"a="http:\/\/x\/hooks\/{HOOK_ID}""#);
+    let unicode = format!(r#"a="\u0070{}""#, &HOOK_ID[1..]);
+    let field = format!("Hook={HOOK_ID}");
+    for opts in [
+        vec!["--title", &title],
+        vec!["--title-link", &link],
+        vec!["--field", &field],
+        vec!["--prop", &escaped],
+        vec!["--prop", &unicode],
+        vec!["--dry-run", "--footer", &title],
+    ] {
+        env.run(&mut run_cmd(&env, &opts, &script))
+            .assert_code(4)
+            .assert_stderr_contains("this webhook's own URL");
+        assert!(!marker.exists(), "{opts:?}: the job must not run");
+    }
+    assert!(server.requests().is_empty(), "nothing may be sent");
 }

@@ -281,6 +281,38 @@ fn spool_list_line_ends_with_the_redacted_source() {
     assert_eq!(cols.last(), Some(&"name:hook"), "source last: {line}");
 }
 
+/// A hand-edited item with a huge last error (or kind) next to an ordinary one: the error
+/// is no longer the last column, so it was padded to, and a width past 65535 characters
+/// panicked the formatter (`spool list` crashed). Each cell is cut to a screen's worth;
+/// `--output json` keeps the whole text.
+#[test]
+fn spool_list_survives_a_huge_last_error_and_keeps_lines_short() {
+    let (env, server) = setup();
+    spool_two(&env, &server);
+    let spooled = env.spool_items();
+    let huge = "E".repeat(70_000);
+    edit_item(&spooled[0], |item| {
+        item["last_error"] = huge.clone().into();
+        item["kind"] = "K".repeat(70_000).into();
+    });
+    let out = env.run(&mut spool_cmd(&env, &["list"]));
+    out.assert_success();
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", out.stdout);
+    for line in &lines {
+        assert!(line.chars().count() < 1000, "{} chars", line.len());
+        assert!(line.ends_with("name:hook"), "source last: {line}");
+    }
+    assert!(
+        lines[0].contains("EEEE") && lines[0].contains('…'),
+        "{}",
+        lines[0]
+    );
+    let out = env.run(&mut spool_cmd(&env, &["list", "--output", "json"]));
+    out.assert_success();
+    assert!(out.stdout.contains(&huge), "json keeps the whole error");
+}
+
 /// Contract, Spool: "`mmnotify spool list` prints one line per item …: id, kind, age,
 /// attempts, last error, redacted source", in that order.
 #[test]
@@ -679,4 +711,23 @@ fn flush_prints_no_summary_when_it_did_nothing() {
     env.run(&mut c)
         .assert_success()
         .assert_stderr_contains("mmnotify: flush: 1 posted");
+}
+
+/// Two items whose webhook (`env`) cannot be resolved now: the error says what they need
+/// in plain English (it said "what they needs").
+#[test]
+fn flush_names_what_unresolved_items_need_in_plain_words() {
+    let (env, server) = setup();
+    for text in ["x", "y"] {
+        server.script([Fault::Status(504)]);
+        let mut c = env.cmd();
+        c.args(["send", "--retries", "0", text])
+            .env("MATTERMOST_WEBHOOK_URL", server.hook_url());
+        env.run(&mut c).assert_code(6);
+    }
+    let out = env.run(&mut env.flush(&[]));
+    out.assert_code(3)
+        .assert_stderr_contains("2 spooled messages stay")
+        .assert_stderr_contains("because what they need cannot be used now");
+    assert_eq!(env.spool_items().len(), 2);
 }

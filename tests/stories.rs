@@ -1680,3 +1680,47 @@ fn a_templates_at_before_an_event_value_never_pings() {
         assert!(!p.message.contains("<!here"), "{}", p.message);
     }
 }
+
+/// A forged job record of 300 MB in the shared store (`SETRANGE` on the history key): it
+/// was read whole, by the read before the post and again in the compare-and-set's answer,
+/// and parsed (1.5 GB resident, far past a gateway unit's `MemoryMax`). A real record
+/// holds 16 runs (about 1 KB): one past 64 KiB reads as damaged (no history, as a key of
+/// another type does) and the next record replaces it.
+#[test]
+fn a_huge_forged_history_record_in_redis_is_not_read_whole() {
+    use std::os::unix::process::CommandExt;
+    let Some(redis) = RedisServer::start("a_huge_forged_history_record_in_redis") else {
+        return;
+    };
+    let (env, server) = hooked(ServerOptions::default());
+    let url = redis.url();
+    env.run(&mut build_run(
+        &env,
+        "1",
+        "failed",
+        &["--dedupe-store", &url],
+    ))
+    .assert_success();
+    let keys: Vec<String> = redis.query(&["KEYS", "mmnotify:dedupe:history:*"]);
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    let _: i64 = redis.query(&["SETRANGE", &keys[0], "300000000", "x"]);
+    let mut c = build_run(&env, "2", "failed", &["--dedupe-store", &url]);
+    // SAFETY: setrlimit is async-signal-safe; nothing else runs between fork and exec.
+    unsafe {
+        c.pre_exec(|| {
+            let lim = libc::rlimit {
+                rlim_cur: 1 << 30,
+                rlim_max: 1 << 30,
+            };
+            libc::setrlimit(libc::RLIMIT_AS, &raw const lim);
+            Ok(())
+        });
+    }
+    env.run(&mut c).assert_success();
+    assert_eq!(server.posts().len(), 2);
+    let len: i64 = redis.query(&["STRLEN", &keys[0]]);
+    assert!(
+        len < 64 * 1024,
+        "the forged record is replaced: {len} bytes"
+    );
+}

@@ -675,13 +675,17 @@ fn left_behind(tally: &Tally, spool: &Spool) -> Option<anyhow::Error> {
         // time: say so with the configuration code rather than success.
         // An enqueue item needs its queue, not a webhook: the message names both.
         None if tally.unresolved > 0 => Some(error::config(format!(
-            "{} {} in {} because what {} needs cannot be used now (a webhook, queue or \
+            "{} {} in {} because what {} cannot be used now (a webhook, queue or \
              dedupe store that cannot be resolved, or a kind this mmnotify does not \
              deliver; see the warnings above)",
             spooled_messages(tally.unresolved),
             stay(tally.unresolved),
             spool.dir().display(),
-            if tally.unresolved == 1 { "it" } else { "they" }
+            if tally.unresolved == 1 {
+                "it needs"
+            } else {
+                "they need"
+            }
         ))),
         None => None,
     }

@@ -78,6 +78,16 @@ fn additions(args: &RunArgs) -> Result<Additions> {
     })
 }
 
+/// The flags' attachment and props, checked as `send` checks its message (escaped
+/// slashes, `\u` escapes and keys included).
+fn refuse_own_token(url: Option<&WebhookUrl>, additions: &Additions) -> Result<()> {
+    let value = serde_json::json!({
+        "attachment": additions.attachment,
+        "props": additions.props,
+    });
+    dry_run::refuse_own_token(url, value.to_string().as_bytes())
+}
+
 pub(super) fn run(args: RunArgs) -> Result<Ending> {
     let printer = Printer::from(&args.common.output);
     let additions = additions(&args)?;
@@ -116,6 +126,9 @@ pub(super) fn run(args: RunArgs) -> Result<Ending> {
         (_, Some(Ok(Some(url)))) => Some(url.clone()),
         _ => webhook.resolve().ok().map(|(url, _)| url),
     };
+    // What the flags add is the user's own message, as in `send`: holding the webhook's
+    // own token it is refused (exit 4), not quietly redacted, and before the job runs.
+    refuse_own_token(token_url.as_ref(), &additions)?;
 
     let mut spec = task_spec(&args);
     let run_socket = if args.no_run_socket {

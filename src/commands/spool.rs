@@ -136,7 +136,7 @@ pub(super) fn one_line(s: &str) -> String {
 /// rejected items, the reason), redacted source. The source is last so that a script
 /// takes it with `awk '{print $NF}'` however many words the error has.
 fn table(rows: &[Value], rejected: bool) -> Vec<String> {
-    let cells: Vec<[String; 6]> = rows
+    let mut cells: Vec<[String; 6]> = rows
         .iter()
         .map(|r| {
             let s = |k: &str| r[k].as_str().unwrap_or("-").to_string();
@@ -163,6 +163,14 @@ fn table(rows: &[Value], rejected: bool) -> Vec<String> {
             ]
         })
         .collect();
+    // Every column but the source is padded to its widest cell: one hand-edited item's
+    // 70 000-character error would pad every line to it, and a width past 65535 panics
+    // the formatter. `--output json` has the whole text.
+    for row in &mut cells {
+        for cell in &mut row[..5] {
+            cut_cell(cell);
+        }
+    }
     let mut widths = [0usize; 5];
     for row in &cells {
         for (w, cell) in widths.iter_mut().zip(row) {
@@ -180,6 +188,16 @@ fn table(rows: &[Value], rejected: bool) -> Vec<String> {
             line
         })
         .collect()
+}
+
+/// Widest a padded table cell gets, in characters: a long error still reads whole.
+const CELL_MAX: usize = 300;
+
+fn cut_cell(cell: &mut String) {
+    if let Some((at, _)) = cell.char_indices().nth(CELL_MAX) {
+        cell.truncate(at);
+        cell.push('…');
+    }
 }
 
 /// A short age for a table: `45s`, `12m`, `3h05m`, `2d04h`.

@@ -112,7 +112,9 @@ const HISTORY_CAS: &str = r"
 local cur = false
 local kind = redis.call('TYPE', KEYS[1])
 if type(kind) == 'table' then kind = kind['ok'] end
-if kind == 'string' then cur = redis.call('GET', KEYS[1]) end
+if kind == 'string' and redis.call('STRLEN', KEYS[1]) <= 65536 then
+  cur = redis.call('GET', KEYS[1])
+end
 if (ARGV[2] == '1' and cur) or (ARGV[2] == '0' and cur ~= ARGV[1]) then
   if cur then return {'0', cur} end
   return {'0'}
@@ -122,11 +124,14 @@ return {'1'}";
 
 /// A job's record. A key of another type there (planted, or left by hand) reads as no
 /// history, as a damaged record does, and the next record replaces it: a raw
-/// `WRONGTYPE` would cost the job its story on every post, for good.
+/// `WRONGTYPE` would cost the job its story on every post, for good. So does a string
+/// past 64 KiB (a real record holds 16 runs, about 1 KB): a forged one of hundreds of
+/// MB was read whole, here and in [`HISTORY_CAS`]'s answer, which treats it the same.
 const HISTORY_GET: &str = r"
 local kind = redis.call('TYPE', KEYS[1])
 if type(kind) == 'table' then kind = kind['ok'] end
 if kind ~= 'string' then return false end
+if redis.call('STRLEN', KEYS[1]) > 65536 then return false end
 return redis.call('GET', KEYS[1])";
 
 /// Compare-and-set rounds before giving up: each lost round means another writer
