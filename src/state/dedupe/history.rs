@@ -42,6 +42,21 @@ pub(crate) struct Histories {
     /// OFD locks belong to the open file: threads of one process sharing `lock` would
     /// not exclude each other, so they take turns here first.
     local: Mutex<()>,
+    /// The bucket read last, by the file's identity: an event's story reads its bucket
+    /// and its record reads it again under the lock, most often unchanged in between.
+    seen: Mutex<Option<Seen>>,
+}
+
+/// Device, inode, size, modification and change times.
+type FileId = (u64, u64, u64, (i64, i64), (i64, i64));
+
+/// A bucket's text as read, and what says the file has not changed since: writers only
+/// append (the size grows) or rename a new file over it (another inode).
+#[derive(Debug)]
+struct Seen {
+    bucket: usize,
+    id: FileId,
+    text: String,
 }
 
 /// The hash of a job's id (hex SHA-256, tagged): safe as a line key or a Redis key,
@@ -88,6 +103,7 @@ impl Histories {
             dir: dir.to_path_buf(),
             lock,
             local: Mutex::new(()),
+            seen: Mutex::new(None),
         })
     }
 
@@ -110,8 +126,27 @@ impl Histories {
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(String::new()),
             Err(e) => return Err(e).with_context(|| format!("cannot open {}", path.display())),
         };
-        let is_file = file.metadata().is_ok_and(|m| m.is_file());
-        anyhow::ensure!(is_file, "{} is not a regular file", path.display());
+        let meta = file.metadata().ok().filter(std::fs::Metadata::is_file);
+        let Some(meta) = meta else {
+            anyhow::bail!("{} is not a regular file", path.display());
+        };
+        let id = {
+            use std::os::unix::fs::MetadataExt;
+            (
+                meta.dev(),
+                meta.ino(),
+                meta.size(),
+                (meta.mtime(), meta.mtime_nsec()),
+                (meta.ctime(), meta.ctime_nsec()),
+            )
+        };
+        let mut seen = self
+            .seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(s) = seen.as_ref().filter(|s| s.bucket == bucket && s.id == id) {
+            return Ok(s.text.clone());
+        }
         let mut bytes = Vec::new();
         file.take(MAX_BUCKET_BYTES + 1)
             .read_to_end(&mut bytes)
@@ -124,9 +159,15 @@ impl Histories {
             MAX_BUCKET_BYTES >> 20
         );
         // The check alone first: it is several times faster than the lossy walk, which
-        // only a damaged bucket needs (a hot job's bucket is read twice per event).
-        Ok(String::from_utf8(bytes)
-            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
+        // only a damaged bucket needs.
+        let text = String::from_utf8(bytes)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+        *seen = Some(Seen {
+            bucket,
+            id,
+            text: text.clone(),
+        });
+        Ok(text)
     }
 
     /// The job's record, unless it has expired.
