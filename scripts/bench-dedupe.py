@@ -9,8 +9,9 @@ single: one-shot `mmnotify build` that claims, posts to the local emulator and r
 events: one `build --events -` consumer of --events new events against the pre-filled
         store: throughput and peak RSS.
 history: the pre-filled store also holds --jobs job histories (issue 16), and with
-        --baseline BINARY (an mmnotify without job histories) the same `--events` run
-        is timed with that binary too: transitions on (this binary) vs off (baseline).
+        --baseline BINARY (an mmnotify without job histories) `--events` runs of the two
+        binaries alternate (--pairs of them), each in a fresh store holding --jobs
+        histories: transitions on (this binary) vs off (baseline), ratio of medians.
 
 The pre-filled store is written straight in the on-disk format (see
 src/state/dedupe.rs): `dedupe/delivered/XXX.log`, one `<key> <at_ms> <expires_ms>` line
@@ -22,6 +23,7 @@ import argparse
 import hashlib
 import json
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -133,6 +135,29 @@ def bench_events(mm, secret, state_dir, count, tmp):
             "peak_rss_kib": rss}
 
 
+def bench_pairs(args, secret, tmp):
+    """`--events` with transitions on (this binary) and off (the baseline), alternating
+    run by run, each in a fresh store holding --jobs histories (neither sees the other's
+    keys); medians and their ratio."""
+    rates = {"on": [], "off": []}
+    for i in range(args.pairs):
+        order = [("on", args.mmnotify), ("off", args.baseline)]
+        if i % 2:
+            order.reverse()
+        for name, binary in order:
+            d = os.path.join(tmp, f"events-{name}-{i}")
+            prefill_history(d, args.jobs)
+            rates[name].append(bench_events(binary, secret, d, args.events, tmp)["events_per_s"])
+            shutil.rmtree(d)
+    med = statistics.median
+    return {
+        "events_pairs": args.pairs,
+        "events_transitions_on_per_s": rates["on"],
+        "events_transitions_off_per_s": rates["off"],
+        "events_on_vs_off_throughput": round(med(rates["on"]) / med(rates["off"]), 3),
+    }
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--mmnotify", required=True)
@@ -142,6 +167,8 @@ def main():
     p.add_argument("--events", type=int, default=100_000)
     p.add_argument("--jobs", type=int, default=100_000)
     p.add_argument("--baseline", help="an mmnotify without job histories, for --events")
+    p.add_argument("--pairs", type=int, default=6,
+                   help="--events runs of each binary, alternating (with --baseline)")
     args = p.parse_args()
     proc, info = start_server(args.server, tls=False)
     try:
@@ -162,18 +189,12 @@ def main():
                 "prefill_s": round(time.perf_counter() - started, 1),
                 "single": bench_single(args.mmnotify, secret, full, empty, args.runs),
             }
-            # Fresh stores for the two --events runs, so that neither sees the other's
-            # keys: transitions on (this binary) and off (the baseline).
-            on_dir = os.path.join(tmp, "events-on")
-            results["events_transitions_on"] = bench_events(
-                args.mmnotify, secret, on_dir, args.events, tmp)
             if args.baseline:
-                off_dir = os.path.join(tmp, "events-off")
-                results["events_transitions_off"] = bench_events(
-                    args.baseline, secret, off_dir, args.events, tmp)
-                results["events_on_vs_off_throughput"] = round(
-                    results["events_transitions_on"]["events_per_s"]
-                    / results["events_transitions_off"]["events_per_s"], 3)
+                results.update(bench_pairs(args, secret, tmp))
+            else:
+                on_dir = os.path.join(tmp, "events-on")
+                results["events_transitions_on"] = bench_events(
+                    args.mmnotify, secret, on_dir, args.events, tmp)
     finally:
         proc.stdin.close()
         proc.wait()
