@@ -346,6 +346,17 @@ fn a_token_pasted_as_a_routes_webhook_name_is_never_echoed_by_doctor_or_config_c
 
 /// `build` for one run of the `ci` job of acme/app on main; `extra` adds flags.
 fn build_run(env: &Env, run_id: &str, state: &str, extra: &[&str]) -> std::process::Command {
+    build_run_on(env, "main", run_id, state, extra)
+}
+
+/// [`build_run`] on `branch`.
+pub(crate) fn build_run_on(
+    env: &Env,
+    branch: &str,
+    run_id: &str,
+    state: &str,
+    extra: &[&str],
+) -> std::process::Command {
     let mut c = env.cmd();
     c.args([
         "build",
@@ -357,7 +368,7 @@ fn build_run(env: &Env, run_id: &str, state: &str, extra: &[&str]) -> std::proce
         "--repository",
         "acme/app",
         "--branch",
-        "main",
+        branch,
         "--run-id",
         run_id,
         "--state",

@@ -17,29 +17,8 @@ const JOB: &str = "JOB:";
 /// flags.
 fn build(env: &Env, branch: &str, run_id: &str, state: &str, extra: &[&str]) -> Command {
     let run_id = format!("{branch}-{run_id}");
-    let mut c = env.cmd();
-    c.args([
-        "build",
-        "--webhook",
-        "hook",
-        "--no-env",
-        "--workflow",
-        "ci",
-        "--repository",
-        "acme/app",
-        "--branch",
-        branch,
-        "--run-id",
-        &run_id,
-        "--state",
-        state,
-        "--retries",
-        "0",
-        "--output",
-        "json",
-    ])
-    .args(extra);
-    c
+    let extra: Vec<&str> = ["--retries", "0"].iter().chain(extra).copied().collect();
+    crate::stories::build_run_on(env, branch, &run_id, state, &extra)
 }
 
 /// The `hook` secret pointed at a port nobody listens on (the webhook is down), or back
