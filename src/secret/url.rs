@@ -6,7 +6,7 @@ use anyhow::Result;
 
 use crate::error;
 use crate::secret::scrub_hook_ids;
-use crate::text::scrub::{scrub_token, tail_gaps};
+use crate::text::scrub::{contains_token, scrub_token, tail_gaps};
 
 /// What a URL copied out of a shell script or `.env` file keeps around it: quotes, or a
 /// `NAME=` / `export NAME=` assignment. Nothing reads these files through a shell, so the
@@ -201,23 +201,23 @@ impl WebhookUrl {
     /// lines, split by a space or an invisible character, see [`scrub_token`]), as `run`
     /// finds it in a job's output: a reader of the channel still gets it.
     pub(crate) fn appears_in(&self, text: &[u8]) -> bool {
-        let token = self.token.as_bytes();
-        if text.windows(token.len()).any(|w| w == token) {
-            return true;
+        // In valid JSON the token can only be inside a string or a key, which the walk
+        // checks (escapes decoded); anything else is searched as bytes.
+        if let Ok(v) = serde_json::from_slice::<serde_json::Value>(text) {
+            return self.in_some_string(&v);
         }
-        serde_json::from_slice::<serde_json::Value>(text).is_ok_and(|v| self.in_some_string(&v))
+        let token = self.token.as_bytes();
+        text.windows(token.len()).any(|w| w == token)
     }
 
     fn in_some_string(&self, value: &serde_json::Value) -> bool {
         use serde_json::Value;
         match value {
-            Value::String(s) => {
-                matches!(scrub_token(s, &self.token, &[]), std::borrow::Cow::Owned(_))
-            }
+            Value::String(s) => contains_token(s, &self.token),
             Value::Array(items) => items.iter().any(|v| self.in_some_string(v)),
-            Value::Object(map) => map.iter().any(|(k, v)| {
-                self.in_some_string(&Value::String(k.clone())) || self.in_some_string(v)
-            }),
+            Value::Object(map) => map
+                .iter()
+                .any(|(k, v)| contains_token(k, &self.token) || self.in_some_string(v)),
             Value::Null | Value::Bool(_) | Value::Number(_) => false,
         }
     }

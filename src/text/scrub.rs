@@ -424,6 +424,51 @@ pub(crate) fn scrub_token<'a>(
     Cow::Owned(out)
 }
 
+/// Whether [`scrub_token`] without gaps would change `text`: the token appears in it
+/// once fillers are left out and ASCII letters lowercased. The same test without
+/// building the compacted text: a post's every JSON string is checked for the webhook's
+/// own token, twice, so this runs on every string of every post.
+pub(crate) fn contains_token(text: &str, token: &str) -> bool {
+    let tb = token.as_bytes();
+    let n = tb.len();
+    if n < MIN_PIECE || !tb.iter().copied().all(is_id_byte) || text.len() < n {
+        return false;
+    }
+    // Knuth–Morris–Pratt over the compacted characters: `fail[i]` is the length of the
+    // longest proper border of `tb[..=i]`.
+    let mut fail = vec![0usize; n];
+    let mut k = 0;
+    for i in 1..n {
+        while k > 0 && tb[i] != tb[k] {
+            k = fail[k - 1];
+        }
+        if tb[i] == tb[k] {
+            k += 1;
+        }
+        fail[i] = k;
+    }
+    let mut matched = 0;
+    for c in text.chars().filter(|&c| !is_filler(c)) {
+        // Like the compacted text: anything that cannot be in a token is a NUL, which
+        // no token byte equals.
+        let b = if c.is_ascii() {
+            c.to_ascii_lowercase() as u8
+        } else {
+            0
+        };
+        while matched > 0 && b != tb[matched] {
+            matched = fail[matched - 1];
+        }
+        if b == tb[matched] {
+            matched += 1;
+            if matched == n {
+                return true;
+            }
+        }
+    }
+    false
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -647,6 +692,37 @@ mod tests {
             failure_persistence: None,
             ..ProptestConfig::default()
         })]
+
+        /// `contains_token` is `scrub_token`'s verdict, without the copy: over texts
+        /// that hold the token (with fillers, another case, a near miss) and texts that do
+        /// not.
+        #[test]
+        fn contains_token_agrees_with_scrub_token(
+            token in "[a-z0-9]{5,30}",
+            pieces in prop::collection::vec(
+                prop_oneof![
+                    Just("TOKEN".to_string()),
+                    "[a-z0-9]{0,6}",
+                    filler(),
+                    "[A-Z]{1,3}",
+                    "[ -~é\u{200B}]{0,8}",
+                ],
+                0..12,
+            ),
+            cut in 0usize..30,
+        ) {
+            // Near misses: the token's own pieces, cut short, around the whole token.
+            let part = &token[..cut.min(token.len())];
+            let text: String = pieces
+                .iter()
+                .map(|p| if p == "TOKEN" { format!("{part}{token}") } else { p.clone() })
+                .collect();
+            let upper = text.to_uppercase();
+            for t in [&text, &upper, &format!("{part}{}", &token[1..])] {
+                let scrubbed = matches!(scrub_token(t, &token, &[]), Cow::Owned(_));
+                prop_assert_eq!(contains_token(t, &token), scrubbed, "{:?}", t);
+            }
+        }
 
         /// Whatever the separators, the case of `hooks` and the text around: no id is left.
         #[test]

@@ -13,7 +13,7 @@
 //! twice as many lines as live jobs, dropping superseded and expired lines. The record
 //! itself is opaque here: `story::history` decides what it says.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::{File, OpenOptions};
 use std::io::{ErrorKind, Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
@@ -31,8 +31,10 @@ const HISTORY_DIR: &str = "history";
 /// The most a bucket may hold: compaction keeps it near twice its live jobs' lines
 /// (about 25 jobs of 1 KiB at 100,000 jobs), so this is a planted file, not a history.
 const MAX_BUCKET_BYTES: u64 = 16 << 20;
-/// Lines past twice the live jobs (plus this) before a bucket is rewritten.
-const COMPACT_SLACK: usize = 32;
+/// Lines past twice the live jobs (plus this) before a bucket is rewritten: a job that
+/// runs all day rewrites its bucket once every hundred runs or so, and a bucket stays a
+/// few dozen KiB.
+const COMPACT_SLACK: usize = 128;
 
 /// The job histories of one state directory's dedupe store.
 #[derive(Debug)]
@@ -42,21 +44,58 @@ pub(crate) struct Histories {
     /// OFD locks belong to the open file: threads of one process sharing `lock` would
     /// not exclude each other, so they take turns here first.
     local: Mutex<()>,
-    /// The bucket read last, by the file's identity: an event's story reads its bucket
-    /// and its record reads it again under the lock, most often unchanged in between.
-    seen: Mutex<Option<Seen>>,
+    /// The bucket used last, open, with its text: an event's story reads its bucket,
+    /// its record reads it again under the lock and appends to it, and the next event
+    /// of the same job starts over. Checking that the file is unchanged costs one
+    /// `stat`, where reading it again cost an open and a read of every line.
+    cached: Mutex<Option<Cached>>,
 }
 
 /// Device, inode, size, modification and change times.
 type FileId = (u64, u64, u64, (i64, i64), (i64, i64));
 
-/// A bucket's text as read, and what says the file has not changed since: writers only
-/// append (the size grows) or rename a new file over it (another inode).
+fn file_id(meta: &std::fs::Metadata) -> FileId {
+    use std::os::unix::fs::MetadataExt;
+    (
+        meta.dev(),
+        meta.ino(),
+        meta.size(),
+        (meta.mtime(), meta.mtime_nsec()),
+        (meta.ctime(), meta.ctime_nsec()),
+    )
+}
+
+/// A bucket as this process last saw it: its file (open for reading and appending),
+/// what says the file has not changed since (writers only append, which changes the
+/// size and times, or rename a new file over it, which changes the inode), and its text.
 #[derive(Debug)]
-struct Seen {
+struct Cached {
     bucket: usize,
+    file: File,
     id: FileId,
     text: String,
+    /// Its lines, and the jobs they are of (by hash prefix), kept as lines are
+    /// appended: when to compact is then known without a walk of the text.
+    lines: usize,
+    jobs: HashSet<u64>,
+}
+
+impl Cached {
+    fn push(&mut self, line: &str, meta: &std::fs::Metadata) {
+        self.text.push_str(line);
+        self.id = file_id(meta);
+        self.lines += 1;
+        self.jobs.extend(job_prefix(line));
+    }
+
+    fn compaction_due(&self) -> bool {
+        self.lines > 2 * self.jobs.len() + COMPACT_SLACK
+    }
+}
+
+/// A line's job, by the first 16 hex digits of its hash: enough to count jobs.
+fn job_prefix(line: &str) -> Option<u64> {
+    u64::from_str_radix(line.get(..16)?, 16).ok()
 }
 
 /// The hash of a job's id (hex SHA-256, tagged): safe as a line key or a Redis key,
@@ -103,7 +142,7 @@ impl Histories {
             dir: dir.to_path_buf(),
             lock,
             local: Mutex::new(()),
-            seen: Mutex::new(None),
+            cached: Mutex::new(None),
         })
     }
 
@@ -111,70 +150,101 @@ impl Histories {
         self.dir.join(HISTORY_DIR).join(format!("{bucket:03x}.log"))
     }
 
-    /// One read through one descriptor: a symlink (`O_NOFOLLOW`), a FIFO (`O_NONBLOCK`,
-    /// then `fstat`), `/dev/zero` or a file past [`MAX_BUCKET_BYTES`] planted there is
-    /// an error (the story is lost, the post is not), never a hang or all the memory.
-    /// Bytes that are not UTF-8 only spoil their own line, which no job then matches.
-    fn read_bucket(&self, bucket: usize) -> anyhow::Result<String> {
+    fn cache(&self) -> std::sync::MutexGuard<'_, Option<Cached>> {
+        self.cached
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Brings `cached` to the bucket's current file, read through one descriptor, or
+    /// to `None` when there is no file (and `create` is false). A symlink (`lstat`, then
+    /// `O_NOFOLLOW`), a FIFO (`O_NONBLOCK`, then `fstat`), `/dev/zero` or a file past
+    /// [`MAX_BUCKET_BYTES`] planted there is an error (the story is lost, the post is
+    /// not), never a hang or all the memory. Bytes that are not UTF-8 only spoil their
+    /// own line, which no job then matches.
+    fn load(&self, cached: &mut Option<Cached>, bucket: usize, create: bool) -> anyhow::Result<()> {
         let path = self.bucket_path(bucket);
-        let file = match OpenOptions::new()
+        match std::fs::symlink_metadata(&path) {
+            Ok(meta) => {
+                let id = file_id(&meta);
+                if cached
+                    .as_ref()
+                    .is_some_and(|c| c.bucket == bucket && c.id == id)
+                {
+                    return Ok(());
+                }
+                anyhow::ensure!(meta.is_file(), "{} is not a regular file", path.display());
+            }
+            Err(e) if e.kind() == ErrorKind::NotFound && !create => {
+                *cached = None;
+                return Ok(());
+            }
+            Err(e) if e.kind() == ErrorKind::NotFound => {}
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+        }
+        *cached = None;
+        let mut file = OpenOptions::new()
             .read(true)
+            .append(true)
+            .create(create)
+            .mode(0o600)
             .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
             .open(&path)
-        {
-            Ok(f) => f,
-            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(String::new()),
-            Err(e) => return Err(e).with_context(|| format!("cannot open {}", path.display())),
-        };
+            .with_context(|| format!("cannot open {}", path.display()))?;
         let meta = file.metadata().ok().filter(std::fs::Metadata::is_file);
         let Some(meta) = meta else {
             anyhow::bail!("{} is not a regular file", path.display());
         };
-        let id = {
-            use std::os::unix::fs::MetadataExt;
-            (
-                meta.dev(),
-                meta.ino(),
-                meta.size(),
-                (meta.mtime(), meta.mtime_nsec()),
-                (meta.ctime(), meta.ctime_nsec()),
-            )
-        };
-        let mut seen = self
-            .seen
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(s) = seen.as_ref().filter(|s| s.bucket == bucket && s.id == id) {
-            return Ok(s.text.clone());
-        }
-        let mut bytes = Vec::new();
-        file.take(MAX_BUCKET_BYTES + 1)
-            .read_to_end(&mut bytes)
-            .with_context(|| format!("cannot read {}", path.display()))?;
         anyhow::ensure!(
-            bytes.len() as u64 <= MAX_BUCKET_BYTES,
+            meta.len() <= MAX_BUCKET_BYTES,
             "{} is larger than {} MiB, which no bucket of job histories grows to: remove \
              it (the jobs in it start their stories again)",
             path.display(),
             MAX_BUCKET_BYTES >> 20
         );
+        // Sized from `fstat`, so that the read takes one call (and one more to see the
+        // end), where a growing buffer took a dozen.
+        let mut bytes = Vec::with_capacity(usize::try_from(meta.len())?.saturating_add(1));
+        (&mut file)
+            .take(MAX_BUCKET_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        anyhow::ensure!(
+            bytes.len() as u64 <= MAX_BUCKET_BYTES,
+            "{} grew past {} MiB while read: remove it",
+            path.display(),
+            MAX_BUCKET_BYTES >> 20
+        );
+        // What was read may be longer than what `fstat` saw: the identity is taken after.
+        let id = file_id(
+            &file
+                .metadata()
+                .with_context(|| format!("cannot read {}", path.display()))?,
+        );
         // The check alone first: it is several times faster than the lossy walk, which
         // only a damaged bucket needs.
         let text = String::from_utf8(bytes)
             .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
-        *seen = Some(Seen {
+        *cached = Some(Cached {
             bucket,
+            file,
             id,
-            text: text.clone(),
+            lines: text.lines().count(),
+            jobs: text.lines().filter_map(job_prefix).collect(),
+            text,
         });
-        Ok(text)
+        Ok(())
     }
 
     /// The job's record, unless it has expired.
     pub(crate) fn get(&self, job: &str) -> anyhow::Result<Option<String>> {
         let hash = job_hash(job);
-        let text = self.read_bucket(bucket_of(&hash))?;
-        Ok(latest(&text, &hash, now_ms()).map(str::to_string))
+        let mut cached = self.cache();
+        self.load(&mut cached, bucket_of(&hash), false)?;
+        Ok(cached
+            .as_ref()
+            .and_then(|c| latest(&c.text, &hash, now_ms()))
+            .map(str::to_string))
     }
 
     /// Reads the job's record, hands it to `update`, and appends what that returns
@@ -192,9 +262,13 @@ impl Histories {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let _held = self.lock_bucket(bucket)?;
-        let text = self.read_bucket(bucket)?;
+        let mut guard = self.cache();
+        // Under the lock no other writer can append to the bucket or rename a new one
+        // over it, so the file checked here is the one written below.
+        self.load(&mut guard, bucket, false)?;
         let now = now_ms();
-        let Some(record) = update(latest(&text, &hash, now)) else {
+        let current = guard.as_ref().and_then(|c| latest(&c.text, &hash, now));
+        let Some(record) = update(current) else {
             return Ok(());
         };
         debug_assert!(!record.contains('\n'));
@@ -203,35 +277,46 @@ impl Histories {
             now.saturating_add(millis(ttl)),
             record.replace('\n', " ")
         );
+        if guard.is_none() {
+            self.load(&mut guard, bucket, true)?;
+        }
+        let cached = guard.as_mut().context("no bucket loaded")?;
         let path = self.bucket_path(bucket);
-        let mut file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&path)
-            .with_context(|| format!("cannot open {}", path.display()))?;
-        file.write_all(line.as_bytes())
+        // One write of a line to an `O_APPEND` file lands whole.
+        (&cached.file)
+            .write_all(line.as_bytes())
             .with_context(|| format!("cannot write {}", path.display()))?;
-        let written = text.lines().count() + 1;
-        if written > 2 * jobs_in(&text) + COMPACT_SLACK {
-            self.compact(bucket, now)?;
+        let before = cached.id.2;
+        let meta = cached
+            .file
+            .metadata()
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        if meta.len() != before + line.len() as u64 {
+            // Someone who takes no lock wrote too: read it all again next time.
+            *guard = None;
+            return Ok(());
+        }
+        cached.push(&line, &meta);
+        if cached.compaction_due() {
+            let text = std::mem::take(&mut cached.text);
+            *guard = None;
+            self.compact(bucket, &text, now)?;
         }
         Ok(())
     }
 
-    /// Rewrites a bucket with each live job's last line only. The caller holds its lock.
-    fn compact(&self, bucket: usize, now: u64) -> anyhow::Result<()> {
-        let text = self.read_bucket(bucket)?;
+    /// Rewrites a bucket (whose current text is `text`) with each live job's last line
+    /// only. The caller holds its lock.
+    fn compact(&self, bucket: usize, text: &str, now: u64) -> anyhow::Result<()> {
         let mut out = String::new();
-        for line in live_lines(&text, now).into_values() {
+        for line in live_lines(text, now).into_values() {
             out.push_str(line);
             out.push('\n');
         }
         // A temp file renamed over the bucket, so that readers (who take no lock) see
         // the old file or the new one. Not fsynced, like the logs: a power cut costs at
-        // worst the last runs' streak, and a compaction every few dozen events of a busy
-        // job must not cost two fsyncs.
+        // worst the last runs' streak, and a compaction every hundred or so events of a
+        // busy job must not cost two fsyncs.
         let dir = self.dir.join(HISTORY_DIR);
         let tmp = dir.join(format!(".tmp-{bucket:03x}.log-{}", std::process::id()));
         let written = (|| -> anyhow::Result<()> {
@@ -274,19 +359,6 @@ fn latest<'a>(text: &'a str, hash: &str, now: u64) -> Option<&'a str> {
         .find(|(h, _, _)| *h == hash)
         .filter(|(_, expires, _)| *expires > now)
         .map(|(_, _, record)| record)
-}
-
-/// About how many jobs have lines in a bucket (each distinct hash, expired or not, and
-/// the one being written): enough to tell when superseded lines pile up, at a fraction
-/// of [`live_lines`]' cost, which every record would otherwise pay.
-fn jobs_in(text: &str) -> usize {
-    let mut prefixes: Vec<u64> = text
-        .lines()
-        .filter_map(|line| u64::from_str_radix(line.get(..16)?, 16).ok())
-        .collect();
-    prefixes.sort_unstable();
-    prefixes.dedup();
-    prefixes.len() + 1
 }
 
 /// Each unexpired job's last line, by hash.
@@ -347,7 +419,9 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let h = Histories::open(tmp.path()).unwrap();
         assert_eq!(h.get("job").unwrap(), None);
-        for i in 0..100 {
+        // Enough runs that the bucket is compacted at least once.
+        let runs = 3 * (2 + u32::try_from(COMPACT_SLACK).unwrap());
+        for i in 0..runs {
             h.update("job", TTL, &mut |prev| {
                 let n: u32 = prev.map_or(0, |p| p.parse().unwrap());
                 assert_eq!(n, i);
@@ -355,13 +429,13 @@ mod tests {
             })
             .unwrap();
         }
-        assert_eq!(h.get("job").unwrap().as_deref(), Some("100"));
+        assert_eq!(h.get("job").unwrap().as_deref(), Some(&*runs.to_string()));
         assert_eq!(h.get("other").unwrap(), None);
-        let bucket = h.read_bucket(bucket_of(&job_hash("job"))).unwrap();
+        let bucket = std::fs::read_to_string(h.bucket_path(bucket_of(&job_hash("job")))).unwrap();
         assert!(bucket.lines().count() <= 2 + COMPACT_SLACK, "{bucket}");
         // `None` writes nothing.
         h.update("job", TTL, &mut |_| None).unwrap();
-        assert_eq!(h.get("job").unwrap().as_deref(), Some("100"));
+        assert_eq!(h.get("job").unwrap().as_deref(), Some(&*runs.to_string()));
         // Expired records are gone.
         h.update("job", Duration::ZERO, &mut |_| Some("x".into()))
             .unwrap();
