@@ -12,6 +12,10 @@ history: the pre-filled store also holds --jobs job histories (issue 16), and wi
         --baseline BINARY (an mmnotify without job histories) `--events` runs of the two
         binaries alternate (--pairs of them), each in a fresh store holding --jobs
         histories: transitions on (this binary) vs off (baseline), ratio of medians.
+        Two baselines make sense: the last release without job histories (7ac8521), and
+        this commit with scripts/bench-no-history.patch applied (`git worktree add`,
+        `git apply`, `cargo build --release --locked --bin mmnotify`): the same code with
+        no job history read or written, so that only the history's cost is measured.
 
 The pre-filled store is written straight in the on-disk format (see
 src/state/dedupe.rs): `dedupe/delivered/XXX.log`, one `<key> <at_ms> <expires_ms>` line
