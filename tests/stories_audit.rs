@@ -1,0 +1,50 @@
+//! Contract audit of "Build stories" (session 3): deviations a test written from the
+//! contract alone would catch, each checked through the real binary.
+
+use crate::stories::{build_run_on, pings};
+use crate::support::{hooked, ServerOptions};
+
+/// Contract, Mentions: "The config's `[people]` table maps logins and e-mail addresses
+/// ... to Mattermost usernames". The server takes any username of 1 to 64 characters of
+/// `a-z`, `0-9`, `.`, `-` and `_` (`model.IsValidUsername`; 3 to 22 starting with a
+/// letter is only the sign-up page's rule), and LDAP or SAML accounts carry longer names
+/// or employee numbers. Such names were refused: the whole config was exit 3, `--mention`
+/// exit 2.
+#[test]
+fn usernames_the_server_allows_are_mentioned() {
+    let (env, server) = hooked(ServerOptions::default());
+    let long = "alexandra.konstantinova-ext"; // 27 characters
+    let config = env.write_file(
+        "conf/people.toml",
+        &format!("[people]\n\"octocat\" = \"{long}\"\n\"jane@example.com\" = \"40712\"\n"),
+        0o600,
+    );
+    let mut c = env.cmd();
+    c.args(["config", "check", "--config"]).arg(&config);
+    env.run(&mut c)
+        .assert_success()
+        .assert_stdout_contains("people: 2");
+    let mut c = build_run_on(
+        &env,
+        "main",
+        "1",
+        "failed",
+        &["--actor", "octocat", "--author", "jane@example.com"],
+    );
+    c.args(["--mention", "jo", "--config"]).arg(&config);
+    env.run(&mut c).assert_success();
+    let post = &server.posts()[0];
+    assert!(
+        post.message.ends_with(&format!(" · cc @{long} @40712 @jo")),
+        "{}",
+        post.message
+    );
+    assert_eq!(pings(&post.message), [long, "40712", "jo"]);
+    // Past the server's 64 characters, upper case, or a word that notifies a channel:
+    // still refused.
+    for bad in [&"a".repeat(65), "Alice", "all", "here."] {
+        let mut c = build_run_on(&env, "main", "2", "failed", &["--mention", bad]);
+        env.run(&mut c).assert_code(2);
+    }
+    assert_eq!(server.posts().len(), 1);
+}
