@@ -48,3 +48,39 @@ fn usernames_the_server_allows_are_mentioned() {
     }
     assert_eq!(server.posts().len(), 1);
 }
+
+/// Contract, Templates: the example `broken = "{emoji} {workflow} broke on {branch}
+/// {mention}"`. A broken run with no one to mention left the text ending in a space
+/// ("❌ ci broke on main "), and a bot's run post (its mentions go in the replies) the
+/// same. A template's text now ends where its last non-blank character does.
+#[test]
+fn a_template_ending_in_an_empty_mention_leaves_no_trailing_space() {
+    let (env, server) = hooked(ServerOptions::default());
+    let config = env.write_file(
+        "conf/templates.toml",
+        "[people]\n\"octocat\" = \"alice\"\n\n[templates]\n\
+         broken = \"{emoji} {workflow} broke on {branch} {mention}\"\n",
+        0o600,
+    );
+    let cfg = config.to_str().unwrap();
+    env.run(&mut build_run_on(
+        &env,
+        "main",
+        "1",
+        "failed",
+        &["--config", cfg],
+    ))
+    .assert_success();
+    // With a mention the template places it; without one nothing dangles.
+    env.run(&mut build_run_on(
+        &env,
+        "dev",
+        "2",
+        "failed",
+        &["--config", cfg, "--actor", "octocat"],
+    ))
+    .assert_success();
+    let posts = server.posts();
+    assert_eq!(posts[0].message, "❌ ci broke on main");
+    assert_eq!(posts[1].message, "❌ ci broke on dev cc @alice");
+}
