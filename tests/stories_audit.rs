@@ -2,7 +2,7 @@
 //! contract alone would catch, each checked through the real binary.
 
 use crate::stories::{build_run_on, pings};
-use crate::support::{hooked, ServerOptions};
+use crate::support::{hooked, Hook, ServerOptions, OTHER_HOOK_ID};
 
 /// Contract, Mentions: "The config's `[people]` table maps logins and e-mail addresses
 /// ... to Mattermost usernames". The server takes any username of 1 to 64 characters of
@@ -83,4 +83,55 @@ fn a_template_ending_in_an_empty_mention_leaves_no_trailing_space() {
     let posts = server.posts();
     assert_eq!(posts[0].message, "❌ ci broke on main");
     assert_eq!(posts[1].message, "❌ ci broke on dev cc @alice");
+}
+
+/// Contract, Mentions: "the flag beats a route's `mention_on`, which beats the config's
+/// top-level one" (no test showed the order; this one passed when written).
+#[test]
+fn mention_on_the_flag_beats_the_route_which_beats_the_top_level() {
+    let mut opts = ServerOptions::default();
+    opts.hooks.push(Hook::new(OTHER_HOOK_ID, "town-square"));
+    let (env, server) = hooked(opts);
+    env.write_secret("ops", &server.hook_url_for(OTHER_HOOK_ID));
+    let config = env.write_file(
+        "conf/routes.toml",
+        "mention_on = [\"failed\"]\n\n[people]\n\"octocat\" = \"alice\"\n\n\
+         [[route]]\nwebhook = \"ops\"\nrepository = \"acme/*\"\nmention_on = [\"succeeded\"]\n\n\
+         [[route]]\nwebhook = \"hook\"\n",
+        0o600,
+    );
+    let cfg = config.to_str().unwrap();
+    let cc = |run: &str, state: &str, extra: &[&str]| -> Vec<(String, bool)> {
+        let mut c = env.cmd();
+        c.args(["build", "--no-env", "--workflow", "ci", "--branch", "main"])
+            .args([
+                "--repository",
+                "acme/app",
+                "--run-id",
+                run,
+                "--state",
+                state,
+            ])
+            .args(["--actor", "octocat", "-o", "json", "--config", cfg])
+            .args(extra);
+        env.run(&mut c).assert_success();
+        let posts = server.posts();
+        posts[posts.len() - 2..]
+            .iter()
+            .map(|p| (p.hook_id.clone(), p.message.ends_with(" · cc @alice")))
+            .collect()
+    };
+    // In route order: `ops` (the other hook), then `hook`.
+    let flags = |v: Vec<(String, bool)>| {
+        assert_eq!(v[0].0, OTHER_HOOK_ID);
+        v.into_iter().map(|(_, m)| m).collect::<Vec<_>>()
+    };
+    // Route 1 (`ops`) mentions on success, route 2 falls back to the top level (failed).
+    assert_eq!(flags(cc("1", "failed", &[])), [false, true]);
+    assert_eq!(flags(cc("2", "succeeded", &[])), [true, false]);
+    // The flag beats both.
+    assert_eq!(
+        flags(cc("3", "cancelled", &["--mention-on", "cancelled"])),
+        [true, true]
+    );
 }
