@@ -135,3 +135,28 @@ fn mention_on_the_flag_beats_the_route_which_beats_the_top_level() {
         [true, true]
     );
 }
+
+/// Contract, Config file: the default path is `$XDG_CONFIG_HOME/mmnotify/config.toml`,
+/// `~/.config/…` only when `XDG_CONFIG_HOME` is unset. "No config file" named
+/// `~/.config/…` even when it was not looked at; it now names the paths that were.
+#[test]
+fn no_config_names_the_paths_looked_at() {
+    let (env, _server) = hooked(ServerOptions::default());
+    let home = env.home().join(".config/mmnotify/config.toml");
+    let mut c = env.cmd();
+    c.args(["config", "check"]);
+    let run = env.run(&mut c);
+    run.assert_success()
+        .assert_stdout_contains("no config file")
+        .assert_stdout_contains(&format!("{} or /etc/mmnotify/config.toml", home.display()));
+    let xdg = env.root().join("xdg");
+    let mut c = env.cmd();
+    c.args(["doctor", "--webhook", "hook"])
+        .env("XDG_CONFIG_HOME", &xdg);
+    let run = env.run(&mut c);
+    run.assert_success().assert_stdout_contains(&format!(
+        "{} or /etc/mmnotify/config.toml",
+        xdg.join("mmnotify/config.toml").display()
+    ));
+    assert!(!run.stdout.contains(".config/mmnotify"), "{}", run.stdout);
+}
