@@ -43,6 +43,7 @@ mod sentinel;
 mod spool;
 mod state;
 mod stories;
+mod stories_audit;
 mod stories_history;
 mod time;
 mod validate;

@@ -17,11 +17,14 @@ pub(super) fn find(given: Option<&Path>) -> Result<Option<Config>> {
     locate::find(given)
 }
 
-/// The line for "no config", naming where it was looked for.
+/// The line for "no config", naming the paths looked at (`~/.config/…` only when
+/// `XDG_CONFIG_HOME` is unset).
 pub(super) fn none_found() -> String {
+    let user = locate::user_path(&|k| std::env::var_os(k))
+        .map(|p| format!("{} or ", p.display()))
+        .unwrap_or_default();
     format!(
-        "no config file (none given with --config or MMNOTIFY_CONFIG, none at \
-         $XDG_CONFIG_HOME/mmnotify/config.toml, ~/.config/mmnotify/config.toml or {})",
+        "no config file (none given with --config or MMNOTIFY_CONFIG, none at {user}{})",
         locate::SYSTEM_PATH
     )
 }

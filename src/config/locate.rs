@@ -57,7 +57,6 @@ fn locate_in(
     env: &dyn Fn(&str) -> Option<OsString>,
     system: &Path,
 ) -> Result<Option<Located>> {
-    let set = |k: &str| env(k).filter(|v| !v.is_empty());
     if let Some(path) = given.filter(|p| !p.as_os_str().is_empty()) {
         refuse_url_as_path(path.as_os_str(), "--config (or MMNOTIFY_CONFIG)")?;
         return Ok(Some(Located {
@@ -65,18 +64,8 @@ fn locate_in(
             origin: Origin::Given,
         }));
     }
-    // The XDG spec: a relative XDG_CONFIG_HOME is invalid and ignored.
-    let user_dir = set("XDG_CONFIG_HOME")
-        .map(PathBuf::from)
-        .filter(|p| p.is_absolute())
-        .or_else(|| {
-            set("HOME")
-                .map(PathBuf::from)
-                .filter(|p| p.is_absolute())
-                .map(|h| h.join(".config"))
-        });
-    let candidates = user_dir
-        .map(|d| (d.join("mmnotify").join("config.toml"), Origin::User))
+    let candidates = user_path(env)
+        .map(|p| (p, Origin::User))
         .into_iter()
         .chain([(system.to_path_buf(), Origin::System)]);
     for (path, origin) in candidates {
@@ -85,6 +74,23 @@ fn locate_in(
         }
     }
     Ok(None)
+}
+
+/// The user's default config: `$XDG_CONFIG_HOME/mmnotify/config.toml`, else
+/// `~/.config/mmnotify/config.toml`; `None` without an absolute `HOME` either.
+pub(crate) fn user_path(env: &dyn Fn(&str) -> Option<OsString>) -> Option<PathBuf> {
+    let set = |k: &str| env(k).filter(|v| !v.is_empty());
+    // The XDG spec: a relative XDG_CONFIG_HOME is invalid and ignored.
+    let dir = set("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| {
+            set("HOME")
+                .map(PathBuf::from)
+                .filter(|p| p.is_absolute())
+                .map(|h| h.join(".config"))
+        })?;
+    Some(dir.join("mmnotify").join("config.toml"))
 }
 
 /// Whether a default path holds something. Only "not there" skips it: a file we may not

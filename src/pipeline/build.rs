@@ -317,6 +317,10 @@ pub(super) fn render_for(
     let cc = story::cc_line(ev, story, args).filter(|_| mentions);
     let template = story::template(args, ev, story, cc.as_deref());
     let mut post = build_message::render(ev, template.as_deref())?;
+    if template.is_some() {
+        // `... on {branch} {mention}` with no one to mention must not end in a space.
+        story::trim_text_end(&mut post);
+    }
     if let Some(story) = story {
         story::apply(&mut post, story, template.is_none());
     }

@@ -216,6 +216,16 @@ pub(crate) fn cc_line(ev: &ValidEvent, story: Option<&Story>, args: &Settings) -
     mentions.cc_line()
 }
 
+/// Drops the white space a rendered template ends with (an empty `{mention}` or value
+/// at its end).
+pub(crate) fn trim_text_end(post: &mut Payload) {
+    if let Some(text) = post.text.typed() {
+        if text.trim_end().len() != text.len() {
+            post.text = Member::Typed(text.trim_end().to_string());
+        }
+    }
+}
+
 /// Ends the text with the `cc` line.
 pub(crate) fn append_cc(post: &mut Payload, cc: &str) {
     if let Some(text) = post.text.typed() {

@@ -12,10 +12,11 @@ use crate::text::markdown;
 /// Names that would notify a whole channel, or that Mattermost reserves.
 const RESERVED: [&str; 5] = ["all", "channel", "here", "matterbot", "system"];
 
-/// A Mattermost username that may follow `@`: 3 to 22 characters of lower-case
-/// letters, digits, `.`, `-` and `_`, starting with a letter, and not one of the words
-/// that notify a whole channel (`all`, `channel`, `here`, also with trailing `.`, `-`,
-/// `_`).
+/// A Mattermost username that may follow `@`: what the server accepts
+/// (`model.IsValidUsername`: 1 to 64 characters of lower-case letters, digits, `.`, `-`
+/// and `_`; the sign-up page's 3 to 22 starting with a letter does not bind LDAP or SAML
+/// accounts), and not one of the words that notify a whole channel (`all`, `channel`,
+/// `here`, also with trailing `.`, `-`, `_`).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct Username(String);
 
@@ -30,15 +31,14 @@ impl FromStr for Username {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let len = s.chars().count();
-        let shape = (3..=22).contains(&len)
-            && s.starts_with(|c: char| c.is_ascii_lowercase())
+        let shape = (1..=64).contains(&len)
             && s.chars()
                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || ".-_".contains(c));
         if !shape {
             // Debug-quoted: the value may hold control characters.
             return Err(format!(
-                "{s:?} is not a Mattermost username: 3 to 22 lower-case letters, digits, `.`, \
-                 `-` or `_`, starting with a letter"
+                "{s:?} is not a Mattermost username: 1 to 64 lower-case letters, digits, `.`, \
+                 `-` or `_`"
             ));
         }
         // Mattermost drops a mention's trailing `.`, `-`, `_` (the end of a sentence)
@@ -186,22 +186,24 @@ mod tests {
 
     #[test]
     fn username_rules() {
-        for ok in ["abc", "alice", "j.doe", "a-b_c9", "a234567890123456789012"] {
-            assert!(ok.parse::<Username>().is_ok(), "{ok}");
-        }
-        for bad in [
+        let longest = "a".repeat(64);
+        for ok in [
+            "abc",
+            "alice",
+            "j.doe",
+            "a-b_c9",
             "ab",
+            "x",
             "a2345678901234567890123",
-            "Alice",
             "1abc",
             "_abc",
-            "al ice",
-            "al@ice",
-            "channel",
-            "all",
-            "here",
-            "",
-            "ałice",
+            &longest,
+        ] {
+            assert!(ok.parse::<Username>().is_ok(), "{ok}");
+        }
+        let too_long = "a".repeat(65);
+        for bad in [
+            &too_long, "Alice", "al ice", "al@ice", "channel", "all", "here", "", "ałice",
         ] {
             assert!(bad.parse::<Username>().is_err(), "{bad}");
         }
