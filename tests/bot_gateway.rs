@@ -479,6 +479,32 @@ fn flush_moves_a_bot_item_answered_500_to_rejected() {
     assert!(roots(&server, &seed).is_empty());
 }
 
+/// The one 500 tried again: `api.post.deduplicate_create_post.pending` (mattermost-rest.md
+/// §4.5: an earlier create with this `pending_post_id` is still being saved; a repeat
+/// returns that post). Any other 500 is not (`build_bot_does_not_spool_a_500`).
+#[test]
+fn build_bot_retries_a_create_the_server_is_still_saving() {
+    let (env, server, seed) = crate::bot::setup();
+    let body = r#"{"id":"api.post.deduplicate_create_post.pending","message":"Post rejected by server. Please try again later.","detailed_error":"","request_id":"b1xkq3y8ytgyfm9ptyc5tc7jkw","status_code":500}"#;
+    server.rest().script_on(
+        Call::CreatePost,
+        [Fault::Response {
+            status: 500,
+            headers: vec![("Content-Type".into(), "application/json".into())],
+            body: body.into(),
+        }],
+    );
+    let run = env.run(&mut bot_event(&env, "90", "running", &[]));
+    run.assert_success();
+    assert_eq!(run.json()["status"], "posted");
+    assert_eq!(
+        count(&server, Call::CreatePost),
+        2,
+        "the 500, then the post"
+    );
+    assert_eq!(roots(&server, &seed).len(), 1);
+}
+
 /// A 500 is not spooled (contract, "Spool": it may have posted part of the message):
 /// exit 6, `failed`, nothing for `flush`.
 #[test]
