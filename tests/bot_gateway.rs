@@ -35,9 +35,10 @@ fn count(server: &MockServer, call: Call) -> usize {
         .count()
 }
 
-/// A 503 whose `Fault` stands for each retryable answer a proxy or the server gives.
-fn retryable_faults() -> [(&'static str, Fault); 4] {
+/// Each answer a retry may cure, as a proxy or the server gives it.
+fn retryable_faults() -> [(&'static str, Fault); 5] {
     [
+        ("408", Fault::Status(408)),
         ("502", Fault::Status(502)),
         ("503", Fault::Status(503)),
         ("504", Fault::Status(504)),
@@ -218,6 +219,28 @@ fn bot_gateway_leaves_an_entry_pending_when_the_check_of_the_recorded_post_answe
     assert!(roots[0].message.contains("failed"), "{}", roots[0].message);
     assert_eq!(server.rest().replies(&roots[0].id).len(), 1);
     assert_eq!(count(&server, Call::GetPost), 2, "the 503, then the check");
+}
+
+/// A network failure: the reply's connection is reset after the request was sent.
+#[test]
+fn bot_gateway_leaves_an_entry_pending_on_a_connection_reset_and_replies_once() {
+    let Some(redis) = RedisServer::start("bot_gw_reset") else {
+        return;
+    };
+    let (env, server, seed) = crate::bot::setup();
+    server.rest().script_on(
+        Call::CreatePost,
+        [Fault::Delay(Duration::ZERO), Fault::Reset],
+    );
+    enqueue(&env, &redis, "main", "5", "failed");
+    let run = through_gateway(&env, &redis, "the run's post and reply", || {
+        run_posts(&server, &seed, "5").len() >= 2
+    });
+    run.assert_success().assert_stderr_contains("left pending");
+    assert_eq!(redis.xlen(DEAD), 0, "{:?}", redis.entries(DEAD));
+    let roots = roots(&server, &seed);
+    assert_eq!(roots.len(), 1);
+    assert_eq!(server.rest().replies(&roots[0].id).len(), 1, "one reply");
 }
 
 /// The patch answers 403 and the read that tells a deleted post from a refusal answers
