@@ -918,6 +918,67 @@ fn rest_fault_injection() {
     assert_eq!(server.requests().len(), 5, "every request is recorded");
 }
 
+/// Faults scripted for one endpoint (`Rest::script_on`) answer only requests to it, in
+/// order, whatever else is asked in between; a 500 is the endpoint's store failure; a
+/// session that cannot be made (§1) answers 500 `api.context.invalid_token.error` and
+/// echoes the token in `detailed_error` only in developer mode (§2).
+#[test]
+fn rest_faults_for_one_endpoint() {
+    let (server, seed) = started();
+    let t = seed.bot.token.as_str();
+    let id = ok(
+        &post(
+            &server,
+            t,
+            &json!({"channel_id": seed.builds, "message": "m"}),
+        ),
+        201,
+    )["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    server
+        .rest()
+        .script_on(Call::PatchPost, [Fault::Status(503), Fault::Status(500)]);
+    server
+        .rest()
+        .script_on(Call::GetPost, [Fault::SessionStoreFailed]);
+    // Other endpoints answer normally.
+    ok(&get(&server, "/api/v4/users/me", t), 200);
+    let a = patch(&server, t, &id, &json!({"message": "n"}));
+    assert_eq!(a.status, 503);
+    assert!(a.body.contains("nginx"), "{}", a.body);
+    let a = get(&server, &format!("/api/v4/posts/{id}"), t);
+    assert_eq!(
+        (a.status, a.error_id().as_str()),
+        (500, "api.context.invalid_token.error")
+    );
+    assert_eq!(a.detailed(), "", "blanked outside developer mode");
+    let a = patch(&server, t, &id, &json!({"message": "n"}));
+    assert_eq!(
+        (a.status, a.error_id().as_str()),
+        (500, "app.post.update.app_error")
+    );
+    assert_eq!(
+        server.rest().post(&id).unwrap().message,
+        "m",
+        "faults change nothing"
+    );
+    ok(&patch(&server, t, &id, &json!({"message": "n"})), 200);
+    server.rest().set_developer_mode(true);
+    server
+        .rest()
+        .script_on(Call::CreatePost, [Fault::SessionStoreFailed]);
+    let a = post(
+        &server,
+        t,
+        &json!({"channel_id": seed.builds, "message": "m"}),
+    );
+    assert_eq!(a.status, 500);
+    assert_eq!(a.detailed(), format!("token={t}"));
+    ok(&get(&server, &format!("/api/v4/posts/{id}"), t), 200);
+}
+
 /// Routing: an unknown `/api/v4` path is a JSON 404, a known path with another method an
 /// empty 405 (both UNVERIFIED details, see rest.rs), and webhooks still work beside it.
 #[test]

@@ -17,6 +17,7 @@ mod support;
 mod architecture;
 mod attack;
 mod bot;
+mod bot_gateway;
 mod bot_outcome;
 mod bot_threads;
 mod build;

@@ -28,6 +28,7 @@ use crate::story::history::RunNote;
 use crate::text::time::{self, now_ms};
 use crate::wire::deliver::{self, Deliverer, Delivery};
 use crate::wire::payload::Payload;
+use crate::wire::retry;
 
 /// How long a delivered build key is remembered when flush checks it (build's default).
 const DEDUPE_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -507,7 +508,10 @@ impl Run<'_> {
         let key = item.dedupe_key.as_deref().and_then(DedupeKey::from_hex);
         let conn = match BotConn::connect_with(token, source, &channel, self.delivery) {
             Ok(conn) => conn,
-            Err(e) => return self.settle_bot(entry, item, name, Err(e)),
+            Err(e) => {
+                let status = error::answer_of(&e).and_then(|a| a.http_status);
+                return self.settle_bot(entry, item, name, (Err(e), status));
+            }
         };
         let result = bot::post(&conn, printer, store, key.as_ref(), &event);
         let answers = conn.reported_answers(printer);
@@ -516,28 +520,30 @@ impl Run<'_> {
         // joins its job's history, as it would have had it been posted at once. Not when
         // only the connection failed, nor when the item stays in the spool: `build`
         // records nothing then either.
+        let status = answers
+            .iter()
+            .rev()
+            .find(|a| !a.is_success())
+            .and_then(|a| a.status);
         let refused = result.as_ref().is_err_and(|e| {
-            !matches!(error::exit_kind(e), ExitKind::Network | ExitKind::Server)
-                && answers
-                    .iter()
-                    .rev()
-                    .find(|a| !a.is_success())
-                    .is_some_and(|a| crate::wire::retry::rejected(a.status))
+            !retry::curable(error::exit_kind(e), status) && retry::rejected(status)
         });
         if matches!(result, Ok(Some(_))) || refused {
             self.record_history(item, name);
         }
-        self.settle_bot(entry, item, name, result)
+        self.settle_bot(entry, item, name, (result, status))
     }
 
-    /// What became of a flushed bot event: removed when its run's post is up to date (or
-    /// was already), kept while delivery may still succeed, rejected otherwise.
+    /// What became of a flushed bot event (`status`: the answer that failed it): removed
+    /// when its run's post is up to date (or was already), kept while another delivery may
+    /// post it (the rule `build` spooled it by: a 500 is final, as for a webhook item),
+    /// rejected otherwise.
     fn settle_bot(
         &mut self,
         entry: &SpoolEntry,
         item: &SpoolItem,
         name: &str,
-        result: Result<Option<String>>,
+        (result, status): (Result<Option<String>>, Option<u16>),
     ) -> Result<()> {
         let (spool, printer) = (self.spool, self.printer);
         match result {
@@ -551,7 +557,7 @@ impl Run<'_> {
                 printer.info(&format!("{name}: already delivered meanwhile, removed"));
                 self.tally.duplicate += 1;
             }
-            Err(e) if matches!(error::exit_kind(&e), ExitKind::Network | ExitKind::Server) => {
+            Err(e) if retry::curable(error::exit_kind(&e), status) => {
                 let mut updated = item.clone();
                 updated.attempts += 1;
                 updated.last_error = format!("{e:#}");

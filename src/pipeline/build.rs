@@ -111,6 +111,10 @@ pub(crate) struct Ctx<'a> {
     pub store_ref: Option<String>,
     /// Off in `--consume`: there the stream is the spool.
     pub spool: bool,
+    /// On in `--consume`: an event that fails is delivered again, with its story, while
+    /// its entry stays pending, so a step a retry can finish (a broken job's post marked
+    /// fixed) fails the event rather than being only warned about.
+    pub redelivers: bool,
     /// How posts are paced (`--consume` shares the budget through its queue).
     pub pacing: Pacing,
     /// The pace in effect once the notifier is connected.
@@ -160,6 +164,7 @@ impl<'a> Ctx<'a> {
             dry_target: None,
             store_ref: None,
             spool: !args.no_spool,
+            redelivers: false,
             pacing: Pacing {
                 rate: args.rate,
                 // Resolved when the first post is made: a dry run needs no store.

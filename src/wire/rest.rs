@@ -249,6 +249,16 @@ impl Bot<'_> {
                 attempts,
             }) => match self.call(Method::Get, &format!("/posts/{post_id}"), None) {
                 Err(RestFail::Status { status: 404, .. }) => Ok(Patched::Gone),
+                // Whether the post was deleted is not known: another delivery may tell,
+                // so the event fails as that read did, not as a final 403.
+                Err(f @ RestFail::Transport { .. }) => {
+                    Err(self.fail(f, "checking the run's post", Some(&channel.label)))
+                }
+                Err(f @ RestFail::Status { status, .. })
+                    if crate::wire::retry::retryable_status(status) =>
+                {
+                    Err(self.fail(f, "checking the run's post", Some(&channel.label)))
+                }
                 _ => Err(self.fail(
                     RestFail::Status {
                         status: 403,
@@ -375,64 +385,98 @@ impl Bot<'_> {
             } => (status, body, attempts),
         };
         let id = server_id(&body);
-        let idp = id_part(id.as_deref());
         let ch = channel.unwrap_or("the channel");
         let who = self.token.to_string();
-        let (kind, text) = match status {
-            401 => (
-                ExitKind::Forbidden,
-                format!(
-                    "{doing}: the server refused the bot's token (HTTP 401{idp}): it is \
-                     invalid, revoked or expired; make a new token for the bot (System Console \
-                     → Integrations → Bot Accounts) and put it in the bot file"
-                ),
+        let (kind, text) = refusal(status, id.as_deref(), attempts, doing, ch);
+        let e = error::fail(kind, format!("{} ({who})", self.token.scrub(&text)));
+        // Which answer it was, for whoever must tell a final one from one a retry may
+        // cure (`wire::retry::curable`) after the answers were reported.
+        error::answered(
+            e,
+            error::Answered {
+                http_status: Some(status),
+                error_id: id,
+                attempts,
+            },
+        )
+    }
+}
+
+/// The exit kind and message of an answer that failed a REST call (`doing`: what the
+/// call was for; `ch`: the channel it was about).
+fn refusal(
+    status: u16,
+    id: Option<&str>,
+    attempts: u32,
+    doing: &str,
+    ch: &str,
+) -> (ExitKind, String) {
+    let idp = id_part(id);
+    match status {
+        401 => (
+            ExitKind::Forbidden,
+            format!(
+                "{doing}: the server refused the bot's token (HTTP 401{idp}): it is \
+                 invalid, revoked or expired; make a new token for the bot (System Console \
+                 → Integrations → Bot Accounts) and put it in the bot file"
             ),
-            403 => (
-                ExitKind::Forbidden,
-                format!(
-                    "{doing}: forbidden (HTTP 403{idp}): the bot is not a member of {ch} or \
-                     lacks the permission; add the bot to {ch} (in the channel: /invite \
-                     @BOTNAME, or mmctl channel users add TEAM:CHANNEL BOTNAME)"
-                ),
+        ),
+        403 => (
+            ExitKind::Forbidden,
+            format!(
+                "{doing}: forbidden (HTTP 403{idp}): the bot is not a member of {ch} or \
+                 lacks the permission; add the bot to {ch} (in the channel: /invite \
+                 @BOTNAME, or mmctl channel users add TEAM:CHANNEL BOTNAME)"
             ),
-            404 => (
-                ExitKind::NotFound,
-                format!(
-                    "{doing}: not found (HTTP 404{idp}): check the server URL in the bot file \
-                     (a reverse proxy or base path) and the channel"
-                ),
+        ),
+        404 => (
+            ExitKind::NotFound,
+            format!(
+                "{doing}: not found (HTTP 404{idp}): check the server URL in the bot file \
+                 (a reverse proxy or base path) and the channel"
             ),
-            400 => (
-                ExitKind::BadRequest,
-                format!(
-                    "{doing}: Mattermost rejected the request (HTTP 400{idp}){}",
-                    if id.as_deref() == Some("api.post.create_post.root_id.app_error") {
-                        ": the root post is missing, deleted, or itself a reply (give the \
-                         thread's first post)"
-                    } else {
-                        ""
-                    }
-                ),
+        ),
+        400 => (
+            ExitKind::BadRequest,
+            format!(
+                "{doing}: Mattermost rejected the request (HTTP 400{idp}){}",
+                if id == Some("api.post.create_post.root_id.app_error") {
+                    ": the root post is missing, deleted, or itself a reply (give the \
+                     thread's first post)"
+                } else {
+                    ""
+                }
             ),
-            // 408 too: retried, spooled and left pending by a gateway as for a webhook.
-            408 | 429 | 502..=504 => (
-                ExitKind::Server,
-                format!(
-                    "{doing}: the server answered HTTP {status}{idp} after {attempts} \
-                     attempt{}; try again later",
-                    if attempts == 1 { "" } else { "s" }
-                ),
+        ),
+        // 408 too: retried, spooled and left pending by a gateway as for a webhook.
+        408 | 429 | 502..=504 => (
+            ExitKind::Server,
+            format!(
+                "{doing}: the server answered HTTP {status}{idp} after {attempts} \
+                 attempt{}; try again later",
+                if attempts == 1 { "" } else { "s" }
             ),
-            500..=599 => (
-                ExitKind::Server,
-                format!("{doing}: server error (HTTP {status}{idp})"),
+        ),
+        // The only 500 tried again (`rest_call`): an earlier attempt is still being saved.
+        500 if id == Some("api.post.deduplicate_create_post.pending") => (
+            ExitKind::Server,
+            format!(
+                "{doing}: the server was still saving an earlier attempt of this post (HTTP \
+                 500{idp}) after {attempts} attempt{}; the post may appear once it is saved",
+                if attempts == 1 { "" } else { "s" }
             ),
-            _ => (
-                ExitKind::Http,
-                format!("{doing}: unexpected answer HTTP {status}{idp}"),
+        ),
+        500..=599 => (
+            ExitKind::Server,
+            format!(
+                "{doing}: server error (HTTP {status}{idp}); not tried again: the server may \
+                 have saved part of it"
             ),
-        };
-        error::fail(kind, format!("{} ({who})", self.token.scrub(&text)))
+        ),
+        _ => (
+            ExitKind::Http,
+            format!("{doing}: unexpected answer HTTP {status}{idp}"),
+        ),
     }
 }
 

@@ -3,6 +3,7 @@
 
 use std::time::{Duration, SystemTime};
 
+use crate::error::ExitKind;
 use crate::text::time;
 
 /// Statuses that can succeed later. 500 is not among them: Mattermost was reached and may
@@ -17,6 +18,18 @@ pub(crate) fn retryable_status(status: u16) -> bool {
 /// and a gateway acknowledges its entry.
 pub(crate) fn rejected(http_status: Option<u16>) -> bool {
     http_status.is_some_and(|s| !retryable_status(s))
+}
+
+/// Whether another delivery may post what this failure did not: a network failure, or
+/// a server answer that is not final (408, 429, 502–504 after the retries). The rule a
+/// gateway leaves an entry pending by and `build` spools by, for webhook and bot posts
+/// alike; a 500 is final (the server may have saved part of it), as is every 4xx.
+pub(crate) fn curable(kind: ExitKind, http_status: Option<u16>) -> bool {
+    match kind {
+        ExitKind::Network => true,
+        ExitKind::Server => !rejected(http_status),
+        _ => false,
+    }
 }
 
 const BASE: Duration = Duration::from_millis(250);
@@ -79,6 +92,24 @@ mod tests {
             assert!(!rejected(Some(s)), "{s}");
         }
         assert!(!rejected(None), "no answer at all is a network failure");
+    }
+
+    #[test]
+    fn curable_follows_the_contract() {
+        assert!(curable(ExitKind::Network, None));
+        assert!(curable(ExitKind::Server, Some(503)));
+        assert!(curable(ExitKind::Server, Some(429)));
+        assert!(!curable(ExitKind::Server, Some(500)));
+        assert!(!curable(ExitKind::Server, Some(505)));
+        for k in [
+            ExitKind::BadRequest,
+            ExitKind::Http,
+            ExitKind::Input,
+            ExitKind::NotFound,
+            ExitKind::Forbidden,
+        ] {
+            assert!(!curable(k, Some(400)));
+        }
     }
 
     #[test]

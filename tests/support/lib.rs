@@ -16,7 +16,7 @@ pub use decode::go_fold;
 pub use http::{http_date, new_id};
 pub use mattermost::{go_marshal, query_parses, MAX_URL_LENGTH, POST_PROPS_MAX_USER_RUNES};
 pub use proxy::ConnectProxy;
-pub use rest::{Bot, ChannelKind, PatchRecord, Rest, RestChannel, RestPost, Seed};
+pub use rest::{Bot, Call, ChannelKind, PatchRecord, Rest, RestChannel, RestPost, Seed};
 pub use server::{
     Channel, Era, Fault, Hook, MockServer, Post, RateLimit, Request, ServerOptions, HOOK_ID,
     OTHER_HOOK_ID,

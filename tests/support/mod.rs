@@ -14,9 +14,9 @@ pub mod socks;
 mod wait;
 
 pub use mmnotify_emulator::{
-    go_fold, go_marshal, http_date, new_id, query_parses, Bot, Channel, ChannelKind, ConnectProxy,
-    Era, Fault, Hook, MockServer, PatchRecord, Pki, Post, RateLimit, Request, Rest, RestChannel,
-    RestPost, Seed, ServerOptions, TlsSetup, HOOK_ID, MAX_URL_LENGTH, OTHER_HOOK_ID,
+    go_fold, go_marshal, http_date, new_id, query_parses, Bot, Call, Channel, ChannelKind,
+    ConnectProxy, Era, Fault, Hook, MockServer, PatchRecord, Pki, Post, RateLimit, Request, Rest,
+    RestChannel, RestPost, Seed, ServerOptions, TlsSetup, HOOK_ID, MAX_URL_LENGTH, OTHER_HOOK_ID,
     POST_PROPS_MAX_USER_RUNES,
 };
 pub use mmnotify_emulator::{proxy, rest, server, tls};

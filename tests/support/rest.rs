@@ -13,9 +13,9 @@
 use super::decode::go_fold;
 use super::http::{new_id, Head, Response};
 use super::mattermost::{api_headers, go_json_string, split_target};
-use super::server::{RateLimit, ServerOptions};
+use super::server::{Fault, RateLimit, ServerOptions};
 use serde_json::{json, Map, Value};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -179,6 +179,32 @@ struct RestState {
     user_limit: Option<RateLimit>,
     /// user id → (tokens, emulator clock ms of the last refill).
     user_buckets: HashMap<String, (f64, i64)>,
+    /// Faults scripted for one endpoint (`Rest::script_on`), each popped by the next
+    /// request to it.
+    faults: HashMap<Call, VecDeque<Fault>>,
+}
+
+/// One endpoint a bot calls, to script a fault for it alone (`Rest::script_on`): the
+/// other requests of an event (the token check, the channel, the look-ups) are answered
+/// normally whatever their number and order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Call {
+    /// `GET /users/me`
+    Me,
+    /// `GET /teams/name/{team}/channels/name/{channel}`
+    ChannelByName,
+    /// `GET /channels/{id}`
+    Channel,
+    /// `GET /channels/{id}/posts`
+    ChannelPosts,
+    /// `POST /posts`
+    CreatePost,
+    /// `GET /posts/{id}`
+    GetPost,
+    /// `PUT /posts/{id}/patch`
+    PatchPost,
+    /// `DELETE /posts/{id}`
+    DeletePost,
 }
 
 /// The REST state of one emulated server and the test-side API to set it up and read it.
@@ -374,6 +400,20 @@ impl Rest {
     /// The emulator's clock in ms since the epoch.
     pub fn now_ms(&self) -> i64 {
         now_ms(&self.lock())
+    }
+
+    /// Queues faults for one endpoint: each request to it pops one (before the server
+    /// looks at its token, as a proxy's 502–504 or a failing store would), normal
+    /// handling once they run out. Faults queued with `MockServer::script` come first.
+    pub fn script_on(&self, call: Call, faults: impl IntoIterator<Item = Fault>) {
+        self.lock().faults.entry(call).or_default().extend(faults);
+    }
+
+    /// The fault scripted for this request's endpoint, if any (taken off its queue).
+    pub(super) fn take_fault(&self, head: &Head) -> Option<Fault> {
+        let (path, _) = split_target(&head.target);
+        let call = route(&head.method, path).ok()?.call();
+        self.lock().faults.get_mut(&call)?.pop_front()
     }
 
     /// Makes the next create with this `pending_post_id` find a create "still being saved"
@@ -662,9 +702,14 @@ fn ok_json(opts: &ServerOptions, status: u16, v: &Value) -> Response {
 
 /// The answer for `Fault::Status(status)` on an `/api/v4/` path: the `AppError` a real
 /// server gives for that status (5xx from a proxy look like nginx, as on the webhook side).
+/// A 500 is a store failure of the endpoint asked (§1: "a store failure (500) is passed
+/// through as 500"); its ids per endpoint are UNVERIFIED.
 pub fn fault_status(rest: &Rest, opts: &ServerOptions, head: &Head, status: u16) -> Response {
     let developer = rest.lock().developer_mode;
+    let (path, _) = split_target(&head.target);
+    let call = route(&head.method, path).ok().map(|r| r.call());
     let e = match status {
+        500 => store_failure(call),
         400 => invalid_param("post.channel_id"),
         401 => session_expired("token=<scripted fault>".into()),
         403 => permission("<scripted fault>", "create_post"),
@@ -674,8 +719,62 @@ pub fn fault_status(rest: &Rest, opts: &ServerOptions, head: &Head, status: u16)
             "api.context.request_body_too_large.app_error",
             "Unable to process request. Request body too large.",
         ),
-        500 => err(500, "app.post.save.app_error", "Unable to save the post."),
         _ => return super::mattermost::fault_status(opts, head, status),
+    };
+    error_response(opts, developer, e)
+}
+
+/// The 500 a failing database gives for an endpoint (ids UNVERIFIED but for the create's,
+/// which `mattermost-webhook.md` names for the webhook path's save).
+fn store_failure(call: Option<Call>) -> ApiError {
+    match call {
+        Some(Call::Me) => err(500, "app.user.get.app_error", "Unable to get the user."),
+        Some(Call::ChannelByName | Call::Channel) => err(
+            500,
+            "app.channel.get.find.app_error",
+            "We encountered an error finding the channel.",
+        ),
+        Some(Call::ChannelPosts) => err(
+            500,
+            "app.post.get_posts.app_error",
+            "Unable to get the posts.",
+        ),
+        Some(Call::GetPost) => err(500, "app.post.get.app_error", "Unable to get the post."),
+        Some(Call::PatchPost) => err(
+            500,
+            "app.post.update.app_error",
+            "Unable to update the post.",
+        ),
+        Some(Call::DeletePost) => err(
+            500,
+            "app.post.delete.app_error",
+            "Unable to delete the post.",
+        ),
+        Some(Call::CreatePost) | None => {
+            err(500, "app.post.save.app_error", "Unable to save the post.")
+        }
+    }
+}
+
+/// The answer for `Fault::SessionStoreFailed`: the session of a valid token could not be
+/// made (§1: "any `createSessionForUserAccessToken` failure becomes
+/// `api.context.invalid_token.error` with that status", here a store's 500), with
+/// `detailed_error` `token=<the token>`, shown in developer mode: a 5xx that echoes the
+/// bot token.
+pub fn session_store_failed(rest: &Rest, opts: &ServerOptions, head: &Head) -> Response {
+    let developer = rest.lock().developer_mode;
+    let (_, query) = split_target(&head.target);
+    let token = match parse_token(head, query) {
+        TokenSource::Header(t) | TokenSource::Query(t) => t,
+        TokenSource::None => String::new(),
+    };
+    let e = ApiError {
+        detailed: format!("token={token}"),
+        ..err(
+            500,
+            "api.context.invalid_token.error",
+            "Invalid or expired session, please login again.",
+        )
     };
     error_response(opts, developer, e)
 }
@@ -755,6 +854,21 @@ enum Route<'a> {
     Post(&'a str),
     PatchPost(&'a str),
     DeletePost(&'a str),
+}
+
+impl Route<'_> {
+    fn call(&self) -> Call {
+        match self {
+            Route::Me => Call::Me,
+            Route::ChannelByName(..) => Call::ChannelByName,
+            Route::Channel(_) => Call::Channel,
+            Route::ChannelPosts(_) => Call::ChannelPosts,
+            Route::CreatePost => Call::CreatePost,
+            Route::Post(_) => Call::GetPost,
+            Route::PatchPost(_) => Call::PatchPost,
+            Route::DeletePost(_) => Call::DeletePost,
+        }
+    }
 }
 
 /// gorilla/mux routing of the endpoints we emulate. `Err(true)`: the path exists with

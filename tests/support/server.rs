@@ -210,6 +210,10 @@ pub enum Fault {
         status: u16,
         location: String,
     },
+    /// On an `/api/v4/` path: the token's session cannot be made for a store failure,
+    /// 500 `api.context.invalid_token.error` echoing the token in developer mode
+    /// (`rest::session_store_failed`). Elsewhere a plain `Status(500)`.
+    SessionStoreFailed,
 }
 
 struct State {
@@ -617,7 +621,8 @@ fn serve<S: Read + Write>(shared: &Shared, conn_id: usize, stream: S) -> Option<
             Err(ReadError::TooLarge) => return reject(r, 431),
         };
         let received_at = Instant::now();
-        let fault = shared.lock().faults.pop_front();
+        let scripted = shared.lock().faults.pop_front();
+        let fault = scripted.or_else(|| shared.rest.take_fault(&head));
         let expect = head.header("expect").unwrap_or("");
         if expect.eq_ignore_ascii_case("100-continue") {
             let w = r.get_mut();
@@ -674,6 +679,10 @@ fn serve<S: Read + Write>(shared: &Shared, conn_id: usize, stream: S) -> Option<
                     },
                     Fault::RateLimited { retry_after } => mattermost::limit_exceeded(&retry_after),
                     Fault::Redirect { status, location } => redirect(status, &location),
+                    Fault::SessionStoreFailed if rest::is_api(&head) => {
+                        rest::session_store_failed(&shared.rest, &shared.opts, &head)
+                    }
+                    Fault::SessionStoreFailed => mattermost::fault_status(&shared.opts, &head, 500),
                     Fault::Delay(_) => unreachable!("handled above"),
                 }
             }

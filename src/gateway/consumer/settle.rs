@@ -105,7 +105,7 @@ impl Consumer<'_> {
         // posted twice. Without a dedupe store (`--no-dedupe`) every delivery would post
         // to the other routes again (up to --max-deliveries times), so it does not wait.
         let retry = err.as_ref().is_some_and(|e| {
-            retryable(error::exit_kind(e), outcome.http_status)
+            crate::wire::retry::curable(error::exit_kind(e), outcome.http_status)
                 || (routes::is_unresolved_route(e) && self.store.is_some())
         });
         if retry && deliveries < self.max_deliveries {
@@ -198,17 +198,6 @@ impl Consumer<'_> {
     }
 }
 
-/// Network failures and 408/429/502–504 after retries: another try may post it. A 500
-/// is final (the server may have posted part of it), as is any answer the server would
-/// give again (`rejected`, the one rule the job's history follows too).
-fn retryable(kind: ExitKind, http_status: Option<u16>) -> bool {
-    match kind {
-        ExitKind::Network => true,
-        ExitKind::Server => !crate::wire::retry::rejected(http_status),
-        _ => false,
-    }
-}
-
 fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
@@ -216,23 +205,6 @@ fn one_line(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn retry_rules_follow_the_contract() {
-        assert!(retryable(ExitKind::Network, None));
-        assert!(retryable(ExitKind::Server, Some(503)));
-        assert!(retryable(ExitKind::Server, Some(429)));
-        assert!(!retryable(ExitKind::Server, Some(500)));
-        assert!(!retryable(ExitKind::Server, Some(505)));
-        for k in [
-            ExitKind::BadRequest,
-            ExitKind::Http,
-            ExitKind::Input,
-            ExitKind::NotFound,
-        ] {
-            assert!(!retryable(k, Some(400)));
-        }
-    }
 
     #[test]
     fn reasons_are_one_line() {

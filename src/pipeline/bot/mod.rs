@@ -257,6 +257,7 @@ pub(crate) fn handle(ctx: &mut Ctx, ev: &ValidEvent, story: Option<&Story>) -> R
         props,
         job,
         history,
+        redelivered: ctx.redelivers,
     };
     let (outcome, err) = deliver(ctx, ev, &item);
     // Final for the job's history by the one rule a webhook post and the gateway follow
@@ -343,8 +344,9 @@ fn show_dry_run(ctx: &Ctx, ev: &ValidEvent, message: &str, reply: &str, props: &
     (outcome, None)
 }
 
-/// A bot event that failed: spooled when the failure may pass (network, 429, 5xx), with
-/// the message scrubbed of the token.
+/// A bot event that failed: spooled when another delivery may post it (a network
+/// failure, 408, 429, 502–504: the webhook's rule; a 500 may have saved part of it and is
+/// final), with the message scrubbed of the token.
 fn failed(
     ctx: &Ctx,
     conn: &BotConn,
@@ -357,8 +359,7 @@ fn failed(
     let mut message =
         crate::secret::scrub_secrets(&conn.token.scrub(&format!("{e:#}"))).into_owned();
     let kind = error::exit_kind(e);
-    let retryable = matches!(kind, ExitKind::Network | ExitKind::Server);
-    if retryable && ctx.spool {
+    if crate::wire::retry::curable(kind, outcome.http_status) && ctx.spool {
         match spool(ctx, conn, event_key, item, &message) {
             Ok(path) => {
                 outcome.status = Status::Spooled;
@@ -392,6 +393,8 @@ pub(crate) struct BotItem {
     /// The run, for its job's history once a spooled event is posted (in the spool
     /// item's `history`, not its payload).
     pub history: Option<RunNote>,
+    /// Delivered again if it fails (a gateway's pending entry, `Ctx::redelivers`).
+    pub redelivered: bool,
 }
 
 impl BotItem {
@@ -428,6 +431,7 @@ impl BotItem {
                 props: v.get("props").cloned().unwrap_or(Value::Null),
                 job: None,
                 history: None,
+                redelivered: false,
             },
         ))
     }
@@ -760,7 +764,7 @@ impl Poster<'_> {
         };
         match (transition, channel_post) {
             (Some(Transition::Broken), Some(id)) => thread::remember_breaking(self, &id),
-            (Some(Transition::Fixed), _) => thread::mark_fixed(self),
+            (Some(Transition::Fixed), _) => thread::mark_fixed(self)?,
             _ => {}
         }
         Ok(post_id.to_string())

@@ -195,14 +195,22 @@ impl Unmarked for Found {
 }
 
 /// The run fixed the job: the post that broke it says so, and by which run (once; under
-/// the job's claim, so that two processes never append it twice). A failure here is a
-/// warning: the run's own posts are made.
-pub(super) fn mark_fixed(p: &Poster) {
-    if let Err(e) = try_mark_fixed(p) {
-        p.printer.warn(&format!(
-            "cannot mark the post that broke the job as fixed: {e:#}"
-        ));
+/// the job's claim, so that two processes never append it twice). The run's own posts
+/// are made: a failure here is a warning, unless the event will be delivered again (a
+/// gateway's entry) and another delivery may succeed (network, 408, 429, 502–504); then
+/// it fails the event, whose next delivery finds the run's posts made and marks the post.
+pub(super) fn mark_fixed(p: &Poster) -> anyhow::Result<()> {
+    let Err(e) = try_mark_fixed(p) else {
+        return Ok(());
+    };
+    let status = crate::error::answer_of(&e).and_then(|a| a.http_status);
+    if p.item.redelivered && crate::wire::retry::curable(crate::error::exit_kind(&e), status) {
+        return Err(e.context("marking the post that broke the job as fixed"));
     }
+    p.printer.warn(&format!(
+        "cannot mark the post that broke the job as fixed: {e:#}"
+    ));
+    Ok(())
 }
 
 fn try_mark_fixed(p: &Poster) -> anyhow::Result<()> {

@@ -1,5 +1,5 @@
 //! One REST request of the bot account (issue 18), made with the webhook's agent, proxy,
-//! TLS roots and retry budget: 429, 502, 503, 504 and network failures are retried,
+//! TLS roots and retry budget: 408, 429, 502, 503, 504 and network failures are retried,
 //! honouring `Retry-After`, never past `--timeout`. Everything the server or a library
 //! says is scrubbed of the bot's token before it leaves this file (a server in
 //! developer mode echoes the token in `detailed_error`).
@@ -127,7 +127,7 @@ impl Delivery {
                     kind,
                     message,
                     error_id,
-                    retryable: matches!(kind, ExitKind::Network | ExitKind::Server),
+                    retryable: retry::curable(kind, decisive.and_then(|a| a.status)),
                 }),
             },
             timed_out_after_send: 0,
@@ -299,7 +299,13 @@ fn read_answer(
             cut,
         }));
     }
-    let retryable = retry::retryable_status(status) || status >= 500;
+    // As for a webhook post: a 500 is not tried again (the server may have saved the
+    // post), except the one that says an earlier attempt of this create is still being
+    // saved (`pending_post_id`): a repeat returns that post.
+    let retryable = retry::retryable_status(status)
+        || (status == 500
+            && server_error_id(&text).as_deref()
+                == Some("api.post.deduplicate_create_post.pending"));
     let fail = RestFail::Status {
         status,
         body: text,
