@@ -546,3 +546,16 @@ fn build_bot_does_not_spool_a_500() {
         );
     }
 }
+
+/// A 501 is exit 7 as for a webhook (the exit-code table), final: not spooled.
+#[test]
+fn build_bot_answered_501_is_exit_7_and_not_spooled() {
+    let (env, server, _) = crate::bot::setup();
+    server
+        .rest()
+        .script_on(Call::CreatePost, [Fault::Status(501)]);
+    let run = env.run(&mut bot_event(&env, "61", "failed", &[]));
+    run.assert_code(7).assert_stderr_contains("HTTP 501");
+    assert_eq!(run.json()["exit_code"], 7, "{}", run.stdout);
+    assert!(env.spool_items().is_empty(), "a 501 is not spooled");
+}

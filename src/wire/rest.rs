@@ -466,6 +466,15 @@ fn refusal(
                 if attempts == 1 { "" } else { "s" }
             ),
         ),
+        // As for a webhook (the exit-code table): the server does not do this at all,
+        // so no retry will change it.
+        501 => (
+            ExitKind::Http,
+            format!(
+                "{doing}: the server does not implement this request (HTTP 501{idp}): check \
+                 the server URL in the bot file (a proxy in front of Mattermost may answer it)"
+            ),
+        ),
         500..=599 => (
             ExitKind::Server,
             format!(
