@@ -232,7 +232,10 @@ pub(crate) fn handle(ctx: &mut Ctx, ev: &ValidEvent, story: Option<&Story>) -> R
         ));
         ctx.bot = Some(conn);
     }
-    let body = props.to_string() + &message + &reply;
+    // As one JSON value, whose strings are searched with the token broken up (folded,
+    // split by a space or an invisible character): the message and the reply joined to
+    // the props as plain text were searched as bytes only.
+    let body = serde_json::json!([props, message, reply]).to_string();
     if let Some(conn) = &ctx.bot {
         if conn.token.as_url().appears_in(body.as_bytes()) {
             return Err(error::input(
