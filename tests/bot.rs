@@ -304,6 +304,29 @@ fn the_bots_token_broken_up_in_the_message_is_refused() {
     assert!(roots(&server, &seed).is_empty(), "nothing may be posted");
 }
 
+/// A dry run reads the bot's secret offline, as a webhook's dry run reads the webhook's:
+/// a message holding the token is refused (exit 4), not printed on stdout.
+#[test]
+fn a_dry_run_of_a_message_holding_the_bots_token_is_refused() {
+    let (env, server, seed) = setup();
+    let t = &seed.bot.token;
+    for text in [format!("see {t}"), format!("see {} {}", &t[..9], &t[9..])] {
+        let run = env.run(&mut bot_event(
+            &env,
+            "1",
+            "failed",
+            &["--dry-run", "--text-template", &text],
+        ));
+        run.assert_code(4)
+            .assert_stderr_contains("the message contains the bot's token");
+    }
+    // Without the token, the dry run prints the message.
+    env.run(&mut bot_event(&env, "1", "failed", &["--dry-run"]))
+        .assert_success()
+        .assert_stdout_contains("deploy");
+    assert!(server.requests().is_empty(), "a dry run sends nothing");
+}
+
 #[test]
 fn a_deleted_post_is_made_again_and_the_new_id_recorded() {
     let (env, server, seed) = setup();
