@@ -760,3 +760,44 @@ fn a_bucket_that_cannot_be_written_still_tells_the_story() {
         .assert_success();
     assert_eq!(fixed_after(&server), "fixed after 1");
 }
+
+/// A history directory that stops taking new files (here immutable; a directory made
+/// read-only or a full disk alike) while `build --events` runs: every run is still
+/// appended and counted, and the warning of the failed compaction says the run is
+/// recorded, instead of denying it on every event.
+#[test]
+fn a_bucket_that_cannot_be_compacted_still_records_every_run() {
+    if !crate::support::is_root_or_skip(
+        "a_bucket_that_cannot_be_compacted_still_records_every_run",
+        "chattr +i, which root alone may set",
+    ) {
+        return;
+    }
+    let (env, server) = hooked(ServerOptions::default());
+    env.run(&mut build(&env, "main", "0", "failed", &[]))
+        .assert_success();
+    let dir = env.state().join("dedupe/history");
+    let chattr = |flag: &str| {
+        let ok = Command::new("chattr")
+            .arg(flag)
+            .arg(&dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "chattr {flag} {}", dir.display());
+    };
+    // More runs than a bucket of one job holds before it is compacted.
+    let lines: Vec<String> = (1..=200).map(|i| failed_run(&format!("e-{i}"))).collect();
+    chattr("+i");
+    let run = build_events(&env, &lines, &[]);
+    chattr("-i");
+    run.assert_success()
+        .assert_stderr_contains("the run is recorded in the job's history, but its bucket");
+    assert!(
+        !run.stderr.contains("cannot record the run"),
+        "{}",
+        run.stderr
+    );
+    env.run(&mut build(&env, "main", "z", "succeeded", &[]))
+        .assert_success();
+    assert_eq!(fixed_after(&server), "fixed after 201");
+}

@@ -97,6 +97,22 @@ impl Cached {
     }
 }
 
+/// What a record that was appended but whose bucket could not be compacted (a directory
+/// made read-only, a full disk) fails with: the run is in the history all the same, which
+/// the warning must not deny.
+#[derive(Debug)]
+pub(crate) struct NotCompacted;
+
+impl std::fmt::Display for NotCompacted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(
+            "the run is recorded in the job's history, but its bucket could not be rewritten \
+             without the lines it no longer needs, so it grows until a later run can (keep \
+             the state directory's dedupe/history writable)",
+        )
+    }
+}
+
 /// A line's job, by the first 16 hex digits of its hash: enough to count jobs.
 fn job_prefix(line: &str) -> Option<u64> {
     u64::from_str_radix(line.get(..16)?, 16).ok()
@@ -304,7 +320,7 @@ impl Histories {
         if cached.compaction_due() {
             let text = std::mem::take(&mut cached.text);
             *guard = None;
-            self.compact(bucket, &text, now)?;
+            self.compact(bucket, &text, now).context(NotCompacted)?;
         }
         Ok(())
     }
