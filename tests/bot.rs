@@ -273,6 +273,60 @@ fn a_revoked_token_is_43_and_a_server_echoing_it_never_shows_it() {
         .assert_stderr_contains(&format!("token=…{}", &seed.bot.token[22..]));
 }
 
+/// The bot's token in the message broken up as a reader still gets it (a zero-width
+/// space, a space, a line break between its characters), from the text template or an
+/// event field: refused with exit 4 before any request, as the webhook's own token is.
+#[test]
+fn the_bots_token_broken_up_in_the_message_is_refused() {
+    let (env, server, seed) = setup();
+    let t = &seed.bot.token;
+    let folded = [
+        format!("see {}\u{200b}{}", &t[..13], &t[13..]),
+        format!("see {} {}", &t[..9], &t[9..]),
+        format!("see {}\n{}", &t[..20], &t[20..]),
+    ];
+    for (i, text) in folded.iter().enumerate() {
+        let run = env.run(&mut bot_event(
+            &env,
+            &format!("{i}"),
+            "failed",
+            &["--text-template", text],
+        ));
+        run.assert_code(4)
+            .assert_stderr_contains("the message contains the bot's token");
+    }
+    // In an event field, which the default text and the attachment show.
+    let mut c = bot_event(&env, "9", "failed", &[]);
+    c.args(["--node", &format!("{}\u{2060}{}", &t[..5], &t[5..])]);
+    env.run(&mut c)
+        .assert_code(4)
+        .assert_stderr_contains("the message contains the bot's token");
+    assert!(roots(&server, &seed).is_empty(), "nothing may be posted");
+}
+
+/// A dry run reads the bot's secret offline, as a webhook's dry run reads the webhook's:
+/// a message holding the token is refused (exit 4), not printed on stdout.
+#[test]
+fn a_dry_run_of_a_message_holding_the_bots_token_is_refused() {
+    let (env, server, seed) = setup();
+    let t = &seed.bot.token;
+    for text in [format!("see {t}"), format!("see {} {}", &t[..9], &t[9..])] {
+        let run = env.run(&mut bot_event(
+            &env,
+            "1",
+            "failed",
+            &["--dry-run", "--text-template", &text],
+        ));
+        run.assert_code(4)
+            .assert_stderr_contains("the message contains the bot's token");
+    }
+    // Without the token, the dry run prints the message.
+    env.run(&mut bot_event(&env, "1", "failed", &["--dry-run"]))
+        .assert_success()
+        .assert_stdout_contains("deploy");
+    assert!(server.requests().is_empty(), "a dry run sends nothing");
+}
+
 #[test]
 fn a_deleted_post_is_made_again_and_the_new_id_recorded() {
     let (env, server, seed) = setup();

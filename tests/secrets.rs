@@ -424,6 +424,28 @@ fn a_message_holding_the_webhooks_own_url_is_refused() {
     assert_eq!(server.posts().len(), 1);
 }
 
+/// The token broken up by a space in a `--prop` value nested 126 or 127 deep: in the post
+/// it sits deeper than `serde_json`'s recursion limit of 128, so the body did not parse
+/// and was searched as bytes only, where a broken-up token is not.
+#[test]
+fn a_broken_up_token_nested_deep_in_a_prop_is_refused() {
+    let (env, server) = setup();
+    for depth in [1, 126, 127] {
+        let value = format!(
+            "{}\"{} {}\"{}",
+            "[".repeat(depth),
+            &HOOK_ID[..13],
+            &HOOK_ID[13..],
+            "]".repeat(depth)
+        );
+        let prop = format!("k={value}");
+        env.run(&mut env.send(&["--prop", &prop, "hello"]))
+            .assert_code(4)
+            .assert_stderr_contains("this webhook's own URL");
+    }
+    assert!(server.requests().is_empty(), "nothing may be sent");
+}
+
 fn stderr_closed() -> Closed {
     Closed {
         stdout: false,

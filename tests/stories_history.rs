@@ -604,3 +604,200 @@ fn a_planted_history_key_of_another_type_reads_as_no_history_and_is_replaced() {
     let kind: String = redis.query(&["TYPE", &keys[0]]);
     assert_eq!(kind, "string");
 }
+
+// ---- The file store's buckets under other writers --------------------------------
+
+/// The one bucket of job histories in the state directory (these tests build one job).
+fn job_bucket(env: &Env) -> std::path::PathBuf {
+    std::fs::read_dir(env.state().join("dedupe/history"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "log"))
+        .expect("the job's bucket")
+}
+
+/// The story a post told: `fixed after N failures` in the last post's text.
+fn fixed_after(server: &MockServer) -> String {
+    let post = server.posts().pop().expect("a post");
+    let at = post.message.find("fixed after").expect(&post.message);
+    post.message[at..]
+        .split(" failure")
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+/// A build reads its job's bucket for the story without the lock while another build
+/// appends its run there, then records its own run under the lock: the other run is not
+/// lost. strace stops the reader just after its read of the bucket reached the end (no
+/// timing: the test waits for the stop, runs the other build, then lets it go on).
+#[test]
+fn a_run_recorded_while_another_build_reads_the_bucket_is_not_lost() {
+    let traced = Command::new("strace")
+        .args(["-f", "-o", "/dev/null", "true"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !traced {
+        eprintln!("a_run_recorded_while_another_build_reads: SKIPPED: needs strace (ptrace)");
+        return;
+    }
+    let (env, server) = hooked(ServerOptions::default());
+    env.run(&mut build(&env, "main", "1", "failed", &[]))
+        .assert_success();
+    let bucket = job_bucket(&env);
+    let trace = env.root().join("reader.trace");
+    let reader = build(&env, "main", "2", "failed", &[]);
+    let mut c = env.cmd_for("strace");
+    c.arg("-f")
+        .arg("-o")
+        .arg(&trace)
+        .arg("-P")
+        .arg(&bucket)
+        .args([
+            "-e",
+            "trace=read",
+            "-e",
+            "inject=read:signal=SIGSTOP:when=2",
+        ])
+        .arg(MM)
+        .args(reader.get_args());
+    let spawned = env.spawn(&mut c);
+    let pid: i32 = crate::support::wait_for(
+        "the reader stopped after reading its bucket",
+        std::time::Duration::from_secs(60),
+        || {
+            let t = std::fs::read_to_string(&trace).ok()?;
+            t.contains("stopped by SIGSTOP")
+                .then(|| t.split_whitespace().next()?.parse().ok())?
+        },
+    );
+    env.run(&mut build(&env, "main", "3", "failed", &[]))
+        .assert_success();
+    // SAFETY: kill(2) with a pid of our own traced child; no memory is touched.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGCONT) }, 0);
+    env.wait(spawned).assert_success();
+    env.run(&mut build(&env, "main", "4", "succeeded", &[]))
+        .assert_success();
+    assert_eq!(fixed_after(&server), "fixed after 3");
+}
+
+/// A bucket whose last line was cut short (a crash or a full disk in the middle of an
+/// append, or a reader that caught an append half done): the cut line is no record, and
+/// the next run's line starts on a line of its own instead of being glued to it (which
+/// lost that run, or the job's whole record when the cut line was another job's).
+#[test]
+fn a_cut_last_line_in_a_bucket_costs_no_run() {
+    let (env, server) = hooked(ServerOptions::default());
+    env.run(&mut build(&env, "main", "1", "failed", &[]))
+        .assert_success();
+    let bucket = job_bucket(&env);
+    let cut = |other_job: bool| {
+        let text = std::fs::read_to_string(&bucket).unwrap();
+        let mut line = text.lines().last().unwrap().to_string();
+        if other_job {
+            // The same bucket (first hex digits), another job.
+            let last = if line.as_bytes()[63] == b'0' {
+                "1"
+            } else {
+                "0"
+            };
+            line.replace_range(63..64, last);
+        }
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&bucket)
+            .unwrap();
+        std::io::Write::write_all(&mut f, &line.as_bytes()[..line.len() - 20]).unwrap();
+    };
+    cut(true);
+    for (id, want) in [("2", "still_failing"), ("3", "still_failing")] {
+        let run = env.run(&mut build(&env, "main", id, "failed", &[]));
+        assert_eq!(run.json()["transition"], want, "run {id}: {}", run.stdout);
+    }
+    cut(false);
+    for (id, want) in [("4", "still_failing"), ("5", "still_failing")] {
+        let run = env.run(&mut build(&env, "main", id, "failed", &[]));
+        assert_eq!(run.json()["transition"], want, "run {id}: {}", run.stdout);
+    }
+    env.run(&mut build(&env, "main", "6", "succeeded", &[]))
+        .assert_success();
+    assert_eq!(fixed_after(&server), "fixed after 5");
+}
+
+/// A bucket this process may read but not write (here immutable, as a file restored
+/// with mode 0400 or left by another user would be): the post still tells the job's
+/// story, and only the record fails, with the reason.
+#[test]
+fn a_bucket_that_cannot_be_written_still_tells_the_story() {
+    if !crate::support::is_root_or_skip(
+        "a_bucket_that_cannot_be_written_still_tells_the_story",
+        "chattr +i, which root alone may set",
+    ) {
+        return;
+    }
+    let (env, server) = hooked(ServerOptions::default());
+    env.run(&mut build(&env, "main", "1", "failed", &[]))
+        .assert_success();
+    let bucket = job_bucket(&env);
+    let chattr = |flag: &str| {
+        let ok = Command::new("chattr")
+            .arg(flag)
+            .arg(&bucket)
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "chattr {flag} {}", bucket.display());
+    };
+    chattr("+i");
+    let run = env.run(&mut build(&env, "main", "2", "failed", &[]));
+    chattr("-i");
+    run.assert_success()
+        .assert_stderr_contains("cannot record the run in the job's history")
+        .assert_stderr_contains("Operation not permitted");
+    assert_eq!(run.json()["transition"], "still_failing", "{}", run.stdout);
+    // Run 2 was not recorded: run 3 is the second failure.
+    env.run(&mut build(&env, "main", "3", "succeeded", &[]))
+        .assert_success();
+    assert_eq!(fixed_after(&server), "fixed after 1");
+}
+
+/// A history directory that stops taking new files (here immutable; a directory made
+/// read-only or a full disk alike) while `build --events` runs: every run is still
+/// appended and counted, and the warning of the failed compaction says the run is
+/// recorded, instead of denying it on every event.
+#[test]
+fn a_bucket_that_cannot_be_compacted_still_records_every_run() {
+    if !crate::support::is_root_or_skip(
+        "a_bucket_that_cannot_be_compacted_still_records_every_run",
+        "chattr +i, which root alone may set",
+    ) {
+        return;
+    }
+    let (env, server) = hooked(ServerOptions::default());
+    env.run(&mut build(&env, "main", "0", "failed", &[]))
+        .assert_success();
+    let dir = env.state().join("dedupe/history");
+    let chattr = |flag: &str| {
+        let ok = Command::new("chattr")
+            .arg(flag)
+            .arg(&dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "chattr {flag} {}", dir.display());
+    };
+    // More runs than a bucket of one job holds before it is compacted.
+    let lines: Vec<String> = (1..=200).map(|i| failed_run(&format!("e-{i}"))).collect();
+    chattr("+i");
+    let run = build_events(&env, &lines, &[]);
+    chattr("-i");
+    run.assert_success()
+        .assert_stderr_contains("the run is recorded in the job's history, but its bucket");
+    assert!(
+        !run.stderr.contains("cannot record the run"),
+        "{}",
+        run.stderr
+    );
+    env.run(&mut build(&env, "main", "z", "succeeded", &[]))
+        .assert_success();
+    assert_eq!(fixed_after(&server), "fixed after 201");
+}

@@ -11,7 +11,7 @@ use serde_json::Value;
 use crate::build_event::event::{State, ValidEvent};
 use crate::pipeline::build::Settings;
 use crate::pipeline::output::{Outcome, Printer};
-use crate::state::dedupe::DedupeStore;
+use crate::state::dedupe::{DedupeStore, NotCompacted};
 use crate::story::history::{self, JobKey, JobRecord, Recorded, Run, RunNote, Step, Transition};
 use crate::story::mention::{Mentions, People};
 use crate::story::on::OnFilter;
@@ -136,10 +136,14 @@ pub(crate) fn record(store: &dyn DedupeStore, note: &RunNote, printer: &Printer,
         update_note(current, note)
     });
     if let Err(e) = result {
-        printer.warn(&format!(
-            "{prefix}cannot record the run in the job's history (the next post may misjudge \
-             what changed): {e:#}"
-        ));
+        // Appended, but not compacted: the message says so itself.
+        let failed = if e.downcast_ref::<NotCompacted>().is_some() {
+            ""
+        } else {
+            "cannot record the run in the job's history (the next post may misjudge what \
+             changed): "
+        };
+        printer.warn(&format!("{prefix}{failed}{e:#}"));
     }
 }
 

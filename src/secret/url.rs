@@ -201,25 +201,76 @@ impl WebhookUrl {
     /// lines, split by a space or an invisible character, see [`scrub_token`]), as `run`
     /// finds it in a job's output: a reader of the channel still gets it.
     pub(crate) fn appears_in(&self, text: &[u8]) -> bool {
-        // In valid JSON the token can only be inside a string or a key, which the walk
-        // checks (escapes decoded); anything else is searched as bytes.
-        if let Ok(v) = serde_json::from_slice::<serde_json::Value>(text) {
-            return self.in_some_string(&v);
-        }
-        let token = self.token.as_bytes();
-        text.windows(token.len()).any(|w| w == token)
+        // Every string and key of the text as sent, escapes decoded, by a scan rather than
+        // a parse: a body nested deeper than serde_json's limit of 128 (a `--prop` value
+        // 127 deep sits 129 deep in the post) does not parse, and a parsed object keeps
+        // only the last of two equal keys while both are sent. Anything else as bytes.
+        contains_bytes(text, self.token.as_bytes())
+            || json_strings(text).any(|s| contains_token(&s, &self.token))
     }
+}
 
-    fn in_some_string(&self, value: &serde_json::Value) -> bool {
-        use serde_json::Value;
-        match value {
-            Value::String(s) => contains_token(s, &self.token),
-            Value::Array(items) => items.iter().any(|v| self.in_some_string(v)),
-            Value::Object(map) => map
-                .iter()
-                .any(|(k, v)| contains_token(k, &self.token) || self.in_some_string(v)),
-            Value::Null | Value::Bool(_) | Value::Number(_) => false,
+/// Whether `needle` (not empty) occurs in `hay`: one pass, a comparison only where its
+/// first byte is.
+fn contains_bytes(hay: &[u8], needle: &[u8]) -> bool {
+    let Some((&first, rest)) = needle.split_first() else {
+        return false;
+    };
+    hay.iter()
+        .enumerate()
+        .any(|(i, &b)| b == first && hay[i + 1..].starts_with(rest))
+}
+
+/// The string literals of a JSON text, keys included, with their escapes decoded (a lone
+/// surrogate as U+FFFD), found in one pass without regard to nesting. In valid JSON a
+/// `"` outside a string always opens one, so this is every string; in other text, what
+/// stands between quotes.
+fn json_strings(text: &[u8]) -> impl Iterator<Item = String> + '_ {
+    let mut at = 0;
+    std::iter::from_fn(move || {
+        at += text.get(at..)?.iter().position(|&b| b == b'"')? + 1;
+        let mut bytes = Vec::new();
+        let mut units = Vec::new();
+        while let Some(&b) = text.get(at) {
+            at += 1;
+            let unit = (b == b'\\' && text.get(at) == Some(&b'u'))
+                .then(|| std::str::from_utf8(text.get(at + 1..at + 5)?).ok())
+                .flatten()
+                .and_then(|hex| u16::from_str_radix(hex, 16).ok());
+            if let Some(unit) = unit {
+                // Surrogate pairs come as two escapes: decoded together.
+                at += 5;
+                units.push(unit);
+                continue;
+            }
+            push_utf16(&mut bytes, &mut units);
+            match b {
+                b'"' => break,
+                b'\\' => {
+                    let esc = text.get(at).copied().unwrap_or(b'\\');
+                    at += 1;
+                    bytes.push(match esc {
+                        b'n' => b'\n',
+                        b't' => b'\t',
+                        b'r' => b'\r',
+                        b'b' => 0x08,
+                        b'f' => 0x0c,
+                        other => other,
+                    });
+                }
+                _ => bytes.push(b),
+            }
         }
+        push_utf16(&mut bytes, &mut units);
+        Some(String::from_utf8_lossy(&bytes).into_owned())
+    })
+}
+
+/// Appends the UTF-16 code units of `\u` escapes to `bytes` as UTF-8.
+fn push_utf16(bytes: &mut Vec<u8>, units: &mut Vec<u16>) {
+    for c in char::decode_utf16(units.drain(..)) {
+        let c = c.unwrap_or(char::REPLACEMENT_CHARACTER);
+        bytes.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
     }
 }
 
@@ -436,5 +487,29 @@ mod tests {
         let u = parse(&format!("https://chat.example.com/hooks/{ID}")).unwrap();
         assert!(u.appears_in(format!(r#"{{"text":"see {ID}"}}"#).as_bytes()));
         assert!(!u.appears_in(br#"{"text":"hello"}"#));
+        // The first of two equal keys is sent too, though a parsed object keeps the last.
+        let twice = format!(r#"{{"text":"{} {}","text":"hi"}}"#, &ID[..9], &ID[9..]);
+        assert!(u.appears_in(twice.as_bytes()));
+        // Deeper than serde_json parses, broken up by a space or escapes.
+        let deep = format!(
+            r#"{{"props":{{"k":{}"{} {}"{}}}}}"#,
+            "[".repeat(200),
+            &ID[..9],
+            &ID[9..],
+            "]".repeat(200)
+        );
+        assert!(u.appears_in(deep.as_bytes()));
+        let escaped = ID.chars().fold(String::new(), |mut e, c| {
+            use std::fmt::Write as _;
+            let _ = write!(e, "\\u{:04x}", u32::from(c));
+            e
+        });
+        assert!(u.appears_in(format!(r#"["{}{escaped}"]"#, "[".repeat(200)).as_bytes()));
+        assert!(u.appears_in(format!(r#"{{"{}\n{}":1}}"#, &ID[..4], &ID[4..]).as_bytes()));
+        // A surrogate pair and a lone surrogate decode; an escaped quote stays inside.
+        let s: Vec<String> =
+            json_strings(br#"{"a\"b":"\ud83d\ude00x\ud800","c":"\u00e9"}"#).collect();
+        assert_eq!(s, ["a\"b", "\u{1F600}x\u{FFFD}", "c", "\u{e9}"]);
+        assert!(!u.appears_in(format!(r#"{{"a":"{}","b":"{}"}}"#, &ID[..13], &ID[13..]).as_bytes()));
     }
 }

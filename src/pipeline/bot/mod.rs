@@ -219,7 +219,16 @@ pub(crate) fn handle(ctx: &mut Ctx, ev: &ValidEvent, story: Option<&Story>) -> R
     let (reply_obj, _) = build::render_for(ctx, ev, story, true)?;
     let (message, props) = post_parts(&obj, &run_key, ev.state());
     let (reply, _) = post_parts(&reply_obj, &run_key, ev.state());
+    // As one JSON value, whose strings are searched with the token broken up (folded,
+    // split by a space or an invisible character): the message and the reply joined to
+    // the props as plain text were searched as bytes only.
+    let body = serde_json::json!([props, message, reply]).to_string();
     if args.dry_run {
+        // As a webhook's dry run: a bot secret that can be read is read (offline), so that
+        // a message holding its token is refused, not printed.
+        if let Ok((token, _)) = args.bot.resolve() {
+            refuse_bot_token(&token, &body)?;
+        }
         return Ok(show_dry_run(ctx, ev, &message, &reply, &props));
     }
     let started = Instant::now();
@@ -232,13 +241,8 @@ pub(crate) fn handle(ctx: &mut Ctx, ev: &ValidEvent, story: Option<&Story>) -> R
         ));
         ctx.bot = Some(conn);
     }
-    let body = props.to_string() + &message + &reply;
     if let Some(conn) = &ctx.bot {
-        if conn.token.as_url().appears_in(body.as_bytes()) {
-            return Err(error::input(
-                "the message contains the bot's token; it would publish it to the channel",
-            ));
-        }
+        refuse_bot_token(&conn.token, &body)?;
     }
     ctx.open_dedupe()?;
     ctx.bot.as_ref().expect("connected above").begin(started);
@@ -334,6 +338,16 @@ fn failed_answer<'a>(answers: &'a [RestAnswer], e: &anyhow::Error) -> Option<&'a
 
 /// `--dry-run` with a bot: the message and props the run's post would get, and the text
 /// of a reply (with the mentions).
+/// A message that holds the bot's token would publish it to the channel: exit 4.
+fn refuse_bot_token(token: &BotToken, body: &str) -> Result<()> {
+    if token.as_url().appears_in(body.as_bytes()) {
+        return Err(error::input(
+            "the message contains the bot's token; it would publish it to the channel",
+        ));
+    }
+    Ok(())
+}
+
 fn show_dry_run(ctx: &Ctx, ev: &ValidEvent, message: &str, reply: &str, props: &Value) -> Handled {
     let value = json!({"message": message, "reply": reply, "props": props});
     let outcome = Outcome::new(Status::DryRun).with("event", ev.to_json());

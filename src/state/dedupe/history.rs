@@ -3,7 +3,8 @@
 //! whatever the number of jobs.
 //!
 //! - `history/XXX.log`: lines `<job hash> <expires_ms> <record>`, appended with one write;
-//!   the last line of a job wins. The bucket is the job hash's first three hex digits
+//!   the last line of a job wins, and a last line without its newline (an append cut
+//!   short) is none. The bucket is the job hash's first three hex digits
 //!   (4096 buckets: about 25 jobs each at 100,000 jobs).
 //! - `history.lock`: a read-modify-write of a bucket holds an OFD write lock on the
 //!   bucket's byte of this (empty) file, waiting for it, so that two processes recording
@@ -72,6 +73,9 @@ fn file_id(meta: &std::fs::Metadata) -> FileId {
 struct Cached {
     bucket: usize,
     file: File,
+    /// Whether `file` is open for appending too: a bucket this process may read but not
+    /// write still tells the story.
+    writable: bool,
     id: FileId,
     text: String,
     /// Its lines, and the jobs they are of (by hash prefix), kept as lines are
@@ -90,6 +94,22 @@ impl Cached {
 
     fn compaction_due(&self) -> bool {
         self.lines > 2 * self.jobs.len() + COMPACT_SLACK
+    }
+}
+
+/// What a record that was appended but whose bucket could not be compacted (a directory
+/// made read-only, a full disk) fails with: the run is in the history all the same, which
+/// the warning must not deny.
+#[derive(Debug)]
+pub(crate) struct NotCompacted;
+
+impl std::fmt::Display for NotCompacted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(
+            "the run is recorded in the job's history, but its bucket could not be rewritten \
+             without the lines it no longer needs, so it grows until a later run can (keep \
+             the state directory's dedupe/history writable)",
+        )
     }
 }
 
@@ -183,14 +203,7 @@ impl Histories {
             Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
         }
         *cached = None;
-        let mut file = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .create(create)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-            .open(&path)
-            .with_context(|| format!("cannot open {}", path.display()))?;
+        let (mut file, writable) = open_bucket(&path, create)?;
         let meta = file.metadata().ok().filter(std::fs::Metadata::is_file);
         let Some(meta) = meta else {
             anyhow::bail!("{} is not a regular file", path.display());
@@ -202,6 +215,11 @@ impl Histories {
             path.display(),
             MAX_BUCKET_BYTES >> 20
         );
+        // The identity as of before the read: what is read may be longer (another process
+        // appended meanwhile), and then the size differs next time, which reads it again.
+        // Taken after the read, it would vouch for an append the text lacks, and the next
+        // record, under the lock, would be computed without that run.
+        let id = file_id(&meta);
         // Sized from `fstat`, so that the read takes one call (and one more to see the
         // end), where a growing buffer took a dozen.
         let mut bytes = Vec::with_capacity(usize::try_from(meta.len())?.saturating_add(1));
@@ -215,12 +233,6 @@ impl Histories {
             path.display(),
             MAX_BUCKET_BYTES >> 20
         );
-        // What was read may be longer than what `fstat` saw: the identity is taken after.
-        let id = file_id(
-            &file
-                .metadata()
-                .with_context(|| format!("cannot read {}", path.display()))?,
-        );
         // The check alone first: it is several times faster than the lossy walk, which
         // only a damaged bucket needs.
         let text = String::from_utf8(bytes)
@@ -228,6 +240,7 @@ impl Histories {
         *cached = Some(Cached {
             bucket,
             file,
+            writable,
             id,
             lines: text.lines().count(),
             jobs: text.lines().filter_map(job_prefix).collect(),
@@ -272,15 +285,22 @@ impl Histories {
             return Ok(());
         };
         debug_assert!(!record.contains('\n'));
-        let line = format!(
-            "{hash} {} {}\n",
-            now.saturating_add(millis(ttl)),
-            record.replace('\n', " ")
-        );
-        if guard.is_none() {
+        if !guard.as_ref().is_some_and(|c| c.writable) {
+            // No bucket yet, or one open for reading only: opened for appending now, or
+            // the reason why it cannot be.
+            *guard = None;
             self.load(&mut guard, bucket, true)?;
         }
         let cached = guard.as_mut().context("no bucket loaded")?;
+        // After a line cut short (a crash or a full disk mid-append), this one starts on
+        // a line of its own: glued to it, it would be lost with it.
+        let cut = !cached.text.is_empty() && !cached.text.ends_with('\n');
+        let line = format!(
+            "{}{hash} {} {}\n",
+            if cut { "\n" } else { "" },
+            now.saturating_add(millis(ttl)),
+            record.replace('\n', " ")
+        );
         let path = self.bucket_path(bucket);
         // One write of a line to an `O_APPEND` file lands whole.
         (&cached.file)
@@ -300,7 +320,7 @@ impl Histories {
         if cached.compaction_due() {
             let text = std::mem::take(&mut cached.text);
             *guard = None;
-            self.compact(bucket, &text, now)?;
+            self.compact(bucket, &text, now).context(NotCompacted)?;
         }
         Ok(())
     }
@@ -351,9 +371,46 @@ impl Histories {
     }
 }
 
+/// Opens a bucket for reading and appending, or for reading alone when this process may
+/// not write it (`create` false): the story is told from it, and the record then fails
+/// with the reason. Never through a symlink, never waiting on a FIFO.
+fn open_bucket(path: &Path, create: bool) -> anyhow::Result<(File, bool)> {
+    let flags = libc::O_NOFOLLOW | libc::O_NONBLOCK;
+    let opened = OpenOptions::new()
+        .read(true)
+        .append(true)
+        .create(create)
+        .mode(0o600)
+        .custom_flags(flags)
+        .open(path);
+    let read_only = |e: &std::io::Error| {
+        !create
+            && matches!(
+                e.raw_os_error(),
+                Some(libc::EACCES | libc::EPERM | libc::EROFS)
+            )
+    };
+    match opened {
+        Ok(file) => Ok((file, true)),
+        Err(e) if read_only(&e) => OpenOptions::new()
+            .read(true)
+            .custom_flags(flags)
+            .open(path)
+            .map(|file| (file, false))
+            .with_context(|| format!("cannot open {}", path.display())),
+        Err(e) => Err(e).with_context(|| format!("cannot open {}", path.display())),
+    }
+}
+
+/// A bucket's whole lines: a last line without its newline is an append cut short, or
+/// one being written as the bucket was read (without the lock), and no record.
+fn whole_lines(text: &str) -> std::str::Lines<'_> {
+    text[..text.rfind('\n').map_or(0, |i| i + 1)].lines()
+}
+
 /// The last unexpired line of `hash` in a bucket's text.
 fn latest<'a>(text: &'a str, hash: &str, now: u64) -> Option<&'a str> {
-    text.lines()
+    whole_lines(text)
         .rev()
         .filter_map(parse)
         .find(|(h, _, _)| *h == hash)
@@ -364,7 +421,7 @@ fn latest<'a>(text: &'a str, hash: &str, now: u64) -> Option<&'a str> {
 /// Each unexpired job's last line, by hash.
 fn live_lines(text: &str, now: u64) -> HashMap<&str, &str> {
     let mut last: HashMap<&str, (&str, u64)> = HashMap::new();
-    for line in text.lines() {
+    for line in whole_lines(text) {
         if let Some((hash, expires, _)) = parse(line) {
             last.insert(hash, (line, expires));
         }

@@ -52,6 +52,7 @@ use std::time::Duration;
 
 pub(crate) use file::Dedupe;
 pub(crate) use history::job_hash;
+pub(crate) use history::NotCompacted;
 pub(crate) use run_post::RunPost;
 
 const DELIVERED_DIR: &str = "delivered";
