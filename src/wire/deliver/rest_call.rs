@@ -98,11 +98,18 @@ impl Method {
     }
 }
 
-/// The error id of a Mattermost error body (already scrubbed of the token), on one line.
-pub(crate) fn server_error_id(body: &str) -> Option<String> {
+/// The error id of a Mattermost error body, on one line and without the bot's token.
+/// Scrubbed again once decoded: the body's scrub saw the JSON text, where an escape
+/// (`\u200b` between two halves of the token, `\u0061` for an `a`) hides the token that
+/// the decoded id then shows.
+pub(crate) fn server_error_id(body: &str, bot: &BotToken) -> Option<String> {
     serde_json::from_str::<serde_json::Value>(body)
         .ok()
-        .and_then(|v| v.get("id").and_then(|i| i.as_str()).map(sanitize))
+        .and_then(|v| {
+            v.get("id")
+                .and_then(|i| i.as_str())
+                .map(|i| sanitize(&bot.scrub(i)))
+        })
         .filter(|s| !s.is_empty())
 }
 
@@ -151,7 +158,9 @@ impl Deliverer {
         let result = self.rest_attempts(bot, (method, path), body, deadline, &mut attempts);
         let (status, error_id) = match &result {
             Ok(ok) => (Some(ok.status), None),
-            Err(RestFail::Status { status, body, .. }) => (Some(*status), server_error_id(body)),
+            Err(RestFail::Status { status, body, .. }) => {
+                (Some(*status), server_error_id(body, bot))
+            }
             Err(RestFail::Transport { .. }) => (None, None),
         };
         let answer = RestAnswer {
@@ -304,7 +313,7 @@ fn read_answer(
     // saved (`pending_post_id`): a repeat returns that post.
     let retryable = retry::retryable_status(status)
         || (status == 500
-            && server_error_id(&text).as_deref()
+            && server_error_id(&text, bot).as_deref()
                 == Some("api.post.deduplicate_create_post.pending"));
     let fail = RestFail::Status {
         status,
