@@ -4,6 +4,7 @@
 //! post's does; a spooled bot event joins its job's history once `flush` posts it or the
 //! server refuses it. Against the REST emulator, the token on the leak watch.
 
+use std::fmt::Write as _;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -239,10 +240,10 @@ fn a_servers_error_id_holding_the_bot_token_escaped_or_broken_up_is_never_shown(
     let token = &seed.bot.token;
     // The id JSON-escaped (no run of the token in the raw body) and broken by a
     // zero-width space: the raw body's scrub cannot see it, the decoded id carries it.
-    let escaped: String = token
-        .chars()
-        .map(|c| format!("\\u{:04x}", c as u32))
-        .collect();
+    let escaped = token.chars().fold(String::new(), |mut s, c| {
+        let _ = write!(s, "\\u{:04x}", u32::from(c));
+        s
+    });
     let (head, tail) = token.split_at(13);
     let ids = [
         format!("x.{escaped}"),
