@@ -277,3 +277,31 @@ fn a_servers_error_id_holding_the_bot_token_escaped_or_broken_up_is_never_shown(
         }
     }
 }
+
+/// A hostile server answers the create with the bot's token as the post id, JSON-escaped
+/// so that the body's text shows no run of it: the decoded id passed as a post id, and
+/// the dedupe store (a file in the state directory) kept the token in clear. The leak
+/// watch checks every run's output and the state directory.
+#[test]
+fn a_forged_post_id_that_is_the_escaped_bot_token_is_never_saved_or_shown() {
+    let (env, server, seed) = setup();
+    let escaped = seed.bot.token.chars().fold(String::new(), |mut s, c| {
+        let _ = write!(s, "\\u{:04x}", u32::from(c));
+        s
+    });
+    server.rest().script_on(
+        crate::support::Call::CreatePost,
+        [Fault::Response {
+            status: 201,
+            headers: vec![("Content-Type".into(), "application/json".into())],
+            body: format!(
+                r#"{{"id":"{escaped}","channel_id":"{}","message":"m"}}"#,
+                seed.builds
+            ),
+        }],
+    );
+    // Not an id once scrubbed: the create is reported as answered without one.
+    env.run(&mut bot_event(&env, "96", "running", &["-v"]))
+        .assert_code(7)
+        .assert_stderr_contains("without a post id");
+}

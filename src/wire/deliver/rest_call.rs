@@ -280,6 +280,37 @@ fn request(
     }
 }
 
+/// A body scrubbed of the token as text, then as JSON: a string's escapes (`\u0061` for
+/// an `a`, `\u200b` between two halves) hide the token from the text's scrub, and the
+/// decoded string (a forged post or user id, a channel name, an error id) would carry it
+/// into messages, the outcome and the dedupe store. Rewritten only when one does.
+fn scrub_body(bot: &BotToken, raw: &str) -> String {
+    let text = bot.scrub(raw);
+    if !bot.as_url().appears_in(text.as_bytes()) {
+        return text;
+    }
+    let Ok(mut value) = serde_json::from_str::<serde_json::Value>(&text) else {
+        return text;
+    };
+    scrub_strings(bot, &mut value);
+    value.to_string()
+}
+
+fn scrub_strings(bot: &BotToken, value: &mut serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::String(s) => *s = bot.scrub(s),
+        Value::Array(items) => items.iter_mut().for_each(|v| scrub_strings(bot, v)),
+        Value::Object(map) => {
+            for (key, mut item) in std::mem::take(map) {
+                scrub_strings(bot, &mut item);
+                map.insert(bot.scrub(&key), item);
+            }
+        }
+        Value::Null | Value::Bool(_) | Value::Number(_) => {}
+    }
+}
+
 /// What an answer with a status means: final (`Break`: a success, or a failure not worth
 /// retrying), or worth another attempt (`Continue`, with the server's `Retry-After`).
 fn read_answer(
@@ -300,7 +331,7 @@ fn read_answer(
         .lossy_utf8(true)
         .read_to_string();
     let cut = read.is_err();
-    let text = bot.scrub(&read.unwrap_or_default());
+    let text = scrub_body(bot, &read.unwrap_or_default());
     if (200..300).contains(&status) {
         return ControlFlow::Break(Ok(RestOk {
             status,
