@@ -559,3 +559,63 @@ fn build_bot_answered_501_is_exit_7_and_not_spooled() {
     assert_eq!(run.json()["exit_code"], 7, "{}", run.stdout);
     assert!(env.spool_items().is_empty(), "a 501 is not spooled");
 }
+
+/// The fixing run's mark of the breaking post meets a 503 at every delivery: its entry is
+/// delivered --max-deliveries times, its posts made once. The last delivery, which no
+/// other follows, warns about the mark rather than failing the posted event: it is
+/// acknowledged (not dead-lettered as "not posted") and its run joins the job's history,
+/// so the job's next success is no second "fixed".
+#[test]
+fn bot_gateway_whose_mark_fixed_meets_503_at_every_delivery_posts_once_and_records_the_run() {
+    let Some(redis) = RedisServer::start("bot_gw_mark_fixed_503_always") else {
+        return;
+    };
+    let (env, server, seed) = crate::bot::setup();
+    enqueue(&env, &redis, "main", "20", "failed");
+    through_gateway(&env, &redis, "the breaking post", || {
+        run_posts(&server, &seed, "20").len() == 2
+    })
+    .assert_success();
+    // Delivery 1: the mark (its only patch) meets 503. Delivery 2: its own post's patch
+    // goes through, the mark meets 503 again.
+    server.rest().script_on(
+        Call::PatchPost,
+        [
+            Fault::Status(503),
+            Fault::Delay(Duration::ZERO),
+            Fault::Status(503),
+        ],
+    );
+    enqueue(&env, &redis, "main", "21", "succeeded");
+    let g = env.spawn(&mut gateway(
+        &env,
+        &redis,
+        "gw-1",
+        &["--retries", "0", "--max-deliveries", "2"],
+    ));
+    crate::bot::wait_until("the second delivery", Duration::from_secs(30), || {
+        count(&server, Call::PatchPost) == 3 && redis.pending(STREAM, GROUP) == 0
+    });
+    std::thread::sleep(Duration::from_millis(700));
+    g.signal(libc::SIGTERM);
+    let run = env.wait(g);
+    run.assert_success()
+        .assert_stderr_contains("left pending")
+        .assert_stderr_contains("cannot mark the post that broke the job as fixed");
+    assert_eq!(redis.xlen(DEAD), 0, "{:?}", redis.entries(DEAD));
+    assert_eq!(run_posts(&server, &seed, "21").len(), 3, "posted once");
+    // Run 21 is in the job's history: run 22 is a plain success, with no "fixed" post.
+    enqueue(&env, &redis, "main", "22", "succeeded");
+    through_gateway(&env, &redis, "run 22", || {
+        !run_posts(&server, &seed, "22").is_empty()
+    })
+    .assert_success();
+    let posts: Vec<_> = run_posts(&server, &seed, "22")
+        .into_iter()
+        .map(|p| p.message)
+        .collect();
+    assert!(
+        posts.iter().all(|m| !m.contains("fixed")),
+        "run 22 is no fix: {posts:#?}"
+    );
+}

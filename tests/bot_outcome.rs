@@ -4,6 +4,7 @@
 //! post's does; a spooled bot event joins its job's history once `flush` posts it or the
 //! server refuses it. Against the REST emulator, the token on the leak watch.
 
+use std::fmt::Write as _;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -220,4 +221,87 @@ fn a_spooled_bot_event_refused_at_flush_with_any_final_answer_joins_the_job_hist
     flush.args(["flush"]);
     env.run(&mut flush).assert_stderr_contains("moved to");
     assert_eq!(transition(&env, "92", "failed"), "still_failing");
+}
+
+/// `text` without the characters a reader's eye skips (what `scrub_token` calls fillers
+/// that a JSON string can carry: zero-width and format characters, spaces).
+fn compacted(text: &str) -> String {
+    text.chars()
+        .filter(|c| {
+            !c.is_whitespace()
+                && !matches!(c, '\u{200B}'..='\u{200F}' | '\u{2060}'..='\u{206F}' | '\u{FEFF}')
+        })
+        .collect()
+}
+
+#[test]
+fn a_servers_error_id_holding_the_bot_token_escaped_or_broken_up_is_never_shown() {
+    let (env, server, seed) = setup();
+    let token = &seed.bot.token;
+    // The id JSON-escaped (no run of the token in the raw body) and broken by a
+    // zero-width space: the raw body's scrub cannot see it, the decoded id carries it.
+    let escaped = token.chars().fold(String::new(), |mut s, c| {
+        let _ = write!(s, "\\u{:04x}", u32::from(c));
+        s
+    });
+    let (head, tail) = token.split_at(13);
+    let ids = [
+        format!("x.{escaped}"),
+        format!("x.{head}\\u200b{tail}"),
+        format!("x.{head}\\u2060{tail}"),
+    ];
+    // The create refused (the outcome's error_id), and the channel not found (the
+    // message names the id).
+    let calls = [
+        (crate::support::Call::CreatePost, 403, 43),
+        (crate::support::Call::ChannelByName, 404, 44),
+    ];
+    for ((call, status, code), id) in calls.iter().flat_map(|c| ids.iter().map(move |i| (c, i))) {
+        server.rest().script_on(
+            *call,
+            [Fault::Response {
+                status: *status,
+                headers: vec![("Content-Type".into(), "application/json".into())],
+                body: format!(
+                    r#"{{"id":"{id}","message":"m","detailed_error":"","request_id":"r","status_code":{status}}}"#
+                ),
+            }],
+        );
+        let run = env.run(&mut bot_event(&env, "95", "failed", &["-v"]));
+        run.assert_code(*code);
+        for (stream, text) in [("stdout", &run.stdout), ("stderr", &run.stderr)] {
+            assert!(
+                !compacted(text).contains(token.as_str()),
+                "the token in {stream}: {text}"
+            );
+        }
+    }
+}
+
+/// A hostile server answers the create with the bot's token as the post id, JSON-escaped
+/// so that the body's text shows no run of it: the decoded id passed as a post id, and
+/// the dedupe store (a file in the state directory) kept the token in clear. The leak
+/// watch checks every run's output and the state directory.
+#[test]
+fn a_forged_post_id_that_is_the_escaped_bot_token_is_never_saved_or_shown() {
+    let (env, server, seed) = setup();
+    let escaped = seed.bot.token.chars().fold(String::new(), |mut s, c| {
+        let _ = write!(s, "\\u{:04x}", u32::from(c));
+        s
+    });
+    server.rest().script_on(
+        crate::support::Call::CreatePost,
+        [Fault::Response {
+            status: 201,
+            headers: vec![("Content-Type".into(), "application/json".into())],
+            body: format!(
+                r#"{{"id":"{escaped}","channel_id":"{}","message":"m"}}"#,
+                seed.builds
+            ),
+        }],
+    );
+    // Not an id once scrubbed: the create is reported as answered without one.
+    env.run(&mut bot_event(&env, "96", "running", &["-v"]))
+        .assert_code(7)
+        .assert_stderr_contains("without a post id");
 }

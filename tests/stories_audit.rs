@@ -160,3 +160,27 @@ fn no_config_names_the_paths_looked_at() {
     ));
     assert!(!run.stdout.contains(".config/mmnotify"), "{}", run.stdout);
 }
+
+/// `$XDG_CONFIG_HOME` is the environment's, not mmnotify's: a hook id in it (a webhook
+/// URL pasted into the variable, made absolute) and an escape sequence or a bidi
+/// override were printed as they were by `config check` (its stdout is written as is)
+/// and `doctor`. Scrubbed and made harmless, as any text mmnotify did not write.
+#[test]
+fn no_config_line_shows_no_hook_id_or_control_character_from_the_environment() {
+    let (mut env, _server) = hooked(ServerOptions::default());
+    env.secret(OTHER_HOOK_ID);
+    let xdg = format!(
+        "/srv/https:/chat.example.com/hooks/{OTHER_HOOK_ID}/\u{1b}[31mred\u{1b}[0m\u{202e}x"
+    );
+    for args in [&["config", "check"][..], &["doctor", "--webhook", "hook"]] {
+        let mut c = env.cmd();
+        c.args(args).env("XDG_CONFIG_HOME", &xdg);
+        let run = env.run(&mut c);
+        run.assert_success().assert_stdout_contains("/hooks/");
+        assert!(
+            !run.stdout.contains('\u{1b}') && !run.stdout.contains('\u{202e}'),
+            "{args:?}: {:?}",
+            run.stdout
+        );
+    }
+}

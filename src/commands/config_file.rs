@@ -18,10 +18,19 @@ pub(super) fn find(given: Option<&Path>) -> Result<Option<Config>> {
 }
 
 /// The line for "no config", naming the paths looked at (`~/.config/…` only when
-/// `XDG_CONFIG_HOME` is unset).
+/// `XDG_CONFIG_HOME` is unset). The user's path comes from the environment, which
+/// mmnotify did not write: scrubbed of hook ids, its control and bidi characters blanked
+/// (`config check` writes its stdout as is).
 pub(super) fn none_found() -> String {
     let user = locate::user_path(&|k| std::env::var_os(k))
-        .map(|p| format!("{} or ", p.display()))
+        .map(|p| {
+            let shown = p.to_string_lossy();
+            let shown = crate::secret::scrub_secrets(&shown);
+            format!(
+                "{} or ",
+                crate::text::sanitize::one_line(&shown, usize::MAX)
+            )
+        })
         .unwrap_or_default();
     format!(
         "no config file (none given with --config or MMNOTIFY_CONFIG, none at {user}{})",

@@ -111,7 +111,8 @@ pub(crate) struct Ctx<'a> {
     pub store_ref: Option<String>,
     /// Off in `--consume`: there the stream is the spool.
     pub spool: bool,
-    /// On in `--consume`: an event that fails is delivered again, with its story, while
+    /// On in `--consume` for an entry's delivery that another may follow (below
+    /// --max-deliveries): an event that fails is delivered again, with its story, while
     /// its entry stays pending, so a step a retry can finish (a broken job's post marked
     /// fixed) fails the event rather than being only warned about.
     pub redelivers: bool,

@@ -128,7 +128,7 @@ impl Bot<'_> {
                         format!(
                             "channel id {spec} is unknown to the server or the bot cannot see \
                              it (HTTP 404{}): check the id and add the bot to the channel",
-                            id_part(server_id(body).as_deref())
+                            id_part(server_id(body, self.token).as_deref())
                         ),
                     );
                 }
@@ -154,7 +154,7 @@ impl Bot<'_> {
                 status: 404, body, ..
             } = &f
             {
-                let id = server_id(body);
+                let id = server_id(body, self.token);
                 let what = if id.as_deref() == Some("app.team.get_by_name.missing.app_error") {
                     format!("team `{team}` not found")
                 } else {
@@ -215,7 +215,7 @@ impl Bot<'_> {
                 };
                 let root_refused = matches!(&f, RestFail::Status { status: 400, body, .. }
                 if matches!(
-                    server_id(body).as_deref(),
+                    server_id(body, self.token).as_deref(),
                     Some(
                         "api.post.create_post.root_id.app_error"
                             | "api.post.create_post.channel_root_id.app_error"
@@ -384,7 +384,7 @@ impl Bot<'_> {
                 attempts,
             } => (status, body, attempts),
         };
-        let id = server_id(&body);
+        let id = server_id(&body, self.token);
         let ch = channel.unwrap_or("the channel");
         let who = self.token.to_string();
         let (kind, text) = refusal(status, id.as_deref(), attempts, doing, ch);
@@ -559,8 +559,8 @@ fn json_str(body: &str, key: &str) -> String {
 }
 
 /// The server's error id, sanitised (the body was scrubbed of the token already).
-fn server_id(body: &str) -> Option<String> {
-    crate::wire::deliver::server_error_id(body)
+fn server_id(body: &str, token: &BotToken) -> Option<String> {
+    crate::wire::deliver::server_error_id(body, token)
 }
 
 fn id_part(id: Option<&str>) -> String {

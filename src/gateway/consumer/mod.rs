@@ -139,7 +139,6 @@ pub(crate) fn run(ctx: &mut Ctx, gateway: &Gateway) -> Result<u8> {
         ctx.dedupe = build::Store::Open(std::sync::Arc::new(store.clone()));
     }
     ctx.spool = false;
-    ctx.redelivers = true;
     // The fleet shares one budget per webhook: through the dedupe store given, else the
     // queue. A gateway waits for it as long as it takes (entries stay pending), until a stop.
     ctx.pacing.shared = Some(build::shared_store_url(args)?.unwrap_or_else(|| url.clone()));

@@ -57,6 +57,11 @@ impl Consumer<'_> {
         deliveries: usize,
     ) -> Result<()> {
         let (text, original) = entry::decode(&entry);
+        // Only a delivery another may follow fails a posted event for a step a retry can
+        // finish (the breaking post's "fixed" mark): on the last one it is a warning, or
+        // the posted event would be dead-lettered as not posted and its run left out of
+        // the job's history (its next success a second "fixed").
+        ctx.redelivers = deliveries < self.max_deliveries;
         let verdict = match text {
             Ok(t) => build::handle_text(ctx, &self.flags, &t)?,
             Err(why) => Verdict::Invalid(why),

@@ -98,11 +98,18 @@ impl Method {
     }
 }
 
-/// The error id of a Mattermost error body (already scrubbed of the token), on one line.
-pub(crate) fn server_error_id(body: &str) -> Option<String> {
+/// The error id of a Mattermost error body, on one line and without the bot's token.
+/// Scrubbed again once decoded: the body's scrub saw the JSON text, where an escape
+/// (`\u200b` between two halves of the token, `\u0061` for an `a`) hides the token that
+/// the decoded id then shows.
+pub(crate) fn server_error_id(body: &str, bot: &BotToken) -> Option<String> {
     serde_json::from_str::<serde_json::Value>(body)
         .ok()
-        .and_then(|v| v.get("id").and_then(|i| i.as_str()).map(sanitize))
+        .and_then(|v| {
+            v.get("id")
+                .and_then(|i| i.as_str())
+                .map(|i| sanitize(&bot.scrub(i)))
+        })
         .filter(|s| !s.is_empty())
 }
 
@@ -151,7 +158,9 @@ impl Deliverer {
         let result = self.rest_attempts(bot, (method, path), body, deadline, &mut attempts);
         let (status, error_id) = match &result {
             Ok(ok) => (Some(ok.status), None),
-            Err(RestFail::Status { status, body, .. }) => (Some(*status), server_error_id(body)),
+            Err(RestFail::Status { status, body, .. }) => {
+                (Some(*status), server_error_id(body, bot))
+            }
             Err(RestFail::Transport { .. }) => (None, None),
         };
         let answer = RestAnswer {
@@ -271,6 +280,37 @@ fn request(
     }
 }
 
+/// A body scrubbed of the token as text, then as JSON: a string's escapes (`\u0061` for
+/// an `a`, `\u200b` between two halves) hide the token from the text's scrub, and the
+/// decoded string (a forged post or user id, a channel name, an error id) would carry it
+/// into messages, the outcome and the dedupe store. Rewritten only when one does.
+fn scrub_body(bot: &BotToken, raw: &str) -> String {
+    let text = bot.scrub(raw);
+    if !bot.as_url().appears_in(text.as_bytes()) {
+        return text;
+    }
+    let Ok(mut value) = serde_json::from_str::<serde_json::Value>(&text) else {
+        return text;
+    };
+    scrub_strings(bot, &mut value);
+    value.to_string()
+}
+
+fn scrub_strings(bot: &BotToken, value: &mut serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::String(s) => *s = bot.scrub(s),
+        Value::Array(items) => items.iter_mut().for_each(|v| scrub_strings(bot, v)),
+        Value::Object(map) => {
+            for (key, mut item) in std::mem::take(map) {
+                scrub_strings(bot, &mut item);
+                map.insert(bot.scrub(&key), item);
+            }
+        }
+        Value::Null | Value::Bool(_) | Value::Number(_) => {}
+    }
+}
+
 /// What an answer with a status means: final (`Break`: a success, or a failure not worth
 /// retrying), or worth another attempt (`Continue`, with the server's `Retry-After`).
 fn read_answer(
@@ -291,7 +331,7 @@ fn read_answer(
         .lossy_utf8(true)
         .read_to_string();
     let cut = read.is_err();
-    let text = bot.scrub(&read.unwrap_or_default());
+    let text = scrub_body(bot, &read.unwrap_or_default());
     if (200..300).contains(&status) {
         return ControlFlow::Break(Ok(RestOk {
             status,
@@ -304,7 +344,7 @@ fn read_answer(
     // saved (`pending_post_id`): a repeat returns that post.
     let retryable = retry::retryable_status(status)
         || (status == 500
-            && server_error_id(&text).as_deref()
+            && server_error_id(&text, bot).as_deref()
                 == Some("api.post.deduplicate_create_post.pending"));
     let fail = RestFail::Status {
         status,
