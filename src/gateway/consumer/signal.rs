@@ -17,7 +17,39 @@ extern "C" fn on_signal(sig: libc::c_int) {
 }
 
 pub(super) fn install() {
-    catch([libc::SIGINT, libc::SIGTERM, libc::SIGHUP]);
+    catch(SIGNALS);
+}
+
+const SIGNALS: [libc::c_int; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
+
+/// From now on one idle thread of its own takes the signals, never the thread that
+/// posts: a handler run there interrupts the socket read in hand, and a read on a socket
+/// with a receive timeout (every Redis and HTTP read here) fails with EINTR whatever
+/// `SA_RESTART` says (signal(7)), which failed the entry being finished. The thread is
+/// started before this one blocks them, so it alone keeps them unblocked; the threads
+/// started later inherit the block. A default action (a stop while starting) still ends
+/// the process, whichever thread takes it. Without the thread, signals come as before.
+fn own_thread() {
+    let spawned = std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(|| loop {
+            // SAFETY: pause has no preconditions; it returns after each handler.
+            unsafe {
+                libc::pause();
+            }
+        });
+    if spawned.is_ok() {
+        // SAFETY: the set is initialised by sigemptyset before use; pthread_sigmask only
+        // changes this thread's mask.
+        unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&raw mut set);
+            for sig in SIGNALS {
+                libc::sigaddset(&raw mut set, sig);
+            }
+            libc::pthread_sigmask(libc::SIG_BLOCK, &raw const set, std::ptr::null_mut());
+        }
+    }
 }
 
 /// SIGHUP from the first moment of a gateway: its default action ends the process, and
@@ -28,6 +60,7 @@ pub(super) fn install() {
 /// entry: a stop while starting ends it at once.
 pub(crate) fn catch_reload() {
     catch([libc::SIGHUP]);
+    own_thread();
 }
 
 fn catch<const N: usize>(signals: [libc::c_int; N]) {
