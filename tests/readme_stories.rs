@@ -1,0 +1,295 @@
+//! The README's "What changed, who should look" as a newcomer reads it: its example posts,
+//! its table of where each CI's `actor` and `author` come from, and which commands read
+//! the config file, each through the real binary.
+
+use crate::support::{hooked, Env, MockServer, ServerOptions};
+
+/// The README's `text` block that follows `marker`, line by line.
+fn readme_text_block(marker: &str) -> Vec<String> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md");
+    let readme = std::fs::read_to_string(&path).expect("README.md");
+    let after = &readme[readme.find(marker).expect("README marker")..];
+    let block = after
+        .split("```text\n")
+        .nth(1)
+        .and_then(|b| b.split("```\n").next())
+        .expect("a text block after the marker");
+    block.lines().map(str::to_string).collect()
+}
+
+/// The UTC time `minutes` minutes ago, in RFC 3339 (whole seconds).
+fn minutes_ago(minutes: u32) -> String {
+    let out = std::process::Command::new("date")
+        .args([
+            "-u",
+            "-d",
+            &format!("-{minutes} minutes"),
+            "+%Y-%m-%dT%H:%M:%SZ",
+        ])
+        .output()
+        .expect("date");
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// One row of the table: the CI's variables, then the actor, author and end of text.
+type Row<'a> = (
+    &'a [(&'a str, &'a str)],
+    Option<&'a str>,
+    Option<&'a str>,
+    &'a str,
+);
+
+fn people_env() -> (Env, MockServer, std::path::PathBuf) {
+    let (env, server) = hooked(ServerOptions::default());
+    let config = env.write_file(
+        "conf/people.toml",
+        "[people]\n\"octocat\" = \"alice\"\n\"jane@example.com\" = \"jane\"\n\"jl\" = \"jl\"\n",
+        0o600,
+    );
+    (env, server, config)
+}
+
+/// "The posts of one job failing three times and then passing": the four lines the
+/// README shows are, byte for byte, what the four runs post; a dry run before each run
+/// shows the same text and records nothing, and dry runs alone all read `broken`.
+#[test]
+fn the_readmes_story_of_three_failures_and_a_fix() {
+    let want = readme_text_block("The posts of one job failing three times");
+    assert_eq!(want.len(), 4, "{want:?}");
+    let (env, server, config) = people_env();
+    // Run 2 starts 1h 10m after run 1, runs 3 and 4 2h 5m after it.
+    let runs = [
+        ("901", "failed", minutes_ago(125)),
+        ("902", "failed", minutes_ago(55)),
+        ("903", "failed", minutes_ago(0)),
+        ("904", "succeeded", minutes_ago(0)),
+    ];
+    let build = |workflow: &str, id: &str, state: &str, at: &str, extra: &[&str]| {
+        let mut c = env.cmd();
+        c.args(["build", "--webhook", "hook", "--no-env", "--config"])
+            .arg(&config)
+            .args([
+                "--workflow",
+                workflow,
+                "--branch",
+                "main",
+                "--node",
+                "builder-07",
+            ])
+            .args(["--repository", "acme/app", "--actor", "octocat"])
+            .args(["--run-id", id, "--state", state, "--started-at", at])
+            .args(extra);
+        c
+    };
+    let mut dry = Vec::new();
+    for (id, state, at) in &runs {
+        let run = env.run(&mut build("deploy", id, state, at, &["--dry-run"]));
+        run.assert_success();
+        dry.push(run.json()["text"].as_str().unwrap().to_string());
+        env.run(&mut build("deploy", id, state, at, &[]))
+            .assert_success();
+    }
+    let posted: Vec<String> = server.posts().iter().map(|p| p.message.clone()).collect();
+    assert_eq!(posted, want);
+    assert_eq!(dry, want);
+    // A second job, dry runs only: nothing recorded, so every failure is the break.
+    for id in ["1", "2"] {
+        let run = env.run(&mut build(
+            "other",
+            id,
+            "failed",
+            &runs[0].2,
+            &["--dry-run"],
+        ));
+        let text = run.json()["text"].as_str().unwrap().to_string();
+        assert!(text.ends_with(" · broken · cc @alice"), "{text}");
+    }
+}
+
+/// The README's table "CI | actor | author", row by row: the variables it names fill
+/// the event's fields (the first one named wins) and the `cc` line through `[people]`.
+#[test]
+fn every_row_of_the_readmes_mentions_table() {
+    let (env, _server, config) = people_env();
+    let rows: [Row; 13] = [
+        (
+            &[
+                ("GITHUB_ACTIONS", "true"),
+                ("GITHUB_ACTOR", "x"),
+                ("GITHUB_TRIGGERING_ACTOR", "octocat"),
+            ],
+            Some("octocat"),
+            None,
+            "cc @alice",
+        ),
+        (
+            &[("GITEA_ACTIONS", "true"), ("GITHUB_ACTOR", "octocat")],
+            Some("octocat"),
+            None,
+            "cc @alice",
+        ),
+        (
+            &[
+                ("FORGEJO_ACTIONS", "true"),
+                ("GITHUB_ACTOR", "x"),
+                ("GITHUB_TRIGGERING_ACTOR", "octocat"),
+            ],
+            Some("octocat"),
+            None,
+            "cc @alice",
+        ),
+        (
+            &[
+                ("GITLAB_CI", "true"),
+                ("GITLAB_USER_LOGIN", "octocat"),
+                ("CI_COMMIT_AUTHOR", "Jane <jane@example.com>"),
+            ],
+            Some("octocat"),
+            Some("jane@example.com"),
+            "cc @alice @jane",
+        ),
+        (
+            &[
+                ("BUILDKITE", "true"),
+                ("BUILDKITE_BUILD_CREATOR_EMAIL", "Jane@Example.com"),
+                ("BUILDKITE_BUILD_AUTHOR_EMAIL", "jl"),
+            ],
+            Some("Jane@Example.com"),
+            Some("jl"),
+            "cc @jane @jl",
+        ),
+        (
+            &[
+                ("CI", "woodpecker"),
+                ("CI_COMMIT_AUTHOR", "jl"),
+                ("CI_COMMIT_AUTHOR_EMAIL", "jane@example.com"),
+            ],
+            None,
+            Some("jane@example.com"),
+            "cc @jane",
+        ),
+        (
+            &[("CI", "woodpecker"), ("CI_COMMIT_AUTHOR", "jl")],
+            None,
+            Some("jl"),
+            "cc @jl",
+        ),
+        (
+            &[
+                ("DRONE", "true"),
+                ("DRONE_COMMIT_AUTHOR", "jl"),
+                ("DRONE_COMMIT_AUTHOR_EMAIL", "jane@example.com"),
+            ],
+            None,
+            Some("jane@example.com"),
+            "cc @jane",
+        ),
+        (
+            &[("DRONE", "true"), ("DRONE_COMMIT_AUTHOR", "jl")],
+            None,
+            Some("jl"),
+            "cc @jl",
+        ),
+        (
+            &[
+                ("JENKINS_URL", "https://jenkins.example/"),
+                ("BUILD_NUMBER", "3"),
+                ("CHANGE_AUTHOR", "jl"),
+                ("CHANGE_AUTHOR_EMAIL", "jane@example.com"),
+            ],
+            None,
+            Some("jane@example.com"),
+            "cc @jane",
+        ),
+        (
+            &[("CIRCLECI", "true"), ("CIRCLE_USERNAME", "octocat")],
+            Some("octocat"),
+            None,
+            "cc @alice",
+        ),
+        (
+            &[
+                ("TF_BUILD", "True"),
+                ("BUILD_REQUESTEDFOREMAIL", "jane@example.com"),
+            ],
+            Some("jane@example.com"),
+            None,
+            "cc @jane",
+        ),
+        (&[("BITBUCKET_BUILD_NUMBER", "4")], None, None, " · broken"),
+    ];
+    for (vars, actor, author, tail) in rows {
+        let mut c = env.cmd();
+        c.args(["build", "--webhook", "hook", "--dry-run", "--config"])
+            .arg(&config)
+            .args([
+                "--workflow",
+                "ci",
+                "--repository",
+                "acme/app",
+                "--branch",
+                "main",
+            ])
+            .args(["--run-id", "7", "--state", "failed"])
+            .envs(vars.iter().copied());
+        let run = env.run(&mut c);
+        run.assert_success();
+        let payload = run.json();
+        let event = &payload["props"]["mmnotify"]["event"];
+        assert_eq!(event["actor"].as_str(), actor, "{vars:?}");
+        assert_eq!(event["author"].as_str(), author, "{vars:?}");
+        let text = payload["text"].as_str().unwrap();
+        assert!(text.ends_with(tail), "{vars:?}: {text}");
+    }
+}
+
+/// "the default paths are looked at only by `build`, `doctor` and `config check`", and a
+/// file named by `--config` or `MMNOTIFY_CONFIG` must load "for every command (but
+/// `completions`)".
+#[test]
+fn only_build_doctor_and_config_check_read_the_default_config() {
+    let (env, _server, _) = people_env();
+    // `$XDG_CONFIG_HOME` unset: `~/.config/mmnotify/config.toml`, with an unknown key.
+    env.write_file(
+        "home/.config/mmnotify/config.toml",
+        "bogus_key = 1\n",
+        0o600,
+    );
+    let refused: [&[&str]; 3] = [
+        &[
+            "build",
+            "--webhook",
+            "hook",
+            "--no-env",
+            "--dry-run",
+            "--workflow",
+            "w",
+            "--state",
+            "failed",
+        ],
+        &["doctor", "--webhook", "hook"],
+        &["config", "check"],
+    ];
+    for args in refused {
+        let mut c = env.cmd();
+        c.args(args);
+        env.run(&mut c).assert_code(3);
+    }
+    let ignored: [&[&str]; 3] = [
+        &["send", "--webhook", "hook", "--dry-run", "hello"],
+        &["run", "--webhook", "hook", "--dry-run", "--", "true"],
+        &["spool", "list"],
+    ];
+    for args in ignored {
+        let mut c = env.cmd();
+        c.args(args);
+        env.run(&mut c).assert_success();
+    }
+    let mut c = env.cmd();
+    c.args(["--config", "nowhere.toml", "completions", "bash"]);
+    env.run(&mut c).assert_success();
+    let mut c = env.cmd();
+    c.args(["completions", "bash"])
+        .env("MMNOTIFY_CONFIG", "nowhere.toml");
+    env.run(&mut c).assert_success();
+}
