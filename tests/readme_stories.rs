@@ -293,3 +293,37 @@ fn only_build_doctor_and_config_check_read_the_default_config() {
         .env("MMNOTIFY_CONFIG", "nowhere.toml");
     env.run(&mut c).assert_success();
 }
+
+/// "When marking a broken job's post 'fixed by run N' fails, `build` warns (the run's own
+/// posts are made …)": the fix's only patch is that mark; a 503 there (no retry) costs
+/// the mark, never the fix's posts or its exit code.
+#[test]
+fn a_build_that_cannot_mark_the_breaking_post_fixed_warns_and_makes_its_posts() {
+    use crate::bot::{bot_event, roots, run_key_of, setup};
+    let (env, server, seed) = setup();
+    env.run(&mut bot_event(&env, "1", "failed", &[]))
+        .assert_success();
+    let breaking = roots(&server, &seed)[0].id.clone();
+    server.rest().script_on(
+        crate::support::Call::PatchPost,
+        [crate::support::Fault::Status(503)],
+    );
+    let run = env.run(&mut bot_event(&env, "2", "succeeded", &["--retries", "0"]));
+    run.assert_success()
+        .assert_stderr_contains("cannot mark the post that broke the job as fixed")
+        .assert_stderr_contains("503");
+    assert_eq!(run.json()["transition"], "fixed");
+    let fix: Vec<_> = server
+        .rest()
+        .posts_in(&seed.builds)
+        .into_iter()
+        .filter(|p| run_key_of(p).as_deref() == Some("acme/app#2"))
+        .collect();
+    // Its post in the breaking thread, its channel post ("fixed") and the reply under it.
+    assert_eq!(fix.len(), 3, "{fix:?}");
+    assert!(fix
+        .iter()
+        .any(|p| p.root_id.is_empty() && p.message.contains("fixed after")));
+    let broke = server.rest().post(&breaking).unwrap();
+    assert!(!broke.message.contains("fixed by run"), "{}", broke.message);
+}
