@@ -327,3 +327,74 @@ fn a_build_that_cannot_mark_the_breaking_post_fixed_warns_and_makes_its_posts() 
     let broke = server.rest().post(&breaking).unwrap();
     assert!(!broke.message.contains("fixed by run"), "{}", broke.message);
 }
+
+/// `build` of run `id` of the `deploy` job with the JSON outcome.
+fn deploy(env: &Env, id: &str, state: &str) -> std::process::Command {
+    let mut c = env.cmd();
+    c.args([
+        "build",
+        "--webhook",
+        "hook",
+        "--no-env",
+        "--workflow",
+        "deploy",
+    ])
+    .args(["--repository", "acme/app", "--branch", "main"])
+    .args([
+        "--run-id",
+        id,
+        "--state",
+        state,
+        "-o",
+        "json",
+        "--retries",
+        "0",
+    ]);
+    c
+}
+
+/// "A run is recorded once … when its outcome is final: … refused by the server with an
+/// answer a retry would not change (a 4xx but 408 and 429, … 505–599 …)": the 4xx and
+/// 505 beside the 500, 501 and redirect of `a_run_the_server_rejected_with_…`.
+#[test]
+fn a_run_refused_with_a_4xx_or_505_is_in_the_jobs_history() {
+    use crate::support::Fault;
+    for (status, code) in [(400, 40), (404, 44), (410, 7), (505, 6)] {
+        let (env, server) = hooked(ServerOptions::default());
+        env.run(&mut deploy(&env, "1", "failed")).assert_success();
+        server.script([Fault::Status(status)]);
+        let run = env.run(&mut deploy(&env, "2", "succeeded"));
+        run.assert_code(code);
+        assert_eq!(run.json()["transition"], "fixed", "{}", run.stdout);
+        // The fix was final: the next failure breaks the job again.
+        let run = env.run(&mut deploy(&env, "3", "failed"));
+        assert_eq!(run.json()["transition"], "broken", "after {status}");
+    }
+}
+
+/// "A history bucket file past 16 MiB (no history grows to that) is named in a warning:
+/// remove it." The post is made all the same, without its story.
+#[test]
+fn a_history_bucket_past_16_mib_is_named_in_a_warning() {
+    let (env, server) = hooked(ServerOptions::default());
+    env.run(&mut deploy(&env, "1", "failed")).assert_success();
+    let dir = env.state().join("dedupe/history");
+    // The job's bucket, the one file run 1 wrote, grown (sparse) past the cap.
+    let buckets: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert_eq!(buckets.len(), 1, "{buckets:?}");
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&buckets[0])
+        .unwrap();
+    f.set_len((16 << 20) + 1).unwrap();
+    let run = env.run(&mut deploy(&env, "2", "failed"));
+    run.assert_success()
+        .assert_stderr_contains("larger than 16 MiB")
+        .assert_stderr_contains("remove it")
+        .assert_stderr_contains(&buckets[0].to_string_lossy());
+    assert_eq!(server.posts().len(), 2);
+}
