@@ -398,3 +398,79 @@ fn a_history_bucket_past_16_mib_is_named_in_a_warning() {
         .assert_stderr_contains(&buckets[0].to_string_lossy());
     assert_eq!(server.posts().len(), 2);
 }
+
+/// "Exception: in a broken job's thread the run's post is itself a reply, and it carries
+/// the `cc` line; made by the outcome it notifies, but made by `running` and then edited
+/// to the outcome it does not. A run that breaks or fixes the job from such a thread also
+/// posts in the channel, and that post's reply carries the mentions."
+#[test]
+fn in_a_broken_jobs_thread_the_runs_post_carries_the_cc_line() {
+    use crate::bot::{bot_event, roots, run_key_of, setup};
+    let (env, server, seed) = setup();
+    let config = env.write_file(
+        "conf/people.toml",
+        "[people]\n\"octocat\" = \"alice\"\n",
+        0o600,
+    );
+    let cfg = config.to_str().unwrap();
+    let step = |id: &str, state: &str| {
+        let extra = [
+            "--config",
+            cfg,
+            "--actor",
+            "octocat",
+            "--mention-on",
+            "failed,fixed",
+        ];
+        env.run(&mut bot_event(&env, id, state, &extra))
+            .assert_success();
+    };
+    step("1", "failed");
+    let breaking = roots(&server, &seed)[0].id.clone();
+    for (id, state) in [("2", "running"), ("2", "failed"), ("3", "failed")] {
+        step(id, state);
+    }
+    step("4", "running");
+    step("4", "succeeded");
+    let all = server.rest().all_posts();
+    let of = |run: &str| -> Vec<_> {
+        all.iter()
+            .filter(|p| run_key_of(p).as_deref() == Some(&*format!("acme/app#{run}")))
+            .cloned()
+            .collect()
+    };
+    // Run 2: a reply made by `running` (no cc: nothing to mention yet), edited to the
+    // failure with the cc line, which the edit does not notify.
+    let run2 = of("2");
+    assert_eq!(run2.len(), 1, "{run2:?}");
+    assert_eq!(run2[0].root_id, breaking);
+    assert!(
+        run2[0].message.ends_with(" · cc @alice"),
+        "{}",
+        run2[0].message
+    );
+    assert!(run2[0].edit_at > 0 && !run2[0].history.is_empty());
+    // Run 3: the reply made by the outcome, cc line and all: that one notifies.
+    let run3 = of("3");
+    assert_eq!(run3.len(), 1, "{run3:?}");
+    assert_eq!(
+        (run3[0].root_id.as_str(), run3[0].edit_at),
+        (breaking.as_str(), 0)
+    );
+    assert!(
+        run3[0].message.ends_with(" · cc @alice"),
+        "{}",
+        run3[0].message
+    );
+    // Run 4 fixes the job from the thread: its channel post names no one, the reply
+    // under that post carries the mentions.
+    let run4 = of("4");
+    let channel: Vec<_> = run4.iter().filter(|p| p.root_id.is_empty()).collect();
+    assert_eq!(channel.len(), 1, "{run4:?}");
+    assert!(!channel[0].message.contains('@'), "{}", channel[0].message);
+    let reply = run4
+        .iter()
+        .find(|p| p.root_id == channel[0].id)
+        .expect("its reply");
+    assert!(reply.message.ends_with(" · cc @alice"), "{}", reply.message);
+}
