@@ -474,3 +474,56 @@ fn in_a_broken_jobs_thread_the_runs_post_carries_the_cc_line() {
         .expect("its reply");
     assert!(reply.message.ends_with(" · cc @alice"), "{}", reply.message);
 }
+
+/// "ends with `cc @alice @jane`: the mapped actor and author, each once, then the users
+/// of `--mention USER`. An actor with no mapping is shown by name, without `@`."
+#[test]
+fn the_cc_line_is_actor_then_author_each_once_then_mention_users() {
+    let (env, _server, config) = people_env();
+    let cases: [(&[&str], &str); 3] = [
+        (
+            &[
+                "--actor",
+                "octocat",
+                "--author",
+                "jane@example.com",
+                "--mention",
+                "ops",
+            ],
+            " · cc @alice @jane @ops",
+        ),
+        (
+            &[
+                "--actor",
+                "octocat",
+                "--author",
+                "octocat",
+                "--mention",
+                "alice",
+            ],
+            " · cc @alice",
+        ),
+        (
+            &["--actor", "bob", "--author", "Jane@Example.com"],
+            " · cc bob @jane",
+        ),
+    ];
+    for (people, tail) in cases {
+        let mut c = env.cmd();
+        c.args([
+            "build",
+            "--webhook",
+            "hook",
+            "--dry-run",
+            "--no-env",
+            "--config",
+        ])
+        .arg(&config)
+        .args(["--workflow", "ci", "--run-id", "1", "--state", "failed"])
+        .args(people);
+        let run = env.run(&mut c);
+        run.assert_success();
+        let text = run.json()["text"].as_str().unwrap().to_string();
+        assert!(text.ends_with(tail), "{people:?}: {text}");
+    }
+}
