@@ -527,3 +527,28 @@ fn the_cc_line_is_actor_then_author_each_once_then_mention_users() {
         assert!(text.ends_with(tail), "{people:?}: {text}");
     }
 }
+
+/// "An unknown key, a wrong type or a value it refuses … is exit 3 naming the key and the
+/// line" (README and `config check --help`), for the values the other tests do not show.
+#[test]
+fn config_check_names_the_key_and_line_of_a_value_it_refuses() {
+    let (env, _server, _) = people_env();
+    let cases = [
+        ("[people]\n\"x\" = \"Bad User\"\n", "people.x", "line 2"),
+        ("\nmention_on = [\"nope\"]\n", "mention_on", "line 2"),
+        (
+            "default_webhook = \"a\"\n[[route]]\nwebhook = \"a\"\non = [\"brokn\"]\n",
+            "on",
+            "line 4",
+        ),
+    ];
+    for (text, key, line) in cases {
+        let path = env.write_file("conf/bad.toml", text, 0o600);
+        let mut c = env.cmd();
+        c.args(["config", "check", "--config"]).arg(&path);
+        env.run(&mut c)
+            .assert_code(3)
+            .assert_stderr_contains(key)
+            .assert_stderr_contains(line);
+    }
+}

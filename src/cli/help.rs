@@ -437,8 +437,9 @@ pub const PAGES: &[Page] = &[
                 "Exit status",
                 "0 when the file passes; 3 when it is missing (when named by --config or \
                  MMNOTIFY_CONFIG), unreadable, not trusted (owner, mode), holds a secret, or has \
-                 an unknown key, a wrong type or an unknown template placeholder (the key and \
-                 line are named).",
+                 an unknown key, a wrong type, a value it refuses (a username, a route's \
+                 channel, a state or transition name) or an unknown template placeholder (the \
+                 key and line are named).",
             ),
         ],
         examples: &[
