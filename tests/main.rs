@@ -33,6 +33,7 @@ mod generated;
 mod net;
 mod outcome;
 mod progress;
+mod readme_stories;
 mod recipes;
 mod review;
 mod run;

@@ -528,6 +528,7 @@ fn an_older_run_arriving_late_is_labelled_and_changes_nothing() {
         "{}",
         server.posts()[2].message
     );
+    assert_eq!(server.posts()[2].props["mmnotify"]["transition"], "older");
     // A tie is not older.
     assert_eq!(run("12", "failed", &t2), posted("still_failing"));
     assert_eq!(

@@ -157,15 +157,21 @@ pub const ENVIRONMENT: &[Entry] = &[
 
 pub const FILES: &[Entry] = &[
     (
-        "/etc/mmnotify/config.toml, $XDG_CONFIG_HOME/mmnotify/config.toml",
-        "The config file (TOML): routes to named webhooks, the people map, templates. It \
-         holds no secrets; owned by root or you and not writable by group or others. \
-         `mmnotify config check` validates it.",
+        "$XDG_CONFIG_HOME/mmnotify/config.toml, /etc/mmnotify/config.toml",
+        "The config file (TOML): routes to named webhooks, the people map, templates; the \
+         first that exists, read by build, doctor and config check when no --config or \
+         MMNOTIFY_CONFIG names one. It holds no secrets; owned by root or you and not \
+         writable by group or others. `mmnotify config check` validates it.",
     ),
     (
         "/etc/openclaw/secrets.d/mattermost/NAME.url",
         "A named webhook: the first line that is neither blank nor a # comment. Owned by \
          root or you; mode 0400, 0440, 0600 or 0640.",
+    ),
+    (
+        "/etc/openclaw/secrets.d/mattermost/NAME.bot",
+        "A bot account (--bot NAME): the server's base URL, then the bot's access token, \
+         blank lines and # comments skipped; the rules of NAME.url.",
     ),
     (
         "$XDG_STATE_HOME/mmnotify/ (~/.local/state/mmnotify/)",
@@ -178,7 +184,8 @@ pub const FILES: &[Entry] = &[
     ),
     (
         "STATE_DIR/dedupe/",
-        "Which build run and state were already posted (`mmnotify build`).",
+        "Which build run and state were already posted, each job's history (last state, \
+         streak) and a bot's post per run (`mmnotify build`).",
     ),
     (
         "STATE_DIR/spool.key",
@@ -430,8 +437,9 @@ pub const PAGES: &[Page] = &[
                 "Exit status",
                 "0 when the file passes; 3 when it is missing (when named by --config or \
                  MMNOTIFY_CONFIG), unreadable, not trusted (owner, mode), holds a secret, or has \
-                 an unknown key, a wrong type or an unknown template placeholder (the key and \
-                 line are named).",
+                 an unknown key, a wrong type, a value it refuses (a username, a route's \
+                 channel, a state or transition name) or an unknown template placeholder (the \
+                 key and line are named).",
             ),
         ],
         examples: &[
