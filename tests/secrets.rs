@@ -787,3 +787,26 @@ fn send_named(env: &Env, name: &str) -> Command {
     c.args(["send", "--webhook", name, "x"]);
     c
 }
+
+/// The token broken up by invisible characters the filler list missed: variation
+/// selectors 17 to 256 (U+E0100..), tag characters (U+E0000..), musical symbol and
+/// shorthand format controls. They are default-ignorable like the zero-width space and
+/// VS1..VS16 already refused: a reader sees the token whole.
+#[test]
+fn a_token_broken_up_by_other_invisible_characters_is_refused() {
+    let (env, server) = setup();
+    for filler in [
+        '\u{E0100}',
+        '\u{E01EF}',
+        '\u{E0020}',
+        '\u{E0001}',
+        '\u{1D173}',
+        '\u{1BCA0}',
+    ] {
+        let text: String = HOOK_ID.chars().flat_map(|c| [c, filler]).collect();
+        env.run(&mut env.send(&[&text]))
+            .assert_code(4)
+            .assert_stderr_contains("this webhook's own URL");
+    }
+    assert!(server.requests().is_empty(), "nothing may be sent");
+}

@@ -263,7 +263,8 @@ const MIN_PIECE: usize = 5;
 /// and paste) still gets the token: white space and line breaks (`fold`), control
 /// characters and the U+FFFD a report shows for them (a NUL), and invisible format
 /// characters (zero-width space and joiners, soft hyphen, word joiner, BOM, variation
-/// selectors, …).
+/// selectors, …): Unicode's `Default_Ignorable_Code_Point` set, which includes the tag
+/// characters and variation selectors 17..256 at U+E0000.. (a reader sees none of them).
 fn is_filler(c: char) -> bool {
     c.is_whitespace()
         || c.is_control()
@@ -284,7 +285,10 @@ fn is_filler(c: char) -> bool {
                 | '\u{FE00}'..='\u{FE0F}'
                 | '\u{FEFF}'
                 | '\u{FFA0}'
-                | '\u{FFF9}'..='\u{FFFD}'
+                | '\u{FFF0}'..='\u{FFFD}'
+                | '\u{1BCA0}'..='\u{1BCA3}'
+                | '\u{1D173}'..='\u{1D17A}'
+                | '\u{E0000}'..='\u{E0FFF}'
         )
 }
 
