@@ -279,7 +279,9 @@ impl Consumer<'_> {
                         break;
                     }
                 }
-                // A signal during a blocking read interrupts it: that is the stop, not an outage.
+                // A failure once a stop is asked for (a read with a receive timeout can
+                // fail with EINTR after a SIGSTOP/SIGCONT) is the stop, not an outage. The
+                // signals thread never interrupts the read: its short BLOCK bounds the delay.
                 Err(_) if stopping() => break,
                 // A drain is a batch job: an outage longer than --timeout ends it (exit 5)
                 // instead of waiting for Redis forever. A gateway without --drain waits.
