@@ -7,32 +7,40 @@ fn is_bidi_control(c: char) -> bool {
     matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
-/// Characters that reorder or hide text without showing themselves: bidi controls
-/// (with the LRM/RLM/ALM marks), zero-width characters, word joiners and the BOM, soft
-/// hyphens, fillers, variation selectors and the tag characters (invisible ASCII). A
-/// name holding one reads differently from what it is.
+/// Unicode's `Default_Ignorable_Code_Point` set (DerivedCoreProperties.txt): characters
+/// a renderer shows as nothing at all (soft hyphen, zero-width characters and joiners,
+/// bidi marks, fillers, variation selectors, tag characters, …). The one list both the
+/// name checks here and the token search (`scrub`) use.
+pub(crate) fn is_default_ignorable(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{034F}'
+            | '\u{061C}'
+            | '\u{115F}'
+            | '\u{1160}'
+            | '\u{17B4}'
+            | '\u{17B5}'
+            | '\u{180B}'..='\u{180F}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{206F}'
+            | '\u{3164}'
+            | '\u{FE00}'..='\u{FE0F}'
+            | '\u{FEFF}'
+            | '\u{FFA0}'
+            | '\u{FFF0}'..='\u{FFF8}'
+            | '\u{1BCA0}'..='\u{1BCA3}'
+            | '\u{1D173}'..='\u{1D17A}'
+            | '\u{E0000}'..='\u{E0FFF}'
+    )
+}
+
+/// Characters that reorder or hide text without showing themselves: bidi controls, the
+/// default-ignorable set, and the interlinear annotation marks. A name holding one reads
+/// differently from what it is.
 pub(crate) fn reorders_or_hides(c: char) -> bool {
-    is_bidi_control(c)
-        || matches!(
-            c,
-            '\u{00AD}'
-                | '\u{034F}'
-                | '\u{061C}'
-                | '\u{115F}'
-                | '\u{1160}'
-                | '\u{17B4}'
-                | '\u{17B5}'
-                | '\u{180B}'..='\u{180F}'
-                | '\u{200B}'..='\u{200F}'
-                | '\u{2060}'..='\u{206F}'
-                | '\u{3164}'
-                | '\u{FE00}'..='\u{FE0F}'
-                | '\u{FEFF}'
-                | '\u{FFA0}'
-                | '\u{FFF9}'..='\u{FFFB}'
-                | '\u{E0000}'..='\u{E007F}'
-                | '\u{E0100}'..='\u{E01EF}'
-        )
+    is_bidi_control(c) || is_default_ignorable(c) || matches!(c, '\u{FFF9}'..='\u{FFFB}')
 }
 
 /// Control characters from a remote party must not reach the terminal (escape injection),
